@@ -1,0 +1,72 @@
+"""The adapter protocol every action kind implements, and the idempotency ledger.
+
+``plan`` says what would happen (dry-run), ``apply`` does it once per idempotency key and
+returns an ``ActionResult`` with an ``UndoRecord``, ``verify`` checks the adapter's own
+post-condition, ``rollback`` undoes an applied action. Adapters consult the ``Ledger``
+before any side effect: a retried or replayed activity returns the recorded result, and an
+attempt that crashed half-way is reconciled against the state observed before it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest
+
+__all__ = ["Adapter", "Ledger", "LedgerEntry", "MemoryLedger"]
+
+
+class LedgerEntry(BaseModel):
+    """A side effect that was begun (``before`` known) and maybe finished (``result``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str
+    before: dict[str, JsonValue] = Field(default_factory=dict)
+    result: ActionResult | None = None
+
+
+class Ledger(Protocol):
+    """Remembers side effects by idempotency key, durably in production."""
+
+    def get(self, key: str) -> LedgerEntry | None: ...
+
+    def begin(self, key: str, before: dict[str, JsonValue]) -> None: ...
+
+    def finish(self, key: str, result: ActionResult) -> None: ...
+
+
+class MemoryLedger:
+    """In-memory ``Ledger`` for unit tests and dry runs."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, LedgerEntry] = {}
+
+    def get(self, key: str) -> LedgerEntry | None:
+        return self._entries.get(key)
+
+    def begin(self, key: str, before: dict[str, JsonValue]) -> None:
+        if key not in self._entries:
+            self._entries[key] = LedgerEntry(key=key, before=before)
+
+    def finish(self, key: str, result: ActionResult) -> None:
+        entry = self._entries.get(key) or LedgerEntry(key=key)
+        self._entries[key] = entry.model_copy(update={"result": result})
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One action kind (``supervisor.restart``, ``pgbouncer.resize``, ...)."""
+
+    kind: ClassVar[str]
+    params_model: ClassVar[type[BaseModel]]
+
+    def plan(self, request: ActionRequest) -> Plan: ...
+
+    def apply(self, request: ActionRequest) -> ActionResult: ...
+
+    def verify(self, result: ActionResult) -> Check: ...
+
+    def rollback(self, request: RollbackRequest) -> ActionResult: ...

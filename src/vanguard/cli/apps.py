@@ -1,0 +1,25 @@
+"""The Typer applications the command modules attach to."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["app", "bench_app", "ci_app", "config_app", "incidents_app"]
+
+app = typer.Typer(
+    name="vanguard",
+    help="Self-healing autopilot for CI pipelines and production services.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+ci_app = typer.Typer(
+    help="CI failure agent: explain, classify, heal, report.", no_args_is_help=True
+)
+bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
+config_app = typer.Typer(help="Validate configuration.", no_args_is_help=True)
+incidents_app = typer.Typer(help="Read incidents from the store.", no_args_is_help=True)
+
+app.add_typer(ci_app, name="ci")
+app.add_typer(bench_app, name="bench")
+app.add_typer(config_app, name="config")
+app.add_typer(incidents_app, name="incidents")

@@ -1,0 +1,121 @@
+"""One error tree for Vanguard.
+
+Every error carries a stable ``code`` that scripts and the audit trail may rely on::
+
+    VanguardError                      vanguard
+    ├── ConfigError                    config          bad vanguard.yaml / pattern file
+    ├── InputError                     input           bad data given to a command (CSV, log)
+    ├── InvalidTransition              incident.transition
+    ├── StoreError                     store
+    ├── SourceError                    source          a metric/event source failed
+    │   └── ScrapeError                source.scrape
+    ├── AdapterError                   adapter         an action could not be planned/applied
+    │   ├── UnknownAdapter             adapter.unknown
+    │   └── ActionFailed               adapter.failed
+    └── EngineError                    engine
+        └── TemporalUnavailable        engine.temporal_unavailable
+
+Library exceptions are translated at the boundary with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActionFailed",
+    "AdapterError",
+    "ConfigError",
+    "EngineError",
+    "InputError",
+    "InvalidTransition",
+    "ScrapeError",
+    "SourceError",
+    "StoreError",
+    "TemporalUnavailable",
+    "UnknownAdapter",
+    "VanguardError",
+]
+
+
+class VanguardError(Exception):
+    """Base of every error Vanguard raises on purpose."""
+
+    code = "vanguard"
+
+
+class ConfigError(VanguardError):
+    """Raised when a configuration or pattern file is missing or invalid.
+
+    The message reads ``file:line: key: message`` so editors can jump to it.
+    """
+
+    code = "config"
+
+    def __init__(
+        self, message: str, *, file: str = "<unknown>", line: int | None = None, key: str = ""
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+class InputError(VanguardError):
+    """Raised when data handed to a command (a CSV file, a log) cannot be used at all."""
+
+    code = "input"
+
+
+class InvalidTransition(VanguardError):
+    """Raised when an incident is asked to move to a state its current state does not allow."""
+
+    code = "incident.transition"
+
+
+class StoreError(VanguardError):
+    """Raised when the store cannot be opened, migrated or written."""
+
+    code = "store"
+
+
+class SourceError(VanguardError):
+    """Raised when a metric or event source cannot deliver."""
+
+    code = "source"
+
+
+class ScrapeError(SourceError):
+    """Raised when a Prometheus endpoint or server cannot be read or parsed."""
+
+    code = "source.scrape"
+
+
+class AdapterError(VanguardError):
+    """Raised when an action cannot be planned, applied, verified or rolled back."""
+
+    code = "adapter"
+
+
+class UnknownAdapter(AdapterError):
+    """Raised when a remedy names an action kind no adapter is registered for."""
+
+    code = "adapter.unknown"
+
+
+class ActionFailed(AdapterError):
+    """Raised when a side effect was attempted and the target reported failure."""
+
+    code = "adapter.failed"
+
+
+class EngineError(VanguardError):
+    """Raised when the workflow engine cannot run or be reached."""
+
+    code = "engine"
+
+
+class TemporalUnavailable(EngineError):
+    """Raised when the Temporal server cannot be reached within the connect timeout."""
+
+    code = "engine.temporal_unavailable"

@@ -1,0 +1,256 @@
+"""The typed, immutable values that flow between the stages of the loop.
+
+``Signal`` → ``Alert`` → ``Diagnosis`` → ``Decision`` → ``ActionResult`` → ``Outcome``.
+All are frozen pydantic models that round-trip through JSON, so they can cross Temporal
+activity boundaries and be stored verbatim.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+
+__all__ = [
+    "ActionRequest",
+    "ActionResult",
+    "Alert",
+    "Check",
+    "Decision",
+    "Diagnosis",
+    "EvidencePoint",
+    "GateVerdict",
+    "Outcome",
+    "OutcomeStatus",
+    "Plan",
+    "Remedy",
+    "RollbackRequest",
+    "Severity",
+    "Signal",
+    "TrendAnalysis",
+    "UndoRecord",
+    "Verdict",
+    "Verification",
+]
+
+
+class Frozen(BaseModel):
+    """Base of every value: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Severity(StrEnum):
+    info = "info"
+    warning = "warning"
+    critical = "critical"
+
+
+class Signal(Frozen):
+    """One observation: a metric sample or an event, with the time it was observed."""
+
+    kind: Literal["metric", "event"] = "metric"
+    source: str
+    service_name: str
+    metric_type: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    timestamp: AwareDatetime
+    value: float
+    attributes: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class EvidencePoint(Frozen):
+    timestamp: AwareDatetime
+    value: float
+
+
+class TrendAnalysis(Frozen):
+    """What the trend detector saw: level, direction, surprise and a breach forecast."""
+
+    current: float
+    ema: float
+    slope_per_hour: float
+    zscore: float
+    threshold: float | None = None
+    predicted_breach_time: AwareDatetime | None = None
+    breach_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    def describe(self, unit: str = "") -> str:
+        """Render like ``current 78 %, +5.2 %/h, z 2.8σ, predicted breach T+2.5 h, 87 %``."""
+        parts = [
+            f"current {_fmt(self.current)}{unit}",
+            f"{self.slope_per_hour:+.3g}{unit}/h",
+            f"z {self.zscore:.1f}σ",
+        ]
+        if self.threshold is not None:
+            parts.append(f"threshold {_fmt(self.threshold)}{unit}")
+        parts.append(f"{self.breach_confidence:.0%} confidence")
+        return ", ".join(parts)
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:.3g}"
+
+
+class Alert(Frozen):
+    """Something looks wrong with a service, with the evidence and a confidence to gate on."""
+
+    alert_id: str
+    fingerprint: str
+    source: str
+    service_name: str
+    metric_type: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    detected_at: AwareDatetime
+    severity: Severity = Severity.warning
+    summary: str
+    anomaly_score: float = Field(ge=0.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0)
+    trend_analysis: TrendAnalysis | None = None
+    baseline: float | None = None
+    evidence: tuple[EvidencePoint, ...] = ()
+    attributes: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class Remedy(Frozen):
+    """An action kind from the adapter registry and its parameters."""
+
+    action: str
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class Diagnosis(Frozen):
+    """Which known pattern (if any) explains the alert, and what to do about it."""
+
+    alert_id: str
+    pattern_id: str | None
+    confidence: float = Field(ge=0.0, le=1.0)
+    remedy: Remedy | None = None
+    rollback_safe: bool = False
+    automation_eligible: bool = False
+    reasons: tuple[str, ...] = ()
+
+
+class GateVerdict(Frozen):
+    """One safety gate's answer and why."""
+
+    gate: str
+    passed: bool
+    reason: str
+
+
+class Decision(Frozen):
+    """Whether to act, with the verdict of every gate that was asked."""
+
+    incident_id: str
+    approved: bool
+    dry_run: bool
+    needs_approval: bool = False
+    verdicts: tuple[GateVerdict, ...]
+    reason: str
+    decided_at: AwareDatetime
+
+
+class ActionRequest(Frozen):
+    """One adapter call: what to do, to which target, under which idempotency key."""
+
+    idempotency_key: str
+    incident_id: str
+    action: str
+    target: str
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class RollbackRequest(Frozen):
+    """Undo one applied action; the key makes a retried rollback a no-op."""
+
+    idempotency_key: str
+    incident_id: str
+    undo: UndoRecord
+
+
+class Plan(Frozen):
+    """What an adapter would do, for dry-run and for the decision record."""
+
+    action: str
+    target: str
+    steps: tuple[str, ...]
+    undoable: bool
+
+
+class UndoRecord(Frozen):
+    """How to undo an action: by Vanguard (``possible``) or by hand (``instructions``)."""
+
+    action: str
+    target: str
+    possible: bool
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    instructions: str
+
+
+class ActionResult(Frozen):
+    """What an adapter changed and how to undo it."""
+
+    idempotency_key: str
+    incident_id: str
+    action: str
+    target: str
+    applied: bool
+    before: dict[str, JsonValue] = Field(default_factory=dict)
+    after: dict[str, JsonValue] = Field(default_factory=dict)
+    undo: UndoRecord
+    message: str
+    finished_at: AwareDatetime
+
+
+class Check(Frozen):
+    """An adapter's own post-condition check (e.g. process RUNNING with a new pid)."""
+
+    ok: bool
+    reason: str
+    observed: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class Verdict(StrEnum):
+    improved = "improved"
+    unchanged = "unchanged"
+    degraded = "degraded"
+    inconclusive = "inconclusive"
+
+
+class Verification(Frozen):
+    """Baseline versus after-action comparison, with the evidence behind the verdict."""
+
+    verdict: Verdict
+    reason: str
+    baseline: tuple[EvidencePoint, ...] = ()
+    observed: tuple[EvidencePoint, ...] = ()
+    figures: dict[str, float] = Field(default_factory=dict)
+
+
+class OutcomeStatus(StrEnum):
+    resolved = "resolved"
+    rolled_back = "rolled_back"
+    escalated = "escalated"
+    declined = "declined"
+    dry_run = "dry_run"
+    failed = "failed"
+
+
+class Outcome(Frozen):
+    """How the incident ended; feeds the pattern's confidence calibration."""
+
+    incident_id: str
+    pattern_id: str | None
+    status: OutcomeStatus
+    reason: str
+    verification: Verification | None = None
+    finished_at: AwareDatetime
+
+
+RollbackRequest.model_rebuild()

@@ -1,0 +1,105 @@
+"""Values round-trip through JSON and are immutable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pydantic
+import pytest
+
+from vanguard.model import (
+    ActionResult,
+    Alert,
+    Decision,
+    EvidencePoint,
+    GateVerdict,
+    Outcome,
+    OutcomeStatus,
+    TrendAnalysis,
+    UndoRecord,
+    Verdict,
+    Verification,
+)
+
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def sample_values() -> list[pydantic.BaseModel]:
+    trend = TrendAnalysis(
+        current=78.0,
+        ema=77.1,
+        slope_per_hour=5.2,
+        zscore=2.8,
+        threshold=90.0,
+        predicted_breach_time=T0,
+        breach_confidence=0.87,
+    )
+    alert = Alert(
+        alert_id="a1",
+        fingerprint="svc/mem",
+        source="detector:trend",
+        service_name="svc",
+        metric_type="memory_percent",
+        detected_at=T0,
+        summary="memory rising",
+        anomaly_score=0.7,
+        confidence=0.87,
+        trend_analysis=trend,
+        evidence=(EvidencePoint(timestamp=T0, value=78.0),),
+    )
+    undo = UndoRecord(action="noop", target="svc", possible=False, instructions="nothing")
+    return [
+        alert,
+        Decision(
+            incident_id="i",
+            approved=True,
+            dry_run=False,
+            verdicts=(GateVerdict(gate="confidence", passed=True, reason="0.87 >= 0.8"),),
+            reason="all gates passed",
+            decided_at=T0,
+        ),
+        ActionResult(
+            idempotency_key="k",
+            incident_id="i",
+            action="supervisor.restart",
+            target="svc",
+            applied=True,
+            before={"pid": 1},
+            after={"pid": 2},
+            undo=undo,
+            message="restarted",
+            finished_at=T0,
+        ),
+        Outcome(
+            incident_id="i",
+            pattern_id="memory_leak_gradual",
+            status=OutcomeStatus.resolved,
+            reason="recovered",
+            verification=Verification(verdict=Verdict.improved, reason="mean fell 60 %"),
+            finished_at=T0,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("value", sample_values(), ids=lambda v: type(v).__name__)
+def test_round_trip_through_json(value: pydantic.BaseModel) -> None:
+    again = type(value).model_validate_json(value.model_dump_json())
+    assert again == value
+
+
+def test_values_are_frozen() -> None:
+    alert = sample_values()[0]
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        alert.summary = "changed"  # type: ignore[attr-defined]
+
+
+def test_naive_timestamps_are_rejected() -> None:
+    with pytest.raises(pydantic.ValidationError, match="timezone"):
+        EvidencePoint(timestamp=datetime(2026, 1, 1), value=1.0)
+
+
+def test_trend_description_reads_like_the_seed_plan() -> None:
+    trend = TrendAnalysis(
+        current=78, ema=77, slope_per_hour=5.2, zscore=2.8, breach_confidence=0.87
+    )
+    assert trend.describe(" %") == "current 78 %, +5.2 %/h, z 2.8σ, 87% confidence"
