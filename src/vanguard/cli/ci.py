@@ -1,0 +1,1 @@
+"""Commands for ci (being filled in)."""

@@ -1,0 +1,1 @@
+"""Commands for detect (being filled in)."""

@@ -1,0 +1,1 @@
+"""Diagnose: match alerts to known patterns; explain and classify CI failures."""

@@ -1,0 +1,1 @@
+"""Engine: Temporal workflows, activities, worker, client and the embedded dev server."""

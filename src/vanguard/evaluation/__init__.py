@@ -1,0 +1,1 @@
+"""Evaluation against public benchmarks (NAB, LogChunks): scorers and runners."""

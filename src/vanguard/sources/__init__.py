@@ -1,0 +1,1 @@
+"""Sources: metric scraping, Prometheus queries, webhooks, replay."""
