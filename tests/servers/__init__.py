@@ -1,0 +1,5 @@
+"""Launchers for the real servers the integration tests run against, all on 127.0.0.1."""
+
+from tests.servers.postgres import PostgresServer
+
+__all__ = ["PostgresServer"]

@@ -1,0 +1,87 @@
+"""Process plumbing for the test servers: find binaries, stop processes for sure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+__all__ = [
+    "is_alive",
+    "read_tail",
+    "require_binary",
+    "stop_pid",
+    "stop_popen",
+    "unavailable",
+]
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the test loudly, or fail it under CI where a missing server is a set-up bug."""
+    message = f"REAL SERVER UNAVAILABLE: {reason}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI is set: run scripts/bootstrap-system.sh)", pytrace=False)
+    pytest.skip(message)
+
+
+def require_binary(name: str, *candidates: Path) -> Path:
+    """Return the first existing candidate or ``name`` on PATH, else skip/fail loudly."""
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(name)
+    if found is None:
+        unavailable(f"binary {name!r} not found (looked in {[str(c) for c in candidates]} + PATH)")
+    return Path(found)
+
+
+def is_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process; zombies count as dead (PID 1 may reap late)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state not in {"Z", "X"}
+
+
+def stop_pid(pid: int, *, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> None:
+    """Send ``sig``; SIGKILL after ``timeout_s``; return once the process is gone."""
+    for current, wait_s in ((sig, timeout_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, current)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if not is_alive(pid):
+                return
+            time.sleep(0.05)
+
+
+def stop_popen(
+    proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout_s: float = 10.0
+) -> None:
+    """Stop a child we started, escalating to SIGKILL, and reap it."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10.0)
+
+
+def read_tail(path: Path, *, limit: int = 2000) -> str:
+    """The end of a log file, for error messages when a server fails to start."""
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return f"<no log at {path}>"
