@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.servers.postgres import PostgresServer
+from tests.servers.process import unavailable
+from vanguard.engine.devserver import DevServer, find_temporal_binary
+from vanguard.errors import EngineError
 from vanguard.netutil import free_port
 
 
@@ -28,3 +32,36 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
         yield postgres_server.url(name)
     finally:
         postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """A headless in-memory Temporal dev server for the whole session."""
+    try:
+        find_temporal_binary()
+    except EngineError as exc:
+        unavailable(str(exc))
+    log_dir = tmp_path_factory.mktemp("temporal")
+    server = DevServer(
+        port=free_port(),
+        http_port=free_port(),
+        metrics_port=free_port(),
+        log_file=log_dir / "temporal.log",
+    )
+    server.start(timeout_s=60.0)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def temporal_address(temporal_server: DevServer) -> str:
+    """``host:port`` of the session's Temporal frontend."""
+    return temporal_server.address
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A task queue no other test uses, so workers never steal each other's tasks."""
+    return f"tq-{uuid.uuid4().hex}"
