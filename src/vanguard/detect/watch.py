@@ -1,0 +1,335 @@
+"""Per-series watch: one pure step per scraped sample, returning an ``Alert`` when warranted.
+
+The loop calls ``step`` once per sample and carries the returned ``SeriesState`` durably
+(Temporal history), so the state is a small JSON-serialisable value, never an object with
+hidden fields. Three reasons to alert, in rising order of urgency: the default anomaly
+detector is very surprised (``anomaly``), a least-squares trend over the recent points
+crosses ``threshold`` within ``horizon_s`` with enough confidence (``forecast``), or the
+value already breaches (``breach``). An alert of one kind is not repeated within
+``COOLDOWN_S``; a more urgent kind is raised at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vanguard.detect.default import DefaultState, default_step
+from vanguard.model import Alert, EvidencePoint, Severity, Signal, TrendAnalysis
+
+__all__ = [
+    "ANOMALY_ALERT_SCORE",
+    "COOLDOWN_S",
+    "MAX_POINTS",
+    "AlertKind",
+    "SeriesState",
+    "WatchRule",
+    "fingerprint",
+    "step",
+]
+
+MAX_POINTS = 20
+COOLDOWN_S = 900.0
+ANOMALY_ALERT_SCORE = 0.95
+GAP_RESET_FACTOR = 20.0
+EMA_ALPHA = 0.2
+CONFIDENCE_CAP = 0.99
+REGRESSION_WINDOW = 60.0
+MARGIN_SE = 3.0
+
+AlertKind = Literal["anomaly", "forecast", "breach"]
+_URGENCY: dict[str, int] = {"anomaly": 1, "forecast": 2, "breach": 3}
+
+
+class WatchRule(BaseModel):
+    """What to watch for on one series: a breach level and direction, and alerting bounds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threshold: float | None = Field(default=None, allow_inf_nan=False)
+    direction: Literal["up", "down"] = "up"
+    horizon_s: float = Field(default=3 * 3600, gt=0, le=30 * 86400)
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    warmup: int = Field(default=10, ge=3, le=10_000)
+
+
+class Regression(BaseModel):
+    """Exponentially decayed least-squares sums, time and value relative to the newest point."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    s0: float = 0.0
+    s1: float = 0.0
+    s2: float = 0.0
+    sy: float = 0.0
+    sty: float = 0.0
+    syy: float = 0.0
+
+
+class SeriesState(BaseModel):
+    """Everything ``step`` remembers about one series; well under 4 KB as JSON."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n: int = 0
+    skipped: int = 0
+    last_t: float | None = None
+    dt_ema: float | None = None
+    ema: float = 0.0
+    times: tuple[float, ...] = ()
+    values: tuple[float, ...] = ()
+    regression: Regression = Field(default_factory=lambda: Regression())
+    detector: DefaultState = Field(default_factory=DefaultState)
+    last_alert_t: float | None = None
+    last_alert_kind: AlertKind | None = None
+
+
+def fingerprint(signal: Signal) -> str:
+    """Stable identity of a series: ``service/metric{k=v,...}`` with labels sorted."""
+    labels = ",".join(f"{k}={v}" for k, v in sorted(signal.labels.items()))
+    return f"{signal.service_name}/{signal.metric_type}" + (f"{{{labels}}}" if labels else "")
+
+
+def step(
+    state: SeriesState | None, signal: Signal, rule: WatchRule
+) -> tuple[SeriesState, Alert | None]:
+    """Fold one sample into the series state; return the new state and an alert or ``None``.
+
+    Samples with a non-finite value, or a timestamp not after the last accepted one
+    (duplicates, out of order), are skipped: only ``skipped`` changes.
+    """
+    st = state if state is not None else SeriesState()
+    t = signal.timestamp.timestamp()
+    x = signal.value
+    if not math.isfinite(x) or (st.last_t is not None and t <= st.last_t):
+        return st.model_copy(update={"skipped": st.skipped + 1}), None
+
+    times, values, reg = st.times, st.values, st.regression
+    dt_ema = st.dt_ema
+    dt = 0.0
+    if st.last_t is not None:
+        dt = t - st.last_t
+        if dt_ema is not None and dt > GAP_RESET_FACTOR * dt_ema:
+            times, values, reg = (), (), Regression()
+        dt_ema = dt if dt_ema is None else dt_ema + 0.1 * (dt - dt_ema)
+    reg = _regress(reg, dt, x - values[-1] if values else 0.0)
+
+    baseline, spread = _median_mad(values)
+    zscore = 0.0 if spread == 0.0 or baseline is None else (x - baseline) / spread
+    detector, anomaly = default_step(st.detector, x)
+
+    times = (*times, t)[-MAX_POINTS:]
+    values = (*values, x)[-MAX_POINTS:]
+    ema = x if st.n == 0 else st.ema + EMA_ALPHA * (x - st.ema)
+    n = st.n + 1
+    new = st.model_copy(
+        update={
+            "n": n,
+            "last_t": t,
+            "dt_ema": dt_ema,
+            "ema": ema,
+            "times": times,
+            "values": values,
+            "regression": reg,
+            "detector": detector,
+        }
+    )
+    if n < rule.warmup:
+        return new, None
+
+    slope, slope_se, level = _slope(reg)
+    breach_at, breach_conf = _forecast(t, x, slope, slope_se, level, rule)
+    trend = TrendAnalysis(
+        current=x,
+        ema=ema,
+        slope_per_hour=slope * 3600.0,
+        zscore=zscore,
+        threshold=rule.threshold,
+        predicted_breach_time=(
+            datetime.fromtimestamp(breach_at, UTC) if breach_at is not None else None
+        ),
+        breach_confidence=breach_conf,
+    )
+    kind, confidence = _classify(x, anomaly, breach_at, breach_conf, rule)
+    if kind is None or not _due(st, kind, t):
+        return new, None
+    new = new.model_copy(update={"last_alert_t": t, "last_alert_kind": kind})
+    return new, _alert(signal, kind, confidence, anomaly, trend, baseline, times, values)
+
+
+def _classify(
+    x: float,
+    anomaly: float,
+    breach_at: float | None,
+    breach_conf: float,
+    rule: WatchRule,
+) -> tuple[AlertKind | None, float]:
+    if rule.threshold is not None and _beyond(x, rule.threshold, rule.direction):
+        return "breach", CONFIDENCE_CAP
+    if breach_at is not None and breach_conf >= rule.min_confidence:
+        return "forecast", breach_conf
+    if anomaly >= ANOMALY_ALERT_SCORE and anomaly >= rule.min_confidence:
+        return "anomaly", anomaly
+    return None, 0.0
+
+
+def _due(st: SeriesState, kind: AlertKind, t: float) -> bool:
+    if st.last_alert_t is None or st.last_alert_kind is None:
+        return True
+    if _URGENCY[kind] > _URGENCY[st.last_alert_kind]:
+        return True
+    return t - st.last_alert_t >= COOLDOWN_S
+
+
+def _beyond(x: float, threshold: float, direction: Literal["up", "down"]) -> bool:
+    return x >= threshold if direction == "up" else x <= threshold
+
+
+def _median_mad(values: tuple[float, ...]) -> tuple[float | None, float]:
+    """Median and MAD scaled to a normal sigma (0 when fewer than 3 points)."""
+    if len(values) < 3:
+        return (values[-1] if values else None), 0.0
+    ordered = sorted(values)
+    med = _median(ordered)
+    mad = _median(sorted(abs(v - med) for v in values))
+    return med, 1.4826 * mad
+
+
+def _median(ordered: list[float]) -> float:
+    k = len(ordered)
+    mid = k // 2
+    return ordered[mid] if k % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+def _regress(reg: Regression, dt: float, dy: float) -> Regression:
+    """Fold ``x`` into the decayed least-squares sums, re-centred on the newest point."""
+    lam = 1.0 - 1.0 / REGRESSION_WINDOW
+    s0, s1, s2 = reg.s0, reg.s1 - dt * reg.s0, reg.s2 - 2 * dt * reg.s1 + dt * dt * reg.s0
+    sy = reg.sy - dy * reg.s0
+    sty = reg.sty - dt * reg.sy - dy * s1
+    syy = reg.syy - 2 * dy * reg.sy + dy * dy * reg.s0
+    return Regression(
+        s0=lam * s0 + 1.0,
+        s1=lam * s1,
+        s2=lam * s2,
+        sy=lam * sy,
+        sty=lam * sty,
+        syy=lam * syy,
+    )
+
+
+def _slope(reg: Regression) -> tuple[float, float, float]:
+    """Slope (per second), its standard error, and the fitted level at the newest point."""
+    if reg.s0 < 3.0:
+        return 0.0, math.inf, 0.0
+    tm, ym = reg.s1 / reg.s0, reg.sy / reg.s0
+    sxx = reg.s2 - reg.s0 * tm * tm
+    if sxx <= 0.0:
+        return 0.0, math.inf, 0.0
+    sxy = reg.sty - reg.s0 * tm * ym
+    syy = reg.syy - reg.s0 * ym * ym
+    b = sxy / sxx
+    sse = max(syy - b * sxy, 0.0)
+    se = math.sqrt(sse / (reg.s0 - 2.0) / sxx)
+    return b, se, ym - b * tm
+
+
+def _forecast(
+    t: float, x: float, slope: float, slope_se: float, level: float, rule: WatchRule
+) -> tuple[float | None, float]:
+    """Predicted breach time (epoch s) within the horizon and the confidence it happens.
+
+    The fitted line must cross ``threshold`` within ``horizon_s``, and the confidence is
+    ``Φ((b - gap/horizon)/se - MARGIN_SE)``: how far the slope exceeds the least slope that
+    breaches within the horizon, in standard errors, beyond a margin that keeps noise quiet.
+    """
+    if rule.threshold is None or not math.isfinite(slope_se):
+        return None, 0.0
+    sign = 1.0 if rule.direction == "up" else -1.0
+    gap = sign * (rule.threshold - (x + level))
+    rate = sign * slope
+    if gap <= 0.0 or rate <= 0.0:
+        return None, 0.0
+    eta = gap / rate
+    if eta > rule.horizon_s:
+        return None, 0.0
+    excess = rate - gap / rule.horizon_s
+    if slope_se <= 1e-12 * abs(slope):
+        conf = CONFIDENCE_CAP
+    else:
+        conf = min(CONFIDENCE_CAP, _phi(excess / slope_se - MARGIN_SE))
+    return t + eta, conf
+
+
+def _phi(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def _alert(
+    signal: Signal,
+    kind: AlertKind,
+    confidence: float,
+    anomaly: float,
+    trend: TrendAnalysis,
+    baseline: float | None,
+    times: tuple[float, ...],
+    values: tuple[float, ...],
+) -> Alert:
+    fp = fingerprint(signal)
+    stamp = signal.timestamp.astimezone(UTC).isoformat()
+    digest = hashlib.sha256(f"{fp}|{stamp}".encode()).hexdigest()[:20]
+    severity = {
+        "breach": Severity.critical,
+        "forecast": Severity.warning,
+        "anomaly": Severity.warning,
+    }[kind]
+    return Alert(
+        alert_id=f"alert-{digest}",
+        fingerprint=fp,
+        source=f"detector:{kind}",
+        service_name=signal.service_name,
+        metric_type=signal.metric_type,
+        labels=dict(signal.labels),
+        detected_at=signal.timestamp,
+        severity=severity,
+        summary=_summary(kind, trend, anomaly, signal.timestamp),
+        anomaly_score=anomaly,
+        confidence=confidence,
+        trend_analysis=trend,
+        baseline=baseline,
+        evidence=tuple(
+            EvidencePoint(timestamp=datetime.fromtimestamp(ti, UTC), value=vi)
+            for ti, vi in zip(times, values, strict=True)
+        ),
+        attributes={"kind": kind},
+    )
+
+
+def _summary(kind: AlertKind, trend: TrendAnalysis, anomaly: float, now: datetime) -> str:
+    """``current 78, +5.2/h, z 2.8σ, predicted breach T+2.5 h, 87 % confidence``."""
+    parts = [
+        f"current {trend.current:.4g}",
+        f"{trend.slope_per_hour:+.3g}/h",
+        f"z {trend.zscore:.1f}σ",
+    ]
+    if kind == "breach" and trend.threshold is not None:
+        parts.append(f"threshold {trend.threshold:.4g} breached")
+    elif trend.predicted_breach_time is not None:
+        parts.append(f"predicted breach T+{_duration(trend.predicted_breach_time - now)}")
+        parts.append(f"{trend.breach_confidence:.0%} confidence")
+    if kind == "anomaly":
+        parts.append(f"anomaly score {anomaly:.2f}")
+    return ", ".join(parts)
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.0f} s"

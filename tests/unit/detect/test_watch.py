@@ -1,0 +1,224 @@
+"""The per-series watch: breach forecasts, breaches, anomalies, bad samples, durable state."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from vanguard.detect.watch import COOLDOWN_S, SeriesState, WatchRule, fingerprint, step
+from vanguard.model import Alert, Signal
+
+T0 = datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+
+def signal(i: float, value: float, labels: dict[str, str] | None = None) -> Signal:
+    return Signal(
+        source="test",
+        service_name="api",
+        metric_type="rss_bytes",
+        labels=labels or {},
+        timestamp=T0 + timedelta(seconds=i),
+        value=value,
+    )
+
+
+def run(
+    points: list[tuple[float, float]], rule: WatchRule, state: SeriesState | None = None
+) -> tuple[SeriesState, list[tuple[int, Alert]]]:
+    alerts: list[tuple[int, Alert]] = []
+    st = state
+    for k, (t, v) in enumerate(points):
+        st, alert = step(st, signal(t, v), rule)
+        if alert is not None:
+            alerts.append((k, alert))
+    assert st is not None
+    return st, alerts
+
+
+def test_rss_ramp_predicts_breach_minutes_ahead() -> None:
+    rule = WatchRule(threshold=400e6)
+    points = [(float(i), 40e6 + 2e6 * i + random.Random(i).gauss(0, 1e6)) for i in range(200)]
+    _, alerts = run(points, rule)
+    first_k, first = alerts[0]
+    assert first_k <= 20
+    assert first.attributes["kind"] == "forecast"
+    trend = first.trend_analysis
+    assert trend is not None
+    assert trend.predicted_breach_time is not None
+    true_breach = T0 + timedelta(seconds=180)
+    error = abs((trend.predicted_breach_time - true_breach).total_seconds())
+    assert error < 0.15 * 180
+    assert first.confidence >= rule.min_confidence
+    assert "predicted breach T+" in first.summary
+    assert any(a.attributes["kind"] == "breach" for _, a in alerts)
+
+
+@pytest.mark.parametrize("rate", [0.5, 2.0, 10.0])
+def test_linear_ramp_breach_time_error_is_small(rate: float) -> None:
+    threshold = 1000.0
+    rule = WatchRule(threshold=threshold, horizon_s=4 * 3600)
+    step_s = 60.0
+    points = [(i * step_s, 100.0 + rate * i) for i in range(3000)]
+    _, alerts = run(points, rule)
+    forecasts = [(k, a) for k, a in alerts if a.attributes["kind"] == "forecast"]
+    assert forecasts
+    for k, alert in forecasts:
+        assert alert.trend_analysis is not None
+        predicted = alert.trend_analysis.predicted_breach_time
+        assert predicted is not None
+        actual = T0 + timedelta(seconds=(threshold - 100.0) / rate * step_s)
+        lead = (actual - (T0 + timedelta(seconds=points[k][0]))).total_seconds()
+        assert abs((predicted - actual).total_seconds()) <= 0.01 * lead + 1.0
+
+
+def test_stationary_noise_raises_no_alert() -> None:
+    rng = random.Random(7)
+    rule = WatchRule(threshold=90.0)
+    points = [(i * 15.0, 50.0 + rng.gauss(0.0, 3.0)) for i in range(3000)]
+    _, alerts = run(points, rule)
+    assert alerts == []
+
+
+def test_down_direction_predicts_falling_breach() -> None:
+    rule = WatchRule(threshold=10.0, direction="down", horizon_s=3600)
+    points = [(i * 10.0, 100.0 - 0.5 * i) for i in range(200)]
+    _, alerts = run(points, rule)
+    kinds = [a.attributes["kind"] for _, a in alerts]
+    assert kinds[0] == "forecast"
+    assert "breach" in kinds
+    up = WatchRule(threshold=10.0, direction="up")
+    _, none = run(points, up)
+    assert all(a.attributes["kind"] != "forecast" for _, a in none)
+
+
+def test_value_already_beyond_threshold_is_a_critical_breach() -> None:
+    rule = WatchRule(threshold=80.0, warmup=5)
+    points = [(float(i), 50.0 + (i % 2)) for i in range(10)] + [(10.0, 95.0)]
+    _, alerts = run(points, rule)
+    assert len(alerts) == 1
+    k, alert = alerts[0]
+    assert k == 10
+    assert alert.attributes["kind"] == "breach"
+    assert alert.severity == "critical"
+    assert alert.evidence[-1].value == 95.0
+    assert alert.baseline is not None
+    assert 49.0 < alert.baseline < 52.0
+
+
+def test_no_alert_during_warmup() -> None:
+    rule = WatchRule(threshold=10.0, warmup=10)
+    points = [(float(i), 20.0) for i in range(9)]
+    _, alerts = run(points, rule)
+    assert alerts == []
+
+
+def test_ongoing_breach_re_alerts_only_after_cooldown() -> None:
+    rule = WatchRule(threshold=10.0, warmup=3)
+    points = [(i * 10.0, 20.0) for i in range(int(3 * COOLDOWN_S / 10))]
+    _, alerts = run(points, rule)
+    times = [points[k][0] for k, _ in alerts]
+    assert len(times) == 3
+    assert all(b - a >= COOLDOWN_S for a, b in itertools.pairwise(times))
+
+
+def test_forecast_escalates_to_breach_within_cooldown() -> None:
+    rule = WatchRule(threshold=100.0)
+    points = [(float(i), float(i)) for i in range(120)]
+    _, alerts = run(points, rule)
+    assert [a.attributes["kind"] for _, a in alerts] == ["forecast", "breach"]
+
+
+def test_spike_scores_as_anomaly_without_threshold() -> None:
+    rng = random.Random(3)
+    rule = WatchRule()
+    points = [(i * 60.0, 10.0 + rng.gauss(0, 0.5)) for i in range(600)]
+    points.append((600 * 60.0, 40.0))
+    _, alerts = run(points, rule)
+    assert len(alerts) == 1
+    k, alert = alerts[0]
+    assert k == 600
+    assert alert.attributes["kind"] == "anomaly"
+    assert alert.anomaly_score >= 0.95
+    assert alert.trend_analysis is not None
+    assert alert.trend_analysis.zscore > 10
+
+
+def test_bad_samples_are_skipped_without_changing_outputs() -> None:
+    rule = WatchRule(threshold=100.0)
+    clean = [(float(i), float(i)) for i in range(60)]
+    dirty: list[tuple[float, float]] = []
+    for t, v in clean:
+        dirty.append((t, v))
+        if t % 7 == 3:
+            dirty.append((t, v + 50.0))
+            dirty.append((t - 2.0, v))
+            dirty.append((t + 0.5, math.nan))
+            dirty.append((t + 0.5, math.inf))
+    st_clean, a_clean = run(clean, rule)
+    st_dirty, a_dirty = run(dirty, rule)
+    assert [a.model_dump() for _, a in a_clean] == [a.model_dump() for _, a in a_dirty]
+    assert st_dirty.skipped == 4 * sum(1 for t, _ in clean if t % 7 == 3)
+    assert st_dirty.model_copy(update={"skipped": 0}) == st_clean
+
+
+def test_gap_drops_stale_points_and_does_not_crash() -> None:
+    rule = WatchRule(threshold=1000.0)
+    before = [(float(i), 100.0 + i * 0.01) for i in range(30)]
+    after = [(10_000.0 + i, 100.3 + i * 0.01) for i in range(30)]
+    st, alerts = run(before + after, rule)
+    assert alerts == []
+    assert min(st.times) >= 10_000.0
+
+
+def test_state_stays_under_4kb_as_json() -> None:
+    rule = WatchRule(threshold=1e12)
+    rng = random.Random(1)
+    points = [(i * 1.5, 1e9 * rng.random() + 1 / 3) for i in range(500)]
+    st, _ = run(points, rule)
+    assert len(st.times) == 20
+    assert len(st.model_dump_json().encode()) <= 4096
+
+
+def test_json_round_trip_mid_stream_gives_identical_outputs() -> None:
+    rule = WatchRule(threshold=500.0)
+    rng = random.Random(5)
+    points = [(i * 30.0, 100.0 + 0.5 * i + rng.gauss(0, 4.0)) for i in range(900)]
+    half = len(points) // 2
+    st_mid, first_alerts = run(points[:half], rule)
+    restored = SeriesState.model_validate_json(st_mid.model_dump_json())
+    assert restored == st_mid
+    st_a, alerts_a = run(points[half:], rule, st_mid)
+    st_b, alerts_b = run(points[half:], rule, restored)
+    assert [a.model_dump() for _, a in alerts_a] == [a.model_dump() for _, a in alerts_b]
+    assert st_a == st_b
+    assert alerts_a or first_alerts
+
+
+def test_fingerprint_and_alert_id_are_stable() -> None:
+    a = signal(0, 1.0, {"pid": "7", "host": "h1"})
+    b = signal(5, 2.0, {"host": "h1", "pid": "7"})
+    assert fingerprint(a) == fingerprint(b) == "api/rss_bytes{host=h1,pid=7}"
+    assert fingerprint(signal(0, 1.0)) == "api/rss_bytes"
+    rule = WatchRule(threshold=0.5, warmup=3)
+    outs = []
+    for _ in range(2):
+        st = None
+        alert = None
+        for i in range(3):
+            st, alert = step(st, signal(i, 1.0, {"pid": "7"}), rule)
+        assert alert is not None
+        outs.append(alert.alert_id)
+    assert outs[0] == outs[1]
+
+
+def test_rule_bounds_are_enforced() -> None:
+    with pytest.raises(ValueError, match="min_confidence"):
+        WatchRule(min_confidence=1.5)
+    with pytest.raises(ValueError, match="horizon_s"):
+        WatchRule(horizon_s=0)
+    with pytest.raises(ValueError, match="warmup"):
+        WatchRule(warmup=0)
