@@ -1,0 +1,185 @@
+"""The policy engine: run every configured gate and turn the verdicts into a ``Decision``.
+
+Every gate runs, even after one failed, so the record always shows all the reasons. The
+outcome is one of four, in this order:
+
+* dry run (policy or caller): never approved, never asks a human; the reason says what
+  Vanguard *would* have done;
+* every gate passed: approved;
+* only overridable gates failed (confidence, automation, approval, ...): needs approval;
+  once a human approves, the engine decides again with ``approved_by`` set;
+* a hard gate failed (rate limit, window, breaker, no remedy, ...): declined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from vanguard.decide.gates import GATES, Gate, GateContext, GateFactory
+from vanguard.decide.windows import Window
+from vanguard.errors import ConfigError
+from vanguard.model import Decision, Diagnosis, Frozen, GateVerdict
+
+__all__ = ["DEFAULT_GATES", "REQUIRED_GATES", "PolicyConfig", "build_gates", "decide"]
+
+REQUIRED_GATES: tuple[str, ...] = (
+    "remedy",
+    "automation",
+    "dry_run",
+    "rate_limit",
+    "circuit_breaker",
+)
+DEFAULT_GATES: tuple[str, ...] = (
+    "remedy",
+    "automation",
+    "dry_run",
+    "confidence",
+    "window",
+    "rate_limit",
+    "cooldown",
+    "circuit_breaker",
+    "approval",
+)
+WEEK_MINUTES = 7 * 24 * 60
+
+
+class PolicyConfig(Frozen):
+    """Which gates run, in order, and their settings; every limit is bounded here.
+
+    ``maintenance_windows`` follow ``vanguard.decide.windows``: Vanguard acts freely outside
+    freeze windows, never inside one, and only inside allow windows when a service has any.
+    """
+
+    dry_run: bool = False
+    min_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    max_actions_per_service_per_day: int = Field(default=3, ge=0, le=50)
+    max_actions_per_service_per_week: int = Field(default=10, ge=0, le=200)
+    max_actions_per_day: int = Field(default=20, ge=0, le=500)
+    min_minutes_between_actions: int = Field(default=0, ge=0, le=WEEK_MINUTES)
+    breaker_threshold: int = Field(default=3, ge=1, le=20)
+    breaker_cooldown_minutes: int = Field(default=60, ge=1, le=WEEK_MINUTES)
+    require_approval_for: tuple[str, ...] = ()
+    maintenance_windows: tuple[Window, ...] = ()
+    gates: tuple[str, ...] = DEFAULT_GATES
+
+    @field_validator("gates")
+    @classmethod
+    def _safe_gates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"gate listed twice: {', '.join(repeated)}")
+        missing = [name for name in REQUIRED_GATES if name not in value]
+        if missing:
+            raise ValueError(
+                f"the safety gates {', '.join(missing)} cannot be left out "
+                f"(required: {', '.join(REQUIRED_GATES)})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent_limits(self) -> PolicyConfig:
+        if self.max_actions_per_service_per_week < self.max_actions_per_service_per_day:
+            raise ValueError(
+                f"max_actions_per_service_per_week ({self.max_actions_per_service_per_week}) "
+                f"is below max_actions_per_service_per_day "
+                f"({self.max_actions_per_service_per_day})"
+            )
+        return self
+
+
+def build_gates(
+    policy: PolicyConfig, registry: Mapping[str, GateFactory] = GATES
+) -> tuple[Gate, ...]:
+    """Instantiate the policy's gates in order; an unknown name is a ``ConfigError``."""
+    unknown = [name for name in policy.gates if name not in registry]
+    if unknown:
+        raise ConfigError(
+            f"unknown gate {', '.join(repr(n) for n in unknown)} "
+            f"(known: {', '.join(sorted(registry))})",
+            key="gates",
+        )
+    return tuple(registry[name](policy) for name in policy.gates)
+
+
+def decide(
+    incident_id: str,
+    diagnosis: Diagnosis,
+    ctx: GateContext,
+    policy: PolicyConfig,
+    *,
+    registry: Mapping[str, GateFactory] = GATES,
+) -> Decision:
+    """Run every gate of ``policy`` and decide; see the module docstring for the rules."""
+    verdicts: list[GateVerdict] = []
+    blockers: list[tuple[GateVerdict, bool]] = []
+    overridden: list[str] = []
+    for gate in build_gates(policy, registry):
+        verdict = gate.check(diagnosis, ctx)
+        if not verdict.passed and gate.overridable and ctx.approved_by is not None:
+            overridden.append(verdict.gate)
+            verdict = GateVerdict(
+                gate=verdict.gate,
+                passed=True,
+                reason=f"{verdict.reason}; overridden: approved by {ctx.approved_by}",
+            )
+        verdicts.append(verdict)
+        if not verdict.passed and gate.name != "dry_run":
+            blockers.append((verdict, gate.overridable))
+
+    dry_run = policy.dry_run or ctx.dry_run
+    actionable = diagnosis.pattern_id is not None and diagnosis.remedy is not None
+    hard = [v for v, overridable in blockers if not overridable]
+    if not actionable and not hard:
+        hard = [v for v in verdicts if v.gate == "remedy"] or [
+            GateVerdict(gate="remedy", passed=False, reason="no pattern or no remedy")
+        ]
+    kind = _kind(blockers=[v for v, _ in blockers], hard=hard)
+    approved = kind == "approve" and not dry_run
+    needs_approval = kind == "ask" and not dry_run
+    return Decision(
+        incident_id=incident_id,
+        approved=approved,
+        dry_run=dry_run,
+        needs_approval=needs_approval,
+        verdicts=tuple(verdicts),
+        reason=_reason(
+            kind, dry_run, len(verdicts), [v for v, _ in blockers] or hard, overridden, ctx
+        ),
+        decided_at=ctx.now,
+    )
+
+
+def _kind(
+    *, blockers: list[GateVerdict], hard: list[GateVerdict]
+) -> Literal["approve", "ask", "decline"]:
+    if hard:
+        return "decline"
+    if blockers:
+        return "ask"
+    return "approve"
+
+
+def _reason(
+    kind: Literal["approve", "ask", "decline"],
+    dry_run: bool,
+    gate_count: int,
+    blockers: list[GateVerdict],
+    overridden: list[str],
+    ctx: GateContext,
+) -> str:
+    failing = "; ".join(f"{v.gate} ({v.reason})" for v in blockers)
+    if kind == "approve":
+        text = f"all {gate_count} gates passed"
+        if overridden:
+            text += f" ({', '.join(overridden)} lifted by approval of {ctx.approved_by})"
+        return f"dry run: would act; {text}" if dry_run else f"approved: {text}"
+    if kind == "ask":
+        return (
+            f"dry run: would ask for approval: {failing}"
+            if dry_run
+            else f"needs approval: {failing}"
+        )
+    return f"dry run: would decline: {failing}" if dry_run else f"declined: {failing}"

@@ -1,0 +1,101 @@
+"""Circuit breaker: failure streaks from outcomes, and closed/open/half-open states."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from vanguard.decide.breaker import breaker_state, failure_streak
+from vanguard.model import Outcome, OutcomeStatus
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+S = OutcomeStatus
+
+
+def outcome(status: OutcomeStatus, minutes: int) -> Outcome:
+    return Outcome(
+        incident_id=f"i{minutes}",
+        pattern_id="p",
+        status=status,
+        reason="r",
+        finished_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+def test_empty_history_has_no_streak() -> None:
+    streak = failure_streak([])
+    assert streak.count == 0
+    assert streak.last_failure_at is None
+
+
+def test_streak_counts_trailing_failures_only() -> None:
+    history = [
+        outcome(S.failed, 0),
+        outcome(S.resolved, 10),
+        outcome(S.rolled_back, 20),
+        outcome(S.escalated, 30),
+    ]
+    streak = failure_streak(history)
+    assert streak.count == 2
+    assert streak.last_failure_at == T0 + timedelta(minutes=30)
+
+
+def test_streak_skips_declined_and_dry_runs() -> None:
+    history = [
+        outcome(S.failed, 0),
+        outcome(S.declined, 5),
+        outcome(S.failed, 10),
+        outcome(S.dry_run, 15),
+    ]
+    streak = failure_streak(history)
+    assert streak.count == 2
+    assert streak.last_failure_at == T0 + timedelta(minutes=10)
+
+
+def test_streak_ignores_input_order() -> None:
+    history = [outcome(S.failed, m) for m in (0, 10, 20)] + [outcome(S.resolved, 15)]
+    rng = random.Random(7)
+    for _ in range(20):
+        shuffled = history[:]
+        rng.shuffle(shuffled)
+        assert failure_streak(shuffled).count == 1
+
+
+def test_closed_below_threshold() -> None:
+    state = breaker_state(2, T0, T0, threshold=3, cooldown=timedelta(hours=1))
+    assert state.state == "closed"
+    assert "2 consecutive failures < threshold 3" in state.reason
+
+
+def test_open_at_threshold_within_cooldown() -> None:
+    now = T0 + timedelta(minutes=30)
+    state = breaker_state(3, T0, now, threshold=3, cooldown=timedelta(hours=1))
+    assert state.state == "open"
+    assert "30 min ago" in state.reason
+
+
+def test_half_open_after_cooldown() -> None:
+    now = T0 + timedelta(hours=3)
+    state = breaker_state(5, T0, now, threshold=3, cooldown=timedelta(hours=1))
+    assert state.state == "half_open"
+    assert "one trial allowed" in state.reason
+    assert "3.0 h" in state.reason
+
+
+def test_open_without_a_failure_time_stays_open() -> None:
+    state = breaker_state(4, None, T0, threshold=3, cooldown=timedelta(minutes=1))
+    assert state.state == "open"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_closed_exactly_below_threshold_and_time_decides_the_rest(seed: int) -> None:
+    rng = random.Random(seed)
+    threshold = rng.randint(1, 10)
+    cooldown = timedelta(minutes=rng.randint(1, 600))
+    now = T0 + timedelta(minutes=rng.randint(0, 1200))
+    expected_above = "half_open" if now - T0 >= cooldown else "open"
+    for failures in range(15):
+        state = breaker_state(failures, T0, now, threshold=threshold, cooldown=cooldown)
+        assert state.state == ("closed" if failures < threshold else expected_above)

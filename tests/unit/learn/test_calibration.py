@@ -1,0 +1,156 @@
+"""Beta-binomial calibration: the prior, the update, ignored outcomes, ageing, bad input."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import vanguard.learn
+from vanguard.errors import InputError
+from vanguard.learn import calibrate, calibrate_patterns, outcome_kind, posterior
+from vanguard.model import Outcome, OutcomeStatus
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+S = OutcomeStatus
+
+
+def outcome(status: OutcomeStatus, *, days: float = 0.0, pattern: str | None = "p") -> Outcome:
+    return Outcome(
+        incident_id="i",
+        pattern_id=pattern,
+        status=status,
+        reason="r",
+        finished_at=T0 + timedelta(days=days),
+    )
+
+
+def test_public_surface_is_pinned() -> None:
+    assert sorted(vanguard.learn.__all__) == sorted(
+        [
+            "FAILURE",
+            "SUCCESS",
+            "Posterior",
+            "calibrate",
+            "calibrate_patterns",
+            "outcome_kind",
+            "posterior",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (S.resolved, "success"),
+        (S.rolled_back, "failure"),
+        (S.escalated, "failure"),
+        (S.failed, "failure"),
+        (S.declined, "ignored"),
+        (S.dry_run, "ignored"),
+    ],
+)
+def test_outcome_kinds(status: OutcomeStatus, kind: str) -> None:
+    assert outcome_kind(status) == kind
+
+
+def test_every_status_is_classified() -> None:
+    assert {outcome_kind(s) for s in S} == {"success", "failure", "ignored"}
+
+
+def test_no_outcomes_returns_the_prior() -> None:
+    assert calibrate(0.7, []) == pytest.approx(0.7)
+
+
+def test_posterior_mean_formula() -> None:
+    outcomes = [outcome(S.resolved)] * 6 + [outcome(S.rolled_back)] * 2
+    expected = (0.7 * 10 + 6) / (10 + 8)
+    assert calibrate(0.7, outcomes, prior_weight=10) == pytest.approx(expected)
+    post = posterior(0.7, outcomes, prior_weight=10)
+    assert post.successes == 6
+    assert post.failures == 2
+    assert post.alpha == pytest.approx(13.0)
+    assert post.beta == pytest.approx(5.0)
+    assert post.variance == pytest.approx(13 * 5 / (18 * 18 * 19))
+
+
+def test_ignored_outcomes_change_nothing() -> None:
+    ignored = [outcome(S.declined), outcome(S.dry_run)] * 5
+    post = posterior(0.6, ignored)
+    assert post.ignored == 10
+    assert post.mean == pytest.approx(0.6)
+
+
+def test_heavier_prior_moves_less() -> None:
+    failures = [outcome(S.failed)] * 5
+    light = calibrate(0.9, failures, prior_weight=2)
+    heavy = calibrate(0.9, failures, prior_weight=50)
+    assert light < heavy < 0.9
+
+
+def test_half_life_discounts_old_outcomes() -> None:
+    now = T0 + timedelta(days=30)
+    old_failures = [outcome(S.failed, days=0)] * 10
+    recent_success = [outcome(S.resolved, days=29)] * 2
+    plain = calibrate(0.8, old_failures + recent_success)
+    aged = calibrate(0.8, old_failures + recent_success, now=now, half_life=timedelta(days=7))
+    assert aged > plain
+    post = posterior(0.8, old_failures, now=now, half_life=timedelta(days=30))
+    assert post.failures == pytest.approx(5.0)
+
+
+def test_future_outcomes_count_fully() -> None:
+    post = posterior(0.5, [outcome(S.resolved, days=2)], now=T0, half_life=timedelta(days=1))
+    assert post.successes == pytest.approx(1.0)
+
+
+def test_calibrate_patterns_groups_by_pattern() -> None:
+    outcomes = [
+        outcome(S.resolved, pattern="a"),
+        outcome(S.failed, pattern="b"),
+        outcome(S.failed, pattern="unknown"),
+        outcome(S.failed, pattern=None),
+    ]
+    result = calibrate_patterns({"a": 0.5, "b": 0.5, "c": 0.5}, outcomes, prior_weight=2)
+    assert result == pytest.approx({"a": 2 / 3, "b": 1 / 3, "c": 0.5})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prior": 1.2}, "prior must be a probability"),
+        ({"prior": float("nan")}, "prior must be a probability"),
+        ({"prior_weight": 0.0}, "prior_weight must be in"),
+        ({"prior_weight": float("inf")}, "prior_weight must be in"),
+        ({"half_life": timedelta(days=1)}, "half_life needs 'now'"),
+        ({"half_life": timedelta(0), "now": T0}, "half_life must be positive"),
+    ],
+)
+def test_bad_arguments_raise_input_error(kwargs: dict[str, object], message: str) -> None:
+    args: dict[str, object] = {"prior": 0.5, **kwargs}
+    prior = args.pop("prior")
+    assert isinstance(prior, float)
+    with pytest.raises(InputError, match=message):
+        calibrate(prior, [], **args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_calibration_properties(seed: int) -> None:
+    rng = random.Random(seed)
+    prior = rng.random()
+    weight = rng.uniform(0.5, 50)
+    outcomes = [outcome(rng.choice(list(S)), days=rng.uniform(0, 60)) for _ in range(40)]
+    value = calibrate(prior, outcomes, prior_weight=weight)
+    assert 0.0 <= value <= 1.0
+    shuffled = outcomes[:]
+    rng.shuffle(shuffled)
+    assert calibrate(prior, shuffled, prior_weight=weight) == pytest.approx(value)
+    more_success = calibrate(prior, [*outcomes, outcome(S.resolved)], prior_weight=weight)
+    more_failure = calibrate(prior, [*outcomes, outcome(S.failed)], prior_weight=weight)
+    assert more_failure <= value <= more_success
+    successes = sum(o.status == S.resolved for o in outcomes)
+    failures = sum(outcome_kind(o.status) == "failure" for o in outcomes)
+    lo, hi = sorted([prior, successes / max(successes + failures, 1)])
+    if successes + failures:
+        assert lo - 1e-12 <= value <= hi + 1e-12
