@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from tests.servers.postgres import PostgresServer
 from tests.servers.process import unavailable
+from tests.servers.supervisor import Program, StartSupervisord, SupervisorServer
 from vanguard.engine.devserver import DevServer, find_temporal_binary
 from vanguard.errors import EngineError
 from vanguard.netutil import free_port
@@ -65,3 +66,23 @@ def temporal_address(temporal_server: DevServer) -> str:
 def task_queue() -> str:
     """A task queue no other test uses, so workers never steal each other's tasks."""
     return f"tq-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def supervisord() -> Iterator[StartSupervisord]:
+    """Factory: start supervisord with the given programs, return its XML-RPC URL.
+
+    Every supervisord started through it is stopped with its children after the test.
+    """
+    started: list[SupervisorServer] = []
+
+    def start(programs: Sequence[Program]) -> str:
+        server = SupervisorServer.start(programs, free_port())
+        started.append(server)
+        return server.url
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

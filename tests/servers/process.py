@@ -16,6 +16,7 @@ __all__ = [
     "is_alive",
     "read_tail",
     "require_binary",
+    "start_ticks",
     "stop_pid",
     "stop_popen",
     "unavailable",
@@ -49,6 +50,15 @@ def is_alive(pid: int) -> bool:
         return False
     state = stat.rsplit(")", 1)[1].split()[0]
     return state not in {"Z", "X"}
+
+
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), to tell it from a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def stop_pid(pid: int, *, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> None:
