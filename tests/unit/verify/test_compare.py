@@ -1,0 +1,310 @@
+"""Baseline versus after-action comparison: verdicts, figures, trend handling, robustness."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import pytest
+
+import vanguard.verify
+from vanguard.errors import InputError
+from vanguard.model import EvidencePoint, Verdict
+from vanguard.verify import compare, mann_kendall_p, mann_whitney_p, theil_sen_slope
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+STEP = timedelta(minutes=1)
+
+
+def series(f: Callable[[int], float], n: int = 30, *, start: datetime = T0) -> list[EvidencePoint]:
+    return [EvidencePoint(timestamp=start + i * STEP, value=f(i)) for i in range(n)]
+
+
+def noisy(
+    level: float, sd: float, seed: int, n: int = 30, slope: float = 0.0
+) -> Callable[[int], float]:
+    rng = random.Random(seed)
+    noise = [rng.gauss(0.0, sd) for _ in range(n)]
+    return lambda i: level + slope * i + noise[i]
+
+
+AFTER = T0 + timedelta(hours=1)
+
+
+def points(values: list[float], *, start: datetime = T0) -> list[EvidencePoint]:
+    return [EvidencePoint(timestamp=start + i * STEP, value=v) for i, v in enumerate(values)]
+
+
+def test_public_surface_is_pinned() -> None:
+    assert sorted(vanguard.verify.__all__) == [
+        "compare",
+        "mann_kendall_p",
+        "mann_whitney_p",
+        "theil_sen_slope",
+    ]
+
+
+def test_leak_reset_but_still_rising_is_improved_with_recurrence() -> None:
+    baseline = series(noisy(400.0, 3.0, 1, slope=3.0))
+    observed = series(noisy(100.0, 3.0, 2, slope=3.0), start=AFTER)
+    result = compare(baseline, observed, better="lower")
+    assert result.verdict is Verdict.improved
+    assert result.figures["relative_change"] < -0.6
+    assert result.figures["p_value"] < 1e-6
+    assert result.figures["baseline_slope_per_hour"] == pytest.approx(180.0, rel=0.1)
+    assert result.figures["observed_slope_per_hour"] == pytest.approx(180.0, rel=0.1)
+    gap = result.figures["baseline_median"] - result.figures["observed_median"]
+    expected = gap / result.figures["observed_slope_per_hour"]
+    assert result.figures["recurrence_hours"] == pytest.approx(expected)
+    assert "still worsening" in result.reason
+    assert "back at the baseline level in ~" in result.reason
+    assert result.reason.startswith("improved: median ")
+
+
+def test_clean_fix_has_no_recurrence() -> None:
+    baseline = series(noisy(400.0, 3.0, 1, slope=3.0))
+    observed = series(noisy(100.0, 3.0, 2), start=AFTER)
+    result = compare(baseline, observed, better="lower")
+    assert result.verdict is Verdict.improved
+    assert "recurrence_hours" not in result.figures
+    assert "still worsening" not in result.reason
+
+
+def test_same_distribution_is_unchanged() -> None:
+    baseline = series(noisy(5.0, 0.5, 3))
+    observed = series(noisy(5.0, 0.5, 4), start=AFTER)
+    result = compare(baseline, observed, better="lower")
+    assert result.verdict is Verdict.unchanged
+    assert "change too small" in result.reason or "not significant" in result.reason
+
+
+def test_worse_latency_is_degraded() -> None:
+    baseline = series(noisy(200.0, 10.0, 5))
+    observed = series(noisy(320.0, 10.0, 6), start=AFTER)
+    result = compare(baseline, observed, better="lower")
+    assert result.verdict is Verdict.degraded
+    assert result.figures["effect_size"] == pytest.approx(1.0)
+    assert result.reason.startswith("degraded: median ")
+
+
+def test_higher_is_better_flips_direction() -> None:
+    baseline = series(noisy(50.0, 2.0, 7))
+    observed = series(noisy(80.0, 2.0, 8), start=AFTER)
+    assert compare(baseline, observed, better="higher").verdict is Verdict.improved
+    assert compare(baseline, observed, better="lower").verdict is Verdict.degraded
+
+
+def test_small_but_significant_change_is_unchanged() -> None:
+    baseline = series(noisy(100.0, 0.1, 9))
+    observed = series(noisy(95.0, 0.1, 10), start=AFTER)
+    result = compare(baseline, observed, better="lower", min_relative_change=0.1)
+    assert result.verdict is Verdict.unchanged
+    assert result.figures["p_value"] < 0.001
+    assert "change too small" in result.reason
+
+
+def test_large_but_insignificant_change_is_unchanged() -> None:
+    baseline = series(lambda i: [10.0, 200.0][i % 2], n=6)
+    observed = series(lambda i: [10.0, 150.0][i % 2], n=6, start=AFTER)
+    result = compare(baseline, observed, better="lower")
+    assert abs(result.figures["relative_change"]) >= 0.1
+    assert result.verdict is Verdict.unchanged
+    assert "not significant" in result.reason
+
+
+def test_stopped_trend_is_improved_even_at_the_same_level() -> None:
+    baseline = series(lambda i: 90.0 + 20.0 * i / 29)
+    observed = series(noisy(101.0, 0.3, 11), start=AFTER)
+    result = compare(baseline, observed, better="lower")
+    assert abs(result.figures["relative_change"]) < 0.1
+    assert result.verdict is Verdict.improved
+    assert "the worsening trend stopped" in result.reason
+
+
+def test_new_worsening_trend_is_reported_but_unchanged() -> None:
+    baseline = series(noisy(100.0, 0.3, 12))
+    observed = series(lambda i: 95.0 + 20.0 * i / 29, start=AFTER)
+    result = compare(baseline, observed, better="lower")
+    assert result.verdict is Verdict.unchanged
+    assert "a worsening trend began after the action" in result.reason
+
+
+def test_zero_baseline_uses_the_observed_level() -> None:
+    baseline = series(lambda i: 0.0, n=10)
+    observed = series(lambda i: 3.0 + 0.01 * (i % 3), n=10, start=AFTER)
+    result = compare(baseline, observed, better="lower")
+    assert result.verdict is Verdict.degraded
+    assert result.figures["relative_change"] == pytest.approx(1.0)
+
+
+def test_constant_equal_windows_are_unchanged() -> None:
+    result = compare(series(lambda i: 7.0), series(lambda i: 7.0, start=AFTER), better="lower")
+    assert result.verdict is Verdict.unchanged
+    assert result.figures["p_value"] == 1.0
+    assert result.figures["relative_change"] == 0.0
+
+
+def test_all_zero_windows_are_unchanged() -> None:
+    result = compare(series(lambda i: 0.0), series(lambda i: 0.0, start=AFTER), better="higher")
+    assert result.verdict is Verdict.unchanged
+
+
+def test_too_few_points_is_inconclusive() -> None:
+    result = compare(series(lambda i: 1.0, n=4), series(lambda i: 9.0, start=AFTER), better="lower")
+    assert result.verdict is Verdict.inconclusive
+    assert result.reason == ("inconclusive: too few points (baseline 4, observed 30; need 5 each)")
+    assert result.figures["baseline_points"] == 4
+
+
+def test_non_finite_points_are_dropped_and_counted() -> None:
+    values = [1.0, math.nan, math.inf, 1.0, 1.0, 1.0, -math.inf]
+    baseline = series(lambda i: values[i], n=len(values))
+    result = compare(baseline, series(lambda i: 1.0, start=AFTER), better="lower")
+    assert result.verdict is Verdict.inconclusive
+    assert result.figures["dropped_points"] == 3
+    assert "3 non-finite dropped" in result.reason
+    assert len(result.baseline) == 4
+
+
+def test_evidence_is_kept_sorted() -> None:
+    baseline = list(reversed(series(noisy(10.0, 1.0, 13))))
+    result = compare(baseline, series(noisy(10.0, 1.0, 14), start=AFTER), better="lower")
+    stamps = [p.timestamp for p in result.baseline]
+    assert stamps == sorted(stamps)
+    assert len(result.observed) == 30
+
+
+def test_a_spike_does_not_flip_the_verdict() -> None:
+    base_values = noisy(100.0, 2.0, 15)
+    obs_values = noisy(100.0, 2.0, 16)
+    baseline = series(base_values)
+    observed = series(lambda i: 10_000.0 if i == 7 else obs_values(i), start=AFTER)
+    result = compare(baseline, observed, better="lower")
+    assert result.verdict is Verdict.unchanged
+    assert result.figures["observed_mean"] > 400
+    assert abs(result.figures["observed_median"] - 100) < 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"better": "smaller"}, "better must be"),
+        ({"min_relative_change": -0.1}, "min_relative_change"),
+        ({"min_relative_change": math.nan}, "min_relative_change"),
+        ({"min_points": 1}, "min_points"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": 1.0}, "alpha"),
+    ],
+)
+def test_bad_arguments_raise_input_error(kwargs: dict[str, object], message: str) -> None:
+    options: dict[str, object] = {"better": "lower", **kwargs}
+    with pytest.raises(InputError, match=message):
+        compare(series(lambda i: 1.0), series(lambda i: 1.0), **options)  # type: ignore[arg-type]
+
+
+def test_mann_whitney_matches_textbook_values() -> None:
+    assert mann_whitney_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.0808556, rel=1e-5)
+    assert mann_whitney_p([1.0] * 5, [1.0] * 5) == 1.0
+    assert mann_whitney_p([1, 2, 3, 4], [1, 2, 3, 4]) == pytest.approx(1.0)
+    assert mann_whitney_p([1, 2], [3, 4]) == mann_whitney_p([3, 4], [1, 2])
+
+
+def test_theil_sen_ignores_outliers_and_frozen_time() -> None:
+    hours = [float(h) for h in range(20)]
+    values = [2.0 * h + 1.0 for h in hours]
+    values[5] = 1_000.0
+    values[12] = -1_000.0
+    assert theil_sen_slope(hours, values) == pytest.approx(2.0)
+    assert theil_sen_slope([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]) == 0.0
+
+
+def test_theil_sen_subsamples_long_series() -> None:
+    hours = [h / 60.0 for h in range(5000)]
+    assert theil_sen_slope(hours, [3.0 * h for h in hours]) == pytest.approx(3.0)
+
+
+def random_windows(seed: int) -> tuple[list[EvidencePoint], list[EvidencePoint]]:
+    rng = random.Random(seed)
+    n_base, n_obs = rng.randint(3, 40), rng.randint(3, 40)
+    level_b = rng.uniform(1, 1000)
+    level_o = level_b * rng.choice([1.0, rng.uniform(0.2, 3.0)])
+    sd = level_b * rng.uniform(0.001, 0.5)
+    slope_b, slope_o = rng.gauss(0, sd / 5), rng.gauss(0, sd / 5)
+    b = [level_b + slope_b * i + rng.gauss(0, sd) for i in range(n_base)]
+    o = [level_o + slope_o * i + rng.gauss(0, sd) for i in range(n_obs)]
+    return points(b), points(o, start=AFTER)
+
+
+def transformed(points: list[EvidencePoint], f: Callable[[float], float]) -> list[EvidencePoint]:
+    return [EvidencePoint(timestamp=p.timestamp, value=f(p.value)) for p in points]
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_symmetries(seed: int) -> None:
+    baseline, observed = random_windows(seed)
+    better: Literal["lower", "higher"] = "lower" if seed % 2 else "higher"
+    mirrored: Literal["lower", "higher"] = "higher" if better == "lower" else "lower"
+    result = compare(baseline, observed, better=better)
+    scaled = compare(
+        transformed(baseline, lambda v: 7.5 * v),
+        transformed(observed, lambda v: 7.5 * v),
+        better=better,
+    )
+    negated = compare(
+        transformed(baseline, lambda v: -v), transformed(observed, lambda v: -v), better=mirrored
+    )
+    rng = random.Random(seed)
+    shuffled_b, shuffled_o = baseline[:], observed[:]
+    rng.shuffle(shuffled_b)
+    rng.shuffle(shuffled_o)
+    shuffled = compare(shuffled_b, shuffled_o, better=better)
+    shifted = compare(
+        [p.model_copy(update={"timestamp": p.timestamp + timedelta(days=3)}) for p in baseline],
+        [p.model_copy(update={"timestamp": p.timestamp + timedelta(days=3)}) for p in observed],
+        better=better,
+    )
+    assert scaled.verdict == result.verdict
+    assert negated.verdict == result.verdict
+    assert shuffled == result
+    assert shifted.verdict == result.verdict
+    assert shifted.figures == result.figures
+    if result.verdict is not Verdict.inconclusive:
+        assert 0.0 <= result.figures["p_value"] <= 1.0
+        assert -1.0 <= result.figures["effect_size"] <= 1.0
+        assert result.reason.startswith(result.verdict.value)
+
+
+def test_false_alarm_rate_on_pure_noise_is_low() -> None:
+    flagged = 0
+    trials = 200
+    for seed in range(trials):
+        rng = random.Random(10_000 + seed)
+        b = [rng.gauss(100.0, 15.0) for _ in range(20)]
+        o = [rng.gauss(100.0, 15.0) for _ in range(20)]
+        result = compare(points(b), points(o, start=AFTER), better="lower")
+        flagged += result.verdict is not Verdict.unchanged
+    assert flagged / trials <= 0.05
+
+
+def test_real_shifts_are_found_through_noise() -> None:
+    found = 0
+    trials = 100
+    for seed in range(trials):
+        rng = random.Random(20_000 + seed)
+        b = [rng.gauss(100.0, 15.0) for _ in range(20)]
+        o = [rng.gauss(70.0, 15.0) for _ in range(20)]
+        result = compare(points(b), points(o, start=AFTER), better="lower")
+        found += result.verdict is Verdict.improved
+    assert found / trials >= 0.9
+
+
+def test_mann_kendall_matches_textbook_values() -> None:
+    hours = [float(h) for h in range(10)]
+    z = 44.0 / math.sqrt(125.0)
+    assert mann_kendall_p(hours, hours) == pytest.approx(math.erfc(z / math.sqrt(2.0)))
+    assert mann_kendall_p(hours, [-h for h in hours]) == mann_kendall_p(hours, hours)
+    assert mann_kendall_p(hours, [5.0] * 10) == 1.0
+    assert mann_kendall_p(hours, [1.0, 3.0] * 5) > 0.5
