@@ -1,0 +1,342 @@
+"""Restart a supervisord program over XML-RPC: the ``supervisor.restart`` action.
+
+supervisord has no ``restartProcess``: a restart is ``stopProcess`` + ``startProcess`` sent
+in one ``system.multicall`` round trip (each waits, so the call returns once the program is
+RUNNING again or failed to start). A restart cannot be undone, so ``rollback`` never touches
+the process: it returns a not-applied result whose message says why, and the caller escalates.
+
+Idempotency goes through the ``Ledger``: a finished key returns the recorded result without
+contacting supervisord; a key that was begun but never finished (the worker died mid-apply)
+is reconciled: if the program is RUNNING under a pid other than the one recorded before, the
+restart already happened and is recorded as done, otherwise it is restarted.
+"""
+
+from __future__ import annotations
+
+import http.client
+import xmlrpc.client
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol, cast
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+from vanguard.act.base import Ledger
+from vanguard.errors import ActionFailed, AdapterError
+from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
+
+__all__ = [
+    "MemorySupervisor",
+    "ProcessInfo",
+    "SupervisorAdapter",
+    "SupervisorClient",
+    "SupervisorRestartParams",
+    "XmlRpcSupervisor",
+]
+
+BAD_NAME = 10
+NOT_RUNNING = 70
+ALREADY_STARTED = 60
+
+
+class SupervisorRestartParams(BaseModel):
+    """Which program to restart on which supervisord, and how long one call may take."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", description="XML-RPC endpoint")
+    program: str = Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")
+    timeout_s: float = Field(default=60.0, gt=0.0, le=600.0)
+
+
+class ProcessInfo(BaseModel):
+    """The fields of ``supervisor.getProcessInfo`` that a restart is judged by."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    group: str
+    statename: str
+    pid: int
+    start: int
+    now: int
+    description: str = ""
+    spawnerr: str = ""
+
+    @property
+    def uptime_s(self) -> int:
+        return self.now - self.start if self.statename == "RUNNING" else 0
+
+
+class SupervisorClient(Protocol):
+    """The two calls the adapter needs; raises ``AdapterError``/``ActionFailed`` only."""
+
+    def process_info(self, program: str) -> ProcessInfo: ...
+
+    def restart(self, program: str) -> None: ...
+
+
+ClientFactory = Callable[[SupervisorRestartParams], SupervisorClient]
+
+
+class _TimeoutTransport(xmlrpc.client.Transport):
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        conn = super().make_connection(host)
+        conn.timeout = self.timeout_s
+        return conn
+
+
+class XmlRpcSupervisor:
+    """``SupervisorClient`` over supervisord's XML-RPC interface (one connection per call)."""
+
+    def __init__(self, url: str, *, timeout_s: float = 60.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+
+    def _call(self, method: str, *args: Any) -> Any:
+        transport = _TimeoutTransport(self.timeout_s)
+        try:
+            with xmlrpc.client.ServerProxy(self.url, transport=transport) as rpc:
+                return cast(Any, getattr(rpc, method)(*args))
+        except xmlrpc.client.Fault as exc:
+            if exc.faultCode == BAD_NAME:
+                raise AdapterError(
+                    f"supervisord at {self.url} has no program {args[0]!r} ({exc.faultString})"
+                ) from exc
+            raise ActionFailed(
+                f"supervisord at {self.url}: {method} failed: {exc.faultString}"
+            ) from exc
+        except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.ResponseError) as exc:
+            raise AdapterError(f"cannot reach supervisord at {self.url}: {exc}") from exc
+
+    def process_info(self, program: str) -> ProcessInfo:
+        return ProcessInfo.model_validate(self._call("supervisor.getProcessInfo", program))
+
+    def restart(self, program: str) -> None:
+        calls = [
+            {"methodName": "supervisor.stopProcess", "params": [program, True]},
+            {"methodName": "supervisor.startProcess", "params": [program, True]},
+        ]
+        stopped, started = self._call("system.multicall", calls)
+        for step, reply, tolerated in (
+            ("stop", stopped, NOT_RUNNING),
+            ("start", started, ALREADY_STARTED),
+        ):
+            if isinstance(reply, dict) and "faultCode" in reply:
+                code = int(reply["faultCode"])
+                if code == BAD_NAME:
+                    raise AdapterError(f"supervisord at {self.url} has no program {program!r}")
+                if code != tolerated:
+                    raise ActionFailed(
+                        f"supervisord at {self.url}: {step} of {program!r} failed: "
+                        f"{reply.get('faultString', code)}"
+                    )
+
+
+class MemorySupervisor:
+    """In-memory ``SupervisorClient``: a restart gives the program the next pid."""
+
+    def __init__(self, programs: dict[str, int], *, now: int = 1_000_000) -> None:
+        self.pids = dict(programs)
+        self.started = dict.fromkeys(programs, now - 3600)
+        self.now = now
+        self.restarts: list[str] = []
+
+    def process_info(self, program: str) -> ProcessInfo:
+        if program not in self.pids:
+            raise AdapterError(f"no program {program!r}")
+        return ProcessInfo(
+            name=program,
+            group=program,
+            statename="RUNNING",
+            pid=self.pids[program],
+            start=self.started[program],
+            now=self.now,
+        )
+
+    def restart(self, program: str) -> None:
+        if program not in self.pids:
+            raise AdapterError(f"no program {program!r}")
+        self.now += 1
+        self.pids[program] = max(self.pids.values()) + 1
+        self.started[program] = self.now
+        self.restarts.append(program)
+
+
+def _xmlrpc_factory(params: SupervisorRestartParams) -> SupervisorClient:
+    return XmlRpcSupervisor(params.url, timeout_s=params.timeout_s)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SupervisorAdapter:
+    """``supervisor.restart``: stop + start one supervisord program, exactly once per key."""
+
+    kind: ClassVar[str] = "supervisor.restart"
+    params_model: ClassVar[type[BaseModel]] = SupervisorRestartParams
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client_factory: ClientFactory = _xmlrpc_factory,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.ledger = ledger
+        self.client_factory = client_factory
+        self.clock = clock
+
+    @staticmethod
+    def params(raw: dict[str, JsonValue]) -> SupervisorRestartParams:
+        """Validate request params; the message names every bad key."""
+        try:
+            return SupervisorRestartParams.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '<params>'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise AdapterError(f"supervisor.restart: invalid params: {problems}") from exc
+
+    def plan(self, request: ActionRequest) -> Plan:
+        p = self.params(request.params)
+        return Plan(
+            action=self.kind,
+            target=request.target,
+            steps=(
+                f"read the state and pid of {p.program!r} from supervisord at {p.url}",
+                f"stop {p.program!r} (supervisord waits up to the program's stopwaitsecs)",
+                f"start {p.program!r} and wait until it is RUNNING (startsecs)",
+                "verify: RUNNING under a new pid with its uptime reset",
+            ),
+            undoable=False,
+        )
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        p = self.params(request.params)
+        key = request.idempotency_key
+        entry = self.ledger.get(key)
+        if entry is not None and entry.result is not None:
+            return entry.result
+        client = self.client_factory(p)
+        if entry is None:
+            before = client.process_info(p.program)
+            before_state = self._state(p, before)
+            self.ledger.begin(key, before_state)
+        else:
+            before_state = entry.before
+            current = client.process_info(p.program)
+            if current.statename == "RUNNING" and current.pid != before_state.get("pid"):
+                result = self._result(
+                    request,
+                    p,
+                    before_state,
+                    current,
+                    "restart had already happened before an interruption; not repeated",
+                )
+                self.ledger.finish(key, result)
+                return result
+        client.restart(p.program)
+        after = client.process_info(p.program)
+        if after.statename != "RUNNING":
+            raise ActionFailed(
+                f"{p.program!r} is {after.statename} after the restart: "
+                f"{after.spawnerr or after.description}"
+            )
+        result = self._result(
+            request,
+            p,
+            before_state,
+            after,
+            f"restarted {p.program!r}: pid {before_state.get('pid')} -> {after.pid}",
+        )
+        self.ledger.finish(key, result)
+        return result
+
+    def verify(self, result: ActionResult) -> Check:
+        p = self.params({"url": result.before.get("url"), "program": result.before.get("program")})
+        info = self.client_factory(p).process_info(p.program)
+        before_pid = result.before.get("pid")
+        observed_at = result.before.get("now")
+        observed: dict[str, JsonValue] = {
+            "statename": info.statename,
+            "pid": info.pid,
+            "before_pid": before_pid,
+            "uptime_s": info.uptime_s,
+        }
+        if info.statename != "RUNNING":
+            return Check(ok=False, reason=f"{p.program!r} is {info.statename}", observed=observed)
+        if info.pid == before_pid:
+            return Check(
+                ok=False, reason=f"{p.program!r} still has pid {info.pid}", observed=observed
+            )
+        if isinstance(observed_at, int) and info.start < observed_at:
+            return Check(ok=False, reason=f"{p.program!r} uptime was not reset", observed=observed)
+        return Check(
+            ok=True,
+            reason=f"{p.program!r} RUNNING under new pid {info.pid}, up {info.uptime_s} s",
+            observed=observed,
+        )
+
+    def rollback(self, request: RollbackRequest) -> ActionResult:
+        """Never touches the process: returns ``applied=False`` saying why, so callers escalate."""
+        undo = request.undo
+        return ActionResult(
+            idempotency_key=request.idempotency_key,
+            incident_id=request.incident_id,
+            action=self.kind,
+            target=undo.target,
+            applied=False,
+            undo=undo,
+            message=f"a restart cannot be undone; escalate: {undo.instructions}",
+            finished_at=self.clock(),
+        )
+
+    @staticmethod
+    def _state(p: SupervisorRestartParams, info: ProcessInfo) -> dict[str, JsonValue]:
+        return {
+            "url": p.url,
+            "program": p.program,
+            "statename": info.statename,
+            "pid": info.pid,
+            "start": info.start,
+            "now": info.now,
+            "uptime_s": info.uptime_s,
+        }
+
+    def _result(
+        self,
+        request: ActionRequest,
+        p: SupervisorRestartParams,
+        before: dict[str, JsonValue],
+        after: ProcessInfo,
+        message: str,
+    ) -> ActionResult:
+        server = p.url.removesuffix("/RPC2")
+        return ActionResult(
+            idempotency_key=request.idempotency_key,
+            incident_id=request.incident_id,
+            action=self.kind,
+            target=request.target,
+            applied=True,
+            before=before,
+            after=self._state(p, after),
+            undo=UndoRecord(
+                action=self.kind,
+                target=request.target,
+                possible=False,
+                params={"url": p.url, "program": p.program},
+                instructions=(
+                    f"A restart cannot be undone: the old process of {p.program!r} and its "
+                    f"in-memory state are gone. Check `supervisorctl -s {server} status "
+                    f"{p.program}` and its log (`tail {p.program}`), then fix by hand."
+                ),
+            ),
+            message=message,
+            finished_at=self.clock(),
+        )

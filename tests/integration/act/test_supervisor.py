@@ -1,0 +1,103 @@
+"""The supervisor adapter against a real supervisord: one restart per key, even across crashes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.servers.supervisor import Program, StartSupervisord, rpc_call
+from vanguard.act.base import MemoryLedger
+from vanguard.act.supervisor import SupervisorAdapter, XmlRpcSupervisor
+from vanguard.errors import ActionFailed, AdapterError
+from vanguard.model import ActionRequest
+from vanguard.netutil import free_port
+
+pytestmark = pytest.mark.integration
+
+WORKER = Program(name="worker", command="sleep 3600")
+
+
+def _request(url: str, key: str = "k1", program: str = "worker") -> ActionRequest:
+    return ActionRequest(
+        idempotency_key=key,
+        incident_id="inc-1",
+        action="supervisor.restart",
+        target="svc",
+        params={"url": url, "program": program, "timeout_s": 30},
+    )
+
+
+def _pid(url: str, program: str = "worker") -> int:
+    return int(rpc_call(url, "supervisor.getProcessInfo", program)["pid"])
+
+
+def test_restart_changes_pid_and_verifies(supervisord: StartSupervisord) -> None:
+    url = supervisord([WORKER])
+    old = _pid(url)
+    adapter = SupervisorAdapter(MemoryLedger())
+    result = adapter.apply(_request(url))
+    assert result.before["pid"] == old
+    assert result.after["pid"] == _pid(url) != old
+    check = adapter.verify(result)
+    assert check.ok, check.reason
+
+
+def test_same_key_twice_restarts_once(supervisord: StartSupervisord) -> None:
+    url = supervisord([WORKER])
+    adapter = SupervisorAdapter(MemoryLedger())
+    first = adapter.apply(_request(url))
+    pid = _pid(url)
+    second = adapter.apply(_request(url))
+    assert second == first
+    assert _pid(url) == pid
+
+
+def test_crash_after_restart_is_reconciled_without_second_restart(
+    supervisord: StartSupervisord,
+) -> None:
+    url = supervisord([WORKER])
+    ledger = MemoryLedger()
+    client = XmlRpcSupervisor(url)
+    before = client.process_info("worker")
+    ledger.begin("k1", {"url": url, "program": "worker", "pid": before.pid, "start": before.start})
+    client.restart("worker")
+    restarted = _pid(url)
+    result = SupervisorAdapter(ledger).apply(_request(url))
+    assert _pid(url) == restarted
+    assert result.after["pid"] == restarted
+    assert "not repeated" in result.message
+
+
+def test_crash_before_restart_is_reconciled_by_restarting(supervisord: StartSupervisord) -> None:
+    url = supervisord([WORKER])
+    ledger = MemoryLedger()
+    old = _pid(url)
+    ledger.begin("k1", {"url": url, "program": "worker", "pid": old})
+    result = SupervisorAdapter(ledger).apply(_request(url))
+    assert _pid(url) == result.after["pid"] != old
+
+
+def test_stopped_program_is_started(supervisord: StartSupervisord) -> None:
+    url = supervisord([Program(name="worker", command="sleep 3600", autostart=False)])
+    adapter = SupervisorAdapter(MemoryLedger())
+    result = adapter.apply(_request(url))
+    assert result.before["statename"] == "STOPPED"
+    assert result.after["statename"] == "RUNNING"
+    assert adapter.verify(result).ok
+
+
+def test_bad_program_name_is_a_clear_error(supervisord: StartSupervisord) -> None:
+    url = supervisord([WORKER])
+    with pytest.raises(AdapterError, match="has no program 'ghost'"):
+        SupervisorAdapter(MemoryLedger()).apply(_request(url, program="ghost"))
+
+
+def test_program_that_cannot_start_fails_the_action(supervisord: StartSupervisord) -> None:
+    url = supervisord([Program(name="worker", command="sh -c 'exit 1'", startsecs=1)])
+    with pytest.raises(ActionFailed, match="start of 'worker' failed"):
+        SupervisorAdapter(MemoryLedger()).apply(_request(url))
+
+
+def test_unreachable_supervisord_is_an_adapter_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}/RPC2"
+    with pytest.raises(AdapterError, match="cannot reach supervisord"):
+        SupervisorAdapter(MemoryLedger()).apply(_request(url))
