@@ -1,0 +1,191 @@
+"""The tamper-evident audit trail: a single hash chain of redacted entries.
+
+Each entry stores ``sha256(prev_hash + canonical JSON of the entry)``; changing, removing or
+reordering any entry breaks every hash after it, which ``verify_chain`` reports. Appenders lock
+the chain-head row (``SELECT ... FOR UPDATE`` on PostgreSQL, the database write lock on
+SQLite) and ``prev_hash`` is unique, so concurrent writers extend one chain and never fork it.
+Secrets are redacted before hashing, so neither the rows nor the hashes depend on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, JsonValue
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vanguard.errors import StoreError
+from vanguard.store.redact import redact
+from vanguard.store.tables import GENESIS_HASH, AuditEntryRow, AuditHeadRow
+
+__all__ = ["AuditEntry", "AuditLog", "ChainCheck", "canonical_json", "entry_hash"]
+
+HEAD_ID = 1
+
+
+class AuditEntry(BaseModel):
+    """One recorded event; ``seq`` counts from 1 along the chain."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: int
+    incident_id: str | None
+    kind: str
+    payload: dict[str, JsonValue]
+    at: AwareDatetime
+    prev_hash: str
+    hash: str
+
+
+class ChainCheck(BaseModel):
+    """The result of walking the chain: ``first_bad_id`` is the first entry that fails."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ok: bool
+    count: int
+    first_bad_id: int | None = None
+    reason: str
+
+
+def canonical_json(value: JsonValue) -> str:
+    """Sorted keys, no spaces, no NaN: the same value always gives the same bytes."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def entry_hash(
+    prev_hash: str,
+    *,
+    seq: int,
+    incident_id: str | None,
+    kind: str,
+    payload: Mapping[str, JsonValue],
+    at: datetime,
+) -> str:
+    """The hash that links an entry to its predecessor."""
+    body = canonical_json(
+        {
+            "seq": seq,
+            "incident_id": incident_id,
+            "kind": kind,
+            "payload": dict(payload),
+            "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        }
+    )
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def _entry(row: AuditEntryRow) -> AuditEntry:
+    return AuditEntry(
+        seq=row.seq,
+        incident_id=row.incident_id,
+        kind=row.kind,
+        payload=row.payload,
+        at=row.at,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+class AuditLog:
+    """Appends to and reads the chain inside the caller's transaction; never commits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def append(
+        self,
+        *,
+        incident_id: str | None,
+        kind: str,
+        payload: Mapping[str, JsonValue],
+        at: datetime,
+    ) -> AuditEntry:
+        """Redact, hash and append one entry at the head of the chain."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise StoreError(f"audit entry {kind!r}: time {at.isoformat()} has no zone")
+        clean = redact(dict(payload))
+        if not isinstance(clean, dict):
+            raise StoreError(f"audit entry {kind!r}: payload must be a mapping")
+        try:
+            canonical_json(clean)
+        except ValueError as exc:
+            raise StoreError(f"audit entry {kind!r}: payload is not finite JSON: {exc}") from exc
+        utc = at.astimezone(UTC)
+        head = self.session.scalars(
+            select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).with_for_update()
+        ).one_or_none()
+        if head is None:
+            raise StoreError("audit chain head is missing; was the store migrated?")
+        seq = head.seq + 1
+        digest = entry_hash(
+            head.hash, seq=seq, incident_id=incident_id, kind=kind, payload=clean, at=utc
+        )
+        row = AuditEntryRow(
+            seq=seq,
+            incident_id=incident_id,
+            kind=kind,
+            at=utc,
+            payload=clean,
+            prev_hash=head.hash,
+            hash=digest,
+        )
+        self.session.add(row)
+        head.seq = seq
+        head.hash = digest
+        self.session.flush()
+        return _entry(row)
+
+    def entries(self, incident_id: str | None = None) -> list[AuditEntry]:
+        """Entries in chain order, all of them or those of one incident."""
+        query = select(AuditEntryRow).order_by(AuditEntryRow.seq)
+        if incident_id is not None:
+            query = query.where(AuditEntryRow.incident_id == incident_id)
+        return [_entry(row) for row in self.session.scalars(query)]
+
+    def verify_chain(self) -> ChainCheck:
+        """Walk the chain from the start and report the first entry that does not hold."""
+        prev = GENESIS_HASH
+        count = 0
+        for row in self.session.scalars(select(AuditEntryRow).order_by(AuditEntryRow.seq)):
+            bad = _check_link(row, expected_seq=count + 1, prev=prev)
+            if bad is not None:
+                return ChainCheck(ok=False, count=count, first_bad_id=bad[0], reason=bad[1])
+            count += 1
+            prev = row.hash
+        head = self.session.get(AuditHeadRow, HEAD_ID)
+        if head is None:
+            return ChainCheck(ok=False, count=count, reason="chain head row is missing")
+        if head.seq != count or head.hash != prev:
+            return ChainCheck(
+                ok=False,
+                count=count,
+                first_bad_id=min(head.seq, count) + 1 if head.seq != count else max(count, 1),
+                reason=f"head says {head.seq} entries ending {head.hash[:12]}, "
+                f"found {count} ending {prev[:12]}: entries were removed or the head was edited",
+            )
+        return ChainCheck(ok=True, count=count, reason=f"{count} entries, chain intact")
+
+
+def _check_link(row: AuditEntryRow, *, expected_seq: int, prev: str) -> tuple[int, str] | None:
+    if row.seq != expected_seq:
+        return expected_seq, f"expected entry {expected_seq}, found {row.seq}: entries are missing"
+    if row.prev_hash != prev:
+        return row.seq, f"entry {row.seq} does not link to the entry before it"
+    recomputed = entry_hash(
+        prev,
+        seq=row.seq,
+        incident_id=row.incident_id,
+        kind=row.kind,
+        payload=row.payload,
+        at=row.at,
+    )
+    if recomputed != row.hash:
+        return row.seq, f"entry {row.seq} was altered: its content no longer matches its hash"
+    return None

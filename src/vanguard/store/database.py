@@ -1,0 +1,187 @@
+"""Opening the store: the engine, its connection settings, migrations and units of work.
+
+``open_store`` is the only way in. It configures the backend (SQLite: WAL, foreign keys,
+busy timeout and ``BEGIN IMMEDIATE`` so read-then-write transactions serialise instead of
+failing; PostgreSQL through psycopg 3), then brings the schema to the newest Alembic revision
+under a lock, so several processes may start at once. Errors name the URL with its password
+hidden.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from vanguard.errors import StoreError
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "Store",
+    "alembic_config",
+    "default_store_url",
+    "open_store",
+    "redact_url",
+]
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATION_LOCK_KEY = 0x76616E6775617264  # "vanguard" as a 64-bit advisory lock key
+
+_URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]*):([^/\s@]*)@")
+
+
+def default_store_url(data_dir: Path) -> str:
+    """The embedded default: a SQLite file in Vanguard's data directory."""
+    return f"sqlite:///{Path(data_dir).expanduser().absolute() / 'vanguard.db'}"
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***``, safe for logs and error messages.
+
+    A string that does not parse as a URL is not shown at all: where its secret sits is unknown.
+    """
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<unparseable URL>"
+
+
+def _mask_urls(message: str) -> str:
+    return _URL_PASSWORD.sub(r"\1:***@", message)
+
+
+def alembic_config(connection: Connection) -> Config:
+    """An Alembic configuration that runs the bundled migrations on ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+class Store:
+    """An open store: hands out units of work and is closed once, at shutdown."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self._closed = False
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commits when the block ends, rolls back if it raises."""
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed")
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StoreError(f"store {self.url}: {_reason(exc)}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        """Release every pooled connection; later sessions raise ``StoreError``."""
+        self._closed = True
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+
+def open_store(url: str) -> Store:
+    """Connect, migrate to the newest schema and return the store."""
+    shown = redact_url(url)
+    try:
+        engine = _create_engine(url)
+    except ArgumentError as exc:
+        raise StoreError(f"store {shown}: cannot open: not a database URL") from exc
+    except (ValueError, ImportError, OSError) as exc:
+        raise StoreError(f"store {shown}: cannot open: {_mask_urls(str(exc))}") from exc
+    try:
+        _upgrade(engine)
+    except (SQLAlchemyError, CommandError, OSError) as exc:
+        engine.dispose()
+        raise StoreError(f"store {shown}: cannot open or migrate: {_reason(exc)}") from exc
+    return Store(engine, shown)
+
+
+def _reason(exc: BaseException) -> str:
+    """The library's message without SQL parameters or URL passwords."""
+    origin = getattr(exc, "orig", None) if isinstance(exc, SQLAlchemyError) else None
+    message = str(origin if origin is not None else exc).strip()
+    return _mask_urls(message) if message else type(exc).__name__
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url)
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise ValueError("use the psycopg 3 driver: postgresql+psycopg://user@host:port/db")
+        return create_engine(url, pool_pre_ping=True)
+    raise ValueError(f"unsupported database {backend!r}; use sqlite:/// or postgresql+psycopg://")
+
+
+def _sqlite_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    options: dict[str, Any] = {}
+    if in_memory:
+        options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    else:
+        Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **options)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _upgrade(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
+        command.upgrade(alembic_config(connection), "head")

@@ -1,0 +1,60 @@
+"""The durable idempotency ledger behind every side effect.
+
+``begin`` must be on disk before the side effect starts, so that a crash half-way can be
+reconciled on retry; therefore, unlike the repositories, each call here is its own committed
+transaction. The key is the primary key: the first ``begin`` wins and later ones change
+nothing, even when two workers race.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import JsonValue
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from vanguard.act.base import LedgerEntry
+from vanguard.errors import StoreError
+from vanguard.model import ActionResult
+from vanguard.store.database import Store
+from vanguard.store.tables import LedgerRow
+
+__all__ = ["SqlLedger"]
+
+
+class SqlLedger:
+    """``vanguard.act.base.Ledger`` kept in the store's ``ledger`` table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, key: str) -> LedgerEntry | None:
+        with self.store.session() as session:
+            row = session.scalars(select(LedgerRow).where(LedgerRow.key == key)).one_or_none()
+            if row is None:
+                return None
+            result = None if row.result is None else ActionResult.model_validate(row.result)
+            return LedgerEntry(key=row.key, before=row.before, result=result)
+
+    def begin(self, key: str, before: dict[str, JsonValue]) -> None:
+        """Record that a side effect is about to happen; a no-op if the key is known."""
+        statement = self._insert({"key": key, "before": dict(before), "result": None})
+        with self.store.session() as session:
+            session.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
+
+    def finish(self, key: str, result: ActionResult) -> None:
+        """Attach the result to the key (creating the entry if ``begin`` was skipped)."""
+        body = result.model_dump(mode="json")
+        statement = self._insert({"key": key, "before": {}, "result": body})
+        with self.store.session() as session:
+            session.execute(
+                statement.on_conflict_do_update(index_elements=["key"], set_={"result": body})
+            )
+
+    def _insert(self, values: dict[str, Any]) -> postgresql.Insert | sqlite.Insert:
+        if self.store.dialect == "postgresql":
+            return postgresql.insert(LedgerRow).values(values)
+        if self.store.dialect == "sqlite":
+            return sqlite.insert(LedgerRow).values(values)
+        raise StoreError(f"store {self.store.url}: no ledger for dialect {self.store.dialect}")

@@ -1,0 +1,93 @@
+"""Secret redaction for anything written to the audit trail, and for URLs shown to people.
+
+A secret is removed before it is hashed or stored, so no later export, backup or chain check
+can leak it. Two rules apply at any depth: a value under a key that names a secret
+(``password``, ``token``, ``authorization``, ...) is replaced whole; in every other string,
+credentials that look like bearer tokens, well-known API key formats, private key blocks and
+URL passwords are masked where they occur.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pydantic import JsonValue
+
+__all__ = ["REDACTED", "SECRET_KEY_PARTS", "is_secret_key", "redact", "redact_text"]
+
+REDACTED = "[REDACTED]"
+
+SECRET_KEY_PARTS: tuple[str, ...] = (
+    "password",
+    "passwd",
+    "passphrase",
+    "token",
+    "secret",
+    "authorization",
+    "api_key",
+    "apikey",
+    "cookie",
+    "private_key",
+    "privatekey",
+    "credential",
+    "session_key",
+    "access_key",
+    "signature",
+)
+
+_KEY_NORMALISE = re.compile(r"[^a-z0-9]+")
+
+_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+            re.DOTALL,
+        ),
+        REDACTED,
+    ),
+    (
+        re.compile(r"\b(Bearer|Basic|Digest|Token)(\s+)[A-Za-z0-9\-._~+/=:]{4,}", re.I),
+        rf"\1\2{REDACTED}",
+    ),
+    (re.compile(r"(?<=://)([^/\s:@]*):([^/\s@]+)@"), rf"\1:{REDACTED}@"),
+    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"), REDACTED),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), REDACTED),
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), REDACTED),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"), REDACTED),
+    (
+        re.compile(
+            r"(?i)\b((?:password|passwd|token|secret|api[_-]?key|access[_-]?key)"
+            r"[\"']?\s*[=:]\s*[\"']?)([^\s\"'&,;]+)"
+        ),
+        rf"\1{REDACTED}",
+    ),
+)
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a mapping key names a secret (``DB_PASSWORD``, ``X-Api-Key``, ``Set-Cookie``)."""
+    normal = _KEY_NORMALISE.sub("_", key.lower())
+    squashed = normal.replace("_", "")
+    return any(part in normal or part.replace("_", "") in squashed for part in SECRET_KEY_PARTS)
+
+
+def redact_text(text: str) -> str:
+    """Mask credentials inside free text, leaving the rest readable."""
+    for pattern, replacement in _TEXT_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact(value: JsonValue) -> JsonValue:
+    """Return a copy of a JSON value with every secret replaced by ``[REDACTED]``."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {
+            str(k): (REDACTED if is_secret_key(str(k)) else redact(v)) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value

@@ -1,0 +1,252 @@
+"""Repositories over the store's tables; the caller owns the transaction, so nothing commits here.
+
+Each value is written as the JSON of its pydantic model and read back with ``model_validate``,
+so what comes out equals what went in. Saving a value for an incident that is not stored is a
+``StoreError``, as is a naive timestamp in a query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vanguard.errors import StoreError
+from vanguard.incident import Incident, IncidentState
+from vanguard.model import ActionResult, Decision, Diagnosis, Outcome, Signal, Verification
+from vanguard.store.audit import AuditEntry, AuditLog
+from vanguard.store.tables import (
+    ActionRow,
+    DecisionRow,
+    DiagnosisRow,
+    IncidentRow,
+    OutcomeRow,
+    SignalRow,
+    VerificationRow,
+)
+
+__all__ = ["MAX_LIST_LIMIT", "IncidentRecord", "IncidentRepo"]
+
+MAX_LIST_LIMIT = 1000
+
+
+class IncidentRecord(BaseModel):
+    """Everything stored about one incident, as the values the loop produced."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    incident: Incident
+    signals: tuple[Signal, ...] = ()
+    diagnosis: Diagnosis | None = None
+    decision: Decision | None = None
+    actions: tuple[ActionResult, ...] = ()
+    verification: Verification | None = None
+    outcome: Outcome | None = None
+    audit: tuple[AuditEntry, ...] = ()
+
+
+def _json(value: BaseModel) -> dict[str, Any]:
+    return value.model_dump(mode="json")
+
+
+def _aware(moment: datetime, what: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise StoreError(f"{what} {moment.isoformat()} has no time zone")
+    return moment.astimezone(UTC)
+
+
+class IncidentRepo:
+    """Reads and writes incidents and the values attached to them in one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def save_incident(self, incident: Incident) -> None:
+        """Insert the incident, or update its state and history if it is already stored."""
+        updated_at = incident.history[-1].at if incident.history else incident.alert.detected_at
+        row = self.session.get(IncidentRow, incident.incident_id)
+        if row is None:
+            self.session.add(
+                IncidentRow(
+                    incident_id=incident.incident_id,
+                    state=incident.state.value,
+                    service_name=incident.alert.service_name,
+                    opened_at=incident.history[0].at if incident.history else updated_at,
+                    updated_at=updated_at,
+                    body=_json(incident),
+                )
+            )
+        else:
+            row.state = incident.state.value
+            row.updated_at = updated_at
+            row.body = _json(incident)
+        self.session.flush()
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        row = self.session.get(IncidentRow, incident_id)
+        return None if row is None else Incident.model_validate(row.body)
+
+    def list_incidents(
+        self,
+        *,
+        limit: int = 50,
+        state: IncidentState | None = None,
+        service: str | None = None,
+    ) -> list[Incident]:
+        """Newest first (by the time the incident opened), optionally filtered."""
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise StoreError(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
+        query = select(IncidentRow).order_by(
+            IncidentRow.opened_at.desc(), IncidentRow.incident_id.desc()
+        )
+        if state is not None:
+            query = query.where(IncidentRow.state == IncidentState(state).value)
+        if service is not None:
+            query = query.where(IncidentRow.service_name == service)
+        rows = self.session.scalars(query.limit(limit))
+        return [Incident.model_validate(row.body) for row in rows]
+
+    def add_signals(self, incident_id: str, signals: Sequence[Signal]) -> None:
+        """Append the signals that triggered the incident, keeping their order."""
+        self._require(incident_id)
+        last = self.session.scalar(
+            select(func.max(SignalRow.position)).where(SignalRow.incident_id == incident_id)
+        )
+        start = 0 if last is None else last + 1
+        self.session.add_all(
+            SignalRow(
+                incident_id=incident_id,
+                position=start + offset,
+                observed_at=signal.timestamp,
+                body=_json(signal),
+            )
+            for offset, signal in enumerate(signals)
+        )
+        self.session.flush()
+
+    def save_diagnosis(self, incident_id: str, diagnosis: Diagnosis) -> None:
+        self._require(incident_id)
+        row = self.session.get(DiagnosisRow, incident_id)
+        if row is None:
+            row = DiagnosisRow(incident_id=incident_id, body={})
+            self.session.add(row)
+        row.pattern_id = diagnosis.pattern_id
+        row.body = _json(diagnosis)
+        self.session.flush()
+
+    def save_decision(self, decision: Decision) -> None:
+        """Store the decision, replacing an earlier one (e.g. once an approval arrives)."""
+        self._require(decision.incident_id)
+        row = self.session.get(DecisionRow, decision.incident_id)
+        if row is None:
+            row = DecisionRow(incident_id=decision.incident_id, body={})
+            self.session.add(row)
+        row.approved = decision.approved
+        row.decided_at = decision.decided_at
+        row.body = _json(decision)
+        self.session.flush()
+
+    def save_action(self, result: ActionResult) -> None:
+        """Store an action's result under its idempotency key; a retry overwrites, never adds."""
+        self._require(result.incident_id)
+        row = self.session.get(ActionRow, result.idempotency_key)
+        if row is None:
+            row = ActionRow(idempotency_key=result.idempotency_key, body={})
+            self.session.add(row)
+        elif row.incident_id != result.incident_id:
+            raise StoreError(
+                f"idempotency key {result.idempotency_key!r} already belongs to incident "
+                f"{row.incident_id}, not {result.incident_id}"
+            )
+        row.incident_id = result.incident_id
+        row.action = result.action
+        row.target = result.target
+        row.applied = result.applied
+        row.finished_at = result.finished_at
+        row.body = _json(result)
+        self.session.flush()
+
+    def save_verification(self, incident_id: str, verification: Verification) -> None:
+        self._require(incident_id)
+        row = self.session.get(VerificationRow, incident_id)
+        if row is None:
+            row = VerificationRow(incident_id=incident_id, body={})
+            self.session.add(row)
+        row.verdict = verification.verdict.value
+        row.body = _json(verification)
+        self.session.flush()
+
+    def save_outcome(self, outcome: Outcome) -> None:
+        self._require(outcome.incident_id)
+        row = self.session.get(OutcomeRow, outcome.incident_id)
+        if row is None:
+            row = OutcomeRow(incident_id=outcome.incident_id, body={})
+            self.session.add(row)
+        row.pattern_id = outcome.pattern_id
+        row.status = outcome.status.value
+        row.finished_at = outcome.finished_at
+        row.body = _json(outcome)
+        self.session.flush()
+
+    def get_record(self, incident_id: str) -> IncidentRecord | None:
+        """The incident with everything attached to it, or ``None`` if it is not stored."""
+        incident = self.get_incident(incident_id)
+        if incident is None:
+            return None
+        signals = self.session.scalars(
+            select(SignalRow)
+            .where(SignalRow.incident_id == incident_id)
+            .order_by(SignalRow.position)
+        )
+        actions = self.session.scalars(
+            select(ActionRow)
+            .where(ActionRow.incident_id == incident_id)
+            .order_by(ActionRow.finished_at, ActionRow.idempotency_key)
+        )
+        diagnosis = self.session.get(DiagnosisRow, incident_id)
+        decision = self.session.get(DecisionRow, incident_id)
+        verification = self.session.get(VerificationRow, incident_id)
+        outcome = self.session.get(OutcomeRow, incident_id)
+        return IncidentRecord(
+            incident=incident,
+            signals=tuple(Signal.model_validate(row.body) for row in signals),
+            diagnosis=None if diagnosis is None else Diagnosis.model_validate(diagnosis.body),
+            decision=None if decision is None else Decision.model_validate(decision.body),
+            actions=tuple(ActionResult.model_validate(row.body) for row in actions),
+            verification=(
+                None if verification is None else Verification.model_validate(verification.body)
+            ),
+            outcome=None if outcome is None else Outcome.model_validate(outcome.body),
+            audit=tuple(AuditLog(self.session).entries(incident_id)),
+        )
+
+    def count_actions(self, service_name: str, since: datetime) -> int:
+        """Applied actions on incidents of ``service_name`` that finished at or after ``since``."""
+        query = (
+            select(func.count())
+            .select_from(ActionRow)
+            .join(IncidentRow, IncidentRow.incident_id == ActionRow.incident_id)
+            .where(
+                IncidentRow.service_name == service_name,
+                ActionRow.applied.is_(True),
+                ActionRow.finished_at >= _aware(since, "since"),
+            )
+        )
+        return int(self.session.scalar(query) or 0)
+
+    def outcomes_for_pattern(self, pattern_id: str) -> list[Outcome]:
+        """Every outcome attributed to a pattern, oldest first, for confidence calibration."""
+        rows = self.session.scalars(
+            select(OutcomeRow)
+            .where(OutcomeRow.pattern_id == pattern_id)
+            .order_by(OutcomeRow.finished_at, OutcomeRow.incident_id)
+        )
+        return [Outcome.model_validate(row.body) for row in rows]
+
+    def _require(self, incident_id: str) -> None:
+        if self.session.get(IncidentRow, incident_id) is None:
+            raise StoreError(f"incident {incident_id!r} is not stored; save_incident comes first")

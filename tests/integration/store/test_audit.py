@@ -1,0 +1,197 @@
+"""The audit trail: one verifiable hash chain, tamper-evident, never holding a secret."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from datetime import datetime
+
+import pytest
+from pydantic import JsonValue
+from sqlalchemy import text
+
+from tests.integration.store import values as v
+from vanguard.errors import StoreError
+from vanguard.store import AuditLog, Store
+from vanguard.store.audit import entry_hash
+from vanguard.store.tables import GENESIS_HASH
+
+SECRETS = (
+    "hunter2-db-password",
+    "ghp_0123456789abcdefghijABCDEFGHIJklmnop",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ2YW5ndWFyZCJ9.c2lnbmF0dXJl",
+    "s3cr3t-cookie-value",
+    "sk-live-abcdefghijklmnopqrstuvwxyz",
+    "AKIAIOSFODNN7EXAMPLE",
+)
+
+
+def _fill(store: Store, n: int) -> None:
+    with store.session() as session:
+        log = AuditLog(session)
+        for i in range(n):
+            log.append(
+                incident_id=f"inc-{i % 2}", kind="step", payload={"i": i, "x": [i, 0.5]}, at=v.at(i)
+            )
+
+
+def test_entries_link_from_genesis_and_verify(store: Store) -> None:
+    _fill(store, 5)
+    with store.session() as session:
+        log = AuditLog(session)
+        entries = log.entries()
+        odd = log.entries("inc-1")
+        check = log.verify_chain()
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    assert entries[0].prev_hash == GENESIS_HASH
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
+    for e in entries:
+        assert e.hash == entry_hash(
+            e.prev_hash,
+            seq=e.seq,
+            incident_id=e.incident_id,
+            kind=e.kind,
+            payload=e.payload,
+            at=e.at,
+        )
+    assert [e.payload["i"] for e in odd] == [1, 3]
+    assert entries[2].at == v.at(2)
+    assert check.ok
+    assert check.count == 5
+    assert check.first_bad_id is None
+
+
+def test_an_empty_chain_verifies(store: Store) -> None:
+    with store.session() as session:
+        check = AuditLog(session).verify_chain()
+    assert (check.ok, check.count) == (True, 0)
+
+
+def test_append_returns_what_is_stored(store: Store) -> None:
+    with store.session() as session:
+        made = AuditLog(session).append(incident_id=None, kind="boot", payload={"v": 1}, at=v.T0)
+    with store.session() as session:
+        (read,) = AuditLog(session).entries()
+    assert read == made
+    assert read.incident_id is None
+
+
+@pytest.mark.parametrize(
+    ("tamper", "first_bad", "why"),
+    [
+        (
+            'UPDATE audit_entries SET payload = \'{"i": 99, "x": [2, 0.5]}\' WHERE seq = 3',
+            3,
+            "altered",
+        ),
+        ("UPDATE audit_entries SET kind = 'other' WHERE seq = 2", 2, "altered"),
+        ("UPDATE audit_entries SET incident_id = 'inc-9' WHERE seq = 4", 4, "altered"),
+        ("DELETE FROM audit_entries WHERE seq = 2", 2, "missing"),
+        ("DELETE FROM audit_entries WHERE seq = 5", 5, "removed"),
+        ("UPDATE audit_head SET hash = '" + "f" * 64 + "'", 5, "head"),
+    ],
+)
+def test_tampering_is_found_at_the_first_bad_entry(
+    store: Store, tamper: str, first_bad: int, why: str
+) -> None:
+    _fill(store, 5)
+    with store.session() as session:
+        session.execute(text(tamper))
+    with store.session() as session:
+        check = AuditLog(session).verify_chain()
+    assert not check.ok
+    assert check.first_bad_id == first_bad
+    assert why in check.reason
+
+
+def test_a_rewritten_entry_with_a_recomputed_hash_breaks_the_next_link(store: Store) -> None:
+    _fill(store, 3)
+    with store.session() as session:
+        (second,) = [e for e in AuditLog(session).entries() if e.seq == 2]
+        forged = entry_hash(
+            second.prev_hash,
+            seq=2,
+            incident_id=second.incident_id,
+            kind="forged",
+            payload=second.payload,
+            at=second.at,
+        )
+        session.execute(
+            text("UPDATE audit_entries SET kind = 'forged', hash = :h WHERE seq = 2"), {"h": forged}
+        )
+    with store.session() as session:
+        check = AuditLog(session).verify_chain()
+    assert (check.ok, check.first_bad_id) == (False, 3)
+
+
+def test_no_secret_reaches_the_database(store: Store) -> None:
+    payload: dict[str, JsonValue] = {
+        "db": {"url": f"postgresql://vanguard:{SECRETS[0]}@db.internal:5432/app", "pool": 5},
+        "request": {
+            "headers": {"Authorization": f"Bearer {SECRETS[2]}", "Cookie": SECRETS[3]},
+            "items": [{"github_token": SECRETS[1]}, {"note": f"key {SECRETS[5]} rotated"}],
+        },
+        "message": f"openai says no to {SECRETS[4]}",
+        "DB_PASSWORD": SECRETS[0],
+        "private_key": {"pem": "anything"},
+    }
+    with store.session() as session:
+        entry = AuditLog(session).append(incident_id="i", kind="act", payload=payload, at=v.T0)
+    with store.session() as session:
+        rows = session.execute(text("SELECT * FROM audit_entries")).all()
+        head = session.execute(text("SELECT * FROM audit_head")).all()
+        check = AuditLog(session).verify_chain()
+    dumped = repr(rows) + repr(head) + entry.model_dump_json()
+    for secret in SECRETS:
+        assert secret not in dumped
+    assert "db.internal:5432/app" in dumped
+    assert entry.payload["db"] == {
+        "url": "postgresql://vanguard:[REDACTED]@db.internal:5432/app",
+        "pool": 5,
+    }
+    assert check.ok
+
+
+def test_bad_input_is_refused_before_anything_is_written(store: Store) -> None:
+    with store.session() as session:
+        log = AuditLog(session)
+        with pytest.raises(StoreError, match="no zone"):
+            log.append(incident_id=None, kind="k", payload={}, at=datetime(2026, 1, 1))
+        with pytest.raises(StoreError, match="finite"):
+            log.append(incident_id=None, kind="k", payload={"x": float("nan")}, at=v.T0)
+    with store.session() as session:
+        assert AuditLog(session).verify_chain().count == 0
+
+
+def test_concurrent_appenders_extend_one_chain(store: Store) -> None:
+    per_thread, threads = 15, 4
+    barrier = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def append_many(worker: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            for i in range(per_thread):
+                with store.session() as session:
+                    AuditLog(session).append(
+                        incident_id=f"w{worker}", kind="tick", payload={"i": i}, at=v.at(i)
+                    )
+        except BaseException as exc:  # reported below; a thread must not die silently
+            failures.append(exc)
+
+    workers = [threading.Thread(target=append_many, args=(n,)) for n in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=120)
+    assert failures == []
+    with store.session() as session:
+        log = AuditLog(session)
+        check = log.verify_chain()
+        entries = log.entries()
+    assert check.ok, check.reason
+    assert check.count == per_thread * threads
+    for n in range(threads):
+        assert [e.payload["i"] for e in entries if e.incident_id == f"w{n}"] == list(
+            range(per_thread)
+        )

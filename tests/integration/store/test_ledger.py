@@ -1,0 +1,101 @@
+"""SqlLedger: durable, first writer wins, and behaves like the in-memory ledger it replaces."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from tests.integration.store import values as v
+from vanguard.act.base import Ledger, MemoryLedger
+from vanguard.store import SqlLedger, Store, open_store
+
+
+def _exercise(ledger: Ledger) -> list[object]:
+    """The same calls an adapter makes; the answers must not depend on the ledger kind."""
+    seen: list[object] = [ledger.get("k")]
+    ledger.begin("k", {"pid": 41, "nested": {"a": [1, 2.5, None]}})
+    seen.append(ledger.get("k"))
+    ledger.begin("k", {"pid": 99})
+    seen.append(ledger.get("k"))
+    ledger.finish("k", v.action("inc", "k"))
+    seen.append(ledger.get("k"))
+    ledger.finish("unbegun", v.action("inc", "unbegun"))
+    seen.append(ledger.get("unbegun"))
+    return seen
+
+
+def test_sql_ledger_answers_exactly_like_the_memory_ledger(store: Store) -> None:
+    expected = _exercise(MemoryLedger())
+    assert _exercise(SqlLedger(store)) == expected
+    assert expected[0] is None
+    assert expected[2] == expected[1]
+
+
+def test_begin_and_finish_are_committed_at_once_and_survive_reopening(store_url: str) -> None:
+    first = open_store(store_url)
+    try:
+        SqlLedger(first).begin("k", {"size": 2})
+        other = open_store(store_url)
+        try:
+            entry = SqlLedger(other).get("k")
+        finally:
+            other.close()
+        SqlLedger(first).finish("k", v.action("inc", "k"))
+    finally:
+        first.close()
+    assert entry is not None
+    assert entry.before == {"size": 2}
+    assert entry.result is None
+    reopened = open_store(store_url)
+    try:
+        done = SqlLedger(reopened).get("k")
+    finally:
+        reopened.close()
+    assert done is not None
+    assert done.result == v.action("inc", "k")
+
+
+def test_ledger_commits_even_inside_a_failed_unit_of_work(store: Store) -> None:
+    def crash_after_begin() -> None:
+        with store.session():
+            SqlLedger(store).begin("k", {"before": True})
+            raise RuntimeError("crash after begin")
+
+    with pytest.raises(RuntimeError, match="crash"):
+        crash_after_begin()
+    entry = SqlLedger(store).get("k")
+    assert entry is not None
+    assert entry.before == {"before": True}
+
+
+def test_racing_begins_keep_the_first_writer(store: Store) -> None:
+    threads = 6
+    barrier = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def racer(n: int) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                barrier.wait(timeout=30)
+                SqlLedger(store).begin("shared", {"writer": n})
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+
+        return run
+
+    workers = [threading.Thread(target=racer(n)) for n in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=60)
+    assert failures == []
+    entry = SqlLedger(store).get("shared")
+    assert entry is not None
+    winner = entry.before["writer"]
+    assert winner in range(threads)
+    SqlLedger(store).begin("shared", {"writer": -1})
+    again = SqlLedger(store).get("shared")
+    assert again is not None
+    assert again.before == {"writer": winner}

@@ -1,0 +1,124 @@
+"""open_store: connection settings, idempotent and concurrent migration, password-free errors."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from vanguard.errors import StoreError
+from vanguard.store import IncidentRepo, Store, default_store_url, open_store
+
+
+def test_sqlite_creates_its_directory_and_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
+    url = default_store_url(tmp_path / "deep" / "data")
+    store = open_store(url)
+    try:
+        with store.engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+            keys = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+            busy = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    finally:
+        store.close()
+    assert (tmp_path / "deep" / "data" / "vanguard.db").is_file()
+    assert url.endswith("/deep/data/vanguard.db")
+    assert (mode, keys) == ("wal", 1)
+    assert isinstance(busy, int)
+    assert busy >= 1000
+
+
+def test_in_memory_sqlite_works_for_one_process() -> None:
+    store = open_store("sqlite://")
+    try:
+        with store.session() as session:
+            assert IncidentRepo(session).list_incidents() == []
+    finally:
+        store.close()
+
+
+def test_opening_twice_is_a_no_op_and_keeps_one_revision(store_url: str) -> None:
+    for _ in range(2):
+        store = open_store(store_url)
+        try:
+            with store.session() as session:
+                revisions = session.execute(text("SELECT version_num FROM alembic_version")).all()
+                heads = session.execute(text("SELECT seq FROM audit_head")).all()
+        finally:
+            store.close()
+        assert revisions == [("0001",)]
+        assert heads == [(0,)]
+
+
+def _open_and_close(url: str) -> str:
+    store = open_store(url)
+    store.close()
+    return store.url
+
+
+def test_processes_starting_at_once_migrate_once(store_url: str) -> None:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(3) as pool:
+        urls = pool.map(_open_and_close, [store_url] * 3, chunksize=1)
+    assert len(urls) == 3
+    store = open_store(store_url)
+    try:
+        with store.session() as session:
+            revisions = session.execute(text("SELECT version_num FROM alembic_version")).all()
+            heads = session.execute(text("SELECT seq, hash FROM audit_head")).all()
+    finally:
+        store.close()
+    assert revisions == [("0001",)]
+    assert len(heads) == 1
+
+
+def test_a_closed_store_refuses_new_work(store: Store) -> None:
+    store.close()
+    with pytest.raises(StoreError, match="closed"), store.session():
+        pass
+
+
+@pytest.mark.integration
+def test_unreachable_postgres_error_names_the_url_without_password() -> None:
+    url = "postgresql+psycopg://vanguard:sup3r-s3cret@127.0.0.1:1/vanguard?connect_timeout=2"
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    message = str(caught.value)
+    assert "sup3r-s3cret" not in message
+    assert "vanguard:***@127.0.0.1:1/vanguard" in message
+    assert caught.value.__cause__ is not None
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("mysql://root:pw-hidden@127.0.0.1/x", "unsupported database"),
+        ("postgresql+psycopg2://u:pw-hidden@127.0.0.1/x", "psycopg 3"),
+        ("not a url at all pw-hidden", "cannot open"),
+    ],
+)
+def test_unsupported_urls_are_refused_clearly(url: str, why: str) -> None:
+    with pytest.raises(StoreError, match=why) as caught:
+        open_store(url)
+    assert "pw-hidden" not in str(caught.value)
+
+
+def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    url = default_store_url(tmp_path)
+    open_store(url).close()
+    store = open_store(url)
+    try:
+        with store.session() as session:
+            session.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
+    finally:
+        store.close()
+    with pytest.raises(StoreError, match="ffff"):
+        open_store(url)
+
+
+def test_sqlite_file_in_an_unwritable_place_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot open"):
+        open_store(f"sqlite:///{blocker}/sub/vanguard.db")

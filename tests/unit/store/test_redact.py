@@ -1,0 +1,118 @@
+"""Redaction: no secret survives, whatever its depth or disguise, and the rest stays readable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import JsonValue
+
+from vanguard.store.redact import REDACTED, is_secret_key, redact, redact_text
+
+SECRET = "Zq9-not-for-logs-7Kp"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",
+        "DB_PASSWORD",
+        "passwd",
+        "token",
+        "github_token",
+        "GITHUB-TOKEN",
+        "accessToken",
+        "secret",
+        "client_secret",
+        "Authorization",
+        "Proxy-Authorization",
+        "api_key",
+        "X-Api-Key",
+        "apiKey",
+        "cookie",
+        "Set-Cookie",
+        "private_key",
+        "privateKey",
+        "ssh-private-key",
+        "aws_secret_access_key",
+        "credentials",
+    ],
+)
+def test_secret_keys_are_recognised_in_any_spelling(key: str) -> None:
+    assert is_secret_key(key)
+    assert redact({key: SECRET}) == {key: REDACTED}
+
+
+@pytest.mark.parametrize("key", ["service_name", "pid", "uptime_s", "target", "action", "url"])
+def test_ordinary_keys_are_kept(key: str) -> None:
+    assert not is_secret_key(key)
+    assert redact({key: "value"}) == {key: "value"}
+
+
+def test_secret_keys_are_found_at_any_depth_and_replace_whole_subtrees() -> None:
+    payload: JsonValue = {
+        "a": [{"b": {"c": [{"password": SECRET}]}}],
+        "private_key": {"pem": SECRET, "bits": 4096},
+        "headers": [["ok", 1], {"Cookie": [SECRET, SECRET]}],
+    }
+    clean = redact(payload)
+    assert SECRET not in json.dumps(clean)
+    assert clean == {
+        "a": [{"b": {"c": [{"password": REDACTED}]}}],
+        "private_key": REDACTED,
+        "headers": [["ok", 1], {"Cookie": REDACTED}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Authorization: Bearer abc.def-ghi_jkl", "abc.def-ghi_jkl"),
+        ("auth header 'basic dXNlcjpwYXNz'", "dXNlcjpwYXNz"),
+        ("token ghp_0123456789abcdefghijABCDEFGHIJklmnop used", "ghp_0123456789abcdefghij"),
+        ("fine-grained github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "github_pat_11ABCDEFG"),
+        ("slack xoxb-1234567890-abcdefghij leaked", "xoxb-1234567890"),
+        ("aws AKIAIOSFODNN7EXAMPLE in env", "AKIAIOSFODNN7EXAMPLE"),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln here", "eyJhbGciOiJIUzI1NiJ9"),
+        ("postgresql://app:hunter2@db:5432/x", "hunter2"),
+        ("see https://user:p%40ss@example.com/path", "p%40ss"),
+        ("password=hunter2&user=x", "hunter2"),
+        ('{"api_key": "k-123456"}', "k-123456"),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n"
+            "-----END OPENSSH PRIVATE KEY-----",
+            "b3BlbnNzaC1rZXk",
+        ),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEtruncated", "MIIEtruncated"),
+    ],
+)
+def test_credentials_inside_text_are_masked(text: str, secret: str) -> None:
+    clean = redact_text(text)
+    assert secret not in clean
+    assert REDACTED in clean
+    assert redact({"message": text, "list": [text]}) == {"message": clean, "list": [clean]}
+
+
+def test_ordinary_text_and_values_are_untouched() -> None:
+    payload: JsonValue = {
+        "message": "restarted worker (pid 41 -> 97) at https://example.com/runs/5?attempt=2",
+        "n": 3,
+        "ratio": 0.5,
+        "ok": True,
+        "none": None,
+        "list": ["Bearer", "token"],
+    }
+    assert redact(payload) == payload
+
+
+def test_redaction_is_idempotent() -> None:
+    payload: JsonValue = {
+        "h": "Bearer abcdefgh",
+        "u": "redis://:pw@host/0",
+        "token": SECRET,
+        "t": "api_key=abc",
+    }
+    once = redact(payload)
+    assert redact(once) == once
+    assert SECRET not in json.dumps(once)
+    assert "pw@" not in json.dumps(once)
