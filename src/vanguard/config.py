@@ -1,0 +1,225 @@
+"""``vanguard.yaml``: what to watch, how to act on it, and the safety policy.
+
+Validated by pydantic; every error names file, line, key and value. Secrets never live in
+the file: a setting ends in ``_env`` (an environment variable's name) or ``_file`` (a path),
+and ``resolve_secret`` reads it at the point of use, refusing placeholders. Relative paths
+are taken relative to the configuration file, never the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vanguard.decide import PolicyConfig
+from vanguard.detect.watch import WatchRule
+from vanguard.errors import ConfigError
+from vanguard.yamlsource import load_yaml, validate_yaml
+
+__all__ = [
+    "ApiConfig",
+    "NotifyTarget",
+    "ScrapeConfig",
+    "ServiceConfig",
+    "Settings",
+    "SupervisorTarget",
+    "TemporalConfig",
+    "VerificationConfig",
+    "WatchConfig",
+    "load_settings",
+    "resolve_secret",
+]
+
+NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+PLACEHOLDERS = frozenset({"changeme", "change-me", "changethis", "secret", "xxx", "todo", ""})
+_SECRET_KEYS = re.compile(r"(password|passwd|secret|token|api_key|apikey|private_key)$", re.I)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(key, str) and _SECRET_KEYS.search(key) and value is not None:
+                    raise ValueError(
+                        f"'{key}' would put a secret in the file; use '{key}_env' "
+                        f"(an environment variable's name) or '{key}_file' instead"
+                    )
+        return data
+
+
+class TemporalConfig(Section):
+    """``address: embedded`` starts the dev server; otherwise ``host:port`` of a cluster."""
+
+    address: str = "embedded"
+    namespace: str = "default"
+    task_queue: str = Field(default="vanguard", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    port: int = Field(default=17233, ge=1024, le=65535)
+    ui_port: int = Field(default=17243, ge=1024, le=65535)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value != "embedded" and not re.fullmatch(r"[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", value):
+            raise ValueError("expected 'embedded' or HOST:PORT")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.address == "embedded"
+
+
+class ApiConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8780, ge=0, le=65535)
+
+
+class ScrapeConfig(Section):
+    """A Prometheus text-exposition endpoint scraped directly (no Prometheus server needed)."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    metrics: tuple[str, ...] = ()
+    interval_s: float = Field(default=5.0, ge=0.2, le=3600)
+    timeout_s: float = Field(default=2.0, gt=0, le=60)
+
+
+class WatchConfig(Section):
+    """One series to watch on a service, with the rule its detector applies."""
+
+    metric: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    rule: WatchRule = Field(default_factory=WatchRule)
+
+
+class SupervisorTarget(Section):
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    program: str
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+
+class ServiceConfig(Section):
+    """A service Vanguard watches and may act on."""
+
+    name: Annotated[str, Field(pattern=NAME)]
+    type: str = "generic"
+    scrape: ScrapeConfig | None = None
+    watch: tuple[WatchConfig, ...] = ()
+    supervisor: SupervisorTarget | None = None
+
+    @model_validator(mode="after")
+    def _watch_needs_scrape(self) -> ServiceConfig:
+        if self.watch and self.scrape is None:
+            raise ValueError("'watch' needs a 'scrape' section to read the metrics from")
+        return self
+
+
+class VerificationConfig(Section):
+    """How long to look before and after an action (seconds; minutes in production)."""
+
+    baseline_s: float = Field(default=300.0, ge=1, le=86400)
+    window_s: float = Field(default=300.0, ge=1, le=86400)
+    sample_interval_s: float = Field(default=5.0, ge=0.2, le=600)
+    min_relative_change: float = Field(default=0.1, ge=0, le=10)
+
+
+class NotifyTarget(Section):
+    kind: Literal["log", "webhook"]
+    url: str | None = None
+    secret_env: str | None = None
+    secret_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> NotifyTarget:
+        if self.kind == "webhook" and not self.url:
+            raise ValueError("a webhook target needs 'url'")
+        return self
+
+
+class Settings(Section):
+    """The whole of ``vanguard.yaml``."""
+
+    data_dir: Path = Path(".vanguard")
+    store_url: str | None = None
+    store_url_env: str | None = None
+    temporal: TemporalConfig = Field(default_factory=TemporalConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    patterns_dirs: tuple[Path, ...] = ()
+    services: tuple[ServiceConfig, ...] = ()
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    verification: VerificationConfig = Field(default_factory=VerificationConfig)
+    notify: tuple[NotifyTarget, ...] = (NotifyTarget(kind="log"),)
+    source_file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("store_url")
+    @classmethod
+    def _no_password_in_url(cls, value: str | None) -> str | None:
+        if value and re.search(r"://[^/@:]+:[^/@]+@", value):
+            raise ValueError("the store URL holds a password; use 'store_url_env' instead")
+        return value
+
+    @field_validator("services")
+    @classmethod
+    def _unique_services(cls, services: tuple[ServiceConfig, ...]) -> tuple[ServiceConfig, ...]:
+        names = [s.name for s in services]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"service names must be unique: {', '.join(dupes)}")
+        return services
+
+    def service(self, name: str) -> ServiceConfig:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise ConfigError(f"no service named {name!r}", key="services")
+
+    def resolved_store_url(self) -> str:
+        """The store URL: explicit, from the environment, or SQLite in the data directory."""
+        if self.store_url_env:
+            return resolve_secret(env=self.store_url_env, file=None, what="store_url_env")
+        if self.store_url:
+            return self.store_url
+        return f"sqlite:///{self.data_dir / 'vanguard.db'}"
+
+
+def resolve_secret(*, env: str | None, file: Path | None, what: str) -> str:
+    """Read a secret from an environment variable or a file; refuse missing or placeholders."""
+    if env is not None:
+        value = os.environ.get(env)
+        if value is None:
+            raise ConfigError(f"environment variable {env} is not set", key=what)
+    elif file is not None:
+        try:
+            value = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read secret file: {exc}", file=str(file), key=what) from exc
+    else:
+        raise ConfigError("no secret configured", key=what)
+    if value.strip().lower() in PLACEHOLDERS:
+        raise ConfigError("refusing a placeholder secret", key=what)
+    return value
+
+
+def load_settings(path: Path) -> Settings:
+    """Load and validate ``vanguard.yaml``; relative paths are resolved against its folder."""
+    source = load_yaml(path)
+    settings = validate_yaml(source, Settings)
+    base = path.resolve().parent
+    return settings.model_copy(
+        update={
+            "data_dir": _under(base, settings.data_dir),
+            "patterns_dirs": tuple(_under(base, p) for p in settings.patterns_dirs),
+            "source_file": path.resolve(),
+        }
+    )
+
+
+def _under(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else (base / path).resolve()

@@ -1,0 +1,61 @@
+"""Match an alert against the pattern library: pure, deterministic, explained."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from vanguard.diagnose.operators import apply_operator, field_value
+from vanguard.diagnose.patterns import Pattern
+from vanguard.model import Alert, Diagnosis, Remedy
+
+__all__ = ["match"]
+
+
+def match(
+    alert: Alert,
+    patterns: Sequence[Pattern],
+    *,
+    service_type: str,
+    confidences: Mapping[str, float] | None = None,
+) -> Diagnosis:
+    """The best pattern whose every condition holds, or a diagnosis with no pattern.
+
+    Confidence is the pattern's (calibrated) confidence times the alert's: both must be
+    right for the remedy to be right. Every condition checked is listed in ``reasons``.
+    """
+    confidences = confidences or {}
+    best: tuple[float, Pattern, list[str]] | None = None
+    rejected: list[str] = []
+    for pattern in patterns:
+        if not pattern.applies_to(service_type, alert.metric_type):
+            continue
+        reasons: list[str] = []
+        failed = False
+        for cond in pattern.signature:
+            actual = field_value(alert, cond.field)
+            ok = apply_operator(cond.op, actual, cond.value)
+            shown = f"{actual:.4g}" if isinstance(actual, float) else repr(actual)
+            reasons.append(f"{cond.field}={shown} {cond.op} {cond.value}: {'yes' if ok else 'no'}")
+            failed = failed or not ok
+        if failed:
+            rejected.append(f"{pattern.id}: " + "; ".join(r for r in reasons if r.endswith("no")))
+            continue
+        prior = confidences.get(pattern.id, pattern.prior_confidence)
+        score = prior * alert.confidence
+        if best is None or score > best[0]:
+            best = (score, pattern, reasons)
+    if best is None:
+        why = rejected or [f"no pattern covers {service_type}/{alert.metric_type}"]
+        return Diagnosis(
+            alert_id=alert.alert_id, pattern_id=None, confidence=0.0, reasons=tuple(why)
+        )
+    score, pattern, reasons = best
+    return Diagnosis(
+        alert_id=alert.alert_id,
+        pattern_id=pattern.id,
+        confidence=round(score, 6),
+        remedy=Remedy(action=pattern.remedy.action, params=dict(pattern.remedy.params)),
+        rollback_safe=pattern.rollback_safe,
+        automation_eligible=pattern.automation_eligible,
+        reasons=(f"matched {pattern.id} v{pattern.version}: {pattern.description}", *reasons),
+    )

@@ -1,0 +1,100 @@
+"""Known issue patterns: YAML files, one per pattern, versioned like code.
+
+A pattern names the service types and metric it applies to, a trend signature written in
+the closed vocabulary of ``operators``, a remedy (an adapter kind with parameters), whether
+that remedy can be rolled back, and a prior confidence that outcomes later calibrate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from vanguard.diagnose.operators import FIELDS, Operator
+from vanguard.errors import ConfigError
+from vanguard.yamlsource import load_yaml, validate_yaml
+
+__all__ = ["Condition", "Pattern", "PatternRemedy", "builtin_patterns_dir", "load_patterns"]
+
+
+class Condition(BaseModel):
+    """``field op value``, e.g. ``trend.slope_per_hour gt 0``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    field: str
+    op: Operator
+    value: JsonValue
+
+    @field_validator("field")
+    @classmethod
+    def _known_field(cls, value: str) -> str:
+        if value not in FIELDS and not value.startswith("labels."):
+            known = ", ".join(sorted(FIELDS))
+            raise ValueError(f"unknown field {value!r}; known: {known}, labels.NAME")
+        return value
+
+
+class PatternRemedy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class PatternVerify(BaseModel):
+    """Which series judges the remedy, and which direction is better."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: str | None = None
+    better: Literal["lower", "higher"] = "lower"
+
+
+class Pattern(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9_]{3,64}$")
+    version: int = Field(default=1, ge=1)
+    description: str
+    service_types: tuple[str, ...] = ("any",)
+    metric: str
+    signature: tuple[Condition, ...] = Field(min_length=1)
+    remedy: PatternRemedy
+    rollback_safe: bool
+    prior_confidence: float = Field(ge=0.0, le=1.0)
+    automation_eligible: bool = True
+    verify: PatternVerify = Field(default_factory=PatternVerify)
+
+    def applies_to(self, service_type: str, metric: str) -> bool:
+        types_ok = "any" in self.service_types or service_type in self.service_types
+        return types_ok and self.metric == metric
+
+
+def builtin_patterns_dir() -> Path:
+    """The pattern library shipped inside the package."""
+    return Path(str(resources.files("vanguard") / "patterns"))
+
+
+def load_patterns(dirs: Iterable[Path] = (), *, include_builtin: bool = True) -> list[Pattern]:
+    """Load every ``*.yaml`` pattern; a later directory may override a pattern by id."""
+    folders = [builtin_patterns_dir(), *dirs] if include_builtin else list(dirs)
+    found: dict[str, Pattern] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            raise ConfigError("patterns directory not found", file=str(folder))
+        for path in sorted(folder.glob("*.yaml")):
+            pattern = validate_yaml(load_yaml(path), Pattern)
+            if path.stem != pattern.id:
+                raise ConfigError(
+                    f"pattern id {pattern.id!r} must match the file name {path.stem!r}",
+                    file=str(path),
+                    line=1,
+                    key="id",
+                )
+            found[pattern.id] = pattern
+    return sorted(found.values(), key=lambda p: p.id)

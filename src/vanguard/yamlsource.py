@@ -1,0 +1,111 @@
+"""Load YAML while remembering where every key and item came from.
+
+Validation errors from pydantic carry a ``loc`` path; ``LocatedYaml.line_of`` turns that
+path back into a line of the file, so every configuration error can say
+``file:line: key: message``. Duplicate keys, which PyYAML silently merges, are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from vanguard.errors import ConfigError
+
+__all__ = ["LocatedYaml", "load_yaml", "validate_yaml"]
+
+PathKey = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+class LocatedYaml:
+    """Parsed YAML data plus the line on which each path starts."""
+
+    def __init__(self, file: str, data: Any, lines: dict[PathKey, int]) -> None:
+        self.file = file
+        self.data = data
+        self.lines = lines
+
+    def line_of(self, path: Sequence[str | int]) -> int | None:
+        """The line of ``path`` or of its nearest ancestor that exists in the file."""
+        probe = tuple(path)
+        while True:
+            if probe in self.lines:
+                return self.lines[probe]
+            if not probe:
+                return None
+            probe = probe[:-1]
+
+
+def _walk(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: str) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                raise ConfigError(
+                    "duplicate key (the first value would be silently lost)",
+                    file=file,
+                    line=key_node.start_mark.line + 1,
+                    key=_dotted((*path, key)),
+                )
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _walk(value_node, (*path, key), lines, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), lines, file)
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
+
+
+def load_yaml(path: Path) -> LocatedYaml:
+    """Read ``path``; a missing, unreadable or malformed file is a ``ConfigError``."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError("file not found", file=file) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read file: {exc}", file=file) from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=file, line=line) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=file) from exc
+    lines: dict[PathKey, int] = {}
+    if node is not None:
+        _walk(node, (), lines, file)
+    return LocatedYaml(file, data, lines)
+
+
+def validate_yaml(source: LocatedYaml, model: type[M], **context: Any) -> M:
+    """Validate ``source`` against ``model``; the first error becomes a located ``ConfigError``."""
+    if source.data is None:
+        raise ConfigError("file is empty", file=source.file, line=1)
+    try:
+        return model.model_validate(source.data, context=context or None)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        value = first.get("input")
+        message = first["msg"]
+        if first["type"] != "missing" and not isinstance(value, dict | list):
+            message = f"{message} (got {value!r})"
+        raise ConfigError(
+            message, file=source.file, line=source.line_of(loc), key=_dotted(loc)
+        ) from exc

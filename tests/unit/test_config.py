@@ -1,0 +1,110 @@
+"""vanguard.yaml: valid files load; invalid ones fail with file:line: key: message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vanguard.config import load_settings, resolve_secret
+from vanguard.errors import ConfigError
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "config"
+
+
+def test_valid_config_loads_with_paths_resolved_against_the_file() -> None:
+    settings = load_settings(FIXTURES / "valid.yaml")
+    assert settings.data_dir == (FIXTURES / "state").resolve()
+    web = settings.service("web")
+    assert web.watch[0].rule.threshold == 1e9
+    assert web.supervisor is not None
+    assert web.supervisor.program == "web"
+    assert settings.policy.max_actions_per_service_per_day == 2
+    assert settings.resolved_store_url() == f"sqlite:///{settings.data_dir / 'vanguard.db'}"
+
+
+INVALID = [
+    (
+        "services:\n  - name: web\n    scrape: {url: ftp://x}\n",
+        3,
+        "services[0].scrape.url",
+        "String should match pattern",
+    ),
+    (
+        "policy:\n  max_actions_per_service_per_day: 1000\n",
+        2,
+        "policy.max_actions_per_service_per_day",
+        "(got 1000)",
+    ),
+    ("temporal:\n  adress: embedded\n", 2, "temporal.adress", "Extra inputs are not permitted"),
+    ("temporal:\n  address: nowhere\n", 2, "temporal.address", "expected 'embedded' or HOST:PORT"),
+    (
+        "services:\n  - name: a\n  - name: a\n",
+        1,
+        "services",
+        "service names must be unique: a",
+    ),
+    (
+        "notify:\n  - kind: webhook\n    url: http://x\n    secret: hunter2\n",
+        2,
+        "notify[0]",
+        "use 'secret_env'",
+    ),
+    (
+        "store_url: postgresql://u:pw@db/v\n",
+        1,
+        "store_url",
+        "use 'store_url_env'",
+    ),
+    ("services:\n  - name: web\n    watch: [{metric: m}]\n", 2, "services[0]", "needs a 'scrape'"),
+    ("api:\n  port: 1\n  port: 2\n", 3, "api.port", "duplicate key"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "message"), INVALID)
+def test_invalid_config_names_file_line_key_and_value(
+    tmp_path: Path, text: str, line: int, key: str, message: str
+) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    err = info.value
+    assert (err.file, err.line, err.key) == (str(path), line, key)
+    assert message in str(err)
+    assert str(err).startswith(f"{path}:{line}: {key}: ")
+
+
+def test_malformed_yaml_reports_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("api:\n  port: [1,\n")
+    with pytest.raises(ConfigError, match=r"vanguard\.yaml:\d+: invalid YAML"):
+        load_settings(path)
+
+
+def test_missing_file_is_an_error_not_a_default(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "absent.yaml")
+
+
+def test_empty_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("# nothing\n")
+    with pytest.raises(ConfigError, match="file is empty"):
+        load_settings(path)
+
+
+def test_secrets_come_from_env_or_file_and_placeholders_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VG_TEST_SECRET", "s3cr3t-value")
+    assert resolve_secret(env="VG_TEST_SECRET", file=None, what="x") == "s3cr3t-value"
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from-a-file\n")
+    assert resolve_secret(env=None, file=secret_file, what="x") == "from-a-file"
+    monkeypatch.setenv("VG_TEST_SECRET", "changeme")
+    with pytest.raises(ConfigError, match="placeholder"):
+        resolve_secret(env="VG_TEST_SECRET", file=None, what="x")
+    monkeypatch.delenv("VG_TEST_SECRET")
+    with pytest.raises(ConfigError, match="VG_TEST_SECRET is not set"):
+        resolve_secret(env="VG_TEST_SECRET", file=None, what="x")
