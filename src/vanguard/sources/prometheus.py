@@ -1,0 +1,337 @@
+"""Prometheus as a source: scrape exposition endpoints directly, or query a server.
+
+``scrape`` reads one ``/metrics`` endpoint (the embedded default: no Prometheus server
+needed) and turns every finite sample into a ``Signal`` stamped with the caller's ``now``.
+``TargetState`` + ``on_success``/``on_failure`` are the pure per-target schedule: a failing
+target is retried with exponential backoff and its series are marked stale after a bounded
+number of failures, so a dead endpoint is logged once and retried, never an alert storm.
+``PrometheusClient`` reads a Prometheus server's HTTP API (``query``, ``query_range``).
+Every library error is translated to ``ScrapeError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from vanguard.errors import ScrapeError
+from vanguard.model import EvidencePoint, Signal
+
+__all__ = [
+    "PrometheusClient",
+    "ScrapeSchedule",
+    "Series",
+    "TargetState",
+    "became_stale",
+    "on_failure",
+    "on_success",
+    "parse_exposition",
+    "poll_targets",
+    "recovered",
+    "scrape",
+]
+
+log = logging.getLogger(__name__)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def parse_exposition(
+    text: str,
+    *,
+    source: str,
+    service_name: str,
+    now: datetime,
+    metrics: Collection[str] | None = None,
+) -> list[Signal]:
+    """Turn exposition text into Signals; NaN/Inf samples are dropped (not JSON numbers).
+
+    ``metrics`` keeps only samples whose name or family name is listed. A sample's own
+    timestamp wins over ``now``.
+    """
+    try:
+        families = list(text_string_to_metric_families(text))
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ScrapeError(f"{source}: not Prometheus exposition text: {exc}") from exc
+    wanted = None if metrics is None else frozenset(metrics)
+    signals: list[Signal] = []
+    for family in families:
+        for sample in family.samples:
+            if wanted is not None and family.name not in wanted and sample.name not in wanted:
+                continue
+            value = float(sample.value)
+            if not math.isfinite(value):
+                continue
+            stamp = (
+                now
+                if sample.timestamp is None
+                else datetime.fromtimestamp(float(sample.timestamp), UTC)
+            )
+            signals.append(
+                Signal(
+                    source=source,
+                    service_name=service_name,
+                    metric_type=sample.name,
+                    labels=dict(sample.labels),
+                    timestamp=stamp,
+                    value=value,
+                )
+            )
+    return signals
+
+
+def scrape(
+    url: str,
+    *,
+    service_name: str,
+    now: datetime,
+    client: httpx.Client,
+    metrics: Collection[str] | None = None,
+    timeout_s: float = 5.0,
+) -> list[Signal]:
+    """GET one exposition endpoint and parse it; any failure is a ``ScrapeError``."""
+    try:
+        response = client.get(
+            url, timeout=timeout_s, headers={"Accept": "text/plain;version=0.0.4"}
+        )
+        response.raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise ScrapeError(f"{url}: HTTP {exc.response.status_code}") from exc
+    except httpx.HTTPError as exc:
+        raise ScrapeError(f"{url}: {type(exc).__name__}: {exc}") from exc
+    return parse_exposition(
+        response.text, source=url, service_name=service_name, now=now, metrics=metrics
+    )
+
+
+class ScrapeSchedule(_Frozen):
+    """How often to scrape and how to back off; every knob is bounded."""
+
+    interval_s: float = Field(default=15.0, ge=0.1, le=3600.0)
+    backoff_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    max_backoff_s: float = Field(default=300.0, ge=0.1, le=3600.0)
+    stale_after: int = Field(default=3, ge=1, le=100)
+
+    def delay_s(self, failures: int) -> float:
+        """Wait before the next attempt after ``failures`` consecutive failures."""
+        if failures <= 0:
+            return self.interval_s
+        backoff = self.interval_s * self.backoff_factor ** min(failures, 64)
+        return max(self.interval_s, min(self.max_backoff_s, backoff))
+
+
+class TargetState(_Frozen):
+    """What the scheduler knows about one target; JSON-serialisable, replaced on each attempt."""
+
+    url: str
+    service_name: str
+    next_due: AwareDatetime | None = None
+    consecutive_failures: int = Field(default=0, ge=0)
+    last_success: AwareDatetime | None = None
+    last_error: str | None = None
+    stale: bool = False
+    reason: str = "never scraped"
+
+    def is_due(self, now: datetime) -> bool:
+        return self.next_due is None or now >= self.next_due
+
+
+def on_success(state: TargetState, now: datetime, schedule: ScrapeSchedule) -> TargetState:
+    """The target answered: normal interval again, fresh series."""
+    reason = (
+        "scraped"
+        if not state.consecutive_failures
+        else (f"scraped again after {state.consecutive_failures} failure(s)")
+    )
+    return state.model_copy(
+        update={
+            "next_due": now + timedelta(seconds=schedule.interval_s),
+            "consecutive_failures": 0,
+            "last_success": now,
+            "last_error": None,
+            "stale": False,
+            "reason": reason,
+        }
+    )
+
+
+def on_failure(
+    state: TargetState, now: datetime, error: str, schedule: ScrapeSchedule
+) -> TargetState:
+    """The target failed: back off exponentially; stale after ``stale_after`` in a row."""
+    failures = state.consecutive_failures + 1
+    delay = schedule.delay_s(failures)
+    stale = failures >= schedule.stale_after
+    reason = f"scrape failed ({failures} in a row): {error}; retry in {delay:g} s"
+    if stale:
+        reason += "; series stale"
+    return state.model_copy(
+        update={
+            "next_due": now + timedelta(seconds=delay),
+            "consecutive_failures": failures,
+            "last_error": error,
+            "stale": stale,
+            "reason": reason,
+        }
+    )
+
+
+def became_stale(old: TargetState, new: TargetState) -> bool:
+    return new.stale and not old.stale
+
+
+def recovered(old: TargetState, new: TargetState) -> bool:
+    return old.consecutive_failures > 0 and new.consecutive_failures == 0
+
+
+def poll_targets(
+    states: Mapping[str, TargetState],
+    *,
+    now: datetime,
+    client: httpx.Client,
+    schedule: ScrapeSchedule,
+    metrics: Collection[str] | None = None,
+) -> tuple[list[Signal], dict[str, TargetState]]:
+    """Scrape every due target once; return the signals and the next states.
+
+    A failure is logged at WARNING on the first miss, when the target turns stale and when it
+    recovers; repeated misses in between only at DEBUG.
+    """
+    signals: list[Signal] = []
+    updated: dict[str, TargetState] = dict(states)
+    for key, state in states.items():
+        if not state.is_due(now):
+            continue
+        try:
+            got = scrape(
+                state.url,
+                service_name=state.service_name,
+                now=now,
+                client=client,
+                metrics=metrics,
+                timeout_s=min(schedule.interval_s, 10.0),
+            )
+        except ScrapeError as exc:
+            new = on_failure(state, now, str(exc), schedule)
+            first = new.consecutive_failures == 1
+            level = logging.WARNING if first or became_stale(state, new) else logging.DEBUG
+            log.log(level, "%s: %s", state.url, new.reason)
+        else:
+            new = on_success(state, now, schedule)
+            if recovered(state, new):
+                log.warning("%s: %s", state.url, new.reason)
+            signals.extend(got)
+        updated[key] = new
+    return signals, updated
+
+
+class Series(_Frozen):
+    """One time series returned by the query API."""
+
+    metric: dict[str, str]
+    points: tuple[EvidencePoint, ...]
+
+    @property
+    def name(self) -> str:
+        return self.metric.get("__name__", "")
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {k: v for k, v in self.metric.items() if k != "__name__"}
+
+
+def _point(pair: Any) -> EvidencePoint:
+    stamp, value = pair
+    return EvidencePoint(timestamp=datetime.fromtimestamp(float(stamp), UTC), value=float(value))
+
+
+class PrometheusClient:
+    """Synchronous reader of a Prometheus server's HTTP API (``/api/v1``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _get(self, path: str, params: dict[str, str]) -> Any:
+        where = f"{self.base_url}{path}"
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise ScrapeError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ScrapeError(f"{where}: HTTP {response.status_code}, not JSON") from exc
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = body.get("error", body) if isinstance(body, dict) else body
+            raise ScrapeError(f"{where}: HTTP {response.status_code}: {error}")
+        return body["data"]
+
+    def query_range(
+        self, query: str, start: datetime, end: datetime, step: timedelta | float
+    ) -> list[Series]:
+        """Evaluate ``query`` over ``[start, end]`` every ``step``; one ``Series`` per label set."""
+        step_s = step.total_seconds() if isinstance(step, timedelta) else float(step)
+        data = self._get(
+            "/api/v1/query_range",
+            {
+                "query": query,
+                "start": f"{start.timestamp():.3f}",
+                "end": f"{end.timestamp():.3f}",
+                "step": f"{step_s:g}",
+            },
+        )
+        return self._series(data, "matrix")
+
+    def query(self, query: str, at: datetime) -> list[Series]:
+        """Evaluate an instant ``query`` at ``at``; each series holds one point."""
+        data = self._get("/api/v1/query", {"query": query, "time": f"{at.timestamp():.3f}"})
+        return self._series(data, "vector")
+
+    def _series(self, data: Any, expected: str) -> list[Series]:
+        try:
+            kind = data["resultType"]
+            if kind == "scalar":
+                return [Series(metric={}, points=(_point(data["result"]),))]
+            if kind != expected:
+                raise ScrapeError(f"{self.base_url}: expected a {expected}, got a {kind}")
+            if kind == "matrix":
+                return [
+                    Series(metric=r["metric"], points=tuple(_point(v) for v in r["values"]))
+                    for r in data["result"]
+                ]
+            return [
+                Series(metric=r["metric"], points=(_point(r["value"]),)) for r in data["result"]
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ScrapeError(f"{self.base_url}: malformed query result: {exc}") from exc
