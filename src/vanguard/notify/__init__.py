@@ -1,0 +1,28 @@
+"""Notify: render incidents for humans (with how to undo) and deliver them."""
+
+from vanguard.notify.base import LogNotifier, MemoryNotifier, Message, Notifier
+from vanguard.notify.channels import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    WebhookNotifier,
+    sign,
+    verify_signature,
+)
+from vanguard.notify.render import MASK, redact, render, scrub, undo_hint
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "MASK",
+    "SIGNATURE_HEADER",
+    "LogNotifier",
+    "MemoryNotifier",
+    "Message",
+    "Notifier",
+    "WebhookNotifier",
+    "redact",
+    "render",
+    "scrub",
+    "sign",
+    "undo_hint",
+    "verify_signature",
+]

@@ -1,0 +1,62 @@
+"""The notification value, the ``Notifier`` protocol and its in-process implementations."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol, runtime_checkable
+
+from pydantic import Field
+
+from vanguard.model import Frozen, Severity
+
+__all__ = ["LogNotifier", "MemoryNotifier", "Message", "Notifier"]
+
+
+class Message(Frozen):
+    """What a human is told about an incident; ``undo`` is how to reverse what was done."""
+
+    title: str = Field(min_length=1)
+    body: str
+    severity: Severity
+    incident_id: str
+    undo: str | None = None
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Delivers a message somewhere; raises a ``VanguardError`` when it cannot."""
+
+    def send(self, message: Message) -> None: ...
+
+
+class MemoryNotifier:
+    """Keeps every message in ``messages``, for tests and the dashboard's recent list."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def send(self, message: Message) -> None:
+        self.messages.append(message)
+
+
+_LEVELS = {
+    Severity.info: logging.INFO,
+    Severity.warning: logging.WARNING,
+    Severity.critical: logging.ERROR,
+}
+
+
+class LogNotifier:
+    """Writes each message to a logger, at the level of its severity."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger if logger is not None else logging.getLogger("vanguard.notify")
+
+    def send(self, message: Message) -> None:
+        self.logger.log(
+            _LEVELS[message.severity],
+            "%s\n%s",
+            message.title,
+            message.body,
+            extra={"incident_id": message.incident_id, "undo": message.undo},
+        )

@@ -1,0 +1,120 @@
+"""Outbound channels: a signed JSON webhook.
+
+The webhook POSTs the ``Message`` as JSON. With a secret, the header
+``X-Vanguard-Signature-256: sha256=<hex>`` carries the HMAC-SHA256 of the exact body, the way
+GitHub signs its deliveries, so receivers can check it with ``verify_signature``.
+``X-Vanguard-Delivery`` is a digest of the body: a retried send carries the same id, so a
+receiver can drop duplicates. Failures raise ``ActionFailed`` naming only the scheme and host:
+webhook paths often embed a token (Slack, Teams) and must not leak into logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httpx
+
+from vanguard import __version__
+from vanguard.errors import ActionFailed, ConfigError
+from vanguard.notify.base import Message
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "SIGNATURE_HEADER",
+    "WebhookNotifier",
+    "sign",
+    "verify_signature",
+]
+
+SIGNATURE_HEADER = "X-Vanguard-Signature-256"
+DELIVERY_HEADER = "X-Vanguard-Delivery"
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "xxx", "todo"})
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The signature header value for ``body``: ``sha256=`` and the hex HMAC-SHA256."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify_signature(body: bytes, secret: str, header: str | None) -> bool:
+    """Whether ``header`` is the signature of ``body`` under ``secret`` (constant time)."""
+    if not header:
+        return False
+    return hmac.compare_digest(sign(body, secret), header)
+
+
+class WebhookNotifier:
+    """POSTs each message as JSON to ``url``, signed when a ``secret`` is given."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: str | None = None,
+        *,
+        timeout: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"webhook url must be http(s)://host/..., got scheme {parts.scheme!r}", key="url"
+            )
+        if secret is not None and (
+            not secret.strip() or secret.strip().lower() in PLACEHOLDER_SECRETS
+        ):
+            raise ConfigError("webhook secret is empty or a placeholder", key="secret")
+        if not 0 < timeout <= 300:
+            raise ConfigError(f"timeout must be in (0, 300] seconds, got {timeout}", key="timeout")
+        self.url = url
+        self.timeout = timeout
+        self._secret = secret
+        self._where = f"{parts.scheme}://{parts.hostname}" + (
+            f":{parts.port}" if parts.port else ""
+        )
+        self._client = httpx.Client(timeout=timeout, transport=transport)
+
+    def __repr__(self) -> str:
+        signed = "signed" if self._secret is not None else "unsigned"
+        return f"WebhookNotifier({self._where}, {signed})"
+
+    def send(self, message: Message) -> None:
+        """Deliver ``message``; any transport error or non-2xx answer raises ``ActionFailed``."""
+        body = message.model_dump_json().encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"vanguard/{__version__}",
+            DELIVERY_HEADER: hashlib.sha256(body).hexdigest()[:32],
+        }
+        if self._secret is not None:
+            headers[SIGNATURE_HEADER] = sign(body, self._secret)
+        try:
+            response = self._client.post(self.url, content=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ActionFailed(
+                f"webhook {self._where}: no answer within {self.timeout:g} s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise ActionFailed(f"webhook {self._where}: {type(exc).__name__}") from exc
+        if not response.is_success:
+            raise ActionFailed(
+                f"webhook {self._where} answered {response.status_code} for incident "
+                f"{message.incident_id}"
+            )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> WebhookNotifier:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
