@@ -2,6 +2,7 @@
 
 from vanguard.decide.breaker import BreakerState, FailureStreak, breaker_state, failure_streak
 from vanguard.decide.gates import GATES, Gate, GateContext, GateFactory
+from vanguard.decide.history import context_from_history, count_within
 from vanguard.decide.policy import (
     DEFAULT_GATES,
     REQUIRED_GATES,
@@ -28,6 +29,8 @@ __all__ = [
     "breaker_state",
     "build_gates",
     "check_windows",
+    "context_from_history",
+    "count_within",
     "decide",
     "failure_streak",
 ]

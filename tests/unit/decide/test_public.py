@@ -24,6 +24,8 @@ def test_all_is_pinned() -> None:
             "breaker_state",
             "build_gates",
             "check_windows",
+            "context_from_history",
+            "count_within",
             "decide",
             "failure_streak",
         ]

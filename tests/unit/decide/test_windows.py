@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, time, timedelta
 
 import pydantic
 import pytest
 
-from vanguard.decide.windows import OnceWindow, WeeklyWindow, check_windows
+from vanguard.decide.windows import WEEKDAYS, OnceWindow, WeeklyWindow, check_windows
 
 MONDAY = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -154,3 +155,15 @@ def test_windows_parse_as_discriminated_union() -> None:
     kinds = [type(w) for w in policy.maintenance_windows]
     assert kinds == [WeeklyWindow, OnceWindow]
     assert PolicyConfig.model_validate_json(policy.model_dump_json()) == policy
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_weekly_window_covers_exactly_its_length_each_chosen_day(seed: int) -> None:
+    rng = random.Random(seed)
+    days = tuple(sorted(rng.sample(WEEKDAYS, rng.randint(1, 7)), key=WEEKDAYS.index))
+    start = time(rng.randrange(24), rng.randrange(0, 60, 5))
+    end = time(rng.randrange(24), rng.randrange(0, 60, 5))
+    w = WeeklyWindow(name="w", days=days, start=start, end=end)
+    step = timedelta(minutes=5)
+    inside = sum(w.contains(MONDAY + i * step) for i in range(7 * 24 * 12))
+    assert inside * step == len(days) * w.length()
