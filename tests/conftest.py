@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
 from tests.servers.postgres import PostgresServer
 from tests.servers.process import unavailable
+from tests.servers.prometheus import PrometheusServer, ScrapeTarget, StartPrometheus
 from tests.servers.supervisor import Program, StartSupervisord, SupervisorServer
 from vanguard.engine.devserver import DevServer, find_temporal_binary
 from vanguard.errors import EngineError
@@ -80,6 +82,37 @@ def supervisord() -> Iterator[StartSupervisord]:
         server = SupervisorServer.start(programs, free_port())
         started.append(server)
         return server.url
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def prometheus_server() -> Iterator[StartPrometheus]:
+    """Factory: Prometheus scraping the given targets every second (and optional rules).
+
+    By default it returns once every target is "up" (the first scrape comes ~5 s after
+    start); each server is stopped after the test.
+    """
+    started: list[PrometheusServer] = []
+
+    def start(
+        targets: Sequence[ScrapeTarget],
+        *,
+        rule_files: Sequence[Path] = (),
+        alertmanager: str | None = None,
+        wait_up: bool = True,
+    ) -> PrometheusServer:
+        server = PrometheusServer.start(
+            targets, free_port(), rule_files=rule_files, alertmanager=alertmanager
+        )
+        started.append(server)
+        if wait_up:
+            server.wait_targets_up()
+        return server
 
     try:
         yield start

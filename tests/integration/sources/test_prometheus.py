@@ -1,0 +1,116 @@
+"""Scrape a real exporter, and read back through a real Prometheus what it scraped."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers.exporter import Exporter
+from tests.servers.prometheus import ScrapeTarget, StartPrometheus
+from vanguard.errors import ScrapeError
+from vanguard.netutil import free_port
+from vanguard.sources.prometheus import (
+    PrometheusClient,
+    ScrapeSchedule,
+    TargetState,
+    poll_targets,
+    scrape,
+)
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def test_scrape_reads_a_live_exporter() -> None:
+    with Exporter() as exporter, httpx.Client() as client:
+        memory = exporter.gauge("app_memory_bytes", "Resident memory.", ("instance",))
+        memory.labels("a").set(123.0)
+        memory.labels("b").set(456.0)
+        signals = scrape(
+            exporter.url,
+            service_name="app",
+            now=NOW,
+            client=client,
+            metrics={"app_memory_bytes"},
+        )
+    assert {s.labels["instance"]: s.value for s in signals} == {"a": 123.0, "b": 456.0}
+    assert {(s.service_name, s.timestamp, s.source) for s in signals} == {
+        ("app", NOW, exporter.url)
+    }
+
+
+def test_dead_target_backs_off_goes_stale_and_recovers() -> None:
+    exporter = Exporter()
+    exporter.gauge("app_up", "Up.").set(1)
+    states = {"app": TargetState(url=exporter.url, service_name="app")}
+    schedule = ScrapeSchedule(interval_s=1, stale_after=2, max_backoff_s=4)
+    now = NOW
+    with httpx.Client() as client:
+        for _ in range(3):
+            signals, states = poll_targets(states, now=now, client=client, schedule=schedule)
+            assert signals == []
+            now = states["app"].next_due or now
+        assert states["app"].stale
+        assert "ConnectError" in (states["app"].last_error or "")
+        with exporter:
+            signals, states = poll_targets(states, now=now, client=client, schedule=schedule)
+    assert [s.value for s in signals if s.metric_type == "app_up"] == [1.0]
+    assert not states["app"].stale
+
+
+def test_unreachable_endpoint_is_a_scrape_error() -> None:
+    with httpx.Client() as client, pytest.raises(ScrapeError, match="ConnectError"):
+        scrape(f"http://127.0.0.1:{free_port()}/metrics", service_name="x", now=NOW, client=client)
+
+
+def test_query_range_returns_what_prometheus_scraped(prometheus_server: StartPrometheus) -> None:
+    with Exporter() as exporter:
+        level = exporter.gauge("app_queue_depth", "Queued jobs.")
+        level.set(5)
+        server = prometheus_server([ScrapeTarget(job="app", url=exporter.url)])
+        start = datetime.now(UTC)
+        time.sleep(2.2)
+        level.set(9)
+        time.sleep(2.2)
+        end = datetime.now(UTC)
+    with PrometheusClient(server.url) as api:
+        series = api.query_range('app_queue_depth{job="app"}', start, end, timedelta(seconds=1))
+        (instant,) = api.query('up{job="app"}', end - timedelta(seconds=1))
+    assert len(series) == 1
+    assert series[0].labels["job"] == "app"
+    values = [p.value for p in series[0].points]
+    assert set(values) == {5.0, 9.0}
+    assert values == sorted(values)
+    assert instant.points[0].value == 1.0
+
+
+def test_bad_query_is_a_scrape_error_with_prometheus_message(
+    prometheus_server: StartPrometheus,
+) -> None:
+    server = prometheus_server([], wait_up=False)
+    with PrometheusClient(server.url) as api, pytest.raises(ScrapeError, match="parse error"):
+        api.query("sum(", NOW)
+
+
+def test_rule_files_are_loaded(prometheus_server: StartPrometheus, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(
+        "groups:\n- name: g\n  rules:\n  - record: job:up:sum\n    expr: sum by (job) (up)\n"
+    )
+    with Exporter() as exporter:
+        exporter.gauge("app_x", "X.").set(1)
+        server = prometheus_server([ScrapeTarget(job="app", url=exporter.url)], rule_files=[rules])
+        deadline = time.monotonic() + 10
+        found: list[float] = []
+        with PrometheusClient(server.url) as api:
+            while not found and time.monotonic() < deadline:
+                time.sleep(0.5)
+                found = [
+                    s.points[0].value for s in api.query('job:up:sum{job="app"}', datetime.now(UTC))
+                ]
+    assert found == [1.0]
