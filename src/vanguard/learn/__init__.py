@@ -9,13 +9,16 @@ from vanguard.learn.calibration import (
     outcome_kind,
     posterior,
 )
+from vanguard.learn.stats import PatternStats, summarize
 
 __all__ = [
     "FAILURE",
     "SUCCESS",
+    "PatternStats",
     "Posterior",
     "calibrate",
     "calibrate_patterns",
     "outcome_kind",
     "posterior",
+    "summarize",
 ]

@@ -1,6 +1,12 @@
 """Notify: render incidents for humans (with how to undo) and deliver them."""
 
-from vanguard.notify.base import LogNotifier, MemoryNotifier, Message, Notifier
+from vanguard.notify.base import (
+    BroadcastNotifier,
+    LogNotifier,
+    MemoryNotifier,
+    Message,
+    Notifier,
+)
 from vanguard.notify.channels import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -14,6 +20,7 @@ __all__ = [
     "DELIVERY_HEADER",
     "MASK",
     "SIGNATURE_HEADER",
+    "BroadcastNotifier",
     "LogNotifier",
     "MemoryNotifier",
     "Message",

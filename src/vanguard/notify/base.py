@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from pydantic import Field
 
+from vanguard.errors import ActionFailed, VanguardError
 from vanguard.model import Frozen, Severity
 
-__all__ = ["LogNotifier", "MemoryNotifier", "Message", "Notifier"]
+__all__ = ["BroadcastNotifier", "LogNotifier", "MemoryNotifier", "Message", "Notifier"]
 
 
 class Message(Frozen):
@@ -60,3 +62,27 @@ class LogNotifier:
             message.body,
             extra={"incident_id": message.incident_id, "undo": message.undo},
         )
+
+
+class BroadcastNotifier:
+    """Sends to every channel; one failing channel does not silence the others.
+
+    After trying them all, raises ``ActionFailed`` naming each channel that failed.
+    """
+
+    def __init__(self, notifiers: Sequence[Notifier]) -> None:
+        self.notifiers = tuple(notifiers)
+
+    def send(self, message: Message) -> None:
+        failures: list[tuple[Notifier, VanguardError]] = []
+        for notifier in self.notifiers:
+            try:
+                notifier.send(message)
+            except VanguardError as exc:
+                failures.append((notifier, exc))
+        if failures:
+            detail = "; ".join(f"{n!r}: {exc}" for n, exc in failures)
+            raise ActionFailed(
+                f"{len(failures)} of {len(self.notifiers)} channels failed for incident "
+                f"{message.incident_id}: {detail}"
+            ) from failures[0][1]

@@ -31,11 +31,13 @@ def test_public_surface_is_pinned() -> None:
         [
             "FAILURE",
             "SUCCESS",
+            "PatternStats",
             "Posterior",
             "calibrate",
             "calibrate_patterns",
             "outcome_kind",
             "posterior",
+            "summarize",
         ]
     )
 

@@ -7,9 +7,10 @@ import logging
 import pydantic
 import pytest
 
-from vanguard.errors import ConfigError
+from vanguard.errors import ActionFailed, ConfigError
 from vanguard.model import Severity
 from vanguard.notify import (
+    BroadcastNotifier,
     LogNotifier,
     MemoryNotifier,
     Message,
@@ -95,3 +96,32 @@ def test_signature_round_trip() -> None:
     assert not verify_signature(body + b" ", "k3y-value", header)
     assert not verify_signature(body, "other-key", header)
     assert not verify_signature(body, "k3y-value", None)
+
+
+class Broken:
+    """A channel that always fails, the way a real one reports it."""
+
+    def __repr__(self) -> str:
+        return "Broken()"
+
+    def send(self, message: Message) -> None:
+        raise ActionFailed("receiver answered 503")
+
+
+def test_broadcast_reaches_every_channel_and_reports_failures() -> None:
+    first, last = MemoryNotifier(), MemoryNotifier()
+    broadcast = BroadcastNotifier([first, Broken(), last])
+    assert isinstance(broadcast, Notifier)
+    with pytest.raises(ActionFailed) as info:
+        broadcast.send(message())
+    assert len(first.messages) == len(last.messages) == 1
+    assert (
+        str(info.value) == "1 of 3 channels failed for incident i: Broken(): receiver answered 503"
+    )
+    assert isinstance(info.value.__cause__, ActionFailed)
+
+
+def test_broadcast_without_failures_is_silent() -> None:
+    sink = MemoryNotifier()
+    BroadcastNotifier([sink, sink]).send(message())
+    assert len(sink.messages) == 2

@@ -30,6 +30,7 @@ def test_public_surface_is_pinned() -> None:
             "DELIVERY_HEADER",
             "MASK",
             "SIGNATURE_HEADER",
+            "BroadcastNotifier",
             "LogNotifier",
             "MemoryNotifier",
             "Message",
