@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import JsonValue
+from pydantic import JsonValue, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -34,7 +34,10 @@ class SqlLedger:
             row = session.scalars(select(LedgerRow).where(LedgerRow.key == key)).one_or_none()
             if row is None:
                 return None
-            result = None if row.result is None else ActionResult.model_validate(row.result)
+            try:
+                result = None if row.result is None else ActionResult.model_validate(row.result)
+            except ValidationError as exc:
+                raise StoreError(f"ledger key {key!r}: stored result no longer validates") from exc
             return LedgerEntry(key=row.key, before=row.before, result=result)
 
     def begin(self, key: str, before: dict[str, JsonValue]) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,8 @@ __all__ = ["MAX_LIST_LIMIT", "IncidentRecord", "IncidentRepo"]
 
 MAX_LIST_LIMIT = 1000
 
+M = TypeVar("M", bound=BaseModel)
+
 
 class IncidentRecord(BaseModel):
     """Everything stored about one incident, as the values the loop produced."""
@@ -51,6 +53,16 @@ class IncidentRecord(BaseModel):
 
 def _json(value: BaseModel) -> dict[str, Any]:
     return value.model_dump(mode="json")
+
+
+def _load(model: type[M], body: dict[str, Any], where: str) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise StoreError(
+            f"{where}: stored {model.__name__} no longer validates "
+            f"({exc.error_count()} errors, first: {exc.errors()[0]['msg']})"
+        ) from exc
 
 
 def _aware(moment: datetime, what: str) -> datetime:
@@ -88,7 +100,7 @@ class IncidentRepo:
 
     def get_incident(self, incident_id: str) -> Incident | None:
         row = self.session.get(IncidentRow, incident_id)
-        return None if row is None else Incident.model_validate(row.body)
+        return None if row is None else _load(Incident, row.body, f"incident {incident_id}")
 
     def list_incidents(
         self,
@@ -108,7 +120,14 @@ class IncidentRepo:
         if service is not None:
             query = query.where(IncidentRow.service_name == service)
         rows = self.session.scalars(query.limit(limit))
-        return [Incident.model_validate(row.body) for row in rows]
+        return [_load(Incident, row.body, f"incident {row.incident_id}") for row in rows]
+
+    def count_by_state(self) -> dict[IncidentState, int]:
+        """How many incidents are in each state (states with none are left out)."""
+        rows = self.session.execute(
+            select(IncidentRow.state, func.count()).group_by(IncidentRow.state)
+        ).all()
+        return {IncidentState(state): int(count) for state, count in rows}
 
     def add_signals(self, incident_id: str, signals: Sequence[Signal]) -> None:
         """Append the signals that triggered the incident, keeping their order."""
@@ -207,25 +226,31 @@ class IncidentRepo:
             .where(ActionRow.incident_id == incident_id)
             .order_by(ActionRow.finished_at, ActionRow.idempotency_key)
         )
+        where = f"incident {incident_id}"
         diagnosis = self.session.get(DiagnosisRow, incident_id)
         decision = self.session.get(DecisionRow, incident_id)
         verification = self.session.get(VerificationRow, incident_id)
         outcome = self.session.get(OutcomeRow, incident_id)
         return IncidentRecord(
             incident=incident,
-            signals=tuple(Signal.model_validate(row.body) for row in signals),
-            diagnosis=None if diagnosis is None else Diagnosis.model_validate(diagnosis.body),
-            decision=None if decision is None else Decision.model_validate(decision.body),
-            actions=tuple(ActionResult.model_validate(row.body) for row in actions),
-            verification=(
-                None if verification is None else Verification.model_validate(verification.body)
+            signals=tuple(_load(Signal, row.body, f"signal {row.id}") for row in signals),
+            diagnosis=None if diagnosis is None else _load(Diagnosis, diagnosis.body, where),
+            decision=None if decision is None else _load(Decision, decision.body, where),
+            actions=tuple(
+                _load(ActionResult, row.body, f"action {row.idempotency_key}") for row in actions
             ),
-            outcome=None if outcome is None else Outcome.model_validate(outcome.body),
+            verification=(
+                None if verification is None else _load(Verification, verification.body, where)
+            ),
+            outcome=None if outcome is None else _load(Outcome, outcome.body, where),
             audit=tuple(AuditLog(self.session).entries(incident_id)),
         )
 
     def count_actions(self, service_name: str, since: datetime) -> int:
-        """Applied actions on incidents of ``service_name`` that finished at or after ``since``."""
+        """Applied actions on incidents of ``service_name`` that finished at or after ``since``.
+
+        Rollbacks are actions on the service too and count; dry runs (``applied=False``) do not.
+        """
         query = (
             select(func.count())
             .select_from(ActionRow)
@@ -245,7 +270,7 @@ class IncidentRepo:
             .where(OutcomeRow.pattern_id == pattern_id)
             .order_by(OutcomeRow.finished_at, OutcomeRow.incident_id)
         )
-        return [Outcome.model_validate(row.body) for row in rows]
+        return [_load(Outcome, row.body, f"outcome {row.incident_id}") for row in rows]
 
     def _require(self, incident_id: str) -> None:
         if self.session.get(IncidentRow, incident_id) is None:

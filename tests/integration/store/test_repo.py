@@ -71,12 +71,14 @@ def test_list_is_newest_first_and_filters_by_state_and_service(store: Store) -> 
         checkout = [i.incident_id for i in repo.list_incidents(service="checkout")]
         both = [i.incident_id for i in repo.list_incidents(state=S.open, service="checkout")]
         none = repo.list_incidents(service="unknown")
+        by_state = repo.count_by_state()
     assert newest == ["c", "b", "d", "a"]
     assert limited == ["c", "b"]
     assert diagnosed == ["b", "d"]
     assert checkout == ["c", "d", "a"]
     assert both == ["c", "a"]
     assert none == []
+    assert by_state == {S.open: 2, S.diagnosed: 2}
 
 
 @pytest.mark.parametrize("limit", [0, -1, 100_000])
@@ -245,3 +247,14 @@ def test_deleting_an_incident_removes_what_hangs_off_it(store: Store) -> None:
             session.scalar(text("SELECT count(*) FROM actions")),
         )
     assert left == (0, 0)
+
+
+def test_a_stored_value_that_no_longer_validates_is_a_store_error(store: Store) -> None:
+    with store.session() as session:
+        IncidentRepo(session).save_incident(v.incident("old"))
+        session.execute(
+            text("UPDATE incidents SET body = :b WHERE incident_id = 'old'"),
+            {"b": '{"incident_id": "old", "unknown_field": 1}'},
+        )
+    with store.session() as session, pytest.raises(StoreError, match="incident old"):
+        IncidentRepo(session).get_incident("old")
