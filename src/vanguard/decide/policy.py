@@ -133,9 +133,7 @@ def decide(
     actionable = diagnosis.pattern_id is not None and diagnosis.remedy is not None
     hard = [v for v, overridable in blockers if not overridable]
     if not actionable and not hard:
-        hard = [v for v in verdicts if v.gate == "remedy"] or [
-            GateVerdict(gate="remedy", passed=False, reason="no pattern or no remedy")
-        ]
+        hard = [GateVerdict(gate="remedy", passed=False, reason="no pattern or no remedy")]
     kind = _kind(blockers=[v for v, _ in blockers], hard=hard)
     approved = kind == "approve" and not dry_run
     needs_approval = kind == "ask" and not dry_run

@@ -1,5 +1,13 @@
 """Verify: did the action help? Baseline versus after-action window, with evidence."""
 
 from vanguard.verify.compare import compare, mann_kendall_p, mann_whitney_p, theil_sen_slope
+from vanguard.verify.settle import Settlement, settle
 
-__all__ = ["compare", "mann_kendall_p", "mann_whitney_p", "theil_sen_slope"]
+__all__ = [
+    "Settlement",
+    "compare",
+    "mann_kendall_p",
+    "mann_whitney_p",
+    "settle",
+    "theil_sen_slope",
+]

@@ -40,9 +40,11 @@ def points(values: list[float], *, start: datetime = T0) -> list[EvidencePoint]:
 
 def test_public_surface_is_pinned() -> None:
     assert sorted(vanguard.verify.__all__) == [
+        "Settlement",
         "compare",
         "mann_kendall_p",
         "mann_whitney_p",
+        "settle",
         "theil_sen_slope",
     ]
 

@@ -1,0 +1,41 @@
+"""What to do after verification: resolve, roll back, or hand over to a human (pure).
+
+``improved`` resolves. ``degraded`` and ``unchanged`` mean the action did not help: roll it
+back when the adapter can undo it, otherwise escalate, since Vanguard cannot restore the
+earlier state itself. ``inconclusive`` escalates and leaves the change in place: undoing on
+no evidence could do as much harm as the action.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from vanguard.model import Frozen, Verdict, Verification
+
+__all__ = ["Settlement", "settle"]
+
+
+class Settlement(Frozen):
+    next_step: Literal["resolve", "roll_back", "escalate"]
+    reason: str
+
+
+def settle(verification: Verification, *, undo_possible: bool) -> Settlement:
+    """Map a verification verdict to the next step of the incident."""
+    verdict = verification.verdict
+    if verdict is Verdict.improved:
+        return Settlement(next_step="resolve", reason=f"verified: {verification.reason}")
+    if verdict is Verdict.inconclusive:
+        return Settlement(
+            next_step="escalate",
+            reason=f"cannot tell whether the action helped ({verification.reason}); left in place",
+        )
+    if undo_possible:
+        return Settlement(
+            next_step="roll_back",
+            reason=f"the action did not help ({verification.reason}); rolling back",
+        )
+    return Settlement(
+        next_step="escalate",
+        reason=f"the action did not help ({verification.reason}) and cannot be undone",
+    )
