@@ -244,7 +244,7 @@ def _check(better: str, min_relative_change: float, min_points: int, alpha: floa
         raise InputError(f"better must be 'lower' or 'higher', got {better!r}")
     if not (math.isfinite(min_relative_change) and min_relative_change >= 0):
         raise InputError(f"min_relative_change must be >= 0, got {min_relative_change!r}")
-    if min_points < 2:
-        raise InputError(f"min_points must be at least 2, got {min_points}")
+    if min_points < 1:
+        raise InputError(f"min_points must be at least 1, got {min_points}")
     if not 0 < alpha < 1:
         raise InputError(f"alpha must be in (0, 1), got {alpha!r}")

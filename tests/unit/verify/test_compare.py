@@ -196,7 +196,7 @@ def test_a_spike_does_not_flip_the_verdict() -> None:
         ({"better": "smaller"}, "better must be"),
         ({"min_relative_change": -0.1}, "min_relative_change"),
         ({"min_relative_change": math.nan}, "min_relative_change"),
-        ({"min_points": 1}, "min_points"),
+        ({"min_points": 0}, "min_points"),
         ({"alpha": 0.0}, "alpha"),
         ({"alpha": 1.0}, "alpha"),
     ],
@@ -310,3 +310,21 @@ def test_mann_kendall_matches_textbook_values() -> None:
     assert mann_kendall_p(hours, [-h for h in hours]) == mann_kendall_p(hours, hours)
     assert mann_kendall_p(hours, [5.0] * 10) == 1.0
     assert mann_kendall_p(hours, [1.0, 3.0] * 5) > 0.5
+
+
+def test_single_points_are_never_significant() -> None:
+    result = compare(
+        series(lambda i: 100.0, n=1),
+        series(lambda i: 1.0, n=1, start=AFTER),
+        better="lower",
+        min_points=1,
+    )
+    assert result.verdict is Verdict.unchanged
+    assert "not significant" in result.reason
+    assert result.figures["baseline_slope_per_hour"] == 0.0
+
+
+def test_few_clearly_lower_points_against_a_long_baseline_are_improved() -> None:
+    baseline = series(noisy(400.0, 5.0, 21, slope=2.0), n=30)
+    observed = series(noisy(120.0, 5.0, 22), n=5, start=AFTER)
+    assert compare(baseline, observed, better="lower").verdict is Verdict.improved
