@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
+from tests.servers.alertmanager import AlertmanagerServer, StartAlertmanager
+from tests.servers.pgbouncer import PgBouncerServer, StartPgBouncer
 from tests.servers.postgres import PostgresServer
 from tests.servers.process import unavailable
 from tests.servers.prometheus import PrometheusServer, ScrapeTarget, StartPrometheus
 from tests.servers.supervisor import Program, StartSupervisord, SupervisorServer
+from tests.servers.webhook import WebhookReceiver
 from vanguard.engine.devserver import DevServer, find_temporal_binary
 from vanguard.errors import EngineError
 from vanguard.netutil import free_port
@@ -112,6 +115,68 @@ def prometheus_server() -> Iterator[StartPrometheus]:
         started.append(server)
         if wait_up:
             server.wait_targets_up()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def pgbouncer_server(postgres_server: PostgresServer) -> Iterator[StartPgBouncer]:
+    """Factory: PgBouncer routing aliases to databases of the session cluster.
+
+    Without ``databases`` it creates a fresh database and routes the alias ``app`` to it.
+    Servers and the databases created here are removed after the test.
+    """
+    started: list[PgBouncerServer] = []
+    created: list[str] = []
+
+    def start(
+        databases: Mapping[str, str] | None = None,
+        *,
+        default_pool_size: int = 2,
+        pool_mode: str = "transaction",
+    ) -> PgBouncerServer:
+        if databases is None:
+            created.append(postgres_server.create_database())
+            databases = {"app": created[-1]}
+        server = PgBouncerServer.start(
+            postgres_server,
+            databases,
+            free_port(),
+            default_pool_size=default_pool_size,
+            pool_mode=pool_mode,
+        )
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+        for name in created:
+            postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """An HTTP sink on a free loopback port recording every POST."""
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def alertmanager_server() -> Iterator[StartAlertmanager]:
+    """Factory: Alertmanager posting every notification (1 s grouping) to a webhook URL."""
+    started: list[AlertmanagerServer] = []
+
+    def start(webhook_url: str) -> AlertmanagerServer:
+        server = AlertmanagerServer.start(webhook_url, free_port())
+        started.append(server)
         return server
 
     try:
