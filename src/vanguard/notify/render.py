@@ -131,7 +131,11 @@ def redact(value: JsonValue, key: str = "") -> JsonValue:
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Replace each known secret and every URL password in ``text`` by ``***``."""
+    """Replace each known secret and every URL password in ``text`` by ``***``.
+
+    Secrets shorter than ``MIN_SECRET_LENGTH`` are skipped: masking every "ab" would shred
+    the message while protecting nothing.
+    """
     for secret in sorted(
         {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
     ):
