@@ -328,3 +328,13 @@ def test_few_clearly_lower_points_against_a_long_baseline_are_improved() -> None
     baseline = series(noisy(400.0, 5.0, 21, slope=2.0), n=30)
     observed = series(noisy(120.0, 5.0, 22), n=5, start=AFTER)
     assert compare(baseline, observed, better="lower").verdict is Verdict.improved
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_effect_size_is_cliffs_delta(seed: int) -> None:
+    rng = random.Random(seed)
+    b = [float(rng.randint(0, 6)) for _ in range(rng.randint(5, 25))]
+    o = [float(rng.randint(0, 6)) for _ in range(rng.randint(5, 25))]
+    pairs = [(x > y) - (x < y) for x in o for y in b]
+    result = compare(points(b), points(o, start=AFTER), better="lower")
+    assert result.figures["effect_size"] == pytest.approx(sum(pairs) / len(pairs))
