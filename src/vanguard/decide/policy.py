@@ -14,7 +14,7 @@ outcome is one of four, in this order:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -61,7 +61,7 @@ class PolicyConfig(Frozen):
     min_minutes_between_actions: int = Field(default=0, ge=0, le=WEEK_MINUTES)
     breaker_threshold: int = Field(default=3, ge=1, le=20)
     breaker_cooldown_minutes: int = Field(default=60, ge=1, le=WEEK_MINUTES)
-    require_approval_for: tuple[str, ...] = ()
+    require_approval_for: tuple[Annotated[str, Field(min_length=1)], ...] = ()
     maintenance_windows: tuple[Window, ...] = ()
     gates: tuple[str, ...] = DEFAULT_GATES
 

@@ -177,6 +177,7 @@ def test_gates_cannot_repeat() -> None:
         ("breaker_threshold", 100),
         ("breaker_cooldown_minutes", 0),
         ("min_minutes_between_actions", 10**6),
+        ("require_approval_for", [""]),
     ],
 )
 def test_every_safety_setting_is_bounded(key: str, value: Any) -> None:
