@@ -1,14 +1,263 @@
-"""Core commands: version (more arrive with the engine)."""
+"""Core commands: up, worker, api, demo, config check, incidents list/show."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from vanguard import __version__
-from vanguard.cli.apps import app
+from vanguard.cli.apps import app, config_app, incidents_app
+from vanguard.config import Settings, load_settings
+from vanguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vanguard.store import Store
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="vanguard.yaml", envvar="VANGUARD_CONFIG")
+]
+console = Console()
+
+
+def _settings(path: Path, *, temporal: str | None = None, store: str | None = None) -> Settings:
+    settings = load_settings(path)
+    update: dict[str, object] = {}
+    if temporal is not None:
+        update["temporal"] = settings.temporal.model_copy(update={"address": temporal})
+    if store is not None:
+        update["store_url"] = store
+        update["store_url_env"] = None
+    return settings.model_copy(update=update) if update else settings
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("temporalio").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _run_until_signal(settings: Settings, *, api: bool, watch: bool, worker: bool = True) -> None:
+    from vanguard.engine.embedded import Endpoints, serve
+    from vanguard.engine.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+
+    def announce(ep: Endpoints) -> None:
+        console.print(f"[bold]Vanguard {__version__}[/bold] running; Ctrl-C stops everything")
+        console.print(f"  Temporal      {ep.temporal}  (task queue {ep.task_queue})")
+        if ep.temporal_ui:
+            console.print(f"  Temporal UI   {ep.temporal_ui}")
+        if ep.api:
+            console.print(f"  API           {ep.api}  (/healthz, /api/incidents, /metrics)")
+        console.print(f"  Store         {runtime.store.url}")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, runtime, stop, announce=announce, api=api, watch=watch)
+
+    try:
+        asyncio.run(main())
+    finally:
+        runtime.close()
+    console.print("stopped")
 
 
 @app.command()
-def version() -> None:
-    """Print Vanguard's version."""
-    typer.echo(__version__)
+def up(config: ConfigOpt = Path("vanguard.yaml"), verbose: bool = False) -> None:
+    """Embedded mode: Temporal dev server, worker, API and watcher in one process tree."""
+    _logging(verbose)
+    _run_until_signal(_settings(config), api=True, watch=True)
+
+
+@app.command()
+def worker(
+    config: ConfigOpt = Path("vanguard.yaml"),
+    temporal: Annotated[str | None, typer.Option(help="HOST:PORT of Temporal")] = None,
+    store: Annotated[str | None, typer.Option(help="store URL (overrides the config)")] = None,
+    watch: Annotated[bool, typer.Option(help="also start the watcher workflow")] = False,
+    verbose: bool = False,
+) -> None:
+    """Run a worker against an existing Temporal server (scaled deployments)."""
+    _logging(verbose)
+    settings = _settings(config, temporal=temporal, store=store)
+    if settings.temporal.embedded:
+        raise ConfigError("a separate worker needs --temporal HOST:PORT", key="temporal.address")
+    _run_until_signal(settings, api=False, watch=watch)
+
+
+@app.command()
+def api(
+    config: ConfigOpt = Path("vanguard.yaml"),
+    store: Annotated[str | None, typer.Option(help="store URL (overrides the config)")] = None,
+    host: str | None = None,
+    port: int | None = None,
+) -> None:
+    """Serve the HTTP API alone (reads the store; scaled deployments)."""
+    import uvicorn
+
+    from vanguard.api import create_app
+    from vanguard.store import open_store
+
+    settings = _settings(config, store=store)
+    the_store = open_store(settings.resolved_store_url())
+    try:
+        uvicorn.run(
+            create_app(the_store),
+            host=host or settings.api.host,
+            port=port or settings.api.port,
+            log_level="warning",
+        )
+    finally:
+        the_store.close()
+
+
+@app.command()
+def demo(
+    json_out: Annotated[bool, typer.Option("--json", help="print a JSON summary only")] = False,
+    workdir: Annotated[Path, typer.Option(help="where the demo keeps its files")] = Path(
+        ".vanguard/demo"
+    ),
+) -> None:
+    """Heal a leaking service end to end (supervisord, embedded Temporal, SQLite)."""
+    from vanguard.demo.run import run_demo
+
+    logging.basicConfig(level=logging.WARNING, format="    warn  %(name)s: %(message)s")
+    logging.getLogger("temporalio").setLevel(logging.ERROR)
+
+    def emit(stamp: str, text: str) -> None:
+        if not json_out:
+            console.print(f"[dim]{stamp:>8}[/dim]  {text}", highlight=False)
+
+    result = run_demo(workdir.resolve(), emit=emit)
+    summary = {
+        "ok": result.ok,
+        "incident_id": result.incident_id,
+        "state": result.state,
+        "seconds": result.seconds,
+        "store": result.store_url,
+        "config": result.config,
+        "endpoints": result.endpoints,
+        "timeline": result.timeline,
+    }
+    if json_out:
+        print(json.dumps(summary, indent=2))
+    else:
+        colour = "green" if result.ok else "red"
+        console.print(
+            f"\n[{colour}]incident {result.incident_id}: {result.state}[/{colour}] "
+            f"in {result.seconds:.0f} s"
+        )
+        console.print(
+            f"read it again: vanguard incidents show {result.incident_id} -c {result.config}"
+        )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal SDK can abort in interpreter finalisation after all work is done
+    # (temporalio/sdk-python#300); leave without finalising.
+    os._exit(0 if result.ok else 1)
+
+
+@config_app.command("check")
+def config_check(
+    file: Annotated[Path, typer.Argument(help="vanguard.yaml to validate")],
+) -> None:
+    """Validate a configuration and its patterns without starting anything."""
+    from vanguard.act.base import MemoryLedger
+    from vanguard.act.registry import build_adapters, check_patterns
+    from vanguard.diagnose.patterns import load_patterns
+
+    settings = load_settings(file)
+    patterns = load_patterns(settings.patterns_dirs)
+    check_patterns(patterns, build_adapters(MemoryLedger()))
+    console.print(
+        f"{file}: ok ({len(settings.services)} services, {len(patterns)} patterns)",
+        highlight=False,
+    )
+
+
+def _open_store(config: Path, store: str | None) -> Store:
+    from vanguard.store import open_store
+
+    if store is None:
+        store = load_settings(config).resolved_store_url()
+    return open_store(store)
+
+
+@incidents_app.command("list")
+def incidents_list(
+    config: ConfigOpt = Path("vanguard.yaml"),
+    store: Annotated[str | None, typer.Option(help="store URL")] = None,
+    limit: int = 20,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List recent incidents, newest first."""
+    from vanguard.store import IncidentRepo
+
+    the_store = _open_store(config, store)
+    with the_store.session() as session:
+        found = IncidentRepo(session).list_incidents(limit=limit)
+    if json_out:
+        print(json.dumps([i.model_dump(mode="json") for i in found], indent=2))
+        return
+    table = Table("incident", "state", "service", "metric", "detected", "summary")
+    for inc in found:
+        table.add_row(
+            inc.incident_id,
+            str(inc.state),
+            inc.alert.service_name,
+            inc.alert.metric_type,
+            f"{inc.alert.detected_at:%Y-%m-%d %H:%M:%S}",
+            inc.alert.summary,
+        )
+    console.print(table)
+
+
+@incidents_app.command("show")
+def incidents_show(
+    incident_id: str,
+    config: ConfigOpt = Path("vanguard.yaml"),
+    store: Annotated[str | None, typer.Option(help="store URL")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one incident: every step, gate verdict, action and outcome."""
+    from vanguard.store import IncidentRepo
+
+    the_store = _open_store(config, store)
+    with the_store.session() as session:
+        record = IncidentRepo(session).get_record(incident_id)
+    if record is None:
+        raise ConfigError(f"no incident {incident_id!r} in {the_store.url}", key="incident_id")
+    if json_out:
+        print(record.model_dump_json(indent=2))
+        return
+    inc = record.incident
+    console.print(f"[bold]{inc.incident_id}[/bold]  {inc.state}  {inc.alert.summary}")
+    for change in inc.history:
+        console.print(
+            f"  {change.at:%H:%M:%S}  {change.state:<18} {change.reason}", highlight=False
+        )
+    if record.decision:
+        for v in record.decision.verdicts:
+            mark = "pass" if v.passed else "FAIL"
+            console.print(f"    gate {v.gate:<16} {mark}  {v.reason}", highlight=False)
+    for action in record.actions:
+        console.print(f"  action {action.action} on {action.target}: {action.message}")
+        console.print(f"    undo: {action.undo.instructions}")
+    if record.outcome:
+        console.print(f"  outcome: {record.outcome.status} — {record.outcome.reason}")

@@ -1,0 +1,62 @@
+"""The explicit map from action kind to adapter, built once with its clients.
+
+No class-level registry and no discovery by name: ``build_adapters`` lists every kind
+Vanguard ships, and a pattern naming a kind outside this map is rejected at load time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from vanguard.act.base import Adapter, Ledger
+from vanguard.act.supervisor import SupervisorAdapter
+from vanguard.diagnose.patterns import Pattern
+from vanguard.errors import ConfigError
+
+__all__ = ["ADAPTER_FACTORIES", "build_adapters", "check_patterns"]
+
+AdapterFactory = Callable[[Ledger], Adapter]
+
+ADAPTER_FACTORIES: Mapping[str, AdapterFactory] = {
+    SupervisorAdapter.kind: SupervisorAdapter,
+}
+
+
+def build_adapters(
+    ledger: Ledger, factories: Mapping[str, AdapterFactory] = ADAPTER_FACTORIES
+) -> dict[str, Adapter]:
+    return {kind: factory(ledger) for kind, factory in factories.items()}
+
+
+def check_patterns(patterns: Sequence[Pattern], adapters: Mapping[str, Adapter]) -> None:
+    """Every pattern's remedy must name a known kind with parameters its model accepts."""
+    for pattern in patterns:
+        kind = pattern.remedy.action
+        adapter = adapters.get(kind)
+        if adapter is None:
+            known = ", ".join(sorted(adapters))
+            raise ConfigError(
+                f"unknown action {kind!r} (known: {known})",
+                file=f"pattern {pattern.id}",
+                key="remedy.action",
+            )
+        fields = adapter.params_model.model_fields
+        extra = set(pattern.remedy.params) - set(fields)
+        if extra:
+            raise ConfigError(
+                f"unknown parameter(s) {sorted(extra)} for {kind}",
+                file=f"pattern {pattern.id}",
+                key="remedy.params",
+            )
+        for name, value in pattern.remedy.params.items():
+            try:
+                TypeAdapter[Any](fields[name].annotation or Any).validate_python(value)
+            except ValidationError as exc:
+                raise ConfigError(
+                    f"invalid value {value!r} for {kind}: {exc.errors()[0]['msg']}",
+                    file=f"pattern {pattern.id}",
+                    key=f"remedy.params.{name}",
+                ) from exc

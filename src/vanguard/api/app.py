@@ -1,0 +1,93 @@
+"""``create_app(store)``: the FastAPI application, with no import-time state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ConfigDict
+
+from vanguard import __version__
+from vanguard.incident import IncidentState
+from vanguard.store import IncidentRecord, IncidentRepo, Store
+
+__all__ = ["IncidentSummary", "create_app"]
+
+
+class IncidentSummary(BaseModel):
+    """The public view of an incident in listings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: str
+    state: IncidentState
+    service_name: str
+    metric_type: str
+    summary: str
+    detected_at: str
+    updated_at: str
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+
+
+def create_app(store: Store) -> FastAPI:
+    app = FastAPI(title="Vanguard", version=__version__)
+    app.state.store = store
+    registry = CollectorRegistry()
+    by_state = Gauge(
+        "vanguard_incidents", "Incidents in the store by state", ["state"], registry=registry
+    )
+
+    @app.get("/healthz")
+    def healthz(store: StoreDep) -> dict[str, str]:
+        with store.session() as session:
+            IncidentRepo(session).list_incidents(limit=1)
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/api/incidents")
+    def list_incidents(
+        store: StoreDep,
+        state: IncidentState | None = None,
+        service: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> list[IncidentSummary]:
+        with store.session() as session:
+            found = IncidentRepo(session).list_incidents(limit=limit, state=state, service=service)
+        return [
+            IncidentSummary(
+                incident_id=i.incident_id,
+                state=i.state,
+                service_name=i.alert.service_name,
+                metric_type=i.alert.metric_type,
+                summary=i.alert.summary,
+                detected_at=i.alert.detected_at.isoformat(),
+                updated_at=i.history[-1].at.isoformat(),
+            )
+            for i in found
+        ]
+
+    @app.get("/api/incidents/{incident_id}")
+    def get_incident(incident_id: str, store: StoreDep) -> IncidentRecord:
+        with store.session() as session:
+            record = IncidentRepo(session).get_record(incident_id)
+        if record is None:
+            raise HTTPException(status_code=404, detail=f"no incident {incident_id}")
+        return record
+
+    @app.get("/metrics")
+    def metrics(store: StoreDep) -> Response:
+        with store.session() as session:
+            incidents = IncidentRepo(session).list_incidents(limit=1000)
+        for state in IncidentState:
+            by_state.labels(state=str(state)).set(sum(1 for i in incidents if i.state is state))
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,564 @@
+"""Temporal activities: every side effect of the loop, each idempotent under retries.
+
+Activities are methods of ``Activities``, which holds the settings, the store, the adapters
+and the notifiers. Each takes one input model. State changes are guarded so a retried
+activity finds its own earlier work and returns it instead of doing it again; adapters
+consult the durable ledger before touching anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from pydantic import JsonValue
+from temporalio import activity
+
+from vanguard.act.base import Adapter, Ledger
+from vanguard.config import ServiceConfig, Settings
+from vanguard.decide import GateContext, decide, failure_streak
+from vanguard.detect.watch import SeriesState, step
+from vanguard.diagnose.matcher import match
+from vanguard.diagnose.patterns import Pattern
+from vanguard.engine.messages import (
+    ApplyInput,
+    CloseInput,
+    DecideInput,
+    DiagnoseInput,
+    NotifyInput,
+    OpenInput,
+    RollbackInput,
+    SweepInput,
+    SweepResult,
+    TransitionInput,
+    VerifyInput,
+)
+from vanguard.errors import ConfigError, ScrapeError, UnknownAdapter
+from vanguard.incident import Incident, IncidentState
+from vanguard.learn import calibrate
+from vanguard.model import (
+    ActionRequest,
+    ActionResult,
+    Alert,
+    Decision,
+    Diagnosis,
+    EvidencePoint,
+    OutcomeStatus,
+    RollbackRequest,
+    Signal,
+    UndoRecord,
+    Verdict,
+    Verification,
+)
+from vanguard.notify import Notifier, render
+from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure, on_success, scrape
+from vanguard.store import AuditLog, IncidentRecord, IncidentRepo, Store
+from vanguard.verify import compare
+
+__all__ = ["Activities", "series_key"]
+
+log = logging.getLogger(__name__)
+
+OUTCOME_STATE: dict[OutcomeStatus, IncidentState] = {
+    OutcomeStatus.resolved: IncidentState.resolved,
+    OutcomeStatus.rolled_back: IncidentState.rolled_back,
+    OutcomeStatus.escalated: IncidentState.escalated,
+    OutcomeStatus.declined: IncidentState.declined,
+    OutcomeStatus.dry_run: IncidentState.dry_run,
+    OutcomeStatus.failed: IncidentState.failed,
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def series_key(service: str, signal: Signal) -> str:
+    labels = ",".join(f"{k}={v}" for k, v in sorted(signal.labels.items()))
+    return f"{service}/{signal.metric_type}{{{labels}}}"
+
+
+class Activities:
+    """The side-effecting half of the loop, bound to one set of clients."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        patterns: Sequence[Pattern],
+        adapters: Mapping[str, Adapter],
+        ledger: Ledger,
+        notifiers: Sequence[Notifier],
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        verify_samples: int = 6,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.patterns = list(patterns)
+        self.adapters = dict(adapters)
+        self.ledger = ledger
+        self.notifiers = list(notifiers)
+        self.clock = clock
+        self.verify_samples = verify_samples
+        self.http = http or httpx.Client()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _service(self, name: str) -> ServiceConfig | None:
+        return next((s for s in self.settings.services if s.name == name), None)
+
+    def _pattern(self, pattern_id: str | None) -> Pattern | None:
+        return next((p for p in self.patterns if p.id == pattern_id), None)
+
+    def _record(self, repo: IncidentRepo, incident_id: str) -> IncidentRecord:
+        record = repo.get_record(incident_id)
+        if record is None:
+            raise ConfigError(f"incident {incident_id} is not in the store", key="incident_id")
+        return record
+
+    def _advance(
+        self,
+        repo: IncidentRepo,
+        audit: AuditLog,
+        incident: Incident,
+        target: IncidentState,
+        reason: str,
+        payload: Mapping[str, JsonValue] | None = None,
+    ) -> Incident:
+        """Move the incident on, once: a retry that finds it already there does nothing."""
+        if incident.state is target:
+            return incident
+        now = self.clock()
+        moved = incident.transition(target, at=now, reason=reason)
+        repo.save_incident(moved)
+        audit.append(
+            incident_id=incident.incident_id,
+            kind=f"state.{target}",
+            payload={"from": str(incident.state), "reason": reason, **(payload or {})},
+            at=now,
+        )
+        return moved
+
+    # -- remediation -------------------------------------------------------------------
+
+    @activity.defn
+    def open_incident(self, inp: OpenInput) -> None:
+        """Persist the incident and the signals that triggered it (once per incident id)."""
+        alert = inp.alert
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            if repo.get_incident(inp.incident_id) is not None:
+                return
+            repo.save_incident(Incident.open(inp.incident_id, alert))
+            repo.add_signals(
+                inp.incident_id,
+                [
+                    Signal(
+                        source=alert.source,
+                        service_name=alert.service_name,
+                        metric_type=alert.metric_type,
+                        labels=alert.labels,
+                        timestamp=p.timestamp,
+                        value=p.value,
+                    )
+                    for p in alert.evidence
+                ],
+            )
+            AuditLog(session).append(
+                incident_id=inp.incident_id,
+                kind="incident.opened",
+                payload={
+                    "summary": alert.summary,
+                    "service": alert.service_name,
+                    "metric": alert.metric_type,
+                    "fingerprint": alert.fingerprint,
+                    "confidence": alert.confidence,
+                },
+                at=self.clock(),
+            )
+
+    @activity.defn
+    def diagnose(self, inp: DiagnoseInput) -> Diagnosis:
+        """Match the alert against the pattern library with calibrated confidences."""
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            record = self._record(repo, inp.incident_id)
+            if record.diagnosis is not None:
+                return record.diagnosis
+            service = self._service(inp.alert.service_name)
+            confidences = {
+                p.id: calibrate(p.prior_confidence, repo.outcomes_for_pattern(p.id))
+                for p in self.patterns
+            }
+            diagnosis = match(
+                inp.alert,
+                self.patterns,
+                service_type=service.type if service else "generic",
+                confidences=confidences,
+            )
+            repo.save_diagnosis(inp.incident_id, diagnosis)
+            summary = (
+                f"matched {diagnosis.pattern_id} (confidence {diagnosis.confidence:.2f})"
+                if diagnosis.pattern_id
+                else "no known pattern matched"
+            )
+            self._advance(
+                repo,
+                AuditLog(session),
+                record.incident,
+                IncidentState.diagnosed,
+                summary,
+                {"pattern_id": diagnosis.pattern_id, "reasons": list(diagnosis.reasons)},
+            )
+            return diagnosis
+
+    @activity.defn
+    def decide(self, inp: DecideInput) -> Decision:
+        """Run the policy gates once; the recorded decision is final for this incident."""
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            record = self._record(repo, inp.incident_id)
+            if record.decision is not None:
+                return record.decision
+            now = self.clock()
+            service = inp.alert.service_name
+            streak = failure_streak(
+                repo.outcomes_for_pattern(inp.diagnosis.pattern_id)
+                if inp.diagnosis.pattern_id
+                else []
+            )
+            ctx = GateContext(
+                now=now,
+                service_name=service,
+                action=inp.diagnosis.remedy.action if inp.diagnosis.remedy else None,
+                actions_today=repo.count_actions(service, now - timedelta(days=1)),
+                actions_this_week=repo.count_actions(service, now - timedelta(days=7)),
+                recent_failures=streak.count,
+                last_failure_at=streak.last_failure_at,
+            )
+            decision = decide(inp.incident_id, inp.diagnosis, ctx, self.settings.policy)
+            repo.save_decision(decision)
+            payload: dict[str, JsonValue] = {
+                "approved": decision.approved,
+                "dry_run": decision.dry_run,
+                "verdicts": [v.model_dump(mode="json") for v in decision.verdicts],
+            }
+            audit = AuditLog(session)
+            if decision.needs_approval:
+                self._advance(
+                    repo,
+                    audit,
+                    record.incident,
+                    IncidentState.awaiting_approval,
+                    decision.reason,
+                    payload,
+                )
+            elif decision.approved and not decision.dry_run:
+                self._advance(
+                    repo, audit, record.incident, IncidentState.approved, decision.reason, payload
+                )
+            else:
+                audit.append(
+                    incident_id=inp.incident_id,
+                    kind="decision.not_acting",
+                    payload={"reason": decision.reason, **payload},
+                    at=now,
+                )
+            return decision
+
+    @activity.defn
+    def transition(self, inp: TransitionInput) -> None:
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            record = self._record(repo, inp.incident_id)
+            self._advance(
+                repo,
+                AuditLog(session),
+                record.incident,
+                IncidentState(inp.state),
+                inp.reason,
+                inp.details,
+            )
+
+    def _request(self, inp: ApplyInput) -> tuple[Adapter, ActionRequest]:
+        remedy = inp.diagnosis.remedy
+        if remedy is None:
+            raise ConfigError("the diagnosis has no remedy to apply", key="remedy")
+        adapter = self.adapters.get(remedy.action)
+        if adapter is None:
+            known = ", ".join(sorted(self.adapters)) or "none"
+            raise UnknownAdapter(f"no adapter for {remedy.action!r} (registered: {known})")
+        params: dict[str, JsonValue] = dict(remedy.params)
+        service = self._service(inp.alert.service_name)
+        if remedy.action.startswith("supervisor.") and service and service.supervisor:
+            params.update(service.supervisor.model_dump(mode="json"))
+        request = ActionRequest(
+            idempotency_key=f"{inp.incident_id}:apply",
+            incident_id=inp.incident_id,
+            action=remedy.action,
+            target=inp.alert.service_name,
+            params=params,
+        )
+        return adapter, request
+
+    @activity.defn
+    def apply_action(self, inp: ApplyInput) -> ActionResult:
+        """Apply the remedy once per incident; the adapter's ledger makes retries safe."""
+        adapter, request = self._request(inp)
+        result = adapter.apply(request)
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            record = self._record(repo, inp.incident_id)
+            if not any(a.idempotency_key == result.idempotency_key for a in record.actions):
+                repo.save_action(result)
+            self._advance(
+                repo,
+                AuditLog(session),
+                record.incident,
+                IncidentState.applied,
+                result.message,
+                {"action": result.action, "before": result.before, "after": result.after},
+            )
+        return result
+
+    @activity.defn
+    def verify(self, inp: VerifyInput) -> Verification:
+        """Compare the series after the action with the baseline before it."""
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            record = self._record(repo, inp.incident_id)
+            if record.verification is not None:
+                return record.verification
+        adapter = self.adapters[inp.action.action]
+        check = adapter.verify(inp.action)
+        pattern = self._pattern(inp.diagnosis.pattern_id)
+        better = pattern.verify.better if pattern else "lower"
+        observed = self._sample(inp.alert)
+        verification = compare(
+            list(inp.alert.evidence),
+            observed,
+            better=better,
+            min_relative_change=self.settings.verification.min_relative_change,
+            min_points=min(5, self.verify_samples),
+        )
+        if not check.ok:
+            verification = verification.model_copy(
+                update={
+                    "verdict": Verdict.degraded,
+                    "reason": f"the action's own check failed: {check.reason}",
+                }
+            )
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            record = self._record(repo, inp.incident_id)
+            repo.save_verification(inp.incident_id, verification)
+            self._advance(
+                repo,
+                AuditLog(session),
+                record.incident,
+                IncidentState.verifying,
+                verification.reason,
+                {"check": check.reason, "figures": dict(verification.figures)},
+            )
+        return verification
+
+    def _sample(self, alert: Alert) -> list[EvidencePoint]:
+        """Read the alert's series a few times, ``sample_interval_s`` apart."""
+        service = self._service(alert.service_name)
+        if service is None or service.scrape is None:
+            return []
+        interval = self.settings.verification.sample_interval_s
+        points: list[EvidencePoint] = []
+        for n in range(self.verify_samples):
+            if n:
+                time.sleep(interval)
+            activity.heartbeat(n)
+            try:
+                signals = scrape(
+                    service.scrape.url,
+                    service_name=service.name,
+                    now=self.clock(),
+                    client=self.http,
+                    metrics=(alert.metric_type,),
+                    timeout_s=service.scrape.timeout_s,
+                )
+            except ScrapeError as exc:
+                log.warning("verification scrape of %s failed: %s", service.name, exc)
+                continue
+            for signal in signals:
+                if signal.labels.items() >= alert.labels.items():
+                    points.append(EvidencePoint(timestamp=signal.timestamp, value=signal.value))
+                    break
+        return points
+
+    @activity.defn
+    def rollback(self, inp: RollbackInput) -> ActionResult:
+        adapter = self.adapters[inp.action.action]
+        result = adapter.rollback(
+            RollbackRequest(
+                idempotency_key=f"{inp.incident_id}:rollback",
+                incident_id=inp.incident_id,
+                undo=inp.action.undo,
+            )
+        )
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            record = self._record(repo, inp.incident_id)
+            if not any(a.idempotency_key == result.idempotency_key for a in record.actions):
+                repo.save_action(result)
+            AuditLog(session).append(
+                incident_id=inp.incident_id,
+                kind="action.rolled_back",
+                payload={"message": result.message, "before": result.before, "after": result.after},
+                at=self.clock(),
+            )
+        return result
+
+    @activity.defn
+    def close_incident(self, inp: CloseInput) -> None:
+        """Record the outcome and move the incident to its terminal state."""
+        outcome = inp.outcome
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            record = self._record(repo, outcome.incident_id)
+            if record.outcome is None:
+                repo.save_outcome(outcome)
+            if inp.verification is not None and record.verification is None:
+                repo.save_verification(outcome.incident_id, inp.verification)
+            self._advance(
+                repo,
+                AuditLog(session),
+                record.incident,
+                OUTCOME_STATE[outcome.status],
+                outcome.reason,
+                {"status": str(outcome.status)},
+            )
+
+    @activity.defn
+    def notify(self, inp: NotifyInput) -> None:
+        """Tell people what happened and how to undo it; sent once per incident."""
+        key = f"{inp.incident_id}:notify"
+        entry = self.ledger.get(key)
+        if entry is not None and entry.result is not None:
+            return
+        with self.store.session() as session:
+            record = self._record(IncidentRepo(session), inp.incident_id)
+        actions = {a.idempotency_key.rsplit(":", 1)[-1]: a for a in record.actions}
+        message = render(
+            record.incident,
+            record.diagnosis,
+            record.decision,
+            actions.get("apply"),
+            record.verification,
+            record.outcome,
+            rollback=actions.get("rollback"),
+        )
+        self.ledger.begin(key, {})
+        for notifier in self.notifiers:
+            notifier.send(message)
+        now = self.clock()
+        self.ledger.finish(
+            key,
+            ActionResult(
+                idempotency_key=key,
+                incident_id=inp.incident_id,
+                action="notify.send",
+                target=",".join(type(n).__name__ for n in self.notifiers),
+                applied=True,
+                undo=UndoRecord(
+                    action="notify.send",
+                    target="people",
+                    possible=False,
+                    instructions="a sent message cannot be recalled",
+                ),
+                message=message.title,
+                finished_at=now,
+            ),
+        )
+        with self.store.session() as session:
+            AuditLog(session).append(
+                incident_id=inp.incident_id,
+                kind="notified",
+                payload={"title": message.title, "channels": len(self.notifiers)},
+                at=now,
+            )
+
+    # -- detection ---------------------------------------------------------------------
+
+    @activity.defn
+    def sweep(self, inp: SweepInput) -> SweepResult:
+        """Scrape every due service once, run the detectors, return new alerts.
+
+        An unreachable target backs off exponentially and its series turn stale; it is
+        logged on the first miss and when it turns stale, never once per sweep.
+        """
+        now = self.clock()
+        states: dict[str, SeriesState] = dict(inp.states)
+        targets: dict[str, JsonValue] = dict(inp.scrape_state)
+        alerts: dict[str, Alert] = {}
+        samples = 0
+        for service in self.settings.services:
+            if service.scrape is None or not service.watch:
+                continue
+            schedule = ScrapeSchedule(interval_s=service.scrape.interval_s)
+            raw = targets.get(service.name)
+            target = (
+                TargetState.model_validate(raw)
+                if isinstance(raw, dict)
+                else TargetState(url=service.scrape.url, service_name=service.name)
+            )
+            if not target.is_due(now):
+                continue
+            try:
+                signals = scrape(
+                    service.scrape.url,
+                    service_name=service.name,
+                    now=now,
+                    client=self.http,
+                    metrics=tuple(w.metric for w in service.watch),
+                    timeout_s=service.scrape.timeout_s,
+                )
+            except ScrapeError as exc:
+                new = on_failure(target, now, str(exc), schedule)
+                if new.consecutive_failures == 1 or new.stale != target.stale:
+                    log.warning("%s: %s", service.name, new.reason)
+                targets[service.name] = new.model_dump(mode="json")
+                continue
+            new = on_success(target, now, schedule)
+            if target.consecutive_failures:
+                log.warning("%s: %s", service.name, new.reason)
+            targets[service.name] = new.model_dump(mode="json")
+            for watch in service.watch:
+                for signal in signals:
+                    if signal.metric_type != watch.metric:
+                        continue
+                    if not signal.labels.items() >= watch.labels.items():
+                        continue
+                    key = series_key(service.name, signal)
+                    state, alert = step(states.get(key), signal, watch.rule)
+                    states[key] = state
+                    samples += 1
+                    if alert is not None and alert.fingerprint not in inp.suppressed:
+                        alerts.setdefault(alert.fingerprint, alert)
+        fresh = self._without_open_incidents(list(alerts.values()))
+        return SweepResult(
+            states=states, scrape_state=targets, alerts=tuple(fresh), samples=samples
+        )
+
+    def _without_open_incidents(self, alerts: list[Alert]) -> list[Alert]:
+        if not alerts:
+            return alerts
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            busy = {
+                inc.alert.fingerprint
+                for alert in alerts
+                for inc in repo.list_incidents(service=alert.service_name, limit=50)
+                if not inc.closed
+            }
+        return [a for a in alerts if a.fingerprint not in busy]

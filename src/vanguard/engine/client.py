@@ -1,0 +1,68 @@
+"""Connect to Temporal (embedded dev server or a cluster) and start Vanguard's workflows."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from vanguard.engine.messages import RemediationInput, WatcherInput
+from vanguard.engine.workflows import (
+    RemediationWorkflow,
+    WatcherWorkflow,
+    incident_id_for,
+    workflow_id_for,
+)
+from vanguard.errors import TemporalUnavailable
+from vanguard.model import Alert, Outcome
+
+__all__ = ["WATCHER_ID", "connect", "start_remediation", "start_watcher"]
+
+WATCHER_ID = "vanguard-watcher"
+
+
+async def connect(address: str, namespace: str = "default", *, timeout_s: float = 10.0) -> Client:
+    """Connect, failing fast with ``TemporalUnavailable`` instead of hanging."""
+    try:
+        return await asyncio.wait_for(
+            Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter),
+            timeout=timeout_s,
+        )
+    except (TimeoutError, RuntimeError, OSError) as exc:
+        raise TemporalUnavailable(
+            f"cannot reach Temporal at {address} within {timeout_s:.0f} s: {exc or 'timed out'}"
+        ) from exc
+
+
+async def start_remediation(
+    client: Client, alert: Alert, *, task_queue: str, window_s: float
+) -> tuple[str, WorkflowHandle[RemediationWorkflow, Outcome] | None]:
+    """Start the incident for ``alert``; a duplicate delivery of the same alert starts nothing."""
+    incident_id = incident_id_for(alert)
+    try:
+        handle = await client.start_workflow(
+            RemediationWorkflow.run,
+            RemediationInput(incident_id=incident_id, alert=alert, window_s=window_s),
+            id=workflow_id_for(incident_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return incident_id, None
+    return incident_id, handle
+
+
+async def start_watcher(
+    client: Client, inp: WatcherInput, *, task_queue: str
+) -> WorkflowHandle[WatcherWorkflow, int]:
+    """Start the sweep of ``task_queue``, or attach to the one already running."""
+    return await client.start_workflow(
+        WatcherWorkflow.run,
+        inp,
+        id=f"{WATCHER_ID}-{task_queue}",
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )

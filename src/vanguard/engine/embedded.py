@@ -1,0 +1,123 @@
+"""Run the whole of Vanguard in one process tree: Temporal dev server, worker, API, watcher.
+
+``serve`` is what ``vanguard up`` and the demo run. It returns only after everything it
+started has stopped: the API, the worker (draining its activities) and the dev server
+(SIGTERM, then SIGKILL, ports closed), so Ctrl-C leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from vanguard.api import create_app
+from vanguard.config import Settings
+from vanguard.engine.client import connect, start_watcher
+from vanguard.engine.devserver import DevServer
+from vanguard.engine.messages import WatcherInput
+from vanguard.engine.runtime import Runtime
+from vanguard.engine.worker import build_worker
+from vanguard.netutil import free_port
+
+__all__ = ["Endpoints", "serve", "watcher_input"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    temporal: str
+    temporal_ui: str | None
+    api: str | None
+    task_queue: str
+
+
+class _QuietServer(uvicorn.Server):
+    """Uvicorn without its own signal handling: the caller owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def watcher_input(settings: Settings, *, cooldown_s: float = 60.0) -> WatcherInput | None:
+    """The sweep's parameters from the watched services, or None if nothing is watched."""
+    intervals = [s.scrape.interval_s for s in settings.services if s.scrape and s.watch]
+    if not intervals:
+        return None
+    return WatcherInput(
+        interval_s=min(intervals),
+        window_s=settings.verification.window_s,
+        cooldown_s=cooldown_s,
+    )
+
+
+async def serve(
+    settings: Settings,
+    runtime: Runtime,
+    stop: asyncio.Event,
+    *,
+    announce: Callable[[Endpoints], None] = lambda _: None,
+    api: bool = True,
+    watch: bool = True,
+    watcher: WatcherInput | None = None,
+) -> None:
+    """Start what the settings ask for, announce where it listens, run until ``stop``."""
+    temporal = settings.temporal
+    dev: DevServer | None = None
+    address = temporal.address
+    if temporal.embedded:
+        dev = DevServer(
+            port=temporal.port,
+            http_port=free_port(),
+            metrics_port=free_port(),
+            ui_port=temporal.ui_port,
+            db_filename=settings.data_dir / "temporal.db",
+            log_file=settings.data_dir / "temporal.log",
+        )
+        await asyncio.to_thread(dev.start, 60.0)
+        address = dev.address
+    try:
+        client = await connect(address, temporal.namespace, timeout_s=temporal.connect_timeout_s)
+        worker = build_worker(client, runtime.activities, task_queue=temporal.task_queue)
+        server: _QuietServer | None = None
+        api_task: asyncio.Task[None] | None = None
+        async with worker:
+            if api:
+                server = _QuietServer(
+                    uvicorn.Config(
+                        create_app(runtime.store),
+                        host=settings.api.host,
+                        port=settings.api.port,
+                        log_level="warning",
+                        lifespan="off",
+                    )
+                )
+                api_task = asyncio.create_task(server.serve())
+                while not server.started and not api_task.done():
+                    await asyncio.sleep(0.05)
+                if api_task.done():
+                    api_task.result()
+            sweep = watcher or watcher_input(settings)
+            if watch and sweep is not None:
+                await start_watcher(client, sweep, task_queue=temporal.task_queue)
+            announce(
+                Endpoints(
+                    temporal=address,
+                    temporal_ui=dev.ui_url if dev else None,
+                    api=f"http://{settings.api.host}:{settings.api.port}" if api else None,
+                    task_queue=temporal.task_queue,
+                )
+            )
+            await stop.wait()
+            if server is not None and api_task is not None:
+                server.should_exit = True
+                await api_task
+    finally:
+        if dev is not None:
+            await asyncio.to_thread(dev.stop)

@@ -1,0 +1,128 @@
+"""The one input model of each activity and workflow (values only; no behaviour)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from vanguard.detect.watch import SeriesState
+from vanguard.model import (
+    ActionResult,
+    Alert,
+    Decision,
+    Diagnosis,
+    EvidencePoint,
+    Outcome,
+    OutcomeStatus,
+    Verification,
+)
+
+__all__ = [
+    "ApplyInput",
+    "CloseInput",
+    "DecideInput",
+    "DiagnoseInput",
+    "NotifyInput",
+    "OpenInput",
+    "RemediationInput",
+    "RollbackInput",
+    "SweepInput",
+    "SweepResult",
+    "TransitionInput",
+    "VerifyInput",
+    "WatcherInput",
+]
+
+
+class Msg(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RemediationInput(Msg):
+    """Start of one incident's workflow. Windows are parameters: minutes in production."""
+
+    incident_id: str
+    alert: Alert
+    window_s: float = Field(gt=0)
+    approval_timeout_s: float = Field(default=3600.0, gt=0)
+
+
+class OpenInput(Msg):
+    incident_id: str
+    alert: Alert
+
+
+class DiagnoseInput(Msg):
+    incident_id: str
+    alert: Alert
+
+
+class DecideInput(Msg):
+    incident_id: str
+    alert: Alert
+    diagnosis: Diagnosis
+
+
+class TransitionInput(Msg):
+    incident_id: str
+    state: str
+    reason: str
+    details: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class ApplyInput(Msg):
+    incident_id: str
+    alert: Alert
+    diagnosis: Diagnosis
+
+
+class VerifyInput(Msg):
+    incident_id: str
+    alert: Alert
+    diagnosis: Diagnosis
+    action: ActionResult
+
+
+class RollbackInput(Msg):
+    incident_id: str
+    action: ActionResult
+
+
+class NotifyInput(Msg):
+    incident_id: str
+    status: OutcomeStatus
+
+
+class CloseInput(Msg):
+    outcome: Outcome
+    decision: Decision | None = None
+    verification: Verification | None = None
+
+
+class WatcherInput(Msg):
+    """The long-running sweep: detector state is carried across continue-as-new."""
+
+    interval_s: float = Field(gt=0)
+    window_s: float = Field(gt=0)
+    cooldown_s: float = Field(ge=0)
+    states: dict[str, SeriesState] = Field(default_factory=dict)
+    scrape_state: dict[str, JsonValue] = Field(default_factory=dict)
+    suppressed_until: dict[str, float] = Field(default_factory=dict)
+    iterations_per_run: int = Field(default=200, ge=1, le=10_000)
+    max_sweeps: int | None = None
+
+
+class SweepInput(Msg):
+    states: dict[str, SeriesState]
+    scrape_state: dict[str, JsonValue]
+    suppressed: tuple[str, ...] = ()
+
+
+class SweepResult(Msg):
+    states: dict[str, SeriesState]
+    scrape_state: dict[str, JsonValue]
+    alerts: tuple[Alert, ...] = ()
+    samples: int = 0
+
+
+class EvidenceWindow(Msg):
+    points: tuple[EvidencePoint, ...]

@@ -1,0 +1,65 @@
+"""Assemble the loop from settings: store, patterns, adapters, notifiers, activities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vanguard.act.registry import build_adapters, check_patterns
+from vanguard.config import NotifyTarget, Settings, resolve_secret
+from vanguard.diagnose.patterns import load_patterns
+from vanguard.engine.activities import Activities
+from vanguard.notify import LogNotifier, Notifier, WebhookNotifier
+from vanguard.store import SqlLedger, Store, open_store
+
+__all__ = ["Runtime", "build_notifiers", "build_runtime"]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    activities: Activities
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_notifiers(targets: Sequence[NotifyTarget]) -> list[Notifier]:
+    notifiers: list[Notifier] = []
+    for target in targets:
+        if target.kind == "log":
+            notifiers.append(LogNotifier())
+        elif target.url is not None:
+            secret = (
+                resolve_secret(env=target.secret_env, file=target.secret_file, what="notify.secret")
+                if target.secret_env or target.secret_file
+                else None
+            )
+            notifiers.append(WebhookNotifier(target.url, secret=secret))
+    return notifiers
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    notifiers: Sequence[Notifier] | None = None,
+    verify_samples: int = 6,
+) -> Runtime:
+    """Open the store (migrating it), load and check patterns, wire the activities."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.resolved_store_url())
+    ledger = SqlLedger(store)
+    adapters = build_adapters(ledger)
+    patterns = load_patterns(settings.patterns_dirs)
+    check_patterns(patterns, adapters)
+    activities = Activities(
+        settings,
+        store,
+        patterns,
+        adapters,
+        ledger,
+        build_notifiers(settings.notify) if notifiers is None else notifiers,
+        verify_samples=verify_samples,
+    )
+    return Runtime(settings=settings, store=store, activities=activities)

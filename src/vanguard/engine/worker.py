@@ -1,0 +1,38 @@
+"""Build a worker that runs Vanguard's workflows and activities on one task queue."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from vanguard.engine.activities import Activities
+from vanguard.engine.workflows import RemediationWorkflow, WatcherWorkflow
+
+__all__ = ["build_worker"]
+
+
+def build_worker(
+    client: Client, activities: Activities, *, task_queue: str, max_threads: int = 16
+) -> Worker:
+    """Activities are synchronous (store, XML-RPC, admin consoles) and run on a thread pool."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[RemediationWorkflow, WatcherWorkflow],
+        activities=[
+            activities.open_incident,
+            activities.diagnose,
+            activities.decide,
+            activities.transition,
+            activities.apply_action,
+            activities.verify,
+            activities.rollback,
+            activities.close_incident,
+            activities.notify,
+            activities.sweep,
+        ],
+        activity_executor=ThreadPoolExecutor(max_workers=max_threads),
+        max_concurrent_activities=max_threads,
+    )

@@ -1,0 +1,294 @@
+"""Temporal workflows: one ``RemediationWorkflow`` per incident, one ``WatcherWorkflow`` sweep.
+
+The remediation runs diagnose → decide → act → wait the verification window (a durable
+timer) → verify → roll back if worse → notify → record the outcome. Every side effect is an
+activity carrying an idempotency key, so a worker killed anywhere resumes on another worker
+without repeating it. Compensation (rollback, escalation) is kept apart in ``_compensate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from vanguard.engine.activities import Activities
+    from vanguard.engine.messages import (
+        ApplyInput,
+        CloseInput,
+        DecideInput,
+        DiagnoseInput,
+        NotifyInput,
+        OpenInput,
+        RemediationInput,
+        RollbackInput,
+        SweepInput,
+        TransitionInput,
+        VerifyInput,
+        WatcherInput,
+    )
+    from vanguard.model import (
+        ActionResult,
+        Alert,
+        Decision,
+        Diagnosis,
+        Outcome,
+        OutcomeStatus,
+        Verdict,
+        Verification,
+    )
+
+__all__ = ["RemediationWorkflow", "WatcherWorkflow", "incident_id_for", "workflow_id_for"]
+
+NON_RETRYABLE = ["ConfigError", "InvalidTransition", "UnknownAdapter", "ActionFailed"]
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=6,
+    non_retryable_error_types=NON_RETRYABLE,
+)
+SHORT = timedelta(seconds=30)
+ACT = timedelta(minutes=5)
+
+
+def incident_id_for(alert: Alert) -> str:
+    """A stable incident id: the same alert delivered twice maps to the same incident."""
+    digest = hashlib.sha256(alert.alert_id.encode()).hexdigest()[:12]
+    return f"inc-{alert.detected_at:%Y%m%d}-{digest}"
+
+
+def workflow_id_for(incident_id: str) -> str:
+    return f"vanguard-incident-{incident_id}"
+
+
+@workflow.defn
+class RemediationWorkflow:
+    """Drive one incident from alert to outcome."""
+
+    def __init__(self) -> None:
+        self._approval: tuple[bool, str] | None = None
+        self._stage = "open"
+
+    @workflow.signal
+    def approve(self, who: str) -> None:
+        self._approval = (True, f"approved by {who}")
+
+    @workflow.signal
+    def decline(self, who: str) -> None:
+        self._approval = (False, f"declined by {who}")
+
+    @workflow.query
+    def stage(self) -> str:
+        return self._stage
+
+    @workflow.run
+    async def run(self, inp: RemediationInput) -> Outcome:
+        iid, alert = inp.incident_id, inp.alert
+        self._stage = "open"
+        await self._call(Activities.open_incident, OpenInput(incident_id=iid, alert=alert))
+        self._stage = "diagnose"
+        diagnosis: Diagnosis = await self._call(
+            Activities.diagnose, DiagnoseInput(incident_id=iid, alert=alert)
+        )
+        self._stage = "decide"
+        decision: Decision = await self._call(
+            Activities.decide, DecideInput(incident_id=iid, alert=alert, diagnosis=diagnosis)
+        )
+        if decision.needs_approval:
+            decision = await self._await_approval(inp, decision)
+        if not decision.approved or decision.dry_run:
+            status = self._not_acting_status(decision, diagnosis)
+            return await self._finish(iid, diagnosis, status, decision.reason, decision)
+
+        self._stage = "act"
+        try:
+            action: ActionResult = await self._call(
+                Activities.apply_action,
+                ApplyInput(incident_id=iid, alert=alert, diagnosis=diagnosis),
+                timeout=ACT,
+            )
+        except ActivityError as exc:
+            reason = f"action failed: {_cause(exc)}"
+            return await self._finish(iid, diagnosis, OutcomeStatus.failed, reason, decision)
+
+        self._stage = "observe"
+        await workflow.sleep(timedelta(seconds=inp.window_s))
+
+        self._stage = "verify"
+        verification: Verification = await self._call(
+            Activities.verify,
+            VerifyInput(incident_id=iid, alert=alert, diagnosis=diagnosis, action=action),
+            timeout=ACT,
+        )
+        if verification.verdict is Verdict.degraded:
+            return await self._compensate(iid, diagnosis, decision, action, verification)
+        if verification.verdict is Verdict.improved:
+            status, reason = OutcomeStatus.resolved, verification.reason
+        else:
+            status = OutcomeStatus.escalated
+            reason = f"the remedy did not measurably help ({verification.reason})"
+        return await self._finish(iid, diagnosis, status, reason, decision, verification)
+
+    async def _compensate(
+        self,
+        iid: str,
+        diagnosis: Diagnosis,
+        decision: Decision,
+        action: ActionResult,
+        verification: Verification,
+    ) -> Outcome:
+        """Things got worse: roll back when the remedy allows it, else hand over to a human."""
+        if not (diagnosis.rollback_safe and action.undo.possible):
+            reason = f"verification: {verification.reason}; the action cannot be undone"
+            return await self._finish(
+                iid, diagnosis, OutcomeStatus.escalated, reason, decision, verification
+            )
+        self._stage = "rollback"
+        await self._call(
+            Activities.transition,
+            TransitionInput(incident_id=iid, state="rolling_back", reason=verification.reason),
+        )
+        try:
+            await self._call(
+                Activities.rollback, RollbackInput(incident_id=iid, action=action), timeout=ACT
+            )
+        except ActivityError as exc:
+            reason = f"rollback failed: {_cause(exc)}"
+            return await self._finish(
+                iid, diagnosis, OutcomeStatus.escalated, reason, decision, verification
+            )
+        reason = f"rolled back: {verification.reason}"
+        return await self._finish(
+            iid, diagnosis, OutcomeStatus.rolled_back, reason, decision, verification
+        )
+
+    async def _await_approval(self, inp: RemediationInput, decision: Decision) -> Decision:
+        self._stage = "awaiting_approval"
+        try:
+            await workflow.wait_condition(
+                lambda: self._approval is not None,
+                timeout=timedelta(seconds=inp.approval_timeout_s),
+            )
+        except TimeoutError:
+            self._approval = (False, f"no approval within {inp.approval_timeout_s:.0f} s")
+        approved, why = self._approval or (False, "no approval")
+        if approved:
+            await self._call(
+                Activities.transition,
+                TransitionInput(incident_id=inp.incident_id, state="approved", reason=why),
+            )
+        return decision.model_copy(
+            update={"approved": approved, "needs_approval": False, "reason": why}
+        )
+
+    @staticmethod
+    def _not_acting_status(decision: Decision, diagnosis: Diagnosis) -> OutcomeStatus:
+        if decision.approved and decision.dry_run:
+            return OutcomeStatus.dry_run
+        if diagnosis.pattern_id is None:
+            return OutcomeStatus.escalated
+        return OutcomeStatus.declined
+
+    async def _finish(
+        self,
+        iid: str,
+        diagnosis: Diagnosis,
+        status: OutcomeStatus,
+        reason: str,
+        decision: Decision | None = None,
+        verification: Verification | None = None,
+    ) -> Outcome:
+        self._stage = "notify"
+        outcome = Outcome(
+            incident_id=iid,
+            pattern_id=diagnosis.pattern_id,
+            status=status,
+            reason=reason,
+            verification=verification,
+            finished_at=workflow.now(),
+        )
+        await self._call(
+            Activities.close_incident,
+            CloseInput(outcome=outcome, decision=decision, verification=verification),
+        )
+        await self._call(Activities.notify, NotifyInput(incident_id=iid, status=status))
+        self._stage = "closed"
+        return outcome
+
+    @staticmethod
+    async def _call(fn, arg, *, timeout: timedelta = SHORT):  # type: ignore[no-untyped-def]
+        return await workflow.execute_activity_method(
+            fn, arg, start_to_close_timeout=timeout, retry_policy=RETRY
+        )
+
+
+def _cause(exc: ActivityError) -> str:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type}: {cause.message}"
+    return str(cause or exc)
+
+
+@workflow.defn
+class WatcherWorkflow:
+    """Scrape, detect and open incidents every ``interval_s``, forever.
+
+    Detector state travels in the workflow (small by contract), so a sweep lost with its
+    worker resumes on another with the same state; ``continue_as_new`` bounds history.
+    """
+
+    @workflow.run
+    async def run(self, inp: WatcherInput) -> int:
+        states, scrape_state = dict(inp.states), dict(inp.scrape_state)
+        suppressed = dict(inp.suppressed_until)
+        done = 0
+        while inp.max_sweeps is None or done < inp.max_sweeps:
+            now = workflow.now().timestamp()
+            suppressed = {fp: until for fp, until in suppressed.items() if until > now}
+            result = await workflow.execute_activity_method(
+                Activities.sweep,
+                SweepInput(states=states, scrape_state=scrape_state, suppressed=tuple(suppressed)),
+                start_to_close_timeout=timedelta(seconds=max(30.0, inp.interval_s * 5)),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+            states, scrape_state = result.states, result.scrape_state
+            for alert in result.alerts:
+                if alert.fingerprint in suppressed:
+                    continue
+                suppressed[alert.fingerprint] = now + inp.window_s + inp.cooldown_s
+                await self._start_incident(alert, inp.window_s)
+            done += 1
+            if done % inp.iterations_per_run == 0 and (
+                inp.max_sweeps is None or done < inp.max_sweeps
+            ):
+                workflow.continue_as_new(
+                    inp.model_copy(
+                        update={
+                            "states": states,
+                            "scrape_state": scrape_state,
+                            "suppressed_until": suppressed,
+                            "max_sweeps": None if inp.max_sweeps is None else inp.max_sweeps - done,
+                        }
+                    )
+                )
+            await workflow.sleep(timedelta(seconds=inp.interval_s))
+        return done
+
+    @staticmethod
+    async def _start_incident(alert: Alert, window_s: float) -> None:
+        iid = incident_id_for(alert)
+        try:
+            await workflow.start_child_workflow(
+                RemediationWorkflow.run,
+                RemediationInput(incident_id=iid, alert=alert, window_s=window_s),
+                id=workflow_id_for(iid),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("incident %s already exists; not started twice", iid)
