@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import threading
 from datetime import datetime
+from threading import Barrier as BarrierType
 
 import pytest
 from pydantic import JsonValue
@@ -12,7 +14,7 @@ from sqlalchemy import text
 
 from tests.integration.store import values as v
 from vanguard.errors import StoreError
-from vanguard.store import AuditLog, Store
+from vanguard.store import AuditLog, Store, open_store
 from vanguard.store.audit import entry_hash
 from vanguard.store.tables import GENESIS_HASH
 
@@ -195,3 +197,34 @@ def test_concurrent_appenders_extend_one_chain(store: Store) -> None:
         assert [e.payload["i"] for e in entries if e.incident_id == f"w{n}"] == list(
             range(per_thread)
         )
+
+
+def _append_from_process(url: str, worker: int, count: int, start: BarrierType) -> int:
+    store = open_store(url)
+    try:
+        start.wait(timeout=60)
+        for i in range(count):
+            with store.session() as session:
+                AuditLog(session).append(
+                    incident_id=f"p{worker}", kind="tick", payload={"i": i}, at=v.at(i)
+                )
+    finally:
+        store.close()
+    return count
+
+
+def test_two_processes_appending_at_once_extend_one_chain(store: Store, store_url: str) -> None:
+    per_process = 60
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(2) as pool:
+        start = manager.Barrier(2)
+        done = pool.starmap(
+            _append_from_process, [(store_url, n, per_process, start) for n in range(2)]
+        )
+    with store.session() as session:
+        check = AuditLog(session).verify_chain()
+        owners = [str(e.incident_id) for e in AuditLog(session).entries()]
+    assert done == [per_process, per_process]
+    assert check.ok, check.reason
+    assert check.count == 2 * per_process
+    assert sorted(owners) == ["p0"] * per_process + ["p1"] * per_process
