@@ -125,7 +125,7 @@ def open_store(url: str) -> Store:
     except (SQLAlchemyError, CommandError, OSError) as exc:
         engine.dispose()
         raise StoreError(f"store {shown}: cannot open or migrate: {_reason(exc)}") from exc
-    return Store(engine, shown)
+    return Store(engine, engine.url.render_as_string(hide_password=True))
 
 
 def _reason(exc: BaseException) -> str:
@@ -141,9 +141,11 @@ def _create_engine(url: str) -> Engine:
     if backend == "sqlite":
         return _sqlite_engine(url)
     if backend == "postgresql":
-        if parsed.get_driver_name() != "psycopg":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        elif parsed.get_driver_name() != "psycopg":
             raise ValueError("use the psycopg 3 driver: postgresql+psycopg://user@host:port/db")
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True)
     raise ValueError(f"unsupported database {backend!r}; use sqlite:/// or postgresql+psycopg://")
 
 

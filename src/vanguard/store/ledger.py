@@ -3,7 +3,8 @@
 ``begin`` must be on disk before the side effect starts, so that a crash half-way can be
 reconciled on retry; therefore, unlike the repositories, each call here is its own committed
 transaction. The key is the primary key: the first ``begin`` wins and later ones change
-nothing, even when two workers race.
+nothing, even when two workers race. Call it outside any open unit of work: on SQLite a unit of
+work holds the database's write lock, so a ledger call inside one would wait for it in vain.
 """
 
 from __future__ import annotations

@@ -202,4 +202,4 @@ class LedgerRow(Base):
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     before: Mapped[dict[str, Any]]
-    result: Mapped[dict[str, Any] | None]
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))

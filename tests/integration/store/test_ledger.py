@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import text
 
 from tests.integration.store import values as v
 from vanguard.act.base import Ledger, MemoryLedger
@@ -68,6 +69,13 @@ def test_ledger_commits_even_inside_a_failed_unit_of_work(store: Store) -> None:
     entry = SqlLedger(store).get("k")
     assert entry is not None
     assert entry.before == {"before": True}
+
+
+def test_an_unfinished_entry_has_a_sql_null_result(store: Store) -> None:
+    SqlLedger(store).begin("open", {})
+    with store.session() as session:
+        nulls = session.execute(text("SELECT count(*) FROM ledger WHERE result IS NULL")).scalar()
+    assert nulls == 1
 
 
 def test_racing_begins_keep_the_first_writer(store: Store) -> None:

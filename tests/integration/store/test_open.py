@@ -90,6 +90,17 @@ def test_unreachable_postgres_error_names_the_url_without_password() -> None:
     assert caught.value.__cause__ is not None
 
 
+@pytest.mark.integration
+def test_a_postgresql_url_without_driver_uses_psycopg(postgres_url: str) -> None:
+    store = open_store(postgres_url.replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        with store.session() as session:
+            assert session.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        store.close()
+    assert store.url == postgres_url
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [
