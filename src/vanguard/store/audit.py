@@ -115,7 +115,7 @@ class AuditLog:
             raise StoreError(f"audit entry {kind!r}: payload must be a mapping")
         try:
             canonical_json(clean)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise StoreError(f"audit entry {kind!r}: payload is not finite JSON: {exc}") from exc
         utc = at.astimezone(UTC)
         head = self.session.scalars(

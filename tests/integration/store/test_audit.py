@@ -161,6 +161,8 @@ def test_bad_input_is_refused_before_anything_is_written(store: Store) -> None:
             log.append(incident_id=None, kind="k", payload={}, at=datetime(2026, 1, 1))
         with pytest.raises(StoreError, match="finite"):
             log.append(incident_id=None, kind="k", payload={"x": float("nan")}, at=v.T0)
+        with pytest.raises(StoreError, match="not JSON serializable"):
+            log.append(incident_id=None, kind="k", payload={"x": {1, 2}}, at=v.T0)  # type: ignore[dict-item]
     with store.session() as session:
         assert AuditLog(session).verify_chain().count == 0
 
