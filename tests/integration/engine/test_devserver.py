@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from tests.servers.process import is_alive
 from vanguard.engine.devserver import DevServer, find_temporal_binary
@@ -33,6 +33,17 @@ class Shout:
         )
 
 
+def _worker(client: Client, task_queue: str) -> Worker:
+    """Unsandboxed: this module imports test helpers the sandbox would reject."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[Shout],
+        activities=[shout],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+
+
 def _server(tmp_path: Path, **kwargs: object) -> DevServer:
     return DevServer(
         port=free_port(),
@@ -51,7 +62,7 @@ def test_binary_comes_from_the_environment() -> None:
 
 async def test_session_server_runs_a_workflow(temporal_address: str, task_queue: str) -> None:
     client = await Client.connect(temporal_address)
-    async with Worker(client, task_queue=task_queue, workflows=[Shout], activities=[shout]):
+    async with _worker(client, task_queue):
         result = await client.execute_workflow(
             Shout.run, "ok", id=f"wf-{task_queue}", task_queue=task_queue
         )
@@ -62,7 +73,7 @@ async def test_state_survives_a_restart_with_db_file(tmp_path: Path, task_queue:
     db = tmp_path / "state" / "temporal.db"
     with _server(tmp_path, db_filename=db) as first:
         client = await Client.connect(first.address)
-        async with Worker(client, task_queue=task_queue, workflows=[Shout], activities=[shout]):
+        async with _worker(client, task_queue):
             await client.execute_workflow(Shout.run, "kept", id="wf-kept", task_queue=task_queue)
     assert db.is_file()
     with _server(tmp_path, db_filename=db) as second:
