@@ -110,6 +110,10 @@ class XmlRpcSupervisor:
             raise ActionFailed(
                 f"supervisord at {self.url}: {method} failed: {exc.faultString}"
             ) from exc
+        except TimeoutError as exc:
+            raise ActionFailed(
+                f"supervisord at {self.url}: no answer to {method} within {self.timeout_s:g} s"
+            ) from exc
         except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.ResponseError) as exc:
             raise AdapterError(f"cannot reach supervisord at {self.url}: {exc}") from exc
 
@@ -121,10 +125,11 @@ class XmlRpcSupervisor:
             {"methodName": "supervisor.stopProcess", "params": [program, True]},
             {"methodName": "supervisor.startProcess", "params": [program, True]},
         ]
-        stopped, started = self._call("system.multicall", calls)
-        for step, reply, tolerated in (
-            ("stop", stopped, NOT_RUNNING),
-            ("start", started, ALREADY_STARTED),
+        replies = self._call("system.multicall", calls)
+        if not isinstance(replies, list) or len(replies) != len(calls):
+            raise ActionFailed(f"supervisord at {self.url}: unexpected multicall reply {replies!r}")
+        for step, reply, tolerated in zip(
+            ("stop", "start"), replies, (NOT_RUNNING, ALREADY_STARTED), strict=True
         ):
             if isinstance(reply, dict) and "faultCode" in reply:
                 code = int(reply["faultCode"])

@@ -101,3 +101,15 @@ def test_unreachable_supervisord_is_an_adapter_error() -> None:
     url = f"http://127.0.0.1:{free_port()}/RPC2"
     with pytest.raises(AdapterError, match="cannot reach supervisord"):
         SupervisorAdapter(MemoryLedger()).apply(_request(url))
+
+
+def test_slow_stop_beyond_timeout_is_an_action_failure(supervisord: StartSupervisord) -> None:
+    stubborn = Program(
+        name="worker", command="sh -c 'trap \"\" TERM; exec sleep 3600'", stopwaitsecs=2
+    )
+    url = supervisord([stubborn])
+    request = _request(url).model_copy(
+        update={"params": {"url": url, "program": "worker", "timeout_s": 1}}
+    )
+    with pytest.raises(ActionFailed, match=r"no answer to system\.multicall within 1 s"):
+        SupervisorAdapter(MemoryLedger()).apply(request)
