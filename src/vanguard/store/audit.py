@@ -153,12 +153,17 @@ class AuditLog:
         """Walk the chain from the start and report the first entry that does not hold."""
         prev = GENESIS_HASH
         count = 0
-        for row in self.session.scalars(select(AuditEntryRow).order_by(AuditEntryRow.seq)):
-            bad = _check_link(row, expected_seq=count + 1, prev=prev)
-            if bad is not None:
-                return ChainCheck(ok=False, count=count, first_bad_id=bad[0], reason=bad[1])
-            count += 1
-            prev = row.hash
+        chain = select(AuditEntryRow).order_by(AuditEntryRow.seq).execution_options(yield_per=1000)
+        rows = self.session.scalars(chain)
+        try:
+            for row in rows:
+                bad = _check_link(row, expected_seq=count + 1, prev=prev)
+                if bad is not None:
+                    return ChainCheck(ok=False, count=count, first_bad_id=bad[0], reason=bad[1])
+                count += 1
+                prev = row.hash
+        finally:
+            rows.close()
         head = self.session.get(AuditHeadRow, HEAD_ID)
         if head is None:
             return ChainCheck(ok=False, count=count, reason="chain head row is missing")
