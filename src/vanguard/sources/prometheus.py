@@ -249,6 +249,22 @@ class Series(_Frozen):
     def labels(self) -> dict[str, str]:
         return {k: v for k, v in self.metric.items() if k != "__name__"}
 
+    def signals(self, *, service_name: str, source: str, metric_type: str = "") -> list[Signal]:
+        """The points as Signals (for detectors); NaN/Inf points are dropped."""
+        name = metric_type or self.name
+        return [
+            Signal(
+                source=source,
+                service_name=service_name,
+                metric_type=name,
+                labels=self.labels,
+                timestamp=p.timestamp,
+                value=p.value,
+            )
+            for p in self.points
+            if math.isfinite(p.value)
+        ]
+
 
 def _point(pair: Any) -> EvidencePoint:
     stamp, value = pair

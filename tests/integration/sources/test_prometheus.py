@@ -87,6 +87,9 @@ def test_query_range_returns_what_prometheus_scraped(prometheus_server: StartPro
     assert set(values) == {5.0, 9.0}
     assert values == sorted(values)
     assert instant.points[0].value == 1.0
+    signals = series[0].signals(service_name="app", source=server.url)
+    assert [s.value for s in signals] == values
+    assert {s.metric_type for s in signals} == {"app_queue_depth"}
 
 
 def test_bad_query_is_a_scrape_error_with_prometheus_message(

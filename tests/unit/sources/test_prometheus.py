@@ -11,9 +11,11 @@ import httpx
 import pytest
 
 from vanguard.errors import ScrapeError
+from vanguard.model import EvidencePoint
 from vanguard.sources.prometheus import (
     PrometheusClient,
     ScrapeSchedule,
+    Series,
     TargetState,
     became_stale,
     on_failure,
@@ -252,6 +254,25 @@ def test_query_range_parses_a_matrix_and_sends_the_window() -> None:
         (T0, 1.0),
         (T0 + timedelta(seconds=2), 0.0),
     ]
+
+
+def test_series_become_signals_without_nan() -> None:
+    series = Series(
+        metric={"__name__": "mem", "job": "a"},
+        points=(
+            EvidencePoint(timestamp=T0, value=1.0),
+            EvidencePoint(timestamp=T0 + timedelta(seconds=1), value=float("nan")),
+            EvidencePoint(timestamp=T0 + timedelta(seconds=2), value=3.0),
+        ),
+    )
+    signals = series.signals(service_name="svc", source="http://prom")
+    assert [(s.metric_type, s.labels, s.value) for s in signals] == [
+        ("mem", {"job": "a"}, 1.0),
+        ("mem", {"job": "a"}, 3.0),
+    ]
+    assert [s.timestamp for s in signals] == [T0, T0 + timedelta(seconds=2)]
+    renamed = series.signals(service_name="svc", source="p", metric_type="memory_bytes")
+    assert {s.metric_type for s in renamed} == {"memory_bytes"}
 
 
 def test_query_parses_vectors_and_scalars() -> None:
