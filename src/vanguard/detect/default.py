@@ -1,21 +1,36 @@
-"""The default anomaly detector, vectorised over many series at once.
+"""The default anomaly detector: novelty of values and of short patterns, per series.
 
-A value is surprising when it sits far from a slowly adapting baseline (level), jumps away
-from the previous value (change), or when the recent mean drifts from the baseline (shift).
-Each surprise is a robust z-score; the largest one becomes a raw score. Raw scores are then
-judged against their own history, as Numenta's anomaly likelihood does: only a run of
-surprise that is rare *for this series* scores high, so noisy series do not page all day.
-After a high score the output is held down for a while, because one alert per incident is
-what operators (and the NAB scoring rules) reward.
+Three signals, each judged only against the series' own past, so one threshold fits
+series of any scale or noise level:
+
+* **range**: how far a value falls outside everything seen so far, in units of that range;
+* **records**: whether the distance from a slow baseline (level), the jump from the previous
+  value (change) or the drift of a fast mean from the baseline (shift) beats its own
+  all-time maximum;
+* **context**: the last ``context`` values, quantised into ``levels`` bins of the range seen
+  so far, form a code; a code never seen before is a novel pattern. The rate of novel codes
+  (a short moving average) scores when it beats its own past maximum.
+
+The score is the largest of the three, in [0, 1]. After a score of ``fire_level`` or more
+the output is held at 0 for ``hold`` samples: one alarm per incident is what operators and
+the NAB rules reward. Everything is O(1) per sample; the state is a few floats, a small
+ring of codes and a bitset of ``levels ** context`` bits (512 bytes by default).
 
 The core works on arrays of shape ``(series,)``; the single-series paths (``default_step``,
-``DefaultDetector``) call the same code with one series, so they cannot disagree.
+``DefaultDetector``) run the same code on one series, so they cannot disagree.
+
+>>> det = DefaultDetector()
+>>> for i in range(300):
+...     det.learn_one(10.0 + (i % 7) * 0.1)
+>>> det.ready, det.score_one(10.3), det.score_one(25.0)
+(True, 0.0, 1.0)
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "DEFAULT_PARAMS",
     "BatchState",
+    "DefaultDetector",
     "DefaultParams",
     "DefaultState",
     "default_step",
@@ -32,6 +48,10 @@ __all__ = [
 ]
 
 F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+U8 = NDArray[np.uint8]
+
+_EPS = 1e-12
 
 
 class DefaultParams(BaseModel):
@@ -39,168 +59,332 @@ class DefaultParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    warmup: int = Field(default=30, ge=2, le=100_000)
-    slow_alpha: float = Field(default=0.005, gt=0.0, lt=1.0)
+    warmup: int = Field(default=50, ge=2, le=100_000)
+    learn_after: int = Field(default=20, ge=1, le=100_000)
+    context_warmup: int = Field(default=300, ge=1, le=1_000_000)
+    slow_alpha: float = Field(default=0.01, gt=0.0, lt=1.0)
     fast_alpha: float = Field(default=0.2, gt=0.0, lt=1.0)
-    score_alpha: float = Field(default=0.002, gt=0.0, lt=1.0)
-    short_alpha: float = Field(default=1.0, gt=0.0, le=1.0)
-    fire_level: float = Field(default=0.9, gt=0.0, lt=1.0)
-    hold: int = Field(default=200, ge=0, le=100_000)
+    novelty_alpha: float = Field(default=0.3, gt=0.0, le=1.0)
+    levels: int = Field(default=10, ge=2, le=16)
+    context: int = Field(default=4, ge=1, le=5)
+    record_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    record_scale: float = Field(default=3.0, gt=0.0, le=100.0)
+    range_scale: float = Field(default=0.5, gt=0.0, le=100.0)
+    novelty_scale: float = Field(default=1.0, gt=0.0, le=100.0)
+    day_buckets: int = Field(default=12, ge=0, le=96)
+    day_alpha: float = Field(default=0.3, gt=0.0, le=1.0)
+    day_warmup: int = Field(default=600, ge=1, le=1_000_000)
+    day_span: float = Field(default=86400.0, ge=0.0, le=365 * 86400.0)
+    fire_level: float = Field(default=0.5, gt=0.0, le=1.0)
+    hold: int = Field(default=100, ge=0, le=100_000)
+
+    @property
+    def codes(self) -> int:
+        return int(self.levels**self.context)
+
+    @property
+    def day_codes(self) -> int:
+        return self.day_buckets * self.levels
 
 
 DEFAULT_PARAMS = DefaultParams()
 
-_FIELDS = ("n", "mu", "var", "prev", "dabs", "fast", "r_mu", "r_var", "r_short", "hold")
-
 
 @dataclass
 class BatchState:
-    """Mutable per-series arrays; one element per series."""
+    """Mutable per-series arrays (first axis = series)."""
 
     n: F64
+    prev: F64
+    lo: F64
+    hi: F64
     mu: F64
     var: F64
-    prev: F64
     dabs: F64
     fast: F64
-    r_mu: F64
-    r_var: F64
-    r_short: F64
+    rec_max: F64
+    ring: I64
+    seen: U8
+    nov: F64
+    nov_max: F64
+    t_first: F64
+    day_seen: U8
+    day_nov: F64
+    day_max: F64
     hold: F64
 
     @classmethod
-    def zeros(cls, size: int) -> BatchState:
-        return cls(*(np.zeros(size) for _ in _FIELDS))
+    def zeros(cls, size: int, params: DefaultParams = DEFAULT_PARAMS) -> BatchState:
+        z = np.zeros(size)
+        return cls(
+            n=z.copy(),
+            prev=z.copy(),
+            lo=np.full(size, np.inf),
+            hi=np.full(size, -np.inf),
+            mu=z.copy(),
+            var=z.copy(),
+            dabs=z.copy(),
+            fast=z.copy(),
+            rec_max=np.zeros((3, size)),
+            ring=np.zeros((max(params.context - 1, 1), size), dtype=np.int64),
+            seen=np.zeros((size, (params.codes + 7) // 8), dtype=np.uint8),
+            nov=z.copy(),
+            nov_max=z.copy(),
+            t_first=np.full(size, np.nan),
+            day_seen=np.zeros((size, (params.day_codes + 7) // 8), dtype=np.uint8),
+            day_nov=z.copy(),
+            day_max=z.copy(),
+            hold=z.copy(),
+        )
+
+    def nbytes_per_series(self) -> int:
+        total = sum(int(getattr(self, f.name).nbytes) for f in fields(self))
+        return total // max(len(self.n), 1)
 
 
 class DefaultState(BaseModel):
-    """One series' detector state as a JSON-friendly value (a few hundred bytes)."""
+    """One series' detector state as a JSON value (about 1 KB with the default parameters)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     n: float = 0.0
+    prev: float = 0.0
+    lo: float | None = None
+    hi: float | None = None
     mu: float = 0.0
     var: float = 0.0
-    prev: float = 0.0
     dabs: float = 0.0
     fast: float = 0.0
-    r_mu: float = 0.0
-    r_var: float = 0.0
-    r_short: float = 0.0
+    rec_max: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    ring: tuple[int, ...] = ()
+    seen: str = ""
+    nov: float = 0.0
+    nov_max: float = 0.0
+    t_first: float | None = None
+    day_seen: str = ""
+    day_nov: float = 0.0
+    day_max: float = 0.0
     hold: float = 0.0
 
-    def to_batch(self) -> BatchState:
-        return BatchState(*(np.array([getattr(self, f)], dtype=np.float64) for f in _FIELDS))
+    def to_batch(self, params: DefaultParams = DEFAULT_PARAMS) -> BatchState:
+        batch = BatchState.zeros(1, params)
+        batch.n[0], batch.prev[0] = self.n, self.prev
+        batch.lo[0] = np.inf if self.lo is None else self.lo
+        batch.hi[0] = -np.inf if self.hi is None else self.hi
+        batch.mu[0], batch.var[0], batch.dabs[0], batch.fast[0] = (
+            self.mu,
+            self.var,
+            self.dabs,
+            self.fast,
+        )
+        batch.rec_max[:, 0] = self.rec_max
+        if self.ring:
+            batch.ring[:, 0] = self.ring
+        _unpack(self.seen, batch.seen)
+        _unpack(self.day_seen, batch.day_seen)
+        batch.nov[0], batch.nov_max[0], batch.hold[0] = self.nov, self.nov_max, self.hold
+        batch.day_nov[0], batch.day_max[0] = self.day_nov, self.day_max
+        batch.t_first[0] = np.nan if self.t_first is None else self.t_first
+        return batch
 
     @classmethod
     def from_batch(cls, batch: BatchState, index: int = 0) -> DefaultState:
-        return cls(**{f: float(getattr(batch, f)[index]) for f in _FIELDS})
+        lo, hi = float(batch.lo[index]), float(batch.hi[index])
+        rec = batch.rec_max[:, index]
+        return cls(
+            n=float(batch.n[index]),
+            prev=float(batch.prev[index]),
+            lo=lo if np.isfinite(lo) else None,
+            hi=hi if np.isfinite(hi) else None,
+            mu=float(batch.mu[index]),
+            var=float(batch.var[index]),
+            dabs=float(batch.dabs[index]),
+            fast=float(batch.fast[index]),
+            rec_max=(float(rec[0]), float(rec[1]), float(rec[2])),
+            ring=tuple(int(v) for v in batch.ring[:, index]),
+            seen=_pack(batch.seen[index]),
+            nov=float(batch.nov[index]),
+            nov_max=float(batch.nov_max[index]),
+            t_first=float(batch.t_first[index]) if np.isfinite(batch.t_first[index]) else None,
+            day_seen=_pack(batch.day_seen[index]),
+            day_nov=float(batch.day_nov[index]),
+            day_max=float(batch.day_max[index]),
+            hold=float(batch.hold[index]),
+        )
 
 
-_EPS = 1e-9
+def _pack(bits: U8) -> str:
+    return base64.b64encode(bits.tobytes()).decode() if bits.any() else ""
 
 
-def step_batch(state: BatchState, x: F64, params: DefaultParams = DEFAULT_PARAMS) -> F64:
-    """Learn one value per series (NaN = no sample: state held, score 0); return scores."""
+def _unpack(text: str, into: U8) -> None:
+    if text:
+        raw = np.frombuffer(base64.b64decode(text), dtype=np.uint8)
+        into[0, : len(raw)] = raw[: into.shape[1]]
+
+
+def step_batch(
+    state: BatchState,
+    x: F64,
+    params: DefaultParams = DEFAULT_PARAMS,
+    t: F64 | None = None,
+) -> F64:
+    """Score one value per series, then learn it (NaN = no sample: state held, score 0).
+
+    ``t`` (epoch seconds, NaN where unknown) feeds the time-of-day context.
+    """
     ok = np.isfinite(x)
     xv = np.where(ok, x, state.prev)
     first = state.n == 0
+    rows = np.arange(len(xv))
 
-    sigma = np.sqrt(state.var) + _EPS
-    level = np.abs(xv - state.mu) / sigma
-    change = np.abs(xv - state.prev) / (state.dabs + _EPS)
-    fast = state.fast + params.fast_alpha * (xv - state.fast)
-    shift = np.abs(fast - state.mu) / sigma
-    z = np.maximum(np.maximum(level, 0.5 * change), 2.0 * shift)
-    raw = 1.0 - np.exp(-0.5 * np.square(np.minimum(z, 30.0)) / 4.0)
-
-    r_short = state.r_short + params.short_alpha * (raw - state.r_short)
-    r_sigma = np.sqrt(state.r_var) + 1e-3
-    tail = (r_short - state.r_mu) / r_sigma
-    likelihood = 0.5 * _erfc(tail / math.sqrt(2.0))
-    excess = np.maximum(z - 3.0, 0.0)
-    score = np.maximum(
-        1.0 - np.exp(-0.125 * excess * excess),
-        np.where(likelihood < 0.5, np.clip(-np.log10(likelihood + 1e-300) / 12.0, 0, 1), 0.0),
+    hi = np.maximum(state.hi, xv)
+    lo = np.minimum(state.lo, xv)
+    span = np.where(np.isfinite(state.hi - state.lo), state.hi - state.lo, 0.0)
+    outside = np.maximum(xv - state.hi, state.lo - xv)
+    range_score = np.clip(
+        np.where(first, 0.0, outside) / (np.maximum(span, _EPS) * params.range_scale), 0.0, 1.0
     )
 
-    warm = state.n >= params.warmup
-    held = state.hold > 0
-    out = np.where(ok & warm & ~held, score, 0.0)
-    fired = out >= params.fire_level
+    sigma = np.sqrt(state.var) + _EPS
+    fast = np.where(first, xv, state.fast + params.fast_alpha * (xv - state.fast))
+    feats = np.stack(
+        [
+            np.abs(xv - state.mu) / sigma,
+            np.abs(xv - state.prev) / (state.dabs + _EPS),
+            np.abs(fast - state.mu) / sigma,
+        ]
+    )
+    ratio = feats / np.maximum(state.rec_max, _EPS)
+    rec_ready = state.n >= params.learn_after
+    record_score = np.where(
+        rec_ready,
+        np.max(np.clip((ratio - 1.0) / params.record_scale, 0.0, 1.0), axis=0),
+        0.0,
+    )
+
+    width = np.maximum(hi - lo, _EPS)
+    q = np.clip(((xv - lo) / width * params.levels).astype(np.int64), 0, params.levels - 1)
+    code = q.copy()
+    for k in range(params.context - 1):
+        code = code * params.levels + state.ring[k]
+    byte, bit = code >> 3, (code & 7).astype(np.uint8)
+    novel = ((state.seen[rows, byte] >> bit) & 1) == 0
+    nov = state.nov + params.novelty_alpha * (novel - state.nov)
+    ctx_ready = state.n >= params.context_warmup
+    context_score = np.where(
+        state.n >= params.context_warmup + params.learn_after,
+        np.clip((nov / np.maximum(state.nov_max, 1e-3) - 1.0) / params.novelty_scale, 0.0, 1.0),
+        0.0,
+    )
+
+    score = np.maximum(np.maximum(range_score, params.record_weight * record_score), context_score)
+    day_ok = np.zeros(len(xv), dtype=bool)
+    if params.day_buckets and t is not None:
+        day_ok = ok & np.isfinite(t)
+        tt = np.where(day_ok, t, 0.0)
+        bucket = ((tt % 86400.0) * (params.day_buckets / 86400.0)).astype(np.int64)
+        day_code = np.clip(bucket, 0, params.day_buckets - 1) * params.levels + q
+        day_byte, day_bit = day_code >> 3, (day_code & 7).astype(np.uint8)
+        day_novel = ((state.day_seen[rows, day_byte] >> day_bit) & 1) == 0
+        day_nov = state.day_nov + params.day_alpha * (day_novel - state.day_nov)
+        state.t_first = np.where(day_ok & np.isnan(state.t_first), tt, state.t_first)
+        covered = tt - state.t_first >= params.day_span
+        day_ready = day_ok & (state.n >= params.day_warmup) & covered
+        day_score = np.where(
+            day_ready & (state.n >= params.day_warmup + params.learn_after),
+            np.clip(
+                (day_nov / np.maximum(state.day_max, 1e-3) - 1.0) / params.novelty_scale, 0.0, 1.0
+            ),
+            0.0,
+        )
+        score = np.maximum(score, day_score)
+        if day_ok.any():
+            idx = rows[day_ok]
+            state.day_seen[idx, day_byte[day_ok]] |= (np.uint8(1) << day_bit[day_ok]).astype(
+                np.uint8
+            )
+        state.day_max = np.where(day_ready, np.maximum(state.day_max, day_nov), state.day_max)
+        state.day_nov = np.where(day_ok, day_nov, state.day_nov)
+    out = np.where(ok & (state.n >= params.warmup) & (state.hold <= 0), score, 0.0)
 
     a = np.maximum(params.slow_alpha, 1.0 / (state.n + 1.0))
     d = xv - state.mu
-    mu = np.where(first, xv, state.mu + a * d)
-    var = np.where(first, 0.0, (1.0 - a) * (state.var + a * d * d))
-    dx = np.abs(xv - state.prev)
-    dabs = np.where(first, 0.0, state.dabs + a * (dx - state.dabs))
-    b = np.maximum(params.score_alpha, 1.0 / (state.n + 1.0))
-    rd = r_short - state.r_mu
-    r_mu = state.r_mu + b * rd
-    r_var = (1.0 - b) * (state.r_var + b * rd * rd)
-
-    state.mu = np.where(ok, mu, state.mu)
-    state.var = np.where(ok, var, state.var)
-    state.dabs = np.where(ok, dabs, state.dabs)
-    state.fast = np.where(ok, np.where(first, xv, fast), state.fast)
-    state.prev = np.where(ok, xv, state.prev)
-    state.r_mu = np.where(ok, r_mu, state.r_mu)
-    state.r_var = np.where(ok, r_var, state.r_var)
-    state.r_short = np.where(ok, r_short, state.r_short)
-    state.hold = np.where(fired, float(params.hold), np.maximum(state.hold - ok, 0.0))
-    state.n = state.n + ok
+    learn = ok
+    state.mu = np.where(learn, np.where(first, xv, state.mu + a * d), state.mu)
+    state.var = np.where(
+        learn, np.where(first, 0.0, (1.0 - a) * (state.var + a * d * d)), state.var
+    )
+    dabs = state.dabs + a * (np.abs(xv - state.prev) - state.dabs)
+    state.dabs = np.where(learn, np.where(first, 0.0, dabs), state.dabs)
+    state.rec_max = np.where(learn & rec_ready, np.maximum(state.rec_max, feats), state.rec_max)
+    state.fast = np.where(learn, fast, state.fast)
+    if learn.any():
+        idx = rows[learn]
+        state.seen[idx, byte[learn]] |= (np.uint8(1) << bit[learn]).astype(np.uint8)
+    state.nov_max = np.where(learn & ctx_ready, np.maximum(state.nov_max, nov), state.nov_max)
+    state.nov = np.where(learn, nov, state.nov)
+    if params.context > 1:
+        shifted = np.concatenate([q[None, :], state.ring[:-1]])
+        state.ring = np.where(learn, shifted, state.ring)
+    state.prev = np.where(learn, xv, state.prev)
+    state.hi = np.where(learn, hi, state.hi)
+    state.lo = np.where(learn, lo, state.lo)
+    fired = out >= params.fire_level
+    state.hold = np.where(fired, float(params.hold), np.maximum(state.hold - learn, 0.0))
+    state.n = state.n + learn
     return out
 
 
-def _erfc(x: F64) -> F64:
-    """Complementary error function, vectorised (Numerical Recipes, |error| < 1.2e-7)."""
-    z = np.abs(x)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = (
-        -z * z
-        - 1.26551223
-        + t
-        * (
-            1.00002368
-            + t
-            * (
-                0.37409196
-                + t
-                * (
-                    0.09678418
-                    + t
-                    * (
-                        -0.18628806
-                        + t
-                        * (
-                            0.27886807
-                            + t
-                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
-                        )
-                    )
-                )
-            )
-        )
-    )
-    r = t * np.exp(poly)
-    return np.where(x >= 0, r, 2.0 - r)
+def score_batch(
+    values: F64,
+    params: DefaultParams = DEFAULT_PARAMS,
+    times: F64 | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> F64:
+    """Score a ``(series, time)`` matrix causally, column by column (NaN = no sample).
 
-
-def score_batch(values: F64, params: DefaultParams = DEFAULT_PARAMS) -> F64:
-    """Score a ``(series, time)`` matrix causally, one column at a time (NaN = no sample)."""
+    ``times`` (same shape, epoch seconds) enables the time-of-day context.
+    """
     matrix = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    state = BatchState.zeros(matrix.shape[0])
+    stamps = None if times is None else np.atleast_2d(np.asarray(times, dtype=np.float64))
+    state = BatchState.zeros(matrix.shape[0], params)
     out = np.zeros_like(matrix)
     for j in range(matrix.shape[1]):
-        out[:, j] = step_batch(state, matrix[:, j], params)
+        out[:, j] = step_batch(
+            state, matrix[:, j], params, None if stamps is None else stamps[:, j]
+        )
+        if progress is not None and (j % 1024 == 1023 or j == matrix.shape[1] - 1):
+            progress(j + 1)
     return out
 
 
 def default_step(
-    state: DefaultState, x: float, params: DefaultParams = DEFAULT_PARAMS
+    state: DefaultState, x: float, t: float | None = None, params: DefaultParams = DEFAULT_PARAMS
 ) -> tuple[DefaultState, float]:
-    """Pure single-series step: the new state and the score of ``x``."""
-    batch = state.to_batch()
-    score = step_batch(batch, np.array([x], dtype=np.float64), params)
+    """Pure single-series step: the new state and the score of ``x`` observed at ``t``."""
+    batch = state.to_batch(params)
+    score = step_batch(batch, np.array([x]), params, None if t is None else np.array([t]))
     return DefaultState.from_batch(batch), float(score[0])
+
+
+class DefaultDetector:
+    """The default detector for one series, with the river-style ``learn_one``/``score_one``."""
+
+    def __init__(self, params: DefaultParams = DEFAULT_PARAMS) -> None:
+        self.params = params
+        self._state = BatchState.zeros(1, params)
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._state.n[0] >= self.params.warmup)
+
+    def learn_one(self, x: float, t: float | None = None) -> None:
+        step_batch(self._state, np.array([x]), self.params, None if t is None else np.array([t]))
+
+    def score_one(self, x: float, t: float | None = None) -> float:
+        trial = replace(
+            self._state, **{f.name: getattr(self._state, f.name).copy() for f in fields(BatchState)}
+        )
+        stamp = None if t is None else np.array([t])
+        return float(step_batch(trial, np.array([x]), self.params, stamp)[0])

@@ -120,7 +120,7 @@ def step(
 
     baseline, spread = _median_mad(values)
     zscore = 0.0 if spread == 0.0 or baseline is None else (x - baseline) / spread
-    detector, anomaly = default_step(st.detector, x)
+    detector, anomaly = default_step(st.detector, x, t)
 
     times = (*times, t)[-MAX_POINTS:]
     values = (*values, x)[-MAX_POINTS:]

@@ -1,0 +1,160 @@
+"""``vanguard detect``: the CSV contract, bad input held with warnings, clear errors."""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vanguard.cli import main
+from vanguard.cli.detect import read_series
+from vanguard.detect.default import score_batch
+
+
+def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["vanguard", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    code = exit_info.value.code
+    return int(code) if isinstance(code, int) else 1
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def stamps(n: int) -> list[str]:
+    return [
+        f"2024-01-{1 + i // 288:02d} {(i % 288) // 12:02d}:{(i % 12) * 5:02d}:00" for i in range(n)
+    ]
+
+
+def read_output(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_scores_every_row_causally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    values = 20 + rng.normal(0, 1, 1200)
+    values[1000] = 80.0
+    lines = ["timestamp,value"] + [
+        f"{s},{v:.4f}" for s, v in zip(stamps(1200), values, strict=True)
+    ]
+    src = write(tmp_path / "in.csv", lines)
+    out = tmp_path / "out.csv"
+    assert run(monkeypatch, "detect", str(src), "--output", str(out)) == 0
+    rows = read_output(out)
+    assert len(rows) == 1200
+    assert list(rows[0]) == ["timestamp", "value", "anomaly_score"]
+    scores = np.array([float(r["anomaly_score"]) for r in rows])
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert scores[1000] == scores.max() == 1.0
+    short = write(tmp_path / "short.csv", lines[:900])
+    out_short = tmp_path / "short_out.csv"
+    assert run(monkeypatch, "detect", str(short), "--output", str(out_short)) == 0
+    prefix = [float(r["anomaly_score"]) for r in read_output(out_short)]
+    assert prefix == scores[:899].tolist()
+
+
+def test_bad_rows_are_held_with_warnings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ts = stamps(400)
+    lines = ["timestamp,value"] + [f"{s},{10 + (i % 5)}" for i, s in enumerate(ts)]
+    lines[101] = f"{ts[100]},abc"
+    lines[201] = f"{ts[199]},12"
+    lines[301] = f"{ts[250]},13"
+    lines[351] = "yesterday,14"
+    lines[361] = f"{ts[360]},nan"
+    src = write(tmp_path / "in.csv", lines)
+    out = tmp_path / "out.csv"
+    assert run(monkeypatch, "detect", str(src), "--output", str(out)) == 0
+    rows = read_output(out)
+    assert len(rows) == 400
+    assert rows[100]["value"] == "abc"
+    for held in (100, 200, 300, 350, 360):
+        assert rows[held]["anomaly_score"] == "0.000000"
+    err = capsys.readouterr().err
+    for reason in (
+        "non-numeric value",
+        "duplicate timestamp",
+        "timestamp before the previous row",
+        "unreadable timestamp",
+    ):
+        assert reason in err
+    series = read_series(src)
+    assert sum(math.isnan(v) for v in series.values) == 5
+    assert series.held["non-numeric value"] == [102, 362]
+
+
+def test_held_rows_do_not_change_other_scores(tmp_path: Path) -> None:
+    ts = stamps(500)
+    clean = ["timestamp,value"] + [f"{s},{(i * 7) % 13}" for i, s in enumerate(ts)]
+    dirty = [*clean[:250], f"{ts[248]},999", *clean[250:]]
+    a = read_series(write(tmp_path / "a.csv", clean))
+    b = read_series(write(tmp_path / "b.csv", dirty))
+    sa = score_batch(np.array(a.values), times=np.array(a.times))[0]
+    sb = score_batch(np.array(b.values), times=np.array(b.times))[0]
+    assert np.allclose(np.delete(sb, 249), sa)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "empty file"),
+        ("\n\n", "empty file"),
+        ("2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n", "expected a header 'timestamp,value'"),
+    ],
+)
+def test_empty_or_headerless_file_exits_2(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    content: str,
+    message: str,
+) -> None:
+    src = tmp_path / "bad.csv"
+    src.write_text(content)
+    assert run(monkeypatch, "detect", str(src), "--output", str(tmp_path / "o.csv")) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_missing_file_and_unknown_detector_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = str(tmp_path / "o.csv")
+    assert run(monkeypatch, "detect", str(tmp_path / "missing.csv"), "--output", out) == 2
+    src = write(tmp_path / "in.csv", ["timestamp,value", "2024-01-01 00:00:00,1"])
+    assert run(monkeypatch, "detect", str(src), "--output", out, "--detector", "nope") == 2
+    assert run(monkeypatch, "detect", str(src), "--output", out, "--detector", "zscore") == 0
+
+
+def test_bench_nab_prints_profiles_and_throughput(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    (tmp_path / "data" / "c").mkdir(parents=True)
+    (tmp_path / "labels").mkdir()
+    rng = np.random.default_rng(1)
+    values = 5 + rng.normal(0, 0.3, 1000)
+    values[800:820] += 6
+    ts = stamps(1000)
+    write(
+        tmp_path / "data" / "c" / "s.csv",
+        ["timestamp,value"] + [f"{s},{v}" for s, v in zip(ts, values, strict=True)],
+    )
+    labels = {"c/s.csv": [[ts[760] + ".000000", ts[840] + ".000000"]]}
+    (tmp_path / "labels" / "combined_windows.json").write_text(json.dumps(labels))
+    assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    for name in ("standard", "reward_low_FP_rate", "reward_low_FN_rate", "points/s"):
+        assert name in out
+    assert "1/1" in out

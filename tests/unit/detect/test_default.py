@@ -1,0 +1,126 @@
+"""The default detector: batch and streaming paths agree, state is small and durable."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vanguard.detect.default import (
+    DEFAULT_PARAMS,
+    BatchState,
+    DefaultDetector,
+    DefaultParams,
+    DefaultState,
+    default_step,
+    score_batch,
+)
+
+
+def noisy_daily(n: int, seed: int, step_s: float = 300.0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = 1.7e9 + step_s * np.arange(n)
+    x = 50 + 10 * np.sin(2 * np.pi * t / 86400) + rng.normal(0, 1, n)
+    return x, t
+
+
+def test_batch_equals_streaming_and_pure_step() -> None:
+    x, t = noisy_daily(900, 1)
+    x[700] += 40.0
+    x[300] = np.nan
+    batch = score_batch(np.stack([x, x * 2]), times=np.stack([t, t]))
+    det = DefaultDetector()
+    stream = []
+    state = DefaultState()
+    pure = []
+    for xi, ti in zip(x.tolist(), t.tolist(), strict=True):
+        stream.append(det.score_one(xi, ti))
+        det.learn_one(xi, ti)
+        state, s = default_step(state, xi, ti)
+        pure.append(s)
+    assert np.allclose(batch[0], stream)
+    assert np.allclose(batch[0], pure)
+    assert np.allclose(batch[0], batch[1])
+
+
+def test_scores_are_bounded_and_zero_during_warmup() -> None:
+    x, t = noisy_daily(2000, 2)
+    x[1500:1520] = 200.0
+    scores = score_batch(x, times=t)[0]
+    assert scores.min() >= 0.0
+    assert scores.max() <= 1.0
+    assert not scores[: DEFAULT_PARAMS.warmup].any()
+    det = DefaultDetector()
+    for xi in x[: DEFAULT_PARAMS.warmup - 1].tolist():
+        det.learn_one(xi)
+    assert not det.ready
+    det.learn_one(float(x[DEFAULT_PARAMS.warmup]))
+    assert det.ready
+
+
+def test_spike_scores_high_once_then_holds() -> None:
+    x, t = noisy_daily(3000, 3)
+    x[2500] += 100.0
+    x[2550] += 100.0
+    scores = score_batch(x, times=t)[0]
+    assert scores[2500] == 1.0
+    assert scores[2501 : 2500 + DEFAULT_PARAMS.hold].max() == 0.0
+    assert scores[800:2500].max() < scores[2500]
+
+
+def test_level_shift_is_detected_without_timestamps() -> None:
+    rng = np.random.default_rng(4)
+    x = np.r_[rng.normal(10, 0.5, 1500), rng.normal(14, 0.5, 200)]
+    scores = score_batch(x)[0]
+    assert scores[1500:1510].max() >= 0.5
+    assert scores[400:1500].max() < 0.5
+
+
+def test_missing_values_hold_the_state() -> None:
+    x, t = noisy_daily(800, 5)
+    gappy = np.insert(x, 400, [np.nan, np.nan])
+    stamps = np.insert(t, 400, [np.nan, np.nan])
+    a = score_batch(x, times=t)[0]
+    b = score_batch(gappy, times=stamps)[0]
+    assert (b[400:402] == 0.0).all()
+    assert np.allclose(np.delete(b, [400, 401]), a)
+
+
+def test_json_round_trip_mid_stream_is_exact() -> None:
+    x, t = noisy_daily(1600, 6)
+    x[1400] -= 30
+    state = DefaultState()
+    for xi, ti in zip(x[:800].tolist(), t[:800].tolist(), strict=True):
+        state, _ = default_step(state, xi, ti)
+    restored = DefaultState.model_validate_json(state.model_dump_json())
+    assert restored == state
+    outs = []
+    for start in (state, restored):
+        st = start
+        scores = []
+        for xi, ti in zip(x[800:].tolist(), t[800:].tolist(), strict=True):
+            st, s = default_step(st, xi, ti)
+            scores.append(s)
+        outs.append(scores)
+    assert outs[0] == outs[1]
+    assert max(outs[0]) > 0.5
+
+
+def test_state_fits_4kb() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.random(3000) * 1e9
+    t = 1.7e9 + 60.0 * np.arange(3000)
+    state = DefaultState()
+    for xi, ti in zip(x.tolist(), t.tolist(), strict=True):
+        state, _ = default_step(state, xi, ti)
+    assert len(state.model_dump_json()) <= 4096
+    assert BatchState.zeros(10).nbytes_per_series() <= 4096
+    assert len(json.loads(state.model_dump_json())["seen"]) > 0
+
+
+def test_params_are_bounded() -> None:
+    with pytest.raises(ValueError, match="levels"):
+        DefaultParams(levels=40)
+    with pytest.raises(ValueError, match="hold"):
+        DefaultParams(hold=-1)
