@@ -11,7 +11,7 @@ import pytest
 from tests.servers.alertmanager import AlertmanagerServer, StartAlertmanager
 from tests.servers.pgbouncer import PgBouncerServer, StartPgBouncer
 from tests.servers.postgres import PostgresServer
-from tests.servers.process import unavailable
+from tests.servers.process import retry_start, unavailable
 from tests.servers.prometheus import PrometheusServer, ScrapeTarget, StartPrometheus
 from tests.servers.supervisor import Program, StartSupervisord, SupervisorServer
 from tests.servers.webhook import WebhookReceiver
@@ -23,7 +23,7 @@ from vanguard.netutil import free_port
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A throwaway PostgreSQL cluster for the whole session."""
-    server = PostgresServer.start(free_port())
+    server = retry_start(lambda: PostgresServer.start(free_port()))
     try:
         yield server
     finally:
@@ -48,13 +48,18 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSer
     except EngineError as exc:
         unavailable(str(exc))
     log_dir = tmp_path_factory.mktemp("temporal")
-    server = DevServer(
-        port=free_port(),
-        http_port=free_port(),
-        metrics_port=free_port(),
-        log_file=log_dir / "temporal.log",
-    )
-    server.start(timeout_s=60.0)
+
+    def start() -> DevServer:
+        server = DevServer(
+            port=free_port(),
+            http_port=free_port(),
+            metrics_port=free_port(),
+            log_file=log_dir / "temporal.log",
+        )
+        server.start(timeout_s=60.0)
+        return server
+
+    server = retry_start(start)
     try:
         yield server
     finally:
@@ -82,7 +87,7 @@ def supervisord() -> Iterator[StartSupervisord]:
     started: list[SupervisorServer] = []
 
     def start(programs: Sequence[Program]) -> str:
-        server = SupervisorServer.start(programs, free_port())
+        server = retry_start(lambda: SupervisorServer.start(programs, free_port()))
         started.append(server)
         return server.url
 
@@ -109,8 +114,10 @@ def prometheus_server() -> Iterator[StartPrometheus]:
         alertmanager: str | None = None,
         wait_up: bool = True,
     ) -> PrometheusServer:
-        server = PrometheusServer.start(
-            targets, free_port(), rule_files=rule_files, alertmanager=alertmanager
+        server = retry_start(
+            lambda: PrometheusServer.start(
+                targets, free_port(), rule_files=rule_files, alertmanager=alertmanager
+            )
         )
         started.append(server)
         if wait_up:
@@ -143,12 +150,15 @@ def pgbouncer_server(postgres_server: PostgresServer) -> Iterator[StartPgBouncer
         if databases is None:
             created.append(postgres_server.create_database())
             databases = {"app": created[-1]}
-        server = PgBouncerServer.start(
-            postgres_server,
-            databases,
-            free_port(),
-            default_pool_size=default_pool_size,
-            pool_mode=pool_mode,
+        routes = databases
+        server = retry_start(
+            lambda: PgBouncerServer.start(
+                postgres_server,
+                routes,
+                free_port(),
+                default_pool_size=default_pool_size,
+                pool_mode=pool_mode,
+            )
         )
         started.append(server)
         return server
@@ -175,7 +185,7 @@ def alertmanager_server() -> Iterator[StartAlertmanager]:
     started: list[AlertmanagerServer] = []
 
     def start(webhook_url: str) -> AlertmanagerServer:
-        server = AlertmanagerServer.start(webhook_url, free_port())
+        server = retry_start(lambda: AlertmanagerServer.start(webhook_url, free_port()))
         started.append(server)
         return server
 

@@ -7,15 +7,21 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import pytest
+
+from vanguard.errors import EngineError
+
+T = TypeVar("T")
 
 __all__ = [
     "is_alive",
     "read_tail",
     "require_binary",
+    "retry_start",
     "start_ticks",
     "stop_pid",
     "stop_popen",
@@ -95,3 +101,16 @@ def read_tail(path: Path, *, limit: int = 2000) -> str:
         return path.read_text(errors="replace")[-limit:]
     except OSError:
         return f"<no log at {path}>"
+
+
+def retry_start(start: Callable[[], T], *, attempts: int = 3) -> T:
+    """Call ``start`` (which picks fresh ports) again if it fails, e.g. on a port race.
+
+    Ports come from ``free_port`` and another process may bind one before the server does.
+    """
+    for _ in range(attempts - 1):
+        try:
+            return start()
+        except (RuntimeError, EngineError):
+            continue
+    return start()

@@ -11,6 +11,7 @@ import pytest
 from tests.servers.process import (
     is_alive,
     require_binary,
+    retry_start,
     start_ticks,
     stop_pid,
     stop_popen,
@@ -54,3 +55,25 @@ def test_stop_pid_treats_zombies_as_dead() -> None:
     assert not is_alive(proc.pid)
     proc.wait(timeout=5)
     assert start_ticks(proc.pid) is None
+
+
+def test_retry_start_tries_again_then_gives_up() -> None:
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 2:
+            raise RuntimeError("port taken")
+        return "up"
+
+    assert retry_start(flaky) == "up"
+    assert len(calls) == 2
+
+    def broken() -> str:
+        calls.append(1)
+        raise RuntimeError("bad config")
+
+    calls.clear()
+    with pytest.raises(RuntimeError, match="bad config"):
+        retry_start(broken, attempts=3)
+    assert len(calls) == 3
