@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 import pytest
 
@@ -27,13 +29,16 @@ def test_database_is_fresh_and_writable(postgres_url: str) -> None:
     assert count == (1,)
 
 
-def test_each_test_gets_another_database(
-    postgres_server: PostgresServer, postgres_url: str
-) -> None:
-    dbname = postgres_url.rsplit("/", 1)[1]
+def test_databases_are_uuid_named_and_dropped(postgres_server: PostgresServer) -> None:
+    first, second = postgres_server.create_database(), postgres_server.create_database()
+    postgres_server.drop_database(first)
     with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
-        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'").fetchall()
-    assert [r[0] for r in rows] == [dbname]
+        names = {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
+    postgres_server.drop_database(second)
+    assert first != second
+    assert re.fullmatch(r"t_[0-9a-f]{32}", first)
+    assert second in names
+    assert first not in names
 
 
 def test_url_names_loopback_and_driver(postgres_server: PostgresServer) -> None:
