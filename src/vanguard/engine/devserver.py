@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -41,6 +42,7 @@ class DevServer:
     """One ``temporal server start-dev`` process; a context manager that starts and stops it.
 
     ``ui_port=None`` runs headless. ``db_filename=None`` keeps state in memory (lost on stop).
+    ``namespaces`` are created at launch besides ``default``.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class DevServer:
         ui_port: int | None = None,
         db_filename: Path | None = None,
         ip: str = "127.0.0.1",
+        namespaces: Sequence[str] = (),
         binary: Path | None = None,
     ) -> None:
         self.port = port
@@ -62,6 +65,7 @@ class DevServer:
         self.ui_port = ui_port
         self.db_filename = db_filename
         self.ip = ip
+        self.namespaces = tuple(namespaces)
         self.binary = binary
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -93,6 +97,9 @@ class DevServer:
             argv.append("--headless")
         else:
             argv += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
+        for namespace in self.namespaces:
+            if namespace != "default":
+                argv += ["--namespace", namespace]
         if self.db_filename is not None:
             argv += [
                 *("--db-filename", str(self.db_filename)),

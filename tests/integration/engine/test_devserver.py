@@ -82,6 +82,17 @@ async def test_state_survives_a_restart_with_db_file(tmp_path: Path, task_queue:
     assert result == "KEPT"
 
 
+async def test_extra_namespaces_are_created(tmp_path: Path, task_queue: str) -> None:
+    with _server(tmp_path, namespaces=["vanguard", "default"]) as server:
+        client = await Client.connect(server.address, namespace="vanguard")
+        async with _worker(client, task_queue):
+            result = await client.execute_workflow(
+                Shout.run, "ns", id="wf-ns", task_queue=task_queue
+            )
+    assert result == "NS"
+    assert server.command().count("--namespace") == 1
+
+
 def test_ui_is_served_when_asked(tmp_path: Path) -> None:
     server = _server(tmp_path, ui_port=free_port())
     with server:
