@@ -9,6 +9,7 @@ Every error carries a stable ``code`` that scripts and the audit trail may rely 
     ├── StoreError                     store
     ├── SourceError                    source          a metric/event source failed
     │   └── ScrapeError                source.scrape
+    ├── NotifyError                    notify          a notification channel failed
     ├── AdapterError                   adapter         an action could not be planned/applied
     │   ├── UnknownAdapter             adapter.unknown
     │   └── ActionFailed               adapter.failed
@@ -27,6 +28,7 @@ __all__ = [
     "EngineError",
     "InputError",
     "InvalidTransition",
+    "NotifyError",
     "ScrapeError",
     "SourceError",
     "StoreError",
@@ -89,6 +91,12 @@ class ScrapeError(SourceError):
     """Raised when a Prometheus endpoint or server cannot be read or parsed."""
 
     code = "source.scrape"
+
+
+class NotifyError(VanguardError):
+    """Raised when a notification could not be delivered on one or more channels."""
+
+    code = "notify"
 
 
 class AdapterError(VanguardError):

@@ -53,7 +53,7 @@ from vanguard.model import (
     Verdict,
     Verification,
 )
-from vanguard.notify import Notifier, render
+from vanguard.notify import BroadcastNotifier, Notifier, render
 from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure, on_success, scrape
 from vanguard.store import AuditLog, IncidentRecord, IncidentRepo, Store
 from vanguard.verify import compare
@@ -459,8 +459,7 @@ class Activities:
             rollback=actions.get("rollback"),
         )
         self.ledger.begin(key, {})
-        for notifier in self.notifiers:
-            notifier.send(message)
+        BroadcastNotifier(self.notifiers).send(message)
         now = self.clock()
         self.ledger.finish(
             key,

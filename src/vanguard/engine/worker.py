@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -16,7 +17,11 @@ __all__ = ["build_worker"]
 def build_worker(
     client: Client, activities: Activities, *, task_queue: str, max_threads: int = 16
 ) -> Worker:
-    """Activities are synchronous (store, XML-RPC, admin consoles) and run on a thread pool."""
+    """Activities are synchronous (store, XML-RPC, admin consoles) and run on a thread pool.
+
+    A short sticky timeout lets another worker pick an incident up within seconds when
+    the worker that last ran it has died.
+    """
     return Worker(
         client,
         task_queue=task_queue,
@@ -35,4 +40,5 @@ def build_worker(
         ],
         activity_executor=ThreadPoolExecutor(max_workers=max_threads),
         max_concurrent_activities=max_threads,
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )

@@ -3,7 +3,7 @@
 The remediation runs diagnose → decide → act → wait the verification window (a durable
 timer) → verify → roll back if worse → notify → record the outcome. Every side effect is an
 activity carrying an idempotency key, so a worker killed anywhere resumes on another worker
-without repeating it. Compensation (rollback, escalation) is kept apart in ``_compensate``.
+without repeating it. Compensation (rollback, escalation) is kept apart in ``_roll_back``.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ with workflow.unsafe.imports_passed_through():
         Diagnosis,
         Outcome,
         OutcomeStatus,
-        Verdict,
         Verification,
     )
+    from vanguard.verify import settle
 
 __all__ = ["RemediationWorkflow", "WatcherWorkflow", "incident_id_for", "workflow_id_for"]
 
@@ -125,16 +125,20 @@ class RemediationWorkflow:
             VerifyInput(incident_id=iid, alert=alert, diagnosis=diagnosis, action=action),
             timeout=ACT,
         )
-        if verification.verdict is Verdict.degraded:
-            return await self._compensate(iid, diagnosis, decision, action, verification)
-        if verification.verdict is Verdict.improved:
-            status, reason = OutcomeStatus.resolved, verification.reason
-        else:
-            status = OutcomeStatus.escalated
-            reason = f"the remedy did not measurably help ({verification.reason})"
-        return await self._finish(iid, diagnosis, status, reason, decision, verification)
+        settlement = settle(
+            verification, undo_possible=diagnosis.rollback_safe and action.undo.possible
+        )
+        if settlement.next_step == "resolve":
+            return await self._finish(
+                iid, diagnosis, OutcomeStatus.resolved, settlement.reason, decision, verification
+            )
+        if settlement.next_step == "roll_back":
+            return await self._roll_back(iid, diagnosis, decision, action, verification)
+        return await self._finish(
+            iid, diagnosis, OutcomeStatus.escalated, settlement.reason, decision, verification
+        )
 
-    async def _compensate(
+    async def _roll_back(
         self,
         iid: str,
         diagnosis: Diagnosis,
@@ -142,12 +146,7 @@ class RemediationWorkflow:
         action: ActionResult,
         verification: Verification,
     ) -> Outcome:
-        """Things got worse: roll back when the remedy allows it, else hand over to a human."""
-        if not (diagnosis.rollback_safe and action.undo.possible):
-            reason = f"verification: {verification.reason}; the action cannot be undone"
-            return await self._finish(
-                iid, diagnosis, OutcomeStatus.escalated, reason, decision, verification
-            )
+        """Compensation: undo the action, and hand over to a human if even that fails."""
         self._stage = "rollback"
         await self._call(
             Activities.transition,
@@ -188,7 +187,7 @@ class RemediationWorkflow:
 
     @staticmethod
     def _not_acting_status(decision: Decision, diagnosis: Diagnosis) -> OutcomeStatus:
-        if decision.approved and decision.dry_run:
+        if decision.dry_run:
             return OutcomeStatus.dry_run
         if diagnosis.pattern_id is None:
             return OutcomeStatus.escalated

@@ -1,0 +1,170 @@
+"""Whole incidents through Temporal against real supervisord-managed leaking services."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import MB, StartLeaky, leak_settings, wait_for_incidents
+from vanguard.engine.client import connect, start_watcher
+from vanguard.engine.embedded import watcher_input
+from vanguard.engine.runtime import build_runtime
+from vanguard.engine.worker import build_worker
+from vanguard.incident import IncidentState
+from vanguard.model import OutcomeStatus, Verdict
+from vanguard.notify import MemoryNotifier
+from vanguard.store import AuditLog, IncidentRepo
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+
+async def test_leak_is_detected_restarted_verified_and_closed(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    (svc,) = leaky(["leaky"], 10.0)
+    pid_before = svc.pid()
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=2
+    )
+    notifier = MemoryNotifier()
+    runtime = build_runtime(settings, notifiers=[notifier], verify_samples=5)
+    client = await connect(temporal_address)
+    sweep = watcher_input(settings)
+    assert sweep is not None
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            watcher = await start_watcher(client, sweep, task_queue=task_queue)
+            (incident,) = await wait_for_incidents(runtime.store, 1, timeout_s=120)
+            await watcher.terminate("test over")
+        with runtime.store.session() as session:
+            record = IncidentRepo(session).get_record(incident.incident_id)
+            chain = AuditLog(session).verify_chain()
+    finally:
+        runtime.close()
+
+    assert record is not None
+    assert record.incident.state is IncidentState.resolved, record.incident.history
+    assert [h.state for h in record.incident.history] == [
+        IncidentState.open,
+        IncidentState.diagnosed,
+        IncidentState.approved,
+        IncidentState.applied,
+        IncidentState.verifying,
+        IncidentState.resolved,
+    ]
+    trend = record.incident.alert.trend_analysis
+    assert trend is not None
+    assert trend.slope_per_hour > 0
+    assert trend.predicted_breach_time is not None
+    assert record.diagnosis is not None
+    assert record.diagnosis.pattern_id == "memory_leak_gradual"
+    assert record.decision is not None
+    assert record.decision.approved
+    assert {v.gate for v in record.decision.verdicts} >= {"dry_run", "confidence", "rate_limit"}
+    (action,) = record.actions
+    assert action.action == "supervisor.restart"
+    assert action.before["pid"] == pid_before != action.after["pid"] == svc.pid()
+    assert svc.spawns() == 2
+    assert record.verification is not None
+    assert record.verification.verdict is Verdict.improved
+    assert record.outcome is not None
+    assert record.outcome.status is OutcomeStatus.resolved
+    assert len(record.signals) >= 5
+    assert chain.ok, chain.reason
+    (message,) = notifier.messages
+    assert message.incident_id == incident.incident_id
+    assert "cannot be undone" in message.body or "cannot" in (message.undo or "")
+
+
+async def test_dry_run_decides_but_never_touches_the_service(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    (svc,) = leaky(["dry"], 10.0)
+    pid_before = svc.pid()
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1, dry_run=True
+    )
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    client = await connect(temporal_address)
+    sweep = watcher_input(settings)
+    assert sweep is not None
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            watcher = await start_watcher(client, sweep, task_queue=task_queue)
+            (incident,) = await wait_for_incidents(runtime.store, 1, timeout_s=120)
+            await watcher.terminate("test over")
+        with runtime.store.session() as session:
+            record = IncidentRepo(session).get_record(incident.incident_id)
+    finally:
+        runtime.close()
+    assert record is not None
+    assert record.incident.state is IncidentState.dry_run
+    assert record.decision is not None
+    assert record.decision.dry_run
+    assert record.actions == ()
+    assert svc.pid() == pid_before
+    assert svc.spawns() == 1
+
+
+def _worker(config: Path, temporal: str, log: Path) -> subprocess.Popen[bytes]:
+    vanguard = Path(sys.prefix) / "bin" / "vanguard"
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(vanguard), "worker", "-c", str(config), "--temporal", temporal, "--watch"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+async def test_worker_killed_during_verification_window_restarts_exactly_once(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    (svc,) = leaky(["victim"], 10.0)
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=6
+    )
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude_none=True)))
+    runtime = build_runtime(settings, notifiers=[])
+    first = _worker(config, temporal_address, tmp_path / "worker1.log")
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        (applied,) = await wait_for_incidents(
+            runtime.store,
+            1,
+            timeout_s=120,
+            until=lambda i: i.state is IncidentState.applied,
+        )
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        with runtime.store.session() as session:
+            during = IncidentRepo(session).get_incident(applied.incident_id)
+        assert during is not None
+        assert during.state is IncidentState.applied, "the kill must land inside the window"
+        second = _worker(config, temporal_address, tmp_path / "worker2.log")
+        (closed,) = await wait_for_incidents(runtime.store, 1, timeout_s=120)
+        with runtime.store.session() as session:
+            record = IncidentRepo(session).get_record(closed.incident_id)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+        runtime.close()
+        client = await connect(temporal_address)
+        await client.get_workflow_handle(f"vanguard-watcher-{task_queue}").terminate("test over")
+
+    assert closed.incident_id == applied.incident_id
+    assert record is not None
+    assert record.incident.state is IncidentState.resolved, record.incident.history
+    assert len(record.actions) == 1
+    assert svc.spawns() == 2, "the program must have been restarted exactly once"
+    assert record.incident.alert.trend_analysis is not None
+    assert record.incident.alert.trend_analysis.current < 600 * MB
