@@ -29,6 +29,7 @@ The core works on arrays of shape ``(series,)``; the single-series paths (``defa
 from __future__ import annotations
 
 import base64
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
@@ -143,7 +144,7 @@ class BatchState:
 
 
 class DefaultState(BaseModel):
-    """One series' detector state as a JSON value (about 1 KB with the default parameters)."""
+    """One series' detector state as a JSON value (under 2 KB with the default parameters)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -214,12 +215,13 @@ class DefaultState(BaseModel):
 
 
 def _pack(bits: U8) -> str:
-    return base64.b64encode(bits.tobytes()).decode() if bits.any() else ""
+    """A bitset as base64 of its zlib stream: sparse sets shrink to a few hundred bytes."""
+    return base64.b64encode(zlib.compress(bits.tobytes(), 6)).decode() if bits.any() else ""
 
 
 def _unpack(text: str, into: U8) -> None:
     if text:
-        raw = np.frombuffer(base64.b64decode(text), dtype=np.uint8)
+        raw = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint8)
         into[0, : len(raw)] = raw[: into.shape[1]]
 
 

@@ -38,8 +38,10 @@ ANOMALY_ALERT_SCORE = 0.95
 GAP_RESET_FACTOR = 20.0
 EMA_ALPHA = 0.2
 CONFIDENCE_CAP = 0.99
-REGRESSION_WINDOW = 60.0
-MARGIN_SE = 3.0
+FAST_WINDOW = 10.0
+SLOW_WINDOW = 40.0
+SWITCH_SE = 2.0
+MARGIN_SE = 2.0
 
 AlertKind = Literal["anomaly", "forecast", "breach"]
 _URGENCY: dict[str, int] = {"anomaly": 1, "forecast": 2, "breach": 3}
@@ -82,7 +84,8 @@ class SeriesState(BaseModel):
     ema: float = 0.0
     times: tuple[float, ...] = ()
     values: tuple[float, ...] = ()
-    regression: Regression = Field(default_factory=lambda: Regression())
+    fast: Regression = Field(default_factory=lambda: Regression())
+    slow: Regression = Field(default_factory=lambda: Regression())
     detector: DefaultState = Field(default_factory=DefaultState)
     last_alert_t: float | None = None
     last_alert_kind: AlertKind | None = None
@@ -108,15 +111,17 @@ def step(
     if not math.isfinite(x) or (st.last_t is not None and t <= st.last_t):
         return st.model_copy(update={"skipped": st.skipped + 1}), None
 
-    times, values, reg = st.times, st.values, st.regression
+    times, values, fast, slow = st.times, st.values, st.fast, st.slow
     dt_ema = st.dt_ema
     dt = 0.0
     if st.last_t is not None:
         dt = t - st.last_t
         if dt_ema is not None and dt > GAP_RESET_FACTOR * dt_ema:
-            times, values, reg = (), (), Regression()
+            times, values, fast, slow = (), (), Regression(), Regression()
         dt_ema = dt if dt_ema is None else dt_ema + 0.1 * (dt - dt_ema)
-    reg = _regress(reg, dt, x - values[-1] if values else 0.0)
+    dy = x - values[-1] if values else 0.0
+    fast = _regress(fast, dt, dy, FAST_WINDOW)
+    slow = _regress(slow, dt, dy, SLOW_WINDOW)
 
     baseline, spread = _median_mad(values)
     zscore = 0.0 if spread == 0.0 or baseline is None else (x - baseline) / spread
@@ -134,14 +139,15 @@ def step(
             "ema": ema,
             "times": times,
             "values": values,
-            "regression": reg,
+            "fast": fast,
+            "slow": slow,
             "detector": detector,
         }
     )
     if n < rule.warmup:
         return new, None
 
-    slope, slope_se, level = _slope(reg)
+    slope, slope_se, level = _trend(fast, slow)
     breach_at, breach_conf = _forecast(t, x, slope, slope_se, level, rule)
     trend = TrendAnalysis(
         current=x,
@@ -205,9 +211,25 @@ def _median(ordered: list[float]) -> float:
     return ordered[mid] if k % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
-def _regress(reg: Regression, dt: float, dy: float) -> Regression:
-    """Fold ``x`` into the decayed least-squares sums, re-centred on the newest point."""
-    lam = 1.0 - 1.0 / REGRESSION_WINDOW
+def _trend(fast: Regression, slow: Regression) -> tuple[float, float, float]:
+    """The slow fit, precise, unless the fast fit shows the trend has changed since.
+
+    A long fit lags when a ramp starts (its tail still sees the flat past); when the short
+    fit's slope differs from it by more than ``SWITCH_SE`` joint standard errors, trust the
+    short one.
+    """
+    b_slow, se_slow, level_slow = _slope(slow)
+    b_fast, se_fast, level_fast = _slope(fast)
+    if not math.isfinite(se_slow):
+        return b_fast, se_fast, level_fast
+    if math.isfinite(se_fast) and abs(b_fast - b_slow) > SWITCH_SE * math.hypot(se_fast, se_slow):
+        return b_fast, se_fast, level_fast
+    return b_slow, se_slow, level_slow
+
+
+def _regress(reg: Regression, dt: float, dy: float, window: float) -> Regression:
+    """Fold a point into the decayed least-squares sums, re-centred on the newest point."""
+    lam = 1.0 - 1.0 / window
     s0, s1, s2 = reg.s0, reg.s1 - dt * reg.s0, reg.s2 - 2 * dt * reg.s1 + dt * dt * reg.s0
     sy = reg.sy - dy * reg.s0
     sty = reg.sty - dt * reg.sy - dy * s1
