@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vanguard.ci.config import GitHubConfig
 from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.errors import ConfigError
@@ -156,6 +157,7 @@ class Settings(Section):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
     notify: tuple[NotifyTarget, ...] = (NotifyTarget(kind="log"),)
+    github: GitHubConfig | None = None
     source_file: Path | None = Field(default=None, exclude=True)
 
     @field_validator("store_url")

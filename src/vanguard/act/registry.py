@@ -12,23 +12,31 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from vanguard.act.base import Adapter, Ledger
+from vanguard.act.github import GITHUB_ADAPTERS
 from vanguard.act.supervisor import SupervisorAdapter
+from vanguard.config import Settings
 from vanguard.diagnose.patterns import Pattern
 from vanguard.errors import ConfigError
 
 __all__ = ["ADAPTER_FACTORIES", "build_adapters", "check_patterns"]
 
-AdapterFactory = Callable[[Ledger], Adapter]
+AdapterFactory = Callable[[Ledger, Settings], Adapter]
+
+
+def _supervisor(ledger: Ledger, _settings: Settings) -> Adapter:
+    return SupervisorAdapter(ledger)
+
 
 ADAPTER_FACTORIES: Mapping[str, AdapterFactory] = {
-    SupervisorAdapter.kind: SupervisorAdapter,
+    SupervisorAdapter.kind: _supervisor,
+    **GITHUB_ADAPTERS,
 }
 
 
 def build_adapters(
-    ledger: Ledger, factories: Mapping[str, AdapterFactory] = ADAPTER_FACTORIES
+    ledger: Ledger, settings: Settings, factories: Mapping[str, AdapterFactory] = ADAPTER_FACTORIES
 ) -> dict[str, Adapter]:
-    return {kind: factory(ledger) for kind, factory in factories.items()}
+    return {kind: factory(ledger, settings) for kind, factory in factories.items()}
 
 
 def check_patterns(patterns: Sequence[Pattern], adapters: Mapping[str, Adapter]) -> None:

@@ -10,6 +10,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict
 
 from vanguard import __version__
+from vanguard.api import alertmanager, github
+from vanguard.api.starter import IncidentStarter
 from vanguard.incident import IncidentState
 from vanguard.store import IncidentRecord, IncidentRepo, Store
 
@@ -38,9 +40,13 @@ def _store(request: Request) -> Store:
 StoreDep = Annotated[Store, Depends(_store)]
 
 
-def create_app(store: Store) -> FastAPI:
+def create_app(store: Store, *, starter: IncidentStarter | None = None) -> FastAPI:
+    """The API over ``store``; webhooks start incidents through ``starter`` when given."""
     app = FastAPI(title="Vanguard", version=__version__)
     app.state.store = store
+    app.state.starter = starter
+    app.include_router(alertmanager.router)
+    app.include_router(github.router)
     registry = CollectorRegistry()
     by_state = Gauge(
         "vanguard_incidents", "Incidents in the store by state", ["state"], registry=registry

@@ -11,7 +11,7 @@ import sys
 
 from rich.console import Console
 
-from vanguard.cli import ci, core, detect  # noqa: F401  (registers commands)
+from vanguard.cli import ci, core, detect, github_cmd, rollback_cmd  # noqa: F401  (registers commands)
 from vanguard.cli.apps import app
 from vanguard.errors import ConfigError, InputError, VanguardError
 

@@ -184,7 +184,7 @@ def config_check(
 
     settings = load_settings(file)
     patterns = load_patterns(settings.patterns_dirs)
-    check_patterns(patterns, build_adapters(MemoryLedger()))
+    check_patterns(patterns, build_adapters(MemoryLedger(), settings))
     console.print(
         f"{file}: ok ({len(settings.services)} services, {len(patterns)} patterns)",
         highlight=False,

@@ -17,11 +17,12 @@ import uvicorn
 
 from vanguard.api import create_app
 from vanguard.config import Settings
-from vanguard.engine.client import connect, start_watcher
+from vanguard.engine.client import connect, start_remediation, start_watcher
 from vanguard.engine.devserver import DevServer
 from vanguard.engine.messages import WatcherInput
 from vanguard.engine.runtime import Runtime
 from vanguard.engine.worker import build_worker
+from vanguard.model import Alert
 from vanguard.netutil import free_port
 
 __all__ = ["Endpoints", "serve", "watcher_input"]
@@ -87,11 +88,21 @@ async def serve(
         worker = build_worker(client, runtime.activities, task_queue=temporal.task_queue)
         server: _QuietServer | None = None
         api_task: asyncio.Task[None] | None = None
+
+        async def starter(alert: Alert) -> tuple[str, bool]:
+            incident_id, handle = await start_remediation(
+                client,
+                alert,
+                task_queue=temporal.task_queue,
+                window_s=settings.verification.window_s,
+            )
+            return incident_id, handle is not None
+
         async with worker:
             if api:
                 server = _QuietServer(
                     uvicorn.Config(
-                        create_app(runtime.store),
+                        create_app(runtime.store, starter=starter),
                         host=settings.api.host,
                         port=settings.api.port,
                         log_level="warning",

@@ -50,7 +50,7 @@ def build_runtime(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.resolved_store_url())
     ledger = SqlLedger(store)
-    adapters = build_adapters(ledger)
+    adapters = build_adapters(ledger, settings)
     patterns = load_patterns(settings.patterns_dirs)
     check_patterns(patterns, adapters)
     activities = Activities(

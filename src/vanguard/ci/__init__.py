@@ -1,0 +1,1 @@
+"""The CI failure agent: GitHub Actions events, healing by class, triage, health figures."""

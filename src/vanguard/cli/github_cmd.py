@@ -1,0 +1,1 @@
+"""Commands for github (being filled in)."""

@@ -1,0 +1,1 @@
+"""Commands for rollback (being filled in)."""
