@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import MB, StartLeaky, leak_settings, wait_for_incidents
+from tests.leaks import MB, StartLeaky, leak_settings, wait_for_incidents
 from vanguard.engine.client import connect, start_watcher
 from vanguard.engine.embedded import watcher_input
 from vanguard.engine.runtime import build_runtime

@@ -15,7 +15,12 @@ __all__ = ["build_worker"]
 
 
 def build_worker(
-    client: Client, activities: Activities, *, task_queue: str, max_threads: int = 16
+    client: Client,
+    activities: Activities,
+    *,
+    task_queue: str,
+    max_threads: int = 16,
+    identity: str | None = None,
 ) -> Worker:
     """Activities are synchronous (store, XML-RPC, admin consoles) and run on a thread pool.
 
@@ -41,4 +46,5 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=max_threads),
         max_concurrent_activities=max_threads,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        identity=identity,
     )
