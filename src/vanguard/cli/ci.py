@@ -1,1 +1,171 @@
-"""Commands for ci (being filled in)."""
+"""Commands for CI failures: ``ci explain`` and the ``bench logchunks`` benchmark."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from vanguard.cli.apps import bench_app, ci_app
+from vanguard.diagnose.cilog import Explanation, explain, iter_log_lines, read_chunks
+from vanguard.diagnose.taxonomy import Taxonomy, load_taxonomy
+from vanguard.errors import InputError
+from vanguard.evaluation.logchunks import (
+    LogScore,
+    Summary,
+    default_cache,
+    ensure_unpacked,
+    load_labels,
+    run_logchunks,
+    summarize,
+)
+
+__all__ = ["FLOORS", "bench_logchunks", "explain_command", "render_explanation"]
+
+FLOORS: dict[str, float] = {"hit1": 0.40, "hit5": 0.60, "f1": 0.20}
+"""Loose regression floors for the LogChunks benchmark: far below the measured figures."""
+MAX_SECONDS_PER_LOG = 0.5
+DEFAULT_DATA = Path("../shared/datasets/logchunks")
+
+
+@contextmanager
+def _open_log(path: Path) -> Iterator[BinaryIO]:
+    if str(path) == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read log: {exc.strerror}") from exc
+    with stream:
+        yield stream
+
+
+@ci_app.command("explain")
+def explain_command(
+    failed: Annotated[Path, typer.Argument(help="Log of the failed job ('-' for stdin).")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="Log of a passing run of the same job.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    taxonomy: Annotated[
+        Path | None, typer.Option(help="Failure taxonomy YAML instead of the built-in one.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Lines to show at most.")] = 50,
+) -> None:
+    """Explain why a CI job failed: ranked lines, category, fingerprint, retryable."""
+    tax: Taxonomy | None = load_taxonomy(taxonomy) if taxonomy is not None else None
+    with _open_log(failed) as stream:
+        lines = iter_log_lines(read_chunks(stream))
+        if baseline is None:
+            result = explain(lines, taxonomy=tax)
+        else:
+            with _open_log(baseline) as base:
+                result = explain(lines, iter_log_lines(read_chunks(base)), taxonomy=tax)
+    result = result.model_copy(update={"lines": result.lines[:limit]})
+    if as_json:
+        typer.echo(result.model_dump_json())
+        return
+    render_explanation(result, Console())
+
+
+def render_explanation(result: Explanation, console: Console) -> None:
+    """A readable rendering: what kind of failure, how to heal it, and the lines."""
+    verdict = "retryable" if result.retryable else "not retryable"
+    console.print(
+        f"[bold]{escape(result.category)}[/bold] ({verdict}, heal: {result.heal.value}, "
+        f"confidence {result.confidence:.0%}) fingerprint [cyan]{result.fingerprint}[/cyan]"
+    )
+    if result.failed_step:
+        console.print(f"failed step: {escape(result.failed_step)}", highlight=False)
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("line", justify="right", style="dim")
+    table.add_column("score", justify="right")
+    table.add_column("text", overflow="fold")
+    for line in result.lines:
+        style = "red" if line.score >= 0.5 else ""
+        table.add_row(str(line.number), f"{line.score:.2f}", escape(line.text), style=style)
+    console.print(table)
+    for reason in result.reasons:
+        console.print(f"[dim]- {escape(reason)}[/dim]", highlight=False)
+
+
+@bench_app.command("logchunks")
+def bench_logchunks(
+    data: Annotated[
+        Path, typer.Option(help="LogChunks folder (labels.jsonl, logs.tar.gz).")
+    ] = DEFAULT_DATA,
+    cache: Annotated[
+        Path | None, typer.Option(help="Where to unpack the logs (outside the repository).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N logs.")] = None,
+    check: Annotated[bool, typer.Option(help="Fail when figures fall below loose floors.")] = True,
+) -> None:
+    """Line-level precision, recall, F1, hit@1, hit@5 and time per log on LogChunks."""
+    console = Console()
+    root = ensure_unpacked(data, cache if cache is not None else default_cache())
+    records = load_labels(data)[:limit] if limit is not None else load_labels(data)
+    progress = Progress(
+        TextColumn("[bold]logchunks"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("hit@1 {task.fields[hit1]:.3f}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    hits: list[bool] = []
+    with progress:
+        task = progress.add_task("logs", total=len(records), hit1=0.0)
+
+        def done(score: LogScore) -> None:
+            hits.append(score.hit1)
+            progress.update(task, advance=1, hit1=sum(hits) / len(hits))
+
+        scores = run_logchunks(data, root, records=records, on_done=done)
+    summary = summarize(scores)
+    _print_summary(summary, console)
+    if check:
+        failures = _regressions(summary)
+        for failure in failures:
+            console.print(f"[red]regression[/red] {failure}")
+        if failures:
+            raise typer.Exit(code=1)
+        console.print("[green]regression check passed[/green]")
+
+
+def _print_summary(summary: Summary, console: Console) -> None:
+    table = Table(title=f"LogChunks, {summary.logs} logs", box=None)
+    for name in ("precision", "recall", "F1", "hit@1", "hit@5", "s/log (mean)", "s/log (max)"):
+        table.add_column(name, justify="right")
+    table.add_row(
+        f"{summary.precision:.3f}",
+        f"{summary.recall:.3f}",
+        f"{summary.f1:.3f}",
+        f"{summary.hit1:.3f}",
+        f"{summary.hit5:.3f}",
+        f"{summary.mean_seconds:.3f}",
+        f"{summary.max_seconds:.2f}",
+    )
+    console.print(table)
+    shown = ", ".join(f"{name} {count}" for name, count in summary.categories.items())
+    console.print(f"categories: {shown}", highlight=False)
+
+
+def _regressions(summary: Summary) -> list[str]:
+    found = [
+        f"{name} {getattr(summary, name):.3f} < floor {floor:.2f}"
+        for name, floor in FLOORS.items()
+        if getattr(summary, name) < floor
+    ]
+    if summary.mean_seconds > MAX_SECONDS_PER_LOG:
+        found.append(f"mean time per log {summary.mean_seconds:.3f}s > {MAX_SECONDS_PER_LOG}s")
+    return found

@@ -1,0 +1,620 @@
+"""Find the lines of a failed CI log that explain the failure, zero-shot, in one bounded pass.
+
+Build tools report failures in a few recurring shapes: a line that names an error, a test
+runner's failure block, a compiler diagnostic with a location, and finally the CI system's
+own "command exited with N". ``explain`` scores each line by those shapes, locates the step
+that failed from the CI system's markers (Travis, GitHub Actions, GitLab, Jenkins), and
+returns the best block of lines, ranked, with a category and a stable fingerprint. It reads
+the log once and keeps only a bounded tail plus the strongest earlier lines, so huge logs
+cost bounded memory; it never reads files or clocks itself.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import heapq
+import math
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vanguard.diagnose.classify import Classification, classify
+from vanguard.diagnose.taxonomy import Heal, Taxonomy, builtin_taxonomy
+
+__all__ = [
+    "ExplainedLine",
+    "Explanation",
+    "clean_line",
+    "explain",
+    "fingerprint_of",
+    "iter_log_lines",
+    "normalize_line",
+]
+
+MAX_LINE_CHARS = 2000
+"""Longer lines are cut: no build tool explains a failure past this point."""
+TAIL_LINES = 60_000
+"""Lines kept verbatim; earlier ones survive only as the strongest candidates."""
+EARLY_CANDIDATES = 256
+BASELINE_LIMIT = 1_000_000
+MAX_SEEDS = 5
+ALTERNATIVE_MARGIN = 10.0
+"""Other candidate lines are listed only when they score nearly as well as the best."""
+MAX_BLOCK_AFTER = 40
+MAX_BLOCK_BEFORE = 8
+READ_CHUNK = 1 << 16
+EVIDENCE_CAP = 4.5
+"""Beyond this, more error words do not make a line likelier; being first does."""
+REGION_BONUS = 2.0
+PRIMACY = 1.5
+PROXIMITY = 0.0
+BEFORE_PENALTY = 2.0
+AFTER_PENALTY = 4.0
+WARNING_CAP = 1.0
+"""A warning alone rarely fails a build; it only counts where nothing else is wrong."""
+_MAX_PENDING = 1 << 20
+
+
+class ExplainedLine(BaseModel):
+    """One line of the failed log: 1-based number, text without colour codes, score in [0, 1]."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    number: int = Field(ge=1)
+    text: str
+    score: float = Field(ge=0.0, le=1.0)
+
+
+class Explanation(BaseModel):
+    """Why a CI job failed: the explaining lines (best first) and what kind of failure it is.
+
+    ``fingerprint`` is stable across runs of the same failure, so it can key one issue per
+    failure; ``retryable`` and ``heal`` come from the taxonomy entry named by ``category``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lines: tuple[ExplainedLine, ...]
+    category: str
+    fingerprint: str
+    retryable: bool
+    heal: Heal
+    confidence: float = Field(ge=0.0, le=1.0)
+    line_count: int = Field(ge=0)
+    failed_step: str | None = None
+    new_lines_only: bool = False
+    indications: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
+_EOL = re.compile(r"\r\n|\r|\n")
+
+
+def iter_log_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Split a byte stream into lines the way LogChunks counts them.
+
+    ``\\r\\n``, a lone ``\\r`` and ``\\n`` each end a line (Python's universal newlines);
+    invalid UTF-8 becomes U+FFFD and a line longer than 1 MiB is cut, so binary junk
+    costs bounded memory and never raises.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    overflow = False
+    for chunk in chunks:
+        text = pending + decoder.decode(chunk)
+        carry = ""
+        if text.endswith("\r"):
+            text, carry = text[:-1], "\r"
+        parts = _EOL.split(text)
+        pending = parts.pop()
+        for part in parts:
+            yield part[:MAX_LINE_CHARS] if overflow else part
+            overflow = False
+        if len(pending) > _MAX_PENDING:
+            pending = pending[:MAX_LINE_CHARS]
+            overflow = True
+        pending += carry
+    pending += decoder.decode(b"", final=True)
+    if pending.endswith("\r"):
+        pending = pending[:-1]
+        yield pending
+        return
+    parts = _EOL.split(pending)
+    last = parts.pop()
+    yield from parts
+    if last:
+        yield last
+
+
+def read_chunks(stream: object) -> Iterator[bytes]:
+    """Read a binary stream in fixed chunks (``stream`` has a ``read(n) -> bytes``)."""
+    read = getattr(stream, "read")  # noqa: B009
+    while True:
+        chunk = read(READ_CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+_ANSI = re.compile(
+    r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[()][0-9A-Za-z]|\x1b."
+)
+_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufeff\ufffd]")
+_TAB_PREFIX = re.compile(r"^([^\t]{1,200})\t([^\t]{0,200})\t(?=\ufeff?\d{4}-\d\d-\d\dT)")
+_TIMESTAMP = re.compile(
+    r"^\s*\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?\s?"
+    r"|^\s*\[\d\d:\d\d:\d\d(?:\.\d+)?\]\s"
+)
+
+
+def clean_line(raw: str) -> str:
+    """Remove colour codes, control characters and CI timestamp or job/step prefixes."""
+    text = _ANSI.sub("", raw) if "\x1b" in raw else raw
+    text = _CTRL.sub("", text)
+    text = _TAB_PREFIX.sub("", text)
+    return _TIMESTAMP.sub("", text, count=1)
+
+
+_NORMALIZERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"), "<ts>"),
+    (re.compile(r"\b\d\d:\d\d:\d\d(?:\.\d+)?\b"), "<time>"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<id>"),
+    (re.compile(r"(?:/tmp|/var/folders|/private/var|[A-Za-z]:\\Temp)[^\s'\":]*", re.I), "<tmp>"),
+    (re.compile(r"/(?:home|Users)/[^/\s]+/(?:build|work)/[^\s'\":]*?/"), "<ws>/"),
+    (
+        re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,}\b", re.I),
+        "<hex>",
+    ),
+    (re.compile(r"\b\d+(?:\.\d+)?\s*(?:ms|s|sec|secs|seconds?|m|min|minutes?|h)\b"), "<dur>"),
+    (re.compile(r"\d+"), "<n>"),
+    (re.compile(r"\s+"), " "),
+)
+
+
+def normalize_line(text: str) -> str:
+    """A line with its run-specific parts (times, temp paths, ids, numbers) replaced."""
+    for pattern, repl in _NORMALIZERS:
+        text = pattern.sub(repl, text)
+    return text.strip()
+
+
+def fingerprint_of(category: str, texts: Iterable[str]) -> str:
+    """A short hash of the category and the normalised explaining lines."""
+    digest = hashlib.sha256(category.encode())
+    for text in texts:
+        digest.update(b"\n")
+        digest.update(normalize_line(text).encode())
+    return digest.hexdigest()[:16]
+
+
+# Line shapes. Weights are in "evidence" units and squashed to [0, 1] at the end.
+_STRONG: tuple[tuple[re.Pattern[str], float], ...] = (
+    (re.compile(r"\b(?:error|ERROR|Error)(?:\s*\[[^\]]{0,40}\]|\s*\([^)]{0,40}\))?\s*:"), 3.0),
+    (
+        re.compile(
+            r"^\s*(?:\[(?:error|ERROR|FAIL(?:ED)?)\]|error\b|ERROR\b|E\s{2,}|FAIL(?:ED|URE)?\b"
+            r"|FATAL\b|fatal:|panic:)"
+        ),
+        3.0,
+    ),
+    (re.compile(r"\b[A-Z]\w*(?:Error|Exception|Failure)\b(?![+.]\w)"), 2.0),
+    (re.compile(r"\b(?:FAIL(?:ED|URES?)?|ERRORS?|FATAL)\b"), 1.5),
+    (re.compile(r"\b(?:failed|failure|failing|fails)\b", re.I), 1.5),
+    (
+        re.compile(
+            r"[✖✗✘×❌]|^\s*\[-\]\s|^\s*not ok\b|^\s*--- FAIL|^\s*\d+\)\s+\S|^\s*\d+ failing\b"
+        ),
+        2.0,
+    ),
+    (re.compile(r"^\s*\S+\.[A-Za-z]{1,8}[:(]\d+(?:[:,]\d+)?\)?(?::|\s)"), 1.5),
+    (re.compile(r"\bassert(?:ion)?\b|\bexpected\b.*\b(?:but|got|actual|received|to)\b", re.I), 1.5),
+)
+_WEAK = re.compile(
+    r"\b(?:cannot|can't|could not|couldn't|unable to|not found|no such|undefined|unresolved"
+    r"|not defined|does not exist|doesn't exist|unexpected|not allowed|not supported|invalid"
+    r"|missing|denied|refused|mismatch|violation|traceback|segmentation fault|core dumped"
+    r"|killed|timed? ?out|aborted|abort|unsatisfi\w+|conflict\w*|incompatible|deprecated"
+    r"|no \w+ found|occurr?ed|forbidden|unauthori[sz]ed|exceeded|out of memory|no space left"
+    r"|wrong|illegal|bad)\b",
+    re.I,
+)
+_ANY = re.compile(
+    r"err|fail|fatal|panic|except|assert|expect|cannot|can't|could|unable|not|no |undefined"
+    r"|unresolved|unknown|invalid|missing|denied|refused|mismatch|violation|traceback|fault"
+    r"|dumped|killed|time|abort|unsatisfi|conflict|incompatible|deprecat|forbidden|unauthori"
+    r"|exceeded|memory|space|wrong|illegal|bad|occur|[✖✗✘×❌]|\[-\]|^\s*\d+\)|warn"
+    r"|\.[A-Za-z]{1,8}[:(]\d",
+    re.I,
+)
+"""Cheap pre-check: a line with none of these cannot score as a failure report."""
+_WARNING = re.compile(r"\bwarn(?:ing)?\b|\bdeprecat", re.I)
+_FAILURE_WORD = re.compile(r"\berror|\bfail|\bfatal|exception", re.I)
+_NEGATED = re.compile(
+    r"\b0 (?:failed|failures?|errors?|failing)\b|\b(?:failures?|errors?|failed)\W{1,3}0\b"
+    r"|\bno (?:errors?|failures?)\b|\bwithout errors?\b|\berrors? (?:=|:) ?none\b",
+    re.I,
+)
+_SUCCESS = re.compile(
+    r"\bPASS(?:ED)?\b|\b(?:passed|passing|succeeded|successful(?:ly)?|success|ok|done"
+    r"|up-to-date|up to date)\b",
+    re.I,
+)
+_CHATTER = re.compile(
+    r"^[\W_]*(?:Downloading|Downloaded|Download|Collecting|Installing|Installed|Requirement already"
+    r"|Fetching|Fetched|Get:\s?\d|Hit:\s?\d|Ign:\s?\d|Err:\s?\d|Unpacking|Setting up"
+    r"|Selecting previously|Preparing to unpack|Processing triggers|Reading package|Building dep"
+    r"|Resolving|Receiving objects|Resolving deltas|remote:|Cloning into|npm WARN|npm notice"
+    r"|Using |Compiling|Building|Linking|Generating|Copying|Creating|Removing|Checking out"
+    r"|Updating|Progress|Loading|Retrieving|Extracting|Verifying|Attempting|Successfully|Running "
+    r"|Adding|Saving|Writing|Reading|Uploading|Scanning|warning: no previously-included)",
+    re.I,
+)
+_NOISE = re.compile(
+    r"^(?:travis_(?:fold|time):|section_(?:start|end):|##\[(?:group|endgroup|debug|command)\]"
+    r"|::(?:group|endgroup|debug)::|\[Pipeline\]|\s*$)"
+)
+_COMMAND = re.compile(r"^(?:\$ \S|\+ \S|##\[group\]Run |> \S|\[command\])")
+_STEP_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("actions", re.compile(r"^##\[group\]Run |^\[command\]")),
+    ("shell", re.compile(r"^\$ \S")),
+    ("trace", re.compile(r"^\+ \S")),
+)
+"""Step starts by dialect, most telling first: one dialect is used per log."""
+_STRUCT_FAILURE = re.compile(
+    r"The command \".*\" (?:failed and )?exited with [1-9]\d*"
+    r"|Process completed with exit code [1-9]\d*"
+    r"|ERROR: Job failed|Finished: FAILURE|script returned exit code [1-9]"
+    r"|marked build as failure|Your build exited with [1-9]|##\[error\]The operation was canceled"
+    r"|The job (?:running on runner .* )?(?:was canceled|has exceeded the maximum execution time)",
+    re.I,
+)
+_CONSEQUENCE = re.compile(
+    r"^\s*(?:make(?:\[\d+\])?: \*\*\*|npm ERR! (?:code|errno|syscall|Exit status|Failed at|"
+    r"A complete log|This is probably|Tell the author|You can get|Please include|Test failed"
+    r"|\S+@\S+ \w+:|\s*$|$)|error Command failed with exit code|info Visit https"
+    r"|ERROR: InvocationError|BUILD FAILED|FAILURE: Build failed|Error: Process completed"
+    r"|Exited with code|Command exited with|Done\. Your build exited|Script failed"
+    r"|\[ERROR\] (?:-> \[Help|\[Help|Re-run Maven|For more information|To see the full|Please refer"
+    r"|After correcting|mvn <goals>|\s*$)"
+    r"|ERROR: Build failed|Error: Command failed|exit status \d+$|error: Recipe"
+    r"|Makefile:\d+: recipe"
+    r"|\*\*\* \[.*\] Error \d+|The command \".*\" exited with 0"
+    r"|\[ERROR\] Failed to execute goal|\[error\] \(.*\) sbt\.\w+|\[error\] Total time"
+    r"|\S*TestsFailedException|Tests? unsuccessful|FAILED \((?:failures|errors)="
+    r"|\W*\d+ TESTS? FAILED|\*\* TEST FAILED|\[error\] Failed(?: tests)?:|Failed tests:"
+    r"|Tests run: \d+, Failures: \d+|Test Suites: .*failed|Tests: .*failed|FAIL\t\S+\t"
+    r"|FAIL$|FAILURES!$|ERRORS!$|\d+ (?:examples?|tests?|specs?), \d+ failures?"
+    r"|=+ .*\b\d+ (?:failed|errors?)\b.* =+$|Ran \d+ tests? in|There (?:was|were) \d+ failures?"
+    r"|\d+ failing$|Error: \d+ tests? failed|Failing tests:|Summary of all failing tests"
+    r"|rake aborted!|\S+ exited with (?:code|status) [1-9]|Command failed:"
+    r"|error: command .* failed)",
+    re.I,
+)
+_GHA_ERROR = re.compile(r"^(?:##\[error\]|::error\b[^:]*::)")
+_CONTINUATION = re.compile(
+    r"^\s+(?:at |from |File \"|in |\.\.\.|[\^~]+\s*$|\||#\d+ |\d+ \||[-+] )|^\s*[\^~]+\s*$"
+    r"|^\s*(?:Caused by|Traceback|During handling|Expected|Actual|Received|Diff|[-+]{3} )"
+)
+_HEADER = re.compile(
+    r"^\s*(?:In file included from|Traceback \(most recent call last\)|\d+\)\s|FAIL\b"
+    r"|[=_-]{3,} .* [=_-]{3,}$|Failures?:|Errors?:|What went wrong:)",
+    re.I,
+)
+
+
+def line_evidence(text: str) -> float:
+    """How strongly one cleaned line, on its own, reads like a failure report."""
+    if _NOISE.match(text):
+        return -2.0
+    stripped = text.strip()
+    if len(stripped) < 2:
+        return -1.0
+    score = 0.0
+    if _ANY.search(text):
+        strong = 0.0
+        for pattern, weight in _STRONG:
+            if pattern.search(text):
+                strong += weight
+        score += min(strong, 6.0)
+        weak = len(_WEAK.findall(text))
+        score += min(weak, 2) * 0.5
+    if _WARNING.search(text):
+        score = min(score, WARNING_CAP) if not _FAILURE_WORD.search(text) else score + 0.5
+    if _GHA_ERROR.match(text):
+        score += 2.5
+    if _NEGATED.search(text):
+        score -= 3.0
+    elif _SUCCESS.search(text):
+        score -= 0.8
+    if _CHATTER.match(text):
+        score -= 1.5
+    if _COMMAND.match(text):
+        score -= 1.5
+    if len(stripped) > 400:
+        score -= 1.0
+    return score
+
+
+@dataclass(slots=True)
+class _Line:
+    number: int
+    text: str
+    evidence: float
+    consequence: bool
+    terminator: bool
+    command: bool
+    noise: bool
+    indent: int
+    known: bool = False
+
+
+@dataclass(slots=True)
+class _Scan:
+    """What the single pass over the log keeps: a tail window and early strong candidates."""
+
+    tail: deque[_Line] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    early: list[tuple[float, int, _Line]] = field(default_factory=list)
+    terminators: list[int] = field(default_factory=list)
+    commands: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    count: int = 0
+
+    def add_command(self, kind: str, number: int, text: str) -> None:
+        found = self.commands.setdefault(kind, [])
+        if len(found) < 100_000:
+            found.append((number, text))
+
+
+def _scan(lines: Iterable[str], known: set[str] | None) -> _Scan:
+    scan = _Scan()
+    step = ""
+    for raw in lines:
+        scan.count += 1
+        text = clean_line(raw[:MAX_LINE_CHARS])
+        prefix = _TAB_PREFIX.match(raw)
+        if prefix is not None and prefix.group(2) != step:
+            step = prefix.group(2)
+            scan.add_command("actions", scan.count, step)
+        terminator = bool(_STRUCT_FAILURE.search(text))
+        consequence = terminator or bool(_CONSEQUENCE.match(text))
+        command = bool(_COMMAND.match(text))
+        noise = bool(_NOISE.match(text))
+        evidence = line_evidence(text)
+        entry = _Line(
+            number=scan.count,
+            text=text,
+            evidence=evidence,
+            consequence=consequence,
+            terminator=terminator,
+            command=command,
+            noise=noise,
+            indent=len(text) - len(text.lstrip()),
+        )
+        if known is not None and not noise and _hash(text) in known:
+            entry.known = True
+        if terminator and len(scan.terminators) < 10_000:
+            scan.terminators.append(scan.count)
+        if command:
+            for kind, pattern in _STEP_KINDS:
+                if pattern.match(text):
+                    scan.add_command(kind, scan.count, text)
+                    break
+        if len(scan.tail) == scan.tail.maxlen:
+            dropped = scan.tail[0]
+            if dropped.evidence >= 2.0 and not dropped.consequence:
+                item = (dropped.evidence, -dropped.number, dropped)
+                if len(scan.early) < EARLY_CANDIDATES:
+                    heapq.heappush(scan.early, item)
+                else:
+                    heapq.heappushpop(scan.early, item)
+        scan.tail.append(entry)
+    return scan
+
+
+def _hash(text: str) -> str:
+    return hashlib.blake2b(normalize_line(text).encode(), digest_size=8).hexdigest()
+
+
+def _baseline_hashes(baseline: Iterable[str]) -> set[str]:
+    known: set[str] = set()
+    for raw in baseline:
+        if len(known) >= BASELINE_LIMIT:
+            break
+        text = clean_line(raw[:MAX_LINE_CHARS])
+        if not _NOISE.match(text):
+            known.add(_hash(text))
+    return known
+
+
+def _failed_region(scan: _Scan, first: int) -> tuple[int, int, str | None]:
+    """The line range of the step that failed first, and its command, from CI markers."""
+    if not scan.terminators:
+        return first, scan.count, None
+    end = scan.terminators[0]
+    start = first
+    name: str | None = None
+    commands: list[tuple[int, str]] = []
+    for kind, _pattern in _STEP_KINDS:
+        if scan.commands.get(kind):
+            commands = scan.commands[kind]
+            break
+    for number, text in commands:
+        if number >= end:
+            break
+        start, name = number, text
+    return start, end, name
+
+
+def _squash(value: float) -> float:
+    return max(0.0, min(1.0, value / (value + 4.0))) if value > 0 else 0.0
+
+
+def explain(
+    lines: Iterable[str],
+    baseline: Iterable[str] | None = None,
+    *,
+    taxonomy: Taxonomy | None = None,
+) -> Explanation:
+    """Rank the lines of a failed CI log by how well they explain the failure.
+
+    ``lines`` are the log's lines without line ends (see ``iter_log_lines``); ``baseline`` is
+    an optional passing log of the same job: lines it also has count as old news and sink,
+    but remain candidates when nothing new explains the failure.
+    """
+    tax = taxonomy if taxonomy is not None else builtin_taxonomy()
+    known = _baseline_hashes(baseline) if baseline is not None else None
+    scan = _scan(lines, known)
+    window = list(scan.tail)
+    if not window:
+        return _empty(tax)
+    first = window[0].number
+    start, end, step = _failed_region(scan, first)
+    reasons: list[str] = []
+    if step is not None:
+        reasons.append(f"failed step starts at line {start}: {step[:120]}")
+
+    scores: dict[int, float] = {}
+    span = max(1, end - start)
+    for entry in window:
+        if entry.noise or entry.terminator:
+            continue
+        value = entry.evidence
+        if value <= 0.0:
+            continue
+        if entry.consequence:
+            value = min(value, 1.0)
+        value = min(value, EVIDENCE_CAP)
+        if start <= entry.number <= end:
+            value += REGION_BONUS + PRIMACY * (end - entry.number) / span
+            value -= PROXIMITY * math.log2(1 + end - entry.number)
+        elif entry.number > end:
+            value -= AFTER_PENALTY
+        else:
+            value -= BEFORE_PENALTY
+        if entry.known:
+            value *= 0.25
+        if value > 0.0:
+            scores[entry.number] = value
+    for evidence, _neg, entry in scan.early:
+        scores.setdefault(entry.number, evidence - 1.0)
+
+    by_number = {entry.number: entry for entry in window}
+    seeds = sorted(scores, key=lambda n: (-scores[n], n))
+    fallback = [n for n in scan.terminators[:1] if n in by_number]
+
+    ranked: list[tuple[int, float]] = []
+    chosen: set[int] = set()
+    blocks = 0
+    for seed in seeds:
+        if blocks >= MAX_SEEDS:
+            break
+        if seed in chosen:
+            continue
+        if blocks and scores[seed] < scores[seeds[0]] - ALTERNATIVE_MARGIN:
+            break
+        block = _block(seed, by_number, scores)
+        seed_score = _squash(scores[seed])
+        if blocks == 0:
+            for number in block:
+                if number != seed:
+                    ranked.append((number, seed_score * 0.9))
+        ranked.append((seed, seed_score))
+        chosen.update(block)
+        blocks += 1
+    for number in fallback:
+        if number not in chosen:
+            ranked.append((number, 0.05 if ranked else 0.5))
+            chosen.add(number)
+    if not ranked and window:
+        tail = [e for e in window if not e.noise][-1:]
+        ranked = [(e.number, 0.01) for e in tail]
+
+    ranked.sort(key=lambda item: (-item[1], item[0]))
+    explained = tuple(
+        ExplainedLine(number=n, text=by_number[n].text[:500], score=round(s, 4))
+        for n, s in ranked
+        if n in by_number
+    )
+    top = [line.text for line in explained[:10]]
+    context = [e.text for e in window[-30:]]
+    verdict: Classification = classify(top, context, tax)
+    reasons.extend(verdict.reasons)
+    category = tax.get(verdict.category)
+    core = sorted(explained[:3], key=lambda line: line.number)
+    return Explanation(
+        lines=explained,
+        category=verdict.category,
+        fingerprint=fingerprint_of(verdict.category, (line.text for line in core)),
+        retryable=category.retryable,
+        heal=category.heal,
+        confidence=round(min(verdict.confidence, explained[0].score if explained else 0.0), 4)
+        if explained
+        else 0.0,
+        line_count=scan.count,
+        failed_step=step,
+        new_lines_only=known is not None,
+        indications=verdict.indications,
+        reasons=tuple(reasons),
+    )
+
+
+def _block(seed: int, by_number: dict[int, _Line], scores: dict[int, float]) -> list[int]:
+    """The seed line and the lines around it that belong to the same report."""
+    base = by_number[seed]
+    block = [seed]
+    number = seed - 1
+    while number >= seed - MAX_BLOCK_BEFORE and number in by_number:
+        entry = by_number[number]
+        if entry.noise or entry.command or entry.consequence or not entry.text.strip():
+            break
+        if _HEADER.match(entry.text) or (scores.get(number, 0.0) > 0 and entry.evidence >= 1.5):
+            block.append(number)
+            number -= 1
+            continue
+        break
+    number = seed + 1
+    blanks = 0
+    while number <= seed + MAX_BLOCK_AFTER and number in by_number:
+        entry = by_number[number]
+        if entry.noise and entry.text.strip():
+            break
+        if entry.command or entry.consequence:
+            break
+        if not entry.text.strip():
+            blanks += 1
+            if blanks > 1:
+                break
+            number += 1
+            continue
+        if entry.evidence < 0:
+            break
+        related = (
+            entry.indent > base.indent
+            or _CONTINUATION.match(entry.text) is not None
+            or scores.get(number, 0.0) > 0
+        )
+        if not related:
+            break
+        if blanks:
+            block.extend(range(number - blanks, number))
+            blanks = 0
+        block.append(number)
+        number += 1
+    return sorted(block)
+
+
+def _empty(tax: Taxonomy) -> Explanation:
+    unknown = tax.get(tax.fallback)
+    return Explanation(
+        lines=(),
+        category=unknown.id,
+        fingerprint=fingerprint_of(unknown.id, ()),
+        retryable=unknown.retryable,
+        heal=unknown.heal,
+        confidence=0.0,
+        line_count=0,
+        reasons=("the log is empty",),
+    )

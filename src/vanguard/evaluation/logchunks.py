@@ -1,0 +1,210 @@
+"""Score ``explain`` against LogChunks: 797 failed Travis logs with the labelled failure lines.
+
+Metrics (also in docs/ci-failures.md): the gold set G of a log is the labelled chunk's lines
+plus those of its verbatim copies; the answer A is every line ``explain`` returns. Per log,
+precision = |A ∩ G| / |A|, recall = |A ∩ G| / |G|, F1 their harmonic mean; hit@k is 1 when
+one of the first k ranked lines is in G. All are averaged over logs, so each log weighs the
+same. The logs are unpacked once into a cache directory outside the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tarfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vanguard.diagnose.cilog import Explanation, explain, iter_log_lines, read_chunks
+from vanguard.errors import InputError
+
+__all__ = [
+    "LogChunksRecord",
+    "LogScore",
+    "Summary",
+    "default_cache",
+    "ensure_unpacked",
+    "load_labels",
+    "run_logchunks",
+    "score_log",
+    "summarize",
+]
+
+LABELS = "labels.jsonl"
+ARCHIVE = "logs.tar.gz"
+
+
+def default_cache() -> Path:
+    """Where the unpacked logs live: ``~/.cache/vanguard/logchunks``."""
+    return Path.home() / ".cache" / "vanguard" / "logchunks"
+
+
+class LogChunksRecord(BaseModel):
+    """The fields of one ``labels.jsonl`` record that scoring needs."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    log: str
+    repo: str
+    lines: tuple[int, ...] = Field(min_length=1)
+    other_occurrences: tuple[tuple[int, ...], ...] = ()
+    log_line_count: int
+
+    @property
+    def gold(self) -> frozenset[int]:
+        return frozenset(self.lines).union(*self.other_occurrences)
+
+
+class LogScore(BaseModel):
+    """How one explanation fared against its label."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    precision: float
+    recall: float
+    f1: float
+    hit1: bool
+    hit5: bool
+    seconds: float
+    category: str
+
+
+class Summary(BaseModel):
+    """Averages over logs, and the time per log."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    logs: int
+    precision: float
+    recall: float
+    f1: float
+    hit1: float
+    hit5: float
+    mean_seconds: float
+    max_seconds: float
+    categories: dict[str, int]
+
+
+def score_log(
+    record_id: str,
+    ranked: Sequence[int],
+    gold: frozenset[int],
+    *,
+    seconds: float = 0.0,
+    category: str = "",
+) -> LogScore:
+    """Line-level precision, recall, F1 and hit@1/hit@5 for one ranked answer."""
+    answer = set(ranked)
+    right = len(answer & gold)
+    precision = right / len(answer) if answer else 0.0
+    recall = right / len(gold) if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if right else 0.0
+    return LogScore(
+        id=record_id,
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        hit1=any(n in gold for n in ranked[:1]),
+        hit5=any(n in gold for n in ranked[:5]),
+        seconds=seconds,
+        category=category,
+    )
+
+
+def summarize(scores: Sequence[LogScore]) -> Summary:
+    """Average the per-log scores."""
+    if not scores:
+        raise InputError("no logs were scored")
+    categories: dict[str, int] = {}
+    for score in scores:
+        categories[score.category] = categories.get(score.category, 0) + 1
+    return Summary(
+        logs=len(scores),
+        precision=statistics.fmean(s.precision for s in scores),
+        recall=statistics.fmean(s.recall for s in scores),
+        f1=statistics.fmean(s.f1 for s in scores),
+        hit1=statistics.fmean(float(s.hit1) for s in scores),
+        hit5=statistics.fmean(float(s.hit5) for s in scores),
+        mean_seconds=statistics.fmean(s.seconds for s in scores),
+        max_seconds=max(s.seconds for s in scores),
+        categories=dict(sorted(categories.items(), key=lambda kv: -kv[1])),
+    )
+
+
+def load_labels(data: Path) -> list[LogChunksRecord]:
+    """Read ``labels.jsonl`` from the data set folder."""
+    path = data / LABELS
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read LogChunks labels: {exc.strerror}") from exc
+    records: list[LogChunksRecord] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(LogChunksRecord.model_validate(json.loads(line)))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise InputError(f"{path}:{number}: not a LogChunks record: {exc}") from exc
+    return records
+
+
+def ensure_unpacked(data: Path, cache: Path) -> Path:
+    """Unpack ``logs.tar.gz`` into ``cache`` unless it is already there; returns ``cache``."""
+    marker = cache / ".unpacked"
+    if marker.exists():
+        return cache
+    archive = data / ARCHIVE
+    if not archive.is_file():
+        raise InputError(f"{archive}: LogChunks archive not found")
+    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(cache, filter="data")
+    except (OSError, tarfile.TarError) as exc:
+        raise InputError(f"{archive}: cannot unpack: {exc}") from exc
+    marker.write_text("ok\n", encoding="utf-8")
+    return cache
+
+
+def explain_file(path: Path) -> Explanation:
+    """Explain one log file, streamed from disk."""
+    with path.open("rb") as stream:
+        return explain(iter_log_lines(read_chunks(stream)))
+
+
+def run_logchunks(
+    data: Path,
+    cache: Path,
+    *,
+    records: Iterable[LogChunksRecord] | None = None,
+    on_done: Callable[[LogScore], None] | None = None,
+) -> list[LogScore]:
+    """Explain every labelled log and score it; ``on_done`` is told after each log."""
+    root = ensure_unpacked(data, cache)
+    chosen = list(records) if records is not None else load_labels(data)
+    scores: list[LogScore] = []
+    for record in chosen:
+        path = root / record.log
+        began = time.perf_counter()
+        try:
+            explanation = explain_file(path)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read log: {exc.strerror}") from exc
+        seconds = time.perf_counter() - began
+        score = score_log(
+            record.id,
+            [line.number for line in explanation.lines],
+            record.gold,
+            seconds=seconds,
+            category=explanation.category,
+        )
+        scores.append(score)
+        if on_done is not None:
+            on_done(score)
+    return scores
