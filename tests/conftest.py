@@ -11,6 +11,7 @@ import pytest
 from tests.servers.alertmanager import AlertmanagerServer, StartAlertmanager
 from tests.servers.pgbouncer import PgBouncerServer, StartPgBouncer
 from tests.servers.postgres import PostgresServer
+from tests.servers.prism import PrismServer
 from tests.servers.process import retry_start, unavailable
 from tests.servers.prometheus import PrometheusServer, ScrapeTarget, StartPrometheus
 from tests.servers.supervisor import Program, StartSupervisord, SupervisorServer
@@ -194,3 +195,20 @@ def alertmanager_server() -> Iterator[StartAlertmanager]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def prism_session() -> Iterator[PrismServer]:
+    """Prism serving GitHub's trimmed, patched REST description for the whole session."""
+    server = retry_start(lambda: PrismServer.start(free_port()))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def prism(prism_session: PrismServer) -> PrismServer:
+    """The session's GitHub API mock with no recorded requests and no log text yet."""
+    prism_session.reset()
+    return prism_session
