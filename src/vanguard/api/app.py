@@ -91,9 +91,9 @@ def create_app(store: Store, *, starter: IncidentStarter | None = None) -> FastA
     @app.get("/metrics")
     def metrics(store: StoreDep) -> Response:
         with store.session() as session:
-            incidents = IncidentRepo(session).list_incidents(limit=1000)
+            counts = IncidentRepo(session).count_by_state()
         for state in IncidentState:
-            by_state.labels(state=str(state)).set(sum(1 for i in incidents if i.state is state))
+            by_state.labels(state=str(state)).set(counts.get(state, 0))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

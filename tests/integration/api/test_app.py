@@ -1,0 +1,66 @@
+"""The HTTP API over a real SQLite store: health, incidents, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.leaks import leak_alert
+from vanguard.api import create_app
+from vanguard.incident import Incident, IncidentState
+from vanguard.store import IncidentRepo, Store, default_store_url, open_store
+
+T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    the_store = open_store(default_store_url(tmp_path))
+    with the_store.session() as session:
+        repo = IncidentRepo(session)
+        for n, service in enumerate(["web", "db", "web"]):
+            incident = Incident.open(f"inc-{n}", leak_alert(service, T0 + timedelta(minutes=n)))
+            if n == 0:
+                incident = incident.transition(IncidentState.diagnosed, at=T0, reason="matched")
+            repo.save_incident(incident)
+    yield the_store
+    the_store.close()
+
+
+def test_health_reports_ok_and_version(store: Store) -> None:
+    response = TestClient(create_app(store)).get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_incidents_are_listed_newest_first_and_filterable(store: Store) -> None:
+    client = TestClient(create_app(store))
+    listed = client.get("/api/incidents").json()
+    assert [i["incident_id"] for i in listed] == ["inc-2", "inc-1", "inc-0"]
+    web = client.get("/api/incidents", params={"service": "web"}).json()
+    assert {i["incident_id"] for i in web} == {"inc-0", "inc-2"}
+    diagnosed = client.get("/api/incidents", params={"state": "diagnosed"}).json()
+    assert [i["incident_id"] for i in diagnosed] == ["inc-0"]
+    assert client.get("/api/incidents", params={"state": "bogus"}).status_code == 422
+    assert client.get("/api/incidents", params={"limit": 0}).status_code == 422
+
+
+def test_one_incident_has_its_whole_record_and_unknown_is_404(store: Store) -> None:
+    client = TestClient(create_app(store))
+    record = client.get("/api/incidents/inc-0").json()
+    assert record["incident"]["state"] == "diagnosed"
+    assert [h["state"] for h in record["incident"]["history"]] == ["open", "diagnosed"]
+    missing = client.get("/api/incidents/nope")
+    assert missing.status_code == 404
+    assert "nope" in missing.json()["detail"]
+
+
+def test_metrics_expose_incident_counts_by_state(store: Store) -> None:
+    body = TestClient(create_app(store)).get("/metrics").text
+    assert 'vanguard_incidents{state="open"} 2.0' in body
+    assert 'vanguard_incidents{state="diagnosed"} 1.0' in body
+    assert 'vanguard_incidents{state="resolved"} 0.0' in body

@@ -1,0 +1,128 @@
+"""The command line as a user runs it: real processes, exit codes, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.leaks import leak_alert
+from vanguard.incident import Incident
+from vanguard.netutil import free_port, is_port_open, wait_for_port
+from vanguard.store import IncidentRepo, default_store_url, open_store
+
+pytestmark = pytest.mark.integration
+
+VANGUARD = str(Path(sys.prefix) / "bin" / "vanguard")
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "config"
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [VANGUARD, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_config_check_accepts_a_valid_file() -> None:
+    result = run("config", "check", str(FIXTURES / "valid.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "ok (1 services" in result.stdout
+
+
+def test_config_check_rejects_with_exit_2_and_file_line_key(tmp_path: Path) -> None:
+    bad = tmp_path / "vanguard.yaml"
+    bad.write_text(
+        "services:\n  - name: web\n    scrape:\n      url: http://x\n      interval_s: 0\n"
+    )
+    result = run("config", "check", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}:5: services[0].scrape.interval_s:" in result.stderr
+    assert "(got 0)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_worker_fails_fast_when_temporal_is_unreachable(tmp_path: Path) -> None:
+    config = tmp_path / "vanguard.yaml"
+    config.write_text("temporal:\n  connect_timeout_s: 3\n")
+    port = free_port()
+    started = time.monotonic()
+    result = run("worker", "-c", str(config), "--temporal", f"127.0.0.1:{port}", timeout=60)
+    assert result.returncode == 1
+    assert "cannot reach Temporal" in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_up_serves_and_sigterm_stops_everything_it_started(tmp_path: Path) -> None:
+    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\n"
+        f"temporal:\n  port: {temporal_port}\n  ui_port: {ui_port}\n"
+        f"api:\n  port: {api_port}\n"
+    )
+    proc = subprocess.Popen(
+        [VANGUARD, "up", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert wait_for_port("127.0.0.1", api_port, timeout_s=60), "API never listened"
+        health = httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=10)
+        assert health.json()["status"] == "ok"
+        assert is_port_open("127.0.0.1", temporal_port)
+        assert _processes_mentioning(str(tmp_path / "data")), "the dev server should run"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert f"Temporal UI   http://127.0.0.1:{ui_port}" in out
+    assert f"API           http://127.0.0.1:{api_port}" in out
+    assert not is_port_open("127.0.0.1", api_port)
+    assert not is_port_open("127.0.0.1", temporal_port)
+    assert _processes_mentioning(str(tmp_path / "data")) == []
+    assert (tmp_path / "data" / "temporal.db").exists(), "Temporal state is persisted"
+
+
+def test_incidents_list_and_show_read_the_store(tmp_path: Path) -> None:
+    url = default_store_url(tmp_path)
+    store = open_store(url)
+    with store.session() as session:
+        alert = leak_alert("web", datetime(2026, 5, 1, tzinfo=UTC))
+        IncidentRepo(session).save_incident(Incident.open("inc-42", alert))
+    store.close()
+    listed = run("incidents", "list", "--store", url)
+    assert listed.returncode == 0, listed.stderr
+    assert "inc-42" in listed.stdout
+    shown = run("incidents", "show", "inc-42", "--store", url, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert '"incident_id": "inc-42"' in shown.stdout
+    missing = run("incidents", "show", "inc-0", "--store", url)
+    assert missing.returncode == 2
+    assert "no incident 'inc-0'" in missing.stderr
+    assert os.path.exists(tmp_path / "vanguard.db")
