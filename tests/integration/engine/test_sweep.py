@@ -1,0 +1,69 @@
+"""The sweep against real endpoints: an unreachable target backs off, goes stale, stays quiet."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from vanguard.config import ScrapeConfig, ServiceConfig, Settings, WatchConfig
+from vanguard.detect.watch import WatchRule
+from vanguard.engine.messages import SweepInput
+from vanguard.engine.runtime import build_runtime
+from vanguard.netutil import free_port
+from vanguard.sources.prometheus import TargetState
+
+pytestmark = pytest.mark.integration
+
+
+def test_unreachable_target_is_retried_with_backoff_marked_stale_and_logged_sparingly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/metrics"
+    settings = Settings(
+        data_dir=tmp_path,
+        services=(
+            ServiceConfig(
+                name="ghost",
+                scrape=ScrapeConfig(url=dead, interval_s=1, timeout_s=0.5),
+                watch=(WatchConfig(metric="up", rule=WatchRule(threshold=1)),),
+            ),
+        ),
+    )
+    runtime = build_runtime(settings, notifiers=[])
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    runtime.activities.clock = lambda: now
+    inp = SweepInput(states={}, scrape_state={})
+    attempts: list[TargetState] = []
+    caplog.set_level(logging.DEBUG, logger="vanguard")
+    try:
+        for _ in range(60):
+            result = runtime.activities.sweep(inp)
+            assert result.alerts == ()
+            target = TargetState.model_validate(result.scrape_state["ghost"])
+            if not attempts or target != attempts[-1]:
+                attempts.append(target)
+            inp = SweepInput(states=result.states, scrape_state=result.scrape_state)
+            now += timedelta(seconds=1)
+    finally:
+        runtime.close()
+
+    failures = [a.consecutive_failures for a in attempts]
+    assert failures[:5] == [1, 2, 3, 4, 5], "each due attempt counts one more failure"
+    gaps = [
+        (b.next_due - a.next_due).total_seconds()
+        for a, b in pairwise(attempts)
+        if a.next_due and b.next_due
+    ]
+    assert gaps == sorted(gaps), f"backoff must not shrink: {gaps}"
+    assert gaps[-1] > gaps[0]
+    assert not attempts[1].stale
+    assert attempts[2].stale, "stale after three misses in a row"
+    assert len(attempts) < 15, "an unreachable target is not hammered every sweep"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 2, [r.getMessage() for r in warnings]
+    assert "1 in a row" in warnings[0].getMessage()
+    assert "stale" in warnings[1].getMessage()
