@@ -227,7 +227,7 @@ _ANY = re.compile(
     r"|unresolved|unknown|invalid|missing|denied|refused|mismatch|violation|traceback|fault"
     r"|dumped|killed|time|abort|unsatisfi|conflict|incompatible|deprecat|forbidden|unauthori"
     r"|exceeded|memory|space|wrong|illegal|bad|occur|[✖✗✘×❌]|\[-\]|^\s*\d+\)|warn"
-    r"|\.[A-Za-z]{1,8}[:(]\d",
+    r"|\.[A-Za-z]{1,8}[:(]\d|^\s*E\s{2}",
     re.I,
 )
 """Cheap pre-check: a line with none of these cannot score as a failure report."""
@@ -502,6 +502,7 @@ def explain(
         scores.setdefault(entry.number, evidence - 1.0)
 
     by_number = {entry.number: entry for entry in window}
+    by_number.update((entry.number, entry) for _evidence, _neg, entry in scan.early)
     seeds = sorted(scores, key=lambda n: (-scores[n], n))
     fallback = [n for n in scan.terminators[:1] if n in by_number]
 

@@ -1,0 +1,77 @@
+"""``vanguard ci explain`` and ``vanguard bench logchunks`` through Typer's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.unit.evaluation.test_logchunks import make_dataset
+from vanguard.cli import app
+from vanguard.errors import InputError
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "cilogs"
+runner = CliRunner()
+
+
+def test_explain_json_contract() -> None:
+    result = runner.invoke(
+        app, ["ci", "explain", str(FIXTURES / "github_actions_pytest.log"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert {"lines", "category", "fingerprint", "retryable", "heal"} <= payload.keys()
+    first = payload["lines"][0]
+    assert set(first) == {"number", "text", "score"}
+    assert first["number"] == 20
+    assert "assert 7 == 8" in first["text"]
+    scores = [line["score"] for line in payload["lines"]]
+    assert scores == sorted(scores, reverse=True)
+    assert payload["category"] == "test_regression"
+    assert payload["retryable"] is False
+
+
+def test_explain_with_baseline_and_limit() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "ci",
+            "explain",
+            str(FIXTURES / "github_actions_pytest.log"),
+            "--baseline",
+            str(FIXTURES / "github_actions_pytest_passing.log"),
+            "--json",
+            "--limit",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert len(payload["lines"]) == 2
+    assert payload["new_lines_only"] is True
+
+
+def test_explain_renders_readably_without_json() -> None:
+    result = runner.invoke(
+        app, ["ci", "explain", str(FIXTURES / "gitlab_git_fetch.log")], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "retryable" in result.output
+    assert "Could not resolve host" in result.output
+
+
+def test_explain_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ci", "explain", str(tmp_path / "absent.log")])
+    assert isinstance(result.exception, InputError)
+
+
+def test_bench_logchunks_prints_figures(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path)
+    result = runner.invoke(
+        app,
+        ["bench", "logchunks", "--data", str(data), "--cache", str(tmp_path / "c"), "--no-check"],
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("precision", "recall", "F1", "hit@1", "hit@5", "s/log"):
+        assert name in result.output

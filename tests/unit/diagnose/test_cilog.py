@@ -1,0 +1,221 @@
+"""Failure-line extraction: line counting, cleaning, fingerprints, ranking on each CI dialect."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vanguard.diagnose import cilog
+from vanguard.diagnose.cilog import (
+    Explanation,
+    clean_line,
+    explain,
+    fingerprint_of,
+    iter_log_lines,
+    normalize_line,
+)
+from vanguard.diagnose.taxonomy import Heal
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "cilogs"
+
+
+def explain_fixture(name: str, baseline: str | None = None) -> Explanation:
+    lines = iter_log_lines([(FIXTURES / name).read_bytes()])
+    if baseline is None:
+        return explain(lines)
+    return explain(lines, iter_log_lines([(FIXTURES / baseline).read_bytes()]))
+
+
+def fixture_line(name: str, number: int) -> str:
+    return list(iter_log_lines([(FIXTURES / name).read_bytes()]))[number - 1]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"a\nb\n", ["a", "b"]),
+        (b"a\r\nb", ["a", "b"]),
+        (b"a\rb\r\nc\n", ["a", "b", "c"]),
+        (b"a\n\nb\n", ["a", "", "b"]),
+        (b"a\r", ["a"]),
+        (b"", []),
+    ],
+)
+def test_lines_end_at_crlf_lone_cr_and_lf(data: bytes, expected: list[str]) -> None:
+    assert list(iter_log_lines([data])) == expected
+
+
+def test_line_counting_matches_universal_newlines_across_chunk_boundaries() -> None:
+    data = b"one\r\ntwo\rthree\n\xc3\xa9t\xc3\xa9\r\n\x0bfour\x0cfive\n"
+    expected = data.decode().replace("\r\n", "\n").replace("\r", "\n").split("\n")[:-1]
+    one_byte_chunks = [data[i : i + 1] for i in range(len(data))]
+    assert list(iter_log_lines(one_byte_chunks)) == expected
+    assert list(iter_log_lines([data])) == expected
+
+
+def test_invalid_utf8_and_control_bytes_never_raise() -> None:
+    rng = random.Random(5)
+    junk = bytes(rng.randrange(256) for _ in range(20_000))
+    lines = list(iter_log_lines([junk[:7000], junk[7000:]]))
+    result = explain(lines)
+    assert result.line_count == len(lines)
+    assert all(1 <= line.number <= len(lines) for line in result.lines)
+
+
+def test_an_endless_line_is_cut_to_bounded_size() -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 65_536
+        yield b"\nerror: the end\n"
+
+    lines = list(iter_log_lines(chunks()))
+    assert len(lines) == 2
+    assert len(lines[0]) <= cilog.MAX_LINE_CHARS
+    assert lines[1] == "error: the end"
+
+
+def test_clean_line_strips_colours_timestamps_and_step_prefixes() -> None:
+    assert clean_line("\x1b[31;1mError: boom\x1b[0m") == "Error: boom"
+    assert clean_line("2026-03-02T10:00:09.1000000Z E   assert 7 == 8") == "E   assert 7 == 8"
+    assert clean_line("build\tRun tsc\t2026-03-02T10:00:00.0Z src/a.ts(1,2): error") == (
+        "src/a.ts(1,2): error"
+    )
+    assert clean_line("[2026-03-02 10:00:09] FAILED") == "FAILED"
+
+
+def test_normalised_lines_ignore_run_specific_parts() -> None:
+    first = "2026-03-02T10:00:09Z /tmp/tmp.AbC123/x.py:12 failed after 3.2s id 9f8e7d6c5b4a"
+    second = "2026-03-03T11:22:33Z /tmp/tmp.ZzZ999/x.py:40 failed after 0.4s id 0a1b2c3d4e5f"
+    assert normalize_line(first) == normalize_line(second)
+    assert normalize_line("error: cannot find symbol") != normalize_line("error: type mismatch")
+
+
+def test_fingerprint_is_stable_across_runs_of_the_same_failure() -> None:
+    run1 = ["2026-03-02T10:00:09Z E   assert 7 == 8 in /tmp/pytest-of-ci/pytest-31/test0"]
+    run2 = ["2026-03-05T08:01:02Z E   assert 9 == 8 in /tmp/pytest-of-ci/pytest-77/test0"]
+    assert fingerprint_of("test_regression", run1) == fingerprint_of("test_regression", run2)
+    assert fingerprint_of("test_regression", run1) != fingerprint_of("compile", run1)
+
+
+def test_fingerprint_of_a_whole_log_survives_shifted_timestamps() -> None:
+    text = (FIXTURES / "github_actions_pytest.log").read_text()
+    shifted = text.replace("2026-03-02T10:", "2026-04-11T17:").replace("0.42s", "0.57s")
+    first = explain(iter_log_lines([text.encode()]))
+    second = explain(iter_log_lines([shifted.encode()]))
+    assert first.fingerprint == second.fingerprint
+    assert len(first.fingerprint) == 16
+
+
+def test_github_actions_raw_log_points_at_the_assertion() -> None:
+    result = explain_fixture("github_actions_pytest.log")
+    assert "assert 7 == 8" in result.lines[0].text
+    assert result.lines[0].text == clean_line(fixture_line("github_actions_pytest.log", 20))
+    assert result.category == "test_regression"
+    assert result.retryable is False
+    assert result.failed_step is not None
+    assert "pytest" in result.failed_step
+    assert result.line_count == 29
+
+
+def test_github_actions_tabbed_log_finds_compile_errors() -> None:
+    result = explain_fixture("github_actions_tabbed_tsc.log")
+    top = {line.number for line in result.lines[:2]}
+    assert top == {6, 7}
+    assert result.category == "compile"
+    assert result.heal is Heal.never_retry
+
+
+def test_travis_log_counts_lone_cr_and_finds_the_failing_test() -> None:
+    result = explain_fixture("travis_mocha.log")
+    with (FIXTURES / "travis_mocha.log").open(encoding="utf-8") as text_mode:
+        assert result.line_count == sum(1 for _ in text_mode) == 31
+    numbers = [line.number for line in result.lines[:5]]
+    assert {17, 22, 25} & set(numbers)
+    assert "exited with 1" not in result.lines[0].text
+    assert result.category == "test_regression"
+
+
+def test_jenkins_log_points_at_the_compiler_message() -> None:
+    result = explain_fixture("jenkins_maven.log")
+    assert any("cannot find symbol" in line.text for line in result.lines[:2])
+    assert result.category == "compile"
+
+
+def test_gitlab_git_fetch_failure_is_retryable() -> None:
+    result = explain_fixture("gitlab_git_fetch.log")
+    assert "Could not resolve host" in result.lines[0].text
+    assert result.category in {"network_transient", "git_transient"}
+    assert result.retryable is True
+    assert result.heal is Heal.retry
+
+
+def test_lines_are_best_first_with_scores_in_unit_range() -> None:
+    for name in ("github_actions_pytest.log", "travis_mocha.log", "jenkins_maven.log"):
+        result = explain_fixture(name)
+        scores = [line.score for line in result.lines]
+        assert scores == sorted(scores, reverse=True)
+        assert all(0.0 <= score <= 1.0 for score in scores)
+        assert len({line.number for line in result.lines}) == len(result.lines)
+
+
+def test_baseline_demotes_lines_the_passing_run_also_printed() -> None:
+    noisy = [
+        "##[group]Run make test",
+        "warning: deprecated API used in vendor/lib.c",
+        "error: vendored module reports a known issue",
+        "src/cart.c:14:7: error: 'totl' undeclared",
+        "##[error]Process completed with exit code 2.",
+    ]
+    passing = ["##[group]Run make test", "error: vendored module reports a known issue", "ok"]
+    alone = explain(noisy)
+    filtered = explain(noisy, passing)
+    assert filtered.new_lines_only is True
+    assert filtered.lines[0].number == 4
+    known = {line.number: line.score for line in filtered.lines}
+    before = {line.number: line.score for line in alone.lines}
+    assert known.get(3, 0.0) < before[3]
+
+
+def test_baseline_does_not_hide_the_only_explanation() -> None:
+    failing = ["$ make", "error: disk quota exceeded", 'The command "make" exited with 2.']
+    result = explain(failing, list(failing))
+    assert result.lines
+    assert result.lines[0].number in {2, 3}
+
+
+def test_empty_log_gives_an_empty_unknown_explanation() -> None:
+    result = explain([])
+    assert result.lines == ()
+    assert result.category == "unknown"
+    assert result.line_count == 0
+
+
+def test_huge_log_keeps_bounded_state_and_early_strong_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cilog, "TAIL_LINES", 500)
+
+    def lines() -> Iterator[str]:
+        yield "$ ./build.sh"
+        yield "error: first real problem in module alpha"
+        for n in range(5000):
+            yield f"compiling unit {n}"
+        yield 'The command "./build.sh" exited with 1.'
+
+    result = explain(lines())
+    assert result.line_count == 5003
+    assert result.lines[0].number == 2
+    assert result.lines[0].text == "error: first real problem in module alpha"
+
+
+def test_without_markers_the_strongest_line_wins() -> None:
+    result = explain(["starting", "all good so far", "Segmentation fault (core dumped)", "bye"])
+    assert result.lines[0].number == 3
+
+
+def test_explanation_round_trips_through_json() -> None:
+    result = explain_fixture("jenkins_maven.log")
+    assert Explanation.model_validate_json(result.model_dump_json()) == result

@@ -1,0 +1,86 @@
+"""Classification of CI failures against the shipped taxonomy."""
+
+from __future__ import annotations
+
+import pytest
+
+from vanguard.diagnose.classify import classify
+from vanguard.diagnose.taxonomy import builtin_taxonomy
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (["OSError: [Errno 28] No space left on device"], "resource_exhausted"),
+        (["FATAL ERROR: Reached heap limit - JavaScript heap out of memory"], "resource_exhausted"),
+        (["curl: (6) Could not resolve host: registry.npmjs.org"], "network_transient"),
+        (["fatal: the remote end hung up unexpectedly", "fatal: early EOF"], "git_transient"),
+        (["HTTP 429: API rate limit exceeded for installation"], "rate_limit"),
+        (["##[error]The operation was canceled."], "cancelled"),
+        (
+            ["The job running on runner X has exceeded the maximum execution time of 360 minutes."],
+            "timeout",
+        ),
+        (
+            ["No output has been received in the last 10m0s, this potentially indicates a stall"],
+            "timeout",
+        ),
+        (
+            ["src/app.ts(3,5): error TS2322: Type 'string' is not assignable to type 'number'."],
+            "compile",
+        ),
+        (["main.c:4:10: error: 'x' undeclared (first use in this function)"], "compile"),
+        (
+            [
+                "FAILED tests/test_cart.py::test_total - AssertionError: assert 7 == 8",
+                "1 failed, 15 passed in 0.42s",
+            ],
+            "test_regression",
+        ),
+        (
+            ["src/a.js:3:1: Insert `;` (prettier/prettier)", "✖ 1 problem (1 error, 0 warnings)"],
+            "lint_format",
+        ),
+        (
+            ["ERROR: Could not find a version that satisfies the requirement foo==9.9"],
+            "dependency_resolution",
+        ),
+        (
+            [
+                "remote: Permission to org/repo.git denied",
+                "Error: Resource not accessible by integration",
+            ],
+            "auth_permission",
+        ),
+        (
+            ["curl 22 The requested URL returned error: 502 Bad Gateway"],
+            "service_outage",
+        ),
+        (["Invalid workflow file: .github/workflows/ci.yml#L12"], "workflow_config"),
+        (["found 3 high severity vulnerabilities", "GHSA-abcd-1234-wxyz"], "security_gate"),
+        (["test_login FLAKY: passed on retry 2 of 3"], "flaky_test"),
+        (["The runner has received a shutdown signal."], "runner_lost"),
+        (["nothing to see here"], "unknown"),
+    ],
+)
+def test_lines_classify_as_expected(lines: list[str], expected: str) -> None:
+    verdict = classify(lines, [], builtin_taxonomy())
+    assert verdict.category == expected
+    if expected != "unknown":
+        assert verdict.indications
+        assert 0.0 < verdict.confidence < 1.0
+
+
+def test_context_lines_weigh_less_than_explaining_lines() -> None:
+    taxonomy = builtin_taxonomy()
+    explaining = ["main.c:4:10: error: 'x' undeclared"]
+    context = ["curl: (6) Could not resolve host: mirror.example.com"]
+    assert classify(explaining, context, taxonomy).category == "compile"
+    assert classify([], context, taxonomy).category == "network_transient"
+
+
+def test_no_match_gives_the_fallback_with_zero_confidence() -> None:
+    verdict = classify([], [], builtin_taxonomy())
+    assert verdict.category == "unknown"
+    assert verdict.confidence == 0.0
+    assert verdict.reasons

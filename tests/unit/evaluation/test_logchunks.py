@@ -1,0 +1,139 @@
+"""LogChunks scoring: the metric definitions, label loading, unpacking, a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from vanguard.errors import InputError
+from vanguard.evaluation.logchunks import (
+    LogChunksRecord,
+    ensure_unpacked,
+    load_labels,
+    run_logchunks,
+    score_log,
+    summarize,
+)
+
+LOG_A = b"$ make\r\ncc -c a.c\r\na.c:3:1: error: expected ';'\rmake: *** [a.o] Error 1\r\n"
+LOG_B = b"$ npm test\n  1 failing\n  1) adds\n     AssertionError: 1 == 2\nThe command exited 1\n"
+
+
+def make_dataset(root: Path) -> Path:
+    """A two-log data set in the LogChunks layout: labels.jsonl and logs.tar.gz."""
+    data = root / "data"
+    data.mkdir()
+    logs = {"logs/C/x@y/failed/1.log": LOG_A, "logs/JS/x@z/failed/2.log": LOG_B}
+    with tarfile.open(data / "logs.tar.gz", "w:gz") as tar:
+        for name, content in logs.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    records = [
+        {
+            "id": "C/x@y/failed/1",
+            "log": "logs/C/x@y/failed/1.log",
+            "repo": "x/y",
+            "lines": [3],
+            "other_occurrences": [],
+            "log_line_count": 4,
+        },
+        {
+            "id": "JS/x@z/failed/2",
+            "log": "logs/JS/x@z/failed/2.log",
+            "repo": "x/z",
+            "lines": [3, 4],
+            "other_occurrences": [],
+            "log_line_count": 5,
+        },
+    ]
+    text = "\n".join(json.dumps(record) for record in records) + "\n"
+    (data / "labels.jsonl").write_text(text, encoding="utf-8")
+    return data
+
+
+def test_score_log_definitions() -> None:
+    gold = frozenset({10, 11, 12, 13})
+    score = score_log("x", [11, 50, 12], gold)
+    assert score.precision == pytest.approx(2 / 3)
+    assert score.recall == pytest.approx(2 / 4)
+    assert score.f1 == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    assert score.hit1 is True
+    assert score.hit5 is True
+
+
+def test_hit_at_k_looks_only_at_the_first_k_lines() -> None:
+    gold = frozenset({7})
+    late = score_log("x", [1, 2, 3, 4, 5, 7], gold)
+    assert late.hit1 is False
+    assert late.hit5 is False
+    assert late.recall == 1.0
+    fifth = score_log("x", [1, 2, 3, 4, 7], gold)
+    assert fifth.hit5 is True
+
+
+def test_empty_answer_scores_zero() -> None:
+    score = score_log("x", [], frozenset({1}))
+    assert (score.precision, score.recall, score.f1, score.hit1) == (0.0, 0.0, 0.0, False)
+
+
+def test_gold_includes_verbatim_copies() -> None:
+    record = LogChunksRecord(
+        id="a",
+        log="a.log",
+        repo="o/r",
+        lines=(5, 6),
+        other_occurrences=((9, 10),),
+        log_line_count=20,
+    )
+    assert record.gold == frozenset({5, 6, 9, 10})
+
+
+def test_summarize_averages_over_logs() -> None:
+    scores = [
+        score_log("a", [1], frozenset({1}), seconds=0.2, category="compile"),
+        score_log("b", [2], frozenset({1}), seconds=0.4, category="compile"),
+    ]
+    summary = summarize(scores)
+    assert summary.logs == 2
+    assert summary.hit1 == pytest.approx(0.5)
+    assert summary.f1 == pytest.approx(0.5)
+    assert summary.mean_seconds == pytest.approx(0.3)
+    assert summary.max_seconds == pytest.approx(0.4)
+    assert summary.categories == {"compile": 2}
+
+
+def test_summarize_refuses_nothing() -> None:
+    with pytest.raises(InputError):
+        summarize([])
+
+
+def test_load_labels_reports_the_bad_line(tmp_path: Path) -> None:
+    (tmp_path / "labels.jsonl").write_text('{"id": "a"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"labels.jsonl:1"):
+        load_labels(tmp_path)
+
+
+def test_missing_archive_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="archive not found"):
+        ensure_unpacked(tmp_path, tmp_path / "cache")
+
+
+def test_unpack_once_and_score_a_tiny_data_set(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path)
+    cache = tmp_path / "cache"
+    assert ensure_unpacked(data, cache) == cache
+    assert (cache / "logs/C/x@y/failed/1.log").read_bytes() == LOG_A
+    (data / "logs.tar.gz").unlink()
+    assert ensure_unpacked(data, cache) == cache
+
+    seen: list[str] = []
+    scores = run_logchunks(data, cache, on_done=lambda score: seen.append(score.id))
+    assert seen == ["C/x@y/failed/1", "JS/x@z/failed/2"]
+    assert scores[0].hit1 is True
+    assert scores[1].hit5 is True
+    assert all(score.seconds >= 0.0 for score in scores)
