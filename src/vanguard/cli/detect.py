@@ -129,7 +129,7 @@ def detect(
     if detector not in DETECTORS:
         raise InputError(f"unknown detector {detector!r} (known: {', '.join(sorted(DETECTORS))})")
     series = read_series(input_csv)
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     for reason, lines in series.held.items():
         shown = ", ".join(str(n) for n in lines[:5]) + (", ..." if len(lines) > 5 else "")
         err.print(
@@ -143,6 +143,12 @@ def detect(
         np.asarray(series.times, dtype=np.float64),
     )
     write_scores(output, series, scores)
+
+
+def _held_like_detect(values: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """NaN where ``vanguard detect`` would hold a row: time not after every earlier row."""
+    before = np.maximum.accumulate(np.r_[-np.inf, times[:-1]])
+    return np.where(times > before, values, np.nan)
 
 
 @bench_app.command("nab")
@@ -159,7 +165,7 @@ def bench_nab(
     matrix = np.full((len(files), length), np.nan)
     times = np.full((len(files), length), np.nan)
     for i, nab in enumerate(files):
-        matrix[i, : len(nab.values)] = nab.values
+        matrix[i, : len(nab.values)] = _held_like_detect(nab.values, nab.times)
         times[i, : len(nab.times)] = nab.times
     total = sum(len(f.values) for f in files)
     console = Console()

@@ -3,9 +3,9 @@
 The loop calls ``step`` once per sample and carries the returned ``SeriesState`` durably
 (Temporal history), so the state is a small JSON-serialisable value, never an object with
 hidden fields. Three reasons to alert, in rising order of urgency: the default anomaly
-detector is very surprised (``anomaly``), a least-squares trend over the recent points
-crosses ``threshold`` within ``horizon_s`` with enough confidence (``forecast``), or the
-value already breaches (``breach``). An alert of one kind is not repeated within
+detector is very surprised (``anomaly``), the trend (decayed least squares, a fast and a
+slow fit) crosses ``threshold`` within ``horizon_s`` with enough confidence (``forecast``),
+or the value already breaches (``breach``). An alert of one kind is not repeated within
 ``COOLDOWN_S``; a more urgent kind is raised at once.
 """
 
