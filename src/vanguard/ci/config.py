@@ -1,16 +1,150 @@
-"""The ``github:`` section of vanguard.yaml (being filled in)."""
+"""The ``github:`` section of vanguard.yaml: auth, watched repositories, healing bounds.
+
+Secrets never sit in the file: the token, the App's private key and the webhook secret are
+named by ``*_env`` (an environment variable) or ``*_file`` (a path) and read through
+``vanguard.config.resolve_secret`` at the point of use. Every safety setting is bounded.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from pathlib import Path
+from typing import Annotated, Any
 
-__all__ = ["GitHubConfig"]
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "GitHubAppAuth",
+    "GitHubConfig",
+    "HealingConfig",
+    "PollConfig",
+    "TriageConfig",
+    "split_repository",
+]
+
+REPO = r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"
+LOGIN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$"
 
 
-class GitHubConfig(BaseModel):
-    """How to reach GitHub and which repositories to watch."""
+_INLINE_SECRETS = ("token", "private_key", "webhook_secret")
 
+
+class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    api_url: str = "https://api.github.com"
-    repositories: tuple[str, ...] = ()
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in _INLINE_SECRETS:
+                if data.get(key) is not None:
+                    raise ValueError(
+                        f"'{key}' would put a secret in the file; use '{key}_env' "
+                        f"(an environment variable's name) or '{key}_file' instead"
+                    )
+        return data
+
+
+class GitHubAppAuth(_Section):
+    """A GitHub App installation: the App id, its private key (PEM) and the installation."""
+
+    app_id: int = Field(ge=1)
+    installation_id: int = Field(ge=1)
+    private_key_env: str | None = None
+    private_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> GitHubAppAuth:
+        if (self.private_key_env is None) == (self.private_key_file is None):
+            raise ValueError("give exactly one of 'private_key_env' or 'private_key_file'")
+        return self
+
+
+class HealingConfig(_Section):
+    """How far re-runs may go: attempts per run, backoff, and when many repos fail at once."""
+
+    max_attempts: int = Field(default=2, ge=0, le=5)
+    backoff_s: float = Field(default=30.0, ge=0.0, le=3600.0)
+    backoff_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    max_wait_s: float = Field(default=240.0, ge=0.0, le=270.0)
+    storm_repositories: int = Field(default=3, ge=2, le=1000)
+    storm_window_s: float = Field(default=900.0, ge=10.0, le=86400.0)
+
+
+class TriageConfig(_Section):
+    """Triage issues: their labels, and who may steer Vanguard with comment commands."""
+
+    labels: tuple[str, ...] = ("vanguard", "ci-failure")
+    authorised_users: tuple[Annotated[str, Field(pattern=LOGIN)], ...] = ()
+    min_permission: str = Field(default="write", pattern=r"^(admin|maintain|write|triage)$")
+    codeowners_paths: tuple[str, ...] = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+
+
+class PollConfig(_Section):
+    """The poller fallback: how often, and how many API calls it may spend per hour."""
+
+    interval_s: float = Field(default=60.0, ge=5.0, le=3600.0)
+    calls_per_hour: int = Field(default=1000, ge=10, le=15000)
+    reserve: int = Field(default=100, ge=0, le=5000)
+    per_page: int = Field(default=30, ge=1, le=100)
+
+
+class GitHubConfig(_Section):
+    """How to reach GitHub and which repositories to watch."""
+
+    api_url: str = Field(default="https://api.github.com", pattern=r"^https?://[^\s]+$")
+    repositories: tuple[Annotated[str, Field(pattern=REPO)], ...] = ()
+    token_env: str | None = None
+    token_file: Path | None = None
+    app: GitHubAppAuth | None = None
+    webhook_secret_env: str | None = None
+    webhook_secret_file: Path | None = None
+    default_branch: str = "main"
+    log_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    timeout_s: float = Field(default=30.0, gt=0.0, le=300.0)
+    healing: HealingConfig = Field(default_factory=HealingConfig)
+    triage: TriageConfig = Field(default_factory=TriageConfig)
+    poll: PollConfig = Field(default_factory=PollConfig)
+
+    @field_validator("api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("repositories")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        lowered = [v.lower() for v in value]
+        dupes = sorted({v for v in lowered if lowered.count(v) > 1})
+        if dupes:
+            raise ValueError(f"repositories listed twice: {', '.join(dupes)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> GitHubConfig:
+        given = [
+            name
+            for name, value in (
+                ("token_env", self.token_env),
+                ("token_file", self.token_file),
+                ("app", self.app),
+            )
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(f"give one way to authenticate, not {' and '.join(given)}")
+        return self
+
+    def watches(self, repository: str) -> bool:
+        """Whether ``repository`` is watched (all are when none is listed)."""
+        if not self.repositories:
+            return True
+        return repository.lower() in {r.lower() for r in self.repositories}
+
+
+def split_repository(full_name: str) -> tuple[str, str]:
+    """``owner/repo`` → ``(owner, repo)``; anything else is a ``ValueError``."""
+    if not re.fullmatch(REPO, full_name):
+        raise ValueError(f"not an owner/repo name: {full_name!r}")
+    owner, repo = full_name.split("/", 1)
+    return owner, repo

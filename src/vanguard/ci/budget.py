@@ -1,0 +1,112 @@
+"""The GitHub API-call budget: our own hourly cap, GitHub's rate-limit headers, Retry-After.
+
+A frozen value updated by pure functions with the time passed in: ``check`` says whether a
+call may go out now (and if not, until when to wait and why), ``spend`` counts one, and
+``observe`` reads a response's ``x-ratelimit-*`` and ``Retry-After`` headers. A 403/429 with
+``Retry-After`` or an exhausted ``x-ratelimit-remaining`` blocks every call until GitHub says
+so; ``reserve`` keeps the last calls of GitHub's quota for re-runs and issues, not polling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+__all__ = ["ApiBudget", "BudgetCheck"]
+
+HOUR = timedelta(hours=1)
+SECONDARY_LIMIT_WAIT = timedelta(seconds=60)
+
+
+class BudgetCheck(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allowed: bool
+    reason: str
+    retry_at: AwareDatetime | None = None
+
+
+class ApiBudget(BaseModel):
+    """Calls spent in the current hour, and what GitHub last said about our quota."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    calls_per_hour: int = Field(ge=1)
+    reserve: int = Field(default=0, ge=0)
+    window_start: AwareDatetime | None = None
+    used: int = Field(default=0, ge=0)
+    remaining: int | None = None
+    reset_at: AwareDatetime | None = None
+    blocked_until: AwareDatetime | None = None
+    blocked_reason: str = ""
+
+    def _rolled(self, now: datetime) -> ApiBudget:
+        if self.window_start is None or now - self.window_start >= HOUR:
+            return self.model_copy(update={"window_start": now, "used": 0})
+        return self
+
+    def check(self, now: datetime, *, essential: bool = False) -> BudgetCheck:
+        """May a call go out at ``now``? ``essential`` calls (re-runs, issues) use the reserve."""
+        if self.blocked_until is not None and now < self.blocked_until:
+            return BudgetCheck(
+                allowed=False,
+                reason=f"GitHub asked us to wait: {self.blocked_reason}",
+                retry_at=self.blocked_until,
+            )
+        budget = self._rolled(now)
+        if budget.used >= budget.calls_per_hour:
+            return BudgetCheck(
+                allowed=False,
+                reason=f"own budget of {budget.calls_per_hour} calls per hour spent",
+                retry_at=(budget.window_start or now) + HOUR,
+            )
+        stale = budget.reset_at is not None and now >= budget.reset_at
+        low = budget.remaining is not None and budget.remaining <= budget.reserve
+        if low and not stale and not essential:
+            return BudgetCheck(
+                allowed=False,
+                reason=(
+                    f"only {budget.remaining} GitHub calls left until the reset; "
+                    f"{budget.reserve} are kept for re-runs and issues"
+                ),
+                retry_at=budget.reset_at,
+            )
+        return BudgetCheck(allowed=True, reason="within budget")
+
+    def spend(self, now: datetime) -> ApiBudget:
+        budget = self._rolled(now)
+        return budget.model_copy(update={"used": budget.used + 1})
+
+    def observe(self, now: datetime, status: int, headers: Mapping[str, str]) -> ApiBudget:
+        """Update from one response's status and headers (names are case-insensitive)."""
+        h = {k.lower(): v for k, v in headers.items()}
+        update: dict[str, object] = {}
+        remaining = _int(h.get("x-ratelimit-remaining"))
+        reset = _int(h.get("x-ratelimit-reset"))
+        if remaining is not None:
+            update["remaining"] = remaining
+        if reset is not None:
+            update["reset_at"] = datetime.fromtimestamp(reset, tz=UTC)
+        retry_after = _int(h.get("retry-after"))
+        if status in (403, 429):
+            if retry_after is not None:
+                update["blocked_until"] = now + timedelta(seconds=retry_after)
+                update["blocked_reason"] = f"Retry-After {retry_after} s (HTTP {status})"
+            elif remaining == 0 and reset is not None:
+                update["blocked_until"] = datetime.fromtimestamp(reset, tz=UTC)
+                update["blocked_reason"] = f"rate limit exhausted until the reset (HTTP {status})"
+            elif status == 429:
+                update["blocked_until"] = now + SECONDARY_LIMIT_WAIT
+                update["blocked_reason"] = "HTTP 429 without Retry-After: waiting a minute"
+        return self.model_copy(update=update)
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None

@@ -1,0 +1,451 @@
+"""The GitHub REST calls the CI agent makes, behind a small protocol, over githubkit.
+
+``GitHubApi`` lists the calls; ``GithubkitApi`` makes them with githubkit (token or GitHub
+App installation auth, secrets read through ``resolve_secret``), spending an ``ApiBudget``
+that honours GitHub's rate-limit headers and ``Retry-After``; ``MemoryGitHub`` is the
+in-memory stand-in for tests of the pure core. githubkit's own retries and HTTP cache are
+off: the budget decides when to wait, and ETags are sent explicitly by the poller.
+
+Errors are translated here: a request GitHub refuses (4xx: malformed, forbidden, not found)
+is ``ActionFailed`` — retrying it cannot help; a network failure, a 5xx or a spent budget is
+``AdapterError``, which the engine retries with backoff.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from githubkit import AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
+from githubkit.exception import GitHubException, RequestFailed, RequestTimeout
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from vanguard.ci.budget import ApiBudget
+from vanguard.ci.config import GitHubConfig, split_repository
+from vanguard.ci.events import IssueRef, WorkflowJob, WorkflowRun
+from vanguard.ci.triage import IssueDraft
+from vanguard.config import resolve_secret
+from vanguard.errors import ActionFailed, AdapterError, ConfigError
+
+__all__ = [
+    "GitHubApi",
+    "GithubkitApi",
+    "MemoryGitHub",
+    "RunsPage",
+    "build_github_api",
+]
+
+USER_AGENT = "vanguard-ci-agent"
+
+
+class RunsPage(BaseModel):
+    """One poll of a repository's runs: ``None`` runs means 304 Not Modified."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    runs: tuple[WorkflowRun, ...] | None
+    etag: str | None
+
+
+class GitHubApi(Protocol):
+    """What the CI agent asks of GitHub; every method raises only ``AdapterError``s."""
+
+    def get_run(self, repository: str, run_id: int) -> WorkflowRun: ...
+
+    def list_runs(self, repository: str, *, etag: str | None, per_page: int) -> RunsPage: ...
+
+    def failed_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]: ...
+
+    def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]: ...
+
+    def rerun_failed_jobs(self, repository: str, run_id: int) -> None: ...
+
+    def find_issue(self, repository: str, label: str) -> IssueRef | None: ...
+
+    def create_issue(self, repository: str, draft: IssueDraft) -> IssueRef: ...
+
+    def comment_issue(self, repository: str, number: int, body: str) -> int: ...
+
+    def add_labels(self, repository: str, number: int, labels: tuple[str, ...]) -> None: ...
+
+    def set_issue_state(self, repository: str, number: int, state: str) -> None: ...
+
+    def file_text(self, repository: str, path: str) -> str | None: ...
+
+    def permission(self, repository: str, login: str) -> str | None: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _message(exc: RequestFailed) -> str:
+    try:
+        data = exc.response.raw_response.json()
+    except ValueError:
+        return exc.response.raw_response.text[:200]
+    if isinstance(data, dict):
+        detail = data.get("message") or data.get("detail") or data.get("title") or ""
+        return str(detail)[:300]
+    return str(data)[:200]
+
+
+class GithubkitApi:
+    """``GitHubApi`` over githubkit; thread-safe budget, one httpx client per call."""
+
+    def __init__(
+        self,
+        github: GitHub[Any],
+        *,
+        budget: ApiBudget,
+        log_max_bytes: int,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.github = github
+        self.budget = budget
+        self.log_max_bytes = log_max_bytes
+        self.clock = clock
+        self.calls: list[tuple[str, str, int]] = []
+        self._lock = threading.Lock()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _spend(self, essential: bool) -> None:
+        with self._lock:
+            now = self.clock()
+            verdict = self.budget.check(now, essential=essential)
+            if not verdict.allowed:
+                when = verdict.retry_at.isoformat() if verdict.retry_at else "later"
+                raise AdapterError(f"GitHub API budget: {verdict.reason}; retry at {when}")
+            self.budget = self.budget.spend(now)
+
+    def _observe(self, method: str, url: str, status: int, headers: Any) -> None:
+        with self._lock:
+            self.budget = self.budget.observe(self.clock(), status, dict(headers))
+            self.calls.append((method, url, status))
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        essential: bool = False,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        allow: tuple[int, ...] = (),
+    ) -> tuple[int, Any, dict[str, str]]:
+        self._spend(essential)
+        try:
+            response = self.github.request(method, url, json=json, params=params, headers=headers)
+        except RequestFailed as exc:
+            status = exc.response.status_code
+            self._observe(method, url, status, exc.response.headers)
+            if status in allow:
+                return status, None, dict(exc.response.headers)
+            what = f"GitHub {method} {url}: HTTP {status}: {_message(exc)}"
+            if status in (403, 429) and (
+                "retry-after" in exc.response.headers
+                or exc.response.headers.get("x-ratelimit-remaining") == "0"
+            ):
+                raise AdapterError(f"{what} (rate limited; the budget waits)") from exc
+            if status >= 500:
+                raise AdapterError(what) from exc
+            raise ActionFailed(what) from exc
+        except RequestTimeout as exc:
+            raise AdapterError(f"GitHub {method} {url}: timed out") from exc
+        except GitHubException as exc:
+            raise AdapterError(f"GitHub {method} {url}: {exc!r}") from exc
+        raw = response.raw_response
+        self._observe(method, url, raw.status_code, raw.headers)
+        body: Any = None
+        if raw.content and raw.status_code != 304:
+            try:
+                body = raw.json()
+            except ValueError as exc:
+                raise AdapterError(f"GitHub {method} {url}: answer is not JSON") from exc
+        return raw.status_code, body, dict(raw.headers)
+
+    @staticmethod
+    def _repo(repository: str) -> str:
+        try:
+            owner, repo = split_repository(repository)
+        except ValueError as exc:
+            raise ActionFailed(str(exc)) from exc
+        return f"/repos/{owner}/{repo}"
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def get_run(self, repository: str, run_id: int) -> WorkflowRun:
+        _, body, _ = self._call("GET", f"{self._repo(repository)}/actions/runs/{run_id}")
+        try:
+            return WorkflowRun.model_validate(body)
+        except ValidationError as exc:
+            raise AdapterError(f"GitHub returned a run that does not parse: {exc}") from exc
+
+    def list_runs(self, repository: str, *, etag: str | None, per_page: int) -> RunsPage:
+        status, body, headers = self._call(
+            "GET",
+            f"{self._repo(repository)}/actions/runs",
+            params={"status": "completed", "per_page": per_page},
+            headers={"If-None-Match": etag} if etag else None,
+        )
+        new_etag = {k.lower(): v for k, v in headers.items()}.get("etag") or etag
+        if status == 304:
+            return RunsPage(runs=None, etag=new_etag)
+        items = body.get("workflow_runs", []) if isinstance(body, dict) else []
+        runs: list[WorkflowRun] = []
+        for item in items:
+            try:
+                runs.append(WorkflowRun.model_validate(item))
+            except ValidationError:
+                continue
+        return RunsPage(runs=tuple(runs), etag=new_etag)
+
+    def failed_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
+        _, body, _ = self._call(
+            "GET",
+            f"{self._repo(repository)}/actions/runs/{run_id}/jobs",
+            params={"filter": "latest", "per_page": 100},
+        )
+        jobs = body.get("jobs", []) if isinstance(body, dict) else []
+        found: list[WorkflowJob] = []
+        for item in jobs:
+            try:
+                job = WorkflowJob.model_validate(item)
+            except ValidationError:
+                continue
+            if job.conclusion in {"failure", "timed_out"}:
+                found.append(job)
+        return found
+
+    def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
+        """The job's plain-text log in chunks, cut at ``log_max_bytes`` (the tail is lost)."""
+        url = f"{self._repo(repository)}/actions/jobs/{job_id}/logs"
+        self._spend(False)
+        with self._streaming(url) as chunks:
+            sent = 0
+            for chunk in chunks:
+                room = self.log_max_bytes - sent
+                if room <= 0:
+                    return
+                yield chunk[:room]
+                sent += min(len(chunk), room)
+
+    @contextmanager
+    def _streaming(self, url: str) -> Iterator[Iterator[bytes]]:
+        with self.github:
+            try:
+                response = self.github.request("GET", url, stream=True)
+            except RequestFailed as exc:
+                self._observe("GET", url, exc.response.status_code, exc.response.headers)
+                raise ActionFailed(
+                    f"GitHub GET {url}: HTTP {exc.response.status_code}: {_message(exc)}"
+                ) from exc
+            except GitHubException as exc:
+                raise AdapterError(f"GitHub GET {url}: {exc!r}") from exc
+            raw = response.raw_response
+            self._observe("GET", url, raw.status_code, raw.headers)
+            try:
+                yield raw.iter_bytes(64 * 1024)
+            except Exception as exc:
+                raise AdapterError(f"GitHub GET {url}: log download broke off: {exc}") from exc
+            finally:
+                raw.close()
+
+    def rerun_failed_jobs(self, repository: str, run_id: int) -> None:
+        self._call(
+            "POST",
+            f"{self._repo(repository)}/actions/runs/{run_id}/rerun-failed-jobs",
+            essential=True,
+        )
+
+    def find_issue(self, repository: str, label: str) -> IssueRef | None:
+        _, body, _ = self._call(
+            "GET",
+            f"{self._repo(repository)}/issues",
+            params={"labels": label, "state": "all", "per_page": 10},
+            essential=True,
+        )
+        for item in body if isinstance(body, list) else []:
+            try:
+                issue = IssueRef.model_validate(item)
+            except ValidationError:
+                continue
+            if label in issue.label_names and issue.pull_request is None:
+                return issue
+        return None
+
+    def create_issue(self, repository: str, draft: IssueDraft) -> IssueRef:
+        payload: dict[str, Any] = {"title": draft.title, "body": draft.body}
+        payload["labels"] = list(draft.labels)
+        if draft.assignees:
+            payload["assignees"] = list(draft.assignees)
+        _, body, _ = self._call(
+            "POST", f"{self._repo(repository)}/issues", json=payload, essential=True
+        )
+        try:
+            return IssueRef.model_validate(body)
+        except ValidationError as exc:
+            raise AdapterError(f"GitHub returned an issue that does not parse: {exc}") from exc
+
+    def comment_issue(self, repository: str, number: int, body: str) -> int:
+        _, reply, _ = self._call(
+            "POST",
+            f"{self._repo(repository)}/issues/{number}/comments",
+            json={"body": body},
+            essential=True,
+        )
+        return int(reply["id"]) if isinstance(reply, dict) and "id" in reply else 0
+
+    def add_labels(self, repository: str, number: int, labels: tuple[str, ...]) -> None:
+        self._call(
+            "POST",
+            f"{self._repo(repository)}/issues/{number}/labels",
+            json={"labels": list(labels)},
+            essential=True,
+        )
+
+    def set_issue_state(self, repository: str, number: int, state: str) -> None:
+        self._call(
+            "PATCH",
+            f"{self._repo(repository)}/issues/{number}",
+            json={"state": state},
+            essential=True,
+        )
+
+    def file_text(self, repository: str, path: str) -> str | None:
+        status, body, _ = self._call(
+            "GET", f"{self._repo(repository)}/contents/{path}", allow=(404,)
+        )
+        if status == 404 or not isinstance(body, dict) or body.get("type") != "file":
+            return None
+        if body.get("encoding") != "base64" or not isinstance(body.get("content"), str):
+            return None
+        try:
+            return base64.b64decode(body["content"]).decode("utf-8", errors="replace")
+        except ValueError:
+            return None
+
+    def permission(self, repository: str, login: str) -> str | None:
+        status, body, _ = self._call(
+            "GET",
+            f"{self._repo(repository)}/collaborators/{login}/permission",
+            allow=(403, 404),
+        )
+        if status != 200 or not isinstance(body, dict):
+            return None
+        value = body.get("permission")
+        return value if isinstance(value, str) else None
+
+
+def build_github_api(
+    config: GitHubConfig, *, clock: Callable[[], datetime] = _utcnow
+) -> GithubkitApi:
+    """A githubkit client from the ``github:`` settings; secrets resolved now, never logged."""
+    auth: Any
+    if config.app is not None:
+        key = resolve_secret(
+            env=config.app.private_key_env,
+            file=config.app.private_key_file,
+            what="github.app.private_key",
+        )
+        auth = AppInstallationAuthStrategy(
+            app_id=config.app.app_id,
+            private_key=key,
+            installation_id=config.app.installation_id,
+        )
+    elif config.token_env is not None or config.token_file is not None:
+        auth = TokenAuthStrategy(
+            resolve_secret(env=config.token_env, file=config.token_file, what="github.token")
+        )
+    else:
+        raise ConfigError("no GitHub credentials: set token_env, token_file or app", key="github")
+    github: GitHub[Any] = GitHub(
+        auth,
+        base_url=config.api_url,
+        user_agent=USER_AGENT,
+        timeout=config.timeout_s,
+        http_cache=False,
+        auto_retry=False,
+        trust_env=False,
+    )
+    budget = ApiBudget(calls_per_hour=config.poll.calls_per_hour, reserve=config.poll.reserve)
+    return GithubkitApi(github, budget=budget, log_max_bytes=config.log_max_bytes, clock=clock)
+
+
+class MemoryGitHub:
+    """In-memory ``GitHubApi``: runs, jobs, logs and issues in dicts; records every call."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple[str, int], WorkflowRun] = {}
+        self.jobs: dict[tuple[str, int], list[WorkflowJob]] = {}
+        self.logs: dict[tuple[str, int], bytes] = {}
+        self.issues: dict[tuple[str, int], tuple[IssueDraft, str]] = {}
+        self.comments: list[tuple[str, int, str]] = []
+        self.files: dict[tuple[str, str], str] = {}
+        self.permissions: dict[tuple[str, str], str] = {}
+        self.reruns: list[tuple[str, int]] = []
+        self.etags: dict[str, str] = {}
+
+    def get_run(self, repository: str, run_id: int) -> WorkflowRun:
+        run = self.runs.get((repository, run_id))
+        if run is None:
+            raise ActionFailed(f"no run {run_id} in {repository}")
+        return run
+
+    def list_runs(self, repository: str, *, etag: str | None, per_page: int) -> RunsPage:
+        current = self.etags.get(repository, "v0")
+        if etag == current:
+            return RunsPage(runs=None, etag=current)
+        runs = [r for (repo, _), r in self.runs.items() if repo == repository]
+        return RunsPage(runs=tuple(runs[:per_page]), etag=current)
+
+    def failed_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
+        return [j for j in self.jobs.get((repository, run_id), []) if j.failed]
+
+    def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
+        data = self.logs.get((repository, job_id), b"")
+        for start in range(0, len(data), 4096):
+            yield data[start : start + 4096]
+
+    def rerun_failed_jobs(self, repository: str, run_id: int) -> None:
+        self.get_run(repository, run_id)
+        self.reruns.append((repository, run_id))
+
+    def find_issue(self, repository: str, label: str) -> IssueRef | None:
+        for (repo, number), (draft, state) in self.issues.items():
+            if repo == repository and label in draft.labels:
+                labels = [{"name": name} for name in draft.labels]
+                return IssueRef.model_validate(
+                    {"number": number, "title": draft.title, "state": state, "labels": labels}
+                )
+        return None
+
+    def create_issue(self, repository: str, draft: IssueDraft) -> IssueRef:
+        number = len(self.issues) + 1
+        self.issues[(repository, number)] = (draft, "open")
+        return IssueRef(number=number, title=draft.title, state="open")
+
+    def comment_issue(self, repository: str, number: int, body: str) -> int:
+        self.comments.append((repository, number, body))
+        return len(self.comments)
+
+    def add_labels(self, repository: str, number: int, labels: tuple[str, ...]) -> None:
+        draft, state = self.issues[(repository, number)]
+        merged = tuple(dict.fromkeys([*draft.labels, *labels]))
+        self.issues[(repository, number)] = (draft.model_copy(update={"labels": merged}), state)
+
+    def set_issue_state(self, repository: str, number: int, state: str) -> None:
+        draft, _ = self.issues[(repository, number)]
+        self.issues[(repository, number)] = (draft, state)
+
+    def file_text(self, repository: str, path: str) -> str | None:
+        return self.files.get((repository, path))
+
+    def permission(self, repository: str, login: str) -> str | None:
+        return self.permissions.get((repository, login))

@@ -1,0 +1,131 @@
+"""CI health figures per repository and workflow, computed from recorded run attempts.
+
+Definitions (also in docs/ci-agent.md):
+
+- **success rate**: runs whose latest attempt succeeded ÷ runs whose latest attempt finished
+  as success or failure (cancelled and skipped runs are not counted either way);
+- **flaky rate**: commits on which the workflow both passed and failed (any run, any attempt)
+  ÷ commits on which it finished at all;
+- **auto-heal coverage**: failed attempts of a retryable class that Vanguard re-ran and whose
+  next attempt passed ÷ failed attempts of a retryable class;
+- **time to recovery**: on the default branch, from the first failure after a success (or
+  the first failure at all) to the next success, in seconds; mean and median over recoveries.
+
+Pure: the attempts come in, figures go out; no clock (a still-red workflow reports since when).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+__all__ = ["AttemptRecord", "HealthFigures", "health_figures"]
+
+FINISHED = {"success", "failure", "timed_out"}
+FAILED = {"failure", "timed_out"}
+
+
+class AttemptRecord(BaseModel):
+    """One finished attempt of a workflow run, and what Vanguard knew and did about it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    repository: str
+    workflow: str
+    run_id: int
+    run_attempt: int = Field(ge=1)
+    head_sha: str
+    head_branch: str | None = None
+    conclusion: str
+    at: AwareDatetime
+    default_branch: str = "main"
+    retryable: bool | None = None
+    rerun_by_vanguard: bool = False
+
+
+class HealthFigures(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    repository: str
+    workflow: str
+    runs: int
+    attempts: int
+    success_rate: float | None
+    flaky_rate: float | None
+    flaky_commits: int
+    healable: int
+    healed: int
+    auto_heal_coverage: float | None
+    recoveries: int
+    mean_recovery_s: float | None
+    median_recovery_s: float | None
+    red_since: AwareDatetime | None
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def _figures(repository: str, workflow: str, attempts: Sequence[AttemptRecord]) -> HealthFigures:
+    by_run: dict[int, list[AttemptRecord]] = defaultdict(list)
+    for a in attempts:
+        by_run[a.run_id].append(a)
+    latest = [max(runs, key=lambda a: a.run_attempt) for runs in by_run.values()]
+    finished = [a for a in latest if a.conclusion in FINISHED]
+    passed = sum(1 for a in finished if a.conclusion == "success")
+
+    outcomes: dict[str, set[bool]] = defaultdict(set)
+    for a in attempts:
+        if a.conclusion in FINISHED:
+            outcomes[a.head_sha].add(a.conclusion == "success")
+    flaky = sum(1 for seen in outcomes.values() if seen == {True, False})
+
+    healable = healed = 0
+    for runs in by_run.values():
+        ordered = {a.run_attempt: a for a in runs}
+        for a in runs:
+            if a.conclusion in FAILED and a.retryable:
+                healable += 1
+                nxt = ordered.get(a.run_attempt + 1)
+                if a.rerun_by_vanguard and nxt is not None and nxt.conclusion == "success":
+                    healed += 1
+
+    recoveries: list[float] = []
+    red_since = None
+    default = sorted(
+        (a for a in attempts if a.head_branch == a.default_branch and a.conclusion in FINISHED),
+        key=lambda a: (a.at, a.run_id, a.run_attempt),
+    )
+    for a in default:
+        if a.conclusion in FAILED:
+            red_since = red_since or a.at
+        elif red_since is not None:
+            recoveries.append((a.at - red_since).total_seconds())
+            red_since = None
+    return HealthFigures(
+        repository=repository,
+        workflow=workflow,
+        runs=len(by_run),
+        attempts=len(attempts),
+        success_rate=_ratio(passed, len(finished)),
+        flaky_rate=_ratio(flaky, len(outcomes)),
+        flaky_commits=flaky,
+        healable=healable,
+        healed=healed,
+        auto_heal_coverage=_ratio(healed, healable),
+        recoveries=len(recoveries),
+        mean_recovery_s=round(statistics.fmean(recoveries), 3) if recoveries else None,
+        median_recovery_s=round(statistics.median(recoveries), 3) if recoveries else None,
+        red_since=red_since,
+    )
+
+
+def health_figures(attempts: Iterable[AttemptRecord]) -> list[HealthFigures]:
+    """Figures for every (repository, workflow) seen, sorted by name."""
+    groups: dict[tuple[str, str], list[AttemptRecord]] = defaultdict(list)
+    for a in attempts:
+        groups[(a.repository, a.workflow)].append(a)
+    return [_figures(repo, wf, groups[(repo, wf)]) for repo, wf in sorted(groups)]

@@ -1,0 +1,211 @@
+"""Triage issues, CODEOWNERS and comment commands: the pure half of talking to people.
+
+One issue per failure fingerprint: ``issue_label`` names it, so it can be found again, and
+``render_issue`` writes its title, labels and body (the explaining lines and links to every
+run). ``owners_for`` reads CODEOWNERS the way GitHub does (last matching rule wins).
+``parse_command`` and ``is_authorised`` decide whether a comment is a command Vanguard obeys.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "PERMISSION_RANK",
+    "Command",
+    "IssueDraft",
+    "RunLink",
+    "TriageFacts",
+    "is_authorised",
+    "issue_label",
+    "owners_for",
+    "parse_codeowners",
+    "parse_command",
+    "render_issue",
+]
+
+MAX_LINES = 20
+MAX_LINE_CHARS = 300
+MAX_RUN_LINKS = 50
+_OWNER = re.compile(r"@[\w.-]+(?:/[\w.-]+)?|[^@\s]+@[^@\s]+")
+PERMISSION_RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RunLink(_Frozen):
+    repository: str
+    run_id: int
+    attempt: int = 1
+    url: str | None = None
+    workflow: str = ""
+    head_sha: str = ""
+
+
+class TriageFacts(_Frozen):
+    """Everything an issue for one fingerprint says."""
+
+    repository: str
+    fingerprint: str
+    category: str
+    retryable: bool
+    lines: tuple[str, ...] = ()
+    runs: tuple[RunLink, ...] = ()
+    owners: tuple[str, ...] = ()
+    outage_repositories: tuple[str, ...] = ()
+    heal_reason: str = ""
+    failed_step: str | None = None
+
+
+class IssueDraft(_Frozen):
+    title: str = Field(min_length=1, max_length=256)
+    body: str
+    labels: tuple[str, ...]
+    assignees: tuple[str, ...] = ()
+
+
+def issue_label(fingerprint: str) -> str:
+    """The label that marks the one issue of a fingerprint (GitHub caps labels at 50 chars)."""
+    return f"vanguard-fp:{fingerprint[:16]}"
+
+
+def _clip(text: str) -> str:
+    text = text.replace("`", "'")
+    return text if len(text) <= MAX_LINE_CHARS else text[: MAX_LINE_CHARS - 1] + "…"
+
+
+def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
+    """Title, labels and body for the fingerprint's issue; deterministic for equal facts."""
+    outage = bool(facts.outage_repositories)
+    kind = "CI outage" if outage else "CI failure"
+    headline = _clip(facts.lines[0]) if facts.lines else facts.category
+    title = f"[vanguard] {kind}: {facts.category}: {headline}"[:256]
+    labels = tuple(
+        dict.fromkeys(
+            [
+                *base_labels,
+                issue_label(facts.fingerprint),
+                f"ci:{facts.category}"[:50],
+                *(["ci:outage"] if outage else []),
+                *(["ci:flaky"] if facts.category == "flaky_test" else []),
+            ]
+        )
+    )
+    body = [
+        f"**Failure class:** `{facts.category}` "
+        f"({'retryable' if facts.retryable else 'deterministic: never re-run'})",
+        f"**Fingerprint:** `{facts.fingerprint}`",
+    ]
+    if facts.failed_step:
+        body.append(f"**Failed step:** `{_clip(facts.failed_step)}`")
+    if facts.heal_reason:
+        body.append(f"**What Vanguard did:** {facts.heal_reason}")
+    if outage:
+        body.append(
+            f"**Failing in {len(facts.outage_repositories)} repositories at once:** "
+            + ", ".join(facts.outage_repositories)
+        )
+    if facts.owners:
+        body.append("**Owners (CODEOWNERS):** " + " ".join(facts.owners))
+    body.append("")
+    body.append("### Explaining lines")
+    body.append("```")
+    body.extend(_clip(line) for line in facts.lines[:MAX_LINES])
+    body.append("```")
+    body.append("")
+    body.append("### Runs")
+    for run in facts.runs[:MAX_RUN_LINKS]:
+        where = run.url or f"https://github.com/{run.repository}/actions/runs/{run.run_id}"
+        sha = f" at `{run.head_sha[:7]}`" if run.head_sha else ""
+        body.append(f"- {run.workflow or 'run'} #{run.run_id} attempt {run.attempt}{sha}: {where}")
+    body.append("")
+    body.append(
+        "Comment `/vanguard retry` to re-run the latest failed run, or `/vanguard ignore` "
+        "to stop re-running this fingerprint (authorised users only)."
+    )
+    assignees = tuple(o.lstrip("@") for o in facts.owners if "/" not in o)
+    return IssueDraft(title=title, body="\n".join(body), labels=labels, assignees=assignees)
+
+
+def parse_codeowners(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Rules ``(pattern, owners)`` in file order; comments and owner-less lines dropped."""
+    rules: list[tuple[str, tuple[str, ...]]] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        pattern, *owners = line.split()
+        valid = tuple(
+            o for o in owners if re.fullmatch(r"@[\w.-]+(?:/[\w.-]+)?|[^@\s]+@[^@\s]+", o)
+        )
+        if valid:
+            rules.append((pattern, valid))
+    return rules
+
+
+def _matches(pattern: str, path: str) -> bool:
+    anchored = pattern.startswith("/")
+    pat = pattern.strip("/")
+    if pattern in {"*", "/*", "**"}:
+        return True
+    if pattern.endswith("/"):
+        return path.startswith(pat + "/") or (not anchored and f"/{pat}/" in f"/{path}")
+    if anchored or "/" in pat:
+        return fnmatch.fnmatch(path, pat) or path.startswith(pat + "/")
+    return any(fnmatch.fnmatch(part, pat) for part in path.split("/")) or fnmatch.fnmatch(path, pat)
+
+
+def owners_for(
+    rules: Sequence[tuple[str, tuple[str, ...]]], paths: Iterable[str]
+) -> tuple[str, ...]:
+    """Owners of ``paths`` (the last matching rule per path wins); repo-wide rule otherwise."""
+    found: list[str] = []
+    wanted = list(paths) or [".github/workflows/"]
+    for path in wanted:
+        winner: tuple[str, ...] = ()
+        for pattern, owners in rules:
+            if _matches(pattern, path.lstrip("/")):
+                winner = owners
+        found.extend(winner)
+    return tuple(dict.fromkeys(found))
+
+
+class Command(StrEnum):
+    retry = "retry"
+    ignore = "ignore"
+
+
+_COMMAND = re.compile(r"^\s*/vanguard\s+(retry|ignore)\s*$", re.MULTILINE | re.IGNORECASE)
+
+
+def parse_command(body: str | None) -> Command | None:
+    """The ``/vanguard retry|ignore`` command on a line of its own, if any (the first wins)."""
+    if not body:
+        return None
+    found = _COMMAND.search(body)
+    return Command(found.group(1).lower()) if found else None
+
+
+def is_authorised(
+    login: str,
+    *,
+    allowed: Sequence[str],
+    permission: str | None,
+    min_permission: str,
+) -> tuple[bool, str]:
+    """Whether ``login`` may command Vanguard: listed by name, or has enough repo permission."""
+    if login.lower() in {a.lower() for a in allowed}:
+        return True, f"{login} is in the configured list of authorised users"
+    if permission is not None and PERMISSION_RANK.get(permission, 0) >= PERMISSION_RANK.get(
+        min_permission, 3
+    ):
+        return True, f"{login} has {permission} permission (at least {min_permission})"
+    have = permission or "no known"
+    return False, f"{login} has {have} permission; {min_permission} or a listed name is required"
