@@ -158,3 +158,6 @@ def test_bench_nab_prints_profiles_and_throughput(
     for name in ("standard", "reward_low_FP_rate", "reward_low_FN_rate", "points/s"):
         assert name in out
     assert "1/1" in out
+    assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path), "--detector", "zscore") == 0
+    assert "detector zscore" in capsys.readouterr().out
+    assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path), "--detector", "x") == 2
