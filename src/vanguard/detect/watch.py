@@ -52,7 +52,7 @@ class WatchRule(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    threshold: float | None = Field(default=None, allow_inf_nan=False)
+    threshold: float | None = Field(default=None, ge=-1e18, le=1e18, allow_inf_nan=False)
     direction: Literal["up", "down"] = "up"
     horizon_s: float = Field(default=3 * 3600, gt=0, le=30 * 86400)
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)

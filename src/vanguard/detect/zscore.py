@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections import deque
 
+from vanguard.errors import ConfigError
+
 __all__ = ["RollingZScore"]
 
 
@@ -22,8 +24,10 @@ class RollingZScore:
     """
 
     def __init__(self, window: int = 100, warmup: int = 30) -> None:
-        if window < 3 or warmup < 1:
-            raise ValueError("window must be >= 3 and warmup >= 1")
+        if window < 3:
+            raise ConfigError(f"must be at least 3, got {window}", key="window")
+        if warmup < 1:
+            raise ConfigError(f"must be at least 1, got {warmup}", key="warmup")
         self.window = window
         self.warmup = warmup
         self._values: deque[float] = deque(maxlen=window)

@@ -11,7 +11,8 @@ import pytest
 import vanguard.detect as detect_pkg
 from vanguard.detect.base import Detector, Thresholded
 from vanguard.detect.registry import DETECTORS, create, score_series
-from vanguard.errors import InputError
+from vanguard.detect.zscore import RollingZScore
+from vanguard.errors import ConfigError, InputError
 
 
 def series(n: int = 600, seed: int = 0) -> list[float]:
@@ -54,6 +55,13 @@ def test_score_series_matches_streaming_and_skips_nan(name: str) -> None:
         expected.append(det.score_one(x, t))
         det.learn_one(x, t)
     assert np.allclose(scores, expected)
+
+
+def test_zscore_arguments_are_checked() -> None:
+    with pytest.raises(ConfigError, match="window: must be at least 3, got 2"):
+        RollingZScore(window=2)
+    with pytest.raises(ConfigError, match="warmup"):
+        RollingZScore(warmup=0)
 
 
 def test_unknown_detector_is_an_input_error() -> None:

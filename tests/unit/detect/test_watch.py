@@ -222,3 +222,5 @@ def test_rule_bounds_are_enforced() -> None:
         WatchRule(horizon_s=0)
     with pytest.raises(ValueError, match="warmup"):
         WatchRule(warmup=0)
+    with pytest.raises(ValueError, match="threshold"):
+        WatchRule(threshold=math.inf)
