@@ -24,12 +24,14 @@ from vanguard.yamlsource import load_yaml, validate_yaml
 __all__ = [
     "ApiConfig",
     "NotifyTarget",
+    "PgBouncerConfig",
     "ScrapeConfig",
     "ServiceConfig",
     "Settings",
     "SupervisorTarget",
     "TemporalConfig",
     "VerificationConfig",
+    "VerifyMetric",
     "WatchConfig",
     "load_settings",
     "resolve_secret",
@@ -106,20 +108,81 @@ class SupervisorTarget(Section):
     timeout_s: float = Field(default=30.0, gt=0, le=600)
 
 
+class PgBouncerConfig(Section):
+    """A PgBouncer: its admin console (a metric source) and the ini a resize edits.
+
+    ``database`` names the pool a resize changes (its ``pool_size`` in ``[databases]``);
+    without it the resize changes ``default_pool_size``. ``git_repo`` is the repository the
+    ini lives in: every change becomes a commit there. ``max_pool_size`` and
+    ``min_pool_size`` bound every resize, whatever the pattern asks for.
+    """
+
+    admin_dsn: str = Field(min_length=1)
+    ini_path: Path
+    database: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,63}$")
+    max_pool_size: int = Field(default=50, ge=1, le=10_000)
+    min_pool_size: int = Field(default=1, ge=1, le=10_000)
+    git_repo: Path | None = None
+    interval_s: float = Field(default=5.0, ge=0.2, le=3600)
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("admin_dsn")
+    @classmethod
+    def _no_password(cls, value: str) -> str:
+        if re.search(r"(^|\s)password\s*=", value) or re.search(r"://[^/@:]+:[^/@]+@", value):
+            raise ValueError("the admin DSN holds a password; use PGPASSFILE or PGPASSWORD")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PgBouncerConfig:
+        if self.min_pool_size > self.max_pool_size:
+            raise ValueError(
+                f"min_pool_size {self.min_pool_size} is above max_pool_size {self.max_pool_size}"
+            )
+        return self
+
+
+class VerifyMetric(Section):
+    """One series that judges a remedy on this service, and which direction is better."""
+
+    metric: str = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+    better: Literal["lower", "higher"] = "lower"
+
+
 class ServiceConfig(Section):
-    """A service Vanguard watches and may act on."""
+    """A service Vanguard watches and may act on.
+
+    Metrics come from ``scrape`` (an exposition endpoint) and/or ``pgbouncer`` (its admin
+    console). ``verify`` lists the series that judge a remedy (all compared, the first
+    decides an improvement); without it the alert's own series is used.
+    """
 
     name: Annotated[str, Field(pattern=NAME)]
     type: str = "generic"
     scrape: ScrapeConfig | None = None
+    pgbouncer: PgBouncerConfig | None = None
     watch: tuple[WatchConfig, ...] = ()
+    verify: tuple[VerifyMetric, ...] = ()
     supervisor: SupervisorTarget | None = None
 
     @model_validator(mode="after")
     def _watch_needs_scrape(self) -> ServiceConfig:
-        if self.watch and self.scrape is None:
-            raise ValueError("'watch' needs a 'scrape' section to read the metrics from")
+        if (self.watch or self.verify) and self.scrape is None and self.pgbouncer is None:
+            raise ValueError(
+                "'watch' and 'verify' need a 'scrape' or 'pgbouncer' section to read metrics from"
+            )
         return self
+
+    @property
+    def has_source(self) -> bool:
+        return self.scrape is not None or self.pgbouncer is not None
+
+    @property
+    def interval_s(self) -> float | None:
+        """How often the watcher reads this service's metrics (its fastest source)."""
+        found = [s.interval_s for s in (self.scrape, self.pgbouncer) if s is not None]
+        return min(found) if found else None
 
 
 class VerificationConfig(Section):
@@ -218,6 +281,7 @@ def load_settings(path: Path) -> Settings:
         update={
             "data_dir": _under(base, settings.data_dir),
             "patterns_dirs": tuple(_under(base, p) for p in settings.patterns_dirs),
+            "services": tuple(_service_paths(base, s) for s in settings.services),
             "source_file": path.resolve(),
         }
     )
@@ -225,3 +289,19 @@ def load_settings(path: Path) -> Settings:
 
 def _under(base: Path, path: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
+
+
+def _service_paths(base: Path, service: ServiceConfig) -> ServiceConfig:
+    if service.pgbouncer is None:
+        return service
+    pgb = service.pgbouncer
+    return service.model_copy(
+        update={
+            "pgbouncer": pgb.model_copy(
+                update={
+                    "ini_path": _under(base, pgb.ini_path),
+                    "git_repo": None if pgb.git_repo is None else _under(base, pgb.git_repo),
+                }
+            )
+        }
+    )

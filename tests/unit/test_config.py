@@ -56,7 +56,33 @@ INVALID = [
         "store_url",
         "use 'store_url_env'",
     ),
-    ("services:\n  - name: web\n    watch: [{metric: m}]\n", 2, "services[0]", "needs a 'scrape'"),
+    (
+        "services:\n  - name: web\n    watch: [{metric: m}]\n",
+        2,
+        "services[0]",
+        "need a 'scrape' or 'pgbouncer'",
+    ),
+    (
+        "services:\n  - name: db\n    pgbouncer:\n      admin_dsn: host=x password=hunter2\n"
+        "      ini_path: p.ini\n",
+        4,
+        "services[0].pgbouncer.admin_dsn",
+        "holds a password",
+    ),
+    (
+        "services:\n  - name: db\n    pgbouncer:\n      admin_dsn: host=x\n"
+        "      ini_path: p.ini\n      max_pool_size: 100000\n",
+        6,
+        "services[0].pgbouncer.max_pool_size",
+        "(got 100000)",
+    ),
+    (
+        "services:\n  - name: db\n    pgbouncer:\n      admin_dsn: host=x\n"
+        "      ini_path: p.ini\n      min_pool_size: 9\n      max_pool_size: 3\n",
+        3,
+        "services[0].pgbouncer",
+        "min_pool_size 9 is above max_pool_size 3",
+    ),
     ("api:\n  port: 1\n  port: 2\n", 3, "api.port", "duplicate key"),
 ]
 
@@ -108,3 +134,38 @@ def test_secrets_come_from_env_or_file_and_placeholders_are_refused(
     monkeypatch.delenv("VG_TEST_SECRET")
     with pytest.raises(ConfigError, match="VG_TEST_SECRET is not set"):
         resolve_secret(env="VG_TEST_SECRET", file=None, what="x")
+
+
+def test_pgbouncer_section_is_a_source_with_paths_resolved_against_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(
+        "services:\n"
+        "  - name: db\n"
+        "    type: pgbouncer\n"
+        "    pgbouncer:\n"
+        "      admin_dsn: host=127.0.0.1 port=6432 dbname=pgbouncer user=postgres\n"
+        "      ini_path: conf/pgbouncer.ini\n"
+        "      git_repo: conf\n"
+        "      database: bench\n"
+        "      max_pool_size: 30\n"
+        "      interval_s: 1\n"
+        "    watch:\n"
+        "      - metric: pgbouncer_pools_client_waiting_connections\n"
+        "        labels: {database: bench}\n"
+        "    verify:\n"
+        "      - metric: pgbouncer_pools_client_waiting_connections\n"
+        "      - metric: pgbouncer_pools_client_maxwait_seconds\n"
+    )
+    service = load_settings(path).service("db")
+    assert service.pgbouncer is not None
+    assert service.pgbouncer.ini_path == (tmp_path / "conf" / "pgbouncer.ini").resolve()
+    assert service.pgbouncer.git_repo == (tmp_path / "conf").resolve()
+    assert service.has_source
+    assert service.interval_s == 1
+    assert [v.metric for v in service.verify] == [
+        "pgbouncer_pools_client_waiting_connections",
+        "pgbouncer_pools_client_maxwait_seconds",
+    ]
+    assert all(v.better == "lower" for v in service.verify)

@@ -13,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from vanguard.act.base import Adapter, Ledger
 from vanguard.act.github import GITHUB_ADAPTERS
+from vanguard.act.pgbouncer import PgBouncerResizeAdapter
 from vanguard.act.supervisor import SupervisorAdapter
 from vanguard.config import Settings
 from vanguard.diagnose.patterns import Pattern
@@ -27,8 +28,13 @@ def _supervisor(ledger: Ledger, _settings: Settings) -> Adapter:
     return SupervisorAdapter(ledger)
 
 
+def _pgbouncer(ledger: Ledger, _settings: Settings) -> Adapter:
+    return PgBouncerResizeAdapter(ledger)
+
+
 ADAPTER_FACTORIES: Mapping[str, AdapterFactory] = {
     SupervisorAdapter.kind: _supervisor,
+    PgBouncerResizeAdapter.kind: _pgbouncer,
     **GITHUB_ADAPTERS,
 }
 

@@ -1,9 +1,77 @@
-"""Webhook receiver for alertmanager (being filled in)."""
+"""Alertmanager's webhook receiver: each firing alert starts (at most) one incident.
+
+``POST /api/alertmanager`` takes Alertmanager's version-4 JSON. Duplicate deliveries (HA
+replicas, repeats) of one alert map to one incident id, and the starter refuses to start a
+workflow twice, so the answer says which incidents are new and which were already known.
+A body that is not the expected JSON is a 4xx whose reason is also logged.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import logging
 
-__all__ = ["router"]
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from vanguard.api.starter import IncidentStarter
+from vanguard.sources.alertmanager import AlertmanagerWebhook, alerts_from_webhook
+
+__all__ = ["AlertmanagerReceipt", "router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
+
+
+class AlertmanagerReceipt(BaseModel):
+    """What a delivery did: incidents started now, and those that already existed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    started: tuple[str, ...]
+    duplicates: tuple[str, ...]
+    ignored: int
+
+
+def _problem(status: int, reason: str) -> HTTPException:
+    log.warning("alertmanager webhook rejected (%d): %s", status, reason)
+    return HTTPException(status_code=status, detail=reason)
+
+
+@router.post("/api/alertmanager", status_code=202)
+async def receive(request: Request) -> AlertmanagerReceipt:
+    """Validate the delivery, turn firing alerts into incidents through the starter."""
+    raw = await request.body()
+    if not raw.strip():
+        raise _problem(400, "empty body: expected Alertmanager's webhook JSON")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise _problem(400, f"body is not JSON: {exc}") from exc
+    try:
+        payload = AlertmanagerWebhook.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<body>"
+        raise _problem(422, f"not an Alertmanager v4 payload: {where}: {first['msg']}") from exc
+    starter: IncidentStarter | None = request.app.state.starter
+    if starter is None:
+        raise _problem(503, "this API was started without an engine to start incidents on")
+    alerts = alerts_from_webhook(payload)
+    started: list[str] = []
+    duplicates: list[str] = []
+    for alert in alerts:
+        incident_id, new = await starter(alert)
+        (started if new else duplicates).append(incident_id)
+        log.info(
+            "alertmanager %s: %s incident %s",
+            alert.attributes.get("alertname"),
+            "started" if new else "already had",
+            incident_id,
+        )
+    return AlertmanagerReceipt(
+        started=tuple(started),
+        duplicates=tuple(duplicates),
+        ignored=len(payload.alerts) - len(alerts),
+    )

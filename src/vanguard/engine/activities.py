@@ -18,7 +18,7 @@ from pydantic import JsonValue
 from temporalio import activity
 
 from vanguard.act.base import Adapter, Ledger
-from vanguard.config import ServiceConfig, Settings
+from vanguard.config import ServiceConfig, Settings, VerifyMetric
 from vanguard.decide import GateContext, decide, failure_streak
 from vanguard.detect.watch import SeriesState, step
 from vanguard.diagnose.matcher import match
@@ -36,13 +36,14 @@ from vanguard.engine.messages import (
     TransitionInput,
     VerifyInput,
 )
-from vanguard.errors import ConfigError, ScrapeError, UnknownAdapter
+from vanguard.errors import AdapterError, ConfigError, ScrapeError, UnknownAdapter
 from vanguard.incident import Incident, IncidentState
 from vanguard.learn import calibrate
 from vanguard.model import (
     ActionRequest,
     ActionResult,
     Alert,
+    Check,
     Decision,
     Diagnosis,
     EvidencePoint,
@@ -54,13 +55,16 @@ from vanguard.model import (
     Verification,
 )
 from vanguard.notify import BroadcastNotifier, Notifier, render
+from vanguard.sources.pgbouncer import read_pools
 from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure, on_success, scrape
-from vanguard.store import AuditLog, IncidentRecord, IncidentRepo, Store
+from vanguard.store import AuditEntry, AuditLog, IncidentRecord, IncidentRepo, Store
 from vanguard.verify import compare
 
-__all__ = ["Activities", "series_key"]
+__all__ = ["Activities", "combine_verifications", "metric_key", "series_key"]
 
 log = logging.getLogger(__name__)
+
+BASELINE = "verification.baseline"
 
 OUTCOME_STATE: dict[OutcomeStatus, IncidentState] = {
     OutcomeStatus.resolved: IncidentState.resolved,
@@ -79,6 +83,43 @@ def _utcnow() -> datetime:
 def series_key(service: str, signal: Signal) -> str:
     labels = ",".join(f"{k}={v}" for k, v in sorted(signal.labels.items()))
     return f"{service}/{signal.metric_type}{{{labels}}}"
+
+
+def metric_key(metric: VerifyMetric) -> str:
+    labels = ",".join(f"{k}={v}" for k, v in sorted(metric.labels.items()))
+    return f"{metric.metric}{{{labels}}}"
+
+
+def combine_verifications(
+    judged: Sequence[tuple[VerifyMetric, Verification]],
+) -> Verification:
+    """One verdict from several series: the first decides, any other can only veto.
+
+    Any degraded series makes the whole degraded (a remedy that lengthens waits while it
+    shortens the queue did not help); otherwise the first series' verdict stands. The
+    evidence points are the first series'; the figures of the others carry their key.
+    """
+    if not judged:
+        return Verification(verdict=Verdict.inconclusive, reason="no series to judge by")
+    (_, first), *others = judged
+    figures = dict(first.figures)
+    for metric, verification in others:
+        key = metric_key(metric)
+        figures.update({f"{key}:{name}": value for name, value in verification.figures.items()})
+    worse = [(m, v) for m, v in judged if v.verdict is Verdict.degraded]
+    verdict = Verdict.degraded if worse else first.verdict
+    parts = [f"{metric_key(m)}: {v.reason}" for m, v in judged]
+    if worse and first.verdict is not Verdict.degraded:
+        head = "degraded: " + ", ".join(metric_key(m) for m, _ in worse) + " got worse"
+    else:
+        head = f"{verdict.value}"
+    return Verification(
+        verdict=verdict,
+        reason=f"{head} ({'; '.join(parts)})",
+        baseline=first.baseline,
+        observed=first.observed,
+        figures=figures,
+    )
 
 
 class Activities:
@@ -198,7 +239,9 @@ class Activities:
             diagnosis = match(
                 inp.alert,
                 self.patterns,
-                service_type=service.type if service else "generic",
+                service_type=(
+                    service.type if service else inp.alert.labels.get("service_type", "generic")
+                ),
                 confidences=confidences,
             )
             repo.save_diagnosis(inp.incident_id, diagnosis)
@@ -238,6 +281,7 @@ class Activities:
                 action=inp.diagnosis.remedy.action if inp.diagnosis.remedy else None,
                 actions_today=repo.count_actions(service, now - timedelta(days=1)),
                 actions_this_week=repo.count_actions(service, now - timedelta(days=7)),
+                actions_today_all_services=repo.count_all_actions(now - timedelta(days=1)),
                 recent_failures=streak.count,
                 last_failure_at=streak.last_failure_at,
             )
@@ -297,6 +341,19 @@ class Activities:
         service = self._service(inp.alert.service_name)
         if remedy.action.startswith("supervisor.") and service and service.supervisor:
             params.update(service.supervisor.model_dump(mode="json"))
+        if remedy.action.startswith("pgbouncer.") and service and service.pgbouncer:
+            pgb = service.pgbouncer
+            params.update(
+                {
+                    "admin_dsn": pgb.admin_dsn,
+                    "ini_path": str(pgb.ini_path),
+                    "database": pgb.database,
+                    "max_pool_size": pgb.max_pool_size,
+                    "min_pool_size": pgb.min_pool_size,
+                    "git_repo": None if pgb.git_repo is None else str(pgb.git_repo),
+                    "timeout_s": pgb.timeout_s,
+                }
+            )
         request = ActionRequest(
             idempotency_key=f"{inp.incident_id}:apply",
             incident_id=inp.incident_id,
@@ -310,6 +367,7 @@ class Activities:
     def apply_action(self, inp: ApplyInput) -> ActionResult:
         """Apply the remedy once per incident; the adapter's ledger makes retries safe."""
         adapter, request = self._request(inp)
+        self._record_baseline(inp, request.idempotency_key)
         result = adapter.apply(request)
         with self.store.session() as session:
             repo = IncidentRepo(session)
@@ -326,9 +384,81 @@ class Activities:
             )
         return result
 
+    def _verify_metrics(self, alert: Alert, pattern: Pattern | None) -> list[VerifyMetric]:
+        """The service's ``verify`` list, else the pattern's series, else the alert's."""
+        service = self._service(alert.service_name)
+        if service is not None and service.verify:
+            return list(service.verify)
+        better = pattern.verify.better if pattern else "lower"
+        metric = pattern.verify.metric if pattern and pattern.verify.metric else None
+        if metric is None or metric == alert.metric_type:
+            labels = {k: v for k, v in alert.labels.items() if k != "service_type"}
+            return [VerifyMetric(metric=alert.metric_type, labels=labels, better=better)]
+        return [VerifyMetric(metric=metric, better=better)]
+
+    def _record_baseline(self, inp: ApplyInput, key: str) -> None:
+        """Read the series that will judge the remedy, over ``baseline_s``, before it acts.
+
+        An alert from the detector carries its series' recent points; they are the baseline
+        when only that series judges, and nothing is read. Otherwise (a ``verify`` list, or
+        an alert with no evidence such as Alertmanager's) the series are sampled now, once:
+        never after the action began, and never twice. The points go to the audit trail.
+        """
+        service = self._service(inp.alert.service_name)
+        if service is None or not service.has_source:
+            return
+        if not service.verify and inp.alert.evidence:
+            return
+        if self.ledger.get(key) is not None:
+            return
+        with self.store.session() as session:
+            if self._baseline_windows(AuditLog(session).entries(inp.incident_id)) is not None:
+                return
+        metrics = self._verify_metrics(inp.alert, self._pattern(inp.diagnosis.pattern_id))
+        verification = self.settings.verification
+        count = max(
+            self.verify_samples,
+            min(600, round(verification.baseline_s / verification.sample_interval_s)),
+        )
+        windows = self._sample(service, metrics, count)
+        payload: dict[str, JsonValue] = {
+            name: [[p.timestamp.isoformat(), p.value] for p in points]
+            for name, points in windows.items()
+        }
+        with self.store.session() as session:
+            AuditLog(session).append(
+                incident_id=inp.incident_id,
+                kind=BASELINE,
+                payload={"windows": payload},
+                at=self.clock(),
+            )
+
+    @staticmethod
+    def _baseline_windows(
+        entries: Sequence[AuditEntry],
+    ) -> dict[str, tuple[EvidencePoint, ...]] | None:
+        for entry in entries:
+            windows = entry.payload.get("windows")
+            if entry.kind != BASELINE or not isinstance(windows, dict):
+                continue
+            out: dict[str, tuple[EvidencePoint, ...]] = {}
+            for name, points in windows.items():
+                rows = points if isinstance(points, list) else []
+                out[name] = tuple(
+                    EvidencePoint.model_validate({"timestamp": row[0], "value": row[1]})
+                    for row in rows
+                    if isinstance(row, list) and len(row) == 2
+                )
+            return out
+        return None
+
     @activity.defn
     def verify(self, inp: VerifyInput) -> Verification:
-        """Compare the series after the action with the baseline before it."""
+        """Compare the series after the action with the baseline before it.
+
+        A service with no metric source (a CI repository) is judged by the adapter's own
+        check alone; otherwise a failed check is degraded whatever the series say.
+        """
         with self.store.session() as session:
             repo = IncidentRepo(session)
             record = self._record(repo, inp.incident_id)
@@ -336,23 +466,18 @@ class Activities:
                 return record.verification
         adapter = self.adapters[inp.action.action]
         check = adapter.verify(inp.action)
-        pattern = self._pattern(inp.diagnosis.pattern_id)
-        better = pattern.verify.better if pattern else "lower"
-        observed = self._sample(inp.alert)
-        verification = compare(
-            list(inp.alert.evidence),
-            observed,
-            better=better,
-            min_relative_change=self.settings.verification.min_relative_change,
-            min_points=min(5, self.verify_samples),
-        )
-        if not check.ok:
-            verification = verification.model_copy(
-                update={
-                    "verdict": Verdict.degraded,
-                    "reason": f"the action's own check failed: {check.reason}",
-                }
-            )
+        service = self._service(inp.alert.service_name)
+        if service is None or not service.has_source:
+            verification = self._judge_by_check(check)
+        else:
+            verification = self._judge_by_series(inp, service, record.audit)
+            if not check.ok:
+                verification = verification.model_copy(
+                    update={
+                        "verdict": Verdict.degraded,
+                        "reason": f"the action's own check failed: {check.reason}",
+                    }
+                )
         with self.store.session() as session:
             repo = IncidentRepo(session)
             record = self._record(repo, inp.incident_id)
@@ -367,57 +492,145 @@ class Activities:
             )
         return verification
 
-    def _sample(self, alert: Alert) -> list[EvidencePoint]:
-        """Read the alert's series a few times, ``sample_interval_s`` apart."""
-        service = self._service(alert.service_name)
-        if service is None or service.scrape is None:
-            return []
+    @staticmethod
+    def _judge_by_check(check: Check) -> Verification:
+        figures = {
+            f"check.{name}": float(value)
+            for name, value in check.observed.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+        state = "passed" if check.ok else "failed"
+        return Verification(
+            verdict=Verdict.improved if check.ok else Verdict.degraded,
+            reason=f"no metric source; the action's own check {state}: {check.reason}",
+            figures=figures,
+        )
+
+    def _judge_by_series(
+        self, inp: VerifyInput, service: ServiceConfig, audit: Sequence[AuditEntry]
+    ) -> Verification:
+        metrics = self._verify_metrics(inp.alert, self._pattern(inp.diagnosis.pattern_id))
+        baseline = self._baseline_windows(audit)
+        if baseline is None:
+            baseline = {metric_key(metrics[0]): inp.alert.evidence}
+        observed = self._sample(service, metrics, self.verify_samples)
+        judged = [
+            (
+                m,
+                compare(
+                    list(baseline.get(metric_key(m), ())),
+                    list(observed.get(metric_key(m), ())),
+                    better=m.better,
+                    min_relative_change=self.settings.verification.min_relative_change,
+                    min_points=min(5, self.verify_samples),
+                ),
+            )
+            for m in metrics
+        ]
+        return combine_verifications(judged)
+
+    def _read(self, service: ServiceConfig, metrics: Sequence[str], now: datetime) -> list[Signal]:
+        """One reading of ``metrics`` from every source of ``service``."""
+        signals: list[Signal] = []
+        if service.scrape is not None:
+            signals += scrape(
+                service.scrape.url,
+                service_name=service.name,
+                now=now,
+                client=self.http,
+                metrics=tuple(metrics),
+                timeout_s=service.scrape.timeout_s,
+            )
+        if service.pgbouncer is not None:
+            signals += read_pools(
+                service.pgbouncer.admin_dsn,
+                service_name=service.name,
+                now=now,
+                metrics=tuple(metrics),
+                timeout_s=service.pgbouncer.timeout_s,
+            )
+        return signals
+
+    def _sample(
+        self, service: ServiceConfig, metrics: Sequence[VerifyMetric], count: int
+    ) -> dict[str, tuple[EvidencePoint, ...]]:
+        """Read the series ``count`` times, ``sample_interval_s`` apart."""
         interval = self.settings.verification.sample_interval_s
-        points: list[EvidencePoint] = []
-        for n in range(self.verify_samples):
+        names = sorted({m.metric for m in metrics})
+        points: dict[str, list[EvidencePoint]] = {metric_key(m): [] for m in metrics}
+        for n in range(count):
             if n:
                 time.sleep(interval)
             activity.heartbeat(n)
             try:
-                signals = scrape(
-                    service.scrape.url,
-                    service_name=service.name,
-                    now=self.clock(),
-                    client=self.http,
-                    metrics=(alert.metric_type,),
-                    timeout_s=service.scrape.timeout_s,
-                )
+                signals = self._read(service, names, self.clock())
             except ScrapeError as exc:
-                log.warning("verification scrape of %s failed: %s", service.name, exc)
+                log.warning("verification read of %s failed: %s", service.name, exc)
                 continue
-            for signal in signals:
-                if signal.labels.items() >= alert.labels.items():
-                    points.append(EvidencePoint(timestamp=signal.timestamp, value=signal.value))
-                    break
-        return points
+            for m in metrics:
+                for signal in signals:
+                    if signal.metric_type == m.metric and signal.labels.items() >= m.labels.items():
+                        points[metric_key(m)].append(
+                            EvidencePoint(timestamp=signal.timestamp, value=signal.value)
+                        )
+                        break
+        return {key: tuple(found) for key, found in points.items()}
 
     @activity.defn
     def rollback(self, inp: RollbackInput) -> ActionResult:
-        adapter = self.adapters[inp.action.action]
+        return self._undo(inp.incident_id, inp.action, by="vanguard")
+
+    def _undo(self, incident_id: str, action: ActionResult, *, by: str) -> ActionResult:
+        """Undo ``action`` under the incident's one rollback key, recorded once."""
+        adapter = self.adapters.get(action.action)
+        if adapter is None:
+            raise UnknownAdapter(f"no adapter for {action.action!r} to roll back with")
         result = adapter.rollback(
             RollbackRequest(
-                idempotency_key=f"{inp.incident_id}:rollback",
-                incident_id=inp.incident_id,
-                undo=inp.action.undo,
+                idempotency_key=f"{incident_id}:rollback",
+                incident_id=incident_id,
+                undo=action.undo,
             )
         )
         with self.store.session() as session:
             repo = IncidentRepo(session)
-            record = self._record(repo, inp.incident_id)
+            record = self._record(repo, incident_id)
             if not any(a.idempotency_key == result.idempotency_key for a in record.actions):
                 repo.save_action(result)
-            AuditLog(session).append(
-                incident_id=inp.incident_id,
-                kind="action.rolled_back",
-                payload={"message": result.message, "before": result.before, "after": result.after},
-                at=self.clock(),
-            )
+                AuditLog(session).append(
+                    incident_id=incident_id,
+                    kind="action.rolled_back",
+                    payload={
+                        "by": by,
+                        "message": result.message,
+                        "before": result.before,
+                        "after": result.after,
+                    },
+                    at=self.clock(),
+                )
         return result
+
+    def roll_back_by_hand(self, incident_id: str, *, who: str) -> tuple[ActionResult, bool]:
+        """Undo the incident's applied action (``vanguard rollback``); returns (result, new).
+
+        Shares the automatic rollback's key, so whichever runs first undoes the action
+        and the other finds it done.
+        """
+        with self.store.session() as session:
+            record = self._record(IncidentRepo(session), incident_id)
+        actions = {a.idempotency_key.rsplit(":", 1)[-1]: a for a in record.actions}
+        done = actions.get("rollback")
+        if done is not None:
+            return done, False
+        applied = actions.get("apply")
+        if applied is None or not applied.applied:
+            raise AdapterError(f"incident {incident_id} has no applied action to undo")
+        if not applied.undo.possible:
+            raise AdapterError(
+                f"the {applied.action} of incident {incident_id} cannot be undone by Vanguard: "
+                f"{applied.undo.instructions}"
+            )
+        return self._undo(incident_id, applied, by=who), True
 
     @activity.defn
     def close_incident(self, inp: CloseInput) -> None:
@@ -502,26 +715,25 @@ class Activities:
         alerts: dict[str, Alert] = {}
         samples = 0
         for service in self.settings.services:
-            if service.scrape is None or not service.watch:
+            interval = service.interval_s
+            if interval is None or not service.watch:
                 continue
-            schedule = ScrapeSchedule(interval_s=service.scrape.interval_s)
+            schedule = ScrapeSchedule(interval_s=interval)
             raw = targets.get(service.name)
+            where = (
+                service.scrape.url
+                if service.scrape is not None
+                else f"pgbouncer:{service.pgbouncer.admin_dsn if service.pgbouncer else ''}"
+            )
             target = (
                 TargetState.model_validate(raw)
                 if isinstance(raw, dict)
-                else TargetState(url=service.scrape.url, service_name=service.name)
+                else TargetState(url=where, service_name=service.name)
             )
             if not target.is_due(now):
                 continue
             try:
-                signals = scrape(
-                    service.scrape.url,
-                    service_name=service.name,
-                    now=now,
-                    client=self.http,
-                    metrics=tuple(w.metric for w in service.watch),
-                    timeout_s=service.scrape.timeout_s,
-                )
+                signals = self._read(service, [w.metric for w in service.watch], now)
             except ScrapeError as exc:
                 new = on_failure(target, now, str(exc), schedule)
                 if new.consecutive_failures == 1 or new.stale != target.stale:

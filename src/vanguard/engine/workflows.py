@@ -4,6 +4,11 @@ The remediation runs diagnose → decide → act → wait the verification windo
 timer) → verify → roll back if worse → notify → record the outcome. Every side effect is an
 activity carrying an idempotency key, so a worker killed anywhere resumes on another worker
 without repeating it. Compensation (rollback, escalation) is kept apart in ``_roll_back``.
+
+Both workflows run outside Temporal's import sandbox: importing them imports the package
+``vanguard.engine``, which pulls in numpy, and a C extension cannot be loaded a second time
+in one process as the sandbox would. Determinism does not rest on the sandbox: workflow code
+does no I/O and reads time only from ``workflow.now()``.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ def workflow_id_for(incident_id: str) -> str:
     return f"vanguard-incident-{incident_id}"
 
 
-@workflow.defn
+@workflow.defn(sandboxed=False)
 class RemediationWorkflow:
     """Drive one incident from alert to outcome."""
 
@@ -233,7 +238,7 @@ def _cause(exc: ActivityError) -> str:
     return str(cause or exc)
 
 
-@workflow.defn
+@workflow.defn(sandboxed=False)
 class WatcherWorkflow:
     """Scrape, detect and open incidents every ``interval_s``, forever.
 

@@ -263,6 +263,18 @@ class IncidentRepo:
         )
         return int(self.session.scalar(query) or 0)
 
+    def count_all_actions(self, since: datetime) -> int:
+        """Applied actions on every service that finished at or after ``since``."""
+        query = (
+            select(func.count())
+            .select_from(ActionRow)
+            .where(
+                ActionRow.applied.is_(True),
+                ActionRow.finished_at >= _aware(since, "since"),
+            )
+        )
+        return int(self.session.scalar(query) or 0)
+
     def outcomes_for_pattern(self, pattern_id: str) -> list[Outcome]:
         """Every outcome attributed to a pattern, oldest first, for confidence calibration."""
         rows = self.session.scalars(

@@ -1,0 +1,498 @@
+"""Resize a PgBouncer pool: the ``pgbouncer.resize`` action.
+
+A runtime ``SET`` is neither persisted nor kept (``RELOAD`` reverts it), so a resize edits
+the ini — ``default_pool_size``, or the ``pool_size=`` of one database in ``[databases]`` —
+and sends ``RELOAD``: the change takes effect now and survives a restart. A smaller pool
+also needs ``RECONNECT``, since busy surplus server connections are not closed otherwise.
+The new size is the current one times ``factor`` (rounded away from the current size,
+at least one step), bounded by ``min_pool_size``/``max_pool_size`` from configuration.
+
+With ``git_repo`` every edit is a commit (``auto: raise bench pool 2→3, incident …``) and
+the undo is a revert commit. Idempotency goes through the ``Ledger``: a finished key returns
+the recorded result; a key begun but not finished (the worker died mid-apply) replays the
+steps, each of which first looks whether it was already done (ini value, commit trailer),
+so the pool is resized and committed exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import psycopg
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+from vanguard.act.base import Ledger
+from vanguard.act.gitconfig import GitRepo
+from vanguard.errors import ActionFailed, AdapterError
+from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
+
+__all__ = [
+    "DEFAULT_POOL_SIZE",
+    "MemoryConsole",
+    "PgBouncerConsole",
+    "PgBouncerResizeAdapter",
+    "PgBouncerResizeParams",
+    "PsycopgConsole",
+    "pool_size",
+    "resized",
+    "with_pool_size",
+]
+
+DEFAULT_POOL_SIZE = 20
+_SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
+_KEY = re.compile(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*|\"[^\"]*\"|\*)(\s*=\s*)(.*)$")
+_POOL = re.compile(r"(^|\s)pool_size\s*=\s*(\d+)")
+
+
+class PgBouncerResizeParams(BaseModel):
+    """Which pool to resize, by how much, within which bounds, recorded in which repo."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    admin_dsn: str = Field(min_length=1)
+    ini_path: str = Field(min_length=1)
+    database: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,63}$")
+    factor: float = Field(default=1.2, gt=0.0, le=10.0)
+    max_pool_size: int = Field(default=50, ge=1, le=10_000)
+    min_pool_size: int = Field(default=1, ge=1, le=10_000)
+    git_repo: str | None = None
+    timeout_s: float = Field(default=5.0, gt=0.0, le=60.0)
+
+
+# -- the ini, pure --------------------------------------------------------------------
+
+
+def _entries(text: str) -> list[tuple[str, str, str, int]]:
+    """``(section, key, value, line index)`` for every ``key = value`` line."""
+    section = ""
+    found: list[tuple[str, str, str, int]] = []
+    for i, line in enumerate(text.splitlines()):
+        stripped = line.strip()
+        if not stripped or stripped[0] in ";#":
+            continue
+        head = _SECTION.match(line)
+        if head:
+            section = head.group(1).strip().lower()
+            continue
+        kv = _KEY.match(line)
+        if kv:
+            found.append((section, kv.group(2).strip('"'), kv.group(4).strip(), i))
+    return found
+
+
+def pool_size(text: str, database: str | None) -> int:
+    """The pool size the ini gives ``database`` (or the default pool size for ``None``)."""
+    default = DEFAULT_POOL_SIZE
+    routes: dict[str, str] = {}
+    for section, key, value, _ in _entries(text):
+        if section == "pgbouncer" and key == "default_pool_size":
+            default = _int(value, "default_pool_size")
+        elif section == "databases":
+            routes[key] = value
+    if database is None:
+        return default
+    if database not in routes:
+        raise AdapterError(f"the ini has no database {database!r} in [databases]")
+    own = _POOL.search(routes[database])
+    return _int(own.group(2), f"{database}.pool_size") if own else default
+
+
+def with_pool_size(text: str, database: str | None, size: int) -> str:
+    """The ini with ``database``'s ``pool_size`` (or ``default_pool_size``) set to ``size``."""
+    lines = text.splitlines(keepends=True)
+    entries = _entries(text)
+    if database is not None:
+        for section, key, value, i in entries:
+            if section == "databases" and key == database:
+                kv = _KEY.match(lines[i].rstrip("\r\n"))
+                if kv is None:
+                    break
+                if _POOL.search(value):
+                    new_value = _POOL.sub(lambda m: f"{m.group(1)}pool_size={size}", value, count=1)
+                else:
+                    new_value = f"{value} pool_size={size}".strip()
+                lines[i] = f"{kv.group(1)}{kv.group(2)}{kv.group(3)}{new_value}\n"
+                return "".join(lines)
+        raise AdapterError(f"the ini has no database {database!r} in [databases]")
+    for section, key, _, i in entries:
+        if section == "pgbouncer" and key == "default_pool_size":
+            lines[i] = f"default_pool_size = {size}\n"
+            return "".join(lines)
+    for i, line in enumerate(lines):
+        head = _SECTION.match(line)
+        if head and head.group(1).strip().lower() == "pgbouncer":
+            lines.insert(i + 1, f"default_pool_size = {size}\n")
+            return "".join(lines)
+    raise AdapterError("the ini has no [pgbouncer] section")
+
+
+def resized(current: int, factor: float, *, low: int, high: int) -> int:
+    """``current × factor`` rounded away from ``current`` (one step at least), bounded."""
+    if factor >= 1.0:
+        wanted = max(current + 1, math.ceil(current * factor - 1e-9))
+    else:
+        wanted = min(current - 1, math.floor(current * factor + 1e-9))
+    return max(low, min(high, wanted))
+
+
+def _int(value: str, what: str) -> int:
+    try:
+        return int(value.split()[0])
+    except (ValueError, IndexError) as exc:
+        raise AdapterError(f"the ini's {what} is not a number: {value!r}") from exc
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace the file atomically, keeping its mode and (as root) its owner."""
+    st = path.stat()
+    tmp = path.with_name(f".{path.name}.vanguard-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.chmod(tmp, st.st_mode & 0o7777)
+    if os.geteuid() == 0:
+        os.chown(tmp, st.st_uid, st.st_gid)
+    os.replace(tmp, path)
+
+
+# -- the admin console -------------------------------------------------------------------
+
+
+class PgBouncerConsole(Protocol):
+    """One admin-console command; rows as column dicts. Raises ``AdapterError`` only."""
+
+    def run(self, command: str) -> list[dict[str, Any]]: ...
+
+
+class PsycopgConsole:
+    """``PgBouncerConsole`` over psycopg 3: autocommit, no prepared statements."""
+
+    def __init__(self, admin_dsn: str, *, timeout_s: float = 5.0) -> None:
+        self.admin_dsn = admin_dsn
+        self.timeout_s = timeout_s
+
+    def run(self, command: str) -> list[dict[str, Any]]:
+        try:
+            with psycopg.connect(
+                self.admin_dsn,
+                autocommit=True,
+                prepare_threshold=None,
+                connect_timeout=max(1, round(self.timeout_s)),
+            ) as conn:
+                cur = conn.execute(command)
+                if cur.description is None:
+                    return []
+                names = [d.name for d in cur.description]
+                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        except psycopg.OperationalError as exc:
+            raise AdapterError(f"cannot reach the pgbouncer console: {exc}") from exc
+        except psycopg.Error as exc:
+            raise ActionFailed(f"pgbouncer console: {command} failed: {exc}") from exc
+
+
+class MemoryConsole:
+    """In-memory ``PgBouncerConsole``: ``RELOAD`` reads the ini, like PgBouncer does."""
+
+    def __init__(self, ini_path: Path) -> None:
+        self.ini_path = ini_path
+        self.commands: list[str] = []
+        self.text = ini_path.read_text(encoding="utf-8")
+
+    def run(self, command: str) -> list[dict[str, Any]]:
+        self.commands.append(command)
+        word = command.split()[0].upper()
+        if word == "RELOAD":
+            self.text = self.ini_path.read_text(encoding="utf-8")
+            return []
+        if command.upper() == "SHOW CONFIG":
+            size = pool_size(self.text, None)
+            return [{"key": "default_pool_size", "value": str(size), "changeable": "yes"}]
+        if command.upper() == "SHOW DATABASES":
+            names = [k for s, k, _, _ in _entries(self.text) if s == "databases"]
+            return [{"name": n, "pool_size": pool_size(self.text, n)} for n in names]
+        if word == "RECONNECT":
+            return []
+        raise ActionFailed(f"memory console: unsupported command {command!r}")
+
+
+ConsoleFactory = Callable[[str, float], PgBouncerConsole]
+
+
+def _psycopg_console(admin_dsn: str, timeout_s: float) -> PgBouncerConsole:
+    return PsycopgConsole(admin_dsn, timeout_s=timeout_s)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _live_size(console: PgBouncerConsole, database: str | None) -> int | None:
+    """The pool size PgBouncer runs with now (``SHOW DATABASES``/``SHOW CONFIG``)."""
+    if database is not None:
+        for row in console.run("SHOW DATABASES"):
+            if row.get("name") == database and row.get("pool_size") is not None:
+                return int(row["pool_size"])
+        return None
+    for row in console.run("SHOW CONFIG"):
+        if row.get("key") == "default_pool_size":
+            return int(str(row.get("value")))
+    return None
+
+
+class PgBouncerResizeAdapter:
+    """``pgbouncer.resize``: change a pool's size in the ini and reload, once per key."""
+
+    kind: ClassVar[str] = "pgbouncer.resize"
+    params_model: ClassVar[type[BaseModel]] = PgBouncerResizeParams
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        console_factory: ConsoleFactory = _psycopg_console,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.ledger = ledger
+        self.console_factory = console_factory
+        self.clock = clock
+
+    @staticmethod
+    def params(raw: dict[str, JsonValue]) -> PgBouncerResizeParams:
+        """Validate request params; the message names every bad key."""
+        try:
+            p = PgBouncerResizeParams.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(x) for x in e['loc']) or '<params>'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise AdapterError(f"pgbouncer.resize: invalid params: {problems}") from exc
+        if p.min_pool_size > p.max_pool_size:
+            raise AdapterError(
+                f"pgbouncer.resize: min_pool_size {p.min_pool_size} > max {p.max_pool_size}"
+            )
+        return p
+
+    def _read(self, p: PgBouncerResizeParams) -> str:
+        try:
+            return Path(p.ini_path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise AdapterError(f"cannot read {p.ini_path}: {exc}") from exc
+
+    def plan(self, request: ActionRequest) -> Plan:
+        p = self.params(request.params)
+        current = pool_size(self._read(p), p.database)
+        target = resized(current, p.factor, low=p.min_pool_size, high=p.max_pool_size)
+        where = f"pool_size of {p.database}" if p.database else "default_pool_size"
+        steps = [f"set {where} {current} → {target} in {p.ini_path}"]
+        if p.git_repo:
+            steps.append(f"commit the change to {p.git_repo}")
+        steps.append("RELOAD the pgbouncer console")
+        if target < current:
+            steps.append(f"RECONNECT {p.database or ''}".strip())
+        steps.append("verify: SHOW DATABASES/SHOW CONFIG report the new size")
+        return Plan(action=self.kind, target=request.target, steps=tuple(steps), undoable=True)
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        p = self.params(request.params)
+        key = request.idempotency_key
+        entry = self.ledger.get(key)
+        if entry is not None and entry.result is not None:
+            return entry.result
+        ini = Path(p.ini_path)
+        repo = GitRepo(Path(p.git_repo)) if p.git_repo else None
+        if entry is None:
+            current = pool_size(self._read(p), p.database)
+            target = resized(current, p.factor, low=p.min_pool_size, high=p.max_pool_size)
+            if target == current:
+                raise ActionFailed(
+                    f"the {_label(p.database)} pool is already {current}, at the configured "
+                    f"bound ({p.min_pool_size}..{p.max_pool_size}); nothing to resize"
+                )
+            self.ledger.begin(key, {"pool_size": current, "target": target})
+        else:
+            current = _json_int(entry.before.get("pool_size"))
+            target = _json_int(entry.before.get("target"))
+        text = self._read(p)
+        if pool_size(text, p.database) != target:
+            _write(ini, with_pool_size(text, p.database, target))
+        commit: str | None = None
+        if repo is not None:
+            verb = "raise" if target > current else "lower"
+            commit = repo.find(key) or repo.commit(
+                [ini],
+                f"auto: {verb} {_label(p.database)} pool {current}→{target}, "
+                f"incident {request.incident_id}",
+                key=key,
+            )
+        console = self.console_factory(p.admin_dsn, p.timeout_s)
+        console.run("RELOAD")
+        if target < current:
+            console.run(f"RECONNECT {p.database}" if p.database else "RECONNECT")
+        live = _live_size(console, p.database)
+        state: dict[str, JsonValue] = {
+            "admin_dsn": p.admin_dsn,
+            "ini_path": p.ini_path,
+            "database": p.database,
+            "git_repo": p.git_repo,
+        }
+        result = ActionResult(
+            idempotency_key=key,
+            incident_id=request.incident_id,
+            action=self.kind,
+            target=request.target,
+            applied=True,
+            before={**state, "pool_size": current},
+            after={**state, "pool_size": target, "live_pool_size": live, "commit": commit},
+            undo=UndoRecord(
+                action=self.kind,
+                target=request.target,
+                possible=True,
+                params={
+                    **state,
+                    "pool_size": current,
+                    "applied_pool_size": target,
+                    "commit": commit,
+                    "timeout_s": p.timeout_s,
+                },
+                instructions=_instructions(p, current, commit, request.incident_id),
+            ),
+            message=f"resized the {_label(p.database)} pool {current} → {target}"
+            + (f" (commit {commit[:10]})" if commit else ""),
+            finished_at=self.clock(),
+        )
+        self.ledger.finish(key, result)
+        return result
+
+    def verify(self, result: ActionResult) -> Check:
+        """The ini and the running PgBouncer both hold the size the action set."""
+        target = _json_int(result.after.get("pool_size"))
+        database = result.after.get("database")
+        db = database if isinstance(database, str) else None
+        p = self.params(
+            {
+                "admin_dsn": result.after.get("admin_dsn"),
+                "ini_path": result.after.get("ini_path"),
+                "database": db,
+            }
+        )
+        ini_size = pool_size(self._read(p), db)
+        live = _live_size(self.console_factory(p.admin_dsn, p.timeout_s), db)
+        observed: dict[str, JsonValue] = {
+            "target": target,
+            "ini_pool_size": ini_size,
+            "live_pool_size": live,
+        }
+        if ini_size != target:
+            return Check(
+                ok=False, reason=f"the ini holds {ini_size}, not {target}", observed=observed
+            )
+        if live != target:
+            return Check(
+                ok=False, reason=f"pgbouncer runs with {live}, not {target}", observed=observed
+            )
+        return Check(
+            ok=True,
+            reason=f"the {_label(db)} pool is {target} in the ini and live",
+            observed=observed,
+        )
+
+    def rollback(self, request: RollbackRequest) -> ActionResult:
+        """Restore the earlier size (a revert commit with ``git_repo``), reload, reconnect."""
+        undo = request.undo
+        key = request.idempotency_key
+        entry = self.ledger.get(key)
+        if entry is not None and entry.result is not None:
+            return entry.result
+        p = self.params(
+            {
+                name: undo.params.get(name)
+                for name in ("admin_dsn", "ini_path", "database", "git_repo")
+                if undo.params.get(name) is not None
+            }
+        )
+        restore = _json_int(undo.params.get("pool_size"))
+        applied_size = _json_int(undo.params.get("applied_pool_size"))
+        raw_commit = undo.params.get("commit")
+        commit = raw_commit if isinstance(raw_commit, str) else None
+        ini = Path(p.ini_path)
+        text = self._read(p)
+        if entry is None:
+            self.ledger.begin(key, {"pool_size": pool_size(text, p.database)})
+        revert: str | None = None
+        if p.git_repo and commit is not None:
+            repo = GitRepo(Path(p.git_repo))
+            revert = repo.find(key) or repo.revert(
+                commit, ini, with_pool_size(text, p.database, restore), key=key
+            )
+            text = self._read(p)
+        if pool_size(text, p.database) != restore:
+            _write(ini, with_pool_size(text, p.database, restore))
+            if p.git_repo:
+                revert = GitRepo(Path(p.git_repo)).commit(
+                    [ini],
+                    f"auto: restore {_label(p.database)} pool to {restore}, "
+                    f"incident {request.incident_id}",
+                    key=f"{key}:restore",
+                )
+        console = self.console_factory(p.admin_dsn, p.timeout_s)
+        console.run("RELOAD")
+        if restore < applied_size:
+            console.run(f"RECONNECT {p.database}" if p.database else "RECONNECT")
+        live = _live_size(console, p.database)
+        result = ActionResult(
+            idempotency_key=key,
+            incident_id=request.incident_id,
+            action=self.kind,
+            target=undo.target,
+            applied=True,
+            before={
+                "pool_size": applied_size,
+                "commit": commit if isinstance(commit, str) else None,
+            },
+            after={"pool_size": restore, "live_pool_size": live, "commit": revert},
+            undo=UndoRecord(
+                action=self.kind,
+                target=undo.target,
+                possible=False,
+                params={},
+                instructions=(
+                    f"this restored the {_label(p.database)} pool to {restore}; to raise it "
+                    f"again, edit {p.ini_path} and RELOAD the pgbouncer console"
+                ),
+            ),
+            message=f"restored the {_label(p.database)} pool {applied_size} → {restore}"
+            + (f" (revert commit {revert[:10]})" if revert else ""),
+            finished_at=self.clock(),
+        )
+        self.ledger.finish(key, result)
+        return result
+
+
+def _label(database: str | None) -> str:
+    return database or "default"
+
+
+def _json_int(value: JsonValue) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AdapterError(f"expected a pool size, got {value!r}")
+    return int(value)
+
+
+def _instructions(
+    p: PgBouncerResizeParams, previous: int, commit: str | None, incident_id: str
+) -> str:
+    how = (
+        f"`vanguard rollback {incident_id}`, or by hand: "
+        + (
+            f"`git -C {p.git_repo} revert {commit}`"
+            if p.git_repo and commit
+            else f"set it to {previous} in {p.ini_path}"
+        )
+        + ", then RELOAD the pgbouncer console"
+        + (f" and RECONNECT {p.database}" if p.database else " and RECONNECT")
+    )
+    return f"restore the {_label(p.database)} pool to {previous}: {how}"

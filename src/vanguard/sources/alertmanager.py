@@ -1,0 +1,136 @@
+"""Alertmanager's webhook (payload version 4) to Vanguard ``Alert`` values, pure.
+
+Alertmanager in HA sends the same alert from every replica, and again on every
+``repeat_interval``. The alert id is built from Alertmanager's own fingerprint (a hash of
+the labels) and ``startsAt``, which every replica shares, so duplicates map to one incident
+(see ``vanguard.engine.workflows.incident_id_for``); a new firing after a resolve has a new
+``startsAt`` and so opens a new incident.
+
+Labels say where the alert belongs: ``service`` (else ``job``) names the service, ``metric``
+(else ``alertname``) the metric, ``service_type`` the kind of service when Vanguard does not
+know it, ``severity`` the severity. The remaining labels identify the series. Annotations may
+carry the trend the rule computed (``current``, ``ema``, ``slope_per_hour``, ``zscore``,
+``threshold``, filled by PromQL in the rule's templates) and a ``confidence``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+
+from vanguard.model import Alert, Severity, TrendAnalysis
+
+__all__ = ["AlertmanagerAlert", "AlertmanagerWebhook", "alerts_from_webhook"]
+
+ROUTING_LABELS = frozenset(
+    {"alertname", "severity", "service", "metric", "job", "instance", "confidence"}
+)
+
+
+class AlertmanagerAlert(BaseModel):
+    """One alert of the payload; fields Vanguard does not use are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(min_length=1)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: AwareDatetime  # noqa: N815
+    endsAt: datetime | None = None  # noqa: N815
+    generatorURL: str = ""  # noqa: N815
+    fingerprint: str = ""
+
+
+class AlertmanagerWebhook(BaseModel):
+    """The body Alertmanager POSTs to a webhook receiver (``version: "4"``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    version: Literal["4"]
+    groupKey: str  # noqa: N815
+    status: Literal["firing", "resolved"]
+    receiver: str
+    truncatedAlerts: int = Field(default=0, ge=0)  # noqa: N815
+    externalURL: str = ""  # noqa: N815
+    alerts: tuple[AlertmanagerAlert, ...]
+
+
+def _float(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _trend(annotations: dict[str, str]) -> TrendAnalysis | None:
+    current = _float(annotations.get("current"))
+    if current is None:
+        return None
+    ema = _float(annotations.get("ema"))
+    return TrendAnalysis(
+        current=current,
+        ema=current if ema is None else ema,
+        slope_per_hour=_float(annotations.get("slope_per_hour")) or 0.0,
+        zscore=_float(annotations.get("zscore")) or 0.0,
+        threshold=_float(annotations.get("threshold")),
+    )
+
+
+def _severity(label: str | None) -> Severity:
+    try:
+        return Severity(label or "warning")
+    except ValueError:
+        return Severity.warning
+
+
+def alerts_from_webhook(payload: AlertmanagerWebhook) -> list[Alert]:
+    """The firing alerts of a delivery as ``Alert`` values; resolved ones start nothing."""
+    out: list[Alert] = []
+    for am in payload.alerts:
+        if am.status != "firing":
+            continue
+        labels = am.labels
+        alertname = labels.get("alertname", "alert")
+        service = labels.get("service") or labels.get("job") or "alertmanager"
+        metric = labels.get("metric") or alertname
+        series = {k: v for k, v in sorted(labels.items()) if k not in ROUTING_LABELS}
+        identity = (
+            am.fingerprint or hashlib.sha256(repr(sorted(labels.items())).encode()).hexdigest()[:16]
+        )
+        started = am.startsAt.isoformat()
+        confidence = _float(am.annotations.get("confidence"))
+        trend = _trend(am.annotations)
+        attributes: dict[str, JsonValue] = {
+            "alertname": alertname,
+            "receiver": payload.receiver,
+            "group_key": payload.groupKey,
+            "generator_url": am.generatorURL,
+        }
+        shown = ",".join(f"{k}={v}" for k, v in series.items())
+        out.append(
+            Alert(
+                alert_id=f"am-{identity}-{started}",
+                fingerprint=f"{service}/{metric}" + (f"{{{shown}}}" if shown else ""),
+                source="alertmanager",
+                service_name=service,
+                metric_type=metric,
+                labels=series,
+                detected_at=am.startsAt,
+                severity=_severity(labels.get("severity")),
+                summary=(
+                    am.annotations.get("summary") or am.annotations.get("description") or alertname
+                ),
+                anomaly_score=1.0,
+                confidence=1.0 if confidence is None else min(1.0, max(0.0, confidence)),
+                trend_analysis=trend,
+                attributes=attributes,
+            )
+        )
+    return out

@@ -1,0 +1,95 @@
+"""pgbouncer.resize against a real PgBouncer under pgbench load, its ini committed in git."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pydantic import JsonValue
+
+from tests.e2e.pgbouncer_lab import ALIAS, Load, Pool
+from tests.servers.pgbouncer import StartPgBouncer
+from vanguard.act.base import MemoryLedger
+from vanguard.act.pgbouncer import PgBouncerResizeAdapter, pool_size
+from vanguard.model import ActionRequest, RollbackRequest
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def _request(pool: Pool, **params: JsonValue) -> ActionRequest:
+    return ActionRequest(
+        idempotency_key="inc-7:apply",
+        incident_id="inc-7",
+        action="pgbouncer.resize",
+        target="app-db",
+        params={
+            "admin_dsn": pool.admin_dsn,
+            "ini_path": str(pool.bouncer.ini_path),
+            "git_repo": str(pool.repo.root),
+            "max_pool_size": 20,
+            **params,
+        },
+    )
+
+
+def _mean(values: list[int]) -> float:
+    return sum(values) / max(len(values), 1)
+
+
+def test_raise_takes_effect_under_load_and_is_committed(pgbouncer_server: StartPgBouncer) -> None:
+    pool = Pool.of(pgbouncer_server(default_pool_size=10))
+    adapter = PgBouncerResizeAdapter(MemoryLedger())
+    with Load(pool.bouncer, clients=14, seconds=30):
+        time.sleep(1.5)
+        before = _mean(pool.waiting(seconds=2))
+        result = adapter.apply(_request(pool))
+        time.sleep(1.0)
+        after = _mean(pool.waiting(seconds=2))
+        check = adapter.verify(result)
+    assert result.before["pool_size"] == 10
+    assert result.after["pool_size"] == 12
+    assert pool.live_size() == 12
+    assert pool_size(pool.bouncer.ini_path.read_text(), None) == 12
+    assert check.ok, check.reason
+    assert before >= 3
+    assert after < before - 1, (before, after)
+    ((sha, subject), _) = pool.repo.log(pool.bouncer.ini_path)
+    assert subject == "auto: raise default pool 10→12, incident inc-7"
+    assert result.after["commit"] == sha
+    assert adapter.apply(_request(pool)) == result
+    assert len(pool.repo.log(pool.bouncer.ini_path)) == 2
+
+
+def test_rollback_is_a_revert_commit_and_closes_surplus_connections(
+    pgbouncer_server: StartPgBouncer,
+) -> None:
+    pool = Pool.of(pgbouncer_server(default_pool_size=2))
+    original = pool.bouncer.ini_path.read_text()
+    adapter = PgBouncerResizeAdapter(MemoryLedger())
+    with Load(pool.bouncer, clients=12, seconds=30):
+        result = adapter.apply(_request(pool, database=ALIAS, factor=4.0))
+        time.sleep(1.5)
+        raised = int(pool.pool()["sv_active"])
+        back = adapter.rollback(
+            RollbackRequest(idempotency_key="inc-7:rollback", incident_id="inc-7", undo=result.undo)
+        )
+        time.sleep(0.5)
+        shrunk = int(pool.pool()["sv_active"])
+    assert result.after["pool_size"] == 8
+    assert raised > 2
+    assert shrunk <= 2
+    assert back.after["pool_size"] == 2
+    assert pool.live_size() == 2
+    assert pool.bouncer.ini_path.read_text() == original
+    subjects = [s for _, s in pool.repo.log(pool.bouncer.ini_path)]
+    assert subjects == [
+        'Revert "auto: raise app pool 2→8, incident inc-7"',
+        "auto: raise app pool 2→8, incident inc-7",
+        "initial pgbouncer configuration",
+    ]
+    assert (
+        adapter.rollback(
+            RollbackRequest(idempotency_key="inc-7:rollback", incident_id="inc-7", undo=result.undo)
+        )
+        == back
+    )

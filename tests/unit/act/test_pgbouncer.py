@@ -1,0 +1,202 @@
+"""The pgbouncer.resize adapter: ini edits, bounds, idempotency and undo, in memory."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import JsonValue
+
+from vanguard.act.base import Adapter, MemoryLedger
+from vanguard.act.pgbouncer import (
+    MemoryConsole,
+    PgBouncerConsole,
+    PgBouncerResizeAdapter,
+    pool_size,
+    resized,
+    with_pool_size,
+)
+from vanguard.errors import ActionFailed, AdapterError
+from vanguard.model import ActionRequest, RollbackRequest
+
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+INI = """\
+[databases]
+bench = host=127.0.0.1 port=5432 dbname=bench
+big = host=127.0.0.1 port=5432 dbname=big pool_size=10
+
+[pgbouncer]
+listen_port = 6432
+; a comment = 3
+default_pool_size = 2
+max_client_conn = 500
+"""
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, text: str = INI) -> None:
+        self.ini = tmp_path / "pgbouncer.ini"
+        self.ini.write_text(text)
+        self.console = MemoryConsole(self.ini)
+        self.ledger = MemoryLedger()
+        self.adapter = PgBouncerResizeAdapter(self.ledger, self._console, clock=lambda: T0)
+
+    def _console(self, _dsn: str, _timeout: float) -> PgBouncerConsole:
+        return self.console
+
+    def request(self, key: str = "inc-1:apply", **params: JsonValue) -> ActionRequest:
+        return ActionRequest(
+            idempotency_key=key,
+            incident_id="inc-1",
+            action="pgbouncer.resize",
+            target="bench",
+            params={"admin_dsn": "host=x dbname=pgbouncer", "ini_path": str(self.ini), **params},
+        )
+
+
+@pytest.mark.parametrize(("database", "expected"), [(None, 2), ("bench", 2), ("big", 10)])
+def test_pool_size_reads_the_database_or_the_default(database: str | None, expected: int) -> None:
+    assert pool_size(INI, database) == expected
+
+
+def test_default_pool_size_is_pgbouncers_default_when_absent() -> None:
+    assert pool_size("[pgbouncer]\nlisten_port = 1\n", None) == 20
+
+
+def test_with_pool_size_edits_only_the_named_setting() -> None:
+    default = with_pool_size(INI, None, 3)
+    assert pool_size(default, None) == 3
+    assert pool_size(default, "big") == 10
+    assert "; a comment = 3" in default
+    bench = with_pool_size(INI, "bench", 5)
+    assert "bench = host=127.0.0.1 port=5432 dbname=bench pool_size=5\n" in bench
+    assert pool_size(bench, None) == 2
+    big = with_pool_size(INI, "big", 12)
+    assert pool_size(big, "big") == 12
+    assert big.count("pool_size=") == 1
+
+
+def test_with_pool_size_adds_a_missing_default() -> None:
+    text = with_pool_size("[pgbouncer]\nlisten_port = 1\n", None, 4)
+    assert pool_size(text, None) == 4
+
+
+def test_unknown_database_is_an_adapter_error() -> None:
+    with pytest.raises(AdapterError, match="no database 'nope'"):
+        pool_size(INI, "nope")
+    with pytest.raises(AdapterError, match="no database 'nope'"):
+        with_pool_size(INI, "nope", 3)
+
+
+@pytest.mark.parametrize(
+    ("current", "factor", "high", "expected"),
+    [
+        (2, 1.2, 50, 3),
+        (10, 1.2, 50, 12),
+        (11, 1.2, 50, 14),
+        (10, 1.2, 11, 11),
+        (50, 1.2, 50, 50),
+        (2, 0.5, 50, 1),
+        (10, 0.5, 50, 5),
+        (1, 0.5, 50, 1),
+    ],
+)
+def test_resized_rounds_away_and_stays_in_bounds(
+    current: int, factor: float, high: int, expected: int
+) -> None:
+    assert resized(current, factor, low=1, high=high) == expected
+
+
+def test_apply_edits_reloads_and_records_how_to_undo(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    assert isinstance(h.adapter, Adapter)
+    result = h.adapter.apply(h.request(database="bench"))
+    assert result.before["pool_size"] == 2
+    assert result.after["pool_size"] == 3
+    assert result.after["live_pool_size"] == 3
+    assert pool_size(h.ini.read_text(), "bench") == 3
+    assert h.console.commands[:1] == ["RELOAD"]
+    assert not any(c.startswith("RECONNECT") for c in h.console.commands)
+    assert result.undo.possible
+    assert result.undo.params["pool_size"] == 2
+    assert "vanguard rollback inc-1" in result.undo.instructions
+    check = h.adapter.verify(result)
+    assert check.ok, check.reason
+
+
+def test_apply_twice_with_one_key_resizes_once(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    first = h.adapter.apply(h.request())
+    second = h.adapter.apply(h.request())
+    assert first == second
+    assert pool_size(h.ini.read_text(), None) == 3
+    assert h.console.commands.count("RELOAD") == 1
+
+
+def test_an_interrupted_apply_finishes_without_resizing_twice(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    h.ini.write_text(with_pool_size(INI, None, 3))
+    result = h.adapter.apply(h.request())
+    assert result.before["pool_size"] == 2
+    assert result.after["pool_size"] == 3
+    assert pool_size(h.ini.read_text(), None) == 3
+
+
+def test_a_pool_at_its_bound_is_not_resized(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    with pytest.raises(ActionFailed, match="at the configured bound"):
+        h.adapter.apply(h.request(max_pool_size=2))
+    assert pool_size(h.ini.read_text(), None) == 2
+
+
+def test_shrink_reconnects_and_rollback_restores(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    result = h.adapter.apply(h.request(database="big", factor=0.5))
+    assert result.after["pool_size"] == 5
+    assert "RECONNECT big" in h.console.commands
+    undo = RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    back = h.adapter.rollback(undo)
+    assert back.after["pool_size"] == 10
+    assert pool_size(h.ini.read_text(), "big") == 10
+    assert h.adapter.rollback(undo) == back
+    assert h.console.commands.count("RELOAD") == 2
+
+
+def test_rollback_of_a_raise_reconnects_to_close_surplus_connections(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    result = h.adapter.apply(h.request())
+    h.adapter.rollback(
+        RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    )
+    assert h.console.commands[-2:] == ["RECONNECT", "SHOW CONFIG"]
+    assert pool_size(h.ini.read_text(), None) == 2
+
+
+def test_verify_fails_when_pgbouncer_was_not_reloaded(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    result = h.adapter.apply(h.request())
+    h.ini.write_text(INI)
+    check = h.adapter.verify(result)
+    assert not check.ok
+    assert check.observed["ini_pool_size"] == 2
+
+
+def test_plan_lists_the_steps_without_touching_anything(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    plan = h.adapter.plan(h.request(database="big", factor=0.5, git_repo=str(tmp_path)))
+    assert plan.undoable
+    assert plan.steps[0].startswith("set pool_size of big 10 → 5")
+    assert any(s.startswith("commit") for s in plan.steps)
+    assert "RECONNECT big" in plan.steps
+    assert h.ini.read_text() == INI
+    assert h.console.commands == []
+
+
+def test_invalid_params_name_the_key(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    with pytest.raises(AdapterError, match="factor"):
+        h.adapter.apply(h.request(factor=0))
+    with pytest.raises(AdapterError, match="min_pool_size 5 > max 3"):
+        h.adapter.apply(h.request(min_pool_size=5, max_pool_size=3))

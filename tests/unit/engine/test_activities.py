@@ -1,0 +1,256 @@
+"""Activities without Temporal: CI-style services, the all-services rate limit, verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from vanguard.act.base import Adapter, MemoryLedger
+from vanguard.config import Settings, VerifyMetric
+from vanguard.decide import PolicyConfig
+from vanguard.diagnose.operators import Operator
+from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy
+from vanguard.engine.activities import Activities, combine_verifications
+from vanguard.engine.messages import (
+    ApplyInput,
+    DecideInput,
+    DiagnoseInput,
+    OpenInput,
+    RollbackInput,
+    VerifyInput,
+)
+from vanguard.errors import AdapterError
+from vanguard.model import (
+    ActionRequest,
+    ActionResult,
+    Alert,
+    Check,
+    EvidencePoint,
+    Plan,
+    RollbackRequest,
+    UndoRecord,
+    Verdict,
+    Verification,
+)
+from vanguard.store import IncidentRepo, Store, open_store
+
+T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
+
+
+class RerunParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RerunAdapter:
+    """An in-test adapter whose own check says what the test wants."""
+
+    kind: ClassVar[str] = "ci.rerun"
+    params_model: ClassVar[type[BaseModel]] = RerunParams
+
+    def __init__(self, ok: bool) -> None:
+        self.ok = ok
+        self.applied = 0
+        self.rolled_back = 0
+
+    def plan(self, request: ActionRequest) -> Plan:
+        return Plan(action=self.kind, target=request.target, steps=("rerun",), undoable=True)
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        self.applied += 1
+        return ActionResult(
+            idempotency_key=request.idempotency_key,
+            incident_id=request.incident_id,
+            action=self.kind,
+            target=request.target,
+            applied=True,
+            undo=UndoRecord(
+                action=self.kind, target=request.target, possible=True, instructions="x"
+            ),
+            message="re-ran the failed jobs",
+            finished_at=T0,
+        )
+
+    def verify(self, result: ActionResult) -> Check:
+        return Check(
+            ok=self.ok,
+            reason="run 42 succeeded" if self.ok else "run 42 failed again",
+            observed={"run_id": 42, "conclusion": "success" if self.ok else "failure"},
+        )
+
+    def rollback(self, request: RollbackRequest) -> ActionResult:
+        self.rolled_back += 1
+        return self.apply(
+            ActionRequest(
+                idempotency_key=request.idempotency_key,
+                incident_id=request.incident_id,
+                action=self.kind,
+                target=request.undo.target,
+            )
+        )
+
+
+PATTERN = Pattern(
+    id="ci_flaky_network",
+    description="a CI job failed on a network blip",
+    service_types=("ci",),
+    metric="ci_job_failed",
+    signature=(Condition(field="confidence", op=Operator.gte, value=0.5),),
+    remedy=PatternRemedy(action="ci.rerun"),
+    rollback_safe=True,
+    prior_confidence=0.95,
+)
+
+
+def _alert(n: int = 1, service: str = "octo/repo") -> Alert:
+    return Alert(
+        alert_id=f"gh-{service}-{n}",
+        fingerprint=f"{service}/ci_job_failed",
+        source="github:workflow_run",
+        service_name=service,
+        metric_type="ci_job_failed",
+        labels={"service_type": "ci"},
+        detected_at=T0 + timedelta(minutes=n),
+        summary="job failed",
+        anomaly_score=1.0,
+        confidence=1.0,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _activities(store: Store, adapter: Adapter, policy: PolicyConfig | None = None) -> Activities:
+    settings = Settings(data_dir=Path("."), policy=policy or PolicyConfig(min_confidence=0.5))
+    return Activities(
+        settings, store, [PATTERN], {adapter.kind: adapter}, MemoryLedger(), [], clock=lambda: T0
+    )
+
+
+def _through_apply(acts: Activities, alert: Alert) -> tuple[str, VerifyInput | None]:
+    iid = f"inc-{alert.alert_id}"
+    acts.open_incident(OpenInput(incident_id=iid, alert=alert))
+    diagnosis = acts.diagnose(DiagnoseInput(incident_id=iid, alert=alert))
+    decision = acts.decide(DecideInput(incident_id=iid, alert=alert, diagnosis=diagnosis))
+    if not decision.approved:
+        return iid, None
+    action = acts.apply_action(ApplyInput(incident_id=iid, alert=alert, diagnosis=diagnosis))
+    return iid, VerifyInput(incident_id=iid, alert=alert, diagnosis=diagnosis, action=action)
+
+
+@pytest.mark.parametrize(("ok", "verdict"), [(True, Verdict.improved), (False, Verdict.degraded)])
+def test_a_service_without_metrics_is_judged_by_the_adapters_check(
+    store: Store, ok: bool, verdict: Verdict
+) -> None:
+    adapter = RerunAdapter(ok)
+    acts = _activities(store, adapter)
+    iid, verify = _through_apply(acts, _alert())
+    assert verify is not None, "an unlisted service must still be diagnosed and acted on"
+    assert verify.diagnosis.pattern_id == "ci_flaky_network"
+    verification = acts.verify(verify)
+    assert verification.verdict is verdict
+    assert ("run 42 succeeded" if ok else "run 42 failed again") in verification.reason
+    assert verification.figures["check.run_id"] == 42
+    with store.session() as session:
+        record = IncidentRepo(session).get_record(iid)
+    assert record is not None
+    assert record.verification == verification
+
+
+def test_an_unlisted_service_without_a_type_label_is_generic(store: Store) -> None:
+    acts = _activities(store, RerunAdapter(True))
+    alert = _alert().model_copy(update={"labels": {}})
+    acts.open_incident(OpenInput(incident_id="inc-x", alert=alert))
+    diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-x", alert=alert))
+    assert diagnosis.pattern_id is None
+
+
+def test_the_daily_limit_over_all_services_is_enforced(store: Store) -> None:
+    adapter = RerunAdapter(True)
+    policy = PolicyConfig(min_confidence=0.5, max_actions_per_day=2)
+    acts = _activities(store, adapter, policy)
+    decided = [_through_apply(acts, _alert(n, f"octo/repo{n}"))[1] is not None for n in range(3)]
+    assert decided == [True, True, False]
+    assert adapter.applied == 2
+    with store.session() as session:
+        record = IncidentRepo(session).get_record("inc-gh-octo/repo2-2")
+    assert record is not None
+    assert record.decision is not None
+    rate = next(v for v in record.decision.verdicts if v.gate == "rate_limit")
+    assert not rate.passed
+    assert "2 actions on all services in 24 h, limit 2" in rate.reason
+
+
+def test_rollback_by_hand_shares_the_automatic_key_and_runs_once(store: Store) -> None:
+    adapter = RerunAdapter(True)
+    acts = _activities(store, adapter)
+    iid, verify = _through_apply(acts, _alert())
+    assert verify is not None
+    first, new = acts.roll_back_by_hand(iid, who="alice")
+    again, new_again = acts.roll_back_by_hand(iid, who="alice")
+    auto = acts.rollback(RollbackInput(incident_id=iid, action=verify.action))
+    assert (new, new_again) == (True, False)
+    assert first == again
+    assert auto.idempotency_key == first.idempotency_key == f"{iid}:rollback"
+    with store.session() as session:
+        record = IncidentRepo(session).get_record(iid)
+    assert record is not None
+    assert [a.idempotency_key for a in record.actions].count(f"{iid}:rollback") == 1
+    rolled = [e for e in record.audit if e.kind == "action.rolled_back"]
+    assert len(rolled) == 1
+    assert rolled[0].payload["by"] == "alice"
+
+
+def test_rollback_by_hand_refuses_an_incident_with_nothing_applied(store: Store) -> None:
+    acts = _activities(store, RerunAdapter(True))
+    alert = _alert().model_copy(update={"labels": {}})
+    acts.open_incident(OpenInput(incident_id="inc-y", alert=alert))
+    with pytest.raises(AdapterError, match="no applied action"):
+        acts.roll_back_by_hand("inc-y", who="bob")
+
+
+def _points(values: list[float], start: datetime = T0) -> tuple[EvidencePoint, ...]:
+    return tuple(
+        EvidencePoint(timestamp=start + timedelta(seconds=i), value=v) for i, v in enumerate(values)
+    )
+
+
+def _v(verdict: Verdict, figure: float) -> Verification:
+    return Verification(
+        verdict=verdict, reason=verdict.value, observed=_points([figure]), figures={"m": figure}
+    )
+
+
+WAIT = VerifyMetric(metric="waiting")
+MAXWAIT = VerifyMetric(metric="maxwait", labels={"database": "bench"})
+
+
+def test_the_first_series_decides_and_its_evidence_is_kept() -> None:
+    combined = combine_verifications(
+        [(WAIT, _v(Verdict.improved, 1.0)), (MAXWAIT, _v(Verdict.unchanged, 2.0))]
+    )
+    assert combined.verdict is Verdict.improved
+    assert combined.observed == _points([1.0])
+    assert combined.figures == {"m": 1.0, "maxwait{database=bench}:m": 2.0}
+
+
+def test_any_degraded_series_vetoes_an_improvement() -> None:
+    combined = combine_verifications(
+        [(WAIT, _v(Verdict.improved, 1.0)), (MAXWAIT, _v(Verdict.degraded, 2.0))]
+    )
+    assert combined.verdict is Verdict.degraded
+    assert combined.reason.startswith("degraded: maxwait{database=bench} got worse")
+
+
+def test_nothing_to_judge_is_inconclusive() -> None:
+    assert combine_verifications([]).verdict is Verdict.inconclusive

@@ -1,0 +1,74 @@
+"""Alertmanager v4 deliveries to Alerts: routing labels, trend annotations, stable ids."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from vanguard.model import Severity
+from vanguard.sources.alertmanager import AlertmanagerWebhook, alerts_from_webhook
+
+FIRING = Path(__file__).parents[2] / "fixtures" / "alertmanager" / "firing.json"
+
+
+def _payload() -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(FIRING.read_text())
+    return body
+
+
+def test_a_firing_alert_becomes_an_alert_for_its_service_and_series() -> None:
+    (alert,) = alerts_from_webhook(AlertmanagerWebhook.model_validate(_payload()))
+    assert alert.service_name == "app-db"
+    assert alert.metric_type == "pgbouncer_pools_client_waiting_connections"
+    assert alert.labels == {"database": "app", "service_type": "pgbouncer", "user": "postgres"}
+    assert alert.severity is Severity.warning
+    assert alert.source == "alertmanager"
+    assert alert.summary == "6 clients wait for a server connection"
+    assert alert.detected_at.isoformat().startswith("2026-11-25T15:02:11.123")
+    trend = alert.trend_analysis
+    assert trend is not None
+    assert (trend.current, trend.ema, trend.slope_per_hour, trend.zscore) == (6, 3.5, 4320, 2.1)
+    assert alert.attributes["alertname"] == "PgBouncerClientsWaiting"
+
+
+def test_duplicate_deliveries_give_the_same_alert_id_and_a_new_firing_a_new_one() -> None:
+    first = alerts_from_webhook(AlertmanagerWebhook.model_validate(_payload()))[0]
+    again = _payload()
+    again["groupKey"] = "replica-2"
+    second = alerts_from_webhook(AlertmanagerWebhook.model_validate(again))[0]
+    later = _payload()
+    later["alerts"][0]["startsAt"] = "2026-11-25T16:00:00Z"
+    third = alerts_from_webhook(AlertmanagerWebhook.model_validate(later))[0]
+    assert first.alert_id == second.alert_id
+    assert third.alert_id != first.alert_id
+
+
+def test_job_and_alertname_stand_in_for_missing_service_and_metric() -> None:
+    body = _payload()
+    body["alerts"][0]["labels"] = {"alertname": "Down", "job": "api", "severity": "page"}
+    body["alerts"][0]["annotations"] = {"current": "NaN", "confidence": "0.7"}
+    (alert,) = alerts_from_webhook(AlertmanagerWebhook.model_validate(body))
+    assert (alert.service_name, alert.metric_type) == ("api", "Down")
+    assert alert.severity is Severity.warning
+    assert alert.trend_analysis is None
+    assert alert.confidence == 0.7
+    assert alert.summary == "Down"
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"version": "3"}, "version"),
+        ({"alerts": [{"status": "firing", "labels": {}}]}, "alerts.0"),
+        ({"status": "pending"}, "status"),
+    ],
+)
+def test_malformed_payloads_are_rejected_with_the_field(change: dict[str, Any], where: str) -> None:
+    body = {**_payload(), **change}
+    with pytest.raises(ValidationError) as info:
+        AlertmanagerWebhook.model_validate(body)
+    assert ".".join(str(p) for p in info.value.errors()[0]["loc"]).startswith(where)
