@@ -1,12 +1,549 @@
-"""GitHub adapters: re-run failed jobs, open or update triage issues (being filled in)."""
+"""GitHub adapters: ``github.rerun`` re-runs a run's failed jobs, ``github.triage`` keeps the
+one issue of a failure fingerprint up to date.
+
+What to act on comes from the incident's alert (labels: run id, fingerprint, class; attributes:
+explaining lines, links, a storm's repositories), read from the store by incident id, so a
+pattern's remedy needs no per-run parameters. Both go through the ``Ledger``: a finished key
+returns its recorded result; a begun-but-unfinished re-run is reconciled against the run's
+attempt number, so a worker killed between the POST and the record never re-runs twice.
+
+A re-run of a class marked ``track`` (flaky tests) also updates the fingerprint's issue:
+flakes are healed and never hidden. A re-run cannot be undone (the cancel endpoint stops the
+new attempt but cannot restore the old one); an issue Vanguard created is undone by closing it.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from vanguard.act.base import Adapter, Ledger
+from vanguard.ci.client import GitHubApi, build_github_api
+from vanguard.ci.config import GitHubConfig
+from vanguard.ci.records import CiRepo
+from vanguard.ci.triage import (
+    RunLink,
+    TriageFacts,
+    issue_label,
+    owners_for,
+    parse_codeowners,
+    render_issue,
+)
 from vanguard.config import Settings
+from vanguard.errors import ActionFailed, AdapterError, ConfigError
+from vanguard.model import (
+    ActionRequest,
+    ActionResult,
+    Alert,
+    Check,
+    Plan,
+    RollbackRequest,
+    UndoRecord,
+)
+from vanguard.store import IncidentRepo, Store, open_store
 
-__all__ = ["GITHUB_ADAPTERS"]
+__all__ = [
+    "GITHUB_ADAPTERS",
+    "GitHubRerunAdapter",
+    "GitHubRerunParams",
+    "GitHubTriageAdapter",
+    "GitHubTriageParams",
+    "IssueKeeper",
+]
 
-GITHUB_ADAPTERS: Mapping[str, Callable[[Ledger, Settings], Adapter]] = {}
+PENDING_STATES = frozenset({"queued", "in_progress", "requested", "waiting", "pending"})
+MAX_RUNS_KEPT = 50
+
+
+class GitHubRerunParams(BaseModel):
+    """Optional overrides; by default the run comes from the incident's alert."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_wait_s: float | None = Field(default=None, ge=0.0, le=270.0)
+
+
+class GitHubTriageParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    extra_labels: tuple[str, ...] = ()
+
+
+AlertLookup = Callable[[str], Alert | None]
+ApiFactory = Callable[[], GitHubApi]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Context:
+    """Lazily built clients shared by both adapters: the GitHub API and the store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._api: GitHubApi | None = None
+        self._store: Store | None = None
+
+    def config(self) -> GitHubConfig:
+        if self.settings.github is None:
+            raise ConfigError(
+                "no 'github' section: GitHub actions are not configured", key="github"
+            )
+        return self.settings.github
+
+    def api(self) -> GitHubApi:
+        if self._api is None:
+            self._api = build_github_api(self.config())
+        return self._api
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings.resolved_store_url())
+        return self._store
+
+    def alert(self, incident_id: str) -> Alert | None:
+        with self.store().session() as session:
+            incident = IncidentRepo(session).get_incident(incident_id)
+        return incident.alert if incident is not None else None
+
+
+def _params(model: type[BaseModel], kind: str, raw: Mapping[str, JsonValue]) -> Any:
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<params>'}: {e['msg']}" for e in exc.errors()
+        )
+        raise AdapterError(f"{kind}: invalid params: {problems}") from exc
+
+
+def _label(alert: Alert, name: str) -> str:
+    value = alert.labels.get(name)
+    if not value:
+        raise ActionFailed(f"alert {alert.alert_id} has no {name!r} label; not a CI alert")
+    return value
+
+
+def _int_label(alert: Alert, name: str) -> int:
+    try:
+        return int(_label(alert, name))
+    except ValueError as exc:
+        raise ActionFailed(f"alert {alert.alert_id}: label {name!r} is not a number") from exc
+
+
+class IssueKeeper:
+    """Create or update the one issue of a fingerprint (shared by both adapters)."""
+
+    def __init__(
+        self,
+        api: Callable[[], GitHubApi],
+        store: Callable[[], Store],
+        config: Callable[[], GitHubConfig],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.api = api
+        self.store = store
+        self.config = config
+        self.clock = clock
+
+    def owners(self, repository: str) -> tuple[str, ...]:
+        for path in self.config().triage.codeowners_paths:
+            text = self.api().file_text(repository, path)
+            if text is not None:
+                return owners_for(parse_codeowners(text), [".github/workflows/"])
+        return ()
+
+    def upsert(self, alert: Alert, extra_labels: tuple[str, ...] = ()) -> dict[str, JsonValue]:
+        """Open or update the issue; returns what changed (issue number, created or not)."""
+        repository = alert.service_name
+        fingerprint = _label(alert, "fingerprint")
+        api, now = self.api(), self.clock()
+        run = RunLink(
+            repository=alert.labels.get("repository", repository),
+            run_id=_int_label(alert, "run_id"),
+            attempt=int(alert.labels.get("run_attempt", "1") or 1),
+            url=_str(alert.attributes.get("run_url")),
+            workflow=alert.labels.get("workflow", ""),
+            head_sha=alert.labels.get("head_sha", ""),
+        )
+        with self.store().session() as session:
+            row = CiRepo(session).triage(repository, fingerprint)
+            known = row.issue_number if row else None
+            runs = [RunLink.model_validate(r) for r in (row.body.get("runs", []) if row else [])]
+        if run not in runs:
+            runs = [*runs, run][-MAX_RUNS_KEPT:]
+        raw_lines = alert.attributes.get("lines")
+        lines = tuple(str(x) for x in raw_lines) if isinstance(raw_lines, list) else ()
+        raw_repos = alert.attributes.get("outage_repositories")
+        outage = tuple(str(x) for x in raw_repos) if isinstance(raw_repos, list) else ()
+        facts = TriageFacts(
+            repository=repository,
+            fingerprint=fingerprint,
+            category=alert.labels.get("category", "unknown"),
+            retryable=alert.labels.get("retryable") == "true",
+            lines=lines,
+            runs=tuple(runs),
+            owners=self.owners(repository),
+            outage_repositories=outage,
+            heal_reason=_str(alert.attributes.get("heal_reason")) or "",
+            failed_step=_str(alert.attributes.get("failed_step")),
+        )
+        draft = render_issue(facts, (*self.config().triage.labels, *extra_labels))
+        label = issue_label(fingerprint)
+        if known is None:
+            found = api.find_issue(repository, label)
+            known = found.number if found is not None else None
+        created = known is None
+        if known is None:
+            issue = api.create_issue(repository, draft)
+            number = issue.number
+        else:
+            number = known
+            lines_text = "\n".join(lines[:10])
+            api.comment_issue(
+                repository,
+                number,
+                f"Failed again: {run.workflow or 'run'} #{run.run_id} attempt {run.attempt} "
+                f"({run.url or 'no link'}).\n\n```\n{lines_text}\n```\n\n{facts.heal_reason}",
+            )
+            api.add_labels(repository, number, draft.labels)
+        with self.store().session() as session:
+            CiRepo(session).save_triage(
+                repository,
+                fingerprint,
+                at=now,
+                issue_number=number,
+                body={"runs": [r.model_dump(mode="json") for r in runs], "title": draft.title},
+            )
+        return {
+            "repository": repository,
+            "issue_number": number,
+            "created": created,
+            "fingerprint": fingerprint,
+            "labels": list(draft.labels),
+            "owners": list(facts.owners),
+        }
+
+
+def _str(value: JsonValue | None) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class GitHubRerunAdapter:
+    """``github.rerun``: re-run the failed jobs of the alert's run, once per key, after backoff."""
+
+    kind: ClassVar[str] = "github.rerun"
+    params_model: ClassVar[type[BaseModel]] = GitHubRerunParams
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        api: Callable[[], GitHubApi],
+        alerts: AlertLookup,
+        keeper: IssueKeeper,
+        store: Callable[[], Store],
+        max_wait_s: Callable[[], float],
+        clock: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.ledger = ledger
+        self.api = api
+        self.alerts = alerts
+        self.keeper = keeper
+        self.store = store
+        self.max_wait_s = max_wait_s
+        self.clock = clock
+        self.sleep = sleep
+
+    def _alert(self, incident_id: str) -> Alert:
+        alert = self.alerts(incident_id)
+        if alert is None:
+            raise ActionFailed(f"incident {incident_id} is not in the store")
+        return alert
+
+    def plan(self, request: ActionRequest) -> Plan:
+        _params(GitHubRerunParams, self.kind, request.params)
+        alert = self._alert(request.incident_id)
+        run_id = _int_label(alert, "run_id")
+        steps = [
+            f"wait the backoff of {alert.labels.get('backoff_s', '0')} s after the failure",
+            f"POST /repos/{alert.service_name}/actions/runs/{run_id}/rerun-failed-jobs",
+            "verify: the run has a new attempt queued or running",
+        ]
+        if alert.labels.get("track") == "true":
+            steps.append(f"update the issue of fingerprint {alert.labels.get('fingerprint')}")
+        return Plan(action=self.kind, target=request.target, steps=tuple(steps), undoable=False)
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        params: GitHubRerunParams = _params(GitHubRerunParams, self.kind, request.params)
+        key = request.idempotency_key
+        entry = self.ledger.get(key)
+        if entry is not None and entry.result is not None:
+            return entry.result
+        alert = self._alert(request.incident_id)
+        repository = alert.service_name
+        run_id = _int_label(alert, "run_id")
+        attempt = _int_label(alert, "run_attempt")
+        before: dict[str, JsonValue] = {
+            "repository": repository,
+            "run_id": run_id,
+            "run_attempt": attempt,
+        }
+        api = self.api()
+        if entry is None:
+            self.ledger.begin(key, before)
+        else:
+            current = api.get_run(repository, run_id)
+            if current.run_attempt > attempt:
+                return self._finish(
+                    request,
+                    alert,
+                    before,
+                    current.run_attempt,
+                    "re-run had already been requested before an interruption; not repeated",
+                )
+        self._wait_backoff(alert, params)
+        api.rerun_failed_jobs(repository, run_id)
+        with self.store().session() as session:
+            CiRepo(session).mark_rerun(repository, run_id, attempt)
+        message = f"re-ran the failed jobs of run {run_id} in {repository} (attempt {attempt + 1})"
+        tracked: dict[str, JsonValue] = {}
+        if alert.labels.get("track") == "true":
+            tracked = self.keeper.upsert(alert)
+            message += f"; tracked in issue #{tracked['issue_number']}"
+        return self._finish(request, alert, before, attempt + 1, message, tracked)
+
+    def _wait_backoff(self, alert: Alert, params: GitHubRerunParams) -> None:
+        try:
+            backoff = float(alert.labels.get("backoff_s", "0") or 0)
+        except ValueError:
+            backoff = 0.0
+        cap = params.max_wait_s if params.max_wait_s is not None else self.max_wait_s()
+        due = alert.detected_at.timestamp() + backoff
+        wait = min(cap, due - self.clock().timestamp())
+        if wait > 0:
+            self.sleep(wait)
+
+    def _finish(
+        self,
+        request: ActionRequest,
+        alert: Alert,
+        before: dict[str, JsonValue],
+        expected_attempt: int,
+        message: str,
+        tracked: dict[str, JsonValue] | None = None,
+    ) -> ActionResult:
+        repository, run_id = alert.service_name, before["run_id"]
+        result = ActionResult(
+            idempotency_key=request.idempotency_key,
+            incident_id=request.incident_id,
+            action=self.kind,
+            target=request.target,
+            applied=True,
+            before=before,
+            after={"expected_attempt": expected_attempt, "issue": tracked or None},
+            undo=UndoRecord(
+                action=self.kind,
+                target=request.target,
+                possible=False,
+                params={"repository": repository, "run_id": run_id},
+                instructions=(
+                    f"A re-run cannot be undone. To stop it: POST /repos/{repository}/actions/"
+                    f"runs/{run_id}/cancel (or `gh run cancel {run_id} -R {repository}`)."
+                ),
+            ),
+            message=message,
+            finished_at=self.clock(),
+        )
+        self.ledger.finish(request.idempotency_key, result)
+        return result
+
+    def verify(self, result: ActionResult) -> Check:
+        repository = str(result.before.get("repository"))
+        run_id = int(str(result.before.get("run_id")))
+        before_attempt = int(str(result.before.get("run_attempt", 1)))
+        run = self.api().get_run(repository, run_id)
+        observed: dict[str, JsonValue] = {
+            "status": run.status,
+            "conclusion": run.conclusion,
+            "run_attempt": run.run_attempt,
+            "before_attempt": before_attempt,
+        }
+        if run.run_attempt > before_attempt and run.conclusion == "success":
+            return Check(ok=True, reason=f"attempt {run.run_attempt} passed", observed=observed)
+        if run.status in PENDING_STATES:
+            return Check(
+                ok=True,
+                reason=f"run {run_id} is {run.status} again (re-run accepted)",
+                observed=observed,
+            )
+        if run.run_attempt > before_attempt and run.conclusion in {"failure", "timed_out"}:
+            return Check(
+                ok=False, reason=f"attempt {run.run_attempt} failed again", observed=observed
+            )
+        if run.run_attempt > before_attempt:
+            return Check(
+                ok=True, reason=f"attempt {run.run_attempt} is {run.status}", observed=observed
+            )
+        return Check(
+            ok=False,
+            reason=f"run {run_id} shows no new attempt ({run.status}/{run.conclusion})",
+            observed=observed,
+        )
+
+    def rollback(self, request: RollbackRequest) -> ActionResult:
+        """Never touches the run: returns ``applied=False`` saying why, so callers escalate."""
+        undo = request.undo
+        return ActionResult(
+            idempotency_key=request.idempotency_key,
+            incident_id=request.incident_id,
+            action=self.kind,
+            target=undo.target,
+            applied=False,
+            undo=undo,
+            message=f"a re-run cannot be undone; escalate: {undo.instructions}",
+            finished_at=self.clock(),
+        )
+
+
+class GitHubTriageAdapter:
+    """``github.triage``: open or update the one issue of the alert's failure fingerprint."""
+
+    kind: ClassVar[str] = "github.triage"
+    params_model: ClassVar[type[BaseModel]] = GitHubTriageParams
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        api: Callable[[], GitHubApi],
+        alerts: AlertLookup,
+        keeper: IssueKeeper,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.ledger = ledger
+        self.api = api
+        self.alerts = alerts
+        self.keeper = keeper
+        self.clock = clock
+
+    def plan(self, request: ActionRequest) -> Plan:
+        _params(GitHubTriageParams, self.kind, request.params)
+        alert = self.alerts(request.incident_id)
+        fingerprint = alert.labels.get("fingerprint", "?") if alert else "?"
+        return Plan(
+            action=self.kind,
+            target=request.target,
+            steps=(
+                f"find the issue labelled {issue_label(fingerprint)} in {request.target}",
+                "create it (title, labels, explaining lines, run links, CODEOWNERS owners) "
+                "or comment the new failure on it",
+                "never re-run the failed jobs",
+            ),
+            undoable=True,
+        )
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        params: GitHubTriageParams = _params(GitHubTriageParams, self.kind, request.params)
+        key = request.idempotency_key
+        entry = self.ledger.get(key)
+        if entry is not None and entry.result is not None:
+            return entry.result
+        alert = self.alerts(request.incident_id)
+        if alert is None:
+            raise ActionFailed(f"incident {request.incident_id} is not in the store")
+        self.ledger.begin(key, {"repository": alert.service_name})
+        after = self.keeper.upsert(alert, params.extra_labels)
+        number, created = after["issue_number"], bool(after["created"])
+        repository = alert.service_name
+        verb = "opened" if created else "updated"
+        result = ActionResult(
+            idempotency_key=key,
+            incident_id=request.incident_id,
+            action=self.kind,
+            target=request.target,
+            applied=True,
+            before={"repository": repository, "fingerprint": after["fingerprint"]},
+            after=after,
+            undo=UndoRecord(
+                action=self.kind,
+                target=request.target,
+                possible=created,
+                params={"repository": repository, "issue_number": number},
+                instructions=(
+                    f"close issue #{number} in {repository}"
+                    if created
+                    else f"delete the comment Vanguard added to #{number} in {repository}"
+                ),
+            ),
+            message=f"{verb} issue #{number} in {repository} for {after['fingerprint']}",
+            finished_at=self.clock(),
+        )
+        self.ledger.finish(key, result)
+        return result
+
+    def verify(self, result: ActionResult) -> Check:
+        number = result.after.get("issue_number")
+        if isinstance(number, int) and number > 0:
+            return Check(
+                ok=True, reason=f"issue #{number} holds the failure", observed=result.after
+            )
+        return Check(ok=False, reason="no issue number recorded", observed=result.after)
+
+    def rollback(self, request: RollbackRequest) -> ActionResult:
+        """Close the issue if Vanguard opened it; a comment on an older issue stays."""
+        undo = request.undo
+        entry = self.ledger.get(request.idempotency_key)
+        if entry is not None and entry.result is not None:
+            return entry.result
+        applied = False
+        if undo.possible:
+            self.ledger.begin(request.idempotency_key, dict(undo.params))
+            self.api().set_issue_state(
+                str(undo.params["repository"]), int(str(undo.params["issue_number"])), "closed"
+            )
+            applied = True
+        result = ActionResult(
+            idempotency_key=request.idempotency_key,
+            incident_id=request.incident_id,
+            action=self.kind,
+            target=undo.target,
+            applied=applied,
+            undo=undo,
+            message=("closed " if applied else "left as it was: ") + undo.instructions,
+            finished_at=self.clock(),
+        )
+        if applied:
+            self.ledger.finish(request.idempotency_key, result)
+        return result
+
+
+def _rerun(ledger: Ledger, settings: Settings) -> Adapter:
+    ctx = _Context(settings)
+    keeper = IssueKeeper(ctx.api, ctx.store, ctx.config, _utcnow)
+    return GitHubRerunAdapter(
+        ledger,
+        api=ctx.api,
+        alerts=ctx.alert,
+        keeper=keeper,
+        store=ctx.store,
+        max_wait_s=lambda: ctx.config().healing.max_wait_s,
+    )
+
+
+def _triage(ledger: Ledger, settings: Settings) -> Adapter:
+    ctx = _Context(settings)
+    keeper = IssueKeeper(ctx.api, ctx.store, ctx.config, _utcnow)
+    return GitHubTriageAdapter(ledger, api=ctx.api, alerts=ctx.alert, keeper=keeper)
+
+
+GITHUB_ADAPTERS: Mapping[str, Callable[[Ledger, Settings], Adapter]] = {
+    GitHubRerunAdapter.kind: _rerun,
+    GitHubTriageAdapter.kind: _triage,
+}

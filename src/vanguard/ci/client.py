@@ -58,7 +58,7 @@ class GitHubApi(Protocol):
 
     def list_runs(self, repository: str, *, etag: str | None, per_page: int) -> RunsPage: ...
 
-    def failed_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]: ...
+    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]: ...
 
     def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]: ...
 
@@ -206,7 +206,8 @@ class GithubkitApi:
                 continue
         return RunsPage(runs=tuple(runs), etag=new_etag)
 
-    def failed_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
+    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
+        """The jobs of the run's latest attempt (those that do not parse are skipped)."""
         _, body, _ = self._call(
             "GET",
             f"{self._repo(repository)}/actions/runs/{run_id}/jobs",
@@ -216,11 +217,9 @@ class GithubkitApi:
         found: list[WorkflowJob] = []
         for item in jobs:
             try:
-                job = WorkflowJob.model_validate(item)
+                found.append(WorkflowJob.model_validate(item))
             except ValidationError:
                 continue
-            if job.conclusion in {"failure", "timed_out"}:
-                found.append(job)
         return found
 
     def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
@@ -405,8 +404,8 @@ class MemoryGitHub:
         runs = [r for (repo, _), r in self.runs.items() if repo == repository]
         return RunsPage(runs=tuple(runs[:per_page]), etag=current)
 
-    def failed_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
-        return [j for j in self.jobs.get((repository, run_id), []) if j.failed]
+    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
+        return list(self.jobs.get((repository, run_id), []))
 
     def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
         data = self.logs.get((repository, job_id), b"")

@@ -81,7 +81,7 @@ class WorkflowJob(_Lenient):
     head_branch: str | None = None
     status: str | None = None
     conclusion: str | None = None
-    run_attempt: int = Field(default=1, ge=1)
+    run_attempt: int | None = Field(default=None, ge=1)
     html_url: str | None = None
     workflow_name: str | None = None
     completed_at: AwareDatetime | None = None

@@ -1,0 +1,423 @@
+"""From a GitHub delivery (webhook or poll) to an incident: record, explain, plan, start.
+
+Every delivery is recorded by its ``X-GitHub-Delivery`` id before anything else, so a
+duplicate does nothing and nothing is lost: a body that cannot be used is kept as
+``rejected`` with the reason, an event we do not act on as ``ignored``, and a delivery whose
+handling failed as ``failed`` (a redelivery of a failed one is processed again).
+
+A completed failed ``workflow_run`` is explained from its failed jobs' logs (streamed, capped,
+fetched only once the run has completed), checked for a storm across repositories, planned by
+class (``plan_heal``) and handed to the engine as an ``Alert``; the engine's gates and the
+GitHub adapters do the rest. ``/vanguard retry|ignore`` comments on a triage issue are obeyed
+only from authorised users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from vanguard.api.starter import IncidentStarter
+from vanguard.ci.alerts import failure_alert
+from vanguard.ci.client import GitHubApi
+from vanguard.ci.config import GitHubConfig
+from vanguard.ci.events import Delivery, Rejected, WorkflowJob, WorkflowRun, parse_delivery
+from vanguard.ci.healing import (
+    FailureClass,
+    HealKind,
+    HealPlan,
+    StormVerdict,
+    detect_storm,
+    plan_heal,
+)
+from vanguard.ci.health import AttemptRecord
+from vanguard.ci.records import CiRepo
+from vanguard.ci.triage import Command, is_authorised, parse_command
+from vanguard.diagnose.cilog import Explanation, explain, iter_log_lines
+from vanguard.diagnose.taxonomy import Heal, Taxonomy, builtin_taxonomy
+from vanguard.errors import VanguardError
+from vanguard.store import Store
+
+__all__ = ["CiIntake", "IntakeResult", "IntakeStatus"]
+
+log = logging.getLogger(__name__)
+
+IntakeStatus = Literal["accepted", "ignored", "rejected", "failed", "duplicate"]
+MAX_JOBS = 5
+"""Logs of at most this many jobs are read per failed run (the API budget is shared)."""
+
+
+class IntakeResult(BaseModel):
+    """What became of one delivery; ``reason`` is what the deliveries table records."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    delivery_id: str
+    status: IntakeStatus
+    reason: str
+    incident_id: str | None = None
+    new_incident: bool = False
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CiIntake:
+    """Turns deliveries into incidents; holds the store, the GitHub client and the starter."""
+
+    def __init__(
+        self,
+        store: Store,
+        api: GitHubApi,
+        config: GitHubConfig,
+        starter: IncidentStarter | None,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        taxonomy: Taxonomy | None = None,
+    ) -> None:
+        self.store = store
+        self.api = api
+        self.config = config
+        self.starter = starter
+        self.clock = clock
+        self.taxonomy = taxonomy or builtin_taxonomy()
+
+    # -- deliveries ----------------------------------------------------------------------
+
+    async def receive(self, delivery_id: str, event: str, body: bytes) -> IntakeResult:
+        """Record, dedupe and handle one delivery; never raises for bad input."""
+        parsed = parse_delivery(delivery_id, event, body)
+        if isinstance(parsed, Rejected):
+            status, reason, action, repo = "rejected", parsed.reason, None, None
+        else:
+            status = "received" if parsed.handled else "ignored"
+            reason = "being handled" if parsed.handled else parsed.reason
+            action = parsed.action
+            repo = parsed.repository.full_name if parsed.repository else None
+        with self.store.session() as session:
+            fresh = CiRepo(session).claim_delivery(
+                delivery_id,
+                event=event,
+                action=action,
+                repository=repo,
+                at=self.clock(),
+                status=status,
+                reason=reason,
+            )
+        if not fresh:
+            return IntakeResult(
+                delivery_id=delivery_id, status="duplicate", reason="delivery already received"
+            )
+        if isinstance(parsed, Rejected) or not parsed.handled:
+            return IntakeResult(
+                delivery_id=delivery_id,
+                status="rejected" if isinstance(parsed, Rejected) else "ignored",
+                reason=reason,
+            )
+        if repo is not None and not self.config.watches(repo):
+            result = IntakeResult(
+                delivery_id=delivery_id,
+                status="ignored",
+                reason=f"repository {repo} is not watched",
+            )
+        else:
+            try:
+                result = await self.handle(parsed)
+            except (VanguardError, ValidationError) as exc:
+                result = IntakeResult(
+                    delivery_id=delivery_id,
+                    status="failed",
+                    reason=f"{getattr(exc, 'code', 'invalid')}: {exc}"[:2000],
+                )
+                log.warning("delivery %s (%s) failed: %s", delivery_id, event, exc)
+        with self.store.session() as session:
+            CiRepo(session).settle_delivery(
+                delivery_id, result.status, result.reason, result.incident_id
+            )
+        return result
+
+    async def handle(self, delivery: Delivery) -> IntakeResult:
+        """Act on one parsed delivery of a handled event."""
+        did = delivery.delivery_id
+        repository = delivery.repository
+        if repository is None:
+            return IntakeResult(delivery_id=did, status="rejected", reason="no repository")
+        if delivery.event == "workflow_run" and delivery.workflow_run is not None:
+            if delivery.action != "completed":
+                return IntakeResult(
+                    delivery_id=did, status="ignored", reason=f"run {delivery.action}"
+                )
+            return await self.on_completed_run(
+                did, repository.full_name, repository.default_branch, delivery.workflow_run
+            )
+        if delivery.event == "issue_comment" and delivery.comment is not None:
+            return await self._on_comment(delivery)
+        if delivery.event == "workflow_job" and delivery.workflow_job is not None:
+            job = delivery.workflow_job
+            return IntakeResult(
+                delivery_id=did,
+                status="accepted" if job.status == "completed" else "ignored",
+                reason=f"job {job.id} {job.status}/{job.conclusion}: "
+                "healing is decided once its run has completed (workflow_run)",
+            )
+        if delivery.event == "check_run" and delivery.check_run is not None:
+            check = delivery.check_run
+            return IntakeResult(
+                delivery_id=did,
+                status="accepted",
+                reason=f"check run {check.id} {check.status}/{check.conclusion} recorded; "
+                "Actions checks are healed through their workflow_run",
+            )
+        if delivery.event == "issues" and delivery.issue is not None:
+            return self._on_issue(delivery)
+        return IntakeResult(delivery_id=did, status="ignored", reason="nothing to do")
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def _attempt(
+        self,
+        repository: str,
+        default_branch: str,
+        run: WorkflowRun,
+        retryable: bool | None = None,
+    ) -> AttemptRecord:
+        return AttemptRecord(
+            repository=repository,
+            workflow=run.workflow,
+            run_id=run.id,
+            run_attempt=run.run_attempt,
+            head_sha=run.head_sha,
+            head_branch=run.head_branch,
+            conclusion=run.conclusion or "unknown",
+            at=run.updated_at or self.clock(),
+            default_branch=default_branch,
+            retryable=retryable,
+        )
+
+    async def on_completed_run(
+        self, delivery_id: str, repository: str, default_branch: str, run: WorkflowRun
+    ) -> IntakeResult:
+        """Record a finished attempt; for a failure, explain, plan and start the incident."""
+        if not run.failed:
+            with self.store.session() as session:
+                CiRepo(session).record_attempt(self._attempt(repository, default_branch, run))
+            return IntakeResult(
+                delivery_id=delivery_id,
+                status="accepted",
+                reason=f"run {run.id} attempt {run.run_attempt} {run.conclusion}: recorded",
+            )
+        explanation, job = await asyncio.to_thread(self._explain_run, repository, run)
+        finished = run.updated_at or self.clock()
+        window = timedelta(seconds=self.config.healing.storm_window_s)
+        with self.store.session() as session:
+            repo = CiRepo(session)
+            repo.record_attempt(
+                self._attempt(repository, default_branch, run, explanation.retryable),
+                category=explanation.category,
+                fingerprint=explanation.fingerprint,
+            )
+            triage = repo.triage(repository, explanation.fingerprint)
+            ignored = bool(triage and triage.ignored)
+            sightings = repo.sightings(explanation.fingerprint, finished - window)
+        storm = detect_storm(
+            sightings,
+            explanation.fingerprint,
+            finished,
+            min_repositories=self.config.healing.storm_repositories,
+            window_s=self.config.healing.storm_window_s,
+        )
+        category = self.taxonomy.get(explanation.category)
+        plan = plan_heal(
+            FailureClass(
+                category=explanation.category,
+                retryable=explanation.retryable,
+                heal=str(category.heal),
+                max_attempts=category.max_attempts,
+                backoff_seconds=category.backoff_seconds,
+                report=category.report,
+            ),
+            run_attempt=run.run_attempt,
+            storm=storm,
+            ignored=ignored,
+            config=self.config.healing,
+        )
+        return await self._start(
+            delivery_id, repository, default_branch, run, job, explanation, plan, storm
+        )
+
+    async def _start(
+        self,
+        delivery_id: str,
+        repository: str,
+        default_branch: str,
+        run: WorkflowRun,
+        job: WorkflowJob | None,
+        explanation: Explanation,
+        plan: HealPlan,
+        storm: StormVerdict | None,
+        requested_by: str | None = None,
+    ) -> IntakeResult:
+        if plan.kind is HealKind.none:
+            return IntakeResult(delivery_id=delivery_id, status="accepted", reason=plan.reason)
+        if self.starter is None:
+            return IntakeResult(
+                delivery_id=delivery_id,
+                status="failed",
+                reason=f"{plan.reason}; but no engine is attached to start the incident",
+            )
+        alert = failure_alert(
+            repository=repository,
+            workflow=run.workflow,
+            run_id=run.id,
+            run_attempt=run.run_attempt,
+            head_sha=run.head_sha,
+            head_branch=run.head_branch,
+            run_url=run.html_url,
+            job_id=job.id if job else None,
+            explanation=explanation,
+            plan=plan,
+            storm=storm,
+            finished_at=run.updated_at or self.clock(),
+            requested_by=requested_by,
+        )
+        incident_id, new = await self.starter(alert)
+        with self.store.session() as session:
+            CiRepo(session).record_attempt(
+                self._attempt(repository, default_branch, run, explanation.retryable),
+                incident_id=incident_id,
+            )
+        what = "started" if new else "already open"
+        return IntakeResult(
+            delivery_id=delivery_id,
+            status="accepted",
+            reason=f"{plan.kind}: {plan.reason}; incident {incident_id} {what}",
+            incident_id=incident_id,
+            new_incident=new,
+        )
+
+    def _explain_run(
+        self, repository: str, run: WorkflowRun
+    ) -> tuple[Explanation, WorkflowJob | None]:
+        """Explain the failed jobs' logs; the best-explained job wins (a known class first)."""
+        jobs = self.api.run_jobs(repository, run.id)
+        failed = [j for j in jobs if j.failed] or [j for j in jobs if j.conclusion != "success"]
+        candidates = failed or jobs
+        best: tuple[tuple[bool, float], Explanation, WorkflowJob] | None = None
+        for job in candidates[:MAX_JOBS]:
+            explanation = explain(
+                iter_log_lines(self.api.stream_job_log(repository, job.id)),
+                taxonomy=self.taxonomy,
+            )
+            rank = (explanation.category != self.taxonomy.fallback, explanation.confidence)
+            if best is None or rank > best[0]:
+                best = (rank, explanation, job)
+        if best is None:
+            return explain([], taxonomy=self.taxonomy), None
+        return best[1], best[2]
+
+    # -- people --------------------------------------------------------------------------
+
+    def _on_issue(self, delivery: Delivery) -> IntakeResult:
+        issue = delivery.issue
+        repository = delivery.repository
+        if issue is None or repository is None:
+            return IntakeResult(delivery_id=delivery.delivery_id, status="ignored", reason="-")
+        return IntakeResult(
+            delivery_id=delivery.delivery_id,
+            status="accepted",
+            reason=f"issue #{issue.number} {delivery.action} in {repository.full_name} recorded",
+        )
+
+    async def _on_comment(self, delivery: Delivery) -> IntakeResult:
+        did = delivery.delivery_id
+        comment, issue, repository = delivery.comment, delivery.issue, delivery.repository
+        if comment is None or issue is None or repository is None:
+            return IntakeResult(delivery_id=did, status="ignored", reason="incomplete comment")
+        if delivery.action != "created":
+            return IntakeResult(
+                delivery_id=did, status="ignored", reason=f"comment {delivery.action}"
+            )
+        command = parse_command(comment.body)
+        if command is None:
+            return IntakeResult(delivery_id=did, status="ignored", reason="no /vanguard command")
+        repo_name = repository.full_name
+        with self.store.session() as session:
+            triage = CiRepo(session).triage_by_issue(repo_name, issue.number)
+            fingerprint = triage.fingerprint if triage else None
+        if fingerprint is None:
+            return IntakeResult(
+                delivery_id=did,
+                status="ignored",
+                reason=f"#{issue.number} is not a Vanguard triage issue: {command} ignored",
+            )
+        login = comment.user.login
+        permission = None
+        if login.lower() not in {u.lower() for u in self.config.triage.authorised_users}:
+            permission = await asyncio.to_thread(self.api.permission, repo_name, login)
+        allowed, why = is_authorised(
+            login,
+            allowed=self.config.triage.authorised_users,
+            permission=permission,
+            min_permission=self.config.triage.min_permission,
+        )
+        if not allowed:
+            return IntakeResult(
+                delivery_id=did, status="ignored", reason=f"/vanguard {command} refused: {why}"
+            )
+        if command is Command.ignore:
+            with self.store.session() as session:
+                CiRepo(session).save_triage(repo_name, fingerprint, at=self.clock(), ignored=True)
+            return IntakeResult(
+                delivery_id=did,
+                status="accepted",
+                reason=f"/vanguard ignore by {login} ({why}): {fingerprint} is no longer re-run",
+            )
+        return await self._retry(did, repo_name, fingerprint, login, why)
+
+    async def _retry(
+        self, did: str, repository: str, fingerprint: str, login: str, why: str
+    ) -> IntakeResult:
+        with self.store.session() as session:
+            repo = CiRepo(session)
+            row = repo.latest_failure(repository, fingerprint)
+            if row is None:
+                return IntakeResult(
+                    delivery_id=did, status="ignored", reason=f"no failed run of {fingerprint}"
+                )
+            repo.save_triage(repository, fingerprint, at=self.clock(), ignored=False)
+            run = WorkflowRun(
+                id=row.run_id,
+                name=row.workflow,
+                head_sha=row.head_sha,
+                head_branch=row.head_branch,
+                status="completed",
+                conclusion=row.conclusion,
+                run_attempt=row.run_attempt,
+                updated_at=row.finished_at,
+            )
+            default_branch = row.default_branch
+            category = row.category or self.taxonomy.fallback
+        explanation = Explanation(
+            lines=(),
+            category=category,
+            fingerprint=fingerprint,
+            retryable=True,
+            heal=Heal.retry,
+            confidence=1.0,
+            line_count=0,
+        )
+        plan = HealPlan(
+            kind=HealKind.rerun,
+            reason=f"/vanguard retry by {login} ({why})",
+            reruns_done=max(0, run.run_attempt - 1),
+            max_reruns=run.run_attempt,
+        )
+        return await self._start(
+            did, repository, default_branch, run, None, explanation, plan, None, requested_by=login
+        )

@@ -1,0 +1,212 @@
+"""Reading and writing the CI agent's tables inside the caller's unit of work (never commits)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vanguard.ci.healing import FailureSighting
+from vanguard.ci.health import AttemptRecord
+from vanguard.ci.tables import CiAttemptRow, CiTriageRow, GitHubDeliveryRow
+
+__all__ = ["CiRepo", "DeliveryStatus"]
+
+DeliveryStatus = str
+"""``received`` (in flight), ``accepted``, ``ignored``, ``rejected`` or ``failed``."""
+
+MAX_REASON = 2000
+
+
+class CiRepo:
+    """Deliveries (dedupe), attempts (health, storms) and triage issues."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- deliveries ----------------------------------------------------------------------
+
+    def claim_delivery(
+        self,
+        delivery_id: str,
+        *,
+        event: str,
+        action: str | None,
+        repository: str | None,
+        at: datetime,
+        status: DeliveryStatus,
+        reason: str,
+    ) -> bool:
+        """Record a delivery once; ``False`` when this id was seen before (a duplicate).
+
+        A delivery whose handling failed may be claimed again: GitHub's redelivery retries it.
+        """
+        seen = self.session.get(GitHubDeliveryRow, delivery_id)
+        if seen is not None:
+            if seen.status != "failed":
+                return False
+            seen.received_at = at
+            seen.reason = reason[:MAX_REASON]
+            self.session.flush()
+            return True
+        self.session.add(
+            GitHubDeliveryRow(
+                delivery_id=delivery_id,
+                event=event[:60],
+                action=action[:60] if action else None,
+                repository=repository[:200] if repository else None,
+                received_at=at,
+                status=status,
+                reason=reason[:MAX_REASON],
+                incident_id=None,
+            )
+        )
+        self.session.flush()
+        return True
+
+    def settle_delivery(
+        self, delivery_id: str, status: DeliveryStatus, reason: str, incident_id: str | None
+    ) -> None:
+        row = self.session.get(GitHubDeliveryRow, delivery_id)
+        if row is not None:
+            row.status = status
+            row.reason = reason[:MAX_REASON]
+            row.incident_id = incident_id
+
+    def delivery(self, delivery_id: str) -> GitHubDeliveryRow | None:
+        return self.session.get(GitHubDeliveryRow, delivery_id)
+
+    # -- attempts ------------------------------------------------------------------------
+
+    def record_attempt(
+        self,
+        record: AttemptRecord,
+        *,
+        category: str | None = None,
+        fingerprint: str | None = None,
+        incident_id: str | None = None,
+    ) -> None:
+        """Insert or update one finished attempt (a re-delivered event only refines it)."""
+        key = (record.repository, record.run_id, record.run_attempt)
+        row = self.session.get(CiAttemptRow, key)
+        if row is None:
+            row = CiAttemptRow(
+                repository=record.repository,
+                run_id=record.run_id,
+                run_attempt=record.run_attempt,
+                rerun_by_vanguard=False,
+            )
+            self.session.add(row)
+        row.workflow = record.workflow[:200]
+        row.head_sha = record.head_sha[:64]
+        row.head_branch = record.head_branch
+        row.default_branch = record.default_branch
+        row.conclusion = record.conclusion
+        row.finished_at = record.at
+        row.retryable = record.retryable if record.retryable is not None else row.retryable
+        row.category = category or row.category
+        row.fingerprint = fingerprint or row.fingerprint
+        row.incident_id = incident_id or row.incident_id
+        row.rerun_by_vanguard = row.rerun_by_vanguard or record.rerun_by_vanguard
+        self.session.flush()
+
+    def mark_rerun(self, repository: str, run_id: int, run_attempt: int) -> bool:
+        row = self.session.get(CiAttemptRow, (repository, run_id, run_attempt))
+        if row is None:
+            return False
+        row.rerun_by_vanguard = True
+        return True
+
+    def sightings(self, fingerprint: str, since: datetime) -> list[FailureSighting]:
+        rows = self.session.scalars(
+            select(CiAttemptRow).where(
+                CiAttemptRow.fingerprint == fingerprint, CiAttemptRow.finished_at >= since
+            )
+        )
+        return [
+            FailureSighting(repository=r.repository, fingerprint=fingerprint, at=r.finished_at)
+            for r in rows
+        ]
+
+    def attempts(
+        self, *, repository: str | None = None, since: datetime | None = None
+    ) -> list[AttemptRecord]:
+        query = select(CiAttemptRow)
+        if repository is not None:
+            query = query.where(CiAttemptRow.repository == repository)
+        if since is not None:
+            query = query.where(CiAttemptRow.finished_at >= since)
+        query = query.order_by(CiAttemptRow.finished_at)
+        return [
+            AttemptRecord(
+                repository=r.repository,
+                workflow=r.workflow,
+                run_id=r.run_id,
+                run_attempt=r.run_attempt,
+                head_sha=r.head_sha,
+                head_branch=r.head_branch,
+                conclusion=r.conclusion,
+                at=r.finished_at,
+                default_branch=r.default_branch,
+                retryable=r.retryable,
+                rerun_by_vanguard=r.rerun_by_vanguard,
+            )
+            for r in self.session.scalars(query)
+        ]
+
+    def latest_failure(self, repository: str, fingerprint: str) -> CiAttemptRow | None:
+        return self.session.scalars(
+            select(CiAttemptRow)
+            .where(
+                CiAttemptRow.repository == repository,
+                CiAttemptRow.fingerprint == fingerprint,
+                CiAttemptRow.conclusion.in_(("failure", "timed_out")),
+            )
+            .order_by(CiAttemptRow.finished_at.desc())
+            .limit(1)
+        ).first()
+
+    # -- triage --------------------------------------------------------------------------
+
+    def triage(self, repository: str, fingerprint: str) -> CiTriageRow | None:
+        return self.session.get(CiTriageRow, (repository, fingerprint))
+
+    def triage_by_issue(self, repository: str, issue_number: int) -> CiTriageRow | None:
+        return self.session.scalars(
+            select(CiTriageRow).where(
+                CiTriageRow.repository == repository, CiTriageRow.issue_number == issue_number
+            )
+        ).first()
+
+    def save_triage(
+        self,
+        repository: str,
+        fingerprint: str,
+        *,
+        at: datetime,
+        issue_number: int | None = None,
+        ignored: bool | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> CiTriageRow:
+        row = self.triage(repository, fingerprint)
+        if row is None:
+            row = CiTriageRow(
+                repository=repository,
+                fingerprint=fingerprint,
+                issue_number=None,
+                ignored=False,
+                updated_at=at,
+                body={},
+            )
+            self.session.add(row)
+        if issue_number is not None:
+            row.issue_number = issue_number
+        if ignored is not None:
+            row.ignored = ignored
+        if body is not None:
+            row.body = body
+        row.updated_at = at
+        self.session.flush()
+        return row

@@ -1,0 +1,67 @@
+"""The CI agent's own tables: webhook deliveries, finished run attempts, triage issues.
+
+Mapped on the store's declarative base so one Alembic history (revision 0002) creates them
+beside the incident tables; nothing in ``vanguard.store`` depends on them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vanguard.store.tables import Base
+
+__all__ = ["CiAttemptRow", "CiTriageRow", "GitHubDeliveryRow"]
+
+
+class GitHubDeliveryRow(Base):
+    """One webhook delivery by its ``X-GitHub-Delivery`` id: the dedupe key, with its fate."""
+
+    __tablename__ = "github_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event: Mapped[str] = mapped_column(String(60))
+    action: Mapped[str | None] = mapped_column(String(60))
+    repository: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(2000))
+    incident_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class CiAttemptRow(Base):
+    """One finished attempt of a workflow run and what Vanguard made of it."""
+
+    __tablename__ = "ci_attempts"
+    __table_args__ = (Index("ix_ci_attempts_fingerprint_finished", "fingerprint", "finished_at"),)
+
+    repository: Mapped[str] = mapped_column(String(200), primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    run_attempt: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    workflow: Mapped[str] = mapped_column(String(200))
+    head_sha: Mapped[str] = mapped_column(String(64))
+    head_branch: Mapped[str | None] = mapped_column(String(250))
+    default_branch: Mapped[str] = mapped_column(String(250))
+    conclusion: Mapped[str] = mapped_column(String(40))
+    finished_at: Mapped[datetime]
+    category: Mapped[str | None] = mapped_column(String(60))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    retryable: Mapped[bool | None] = mapped_column(Boolean)
+    rerun_by_vanguard: Mapped[bool] = mapped_column(Boolean, default=False)
+    incident_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class CiTriageRow(Base):
+    """The one issue of a failure fingerprint in a repository, and whether it is ignored."""
+
+    __tablename__ = "ci_triage"
+
+    repository: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    issue_number: Mapped[int | None] = mapped_column(Integer)
+    ignored: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]
+    body: Mapped[dict[str, Any]]

@@ -1,0 +1,230 @@
+"""The GitHub webhook endpoint of the real FastAPI app, with GitHub's API served by Prism."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.integration.ci.helpers import (
+    RecordingStarter,
+    failed_run,
+    github_app,
+    headers,
+    log_bytes,
+    payload,
+)
+from tests.servers.prism import PrismServer
+from vanguard.api import create_app
+from vanguard.ci.client import build_github_api
+from vanguard.ci.config import GitHubConfig
+from vanguard.ci.events import sign
+from vanguard.ci.records import CiRepo
+from vanguard.store import Store, default_store_url, open_store
+
+pytestmark = pytest.mark.integration
+
+URL = "/webhooks/github"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    the_store = open_store(default_store_url(tmp_path))
+    yield the_store
+    the_store.close()
+
+
+@pytest.fixture
+def config(prism: PrismServer, monkeypatch: pytest.MonkeyPatch) -> GitHubConfig:
+    monkeypatch.setenv("VANGUARD_TEST_GH_TOKEN", "ghs_webhook_test_token")
+    return GitHubConfig(api_url=prism.url, token_env="VANGUARD_TEST_GH_TOKEN")
+
+
+@pytest.fixture
+def starter() -> RecordingStarter:
+    return RecordingStarter()
+
+
+@pytest.fixture
+def client(store: Store, config: GitHubConfig, starter: RecordingStarter) -> TestClient:
+    app, _ = github_app(store, build_github_api(config), config, starter)
+    return TestClient(app)
+
+
+def _status(store: Store, delivery: str) -> tuple[str, str] | None:
+    with store.session() as session:
+        row = CiRepo(session).delivery(delivery)
+        return (row.status, row.reason) if row else None
+
+
+def test_good_signature_failed_run_starts_one_incident(
+    client: TestClient, store: Store, prism: PrismServer, starter: RecordingStarter
+) -> None:
+    prism.logs.body = log_bytes("network_econnreset")
+    body = json.dumps(failed_run("octo-org/octo-repo", 4242)).encode()
+    answer = client.post(URL, content=body, headers=headers("workflow_run", body, delivery="d-1"))
+    assert answer.status_code == 202, answer.json()
+    assert answer.json()["status"] == "accepted"
+    (alert,) = starter.alerts
+    assert alert.service_name == "octo-org/octo-repo"
+    assert alert.labels["category"] == "network_transient"
+    assert alert.labels["heal"] == "rerun"
+    assert alert.labels["run_id"] == "4242"
+    assert answer.json()["incident_id"] == f"inc-{alert.alert_id}"
+    assert _status(store, "d-1") == ("accepted", answer.json()["reason"])
+    assert prism.proxy.sent("GET", "/actions/runs/4242/jobs")[0].status == 200
+    assert prism.logs.hits == 1
+
+
+def test_duplicate_delivery_does_nothing_the_second_time(
+    client: TestClient, prism: PrismServer, starter: RecordingStarter
+) -> None:
+    prism.logs.body = log_bytes("network_econnreset")
+    body = json.dumps(failed_run("octo-org/octo-repo", 4243)).encode()
+    first = client.post(URL, content=body, headers=headers("workflow_run", body, delivery="d-2"))
+    calls = len(prism.proxy.requests)
+    second = client.post(URL, content=body, headers=headers("workflow_run", body, delivery="d-2"))
+    assert first.status_code == 202
+    assert second.status_code == 200
+    assert second.json()["status"] == "duplicate"
+    assert len(starter.alerts) == 1
+    assert len(prism.proxy.requests) == calls
+
+
+def test_duplicate_is_remembered_across_app_instances(
+    store: Store, config: GitHubConfig, starter: RecordingStarter
+) -> None:
+    body = json.dumps(payload("workflow_run.completed.success")).encode()
+    for _ in range(2):
+        app, _ = github_app(store, build_github_api(config), config, starter)
+        last = TestClient(app).post(
+            URL, content=body, headers=headers("workflow_run", body, delivery="d-3")
+        )
+    assert last.json()["status"] == "duplicate"
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [None, "", "sha256=" + "0" * 64, "sha1=abc", sign(b"another-secret", b"{}")],
+)
+def test_bad_or_missing_signature_is_401_and_nothing_is_stored(
+    client: TestClient, store: Store, signature: str | None
+) -> None:
+    body = json.dumps(payload("workflow_run.completed.success")).encode()
+    sent = headers("workflow_run", body, delivery="d-bad")
+    if signature is None:
+        del sent["X-Hub-Signature-256"]
+    else:
+        sent["X-Hub-Signature-256"] = signature
+    answer = client.post(URL, content=body, headers=sent)
+    assert answer.status_code == 401
+    assert _status(store, "d-bad") is None
+
+
+def test_signature_over_other_bytes_is_401(client: TestClient) -> None:
+    body = json.dumps(payload("workflow_run.completed.success")).encode()
+    sent = headers("workflow_run", body)
+    answer = client.post(URL, content=body + b" ", headers=sent)
+    assert answer.status_code == 401
+
+
+def test_malformed_json_is_recorded_as_rejected(client: TestClient, store: Store) -> None:
+    body = b'{"action": "completed", "workflow_run": '
+    answer = client.post(URL, content=body, headers=headers("workflow_run", body, delivery="d-4"))
+    assert answer.status_code == 400
+    status, reason = _status(store, "d-4") or ("", "")
+    assert status == "rejected"
+    assert "not JSON" in reason
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"[1, 2]", "not an object"),
+        (b'{"action": "completed"}', "missing repository, workflow_run"),
+        (b'{"repository": {"full_name": "o/r"}, "workflow_run": {"id": "x"}}', "malformed"),
+        (b"\xff\xfe\x00binary junk\x00", "not JSON"),
+    ],
+)
+def test_unusable_payloads_are_rejected_with_a_reason(
+    client: TestClient, store: Store, body: bytes, expected: str
+) -> None:
+    answer = client.post(URL, content=body, headers=headers("workflow_run", body, delivery="d-5"))
+    assert answer.status_code == 400
+    assert expected in answer.json()["reason"]
+    assert _status(store, "d-5") == ("rejected", answer.json()["reason"])
+
+
+def test_unknown_event_is_acknowledged_and_recorded(client: TestClient, store: Store) -> None:
+    body = json.dumps({"zen": "Keep it logically awesome."}).encode()
+    answer = client.post(URL, content=body, headers=headers("star", body, delivery="d-6"))
+    assert answer.status_code == 202
+    assert _status(store, "d-6") == ("ignored", "event 'star' is not one the CI agent handles")
+
+
+@pytest.mark.parametrize(
+    ("event", "name"),
+    [
+        ("workflow_job", "workflow_job.completed.failure"),
+        ("check_run", "check_run.completed.failure"),
+        ("issues", "issues.opened"),
+        ("issue_comment", "issue_comment.created"),
+        ("workflow_run", "workflow_run.requested"),
+        ("workflow_run", "workflow_run.completed.success"),
+        ("ping", "ping"),
+    ],
+)
+def test_real_example_payloads_are_handled(
+    client: TestClient, starter: RecordingStarter, event: str, name: str
+) -> None:
+    body = json.dumps(payload(name)).encode()
+    answer = client.post(URL, content=body, headers=headers(event, body))
+    assert answer.status_code == 202, answer.json()
+    assert answer.json()["status"] in {"accepted", "ignored"}
+    assert starter.alerts == []
+
+
+def test_compile_failure_is_triaged_never_rerun(
+    client: TestClient, prism: PrismServer, starter: RecordingStarter
+) -> None:
+    prism.logs.body = log_bytes("compile_rust")
+    body = json.dumps(failed_run("octo-org/octo-repo", 5001)).encode()
+    answer = client.post(URL, content=body, headers=headers("workflow_run", body))
+    assert answer.status_code == 202
+    (alert,) = starter.alerts
+    assert alert.labels["category"] == "compile"
+    assert alert.labels["heal"] == "triage"
+    assert alert.confidence == 1.0
+
+
+def test_huge_log_is_cut_not_loaded(
+    store: Store, prism: PrismServer, config: GitHubConfig, starter: RecordingStarter
+) -> None:
+    small = config.model_copy(update={"log_max_bytes": 64 * 1024})
+    app, _ = github_app(store, build_github_api(small), small, starter)
+    prism.logs.body = b"\x00\xff junk " * 300_000 + log_bytes("network_econnreset")
+    body = json.dumps(failed_run("octo-org/octo-repo", 5002)).encode()
+    answer = TestClient(app).post(URL, content=body, headers=headers("workflow_run", body))
+    assert answer.status_code == 202, answer.json()
+    (alert,) = starter.alerts
+    assert alert.labels["category"] != "network_transient"
+
+
+def test_unconfigured_server_refuses_with_503(store: Store) -> None:
+    body = b"{}"
+    answer = TestClient(create_app(store)).post(URL, content=body, headers=headers("ping", body))
+    assert answer.status_code == 503
+
+
+def test_unwatched_repository_is_ignored(
+    store: Store, config: GitHubConfig, starter: RecordingStarter
+) -> None:
+    only = config.model_copy(update={"repositories": ("someone/else",)})
+    app, _ = github_app(store, build_github_api(only), only, starter)
+    body = json.dumps(failed_run("octo-org/octo-repo", 5003)).encode()
+    answer = TestClient(app).post(URL, content=body, headers=headers("workflow_run", body))
+    assert answer.json()["status"] == "ignored"
+    assert starter.alerts == []
