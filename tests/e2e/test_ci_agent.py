@@ -1,0 +1,153 @@
+"""Whole CI incidents through Temporal: a signed delivery in, GitHub (Prism) calls out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.ci.helpers import SECRET, failed_run, headers, log_bytes
+from tests.leaks import wait_for_incidents
+from tests.servers.prism import PrismServer
+from vanguard.api import create_app
+from vanguard.api.github import WEBHOOK_PATH, install_github
+from vanguard.ci.client import build_github_api
+from vanguard.ci.config import GitHubConfig
+from vanguard.ci.intake import CiIntake
+from vanguard.config import Settings, TemporalConfig, VerificationConfig
+from vanguard.decide import PolicyConfig
+from vanguard.engine.client import connect, start_remediation
+from vanguard.engine.runtime import build_runtime
+from vanguard.engine.worker import build_worker
+from vanguard.model import Alert, OutcomeStatus
+from vanguard.notify import MemoryNotifier
+from vanguard.store import IncidentRepo
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+REPO = "octo-org/octo-repo"
+
+
+def _settings(tmp_path: Path, prism: PrismServer, temporal: str, task_queue: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        temporal=TemporalConfig(address=temporal, task_queue=task_queue),
+        policy=PolicyConfig(min_confidence=0.4),
+        verification=VerificationConfig(window_s=1, sample_interval_s=0.2),
+        github=GitHubConfig(api_url=prism.url, token_env="VANGUARD_TEST_GH_TOKEN"),
+    )
+
+
+async def _deliver_and_settle(
+    tmp_path: Path,
+    prism: PrismServer,
+    temporal_address: str,
+    task_queue: str,
+    log_name: str,
+    run_id: int,
+) -> tuple[list[httpx.Response], str]:
+    prism.logs.body = log_bytes(log_name)
+    settings = _settings(tmp_path, prism, temporal_address, task_queue)
+    assert settings.github is not None
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    client = await connect(temporal_address)
+
+    async def starter(alert: Alert) -> tuple[str, bool]:
+        incident_id, handle = await start_remediation(
+            client, alert, task_queue=task_queue, window_s=1
+        )
+        return incident_id, handle is not None
+
+    app = create_app(runtime.store, starter=starter)
+    intake = CiIntake(runtime.store, build_github_api(settings.github), settings.github, starter)
+    install_github(app, intake, SECRET)
+    body = json.dumps(failed_run(REPO, run_id)).encode()
+    answers: list[httpx.Response] = []
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://vanguard") as http:
+                for delivery in ("e2e-1", "e2e-1", "e2e-2"):
+                    answers.append(
+                        await http.post(
+                            WEBHOOK_PATH,
+                            content=body,
+                            headers=headers("workflow_run", body, delivery=delivery),
+                        )
+                    )
+            (incident,) = await wait_for_incidents(runtime.store, 1, timeout_s=90)
+        return answers, incident.incident_id
+    finally:
+        runtime.close()
+
+
+async def test_network_failure_is_rerun_exactly_once(
+    prism: PrismServer,
+    temporal_address: str,
+    task_queue: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VANGUARD_TEST_GH_TOKEN", "ghs_e2e_token_value")
+    answers, incident_id = await _deliver_and_settle(
+        tmp_path, prism, temporal_address, task_queue, "network_econnreset", 777001
+    )
+    assert [a.status_code for a in answers] == [202, 200, 202]
+    assert answers[0].json()["incident_id"] == incident_id
+    assert answers[2].json()["incident_id"] == incident_id
+    runtime_store = build_runtime(
+        _settings(tmp_path, prism, temporal_address, task_queue), notifiers=[]
+    ).store
+    with runtime_store.session() as session:
+        record = IncidentRepo(session).get_record(incident_id)
+    runtime_store.close()
+    assert record is not None
+    assert record.diagnosis is not None
+    assert record.diagnosis.pattern_id == "ci_rerun"
+    assert record.outcome is not None
+    assert record.outcome.status is OutcomeStatus.resolved, record.outcome.reason
+    (action,) = record.actions
+    assert action.action == "github.rerun"
+    assert action.before == {"repository": REPO, "run_id": 777001, "run_attempt": 1}
+    (rerun,) = prism.proxy.sent("POST", "/rerun-failed-jobs")
+    assert rerun.path == f"/repos/{REPO}/actions/runs/777001/rerun-failed-jobs"
+    assert rerun.status == 201
+    assert prism.proxy.sent("POST", "/issues") == []
+
+
+async def test_compile_failure_opens_an_issue_and_is_never_rerun(
+    prism: PrismServer,
+    temporal_address: str,
+    task_queue: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VANGUARD_TEST_GH_TOKEN", "ghs_e2e_token_value")
+    answers, incident_id = await _deliver_and_settle(
+        tmp_path, prism, temporal_address, task_queue, "compile_rust", 777002
+    )
+    assert [a.status_code for a in answers] == [202, 200, 202]
+    runtime_store = build_runtime(
+        _settings(tmp_path, prism, temporal_address, task_queue), notifiers=[]
+    ).store
+    with runtime_store.session() as session:
+        record = IncidentRepo(session).get_record(incident_id)
+    runtime_store.close()
+    assert record is not None
+    assert record.diagnosis is not None
+    assert record.diagnosis.pattern_id == "ci_triage"
+    assert record.outcome is not None
+    assert record.outcome.status is OutcomeStatus.resolved, record.outcome.reason
+    (action,) = record.actions
+    assert action.action == "github.triage"
+    assert action.after["created"] is True
+    assert prism.proxy.sent("POST", "/rerun-failed-jobs") == []
+    (created,) = [r for r in prism.proxy.sent("POST", "/issues") if r.path.endswith("/issues")]
+    assert created.status == 201
+    issue = created.json()
+    assert issue["title"].startswith("[vanguard] CI failure: compile:")
+    assert "vanguard-fp:" + record.incident.alert.labels["fingerprint"] in issue["labels"]
+    assert "error[E0425]: cannot find value 'totl' in this scope" in issue["body"]
+    assert "actions/runs/777002" in issue["body"] or "777002" in issue["body"]
