@@ -1,0 +1,55 @@
+"""The API-call budget: own cap, GitHub's quota headers, Retry-After."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from vanguard.ci.budget import ApiBudget
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def test_own_hourly_cap_then_a_new_window() -> None:
+    budget = ApiBudget(calls_per_hour=2)
+    for _ in range(2):
+        assert budget.check(T0).allowed
+        budget = budget.spend(T0)
+    refused = budget.check(T0 + timedelta(minutes=10))
+    assert not refused.allowed
+    assert refused.retry_at == T0 + timedelta(hours=1)
+    assert budget.check(T0 + timedelta(hours=1)).allowed
+
+
+def test_retry_after_blocks_everything_until_it_passes() -> None:
+    budget = ApiBudget(calls_per_hour=100).observe(T0, 429, {"Retry-After": "30"})
+    refused = budget.check(T0 + timedelta(seconds=10), essential=True)
+    assert not refused.allowed
+    assert "Retry-After 30 s" in refused.reason
+    assert budget.check(T0 + timedelta(seconds=30)).allowed
+
+
+def test_exhausted_quota_waits_for_the_reset() -> None:
+    reset = int((T0 + timedelta(minutes=20)).timestamp())
+    budget = ApiBudget(calls_per_hour=100).observe(
+        T0, 403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+    )
+    assert not budget.check(T0 + timedelta(minutes=19)).allowed
+    assert budget.check(T0 + timedelta(minutes=20)).allowed
+
+
+def test_reserve_is_kept_for_essential_calls() -> None:
+    reset = int((T0 + timedelta(minutes=20)).timestamp())
+    budget = ApiBudget(calls_per_hour=100, reserve=10).observe(
+        T0, 200, {"x-ratelimit-remaining": "10", "x-ratelimit-reset": str(reset)}
+    )
+    assert not budget.check(T0).allowed
+    assert budget.check(T0, essential=True).allowed
+    assert budget.check(T0 + timedelta(minutes=21)).allowed
+
+
+def test_429_without_headers_waits_a_minute_and_junk_headers_are_ignored() -> None:
+    budget = ApiBudget(calls_per_hour=100).observe(T0, 429, {"Retry-After": "soon"})
+    assert not budget.check(T0 + timedelta(seconds=59)).allowed
+    assert budget.check(T0 + timedelta(seconds=60)).allowed
+    fine = ApiBudget(calls_per_hour=100).observe(T0, 200, {"X-RateLimit-Remaining": "x"})
+    assert fine.remaining is None

@@ -1,0 +1,121 @@
+"""Heal by class and the storm detector: pure, exhaustive over the decision table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from vanguard.ci.config import HealingConfig
+from vanguard.ci.healing import (
+    FailureClass,
+    FailureSighting,
+    HealKind,
+    backoff_s,
+    detect_storm,
+    plan_heal,
+)
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+NETWORK = FailureClass(
+    category="network_transient", retryable=True, heal="retry", max_attempts=3, backoff_seconds=30
+)
+FLAKY = FailureClass(
+    category="flaky_test", retryable=True, heal="retry", max_attempts=1, report=True
+)
+COMPILE = FailureClass(category="compile", retryable=False, heal="never_retry")
+CONFIG = HealingConfig(max_attempts=2, backoff_s=10, backoff_factor=2, max_wait_s=240)
+
+
+def _seen(repo: str, minutes: float, fp: str = "fp1") -> FailureSighting:
+    return FailureSighting(repository=repo, fingerprint=fp, at=T0 + timedelta(minutes=minutes))
+
+
+def test_retryable_first_failure_is_rerun_with_the_class_backoff() -> None:
+    plan = plan_heal(NETWORK, run_attempt=1, storm=None, ignored=False, config=CONFIG)
+    assert plan.kind is HealKind.rerun
+    assert plan.backoff_s == 30
+    assert plan.max_reruns == 2
+    assert not plan.track
+
+
+def test_backoff_grows_per_attempt_and_is_capped() -> None:
+    second = plan_heal(NETWORK, run_attempt=2, storm=None, ignored=False, config=CONFIG)
+    assert second.kind is HealKind.rerun
+    assert second.backoff_s == 60
+    assert backoff_s(10, 30, 2, 240) == 240
+
+
+def test_attempts_are_bounded_by_the_smaller_of_class_and_config() -> None:
+    plan = plan_heal(NETWORK, run_attempt=3, storm=None, ignored=False, config=CONFIG)
+    assert plan.kind is HealKind.triage
+    assert "limit 2" in plan.reason
+    none = HealingConfig(max_attempts=0)
+    assert plan_heal(NETWORK, run_attempt=1, storm=None, ignored=False, config=none).kind is (
+        HealKind.triage
+    )
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 5])
+def test_deterministic_failures_are_never_rerun(attempt: int) -> None:
+    plan = plan_heal(COMPILE, run_attempt=attempt, storm=None, ignored=False, config=CONFIG)
+    assert plan.kind is HealKind.triage
+    assert plan.max_reruns == 0
+    assert "never re-run" in plan.reason
+
+
+def test_flaky_tests_are_rerun_and_tracked_never_hidden() -> None:
+    plan = plan_heal(FLAKY, run_attempt=1, storm=None, ignored=False, config=CONFIG)
+    assert plan.kind is HealKind.rerun
+    assert plan.track
+    exhausted = plan_heal(FLAKY, run_attempt=2, storm=None, ignored=False, config=CONFIG)
+    assert exhausted.kind is HealKind.triage
+
+
+def test_storm_wins_over_retry_and_ignore() -> None:
+    sightings = [_seen(r, m) for r, m in (("a/x", 0), ("b/x", 1), ("c/x", 2))]
+    storm = detect_storm(
+        sightings, "fp1", T0 + timedelta(minutes=3), min_repositories=3, window_s=900
+    )
+    assert storm.storm
+    plan = plan_heal(NETWORK, run_attempt=1, storm=storm, ignored=True, config=CONFIG)
+    assert plan.kind is HealKind.outage
+
+
+def test_ignored_fingerprint_does_nothing() -> None:
+    plan = plan_heal(NETWORK, run_attempt=1, storm=None, ignored=True, config=CONFIG)
+    assert plan.kind is HealKind.none
+
+
+def test_cancelled_runs_are_left_alone() -> None:
+    cancelled = FailureClass(category="cancelled", retryable=False, heal="never_retry")
+    plan = plan_heal(cancelled, run_attempt=1, storm=None, ignored=False, config=CONFIG)
+    assert plan.kind is HealKind.none
+
+
+def test_storm_needs_distinct_repositories_in_the_window() -> None:
+    same_repo = [_seen("a/x", m) for m in range(5)]
+    now = T0 + timedelta(minutes=5)
+    assert not detect_storm(same_repo, "fp1", now, min_repositories=3, window_s=900).storm
+    old = [_seen("a/x", -60), _seen("b/x", -50), _seen("c/x", 4)]
+    assert not detect_storm(old, "fp1", now, min_repositories=3, window_s=900).storm
+    other_fp = [_seen("a/x", 1), _seen("b/x", 2), _seen("c/x", 3, fp="fp2")]
+    assert not detect_storm(other_fp, "fp1", now, min_repositories=3, window_s=900).storm
+
+
+def test_every_repository_of_one_storm_names_the_same_window() -> None:
+    sightings = [_seen("a/x", 1), _seen("b/x", 2), _seen("c/x", 3)]
+    first = detect_storm(
+        sightings, "fp1", T0 + timedelta(minutes=3), min_repositories=3, window_s=900
+    )
+    later = detect_storm(
+        [*sightings, _seen("d/x", 6)],
+        "fp1",
+        T0 + timedelta(minutes=6),
+        min_repositories=3,
+        window_s=900,
+    )
+    assert first.storm
+    assert later.storm
+    assert first.window_start == later.window_start
+    assert later.repositories == ("a/x", "b/x", "c/x", "d/x")

@@ -1,0 +1,108 @@
+"""CI health figures from recorded attempts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from vanguard.ci.health import AttemptRecord, health_figures
+
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def _a(
+    run: int,
+    attempt: int,
+    conclusion: str,
+    minutes: float,
+    *,
+    sha: str = "s1",
+    branch: str = "main",
+    workflow: str = "CI",
+    retryable: bool | None = None,
+    rerun: bool = False,
+) -> AttemptRecord:
+    return AttemptRecord(
+        repository="o/r",
+        workflow=workflow,
+        run_id=run,
+        run_attempt=attempt,
+        head_sha=sha,
+        head_branch=branch,
+        conclusion=conclusion,
+        at=T0 + timedelta(minutes=minutes),
+        retryable=retryable,
+        rerun_by_vanguard=rerun,
+    )
+
+
+def test_success_rate_counts_each_runs_latest_attempt() -> None:
+    (figures,) = health_figures(
+        [
+            _a(1, 1, "failure", 0, retryable=True, rerun=True),
+            _a(1, 2, "success", 3),
+            _a(2, 1, "success", 10, sha="s2"),
+            _a(3, 1, "failure", 20, sha="s3", retryable=False),
+            _a(4, 1, "cancelled", 30, sha="s4"),
+        ]
+    )
+    assert figures.runs == 4
+    assert figures.attempts == 5
+    assert figures.success_rate == round(2 / 3, 4)
+
+
+def test_flaky_rate_is_pass_and_fail_on_one_commit() -> None:
+    (figures,) = health_figures(
+        [
+            _a(1, 1, "failure", 0),
+            _a(1, 2, "success", 1),
+            _a(2, 1, "success", 2, sha="s2"),
+            _a(3, 1, "failure", 3, sha="s3"),
+            _a(4, 1, "success", 4, sha="s3"),
+            _a(5, 1, "failure", 5, sha="s4"),
+        ]
+    )
+    assert figures.flaky_commits == 2
+    assert figures.flaky_rate == 0.5
+
+
+def test_auto_heal_coverage_counts_reruns_that_passed() -> None:
+    (figures,) = health_figures(
+        [
+            _a(1, 1, "failure", 0, retryable=True, rerun=True),
+            _a(1, 2, "success", 1),
+            _a(2, 1, "failure", 2, sha="s2", retryable=True, rerun=True),
+            _a(2, 2, "failure", 3, sha="s2", retryable=True),
+            _a(3, 1, "failure", 4, sha="s3", retryable=False),
+        ]
+    )
+    assert figures.healable == 3
+    assert figures.healed == 1
+    assert figures.auto_heal_coverage == round(1 / 3, 4)
+
+
+def test_time_to_recovery_on_the_default_branch_only() -> None:
+    (figures,) = health_figures(
+        [
+            _a(1, 1, "success", 0),
+            _a(2, 1, "failure", 10, sha="s2"),
+            _a(3, 1, "failure", 12, sha="s3"),
+            _a(4, 1, "failure", 14, sha="x", branch="feature"),
+            _a(4, 2, "success", 15, sha="x", branch="feature"),
+            _a(5, 1, "success", 20, sha="s5"),
+            _a(6, 1, "failure", 30, sha="s6"),
+            _a(6, 2, "success", 34, sha="s6"),
+            _a(7, 1, "failure", 40, sha="s7"),
+        ]
+    )
+    assert figures.recoveries == 2
+    assert figures.mean_recovery_s == (600 + 240) / 2
+    assert figures.median_recovery_s == 420
+    assert figures.red_since == T0 + timedelta(minutes=40)
+
+
+def test_groups_by_repository_and_workflow_and_handles_empty() -> None:
+    groups = health_figures([_a(1, 1, "success", 0), _a(2, 1, "failure", 1, workflow="Lint")])
+    assert [(g.repository, g.workflow) for g in groups] == [("o/r", "CI"), ("o/r", "Lint")]
+    assert groups[1].success_rate == 0.0
+    assert groups[1].auto_heal_coverage is None
+    assert health_figures([]) == []

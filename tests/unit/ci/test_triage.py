@@ -1,0 +1,102 @@
+"""Triage issue rendering, CODEOWNERS and comment commands."""
+
+from __future__ import annotations
+
+import pytest
+
+from vanguard.ci.triage import (
+    Command,
+    RunLink,
+    TriageFacts,
+    is_authorised,
+    issue_label,
+    owners_for,
+    parse_codeowners,
+    parse_command,
+    render_issue,
+)
+
+FACTS = TriageFacts(
+    repository="o/r",
+    fingerprint="3604de18fb486626",
+    category="compile",
+    retryable=False,
+    lines=("error[E0425]: cannot find value `totl`", "  --> src/main.rs:4:20"),
+    runs=(RunLink(repository="o/r", run_id=9, attempt=1, workflow="CI", head_sha="abcdef123"),),
+    owners=("@octocat", "@org/team"),
+    failed_step="Run cargo build",
+)
+
+
+def test_issue_carries_label_lines_runs_and_owners() -> None:
+    draft = render_issue(FACTS, ("vanguard",))
+    assert draft.title.startswith("[vanguard] CI failure: compile: error[E0425]")
+    assert draft.labels == ("vanguard", issue_label(FACTS.fingerprint), "ci:compile")
+    assert "error[E0425]: cannot find value 'totl'" in draft.body
+    assert "https://github.com/o/r/actions/runs/9" in draft.body
+    assert "at `abcdef1`" in draft.body
+    assert "@octocat @org/team" in draft.body
+    assert draft.assignees == ("octocat",)
+    assert render_issue(FACTS, ("vanguard",)) == draft
+
+
+def test_outage_and_flaky_issues_say_so() -> None:
+    outage = render_issue(FACTS.model_copy(update={"outage_repositories": ("a/b", "c/d")}), ())
+    assert outage.title.startswith("[vanguard] CI outage")
+    assert "ci:outage" in outage.labels
+    assert "2 repositories" in outage.body
+    flaky = render_issue(FACTS.model_copy(update={"category": "flaky_test"}), ())
+    assert "ci:flaky" in flaky.labels
+
+
+def test_long_lines_are_clipped() -> None:
+    draft = render_issue(FACTS.model_copy(update={"lines": ("x" * 5000,)}), ())
+    assert len(draft.title) <= 256
+    assert "x" * 300 not in draft.body
+
+
+CODEOWNERS = """
+# comment
+*            @global-owner
+/docs/       @docs-team
+*.js         @js-owner  # inline comment
+.github/     @org/ci-team
+apps/        not-an-owner
+"""
+
+
+def test_codeowners_last_matching_rule_wins() -> None:
+    rules = parse_codeowners(CODEOWNERS)
+    assert ("apps/", ()) not in rules
+    assert owners_for(rules, ["src/app.js"]) == ("@js-owner",)
+    assert owners_for(rules, ["docs/index.md"]) == ("@docs-team",)
+    assert owners_for(rules, ["README.md"]) == ("@global-owner",)
+    assert owners_for(rules, [".github/workflows/ci.yml"]) == ("@org/ci-team",)
+    assert owners_for(rules, []) == ("@org/ci-team",)
+    assert owners_for([], ["x"]) == ()
+
+
+@pytest.mark.parametrize(
+    ("body", "command"),
+    [
+        ("/vanguard retry", Command.retry),
+        ("Thanks!\n  /vanguard IGNORE  \n", Command.ignore),
+        ("please /vanguard retry", None),
+        ("/vanguard retry now", None),
+        ("/vanguardretry", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_commands_stand_on_their_own_line(body: str | None, command: Command | None) -> None:
+    assert parse_command(body) is command
+
+
+def test_authorisation_by_list_or_permission() -> None:
+    assert is_authorised("Alice", allowed=["alice"], permission=None, min_permission="write")[0]
+    assert is_authorised("bob", allowed=[], permission="maintain", min_permission="write")[0]
+    ok, why = is_authorised("eve", allowed=[], permission="read", min_permission="write")
+    assert not ok
+    assert "read" in why
+    assert not is_authorised("x", allowed=[], permission=None, min_permission="triage")[0]
+    assert not is_authorised("x", allowed=[], permission="weird", min_permission="triage")[0]
