@@ -52,6 +52,9 @@ EVIDENCE_CAP = 4.5
 REGION_BONUS = 2.0
 PRIMACY = 1.5
 PROXIMITY = 0.0
+FAR_PENALTY = 1.0
+FAR_LINES = 256
+NEAR_CONSEQUENCE = 0.0
 BEFORE_PENALTY = 2.0
 AFTER_PENALTY = 4.0
 WARNING_CAP = 1.0
@@ -295,8 +298,10 @@ _CONSEQUENCE = re.compile(
     re.I,
 )
 _GHA_ERROR = re.compile(r"^(?:##\[error\]|::error\b[^:]*::)")
+_DIGITS = re.compile(r"\d+")
 _CONTINUATION = re.compile(
     r"^\s+(?:at |from |File \"|in |\.\.\.|[\^~]+\s*$|\||#\d+ |\d+ \||[-+] )|^\s*[\^~]+\s*$"
+    r"|^\s*\S+:\d+(?::\d+)?\s*$|^\s*\S+\(\d+(?:,\d+)?\)\s*$"
     r"|^\s*(?:Caused by|Traceback|During handling|Expected|Actual|Received|Diff|[-+]{3} )"
 )
 _HEADER = re.compile(
@@ -477,6 +482,7 @@ def explain(
         reasons.append(f"failed step starts at line {start}: {step[:120]}")
 
     scores: dict[int, float] = {}
+    near_consequence = _near_consequences(window, start, end)
     span = max(1, end - start)
     for entry in window:
         if entry.noise or entry.terminator:
@@ -490,6 +496,9 @@ def explain(
         if start <= entry.number <= end:
             value += REGION_BONUS + PRIMACY * (end - entry.number) / span
             value -= PROXIMITY * math.log2(1 + end - entry.number)
+            value -= FAR_PENALTY * max(0.0, math.log2((1 + end - entry.number) / FAR_LINES))
+        if entry.number in near_consequence:
+            value += NEAR_CONSEQUENCE
         elif entry.number > end:
             value -= AFTER_PENALTY
         else:
@@ -562,17 +571,45 @@ def explain(
     )
 
 
+def _near_consequences(window: list[_Line], start: int, end: int) -> set[int]:
+    """Lines just around a tool's own failure summary, where the report it sums up sits."""
+    near: set[int] = set()
+    for index, entry in enumerate(window):
+        if entry.consequence and not entry.terminator and start <= entry.number <= end:
+            for other in window[max(0, index - 3) : index + 4]:
+                if not other.consequence:
+                    near.add(other.number)
+    return near
+
+
+def _shape(text: str) -> str:
+    """The first word of a line with digits blurred: siblings in a list of reports share it."""
+    head = text.split(None, 1)[0] if text.strip() else ""
+    return _DIGITS.sub("0", head) if len(head) >= 3 and not head.isalpha() else ""
+
+
 def _block(seed: int, by_number: dict[int, _Line], scores: dict[int, float]) -> list[int]:
     """The seed line and the lines around it that belong to the same report."""
     base = by_number[seed]
+    shape = _shape(base.text)
     block = [seed]
     number = seed - 1
     while number >= seed - MAX_BLOCK_BEFORE and number in by_number:
         entry = by_number[number]
+        if not entry.text.strip() and number - 1 in by_number:
+            above = by_number[number - 1]
+            if above.evidence >= 1.5 and not (above.consequence or above.command):
+                number -= 1
+                continue
         if entry.noise or entry.command or entry.consequence or not entry.text.strip():
             break
-        if _HEADER.match(entry.text) or (scores.get(number, 0.0) > 0 and entry.evidence >= 1.5):
-            block.append(number)
+        sibling = bool(shape) and _shape(entry.text) == shape
+        if (
+            _HEADER.match(entry.text)
+            or sibling
+            or (scores.get(number, 0.0) > 0 and entry.evidence >= 1.5)
+        ):
+            block.extend(range(number, block[-1]))
             number -= 1
             continue
         break
@@ -596,6 +633,7 @@ def _block(seed: int, by_number: dict[int, _Line], scores: dict[int, float]) -> 
             entry.indent > base.indent
             or _CONTINUATION.match(entry.text) is not None
             or scores.get(number, 0.0) > 0
+            or (bool(shape) and _shape(entry.text) == shape)
         )
         if not related:
             break
@@ -604,7 +642,7 @@ def _block(seed: int, by_number: dict[int, _Line], scores: dict[int, float]) -> 
             blanks = 0
         block.append(number)
         number += 1
-    return sorted(block)
+    return sorted(set(block))
 
 
 def _empty(tax: Taxonomy) -> Explanation:
