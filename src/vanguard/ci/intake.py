@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from vanguard.api.starter import IncidentStarter
 from vanguard.ci.alerts import failure_alert
 from vanguard.ci.client import GitHubApi
 from vanguard.ci.config import GitHubConfig
@@ -41,6 +40,7 @@ from vanguard.ci.triage import Command, is_authorised, parse_command
 from vanguard.diagnose.cilog import Explanation, explain, iter_log_lines
 from vanguard.diagnose.taxonomy import Heal, Taxonomy, builtin_taxonomy
 from vanguard.errors import VanguardError
+from vanguard.model import Alert
 from vanguard.store import Store
 
 __all__ = ["CiIntake", "IntakeResult", "IntakeStatus"]
@@ -48,6 +48,8 @@ __all__ = ["CiIntake", "IntakeResult", "IntakeStatus"]
 log = logging.getLogger(__name__)
 
 IntakeStatus = Literal["accepted", "ignored", "rejected", "failed", "duplicate"]
+IncidentStarter = Callable[[Alert], Awaitable[tuple[str, bool]]]
+"""Same contract as ``vanguard.api.starter.IncidentStarter``: incident id, and whether new."""
 MAX_JOBS = 5
 """Logs of at most this many jobs are read per failed run (the API budget is shared)."""
 

@@ -1,0 +1,227 @@
+"""The GitHub adapters over an in-memory GitHub, ledger and SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from vanguard.act.base import Adapter, MemoryLedger
+from vanguard.act.github import GitHubRerunAdapter, GitHubTriageAdapter, IssueKeeper
+from vanguard.ci.client import MemoryGitHub
+from vanguard.ci.config import GitHubConfig
+from vanguard.ci.events import WorkflowRun
+from vanguard.errors import ActionFailed, AdapterError
+from vanguard.model import ActionRequest, Alert, RollbackRequest
+from vanguard.store import Store, default_store_url, open_store
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+REPO = "o/r"
+
+
+def _alert(heal: str, *, run_id: int = 11, track: bool = False, backoff: float = 0) -> Alert:
+    return Alert(
+        alert_id=f"github:{REPO}:{run_id}:1",
+        fingerprint=f"{REPO}:fp",
+        source="github.actions",
+        service_name=REPO,
+        metric_type="ci_run_failure",
+        labels={
+            "heal": heal,
+            "category": "flaky_test" if track else "compile",
+            "retryable": "true" if heal == "rerun" else "false",
+            "fingerprint": "3604de18fb486626",
+            "run_id": str(run_id),
+            "run_attempt": "1",
+            "workflow": "CI",
+            "head_sha": "abc1234",
+            "track": "true" if track else "false",
+            "backoff_s": str(backoff),
+        },
+        detected_at=NOW,
+        summary="CI failed",
+        anomaly_score=1.0,
+        confidence=1.0,
+        attributes={"lines": ["error: boom"], "run_url": None, "heal_reason": "because"},
+    )
+
+
+class Harness:
+    def __init__(self, store: Store) -> None:
+        self.github = MemoryGitHub()
+        self.github.runs[(REPO, 11)] = WorkflowRun(
+            id=11, head_sha="abc1234", status="completed", conclusion="failure", run_attempt=1
+        )
+        self.github.files[(REPO, ".github/CODEOWNERS")] = ".github/ @octocat\n"
+        self.ledger = MemoryLedger()
+        self.store = store
+        self.alerts: dict[str, Alert] = {}
+        self.slept: list[float] = []
+        self.now = NOW
+        keeper = IssueKeeper(
+            lambda: self.github, lambda: self.store, lambda: GitHubConfig(), lambda: self.now
+        )
+        self.rerun = GitHubRerunAdapter(
+            self.ledger,
+            api=lambda: self.github,
+            alerts=self.alerts.get,
+            keeper=keeper,
+            store=lambda: self.store,
+            max_wait_s=lambda: 60.0,
+            clock=lambda: self.now,
+            sleep=self.slept.append,
+        )
+        self.triage = GitHubTriageAdapter(
+            self.ledger,
+            api=lambda: self.github,
+            alerts=self.alerts.get,
+            keeper=keeper,
+            clock=lambda: self.now,
+        )
+
+    def request(self, incident: str, alert: Alert, action: str) -> ActionRequest:
+        self.alerts[incident] = alert
+        return ActionRequest(
+            idempotency_key=f"{incident}:apply",
+            incident_id=incident,
+            action=action,
+            target=REPO,
+        )
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    store = open_store(default_store_url(tmp_path))
+    yield Harness(store)
+    store.close()
+
+
+def test_both_are_adapters(h: Harness) -> None:
+    adapters: list[Adapter] = [h.rerun, h.triage]
+    assert [a.kind for a in adapters] == ["github.rerun", "github.triage"]
+
+
+def test_rerun_happens_once_per_key(h: Harness) -> None:
+    request = h.request("inc-1", _alert("rerun"), "github.rerun")
+    first = h.rerun.apply(request)
+    second = h.rerun.apply(request)
+    assert h.github.reruns == [(REPO, 11)]
+    assert first == second
+    assert first.before == {"repository": REPO, "run_id": 11, "run_attempt": 1}
+    assert not first.undo.possible
+    assert "cancel" in first.undo.instructions
+
+
+def test_interrupted_rerun_is_not_repeated_when_github_shows_a_new_attempt(h: Harness) -> None:
+    request = h.request("inc-1", _alert("rerun"), "github.rerun")
+    h.ledger.begin(request.idempotency_key, {"repository": REPO, "run_id": 11, "run_attempt": 1})
+    h.github.runs[(REPO, 11)] = h.github.runs[(REPO, 11)].model_copy(
+        update={"run_attempt": 2, "status": "queued"}
+    )
+    result = h.rerun.apply(request)
+    assert h.github.reruns == []
+    assert "not repeated" in result.message
+
+
+def test_backoff_is_waited_but_capped(h: Harness) -> None:
+    h.rerun.apply(h.request("inc-1", _alert("rerun", backoff=30), "github.rerun"))
+    h.now = NOW + timedelta(seconds=10)
+    h.rerun.apply(h.request("inc-2", _alert("rerun", backoff=30), "github.rerun"))
+    h.rerun.apply(h.request("inc-3", _alert("rerun", backoff=3600), "github.rerun"))
+    assert h.slept == [30.0, 20.0, 60.0]
+
+
+def test_flaky_rerun_is_also_tracked_in_its_issue(h: Harness) -> None:
+    result = h.rerun.apply(h.request("inc-1", _alert("rerun", track=True), "github.rerun"))
+    assert h.github.reruns == [(REPO, 11)]
+    ((repo, number),) = h.github.issues
+    assert "tracked in issue" in result.message
+    draft, _ = h.github.issues[(repo, number)]
+    assert "ci:flaky" in draft.labels
+
+
+def test_verify_sees_the_new_attempt(h: Harness) -> None:
+    result = h.rerun.apply(h.request("inc-1", _alert("rerun"), "github.rerun"))
+    assert not h.rerun.verify(result).ok
+    h.github.runs[(REPO, 11)] = h.github.runs[(REPO, 11)].model_copy(
+        update={"run_attempt": 2, "status": "in_progress", "conclusion": None}
+    )
+    assert h.rerun.verify(result).ok
+    h.github.runs[(REPO, 11)] = h.github.runs[(REPO, 11)].model_copy(
+        update={"status": "completed", "conclusion": "failure"}
+    )
+    check = h.rerun.verify(result)
+    assert not check.ok
+    assert "failed again" in check.reason
+
+
+def test_rerun_rollback_touches_nothing(h: Harness) -> None:
+    result = h.rerun.apply(h.request("inc-1", _alert("rerun"), "github.rerun"))
+    undone = h.rerun.rollback(
+        RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    )
+    assert not undone.applied
+    assert h.github.reruns == [(REPO, 11)]
+
+
+def test_one_issue_per_fingerprint_created_then_updated(h: Harness) -> None:
+    first = h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
+    second = h.triage.apply(h.request("inc-2", _alert("triage", run_id=12), "github.triage"))
+    assert len(h.github.issues) == 1
+    assert first.after["created"] is True
+    assert second.after["created"] is False
+    assert first.after["issue_number"] == second.after["issue_number"]
+    assert first.after["owners"] == ["@octocat"]
+    (comment,) = h.github.comments
+    assert "#12" in comment[2]
+    assert h.github.reruns == []
+    assert h.triage.verify(first).ok
+
+
+def test_issue_found_by_label_when_the_store_forgot_it(h: Harness, tmp_path: Path) -> None:
+    h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
+    other = open_store(default_store_url(tmp_path / "fresh"))
+    try:
+        h.store = other
+        result = h.triage.apply(h.request("inc-2", _alert("triage", run_id=12), "github.triage"))
+    finally:
+        other.close()
+    assert result.after["created"] is False
+    assert len(h.github.issues) == 1
+
+
+def test_rollback_closes_an_issue_vanguard_opened(h: Harness) -> None:
+    result = h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
+    undone = h.triage.rollback(
+        RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    )
+    assert undone.applied
+    ((_, state),) = h.github.issues.values()
+    assert state == "closed"
+
+
+def test_plan_touches_nothing(h: Harness) -> None:
+    plan = h.rerun.plan(h.request("inc-1", _alert("rerun", track=True), "github.rerun"))
+    assert any("rerun-failed-jobs" in step for step in plan.steps)
+    assert any("issue" in step for step in plan.steps)
+    assert h.github.reruns == []
+    assert h.triage.plan(h.request("inc-2", _alert("triage"), "github.triage")).undoable
+
+
+def test_non_ci_alert_and_bad_params_are_clear_errors(h: Harness) -> None:
+    alert = _alert("rerun").model_copy(update={"labels": {}})
+    with pytest.raises(ActionFailed, match="run_id"):
+        h.rerun.apply(h.request("inc-1", alert, "github.rerun"))
+    bad = h.request("inc-2", _alert("rerun"), "github.rerun").model_copy(
+        update={"params": {"max_wait_s": 10_000}}
+    )
+    with pytest.raises(AdapterError, match="max_wait_s"):
+        h.rerun.apply(bad)
+    with pytest.raises(ActionFailed, match="not in the store"):
+        h.triage.apply(
+            ActionRequest(
+                idempotency_key="k", incident_id="nope", action="github.triage", target=REPO
+            )
+        )

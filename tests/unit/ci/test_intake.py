@@ -1,0 +1,232 @@
+"""The intake over an in-memory GitHub and a SQLite store: storms, commands, redelivery."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vanguard.ci.client import MemoryGitHub
+from vanguard.ci.config import GitHubConfig, HealingConfig, TriageConfig
+from vanguard.ci.events import WorkflowJob, WorkflowRun
+from vanguard.ci.intake import CiIntake
+from vanguard.ci.records import CiRepo
+from vanguard.errors import AdapterError
+from vanguard.model import Alert
+from vanguard.store import Store, default_store_url, open_store
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "github"
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+class Starter:
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    async def __call__(self, alert: Alert) -> tuple[str, bool]:
+        new = all(a.alert_id != alert.alert_id for a in self.alerts)
+        self.alerts.append(alert)
+        return f"inc-{len(self.alerts)}", new
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    the_store = open_store(default_store_url(tmp_path))
+    yield the_store
+    the_store.close()
+
+
+@pytest.fixture
+def github() -> MemoryGitHub:
+    return MemoryGitHub()
+
+
+@pytest.fixture
+def starter() -> Starter:
+    return Starter()
+
+
+def _intake(store: Store, github: MemoryGitHub, starter: Starter, **triage: Any) -> CiIntake:
+    config = GitHubConfig(
+        healing=HealingConfig(storm_repositories=3, storm_window_s=900),
+        triage=TriageConfig(**triage),
+    )
+    return CiIntake(store, github, config, starter, clock=lambda: NOW)
+
+
+def _failed_run_body(
+    github: MemoryGitHub, repo: str, run_id: int, log: str, attempt: int = 1
+) -> bytes:
+    body: dict[str, Any] = json.loads(
+        (FIXTURES / "payloads" / "workflow_run.completed.failure.json").read_text()
+    )
+    body["repository"]["full_name"] = repo
+    body["workflow_run"].update(
+        {"id": run_id, "run_attempt": attempt, "updated_at": NOW.isoformat()}
+    )
+    run = WorkflowRun.model_validate(body["workflow_run"])
+    github.runs[(repo, run_id)] = run
+    github.jobs[(repo, run_id)] = [
+        WorkflowJob(id=run_id * 10, run_id=run_id, status="completed", conclusion="failure")
+    ]
+    github.logs[(repo, run_id * 10)] = (FIXTURES / "logs" / f"{log}.log").read_bytes()
+    return json.dumps(body).encode()
+
+
+async def test_same_failure_in_many_repositories_is_one_outage(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    intake = _intake(store, github, starter)
+    for n, repo in enumerate(["a/one", "b/two", "c/three", "d/four"]):
+        body = _failed_run_body(github, repo, 100 + n, "network_econnreset")
+        result = await intake.receive(f"d{n}", "workflow_run", body)
+        assert result.status == "accepted", result.reason
+    heals = [a.labels["heal"] for a in starter.alerts]
+    assert heals == ["rerun", "rerun", "outage", "outage"]
+    outage_ids = {a.alert_id for a in starter.alerts[2:]}
+    assert len(outage_ids) == 1
+    assert starter.alerts[3].attributes["outage_repositories"] == [
+        "a/one",
+        "b/two",
+        "c/three",
+        "d/four",
+    ]
+
+
+async def test_retries_stop_at_the_attempt_limit(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    intake = _intake(store, github, starter)
+    body = _failed_run_body(github, "o/r", 7, "network_econnreset", attempt=3)
+    await intake.receive("d", "workflow_run", body)
+    (alert,) = starter.alerts
+    assert alert.labels["heal"] == "triage"
+
+
+def _triage_issue(store: Store, repo: str, fingerprint: str, number: int) -> None:
+    with store.session() as session:
+        CiRepo(session).save_triage(repo, fingerprint, at=NOW, issue_number=number)
+
+
+def _comment(repo: str, number: int, login: str, text: str) -> bytes:
+    body: dict[str, Any] = json.loads(
+        (FIXTURES / "payloads" / "issue_comment.created.json").read_text()
+    )
+    body["repository"]["full_name"] = repo
+    body["issue"]["number"] = number
+    body["comment"]["user"]["login"] = login
+    body["comment"]["body"] = text
+    return json.dumps(body).encode()
+
+
+async def test_ignore_from_an_authorised_user_stops_reruns(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    intake = _intake(store, github, starter)
+    await intake.receive(
+        "d1", "workflow_run", _failed_run_body(github, "o/r", 1, "network_econnreset")
+    )
+    fingerprint = starter.alerts[0].labels["fingerprint"]
+    _triage_issue(store, "o/r", fingerprint, 12)
+    github.permissions[("o/r", "maintainer")] = "write"
+    result = await intake.receive(
+        "c1", "issue_comment", _comment("o/r", 12, "maintainer", "/vanguard ignore")
+    )
+    assert result.status == "accepted", result.reason
+    again = await intake.receive(
+        "d2", "workflow_run", _failed_run_body(github, "o/r", 2, "network_econnreset")
+    )
+    assert again.status == "accepted"
+    assert "ignored" in again.reason
+    assert len(starter.alerts) == 1
+
+
+async def test_commands_from_unauthorised_users_are_refused(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    intake = _intake(store, github, starter)
+    await intake.receive("d1", "workflow_run", _failed_run_body(github, "o/r", 1, "compile_rust"))
+    fingerprint = starter.alerts[0].labels["fingerprint"]
+    _triage_issue(store, "o/r", fingerprint, 5)
+    github.permissions[("o/r", "drive-by")] = "read"
+    result = await intake.receive(
+        "c1", "issue_comment", _comment("o/r", 5, "drive-by", "/vanguard retry")
+    )
+    assert result.status == "ignored"
+    assert "refused" in result.reason
+    assert len(starter.alerts) == 1
+
+
+async def test_retry_from_a_listed_user_starts_a_rerun_of_the_latest_failure(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    intake = _intake(store, github, starter, authorised_users=("lead",))
+    await intake.receive("d1", "workflow_run", _failed_run_body(github, "o/r", 1, "compile_rust"))
+    fingerprint = starter.alerts[0].labels["fingerprint"]
+    _triage_issue(store, "o/r", fingerprint, 5)
+    result = await intake.receive(
+        "c1", "issue_comment", _comment("o/r", 5, "lead", "/vanguard retry")
+    )
+    assert result.status == "accepted", result.reason
+    retry = starter.alerts[-1]
+    assert retry.labels["heal"] == "rerun"
+    assert retry.labels["requested_by"] == "lead"
+    assert retry.labels["run_id"] == "1"
+
+
+async def test_comments_elsewhere_are_ignored(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    intake = _intake(store, github, starter, authorised_users=("lead",))
+    plain = await intake.receive("c1", "issue_comment", _comment("o/r", 5, "lead", "looks good"))
+    stray = await intake.receive(
+        "c2", "issue_comment", _comment("o/r", 99, "lead", "/vanguard retry")
+    )
+    assert plain.status == "ignored"
+    assert stray.status == "ignored"
+    assert "not a Vanguard triage issue" in stray.reason
+
+
+class FlakyApi(MemoryGitHub):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
+        if self.down:
+            raise AdapterError("GitHub is unreachable")
+        return super().run_jobs(repository, run_id)
+
+
+async def test_failed_handling_is_recorded_and_a_redelivery_is_processed(
+    store: Store, starter: Starter
+) -> None:
+    github = FlakyApi()
+    intake = _intake(store, github, starter)
+    body = _failed_run_body(github, "o/r", 3, "network_econnreset")
+    first = await intake.receive("d", "workflow_run", body)
+    assert first.status == "failed"
+    assert "unreachable" in first.reason
+    github.down = False
+    second = await intake.receive("d", "workflow_run", body)
+    assert second.status == "accepted"
+    third = await intake.receive("d", "workflow_run", body)
+    assert third.status == "duplicate"
+    assert len(starter.alerts) == 1
+
+
+async def test_successful_runs_are_recorded_for_health(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    intake = _intake(store, github, starter)
+    body = (FIXTURES / "payloads" / "workflow_run.completed.success.json").read_bytes()
+    result = await intake.receive("d", "workflow_run", body)
+    assert result.status == "accepted"
+    with store.session() as session:
+        (attempt,) = CiRepo(session).attempts()
+    assert attempt.conclusion == "success"
+    assert starter.alerts == []
