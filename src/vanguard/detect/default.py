@@ -76,7 +76,7 @@ class DefaultParams(BaseModel):
     day_alpha: float = Field(default=0.3, gt=0.0, le=1.0)
     day_warmup: int = Field(default=600, ge=1, le=1_000_000)
     day_span: float = Field(default=86400.0, ge=0.0, le=365 * 86400.0)
-    fire_level: float = Field(default=0.5, gt=0.0, le=1.0)
+    fire_level: float = Field(default=0.1, gt=0.0, le=1.0)
     hold: int = Field(default=30, ge=0, le=100_000)
 
     @property
