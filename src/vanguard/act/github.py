@@ -17,14 +17,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from vanguard.act.base import Adapter, Ledger
 from vanguard.ci.client import GitHubApi, build_github_api
 from vanguard.ci.config import GitHubConfig
-from vanguard.ci.records import CiRepo
 from vanguard.ci.triage import (
     RunLink,
     TriageFacts,
@@ -44,7 +43,13 @@ from vanguard.model import (
     RollbackRequest,
     UndoRecord,
 )
-from vanguard.store import IncidentRepo, Store, open_store
+from vanguard.store.database import Store, open_store
+from vanguard.store.repo import IncidentRepo
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from vanguard.ci.records import CiRepo
 
 __all__ = [
     "GITHUB_ADAPTERS",
@@ -112,6 +117,13 @@ class _Context:
         return incident.alert if incident is not None else None
 
 
+def _ci_repo(session: Session) -> CiRepo:
+    """The CI tables' repository (imported late: ``vanguard.store`` loads this module)."""
+    from vanguard.ci.records import CiRepo
+
+    return CiRepo(session)
+
+
 def _params(model: type[BaseModel], kind: str, raw: Mapping[str, JsonValue]) -> Any:
     try:
         return model.model_validate(dict(raw))
@@ -172,7 +184,7 @@ class IssueKeeper:
             head_sha=alert.labels.get("head_sha", ""),
         )
         with self.store().session() as session:
-            row = CiRepo(session).triage(repository, fingerprint)
+            row = _ci_repo(session).triage(repository, fingerprint)
             known = row.issue_number if row else None
             runs = [RunLink.model_validate(r) for r in (row.body.get("runs", []) if row else [])]
         if run not in runs:
@@ -213,7 +225,7 @@ class IssueKeeper:
             )
             api.add_labels(repository, number, draft.labels)
         with self.store().session() as session:
-            CiRepo(session).save_triage(
+            _ci_repo(session).save_triage(
                 repository,
                 fingerprint,
                 at=now,
@@ -311,7 +323,7 @@ class GitHubRerunAdapter:
         self._wait_backoff(alert, params)
         api.rerun_failed_jobs(repository, run_id)
         with self.store().session() as session:
-            CiRepo(session).mark_rerun(repository, run_id, attempt)
+            _ci_repo(session).mark_rerun(repository, run_id, attempt)
         message = f"re-ran the failed jobs of run {run_id} in {repository} (attempt {attempt + 1})"
         tracked: dict[str, JsonValue] = {}
         if alert.labels.get("track") == "true":

@@ -144,6 +144,38 @@ class CiIntake:
             )
         return result
 
+    async def receive_polled_run(
+        self, repository: str, default_branch: str, run: WorkflowRun
+    ) -> IntakeResult | None:
+        """Handle a completed run found by polling, unless a webhook already brought it."""
+        delivery_id = f"poll:{repository}:{run.id}:{run.run_attempt}"
+        with self.store.session() as session:
+            repo = CiRepo(session)
+            if repo.has_attempt(repository, run.id, run.run_attempt):
+                return None
+            fresh = repo.claim_delivery(
+                delivery_id,
+                event="workflow_run",
+                action="completed",
+                repository=repository,
+                at=self.clock(),
+                status="received",
+                reason="found by polling",
+            )
+        if not fresh:
+            return None
+        try:
+            result = await self.on_completed_run(delivery_id, repository, default_branch, run)
+        except VanguardError as exc:
+            result = IntakeResult(
+                delivery_id=delivery_id, status="failed", reason=f"{exc.code}: {exc}"[:2000]
+            )
+        with self.store.session() as session:
+            CiRepo(session).settle_delivery(
+                delivery_id, result.status, result.reason, result.incident_id
+            )
+        return result
+
     async def handle(self, delivery: Delivery) -> IntakeResult:
         """Act on one parsed delivery of a handled event."""
         did = delivery.delivery_id

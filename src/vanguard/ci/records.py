@@ -112,6 +112,9 @@ class CiRepo:
         row.rerun_by_vanguard = row.rerun_by_vanguard or record.rerun_by_vanguard
         self.session.flush()
 
+    def has_attempt(self, repository: str, run_id: int, run_attempt: int) -> bool:
+        return self.session.get(CiAttemptRow, (repository, run_id, run_attempt)) is not None
+
     def mark_rerun(self, repository: str, run_id: int, run_attempt: int) -> bool:
         row = self.session.get(CiAttemptRow, (repository, run_id, run_attempt))
         if row is None:

@@ -1,1 +1,164 @@
-"""Commands for github (being filled in)."""
+"""CI agent commands: ``ci report`` (health figures) and ``ci poll`` (the webhook fallback)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vanguard.ci.client import build_github_api
+from vanguard.ci.health import HealthFigures, health_figures
+from vanguard.ci.intake import CiIntake
+from vanguard.ci.poller import PollState, poll_once
+from vanguard.ci.records import CiRepo
+from vanguard.cli.apps import ci_app
+from vanguard.config import Settings, load_settings
+from vanguard.errors import ConfigError
+from vanguard.model import Alert
+from vanguard.store import open_store
+
+__all__ = ["poll_command", "render_report", "report_command"]
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="vanguard.yaml", envvar="VANGUARD_CONFIG")
+]
+console = Console()
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def render_report(figures: list[HealthFigures]) -> Table:
+    """The health figures as a table, one row per repository and workflow."""
+    table = Table(title="CI health")
+    for name in (
+        "repository",
+        "workflow",
+        "runs",
+        "success",
+        "flaky",
+        "auto-heal",
+        "recoveries",
+        "median TTR",
+        "red since",
+    ):
+        table.add_column(name, justify="left" if name in {"repository", "workflow"} else "right")
+    for f in figures:
+        table.add_row(
+            f.repository,
+            f.workflow,
+            str(f.runs),
+            _pct(f.success_rate),
+            f"{_pct(f.flaky_rate)} ({f.flaky_commits})",
+            f"{_pct(f.auto_heal_coverage)} ({f.healed}/{f.healable})",
+            str(f.recoveries),
+            _duration(f.median_recovery_s),
+            f.red_since.isoformat(timespec="minutes") if f.red_since else "-",
+        )
+    return table
+
+
+@ci_app.command("report")
+def report_command(
+    config: ConfigOpt = Path("vanguard.yaml"),
+    repo: Annotated[str | None, typer.Option(help="only this owner/repo")] = None,
+    days: Annotated[int, typer.Option(min=1, max=3650, help="look back this many days")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """CI health per repository and workflow: success, flaky, auto-heal coverage, recovery."""
+    settings = load_settings(config)
+    since = datetime.now(UTC) - timedelta(days=days)
+    store = open_store(settings.resolved_store_url())
+    try:
+        with store.session() as session:
+            attempts = CiRepo(session).attempts(repository=repo, since=since)
+    finally:
+        store.close()
+    figures = health_figures(attempts)
+    if as_json:
+        typer.echo(json.dumps([f.model_dump(mode="json") for f in figures], indent=2))
+        return
+    if not figures:
+        console.print(f"no finished CI runs recorded in the last {days} day(s)")
+        return
+    console.print(render_report(figures))
+
+
+def _github(settings: Settings) -> None:
+    if settings.github is None:
+        raise ConfigError("no 'github' section to poll", key="github")
+    if not settings.github.repositories:
+        raise ConfigError("polling needs 'github.repositories'", key="github.repositories")
+
+
+@ci_app.command("poll")
+def poll_command(
+    config: ConfigOpt = Path("vanguard.yaml"),
+    temporal: Annotated[str | None, typer.Option(help="HOST:PORT of Temporal")] = None,
+    once: Annotated[bool, typer.Option(help="poll once and exit")] = False,
+    max_polls: Annotated[int | None, typer.Option(min=1, help="stop after N polls")] = None,
+) -> None:
+    """Poll the configured repositories for finished runs (conditional requests, budgeted)."""
+    from vanguard.engine.client import connect, start_remediation
+
+    settings = load_settings(config)
+    _github(settings)
+    github = settings.github
+    if github is None:
+        return
+    address = temporal or settings.temporal.address
+    if address == "embedded":
+        raise ConfigError(
+            "polling needs a running Temporal: pass --temporal HOST:PORT", key="temporal"
+        )
+    store = open_store(settings.resolved_store_url())
+    api = build_github_api(github)
+
+    async def main() -> None:
+        client = await connect(address, settings.temporal.namespace)
+
+        async def starter(alert: Alert) -> tuple[str, bool]:
+            incident_id, handle = await start_remediation(
+                client,
+                alert,
+                task_queue=settings.temporal.task_queue,
+                window_s=settings.verification.window_s,
+            )
+            return incident_id, handle is not None
+
+        intake = CiIntake(store, api, github, starter)
+        state = PollState()
+        done = 0
+        limit = 1 if once else max_polls
+        while limit is None or done < limit:
+            report = await poll_once(api, intake, github, state)
+            state = report.state
+            for repository, outcome in report.outcomes.items():
+                console.print(f"{repository}: {outcome}")
+            for result in report.results:
+                console.print(f"  {result.delivery_id}: {result.status}: {result.reason}")
+            done += 1
+            if limit is None or done < limit:
+                await asyncio.sleep(github.poll.interval_s)
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()

@@ -1,0 +1,75 @@
+"""The poller fallback: find completed runs a webhook never brought, cheaply.
+
+Each repository is listed with ``If-None-Match`` (a 304 costs no rate limit on GitHub), under
+the client's API budget. Runs already recorded (from a webhook or an earlier poll) are
+skipped; the rest go through the same intake as deliveries. The ETags travel in a small
+frozen state the caller keeps, so a restarted poller starts over with one full listing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vanguard.ci.client import GitHubApi
+from vanguard.ci.config import GitHubConfig
+from vanguard.ci.intake import CiIntake, IntakeResult
+from vanguard.errors import AdapterError
+
+__all__ = ["PollReport", "PollState", "poll_once"]
+
+log = logging.getLogger(__name__)
+
+
+class PollState(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    etags: dict[str, str] = Field(default_factory=dict)
+
+
+class PollReport(BaseModel):
+    """What one poll did per repository: ``not modified``, a count, or why it could not."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state: PollState
+    outcomes: dict[str, str]
+    results: tuple[IntakeResult, ...] = ()
+
+
+async def poll_once(
+    api: GitHubApi, intake: CiIntake, config: GitHubConfig, state: PollState
+) -> PollReport:
+    """Poll every configured repository once; a failing one never stops the others."""
+    etags = dict(state.etags)
+    outcomes: dict[str, str] = {}
+    results: list[IntakeResult] = []
+    for repository in config.repositories:
+        try:
+            page = await asyncio.to_thread(
+                api.list_runs,
+                repository,
+                etag=etags.get(repository),
+                per_page=config.poll.per_page,
+            )
+        except AdapterError as exc:
+            outcomes[repository] = f"skipped: {exc}"
+            log.warning("poll of %s skipped: %s", repository, exc)
+            continue
+        if page.etag:
+            etags[repository] = page.etag
+        if page.runs is None:
+            outcomes[repository] = "not modified"
+            continue
+        handled = 0
+        for run in sorted(page.runs, key=lambda r: (r.updated_at is None, r.updated_at, r.id)):
+            if run.status != "completed":
+                continue
+            result = await intake.receive_polled_run(repository, config.default_branch, run)
+            if result is not None:
+                handled += 1
+                results.append(result)
+        outcomes[repository] = f"{len(page.runs)} run(s) listed, {handled} new"
+    return PollReport(state=PollState(etags=etags), outcomes=outcomes, results=tuple(results))

@@ -1,0 +1,75 @@
+"""The poller: conditional listings, runs already known are skipped, failures isolated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from vanguard.ci.client import MemoryGitHub, RunsPage
+from vanguard.ci.config import GitHubConfig
+from vanguard.ci.events import WorkflowJob, WorkflowRun
+from vanguard.ci.intake import CiIntake
+from vanguard.ci.poller import PollState, poll_once
+from vanguard.errors import AdapterError
+from vanguard.model import Alert
+from vanguard.store import Store, default_store_url, open_store
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+LOG = (Path(__file__).parents[2] / "fixtures" / "github" / "logs" / "compile_rust.log").read_bytes()
+
+
+class Starter:
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    async def __call__(self, alert: Alert) -> tuple[str, bool]:
+        self.alerts.append(alert)
+        return f"inc-{len(self.alerts)}", True
+
+
+class Github(MemoryGitHub):
+    def list_runs(self, repository: str, *, etag: str | None, per_page: int) -> RunsPage:
+        if repository == "down/repo":
+            raise AdapterError("GitHub API budget: spent")
+        return super().list_runs(repository, etag=etag, per_page=per_page)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    the_store = open_store(default_store_url(tmp_path))
+    yield the_store
+    the_store.close()
+
+
+async def test_poll_handles_new_runs_once_and_respects_etags(store: Store) -> None:
+    github = Github()
+    github.runs[("o/r", 1)] = WorkflowRun(
+        id=1, head_sha="a", status="completed", conclusion="failure", updated_at=NOW
+    )
+    github.runs[("o/r", 2)] = WorkflowRun(
+        id=2, head_sha="b", status="completed", conclusion="success", updated_at=NOW
+    )
+    github.runs[("o/r", 3)] = WorkflowRun(id=3, head_sha="c", status="in_progress")
+    github.jobs[("o/r", 1)] = [
+        WorkflowJob(id=10, run_id=1, status="completed", conclusion="failure")
+    ]
+    github.logs[("o/r", 10)] = LOG
+    config = GitHubConfig(repositories=("o/r", "down/repo"))
+    starter = Starter()
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+
+    first = await poll_once(github, intake, config, PollState())
+    assert first.outcomes["o/r"] == "3 run(s) listed, 2 new"
+    assert first.outcomes["down/repo"].startswith("skipped: GitHub API budget")
+    assert [a.labels["heal"] for a in starter.alerts] == ["triage"]
+
+    second = await poll_once(github, intake, config, first.state)
+    assert second.outcomes["o/r"] == "not modified"
+
+    github.etags["o/r"] = "v1"
+    third = await poll_once(github, intake, config, second.state)
+    assert third.outcomes["o/r"] == "3 run(s) listed, 0 new"
+    assert len(starter.alerts) == 1
