@@ -117,3 +117,32 @@ def test_spec_request_bodies_are_validated(prism: PrismServer) -> None:
     spec = json.loads((prism.root / "github-api.trim.json").read_text())
     assert "x-webhooks" not in spec
     assert len(spec["paths"]) >= 15
+
+
+def test_github_app_installation_auth_exchanges_a_jwt_for_a_token(
+    prism: PrismServer, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    key_file = tmp_path / "app.pem"
+    key_file.write_bytes(pem)
+    config = GitHubConfig.model_validate(
+        {
+            "api_url": prism.url,
+            "app": {"app_id": 1234, "installation_id": 42, "private_key_file": str(key_file)},
+        }
+    )
+    api = build_github_api(config)
+    api.rerun_failed_jobs("octo-org/octo-repo", 30433642)
+    (exchange,) = prism.proxy.sent("POST", "/app/installations/42/access_tokens")
+    assert exchange.status == 201
+    assert exchange.headers["Authorization"].startswith("Bearer ey")
+    (rerun,) = prism.proxy.sent("POST", "/rerun-failed-jobs")
+    assert rerun.headers["Authorization"].startswith("token ghs_")
