@@ -186,6 +186,7 @@ class IssueKeeper:
         with self.store().session() as session:
             row = _ci_repo(session).triage(repository, fingerprint)
             known = row.issue_number if row else None
+            closed = bool(row and row.body.get("state") == "closed")
             runs = [RunLink.model_validate(r) for r in (row.body.get("runs", []) if row else [])]
         if run not in runs:
             runs = [*runs, run][-MAX_RUNS_KEPT:]
@@ -224,13 +225,19 @@ class IssueKeeper:
                 f"({run.url or 'no link'}).\n\n```\n{lines_text}\n```\n\n{facts.heal_reason}",
             )
             api.add_labels(repository, number, draft.labels)
+            if closed:
+                api.set_issue_state(repository, number, "open")
         with self.store().session() as session:
             _ci_repo(session).save_triage(
                 repository,
                 fingerprint,
                 at=now,
                 issue_number=number,
-                body={"runs": [r.model_dump(mode="json") for r in runs], "title": draft.title},
+                body={
+                    "runs": [r.model_dump(mode="json") for r in runs],
+                    "title": draft.title,
+                    "state": "open",
+                },
             )
         return {
             "repository": repository,

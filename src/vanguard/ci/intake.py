@@ -362,10 +362,28 @@ class CiIntake:
         repository = delivery.repository
         if issue is None or repository is None:
             return IntakeResult(delivery_id=delivery.delivery_id, status="ignored", reason="-")
+        name = repository.full_name
+        with self.store.session() as session:
+            repo = CiRepo(session)
+            triage = repo.triage_by_issue(name, issue.number)
+            if triage is None:
+                return IntakeResult(
+                    delivery_id=delivery.delivery_id,
+                    status="ignored",
+                    reason=f"issue #{issue.number} is not a Vanguard triage issue",
+                )
+            body = dict(triage.body)
+            if delivery.action in {"closed", "reopened"}:
+                body["state"] = "closed" if delivery.action == "closed" else "open"
+            forget = delivery.action in {"deleted", "transferred"}
+            if forget:
+                triage.issue_number = None
+            repo.save_triage(name, triage.fingerprint, at=self.clock(), body=body)
+        what = "forgotten; the next failure opens a new one" if forget else "noted"
         return IntakeResult(
             delivery_id=delivery.delivery_id,
             status="accepted",
-            reason=f"issue #{issue.number} {delivery.action} in {repository.full_name} recorded",
+            reason=f"triage issue #{issue.number} {delivery.action}: {what}",
         )
 
     async def _on_comment(self, delivery: Delivery) -> IntakeResult:

@@ -225,3 +225,17 @@ def test_non_ci_alert_and_bad_params_are_clear_errors(h: Harness) -> None:
                 idempotency_key="k", incident_id="nope", action="github.triage", target=REPO
             )
         )
+
+
+def test_a_closed_issue_is_reopened_when_its_failure_returns(h: Harness) -> None:
+    from vanguard.ci.records import CiRepo
+
+    first = h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
+    with h.store.session() as session:
+        row = CiRepo(session).triage(REPO, "3604de18fb486626")
+        assert row is not None
+        row.body = {**row.body, "state": "closed"}
+    h.github.set_issue_state(REPO, int(str(first.after["issue_number"])), "closed")
+    h.triage.apply(h.request("inc-2", _alert("triage", run_id=12), "github.triage"))
+    ((_, state),) = h.github.issues.values()
+    assert state == "open"

@@ -230,3 +230,32 @@ async def test_successful_runs_are_recorded_for_health(
         (attempt,) = CiRepo(session).attempts()
     assert attempt.conclusion == "success"
     assert starter.alerts == []
+
+
+def _issue_event(repo: str, number: int, action: str) -> bytes:
+    body: dict[str, Any] = json.loads((FIXTURES / "payloads" / "issues.opened.json").read_text())
+    body["repository"]["full_name"] = repo
+    body["issue"]["number"] = number
+    body["action"] = action
+    return json.dumps(body).encode()
+
+
+async def test_closing_or_deleting_a_triage_issue_is_remembered(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    intake = _intake(store, github, starter)
+    _triage_issue(store, "o/r", "fp", 8)
+    closed = await intake.receive("i1", "issues", _issue_event("o/r", 8, "closed"))
+    assert closed.status == "accepted"
+    with store.session() as session:
+        row = CiRepo(session).triage("o/r", "fp")
+        assert row is not None
+        assert row.body["state"] == "closed"
+    deleted = await intake.receive("i2", "issues", _issue_event("o/r", 8, "deleted"))
+    assert "forgotten" in deleted.reason
+    with store.session() as session:
+        row = CiRepo(session).triage("o/r", "fp")
+        assert row is not None
+        assert row.issue_number is None
+    other = await intake.receive("i3", "issues", _issue_event("o/r", 99, "closed"))
+    assert other.status == "ignored"
