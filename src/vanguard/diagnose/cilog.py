@@ -288,7 +288,12 @@ _CONSEQUENCE = re.compile(
     r"|\*\*\* \[.*\] Error \d+|The command \".*\" exited with 0"
     r"|\[ERROR\] Failed to execute goal|\[error\] \(.*\) sbt\.\w+|\[error\] Total time"
     r"|\S*TestsFailedException|Tests? unsuccessful|FAILED \((?:failures|errors)="
-    r"|\W*\d+ TESTS? FAILED|\*\* TEST FAILED|\[error\] Failed(?: tests)?:|Failed tests:"
+    r"|\W*\d+ TESTS? FAILED|Failing due to -Werror|:\S+ FAILED$|Execution failed for task"
+    r"|\* What went wrong|\d+ tests? completed, \d+ failed|error: test failed, to rerun"
+    r"|(?:EXPECTED )?FAILED TEST SUMMARY|FAILED:\s+\d+ Tests?|TEST FAILURE$|Tests failed\s*:"
+    r"|BUILD FAILURE$|Build failed\.?$|Test suite \S+: FAIL|\d+ out of \d+ tests failed"
+    r"|Suite \S+ failed|Some tests failed|test result: FAILED|\*\* TEST FAILED"
+    r"|\[error\] Failed(?: tests)?:|Failed tests:"
     r"|Tests run: \d+, Failures: \d+|Test Suites: .*failed|Tests: .*failed|FAIL\t\S+\t"
     r"|FAIL$|FAILURES!$|ERRORS!$|\d+ (?:examples?|tests?|specs?), \d+ failures?"
     r"|=+ .*\b\d+ (?:failed|errors?)\b.* =+$|Ran \d+ tests? in|There (?:was|were) \d+ failures?"
@@ -297,6 +302,9 @@ _CONSEQUENCE = re.compile(
     r"|error: command .* failed)",
     re.I,
 )
+_LEVEL_TAG = re.compile(r"^\s*\[(?:info|error|warn|warning|debug)\]\s*", re.I)
+_KILLED_EXIT = re.compile(r"exited with (?:124|137|143)\b|exit code (?:124|137|143)\b")
+"""Exit codes of ``timeout`` and of a killed process: the terminator is then the reason."""
 _GHA_ERROR = re.compile(r"^(?:##\[error\]|::error\b[^:]*::)")
 _DIGITS = re.compile(r"\d+")
 _CONTINUATION = re.compile(
@@ -384,7 +392,7 @@ def _scan(lines: Iterable[str], known: set[str] | None) -> _Scan:
             step = prefix.group(2)
             scan.add_command("actions", scan.count, step)
         terminator = bool(_STRUCT_FAILURE.search(text))
-        consequence = terminator or bool(_CONSEQUENCE.match(text))
+        consequence = terminator or bool(_CONSEQUENCE.match(_LEVEL_TAG.sub("", text, count=1)))
         command = bool(_COMMAND.match(text))
         noise = bool(_NOISE.match(text))
         evidence = line_evidence(text)
@@ -485,7 +493,11 @@ def explain(
     near_consequence = _near_consequences(window, start, end)
     span = max(1, end - start)
     for entry in window:
-        if entry.noise or entry.terminator:
+        if entry.noise:
+            continue
+        if entry.terminator:
+            if _KILLED_EXIT.search(entry.text) and entry.number == end:
+                scores[entry.number] = REGION_BONUS + EVIDENCE_CAP
             continue
         value = entry.evidence
         if value <= 0.0:
