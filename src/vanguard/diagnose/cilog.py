@@ -392,7 +392,11 @@ def _scan(lines: Iterable[str], known: set[str] | None) -> _Scan:
             step = prefix.group(2)
             scan.add_command("actions", scan.count, step)
         terminator = bool(_STRUCT_FAILURE.search(text))
-        consequence = terminator or bool(_CONSEQUENCE.match(_LEVEL_TAG.sub("", text, count=1)))
+        consequence = (
+            terminator
+            or _CONSEQUENCE.match(text) is not None
+            or _CONSEQUENCE.match(_LEVEL_TAG.sub("", text, count=1)) is not None
+        )
         command = bool(_COMMAND.match(text))
         noise = bool(_NOISE.match(text))
         evidence = line_evidence(text)
