@@ -4,7 +4,8 @@ The body is authenticated before anything else: HMAC-SHA256 of the raw bytes und
 webhook secret, compared in constant time; a missing or wrong ``X-Hub-Signature-256`` is a
 401 and nothing is stored. Authenticated deliveries go to the ``CiIntake``, which records
 each ``X-GitHub-Delivery`` once (a duplicate answers 200 and does nothing) and starts
-incidents through ``app.state.starter``. The answer always carries the recorded reason.
+incidents through ``app.state.starter``. The answer carries the recorded reason; handling
+that outlasts GitHub's 10 s webhook timeout carries on after a 202.
 
 ``install_github`` wires a ``CiIntake`` and the secret into an app; until then the endpoint
 answers 503, so a half-configured server never accepts deliveries it cannot verify.
@@ -12,6 +13,7 @@ answers 503, so a half-configured server never accepts deliveries it cannot veri
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import APIRouter, FastAPI, Request
@@ -19,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from vanguard.ci.client import build_github_api
 from vanguard.ci.events import MAX_BODY_BYTES, verify_signature
-from vanguard.ci.intake import CiIntake
+from vanguard.ci.intake import CiIntake, IntakeResult
 from vanguard.config import Settings, resolve_secret
 from vanguard.errors import ConfigError, EngineError
 from vanguard.model import Alert
@@ -31,16 +33,22 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/github"
 STATUS_CODES = {"accepted": 202, "ignored": 202, "duplicate": 200, "rejected": 400, "failed": 503}
+ANSWER_WITHIN_S = 8.0
+"""GitHub gives up on a webhook after 10 s: slower handling goes on after the answer."""
 
 router = APIRouter()
 
 
-def install_github(app: FastAPI, intake: CiIntake, secret: bytes) -> None:
+def install_github(
+    app: FastAPI, intake: CiIntake, secret: bytes, *, answer_within_s: float = ANSWER_WITHIN_S
+) -> None:
     """Let ``app`` receive GitHub deliveries with ``intake``, verified under ``secret``."""
     if len(secret) < 8:
         raise ConfigError("the GitHub webhook secret is too short (8 bytes at least)", key="github")
     app.state.github_intake = intake
     app.state.github_secret = secret
+    app.state.github_pending = set()
+    app.state.github_answer_within_s = answer_within_s
 
 
 def intake_from_settings(app: FastAPI, settings: Settings, store: Store) -> CiIntake:
@@ -86,7 +94,21 @@ async def github_webhook(request: Request) -> JSONResponse:
     event = request.headers.get("x-github-event", "").strip()
     if not delivery_id or not event or len(delivery_id) > 100 or len(event) > 60:
         return _answer(400, "X-GitHub-Delivery and X-GitHub-Event are required")
-    result = await intake.receive(delivery_id, event, body)
+    pending: set[asyncio.Task[IntakeResult]] = request.app.state.github_pending
+    within: float = request.app.state.github_answer_within_s
+    task = asyncio.ensure_future(intake.receive(delivery_id, event, body))
+    pending.add(task)
+    task.add_done_callback(pending.discard)
+    try:
+        result = await asyncio.wait_for(asyncio.shield(task), timeout=within)
+    except TimeoutError:
+        return _answer(
+            202,
+            f"received; still being handled after {within:g} s (see the deliveries table)",
+            delivery=delivery_id,
+            status="received",
+            incident_id=None,
+        )
     return _answer(
         STATUS_CODES[result.status],
         result.reason,

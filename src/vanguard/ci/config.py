@@ -100,7 +100,8 @@ class GitHubConfig(_Section):
     webhook_secret_env: str | None = None
     webhook_secret_file: Path | None = None
     default_branch: str = "main"
-    log_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    log_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, le=4 * 1024 * 1024 * 1024)
+    log_tail_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     timeout_s: float = Field(default=30.0, gt=0.0, le=300.0)
     healing: HealingConfig = Field(default_factory=HealingConfig)
     triage: TriageConfig = Field(default_factory=TriageConfig)

@@ -5,18 +5,19 @@ duplicate does nothing and nothing is lost: a body that cannot be used is kept a
 ``rejected`` with the reason, an event we do not act on as ``ignored``, and a delivery whose
 handling failed as ``failed`` (a redelivery of a failed one is processed again).
 
-A completed failed ``workflow_run`` is explained from its failed jobs' logs (streamed, capped,
-fetched only once the run has completed), checked for a storm across repositories, planned by
-class (``plan_heal``) and handed to the engine as an ``Alert``; the engine's gates and the
-GitHub adapters do the rest. ``/vanguard retry|ignore`` comments on a triage issue are obeyed
-only from authorised users.
+A completed failed ``workflow_run`` is explained from the tail of its failed jobs' logs
+(streamed with bounded memory, fetched only once the run has completed), checked for a
+storm across repositories, planned by class (``plan_heal``) and handed to the engine as an
+``Alert``; the engine's gates and the GitHub adapters do the rest. ``/vanguard retry|ignore``
+comments on a triage issue are obeyed only from authorised users.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -43,7 +44,7 @@ from vanguard.errors import VanguardError
 from vanguard.model import Alert
 from vanguard.store import Store
 
-__all__ = ["CiIntake", "IntakeResult", "IntakeStatus"]
+__all__ = ["CiIntake", "IntakeResult", "IntakeStatus", "log_tail"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,32 @@ class IntakeResult(BaseModel):
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def log_tail(chunks: Iterable[bytes], keep_bytes: int) -> Iterator[bytes]:
+    """The last ``keep_bytes`` of a byte stream, from a line start; memory stays bounded.
+
+    Failures are explained at the end of a log, so a huge log is read through and only its
+    tail is explained; when bytes were dropped, the partial first line is dropped too.
+    """
+    kept: deque[bytes] = deque()
+    size = 0
+    dropped = False
+    for chunk in chunks:
+        kept.append(chunk)
+        size += len(chunk)
+        while kept and size - len(kept[0]) >= keep_bytes:
+            size -= len(kept.popleft())
+            dropped = True
+    tail = b"".join(kept)
+    if len(tail) > keep_bytes:
+        tail = tail[-keep_bytes:]
+        dropped = True
+    if dropped:
+        cut = tail.find(b"\n")
+        tail = tail[cut + 1 :] if cut >= 0 else b""
+    if tail:
+        yield tail
 
 
 class CiIntake:
@@ -344,8 +371,9 @@ class CiIntake:
         candidates = failed or jobs
         best: tuple[tuple[bool, float], Explanation, WorkflowJob] | None = None
         for job in candidates[:MAX_JOBS]:
+            chunks = self.api.stream_job_log(repository, job.id)
             explanation = explain(
-                iter_log_lines(self.api.stream_job_log(repository, job.id)),
+                iter_log_lines(log_tail(chunks, self.config.log_tail_bytes)),
                 taxonomy=self.taxonomy,
             )
             rank = (explanation.category != self.taxonomy.fallback, explanation.confidence)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.ci.helpers import (
+    SECRET,
     RecordingStarter,
     failed_run,
     github_app,
@@ -19,10 +22,13 @@ from tests.integration.ci.helpers import (
 )
 from tests.servers.prism import PrismServer
 from vanguard.api import create_app
+from vanguard.api.github import install_github
 from vanguard.ci.client import build_github_api
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.events import sign
+from vanguard.ci.intake import CiIntake
 from vanguard.ci.records import CiRepo
+from vanguard.model import Alert
 from vanguard.store import Store, default_store_url, open_store
 
 pytestmark = pytest.mark.integration
@@ -200,17 +206,31 @@ def test_compile_failure_is_triaged_never_rerun(
     assert alert.confidence == 1.0
 
 
-def test_huge_log_is_cut_not_loaded(
+def test_huge_binary_log_is_read_through_and_its_tail_explained(
     store: Store, prism: PrismServer, config: GitHubConfig, starter: RecordingStarter
 ) -> None:
-    small = config.model_copy(update={"log_max_bytes": 64 * 1024})
+    small = config.model_copy(update={"log_tail_bytes": 64 * 1024})
     app, _ = github_app(store, build_github_api(small), small, starter)
-    prism.logs.body = b"\x00\xff junk " * 300_000 + log_bytes("network_econnreset")
+    prism.logs.body = b"\x00\xff junk \x1b[31m" * 300_000 + log_bytes("network_econnreset")
     body = json.dumps(failed_run("octo-org/octo-repo", 5002)).encode()
     answer = TestClient(app).post(URL, content=body, headers=headers("workflow_run", body))
     assert answer.status_code == 202, answer.json()
     (alert,) = starter.alerts
-    assert alert.labels["category"] != "network_transient"
+    assert alert.labels["category"] == "network_transient"
+    assert prism.logs.hits == 1
+
+
+def test_download_cap_stops_a_log_that_never_ends(
+    store: Store, prism: PrismServer, config: GitHubConfig, starter: RecordingStarter
+) -> None:
+    capped = config.model_copy(update={"log_max_bytes": 64 * 1024})
+    app, _ = github_app(store, build_github_api(capped), capped, starter)
+    prism.logs.body = log_bytes("compile_rust") + b"more output\n" * 100_000
+    body = json.dumps(failed_run("octo-org/octo-repo", 5004)).encode()
+    answer = TestClient(app).post(URL, content=body, headers=headers("workflow_run", body))
+    assert answer.status_code == 202, answer.json()
+    (alert,) = starter.alerts
+    assert alert.labels["category"] == "compile"
 
 
 def test_unconfigured_server_refuses_with_503(store: Store) -> None:
@@ -228,3 +248,34 @@ def test_unwatched_repository_is_ignored(
     answer = TestClient(app).post(URL, content=body, headers=headers("workflow_run", body))
     assert answer.json()["status"] == "ignored"
     assert starter.alerts == []
+
+
+def test_slow_handling_answers_202_in_time_and_finishes_after(
+    store: Store, config: GitHubConfig, prism: PrismServer
+) -> None:
+    class SlowStarter(RecordingStarter):
+        async def __call__(self, alert: Alert) -> tuple[str, bool]:
+            await asyncio.sleep(1.0)
+            return await super().__call__(alert)
+
+    slow = SlowStarter()
+    app = create_app(store, starter=slow)
+    install_github(
+        app, CiIntake(store, build_github_api(config), config, slow), SECRET, answer_within_s=0.2
+    )
+    prism.logs.body = log_bytes("network_econnreset")
+    body = json.dumps(failed_run("octo-org/octo-repo", 5005)).encode()
+    with TestClient(app) as client:
+        started = time.monotonic()
+        answer = client.post(
+            URL, content=body, headers=headers("workflow_run", body, delivery="s1")
+        )
+        assert time.monotonic() - started < 1.0
+        assert answer.status_code == 202
+        assert answer.json()["status"] == "received"
+        deadline = time.monotonic() + 10
+        while _status(store, "s1") == ("received", "being handled") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    status, _ = _status(store, "s1") or ("", "")
+    assert status == "accepted"
+    assert len(slow.alerts) == 1
