@@ -8,21 +8,38 @@ steadily (a trend, not a step) until every client waits.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import psycopg
+import pytest
 
 from tests.servers.pgbouncer import PgBouncerServer
 from tests.servers.process import require_binary, stop_popen
 from vanguard.act.gitconfig import GitRepo
+from vanguard.config import (
+    PgBouncerConfig,
+    ServiceConfig,
+    Settings,
+    TemporalConfig,
+    VerificationConfig,
+    VerifyMetric,
+    WatchConfig,
+)
+from vanguard.decide import PolicyConfig
+from vanguard.detect.watch import WatchRule
+from vanguard.engine.messages import WatcherInput
+from vanguard.incident import Incident
+from vanguard.store import IncidentRepo, Store
 
 ALIAS = "app"
 
@@ -48,7 +65,9 @@ class Pool:
     def console(self, command: str) -> list[dict[str, Any]]:
         with psycopg.connect(self.admin_dsn, autocommit=True, prepare_threshold=None) as conn:
             cur = conn.execute(command)
-            names = [d.name for d in cur.description or ()]
+            if cur.description is None:
+                return []
+            names = [d.name for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def pool(self, database: str = ALIAS) -> dict[str, Any]:
@@ -137,3 +156,114 @@ class Load:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+WAITING = "pgbouncer_pools_client_waiting_connections"
+MAXWAIT = "pgbouncer_pools_client_maxwait_seconds"
+SERVICE = "app-db"
+SLEEP_S = 0.1
+BASE_RATE = 12.0
+SURGE_RATE = 12.0
+CLIENTS = 30
+
+
+def pool_settings(
+    data_dir: Path,
+    pool: Pool,
+    *,
+    temporal: str,
+    task_queue: str,
+    window_s: float,
+    patterns_dirs: tuple[Path, ...] = (),
+    store_url: str | None = None,
+) -> Settings:
+    """Vanguard watching the pool's queue through its console, free to resize it up to 20."""
+    return Settings(
+        data_dir=data_dir,
+        store_url=store_url,
+        temporal=TemporalConfig(address=temporal, task_queue=task_queue),
+        patterns_dirs=patterns_dirs,
+        services=(
+            ServiceConfig(
+                name=SERVICE,
+                type="pgbouncer",
+                pgbouncer=PgBouncerConfig(
+                    admin_dsn=pool.admin_dsn,
+                    ini_path=pool.bouncer.ini_path,
+                    git_repo=pool.repo.root,
+                    database=ALIAS,
+                    max_pool_size=20,
+                    interval_s=0.5,
+                ),
+                watch=(
+                    WatchConfig(
+                        metric=WAITING,
+                        labels={"database": ALIAS},
+                        rule=WatchRule(threshold=10, horizon_s=60, min_confidence=0.9, warmup=6),
+                    ),
+                ),
+                verify=(
+                    VerifyMetric(metric=WAITING, labels={"database": ALIAS}),
+                    VerifyMetric(metric=MAXWAIT, labels={"database": ALIAS}),
+                ),
+            ),
+        ),
+        policy=PolicyConfig(min_confidence=0.6),
+        verification=VerificationConfig(
+            window_s=window_s, baseline_s=2.0, sample_interval_s=0.25, min_relative_change=0.2
+        ),
+    )
+
+
+def sweep_input(window_s: float) -> WatcherInput:
+    return WatcherInput(interval_s=0.5, window_s=window_s, cooldown_s=60)
+
+
+class Saturation:
+    """A steady, noisy base load the pool serves, then a surge it cannot: the queue grows.
+
+    The pool of 2 serves 2 / ``SLEEP_S`` = 20 transactions/s; the base load asks for 12/s
+    (queueing now and then, as real traffic does), the surge adds 12/s more. One more server
+    connection (30/s) drains the queue; one fewer (10/s) makes it grow faster. ``run`` starts
+    the base load, lets the watcher learn it for ``base_s`` and then starts the surge.
+    """
+
+    def __init__(self, bouncer: PgBouncerServer, *, seconds: int = 60) -> None:
+        self.base = Load(
+            bouncer, clients=CLIENTS // 2, seconds=seconds, sleep_s=SLEEP_S, rate=BASE_RATE
+        )
+        self.surge = Load(
+            bouncer, clients=CLIENTS // 2, seconds=seconds, sleep_s=SLEEP_S, rate=SURGE_RATE
+        )
+        self.onset: float | None = None
+
+    async def run(self, *, base_s: float = 5.0) -> None:
+        self.base.start()
+        await asyncio.sleep(base_s)
+        self.surge.start()
+        self.onset = time.time()
+
+    def stop(self) -> None:
+        self.surge.stop()
+        self.base.stop()
+
+
+async def wait_for_incidents(
+    store: Store,
+    count: int,
+    *,
+    timeout_s: float,
+    until: Callable[[Incident], bool] = lambda i: i.closed,
+) -> list[Incident]:
+    """Poll the store until ``count`` incidents satisfy ``until``; fail loudly otherwise."""
+    deadline = time.monotonic() + timeout_s
+    found: list[Incident] = []
+    while time.monotonic() < deadline:
+        with store.session() as session:
+            found = IncidentRepo(session).list_incidents(limit=100)
+        done = [i for i in found if until(i)]
+        if len(done) >= count:
+            return done
+        await asyncio.sleep(0.2)
+    states = [(i.incident_id, str(i.state)) for i in found]
+    pytest.fail(f"timed out after {timeout_s} s waiting for {count} incident(s): {states}")
