@@ -22,12 +22,14 @@ from tests.integration.ci.helpers import (
 )
 from tests.servers.prism import PrismServer
 from vanguard.api import create_app
-from vanguard.api.github import install_github
+from vanguard.api.github import install_github, intake_from_settings
 from vanguard.ci.client import build_github_api
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.events import sign
 from vanguard.ci.intake import CiIntake
 from vanguard.ci.records import CiRepo
+from vanguard.config import Settings
+from vanguard.errors import ConfigError
 from vanguard.model import Alert
 from vanguard.store import Store, default_store_url, open_store
 
@@ -279,3 +281,30 @@ def test_slow_handling_answers_202_in_time_and_finishes_after(
     status, _ = _status(store, "s1") or ("", "")
     assert status == "accepted"
     assert len(slow.alerts) == 1
+
+
+def test_intake_from_settings_resolves_secrets_and_needs_a_starter(
+    store: Store, prism: PrismServer, config: GitHubConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VANGUARD_TEST_HOOK_SECRET", SECRET.decode())
+    settings = Settings(
+        github=config.model_copy(update={"webhook_secret_env": "VANGUARD_TEST_HOOK_SECRET"})
+    )
+    app = create_app(store)
+    intake_from_settings(app, settings, store)
+    prism.logs.body = log_bytes("compile_rust")
+    body = json.dumps(failed_run("octo-org/octo-repo", 5006)).encode()
+    answer = TestClient(app).post(URL, content=body, headers=headers("workflow_run", body))
+    assert answer.status_code == 503
+    assert "no incident starter" in answer.json()["reason"]
+
+
+def test_intake_from_settings_refuses_a_placeholder_secret(
+    store: Store, config: GitHubConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VANGUARD_TEST_HOOK_SECRET", "changeme")
+    settings = Settings(
+        github=config.model_copy(update={"webhook_secret_env": "VANGUARD_TEST_HOOK_SECRET"})
+    )
+    with pytest.raises(ConfigError, match="placeholder"):
+        intake_from_settings(create_app(store), settings, store)
