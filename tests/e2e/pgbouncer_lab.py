@@ -12,6 +12,7 @@ import asyncio
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any, Self
 
 import psycopg
 import pytest
+import yaml
 
 from tests.servers.pgbouncer import PgBouncerServer
 from tests.servers.process import require_binary, stop_popen
@@ -39,6 +41,7 @@ from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.engine.messages import WatcherInput
 from vanguard.incident import Incident
+from vanguard.netutil import free_port, wait_for_port
 from vanguard.store import IncidentRepo, Store
 
 ALIAS = "app"
@@ -267,3 +270,85 @@ async def wait_for_incidents(
         await asyncio.sleep(0.2)
     states = [(i.incident_id, str(i.state)) for i in found]
     pytest.fail(f"timed out after {timeout_s} s waiting for {count} incident(s): {states}")
+
+
+EXPORTER = "prometheus-pgbouncer-exporter==2.1.2"
+EXPORTER_DEPS = ("psycopg2-binary", "prometheus_client", "python-json-logger", "pyyaml")
+
+
+def exporter_venv(root: Path) -> Path:
+    """A virtualenv holding PyPI's PgBouncer exporter, created on first use.
+
+    The exporter pins psycopg2 (a source build) and an old prometheus_client, so it gets its
+    own environment: the package without its pins, then the binary driver and its other
+    imports. A stamp file marks a finished install, so an interrupted one is redone.
+    """
+    venv = root / "pgbouncer-exporter"
+    stamp = venv / ".installed"
+    if stamp.exists():
+        return venv / "bin" / "pgbouncer-exporter"
+    shutil.rmtree(venv, ignore_errors=True)
+    python = shutil.which("python3") or sys.executable
+    steps = [
+        [python, "-m", "venv", str(venv)],
+        [str(venv / "bin" / "pip"), "install", "-q", "--no-deps", EXPORTER],
+        [str(venv / "bin" / "pip"), "install", "-q", *EXPORTER_DEPS],
+    ]
+    for argv in steps:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0 and "dependency conflicts" not in done.stderr:
+            pytest.fail(f"cannot install the exporter ({' '.join(argv)}): {done.stderr[-2000:]}")
+    binary = venv / "bin" / "pgbouncer-exporter"
+    if not binary.exists():
+        pytest.fail(f"the exporter install left no {binary}")
+    stamp.write_text(EXPORTER + "\n")
+    return binary
+
+
+class PgBouncerExporter:
+    """The PyPI exporter serving ``/metrics`` for one PgBouncer on a loopback port."""
+
+    def __init__(self, binary: Path, admin_dsn_url: str) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="vanguard-exporter-"))
+        config = {
+            "exporter_host": "127.0.0.1",
+            "exporter_port": self.port,
+            "pgbouncers": [{"dsn": admin_dsn_url, "exclude_databases": ["pgbouncer"]}],
+        }
+        (self.dir / "config.yml").write_text(yaml.safe_dump(config))
+        self.argv = [str(binary), "--config", str(self.dir / "config.yml")]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/metrics"
+
+    def __enter__(self) -> Self:
+        with (self.dir / "exporter.log").open("wb") as out:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.dir,
+            )
+        if not wait_for_port("127.0.0.1", self.port, timeout_s=20):
+            log = (self.dir / "exporter.log").read_text(errors="replace")[-2000:]
+            self.__exit__(None, None, None)
+            pytest.fail(f"the pgbouncer exporter did not listen on {self.port}: {log}")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.proc is not None:
+            stop_popen(self.proc, sig=signal.SIGTERM, timeout_s=8.0)
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+LAB_DIR = Path(__file__).parents[2] / ".lab"

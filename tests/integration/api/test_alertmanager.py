@@ -1,0 +1,100 @@
+"""The Alertmanager receiver over HTTP: deliveries start incidents once, bad ones are refused."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from vanguard.api import create_app
+from vanguard.model import Alert
+from vanguard.store import open_store
+
+pytestmark = pytest.mark.integration
+
+FIRING = Path(__file__).parents[2] / "fixtures" / "alertmanager" / "firing.json"
+
+
+class Starter:
+    """Starts each incident id once, like the engine's workflow-id reuse policy."""
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+        self.known: set[str] = set()
+
+    async def __call__(self, alert: Alert) -> tuple[str, bool]:
+        self.alerts.append(alert)
+        incident_id = f"inc-{alert.alert_id}"
+        new = incident_id not in self.known
+        self.known.add(incident_id)
+        return incident_id, new
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[TestClient, Starter]]:
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    starter = Starter()
+    try:
+        with TestClient(create_app(store, starter=starter)) as client:
+            yield client, starter
+    finally:
+        store.close()
+
+
+def test_a_delivery_twice_starts_one_incident(api: tuple[TestClient, Starter]) -> None:
+    client, starter = api
+    body: dict[str, Any] = json.loads(FIRING.read_text())
+    first = client.post("/api/alertmanager", json=body)
+    second = client.post("/api/alertmanager", json={**body, "groupKey": "replica-2"})
+    assert first.status_code == second.status_code == 202
+    assert len(first.json()["started"]) == 1
+    assert first.json()["ignored"] == 1
+    assert second.json()["started"] == []
+    assert second.json()["duplicates"] == first.json()["started"]
+    assert [a.service_name for a in starter.alerts] == ["app-db", "app-db"]
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "reason"),
+    [
+        (b"{nope", 400, "body is not JSON"),
+        (b"", 400, "empty body"),
+        (b'{"version": "4", "alerts": []}', 422, "groupKey"),
+        (
+            b'{"version": "3", "groupKey": "g", "status": "firing", "receiver": "r", "alerts": []}',
+            422,
+            "version",
+        ),
+    ],
+)
+def test_malformed_deliveries_are_refused_and_the_reason_logged(
+    api: tuple[TestClient, Starter],
+    caplog: pytest.LogCaptureFixture,
+    content: bytes,
+    status: int,
+    reason: str,
+) -> None:
+    client, starter = api
+    caplog.set_level(logging.WARNING, logger="vanguard.api.alertmanager")
+    response = client.post(
+        "/api/alertmanager", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == status
+    assert reason in response.json()["detail"]
+    assert any(reason in r.getMessage() for r in caplog.records)
+    assert starter.alerts == []
+
+
+def test_without_an_engine_the_receiver_says_so(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    try:
+        with TestClient(create_app(store)) as client:
+            response = client.post("/api/alertmanager", content=FIRING.read_bytes())
+    finally:
+        store.close()
+    assert response.status_code == 503
