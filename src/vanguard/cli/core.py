@@ -69,7 +69,7 @@ def _run_until_signal(settings: Settings, *, api: bool, watch: bool, worker: boo
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(settings, runtime, stop, announce=announce, api=api, watch=watch)
+        await serve(settings, runtime, stop, announce=announce, api=api, watch=watch, worker=worker)
 
     try:
         asyncio.run(main())
@@ -105,22 +105,28 @@ def worker(
 def api(
     config: ConfigOpt = Path("vanguard.yaml"),
     store: Annotated[str | None, typer.Option(help="store URL (overrides the config)")] = None,
-    host: str | None = None,
-    port: int | None = None,
+    temporal: Annotated[
+        str | None, typer.Option(help="HOST:PORT of Temporal, so webhooks can start incidents")
+    ] = None,
+    verbose: bool = False,
 ) -> None:
-    """Serve the HTTP API alone (reads the store; scaled deployments)."""
+    """Serve the HTTP API (scaled deployments); with --temporal, webhooks start incidents."""
+    _logging(verbose)
+    settings = _settings(config, temporal=temporal, store=store)
+    if temporal is not None:
+        _run_until_signal(settings, api=True, watch=False, worker=False)
+        return
     import uvicorn
 
     from vanguard.api import create_app
     from vanguard.store import open_store
 
-    settings = _settings(config, store=store)
     the_store = open_store(settings.resolved_store_url())
     try:
         uvicorn.run(
             create_app(the_store),
-            host=host or settings.api.host,
-            port=port or settings.api.port,
+            host=settings.api.host,
+            port=settings.api.port,
             log_level="warning",
         )
     finally:

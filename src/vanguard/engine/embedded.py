@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from vanguard.api import create_app
+from vanguard.api.github import intake_from_settings
 from vanguard.config import Settings
 from vanguard.engine.client import connect, start_remediation, start_watcher
 from vanguard.engine.devserver import DevServer
@@ -66,6 +67,7 @@ async def serve(
     announce: Callable[[Endpoints], None] = lambda _: None,
     api: bool = True,
     watch: bool = True,
+    worker: bool = True,
     watcher: WatcherInput | None = None,
 ) -> None:
     """Start what the settings ask for, announce where it listens, run until ``stop``."""
@@ -85,7 +87,6 @@ async def serve(
         address = dev.address
     try:
         client = await connect(address, temporal.namespace, timeout_s=temporal.connect_timeout_s)
-        worker = build_worker(client, runtime.activities, task_queue=temporal.task_queue)
         server: _QuietServer | None = None
         api_task: asyncio.Task[None] | None = None
 
@@ -98,11 +99,18 @@ async def serve(
             )
             return incident_id, handle is not None
 
-        async with worker:
+        async with contextlib.AsyncExitStack() as running:
+            if worker:
+                await running.enter_async_context(
+                    build_worker(client, runtime.activities, task_queue=temporal.task_queue)
+                )
             if api:
+                app = create_app(runtime.store, starter=starter)
+                if settings.github is not None:
+                    intake_from_settings(app, settings, runtime.store)
                 server = _QuietServer(
                     uvicorn.Config(
-                        create_app(runtime.store, starter=starter),
+                        app,
                         host=settings.api.host,
                         port=settings.api.port,
                         log_level="warning",
