@@ -9,22 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.process import processes_mentioning
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-
-
-def _alive_under(path: Path) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if str(path) in cmdline and state != "Z":
-            found.append(cmdline)
-    return found
 
 
 def test_demo_heals_the_leak_and_reports_it(tmp_path: Path) -> None:
@@ -56,7 +43,7 @@ def test_demo_heals_the_leak_and_reports_it(tmp_path: Path) -> None:
     assert "memory_leak_gradual" in texts
     assert "confidence: pass" in texts
     assert "restarted 'leaky'" in texts
-    assert _alive_under(workdir) == [], "the demo must leave no process behind"
+    assert processes_mentioning(str(workdir)) == [], "the demo must leave no process behind"
 
     listed = subprocess.run(
         [

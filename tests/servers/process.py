@@ -19,6 +19,7 @@ T = TypeVar("T")
 
 __all__ = [
     "is_alive",
+    "processes_mentioning",
     "read_tail",
     "require_binary",
     "retry_start",
@@ -56,6 +57,21 @@ def is_alive(pid: int) -> bool:
         return False
     state = stat.rsplit(")", 1)[1].split()[0]
     return state not in {"Z", "X"}
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that mention ``text`` (e.g. a test's tmp dir)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and is_alive(int(entry.name)):
+            found.append(cmdline)
+    return found
 
 
 def start_ticks(pid: int) -> int | None:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.leaks import leak_alert
+from tests.servers.process import processes_mentioning
 from vanguard.incident import Incident
 from vanguard.netutil import free_port, is_port_open, wait_for_port
 from vanguard.store import IncidentRepo, default_store_url, open_store
@@ -59,21 +60,6 @@ def test_worker_fails_fast_when_temporal_is_unreachable(tmp_path: Path) -> None:
     assert time.monotonic() - started < 30
 
 
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 def test_up_serves_and_sigterm_stops_everything_it_started(tmp_path: Path) -> None:
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
     config = tmp_path / "vanguard.yaml"
@@ -93,7 +79,7 @@ def test_up_serves_and_sigterm_stops_everything_it_started(tmp_path: Path) -> No
         health = httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=10)
         assert health.json()["status"] == "ok"
         assert is_port_open("127.0.0.1", temporal_port)
-        assert _processes_mentioning(str(tmp_path / "data")), "the dev server should run"
+        assert processes_mentioning(str(tmp_path / "data")), "the dev server should run"
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -105,7 +91,7 @@ def test_up_serves_and_sigterm_stops_everything_it_started(tmp_path: Path) -> No
     assert f"API           http://127.0.0.1:{api_port}" in out
     assert not is_port_open("127.0.0.1", api_port)
     assert not is_port_open("127.0.0.1", temporal_port)
-    assert _processes_mentioning(str(tmp_path / "data")) == []
+    assert processes_mentioning(str(tmp_path / "data")) == []
     assert (tmp_path / "data" / "temporal.db").exists(), "Temporal state is persisted"
 
 
