@@ -46,6 +46,7 @@ ALTERNATIVE_MARGIN = 10.0
 """Other candidate lines are listed only when they score nearly as well as the best."""
 MAX_BLOCK_AFTER = 40
 MAX_BLOCK_BEFORE = 8
+DETAIL_SEARCH = 3000
 READ_CHUNK = 1 << 16
 EVIDENCE_CAP = 4.5
 """Beyond this, more error words do not make a line likelier; being first does."""
@@ -225,14 +226,59 @@ _WEAK = re.compile(
     r"|wrong|illegal|bad)\b",
     re.I,
 )
-_ANY = re.compile(
-    r"err|fail|fatal|panic|except|assert|expect|cannot|can't|could|unable|not|no |undefined"
-    r"|unresolved|unknown|invalid|missing|denied|refused|mismatch|violation|traceback|fault"
-    r"|dumped|killed|time|abort|unsatisfi|conflict|incompatible|deprecat|forbidden|unauthori"
-    r"|exceeded|memory|space|wrong|illegal|bad|occur|[✖✗✘×❌]|\[-\]|^\s*\d+\)|warn"
-    r"|\.[A-Za-z]{1,8}[:(]\d|^\s*E\s{2}",
-    re.I,
+_ANY_WORDS = (
+    "err",
+    "fail",
+    "fatal",
+    "panic",
+    "except",
+    "assert",
+    "expect",
+    "cannot",
+    "can't",
+    "could",
+    "unable",
+    "not",
+    "no ",
+    "undefined",
+    "unresolved",
+    "unknown",
+    "invalid",
+    "missing",
+    "denied",
+    "refused",
+    "mismatch",
+    "violation",
+    "traceback",
+    "fault",
+    "dumped",
+    "killed",
+    "time",
+    "abort",
+    "unsatisfi",
+    "conflict",
+    "incompatible",
+    "deprecat",
+    "forbidden",
+    "unauthori",
+    "exceeded",
+    "memory",
+    "space",
+    "wrong",
+    "illegal",
+    "bad",
+    "occur",
+    "warn",
+    "[-]",
+    "✖",
+    "✗",
+    "✘",
+    "×",
+    "❌",
 )
+_ANY_SHAPES = re.compile(r"^\s*\d+\)|\.[A-Za-z]{1,8}[:(]\d|^\s*E\s{2}")
+_SUCCESS_WORDS = ("pass", "succe", "ok", "done", "up-to-date", "up to date")
+_STRUCT_WORDS = ("exit", "fail", "cancel", "exceeded")
 """Cheap pre-check: a line with none of these cannot score as a failure report."""
 _WARNING = re.compile(r"\bwarn(?:ing)?\b|\bdeprecat", re.I)
 _FAILURE_WORD = re.compile(r"\berror|\bfail|\bfatal|exception", re.I)
@@ -307,6 +353,24 @@ _KILLED_EXIT = re.compile(r"exited with (?:124|137|143)\b|exit code (?:124|137|1
 """Exit codes of ``timeout`` and of a killed process: the terminator is then the reason."""
 _GHA_ERROR = re.compile(r"^(?:##\[error\]|::error\b[^:]*::)")
 _DIGITS = re.compile(r"\d+")
+_WORD = re.compile(r"[A-Za-z_][\w.:/#-]{5,}")
+_STATUS_WORDS = frozenset(
+    {
+        "failed",
+        "failure",
+        "failures",
+        "failing",
+        "error",
+        "errors",
+        "passed",
+        "skipped",
+        "tests",
+        "test:",
+        "expected",
+        "exception",
+        "assertionerror",
+    }
+)
 _CONTINUATION = re.compile(
     r"^\s+(?:at |from |File \"|in |\.\.\.|[\^~]+\s*$|\||#\d+ |\d+ \||[-+] )|^\s*[\^~]+\s*$"
     r"|^\s*\S+:\d+(?::\d+)?\s*$|^\s*\S+\(\d+(?:,\d+)?\)\s*$"
@@ -327,7 +391,8 @@ def line_evidence(text: str) -> float:
     if len(stripped) < 2:
         return -1.0
     score = 0.0
-    if _ANY.search(text):
+    low = text.lower()
+    if any(word in low for word in _ANY_WORDS) or _ANY_SHAPES.search(text):
         strong = 0.0
         for pattern, weight in _STRONG:
             if pattern.search(text):
@@ -335,13 +400,13 @@ def line_evidence(text: str) -> float:
         score += min(strong, 6.0)
         weak = len(_WEAK.findall(text))
         score += min(weak, 2) * 0.5
-    if _WARNING.search(text):
+    if ("warn" in low or "deprecat" in low) and _WARNING.search(text):
         score = min(score, WARNING_CAP) if not _FAILURE_WORD.search(text) else score + 0.5
     if _GHA_ERROR.match(text):
         score += 2.5
-    if _NEGATED.search(text):
+    if score > 0 and _NEGATED.search(text):
         score -= 3.0
-    elif _SUCCESS.search(text):
+    elif any(word in low for word in _SUCCESS_WORDS) and _SUCCESS.search(text):
         score -= 0.8
     if _CHATTER.match(text):
         score -= 1.5
@@ -391,7 +456,8 @@ def _scan(lines: Iterable[str], known: set[str] | None) -> _Scan:
         if prefix is not None and prefix.group(2) != step:
             step = prefix.group(2)
             scan.add_command("actions", scan.count, step)
-        terminator = bool(_STRUCT_FAILURE.search(text))
+        low = text.lower()
+        terminator = any(w in low for w in _STRUCT_WORDS) and bool(_STRUCT_FAILURE.search(text))
         consequence = (
             terminator
             or _CONSEQUENCE.match(text) is not None
@@ -541,8 +607,13 @@ def explain(
             continue
         if blocks and scores[seed] < scores[seeds[0]] - ALTERNATIVE_MARGIN:
             break
-        block = _block(seed, by_number, scores)
         seed_score = _squash(scores[seed])
+        block = _block(seed, by_number, scores)
+        if len(block) <= 2:
+            detail = _detail_of(seed, by_number, scores, end)
+            if detail is not None and detail not in chosen:
+                seed = detail
+                block = _block(seed, by_number, scores)
         if blocks == 0:
             for number in block:
                 if number != seed:
@@ -585,6 +656,32 @@ def explain(
         indications=verdict.indications,
         reasons=tuple(reasons),
     )
+
+
+def _identifier(text: str) -> str | None:
+    """The most specific word of a status line (a test or file name), if it has one."""
+    words = [w for w in _WORD.findall(text) if w.lower() not in _STATUS_WORDS]
+    return max(words, key=len) if words else None
+
+
+def _detail_of(
+    seed: int, by_number: dict[int, _Line], scores: dict[int, float], end: int
+) -> int | None:
+    """A later line naming what a one-line status report names, and opening a fuller report.
+
+    Test runners print ``test x ... FAILED`` as they go and the reason for ``x`` later; the
+    later block is the explanation.
+    """
+    key = _identifier(by_number[seed].text)
+    if key is None:
+        return None
+    for number in range(seed + 1, min(end, seed + DETAIL_SEARCH) + 1):
+        other = by_number.get(number)
+        if other is None or other.noise or other.consequence or key not in other.text:
+            continue
+        if len(_block(number, by_number, scores)) >= 3:
+            return number
+    return None
 
 
 def _near_consequences(window: list[_Line], start: int, end: int) -> set[int]:
