@@ -39,7 +39,7 @@ async def test_saturated_pool_is_raised_verified_and_committed(
 ) -> None:
     pool = Pool.of(pgbouncer_server(default_pool_size=2))
     settings = pool_settings(
-        tmp_path, pool, temporal=temporal_address, task_queue=task_queue, window_s=4
+        tmp_path, pool, temporal=temporal_address, task_queue=task_queue, window_s=8
     )
     notifier = MemoryNotifier()
     runtime = build_runtime(settings, notifiers=[notifier], verify_samples=6)
@@ -47,7 +47,7 @@ async def test_saturated_pool_is_raised_verified_and_committed(
     load = Saturation(pool.bouncer)
     try:
         async with build_worker(client, runtime.activities, task_queue=task_queue):
-            watcher = await start_watcher(client, sweep_input(4), task_queue=task_queue)
+            watcher = await start_watcher(client, sweep_input(8), task_queue=task_queue)
             await load.run()
             (incident,) = await wait_for_incidents(runtime.store, 1, timeout_s=90)
             await watcher.terminate("test over")
@@ -66,7 +66,9 @@ async def test_saturated_pool_is_raised_verified_and_committed(
         record.diagnosis.reasons,
         record.incident.alert.summary,
     )
-    assert record.incident.state is IncidentState.resolved, record.incident.history
+    assert record.incident.state is IncidentState.resolved, (
+        record.verification.reason if record.verification else record.incident.history
+    )
     (action,) = record.actions
     assert (action.before["pool_size"], action.after["pool_size"]) == (2, 3)
     assert pool.live_size() == 3
@@ -156,7 +158,7 @@ async def test_worker_killed_between_apply_and_verify_resizes_exactly_once(
 ) -> None:
     pool = Pool.of(pgbouncer_server(default_pool_size=2))
     settings = pool_settings(
-        tmp_path, pool, temporal=temporal_address, task_queue=task_queue, window_s=6
+        tmp_path, pool, temporal=temporal_address, task_queue=task_queue, window_s=8
     )
     config = tmp_path / "vanguard.yaml"
     config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude_none=True)))
@@ -164,7 +166,7 @@ async def test_worker_killed_between_apply_and_verify_resizes_exactly_once(
     client = await connect(temporal_address)
     first = _worker(config, temporal_address, tmp_path / "worker1.log")
     second: subprocess.Popen[bytes] | None = None
-    watcher = await start_watcher(client, sweep_input(6), task_queue=task_queue)
+    watcher = await start_watcher(client, sweep_input(8), task_queue=task_queue)
     load = Saturation(pool.bouncer)
     try:
         await load.run()
@@ -191,7 +193,9 @@ async def test_worker_killed_between_apply_and_verify_resizes_exactly_once(
         runtime.close()
 
     assert record is not None
-    assert record.incident.state is IncidentState.resolved, record.incident.history
+    assert record.incident.state is IncidentState.resolved, (
+        record.verification.reason if record.verification else record.incident.history
+    )
     (action,) = record.actions
     assert (action.before["pool_size"], action.after["pool_size"]) == (2, 3)
     assert pool.live_size() == 3

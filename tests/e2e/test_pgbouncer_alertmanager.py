@@ -112,7 +112,7 @@ async def test_duplicate_alertmanager_deliveries_start_one_incident_and_one_acti
     binary = exporter_venv(LAB_DIR)
     pool = Pool.of(pgbouncer_server(default_pool_size=2))
     settings = pool_settings(
-        tmp_path, pool, temporal=temporal_address, task_queue=task_queue, window_s=4
+        tmp_path, pool, temporal=temporal_address, task_queue=task_queue, window_s=8
     )
     runtime = build_runtime(settings, notifiers=[])
     client = await connect(temporal_address)
@@ -120,7 +120,7 @@ async def test_duplicate_alertmanager_deliveries_start_one_incident_and_one_acti
 
     async def starter(alert: Alert) -> tuple[str, bool]:
         incident_id, handle = await start_remediation(
-            client, alert, task_queue=task_queue, window_s=4
+            client, alert, task_queue=task_queue, window_s=8
         )
         deliveries.append((incident_id, handle is not None))
         return incident_id, handle is not None

@@ -561,7 +561,8 @@ class Activities:
         for n in range(count):
             if n:
                 time.sleep(interval)
-            activity.heartbeat(n)
+            if activity.in_activity():
+                activity.heartbeat(n)
             try:
                 signals = self._read(service, names, self.clock())
             except ScrapeError as exc:
