@@ -598,6 +598,8 @@ def explain(
     fallback = [n for n in scan.terminators[:1] if n in by_number]
 
     ranked: list[tuple[int, float]] = []
+    members: list[int] = []
+    seen_texts: set[str] = set()
     chosen: set[int] = set()
     blocks = 0
     for seed in seeds:
@@ -605,6 +607,12 @@ def explain(
             break
         if seed in chosen:
             continue
+        if blocks and by_number[seed].consequence:
+            continue
+        shape = normalize_line(by_number[seed].text)
+        if shape in seen_texts:
+            continue
+        seen_texts.add(shape)
         if blocks and scores[seed] < scores[seeds[0]] - ALTERNATIVE_MARGIN:
             break
         seed_score = _squash(scores[seed])
@@ -615,12 +623,13 @@ def explain(
                 seed = detail
                 block = _block(seed, by_number, scores)
         if blocks == 0:
-            for number in block:
-                if number != seed:
-                    ranked.append((number, seed_score * 0.9))
+            members = [number for number in block if number != seed]
         ranked.append((seed, seed_score))
         chosen.update(block)
         blocks += 1
+    if ranked:
+        member_score = min(score for _n, score in ranked) * (0.99 if len(ranked) > 1 else 0.9)
+        ranked.extend((number, member_score) for number in members)
     for number in fallback:
         if number not in chosen:
             ranked.append((number, 0.05 if ranked else 0.5))
