@@ -72,7 +72,8 @@ async def one_round(postgres: PostgresServer, temporal: str, work: Path) -> dict
             runtime.close()
         if record is None or record.incident.state is not IncidentState.resolved:
             state = None if record is None else record.incident.state
-            raise RuntimeError(f"round ended {state}, not resolved")
+            why = record.verification.reason if record and record.verification else ""
+            raise RuntimeError(f"round ended {state}, not resolved: {why}")
         onset = datetime.fromtimestamp(load.onset or 0.0, UTC)
         verified = next(h.at for h in record.incident.history if h.state is IncidentState.verifying)
         (action,) = record.actions

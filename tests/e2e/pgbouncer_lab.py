@@ -165,8 +165,8 @@ WAITING = "pgbouncer_pools_client_waiting_connections"
 MAXWAIT = "pgbouncer_pools_client_maxwait_seconds"
 SERVICE = "app-db"
 SLEEP_S = 0.1
-BASE_RATE = 12.0
-SURGE_RATE = 12.0
+BASE_RATE = 8.0
+SURGE_RATE = 16.0
 CLIENTS = 30
 
 
@@ -223,10 +223,10 @@ def sweep_input(window_s: float) -> WatcherInput:
 
 
 class Saturation:
-    """A steady, noisy base load the pool serves, then a surge it cannot: the queue grows.
+    """A steady base load the pool serves, then a surge it cannot: the queue grows.
 
-    The pool of 2 serves 2 / ``SLEEP_S`` = 20 transactions/s; the base load asks for 12/s
-    (queueing now and then, as real traffic does), the surge adds 12/s more. One more server
+    The pool of 2 serves 2 / ``SLEEP_S`` = 20 transactions/s; the base load asks for 8/s
+    (a queue now and then, never a long one), the surge adds 16/s more. One more server
     connection (30/s) drains the queue; one fewer (10/s) makes it grow faster. ``run`` starts
     the base load, lets the watcher learn it for ``base_s`` and then starts the surge.
     """
