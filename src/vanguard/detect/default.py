@@ -76,6 +76,15 @@ class DefaultParams(BaseModel):
     day_alpha: float = Field(default=0.3, gt=0.0, le=1.0)
     day_warmup: int = Field(default=600, ge=1, le=1_000_000)
     day_span: float = Field(default=86400.0, ge=0.0, le=365 * 86400.0)
+    error_alpha: float = Field(default=0.1, gt=0.0, le=1.0)
+    error_span: float = Field(default=1000.0, ge=1.0, le=1e7)
+    surprise_alpha: float = Field(default=0.035, gt=0.0, le=1.0)
+    surprise_span: float = Field(default=2000.0, ge=1.0, le=1e7)
+    surprise_warmup: int = Field(default=300, ge=1, le=1_000_000)
+    surprise_z: float = Field(default=3.75, gt=0.0, le=100.0)
+    surprise_scale: float = Field(default=1.6, gt=0.0, le=100.0)
+    surprise_weight: float = Field(default=1.0, ge=0.0, le=1.0)
+    rearm_z: float = Field(default=0.0, ge=-100.0, le=100.0)
     fire_level: float = Field(default=0.1, gt=0.0, le=1.0)
     hold: int = Field(default=30, ge=0, le=100_000)
 
@@ -112,6 +121,12 @@ class BatchState:
     day_seen: U8
     day_nov: F64
     day_max: F64
+    pred: F64
+    err: F64
+    sur: F64
+    sur_mu: F64
+    sur_var: F64
+    armed: F64
     hold: F64
 
     @classmethod
@@ -135,6 +150,12 @@ class BatchState:
             day_seen=np.zeros((size, (params.day_codes + 7) // 8), dtype=np.uint8),
             day_nov=z.copy(),
             day_max=z.copy(),
+            pred=z.copy(),
+            err=z.copy(),
+            sur=z.copy(),
+            sur_mu=z.copy(),
+            sur_var=z.copy(),
+            armed=np.ones(size),
             hold=z.copy(),
         )
 
@@ -165,6 +186,12 @@ class DefaultState(BaseModel):
     day_seen: str = ""
     day_nov: float = 0.0
     day_max: float = 0.0
+    pred: float = 0.0
+    err: float = 0.0
+    sur: float = 0.0
+    sur_mu: float = 0.0
+    sur_var: float = 0.0
+    armed: float = 1.0
     hold: float = 0.0
 
     def to_batch(self, params: DefaultParams = DEFAULT_PARAMS) -> BatchState:
@@ -185,6 +212,8 @@ class DefaultState(BaseModel):
         _unpack(self.day_seen, batch.day_seen)
         batch.nov[0], batch.nov_max[0], batch.hold[0] = self.nov, self.nov_max, self.hold
         batch.day_nov[0], batch.day_max[0] = self.day_nov, self.day_max
+        batch.pred[0], batch.err[0], batch.sur[0] = self.pred, self.err, self.sur
+        batch.sur_mu[0], batch.sur_var[0], batch.armed[0] = self.sur_mu, self.sur_var, self.armed
         batch.t_first[0] = np.nan if self.t_first is None else self.t_first
         return batch
 
@@ -210,6 +239,12 @@ class DefaultState(BaseModel):
             day_seen=_pack(batch.day_seen[index]),
             day_nov=float(batch.day_nov[index]),
             day_max=float(batch.day_max[index]),
+            pred=float(batch.pred[index]),
+            err=float(batch.err[index]),
+            sur=float(batch.sur[index]),
+            sur_mu=float(batch.sur_mu[index]),
+            sur_var=float(batch.sur_var[index]),
+            armed=float(batch.armed[index]),
             hold=float(batch.hold[index]),
         )
 
@@ -308,6 +343,18 @@ def step_batch(
             )
         state.day_max = np.where(day_ready, np.maximum(state.day_max, day_nov), state.day_max)
         state.day_nov = np.where(day_ok, day_nov, state.day_nov)
+    error = np.abs(xv - np.where(first, xv, state.pred))
+    surprise = np.log1p(error / np.maximum(state.err, 1e-9 * np.abs(xv) + _EPS))
+    sur = np.where(first, surprise, state.sur + params.surprise_alpha * (surprise - state.sur))
+    sur_z = (sur - state.sur_mu) / (np.sqrt(state.sur_var) + _EPS)
+    sur_ready = state.n >= params.surprise_warmup
+    surprise_score = np.where(
+        sur_ready & (state.armed > 0),
+        params.surprise_weight
+        * np.clip((sur_z - params.surprise_z) / params.surprise_scale, 0.0, 1.0),
+        0.0,
+    )
+    score = np.maximum(score, surprise_score)
     out = np.where(ok & (state.n >= params.warmup) & (state.hold <= 0), score, 0.0)
 
     a = np.maximum(params.slow_alpha, 1.0 / (state.n + 1.0))
@@ -332,7 +379,24 @@ def step_batch(
     state.prev = np.where(learn, xv, state.prev)
     state.hi = np.where(learn, hi, state.hi)
     state.lo = np.where(learn, lo, state.lo)
+    state.pred = np.where(
+        learn, np.where(first, xv, state.pred + params.error_alpha * (xv - state.pred)), state.pred
+    )
+    e_rate = np.maximum(1.0 / params.error_span, 1.0 / (state.n + 1.0))
+    state.err = np.where(learn, state.err + e_rate * (error - state.err), state.err)
+    s_rate = np.maximum(1.0 / params.surprise_span, 1.0 / (state.n + 1.0))
+    ds = sur - state.sur_mu
+    state.sur_mu = np.where(learn, state.sur_mu + s_rate * ds, state.sur_mu)
+    state.sur_var = np.where(
+        learn, (1.0 - s_rate) * (state.sur_var + s_rate * ds * ds), state.sur_var
+    )
+    state.sur = np.where(learn, sur, state.sur)
     fired = out >= params.fire_level
+    state.armed = np.where(
+        fired & (surprise_score > 0),
+        0.0,
+        np.where(learn & (sur_z < params.rearm_z), 1.0, state.armed),
+    )
     state.hold = np.where(fired, float(params.hold), np.maximum(state.hold - learn, 0.0))
     state.n = state.n + learn
     return out

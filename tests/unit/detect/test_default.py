@@ -77,6 +77,20 @@ def test_level_shift_is_detected_without_timestamps() -> None:
     assert scores[400:1500].max() < 0.5
 
 
+def test_surprise_catches_a_noise_change_inside_the_range_and_alarms_once() -> None:
+    rng = np.random.default_rng(11)
+    x = 50 + rng.normal(0, 0.5, 5000)
+    x[4000:] += rng.normal(0, 2.0, 1000)
+    only = {"day_buckets": 0, "novelty_scale": 100.0, "range_scale": 100.0}
+    fire = DEFAULT_PARAMS.fire_level
+    on = score_batch(x, DefaultParams(**only))[0]
+    off = score_batch(x, DefaultParams(surprise_weight=0.0, **only))[0]
+    assert on[4000:4050].max() >= fire
+    assert on[600:4000].max() < fire
+    assert off.max() < fire
+    assert (on[4000:] >= fire).sum() == 1
+
+
 def test_missing_values_hold_the_state() -> None:
     x, t = noisy_daily(800, 5)
     gappy = np.insert(x, 400, [np.nan, np.nan])
