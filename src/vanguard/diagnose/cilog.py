@@ -277,7 +277,7 @@ _ANY_WORDS = (
     "❌",
 )
 _ANY_SHAPES = re.compile(r"^\s*\d+\)|\.[A-Za-z]{1,8}[:(]\d|^\s*E\s{2}")
-_SUCCESS_WORDS = ("pass", "succe", "ok", "done", "up-to-date", "up to date")
+_SUCCESS_WORDS = ("pass", "succe", "ok", "done", "up-to-date", "up to date", "skipp", "✓", "✔")
 _STRUCT_WORDS = ("exit", "fail", "cancel", "exceeded")
 """Cheap pre-check: a line with none of these cannot score as a failure report."""
 _WARNING = re.compile(r"\bwarn(?:ing)?\b|\bdeprecat", re.I)
@@ -288,7 +288,7 @@ _NEGATED = re.compile(
     re.I,
 )
 _SUCCESS = re.compile(
-    r"\bPASS(?:ED)?\b|\b(?:passed|passing|succeeded|successful(?:ly)?|success|ok|done"
+    r"[✓✔]|\bPASS(?:ED)?\b|\bskipp(?:ed|ing)\b|\b(?:passed|passing|succeeded|successful(?:ly)?|success|ok|done"
     r"|up-to-date|up to date)\b",
     re.I,
 )
@@ -338,7 +338,10 @@ _CONSEQUENCE = re.compile(
     r"|\* What went wrong|\d+ tests? completed, \d+ failed|error: test failed, to rerun"
     r"|(?:EXPECTED )?FAILED TEST SUMMARY|FAILED:\s+\d+ Tests?|TEST FAILURE$|Tests failed\s*:"
     r"|BUILD FAILURE$|Build failed\.?$|Test suite \S+: FAIL|\d+ out of \d+ tests failed"
-    r"|Suite \S+ failed|Some tests failed|test result: FAILED|\*\* TEST FAILED"
+    r"|Suite \S+ failed|Some tests failed|.*exited with (?:code )?[1-9]\d*\.?$"
+    r"|.*recipe for target .* failed$|.*\bbuild FAILED\b|\*\* BUILD FAILED|One or more tests failed"
+    r"|The following build commands failed|.*\*\*\* FAILED test case|test result: FAILED"
+    r"|\*\* TEST FAILED"
     r"|\[error\] Failed(?: tests)?:|Failed tests:"
     r"|Tests run: \d+, Failures: \d+|Test Suites: .*failed|Tests: .*failed|FAIL\t\S+\t"
     r"|FAIL$|FAILURES!$|ERRORS!$|\d+ (?:examples?|tests?|specs?), \d+ failures?"
