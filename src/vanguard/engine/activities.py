@@ -282,6 +282,7 @@ class Activities:
                 actions_today=repo.count_actions(service, now - timedelta(days=1)),
                 actions_this_week=repo.count_actions(service, now - timedelta(days=7)),
                 actions_today_all_services=repo.count_all_actions(now - timedelta(days=1)),
+                last_action_at=repo.last_action_at(service),
                 recent_failures=streak.count,
                 last_failure_at=streak.last_failure_at,
             )

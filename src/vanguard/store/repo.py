@@ -263,6 +263,18 @@ class IncidentRepo:
         )
         return int(self.session.scalar(query) or 0)
 
+    def last_action_at(self, service_name: str) -> datetime | None:
+        """When the newest applied action on ``service_name`` finished, if any."""
+        query = (
+            select(func.max(ActionRow.finished_at))
+            .join(IncidentRow, IncidentRow.incident_id == ActionRow.incident_id)
+            .where(IncidentRow.service_name == service_name, ActionRow.applied.is_(True))
+        )
+        last = self.session.scalar(query)
+        if last is None:
+            return None
+        return last if last.tzinfo is not None else last.replace(tzinfo=UTC)
+
     def count_all_actions(self, since: datetime) -> int:
         """Applied actions on every service that finished at or after ``since``."""
         query = (

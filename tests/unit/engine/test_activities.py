@@ -254,3 +254,37 @@ def test_any_degraded_series_vetoes_an_improvement() -> None:
 
 def test_nothing_to_judge_is_inconclusive() -> None:
     assert combine_verifications([]).verdict is Verdict.inconclusive
+
+
+def test_the_cooldown_sees_the_last_action_on_the_service(store: Store) -> None:
+    adapter = RerunAdapter(True)
+    policy = PolicyConfig(min_confidence=0.5, min_minutes_between_actions=60)
+    acts = _activities(store, adapter, policy)
+    acted = [_through_apply(acts, _alert(n))[1] is not None for n in range(2)]
+    other = _through_apply(acts, _alert(5, "octo/other"))[1] is not None
+    assert acted == [True, False]
+    assert other
+    with store.session() as session:
+        record = IncidentRepo(session).get_record("inc-gh-octo/repo-1")
+    assert record is not None
+    assert record.decision is not None
+    cooldown = next(v for v in record.decision.verdicts if v.gate == "cooldown")
+    assert not cooldown.passed, cooldown.reason
+
+
+def test_the_builtin_pool_pattern_fits_the_resize_adapter() -> None:
+    from vanguard.act.registry import build_adapters, check_patterns
+    from vanguard.diagnose.patterns import load_patterns
+
+    adapters = build_adapters(MemoryLedger(), Settings())
+    patterns = {p.id: p for p in load_patterns()}
+    pool = patterns["connection_pool_exhaustion"]
+    check_patterns([pool], adapters)
+    assert pool.remedy.action == "pgbouncer.resize" in adapters
+    assert pool.remedy.params == {"factor": 1.2}
+    assert pool.rollback_safe
+    assert {c.field for c in pool.signature} == {
+        "trend.slope_per_hour",
+        "trend.ema_ratio",
+        "trend.zscore",
+    }
