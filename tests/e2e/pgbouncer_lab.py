@@ -288,9 +288,8 @@ def exporter_venv(root: Path) -> Path:
     if stamp.exists():
         return venv / "bin" / "pgbouncer-exporter"
     shutil.rmtree(venv, ignore_errors=True)
-    python = shutil.which("python3") or sys.executable
     steps = [
-        [python, "-m", "venv", str(venv)],
+        [sys.executable, "-m", "venv", str(venv)],
         [str(venv / "bin" / "pip"), "install", "-q", "--no-deps", EXPORTER],
         [str(venv / "bin" / "pip"), "install", "-q", *EXPORTER_DEPS],
     ]
