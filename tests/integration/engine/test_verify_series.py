@@ -1,0 +1,178 @@
+"""Verification by several series from a real endpoint: baseline before, window after.
+
+An in-test adapter changes what a real ``/metrics`` endpoint reports, as a remedy changes a
+service: the queue and the wait time fall, and the error rate stays or rises. The baseline
+is read once, before the action, and a series that got worse vetoes an improvement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from prometheus_client import Gauge
+from pydantic import BaseModel, ConfigDict
+
+from tests.servers.exporter import Exporter
+from vanguard.act.base import MemoryLedger
+from vanguard.config import ScrapeConfig, ServiceConfig, Settings, VerificationConfig, VerifyMetric
+from vanguard.decide import PolicyConfig
+from vanguard.diagnose.operators import Operator
+from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy
+from vanguard.engine.activities import Activities
+from vanguard.engine.messages import (
+    ApplyInput,
+    DecideInput,
+    DiagnoseInput,
+    OpenInput,
+    VerifyInput,
+)
+from vanguard.model import (
+    ActionRequest,
+    ActionResult,
+    Alert,
+    Check,
+    Plan,
+    RollbackRequest,
+    UndoRecord,
+    Verdict,
+)
+from vanguard.store import IncidentRepo, open_store
+
+pytestmark = pytest.mark.integration
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Widen:
+    """``svc.widen``: the service's queue and wait fall; its error ratio becomes ``errors``."""
+
+    kind: ClassVar[str] = "svc.widen"
+    params_model: ClassVar[type[BaseModel]] = NoParams
+
+    def __init__(self, gauges: dict[str, Gauge], errors: float) -> None:
+        self.gauges = gauges
+        self.errors = errors
+        self.applied = 0
+
+    def plan(self, request: ActionRequest) -> Plan:
+        return Plan(action=self.kind, target=request.target, steps=("widen",), undoable=True)
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        self.applied += 1
+        self.gauges["queue"].set(2)
+        self.gauges["wait"].set(0.05)
+        self.gauges["errors"].set(self.errors)
+        return ActionResult(
+            idempotency_key=request.idempotency_key,
+            incident_id=request.incident_id,
+            action=self.kind,
+            target=request.target,
+            applied=True,
+            undo=UndoRecord(
+                action=self.kind, target=request.target, possible=True, instructions=""
+            ),
+            message="widened",
+            finished_at=datetime.now(UTC),
+        )
+
+    def verify(self, result: ActionResult) -> Check:
+        return Check(ok=True, reason="widened")
+
+    def rollback(self, request: RollbackRequest) -> ActionResult:
+        raise NotImplementedError
+
+
+PATTERN = Pattern(
+    id="svc_queue",
+    description="the queue grows",
+    service_types=("svc",),
+    metric="queue",
+    signature=(Condition(field="confidence", op=Operator.gte, value=0.5),),
+    remedy=PatternRemedy(action="svc.widen"),
+    rollback_safe=True,
+    prior_confidence=0.9,
+)
+
+
+@pytest.fixture
+def exporter() -> Iterator[tuple[Exporter, dict[str, Gauge]]]:
+    with Exporter() as exp:
+        gauges = {
+            "queue": exp.gauge("queue", "Waiting requests."),
+            "wait": exp.gauge("wait_seconds", "Longest wait."),
+            "errors": exp.gauge("error_ratio", "Failed requests / requests."),
+        }
+        gauges["queue"].set(10)
+        gauges["wait"].set(0.8)
+        gauges["errors"].set(0.01)
+        yield exp, gauges
+
+
+@pytest.mark.parametrize(("errors", "verdict"), [(0.01, Verdict.improved), (0.3, Verdict.degraded)])
+def test_queue_wait_and_error_rate_judge_the_remedy(
+    exporter: tuple[Exporter, dict[str, Gauge]], tmp_path: Path, errors: float, verdict: Verdict
+) -> None:
+    exp, gauges = exporter
+    settings = Settings(
+        data_dir=tmp_path,
+        services=(
+            ServiceConfig(
+                name="svc",
+                type="svc",
+                scrape=ScrapeConfig(url=exp.url),
+                verify=(
+                    VerifyMetric(metric="queue"),
+                    VerifyMetric(metric="wait_seconds"),
+                    VerifyMetric(metric="error_ratio"),
+                ),
+            ),
+        ),
+        policy=PolicyConfig(min_confidence=0.5),
+        verification=VerificationConfig(baseline_s=1, sample_interval_s=0.2),
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    adapter = Widen(gauges, errors)
+    acts = Activities(settings, store, [PATTERN], {adapter.kind: adapter}, MemoryLedger(), [])
+    alert = Alert(
+        alert_id="a-1",
+        fingerprint="svc/queue",
+        source="alertmanager",
+        service_name="svc",
+        metric_type="queue",
+        detected_at=datetime.now(UTC),
+        summary="queue 10",
+        anomaly_score=1.0,
+        confidence=1.0,
+    )
+    try:
+        acts.open_incident(OpenInput(incident_id="inc-1", alert=alert))
+        diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-1", alert=alert))
+        acts.decide(DecideInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis))
+        apply = ApplyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis)
+        action = acts.apply_action(apply)
+        acts.apply_action(apply)
+        verification = acts.verify(
+            VerifyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis, action=action)
+        )
+        with store.session() as session:
+            record = IncidentRepo(session).get_record("inc-1")
+    finally:
+        store.close()
+
+    assert verification.verdict is verdict, verification.reason
+    assert [p.value for p in verification.baseline] == [10.0] * len(verification.baseline)
+    assert len(verification.baseline) >= 5
+    assert {p.value for p in verification.observed} == {2.0}
+    assert verification.figures["wait_seconds{}:observed_median"] == 0.05
+    assert verification.figures["error_ratio{}:observed_median"] == errors
+    if verdict is Verdict.degraded:
+        assert "error_ratio{} got worse" in verification.reason
+    assert record is not None
+    assert record.verification == verification
+    assert [e.kind for e in record.audit].count("verification.baseline") == 1
