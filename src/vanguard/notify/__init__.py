@@ -14,11 +14,10 @@ from vanguard.notify.channels import (
     sign,
     verify_signature,
 )
-from vanguard.notify.render import MASK, redact, render, scrub, undo_hint
+from vanguard.notify.render import render, scrub, undo_hint
 
 __all__ = [
     "DELIVERY_HEADER",
-    "MASK",
     "SIGNATURE_HEADER",
     "BroadcastNotifier",
     "LogNotifier",
@@ -26,7 +25,6 @@ __all__ = [
     "Message",
     "Notifier",
     "WebhookNotifier",
-    "redact",
     "render",
     "scrub",
     "sign",

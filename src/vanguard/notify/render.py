@@ -10,7 +10,6 @@ passwords in URLs are replaced by ``***`` everywhere in the message.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import JsonValue
@@ -26,17 +25,11 @@ from vanguard.model import (
     Verification,
 )
 from vanguard.notify.base import Message
+from vanguard.redact import REDACTED, is_secret_key, redact, redact_text
 
-__all__ = ["MASK", "redact", "render", "scrub", "undo_hint"]
+__all__ = ["render", "scrub", "undo_hint"]
 
-MASK = "***"
 MIN_SECRET_LENGTH = 4
-_SECRET_KEY = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|api[-_]?key|authori[sz]ation|credential|"
-    r"private[-_]?key|cookie|session[-_]?id|signature|dsn",
-    re.IGNORECASE,
-)
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*):[^/\s@]*@", re.I)
 _SEVERITY = {
     OutcomeStatus.resolved: Severity.info,
     OutcomeStatus.dry_run: Severity.info,
@@ -119,19 +112,8 @@ def undo_hint(
     return result.undo.instructions
 
 
-def redact(value: JsonValue, key: str = "") -> JsonValue:
-    """Mask values under secret-looking keys, recursively."""
-    if key and _SECRET_KEY.search(key):
-        return MASK
-    if isinstance(value, Mapping):
-        return {k: redact(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
-
-
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Replace each known secret and every URL password in ``text`` by ``***``.
+    """Mask each known secret, then every credential ``vanguard.redact`` recognises.
 
     Secrets shorter than ``MIN_SECRET_LENGTH`` are skipped: masking every "ab" would shred
     the message while protecting nothing.
@@ -139,8 +121,8 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in sorted(
         {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
     ):
-        text = text.replace(secret, MASK)
-    return _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+        text = text.replace(secret, REDACTED)
+    return redact_text(text)
 
 
 def _status(incident: Incident, decision: Decision | None, outcome: Outcome | None) -> str:
@@ -259,7 +241,7 @@ def _secret_values(*values: Diagnosis | ActionResult | None) -> list[str]:
 
 
 def _collect(value: JsonValue, key: str = "") -> list[str]:
-    if key and _SECRET_KEY.search(key):
+    if key and is_secret_key(key):
         return [v for v in _leaves(value) if isinstance(v, str)]
     if isinstance(value, Mapping):
         return [s for k, v in value.items() for s in _collect(v, k)]

@@ -5,10 +5,10 @@ opened. Repositories work inside the caller's unit of work (``Store.session()``)
 commit; ``SqlLedger`` commits each call because it must be durable before a side effect.
 """
 
+from vanguard.redact import redact
 from vanguard.store.audit import AuditEntry, AuditLog, ChainCheck
 from vanguard.store.database import Store, default_store_url, open_store, redact_url
 from vanguard.store.ledger import SqlLedger
-from vanguard.store.redact import redact
 from vanguard.store.repo import IncidentRecord, IncidentRepo
 
 __all__ = [

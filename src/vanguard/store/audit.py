@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vanguard.errors import StoreError
-from vanguard.store.redact import redact
+from vanguard.redact import redact
 from vanguard.store.tables import GENESIS_HASH, AuditEntryRow, AuditHeadRow
 
 __all__ = ["AuditEntry", "AuditLog", "ChainCheck", "canonical_json", "entry_hash"]

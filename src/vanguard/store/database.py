@@ -9,7 +9,6 @@ hidden.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from vanguard.errors import StoreError
+from vanguard.redact import redact_text
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -39,8 +39,6 @@ __all__ = [
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATION_LOCK_KEY = 0x76616E6775617264  # "vanguard" as a 64-bit advisory lock key
-
-_URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]*):([^/\s@]*)@")
 
 
 def default_store_url(data_dir: Path) -> str:
@@ -57,10 +55,6 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
         return "<unparseable URL>"
-
-
-def _mask_urls(message: str) -> str:
-    return _URL_PASSWORD.sub(r"\1:***@", message)
 
 
 def alembic_config(connection: Connection) -> Config:
@@ -119,7 +113,7 @@ def open_store(url: str) -> Store:
     except ArgumentError as exc:
         raise StoreError(f"store {shown}: cannot open: not a database URL") from exc
     except (ValueError, ImportError, OSError) as exc:
-        raise StoreError(f"store {shown}: cannot open: {_mask_urls(str(exc))}") from exc
+        raise StoreError(f"store {shown}: cannot open: {redact_text(str(exc))}") from exc
     try:
         _upgrade(engine)
     except (SQLAlchemyError, CommandError, OSError) as exc:
@@ -132,7 +126,7 @@ def _reason(exc: BaseException) -> str:
     """The library's message without SQL parameters or URL passwords."""
     origin = getattr(exc, "orig", None) if isinstance(exc, SQLAlchemyError) else None
     message = str(origin if origin is not None else exc).strip()
-    return _mask_urls(message) if message else type(exc).__name__
+    return redact_text(message) if message else type(exc).__name__
 
 
 def _create_engine(url: str) -> Engine:

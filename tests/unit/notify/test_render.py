@@ -19,7 +19,9 @@ from tests.unit.notify.builders import (
     verification,
 )
 from vanguard.model import GateVerdict, OutcomeStatus, Remedy, Severity, UndoRecord, Verdict
-from vanguard.notify import MASK, redact, render, scrub, undo_hint
+from vanguard.notify import render, scrub, undo_hint
+from vanguard.redact import REDACTED as MASK
+from vanguard.redact import redact
 
 RESOLVED = (S.diagnosed, S.approved, S.applied, S.verifying, S.resolved)
 
@@ -28,7 +30,6 @@ def test_public_surface_is_pinned() -> None:
     assert sorted(vanguard.notify.__all__) == sorted(
         [
             "DELIVERY_HEADER",
-            "MASK",
             "SIGNATURE_HEADER",
             "BroadcastNotifier",
             "LogNotifier",
@@ -36,7 +37,6 @@ def test_public_surface_is_pinned() -> None:
             "Message",
             "Notifier",
             "WebhookNotifier",
-            "redact",
             "render",
             "scrub",
             "sign",
@@ -227,3 +227,30 @@ def test_secrets_never_appear_in_rendered_messages() -> None:
         assert MASK in message.body
         assert message.undo is not None
         assert secret not in message.undo
+
+
+def test_credentials_only_in_free_text_are_masked() -> None:
+    leaks = [
+        "Bearer ghp_0123456789abcdefghijABCDEFGHIJ",
+        "xoxb-1234567890-abcdefghij",
+        "AKIAABCDEFGHIJKLMNOP",
+        "token=abcd1234efgh",
+    ]
+    reason = "rolled back after " + "; ".join(leaks)
+    message = render(
+        incident(*RESOLVED),
+        diagnosis(),
+        decision(),
+        None,
+        None,
+        outcome(OutcomeStatus.escalated, reason),
+    )
+    dumped = message.model_dump_json()
+    for needle in (
+        "ghp_0123456789abcdefghij",
+        "xoxb-1234567890",
+        "AKIAABCDEFGHIJKLMNOP",
+        "abcd1234efgh",
+    ):
+        assert needle not in dumped
+    assert MASK in message.body

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import JsonValue
 
-from vanguard.store.redact import REDACTED, is_secret_key, redact, redact_text
+from vanguard.redact import REDACTED, is_secret_key, redact, redact_text
 
 SECRET = "Zq9-not-for-logs-7Kp"
 

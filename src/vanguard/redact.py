@@ -1,4 +1,4 @@
-"""Secret redaction for anything written to the audit trail, and for URLs shown to people.
+"""Secret redaction for everything that leaves the process: audit trail, messages, URLs.
 
 A secret is removed before it is hashed or stored, so no later export, backup or chain check
 can leak it. Two rules apply at any depth: a value under a key that names a secret
@@ -34,6 +34,8 @@ SECRET_KEY_PARTS: tuple[str, ...] = (
     "session_key",
     "access_key",
     "signature",
+    "dsn",
+    "session_id",
 )
 
 _KEY_NORMALISE = re.compile(r"[^a-z0-9]+")
