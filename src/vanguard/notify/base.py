@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import Field
 
-from vanguard.errors import ActionFailed, VanguardError
+from vanguard.errors import NotifyError, VanguardError
 from vanguard.model import Frozen, Severity
 
 __all__ = ["BroadcastNotifier", "LogNotifier", "MemoryNotifier", "Message", "Notifier"]
@@ -67,7 +67,7 @@ class LogNotifier:
 class BroadcastNotifier:
     """Sends to every channel; one failing channel does not silence the others.
 
-    After trying them all, raises ``ActionFailed`` naming each channel that failed.
+    After trying them all, raises ``NotifyError`` naming each channel that failed.
     """
 
     def __init__(self, notifiers: Sequence[Notifier]) -> None:
@@ -82,7 +82,7 @@ class BroadcastNotifier:
                 failures.append((notifier, exc))
         if failures:
             detail = "; ".join(f"{n!r}: {exc}" for n, exc in failures)
-            raise ActionFailed(
+            raise NotifyError(
                 f"{len(failures)} of {len(self.notifiers)} channels failed for incident "
                 f"{message.incident_id}: {detail}"
             ) from failures[0][1]

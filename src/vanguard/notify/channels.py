@@ -4,7 +4,7 @@ The webhook POSTs the ``Message`` as JSON. With a secret, the header
 ``X-Vanguard-Signature-256: sha256=<hex>`` carries the HMAC-SHA256 of the exact body, the way
 GitHub signs its deliveries, so receivers can check it with ``verify_signature``.
 ``X-Vanguard-Delivery`` is a digest of the body: a retried send carries the same id, so a
-receiver can drop duplicates. Failures raise ``ActionFailed`` naming only the scheme and host:
+receiver can drop duplicates. Failures raise ``NotifyError`` naming only the scheme and host:
 webhook paths often embed a token (Slack, Teams) and must not leak into logs.
 """
 
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from vanguard import __version__
-from vanguard.errors import ActionFailed, ConfigError
+from vanguard.errors import ConfigError, NotifyError
 from vanguard.notify.base import Message
 
 __all__ = [
@@ -82,7 +82,7 @@ class WebhookNotifier:
         return f"WebhookNotifier({self._where}, {signed})"
 
     def send(self, message: Message) -> None:
-        """Deliver ``message``; any transport error or non-2xx answer raises ``ActionFailed``."""
+        """Deliver ``message``; any transport error or non-2xx answer raises ``NotifyError``."""
         body = message.model_dump_json().encode()
         headers = {
             "Content-Type": "application/json",
@@ -94,13 +94,13 @@ class WebhookNotifier:
         try:
             response = self._client.post(self.url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
-            raise ActionFailed(
+            raise NotifyError(
                 f"webhook {self._where}: no answer within {self.timeout:g} s"
             ) from exc
         except httpx.HTTPError as exc:
-            raise ActionFailed(f"webhook {self._where}: {type(exc).__name__}") from exc
+            raise NotifyError(f"webhook {self._where}: {type(exc).__name__}") from exc
         if not response.is_success:
-            raise ActionFailed(
+            raise NotifyError(
                 f"webhook {self._where} answered {response.status_code} for incident "
                 f"{message.incident_id}"
             )

@@ -21,7 +21,7 @@ from tests.unit.notify.builders import (
     result,
     verification,
 )
-from vanguard.errors import ActionFailed
+from vanguard.errors import NotifyError
 from vanguard.model import OutcomeStatus, Remedy, Severity
 from vanguard.notify import (
     DELIVERY_HEADER,
@@ -132,7 +132,7 @@ def test_unsigned_delivery_has_no_signature(receiver: Receiver) -> None:
 
 def test_error_status_raises_without_leaking_the_path(receiver: Receiver) -> None:
     hook = WebhookNotifier(receiver.base + "/fail" + TOKEN_PATH, SECRET)
-    with hook, pytest.raises(ActionFailed) as info:
+    with hook, pytest.raises(NotifyError) as info:
         hook.send(message())
     text = str(info.value)
     assert text == f"webhook {receiver.base} answered 500 for incident inc-42"
@@ -143,7 +143,7 @@ def test_error_status_raises_without_leaking_the_path(receiver: Receiver) -> Non
 def test_slow_receiver_times_out(receiver: Receiver) -> None:
     with WebhookNotifier(receiver.base + "/slow", timeout=0.3) as hook:
         started = time.monotonic()
-        with pytest.raises(ActionFailed, match=r"no answer within 0\.3 s") as info:
+        with pytest.raises(NotifyError, match=r"no answer within 0\.3 s") as info:
             hook.send(message())
     assert time.monotonic() - started < 1.4
     assert info.value.__cause__ is not None
@@ -154,7 +154,7 @@ def test_unreachable_receiver_raises_action_failed() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     hook = WebhookNotifier(f"http://127.0.0.1:{port}{TOKEN_PATH}", timeout=2)
-    with hook, pytest.raises(ActionFailed) as info:
+    with hook, pytest.raises(NotifyError) as info:
         hook.send(message())
     assert str(info.value) == f"webhook http://127.0.0.1:{port}: ConnectError"
     assert "tok3n" not in str(info.value)

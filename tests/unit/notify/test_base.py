@@ -7,7 +7,7 @@ import logging
 import pydantic
 import pytest
 
-from vanguard.errors import ActionFailed, ConfigError
+from vanguard.errors import ConfigError, NotifyError
 from vanguard.model import Severity
 from vanguard.notify import (
     BroadcastNotifier,
@@ -105,20 +105,20 @@ class Broken:
         return "Broken()"
 
     def send(self, message: Message) -> None:
-        raise ActionFailed("receiver answered 503")
+        raise NotifyError("receiver answered 503")
 
 
 def test_broadcast_reaches_every_channel_and_reports_failures() -> None:
     first, last = MemoryNotifier(), MemoryNotifier()
     broadcast = BroadcastNotifier([first, Broken(), last])
     assert isinstance(broadcast, Notifier)
-    with pytest.raises(ActionFailed) as info:
+    with pytest.raises(NotifyError) as info:
         broadcast.send(message())
     assert len(first.messages) == len(last.messages) == 1
     assert (
         str(info.value) == "1 of 3 channels failed for incident i: Broken(): receiver answered 503"
     )
-    assert isinstance(info.value.__cause__, ActionFailed)
+    assert isinstance(info.value.__cause__, NotifyError)
 
 
 def test_broadcast_without_failures_is_silent() -> None:
