@@ -137,7 +137,7 @@ def test_error_status_raises_without_leaking_the_path(receiver: Receiver) -> Non
     text = str(info.value)
     assert text == f"webhook {receiver.base} answered 500 for incident inc-42"
     assert "tok3n" not in text
-    assert info.value.code == "adapter.failed"
+    assert info.value.code == "notify"
 
 
 def test_slow_receiver_times_out(receiver: Receiver) -> None:
