@@ -9,6 +9,8 @@ that outlasts GitHub's 10 s webhook timeout carries on after a 202.
 
 ``install_github`` wires a ``CiIntake`` and the secret into an app; until then the endpoint
 answers 503, so a half-configured server never accepts deliveries it cannot verify.
+Deliveries still being handled when the server stops are waited for by ``await
+intake.close()``, which whoever runs the server calls after it stopped serving.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from fastapi.responses import JSONResponse
 
 from vanguard.ci.client import build_github_api
 from vanguard.ci.events import MAX_BODY_BYTES, verify_signature
-from vanguard.ci.intake import CiIntake, IntakeResult
+from vanguard.ci.intake import CiIntake
 from vanguard.config import Settings, resolve_secret
 from vanguard.errors import ConfigError, EngineError
 from vanguard.model import Alert
@@ -47,7 +49,6 @@ def install_github(
         raise ConfigError("the GitHub webhook secret is too short (8 bytes at least)", key="github")
     app.state.github_intake = intake
     app.state.github_secret = secret
-    app.state.github_pending = set()
     app.state.github_answer_within_s = answer_within_s
 
 
@@ -94,11 +95,8 @@ async def github_webhook(request: Request) -> JSONResponse:
     event = request.headers.get("x-github-event", "").strip()
     if not delivery_id or not event or len(delivery_id) > 100 or len(event) > 60:
         return _answer(400, "X-GitHub-Delivery and X-GitHub-Event are required")
-    pending: set[asyncio.Task[IntakeResult]] = request.app.state.github_pending
     within: float = request.app.state.github_answer_within_s
-    task = asyncio.ensure_future(intake.receive(delivery_id, event, body))
-    pending.add(task)
-    task.add_done_callback(pending.discard)
+    task = intake.start_receiving(delivery_id, event, body)
     try:
         result = await asyncio.wait_for(asyncio.shield(task), timeout=within)
     except TimeoutError:

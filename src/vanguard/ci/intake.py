@@ -19,7 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -41,16 +41,16 @@ from vanguard.ci.triage import Command, is_authorised, parse_command
 from vanguard.diagnose.cilog import Explanation, explain, iter_log_lines
 from vanguard.diagnose.taxonomy import Heal, Taxonomy, builtin_taxonomy
 from vanguard.errors import VanguardError
-from vanguard.model import Alert
 from vanguard.store import Store
+
+if TYPE_CHECKING:
+    from vanguard.api.starter import IncidentStarter
 
 __all__ = ["CiIntake", "IntakeResult", "IntakeStatus", "log_tail"]
 
 log = logging.getLogger(__name__)
 
 IntakeStatus = Literal["accepted", "ignored", "rejected", "failed", "duplicate"]
-IncidentStarter = Callable[[Alert], Awaitable[tuple[str, bool]]]
-"""Same contract as ``vanguard.api.starter.IncidentStarter``: incident id, and whether new."""
 MAX_JOBS = 5
 """Logs of at most this many jobs are read per failed run (the API budget is shared)."""
 
@@ -116,6 +116,7 @@ class CiIntake:
         self.starter = starter
         self.clock = clock
         self.taxonomy = taxonomy or builtin_taxonomy()
+        self._pending: set[asyncio.Task[IntakeResult]] = set()
 
     # -- deliveries ----------------------------------------------------------------------
 
@@ -155,21 +156,9 @@ class CiIntake:
                 status="ignored",
                 reason=f"repository {repo} is not watched",
             )
-        else:
-            try:
-                result = await self.handle(parsed)
-            except (VanguardError, ValidationError) as exc:
-                result = IntakeResult(
-                    delivery_id=delivery_id,
-                    status="failed",
-                    reason=f"{getattr(exc, 'code', 'invalid')}: {exc}"[:2000],
-                )
-                log.warning("delivery %s (%s) failed: %s", delivery_id, event, exc)
-        with self.store.session() as session:
-            CiRepo(session).settle_delivery(
-                delivery_id, result.status, result.reason, result.incident_id
-            )
-        return result
+            self._settle(result)
+            return result
+        return await self._settled(delivery_id, event, self.handle(parsed))
 
     async def receive_polled_run(
         self, repository: str, default_branch: str, run: WorkflowRun
@@ -191,17 +180,67 @@ class CiIntake:
             )
         if not fresh:
             return None
+        return await self._settled(
+            delivery_id,
+            "workflow_run",
+            self.on_completed_run(delivery_id, repository, default_branch, run),
+        )
+
+    def start_receiving(
+        self, delivery_id: str, event: str, body: bytes
+    ) -> asyncio.Task[IntakeResult]:
+        """``receive`` as a task the intake keeps until it ends, so ``close`` can wait for it."""
+        task = asyncio.ensure_future(self.receive(delivery_id, event, body))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return task
+
+    @property
+    def pending(self) -> int:
+        """Deliveries still being handled in the background."""
+        return len(self._pending)
+
+    async def close(self) -> None:
+        """Wait for every delivery still being handled, so none is left ``received``.
+
+        Call it at shutdown after the API stopped accepting requests; handling that fails
+        is recorded as ``failed`` by the task itself, never raised here.
+        """
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def _settled(
+        self, delivery_id: str, event: str, handling: Awaitable[IntakeResult]
+    ) -> IntakeResult:
+        """Await the handling and record its end; any failure is recorded as ``failed``.
+
+        An error of any kind (the engine's client, the database, a bug) must not leave the
+        delivery ``received``: a redelivery of it would be answered "duplicate" forever.
+        """
+        result: IntakeResult | None = None
         try:
-            result = await self.on_completed_run(delivery_id, repository, default_branch, run)
-        except VanguardError as exc:
-            result = IntakeResult(
-                delivery_id=delivery_id, status="failed", reason=f"{exc.code}: {exc}"[:2000]
-            )
+            result = await handling
+        except (VanguardError, ValidationError) as exc:
+            result = self._failed(delivery_id, f"{getattr(exc, 'code', 'invalid')}: {exc}")
+            log.warning("delivery %s (%s) failed: %s", delivery_id, event, exc)
+        except Exception as exc:
+            result = self._failed(delivery_id, f"{type(exc).__name__}: {exc}")
+            log.exception("delivery %s (%s) failed unexpectedly", delivery_id, event)
+        finally:
+            if result is None:
+                self._settle(self._failed(delivery_id, "interrupted before handling ended"))
+        self._settle(result)
+        return result
+
+    @staticmethod
+    def _failed(delivery_id: str, reason: str) -> IntakeResult:
+        return IntakeResult(delivery_id=delivery_id, status="failed", reason=reason[:2000])
+
+    def _settle(self, result: IntakeResult) -> None:
         with self.store.session() as session:
             CiRepo(session).settle_delivery(
-                delivery_id, result.status, result.reason, result.incident_id
+                result.delivery_id, result.status, result.reason, result.incident_id
             )
-        return result
 
     async def handle(self, delivery: Delivery) -> IntakeResult:
         """Act on one parsed delivery of a handled event."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vanguard.ci.healing import FailureSighting
@@ -41,29 +42,40 @@ class CiRepo:
     ) -> bool:
         """Record a delivery once; ``False`` when this id was seen before (a duplicate).
 
-        A delivery whose handling failed may be claimed again: GitHub's redelivery retries it.
+        A delivery whose handling failed may be claimed again (GitHub's redelivery retries
+        it): its status is reset by one conditional ``UPDATE``, so of two concurrent
+        redeliveries exactly one wins. A concurrent first insert loses on the primary key.
         """
-        seen = self.session.get(GitHubDeliveryRow, delivery_id)
-        if seen is not None:
-            if seen.status != "failed":
-                return False
-            seen.received_at = at
-            seen.reason = reason[:MAX_REASON]
-            self.session.flush()
-            return True
-        self.session.add(
-            GitHubDeliveryRow(
-                delivery_id=delivery_id,
-                event=event[:60],
-                action=action[:60] if action else None,
-                repository=repository[:200] if repository else None,
-                received_at=at,
-                status=status,
-                reason=reason[:MAX_REASON],
-                incident_id=None,
+        reclaimed = self.session.execute(
+            update(GitHubDeliveryRow)
+            .where(
+                GitHubDeliveryRow.delivery_id == delivery_id,
+                GitHubDeliveryRow.status == "failed",
             )
+            .values(status=status, received_at=at, reason=reason[:MAX_REASON], incident_id=None)
+            .execution_options(synchronize_session=False)
         )
-        self.session.flush()
+        if cast("CursorResult[Any]", reclaimed).rowcount == 1:
+            self.session.expire_all()
+            return True
+        if self.session.get(GitHubDeliveryRow, delivery_id) is not None:
+            return False
+        try:
+            with self.session.begin_nested():
+                self.session.add(
+                    GitHubDeliveryRow(
+                        delivery_id=delivery_id,
+                        event=event[:60],
+                        action=action[:60] if action else None,
+                        repository=repository[:200] if repository else None,
+                        received_at=at,
+                        status=status,
+                        reason=reason[:MAX_REASON],
+                        incident_id=None,
+                    )
+                )
+        except IntegrityError:
+            return False
         return True
 
     def settle_delivery(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -259,3 +260,106 @@ async def test_closing_or_deleting_a_triage_issue_is_remembered(
         assert row.issue_number is None
     other = await intake.receive("i3", "issues", _issue_event("o/r", 99, "closed"))
     assert other.status == "ignored"
+
+
+class BrokenStarter(Starter):
+    """Fails the way a Temporal client or a database driver does: not a ``VanguardError``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = True
+
+    async def __call__(self, alert: Alert) -> tuple[str, bool]:
+        if self.broken:
+            raise RuntimeError("temporal: connection refused")
+        return await super().__call__(alert)
+
+
+async def test_any_error_settles_the_delivery_as_failed_and_a_redelivery_is_processed(
+    store: Store, github: MemoryGitHub
+) -> None:
+    starter = BrokenStarter()
+    intake = _intake(store, github, starter)
+    body = _failed_run_body(github, "o/r", 4, "network_econnreset")
+    first = await intake.receive("d", "workflow_run", body)
+    assert first.status == "failed"
+    assert "RuntimeError: temporal: connection refused" in first.reason
+    with store.session() as session:
+        row = CiRepo(session).delivery("d")
+        assert row is not None
+        assert (row.status, row.reason) == ("failed", first.reason)
+    starter.broken = False
+    second = await intake.receive("d", "workflow_run", body)
+    assert second.status == "accepted", second.reason
+    assert len(starter.alerts) == 1
+
+
+class GatedStarter(Starter):
+    """Holds every start until released, so two deliveries can be in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def __call__(self, alert: Alert) -> tuple[str, bool]:
+        await self.release.wait()
+        return await super().__call__(alert)
+
+
+async def test_of_two_concurrent_redeliveries_of_a_failed_delivery_one_is_processed(
+    store: Store,
+) -> None:
+    github = FlakyApi()
+    starter = GatedStarter()
+    intake = _intake(store, github, starter)
+    body = _failed_run_body(github, "o/r", 5, "network_econnreset")
+    assert (await intake.receive("d", "workflow_run", body)).status == "failed"
+    github.down = False
+    first = intake.start_receiving("d", "workflow_run", body)
+    second = intake.start_receiving("d", "workflow_run", body)
+    await asyncio.sleep(0.2)
+    starter.release.set()
+    results = sorted([(await first).status, (await second).status])
+    assert results == ["accepted", "duplicate"]
+    assert len(starter.alerts) == 1
+
+
+async def test_close_waits_for_deliveries_still_being_handled(
+    store: Store, github: MemoryGitHub
+) -> None:
+    starter = GatedStarter()
+    intake = _intake(store, github, starter)
+    body = _failed_run_body(github, "o/r", 6, "network_econnreset")
+    intake.start_receiving("d", "workflow_run", body)
+    await asyncio.sleep(0.1)
+    assert intake.pending == 1
+    closing = asyncio.ensure_future(intake.close())
+    await asyncio.sleep(0.1)
+    assert not closing.done()
+    starter.release.set()
+    await closing
+    assert intake.pending == 0
+    with store.session() as session:
+        row = CiRepo(session).delivery("d")
+        assert row is not None
+        assert row.status == "accepted"
+
+
+async def test_a_cancelled_handling_is_recorded_as_failed(
+    store: Store, github: MemoryGitHub
+) -> None:
+    starter = GatedStarter()
+    intake = _intake(store, github, starter)
+    body = _failed_run_body(github, "o/r", 8, "network_econnreset")
+    task = intake.start_receiving("d", "workflow_run", body)
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with store.session() as session:
+        row = CiRepo(session).delivery("d")
+        assert row is not None
+        assert (row.status, row.reason) == ("failed", "interrupted before handling ended")
+    starter.release.set()
+    again = await intake.receive("d", "workflow_run", body)
+    assert again.status == "accepted"
