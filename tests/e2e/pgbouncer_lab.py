@@ -257,11 +257,16 @@ async def wait_for_incidents(
     *,
     timeout_s: float,
     until: Callable[[Incident], bool] = lambda i: i.closed,
+    check: Callable[[], None] = lambda: None,
 ) -> list[Incident]:
-    """Poll the store until ``count`` incidents satisfy ``until``; fail loudly otherwise."""
+    """Poll the store until ``count`` incidents satisfy ``until``; fail loudly otherwise.
+
+    ``check`` runs on every poll and may fail the test early (a worker that died).
+    """
     deadline = time.monotonic() + timeout_s
     found: list[Incident] = []
     while time.monotonic() < deadline:
+        check()
         with store.session() as session:
             found = IncidentRepo(session).list_incidents(limit=100)
         done = [i for i in found if until(i)]
@@ -351,3 +356,14 @@ class PgBouncerExporter:
 
 
 LAB_DIR = Path(__file__).parents[2] / ".lab"
+
+
+def running(proc: subprocess.Popen[bytes], log: Path) -> Callable[[], None]:
+    """A ``check`` that fails the test, with the log's tail, once ``proc`` has exited."""
+
+    def check() -> None:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            pytest.fail(f"the worker exited with {proc.returncode}:\n{tail}")
+
+    return check

@@ -16,6 +16,7 @@ from tests.e2e.pgbouncer_lab import (
     Pool,
     Saturation,
     pool_settings,
+    running,
     sweep_input,
     wait_for_incidents,
 )
@@ -171,7 +172,11 @@ async def test_worker_killed_between_apply_and_verify_resizes_exactly_once(
     try:
         await load.run()
         (applied,) = await wait_for_incidents(
-            runtime.store, 1, timeout_s=90, until=lambda i: i.state is IncidentState.applied
+            runtime.store,
+            1,
+            timeout_s=90,
+            until=lambda i: i.state is IncidentState.applied,
+            check=running(first, tmp_path / "worker1.log"),
         )
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
@@ -180,7 +185,9 @@ async def test_worker_killed_between_apply_and_verify_resizes_exactly_once(
         assert during is not None
         assert during.state is IncidentState.applied, "the kill must land before verify"
         second = _worker(config, temporal_address, tmp_path / "worker2.log")
-        (closed,) = await wait_for_incidents(runtime.store, 1, timeout_s=90)
+        (closed,) = await wait_for_incidents(
+            runtime.store, 1, timeout_s=90, check=running(second, tmp_path / "worker2.log")
+        )
         with runtime.store.session() as session:
             record = IncidentRepo(session).get_record(closed.incident_id)
     finally:
