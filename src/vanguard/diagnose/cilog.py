@@ -277,6 +277,7 @@ _ANY_WORDS = (
     "❌",
 )
 _ANY_SHAPES = re.compile(r"^\s*\d+\)|\.[A-Za-z]{1,8}[:(]\d|^\s*E\s{2}")
+_PASSED_MARK = re.compile(r"^\s*[✓✔√]")
 _SUCCESS_WORDS = ("pass", "succe", "ok", "done", "up-to-date", "up to date", "skipp", "✓", "✔")
 _STRUCT_WORDS = ("exit", "fail", "cancel", "exceeded")
 """Cheap pre-check: a line with none of these cannot score as a failure report."""
@@ -293,8 +294,9 @@ _SUCCESS = re.compile(
     re.I,
 )
 _CHATTER = re.compile(
-    r"^[\W_]*(?:Downloading|Downloaded|Download|Collecting|Installing|Installed|Requirement already"
-    r"|Fetching|Fetched|Get:\s?\d|Hit:\s?\d|Ign:\s?\d|Err:\s?\d|Unpacking|Setting up"
+    r"^[\W_]*+(?:Downloading|Downloaded|Download|Collecting|Installing|Installed"
+    r"|Requirement already|Fetching|Fetched|Get:\s?\d|Hit:\s?\d|Ign:\s?\d|Err:\s?\d"
+    r"|Unpacking|Setting up"
     r"|Selecting previously|Preparing to unpack|Processing triggers|Reading package|Building dep"
     r"|Resolving|Receiving objects|Resolving deltas|remote:|Cloning into|npm WARN|npm notice"
     r"|Using |Compiling|Building|Linking|Generating|Copying|Creating|Removing|Checking out"
@@ -322,7 +324,7 @@ _STRUCT_FAILURE = re.compile(
     re.I,
 )
 _CONSEQUENCE = re.compile(
-    r"^\s*(?:make(?:\[\d+\])?: \*\*\*|npm ERR! (?:code|errno|syscall|Exit status|Failed at|"
+    r"^\s*+(?:make(?:\[\d+\])?: \*\*\*|npm ERR! (?:code|errno|syscall|Exit status|Failed at|"
     r"A complete log|This is probably|Tell the author|You can get|Please include|Test failed"
     r"|\S+@\S+ \w+:|\s*$|$)|error Command failed with exit code|info Visit https"
     r"|ERROR: InvocationError|BUILD FAILED|FAILURE: Build failed|Error: Process completed"
@@ -334,13 +336,14 @@ _CONSEQUENCE = re.compile(
     r"|\*\*\* \[.*\] Error \d+|The command \".*\" exited with 0"
     r"|\[ERROR\] Failed to execute goal|\[error\] \(.*\) sbt\.\w+|\[error\] Total time"
     r"|\S*TestsFailedException|Tests? unsuccessful|FAILED \((?:failures|errors)="
-    r"|\W*\d+ TESTS? FAILED|Failing due to -Werror|:\S+ FAILED$|Execution failed for task"
+    r"|\W*+\d+ TESTS? FAILED|Failing due to -Werror|:\S+ FAILED$|Execution failed for task"
     r"|\* What went wrong|\d+ tests? completed, \d+ failed|error: test failed, to rerun"
     r"|(?:EXPECTED )?FAILED TEST SUMMARY|FAILED:\s+\d+ Tests?|TEST FAILURE$|Tests failed\s*:"
     r"|BUILD FAILURE$|Build failed\.?$|Test suite \S+: FAIL|\d+ out of \d+ tests failed"
-    r"|Suite \S+ failed|Some tests failed|.*exited with (?:code )?[1-9]\d*\.?$"
-    r"|.*recipe for target .* failed$|.*\bbuild FAILED\b|\*\* BUILD FAILED|One or more tests failed"
-    r"|The following build commands failed|.*\*\*\* FAILED test case|test result: FAILED"
+    r"|Suite \S+ failed|Some tests failed|Result: FAIL"
+    r"|[*=\s-]*+(?:FAILED|Failed|FAILURE|ERROR)[*=\s!.-]*+$"
+    r"|\*\* BUILD FAILED|One or more tests failed"
+    r"|The following build commands failed|test result: FAILED"
     r"|\*\* TEST FAILED"
     r"|\[error\] Failed(?: tests)?:|Failed tests:"
     r"|Tests run: \d+, Failures: \d+|Test Suites: .*failed|Tests: .*failed|FAIL\t\S+\t"
@@ -351,6 +354,25 @@ _CONSEQUENCE = re.compile(
     r"|error: command .* failed)",
     re.I,
 )
+_CONSEQUENCE_ANYWHERE = re.compile(
+    r"exit(?:ed with|status) (?:code )?[1-9]\d*\.?$|recipe for target \S+ failed$"
+    r"|\bbuild FAILED\b|\*\*\* FAILED test case"
+)
+_FAILED_COUNT = re.compile(r"\b\d+ (?:failed|failures?)\b")
+_OTHER_COUNT = re.compile(r"\b\d+ (?:ok|passed|skipped|total)\b")
+_CONSEQUENCE_WORDS = ("exit", "recipe", "build failed", "failed test case")
+
+
+def is_consequence(text: str) -> bool:
+    """Whether a line only says *that* something failed: a summary, a footer, an exit code."""
+    if _CONSEQUENCE.match(text) or _CONSEQUENCE.match(_LEVEL_TAG.sub("", text, count=1)):
+        return True
+    low = text.lower()
+    if any(word in low for word in _CONSEQUENCE_WORDS) and _CONSEQUENCE_ANYWHERE.search(text):
+        return True
+    return bool(_FAILED_COUNT.search(text) and _OTHER_COUNT.search(text))
+
+
 _LEVEL_TAG = re.compile(r"^\s*\[(?:info|error|warn|warning|debug)\]\s*", re.I)
 _KILLED_EXIT = re.compile(r"exited with (?:124|137|143)\b|exit code (?:124|137|143)\b")
 """Exit codes of ``timeout`` and of a killed process: the terminator is then the reason."""
@@ -390,6 +412,8 @@ def line_evidence(text: str) -> float:
     """How strongly one cleaned line, on its own, reads like a failure report."""
     if _NOISE.match(text):
         return -2.0
+    if _PASSED_MARK.match(text):
+        return -1.5
     stripped = text.strip()
     if len(stripped) < 2:
         return -1.0
@@ -461,11 +485,7 @@ def _scan(lines: Iterable[str], known: set[str] | None) -> _Scan:
             scan.add_command("actions", scan.count, step)
         low = text.lower()
         terminator = any(w in low for w in _STRUCT_WORDS) and bool(_STRUCT_FAILURE.search(text))
-        consequence = (
-            terminator
-            or _CONSEQUENCE.match(text) is not None
-            or _CONSEQUENCE.match(_LEVEL_TAG.sub("", text, count=1)) is not None
-        )
+        consequence = terminator or is_consequence(text)
         command = bool(_COMMAND.match(text))
         noise = bool(_NOISE.match(text))
         evidence = line_evidence(text)
