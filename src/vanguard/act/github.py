@@ -15,6 +15,7 @@ new attempt but cannot restore the old one); an issue Vanguard created is undone
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from vanguard.act.base import Adapter, Ledger
 from vanguard.ci.client import GitHubApi, build_github_api
 from vanguard.ci.config import GitHubConfig
+from vanguard.ci.events import describe_validation_error
 from vanguard.ci.triage import (
     RunLink,
     TriageFacts,
@@ -33,7 +35,7 @@ from vanguard.ci.triage import (
     render_issue,
 )
 from vanguard.config import Settings
-from vanguard.errors import ActionFailed, AdapterError, ConfigError
+from vanguard.errors import ActionFailed, AdapterError, ConfigError, StoreError
 from vanguard.model import (
     ActionRequest,
     ActionResult,
@@ -53,11 +55,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GITHUB_ADAPTERS",
+    "GitHubContext",
     "GitHubRerunAdapter",
     "GitHubRerunParams",
     "GitHubTriageAdapter",
     "GitHubTriageParams",
     "IssueKeeper",
+    "IssueUpdate",
+    "close_github",
+    "github_adapters",
 ]
 
 PENDING_STATES = frozenset({"queued", "in_progress", "requested", "waiting", "pending"})
@@ -86,13 +92,20 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class _Context:
-    """Lazily built clients shared by both adapters: the GitHub API and the store."""
+class GitHubContext:
+    """The clients both GitHub adapters share: the GitHub API and the store, built lazily.
 
-    def __init__(self, settings: Settings) -> None:
+    One per runtime: the store is the runtime's own when given (never closed here),
+    otherwise opened on first use and closed by ``close``. githubkit opens one HTTP
+    client per call, so the API holds no connection; ``close`` drops it all the same.
+    """
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         self._api: GitHubApi | None = None
-        self._store: Store | None = None
+        self._store = store
+        self._owns_store = store is None
+        self.closed = False
 
     def config(self) -> GitHubConfig:
         if self.settings.github is None:
@@ -102,11 +115,13 @@ class _Context:
         return self.settings.github
 
     def api(self) -> GitHubApi:
+        self._check_open()
         if self._api is None:
             self._api = build_github_api(self.config())
         return self._api
 
     def store(self) -> Store:
+        self._check_open()
         if self._store is None:
             self._store = open_store(self.settings.resolved_store_url())
         return self._store
@@ -115,6 +130,20 @@ class _Context:
         with self.store().session() as session:
             incident = IncidentRepo(session).get_incident(incident_id)
         return incident.alert if incident is not None else None
+
+    def close(self) -> None:
+        """Release what this context opened; later use raises ``StoreError``. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self._api = None
+        if self._owns_store and self._store is not None:
+            self._store.close()
+        self._store = None
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise StoreError("the GitHub adapters' context is closed")
 
 
 def _ci_repo(session: Session) -> CiRepo:
@@ -128,9 +157,7 @@ def _params(model: type[BaseModel], kind: str, raw: Mapping[str, JsonValue]) -> 
     try:
         return model.model_validate(dict(raw))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<params>'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = describe_validation_error(exc, root="<params>")
         raise AdapterError(f"{kind}: invalid params: {problems}") from exc
 
 
@@ -148,8 +175,26 @@ def _int_label(alert: Alert, name: str) -> int:
         raise ActionFailed(f"alert {alert.alert_id}: label {name!r} is not a number") from exc
 
 
+class IssueUpdate(BaseModel):
+    """What ``IssueKeeper.upsert`` did: which issue holds the failure, and whether it is new."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    repository: str
+    issue_number: int = Field(ge=1)
+    created: bool
+    fingerprint: str
+    labels: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+
+
 class IssueKeeper:
-    """Create or update the one issue of a fingerprint (shared by both adapters)."""
+    """Create or update the one issue of a fingerprint (shared by both adapters).
+
+    The issue an idempotency key opened is written to the ``ci_triage`` row (``opened_by``)
+    right after GitHub created it and before anything else, and a key that commented is
+    remembered too: a retried key finds its own issue again instead of commenting on it.
+    """
 
     def __init__(
         self,
@@ -170,8 +215,30 @@ class IssueKeeper:
                 return owners_for(parse_codeowners(text), [".github/workflows/"])
         return ()
 
-    def upsert(self, alert: Alert, extra_labels: tuple[str, ...] = ()) -> dict[str, JsonValue]:
-        """Open or update the issue; returns what changed (issue number, created or not)."""
+    def locate(self, alert: Alert) -> int | None:
+        """The number of the fingerprint's issue, from the store or else by its label."""
+        repository, fingerprint = alert.service_name, _label(alert, "fingerprint")
+        with self.store().session() as session:
+            row = _ci_repo(session).triage(repository, fingerprint)
+            known = row.issue_number if row else None
+        if known is None:
+            found = self.api().find_issue(repository, issue_label(fingerprint))
+            known = found.number if found is not None else None
+        return known
+
+    def upsert(
+        self,
+        alert: Alert,
+        extra_labels: tuple[str, ...] = (),
+        *,
+        key: str,
+        adopt_found: bool = False,
+    ) -> IssueUpdate:
+        """Open or update the issue for ``key``; say which issue and whether it is new.
+
+        ``adopt_found`` is for a retried key that began when no issue existed: an issue
+        found now is the one it opened before it was interrupted, so it is not commented.
+        """
         repository = alert.service_name
         fingerprint = _label(alert, "fingerprint")
         api, now = self.api(), self.clock()
@@ -186,8 +253,9 @@ class IssueKeeper:
         with self.store().session() as session:
             row = _ci_repo(session).triage(repository, fingerprint)
             known = row.issue_number if row else None
-            closed = bool(row and row.body.get("state") == "closed")
-            runs = [RunLink.model_validate(r) for r in (row.body.get("runs", []) if row else [])]
+            body: dict[str, Any] = dict(row.body) if row else {}
+        closed = body.get("state") == "closed"
+        runs = [RunLink.model_validate(r) for r in body.get("runs", [])]
         if run not in runs:
             runs = [*runs, run][-MAX_RUNS_KEPT:]
         raw_lines = alert.attributes.get("lines")
@@ -207,46 +275,52 @@ class IssueKeeper:
             failed_step=_str(alert.attributes.get("failed_step")),
         )
         draft = render_issue(facts, (*self.config().triage.labels, *extra_labels))
-        label = issue_label(fingerprint)
+        body.update(runs=[r.model_dump(mode="json") for r in runs], title=draft.title, state="open")
+        done = IssueUpdate(
+            repository=repository,
+            issue_number=1,
+            created=False,
+            fingerprint=fingerprint,
+            labels=draft.labels,
+            owners=facts.owners,
+        )
+        if known is not None and body.get("opened_by") == key:
+            return done.model_copy(update={"issue_number": known, "created": True})
         if known is None:
-            found = api.find_issue(repository, label)
+            found = api.find_issue(repository, issue_label(fingerprint))
             known = found.number if found is not None else None
-        created = known is None
+            if known is not None and adopt_found:
+                body["opened_by"] = key
+                self._save(repository, fingerprint, now, known, body)
+                return done.model_copy(update={"issue_number": known, "created": True})
         if known is None:
-            issue = api.create_issue(repository, draft)
-            number = issue.number
-        else:
-            number = known
+            number = api.create_issue(repository, draft).number
+            body["opened_by"] = key
+            self._save(repository, fingerprint, now, number, body)
+            return done.model_copy(update={"issue_number": number, "created": True})
+        commented = [str(k) for k in body.get("commented_by", [])]
+        if key not in commented:
             lines_text = "\n".join(lines[:10])
             api.comment_issue(
                 repository,
-                number,
+                known,
                 f"Failed again: {run.workflow or 'run'} #{run.run_id} attempt {run.attempt} "
                 f"({run.url or 'no link'}).\n\n```\n{lines_text}\n```\n\n{facts.heal_reason}",
             )
-            api.add_labels(repository, number, draft.labels)
-            if closed:
-                api.set_issue_state(repository, number, "open")
+            body["commented_by"] = [*commented, key][-MAX_RUNS_KEPT:]
+        api.add_labels(repository, known, draft.labels)
+        if closed:
+            api.set_issue_state(repository, known, "open")
+        self._save(repository, fingerprint, now, known, body)
+        return done.model_copy(update={"issue_number": known})
+
+    def _save(
+        self, repository: str, fingerprint: str, at: datetime, number: int, body: dict[str, Any]
+    ) -> None:
         with self.store().session() as session:
             _ci_repo(session).save_triage(
-                repository,
-                fingerprint,
-                at=now,
-                issue_number=number,
-                body={
-                    "runs": [r.model_dump(mode="json") for r in runs],
-                    "title": draft.title,
-                    "state": "open",
-                },
+                repository, fingerprint, at=at, issue_number=number, body=body
             )
-        return {
-            "repository": repository,
-            "issue_number": number,
-            "created": created,
-            "fingerprint": fingerprint,
-            "labels": list(draft.labels),
-            "owners": list(facts.owners),
-        }
 
 
 def _str(value: JsonValue | None) -> str | None:
@@ -270,7 +344,9 @@ class GitHubRerunAdapter:
         max_wait_s: Callable[[], float],
         clock: Callable[[], datetime] = _utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        context: GitHubContext | None = None,
     ) -> None:
+        self.context = context
         self.ledger = ledger
         self.api = api
         self.alerts = alerts
@@ -332,10 +408,10 @@ class GitHubRerunAdapter:
         with self.store().session() as session:
             _ci_repo(session).mark_rerun(repository, run_id, attempt)
         message = f"re-ran the failed jobs of run {run_id} in {repository} (attempt {attempt + 1})"
-        tracked: dict[str, JsonValue] = {}
+        tracked: IssueUpdate | None = None
         if alert.labels.get("track") == "true":
-            tracked = self.keeper.upsert(alert)
-            message += f"; tracked in issue #{tracked['issue_number']}"
+            tracked = self.keeper.upsert(alert, key=key)
+            message += f"; tracked in issue #{tracked.issue_number}"
         return self._finish(request, alert, before, attempt + 1, message, tracked)
 
     def _wait_backoff(self, alert: Alert, params: GitHubRerunParams) -> None:
@@ -356,7 +432,7 @@ class GitHubRerunAdapter:
         before: dict[str, JsonValue],
         expected_attempt: int,
         message: str,
-        tracked: dict[str, JsonValue] | None = None,
+        tracked: IssueUpdate | None = None,
     ) -> ActionResult:
         repository, run_id = alert.service_name, before["run_id"]
         result = ActionResult(
@@ -366,7 +442,10 @@ class GitHubRerunAdapter:
             target=request.target,
             applied=True,
             before=before,
-            after={"expected_attempt": expected_attempt, "issue": tracked or None},
+            after={
+                "expected_attempt": expected_attempt,
+                "issue": tracked.model_dump(mode="json") if tracked else None,
+            },
             undo=UndoRecord(
                 action=self.kind,
                 target=request.target,
@@ -445,7 +524,9 @@ class GitHubTriageAdapter:
         alerts: AlertLookup,
         keeper: IssueKeeper,
         clock: Callable[[], datetime] = _utcnow,
+        context: GitHubContext | None = None,
     ) -> None:
+        self.context = context
         self.ledger = ledger
         self.api = api
         self.alerts = alerts
@@ -477,10 +558,20 @@ class GitHubTriageAdapter:
         alert = self.alerts(request.incident_id)
         if alert is None:
             raise ActionFailed(f"incident {request.incident_id} is not in the store")
-        self.ledger.begin(key, {"repository": alert.service_name})
-        after = self.keeper.upsert(alert, params.extra_labels)
-        number, created = after["issue_number"], bool(after["created"])
         repository = alert.service_name
+        if entry is None:
+            before: dict[str, JsonValue] = {
+                "repository": repository,
+                "fingerprint": _label(alert, "fingerprint"),
+                "issue_before": self.keeper.locate(alert),
+            }
+            self.ledger.begin(key, before)
+            adopt = False
+        else:
+            before = dict(entry.before)
+            adopt = "issue_before" in before and before["issue_before"] is None
+        update = self.keeper.upsert(alert, params.extra_labels, key=key, adopt_found=adopt)
+        number, created = update.issue_number, update.created
         verb = "opened" if created else "updated"
         result = ActionResult(
             idempotency_key=key,
@@ -488,8 +579,8 @@ class GitHubTriageAdapter:
             action=self.kind,
             target=request.target,
             applied=True,
-            before={"repository": repository, "fingerprint": after["fingerprint"]},
-            after=after,
+            before={"repository": repository, "fingerprint": update.fingerprint},
+            after=update.model_dump(mode="json"),
             undo=UndoRecord(
                 action=self.kind,
                 target=request.target,
@@ -501,7 +592,7 @@ class GitHubTriageAdapter:
                     else f"delete the comment Vanguard added to #{number} in {repository}"
                 ),
             ),
-            message=f"{verb} issue #{number} in {repository} for {after['fingerprint']}",
+            message=f"{verb} issue #{number} in {repository} for {update.fingerprint}",
             finished_at=self.clock(),
         )
         self.ledger.finish(key, result)
@@ -543,23 +634,60 @@ class GitHubTriageAdapter:
         return result
 
 
+def github_adapters(context: GitHubContext, ledger: Ledger) -> dict[str, Adapter]:
+    """Both GitHub adapters over one shared context (one store, one GitHub client)."""
+    keeper = IssueKeeper(context.api, context.store, context.config, _utcnow)
+    return {
+        GitHubRerunAdapter.kind: GitHubRerunAdapter(
+            ledger,
+            api=context.api,
+            alerts=context.alert,
+            keeper=keeper,
+            store=context.store,
+            max_wait_s=lambda: context.config().healing.max_wait_s,
+            context=context,
+        ),
+        GitHubTriageAdapter.kind: GitHubTriageAdapter(
+            ledger, api=context.api, alerts=context.alert, keeper=keeper, context=context
+        ),
+    }
+
+
+_SHARED: weakref.WeakKeyDictionary[Ledger, tuple[Settings, dict[str, Adapter]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""The adapters built for a ledger (one per runtime), so both kinds share one context.
+
+The registry builds each kind on its own with ``(ledger, settings)``; entries go with their
+ledger, and other settings build a new context.
+"""
+
+
+def _shared(ledger: Ledger, settings: Settings) -> dict[str, Adapter]:
+    known = _SHARED.get(ledger)
+    if known is not None and known[0] is settings:
+        return known[1]
+    from vanguard.store.ledger import SqlLedger
+
+    store = ledger.store if isinstance(ledger, SqlLedger) else None
+    adapters = github_adapters(GitHubContext(settings, store), ledger)
+    _SHARED[ledger] = (settings, adapters)
+    return adapters
+
+
 def _rerun(ledger: Ledger, settings: Settings) -> Adapter:
-    ctx = _Context(settings)
-    keeper = IssueKeeper(ctx.api, ctx.store, ctx.config, _utcnow)
-    return GitHubRerunAdapter(
-        ledger,
-        api=ctx.api,
-        alerts=ctx.alert,
-        keeper=keeper,
-        store=ctx.store,
-        max_wait_s=lambda: ctx.config().healing.max_wait_s,
-    )
+    return _shared(ledger, settings)[GitHubRerunAdapter.kind]
 
 
 def _triage(ledger: Ledger, settings: Settings) -> Adapter:
-    ctx = _Context(settings)
-    keeper = IssueKeeper(ctx.api, ctx.store, ctx.config, _utcnow)
-    return GitHubTriageAdapter(ledger, api=ctx.api, alerts=ctx.alert, keeper=keeper)
+    return _shared(ledger, settings)[GitHubTriageAdapter.kind]
+
+
+def close_github(adapters: Mapping[str, Adapter]) -> None:
+    """Close the contexts of the GitHub adapters among ``adapters`` (each once)."""
+    for adapter in adapters.values():
+        if isinstance(adapter, GitHubRerunAdapter | GitHubTriageAdapter) and adapter.context:
+            adapter.context.close()
 
 
 GITHUB_ADAPTERS: Mapping[str, Callable[[Ledger, Settings], Adapter]] = {

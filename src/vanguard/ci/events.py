@@ -25,6 +25,7 @@ __all__ = [
     "Repository",
     "WorkflowJob",
     "WorkflowRun",
+    "describe_validation_error",
     "parse_delivery",
     "sign",
     "verify_signature",
@@ -186,6 +187,15 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(sign(secret, body).encode(), header.strip().encode())
 
 
+def describe_validation_error(
+    exc: ValidationError, *, limit: int | None = None, root: str = "<body>"
+) -> str:
+    """``loc: msg`` of each problem pydantic found, joined; ``root`` names an empty ``loc``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or root}: {e['msg']}" for e in exc.errors()[:limit]
+    )
+
+
 def parse_delivery(delivery_id: str, event: str, body: bytes) -> Delivery | Rejected:
     """Read one delivery; unknown events are ``handled=False``, broken ones ``Rejected``."""
     if len(body) > MAX_BODY_BYTES:
@@ -215,9 +225,7 @@ def parse_delivery(delivery_id: str, event: str, body: bytes) -> Delivery | Reje
     try:
         envelope = _Envelope.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
-        )
+        problems = describe_validation_error(exc, limit=5)
         reason = f"malformed {event}: {problems}"
         return Rejected(delivery_id=delivery_id, event=event, reason=reason)
     missing = [name for name in _REQUIRED[event] if getattr(envelope, name) is None]

@@ -7,15 +7,27 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from vanguard.act.base import Adapter, MemoryLedger
-from vanguard.act.github import GitHubRerunAdapter, GitHubTriageAdapter, IssueKeeper
+from vanguard.act.github import (
+    GitHubContext,
+    GitHubRerunAdapter,
+    GitHubTriageAdapter,
+    IssueKeeper,
+    IssueUpdate,
+    close_github,
+)
+from vanguard.act.registry import build_adapters
 from vanguard.ci.client import MemoryGitHub
 from vanguard.ci.config import GitHubConfig
-from vanguard.ci.events import WorkflowRun
-from vanguard.errors import ActionFailed, AdapterError
-from vanguard.model import ActionRequest, Alert, RollbackRequest
-from vanguard.store import Store, default_store_url, open_store
+from vanguard.ci.events import IssueRef, WorkflowRun
+from vanguard.ci.records import CiRepo
+from vanguard.ci.triage import IssueDraft
+from vanguard.config import Settings
+from vanguard.errors import ActionFailed, AdapterError, StoreError
+from vanguard.model import ActionRequest, ActionResult, Alert, RollbackRequest
+from vanguard.store import SqlLedger, Store, default_store_url, open_store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 REPO = "o/r"
@@ -60,7 +72,7 @@ class Harness:
         self.alerts: dict[str, Alert] = {}
         self.slept: list[float] = []
         self.now = NOW
-        keeper = IssueKeeper(
+        self.keeper = keeper = IssueKeeper(
             lambda: self.github, lambda: self.store, lambda: GitHubConfig(), lambda: self.now
         )
         self.rerun = GitHubRerunAdapter(
@@ -228,8 +240,6 @@ def test_non_ci_alert_and_bad_params_are_clear_errors(h: Harness) -> None:
 
 
 def test_a_closed_issue_is_reopened_when_its_failure_returns(h: Harness) -> None:
-    from vanguard.ci.records import CiRepo
-
     first = h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
     with h.store.session() as session:
         row = CiRepo(session).triage(REPO, "3604de18fb486626")
@@ -239,3 +249,125 @@ def test_a_closed_issue_is_reopened_when_its_failure_returns(h: Harness) -> None
     h.triage.apply(h.request("inc-2", _alert("triage", run_id=12), "github.triage"))
     ((_, state),) = h.github.issues.values()
     assert state == "open"
+
+
+class WorkerDied(BaseException):
+    """Stands for the worker process dying mid-call (nothing after it runs)."""
+
+
+class DiesAfterCreating(MemoryGitHub):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dying = True
+
+    def create_issue(self, repository: str, draft: IssueDraft) -> IssueRef:
+        issue = super().create_issue(repository, draft)
+        if self.dying:
+            self.dying = False
+            raise WorkerDied
+        return issue
+
+
+class DiesBeforeFinishing(MemoryLedger):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dying = True
+
+    def finish(self, key: str, result: ActionResult) -> None:
+        if self.dying:
+            self.dying = False
+            raise WorkerDied
+        super().finish(key, result)
+
+
+def _retry_after_death(h: Harness) -> ActionResult:
+    request = h.request("inc-1", _alert("triage"), "github.triage")
+    with pytest.raises(WorkerDied):
+        h.triage.apply(request)
+    return h.triage.apply(request)
+
+
+def test_issue_created_just_before_the_worker_died_is_still_undoable(h: Harness) -> None:
+    dying = DiesAfterCreating()
+    dying.runs, dying.files = h.github.runs, h.github.files
+    h.github = dying
+    result = _retry_after_death(h)
+    assert len(h.github.issues) == 1
+    assert h.github.comments == []
+    assert result.after["created"] is True
+    assert result.undo.possible
+    h.triage.rollback(
+        RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    )
+    ((_, state),) = h.github.issues.values()
+    assert state == "closed"
+
+
+def test_issue_recorded_before_the_worker_died_is_found_again_not_commented(
+    h: Harness,
+) -> None:
+    h.ledger = DiesBeforeFinishing()
+    h.triage.ledger = h.ledger
+    result = _retry_after_death(h)
+    assert len(h.github.issues) == 1
+    assert h.github.comments == []
+    assert result.after["created"] is True
+    assert result.undo.possible
+
+
+def test_a_retried_update_comments_once(h: Harness) -> None:
+    h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
+    h.ledger = DiesBeforeFinishing()
+    h.triage.ledger = h.ledger
+    request = h.request("inc-2", _alert("triage", run_id=12), "github.triage")
+    with pytest.raises(WorkerDied):
+        h.triage.apply(request)
+    result = h.triage.apply(request)
+    assert result.after["created"] is False
+    assert len(h.github.comments) == 1
+
+
+def test_upsert_returns_a_frozen_value(h: Harness) -> None:
+    update = h.keeper.upsert(_alert("triage"), key="k")
+    assert isinstance(update, IssueUpdate)
+    assert (update.issue_number, update.created, update.owners) == (1, True, ("@octocat",))
+    with pytest.raises(ValidationError):
+        update.created = False  # type: ignore[misc]
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, github=GitHubConfig(token_env="VANGUARD_TEST_GH_TOKEN"))
+
+
+def test_registry_builds_both_adapters_on_one_context_over_the_runtime_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VANGUARD_TEST_GH_TOKEN", "ghs_unit_test_token")
+    settings = _settings(tmp_path)
+    store = open_store(settings.resolved_store_url())
+    try:
+        adapters = build_adapters(SqlLedger(store), settings)
+        rerun, triage = adapters["github.rerun"], adapters["github.triage"]
+        assert isinstance(rerun, GitHubRerunAdapter)
+        assert isinstance(triage, GitHubTriageAdapter)
+        assert rerun.context is not None
+        assert rerun.context is triage.context
+        assert rerun.context.store() is store
+        assert rerun.context.api() is triage.context.api()
+        close_github(adapters)
+        assert rerun.context.closed
+        with pytest.raises(StoreError, match="closed"):
+            triage.context.api()
+        with store.session() as session:
+            assert CiRepo(session).delivery("none") is None
+    finally:
+        store.close()
+
+
+def test_a_context_closes_the_store_it_opened(tmp_path: Path) -> None:
+    context = GitHubContext(_settings(tmp_path))
+    store = context.store()
+    context.close()
+    context.close()
+    with pytest.raises(StoreError, match="closed"), store.session():
+        pass
