@@ -34,7 +34,7 @@ def _settings(tmp_path: Path, prism: PrismServer, temporal: str, task_queue: str
     return Settings(
         data_dir=tmp_path,
         temporal=TemporalConfig(address=temporal, task_queue=task_queue),
-        policy=PolicyConfig(min_confidence=0.4),
+        policy=PolicyConfig(),
         verification=VerificationConfig(window_s=1, sample_interval_s=0.2),
         github=GitHubConfig(api_url=prism.url, token_env="VANGUARD_TEST_GH_TOKEN"),
     )

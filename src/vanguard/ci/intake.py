@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from vanguard.ci.alerts import failure_alert
+from vanguard.ci.alerts import failure_alert, retry_evidence
 from vanguard.ci.client import GitHubApi
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.events import Delivery, Rejected, WorkflowJob, WorkflowRun, parse_delivery
@@ -385,6 +385,7 @@ class CiIntake:
             storm=storm,
             finished_at=run.updated_at or self.clock(),
             requested_by=requested_by,
+            evidence=None if requested_by else retry_evidence(explanation, self.taxonomy),
         )
         incident_id, new = await self.starter(alert)
         with self.store.session() as session:
