@@ -3,8 +3,9 @@
 The loop calls ``step`` once per sample and carries the returned ``SeriesState`` durably
 (Temporal history), so the state is a small JSON-serialisable value, never an object with
 hidden fields. Three reasons to alert, in rising order of urgency: the default anomaly
-detector is very surprised (``anomaly``), the trend (decayed least squares, a fast and a
-slow fit) crosses ``threshold`` within ``horizon_s`` with enough confidence (``forecast``),
+detector is very surprised (``anomaly``), the trend (least squares: a fast decayed fit and
+staggered segment fits) crosses ``threshold`` within ``horizon_s`` with enough confidence
+and precision (``forecast``),
 or the value already breaches (``breach``). An alert of one kind is not repeated within
 ``COOLDOWN_S``; a more urgent kind is raised at once.
 """
@@ -39,9 +40,12 @@ GAP_RESET_FACTOR = 20.0
 EMA_ALPHA = 0.2
 CONFIDENCE_CAP = 0.99
 FAST_WINDOW = 10.0
-SLOW_WINDOW = 40.0
-SWITCH_SE = 2.0
-MARGIN_SE = 2.0
+SEGMENTS = 4
+SEGMENT_EVERY = 15
+SEGMENT_MIN = 10.0
+SWITCH_SE = 1.5
+MARGIN_SE = 2.5
+PRECISION = 0.08
 
 AlertKind = Literal["anomaly", "forecast", "breach"]
 _URGENCY: dict[str, int] = {"anomaly": 1, "forecast": 2, "breach": 3}
@@ -85,7 +89,7 @@ class SeriesState(BaseModel):
     times: tuple[float, ...] = ()
     values: tuple[float, ...] = ()
     fast: Regression = Field(default_factory=lambda: Regression())
-    slow: Regression = Field(default_factory=lambda: Regression())
+    segments: tuple[Regression, ...] = ()
     detector: DefaultState = Field(default_factory=DefaultState)
     last_alert_t: float | None = None
     last_alert_kind: AlertKind | None = None
@@ -111,17 +115,19 @@ def step(
     if not math.isfinite(x) or (st.last_t is not None and t <= st.last_t):
         return st.model_copy(update={"skipped": st.skipped + 1}), None
 
-    times, values, fast, slow = st.times, st.values, st.fast, st.slow
+    times, values, fast = st.times, st.values, st.fast
+    segments = st.segments or (Regression(),) * SEGMENTS
     dt_ema = st.dt_ema
     dt = 0.0
     if st.last_t is not None:
         dt = t - st.last_t
         if dt_ema is not None and dt > GAP_RESET_FACTOR * dt_ema:
-            times, values, fast, slow = (), (), Regression(), Regression()
+            times, values, fast = (), (), Regression()
+            segments = (Regression(),) * SEGMENTS
         dt_ema = dt if dt_ema is None else dt_ema + 0.1 * (dt - dt_ema)
     dy = x - values[-1] if values else 0.0
     fast = _regress(fast, dt, dy, FAST_WINDOW)
-    slow = _regress(slow, dt, dy, SLOW_WINDOW)
+    segments = _restart(tuple(_regress(g, dt, dy, math.inf) for g in segments), st.n)
 
     baseline, spread = _median_mad(values)
     zscore = 0.0 if spread == 0.0 or baseline is None else (x - baseline) / spread
@@ -140,14 +146,14 @@ def step(
             "times": times,
             "values": values,
             "fast": fast,
-            "slow": slow,
+            "segments": segments,
             "detector": detector,
         }
     )
     if n < rule.warmup:
         return new, None
 
-    slope, slope_se, level = _trend(fast, slow)
+    slope, slope_se, level = _trend((fast, *(g for g in segments if g.s0 >= SEGMENT_MIN)))
     breach_at, breach_conf = _forecast(t, x, slope, slope_se, level, rule)
     trend = TrendAnalysis(
         current=x,
@@ -211,24 +217,42 @@ def _median(ordered: list[float]) -> float:
     return ordered[mid] if k % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
-def _trend(fast: Regression, slow: Regression) -> tuple[float, float, float]:
-    """The slow fit, precise, unless the fast fit shows the trend has changed since.
+def _restart(segments: tuple[Regression, ...], n: int) -> tuple[Regression, ...]:
+    """Every ``SEGMENT_EVERY`` samples the oldest segment fit restarts at the newest point.
 
-    A long fit lags when a ramp starts (its tail still sees the flat past); when the short
-    fit's slope differs from it by more than ``SWITCH_SE`` joint standard errors, trust the
-    short one.
+    Undecayed fits started at staggered times: whenever a trend changes, one of them
+    began on the new trend less than ``SEGMENT_EVERY`` samples after the change, so it
+    measures the new slope without the bias of the points before it.
     """
-    b_slow, se_slow, level_slow = _slope(slow)
-    b_fast, se_fast, level_fast = _slope(fast)
-    if not math.isfinite(se_slow):
-        return b_fast, se_fast, level_fast
-    if math.isfinite(se_fast) and abs(b_fast - b_slow) > SWITCH_SE * math.hypot(se_fast, se_slow):
-        return b_fast, se_fast, level_fast
-    return b_slow, se_slow, level_slow
+    if n % SEGMENT_EVERY:
+        return segments
+    k = (n // SEGMENT_EVERY) % len(segments)
+    return (*segments[:k], Regression(s0=1.0), *segments[k + 1 :])
+
+
+def _trend(fits: tuple[Regression, ...]) -> tuple[float, float, float]:
+    """The longest fit whose slope agrees with every shorter one (Lepski's rule).
+
+    Fits that reach back past a change in trend are biased; a fit is trusted only while
+    its slope stays within ``SWITCH_SE`` joint standard errors of each shorter fit, so the
+    estimate uses as many points as lie on the current trend, and no more.
+    """
+    chosen: list[tuple[float, float, float]] = []
+    for fit in sorted(fits, key=lambda f: f.s0):
+        b, se, level = _slope(fit)
+        if not math.isfinite(se):
+            continue
+        if any(abs(b - b0) > SWITCH_SE * math.hypot(se, se0) for b0, se0, _ in chosen):
+            break
+        chosen.append((b, se, level))
+    return chosen[-1] if chosen else (0.0, math.inf, 0.0)
 
 
 def _regress(reg: Regression, dt: float, dy: float, window: float) -> Regression:
-    """Fold a point into the decayed least-squares sums, re-centred on the newest point."""
+    """Fold a point into the decayed least-squares sums, re-centred on the newest point.
+
+    ``window`` is the effective number of points; ``math.inf`` keeps every point.
+    """
     lam = 1.0 - 1.0 / window
     s0, s1, s2 = reg.s0, reg.s1 - dt * reg.s0, reg.s2 - 2 * dt * reg.s1 + dt * dt * reg.s0
     sy = reg.sy - dy * reg.s0
@@ -268,6 +292,8 @@ def _forecast(
     The fitted line must cross ``threshold`` within ``horizon_s``, and the confidence is
     ``Φ((b - gap/horizon)/se - MARGIN_SE)``: how far the slope exceeds the least slope that
     breaches within the horizon, in standard errors, beyond a margin that keeps noise quiet.
+    A slope whose standard error exceeds ``PRECISION`` of it cannot time the breach well
+    (the first alert would come when noise happens to steepen it), so it forecasts nothing.
     """
     if rule.threshold is None or not math.isfinite(slope_se):
         return None, 0.0
@@ -277,7 +303,7 @@ def _forecast(
     if gap <= 0.0 or rate <= 0.0:
         return None, 0.0
     eta = gap / rate
-    if eta > rule.horizon_s:
+    if eta > rule.horizon_s or slope_se > PRECISION * rate:
         return None, 0.0
     excess = rate - gap / rule.horizon_s
     if slope_se <= 1e-12 * abs(slope):

@@ -75,6 +75,37 @@ def test_linear_ramp_breach_time_error_is_small(rate: float) -> None:
         assert abs((predicted - actual).total_seconds()) <= 0.01 * lead + 1.0
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_ramp_after_a_long_flat_is_measured_on_the_ramp_only(seed: int) -> None:
+    rng = random.Random(seed)
+    rule = WatchRule(threshold=90.0, horizon_s=3 * 3600)
+    step_s, flat = 60.0, 600
+    rate = 50.0 / 180.0
+    points = [
+        (i * step_s, 40.0 + rate * max(i - flat, 0) + rng.gauss(0.0, 1.0)) for i in range(900)
+    ]
+    _, alerts = run(points, rule)
+    k, first = next((k, a) for k, a in alerts if a.attributes["kind"] == "forecast")
+    assert first.trend_analysis is not None
+    predicted = first.trend_analysis.predicted_breach_time
+    assert predicted is not None
+    actual = T0 + timedelta(seconds=(flat + 180) * step_s)
+    lead = (actual - (T0 + timedelta(seconds=points[k][0]))).total_seconds()
+    assert lead >= 2 * 3600
+    assert abs((predicted - actual).total_seconds()) < 0.15 * lead
+
+
+def test_a_slope_too_uncertain_to_time_the_breach_is_not_forecast() -> None:
+    rng = random.Random(3)
+    rule = WatchRule(threshold=90.0, horizon_s=3 * 3600, min_confidence=0.0)
+    points = [(i * 60.0, 40.0 + 0.5 * i + rng.gauss(0.0, 20.0)) for i in range(40)]
+    _, alerts = run(points, rule)
+    assert all(a.attributes["kind"] != "forecast" for _, a in alerts)
+    clean = [(t, 40.0 + 0.5 * i) for i, (t, _) in enumerate(points)]
+    _, sure = run(clean, rule)
+    assert any(a.attributes["kind"] == "forecast" for _, a in sure)
+
+
 def test_stationary_noise_raises_no_alert() -> None:
     rng = random.Random(7)
     rule = WatchRule(threshold=90.0)
