@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -308,3 +309,58 @@ def test_intake_from_settings_refuses_a_placeholder_secret(
     )
     with pytest.raises(ConfigError, match="placeholder"):
         intake_from_settings(create_app(store), settings, store)
+
+
+def test_an_engine_error_answers_503_and_the_redelivery_is_processed(
+    store: Store, config: GitHubConfig, prism: PrismServer
+) -> None:
+    class DownStarter(RecordingStarter):
+        down = True
+
+        async def __call__(self, alert: Alert) -> tuple[str, bool]:
+            if self.down:
+                raise ConnectionRefusedError("Temporal at 127.0.0.1:1 refused the connection")
+            return await super().__call__(alert)
+
+    starter = DownStarter()
+    app, _ = github_app(store, build_github_api(config), config, starter)
+    client = TestClient(app)
+    prism.logs.body = log_bytes("network_econnreset")
+    body = json.dumps(failed_run("octo-org/octo-repo", 5007)).encode()
+    first = client.post(URL, content=body, headers=headers("workflow_run", body, delivery="e1"))
+    assert first.status_code == 503
+    assert "ConnectionRefusedError" in first.json()["reason"]
+    assert _status(store, "e1") == ("failed", first.json()["reason"])
+    starter.down = False
+    again = client.post(URL, content=body, headers=headers("workflow_run", body, delivery="e1"))
+    assert again.status_code == 202, again.json()
+    assert len(starter.alerts) == 1
+
+
+async def test_close_finishes_what_was_still_being_handled_when_the_server_stopped(
+    store: Store, config: GitHubConfig, prism: PrismServer
+) -> None:
+    class SlowStarter(RecordingStarter):
+        async def __call__(self, alert: Alert) -> tuple[str, bool]:
+            await asyncio.sleep(0.5)
+            return await super().__call__(alert)
+
+    slow = SlowStarter()
+    app = create_app(store, starter=slow)
+    intake = CiIntake(store, build_github_api(config), config, slow)
+    install_github(app, intake, SECRET, answer_within_s=0.05)
+    prism.logs.body = log_bytes("network_econnreset")
+    body = json.dumps(failed_run("octo-org/octo-repo", 5008)).encode()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://vanguard") as http:
+        answer = await http.post(
+            URL, content=body, headers=headers("workflow_run", body, delivery="c1")
+        )
+    assert answer.status_code == 202
+    assert answer.json()["status"] == "received"
+    assert intake.pending == 1
+    await intake.close()
+    assert intake.pending == 0
+    status, _ = _status(store, "c1") or ("", "")
+    assert status == "accepted"
+    assert len(slow.alerts) == 1
