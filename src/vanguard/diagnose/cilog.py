@@ -55,7 +55,7 @@ PRIMACY = 1.5
 PROXIMITY = 0.0
 FAR_PENALTY = 1.0
 FAR_LINES = 256
-NEAR_CONSEQUENCE = 0.0
+NEAR_CONSEQUENCE = 1.0
 BEFORE_PENALTY = 2.0
 AFTER_PENALTY = 4.0
 WARNING_CAP = 1.0
@@ -342,7 +342,7 @@ _CONSEQUENCE = re.compile(
     r"|BUILD FAILURE$|Build failed\.?$|Test suite \S+: FAIL|\d+ out of \d+ tests failed"
     r"|Suite \S+ failed|Some tests failed|Result: FAIL"
     r"|[*=\s-]*+(?:FAILED|Failed|FAILURE|ERROR)[*=\s!.-]*+$"
-    r"|\*\* BUILD FAILED|One or more tests failed"
+    r"|\*\* BUILD FAILED|One or more tests failed|(?:FAILED|ERROR) \S+::\S+ - "
     r"|The following build commands failed|test result: FAILED"
     r"|\*\* TEST FAILED"
     r"|\[error\] Failed(?: tests)?:|Failed tests:"
@@ -602,8 +602,8 @@ def explain(
             value += REGION_BONUS + PRIMACY * (end - entry.number) / span
             value -= PROXIMITY * math.log2(1 + end - entry.number)
             value -= FAR_PENALTY * max(0.0, math.log2((1 + end - entry.number) / FAR_LINES))
-        if entry.number in near_consequence:
-            value += NEAR_CONSEQUENCE
+            if entry.number in near_consequence:
+                value += NEAR_CONSEQUENCE
         elif entry.number > end:
             value -= AFTER_PENALTY
         else:
