@@ -25,6 +25,7 @@ from vanguard.act.pgbouncer import pool_size
 from vanguard.engine.client import connect, start_watcher
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
+from vanguard.engine.workflows import workflow_id_for
 from vanguard.incident import IncidentState
 from vanguard.model import OutcomeStatus, Verdict
 from vanguard.notify import MemoryNotifier
@@ -52,6 +53,7 @@ async def test_saturated_pool_is_raised_verified_and_committed(
             await load.run()
             (incident,) = await wait_for_incidents(runtime.store, 1, timeout_s=90)
             await watcher.terminate("test over")
+            await client.get_workflow_handle(workflow_id_for(incident.incident_id)).result()
         waiting_after = pool.waiting(seconds=1.5)
         load.stop()
         with runtime.store.session() as session:
@@ -116,6 +118,7 @@ async def test_a_remedy_that_hurts_is_rolled_back_in_pool_ini_and_git(
             await load.run()
             (incident,) = await wait_for_incidents(runtime.store, 1, timeout_s=90)
             await watcher.terminate("test over")
+            await client.get_workflow_handle(workflow_id_for(incident.incident_id)).result()
         load.stop()
         with runtime.store.session() as session:
             record = IncidentRepo(session).get_record(incident.incident_id)
