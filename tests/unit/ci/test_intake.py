@@ -363,3 +363,18 @@ async def test_a_cancelled_handling_is_recorded_as_failed(
     starter.release.set()
     again = await intake.receive("d", "workflow_run", body)
     assert again.status == "accepted"
+
+
+async def test_a_polled_run_whose_handling_fails_is_settled_as_failed(
+    store: Store, github: MemoryGitHub
+) -> None:
+    starter = BrokenStarter()
+    intake = _intake(store, github, starter)
+    _failed_run_body(github, "o/r", 9, "network_econnreset")
+    result = await intake.receive_polled_run("o/r", "main", github.runs[("o/r", 9)])
+    assert result is not None
+    assert result.status == "failed"
+    with store.session() as session:
+        row = CiRepo(session).delivery(result.delivery_id)
+        assert row is not None
+        assert (row.status, row.reason) == ("failed", result.reason)
