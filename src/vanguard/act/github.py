@@ -5,7 +5,9 @@ What to act on comes from the incident's alert (labels: run id, fingerprint, cla
 explaining lines, links, a storm's repositories), read from the store by incident id, so a
 pattern's remedy needs no per-run parameters. Both go through the ``Ledger``: a finished key
 returns its recorded result; a begun-but-unfinished re-run is reconciled against the run's
-attempt number, so a worker killed between the POST and the record never re-runs twice.
+attempt number, so a worker killed between the POST and the record never re-runs twice; a
+begun triage finds the issue its key opened (recorded before anything else) and neither
+comments on it nor forgets that it can be closed. Both kinds share one ``GitHubContext``.
 
 A re-run of a class marked ``track`` (flaky tests) also updates the fingerprint's issue:
 flakes are healed and never hidden. A re-run cannot be undone (the cancel endpoint stops the
