@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vanguard.detect.default import DefaultState, default_step
 from vanguard.model import Alert, EvidencePoint, Severity, Signal, TrendAnalysis
@@ -93,6 +93,14 @@ class SeriesState(BaseModel):
     detector: DefaultState = Field(default_factory=DefaultState)
     last_alert_t: float | None = None
     last_alert_kind: AlertKind | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired_fits(cls, data: Any) -> Any:
+        """A state saved before the segment fits still loads: its ``slow`` fit is dropped."""
+        if isinstance(data, dict) and "slow" in data:
+            return {k: v for k, v in data.items() if k != "slow"}
+        return data
 
 
 def fingerprint(signal: Signal) -> str:

@@ -138,3 +138,7 @@ def test_params_are_bounded() -> None:
         DefaultParams(levels=40)
     with pytest.raises(ValueError, match="hold"):
         DefaultParams(hold=-1)
+    with pytest.raises(ValueError, match="surprise_alpha"):
+        DefaultParams(surprise_alpha=0.0)
+    with pytest.raises(ValueError, match="error_span"):
+        DefaultParams(error_span=0.5)

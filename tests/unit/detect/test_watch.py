@@ -255,3 +255,13 @@ def test_rule_bounds_are_enforced() -> None:
         WatchRule(warmup=0)
     with pytest.raises(ValueError, match="threshold"):
         WatchRule(threshold=math.inf)
+
+
+def test_state_saved_with_the_retired_slow_fit_still_loads() -> None:
+    rule = WatchRule(threshold=90.0)
+    state, _ = run([(i * 60.0, 40.0 + 0.1 * i) for i in range(30)], rule)
+    saved = state.model_dump(mode="json")
+    saved["slow"] = {"s0": 3.0, "s1": 0.0, "s2": 0.0, "sy": 0.0, "sty": 0.0, "syy": 0.0}
+    assert SeriesState.model_validate(saved) == state
+    with pytest.raises(ValueError, match="unknown"):
+        SeriesState.model_validate({**saved, "unknown": 1})
