@@ -44,11 +44,11 @@ BASELINE_LIMIT = 1_000_000
 MAX_SEEDS = 5
 ALTERNATIVE_MARGIN = 10.0
 """Other candidate lines are listed only when they score nearly as well as the best."""
-MAX_BLOCK_AFTER = 40
+MAX_BLOCK_AFTER = 100
 MAX_BLOCK_BEFORE = 8
 DETAIL_SEARCH = 3000
 READ_CHUNK = 1 << 16
-EVIDENCE_CAP = 4.5
+EVIDENCE_CAP = 3.5
 """Beyond this, more error words do not make a line likelier; being first does."""
 REGION_BONUS = 2.0
 PRIMACY = 1.5
