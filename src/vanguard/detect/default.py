@@ -58,6 +58,7 @@ I64 = NDArray[np.int64]
 U8 = NDArray[np.uint8]
 
 _EPS = 1e-12
+_TINY = 1e-300
 
 
 class DefaultParams(BaseModel):
@@ -273,8 +274,16 @@ def step_batch(
 ) -> F64:
     """Score one value per series, then learn it (NaN = no sample: state held, score 0).
 
-    ``t`` (epoch seconds, NaN where unknown) feeds the time-of-day context.
+    ``t`` (epoch seconds, NaN where unknown) feeds the time-of-day context. Values near the
+    float limits overflow in ratios and squares; scores are clipped and branches chosen
+    with ``np.where``, so those overflows are silenced rather than raised (a test pins that
+    scores stay finite).
     """
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return _step(state, x, params, t)
+
+
+def _step(state: BatchState, x: F64, params: DefaultParams, t: F64 | None) -> F64:
     ok = np.isfinite(x)
     xv = np.where(ok, x, state.prev)
     first = state.n == 0
@@ -348,8 +357,10 @@ def step_batch(
             )
         state.day_max = np.where(day_ready, np.maximum(state.day_max, day_nov), state.day_max)
         state.day_nov = np.where(day_ok, day_nov, state.day_nov)
-    error = np.abs(xv - np.where(first, xv, state.pred))
-    surprise = np.log1p(error / np.maximum(state.err, 1e-9 * np.abs(xv) + _EPS))
+    prior = np.where(first, xv, state.pred)
+    error = np.abs(xv - prior)
+    floor = 1e-9 * np.maximum(np.abs(xv), np.abs(prior)) + _TINY
+    surprise = np.log1p(error / np.maximum(state.err, floor))
     sur = np.where(first, surprise, state.sur + params.surprise_alpha * (surprise - state.sur))
     sur_z = (sur - state.sur_mu) / (np.sqrt(state.sur_var) + _EPS)
     sur_ready = state.n >= params.surprise_warmup

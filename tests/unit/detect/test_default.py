@@ -91,6 +91,20 @@ def test_surprise_catches_a_noise_change_inside_the_range_and_alarms_once() -> N
     assert (on[4000:] >= fire).sum() == 1
 
 
+@pytest.mark.parametrize(
+    ("level", "jump"), [(0.0, 1e300), (1e300, 0.0), (1e300, -1e300), (1e-300, 0.0), (0.0, 1e-300)]
+)
+def test_extreme_magnitudes_score_finite_and_in_range(level: float, jump: float) -> None:
+    rng = np.random.default_rng(12)
+    x = level * (1.0 + 0.01 * rng.random(1000))
+    x[900] = jump
+    scores = score_batch(x)[0]
+    assert np.isfinite(scores).all()
+    assert scores.min() >= 0.0
+    assert scores.max() <= 1.0
+    assert scores[900] > 0.0
+
+
 def test_missing_values_hold_the_state() -> None:
     x, t = noisy_daily(800, 5)
     gappy = np.insert(x, 400, [np.nan, np.nan])
