@@ -34,6 +34,9 @@ __all__ = [
     "XmlRpcSupervisor",
 ]
 
+TRANSITIONAL = frozenset({"STARTING", "STOPPING", "BACKOFF"})
+"""States in which a restart is still under way: wait, never restart on top of it."""
+
 BAD_NAME = 10
 NOT_RUNNING = 70
 ALREADY_STARTED = 60
@@ -231,11 +234,19 @@ class SupervisorAdapter:
         client = self.client_factory(p)
         if entry is None:
             before = client.process_info(p.program)
-            before_state = self._state(p, before)
-            self.ledger.begin(key, before_state)
+            self.ledger.begin(key, self._state(p, before))
+            entry = self.ledger.get(key)
+            if entry is None:
+                raise AdapterError(f"ledger lost the entry for {key}")
+            before_state = entry.before
         else:
             before_state = entry.before
             current = client.process_info(p.program)
+            if current.statename in TRANSITIONAL:
+                raise AdapterError(
+                    f"{p.program!r} is {current.statename} after an interrupted restart; "
+                    "retrying once it settles instead of restarting it again"
+                )
             if current.statename == "RUNNING" and current.pid != before_state.get("pid"):
                 result = self._result(
                     request,

@@ -20,7 +20,6 @@ from vanguard.ci.records import CiRepo
 from vanguard.cli.apps import ci_app
 from vanguard.config import Settings, load_settings
 from vanguard.errors import ConfigError
-from vanguard.model import Alert
 from vanguard.store import open_store
 
 __all__ = ["poll_command", "render_report", "report_command"]
@@ -116,7 +115,7 @@ def poll_command(
     max_polls: Annotated[int | None, typer.Option(min=1, help="stop after N polls")] = None,
 ) -> None:
     """Poll the configured repositories for finished runs (conditional requests, budgeted)."""
-    from vanguard.engine.client import connect, start_remediation
+    from vanguard.engine.client import connect, make_starter
 
     settings = load_settings(config)
     _github(settings)
@@ -134,15 +133,11 @@ def poll_command(
     async def main() -> None:
         client = await connect(address, settings.temporal.namespace)
 
-        async def starter(alert: Alert) -> tuple[str, bool]:
-            incident_id, handle = await start_remediation(
-                client,
-                alert,
-                task_queue=settings.temporal.task_queue,
-                window_s=settings.verification.window_s,
-            )
-            return incident_id, handle is not None
-
+        starter = make_starter(
+            client,
+            task_queue=settings.temporal.task_queue,
+            window_s=settings.verification.window_s,
+        )
         intake = CiIntake(store, api, github, starter)
         state = PollState()
         done = 0

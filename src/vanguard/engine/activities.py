@@ -36,7 +36,15 @@ from vanguard.engine.messages import (
     TransitionInput,
     VerifyInput,
 )
-from vanguard.errors import AdapterError, ConfigError, ScrapeError, UnknownAdapter
+from vanguard.errors import (
+    ActionFailed,
+    AdapterError,
+    ConfigError,
+    NotifyError,
+    ScrapeError,
+    UnknownAdapter,
+    VanguardError,
+)
 from vanguard.incident import Incident, IncidentState
 from vanguard.learn import calibrate
 from vanguard.model import (
@@ -54,7 +62,7 @@ from vanguard.model import (
     Verdict,
     Verification,
 )
-from vanguard.notify import BroadcastNotifier, Notifier, render
+from vanguard.notify import Notifier, render
 from vanguard.sources.pgbouncer import read_pools
 from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure, on_success, scrape
 from vanguard.store import AuditEntry, AuditLog, IncidentRecord, IncidentRepo, Store
@@ -266,8 +274,9 @@ class Activities:
         with self.store.session() as session:
             repo = IncidentRepo(session)
             record = self._record(repo, inp.incident_id)
-            if record.decision is not None:
-                return record.decision
+            earlier = record.decision
+            if earlier is not None and (inp.approved_by is None or not earlier.needs_approval):
+                return earlier
             now = self.clock()
             service = inp.alert.service_name
             streak = failure_streak(
@@ -285,6 +294,7 @@ class Activities:
                 last_action_at=repo.last_action_at(service),
                 recent_failures=streak.count,
                 last_failure_at=streak.last_failure_at,
+                approved_by=inp.approved_by,
             )
             decision = decide(inp.incident_id, inp.diagnosis, ctx, self.settings.policy)
             repo.save_decision(decision)
@@ -294,7 +304,9 @@ class Activities:
                 "verdicts": [v.model_dump(mode="json") for v in decision.verdicts],
             }
             audit = AuditLog(session)
-            if decision.needs_approval:
+            if inp.approved_by is not None:
+                payload["approved_by"] = inp.approved_by
+            if decision.needs_approval and inp.approved_by is None:
                 self._advance(
                     repo,
                     audit,
@@ -368,7 +380,13 @@ class Activities:
     def apply_action(self, inp: ApplyInput) -> ActionResult:
         """Apply the remedy once per incident; the adapter's ledger makes retries safe."""
         adapter, request = self._request(inp)
-        self._record_baseline(inp, request.idempotency_key)
+        with self.store.session() as session:
+            decision = self._record(IncidentRepo(session), inp.incident_id).decision
+        if decision is None or not decision.approved or decision.dry_run:
+            raise ActionFailed(
+                f"incident {inp.incident_id}: refusing to act without a recorded approval "
+                f"({'no decision' if decision is None else decision.reason})"
+            )
         result = adapter.apply(request)
         with self.store.session() as session:
             repo = IncidentRepo(session)
@@ -397,7 +415,8 @@ class Activities:
             return [VerifyMetric(metric=alert.metric_type, labels=labels, better=better)]
         return [VerifyMetric(metric=metric, better=better)]
 
-    def _record_baseline(self, inp: ApplyInput, key: str) -> None:
+    @activity.defn
+    def record_baseline(self, inp: ApplyInput) -> None:
         """Read the series that will judge the remedy, over ``baseline_s``, before it acts.
 
         An alert from the detector carries its series' recent points; they are the baseline
@@ -410,7 +429,7 @@ class Activities:
             return
         if not service.verify and inp.alert.evidence:
             return
-        if self.ledger.get(key) is not None:
+        if self.ledger.get(f"{inp.incident_id}:apply") is not None:
             return
         with self.store.session() as session:
             if self._baseline_windows(AuditLog(session).entries(inp.incident_id)) is not None:
@@ -656,11 +675,12 @@ class Activities:
 
     @activity.defn
     def notify(self, inp: NotifyInput) -> None:
-        """Tell people what happened and how to undo it; sent once per incident."""
-        key = f"{inp.incident_id}:notify"
-        entry = self.ledger.get(key)
-        if entry is not None and entry.result is not None:
-            return
+        """Tell people what happened and how to undo it, once per channel.
+
+        Each channel has its own ledger key: a retry after one channel failed resends only
+        to the channels not yet done. A channel that failed mid-send may receive the message
+        twice (at least once, never silently dropped); receivers dedupe by incident id.
+        """
         with self.store.session() as session:
             record = self._record(IncidentRepo(session), inp.incident_id)
         actions = {a.idempotency_key.rsplit(":", 1)[-1]: a for a in record.actions}
@@ -673,27 +693,26 @@ class Activities:
             record.outcome,
             rollback=actions.get("rollback"),
         )
-        self.ledger.begin(key, {})
-        BroadcastNotifier(self.notifiers).send(message)
+        pending: list[tuple[str, Notifier]] = []
+        for n, notifier in enumerate(self.notifiers):
+            key = f"{inp.incident_id}:notify:{n}:{type(notifier).__name__}"
+            entry = self.ledger.get(key)
+            if entry is None or entry.result is None:
+                pending.append((key, notifier))
+        if not pending:
+            return
+        failures: list[str] = []
+        for key, notifier in pending:
+            self.ledger.begin(key, {})
+            try:
+                notifier.send(message)
+            except VanguardError as exc:
+                failures.append(f"{type(notifier).__name__}: {exc}")
+                continue
+            self.ledger.finish(key, self._sent(key, inp.incident_id, notifier, message.title))
+        if failures:
+            raise NotifyError("; ".join(failures))
         now = self.clock()
-        self.ledger.finish(
-            key,
-            ActionResult(
-                idempotency_key=key,
-                incident_id=inp.incident_id,
-                action="notify.send",
-                target=",".join(type(n).__name__ for n in self.notifiers),
-                applied=True,
-                undo=UndoRecord(
-                    action="notify.send",
-                    target="people",
-                    possible=False,
-                    instructions="a sent message cannot be recalled",
-                ),
-                message=message.title,
-                finished_at=now,
-            ),
-        )
         with self.store.session() as session:
             AuditLog(session).append(
                 incident_id=inp.incident_id,
@@ -701,6 +720,23 @@ class Activities:
                 payload={"title": message.title, "channels": len(self.notifiers)},
                 at=now,
             )
+
+    def _sent(self, key: str, incident_id: str, notifier: Notifier, title: str) -> ActionResult:
+        return ActionResult(
+            idempotency_key=key,
+            incident_id=incident_id,
+            action="notify.send",
+            target=type(notifier).__name__,
+            applied=True,
+            undo=UndoRecord(
+                action="notify.send",
+                target="people",
+                possible=False,
+                instructions="a sent message cannot be recalled",
+            ),
+            message=title,
+            finished_at=self.clock(),
+        )
 
     # -- detection ---------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -19,7 +20,7 @@ from vanguard.engine.workflows import (
 from vanguard.errors import TemporalUnavailable
 from vanguard.model import Alert, Outcome
 
-__all__ = ["WATCHER_ID", "connect", "start_remediation", "start_watcher"]
+__all__ = ["WATCHER_ID", "connect", "make_starter", "start_remediation", "start_watcher"]
 
 WATCHER_ID = "vanguard-watcher"
 
@@ -53,6 +54,20 @@ async def start_remediation(
     except WorkflowAlreadyStartedError:
         return incident_id, None
     return incident_id, handle
+
+
+def make_starter(
+    client: Client, *, task_queue: str, window_s: float
+) -> Callable[[Alert], Awaitable[tuple[str, bool]]]:
+    """What webhook receivers and pollers call: start the alert's incident, say if it was new."""
+
+    async def start(alert: Alert) -> tuple[str, bool]:
+        incident_id, handle = await start_remediation(
+            client, alert, task_queue=task_queue, window_s=window_s
+        )
+        return incident_id, handle is not None
+
+    return start
 
 
 async def start_watcher(

@@ -17,13 +17,13 @@ import uvicorn
 
 from vanguard.api import create_app
 from vanguard.api.github import intake_from_settings
+from vanguard.ci.intake import CiIntake
 from vanguard.config import Settings
-from vanguard.engine.client import connect, start_remediation, start_watcher
+from vanguard.engine.client import connect, make_starter, start_watcher
 from vanguard.engine.devserver import DevServer
 from vanguard.engine.messages import WatcherInput
 from vanguard.engine.runtime import Runtime
 from vanguard.engine.worker import build_worker
-from vanguard.model import Alert
 from vanguard.netutil import free_port
 
 __all__ = ["Endpoints", "serve", "watcher_input"]
@@ -49,7 +49,9 @@ class _QuietServer(uvicorn.Server):
 
 def watcher_input(settings: Settings, *, cooldown_s: float = 60.0) -> WatcherInput | None:
     """The sweep's parameters from the watched services, or None if nothing is watched."""
-    intervals = [s.scrape.interval_s for s in settings.services if s.scrape and s.watch]
+    intervals = [
+        interval for s in settings.services if s.watch and (interval := s.interval_s) is not None
+    ]
     if not intervals:
         return None
     return WatcherInput(
@@ -89,15 +91,11 @@ async def serve(
         client = await connect(address, temporal.namespace, timeout_s=temporal.connect_timeout_s)
         server: _QuietServer | None = None
         api_task: asyncio.Task[None] | None = None
+        intake: CiIntake | None = None
 
-        async def starter(alert: Alert) -> tuple[str, bool]:
-            incident_id, handle = await start_remediation(
-                client,
-                alert,
-                task_queue=temporal.task_queue,
-                window_s=settings.verification.window_s,
-            )
-            return incident_id, handle is not None
+        starter = make_starter(
+            client, task_queue=temporal.task_queue, window_s=settings.verification.window_s
+        )
 
         async with contextlib.AsyncExitStack() as running:
             if worker:
@@ -107,7 +105,7 @@ async def serve(
             if api:
                 app = create_app(runtime.store, starter=starter)
                 if settings.github is not None:
-                    intake_from_settings(app, settings, runtime.store)
+                    intake = intake_from_settings(app, settings, runtime.store)
                 server = _QuietServer(
                     uvicorn.Config(
                         app,
@@ -137,6 +135,8 @@ async def serve(
             if server is not None and api_task is not None:
                 server.should_exit = True
                 await api_task
+            if intake is not None:
+                await intake.close()
     finally:
         if dev is not None:
             await asyncio.to_thread(dev.stop)

@@ -44,6 +44,7 @@ class RemediationInput(Msg):
     alert: Alert
     window_s: float = Field(gt=0)
     approval_timeout_s: float = Field(default=3600.0, gt=0)
+    baseline_timeout_s: float = Field(default=3600.0, gt=0)
 
 
 class OpenInput(Msg):
@@ -57,9 +58,12 @@ class DiagnoseInput(Msg):
 
 
 class DecideInput(Msg):
+    """Run the gates; with ``approved_by`` they run again, a human having approved."""
+
     incident_id: str
     alert: Alert
     diagnosis: Diagnosis
+    approved_by: str | None = None
 
 
 class TransitionInput(Msg):

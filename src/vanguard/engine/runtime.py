@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from vanguard.act.github import close_github
 from vanguard.act.registry import build_adapters, check_patterns
 from vanguard.config import NotifyTarget, Settings, resolve_secret
 from vanguard.diagnose.patterns import load_patterns
@@ -22,6 +23,8 @@ class Runtime:
     activities: Activities
 
     def close(self) -> None:
+        close_github(self.activities.adapters)
+        self.activities.http.close()
         self.store.close()
 
 
@@ -51,8 +54,13 @@ def build_runtime(
     store = open_store(settings.resolved_store_url())
     ledger = SqlLedger(store)
     adapters = build_adapters(ledger, settings)
-    patterns = load_patterns(settings.patterns_dirs)
-    check_patterns(patterns, adapters)
+    try:
+        patterns = load_patterns(settings.patterns_dirs)
+        check_patterns(patterns, adapters)
+    except BaseException:
+        close_github(adapters)
+        store.close()
+        raise
     activities = Activities(
         settings,
         store,

@@ -36,6 +36,7 @@ def build_worker(
             activities.diagnose,
             activities.decide,
             activities.transition,
+            activities.record_baseline,
             activities.apply_action,
             activities.verify,
             activities.rollback,

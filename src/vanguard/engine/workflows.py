@@ -57,8 +57,9 @@ RETRY = RetryPolicy(
     maximum_attempts=6,
     non_retryable_error_types=NON_RETRYABLE,
 )
-SHORT = timedelta(seconds=30)
-ACT = timedelta(minutes=5)
+SHORT_TIMEOUT = timedelta(seconds=30)
+ACT_TIMEOUT = timedelta(minutes=5)
+HEARTBEAT_TIMEOUT = timedelta(seconds=60)
 
 
 def incident_id_for(alert: Alert) -> str:
@@ -105,17 +106,23 @@ class RemediationWorkflow:
             Activities.decide, DecideInput(incident_id=iid, alert=alert, diagnosis=diagnosis)
         )
         if decision.needs_approval:
-            decision = await self._await_approval(inp, decision)
+            decision = await self._await_approval(inp, decision, diagnosis)
         if not decision.approved or decision.dry_run:
             status = self._not_acting_status(decision, diagnosis)
             return await self._finish(iid, diagnosis, status, decision.reason, decision)
 
         self._stage = "act"
+        apply = ApplyInput(incident_id=iid, alert=alert, diagnosis=diagnosis)
         try:
+            await workflow.execute_activity_method(
+                Activities.record_baseline,
+                apply,
+                start_to_close_timeout=timedelta(seconds=inp.baseline_timeout_s),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=RETRY,
+            )
             action: ActionResult = await self._call(
-                Activities.apply_action,
-                ApplyInput(incident_id=iid, alert=alert, diagnosis=diagnosis),
-                timeout=ACT,
+                Activities.apply_action, apply, timeout=ACT_TIMEOUT
             )
         except ActivityError as exc:
             reason = f"action failed: {_cause(exc)}"
@@ -125,11 +132,17 @@ class RemediationWorkflow:
         await workflow.sleep(timedelta(seconds=inp.window_s))
 
         self._stage = "verify"
-        verification: Verification = await self._call(
-            Activities.verify,
-            VerifyInput(incident_id=iid, alert=alert, diagnosis=diagnosis, action=action),
-            timeout=ACT,
-        )
+        try:
+            verification: Verification = await workflow.execute_activity_method(
+                Activities.verify,
+                VerifyInput(incident_id=iid, alert=alert, diagnosis=diagnosis, action=action),
+                start_to_close_timeout=ACT_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=RETRY,
+            )
+        except ActivityError as exc:
+            reason = f"the action was applied but could not be verified: {_cause(exc)}"
+            return await self._finish(iid, diagnosis, OutcomeStatus.escalated, reason, decision)
         settlement = settle(
             verification, undo_possible=diagnosis.rollback_safe and action.undo.possible
         )
@@ -159,7 +172,9 @@ class RemediationWorkflow:
         )
         try:
             await self._call(
-                Activities.rollback, RollbackInput(incident_id=iid, action=action), timeout=ACT
+                Activities.rollback,
+                RollbackInput(incident_id=iid, action=action),
+                timeout=ACT_TIMEOUT,
             )
         except ActivityError as exc:
             reason = f"rollback failed: {_cause(exc)}"
@@ -171,7 +186,14 @@ class RemediationWorkflow:
             iid, diagnosis, OutcomeStatus.rolled_back, reason, decision, verification
         )
 
-    async def _await_approval(self, inp: RemediationInput, decision: Decision) -> Decision:
+    async def _await_approval(
+        self, inp: RemediationInput, decision: Decision, diagnosis: Diagnosis
+    ) -> Decision:
+        """Wait for a human; an approval runs every gate again, it does not bypass them.
+
+        The policy may have changed in the meantime: a freeze window opened, the day's
+        actions ran out, the circuit breaker opened. Only overridable gates yield to it.
+        """
         self._stage = "awaiting_approval"
         try:
             await workflow.wait_condition(
@@ -181,14 +203,21 @@ class RemediationWorkflow:
         except TimeoutError:
             self._approval = (False, f"no approval within {inp.approval_timeout_s:.0f} s")
         approved, why = self._approval or (False, "no approval")
-        if approved:
-            await self._call(
-                Activities.transition,
-                TransitionInput(incident_id=inp.incident_id, state="approved", reason=why),
+        if not approved:
+            return decision.model_copy(
+                update={"approved": False, "needs_approval": False, "reason": why}
             )
-        return decision.model_copy(
-            update={"approved": approved, "needs_approval": False, "reason": why}
+        who = why.removeprefix("approved by ")
+        redecided: Decision = await self._call(
+            Activities.decide,
+            DecideInput(
+                incident_id=inp.incident_id,
+                alert=inp.alert,
+                diagnosis=diagnosis,
+                approved_by=who,
+            ),
         )
+        return redecided
 
     @staticmethod
     def _not_acting_status(decision: Decision, diagnosis: Diagnosis) -> OutcomeStatus:
@@ -225,7 +254,7 @@ class RemediationWorkflow:
         return outcome
 
     @staticmethod
-    async def _call(fn, arg, *, timeout: timedelta = SHORT):  # type: ignore[no-untyped-def]
+    async def _call(fn, arg, *, timeout: timedelta = SHORT_TIMEOUT):  # type: ignore[no-untyped-def]
         return await workflow.execute_activity_method(
             fn, arg, start_to_close_timeout=timeout, retry_policy=RETRY
         )

@@ -155,6 +155,8 @@ def test_queue_wait_and_error_rate_judge_the_remedy(
         diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-1", alert=alert))
         acts.decide(DecideInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis))
         apply = ApplyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis)
+        acts.record_baseline(apply)
+        acts.record_baseline(apply)
         action = acts.apply_action(apply)
         acts.apply_action(apply)
         verification = acts.verify(

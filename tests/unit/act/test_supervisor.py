@@ -134,6 +134,24 @@ def test_reconcile_after_crash_before_the_restart_restarts_once(h: Harness) -> N
     assert h.adapter.apply(_request()) == result
 
 
+@pytest.mark.parametrize("state", ["STOPPING", "STARTING", "BACKOFF"])
+def test_reconcile_mid_restart_waits_instead_of_restarting_again(h: Harness, state: str) -> None:
+    _begin_as_crashed_worker(h)
+
+    class Settling(MemorySupervisor):
+        def process_info(self, program: str) -> ProcessInfo:
+            return super().process_info(program).model_copy(update={"statename": state})
+
+    settling = Settling({"worker": 100})
+    adapter = SupervisorAdapter(h.ledger, lambda p: settling, clock=lambda: T0)
+    with pytest.raises(AdapterError, match=f"is {state} after an interrupted restart"):
+        adapter.apply(_request())
+    assert settling.restarts == []
+    entry = h.ledger.get("k1")
+    assert entry is not None
+    assert entry.result is None, "the interrupted restart stays open until it settles"
+
+
 def test_verify_passes_after_restart(h: Harness) -> None:
     check = h.adapter.verify(h.adapter.apply(_request()))
     assert check.ok, check.reason

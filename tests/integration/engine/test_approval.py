@@ -1,0 +1,84 @@
+"""Human approval: it lets an action through, but never past a gate that closed meanwhile."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.leaks import StartLeaky, leak_alert, leak_settings, wait_for_incidents
+from vanguard.decide import PolicyConfig
+from vanguard.engine.client import connect, start_remediation
+from vanguard.engine.runtime import build_runtime
+from vanguard.engine.worker import build_worker
+from vanguard.engine.workflows import RemediationWorkflow
+from vanguard.incident import IncidentState
+from vanguard.model import OutcomeStatus
+from vanguard.notify import MemoryNotifier
+from vanguard.store import IncidentRepo
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+async def test_approval_acts_once_and_a_second_approval_meets_the_daily_limit(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    (svc,) = leaky(["gated"], 0.0)
+    base = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    settings = base.model_copy(
+        update={
+            "policy": PolicyConfig(
+                min_confidence=0.6,
+                require_approval_for=("supervisor.restart",),
+                max_actions_per_service_per_day=1,
+                max_actions_per_service_per_week=1,
+            )
+        }
+    )
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    client = await connect(temporal_address)
+    first_alert = leak_alert(svc.name, datetime.now(UTC))
+    second_alert = leak_alert(svc.name, datetime.now(UTC))
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            first_id, first = await start_remediation(
+                client, first_alert, task_queue=task_queue, window_s=1
+            )
+            second_id, second = await start_remediation(
+                client, second_alert, task_queue=task_queue, window_s=1
+            )
+            assert first is not None
+            assert second is not None
+            await wait_for_incidents(
+                runtime.store,
+                2,
+                timeout_s=60,
+                until=lambda i: i.state is IncidentState.awaiting_approval,
+            )
+            assert svc.spawns() == 1, "nothing may happen before a human approves"
+            await first.signal(RemediationWorkflow.approve, "alice")
+            first_outcome = await first.result()
+            await second.signal(RemediationWorkflow.approve, "bob")
+            second_outcome = await second.result()
+        with runtime.store.session() as session:
+            repo = IncidentRepo(session)
+            first_record = repo.get_record(first_id)
+            second_record = repo.get_record(second_id)
+    finally:
+        runtime.close()
+
+    assert first_outcome.status is OutcomeStatus.resolved
+    assert second_outcome.status is OutcomeStatus.declined
+    assert first_record is not None
+    assert second_record is not None
+    assert first_record.decision is not None
+    assert first_record.decision.approved
+    assert second_record.decision is not None
+    assert not second_record.decision.approved
+    failed = {v.gate for v in second_record.decision.verdicts if not v.passed}
+    assert "rate_limit" in failed, second_record.decision.reason
+    assert second_record.actions == ()
+    assert svc.spawns() == 2, "exactly one restart: the second approval met the daily limit"
