@@ -42,22 +42,26 @@ TAIL_LINES = 60_000
 EARLY_CANDIDATES = 256
 BASELINE_LIMIT = 1_000_000
 MAX_SEEDS = 5
-ALTERNATIVE_MARGIN = 10.0
-"""Other candidate lines are listed only when they score nearly as well as the best."""
+"""Distinct candidate reports listed before the supporting lines of the best one."""
 MAX_BLOCK_AFTER = 100
 MAX_BLOCK_BEFORE = 8
 DETAIL_SEARCH = 3000
+"""How far after a one-line status report its detailed report is looked for."""
 READ_CHUNK = 1 << 16
 EVIDENCE_CAP = 3.5
 """Beyond this, more error words do not make a line likelier; being first does."""
 REGION_BONUS = 2.0
+"""Lines inside the step that failed first gain this much evidence."""
 PRIMACY = 1.5
-PROXIMITY = 0.0
+"""Up to this much more for the first lines of that step: the first report is the cause."""
 FAR_PENALTY = 1.0
 FAR_LINES = 256
+"""Lines further than FAR_LINES from the step's end lose FAR_PENALTY per doubling."""
 NEAR_CONSEQUENCE = 1.0
+"""A tool prints its summary right after the report it sums up."""
 BEFORE_PENALTY = 2.0
 AFTER_PENALTY = 4.0
+"""Lines before the failed step (it passed) and after it (cleanup, caches) lose this much."""
 WARNING_CAP = 1.0
 """A warning alone rarely fails a build; it only counts where nothing else is wrong."""
 _MAX_PENDING = 1 << 20
@@ -600,7 +604,6 @@ def explain(
         value = min(value, EVIDENCE_CAP)
         if start <= entry.number <= end:
             value += REGION_BONUS + PRIMACY * (end - entry.number) / span
-            value -= PROXIMITY * math.log2(1 + end - entry.number)
             value -= FAR_PENALTY * max(0.0, math.log2((1 + end - entry.number) / FAR_LINES))
             if entry.number in near_consequence:
                 value += NEAR_CONSEQUENCE
@@ -636,8 +639,6 @@ def explain(
         if shape in seen_texts:
             continue
         seen_texts.add(shape)
-        if blocks and scores[seed] < scores[seeds[0]] - ALTERNATIVE_MARGIN:
-            break
         seed_score = _squash(scores[seed])
         block = _block(seed, by_number, scores)
         if len(block) <= 2:
