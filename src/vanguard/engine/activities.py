@@ -8,6 +8,7 @@ consult the durable ledger before touching anything.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +64,7 @@ from vanguard.model import (
     Verification,
 )
 from vanguard.notify import Notifier, render
+from vanguard.redact import redact
 from vanguard.sources.pgbouncer import read_pools
 from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure, on_success, scrape
 from vanguard.store import AuditEntry, AuditLog, IncidentRecord, IncidentRepo, Store
@@ -387,7 +389,16 @@ class Activities:
                 f"incident {inp.incident_id}: refusing to act without a recorded approval "
                 f"({'no decision' if decision is None else decision.reason})"
             )
-        result = adapter.apply(request)
+        try:
+            result = adapter.apply(request)
+        except VanguardError as exc:
+            begun = self.ledger.get(request.idempotency_key)
+            if begun is None:
+                raise
+            state = json.dumps(redact(dict(begun.before)), sort_keys=True, default=str)
+            raise ActionFailed(
+                f"{exc}; the action was begun and may be partly applied (state before it: {state})"
+            ) from exc
         with self.store.session() as session:
             repo = IncidentRepo(session)
             record = self._record(repo, inp.incident_id)

@@ -221,6 +221,11 @@ def _how_to_undo(
     )
     if rolled_back:
         return "How to undo\n  already rolled back; nothing left to undo"
+    if outcome is not None and outcome.status is OutcomeStatus.failed:
+        return (
+            "How to undo\n  the action failed and may have been partly applied: "
+            "check the target by hand (the outcome above says what was seen)"
+        )
     if result is None or not result.applied:
         return "How to undo\n  nothing was changed; nothing to undo"
     return "How to undo\n  nothing to undo"

@@ -1,0 +1,78 @@
+"""apply_action refuses without an approval and says when a failure may have left changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.unit.engine.test_activities import PATTERN, RerunAdapter, _activities, _alert
+from vanguard.act.base import Ledger
+from vanguard.decide import PolicyConfig
+from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
+from vanguard.errors import ActionFailed
+from vanguard.model import ActionRequest, ActionResult
+from vanguard.store import Store, open_store
+
+
+class HalfwayAdapter(RerunAdapter):
+    """Begins its side effect in the ledger, then fails, as a crash mid-change would."""
+
+    ledger: Ledger
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        self.applied += 1
+        self.ledger.begin(request.idempotency_key, {"pool_size": 2, "token": "s3cr3t-value"})
+        raise ActionFailed("RELOAD failed: admin console went away")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    the_store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    try:
+        yield the_store
+    finally:
+        the_store.close()
+
+
+def _decided(store: Store, adapter: RerunAdapter, policy: PolicyConfig) -> ApplyInput:
+    acts = _activities(store, adapter, policy)
+    alert = _alert()
+    acts.open_incident(OpenInput(incident_id="inc-1", alert=alert))
+    diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-1", alert=alert))
+    assert diagnosis.pattern_id == PATTERN.id
+    acts.decide(DecideInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis))
+    return ApplyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        PolicyConfig(min_confidence=0.5, dry_run=True),
+        PolicyConfig(min_confidence=0.5, require_approval_for=("ci.rerun",)),
+        PolicyConfig(min_confidence=0.5, max_actions_per_service_per_day=0),
+    ],
+    ids=["dry_run", "awaiting_approval", "declined"],
+)
+def test_apply_refuses_without_a_recorded_approval(store: Store, policy: PolicyConfig) -> None:
+    adapter = RerunAdapter(ok=True)
+    apply = _decided(store, adapter, policy)
+    acts = _activities(store, adapter, policy)
+    with pytest.raises(ActionFailed, match="refusing to act without a recorded approval"):
+        acts.apply_action(apply)
+    assert adapter.applied == 0
+
+
+def test_a_failure_after_the_change_began_says_it_may_be_partly_applied(store: Store) -> None:
+    adapter = HalfwayAdapter(ok=True)
+    policy = PolicyConfig(min_confidence=0.5)
+    apply = _decided(store, adapter, policy)
+    acts = _activities(store, adapter, policy)
+    adapter.ledger = acts.ledger
+    with pytest.raises(ActionFailed) as info:
+        acts.apply_action(apply)
+    message = str(info.value)
+    assert "may be partly applied" in message
+    assert '"pool_size": 2' in message
+    assert "s3cr3t-value" not in message
