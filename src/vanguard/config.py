@@ -103,9 +103,25 @@ class WatchConfig(Section):
 
 
 class SupervisorTarget(Section):
+    """supervisord's XML-RPC endpoint and the program a restart acts on.
+
+    The URL travels in action records, undo data and Temporal's history, so it must
+    not carry credentials; keep supervisord's XML-RPC on loopback or a private network.
+    """
+
     url: Annotated[str, Field(pattern=r"^https?://")]
     program: str
     timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        if re.search(r"://[^/]*@", value):
+            raise ValueError(
+                "the URL holds credentials, which would be recorded with every action; "
+                "bind supervisord's XML-RPC to loopback instead"
+            )
+        return value
 
 
 class PgBouncerConfig(Section):

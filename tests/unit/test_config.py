@@ -84,6 +84,13 @@ INVALID = [
         "min_pool_size 9 is above max_pool_size 3",
     ),
     ("api:\n  port: 1\n  port: 2\n", 3, "api.port", "duplicate key"),
+    (
+        "services:\n  - name: w\n    supervisor:\n      url: http://u:pw@127.0.0.1:9001/RPC2\n"
+        "      program: w\n",
+        4,
+        "services[0].supervisor.url",
+        "the URL holds credentials",
+    ),
 ]
 
 
