@@ -81,8 +81,25 @@ class TemporalConfig(Section):
 
 
 class ApiConfig(Section):
+    """Where the API listens; ``alertmanager_token_env`` makes its webhook require a token.
+
+    Set the token whenever the API is reachable beyond loopback: an alert can start a
+    remedy. Alertmanager sends it with ``http_config: {authorization: {credentials: ...}}``.
+    """
+
     host: str = "127.0.0.1"
     port: int = Field(default=8780, ge=0, le=65535)
+    alertmanager_token_env: str | None = None
+    alertmanager_token_file: Path | None = None
+
+    def alertmanager_token(self) -> str | None:
+        if self.alertmanager_token_env is None and self.alertmanager_token_file is None:
+            return None
+        return resolve_secret(
+            env=self.alertmanager_token_env,
+            file=self.alertmanager_token_file,
+            what="api.alertmanager_token",
+        )
 
 
 class ScrapeConfig(Section):

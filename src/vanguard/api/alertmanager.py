@@ -8,6 +8,7 @@ A body that is not the expected JSON is a 4xx whose reason is also logged.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 
@@ -42,6 +43,11 @@ def _problem(status: int, reason: str) -> HTTPException:
 @router.post("/api/alertmanager", status_code=202)
 async def receive(request: Request) -> AlertmanagerReceipt:
     """Validate the delivery, turn firing alerts into incidents through the starter."""
+    token: str | None = request.app.state.alertmanager_token
+    if token is not None:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise _problem(401, "missing or wrong bearer token")
     raw = await request.body()
     if not raw.strip():
         raise _problem(400, "empty body: expected Alertmanager's webhook JSON")

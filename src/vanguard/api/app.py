@@ -40,11 +40,21 @@ def _store(request: Request) -> Store:
 StoreDep = Annotated[Store, Depends(_store)]
 
 
-def create_app(store: Store, *, starter: IncidentStarter | None = None) -> FastAPI:
-    """The API over ``store``; webhooks start incidents through ``starter`` when given."""
+def create_app(
+    store: Store,
+    *,
+    starter: IncidentStarter | None = None,
+    alertmanager_token: str | None = None,
+) -> FastAPI:
+    """The API over ``store``; webhooks start incidents through ``starter`` when given.
+
+    With ``alertmanager_token``, Alertmanager's webhook answers 401 unless the request
+    carries ``Authorization: Bearer <token>``.
+    """
     app = FastAPI(title="Vanguard", version=__version__)
     app.state.store = store
     app.state.starter = starter
+    app.state.alertmanager_token = alertmanager_token
     app.include_router(alertmanager.router)
     app.include_router(github.router)
     registry = CollectorRegistry()

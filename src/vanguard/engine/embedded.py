@@ -103,7 +103,11 @@ async def serve(
                     build_worker(client, runtime.activities, task_queue=temporal.task_queue)
                 )
             if api:
-                app = create_app(runtime.store, starter=starter)
+                app = create_app(
+                    runtime.store,
+                    starter=starter,
+                    alertmanager_token=settings.api.alertmanager_token(),
+                )
                 if settings.github is not None:
                     intake = intake_from_settings(app, settings, runtime.store)
                 server = _QuietServer(

@@ -98,3 +98,26 @@ def test_without_an_engine_the_receiver_says_so(tmp_path: Path) -> None:
     finally:
         store.close()
     assert response.status_code == 503
+
+
+def test_a_configured_token_is_required(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    starter = Starter()
+    body: dict[str, Any] = json.loads(FIRING.read_text())
+    try:
+        app = create_app(store, starter=starter, alertmanager_token="t0ken-for-am")
+        with TestClient(app) as client:
+            missing = client.post("/api/alertmanager", json=body)
+            wrong = client.post(
+                "/api/alertmanager", json=body, headers={"Authorization": "Bearer nope"}
+            )
+            right = client.post(
+                "/api/alertmanager",
+                json=body,
+                headers={"Authorization": "Bearer t0ken-for-am"},
+            )
+    finally:
+        store.close()
+    assert missing.status_code == wrong.status_code == 401
+    assert right.status_code == 202
+    assert len(starter.alerts) == 1, "a refused delivery starts nothing"
