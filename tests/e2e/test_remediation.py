@@ -16,6 +16,7 @@ from vanguard.engine.client import connect, start_watcher
 from vanguard.engine.embedded import watcher_input
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
+from vanguard.engine.workflows import workflow_id_for
 from vanguard.incident import IncidentState
 from vanguard.model import OutcomeStatus, Verdict
 from vanguard.notify import MemoryNotifier
@@ -41,6 +42,7 @@ async def test_leak_is_detected_restarted_verified_and_closed(
         async with build_worker(client, runtime.activities, task_queue=task_queue):
             watcher = await start_watcher(client, sweep, task_queue=task_queue)
             (incident,) = await wait_for_incidents(runtime.store, 1, timeout_s=120)
+            await client.get_workflow_handle(workflow_id_for(incident.incident_id)).result()
             await watcher.terminate("test over")
         with runtime.store.session() as session:
             record = IncidentRepo(session).get_record(incident.incident_id)
@@ -98,6 +100,7 @@ async def test_dry_run_decides_but_never_touches_the_service(
         async with build_worker(client, runtime.activities, task_queue=task_queue):
             watcher = await start_watcher(client, sweep, task_queue=task_queue)
             (incident,) = await wait_for_incidents(runtime.store, 1, timeout_s=120)
+            await client.get_workflow_handle(workflow_id_for(incident.incident_id)).result()
             await watcher.terminate("test over")
         with runtime.store.session() as session:
             record = IncidentRepo(session).get_record(incident.incident_id)
