@@ -31,8 +31,11 @@ __all__ = [
     "clean_line",
     "explain",
     "fingerprint_of",
+    "is_consequence",
     "iter_log_lines",
+    "line_evidence",
     "normalize_line",
+    "read_chunks",
 ]
 
 MAX_LINE_CHARS = 2000
