@@ -35,6 +35,9 @@ __all__ = [
 
 MAX_POINTS = 20
 COOLDOWN_S = 900.0
+Z_CAP = 10.0
+"""|z| given to any departure from a perfectly flat history."""
+MEAN_AD_TO_SIGMA = 1.2533
 ANOMALY_ALERT_SCORE = 0.95
 GAP_RESET_FACTOR = 20.0
 EMA_ALPHA = 0.2
@@ -138,7 +141,7 @@ def step(
     segments = _restart(tuple(_regress(g, dt, dy, math.inf) for g in segments), st.n)
 
     baseline, spread = _median_mad(values)
-    zscore = 0.0 if spread == 0.0 or baseline is None else (x - baseline) / spread
+    zscore = _robust_z(x, baseline, spread, values)
     detector, anomaly = default_step(st.detector, x, t)
 
     times = (*times, t)[-MAX_POINTS:]
@@ -207,6 +210,22 @@ def _due(st: SeriesState, kind: AlertKind, t: float) -> bool:
 
 def _beyond(x: float, threshold: float, direction: Literal["up", "down"]) -> bool:
     return x >= threshold if direction == "up" else x <= threshold
+
+
+def _robust_z(x: float, baseline: float | None, spread: float, values: tuple[float, ...]) -> float:
+    """Robust z-score of ``x``; a flat history (MAD 0) still ranks a departure from it.
+
+    An idle queue sits at 0 most of the time, so its MAD is 0: the mean absolute
+    deviation takes over, and if the history is perfectly flat any departure scores
+    ``Z_CAP`` (the value was never seen to move at all).
+    """
+    if baseline is None or len(values) < 3:
+        return 0.0
+    if spread == 0.0:
+        spread = MEAN_AD_TO_SIGMA * sum(abs(v - baseline) for v in values) / len(values)
+    if spread == 0.0:
+        return 0.0 if x == baseline else math.copysign(Z_CAP, x - baseline)
+    return (x - baseline) / spread
 
 
 def _median_mad(values: tuple[float, ...]) -> tuple[float | None, float]:

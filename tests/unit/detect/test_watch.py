@@ -9,7 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vanguard.detect.watch import COOLDOWN_S, SeriesState, WatchRule, fingerprint, step
+from vanguard.detect.watch import (
+    COOLDOWN_S,
+    Z_CAP,
+    SeriesState,
+    WatchRule,
+    _robust_z,
+    fingerprint,
+    step,
+)
 from vanguard.model import Alert, Signal
 
 T0 = datetime(2026, 3, 1, 8, tzinfo=UTC)
@@ -265,3 +273,14 @@ def test_state_saved_with_the_retired_slow_fit_still_loads() -> None:
     assert SeriesState.model_validate(saved) == state
     with pytest.raises(ValueError, match="unknown"):
         SeriesState.model_validate({**saved, "unknown": 1})
+
+
+def test_departure_from_a_mostly_idle_series_has_a_large_z() -> None:
+    """An idle queue is 0 nearly always (MAD 0): a burst must still stand out."""
+    idle = tuple(0.0 if i % 7 else 1.0 for i in range(20))
+    flat = (0.0,) * 20
+    assert _robust_z(12.0, 0.0, 0.0, idle) > 20
+    assert _robust_z(12.0, 0.0, 0.0, flat) == Z_CAP
+    assert _robust_z(-3.0, 0.0, 0.0, flat) == -Z_CAP
+    assert _robust_z(0.0, 0.0, 0.0, flat) == 0.0
+    assert _robust_z(12.0, 0.0, 2.0, idle) == 6.0
