@@ -84,3 +84,46 @@ def test_no_match_gives_the_fallback_with_zero_confidence() -> None:
     assert verdict.category == "unknown"
     assert verdict.confidence == 0.0
     assert verdict.reasons
+
+
+def test_git_rpc_failure_is_a_git_transient() -> None:
+    lines = ["error: RPC failed; curl 56 GnuTLS recv error (-9): A TLS packet was unexpected."]
+    assert classify(lines, [], builtin_taxonomy()).category == "git_transient"
+
+
+def test_erlang_rpc_failure_is_not_a_git_transient() -> None:
+    lines = [
+        "** (exit) rpc failed: {badrpc, nodedown}",
+        "1) test remote call returns the value (Cluster.RemoteTest)",
+        "Assertion with == failed",
+    ]
+    verdict = classify(lines, [], builtin_taxonomy())
+    assert verdict.category == "test_regression"
+    assert not builtin_taxonomy().get(verdict.category).retryable
+
+
+def test_connection_error_inside_a_test_report_is_a_test_failure() -> None:
+    lines = [
+        "E   requests.exceptions.ConnectionError: HTTPConnectionPool(host='api', port=80): "
+        "Max retries exceeded with url: /items (Caused by NewConnectionError)",
+        "FAILED tests/test_api.py::test_items - requests.exceptions.ConnectionError: "
+        "HTTPConnectionPool(host='api', port=80): Max retries exceeded with url: /items",
+        "1 failed, 12 passed in 3.10s",
+    ]
+    verdict = classify(lines, lines, builtin_taxonomy())
+    assert verdict.category == "test_regression"
+
+
+def test_connection_refused_by_the_runner_itself_is_not_a_network_transient() -> None:
+    lines = ["ConnectionRefusedError: [Errno 111] Connection refused to localhost:5432"]
+    verdict = classify(lines, [], builtin_taxonomy())
+    assert not builtin_taxonomy().get(verdict.category).retryable
+
+
+def test_connection_error_outside_tests_stays_a_network_transient() -> None:
+    lines = [
+        "WARNING: Retrying after connection broken by 'NewConnectionError'",
+        "ERROR: Could not install packages: HTTPSConnectionPool(host='pypi.org', port=443): "
+        "Max retries exceeded with url: /simple/numpy/",
+    ]
+    assert classify(lines, [], builtin_taxonomy()).category == "network_transient"
