@@ -48,6 +48,8 @@ MAX_SEEDS = 5
 """Distinct candidate reports listed before the supporting lines of the best one."""
 MAX_BLOCK_AFTER = 100
 MAX_BLOCK_BEFORE = 8
+MAX_HEADER_BEFORE = 60
+"""How far above an indented report (or a pytest ``E`` line) its header is looked for."""
 DETAIL_SEARCH = 3000
 """How far after a one-line status report its detailed report is looked for."""
 READ_CHUNK = 1 << 16
@@ -644,7 +646,7 @@ def explain(
         seen_texts.add(shape)
         seed_score = _squash(scores[seed])
         block = _block(seed, by_number, scores)
-        if len(block) <= 2:
+        if len(_block(seed, by_number, scores, header=False)) <= 2:
             detail = _detail_of(seed, by_number, scores, end)
             if detail is not None and detail not in chosen:
                 seed = detail
@@ -715,7 +717,7 @@ def _detail_of(
         other = by_number.get(number)
         if other is None or other.noise or other.consequence or key not in other.text:
             continue
-        if len(_block(number, by_number, scores)) >= 3:
+        if len(_block(number, by_number, scores, header=False)) >= 3:
             return number
     return None
 
@@ -737,8 +739,47 @@ def _shape(text: str) -> str:
     return _DIGITS.sub("0", head) if len(head) >= 3 and not head.isalpha() else ""
 
 
-def _block(seed: int, by_number: dict[int, _Line], scores: dict[int, float]) -> list[int]:
-    """The seed line and the lines around it that belong to the same report."""
+_SECTION = re.compile(r"^_{3,} \S.* _{3,}\s*$")
+"""pytest's per-test separator: the report of one failed test starts there."""
+_PYTEST_DETAIL = re.compile(r"^(?:E\s|>\s)")
+
+
+def _header_above(top: int, by_number: dict[int, _Line]) -> int | None:
+    """The line that opens the report ``top`` sits in, found by indentation or a separator.
+
+    An indented line belongs to the nearest line above it that is indented less (``1) test
+    name`` over its indented details); pytest's ``E`` lines belong to the ``___ name ___``
+    separator above them. Commands, consequences and CI markers in between say otherwise.
+    """
+    first = by_number[top]
+    pytest = _PYTEST_DETAIL.match(first.text) is not None
+    if first.indent == 0 and not pytest:
+        return None
+    for number in range(top - 1, top - MAX_HEADER_BEFORE - 1, -1):
+        entry = by_number.get(number)
+        if entry is None:
+            return None
+        if not entry.text.strip():
+            continue
+        if entry.command or entry.consequence or entry.noise:
+            return None
+        if pytest:
+            if _SECTION.match(entry.text):
+                return number
+            continue
+        if entry.indent < first.indent:
+            return number
+    return None
+
+
+def _block(
+    seed: int, by_number: dict[int, _Line], scores: dict[int, float], *, header: bool = True
+) -> list[int]:
+    """The seed line and the lines around it that belong to the same report.
+
+    ``header=False`` leaves out the report's opening line found by ``_header_above``: whether
+    a line opens a fuller report is judged by what follows and sits next to it.
+    """
     base = by_number[seed]
     shape = _shape(base.text)
     block = [seed]
@@ -762,6 +803,11 @@ def _block(seed: int, by_number: dict[int, _Line], scores: dict[int, float]) -> 
             number -= 1
             continue
         break
+    opening = _header_above(min(block), by_number) if header else None
+    anchor = base.indent
+    if opening is not None:
+        block.extend(range(opening, min(block)))
+        anchor = min(anchor, by_number[opening].indent)
     number = seed + 1
     blanks = 0
     while number <= seed + MAX_BLOCK_AFTER and number in by_number:
@@ -779,7 +825,7 @@ def _block(seed: int, by_number: dict[int, _Line], scores: dict[int, float]) -> 
         if entry.evidence < 0:
             break
         related = (
-            entry.indent > base.indent
+            entry.indent > anchor
             or _CONTINUATION.match(entry.text) is not None
             or scores.get(number, 0.0) > 0
             or (bool(shape) and _shape(entry.text) == shape)

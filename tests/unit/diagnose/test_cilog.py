@@ -223,3 +223,42 @@ def test_without_markers_the_strongest_line_wins() -> None:
 def test_explanation_round_trips_through_json() -> None:
     result = explain_fixture("jenkins_maven.log")
     assert Explanation.model_validate_json(result.model_dump_json()) == result
+
+
+def _travis(body: list[str]) -> list[str]:
+    return ["$ make setup", "ok", "$ make test", *body, 'The command "make test" exited with 1.']
+
+
+def test_an_indented_report_runs_from_its_header_over_blank_lines() -> None:
+    report = [
+        "  1) test server stops (App.EndpointTest)",
+        "     test/app/endpoint_test.exs:153",
+        "     ** (ExUnit.TimeoutError) test timed out after 60000ms",
+        "     ",
+        "     Timeouts are given as integers in milliseconds.",
+        "     stacktrace:",
+        "       test/app/endpoint_test.exs:158: (test)",
+    ]
+    lines = _travis(["....", "", *report, "", "Finished in 61 seconds"])
+    answer = {line.number for line in explain(lines).lines}
+    report_lines = set(range(6, 6 + len(report)))
+    assert report_lines <= answer
+    assert not {1, 2, 3, 4} & answer
+
+
+def test_a_pytest_report_starts_at_the_test_separator() -> None:
+    report = [
+        "_____________________________ test_total ______________________________",
+        "",
+        "    def test_total():",
+        "        cart = Cart([3, 4])",
+        ">       assert cart.total() == 8",
+        "E       assert 7 == 8",
+        "",
+        "tests/test_cart.py:5: AssertionError",
+    ]
+    lines = _travis(["=================== FAILURES ===================", *report])
+    result = explain(lines)
+    answer = {line.number for line in result.lines}
+    assert set(range(5, 5 + len(report))) <= answer
+    assert result.category == "test_regression"
