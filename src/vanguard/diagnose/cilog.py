@@ -68,6 +68,9 @@ BEFORE_PENALTY = 2.0
 AFTER_PENALTY = 4.0
 """Lines before the failed step (it passed) and after it (cleanup, caches) lose this much."""
 WARNING_CAP = 1.0
+WEAK_BEST = 0.3
+"""Below this best score the CI system's own failure line is listed too: the reason may be
+in a file the log does not show, and that line at least says which command failed."""
 """A warning alone rarely fails a build; it only counts where nothing else is wrong."""
 _MAX_PENDING = 1 << 20
 
@@ -659,8 +662,9 @@ def explain(
     if ranked:
         member_score = min(score for _n, score in ranked) * (0.99 if len(ranked) > 1 else 0.9)
         ranked.extend((number, member_score) for number in members)
+    weak = not ranked or ranked[0][1] < WEAK_BEST
     for number in fallback:
-        if number not in chosen:
+        if number not in chosen and weak:
             ranked.append((number, 0.05 if ranked else 0.5))
             chosen.add(number)
     if not ranked and window:

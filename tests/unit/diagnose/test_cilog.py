@@ -262,3 +262,10 @@ def test_a_pytest_report_starts_at_the_test_separator() -> None:
     answer = {line.number for line in result.lines}
     assert set(range(5, 5 + len(report))) <= answer
     assert result.category == "test_regression"
+
+
+def test_the_ci_failure_line_is_listed_only_when_no_report_is_strong() -> None:
+    strong = _travis(["src/main.c:4:10: error: 'x' undeclared (first use in this function)"])
+    assert [line.number for line in explain(strong).lines] == [4]
+    silent = _travis(["Please rebuild the bundle and commit the changes"])
+    assert len(silent) in {line.number for line in explain(silent).lines}
