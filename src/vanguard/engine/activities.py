@@ -282,7 +282,7 @@ class Activities:
             now = self.clock()
             service = inp.alert.service_name
             streak = failure_streak(
-                repo.outcomes_for_pattern(inp.diagnosis.pattern_id)
+                repo.outcomes_for_pattern(inp.diagnosis.pattern_id, service=service)
                 if inp.diagnosis.pattern_id
                 else []
             )

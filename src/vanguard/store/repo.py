@@ -287,13 +287,17 @@ class IncidentRepo:
         )
         return int(self.session.scalar(query) or 0)
 
-    def outcomes_for_pattern(self, pattern_id: str) -> list[Outcome]:
-        """Every outcome attributed to a pattern, oldest first, for confidence calibration."""
-        rows = self.session.scalars(
-            select(OutcomeRow)
-            .where(OutcomeRow.pattern_id == pattern_id)
-            .order_by(OutcomeRow.finished_at, OutcomeRow.incident_id)
-        )
+    def outcomes_for_pattern(self, pattern_id: str, *, service: str | None = None) -> list[Outcome]:
+        """Outcomes attributed to a pattern (on one service if given), oldest first.
+
+        All services calibrate a pattern's confidence; one service's streak opens its breaker.
+        """
+        query = select(OutcomeRow).where(OutcomeRow.pattern_id == pattern_id)
+        if service is not None:
+            query = query.join(
+                IncidentRow, IncidentRow.incident_id == OutcomeRow.incident_id
+            ).where(IncidentRow.service_name == service)
+        rows = self.session.scalars(query.order_by(OutcomeRow.finished_at, OutcomeRow.incident_id))
         return [_load(Outcome, row.body, f"outcome {row.incident_id}") for row in rows]
 
     def _require(self, incident_id: str) -> None:
