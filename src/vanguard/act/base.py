@@ -9,13 +9,14 @@ attempt that crashed half-way is reconciled against the state observed before it
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest
 
-__all__ = ["Adapter", "Ledger", "LedgerEntry", "MemoryLedger"]
+__all__ = ["Adapter", "Ledger", "LedgerEntry", "MemoryLedger", "cannot_undo"]
 
 
 class LedgerEntry(BaseModel):
@@ -70,3 +71,22 @@ class Adapter(Protocol):
     def verify(self, result: ActionResult) -> Check: ...
 
     def rollback(self, request: RollbackRequest) -> ActionResult: ...
+
+
+def cannot_undo(kind: str, request: RollbackRequest, what: str, at: datetime) -> ActionResult:
+    """The rollback answer of an action that cannot be undone: nothing touched, escalate.
+
+    ``applied=False`` tells the caller nothing changed; the message carries the manual
+    instructions from the undo record so the escalation says what a human can do.
+    """
+    undo = request.undo
+    return ActionResult(
+        idempotency_key=request.idempotency_key,
+        incident_id=request.incident_id,
+        action=kind,
+        target=undo.target,
+        applied=False,
+        undo=undo,
+        message=f"{what} cannot be undone; escalate: {undo.instructions}",
+        finished_at=at,
+    )

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from vanguard.act.base import Adapter, Ledger
+from vanguard.act.base import Adapter, Ledger, cannot_undo
 from vanguard.ci.client import GitHubApi, build_github_api
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.events import describe_validation_error
@@ -499,17 +499,7 @@ class GitHubRerunAdapter:
 
     def rollback(self, request: RollbackRequest) -> ActionResult:
         """Never touches the run: returns ``applied=False`` saying why, so callers escalate."""
-        undo = request.undo
-        return ActionResult(
-            idempotency_key=request.idempotency_key,
-            incident_id=request.incident_id,
-            action=self.kind,
-            target=undo.target,
-            applied=False,
-            undo=undo,
-            message=f"a re-run cannot be undone; escalate: {undo.instructions}",
-            finished_at=self.clock(),
-        )
+        return cannot_undo(self.kind, request, "a re-run", self.clock())
 
 
 class GitHubTriageAdapter:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from vanguard.act.base import Ledger
+from vanguard.act.base import Ledger, cannot_undo
 from vanguard.errors import ActionFailed, AdapterError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 
@@ -301,17 +301,7 @@ class SupervisorAdapter:
 
     def rollback(self, request: RollbackRequest) -> ActionResult:
         """Never touches the process: returns ``applied=False`` saying why, so callers escalate."""
-        undo = request.undo
-        return ActionResult(
-            idempotency_key=request.idempotency_key,
-            incident_id=request.incident_id,
-            action=self.kind,
-            target=undo.target,
-            applied=False,
-            undo=undo,
-            message=f"a restart cannot be undone; escalate: {undo.instructions}",
-            finished_at=self.clock(),
-        )
+        return cannot_undo(self.kind, request, "a restart", self.clock())
 
     @staticmethod
     def _state(p: SupervisorRestartParams, info: ProcessInfo) -> dict[str, JsonValue]:
