@@ -227,6 +227,7 @@ _STRONG: tuple[tuple[re.Pattern[str], float], ...] = (
         2.0,
     ),
     (re.compile(r"^\s*\S+\.[A-Za-z]{1,8}[:(]\d+(?:[:,]\d+)?\)?(?::|\s)"), 1.5),
+    (re.compile(r"^\s+\d+:\d+\s+(?:error|✖)\s+\S"), 3.0),
     (re.compile(r"\bassert(?:ion)?\b|\bexpected\b.*\b(?:but|got|actual|received|to)\b", re.I), 1.5),
 )
 _WEAK = re.compile(
@@ -363,7 +364,11 @@ _CONSEQUENCE = re.compile(
     r"|=+ .*\b\d+ (?:failed|errors?)\b.* =+$|Ran \d+ tests? in|There (?:was|were) \d+ failures?"
     r"|\d+ failing$|Error: \d+ tests? failed|Failing tests:|Summary of all failing tests"
     r"|rake aborted!|\S+ exited with (?:code|status) [1-9]|Command failed:"
-    r"|error: command .* failed)",
+    r"|error: command .* failed|process didn't exit successfully:|error: Could not compile `"
+    r"|\w+ failed with exit \d+|error: aborting due to (?:\d+ )?previous errors?"
+    r"|(?:warning|error): build failed, waiting for other jobs|Command failed with status \(\d+\)"
+    r"|FAILED: (?:cd |\S+\.(?:o|obj|a|so|dylib|exe)\b)"
+    r"|\S+\s+\(Wstat: \d+ Tests: \d+ Failed: \d+\))",
     re.I,
 )
 _CONSEQUENCE_ANYWHERE = re.compile(

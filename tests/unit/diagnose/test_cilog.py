@@ -269,3 +269,35 @@ def test_the_ci_failure_line_is_listed_only_when_no_report_is_strong() -> None:
     assert [line.number for line in explain(strong).lines] == [4]
     silent = _travis(["Please rebuild the bundle and commit the changes"])
     assert len(silent) in {line.number for line in explain(silent).lines}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "process didn't exit successfully: `target/debug/build/x/build-script` (exit code: 101)",
+        "warning: build failed, waiting for other jobs to finish...",
+        "error: Could not compile `font`.",
+        "error: aborting due to 3 previous errors",
+        'Command failed with status (1): [ruby -w -I"lib:test" ...]',
+        "SimpleCov failed with exit 1",
+        "FAILED: cd /home/travis/build/app/build && cmake -P run_tests.cmake",
+        "t9502-parse-output.sh          (Wstat: 256 Tests: 13 Failed: 1)",
+    ],
+)
+def test_build_tool_summaries_are_consequences(text: str) -> None:
+    assert cilog.is_consequence(text)
+
+
+def test_an_eslint_problem_is_the_reason_not_npms_footer() -> None:
+    body = [
+        "/home/travis/build/app/src/menu.js",
+        "  28:14  error  Unnecessary semicolon  no-extra-semi",
+        "",
+        "✖ 1 problem (1 error, 0 warnings)",
+        "npm ERR! code ELIFECYCLE",
+        "npm ERR! Failed at the app@1.0.0 lint script.",
+    ]
+    result = explain(_travis(body))
+    assert result.lines[0].number in {4, 5}
+    assert {4, 5} <= {line.number for line in result.lines}
+    assert result.category == "lint_format"
