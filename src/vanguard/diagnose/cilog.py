@@ -366,6 +366,7 @@ _CONSEQUENCE = re.compile(
     r"|rake aborted!|\S+ exited with (?:code|status) [1-9]|Command failed:"
     r"|error: command .* failed|process didn't exit successfully:|error: Could not compile `"
     r"|\w+ failed with exit \d+|error: aborting due to (?:\d+ )?previous errors?"
+    r"|error: failed to run custom build command for `"
     r"|(?:warning|error): build failed, waiting for other jobs|Command failed with status \(\d+\)"
     r"|FAILED: (?:cd |\S+\.(?:o|obj|a|so|dylib|exe)\b)"
     r"|\S+\s+\(Wstat: \d+ Tests: \d+ Failed: \d+\))",

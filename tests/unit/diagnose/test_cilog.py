@@ -277,6 +277,7 @@ def test_the_ci_failure_line_is_listed_only_when_no_report_is_strong() -> None:
         "process didn't exit successfully: `target/debug/build/x/build-script` (exit code: 101)",
         "warning: build failed, waiting for other jobs to finish...",
         "error: Could not compile `font`.",
+        "error: failed to run custom build command for `jemalloc-sys v0.3.0`",
         "error: aborting due to 3 previous errors",
         'Command failed with status (1): [ruby -w -I"lib:test" ...]',
         "SimpleCov failed with exit 1",
