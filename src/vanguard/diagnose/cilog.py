@@ -48,6 +48,9 @@ MAX_SEEDS = 5
 """Distinct candidate reports listed before the supporting lines of the best one."""
 MAX_BLOCK_AFTER = 100
 MAX_BLOCK_BEFORE = 8
+PARAGRAPH_TAIL = 2
+"""Lines of no known shape a report may still take while no blank line has ended it: tools
+close a report with a plain hint (``See config.log``, ``Run with RUST_BACKTRACE=1``)."""
 MAX_HEADER_BEFORE = 60
 """How far above an indented report (or a pytest ``E`` line) its header is looked for."""
 DETAIL_SEARCH = 3000
@@ -820,6 +823,7 @@ def _block(
         anchor = min(anchor, by_number[opening].indent)
     number = seed + 1
     blanks = 0
+    tacked = 0
     while number <= seed + MAX_BLOCK_AFTER and number in by_number:
         entry = by_number[number]
         if entry.noise and entry.text.strip():
@@ -840,8 +844,10 @@ def _block(
             or scores.get(number, 0.0) > 0
             or (bool(shape) and _shape(entry.text) == shape)
         )
-        if not related:
+        if not related and (blanks or tacked >= PARAGRAPH_TAIL):
             break
+        if not related:
+            tacked += 1
         if blanks:
             block.extend(range(number - blanks, number))
             blanks = 0

@@ -302,3 +302,16 @@ def test_an_eslint_problem_is_the_reason_not_npms_footer() -> None:
     assert result.lines[0].number in {4, 5}
     assert {4, 5} <= {line.number for line in result.lines}
     assert result.category == "lint_format"
+
+
+def test_a_report_keeps_the_plain_lines_that_close_its_paragraph() -> None:
+    body = [
+        "configure: error: C compiler cannot create executables",
+        "See `config.log' for more details",
+        "",
+        "Cleaning up the build directory",
+        "Removing temporary files",
+    ]
+    answer = {line.number for line in explain(_travis(body)).lines}
+    assert {4, 5} <= answer
+    assert not {7, 8} & answer
