@@ -14,6 +14,7 @@ from vanguard.evaluation.logchunks import (
     LogChunksRecord,
     ensure_unpacked,
     load_labels,
+    repository_half,
     run_logchunks,
     score_log,
     summarize,
@@ -137,3 +138,11 @@ def test_unpack_once_and_score_a_tiny_data_set(tmp_path: Path) -> None:
     assert scores[0].hit1 is True
     assert scores[1].hit5 is True
     assert all(score.seconds >= 0.0 for score in scores)
+
+
+def test_repository_half_is_stable_and_splits_by_repository() -> None:
+    repos = [f"owner{i}/repo{i}" for i in range(200)]
+    halves = [repository_half(repo) for repo in repos]
+    assert set(halves) == {0, 1}
+    assert 60 < sum(halves) < 140
+    assert halves == [repository_half(repo) for repo in repos]
