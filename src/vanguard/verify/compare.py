@@ -122,7 +122,7 @@ def compare(
         if o_slope != 0 and gap / o_slope > 0:
             hours = gap / o_slope
             figures["recurrence_hours"] = hours
-            note += f": back at the baseline level in ~{hours:.1f} h"
+            note += f": back at the baseline level in ~{_duration(hours)}"
         notes.append(note)
     elif verdict is Verdict.unchanged and b_worsening and worse * o_slope <= 0.5 * worse * b_slope:
         verdict = Verdict.improved
@@ -238,6 +238,16 @@ def _arrays(points: tuple[EvidencePoint, ...]) -> tuple[FloatArray, FloatArray]:
 
 def _span(hours: FloatArray) -> float:
     return float(hours[-1] - hours[0])
+
+
+def _duration(hours: float) -> str:
+    """A human span: seconds, minutes or hours, whichever reads best."""
+    seconds = hours * 3600
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{hours:.1f} h"
 
 
 def _fmt(value: float) -> str:

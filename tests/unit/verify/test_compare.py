@@ -338,3 +338,13 @@ def test_effect_size_is_cliffs_delta(seed: int) -> None:
     pairs = [(x > y) - (x < y) for x in o for y in b]
     result = compare(points(b), points(o, start=AFTER), better="lower")
     assert result.figures["effect_size"] == pytest.approx(sum(pairs) / len(pairs))
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"),
+    [(10 / 3600, "10 s"), (0.5, "30 min"), (3.0, "3.0 h")],
+)
+def test_recurrence_reads_in_a_human_unit(hours: float, text: str) -> None:
+    from vanguard.verify.compare import _duration
+
+    assert _duration(hours) == text
