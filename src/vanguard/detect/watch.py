@@ -371,7 +371,7 @@ def _alert(
         labels=dict(signal.labels),
         detected_at=signal.timestamp,
         severity=severity,
-        summary=_summary(kind, trend, anomaly, signal.timestamp),
+        summary=_summary(kind, trend, anomaly, signal.timestamp, signal.metric_type),
         anomaly_score=anomaly,
         confidence=confidence,
         trend_analysis=trend,
@@ -384,21 +384,34 @@ def _alert(
     )
 
 
-def _summary(kind: AlertKind, trend: TrendAnalysis, anomaly: float, now: datetime) -> str:
+def _summary(
+    kind: AlertKind, trend: TrendAnalysis, anomaly: float, now: datetime, metric: str = ""
+) -> str:
     """``current 78, +5.2/h, z 2.8σ, predicted breach T+2.5 h, 87 % confidence``."""
     parts = [
-        f"current {trend.current:.4g}",
-        f"{trend.slope_per_hour:+.3g}/h",
+        f"current {_quantity(trend.current, metric)}",
+        f"{'+' if trend.slope_per_hour >= 0 else '-'}"
+        f"{_quantity(abs(trend.slope_per_hour), metric)}/h",
         f"z {trend.zscore:.1f}σ",
     ]
     if kind == "breach" and trend.threshold is not None:
-        parts.append(f"threshold {trend.threshold:.4g} breached")
+        parts.append(f"threshold {_quantity(trend.threshold, metric)} breached")
     elif trend.predicted_breach_time is not None:
         parts.append(f"predicted breach T+{_duration(trend.predicted_breach_time - now)}")
         parts.append(f"{trend.breach_confidence:.0%} confidence")
     if kind == "anomaly":
         parts.append(f"anomaly score {anomaly:.2f}")
     return ", ".join(parts)
+
+
+def _quantity(value: float, metric: str) -> str:
+    """A value in the metric's unit when its name says it (``*_bytes``), else 4 digits."""
+    if metric.endswith("_bytes"):
+        for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+            if abs(value) >= size:
+                return f"{value / size:.1f} {unit}"
+        return f"{value:.0f} B"
+    return f"{value:.4g}"
 
 
 def _duration(delta: timedelta) -> str:
