@@ -104,8 +104,13 @@ def test_unreachable_supervisord_is_an_adapter_error() -> None:
 
 
 def test_slow_stop_beyond_timeout_is_an_action_failure(supervisord: StartSupervisord) -> None:
+    # startsecs=1: RUNNING only once the shell has installed its trap, or a stop sent at
+    # once kills it before it can ignore TERM and the restart is fast after all.
     stubborn = Program(
-        name="worker", command="sh -c 'trap \"\" TERM; exec sleep 3600'", stopwaitsecs=2
+        name="worker",
+        command="sh -c 'trap \"\" TERM; exec sleep 3600'",
+        stopwaitsecs=2,
+        startsecs=1,
     )
     url = supervisord([stubborn])
     request = _request(url).model_copy(
