@@ -19,6 +19,7 @@ from vanguard.ci.config import GitHubConfig
 from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.errors import ConfigError
+from vanguard.redact import is_placeholder
 from vanguard.yamlsource import load_yaml, validate_yaml
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
 ]
 
 NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
-PLACEHOLDERS = frozenset({"changeme", "change-me", "changethis", "secret", "xxx", "todo", ""})
 _SECRET_KEYS = re.compile(r"(password|passwd|secret|token|api_key|apikey|private_key)$", re.I)
 
 
@@ -300,7 +300,7 @@ def resolve_secret(*, env: str | None, file: Path | None, what: str) -> str:
             raise ConfigError(f"cannot read secret file: {exc}", file=str(file), key=what) from exc
     else:
         raise ConfigError("no secret configured", key=what)
-    if value.strip().lower() in PLACEHOLDERS:
+    if is_placeholder(value):
         raise ConfigError("refusing a placeholder secret", key=what)
     return value
 

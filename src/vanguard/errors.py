@@ -21,6 +21,8 @@ Library exceptions are translated at the boundary with ``raise ... from``.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 __all__ = [
     "ActionFailed",
     "AdapterError",
@@ -35,6 +37,7 @@ __all__ = [
     "TemporalUnavailable",
     "UnknownAdapter",
     "VanguardError",
+    "describe_validation_error",
 ]
 
 
@@ -127,3 +130,12 @@ class TemporalUnavailable(EngineError):
     """Raised when the Temporal server cannot be reached within the connect timeout."""
 
     code = "engine.temporal_unavailable"
+
+
+def describe_validation_error(
+    exc: ValidationError, *, limit: int | None = None, root: str = "<body>"
+) -> str:
+    """``loc: msg`` of each problem pydantic found, joined; ``root`` names an empty ``loc``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or root}: {e['msg']}" for e in exc.errors()[:limit]
+    )

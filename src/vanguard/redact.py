@@ -14,9 +14,22 @@ from collections.abc import Mapping
 
 from pydantic import JsonValue
 
-__all__ = ["REDACTED", "SECRET_KEY_PARTS", "is_secret_key", "redact", "redact_text"]
+__all__ = [
+    "PLACEHOLDER_SECRETS",
+    "REDACTED",
+    "SECRET_KEY_PARTS",
+    "is_placeholder",
+    "is_secret_key",
+    "redact",
+    "redact_text",
+]
 
 REDACTED = "[REDACTED]"
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "changethis", "secret", "password", "xxx", "todo"}
+)
+"""Values people leave in place of a real secret; refused wherever a secret is read."""
 
 SECRET_KEY_PARTS: tuple[str, ...] = (
     "password",
@@ -93,3 +106,9 @@ def redact(value: JsonValue) -> JsonValue:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+def is_placeholder(secret: str) -> bool:
+    """True for an empty secret or one of the usual stand-ins (``changeme``, ``xxx``, ...)."""
+    value = secret.strip().lower()
+    return not value or value in PLACEHOLDER_SECRETS

@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from vanguard.act.base import Adapter, Ledger, cannot_undo
 from vanguard.ci.client import GitHubApi, build_github_api
 from vanguard.ci.config import GitHubConfig
-from vanguard.ci.events import describe_validation_error
 from vanguard.ci.triage import (
     RunLink,
     TriageFacts,
@@ -37,7 +36,13 @@ from vanguard.ci.triage import (
     render_issue,
 )
 from vanguard.config import Settings
-from vanguard.errors import ActionFailed, AdapterError, ConfigError, StoreError
+from vanguard.errors import (
+    ActionFailed,
+    AdapterError,
+    ConfigError,
+    StoreError,
+    describe_validation_error,
+)
 from vanguard.model import (
     ActionRequest,
     ActionResult,

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from vanguard.act.base import Ledger
 from vanguard.act.gitconfig import GitRepo
-from vanguard.errors import ActionFailed, AdapterError
+from vanguard.errors import ActionFailed, AdapterError, describe_validation_error
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 
 __all__ = [
@@ -265,10 +265,7 @@ class PgBouncerResizeAdapter:
         try:
             p = PgBouncerResizeParams.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(x) for x in e['loc']) or '<params>'}: {e['msg']}"
-                for e in exc.errors()
-            )
+            problems = describe_validation_error(exc, root="<params>")
             raise AdapterError(f"pgbouncer.resize: invalid params: {problems}") from exc
         if p.min_pool_size > p.max_pool_size:
             raise AdapterError(

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Protocol, cast
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from vanguard.act.base import Ledger, cannot_undo
-from vanguard.errors import ActionFailed, AdapterError
+from vanguard.errors import ActionFailed, AdapterError, describe_validation_error
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 
 __all__ = [
@@ -205,10 +205,7 @@ class SupervisorAdapter:
         try:
             return SupervisorRestartParams.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '<params>'}: {e['msg']}"
-                for e in exc.errors()
-            )
+            problems = describe_validation_error(exc, root="<params>")
             raise AdapterError(f"supervisor.restart: invalid params: {problems}") from exc
 
     def plan(self, request: ActionRequest) -> Plan:

@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from vanguard.errors import describe_validation_error
+
 __all__ = [
     "EVENTS",
     "CheckRun",
@@ -25,7 +27,6 @@ __all__ = [
     "Repository",
     "WorkflowJob",
     "WorkflowRun",
-    "describe_validation_error",
     "parse_delivery",
     "sign",
     "verify_signature",
@@ -185,15 +186,6 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
     if not header or not header.startswith("sha256="):
         return False
     return hmac.compare_digest(sign(secret, body).encode(), header.strip().encode())
-
-
-def describe_validation_error(
-    exc: ValidationError, *, limit: int | None = None, root: str = "<body>"
-) -> str:
-    """``loc: msg`` of each problem pydantic found, joined; ``root`` names an empty ``loc``."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or root}: {e['msg']}" for e in exc.errors()[:limit]
-    )
 
 
 def parse_delivery(delivery_id: str, event: str, body: bytes) -> Delivery | Rejected:

@@ -20,6 +20,7 @@ import httpx
 from vanguard import __version__
 from vanguard.errors import ConfigError, NotifyError
 from vanguard.notify.base import Message
+from vanguard.redact import is_placeholder
 
 __all__ = [
     "DELIVERY_HEADER",
@@ -31,7 +32,6 @@ __all__ = [
 
 SIGNATURE_HEADER = "X-Vanguard-Signature-256"
 DELIVERY_HEADER = "X-Vanguard-Delivery"
-PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "xxx", "todo"})
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -63,9 +63,7 @@ class WebhookNotifier:
             raise ConfigError(
                 f"webhook url must be http(s)://host/..., got scheme {parts.scheme!r}", key="url"
             )
-        if secret is not None and (
-            not secret.strip() or secret.strip().lower() in PLACEHOLDER_SECRETS
-        ):
+        if secret is not None and is_placeholder(secret):
             raise ConfigError("webhook secret is empty or a placeholder", key="secret")
         if not 0 < timeout <= 300:
             raise ConfigError(f"timeout must be in (0, 300] seconds, got {timeout}", key="timeout")
