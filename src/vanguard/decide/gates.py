@@ -45,9 +45,11 @@ class GateContext(Frozen):
     """Facts the engine gathers before deciding; time comes in as ``now``.
 
     Counts are of actions Vanguard applied (not dry runs), over the 24 hours and 7 days
-    before ``now``. ``recent_failures`` is the failure streak of this pattern on this service
-    (see ``vanguard.decide.breaker.failure_streak``). ``approved_by`` is set when a human
-    approved this incident; it lifts the failures of overridable gates.
+    before ``now``. ``actions_in_flight`` counts other incidents whose action is approved but
+    not applied yet: they hold a slot, so two incidents deciding at once cannot both take the
+    last one. ``recent_failures`` is the failure streak of this pattern on this service (see
+    ``vanguard.decide.breaker.failure_streak``). ``approved_by`` is set when a human approved
+    this incident; it lifts the failures of overridable gates.
     """
 
     now: AwareDatetime
@@ -56,6 +58,8 @@ class GateContext(Frozen):
     actions_today: int = Field(ge=0)
     actions_this_week: int = Field(ge=0)
     actions_today_all_services: int = Field(default=0, ge=0)
+    actions_in_flight: int = Field(default=0, ge=0)
+    actions_in_flight_all_services: int = Field(default=0, ge=0)
     last_action_at: AwareDatetime | None = None
     recent_failures: int = Field(default=0, ge=0)
     last_failure_at: AwareDatetime | None = None
@@ -201,7 +205,10 @@ class WindowGate:
 
 
 class RateLimitGate:
-    """Fewer actions than the limits were applied in the last day and week."""
+    """Fewer actions than the limits were applied in the last day and week.
+
+    Approved actions not applied yet count as applied: their slot is taken.
+    """
 
     name = "rate_limit"
     overridable = False
@@ -220,23 +227,35 @@ class RateLimitGate:
         )
 
     def check(self, diagnosis: Diagnosis, ctx: GateContext) -> GateVerdict:
+        mine, everywhere = ctx.actions_in_flight, ctx.actions_in_flight_all_services
         checks = (
-            (ctx.actions_today, self.per_service_per_day, f"on {ctx.service_name} in 24 h"),
-            (ctx.actions_this_week, self.per_service_per_week, f"on {ctx.service_name} in 7 d"),
-            (ctx.actions_today_all_services, self.per_day, "on all services in 24 h"),
+            (ctx.actions_today + mine, self.per_service_per_day, f"on {ctx.service_name} in 24 h"),
+            (
+                ctx.actions_this_week + mine,
+                self.per_service_per_week,
+                f"on {ctx.service_name} in 7 d",
+            ),
+            (ctx.actions_today_all_services + everywhere, self.per_day, "on all services in 24 h"),
         )
+        held = max(mine, everywhere)
+        pending = f" (counting {held} approved, not applied yet)" if held else ""
         over = [f"{n} actions {where}, limit {limit}" for n, limit, where in checks if n >= limit]
         if over:
-            return GateVerdict(gate=self.name, passed=False, reason="; ".join(over))
+            return GateVerdict(gate=self.name, passed=False, reason="; ".join(over) + pending)
         return GateVerdict(
             gate=self.name,
             passed=True,
-            reason="; ".join(f"{n}/{limit} actions {where}" for n, limit, where in checks),
+            reason="; ".join(f"{n}/{limit} actions {where}" for n, limit, where in checks)
+            + pending,
         )
 
 
 class CooldownGate:
-    """At least ``min_interval`` passed since the last action on this service."""
+    """At least ``min_interval`` passed since the last action on this service.
+
+    An approved action on the service that is not applied yet is the latest action: it will
+    happen now, so a second one must wait for the interval after it.
+    """
 
     name = "cooldown"
     overridable = False
@@ -249,6 +268,13 @@ class CooldownGate:
         return cls(min_interval=timedelta(minutes=policy.min_minutes_between_actions))
 
     def check(self, diagnosis: Diagnosis, ctx: GateContext) -> GateVerdict:
+        if ctx.actions_in_flight and self.min_interval > timedelta(0):
+            return GateVerdict(
+                gate=self.name,
+                passed=False,
+                reason=f"{ctx.actions_in_flight} approved action(s) on {ctx.service_name} "
+                "not applied yet",
+            )
         if ctx.last_action_at is None:
             return GateVerdict(gate=self.name, passed=True, reason="no earlier action")
         since = ctx.now - ctx.last_action_at

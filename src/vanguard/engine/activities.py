@@ -279,6 +279,7 @@ class Activities:
             earlier = record.decision
             if earlier is not None and (inp.approved_by is None or not earlier.needs_approval):
                 return earlier
+            repo.lock_decisions()
             now = self.clock()
             service = inp.alert.service_name
             streak = failure_streak(
@@ -293,6 +294,8 @@ class Activities:
                 actions_today=repo.count_actions(service, now - timedelta(days=1)),
                 actions_this_week=repo.count_actions(service, now - timedelta(days=7)),
                 actions_today_all_services=repo.count_all_actions(now - timedelta(days=1)),
+                actions_in_flight=repo.count_in_flight(service, excluding=inp.incident_id),
+                actions_in_flight_all_services=repo.count_in_flight(excluding=inp.incident_id),
                 last_action_at=repo.last_action_at(service),
                 recent_failures=streak.count,
                 last_failure_at=streak.last_failure_at,

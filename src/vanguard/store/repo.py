@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from vanguard.errors import StoreError
@@ -32,6 +32,7 @@ from vanguard.store.tables import (
 __all__ = ["MAX_LIST_LIMIT", "IncidentRecord", "IncidentRepo"]
 
 MAX_LIST_LIMIT = 1000
+DECISION_LOCK_KEY = 0x76616E6764656369  # "vangdeci": serialises policy decisions
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -286,6 +287,36 @@ class IncidentRepo:
             )
         )
         return int(self.session.scalar(query) or 0)
+
+    def count_in_flight(self, service_name: str | None = None, *, excluding: str = "") -> int:
+        """Incidents (of ``service_name``, else of every service) approved but not applied yet.
+
+        Only a live, non-dry-run approval moves an incident to ``approved``, and applying moves
+        it on, so these are exactly the actions that hold a rate-limit slot without a row in
+        ``actions`` yet.
+        """
+        query = (
+            select(func.count())
+            .select_from(IncidentRow)
+            .where(
+                IncidentRow.state == IncidentState.approved.value,
+                IncidentRow.incident_id != excluding,
+            )
+        )
+        if service_name is not None:
+            query = query.where(IncidentRow.service_name == service_name)
+        return int(self.session.scalar(query) or 0)
+
+    def lock_decisions(self) -> None:
+        """Serialise deciding until this unit of work ends, so counts and the new decision agree.
+
+        PostgreSQL takes a transaction-scoped advisory lock; SQLite needs none, its units of
+        work already begin with ``BEGIN IMMEDIATE`` and so run one at a time.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": DECISION_LOCK_KEY}
+            )
 
     def outcomes_for_pattern(self, pattern_id: str, *, service: str | None = None) -> list[Outcome]:
         """Outcomes attributed to a pattern (on one service if given), oldest first.

@@ -109,6 +109,35 @@ def test_rate_limit_zero_forbids_every_action() -> None:
     assert not gate.check(diagnosis(), context()).passed
 
 
+def test_rate_limit_counts_approved_actions_not_applied_yet() -> None:
+    gate = RateLimitGate(per_service_per_day=2, per_service_per_week=5, per_day=3)
+    taken = gate.check(diagnosis(), context(actions_today=1, actions_in_flight=1))
+    assert not taken.passed
+    assert taken.reason == (
+        "2 actions on leaky in 24 h, limit 2 (counting 1 approved, not applied yet)"
+    )
+    elsewhere = gate.check(
+        diagnosis(),
+        context(actions_today_all_services=2, actions_in_flight_all_services=1),
+    )
+    assert not elsewhere.passed
+    assert "3 actions on all services in 24 h, limit 3" in elsewhere.reason
+    assert "counting 1 approved, not applied yet" in elsewhere.reason
+    assert gate.check(diagnosis(), context(actions_today=1)).passed
+
+
+def test_cooldown_gate_waits_for_an_approved_action_not_applied_yet() -> None:
+    waiting = CooldownGate(min_interval=timedelta(minutes=30))
+    verdict = waiting.check(diagnosis(), context(actions_in_flight=1))
+    assert not verdict.passed
+    assert verdict.reason == "1 approved action(s) on leaky not applied yet"
+    assert (
+        CooldownGate(min_interval=timedelta(0))
+        .check(diagnosis(), context(actions_in_flight=1))
+        .passed
+    )
+
+
 def test_cooldown_gate() -> None:
     gate = CooldownGate(min_interval=timedelta(minutes=30))
     assert gate.check(diagnosis(), context()).passed
