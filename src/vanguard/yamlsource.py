@@ -31,7 +31,14 @@ class LocatedYaml:
         self.lines = lines
 
     def line_of(self, path: Sequence[str | int]) -> int | None:
-        """The line of ``path`` or of its nearest ancestor that exists in the file."""
+        """The line of ``path`` or of its nearest ancestor that exists in the file.
+
+        A field that takes one item or a list of them reports errors at index 0 of the list
+        it made from a single mapping; the mapping's own key is then the better line.
+        """
+        single = tuple(p for p in path if p != 0)
+        if tuple(path) not in self.lines and single in self.lines:
+            return self.lines[single]
         probe = tuple(path)
         while True:
             if probe in self.lines:

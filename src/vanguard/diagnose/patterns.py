@@ -18,7 +18,14 @@ from vanguard.diagnose.operators import FIELDS, Operator
 from vanguard.errors import ConfigError
 from vanguard.yamlsource import load_yaml, validate_yaml
 
-__all__ = ["Condition", "Pattern", "PatternRemedy", "builtin_patterns_dir", "load_patterns"]
+__all__ = [
+    "Condition",
+    "Pattern",
+    "PatternRemedy",
+    "PatternVerify",
+    "builtin_patterns_dir",
+    "load_patterns",
+]
 
 
 class Condition(BaseModel):
@@ -47,11 +54,15 @@ class PatternRemedy(BaseModel):
 
 
 class PatternVerify(BaseModel):
-    """Which series judges the remedy, and which direction is better."""
+    """One series that judges the remedy, and which direction is better.
+
+    No ``metric`` (or the alert's own) means the alerting series with the alert's labels.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     metric: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
     better: Literal["lower", "higher"] = "lower"
 
 
@@ -68,7 +79,13 @@ class Pattern(BaseModel):
     rollback_safe: bool
     prior_confidence: float = Field(ge=0.0, le=1.0)
     automation_eligible: bool = True
-    verify: PatternVerify = Field(default_factory=PatternVerify)
+    verify: tuple[PatternVerify, ...] = Field(default=(PatternVerify(),), min_length=1)
+
+    @field_validator("verify", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        """``verify:`` takes one series as a mapping or several as a list (the first decides)."""
+        return [value] if isinstance(value, dict | PatternVerify) else value
 
     def applies_to(self, service_type: str, metric: str) -> bool:
         types_ok = "any" in self.service_types or service_type in self.service_types

@@ -23,7 +23,7 @@ from vanguard.config import ServiceConfig, Settings, VerifyMetric
 from vanguard.decide import GateContext, decide, failure_streak
 from vanguard.detect.watch import SeriesState, step
 from vanguard.diagnose.matcher import match
-from vanguard.diagnose.patterns import Pattern
+from vanguard.diagnose.patterns import Pattern, PatternVerify
 from vanguard.engine.messages import (
     ApplyInput,
     CloseInput,
@@ -422,12 +422,31 @@ class Activities:
         service = self._service(alert.service_name)
         if service is not None and service.verify:
             return list(service.verify)
-        better = pattern.verify.better if pattern else "lower"
-        metric = pattern.verify.metric if pattern and pattern.verify.metric else None
-        if metric is None or metric == alert.metric_type:
-            labels = {k: v for k, v in alert.labels.items() if k != "service_type"}
-            return [VerifyMetric(metric=alert.metric_type, labels=labels, better=better)]
-        return [VerifyMetric(metric=metric, better=better)]
+        wanted = pattern.verify if pattern else (PatternVerify(),)
+        own = {k: v for k, v in alert.labels.items() if k != "service_type"}
+        metrics: list[VerifyMetric] = []
+        for series in wanted:
+            if series.metric is None or series.metric == alert.metric_type:
+                labels = series.labels or own
+                metric = VerifyMetric(metric=alert.metric_type, labels=labels, better=series.better)
+            else:
+                metric = VerifyMetric(
+                    metric=series.metric, labels=series.labels, better=series.better
+                )
+            if metric not in metrics:
+                metrics.append(metric)
+        return metrics
+
+    @staticmethod
+    def _judged_by_alert_alone(alert: Alert, metrics: Sequence[VerifyMetric]) -> bool:
+        """Only the alerting series judges, so the alert's evidence is its baseline."""
+        own = {k: v for k, v in alert.labels.items() if k != "service_type"}
+        return (
+            bool(alert.evidence)
+            and len(metrics) == 1
+            and metrics[0].metric == alert.metric_type
+            and metrics[0].labels == own
+        )
 
     @activity.defn
     def record_baseline(self, inp: ApplyInput) -> None:
@@ -441,14 +460,14 @@ class Activities:
         service = self._service(inp.alert.service_name)
         if service is None or not service.has_source:
             return
-        if not service.verify and inp.alert.evidence:
+        metrics = self._verify_metrics(inp.alert, self._pattern(inp.diagnosis.pattern_id))
+        if not service.verify and self._judged_by_alert_alone(inp.alert, metrics):
             return
         if self.ledger.get(f"{inp.incident_id}:apply") is not None:
             return
         with self.store.session() as session:
             if self._baseline_windows(AuditLog(session).entries(inp.incident_id)) is not None:
                 return
-        metrics = self._verify_metrics(inp.alert, self._pattern(inp.diagnosis.pattern_id))
         verification = self.settings.verification
         count = max(
             self.verify_samples,

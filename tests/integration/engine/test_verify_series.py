@@ -8,7 +8,7 @@ is read once, before the action, and a series that got worse vetoes an improveme
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,7 +21,7 @@ from vanguard.act.base import MemoryLedger
 from vanguard.config import ScrapeConfig, ServiceConfig, Settings, VerificationConfig, VerifyMetric
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.operators import Operator
-from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy
+from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy, PatternVerify
 from vanguard.engine.activities import Activities
 from vanguard.engine.messages import (
     ApplyInput,
@@ -35,6 +35,7 @@ from vanguard.model import (
     ActionResult,
     Alert,
     Check,
+    EvidencePoint,
     Plan,
     RollbackRequest,
     UndoRecord,
@@ -114,11 +115,28 @@ def exporter() -> Iterator[tuple[Exporter, dict[str, Gauge]]]:
         yield exp, gauges
 
 
+SERIES = ("queue", "wait_seconds", "error_ratio")
+LISTED_BY_PATTERN = PATTERN.model_copy(
+    update={"verify": tuple(PatternVerify(metric=m) for m in SERIES)}
+)
+
+
+@pytest.mark.parametrize("listed_by", ["service", "pattern"])
 @pytest.mark.parametrize(("errors", "verdict"), [(0.01, Verdict.improved), (0.3, Verdict.degraded)])
 def test_queue_wait_and_error_rate_judge_the_remedy(
-    exporter: tuple[Exporter, dict[str, Gauge]], tmp_path: Path, errors: float, verdict: Verdict
+    exporter: tuple[Exporter, dict[str, Gauge]],
+    tmp_path: Path,
+    errors: float,
+    verdict: Verdict,
+    listed_by: str,
 ) -> None:
+    """The series may be listed by the service or by the pattern; either way all are read.
+
+    The pattern case's alert carries its own series' evidence, as a detector's does: that is
+    a baseline for the queue alone, so the other series must still be sampled before acting.
+    """
     exp, gauges = exporter
+    by_service = listed_by == "service"
     settings = Settings(
         data_dir=tmp_path,
         services=(
@@ -126,11 +144,7 @@ def test_queue_wait_and_error_rate_judge_the_remedy(
                 name="svc",
                 type="svc",
                 scrape=ScrapeConfig(url=exp.url),
-                verify=(
-                    VerifyMetric(metric="queue"),
-                    VerifyMetric(metric="wait_seconds"),
-                    VerifyMetric(metric="error_ratio"),
-                ),
+                verify=tuple(VerifyMetric(metric=m) for m in SERIES) if by_service else (),
             ),
         ),
         policy=PolicyConfig(min_confidence=0.5),
@@ -138,17 +152,24 @@ def test_queue_wait_and_error_rate_judge_the_remedy(
     )
     store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
     adapter = Widen(gauges, errors)
-    acts = Activities(settings, store, [PATTERN], {adapter.kind: adapter}, MemoryLedger(), [])
+    pattern = PATTERN if by_service else LISTED_BY_PATTERN
+    acts = Activities(settings, store, [pattern], {adapter.kind: adapter}, MemoryLedger(), [])
+    now = datetime.now(UTC)
     alert = Alert(
         alert_id="a-1",
         fingerprint="svc/queue",
-        source="alertmanager",
+        source="alertmanager" if by_service else "watch",
         service_name="svc",
         metric_type="queue",
-        detected_at=datetime.now(UTC),
+        detected_at=now,
         summary="queue 10",
         anomaly_score=1.0,
         confidence=1.0,
+        evidence=()
+        if by_service
+        else tuple(
+            EvidencePoint(timestamp=now - timedelta(seconds=s), value=10.0) for s in range(5, 0, -1)
+        ),
     )
     try:
         acts.open_incident(OpenInput(incident_id="inc-1", alert=alert))

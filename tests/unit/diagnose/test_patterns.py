@@ -1,0 +1,72 @@
+"""Pattern files: ``verify`` takes one series or a list of them, errors name file, line, key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vanguard.diagnose.patterns import PatternVerify, load_patterns
+from vanguard.errors import ConfigError
+
+HEAD = """\
+id: pool_queue
+description: the queue grows
+service_types: [svc]
+metric: queue
+signature:
+  - {field: trend.slope_per_hour, op: gt, value: 0}
+remedy: {action: svc.widen}
+rollback_safe: true
+prior_confidence: 0.9
+"""
+
+
+def _load(tmp_path: Path, verify: str) -> list[PatternVerify]:
+    (tmp_path / "pool_queue.yaml").write_text(HEAD + verify, encoding="utf-8")
+    (pattern,) = load_patterns([tmp_path], include_builtin=False)
+    return list(pattern.verify)
+
+
+def test_one_series_as_a_mapping(tmp_path: Path) -> None:
+    assert _load(tmp_path, "verify: {metric: queue, better: lower}\n") == [
+        PatternVerify(metric="queue", better="lower")
+    ]
+
+
+def test_several_series_as_a_list_in_order(tmp_path: Path) -> None:
+    verify = (
+        "verify:\n"
+        "  - {metric: queue}\n"
+        "  - {metric: wait_seconds, labels: {database: app}}\n"
+        "  - {metric: requests_ok, better: higher}\n"
+    )
+    assert _load(tmp_path, verify) == [
+        PatternVerify(metric="queue"),
+        PatternVerify(metric="wait_seconds", labels={"database": "app"}),
+        PatternVerify(metric="requests_ok", better="higher"),
+    ]
+
+
+def test_no_verify_means_the_alerting_series(tmp_path: Path) -> None:
+    assert _load(tmp_path, "") == [PatternVerify()]
+
+
+def test_a_bad_series_names_its_line_and_key(tmp_path: Path) -> None:
+    verify = "verify:\n  - {metric: queue}\n  - {metric: wait_seconds, better: sideways}\n"
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, verify)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'pool_queue.yaml'}:12: verify[1].better:")
+    assert "sideways" in message
+
+
+def test_an_empty_list_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"verify"):
+        _load(tmp_path, "verify: []\n")
+
+
+def test_a_bad_single_series_names_its_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, "verify:\n  metric: queue\n  better: sideways\n")
+    assert f"{tmp_path / 'pool_queue.yaml'}:12: verify" in str(info.value)
