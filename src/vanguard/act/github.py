@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
@@ -35,6 +35,7 @@ from vanguard.ci.triage import (
     parse_codeowners,
     render_issue,
 )
+from vanguard.clock import utcnow
 from vanguard.config import Settings
 from vanguard.errors import (
     ActionFailed,
@@ -93,10 +94,6 @@ class GitHubTriageParams(BaseModel):
 
 AlertLookup = Callable[[str], Alert | None]
 ApiFactory = Callable[[], GitHubApi]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class GitHubContext:
@@ -349,7 +346,7 @@ class GitHubRerunAdapter:
         keeper: IssueKeeper,
         store: Callable[[], Store],
         max_wait_s: Callable[[], float],
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
         context: GitHubContext | None = None,
     ) -> None:
@@ -520,7 +517,7 @@ class GitHubTriageAdapter:
         api: Callable[[], GitHubApi],
         alerts: AlertLookup,
         keeper: IssueKeeper,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         context: GitHubContext | None = None,
     ) -> None:
         self.context = context
@@ -633,7 +630,7 @@ class GitHubTriageAdapter:
 
 def github_adapters(context: GitHubContext, ledger: Ledger) -> dict[str, Adapter]:
     """Both GitHub adapters over one shared context (one store, one GitHub client)."""
-    keeper = IssueKeeper(context.api, context.store, context.config, _utcnow)
+    keeper = IssueKeeper(context.api, context.store, context.config, utcnow)
     return {
         GitHubRerunAdapter.kind: GitHubRerunAdapter(
             ledger,

@@ -20,7 +20,7 @@ import math
 import os
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from vanguard.act.base import Ledger
 from vanguard.act.gitconfig import GitRepo
+from vanguard.clock import utcnow
 from vanguard.errors import ActionFailed, AdapterError, describe_validation_error
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 
@@ -226,10 +227,6 @@ def _psycopg_console(admin_dsn: str, timeout_s: float) -> PgBouncerConsole:
     return PsycopgConsole(admin_dsn, timeout_s=timeout_s)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _live_size(console: PgBouncerConsole, database: str | None) -> int | None:
     """The pool size PgBouncer runs with now (``SHOW DATABASES``/``SHOW CONFIG``)."""
     if database is not None:
@@ -253,7 +250,7 @@ class PgBouncerResizeAdapter:
         self,
         ledger: Ledger,
         console_factory: ConsoleFactory = _psycopg_console,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.ledger = ledger
         self.console_factory = console_factory

@@ -16,12 +16,13 @@ from __future__ import annotations
 import http.client
 import xmlrpc.client
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from vanguard.act.base import Ledger, cannot_undo
+from vanguard.clock import utcnow
 from vanguard.errors import ActionFailed, AdapterError, describe_validation_error
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 
@@ -179,10 +180,6 @@ def _xmlrpc_factory(params: SupervisorRestartParams) -> SupervisorClient:
     return XmlRpcSupervisor(params.url, timeout_s=params.timeout_s)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class SupervisorAdapter:
     """``supervisor.restart``: stop + start one supervisord program, exactly once per key."""
 
@@ -193,7 +190,7 @@ class SupervisorAdapter:
         self,
         ledger: Ledger,
         client_factory: ClientFactory = _xmlrpc_factory,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.ledger = ledger
         self.client_factory = client_factory

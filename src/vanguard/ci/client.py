@@ -17,7 +17,7 @@ import base64
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from githubkit import AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
@@ -28,6 +28,7 @@ from vanguard.ci.budget import ApiBudget
 from vanguard.ci.config import GitHubConfig, split_repository
 from vanguard.ci.events import IssueRef, WorkflowJob, WorkflowRun
 from vanguard.ci.triage import IssueDraft
+from vanguard.clock import utcnow
 from vanguard.config import resolve_secret
 from vanguard.errors import ActionFailed, AdapterError, ConfigError
 
@@ -79,10 +80,6 @@ class GitHubApi(Protocol):
     def permission(self, repository: str, login: str) -> str | None: ...
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _message(exc: RequestFailed) -> str:
     try:
         data = exc.response.raw_response.json()
@@ -103,7 +100,7 @@ class GithubkitApi:
         *,
         budget: ApiBudget,
         log_max_bytes: int,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.github = github
         self.budget = budget
@@ -343,7 +340,7 @@ class GithubkitApi:
 
 
 def build_github_api(
-    config: GitHubConfig, *, clock: Callable[[], datetime] = _utcnow
+    config: GitHubConfig, *, clock: Callable[[], datetime] = utcnow
 ) -> GithubkitApi:
     """A githubkit client from the ``github:`` settings; secrets resolved now, never logged."""
     auth: Any

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -38,6 +38,7 @@ from vanguard.ci.healing import (
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.records import CiRepo
 from vanguard.ci.triage import Command, is_authorised, parse_command
+from vanguard.clock import utcnow
 from vanguard.diagnose.cilog import Explanation, explain, iter_log_lines
 from vanguard.diagnose.taxonomy import Heal, Taxonomy, builtin_taxonomy
 from vanguard.errors import VanguardError
@@ -65,10 +66,6 @@ class IntakeResult(BaseModel):
     reason: str
     incident_id: str | None = None
     new_incident: bool = False
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def log_tail(chunks: Iterable[bytes], keep_bytes: int) -> Iterator[bytes]:
@@ -107,7 +104,7 @@ class CiIntake:
         config: GitHubConfig,
         starter: IncidentStarter | None,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         taxonomy: Taxonomy | None = None,
     ) -> None:
         self.store = store

@@ -12,13 +12,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from pydantic import JsonValue
 from temporalio import activity
 
 from vanguard.act.base import Adapter, Ledger
+from vanguard.clock import utcnow
 from vanguard.config import ServiceConfig, Settings, VerifyMetric
 from vanguard.decide import GateContext, decide, failure_streak
 from vanguard.detect.watch import SeriesState, step
@@ -86,10 +87,6 @@ OUTCOME_STATE: dict[OutcomeStatus, IncidentState] = {
 }
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def series_key(service: str, signal: Signal) -> str:
     labels = ",".join(f"{k}={v}" for k, v in sorted(signal.labels.items()))
     return f"{service}/{signal.metric_type}{{{labels}}}"
@@ -144,7 +141,7 @@ class Activities:
         ledger: Ledger,
         notifiers: Sequence[Notifier],
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         verify_samples: int = 6,
         http: httpx.Client | None = None,
     ) -> None:
