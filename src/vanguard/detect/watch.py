@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -48,7 +48,9 @@ SEGMENT_EVERY = 15
 SEGMENT_MIN = 10.0
 SWITCH_SE = 1.5
 MARGIN_SE = 2.5
-PRECISION = 0.08
+PRECISION = 0.05
+URGENT_PRECISION = 0.10
+URGENT_FRACTION = 0.8
 
 AlertKind = Literal["anomaly", "forecast", "breach"]
 _URGENCY: dict[str, int] = {"anomaly": 1, "forecast": 2, "breach": 3}
@@ -164,8 +166,9 @@ def step(
     if n < rule.warmup:
         return new, None
 
-    slope, slope_se, level = _trend((fast, *(g for g in segments if g.s0 >= SEGMENT_MIN)))
-    breach_at, breach_conf = _forecast(t, x, slope, slope_se, level, rule)
+    line = _trend((fast, *(g for g in segments if g.s0 >= SEGMENT_MIN)))
+    slope = line.slope
+    breach_at, breach_conf = _forecast(t, x, line, rule)
     trend = TrendAnalysis(
         current=x,
         ema=ema,
@@ -257,22 +260,45 @@ def _restart(segments: tuple[Regression, ...], n: int) -> tuple[Regression, ...]
     return (*segments[:k], Regression(s0=1.0), *segments[k + 1 :])
 
 
-def _trend(fits: tuple[Regression, ...]) -> tuple[float, float, float]:
+class _Line(NamedTuple):
+    """A fitted trend line: slope (per second) and level at the newest point, with the
+    spread of its points around it (``sigma2``), their count and time mean and spread."""
+
+    slope: float
+    slope_se: float
+    level: float
+    sigma2: float = math.inf
+    n: float = 0.0
+    tm: float = 0.0
+    sxx: float = math.inf
+
+    def spread(self, ahead: float) -> float:
+        """Standard error of the line's value ``ahead`` seconds after the newest point."""
+        return math.sqrt(self.sigma2 * (1.0 / self.n + (ahead - self.tm) ** 2 / self.sxx))
+
+
+_NO_LINE = _Line(0.0, math.inf, 0.0)
+
+
+def _trend(fits: tuple[Regression, ...]) -> _Line:
     """The longest fit whose slope agrees with every shorter one (Lepski's rule).
 
     Fits that reach back past a change in trend are biased; a fit is trusted only while
     its slope stays within ``SWITCH_SE`` joint standard errors of each shorter fit, so the
     estimate uses as many points as lie on the current trend, and no more.
     """
-    chosen: list[tuple[float, float, float]] = []
+    chosen: list[_Line] = []
     for fit in sorted(fits, key=lambda f: f.s0):
-        b, se, level = _slope(fit)
-        if not math.isfinite(se):
+        line = _slope(fit)
+        if not math.isfinite(line.slope_se):
             continue
-        if any(abs(b - b0) > SWITCH_SE * math.hypot(se, se0) for b0, se0, _ in chosen):
+        if any(
+            abs(line.slope - c.slope) > SWITCH_SE * math.hypot(line.slope_se, c.slope_se)
+            for c in chosen
+        ):
             break
-        chosen.append((b, se, level))
-    return chosen[-1] if chosen else (0.0, math.inf, 0.0)
+        chosen.append(line)
+    return chosen[-1] if chosen else _NO_LINE
 
 
 def _regress(reg: Regression, dt: float, dy: float, window: float) -> Regression:
@@ -295,49 +321,64 @@ def _regress(reg: Regression, dt: float, dy: float, window: float) -> Regression
     )
 
 
-def _slope(reg: Regression) -> tuple[float, float, float]:
-    """Slope (per second), its standard error, and the fitted level at the newest point."""
+def _slope(reg: Regression) -> _Line:
+    """The least-squares line of a fit: slope (per second), its standard error, level."""
     if reg.s0 < 3.0:
-        return 0.0, math.inf, 0.0
+        return _NO_LINE
     tm, ym = reg.s1 / reg.s0, reg.sy / reg.s0
     sxx = reg.s2 - reg.s0 * tm * tm
     if sxx <= 0.0:
-        return 0.0, math.inf, 0.0
+        return _NO_LINE
     sxy = reg.sty - reg.s0 * tm * ym
     syy = reg.syy - reg.s0 * ym * ym
     b = sxy / sxx
-    sse = max(syy - b * sxy, 0.0)
-    se = math.sqrt(sse / (reg.s0 - 2.0) / sxx)
-    return b, se, ym - b * tm
+    sigma2 = max(syy - b * sxy, 0.0) / (reg.s0 - 2.0)
+    return _Line(b, math.sqrt(sigma2 / sxx), ym - b * tm, sigma2, reg.s0, tm, sxx)
 
 
-def _forecast(
-    t: float, x: float, slope: float, slope_se: float, level: float, rule: WatchRule
-) -> tuple[float | None, float]:
+def _forecast(t: float, x: float, line: _Line, rule: WatchRule) -> tuple[float | None, float]:
     """Predicted breach time (epoch s) within the horizon and the confidence it happens.
 
-    The fitted line must cross ``threshold`` within ``horizon_s``, and the confidence is
-    ``Φ((b - gap/horizon)/se - MARGIN_SE)``: how far the slope exceeds the least slope that
-    breaches within the horizon, in standard errors, beyond a margin that keeps noise quiet.
-    A slope whose standard error exceeds ``PRECISION`` of it cannot time the breach well
-    (the first alert would come when noise happens to steepen it), so it forecasts nothing.
+    The fitted line must cross ``threshold`` within ``horizon_s``, and be known well enough
+    to time the crossing (``_precise``). The confidence is ``Φ((b - gap/horizon)/se -
+    MARGIN_SE)``: how far the slope exceeds the least slope that breaches within the
+    horizon, in standard errors, beyond a margin that keeps noise quiet.
     """
-    if rule.threshold is None or not math.isfinite(slope_se):
+    if rule.threshold is None or not math.isfinite(line.slope_se):
         return None, 0.0
     sign = 1.0 if rule.direction == "up" else -1.0
-    gap = sign * (rule.threshold - (x + level))
-    rate = sign * slope
+    gap = sign * (rule.threshold - (x + line.level))
+    rate = sign * line.slope
     if gap <= 0.0 or rate <= 0.0:
         return None, 0.0
     eta = gap / rate
-    if eta > rule.horizon_s or slope_se > PRECISION * rate:
+    if eta > rule.horizon_s or not _precise(line, x, eta, rule):
         return None, 0.0
     excess = rate - gap / rule.horizon_s
-    if slope_se <= 1e-12 * abs(slope):
+    if line.slope_se <= 1e-12 * abs(line.slope):
         conf = CONFIDENCE_CAP
     else:
-        conf = min(CONFIDENCE_CAP, _phi(excess / slope_se - MARGIN_SE))
+        conf = min(CONFIDENCE_CAP, _phi(excess / line.slope_se - MARGIN_SE))
     return t + eta, conf
+
+
+def _precise(line: _Line, x: float, eta: float, rule: WatchRule) -> bool:
+    """Whether the line is known well enough to time a breach ``eta`` seconds ahead.
+
+    The test is the standard error of the line's value at the horizon (or at twice
+    ``eta`` when that is sooner), as a fraction of the distance from the threshold to the
+    fit's mean level: ``PRECISION`` at most, or ``URGENT_PRECISION`` once the breach is
+    within ``URGENT_FRACTION`` of the horizon, when waiting for more points would cost
+    lead time. Neither the spread nor the mean level depends on the fitted slope, so a
+    slope that noise made steeper does not pass the test sooner; gating on the slope's
+    own relative error did, and its first alerts came early, with early breach times.
+    """
+    assert rule.threshold is not None
+    mean_gap = abs(rule.threshold - (x + line.level + line.slope * line.tm))
+    spread = line.spread(min(rule.horizon_s, 2.0 * eta))
+    if spread <= PRECISION * mean_gap:
+        return True
+    return eta <= URGENT_FRACTION * rule.horizon_s and spread <= URGENT_PRECISION * mean_gap
 
 
 def _phi(z: float) -> float:
