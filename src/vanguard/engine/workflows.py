@@ -5,10 +5,10 @@ timer) → verify → roll back if worse → notify → record the outcome. Ever
 activity carrying an idempotency key, so a worker killed anywhere resumes on another worker
 without repeating it. Compensation (rollback, escalation) is kept apart in ``_roll_back``.
 
-Both workflows run outside Temporal's import sandbox: importing them imports the package
-``vanguard.engine``, which pulls in numpy, and a C extension cannot be loaded a second time
-in one process as the sandbox would. Determinism does not rest on the sandbox: workflow code
-does no I/O and reads time only from ``workflow.now()``.
+Both workflows run in Temporal's sandbox, which turns a non-deterministic call (the wall
+clock, random numbers, I/O) into an error instead of a silent replay divergence. Vanguard's
+models and activities are imported through ``imports_passed_through``: they are loaded once
+per process, not once per workflow run, and numpy (a C extension) cannot be loaded twice.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def workflow_id_for(incident_id: str) -> str:
     return f"vanguard-incident-{incident_id}"
 
 
-@workflow.defn(sandboxed=False)
+@workflow.defn
 class RemediationWorkflow:
     """Drive one incident from alert to outcome."""
 
@@ -267,7 +267,7 @@ def _cause(exc: ActivityError) -> str:
     return str(cause or exc)
 
 
-@workflow.defn(sandboxed=False)
+@workflow.defn
 class WatcherWorkflow:
     """Scrape, detect and open incidents every ``interval_s``, forever.
 
