@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -15,15 +15,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vanguard.cli.apps import bench_app, ci_app
-from vanguard.diagnose.cilog import Explanation, explain, iter_log_lines, read_chunks
+from vanguard.diagnose.cilog import (
+    Explanation,
+    ModelChoice,
+    explain,
+    iter_log_lines,
+    read_chunks,
+)
 from vanguard.diagnose.taxonomy import Taxonomy, load_taxonomy
 from vanguard.errors import InputError
 from vanguard.evaluation.logchunks import (
+    LogChunksRecord,
     LogScore,
     Summary,
     default_cache,
     ensure_unpacked,
+    extract_features,
+    fold_models,
     load_labels,
+    repository_fold,
     run_logchunks,
     summarize,
 )
@@ -108,11 +118,24 @@ def bench_logchunks(
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N logs.")] = None,
     check: Annotated[bool, typer.Option(help="Fail when figures fall below loose floors.")] = True,
+    folds: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Score each log with a line model trained on the other folds of repositories "
+            "(0: the shipped model, which has seen every log).",
+        ),
+    ] = 0,
+    rules: Annotated[bool, typer.Option(help="Rank by the rules alone, without a model.")] = False,
 ) -> None:
     """Line-level precision, recall, F1, hit@1, hit@5 and time per log on LogChunks."""
     console = Console()
     root = ensure_unpacked(data, cache if cache is not None else default_cache())
     records = load_labels(data)[:limit] if limit is not None else load_labels(data)
+    chooser: ModelChoice | Callable[[LogChunksRecord], ModelChoice] = None if rules else "builtin"
+    if folds and not rules:
+        chooser = _out_of_fold(root, records, folds, console)
+    label = "rules only" if rules else f"{folds}-fold out-of-fold" if folds else "shipped model"
     progress = Progress(
         TextColumn("[bold]logchunks"),
         BarColumn(),
@@ -130,9 +153,9 @@ def bench_logchunks(
             hits.append(score.hit1)
             progress.update(task, advance=1, hit1=sum(hits) / len(hits))
 
-        scores = run_logchunks(data, root, records=records, on_done=done)
+        scores = run_logchunks(data, root, records=records, on_done=done, model=chooser)
     summary = summarize(scores)
-    _print_summary(summary, console)
+    _print_summary(summary, console, label)
     if check:
         failures = _regressions(summary)
         for failure in failures:
@@ -142,8 +165,27 @@ def bench_logchunks(
         console.print("[green]regression check passed[/green]")
 
 
-def _print_summary(summary: Summary, console: Console) -> None:
-    table = Table(title=f"LogChunks, {summary.logs} logs", box=None)
+def _out_of_fold(
+    root: Path, records: list[LogChunksRecord], folds: int, console: Console
+) -> Callable[[LogChunksRecord], ModelChoice]:
+    """Train one line model per fold of repositories; each log gets the model of its fold."""
+    with Progress(
+        TextColumn("[bold]features"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        task = progress.add_task("logs", total=len(records))
+        features = extract_features(root, records, lambda _f: progress.advance(task))
+    models = fold_models(features, folds)
+    console.print(
+        f"{folds} line models, each trained on the repositories outside its fold; "
+        "every log is scored by a model that never saw its repository",
+        highlight=False,
+    )
+    return lambda record: models[repository_fold(record.repo, folds)]
+
+
+def _print_summary(summary: Summary, console: Console, label: str = "") -> None:
+    title = f"LogChunks, {summary.logs} logs" + (f", {label}" if label else "")
+    table = Table(title=title, box=None)
     for name in ("precision", "recall", "F1", "hit@1", "hit@5", "s/log (mean)", "s/log (max)"):
         table.add_column(name, justify="right")
     table.add_row(

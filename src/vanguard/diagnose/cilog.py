@@ -19,16 +19,24 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from vanguard.diagnose.classify import Classification, classify
+from vanguard.diagnose.linemodel import LineModel, builtin_model, hashed_tokens
 from vanguard.diagnose.taxonomy import Heal, Taxonomy, builtin_taxonomy
 
 __all__ = [
+    "CandidateTable",
     "ExplainedLine",
     "Explanation",
+    "ModelChoice",
+    "candidate_table",
     "clean_line",
+    "context_of",
     "explain",
     "fingerprint_of",
     "is_consequence",
@@ -579,30 +587,24 @@ def _squash(value: float) -> float:
     return max(0.0, min(1.0, value / (value + 4.0))) if value > 0 else 0.0
 
 
-def explain(
-    lines: Iterable[str],
-    baseline: Iterable[str] | None = None,
-    *,
-    taxonomy: Taxonomy | None = None,
-) -> Explanation:
-    """Rank the lines of a failed CI log by how well they explain the failure.
+@dataclass(slots=True)
+class _Context:
+    """What ranking needs after the scan: the lines kept, the failed step and rule scores."""
 
-    ``lines`` are the log's lines without line ends (see ``iter_log_lines``); ``baseline`` is
-    an optional passing log of the same job: lines it also has count as old news and sink,
-    but remain candidates when nothing new explains the failure.
-    """
-    tax = taxonomy if taxonomy is not None else builtin_taxonomy()
-    known = _baseline_hashes(baseline) if baseline is not None else None
-    scan = _scan(lines, known)
+    scan: _Scan
+    window: list[_Line]
+    by_number: dict[int, _Line]
+    scores: dict[int, float]
+    start: int
+    end: int
+    step: str | None
+    near: set[int]
+
+
+def _context(scan: _Scan) -> _Context:
     window = list(scan.tail)
-    if not window:
-        return _empty(tax)
     first = window[0].number
     start, end, step = _failed_region(scan, first)
-    reasons: list[str] = []
-    if step is not None:
-        reasons.append(f"failed step starts at line {start}: {step[:120]}")
-
     scores: dict[int, float] = {}
     near_consequence = _near_consequences(window, start, end)
     span = max(1, end - start)
@@ -634,32 +636,50 @@ def explain(
             scores[entry.number] = value
     for evidence, _neg, entry in scan.early:
         scores.setdefault(entry.number, evidence - 1.0)
-
     by_number = {entry.number: entry for entry in window}
     by_number.update((entry.number, entry) for _evidence, _neg, entry in scan.early)
-    seeds = sorted(scores, key=lambda n: (-scores[n], n))
-    fallback = [n for n in scan.terminators[:1] if n in by_number]
+    return _Context(scan, window, by_number, scores, start, end, step, near_consequence)
 
+
+def _select(
+    ctx: _Context,
+    order: list[int],
+    score_of: dict[int, float],
+    *,
+    max_seeds: int = MAX_SEEDS,
+    extra_ratio: float = 0.0,
+    fallback_below: float = WEAK_BEST,
+) -> list[tuple[int, float]]:
+    """Seeds in ``order``, each a distinct report, then the other lines of the best block.
+
+    A further seed is listed only while its score is at least ``extra_ratio`` of the best;
+    the CI system's own failure line is added when the best score is below
+    ``fallback_below``.
+    """
+    by_number, scores = ctx.by_number, ctx.scores
+    fallback = [n for n in ctx.scan.terminators[:1] if n in by_number]
     ranked: list[tuple[int, float]] = []
     members: list[int] = []
     seen_texts: set[str] = set()
     chosen: set[int] = set()
     blocks = 0
-    for seed in seeds:
-        if blocks >= MAX_SEEDS:
+    for seed in order:
+        if blocks >= max_seeds:
             break
         if seed in chosen:
             continue
         if blocks and by_number[seed].consequence:
             continue
+        seed_score = score_of[seed]
+        if blocks and seed_score < extra_ratio * ranked[0][1]:
+            break
         shape = normalize_line(by_number[seed].text)
         if shape in seen_texts:
             continue
         seen_texts.add(shape)
-        seed_score = _squash(scores[seed])
         block = _block(seed, by_number, scores)
         if len(_block(seed, by_number, scores, header=False)) <= 2:
-            detail = _detail_of(seed, by_number, scores, end)
+            detail = _detail_of(seed, by_number, scores, ctx.end)
             if detail is not None and detail not in chosen:
                 seed = detail
                 block = _block(seed, by_number, scores)
@@ -671,15 +691,72 @@ def explain(
     if ranked:
         member_score = min(score for _n, score in ranked) * (0.99 if len(ranked) > 1 else 0.9)
         ranked.extend((number, member_score) for number in members)
-    weak = not ranked or ranked[0][1] < WEAK_BEST
+    weak = not ranked or ranked[0][1] < fallback_below
     for number in fallback:
         if number not in chosen and weak:
             ranked.append((number, 0.05 if ranked else 0.5))
             chosen.add(number)
-    if not ranked and window:
-        tail = [e for e in window if not e.noise][-1:]
+    if not ranked and ctx.window:
+        tail = [e for e in ctx.window if not e.noise][-1:]
         ranked = [(e.number, 0.01) for e in tail]
+    return ranked
 
+
+def _rule_ranking(ctx: _Context) -> list[tuple[int, float]]:
+    seeds = sorted(ctx.scores, key=lambda n: (-ctx.scores[n], n))
+    return _select(ctx, seeds, {n: _squash(v) for n, v in ctx.scores.items()})
+
+
+def _learned_ranking(ctx: _Context, model: LineModel) -> list[tuple[int, float]]:
+    table = candidate_table(ctx)
+    if not table.numbers:
+        return _rule_ranking(ctx)
+    probability = model.probabilities(table.dense, table.hashed)
+    score_of = {n: float(p) for n, p in zip(table.numbers, probability, strict=True)}
+    order = sorted(score_of, key=lambda n: (-score_of[n], n))
+    return _select(
+        ctx,
+        order,
+        score_of,
+        max_seeds=1 + model.extra_seeds,
+        extra_ratio=model.extra_ratio,
+        fallback_below=0.0,
+    )
+
+
+ModelChoice = LineModel | Literal["builtin"] | None
+"""``"builtin"``: the shipped weights; ``None``: the rules alone; or weights of one's own."""
+
+
+def explain(
+    lines: Iterable[str],
+    baseline: Iterable[str] | None = None,
+    *,
+    taxonomy: Taxonomy | None = None,
+    model: ModelChoice = "builtin",
+) -> Explanation:
+    """Rank the lines of a failed CI log by how well they explain the failure.
+
+    ``lines`` are the log's lines without line ends (see ``iter_log_lines``); ``baseline`` is
+    an optional passing log of the same job: lines it also has count as old news and sink,
+    but remain candidates when nothing new explains the failure. ``model`` re-ranks the
+    rules' candidates with learned weights (``None`` keeps the rules' own order).
+    """
+    tax = taxonomy if taxonomy is not None else builtin_taxonomy()
+    known = _baseline_hashes(baseline) if baseline is not None else None
+    scan = _scan(lines, known)
+    if not scan.tail:
+        return _empty(tax)
+    ctx = _context(scan)
+    reasons: list[str] = []
+    if ctx.step is not None:
+        reasons.append(f"failed step starts at line {ctx.start}: {ctx.step[:120]}")
+    weights = builtin_model() if model == "builtin" else model
+    if isinstance(weights, LineModel):
+        ranked = _learned_ranking(ctx, weights)
+    else:
+        ranked = _rule_ranking(ctx)
+    by_number = ctx.by_number
     ranked.sort(key=lambda item: (-item[1], item[0]))
     explained = tuple(
         ExplainedLine(number=n, text=by_number[n].text[:500], score=round(s, 4))
@@ -687,7 +764,7 @@ def explain(
         if n in by_number
     )
     top = [line.text for line in explained[:10]]
-    context = [e.text for e in window[-30:]]
+    context = [e.text for e in ctx.window[-30:]]
     verdict: Classification = classify(top, context, tax)
     reasons.extend(verdict.reasons)
     category = tax.get(verdict.category)
@@ -702,11 +779,162 @@ def explain(
         if explained
         else 0.0,
         line_count=scan.count,
-        failed_step=step,
+        failed_step=ctx.step,
         new_lines_only=known is not None,
         indications=verdict.indications,
         reasons=tuple(reasons),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateTable:
+    """Candidate lines of one log and their features, as the line model reads them."""
+
+    numbers: list[int]
+    dense: npt.NDArray[np.float64]
+    hashed: list[list[int]]
+
+
+CANDIDATES = 60
+"""Lines with the best rule scores that the model re-ranks."""
+STEP_TAIL = 12
+"""Last lines of the failed step that are candidates whatever their words; only when a CI
+marker ends the step (without one, the end of the log says nothing)."""
+FEATURES = (
+    "rule",
+    "rule_squashed",
+    "rule_rank",
+    "rule_first",
+    "evidence",
+    "consequence",
+    "terminator",
+    "in_step",
+    "before_step",
+    "after_step",
+    "from_step_end",
+    "step_position",
+    "from_log_end",
+    "near_summary",
+    "block_size",
+    "block_before",
+    "block_after",
+    "in_best_block",
+    "indent",
+    "length",
+    "command",
+    "known",
+    "early",
+    "no_markers",
+    "prev_evidence",
+    "next_evidence",
+    "prev_blank",
+    "next_blank",
+    "siblings",
+    "scored_in_step",
+    "continuation",
+    "header",
+    "tail_only",
+)
+
+
+def _candidate_numbers(ctx: _Context) -> list[int]:
+    by_number = ctx.by_number
+    best = sorted(ctx.scores, key=lambda n: (-ctx.scores[n], n))[:CANDIDATES]
+    chosen = set(best)
+    tail: list[int] = []
+    number = ctx.end if ctx.scan.terminators else ctx.start - 1
+    while number >= ctx.start and len(tail) < STEP_TAIL and number in by_number:
+        entry = by_number[number]
+        if not entry.noise and not entry.command and entry.text.strip():
+            tail.append(number)
+        number -= 1
+    chosen.update(tail)
+    return sorted(chosen)
+
+
+def candidate_table(ctx: _Context) -> CandidateTable:
+    """Features of the candidate lines: the rules' own figures and hashed words around them."""
+    by_number, scores = ctx.by_number, ctx.scores
+    numbers = _candidate_numbers(ctx)
+    rank = {n: i for i, n in enumerate(sorted(scores, key=lambda n: (-scores[n], n)))}
+    best_block: set[int] = set()
+    if rank:
+        top = min(rank, key=rank.__getitem__)
+        best_block = set(_block(top, by_number, scores))
+    has_markers = bool(ctx.scan.terminators)
+    in_step = sum(1 for n in scores if ctx.start <= n <= ctx.end)
+    span = max(1, ctx.end - ctx.start)
+    last = ctx.scan.count
+    early = {entry.number for _e, _n, entry in ctx.scan.early}
+    rows: list[list[float]] = []
+    hashed: list[list[int]] = []
+    for number in numbers:
+        entry = by_number[number]
+        score = scores.get(number, 0.0)
+        block = _block(number, by_number, scores)
+        prev = by_number.get(number - 1)
+        after = by_number.get(number + 1)
+        shape = _shape(entry.text)
+        siblings = sum(
+            1
+            for other in range(number - 5, number + 6)
+            if other != number
+            and other in by_number
+            and shape
+            and _shape(by_number[other].text) == shape
+        )
+        inside = ctx.start <= number <= ctx.end
+        rows.append(
+            [
+                min(score, 10.0),
+                _squash(score),
+                math.log2(2 + rank[number]) if number in rank else 8.0,
+                float(rank.get(number, -1) == 0),
+                max(-3.0, min(entry.evidence, 8.0)),
+                float(entry.consequence),
+                float(entry.terminator),
+                float(inside),
+                float(number < ctx.start),
+                float(number > ctx.end),
+                math.log2(1 + abs(ctx.end - number)),
+                (ctx.end - number) / span if inside else 1.0,
+                math.log2(1 + last - number),
+                float(number in ctx.near),
+                math.log2(1 + len(block)),
+                math.log2(1 + number - block[0]),
+                math.log2(1 + block[-1] - number),
+                float(number in best_block),
+                math.log2(1 + entry.indent),
+                math.log2(1 + len(entry.text)),
+                float(entry.command),
+                float(entry.known),
+                float(number in early),
+                float(not has_markers),
+                max(-3.0, min(prev.evidence, 8.0)) if prev is not None else 0.0,
+                max(-3.0, min(after.evidence, 8.0)) if after is not None else 0.0,
+                float(prev is None or not prev.text.strip()),
+                float(after is None or not after.text.strip()),
+                float(siblings),
+                math.log2(1 + in_step),
+                float(_CONTINUATION.match(entry.text) is not None),
+                float(_HEADER.match(entry.text) is not None),
+                float(number not in scores),
+            ]
+        )
+        tokens = hashed_tokens(entry.text, "")
+        if prev is not None:
+            tokens.extend(hashed_tokens(prev.text, "p"))
+        if after is not None:
+            tokens.extend(hashed_tokens(after.text, "n"))
+        hashed.append(tokens)
+    dense = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
+    return CandidateTable(numbers, dense, hashed)
+
+
+def context_of(lines: Iterable[str]) -> _Context | None:
+    """Scan a log and score its lines by the rules; ``None`` for an empty log (for training)."""
+    scan = _scan(lines, None)
+    return _context(scan) if scan.tail else None
 
 
 def _identifier(text: str) -> str | None:
@@ -868,3 +1096,88 @@ def _empty(tax: Taxonomy) -> Explanation:
         line_count=0,
         reasons=("the log is empty",),
     )
+
+
+EXTENT_BEFORE = 30
+EXTENT_AFTER = 120
+"""Lines around the best seed whose membership in the answer the extent model decides."""
+EXTENT_FEATURES = (
+    "offset_before",
+    "offset_after",
+    "in_block",
+    "outside_before",
+    "outside_after",
+    "blank",
+    "noise",
+    "command",
+    "consequence",
+    "terminator",
+    "indent_deeper",
+    "indent_shallower",
+    "indent_zero",
+    "evidence",
+    "scored",
+    "same_shape",
+    "continuation",
+    "header",
+    "breaks_between",
+    "blanks_between",
+    "seed_probability",
+    "length",
+)
+
+
+def extent_table(
+    ctx: _Context, seed: int, block: list[int], probability: float
+) -> tuple[list[int], npt.NDArray[np.float64]]:
+    """Lines around ``seed`` and features saying whether each belongs to its report."""
+    by_number, scores = ctx.by_number, ctx.scores
+    base = by_number[seed]
+    shape = _shape(base.text)
+    low, high = block[0], block[-1]
+    inside = set(block)
+    numbers: list[int] = []
+    rows: list[list[float]] = []
+    for direction in (-1, 1):
+        breaks = 0
+        blanks = 0
+        limit = EXTENT_BEFORE if direction < 0 else EXTENT_AFTER
+        for step in range(0 if direction > 0 else 1, limit + 1):
+            number = seed + direction * step
+            entry = by_number.get(number)
+            if entry is None:
+                break
+            blank = not entry.text.strip()
+            rows.append(
+                [
+                    math.log2(1 + step) if direction < 0 else 0.0,
+                    math.log2(1 + step) if direction > 0 else 0.0,
+                    float(number in inside),
+                    math.log2(1 + low - number) if number < low else 0.0,
+                    math.log2(1 + number - high) if number > high else 0.0,
+                    float(blank),
+                    float(entry.noise and not blank),
+                    float(entry.command),
+                    float(entry.consequence),
+                    float(entry.terminator),
+                    float(entry.indent > base.indent),
+                    float(entry.indent < base.indent and not blank),
+                    float(entry.indent == 0 and not blank),
+                    max(-3.0, min(entry.evidence, 8.0)),
+                    float(number in scores),
+                    float(bool(shape) and _shape(entry.text) == shape),
+                    float(_CONTINUATION.match(entry.text) is not None),
+                    float(_HEADER.match(entry.text) is not None),
+                    math.log2(1 + breaks),
+                    math.log2(1 + blanks),
+                    probability,
+                    math.log2(1 + len(entry.text)),
+                ]
+            )
+            numbers.append(number)
+            if entry.command or entry.consequence or (entry.noise and not blank):
+                breaks += 1
+            if blank:
+                blanks += 1
+    dense = np.array(rows, dtype=np.float64).reshape(len(rows), len(EXTENT_FEATURES))
+    return numbers, dense

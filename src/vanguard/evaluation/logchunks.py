@@ -15,20 +15,38 @@ import statistics
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vanguard.diagnose.cilog import Explanation, explain, iter_log_lines, read_chunks
+from vanguard.diagnose.cilog import (
+    Explanation,
+    ModelChoice,
+    candidate_table,
+    context_of,
+    explain,
+    iter_log_lines,
+    read_chunks,
+)
+from vanguard.diagnose.linemodel import LineModel, train_logistic
 from vanguard.errors import InputError
 
 __all__ = [
     "LogChunksRecord",
+    "LogFeatures",
     "LogScore",
     "Summary",
+    "TrainingOptions",
     "default_cache",
     "ensure_unpacked",
+    "extract_features",
+    "fit_line_model",
+    "fold_models",
     "load_labels",
+    "repository_fold",
     "repository_half",
     "run_logchunks",
     "score_log",
@@ -147,6 +165,15 @@ def repository_half(repo: str) -> int:
     return hashlib.sha256(repo.encode()).digest()[0] % 2
 
 
+def repository_fold(repo: str, folds: int) -> int:
+    """The fold (``0 .. folds-1``) of a repository for grouped cross-validation.
+
+    Every log of a repository falls in the same fold, so a model scored on a fold never saw
+    a log of the repositories it is scored on.
+    """
+    return int.from_bytes(hashlib.sha256(repo.encode()).digest()[1:5], "big") % folds
+
+
 def load_labels(data: Path) -> list[LogChunksRecord]:
     """Read ``labels.jsonl`` from the data set folder."""
     path = data / LABELS
@@ -183,10 +210,108 @@ def ensure_unpacked(data: Path, cache: Path) -> Path:
     return cache
 
 
-def explain_file(path: Path) -> Explanation:
+def explain_file(path: Path, model: ModelChoice = "builtin") -> Explanation:
     """Explain one log file, streamed from disk."""
     with path.open("rb") as stream:
-        return explain(iter_log_lines(read_chunks(stream)))
+        return explain(iter_log_lines(read_chunks(stream)), model=model)
+
+
+class LogFeatures(BaseModel):
+    """The line model's view of one log: candidate lines, their features and gold labels."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    id: str
+    repo: str
+    numbers: tuple[int, ...]
+    dense: npt.NDArray[np.float64]
+    hashed: tuple[tuple[int, ...], ...]
+    labels: npt.NDArray[np.float64]
+
+
+def extract_features(
+    root: Path,
+    records: Iterable[LogChunksRecord],
+    on_done: Callable[[LogFeatures], None] | None = None,
+) -> list[LogFeatures]:
+    """Candidate lines and features of every log, labelled 1 where the line is in gold."""
+    found: list[LogFeatures] = []
+    for record in records:
+        path = root / record.log
+        try:
+            with path.open("rb") as stream:
+                ctx = context_of(iter_log_lines(read_chunks(stream)))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read log: {exc.strerror}") from exc
+        if ctx is None:
+            continue
+        table = candidate_table(ctx)
+        gold = record.gold
+        item = LogFeatures(
+            id=record.id,
+            repo=record.repo,
+            numbers=tuple(table.numbers),
+            dense=table.dense,
+            hashed=tuple(tuple(row) for row in table.hashed),
+            labels=np.array([float(n in gold) for n in table.numbers]),
+        )
+        found.append(item)
+        if on_done is not None:
+            on_done(item)
+    return found
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """Settings of the line model's training (see ``train_logistic``)."""
+
+    l2: float = 1e-3
+    l2_hashed: float = 1e-2
+    steps: int = 300
+    listwise: float = 0.0
+
+
+def fit_line_model(
+    logs: Sequence[LogFeatures], options: TrainingOptions | None = None
+) -> LineModel:
+    """Train the line scorer on these logs; each log weighs the same."""
+    chosen = [log for log in logs if log.numbers]
+    settings = options if options is not None else TrainingOptions()
+    dense = np.vstack([log.dense for log in chosen])
+    labels = np.concatenate([log.labels for log in chosen])
+    weights = np.concatenate([np.full(len(log.numbers), 1.0 / len(log.numbers)) for log in chosen])
+    sizes = np.array([len(log.numbers) for log in chosen], dtype=np.int64)
+    groups = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    lengths = [len(row) for log in chosen for row in log.hashed]
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    indices = np.fromiter(
+        (i for log in chosen for row in log.hashed for i in row), dtype=np.int64, count=indptr[-1]
+    )
+    return train_logistic(
+        dense,
+        indptr,
+        indices,
+        labels,
+        weights=weights,
+        l2=settings.l2,
+        l2_hashed=settings.l2_hashed,
+        steps=settings.steps,
+        groups=groups,
+        listwise=settings.listwise,
+    )
+
+
+def fold_models(
+    logs: Sequence[LogFeatures], folds: int, options: TrainingOptions | None = None
+) -> dict[int, LineModel]:
+    """One model per fold, each trained only on the logs of repositories outside that fold."""
+    return {
+        fold: fit_line_model(
+            [log for log in logs if repository_fold(log.repo, folds) != fold], options
+        )
+        for fold in range(folds)
+    }
 
 
 def run_logchunks(
@@ -195,8 +320,13 @@ def run_logchunks(
     *,
     records: Iterable[LogChunksRecord] | None = None,
     on_done: Callable[[LogScore], None] | None = None,
+    model: ModelChoice | Callable[[LogChunksRecord], ModelChoice] = "builtin",
 ) -> list[LogScore]:
-    """Explain every labelled log and score it; ``on_done`` is told after each log."""
+    """Explain every labelled log and score it; ``on_done`` is told after each log.
+
+    ``model`` is the line model to use, or a function choosing one per log (out-of-fold
+    scoring passes the model of the log's fold).
+    """
     root = ensure_unpacked(data, cache)
     chosen = list(records) if records is not None else load_labels(data)
     scores: list[LogScore] = []
@@ -204,7 +334,7 @@ def run_logchunks(
         path = root / record.log
         began = time.perf_counter()
         try:
-            explanation = explain_file(path)
+            explanation = explain_file(path, model(record) if callable(model) else model)
         except OSError as exc:
             raise InputError(f"{path}: cannot read log: {exc.strerror}") from exc
         seconds = time.perf_counter() - began

@@ -7,13 +7,21 @@ import json
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from vanguard.diagnose.cilog import ModelChoice
+from vanguard.diagnose.linemodel import LineModel, builtin_model
 from vanguard.errors import InputError
+from vanguard.evaluation import logchunks
 from vanguard.evaluation.logchunks import (
     LogChunksRecord,
+    LogFeatures,
     ensure_unpacked,
+    extract_features,
+    fold_models,
     load_labels,
+    repository_fold,
     repository_half,
     run_logchunks,
     score_log,
@@ -146,3 +154,59 @@ def test_repository_half_is_stable_and_splits_by_repository() -> None:
     assert set(halves) == {0, 1}
     assert 60 < sum(halves) < 140
     assert halves == [repository_half(repo) for repo in repos]
+
+
+def _features(repo: str, number: int) -> LogFeatures:
+    return LogFeatures(
+        id=f"{repo}/{number}",
+        repo=repo,
+        numbers=(1, 2),
+        dense=np.zeros((2, 3)),
+        hashed=((1,), (2,)),
+        labels=np.array([1.0, 0.0]),
+    )
+
+
+def test_out_of_fold_training_never_sees_the_repository_it_scores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    logs = [_features(f"owner{i}/repo{i}", n) for i in range(40) for n in range(3)]
+    trained_on: list[set[str]] = []
+
+    def record(chosen: list[LogFeatures], _options: object = None) -> LineModel:
+        trained_on.append({log.repo for log in chosen})
+        return builtin_model()
+
+    monkeypatch.setattr(logchunks, "fit_line_model", record)
+    models = fold_models(logs, 5)
+    assert sorted(models) == [0, 1, 2, 3, 4]
+    every = {log.repo for log in logs}
+    for fold, repos in enumerate(trained_on):
+        scored = {repo for repo in every if repository_fold(repo, 5) == fold}
+        assert scored
+        assert not scored & repos
+        assert scored | repos == every
+
+
+def test_repository_fold_is_stable_and_in_range() -> None:
+    repos = [f"owner{i}/repo{i}" for i in range(200)]
+    folds = [repository_fold(repo, 5) for repo in repos]
+    assert set(folds) == {0, 1, 2, 3, 4}
+    assert folds == [repository_fold(repo, 5) for repo in repos]
+
+
+def test_a_model_chosen_per_log_is_used(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path)
+    cache = tmp_path / "cache"
+    asked: list[str] = []
+
+    def choose(record: LogChunksRecord) -> ModelChoice:
+        asked.append(record.repo)
+        return None
+
+    scores = run_logchunks(data, cache, model=choose)
+    assert asked == ["x/y", "x/z"]
+    assert scores[0].hit1 is True
+    features = extract_features(cache, load_labels(data))
+    assert [f.id for f in features] == ["C/x@y/failed/1", "JS/x@z/failed/2"]
+    assert features[0].labels.sum() >= 1.0

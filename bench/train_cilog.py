@@ -1,0 +1,90 @@
+"""Train the line model of ``vanguard ci explain`` on LogChunks and write the shipped weights.
+
+Reads the unpacked logs (``~/.cache/vanguard/logchunks`` or ``--cache``), computes the
+candidate-line features of every log, and first scores the approach honestly: 5 models, each
+trained on the repositories outside one fold (``repository_fold``), explain the logs of their
+own fold; the figures printed are those out-of-fold ones. Then one model is trained on all
+logs and written to ``src/vanguard/diagnose/cilog_model.npz`` (weights only, no log text).
+Deterministic: the same logs give the same file.
+
+    .venv/bin/python bench/train_cilog.py [--data ../shared/datasets/logchunks] [--folds 5]
+    .venv/bin/python bench/train_cilog.py --no-evaluate     # only write the model
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+from vanguard.cli.ci import DEFAULT_DATA
+from vanguard.diagnose import linemodel
+from vanguard.evaluation.logchunks import (
+    default_cache,
+    ensure_unpacked,
+    extract_features,
+    fit_line_model,
+    fold_models,
+    load_labels,
+    repository_fold,
+    repository_half,
+    run_logchunks,
+    summarize,
+)
+
+OUTPUT = Path(__file__).parents[1] / "src" / "vanguard" / "diagnose" / linemodel.MODEL_FILE
+EXTRA_SEEDS = 4
+"""Other candidate reports listed after the best one (for hit@5; each costs precision)."""
+EXTRA_RATIO = 0.0
+"""A further candidate is listed only while its probability is at least this share of the best."""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args()
+    root = ensure_unpacked(args.data, args.cache or default_cache())
+    records = load_labels(args.data)
+    began = time.perf_counter()
+    features = extract_features(root, records)
+    print(f"features of {len(features)} logs in {time.perf_counter() - began:.0f} s")
+    if args.evaluate:
+        models = {
+            fold: dataclasses.replace(model, extra_seeds=EXTRA_SEEDS, extra_ratio=EXTRA_RATIO)
+            for fold, model in fold_models(features, args.folds).items()
+        }
+        scores = run_logchunks(
+            args.data,
+            root,
+            records=records,
+            model=lambda record: models[repository_fold(record.repo, args.folds)],
+        )
+        by_id = {score.id: score for score in scores}
+        print(f"out-of-fold ({args.folds} folds by repository; no log scored by a model that saw")
+        print("its repository):")
+        for name, chosen in (
+            ("all", scores),
+            ("half 0", [by_id[r.id] for r in records if repository_half(r.repo) == 0]),
+            ("half 1", [by_id[r.id] for r in records if repository_half(r.repo) == 1]),
+        ):
+            m = summarize(chosen)
+            print(
+                f"  {name:7s} {m.logs} logs  precision {m.precision:.3f}  recall {m.recall:.3f}  "
+                f"F1 {m.f1:.3f}  hit@1 {m.hit1:.3f}  hit@5 {m.hit5:.3f}  "
+                f"s/log {m.mean_seconds:.3f} (max {m.max_seconds:.2f})"
+            )
+    model = dataclasses.replace(
+        fit_line_model(features), extra_seeds=EXTRA_SEEDS, extra_ratio=EXTRA_RATIO
+    )
+    args.output.write_bytes(model.to_bytes())
+    print(f"wrote {args.output} ({args.output.stat().st_size} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""A learned line scorer for failed CI logs: logistic regression over rule and token features.
+
+The rule-based ranker in ``cilog`` proposes candidate lines and describes each by numbers it
+already computes (evidence, place in the failed step, block shape) plus hashed words of the
+line and its neighbours. This module holds the weights that turn those features into the
+probability that a line belongs to the labelled failure reason, the numpy code that trains
+them, and the loader of the shipped weights. The weights are plain numbers: no log text is
+stored, only hash buckets of lowercase word shapes.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from io import BytesIO
+from itertools import pairwise
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "HASH_BITS",
+    "LineModel",
+    "builtin_model",
+    "hashed_tokens",
+    "train_logistic",
+]
+
+HASH_BITS = 14
+"""Hash buckets for word features: 16,384 weights, small enough to ship as package data."""
+MODEL_FILE = "cilog_model.npz"
+_WORD = re.compile(r"[a-z_]+|[^\sa-z_\d]")
+_DIGITS = re.compile(r"\d+")
+_SHAPE = re.compile(r"[a-z]+|[A-Z]+|\d+|\s+")
+MAX_WORDS = 16
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def _bucket(token: str) -> int:
+    return zlib.crc32(token.encode()) & ((1 << HASH_BITS) - 1)
+
+
+def _shape_of(text: str) -> str:
+    def mark(match: re.Match[str]) -> str:
+        part = match.group(0)
+        if part[0].isspace():
+            return " "
+        if part[0].isdigit():
+            return "0"
+        return "a" if part[0].islower() else "A"
+
+    return _SHAPE.sub(mark, text.strip())[:12]
+
+
+def hashed_tokens(text: str, prefix: str) -> list[int]:
+    """Hash buckets of a line's lowercase words, word pairs, first word and shape.
+
+    ``prefix`` keeps the line itself apart from its neighbours (``""``, ``"p"``, ``"n"``).
+    Digits are blurred so that counts, line numbers and ids share a bucket.
+    """
+    low = _DIGITS.sub("0", text.lower())
+    words = _WORD.findall(low)[:MAX_WORDS]
+    tokens = [f"{prefix}w:{word}" for word in words]
+    tokens.extend(f"{prefix}b:{a} {b}" for a, b in pairwise(words))
+    if words:
+        tokens.append(f"{prefix}f:{words[0]}")
+    tokens.append(f"{prefix}s:{_shape_of(text)}")
+    return [_bucket(token) for token in tokens]
+
+
+@dataclass(frozen=True, slots=True)
+class LineModel:
+    """Weights of the line scorer and the choices that use its probabilities.
+
+    ``dense`` weighs the standardised numeric features (``mean`` and ``scale`` standardise
+    them), ``hashed`` the word buckets. ``extra_seeds`` and ``extra_ratio`` say how many other
+    candidate reports are listed after the best one, and how probable they must be relative
+    to it: each costs precision when the best one is right.
+    """
+
+    dense: FloatArray
+    hashed: FloatArray
+    mean: FloatArray
+    scale: FloatArray
+    bias: float
+    extra_seeds: int = 4
+    extra_ratio: float = 0.0
+
+    def logits(self, dense: FloatArray, rows: Sequence[Sequence[int]]) -> FloatArray:
+        """Raw scores of candidate lines: ``dense`` is one row per line, ``rows`` its buckets."""
+        if dense.shape[0] == 0:
+            return np.zeros(0)
+        value: FloatArray = ((dense - self.mean) / self.scale) @ self.dense + self.bias
+        hashed = self.hashed
+        value += np.array([float(hashed[list(row)].sum()) if row else 0.0 for row in rows])
+        return value
+
+    def probabilities(self, dense: FloatArray, rows: Sequence[Sequence[int]]) -> FloatArray:
+        """Probability that each candidate line belongs to the failure reason."""
+        return np.asarray(_sigmoid(self.logits(dense, rows)), dtype=np.float64)
+
+    def to_bytes(self) -> bytes:
+        """The weights as a compressed ``.npz`` file."""
+        out = BytesIO()
+        np.savez_compressed(
+            out,
+            dense=self.dense.astype(np.float32),
+            hashed=self.hashed.astype(np.float32),
+            mean=self.mean.astype(np.float32),
+            scale=self.scale.astype(np.float32),
+            meta=np.array([self.bias, self.extra_seeds, self.extra_ratio], dtype=np.float64),
+        )
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LineModel:
+        """Read weights written by ``to_bytes``."""
+        with np.load(BytesIO(data)) as arrays:
+            meta = arrays["meta"]
+            return cls(
+                dense=arrays["dense"].astype(np.float64),
+                hashed=arrays["hashed"].astype(np.float64),
+                mean=arrays["mean"].astype(np.float64),
+                scale=arrays["scale"].astype(np.float64),
+                bias=float(meta[0]),
+                extra_seeds=int(meta[1]),
+                extra_ratio=float(meta[2]),
+            )
+
+
+@cache
+def builtin_model() -> LineModel:
+    """The shipped weights, trained on all LogChunks logs; loaded once per process."""
+    data = resources.files("vanguard.diagnose").joinpath(MODEL_FILE).read_bytes()
+    return LineModel.from_bytes(data)
+
+
+def _sigmoid(value: FloatArray) -> FloatArray:
+    return 0.5 * (1.0 + np.tanh(0.5 * value))
+
+
+def train_logistic(
+    dense: FloatArray,
+    indptr: IntArray,
+    indices: IntArray,
+    labels: FloatArray,
+    *,
+    weights: FloatArray | None = None,
+    l2: float = 1e-3,
+    l2_hashed: float = 1e-2,
+    steps: int = 300,
+    rate: float = 0.05,
+    groups: IntArray | None = None,
+    listwise: float = 0.0,
+) -> LineModel:
+    """Fit L2-regularised logistic regression by full-batch Adam, deterministically.
+
+    ``dense`` has one row per candidate line; its hashed buckets are
+    ``indices[indptr[i]:indptr[i + 1]]`` (CSR layout). ``weights`` weighs the rows, so that
+    every log counts the same however many candidates it has. With ``groups`` (the first row
+    of each log, ascending) and ``listwise > 0``, a softmax loss over each log's candidates is
+    added with that weight: it rewards putting a gold line first, which is what hit@1 counts.
+    """
+    rows = dense.shape[0]
+    mean = dense.mean(axis=0)
+    scale = dense.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    x = (dense - mean) / scale
+    row_of = np.repeat(np.arange(rows), np.diff(indptr))
+    sample = weights if weights is not None else np.ones(rows)
+    sample = sample / sample.sum()
+    size = 1 << HASH_BITS
+    params = np.zeros(x.shape[1] + size + 1)
+    moment = np.zeros_like(params)
+    second = np.zeros_like(params)
+    width = x.shape[1]
+    for step in range(1, steps + 1):
+        w_dense = params[:width]
+        w_hashed = params[width:-1]
+        logit = x @ w_dense + params[-1]
+        logit += np.bincount(row_of, weights=w_hashed[indices], minlength=rows)
+        error = (_sigmoid(logit) - labels) * sample
+        if groups is not None and listwise > 0.0:
+            error += listwise * _softmax_error(logit, labels, groups)
+        grad = np.empty_like(params)
+        grad[:width] = x.T @ error + l2 * w_dense
+        grad[width:-1] = np.bincount(indices, weights=error[row_of], minlength=size)
+        grad[width:-1] += l2_hashed * w_hashed
+        grad[-1] = error.sum()
+        moment = 0.9 * moment + 0.1 * grad
+        second = 0.999 * second + 0.001 * grad * grad
+        corrected = moment / (1 - 0.9**step)
+        spread = np.sqrt(second / (1 - 0.999**step)) + 1e-8
+        params -= rate * corrected / spread
+    return LineModel(
+        dense=params[:width].copy(),
+        hashed=params[width:-1].copy(),
+        mean=mean,
+        scale=scale,
+        bias=float(params[-1]),
+    )
+
+
+def _softmax_error(logit: FloatArray, labels: FloatArray, groups: IntArray) -> FloatArray:
+    """Gradient of the mean softmax cross-entropy per group, towards its gold rows."""
+    sizes = np.diff(np.append(groups, logit.shape[0]))
+    top = np.repeat(np.maximum.reduceat(logit, groups), sizes)
+    exp = np.exp(logit - top)
+    prob = exp / np.repeat(np.add.reduceat(exp, groups), sizes)
+    gold = np.add.reduceat(labels, groups)
+    target = labels / np.repeat(np.where(gold > 0, gold, 1.0), sizes)
+    used = np.repeat((gold > 0).astype(np.float64), sizes)
+    count = max(1.0, float((gold > 0).sum()))
+    return np.asarray((prob - target) * used / count, dtype=np.float64)

@@ -1,0 +1,106 @@
+"""The learned line scorer: shipped weights, hashing, training, and its effect on ``explain``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from vanguard.diagnose import cilog, linemodel
+from vanguard.diagnose.cilog import FEATURES, explain
+from vanguard.diagnose.linemodel import (
+    HASH_BITS,
+    LineModel,
+    builtin_model,
+    hashed_tokens,
+    train_logistic,
+)
+
+
+def _zero_model(**hashed_weights: float) -> LineModel:
+    """A model that ignores the rules and weighs only the named word buckets."""
+    hashed = np.zeros(1 << HASH_BITS)
+    for token, weight in hashed_weights.items():
+        hashed[linemodel._bucket(token)] = weight
+    width = len(FEATURES)
+    return LineModel(
+        dense=np.zeros(width), hashed=hashed, mean=np.zeros(width), scale=np.ones(width), bias=0.0
+    )
+
+
+def test_the_shipped_model_loads_with_the_expected_shape() -> None:
+    model = builtin_model()
+    assert model.dense.shape == (len(FEATURES),)
+    assert model.hashed.shape == (1 << HASH_BITS,)
+    assert model.mean.shape == model.scale.shape == (len(FEATURES),)
+    assert np.all(model.scale > 0)
+    assert np.count_nonzero(model.dense) > len(FEATURES) // 2
+    assert np.count_nonzero(model.hashed) > 1000
+    assert 0 <= model.extra_seeds <= 10
+    assert builtin_model() is model
+
+
+def test_weights_round_trip_through_bytes() -> None:
+    model = dataclasses.replace(_zero_model(**{"w:boom": 1.5}), extra_seeds=2, extra_ratio=0.25)
+    again = LineModel.from_bytes(model.to_bytes())
+    assert np.allclose(again.hashed, model.hashed)
+    assert (again.extra_seeds, again.extra_ratio) == (2, 0.25)
+
+
+def test_hashed_tokens_are_stable_in_range_and_keep_neighbours_apart() -> None:
+    line = "Error: 12 tests failed in Spec_42"
+    tokens = hashed_tokens(line, "")
+    assert tokens == hashed_tokens(line.replace("12", "99"), "")
+    assert all(0 <= t < 1 << HASH_BITS for t in tokens)
+    assert set(tokens) != set(hashed_tokens(line, "p"))
+
+
+def test_training_learns_which_bucket_marks_the_answer() -> None:
+    rows = 200
+    rng = np.random.default_rng(0)
+    labels = (np.arange(rows) % 4 == 0).astype(np.float64)
+    indices = np.where(labels > 0, 7, 11).astype(np.int64)
+    dense = rng.normal(size=(rows, 3))
+    indptr = np.arange(rows + 1, dtype=np.int64)
+    model = train_logistic(dense, indptr, indices, labels, steps=200)
+    assert model.hashed[7] > 0.5 > model.hashed[11] + 1.0
+    probability = model.probabilities(dense[:2], [[7], [11]])
+    assert probability[0] > 0.8 > 0.2 > probability[1]
+
+
+def _travis_with_a_silent_reason() -> list[str]:
+    return [
+        "$ make setup",
+        "ok",
+        "$ make check",
+        "warning: missing file docs/index.html",
+        "Please rebuild the bundle and commit the changes",
+        "Makefile:12: recipe for target 'check' failed",
+        'The command "make check" exited with 1.',
+    ]
+
+
+def test_a_learned_ranking_can_differ_from_the_rules() -> None:
+    lines = _travis_with_a_silent_reason()
+    rules = explain(lines, model=None)
+    learned = explain(lines, model=_zero_model(**{"w:rebuild": 4.0}))
+    assert rules.lines[0].number == 4
+    assert learned.lines[0].number == 5
+
+
+def test_explain_uses_the_shipped_model_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = _travis_with_a_silent_reason()
+    monkeypatch.setattr(cilog, "builtin_model", lambda: _zero_model(**{"w:rebuild": 4.0}))
+    assert explain(lines).lines[0].number == 5
+    assert explain(lines, model=None).lines[0].number == 4
+
+
+def test_candidates_have_one_feature_row_and_bucket_list_each() -> None:
+    ctx = cilog.context_of(_travis_with_a_silent_reason())
+    assert ctx is not None
+    table = cilog.candidate_table(ctx)
+    assert table.dense.shape == (len(table.numbers), len(FEATURES))
+    assert len(table.hashed) == len(table.numbers)
+    assert {4, 5} <= set(table.numbers)
+    assert cilog.context_of([]) is None
