@@ -46,11 +46,12 @@ FAST_WINDOW = 10.0
 SEGMENTS = 4
 SEGMENT_EVERY = 15
 SEGMENT_MIN = 10.0
-SWITCH_SE = 1.5
+SWITCH_SE = 2.0
 MARGIN_SE = 2.5
 PRECISION = 0.05
 URGENT_PRECISION = 0.10
 URGENT_FRACTION = 0.8
+NOISE_WINDOW = 100.0
 
 AlertKind = Literal["anomaly", "forecast", "breach"]
 _URGENCY: dict[str, int] = {"anomaly": 1, "forecast": 2, "breach": 3}
@@ -91,6 +92,7 @@ class SeriesState(BaseModel):
     last_t: float | None = None
     dt_ema: float | None = None
     ema: float = 0.0
+    noise: float | None = None
     times: tuple[float, ...] = ()
     values: tuple[float, ...] = ()
     fast: Regression = Field(default_factory=lambda: Regression())
@@ -142,6 +144,7 @@ def step(
     fast = _regress(fast, dt, dy, FAST_WINDOW)
     segments = _restart(tuple(_regress(g, dt, dy, math.inf) for g in segments), st.n)
 
+    noise = _noise(st.noise, times, values, t, x)
     baseline, spread = _median_mad(values)
     zscore = _robust_z(x, baseline, spread, values)
     detector, anomaly = default_step(st.detector, x, t)
@@ -156,6 +159,7 @@ def step(
             "last_t": t,
             "dt_ema": dt_ema,
             "ema": ema,
+            "noise": noise,
             "times": times,
             "values": values,
             "fast": fast,
@@ -168,7 +172,7 @@ def step(
 
     line = _trend((fast, *(g for g in segments if g.s0 >= SEGMENT_MIN)))
     slope = line.slope
-    breach_at, breach_conf = _forecast(t, x, line, rule)
+    breach_at, breach_conf = _forecast(t, x, line, noise, rule)
     trend = TrendAnalysis(
         current=x,
         ema=ema,
@@ -245,6 +249,24 @@ def _median(ordered: list[float]) -> float:
     k = len(ordered)
     mid = k // 2
     return ordered[mid] if k % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+def _noise(
+    noise: float | None, times: tuple[float, ...], values: tuple[float, ...], t: float, x: float
+) -> float | None:
+    """Running variance of the series' noise, from how far each point misses the straight
+    line through the two before it (a curvature residual, blind to any linear trend).
+
+    A trend fit's own residual variance rests on its few points and is low by chance as
+    often as its slope is steep by chance; averaged over ``NOISE_WINDOW`` points this one
+    is steadier, and the precision test uses whichever of the two is larger.
+    """
+    if len(values) < 2:
+        return noise
+    k = (t - times[-1]) / (times[-1] - times[-2])
+    miss = x - values[-1] - k * (values[-1] - values[-2])
+    q = miss * miss / (1.0 + (1.0 + k) ** 2 + k * k)
+    return q if noise is None else noise + (q - noise) / NOISE_WINDOW
 
 
 def _restart(segments: tuple[Regression, ...], n: int) -> tuple[Regression, ...]:
@@ -336,7 +358,9 @@ def _slope(reg: Regression) -> _Line:
     return _Line(b, math.sqrt(sigma2 / sxx), ym - b * tm, sigma2, reg.s0, tm, sxx)
 
 
-def _forecast(t: float, x: float, line: _Line, rule: WatchRule) -> tuple[float | None, float]:
+def _forecast(
+    t: float, x: float, line: _Line, noise: float | None, rule: WatchRule
+) -> tuple[float | None, float]:
     """Predicted breach time (epoch s) within the horizon and the confidence it happens.
 
     The fitted line must cross ``threshold`` within ``horizon_s``, and be known well enough
@@ -352,6 +376,8 @@ def _forecast(t: float, x: float, line: _Line, rule: WatchRule) -> tuple[float |
     if gap <= 0.0 or rate <= 0.0:
         return None, 0.0
     eta = gap / rate
+    if noise is not None and noise > line.sigma2:
+        line = line._replace(sigma2=noise)
     if eta > rule.horizon_s or not _precise(line, x, eta, rule):
         return None, 0.0
     excess = rate - gap / rule.horizon_s

@@ -11,10 +11,18 @@ import pytest
 
 from vanguard.detect.watch import (
     COOLDOWN_S,
+    PRECISION,
+    URGENT_FRACTION,
+    URGENT_PRECISION,
     Z_CAP,
+    Regression,
     SeriesState,
     WatchRule,
+    _Line,
+    _precise,
+    _regress,
     _robust_z,
+    _slope,
     fingerprint,
     step,
 )
@@ -219,7 +227,9 @@ def test_state_stays_under_4kb_as_json() -> None:
     points = [(i * 1.5, 1e9 * rng.random() + 1 / 3) for i in range(500)]
     st, _ = run(points, rule)
     assert len(st.times) == 20
-    assert len(st.model_dump_json().encode()) <= 4096
+    size = len(st.model_dump_json().encode())
+    print(f"SeriesState as JSON: {size} bytes")
+    assert size <= 4096
 
 
 def test_json_round_trip_mid_stream_gives_identical_outputs() -> None:
@@ -293,3 +303,74 @@ def test_byte_metrics_are_summarised_in_binary_units() -> None:
     assert _quantity(3 * 2**30, "node_memory_bytes") == "3.0 GiB"
     assert _quantity(512, "x_bytes") == "512 B"
     assert _quantity(78.25, "cpu_percent") == "78.25"
+
+
+def _line_through(slope: float, noise: list[float], step_s: float = 60.0) -> _Line:
+    """The fitted line of ``len(noise)`` points with the given slope and residuals."""
+    reg = Regression()
+    last = 0.0
+    for i, e in enumerate(noise):
+        y = slope * i * step_s + e
+        reg = _regress(reg, step_s if i else 0.0, y - last if i else 0.0, math.inf)
+        last = y
+    return _slope(reg)
+
+
+def test_precision_test_does_not_favour_a_slope_steepened_by_noise() -> None:
+    """Same points but a 25 % steeper slope: the line is no better known, so no sooner due."""
+    rng = random.Random(11)
+    noise = [rng.gauss(0.0, 1.5) for _ in range(35)]
+    rule = WatchRule(threshold=90.0, horizon_s=3 * 3600)
+    true_rate = 50.0 / (3 * 3600)
+    verdicts, slope_gate = set(), set()
+    for rate in (true_rate, 1.25 * true_rate):
+        line = _line_through(rate, noise)
+        assert line.slope == pytest.approx(_line_through(true_rate, noise).slope + rate - true_rate)
+        x = 50.0 - line.level - line.slope * line.tm
+        gap = 90.0 - (x + line.level)
+        verdicts.add(_precise(line, x, gap / line.slope, rule))
+        slope_gate.add(line.slope_se <= 0.08 * line.slope)
+    assert verdicts == {False}
+    assert slope_gate == {False, True}
+
+
+def test_urgent_breach_relaxes_the_precision_it_waits_for() -> None:
+    rule = WatchRule(threshold=90.0, horizon_s=3 * 3600)
+    rng = random.Random(5)
+    line = _line_through(50.0 / (3 * 3600), [rng.gauss(0.0, 2.0) for _ in range(60)])
+    x = 50.0 - line.level - line.slope * line.tm
+    mean_gap = 40.0
+    spread = line.spread(rule.horizon_s)
+    assert PRECISION * mean_gap < spread < URGENT_PRECISION * mean_gap
+    assert not _precise(line, x, 0.9 * rule.horizon_s, rule)
+    assert _precise(line, x, URGENT_FRACTION * rule.horizon_s, rule)
+
+
+def test_leak_sampled_each_second_is_forecast_as_it_enters_the_horizon() -> None:
+    """The demo's case: a steep, clean ramp and a 60 s horizon, forecast about a minute ahead."""
+    rule = WatchRule(threshold=400 * 2**20, horizon_s=60, min_confidence=0.6, warmup=10)
+    rng = random.Random(2)
+    points = [(float(i), 25 * 2**20 + 4 * 2**20 * i + rng.random() * 2**20) for i in range(120)]
+    _, alerts = run(points, rule)
+    k, first = alerts[0]
+    assert first.attributes["kind"] == "forecast"
+    assert 30 <= k <= 36
+    assert first.trend_analysis is not None
+    predicted = first.trend_analysis.predicted_breach_time
+    assert predicted is not None
+    breach = T0 + timedelta(seconds=(375 * 2**20) / (4 * 2**20))
+    assert abs((predicted - breach).total_seconds()) < 3.0
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3, 50.0])
+def test_noise_level_is_measured_whatever_the_trend(rate: float) -> None:
+    """The running noise variance sees the scatter, not the slope, and irregular steps."""
+    rng = random.Random(4)
+    rule = WatchRule(threshold=1e9)
+    ts = list(itertools.accumulate(rng.choice((45.0, 60.0, 75.0)) for _ in range(600)))
+    clean, _ = run([(t, 10.0 + rate * t / 60.0) for t in ts], rule)
+    noisy, _ = run([(t, 10.0 + rate * t / 60.0 + rng.gauss(0.0, 2.0)) for t in ts], rule)
+    assert clean.noise is not None
+    assert noisy.noise is not None
+    assert clean.noise < 1e-9 * max(rate, 1.0) ** 2
+    assert 0.7 * 4.0 < noisy.noise < 1.3 * 4.0
