@@ -283,8 +283,9 @@ def _restart(segments: tuple[Regression, ...], n: int) -> tuple[Regression, ...]
 
 
 class _Line(NamedTuple):
-    """A fitted trend line: slope (per second) and level at the newest point, with the
-    spread of its points around it (``sigma2``), their count and time mean and spread."""
+    """A least-squares line: slope (per second) with its standard error, level at the newest
+    point, residual variance, and the fit's weight, mean time and sum of squared time
+    deviations (times relative to the newest point), which give its spread ahead."""
 
     slope: float
     slope_se: float
@@ -378,7 +379,8 @@ def _forecast(
     eta = gap / rate
     if noise is not None and noise > line.sigma2:
         line = line._replace(sigma2=noise)
-    if eta > rule.horizon_s or not _precise(line, x, eta, rule):
+    mean_gap = abs(rule.threshold - (x + line.level + line.slope * line.tm))
+    if eta > rule.horizon_s or not _precise(line, mean_gap, eta, rule.horizon_s):
         return None, 0.0
     excess = rate - gap / rule.horizon_s
     if line.slope_se <= 1e-12 * abs(line.slope):
@@ -388,23 +390,22 @@ def _forecast(
     return t + eta, conf
 
 
-def _precise(line: _Line, x: float, eta: float, rule: WatchRule) -> bool:
+def _precise(line: _Line, mean_gap: float, eta: float, horizon_s: float) -> bool:
     """Whether the line is known well enough to time a breach ``eta`` seconds ahead.
 
     The test is the standard error of the line's value at the horizon (or at twice
-    ``eta`` when that is sooner), as a fraction of the distance from the threshold to the
-    fit's mean level: ``PRECISION`` at most, or ``URGENT_PRECISION`` once the breach is
-    within ``URGENT_FRACTION`` of the horizon, when waiting for more points would cost
-    lead time. Neither the spread nor the mean level depends on the fitted slope, so a
-    slope that noise made steeper does not pass the test sooner; gating on the slope's
-    own relative error did, and its first alerts came early, with early breach times.
+    ``eta`` when that is sooner), as a fraction of ``mean_gap``, the distance from the
+    threshold to the fit's mean level: ``PRECISION`` at most, or ``URGENT_PRECISION``
+    once the breach is within ``URGENT_FRACTION`` of the horizon, when waiting for more
+    points would cost lead time. Neither the spread nor the mean level depends on the
+    fitted slope, so a slope that noise made steeper does not pass the test sooner;
+    gating on the slope's own relative error did, and its first alerts came early, with
+    early breach times.
     """
-    assert rule.threshold is not None
-    mean_gap = abs(rule.threshold - (x + line.level + line.slope * line.tm))
-    spread = line.spread(min(rule.horizon_s, 2.0 * eta))
+    spread = line.spread(min(horizon_s, 2.0 * eta))
     if spread <= PRECISION * mean_gap:
         return True
-    return eta <= URGENT_FRACTION * rule.horizon_s and spread <= URGENT_PRECISION * mean_gap
+    return eta <= URGENT_FRACTION * horizon_s and spread <= URGENT_PRECISION * mean_gap
 
 
 def _phi(z: float) -> float:

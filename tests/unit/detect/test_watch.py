@@ -281,6 +281,11 @@ def test_state_saved_with_the_retired_slow_fit_still_loads() -> None:
     saved = state.model_dump(mode="json")
     saved["slow"] = {"s0": 3.0, "s1": 0.0, "s2": 0.0, "sy": 0.0, "sty": 0.0, "syy": 0.0}
     assert SeriesState.model_validate(saved) == state
+    without_noise = {k: v for k, v in saved.items() if k not in ("slow", "noise")}
+    resumed = SeriesState.model_validate(without_noise)
+    assert resumed.noise is None
+    after, _ = step(resumed, signal(31 * 60.0, 43.1), rule)
+    assert after.noise is not None
     with pytest.raises(ValueError, match="unknown"):
         SeriesState.model_validate({**saved, "unknown": 1})
 
@@ -328,7 +333,7 @@ def test_precision_test_does_not_favour_a_slope_steepened_by_noise() -> None:
         assert line.slope == pytest.approx(_line_through(true_rate, noise).slope + rate - true_rate)
         x = 50.0 - line.level - line.slope * line.tm
         gap = 90.0 - (x + line.level)
-        verdicts.add(_precise(line, x, gap / line.slope, rule))
+        verdicts.add(_precise(line, 40.0, gap / line.slope, rule.horizon_s))
         slope_gate.add(line.slope_se <= 0.08 * line.slope)
     assert verdicts == {False}
     assert slope_gate == {False, True}
@@ -338,12 +343,12 @@ def test_urgent_breach_relaxes_the_precision_it_waits_for() -> None:
     rule = WatchRule(threshold=90.0, horizon_s=3 * 3600)
     rng = random.Random(5)
     line = _line_through(50.0 / (3 * 3600), [rng.gauss(0.0, 2.0) for _ in range(60)])
-    x = 50.0 - line.level - line.slope * line.tm
     mean_gap = 40.0
     spread = line.spread(rule.horizon_s)
     assert PRECISION * mean_gap < spread < URGENT_PRECISION * mean_gap
-    assert not _precise(line, x, 0.9 * rule.horizon_s, rule)
-    assert _precise(line, x, URGENT_FRACTION * rule.horizon_s, rule)
+    assert not _precise(line, mean_gap, 0.9 * rule.horizon_s, rule.horizon_s)
+    assert _precise(line, mean_gap, URGENT_FRACTION * rule.horizon_s, rule.horizon_s)
+    assert _precise(line, 2.5 * mean_gap, 0.9 * rule.horizon_s, rule.horizon_s)
 
 
 def test_leak_sampled_each_second_is_forecast_as_it_enters_the_horizon() -> None:
