@@ -31,11 +31,11 @@ from vanguard.evaluation.logchunks import (
     default_cache,
     ensure_unpacked,
     extract_features,
-    fold_models,
     load_labels,
     repository_fold,
     run_logchunks,
     summarize,
+    train_models,
 )
 
 __all__ = ["FLOORS", "bench_logchunks", "explain_command", "render_explanation"]
@@ -174,7 +174,7 @@ def _out_of_fold(
     ) as progress:
         task = progress.add_task("logs", total=len(records))
         features = extract_features(root, records, lambda _f: progress.advance(task))
-    models = fold_models(features, folds)
+    models = train_models(root, records, features, folds)
     console.print(
         f"{folds} line models, each trained on the repositories outside its fold; "
         "every log is scored by a model that never saw its repository",

@@ -17,7 +17,7 @@ import heapq
 import math
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,12 +33,15 @@ __all__ = [
     "CandidateTable",
     "ExplainedLine",
     "Explanation",
+    "LogContext",
     "ModelChoice",
     "candidate_table",
     "clean_line",
     "context_of",
     "explain",
+    "extent_table",
     "fingerprint_of",
+    "first_block",
     "is_consequence",
     "iter_log_lines",
     "line_evidence",
@@ -601,6 +604,10 @@ class _Context:
     near: set[int]
 
 
+LogContext = _Context
+"""A scanned log with its rule scores: what ``candidate_table`` and ``extent_table`` read."""
+
+
 def _context(scan: _Scan) -> _Context:
     window = list(scan.tail)
     first = window[0].number
@@ -649,12 +656,13 @@ def _select(
     max_seeds: int = MAX_SEEDS,
     extra_ratio: float = 0.0,
     fallback_below: float = WEAK_BEST,
+    extend: Callable[[int, list[int]], list[int]] | None = None,
 ) -> list[tuple[int, float]]:
     """Seeds in ``order``, each a distinct report, then the other lines of the best block.
 
     A further seed is listed only while its score is at least ``extra_ratio`` of the best;
     the CI system's own failure line is added when the best score is below
-    ``fallback_below``.
+    ``fallback_below``. ``extend`` may widen the best block (the learned extent).
     """
     by_number, scores = ctx.by_number, ctx.scores
     fallback = [n for n in ctx.scan.terminators[:1] if n in by_number]
@@ -684,6 +692,8 @@ def _select(
                 seed = detail
                 block = _block(seed, by_number, scores)
         if blocks == 0:
+            if extend is not None:
+                block = extend(seed, block)
             members = [number for number in block if number != seed]
         ranked.append((seed, seed_score))
         chosen.update(block)
@@ -707,21 +717,67 @@ def _rule_ranking(ctx: _Context) -> list[tuple[int, float]]:
     return _select(ctx, seeds, {n: _squash(v) for n, v in ctx.scores.items()})
 
 
-def _learned_ranking(ctx: _Context, model: LineModel) -> list[tuple[int, float]]:
+def _learned_ranking(
+    ctx: _Context, model: LineModel, *, first_only: bool = False
+) -> list[tuple[int, float]]:
     table = candidate_table(ctx)
     if not table.numbers:
         return _rule_ranking(ctx)
     probability = model.probabilities(table.dense, table.hashed)
     score_of = {n: float(p) for n, p in zip(table.numbers, probability, strict=True)}
     order = sorted(score_of, key=lambda n: (-score_of[n], n))
+    extent = model.extent
+
+    def extend(seed: int, block: list[int]) -> list[int]:
+        if extent is None:
+            return block
+        numbers, dense = extent_table(ctx, seed, block, score_of.get(seed, score_of[order[0]]))
+        inside = extent.probabilities(dense, [()] * len(numbers))
+        return sorted(set(block) | _grow(seed, numbers, inside, extent.threshold, extent.gap))
+
     return _select(
         ctx,
         order,
         score_of,
-        max_seeds=1 + model.extra_seeds,
+        max_seeds=1 if first_only else 1 + model.extra_seeds,
         extra_ratio=model.extra_ratio,
         fallback_below=0.0,
+        extend=None if first_only else extend,
     )
+
+
+def _grow(
+    seed: int, numbers: list[int], inside: npt.NDArray[np.float64], threshold: float, gap: int
+) -> set[int]:
+    """The seed and the lines on each side of it the extent model keeps, up to ``gap`` misses."""
+    likely = dict(zip(numbers, inside.tolist(), strict=True))
+    kept = {seed}
+    for direction in (-1, 1):
+        misses = 0
+        number = seed + direction
+        while number in likely:
+            if likely[number] >= threshold:
+                kept.add(number)
+                misses = 0
+            else:
+                misses += 1
+                if misses > gap:
+                    break
+            number += direction
+    return kept
+
+
+def first_block(ctx: _Context, model: LineModel) -> tuple[int, list[int], float] | None:
+    """The best seed by ``model``, its block as the rules grow it, and its probability.
+
+    This is what the extent model starts from; it is trained on these, as ``explain``
+    would meet them.
+    """
+    ranked = _learned_ranking(ctx, model, first_only=True)
+    if not ranked:
+        return None
+    seed, probability = ranked[0]
+    return seed, sorted(n for n, _score in ranked), probability
 
 
 ModelChoice = LineModel | Literal["builtin"] | None
@@ -834,22 +890,52 @@ FEATURES = (
     "continuation",
     "header",
     "tail_only",
+    "of_best",
+    "step_order",
+    "last_before_end",
+    "to_next_summary",
+    "from_command",
 )
 
 
-def _candidate_numbers(ctx: _Context) -> list[int]:
-    by_number = ctx.by_number
-    best = sorted(ctx.scores, key=lambda n: (-ctx.scores[n], n))[:CANDIDATES]
-    chosen = set(best)
+def _candidate_tail(ctx: _Context) -> list[int]:
+    """The last lines of the failed step, last first, when a CI marker ends it."""
     tail: list[int] = []
-    number = ctx.end if ctx.scan.terminators else ctx.start - 1
-    while number >= ctx.start and len(tail) < STEP_TAIL and number in by_number:
-        entry = by_number[number]
+    number = ctx.end - 1 if ctx.scan.terminators else ctx.start - 1
+    while number >= ctx.start and len(tail) < STEP_TAIL and number in ctx.by_number:
+        entry = ctx.by_number[number]
         if not entry.noise and not entry.command and entry.text.strip():
             tail.append(number)
         number -= 1
-    chosen.update(tail)
+    return tail
+
+
+def _candidate_numbers(ctx: _Context) -> list[int]:
+    best = sorted(ctx.scores, key=lambda n: (-ctx.scores[n], n))[:CANDIDATES]
+    chosen = set(best).union(_candidate_tail(ctx))
+    chosen.update(n for n in ctx.scan.terminators[:1] if n in ctx.by_number)
     return sorted(chosen)
+
+
+def _ends_report(entry: _Line) -> bool:
+    return entry.consequence
+
+
+def _is_command(entry: _Line) -> bool:
+    return entry.command
+
+
+def _distance(
+    by_number: dict[int, _Line], number: int, direction: int, test: Callable[[_Line], bool]
+) -> float:
+    """``log2(1 + lines)`` to the nearest line passing ``test`` in ``direction`` (8 if none)."""
+    for step in range(1, 256):
+        entry = by_number.get(number + direction * step)
+        if entry is None:
+            break
+        if test(entry):
+            return math.log2(1 + step)
+    return 8.0
 
 
 def candidate_table(ctx: _Context) -> CandidateTable:
@@ -866,6 +952,10 @@ def candidate_table(ctx: _Context) -> CandidateTable:
     span = max(1, ctx.end - ctx.start)
     last = ctx.scan.count
     early = {entry.number for _e, _n, entry in ctx.scan.early}
+    best = max(scores.values(), default=1.0) or 1.0
+    in_order = {n: i for i, n in enumerate(sorted(n for n in scores if ctx.start <= n <= ctx.end))}
+    tail = _candidate_tail(ctx)
+    last_text = tail[0] if tail else -1
     rows: list[list[float]] = []
     hashed: list[list[int]] = []
     for number in numbers:
@@ -919,9 +1009,15 @@ def candidate_table(ctx: _Context) -> CandidateTable:
                 float(_CONTINUATION.match(entry.text) is not None),
                 float(_HEADER.match(entry.text) is not None),
                 float(number not in scores),
+                score / best,
+                math.log2(2 + in_order[number]) if number in in_order else 8.0,
+                float(number == last_text),
+                _distance(by_number, number, 1, _ends_report),
+                _distance(by_number, number, -1, _is_command),
             ]
         )
-        tokens = hashed_tokens(entry.text, "")
+        place = "t" if number in tail else "s" if inside else "o"
+        tokens = hashed_tokens(entry.text, "", place)
         if prev is not None:
             tokens.extend(hashed_tokens(prev.text, "p"))
         if after is not None:
@@ -1098,6 +1194,8 @@ def _empty(tax: Taxonomy) -> Explanation:
     )
 
 
+_OFFSET_BUCKETS = (1, 2, 4, 8, 16, 10_000)
+"""Upper ends of the distance bands from the seed that the extent model weighs apart."""
 EXTENT_BEFORE = 30
 EXTENT_AFTER = 120
 """Lines around the best seed whose membership in the answer the extent model decides."""
@@ -1124,6 +1222,17 @@ EXTENT_FEATURES = (
     "blanks_between",
     "seed_probability",
     "length",
+    *(f"before_{n}" for n in _OFFSET_BUCKETS),
+    *(f"after_{n}" for n in _OFFSET_BUCKETS),
+    "in_block_after",
+    "in_block_before",
+    "in_block_blank",
+    "deeper_after",
+    "unindented_after",
+    "in_block_breaks",
+    "scored_outside",
+    "same_shape_outside",
+    "continuation_outside",
 )
 
 
@@ -1148,6 +1257,12 @@ def extent_table(
             if entry is None:
                 break
             blank = not entry.text.strip()
+            band = next(i for i, top in enumerate(_OFFSET_BUCKETS) if step <= top)
+            within = float(number in inside)
+            deeper = float(entry.indent > base.indent)
+            scored = float(number in scores)
+            same = float(bool(shape) and _shape(entry.text) == shape)
+            continuation = float(_CONTINUATION.match(entry.text) is not None)
             rows.append(
                 [
                     math.log2(1 + step) if direction < 0 else 0.0,
@@ -1160,18 +1275,29 @@ def extent_table(
                     float(entry.command),
                     float(entry.consequence),
                     float(entry.terminator),
-                    float(entry.indent > base.indent),
+                    deeper,
                     float(entry.indent < base.indent and not blank),
                     float(entry.indent == 0 and not blank),
                     max(-3.0, min(entry.evidence, 8.0)),
-                    float(number in scores),
-                    float(bool(shape) and _shape(entry.text) == shape),
-                    float(_CONTINUATION.match(entry.text) is not None),
+                    scored,
+                    same,
+                    continuation,
                     float(_HEADER.match(entry.text) is not None),
                     math.log2(1 + breaks),
                     math.log2(1 + blanks),
                     probability,
                     math.log2(1 + len(entry.text)),
+                    *(float(direction < 0 and step and band == i) for i in range(6)),
+                    *(float(direction > 0 and step and band == i) for i in range(6)),
+                    within * (direction > 0),
+                    within * (direction < 0),
+                    within * blank,
+                    deeper * (direction > 0),
+                    float(entry.indent == 0 and not blank and direction > 0),
+                    within * math.log2(1 + breaks),
+                    scored * (1 - within),
+                    same * (1 - within),
+                    continuation * (1 - within),
                 ]
             )
             numbers.append(number)

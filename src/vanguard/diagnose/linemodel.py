@@ -18,12 +18,14 @@ from functools import cache
 from importlib import resources
 from io import BytesIO
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
     "HASH_BITS",
+    "ExtentModel",
     "LineModel",
     "builtin_model",
     "hashed_tokens",
@@ -58,10 +60,12 @@ def _shape_of(text: str) -> str:
     return _SHAPE.sub(mark, text.strip())[:12]
 
 
-def hashed_tokens(text: str, prefix: str) -> list[int]:
+def hashed_tokens(text: str, prefix: str, place: str = "") -> list[int]:
     """Hash buckets of a line's lowercase words, word pairs, first word and shape.
 
-    ``prefix`` keeps the line itself apart from its neighbours (``""``, ``"p"``, ``"n"``).
+    ``prefix`` keeps the line itself apart from its neighbours (``""``, ``"p"``, ``"n"``);
+    ``place`` (where the line sits, e.g. the end of the failed step) is paired with the first
+    word and the shape, since the same words mean more in some places than in others.
     Digits are blurred so that counts, line numbers and ids share a bucket.
     """
     low = _DIGITS.sub("0", text.lower())
@@ -70,8 +74,36 @@ def hashed_tokens(text: str, prefix: str) -> list[int]:
     tokens.extend(f"{prefix}b:{a} {b}" for a, b in pairwise(words))
     if words:
         tokens.append(f"{prefix}f:{words[0]}")
-    tokens.append(f"{prefix}s:{_shape_of(text)}")
+    shape = _shape_of(text)
+    tokens.append(f"{prefix}s:{shape}")
+    if place:
+        tokens.append(f"{place}s:{shape}")
+        if words:
+            tokens.append(f"{place}f:{words[0]}")
     return [_bucket(token) for token in tokens]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtentModel:
+    """Which lines around the best seed join its block: logistic weights and how to grow.
+
+    A line is kept when its probability reaches ``threshold``; growing outwards from the seed
+    stops after ``gap`` lines in a row below it.
+    """
+
+    dense: FloatArray
+    mean: FloatArray
+    scale: FloatArray
+    bias: float
+    threshold: float = 0.35
+    gap: int = 4
+
+    def probabilities(self, dense: FloatArray, _rows: Sequence[Sequence[int]]) -> FloatArray:
+        """Probability that each line belongs to the seed's report."""
+        if dense.shape[0] == 0:
+            return np.zeros(0)
+        value: FloatArray = ((dense - self.mean) / self.scale) @ self.dense + self.bias
+        return np.asarray(_sigmoid(value), dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +113,7 @@ class LineModel:
     ``dense`` weighs the standardised numeric features (``mean`` and ``scale`` standardise
     them), ``hashed`` the word buckets. ``extra_seeds`` and ``extra_ratio`` say how many other
     candidate reports are listed after the best one, and how probable they must be relative
-    to it: each costs precision when the best one is right.
+    to it: each costs precision when the best one is right. ``extent`` widens the best block.
     """
 
     dense: FloatArray
@@ -91,6 +123,7 @@ class LineModel:
     bias: float
     extra_seeds: int = 4
     extra_ratio: float = 0.0
+    extent: ExtentModel | None = None
 
     def logits(self, dense: FloatArray, rows: Sequence[Sequence[int]]) -> FloatArray:
         """Raw scores of candidate lines: ``dense`` is one row per line, ``rows`` its buckets."""
@@ -107,15 +140,24 @@ class LineModel:
 
     def to_bytes(self) -> bytes:
         """The weights as a compressed ``.npz`` file."""
+        arrays: dict[str, npt.NDArray[np.floating[Any]]] = {
+            "dense": self.dense.astype(np.float32),
+            "hashed": self.hashed.astype(np.float32),
+            "mean": self.mean.astype(np.float32),
+            "scale": self.scale.astype(np.float32),
+            "meta": np.array([self.bias, self.extra_seeds, self.extra_ratio], dtype=np.float64),
+        }
+        extent = self.extent
+        if extent is not None:
+            arrays["extent_dense"] = extent.dense.astype(np.float32)
+            arrays["extent_mean"] = extent.mean.astype(np.float32)
+            arrays["extent_scale"] = extent.scale.astype(np.float32)
+            arrays["extent_meta"] = np.array(
+                [extent.bias, extent.threshold, extent.gap], dtype=np.float64
+            )
         out = BytesIO()
-        np.savez_compressed(
-            out,
-            dense=self.dense.astype(np.float32),
-            hashed=self.hashed.astype(np.float32),
-            mean=self.mean.astype(np.float32),
-            scale=self.scale.astype(np.float32),
-            meta=np.array([self.bias, self.extra_seeds, self.extra_ratio], dtype=np.float64),
-        )
+        save: Any = np.savez_compressed
+        save(out, **arrays)
         return out.getvalue()
 
     @classmethod
@@ -123,6 +165,17 @@ class LineModel:
         """Read weights written by ``to_bytes``."""
         with np.load(BytesIO(data)) as arrays:
             meta = arrays["meta"]
+            extent: ExtentModel | None = None
+            if "extent_meta" in arrays:
+                extent_meta = arrays["extent_meta"]
+                extent = ExtentModel(
+                    dense=arrays["extent_dense"].astype(np.float64),
+                    mean=arrays["extent_mean"].astype(np.float64),
+                    scale=arrays["extent_scale"].astype(np.float64),
+                    bias=float(extent_meta[0]),
+                    threshold=float(extent_meta[1]),
+                    gap=int(extent_meta[2]),
+                )
             return cls(
                 dense=arrays["dense"].astype(np.float64),
                 hashed=arrays["hashed"].astype(np.float64),
@@ -131,6 +184,7 @@ class LineModel:
                 bias=float(meta[0]),
                 extra_seeds=int(meta[1]),
                 extra_ratio=float(meta[2]),
+                extent=extent,
             )
 
 

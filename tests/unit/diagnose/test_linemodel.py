@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from vanguard.diagnose import cilog, linemodel
-from vanguard.diagnose.cilog import FEATURES, explain
+from vanguard.diagnose.cilog import EXTENT_FEATURES, FEATURES, explain
 from vanguard.diagnose.linemodel import (
     HASH_BITS,
+    ExtentModel,
     LineModel,
     builtin_model,
     hashed_tokens,
@@ -38,6 +39,10 @@ def test_the_shipped_model_loads_with_the_expected_shape() -> None:
     assert np.count_nonzero(model.dense) > len(FEATURES) // 2
     assert np.count_nonzero(model.hashed) > 1000
     assert 0 <= model.extra_seeds <= 10
+    assert model.extent is not None
+    assert model.extent.dense.shape == (len(EXTENT_FEATURES),)
+    assert np.count_nonzero(model.extent.dense) > len(EXTENT_FEATURES) // 2
+    assert 0.0 < model.extent.threshold < 1.0
     assert builtin_model() is model
 
 
@@ -46,6 +51,25 @@ def test_weights_round_trip_through_bytes() -> None:
     again = LineModel.from_bytes(model.to_bytes())
     assert np.allclose(again.hashed, model.hashed)
     assert (again.extra_seeds, again.extra_ratio) == (2, 0.25)
+    assert again.extent is None
+    width = len(EXTENT_FEATURES)
+    extent = ExtentModel(np.arange(width) / width, np.zeros(width), np.ones(width), -1.0, 0.4, 3)
+    again = LineModel.from_bytes(dataclasses.replace(model, extent=extent).to_bytes())
+    assert again.extent is not None
+    assert np.allclose(again.extent.dense, extent.dense)
+    assert (again.extent.bias, again.extent.threshold, again.extent.gap) == (-1.0, 0.4, 3)
+
+
+def test_the_extent_model_widens_the_best_block() -> None:
+    lines = _travis_with_a_silent_reason()
+    width = len(EXTENT_FEATURES)
+    keep_all = ExtentModel(np.zeros(width), np.zeros(width), np.ones(width), 5.0, 0.5, 0)
+    model = _zero_model(**{"w:rebuild": 4.0})
+    narrow = {line.number for line in explain(lines, model=model).lines}
+    wide = explain(lines, model=dataclasses.replace(model, extent=keep_all))
+    assert wide.lines[0].number == 5
+    assert {4, 5, 6} <= {line.number for line in wide.lines}
+    assert not {4, 6} <= narrow
 
 
 def test_hashed_tokens_are_stable_in_range_and_keep_neighbours_apart() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tarfile
@@ -15,6 +16,7 @@ from vanguard.diagnose.linemodel import LineModel, builtin_model
 from vanguard.errors import InputError
 from vanguard.evaluation import logchunks
 from vanguard.evaluation.logchunks import (
+    ALL_LOGS,
     LogChunksRecord,
     LogFeatures,
     ensure_unpacked,
@@ -26,6 +28,7 @@ from vanguard.evaluation.logchunks import (
     run_logchunks,
     score_log,
     summarize,
+    train_models,
 )
 
 LOG_A = b"$ make\r\ncc -c a.c\r\na.c:3:1: error: expected ';'\rmake: *** [a.o] Error 1\r\n"
@@ -210,3 +213,42 @@ def test_a_model_chosen_per_log_is_used(tmp_path: Path) -> None:
     features = extract_features(cache, load_labels(data))
     assert [f.id for f in features] == ["C/x@y/failed/1", "JS/x@z/failed/2"]
     assert features[0].labels.sum() >= 1.0
+
+
+def test_extent_models_learn_only_from_logs_outside_their_fold(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    records = [
+        LogChunksRecord(
+            id=str(i), log=f"{i}.log", repo=f"owner{i}/repo{i}", lines=(1,), log_line_count=3
+        )
+        for i in range(30)
+    ]
+    logs = [_features(record.repo, 0) for record in records]
+    made: list[LineModel] = []
+
+    def fit(_chosen: list[LogFeatures], _options: object = None) -> LineModel:
+        made.append(dataclasses.replace(builtin_model(), bias=float(len(made))))
+        return made[-1]
+
+    used: list[tuple[str, float]] = []
+
+    def first_block(ctx: Path, model: LineModel) -> tuple[int, list[int], float]:
+        used.append((ctx.name, model.bias))
+        return 1, [1], 0.5
+
+    monkeypatch.setattr(logchunks, "fit_line_model", fit)
+    monkeypatch.setattr(logchunks, "_context_of_file", lambda path: path)
+    monkeypatch.setattr(logchunks, "first_block", first_block)
+    monkeypatch.setattr(
+        logchunks, "extent_table", lambda *_args: ([1, 2], np.array([[0.0, 1.0], [1.0, 0.0]]))
+    )
+    models = train_models(tmp_path, records, logs, 5, everything=True)
+    assert sorted(models) == [ALL_LOGS, 0, 1, 2, 3, 4]
+    assert all(model.extent is not None for model in models.values())
+    key_of = {model.bias: key for key, model in models.items()}
+    repo_of = {record.log: record.repo for record in records}
+    assert len(used) == 30 * 5
+    for name, bias in used:
+        key = key_of[bias]
+        assert key == ALL_LOGS or key != repository_fold(repo_of[name], 5)
