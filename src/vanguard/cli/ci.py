@@ -176,7 +176,7 @@ def _out_of_fold(
         features = extract_features(root, records, lambda _f: progress.advance(task))
     models = train_models(root, records, features, folds)
     console.print(
-        f"{folds} line models, each trained on the repositories outside its fold; "
+        f"{folds} seed and extent models, each trained on the repositories outside its fold; "
         "every log is scored by a model that never saw its repository",
         highlight=False,
     )
