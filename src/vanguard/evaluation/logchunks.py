@@ -288,6 +288,8 @@ def fit_line_model(
 ) -> LineModel:
     """Train the line scorer on these logs; each log weighs the same."""
     chosen = [log for log in logs if log.numbers]
+    if not chosen:
+        raise InputError("no logs to train the line model on (a fold needs other repositories)")
     settings = options if options is not None else TrainingOptions()
     dense = np.vstack([log.dense for log in chosen])
     labels = np.concatenate([log.labels for log in chosen])
@@ -379,6 +381,8 @@ def fit_extent(
     """Train the extent model on (features, labels) of the lines around each log's seed."""
     settings = options if options is not None else TrainingOptions()
     chosen = [(dense, labels) for dense, labels in examples if len(labels)]
+    if not chosen:
+        raise InputError("no logs to train the extent model on (a fold needs other repositories)")
     dense = np.vstack([d for d, _l in chosen])
     labels = np.concatenate([lab for _d, lab in chosen])
     weights = np.concatenate([np.full(len(lab), 1.0 / len(lab)) for _d, lab in chosen])

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vanguard.cli.ci import bench_logchunks
 from vanguard.diagnose.cilog import ModelChoice
 from vanguard.diagnose.linemodel import LineModel, builtin_model
 from vanguard.errors import InputError
@@ -21,6 +22,7 @@ from vanguard.evaluation.logchunks import (
     LogFeatures,
     ensure_unpacked,
     extract_features,
+    fit_line_model,
     fold_models,
     load_labels,
     repository_fold,
@@ -252,3 +254,17 @@ def test_extent_models_learn_only_from_logs_outside_their_fold(
     for name, bias in used:
         key = key_of[bias]
         assert key == ALL_LOGS or key != repository_fold(repo_of[name], 5)
+
+
+def test_training_on_no_logs_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="no logs to train"):
+        fit_line_model([])
+
+
+def test_the_bench_command_can_rank_by_the_rules_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = make_dataset(tmp_path)
+    bench_logchunks(data=data, cache=tmp_path / "cache", check=False, rules=True)
+    out = capsys.readouterr().out
+    assert "2 logs, rules only" in out
