@@ -3,9 +3,10 @@
 The rule-based ranker in ``cilog`` proposes candidate lines and describes each by numbers it
 already computes (evidence, place in the failed step, block shape) plus hashed words of the
 line and its neighbours. This module holds the weights that turn those features into the
-probability that a line belongs to the labelled failure reason, the numpy code that trains
-them, and the loader of the shipped weights. The weights are plain numbers: no log text is
-stored, only hash buckets of lowercase word shapes.
+probability that a line belongs to the labelled failure reason (``LineModel``, which picks
+the seed line) and that a line near the seed belongs to its report (``ExtentModel``), the
+numpy code that trains them, and the loader of the shipped weights. The weights are plain
+numbers: no log text is stored, only hash buckets of lowercase word shapes.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ _WORD = re.compile(r"[a-z_]+|[^\sa-z_\d]")
 _DIGITS = re.compile(r"\d+")
 _SHAPE = re.compile(r"[a-z]+|[A-Z]+|\d+|\s+")
 MAX_WORDS = 16
+"""Words of a line that are hashed; a long line's tail rarely changes what it reports."""
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
