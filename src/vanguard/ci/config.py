@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -90,7 +90,11 @@ class PollConfig(_Section):
 
 
 class GitHubConfig(_Section):
-    """How to reach GitHub and which repositories to watch."""
+    """How to reach GitHub and which repositories to watch.
+
+    ``line_model: none`` ranks failed logs by the rules alone, without the shipped line
+    model (whose weights were learned from the LogChunks research data set).
+    """
 
     api_url: str = Field(default="https://api.github.com", pattern=r"^https?://[^\s]+$")
     repositories: tuple[Annotated[str, Field(pattern=REPO)], ...] = ()
@@ -102,6 +106,7 @@ class GitHubConfig(_Section):
     default_branch: str = "main"
     log_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, le=4 * 1024 * 1024 * 1024)
     log_tail_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    line_model: Literal["builtin", "none"] = "builtin"
     timeout_s: float = Field(default=30.0, gt=0.0, le=300.0)
     healing: HealingConfig = Field(default_factory=HealingConfig)
     triage: TriageConfig = Field(default_factory=TriageConfig)

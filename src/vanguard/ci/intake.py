@@ -412,6 +412,7 @@ class CiIntake:
             explanation = explain(
                 iter_log_lines(log_tail(chunks, self.config.log_tail_bytes)),
                 taxonomy=self.taxonomy,
+                model=None if self.config.line_model == "none" else "builtin",
             )
             rank = (explanation.category != self.taxonomy.fallback, explanation.confidence)
             if best is None or rank > best[0]:

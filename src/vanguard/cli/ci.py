@@ -70,16 +70,22 @@ def explain_command(
         Path | None, typer.Option(help="Failure taxonomy YAML instead of the built-in one.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Lines to show at most.")] = 50,
+    rules: Annotated[
+        bool, typer.Option(help="Rank by the rules alone, without the shipped line model.")
+    ] = False,
 ) -> None:
     """Explain why a CI job failed: ranked lines, category, fingerprint, retryable."""
     tax: Taxonomy | None = load_taxonomy(taxonomy) if taxonomy is not None else None
+    model: ModelChoice = None if rules else "builtin"
     with _open_log(failed) as stream:
         lines = iter_log_lines(read_chunks(stream))
         if baseline is None:
-            result = explain(lines, taxonomy=tax)
+            result = explain(lines, taxonomy=tax, model=model)
         else:
             with _open_log(baseline) as base:
-                result = explain(lines, iter_log_lines(read_chunks(base)), taxonomy=tax)
+                result = explain(
+                    lines, iter_log_lines(read_chunks(base)), taxonomy=tax, model=model
+                )
     result = result.model_copy(update={"lines": result.lines[:limit]})
     if as_json:
         typer.echo(result.model_dump_json())

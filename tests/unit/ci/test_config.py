@@ -51,3 +51,10 @@ def test_split_repository() -> None:
     assert split_repository("o/r") == ("o", "r")
     with pytest.raises(ValueError, match="owner/repo"):
         split_repository("o/r/x")
+
+
+def test_line_model_is_builtin_unless_turned_off() -> None:
+    assert GitHubConfig().line_model == "builtin"
+    assert GitHubConfig(line_model="none").line_model == "none"
+    with pytest.raises(ValidationError, match="line_model"):
+        GitHubConfig.model_validate({"line_model": "mine"})

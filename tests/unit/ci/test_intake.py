@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+import vanguard.ci.intake as intake_module
 from vanguard.ci.client import MemoryGitHub
 from vanguard.ci.config import GitHubConfig, HealingConfig, TriageConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
 from vanguard.ci.intake import CiIntake
 from vanguard.ci.records import CiRepo
+from vanguard.diagnose import cilog
 from vanguard.errors import AdapterError
 from vanguard.model import Alert
 from vanguard.store import Store, default_store_url, open_store
@@ -378,3 +380,28 @@ async def test_a_polled_run_whose_handling_fails_is_settled_as_failed(
         row = CiRepo(session).delivery(result.delivery_id)
         assert row is not None
         assert (row.status, row.reason) == ("failed", result.reason)
+
+
+@pytest.mark.parametrize(("setting", "model"), [("builtin", "builtin"), ("none", None)])
+async def test_line_model_setting_reaches_the_explanation(
+    store: Store,
+    github: MemoryGitHub,
+    starter: Starter,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+    model: str | None,
+) -> None:
+    seen: list[object] = []
+    real = cilog.explain
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("model", "builtin"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(intake_module, "explain", spy)
+    config = GitHubConfig.model_validate({"line_model": setting})
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+    body = _failed_run_body(github, "o/r", 9, "network_econnreset")
+    result = await intake.receive("d-model", "workflow_run", body)
+    assert result.status == "accepted", result.reason
+    assert seen == [model]

@@ -53,6 +53,17 @@ def test_explain_with_baseline_and_limit() -> None:
     assert payload["new_lines_only"] is True
 
 
+def test_explain_rules_alone_keeps_the_rules_block_and_category() -> None:
+    log = str(FIXTURES / "gitlab_git_fetch.log")
+    learned = runner.invoke(app, ["ci", "explain", log, "--json"])
+    rules = runner.invoke(app, ["ci", "explain", log, "--json", "--rules"])
+    assert learned.exit_code == rules.exit_code == 0, rules.output
+    by_rules, by_model = json.loads(rules.output), json.loads(learned.output)
+    assert by_rules["category"] == by_model["category"]
+    assert by_rules["lines"][0]["number"] == by_model["lines"][0]["number"]
+    assert len(by_rules["lines"]) < len(by_model["lines"])
+
+
 def test_explain_renders_readably_without_json() -> None:
     result = runner.invoke(
         app, ["ci", "explain", str(FIXTURES / "gitlab_git_fetch.log")], env={"COLUMNS": "200"}
