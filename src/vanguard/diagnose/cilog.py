@@ -19,7 +19,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -648,6 +648,19 @@ def _context(scan: _Scan) -> _Context:
     return _Context(scan, window, by_number, scores, start, end, step, near_consequence)
 
 
+class _Ranking(NamedTuple):
+    """Ranked ``(line, score)`` pairs, the best seed and the rules' block around it.
+
+    The fingerprint is taken from the seed and its rules' block (not from further
+    candidates, nor from the learned widening), so it keys the same failure alike with or
+    without the line model.
+    """
+
+    ranked: list[tuple[int, float]]
+    seed: int | None
+    report: tuple[int, ...]
+
+
 def _select(
     ctx: _Context,
     order: list[int],
@@ -656,18 +669,20 @@ def _select(
     max_seeds: int = MAX_SEEDS,
     extra_ratio: float = 0.0,
     fallback_below: float = WEAK_BEST,
-    extend: Callable[[int, list[int]], list[int]] | None = None,
-) -> list[tuple[int, float]]:
+    extend: Callable[[int, list[int], float], list[int]] | None = None,
+) -> _Ranking:
     """Seeds in ``order``, each a distinct report, then the other lines of the best block.
 
     A further seed is listed only while its score is at least ``extra_ratio`` of the best;
     the CI system's own failure line is added when the best score is below
-    ``fallback_below``. ``extend`` may widen the best block (the learned extent).
+    ``fallback_below``. ``extend`` may widen the best block (the learned extent); it gets
+    the seed's score as the seed was chosen, before a detail line took its place.
     """
     by_number, scores = ctx.by_number, ctx.scores
     fallback = [n for n in ctx.scan.terminators[:1] if n in by_number]
     ranked: list[tuple[int, float]] = []
     members: list[int] = []
+    report: tuple[int, ...] = ()
     seen_texts: set[str] = set()
     chosen: set[int] = set()
     blocks = 0
@@ -692,8 +707,9 @@ def _select(
                 seed = detail
                 block = _block(seed, by_number, scores)
         if blocks == 0:
+            report = tuple(number for number in block if number != seed)
             if extend is not None:
-                block = extend(seed, block)
+                block = extend(seed, block, seed_score)
             members = [number for number in block if number != seed]
         ranked.append((seed, seed_score))
         chosen.update(block)
@@ -709,17 +725,15 @@ def _select(
     if not ranked and ctx.window:
         tail = [e for e in ctx.window if not e.noise][-1:]
         ranked = [(e.number, 0.01) for e in tail]
-    return ranked
+    return _Ranking(ranked, ranked[0][0] if ranked else None, report)
 
 
-def _rule_ranking(ctx: _Context) -> list[tuple[int, float]]:
+def _rule_ranking(ctx: _Context) -> _Ranking:
     seeds = sorted(ctx.scores, key=lambda n: (-ctx.scores[n], n))
     return _select(ctx, seeds, {n: _squash(v) for n, v in ctx.scores.items()})
 
 
-def _learned_ranking(
-    ctx: _Context, model: LineModel, *, first_only: bool = False
-) -> list[tuple[int, float]]:
+def _learned_ranking(ctx: _Context, model: LineModel, *, first_only: bool = False) -> _Ranking:
     table = candidate_table(ctx)
     if not table.numbers:
         return _rule_ranking(ctx)
@@ -728,10 +742,10 @@ def _learned_ranking(
     order = sorted(score_of, key=lambda n: (-score_of[n], n))
     extent = model.extent
 
-    def extend(seed: int, block: list[int]) -> list[int]:
+    def extend(seed: int, block: list[int], seed_score: float) -> list[int]:
         if extent is None:
             return block
-        numbers, dense = extent_table(ctx, seed, block, score_of.get(seed, score_of[order[0]]))
+        numbers, dense = extent_table(ctx, seed, block, seed_score)
         inside = extent.probabilities(dense, [()] * len(numbers))
         return sorted(set(block) | _grow(seed, numbers, inside, extent.threshold, extent.gap))
 
@@ -773,7 +787,7 @@ def first_block(ctx: _Context, model: LineModel) -> tuple[int, list[int], float]
     This is what the extent model starts from; it is trained on these, as ``explain``
     would meet them.
     """
-    ranked = _learned_ranking(ctx, model, first_only=True)
+    ranked = _learned_ranking(ctx, model, first_only=True).ranked
     if not ranked:
         return None
     seed, probability = ranked[0]
@@ -809,9 +823,10 @@ def explain(
         reasons.append(f"failed step starts at line {ctx.start}: {ctx.step[:120]}")
     weights = builtin_model() if model == "builtin" else model
     if isinstance(weights, LineModel):
-        ranked = _learned_ranking(ctx, weights)
+        ranking = _learned_ranking(ctx, weights)
     else:
-        ranked = _rule_ranking(ctx)
+        ranking = _rule_ranking(ctx)
+    ranked = ranking.ranked
     by_number = ctx.by_number
     ranked.sort(key=lambda item: (-item[1], item[0]))
     explained = tuple(
@@ -824,11 +839,13 @@ def explain(
     verdict: Classification = classify(top, context, tax)
     reasons.extend(verdict.reasons)
     category = tax.get(verdict.category)
-    core = sorted(explained[:3], key=lambda line: line.number)
+    core = sorted(
+        n for n in (ranking.seed, *ranking.report[:2]) if n is not None and n in by_number
+    )
     return Explanation(
         lines=explained,
         category=verdict.category,
-        fingerprint=fingerprint_of(verdict.category, (line.text for line in core)),
+        fingerprint=fingerprint_of(verdict.category, (by_number[n].text for n in core)),
         retryable=category.retryable,
         heal=category.heal,
         confidence=round(min(verdict.confidence, explained[0].score if explained else 0.0), 4)

@@ -334,3 +334,16 @@ def test_a_report_keeps_the_plain_lines_that_close_its_paragraph() -> None:
     learned = explain(_travis(body)).lines
     assert learned[0].number == 4
     assert 5 in {line.number for line in learned}
+
+
+@pytest.mark.parametrize("name", ["gitlab_git_fetch.log", "jenkins_maven.log", "travis_mocha.log"])
+def test_fingerprint_ignores_further_candidates_and_the_learned_widening(name: str) -> None:
+    """One failure keeps one triage issue whether or not the line model is used.
+
+    On these logs both rankings pick the same report but list different further lines.
+    """
+    lines = (FIXTURES / name).read_text(encoding="utf-8").splitlines()
+    learned = cilog.explain(lines)
+    rules = cilog.explain(lines, model=None)
+    assert [n.number for n in learned.lines] != [n.number for n in rules.lines]
+    assert learned.fingerprint == rules.fingerprint
