@@ -228,25 +228,30 @@ class RateLimitGate:
 
     def check(self, diagnosis: Diagnosis, ctx: GateContext) -> GateVerdict:
         mine, everywhere = ctx.actions_in_flight, ctx.actions_in_flight_all_services
+        here = f"on {ctx.service_name}"
         checks = (
-            (ctx.actions_today + mine, self.per_service_per_day, f"on {ctx.service_name} in 24 h"),
-            (
-                ctx.actions_this_week + mine,
-                self.per_service_per_week,
-                f"on {ctx.service_name} in 7 d",
-            ),
-            (ctx.actions_today_all_services + everywhere, self.per_day, "on all services in 24 h"),
+            (ctx.actions_today, mine, self.per_service_per_day, f"{here} in 24 h"),
+            (ctx.actions_this_week, mine, self.per_service_per_week, f"{here} in 7 d"),
+            (ctx.actions_today_all_services, everywhere, self.per_day, "on all services in 24 h"),
         )
-        held = max(mine, everywhere)
-        pending = f" (counting {held} approved, not applied yet)" if held else ""
-        over = [f"{n} actions {where}, limit {limit}" for n, limit, where in checks if n >= limit]
+
+        def pending(held: int) -> str:
+            return f" (counting {held} approved, not applied yet)" if held else ""
+
+        over = [
+            f"{done + held} actions {where}{pending(held)}, limit {limit}"
+            for done, held, limit, where in checks
+            if done + held >= limit
+        ]
         if over:
-            return GateVerdict(gate=self.name, passed=False, reason="; ".join(over) + pending)
+            return GateVerdict(gate=self.name, passed=False, reason="; ".join(over))
         return GateVerdict(
             gate=self.name,
             passed=True,
-            reason="; ".join(f"{n}/{limit} actions {where}" for n, limit, where in checks)
-            + pending,
+            reason="; ".join(
+                f"{done + held}/{limit} actions {where}{pending(held)}"
+                for done, held, limit, where in checks
+            ),
         )
 
 

@@ -87,6 +87,9 @@ OUTCOME_STATE: dict[OutcomeStatus, IncidentState] = {
 }
 
 
+IN_FLIGHT_GRACE = timedelta(minutes=30)
+
+
 def series_key(service: str, signal: Signal) -> str:
     labels = ",".join(f"{k}={v}" for k, v in sorted(signal.labels.items()))
     return f"{service}/{signal.metric_type}{{{labels}}}"
@@ -156,6 +159,13 @@ class Activities:
         self.http = http or httpx.Client()
 
     # -- helpers -----------------------------------------------------------------------
+
+    @property
+    def _in_flight_hold(self) -> timedelta:
+        """How long an approval not applied yet holds its slot: the baseline sampling before
+        the action plus ``IN_FLIGHT_GRACE`` for the action and its retries. Past that its
+        workflow is gone, and the slot is free again."""
+        return timedelta(seconds=self.settings.verification.baseline_s) + IN_FLIGHT_GRACE
 
     def _service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.settings.services if s.name == name), None)
@@ -269,14 +279,18 @@ class Activities:
 
     @activity.defn
     def decide(self, inp: DecideInput) -> Decision:
-        """Run the policy gates once; the recorded decision is final for this incident."""
+        """Run the policy gates once; the recorded decision is final for this incident.
+
+        Decisions are taken one at a time (``lock_decisions``), and approvals not applied
+        yet within ``_in_flight_hold`` count against the rate limits and the cooldown.
+        """
         with self.store.session() as session:
             repo = IncidentRepo(session)
+            repo.lock_decisions()
             record = self._record(repo, inp.incident_id)
             earlier = record.decision
             if earlier is not None and (inp.approved_by is None or not earlier.needs_approval):
                 return earlier
-            repo.lock_decisions()
             now = self.clock()
             service = inp.alert.service_name
             streak = failure_streak(
@@ -291,8 +305,12 @@ class Activities:
                 actions_today=repo.count_actions(service, now - timedelta(days=1)),
                 actions_this_week=repo.count_actions(service, now - timedelta(days=7)),
                 actions_today_all_services=repo.count_all_actions(now - timedelta(days=1)),
-                actions_in_flight=repo.count_in_flight(service, excluding=inp.incident_id),
-                actions_in_flight_all_services=repo.count_in_flight(excluding=inp.incident_id),
+                actions_in_flight=repo.count_in_flight(
+                    service, since=now - self._in_flight_hold, excluding=inp.incident_id
+                ),
+                actions_in_flight_all_services=repo.count_in_flight(
+                    since=now - self._in_flight_hold, excluding=inp.incident_id
+                ),
                 last_action_at=repo.last_action_at(service),
                 recent_failures=streak.count,
                 last_failure_at=streak.last_failure_at,

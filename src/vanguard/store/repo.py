@@ -288,12 +288,16 @@ class IncidentRepo:
         )
         return int(self.session.scalar(query) or 0)
 
-    def count_in_flight(self, service_name: str | None = None, *, excluding: str = "") -> int:
-        """Incidents (of ``service_name``, else of every service) approved but not applied yet.
+    def count_in_flight(
+        self, service_name: str | None = None, *, since: datetime, excluding: str = ""
+    ) -> int:
+        """Incidents (of ``service_name``, else of every service) approved at or after ``since``
+        and not applied yet.
 
         Only a live, non-dry-run approval moves an incident to ``approved``, and applying moves
-        it on, so these are exactly the actions that hold a rate-limit slot without a row in
-        ``actions`` yet.
+        it on, so these are the actions that hold a rate-limit slot without a row in
+        ``actions`` yet. An approval older than ``since`` whose action never came (its
+        workflow was terminated, or its history lost) no longer holds one.
         """
         query = (
             select(func.count())
@@ -301,6 +305,7 @@ class IncidentRepo:
             .where(
                 IncidentRow.state == IncidentState.approved.value,
                 IncidentRow.incident_id != excluding,
+                IncidentRow.updated_at >= _aware(since, "since"),
             )
         )
         if service_name is not None:

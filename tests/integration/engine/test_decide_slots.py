@@ -7,17 +7,22 @@ slot: deciding is serialised in the store and counts approvals not applied yet.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from tests.unit.engine.test_activities import RerunAdapter, _activities, _alert
+from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _activities, _alert
+from vanguard.act.base import MemoryLedger
+from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
-from vanguard.engine.activities import Activities
+from vanguard.engine.activities import IN_FLIGHT_GRACE, Activities
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
 from vanguard.model import Decision
-from vanguard.store import Store, default_store_url, open_store
+from vanguard.store import IncidentRepo, Store, default_store_url, open_store
 
 ONE_A_DAY = PolicyConfig(min_confidence=0.5, max_actions_per_service_per_day=1)
 
@@ -56,7 +61,9 @@ def test_an_approved_action_not_applied_yet_holds_the_last_slot(store: Store) ->
 
     second = acts.decide(_diagnosed(acts, 2))
     assert not second.approved
-    assert "limit 1 (counting 1 approved, not applied yet)" in second.reason
+    assert "1 actions on octo/repo in 24 h (counting 1 approved, not applied yet), limit 1" in (
+        second.reason
+    )
 
     other_service = acts.decide(_diagnosed(acts, 3, service="octo/other"))
     assert other_service.approved
@@ -96,3 +103,40 @@ def test_incidents_deciding_at_once_take_one_slot(store: Store) -> None:
     assert not errors, errors
     assert len(decisions) == len(inputs)
     assert sum(d.approved for d in decisions) == 1
+
+
+def test_an_approval_whose_action_never_came_frees_its_slot_after_the_hold(store: Store) -> None:
+    now = [T0]
+    settings = Settings(data_dir=Path("."), policy=ONE_A_DAY)
+    adapter = RerunAdapter(ok=True)
+    adapters = {adapter.kind: adapter}
+    ledger = MemoryLedger()
+    acts = Activities(settings, store, [PATTERN], adapters, ledger, [], clock=lambda: now[0])
+    assert acts.decide(_diagnosed(acts, 1)).approved
+    hold = timedelta(seconds=settings.verification.baseline_s) + IN_FLIGHT_GRACE
+
+    now[0] = T0 + hold - timedelta(seconds=1)
+    assert not acts.decide(_diagnosed(acts, 2)).approved
+    now[0] = T0 + hold + timedelta(seconds=1)
+    assert acts.decide(_diagnosed(acts, 3)).approved
+
+
+def test_deciding_waits_for_a_decision_in_progress(store: Store) -> None:
+    """A unit of work holding the decision lock makes another decide wait until it ends."""
+    acts = _activities(store, RerunAdapter(ok=True), ONE_A_DAY)
+    inp = _diagnosed(acts, 1)
+    done = threading.Event()
+
+    def decide() -> None:
+        acts.decide(inp)
+        done.set()
+
+    with store.session() as session:
+        IncidentRepo(session).lock_decisions()
+        session.execute(text("SELECT 1"))
+        worker = threading.Thread(target=decide)
+        worker.start()
+        time.sleep(1.0)
+        assert not done.is_set(), "decide did not wait for the lock"
+    worker.join(timeout=30)
+    assert done.is_set()
