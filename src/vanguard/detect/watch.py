@@ -52,6 +52,7 @@ PRECISION = 0.05
 URGENT_PRECISION = 0.10
 URGENT_FRACTION = 0.8
 NOISE_WINDOW = 100.0
+NOISE_CAP = 9.0
 
 AlertKind = Literal["anomaly", "forecast", "breach"]
 _URGENCY: dict[str, int] = {"anomaly": 1, "forecast": 2, "breach": 3}
@@ -144,7 +145,7 @@ def step(
     fast = _regress(fast, dt, dy, FAST_WINDOW)
     segments = _restart(tuple(_regress(g, dt, dy, math.inf) for g in segments), st.n)
 
-    noise = _noise(st.noise, times, values, t, x)
+    noise = _noise(st.noise, times, values, t, x, st.n)
     baseline, spread = _median_mad(values)
     zscore = _robust_z(x, baseline, spread, values)
     detector, anomaly = default_step(st.detector, x, t)
@@ -252,21 +253,33 @@ def _median(ordered: list[float]) -> float:
 
 
 def _noise(
-    noise: float | None, times: tuple[float, ...], values: tuple[float, ...], t: float, x: float
+    noise: float | None,
+    times: tuple[float, ...],
+    values: tuple[float, ...],
+    t: float,
+    x: float,
+    seen: int,
 ) -> float | None:
     """Running variance of the series' noise, from how far each point misses the straight
     line through the two before it (a curvature residual, blind to any linear trend).
 
     A trend fit's own residual variance rests on its few points and is low by chance as
     often as its slope is steep by chance; averaged over ``NOISE_WINDOW`` points this one
-    is steadier, and the precision test uses whichever of the two is larger.
+    is steadier, and the precision test uses whichever of the two is larger. Until
+    ``NOISE_WINDOW`` samples were seen it is the plain mean (an average started from one
+    squared miss would swing with it), and one miss counts at most ``NOISE_CAP`` times the
+    current level, so a single spike does not hold forecasts back for a hundred samples.
     """
     if len(values) < 2:
         return noise
     k = (t - times[-1]) / (times[-1] - times[-2])
     miss = x - values[-1] - k * (values[-1] - values[-2])
     q = miss * miss / (1.0 + (1.0 + k) ** 2 + k * k)
-    return q if noise is None else noise + (q - noise) / NOISE_WINDOW
+    if noise is None:
+        return q
+    if noise > 0.0:
+        q = min(q, NOISE_CAP * noise)
+    return noise + (q - noise) / min(max(seen - 1, 1), NOISE_WINDOW)
 
 
 def _restart(segments: tuple[Regression, ...], n: int) -> tuple[Regression, ...]:

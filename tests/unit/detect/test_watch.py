@@ -379,3 +379,26 @@ def test_noise_level_is_measured_whatever_the_trend(rate: float) -> None:
     assert noisy.noise is not None
     assert clean.noise < 1e-9 * max(rate, 1.0) ** 2
     assert 0.7 * 4.0 < noisy.noise < 1.3 * 4.0
+
+
+def test_noise_level_is_steady_early_and_shrugs_off_one_spike() -> None:
+    """After 30 samples the level is near the truth on most series, and a lone 20-sigma
+    spike moves it by a fraction, not a multiple (a forecast is not held back for long)."""
+    rule = WatchRule(threshold=1e9)
+    early = []
+    for seed in range(60):
+        rng = random.Random(100 + seed)
+        state, _ = run([(60.0 * i, 50.0 + rng.gauss(0.0, 1.0)) for i in range(30)], rule)
+        assert state.noise is not None
+        early.append(state.noise)
+    early.sort()
+    assert early[len(early) // 10] > 0.5
+    assert early[-len(early) // 10] < 1.6
+
+    rng = random.Random(7)
+    points = [(60.0 * i, 50.0 + rng.gauss(0.0, 1.0)) for i in range(300)]
+    calm, _ = run(points, rule)
+    spiked, _ = run([*points[:-1], (points[-1][0], points[-1][1] + 20.0)], rule)
+    assert calm.noise is not None
+    assert spiked.noise is not None
+    assert spiked.noise < 1.2 * calm.noise
