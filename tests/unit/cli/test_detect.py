@@ -158,6 +158,8 @@ def test_bench_nab_prints_profiles_and_throughput(
     for name in ("standard", "reward_low_FP_rate", "reward_low_FN_rate", "points/s"):
         assert name in out
     assert "1/1" in out
+    assert "batch mode:" in out
+    assert "2,000 series x 1,000 steps" in out
     assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path), "--detector", "zscore") == 0
     assert "detector zscore" in capsys.readouterr().out
     assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path), "--detector", "x") == 2
