@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 __all__ = [
     "HASH_BITS",
+    "MODEL_FILE",
     "ExtentModel",
     "LineModel",
     "builtin_model",
