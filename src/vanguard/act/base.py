@@ -9,14 +9,25 @@ attempt that crashed half-way is reconciled against the state observed before it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from vanguard.errors import AdapterError, describe_validation_error
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest
 
-__all__ = ["Adapter", "Ledger", "LedgerEntry", "MemoryLedger", "cannot_undo"]
+__all__ = [
+    "Adapter",
+    "Ledger",
+    "LedgerEntry",
+    "MemoryLedger",
+    "cannot_undo",
+    "validate_params",
+]
+
+P = TypeVar("P", bound=BaseModel)
 
 
 class LedgerEntry(BaseModel):
@@ -71,6 +82,15 @@ class Adapter(Protocol):
     def verify(self, result: ActionResult) -> Check: ...
 
     def rollback(self, request: RollbackRequest) -> ActionResult: ...
+
+
+def validate_params(model: type[P], kind: str, raw: Mapping[str, JsonValue]) -> P:
+    """An action's params as ``model``; an ``AdapterError`` naming every bad key otherwise."""
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = describe_validation_error(exc, root="<params>")
+        raise AdapterError(f"{kind}: invalid params: {problems}") from exc
 
 
 def cannot_undo(kind: str, request: RollbackRequest, what: str, at: datetime) -> ActionResult:

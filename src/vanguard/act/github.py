@@ -22,9 +22,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from vanguard.act.base import Adapter, Ledger, cannot_undo
+from vanguard.act.base import Adapter, Ledger, cannot_undo, validate_params
 from vanguard.ci.client import GitHubApi, build_github_api
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.triage import (
@@ -39,10 +39,8 @@ from vanguard.clock import utcnow
 from vanguard.config import Settings
 from vanguard.errors import (
     ActionFailed,
-    AdapterError,
     ConfigError,
     StoreError,
-    describe_validation_error,
 )
 from vanguard.model import (
     ActionRequest,
@@ -155,14 +153,6 @@ def _ci_repo(session: Session) -> CiRepo:
     from vanguard.ci.records import CiRepo
 
     return CiRepo(session)
-
-
-def _params(model: type[BaseModel], kind: str, raw: Mapping[str, JsonValue]) -> Any:
-    try:
-        return model.model_validate(dict(raw))
-    except ValidationError as exc:
-        problems = describe_validation_error(exc, root="<params>")
-        raise AdapterError(f"{kind}: invalid params: {problems}") from exc
 
 
 def _label(alert: Alert, name: str) -> str:
@@ -367,7 +357,7 @@ class GitHubRerunAdapter:
         return alert
 
     def plan(self, request: ActionRequest) -> Plan:
-        _params(GitHubRerunParams, self.kind, request.params)
+        validate_params(GitHubRerunParams, self.kind, request.params)
         alert = self._alert(request.incident_id)
         run_id = _int_label(alert, "run_id")
         steps = [
@@ -380,7 +370,7 @@ class GitHubRerunAdapter:
         return Plan(action=self.kind, target=request.target, steps=tuple(steps), undoable=False)
 
     def apply(self, request: ActionRequest) -> ActionResult:
-        params: GitHubRerunParams = _params(GitHubRerunParams, self.kind, request.params)
+        params = validate_params(GitHubRerunParams, self.kind, request.params)
         key = request.idempotency_key
         entry = self.ledger.get(key)
         if entry is not None and entry.result is not None:
@@ -528,7 +518,7 @@ class GitHubTriageAdapter:
         self.clock = clock
 
     def plan(self, request: ActionRequest) -> Plan:
-        _params(GitHubTriageParams, self.kind, request.params)
+        validate_params(GitHubTriageParams, self.kind, request.params)
         alert = self.alerts(request.incident_id)
         fingerprint = alert.labels.get("fingerprint", "?") if alert else "?"
         return Plan(
@@ -544,7 +534,7 @@ class GitHubTriageAdapter:
         )
 
     def apply(self, request: ActionRequest) -> ActionResult:
-        params: GitHubTriageParams = _params(GitHubTriageParams, self.kind, request.params)
+        params = validate_params(GitHubTriageParams, self.kind, request.params)
         key = request.idempotency_key
         entry = self.ledger.get(key)
         if entry is not None and entry.result is not None:

@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import psycopg
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from vanguard.act.base import Ledger
+from vanguard.act.base import Ledger, validate_params
 from vanguard.act.gitconfig import GitRepo
 from vanguard.clock import utcnow
-from vanguard.errors import ActionFailed, AdapterError, describe_validation_error
+from vanguard.errors import ActionFailed, AdapterError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 
 __all__ = [
@@ -259,11 +259,7 @@ class PgBouncerResizeAdapter:
     @staticmethod
     def params(raw: dict[str, JsonValue]) -> PgBouncerResizeParams:
         """Validate request params; the message names every bad key."""
-        try:
-            p = PgBouncerResizeParams.model_validate(raw)
-        except ValidationError as exc:
-            problems = describe_validation_error(exc, root="<params>")
-            raise AdapterError(f"pgbouncer.resize: invalid params: {problems}") from exc
+        p = validate_params(PgBouncerResizeParams, "pgbouncer.resize", raw)
         if p.min_pool_size > p.max_pool_size:
             raise AdapterError(
                 f"pgbouncer.resize: min_pool_size {p.min_pool_size} > max {p.max_pool_size}"

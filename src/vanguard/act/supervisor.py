@@ -19,11 +19,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, cast
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from vanguard.act.base import Ledger, cannot_undo
+from vanguard.act.base import Ledger, cannot_undo, validate_params
 from vanguard.clock import utcnow
-from vanguard.errors import ActionFailed, AdapterError, describe_validation_error
+from vanguard.errors import ActionFailed, AdapterError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 
 __all__ = [
@@ -199,11 +199,7 @@ class SupervisorAdapter:
     @staticmethod
     def params(raw: dict[str, JsonValue]) -> SupervisorRestartParams:
         """Validate request params; the message names every bad key."""
-        try:
-            return SupervisorRestartParams.model_validate(raw)
-        except ValidationError as exc:
-            problems = describe_validation_error(exc, root="<params>")
-            raise AdapterError(f"supervisor.restart: invalid params: {problems}") from exc
+        return validate_params(SupervisorRestartParams, "supervisor.restart", raw)
 
     def plan(self, request: ActionRequest) -> Plan:
         p = self.params(request.params)
