@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from vanguard.ci.alerts import failure_alert
-from vanguard.ci.healing import HealKind, HealPlan, StormVerdict
+from tests.unit.ci.builders import T0, run_alert
+from vanguard.ci.healing import HealKind, StormVerdict
 from vanguard.decide import GateContext, PolicyConfig, decide
 from vanguard.diagnose.cilog import explain
 from vanguard.diagnose.matcher import match
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.model import Alert
 
-T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PATTERNS = load_patterns()
 
 
@@ -28,20 +25,7 @@ def _alert(kind: HealKind, *, repo: str = "o/r", retryable: bool = True) -> Aler
         window_start=T0,
         reason="storm",
     )
-    return failure_alert(
-        repository=repo,
-        workflow="CI",
-        run_id=5,
-        run_attempt=1,
-        head_sha="abc",
-        head_branch="main",
-        run_url=None,
-        job_id=50,
-        explanation=explanation,
-        plan=HealPlan(kind=kind, reason="r", reruns_done=0, max_reruns=2),
-        storm=storm,
-        finished_at=T0,
-    )
+    return run_alert(explanation, kind=kind, repository=repo, storm=storm)
 
 
 @pytest.mark.parametrize(

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from vanguard.ci.alerts import failure_alert, retry_evidence
-from vanguard.ci.healing import HealKind, HealPlan
+from tests.unit.ci.builders import T0, run_alert
+from vanguard.ci.alerts import retry_evidence
 from vanguard.decide import GateContext, PolicyConfig, decide
 from vanguard.diagnose.cilog import ExplainedLine, Explanation, explain
 from vanguard.diagnose.matcher import match
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.diagnose.taxonomy import builtin_taxonomy
 
-T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TAXONOMY = builtin_taxonomy()
 PATTERNS = load_patterns()
 STEP = ["##[group]Run ./ci.sh", "./ci.sh", "##[endgroup]"]
@@ -26,20 +23,8 @@ def _explain(*lines: str) -> Explanation:
 
 
 def _decided_with_defaults(explanation: Explanation) -> bool:
-    alert = failure_alert(
-        repository="o/r",
-        workflow="CI",
-        run_id=5,
-        run_attempt=1,
-        head_sha="abc",
-        head_branch="main",
-        run_url=None,
-        job_id=50,
-        explanation=explanation,
-        plan=HealPlan(kind=HealKind.rerun, reason="retryable", reruns_done=0, max_reruns=2),
-        storm=None,
-        finished_at=T0,
-        evidence=retry_evidence(explanation, TAXONOMY),
+    alert = run_alert(
+        explanation, reason="retryable", evidence=retry_evidence(explanation, TAXONOMY)
     )
     diagnosis = match(alert, PATTERNS, service_type="ci")
     assert diagnosis.pattern_id == "ci_rerun"
@@ -129,20 +114,6 @@ def test_a_class_a_rerun_cannot_fix_has_no_retry_confidence() -> None:
 def test_the_reason_travels_with_the_alert() -> None:
     explanation = _explain("npm ERR! network read ECONNRESET")
     evidence = retry_evidence(explanation, TAXONOMY)
-    alert = failure_alert(
-        repository="o/r",
-        workflow="CI",
-        run_id=5,
-        run_attempt=1,
-        head_sha="abc",
-        head_branch=None,
-        run_url=None,
-        job_id=None,
-        explanation=explanation,
-        plan=HealPlan(kind=HealKind.rerun, reason="r", reruns_done=0, max_reruns=2),
-        storm=None,
-        finished_at=T0,
-        evidence=evidence,
-    )
+    alert = run_alert(explanation, head_branch=None, job_id=None, evidence=evidence)
     assert alert.confidence == evidence.confidence
     assert alert.attributes["retry_evidence"] == evidence.reason
