@@ -16,6 +16,7 @@ from tests.servers.process import retry_start, unavailable
 from tests.servers.prometheus import PrometheusServer, ScrapeTarget, StartPrometheus
 from tests.servers.supervisor import Program, StartSupervisord, SupervisorServer
 from tests.servers.webhook import WebhookReceiver
+from tests.stores import sqlite_store  # noqa: F401  (the ``store`` fixture)
 from vanguard.engine.devserver import DevServer, find_temporal_binary
 from vanguard.errors import EngineError
 from vanguard.netutil import free_port

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -32,18 +30,11 @@ from vanguard.ci.records import CiRepo
 from vanguard.config import Settings
 from vanguard.errors import ConfigError
 from vanguard.model import Alert
-from vanguard.store import Store, default_store_url, open_store
+from vanguard.store import Store
 
 pytestmark = pytest.mark.integration
 
 URL = "/webhooks/github"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    the_store = open_store(default_store_url(tmp_path))
-    yield the_store
-    the_store.close()
 
 
 @pytest.fixture

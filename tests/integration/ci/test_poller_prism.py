@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.integration.ci.helpers import RecordingStarter
@@ -13,16 +10,9 @@ from vanguard.ci.client import build_github_api
 from vanguard.ci.config import GitHubConfig, PollConfig
 from vanguard.ci.intake import CiIntake
 from vanguard.ci.poller import PollState, poll_once
-from vanguard.store import Store, default_store_url, open_store
+from vanguard.store import Store
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    the_store = open_store(default_store_url(tmp_path))
-    yield the_store
-    the_store.close()
 
 
 async def test_poll_lists_each_repository_conditionally(

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _activities, _alert
@@ -22,28 +20,9 @@ from vanguard.decide import PolicyConfig
 from vanguard.engine.activities import IN_FLIGHT_GRACE, Activities
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
 from vanguard.model import Decision
-from vanguard.store import IncidentRepo, Store, default_store_url, open_store
+from vanguard.store import IncidentRepo, Store
 
 ONE_A_DAY = PolicyConfig(min_confidence=0.5, max_actions_per_service_per_day=1)
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.integration),
-    ]
-)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        default_store_url(tmp_path / "data")
-        if request.param == "sqlite"
-        else str(request.getfixturevalue("postgres_url"))
-    )
-    opened = open_store(url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _diagnosed(acts: Activities, n: int, service: str = "octo/repo") -> DecideInput:

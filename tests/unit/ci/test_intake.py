@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from vanguard.ci.records import CiRepo
 from vanguard.diagnose import cilog
 from vanguard.errors import AdapterError
 from vanguard.model import Alert
-from vanguard.store import Store, default_store_url, open_store
+from vanguard.store import Store
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "github"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -34,13 +33,6 @@ class Starter:
         new = all(a.alert_id != alert.alert_id for a in self.alerts)
         self.alerts.append(alert)
         return f"inc-{len(self.alerts)}", new
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    the_store = open_store(default_store_url(tmp_path))
-    yield the_store
-    the_store.close()
 
 
 @pytest.fixture

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pytest
 
 from vanguard.ci.client import MemoryGitHub, RunsPage
 from vanguard.ci.config import GitHubConfig
@@ -15,7 +12,7 @@ from vanguard.ci.intake import CiIntake
 from vanguard.ci.poller import PollState, poll_once
 from vanguard.errors import AdapterError
 from vanguard.model import Alert
-from vanguard.store import Store, default_store_url, open_store
+from vanguard.store import Store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 LOG = (Path(__file__).parents[2] / "fixtures" / "github" / "logs" / "compile_rust.log").read_bytes()
@@ -35,13 +32,6 @@ class Github(MemoryGitHub):
         if repository == "down/repo":
             raise AdapterError("GitHub API budget: spent")
         return super().list_runs(repository, etag=etag, per_page=per_page)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    the_store = open_store(default_store_url(tmp_path))
-    yield the_store
-    the_store.close()
 
 
 async def test_poll_handles_new_runs_once_and_respects_etags(store: Store) -> None:

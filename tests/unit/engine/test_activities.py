@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -37,7 +36,7 @@ from vanguard.model import (
     Verdict,
     Verification,
 )
-from vanguard.store import IncidentRepo, Store, open_store
+from vanguard.store import IncidentRepo, Store
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -119,15 +118,6 @@ def _alert(n: int = 1, service: str = "octo/repo") -> Alert:
         anomaly_score=1.0,
         confidence=1.0,
     )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _activities(store: Store, adapter: Adapter, policy: PolicyConfig | None = None) -> Activities:

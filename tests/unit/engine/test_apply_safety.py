@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.unit.engine.test_activities import PATTERN, RerunAdapter, _activities, _alert
@@ -13,7 +10,7 @@ from vanguard.decide import PolicyConfig
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
 from vanguard.errors import ActionFailed
 from vanguard.model import ActionRequest, ActionResult
-from vanguard.store import Store, open_store
+from vanguard.store import Store
 
 
 class HalfwayAdapter(RerunAdapter):
@@ -25,15 +22,6 @@ class HalfwayAdapter(RerunAdapter):
         self.applied += 1
         self.ledger.begin(request.idempotency_key, {"pool_size": 2, "token": "s3cr3t-value"})
         raise ActionFailed("RELOAD failed: admin console went away")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    the_store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
-    try:
-        yield the_store
-    finally:
-        the_store.close()
 
 
 def _decided(store: Store, adapter: RerunAdapter, policy: PolicyConfig) -> ApplyInput:
