@@ -23,7 +23,7 @@ from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.model import Alert, OutcomeStatus
 from vanguard.notify import MemoryNotifier
-from vanguard.store import IncidentRepo
+from vanguard.store import IncidentRecord, IncidentRepo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -38,6 +38,16 @@ def _settings(tmp_path: Path, prism: PrismServer, temporal: str, task_queue: str
         verification=VerificationConfig(window_s=1, sample_interval_s=0.2),
         github=GitHubConfig(api_url=prism.url, token_env="VANGUARD_TEST_GH_TOKEN"),
     )
+
+
+def _stored(settings: Settings, incident_id: str) -> IncidentRecord | None:
+    """The incident as the store holds it once its workflow has finished."""
+    store = build_runtime(settings, notifiers=[]).store
+    try:
+        with store.session() as session:
+            return IncidentRepo(session).get_record(incident_id)
+    finally:
+        store.close()
 
 
 async def _deliver_and_settle(
@@ -97,12 +107,7 @@ async def test_network_failure_is_rerun_exactly_once(
     assert [a.status_code for a in answers] == [202, 200, 202]
     assert answers[0].json()["incident_id"] == incident_id
     assert answers[2].json()["incident_id"] == incident_id
-    runtime_store = build_runtime(
-        _settings(tmp_path, prism, temporal_address, task_queue), notifiers=[]
-    ).store
-    with runtime_store.session() as session:
-        record = IncidentRepo(session).get_record(incident_id)
-    runtime_store.close()
+    record = _stored(_settings(tmp_path, prism, temporal_address, task_queue), incident_id)
     assert record is not None
     assert record.diagnosis is not None
     assert record.diagnosis.pattern_id == "ci_rerun"
@@ -129,12 +134,7 @@ async def test_compile_failure_opens_an_issue_and_is_never_rerun(
         tmp_path, prism, temporal_address, task_queue, "compile_rust", 777002
     )
     assert [a.status_code for a in answers] == [202, 200, 202]
-    runtime_store = build_runtime(
-        _settings(tmp_path, prism, temporal_address, task_queue), notifiers=[]
-    ).store
-    with runtime_store.session() as session:
-        record = IncidentRepo(session).get_record(incident_id)
-    runtime_store.close()
+    record = _stored(_settings(tmp_path, prism, temporal_address, task_queue), incident_id)
     assert record is not None
     assert record.diagnosis is not None
     assert record.diagnosis.pattern_id == "ci_triage"
