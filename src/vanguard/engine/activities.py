@@ -90,6 +90,11 @@ OUTCOME_STATE: dict[OutcomeStatus, IncidentState] = {
 IN_FLIGHT_GRACE = timedelta(minutes=30)
 
 
+def _series_labels(alert: Alert) -> dict[str, str]:
+    """The labels that name the alerting series (``service_type`` describes the service)."""
+    return {k: v for k, v in alert.labels.items() if k != "service_type"}
+
+
 def series_key(service: str, signal: Signal) -> str:
     labels = ",".join(f"{k}={v}" for k, v in sorted(signal.labels.items()))
     return f"{service}/{signal.metric_type}{{{labels}}}"
@@ -438,7 +443,7 @@ class Activities:
         if service is not None and service.verify:
             return list(service.verify)
         wanted = pattern.verify if pattern else (PatternVerify(),)
-        own = {k: v for k, v in alert.labels.items() if k != "service_type"}
+        own = _series_labels(alert)
         metrics: list[VerifyMetric] = []
         for series in wanted:
             if series.metric is None or series.metric == alert.metric_type:
@@ -455,7 +460,7 @@ class Activities:
     @staticmethod
     def _judged_by_alert_alone(alert: Alert, metrics: Sequence[VerifyMetric]) -> bool:
         """Only the alerting series judges, so the alert's evidence is its baseline."""
-        own = {k: v for k, v in alert.labels.items() if k != "service_type"}
+        own = _series_labels(alert)
         return (
             bool(alert.evidence)
             and len(metrics) == 1
