@@ -30,22 +30,46 @@ class LocatedYaml:
         self.data = data
         self.lines = lines
 
-    def line_of(self, path: Sequence[str | int]) -> int | None:
-        """The line of ``path`` or of its nearest ancestor that exists in the file.
+    def written(self, path: Sequence[str | int]) -> PathKey:
+        """``path`` as the file spells it, without the indices a model added.
 
-        A field that takes one item or a list of them reports errors at index 0 of the list
-        it made from a single mapping; the mapping's own key is then the better line.
+        A field that takes one item or a list of them makes a one-item list of a single
+        mapping, so its errors come at index 0 of a list the file does not have. Such an
+        index is dropped wherever the data at that point is not a list; the rest of the
+        path (which may name keys the file lacks, such as a missing field) is kept.
         """
-        single = tuple(p for p in path if p != 0)
-        if tuple(path) not in self.lines and single in self.lines:
-            return self.lines[single]
-        probe = tuple(path)
+        out: list[str | int] = []
+        node: Any = self.data
+        known = True
+        for part in path:
+            if known and isinstance(part, int) and not _indexable(node, part):
+                continue
+            out.append(part)
+            known = known and _has(node, part)
+            if known:
+                node = node[part]
+        return tuple(out)
+
+    def line_of(self, path: Sequence[str | int]) -> int | None:
+        """The line of ``path`` or of its nearest ancestor that exists in the file."""
+        probe = self.written(path)
         while True:
             if probe in self.lines:
                 return self.lines[probe]
             if not probe:
                 return None
             probe = probe[:-1]
+
+
+def _indexable(node: Any, index: int) -> bool:
+    """Whether ``index`` names an item of ``node`` in the file (a list item, or an int key)."""
+    return isinstance(node, list) or (isinstance(node, dict) and index in node)
+
+
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
 def _walk(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: str) -> None:
@@ -108,7 +132,7 @@ def validate_yaml(source: LocatedYaml, model: type[M], **context: Any) -> M:
         return model.model_validate(source.data, context=context or None)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = tuple(first["loc"])
+        loc = source.written(tuple(first["loc"]))
         value = first.get("input")
         message = first["msg"]
         if first["type"] != "missing" and not isinstance(value, dict | list):

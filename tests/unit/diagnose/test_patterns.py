@@ -66,7 +66,24 @@ def test_an_empty_list_is_refused(tmp_path: Path) -> None:
         _load(tmp_path, "verify: []\n")
 
 
-def test_a_bad_single_series_names_its_line(tmp_path: Path) -> None:
+PATTERN_FILE = "pool_queue.yaml"
+
+
+@pytest.mark.parametrize(
+    ("verify", "line", "key"),
+    [
+        ("verify:\n  metric: queue\n  better: sideways\n", 12, "verify.better"),
+        ("verify:\n  - metric: queue\n    better: sideways\n", 12, "verify[0].better"),
+        ("verify: {metric: queue, labels: {pool: [a]}}\n", 10, "verify.labels.pool"),
+        ("verify:\n  - {metric: queue}\n  - {metrik: queue}\n", 12, "verify[1].metrik"),
+        ("verify:\n  metrik: queue\n", 11, "verify.metrik"),
+    ],
+    ids=["mapping", "list", "mapping-nested", "list-second", "mapping-unknown-key"],
+)
+def test_a_bad_series_names_the_key_as_the_file_spells_it(
+    tmp_path: Path, verify: str, line: int, key: str
+) -> None:
+    """A single mapping has no index in the file, so its errors must not name one."""
     with pytest.raises(ConfigError) as info:
-        _load(tmp_path, "verify:\n  metric: queue\n  better: sideways\n")
-    assert f"{tmp_path / 'pool_queue.yaml'}:12: verify" in str(info.value)
+        _load(tmp_path, verify)
+    assert str(info.value).startswith(f"{tmp_path / PATTERN_FILE}:{line}: {key}: ")
