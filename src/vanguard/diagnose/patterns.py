@@ -57,6 +57,9 @@ class PatternVerify(BaseModel):
     """One series that judges the remedy, and which direction is better.
 
     No ``metric`` (or the alert's own) means the alerting series with the alert's labels.
+    Another metric matches every series whose labels include ``labels``; each is judged
+    against its own baseline, so leaving out a label that tells series apart (``pool``,
+    ``instance``) judges all of them rather than one picked at random.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 import httpx
 from pydantic import JsonValue
@@ -71,7 +72,15 @@ from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure,
 from vanguard.store import AuditEntry, AuditLog, IncidentRecord, IncidentRepo, Store
 from vanguard.verify import compare
 
-__all__ = ["Activities", "combine_verifications", "metric_key", "series_key"]
+__all__ = [
+    "Activities",
+    "SeriesWindows",
+    "combine_verifications",
+    "judge_each_series",
+    "labels_key",
+    "metric_key",
+    "series_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -100,41 +109,86 @@ def series_key(service: str, signal: Signal) -> str:
     return f"{service}/{signal.metric_type}{{{labels}}}"
 
 
+SeriesWindows = dict[str, dict[str, tuple[EvidencePoint, ...]]]
+"""Per verify entry (its ``metric_key``), the points of every series it matched, by labels."""
+
+
+def labels_key(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
 def metric_key(metric: VerifyMetric) -> str:
-    labels = ",".join(f"{k}={v}" for k, v in sorted(metric.labels.items()))
-    return f"{metric.metric}{{{labels}}}"
+    return f"{metric.metric}{{{labels_key(metric.labels)}}}"
+
+
+def judge_each_series(
+    metric: VerifyMetric,
+    baseline: Mapping[str, Sequence[EvidencePoint]],
+    observed: Mapping[str, Sequence[EvidencePoint]],
+    judge: Callable[[Sequence[EvidencePoint], Sequence[EvidencePoint]], Verification],
+) -> list[tuple[str, Verification]]:
+    """Judge every series ``metric`` matched against its own baseline, by its full name.
+
+    An entry without labels may match several series (one per pool or instance); picking
+    one would judge an arbitrary series. A series seen in one window only is inconclusive.
+    Nothing matched at all is one inconclusive entry under the entry's own name.
+    """
+    found = sorted({*baseline, *observed}) or [labels_key(metric.labels)]
+    return [
+        (
+            f"{metric.metric}{{{labels}}}",
+            judge(list(baseline.get(labels, ())), list(observed.get(labels, ()))),
+        )
+        for labels in found
+    ]
 
 
 def combine_verifications(
-    judged: Sequence[tuple[VerifyMetric, Verification]],
+    judged: Sequence[tuple[str, Verification]], *, deciding: int = 1
 ) -> Verification:
-    """One verdict from several series: the first decides, any other can only veto.
+    """One verdict from several named series: the first ``deciding`` decide, others veto.
 
-    Any degraded series makes the whole degraded (a remedy that lengthens waits while it
-    shortens the queue did not help); otherwise the first series' verdict stands. The
-    evidence points are the first series'; the figures of the others carry their key.
+    The deciding series are those of the first verify entry (several when it matched one
+    series per pool or instance): any of them worse is degraded, any it could not judge is
+    inconclusive, any better is improved, else unchanged. Any other series that got worse
+    makes the whole degraded (a remedy that lengthens waits while it shortens the queue did
+    not help). One deciding series keeps its figures and points as they are; the figures
+    of every other series carry its name, so the evidence names each series judged.
     """
     if not judged:
         return Verification(verdict=Verdict.inconclusive, reason="no series to judge by")
-    (_, first), *others = judged
-    figures = dict(first.figures)
-    for metric, verification in others:
-        key = metric_key(metric)
-        figures.update({f"{key}:{name}": value for name, value in verification.figures.items()})
-    worse = [(m, v) for m, v in judged if v.verdict is Verdict.degraded]
-    verdict = Verdict.degraded if worse else first.verdict
-    parts = [f"{metric_key(m)}: {v.reason}" for m, v in judged]
-    if worse and first.verdict is not Verdict.degraded:
-        head = "degraded: " + ", ".join(metric_key(m) for m, _ in worse) + " got worse"
-    else:
+    deciding = max(1, min(deciding, len(judged)))
+    first = judged[:deciding]
+    single = deciding == 1
+    figures = dict(first[0][1].figures) if single else {}
+    for name, verification in judged[1:] if single else judged:
+        figures.update({f"{name}:{key}": value for key, value in verification.figures.items()})
+    verdict = _deciding_verdict([v.verdict for _, v in first])
+    worse = [name for name, v in judged if v.verdict is Verdict.degraded]
+    if worse:
+        verdict = Verdict.degraded
+    parts = [f"{name}: {v.reason}" for name, v in judged]
+    if worse and not (single and first[0][1].verdict is Verdict.degraded):
+        head = "degraded: " + ", ".join(worse) + " got worse"
+    elif single:
         head = f"{verdict.value}"
+    else:
+        head = f"{verdict.value}: decided by {deciding} series, each against its own baseline"
     return Verification(
         verdict=verdict,
         reason=f"{head} ({'; '.join(parts)})",
-        baseline=first.baseline,
-        observed=first.observed,
+        baseline=first[0][1].baseline if single else (),
+        observed=first[0][1].observed if single else (),
         figures=figures,
     )
+
+
+def _deciding_verdict(verdicts: Sequence[Verdict]) -> Verdict:
+    """Worse anywhere, then unjudged anywhere, then better anywhere, else unchanged."""
+    for verdict in (Verdict.degraded, Verdict.inconclusive, Verdict.improved):
+        if verdict in verdicts:
+            return verdict
+    return Verdict.unchanged
 
 
 class Activities:
@@ -495,8 +549,11 @@ class Activities:
         )
         windows = self._sample(service, metrics, count)
         payload: dict[str, JsonValue] = {
-            name: [[p.timestamp.isoformat(), p.value] for p in points]
-            for name, points in windows.items()
+            name: {
+                labels: [[p.timestamp.isoformat(), p.value] for p in points]
+                for labels, points in series.items()
+            }
+            for name, series in windows.items()
         }
         with self.store.session() as session:
             AuditLog(session).append(
@@ -507,21 +564,28 @@ class Activities:
             )
 
     @staticmethod
-    def _baseline_windows(
-        entries: Sequence[AuditEntry],
-    ) -> dict[str, tuple[EvidencePoint, ...]] | None:
+    def _baseline_windows(entries: Sequence[AuditEntry]) -> SeriesWindows | None:
+        """The recorded baseline, per verify entry and series.
+
+        A baseline in the older form (one window per entry, its series' labels unknown)
+        gives no window to any series, so they are judged inconclusive, never guessed.
+        """
         for entry in entries:
             windows = entry.payload.get("windows")
             if entry.kind != BASELINE or not isinstance(windows, dict):
                 continue
-            out: dict[str, tuple[EvidencePoint, ...]] = {}
-            for name, points in windows.items():
-                rows = points if isinstance(points, list) else []
-                out[name] = tuple(
-                    EvidencePoint.model_validate({"timestamp": row[0], "value": row[1]})
-                    for row in rows
-                    if isinstance(row, list) and len(row) == 2
-                )
+            out: SeriesWindows = {}
+            for name, series in windows.items():
+                if not isinstance(series, dict):
+                    continue
+                out[name] = {
+                    labels: tuple(
+                        EvidencePoint.model_validate({"timestamp": row[0], "value": row[1]})
+                        for row in (rows if isinstance(rows, list) else [])
+                        if isinstance(row, list) and len(row) == 2
+                    )
+                    for labels, rows in series.items()
+                }
             return out
         return None
 
@@ -585,22 +649,27 @@ class Activities:
         metrics = self._verify_metrics(inp.alert, self._pattern(inp.diagnosis.pattern_id))
         baseline = self._baseline_windows(audit)
         if baseline is None:
-            baseline = {metric_key(metrics[0]): inp.alert.evidence}
+            first = metrics[0]
+            baseline = {metric_key(first): {labels_key(first.labels): inp.alert.evidence}}
         observed = self._sample(service, metrics, self.verify_samples)
-        judged = [
-            (
+        judged: list[tuple[str, Verification]] = []
+        deciding = 0
+        for m in metrics:
+            key = metric_key(m)
+            series = judge_each_series(
                 m,
-                compare(
-                    list(baseline.get(metric_key(m), ())),
-                    list(observed.get(metric_key(m), ())),
+                baseline.get(key, {}),
+                observed.get(key, {}),
+                partial(
+                    compare,
                     better=m.better,
                     min_relative_change=self.settings.verification.min_relative_change,
                     min_points=min(5, self.verify_samples),
                 ),
             )
-            for m in metrics
-        ]
-        return combine_verifications(judged)
+            deciding = deciding or len(series)
+            judged += series
+        return combine_verifications(judged, deciding=deciding)
 
     def _read(self, service: ServiceConfig, metrics: Sequence[str], now: datetime) -> list[Signal]:
         """One reading of ``metrics`` from every source of ``service``."""
@@ -626,11 +695,16 @@ class Activities:
 
     def _sample(
         self, service: ServiceConfig, metrics: Sequence[VerifyMetric], count: int
-    ) -> dict[str, tuple[EvidencePoint, ...]]:
-        """Read the series ``count`` times, ``sample_interval_s`` apart."""
+    ) -> SeriesWindows:
+        """Read the series ``count`` times, ``sample_interval_s`` apart.
+
+        Every series an entry matches is kept under its own labels: an entry that names a
+        metric but not the labels telling its series apart matches each of them.
+        """
         interval = self.settings.verification.sample_interval_s
+        wanted = {metric_key(m): m for m in metrics}
         names = sorted({m.metric for m in metrics})
-        points: dict[str, list[EvidencePoint]] = {metric_key(m): [] for m in metrics}
+        points: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in wanted}
         for n in range(count):
             if n:
                 time.sleep(interval)
@@ -641,14 +715,16 @@ class Activities:
             except ScrapeError as exc:
                 log.warning("verification read of %s failed: %s", service.name, exc)
                 continue
-            for m in metrics:
+            for key, m in wanted.items():
                 for signal in signals:
                     if signal.metric_type == m.metric and signal.labels.items() >= m.labels.items():
-                        points[metric_key(m)].append(
+                        points[key].setdefault(labels_key(signal.labels), []).append(
                             EvidencePoint(timestamp=signal.timestamp, value=signal.value)
                         )
-                        break
-        return {key: tuple(found) for key, found in points.items()}
+        return {
+            key: {labels: tuple(found) for labels, found in series.items()}
+            for key, series in points.items()
+        }
 
     @activity.defn
     def rollback(self, inp: RollbackInput) -> ActionResult:

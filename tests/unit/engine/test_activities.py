@@ -14,7 +14,7 @@ from vanguard.config import Settings, VerifyMetric
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.operators import Operator
 from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy
-from vanguard.engine.activities import Activities, combine_verifications
+from vanguard.engine.activities import Activities, combine_verifications, metric_key
 from vanguard.engine.messages import (
     ApplyInput,
     DecideInput,
@@ -221,8 +221,8 @@ def _v(verdict: Verdict, figure: float) -> Verification:
     )
 
 
-WAIT = VerifyMetric(metric="waiting")
-MAXWAIT = VerifyMetric(metric="maxwait", labels={"database": "bench"})
+WAIT = metric_key(VerifyMetric(metric="waiting"))
+MAXWAIT = metric_key(VerifyMetric(metric="maxwait", labels={"database": "bench"}))
 
 
 def test_the_first_series_decides_and_its_evidence_is_kept() -> None:

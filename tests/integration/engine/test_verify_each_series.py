@@ -1,0 +1,217 @@
+"""A verify entry that matches several series of a real endpoint judges each of them.
+
+The endpoint reports the wait time per pool. A pattern's ``verify`` names the metric but not
+the ``pool`` label, so the entry matches both pools' series. Each is compared with its own
+baseline and named in the evidence: a remedy that shortens one pool's wait while another's
+grows did not help, whichever pool the endpoint happens to list first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from prometheus_client import Gauge
+from pydantic import BaseModel, ConfigDict
+
+from tests.servers.exporter import Exporter
+from vanguard.act.base import MemoryLedger
+from vanguard.config import ScrapeConfig, ServiceConfig, Settings, VerificationConfig
+from vanguard.decide import PolicyConfig
+from vanguard.diagnose.operators import Operator
+from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy, PatternVerify
+from vanguard.engine.activities import Activities
+from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput, VerifyInput
+from vanguard.model import (
+    ActionRequest,
+    ActionResult,
+    Alert,
+    Check,
+    Plan,
+    RollbackRequest,
+    UndoRecord,
+    Verdict,
+    Verification,
+)
+from vanguard.store import IncidentRepo, open_store
+from vanguard.verify import settle
+
+pytestmark = pytest.mark.integration
+
+Gauges = dict[str, Gauge]
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Drain:
+    """``svc.drain``: changes what the endpoint reports as ``effect`` says."""
+
+    kind: ClassVar[str] = "svc.drain"
+    params_model: ClassVar[type[BaseModel]] = NoParams
+
+    def __init__(self, gauges: Gauges, effect: Callable[[Gauges], None]) -> None:
+        self.gauges = gauges
+        self.effect = effect
+
+    def plan(self, request: ActionRequest) -> Plan:
+        return Plan(action=self.kind, target=request.target, steps=("drain",), undoable=True)
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        self.effect(self.gauges)
+        return ActionResult(
+            idempotency_key=request.idempotency_key,
+            incident_id=request.incident_id,
+            action=self.kind,
+            target=request.target,
+            applied=True,
+            undo=UndoRecord(
+                action=self.kind, target=request.target, possible=True, instructions=""
+            ),
+            message="drained",
+            finished_at=datetime.now(UTC),
+        )
+
+    def verify(self, result: ActionResult) -> Check:
+        return Check(ok=True, reason="drained")
+
+    def rollback(self, request: RollbackRequest) -> ActionResult:
+        raise NotImplementedError
+
+
+def _pattern(*verify: PatternVerify) -> Pattern:
+    return Pattern(
+        id="svc_queue",
+        description="the queue grows",
+        service_types=("svc",),
+        metric="queue",
+        signature=(Condition(field="confidence", op=Operator.gte, value=0.5),),
+        remedy=PatternRemedy(action="svc.drain"),
+        rollback_safe=True,
+        prior_confidence=0.9,
+        verify=verify,
+    )
+
+
+@pytest.fixture
+def exporter() -> Iterator[tuple[Exporter, Gauges]]:
+    with Exporter() as exp:
+        gauges = {
+            "queue": exp.gauge("queue", "Waiting requests."),
+            "wait": exp.gauge("wait_seconds", "Longest wait per pool.", ("pool",)),
+        }
+        gauges["queue"].set(10)
+        gauges["wait"].labels(pool="a").set(0.8)
+        gauges["wait"].labels(pool="b").set(0.8)
+        yield exp, gauges
+
+
+def _run(
+    exp: Exporter, gauges: Gauges, tmp_path: Path, pattern: Pattern, drain: Drain
+) -> Verification:
+    settings = Settings(
+        data_dir=tmp_path,
+        services=(ServiceConfig(name="svc", type="svc", scrape=ScrapeConfig(url=exp.url)),),
+        policy=PolicyConfig(min_confidence=0.5),
+        verification=VerificationConfig(baseline_s=1, sample_interval_s=0.2),
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    acts = Activities(settings, store, [pattern], {drain.kind: drain}, MemoryLedger(), [])
+    alert = Alert(
+        alert_id="a-1",
+        fingerprint="svc/queue",
+        source="alertmanager",
+        service_name="svc",
+        metric_type="queue",
+        detected_at=datetime.now(UTC),
+        summary="queue 10",
+        anomaly_score=1.0,
+        confidence=1.0,
+    )
+    try:
+        acts.open_incident(OpenInput(incident_id="inc-1", alert=alert))
+        diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-1", alert=alert))
+        acts.decide(DecideInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis))
+        apply = ApplyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis)
+        acts.record_baseline(apply)
+        action = acts.apply_action(apply)
+        verification = acts.verify(
+            VerifyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis, action=action)
+        )
+        with store.session() as session:
+            record = IncidentRepo(session).get_record("inc-1")
+    finally:
+        store.close()
+    assert record is not None
+    assert record.verification == verification
+    return verification
+
+
+def _pool_b(after: float | None) -> Callable[[Gauges], None]:
+    """The queue and pool a's wait fall; pool b's wait becomes ``after`` (None: gone)."""
+
+    def effect(gauges: Gauges) -> None:
+        gauges["queue"].set(2)
+        gauges["wait"].labels(pool="a").set(0.05)
+        if after is None:
+            gauges["wait"].remove("b")
+        else:
+            gauges["wait"].labels(pool="b").set(after)
+
+    return effect
+
+
+@pytest.mark.parametrize(("b_after", "verdict"), [(0.8, Verdict.improved), (3.0, Verdict.degraded)])
+def test_a_vetoing_entry_without_labels_judges_every_pool(
+    exporter: tuple[Exporter, Gauges], tmp_path: Path, b_after: float, verdict: Verdict
+) -> None:
+    """The queue decides; the wait of any pool that got worse vetoes, and each pool is named."""
+    exp, gauges = exporter
+    pattern = _pattern(PatternVerify(), PatternVerify(metric="wait_seconds"))
+    verification = _run(exp, gauges, tmp_path, pattern, Drain(gauges, _pool_b(b_after)))
+
+    assert verification.verdict is verdict, verification.reason
+    assert {p.value for p in verification.observed} == {2.0}
+    assert verification.figures["wait_seconds{pool=a}:observed_median"] == 0.05
+    assert verification.figures["wait_seconds{pool=b}:observed_median"] == b_after
+    assert "wait_seconds{pool=a}: improved" in verification.reason
+    if verdict is Verdict.degraded:
+        assert verification.reason.startswith("degraded: wait_seconds{pool=b} got worse")
+
+
+@pytest.mark.parametrize(
+    ("b_after", "verdict", "next_step"),
+    [
+        (0.8, Verdict.improved, "resolve"),
+        (3.0, Verdict.degraded, "roll_back"),
+        (None, Verdict.inconclusive, "escalate"),
+    ],
+)
+def test_a_deciding_entry_without_labels_judges_every_pool(
+    exporter: tuple[Exporter, Gauges],
+    tmp_path: Path,
+    b_after: float | None,
+    verdict: Verdict,
+    next_step: str,
+) -> None:
+    """Another metric decides: better in one pool and no worse in any is an improvement.
+
+    A pool that vanished after the action cannot be judged, so the whole is inconclusive:
+    the change stays in place and a human looks, neither rolled back nor counted a success.
+    """
+    exp, gauges = exporter
+    pattern = _pattern(PatternVerify(metric="wait_seconds"))
+    verification = _run(exp, gauges, tmp_path, pattern, Drain(gauges, _pool_b(b_after)))
+
+    assert verification.verdict is verdict, verification.reason
+    assert verification.figures["wait_seconds{pool=a}:observed_median"] == 0.05
+    assert "wait_seconds{pool=a}: improved" in verification.reason
+    assert "wait_seconds{pool=b}: " in verification.reason
+    assert verification.baseline == verification.observed == ()
+    assert settle(verification, undo_possible=True).next_step == next_step
+    if b_after is None:
+        assert verification.figures["wait_seconds{pool=b}:observed_points"] == 0
