@@ -380,7 +380,10 @@ def _forecast(
     The fitted line must cross ``threshold`` within ``horizon_s``, and be known well enough
     to time the crossing (``_precise``). The confidence is ``Φ((b - gap/horizon)/se -
     MARGIN_SE)``: how far the slope exceeds the least slope that breaches within the
-    horizon, in standard errors, beyond a margin that keeps noise quiet.
+    horizon, in standard errors, beyond a margin that keeps noise quiet. When the running
+    noise level exceeds the fit's residual variance, both the precision test and ``se``
+    use it: a fit that looked quieter than the series is, by chance, claims neither a
+    better-known line nor a surer slope.
     """
     if rule.threshold is None or not math.isfinite(line.slope_se):
         return None, 0.0
@@ -391,7 +394,7 @@ def _forecast(
         return None, 0.0
     eta = gap / rate
     if noise is not None and noise > line.sigma2:
-        line = line._replace(sigma2=noise)
+        line = line._replace(sigma2=noise, slope_se=math.sqrt(noise / line.sxx))
     mean_gap = abs(rule.threshold - (x + line.level + line.slope * line.tm))
     if eta > rule.horizon_s or not _precise(line, mean_gap, eta, rule.horizon_s):
         return None, 0.0

@@ -11,6 +11,7 @@ import pytest
 
 from vanguard.detect.watch import (
     COOLDOWN_S,
+    MARGIN_SE,
     PRECISION,
     URGENT_FRACTION,
     URGENT_PRECISION,
@@ -18,7 +19,9 @@ from vanguard.detect.watch import (
     Regression,
     SeriesState,
     WatchRule,
+    _forecast,
     _Line,
+    _phi,
     _precise,
     _regress,
     _robust_z,
@@ -349,6 +352,29 @@ def test_urgent_breach_relaxes_the_precision_it_waits_for() -> None:
     assert not _precise(line, mean_gap, 0.9 * rule.horizon_s, rule.horizon_s)
     assert _precise(line, mean_gap, URGENT_FRACTION * rule.horizon_s, rule.horizon_s)
     assert _precise(line, 2.5 * mean_gap, 0.9 * rule.horizon_s, rule.horizon_s)
+
+
+def test_a_fit_quieter_than_the_series_does_not_overstate_the_confidence() -> None:
+    """A fit whose residuals are small by chance, on a series whose running noise is high:
+    the confidence uses the slope's standard error at the running noise level, the same
+    variance the precision test uses, so it is lower than the fit's own would give."""
+    rng = random.Random(1)
+    rule = WatchRule(threshold=90.0, horizon_s=3 * 3600)
+    line = _line_through(50.0 / (3 * 3600), [rng.gauss(0.0, 0.5) for _ in range(60)])
+    x = 90.0 - line.level - 0.9 * line.slope * rule.horizon_s
+    excess = line.slope - (90.0 - x - line.level) / rule.horizon_s
+    quiet_at, quiet = _forecast(0.0, x, line, None, rule)
+    assert quiet_at is not None
+    assert _forecast(0.0, x, line, 0.5 * line.sigma2, rule) == (quiet_at, quiet)
+    previous = quiet
+    for noise in (0.8, 1.0, 1.5):
+        assert noise > line.sigma2
+        at, conf = _forecast(0.0, x, line, noise, rule)
+        assert at == pytest.approx(quiet_at)
+        assert conf == pytest.approx(_phi(excess / math.sqrt(noise / line.sxx) - MARGIN_SE))
+        assert conf < previous
+        previous = conf
+    assert previous < 0.8 < quiet
 
 
 def test_leak_sampled_each_second_is_forecast_as_it_enters_the_horizon() -> None:
