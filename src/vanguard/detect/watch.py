@@ -265,7 +265,7 @@ def _noise(
 
     A trend fit's own residual variance rests on its few points and is low by chance as
     often as its slope is steep by chance; averaged over ``NOISE_WINDOW`` points this one
-    is steadier, and the precision test uses whichever of the two is larger. Until
+    is steadier, and the precision test and the confidence use whichever is larger. Until
     ``NOISE_WINDOW`` samples were seen it is the plain mean (an average started from one
     squared miss would swing with it), and one miss counts at most ``NOISE_CAP`` times the
     current level, so a single spike does not hold forecasts back for a hundred samples.
