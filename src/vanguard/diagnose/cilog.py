@@ -670,13 +670,17 @@ def _select(
     extra_ratio: float = 0.0,
     fallback_below: float = WEAK_BEST,
     extend: Callable[[int, list[int], float], list[int]] | None = None,
+    merge_gap: int | None = None,
 ) -> _Ranking:
     """Seeds in ``order``, each a distinct report, then the other lines of the best block.
 
     A further seed is listed only while its score is at least ``extra_ratio`` of the best;
     the CI system's own failure line is added when the best score is below
     ``fallback_below``. ``extend`` may widen the best block (the learned extent); it gets
-    the seed's score as the seed was chosen, before a detail line took its place.
+    the seed's score as the seed was chosen, before a detail line took its place. With
+    ``merge_gap``, a further seed whose widened block comes within that many lines of the
+    best one joins it: a failure report is one stretch of the log, and two candidate
+    blocks next to each other are usually two parts of it (a test's title and its trace).
     """
     by_number, scores = ctx.by_number, ctx.scores
     fallback = [n for n in ctx.scan.terminators[:1] if n in by_number]
@@ -711,6 +715,13 @@ def _select(
             if extend is not None:
                 block = extend(seed, block, seed_score)
             members = [number for number in block if number != seed]
+        elif extend is not None and merge_gap is not None:
+            widened = extend(seed, block, seed_score)
+            answer = {ranked[0][0], *members}
+            if min(abs(a - b) for a in widened for b in answer) <= merge_gap + 1:
+                listed = answer | {n for n, _score in ranked} | {seed}
+                members.extend(n for n in widened if n not in listed)
+                block = widened
         ranked.append((seed, seed_score))
         chosen.update(block)
         blocks += 1
@@ -757,6 +768,7 @@ def _learned_ranking(ctx: _Context, model: LineModel, *, first_only: bool = Fals
         extra_ratio=model.extra_ratio,
         fallback_below=0.0,
         extend=None if first_only else extend,
+        merge_gap=model.merge_gap,
     )
 
 

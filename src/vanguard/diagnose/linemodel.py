@@ -116,7 +116,9 @@ class LineModel:
     ``dense`` weighs the standardised numeric features (``mean`` and ``scale`` standardise
     them), ``hashed`` the word buckets. ``extra_seeds`` and ``extra_ratio`` say how many other
     candidate reports are listed after the best one, and how probable they must be relative
-    to it: each costs precision when the best one is right. ``extent`` widens the best block.
+    to it: each costs precision when the best one is right. ``extent`` widens the best block;
+    a listed candidate whose widened block lies within ``merge_gap`` lines of it joins it
+    (``None``: never).
     """
 
     dense: FloatArray
@@ -127,6 +129,7 @@ class LineModel:
     extra_seeds: int = 4
     extra_ratio: float = 0.0
     extent: ExtentModel | None = None
+    merge_gap: int | None = None
 
     def logits(self, dense: FloatArray, rows: Sequence[Sequence[int]]) -> FloatArray:
         """Raw scores of candidate lines: ``dense`` is one row per line, ``rows`` its buckets."""
@@ -148,7 +151,15 @@ class LineModel:
             "hashed": self.hashed.astype(np.float32),
             "mean": self.mean.astype(np.float32),
             "scale": self.scale.astype(np.float32),
-            "meta": np.array([self.bias, self.extra_seeds, self.extra_ratio], dtype=np.float64),
+            "meta": np.array(
+                [
+                    self.bias,
+                    self.extra_seeds,
+                    self.extra_ratio,
+                    -1.0 if self.merge_gap is None else self.merge_gap,
+                ],
+                dtype=np.float64,
+            ),
         }
         extent = self.extent
         if extent is not None:
@@ -188,6 +199,7 @@ class LineModel:
                 extra_seeds=int(meta[1]),
                 extra_ratio=float(meta[2]),
                 extent=extent,
+                merge_gap=int(meta[3]) if len(meta) > 3 and meta[3] >= 0 else None,
             )
 
 

@@ -268,8 +268,9 @@ class TrainingOptions:
     """Settings of the line model's training (see ``train_logistic``) and of its use.
 
     ``extra_seeds`` and ``extra_ratio`` (how many other candidates are listed, and how
-    probable relative to the best), ``extent_threshold`` and ``extent_gap`` are stored with
-    the model; the defaults were chosen on the out-of-fold figures.
+    probable relative to the best), ``merge_gap`` (how near the best block a listed
+    candidate's block must lie to join it), ``extent_threshold`` and ``extent_gap`` are stored
+    with the model; the defaults were chosen on the out-of-fold figures.
     """
 
     l2: float = 1e-3
@@ -281,6 +282,7 @@ class TrainingOptions:
     extent_gap: int = 4
     extra_seeds: int = 4
     extra_ratio: float = 0.2
+    merge_gap: int | None = 1
 
 
 def fit_line_model(
@@ -315,7 +317,10 @@ def fit_line_model(
         listwise=settings.listwise,
     )
     return dataclasses.replace(
-        fitted, extra_seeds=settings.extra_seeds, extra_ratio=settings.extra_ratio
+        fitted,
+        extra_seeds=settings.extra_seeds,
+        extra_ratio=settings.extra_ratio,
+        merge_gap=settings.merge_gap,
     )
 
 

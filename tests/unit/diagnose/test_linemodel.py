@@ -55,6 +55,8 @@ def test_weights_round_trip_through_bytes() -> None:
     assert np.allclose(again.hashed, model.hashed)
     assert (again.extra_seeds, again.extra_ratio) == (2, 0.25)
     assert again.extent is None
+    assert again.merge_gap is None
+    assert LineModel.from_bytes(dataclasses.replace(model, merge_gap=3).to_bytes()).merge_gap == 3
     width = len(EXTENT_FEATURES)
     extent = ExtentModel(np.arange(width) / width, np.zeros(width), np.ones(width), -1.0, 0.4, 3)
     again = LineModel.from_bytes(dataclasses.replace(model, extent=extent).to_bytes())
@@ -149,3 +151,39 @@ def test_on_dialects_it_never_saw_the_model_keeps_to_the_rules_report(name: str)
     learned = explain(lines)
     assert learned.lines[0].number in {line.number for line in rules.lines}
     assert learned.category == rules.category
+
+
+def _grow_downwards(lines: int) -> ExtentModel:
+    """An extent model that keeps the ``lines`` lines below a seed and none above it."""
+    weights = np.zeros(len(EXTENT_FEATURES))
+    weights[0] = -20.0
+    weights[1] = -3.0
+    bias = 3.0 * np.log2(1.5 + lines)
+    width = len(weights)
+    return ExtentModel(weights, np.zeros(width), np.ones(width), bias, 0.5, 0)
+
+
+def test_a_candidate_next_to_the_best_block_joins_it_and_a_far_one_does_not() -> None:
+    lines = [
+        "$ make check",
+        "error: alpha failed to build",
+        "  in module alpha",
+        "",
+        "",
+        "error: beta failed to link",
+        "  in module beta",
+        "",
+        *(f"compiling unit {i}" for i in range(12)),
+        "error: gamma lost",
+        'The command "make check" exited with 1.',
+    ]
+    weighted = _zero_model(**{"w:alpha": 4.0, "w:beta": 3.0, "w:gamma": 2.5})
+    model = dataclasses.replace(weighted, extra_seeds=4, extent=_grow_downwards(2))
+    apart = [line.number for line in explain(lines, model=model).lines]
+    joined = dataclasses.replace(model, merge_gap=1)
+    merged = [line.number for line in explain(lines, model=joined).lines]
+    assert apart[:3] == merged[:3] == [2, 6, 21]
+    assert {3, 4} <= set(apart)
+    assert {7, 8} <= set(merged)
+    assert not {7, 8} & set(apart)
+    assert len(merged) == len(set(merged))
