@@ -653,12 +653,14 @@ class _Ranking(NamedTuple):
 
     The fingerprint is taken from the seed and its rules' block (not from further
     candidates, nor from the learned widening), so it keys the same failure alike with or
-    without the line model.
+    without the line model. ``joined`` are the lines that came with further candidates
+    joining the best block: they rank last and do not inform the category.
     """
 
     ranked: list[tuple[int, float]]
     seed: int | None
     report: tuple[int, ...]
+    joined: frozenset[int] = frozenset()
 
 
 def _select(
@@ -679,13 +681,16 @@ def _select(
     ``fallback_below``. ``extend`` may widen the best block (the learned extent); it gets
     the seed's score as the seed was chosen, before a detail line took its place. With
     ``merge_gap``, a further seed whose widened block comes within that many lines of the
-    best one joins it: a failure report is one stretch of the log, and two candidate
-    blocks next to each other are usually two parts of it (a test's title and its trace).
+    best one (or of a block already joined to it) joins it: a failure report is one stretch
+    of the log, and two candidate blocks next to each other are usually two parts of it (a
+    test's title and its trace). Joining only adds lines, ranked last: the seeds listed and
+    the lines that inform the category are the same with or without it.
     """
     by_number, scores = ctx.by_number, ctx.scores
     fallback = [n for n in ctx.scan.terminators[:1] if n in by_number]
     ranked: list[tuple[int, float]] = []
     members: list[int] = []
+    joined: list[int] = []
     report: tuple[int, ...] = ()
     seen_texts: set[str] = set()
     chosen: set[int] = set()
@@ -717,17 +722,19 @@ def _select(
             members = [number for number in block if number != seed]
         elif extend is not None and merge_gap is not None:
             widened = extend(seed, block, seed_score)
-            answer = {ranked[0][0], *members}
+            answer = {ranked[0][0], *members, *joined}
             if min(abs(a - b) for a in widened for b in answer) <= merge_gap + 1:
                 listed = answer | {n for n, _score in ranked} | {seed}
-                members.extend(n for n in widened if n not in listed)
-                block = widened
+                joined.extend(n for n in widened if n not in listed)
         ranked.append((seed, seed_score))
         chosen.update(block)
         blocks += 1
     if ranked:
         member_score = min(score for _n, score in ranked) * (0.99 if len(ranked) > 1 else 0.9)
         ranked.extend((number, member_score) for number in members)
+        seeds = {number for number, _score in ranked}
+        joined = [number for number in joined if number not in seeds]
+        ranked.extend((number, member_score * 0.99) for number in joined)
     weak = not ranked or ranked[0][1] < fallback_below
     for number in fallback:
         if number not in chosen and weak:
@@ -736,7 +743,7 @@ def _select(
     if not ranked and ctx.window:
         tail = [e for e in ctx.window if not e.noise][-1:]
         ranked = [(e.number, 0.01) for e in tail]
-    return _Ranking(ranked, ranked[0][0] if ranked else None, report)
+    return _Ranking(ranked, ranked[0][0] if ranked else None, report, frozenset(joined))
 
 
 def _rule_ranking(ctx: _Context) -> _Ranking:
@@ -846,7 +853,7 @@ def explain(
         for n, s in ranked
         if n in by_number
     )
-    top = [line.text for line in explained[:10]]
+    top = [line.text for line in explained if line.number not in ranking.joined][:10]
     context = [e.text for e in ctx.window[-30:]]
     verdict: Classification = classify(top, context, tax)
     reasons.extend(verdict.reasons)

@@ -117,8 +117,8 @@ class LineModel:
     them), ``hashed`` the word buckets. ``extra_seeds`` and ``extra_ratio`` say how many other
     candidate reports are listed after the best one, and how probable they must be relative
     to it: each costs precision when the best one is right. ``extent`` widens the best block;
-    a listed candidate whose widened block lies within ``merge_gap`` lines of it joins it
-    (``None``: never).
+    a listed candidate whose widened block lies within ``merge_gap`` lines of it (or of a
+    block already joined) joins it (``None``: never).
     """
 
     dense: FloatArray

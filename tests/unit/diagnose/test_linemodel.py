@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -163,7 +164,14 @@ def _grow_downwards(lines: int) -> ExtentModel:
     return ExtentModel(weights, np.zeros(width), np.ones(width), bias, 0.5, 0)
 
 
-def test_a_candidate_next_to_the_best_block_joins_it_and_a_far_one_does_not() -> None:
+@pytest.mark.parametrize(
+    ("alpha", "beta", "joined"),
+    [(4.0, 3.0, {7, 8}), (3.0, 4.0, {3, 4})],
+    ids=["joined-below", "joined-above"],
+)
+def test_a_candidate_next_to_the_best_block_joins_it_and_a_far_one_does_not(
+    alpha: float, beta: float, joined: set[int]
+) -> None:
     lines = [
         "$ make check",
         "error: alpha failed to build",
@@ -177,13 +185,46 @@ def test_a_candidate_next_to_the_best_block_joins_it_and_a_far_one_does_not() ->
         "error: gamma lost",
         'The command "make check" exited with 1.',
     ]
-    weighted = _zero_model(**{"w:alpha": 4.0, "w:beta": 3.0, "w:gamma": 2.5})
+    weighted = _zero_model(**{"w:alpha": alpha, "w:beta": beta, "w:gamma": 2.5})
     model = dataclasses.replace(weighted, extra_seeds=4, extent=_grow_downwards(2))
-    apart = [line.number for line in explain(lines, model=model).lines]
-    joined = dataclasses.replace(model, merge_gap=1)
-    merged = [line.number for line in explain(lines, model=joined).lines]
-    assert apart[:3] == merged[:3] == [2, 6, 21]
-    assert {3, 4} <= set(apart)
-    assert {7, 8} <= set(merged)
-    assert not {7, 8} & set(apart)
-    assert len(merged) == len(set(merged))
+    apart = explain(lines, model=model)
+    merged = explain(lines, model=dataclasses.replace(model, merge_gap=1))
+    numbers = [line.number for line in merged.lines]
+    assert numbers[: len(apart.lines)] == [line.number for line in apart.lines]
+    assert joined <= set(numbers[len(apart.lines) :])
+    assert max(line.score for line in merged.lines[len(apart.lines) :]) < min(
+        line.score for line in merged.lines[: len(apart.lines)]
+    )
+    assert 22 not in numbers
+    assert (merged.category, merged.fingerprint) == (apart.category, apart.fingerprint)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "github_actions_pytest.log",
+        "github_actions_tabbed_tsc.log",
+        "gitlab_git_fetch.log",
+        "jenkins_maven.log",
+        "travis_mocha.log",
+    ],
+)
+def test_joining_only_adds_lines_and_keeps_category_and_fingerprint(name: str) -> None:
+    lines = list(iter_log_lines([(FIXTURES / name).read_bytes()]))
+    shipped = builtin_model()
+    apart = explain(lines, model=dataclasses.replace(shipped, merge_gap=None))
+    merged = explain(lines, model=shipped)
+    assert shipped.merge_gap is not None
+    assert [line.number for line in merged.lines][: len(apart.lines)] == [
+        line.number for line in apart.lines
+    ]
+    assert (merged.category, merged.fingerprint) == (apart.category, apart.fingerprint)
+
+
+def test_weights_written_before_the_merge_gap_existed_never_join() -> None:
+    old = _zero_model(**{"w:boom": 1.0})
+    arrays = dict(np.load(BytesIO(old.to_bytes())))
+    arrays["meta"] = arrays["meta"][:3]
+    out = BytesIO()
+    np.savez_compressed(out, **arrays)
+    assert LineModel.from_bytes(out.getvalue()).merge_gap is None
