@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -74,10 +75,12 @@ from vanguard.verify import compare
 
 __all__ = [
     "Activities",
+    "SeriesJudgement",
     "SeriesWindows",
     "combine_verifications",
     "judge_each_series",
     "labels_key",
+    "labels_text",
     "metric_key",
     "series_key",
 ]
@@ -114,11 +117,35 @@ SeriesWindows = dict[str, dict[str, tuple[EvidencePoint, ...]]]
 
 
 def labels_key(labels: Mapping[str, str]) -> str:
+    """A series' labels as a key no label value can collide in (values may hold ``,`` or ``=``)."""
+    return json.dumps(sorted(labels.items()))
+
+
+def labels_text(labels: Mapping[str, str]) -> str:
+    """A series' labels as people read them: ``database=app,user=rw``."""
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def metric_key(metric: VerifyMetric) -> str:
-    return f"{metric.metric}{{{labels_key(metric.labels)}}}"
+    """A verify entry as a key: its metric and labels, free of collisions like ``labels_key``."""
+    return json.dumps([metric.metric, sorted(metric.labels.items())])
+
+
+@dataclass(frozen=True)
+class SeriesJudgement:
+    """One series judged against its own baseline, with what an unjudged one means.
+
+    ``lost``: seen before the action (``min_points`` or more) but too little after it, so
+    the remedy may have removed it; not even a vetoing entry may pass over it. ``new``: too
+    few points before the action to judge (a pool that appeared), so a vetoing entry does not
+    count it.
+    """
+
+    name: str
+    verification: Verification
+    labels: Mapping[str, str] = field(default_factory=dict)
+    lost: bool = False
+    new: bool = False
 
 
 def judge_each_series(
@@ -126,7 +153,9 @@ def judge_each_series(
     baseline: Mapping[str, Sequence[EvidencePoint]],
     observed: Mapping[str, Sequence[EvidencePoint]],
     judge: Callable[[Sequence[EvidencePoint], Sequence[EvidencePoint]], Verification],
-) -> list[tuple[str, Verification]]:
+    *,
+    min_points: int = 5,
+) -> list[SeriesJudgement]:
     """Judge every series ``metric`` matched against its own baseline, by its full name.
 
     An entry without labels may match several series (one per pool or instance); picking
@@ -134,42 +163,58 @@ def judge_each_series(
     Nothing matched at all is one inconclusive entry under the entry's own name.
     """
     found = sorted({*baseline, *observed}) or [labels_key(metric.labels)]
-    return [
-        (
-            f"{metric.metric}{{{labels}}}",
-            judge(list(baseline.get(labels, ())), list(observed.get(labels, ()))),
+    out: list[SeriesJudgement] = []
+    for key in found:
+        before = list(baseline.get(key, ()))
+        verification = judge(before, list(observed.get(key, ())))
+        unjudged = verification.verdict is Verdict.inconclusive
+        points = verification.figures.get("baseline_points", float(len(before)))
+        labels = dict(json.loads(key))
+        out.append(
+            SeriesJudgement(
+                name=f"{metric.metric}{{{labels_text(labels)}}}",
+                verification=verification,
+                labels=labels,
+                lost=unjudged and points >= min_points,
+                new=unjudged and points < min_points,
+            )
         )
-        for labels in found
-    ]
+    return out
 
 
-def combine_verifications(
-    judged: Sequence[tuple[str, Verification]], *, deciding: int = 1
-) -> Verification:
+def combine_verifications(judged: Sequence[SeriesJudgement], *, deciding: int = 1) -> Verification:
     """One verdict from several named series: the first ``deciding`` decide, others veto.
 
     The deciding series are those of the first verify entry (several when it matched one
     series per pool or instance): any of them worse is degraded, any it could not judge is
     inconclusive, any better is improved, else unchanged. Any other series that got worse
     makes the whole degraded (a remedy that lengthens waits while it shortens the queue did
-    not help). One deciding series keeps its figures and points as they are; the figures
-    of every other series carry its name, so the evidence names each series judged.
+    not help); any other series lost after the action makes it inconclusive, since the
+    remedy may have removed it; one too new to judge is not counted and the reason says so.
+    One deciding series keeps its figures and points as they are; the figures of every
+    other series carry its name, so the evidence names each series judged.
     """
     if not judged:
         return Verification(verdict=Verdict.inconclusive, reason="no series to judge by")
     deciding = max(1, min(deciding, len(judged)))
-    first = judged[:deciding]
+    first, rest = judged[:deciding], judged[deciding:]
     single = deciding == 1
-    figures = dict(first[0][1].figures) if single else {}
-    for name, verification in judged[1:] if single else judged:
-        figures.update({f"{name}:{key}": value for key, value in verification.figures.items()})
-    verdict = _deciding_verdict([v.verdict for _, v in first])
-    worse = [name for name, v in judged if v.verdict is Verdict.degraded]
+    lead = first[0].verification
+    figures = dict(lead.figures) if single else {}
+    for j in rest if single else judged:
+        figures.update({f"{j.name}:{key}": value for key, value in j.verification.figures.items()})
+    verdict = _deciding_verdict([j.verification.verdict for j in first])
+    worse = [j.name for j in judged if j.verification.verdict is Verdict.degraded]
+    lost = [j.name for j in rest if j.lost]
     if worse:
         verdict = Verdict.degraded
-    parts = [f"{name}: {v.reason}" for name, v in judged]
-    if worse and not (single and first[0][1].verdict is Verdict.degraded):
+    elif lost:
+        verdict = Verdict.inconclusive
+    parts = [_part(j, deciding=n < deciding) for n, j in enumerate(judged)]
+    if worse and not (single and lead.verdict is Verdict.degraded):
         head = "degraded: " + ", ".join(worse) + " got worse"
+    elif lost:
+        head = "inconclusive: " + ", ".join(lost) + " seen before the action but not after"
     elif single:
         head = f"{verdict.value}"
     else:
@@ -177,10 +222,18 @@ def combine_verifications(
     return Verification(
         verdict=verdict,
         reason=f"{head} ({'; '.join(parts)})",
-        baseline=first[0][1].baseline if single else (),
-        observed=first[0][1].observed if single else (),
+        baseline=lead.baseline if single else (),
+        observed=lead.observed if single else (),
         figures=figures,
     )
+
+
+def _part(judged: SeriesJudgement, *, deciding: bool) -> str:
+    """One series' share of the reason; a vetoing series too new to judge says it is not counted."""
+    if judged.new and not deciding:
+        why = judged.verification.reason
+        return f"{judged.name}: not counted, too few points before the action ({why})"
+    return f"{judged.name}: {judged.verification.reason}"
 
 
 def _deciding_verdict(verdicts: Sequence[Verdict]) -> Verdict:
@@ -652,8 +705,9 @@ class Activities:
             first = metrics[0]
             baseline = {metric_key(first): {labels_key(first.labels): inp.alert.evidence}}
         observed = self._sample(service, metrics, self.verify_samples)
-        judged: list[tuple[str, Verification]] = []
+        judged: list[SeriesJudgement] = []
         deciding = 0
+        min_points = min(5, self.verify_samples)
         for m in metrics:
             key = metric_key(m)
             series = judge_each_series(
@@ -664,8 +718,9 @@ class Activities:
                     compare,
                     better=m.better,
                     min_relative_change=self.settings.verification.min_relative_change,
-                    min_points=min(5, self.verify_samples),
+                    min_points=min_points,
                 ),
+                min_points=min_points,
             )
             deciding = deciding or len(series)
             judged += series

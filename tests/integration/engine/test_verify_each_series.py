@@ -165,22 +165,63 @@ def _pool_b(after: float | None) -> Callable[[Gauges], None]:
     return effect
 
 
-@pytest.mark.parametrize(("b_after", "verdict"), [(0.8, Verdict.improved), (3.0, Verdict.degraded)])
+@pytest.mark.parametrize(
+    ("b_after", "verdict", "next_step"),
+    [
+        (0.8, Verdict.improved, "resolve"),
+        (3.0, Verdict.degraded, "roll_back"),
+        (None, Verdict.inconclusive, "escalate"),
+    ],
+)
 def test_a_vetoing_entry_without_labels_judges_every_pool(
-    exporter: tuple[Exporter, Gauges], tmp_path: Path, b_after: float, verdict: Verdict
+    exporter: tuple[Exporter, Gauges],
+    tmp_path: Path,
+    b_after: float | None,
+    verdict: Verdict,
+    next_step: str,
 ) -> None:
-    """The queue decides; the wait of any pool that got worse vetoes, and each pool is named."""
+    """The queue decides; the wait of any pool that got worse vetoes, and each pool is named.
+
+    A pool whose series vanished after the action may have been broken by it: inconclusive,
+    so the change stays in place and a human looks, never counted as a success.
+    """
     exp, gauges = exporter
     pattern = _pattern(PatternVerify(), PatternVerify(metric="wait_seconds"))
     verification = _run(exp, gauges, tmp_path, pattern, Drain(gauges, _pool_b(b_after)))
 
     assert verification.verdict is verdict, verification.reason
+    assert settle(verification, undo_possible=True).next_step == next_step
     assert {p.value for p in verification.observed} == {2.0}
     assert verification.figures["wait_seconds{pool=a}:observed_median"] == 0.05
-    assert verification.figures["wait_seconds{pool=b}:observed_median"] == b_after
     assert "wait_seconds{pool=a}: improved" in verification.reason
+    if b_after is None:
+        assert verification.figures["wait_seconds{pool=b}:observed_points"] == 0
+        assert verification.reason.startswith(
+            "inconclusive: wait_seconds{pool=b} seen before the action but not after"
+        )
+    else:
+        assert verification.figures["wait_seconds{pool=b}:observed_median"] == b_after
     if verdict is Verdict.degraded:
         assert verification.reason.startswith("degraded: wait_seconds{pool=b} got worse")
+
+
+def test_a_pool_that_appears_after_the_action_is_named_but_not_counted(
+    exporter: tuple[Exporter, Gauges], tmp_path: Path
+) -> None:
+    """A new pool has no baseline to compare with: no veto, and the reason says why."""
+    exp, gauges = exporter
+
+    def effect(g: Gauges) -> None:
+        _pool_b(0.8)(g)
+        g["wait"].labels(pool="c").set(5.0)
+
+    pattern = _pattern(PatternVerify(), PatternVerify(metric="wait_seconds"))
+    verification = _run(exp, gauges, tmp_path, pattern, Drain(gauges, effect))
+
+    assert verification.verdict is Verdict.improved, verification.reason
+    assert "wait_seconds{pool=c}: not counted, too few points before the action" in (
+        verification.reason
+    )
 
 
 @pytest.mark.parametrize(

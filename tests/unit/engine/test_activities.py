@@ -10,11 +10,11 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from vanguard.act.base import Adapter, MemoryLedger
-from vanguard.config import Settings, VerifyMetric
+from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.operators import Operator
 from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy
-from vanguard.engine.activities import Activities, combine_verifications, metric_key
+from vanguard.engine.activities import Activities, SeriesJudgement, combine_verifications
 from vanguard.engine.messages import (
     ApplyInput,
     DecideInput,
@@ -221,13 +221,16 @@ def _v(verdict: Verdict, figure: float) -> Verification:
     )
 
 
-WAIT = metric_key(VerifyMetric(metric="waiting"))
-MAXWAIT = metric_key(VerifyMetric(metric="maxwait", labels={"database": "bench"}))
+WAIT = "waiting{}"
+MAXWAIT = "maxwait{database=bench}"
 
 
 def test_the_first_series_decides_and_its_evidence_is_kept() -> None:
     combined = combine_verifications(
-        [(WAIT, _v(Verdict.improved, 1.0)), (MAXWAIT, _v(Verdict.unchanged, 2.0))]
+        [
+            SeriesJudgement(WAIT, _v(Verdict.improved, 1.0)),
+            SeriesJudgement(MAXWAIT, _v(Verdict.unchanged, 2.0)),
+        ]
     )
     assert combined.verdict is Verdict.improved
     assert combined.observed == _points([1.0])
@@ -236,7 +239,10 @@ def test_the_first_series_decides_and_its_evidence_is_kept() -> None:
 
 def test_any_degraded_series_vetoes_an_improvement() -> None:
     combined = combine_verifications(
-        [(WAIT, _v(Verdict.improved, 1.0)), (MAXWAIT, _v(Verdict.degraded, 2.0))]
+        [
+            SeriesJudgement(WAIT, _v(Verdict.improved, 1.0)),
+            SeriesJudgement(MAXWAIT, _v(Verdict.degraded, 2.0)),
+        ]
     )
     assert combined.verdict is Verdict.degraded
     assert combined.reason.startswith("degraded: maxwait{database=bench} got worse")

@@ -8,12 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vanguard.config import VerifyMetric
-from vanguard.engine.activities import combine_verifications, judge_each_series
+from vanguard.engine.activities import (
+    SeriesJudgement,
+    combine_verifications,
+    judge_each_series,
+    labels_key,
+)
 from vanguard.model import EvidencePoint, Verdict, Verification
 from vanguard.verify import compare
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 WAIT = VerifyMetric(metric="wait_seconds")
+A, B, C = (labels_key({"pool": p}) for p in "abc")
 
 
 def _points(*values: float) -> tuple[EvidencePoint, ...]:
@@ -29,31 +35,29 @@ def _compare(base: Sequence[EvidencePoint], obs: Sequence[EvidencePoint]) -> Ver
 def test_each_matched_series_is_compared_with_its_own_baseline() -> None:
     judged = judge_each_series(
         WAIT,
-        {"pool=a": _points(*[0.8] * 6), "pool=b": _points(*[0.1] * 6)},
-        {"pool=a": _points(*[0.1] * 6), "pool=b": _points(*[0.8] * 6)},
+        {A: _points(*[0.8] * 6), B: _points(*[0.1] * 6)},
+        {A: _points(*[0.1] * 6), B: _points(*[0.8] * 6)},
         _compare,
     )
-    assert [(name, v.verdict) for name, v in judged] == [
+    assert [(j.name, j.verification.verdict) for j in judged] == [
         ("wait_seconds{pool=a}", Verdict.improved),
         ("wait_seconds{pool=b}", Verdict.degraded),
     ]
 
 
 def test_a_series_seen_before_or_after_only_is_inconclusive() -> None:
-    judged = judge_each_series(
-        WAIT, {"pool=a": _points(*[0.8] * 6)}, {"pool=c": _points(*[0.1] * 6)}, _compare
-    )
-    assert [(name, v.verdict) for name, v in judged] == [
-        ("wait_seconds{pool=a}", Verdict.inconclusive),
-        ("wait_seconds{pool=c}", Verdict.inconclusive),
+    judged = judge_each_series(WAIT, {A: _points(*[0.8] * 6)}, {C: _points(*[0.1] * 6)}, _compare)
+    assert [(j.name, j.verification.verdict, j.lost, j.new) for j in judged] == [
+        ("wait_seconds{pool=a}", Verdict.inconclusive, True, False),
+        ("wait_seconds{pool=c}", Verdict.inconclusive, False, True),
     ]
 
 
 def test_nothing_matched_is_one_inconclusive_entry_by_its_own_name() -> None:
     entry = VerifyMetric(metric="wait_seconds", labels={"pool": "a"})
-    ((name, verification),) = judge_each_series(entry, {}, {}, _compare)
-    assert name == "wait_seconds{pool=a}"
-    assert verification.verdict is Verdict.inconclusive
+    (judged,) = judge_each_series(entry, {}, {}, _compare)
+    assert judged.name == "wait_seconds{pool=a}"
+    assert judged.verification.verdict is Verdict.inconclusive
 
 
 def _v(verdict: Verdict, figure: float) -> Verification:
@@ -79,7 +83,7 @@ UP, SAME, DOWN, UNSURE = Verdict.improved, Verdict.unchanged, Verdict.degraded, 
 def test_several_deciding_series(deciding: tuple[Verdict, ...], verdict: Verdict) -> None:
     """Worse anywhere, then unjudged anywhere, then better anywhere, else unchanged."""
     judged = [
-        (f"wait_seconds{{pool={p}}}", _v(v, n))
+        SeriesJudgement(f"wait_seconds{{pool={p}}}", _v(v, n))
         for n, (p, v) in enumerate(zip("ab", deciding, strict=True))
     ]
     combined = combine_verifications(judged, deciding=len(judged))
@@ -92,11 +96,76 @@ def test_several_deciding_series(deciding: tuple[Verdict, ...], verdict: Verdict
 
 def test_a_vetoing_series_still_vetoes_several_deciding_ones() -> None:
     judged = [
-        ("wait_seconds{pool=a}", _v(UP, 0.0)),
-        ("wait_seconds{pool=b}", _v(SAME, 1.0)),
-        ("errors{}", _v(DOWN, 2.0)),
+        SeriesJudgement("wait_seconds{pool=a}", _v(UP, 0.0)),
+        SeriesJudgement("wait_seconds{pool=b}", _v(SAME, 1.0)),
+        SeriesJudgement("errors{}", _v(DOWN, 2.0)),
     ]
     combined = combine_verifications(judged, deciding=2)
     assert combined.verdict is Verdict.degraded
     assert combined.reason.startswith("degraded: errors{} got worse")
     assert combined.figures["errors{}:m"] == 2.0
+
+
+def test_label_values_with_commas_or_equals_do_not_collide() -> None:
+    """``a=1,b=2`` as one value and as two labels are two series, each kept apart."""
+    one, two = labels_key({"a": "1,b=2"}), labels_key({"a": "1", "b": "2"})
+    assert one != two
+    judged = judge_each_series(
+        WAIT, {one: _points(*[0.8] * 6), two: _points(*[0.1] * 6)}, {}, _compare
+    )
+    assert len(judged) == 2
+
+
+def _judged(
+    name: str, verdict: Verdict, *, lost: bool = False, new: bool = False
+) -> SeriesJudgement:
+    return SeriesJudgement(name, _v(verdict, 0.0), lost=lost, new=new)
+
+
+@pytest.mark.parametrize(
+    ("vetoing", "verdict"),
+    [
+        (_judged("wait_seconds{pool=b}", UNSURE, lost=True), UNSURE),
+        (_judged("wait_seconds{pool=b}", UNSURE, new=True), UP),
+        (_judged("wait_seconds{pool=b}", SAME), UP),
+        (_judged("wait_seconds{pool=b}", DOWN), DOWN),
+    ],
+)
+def test_a_vetoing_series_lost_after_the_action_is_inconclusive(
+    vetoing: SeriesJudgement, verdict: Verdict
+) -> None:
+    """A remedy that removed a series may have broken it: never counted as a success.
+
+    A series that appeared only after the action (a new pool) has nothing to compare with
+    and is not counted; the reason says so.
+    """
+    judged = [_judged("queue{}", UP), _judged("wait_seconds{pool=a}", UP), vetoing]
+    combined = combine_verifications(judged)
+    assert combined.verdict is verdict
+    if vetoing.lost:
+        assert combined.reason.startswith(
+            "inconclusive: wait_seconds{pool=b} seen before the action but not after"
+        )
+    if vetoing.new:
+        assert "wait_seconds{pool=b}: not counted, too few points before the action" in (
+            combined.reason
+        )
+
+
+def test_a_lost_series_does_not_hide_one_that_got_worse() -> None:
+    judged = [
+        _judged("queue{}", UP),
+        _judged("wait_seconds{pool=a}", DOWN),
+        _judged("wait_seconds{pool=b}", UNSURE, lost=True),
+    ]
+    assert combine_verifications(judged).verdict is Verdict.degraded
+
+
+def test_a_vetoing_series_too_short_after_the_action_is_lost() -> None:
+    """Worse but with too few points after the action: not judged, so not passed over."""
+    (judged,) = judge_each_series(
+        WAIT, {A: _points(*[0.1] * 6)}, {A: _points(*[3.0] * 2)}, _compare
+    )
+    assert judged.lost
+    combined = combine_verifications([_judged("queue{}", UP), judged])
+    assert combined.verdict is Verdict.inconclusive
