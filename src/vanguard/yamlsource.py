@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from vanguard.errors import ConfigError
+from vanguard.redact import is_secret_key, redact_text
 
 __all__ = ["LocatedYaml", "load_yaml", "validate_yaml"]
 
@@ -136,7 +137,18 @@ def validate_yaml(source: LocatedYaml, model: type[M], **context: Any) -> M:
         value = first.get("input")
         message = first["msg"]
         if first["type"] != "missing" and not isinstance(value, dict | list):
-            message = f"{message} (got {value!r})"
+            message = f"{message}{_shown(loc, value)}"
         raise ConfigError(
             message, file=source.file, line=source.line_of(loc), key=_dotted(loc)
         ) from exc
+
+
+def _shown(loc: tuple[str | int, ...], value: object) -> str:
+    """`` (got VALUE)`` for an error message, with nothing of a secret in it.
+
+    A value under a key that names a secret (``admin_dsn``, ``token``) is not shown at all;
+    any other has credentials inside it (a URL's password, a bearer token) masked.
+    """
+    if any(isinstance(part, str) and is_secret_key(part) for part in loc):
+        return " (value not shown: the key holds a secret)"
+    return f" (got {redact_text(repr(value))})"

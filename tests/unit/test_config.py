@@ -108,6 +108,25 @@ def test_invalid_config_names_file_line_key_and_value(
     assert str(err).startswith(f"{path}:{line}: {key}: ")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "services:\n  - name: db\n    pgbouncer:\n      admin_dsn: host=x password=hunter2\n"
+        "      ini_path: p.ini\n",
+        "store_url: postgresql://u:hunter2@db/v\n",
+        "services:\n  - name: w\n    supervisor:\n      url: http://u:hunter2@127.0.0.1:9001/RPC2\n"
+        "      program: w\n",
+        "notify:\n  - kind: webhook\n    url: http://x\n    secret: hunter2\n",
+    ],
+)
+def test_an_error_about_a_secret_never_shows_it(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert "hunter2" not in str(info.value)
+
+
 def test_malformed_yaml_reports_the_line(tmp_path: Path) -> None:
     path = tmp_path / "vanguard.yaml"
     path.write_text("api:\n  port: [1,\n")
