@@ -113,7 +113,20 @@ def series_key(service: str, signal: Signal) -> str:
 
 
 SeriesWindows = dict[str, dict[str, tuple[EvidencePoint, ...]]]
-"""Per verify entry (its ``metric_key``), the points of every series it matched, by labels."""
+"""Per verify entry (``metric_key``), the points of every series it matched (``labels_key``)."""
+
+EARLIER_BASELINE = (
+    "inconclusive: baseline recorded by an earlier version; its series cannot be matched; "
+    "change left in place"
+)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A recorded baseline; ``earlier`` when its form cannot be matched to series read now."""
+
+    windows: SeriesWindows
+    earlier: bool = False
 
 
 def labels_key(labels: Mapping[str, str]) -> str:
@@ -601,13 +614,15 @@ class Activities:
             min(600, round(verification.baseline_s / verification.sample_interval_s)),
         )
         windows = self._sample(service, metrics, count)
-        payload: dict[str, JsonValue] = {
-            name: {
-                labels: [[p.timestamp.isoformat(), p.value] for p in points]
-                for labels, points in series.items()
+        payload: list[JsonValue] = [
+            {
+                "entry": entry,
+                "labels": [[k, v] for k, v in json.loads(labels)],
+                "points": [[p.timestamp.isoformat(), p.value] for p in points],
             }
-            for name, series in windows.items()
-        }
+            for entry, series in windows.items()
+            for labels, points in series.items()
+        ]
         with self.store.session() as session:
             AuditLog(session).append(
                 incident_id=inp.incident_id,
@@ -617,29 +632,39 @@ class Activities:
             )
 
     @staticmethod
-    def _baseline_windows(entries: Sequence[AuditEntry]) -> SeriesWindows | None:
-        """The recorded baseline, per verify entry and series.
+    def _baseline_windows(entries: Sequence[AuditEntry]) -> Baseline | None:
+        """The recorded baseline, per verify entry and series, or None when none was recorded.
 
-        A baseline in the older form (one window per entry, its series' labels unknown)
-        gives no window to any series, so they are judged inconclusive, never guessed.
+        Each series is stored as one item of a list (``entry``, ``labels`` as pairs,
+        ``points``), so no label value is ever a mapping key: the audit trail's redaction
+        replaces the whole value under a key that looks like a secret (``user=token_rw``).
+        A baseline keyed by name (recorded by an earlier version) cannot be matched to the
+        series read now, so it is marked as such and never guessed from.
         """
         for entry in entries:
             windows = entry.payload.get("windows")
-            if entry.kind != BASELINE or not isinstance(windows, dict):
+            if entry.kind != BASELINE:
                 continue
+            if not isinstance(windows, list):
+                return Baseline(windows={}, earlier=True)
             out: SeriesWindows = {}
-            for name, series in windows.items():
-                if not isinstance(series, dict):
+            for item in windows:
+                if not isinstance(item, dict):
                     continue
-                out[name] = {
-                    labels: tuple(
-                        EvidencePoint.model_validate({"timestamp": row[0], "value": row[1]})
-                        for row in (rows if isinstance(rows, list) else [])
-                        if isinstance(row, list) and len(row) == 2
-                    )
-                    for labels, rows in series.items()
+                name, labels, rows = item.get("entry"), item.get("labels"), item.get("points")
+                if not isinstance(name, str) or not isinstance(labels, list):
+                    continue
+                pairs = {
+                    str(pair[0]): str(pair[1])
+                    for pair in labels
+                    if isinstance(pair, list) and len(pair) == 2
                 }
-            return out
+                out.setdefault(name, {})[labels_key(pairs)] = tuple(
+                    EvidencePoint.model_validate({"timestamp": row[0], "value": row[1]})
+                    for row in (rows if isinstance(rows, list) else [])
+                    if isinstance(row, list) and len(row) == 2
+                )
+            return Baseline(windows=out)
         return None
 
     @activity.defn
@@ -700,11 +725,15 @@ class Activities:
         self, inp: VerifyInput, service: ServiceConfig, audit: Sequence[AuditEntry]
     ) -> Verification:
         metrics = self._verify_metrics(inp.alert, self._pattern(inp.diagnosis.pattern_id))
-        baseline = self._baseline_windows(audit)
-        if baseline is None:
+        recorded = self._baseline_windows(audit)
+        if recorded is not None and recorded.earlier:
+            return Verification(verdict=Verdict.inconclusive, reason=EARLIER_BASELINE)
+        observed = self._sample(service, metrics, self.verify_samples)
+        if recorded is None:
             first = metrics[0]
             baseline = {metric_key(first): {labels_key(first.labels): inp.alert.evidence}}
-        observed = self._sample(service, metrics, self.verify_samples)
+        else:
+            baseline = recorded.windows
         judged: list[SeriesJudgement] = []
         deciding = 0
         min_points = min(5, self.verify_samples)

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import pytest
 from prometheus_client import Gauge
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, JsonValue
 
 from tests.servers.exporter import Exporter
 from vanguard.act.base import MemoryLedger
@@ -23,7 +23,7 @@ from vanguard.config import ScrapeConfig, ServiceConfig, Settings, VerificationC
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.operators import Operator
 from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy, PatternVerify
-from vanguard.engine.activities import Activities
+from vanguard.engine.activities import BASELINE, Activities
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput, VerifyInput
 from vanguard.model import (
     ActionRequest,
@@ -36,7 +36,7 @@ from vanguard.model import (
     Verdict,
     Verification,
 )
-from vanguard.store import IncidentRepo, open_store
+from vanguard.store import AuditLog, IncidentRepo, open_store
 from vanguard.verify import settle
 
 pytestmark = pytest.mark.integration
@@ -111,8 +111,15 @@ def exporter() -> Iterator[tuple[Exporter, Gauges]]:
 
 
 def _run(
-    exp: Exporter, gauges: Gauges, tmp_path: Path, pattern: Pattern, drain: Drain
+    exp: Exporter,
+    gauges: Gauges,
+    tmp_path: Path,
+    pattern: Pattern,
+    drain: Drain,
+    *,
+    recorded: JsonValue = None,
 ) -> Verification:
+    """Open, diagnose, decide, record the baseline (or store ``recorded`` as it), act, verify."""
     settings = Settings(
         data_dir=tmp_path,
         services=(ServiceConfig(name="svc", type="svc", scrape=ScrapeConfig(url=exp.url)),),
@@ -137,7 +144,16 @@ def _run(
         diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-1", alert=alert))
         acts.decide(DecideInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis))
         apply = ApplyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis)
-        acts.record_baseline(apply)
+        if recorded is None:
+            acts.record_baseline(apply)
+        else:
+            with store.session() as session:
+                AuditLog(session).append(
+                    incident_id="inc-1",
+                    kind=BASELINE,
+                    payload={"windows": recorded},
+                    at=datetime.now(UTC),
+                )
         action = acts.apply_action(apply)
         verification = acts.verify(
             VerifyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis, action=action)
@@ -256,3 +272,44 @@ def test_a_deciding_entry_without_labels_judges_every_pool(
     assert settle(verification, undo_possible=True).next_step == next_step
     if b_after is None:
         assert verification.figures["wait_seconds{pool=b}:observed_points"] == 0
+
+
+def test_a_label_value_that_looks_like_a_secret_keeps_its_baseline(
+    exporter: tuple[Exporter, Gauges], tmp_path: Path
+) -> None:
+    """The audit trail redacts values under secret-looking keys; no label value is a key."""
+    exp, gauges = exporter
+    gauges["wait"].labels(pool="token_rw").set(0.8)
+
+    def effect(g: Gauges) -> None:
+        _pool_b(0.8)(g)
+        g["wait"].labels(pool="token_rw").set(0.05)
+
+    pattern = _pattern(PatternVerify(metric="wait_seconds"))
+    verification = _run(exp, gauges, tmp_path, pattern, Drain(gauges, effect))
+
+    assert verification.verdict is Verdict.improved, verification.reason
+    assert "wait_seconds{pool=token_rw}: improved" in verification.reason
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        {"wait_seconds{}": [["2026-03-01T09:00:00+00:00", 0.8]] * 6},
+        {"wait_seconds{}": {"pool=a": [["2026-03-01T09:00:00+00:00", 0.8]] * 6}},
+    ],
+    ids=["one-window-per-entry", "keyed-by-labels"],
+)
+def test_a_baseline_recorded_by_an_earlier_version_escalates(
+    exporter: tuple[Exporter, Gauges], tmp_path: Path, recorded: JsonValue
+) -> None:
+    """Its series cannot be matched to those read now: never guessed, the change stays."""
+    exp, gauges = exporter
+    pattern = _pattern(PatternVerify(metric="wait_seconds"))
+    verification = _run(
+        exp, gauges, tmp_path, pattern, Drain(gauges, _pool_b(0.8)), recorded=recorded
+    )
+
+    assert verification.verdict is Verdict.inconclusive
+    assert "baseline recorded by an earlier version" in verification.reason
+    assert settle(verification, undo_possible=True).next_step == "escalate"

@@ -6,15 +6,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import JsonValue
 
 from vanguard.config import VerifyMetric
 from vanguard.engine.activities import (
+    BASELINE,
+    Activities,
     SeriesJudgement,
     combine_verifications,
     judge_each_series,
     labels_key,
+    metric_key,
 )
 from vanguard.model import EvidencePoint, Verdict, Verification
+from vanguard.redact import redact
+from vanguard.store import AuditEntry
 from vanguard.verify import compare
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -169,3 +175,42 @@ def test_a_vetoing_series_too_short_after_the_action_is_lost() -> None:
     assert judged.lost
     combined = combine_verifications([_judged("queue{}", UP), judged])
     assert combined.verdict is Verdict.inconclusive
+
+
+def _entry(windows: JsonValue) -> AuditEntry:
+    return AuditEntry(
+        seq=1,
+        incident_id="inc-1",
+        kind=BASELINE,
+        payload={"windows": windows},
+        at=T0,
+        prev_hash="",
+        hash="",
+    )
+
+
+def test_a_baseline_keyed_by_name_is_from_an_earlier_version() -> None:
+    """One window per entry, its series' labels unknown: marked, never guessed from."""
+    recorded = Activities._baseline_windows([_entry({"wait_seconds{}": [[T0.isoformat(), 1.0]]})])
+    assert recorded is not None
+    assert recorded.earlier
+    assert recorded.windows == {}
+
+
+def test_a_baseline_round_trips_through_the_redacting_audit_trail() -> None:
+    """Label values stay values: one that looks like a secret keeps its points."""
+    labels = {"database": "app", "user": "token_rw"}
+    entry = metric_key(VerifyMetric(metric="llm_tokens_total"))
+    stored = redact(
+        [
+            {
+                "entry": entry,
+                "labels": [[k, v] for k, v in sorted(labels.items())],
+                "points": [[T0.isoformat(), 2.0]],
+            }
+        ]
+    )
+    recorded = Activities._baseline_windows([_entry(stored)])
+    assert recorded is not None
+    assert not recorded.earlier
+    assert recorded.windows == {entry: {labels_key(labels): _points(2.0)}}
