@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -74,6 +75,8 @@ from vanguard.store import AuditEntry, AuditLog, IncidentRecord, IncidentRepo, S
 from vanguard.verify import compare
 
 __all__ = [
+    "LISTED",
+    "MAX_SERIES",
     "Activities",
     "SeriesJudgement",
     "SeriesWindows",
@@ -115,6 +118,12 @@ def series_key(service: str, signal: Signal) -> str:
 SeriesWindows = dict[str, dict[str, tuple[EvidencePoint, ...]]]
 """Per verify entry (``metric_key``), the points of every series it matched (``labels_key``)."""
 
+MAX_SERIES = 50
+"""Series one verify entry may match; past it the entry is inconclusive, not judged."""
+
+LISTED = 10
+"""Series a reason names one by one; the rest are counted."""
+
 EARLIER_BASELINE = (
     "inconclusive: baseline recorded by an earlier version; its series cannot be matched; "
     "change left in place"
@@ -151,7 +160,7 @@ class SeriesJudgement:
     ``lost``: seen before the action (``min_points`` or more) but too little after it, so
     the remedy may have removed it; not even a vetoing entry may pass over it. ``new``: too
     few points before the action to judge (a pool that appeared), so a vetoing entry does not
-    count it.
+    count it. ``too_many``: the entry matched more than ``MAX_SERIES`` series, none judged.
     """
 
     name: str
@@ -159,6 +168,7 @@ class SeriesJudgement:
     labels: Mapping[str, str] = field(default_factory=dict)
     lost: bool = False
     new: bool = False
+    too_many: bool = False
 
 
 def judge_each_series(
@@ -173,9 +183,22 @@ def judge_each_series(
 
     An entry without labels may match several series (one per pool or instance); picking
     one would judge an arbitrary series. A series seen in one window only is inconclusive.
-    Nothing matched at all is one inconclusive entry under the entry's own name.
+    Nothing matched at all is one inconclusive entry under the entry's own name, and so is
+    an entry matching more than ``MAX_SERIES`` series (the evidence would outgrow what a
+    workflow may carry; labels that pick fewer fix it).
     """
     found = sorted({*baseline, *observed}) or [labels_key(metric.labels)]
+    if len(found) > MAX_SERIES:
+        verification = Verification(
+            verdict=Verdict.inconclusive,
+            reason=(
+                f"inconclusive: entry matches {len(found)} series, more than {MAX_SERIES}; "
+                "add labels that pick fewer"
+            ),
+            figures={"series": float(len(found))},
+        )
+        name = f"{metric.metric}{{{labels_text(metric.labels)}}}"
+        return [SeriesJudgement(name, verification, dict(metric.labels), too_many=True)]
     out: list[SeriesJudgement] = []
     for key in found:
         before = list(baseline.get(key, ()))
@@ -219,34 +242,62 @@ def combine_verifications(judged: Sequence[SeriesJudgement], *, deciding: int = 
     verdict = _deciding_verdict([j.verification.verdict for j in first])
     worse = [j.name for j in judged if j.verification.verdict is Verdict.degraded]
     lost = [j.name for j in rest if j.lost]
+    crowded = [j.name for j in rest if j.too_many]
     if worse:
         verdict = Verdict.degraded
-    elif lost:
+    elif lost or crowded:
         verdict = Verdict.inconclusive
-    parts = [_part(j, deciding=n < deciding) for n, j in enumerate(judged)]
     if worse and not (single and lead.verdict is Verdict.degraded):
-        head = "degraded: " + ", ".join(worse) + " got worse"
-    elif lost:
-        head = "inconclusive: " + ", ".join(lost) + " seen before the action but not after"
+        head = f"degraded: {_names(worse)} got worse"
+    elif lost or crowded:
+        unjudged = [f"{_names(lost)} seen before the action but not after"] if lost else []
+        unjudged += [f"{_names(crowded)} matches too many series"] if crowded else []
+        head = "inconclusive: " + "; ".join(unjudged)
     elif single:
         head = f"{verdict.value}"
     else:
         head = f"{verdict.value}: decided by {deciding} series, each against its own baseline"
     return Verification(
         verdict=verdict,
-        reason=f"{head} ({'; '.join(parts)})",
+        reason=f"{head} ({_parts(judged, deciding)})",
         baseline=lead.baseline if single else (),
         observed=lead.observed if single else (),
         figures=figures,
     )
 
 
-def _part(judged: SeriesJudgement, *, deciding: bool) -> str:
-    """One series' share of the reason; a vetoing series too new to judge says it is not counted."""
-    if judged.new and not deciding:
-        why = judged.verification.reason
-        return f"{judged.name}: not counted, too few points before the action ({why})"
-    return f"{judged.name}: {judged.verification.reason}"
+_ORDER = {Verdict.degraded: 0, Verdict.inconclusive: 1, Verdict.unchanged: 2, Verdict.improved: 4}
+
+
+def _parts(judged: Sequence[SeriesJudgement], deciding: int) -> str:
+    """Each series' reason, those not improved first; past ``LISTED`` the rest are counted.
+
+    A vetoing series too new to judge says it is not counted.
+    """
+    ranked: list[tuple[int, Verdict, str]] = []
+    for n, j in enumerate(judged):
+        if j.new and n >= deciding:
+            text = f"not counted, too few points before the action ({j.verification.reason})"
+            ranked.append((3, j.verification.verdict, f"{j.name}: {text}"))
+        else:
+            verdict = j.verification.verdict
+            ranked.append((_ORDER[verdict], verdict, f"{j.name}: {j.verification.reason}"))
+    ranked.sort(key=lambda item: item[0])
+    shown = [text for _, _, text in ranked[:LISTED]]
+    left = Counter(verdict.value for _, verdict, _ in ranked[LISTED:])
+    if len(left) == 1:
+        ((value, count),) = left.items()
+        shown.append(f"and {count} more {value}")
+    elif left:
+        counts = ", ".join(f"{count} {value}" for value, count in left.items())
+        shown.append(f"and {sum(left.values())} more ({counts})")
+    return "; ".join(shown)
+
+
+def _names(names: Sequence[str]) -> str:
+    """``names`` joined, the first ``LISTED`` of them, then how many more."""
+    listed = ", ".join(names[:LISTED])
+    return listed + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
 
 
 def _deciding_verdict(verdicts: Sequence[Verdict]) -> Verdict:

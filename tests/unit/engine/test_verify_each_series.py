@@ -11,6 +11,8 @@ from pydantic import JsonValue
 from vanguard.config import VerifyMetric
 from vanguard.engine.activities import (
     BASELINE,
+    LISTED,
+    MAX_SERIES,
     Activities,
     SeriesJudgement,
     combine_verifications,
@@ -214,3 +216,44 @@ def test_a_baseline_round_trips_through_the_redacting_audit_trail() -> None:
     assert recorded is not None
     assert not recorded.earlier
     assert recorded.windows == {entry: {labels_key(labels): _points(2.0)}}
+
+
+def test_an_entry_matching_too_many_series_is_not_judged() -> None:
+    """Judging thousands of series would outgrow the workflow's payload: inconclusive."""
+    many = {labels_key({"pool": str(n)}): _points(*[0.8] * 6) for n in range(MAX_SERIES + 1)}
+    (judged,) = judge_each_series(WAIT, many, many, _compare)
+    assert judged.name == "wait_seconds{}"
+    assert judged.too_many
+    assert judged.verification.reason == (
+        f"inconclusive: entry matches {MAX_SERIES + 1} series, more than {MAX_SERIES}; "
+        "add labels that pick fewer"
+    )
+    combined = combine_verifications([_judged("queue{}", UP), judged])
+    assert combined.verdict is Verdict.inconclusive
+    assert combined.reason.startswith("inconclusive: wait_seconds{} matches too many series")
+
+
+def test_an_entry_at_the_limit_is_judged_series_by_series() -> None:
+    many = {labels_key({"pool": str(n)}): _points(*[0.8] * 6) for n in range(MAX_SERIES)}
+    judged = judge_each_series(WAIT, many, many, _compare)
+    assert len(judged) == MAX_SERIES
+    assert not any(j.too_many for j in judged)
+
+
+def test_the_reason_names_series_not_improved_first_and_counts_the_rest() -> None:
+    improved = [_judged(f"wait_seconds{{pool={n}}}", UP) for n in range(LISTED + 37)]
+    judged = [*improved, _judged("wait_seconds{pool=z}", SAME)]
+    combined = combine_verifications(judged, deciding=len(judged))
+    assert combined.verdict is Verdict.improved
+    parts = combined.reason.split(" (", 1)[1].split("; ")
+    assert parts[0] == "wait_seconds{pool=z}: unchanged"
+    assert len(parts) == LISTED + 1
+    assert parts[-1] == "and 38 more improved)"
+
+
+def test_the_rest_are_counted_by_verdict() -> None:
+    judged = [_judged(f"q{{n={n}}}", SAME) for n in range(LISTED + 2)]
+    judged += [_judged(f"q{{n=up{n}}}", UP) for n in range(3)]
+    combined = combine_verifications(judged, deciding=len(judged))
+    assert combined.verdict is Verdict.improved
+    assert combined.reason.endswith("; and 5 more (2 unchanged, 3 improved))")
