@@ -13,7 +13,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -68,7 +68,7 @@ from vanguard.model import (
     Verification,
 )
 from vanguard.notify import Notifier, render
-from vanguard.redact import redact
+from vanguard.redact import redact, redact_text
 from vanguard.sources.pgbouncer import read_pools
 from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure, on_success, scrape
 from vanguard.store import AuditEntry, AuditLog, IncidentRecord, IncidentRepo, Store
@@ -218,7 +218,9 @@ def judge_each_series(
     return out
 
 
-def combine_verifications(judged: Sequence[SeriesJudgement], *, deciding: int = 1) -> Verification:
+def combine_verifications(
+    judged: Sequence[SeriesJudgement], *, deciding: int = 1, alerting: str | None = None
+) -> Verification:
     """One verdict from several named series: the first ``deciding`` decide, others veto.
 
     The deciding series are those of the first verify entry (several when it matched one
@@ -227,8 +229,11 @@ def combine_verifications(judged: Sequence[SeriesJudgement], *, deciding: int = 
     makes the whole degraded (a remedy that lengthens waits while it shortens the queue did
     not help); any other series lost after the action makes it inconclusive, since the
     remedy may have removed it; one too new to judge is not counted and the reason says so.
+    When the alerting series is one of several deciding series (``alerting``, its name), it
+    must itself have improved: another pool's improvement does not end this pool's alert.
     One deciding series keeps its figures and points as they are; the figures of every
-    other series carry its name, so the evidence names each series judged.
+    other series carry its name, so the evidence names each series judged. Series names
+    come from label values, so the reason is redacted like any other text.
     """
     if not judged:
         return Verification(verdict=Verdict.inconclusive, reason="no series to judge by")
@@ -243,23 +248,29 @@ def combine_verifications(judged: Sequence[SeriesJudgement], *, deciding: int = 
     worse = [j.name for j in judged if j.verification.verdict is Verdict.degraded]
     lost = [j.name for j in rest if j.lost]
     crowded = [j.name for j in rest if j.too_many]
+    alert = next((j.verification.verdict for j in first if j.name == alerting), None)
+    unhelped = verdict is Verdict.improved and alert is not None and alert is not Verdict.improved
     if worse:
         verdict = Verdict.degraded
     elif lost or crowded:
         verdict = Verdict.inconclusive
+    elif unhelped:
+        verdict = Verdict.unchanged
     if worse and not (single and lead.verdict is Verdict.degraded):
         head = f"degraded: {_names(worse)} got worse"
     elif lost or crowded:
         unjudged = [f"{_names(lost)} seen before the action but not after"] if lost else []
         unjudged += [f"{_names(crowded)} matches too many series"] if crowded else []
         head = "inconclusive: " + "; ".join(unjudged)
+    elif unhelped:
+        head = f"unchanged: the alerting series {alerting} did not improve"
     elif single:
         head = f"{verdict.value}"
     else:
         head = f"{verdict.value}: decided by {deciding} series, each against its own baseline"
     return Verification(
         verdict=verdict,
-        reason=f"{head} ({_parts(judged, deciding)})",
+        reason=redact_text(f"{head} ({_parts(judged, deciding)})"),
         baseline=lead.baseline if single else (),
         observed=lead.observed if single else (),
         figures=figures,
@@ -780,15 +791,15 @@ class Activities:
         if recorded is not None and recorded.earlier:
             return Verification(verdict=Verdict.inconclusive, reason=EARLIER_BASELINE)
         observed = self._sample(service, metrics, self.verify_samples)
-        if recorded is None:
-            first = metrics[0]
-            baseline = {metric_key(first): {labels_key(first.labels): inp.alert.evidence}}
-        else:
-            baseline = recorded.windows
+        baseline = (
+            recorded.windows
+            if recorded is not None
+            else self._evidence_as_baseline(inp.alert, metrics[0], observed)
+        )
         judged: list[SeriesJudgement] = []
         deciding = 0
         min_points = min(5, self.verify_samples)
-        for m in metrics:
+        for n, m in enumerate(metrics):
             key = metric_key(m)
             series = judge_each_series(
                 m,
@@ -802,9 +813,43 @@ class Activities:
                 ),
                 min_points=min_points,
             )
+            names = {j.name for j in judged}
+            judged += [
+                replace(j, name=f"{j.name}#{n + 1}") if j.name in names else j for j in series
+            ]
             deciding = deciding or len(series)
-            judged += series
-        return combine_verifications(judged, deciding=deciding)
+        return combine_verifications(
+            judged,
+            deciding=deciding,
+            alerting=self._alerting_series(inp.alert, metrics[0], judged[:deciding]),
+        )
+
+    @staticmethod
+    def _evidence_as_baseline(
+        alert: Alert, first: VerifyMetric, observed: SeriesWindows
+    ) -> SeriesWindows:
+        """The alert's own points as the first entry's baseline, under the series they are.
+
+        They belong to the alerting series: the one named by the entry's labels, or the only
+        series read now when the source adds labels the alert did not carry.
+        """
+        key = metric_key(first)
+        seen = observed.get(key, {})
+        labels = labels_key(first.labels)
+        if labels not in seen and len(seen) == 1:
+            (labels,) = seen
+        return {key: {labels: tuple(alert.evidence)}}
+
+    @staticmethod
+    def _alerting_series(
+        alert: Alert, first: VerifyMetric, deciding: Sequence[SeriesJudgement]
+    ) -> str | None:
+        """The name of the alert's own series among several deciding ones, if exactly one is."""
+        if first.metric != alert.metric_type or len(deciding) < 2:
+            return None
+        own = _series_labels(alert).items()
+        mine = [j.name for j in deciding if not j.too_many and j.labels.items() >= own]
+        return mine[0] if len(mine) == 1 else None
 
     def _read(self, service: ServiceConfig, metrics: Sequence[str], now: datetime) -> list[Signal]:
         """One reading of ``metrics`` from every source of ``service``."""
@@ -834,7 +879,9 @@ class Activities:
         """Read the series ``count`` times, ``sample_interval_s`` apart.
 
         Every series an entry matches is kept under its own labels: an entry that names a
-        metric but not the labels telling its series apart matches each of them.
+        metric but not the labels telling its series apart matches each of them. A series
+        that two sources both report (scrape and console) counts once per reading: the
+        first, so a reading does not weigh double in the comparison.
         """
         interval = self.settings.verification.sample_interval_s
         wanted = {metric_key(m): m for m in metrics}
@@ -851,9 +898,16 @@ class Activities:
                 log.warning("verification read of %s failed: %s", service.name, exc)
                 continue
             for key, m in wanted.items():
+                read: set[str] = set()
                 for signal in signals:
-                    if signal.metric_type == m.metric and signal.labels.items() >= m.labels.items():
-                        points[key].setdefault(labels_key(signal.labels), []).append(
+                    labels = labels_key(signal.labels)
+                    if (
+                        signal.metric_type == m.metric
+                        and signal.labels.items() >= m.labels.items()
+                        and labels not in read
+                    ):
+                        read.add(labels)
+                        points[key].setdefault(labels, []).append(
                             EvidencePoint(timestamp=signal.timestamp, value=signal.value)
                         )
         return {

@@ -313,3 +313,20 @@ def test_a_baseline_recorded_by_an_earlier_version_escalates(
     assert verification.verdict is Verdict.inconclusive
     assert "baseline recorded by an earlier version" in verification.reason
     assert settle(verification, undo_possible=True).next_step == "escalate"
+
+
+def test_a_series_two_entries_match_is_named_apart(
+    exporter: tuple[Exporter, Gauges], tmp_path: Path
+) -> None:
+    """One entry names pool a, the next every pool: pool a's figures appear under both."""
+    exp, gauges = exporter
+    pattern = _pattern(
+        PatternVerify(metric="wait_seconds", labels={"pool": "a"}),
+        PatternVerify(metric="wait_seconds", better="higher"),
+    )
+    verification = _run(exp, gauges, tmp_path, pattern, Drain(gauges, _pool_b(0.8)))
+
+    assert verification.figures["observed_median"] == 0.05
+    assert verification.figures["wait_seconds{pool=a}#2:observed_median"] == 0.05
+    assert verification.verdict is Verdict.degraded, verification.reason
+    assert verification.reason.startswith("degraded: wait_seconds{pool=a}#2 got worse")

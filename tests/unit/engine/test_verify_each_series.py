@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import JsonValue
 
-from vanguard.config import VerifyMetric
+from vanguard.act.base import MemoryLedger
+from vanguard.config import ScrapeConfig, ServiceConfig, Settings, VerificationConfig, VerifyMetric
 from vanguard.engine.activities import (
     BASELINE,
     LISTED,
@@ -20,9 +22,9 @@ from vanguard.engine.activities import (
     labels_key,
     metric_key,
 )
-from vanguard.model import EvidencePoint, Verdict, Verification
+from vanguard.model import Alert, EvidencePoint, Signal, Verdict, Verification
 from vanguard.redact import redact
-from vanguard.store import AuditEntry
+from vanguard.store import AuditEntry, Store
 from vanguard.verify import compare
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -257,3 +259,90 @@ def test_the_rest_are_counted_by_verdict() -> None:
     combined = combine_verifications(judged, deciding=len(judged))
     assert combined.verdict is Verdict.improved
     assert combined.reason.endswith("; and 5 more (2 unchanged, 3 improved))")
+
+
+def test_another_pool_improving_does_not_end_the_alerting_pools_alert() -> None:
+    """The alerting series is among the deciding ones: it must itself have improved."""
+    judged = [_judged("wait_seconds{pool=x}", SAME), _judged("wait_seconds{pool=y}", UP)]
+    combined = combine_verifications(judged, deciding=2, alerting="wait_seconds{pool=x}")
+    assert combined.verdict is Verdict.unchanged
+    assert combined.reason.startswith(
+        "unchanged: the alerting series wait_seconds{pool=x} did not improve"
+    )
+    assert combine_verifications(judged, deciding=2).verdict is Verdict.improved
+    mine = combine_verifications(judged, deciding=2, alerting="wait_seconds{pool=y}")
+    assert mine.verdict is Verdict.improved
+
+
+def _alert(**labels: str) -> Alert:
+    return Alert(
+        alert_id="a-1",
+        fingerprint="svc/wait_seconds",
+        source="detector",
+        service_name="svc",
+        metric_type="wait_seconds",
+        labels={"service_type": "svc", **labels},
+        detected_at=T0,
+        summary="wait",
+        anomaly_score=1.0,
+        confidence=1.0,
+        evidence=_points(*[0.8] * 6),
+    )
+
+
+def test_the_alerting_series_is_the_one_deciding_series_its_labels_name() -> None:
+    deciding = [
+        SeriesJudgement(f"wait_seconds{{pool={p}}}", _v(UP, 0.0), {"pool": p}) for p in "xy"
+    ]
+    assert Activities._alerting_series(_alert(pool="x"), WAIT, deciding) == "wait_seconds{pool=x}"
+    assert Activities._alerting_series(_alert(), WAIT, deciding) is None
+    other = VerifyMetric(metric="queue")
+    assert Activities._alerting_series(_alert(pool="x"), other, deciding) is None
+
+
+def test_the_alerts_evidence_is_the_baseline_of_the_series_read_now() -> None:
+    """A source that adds a label the alert lacks: the one series read is the alert's."""
+    entry = VerifyMetric(metric="wait_seconds", labels={"pool": "a"})
+    full = labels_key({"pool": "a", "instance": "db1"})
+    observed = {metric_key(entry): {full: _points(0.1)}}
+    baseline = Activities._evidence_as_baseline(_alert(pool="a"), entry, observed)
+    assert baseline == {metric_key(entry): {full: _points(*[0.8] * 6)}}
+    two = {metric_key(entry): {full: _points(0.1), labels_key({"pool": "a", "x": "1"}): ()}}
+    baseline = Activities._evidence_as_baseline(_alert(pool="a"), entry, two)
+    assert baseline == {metric_key(entry): {labels_key({"pool": "a"}): _points(*[0.8] * 6)}}
+
+
+def test_series_names_in_the_reason_are_redacted() -> None:
+    judged = [_judged("errors{dsn=postgres://app:hunter2@db/app}", UP)]
+    reason = combine_verifications(judged).reason
+    assert "hunter2" not in reason
+    assert "postgres://app:[REDACTED]@db/app" in reason
+
+
+def test_one_reading_counts_a_series_once_when_two_sources_report_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scrape and console both listing a pool must not double its points in the test."""
+    settings = Settings(
+        data_dir=Path("."),
+        services=(ServiceConfig(name="svc", type="svc", scrape=ScrapeConfig(url="http://x")),),
+        verification=VerificationConfig(sample_interval_s=0.2),
+    )
+    acts = Activities(settings, store, [], {}, MemoryLedger(), [], clock=lambda: T0)
+
+    def read(service: ServiceConfig, metrics: Sequence[str], now: datetime) -> list[Signal]:
+        return [
+            Signal(
+                source=source,
+                service_name="svc",
+                metric_type="wait_seconds",
+                labels={"pool": "a"},
+                timestamp=now,
+                value=value,
+            )
+            for source, value in (("scrape", 1.0), ("pgbouncer", 2.0))
+        ]
+
+    monkeypatch.setattr(acts, "_read", read)
+    windows = acts._sample(settings.services[0], [WAIT], 2)
+    assert windows == {metric_key(WAIT): {A: (_points(1.0)[0], _points(1.0)[0])}}
