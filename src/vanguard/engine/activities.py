@@ -231,8 +231,10 @@ def combine_verifications(
     remedy may have removed it; one too new to judge is not counted and the reason says so.
     When the alerting series is one of several deciding series (``alerting``, its name), it
     must itself have improved: another pool's improvement does not end this pool's alert.
-    One deciding series keeps its figures and points as they are; the figures of every
-    other series carry its name, so the evidence names each series judged. Series names
+    The figures and points of the worst deciding series (the alerting one among equals) are
+    kept as they are, so a message shows one series' figures however many decide; the
+    figures of every series but a single deciding one carry its name, so the evidence names
+    each series judged. Series names
     come from label values, so the reason is redacted like any other text.
     """
     if not judged:
@@ -240,8 +242,10 @@ def combine_verifications(
     deciding = max(1, min(deciding, len(judged)))
     first, rest = judged[:deciding], judged[deciding:]
     single = deciding == 1
-    lead = first[0].verification
-    figures = dict(lead.figures) if single else {}
+    lead = min(
+        first, key=lambda j: (_ORDER[j.verification.verdict], j.name != alerting)
+    ).verification
+    figures = dict(lead.figures)
     for j in rest if single else judged:
         figures.update({f"{j.name}:{key}": value for key, value in j.verification.figures.items()})
     verdict = _deciding_verdict([j.verification.verdict for j in first])
@@ -271,8 +275,8 @@ def combine_verifications(
     return Verification(
         verdict=verdict,
         reason=redact_text(f"{head} ({_parts(judged, deciding)})"),
-        baseline=lead.baseline if single else (),
-        observed=lead.observed if single else (),
+        baseline=lead.baseline,
+        observed=lead.observed,
         figures=figures,
     )
 

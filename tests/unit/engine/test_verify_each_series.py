@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import JsonValue
 
+from tests.unit.notify.builders import incident
 from vanguard.act.base import MemoryLedger
 from vanguard.config import ScrapeConfig, ServiceConfig, Settings, VerificationConfig, VerifyMetric
 from vanguard.engine.activities import (
@@ -23,6 +24,7 @@ from vanguard.engine.activities import (
     metric_key,
 )
 from vanguard.model import Alert, EvidencePoint, Signal, Verdict, Verification
+from vanguard.notify.render import render
 from vanguard.redact import redact
 from vanguard.store import AuditEntry, Store
 from vanguard.verify import compare
@@ -98,8 +100,14 @@ def test_several_deciding_series(deciding: tuple[Verdict, ...], verdict: Verdict
     ]
     combined = combine_verifications(judged, deciding=len(judged))
     assert combined.verdict is verdict
-    assert combined.figures == {"wait_seconds{pool=a}:m": 0.0, "wait_seconds{pool=b}:m": 1.0}
-    assert combined.baseline == combined.observed == ()
+    rank = (DOWN, UNSURE, SAME, UP)
+    worst = float(min(range(len(deciding)), key=lambda n: rank.index(deciding[n])))
+    assert combined.figures == {
+        "m": worst,
+        "wait_seconds{pool=a}:m": 0.0,
+        "wait_seconds{pool=b}:m": 1.0,
+    }
+    assert combined.observed == _points(worst)
     assert "wait_seconds{pool=a}: " in combined.reason
     assert "wait_seconds{pool=b}: " in combined.reason
 
@@ -346,3 +354,14 @@ def test_one_reading_counts_a_series_once_when_two_sources_report_it(
     monkeypatch.setattr(acts, "_read", read)
     windows = acts._sample(settings.services[0], [WAIT], 2)
     assert windows == {metric_key(WAIT): {A: (_points(1.0)[0], _points(1.0)[0])}}
+
+
+def test_a_message_shows_the_worst_deciding_series_figures() -> None:
+    """Several series decide: the message still carries one series' figures, the worst's."""
+    judged = [
+        judge_each_series(WAIT, {A: _points(*[0.8] * 6)}, {A: _points(*[0.1] * 6)}, _compare)[0],
+        judge_each_series(WAIT, {B: _points(*[0.8] * 6)}, {B: _points(*[0.8] * 6)}, _compare)[0],
+    ]
+    combined = combine_verifications(judged, deciding=2)
+    text = render(incident(), verification=combined).body
+    assert "baseline_median=0.8, observed_median=0.8" in text
