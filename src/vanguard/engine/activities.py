@@ -234,8 +234,8 @@ def combine_verifications(
     The figures and points of the worst deciding series (the alerting one among equals) are
     kept as they are, so a message shows one series' figures however many decide; the
     figures of every series but a single deciding one carry its name, so the evidence names
-    each series judged. Series names
-    come from label values, so the reason is redacted like any other text.
+    each series judged. Series names come from label values, so the reason is redacted like
+    any other text.
     """
     if not judged:
         return Verification(verdict=Verdict.inconclusive, reason="no series to judge by")
@@ -252,8 +252,8 @@ def combine_verifications(
     worse = [j.name for j in judged if j.verification.verdict is Verdict.degraded]
     lost = [j.name for j in rest if j.lost]
     crowded = [j.name for j in rest if j.too_many]
-    alert = next((j.verification.verdict for j in first if j.name == alerting), None)
-    unhelped = verdict is Verdict.improved and alert is not None and alert is not Verdict.improved
+    own = next((j.verification.verdict for j in first if j.name == alerting), None)
+    unhelped = verdict is Verdict.improved and own is not None and own is not Verdict.improved
     if worse:
         verdict = Verdict.degraded
     elif lost or crowded:
