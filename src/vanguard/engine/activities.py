@@ -769,7 +769,10 @@ class Activities:
                 record.incident,
                 IncidentState.verifying,
                 verification.reason,
-                {"check": check.reason, "figures": dict(verification.figures)},
+                {
+                    "check": check.reason,
+                    "figures": [[name, value] for name, value in verification.figures.items()],
+                },
             )
         return verification
 

@@ -118,8 +118,12 @@ def _run(
     drain: Drain,
     *,
     recorded: JsonValue = None,
+    audit: list[JsonValue] | None = None,
 ) -> Verification:
-    """Open, diagnose, decide, record the baseline (or store ``recorded`` as it), act, verify."""
+    """Open, diagnose, decide, record the baseline (or store ``recorded`` as it), act, verify.
+
+    ``audit`` collects the incident's audit payloads, as stored (redacted).
+    """
     settings = Settings(
         data_dir=tmp_path,
         services=(ServiceConfig(name="svc", type="svc", scrape=ScrapeConfig(url=exp.url)),),
@@ -160,6 +164,8 @@ def _run(
         )
         with store.session() as session:
             record = IncidentRepo(session).get_record("inc-1")
+            if audit is not None:
+                audit.extend(e.payload for e in AuditLog(session).entries("inc-1"))
     finally:
         store.close()
     assert record is not None
@@ -290,10 +296,19 @@ def test_a_label_value_that_looks_like_a_secret_keeps_its_baseline(
         g["wait"].labels(pool="token_rw").set(0.05)
 
     pattern = _pattern(PatternVerify(metric="wait_seconds"))
-    verification = _run(exp, gauges, tmp_path, pattern, Drain(gauges, effect))
+    audit: list[JsonValue] = []
+    verification = _run(exp, gauges, tmp_path, pattern, Drain(gauges, effect), audit=audit)
 
     assert verification.verdict is Verdict.improved, verification.reason
     assert "wait_seconds{pool=token_rw}: improved" in verification.reason
+    name = "wait_seconds{pool=token_rw}:observed_median"
+    stored = [
+        {str(pair[0]): pair[1] for pair in figures if isinstance(pair, list)}
+        for p in audit
+        if isinstance(p, dict) and isinstance(figures := p.get("figures"), list)
+    ]
+    assert stored
+    assert stored[-1][name] == verification.figures[name] == 0.05
 
 
 @pytest.mark.parametrize(
