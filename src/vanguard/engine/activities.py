@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -157,10 +158,13 @@ def metric_key(metric: VerifyMetric) -> str:
 class SeriesJudgement:
     """One series judged against its own baseline, with what an unjudged one means.
 
-    ``lost``: seen before the action (``min_points`` or more) but too little after it, so
-    the remedy may have removed it; not even a vetoing entry may pass over it. ``new``: too
-    few points before the action to judge (a pool that appeared), so a vetoing entry does not
-    count it. ``too_many``: the entry matched more than ``MAX_SERIES`` series, none judged.
+    ``lost``: it could not be judged (seen before the action but too little after it, too
+    few points before it, or nothing matched at all), so the remedy's effect on it is
+    unknown; not even a vetoing entry may pass over it. ``new``: the one exception, a series
+    that appeared with the action (no point before it, enough after) in an entry whose other
+    series were all there before, and no worse than the worst of them was before (a pool
+    that opened); a vetoing entry does not count it. ``too_many``: the entry matched more
+    than ``MAX_SERIES`` series, none judged.
     """
 
     name: str
@@ -202,20 +206,48 @@ def judge_each_series(
     out: list[SeriesJudgement] = []
     for key in found:
         before = list(baseline.get(key, ()))
-        verification = judge(before, list(observed.get(key, ())))
+        after = list(observed.get(key, ()))
+        verification = judge(before, after)
         unjudged = verification.verdict is Verdict.inconclusive
-        points = verification.figures.get("baseline_points", float(len(before)))
+        new = unjudged and _appeared(metric, key, baseline, after, min_points)
         labels = dict(json.loads(key))
         out.append(
             SeriesJudgement(
                 name=f"{metric.metric}{{{labels_text(labels)}}}",
                 verification=verification,
                 labels=labels,
-                lost=unjudged and points >= min_points,
-                new=unjudged and points < min_points,
+                lost=unjudged and not new,
+                new=new,
             )
         )
     return out
+
+
+def _appeared(
+    metric: VerifyMetric,
+    key: str,
+    baseline: Mapping[str, Sequence[EvidencePoint]],
+    after: Sequence[EvidencePoint],
+    min_points: int,
+) -> bool:
+    """Whether series ``key`` is a new member of an entry whose others were all known before.
+
+    It had no point before the action and enough after; some other series of the entry had
+    enough before, and its median after the action is no worse than the worst of their
+    medians before. A series that appeared worse than every old one (errors of a new kind)
+    is not a harmless newcomer.
+    """
+    if baseline.get(key) or len(after) < min_points:
+        return False
+    known = [
+        statistics.median(p.value for p in points)
+        for other, points in baseline.items()
+        if other != key and len(points) >= min_points
+    ]
+    if not known:
+        return False
+    now = statistics.median(p.value for p in after)
+    return now <= max(known) if metric.better == "lower" else now >= min(known)
 
 
 def combine_verifications(
@@ -227,8 +259,9 @@ def combine_verifications(
     series per pool or instance): any of them worse is degraded, any it could not judge is
     inconclusive, any better is improved, else unchanged. Any other series that got worse
     makes the whole degraded (a remedy that lengthens waits while it shortens the queue did
-    not help); any other series lost after the action makes it inconclusive, since the
-    remedy may have removed it; one too new to judge is not counted and the reason says so.
+    not help); any other series it could not judge makes it inconclusive, since the remedy's
+    effect on it is unknown; a harmless newcomer (``SeriesJudgement.new``) is not counted and
+    the reason says so.
     When the alerting series is one of several deciding series (``alerting``, its name), it
     must itself have improved: another pool's improvement does not end this pool's alert.
     The figures and points of the worst deciding series (the alerting one among equals) are
@@ -263,7 +296,7 @@ def combine_verifications(
     if worse and not (single and lead.verdict is Verdict.degraded):
         head = f"degraded: {_names(worse)} got worse"
     elif lost or crowded:
-        unjudged = [f"{_names(lost)} seen before the action but not after"] if lost else []
+        unjudged = [f"{_names(lost)} could not be judged"] if lost else []
         unjudged += [f"{_names(crowded)} matches too many series"] if crowded else []
         head = "inconclusive: " + "; ".join(unjudged)
     elif unhelped:

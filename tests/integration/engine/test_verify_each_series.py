@@ -219,7 +219,7 @@ def test_a_vetoing_entry_without_labels_judges_every_pool(
     if b_after is None:
         assert verification.figures["wait_seconds{pool=b}:observed_points"] == 0
         assert verification.reason.startswith(
-            "inconclusive: wait_seconds{pool=b} seen before the action but not after"
+            "inconclusive: wait_seconds{pool=b} could not be judged"
         )
     else:
         assert verification.figures["wait_seconds{pool=b}:observed_median"] == b_after
@@ -227,23 +227,37 @@ def test_a_vetoing_entry_without_labels_judges_every_pool(
         assert verification.reason.startswith("degraded: wait_seconds{pool=b} got worse")
 
 
-def test_a_pool_that_appears_after_the_action_is_named_but_not_counted(
-    exporter: tuple[Exporter, Gauges], tmp_path: Path
+@pytest.mark.parametrize(
+    ("c_after", "verdict", "text"),
+    [
+        (0.5, Verdict.improved, "wait_seconds{pool=c}: not counted, too few points before"),
+        (5.0, Verdict.inconclusive, "inconclusive: wait_seconds{pool=c} could not be judged"),
+    ],
+    ids=["no-worse-than-the-others", "worse-than-every-other"],
+)
+def test_a_pool_that_appears_after_the_action_counts_only_when_it_looks_worse(
+    exporter: tuple[Exporter, Gauges],
+    tmp_path: Path,
+    c_after: float,
+    verdict: Verdict,
+    text: str,
 ) -> None:
-    """A new pool has no baseline to compare with: no veto, and the reason says why."""
+    """A new pool has no baseline: like the others it is named, not counted; worse, it stops.
+
+    A series that appears worse than every series known before the action (errors of a
+    new kind) may be the remedy's doing, so the remedy is not counted as a success.
+    """
     exp, gauges = exporter
 
     def effect(g: Gauges) -> None:
         _pool_b(0.8)(g)
-        g["wait"].labels(pool="c").set(5.0)
+        g["wait"].labels(pool="c").set(c_after)
 
     pattern = _pattern(PatternVerify(), PatternVerify(metric="wait_seconds"))
     verification = _run(exp, gauges, tmp_path, pattern, Drain(gauges, effect))
 
-    assert verification.verdict is Verdict.improved, verification.reason
-    assert "wait_seconds{pool=c}: not counted, too few points before the action" in (
-        verification.reason
-    )
+    assert verification.verdict is verdict, verification.reason
+    assert text in verification.reason
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from pydantic import JsonValue
@@ -70,6 +72,51 @@ def test_nothing_matched_is_one_inconclusive_entry_by_its_own_name() -> None:
     (judged,) = judge_each_series(entry, {}, {}, _compare)
     assert judged.name == "wait_seconds{pool=a}"
     assert judged.verification.verdict is Verdict.inconclusive
+    assert judged.lost
+    assert combine_verifications([_judged("queue{}", UP), judged]).verdict is UNSURE
+
+
+@pytest.mark.parametrize(
+    ("baseline", "after", "better"),
+    [
+        ({}, [0.1] * 6, "lower"),
+        ({A: [0.8] * 6}, [3.0] * 6, "lower"),
+        ({A: [0.8] * 6}, [0.1] * 6, "higher"),
+        ({A: [0.8] * 3}, [0.1] * 6, "lower"),
+        ({A: [0.8] * 6, C: [0.1] * 3}, [0.1] * 6, "lower"),
+        ({A: [0.8] * 6}, [0.1] * 3, "lower"),
+    ],
+    ids=[
+        "no-series-before",
+        "appeared-worse-than-all",
+        "appeared-worse-higher-is-better",
+        "others-too-short-before",
+        "few-points-before",
+        "few-points-after",
+    ],
+)
+def test_only_a_harmless_newcomer_is_left_out_of_a_vetoing_entry(
+    baseline: dict[str, list[float]], after: list[float], better: Literal["lower", "higher"]
+) -> None:
+    """Anything else unjudged (nothing before, appeared worse, too few points) is lost."""
+    entry = VerifyMetric(metric="wait_seconds", better=better)
+    before = {key: _points(*values) for key, values in baseline.items()}
+    observed = {key: _points(*values) for key, values in baseline.items() if len(values) >= 5}
+    observed[C] = _points(*after)
+    judged = judge_each_series(entry, before, observed, partial(compare, better=better))
+    newcomer = next(j for j in judged if j.name == "wait_seconds{pool=c}")
+    assert (newcomer.lost, newcomer.new) == (True, False)
+    assert combine_verifications([_judged("queue{}", UP), *judged]).verdict is UNSURE
+
+
+def test_a_newcomer_no_worse_than_the_old_series_is_not_counted() -> None:
+    judged = judge_each_series(
+        WAIT, {A: _points(*[0.8] * 6)}, {A: _points(*[0.1] * 6), C: _points(*[0.8] * 6)}, _compare
+    )
+    assert [(j.lost, j.new) for j in judged] == [(False, False), (False, True)]
+    combined = combine_verifications([_judged("queue{}", UP), *judged])
+    assert combined.verdict is UP
+    assert "not counted" in combined.reason
 
 
 def _v(verdict: Verdict, figure: float) -> Verification:
@@ -161,9 +208,7 @@ def test_a_vetoing_series_lost_after_the_action_is_inconclusive(
     combined = combine_verifications(judged)
     assert combined.verdict is verdict
     if vetoing.lost:
-        assert combined.reason.startswith(
-            "inconclusive: wait_seconds{pool=b} seen before the action but not after"
-        )
+        assert combined.reason.startswith("inconclusive: wait_seconds{pool=b} could not be judged")
     if vetoing.new:
         assert "wait_seconds{pool=b}: not counted, too few points before the action" in (
             combined.reason
