@@ -694,7 +694,8 @@ class Activities:
         An alert from the detector carries its series' recent points; they are the baseline
         when only that series judges, and nothing is read. Otherwise (a ``verify`` list, or
         an alert with no evidence such as Alertmanager's) the series are sampled now, once:
-        never after the action began, and never twice. The points go to the audit trail.
+        never after the action began, and never twice. The points go to the audit trail (at
+        most ``MAX_SERIES`` + 1 series per entry: one more already makes it inconclusive).
         """
         service = self._service(inp.alert.service_name)
         if service is None or not service.has_source:
@@ -720,7 +721,7 @@ class Activities:
                 "points": [[p.timestamp.isoformat(), p.value] for p in points],
             }
             for entry, series in windows.items()
-            for labels, points in series.items()
+            for labels, points in sorted(series.items())[: MAX_SERIES + 1]
         ]
         with self.store.session() as session:
             AuditLog(session).append(
@@ -884,10 +885,17 @@ class Activities:
     def _alerting_series(
         alert: Alert, first: VerifyMetric, deciding: Sequence[SeriesJudgement]
     ) -> str | None:
-        """The name of the alert's own series among several deciding ones, if exactly one is."""
+        """The name of the alert's own series among several deciding ones, if exactly one is.
+
+        Only the label names the series carry count: an alert's routing labels (``team``,
+        ``env``) are not on the series and must not hide which one alerted.
+        """
         if first.metric != alert.metric_type or len(deciding) < 2:
             return None
-        own = _series_labels(alert).items()
+        names = {name for j in deciding for name in j.labels}
+        own = {k: v for k, v in _series_labels(alert).items() if k in names}.items()
+        if not own:
+            return None
         mine = [j.name for j in deciding if not j.too_many and j.labels.items() >= own]
         return mine[0] if len(mine) == 1 else None
 

@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 
 from tests.servers.exporter import Exporter
 from vanguard.act.base import MemoryLedger
-from vanguard.config import ScrapeConfig, ServiceConfig, Settings, VerificationConfig
+from vanguard.config import (
+    ScrapeConfig,
+    ServiceConfig,
+    Settings,
+    VerificationConfig,
+    VerifyMetric,
+)
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.operators import Operator
 from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy, PatternVerify
@@ -83,12 +89,12 @@ class Drain:
         raise NotImplementedError
 
 
-def _pattern(*verify: PatternVerify) -> Pattern:
+def _pattern(*verify: PatternVerify, metric: str = "queue") -> Pattern:
     return Pattern(
         id="svc_queue",
         description="the queue grows",
         service_types=("svc",),
-        metric="queue",
+        metric=metric,
         signature=(Condition(field="confidence", op=Operator.gte, value=0.5),),
         remedy=PatternRemedy(action="svc.drain"),
         rollback_safe=True,
@@ -119,14 +125,24 @@ def _run(
     *,
     recorded: JsonValue = None,
     audit: list[JsonValue] | None = None,
+    alerting: tuple[str, dict[str, str]] = ("queue", {}),
+    service_verify: tuple[VerifyMetric, ...] = (),
 ) -> Verification:
     """Open, diagnose, decide, record the baseline (or store ``recorded`` as it), act, verify.
 
-    ``audit`` collects the incident's audit payloads, as stored (redacted).
+    ``audit`` collects the incident's audit payloads, as stored (redacted); ``alerting`` is
+    the alert's metric and labels; ``service_verify`` the service's own ``verify`` list.
     """
     settings = Settings(
         data_dir=tmp_path,
-        services=(ServiceConfig(name="svc", type="svc", scrape=ScrapeConfig(url=exp.url)),),
+        services=(
+            ServiceConfig(
+                name="svc",
+                type="svc",
+                scrape=ScrapeConfig(url=exp.url),
+                verify=service_verify,
+            ),
+        ),
         policy=PolicyConfig(min_confidence=0.5),
         verification=VerificationConfig(baseline_s=1, sample_interval_s=0.2),
     )
@@ -134,10 +150,11 @@ def _run(
     acts = Activities(settings, store, [pattern], {drain.kind: drain}, MemoryLedger(), [])
     alert = Alert(
         alert_id="a-1",
-        fingerprint="svc/queue",
+        fingerprint=f"svc/{alerting[0]}",
         source="alertmanager",
         service_name="svc",
-        metric_type="queue",
+        metric_type=alerting[0],
+        labels=alerting[1],
         detected_at=datetime.now(UTC),
         summary="queue 10",
         anomaly_score=1.0,
@@ -363,3 +380,59 @@ def test_a_series_two_entries_match_is_named_apart(
     assert verification.figures["wait_seconds{pool=a}#2:observed_median"] == 0.05
     assert verification.verdict is Verdict.degraded, verification.reason
     assert verification.reason.startswith("degraded: wait_seconds{pool=a}#2 got worse")
+
+
+@pytest.mark.parametrize(
+    ("a_after", "verdict", "next_step"),
+    [(0.8, Verdict.unchanged, "roll_back"), (0.05, Verdict.improved, "resolve")],
+    ids=["alerting-pool-unchanged", "alerting-pool-improved"],
+)
+def test_the_alerting_pool_must_itself_improve(
+    exporter: tuple[Exporter, Gauges],
+    tmp_path: Path,
+    a_after: float,
+    verdict: Verdict,
+    next_step: str,
+) -> None:
+    """Pool a alerted (its alert also carries a routing label the series lack); the service
+    verifies by every pool's wait, and pool b improving does not end pool a's alert."""
+    exp, gauges = exporter
+
+    def effect(g: Gauges) -> None:
+        g["wait"].labels(pool="a").set(a_after)
+        g["wait"].labels(pool="b").set(0.05)
+
+    verification = _run(
+        exp,
+        gauges,
+        tmp_path,
+        _pattern(PatternVerify(), metric="wait_seconds"),
+        Drain(gauges, effect),
+        alerting=("wait_seconds", {"pool": "a", "team": "db"}),
+        service_verify=(VerifyMetric(metric="wait_seconds"),),
+    )
+
+    assert verification.verdict is verdict, verification.reason
+    assert settle(verification, undo_possible=True).next_step == next_step
+
+
+def test_an_entry_matching_too_many_pools_stores_a_bounded_baseline(
+    exporter: tuple[Exporter, Gauges], tmp_path: Path
+) -> None:
+    """Sixty pools: the audit keeps 51 of them (enough to know there are too many)."""
+    exp, gauges = exporter
+    for n in range(58):
+        gauges["wait"].labels(pool=f"p{n:02d}").set(0.8)
+    audit: list[JsonValue] = []
+    pattern = _pattern(PatternVerify(metric="wait_seconds"))
+    verification = _run(exp, gauges, tmp_path, pattern, Drain(gauges, _pool_b(0.05)), audit=audit)
+
+    assert verification.verdict is Verdict.inconclusive
+    assert "matches 60 series, more than 50" in verification.reason
+    (baseline,) = [
+        windows
+        for p in audit
+        if isinstance(p, dict) and isinstance(windows := p.get("windows"), list)
+    ]
+    entries = [w["entry"] for w in baseline if isinstance(w, dict)]
+    assert entries.count(max(entries, key=entries.count)) == 51
