@@ -315,6 +315,9 @@ def combine_verifications(
 
 
 _ORDER = {Verdict.degraded: 0, Verdict.inconclusive: 1, Verdict.unchanged: 2, Verdict.improved: 4}
+"""How bad a verdict is, worst first; a reason lists series in this order."""
+_NOT_COUNTED = 3
+"""Where a harmless newcomer sits in a reason: after the unchanged, before the improved."""
 
 
 def _parts(judged: Sequence[SeriesJudgement], deciding: int) -> str:
@@ -326,7 +329,7 @@ def _parts(judged: Sequence[SeriesJudgement], deciding: int) -> str:
     for n, j in enumerate(judged):
         if j.new and n >= deciding:
             text = f"not counted, too few points before the action ({j.verification.reason})"
-            ranked.append((3, j.verification.verdict, f"{j.name}: {text}"))
+            ranked.append((_NOT_COUNTED, j.verification.verdict, f"{j.name}: {text}"))
         else:
             verdict = j.verification.verdict
             ranked.append((_ORDER[verdict], verdict, f"{j.name}: {j.verification.reason}"))
