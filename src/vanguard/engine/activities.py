@@ -111,6 +111,14 @@ def _series_labels(alert: Alert) -> dict[str, str]:
     return {k: v for k, v in alert.labels.items() if k != "service_type"}
 
 
+def _own_keys(alert: Alert, metrics: Sequence[VerifyMetric]) -> frozenset[str]:
+    """Keys of the entries that name the alert's own series by the alert's labels."""
+    own = _series_labels(alert)
+    return frozenset(
+        metric_key(m) for m in metrics if m.metric == alert.metric_type and m.labels == own and own
+    )
+
+
 def series_key(service: str, signal: Signal) -> str:
     labels = ",".join(f"{k}={v}" for k, v in sorted(signal.labels.items()))
     return f"{service}/{signal.metric_type}{{{labels}}}"
@@ -716,7 +724,7 @@ class Activities:
             self.verify_samples,
             min(600, round(verification.baseline_s / verification.sample_interval_s)),
         )
-        windows = self._sample(service, metrics, count)
+        windows = self._sample(service, metrics, count, loose=_own_keys(inp.alert, metrics))
         payload: list[JsonValue] = [
             {
                 "entry": entry,
@@ -834,7 +842,9 @@ class Activities:
         recorded = self._baseline_windows(audit)
         if recorded is not None and recorded.earlier:
             return Verification(verdict=Verdict.inconclusive, reason=EARLIER_BASELINE)
-        observed = self._sample(service, metrics, self.verify_samples)
+        observed = self._sample(
+            service, metrics, self.verify_samples, loose=_own_keys(inp.alert, metrics)
+        )
         baseline = (
             recorded.windows
             if recorded is not None
@@ -925,19 +935,28 @@ class Activities:
         return signals
 
     def _sample(
-        self, service: ServiceConfig, metrics: Sequence[VerifyMetric], count: int
+        self,
+        service: ServiceConfig,
+        metrics: Sequence[VerifyMetric],
+        count: int,
+        *,
+        loose: frozenset[str] = frozenset(),
     ) -> SeriesWindows:
         """Read the series ``count`` times, ``sample_interval_s`` apart.
 
         Every series an entry matches is kept under its own labels: an entry that names a
         metric but not the labels telling its series apart matches each of them. A series
         that two sources both report (scrape and console) counts once per reading: the
-        first, so a reading does not weigh double in the comparison.
+        first, so a reading does not weigh double in the comparison. An entry in ``loose``
+        (the alert's own series, named by the alert's labels) that matches no series falls
+        back to the series that agree with it on every label name they carry: an alert's
+        rule may add labels (``team``) that its series never had.
         """
         interval = self.settings.verification.sample_interval_s
         wanted = {metric_key(m): m for m in metrics}
         names = sorted({m.metric for m in metrics})
         points: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in wanted}
+        agreeing: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in loose}
         for n in range(count):
             if n:
                 time.sleep(interval)
@@ -952,15 +971,20 @@ class Activities:
                 read: set[str] = set()
                 for signal in signals:
                     labels = labels_key(signal.labels)
-                    if (
-                        signal.metric_type == m.metric
-                        and signal.labels.items() >= m.labels.items()
-                        and labels not in read
+                    if signal.metric_type != m.metric or labels in read:
+                        continue
+                    point = EvidencePoint(timestamp=signal.timestamp, value=signal.value)
+                    if signal.labels.items() >= m.labels.items():
+                        read.add(labels)
+                        points[key].setdefault(labels, []).append(point)
+                    elif key in agreeing and all(
+                        signal.labels.get(name, value) == value for name, value in m.labels.items()
                     ):
                         read.add(labels)
-                        points[key].setdefault(labels, []).append(
-                            EvidencePoint(timestamp=signal.timestamp, value=signal.value)
-                        )
+                        agreeing[key].setdefault(labels, []).append(point)
+        for key, series in agreeing.items():
+            if not points[key]:
+                points[key] = series
         return {
             key: {labels: tuple(found) for labels, found in series.items()}
             for key, series in points.items()

@@ -436,3 +436,39 @@ def test_an_entry_matching_too_many_pools_stores_a_bounded_baseline(
     ]
     entries = [w["entry"] for w in baseline if isinstance(w, dict)]
     assert entries.count(max(entries, key=entries.count)) == 51
+
+
+@pytest.mark.parametrize(
+    ("alerting", "judged"),
+    [
+        (("wait_seconds", {"pool": "a", "team": "db"}), "wait_seconds{pool=a}"),
+        (("queue", {"team": "db"}), "queue{}"),
+    ],
+    ids=["per-pool-series", "single-series"],
+)
+def test_an_alerts_rule_labels_do_not_hide_its_own_series(
+    exporter: tuple[Exporter, Gauges],
+    tmp_path: Path,
+    alerting: tuple[str, dict[str, str]],
+    judged: str,
+) -> None:
+    """Alertmanager alerts carry their rule's labels (``team``), which the series lack."""
+    exp, gauges = exporter
+
+    def effect(g: Gauges) -> None:
+        g["queue"].set(2)
+        g["wait"].labels(pool="a").set(0.05)
+
+    verification = _run(
+        exp,
+        gauges,
+        tmp_path,
+        _pattern(PatternVerify(), metric=alerting[0]),
+        Drain(gauges, effect),
+        alerting=alerting,
+    )
+
+    assert verification.verdict is Verdict.improved, verification.reason
+    assert verification.reason.startswith(f"improved ({judged}: improved: ")
+    assert "pool=b" not in verification.reason
+    assert settle(verification, undo_possible=True).next_step == "resolve"
