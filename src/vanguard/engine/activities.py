@@ -259,7 +259,11 @@ def _appeared(
 
 
 def combine_verifications(
-    judged: Sequence[SeriesJudgement], *, deciding: int = 1, alerting: str | None = None
+    judged: Sequence[SeriesJudgement],
+    *,
+    deciding: int = 1,
+    alerting: str | None = None,
+    untold: bool = False,
 ) -> Verification:
     """One verdict from several named series: the first ``deciding`` decide, others veto.
 
@@ -271,7 +275,9 @@ def combine_verifications(
     effect on it is unknown; a harmless newcomer (``SeriesJudgement.new``) is not counted and
     the reason says so.
     When the alerting series is one of several deciding series (``alerting``, its name), it
-    must itself have improved: another pool's improvement does not end this pool's alert.
+    must itself have improved: another pool's improvement does not end this pool's alert;
+    and when the alert names its series by labels the deciding series carry but none or
+    several of them match (``untold``), an improvement elsewhere is inconclusive.
     The figures and points of the worst deciding series (the alerting one among equals) are
     kept as they are, so a message shows one series' figures however many decide; the
     figures of every series but a single deciding one carry its name, so the evidence names
@@ -295,9 +301,10 @@ def combine_verifications(
     crowded = [j.name for j in rest if j.too_many]
     own = next((j.verification.verdict for j in first if j.name == alerting), None)
     unhelped = verdict is Verdict.improved and own is not None and own is not Verdict.improved
+    unknown = verdict is Verdict.improved and untold and own is None
     if worse:
         verdict = Verdict.degraded
-    elif lost or crowded:
+    elif lost or crowded or unknown:
         verdict = Verdict.inconclusive
     elif unhelped:
         verdict = Verdict.unchanged
@@ -307,6 +314,8 @@ def combine_verifications(
         unjudged = [f"{_names(lost)} could not be judged"] if lost else []
         unjudged += [f"{_names(crowded)} matches too many series"] if crowded else []
         head = "inconclusive: " + "; ".join(unjudged)
+    elif unknown:
+        head = "inconclusive: the alerting series is not one of the deciding series read"
     elif unhelped:
         head = f"unchanged: the alerting series {alerting} did not improve"
     elif single:
@@ -872,11 +881,8 @@ class Activities:
                 replace(j, name=f"{j.name}#{n + 1}") if j.name in names else j for j in series
             ]
             deciding = deciding or len(series)
-        return combine_verifications(
-            judged,
-            deciding=deciding,
-            alerting=self._alerting_series(inp.alert, metrics[0], judged[:deciding]),
-        )
+        alerting, untold = self._alerting_series(inp.alert, metrics[0], judged[:deciding])
+        return combine_verifications(judged, deciding=deciding, alerting=alerting, untold=untold)
 
     @staticmethod
     def _evidence_as_baseline(
@@ -897,20 +903,21 @@ class Activities:
     @staticmethod
     def _alerting_series(
         alert: Alert, first: VerifyMetric, deciding: Sequence[SeriesJudgement]
-    ) -> str | None:
-        """The name of the alert's own series among several deciding ones, if exactly one is.
+    ) -> tuple[str | None, bool]:
+        """The name of the alert's own series among several deciding ones, if exactly one is,
+        and whether it could not be told (the alert names it, but none or several match).
 
         Only the label names the series carry count: an alert's routing labels (``team``,
         ``env``) are not on the series and must not hide which one alerted.
         """
         if first.metric != alert.metric_type or len(deciding) < 2:
-            return None
+            return None, False
         names = {name for j in deciding for name in j.labels}
         own = {k: v for k, v in _series_labels(alert).items() if k in names}.items()
         if not own:
-            return None
+            return None, False
         mine = [j.name for j in deciding if not j.too_many and j.labels.items() >= own]
-        return mine[0] if len(mine) == 1 else None
+        return (mine[0], False) if len(mine) == 1 else (None, True)
 
     def _read(self, service: ServiceConfig, metrics: Sequence[str], now: datetime) -> list[Signal]:
         """One reading of ``metrics`` from every source of ``service``."""
@@ -949,8 +956,9 @@ class Activities:
         that two sources both report (scrape and console) counts once per reading: the
         first, so a reading does not weigh double in the comparison. An entry in ``loose``
         (the alert's own series, named by the alert's labels) that matches no series falls
-        back to the series that agree with it on every label name they carry: an alert's
-        rule may add labels (``team``) that its series never had.
+        back to the one series that agrees with it on every label name it carries, if only
+        one does: an alert's rule may add labels (``team``) that its series never had, but a
+        guess between several series (another pool) is no verdict on the alerting one.
         """
         interval = self.settings.verification.sample_interval_s
         wanted = {metric_key(m): m for m in metrics}
@@ -983,7 +991,7 @@ class Activities:
                         read.add(labels)
                         agreeing[key].setdefault(labels, []).append(point)
         for key, series in agreeing.items():
-            if not points[key]:
+            if not points[key] and len(series) == 1:
                 points[key] = series
         return {
             key: {labels: tuple(found) for labels, found in series.items()}

@@ -472,3 +472,50 @@ def test_an_alerts_rule_labels_do_not_hide_its_own_series(
     assert verification.reason.startswith(f"improved ({judged}: improved: ")
     assert "pool=b" not in verification.reason
     assert settle(verification, undo_possible=True).next_step == "resolve"
+
+
+def test_an_alert_whose_labels_tell_no_pool_apart_is_not_resolved_by_another_pool(
+    exporter: tuple[Exporter, Gauges], tmp_path: Path
+) -> None:
+    """The series carry only ``pool``; the alert names none: no guess between the pools."""
+    exp, gauges = exporter
+
+    def effect(g: Gauges) -> None:
+        g["wait"].labels(pool="b").set(0.05)
+
+    verification = _run(
+        exp,
+        gauges,
+        tmp_path,
+        _pattern(PatternVerify(), metric="wait_seconds"),
+        Drain(gauges, effect),
+        alerting=("wait_seconds", {"database": "x", "team": "db"}),
+    )
+
+    assert verification.verdict is Verdict.inconclusive, verification.reason
+    assert settle(verification, undo_possible=True).next_step == "escalate"
+
+
+def test_an_alerting_pool_missing_from_the_reads_is_not_resolved_by_another_pool(
+    exporter: tuple[Exporter, Gauges], tmp_path: Path
+) -> None:
+    """The alert names pool c, which the endpoint does not report; pool b improving is
+    no verdict on pool c."""
+    exp, gauges = exporter
+
+    def effect(g: Gauges) -> None:
+        g["wait"].labels(pool="b").set(0.05)
+
+    verification = _run(
+        exp,
+        gauges,
+        tmp_path,
+        _pattern(PatternVerify(), metric="wait_seconds"),
+        Drain(gauges, effect),
+        alerting=("wait_seconds", {"pool": "c", "team": "db"}),
+        service_verify=(VerifyMetric(metric="wait_seconds"),),
+    )
+
+    assert verification.verdict is Verdict.inconclusive, verification.reason
+    assert "the alerting series is not one of the deciding series read" in verification.reason
+    assert settle(verification, undo_possible=True).next_step == "escalate"

@@ -347,10 +347,21 @@ def test_the_alerting_series_is_the_one_deciding_series_its_labels_name() -> Non
     deciding = [
         SeriesJudgement(f"wait_seconds{{pool={p}}}", _v(UP, 0.0), {"pool": p}) for p in "xy"
     ]
-    assert Activities._alerting_series(_alert(pool="x"), WAIT, deciding) == "wait_seconds{pool=x}"
-    assert Activities._alerting_series(_alert(), WAIT, deciding) is None
+    found = Activities._alerting_series(_alert(pool="x"), WAIT, deciding)
+    assert found == ("wait_seconds{pool=x}", False)
+    assert Activities._alerting_series(_alert(), WAIT, deciding) == (None, False)
+    assert Activities._alerting_series(_alert(team="db"), WAIT, deciding) == (None, False)
     other = VerifyMetric(metric="queue")
-    assert Activities._alerting_series(_alert(pool="x"), other, deciding) is None
+    assert Activities._alerting_series(_alert(pool="x"), other, deciding) == (None, False)
+    assert Activities._alerting_series(_alert(pool="z"), WAIT, deciding) == (None, True)
+
+
+def test_an_improvement_elsewhere_is_no_verdict_when_the_alerting_series_is_missing() -> None:
+    judged = [SeriesJudgement(f"wait_seconds{{pool={p}}}", _v(UP, 0.0), {"pool": p}) for p in "xy"]
+    combined = combine_verifications(judged, deciding=2, untold=True)
+    assert combined.verdict is UNSURE
+    assert combined.reason.startswith("inconclusive: the alerting series is not one of")
+    assert combine_verifications(judged, deciding=2).verdict is UP
 
 
 def test_the_alerts_evidence_is_the_baseline_of_the_series_read_now() -> None:
