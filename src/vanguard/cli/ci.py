@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from vanguard.diagnose.cilog import (
     iter_log_lines,
     read_chunks,
 )
+from vanguard.diagnose.linemodel import builtin_model
 from vanguard.diagnose.taxonomy import Taxonomy, load_taxonomy
 from vanguard.errors import InputError
 from vanguard.evaluation.logchunks import (
@@ -133,6 +135,14 @@ def bench_logchunks(
         ),
     ] = 5,
     rules: Annotated[bool, typer.Option(help="Rank by the rules alone, without a model.")] = False,
+    merge_gap: Annotated[
+        int | None,
+        typer.Option(
+            min=-1,
+            help="Join a further candidate whose block lies within N lines of the best one "
+            "(-1: never); default: the model's own setting.",
+        ),
+    ] = None,
 ) -> None:
     """Line-level precision, recall, F1, hit@1, hit@5 and time per log on LogChunks.
 
@@ -147,6 +157,8 @@ def bench_logchunks(
     chooser: ModelChoice | Callable[[LogChunksRecord], ModelChoice] = None if rules else "builtin"
     if folds and not rules:
         chooser = _out_of_fold(root, records, folds, console)
+    if merge_gap is not None and not rules:
+        chooser = _with_merge_gap(chooser, None if merge_gap < 0 else merge_gap)
     label = (
         "rules only"
         if rules
@@ -181,6 +193,19 @@ def bench_logchunks(
         if failures:
             raise typer.Exit(code=1)
         console.print("[green]regression check passed[/green]")
+
+
+def _with_merge_gap(
+    chooser: ModelChoice | Callable[[LogChunksRecord], ModelChoice], gap: int | None
+) -> Callable[[LogChunksRecord], ModelChoice]:
+    """The same models with another ``merge_gap``: it acts at ranking time only."""
+
+    def choose(record: LogChunksRecord) -> ModelChoice:
+        chosen = chooser(record) if callable(chooser) else chooser
+        weights = builtin_model() if chosen == "builtin" else chosen
+        return dataclasses.replace(weights, merge_gap=gap) if weights is not None else None
+
+    return choose
 
 
 def _out_of_fold(

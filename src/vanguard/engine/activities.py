@@ -120,8 +120,7 @@ def _own_keys(alert: Alert, metrics: Sequence[VerifyMetric]) -> frozenset[str]:
 
 
 def series_key(service: str, signal: Signal) -> str:
-    labels = ",".join(f"{k}={v}" for k, v in sorted(signal.labels.items()))
-    return f"{service}/{signal.metric_type}{{{labels}}}"
+    return f"{service}/{signal.metric_type}{{{labels_text(signal.labels)}}}"
 
 
 SeriesWindows = dict[str, dict[str, tuple[EvidencePoint, ...]]]

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from prometheus_client import Gauge
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import JsonValue
 
+from tests.integration.engine.gauge_action import GaugeAction, Gauges
 from tests.servers.exporter import Exporter
 from vanguard.act.base import MemoryLedger
 from vanguard.config import (
@@ -32,13 +32,7 @@ from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy, Patter
 from vanguard.engine.activities import BASELINE, Activities
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput, VerifyInput
 from vanguard.model import (
-    ActionRequest,
-    ActionResult,
     Alert,
-    Check,
-    Plan,
-    RollbackRequest,
-    UndoRecord,
     Verdict,
     Verification,
 )
@@ -47,46 +41,11 @@ from vanguard.verify import settle
 
 pytestmark = pytest.mark.integration
 
-Gauges = dict[str, Gauge]
 
-
-class NoParams(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Drain:
+class Drain(GaugeAction):
     """``svc.drain``: changes what the endpoint reports as ``effect`` says."""
 
     kind: ClassVar[str] = "svc.drain"
-    params_model: ClassVar[type[BaseModel]] = NoParams
-
-    def __init__(self, gauges: Gauges, effect: Callable[[Gauges], None]) -> None:
-        self.gauges = gauges
-        self.effect = effect
-
-    def plan(self, request: ActionRequest) -> Plan:
-        return Plan(action=self.kind, target=request.target, steps=("drain",), undoable=True)
-
-    def apply(self, request: ActionRequest) -> ActionResult:
-        self.effect(self.gauges)
-        return ActionResult(
-            idempotency_key=request.idempotency_key,
-            incident_id=request.incident_id,
-            action=self.kind,
-            target=request.target,
-            applied=True,
-            undo=UndoRecord(
-                action=self.kind, target=request.target, possible=True, instructions=""
-            ),
-            message="drained",
-            finished_at=datetime.now(UTC),
-        )
-
-    def verify(self, result: ActionResult) -> Check:
-        return Check(ok=True, reason="drained")
-
-    def rollback(self, request: RollbackRequest) -> ActionResult:
-        raise NotImplementedError
 
 
 def _pattern(*verify: PatternVerify, metric: str = "queue") -> Pattern:
@@ -204,14 +163,15 @@ def _pool_b(after: float | None) -> Callable[[Gauges], None]:
     return effect
 
 
-@pytest.mark.parametrize(
-    ("b_after", "verdict", "next_step"),
-    [
-        (0.8, Verdict.improved, "resolve"),
-        (3.0, Verdict.degraded, "roll_back"),
-        (None, Verdict.inconclusive, "escalate"),
-    ],
-)
+POOL_B_OUTCOMES = [
+    (0.8, Verdict.improved, "resolve"),
+    (3.0, Verdict.degraded, "roll_back"),
+    (None, Verdict.inconclusive, "escalate"),
+]
+"""Pool b's wait after the action (None: its series vanished), the verdict and next step."""
+
+
+@pytest.mark.parametrize(("b_after", "verdict", "next_step"), POOL_B_OUTCOMES)
 def test_a_vetoing_entry_without_labels_judges_every_pool(
     exporter: tuple[Exporter, Gauges],
     tmp_path: Path,
@@ -277,14 +237,7 @@ def test_a_pool_that_appears_after_the_action_counts_only_when_it_looks_worse(
     assert text in verification.reason
 
 
-@pytest.mark.parametrize(
-    ("b_after", "verdict", "next_step"),
-    [
-        (0.8, Verdict.improved, "resolve"),
-        (3.0, Verdict.degraded, "roll_back"),
-        (None, Verdict.inconclusive, "escalate"),
-    ],
-)
+@pytest.mark.parametrize(("b_after", "verdict", "next_step"), POOL_B_OUTCOMES)
 def test_a_deciding_entry_without_labels_judges_every_pool(
     exporter: tuple[Exporter, Gauges],
     tmp_path: Path,

@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import pytest
 from prometheus_client import Gauge
-from pydantic import BaseModel, ConfigDict
 
+from tests.integration.engine.gauge_action import GaugeAction, Gauges
 from tests.servers.exporter import Exporter
 from vanguard.act.base import MemoryLedger
 from vanguard.config import ScrapeConfig, ServiceConfig, Settings, VerificationConfig, VerifyMetric
@@ -31,14 +31,8 @@ from vanguard.engine.messages import (
     VerifyInput,
 )
 from vanguard.model import (
-    ActionRequest,
-    ActionResult,
     Alert,
-    Check,
     EvidencePoint,
-    Plan,
-    RollbackRequest,
-    UndoRecord,
     Verdict,
 )
 from vanguard.store import IncidentRepo, open_store
@@ -46,47 +40,19 @@ from vanguard.store import IncidentRepo, open_store
 pytestmark = pytest.mark.integration
 
 
-class NoParams(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Widen:
+class Widen(GaugeAction):
     """``svc.widen``: the service's queue and wait fall; its error ratio becomes ``errors``."""
 
     kind: ClassVar[str] = "svc.widen"
-    params_model: ClassVar[type[BaseModel]] = NoParams
 
-    def __init__(self, gauges: dict[str, Gauge], errors: float) -> None:
-        self.gauges = gauges
-        self.errors = errors
-        self.applied = 0
 
-    def plan(self, request: ActionRequest) -> Plan:
-        return Plan(action=self.kind, target=request.target, steps=("widen",), undoable=True)
+def _widen(gauges: Gauges, errors: float) -> Widen:
+    def effect(g: Gauges) -> None:
+        g["queue"].set(2)
+        g["wait"].set(0.05)
+        g["errors"].set(errors)
 
-    def apply(self, request: ActionRequest) -> ActionResult:
-        self.applied += 1
-        self.gauges["queue"].set(2)
-        self.gauges["wait"].set(0.05)
-        self.gauges["errors"].set(self.errors)
-        return ActionResult(
-            idempotency_key=request.idempotency_key,
-            incident_id=request.incident_id,
-            action=self.kind,
-            target=request.target,
-            applied=True,
-            undo=UndoRecord(
-                action=self.kind, target=request.target, possible=True, instructions=""
-            ),
-            message="widened",
-            finished_at=datetime.now(UTC),
-        )
-
-    def verify(self, result: ActionResult) -> Check:
-        return Check(ok=True, reason="widened")
-
-    def rollback(self, request: RollbackRequest) -> ActionResult:
-        raise NotImplementedError
+    return Widen(gauges, effect)
 
 
 PATTERN = Pattern(
@@ -151,7 +117,7 @@ def test_queue_wait_and_error_rate_judge_the_remedy(
         verification=VerificationConfig(baseline_s=1, sample_interval_s=0.2),
     )
     store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
-    adapter = Widen(gauges, errors)
+    adapter = _widen(gauges, errors)
     pattern = PATTERN if by_service else LISTED_BY_PATTERN
     acts = Activities(settings, store, [pattern], {adapter.kind: adapter}, MemoryLedger(), [])
     now = datetime.now(UTC)

@@ -8,8 +8,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tests.unit.evaluation.test_logchunks import make_dataset
-from vanguard.cli import app
+from vanguard.cli import app, ci
+from vanguard.diagnose.linemodel import LineModel, builtin_model
 from vanguard.errors import InputError
+from vanguard.evaluation.logchunks import load_labels
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "cilogs"
 runner = CliRunner()
@@ -87,3 +89,18 @@ def test_bench_logchunks_prints_figures(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     for name in ("precision", "recall", "F1", "hit@1", "hit@5", "s/log"):
         assert name in result.output
+
+
+def test_bench_logchunks_can_change_the_merge_gap(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path)
+    cache = str(tmp_path / "c")
+    args = ["bench", "logchunks", "--data", str(data), "--cache", cache, "--no-check"]
+    result = runner.invoke(app, [*args, "--folds", "0", "--merge-gap", "-1"])
+    assert result.exit_code == 0, result.output
+    assert "F1" in result.output
+    record = load_labels(data)[0]
+    never = ci._with_merge_gap("builtin", None)(record)
+    assert isinstance(never, LineModel)
+    assert never.merge_gap is None
+    assert builtin_model().merge_gap is not None
+    assert ci._with_merge_gap(None, 3)(record) is None
