@@ -42,6 +42,7 @@ from vanguard.engine.messages import (
     TransitionInput,
     VerifyInput,
 )
+from vanguard.engine.series import Unmatched, own_series
 from vanguard.errors import (
     ActionFailed,
     AdapterError,
@@ -149,6 +150,11 @@ class Baseline:
 def labels_key(labels: Mapping[str, str]) -> str:
     """A series' labels as a key no label value can collide in (values may hold ``,`` or ``=``)."""
     return json.dumps(sorted(labels.items()))
+
+
+def _labels(key: str) -> dict[str, str]:
+    """The labels a ``labels_key`` was made from."""
+    return {str(name): str(value) for name, value in json.loads(key)}
 
 
 def labels_text(labels: Mapping[str, str]) -> str:
@@ -391,6 +397,11 @@ class Activities:
         verify_samples: int = 6,
         http: httpx.Client | None = None,
     ) -> None:
+        if verify_samples < 1:
+            raise ValueError(
+                f"verify_samples must be at least 1, got {verify_samples}: "
+                "verification compares the readings after the action with those before it"
+            )
         self.settings = settings
         self.store = store
         self.patterns = list(patterns)
@@ -889,14 +900,13 @@ class Activities:
     ) -> SeriesWindows:
         """The alert's own points as the first entry's baseline, under the series they are.
 
-        They belong to the alerting series: the one named by the entry's labels, or the only
-        series read now when the source adds labels the alert did not carry.
+        They belong to the alerting series: the one series read now that is the entry's own
+        (``own_series``; the source may add labels the alert did not carry), else the series
+        the entry's labels name.
         """
         key = metric_key(first)
-        seen = observed.get(key, {})
-        labels = labels_key(first.labels)
-        if labels not in seen and len(seen) == 1:
-            (labels,) = seen
+        own = own_series(first.labels, {k: _labels(k) for k in observed.get(key, {})})
+        labels = labels_key(first.labels) if isinstance(own, Unmatched) else own
         return {key: {labels: tuple(alert.evidence)}}
 
     @staticmethod
@@ -906,17 +916,17 @@ class Activities:
         """The name of the alert's own series among several deciding ones, if exactly one is,
         and whether it could not be told (the alert names it, but none or several match).
 
-        Only the label names the series carry count: an alert's routing labels (``team``,
-        ``env``) are not on the series and must not hide which one alerted.
+        Which one it is, ``own_series`` tells: an alert's routing labels (``team``, ``env``)
+        are not on the series and must not hide which one alerted. An alert that carries
+        none of the label names the series carry does not name one of them at all.
         """
         if first.metric != alert.metric_type or len(deciding) < 2:
             return None, False
-        names = {name for j in deciding for name in j.labels}
-        own = {k: v for k, v in _series_labels(alert).items() if k in names}.items()
-        if not own:
+        labels = _series_labels(alert)
+        if not any(name in j.labels for j in deciding for name in labels):
             return None, False
-        mine = [j.name for j in deciding if not j.too_many and j.labels.items() >= own]
-        return (mine[0], False) if len(mine) == 1 else (None, True)
+        own = own_series(labels, {j.name: j.labels for j in deciding if not j.too_many})
+        return (None, True) if isinstance(own, Unmatched) else (own, False)
 
     def _read(self, service: ServiceConfig, metrics: Sequence[str], now: datetime) -> list[Signal]:
         """One reading of ``metrics`` from every source of ``service``."""
@@ -955,15 +965,16 @@ class Activities:
         that two sources both report (scrape and console) counts once per reading: the
         first, so a reading does not weigh double in the comparison. An entry in ``loose``
         (the alert's own series, named by the alert's labels) that matches no series falls
-        back to the one series that agrees with it on every label name it carries, if only
-        one does: an alert's rule may add labels (``team``) that its series never had, but a
-        guess between several series (another pool) is no verdict on the alerting one.
+        back to the alert's own series among those of its metric (``own_series``): an
+        alert's rule may add labels (``team``) that its series never had. Only the points of
+        series that could be it, were they the only one read, are kept until then.
         """
         interval = self.settings.verification.sample_interval_s
         wanted = {metric_key(m): m for m in metrics}
         names = sorted({m.metric for m in metrics})
         points: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in wanted}
-        agreeing: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in loose}
+        others: dict[str, dict[str, Mapping[str, str]]] = {key: {} for key in loose}
+        kept: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in loose}
         for n in range(count):
             if n:
                 time.sleep(interval)
@@ -984,14 +995,18 @@ class Activities:
                     if signal.labels.items() >= m.labels.items():
                         read.add(labels)
                         points[key].setdefault(labels, []).append(point)
-                    elif key in agreeing and all(
-                        signal.labels.get(name, value) == value for name, value in m.labels.items()
-                    ):
+                    elif key in others:
                         read.add(labels)
-                        agreeing[key].setdefault(labels, []).append(point)
-        for key, series in agreeing.items():
-            if not points[key] and len(series) == 1:
-                points[key] = series
+                        others[key][labels] = signal.labels
+                        alone = own_series(m.labels, {labels: signal.labels})
+                        if not isinstance(alone, Unmatched):
+                            kept[key].setdefault(labels, []).append(point)
+        for key, candidates in others.items():
+            if points[key]:
+                continue
+            own = own_series(wanted[key].labels, candidates)
+            if not isinstance(own, Unmatched):
+                points[key] = {own: kept[key][own]}
         return {
             key: {labels: tuple(found) for labels, found in series.items()}
             for key, series in points.items()
