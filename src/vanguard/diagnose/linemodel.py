@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vanguard.diagnose.trees import TreeEnsemble
+
 __all__ = [
     "HASH_BITS",
     "MODEL_FILE",
@@ -118,7 +120,9 @@ class LineModel:
     candidate reports are listed after the best one, and how probable they must be relative
     to it: each costs precision when the best one is right. ``extent`` widens the best block;
     a listed candidate whose widened block lies within ``merge_gap`` lines of it (or of a
-    block already joined) joins it (``None``: never).
+    block already joined) joins it (``None``: never). ``trees``, when present, score the
+    numeric features by how they combine; a line's logit is then ``blend`` parts theirs and
+    ``1 - blend`` parts the logistic one's.
     """
 
     dense: FloatArray
@@ -130,6 +134,8 @@ class LineModel:
     extra_ratio: float = 0.0
     extent: ExtentModel | None = None
     merge_gap: int | None = None
+    trees: TreeEnsemble | None = None
+    blend: float = 0.0
 
     def logits(self, dense: FloatArray, rows: Sequence[Sequence[int]]) -> FloatArray:
         """Raw scores of candidate lines: ``dense`` is one row per line, ``rows`` its buckets."""
@@ -138,6 +144,8 @@ class LineModel:
         value: FloatArray = ((dense - self.mean) / self.scale) @ self.dense + self.bias
         hashed = self.hashed
         value += np.array([float(hashed[list(row)].sum()) if row else 0.0 for row in rows])
+        if self.trees is not None:
+            value = (1.0 - self.blend) * value + self.blend * self.trees.logits(dense)
         return value
 
     def probabilities(self, dense: FloatArray, rows: Sequence[Sequence[int]]) -> FloatArray:
@@ -169,6 +177,15 @@ class LineModel:
             arrays["extent_meta"] = np.array(
                 [extent.bias, extent.threshold, extent.gap], dtype=np.float64
             )
+        trees = self.trees
+        if trees is not None:
+            arrays["tree_feature"] = trees.feature.astype(np.int16)
+            arrays["tree_threshold"] = trees.threshold.astype(np.float32)
+            arrays["tree_left"] = trees.left.astype(np.int32)
+            arrays["tree_right"] = trees.right.astype(np.int32)
+            arrays["tree_value"] = trees.value.astype(np.float32)
+            arrays["tree_roots"] = trees.roots.astype(np.int32)
+            arrays["tree_meta"] = np.array([trees.base, trees.depth, self.blend], dtype=np.float64)
         out = BytesIO()
         save: Any = np.savez_compressed
         save(out, **arrays)
@@ -190,6 +207,21 @@ class LineModel:
                     threshold=float(extent_meta[1]),
                     gap=int(extent_meta[2]),
                 )
+            trees: TreeEnsemble | None = None
+            blend = 0.0
+            if "tree_meta" in arrays:
+                tree_meta = arrays["tree_meta"]
+                trees = TreeEnsemble(
+                    feature=arrays["tree_feature"].astype(np.int64),
+                    threshold=arrays["tree_threshold"].astype(np.float64),
+                    left=arrays["tree_left"].astype(np.int64),
+                    right=arrays["tree_right"].astype(np.int64),
+                    value=arrays["tree_value"].astype(np.float64),
+                    roots=arrays["tree_roots"].astype(np.int64),
+                    depth=int(tree_meta[1]),
+                    base=float(tree_meta[0]),
+                )
+                blend = float(tree_meta[2])
             return cls(
                 dense=arrays["dense"].astype(np.float64),
                 hashed=arrays["hashed"].astype(np.float64),
@@ -200,6 +232,8 @@ class LineModel:
                 extra_ratio=float(meta[2]),
                 extent=extent,
                 merge_gap=int(meta[3]) if len(meta) > 3 and meta[3] >= 0 else None,
+                trees=trees,
+                blend=blend,
             )
 
 

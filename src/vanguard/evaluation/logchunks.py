@@ -36,6 +36,7 @@ from vanguard.diagnose.cilog import (
     read_chunks,
 )
 from vanguard.diagnose.linemodel import ExtentModel, LineModel, train_logistic
+from vanguard.diagnose.trees import TreeOptions, fit_trees
 from vanguard.errors import InputError
 
 __all__ = [
@@ -270,7 +271,9 @@ class TrainingOptions:
     ``extra_seeds`` and ``extra_ratio`` (how many other candidates are listed, and how
     probable relative to the best), ``merge_gap`` (how near the best block a listed
     candidate's block must lie to join it), ``extent_threshold`` and ``extent_gap`` are stored
-    with the model; the defaults were chosen on the out-of-fold figures.
+    with the model; the defaults were chosen on the out-of-fold figures. ``trees`` grow the
+    boosted trees over the numeric features (``None``: none), weighing ``blend`` in a line's
+    logit.
     """
 
     l2: float = 1e-3
@@ -283,6 +286,8 @@ class TrainingOptions:
     extra_seeds: int = 4
     extra_ratio: float = 0.2
     merge_gap: int | None = 1
+    trees: TreeOptions | None = dataclasses.field(default_factory=TreeOptions)
+    blend: float = 0.5
 
 
 def fit_line_model(
@@ -316,11 +321,16 @@ def fit_line_model(
         groups=groups,
         listwise=settings.listwise,
     )
+    trees = (
+        fit_trees(dense, labels, weights, settings.trees) if settings.trees is not None else None
+    )
     return dataclasses.replace(
         fitted,
         extra_seeds=settings.extra_seeds,
         extra_ratio=settings.extra_ratio,
         merge_gap=settings.merge_gap,
+        trees=trees,
+        blend=settings.blend if trees is not None else 0.0,
     )
 
 

@@ -19,6 +19,7 @@ from vanguard.diagnose.linemodel import (
     hashed_tokens,
     train_logistic,
 )
+from vanguard.diagnose.trees import TreeOptions, fit_trees
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "cilogs"
 
@@ -224,3 +225,29 @@ def test_weights_written_before_the_merge_gap_existed_never_join() -> None:
     out = BytesIO()
     np.savez_compressed(out, **arrays)
     assert LineModel.from_bytes(out.getvalue()).merge_gap is None
+
+
+def test_trees_round_trip_through_bytes_and_take_their_share_of_the_logit() -> None:
+    rng = np.random.default_rng(3)
+    width = len(FEATURES)
+    dense = rng.random((400, width))
+    labels = (dense[:, 0] > dense[:, 1]).astype(np.float64)
+    trees = fit_trees(dense, labels, np.ones(400), TreeOptions(rounds=20, leaves=6))
+    linear = _zero_model(**{"w:boom": 2.0})
+    model = dataclasses.replace(linear, trees=trees, blend=0.25)
+    rows = [(linemodel._bucket("w:boom"),)] * 5 + [()] * 5
+    probe = dense[:10]
+    expected = 0.75 * linear.logits(probe, rows) + 0.25 * trees.logits(probe)
+    assert np.allclose(model.logits(probe, rows), expected)
+    again = LineModel.from_bytes(model.to_bytes())
+    assert again.blend == 0.25
+    assert np.allclose(again.logits(probe, rows), expected, atol=1e-5)
+    assert LineModel.from_bytes(linear.to_bytes()).trees is None
+
+
+def test_the_shipped_model_carries_trees_over_the_rule_features() -> None:
+    model = builtin_model()
+    assert model.trees is not None
+    assert 0.0 < model.blend < 1.0
+    assert set(model.trees.feature[model.trees.feature >= 0]) <= set(range(len(FEATURES)))
+    assert len(set(model.trees.feature[model.trees.feature >= 0])) > len(FEATURES) // 3
