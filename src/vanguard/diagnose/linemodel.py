@@ -11,6 +11,7 @@ numbers: no log text is stored, only hash buckets of lowercase word shapes.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import zlib
 from collections.abc import Sequence
@@ -93,7 +94,8 @@ class ExtentModel:
     """Which lines around the best seed join its block: logistic weights and how to grow.
 
     A line is kept when its probability reaches ``threshold``; growing outwards from the seed
-    stops after ``gap`` lines in a row below it.
+    stops after ``gap`` lines in a row below it. ``trees``, when present, take ``blend`` of
+    a line's logit, as in ``LineModel``.
     """
 
     dense: FloatArray
@@ -102,12 +104,16 @@ class ExtentModel:
     bias: float
     threshold: float = 0.35
     gap: int = 4
+    trees: TreeEnsemble | None = None
+    blend: float = 0.0
 
     def probabilities(self, dense: FloatArray, _rows: Sequence[Sequence[int]]) -> FloatArray:
         """Probability that each line belongs to the seed's report."""
         if dense.shape[0] == 0:
             return np.zeros(0)
         value: FloatArray = ((dense - self.mean) / self.scale) @ self.dense + self.bias
+        if self.trees is not None:
+            value = (1.0 - self.blend) * value + self.blend * self.trees.logits(dense)
         return np.asarray(_sigmoid(value), dtype=np.float64)
 
 
@@ -177,15 +183,10 @@ class LineModel:
             arrays["extent_meta"] = np.array(
                 [extent.bias, extent.threshold, extent.gap], dtype=np.float64
             )
-        trees = self.trees
-        if trees is not None:
-            arrays["tree_feature"] = trees.feature.astype(np.int16)
-            arrays["tree_threshold"] = trees.threshold.astype(np.float32)
-            arrays["tree_left"] = trees.left.astype(np.int32)
-            arrays["tree_right"] = trees.right.astype(np.int32)
-            arrays["tree_value"] = trees.value.astype(np.float32)
-            arrays["tree_roots"] = trees.roots.astype(np.int32)
-            arrays["tree_meta"] = np.array([trees.base, trees.depth, self.blend], dtype=np.float64)
+        if self.trees is not None:
+            arrays.update(self.trees.to_arrays("tree_", self.blend))
+        if extent is not None and extent.trees is not None:
+            arrays.update(extent.trees.to_arrays("extent_tree_", extent.blend))
         out = BytesIO()
         save: Any = np.savez_compressed
         save(out, **arrays)
@@ -207,21 +208,9 @@ class LineModel:
                     threshold=float(extent_meta[1]),
                     gap=int(extent_meta[2]),
                 )
-            trees: TreeEnsemble | None = None
-            blend = 0.0
-            if "tree_meta" in arrays:
-                tree_meta = arrays["tree_meta"]
-                trees = TreeEnsemble(
-                    feature=arrays["tree_feature"].astype(np.int64),
-                    threshold=arrays["tree_threshold"].astype(np.float64),
-                    left=arrays["tree_left"].astype(np.int64),
-                    right=arrays["tree_right"].astype(np.int64),
-                    value=arrays["tree_value"].astype(np.float64),
-                    roots=arrays["tree_roots"].astype(np.int64),
-                    depth=int(tree_meta[1]),
-                    base=float(tree_meta[0]),
-                )
-                blend = float(tree_meta[2])
+                extent_trees, extent_blend = TreeEnsemble.from_arrays(arrays, "extent_tree_")
+                extent = dataclasses.replace(extent, trees=extent_trees, blend=extent_blend)
+            trees, blend = TreeEnsemble.from_arrays(arrays, "tree_")
             return cls(
                 dense=arrays["dense"].astype(np.float64),
                 hashed=arrays["hashed"].astype(np.float64),

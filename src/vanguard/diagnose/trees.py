@@ -11,7 +11,9 @@ Deterministic: the same rows give the same trees.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +58,38 @@ class TreeEnsemble:
             step = np.where(value <= self.threshold[nodes], self.left[nodes], self.right[nodes])
             nodes = np.where(leaf, nodes, step)
         return np.asarray(self.base + self.value[nodes].sum(axis=1), dtype=np.float64)
+
+    def to_arrays(self, prefix: str, blend: float) -> dict[str, npt.NDArray[Any]]:
+        """The trees (and the share ``blend`` of the logit they take) as named arrays."""
+        return {
+            f"{prefix}feature": self.feature.astype(np.int16),
+            f"{prefix}threshold": self.threshold.astype(np.float32),
+            f"{prefix}left": self.left.astype(np.int32),
+            f"{prefix}right": self.right.astype(np.int32),
+            f"{prefix}value": self.value.astype(np.float32),
+            f"{prefix}roots": self.roots.astype(np.int32),
+            f"{prefix}meta": np.array([self.base, self.depth, blend], dtype=np.float64),
+        }
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, npt.NDArray[Any]], prefix: str
+    ) -> tuple[TreeEnsemble | None, float]:
+        """Trees written by ``to_arrays`` and their blend; ``(None, 0.0)`` when absent."""
+        if f"{prefix}meta" not in arrays:
+            return None, 0.0
+        meta = arrays[f"{prefix}meta"]
+        trees = cls(
+            feature=arrays[f"{prefix}feature"].astype(np.int64),
+            threshold=arrays[f"{prefix}threshold"].astype(np.float64),
+            left=arrays[f"{prefix}left"].astype(np.int64),
+            right=arrays[f"{prefix}right"].astype(np.int64),
+            value=arrays[f"{prefix}value"].astype(np.float64),
+            roots=arrays[f"{prefix}roots"].astype(np.int64),
+            depth=int(meta[1]),
+            base=float(meta[0]),
+        )
+        return trees, float(meta[2])
 
 
 @dataclass(frozen=True)

@@ -288,6 +288,8 @@ class TrainingOptions:
     merge_gap: int | None = 1
     trees: TreeOptions | None = dataclasses.field(default_factory=TreeOptions)
     blend: float = 0.5
+    extent_trees: TreeOptions | None = None
+    extent_blend: float = 0.5
 
 
 def fit_line_model(
@@ -411,6 +413,11 @@ def fit_extent(
         l2=settings.l2,
         steps=settings.extent_steps,
     )
+    trees = (
+        fit_trees(dense, labels, weights, settings.extent_trees)
+        if settings.extent_trees is not None
+        else None
+    )
     return ExtentModel(
         dense=fitted.dense,
         mean=fitted.mean,
@@ -418,6 +425,8 @@ def fit_extent(
         bias=fitted.bias,
         threshold=settings.extent_threshold,
         gap=settings.extent_gap,
+        trees=trees,
+        blend=settings.extent_blend if trees is not None else 0.0,
     )
 
 

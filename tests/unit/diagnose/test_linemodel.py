@@ -245,6 +245,28 @@ def test_trees_round_trip_through_bytes_and_take_their_share_of_the_logit() -> N
     assert LineModel.from_bytes(linear.to_bytes()).trees is None
 
 
+def test_extent_trees_round_trip_and_take_their_share() -> None:
+    rng = np.random.default_rng(4)
+    width = len(EXTENT_FEATURES)
+    dense = rng.random((300, width))
+    labels = (dense[:, 2] > 0.5).astype(np.float64)
+    trees = fit_trees(dense, labels, np.ones(300), TreeOptions(rounds=10))
+    plain = ExtentModel(np.arange(width) / width, np.zeros(width), np.ones(width), -1.0, 0.4, 3)
+    extent = dataclasses.replace(plain, trees=trees, blend=0.5)
+    probe = dense[:8]
+    logit = 0.5 * (probe @ plain.dense - 1.0) + 0.5 * trees.logits(probe)
+    assert np.allclose(extent.probabilities(probe, []), 1 / (1 + np.exp(-logit)))
+    model = dataclasses.replace(_zero_model(), extent=extent)
+    again = LineModel.from_bytes(model.to_bytes()).extent
+    assert again is not None
+    assert again.trees is not None
+    assert again.blend == 0.5
+    assert np.allclose(again.probabilities(probe, []), extent.probabilities(probe, []), atol=1e-6)
+    plain_again = LineModel.from_bytes(dataclasses.replace(model, extent=plain).to_bytes())
+    assert plain_again.extent is not None
+    assert plain_again.extent.trees is None
+
+
 def test_the_shipped_model_carries_trees_over_the_rule_features() -> None:
     model = builtin_model()
     assert model.trees is not None
