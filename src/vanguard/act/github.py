@@ -252,8 +252,7 @@ class IssueKeeper:
         runs = [RunLink.model_validate(r) for r in body.get("runs", [])]
         if run not in runs:
             runs = [*runs, run][-MAX_RUNS_KEPT:]
-        raw_lines = alert.attributes.get("lines")
-        lines = tuple(str(x) for x in raw_lines) if isinstance(raw_lines, list) else ()
+        lines, candidates = _texts(alert, "lines"), _texts(alert, "candidates")
         raw_repos = alert.attributes.get("outage_repositories")
         outage = tuple(str(x) for x in raw_repos) if isinstance(raw_repos, list) else ()
         facts = TriageFacts(
@@ -262,6 +261,8 @@ class IssueKeeper:
             category=alert.labels.get("category", "unknown"),
             retryable=alert.labels.get("retryable") == "true",
             lines=lines,
+            candidates=candidates,
+            headline=_str(alert.attributes.get("headline")) or "",
             runs=tuple(runs),
             owners=self.owners(repository),
             outage_repositories=outage,
@@ -319,6 +320,12 @@ class IssueKeeper:
 
 def _str(value: JsonValue | None) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _texts(alert: Alert, name: str) -> tuple[str, ...]:
+    """A list attribute of the alert as text lines (none when absent or not a list)."""
+    raw = alert.attributes.get(name)
+    return tuple(str(x) for x in raw) if isinstance(raw, list) else ()
 
 
 class GitHubRerunAdapter:

@@ -18,7 +18,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from vanguard.ci.healing import HealKind, HealPlan, StormVerdict
-from vanguard.diagnose.cilog import Explanation
+from vanguard.diagnose.cilog import ExplainedLine, Explanation
 from vanguard.diagnose.taxonomy import Taxonomy
 from vanguard.model import Alert, EvidencePoint, Severity
 
@@ -27,6 +27,10 @@ __all__ = ["METRIC", "SOURCE", "RetryEvidence", "failure_alert", "retry_evidence
 SOURCE = "github.actions"
 METRIC = "ci_run_failure"
 MAX_LINES = 20
+"""Lines of the best report an alert carries: a window from a few lines above its best line."""
+LEAD_LINES = 5
+MAX_CANDIDATES = 4
+"""Further candidate lines an alert carries, best first, for where else to look."""
 EXPLAINING_LINES = 10
 """The classifier weighs the first ten explained lines double; so does ``retry_evidence``."""
 SIGNATURE_HALF = 1.5
@@ -156,7 +160,9 @@ def failure_alert(
     if requested_by:
         labels["requested_by"] = requested_by
     attributes: dict[str, JsonValue] = {
-        "lines": [line.text for line in explanation.lines[:MAX_LINES]],
+        "headline": explanation.lines[0].text if explanation.lines else "",
+        "lines": [line.text for line in _excerpt(explanation)],
+        "candidates": [line.text for line in _candidates(explanation)],
         "failed_step": explanation.failed_step,
         "run_url": run_url,
         "heal_reason": plan.reason,
@@ -198,3 +204,20 @@ def failure_alert(
         evidence=(EvidencePoint(timestamp=finished_at, value=1.0),),
         attributes=attributes,
     )
+
+
+def _excerpt(explanation: Explanation) -> tuple[ExplainedLine, ...]:
+    """The best report in log order, at most ``MAX_LINES`` from a few lines above its best
+    line; the ranked lines when there is no report."""
+    report = explanation.report()
+    if not report:
+        return explanation.lines[:MAX_LINES]
+    best = explanation.lines[0].number
+    at = next((i for i, line in enumerate(report) if line.number == best), 0)
+    start = max(0, min(at - LEAD_LINES, len(report) - MAX_LINES))
+    return report[start : start + MAX_LINES]
+
+
+def _candidates(explanation: Explanation) -> tuple[ExplainedLine, ...]:
+    """Further candidates outside the best report (none when there is no report)."""
+    return explanation.other_candidates()[:MAX_CANDIDATES] if explanation.answer else ()

@@ -57,6 +57,8 @@ class TriageFacts(_Frozen):
     category: str
     retryable: bool
     lines: tuple[str, ...] = ()
+    candidates: tuple[str, ...] = ()
+    headline: str = ""
     runs: tuple[RunLink, ...] = ()
     owners: tuple[str, ...] = ()
     outage_repositories: tuple[str, ...] = ()
@@ -85,7 +87,8 @@ def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
     """Title, labels and body for the fingerprint's issue; deterministic for equal facts."""
     outage = bool(facts.outage_repositories)
     kind = "CI outage" if outage else "CI failure"
-    headline = _clip(facts.lines[0]) if facts.lines else facts.category
+    best = facts.headline or (facts.lines[0] if facts.lines else "")
+    headline = _clip(best.strip()) if best.strip() else facts.category
     title = f"[vanguard] {kind}: {facts.category}: {headline}"[:256]
     labels = tuple(
         dict.fromkeys(
@@ -119,6 +122,12 @@ def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
     body.append("```")
     body.extend(_clip(line) for line in facts.lines[:MAX_LINES])
     body.append("```")
+    if facts.candidates:
+        body.append("")
+        body.append("### Other candidate lines")
+        body.append("```")
+        body.extend(_clip(line) for line in facts.candidates[:MAX_LINES])
+        body.append("```")
     body.append("")
     body.append("### Runs")
     for run in facts.runs[:MAX_RUN_LINKS]:

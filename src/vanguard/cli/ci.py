@@ -112,6 +112,13 @@ def render_explanation(result: Explanation, console: Console) -> None:
         style = "red" if line.score >= 0.5 else ""
         table.add_row(str(line.number), f"{line.score:.2f}", escape(line.text), style=style)
     console.print(table)
+    if result.answer:
+        others = ", ".join(str(line.number) for line in result.other_candidates())
+        console.print(
+            f"best report: lines {result.answer[0]}–{result.answer[-1]} "
+            f"({len(result.answer)} lines)" + (f"; other candidates: {others}" if others else ""),
+            highlight=False,
+        )
     for reason in result.reasons:
         console.print(f"[dim]- {escape(reason)}[/dim]", highlight=False)
 

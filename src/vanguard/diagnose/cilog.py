@@ -104,6 +104,9 @@ class Explanation(BaseModel):
 
     ``fingerprint`` is stable across runs of the same failure, so it can key one issue per
     failure; ``retryable`` and ``heal`` come from the taxonomy entry named by ``category``.
+    ``answer`` numbers the lines of the best report in log order (its block, widened, with
+    the blocks joined to it); ``lines`` ranks them together with the further candidates,
+    which come right after the best line, since the best report is not always right.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -119,6 +122,21 @@ class Explanation(BaseModel):
     new_lines_only: bool = False
     indications: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
+    answer: tuple[int, ...] = ()
+
+    def report(self) -> tuple[ExplainedLine, ...]:
+        """The listed lines of the best report, in log order."""
+        inside = set(self.answer)
+        return tuple(sorted((x for x in self.lines if x.number in inside), key=_number))
+
+    def other_candidates(self) -> tuple[ExplainedLine, ...]:
+        """The listed lines outside the best report, best first: where else to look."""
+        inside = set(self.answer)
+        return tuple(line for line in self.lines if line.number not in inside)
+
+
+def _number(line: ExplainedLine) -> int:
+    return line.number
 
 
 _EOL = re.compile(r"\r\n|\r|\n")
@@ -654,13 +672,15 @@ class _Ranking(NamedTuple):
     The fingerprint is taken from the seed and its rules' block (not from further
     candidates, nor from the learned widening), so it keys the same failure alike with or
     without the line model. ``joined`` are the lines that came with further candidates
-    joining the best block: they rank last and do not inform the category.
+    joining the best block: they rank last and do not inform the category. ``answer`` is
+    the best report in log order: the seed, its block as widened and the joined lines.
     """
 
     ranked: list[tuple[int, float]]
     seed: int | None
     report: tuple[int, ...]
     joined: frozenset[int] = frozenset()
+    answer: tuple[int, ...] = ()
 
 
 def _select(
@@ -691,6 +711,7 @@ def _select(
     ranked: list[tuple[int, float]] = []
     members: list[int] = []
     joined: list[int] = []
+    joining: list[int] = []
     report: tuple[int, ...] = ()
     seen_texts: set[str] = set()
     chosen: set[int] = set()
@@ -722,10 +743,11 @@ def _select(
             members = [number for number in block if number != seed]
         elif extend is not None and merge_gap is not None:
             widened = extend(seed, block, seed_score)
-            answer = {ranked[0][0], *members, *joined}
-            if min(abs(a - b) for a in widened for b in answer) <= merge_gap + 1:
-                listed = answer | {n for n, _score in ranked} | {seed}
+            reach = {ranked[0][0], *members, *joined}
+            if min(abs(a - b) for a in widened for b in reach) <= merge_gap + 1:
+                listed = reach | {n for n, _score in ranked} | {seed}
                 joined.extend(n for n in widened if n not in listed)
+                joining.append(seed)
         ranked.append((seed, seed_score))
         chosen.update(block)
         blocks += 1
@@ -743,7 +765,9 @@ def _select(
     if not ranked and ctx.window:
         tail = [e for e in ctx.window if not e.noise][-1:]
         ranked = [(e.number, 0.01) for e in tail]
-    return _Ranking(ranked, ranked[0][0] if ranked else None, report, frozenset(joined))
+    best = [ranked[0][0]] if blocks else []
+    answer = tuple(sorted({*best, *members, *joining, *joined}))
+    return _Ranking(ranked, ranked[0][0] if ranked else None, report, frozenset(joined), answer)
 
 
 def _rule_ranking(ctx: _Context) -> _Ranking:
@@ -875,6 +899,7 @@ def explain(
         new_lines_only=known is not None,
         indications=verdict.indications,
         reasons=tuple(reasons),
+        answer=tuple(n for n in ranking.answer if n in by_number),
     )
 
 

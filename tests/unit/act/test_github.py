@@ -371,3 +371,23 @@ def test_a_context_closes_the_store_it_opened(tmp_path: Path) -> None:
     context.close()
     with pytest.raises(StoreError, match="closed"), store.session():
         pass
+
+
+def test_the_issue_shows_the_report_and_other_candidates_apart(h: Harness) -> None:
+    alert = _alert("issue")
+    alert = alert.model_copy(
+        update={
+            "attributes": {
+                **alert.attributes,
+                "headline": "error: boom",
+                "lines": ["in build step", "error: boom"],
+                "candidates": ["warning: far away"],
+            }
+        }
+    )
+    h.triage.apply(h.request("inc-1", alert, "github.triage"))
+    ((draft, _),) = h.github.issues.values()
+    assert draft.title.endswith("compile: error: boom")
+    report, others = draft.body.split("### Other candidate lines")
+    assert "in build step\nerror: boom" in report
+    assert "warning: far away" in others

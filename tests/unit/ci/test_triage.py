@@ -49,6 +49,22 @@ def test_outage_and_flaky_issues_say_so() -> None:
     assert "ci:flaky" in flaky.labels
 
 
+def test_other_candidates_are_listed_apart_and_the_headline_names_the_best_line() -> None:
+    facts = FACTS.model_copy(
+        update={
+            "headline": "  --> src/main.rs:4:20",
+            "candidates": ("warning: unused variable `x`",),
+        }
+    )
+    draft = render_issue(facts, ())
+    assert draft.title == "[vanguard] CI failure: compile: --> src/main.rs:4:20"
+    report, others = draft.body.split("### Other candidate lines")
+    assert "cannot find value" in report
+    assert "unused variable 'x'" in others
+    assert "cannot find value" not in others
+    assert "### Other candidate lines" not in render_issue(FACTS, ()).body
+
+
 def test_long_lines_are_clipped() -> None:
     draft = render_issue(FACTS.model_copy(update={"lines": ("x" * 5000,)}), ())
     assert len(draft.title) <= 256

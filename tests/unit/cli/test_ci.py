@@ -104,3 +104,12 @@ def test_bench_logchunks_can_change_the_merge_gap(tmp_path: Path) -> None:
     assert never.merge_gap is None
     assert builtin_model().merge_gap is not None
     assert ci._with_merge_gap(None, 3)(record) is None
+
+
+def test_explain_names_the_best_report_apart_from_other_candidates() -> None:
+    log = str(FIXTURES / "gitlab_git_fetch.log")
+    payload = json.loads(runner.invoke(app, ["ci", "explain", log, "--json"]).output)
+    assert payload["answer"] == sorted(payload["answer"])
+    assert payload["lines"][0]["number"] in payload["answer"]
+    text = runner.invoke(app, ["ci", "explain", log]).output
+    assert "best report: lines 9–12 (4 lines); other candidates: 8" in text

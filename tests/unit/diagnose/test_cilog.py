@@ -347,3 +347,37 @@ def test_fingerprint_ignores_further_candidates_and_the_learned_widening(name: s
     rules = cilog.explain(lines, model=None)
     assert [n.number for n in learned.lines] != [n.number for n in rules.lines]
     assert learned.fingerprint == rules.fingerprint
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "github_actions_pytest.log",
+        "github_actions_tabbed_tsc.log",
+        "gitlab_git_fetch.log",
+        "jenkins_maven.log",
+        "travis_mocha.log",
+    ],
+)
+def test_the_answer_is_the_best_report_in_log_order(name: str) -> None:
+    result = explain_fixture(name)
+    report = [line.number for line in result.report()]
+    assert result.lines[0].number in result.answer
+    assert list(result.answer) == sorted(set(result.answer))
+    assert report == list(result.answer)
+    others = result.other_candidates()
+    assert {line.number for line in others}.isdisjoint(result.answer)
+    assert len(report) + len(others) == len(result.lines)
+
+
+def test_a_further_candidate_apart_from_the_best_report_is_not_in_the_answer() -> None:
+    result = explain_fixture("gitlab_git_fetch.log")
+    assert 12 in result.answer
+    assert [line.number for line in result.other_candidates()] == [8]
+    assert "Could not resolve host" in fixture_line("gitlab_git_fetch.log", 12)
+    assert "Getting source" in fixture_line("gitlab_git_fetch.log", 8)
+
+
+def test_a_log_without_a_report_has_no_answer() -> None:
+    assert explain_fixture("github_actions_pytest_passing.log").answer == ()
+    assert explain([]).answer == ()

@@ -1,0 +1,56 @@
+"""What a failure alert carries for the triage issue: the best report, apart from the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.unit.ci.builders import run_alert
+from vanguard.ci.alerts import LEAD_LINES, MAX_LINES
+from vanguard.diagnose.cilog import ExplainedLine, Explanation, explain, iter_log_lines
+from vanguard.diagnose.taxonomy import Heal
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "cilogs"
+
+
+def test_the_alert_carries_the_report_in_log_order_and_other_candidates_apart() -> None:
+    result = explain(iter_log_lines([(FIXTURES / "gitlab_git_fetch.log").read_bytes()]))
+    alert = run_alert(result)
+    assert alert.attributes["headline"] == result.lines[0].text
+    assert alert.attributes["lines"] == [line.text for line in result.report()]
+    assert alert.attributes["candidates"] == [line.text for line in result.other_candidates()]
+    assert alert.attributes["candidates"]
+    assert not set(alert.attributes["candidates"]) & set(alert.attributes["lines"])
+
+
+def _explanation(answer: range, best: int, others: tuple[int, ...] = ()) -> Explanation:
+    ranked = [best, *others, *(n for n in answer if n != best)]
+    return Explanation(
+        lines=tuple(ExplainedLine(number=n, text=f"line {n}", score=0.5) for n in ranked),
+        category="test_regression",
+        fingerprint="f",
+        retryable=False,
+        heal=Heal.open_issue,
+        confidence=0.5,
+        line_count=500,
+        answer=tuple(answer),
+    )
+
+
+def test_a_long_report_is_cut_to_a_window_that_opens_just_above_its_best_line() -> None:
+    alert = run_alert(_explanation(range(100, 160), best=130, others=(7, 400)))
+    lines = alert.attributes["lines"]
+    assert isinstance(lines, list)
+    assert lines[0] == f"line {130 - LEAD_LINES}"
+    assert len(lines) == MAX_LINES
+    assert alert.attributes["candidates"] == ["line 7", "line 400"]
+    at_end = run_alert(_explanation(range(100, 160), best=158)).attributes["lines"]
+    assert isinstance(at_end, list)
+    assert at_end[-1] == "line 159"
+    assert len(at_end) == MAX_LINES
+
+
+def test_without_a_report_the_ranked_lines_are_carried() -> None:
+    bare = _explanation(range(0), best=3, others=(9,)).model_copy(update={"answer": ()})
+    alert = run_alert(bare)
+    assert alert.attributes["lines"] == ["line 3", "line 9"]
+    assert alert.attributes["candidates"] == []
