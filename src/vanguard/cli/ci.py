@@ -248,6 +248,11 @@ def _print_summary(summary: Summary, console: Console, label: str = "") -> None:
         f"{summary.max_seconds:.2f}",
     )
     console.print(table)
+    console.print(
+        f"F1 of the best report alone (answer, without further candidates): "
+        f"{summary.report_f1:.3f}",
+        highlight=False,
+    )
     shown = ", ".join(f"{name} {count}" for name, count in summary.categories.items())
     console.print(f"categories: {shown}", highlight=False)
 
