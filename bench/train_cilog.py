@@ -71,7 +71,8 @@ def main() -> int:
             print(
                 f"  {name:7s} {m.logs} logs  precision {m.precision:.3f}  recall {m.recall:.3f}  "
                 f"F1 {m.f1:.3f}  hit@1 {m.hit1:.3f}  hit@5 {m.hit5:.3f}  "
-                f"s/log {m.mean_seconds:.3f} (max {m.max_seconds:.2f})"
+                f"s/log {m.mean_seconds:.3f} (max {m.max_seconds:.2f})  "
+                f"report alone F1 {m.report_f1:.3f}"
             )
     args.output.write_bytes(models[ALL_LOGS].to_bytes())
     print(f"wrote {args.output} ({args.output.stat().st_size} bytes)")

@@ -297,7 +297,7 @@ class TrainingOptions:
     extent_threshold: float = 0.35
     extent_gap: int = 4
     extra_seeds: int = 4
-    extra_ratio: float = 0.2
+    extra_ratio: float = 0.3
     merge_gap: int | None = 1
     trees: TreeOptions | None = dataclasses.field(default_factory=TreeOptions)
     blend: float = 0.5

@@ -13,7 +13,8 @@ FIXTURES = Path(__file__).parents[2] / "fixtures" / "cilogs"
 
 
 def test_the_alert_carries_the_report_in_log_order_and_other_candidates_apart() -> None:
-    result = explain(iter_log_lines([(FIXTURES / "gitlab_git_fetch.log").read_bytes()]))
+    log = (FIXTURES / "github_actions_pytest.log").read_bytes()
+    result = explain(iter_log_lines([log]), model=None)
     alert = run_alert(result)
     assert alert.attributes["headline"] == result.lines[0].text
     assert alert.attributes["lines"] == [line.text for line in result.report()]

@@ -111,5 +111,6 @@ def test_explain_names_the_best_report_apart_from_other_candidates() -> None:
     payload = json.loads(runner.invoke(app, ["ci", "explain", log, "--json"]).output)
     assert payload["answer"] == sorted(payload["answer"])
     assert payload["lines"][0]["number"] in payload["answer"]
-    text = runner.invoke(app, ["ci", "explain", log]).output
-    assert "best report: lines 9–12 (4 lines); other candidates: 8" in text
+    pytest_log = str(FIXTURES / "github_actions_pytest.log")
+    text = runner.invoke(app, ["ci", "explain", pytest_log, "--rules"]).output
+    assert "best report: lines 16–24 (9 lines); other candidates: 15" in text
