@@ -23,15 +23,23 @@ def own_series(
 ) -> K | Unmatched:
     """The key of the one candidate series that is the alert's, told by its labels.
 
-    Only the label names the candidates carry count: an alert's routing labels (``team``)
-    are on no series and must not hide its own. The alert's series is the candidate that
-    carries every remaining label with the alert's value; labels of its own the alert lacks
-    (``instance``) do not matter. None or several such candidates is no answer: a guess
-    between series (another pool) is no verdict on the alerting one.
+    A candidate agrees with the alert when no label it carries has another value than the
+    alert's: an alert's routing labels (``team``) are on no series, and labels a source adds
+    (``instance``) are not on the alert, so neither hides the alert's series. Of the agreeing
+    candidates, the alert's is the one carrying the most of the alert's labels (``pool=a``
+    over an unlabelled total), and it must carry one when any candidate does (an unlabelled
+    total is not pool ``b``'s series). None, or several equally specific, is no answer: a
+    guess between series (another pool) is no verdict on the alerting one.
     """
     carried = {name for labels in candidates.values() for name in labels}
-    told = {name: value for name, value in alert.items() if name in carried}.items()
-    found = [key for key, labels in candidates.items() if labels.items() >= told]
-    if len(found) == 1:
-        return found[0]
-    return Unmatched.several if found else Unmatched.none
+    told = {name: value for name, value in alert.items() if name in carried}
+    shared: dict[K, int] = {
+        key: sum(name in labels for name in told)
+        for key, labels in candidates.items()
+        if all(labels.get(name, value) == value for name, value in told.items())
+    }
+    most = max(shared.values(), default=0)
+    found = [key for key, count in shared.items() if count == most]
+    if not found or (told and most == 0):
+        return Unmatched.none
+    return found[0] if len(found) == 1 else Unmatched.several

@@ -65,3 +65,13 @@ def test_the_only_series_read_is_the_alerts_when_it_names_none_of_its_labels() -
 
 def test_any_key_names_the_candidates() -> None:
     assert own_series({"pool": "b"}, {n: {"pool": p} for n, p in enumerate("ab")}) == 1
+
+
+def test_another_series_with_a_routing_label_does_not_hide_the_alerts_own() -> None:
+    candidates = {"a": {"pool": "a", "instance": "1"}, "b": {"pool": "b", "team": "x"}}
+    assert own_series({"pool": "a", "team": "x"}, candidates) == "a"
+    assert own_series({"pool": "a", "team": "x"}, {"a": {"pool": "a"}, "y": {"team": "y"}}) == "a"
+
+
+def test_the_series_naming_the_pool_wins_over_an_unlabelled_total() -> None:
+    assert own_series({"pool": "a", "team": "x"}, {"total": {}, "a": {"pool": "a"}}) == "a"
