@@ -253,8 +253,7 @@ class IssueKeeper:
         if run not in runs:
             runs = [*runs, run][-MAX_RUNS_KEPT:]
         lines, candidates = _texts(alert, "lines"), _texts(alert, "candidates")
-        raw_repos = alert.attributes.get("outage_repositories")
-        outage = tuple(str(x) for x in raw_repos) if isinstance(raw_repos, list) else ()
+        outage = _texts(alert, "outage_repositories")
         facts = TriageFacts(
             repository=repository,
             fingerprint=fingerprint,

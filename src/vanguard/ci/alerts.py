@@ -160,7 +160,7 @@ def failure_alert(
     if requested_by:
         labels["requested_by"] = requested_by
     attributes: dict[str, JsonValue] = {
-        "headline": explanation.lines[0].text if explanation.lines else "",
+        "headline": best.text if (best := explanation.best_line()) is not None else "",
         "lines": [line.text for line in _excerpt(explanation)],
         "candidates": [line.text for line in _candidates(explanation)],
         "failed_step": explanation.failed_step,
@@ -209,11 +209,11 @@ def failure_alert(
 def _excerpt(explanation: Explanation) -> tuple[ExplainedLine, ...]:
     """The best report in log order, at most ``MAX_LINES`` from a few lines above its best
     line; the ranked lines when there is no report."""
-    report = explanation.report()
-    if not report:
+    report = explanation.answer_lines()
+    best = explanation.best_line()
+    if not report or best is None:
         return explanation.lines[:MAX_LINES]
-    best = explanation.lines[0].number
-    at = next((i for i, line in enumerate(report) if line.number == best), 0)
+    at = next(i for i, line in enumerate(report) if line.number == best.number)
     start = max(0, min(at - LEAD_LINES, len(report) - MAX_LINES))
     return report[start : start + MAX_LINES]
 

@@ -88,7 +88,11 @@ def explain_command(
                 result = explain(
                     lines, iter_log_lines(read_chunks(base)), taxonomy=tax, model=model
                 )
-    result = result.model_copy(update={"lines": result.lines[:limit]})
+    shown = result.lines[:limit]
+    kept = {line.number for line in shown}
+    result = result.model_copy(
+        update={"lines": shown, "answer": tuple(n for n in result.answer if n in kept)}
+    )
     if as_json:
         typer.echo(result.model_dump_json())
         return
@@ -250,7 +254,7 @@ def _print_summary(summary: Summary, console: Console, label: str = "") -> None:
     console.print(table)
     console.print(
         f"F1 of the best report alone (answer, without further candidates): "
-        f"{summary.report_f1:.3f}",
+        f"{summary.answer_f1:.3f}",
         highlight=False,
     )
     shown = ", ".join(f"{name} {count}" for name, count in summary.categories.items())

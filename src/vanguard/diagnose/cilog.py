@@ -124,10 +124,18 @@ class Explanation(BaseModel):
     reasons: tuple[str, ...] = ()
     answer: tuple[int, ...] = ()
 
-    def report(self) -> tuple[ExplainedLine, ...]:
+    def answer_lines(self) -> tuple[ExplainedLine, ...]:
         """The listed lines of the best report, in log order."""
         inside = set(self.answer)
         return tuple(sorted((x for x in self.lines if x.number in inside), key=_number))
+
+    def best_line(self) -> ExplainedLine | None:
+        """The best line of the best report (the CI system's exit line, listed as a fallback,
+        can outrank a weak one); the first listed line when there is no report."""
+        inside = set(self.answer)
+        return next((x for x in self.lines if x.number in inside), None) or next(
+            iter(self.lines), None
+        )
 
     def other_candidates(self) -> tuple[ExplainedLine, ...]:
         """The listed lines outside the best report, best first: where else to look."""

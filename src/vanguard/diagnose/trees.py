@@ -120,8 +120,13 @@ class _Leaf:
 
 
 def _edges(column: FloatArray, bins: int) -> FloatArray:
-    """Cut points of one feature: its quantiles, as float32 values so stored trees agree."""
-    quantiles = np.quantile(column, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    """Cut points of one feature: quantiles of its finite values, as float32 values so stored
+    trees agree. NaN and +inf fall past the last cut (right), -inf before the first (left),
+    the same in training and in prediction."""
+    finite = column[np.isfinite(column)]
+    if not len(finite):
+        return np.zeros(0)
+    quantiles = np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)[1:-1])
     return np.unique(quantiles.astype(np.float32)).astype(np.float64)
 
 
@@ -133,6 +138,8 @@ def fit_trees(
 ) -> TreeEnsemble:
     """Boost trees on the weighted logistic loss of ``labels`` (0/1) given ``dense``."""
     settings = options if options is not None else TreeOptions()
+    if settings.bins < 2 or settings.leaves < 1 or settings.rounds < 0:
+        raise ValueError(f"tree options need bins >= 2, leaves >= 1, rounds >= 0: {settings}")
     count, width = dense.shape
     edges = [_edges(dense[:, j], settings.bins) for j in range(width)]
     stride = settings.bins

@@ -100,7 +100,7 @@ class LogScore(BaseModel):
     hit5: bool
     seconds: float
     category: str
-    report_f1: float = 0.0
+    answer_f1: float = 0.0
 
 
 class Summary(BaseModel):
@@ -117,7 +117,7 @@ class Summary(BaseModel):
     mean_seconds: float
     max_seconds: float
     categories: dict[str, int]
-    report_f1: float = 0.0
+    answer_f1: float = 0.0
 
 
 def score_log(
@@ -127,11 +127,11 @@ def score_log(
     *,
     seconds: float = 0.0,
     category: str = "",
-    report: Sequence[int] = (),
+    answer: Sequence[int] = (),
 ) -> LogScore:
     """Line-level precision, recall, F1 and hit@1/hit@5 for one ranked answer.
 
-    ``report_f1`` is the F1 of ``report`` alone (the best report, without the further
+    ``answer_f1`` is the F1 of ``answer`` alone (the best report, without the further
     candidates ``ranked`` also lists): a second reading, not the headline.
     """
     precision, recall, f1 = _overlap(set(ranked), gold)
@@ -144,14 +144,14 @@ def score_log(
         hit5=any(n in gold for n in ranked[:5]),
         seconds=seconds,
         category=category,
-        report_f1=_overlap(set(report), gold)[2],
+        answer_f1=_overlap(set(answer), gold)[2],
     )
 
 
-def _overlap(answer: set[int], gold: frozenset[int]) -> tuple[float, float, float]:
-    """Precision, recall and F1 of ``answer`` against ``gold`` (F1 0 when they share none)."""
-    right = len(answer & gold)
-    precision = right / len(answer) if answer else 0.0
+def _overlap(found: set[int], gold: frozenset[int]) -> tuple[float, float, float]:
+    """Precision, recall and F1 of ``found`` against ``gold`` (F1 0 when they share none)."""
+    right = len(found & gold)
+    precision = right / len(found) if found else 0.0
     recall = right / len(gold) if gold else 0.0
     return precision, recall, 2 * precision * recall / (precision + recall) if right else 0.0
 
@@ -173,7 +173,7 @@ def summarize(scores: Sequence[LogScore]) -> Summary:
         mean_seconds=statistics.fmean(s.seconds for s in scores),
         max_seconds=max(s.seconds for s in scores),
         categories=dict(sorted(categories.items(), key=lambda kv: -kv[1])),
-        report_f1=statistics.fmean(s.report_f1 for s in scores),
+        answer_f1=statistics.fmean(s.answer_f1 for s in scores),
     )
 
 
@@ -481,7 +481,7 @@ def run_logchunks(
             record.gold,
             seconds=seconds,
             category=explanation.category,
-            report=explanation.answer,
+            answer=explanation.answer,
         )
         scores.append(score)
         if on_done is not None:

@@ -17,7 +17,7 @@ def test_the_alert_carries_the_report_in_log_order_and_other_candidates_apart() 
     result = explain(iter_log_lines([log]), model=None)
     alert = run_alert(result)
     assert alert.attributes["headline"] == result.lines[0].text
-    assert alert.attributes["lines"] == [line.text for line in result.report()]
+    assert alert.attributes["lines"] == [line.text for line in result.answer_lines()]
     assert alert.attributes["candidates"] == [line.text for line in result.other_candidates()]
     assert alert.attributes["candidates"]
     assert not set(alert.attributes["candidates"]) & set(alert.attributes["lines"])
@@ -55,3 +55,14 @@ def test_without_a_report_the_ranked_lines_are_carried() -> None:
     alert = run_alert(bare)
     assert alert.attributes["lines"] == ["line 3", "line 9"]
     assert alert.attributes["candidates"] == []
+
+
+def test_the_headline_is_the_reports_best_line_even_when_a_fallback_outranks_it() -> None:
+    explanation = _explanation(range(20, 30), best=24)
+    exit_line = ExplainedLine(number=99, text="exit code 1", score=0.9)
+    alert = run_alert(explanation.model_copy(update={"lines": (exit_line, *explanation.lines)}))
+    assert alert.attributes["headline"] == "line 24"
+    assert alert.attributes["candidates"] == ["exit code 1"]
+    lines = alert.attributes["lines"]
+    assert isinstance(lines, list)
+    assert lines[0] == "line 20"

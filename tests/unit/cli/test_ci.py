@@ -53,6 +53,7 @@ def test_explain_with_baseline_and_limit() -> None:
     payload = json.loads(result.output)
     assert len(payload["lines"]) == 2
     assert payload["new_lines_only"] is True
+    assert set(payload["answer"]) <= {line["number"] for line in payload["lines"]}
 
 
 def test_explain_rules_alone_keeps_the_rules_block_and_category() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from vanguard.diagnose.linemodel import train_logistic
 from vanguard.diagnose.trees import TreeOptions, fit_trees
@@ -62,3 +63,26 @@ def test_no_rows_give_no_scores_and_a_constant_label_gives_no_split() -> None:
     flat = fit_trees(dense, np.ones(len(labels)), np.ones(len(labels)), TreeOptions(rounds=3))
     assert np.all(flat.feature == -1)
     assert np.all(flat.logits(dense) > 5)
+
+
+def test_every_row_lands_in_the_leaf_its_training_split_sent_it_to() -> None:
+    dense, labels = _crossed(600)
+    dense[::7, 2] = np.nan
+    dense[::11, 1] = np.inf
+    dense[::13, 0] = -np.inf
+    options = TreeOptions(rounds=1, leaves=8, min_leaf=20, rate=1.0, l2=1.0)
+    trees = fit_trees(dense, labels, np.ones(len(labels)), options)
+    landed = trees.logits(dense) - trees.base
+    probability = np.full(len(labels), 1.0 / (1.0 + np.exp(-trees.base)))
+    gradient, hessian = probability - labels, probability * (1.0 - probability)
+    for value in np.unique(landed):
+        rows = landed == value
+        assert rows.sum() >= options.min_leaf
+        expected = -gradient[rows].sum() / (hessian[rows].sum() + options.l2)
+        assert value == pytest.approx(expected)
+
+
+def test_options_that_cannot_grow_a_tree_are_refused() -> None:
+    dense, labels = _crossed(100)
+    with pytest.raises(ValueError, match="bins >= 2"):
+        fit_trees(dense, labels, np.ones(100), TreeOptions(bins=1))

@@ -82,12 +82,12 @@ def test_score_log_definitions() -> None:
 
 def test_the_report_alone_is_scored_apart_from_the_ranked_lines() -> None:
     gold = frozenset({10, 11, 12, 13})
-    score = score_log("x", [11, 50, 60, 12, 13], gold, report=[11, 12, 13])
+    score = score_log("x", [11, 50, 60, 12, 13], gold, answer=[11, 12, 13])
     assert score.f1 == pytest.approx(2 * (3 / 5) * (3 / 4) / (3 / 5 + 3 / 4))
-    assert score.report_f1 == pytest.approx(2 * 1.0 * (3 / 4) / (1.0 + 3 / 4))
-    assert score_log("x", [11], gold).report_f1 == 0.0
-    both = summarize([score, score_log("y", [1], gold, report=[1])])
-    assert both.report_f1 == pytest.approx(score.report_f1 / 2)
+    assert score.answer_f1 == pytest.approx(2 * 1.0 * (3 / 4) / (1.0 + 3 / 4))
+    assert score_log("x", [11], gold).answer_f1 == 0.0
+    both = summarize([score, score_log("y", [1], gold, answer=[1])])
+    assert both.answer_f1 == pytest.approx(score.answer_f1 / 2)
 
 
 def test_hit_at_k_looks_only_at_the_first_k_lines() -> None:
@@ -161,7 +161,7 @@ def test_unpack_once_and_score_a_tiny_data_set(tmp_path: Path) -> None:
     assert scores[0].hit1 is True
     assert scores[1].hit5 is True
     assert all(score.seconds >= 0.0 for score in scores)
-    assert scores[0].report_f1 > 0.0
+    assert scores[0].answer_f1 > 0.0
 
 
 def test_repository_half_is_stable_and_splits_by_repository() -> None:
