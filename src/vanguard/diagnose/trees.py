@@ -162,6 +162,15 @@ def fit_trees(
     depth = 0
     size = width * stride
 
+    def new_node() -> int:
+        """Append a leaf node (a split overwrites it) and return its index."""
+        feature.append(-1)
+        threshold.append(0.0)
+        left.append(-1)
+        right.append(-1)
+        value.append(0.0)
+        return len(feature) - 1
+
     def histogram(
         rows: IntArray, grad: FloatArray, hess: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -195,12 +204,7 @@ def fit_trees(
         grad = weights * (probability - labels)
         hess = weights * probability * (1.0 - probability)
         everything = np.arange(count, dtype=np.int64)
-        roots.append(len(feature))
-        feature.append(-1)
-        threshold.append(0.0)
-        left.append(-1)
-        right.append(-1)
-        value.append(0.0)
+        roots.append(new_node())
         root = _Leaf(everything, *histogram(everything, grad, hess), node=roots[-1], depth=0)
         best_split(root)
         open_leaves = [root]
@@ -222,13 +226,7 @@ def fit_trees(
             children = []
             for side, rows in enumerate(parts):
                 hist = small_hist if side == small else big_hist
-                node = len(feature)
-                feature.append(-1)
-                threshold.append(0.0)
-                left.append(-1)
-                right.append(-1)
-                value.append(0.0)
-                child = _Leaf(rows, *hist, node=node, depth=leaf.depth + 1)
+                child = _Leaf(rows, *hist, node=new_node(), depth=leaf.depth + 1)
                 best_split(child)
                 children.append(child)
             feature[leaf.node] = j
