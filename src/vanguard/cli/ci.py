@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 import typer
 from rich.console import Console
@@ -154,6 +154,15 @@ def bench_logchunks(
             "(-1: never); default: the model's own setting.",
         ),
     ] = None,
+    extra_ratio: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="List a further candidate only at this share of the best one's probability "
+            "or more; default: the model's own setting.",
+        ),
+    ] = None,
 ) -> None:
     """Line-level precision, recall, F1, hit@1, hit@5 and time per log on LogChunks.
 
@@ -168,8 +177,13 @@ def bench_logchunks(
     chooser: ModelChoice | Callable[[LogChunksRecord], ModelChoice] = None if rules else "builtin"
     if folds and not rules:
         chooser = _out_of_fold(root, records, folds, console)
-    if merge_gap is not None and not rules:
-        chooser = _with_merge_gap(chooser, None if merge_gap < 0 else merge_gap)
+    changes: dict[str, Any] = {}
+    if merge_gap is not None:
+        changes["merge_gap"] = None if merge_gap < 0 else merge_gap
+    if extra_ratio is not None:
+        changes["extra_ratio"] = extra_ratio
+    if changes and not rules:
+        chooser = _ranking_with(chooser, changes)
     label = (
         "rules only"
         if rules
@@ -206,15 +220,17 @@ def bench_logchunks(
         console.print("[green]regression check passed[/green]")
 
 
-def _with_merge_gap(
-    chooser: ModelChoice | Callable[[LogChunksRecord], ModelChoice], gap: int | None
+def _ranking_with(
+    chooser: ModelChoice | Callable[[LogChunksRecord], ModelChoice],
+    changes: Mapping[str, Any],
 ) -> Callable[[LogChunksRecord], ModelChoice]:
-    """The same models with another ``merge_gap``: it acts at ranking time only."""
+    """The same models with other ranking-time settings (``merge_gap``, ``extra_ratio``):
+    the weights stay as trained."""
 
     def choose(record: LogChunksRecord) -> ModelChoice:
         chosen = chooser(record) if callable(chooser) else chooser
         weights = builtin_model() if chosen == "builtin" else chosen
-        return dataclasses.replace(weights, merge_gap=gap) if weights is not None else None
+        return dataclasses.replace(weights, **changes) if weights is not None else None
 
     return choose
 

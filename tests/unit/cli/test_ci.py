@@ -92,19 +92,24 @@ def test_bench_logchunks_prints_figures(tmp_path: Path) -> None:
         assert name in result.output
 
 
-def test_bench_logchunks_can_change_the_merge_gap(tmp_path: Path) -> None:
+def test_bench_logchunks_can_change_the_ranking_settings(tmp_path: Path) -> None:
     data = make_dataset(tmp_path)
     cache = str(tmp_path / "c")
     args = ["bench", "logchunks", "--data", str(data), "--cache", cache, "--no-check"]
-    result = runner.invoke(app, [*args, "--folds", "0", "--merge-gap", "-1"])
+    result = runner.invoke(
+        app, [*args, "--folds", "0", "--merge-gap", "-1", "--extra-ratio", "0.5"]
+    )
     assert result.exit_code == 0, result.output
     assert "F1" in result.output
     record = load_labels(data)[0]
-    never = ci._with_merge_gap("builtin", None)(record)
+    never = ci._ranking_with("builtin", {"merge_gap": None, "extra_ratio": 0.5})(record)
     assert isinstance(never, LineModel)
-    assert never.merge_gap is None
+    assert (never.merge_gap, never.extra_ratio) == (None, 0.5)
     assert builtin_model().merge_gap is not None
-    assert ci._with_merge_gap(None, 3)(record) is None
+    assert builtin_model().extra_ratio == 0.3
+    assert ci._ranking_with(None, {"merge_gap": 3})(record) is None
+    refused = runner.invoke(app, [*args, "--folds", "0", "--extra-ratio", "1.5"])
+    assert refused.exit_code != 0
 
 
 def test_explain_names_the_best_report_apart_from_other_candidates() -> None:
