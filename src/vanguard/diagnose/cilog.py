@@ -680,8 +680,9 @@ class _Ranking(NamedTuple):
     The fingerprint is taken from the seed and its rules' block (not from further
     candidates, nor from the learned widening), so it keys the same failure alike with or
     without the line model. ``joined`` are the lines that came with further candidates
-    joining the best block: they rank last and do not inform the category. ``answer`` is
-    the best report in log order: the seed, its block as widened and the joined lines.
+    joining the best block, or that fill the gaps left inside it: they rank last and do not
+    inform the category. ``answer`` is the best report in log order, one stretch of the log:
+    the seed, its block as widened and the joined lines.
     """
 
     ranked: list[tuple[int, float]]
@@ -712,7 +713,9 @@ def _select(
     best one (or of a block already joined to it) joins it: a failure report is one stretch
     of the log, and two candidate blocks next to each other are usually two parts of it (a
     test's title and its trace). Joining only adds lines, ranked last: the seeds listed and
-    the lines that inform the category are the same with or without it.
+    the lines that inform the category are the same with or without it. The report is one
+    stretch: the lines its widening skipped between its first and last line fill it, ranked
+    after its own.
     """
     by_number, scores = ctx.by_number, ctx.scores
     fallback = [n for n in ctx.scan.terminators[:1] if n in by_number]
@@ -770,11 +773,18 @@ def _select(
         if number not in chosen and weak:
             ranked.append((number, 0.05 if ranked else 0.5))
             chosen.add(number)
+    answer: tuple[int, ...] = ()
+    if blocks:
+        kept = {ranked[0][0], *members, *joining, *joined}
+        answer = tuple(n for n in range(min(kept), max(kept) + 1) if n in by_number)
+        listed = {number for number, _score in ranked}
+        holes = [number for number in answer if number not in listed]
+        hole_score = min(score for _n, score in ranked[:blocks]) * 0.88
+        ranked.extend((number, hole_score) for number in holes)
+        joined.extend(holes)
     if not ranked and ctx.window:
         tail = [e for e in ctx.window if not e.noise][-1:]
         ranked = [(e.number, 0.01) for e in tail]
-    best = [ranked[0][0]] if blocks else []
-    answer = tuple(sorted({*best, *members, *joining, *joined}))
     return _Ranking(ranked, ranked[0][0] if ranked else None, report, frozenset(joined), answer)
 
 
@@ -838,11 +848,11 @@ def first_block(ctx: _Context, model: LineModel) -> tuple[int, list[int], float]
     This is what the extent model starts from; it is trained on these, as ``explain``
     would meet them.
     """
-    ranked = _learned_ranking(ctx, model, first_only=True).ranked
-    if not ranked:
+    ranking = _learned_ranking(ctx, model, first_only=True)
+    if not ranking.ranked:
         return None
-    seed, probability = ranked[0]
-    return seed, sorted(n for n, _score in ranked), probability
+    seed, probability = ranking.ranked[0]
+    return seed, sorted({seed, *ranking.report}), probability
 
 
 ModelChoice = LineModel | Literal["builtin"] | None

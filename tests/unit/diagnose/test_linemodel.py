@@ -205,6 +205,29 @@ def test_a_candidate_next_to_the_best_block_joins_it_and_a_far_one_does_not(
     assert (merged.category, merged.fingerprint) == (apart.category, apart.fingerprint)
 
 
+def test_lines_the_widening_skipped_inside_the_report_fill_it_ranked_last() -> None:
+    lines = [
+        "$ make check",
+        "error: alpha failed to build",
+        "  in module alpha",
+        "",
+        "$ cat alpha.log",
+        "alpha: undefined symbol foo",
+        *([""] * 6),
+        "  unrelated note",
+        'The command "make check" exited with 1.',
+    ]
+    skip_commands = _grow_downwards(5)
+    skip_commands.dense[EXTENT_FEATURES.index("command")] = -50.0
+    model = _zero_model(**{"w:alpha": 4.0})
+    widened = dataclasses.replace(model, extent=dataclasses.replace(skip_commands, gap=1))
+    explained = explain(lines, model=widened)
+    assert list(explained.answer) == [2, 3, 4, 5, 6, 7]
+    assert explained.lines[-1].number == 5
+    assert explained.lines[-1].score < min(line.score for line in explained.lines[:-1])
+    assert explained.category == explain(lines, model=model).category
+
+
 @pytest.mark.parametrize("name", [*OTHER_DIALECTS, "travis_mocha.log"])
 def test_joining_only_adds_lines_and_keeps_category_and_fingerprint(name: str) -> None:
     lines = _fixture_lines(name)
