@@ -104,9 +104,10 @@ class Explanation(BaseModel):
 
     ``fingerprint`` is stable across runs of the same failure, so it can key one issue per
     failure; ``retryable`` and ``heal`` come from the taxonomy entry named by ``category``.
-    ``answer`` numbers the lines of the best report in log order (its block, widened, with
-    the blocks joined to it); ``lines`` ranks them together with the further candidates,
-    which come right after the best line, since the best report is not always right.
+    ``answer`` numbers the lines of the best report in log order, one stretch of the log (its
+    block, widened, with the blocks joined to it and every line between); ``lines`` ranks
+    them together with the further candidates, which come right after the best line, since
+    the best report is not always right.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
