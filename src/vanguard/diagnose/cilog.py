@@ -82,10 +82,13 @@ BEFORE_PENALTY = 2.0
 AFTER_PENALTY = 4.0
 """Lines before the failed step (it passed) and after it (cleanup, caches) lose this much."""
 WARNING_CAP = 1.0
+"""A warning alone rarely fails a build; it only counts where nothing else is wrong."""
 WEAK_BEST = 0.3
 """Below this best score the CI system's own failure line is listed too: the reason may be
 in a file the log does not show, and that line at least says which command failed."""
-"""A warning alone rarely fails a build; it only counts where nothing else is wrong."""
+GAP_SHARE = 0.88
+"""A line filling a gap in the best report scores this share of the weakest listed seed:
+below the report's own lines (0.9 or 0.99 of it) and the joined ones (0.99 of those)."""
 _MAX_PENDING = 1 << 20
 
 
@@ -680,16 +683,17 @@ class _Ranking(NamedTuple):
 
     The fingerprint is taken from the seed and its rules' block (not from further
     candidates, nor from the learned widening), so it keys the same failure alike with or
-    without the line model. ``joined`` are the lines that came with further candidates
-    joining the best block, or that fill the gaps left inside it: they rank last and do not
-    inform the category. ``answer`` is the best report in log order, one stretch of the log:
-    the seed, its block as widened and the joined lines.
+    without the line model. ``appended`` are the lines ranked after the report's own: those
+    that came with further candidates joining the best block, and those that fill the gaps
+    left inside it; they do not inform the category. ``answer`` is the best report in log
+    order, one stretch of the log: the seed, its block as widened, the joined lines and
+    every line between.
     """
 
     ranked: list[tuple[int, float]]
     seed: int | None
     report: tuple[int, ...]
-    joined: frozenset[int] = frozenset()
+    appended: frozenset[int] = frozenset()
     answer: tuple[int, ...] = ()
 
 
@@ -775,18 +779,19 @@ def _select(
             ranked.append((number, 0.05 if ranked else 0.5))
             chosen.add(number)
     answer: tuple[int, ...] = ()
+    gaps: list[int] = []
     if blocks:
         kept = {ranked[0][0], *members, *joining, *joined}
         answer = tuple(n for n in range(min(kept), max(kept) + 1) if n in by_number)
         listed = {number for number, _score in ranked}
-        holes = [number for number in answer if number not in listed]
-        hole_score = min(score for _n, score in ranked[:blocks]) * 0.88
-        ranked.extend((number, hole_score) for number in holes)
-        joined.extend(holes)
+        gaps = [number for number in answer if number not in listed]
+        gap_score = min(score for _n, score in ranked[:blocks]) * GAP_SHARE
+        ranked.extend((number, gap_score) for number in gaps)
     if not ranked and ctx.window:
         tail = [e for e in ctx.window if not e.noise][-1:]
         ranked = [(e.number, 0.01) for e in tail]
-    return _Ranking(ranked, ranked[0][0] if ranked else None, report, frozenset(joined), answer)
+    appended = frozenset((*joined, *gaps))
+    return _Ranking(ranked, ranked[0][0] if ranked else None, report, appended, answer)
 
 
 def _rule_ranking(ctx: _Context) -> _Ranking:
@@ -896,7 +901,7 @@ def explain(
         for n, s in ranked
         if n in by_number
     )
-    top = [line.text for line in explained if line.number not in ranking.joined][:10]
+    top = [line.text for line in explained if line.number not in ranking.appended][:10]
     context = [e.text for e in ctx.window[-30:]]
     verdict: Classification = classify(top, context, tax)
     reasons.extend(verdict.reasons)
