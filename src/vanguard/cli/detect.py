@@ -26,8 +26,10 @@ from rich.table import Table
 from vanguard.cli.apps import app, bench_app
 from vanguard.detect.default import score_batch
 from vanguard.detect.registry import DEFAULT_DETECTOR, DETECTORS, score_series
+from vanguard.detect.watch import ANOMALY_ALERT_SCORE
 from vanguard.errors import InputError
-from vanguard.evaluation.nab import PROFILES, load_corpus, load_profiles, score_corpus
+from vanguard.evaluation.nab import PROFILES, NabFile, load_corpus, load_profiles, score_corpus
+from vanguard.plot import Panel, series_svg
 
 __all__ = ["Series", "bench_nab", "detect", "read_series", "write_scores"]
 
@@ -125,6 +127,10 @@ def detect(
     detector: Annotated[
         str, typer.Option(help=f"Detector: {', '.join(sorted(DETECTORS))}.")
     ] = DEFAULT_DETECTOR,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Also draw the series and its scores to this SVG file."),
+    ] = None,
 ) -> None:
     """Score a series causally in one pass: timestamp,value,anomaly_score in [0, 1]."""
     if detector not in DETECTORS:
@@ -144,6 +150,34 @@ def detect(
         np.asarray(series.times, dtype=np.float64),
     )
     write_scores(output, series, scores)
+    if plot is not None:
+        held = sum(len(lines) for lines in series.held.values())
+        title = f"{input_csv.name}: detector {detector}, {len(scores):,} rows" + (
+            f", {held:,} held" if held else ""
+        )
+        _write_plot(plot, np.asarray(series.times), np.asarray(series.values), scores, title)
+
+
+def _write_plot(
+    path: Path,
+    times: npt.NDArray[np.float64],
+    values: npt.NDArray[np.float64],
+    scores: npt.NDArray[np.float64],
+    title: str,
+    *,
+    level: float = ANOMALY_ALERT_SCORE,
+    spans: tuple[tuple[int, int], ...] = (),
+) -> None:
+    """The series with a dot where the score reaches ``level``, and the score below it."""
+    flagged = tuple(np.flatnonzero(scores >= level).tolist())
+    panels = [
+        Panel("value (dots: score at or above the line below)", values, marks=flagged),
+        Panel("anomaly score", scores, level=level, low=0.0, high=1.0),
+    ]
+    try:
+        path.write_text(series_svg(times, panels, title=title, spans=spans))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc}") from exc
 
 
 def _held_like_detect(values: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -180,6 +214,13 @@ def bench_nab(
     detector: Annotated[
         str, typer.Option(help=f"Detector: {', '.join(sorted(DETECTORS))}.")
     ] = DEFAULT_DETECTOR,
+    plots: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also draw every file to an SVG in this directory: labelled windows shaded, "
+            "dots where the score reaches the standard profile's threshold."
+        ),
+    ] = None,
 ) -> None:
     """Score a detector on a NAB corpus: three profiles and throughput.
 
@@ -227,8 +268,10 @@ def bench_nab(
     table = Table(title=f"NAB, detector {detector}: {len(files)} files, {total:,} rows, {data}")
     for column in ("profile", "score", "threshold", "windows detected", "false positives"):
         table.add_column(column)
+    thresholds: dict[str, float] = {}
     for profile in profiles:
         result = score_corpus(files, per_file, profile)
+        thresholds[profile.name] = result.threshold
         table.add_row(
             profile.name,
             f"{result.normalized:.1f}",
@@ -248,3 +291,28 @@ def bench_nab(
             f"({wide:,} series x {steps:,} steps: the corpus's first {steps:,} rows, tiled; "
             "per-step overhead is shared by every series of a batch)"
         )
+    if plots is not None:
+        level = thresholds.get("standard", next(iter(thresholds.values()), ANOMALY_ALERT_SCORE))
+        written = _write_nab_plots(plots, files, per_file, detector, level)
+        console.print(f"plots: {written} SVG files in {plots}")
+
+
+def _write_nab_plots(
+    directory: Path,
+    files: list[NabFile],
+    per_file: list[npt.NDArray[np.float64]],
+    detector: str,
+    level: float,
+) -> int:
+    """One SVG per corpus file, named after its path with ``/`` as ``__``."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{directory}: cannot create: {exc}") from exc
+    for nab, scores in zip(files, per_file, strict=True):
+        name = nab.name.removesuffix(".csv").replace("/", "__") + ".svg"
+        title = f"{nab.name}: detector {detector}, threshold {level:.4f} (standard profile)"
+        _write_plot(
+            directory / name, nab.times, nab.values, scores, title, level=level, spans=nab.windows
+        )
+    return len(files)

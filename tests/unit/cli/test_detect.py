@@ -136,23 +136,28 @@ def test_missing_file_and_unknown_detector_exit_2(
     assert run(monkeypatch, "detect", str(src), "--output", out, "--detector", "zscore") == 0
 
 
-def test_bench_nab_prints_profiles_and_throughput(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def nab_corpus(root: Path) -> None:
+    """A one-file corpus in NAB's layout: a level shift at rows 800-819, labelled 760-840."""
     import json
 
-    (tmp_path / "data" / "c").mkdir(parents=True)
-    (tmp_path / "labels").mkdir()
+    (root / "data" / "c").mkdir(parents=True)
+    (root / "labels").mkdir()
     rng = np.random.default_rng(1)
     values = 5 + rng.normal(0, 0.3, 1000)
     values[800:820] += 6
     ts = stamps(1000)
     write(
-        tmp_path / "data" / "c" / "s.csv",
+        root / "data" / "c" / "s.csv",
         ["timestamp,value"] + [f"{s},{v}" for s, v in zip(ts, values, strict=True)],
     )
     labels = {"c/s.csv": [[ts[760] + ".000000", ts[840] + ".000000"]]}
-    (tmp_path / "labels" / "combined_windows.json").write_text(json.dumps(labels))
+    (root / "labels" / "combined_windows.json").write_text(json.dumps(labels))
+
+
+def test_bench_nab_prints_profiles_and_throughput(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nab_corpus(tmp_path)
     assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path)) == 0
     out = capsys.readouterr().out
     for name in ("standard", "reward_low_FP_rate", "reward_low_FN_rate", "points/s"):
@@ -163,3 +168,44 @@ def test_bench_nab_prints_profiles_and_throughput(
     assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path), "--detector", "zscore") == 0
     assert "detector zscore" in capsys.readouterr().out
     assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path), "--detector", "x") == 2
+
+
+def test_plot_draws_the_series_its_score_and_a_dot_per_flagged_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    rng = np.random.default_rng(2)
+    values = 20 + rng.normal(0, 1, 1200)
+    values[1000] = 80.0
+    lines = ["timestamp,value"] + [
+        f"{s},{v:.4f}" for s, v in zip(stamps(1200), values, strict=True)
+    ]
+    lines[500] = lines[500].split(",")[0] + ",n/a"
+    src = write(tmp_path / "in.csv", lines)
+    out, plot = tmp_path / "out.csv", tmp_path / "plot.svg"
+    assert run(monkeypatch, "detect", str(src), "--output", str(out), "--plot", str(plot)) == 0
+    scores = np.array([float(r["anomaly_score"]) for r in read_output(out)])
+    root = ET.fromstring(plot.read_text())
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    groups = root.findall("s:g[@class='panel']", ns)
+    assert [g.attrib["data-label"].split(" ")[0] for g in groups] == ["value", "anomaly"]
+    assert len(groups[0].findall("s:circle", ns)) == int((scores >= 0.95).sum()) >= 1
+    assert "1 held" in plot.read_text()
+    bad = tmp_path / "missing" / "dir" / "plot.svg"
+    assert run(monkeypatch, "detect", str(src), "--output", str(out), "--plot", str(bad)) == 2
+
+
+def test_bench_nab_plots_one_svg_per_file_with_its_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    nab_corpus(tmp_path)
+    plots = tmp_path / "plots"
+    assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path), "--plots", str(plots)) == 0
+    assert "plots: 1 SVG files" in capsys.readouterr().out
+    root = ET.fromstring((plots / "c__s.svg").read_text())
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    assert len(root.findall(".//s:rect[@class='span']", ns)) == 2
+    assert root.findall(".//s:circle[@class='mark']", ns)
