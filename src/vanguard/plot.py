@@ -32,7 +32,7 @@ BOTTOM = 30
 MAX_MARKS = 2_000
 """Dots drawn per panel at most; a run that flags more says how many it left out."""
 BREAK_PX = 3.0
-"""Points further apart than this along x are not joined: the line shows the gap in the data."""
+"""Points further apart than this along x (and than 3 usual steps) are not joined."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +129,13 @@ def _panel(
             f'<line class="level" x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_width}" '
             f'y2="{y:.1f}" stroke="#c0392b" stroke-dasharray="4 3"/>'
         )
-    path = _line_path(xs[ok], y_of(values[ok]))
+    timed = np.isfinite(xs)
+    path = _line_path(xs[timed], y_of(values[timed]))
     if path:
-        parts.append(f'<path class="series" d="{path}" fill="none" stroke="#1f4e9c"/>')
+        parts.append(
+            f'<path class="series" d="{path}" fill="none" stroke="#1f4e9c" '
+            'stroke-width="1.2" stroke-linecap="round"/>'
+        )
     else:
         parts.append(f'<text x="{LEFT + 8}" y="{top + 20}">no values</text>')
     marks = [m for m in panel.marks if 0 <= m < len(values) and ok[m]]
@@ -171,25 +175,35 @@ def _span_x(xs: F64, first: int, last: int) -> tuple[float | None, float | None]
 def _line_path(xs: F64, ys: F64) -> str:
     """An SVG path through the points, reduced to each pixel column's extremes.
 
-    Within a column the lowest and highest point are kept (the column draws as a vertical
-    stroke, so their order does not show); a gap wider than ``BREAK_PX`` starts a new piece.
+    ``ys`` may hold NaN: a row without a value breaks the line, and so does a step in time
+    wider than ``BREAK_PX`` and three times the usual step. Within a column the lowest and
+    highest point are kept (the column draws as a vertical stroke, so their order does not
+    show). A point alone between breaks is drawn as a short stroke, so it shows as a dot.
     """
-    if not len(xs):
+    rows = np.flatnonzero(np.isfinite(ys))
+    if not len(rows):
         return ""
-    breaks = np.r_[True, np.diff(xs) > BREAK_PX]
-    column = np.floor(xs).astype(np.int64)
+    x, y = xs[rows], ys[rows]
+    dx = np.diff(x)
+    widest = max(BREAK_PX, 3.0 * float(np.median(dx))) if len(dx) else BREAK_PX
+    breaks = np.r_[True, (np.diff(rows) > 1) | (dx > widest)]
+    column = np.floor(x).astype(np.int64)
     starts = np.flatnonzero(breaks | np.r_[True, column[1:] != column[:-1]])
-    piece_start = breaks[starts]
-    tops = np.minimum.reduceat(ys, starts)
-    bottoms = np.maximum.reduceat(ys, starts)
-    cx = column[starts] + 0.5
+    tops = np.minimum.reduceat(y, starts)
+    bottoms = np.maximum.reduceat(y, starts)
+    single = np.diff(np.r_[starts, len(x)]) == 1
+    cx = np.where(single, x[starts], column[starts] + 0.5)
+    new = breaks[starts]
+    lone = new & np.r_[new[1:], True]
     commands: list[str] = []
-    for x, y_top, y_bottom, new in zip(
-        cx.tolist(), tops.tolist(), bottoms.tolist(), piece_start.tolist(), strict=True
+    for px, y_top, y_bottom, first, alone in zip(
+        cx.tolist(), tops.tolist(), bottoms.tolist(), new.tolist(), lone.tolist(), strict=True
     ):
-        commands.append(f"{'M' if new else 'L'}{x:.1f},{y_top:.1f}")
+        commands.append(f"{'M' if first else 'L'}{px:.1f},{y_top:.1f}")
         if y_bottom - y_top >= 0.05:
-            commands.append(f"L{x:.1f},{y_bottom:.1f}")
+            commands.append(f"L{px:.1f},{y_bottom:.1f}")
+        elif alone:
+            commands.append("l0.5,0")
     return " ".join(commands)
 
 

@@ -49,7 +49,19 @@ def test_a_wide_gap_breaks_the_line_and_nan_values_draw_nothing() -> None:
     values[50] = np.nan
     root = parse(series_svg(times, [Panel("v", values)], title="gap"))
     moves = [c for c, _x, _y in path_points(series_path(root))]
-    assert moves.count("M") == 2
+    assert moves.count("M") == 3
+    daily = 1.7e9 + 86400.0 * np.arange(30)
+    root = parse(series_svg(daily, [Panel("v", np.linspace(0.0, 1.0, 30))], title="sparse"))
+    points = path_points(series_path(root))
+    assert [c for c, _x, _y in points].count("M") == 1
+    assert len(points) == 30
+    assert "l0.5,0" not in series_path(root).attrib["d"]
+    alone = np.linspace(0.0, 1.0, 30)
+    alone[[9, 11]] = np.nan
+    root = parse(series_svg(daily, [Panel("v", alone)], title="a lone day"))
+    d = series_path(root).attrib["d"]
+    assert d.count("M") == 3
+    assert d.count("l0.5,0") == 1
 
 
 def test_marks_levels_spans_and_escaped_labels() -> None:

@@ -18,7 +18,13 @@ from vanguard.ci.healing import (
     detect_storm,
     plan_heal,
 )
-from vanguard.ci.health import AttemptRecord, HealthFigures, health_figures
+from vanguard.ci.health import (
+    AttemptRecord,
+    DailySuccess,
+    HealthFigures,
+    daily_success,
+    health_figures,
+)
 from vanguard.ci.triage import (
     Command,
     IssueDraft,
@@ -35,6 +41,7 @@ __all__ = [
     "AttemptRecord",
     "BudgetCheck",
     "Command",
+    "DailySuccess",
     "Delivery",
     "FailureClass",
     "FailureSighting",
@@ -49,6 +56,7 @@ __all__ = [
     "StormVerdict",
     "TriageConfig",
     "TriageFacts",
+    "daily_success",
     "detect_storm",
     "health_figures",
     "is_authorised",

@@ -19,10 +19,11 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import UTC, date
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-__all__ = ["AttemptRecord", "HealthFigures", "health_figures"]
+__all__ = ["AttemptRecord", "DailySuccess", "HealthFigures", "daily_success", "health_figures"]
 
 FINISHED = {"success", "failure", "timed_out"}
 FAILED = {"failure", "timed_out"}
@@ -129,3 +130,37 @@ def health_figures(attempts: Iterable[AttemptRecord]) -> list[HealthFigures]:
     for a in attempts:
         groups[(a.repository, a.workflow)].append(a)
     return [_figures(repo, wf, groups[(repo, wf)]) for repo, wf in sorted(groups)]
+
+
+class DailySuccess(BaseModel):
+    """One repository's runs that finished on one UTC day, and how many of them succeeded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    repository: str
+    day: date
+    finished: int
+    passed: int
+
+
+def daily_success(attempts: Iterable[AttemptRecord]) -> list[DailySuccess]:
+    """Per repository and UTC day, the runs whose latest attempt finished that day.
+
+    The same rule as the success rate (each run's latest attempt, success or failure),
+    counted on the day that attempt finished; sorted by repository, then day.
+    """
+    latest: dict[tuple[str, str, int], AttemptRecord] = {}
+    for a in attempts:
+        key = (a.repository, a.workflow, a.run_id)
+        if key not in latest or a.run_attempt > latest[key].run_attempt:
+            latest[key] = a
+    counts: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
+    for a in latest.values():
+        if a.conclusion in FINISHED:
+            tally = counts[(a.repository, a.at.astimezone(UTC).date())]
+            tally[0] += 1
+            tally[1] += a.conclusion == "success"
+    return [
+        DailySuccess(repository=repo, day=day, finished=finished, passed=passed)
+        for (repo, day), (finished, passed) in sorted(counts.items())
+    ]

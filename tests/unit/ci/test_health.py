@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from vanguard.ci.health import AttemptRecord, health_figures
+from vanguard.ci.health import AttemptRecord, daily_success, health_figures
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -106,3 +106,21 @@ def test_groups_by_repository_and_workflow_and_handles_empty() -> None:
     assert groups[1].success_rate == 0.0
     assert groups[1].auto_heal_coverage is None
     assert health_figures([]) == []
+
+
+def test_daily_success_counts_each_runs_latest_attempt_on_the_day_it_finished() -> None:
+    late = 16 * 60 + 30
+    days = daily_success(
+        [
+            _a(1, 1, "failure", 0),
+            _a(1, 2, "success", late),
+            _a(2, 1, "failure", 10),
+            _a(3, 1, "cancelled", 20),
+            _a(4, 1, "timed_out", 30, workflow="Lint"),
+        ]
+    )
+    assert [(d.day.isoformat(), d.finished, d.passed) for d in days] == [
+        ("2026-11-25", 2, 0),
+        ("2026-11-26", 1, 1),
+    ]
+    assert daily_success([]) == []
