@@ -9,7 +9,7 @@ the limit well above their range. Target: fewer than 1 false breach forecast per
 Prints the figures, then a loose regression check (exit 1 when far off target).
 
     .venv/bin/python bench/bench_forecast.py [--ramps 12] [--noise-points 30000]
-        [--seed-offset 0] [--knee-jitter]
+        [--seed-offset 0] [--knee-jitter] [--plots DIR]
 
 ``--ramps 48`` gives a steadier picture of the worst cases than the default dozen;
 ``--seed-offset 1000`` draws ramps and noise from seeds not used while designing.
@@ -22,12 +22,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
 from vanguard.detect.watch import SeriesState, WatchRule, step
 from vanguard.model import Alert, Signal
+from vanguard.plot import Panel, series_svg
 
 STEP_S = 60.0
 LIMIT = 90.0
@@ -64,8 +67,28 @@ def run(values: np.ndarray, rule: WatchRule) -> list[tuple[float, Alert]]:
     return alerts
 
 
-def ramp_case(seed: int, rule: WatchRule, jitter: bool = False) -> tuple[float, float] | None:
-    """Lead time (s) and relative predicted-time error of the first forecast, or None."""
+@dataclass(frozen=True)
+class RampRun:
+    """One ramp as the watch saw it: its points, the true breach and the first forecast."""
+
+    seed: int
+    times: np.ndarray
+    values: np.ndarray
+    breach_s: float
+    alert_s: float | None = None
+    predicted_s: float | None = None
+
+    @property
+    def lead_and_error(self) -> tuple[float, float] | None:
+        """Lead time (s) and relative predicted-time error of the first forecast, or None."""
+        if self.alert_s is None or self.predicted_s is None:
+            return None
+        lead = self.breach_s - self.alert_s
+        return lead, abs(self.predicted_s - self.breach_s) / max(lead, STEP_S)
+
+
+def ramp_run(seed: int, rule: WatchRule, jitter: bool = False) -> RampRun:
+    """Draw ramp ``seed`` (its season, noise and knee) and step the watch through it."""
     rng = np.random.default_rng(seed)
     phase = rng.uniform(0, 2 * np.pi)
     amplitude = rng.uniform(1.0, 4.0)
@@ -82,9 +105,41 @@ def ramp_case(seed: int, rule: WatchRule, jitter: bool = False) -> tuple[float, 
         if trend.predicted_breach_time is None:
             continue
         predicted = (trend.predicted_breach_time - T0).total_seconds()
-        lead = breach_t - at
-        return lead, abs(predicted - breach_t) / max(lead, STEP_S)
-    return None
+        return RampRun(seed, t, values, breach_t, at, predicted)
+    return RampRun(seed, t, values, breach_t)
+
+
+def ramp_svg(ramp: RampRun) -> str:
+    """The ramp against its limit, with dots at the first forecast and the true breach.
+
+    The stretch from the first forecast to the breach time it predicted is shaded, so an
+    early or late prediction shows as a shaded end left or right of the second dot.
+    """
+    row = {t: i for i, t in enumerate(ramp.times.tolist())}
+    breach = row[ramp.breach_s]
+    found = ramp.lead_and_error
+    marks: tuple[int, ...]
+    spans: tuple[tuple[int, int], ...]
+    if found is None or ramp.alert_s is None or ramp.predicted_s is None:
+        title = f"seed {ramp.seed}: never forecast"
+        marks, spans = (breach,), ()
+    else:
+        lead, error = found
+        alert = row[ramp.alert_s]
+        predicted = min(round(ramp.predicted_s / STEP_S), len(ramp.times) - 1)
+        title = (
+            f"seed {ramp.seed}: first forecast {lead / 3600:.2f} h before the breach, "
+            f"predicted time off by {error:.1%} of the lead"
+        )
+        marks, spans = (alert, breach), ((alert, predicted),)
+    stamps = T0.timestamp() + ramp.times
+    panel = Panel(
+        "value (dots: first forecast, true breach; shaded: forecast to predicted breach)",
+        ramp.values,
+        marks=marks,
+        level=LIMIT,
+    )
+    return series_svg(stamps, [panel], title=title, spans=spans)
 
 
 def noise_case(seed: int, points: int, rule: WatchRule) -> int:
@@ -100,11 +155,17 @@ def main() -> int:
     parser.add_argument("--noise-points", type=int, default=30_000)
     parser.add_argument("--seed-offset", type=int, default=0)
     parser.add_argument("--knee-jitter", action="store_true")
+    parser.add_argument(
+        "--plots",
+        type=Path,
+        help="draw the ramps off target, and the first three, to SVG files in this directory",
+    )
     args = parser.parse_args()
     rule = WatchRule(threshold=LIMIT, horizon_s=3 * 3600.0)
     seeds = range(args.seed_offset, args.seed_offset + args.ramps)
 
-    results = [ramp_case(seed, rule, args.knee_jitter) for seed in seeds]
+    runs = [ramp_run(seed, rule, args.knee_jitter) for seed in seeds]
+    results = [r.lead_and_error for r in runs]
     found = [r for r in results if r is not None]
     leads = [lead / 3600.0 for lead, _ in found]
     errors = [err for _, err in found]
@@ -123,6 +184,12 @@ def main() -> int:
         if r is None or r[0] < 2 * 3600.0 or r[1] >= 0.15
     ]
     print(f"ramps off target (seeds): {missed or 'none'}")
+    if args.plots is not None:
+        args.plots.mkdir(parents=True, exist_ok=True)
+        drawn = [r for r in runs if r.seed in missed or r.seed < seeds.start + 3]
+        for ramp in drawn:
+            (args.plots / f"ramp_{ramp.seed}.svg").write_text(ramp_svg(ramp))
+        print(f"plots: {len(drawn)} SVG files in {args.plots}")
     print(f"ramps flagged: {len(found)}/{len(results)}")
     on_target = sum(1 for lead, err in found if lead >= 2 * 3600.0 and err < 0.15)
     print(f"ramps flagged >= 2 h ahead with error < 15 %: {on_target}/{len(results)}")

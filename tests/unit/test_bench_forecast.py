@@ -1,0 +1,52 @@
+"""``bench/bench_forecast.py --plots``: a ramp drawn with its forecast and true breach."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import ModuleType
+
+from vanguard.detect.watch import WatchRule
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "bench_forecast.py"
+NS = {"s": "http://www.w3.org/2000/svg"}
+
+
+def load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_forecast", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_forecast"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_forecast_ramp_shows_both_dots_and_the_predicted_stretch() -> None:
+    bench = load()
+    rule = WatchRule(threshold=bench.LIMIT, horizon_s=3 * 3600.0)
+    ramp = bench.ramp_run(0, rule)
+    lead, error = ramp.lead_and_error
+    root = ET.fromstring(bench.ramp_svg(ramp))
+    assert len(root.findall(".//s:circle[@class='mark']", NS)) == 2
+    (span,) = root.findall(".//s:rect[@class='span']", NS)
+    (level,) = root.findall(".//s:line[@class='level']", NS)
+    assert float(span.attrib["width"]) > 0
+    assert level is not None
+    title = root.find("s:text", NS)
+    assert title is not None
+    assert f"{lead / 3600:.2f} h before the breach" in (title.text or "")
+    assert f"{error:.1%}" in (title.text or "")
+
+
+def test_a_ramp_never_forecast_marks_only_its_breach() -> None:
+    bench = load()
+    seen = bench.ramp_run(0, WatchRule(threshold=bench.LIMIT, horizon_s=3 * 3600.0))
+    ramp = bench.RampRun(seen.seed, seen.times, seen.values, seen.breach_s)
+    assert ramp.lead_and_error is None
+    root = ET.fromstring(bench.ramp_svg(ramp))
+    assert len(root.findall(".//s:circle[@class='mark']", NS)) == 1
+    assert not root.findall(".//s:rect[@class='span']", NS)
+    assert "never forecast" in ET.tostring(root, encoding="unicode")
