@@ -1,7 +1,8 @@
 """Time-series plots as self-contained SVG: panels stacked over one time axis.
 
 People judge a detector faster by looking at where it fired than by reading scores, so
-``vanguard detect --plot`` and ``vanguard bench nab --plots`` draw what they computed. The
+``vanguard detect --plot``, ``vanguard bench nab --plots``, ``vanguard ci report --plot`` and
+``bench/bench_forecast.py --plots`` draw what they computed. The
 SVG is written by hand: no plotting library to install, the output is deterministic (tests
 parse it), and any browser opens it. Long series are reduced to the minimum and maximum of
 each pixel column, so a single-point spike in a million rows still shows.
@@ -9,7 +10,6 @@ each pixel column, so a single-point spike in a million rows still shows.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -154,11 +154,12 @@ def _panel(
 
 
 def _y_range(values: F64, low: float | None, high: float | None) -> tuple[float, float]:
-    lo = float(values.min()) if low is None and len(values) else (low or 0.0)
-    hi = float(values.max()) if high is None and len(values) else (high or 1.0)
-    if low is None and high is None and len(values):
-        pad = (hi - lo) * 0.05
-        lo, hi = lo - pad, hi + pad
+    """The fixed bounds where given; elsewhere the data's extreme with a 5 % margin."""
+    seen = len(values) > 0
+    lo = low if low is not None else float(values.min()) if seen else 0.0
+    hi = high if high is not None else float(values.max()) if seen else 1.0
+    pad = (hi - lo) * 0.05
+    lo, hi = (lo if low is not None else lo - pad), (hi if high is not None else hi + pad)
     if hi <= lo:
         lo, hi = lo - 1.0, hi + 1.0
     return lo, hi
@@ -223,9 +224,7 @@ def _time_axis(start: float, end: float, y: int, plot_width: int) -> list[str]:
 
 
 def _number(value: float) -> str:
-    if value == 0 or not math.isfinite(value):
-        return "0" if value == 0 else str(value)
     magnitude = abs(value)
-    if magnitude >= 1e5 or magnitude < 1e-3:
+    if magnitude and (magnitude >= 1e5 or magnitude < 1e-3):
         return f"{value:.2e}"
     return f"{value:.3g}" if magnitude < 10 else f"{value:,.1f}"
