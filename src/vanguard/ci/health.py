@@ -11,7 +11,8 @@ Definitions (also in docs/ci-agent.md):
 - **time to recovery**: on the default branch, from the first failure after a success (or
   the first failure at all) to the next success, in seconds; mean and median over recoveries.
 
-Pure: the attempts come in, figures go out; no clock (a still-red workflow reports since when).
+Pure: the attempts come in, figures (or an SVG of them) go out; no clock (a still-red
+workflow reports since when).
 """
 
 from __future__ import annotations
@@ -19,11 +20,23 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date
+from datetime import UTC, date, datetime, time, timedelta
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-__all__ = ["AttemptRecord", "DailySuccess", "HealthFigures", "daily_success", "health_figures"]
+from vanguard.plot import Panel, series_svg
+
+__all__ = [
+    "SUCCESS_TARGET",
+    "AttemptRecord",
+    "DailySuccess",
+    "HealthFigures",
+    "daily_success",
+    "health_figures",
+    "success_svg",
+]
 
 FINISHED = {"success", "failure", "timed_out"}
 FAILED = {"failure", "timed_out"}
@@ -164,3 +177,46 @@ def daily_success(attempts: Iterable[AttemptRecord]) -> list[DailySuccess]:
         DailySuccess(repository=repo, day=day, finished=finished, passed=passed)
         for (repo, day), (finished, passed) in sorted(counts.items())
     ]
+
+
+SUCCESS_TARGET = 0.95
+"""The workflow success rate the CI agent aims to keep, drawn as the plot's reference line."""
+
+
+def success_svg(days: list[DailySuccess], start: datetime, end: datetime) -> str:
+    """One panel per repository: the share of its runs that succeeded, day by day.
+
+    A dot marks a day under the target; a day without finished runs draws no point.
+    """
+    first = start.astimezone(UTC).date()
+    count = (end.astimezone(UTC).date() - first).days + 1
+    stamps = np.array(
+        [
+            datetime.combine(first + timedelta(days=i), time(12), UTC).timestamp()
+            for i in range(count)
+        ]
+    )
+    by_repo: dict[str, npt.NDArray[np.float64]] = {}
+    runs: dict[str, int] = {}
+    for entry in days:
+        index = (entry.day - first).days
+        if not 0 <= index < count:
+            continue
+        rates = by_repo.setdefault(entry.repository, np.full(count, np.nan))
+        rates[index] = entry.passed / entry.finished
+        runs[entry.repository] = runs.get(entry.repository, 0) + entry.finished
+    panels = [
+        Panel(
+            f"{repo}: runs that succeeded, per day ({runs[repo]:,} runs)",
+            rates,
+            marks=tuple(np.flatnonzero(rates < SUCCESS_TARGET).tolist()),
+            level=SUCCESS_TARGET,
+            low=0.0,
+            high=1.0,
+        )
+        for repo, rates in sorted(by_repo.items())
+    ]
+    title = f"CI success per day, {first} to {first + timedelta(days=count - 1)} (UTC)"
+    if not panels:
+        title += ": no finished runs"
+    return series_svg(stamps, panels, title=title)

@@ -4,28 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
-import numpy.typing as npt
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from vanguard.ci.client import build_github_api
-from vanguard.ci.health import DailySuccess, HealthFigures, daily_success, health_figures
+from vanguard.ci.health import HealthFigures, daily_success, health_figures, success_svg
 from vanguard.ci.intake import CiIntake
 from vanguard.ci.poller import PollState, poll_once
 from vanguard.ci.records import CiRepo
 from vanguard.cli.apps import ci_app
 from vanguard.config import Settings, load_settings
 from vanguard.errors import ConfigError, InputError
-from vanguard.plot import Panel, series_svg
 from vanguard.store import open_store
 
-__all__ = ["poll_command", "render_report", "report_command", "success_plot"]
+__all__ = ["poll_command", "render_report", "report_command"]
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", help="vanguard.yaml", envvar="VANGUARD_CONFIG")
@@ -99,7 +96,7 @@ def report_command(
         store.close()
     figures = health_figures(attempts)
     if plot is not None:
-        svg = success_plot(daily_success(attempts), since, since + timedelta(days=days))
+        svg = success_svg(daily_success(attempts), since, since + timedelta(days=days))
         try:
             plot.write_text(svg)
         except OSError as exc:
@@ -111,49 +108,6 @@ def report_command(
         console.print(f"no finished CI runs recorded in the last {days} day(s)")
         return
     console.print(render_report(figures))
-
-
-SUCCESS_TARGET = 0.95
-"""The workflow success rate the CI agent aims to keep, drawn as the plot's reference line."""
-
-
-def success_plot(days: list[DailySuccess], start: datetime, end: datetime) -> str:
-    """One panel per repository: the share of its runs that succeeded, day by day.
-
-    A dot marks a day under the target; a day without finished runs draws no point.
-    """
-    first = start.astimezone(UTC).date()
-    count = (end.astimezone(UTC).date() - first).days + 1
-    stamps = np.array(
-        [
-            datetime.combine(first + timedelta(days=i), time(12), UTC).timestamp()
-            for i in range(count)
-        ]
-    )
-    by_repo: dict[str, npt.NDArray[np.float64]] = {}
-    runs: dict[str, int] = {}
-    for entry in days:
-        index = (entry.day - first).days
-        if not 0 <= index < count:
-            continue
-        rates = by_repo.setdefault(entry.repository, np.full(count, np.nan))
-        rates[index] = entry.passed / entry.finished
-        runs[entry.repository] = runs.get(entry.repository, 0) + entry.finished
-    panels = [
-        Panel(
-            f"{repo}: runs that succeeded, per day ({runs[repo]:,} runs)",
-            rates,
-            marks=tuple(np.flatnonzero(rates < SUCCESS_TARGET).tolist()),
-            level=SUCCESS_TARGET,
-            low=0.0,
-            high=1.0,
-        )
-        for repo, rates in sorted(by_repo.items())
-    ]
-    title = f"CI success per day, {first} to {first + timedelta(days=count - 1)} (UTC)"
-    if not panels:
-        title += ": no finished runs"
-    return series_svg(stamps, panels, title=title)
 
 
 def _github(settings: Settings) -> None:

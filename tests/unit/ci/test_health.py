@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
-from vanguard.ci.health import AttemptRecord, daily_success, health_figures
+from vanguard.ci.health import (
+    AttemptRecord,
+    DailySuccess,
+    daily_success,
+    health_figures,
+    success_svg,
+)
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -124,3 +131,21 @@ def test_daily_success_counts_each_runs_latest_attempt_on_the_day_it_finished() 
         ("2026-11-26", 1, 1),
     ]
     assert daily_success([]) == []
+
+
+def test_success_plot_marks_days_under_the_target() -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    days = [
+        DailySuccess(
+            repository="a/b", day=(start + timedelta(days=i)).date(), finished=20, passed=p
+        )
+        for i, p in [(0, 20), (1, 18), (3, 20), (40, 0)]
+    ]
+    svg = success_svg(days, start, start + timedelta(days=9))
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    (panel,) = ET.fromstring(svg).findall("s:g[@class='panel']", ns)
+    assert len(panel.findall("s:circle", ns)) == 1
+    assert "(60 runs)" in panel.attrib["data-label"]
+    path = panel.find("s:path[@class='series']", ns)
+    assert path is not None
+    assert path.attrib["d"].count("M") == 2  # the day without runs breaks the line

@@ -85,26 +85,3 @@ def test_report_plot_draws_a_panel_per_repository_with_the_target(tmp_path: Path
     )
     assert empty.exit_code == 0
     assert "no finished runs" in plot.read_text()
-
-
-def test_success_plot_marks_days_under_the_target() -> None:
-    import xml.etree.ElementTree as ET
-
-    from vanguard.ci.health import DailySuccess
-    from vanguard.cli.github_cmd import success_plot
-
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    days = [
-        DailySuccess(
-            repository="a/b", day=(start + timedelta(days=i)).date(), finished=20, passed=p
-        )
-        for i, p in [(0, 20), (1, 18), (3, 20), (40, 0)]
-    ]
-    svg = success_plot(days, start, start + timedelta(days=9))
-    ns = {"s": "http://www.w3.org/2000/svg"}
-    (panel,) = ET.fromstring(svg).findall("s:g[@class='panel']", ns)
-    assert len(panel.findall("s:circle", ns)) == 1
-    assert "(60 runs)" in panel.attrib["data-label"]
-    path = panel.find("s:path[@class='series']", ns)
-    assert path is not None
-    assert path.attrib["d"].count("M") == 2  # the day without runs breaks the line
