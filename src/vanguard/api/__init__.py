@@ -1,4 +1,4 @@
-"""HTTP API: health, incidents, metrics (and webhooks as they arrive)."""
+"""HTTP API: health, incidents, metrics, webhooks, and a read-only dashboard."""
 
 from vanguard.api.app import create_app
 

@@ -10,7 +10,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict
 
 from vanguard import __version__
-from vanguard.api import alertmanager, github
+from vanguard.api import alertmanager, dashboard, github
 from vanguard.api.starter import IncidentStarter
 from vanguard.incident import IncidentState
 from vanguard.store import IncidentRecord, IncidentRepo, Store
@@ -46,7 +46,7 @@ def create_app(
     starter: IncidentStarter | None = None,
     alertmanager_token: str | None = None,
 ) -> FastAPI:
-    """The API over ``store``; webhooks start incidents through ``starter`` when given.
+    """The API and dashboard over ``store``; webhooks start incidents through ``starter``.
 
     With ``alertmanager_token``, Alertmanager's webhook answers 401 unless the request
     carries ``Authorization: Bearer <token>``.
@@ -57,6 +57,7 @@ def create_app(
     app.state.alertmanager_token = alertmanager_token
     app.include_router(alertmanager.router)
     app.include_router(github.router)
+    app.include_router(dashboard.router)
     registry = CollectorRegistry()
     by_state = Gauge(
         "vanguard_incidents", "Incidents in the store by state", ["state"], registry=registry

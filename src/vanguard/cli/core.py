@@ -61,7 +61,9 @@ def _run_until_signal(settings: Settings, *, api: bool, watch: bool, worker: boo
         if ep.temporal_ui:
             console.print(f"  Temporal UI   {ep.temporal_ui}")
         if ep.api:
-            console.print(f"  API           {ep.api}  (/healthz, /api/incidents, /metrics)")
+            console.print(
+                f"  API           {ep.api}  (dashboard at /, /healthz, /api/incidents, /metrics)"
+            )
         console.print(f"  Store         {runtime.store.url}")
 
     async def main() -> None:

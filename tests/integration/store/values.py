@@ -21,6 +21,7 @@ from vanguard.model import (
     Verdict,
     Verification,
 )
+from vanguard.store import AuditLog, IncidentRepo
 
 T0 = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -152,3 +153,27 @@ def outcome(
         verification=verification(),
         finished_at=at(minutes),
     )
+
+
+def resolved_incident(repo: IncidentRepo, audit: AuditLog, incident_id: str) -> None:
+    """Store an incident that went the whole way: diagnosed, approved, restarted, verified.
+
+    Its summary carries markup, so pages that show it must escape it.
+    """
+    base = incident(incident_id).alert
+    shown = base.model_copy(update={"summary": "leak <script>x()</script>"})
+    states = (
+        IncidentState.diagnosed,
+        IncidentState.approved,
+        IncidentState.applied,
+        IncidentState.verifying,
+        IncidentState.resolved,
+    )
+    repo.save_incident(advanced(Incident.open(incident_id, shown), *states))
+    repo.save_diagnosis(incident_id, diagnosis(shown.alert_id))
+    repo.save_decision(decision(incident_id))
+    repo.save_action(action(incident_id, f"{incident_id}:restart"))
+    repo.save_verification(incident_id, verification())
+    repo.save_outcome(outcome(incident_id))
+    audit.append(incident_id=incident_id, kind="incident.opened", payload={"token": "x"}, at=at(0))
+    audit.append(incident_id=incident_id, kind="action.applied", payload={"pid": 97}, at=at(2))

@@ -1,0 +1,127 @@
+"""The read-only dashboard over a real SQLite store: listing, one incident's story, CI, audit."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.integration.store.values import incident, resolved_incident
+from vanguard.api import create_app
+from vanguard.ci.health import AttemptRecord
+from vanguard.ci.records import CiRepo
+from vanguard.store import AuditLog, IncidentRepo, Store, default_store_url, open_store
+
+SVG = "{http://www.w3.org/2000/svg}svg"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    the_store = open_store(default_store_url(tmp_path))
+    with the_store.session() as session:
+        repo = IncidentRepo(session)
+        resolved_incident(repo, AuditLog(session), "inc-full")
+        repo.save_incident(incident("inc-open", "db", minutes=1))
+    yield the_store
+    the_store.close()
+
+
+def test_the_list_links_every_incident_counts_states_and_filters(store: Store) -> None:
+    client = TestClient(create_app(store))
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert re.findall(r'href="/incidents/([^"]+)"', page.text) == ["inc-open", "inc-full"]
+    assert "all (2)" in page.text
+    assert "<script>" not in page.text
+    assert "leak &lt;script&gt;x()&lt;/script&gt;" in page.text
+    resolved = client.get("/", params={"state": "resolved"}).text
+    assert re.findall(r'href="/incidents/([^"]+)"', resolved) == ["inc-full"]
+    assert client.get("/", params={"state": "bogus"}).status_code == 422
+
+
+def test_one_incident_reads_like_the_loop_and_says_how_to_undo(store: Store) -> None:
+    page = TestClient(create_app(store)).get("/incidents/inc-full")
+    assert page.status_code == 200
+    text = page.text
+    sections = re.findall(r"<h2>([^<]+)</h2>", text)
+    assert sections == [
+        "Alert",
+        "Diagnosis",
+        "Decision",
+        "Actions",
+        "Verification",
+        "Outcome",
+        "Timeline",
+        "Audit trail",
+    ]
+    for expected in (
+        "memory_leak_gradual",
+        "1 of 3 today",
+        "a restart cannot be undone (cannot be undone)",
+        "restarted",
+        "memory back under baseline",
+        "incident.opened",
+    ):
+        assert expected in text
+    assert "<script>" not in text
+    assert '"token": "x"' not in text  # the audit trail stores secrets redacted
+    plots = [ET.fromstring(svg) for svg in re.findall(r"<svg.*?</svg>", text, flags=re.S)]
+    assert [p.tag for p in plots] == [SVG, SVG]
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    assert plots[0].find(".//s:line[@class='level']", ns) is not None  # the alert's threshold
+    assert len(plots[1].findall(".//s:rect[@class='span']", ns)) == 1  # after the action
+
+
+def test_an_incident_still_open_says_what_has_not_happened_yet(store: Store) -> None:
+    text = TestClient(create_app(store)).get("/incidents/inc-open").text
+    for missing in ("not diagnosed yet", "not decided yet", "nothing applied", "still running"):
+        assert missing in text
+
+
+def test_an_unknown_incident_is_a_404_page(store: Store) -> None:
+    page = TestClient(create_app(store)).get("/incidents/<nope>")
+    assert page.status_code == 404
+    assert "No incident &lt;nope&gt;" in page.text
+
+
+def test_the_audit_page_walks_the_chain(store: Store) -> None:
+    text = TestClient(create_app(store)).get("/audit").text
+    assert "2 entries, chain intact" in text
+
+
+def test_the_ci_page_shows_the_figures_and_the_daily_plot(store: Store) -> None:
+    client = TestClient(create_app(store))
+    assert "no finished CI runs" in client.get("/ci").text
+    now = datetime.now(UTC)
+    with store.session() as session:
+        for run, conclusion in [(1, "success"), (2, "failure"), (3, "success")]:
+            CiRepo(session).record_attempt(
+                AttemptRecord(
+                    repository="o/r",
+                    workflow="CI",
+                    run_id=run,
+                    run_attempt=1,
+                    head_sha=f"s{run}",
+                    head_branch="main",
+                    conclusion=conclusion,
+                    at=now - timedelta(hours=run),
+                )
+            )
+    text = client.get("/ci").text
+    assert "66.7%" in text
+    assert "o/r: runs that succeeded, per day (3 runs)" in text
+    assert client.get("/ci", params={"days": 0}).status_code == 422
+
+
+def test_the_json_api_and_docs_are_unchanged_by_the_pages(store: Store) -> None:
+    client = TestClient(create_app(store))
+    assert client.get("/api/incidents").json()[0]["incident_id"] == "inc-open"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/" not in paths
+    assert "/api/incidents" in paths
