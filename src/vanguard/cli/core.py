@@ -174,6 +174,11 @@ def demo(
         console.print(
             f"read it again: vanguard incidents show {result.incident_id} -c {result.config}"
         )
+        if result.endpoints.get("api"):
+            console.print(
+                f"or browse it: vanguard api -c {result.config}, then open "
+                f"{result.endpoints['api']}/incidents/{result.incident_id}"
+            )
     sys.stdout.flush()
     sys.stderr.flush()
     # The Temporal SDK can abort in interpreter finalisation after all work is done
