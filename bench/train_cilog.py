@@ -12,6 +12,8 @@ logs, and the trees of each model).
 
     .venv/bin/python bench/train_cilog.py [--data ../shared/datasets/logchunks] [--folds 5]
     .venv/bin/python bench/train_cilog.py --no-evaluate     # only write the model
+    .venv/bin/python bench/train_cilog.py --extent-words 0.1 --output /tmp/x.npz
+                                    # the extent model also weighs words (an option, not shipped)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vanguard.cli.ci import DEFAULT_DATA
 from vanguard.diagnose import linemodel
 from vanguard.evaluation.logchunks import (
     ALL_LOGS,
+    TrainingOptions,
     default_cache,
     ensure_unpacked,
     extract_features,
@@ -45,13 +48,25 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--extent-words",
+        type=float,
+        default=None,
+        metavar="L2",
+        help="let the extent model weigh hashed words too, with this L2 on their weights",
+    )
     args = parser.parse_args()
+    options = (
+        TrainingOptions(extent_words=True, extent_l2_hashed=args.extent_words)
+        if args.extent_words is not None
+        else None
+    )
     root = ensure_unpacked(args.data, args.cache or default_cache())
     records = load_labels(args.data)
     began = time.perf_counter()
     features = extract_features(root, records)
     print(f"features of {len(features)} logs in {time.perf_counter() - began:.0f} s")
-    models = train_models(root, records, features, args.folds, everything=True)
+    models = train_models(root, records, features, args.folds, options, everything=True)
     print(f"seed and extent models trained in {time.perf_counter() - began:.0f} s")
     if args.evaluate:
         scores = run_logchunks(

@@ -17,7 +17,7 @@ import heapq
 import math
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -40,6 +40,7 @@ __all__ = [
     "context_of",
     "explain",
     "extent_table",
+    "extent_words",
     "fingerprint_of",
     "first_block",
     "is_consequence",
@@ -812,7 +813,8 @@ def _learned_ranking(ctx: _Context, model: LineModel, *, first_only: bool = Fals
         if extent is None:
             return block
         numbers, dense = extent_table(ctx, seed, block, seed_score)
-        inside = extent.probabilities(dense, [()] * len(numbers))
+        words = extent_words(ctx, seed, numbers) if extent.hashed is not None else None
+        inside = extent.probabilities(dense, words or [()] * len(numbers))
         return sorted(set(block) | _grow(seed, numbers, inside, extent.threshold, extent.gap))
 
     return _select(
@@ -1392,3 +1394,16 @@ def extent_table(
                 blanks += 1
     dense = np.array(rows, dtype=np.float64).reshape(len(rows), len(EXTENT_FEATURES))
     return numbers, dense
+
+
+def extent_words(ctx: _Context, seed: int, numbers: Sequence[int]) -> list[list[int]]:
+    """Hashed words of each line around ``seed``, paired with its side of the seed.
+
+    What ends a report is often said in words (a tool's summary, a hint to rerun with a
+    flag); the extent model may weigh them next to the numbers of ``extent_table``.
+    """
+    by_number = ctx.by_number
+    return [
+        hashed_tokens(by_number[n].text, "x", "u" if n < seed else "d" if n > seed else "s")
+        for n in numbers
+    ]

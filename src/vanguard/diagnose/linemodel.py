@@ -106,12 +106,16 @@ class ExtentModel:
     gap: int = 4
     trees: TreeEnsemble | None = None
     blend: float = 0.0
+    hashed: FloatArray | None = None
 
-    def probabilities(self, dense: FloatArray, _rows: Sequence[Sequence[int]]) -> FloatArray:
-        """Probability that each line belongs to the seed's report."""
+    def probabilities(self, dense: FloatArray, rows: Sequence[Sequence[int]]) -> FloatArray:
+        """Probability that each line belongs to the seed's report (``rows``: its buckets)."""
         if dense.shape[0] == 0:
             return np.zeros(0)
         value: FloatArray = ((dense - self.mean) / self.scale) @ self.dense + self.bias
+        if self.hashed is not None:
+            hashed = self.hashed
+            value += np.array([float(hashed[list(row)].sum()) if row else 0.0 for row in rows])
         if self.trees is not None:
             value = (1.0 - self.blend) * value + self.blend * self.trees.logits(dense)
         return np.asarray(_sigmoid(value), dtype=np.float64)
@@ -180,6 +184,8 @@ class LineModel:
             arrays["extent_dense"] = extent.dense.astype(np.float32)
             arrays["extent_mean"] = extent.mean.astype(np.float32)
             arrays["extent_scale"] = extent.scale.astype(np.float32)
+            if extent.hashed is not None:
+                arrays["extent_hashed"] = extent.hashed.astype(np.float32)
             arrays["extent_meta"] = np.array(
                 [extent.bias, extent.threshold, extent.gap], dtype=np.float64
             )
@@ -207,6 +213,11 @@ class LineModel:
                     bias=float(extent_meta[0]),
                     threshold=float(extent_meta[1]),
                     gap=int(extent_meta[2]),
+                    hashed=(
+                        arrays["extent_hashed"].astype(np.float64)
+                        if "extent_hashed" in arrays
+                        else None
+                    ),
                 )
                 extent_trees, extent_blend = TreeEnsemble.from_arrays(arrays, "extent_tree_")
                 extent = dataclasses.replace(extent, trees=extent_trees, blend=extent_blend)

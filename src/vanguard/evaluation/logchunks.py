@@ -31,6 +31,7 @@ from vanguard.diagnose.cilog import (
     context_of,
     explain,
     extent_table,
+    extent_words,
     first_block,
     iter_log_lines,
     read_chunks,
@@ -286,7 +287,8 @@ class TrainingOptions:
     candidate's block must lie to join it), ``extent_threshold`` and ``extent_gap`` are stored
     with the model; the defaults were chosen on the out-of-fold figures. ``trees`` grow the
     boosted trees over the numeric features (``None``: none), weighing ``blend`` in a line's
-    logit.
+    logit. ``extent_words`` lets the extent model weigh the hashed words of each line too
+    (L2 ``extent_l2_hashed`` on their weights); measured within noise, so off by default.
     """
 
     l2: float = 1e-3
@@ -303,6 +305,8 @@ class TrainingOptions:
     blend: float = 0.5
     extent_trees: TreeOptions | None = None
     extent_blend: float = 0.5
+    extent_words: bool = False
+    extent_l2_hashed: float = 1e-2
 
 
 def fit_line_model(
@@ -383,7 +387,8 @@ def train_models(
     seeds = fold_models(logs, folds, options)
     if everything:
         seeds[ALL_LOGS] = fit_line_model(logs, options)
-    examples: dict[int, list[tuple[FloatArray, FloatArray]]] = {key: [] for key in seeds}
+    settings = options if options is not None else TrainingOptions()
+    examples: dict[int, list[ExtentExample]] = {key: [] for key in seeds}
     for record in records:
         fold = repository_fold(record.repo, folds)
         keys = [key for key in seeds if key != fold]
@@ -398,32 +403,41 @@ def train_models(
             seed, block, probability = found
             numbers, dense = extent_table(ctx, seed, block, probability)
             labels = np.array([float(n in gold) for n in numbers])
-            examples[key].append((dense, labels))
+            words = extent_words(ctx, seed, numbers) if settings.extent_words else None
+            examples[key].append((dense, labels, words))
     return {
         key: dataclasses.replace(model, extent=fit_extent(examples[key], options))
         for key, model in seeds.items()
     }
 
 
+ExtentExample = tuple[FloatArray, FloatArray, list[list[int]] | None]
+"""One log's lines around its seed: features, labels and (optionally) hashed words."""
+
+
 def fit_extent(
-    examples: Sequence[tuple[FloatArray, FloatArray]], options: TrainingOptions | None = None
+    examples: Sequence[ExtentExample], options: TrainingOptions | None = None
 ) -> ExtentModel:
-    """Train the extent model on (features, labels) of the lines around each log's seed."""
+    """Train the extent model on the lines around each log's seed."""
     settings = options if options is not None else TrainingOptions()
-    chosen = [(dense, labels) for dense, labels in examples if len(labels)]
+    chosen = [example for example in examples if len(example[1])]
     if not chosen:
         raise InputError("no logs to train the extent model on (a fold needs other repositories)")
-    dense = np.vstack([d for d, _l in chosen])
-    labels = np.concatenate([lab for _d, lab in chosen])
-    weights = np.concatenate([np.full(len(lab), 1.0 / len(lab)) for _d, lab in chosen])
-    indptr = np.zeros(len(labels) + 1, dtype=np.int64)
+    dense = np.vstack([d for d, _l, _w in chosen])
+    labels = np.concatenate([lab for _d, lab, _w in chosen])
+    weights = np.concatenate([np.full(len(lab), 1.0 / len(lab)) for _d, lab, _w in chosen])
+    rows = [row for _d, lab, words in chosen for row in (words or [[]] * len(lab))]
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(row) for row in rows], out=indptr[1:])
+    indices = np.fromiter((i for row in rows for i in row), dtype=np.int64, count=indptr[-1])
     fitted = train_logistic(
         dense,
         indptr,
-        np.zeros(0, dtype=np.int64),
+        indices,
         labels,
         weights=weights,
         l2=settings.l2,
+        l2_hashed=settings.extent_l2_hashed,
         steps=settings.extent_steps,
     )
     trees = (
@@ -440,6 +454,7 @@ def fit_extent(
         gap=settings.extent_gap,
         trees=trees,
         blend=settings.extent_blend if trees is not None else 0.0,
+        hashed=fitted.hashed if settings.extent_words else None,
     )
 
 

@@ -296,3 +296,27 @@ def test_the_shipped_model_carries_trees_over_the_rule_features() -> None:
     assert 0.0 < model.blend < 1.0
     assert set(model.trees.feature[model.trees.feature >= 0]) <= set(range(len(FEATURES)))
     assert len(set(model.trees.feature[model.trees.feature >= 0])) > len(FEATURES) // 3
+
+
+def test_extent_words_round_trip_and_decide_which_lines_join() -> None:
+    """An extent model with word weights keeps a line for its words; without them it ignores
+    them (the words are an option of training, off in the shipped model)."""
+    lines = _travis_with_a_silent_reason()
+    width = len(EXTENT_FEATURES)
+    hashed = np.zeros(1 << HASH_BITS)
+    hashed[linemodel._bucket("xw:recipe")] = 40.0
+    keep_none = ExtentModel(np.zeros(width), np.zeros(width), np.ones(width), -20.0, 0.5, 1)
+    by_words = dataclasses.replace(keep_none, hashed=hashed)
+    model = _zero_model(**{"w:rebuild": 4.0})
+    plain = explain(lines, model=dataclasses.replace(model, extent=keep_none))
+    worded = explain(lines, model=dataclasses.replace(model, extent=by_words))
+    assert plain.lines[0].number == worded.lines[0].number == 5
+    assert 6 not in plain.answer
+    assert 6 in worded.answer
+    again = LineModel.from_bytes(dataclasses.replace(model, extent=by_words).to_bytes()).extent
+    assert again is not None
+    assert again.hashed is not None
+    assert np.allclose(again.hashed, hashed)
+    assert LineModel.from_bytes(dataclasses.replace(model, extent=keep_none).to_bytes()).extent
+    assert builtin_model().extent is not None
+    assert builtin_model().extent.hashed is None  # type: ignore[union-attr]

@@ -20,8 +20,10 @@ from vanguard.evaluation.logchunks import (
     ALL_LOGS,
     LogChunksRecord,
     LogFeatures,
+    TrainingOptions,
     ensure_unpacked,
     extract_features,
+    fit_extent,
     fit_line_model,
     fold_models,
     load_labels,
@@ -279,3 +281,20 @@ def test_the_bench_command_can_rank_by_the_rules_alone(
     bench_logchunks(data=data, cache=tmp_path / "cache", check=False, rules=True)
     out = capsys.readouterr().out
     assert "2 logs, rules only" in out
+
+
+def test_extent_words_are_learned_only_when_asked_for() -> None:
+    rng = np.random.default_rng(3)
+    examples = []
+    for _log in range(40):
+        labels = (rng.random(12) < 0.4).astype(np.float64)
+        words = [[7] if label else [11] for label in labels]
+        examples.append((rng.normal(size=(12, 4)), labels, words))
+    plain = fit_extent(examples)
+    assert plain.hashed is None
+    worded = fit_extent(examples, TrainingOptions(extent_words=True, extent_steps=300))
+    assert worded.hashed is not None
+    assert worded.hashed[7] > 0.5 > worded.hashed[11] + 1.0
+    probe = np.zeros((2, 4))
+    inside = worded.probabilities(probe, [[7], [11]])
+    assert inside[0] > 0.7 > 0.3 > inside[1]
