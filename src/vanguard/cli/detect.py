@@ -292,8 +292,8 @@ def bench_nab(
             "per-step overhead is shared by every series of a batch)"
         )
     if plots is not None:
-        level = thresholds.get("standard", next(iter(thresholds.values()), ANOMALY_ALERT_SCORE))
-        written = _write_nab_plots(plots, files, per_file, detector, level)
+        profile = "standard" if "standard" in thresholds else next(iter(thresholds))
+        written = _write_nab_plots(plots, files, per_file, detector, profile, thresholds[profile])
         console.print(f"plots: {written} SVG files in {plots}")
 
 
@@ -302,6 +302,7 @@ def _write_nab_plots(
     files: list[NabFile],
     per_file: list[npt.NDArray[np.float64]],
     detector: str,
+    profile: str,
     level: float,
 ) -> int:
     """One SVG per corpus file, named after its path with ``/`` as ``__``."""
@@ -311,7 +312,7 @@ def _write_nab_plots(
         raise InputError(f"{directory}: cannot create: {exc}") from exc
     for nab, scores in zip(files, per_file, strict=True):
         name = nab.name.removesuffix(".csv").replace("/", "__") + ".svg"
-        title = f"{nab.name}: detector {detector}, threshold {level:.4f} (standard profile)"
+        title = f"{nab.name}: detector {detector}, threshold {level:.4f} ({profile} profile)"
         _write_plot(
             directory / name, nab.times, nab.values, scores, title, level=level, spans=nab.windows
         )
