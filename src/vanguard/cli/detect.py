@@ -292,8 +292,8 @@ def bench_nab(
             "per-step overhead is shared by every series of a batch)"
         )
     if plots is not None:
-        profile = "standard" if "standard" in thresholds else next(iter(thresholds))
-        written = _write_nab_plots(plots, files, per_file, detector, profile, thresholds[profile])
+        drawn = "standard" if "standard" in thresholds else next(iter(thresholds))
+        written = _write_nab_plots(plots, files, per_file, detector, drawn, thresholds[drawn])
         console.print(f"plots: {written} SVG files in {plots}")
 
 
