@@ -127,7 +127,8 @@ def index(
 
 def _incident_row(incident: Incident) -> list[str]:
     alert = incident.alert
-    link = f'<a href="/incidents/{quote(incident.incident_id)}">{escape(incident.incident_id)}</a>'
+    href = "/incidents/" + quote(incident.incident_id, safe="")
+    link = f'<a href="{href}">{escape(incident.incident_id)}</a>'
     return [
         link,
         _state(incident.state.value),
