@@ -55,9 +55,16 @@ def _store(request: Request) -> Store:
     return store
 
 
-def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
+REFRESH_S = 30
+"""The incident list reloads itself this often, for a screen left open on call."""
+
+
+def _page(
+    title: str, body: str, *, status: int = 200, refresh_s: int | None = None
+) -> HTMLResponse:
+    reload = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
     html = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{reload}'
         f"<title>{escape(title)} · Vanguard</title><style>{_STYLE}</style></head><body>"
         '<nav><a href="/">Incidents</a><a href="/ci">CI health</a><a href="/audit">Audit</a>'
         '<a href="/api/incidents">JSON</a></nav>'
@@ -121,7 +128,9 @@ def index(
     return _page(
         "Incidents",
         f"<h1>Incidents</h1><p>{filters}</p>"
-        f'<p class="muted">{escape(shown)}, newest first, at most {limit}</p>{listing}',
+        f'<p class="muted">{escape(shown)}, newest first, at most {limit}; '
+        f"reloads every {REFRESH_S} s</p>{listing}",
+        refresh_s=REFRESH_S,
     )
 
 

@@ -38,6 +38,7 @@ def test_the_list_links_every_incident_counts_states_and_filters(store: Store) -
     assert page.headers["content-type"].startswith("text/html")
     assert re.findall(r'href="/incidents/([^"]+)"', page.text) == ["inc-open", "inc-full"]
     assert "all (2)" in page.text
+    assert '<meta http-equiv="refresh" content="30">' in page.text
     assert "<script>" not in page.text
     assert "leak &lt;script&gt;x()&lt;/script&gt;" in page.text
     resolved = client.get("/", params={"state": "resolved"}).text
@@ -49,6 +50,7 @@ def test_one_incident_reads_like_the_loop_and_says_how_to_undo(store: Store) -> 
     page = TestClient(create_app(store)).get("/incidents/inc-full")
     assert page.status_code == 200
     text = page.text
+    assert "http-equiv" not in text  # a page being read does not reload under the reader
     sections = re.findall(r"<h2>([^<]+)</h2>", text)
     assert sections == [
         "Alert",
