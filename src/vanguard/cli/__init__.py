@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import sys
 
-from vanguard.cli import ci, core, detect, github_cmd, rollback_cmd  # noqa: F401  (registers commands)
+from vanguard.cli import (  # noqa: F401  (registers commands)
+    approve_cmd,
+    ci,
+    core,
+    detect,
+    github_cmd,
+    rollback_cmd,
+)
 from vanguard.cli.apps import app
 from vanguard.errors import ConfigError, InputError, VanguardError
 

@@ -179,6 +179,11 @@ def _decision(decision: Decision) -> str:
     lines += [
         f"  {'pass' if v.passed else 'FAIL'}  {v.gate}: {v.reason}" for v in decision.verdicts
     ]
+    if decision.needs_approval:
+        lines.append(
+            f"  to answer: vanguard incidents approve {decision.incident_id} "
+            f"(or: vanguard incidents decline {decision.incident_id})"
+        )
     return "\n".join(lines)
 
 

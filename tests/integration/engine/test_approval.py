@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.leaks import StartLeaky, leak_alert, leak_settings, wait_for_incidents
+from vanguard.cli.apps import app
+from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
 from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.runtime import build_runtime
@@ -21,6 +25,14 @@ from vanguard.store import IncidentRepo
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
+def _asking(settings: Settings, **limits: int) -> Settings:
+    """The settings with a policy that asks a person before any restart."""
+    policy = PolicyConfig(
+        min_confidence=0.6, require_approval_for=("supervisor.restart",), **limits
+    )
+    return settings.model_copy(update={"policy": policy})
+
+
 async def test_approval_acts_once_and_a_second_approval_meets_the_daily_limit(
     leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
 ) -> None:
@@ -28,16 +40,7 @@ async def test_approval_acts_once_and_a_second_approval_meets_the_daily_limit(
     base = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
     )
-    settings = base.model_copy(
-        update={
-            "policy": PolicyConfig(
-                min_confidence=0.6,
-                require_approval_for=("supervisor.restart",),
-                max_actions_per_service_per_day=1,
-                max_actions_per_service_per_week=1,
-            )
-        }
-    )
+    settings = _asking(base, max_actions_per_service_per_day=1, max_actions_per_service_per_week=1)
     runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
     client = await connect(temporal_address)
     first_alert = leak_alert(svc.name, datetime.now(UTC))
@@ -82,3 +85,64 @@ async def test_approval_acts_once_and_a_second_approval_meets_the_daily_limit(
     assert "rate_limit" in failed, second_record.decision.reason
     assert second_record.actions == ()
     assert svc.spawns() == 2, "exactly one restart: the second approval met the daily limit"
+
+
+async def test_a_person_answers_from_the_command_line(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    (svc,) = leaky(["asked"], 0.0)
+    base = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    settings = _asking(base)
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    client = await connect(temporal_address)
+    where = ["--store", settings.resolved_store_url(), "--temporal", temporal_address]
+
+    async def answer(verb: str, incident_id: str, who: str) -> str:
+        args = ["incidents", verb, incident_id, *where, "--by", who]
+        result = await asyncio.to_thread(CliRunner().invoke, app, args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            started = [
+                await start_remediation(
+                    client,
+                    leak_alert(svc.name, datetime.now(UTC)),
+                    task_queue=task_queue,
+                    window_s=1,
+                )
+                for _ in range(2)
+            ]
+            await wait_for_incidents(
+                runtime.store,
+                2,
+                timeout_s=60,
+                until=lambda i: i.state is IncidentState.awaiting_approval,
+            )
+            (first_id, first), (second_id, second) = started
+            assert first is not None
+            assert second is not None
+            said = await answer("decline", first_id, "carol")
+            assert f"{first_id} declined by carol" in said
+            declined = await first.result()
+            said = await answer("approve", second_id, "dave")
+            assert "every gate runs again" in said
+            approved = await second.result()
+            refused = await asyncio.to_thread(
+                CliRunner().invoke, app, ["incidents", "approve", first_id, *where]
+            )
+        with runtime.store.session() as session:
+            record = IncidentRepo(session).get_record(second_id)
+    finally:
+        runtime.close()
+
+    assert declined.status is OutcomeStatus.declined
+    assert "declined by carol" in declined.reason
+    assert approved.status is OutcomeStatus.resolved
+    assert record is not None
+    assert any(e.payload.get("approved_by") == "dave" for e in record.audit)
+    assert "not awaiting approval" in str(refused.exception)
+    assert svc.spawns() == 2, "one restart: the approved incident's, not the declined one's"

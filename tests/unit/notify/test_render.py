@@ -111,6 +111,10 @@ def test_awaiting_approval_is_a_warning() -> None:
     message = render(incident(S.diagnosed, S.awaiting_approval), diagnosis(), ask)
     assert message.title.startswith("[needs approval] ")
     assert message.severity is Severity.warning
+    iid = ask.incident_id
+    assert f"to answer: vanguard incidents approve {iid}" in message.body
+    assert f"vanguard incidents decline {iid}" in message.body
+    assert "to answer" not in render(incident(S.diagnosed), diagnosis(), decision()).body
 
 
 def test_rolled_back_incident_has_nothing_left_to_undo() -> None:

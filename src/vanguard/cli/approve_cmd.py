@@ -1,0 +1,118 @@
+"""``vanguard incidents approve|decline INCIDENT_ID``: answer an incident that waits for a human.
+
+Policy can require a person's approval for some actions (``require_approval_for``); the
+incident's workflow then waits, and these commands send it the answer as a Temporal signal.
+An approval is not a bypass: the workflow runs every gate again with the approver's name,
+so a freeze window or a rate limit that closed meanwhile still stops the action. The store
+is read first, so an incident that does not wait (any more) is refused with its state
+instead of signalling a workflow that would ignore the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from temporalio.service import RPCError
+
+from vanguard.cli.apps import incidents_app
+from vanguard.config import load_settings
+from vanguard.errors import EngineError, InputError
+from vanguard.incident import IncidentState
+
+__all__ = ["approve", "decline"]
+
+console = Console()
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="vanguard.yaml", envvar="VANGUARD_CONFIG")
+]
+StoreOpt = Annotated[str | None, typer.Option(help="store URL (overrides the config)")]
+TemporalOpt = Annotated[
+    str | None,
+    typer.Option(help="HOST:PORT of Temporal (default: the config's, or the embedded server's)"),
+]
+ByOpt = Annotated[str | None, typer.Option("--by", help="who answers (default: the user)")]
+
+
+def _answer(
+    incident_id: str,
+    *,
+    approve: bool,
+    config: Path,
+    store: str | None,
+    temporal: str | None,
+    by: str | None,
+) -> None:
+    from vanguard.engine.client import connect
+    from vanguard.engine.workflows import RemediationWorkflow, workflow_id_for
+    from vanguard.store import IncidentRepo, open_store
+
+    settings = load_settings(config) if store is None or temporal is None else None
+    url = store or (settings.resolved_store_url() if settings else "")
+    the_store = open_store(url)
+    try:
+        with the_store.session() as session:
+            incident = IncidentRepo(session).get_incident(incident_id)
+    finally:
+        the_store.close()
+    if incident is None:
+        raise InputError(f"no incident {incident_id!r} in {url}")
+    if incident.state is not IncidentState.awaiting_approval:
+        raise InputError(
+            f"incident {incident_id} is {incident.state.value}, not awaiting approval: "
+            "there is nothing to answer"
+        )
+    namespace = settings.temporal.namespace if settings else "default"
+    if temporal is None and settings is not None:
+        embedded = settings.temporal.embedded
+        temporal = f"127.0.0.1:{settings.temporal.port}" if embedded else settings.temporal.address
+    who = by or getpass.getuser()
+    signal = RemediationWorkflow.approve if approve else RemediationWorkflow.decline
+
+    async def send() -> None:
+        client = await connect(temporal or "", namespace)
+        handle = client.get_workflow_handle(workflow_id_for(incident_id))
+        try:
+            await handle.signal(signal, who)
+        except RPCError as exc:
+            raise EngineError(
+                f"cannot signal the workflow of incident {incident_id} at {temporal}: {exc}"
+            ) from exc
+
+    asyncio.run(send())
+    if approve:
+        console.print(
+            f"approval of {incident_id} sent as {who}: every gate runs again before it acts",
+            highlight=False,
+        )
+    else:
+        console.print(f"{incident_id} declined by {who}: nothing will be done", highlight=False)
+
+
+@incidents_app.command("approve")
+def approve(
+    incident_id: Annotated[str, typer.Argument(help="the incident that waits for approval")],
+    config: ConfigOpt = Path("vanguard.yaml"),
+    store: StoreOpt = None,
+    temporal: TemporalOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Approve the action an incident waits on; every gate runs again with your name."""
+    _answer(incident_id, approve=True, config=config, store=store, temporal=temporal, by=by)
+
+
+@incidents_app.command("decline")
+def decline(
+    incident_id: Annotated[str, typer.Argument(help="the incident that waits for approval")],
+    config: ConfigOpt = Path("vanguard.yaml"),
+    store: StoreOpt = None,
+    temporal: TemporalOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Decline the action an incident waits on; it ends without acting."""
+    _answer(incident_id, approve=False, config=config, store=store, temporal=temporal, by=by)
