@@ -253,9 +253,17 @@ def _decision_section(decision: Decision | None) -> str:
         (escape(v.gate), _state("pass" if v.passed else "fail"), escape(v.reason))
         for v in decision.verdicts
     )
+    answer = ""
+    if decision.needs_approval:
+        iid = escape(decision.incident_id)
+        answer = (
+            f"<p>To answer: <code>vanguard incidents approve {iid}</code> or "
+            f"<code>vanguard incidents decline {iid}</code> (an approval runs every gate "
+            "again).</p>"
+        )
     return (
         f"<section><h2>Decision</h2><p><strong>{escape(verdict)}</strong> at "
-        f"{_when(decision.decided_at)}: {escape(decision.reason)}</p>"
+        f"{_when(decision.decided_at)}: {escape(decision.reason)}</p>{answer}"
         f"{_table(('gate', 'verdict', 'reason'), rows)}</section>"
     )
 

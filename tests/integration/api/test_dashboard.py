@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.store.values import incident, resolved_incident
+from tests.integration.store.values import advanced, decision, incident, resolved_incident
 from vanguard.api import create_app
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.records import CiRepo
+from vanguard.incident import IncidentState
 from vanguard.store import AuditLog, IncidentRepo, Store, default_store_url, open_store
 
 SVG = "{http://www.w3.org/2000/svg}svg"
@@ -84,6 +85,21 @@ def test_an_incident_still_open_says_what_has_not_happened_yet(store: Store) -> 
     text = TestClient(create_app(store)).get("/incidents/inc-open").text
     for missing in ("not diagnosed yet", "not decided yet", "nothing applied", "still running"):
         assert missing in text
+
+
+def test_an_incident_waiting_for_a_person_says_how_to_answer(store: Store) -> None:
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        states = (IncidentState.diagnosed, IncidentState.awaiting_approval)
+        repo.save_incident(advanced(incident("inc-ask", "db"), *states))
+        repo.save_decision(
+            decision("inc-ask", approved=False).model_copy(update={"needs_approval": True})
+        )
+    client = TestClient(create_app(store))
+    text = client.get("/incidents/inc-ask").text
+    assert "waits for approval" in text
+    assert "<code>vanguard incidents approve inc-ask</code>" in text
+    assert "vanguard incidents approve" not in client.get("/incidents/inc-full").text
 
 
 def test_an_unknown_incident_is_a_404_page(store: Store) -> None:
