@@ -19,6 +19,7 @@ from vanguard import __version__
 from vanguard.cli.apps import app, config_app, incidents_app
 from vanguard.config import Settings, load_settings
 from vanguard.errors import ConfigError
+from vanguard.incident import IncidentState
 
 if TYPE_CHECKING:
     from vanguard.store import Store
@@ -217,14 +218,18 @@ def incidents_list(
     config: ConfigOpt = Path("vanguard.yaml"),
     store: Annotated[str | None, typer.Option(help="store URL")] = None,
     limit: int = 20,
+    state: Annotated[
+        IncidentState | None, typer.Option(help="only incidents in this state")
+    ] = None,
+    service: Annotated[str | None, typer.Option(help="only incidents of this service")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """List recent incidents, newest first."""
+    """List recent incidents, newest first; --state awaiting_approval lists those that wait."""
     from vanguard.store import IncidentRepo
 
     the_store = _open_store(config, store)
     with the_store.session() as session:
-        found = IncidentRepo(session).list_incidents(limit=limit)
+        found = IncidentRepo(session).list_incidents(limit=limit, state=state, service=service)
     if json_out:
         print(json.dumps([i.model_dump(mode="json") for i in found], indent=2))
         return

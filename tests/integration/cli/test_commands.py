@@ -105,6 +105,11 @@ def test_incidents_list_and_show_read_the_store(tmp_path: Path) -> None:
     listed = run("incidents", "list", "--store", url)
     assert listed.returncode == 0, listed.stderr
     assert "inc-42" in listed.stdout
+    waiting = run("incidents", "list", "--store", url, "--state", "awaiting_approval")
+    assert waiting.returncode == 0, waiting.stderr
+    assert "inc-42" not in waiting.stdout
+    opened = run("incidents", "list", "--store", url, "--state", "open", "--service", "web")
+    assert "inc-42" in opened.stdout
     shown = run("incidents", "show", "inc-42", "--store", url, "--json")
     assert shown.returncode == 0, shown.stderr
     assert '"incident_id": "inc-42"' in shown.stdout
