@@ -42,7 +42,7 @@ class Panel:
     ``values`` is aligned with the plot's ``times``; NaN draws nothing. ``marks`` are row
     indices drawn as dots on the line (detections, alerts). ``level`` draws a dashed
     horizontal line (a threshold). ``low`` and ``high`` fix the y range (a score's 0..1);
-    by default it is the data's range with a margin.
+    by default it is the data's range, and the level's, with a margin.
     """
 
     label: str
@@ -100,7 +100,7 @@ def _panel(
 ) -> list[str]:
     values = np.asarray(panel.values, dtype=np.float64)
     ok = np.isfinite(values) & np.isfinite(xs)
-    low, high = _y_range(values[ok], panel.low, panel.high)
+    low, high = _y_range(values[ok], panel)
 
     def y_of(v: F64) -> F64:
         return np.asarray(top + (high - v) / (high - low) * PANEL_HEIGHT, dtype=np.float64)
@@ -153,11 +153,19 @@ def _panel(
     return parts
 
 
-def _y_range(values: F64, low: float | None, high: float | None) -> tuple[float, float]:
-    """The fixed bounds where given; elsewhere the data's extreme with a 5 % margin."""
+def _y_range(values: F64, panel: Panel) -> tuple[float, float]:
+    """The panel's fixed bounds where given; elsewhere the data's extreme with a 5 % margin.
+
+    A free bound also reaches the panel's level: a threshold the data have not met yet is
+    what the reader compares them with.
+    """
+    low, high, level = panel.low, panel.high, panel.level
     seen = len(values) > 0
     lo = low if low is not None else float(values.min()) if seen else 0.0
     hi = high if high is not None else float(values.max()) if seen else 1.0
+    if level is not None:
+        lo = min(lo, level) if low is None else lo
+        hi = max(hi, level) if high is None else hi
     pad = (hi - lo) * 0.05
     lo, hi = (lo if low is not None else lo - pad), (hi if high is not None else hi + pad)
     if hi <= lo:

@@ -21,10 +21,24 @@ import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from vanguard.ci.health import HealthFigures, daily_success, health_figures, success_svg
+from vanguard.ci.health import (
+    REPORT_COLUMNS,
+    daily_success,
+    health_figures,
+    report_row,
+    success_svg,
+)
 from vanguard.ci.records import CiRepo
 from vanguard.incident import Incident, IncidentState
-from vanguard.model import ActionResult, Alert, Decision, Diagnosis, EvidencePoint, Verification
+from vanguard.model import (
+    ActionResult,
+    Alert,
+    Decision,
+    Diagnosis,
+    EvidencePoint,
+    Outcome,
+    Verification,
+)
 from vanguard.plot import Panel, series_svg
 from vanguard.store import AuditEntry, AuditLog, IncidentRecord, IncidentRepo, Store
 
@@ -169,7 +183,7 @@ def incident_page(incident_id: str, request: Request) -> HTMLResponse:
         _decision_section(record.decision),
         _actions_section(record.actions),
         _verification_section(record.verification or _outcome_verification(record)),
-        _outcome_section(record),
+        _outcome_section(record.outcome),
         _timeline_section(inc),
         _audit_section(record.audit),
     ]
@@ -187,12 +201,7 @@ def _points_svg(
         return ""
     times = np.array([p.timestamp.timestamp() for p in points])
     values = np.array([p.value for p in points])
-    low, high = float(values.min()), float(values.max())
-    if level is not None:
-        low, high = min(low, level), max(high, level)
-    pad = (high - low) * 0.05 or 1.0
-    panel = Panel(title, values, level=level, low=low - pad, high=high + pad)
-    return series_svg(times, [panel], title="", spans=spans)
+    return series_svg(times, [Panel(title, values, level=level)], title="", spans=spans)
 
 
 def _alert_section(alert: Alert) -> str:
@@ -305,8 +314,7 @@ def _verification_section(verification: Verification | None) -> str:
     )
 
 
-def _outcome_section(record: IncidentRecord) -> str:
-    outcome = record.outcome
+def _outcome_section(outcome: Outcome | None) -> str:
     if outcome is None:
         return '<section><h2>Outcome</h2><p class="muted">still running</p></section>'
     return (
@@ -371,24 +379,6 @@ def ci_health(
     if not figures:
         body = f'<p class="muted">no finished CI runs recorded in the last {days} day(s)</p>'
     else:
-        body = _table(
-            ("repository", "workflow", "runs", "success", "flaky", "auto-heal", "median TTR"),
-            (_figure_row(f) for f in figures),
-        ) + success_svg(daily_success(attempts), since, until)
+        rows = ([escape(cell) for cell in report_row(f)] for f in figures)
+        body = _table(REPORT_COLUMNS, rows) + success_svg(daily_success(attempts), since, until)
     return _page("CI health", f"<h1>CI health, last {days} days</h1>{body}")
-
-
-def _figure_row(f: HealthFigures) -> list[str]:
-    def pct(value: float | None) -> str:
-        return "–" if value is None else f"{value:.1%}"
-
-    ttr = "–" if f.median_recovery_s is None else f"{f.median_recovery_s / 60:.1f} min"
-    return [
-        escape(f.repository),
-        escape(f.workflow),
-        str(f.runs),
-        pct(f.success_rate),
-        f"{pct(f.flaky_rate)} ({f.flaky_commits})",
-        f"{pct(f.auto_heal_coverage)} ({f.healed}/{f.healable})",
-        ttr,
-    ]

@@ -29,12 +29,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from vanguard.plot import Panel, series_svg
 
 __all__ = [
+    "REPORT_COLUMNS",
     "SUCCESS_TARGET",
     "AttemptRecord",
     "DailySuccess",
     "HealthFigures",
     "daily_success",
     "health_figures",
+    "report_row",
     "success_svg",
 ]
 
@@ -143,6 +145,49 @@ def health_figures(attempts: Iterable[AttemptRecord]) -> list[HealthFigures]:
     for a in attempts:
         groups[(a.repository, a.workflow)].append(a)
     return [_figures(repo, wf, groups[(repo, wf)]) for repo, wf in sorted(groups)]
+
+
+REPORT_COLUMNS = (
+    "repository",
+    "workflow",
+    "runs",
+    "success",
+    "flaky",
+    "auto-heal",
+    "recoveries",
+    "median TTR",
+    "red since",
+)
+"""The columns of ``report_row``: what ``vanguard ci report`` and the dashboard show."""
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def report_row(f: HealthFigures) -> tuple[str, ...]:
+    """One repository and workflow's figures as plain text, in ``REPORT_COLUMNS`` order."""
+    return (
+        f.repository,
+        f.workflow,
+        str(f.runs),
+        _pct(f.success_rate),
+        f"{_pct(f.flaky_rate)} ({f.flaky_commits})",
+        f"{_pct(f.auto_heal_coverage)} ({f.healed}/{f.healable})",
+        str(f.recoveries),
+        _duration(f.median_recovery_s),
+        f.red_since.isoformat(timespec="minutes") if f.red_since else "-",
+    )
 
 
 class DailySuccess(BaseModel):

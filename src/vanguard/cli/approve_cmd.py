@@ -39,6 +39,20 @@ TemporalOpt = Annotated[
 ByOpt = Annotated[str | None, typer.Option("--by", help="who answers (default: the user)")]
 
 
+def _where(config: Path, store: str | None, temporal: str | None) -> tuple[str, str, str]:
+    """Store URL, Temporal address and namespace: the options, else the configuration's.
+
+    The configuration is read only for what the options leave open; an embedded Temporal is
+    the dev server ``vanguard up`` runs on loopback at the configured port.
+    """
+    if store is not None and temporal is not None:
+        return store, temporal, "default"
+    settings = load_settings(config)
+    engine = settings.temporal
+    address = f"127.0.0.1:{engine.port}" if engine.embedded else engine.address
+    return store or settings.resolved_store_url(), temporal or address, engine.namespace
+
+
 def _answer(
     incident_id: str,
     *,
@@ -52,8 +66,7 @@ def _answer(
     from vanguard.engine.workflows import RemediationWorkflow, workflow_id_for
     from vanguard.store import IncidentRepo, open_store
 
-    settings = load_settings(config) if store is None or temporal is None else None
-    url = store or (settings.resolved_store_url() if settings else "")
+    url, address, namespace = _where(config, store, temporal)
     the_store = open_store(url)
     try:
         with the_store.session() as session:
@@ -67,21 +80,17 @@ def _answer(
             f"incident {incident_id} is {incident.state.value}, not awaiting approval: "
             "there is nothing to answer"
         )
-    namespace = settings.temporal.namespace if settings else "default"
-    if temporal is None and settings is not None:
-        embedded = settings.temporal.embedded
-        temporal = f"127.0.0.1:{settings.temporal.port}" if embedded else settings.temporal.address
     who = by or getpass.getuser()
     signal = RemediationWorkflow.approve if approve else RemediationWorkflow.decline
 
     async def send() -> None:
-        client = await connect(temporal or "", namespace)
+        client = await connect(address, namespace)
         handle = client.get_workflow_handle(workflow_id_for(incident_id))
         try:
             await handle.signal(signal, who)
         except RPCError as exc:
             raise EngineError(
-                f"cannot signal the workflow of incident {incident_id} at {temporal}: {exc}"
+                f"cannot signal the workflow of incident {incident_id} at {address}: {exc}"
             ) from exc
 
     asyncio.run(send())

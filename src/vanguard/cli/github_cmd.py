@@ -13,7 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from vanguard.ci.client import build_github_api
-from vanguard.ci.health import HealthFigures, daily_success, health_figures, success_svg
+from vanguard.ci.health import (
+    REPORT_COLUMNS,
+    HealthFigures,
+    daily_success,
+    health_figures,
+    report_row,
+    success_svg,
+)
 from vanguard.ci.intake import CiIntake
 from vanguard.ci.poller import PollState, poll_once
 from vanguard.ci.records import CiRepo
@@ -30,47 +37,13 @@ ConfigOpt = Annotated[
 console = Console()
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def render_report(figures: list[HealthFigures]) -> Table:
     """The health figures as a table, one row per repository and workflow."""
     table = Table(title="CI health")
-    for name in (
-        "repository",
-        "workflow",
-        "runs",
-        "success",
-        "flaky",
-        "auto-heal",
-        "recoveries",
-        "median TTR",
-        "red since",
-    ):
+    for name in REPORT_COLUMNS:
         table.add_column(name, justify="left" if name in {"repository", "workflow"} else "right")
     for f in figures:
-        table.add_row(
-            f.repository,
-            f.workflow,
-            str(f.runs),
-            _pct(f.success_rate),
-            f"{_pct(f.flaky_rate)} ({f.flaky_commits})",
-            f"{_pct(f.auto_heal_coverage)} ({f.healed}/{f.healable})",
-            str(f.recoveries),
-            _duration(f.median_recovery_s),
-            f.red_since.isoformat(timespec="minutes") if f.red_since else "-",
-        )
+        table.add_row(*report_row(f))
     return table
 
 
