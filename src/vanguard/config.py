@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from vanguard.ci.config import GitHubConfig
 from vanguard.decide import PolicyConfig
@@ -34,6 +34,7 @@ __all__ = [
     "VerificationConfig",
     "VerifyMetric",
     "WatchConfig",
+    "WebhookTarget",
     "load_settings",
     "resolve_secret",
 ]
@@ -141,6 +142,46 @@ class SupervisorTarget(Section):
         return value
 
 
+class WebhookTarget(Section):
+    """Where a ``webhook.call`` remedy sends its request for this service.
+
+    These settings override the pattern's: the pattern says what to send (``body``,
+    ``method``), the service says where. A URL that embeds a token belongs in ``url_env``.
+    """
+
+    url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    url_env: str | None = None
+    undo_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    undo_url_env: str | None = None
+    secret_env: str | None = None
+    secret_file: Path | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookTarget:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("a webhook needs exactly one of 'url' and 'url_env'")
+        for value in (self.url, self.undo_url):
+            if value is not None and re.search(r"://[^/]*@", value):
+                raise ValueError(
+                    "the URL holds credentials, which would be recorded with every action; "
+                    "use 'url_env' / 'undo_url_env' or 'secret_env' instead"
+                )
+        return self
+
+    def params(self) -> dict[str, JsonValue]:
+        """The ``webhook.call`` parameters this section sets (the pattern's give way)."""
+        return {
+            "url": self.url,
+            "url_env": self.url_env,
+            "undo_url": self.undo_url,
+            "undo_url_env": self.undo_url_env,
+            "secret_env": self.secret_env,
+            "secret_file": None if self.secret_file is None else str(self.secret_file),
+            "timeout_s": self.timeout_s,
+        }
+
+
 class PgBouncerConfig(Section):
     """A PgBouncer: its admin console (a metric source) and the ini a resize edits.
 
@@ -198,6 +239,7 @@ class ServiceConfig(Section):
     watch: tuple[WatchConfig, ...] = ()
     verify: tuple[VerifyMetric, ...] = ()
     supervisor: SupervisorTarget | None = None
+    webhook: WebhookTarget | None = None
 
     @model_validator(mode="after")
     def _watch_needs_scrape(self) -> ServiceConfig:
@@ -325,6 +367,13 @@ def _under(base: Path, path: Path) -> Path:
 
 
 def _service_paths(base: Path, service: ServiceConfig) -> ServiceConfig:
+    hook = service.webhook
+    if hook is not None and hook.secret_file is not None:
+        service = service.model_copy(
+            update={
+                "webhook": hook.model_copy(update={"secret_file": _under(base, hook.secret_file)})
+            }
+        )
     if service.pgbouncer is None:
         return service
     pgb = service.pgbouncer

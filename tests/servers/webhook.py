@@ -1,4 +1,4 @@
-"""An HTTP sink on 127.0.0.1 that records every POSTed JSON body (Alertmanager, notifiers)."""
+"""An HTTP sink on 127.0.0.1 that records every JSON request (Alertmanager, notifiers, actions)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ __all__ = ["Received", "WebhookReceiver"]
 
 
 class Received:
-    """One POST: path, headers and the parsed body (``None`` when not JSON)."""
+    """One request: path, headers and the parsed body (``None`` when not JSON)."""
 
-    def __init__(self, path: str, headers: dict[str, str], raw: bytes) -> None:
+    def __init__(
+        self, path: str, headers: dict[str, str], raw: bytes, method: str = "POST"
+    ) -> None:
+        self.method = method
         self.path = path
         self.headers = headers
         self.raw = raw
@@ -29,30 +32,51 @@ class Received:
 
 
 class WebhookReceiver:
-    """Records POSTs to any path and answers 200; ``wait_for`` blocks until one matches."""
+    """Records POST/PUT/PATCH to any path and answers 200; ``wait_for`` blocks until one matches.
+
+    ``script(path, (status, headers), ...)`` queues the answers to the next requests to
+    ``path``, in order; once they are used up, 200 again. ``on_request``, when set, runs
+    before each answer (a receiver that acts, like a runbook automation).
+    """
 
     def __init__(self) -> None:
         self.port = free_port()
         self.received: list[Received] = []
+        self._answers: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self.on_request: Callable[[Received], None] | None = None
         self._cond = threading.Condition()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
+            def _record(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                got = Received(self.path, dict(self.headers), raw, self.command)
+                if receiver.on_request is not None:
+                    receiver.on_request(got)
                 with receiver._cond:
-                    receiver.received.append(Received(self.path, dict(self.headers), raw))
+                    receiver.received.append(got)
+                    queue = receiver._answers.get(self.path) or []
+                    status, headers = queue.pop(0) if queue else (200, {})
                     receiver._cond.notify_all()
-                self.send_response(200)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            do_POST = do_PUT = do_PATCH = _record  # noqa: N815 (http.server's names)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def script(self, path: str, *answers: tuple[int, dict[str, str]]) -> None:
+        """Answer the next requests to ``path`` with these statuses and headers."""
+        with self._cond:
+            self._answers.setdefault(path, []).extend(answers)
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"

@@ -195,3 +195,41 @@ def test_pgbouncer_section_is_a_source_with_paths_resolved_against_the_file(
         "pgbouncer_pools_client_maxwait_seconds",
     ]
     assert all(v.better == "lower" for v in service.verify)
+
+
+def test_webhook_section_takes_one_url_and_resolves_its_secret_file(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(
+        "services:\n"
+        "  - name: queue\n"
+        "    webhook:\n"
+        "      url_env: RUNBOOK_URL\n"
+        "      undo_url: https://runbooks.example.org/undo\n"
+        "      secret_file: secrets/runbook\n"
+    )
+    hook = load_settings(path).service("queue").webhook
+    assert hook is not None
+    assert hook.secret_file == (tmp_path / "secrets" / "runbook").resolve()
+    assert hook.params()["url_env"] == "RUNBOOK_URL"
+    assert hook.params()["url"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("      timeout_s: 5\n", "exactly one of 'url' and 'url_env'"),
+        ("      url: http://a/x\n      url_env: HOOK\n", "exactly one of 'url' and 'url_env'"),
+        ("      url: http://ops:hunter2@a/x\n", "holds credentials"),
+        ("      url: http://a/x\n      secret: hunter2\n", "'secret_env'"),
+    ],
+)
+def test_webhook_section_errors_name_the_service_and_hide_secrets(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("services:\n  - name: queue\n    webhook:\n" + body)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert message in str(info.value)
+    assert "services[0].webhook" in str(info.value)
+    assert "hunter2" not in str(info.value)

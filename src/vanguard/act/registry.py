@@ -15,6 +15,7 @@ from vanguard.act.base import Adapter, Ledger
 from vanguard.act.github import GITHUB_ADAPTERS
 from vanguard.act.pgbouncer import PgBouncerResizeAdapter
 from vanguard.act.supervisor import SupervisorAdapter
+from vanguard.act.webhook import WebhookCallAdapter
 from vanguard.config import Settings
 from vanguard.diagnose.patterns import Pattern
 from vanguard.errors import ConfigError
@@ -32,9 +33,14 @@ def _pgbouncer(ledger: Ledger, _settings: Settings) -> Adapter:
     return PgBouncerResizeAdapter(ledger)
 
 
+def _webhook(ledger: Ledger, _settings: Settings) -> Adapter:
+    return WebhookCallAdapter(ledger)
+
+
 ADAPTER_FACTORIES: Mapping[str, AdapterFactory] = {
     SupervisorAdapter.kind: _supervisor,
     PgBouncerResizeAdapter.kind: _pgbouncer,
+    WebhookCallAdapter.kind: _webhook,
     **GITHUB_ADAPTERS,
 }
 

@@ -641,6 +641,10 @@ class Activities:
                     "timeout_s": pgb.timeout_s,
                 }
             )
+        if remedy.action.startswith("webhook.") and service and service.webhook:
+            for name in ("url", "url_env", "undo_url", "undo_url_env", "secret_env", "secret_file"):
+                params.pop(name, None)
+            params.update({k: v for k, v in service.webhook.params().items() if v is not None})
         request = ActionRequest(
             idempotency_key=f"{inp.incident_id}:apply",
             incident_id=inp.incident_id,

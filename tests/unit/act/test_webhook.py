@@ -1,0 +1,98 @@
+"""``webhook.call``: parameters, ``Retry-After``, the plan and pattern checks (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import JsonValue
+
+from vanguard.act.base import MemoryLedger
+from vanguard.act.registry import build_adapters, check_patterns
+from vanguard.act.webhook import WebhookCallAdapter, retry_after_s
+from vanguard.config import Settings
+from vanguard.diagnose.patterns import Pattern
+from vanguard.errors import AdapterError, ConfigError
+from vanguard.model import ActionRequest
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+
+def _request(**params: JsonValue) -> ActionRequest:
+    return ActionRequest(
+        idempotency_key="inc-1:apply",
+        incident_id="inc-1",
+        action="webhook.call",
+        target="checkout",
+        params=params,
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "exactly one of 'url' and 'url_env'"),
+        ({"url": "http://a/x", "url_env": "HOOK"}, "exactly one of 'url' and 'url_env'"),
+        ({"url": "ftp://a/x"}, "must be http(s)://host"),
+        ({"url": "https://ops:pw@a/x"}, "holds credentials"),
+        ({"url": "http://a/x", "undo_url": "http://b", "undo_url_env": "U"}, "exclude"),
+        ({"url": "http://a/x", "expect_status": [700]}, "100..599"),
+        ({"url": "http://a/x", "method": "DELETE"}, "method"),
+        ({"url": "http://a/x", "attempts": 0}, "attempts"),
+        ({"url": "http://a/x", "url_env": None, "bogus": 1}, "bogus"),
+    ],
+)
+def test_bad_params_are_refused_with_the_key(params: dict[str, JsonValue], message: str) -> None:
+    adapter = WebhookCallAdapter(MemoryLedger())
+    with pytest.raises(AdapterError, match=r"webhook\.call: invalid params") as info:
+        adapter.plan(_request(**params))
+    assert message in str(info.value)
+    assert "pw@" not in str(info.value)
+
+
+def test_retry_after_reads_seconds_and_dates() -> None:
+    assert retry_after_s("7", NOW) == 7.0
+    assert retry_after_s("Sun, 06 Dec 2026 12:00:30 GMT", NOW) == 30.0
+    assert retry_after_s("Sun, 06 Dec 2026 11:00:00 GMT", NOW) == 0.0
+    assert retry_after_s("soon", NOW) is None
+    assert retry_after_s(None, NOW) is None
+
+
+def test_plan_names_host_key_retries_and_undo_without_the_path() -> None:
+    adapter = WebhookCallAdapter(MemoryLedger())
+    plan = adapter.plan(
+        _request(
+            url="https://hooks.example.org/T01/secret-path",
+            undo_url_env="UNDO_HOOK",
+            secret_env="HOOK_SECRET",
+        )
+    )
+    text = "\n".join(plan.steps)
+    assert plan.undoable
+    assert "POST the incident as JSON signed (HMAC-SHA256) to https://hooks.example.org" in text
+    assert "Idempotency-Key: inc-1:apply" in text
+    assert "$UNDO_HOOK" in text
+    assert "secret-path" not in text
+    assert not adapter.plan(_request(url_env="HOOK")).undoable
+
+
+def test_a_pattern_may_name_the_action_and_its_params_are_checked() -> None:
+    adapters = build_adapters(MemoryLedger(), Settings())
+    assert "webhook.call" in adapters
+
+    def pattern(params: dict[str, JsonValue]) -> Pattern:
+        return Pattern.model_validate(
+            {
+                "id": "queue_backlog",
+                "description": "a queue backs up",
+                "metric": "queue_depth",
+                "signature": [{"field": "anomaly_score", "op": "gte", "value": 0.95}],
+                "remedy": {"action": "webhook.call", "params": params},
+                "rollback_safe": True,
+                "prior_confidence": 0.7,
+            }
+        )
+
+    check_patterns([pattern({"body": {"workers": 2}, "method": "PUT"})], adapters)
+    with pytest.raises(ConfigError, match=r"remedy\.params\.method"):
+        check_patterns([pattern({"method": "GET"})], adapters)
