@@ -24,6 +24,7 @@ from vanguard.yamlsource import load_yaml, validate_yaml
 
 __all__ = [
     "ApiConfig",
+    "ConfigFileTarget",
     "NotifyTarget",
     "PgBouncerConfig",
     "ScrapeConfig",
@@ -182,6 +183,33 @@ class WebhookTarget(Section):
         }
 
 
+class ConfigFileTarget(Section):
+    """The file a ``config.set`` remedy edits for this service, and where the commit goes.
+
+    ``repo`` is a git working tree (relative to this file); ``file`` is inside it. With
+    ``push``, the commit is pushed to ``remote``'s ``branch`` (default: the one checked out),
+    the branch a GitOps controller deploys from. The pattern says which key and how.
+    """
+
+    repo: Path
+    file: str = Field(min_length=1)
+    format: Literal["yaml", "json", "ini", "env"] | None = None
+    push: bool = False
+    remote: str = Field(default="origin", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    branch: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_./-]{1,200}$")
+
+    def params(self) -> dict[str, JsonValue]:
+        """The ``config.set`` parameters this section sets (the pattern's give way)."""
+        return {
+            "repo": str(self.repo),
+            "file": self.file,
+            "format": self.format,
+            "push": self.push,
+            "remote": self.remote,
+            "branch": self.branch,
+        }
+
+
 class PgBouncerConfig(Section):
     """A PgBouncer: its admin console (a metric source) and the ini a resize edits.
 
@@ -240,6 +268,7 @@ class ServiceConfig(Section):
     verify: tuple[VerifyMetric, ...] = ()
     supervisor: SupervisorTarget | None = None
     webhook: WebhookTarget | None = None
+    config_file: ConfigFileTarget | None = None
 
     @model_validator(mode="after")
     def _watch_needs_scrape(self) -> ServiceConfig:
@@ -367,6 +396,11 @@ def _under(base: Path, path: Path) -> Path:
 
 
 def _service_paths(base: Path, service: ServiceConfig) -> ServiceConfig:
+    target = service.config_file
+    if target is not None:
+        service = service.model_copy(
+            update={"config_file": target.model_copy(update={"repo": _under(base, target.repo)})}
+        )
     hook = service.webhook
     if hook is not None and hook.secret_file is not None:
         service = service.model_copy(

@@ -233,3 +233,23 @@ def test_webhook_section_errors_name_the_service_and_hide_secrets(
     assert message in str(info.value)
     assert "services[0].webhook" in str(info.value)
     assert "hunter2" not in str(info.value)
+
+
+def test_config_file_section_resolves_its_repository_against_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(
+        "services:\n"
+        "  - name: checkout\n"
+        "    config_file: {repo: deploy, file: checkout/values.yaml, push: true, branch: main}\n"
+    )
+    target = load_settings(path).service("checkout").config_file
+    assert target is not None
+    assert target.repo == (tmp_path / "deploy").resolve()
+    assert target.params() == {
+        "repo": str((tmp_path / "deploy").resolve()),
+        "file": "checkout/values.yaml",
+        "format": None,
+        "push": True,
+        "remote": "origin",
+        "branch": "main",
+    }

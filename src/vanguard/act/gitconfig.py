@@ -10,16 +10,28 @@ whose message still names the commit it reverts.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from vanguard.errors import ActionFailed, AdapterError
 
-__all__ = ["GitRepo"]
+__all__ = ["GitRepo", "replace_file"]
 
 KEY_TRAILER = "Vanguard-Key"
 IDENTITY = ("-c", "user.name=Vanguard", "-c", "user.email=vanguard@localhost")
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Replace the file atomically, keeping its mode and (as root) its owner."""
+    st = path.stat()
+    tmp = path.with_name(f".{path.name}.vanguard-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.chmod(tmp, st.st_mode & 0o7777)
+    if os.geteuid() == 0:
+        os.chown(tmp, st.st_uid, st.st_gid)
+    os.replace(tmp, path)
 
 
 class GitRepo:
@@ -127,3 +139,29 @@ class GitRepo:
     def show(self, sha: str, path: Path) -> str:
         """The content of ``path`` at commit ``sha``."""
         return self._git("show", f"{sha}:{self.relative(path)}").stdout
+
+    def branch(self) -> str:
+        """The checked-out branch (an error on a detached HEAD: there is nowhere to push)."""
+        name = self._git("rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+        if name == "HEAD":
+            raise ActionFailed(f"{self.root} has a detached HEAD; check out a branch to push")
+        return name
+
+    def pull(self, remote: str, branch: str) -> None:
+        """Fast-forward to ``remote``'s ``branch``; a diverged history is an error, not a merge."""
+        self._git("pull", "-q", "--ff-only", remote, branch)
+
+    def push(self, remote: str, branch: str) -> None:
+        """Push ``HEAD`` to ``remote``'s ``branch`` (a no-op when it is there already)."""
+        self._git("push", "-q", remote, f"HEAD:refs/heads/{branch}")
+
+    def remote_head(self, remote: str, branch: str) -> str | None:
+        """The commit ``remote``'s ``branch`` points at, as the remote says now."""
+        done = self._git("ls-remote", remote, f"refs/heads/{branch}")
+        line = done.stdout.strip()
+        return line.split()[0] if line else None
+
+    def contains(self, ancestor: str, descendant: str) -> bool:
+        """Whether ``descendant`` has ``ancestor`` in its history."""
+        done = self._git("merge-base", "--is-ancestor", ancestor, descendant, check=False)
+        return done.returncode == 0

@@ -17,7 +17,6 @@ so the pool is resized and committed exactly once.
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -28,7 +27,7 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from vanguard.act.base import Ledger, validate_params
-from vanguard.act.gitconfig import GitRepo
+from vanguard.act.gitconfig import GitRepo, replace_file
 from vanguard.clock import utcnow
 from vanguard.errors import ActionFailed, AdapterError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
@@ -147,17 +146,6 @@ def _int(value: str, what: str) -> int:
         return int(value.split()[0])
     except (ValueError, IndexError) as exc:
         raise AdapterError(f"the ini's {what} is not a number: {value!r}") from exc
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace the file atomically, keeping its mode and (as root) its owner."""
-    st = path.stat()
-    tmp = path.with_name(f".{path.name}.vanguard-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.chmod(tmp, st.st_mode & 0o7777)
-    if os.geteuid() == 0:
-        os.chown(tmp, st.st_uid, st.st_gid)
-    os.replace(tmp, path)
 
 
 # -- the admin console -------------------------------------------------------------------
@@ -308,7 +296,7 @@ class PgBouncerResizeAdapter:
             target = _json_int(entry.before.get("target"))
         text = self._read(p)
         if pool_size(text, p.database) != target:
-            _write(ini, with_pool_size(text, p.database, target))
+            replace_file(ini, with_pool_size(text, p.database, target))
         commit: str | None = None
         if repo is not None:
             verb = "raise" if target > current else "lower"
@@ -420,7 +408,7 @@ class PgBouncerResizeAdapter:
             )
             text = self._read(p)
         if pool_size(text, p.database) != restore:
-            _write(ini, with_pool_size(text, p.database, restore))
+            replace_file(ini, with_pool_size(text, p.database, restore))
             if p.git_repo:
                 revert = GitRepo(Path(p.git_repo)).commit(
                     [ini],

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from vanguard.act.base import Adapter, Ledger
+from vanguard.act.configfile import ConfigSetAdapter
 from vanguard.act.github import GITHUB_ADAPTERS
 from vanguard.act.pgbouncer import PgBouncerResizeAdapter
 from vanguard.act.supervisor import SupervisorAdapter
@@ -33,6 +34,10 @@ def _pgbouncer(ledger: Ledger, _settings: Settings) -> Adapter:
     return PgBouncerResizeAdapter(ledger)
 
 
+def _config_set(ledger: Ledger, _settings: Settings) -> Adapter:
+    return ConfigSetAdapter(ledger)
+
+
 def _webhook(ledger: Ledger, _settings: Settings) -> Adapter:
     return WebhookCallAdapter(ledger)
 
@@ -41,6 +46,7 @@ ADAPTER_FACTORIES: Mapping[str, AdapterFactory] = {
     SupervisorAdapter.kind: _supervisor,
     PgBouncerResizeAdapter.kind: _pgbouncer,
     WebhookCallAdapter.kind: _webhook,
+    ConfigSetAdapter.kind: _config_set,
     **GITHUB_ADAPTERS,
 }
 

@@ -641,6 +641,8 @@ class Activities:
                     "timeout_s": pgb.timeout_s,
                 }
             )
+        if remedy.action.startswith("config.") and service and service.config_file:
+            params.update(service.config_file.params())
         if remedy.action.startswith("webhook.") and service and service.webhook:
             for name in ("url", "url_env", "undo_url", "undo_url_env", "secret_env", "secret_file"):
                 params.pop(name, None)

@@ -78,7 +78,7 @@ def test_plan_names_host_key_retries_and_undo_without_the_path() -> None:
 
 def test_a_pattern_may_name_the_action_and_its_params_are_checked() -> None:
     adapters = build_adapters(MemoryLedger(), Settings())
-    assert "webhook.call" in adapters
+    assert {"webhook.call", "config.set"} <= set(adapters)
 
     def pattern(params: dict[str, JsonValue]) -> Pattern:
         return Pattern.model_validate(

@@ -1,0 +1,160 @@
+"""``config.set`` against real git: a working tree and a bare remote as the GitOps repo."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from pydantic import JsonValue
+
+from vanguard.act.base import MemoryLedger
+from vanguard.act.configfile import ConfigSetAdapter, locate
+from vanguard.act.gitconfig import GitRepo
+from vanguard.errors import ActionFailed
+from vanguard.model import ActionRequest, RollbackRequest
+
+pytestmark = pytest.mark.integration
+
+VALUES = """\
+# checkout service, deployed by the GitOps controller from main
+replicas: 3          # the on-call raised this in May
+resources:
+  memory_mb: 512
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def gitops(tmp_path: Path) -> tuple[Path, Path]:
+    """A bare 'origin' holding values.yaml on main, and a clone of it to edit."""
+    origin = tmp_path / "origin.git"
+    seed = tmp_path / "seed"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(tmp_path, "clone", "-q", str(origin), str(seed))
+    (seed / "values.yaml").write_text(VALUES)
+    git(seed, "add", "values.yaml")
+    git(seed, "commit", "-q", "-m", "initial")
+    git(seed, "push", "-q", "origin", "HEAD:refs/heads/main")
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "-q", "-b", "main", str(origin), str(work))
+    return origin, work
+
+
+def _request(work: Path, **params: JsonValue) -> ActionRequest:
+    base: dict[str, JsonValue] = {"repo": str(work), "file": "values.yaml", "push": True}
+    return ActionRequest(
+        idempotency_key="inc-1:apply",
+        incident_id="inc-1",
+        action="config.set",
+        target="checkout",
+        params=base | params,
+    )
+
+
+def _origin_values(origin: Path) -> str:
+    return git(origin, "show", "main:values.yaml") + "\n"
+
+
+def test_a_change_is_one_commit_pushed_once_and_verified(gitops: tuple[Path, Path]) -> None:
+    origin, work = gitops
+    adapter = ConfigSetAdapter(MemoryLedger())
+    request = _request(work, key="replicas", factor=1.5, max=10)
+    plan = adapter.plan(request)
+    assert plan.steps[1].startswith("set replicas in values.yaml 3 → 5")
+    result = adapter.apply(request)
+    again = adapter.apply(request)
+
+    assert again == result
+    assert result.before["value"] == 3
+    assert result.after["value"] == 5
+    assert "replicas: 5          # the on-call raised this in May\n" in _origin_values(origin)
+    subjects = git(origin, "log", "--format=%s", "main").splitlines()
+    assert subjects == ["auto: set replicas 3→5 in values.yaml, incident inc-1", "initial"]
+    assert "Vanguard-Key: inc-1:apply" in git(origin, "log", "-1", "--format=%B", "main")
+    check = adapter.verify(result)
+    assert check.ok, check.reason
+
+
+def test_an_interrupted_apply_commits_and_pushes_exactly_once(gitops: tuple[Path, Path]) -> None:
+    origin, work = gitops
+    ledger = MemoryLedger()
+    adapter = ConfigSetAdapter(ledger)
+    request = _request(work, key="resources.memory_mb", value=768)
+    # The worker died after writing the file, before committing.
+    ledger.begin(request.idempotency_key, {"value": 512, "target": 768})
+    (work / "values.yaml").write_text(VALUES.replace("512", "768"))
+    first = adapter.apply(request)
+    assert git(origin, "rev-list", "--count", "main") == "2"
+    # And once more after the commit and push, before recording.
+    ledger2 = MemoryLedger()
+    ledger2.begin(request.idempotency_key, {"value": 512, "target": 768})
+    second = ConfigSetAdapter(ledger2).apply(request)
+
+    assert second.after["commit"] == first.after["commit"]
+    assert git(origin, "rev-list", "--count", "main") == "2"
+
+
+def test_rollback_reverts_and_pushes_the_revert(gitops: tuple[Path, Path]) -> None:
+    origin, work = gitops
+    adapter = ConfigSetAdapter(MemoryLedger())
+    result = adapter.apply(_request(work, key="replicas", value=6))
+    undo = RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    undone = adapter.rollback(undo)
+    again = adapter.rollback(undo)
+
+    assert undone == again
+    assert _origin_values(origin) == VALUES
+    subjects = git(origin, "log", "--format=%s", "main").splitlines()
+    assert subjects[0].startswith('Revert "auto: set replicas 3→6')
+    assert len(subjects) == 3
+
+
+def test_rollback_after_someone_else_moved_the_file_restores_only_our_value(
+    gitops: tuple[Path, Path],
+) -> None:
+    origin, work = gitops
+    adapter = ConfigSetAdapter(MemoryLedger())
+    result = adapter.apply(_request(work, key="replicas", value=6, push=False))
+    text = (work / "values.yaml").read_text()
+    (work / "values.yaml").write_text(text.replace("replicas: 6 ", "replicas: 7 "))
+    GitRepo(work).commit([work / "values.yaml"], "someone tuned it again")
+    adapter.rollback(
+        RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    )
+    restored = (work / "values.yaml").read_text()
+    assert locate(restored, "yaml", "replicas").value == 3
+    assert "memory_mb: 512" in restored
+    assert _origin_values(origin) == VALUES, "nothing pushed without push"
+
+
+def test_a_diverged_remote_is_refused_before_any_edit(gitops: tuple[Path, Path]) -> None:
+    origin, work = gitops
+    other = work.parent / "other"
+    git(work.parent, "clone", "-q", "-b", "main", str(origin), str(other))
+    (other / "values.yaml").write_text(VALUES.replace("512", "1024"))
+    git(other, "commit", "-q", "-am", "remote change")
+    git(other, "push", "-q", "origin", "main")
+    (work / "values.yaml").write_text(VALUES.replace("# checkout", "# local checkout"))
+    git(work, "commit", "-q", "-am", "local change")
+    ledger = MemoryLedger()
+    with pytest.raises(ActionFailed, match="git pull"):
+        ConfigSetAdapter(ledger).apply(_request(work, key="replicas", value=4))
+    assert ledger.get("inc-1:apply") is None
+    assert locate((work / "values.yaml").read_text(), "yaml", "replicas").value == 3
+
+
+def test_a_value_already_in_place_is_not_an_action(gitops: tuple[Path, Path]) -> None:
+    _, work = gitops
+    with pytest.raises(ActionFailed, match="already 3"):
+        ConfigSetAdapter(MemoryLedger()).apply(_request(work, key="replicas", value=3))
