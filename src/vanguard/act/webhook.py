@@ -49,6 +49,7 @@ from vanguard.redact import redact_text
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
+    "MAX_CALL_S",
     "RETRYABLE_STATUS",
     "WebhookCallAdapter",
     "WebhookCallParams",
@@ -59,6 +60,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 """Answers that say "not now" rather than "no": the call is sent again after a wait."""
 _ANSWER_CHARS = 300
+MAX_CALL_S = 240.0
+"""Longest a call may take with every retry, inside the engine's 5-minute action timeout."""
 
 
 def _where(url: str) -> str:
@@ -113,6 +116,12 @@ class WebhookCallParams(BaseModel):
             _check_url(self.undo_url, "undo_url")
         if any(not 100 <= code <= 599 for code in self.expect_status):
             raise ValueError("expect_status holds HTTP status codes, 100..599")
+        worst = self.attempts * self.timeout_s + (self.attempts - 1) * self.max_wait_s
+        if worst > MAX_CALL_S:
+            raise ValueError(
+                f"attempts × timeout_s + (attempts − 1) × max_wait_s is {worst:g} s; keep it "
+                f"within {MAX_CALL_S:g} s, inside the engine's 5-minute limit for an action"
+            )
         return self
 
     @property

@@ -39,6 +39,7 @@ def _request(**params: JsonValue) -> ActionRequest:
         ({"url": "http://a/x", "expect_status": [700]}, "100..599"),
         ({"url": "http://a/x", "method": "DELETE"}, "method"),
         ({"url": "http://a/x", "attempts": 0}, "attempts"),
+        ({"url": "http://a/x", "attempts": 10, "max_wait_s": 60}, "within 240 s"),
         ({"url": "http://a/x", "url_env": None, "bogus": 1}, "bogus"),
     ],
 )
