@@ -12,6 +12,7 @@ Every error carries a stable ``code`` that scripts and the audit trail may rely 
     ├── NotifyError                    notify          a notification channel failed
     ├── AdapterError                   adapter         an action could not be planned/applied
     │   ├── UnknownAdapter             adapter.unknown
+    │   ├── InvalidParams              adapter.params  an action's parameters are malformed
     │   └── ActionFailed               adapter.failed
     └── EngineError                    engine
         └── TemporalUnavailable        engine.temporal_unavailable
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigError",
     "EngineError",
     "InputError",
+    "InvalidParams",
     "InvalidTransition",
     "NotifyError",
     "ScrapeError",
@@ -112,6 +114,12 @@ class UnknownAdapter(AdapterError):
     """Raised when a remedy names an action kind no adapter is registered for."""
 
     code = "adapter.unknown"
+
+
+class InvalidParams(AdapterError):
+    """Raised when an action's parameters are missing or malformed: retrying cannot help."""
+
+    code = "adapter.params"
 
 
 class ActionFailed(AdapterError):

@@ -15,7 +15,7 @@ from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from vanguard.errors import AdapterError, describe_validation_error
+from vanguard.errors import InvalidParams, describe_validation_error
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest
 
 __all__ = [
@@ -85,12 +85,12 @@ class Adapter(Protocol):
 
 
 def validate_params(model: type[P], kind: str, raw: Mapping[str, JsonValue]) -> P:
-    """An action's params as ``model``; an ``AdapterError`` naming every bad key otherwise."""
+    """An action's params as ``model``; an ``InvalidParams`` naming every bad key otherwise."""
     try:
         return model.model_validate(dict(raw))
     except ValidationError as exc:
         problems = describe_validation_error(exc, root="<params>")
-        raise AdapterError(f"{kind}: invalid params: {problems}") from exc
+        raise InvalidParams(f"{kind}: invalid params: {problems}") from exc
 
 
 def cannot_undo(kind: str, request: RollbackRequest, what: str, at: datetime) -> ActionResult:

@@ -49,7 +49,13 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["RemediationWorkflow", "WatcherWorkflow", "incident_id_for", "workflow_id_for"]
 
-NON_RETRYABLE = ["ConfigError", "InvalidTransition", "UnknownAdapter", "ActionFailed"]
+NON_RETRYABLE = [
+    "ConfigError",
+    "InvalidTransition",
+    "UnknownAdapter",
+    "InvalidParams",
+    "ActionFailed",
+]
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
