@@ -129,7 +129,11 @@ class WebhookCallParams(BaseModel):
         return self.undo_url is not None or self.undo_url_env is not None
 
     def accepts(self, status: int) -> bool:
-        return status in self.expect_status if self.expect_status else 200 <= status < 300
+        return _accepted(status, self.expect_status)
+
+
+def _accepted(status: int, expected: tuple[int, ...]) -> bool:
+    return status in expected if expected else 200 <= status < 300
 
 
 def retry_after_s(value: str | None, now: datetime) -> float | None:
@@ -185,7 +189,8 @@ class WebhookCallAdapter:
         if p.secret_env is None and p.secret_file is None:
             return None
         file = Path(p.secret_file) if p.secret_file is not None else None
-        return resolve_secret(env=p.secret_env, file=file, what="secret_env")
+        what = "secret_env" if p.secret_env is not None else "secret_file"
+        return resolve_secret(env=p.secret_env, file=file, what=what)
 
     def plan(self, request: ActionRequest) -> Plan:
         p = self.params(request.params)
@@ -328,7 +333,7 @@ class WebhookCallAdapter:
         codes = (
             tuple(c for c in expected if isinstance(c, int)) if isinstance(expected, list) else ()
         )
-        ok = isinstance(status, int) and (status in codes if codes else 200 <= status < 300)
+        ok = isinstance(status, int) and _accepted(status, codes)
         observed: dict[str, JsonValue] = {"status": status, "url": result.after.get("url")}
         reason = (
             f"{result.after.get('url')} accepted the call ({status})"
