@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-__all__ = ["app", "bench_app", "ci_app", "config_app", "incidents_app"]
+__all__ = ["app", "audit_app", "bench_app", "ci_app", "config_app", "incidents_app"]
 
 app = typer.Typer(
     name="vanguard",
@@ -18,8 +18,12 @@ ci_app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
 config_app = typer.Typer(help="Validate configuration.", no_args_is_help=True)
 incidents_app = typer.Typer(help="Read incidents from the store.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Check and export the tamper-evident audit trail.", no_args_is_help=True
+)
 
 app.add_typer(ci_app, name="ci")
 app.add_typer(bench_app, name="bench")
 app.add_typer(config_app, name="config")
 app.add_typer(incidents_app, name="incidents")
+app.add_typer(audit_app, name="audit")

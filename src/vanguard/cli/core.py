@@ -205,7 +205,8 @@ def config_check(
     )
 
 
-def _open_store(config: Path, store: str | None) -> Store:
+def open_configured_store(config: Path, store: str | None) -> Store:
+    """The store ``--store`` names, else the one the configuration file resolves to."""
     from vanguard.store import open_store
 
     if store is None:
@@ -227,7 +228,7 @@ def incidents_list(
     """List recent incidents, newest first; --state awaiting_approval lists those that wait."""
     from vanguard.store import IncidentRepo
 
-    the_store = _open_store(config, store)
+    the_store = open_configured_store(config, store)
     with the_store.session() as session:
         found = IncidentRepo(session).list_incidents(limit=limit, state=state, service=service)
     if json_out:
@@ -256,7 +257,7 @@ def incidents_show(
     """Show one incident: every step, gate verdict, action and outcome."""
     from vanguard.store import IncidentRepo
 
-    the_store = _open_store(config, store)
+    the_store = open_configured_store(config, store)
     with the_store.session() as session:
         record = IncidentRepo(session).get_record(incident_id)
     if record is None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, JsonValue
 from sqlalchemy import select
@@ -22,7 +23,14 @@ from vanguard.errors import StoreError
 from vanguard.redact import redact
 from vanguard.store.tables import GENESIS_HASH, AuditEntryRow, AuditHeadRow
 
-__all__ = ["AuditEntry", "AuditLog", "ChainCheck", "canonical_json", "entry_hash"]
+__all__ = [
+    "AuditEntry",
+    "AuditLog",
+    "ChainCheck",
+    "canonical_json",
+    "entry_hash",
+    "verify_entries",
+]
 
 HEAD_ID = 1
 
@@ -149,6 +157,18 @@ class AuditLog:
             query = query.where(AuditEntryRow.incident_id == incident_id)
         return [_entry(row) for row in self.session.scalars(query)]
 
+    def stream(self, incident_id: str | None = None) -> Iterator[AuditEntry]:
+        """Entries in chain order, read in batches (an export of a long chain)."""
+        query = select(AuditEntryRow).order_by(AuditEntryRow.seq)
+        if incident_id is not None:
+            query = query.where(AuditEntryRow.incident_id == incident_id)
+        rows = self.session.scalars(query.execution_options(yield_per=1000))
+        try:
+            for row in rows:
+                yield _entry(row)
+        finally:
+            rows.close()
+
     def verify_chain(self) -> ChainCheck:
         """Walk the chain from the start and report the first entry that does not hold."""
         prev = GENESIS_HASH
@@ -175,10 +195,59 @@ class AuditLog:
                 reason=f"head says {head.seq} entries ending {head.hash[:12]}, "
                 f"found {count} ending {prev[:12]}: entries were removed or the head was edited",
             )
-        return ChainCheck(ok=True, count=count, reason=f"{count} entries, chain intact")
+        return ChainCheck(
+            ok=True, count=count, reason=f"{count} entries, chain intact, head {prev}"
+        )
 
 
-def _check_link(row: AuditEntryRow, *, expected_seq: int, prev: str) -> tuple[int, str] | None:
+def verify_entries(entries: Iterable[AuditEntry]) -> ChainCheck:
+    """Walk an exported chain (``vanguard audit export``) without the store.
+
+    The export must be the whole chain, from entry 1: a copy kept elsewhere can then be
+    checked on its own. Removing entries from its end cannot be seen from the file alone;
+    compare its last hash with the head ``vanguard audit verify`` prints.
+    """
+    prev = GENESIS_HASH
+    count = 0
+    for entry in entries:
+        if count == 0 and entry.seq != 1:
+            return ChainCheck(
+                ok=False,
+                count=0,
+                first_bad_id=entry.seq,
+                reason=f"the export starts at entry {entry.seq}, not 1: "
+                "a partial export (--incident) cannot be checked as a chain",
+            )
+        bad = _check_link(entry, expected_seq=count + 1, prev=prev)
+        if bad is not None:
+            return ChainCheck(ok=False, count=count, first_bad_id=bad[0], reason=bad[1])
+        count += 1
+        prev = entry.hash
+    if count == 0:
+        return ChainCheck(ok=False, count=0, reason="the export holds no entries")
+    return ChainCheck(ok=True, count=count, reason=f"{count} entries, chain intact, head {prev}")
+
+
+class _Link(Protocol):
+    """A stored row or an exported entry: what a link of the chain is checked by."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def incident_id(self) -> str | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, JsonValue]: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def prev_hash(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+
+
+def _check_link(row: _Link, *, expected_seq: int, prev: str) -> tuple[int, str] | None:
     if row.seq != expected_seq:
         return expected_seq, f"expected entry {expected_seq}, found {row.seq}: entries are missing"
     if row.prev_hash != prev:

@@ -1,0 +1,101 @@
+"""``vanguard audit verify|export``: the audit trail checked and copied from a terminal.
+
+``verify`` walks the hash chain in the store (or in an exported file, without the store)
+and exits 1 at the first entry that does not hold, so a cron job or a CI step can watch it.
+``export`` writes entries as JSON lines with their hashes: a copy kept elsewhere (object
+storage with retention, a SIEM) that ``verify --file`` checks on its own.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from pydantic import ValidationError
+
+from vanguard.cli.apps import audit_app
+from vanguard.cli.core import ConfigOpt, open_configured_store
+from vanguard.errors import InputError
+from vanguard.store.audit import AuditEntry, AuditLog, ChainCheck, verify_entries
+
+__all__ = ["audit_export", "audit_verify", "read_export"]
+
+StoreOpt = Annotated[str | None, typer.Option(help="store URL (overrides the config)")]
+
+
+def read_export(stream: TextIO, name: str) -> Iterator[AuditEntry]:
+    """Entries of an export, one JSON object a line; a malformed line names its number."""
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield AuditEntry.model_validate_json(line)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"]) or "<line>"
+            raise InputError(f"{name}:{number}: {where}: {problem['msg']}") from exc
+
+
+def _report(check: ChainCheck) -> None:
+    if check.ok:
+        typer.echo(check.reason)
+        return
+    first = f" (first bad entry: {check.first_bad_id})" if check.first_bad_id else ""
+    typer.echo(f"audit trail BROKEN after {check.count} good entries{first}: {check.reason}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    config: ConfigOpt = Path("vanguard.yaml"),
+    store: StoreOpt = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="check an export instead of the store")
+    ] = None,
+) -> None:
+    """Walk the hash chain; exit 1 at the first entry that was altered, removed or reordered."""
+    if file is not None:
+        try:
+            with file.open(encoding="utf-8") as stream:
+                _report(verify_entries(read_export(stream, str(file))))
+        except OSError as exc:
+            raise InputError(f"cannot read {file}: {exc.strerror}") from exc
+        return
+    the_store = open_configured_store(config, store)
+    try:
+        with the_store.session() as session:
+            check = AuditLog(session).verify_chain()
+    finally:
+        the_store.close()
+    _report(check)
+
+
+@audit_app.command("export")
+def audit_export(
+    config: ConfigOpt = Path("vanguard.yaml"),
+    store: StoreOpt = None,
+    incident: Annotated[
+        str | None, typer.Option(help="only this incident's entries (not checkable as a chain)")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")
+    ] = None,
+) -> None:
+    """Write entries as JSON lines with their hashes, in chain order."""
+    the_store = open_configured_store(config, store)
+    out = sys.stdout if output is None else output.open("w", encoding="utf-8")
+    count = 0
+    try:
+        with the_store.session() as session:
+            for entry in AuditLog(session).stream(incident):
+                out.write(entry.model_dump_json() + "\n")
+                count += 1
+    finally:
+        if output is not None:
+            out.close()
+        the_store.close()
+    if output is not None:
+        typer.echo(f"wrote {count} entries to {output}", err=True)

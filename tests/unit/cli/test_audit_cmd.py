@@ -1,0 +1,105 @@
+"""``vanguard audit verify|export`` on a real SQLite store and on exported files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from vanguard.cli.apps import app
+from vanguard.errors import InputError
+from vanguard.store import AuditLog, default_store_url, open_store
+
+T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    url = default_store_url(tmp_path / "data")
+    store = open_store(url)
+    with store.session() as session:
+        log = AuditLog(session)
+        for i in range(5):
+            log.append(
+                incident_id=f"inc-{i % 2}",
+                kind="step",
+                payload={"i": i, "token": "ghp_0123456789abcdefghijABCDEFGHIJklmnop"},
+                at=T0 + timedelta(seconds=i),
+            )
+    store.close()
+    return url
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["audit", *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_the_store_and_its_export_verify_to_the_same_head(store_url: str, tmp_path: Path) -> None:
+    code, said = _run("verify", "--store", store_url)
+    assert code == 0
+    assert said.startswith("5 entries, chain intact, head ")
+    export = tmp_path / "audit.jsonl"
+    code, _ = _run("export", "--store", store_url, "--output", str(export))
+    assert code == 0
+    lines = export.read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4, 5]
+    assert "ghp_0123456789" not in export.read_text(), "secrets were redacted before storing"
+    code, from_file = _run("verify", "--file", str(export))
+    assert code == 0
+    assert from_file == said
+    code, stdout = _run("export", "--store", store_url)
+    assert stdout.splitlines() == lines
+
+
+def test_an_edited_export_is_caught_at_the_edited_entry(store_url: str, tmp_path: Path) -> None:
+    export = tmp_path / "audit.jsonl"
+    _run("export", "--store", store_url, "--output", str(export))
+    lines = export.read_text().splitlines()
+    entry = json.loads(lines[2])
+    entry["payload"]["i"] = 99
+    lines[2] = json.dumps(entry)
+    export.write_text("\n".join(lines) + "\n")
+    code, said = _run("verify", "--file", str(export))
+    assert code == 1
+    assert "BROKEN after 2 good entries (first bad entry: 3)" in said
+    assert "entry 3 was altered" in said
+
+    export.write_text("\n".join(lines[:1] + lines[2:]) + "\n")
+    code, said = _run("verify", "--file", str(export))
+    assert code == 1
+    assert "expected entry 2, found 3" in said
+
+
+def test_an_edited_store_is_caught(store_url: str) -> None:
+    store = open_store(store_url)
+    with store.session() as session:
+        session.execute(text("UPDATE audit_entries SET kind = 'quiet' WHERE seq = 4"))
+    store.close()
+    code, said = _run("verify", "--store", store_url)
+    assert code == 1
+    assert "first bad entry: 4" in said
+
+
+def test_a_partial_export_is_not_mistaken_for_a_chain(store_url: str, tmp_path: Path) -> None:
+    export = tmp_path / "inc-1.jsonl"
+    _run("export", "--store", store_url, "--incident", "inc-1", "--output", str(export))
+    assert [json.loads(x)["seq"] for x in export.read_text().splitlines()] == [2, 4]
+    code, said = _run("verify", "--file", str(export))
+    assert code == 1
+    assert "partial export (--incident)" in said
+
+
+def test_a_malformed_export_names_the_line(tmp_path: Path) -> None:
+    export = tmp_path / "bad.jsonl"
+    export.write_text('{"seq": 1}\n')
+    with pytest.raises(InputError, match=r"bad\.jsonl:1: "):
+        _run("verify", "--file", str(export))
+    with pytest.raises(InputError, match="cannot read"):
+        _run("verify", "--file", str(tmp_path / "missing.jsonl"))
