@@ -299,15 +299,24 @@ class VerificationConfig(Section):
 
 
 class NotifyTarget(Section):
+    """Where people are told: the log, or a webhook.
+
+    ``format: chat`` posts ``{"text": ...}``, what Slack, Mattermost and Teams incoming
+    webhooks take; ``vanguard`` (the default) posts the message as JSON. Chat webhook URLs
+    carry their token in the path: put them in ``url_env``.
+    """
+
     kind: Literal["log", "webhook"]
     url: str | None = None
+    url_env: str | None = None
+    format: Literal["vanguard", "chat"] = "vanguard"
     secret_env: str | None = None
     secret_file: Path | None = None
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> NotifyTarget:
-        if self.kind == "webhook" and not self.url:
-            raise ValueError("a webhook target needs 'url'")
+        if self.kind == "webhook" and (self.url is None) == (self.url_env is None):
+            raise ValueError("a webhook target needs exactly one of 'url' and 'url_env'")
         return self
 
 

@@ -253,3 +253,17 @@ def test_config_file_section_resolves_its_repository_against_the_file(tmp_path: 
         "remote": "origin",
         "branch": "main",
     }
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["  - kind: webhook\n", "  - {kind: webhook, url: 'https://a/x', url_env: HOOK}\n"],
+)
+def test_a_notify_webhook_takes_one_url(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("notify:\n" + body)
+    with pytest.raises(ConfigError, match="exactly one of 'url' and 'url_env'"):
+        load_settings(path)
+    path.write_text("notify:\n  - {kind: webhook, url_env: CHAT_HOOK, format: chat}\n")
+    (target,) = load_settings(path).notify
+    assert target.format == "chat"

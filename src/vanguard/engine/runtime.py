@@ -33,13 +33,14 @@ def build_notifiers(targets: Sequence[NotifyTarget]) -> list[Notifier]:
     for target in targets:
         if target.kind == "log":
             notifiers.append(LogNotifier())
-        elif target.url is not None:
+        else:
+            url = target.url or resolve_secret(env=target.url_env, file=None, what="notify.url_env")
             secret = (
                 resolve_secret(env=target.secret_env, file=target.secret_file, what="notify.secret")
                 if target.secret_env or target.secret_file
                 else None
             )
-            notifiers.append(WebhookNotifier(target.url, secret=secret))
+            notifiers.append(WebhookNotifier(url, secret=secret, format=target.format))
     return notifiers
 
 

@@ -1,8 +1,10 @@
 """Outbound channels: a signed JSON webhook.
 
-The webhook POSTs the ``Message`` as JSON. With a secret, the header
-``X-Vanguard-Signature-256: sha256=<hex>`` carries the HMAC-SHA256 of the exact body, the way
-GitHub signs its deliveries, so receivers can check it with ``verify_signature``.
+The webhook POSTs the ``Message`` as JSON, or with ``format="chat"`` as ``{"text": ...}``
+(Slack, Mattermost and Teams incoming webhooks), cut to ``CHAT_LIMIT`` characters. With a
+secret, the header ``X-Vanguard-Signature-256: sha256=<hex>`` carries the HMAC-SHA256 of
+the exact body, the way GitHub signs its deliveries, so receivers can check it with
+``verify_signature``.
 ``X-Vanguard-Delivery`` is a digest of the body: a retried send carries the same id, so a
 receiver can drop duplicates. Failures raise ``NotifyError`` naming only the scheme and host:
 webhook paths often embed a token (Slack, Teams) and must not leak into logs.
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from types import TracebackType
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,15 +27,31 @@ from vanguard.notify.base import Message
 from vanguard.redact import is_placeholder
 
 __all__ = [
+    "CHAT_LIMIT",
     "DELIVERY_HEADER",
     "SIGNATURE_HEADER",
     "WebhookNotifier",
+    "chat_text",
     "sign",
     "verify_signature",
 ]
 
 SIGNATURE_HEADER = "X-Vanguard-Signature-256"
 DELIVERY_HEADER = "X-Vanguard-Delivery"
+CHAT_LIMIT = 3500
+"""Characters of a chat message; Slack truncates longer ``text`` and advises under 4,000."""
+
+
+def chat_text(message: Message) -> str:
+    """The message as one chat post: bold title, body, how to undo; long bodies cut."""
+    undo = f"\n*Undo:* {message.undo}" if message.undo else ""
+    head = f"*{message.title}*\n"
+    room = CHAT_LIMIT - len(head) - len(undo)
+    body = message.body
+    if len(body) > room:
+        more = f"\n… (vanguard incidents show {message.incident_id})"
+        body = body[: max(0, room - len(more))].rstrip() + more
+    return head + body + undo
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -55,6 +75,7 @@ class WebhookNotifier:
         url: str,
         secret: str | None = None,
         *,
+        format: Literal["vanguard", "chat"] = "vanguard",
         timeout: float = 5.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -68,6 +89,7 @@ class WebhookNotifier:
         if not 0 < timeout <= 300:
             raise ConfigError(f"timeout must be in (0, 300] seconds, got {timeout}", key="timeout")
         self.url = url
+        self.format = format
         self.timeout = timeout
         self._secret = secret
         self._where = f"{parts.scheme}://{parts.hostname}" + (
@@ -81,7 +103,10 @@ class WebhookNotifier:
 
     def send(self, message: Message) -> None:
         """Deliver ``message``; any transport error or non-2xx answer raises ``NotifyError``."""
-        body = message.model_dump_json().encode()
+        if self.format == "chat":
+            body = json.dumps({"text": chat_text(message)}, ensure_ascii=False).encode()
+        else:
+            body = message.model_dump_json().encode()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"vanguard/{__version__}",

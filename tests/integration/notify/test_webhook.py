@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import threading
 import time
@@ -21,6 +22,8 @@ from tests.unit.notify.builders import (
     result,
     verification,
 )
+from vanguard.config import NotifyTarget
+from vanguard.engine.runtime import build_notifiers
 from vanguard.errors import NotifyError
 from vanguard.model import OutcomeStatus, Remedy, Severity
 from vanguard.notify import (
@@ -31,6 +34,7 @@ from vanguard.notify import (
     render,
     verify_signature,
 )
+from vanguard.notify.channels import CHAT_LIMIT, chat_text
 
 pytestmark = pytest.mark.integration
 
@@ -184,3 +188,31 @@ def test_rendered_incident_reaches_the_receiver_without_secrets(receiver: Receiv
     assert "How to undo" in received.body
     assert db_password.encode() not in delivery.body
     assert SECRET.encode() not in delivery.body
+
+
+def test_chat_format_posts_text_that_chat_webhooks_take(receiver: Receiver) -> None:
+    with WebhookNotifier(receiver.base + TOKEN_PATH, format="chat") as hook:
+        hook.send(message())
+    (delivery,) = receiver.deliveries
+    assert json.loads(delivery.body) == {
+        "text": "*[resolved] leaky memory_percent: memory_leak_gradual*\nrestarted\n"
+        "*Undo:* vanguard rollback inc-42"
+    }
+
+
+def test_a_long_chat_message_is_cut_and_points_to_the_rest() -> None:
+    long = message().model_copy(update={"body": "step\n" * 2000})
+    text = chat_text(long)
+    assert len(text) <= CHAT_LIMIT
+    assert "… (vanguard incidents show inc-42)\n*Undo:* vanguard rollback inc-42" in text
+    assert chat_text(message()).count("\n") == 2
+
+
+def test_a_chat_url_with_its_token_comes_from_the_environment(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAT_HOOK", receiver.base + TOKEN_PATH)
+    (hook,) = build_notifiers([NotifyTarget(kind="webhook", url_env="CHAT_HOOK", format="chat")])
+    hook.send(message())
+    assert receiver.deliveries[0].path == TOKEN_PATH
+    assert "tok3n" not in repr(hook)
