@@ -17,6 +17,7 @@ from vanguard.cli import (  # noqa: F401  (registers commands)
     core,
     detect,
     github_cmd,
+    patterns_cmd,
     rollback_cmd,
 )
 from vanguard.cli.apps import app

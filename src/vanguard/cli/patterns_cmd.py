@@ -1,0 +1,95 @@
+"""``vanguard patterns``: the pattern library as diagnosis sees it, with what outcomes taught.
+
+Each pattern's confidence is calibrated from the outcomes of the incidents it diagnosed (a
+Beta-binomial update of its prior, ``vanguard.learn``), exactly as the diagnose step does.
+The table shows the prior, the outcomes counted for and against the remedy, the confidence
+diagnosis uses now, and whether that is below the policy's ``min_confidence`` — a pattern
+that keeps failing stops acting on its own and asks a person instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import JsonValue
+from rich.table import Table
+
+from vanguard.cli.apps import app
+from vanguard.cli.core import ConfigOpt, console
+from vanguard.config import Settings, load_settings
+from vanguard.diagnose.patterns import Pattern, load_patterns
+from vanguard.learn.calibration import posterior
+from vanguard.store import IncidentRepo, open_store
+
+__all__ = ["pattern_rows", "patterns_command"]
+
+
+def pattern_rows(
+    patterns: list[Pattern], repo: IncidentRepo, min_confidence: float
+) -> list[dict[str, JsonValue]]:
+    """One row per pattern: prior, outcomes for and against, calibrated confidence."""
+    rows: list[dict[str, JsonValue]] = []
+    for pattern in patterns:
+        post = posterior(pattern.prior_confidence, repo.outcomes_for_pattern(pattern.id))
+        rows.append(
+            {
+                "id": pattern.id,
+                "version": pattern.version,
+                "metric": pattern.metric,
+                "action": pattern.remedy.action,
+                "prior": pattern.prior_confidence,
+                "resolved": post.successes,
+                "failed": post.failures,
+                "ignored": post.ignored,
+                "confidence": round(post.mean, 4),
+                "acts_alone": pattern.automation_eligible and post.mean >= min_confidence,
+            }
+        )
+    return rows
+
+
+@app.command("patterns")
+def patterns_command(
+    config: ConfigOpt = Path("vanguard.yaml"),
+    store: Annotated[str | None, typer.Option(help="store URL (overrides the config)")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The pattern library with calibrated confidences: what outcomes taught each remedy."""
+    settings = Settings() if store is not None and not config.exists() else load_settings(config)
+    patterns = load_patterns(settings.patterns_dirs)
+    the_store = open_store(store or settings.resolved_store_url())
+    try:
+        with the_store.session() as session:
+            rows = pattern_rows(patterns, IncidentRepo(session), settings.policy.min_confidence)
+    finally:
+        the_store.close()
+    if json_out:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("pattern", "action"):
+        table.add_column(name, no_wrap=True)
+    for name in ("prior", "won", "lost", "now"):
+        table.add_column(name, justify="right")
+    table.add_column("alone")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            str(row["action"]),
+            f"{row['prior']:.2f}",
+            f"{row['resolved']:g}",
+            f"{row['failed']:g}",
+            f"{row['confidence']:.2f}",
+            "yes" if row["acts_alone"] else "asks",
+        )
+    console.print(table)
+    console.print(
+        "now: the confidence diagnosis uses, the prior counted as 10 outcomes and updated "
+        "by outcomes won (resolved) and lost (rolled back, escalated, failed); a pattern "
+        f"acts alone at ≥ {settings.policy.min_confidence:.2f} (policy min_confidence) "
+        "when automation_eligible, else it asks a person",
+        highlight=False,
+    )

@@ -1,0 +1,56 @@
+"""``vanguard patterns``: outcomes move a pattern's confidence, and below policy it asks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.integration.store.values import incident, outcome
+from vanguard.cli.apps import app
+from vanguard.learn import calibrate
+from vanguard.model import OutcomeStatus
+from vanguard.store import IncidentRepo, default_store_url, open_store
+
+
+def _store(tmp_path: Path, statuses: list[OutcomeStatus]) -> str:
+    url = default_store_url(tmp_path)
+    store = open_store(url)
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        for i, status in enumerate(statuses):
+            repo.save_incident(incident(f"inc-{i}"))
+            repo.save_outcome(outcome(f"inc-{i}", status=status, minutes=i))
+    store.close()
+    return url
+
+
+def _rows(url: str) -> dict[str, dict[str, object]]:
+    result = CliRunner().invoke(app, ["patterns", "--store", url, "--json"])
+    assert result.exit_code == 0, result.output
+    return {row["id"]: row for row in json.loads(result.output)}
+
+
+def test_failures_lower_the_confidence_until_the_pattern_asks_a_person(tmp_path: Path) -> None:
+    fresh = _rows(_store(tmp_path / "fresh", []))
+    assert fresh["memory_leak_gradual"]["confidence"] == 0.9
+    assert fresh["memory_leak_gradual"]["acts_alone"] is True
+
+    statuses = [OutcomeStatus.rolled_back, OutcomeStatus.escalated, OutcomeStatus.failed]
+    statuses += [OutcomeStatus.declined]
+    url = _store(tmp_path / "burnt", statuses)
+    row = _rows(url)["memory_leak_gradual"]
+    assert row["failed"] == 3
+    assert row["resolved"] == 0
+    assert row["ignored"] == 1
+    store = open_store(url)
+    with store.session() as session:
+        used = calibrate(0.9, IncidentRepo(session).outcomes_for_pattern("memory_leak_gradual"))
+    store.close()
+    assert row["confidence"] == round(used, 4) == round(9 / 13, 4)
+    assert row["acts_alone"] is False, "0.69 is below the default min_confidence 0.8"
+
+    table = CliRunner().invoke(app, ["patterns", "--store", url])
+    line = next(x for x in table.output.splitlines() if x.startswith("memory_leak_gradual"))
+    assert line.split()[1:] == ["supervisor.restart", "0.90", "0", "3", "0.69", "asks"]
