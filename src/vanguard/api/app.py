@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
@@ -12,6 +13,8 @@ from pydantic import BaseModel, ConfigDict
 from vanguard import __version__
 from vanguard.api import alertmanager, dashboard, github
 from vanguard.api.starter import IncidentStarter
+from vanguard.decide import PolicyConfig
+from vanguard.diagnose.patterns import Pattern
 from vanguard.incident import IncidentState
 from vanguard.store import IncidentRecord, IncidentRepo, Store
 
@@ -45,8 +48,12 @@ def create_app(
     *,
     starter: IncidentStarter | None = None,
     alertmanager_token: str | None = None,
+    patterns: Sequence[Pattern] = (),
+    policy: PolicyConfig | None = None,
 ) -> FastAPI:
     """The API and dashboard over ``store``; webhooks start incidents through ``starter``.
+
+    ``patterns`` and ``policy`` let the dashboard show what outcomes taught each pattern.
 
     With ``alertmanager_token``, Alertmanager's webhook answers 401 unless the request
     carries ``Authorization: Bearer <token>``.
@@ -55,6 +62,8 @@ def create_app(
     app.state.store = store
     app.state.starter = starter
     app.state.alertmanager_token = alertmanager_token
+    app.state.patterns = tuple(patterns)
+    app.state.policy = policy or PolicyConfig()
     app.include_router(alertmanager.router)
     app.include_router(github.router)
     app.include_router(dashboard.router)

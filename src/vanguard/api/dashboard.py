@@ -29,7 +29,10 @@ from vanguard.ci.health import (
     success_svg,
 )
 from vanguard.ci.records import CiRepo
+from vanguard.decide import PolicyConfig
+from vanguard.diagnose.patterns import Pattern
 from vanguard.incident import Incident, IncidentState
+from vanguard.learn import pattern_confidences
 from vanguard.model import (
     ActionResult,
     Alert,
@@ -80,7 +83,8 @@ def _page(
     html = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">{reload}'
         f"<title>{escape(title)} · Vanguard</title><style>{_STYLE}</style></head><body>"
-        '<nav><a href="/">Incidents</a><a href="/ci">CI health</a><a href="/audit">Audit</a>'
+        '<nav><a href="/">Incidents</a><a href="/ci">CI health</a>'
+        '<a href="/patterns">Patterns</a><a href="/audit">Audit</a>'
         '<a href="/api/incidents">JSON</a></nav>'
         f"{body}</body></html>"
     )
@@ -349,6 +353,41 @@ def _audit_section(entries: Sequence[AuditEntry]) -> str:
         "one before; <a href='/audit'>check the whole chain</a></p>"
         f"{_table(('#', 'at', 'kind', 'payload', 'hash'), rows)}</section>"
     )
+
+
+@router.get("/patterns", response_class=HTMLResponse)
+def patterns_page(request: Request) -> HTMLResponse:
+    """Each pattern's calibrated confidence, and whether it still acts without a person."""
+    patterns: Sequence[Pattern] = request.app.state.patterns
+    policy: PolicyConfig = request.app.state.policy
+    with _store(request).session() as session:
+        repo = IncidentRepo(session)
+        outcomes = {p.id: repo.outcomes_for_pattern(p.id) for p in patterns}
+    rows = [
+        [
+            escape(f"{row.pattern_id} v{row.version}"),
+            escape(row.action),
+            f"{row.prior:.2f}",
+            f"{row.won:g}",
+            f"{row.lost:g}",
+            f"{row.confidence:.2f}",
+            _state("pass") if row.acts_alone else '<span class="state fail">asks a person</span>',
+        ]
+        for row in pattern_confidences(patterns, outcomes, policy.min_confidence)
+    ]
+    head = ("pattern", "action", "prior", "won", "lost", "confidence now", "acts alone")
+    body = (
+        _table(head, rows)
+        if rows
+        else '<p class="muted">no pattern library loaded in this process</p>'
+    )
+    note = (
+        '<p class="muted">The confidence diagnosis uses: the prior counted as 10 outcomes, '
+        "updated by outcomes won (resolved) and lost (rolled back, escalated, failed). A "
+        f"pattern acts alone at {policy.min_confidence:.2f} or more (policy min_confidence) "
+        "when it is automation eligible; below, its remedy waits for a person.</p>"
+    )
+    return _page("Patterns", f"<h1>Patterns</h1>{body}{note}")
 
 
 @router.get("/audit", response_class=HTMLResponse)

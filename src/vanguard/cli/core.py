@@ -122,12 +122,14 @@ def api(
     import uvicorn
 
     from vanguard.api import create_app
+    from vanguard.diagnose.patterns import load_patterns
     from vanguard.store import open_store
 
+    patterns = load_patterns(settings.patterns_dirs)
     the_store = open_store(settings.resolved_store_url())
     try:
         uvicorn.run(
-            create_app(the_store),
+            create_app(the_store, patterns=patterns, policy=settings.policy),
             host=settings.api.host,
             port=settings.api.port,
             log_level="warning",

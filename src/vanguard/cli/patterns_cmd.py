@@ -14,41 +14,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import JsonValue
 from rich.table import Table
 
 from vanguard.cli.apps import app
 from vanguard.cli.core import ConfigOpt, console
 from vanguard.config import Settings, load_settings
-from vanguard.diagnose.patterns import Pattern, load_patterns
-from vanguard.learn.calibration import posterior
+from vanguard.diagnose.patterns import load_patterns
+from vanguard.learn import pattern_confidences
 from vanguard.store import IncidentRepo, open_store
 
-__all__ = ["pattern_rows", "patterns_command"]
-
-
-def pattern_rows(
-    patterns: list[Pattern], repo: IncidentRepo, min_confidence: float
-) -> list[dict[str, JsonValue]]:
-    """One row per pattern: prior, outcomes for and against, calibrated confidence."""
-    rows: list[dict[str, JsonValue]] = []
-    for pattern in patterns:
-        post = posterior(pattern.prior_confidence, repo.outcomes_for_pattern(pattern.id))
-        rows.append(
-            {
-                "id": pattern.id,
-                "version": pattern.version,
-                "metric": pattern.metric,
-                "action": pattern.remedy.action,
-                "prior": pattern.prior_confidence,
-                "resolved": post.successes,
-                "failed": post.failures,
-                "ignored": post.ignored,
-                "confidence": round(post.mean, 4),
-                "acts_alone": pattern.automation_eligible and post.mean >= min_confidence,
-            }
-        )
-    return rows
+__all__ = ["patterns_command"]
 
 
 @app.command("patterns")
@@ -63,11 +38,13 @@ def patterns_command(
     the_store = open_store(store or settings.resolved_store_url())
     try:
         with the_store.session() as session:
-            rows = pattern_rows(patterns, IncidentRepo(session), settings.policy.min_confidence)
+            repo = IncidentRepo(session)
+            outcomes = {p.id: repo.outcomes_for_pattern(p.id) for p in patterns}
+        rows = pattern_confidences(patterns, outcomes, settings.policy.min_confidence)
     finally:
         the_store.close()
     if json_out:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name in ("pattern", "action"):
@@ -77,13 +54,13 @@ def patterns_command(
     table.add_column("alone")
     for row in rows:
         table.add_row(
-            str(row["id"]),
-            str(row["action"]),
-            f"{row['prior']:.2f}",
-            f"{row['resolved']:g}",
-            f"{row['failed']:g}",
-            f"{row['confidence']:.2f}",
-            "yes" if row["acts_alone"] else "asks",
+            row.pattern_id,
+            row.action,
+            f"{row.prior:.2f}",
+            f"{row.won:g}",
+            f"{row.lost:g}",
+            f"{row.confidence:.2f}",
+            "yes" if row.acts_alone else "asks",
         )
     console.print(table)
     console.print(

@@ -107,6 +107,8 @@ async def serve(
                     runtime.store,
                     starter=starter,
                     alertmanager_token=settings.api.alertmanager_token(),
+                    patterns=runtime.activities.patterns,
+                    policy=settings.policy,
                 )
                 if settings.github is not None:
                     intake = intake_from_settings(app, settings, runtime.store)

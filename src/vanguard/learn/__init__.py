@@ -9,16 +9,23 @@ from vanguard.learn.calibration import (
     outcome_kind,
     posterior,
 )
-from vanguard.learn.stats import PatternStats, summarize
+from vanguard.learn.stats import (
+    PatternConfidence,
+    PatternStats,
+    pattern_confidences,
+    summarize,
+)
 
 __all__ = [
     "FAILURE",
     "SUCCESS",
+    "PatternConfidence",
     "PatternStats",
     "Posterior",
     "calibrate",
     "calibrate_patterns",
     "outcome_kind",
+    "pattern_confidences",
     "posterior",
     "summarize",
 ]

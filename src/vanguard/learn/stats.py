@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pydantic import Field
 
-from vanguard.learn.calibration import outcome_kind
+from vanguard.diagnose.patterns import Pattern
+from vanguard.learn.calibration import outcome_kind, posterior
 from vanguard.model import Frozen, Outcome, OutcomeStatus
 
-__all__ = ["PatternStats", "summarize"]
+__all__ = ["PatternConfidence", "PatternStats", "pattern_confidences", "summarize"]
 
 
 class PatternStats(Frozen):
@@ -49,3 +50,46 @@ def _stats(pattern_id: str | None, per_status: dict[OutcomeStatus, int]) -> Patt
         failures=totals["failure"],
         ignored=totals["ignored"],
     )
+
+
+class PatternConfidence(Frozen):
+    """What outcomes taught one pattern: the confidence diagnosis uses, and its evidence."""
+
+    pattern_id: str
+    version: int
+    action: str
+    prior: float
+    won: float = Field(ge=0.0)
+    lost: float = Field(ge=0.0)
+    ignored: int = Field(ge=0)
+    confidence: float
+    acts_alone: bool
+
+
+def pattern_confidences(
+    patterns: Sequence[Pattern],
+    outcomes: Mapping[str, Sequence[Outcome]],
+    min_confidence: float,
+) -> list[PatternConfidence]:
+    """Each pattern's calibrated confidence, as diagnosis computes it, against the policy.
+
+    ``acts_alone``: the confidence clears ``min_confidence`` and the pattern is automation
+    eligible; otherwise the confidence gate asks a person before the remedy runs.
+    """
+    found: list[PatternConfidence] = []
+    for pattern in patterns:
+        post = posterior(pattern.prior_confidence, outcomes.get(pattern.id, ()))
+        found.append(
+            PatternConfidence(
+                pattern_id=pattern.id,
+                version=pattern.version,
+                action=pattern.remedy.action,
+                prior=pattern.prior_confidence,
+                won=post.successes,
+                lost=post.failures,
+                ignored=post.ignored,
+                confidence=post.mean,
+                acts_alone=pattern.automation_eligible and post.mean >= min_confidence,
+            )
+        )
+    return found

@@ -11,11 +11,19 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.store.values import advanced, decision, incident, resolved_incident
+from tests.integration.store.values import (
+    advanced,
+    decision,
+    incident,
+    outcome,
+    resolved_incident,
+)
 from vanguard.api import create_app
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.records import CiRepo
+from vanguard.diagnose.patterns import load_patterns
 from vanguard.incident import IncidentState
+from vanguard.model import OutcomeStatus
 from vanguard.store import AuditLog, IncidentRepo, Store, default_store_url, open_store
 
 SVG = "{http://www.w3.org/2000/svg}svg"
@@ -143,3 +151,23 @@ def test_the_json_api_and_docs_are_unchanged_by_the_pages(store: Store) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/" not in paths
     assert "/api/incidents" in paths
+
+
+def test_patterns_show_what_outcomes_taught_them(store: Store) -> None:
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        for i, status in enumerate([OutcomeStatus.failed, OutcomeStatus.rolled_back]):
+            repo.save_incident(incident(f"inc-bad-{i}", minutes=10 + i))
+            repo.save_outcome(outcome(f"inc-bad-{i}", status=status, minutes=12 + i))
+    patterns = load_patterns()
+    page = TestClient(create_app(store, patterns=patterns)).get("/patterns")
+    assert page.status_code == 200
+    row = re.search(r"<td>memory_leak_gradual v1</td>(.*?)</tr>", page.text)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+    # inc-full resolved (won 1), two failures (lost 2): (9 + 1) / (10 + 3) = 0.77 < 0.80
+    assert cells[:5] == ["supervisor.restart", "0.90", "1", "2", "0.77"]
+    assert "asks a person" in cells[5]
+    assert '<a href="/patterns">Patterns</a>' in page.text
+    empty = TestClient(create_app(store)).get("/patterns").text
+    assert "no pattern library loaded" in empty

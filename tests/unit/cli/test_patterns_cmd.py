@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.integration.store.values import incident, outcome
@@ -29,7 +30,7 @@ def _store(tmp_path: Path, statuses: list[OutcomeStatus]) -> str:
 def _rows(url: str) -> dict[str, dict[str, object]]:
     result = CliRunner().invoke(app, ["patterns", "--store", url, "--json"])
     assert result.exit_code == 0, result.output
-    return {row["id"]: row for row in json.loads(result.output)}
+    return {row["pattern_id"]: row for row in json.loads(result.output)}
 
 
 def test_failures_lower_the_confidence_until_the_pattern_asks_a_person(tmp_path: Path) -> None:
@@ -41,14 +42,15 @@ def test_failures_lower_the_confidence_until_the_pattern_asks_a_person(tmp_path:
     statuses += [OutcomeStatus.declined]
     url = _store(tmp_path / "burnt", statuses)
     row = _rows(url)["memory_leak_gradual"]
-    assert row["failed"] == 3
-    assert row["resolved"] == 0
+    assert row["lost"] == 3
+    assert row["won"] == 0
     assert row["ignored"] == 1
     store = open_store(url)
     with store.session() as session:
         used = calibrate(0.9, IncidentRepo(session).outcomes_for_pattern("memory_leak_gradual"))
     store.close()
-    assert row["confidence"] == round(used, 4) == round(9 / 13, 4)
+    assert row["confidence"] == pytest.approx(used)
+    assert used == pytest.approx(9 / 13)
     assert row["acts_alone"] is False, "0.69 is below the default min_confidence 0.8"
 
     table = CliRunner().invoke(app, ["patterns", "--store", url])

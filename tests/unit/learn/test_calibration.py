@@ -31,11 +31,13 @@ def test_public_surface_is_pinned() -> None:
         [
             "FAILURE",
             "SUCCESS",
+            "PatternConfidence",
             "PatternStats",
             "Posterior",
             "calibrate",
             "calibrate_patterns",
             "outcome_kind",
+            "pattern_confidences",
             "posterior",
             "summarize",
         ]
