@@ -23,6 +23,7 @@ __all__ = [
     "GateVerdict",
     "Outcome",
     "OutcomeStatus",
+    "Pause",
     "Plan",
     "Remedy",
     "RollbackRequest",
@@ -142,6 +143,28 @@ class GateVerdict(Frozen):
     gate: str
     passed: bool
     reason: str
+
+
+class Pause(Frozen):
+    """A person's order to stop acting: on ``service_name``, or on every service (``None``).
+
+    It holds from ``started_at`` until ``until`` (``None``: until someone resumes).
+    """
+
+    pause_id: int
+    service_name: str | None
+    reason: str
+    paused_by: str
+    started_at: AwareDatetime
+    until: AwareDatetime | None = None
+
+    def describe(self) -> str:
+        scope = f"service {self.service_name}" if self.service_name else "every service"
+        ends = f" until {self.until:%Y-%m-%d %H:%M} UTC" if self.until else ""
+        return (
+            f"automation paused on {scope} by {self.paused_by} since "
+            f"{self.started_at:%Y-%m-%d %H:%M} UTC{ends}: {self.reason}"
+        )
 
 
 class Decision(Frozen):

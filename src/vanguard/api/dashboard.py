@@ -43,7 +43,7 @@ from vanguard.model import (
     Verification,
 )
 from vanguard.plot import Panel, series_svg
-from vanguard.store import AuditEntry, AuditLog, IncidentRecord, IncidentRepo, Store
+from vanguard.store import AuditEntry, AuditLog, IncidentRecord, IncidentRepo, PauseRepo, Store
 
 __all__ = ["router"]
 
@@ -60,6 +60,7 @@ th{background:#f4f6f9;font-weight:600}
 .resolved,.pass,.improved{background:#d8f0dc}
 .escalated,.failed,.rolled_back,.fail,.degraded{background:#f8d7d3}
 .awaiting_approval{background:#fdf0c8}
+.paused{background:#fdf0c8;border-left:4px solid #c98a00;padding:.5rem .8rem;font-weight:600}
 section{margin-top:1.4rem}h2{font-size:1.15rem;border-bottom:1px solid #eee}
 pre{background:#f6f8fa;padding:.5rem;overflow-x:auto;font-size:.85em}
 .muted{color:#68707c}dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}
@@ -127,6 +128,7 @@ def index(
         repo = IncidentRepo(session)
         counts = repo.count_by_state()
         found = repo.list_incidents(limit=limit, state=state, service=service)
+        pauses = PauseRepo(session).active(datetime.now(UTC))
     links = [f'<a href="/">all ({sum(counts.values())})</a>']
     for each in IncidentState:
         if counts.get(each):
@@ -143,9 +145,14 @@ def index(
             ("incident", "state", "service", "metric", "detected", "updated", "summary"),
             (_incident_row(i) for i in found),
         )
+    banner = "".join(
+        f'<p class="paused">{escape(p.describe())} (vanguard automation resume'
+        f"{escape(' --service ' + p.service_name) if p.service_name else ''})</p>"
+        for p in pauses
+    )
     return _page(
         "Incidents",
-        f"<h1>Incidents</h1><p>{filters}</p>"
+        f"<h1>Incidents</h1>{banner}<p>{filters}</p>"
         f'<p class="muted">{escape(shown)}, newest first, at most {limit}; '
         f"reloads every {REFRESH_S} s</p>{listing}",
         refresh_s=REFRESH_S,

@@ -13,6 +13,7 @@ import sys
 from vanguard.cli import (  # noqa: F401  (registers commands)
     approve_cmd,
     audit_cmd,
+    automation_cmd,
     ci,
     core,
     detect,

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-__all__ = ["app", "audit_app", "bench_app", "ci_app", "config_app", "incidents_app"]
+__all__ = [
+    "app",
+    "audit_app",
+    "automation_app",
+    "bench_app",
+    "ci_app",
+    "config_app",
+    "incidents_app",
+]
 
 app = typer.Typer(
     name="vanguard",
@@ -18,6 +26,9 @@ ci_app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
 config_app = typer.Typer(help="Validate configuration.", no_args_is_help=True)
 incidents_app = typer.Typer(help="Read incidents from the store.", no_args_is_help=True)
+automation_app = typer.Typer(
+    help="Pause and resume Vanguard's actions: the kill switch.", no_args_is_help=True
+)
 audit_app = typer.Typer(
     help="Check and export the tamper-evident audit trail.", no_args_is_help=True
 )
@@ -27,3 +38,4 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(config_app, name="config")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(audit_app, name="audit")
+app.add_typer(automation_app, name="automation")

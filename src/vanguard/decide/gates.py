@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, Field
 
 from vanguard.decide.breaker import breaker_state
 from vanguard.decide.windows import Window, check_windows
-from vanguard.model import Diagnosis, Frozen, GateVerdict
+from vanguard.model import Diagnosis, Frozen, GateVerdict, Pause
 
 if TYPE_CHECKING:
     from vanguard.decide.policy import PolicyConfig
@@ -34,6 +34,7 @@ __all__ = [
     "Gate",
     "GateContext",
     "GateFactory",
+    "PauseGate",
     "RateLimitGate",
     "RemedyGate",
     "RollbackSafetyGate",
@@ -49,7 +50,8 @@ class GateContext(Frozen):
     not applied yet: they hold a slot, so two incidents deciding at once cannot both take the
     last one. ``recent_failures`` is the failure streak of this pattern on this service (see
     ``vanguard.decide.breaker.failure_streak``). ``approved_by`` is set when a human approved
-    this incident; it lifts the failures of overridable gates.
+    this incident; it lifts the failures of overridable gates. ``pauses`` are the pauses in
+    force on this service (or on all), ordered by a person with ``vanguard automation pause``.
     """
 
     now: AwareDatetime
@@ -65,6 +67,7 @@ class GateContext(Frozen):
     last_failure_at: AwareDatetime | None = None
     dry_run: bool = False
     approved_by: str | None = None
+    pauses: tuple[Pause, ...] = ()
 
 
 @runtime_checkable
@@ -87,6 +90,26 @@ def _action(diagnosis: Diagnosis, ctx: GateContext) -> str | None:
     if ctx.action is not None:
         return ctx.action
     return diagnosis.remedy.action if diagnosis.remedy is not None else None
+
+
+class PauseGate:
+    """No person has paused automation on this service or on all of them.
+
+    Always run (``build_gates`` adds it when a policy does not list it), and no approval
+    lifts it: to act, resume first. A pause is an order, not a judgement to override.
+    """
+
+    name = "pause"
+    overridable = False
+
+    @classmethod
+    def from_policy(cls, policy: PolicyConfig) -> PauseGate:
+        return cls()
+
+    def check(self, diagnosis: Diagnosis, ctx: GateContext) -> GateVerdict:
+        if ctx.pauses:
+            return GateVerdict(gate=self.name, passed=False, reason=ctx.pauses[0].describe())
+        return GateVerdict(gate=self.name, passed=True, reason="automation is not paused")
 
 
 class RemedyGate:
@@ -364,6 +387,7 @@ class RollbackSafetyGate:
 
 GATES: Mapping[str, GateFactory] = MappingProxyType(
     {
+        PauseGate.name: PauseGate.from_policy,
         RemedyGate.name: RemedyGate.from_policy,
         AutomationGate.name: AutomationGate.from_policy,
         DryRunGate.name: DryRunGate.from_policy,

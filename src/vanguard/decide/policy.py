@@ -33,6 +33,7 @@ REQUIRED_GATES: tuple[str, ...] = (
     "circuit_breaker",
 )
 DEFAULT_GATES: tuple[str, ...] = (
+    "pause",
     "remedy",
     "automation",
     "dry_run",
@@ -44,6 +45,8 @@ DEFAULT_GATES: tuple[str, ...] = (
     "approval",
 )
 WEEK_MINUTES = 7 * 24 * 60
+ALWAYS_GATE = "pause"
+"""Run first whether or not a policy lists it: a person's pause is never configured away."""
 
 
 class PolicyConfig(Frozen):
@@ -93,7 +96,10 @@ class PolicyConfig(Frozen):
 def build_gates(
     policy: PolicyConfig, registry: Mapping[str, GateFactory] = GATES
 ) -> tuple[Gate, ...]:
-    """Instantiate the policy's gates in order; an unknown name is a ``ConfigError``."""
+    """Instantiate the policy's gates in order, the pause gate first unless placed.
+
+    An unknown name is a ``ConfigError``.
+    """
     unknown = [name for name in policy.gates if name not in registry]
     if unknown:
         raise ConfigError(
@@ -101,7 +107,8 @@ def build_gates(
             f"(known: {', '.join(sorted(registry))})",
             key="gates",
         )
-    return tuple(registry[name](policy) for name in policy.gates)
+    names = policy.gates if ALWAYS_GATE in policy.gates else (ALWAYS_GATE, *policy.gates)
+    return tuple(registry[name](policy) for name in names if name in registry)
 
 
 def decide(

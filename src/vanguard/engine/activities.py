@@ -73,7 +73,14 @@ from vanguard.notify import Notifier, render
 from vanguard.redact import redact, redact_text
 from vanguard.sources.pgbouncer import read_pools
 from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure, on_success, scrape
-from vanguard.store import AuditEntry, AuditLog, IncidentRecord, IncidentRepo, Store
+from vanguard.store import (
+    AuditEntry,
+    AuditLog,
+    IncidentRecord,
+    IncidentRepo,
+    PauseRepo,
+    Store,
+)
 from vanguard.verify import compare
 
 __all__ = [
@@ -569,6 +576,7 @@ class Activities:
                 recent_failures=streak.count,
                 last_failure_at=streak.last_failure_at,
                 approved_by=inp.approved_by,
+                pauses=tuple(PauseRepo(session).active(now, service)),
             )
             decision = decide(inp.incident_id, inp.diagnosis, ctx, self.settings.policy)
             repo.save_decision(decision)
@@ -662,10 +670,15 @@ class Activities:
         adapter, request = self._request(inp)
         with self.store.session() as session:
             decision = self._record(IncidentRepo(session), inp.incident_id).decision
+            pauses = PauseRepo(session).active(self.clock(), inp.alert.service_name)
         if decision is None or not decision.approved or decision.dry_run:
             raise ActionFailed(
                 f"incident {inp.incident_id}: refusing to act without a recorded approval "
                 f"({'no decision' if decision is None else decision.reason})"
+            )
+        if pauses and self.ledger.get(request.idempotency_key) is None:
+            raise ActionFailed(
+                f"incident {inp.incident_id}: approved, but not applied: {pauses[0].describe()}"
             )
         try:
             result = adapter.apply(request)

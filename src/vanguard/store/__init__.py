@@ -9,6 +9,7 @@ from vanguard.redact import redact
 from vanguard.store.audit import AuditEntry, AuditLog, ChainCheck
 from vanguard.store.database import Store, default_store_url, open_store, redact_url
 from vanguard.store.ledger import SqlLedger
+from vanguard.store.pauses import PauseRepo
 from vanguard.store.repo import IncidentRecord, IncidentRepo
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "ChainCheck",
     "IncidentRecord",
     "IncidentRepo",
+    "PauseRepo",
     "SqlLedger",
     "Store",
     "default_store_url",

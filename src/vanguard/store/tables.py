@@ -35,6 +35,7 @@ __all__ = [
     "IncidentRow",
     "LedgerRow",
     "OutcomeRow",
+    "PauseRow",
     "SignalRow",
     "UtcDateTime",
     "VerificationRow",
@@ -203,3 +204,18 @@ class LedgerRow(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     before: Mapped[dict[str, Any]]
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class PauseRow(Base):
+    """A person's order to stop acting: on one service or (``service_name`` null) on all."""
+
+    __tablename__ = "pauses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service_name: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(2000))
+    paused_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime]
+    until: Mapped[datetime | None]
+    resumed_at: Mapped[datetime | None] = mapped_column(index=True)
+    resumed_by: Mapped[str | None] = mapped_column(String(200))

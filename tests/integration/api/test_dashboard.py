@@ -24,7 +24,7 @@ from vanguard.ci.records import CiRepo
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.incident import IncidentState
 from vanguard.model import OutcomeStatus
-from vanguard.store import AuditLog, IncidentRepo, Store, default_store_url, open_store
+from vanguard.store import AuditLog, IncidentRepo, PauseRepo, Store, default_store_url, open_store
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 
@@ -171,3 +171,16 @@ def test_patterns_show_what_outcomes_taught_them(store: Store) -> None:
     assert '<a href="/patterns">Patterns</a>' in page.text
     empty = TestClient(create_app(store)).get("/patterns").text
     assert "no pattern library loaded" in empty
+
+
+def test_the_list_says_when_automation_is_paused(store: Store) -> None:
+    client = TestClient(create_app(store))
+    assert 'class="paused"' not in client.get("/").text
+    with store.session() as session:
+        PauseRepo(session).pause(
+            service="db", reason="failover <drill>", by="erin", now=datetime.now(UTC)
+        )
+    text = client.get("/").text
+    assert "automation paused on service db by erin" in text
+    assert "failover &lt;drill&gt;" in text
+    assert "vanguard automation resume --service db" in text

@@ -21,7 +21,7 @@ from vanguard.decide import (
     decide,
 )
 from vanguard.errors import ConfigError
-from vanguard.model import Diagnosis, GateVerdict, Remedy
+from vanguard.model import Diagnosis, GateVerdict, Pause, Remedy
 
 
 def test_healthy_case_is_approved_with_every_verdict() -> None:
@@ -124,7 +124,7 @@ def test_decide_is_deterministic_and_json_round_trips() -> None:
 def test_gate_order_follows_policy() -> None:
     gates = ("circuit_breaker", "rate_limit", "dry_run", "automation", "remedy", "rollback_safe")
     decision = decide("i", diagnosis(), context(), PolicyConfig(gates=gates))
-    assert tuple(v.gate for v in decision.verdicts) == gates
+    assert tuple(v.gate for v in decision.verdicts) == ("pause", *gates), "pause runs first"
     assert decision.needs_approval
 
 
@@ -237,7 +237,8 @@ def test_decision_invariants_hold_for_random_inputs(seed: int) -> None:
         diag, ctx, policy = random_case(rng)
         decision = decide("i", diag, ctx, policy)
         failed = [v.gate for v in decision.verdicts if not v.passed]
-        assert [v.gate for v in decision.verdicts] == list(policy.gates)
+        expected = policy.gates if "pause" in policy.gates else ("pause", *policy.gates)
+        assert [v.gate for v in decision.verdicts] == list(expected)
         assert not (decision.approved and decision.needs_approval)
         assert decision.approved == (not failed)
         assert decision.dry_run == (policy.dry_run or ctx.dry_run)
@@ -269,3 +270,31 @@ def test_more_actions_never_turn_a_refusal_into_approval(seed: int) -> None:
         approved = decide("i", diag, busier, policy).approved
         assert approved <= previous
         previous = approved
+
+
+def test_a_pause_declines_and_no_approval_lifts_it() -> None:
+    pause = Pause(
+        pause_id=7,
+        service_name="leaky",
+        reason="database failover in progress",
+        paused_by="erin",
+        started_at=T0 - timedelta(minutes=5),
+        until=T0 + timedelta(hours=2),
+    )
+    paused = decide("i", diagnosis(), context(pauses=(pause,)), PolicyConfig())
+    assert not paused.approved
+    assert not paused.needs_approval
+    verdict = next(v for v in paused.verdicts if v.gate == "pause")
+    assert not verdict.passed
+    assert verdict.reason == (
+        "automation paused on service leaky by erin since "
+        f"{T0 - timedelta(minutes=5):%Y-%m-%d %H:%M} UTC until "
+        f"{T0 + timedelta(hours=2):%Y-%m-%d %H:%M} UTC: database failover in progress"
+    )
+    approved = decide(
+        "i", diagnosis(), context(pauses=(pause,), approved_by="frank"), PolicyConfig()
+    )
+    assert not approved.approved, "a pause is an order: resume first"
+    gates = tuple(g for g in DEFAULT_GATES if g != "pause")
+    unlisted = decide("i", diagnosis(), context(pauses=(pause,)), PolicyConfig(gates=gates))
+    assert not unlisted.approved, "a policy cannot configure the pause away"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from tests.unit.engine.test_activities import PATTERN, RerunAdapter, _activities, _alert
+from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _activities, _alert
 from vanguard.act.base import Ledger
 from vanguard.decide import PolicyConfig
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
 from vanguard.errors import ActionFailed
 from vanguard.model import ActionRequest, ActionResult
-from vanguard.store import Store
+from vanguard.store import PauseRepo, Store
 
 
 class HalfwayAdapter(RerunAdapter):
@@ -64,3 +66,17 @@ def test_a_failure_after_the_change_began_says_it_may_be_partly_applied(store: S
     assert "may be partly applied" in message
     assert '"pool_size": 2' in message
     assert "s3cr3t-value" not in message
+
+
+def test_a_pause_after_the_approval_stops_the_action(store: Store) -> None:
+    adapter = RerunAdapter(ok=True)
+    policy = PolicyConfig(min_confidence=0.5)
+    apply = _decided(store, adapter, policy)
+    with store.session() as session:
+        PauseRepo(session).pause(
+            service=None, reason="incident bridge open", by="erin", now=T0 - timedelta(seconds=1)
+        )
+    acts = _activities(store, adapter, policy)
+    with pytest.raises(ActionFailed, match="approved, but not applied: automation paused"):
+        acts.apply_action(apply)
+    assert adapter.applied == 0

@@ -1,0 +1,116 @@
+"""``vanguard automation pause|resume|status``: the kill switch, from a terminal.
+
+A pause stops every action on one service (``--service``) or on all, for a while (``--for
+2h``) or until resumed. Detection and diagnosis go on and every incident is recorded, but
+the pause gate declines it, no approval lifts that, and an action approved before the pause
+is not applied. Pausing and resuming are written to the audit trail with who and why.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vanguard.cli.apps import automation_app
+from vanguard.cli.core import ConfigOpt, console, open_configured_store
+from vanguard.clock import utcnow
+from vanguard.errors import InputError
+from vanguard.store import PauseRepo
+
+__all__ = ["parse_duration", "pause", "resume", "status"]
+
+StoreOpt = Annotated[str | None, typer.Option(help="store URL (overrides the config)")]
+ServiceOpt = Annotated[str | None, typer.Option(help="one service; without it, every service")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="who (default: the login name)")]
+_PART = re.compile(r"(\d+)([smhd])")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_PAUSE = timedelta(days=30)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m``: at most 30 days."""
+    compact = text.strip().lower()
+    parts = _PART.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise InputError(f"--for {text!r}: a duration like 30m, 2h, 1d or 1h30m")
+    length = timedelta(seconds=sum(int(n) * _UNIT_S[u] for n, u in parts))
+    if not timedelta(0) < length <= MAX_PAUSE:
+        raise InputError(f"--for {text!r}: between 1 s and 30 days (resume sooner by hand)")
+    return length
+
+
+def _who(by: str | None) -> str:
+    return by or getpass.getuser()
+
+
+@automation_app.command("pause")
+def pause(
+    reason: Annotated[str, typer.Option(help="why: shown on every declined incident")],
+    service: ServiceOpt = None,
+    for_: Annotated[
+        str | None, typer.Option("--for", help="how long, e.g. 2h (default: until resumed)")
+    ] = None,
+    by: ByOpt = None,
+    config: ConfigOpt = Path("vanguard.yaml"),
+    store: StoreOpt = None,
+) -> None:
+    """Stop Vanguard acting on one service or all; incidents are still recorded."""
+    if not reason.strip():
+        raise InputError("--reason: say why, for whoever finds the pause")
+    now = utcnow()
+    until = now + parse_duration(for_) if for_ is not None else None
+    the_store = open_configured_store(config, store)
+    try:
+        with the_store.session() as session:
+            made = PauseRepo(session).pause(
+                service=service, reason=reason.strip(), by=_who(by), now=now, until=until
+            )
+    finally:
+        the_store.close()
+    console.print(made.describe(), highlight=False)
+    scope = f" --service {service}" if service else ""
+    console.print(f"resume with: vanguard automation resume{scope}", highlight=False)
+
+
+@automation_app.command("resume")
+def resume(
+    service: ServiceOpt = None,
+    by: ByOpt = None,
+    config: ConfigOpt = Path("vanguard.yaml"),
+    store: StoreOpt = None,
+) -> None:
+    """End the pause on one service (or, without --service, the pause on all)."""
+    the_store = open_configured_store(config, store)
+    try:
+        with the_store.session() as session:
+            ended = PauseRepo(session).resume(service=service, by=_who(by), now=utcnow())
+            left = PauseRepo(session).active(utcnow())
+    finally:
+        the_store.close()
+    scope = f"service {service}" if service else "every service"
+    if not ended:
+        console.print(f"no pause was in force on {scope}", highlight=False)
+    else:
+        console.print(f"resumed automation on {scope} ({len(ended)} pause(s))", highlight=False)
+    for still in left:
+        console.print(f"still in force: {still.describe()}", highlight=False)
+
+
+@automation_app.command("status")
+def status(config: ConfigOpt = Path("vanguard.yaml"), store: StoreOpt = None) -> None:
+    """The pauses in force now; exit 0 either way."""
+    the_store = open_configured_store(config, store)
+    try:
+        with the_store.session() as session:
+            active = PauseRepo(session).active(utcnow())
+    finally:
+        the_store.close()
+    if not active:
+        console.print("automation is running: no pause in force", highlight=False)
+    for item in active:
+        console.print(item.describe(), highlight=False)

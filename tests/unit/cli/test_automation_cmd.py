@@ -1,0 +1,95 @@
+"""``vanguard automation pause|resume|status`` on a real SQLite store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vanguard.cli.apps import app
+from vanguard.cli.automation_cmd import parse_duration
+from vanguard.clock import utcnow
+from vanguard.errors import InputError
+from vanguard.store import AuditLog, PauseRepo, default_store_url, open_store
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return default_store_url(tmp_path)
+
+
+def _run(url: str, *args: str) -> str:
+    result = CliRunner().invoke(app, ["automation", *args, "--store", url])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_pause_status_resume_and_the_audit_trail(url: str) -> None:
+    said = _run(url, "pause", "--reason", "failover drill", "--by", "erin")
+    assert "automation paused on every service by erin" in said
+    assert "resume with: vanguard automation resume" in said
+    _run(url, "pause", "--service", "web", "--for", "2h", "--reason", "deploy", "--by", "erin")
+    status = _run(url, "status")
+    assert "every service" in status
+    assert "service web" in status
+
+    after = _run(url, "resume", "--by", "frank")
+    assert "resumed automation on every service (1 pause(s))" in after
+    assert "still in force: automation paused on service web" in after
+    assert "no pause was in force on service db" in _run(url, "resume", "--service", "db")
+    _run(url, "resume", "--service", "web")
+    assert "automation is running" in _run(url, "status")
+
+    store = open_store(url)
+    with store.session() as session:
+        kinds = [e.kind for e in AuditLog(session).entries()]
+        chain = AuditLog(session).verify_chain()
+    store.close()
+    assert kinds == [
+        "automation.paused",
+        "automation.paused",
+        "automation.resumed",
+        "automation.resumed",
+    ]
+    assert chain.ok
+
+
+def test_a_pause_for_a_while_ends_by_itself(url: str) -> None:
+    store = open_store(url)
+    now = utcnow()
+    with store.session() as session:
+        repo = PauseRepo(session)
+        repo.pause(
+            service="web",
+            reason="r",
+            by="x",
+            now=now - timedelta(hours=3),
+            until=now - timedelta(hours=1),
+        )
+        repo.pause(service=None, reason="r", by="x", now=now, until=now + timedelta(hours=1))
+        assert [p.service_name for p in repo.active(now, "web")] == [None]
+        assert repo.active(now + timedelta(hours=2)) == []
+        assert repo.active(now, "db")[0].service_name is None, "a pause on all stops each"
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1d", 86400)]
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "2", "2x", "h", "0m", "31d", "1h 30m"])
+def test_bad_durations_say_what_is_expected(text: str) -> None:
+    with pytest.raises(InputError, match="--for"):
+        parse_duration(text)
+
+
+def test_a_pause_needs_a_reason(url: str) -> None:
+    with pytest.raises(InputError, match="say why"):
+        _run(url, "pause", "--reason", "  ")
