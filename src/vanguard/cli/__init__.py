@@ -19,6 +19,7 @@ from vanguard.cli import (  # noqa: F401  (registers commands)
     detect,
     github_cmd,
     patterns_cmd,
+    replay_cmd,
     rollback_cmd,
 )
 from vanguard.cli.apps import app

@@ -1,0 +1,239 @@
+"""``vanguard replay``: what the loop would have done over a metric's history, acting on nothing.
+
+The history comes from a Prometheus server (``--prometheus URL --since 7d``, the service's
+watched metrics and labels, queried in chunks under Prometheus's 11,000-point limit) or from
+a ``timestamp,value`` CSV file (``--csv``, read as ``vanguard detect`` reads it, for one
+watch). See ``vanguard.evaluation.replay`` for what a replay assumes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from vanguard.cli.apps import app
+from vanguard.cli.automation_cmd import parse_duration
+from vanguard.cli.core import ConfigOpt, console
+from vanguard.cli.detect import read_series
+from vanguard.config import ServiceConfig, WatchConfig, load_settings
+from vanguard.detect.watch import fingerprint
+from vanguard.diagnose.patterns import load_patterns
+from vanguard.errors import ConfigError, InputError
+from vanguard.evaluation.replay import Replayed, ReplayReport, replay
+from vanguard.model import Signal
+from vanguard.plot import Panel, series_svg
+from vanguard.sources import PrometheusClient
+
+__all__ = ["prometheus_signals", "replay_command"]
+
+MAX_POINTS_PER_QUERY = 10_000
+"""Steps per range query, under Prometheus's limit of 11,000 points per series."""
+MAX_ROWS = 40
+"""Incidents listed in the table; ``--json`` has them all."""
+
+
+def _selector(watch: WatchConfig) -> str:
+    labels = ",".join(f'{k}="{v}"' for k, v in sorted(watch.labels.items()))
+    return f"{watch.metric}{{{labels}}}" if labels else watch.metric
+
+
+def prometheus_signals(
+    client: PrometheusClient,
+    service: ServiceConfig,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+) -> list[Signal]:
+    """Every watched series of ``service`` over ``[start, end]``, in chunks of 10,000 steps."""
+    signals: list[Signal] = []
+    chunk = step * MAX_POINTS_PER_QUERY
+    for watch in service.watch:
+        at = start
+        while at < end:
+            upto = min(at + chunk, end)
+            for series in client.query_range(_selector(watch), at, upto, step):
+                signals.extend(
+                    series.signals(
+                        service_name=service.name, source=client.base_url, metric_type=watch.metric
+                    )
+                )
+            at = upto + step
+    return signals
+
+
+def _csv_signals(path: Path, service: ServiceConfig, metric: str | None) -> list[Signal]:
+    watches = [w for w in service.watch if metric is None or w.metric == metric]
+    if not watches:
+        known = ", ".join(w.metric for w in service.watch) or "none"
+        raise InputError(f"--metric {metric!r}: service {service.name} watches {known}")
+    watch = watches[0]
+    series = read_series(path)
+    for reason, lines in series.held.items():
+        console.print(f"{path}: {len(lines)} row(s) held: {reason}", highlight=False)
+    return [
+        Signal(
+            source=str(path),
+            service_name=service.name,
+            metric_type=watch.metric,
+            labels=dict(watch.labels),
+            timestamp=datetime.fromtimestamp(t, UTC),
+            value=v,
+        )
+        for t, v in zip(series.times, series.values, strict=True)
+        if math.isfinite(t) and math.isfinite(v)
+    ]
+
+
+def _plot(path: Path, report: ReplayReport, signals: list[Signal]) -> None:
+    by_series: dict[str, list[Signal]] = defaultdict(list)
+    for signal in signals:
+        by_series[fingerprint(signal)].append(signal)
+    names = sorted(by_series)[:6]
+    stamps = sorted({s.timestamp.timestamp() for name in names for s in by_series[name]})
+    row = {t: i for i, t in enumerate(stamps)}
+    panels = []
+    for name in names:
+        values = np.full(len(stamps), np.nan)
+        for signal in by_series[name]:
+            values[row[signal.timestamp.timestamp()]] = signal.value
+        marks = tuple(
+            row[item.alert.detected_at.timestamp()]
+            for item in report.incidents
+            if item.alert.fingerprint == name and item.alert.detected_at.timestamp() in row
+        )
+        threshold = next(
+            (
+                i.alert.trend_analysis.threshold
+                for i in report.incidents
+                if i.alert.fingerprint == name and i.alert.trend_analysis is not None
+            ),
+            None,
+        )
+        panels.append(Panel(label=name, values=values, marks=marks, level=threshold))
+    title = f"replay of {report.service}: dots where an incident would have opened"
+    try:
+        path.write_text(series_svg(stamps, panels, title=title), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc}") from exc
+
+
+def _breach_in(item: Replayed) -> str:
+    trend = item.alert.trend_analysis
+    if item.alert.attributes.get("kind") == "breach":
+        return "now"
+    if trend is None or trend.predicted_breach_time is None:
+        return "–"
+    minutes = (trend.predicted_breach_time - item.alert.detected_at).total_seconds() / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def _show(report: ReplayReport) -> None:
+    console.print(
+        f"service {report.service}: {report.points} points in {report.series} series replayed"
+        f" ({report.skipped} skipped: non-finite, duplicate or out of order); "
+        f"{len(report.incidents)} incident(s) would have opened"
+        f" ({report.folded} later alert(s) folded into open ones)",
+        highlight=False,
+    )
+    if not report.incidents:
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("detected (UTC)", "alert", "breach in", "pattern", "conf.", "would"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("why", overflow="fold")
+    for item in report.incidents[:MAX_ROWS]:
+        alert, decision = item.alert, item.decision
+        failed = [v for v in decision.verdicts if not v.passed and v.gate != "dry_run"]
+        table.add_row(
+            f"{alert.detected_at:%Y-%m-%d %H:%M}",
+            str(alert.attributes.get("kind", alert.source)),
+            _breach_in(item),
+            item.diagnosis.pattern_id or "none",
+            f"{item.diagnosis.confidence:.2f}",
+            item.verdict,
+            failed[0].reason if failed else "every gate passed",
+        )
+    console.print(table)
+    if len(report.incidents) > MAX_ROWS:
+        console.print(
+            f"… and {len(report.incidents) - MAX_ROWS} more (--json lists every one)",
+            highlight=False,
+        )
+    tally = report.tally()
+    console.print(
+        f"would act {tally['act']}, ask a person {tally['ask']}, decline {tally['decline']}",
+        highlight=False,
+    )
+
+
+def _history(
+    service: ServiceConfig,
+    csv_file: Path | None,
+    metric: str | None,
+    prometheus: str | None,
+    since: str,
+    step: str | None,
+) -> list[Signal]:
+    if csv_file is not None and prometheus is None:
+        return _csv_signals(csv_file, service, metric)
+    if prometheus is not None and csv_file is None:
+        end = datetime.now(UTC)
+        resolution = (
+            parse_duration(step)
+            if step is not None
+            else timedelta(seconds=max(1.0, service.interval_s or 60.0))
+        )
+        with PrometheusClient(prometheus) as client:
+            return prometheus_signals(client, service, end - parse_duration(since), end, resolution)
+    raise InputError("give exactly one of --csv FILE and --prometheus URL")
+
+
+@app.command("replay")
+def replay_command(
+    service: Annotated[str, typer.Option(help="the service whose watches to replay")],
+    config: ConfigOpt = Path("vanguard.yaml"),
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="timestamp,value rows (one series)")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="with --csv: which watched metric the file holds")
+    ] = None,
+    prometheus: Annotated[
+        str | None, typer.Option(help="a Prometheus server's URL to read the history from")
+    ] = None,
+    since: Annotated[str, typer.Option(help="with --prometheus: how far back, e.g. 7d")] = "24h",
+    step: Annotated[
+        str | None, typer.Option(help="with --prometheus: resolution (default: the service's)")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="write an SVG of the series with the incidents marked")
+    ] = None,
+) -> None:
+    """What the loop would have done over a metric's history: alerts, patterns, decisions."""
+    settings = load_settings(config)
+    found = settings.service(service)
+    if not found.watch:
+        raise ConfigError(f"service {service!r} has no watch to replay", key="watch")
+    signals = _history(found, csv_file, metric, prometheus, since, step)
+    report = replay(
+        found,
+        signals,
+        load_patterns(settings.patterns_dirs),
+        settings.policy,
+        incident_s=settings.verification.window_s,
+    )
+    if plot is not None:
+        _plot(plot, report, signals)
+    if json_out:
+        print(json.dumps({**report.model_dump(mode="json"), "tally": report.tally()}, indent=2))
+        return
+    _show(report)

@@ -1,0 +1,109 @@
+"""``replay``: the loop's own steps over recorded points, deciding without acting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from vanguard.config import ScrapeConfig, ServiceConfig, WatchConfig
+from vanguard.decide import PolicyConfig
+from vanguard.detect.watch import WatchRule
+from vanguard.diagnose.patterns import load_patterns
+from vanguard.evaluation.replay import replay
+from vanguard.model import Signal
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+MIB = 2**20
+METRIC = "process_resident_memory_bytes"
+
+
+def _service(labels: dict[str, str] | None = None) -> ServiceConfig:
+    return ServiceConfig(
+        name="web",
+        type="python-web",
+        scrape=ScrapeConfig(url="http://127.0.0.1:9/metrics", metrics=(METRIC,), interval_s=60),
+        watch=(
+            WatchConfig(
+                metric=METRIC,
+                labels=labels or {},
+                rule=WatchRule(threshold=400 * MIB, horizon_s=7200, min_confidence=0.6),
+            ),
+        ),
+    )
+
+
+def _signals(values: np.ndarray, labels: dict[str, str] | None = None) -> list[Signal]:
+    return [
+        Signal(
+            source="test",
+            service_name="web",
+            metric_type=METRIC,
+            labels=labels or {},
+            timestamp=T0 + timedelta(minutes=i),
+            value=float(v),
+        )
+        for i, v in enumerate(values)
+    ]
+
+
+def _leak(days: int, seed: int = 3) -> np.ndarray:
+    """200 MiB, then 0.6 MiB a minute for the last 6 of every 8 hours, then back down."""
+    rng = np.random.default_rng(seed)
+    minute = np.arange(days * 1440) % 480
+    growth = np.clip(minute - 120, 0, None) * 0.6 * MIB
+    return 200 * MIB + growth + rng.normal(0, 2 * MIB, minute.size)
+
+
+def test_a_quiet_series_opens_nothing() -> None:
+    flat = 200 * MIB + np.random.default_rng(0).normal(0, 2 * MIB, 1440)
+    report = replay(_service(), _signals(flat), load_patterns(), PolicyConfig(), incident_s=300)
+    assert report.points == 1440
+    assert report.series == 1
+    assert report.incidents == ()
+
+
+def test_a_leak_is_forecast_matched_and_decided_under_the_daily_limit() -> None:
+    policy = PolicyConfig(max_actions_per_service_per_day=2)
+    report = replay(_service(), _signals(_leak(2)), load_patterns(), policy, incident_s=300)
+    first = report.incidents[0]
+    assert first.alert.attributes["kind"] == "forecast"
+    assert first.diagnosis.pattern_id == "memory_leak_gradual"
+    assert first.alert.detected_at < T0 + timedelta(hours=8), "well before the 400 MiB breach"
+    acts = [i for i in report.incidents if i.verdict == "act"]
+    assert acts
+    for i, act in enumerate(acts):
+        window = [
+            a
+            for a in acts[: i + 1]
+            if act.alert.detected_at - a.alert.detected_at < timedelta(days=1)
+        ]
+        assert len(window) <= 2, "never more acts in 24 h than the policy allows"
+    limited = [
+        i
+        for i in report.incidents
+        if i.verdict == "decline"
+        and any(v.gate == "rate_limit" and not v.passed for v in i.decision.verdicts)
+    ]
+    assert limited, "the leak outlasts two actions a day"
+    tally = report.tally()
+    assert sum(tally.values()) == len(report.incidents)
+
+
+def test_alerts_of_a_busy_series_fold_into_its_incident() -> None:
+    leak = _signals(_leak(1))
+    short = replay(_service(), leak, load_patterns(), PolicyConfig(), incident_s=60)
+    long = replay(_service(), leak, load_patterns(), PolicyConfig(), incident_s=6 * 3600)
+    assert len(long.incidents) < len(short.incidents)
+    assert long.folded > 0
+    assert len(long.incidents) + long.folded == len(short.incidents) + short.folded
+
+
+def test_only_the_watched_labels_are_replayed() -> None:
+    mine = _signals(_leak(1), {"instance": "a"})
+    other = _signals(_leak(1, seed=4), {"instance": "b"})
+    report = replay(
+        _service({"instance": "a"}), mine + other, load_patterns(), PolicyConfig(), incident_s=300
+    )
+    assert report.points == len(mine)
+    assert {i.alert.labels["instance"] for i in report.incidents} == {"a"}
