@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
@@ -16,7 +18,8 @@ from vanguard.api.starter import IncidentStarter
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import Pattern
 from vanguard.incident import IncidentState
-from vanguard.store import IncidentRecord, IncidentRepo, Store
+from vanguard.learn import pattern_confidences
+from vanguard.store import IncidentRecord, IncidentRepo, PauseRepo, Store
 
 __all__ = ["IncidentSummary", "create_app"]
 
@@ -71,6 +74,30 @@ def create_app(
     by_state = Gauge(
         "vanguard_incidents", "Incidents in the store by state", ["state"], registry=registry
     )
+    paused = Gauge(
+        "vanguard_automation_paused",
+        '1 for each pause in force: on one service, or on every service (service="*")',
+        ["service"],
+        registry=registry,
+    )
+    confidence = Gauge(
+        "vanguard_pattern_confidence",
+        "Each pattern's calibrated confidence, as diagnosis uses it now",
+        ["pattern"],
+        registry=registry,
+    )
+    acts_alone = Gauge(
+        "vanguard_pattern_acts_alone",
+        "1 when the pattern's confidence clears the policy and it acts without a person",
+        ["pattern"],
+        registry=registry,
+    )
+    outcomes_by = Gauge(
+        "vanguard_outcomes",
+        "Finished incidents by pattern and outcome status",
+        ["pattern", "status"],
+        registry=registry,
+    )
 
     @app.get("/healthz")
     def healthz(store: StoreDep) -> dict[str, str]:
@@ -110,10 +137,24 @@ def create_app(
 
     @app.get("/metrics")
     def metrics(store: StoreDep) -> Response:
+        patterns: tuple[Pattern, ...] = app.state.patterns
         with store.session() as session:
-            counts = IncidentRepo(session).count_by_state()
+            repo = IncidentRepo(session)
+            counts = repo.count_by_state()
+            pauses = PauseRepo(session).active(datetime.now(UTC))
+            outcomes = {p.id: repo.outcomes_for_pattern(p.id) for p in patterns}
         for state in IncidentState:
             by_state.labels(state=str(state)).set(counts.get(state, 0))
+        paused.clear()
+        for pause in pauses:
+            paused.labels(service=pause.service_name or "*").inc()
+        for row in pattern_confidences(patterns, outcomes, app.state.policy.min_confidence):
+            confidence.labels(pattern=row.pattern_id).set(row.confidence)
+            acts_alone.labels(pattern=row.pattern_id).set(1 if row.acts_alone else 0)
+        outcomes_by.clear()
+        for pattern_id, finished in outcomes.items():
+            for status, n in Counter(o.status.value for o in finished).items():
+                outcomes_by.labels(pattern=pattern_id, status=status).set(n)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

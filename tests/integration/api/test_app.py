@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.integration.store import values as v
 from tests.leaks import leak_alert
 from vanguard.api import create_app
+from vanguard.diagnose.patterns import load_patterns
 from vanguard.incident import Incident, IncidentState
-from vanguard.store import IncidentRepo, Store, default_store_url, open_store
+from vanguard.model import OutcomeStatus
+from vanguard.store import IncidentRepo, PauseRepo, Store, default_store_url, open_store
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -64,3 +67,27 @@ def test_metrics_expose_incident_counts_by_state(store: Store) -> None:
     assert 'vanguard_incidents{state="open"} 2.0' in body
     assert 'vanguard_incidents{state="diagnosed"} 1.0' in body
     assert 'vanguard_incidents{state="resolved"} 0.0' in body
+
+
+def test_metrics_expose_pauses_and_what_outcomes_taught_each_pattern(store: Store) -> None:
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        for i, status in enumerate([OutcomeStatus.resolved, OutcomeStatus.failed]):
+            repo.save_incident(v.incident(f"inc-m{i}"))
+            repo.save_outcome(v.outcome(f"inc-m{i}", status=status))
+        PauseRepo(session).pause(service=None, reason="r", by="erin", now=datetime.now(UTC))
+        PauseRepo(session).pause(service="db", reason="r", by="erin", now=datetime.now(UTC))
+    client = TestClient(create_app(store, patterns=load_patterns()))
+    body = client.get("/metrics").text
+    assert 'vanguard_automation_paused{service="*"} 1.0' in body
+    assert 'vanguard_automation_paused{service="db"} 1.0' in body
+    assert 'vanguard_outcomes{pattern="memory_leak_gradual",status="resolved"} 1.0' in body
+    assert 'vanguard_outcomes{pattern="memory_leak_gradual",status="failed"} 1.0' in body
+    # (0.9 · 10 + 1) / (10 + 2) = 0.8333
+    assert 'vanguard_pattern_confidence{pattern="memory_leak_gradual"} 0.8333' in body
+    assert 'vanguard_pattern_acts_alone{pattern="memory_leak_gradual"} 1.0' in body
+    with store.session() as session:
+        PauseRepo(session).resume(service=None, by="frank", now=datetime.now(UTC))
+    after = client.get("/metrics").text
+    assert 'vanguard_automation_paused{service="*"}' not in after
+    assert 'vanguard_automation_paused{service="db"} 1.0' in after
