@@ -367,6 +367,11 @@ class ConfigSetAdapter:
         repo = GitRepo(Path(p.repo), timeout_s=p.timeout_s)
         branch = (p.branch or repo.branch()) if p.push else None
         if entry is None:
+            if repo.dirty(p.path):
+                raise ActionFailed(
+                    f"{p.file} has changes nobody committed in {p.repo}; refusing to commit "
+                    "someone's edit with Vanguard's: commit or discard it first"
+                )
             if branch is not None:
                 repo.pull(p.remote, branch)
             current = locate(self._read(p), fmt, p.key).value

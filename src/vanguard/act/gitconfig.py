@@ -140,6 +140,11 @@ class GitRepo:
         """The content of ``path`` at commit ``sha``."""
         return self._git("show", f"{sha}:{self.relative(path)}").stdout
 
+    def dirty(self, path: Path) -> bool:
+        """Whether ``path`` has changes not committed (staged or not)."""
+        done = self._git("status", "--porcelain", "--", self.relative(path))
+        return bool(done.stdout.strip())
+
     def branch(self) -> str:
         """The checked-out branch (an error on a detached HEAD: there is nowhere to push)."""
         name = self._git("rev-parse", "--abbrev-ref", "HEAD").stdout.strip()

@@ -30,7 +30,9 @@ def rollback(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="vanguard.yaml", envvar="VANGUARD_CONFIG")
     ] = Path("vanguard.yaml"),
-    who: Annotated[str | None, typer.Option(help="who undoes it (default: the user)")] = None,
+    who: Annotated[
+        str | None, typer.Option("--by", "--who", help="who undoes it (default: the user)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Undo the incident's applied action (restores the earlier state, records who did it)."""

@@ -158,3 +158,15 @@ def test_a_value_already_in_place_is_not_an_action(gitops: tuple[Path, Path]) ->
     _, work = gitops
     with pytest.raises(ActionFailed, match="already 3"):
         ConfigSetAdapter(MemoryLedger()).apply(_request(work, key="replicas", value=3))
+
+
+def test_someone_elses_uncommitted_edit_is_never_committed(gitops: tuple[Path, Path]) -> None:
+    origin, work = gitops
+    edited = VALUES.replace("memory_mb: 512", "memory_mb: 640")
+    (work / "values.yaml").write_text(edited)
+    ledger = MemoryLedger()
+    with pytest.raises(ActionFailed, match="changes nobody committed"):
+        ConfigSetAdapter(ledger).apply(_request(work, key="replicas", value=4))
+    assert (work / "values.yaml").read_text() == edited
+    assert ledger.get("inc-1:apply") is None
+    assert git(origin, "rev-list", "--count", "main") == "1"
