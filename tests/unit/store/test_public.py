@@ -12,6 +12,7 @@ def test_public_names_are_pinned() -> None:
         "ChainCheck",
         "IncidentRecord",
         "IncidentRepo",
+        "PauseRepo",
         "SqlLedger",
         "Store",
         "default_store_url",
