@@ -14,6 +14,7 @@ from vanguard.cli import (  # noqa: F401  (registers commands)
     approve_cmd,
     audit_cmd,
     automation_cmd,
+    breakages_cmd,
     ci,
     core,
     detect,

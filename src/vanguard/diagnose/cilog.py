@@ -748,7 +748,10 @@ def _select(
             continue
         seen_texts.add(shape)
         block = _block(seed, by_number, scores)
-        if len(_block(seed, by_number, scores, header=False)) <= 2:
+        below = _below_heading(seed, block, by_number) if _bare(by_number[seed].text) else None
+        if below is not None and below not in chosen:
+            seed = below
+        elif len(_block(seed, by_number, scores, header=False)) <= 2:
             detail = _detail_of(seed, by_number, scores, ctx.end)
             if detail is not None and detail not in chosen:
                 seed = detail
@@ -1118,6 +1121,47 @@ def context_of(lines: Iterable[str]) -> _Context | None:
     """Scan a log and score its lines by the rules; ``None`` for an empty log (for training)."""
     scan = _scan(lines, None)
     return _context(scan) if scan.tail else None
+
+
+_GENERIC_WORDS = frozenset(
+    {
+        "a", "an", "the", "with", "for", "there", "were", "was", "some", "what", "went",
+        "wrong", "error", "errors", "err", "failure", "failures", "failed", "fail", "fatal",
+        "compilation", "compile", "build", "test", "tests", "exception", "problem",
+        "problems", "task", "execution", "info", "warning", "warn",
+    }
+)  # fmt: skip
+_LETTERS = re.compile(r"[A-Za-z]+|\d")
+
+
+def _bare(text: str) -> bool:
+    """A heading that says only that something failed: no name, number or path of its own.
+
+    ``[ERROR] COMPILATION ERROR :``, ``* What went wrong:``, ``FAILURE: Build failed with an
+    exception.`` open a report; the line that explains is below them.
+    """
+    words = _LETTERS.findall(text)
+    if not words or "/" in text or "\\" in text:
+        return False
+    return all(word.lower() in _GENERIC_WORDS for word in words)
+
+
+HEADING_REACH = 6
+"""Lines below a bare heading searched for what it announces, when its block ends at once."""
+
+
+def _below_heading(seed: int, block: list[int], by_number: dict[int, _Line]) -> int | None:
+    """The first line after a bare heading that names something: in its block, or else
+    within ``HEADING_REACH`` lines (Gradle's ``FAILURE:``, a blank line, ``* What went
+    wrong:``, then the task), never past a command or a CI marker."""
+    below = [n for n in block if n > seed] or range(seed + 1, seed + 1 + HEADING_REACH)
+    for number in below:
+        entry = by_number.get(number)
+        if entry is None or entry.command or entry.terminator:
+            return None
+        if _LETTERS.search(entry.text) and not _bare(entry.text):
+            return number
+    return None
 
 
 def _identifier(text: str) -> str | None:

@@ -144,8 +144,47 @@ def test_travis_log_counts_lone_cr_and_finds_the_failing_test() -> None:
 
 def test_jenkins_log_points_at_the_compiler_message() -> None:
     result = explain_fixture("jenkins_maven.log")
-    assert any("cannot find symbol" in line.text for line in result.lines[:2])
+    assert "cannot find symbol" in result.lines[0].text, "the message, not the bare heading"
+    assert 11 in result.answer, "the heading stays in the report"
+    assert fixture_line("jenkins_maven.log", 11).startswith("[ERROR] COMPILATION ERROR")
     assert result.category == "compile"
+
+
+@pytest.mark.parametrize(
+    ("text", "bare"),
+    [
+        ("[ERROR] COMPILATION ERROR : ", True),
+        ("* What went wrong:", True),
+        ("FAILURE: Build failed with an exception.", True),
+        ("Tests failed", True),
+        ("[INFO] -------------------------------------", True),
+        ("> Task :app:checkstyleMain FAILED", False),
+        ("ERROR: Job failed: exit code 1", False),
+        ("[ERROR] /src/Foo.java:[4,26] cannot access Bar", False),
+        ("npm ERR! Test failed.  See above for more details.", False),
+        ("", False),
+    ],
+)
+def test_a_bare_heading_says_only_that_something_failed(text: str, bare: bool) -> None:
+    assert cilog._bare(text) is bare
+
+
+def test_a_bare_heading_gives_way_to_the_first_line_below_it_that_names_something() -> None:
+    log = [
+        "$ ./gradlew build",
+        "> Task :app:compileJava",
+        "FAILURE: Build failed with an exception.",
+        "",
+        "* What went wrong:",
+        "Execution failed for task ':app:compileJava'.",
+        "> Compilation failed; see the compiler error output for details.",
+        "",
+        "BUILD FAILED in 3s",
+    ]
+    result = explain(log, model=None)
+    first = result.lines[0]
+    assert not cilog._bare(first.text), first.text
+    assert "compileJava" in first.text
 
 
 def test_gitlab_git_fetch_failure_is_retryable() -> None:
