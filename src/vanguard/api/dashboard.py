@@ -378,7 +378,9 @@ def patterns_page(request: Request) -> HTMLResponse:
             f"{row.won:g}",
             f"{row.lost:g}",
             f"{row.confidence:.2f}",
-            _state("pass") if row.acts_alone else '<span class="state fail">asks a person</span>',
+            '<span class="state pass">yes</span>'
+            if row.acts_alone
+            else '<span class="state fail">asks a person</span>',
         ]
         for row in pattern_confidences(patterns, outcomes, policy.min_confidence)
     ]
