@@ -6,10 +6,10 @@ Vanguard ships, and a pattern naming a kind outside this map is rejected at load
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import JsonValue, TypeAdapter, ValidationError
 
 from vanguard.act.base import Adapter, Ledger
 from vanguard.act.configfile import ConfigSetAdapter
@@ -17,11 +17,18 @@ from vanguard.act.github import GITHUB_ADAPTERS
 from vanguard.act.pgbouncer import PgBouncerResizeAdapter
 from vanguard.act.supervisor import SupervisorAdapter
 from vanguard.act.webhook import WebhookCallAdapter
-from vanguard.config import Settings
+from vanguard.config import ServiceConfig, Settings
 from vanguard.diagnose.patterns import Pattern
-from vanguard.errors import ConfigError
+from vanguard.errors import ConfigError, describe_validation_error
 
-__all__ = ["ADAPTER_FACTORIES", "build_adapters", "check_patterns"]
+__all__ = [
+    "ADAPTER_FACTORIES",
+    "SERVICE_BOUND",
+    "build_adapters",
+    "check_patterns",
+    "check_services",
+    "remedy_params",
+]
 
 AdapterFactory = Callable[[Ledger, Settings], Adapter]
 
@@ -86,3 +93,77 @@ def check_patterns(patterns: Sequence[Pattern], adapters: Mapping[str, Adapter])
                     file=f"pattern {pattern.id}",
                     key=f"remedy.params.{name}",
                 ) from exc
+
+
+SERVICE_BOUND: Mapping[str, str] = {
+    "supervisor.": "supervisor",
+    "pgbouncer.": "pgbouncer",
+    "webhook.": "webhook",
+    "config.": "config_file",
+}
+"""Action kinds whose target comes from a section of the service, and that section's name.
+(``github.*`` actions take theirs from the CI event that raised the alert.)"""
+_URL_KEYS = ("url", "url_env", "undo_url", "undo_url_env", "secret_env", "secret_file")
+
+
+def remedy_params(
+    action: str, params: Mapping[str, JsonValue], service: ServiceConfig | None
+) -> dict[str, JsonValue]:
+    """The pattern's parameters with the service's section laid over them, as applied."""
+    merged: dict[str, JsonValue] = dict(params)
+    if service is None:
+        return merged
+    if action.startswith("supervisor.") and service.supervisor:
+        merged.update(service.supervisor.model_dump(mode="json"))
+    if action.startswith("pgbouncer.") and service.pgbouncer:
+        pgb = service.pgbouncer
+        merged.update(
+            {
+                "admin_dsn": pgb.admin_dsn,
+                "ini_path": str(pgb.ini_path),
+                "database": pgb.database,
+                "max_pool_size": pgb.max_pool_size,
+                "min_pool_size": pgb.min_pool_size,
+                "git_repo": None if pgb.git_repo is None else str(pgb.git_repo),
+                "timeout_s": pgb.timeout_s,
+            }
+        )
+    if action.startswith("config.") and service.config_file:
+        merged.update(service.config_file.params())
+    if action.startswith("webhook.") and service.webhook:
+        for name in _URL_KEYS:
+            merged.pop(name, None)
+        merged.update({k: v for k, v in service.webhook.params().items() if v is not None})
+    return merged
+
+
+def check_services(
+    patterns: Sequence[Pattern], services: Sequence[ServiceConfig], adapters: Mapping[str, Adapter]
+) -> Iterator[str]:
+    """Problems a remedy would meet on a service it can be matched to, before any incident.
+
+    A pattern can diagnose a service when it applies to the service's type and one of the
+    metrics the service watches. For actions whose target comes from the service, the
+    pattern's parameters with the service's section must satisfy the adapter.
+    """
+    for service in services:
+        watched = {watch.metric for watch in service.watch}
+        for pattern in patterns:
+            kind = pattern.remedy.action
+            prefix = next((p for p in SERVICE_BOUND if kind.startswith(p)), None)
+            adapter = adapters.get(kind)
+            if prefix is None or adapter is None:
+                continue
+            if not any(pattern.applies_to(service.type, metric) for metric in watched):
+                continue
+            params = remedy_params(kind, pattern.remedy.params, service)
+            try:
+                adapter.params_model.model_validate(params)
+            except ValidationError as exc:
+                section = SERVICE_BOUND[prefix]
+                problems = describe_validation_error(exc, root="<params>")
+                yield (
+                    f"service {service.name}: pattern {pattern.id} would run {kind} on it, but "
+                    f"{problems} (give the service a '{section}:' section, or the pattern "
+                    "the parameters)"
+                )

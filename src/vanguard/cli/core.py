@@ -192,19 +192,35 @@ def demo(
 @config_app.command("check")
 def config_check(
     file: Annotated[Path, typer.Argument(help="vanguard.yaml to validate")],
+    strict: Annotated[
+        bool, typer.Option(help="exit 2 on warnings too (a remedy that cannot run on a service)")
+    ] = False,
 ) -> None:
-    """Validate a configuration and its patterns without starting anything."""
+    """Validate a configuration and its patterns without starting anything.
+
+    Besides the file itself, every pattern that can diagnose a service (its type and a
+    watched metric) is checked against that service: a remedy that would lack its target
+    (a restart with no ``supervisor:`` section) is a warning here instead of a failed
+    incident later.
+    """
     from vanguard.act.base import MemoryLedger
-    from vanguard.act.registry import build_adapters, check_patterns
+    from vanguard.act.registry import build_adapters, check_patterns, check_services
     from vanguard.diagnose.patterns import load_patterns
 
     settings = load_settings(file)
     patterns = load_patterns(settings.patterns_dirs)
-    check_patterns(patterns, build_adapters(MemoryLedger(), settings))
+    adapters = build_adapters(MemoryLedger(), settings)
+    check_patterns(patterns, adapters)
+    warnings = list(check_services(patterns, settings.services, adapters))
+    for warning in warnings:
+        console.print(f"{file}: warning: {warning}", highlight=False)
+    verdict = f"{len(warnings)} warning(s)" if warnings else "ok"
     console.print(
-        f"{file}: ok ({len(settings.services)} services, {len(patterns)} patterns)",
+        f"{file}: {verdict} ({len(settings.services)} services, {len(patterns)} patterns)",
         highlight=False,
     )
+    if warnings and strict:
+        raise typer.Exit(code=2)
 
 
 def open_configured_store(config: Path, store: str | None) -> Store:

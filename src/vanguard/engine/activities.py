@@ -23,6 +23,7 @@ from pydantic import JsonValue
 from temporalio import activity
 
 from vanguard.act.base import Adapter, Ledger
+from vanguard.act.registry import remedy_params
 from vanguard.clock import utcnow
 from vanguard.config import ServiceConfig, Settings, VerifyMetric
 from vanguard.decide import GateContext, decide, failure_streak
@@ -632,29 +633,7 @@ class Activities:
         if adapter is None:
             known = ", ".join(sorted(self.adapters)) or "none"
             raise UnknownAdapter(f"no adapter for {remedy.action!r} (registered: {known})")
-        params: dict[str, JsonValue] = dict(remedy.params)
-        service = self._service(inp.alert.service_name)
-        if remedy.action.startswith("supervisor.") and service and service.supervisor:
-            params.update(service.supervisor.model_dump(mode="json"))
-        if remedy.action.startswith("pgbouncer.") and service and service.pgbouncer:
-            pgb = service.pgbouncer
-            params.update(
-                {
-                    "admin_dsn": pgb.admin_dsn,
-                    "ini_path": str(pgb.ini_path),
-                    "database": pgb.database,
-                    "max_pool_size": pgb.max_pool_size,
-                    "min_pool_size": pgb.min_pool_size,
-                    "git_repo": None if pgb.git_repo is None else str(pgb.git_repo),
-                    "timeout_s": pgb.timeout_s,
-                }
-            )
-        if remedy.action.startswith("config.") and service and service.config_file:
-            params.update(service.config_file.params())
-        if remedy.action.startswith("webhook.") and service and service.webhook:
-            for name in ("url", "url_env", "undo_url", "undo_url_env", "secret_env", "secret_file"):
-                params.pop(name, None)
-            params.update({k: v for k, v in service.webhook.params().items() if v is not None})
+        params = remedy_params(remedy.action, remedy.params, self._service(inp.alert.service_name))
         request = ActionRequest(
             idempotency_key=f"{inp.incident_id}:apply",
             incident_id=inp.incident_id,
