@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from vanguard.act.base import Ledger, validate_params
 from vanguard.act.gitconfig import GitRepo, replace_file
+from vanguard.act.pgbouncer import resized
 from vanguard.clock import utcnow
 from vanguard.errors import ActionFailed, AdapterError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
@@ -262,16 +264,14 @@ def scaled(current: Scalar, factor: float, low: float | None, high: float | None
     if isinstance(current, bool) or not isinstance(current, int | float):
         raise AdapterError(f"'factor' needs a number, the file holds {current!r}")
     if isinstance(current, int):
-        if factor >= 1.0:
-            wanted: int | float = max(current + 1, math.ceil(current * factor - 1e-9))
-        else:
-            wanted = min(current - 1, math.floor(current * factor + 1e-9))
-    else:
-        wanted = current * factor
+        floor = math.ceil(low) if low is not None else -sys.maxsize
+        ceiling = math.floor(high) if high is not None else sys.maxsize
+        return resized(current, factor, low=floor, high=ceiling)
+    wanted = current * factor
     if low is not None:
-        wanted = max(wanted, math.ceil(low) if isinstance(current, int) else low)
+        wanted = max(wanted, low)
     if high is not None:
-        wanted = min(wanted, math.floor(high) if isinstance(current, int) else high)
+        wanted = min(wanted, high)
     return wanted
 
 

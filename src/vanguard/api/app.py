@@ -142,7 +142,7 @@ def create_app(
             repo = IncidentRepo(session)
             counts = repo.count_by_state()
             pauses = PauseRepo(session).active(datetime.now(UTC))
-            outcomes = {p.id: repo.outcomes_for_pattern(p.id) for p in patterns}
+            outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
         for state in IncidentState:
             by_state.labels(state=str(state)).set(counts.get(state, 0))
         paused.clear()

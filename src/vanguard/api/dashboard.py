@@ -369,7 +369,7 @@ def patterns_page(request: Request) -> HTMLResponse:
     policy: PolicyConfig = request.app.state.policy
     with _store(request).session() as session:
         repo = IncidentRepo(session)
-        outcomes = {p.id: repo.outcomes_for_pattern(p.id) for p in patterns}
+        outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
     rows = [
         [
             escape(f"{row.pattern_id} v{row.version}"),

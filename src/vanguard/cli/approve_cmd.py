@@ -11,32 +11,24 @@ instead of signalling a workflow that would ignore the answer.
 from __future__ import annotations
 
 import asyncio
-import getpass
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from temporalio.service import RPCError
 
 from vanguard.cli.apps import incidents_app
+from vanguard.cli.core import ByOpt, ConfigOpt, StoreOpt, console, login_name
 from vanguard.config import load_settings
 from vanguard.errors import EngineError, InputError
 from vanguard.incident import IncidentState
 
 __all__ = ["approve", "decline"]
 
-console = Console()
-
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="vanguard.yaml", envvar="VANGUARD_CONFIG")
-]
-StoreOpt = Annotated[str | None, typer.Option(help="store URL (overrides the config)")]
 TemporalOpt = Annotated[
     str | None,
     typer.Option(help="HOST:PORT of Temporal (default: the config's, or the embedded server's)"),
 ]
-ByOpt = Annotated[str | None, typer.Option("--by", help="who answers (default: the user)")]
 
 
 def _where(config: Path, store: str | None, temporal: str | None) -> tuple[str, str, str]:
@@ -80,7 +72,7 @@ def _answer(
             f"incident {incident_id} is {incident.state.value}, not awaiting approval: "
             "there is nothing to answer"
         )
-    who = by or getpass.getuser()
+    who = login_name(by)
     signal = RemediationWorkflow.approve if approve else RemediationWorkflow.decline
 
     async def send() -> None:

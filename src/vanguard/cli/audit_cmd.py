@@ -17,13 +17,11 @@ import typer
 from pydantic import ValidationError
 
 from vanguard.cli.apps import audit_app
-from vanguard.cli.core import ConfigOpt, open_configured_store
+from vanguard.cli.core import ConfigOpt, StoreOpt, open_configured_store
 from vanguard.errors import InputError
 from vanguard.store.audit import AuditEntry, AuditLog, ChainCheck, verify_entries
 
 __all__ = ["audit_export", "audit_verify", "read_export"]
-
-StoreOpt = Annotated[str | None, typer.Option(help="store URL (overrides the config)")]
 
 
 def read_export(stream: TextIO, name: str) -> Iterator[AuditEntry]:

@@ -8,7 +8,6 @@ is not applied. Pausing and resuming are written to the audit trail with who and
 
 from __future__ import annotations
 
-import getpass
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -17,16 +16,21 @@ from typing import Annotated
 import typer
 
 from vanguard.cli.apps import automation_app
-from vanguard.cli.core import ConfigOpt, console, open_configured_store
+from vanguard.cli.core import (
+    ByOpt,
+    ConfigOpt,
+    StoreOpt,
+    console,
+    login_name,
+    open_configured_store,
+)
 from vanguard.clock import utcnow
 from vanguard.errors import InputError
 from vanguard.store import PauseRepo
 
 __all__ = ["parse_duration", "pause", "resume", "status"]
 
-StoreOpt = Annotated[str | None, typer.Option(help="store URL (overrides the config)")]
 ServiceOpt = Annotated[str | None, typer.Option(help="one service; without it, every service")]
-ByOpt = Annotated[str | None, typer.Option("--by", help="who (default: the login name)")]
 _PART = re.compile(r"(\d+)([smhd])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_PAUSE = timedelta(days=30)
@@ -42,10 +46,6 @@ def parse_duration(text: str) -> timedelta:
     if not timedelta(0) < length <= MAX_PAUSE:
         raise InputError(f"--for {text!r}: between 1 s and 30 days (resume sooner by hand)")
     return length
-
-
-def _who(by: str | None) -> str:
-    return by or getpass.getuser()
 
 
 @automation_app.command("pause")
@@ -68,7 +68,7 @@ def pause(
     try:
         with the_store.session() as session:
             made = PauseRepo(session).pause(
-                service=service, reason=reason.strip(), by=_who(by), now=now, until=until
+                service=service, reason=reason.strip(), by=login_name(by), now=now, until=until
             )
     finally:
         the_store.close()
@@ -88,7 +88,7 @@ def resume(
     the_store = open_configured_store(config, store)
     try:
         with the_store.session() as session:
-            ended = PauseRepo(session).resume(service=service, by=_who(by), now=utcnow())
+            ended = PauseRepo(session).resume(service=service, by=login_name(by), now=utcnow())
             left = PauseRepo(session).active(utcnow())
     finally:
         the_store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
 import os
@@ -27,7 +28,14 @@ if TYPE_CHECKING:
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", help="vanguard.yaml", envvar="VANGUARD_CONFIG")
 ]
+StoreOpt = Annotated[str | None, typer.Option(help="store URL (overrides the config)")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="who does it (default: the login name)")]
 console = Console()
+
+
+def login_name(by: str | None) -> str:
+    """Who a command acts for: ``--by``, else the login name."""
+    return by or getpass.getuser()
 
 
 def _settings(path: Path, *, temporal: str | None = None, store: str | None = None) -> Settings:
@@ -92,7 +100,7 @@ def up(config: ConfigOpt = Path("vanguard.yaml"), verbose: bool = False) -> None
 def worker(
     config: ConfigOpt = Path("vanguard.yaml"),
     temporal: Annotated[str | None, typer.Option(help="HOST:PORT of Temporal")] = None,
-    store: Annotated[str | None, typer.Option(help="store URL (overrides the config)")] = None,
+    store: StoreOpt = None,
     watch: Annotated[bool, typer.Option(help="also start the watcher workflow")] = False,
     verbose: bool = False,
 ) -> None:
@@ -107,7 +115,7 @@ def worker(
 @app.command()
 def api(
     config: ConfigOpt = Path("vanguard.yaml"),
-    store: Annotated[str | None, typer.Option(help="store URL (overrides the config)")] = None,
+    store: StoreOpt = None,
     temporal: Annotated[
         str | None, typer.Option(help="HOST:PORT of Temporal, so webhooks can start incidents")
     ] = None,
@@ -235,7 +243,7 @@ def open_configured_store(config: Path, store: str | None) -> Store:
 @incidents_app.command("list")
 def incidents_list(
     config: ConfigOpt = Path("vanguard.yaml"),
-    store: Annotated[str | None, typer.Option(help="store URL")] = None,
+    store: StoreOpt = None,
     limit: int = 20,
     state: Annotated[
         IncidentState | None, typer.Option(help="only incidents in this state")
@@ -269,7 +277,7 @@ def incidents_list(
 def incidents_show(
     incident_id: str,
     config: ConfigOpt = Path("vanguard.yaml"),
-    store: Annotated[str | None, typer.Option(help="store URL")] = None,
+    store: StoreOpt = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show one incident: every step, gate verdict, action and outcome."""

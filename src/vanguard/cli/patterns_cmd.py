@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from vanguard.cli.apps import app
-from vanguard.cli.core import ConfigOpt, console
+from vanguard.cli.core import ConfigOpt, StoreOpt, console
 from vanguard.config import Settings, load_settings
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.learn import pattern_confidences
@@ -29,7 +29,7 @@ __all__ = ["patterns_command"]
 @app.command("patterns")
 def patterns_command(
     config: ConfigOpt = Path("vanguard.yaml"),
-    store: Annotated[str | None, typer.Option(help="store URL (overrides the config)")] = None,
+    store: StoreOpt = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The pattern library with calibrated confidences: what outcomes taught each remedy."""
@@ -39,7 +39,7 @@ def patterns_command(
     try:
         with the_store.session() as session:
             repo = IncidentRepo(session)
-            outcomes = {p.id: repo.outcomes_for_pattern(p.id) for p in patterns}
+            outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
         rows = pattern_confidences(patterns, outcomes, settings.policy.min_confidence)
     finally:
         the_store.close()

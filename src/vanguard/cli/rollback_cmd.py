@@ -8,7 +8,6 @@ the audit trail.
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +16,7 @@ import typer
 from rich.console import Console
 
 from vanguard.cli.apps import app
+from vanguard.cli.core import login_name
 from vanguard.config import load_settings
 
 __all__ = ["rollback"]
@@ -42,7 +42,7 @@ def rollback(
     runtime = build_runtime(settings, notifiers=[])
     try:
         result, new = runtime.activities.roll_back_by_hand(
-            incident_id, who=f"hand:{who or getpass.getuser()}"
+            incident_id, who=f"hand:{login_name(who)}"
         )
     finally:
         runtime.close()

@@ -511,9 +511,9 @@ class Activities:
             if record.diagnosis is not None:
                 return record.diagnosis
             service = self._service(inp.alert.service_name)
+            outcomes = repo.outcomes_by_pattern(p.id for p in self.patterns)
             confidences = {
-                p.id: calibrate(p.prior_confidence, repo.outcomes_for_pattern(p.id))
-                for p in self.patterns
+                p.id: calibrate(p.prior_confidence, outcomes[p.id]) for p in self.patterns
             }
             diagnosis = match(
                 inp.alert,

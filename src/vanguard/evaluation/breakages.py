@@ -112,7 +112,12 @@ def _lines(path: Path) -> list[str]:
 
 
 def score_breakage(
-    breakage: Breakage, ranked: Sequence[int], answer: Sequence[int], **extra: float | str
+    breakage: Breakage,
+    ranked: Sequence[int],
+    answer: Sequence[int],
+    *,
+    seconds: float = 0.0,
+    category: str = "",
 ) -> LogScore:
     """LogChunks's scores with the error lines as gold; context lines count neither way."""
     neutral = breakage.context
@@ -121,8 +126,8 @@ def score_breakage(
         [n for n in ranked if n not in neutral],
         breakage.errors,
         answer=[n for n in answer if n not in neutral],
-        seconds=float(extra.get("seconds", 0.0)),
-        category=str(extra.get("category", "")),
+        seconds=seconds,
+        category=category,
     )
     gold = breakage.errors
     return score.model_copy(

@@ -10,6 +10,7 @@ Secrets are redacted before hashing, so neither the rows nor the hashes depend o
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -171,19 +172,14 @@ class AuditLog:
 
     def verify_chain(self) -> ChainCheck:
         """Walk the chain from the start and report the first entry that does not hold."""
-        prev = GENESIS_HASH
-        count = 0
         chain = select(AuditEntryRow).order_by(AuditEntryRow.seq).execution_options(yield_per=1000)
         rows = self.session.scalars(chain)
         try:
-            for row in rows:
-                bad = _check_link(row, expected_seq=count + 1, prev=prev)
-                if bad is not None:
-                    return ChainCheck(ok=False, count=count, first_bad_id=bad[0], reason=bad[1])
-                count += 1
-                prev = row.hash
+            broken, count, prev = _walk(rows)
         finally:
             rows.close()
+        if broken is not None:
+            return broken
         head = self.session.get(AuditHeadRow, HEAD_ID)
         if head is None:
             return ChainCheck(ok=False, count=count, reason="chain head row is missing")
@@ -207,25 +203,39 @@ def verify_entries(entries: Iterable[AuditEntry]) -> ChainCheck:
     checked on its own. Removing entries from its end cannot be seen from the file alone;
     compare its last hash with the head ``vanguard audit verify`` prints.
     """
-    prev = GENESIS_HASH
-    count = 0
-    for entry in entries:
-        if count == 0 and entry.seq != 1:
-            return ChainCheck(
-                ok=False,
-                count=0,
-                first_bad_id=entry.seq,
-                reason=f"the export starts at entry {entry.seq}, not 1: "
-                "a partial export (--incident) cannot be checked as a chain",
-            )
-        bad = _check_link(entry, expected_seq=count + 1, prev=prev)
-        if bad is not None:
-            return ChainCheck(ok=False, count=count, first_bad_id=bad[0], reason=bad[1])
-        count += 1
-        prev = entry.hash
+    listed = iter(entries)
+    first = next(listed, None)
+    if first is not None and first.seq != 1:
+        return ChainCheck(
+            ok=False,
+            count=0,
+            first_bad_id=first.seq,
+            reason=f"the export starts at entry {first.seq}, not 1: "
+            "a partial export (--incident) cannot be checked as a chain",
+        )
+    broken, count, prev = _walk(itertools.chain([first] if first else [], listed))
+    if broken is not None:
+        return broken
     if count == 0:
         return ChainCheck(ok=False, count=0, reason="the export holds no entries")
     return ChainCheck(ok=True, count=count, reason=f"{count} entries, chain intact, head {prev}")
+
+
+def _walk(links: Iterable[_Link]) -> tuple[ChainCheck | None, int, str]:
+    """Follow links from genesis: the first break (or ``None``), how many held, the last hash."""
+    prev = GENESIS_HASH
+    count = 0
+    for link in links:
+        bad = _check_link(link, expected_seq=count + 1, prev=prev)
+        if bad is not None:
+            return (
+                ChainCheck(ok=False, count=count, first_bad_id=bad[0], reason=bad[1]),
+                count,
+                prev,
+            )
+        count += 1
+        prev = link.hash
+    return None, count, prev
 
 
 class _Link(Protocol):

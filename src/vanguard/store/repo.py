@@ -7,7 +7,7 @@ so what comes out equals what went in. Saving a value for an incident that is no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -335,6 +335,18 @@ class IncidentRepo:
             ).where(IncidentRow.service_name == service)
         rows = self.session.scalars(query.order_by(OutcomeRow.finished_at, OutcomeRow.incident_id))
         return [_load(Outcome, row.body, f"outcome {row.incident_id}") for row in rows]
+
+    def outcomes_by_pattern(self, pattern_ids: Iterable[str]) -> dict[str, list[Outcome]]:
+        """Each pattern's outcomes on every service, oldest first, in one query."""
+        wanted = list(dict.fromkeys(pattern_ids))
+        found: dict[str, list[Outcome]] = {pattern_id: [] for pattern_id in wanted}
+        query = select(OutcomeRow).where(OutcomeRow.pattern_id.in_(wanted))
+        for row in self.session.scalars(
+            query.order_by(OutcomeRow.finished_at, OutcomeRow.incident_id)
+        ):
+            if row.pattern_id is not None:
+                found[row.pattern_id].append(_load(Outcome, row.body, f"outcome {row.incident_id}"))
+        return found
 
     def _require(self, incident_id: str) -> None:
         if self.session.get(IncidentRow, incident_id) is None:
