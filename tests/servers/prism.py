@@ -5,7 +5,9 @@ only the operations the CI agent calls, with every component they reference, and
 four problems REAL_COMPONENTS.md §4 lists: ``application/vnd.github+json`` copies of every
 JSON response (GitHub clients send that Accept header), ``nullable`` moved off ``oneOf``
 schemas (Prism otherwise skips request-body validation), no ``x-webhooks`` (dangling refs),
-and the job/run log redirects pointed at a loopback ``LogServer`` instead of GitHub.
+and the job/run log redirects pointed at a loopback ``LogServer`` instead of GitHub. A fifth:
+path parameters declared ``oneOf: [integer, string]`` (``workflow_id``: an id or a file
+name) become ``anyOf``, since a numeric id matches both branches and Prism refuses it.
 
 Prism is stateless; a ``RecordingProxy`` in front of it keeps what the code under test sent,
 so tests can assert on requests (e.g. exactly one re-run) as well as on status codes.
@@ -55,6 +57,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "/repos/{owner}/{repo}/actions/runs/{run_id}/logs": ("get",),
     "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs": ("post",),
     "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel": ("post",),
+    "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs": ("get",),
     "/repos/{owner}/{repo}/actions/jobs/{job_id}": ("get",),
     "/repos/{owner}/{repo}/actions/jobs/{job_id}/logs": ("get",),
     "/repos/{owner}/{repo}/actions/jobs/{job_id}/rerun": ("post",),
@@ -135,7 +138,7 @@ def _move_nullable(node: Any) -> int:
 
 
 def patch_spec(spec: dict[str, Any], *, log_url: str) -> dict[str, Any]:
-    """The four fixes that make Prism behave like GitHub for our calls (see module doc)."""
+    """The five fixes that make Prism behave like GitHub for our calls (see module doc)."""
     spec = copy.deepcopy(spec)
     spec.pop("x-webhooks", None)
     for item in spec["paths"].values():
@@ -154,6 +157,10 @@ def patch_spec(spec: dict[str, Any], *, log_url: str) -> dict[str, Any]:
         if isinstance(content, dict) and "application/json" in content:
             content.setdefault("application/vnd.github+json", content["application/json"])
     _move_nullable(spec)
+    for parameter in spec["components"].get("parameters", {}).values():
+        schema = parameter.get("schema", {})
+        if parameter.get("in") == "path" and "oneOf" in schema:
+            schema["anyOf"] = schema.pop("oneOf")
     return spec
 
 

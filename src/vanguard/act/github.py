@@ -267,6 +267,7 @@ class IssueKeeper:
             outage_repositories=outage,
             heal_reason=_str(alert.attributes.get("heal_reason")) or "",
             failed_step=_str(alert.attributes.get("failed_step")),
+            compared_with=_str(alert.attributes.get("baseline_url")),
         )
         draft = render_issue(facts, (*self.config().triage.labels, *extra_labels))
         body.update(runs=[r.model_dump(mode="json") for r in runs], title=draft.title, state="open")

@@ -134,11 +134,13 @@ def failure_alert(
     finished_at: datetime,
     requested_by: str | None = None,
     evidence: RetryEvidence | None = None,
+    baseline_url: str | None = None,
 ) -> Alert:
     """The alert for one failed attempt (or for the outage it is part of).
 
     A re-run's confidence is ``evidence``'s when given (a re-run a person asked for comes
-    without, at the explanation's confidence).
+    without, at the explanation's confidence). ``baseline_url`` links the passing job the
+    log was compared with, when there was one.
     """
     outage = plan.kind is HealKind.outage and storm is not None
     labels = {
@@ -168,6 +170,8 @@ def failure_alert(
         "heal_reason": plan.reason,
         "explanation_confidence": explanation.confidence,
     }
+    if explanation.new_lines_only:
+        attributes["baseline_url"] = baseline_url
     if outage and storm is not None:
         attributes["outage_repositories"] = list(storm.repositories)
         alert_id = f"github-outage:{explanation.fingerprint}:{storm.window_start:%Y%m%dT%H%M%S}"

@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 USER_AGENT = "vanguard-ci-agent"
+SUCCESS_PAGE = 5
+"""Runs asked for when looking for the last success (GitHub's newest first)."""
 
 
 class RunsPage(BaseModel):
@@ -60,6 +62,10 @@ class GitHubApi(Protocol):
     def list_runs(self, repository: str, *, etag: str | None, per_page: int) -> RunsPage: ...
 
     def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]: ...
+
+    def last_success(
+        self, repository: str, workflow_id: int, branch: str
+    ) -> WorkflowRun | None: ...
 
     def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]: ...
 
@@ -218,6 +224,32 @@ class GithubkitApi:
             except ValidationError:
                 continue
         return found
+
+    def last_success(self, repository: str, workflow_id: int, branch: str) -> WorkflowRun | None:
+        """The newest successful run of a workflow on ``branch`` (pushes and the like, not PRs).
+
+        GitHub filters by ``status=success``; a run in the answer that is not a completed
+        success anyway is skipped, since a baseline that failed would hide the failure.
+        """
+        _, body, _ = self._call(
+            "GET",
+            f"{self._repo(repository)}/actions/workflows/{workflow_id}/runs",
+            params={
+                "status": "success",
+                "branch": branch,
+                "per_page": SUCCESS_PAGE,
+                "exclude_pull_requests": "true",
+            },
+        )
+        items = body.get("workflow_runs", []) if isinstance(body, dict) else []
+        for item in items:
+            try:
+                run = WorkflowRun.model_validate(item)
+            except ValidationError:
+                continue
+            if run.succeeded:
+                return run
+        return None
 
     def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
         """The job's plain-text log in chunks, cut at ``log_max_bytes`` (the tail is lost)."""
@@ -403,6 +435,17 @@ class MemoryGitHub:
 
     def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
         return list(self.jobs.get((repository, run_id), []))
+
+    def last_success(self, repository: str, workflow_id: int, branch: str) -> WorkflowRun | None:
+        runs = [
+            run
+            for (repo, _), run in self.runs.items()
+            if repo == repository
+            and run.workflow_id == workflow_id
+            and run.head_branch == branch
+            and run.succeeded
+        ]
+        return max(runs, key=lambda run: run.id, default=None)
 
     def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
         data = self.logs.get((repository, job_id), b"")

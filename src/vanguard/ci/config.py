@@ -94,6 +94,10 @@ class GitHubConfig(_Section):
 
     ``line_model: none`` ranks failed logs by the rules alone, without the shipped line
     model (whose weights were learned from the LogChunks research data set).
+    ``baseline: last_success`` explains a failed job against the log of the same job in the
+    workflow's last successful run on the same branch (or the default branch): lines both
+    printed sink, so what is new comes first. It costs up to two API calls per failed run
+    and one log per failed job, all skipped when the budget runs low; ``none`` turns it off.
     """
 
     api_url: str = Field(default="https://api.github.com", pattern=r"^https?://[^\s]+$")
@@ -107,6 +111,7 @@ class GitHubConfig(_Section):
     log_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, le=4 * 1024 * 1024 * 1024)
     log_tail_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     line_model: Literal["builtin", "none"] = "builtin"
+    baseline: Literal["last_success", "none"] = "last_success"
     timeout_s: float = Field(default=30.0, gt=0.0, le=300.0)
     healing: HealingConfig = Field(default_factory=HealingConfig)
     triage: TriageConfig = Field(default_factory=TriageConfig)

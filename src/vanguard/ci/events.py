@@ -71,6 +71,10 @@ class WorkflowRun(_Lenient):
         return self.status == "completed" and self.conclusion in {"failure", "timed_out"}
 
     @property
+    def succeeded(self) -> bool:
+        return self.status == "completed" and self.conclusion == "success"
+
+    @property
     def workflow(self) -> str:
         return self.name or (f"workflow-{self.workflow_id}" if self.workflow_id else "workflow")
 
@@ -91,6 +95,10 @@ class WorkflowJob(_Lenient):
     @property
     def failed(self) -> bool:
         return self.status == "completed" and self.conclusion in {"failure", "timed_out"}
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "completed" and self.conclusion == "success"
 
 
 class CheckRun(_Lenient):

@@ -64,6 +64,8 @@ class TriageFacts(_Frozen):
     outage_repositories: tuple[str, ...] = ()
     heal_reason: str = ""
     failed_step: str | None = None
+    compared_with: str | None = None
+    """The passing job the log was compared with (a link), when there was one."""
 
 
 class IssueDraft(_Frozen):
@@ -108,6 +110,11 @@ def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
     ]
     if facts.failed_step:
         body.append(f"**Failed step:** `{_clip(facts.failed_step)}`")
+    if facts.compared_with:
+        body.append(
+            f"**Compared with a passing run:** {facts.compared_with} "
+            "(lines it printed too are ranked lower)"
+        )
     if facts.heal_reason:
         body.append(f"**What Vanguard did:** {facts.heal_reason}")
     if outage:

@@ -56,6 +56,9 @@ TAIL_LINES = 60_000
 """Lines kept verbatim; earlier ones survive only as the strongest candidates."""
 EARLY_CANDIDATES = 256
 BASELINE_LIMIT = 1_000_000
+KNOWN_SHARE = 0.25
+"""What a line the passing baseline also printed keeps of its score (rules) or probability
+(model): old news sinks below what is new, yet still explains when nothing new does."""
 MAX_SEEDS = 5
 """Distinct candidate reports listed before the supporting lines of the best one."""
 MAX_BLOCK_AFTER = 100
@@ -669,7 +672,7 @@ def _context(scan: _Scan) -> _Context:
         else:
             value -= BEFORE_PENALTY
         if entry.known:
-            value *= 0.25
+            value *= KNOWN_SHARE
         if value > 0.0:
             scores[entry.number] = value
     for evidence, _neg, entry in scan.early:
@@ -808,7 +811,11 @@ def _learned_ranking(ctx: _Context, model: LineModel, *, first_only: bool = Fals
     if not table.numbers:
         return _rule_ranking(ctx)
     probability = model.probabilities(table.dense, table.hashed)
-    score_of = {n: float(p) for n, p in zip(table.numbers, probability, strict=True)}
+    known = ctx.by_number
+    score_of = {
+        n: float(p) * (KNOWN_SHARE if known[n].known else 1.0)
+        for n, p in zip(table.numbers, probability, strict=True)
+    }
     order = sorted(score_of, key=lambda n: (-score_of[n], n))
     extent = model.extent
 
@@ -906,8 +913,12 @@ def explain(
         for n, s in ranked
         if n in by_number
     )
-    top = [line.text for line in explained if line.number not in ranking.appended][:10]
-    context = [e.text for e in ctx.window[-30:]]
+    listed = [line for line in explained if line.number not in ranking.appended]
+    top = [line.text for line in listed if not by_number[line.number].known][:10] or [
+        line.text for line in listed[:10]
+    ]
+    tail = ctx.window[-30:]
+    context = [e.text for e in tail if not e.known] or [e.text for e in tail]
     verdict: Classification = classify(top, context, tax)
     reasons.extend(verdict.reasons)
     category = tax.get(verdict.category)

@@ -80,6 +80,19 @@ def test_runs_and_failed_jobs_parse_from_the_spec_examples(api: GithubkitApi) ->
     assert job.id > 0
 
 
+def test_last_success_asks_for_one_branch_s_successes_and_trusts_only_a_success(
+    api: GithubkitApi, prism: PrismServer
+) -> None:
+    """Prism checks the query against GitHub's description; its example run is ``queued``,
+    which must not serve as a passing baseline even though ``status=success`` was asked."""
+    assert api.last_success("octo-org/octo-repo", 159038, "release/1.x") is None
+    (sent,) = prism.proxy.sent("GET", "/actions/workflows/159038/runs")
+    assert sent.status == 200
+    assert "status=success" in sent.path
+    assert "branch=release%2F1.x" in sent.path
+    assert "exclude_pull_requests=true" in sent.path
+
+
 def test_conditional_request_sends_if_none_match(api: GithubkitApi, prism: PrismServer) -> None:
     api.list_runs("octo-org/octo-repo", etag='W/"abc"', per_page=5)
     (sent,) = prism.proxy.sent("GET", "/actions/runs")

@@ -391,3 +391,12 @@ def test_the_issue_shows_the_report_and_other_candidates_apart(h: Harness) -> No
     report, others = draft.body.split("### Other candidate lines")
     assert "in build step\nerror: boom" in report
     assert "warning: far away" in others
+
+
+def test_the_issue_links_the_passing_run_the_log_was_compared_with(h: Harness) -> None:
+    url = "https://github.com/o/r/actions/runs/400/job/4000"
+    alert = _alert("issue")
+    alert = alert.model_copy(update={"attributes": {**alert.attributes, "baseline_url": url}})
+    h.triage.apply(h.request("inc-1", alert, "github.triage"))
+    ((draft, _),) = h.github.issues.values()
+    assert f"**Compared with a passing run:** {url}" in draft.body

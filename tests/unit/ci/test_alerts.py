@@ -66,3 +66,11 @@ def test_the_headline_is_the_reports_best_line_even_when_a_fallback_outranks_it(
     lines = alert.attributes["lines"]
     assert isinstance(lines, list)
     assert lines[0] == "line 20"
+
+
+def test_the_passing_run_compared_with_is_carried_only_for_a_compared_explanation() -> None:
+    url = "https://github.com/o/r/actions/runs/4/job/40"
+    compared = _explanation(range(10, 12), 10).model_copy(update={"new_lines_only": True})
+    assert run_alert(compared, baseline_url=url).attributes["baseline_url"] == url
+    alone = _explanation(range(10, 12), 10)
+    assert "baseline_url" not in run_alert(alone, baseline_url=url).attributes

@@ -397,3 +397,109 @@ async def test_line_model_setting_reaches_the_explanation(
     result = await intake.receive("d-model", "workflow_run", body)
     assert result.status == "accepted", result.reason
     assert seen == [model]
+
+
+CILOGS = Path(__file__).parents[2] / "fixtures" / "cilogs"
+STALE_DIST = (CILOGS / "github_actions_stale_dist.log").read_bytes()
+"""A stale build output fails the job below a registry warning that every run prints."""
+PASSING_DIST = (CILOGS / "github_actions_stale_dist_passing.log").read_bytes()
+JOB_URL = "https://github.com/o/r/actions/runs/400/job/4000"
+
+
+def _stale_dist_run(github: MemoryGitHub, *, branch: str = "master") -> bytes:
+    body: dict[str, Any] = json.loads(
+        (FIXTURES / "payloads" / "workflow_run.completed.failure.json").read_text()
+    )
+    body["repository"]["full_name"] = "o/r"
+    body["workflow_run"].update({"id": 501, "head_branch": branch, "updated_at": NOW.isoformat()})
+    run = WorkflowRun.model_validate(body["workflow_run"])
+    github.runs[("o/r", 501)] = run
+    github.jobs[("o/r", 501)] = [
+        WorkflowJob(id=5010, run_id=501, name="build", status="completed", conclusion="failure")
+    ]
+    github.logs[("o/r", 5010)] = STALE_DIST
+    return json.dumps(body).encode()
+
+
+def _passing_run(github: MemoryGitHub, *, branch: str, job_name: str = "build") -> None:
+    github.runs[("o/r", 400)] = WorkflowRun(
+        id=400,
+        workflow_id=2823525,
+        head_sha="0" * 40,
+        head_branch=branch,
+        status="completed",
+        conclusion="success",
+    )
+    github.jobs[("o/r", 400)] = [
+        WorkflowJob(
+            id=4000,
+            run_id=400,
+            name=job_name,
+            status="completed",
+            conclusion="success",
+            html_url=JOB_URL,
+        )
+    ]
+    github.logs[("o/r", 4000)] = PASSING_DIST
+
+
+@pytest.mark.parametrize("branch", ["master", "feature/dist"])
+async def test_a_failed_job_is_read_against_the_same_job_of_the_last_passing_run(
+    store: Store, github: MemoryGitHub, starter: Starter, branch: str
+) -> None:
+    """The warning every run prints is not why this one failed: no re-run, an issue instead.
+
+    A branch that never passed is compared with the default branch's last success.
+    """
+    intake = _intake(store, github, starter)
+    _passing_run(github, branch="master")
+    result = await intake.receive("d-base", "workflow_run", _stale_dist_run(github, branch=branch))
+    assert result.status == "accepted", result.reason
+    (alert,) = starter.alerts
+    assert alert.labels["category"] != "network_transient"
+    assert alert.labels["heal"] == "triage"
+    assert alert.attributes["baseline_url"] == JOB_URL
+    assert alert.attributes["headline"] == " M dist/index.js"
+
+
+async def test_without_a_baseline_the_same_failure_would_be_re_run(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    config = GitHubConfig(baseline="none")
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+    _passing_run(github, branch="master")
+    await intake.receive("d-alone", "workflow_run", _stale_dist_run(github))
+    (alert,) = starter.alerts
+    assert (alert.labels["category"], alert.labels["heal"]) == ("network_transient", "rerun")
+    assert "baseline_url" not in alert.attributes
+
+
+async def test_a_passing_run_without_the_failed_job_is_no_baseline(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    intake = _intake(store, github, starter)
+    _passing_run(github, branch="master", job_name="lint")
+    await intake.receive("d-other-job", "workflow_run", _stale_dist_run(github))
+    (alert,) = starter.alerts
+    assert alert.labels["heal"] == "rerun"
+    assert "baseline_url" not in alert.attributes
+
+
+class RefusingBaselines(MemoryGitHub):
+    """GitHub (or the budget) refuses the look-up of the last passing run."""
+
+    def last_success(self, repository: str, workflow_id: int, branch: str) -> WorkflowRun | None:
+        raise AdapterError("GitHub API budget: reserve reached; retry at later")
+
+
+async def test_a_refused_baseline_look_up_explains_the_log_alone(
+    store: Store, starter: Starter
+) -> None:
+    github = RefusingBaselines()
+    intake = _intake(store, github, starter)
+    _passing_run(github, branch="master")
+    result = await intake.receive("d-refused", "workflow_run", _stale_dist_run(github))
+    assert result.status == "accepted", result.reason
+    (alert,) = starter.alerts
+    assert alert.labels["heal"] == "rerun"
+    assert "baseline_url" not in alert.attributes

@@ -40,6 +40,13 @@ def test_issue_carries_label_lines_runs_and_owners() -> None:
     assert render_issue(FACTS, ("vanguard",)) == draft
 
 
+def test_the_passing_run_compared_with_is_linked_only_when_there_was_one() -> None:
+    url = "https://github.com/o/r/actions/runs/8/job/80"
+    compared = render_issue(FACTS.model_copy(update={"compared_with": url}), ())
+    assert f"**Compared with a passing run:** {url}" in compared.body
+    assert "Compared with" not in render_issue(FACTS, ()).body
+
+
 def test_outage_and_flaky_issues_say_so() -> None:
     outage = render_issue(FACTS.model_copy(update={"outage_repositories": ("a/b", "c/d")}), ())
     assert outage.title.startswith("[vanguard] CI outage")

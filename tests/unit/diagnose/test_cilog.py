@@ -24,11 +24,17 @@ PYTEST_FAILURE_BLOCK = {19, 20, 21, 23}
 """Lines of pytest's report of the failing test in ``github_actions_pytest.log``."""
 
 
-def explain_fixture(name: str, baseline: str | None = None) -> Explanation:
+STALE_DIST = "github_actions_stale_dist.log"
+STALE_DIST_PASSING = "github_actions_stale_dist_passing.log"
+
+
+def explain_fixture(
+    name: str, baseline: str | None = None, *, model: cilog.ModelChoice = "builtin"
+) -> Explanation:
     lines = iter_log_lines([(FIXTURES / name).read_bytes()])
     if baseline is None:
-        return explain(lines)
-    return explain(lines, iter_log_lines([(FIXTURES / baseline).read_bytes()]))
+        return explain(lines, model=model)
+    return explain(lines, iter_log_lines([(FIXTURES / baseline).read_bytes()]), model=model)
 
 
 def fixture_line(name: str, number: int) -> str:
@@ -220,6 +226,29 @@ def test_baseline_demotes_lines_the_passing_run_also_printed() -> None:
     known = {line.number: line.score for line in filtered.lines}
     before = {line.number: line.score for line in alone.lines}
     assert known.get(3, 0.0) < before[3]
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_line_the_passing_run_printed_does_not_classify(model: cilog.ModelChoice) -> None:
+    """A stale build output fails the job; a registry warning every run prints sits above it."""
+    filtered = explain_fixture(STALE_DIST, STALE_DIST_PASSING, model=model)
+    assert filtered.category != "network_transient"
+    assert not filtered.retryable
+    assert 4 in {line.number for line in filtered.lines}
+
+
+def test_the_learned_ranking_sinks_a_line_the_passing_run_printed() -> None:
+    filtered = explain_fixture(STALE_DIST, STALE_DIST_PASSING)
+    assert filtered.lines[0].number == 9
+    assert filtered.answer[0] <= 9 <= filtered.answer[-1]
+
+
+def test_without_the_baseline_the_network_warning_would_be_retried() -> None:
+    """What the test above guards against: alone, the old warning leads and classifies."""
+    alone = explain_fixture(STALE_DIST)
+    assert alone.lines[0].number == 4
+    assert alone.category == "network_transient"
+    assert alone.retryable
 
 
 def test_baseline_does_not_hide_the_only_explanation() -> None:
