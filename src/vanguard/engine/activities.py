@@ -1088,27 +1088,31 @@ class Activities:
 
     @activity.defn
     def notify(self, inp: NotifyInput) -> None:
-        """Tell people what happened and how to undo it, once per channel.
+        """Tell people what happened and how to undo it, once per channel and phase.
 
-        Each channel has its own ledger key: a retry after one channel failed resends only
-        to the channels not yet done. A channel that failed mid-send may receive the message
-        twice (at least once, never silently dropped); receivers dedupe by incident id.
+        The ``approval`` phase asks for an answer while the incident waits (how to approve
+        or decline it); the ``outcome`` phase says how it ended. Each channel has its own
+        ledger key per phase: a retry after one channel failed resends only to the channels
+        not yet done. A channel that failed mid-send may receive the message twice (at
+        least once, never silently dropped); receivers dedupe by incident id and title.
         """
         with self.store.session() as session:
             record = self._record(IncidentRepo(session), inp.incident_id)
         actions = {a.idempotency_key.rsplit(":", 1)[-1]: a for a in record.actions}
+        outcome = record.outcome if inp.phase == "outcome" else None
         message = render(
             record.incident,
             record.diagnosis,
             record.decision,
             actions.get("apply"),
             record.verification,
-            record.outcome,
+            outcome,
             rollback=actions.get("rollback"),
         )
+        stage = "notify" if inp.phase == "outcome" else "notify-approval"
         pending: list[tuple[str, Notifier]] = []
         for n, notifier in enumerate(self.notifiers):
-            key = f"{inp.incident_id}:notify:{n}:{type(notifier).__name__}"
+            key = f"{inp.incident_id}:{stage}:{n}:{type(notifier).__name__}"
             entry = self.ledger.get(key)
             if entry is None or entry.result is None:
                 pending.append((key, notifier))
@@ -1130,7 +1134,11 @@ class Activities:
             AuditLog(session).append(
                 incident_id=inp.incident_id,
                 kind="notified",
-                payload={"title": message.title, "channels": len(self.notifiers)},
+                payload={
+                    "title": message.title,
+                    "channels": len(self.notifiers),
+                    "phase": inp.phase,
+                },
                 at=now,
             )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from vanguard.detect.watch import SeriesState
@@ -92,8 +94,11 @@ class RollbackInput(Msg):
 
 
 class NotifyInput(Msg):
+    """Tell people about an incident: its outcome, or (``approval``) that it waits for them."""
+
     incident_id: str
-    status: OutcomeStatus
+    status: OutcomeStatus | None = None
+    phase: Literal["outcome", "approval"] = "outcome"
 
 
 class CloseInput(Msg):

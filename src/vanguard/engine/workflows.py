@@ -63,6 +63,8 @@ RETRY = RetryPolicy(
     maximum_attempts=6,
     non_retryable_error_types=NON_RETRYABLE,
 )
+ASK_PEOPLE = "notify-approval"
+"""Patch marker: incidents started before people were told of approvals replay without it."""
 SHORT_TIMEOUT = timedelta(seconds=30)
 ACT_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT = timedelta(seconds=60)
@@ -112,6 +114,8 @@ class RemediationWorkflow:
             Activities.decide, DecideInput(incident_id=iid, alert=alert, diagnosis=diagnosis)
         )
         if decision.needs_approval:
+            if workflow.patched(ASK_PEOPLE):
+                await self._ask(iid)
             decision = await self._await_approval(inp, decision, diagnosis)
         if not decision.approved or decision.dry_run:
             status = self._not_acting_status(decision, diagnosis)
@@ -191,6 +195,18 @@ class RemediationWorkflow:
         return await self._finish(
             iid, diagnosis, OutcomeStatus.rolled_back, reason, decision, verification
         )
+
+    async def _ask(self, iid: str) -> None:
+        """Tell people an answer is awaited; a channel that stays down does not stop the wait.
+
+        The incident is awaiting approval in the store and on the dashboard either way, and
+        the outcome is notified when it ends.
+        """
+        self._stage = "awaiting_approval"
+        try:
+            await self._call(Activities.notify, NotifyInput(incident_id=iid, phase="approval"))
+        except ActivityError as exc:
+            workflow.logger.warning("approval request for %s not sent: %s", iid, _cause(exc))
 
     async def _await_approval(
         self, inp: RemediationInput, decision: Decision, diagnosis: Diagnosis

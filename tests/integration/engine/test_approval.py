@@ -16,11 +16,12 @@ from vanguard.decide import PolicyConfig
 from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
-from vanguard.engine.workflows import RemediationWorkflow
+from vanguard.engine.workflows import RETRY, RemediationWorkflow
+from vanguard.errors import NotifyError
 from vanguard.incident import IncidentState
 from vanguard.model import OutcomeStatus
-from vanguard.notify import MemoryNotifier
-from vanguard.store import IncidentRepo
+from vanguard.notify import MemoryNotifier, Message
+from vanguard.store import AuditLog, IncidentRepo
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -33,6 +34,16 @@ def _asking(settings: Settings, **limits: int) -> Settings:
     return settings.model_copy(update={"policy": policy})
 
 
+async def _asked(notifier: MemoryNotifier, count: int) -> list[Message]:
+    """The approval requests sent so far, once ``count`` of them have arrived."""
+    for _ in range(200):
+        asked = [m for m in notifier.messages if m.title.startswith("[needs approval]")]
+        if len(asked) >= count:
+            return asked
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{count} approval requests expected: {notifier.messages}")
+
+
 async def test_approval_acts_once_and_a_second_approval_meets_the_daily_limit(
     leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
 ) -> None:
@@ -41,7 +52,8 @@ async def test_approval_acts_once_and_a_second_approval_meets_the_daily_limit(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
     )
     settings = _asking(base, max_actions_per_service_per_day=1, max_actions_per_service_per_week=1)
-    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    notifier = MemoryNotifier()
+    runtime = build_runtime(settings, notifiers=[notifier])
     client = await connect(temporal_address)
     first_alert = leak_alert(svc.name, datetime.now(UTC))
     second_alert = leak_alert(svc.name, datetime.now(UTC))
@@ -62,6 +74,10 @@ async def test_approval_acts_once_and_a_second_approval_meets_the_daily_limit(
                 until=lambda i: i.state is IncidentState.awaiting_approval,
             )
             assert svc.spawns() == 1, "nothing may happen before a human approves"
+            asked = await _asked(notifier, 2)
+            assert {m.incident_id for m in asked} == {first_id, second_id}
+            for message in asked:
+                assert f"vanguard incidents approve {message.incident_id}" in message.body
             await first.signal(RemediationWorkflow.approve, "alice")
             first_outcome = await first.result()
             await second.signal(RemediationWorkflow.approve, "bob")
@@ -85,6 +101,8 @@ async def test_approval_acts_once_and_a_second_approval_meets_the_daily_limit(
     assert "rate_limit" in failed, second_record.decision.reason
     assert second_record.actions == ()
     assert svc.spawns() == 2, "exactly one restart: the second approval met the daily limit"
+    titles = [m.title.split("]")[0] + "]" for m in notifier.messages]
+    assert sorted(titles) == ["[declined]", "[needs approval]", "[needs approval]", "[resolved]"]
 
 
 async def test_a_person_answers_from_the_command_line(
@@ -146,3 +164,58 @@ async def test_a_person_answers_from_the_command_line(
     assert any(e.payload.get("approved_by") == "dave" for e in record.audit)
     assert "not awaiting approval" in str(refused.exception)
     assert svc.spawns() == 2, "one restart: the approved incident's, not the declined one's"
+
+
+class DownForRequests(MemoryNotifier):
+    """A channel that refuses every approval request and takes the outcome."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    def send(self, message: Message) -> None:
+        if message.title.startswith("[needs approval]"):
+            self.refused += 1
+            raise NotifyError("chat is down")
+        super().send(message)
+
+
+async def test_a_channel_that_is_down_does_not_stop_the_wait_for_an_answer(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    (svc,) = leaky(["unasked"], 0.0)
+    base = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    notifier = DownForRequests()
+    runtime = build_runtime(_asking(base), notifiers=[notifier])
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            incident_id, handle = await start_remediation(
+                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
+            )
+            assert handle is not None
+            await wait_for_incidents(
+                runtime.store,
+                1,
+                timeout_s=60,
+                until=lambda i: i.state is IncidentState.awaiting_approval,
+            )
+            for _ in range(900):
+                if notifier.refused >= RETRY.maximum_attempts:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+            assert await handle.query(RemediationWorkflow.stage) == "awaiting_approval"
+            await handle.signal(RemediationWorkflow.approve, "erin")
+            outcome = await handle.result()
+        with runtime.store.session() as session:
+            audit = AuditLog(session).entries(incident_id)
+    finally:
+        runtime.close()
+    assert outcome.status is OutcomeStatus.resolved
+    assert notifier.refused == RETRY.maximum_attempts
+    assert [m.title.split("]")[0] for m in notifier.messages] == ["[resolved"]
+    assert [e.payload.get("phase") for e in audit if e.kind == "notified"] == ["outcome"]
+    assert svc.spawns() == 2
