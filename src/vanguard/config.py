@@ -333,6 +333,10 @@ class Settings(Section):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
     notify: tuple[NotifyTarget, ...] = (NotifyTarget(kind="log"),)
+    notify_repeat_s: float = Field(default=14400.0, ge=0, le=7 * 86400)
+    """An outcome that is the same news as one notified this long ago or less (same alert
+    fingerprint, pattern, outcome and refusing gates; nothing applied) is recorded, not
+    sent. 0 sends every one."""
     github: GitHubConfig | None = None
     source_file: Path | None = Field(default=None, exclude=True)
 

@@ -146,7 +146,7 @@ def _show(report: ReplayReport) -> None:
     if not report.incidents:
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("detected (UTC)", "alert", "breach in", "pattern", "conf.", "would"):
+    for name in ("detected (UTC)", "alert", "breach in", "pattern", "conf.", "would", "told"):
         table.add_column(name, no_wrap=True)
     table.add_column("why", overflow="fold")
     for item in report.incidents[:MAX_ROWS]:
@@ -159,6 +159,7 @@ def _show(report: ReplayReport) -> None:
             item.diagnosis.pattern_id or "none",
             f"{item.diagnosis.confidence:.2f}",
             item.verdict,
+            "yes" if item.told else "held",
             failed[0].reason if failed else "every gate passed",
         )
     console.print(table)
@@ -169,7 +170,9 @@ def _show(report: ReplayReport) -> None:
         )
     tally = report.tally()
     console.print(
-        f"would act {tally['act']}, ask a person {tally['ask']}, decline {tally['decline']}",
+        f"would act {tally['act']}, ask a person {tally['ask']}, decline {tally['decline']}; "
+        f"people told of {len(report.incidents) - report.held} outcome(s), "
+        f"{report.held} held as repeats (notify_repeat_s)",
         highlight=False,
     )
 
@@ -230,10 +233,12 @@ def replay_command(
         load_patterns(settings.patterns_dirs),
         settings.policy,
         incident_s=settings.verification.window_s,
+        notify_repeat_s=settings.notify_repeat_s,
     )
     if plot is not None:
         _plot(plot, report, signals)
     if json_out:
-        print(json.dumps({**report.model_dump(mode="json"), "tally": report.tally()}, indent=2))
+        summary = {"tally": report.tally(), "held": report.held}
+        print(json.dumps({**report.model_dump(mode="json"), **summary}, indent=2))
         return
     _show(report)

@@ -71,6 +71,7 @@ from vanguard.model import (
     Verification,
 )
 from vanguard.notify import Notifier, render
+from vanguard.notify.repeat import HELD, NOTIFIED, held_note, repeat_history, repeat_key
 from vanguard.redact import redact, redact_text
 from vanguard.sources.pgbouncer import read_pools
 from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure, on_success, scrape
@@ -1118,6 +1119,22 @@ class Activities:
                 pending.append((key, notifier))
         if not pending:
             return
+        repeat = (
+            repeat_key(
+                record.incident.alert.fingerprint,
+                outcome,
+                record.decision,
+                record.actions,
+            )
+            if self.settings.notify_repeat_s > 0
+            else None
+        )
+        if repeat is not None and not any(self.ledger.get(key) for key, _ in pending):
+            hold, note = self._repeat_verdict(record, repeat)
+            if hold:
+                return
+            if note is not None:
+                message = message.model_copy(update={"body": f"{message.body}\n\n{note}"})
         failures: list[str] = []
         for key, notifier in pending:
             self.ledger.begin(key, {})
@@ -1133,14 +1150,54 @@ class Activities:
         with self.store.session() as session:
             AuditLog(session).append(
                 incident_id=inp.incident_id,
-                kind="notified",
+                kind=NOTIFIED,
                 payload={
                     "title": message.title,
                     "channels": len(self.notifiers),
                     "phase": inp.phase,
+                    "repeat_key": repeat,
                 },
                 at=now,
             )
+
+    def _repeat_verdict(self, record: IncidentRecord, repeat: str) -> tuple[bool, str | None]:
+        """Hold the message when people were told the same news within ``notify_repeat_s``.
+
+        The hold is audited once (a retried activity holds again without a second entry).
+        A message that is sent carries a note on how many like incidents went unsent.
+        """
+        incident_id = record.incident.incident_id
+        if any(e.kind == HELD for e in record.audit):
+            return True, None
+        now = self.clock()
+        window = timedelta(seconds=self.settings.notify_repeat_s)
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            ids = repo.ids_since(record.incident.alert.service_name, now - 2 * window)
+            others = [i for i in ids if i != incident_id]
+            audit = AuditLog(session)
+            entries = audit.entries_of(others, (NOTIFIED, HELD))
+            history = repeat_history(entries, repeat, now - window)
+            if history.notified is None:
+                return False, held_note(history)
+            audit.append(
+                incident_id=incident_id,
+                kind=HELD,
+                payload={
+                    "repeat_key": repeat,
+                    "repeat_of": history.notified.incident_id,
+                    "notified_at": history.notified.at.isoformat(),
+                    "repeat_s": self.settings.notify_repeat_s,
+                },
+                at=now,
+            )
+        log.info(
+            "%s: not notified, same news as %s at %s",
+            incident_id,
+            history.notified.incident_id,
+            history.notified.at.isoformat(),
+        )
+        return True, None
 
     def _sent(self, key: str, incident_id: str, notifier: Notifier, title: str) -> ActionResult:
         return ActionResult(

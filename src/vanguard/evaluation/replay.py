@@ -11,7 +11,9 @@ incident keeps its series busy for ``incident_s`` (later alerts of that series f
 it, as the live watcher suppresses alerts of a series with an open incident), that every
 "act" decision was applied (so rate limits and cooldowns count it), that every remedy
 worked (no failure streak opens the breaker) and that nobody answered a request for
-approval. Patterns keep their prior confidence: outcomes are not replayed.
+approval. Patterns keep their prior confidence: outcomes are not replayed. Whether people
+would have been told follows the notify activity: an incident that ends the way one told
+within ``notify_repeat_s`` did (``notify.repeat``) is recorded, not sent.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from vanguard.decide import PolicyConfig, context_from_history, decide
 from vanguard.detect.watch import SeriesState, fingerprint, step
 from vanguard.diagnose.matcher import match
 from vanguard.diagnose.patterns import Pattern
-from vanguard.model import Alert, Decision, Diagnosis, Frozen, Signal
+from vanguard.model import Alert, Decision, Diagnosis, Frozen, Outcome, OutcomeStatus, Signal
+from vanguard.notify.repeat import repeat_key
 
 __all__ = ["ReplayReport", "Replayed", "replay", "verdict_of"]
 
@@ -48,6 +51,8 @@ class Replayed(Frozen):
     diagnosis: Diagnosis
     decision: Decision
     folded: int = Field(default=0, ge=0)
+    told: bool = True
+    """Whether people would have been told of its outcome (a repeat within the window not)."""
 
     @property
     def verdict(self) -> Verdict:
@@ -73,6 +78,11 @@ class ReplayReport(Frozen):
     def folded(self) -> int:
         return sum(item.folded for item in self.incidents)
 
+    @property
+    def held(self) -> int:
+        """Incidents whose outcome would have been recorded without a message."""
+        return sum(not item.told for item in self.incidents)
+
 
 def replay(
     service: ServiceConfig,
@@ -81,9 +91,11 @@ def replay(
     policy: PolicyConfig,
     *,
     incident_s: float,
+    notify_repeat_s: float = 0.0,
 ) -> ReplayReport:
     """Step ``signals`` (in time order) through every watch of ``service`` and decide."""
     states: dict[tuple[int, str], SeriesState] = {}
+    last_told: dict[str, datetime] = {}
     busy_until: dict[str, tuple[datetime, int]] = {}
     acted: list[datetime] = []
     opened: list[Replayed] = []
@@ -117,7 +129,8 @@ def replay(
             if decision.approved:
                 acted.append(now)
             busy_until[alert.fingerprint] = (now + timedelta(seconds=incident_s), len(opened))
-            opened.append(Replayed(alert=alert, diagnosis=diagnosis, decision=decision))
+            told = _tell(last_told, alert, diagnosis, decision, notify_repeat_s)
+            opened.append(Replayed(alert=alert, diagnosis=diagnosis, decision=decision, told=told))
     return ReplayReport(
         service=service.name,
         points=points,
@@ -125,3 +138,39 @@ def replay(
         skipped=sum(state.skipped for state in states.values()),
         incidents=tuple(opened),
     )
+
+
+def _tell(
+    last_told: dict[str, datetime],
+    alert: Alert,
+    diagnosis: Diagnosis,
+    decision: Decision,
+    repeat_s: float,
+) -> bool:
+    """Whether the notify activity would send this outcome; remembers when it did."""
+    news = _repeat_key(alert, diagnosis, decision) if repeat_s > 0 else None
+    if news is None:
+        return True
+    before = last_told.get(news)
+    if before is not None and alert.detected_at - before <= timedelta(seconds=repeat_s):
+        return False
+    last_told[news] = alert.detected_at
+    return True
+
+
+def _repeat_key(alert: Alert, diagnosis: Diagnosis, decision: Decision) -> str | None:
+    """The key the notify activity would give the outcome the replay assumes."""
+    if decision.approved or decision.needs_approval:
+        return None
+    if decision.dry_run:
+        status = OutcomeStatus.dry_run
+    else:
+        status = OutcomeStatus.declined if diagnosis.pattern_id else OutcomeStatus.escalated
+    outcome = Outcome(
+        incident_id=decision.incident_id,
+        pattern_id=diagnosis.pattern_id,
+        status=status,
+        reason=decision.reason,
+        finished_at=alert.detected_at,
+    )
+    return repeat_key(alert.fingerprint, outcome, decision, ())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -156,6 +156,18 @@ class AuditLog:
         query = select(AuditEntryRow).order_by(AuditEntryRow.seq)
         if incident_id is not None:
             query = query.where(AuditEntryRow.incident_id == incident_id)
+        return [_entry(row) for row in self.session.scalars(query)]
+
+    def entries_of(self, incident_ids: Sequence[str], kinds: Sequence[str]) -> list[AuditEntry]:
+        """Entries of the given kinds for the given incidents, in chain order."""
+        if not incident_ids or not kinds:
+            return []
+        query = (
+            select(AuditEntryRow)
+            .where(AuditEntryRow.incident_id.in_(list(incident_ids)))
+            .where(AuditEntryRow.kind.in_(list(kinds)))
+            .order_by(AuditEntryRow.seq)
+        )
         return [_entry(row) for row in self.session.scalars(query)]
 
     def stream(self, incident_id: str | None = None) -> Iterator[AuditEntry]:

@@ -123,6 +123,16 @@ class IncidentRepo:
         rows = self.session.scalars(query.limit(limit))
         return [_load(Incident, row.body, f"incident {row.incident_id}") for row in rows]
 
+    def ids_since(self, service: str, since: datetime) -> list[str]:
+        """Ids of the service's incidents opened at or after ``since``, oldest first."""
+        query = (
+            select(IncidentRow.incident_id)
+            .where(IncidentRow.service_name == service)
+            .where(IncidentRow.opened_at >= since)
+            .order_by(IncidentRow.opened_at, IncidentRow.incident_id)
+        )
+        return list(self.session.scalars(query))
+
     def count_by_state(self) -> dict[IncidentState, int]:
         """How many incidents are in each state (states with none are left out)."""
         rows = self.session.execute(

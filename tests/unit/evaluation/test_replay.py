@@ -107,3 +107,24 @@ def test_only_the_watched_labels_are_replayed() -> None:
     )
     assert report.points == len(mine)
     assert {i.alert.labels["instance"] for i in report.incidents} == {"a"}
+
+
+def test_repeated_declines_are_told_once_per_window() -> None:
+    policy = PolicyConfig(max_actions_per_service_per_day=2)
+    signals, patterns = _signals(_leak(2)), load_patterns()
+    every = replay(_service(), signals, patterns, policy, incident_s=300)
+    held = replay(_service(), signals, patterns, policy, incident_s=300, notify_repeat_s=4 * 3600)
+    assert [i.decision for i in held.incidents] == [i.decision for i in every.incidents]
+    assert every.held == 0
+    assert held.held > 0
+    told: dict[str, datetime] = {}
+    for item in held.incidents:
+        if item.verdict != "decline":
+            assert item.told, "acts and requests for a person are always told"
+            continue
+        refused = ",".join(sorted(v.gate for v in item.decision.verdicts if not v.passed))
+        last = told.get(refused)
+        within = last is not None and item.alert.detected_at - last <= timedelta(hours=4)
+        assert item.told is not within
+        if item.told:
+            told[refused] = item.alert.detected_at

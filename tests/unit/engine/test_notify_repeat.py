@@ -1,0 +1,119 @@
+"""The notify activity on a real SQLite store: the same decline is told once per window."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _alert
+from vanguard.act.base import MemoryLedger
+from vanguard.config import Settings
+from vanguard.decide import PolicyConfig
+from vanguard.engine.activities import Activities
+from vanguard.engine.messages import (
+    ApplyInput,
+    CloseInput,
+    DecideInput,
+    DiagnoseInput,
+    NotifyInput,
+    OpenInput,
+    VerifyInput,
+)
+from vanguard.model import Outcome, OutcomeStatus
+from vanguard.notify import MemoryNotifier
+from vanguard.notify.repeat import HELD
+from vanguard.store import AuditLog, Store
+
+
+class Loop:
+    """Incidents of one CI service whose daily action is spent after the first."""
+
+    def __init__(self, store: Store, repeat_s: float) -> None:
+        self.now = T0
+        self.notifier = MemoryNotifier()
+        settings = Settings(
+            data_dir=Path("."),
+            policy=PolicyConfig(min_confidence=0.5, max_actions_per_service_per_day=1),
+            notify_repeat_s=repeat_s,
+        )
+        self.store = store
+        self.acts = Activities(
+            settings,
+            store,
+            [PATTERN],
+            {"ci.rerun": RerunAdapter(True)},
+            MemoryLedger(),
+            [self.notifier],
+            clock=lambda: self.now,
+        )
+
+    def incident(self, minutes: int) -> str:
+        """Open, diagnose, decide (act when approved), close and notify one incident."""
+        self.now = T0 + timedelta(minutes=minutes)
+        alert = _alert(minutes).model_copy(update={"detected_at": self.now})
+        iid = f"inc-{minutes}"
+        acts = self.acts
+        acts.open_incident(OpenInput(incident_id=iid, alert=alert))
+        diagnosis = acts.diagnose(DiagnoseInput(incident_id=iid, alert=alert))
+        decision = acts.decide(DecideInput(incident_id=iid, alert=alert, diagnosis=diagnosis))
+        status = OutcomeStatus.declined
+        if decision.approved:
+            apply = ApplyInput(incident_id=iid, alert=alert, diagnosis=diagnosis)
+            action = acts.apply_action(apply)
+            acts.verify(
+                VerifyInput(incident_id=iid, alert=alert, diagnosis=diagnosis, action=action)
+            )
+            status = OutcomeStatus.resolved
+        outcome = Outcome(
+            incident_id=iid,
+            pattern_id=diagnosis.pattern_id,
+            status=status,
+            reason=decision.reason,
+            finished_at=self.now,
+        )
+        acts.close_incident(CloseInput(outcome=outcome, decision=decision))
+        acts.notify(NotifyInput(incident_id=iid, status=status))
+        return iid
+
+    def told(self) -> list[tuple[str, str]]:
+        return [(m.incident_id, m.title.split("]")[0] + "]") for m in self.notifier.messages]
+
+    def held(self, incident_id: str) -> list[dict[str, object]]:
+        with self.store.session() as session:
+            entries = AuditLog(session).entries(incident_id)
+        return [dict(e.payload) for e in entries if e.kind == HELD]
+
+
+def test_a_decline_repeated_within_the_window_is_recorded_not_sent(store: Store) -> None:
+    loop = Loop(store, repeat_s=4 * 3600)
+    loop.incident(0)
+    loop.incident(15)
+    held = loop.incident(30)
+    loop.acts.notify(NotifyInput(incident_id=held, status=OutcomeStatus.declined))
+    loop.incident(45)
+    assert loop.told() == [("inc-0", "[resolved]"), ("inc-15", "[declined]")]
+    (hold,) = loop.held(held)
+    assert hold["repeat_of"] == "inc-15"
+    assert hold["repeat_key"] == "octo/repo/ci_job_failed|ci_flaky_network|declined|rate_limit"
+    assert hold["notified_at"] == datetime.isoformat(T0 + timedelta(minutes=15))
+
+
+def test_after_the_window_the_decline_is_told_again_with_what_was_held(store: Store) -> None:
+    loop = Loop(store, repeat_s=3600)
+    loop.incident(0)
+    for minutes in (15, 30, 45, 60):
+        loop.incident(minutes)
+    loop.incident(76)
+    told = loop.told()
+    assert told == [("inc-0", "[resolved]"), ("inc-15", "[declined]"), ("inc-76", "[declined]")]
+    last = loop.notifier.messages[-1].body
+    since = (T0 + timedelta(minutes=30)).isoformat()
+    assert f"Since {since}, 3 more incidents ended the same way" in last
+
+
+def test_a_zero_window_tells_every_decline(store: Store) -> None:
+    loop = Loop(store, repeat_s=0)
+    for minutes in (0, 15, 30):
+        loop.incident(minutes)
+    assert [title for _, title in loop.told()] == ["[resolved]", "[declined]", "[declined]"]
+    assert loop.held("inc-30") == []
