@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -36,10 +35,11 @@ from vanguard.ci.healing import (
     plan_heal,
 )
 from vanguard.ci.health import AttemptRecord
+from vanguard.ci.reading import Baseline, read_run
 from vanguard.ci.records import CiRepo
 from vanguard.ci.triage import Command, is_authorised, parse_command
 from vanguard.clock import utcnow
-from vanguard.diagnose.cilog import Explanation, explain, iter_log_lines
+from vanguard.diagnose.cilog import Explanation
 from vanguard.diagnose.taxonomy import Heal, Taxonomy, builtin_taxonomy
 from vanguard.errors import VanguardError
 from vanguard.store import Store
@@ -47,13 +47,11 @@ from vanguard.store import Store
 if TYPE_CHECKING:
     from vanguard.api.starter import IncidentStarter
 
-__all__ = ["Baseline", "CiIntake", "IntakeResult", "IntakeStatus", "log_tail"]
+__all__ = ["CiIntake", "IntakeResult", "IntakeStatus"]
 
 log = logging.getLogger(__name__)
 
 IntakeStatus = Literal["accepted", "ignored", "rejected", "failed", "duplicate"]
-MAX_JOBS = 5
-"""Logs of at most this many jobs are read per failed run (the API budget is shared)."""
 
 
 class IntakeResult(BaseModel):
@@ -66,54 +64,6 @@ class IntakeResult(BaseModel):
     reason: str
     incident_id: str | None = None
     new_incident: bool = False
-
-
-class Baseline(BaseModel):
-    """The passing job a failed job's log was compared with."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    run_id: int
-    job_id: int
-    url: str | None = None
-
-    @property
-    def link(self) -> str:
-        """Where a person can read the passing job: its page, else its run's number."""
-        return self.url or f"run {self.run_id}, job {self.job_id}"
-
-    @property
-    def reason(self) -> str:
-        return (
-            f"compared with job {self.job_id} of passing run {self.run_id}: "
-            "lines it also printed sink"
-        )
-
-
-def log_tail(chunks: Iterable[bytes], keep_bytes: int) -> Iterator[bytes]:
-    """The last ``keep_bytes`` of a byte stream, from a line start; memory stays bounded.
-
-    Failures are explained at the end of a log, so a huge log is read through and only its
-    tail is explained; when bytes were dropped, the partial first line is dropped too.
-    """
-    kept: deque[bytes] = deque()
-    size = 0
-    dropped = False
-    for chunk in chunks:
-        kept.append(chunk)
-        size += len(chunk)
-        while kept and size - len(kept[0]) >= keep_bytes:
-            size -= len(kept.popleft())
-            dropped = True
-    tail = b"".join(kept)
-    if len(tail) > keep_bytes:
-        tail = tail[-keep_bytes:]
-        dropped = True
-    if dropped:
-        cut = tail.find(b"\n")
-        tail = tail[cut + 1 :] if cut >= 0 else b""
-    if tail:
-        yield tail
 
 
 class CiIntake:
@@ -331,9 +281,10 @@ class CiIntake:
                 status="accepted",
                 reason=f"run {run.id} attempt {run.run_attempt} {run.conclusion}: recorded",
             )
-        explanation, job, baseline = await asyncio.to_thread(
-            self._explain_run, repository, default_branch, run
+        reading = await asyncio.to_thread(
+            read_run, self.api, self.config, self.taxonomy, repository, default_branch, run
         )
+        explanation, job, baseline = reading.explanation, reading.job, reading.baseline
         finished = run.updated_at or self.clock()
         window = timedelta(seconds=self.config.healing.storm_window_s)
         with self.store.session() as session:
@@ -432,80 +383,6 @@ class CiIntake:
             incident_id=incident_id,
             new_incident=new,
         )
-
-    def _explain_run(
-        self, repository: str, default_branch: str, run: WorkflowRun
-    ) -> tuple[Explanation, WorkflowJob | None, Baseline | None]:
-        """Explain the failed jobs' logs; the best-explained job wins (a known class first).
-
-        Each job is explained against the same job's log in the last successful run, when
-        one is found (see ``GitHubConfig.baseline``); without one it is explained alone.
-        """
-        jobs = self.api.run_jobs(repository, run.id)
-        failed = [j for j in jobs if j.failed] or [j for j in jobs if j.conclusion != "success"]
-        candidates = failed or jobs
-        passing = self._passing_jobs(repository, default_branch, run) if failed else None
-        best: tuple[tuple[bool, float], Explanation, WorkflowJob, Baseline | None] | None = None
-        for job in candidates[:MAX_JOBS]:
-            baseline, baseline_lines = self._baseline_log(repository, job, passing)
-            chunks = self.api.stream_job_log(repository, job.id)
-            explanation = explain(
-                iter_log_lines(log_tail(chunks, self.config.log_tail_bytes)),
-                baseline_lines,
-                taxonomy=self.taxonomy,
-                model=None if self.config.line_model == "none" else "builtin",
-            )
-            if baseline is not None:
-                explanation = explanation.model_copy(
-                    update={"reasons": (*explanation.reasons, baseline.reason)}
-                )
-            rank = (explanation.category != self.taxonomy.fallback, explanation.confidence)
-            if best is None or rank > best[0]:
-                best = (rank, explanation, job, baseline)
-        if best is None:
-            return explain([], taxonomy=self.taxonomy), None, None
-        return best[1], best[2], best[3]
-
-    def _passing_jobs(
-        self, repository: str, default_branch: str, run: WorkflowRun
-    ) -> tuple[WorkflowRun, list[WorkflowJob]] | None:
-        """The workflow's last successful run (same branch, else the default) and its jobs.
-
-        ``None`` when there is none, when the baseline is off, or when GitHub or the budget
-        says no: a baseline only sharpens the ranking, so its absence never fails a delivery.
-        """
-        if self.config.baseline == "none" or run.workflow_id is None:
-            return None
-        branches = [b for b in dict.fromkeys([run.head_branch, default_branch]) if b]
-        try:
-            for branch in branches:
-                found = self.api.last_success(repository, run.workflow_id, branch)
-                if found is not None:
-                    return found, self.api.run_jobs(repository, found.id)
-        except VanguardError as exc:
-            log.info("no baseline for %s run %s: %s", repository, run.id, exc)
-        return None
-
-    def _baseline_log(
-        self,
-        repository: str,
-        job: WorkflowJob,
-        passing: tuple[WorkflowRun, list[WorkflowJob]] | None,
-    ) -> tuple[Baseline | None, list[str] | None]:
-        """The lines of the passing run's job of the same name, read before explaining."""
-        if passing is None or not job.name:
-            return None, None
-        run, jobs = passing
-        same = next((j for j in jobs if j.name == job.name and j.conclusion == "success"), None)
-        if same is None:
-            return None, None
-        try:
-            chunks = self.api.stream_job_log(repository, same.id)
-            lines = list(iter_log_lines(log_tail(chunks, self.config.log_tail_bytes)))
-        except VanguardError as exc:
-            log.info("no baseline log for %s job %s: %s", repository, same.id, exc)
-            return None, None
-        return Baseline(run_id=run.id, job_id=same.id, url=same.html_url or run.html_url), lines
 
     # -- people --------------------------------------------------------------------------
 

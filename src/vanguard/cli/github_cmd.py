@@ -1,4 +1,5 @@
-"""CI agent commands: ``ci report`` (health figures) and ``ci poll`` (the webhook fallback)."""
+"""CI agent commands: ``ci report`` (health figures), ``ci poll`` (the webhook fallback) and
+``ci explain-run`` (a run on GitHub explained as the agent would)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from vanguard.ci.client import build_github_api
@@ -23,18 +23,17 @@ from vanguard.ci.health import (
 )
 from vanguard.ci.intake import CiIntake
 from vanguard.ci.poller import PollState, poll_once
+from vanguard.ci.reading import read_run
 from vanguard.ci.records import CiRepo
 from vanguard.cli.apps import ci_app
+from vanguard.cli.ci import render_explanation
+from vanguard.cli.core import ConfigOpt, console
 from vanguard.config import Settings, load_settings
+from vanguard.diagnose.taxonomy import builtin_taxonomy
 from vanguard.errors import ConfigError, InputError
 from vanguard.store import open_store
 
-__all__ = ["poll_command", "render_report", "report_command"]
-
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="vanguard.yaml", envvar="VANGUARD_CONFIG")
-]
-console = Console()
+__all__ = ["explain_run_command", "poll_command", "render_report", "report_command"]
 
 
 def render_report(figures: list[HealthFigures]) -> Table:
@@ -140,3 +139,47 @@ def poll_command(
         asyncio.run(main())
     finally:
         store.close()
+
+
+@ci_app.command("explain-run")
+def explain_run_command(
+    repository: Annotated[str, typer.Argument(help="owner/repo")],
+    run_id: Annotated[int, typer.Argument(min=1, help="the workflow run's id")],
+    config: ConfigOpt = Path("vanguard.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="Lines to show at most.")] = 50,
+) -> None:
+    """Explain a finished run on GitHub as the agent would: its failed jobs' logs, each
+    against the same job of the last passing run; nothing is re-run or opened."""
+    settings = load_settings(config)
+    github = settings.github
+    if github is None:
+        raise ConfigError(
+            "no 'github' section: where is GitHub, with which token?",
+            file=str(config),
+            key="github",
+        )
+    api = build_github_api(github)
+    run = api.get_run(repository, run_id)
+    if run.status != "completed":
+        raise InputError(f"run {run_id} of {repository} is {run.status}: wait until it completes")
+    reading = read_run(api, github, builtin_taxonomy(), repository, github.default_branch, run)
+    shown = reading.explanation.lines[:limit]
+    kept = {line.number for line in shown}
+    explanation = reading.explanation.model_copy(
+        update={"lines": shown, "answer": tuple(n for n in reading.explanation.answer if n in kept)}
+    )
+    reading = reading.model_copy(update={"explanation": explanation})
+    if as_json:
+        typer.echo(reading.model_dump_json())
+        return
+    job = reading.job
+    console.print(
+        f"run {run.id} attempt {run.run_attempt} of {run.workflow} in {repository}: "
+        f"{run.conclusion}; {reading.jobs_read} job log(s) read"
+        + (f", best explained: {job.name or job.id}" if job is not None else ""),
+        highlight=False,
+    )
+    if reading.baseline is not None:
+        console.print(f"compared with the passing job {reading.baseline.link}", highlight=False)
+    render_explanation(explanation, console)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import vanguard.ci.intake as intake_module
+import vanguard.ci.reading as reading_module
 from vanguard.ci.client import MemoryGitHub
 from vanguard.ci.config import GitHubConfig, HealingConfig, TriageConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
@@ -390,7 +390,7 @@ async def test_line_model_setting_reaches_the_explanation(
         seen.append(kwargs.get("model", "builtin"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(intake_module, "explain", spy)
+    monkeypatch.setattr(reading_module, "explain", spy)
     config = GitHubConfig.model_validate({"line_model": setting})
     intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
     body = _failed_run_body(github, "o/r", 9, "network_econnreset")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vanguard.ci.intake import log_tail
+from vanguard.ci.reading import log_tail
 
 
 def _chunks(data: bytes, size: int) -> Iterator[bytes]:
