@@ -128,7 +128,7 @@ class IncidentRepo:
         query = (
             select(IncidentRow.incident_id)
             .where(IncidentRow.service_name == service)
-            .where(IncidentRow.opened_at >= since)
+            .where(IncidentRow.opened_at >= _aware(since, "since"))
             .order_by(IncidentRow.opened_at, IncidentRow.incident_id)
         )
         return list(self.session.scalars(query))

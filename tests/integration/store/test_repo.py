@@ -81,6 +81,32 @@ def test_list_is_newest_first_and_filters_by_state_and_service(store: Store) -> 
     assert by_state == {S.open: 2, S.diagnosed: 2}
 
 
+def test_ids_since_and_audit_entries_of_some_incidents(store: Store) -> None:
+    """What the notify activity asks to find the last message of the same news."""
+    with store.session() as session:
+        repo, audit = IncidentRepo(session), AuditLog(session)
+        for iid, service, minutes in (("a", "checkout", 0), ("b", "checkout", 10)):
+            repo.save_incident(v.incident(iid, service, minutes=minutes))
+        repo.save_incident(v.incident("c", "search", minutes=20))
+        repo.save_incident(v.incident("d", "checkout", minutes=30))
+        for iid, kind in (("a", "notified"), ("b", "notify.held"), ("c", "notified")):
+            audit.append(incident_id=iid, kind=kind, payload={"n": iid}, at=v.at(40))
+        audit.append(incident_id="d", kind="note", payload={}, at=v.at(41))
+    with store.session() as session:
+        repo, audit = IncidentRepo(session), AuditLog(session)
+        since_b = repo.ids_since("checkout", v.at(10))
+        since_b_elsewhere = repo.ids_since(
+            "checkout", v.at(10).astimezone(timezone(timedelta(hours=-5)))
+        )
+        everything = repo.ids_since("checkout", v.at(-60))
+        of = audit.entries_of(everything, ("notified", "notify.held"))
+        nothing = audit.entries_of([], ("notified",))
+    assert since_b == since_b_elsewhere == ["b", "d"]
+    assert everything == ["a", "b", "d"]
+    assert [(e.incident_id, e.kind) for e in of] == [("a", "notified"), ("b", "notify.held")]
+    assert nothing == []
+
+
 @pytest.mark.parametrize("limit", [0, -1, 100_000])
 def test_list_refuses_an_unbounded_or_empty_limit(store: Store, limit: int) -> None:
     with store.session() as session, pytest.raises(StoreError, match="limit"):
