@@ -811,9 +811,9 @@ def _learned_ranking(ctx: _Context, model: LineModel, *, first_only: bool = Fals
     if not table.numbers:
         return _rule_ranking(ctx)
     probability = model.probabilities(table.dense, table.hashed)
-    known = ctx.by_number
+    line = ctx.by_number
     score_of = {
-        n: float(p) * (KNOWN_SHARE if known[n].known else 1.0)
+        n: float(p) * (KNOWN_SHARE if line[n].known else 1.0)
         for n, p in zip(table.numbers, probability, strict=True)
     }
     order = sorted(score_of, key=lambda n: (-score_of[n], n))
