@@ -19,6 +19,7 @@ from vanguard.cli import (  # noqa: F401  (registers commands)
     core,
     detect,
     github_cmd,
+    notify_cmd,
     patterns_cmd,
     replay_cmd,
     rollback_cmd,

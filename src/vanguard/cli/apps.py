@@ -12,6 +12,7 @@ __all__ = [
     "ci_app",
     "config_app",
     "incidents_app",
+    "notify_app",
 ]
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ incidents_app = typer.Typer(help="Read incidents from the store.", no_args_is_he
 automation_app = typer.Typer(
     help="Pause and resume Vanguard's actions: the kill switch.", no_args_is_help=True
 )
+notify_app = typer.Typer(help="Check the channels people are told on.", no_args_is_help=True)
 audit_app = typer.Typer(
     help="Check and export the tamper-evident audit trail.", no_args_is_help=True
 )
@@ -39,3 +41,4 @@ app.add_typer(config_app, name="config")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(audit_app, name="audit")
 app.add_typer(automation_app, name="automation")
+app.add_typer(notify_app, name="notify")
