@@ -1125,6 +1125,10 @@ class Activities:
                 outcome,
                 record.decision,
                 record.actions,
+                asked=any(
+                    change.state is IncidentState.awaiting_approval
+                    for change in record.incident.history
+                ),
             )
             if self.settings.notify_repeat_s > 0
             else None

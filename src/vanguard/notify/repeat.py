@@ -32,13 +32,19 @@ def repeat_key(
     outcome: Outcome | None,
     decision: Decision | None,
     actions: Sequence[ActionResult],
+    *,
+    asked: bool = False,
 ) -> str | None:
     """The alert's fingerprint (a watched series; a CI failure's fingerprint in its
     repository), pattern, outcome and the gates that said no; ``None`` if it is news.
 
     An escalation counts only when no pattern matched (nothing was tried); one that follows
-    an action, or any outcome after an applied action, is always news.
+    an action, or any outcome after an applied action, is always news. So is the outcome
+    of an incident that ``asked`` a person (whoever was asked hears how it ended, whether
+    they declined, let it time out, or approved and a gate still said no).
     """
+    if asked or (decision is not None and decision.needs_approval):
+        return None
     if outcome is None or outcome.status not in QUIET:
         return None
     if any(action.applied for action in actions):

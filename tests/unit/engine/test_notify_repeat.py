@@ -28,12 +28,16 @@ from vanguard.store import AuditLog, Store
 class Loop:
     """Incidents of one CI service whose daily action is spent after the first."""
 
-    def __init__(self, store: Store, repeat_s: float) -> None:
+    def __init__(self, store: Store, repeat_s: float, *, ask: bool = False) -> None:
         self.now = T0
         self.notifier = MemoryNotifier()
         settings = Settings(
             data_dir=Path("."),
-            policy=PolicyConfig(min_confidence=0.5, max_actions_per_service_per_day=1),
+            policy=PolicyConfig(
+                min_confidence=0.5,
+                max_actions_per_service_per_day=1,
+                require_approval_for=("ci.rerun",) if ask else (),
+            ),
             notify_repeat_s=repeat_s,
         )
         self.store = store
@@ -57,7 +61,9 @@ class Loop:
         diagnosis = acts.diagnose(DiagnoseInput(incident_id=iid, alert=alert))
         decision = acts.decide(DecideInput(incident_id=iid, alert=alert, diagnosis=diagnosis))
         status = OutcomeStatus.declined
-        if decision.approved:
+        if decision.needs_approval:
+            acts.notify(NotifyInput(incident_id=iid, phase="approval"))
+        elif decision.approved:
             apply = ApplyInput(incident_id=iid, alert=alert, diagnosis=diagnosis)
             action = acts.apply_action(apply)
             acts.verify(
@@ -117,3 +123,13 @@ def test_a_zero_window_tells_every_decline(store: Store) -> None:
         loop.incident(minutes)
     assert [title for _, title in loop.told()] == ["[resolved]", "[declined]", "[declined]"]
     assert loop.held("inc-30") == []
+
+
+def test_every_incident_that_asked_a_person_is_told_how_it_ended(store: Store) -> None:
+    """Nobody answered any of them: each request and each timeout reaches people."""
+    loop = Loop(store, repeat_s=4 * 3600, ask=True)
+    for minutes in (0, 70, 140):
+        loop.incident(minutes)
+    titles = [title for _, title in loop.told()]
+    assert titles == ["[needs approval]", "[declined]"] * 3
+    assert all(loop.held(f"inc-{m}") == [] for m in (0, 70, 140))

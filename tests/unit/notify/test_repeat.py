@@ -55,6 +55,14 @@ def test_an_escalation_after_a_pattern_matched_or_an_applied_action_is_news() ->
     assert repeat_key("leaky/mem", None, RATE_LIMITED, ()) is None
 
 
+def test_the_outcome_of_an_incident_that_asked_a_person_is_always_news() -> None:
+    declined = outcome(OutcomeStatus.declined)
+    asking = RATE_LIMITED.model_copy(update={"needs_approval": True})
+    assert repeat_key("leaky/mem", declined, asking, ()) is None
+    assert repeat_key("leaky/mem", declined, RATE_LIMITED, (), asked=True) is None
+    assert repeat_key("leaky/mem", declined, RATE_LIMITED, ()) is not None
+
+
 def _entry(seq: int, kind: str, key: str, minutes: int) -> AuditEntry:
     return AuditEntry(
         seq=seq,
