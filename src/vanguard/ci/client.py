@@ -226,10 +226,12 @@ class GithubkitApi:
         return found
 
     def last_success(self, repository: str, workflow_id: int, branch: str) -> WorkflowRun | None:
-        """The newest successful run of a workflow on ``branch`` (pushes and the like, not PRs).
+        """The newest successful run of a workflow on ``branch`` that built this repository.
 
-        GitHub filters by ``status=success``; a run in the answer that is not a completed
-        success anyway is skipped, since a baseline that failed would hide the failure.
+        GitHub filters by ``status=success`` and ``branch``; a run in the answer that is not
+        a completed success anyway is skipped (a baseline that failed would hide the
+        failure), and so is a fork's pull request whose branch has the same name (its code
+        is not this repository's).
         """
         _, body, _ = self._call(
             "GET",
@@ -247,7 +249,7 @@ class GithubkitApi:
                 run = WorkflowRun.model_validate(item)
             except ValidationError:
                 continue
-            if run.succeeded:
+            if run.succeeded and run.built_from(repository):
                 return run
         return None
 
@@ -444,6 +446,7 @@ class MemoryGitHub:
             and run.workflow_id == workflow_id
             and run.head_branch == branch
             and run.succeeded
+            and run.built_from(repository)
         ]
         return max(runs, key=lambda run: run.id, default=None)
 

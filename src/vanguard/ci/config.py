@@ -96,8 +96,10 @@ class GitHubConfig(_Section):
     model (whose weights were learned from the LogChunks research data set).
     ``baseline: last_success`` explains a failed job against the log of the same job in the
     workflow's last successful run on the same branch (or the default branch): lines both
-    printed sink, so what is new comes first. It costs up to two API calls per failed run
-    and one log per failed job, all skipped when the budget runs low; ``none`` turns it off.
+    printed sink, so what is new comes first. It costs up to three API calls per failed run
+    (a look-up on the run's branch, one on the default branch, the passing run's jobs) and
+    one log per failed job, each read after the failed job's own log and skipped when the
+    budget runs low; ``none`` turns it off.
     """
 
     api_url: str = Field(default="https://api.github.com", pattern=r"^https?://[^\s]+$")

@@ -65,6 +65,17 @@ class WorkflowRun(_Lenient):
     html_url: str | None = None
     created_at: AwareDatetime | None = None
     updated_at: AwareDatetime | None = None
+    head_repository: Repository | None = None
+
+    def built_from(self, repository: str) -> bool:
+        """Whether the run built ``repository``'s own code, not a fork's pull request.
+
+        Without ``head_repository`` (older payloads) only runs not triggered by a pull
+        request are taken for the repository's own.
+        """
+        if self.head_repository is not None:
+            return self.head_repository.full_name.lower() == repository.lower()
+        return not (self.event or "").startswith("pull_request")
 
     @property
     def failed(self) -> bool:

@@ -98,22 +98,24 @@ def read_run(
     default_branch: str,
     run: WorkflowRun,
 ) -> RunReading:
-    """Explain the run's failed jobs (all its jobs when none is marked failed)."""
+    """Explain the run's failed jobs (all its jobs when none is marked failed).
+
+    Each failed job's own log is read before anything is spent on its baseline, so a
+    budget running low costs the comparison, not the explanation.
+    """
     jobs = api.run_jobs(repository, run.id)
     failed = [j for j in jobs if j.failed] or [j for j in jobs if j.conclusion != "success"]
     candidates = failed or jobs
-    passing = _passing_jobs(api, config, repository, default_branch, run) if failed else None
     model: ModelChoice = None if config.line_model == "none" else "builtin"
+    passing: tuple[WorkflowRun, list[WorkflowJob]] | None = None
+    looked = not failed
     best: tuple[tuple[bool, float], RunReading] | None = None
     for job in candidates[:MAX_JOBS]:
+        lines = _tail_lines(api, config, repository, job.id)
+        if not looked:
+            passing, looked = _passing_jobs(api, config, repository, default_branch, run), True
         baseline, baseline_lines = _baseline_log(api, config, repository, job, passing)
-        chunks = api.stream_job_log(repository, job.id)
-        explanation = explain(
-            iter_log_lines(log_tail(chunks, config.log_tail_bytes)),
-            baseline_lines,
-            taxonomy=taxonomy,
-            model=model,
-        )
+        explanation = explain(lines, baseline_lines, taxonomy=taxonomy, model=model)
         if baseline is not None:
             explanation = explanation.model_copy(
                 update={"reasons": (*explanation.reasons, baseline.reason)}
@@ -121,10 +123,15 @@ def read_run(
         rank = (explanation.category != taxonomy.fallback, explanation.confidence)
         if best is None or rank > best[0]:
             best = (rank, RunReading(explanation=explanation, job=job, baseline=baseline))
-    read = min(len(candidates), MAX_JOBS)
     if best is None:
         return RunReading(explanation=explain([], taxonomy=taxonomy))
-    return best[1].model_copy(update={"jobs_read": read})
+    return best[1].model_copy(update={"jobs_read": min(len(candidates), MAX_JOBS)})
+
+
+def _tail_lines(api: GitHubApi, config: GitHubConfig, repository: str, job_id: int) -> list[str]:
+    """The lines of the last ``log_tail_bytes`` of a job's log (streamed, bounded)."""
+    chunks = api.stream_job_log(repository, job_id)
+    return list(iter_log_lines(log_tail(chunks, config.log_tail_bytes)))
 
 
 def _passing_jobs(
@@ -167,8 +174,7 @@ def _baseline_log(
     if same is None:
         return None, None
     try:
-        chunks = api.stream_job_log(repository, same.id)
-        lines = list(iter_log_lines(log_tail(chunks, config.log_tail_bytes)))
+        lines = _tail_lines(api, config, repository, same.id)
     except VanguardError as exc:
         log.info("no baseline log for %s job %s: %s", repository, same.id, exc)
         return None, None

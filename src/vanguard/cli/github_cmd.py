@@ -150,7 +150,8 @@ def explain_run_command(
     limit: Annotated[int, typer.Option(min=1, help="Lines to show at most.")] = 50,
 ) -> None:
     """Explain a finished run on GitHub as the agent would: its failed jobs' logs, each
-    against the same job of the last passing run; nothing is re-run or opened."""
+    against the same job of the last passing run (on the run's branch, else on
+    ``github.default_branch``); nothing is re-run or opened."""
     settings = load_settings(config)
     github = settings.github
     if github is None:
@@ -179,7 +180,10 @@ def explain_run_command(
         f"{run.conclusion}; {reading.jobs_read} job log(s) read"
         + (f", best explained: {job.name or job.id}" if job is not None else ""),
         highlight=False,
+        markup=False,
     )
     if reading.baseline is not None:
-        console.print(f"compared with the passing job {reading.baseline.link}", highlight=False)
+        console.print(
+            f"compared with the passing job {reading.baseline.link}", highlight=False, markup=False
+        )
     render_explanation(explanation, console)

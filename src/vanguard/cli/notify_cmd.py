@@ -24,7 +24,9 @@ def notify_test(config: ConfigOpt = Path("vanguard.yaml")) -> None:
     from vanguard.engine.runtime import build_notifiers
 
     settings = load_settings(config)
-    notifiers = build_notifiers(settings.notify)
+    if not settings.notify:
+        console.print(f"{config}: no notify channels: nobody would be told", highlight=False)
+        raise typer.Exit(code=1)
     now = datetime.now(UTC)
     message = Message(
         title="[test] Vanguard can reach this channel",
@@ -37,17 +39,15 @@ def notify_test(config: ConfigOpt = Path("vanguard.yaml")) -> None:
         incident_id=f"test-{now:%Y%m%dT%H%M%S}",
     )
     failed = 0
-    for n, (target, notifier) in enumerate(zip(settings.notify, notifiers, strict=True), 1):
+    for n, target in enumerate(settings.notify, 1):
         name = f"{n}. {target.kind}" + (f" ({target.format})" if target.kind == "webhook" else "")
         try:
+            (notifier,) = build_notifiers([target])
             notifier.send(message)
         except VanguardError as exc:
             failed += 1
-            console.print(f"{name}: failed: {exc}", highlight=False)
+            console.print(f"{name}: failed: {exc}", highlight=False, markup=False)
             continue
         console.print(f"{name}: sent", highlight=False)
-    if not notifiers:
-        console.print(f"{config}: no notify channels: nobody would be told", highlight=False)
-        raise typer.Exit(code=1)
     if failed:
         raise typer.Exit(code=1)

@@ -33,7 +33,11 @@ def test_each_channel_gets_the_test_message_and_a_dead_one_fails_the_command(
         dead = tmp_path / "dead.yaml"
         dead.write_text(
             f"notify:\n  - {{kind: webhook, url: 'http://127.0.0.1:{free_port()}/hook'}}\n"
+            f"  - {{kind: webhook, url: '{receiver.url('/unsigned')}', "
+            "secret_env: VANGUARD_TEST_UNSET_SECRET}\n"
+            f"  - {{kind: webhook, url: '{receiver.url('/after')}'}}\n"
         )
+        monkeypatch.delenv("VANGUARD_TEST_UNSET_SECRET", raising=False)
         bad = CliRunner().invoke(app, ["notify", "test", "-c", str(dead)])
         received = list(receiver.received)
     assert good.exit_code == 0, good.output
@@ -42,7 +46,7 @@ def test_each_channel_gets_the_test_message_and_a_dead_one_fails_the_command(
         "2. webhook (vanguard): sent",
         "3. webhook (chat): sent",
     ]
-    hook, chat = received
+    hook, chat, after = received
     assert hook.path == "/hook"
     assert hook.body["title"] == "[test] Vanguard can reach this channel"
     assert verify_signature(
@@ -51,5 +55,10 @@ def test_each_channel_gets_the_test_message_and_a_dead_one_fails_the_command(
     assert chat.path == "/chat/T0K3N"
     assert "Vanguard can reach this channel" in chat.body["text"]
     assert bad.exit_code == 1
-    assert "1. webhook (vanguard): failed: webhook http://127.0.0.1:" in bad.output
-    assert "/hook" not in bad.output, "only scheme, host and port are named"
+    lines = bad.output.splitlines()
+    assert lines[0].startswith("1. webhook (vanguard): failed: webhook http://127.0.0.1:")
+    assert "/hook" not in lines[0], "only scheme, host and port are named"
+    assert lines[1].startswith("2. webhook (vanguard): failed: ")
+    assert "VANGUARD_TEST_UNSET_SECRET" in bad.output
+    assert lines[-1] == "3. webhook (vanguard): sent", "one bad channel does not stop the rest"
+    assert after.path == "/after"

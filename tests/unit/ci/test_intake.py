@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -421,14 +422,20 @@ def _stale_dist_run(github: MemoryGitHub, *, branch: str = "master") -> bytes:
     return json.dumps(body).encode()
 
 
-def _passing_run(github: MemoryGitHub, *, branch: str, job_name: str = "build") -> None:
-    github.runs[("o/r", 400)] = WorkflowRun(
-        id=400,
-        workflow_id=2823525,
-        head_sha="0" * 40,
-        head_branch=branch,
-        status="completed",
-        conclusion="success",
+def _passing_run(
+    github: MemoryGitHub, *, branch: str, job_name: str = "build", built: str = "o/r"
+) -> None:
+    github.runs[("o/r", 400)] = WorkflowRun.model_validate(
+        {
+            "id": 400,
+            "workflow_id": 2823525,
+            "head_sha": "0" * 40,
+            "head_branch": branch,
+            "status": "completed",
+            "conclusion": "success",
+            "event": "push" if built == "o/r" else "pull_request",
+            "head_repository": {"full_name": built},
+        }
     )
     github.jobs[("o/r", 400)] = [
         WorkflowJob(
@@ -502,4 +509,42 @@ async def test_a_refused_baseline_look_up_explains_the_log_alone(
     assert result.status == "accepted", result.reason
     (alert,) = starter.alerts
     assert alert.labels["heal"] == "rerun"
+    assert "baseline_url" not in alert.attributes
+
+
+async def test_a_fork_s_pull_request_on_a_branch_of_the_same_name_is_no_baseline(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    intake = _intake(store, github, starter)
+    _passing_run(github, branch="master", built="someone/r")
+    await intake.receive("d-fork", "workflow_run", _stale_dist_run(github))
+    (alert,) = starter.alerts
+    assert alert.labels["heal"] == "rerun"
+    assert "baseline_url" not in alert.attributes
+
+
+class OneLogLeft(MemoryGitHub):
+    """The budget allows one more log download, then refuses every other."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.streamed: list[int] = []
+
+    def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
+        if self.streamed:
+            raise AdapterError("GitHub API budget: reserve reached; retry at later")
+        self.streamed.append(job_id)
+        return super().stream_job_log(repository, job_id)
+
+
+async def test_the_failed_log_is_read_before_the_budget_goes_to_its_baseline(
+    store: Store, starter: Starter
+) -> None:
+    github = OneLogLeft()
+    intake = _intake(store, github, starter)
+    _passing_run(github, branch="master")
+    result = await intake.receive("d-budget", "workflow_run", _stale_dist_run(github))
+    assert result.status == "accepted", result.reason
+    assert github.streamed == [5010]
+    (alert,) = starter.alerts
     assert "baseline_url" not in alert.attributes

@@ -27,7 +27,7 @@ def github(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> MemoryGitHub:
     ):
         memory.runs[("o/r", run_id)] = WorkflowRun(
             id=run_id,
-            name="CI",
+            name="CI [linux]",
             workflow_id=7,
             head_sha="0" * 40,
             head_branch="main",
@@ -54,7 +54,8 @@ def github(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> MemoryGitHub:
 def test_a_run_is_explained_against_the_last_passing_run(github: MemoryGitHub) -> None:
     result = runner.invoke(app, ["ci", "explain-run", "o/r", "501"])
     assert result.exit_code == 0, result.output
-    assert "run 501 attempt 1 of CI in o/r: failure; 1 job log(s) read" in result.output
+    said = " ".join(result.output.split())
+    assert "run 501 attempt 1 of CI [linux] in o/r: failure; 1 job log(s) read" in said
     assert f"compared with the passing job {JOB_URL}" in result.output
     payload = json.loads(runner.invoke(app, ["ci", "explain-run", "o/r", "501", "--json"]).output)
     assert payload["baseline"]["url"] == JOB_URL
