@@ -481,17 +481,6 @@ async def test_without_a_baseline_the_same_failure_would_be_re_run(
     assert "baseline_url" not in alert.attributes
 
 
-async def test_a_passing_run_without_the_failed_job_is_no_baseline(
-    store: Store, github: MemoryGitHub, starter: Starter
-) -> None:
-    intake = _intake(store, github, starter)
-    _passing_run(github, branch="master", job_name="lint")
-    await intake.receive("d-other-job", "workflow_run", _stale_dist_run(github))
-    (alert,) = starter.alerts
-    assert alert.labels["heal"] == "rerun"
-    assert "baseline_url" not in alert.attributes
-
-
 class RefusingBaselines(MemoryGitHub):
     """GitHub (or the budget) refuses the look-up of the last passing run."""
 
@@ -499,25 +488,22 @@ class RefusingBaselines(MemoryGitHub):
         raise AdapterError("GitHub API budget: reserve reached; retry at later")
 
 
-async def test_a_refused_baseline_look_up_explains_the_log_alone(
-    store: Store, starter: Starter
+@pytest.mark.parametrize(
+    ("github", "passing"),
+    [
+        (MemoryGitHub(), {"job_name": "lint"}),
+        (MemoryGitHub(), {"built": "someone/r"}),
+        (RefusingBaselines(), {}),
+    ],
+    ids=["no-job-of-that-name", "fork-pull-request-on-a-same-named-branch", "look-up-refused"],
+)
+async def test_without_a_usable_passing_job_the_log_is_explained_alone(
+    store: Store, starter: Starter, github: MemoryGitHub, passing: dict[str, str]
 ) -> None:
-    github = RefusingBaselines()
     intake = _intake(store, github, starter)
-    _passing_run(github, branch="master")
-    result = await intake.receive("d-refused", "workflow_run", _stale_dist_run(github))
+    _passing_run(github, branch="master", **passing)
+    result = await intake.receive("d-alone", "workflow_run", _stale_dist_run(github))
     assert result.status == "accepted", result.reason
-    (alert,) = starter.alerts
-    assert alert.labels["heal"] == "rerun"
-    assert "baseline_url" not in alert.attributes
-
-
-async def test_a_fork_s_pull_request_on_a_branch_of_the_same_name_is_no_baseline(
-    store: Store, github: MemoryGitHub, starter: Starter
-) -> None:
-    intake = _intake(store, github, starter)
-    _passing_run(github, branch="master", built="someone/r")
-    await intake.receive("d-fork", "workflow_run", _stale_dist_run(github))
     (alert,) = starter.alerts
     assert alert.labels["heal"] == "rerun"
     assert "baseline_url" not in alert.attributes
