@@ -1133,8 +1133,9 @@ class Activities:
             if self.settings.notify_repeat_s > 0
             else None
         )
-        if repeat is not None and not any(self.ledger.get(key) for key, _ in pending):
-            hold, note = self._repeat_verdict(record, repeat)
+        if repeat is not None:
+            begun = any(self.ledger.get(key) for key, _ in pending)
+            hold, note = self._repeat_verdict(record, repeat, may_hold=not begun)
             if hold:
                 return
             if note is not None:
@@ -1164,11 +1165,15 @@ class Activities:
                 at=now,
             )
 
-    def _repeat_verdict(self, record: IncidentRecord, repeat: str) -> tuple[bool, str | None]:
+    def _repeat_verdict(
+        self, record: IncidentRecord, repeat: str, *, may_hold: bool
+    ) -> tuple[bool, str | None]:
         """Hold the message when people were told the same news within ``notify_repeat_s``.
 
-        The hold is audited once (a retried activity holds again without a second entry).
-        A message that is sent carries a note on how many like incidents went unsent.
+        The hold is audited once (a retried activity holds again without a second entry);
+        a message some channel already took is never held (``may_hold`` false). A message
+        that is sent carries a note on how many like incidents went unsent, the same on a
+        retry that completes the channels left.
         """
         incident_id = record.incident.incident_id
         if any(e.kind == HELD for e in record.audit):
@@ -1182,7 +1187,7 @@ class Activities:
             audit = AuditLog(session)
             entries = audit.entries_of(others, (NOTIFIED, HELD))
             history = repeat_history(entries, repeat, now - window)
-            if history.notified is None:
+            if history.notified is None or not may_hold:
                 return False, held_note(history)
             audit.append(
                 incident_id=incident_id,

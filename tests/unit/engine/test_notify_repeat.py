@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _alert
 from vanguard.act.base import MemoryLedger
 from vanguard.config import Settings
@@ -19,8 +21,9 @@ from vanguard.engine.messages import (
     OpenInput,
     VerifyInput,
 )
+from vanguard.errors import NotifyError
 from vanguard.model import Outcome, OutcomeStatus
-from vanguard.notify import MemoryNotifier
+from vanguard.notify import MemoryNotifier, Message, Notifier
 from vanguard.notify.repeat import HELD
 from vanguard.store import AuditLog, Store
 
@@ -28,7 +31,9 @@ from vanguard.store import AuditLog, Store
 class Loop:
     """Incidents of one CI service whose daily action is spent after the first."""
 
-    def __init__(self, store: Store, repeat_s: float, *, ask: bool = False) -> None:
+    def __init__(
+        self, store: Store, repeat_s: float, *, ask: bool = False, also: Notifier | None = None
+    ) -> None:
         self.now = T0
         self.notifier = MemoryNotifier()
         settings = Settings(
@@ -47,7 +52,7 @@ class Loop:
             [PATTERN],
             {"ci.rerun": RerunAdapter(True)},
             MemoryLedger(),
-            [self.notifier],
+            [self.notifier, *([also] if also else [])],
             clock=lambda: self.now,
         )
 
@@ -133,3 +138,36 @@ def test_every_incident_that_asked_a_person_is_told_how_it_ended(store: Store) -
     titles = [title for _, title in loop.told()]
     assert titles == ["[needs approval]", "[declined]"] * 3
     assert all(loop.held(f"inc-{m}") == [] for m in (0, 70, 140))
+
+
+class DownOnce(MemoryNotifier):
+    """A channel that refuses the first message it is given, then takes every one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    def send(self, message: Message) -> None:
+        if self.refused == 0 and "more incidents" in message.body:
+            self.refused += 1
+            raise NotifyError("chat is down")
+        super().send(message)
+
+
+def test_a_retry_after_one_channel_failed_sends_the_same_message_to_the_rest(
+    store: Store,
+) -> None:
+    chat = DownOnce()
+    loop = Loop(store, repeat_s=3600, also=chat)
+    loop.incident(0)
+    for minutes in (15, 30, 45):
+        loop.incident(minutes)
+    with pytest.raises(NotifyError):
+        loop.incident(76)
+    loop.acts.notify(NotifyInput(incident_id="inc-76", status=OutcomeStatus.declined))
+    first, second = loop.notifier.messages[-1], chat.messages[-1]
+    assert chat.refused == 1
+    assert first.incident_id == second.incident_id == "inc-76"
+    assert first.body == second.body
+    assert "2 more incidents ended the same way" in second.body
+    assert loop.held("inc-76") == []
