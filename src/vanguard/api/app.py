@@ -19,7 +19,8 @@ from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import Pattern
 from vanguard.incident import IncidentState
 from vanguard.learn import pattern_confidences
-from vanguard.store import IncidentRecord, IncidentRepo, PauseRepo, Store
+from vanguard.notify.repeat import NOTIFICATION_KINDS
+from vanguard.store import AuditLog, IncidentRecord, IncidentRepo, PauseRepo, Store
 
 __all__ = ["IncidentSummary", "create_app"]
 
@@ -92,6 +93,13 @@ def create_app(
         ["pattern"],
         registry=registry,
     )
+    notifications = Gauge(
+        "vanguard_notifications",
+        "Messages to people by what became of them: notified (every channel took it), "
+        "notify.held (a repeat within notify_repeat_s), notify.failed (not delivered)",
+        ["kind"],
+        registry=registry,
+    )
     outcomes_by = Gauge(
         "vanguard_outcomes",
         "Finished incidents by pattern and outcome status",
@@ -143,6 +151,7 @@ def create_app(
             counts = repo.count_by_state()
             pauses = PauseRepo(session).active(datetime.now(UTC))
             outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
+            told = AuditLog(session).count_by_kind(NOTIFICATION_KINDS)
         for state in IncidentState:
             by_state.labels(state=str(state)).set(counts.get(state, 0))
         paused.clear()
@@ -151,6 +160,8 @@ def create_app(
         for row in pattern_confidences(patterns, outcomes, app.state.policy.min_confidence):
             confidence.labels(pattern=row.pattern_id).set(row.confidence)
             acts_alone.labels(pattern=row.pattern_id).set(1 if row.acts_alone else 0)
+        for kind, n in told.items():
+            notifications.labels(kind=kind).set(n)
         outcomes_by.clear()
         for pattern_id, finished in outcomes.items():
             for status, n in Counter(o.status.value for o in finished).items():

@@ -35,6 +35,7 @@ from vanguard.engine.messages import (
     CloseInput,
     DecideInput,
     DiagnoseInput,
+    NotifyFailedInput,
     NotifyInput,
     OpenInput,
     RollbackInput,
@@ -71,7 +72,14 @@ from vanguard.model import (
     Verification,
 )
 from vanguard.notify import Notifier, render
-from vanguard.notify.repeat import HELD, NOTIFIED, held_note, repeat_history, repeat_key
+from vanguard.notify.repeat import (
+    FAILED,
+    HELD,
+    NOTIFIED,
+    held_note,
+    repeat_history,
+    repeat_key,
+)
 from vanguard.redact import redact, redact_text
 from vanguard.sources.pgbouncer import read_pools
 from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure, on_success, scrape
@@ -1164,6 +1172,22 @@ class Activities:
                 },
                 at=now,
             )
+
+    @activity.defn
+    def notify_failed(self, inp: NotifyFailedInput) -> None:
+        """Record that a message could not be delivered (once per incident and phase)."""
+        with self.store.session() as session:
+            audit = AuditLog(session)
+            kinds = {(e.kind, e.payload.get("phase")) for e in audit.entries(inp.incident_id)}
+            if (FAILED, inp.phase) in kinds:
+                return
+            audit.append(
+                incident_id=inp.incident_id,
+                kind=FAILED,
+                payload={"phase": inp.phase, "reason": inp.reason[:2000]},
+                at=self.clock(),
+            )
+        log.error("%s: people could not be told (%s): %s", inp.incident_id, inp.phase, inp.reason)
 
     def _repeat_verdict(
         self, record: IncidentRecord, repeat: str, *, may_hold: bool

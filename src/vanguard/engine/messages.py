@@ -23,6 +23,7 @@ __all__ = [
     "CloseInput",
     "DecideInput",
     "DiagnoseInput",
+    "NotifyFailedInput",
     "NotifyInput",
     "OpenInput",
     "RemediationInput",
@@ -47,6 +48,8 @@ class RemediationInput(Msg):
     window_s: float = Field(gt=0)
     approval_timeout_s: float = Field(default=3600.0, gt=0)
     baseline_timeout_s: float = Field(default=3600.0, gt=0)
+    notify_patience_s: float = Field(default=3600.0, gt=0)
+    """How long the outcome's message is retried while a channel is down."""
 
 
 class OpenInput(Msg):
@@ -99,6 +102,14 @@ class NotifyInput(Msg):
     incident_id: str
     status: OutcomeStatus | None = None
     phase: Literal["outcome", "approval"] = "outcome"
+
+
+class NotifyFailedInput(Msg):
+    """People could not be told: recorded on the incident so the audit trail says so."""
+
+    incident_id: str
+    phase: Literal["outcome", "approval"]
+    reason: str
 
 
 class CloseInput(Msg):

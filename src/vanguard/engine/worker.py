@@ -42,6 +42,7 @@ def build_worker(
             activities.rollback,
             activities.close_incident,
             activities.notify,
+            activities.notify_failed,
             activities.sweep,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=max_threads),

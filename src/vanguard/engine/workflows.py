@@ -13,6 +13,7 @@ per process, not once per workflow run, and numpy (a C extension) cannot be load
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import timedelta
 
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         CloseInput,
         DecideInput,
         DiagnoseInput,
+        NotifyFailedInput,
         NotifyInput,
         OpenInput,
         RemediationInput,
@@ -63,6 +65,10 @@ RETRY = RetryPolicy(
     maximum_attempts=6,
     non_retryable_error_types=NON_RETRYABLE,
 )
+NOTIFY_RETRY = dataclasses.replace(RETRY, maximum_interval=timedelta(minutes=5), maximum_attempts=0)
+"""Outcome messages: retried without a count, bounded by the incident's notify patience."""
+PATIENT_NOTIFY = "patient-notify"
+"""Patch marker: incidents started before outcome messages were retried patiently."""
 ASK_PEOPLE = "notify-approval"
 """Patch marker: incidents started before people were told of approvals replay without it."""
 SHORT_TIMEOUT = timedelta(seconds=30)
@@ -87,6 +93,7 @@ class RemediationWorkflow:
     def __init__(self) -> None:
         self._approval: tuple[bool, str] | None = None
         self._stage = "open"
+        self._notify_patience_s = 3600.0
 
     @workflow.signal
     def approve(self, who: str) -> None:
@@ -103,6 +110,7 @@ class RemediationWorkflow:
     @workflow.run
     async def run(self, inp: RemediationInput) -> Outcome:
         iid, alert = inp.incident_id, inp.alert
+        self._notify_patience_s = inp.notify_patience_s
         self._stage = "open"
         await self._call(Activities.open_incident, OpenInput(incident_id=iid, alert=alert))
         self._stage = "diagnose"
@@ -200,13 +208,18 @@ class RemediationWorkflow:
         """Tell people an answer is awaited; a channel that stays down does not stop the wait.
 
         The incident is awaiting approval in the store and on the dashboard either way, and
-        the outcome is notified when it ends.
+        the outcome is notified when it ends; an undelivered request is recorded on the
+        incident as ``notify.failed``.
         """
         self._stage = "awaiting_approval"
         try:
             await self._call(Activities.notify, NotifyInput(incident_id=iid, phase="approval"))
         except ActivityError as exc:
             workflow.logger.warning("approval request for %s not sent: %s", iid, _cause(exc))
+            await self._call(
+                Activities.notify_failed,
+                NotifyFailedInput(incident_id=iid, phase="approval", reason=_cause(exc)),
+            )
 
     async def _await_approval(
         self, inp: RemediationInput, decision: Decision, diagnosis: Diagnosis
@@ -271,9 +284,37 @@ class RemediationWorkflow:
             Activities.close_incident,
             CloseInput(outcome=outcome, decision=decision, verification=verification),
         )
-        await self._call(Activities.notify, NotifyInput(incident_id=iid, status=status))
+        if workflow.patched(PATIENT_NOTIFY):
+            await self._tell(iid, status)
+        else:
+            await self._call(Activities.notify, NotifyInput(incident_id=iid, status=status))
         self._stage = "closed"
         return outcome
+
+    async def _tell(self, iid: str, status: OutcomeStatus) -> None:
+        """Notify the outcome, retrying while channels are down for ``notify_patience_s``.
+
+        The incident is closed and its outcome stored before this; a message that cannot
+        be delivered in that time is recorded as ``notify.failed`` on the incident (and
+        logged) instead of failing the workflow after half a minute, as it used to.
+        """
+        try:
+            await workflow.execute_activity_method(
+                Activities.notify,
+                NotifyInput(incident_id=iid, status=status),
+                start_to_close_timeout=SHORT_TIMEOUT,
+                schedule_to_close_timeout=timedelta(seconds=self._notify_patience_s),
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as exc:
+            await self._call(
+                Activities.notify_failed,
+                NotifyFailedInput(
+                    incident_id=iid,
+                    phase="outcome",
+                    reason=f"not delivered within {self._notify_patience_s:g} s: {_cause(exc)}",
+                ),
+            )
 
     @staticmethod
     async def _call(fn, arg, *, timeout: timedelta = SHORT_TIMEOUT):  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, JsonValue
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vanguard.errors import StoreError
@@ -169,6 +169,16 @@ class AuditLog:
             .order_by(AuditEntryRow.seq)
         )
         return [_entry(row) for row in self.session.scalars(query)]
+
+    def count_by_kind(self, kinds: Sequence[str]) -> dict[str, int]:
+        """How many entries of each given kind the chain holds (kinds with none are 0)."""
+        query = (
+            select(AuditEntryRow.kind, func.count())
+            .where(AuditEntryRow.kind.in_(list(kinds)))
+            .group_by(AuditEntryRow.kind)
+        )
+        found = {str(kind): int(n) for kind, n in self.session.execute(query)}
+        return {kind: found.get(kind, 0) for kind in kinds}
 
     def stream(self, incident_id: str | None = None) -> Iterator[AuditEntry]:
         """Entries in chain order, read in batches (an export of a long chain)."""

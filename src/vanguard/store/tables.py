@@ -179,7 +179,7 @@ class AuditEntryRow(Base):
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     incident_id: Mapped[str | None] = mapped_column(ID, index=True)
-    kind: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(100), index=True)
     at: Mapped[datetime]
     payload: Mapped[dict[str, Any]]
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)

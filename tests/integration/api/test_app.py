@@ -15,7 +15,7 @@ from vanguard.api import create_app
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.incident import Incident, IncidentState
 from vanguard.model import OutcomeStatus
-from vanguard.store import IncidentRepo, PauseRepo, Store, default_store_url, open_store
+from vanguard.store import AuditLog, IncidentRepo, PauseRepo, Store, default_store_url, open_store
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -91,3 +91,14 @@ def test_metrics_expose_pauses_and_what_outcomes_taught_each_pattern(store: Stor
     after = client.get("/metrics").text
     assert 'vanguard_automation_paused{service="*"}' not in after
     assert 'vanguard_automation_paused{service="db"} 1.0' in after
+
+
+def test_metrics_count_what_became_of_messages_to_people(store: Store) -> None:
+    with store.session() as session:
+        audit = AuditLog(session)
+        for kind in ("notified", "notified", "notify.held", "action.applied"):
+            audit.append(incident_id="inc-0", kind=kind, payload={}, at=datetime.now(UTC))
+    body = TestClient(create_app(store)).get("/metrics").text
+    assert 'vanguard_notifications{kind="notified"} 2.0' in body
+    assert 'vanguard_notifications{kind="notify.held"} 1.0' in body
+    assert 'vanguard_notifications{kind="notify.failed"} 0.0' in body
