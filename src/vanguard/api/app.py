@@ -19,7 +19,7 @@ from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import Pattern
 from vanguard.incident import IncidentState
 from vanguard.learn import pattern_confidences
-from vanguard.notify.repeat import NOTIFICATION_KINDS
+from vanguard.notify.base import NOTIFICATION_KINDS
 from vanguard.store import AuditLog, IncidentRecord, IncidentRepo, PauseRepo, Store
 
 __all__ = ["IncidentSummary", "create_app"]

@@ -5,8 +5,9 @@ duplicate does nothing and nothing is lost: a body that cannot be used is kept a
 ``rejected`` with the reason, an event we do not act on as ``ignored``, and a delivery whose
 handling failed as ``failed`` (a redelivery of a failed one is processed again).
 
-A completed failed ``workflow_run`` is explained from the tail of its failed jobs' logs
-(streamed with bounded memory, fetched only once the run has completed), checked for a
+A completed failed ``workflow_run`` is explained from the tail of its failed jobs' logs,
+each against the last passing run's (``vanguard.ci.reading``: streamed with bounded memory,
+fetched only once the run has completed), checked for a
 storm across repositories, planned by class (``plan_heal``) and handed to the engine as an
 ``Alert``; the engine's gates and the GitHub adapters do the rest. ``/vanguard retry|ignore``
 comments on a triage issue are obeyed only from authorised users.

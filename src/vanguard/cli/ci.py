@@ -40,7 +40,7 @@ from vanguard.evaluation.logchunks import (
     train_models,
 )
 
-__all__ = ["FLOORS", "bench_logchunks", "explain_command", "render_explanation"]
+__all__ = ["FLOORS", "bench_logchunks", "explain_command", "first_lines", "render_explanation"]
 
 FLOORS: dict[str, float] = {"hit1": 0.40, "hit5": 0.60, "f1": 0.20}
 """Loose regression floors for the LogChunks benchmark: far below the measured figures."""
@@ -88,15 +88,20 @@ def explain_command(
                 result = explain(
                     lines, iter_log_lines(read_chunks(base)), taxonomy=tax, model=model
                 )
-    shown = result.lines[:limit]
-    kept = {line.number for line in shown}
-    result = result.model_copy(
-        update={"lines": shown, "answer": tuple(n for n in result.answer if n in kept)}
-    )
+    result = first_lines(result, limit)
     if as_json:
         typer.echo(result.model_dump_json())
         return
     render_explanation(result, Console())
+
+
+def first_lines(result: Explanation, limit: int) -> Explanation:
+    """The explanation cut to its ``limit`` best lines (its answer to the lines kept)."""
+    shown = result.lines[:limit]
+    kept = {line.number for line in shown}
+    return result.model_copy(
+        update={"lines": shown, "answer": tuple(n for n in result.answer if n in kept)}
+    )
 
 
 def render_explanation(result: Explanation, console: Console) -> None:

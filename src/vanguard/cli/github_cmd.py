@@ -26,7 +26,7 @@ from vanguard.ci.poller import PollState, poll_once
 from vanguard.ci.reading import read_run
 from vanguard.ci.records import CiRepo
 from vanguard.cli.apps import ci_app
-from vanguard.cli.ci import render_explanation
+from vanguard.cli.ci import first_lines, render_explanation
 from vanguard.cli.core import ConfigOpt, console
 from vanguard.config import Settings, load_settings
 from vanguard.diagnose.taxonomy import builtin_taxonomy
@@ -165,11 +165,7 @@ def explain_run_command(
     if run.status != "completed":
         raise InputError(f"run {run_id} of {repository} is {run.status}: wait until it completes")
     reading = read_run(api, github, builtin_taxonomy(), repository, github.default_branch, run)
-    shown = reading.explanation.lines[:limit]
-    kept = {line.number for line in shown}
-    explanation = reading.explanation.model_copy(
-        update={"lines": shown, "answer": tuple(n for n in reading.explanation.answer if n in kept)}
-    )
+    explanation = first_lines(reading.explanation, limit)
     reading = reading.model_copy(update={"explanation": explanation})
     if as_json:
         typer.echo(reading.model_dump_json())

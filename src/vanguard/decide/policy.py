@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from vanguard.decide.gates import GATES, Gate, GateContext, GateFactory
 from vanguard.decide.windows import Window
 from vanguard.errors import ConfigError
-from vanguard.model import Decision, Diagnosis, Frozen, GateVerdict
+from vanguard.model import Decision, Diagnosis, Frozen, GateVerdict, OutcomeStatus
 
 __all__ = ["DEFAULT_GATES", "REQUIRED_GATES", "PolicyConfig", "build_gates", "decide"]
 
@@ -188,3 +188,13 @@ def _reason(
             else f"needs approval: {failing}"
         )
     return f"dry run: would decline: {failing}" if dry_run else f"declined: {failing}"
+
+
+def not_acting_status(decision: Decision, diagnosis: Diagnosis) -> OutcomeStatus:
+    """How an incident ends when its decision does not act: a dry run says so, an alert
+    no pattern explains goes to a person (escalated), anything else was declined."""
+    if decision.dry_run:
+        return OutcomeStatus.dry_run
+    if diagnosis.pattern_id is None:
+        return OutcomeStatus.escalated
+    return OutcomeStatus.declined

@@ -72,14 +72,8 @@ from vanguard.model import (
     Verification,
 )
 from vanguard.notify import Notifier, render
-from vanguard.notify.repeat import (
-    FAILED,
-    HELD,
-    NOTIFIED,
-    held_note,
-    repeat_history,
-    repeat_key,
-)
+from vanguard.notify.base import FAILED, HELD, NOTIFIED
+from vanguard.notify.repeat import held_note, repeat_history, repeat_key
 from vanguard.redact import redact, redact_text
 from vanguard.sources.pgbouncer import read_pools
 from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure, on_success, scrape
@@ -1178,8 +1172,8 @@ class Activities:
         """Record that a message could not be delivered (once per incident and phase)."""
         with self.store.session() as session:
             audit = AuditLog(session)
-            kinds = {(e.kind, e.payload.get("phase")) for e in audit.entries(inp.incident_id)}
-            if (FAILED, inp.phase) in kinds:
+            recorded = audit.entries_of([inp.incident_id], (FAILED,))
+            if any(e.payload.get("phase") == inp.phase for e in recorded):
                 return
             audit.append(
                 incident_id=inp.incident_id,

@@ -97,7 +97,11 @@ class RollbackInput(Msg):
 
 
 class NotifyInput(Msg):
-    """Tell people about an incident: its outcome, or (``approval``) that it waits for them."""
+    """Tell people about an incident: its outcome, or (``approval``) that it waits for them.
+
+    The message is rendered from the store; ``status`` is not read and stays only so that
+    inputs recorded in running workflows' histories still validate.
+    """
 
     incident_id: str
     status: OutcomeStatus | None = None

@@ -22,6 +22,7 @@ from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from vanguard.decide.policy import not_acting_status
     from vanguard.engine.activities import Activities
     from vanguard.engine.messages import (
         ApplyInput,
@@ -126,7 +127,7 @@ class RemediationWorkflow:
                 await self._ask(iid)
             decision = await self._await_approval(inp, decision, diagnosis)
         if not decision.approved or decision.dry_run:
-            status = self._not_acting_status(decision, diagnosis)
+            status = not_acting_status(decision, diagnosis)
             return await self._finish(iid, diagnosis, status, decision.reason, decision)
 
         self._stage = "act"
@@ -253,14 +254,6 @@ class RemediationWorkflow:
             ),
         )
         return redecided
-
-    @staticmethod
-    def _not_acting_status(decision: Decision, diagnosis: Diagnosis) -> OutcomeStatus:
-        if decision.dry_run:
-            return OutcomeStatus.dry_run
-        if diagnosis.pattern_id is None:
-            return OutcomeStatus.escalated
-        return OutcomeStatus.declined
 
     async def _finish(
         self,

@@ -26,10 +26,11 @@ from pydantic import Field
 
 from vanguard.config import ServiceConfig
 from vanguard.decide import PolicyConfig, context_from_history, decide
+from vanguard.decide.policy import not_acting_status
 from vanguard.detect.watch import SeriesState, fingerprint, step
 from vanguard.diagnose.matcher import match
 from vanguard.diagnose.patterns import Pattern
-from vanguard.model import Alert, Decision, Diagnosis, Frozen, Outcome, OutcomeStatus, Signal
+from vanguard.model import Alert, Decision, Diagnosis, Frozen, Outcome, Signal
 from vanguard.notify.repeat import repeat_key
 
 __all__ = ["ReplayReport", "Replayed", "replay", "verdict_of"]
@@ -160,16 +161,12 @@ def _tell(
 
 def _repeat_key(alert: Alert, diagnosis: Diagnosis, decision: Decision) -> str | None:
     """The key the notify activity would give the outcome the replay assumes."""
-    if decision.approved or decision.needs_approval:
+    if decision.approved and not decision.dry_run:
         return None
-    if decision.dry_run:
-        status = OutcomeStatus.dry_run
-    else:
-        status = OutcomeStatus.declined if diagnosis.pattern_id else OutcomeStatus.escalated
     outcome = Outcome(
         incident_id=decision.incident_id,
         pattern_id=diagnosis.pattern_id,
-        status=status,
+        status=not_acting_status(decision, diagnosis),
         reason=decision.reason,
         finished_at=alert.detected_at,
     )

@@ -11,7 +11,24 @@ from pydantic import Field
 from vanguard.errors import NotifyError, VanguardError
 from vanguard.model import Frozen, Severity
 
-__all__ = ["BroadcastNotifier", "LogNotifier", "MemoryNotifier", "Message", "Notifier"]
+__all__ = [
+    "FAILED",
+    "HELD",
+    "NOTIFICATION_KINDS",
+    "NOTIFIED",
+    "BroadcastNotifier",
+    "LogNotifier",
+    "MemoryNotifier",
+    "Message",
+    "Notifier",
+]
+
+NOTIFIED = "notified"
+HELD = "notify.held"
+FAILED = "notify.failed"
+NOTIFICATION_KINDS = (NOTIFIED, HELD, FAILED)
+"""Audit kinds that say what became of a message to people: every channel took it, it was
+held as a repeat (``vanguard.notify.repeat``), or it could not be delivered."""
 
 
 class Message(Frozen):

@@ -17,24 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vanguard.model import ActionResult, Decision, Outcome, OutcomeStatus
+from vanguard.notify.base import HELD, NOTIFIED
 from vanguard.store.audit import AuditEntry
 
-__all__ = [
-    "FAILED",
-    "HELD",
-    "NOTIFICATION_KINDS",
-    "NOTIFIED",
-    "RepeatHistory",
-    "held_note",
-    "repeat_history",
-    "repeat_key",
-]
+__all__ = ["RepeatHistory", "held_note", "repeat_history", "repeat_key"]
 
-NOTIFIED = "notified"
-HELD = "notify.held"
-FAILED = "notify.failed"
-NOTIFICATION_KINDS = (NOTIFIED, HELD, FAILED)
-"""Audit kinds that say what became of a message to people."""
 QUIET = frozenset({OutcomeStatus.declined, OutcomeStatus.dry_run, OutcomeStatus.escalated})
 """Outcomes that can repeat without news: nothing was applied."""
 

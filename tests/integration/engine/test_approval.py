@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.leaks import StartLeaky, leak_alert, leak_settings, wait_for_incidents
+from tests.notifiers import Refusing
 from vanguard.cli.apps import app
 from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
@@ -17,7 +18,6 @@ from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import RETRY, RemediationWorkflow
-from vanguard.errors import NotifyError
 from vanguard.incident import IncidentState
 from vanguard.model import OutcomeStatus
 from vanguard.notify import MemoryNotifier, Message
@@ -166,20 +166,6 @@ async def test_a_person_answers_from_the_command_line(
     assert svc.spawns() == 2, "one restart: the approved incident's, not the declined one's"
 
 
-class DownForRequests(MemoryNotifier):
-    """A channel that refuses every approval request and takes the outcome."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.refused = 0
-
-    def send(self, message: Message) -> None:
-        if message.title.startswith("[needs approval]"):
-            self.refused += 1
-            raise NotifyError("chat is down")
-        super().send(message)
-
-
 async def test_a_channel_that_is_down_does_not_stop_the_wait_for_an_answer(
     leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
 ) -> None:
@@ -187,7 +173,7 @@ async def test_a_channel_that_is_down_does_not_stop_the_wait_for_an_answer(
     base = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
     )
-    notifier = DownForRequests()
+    notifier = Refusing(lambda message, _: message.title.startswith("[needs approval]"))
     runtime = build_runtime(_asking(base), notifiers=[notifier])
     client = await connect(temporal_address)
     try:

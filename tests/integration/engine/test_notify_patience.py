@@ -8,32 +8,16 @@ from pathlib import Path
 import pytest
 
 from tests.leaks import StartLeaky, leak_alert, leak_settings
+from tests.notifiers import Refusing
 from vanguard.engine.client import connect
 from vanguard.engine.messages import RemediationInput
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import RemediationWorkflow, incident_id_for, workflow_id_for
-from vanguard.errors import NotifyError
 from vanguard.model import OutcomeStatus
-from vanguard.notify import MemoryNotifier, Message
 from vanguard.store import AuditLog
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-
-
-class DownFor(MemoryNotifier):
-    """Refuses the first ``down`` messages (all of them when ``None``), then takes them."""
-
-    def __init__(self, down: int | None) -> None:
-        super().__init__()
-        self.down = down
-        self.refused = 0
-
-    def send(self, message: Message) -> None:
-        if self.down is None or self.refused < self.down:
-            self.refused += 1
-            raise NotifyError("chat is down")
-        super().send(message)
 
 
 @pytest.mark.parametrize(("down", "patience_s"), [(4, 60.0), (None, 4.0)], ids=["back", "lost"])
@@ -49,7 +33,7 @@ async def test_an_outcome_waits_for_its_channel_and_a_lost_message_is_recorded(
     settings = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
     )
-    notifier = DownFor(down)
+    notifier = Refusing(lambda _, refused: down is None or refused < down)
     runtime = build_runtime(settings, notifiers=[notifier])
     client = await connect(temporal_address)
     alert = leak_alert(svc.name, datetime.now(UTC))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.notifiers import Refusing
 from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _alert
 from vanguard.act.base import MemoryLedger
 from vanguard.config import Settings
@@ -23,8 +24,8 @@ from vanguard.engine.messages import (
 )
 from vanguard.errors import NotifyError
 from vanguard.model import Outcome, OutcomeStatus
-from vanguard.notify import MemoryNotifier, Message, Notifier
-from vanguard.notify.repeat import HELD
+from vanguard.notify import MemoryNotifier, Notifier
+from vanguard.notify.base import HELD
 from vanguard.store import AuditLog, Store
 
 
@@ -140,24 +141,10 @@ def test_every_incident_that_asked_a_person_is_told_how_it_ended(store: Store) -
     assert all(loop.held(f"inc-{m}") == [] for m in (0, 70, 140))
 
 
-class DownOnce(MemoryNotifier):
-    """A channel that refuses the first message it is given, then takes every one."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.refused = 0
-
-    def send(self, message: Message) -> None:
-        if self.refused == 0 and "more incidents" in message.body:
-            self.refused += 1
-            raise NotifyError("chat is down")
-        super().send(message)
-
-
 def test_a_retry_after_one_channel_failed_sends_the_same_message_to_the_rest(
     store: Store,
 ) -> None:
-    chat = DownOnce()
+    chat = Refusing(lambda message, refused: refused == 0 and "more incidents" in message.body)
     loop = Loop(store, repeat_s=3600, also=chat)
     loop.incident(0)
     for minutes in (15, 30, 45):

@@ -8,7 +8,8 @@ import pytest
 
 from tests.unit.notify.builders import T0, decision, outcome, result
 from vanguard.model import GateVerdict, OutcomeStatus
-from vanguard.notify.repeat import HELD, NOTIFIED, held_note, repeat_history, repeat_key
+from vanguard.notify.base import HELD, NOTIFIED
+from vanguard.notify.repeat import held_note, repeat_history, repeat_key
 from vanguard.store.audit import AuditEntry
 
 RATE_LIMITED = decision(
