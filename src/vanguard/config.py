@@ -8,6 +8,7 @@ are taken relative to the configuration file, never the current directory.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -23,6 +24,7 @@ from vanguard.redact import is_placeholder
 from vanguard.yamlsource import load_yaml, validate_yaml
 
 __all__ = [
+    "LOOPBACK_HOSTS",
     "ApiConfig",
     "ConfigFileTarget",
     "NotifyTarget",
@@ -82,17 +84,39 @@ class TemporalConfig(Section):
         return self.address == "embedded"
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+"""Names a loopback-bound API answers to unless ``api.allowed_hosts`` says otherwise."""
+
+
 class ApiConfig(Section):
     """Where the API listens; ``alertmanager_token_env`` makes its webhook require a token.
 
     Set the token whenever the API is reachable beyond loopback: an alert can start a
     remedy. Alertmanager sends it with ``http_config: {authorization: {credentials: ...}}``.
+
+    ``allowed_hosts`` are the names the API answers to (its ``Host`` header; ``*.name`` for
+    subdomains, ``*`` for any). Unset, an API bound to loopback answers only to loopback
+    names, so a web page cannot read it through DNS rebinding; one bound elsewhere answers
+    to any. A reverse proxy that forwards its public name needs that name here.
     """
 
     host: str = "127.0.0.1"
     port: int = Field(default=8780, ge=0, le=65535)
     alertmanager_token_env: str | None = None
     alertmanager_token_file: Path | None = None
+    allowed_hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = None
+
+    def hosts(self) -> tuple[str, ...] | None:
+        """The hosts to answer to, ``None`` for any (see the class)."""
+        if self.allowed_hosts is not None:
+            return tuple(self.allowed_hosts)
+        if self.host.lower() == "localhost":
+            return LOOPBACK_HOSTS
+        try:
+            loopback = ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return None
+        return LOOPBACK_HOSTS if loopback else None
 
     def alertmanager_token(self) -> str | None:
         if self.alertmanager_token_env is None and self.alertmanager_token_file is None:

@@ -267,3 +267,25 @@ def test_a_notify_webhook_takes_one_url(tmp_path: Path, body: str) -> None:
     path.write_text("notify:\n  - {kind: webhook, url_env: CHAT_HOOK, format: chat}\n")
     (target,) = load_settings(path).notify
     assert target.format == "chat"
+
+
+@pytest.mark.parametrize(
+    ("api", "hosts"),
+    [
+        ("{}", ("localhost", "127.0.0.1", "::1")),
+        ("{host: localhost}", ("localhost", "127.0.0.1", "::1")),
+        ("{host: '::1'}", ("localhost", "127.0.0.1", "::1")),
+        ("{host: 0.0.0.0}", None),
+        ("{host: 10.1.2.3}", None),
+        (
+            "{host: 127.0.0.1, allowed_hosts: [vanguard.corp.example, localhost]}",
+            ("vanguard.corp.example", "localhost"),
+        ),
+    ],
+)
+def test_a_loopback_api_answers_only_to_loopback_names_unless_told(
+    tmp_path: Path, api: str, hosts: tuple[str, ...] | None
+) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(f"api: {api}\n")
+    assert load_settings(path).api.hosts() == hosts

@@ -3,7 +3,11 @@
 ``POST /api/alertmanager`` takes Alertmanager's version-4 JSON. Duplicate deliveries (HA
 replicas, repeats) of one alert map to one incident id, and the starter refuses to start a
 workflow twice, so the answer says which incidents are new and which were already known.
-A body that is not the expected JSON is a 4xx whose reason is also logged.
+A body that is not the expected JSON is a 4xx whose reason is also logged: 415 for another
+content type (which also keeps a web page from posting here: a browser sends a JSON
+content type across origins only after a preflight this API never grants), 413 past
+``MAX_BODY_BYTES``. An engine that cannot start an incident is a 503, which Alertmanager
+retries; incidents already started are recognised as duplicates then.
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ import logging
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from vanguard.api.bodies import read_body
 from vanguard.api.starter import IncidentStarter
 from vanguard.sources.alertmanager import AlertmanagerWebhook, alerts_from_webhook
 
-__all__ = ["AlertmanagerReceipt", "router"]
+__all__ = ["MAX_BODY_BYTES", "AlertmanagerReceipt", "router"]
 
 log = logging.getLogger(__name__)
 
 router = APIRouter()
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+"""Thousands of alerts; Alertmanager's ``max_alerts`` can keep a large group below it."""
 
 
 class AlertmanagerReceipt(BaseModel):
@@ -48,13 +56,18 @@ async def receive(request: Request) -> AlertmanagerReceipt:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             raise _problem(401, "missing or wrong bearer token")
-    raw = await request.body()
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json":
+        raise _problem(415, f"content type {kind or 'none'!r}: expected application/json")
+    raw = await read_body(request, MAX_BODY_BYTES)
+    if raw is None:
+        raise _problem(413, f"body exceeds {MAX_BODY_BYTES} bytes")
     if not raw.strip():
         raise _problem(400, "empty body: expected Alertmanager's webhook JSON")
     try:
         body = json.loads(raw)
-    except ValueError as exc:
-        raise _problem(400, f"body is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise _problem(400, f"body is not JSON: {str(exc)[:200]}") from exc
     try:
         payload = AlertmanagerWebhook.model_validate(body)
     except ValidationError as exc:
@@ -68,7 +81,15 @@ async def receive(request: Request) -> AlertmanagerReceipt:
     started: list[str] = []
     duplicates: list[str] = []
     for alert in alerts:
-        incident_id, new = await starter(alert)
+        try:
+            incident_id, new = await starter(alert)
+        except Exception as exc:
+            log.exception("alertmanager webhook: starting an incident failed")
+            raise _problem(
+                503,
+                f"could not start an incident ({type(exc).__name__}: {str(exc)[:200]}); "
+                f"{len(started)} started before it; a retry starts the rest",
+            ) from exc
         (started if new else duplicates).append(incident_id)
         log.info(
             "alertmanager %s: %s incident %s",

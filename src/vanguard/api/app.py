@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from vanguard import __version__
 from vanguard.api import alertmanager, dashboard, github
+from vanguard.api.bodies import HostCheck
 from vanguard.api.starter import IncidentStarter
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import Pattern
@@ -54,15 +55,20 @@ def create_app(
     alertmanager_token: str | None = None,
     patterns: Sequence[Pattern] = (),
     policy: PolicyConfig | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The API and dashboard over ``store``; webhooks start incidents through ``starter``.
 
     ``patterns`` and ``policy`` let the dashboard show what outcomes taught each pattern.
 
     With ``alertmanager_token``, Alertmanager's webhook answers 401 unless the request
-    carries ``Authorization: Bearer <token>``.
+    carries ``Authorization: Bearer <token>``. With ``allowed_hosts``, a request naming
+    another host is refused (``HostCheck``). No interactive API docs are served: they load
+    scripts from a CDN, and the pages here are plain HTML.
     """
-    app = FastAPI(title="Vanguard", version=__version__)
+    app = FastAPI(title="Vanguard", version=__version__, docs_url=None, redoc_url=None)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=tuple(allowed_hosts))
     app.state.store = store
     app.state.starter = starter
     app.state.alertmanager_token = alertmanager_token

@@ -21,6 +21,7 @@ import logging
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from vanguard.api.bodies import read_body
 from vanguard.ci.client import build_github_api
 from vanguard.ci.events import MAX_BODY_BYTES, verify_signature
 from vanguard.ci.intake import CiIntake
@@ -84,16 +85,21 @@ async def github_webhook(request: Request) -> JSONResponse:
     secret: bytes | None = getattr(request.app.state, "github_secret", None)
     if intake is None or secret is None:
         return _answer(503, "GitHub webhooks are not configured on this server")
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        return _answer(413, f"body of {length} bytes exceeds {MAX_BODY_BYTES}")
-    body = await request.body()
-    if not verify_signature(secret, body, request.headers.get("x-hub-signature-256")):
-        log.warning("GitHub delivery with a bad or missing signature refused")
-        return _answer(401, "bad or missing X-Hub-Signature-256")
     delivery_id = request.headers.get("x-github-delivery", "").strip()
     event = request.headers.get("x-github-event", "").strip()
+    where = (
+        f"delivery {delivery_id[:100]!r} ({event[:60]!r}) "
+        f"from {request.client.host if request.client else 'unknown'}"
+    )
+    body = await read_body(request, MAX_BODY_BYTES)
+    if body is None:
+        log.warning("GitHub %s refused: body over %d bytes", where, MAX_BODY_BYTES)
+        return _answer(413, f"body exceeds {MAX_BODY_BYTES} bytes")
+    if not verify_signature(secret, body, request.headers.get("x-hub-signature-256")):
+        log.warning("GitHub %s refused: bad or missing signature", where)
+        return _answer(401, "bad or missing X-Hub-Signature-256")
     if not delivery_id or not event or len(delivery_id) > 100 or len(event) > 60:
+        log.warning("GitHub %s refused: delivery id or event missing or too long", where)
         return _answer(400, "X-GitHub-Delivery and X-GitHub-Event are required")
     within: float = request.app.state.github_answer_within_s
     task = intake.start_receiving(delivery_id, event, body)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,6 +38,11 @@ MAX_BODY_BYTES = 25 * 1024 * 1024
 """GitHub caps webhook payloads at 25 MB."""
 
 
+Id = Annotated[int, Field(ge=0, le=2**63 - 1)]
+"""An id GitHub gives: stored as a 64-bit integer, so a larger one is malformed input."""
+Count = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
 class _Lenient(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -52,16 +57,16 @@ class User(_Lenient):
 
 
 class WorkflowRun(_Lenient):
-    id: int
+    id: Id
     name: str | None = None
-    workflow_id: int | None = None
+    workflow_id: Id | None = None
     head_sha: str
     head_branch: str | None = None
     event: str | None = None
     status: str | None = None
     conclusion: str | None = None
-    run_attempt: int = Field(default=1, ge=1)
-    run_number: int | None = None
+    run_attempt: Count = 1
+    run_number: Id | None = None
     html_url: str | None = None
     created_at: AwareDatetime | None = None
     updated_at: AwareDatetime | None = None
@@ -91,14 +96,14 @@ class WorkflowRun(_Lenient):
 
 
 class WorkflowJob(_Lenient):
-    id: int
-    run_id: int
+    id: Id
+    run_id: Id
     name: str | None = None
     head_sha: str | None = None
     head_branch: str | None = None
     status: str | None = None
     conclusion: str | None = None
-    run_attempt: int | None = Field(default=None, ge=1)
+    run_attempt: Count | None = None
     html_url: str | None = None
     workflow_name: str | None = None
     completed_at: AwareDatetime | None = None
@@ -113,7 +118,7 @@ class WorkflowJob(_Lenient):
 
 
 class CheckRun(_Lenient):
-    id: int
+    id: Id
     name: str | None = None
     head_sha: str
     status: str | None = None
@@ -126,7 +131,7 @@ class IssueLabel(_Lenient):
 
 
 class IssueRef(_Lenient):
-    number: int = Field(ge=1)
+    number: Count
     title: str = ""
     state: str | None = None
     labels: tuple[IssueLabel, ...] = ()
@@ -138,7 +143,7 @@ class IssueRef(_Lenient):
 
 
 class Comment(_Lenient):
-    id: int
+    id: Id
     body: str | None = None
     user: User
     author_association: str | None = None
@@ -215,8 +220,9 @@ def parse_delivery(delivery_id: str, event: str, body: bytes) -> Delivery | Reje
         )
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        return Rejected(delivery_id=delivery_id, event=event, reason=f"body is not JSON: {exc}")
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = f"body is not JSON: {str(exc)[:200]}"
+        return Rejected(delivery_id=delivery_id, event=event, reason=reason)
     if not isinstance(data, dict):
         return Rejected(
             delivery_id=delivery_id,

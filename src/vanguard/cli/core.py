@@ -134,10 +134,23 @@ def api(
     from vanguard.store import open_store
 
     patterns = load_patterns(settings.patterns_dirs)
+    token = settings.api.alertmanager_token()
+    if settings.github is not None:
+        logging.getLogger("vanguard.api").warning(
+            "the 'github' section is not used without --temporal: "
+            "/webhooks/github answers 503 and nothing is recorded"
+        )
     the_store = open_store(settings.resolved_store_url())
     try:
+        app = create_app(
+            the_store,
+            alertmanager_token=token,
+            patterns=patterns,
+            policy=settings.policy,
+            allowed_hosts=settings.api.hosts(),
+        )
         uvicorn.run(
-            create_app(the_store, patterns=patterns, policy=settings.policy),
+            app,
             host=settings.api.host,
             port=settings.api.port,
             log_level="warning",

@@ -109,6 +109,7 @@ async def serve(
                     alertmanager_token=settings.api.alertmanager_token(),
                     patterns=runtime.activities.patterns,
                     policy=settings.policy,
+                    allowed_hosts=settings.api.hosts(),
                 )
                 if settings.github is not None:
                     intake = intake_from_settings(app, settings, runtime.store)

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from vanguard.api import create_app
+from vanguard.api.alertmanager import MAX_BODY_BYTES
 from vanguard.model import Alert
 from vanguard.store import open_store
 
@@ -65,6 +66,7 @@ def test_a_delivery_twice_starts_one_incident(api: tuple[TestClient, Starter]) -
         (b"{nope", 400, "body is not JSON"),
         (b"", 400, "empty body"),
         (b'{"version": "4", "alerts": []}', 422, "groupKey"),
+        (b"[" * 100_000 + b"]" * 100_000, 400, "body is not JSON"),
         (
             b'{"version": "3", "groupKey": "g", "status": "firing", "receiver": "r", "alerts": []}',
             422,
@@ -94,7 +96,11 @@ def test_without_an_engine_the_receiver_says_so(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
     try:
         with TestClient(create_app(store)) as client:
-            response = client.post("/api/alertmanager", content=FIRING.read_bytes())
+            response = client.post(
+                "/api/alertmanager",
+                content=FIRING.read_bytes(),
+                headers={"Content-Type": "application/json"},
+            )
     finally:
         store.close()
     assert response.status_code == 503
@@ -121,3 +127,66 @@ def test_a_configured_token_is_required(tmp_path: Path) -> None:
     assert missing.status_code == wrong.status_code == 401
     assert right.status_code == 202
     assert len(starter.alerts) == 1, "a refused delivery starts nothing"
+
+
+def test_only_json_is_taken_so_a_web_page_cannot_post_alerts(
+    api: tuple[TestClient, Starter],
+) -> None:
+    """A browser posts ``text/plain`` or a form across origins without asking first."""
+    client, starter = api
+    for kind in ("text/plain;charset=UTF-8", "application/x-www-form-urlencoded", None):
+        headers = {"Content-Type": kind} if kind else {}
+        response = client.post("/api/alertmanager", content=FIRING.read_bytes(), headers=headers)
+        assert response.status_code == 415, kind
+        assert "expected application/json" in response.json()["detail"]
+    assert starter.alerts == []
+
+
+def test_a_body_over_the_limit_is_413_even_without_a_length(
+    api: tuple[TestClient, Starter],
+) -> None:
+    client, starter = api
+    chunk = b" " * (1024 * 1024)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(MAX_BODY_BYTES // len(chunk) + 2):
+            yield chunk
+
+    response = client.post(
+        "/api/alertmanager", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert starter.alerts == []
+
+
+def test_an_engine_that_cannot_start_is_503_and_a_retry_starts_the_rest(tmp_path: Path) -> None:
+    """Alertmanager retries a 5xx; the incidents started before the failure are duplicates."""
+    calls: list[str] = []
+    known: set[str] = set()
+
+    async def flaky(alert: Alert) -> tuple[str, bool]:
+        calls.append(alert.alert_id)
+        if len(calls) == 2:
+            raise ConnectionError("tcp connect error")
+        incident_id = f"inc-{alert.alert_id}"
+        new = incident_id not in known
+        known.add(incident_id)
+        return incident_id, new
+
+    body: dict[str, Any] = json.loads(FIRING.read_text())
+    first = body["alerts"][0]
+    second = {**first, "labels": {**first["labels"], "instance": "b"}, "fingerprint": "5a1ec3f0"}
+    body["alerts"] = [first, second]
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    try:
+        with TestClient(create_app(store, starter=flaky)) as client:
+            failed = client.post("/api/alertmanager", json=body)
+            retried = client.post("/api/alertmanager", json=body)
+    finally:
+        store.close()
+    assert failed.status_code == 503
+    assert "ConnectionError" in failed.json()["detail"]
+    assert "1 started before it" in failed.json()["detail"]
+    assert retried.status_code == 202
+    assert len(retried.json()["started"]) == 1
+    assert len(retried.json()["duplicates"]) == 1

@@ -102,3 +102,15 @@ def test_metrics_count_what_became_of_messages_to_people(store: Store) -> None:
     assert 'vanguard_notifications{kind="notified"} 2.0' in body
     assert 'vanguard_notifications{kind="notify.held"} 1.0' in body
     assert 'vanguard_notifications{kind="notify.failed"} 0.0' in body
+
+
+def test_allowed_hosts_refuse_other_names_and_no_script_docs_are_served(store: Store) -> None:
+    app = create_app(store, allowed_hosts=("localhost", "127.0.0.1", "::1"))
+    loopback = TestClient(app, base_url="http://127.0.0.1:8780")
+    rebound = TestClient(app, base_url="http://rebind.attacker.example:8780")
+    assert loopback.get("/healthz").status_code == 200
+    refused = rebound.get("/api/incidents")
+    assert refused.status_code == 400
+    assert "api.allowed_hosts" in refused.text
+    assert loopback.get("/docs").status_code == 404
+    assert loopback.get("/redoc").status_code == 404

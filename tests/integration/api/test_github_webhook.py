@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -24,7 +26,7 @@ from vanguard.api import create_app
 from vanguard.api.github import install_github, intake_from_settings
 from vanguard.ci.client import build_github_api
 from vanguard.ci.config import GitHubConfig
-from vanguard.ci.events import sign
+from vanguard.ci.events import MAX_BODY_BYTES, sign
 from vanguard.ci.intake import CiIntake
 from vanguard.ci.records import CiRepo
 from vanguard.config import Settings
@@ -156,6 +158,47 @@ def test_unusable_payloads_are_rejected_with_a_reason(
     assert answer.status_code == 400
     assert expected in answer.json()["reason"]
     assert _status(store, "d-5") == ("rejected", answer.json()["reason"])
+
+
+def test_json_nested_past_the_parser_is_rejected_not_a_500(
+    client: TestClient, store: Store
+) -> None:
+    body = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+    answer = client.post(URL, content=body, headers=headers("workflow_run", body, delivery="d-6"))
+    assert answer.status_code == 400
+    assert _status(store, "d-6") == ("rejected", answer.json()["reason"])
+
+
+def test_an_id_too_large_to_store_is_rejected_not_failed(client: TestClient, store: Store) -> None:
+    data = failed_run("octo-org/octo-repo", 4242)
+    data["workflow_run"]["id"] = 10**30
+    body = json.dumps(data).encode()
+    answer = client.post(URL, content=body, headers=headers("workflow_run", body, delivery="d-7"))
+    assert answer.status_code == 400
+    status, reason = _status(store, "d-7") or ("", "")
+    assert status == "rejected"
+    assert "workflow_run.id" in reason
+
+
+def test_a_chunked_body_over_the_limit_is_413_before_it_is_all_read(
+    client: TestClient, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No ``Content-Length`` (``tests/unit/api/test_bodies.py`` shows reading stops), logged."""
+    chunk = b"A" * (1024 * 1024)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(MAX_BODY_BYTES // len(chunk) + 2):
+            yield chunk
+
+    caplog.set_level(logging.WARNING, logger="vanguard.api.github")
+    answer = client.post(
+        URL,
+        content=chunks(),
+        headers={"X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "d-8"},
+    )
+    assert answer.status_code == 413
+    assert _status(store, "d-8") is None
+    assert any("'d-8'" in r.getMessage() and "413" not in r.getMessage() for r in caplog.records)
 
 
 def test_unknown_event_is_acknowledged_and_recorded(client: TestClient, store: Store) -> None:

@@ -95,6 +95,55 @@ def test_up_serves_and_sigterm_stops_everything_it_started(tmp_path: Path) -> No
     assert (tmp_path / "data" / "temporal.db").exists(), "Temporal state is persisted"
 
 
+def test_api_alone_requires_its_token_and_answers_only_to_loopback_names(
+    tmp_path: Path,
+) -> None:
+    """Without --temporal nothing can start, but the token and the Host check still hold."""
+    port = free_port()
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\n"
+        f"api:\n  port: {port}\n  alertmanager_token_env: VANGUARD_TEST_AM_TOKEN\n"
+        "github:\n  webhook_secret_env: VANGUARD_TEST_GH_SECRET\n"
+    )
+    env = {
+        **os.environ,
+        "VANGUARD_TEST_AM_TOKEN": "am-token-for-the-api",
+        "VANGUARD_TEST_GH_SECRET": "gh-secret-for-the-api",
+    }
+    proc = subprocess.Popen(
+        [VANGUARD, "api", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for_port("127.0.0.1", port, timeout_s=60), "API never listened"
+        body = b'{"version": "4"}'
+        json_type = {"Content-Type": "application/json"}
+        anonymous = httpx.post(f"{url}/api/alertmanager", content=body, headers=json_type)
+        known = httpx.post(
+            f"{url}/api/alertmanager",
+            content=body,
+            headers={**json_type, "Authorization": "Bearer am-token-for-the-api"},
+        )
+        rebound = httpx.get(f"{url}/healthz", headers={"Host": "rebind.attacker.example"})
+        local = httpx.get(f"http://localhost:{port}/healthz")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert anonymous.status_code == 401
+    assert known.status_code == 422, "past the token, the body is checked"
+    assert rebound.status_code == 400
+    assert local.status_code == 200
+    assert "'github' section is not used without --temporal" in out
+
+
 def test_incidents_list_and_show_read_the_store(tmp_path: Path) -> None:
     url = default_store_url(tmp_path)
     store = open_store(url)
