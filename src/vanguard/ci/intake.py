@@ -137,7 +137,7 @@ class CiIntake:
         delivery_id = f"poll:{repository}:{run.id}:{run.run_attempt}"
         with self.store.session() as session:
             repo = CiRepo(session)
-            if repo.has_attempt(repository, run.id, run.run_attempt):
+            if repo.attempt_handled(repository, run.id, run.run_attempt):
                 return None
             fresh = repo.claim_delivery(
                 delivery_id,
@@ -294,6 +294,7 @@ class CiIntake:
                 self._attempt(repository, default_branch, run, explanation.retryable),
                 category=explanation.category,
                 fingerprint=explanation.fingerprint,
+                handled=False,
             )
             triage = repo.triage(repository, explanation.fingerprint)
             ignored = bool(triage and triage.ignored)
@@ -346,6 +347,11 @@ class CiIntake:
         baseline: Baseline | None = None,
     ) -> IntakeResult:
         if plan.kind is HealKind.none:
+            with self.store.session() as session:
+                CiRepo(session).record_attempt(
+                    self._attempt(repository, default_branch, run, explanation.retryable),
+                    handled=True,
+                )
             return IntakeResult(delivery_id=delivery_id, status="accepted", reason=plan.reason)
         if self.starter is None:
             return IntakeResult(
@@ -375,6 +381,7 @@ class CiIntake:
             CiRepo(session).record_attempt(
                 self._attempt(repository, default_branch, run, explanation.retryable),
                 incident_id=incident_id,
+                handled=True,
             )
         what = "started" if new else "already open"
         return IntakeResult(

@@ -1,8 +1,11 @@
 """The poller fallback: find completed runs a webhook never brought, cheaply.
 
 Each repository is listed with ``If-None-Match`` (a 304 costs no rate limit on GitHub), under
-the client's API budget. Runs already recorded (from a webhook or an earlier poll) are
-skipped; the rest go through the same intake as deliveries. The ETags travel in a small
+the client's API budget. Runs already recorded and handled (from a webhook or an earlier
+poll) are skipped; the rest go through the same intake as deliveries, including a failed
+run whose incident never started (the engine was down, the process died). While one of a
+repository's runs failed to be handled, its listing is not cached, so the next poll
+retries it. The ETags travel in a small
 frozen state the caller keeps, so a restarted poller starts over with one full listing.
 """
 
@@ -58,18 +61,23 @@ async def poll_once(
             outcomes[repository] = f"skipped: {exc}"
             log.warning("poll of %s skipped: %s", repository, exc)
             continue
-        if page.etag:
-            etags[repository] = page.etag
         if page.runs is None:
             outcomes[repository] = "not modified"
             continue
-        handled = 0
+        handled = failed = 0
         for run in sorted(page.runs, key=lambda r: (r.updated_at is None, r.updated_at, r.id)):
             if run.status != "completed":
                 continue
             result = await intake.receive_polled_run(repository, config.default_branch, run)
             if result is not None:
                 handled += 1
+                failed += result.status == "failed"
                 results.append(result)
-        outcomes[repository] = f"{len(page.runs)} run(s) listed, {handled} new"
+        if page.etag and not failed:
+            etags[repository] = page.etag
+        else:
+            etags.pop(repository, None)
+        outcomes[repository] = f"{len(page.runs)} run(s) listed, {handled} new" + (
+            f", {failed} failed (listed again next time)" if failed else ""
+        )
     return PollReport(state=PollState(etags=etags), outcomes=outcomes, results=tuple(results))

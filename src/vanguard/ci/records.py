@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -13,12 +13,14 @@ from vanguard.ci.healing import FailureSighting
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.tables import CiAttemptRow, CiTriageRow, GitHubDeliveryRow
 
-__all__ = ["CiRepo", "DeliveryStatus"]
+__all__ = ["STALE_RECEIVED", "CiRepo", "DeliveryStatus"]
 
 DeliveryStatus = str
 """``received`` (in flight), ``accepted``, ``ignored``, ``rejected`` or ``failed``."""
 
 MAX_REASON = 2000
+STALE_RECEIVED = timedelta(minutes=15)
+"""A delivery ``received`` this long ago is taken as abandoned: its process died mid-way."""
 
 
 class CiRepo:
@@ -43,14 +45,22 @@ class CiRepo:
         """Record a delivery once; ``False`` when this id was seen before (a duplicate).
 
         A delivery whose handling failed may be claimed again (GitHub's redelivery retries
-        it): its status is reset by one conditional ``UPDATE``, so of two concurrent
-        redeliveries exactly one wins. A concurrent first insert loses on the primary key.
+        it), and so may one still ``received`` after ``STALE_RECEIVED`` (its process died
+        while handling it): its status is reset by one conditional ``UPDATE``, so of two
+        concurrent redeliveries exactly one wins. A concurrent first insert loses on the
+        primary key.
         """
         reclaimed = self.session.execute(
             update(GitHubDeliveryRow)
             .where(
                 GitHubDeliveryRow.delivery_id == delivery_id,
-                GitHubDeliveryRow.status == "failed",
+                or_(
+                    GitHubDeliveryRow.status == "failed",
+                    and_(
+                        GitHubDeliveryRow.status == "received",
+                        GitHubDeliveryRow.received_at < at - STALE_RECEIVED,
+                    ),
+                ),
             )
             .values(status=status, received_at=at, reason=reason[:MAX_REASON], incident_id=None)
             .execution_options(synchronize_session=False)
@@ -99,8 +109,13 @@ class CiRepo:
         category: str | None = None,
         fingerprint: str | None = None,
         incident_id: str | None = None,
+        handled: bool | None = None,
     ) -> None:
-        """Insert or update one finished attempt (a re-delivered event only refines it)."""
+        """Insert or update one finished attempt (a re-delivered event only refines it).
+
+        ``handled=False`` marks a failed attempt whose incident is not started yet; the
+        poller takes such an attempt up again (``attempt_handled``).
+        """
         key = (record.repository, record.run_id, record.run_attempt)
         row = self.session.get(CiAttemptRow, key)
         if row is None:
@@ -122,10 +137,14 @@ class CiRepo:
         row.fingerprint = fingerprint or row.fingerprint
         row.incident_id = incident_id or row.incident_id
         row.rerun_by_vanguard = row.rerun_by_vanguard or record.rerun_by_vanguard
+        if handled is not None:
+            row.handled = handled
         self.session.flush()
 
-    def has_attempt(self, repository: str, run_id: int, run_attempt: int) -> bool:
-        return self.session.get(CiAttemptRow, (repository, run_id, run_attempt)) is not None
+    def attempt_handled(self, repository: str, run_id: int, run_attempt: int) -> bool:
+        """Whether this attempt was recorded and handled to the end (not left mid-way)."""
+        row = self.session.get(CiAttemptRow, (repository, run_id, run_attempt))
+        return row is not None and bool(row.handled)
 
     def mark_rerun(self, repository: str, run_id: int, run_attempt: int) -> bool:
         row = self.session.get(CiAttemptRow, (repository, run_id, run_attempt))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, String
+from sqlalchemy import Boolean, Index, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vanguard.store.tables import Base
@@ -52,6 +52,7 @@ class CiAttemptRow(Base):
     retryable: Mapped[bool | None] = mapped_column(Boolean)
     rerun_by_vanguard: Mapped[bool] = mapped_column(Boolean, default=False)
     incident_id: Mapped[str | None] = mapped_column(String(200))
+    handled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class CiTriageRow(Base):

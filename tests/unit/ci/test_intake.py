@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import vanguard.ci.reading as reading_module
 from vanguard.ci.client import MemoryGitHub
 from vanguard.ci.config import GitHubConfig, HealingConfig, TriageConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
 from vanguard.ci.intake import CiIntake
-from vanguard.ci.records import CiRepo
+from vanguard.ci.records import STALE_RECEIVED, CiRepo
+from vanguard.ci.tables import CiAttemptRow
 from vanguard.diagnose import cilog
 from vanguard.errors import AdapterError
 from vanguard.model import Alert
@@ -534,3 +537,73 @@ async def test_the_failed_log_is_read_before_the_budget_goes_to_its_baseline(
     assert github.streamed == [5010]
     (alert,) = starter.alerts
     assert "baseline_url" not in alert.attributes
+
+
+async def test_a_webhook_run_whose_incident_never_started_is_taken_up_by_the_poller(
+    store: Store, github: MemoryGitHub
+) -> None:
+    """The engine was down: the attempt is recorded (storms see it) but not as handled."""
+    starter = BrokenStarter()
+    intake = _intake(store, github, starter)
+    body = _failed_run_body(github, "o/r", 11, "network_econnreset")
+    first = await intake.receive("d-down", "workflow_run", body)
+    assert first.status == "failed"
+    with store.session() as session:
+        assert not CiRepo(session).attempt_handled("o/r", 11, 1)
+        assert len(CiRepo(session).sightings(first_fingerprint(session), NOW)) == 1
+    starter.broken = False
+    polled = await intake.receive_polled_run("o/r", "main", github.runs[("o/r", 11)])
+    assert polled is not None
+    assert polled.status == "accepted", polled.reason
+    assert len(starter.alerts) == 1
+    with store.session() as session:
+        assert CiRepo(session).attempt_handled("o/r", 11, 1)
+    assert await intake.receive_polled_run("o/r", "main", github.runs[("o/r", 11)]) is None
+
+
+def first_fingerprint(session: Session) -> str:
+    (fingerprint,) = session.scalars(select(CiAttemptRow.fingerprint).distinct())
+    assert fingerprint is not None
+    return fingerprint
+
+
+async def test_a_run_with_nothing_to_start_is_handled_and_not_polled_again(
+    store: Store, github: MemoryGitHub
+) -> None:
+    starter = Starter()
+    intake = _intake(store, github, starter)
+    body = _failed_run_body(github, "o/r", 12, "network_econnreset")
+    cancelled = json.loads(body)
+    cancelled["workflow_run"]["conclusion"] = "cancelled"
+    github.runs[("o/r", 12)] = WorkflowRun.model_validate(cancelled["workflow_run"])
+    result = await intake.receive("d-cancel", "workflow_run", json.dumps(cancelled).encode())
+    assert result.status == "accepted"
+    assert starter.alerts == []
+    assert await intake.receive_polled_run("o/r", "main", github.runs[("o/r", 12)]) is None
+
+
+async def test_a_delivery_left_received_by_a_dead_process_can_be_redelivered(
+    store: Store, github: MemoryGitHub
+) -> None:
+    starter = Starter()
+    intake = _intake(store, github, starter)
+    body = _failed_run_body(github, "o/r", 13, "network_econnreset")
+    with store.session() as session:
+        CiRepo(session).claim_delivery(
+            "d-dead",
+            event="workflow_run",
+            action="completed",
+            repository="o/r",
+            at=NOW - STALE_RECEIVED / 2,
+            status="received",
+            reason="being handled",
+        )
+    recent = await intake.receive("d-dead", "workflow_run", body)
+    assert recent.status == "duplicate", "it may still be handled elsewhere"
+    with store.session() as session:
+        row = CiRepo(session).delivery("d-dead")
+        assert row is not None
+        row.received_at = NOW - STALE_RECEIVED - timedelta(seconds=1)
+    stale = await intake.receive("d-dead", "workflow_run", body)
+    assert stale.status == "accepted", stale.reason
+    assert len(starter.alerts) == 1

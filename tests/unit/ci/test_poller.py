@@ -63,3 +63,38 @@ async def test_poll_handles_new_runs_once_and_respects_etags(store: Store) -> No
     third = await poll_once(github, intake, config, second.state)
     assert third.outcomes["o/r"] == "3 run(s) listed, 0 new"
     assert len(starter.alerts) == 1
+
+
+class DownStarter(Starter):
+    down = True
+
+    async def __call__(self, alert: Alert) -> tuple[str, bool]:
+        if self.down:
+            raise ConnectionRefusedError("temporal: tcp connect error")
+        return await super().__call__(alert)
+
+
+async def test_a_run_that_could_not_be_handled_is_listed_again_next_poll(store: Store) -> None:
+    github = Github()
+    github.etags["o/r"] = "v1"
+    github.runs[("o/r", 1)] = WorkflowRun(
+        id=1, head_sha="a", status="completed", conclusion="failure", updated_at=NOW
+    )
+    github.jobs[("o/r", 1)] = [
+        WorkflowJob(id=10, run_id=1, status="completed", conclusion="failure")
+    ]
+    github.logs[("o/r", 10)] = LOG
+    config = GitHubConfig(repositories=("o/r",))
+    starter = DownStarter()
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+
+    first = await poll_once(github, intake, config, PollState())
+    assert first.outcomes["o/r"] == "1 run(s) listed, 1 new, 1 failed (listed again next time)"
+    assert "o/r" not in first.state.etags
+    starter.down = False
+    second = await poll_once(github, intake, config, first.state)
+    assert second.outcomes["o/r"] == "1 run(s) listed, 1 new"
+    assert second.state.etags["o/r"] == "v1"
+    assert len(starter.alerts) == 1
+    third = await poll_once(github, intake, config, second.state)
+    assert third.outcomes["o/r"] == "not modified"
