@@ -21,7 +21,7 @@ from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.errors import ConfigError
 from vanguard.redact import is_placeholder
-from vanguard.yamlsource import load_yaml, validate_yaml
+from vanguard.yamlsource import EnvName, LocatedYaml, load_yaml, validate_yaml
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -102,7 +102,7 @@ class ApiConfig(Section):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8780, ge=0, le=65535)
-    alertmanager_token_env: str | None = None
+    alertmanager_token_env: EnvName | None = None
     alertmanager_token_file: Path | None = None
     allowed_hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = None
 
@@ -175,10 +175,10 @@ class WebhookTarget(Section):
     """
 
     url: Annotated[str, Field(pattern=r"^https?://")] | None = None
-    url_env: str | None = None
+    url_env: EnvName | None = None
     undo_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
-    undo_url_env: str | None = None
-    secret_env: str | None = None
+    undo_url_env: EnvName | None = None
+    secret_env: EnvName | None = None
     secret_file: Path | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
@@ -332,9 +332,9 @@ class NotifyTarget(Section):
 
     kind: Literal["log", "webhook"]
     url: str | None = None
-    url_env: str | None = None
+    url_env: EnvName | None = None
     format: Literal["vanguard", "chat"] = "vanguard"
-    secret_env: str | None = None
+    secret_env: EnvName | None = None
     secret_file: Path | None = None
 
     @model_validator(mode="after")
@@ -349,7 +349,7 @@ class Settings(Section):
 
     data_dir: Path = Path(".vanguard")
     store_url: str | None = None
-    store_url_env: str | None = None
+    store_url_env: EnvName | None = None
     temporal: TemporalConfig = Field(default_factory=TemporalConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     patterns_dirs: tuple[Path, ...] = ()
@@ -417,6 +417,7 @@ def load_settings(path: Path) -> Settings:
     """Load and validate ``vanguard.yaml``; relative paths are resolved against its folder."""
     source = load_yaml(path)
     settings = validate_yaml(source, Settings)
+    _check_policy_names(source, settings.policy)
     base = path.resolve().parent
     return settings.model_copy(
         update={
@@ -426,6 +427,28 @@ def load_settings(path: Path) -> Settings:
             "source_file": path.resolve(),
         }
     )
+
+
+def _check_policy_names(source: LocatedYaml, policy: PolicyConfig) -> None:
+    """Gate names and approval kinds are checked now: a typo would otherwise fail every
+    decision (a gate) or let an action run with nobody asked (an approval)."""
+    from vanguard.act.registry import ADAPTER_FACTORIES
+    from vanguard.decide.gates import GATES
+
+    named = (
+        ("gates", policy.gates, GATES, "gate"),
+        ("require_approval_for", policy.require_approval_for, ADAPTER_FACTORIES, "action kind"),
+    )
+    for key, names, known, what in named:
+        for index, name in enumerate(names):
+            if name in known or (key == "require_approval_for" and name == "*"):
+                continue
+            raise ConfigError(
+                f"unknown {what} {name!r} (known: {', '.join(sorted(known))})",
+                file=source.file,
+                line=source.line_of(("policy", key, index)),
+                key=f"policy.{key}[{index}]",
+            )
 
 
 def _under(base: Path, path: Path) -> Path:

@@ -7,17 +7,33 @@ path back into a line of the file, so every configuration error can say
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from vanguard.errors import ConfigError
 from vanguard.redact import is_secret_key, redact_text
 
-__all__ = ["LocatedYaml", "load_yaml", "validate_yaml"]
+__all__ = ["EnvName", "LocatedYaml", "load_yaml", "validate_yaml"]
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):
+        raise ValueError(
+            "must be the name of an environment variable (letters, digits and _), "
+            "not the value itself"
+        )
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+"""The name of an environment variable (``*_env`` settings): never the secret itself."""
 
 PathKey = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -73,7 +89,25 @@ def _has(node: Any, part: str | int) -> bool:
     return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
+MAX_VALUES = 100_000
+"""More values than any configuration needs; aliases can make a few lines expand past it."""
+MAX_DEPTH = 64
+
+
 def _walk(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: str) -> None:
+    if len(path) > MAX_DEPTH:
+        raise ConfigError(
+            f"nested more than {MAX_DEPTH} levels deep",
+            file=file,
+            line=node.start_mark.line + 1,
+            key=_dotted(path[:3]) + "...",
+        )
+    if len(lines) > MAX_VALUES:
+        raise ConfigError(
+            f"more than {MAX_VALUES:,} values (YAML aliases that expand without bound?)",
+            file=file,
+            line=node.start_mark.line + 1,
+        )
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -119,6 +153,8 @@ def load_yaml(path: Path) -> LocatedYaml:
         raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=file, line=line) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=file) from exc
+    except RecursionError as exc:
+        raise ConfigError("invalid YAML: nested too deeply to read", file=file) from exc
     lines: dict[PathKey, int] = {}
     if node is not None:
         _walk(node, (), lines, file)
@@ -143,12 +179,19 @@ def validate_yaml(source: LocatedYaml, model: type[M], **context: Any) -> M:
         ) from exc
 
 
+NOT_SECRET = frozenset({"signature"})
+"""Keys with a secret's word in them that hold no secret: a pattern's ``signature`` (its
+conditions)."""
+
+
 def _shown(loc: tuple[str | int, ...], value: object) -> str:
     """`` (got VALUE)`` for an error message, with nothing of a secret in it.
 
     A value under a key that names a secret (``admin_dsn``, ``token``) is not shown at all;
     any other has credentials inside it (a URL's password, a bearer token) masked.
     """
-    if any(isinstance(part, str) and is_secret_key(part) for part in loc):
+    if any(
+        isinstance(part, str) and part not in NOT_SECRET and is_secret_key(part) for part in loc
+    ):
         return " (value not shown: the key holds a secret)"
     return f" (got {redact_text(repr(value))})"

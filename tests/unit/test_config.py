@@ -289,3 +289,72 @@ def test_a_loopback_api_answers_only_to_loopback_names_unless_told(
     path = tmp_path / "vanguard.yaml"
     path.write_text(f"api: {api}\n")
     assert load_settings(path).api.hosts() == hosts
+
+
+@pytest.mark.parametrize(
+    ("policy", "where", "says"),
+    [
+        (
+            "  gates: [pause, remedy, automation, dry_run, confidence, rate_limit,\n"
+            "          circuit_breaker, aproval]\n",
+            ":3: policy.gates[7]:",
+            "unknown gate 'aproval'",
+        ),
+        (
+            "  require_approval_for:\n    - github.rerun\n    - supervisor.restrat\n",
+            ":4: policy.require_approval_for[1]:",
+            "unknown action kind 'supervisor.restrat'",
+        ),
+    ],
+)
+def test_a_mistyped_gate_or_approval_kind_is_refused_at_load(
+    tmp_path: Path, policy: str, where: str, says: str
+) -> None:
+    """A typo would fail every decision (a gate) or act with nobody asked (an approval)."""
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("policy:\n" + policy)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value).startswith(f"{path}{where}")
+    assert says in str(info.value)
+
+
+def test_approval_for_every_action_is_still_written_as_a_star(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("policy: {require_approval_for: ['*', pgbouncer.resize]}\n")
+    assert load_settings(path).policy.require_approval_for == ("*", "pgbouncer.resize")
+
+
+def test_an_env_setting_holding_a_url_is_refused_without_showing_its_password(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text('store_url_env: "postgresql+psycopg://app:hunter2hunter2@db/app"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:1: store_url_env:")
+    assert "name of an environment variable" in message
+    assert "hunter2hunter2" not in message
+
+
+def test_aliases_that_expand_without_bound_are_refused(tmp_path: Path) -> None:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for level in "bcdefgh":
+        previous = chr(ord(level) - 1)
+        lines.append(f"{level}: &{level} [*{previous}, *{previous}, *{previous}, *{previous}]")
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match="more than 100,000 values"):
+        load_settings(path)
+
+
+def test_yaml_nested_past_any_use_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested"):
+        load_settings(path)
+    shallow = tmp_path / "shallow.yaml"
+    shallow.write_text("a: " + "[" * 80 + "]" * 80 + "\n")
+    with pytest.raises(ConfigError, match="nested more than 64 levels"):
+        load_settings(shallow)

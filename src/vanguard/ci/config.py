@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vanguard.yamlsource import EnvName
+
 __all__ = [
     "GitHubAppAuth",
     "GitHubConfig",
@@ -50,7 +52,7 @@ class GitHubAppAuth(_Section):
 
     app_id: int = Field(ge=1)
     installation_id: int = Field(ge=1)
-    private_key_env: str | None = None
+    private_key_env: EnvName | None = None
     private_key_file: Path | None = None
 
     @model_validator(mode="after")
@@ -104,10 +106,10 @@ class GitHubConfig(_Section):
 
     api_url: str = Field(default="https://api.github.com", pattern=r"^https?://[^\s]+$")
     repositories: tuple[Annotated[str, Field(pattern=REPO)], ...] = ()
-    token_env: str | None = None
+    token_env: EnvName | None = None
     token_file: Path | None = None
     app: GitHubAppAuth | None = None
-    webhook_secret_env: str | None = None
+    webhook_secret_env: EnvName | None = None
     webhook_secret_file: Path | None = None
     default_branch: str = "main"
     log_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, le=4 * 1024 * 1024 * 1024)

@@ -36,15 +36,22 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_PAUSE = timedelta(days=30)
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m``: at most 30 days."""
+def parse_duration(
+    text: str,
+    *,
+    option: str = "--for",
+    maximum: timedelta = MAX_PAUSE,
+    hint: str = " (resume sooner by hand)",
+) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m``: from 1 s to ``maximum``."""
     compact = text.strip().lower()
     parts = _PART.findall(compact)
     if not compact or "".join(n + u for n, u in parts) != compact:
-        raise InputError(f"--for {text!r}: a duration like 30m, 2h, 1d or 1h30m")
+        raise InputError(f"{option} {text!r}: a duration like 30m, 2h, 1d or 1h30m")
     length = timedelta(seconds=sum(int(n) * _UNIT_S[u] for n, u in parts))
-    if not timedelta(0) < length <= MAX_PAUSE:
-        raise InputError(f"--for {text!r}: between 1 s and 30 days (resume sooner by hand)")
+    if not timedelta(0) < length <= maximum:
+        days = f"{maximum.days} day{'s' if maximum.days != 1 else ''}"
+        raise InputError(f"{option} {text!r}: between 1 s and {days}{hint}")
     return length
 
 

@@ -72,9 +72,8 @@ def read_series(path: Path) -> Series:
         text = row[vi].strip() if vi < len(row) else ""
         series.timestamps.append(stamp)
         series.raw_values.append(text)
-        try:
-            when = datetime.fromisoformat(stamp)
-        except ValueError:
+        when = _timestamp(stamp)
+        if when is None:
             series.hold("unreadable timestamp", line)
             continue
         try:
@@ -85,6 +84,9 @@ def read_series(path: Path) -> Series:
         if not math.isfinite(value):
             series.hold("non-numeric value", line)
             continue
+        if abs(value) > MAX_MAGNITUDE:
+            series.hold("value out of range", line)
+            continue
         if last is not None and _naive(when) == _naive(last):
             series.hold("duplicate timestamp", line)
             continue
@@ -94,7 +96,34 @@ def read_series(path: Path) -> Series:
         last = when
         series.values.append(value)
         series.times.append(_epoch(when))
+    if series.timestamps and not any(math.isfinite(t) for t in series.times):
+        reasons = ", ".join(f"{len(lines)} {reason}" for reason, lines in series.held.items())
+        raise InputError(f"{path}: no usable row ({reasons}); see the accepted formats")
     return series
+
+
+MAX_MAGNITUDE = 1e100
+"""Values past it are held: their squares overflow a float, so no statistic of them is."""
+EPOCH_MS = 1e11
+"""A numeric timestamp this large is milliseconds (1e11 seconds is the year 5138)."""
+
+
+def _timestamp(stamp: str) -> datetime | None:
+    """ISO 8601 (a time without a zone is UTC), or Unix epoch seconds or milliseconds."""
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        pass
+    try:
+        number = float(stamp)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number < 0:
+        return None
+    try:
+        return datetime.fromtimestamp(number / 1000 if number >= EPOCH_MS else number, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _naive(when: datetime) -> datetime:

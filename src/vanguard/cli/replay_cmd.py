@@ -177,6 +177,10 @@ def _show(report: ReplayReport) -> None:
     )
 
 
+MAX_HISTORY = timedelta(days=400)
+"""Longer than any Prometheus retention a replay would read at its step."""
+
+
 def _history(
     service: ServiceConfig,
     csv_file: Path | None,
@@ -190,12 +194,13 @@ def _history(
     if prometheus is not None and csv_file is None:
         end = datetime.now(UTC)
         resolution = (
-            parse_duration(step)
+            parse_duration(step, option="--step", maximum=timedelta(days=1), hint="")
             if step is not None
             else timedelta(seconds=max(1.0, service.interval_s or 60.0))
         )
+        span = parse_duration(since, option="--since", maximum=MAX_HISTORY, hint="")
         with PrometheusClient(prometheus) as client:
-            return prometheus_signals(client, service, end - parse_duration(since), end, resolution)
+            return prometheus_signals(client, service, end - span, end, resolution)
     raise InputError("give exactly one of --csv FILE and --prometheus URL")
 
 

@@ -7,12 +7,13 @@ that remedy can be rolled back, and a prior confidence that outcomes later calib
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from vanguard.diagnose.operators import FIELDS, Operator
 from vanguard.errors import ConfigError
@@ -44,6 +45,31 @@ class Condition(BaseModel):
             known = ", ".join(sorted(FIELDS))
             raise ValueError(f"unknown field {value!r}; known: {known}, labels.NAME")
         return value
+
+    @model_validator(mode="after")
+    def _value_fits_the_operator(self) -> Condition:
+        """A value the operator can never compare with would make the pattern silently inert."""
+        op, value = self.op, self.value
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if op in {Operator.gt, Operator.gte, Operator.lt, Operator.lte} and not number:
+            raise ValueError(f"{op} needs a number, got {value!r}")
+        if op is Operator.between and not (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            and value[0] <= value[1]  # type: ignore[operator]
+        ):
+            raise ValueError(f"between needs [low, high] numbers with low <= high, got {value!r}")
+        if op is Operator.one_of and not isinstance(value, list):
+            raise ValueError(f"in needs a list, got {value!r}")
+        if op is Operator.matches:
+            if not isinstance(value, str):
+                raise ValueError(f"matches needs a regular expression, got {value!r}")
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"matches: {value!r} is not a regular expression: {exc}") from exc
+        return self
 
 
 class PatternRemedy(BaseModel):

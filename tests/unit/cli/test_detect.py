@@ -13,6 +13,7 @@ import pytest
 from vanguard.cli import main
 from vanguard.cli.detect import read_series
 from vanguard.detect.default import score_batch
+from vanguard.errors import InputError
 
 
 def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -209,3 +210,24 @@ def test_bench_nab_plots_one_svg_per_file_with_its_windows(
     ns = {"s": "http://www.w3.org/2000/svg"}
     assert len(root.findall(".//s:rect[@class='span']", ns)) == 2
     assert root.findall(".//s:circle[@class='mark']", ns)
+
+
+def test_epoch_seconds_and_milliseconds_are_timestamps(tmp_path: Path) -> None:
+    seconds = write(tmp_path / "s.csv", ["timestamp,value", "1700000000,1", "1700000060,2"])
+    millis = write(tmp_path / "ms.csv", ["timestamp,value", "1700000000000,1", "1700000060000,2"])
+    assert read_series(seconds).times == [1700000000.0, 1700000060.0]
+    assert read_series(millis).times == [1700000000.0, 1700000060.0]
+
+
+def test_a_file_with_no_usable_row_is_an_error_not_an_empty_result(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.csv", ["timestamp,value", "yesterday,1", "today,2", "now,x"])
+    with pytest.raises(InputError, match=r"no usable row \(3 unreadable timestamp\)"):
+        read_series(path)
+
+
+def test_values_whose_square_overflows_are_held(tmp_path: Path) -> None:
+    ts = stamps(3)
+    path = write(tmp_path / "big.csv", ["timestamp,value", f"{ts[0]},1", f"{ts[1]},1.7e308"])
+    series = read_series(path)
+    assert series.held == {"value out of range": [3]}
+    assert series.values[0] == 1.0

@@ -87,3 +87,36 @@ def test_errors_name_what_is_wrong(files: tuple[Path, Path]) -> None:
         _run("--service", "api", "--csv", str(history), "-c", str(config))
     with pytest.raises(InputError, match="service web watches process_resident_memory_bytes"):
         _run("--service", "web", "--csv", str(history), "--metric", "cpu", "-c", str(config))
+    with pytest.raises(InputError, match=r"--since '60x': a duration like"):
+        _run(
+            "--service",
+            "web",
+            "--prometheus",
+            "http://127.0.0.1:1",
+            "--since",
+            "60x",
+            "-c",
+            str(config),
+        )
+    with pytest.raises(InputError, match=r"--step '2d': between 1 s and 1 day$"):
+        _run(
+            "--service",
+            "web",
+            "--prometheus",
+            "http://127.0.0.1:1",
+            "--step",
+            "2d",
+            "-c",
+            str(config),
+        )
+    with pytest.raises(InputError, match=r"--since '500d': between 1 s and 400 days$"):
+        _run(
+            "--service",
+            "web",
+            "--prometheus",
+            "http://127.0.0.1:1",
+            "--since",
+            "500d",
+            "-c",
+            str(config),
+        )

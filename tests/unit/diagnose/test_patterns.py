@@ -87,3 +87,29 @@ def test_a_bad_series_names_the_key_as_the_file_spells_it(
     with pytest.raises(ConfigError) as info:
         _load(tmp_path, verify)
     assert str(info.value).startswith(f"{tmp_path / PATTERN_FILE}:{line}: {key}: ")
+
+
+@pytest.mark.parametrize(
+    ("condition", "says"),
+    [
+        ('{field: trend.current, op: gt, value: "0"}', "gt needs a number"),
+        ("{field: trend.current, op: lte, value: true}", "lte needs a number"),
+        ("{field: trend.current, op: between, value: [1]}", "between needs [low, high]"),
+        ("{field: trend.current, op: between, value: [5, 1]}", "low <= high"),
+        ("{field: severity, op: in, value: page}", "in needs a list"),
+        ('{field: source, op: matches, value: "(["}', "is not a regular expression"),
+        ("{field: source, op: matches, value: 3}", "needs a regular expression"),
+    ],
+)
+def test_a_condition_that_could_never_hold_is_refused_at_load(
+    tmp_path: Path, condition: str, says: str
+) -> None:
+    """Found at load time instead of as a pattern that silently never matches (or crashes)."""
+    text = HEAD.replace("{field: trend.slope_per_hour, op: gt, value: 0}", condition)
+    (tmp_path / PATTERN_FILE).write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_patterns([tmp_path], include_builtin=False)
+    message = str(info.value)
+    assert f"{PATTERN_FILE}:6: signature[0]:" in message
+    assert says in message
+    assert "the key holds a secret" not in message
