@@ -57,8 +57,10 @@ def audit_verify(
     """Walk the hash chain; exit 1 at the first entry that was altered, removed or reordered."""
     if file is not None:
         try:
-            with file.open(encoding="utf-8") as stream:
+            with file.open(encoding="utf-8-sig") as stream:
                 _report(verify_entries(read_export(stream, str(file))))
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{file}: not an export: not UTF-8 text ({exc.reason})") from exc
         except OSError as exc:
             raise InputError(f"cannot read {file}: {exc.strerror}") from exc
         return

@@ -25,6 +25,7 @@ from vanguard.cli.core import (
     open_configured_store,
 )
 from vanguard.clock import utcnow
+from vanguard.config import load_settings
 from vanguard.errors import InputError
 from vanguard.store import PauseRepo
 
@@ -71,6 +72,8 @@ def pause(
         raise InputError("--reason: say why, for whoever finds the pause")
     now = utcnow()
     until = now + parse_duration(for_) if for_ is not None else None
+    if service is not None:
+        _warn_if_unknown(service, config)
     the_store = open_configured_store(config, store)
     try:
         with the_store.session() as session:
@@ -82,6 +85,25 @@ def pause(
     console.print(made.describe(), highlight=False)
     scope = f" --service {service}" if service else ""
     console.print(f"resume with: vanguard automation resume{scope}", highlight=False)
+
+
+def _warn_if_unknown(service: str, config: Path) -> None:
+    """A pause on a name nothing uses stops nothing: say so (it still goes ahead, since
+    Alertmanager's labels and CI repositories name services the file need not list)."""
+    if not config.is_file():
+        return
+    settings = load_settings(config)
+    known = [s.name for s in settings.services]
+    if settings.github is not None:
+        known += list(settings.github.repositories)
+    if service in known:
+        return
+    listed = ", ".join(known) if known else "none"
+    console.print(
+        f"warning: {config} names no service {service!r} (known: {listed}); pausing it "
+        "anyway, which stops only alerts that name it (Alertmanager labels, CI repositories)",
+        highlight=False,
+    )
 
 
 @automation_app.command("resume")
@@ -101,7 +123,8 @@ def resume(
         the_store.close()
     scope = f"service {service}" if service else "every service"
     if not ended:
-        console.print(f"no pause was in force on {scope}", highlight=False)
+        where = f"service {service}" if service else "all services"
+        console.print(f"no pause was in force on {where}", highlight=False)
     else:
         console.print(f"resumed automation on {scope} ({len(ended)} pause(s))", highlight=False)
     for still in left:

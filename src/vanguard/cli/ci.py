@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
@@ -88,11 +88,11 @@ def explain_command(
                 result = explain(
                     lines, iter_log_lines(read_chunks(base)), taxonomy=tax, model=model
                 )
-    result = first_lines(result, limit)
+    shown = first_lines(result, limit)
     if as_json:
-        typer.echo(result.model_dump_json())
+        typer.echo(shown.model_dump_json())
         return
-    render_explanation(result, Console())
+    render_explanation(shown, Console(), report=result.answer)
 
 
 def first_lines(result: Explanation, limit: int) -> Explanation:
@@ -104,8 +104,13 @@ def first_lines(result: Explanation, limit: int) -> Explanation:
     )
 
 
-def render_explanation(result: Explanation, console: Console) -> None:
-    """A readable rendering: what kind of failure, how to heal it, and the lines."""
+def render_explanation(
+    result: Explanation, console: Console, *, report: Sequence[int] | None = None
+) -> None:
+    """A readable rendering: what kind of failure, how to heal it, and the lines.
+
+    ``report`` is the whole best report when ``result`` was cut to fewer lines.
+    """
     verdict = "retryable" if result.retryable else "not retryable"
     console.print(
         f"[bold]{escape(result.category)}[/bold] ({verdict}, heal: {result.heal.value}, "
@@ -121,11 +126,13 @@ def render_explanation(result: Explanation, console: Console) -> None:
         style = "red" if line.score >= 0.5 else ""
         table.add_row(str(line.number), f"{line.score:.2f}", escape(line.text), style=style)
     console.print(table)
-    if result.answer:
+    whole = report if report else result.answer
+    if whole:
         others = ", ".join(str(line.number) for line in result.other_candidates())
+        listed = "" if len(result.answer) == len(whole) else f", {len(result.answer)} listed"
         console.print(
-            f"best report: lines {result.answer[0]}–{result.answer[-1]} "
-            f"({len(result.answer)} lines)" + (f"; other candidates: {others}" if others else ""),
+            f"best report: lines {whole[0]}–{whole[-1]} ({len(whole)} lines{listed})"
+            + (f"; other candidates: {others}" if others else ""),
             highlight=False,
         )
     for reason in result.reasons:

@@ -165,6 +165,7 @@ def explain_run_command(
     if run.status != "completed":
         raise InputError(f"run {run_id} of {repository} is {run.status}: wait until it completes")
     reading = read_run(api, github, builtin_taxonomy(), repository, github.default_branch, run)
+    report = reading.explanation.answer
     explanation = first_lines(reading.explanation, limit)
     reading = reading.model_copy(update={"explanation": explanation})
     if as_json:
@@ -182,4 +183,4 @@ def explain_run_command(
         console.print(
             f"compared with the passing job {reading.baseline.link}", highlight=False, markup=False
         )
-    render_explanation(explanation, console)
+    render_explanation(explanation, console, report=report)

@@ -48,6 +48,13 @@ def notify_test(config: ConfigOpt = Path("vanguard.yaml")) -> None:
             failed += 1
             console.print(f"{name}: failed: {exc}", highlight=False, markup=False)
             continue
-        console.print(f"{name}: sent", highlight=False)
+        took = "written to Vanguard's own log" if target.kind == "log" else "sent"
+        console.print(f"{name}: {took}", highlight=False)
+    if all(target.kind == "log" for target in settings.notify):
+        console.print(
+            "only the log: no person is told unless something reads it "
+            "(add a webhook channel under 'notify')",
+            highlight=False,
+        )
     if failed:
         raise typer.Exit(code=1)

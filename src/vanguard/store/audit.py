@@ -232,8 +232,9 @@ def verify_entries(entries: Iterable[AuditEntry]) -> ChainCheck:
             ok=False,
             count=0,
             first_bad_id=first.seq,
-            reason=f"the export starts at entry {first.seq}, not 1: "
-            "a partial export (--incident) cannot be checked as a chain",
+            reason=f"the export starts at entry {first.seq}, not 1: entries were removed "
+            "or reordered, or it is a partial export (--incident), which cannot be checked "
+            "as a chain",
         )
     broken, count, prev = _walk(itertools.chain([first] if first else [], listed))
     if broken is not None:
@@ -281,17 +282,26 @@ class _Link(Protocol):
 
 def _check_link(row: _Link, *, expected_seq: int, prev: str) -> tuple[int, str] | None:
     if row.seq != expected_seq:
-        return expected_seq, f"expected entry {expected_seq}, found {row.seq}: entries are missing"
+        return expected_seq, (
+            f"expected entry {expected_seq}, found {row.seq}: "
+            "entries are missing, reordered or renumbered"
+        )
     if row.prev_hash != prev:
         return row.seq, f"entry {row.seq} does not link to the entry before it"
-    recomputed = entry_hash(
-        prev,
-        seq=row.seq,
-        incident_id=row.incident_id,
-        kind=row.kind,
-        payload=row.payload,
-        at=row.at,
-    )
+    try:
+        recomputed = entry_hash(
+            prev,
+            seq=row.seq,
+            incident_id=row.incident_id,
+            kind=row.kind,
+            payload=row.payload,
+            at=row.at,
+        )
+    except ValueError:
+        return row.seq, (
+            f"entry {row.seq} was altered: it holds a number JSON cannot carry "
+            "(NaN or infinity), which no entry is written with"
+        )
     if recomputed != row.hash:
         return row.seq, f"entry {row.seq} was altered: its content no longer matches its hash"
     return None

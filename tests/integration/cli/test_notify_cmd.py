@@ -42,7 +42,7 @@ def test_each_channel_gets_the_test_message_and_a_dead_one_fails_the_command(
         received = list(receiver.received)
     assert good.exit_code == 0, good.output
     assert good.output.splitlines() == [
-        "1. log: sent",
+        "1. log: written to Vanguard's own log",
         "2. webhook (vanguard): sent",
         "3. webhook (chat): sent",
     ]

@@ -103,3 +103,32 @@ def test_a_malformed_export_names_the_line(tmp_path: Path) -> None:
         _run("verify", "--file", str(export))
     with pytest.raises(InputError, match="cannot read"):
         _run("verify", "--file", str(tmp_path / "missing.jsonl"))
+
+
+def test_junk_or_a_nan_in_an_export_is_reported_not_a_traceback(
+    store_url: str, tmp_path: Path
+) -> None:
+    junk = tmp_path / "junk.jsonl"
+    junk.write_bytes(bytes(range(128, 256)) * 4)
+    with pytest.raises(InputError, match=r"junk\.jsonl: not an export: not UTF-8 text"):
+        _run("verify", "--file", str(junk))
+
+    export = tmp_path / "audit.jsonl"
+    _run("export", "--store", store_url, "--output", str(export))
+    lines = export.read_text().splitlines()
+    lines[1] = lines[1].replace('"i":1', '"i":NaN')
+    assert "NaN" in lines[1]
+    export.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
+    code, said = _run("verify", "--file", str(export))
+    assert code == 1
+    assert "entry 2 was altered: it holds a number JSON cannot carry" in said
+
+
+def test_swapped_entries_are_named_as_such(store_url: str, tmp_path: Path) -> None:
+    export = tmp_path / "audit.jsonl"
+    _run("export", "--store", store_url, "--output", str(export))
+    lines = export.read_text().splitlines()
+    export.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")
+    code, said = _run("verify", "--file", str(export))
+    assert code == 1
+    assert "entries were removed or reordered" in said

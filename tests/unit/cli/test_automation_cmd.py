@@ -93,3 +93,28 @@ def test_bad_durations_say_what_is_expected(text: str) -> None:
 def test_a_pause_needs_a_reason(url: str) -> None:
     with pytest.raises(InputError, match="say why"):
         _run(url, "pause", "--reason", "  ")
+
+
+def test_a_pause_on_a_name_the_config_does_not_know_warns_and_goes_ahead(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\n"
+        "services:\n  - name: leaky\n    type: python-web\n"
+        "github:\n  repositories: [octo-org/api]\n"
+    )
+    runner = CliRunner()
+    typo = runner.invoke(
+        app, ["automation", "pause", "--reason", "x", "--service", "leakyy", "-c", str(config)]
+    )
+    assert typo.exit_code == 0, typo.output
+    assert "names no service 'leakyy' (known: leaky, octo-org/api)" in " ".join(typo.output.split())
+    repo = runner.invoke(
+        app,
+        ["automation", "pause", "--reason", "x", "--service", "octo-org/api", "-c", str(config)],
+    )
+    assert repo.exit_code == 0, repo.output
+    assert "warning" not in repo.output
+    status = runner.invoke(app, ["automation", "status", "-c", str(config)])
+    assert "service leakyy" in status.output

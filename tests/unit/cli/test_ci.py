@@ -120,3 +120,16 @@ def test_explain_names_the_best_report_apart_from_other_candidates() -> None:
     pytest_log = str(FIXTURES / "github_actions_pytest.log")
     text = runner.invoke(app, ["ci", "explain", pytest_log, "--rules"]).output
     assert "best report: lines 16–24 (9 lines); other candidates: 15" in text
+
+
+def test_a_limited_report_says_how_many_of_its_lines_are_listed() -> None:
+    log = str(FIXTURES / "github_actions_pytest.log")
+    whole = json.loads(runner.invoke(app, ["ci", "explain", log, "--rules", "--json"]).output)
+    cut = json.loads(
+        runner.invoke(app, ["ci", "explain", log, "--rules", "--json", "--limit", "3"]).output
+    )
+    first, last = whole["answer"][0], whole["answer"][-1]
+    assert len(cut["answer"]) < len(whole["answer"])
+    text = runner.invoke(app, ["ci", "explain", log, "--rules", "--limit", "3"]).output
+    expected = f"({len(whole['answer'])} lines, {len(cut['answer'])} listed)"
+    assert f"best report: lines {first}–{last} {expected}" in text
