@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from vanguard.model import Alert, Severity, TrendAnalysis
+from vanguard.redact import REDACTED, is_secret_key, redact_text
 
 __all__ = ["AlertmanagerAlert", "AlertmanagerWebhook", "alerts_from_webhook"]
 
@@ -91,7 +92,11 @@ def _severity(label: str | None) -> Severity:
 
 
 def alerts_from_webhook(payload: AlertmanagerWebhook) -> list[Alert]:
-    """The firing alerts of a delivery as ``Alert`` values; resolved ones start nothing."""
+    """The firing alerts of a delivery as ``Alert`` values; resolved ones start nothing.
+
+    Secrets are masked as the alert is made (labels named like one, credentials inside
+    text), so none reaches a workflow's history, the store or the dashboard.
+    """
     out: list[Alert] = []
     for am in payload.alerts:
         if am.status != "firing":
@@ -100,7 +105,11 @@ def alerts_from_webhook(payload: AlertmanagerWebhook) -> list[Alert]:
         alertname = labels.get("alertname", "alert")
         service = labels.get("service") or labels.get("job") or "alertmanager"
         metric = labels.get("metric") or alertname
-        series = {k: v for k, v in sorted(labels.items()) if k not in ROUTING_LABELS}
+        series = {
+            k: REDACTED if is_secret_key(k) else redact_text(v)
+            for k, v in sorted(labels.items())
+            if k not in ROUTING_LABELS
+        }
         identity = (
             am.fingerprint or hashlib.sha256(repr(sorted(labels.items())).encode()).hexdigest()[:16]
         )
@@ -111,7 +120,7 @@ def alerts_from_webhook(payload: AlertmanagerWebhook) -> list[Alert]:
             "alertname": alertname,
             "receiver": payload.receiver,
             "group_key": payload.groupKey,
-            "generator_url": am.generatorURL,
+            "generator_url": redact_text(am.generatorURL),
         }
         shown = ",".join(f"{k}={v}" for k, v in series.items())
         out.append(
@@ -124,7 +133,7 @@ def alerts_from_webhook(payload: AlertmanagerWebhook) -> list[Alert]:
                 labels=series,
                 detected_at=am.startsAt,
                 severity=_severity(labels.get("severity")),
-                summary=(
+                summary=redact_text(
                     am.annotations.get("summary") or am.annotations.get("description") or alertname
                 ),
                 anomaly_score=1.0,

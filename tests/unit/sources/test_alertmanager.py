@@ -72,3 +72,21 @@ def test_malformed_payloads_are_rejected_with_the_field(change: dict[str, Any], 
     with pytest.raises(ValidationError) as info:
         AlertmanagerWebhook.model_validate(body)
     assert ".".join(str(p) for p in info.value.errors()[0]["loc"]).startswith(where)
+
+
+def test_secrets_in_labels_and_text_are_masked_as_the_alert_is_made() -> None:
+    """What the alert carries reaches Temporal's history, the store and the dashboard."""
+    body = _payload()
+    body["alerts"][0]["labels"]["password"] = "hunter2hunter2"
+    body["alerts"][0]["labels"]["dsn"] = "postgresql://app:Sup3rS3cret@db/x"
+    body["alerts"][0]["annotations"]["summary"] = (
+        "pool exhausted on postgresql://app:Sup3rS3cret@db/x "
+        "token=ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    )
+    body["alerts"][0]["generatorURL"] = "http://admin:Pr0mPass@prometheus:9090/graph"
+    (alert,) = alerts_from_webhook(AlertmanagerWebhook.model_validate(body))
+    dumped = alert.model_dump_json()
+    for secret in ("hunter2hunter2", "Sup3rS3cret", "ghp_abcdefghij", "Pr0mPass"):
+        assert secret not in dumped
+    assert alert.labels["password"] == "[REDACTED]"
+    assert alert.summary.startswith("pool exhausted on postgresql://app:[REDACTED]@db/x")
