@@ -21,7 +21,7 @@ from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.errors import ConfigError
 from vanguard.redact import is_placeholder
-from vanguard.yamlsource import EnvName, LocatedYaml, load_yaml, validate_yaml
+from vanguard.yamlsource import EnvName, LocatedYaml, load_yaml, no_bool_mixups, validate_yaml
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -48,6 +48,11 @@ _SECRET_KEYS = re.compile(r"(password|passwd|secret|token|api_key|apikey|private
 
 class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_mixups(cls, data: Any) -> Any:
+        return no_bool_mixups(cls, data)
 
     @model_validator(mode="before")
     @classmethod
@@ -129,7 +134,11 @@ class ApiConfig(Section):
 
 
 class ScrapeConfig(Section):
-    """A Prometheus text-exposition endpoint scraped directly (no Prometheus server needed)."""
+    """A Prometheus text-exposition endpoint scraped directly (no Prometheus server needed).
+
+    The series read are the service's watched and ``verify`` metrics; ``metrics`` is not
+    read (older files listed them) and ``vanguard config check`` warns when it is set.
+    """
 
     url: Annotated[str, Field(pattern=r"^https?://")]
     metrics: tuple[str, ...] = ()
@@ -320,6 +329,17 @@ class VerificationConfig(Section):
     window_s: float = Field(default=300.0, ge=1, le=86400)
     sample_interval_s: float = Field(default=5.0, ge=0.2, le=600)
     min_relative_change: float = Field(default=0.1, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _room_for_samples(self) -> VerificationConfig:
+        """A window shorter than two samples can never be judged: every remedy would escalate."""
+        for name in ("window_s", "baseline_s"):
+            if getattr(self, name) < 2 * self.sample_interval_s:
+                raise ValueError(
+                    f"{name} ({getattr(self, name):g} s) holds fewer than two samples of "
+                    f"sample_interval_s ({self.sample_interval_s:g} s)"
+                )
+        return self
 
 
 class NotifyTarget(Section):

@@ -358,3 +358,31 @@ def test_yaml_nested_past_any_use_is_an_error_not_a_crash(tmp_path: Path) -> Non
     shallow.write_text("a: " + "[" * 80 + "]" * 80 + "\n")
     with pytest.raises(ConfigError, match="nested more than 64 levels"):
         load_settings(shallow)
+
+
+def test_a_verification_window_must_hold_two_samples(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("verification: {window_s: 10, sample_interval_s: 60}\n")
+    with pytest.raises(ConfigError, match=r"window_s \(10 s\) holds fewer than two samples"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "services: [{name: w, scrape: {url: 'http://x', interval_s: yes}}]\n",
+            "interval_s: expected a number, got true",
+        ),
+        ("policy: {dry_run: 1}\n", "dry_run: expected true or false, got 1"),
+        ("policy: {max_actions_per_day: on}\n", "max_actions_per_day: expected a number"),
+        ("github: {poll: {per_page: no}}\n", "per_page: expected a number, got false"),
+    ],
+)
+def test_yaml_booleans_and_numbers_are_not_taken_for_each_other(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=says):
+        load_settings(path)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vanguard.yamlsource import EnvName
+from vanguard.yamlsource import EnvName, no_bool_mixups
 
 __all__ = [
     "GitHubAppAuth",
@@ -33,6 +33,11 @@ _INLINE_SECRETS = ("token", "private_key", "webhook_secret")
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_mixups(cls, data: Any) -> Any:
+        return no_bool_mixups(cls, data)
 
     @model_validator(mode="before")
     @classmethod

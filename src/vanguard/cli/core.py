@@ -233,6 +233,12 @@ def config_check(
     adapters = build_adapters(MemoryLedger(), settings)
     check_patterns(patterns, adapters)
     warnings = list(check_services(patterns, settings.services, adapters))
+    warnings += [
+        f"services[{i}].scrape.metrics is not read (the watched and verify metrics are "
+        "scraped): remove it"
+        for i, service in enumerate(settings.services)
+        if service.scrape is not None and service.scrape.metrics
+    ]
     for warning in warnings:
         console.print(f"{file}: warning: {warning}", highlight=False)
     verdict = f"{len(warnings)} warning(s)" if warnings else "ok"

@@ -14,7 +14,7 @@ outcome is one of four, in this order:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -22,6 +22,7 @@ from vanguard.decide.gates import GATES, Gate, GateContext, GateFactory
 from vanguard.decide.windows import Window
 from vanguard.errors import ConfigError
 from vanguard.model import Decision, Diagnosis, Frozen, GateVerdict, OutcomeStatus
+from vanguard.yamlsource import no_bool_mixups
 
 __all__ = ["DEFAULT_GATES", "REQUIRED_GATES", "PolicyConfig", "build_gates", "decide"]
 
@@ -67,6 +68,11 @@ class PolicyConfig(Frozen):
     require_approval_for: tuple[Annotated[str, Field(min_length=1)], ...] = ()
     maintenance_windows: tuple[Window, ...] = ()
     gates: tuple[str, ...] = DEFAULT_GATES
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_mixups(cls, data: Any) -> Any:
+        return no_bool_mixups(cls, data)
 
     @field_validator("gates")
     @classmethod

@@ -146,7 +146,6 @@ def write_config(workdir: Path, *, service_port: int, supervisor_url: str, api_p
                 type: python-web
                 scrape:
                   url: http://127.0.0.1:{service_port}/metrics
-                  metrics: [process_resident_memory_bytes]
                   interval_s: 1
                 watch:
                   - metric: process_resident_memory_bytes

@@ -49,6 +49,19 @@ def test_config_check_rejects_with_exit_2_and_file_line_key(tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
 
 
+def test_config_check_warns_of_a_key_that_is_not_read(tmp_path: Path) -> None:
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(
+        (FIXTURES / "valid.yaml")
+        .read_text()
+        .replace("    scrape:\n", "    scrape:\n      metrics: [process_resident_memory_bytes]\n")
+    )
+    result = run("config", "check", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "services[0].scrape.metrics is not read" in " ".join(result.stdout.split())
+    assert run("config", "check", "--strict", str(config)).returncode == 2
+
+
 def test_worker_fails_fast_when_temporal_is_unreachable(tmp_path: Path) -> None:
     config = tmp_path / "vanguard.yaml"
     config.write_text("temporal:\n  connect_timeout_s: 3\n")
