@@ -58,14 +58,15 @@ class ConfigError(VanguardError):
     code = "config"
 
     def __init__(
-        self, message: str, *, file: str = "<unknown>", line: int | None = None, key: str = ""
+        self, message: str, *, file: str | None = None, line: int | None = None, key: str = ""
     ) -> None:
         self.file = file
         self.line = line
         self.key = key
         self.message = message
-        where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+        where = (f"{file}:{line}" if line is not None else file) if file else ""
+        text = f"{key}: {message}" if key else message
+        super().__init__(f"{where}: {text}" if where else text)
 
 
 class InputError(VanguardError):

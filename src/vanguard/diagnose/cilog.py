@@ -752,8 +752,12 @@ def _select(
         seen_texts.add(shape)
         block = _block(seed, by_number, scores)
         below = _below_heading(seed, block, by_number) if _bare(by_number[seed].text) else None
+        above = _excerpt_header(seed, by_number) if _excerpt(by_number[seed].text) else None
         if below is not None and below not in chosen:
             seed = below
+        elif above is not None and above not in chosen:
+            seed = above
+            block = _block(seed, by_number, scores)
         elif len(_block(seed, by_number, scores, header=False)) <= 2:
             detail = _detail_of(seed, by_number, scores, ctx.end)
             if detail is not None and detail not in chosen:
@@ -1172,6 +1176,31 @@ def _below_heading(seed: int, block: list[int], by_number: dict[int, _Line]) -> 
             return None
         if _LETTERS.search(entry.text) and not _bare(entry.text):
             return number
+    return None
+
+
+_EXCERPT = re.compile(r"^\s*(?:\d+\s*)?\|(?:\s|$)|^\s*[\^~]+(?:\s|$)")
+_ARROW = re.compile(r"^\s*(?:-->|==>|::: )")
+EXCERPT_REACH = 8
+"""Lines above a source excerpt searched for the message it illustrates."""
+
+
+def _excerpt(text: str) -> bool:
+    """A line of a source excerpt a compiler draws under its message: the ``|`` gutter
+    (rustc, gcc, clang, Elm, Swift) or a row of carets or tildes."""
+    return _EXCERPT.match(text) is not None
+
+
+def _excerpt_header(seed: int, by_number: dict[int, _Line]) -> int | None:
+    """The message an excerpt illustrates: the nearest line above it, past other excerpt
+    lines and location arrows (``--> src/main.rs:2:20``), when that line has evidence."""
+    for number in range(seed - 1, max(0, seed - EXCERPT_REACH) - 1, -1):
+        entry = by_number.get(number)
+        if entry is None or entry.command or entry.terminator:
+            return None
+        if _excerpt(entry.text) or _ARROW.match(entry.text) or not entry.text.strip():
+            continue
+        return number if entry.evidence > 0 else None
     return None
 
 

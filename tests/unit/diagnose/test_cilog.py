@@ -453,3 +453,16 @@ def test_a_further_candidate_apart_from_the_best_report_is_not_in_the_answer() -
 def test_a_log_without_a_report_has_no_answer() -> None:
     assert explain_fixture("github_actions_pytest_passing.log").answer == ()
     assert explain([]).answer == ()
+
+
+@pytest.mark.parametrize("model", ["builtin", None])
+def test_a_source_excerpt_gives_way_to_the_message_it_illustrates(
+    model: cilog.ModelChoice,
+) -> None:
+    """rustc draws a gutter and carets under its message; the learned model liked a bare
+    ``|`` line best, which is no explanation and would key the failure's fingerprint."""
+    result = explain_fixture("github_actions_cargo.log", model=model)
+    assert result.lines[0].number == 7
+    assert result.lines[0].text == "error[E0308]: mismatched types"
+    assert result.category == "compile"
+    assert {7, 8} <= set(result.answer)
