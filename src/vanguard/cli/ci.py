@@ -77,6 +77,8 @@ def explain_command(
     ] = False,
 ) -> None:
     """Explain why a CI job failed: ranked lines, category, fingerprint, retryable."""
+    if str(failed) == "-" and baseline is not None and str(baseline) == "-":
+        raise InputError("standard input can be read once: give the failed log or the baseline")
     tax: Taxonomy | None = load_taxonomy(taxonomy) if taxonomy is not None else None
     model: ModelChoice = None if rules else "builtin"
     with _open_log(failed) as stream:

@@ -280,6 +280,8 @@ def incidents_list(
         print(json.dumps([i.model_dump(mode="json") for i in found], indent=2))
         return
     table = Table("incident", "state", "service", "metric", "detected", "summary")
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = max((len(i.incident_id) for i in found), default=8)
     for inc in found:
         table.add_row(
             inc.incident_id,

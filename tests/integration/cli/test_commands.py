@@ -163,10 +163,12 @@ def test_incidents_list_and_show_read_the_store(tmp_path: Path) -> None:
     with store.session() as session:
         alert = leak_alert("web", datetime(2026, 5, 1, tzinfo=UTC))
         IncidentRepo(session).save_incident(Incident.open("inc-42", alert))
+        IncidentRepo(session).save_incident(Incident.open("inc-20261206-e7e31ba0d6da", alert))
     store.close()
     listed = run("incidents", "list", "--store", url)
     assert listed.returncode == 0, listed.stderr
     assert "inc-42" in listed.stdout
+    assert "inc-20261206-e7e31ba0d6da" in listed.stdout, "an 80-column pipe keeps the id whole"
     waiting = run("incidents", "list", "--store", url, "--state", "awaiting_approval")
     assert waiting.returncode == 0, waiting.stderr
     assert "inc-42" not in waiting.stdout

@@ -133,3 +133,10 @@ def test_a_limited_report_says_how_many_of_its_lines_are_listed() -> None:
     text = runner.invoke(app, ["ci", "explain", log, "--rules", "--limit", "3"]).output
     expected = f"({len(whole['answer'])} lines, {len(cut['answer'])} listed)"
     assert f"best report: lines {first}–{last} {expected}" in text
+
+
+def test_stdin_is_not_both_the_failed_log_and_its_baseline() -> None:
+    result = runner.invoke(app, ["ci", "explain", "-", "--baseline", "-"], input="error: x\n")
+    assert result.exit_code != 0
+    assert isinstance(result.exception, InputError)
+    assert "standard input can be read once" in str(result.exception)
