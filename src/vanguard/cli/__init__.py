@@ -8,7 +8,10 @@ configuration error reads ``file:line: key: message`` so editors can jump to it.
 
 from __future__ import annotations
 
+import inspect
 import sys
+
+import typer
 
 from vanguard.cli import (  # noqa: F401  (registers commands)
     approve_cmd,
@@ -28,6 +31,25 @@ from vanguard.cli.apps import app
 from vanguard.errors import ConfigError, InputError, VanguardError
 
 __all__ = ["app", "main"]
+
+
+def _reflow(doc: str) -> str:
+    """A docstring as help: paragraphs joined into lines the terminal wraps, ``code`` quoted."""
+    paragraphs = (" ".join(part.split()) for part in doc.split("\n\n"))
+    return "\n\n".join(p for p in paragraphs if p).replace("``", "'")
+
+
+def _plain_help(group: typer.Typer) -> None:
+    for info in group.registered_commands:
+        doc = info.help or (inspect.getdoc(info.callback) if info.callback else None)
+        if doc:
+            info.help = _reflow(doc)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _plain_help(sub.typer_instance)
+
+
+_plain_help(app)
 
 
 def main() -> None:

@@ -1,0 +1,30 @@
+"""Every command's help reads as text: no reStructuredText quotes, no hard line breaks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from vanguard.cli import app
+
+
+def _commands(command: Any, path: str = "vanguard") -> list[tuple[str, Any]]:
+    if hasattr(command, "commands"):
+        return [
+            found
+            for name, sub in command.commands.items()
+            for found in _commands(sub, f"{path} {name}")
+        ]
+    return [(path, command)]
+
+
+def test_help_is_reflowed_text() -> None:
+    commands = _commands(typer.main.get_command(app))
+    assert len(commands) > 20
+    for path, command in commands:
+        text = command.help or ""
+        assert text, f"{path} has no help"
+        assert "``" not in text, path
+        for paragraph in text.split("\n\n"):
+            assert "\n" not in paragraph, f"{path}: a hard line break in {paragraph!r}"
