@@ -58,12 +58,20 @@ class ConfigError(VanguardError):
     code = "config"
 
     def __init__(
-        self, message: str, *, file: str | None = None, line: int | None = None, key: str = ""
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str = "",
+        more: tuple[str, ...] = (),
     ) -> None:
         self.file = file
         self.line = line
         self.key = key
         self.message = message
+        self.more = more
+        """Further problems found in the same file, each as its own located line."""
         where = (f"{file}:{line}" if line is not None else file) if file else ""
         text = f"{key}: {message}" if key else message
         super().__init__(f"{where}: {text}" if where else text)

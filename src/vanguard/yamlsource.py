@@ -201,15 +201,30 @@ def validate_yaml(source: LocatedYaml, model: type[M], **context: Any) -> M:
     try:
         return model.model_validate(source.data, context=context or None)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = source.written(tuple(first["loc"]))
-        value = first.get("input")
-        message = first["msg"]
-        if first["type"] != "missing" and not isinstance(value, dict | list):
-            message = f"{message}{_shown(loc, value)}"
-        raise ConfigError(
-            message, file=source.file, line=source.line_of(loc), key=_dotted(loc)
-        ) from exc
+        located = sorted(
+            (_located(source, error) for error in exc.errors()[:MAX_REPORTED]),
+            key=lambda found: (found[0] is None, found[0] or 0),
+        )
+        (line, key, message), rest = located[0], located[1:]
+        more = tuple(
+            f"{source.file}:{n}: {k}: {m}" if n is not None else f"{source.file}: {k}: {m}"
+            for n, k, m in rest
+        )
+        raise ConfigError(message, file=source.file, line=line, key=key, more=more) from exc
+
+
+MAX_REPORTED = 20
+"""Problems of one file reported at once; the first is the error, the others follow it."""
+
+
+def _located(source: LocatedYaml, error: Any) -> tuple[int | None, str, str]:
+    """One validation error as its line, dotted key and message (secrets not shown)."""
+    loc = source.written(tuple(error["loc"]))
+    value = error.get("input")
+    message = str(error["msg"])
+    if error["type"] != "missing" and not isinstance(value, dict | list):
+        message = f"{message}{_shown(loc, value)}"
+    return source.line_of(loc), _dotted(loc), message
 
 
 NOT_SECRET = frozenset({"signature"})

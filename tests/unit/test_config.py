@@ -386,3 +386,14 @@ def test_yaml_booleans_and_numbers_are_not_taken_for_each_other(
     path.write_text(text)
     with pytest.raises(ConfigError, match=says):
         load_settings(path)
+
+
+def test_every_problem_of_a_file_is_reported_in_line_order(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("api: {port: 99999}\nbogus: 1\npolicy: {min_confidence: 2}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value).startswith(f"{path}:1: api.port:")
+    assert [line.split(": ")[0] for line in info.value.more] == [f"{path}:2", f"{path}:3"]
+    assert "bogus" in info.value.more[0]
+    assert "policy.min_confidence" in info.value.more[1]

@@ -56,7 +56,7 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except ConfigError as exc:
-        sys.stderr.write(f"{exc}\n")
+        sys.stderr.write("".join(f"{line}\n" for line in (str(exc), *exc.more)))
         sys.exit(2)
     except InputError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -47,6 +47,10 @@ def test_config_check_rejects_with_exit_2_and_file_line_key(tmp_path: Path) -> N
     assert f"{bad}:5: services[0].scrape.interval_s:" in result.stderr
     assert "(got 0)" in result.stderr
     assert "Traceback" not in result.stderr
+    bad.write_text("api: {port: 99999}\nbogus: 1\n")
+    both = run("config", "check", str(bad))
+    assert both.returncode == 2
+    assert both.stderr.splitlines()[1].startswith(f"{bad}:2: bogus:"), "every problem is named"
 
 
 def test_config_check_warns_of_a_key_that_is_not_read(tmp_path: Path) -> None:
