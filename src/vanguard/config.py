@@ -99,29 +99,49 @@ class ApiConfig(Section):
     Set the token whenever the API is reachable beyond loopback: an alert can start a
     remedy. Alertmanager sends it with ``http_config: {authorization: {credentials: ...}}``.
 
-    ``allowed_hosts`` are the names the API answers to (its ``Host`` header; ``*.name`` for
-    subdomains, ``*`` for any). Unset, an API bound to loopback answers only to loopback
-    names, so a web page cannot read it through DNS rebinding; one bound elsewhere answers
-    to any. A reverse proxy that forwards its public name needs that name here.
+    ``allowed_hosts`` are further names the API answers to (its ``Host`` header; ``*.name``
+    for subdomains, ``*`` for any). An API bound to loopback answers to the loopback names
+    and its own address and to these, so a web page cannot read it through DNS rebinding;
+    one bound elsewhere answers to any name unless ``allowed_hosts`` is set. A reverse proxy
+    that forwards its public name needs that name here.
     """
 
     host: str = "127.0.0.1"
     port: int = Field(default=8780, ge=0, le=65535)
     alertmanager_token_env: EnvName | None = None
     alertmanager_token_file: Path | None = None
-    allowed_hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = None
+    allowed_hosts: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=253)]], Field(min_length=1)]
+        | None
+    ) = None
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or ():
+            if any(c.isspace() for c in name) or "/" in name:
+                raise ValueError(f"{name!r}: a host name, not a URL")
+            if re.fullmatch(r"[^:\[\]]+:\d+", name) or re.fullmatch(r"\[.*\]:\d+", name):
+                raise ValueError(f"{name!r}: without the port (the Host header's is ignored)")
+        return value
 
     def hosts(self) -> tuple[str, ...] | None:
-        """The hosts to answer to, ``None`` for any (see the class)."""
-        if self.allowed_hosts is not None:
-            return tuple(self.allowed_hosts)
-        if self.host.lower() == "localhost":
-            return LOOPBACK_HOSTS
+        """The hosts to answer to, ``None`` for any (see the class).
+
+        An API bound to loopback always answers to the loopback names and to its own
+        address; ``allowed_hosts`` adds names to those (a proxy's public name).
+        """
+        bind = self.host.lower().strip("[]")
         try:
-            loopback = ipaddress.ip_address(self.host).is_loopback
+            loopback = bind == "localhost" or ipaddress.ip_address(bind).is_loopback
         except ValueError:
+            loopback = False
+        if self.allowed_hosts is None and not loopback:
             return None
-        return LOOPBACK_HOSTS if loopback else None
+        names = [*LOOPBACK_HOSTS, bind] if loopback else []
+        if bind not in {"0.0.0.0", "::"}:
+            names.append(bind)
+        return tuple(dict.fromkeys([*names, *(h.lower() for h in self.allowed_hosts or ())]))
 
     def alertmanager_token(self) -> str | None:
         if self.alertmanager_token_env is None and self.alertmanager_token_file is None:
@@ -330,17 +350,6 @@ class VerificationConfig(Section):
     sample_interval_s: float = Field(default=5.0, ge=0.2, le=600)
     min_relative_change: float = Field(default=0.1, ge=0, le=10)
 
-    @model_validator(mode="after")
-    def _room_for_samples(self) -> VerificationConfig:
-        """A window shorter than two samples can never be judged: every remedy would escalate."""
-        for name in ("window_s", "baseline_s"):
-            if getattr(self, name) < 2 * self.sample_interval_s:
-                raise ValueError(
-                    f"{name} ({getattr(self, name):g} s) holds fewer than two samples of "
-                    f"sample_interval_s ({self.sample_interval_s:g} s)"
-                )
-        return self
-
 
 class NotifyTarget(Section):
     """Where people are told: the log, or a webhook.
@@ -463,8 +472,9 @@ def _check_policy_names(source: LocatedYaml, policy: PolicyConfig) -> None:
         for index, name in enumerate(names):
             if name in known or (key == "require_approval_for" and name == "*"):
                 continue
+            also = ", or '*' for every action" if key == "require_approval_for" else ""
             raise ConfigError(
-                f"unknown {what} {name!r} (known: {', '.join(sorted(known))})",
+                f"unknown {what} {name!r} (known: {', '.join(sorted(known))}{also})",
                 file=source.file,
                 line=source.line_of(("policy", key, index)),
                 key=f"policy.{key}[{index}]",

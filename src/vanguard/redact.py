@@ -62,9 +62,10 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         REDACTED,
     ),
     (
-        re.compile(r"\b(Bearer|Basic|Digest|Token)(\s+)[A-Za-z0-9\-._~+/=:]{4,}", re.I),
+        re.compile(r"\b(Bearer|Basic|Digest)(\s+)[A-Za-z0-9\-._~+/=:]{4,}", re.I),
         rf"\1\2{REDACTED}",
     ),
+    (re.compile(r"\b(Token)(\s+)[A-Za-z0-9\-._~+/=:]{16,}"), rf"\1\2{REDACTED}"),
     (re.compile(r"(?<=://)([^/\s:@]*):([^/\s@]+)@"), rf"\1:{REDACTED}@"),
     (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"), REDACTED),
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), REDACTED),
@@ -73,8 +74,8 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"), REDACTED),
     (
         re.compile(
-            r"(?i)\b((?:password|passwd|token|secret|api[_-]?key|access[_-]?key)"
-            r"[\"']?\s*[=:]\s*[\"']?)([^\s\"'&,;]+)"
+            r"(?i)\b(\w*?(?:password|passwd|token|secret|api[_-]?key|access[_-]?key)\w*"
+            r"[\"']?\s*[=:]\s*[\"']?)([^\s\"'&,;}]+)"
         ),
         rf"\1{REDACTED}",
     ),

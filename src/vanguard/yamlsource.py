@@ -63,7 +63,8 @@ def no_bool_mixups(model: type[BaseModel], data: Any) -> Any:
                 f"{name}: expected a number, got {str(value).lower()} "
                 "(YAML reads yes, no, on and off as booleans)"
             )
-        if takes_bool and not isinstance(value, bool) and not _admits(field.annotation, (str,)):
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if takes_bool and numeric and not _admits(field.annotation, (int, float)):
             raise ValueError(f"{name}: expected true or false, got {value!r}")
     return data
 
@@ -201,11 +202,13 @@ def validate_yaml(source: LocatedYaml, model: type[M], **context: Any) -> M:
     try:
         return model.model_validate(source.data, context=context or None)
     except ValidationError as exc:
-        located = sorted(
-            (_located(source, error) for error in exc.errors()[:MAX_REPORTED]),
-            key=lambda found: (found[0] is None, found[0] or 0),
-        )
-        (line, key, message), rest = located[0], located[1:]
+        firsts: dict[object, tuple[int | None, str, str]] = {}
+        for error in exc.errors():
+            section = source.written(tuple(error["loc"]))[:1]
+            if section not in firsts and len(firsts) < MAX_REPORTED:
+                firsts[section] = _located(source, error)
+        (line, key, message), *others = firsts.values()
+        rest = sorted(others, key=lambda found: (found[0] is None, found[0] or 0))
         more = tuple(
             f"{source.file}:{n}: {k}: {m}" if n is not None else f"{source.file}: {k}: {m}"
             for n, k, m in rest
@@ -214,7 +217,9 @@ def validate_yaml(source: LocatedYaml, model: type[M], **context: Any) -> M:
 
 
 MAX_REPORTED = 20
-"""Problems of one file reported at once; the first is the error, the others follow it."""
+"""Sections of one file whose problem is reported at once. Each top-level section reports
+its first problem only: a value that may take several shapes fails once per shape, and
+only the first of those says what is wrong."""
 
 
 def _located(source: LocatedYaml, error: Any) -> tuple[int | None, str, str]:
@@ -242,4 +247,6 @@ def _shown(loc: tuple[str | int, ...], value: object) -> str:
         isinstance(part, str) and part not in NOT_SECRET and is_secret_key(part) for part in loc
     ):
         return " (value not shown: the key holds a secret)"
+    if loc and isinstance(loc[-1], str) and loc[-1].endswith("_env"):
+        return " (value not shown: it may be the secret the variable should hold)"
     return f" (got {redact_text(repr(value))})"

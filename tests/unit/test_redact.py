@@ -77,6 +77,9 @@ def test_secret_keys_are_found_at_any_depth_and_replace_whole_subtrees() -> None
         ("postgresql://app:hunter2@db:5432/x", "hunter2"),
         ("see https://user:p%40ss@example.com/path", "p%40ss"),
         ("password=hunter2&user=x", "hunter2"),
+        ('{alertname="Down", db_password="hunter22", api_token="s3cr3t"}', "hunter22"),
+        ('{alertname="Down", db_password="hunter22", api_token="s3cr3t"}', "s3cr3t"),
+        ("Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", "9944b09199c62bcf"),
         ('{"api_key": "k-123456"}', "k-123456"),
         (
             "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n"
@@ -101,6 +104,7 @@ def test_ordinary_text_and_values_are_untouched() -> None:
         "ok": True,
         "none": None,
         "list": ["Bearer", "token"],
+        "summary": "Token refresh failing for 3 clients",
     }
     assert redact(payload) == payload
 

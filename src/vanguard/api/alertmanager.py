@@ -87,7 +87,7 @@ async def receive(request: Request) -> AlertmanagerReceipt:
             log.exception("alertmanager webhook: starting an incident failed")
             raise _problem(
                 503,
-                f"could not start an incident ({type(exc).__name__}: {str(exc)[:200]}); "
+                f"could not start an incident ({type(exc).__name__}, logged); "
                 f"{len(started)} started before it; a retry starts the rest",
             ) from exc
         (started if new else duplicates).append(incident_id)

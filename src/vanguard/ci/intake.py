@@ -37,7 +37,7 @@ from vanguard.ci.healing import (
 )
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.reading import Baseline, read_run
-from vanguard.ci.records import CiRepo
+from vanguard.ci.records import STALE_RECEIVED, CiRepo
 from vanguard.ci.triage import Command, is_authorised, parse_command
 from vanguard.clock import utcnow
 from vanguard.diagnose.cilog import Explanation
@@ -53,6 +53,10 @@ __all__ = ["CiIntake", "IntakeResult", "IntakeStatus"]
 log = logging.getLogger(__name__)
 
 IntakeStatus = Literal["accepted", "ignored", "rejected", "failed", "duplicate"]
+
+POLL_RETRY_AFTER = timedelta(minutes=5)
+"""A polled run whose handling failed is tried again after this, not on every poll: each
+try reads its logs again."""
 
 
 class IntakeResult(BaseModel):
@@ -139,6 +143,12 @@ class CiIntake:
             repo = CiRepo(session)
             if repo.attempt_handled(repository, run.id, run.run_attempt):
                 return None
+            earlier = repo.delivery(delivery_id)
+            if earlier is not None:
+                waited = self.clock() - earlier.received_at
+                wait = STALE_RECEIVED if earlier.status == "received" else POLL_RETRY_AFTER
+                if waited < wait:
+                    return self._not_yet(delivery_id, f"{earlier.status} {waited} ago")
             fresh = repo.claim_delivery(
                 delivery_id,
                 event="workflow_run",
@@ -149,11 +159,20 @@ class CiIntake:
                 reason="found by polling",
             )
         if not fresh:
-            return None
+            return self._not_yet(delivery_id, "being handled elsewhere")
         return await self._settled(
             delivery_id,
             "workflow_run",
             self.on_completed_run(delivery_id, repository, default_branch, run),
+        )
+
+    @staticmethod
+    def _not_yet(delivery_id: str, why: str) -> IntakeResult:
+        """A polled run not handled yet that this poll leaves alone: a later one tries again."""
+        return IntakeResult(
+            delivery_id=delivery_id,
+            status="duplicate",
+            reason=f"not handled yet ({why}): a later poll tries again",
         )
 
     def start_receiving(

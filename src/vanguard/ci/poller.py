@@ -3,10 +3,12 @@
 Each repository is listed with ``If-None-Match`` (a 304 costs no rate limit on GitHub), under
 the client's API budget. Runs already recorded and handled (from a webhook or an earlier
 poll) are skipped; the rest go through the same intake as deliveries, including a failed
-run whose incident never started (the engine was down, the process died). While one of a
-repository's runs failed to be handled, its listing is not cached, so the next poll
-retries it. The ETags travel in a small
-frozen state the caller keeps, so a restarted poller starts over with one full listing.
+run whose incident never started (the engine was down, the process died), tried again
+every ``POLL_RETRY_AFTER`` at most (each try reads its logs again). While one of a
+repository's listed runs is not handled, its listing is not cached, so the next poll
+sees it again. Only the listed page (``poll.per_page`` most recent runs) is looked at. The
+ETags travel in a small frozen state the caller keeps, so a restarted poller starts over
+with one full listing.
 """
 
 from __future__ import annotations
@@ -64,20 +66,27 @@ async def poll_once(
         if page.runs is None:
             outcomes[repository] = "not modified"
             continue
-        handled = failed = 0
+        handled = failed = waiting = 0
         for run in sorted(page.runs, key=lambda r: (r.updated_at is None, r.updated_at, r.id)):
             if run.status != "completed":
                 continue
             result = await intake.receive_polled_run(repository, config.default_branch, run)
-            if result is not None:
-                handled += 1
-                failed += result.status == "failed"
-                results.append(result)
-        if page.etag and not failed:
+            if result is None:
+                continue
+            if result.status == "duplicate":
+                waiting += 1
+                continue
+            handled += 1
+            failed += result.status == "failed"
+            results.append(result)
+        if page.etag and not failed and not waiting:
             etags[repository] = page.etag
         else:
             etags.pop(repository, None)
-        outcomes[repository] = f"{len(page.runs)} run(s) listed, {handled} new" + (
-            f", {failed} failed (listed again next time)" if failed else ""
+        outcomes[repository] = (
+            f"{len(page.runs)} run(s) listed, {handled} new"
+            + (f", {failed} failed" if failed else "")
+            + (f", {waiting} not handled yet" if waiting else "")
+            + (" (listed again next time)" if failed or waiting else "")
         )
     return PollReport(state=PollState(etags=etags), outcomes=outcomes, results=tuple(results))

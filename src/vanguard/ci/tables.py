@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, String, true
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vanguard.store.tables import Base
@@ -39,7 +39,7 @@ class CiAttemptRow(Base):
     __table_args__ = (Index("ix_ci_attempts_fingerprint_finished", "fingerprint", "finished_at"),)
 
     repository: Mapped[str] = mapped_column(String(200), primary_key=True)
-    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     run_attempt: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     workflow: Mapped[str] = mapped_column(String(200))
     head_sha: Mapped[str] = mapped_column(String(64))

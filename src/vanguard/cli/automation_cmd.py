@@ -26,7 +26,7 @@ from vanguard.cli.core import (
 )
 from vanguard.clock import utcnow
 from vanguard.config import load_settings
-from vanguard.errors import InputError
+from vanguard.errors import ConfigError, InputError
 from vanguard.store import PauseRepo
 
 __all__ = ["parse_duration", "pause", "resume", "status"]
@@ -92,7 +92,15 @@ def _warn_if_unknown(service: str, config: Path) -> None:
     Alertmanager's labels and CI repositories name services the file need not list)."""
     if not config.is_file():
         return
-    settings = load_settings(config)
+    try:
+        settings = load_settings(config)
+    except (ConfigError, OSError) as exc:
+        console.print(
+            f"warning: could not read {config} to check the name ({exc}); pausing anyway",
+            highlight=False,
+            markup=False,
+        )
+        return
     known = [s.name for s in settings.services]
     if settings.github is not None:
         known += list(settings.github.repositories)

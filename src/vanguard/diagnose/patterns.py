@@ -51,7 +51,10 @@ class Condition(BaseModel):
         """A value the operator can never compare with would make the pattern silently inert."""
         op, value = self.op, self.value
         number = isinstance(value, int | float) and not isinstance(value, bool)
-        if op in {Operator.gt, Operator.gte, Operator.lt, Operator.lte} and not number:
+        numeric = {Operator.gt, Operator.gte, Operator.lt, Operator.lte, Operator.between}
+        if op in numeric and self.field.startswith("labels."):
+            raise ValueError(f"labels are text: {op} never holds on one (use eq, ne, in, matches)")
+        if op in numeric - {Operator.between} and not number:
             raise ValueError(f"{op} needs a number, got {value!r}")
         if op is Operator.between and not (
             isinstance(value, list)

@@ -119,7 +119,7 @@ def alerts_from_webhook(payload: AlertmanagerWebhook) -> list[Alert]:
         attributes: dict[str, JsonValue] = {
             "alertname": alertname,
             "receiver": payload.receiver,
-            "group_key": payload.groupKey,
+            "group_key": redact_text(payload.groupKey),
             "generator_url": redact_text(am.generatorURL),
         }
         shown = ",".join(f"{k}={v}" for k, v in series.items())

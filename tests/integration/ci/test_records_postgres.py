@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from vanguard.ci.records import CiRepo
+from vanguard.ci.health import AttemptRecord
+from vanguard.ci.records import STALE_RECEIVED, CiRepo
 from vanguard.store import Store, open_store
 
 pytestmark = pytest.mark.integration
@@ -26,6 +27,10 @@ def store(postgres_url: str) -> Iterator[Store]:
 
 
 def _race(store: Store, delivery_id: str) -> list[bool]:
+    return _race_at(store, delivery_id, NOW)
+
+
+def _race_at(store: Store, delivery_id: str, at: datetime) -> list[bool]:
     start = threading.Barrier(CLAIMS)
 
     def claim(n: int) -> bool:
@@ -36,7 +41,7 @@ def _race(store: Store, delivery_id: str) -> list[bool]:
                 event="workflow_run",
                 action="completed",
                 repository="o/r",
-                at=NOW,
+                at=at,
                 status="received",
                 reason=f"claim {n}",
             )
@@ -68,3 +73,51 @@ def test_concurrent_redeliveries_of_a_failed_delivery_are_claimed_once(store: St
         assert row is not None
         assert row.status == "received"
         assert row.reason.startswith("claim ")
+
+
+def test_a_real_run_id_past_32_bits_is_recorded(store: Store) -> None:
+    """GitHub's run ids passed 2**31 long ago; PostgreSQL's integer stops there."""
+    record = AttemptRecord(
+        repository="o/r",
+        workflow="ci",
+        run_id=12_345_678_901,
+        run_attempt=1,
+        head_sha="a" * 40,
+        head_branch="main",
+        conclusion="failure",
+        at=NOW,
+        default_branch="main",
+    )
+    with store.session() as session:
+        CiRepo(session).record_attempt(record, handled=False)
+    with store.session() as session:
+        assert not CiRepo(session).attempt_handled("o/r", 12_345_678_901, 1)
+        assert [a.run_id for a in CiRepo(session).attempts(repository="o/r")] == [12_345_678_901]
+
+
+def test_a_delivery_left_received_is_reclaimed_only_once_stale(store: Store) -> None:
+    with store.session() as session:
+        repo = CiRepo(session)
+        assert repo.claim_delivery(
+            "stale",
+            event="workflow_run",
+            action="completed",
+            repository="o/r",
+            at=NOW,
+            status="received",
+            reason="being handled",
+        )
+    with store.session() as session:
+        early = CiRepo(session).claim_delivery(
+            "stale",
+            event="workflow_run",
+            action="completed",
+            repository="o/r",
+            at=NOW + STALE_RECEIVED / 2,
+            status="received",
+            reason="again",
+        )
+    assert not early
+    assert sorted(_race_at(store, "stale", NOW + STALE_RECEIVED * 2)) == [False] * (CLAIMS - 1) + [
+        True
+    ]

@@ -8,8 +8,9 @@ from pathlib import Path
 from vanguard.ci.client import MemoryGitHub, RunsPage
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
-from vanguard.ci.intake import CiIntake
+from vanguard.ci.intake import POLL_RETRY_AFTER, CiIntake
 from vanguard.ci.poller import PollState, poll_once
+from vanguard.ci.records import CiRepo
 from vanguard.errors import AdapterError
 from vanguard.model import Alert
 from vanguard.store import Store
@@ -86,15 +87,46 @@ async def test_a_run_that_could_not_be_handled_is_listed_again_next_poll(store: 
     github.logs[("o/r", 10)] = LOG
     config = GitHubConfig(repositories=("o/r",))
     starter = DownStarter()
-    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+    now = [NOW]
+    intake = CiIntake(store, github, config, starter, clock=lambda: now[0])
 
     first = await poll_once(github, intake, config, PollState())
     assert first.outcomes["o/r"] == "1 run(s) listed, 1 new, 1 failed (listed again next time)"
     assert "o/r" not in first.state.etags
     starter.down = False
-    second = await poll_once(github, intake, config, first.state)
+    soon = await poll_once(github, intake, config, first.state)
+    assert soon.outcomes["o/r"] == (
+        "1 run(s) listed, 0 new, 1 not handled yet (listed again next time)"
+    ), "its logs are not read again on every poll"
+    assert "o/r" not in soon.state.etags
+    now[0] = NOW + POLL_RETRY_AFTER
+    second = await poll_once(github, intake, config, soon.state)
     assert second.outcomes["o/r"] == "1 run(s) listed, 1 new"
     assert second.state.etags["o/r"] == "v1"
     assert len(starter.alerts) == 1
     third = await poll_once(github, intake, config, second.state)
     assert third.outcomes["o/r"] == "not modified"
+
+
+async def test_a_run_another_poller_is_handling_keeps_the_listing_uncached(store: Store) -> None:
+    """A poll delivery still 'received' (a poller that died, or one running now)."""
+    github = Github()
+    github.etags["o/r"] = "v1"
+    github.runs[("o/r", 2)] = WorkflowRun(
+        id=2, head_sha="a", status="completed", conclusion="failure", updated_at=NOW
+    )
+    config = GitHubConfig(repositories=("o/r",))
+    intake = CiIntake(store, github, config, Starter(), clock=lambda: NOW)
+    with store.session() as session:
+        CiRepo(session).claim_delivery(
+            "poll:o/r:2:1",
+            event="workflow_run",
+            action="completed",
+            repository="o/r",
+            at=NOW,
+            status="received",
+            reason="found by polling",
+        )
+    report = await poll_once(github, intake, config, PollState())
+    assert report.outcomes["o/r"].endswith("1 not handled yet (listed again next time)")
+    assert "o/r" not in report.state.etags

@@ -118,3 +118,20 @@ def test_a_pause_on_a_name_the_config_does_not_know_warns_and_goes_ahead(
     assert "warning" not in repo.output
     status = runner.invoke(app, ["automation", "status", "-c", str(config)])
     assert "service leakyy" in status.output
+
+
+def test_a_config_that_does_not_load_never_stops_a_pause(tmp_path: Path) -> None:
+    """The kill switch must work when the file is broken: the name check is only a warning."""
+    config = tmp_path / "vanguard.yaml"
+    config.write_text("policy: {dry_run: maybe}\n")
+    url = default_store_url(tmp_path)
+    args = ["pause", "--reason", "x", "--service", "web", "-c", str(config), "--store", url]
+    result = CliRunner().invoke(app, ["automation", *args])
+    assert result.exit_code == 0, result.output
+    assert "could not read" in " ".join(result.output.split())
+    store = open_store(url)
+    try:
+        with store.session() as session:
+            assert [p.service_name for p in PauseRepo(session).active(utcnow())] == ["web"]
+    finally:
+        store.close()

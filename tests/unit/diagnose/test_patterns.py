@@ -99,6 +99,7 @@ def test_a_bad_series_names_the_key_as_the_file_spells_it(
         ("{field: severity, op: in, value: page}", "in needs a list"),
         ('{field: source, op: matches, value: "(["}', "is not a regular expression"),
         ("{field: source, op: matches, value: 3}", "needs a regular expression"),
+        ("{field: labels.pool, op: gt, value: 5}", "labels are text"),
     ],
 )
 def test_a_condition_that_could_never_hold_is_refused_at_load(

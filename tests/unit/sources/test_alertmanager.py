@@ -84,9 +84,18 @@ def test_secrets_in_labels_and_text_are_masked_as_the_alert_is_made() -> None:
         "token=ghp_abcdefghijklmnopqrstuvwxyz0123456789"
     )
     body["alerts"][0]["generatorURL"] = "http://admin:Pr0mPass@prometheus:9090/graph"
+    body["groupKey"] = '{}/{}:{alertname="DBDown", db_password="hunter22x", api_token="s3cr3tt"}'
     (alert,) = alerts_from_webhook(AlertmanagerWebhook.model_validate(body))
     dumped = alert.model_dump_json()
-    for secret in ("hunter2hunter2", "Sup3rS3cret", "ghp_abcdefghij", "Pr0mPass"):
+    secrets = (
+        "hunter2hunter2",
+        "Sup3rS3cret",
+        "ghp_abcdefghij",
+        "Pr0mPass",
+        "hunter22x",
+        "s3cr3tt",
+    )
+    for secret in secrets:
         assert secret not in dumped
     assert alert.labels["password"] == "[REDACTED]"
     assert alert.summary.startswith("pool exhausted on postgresql://app:[REDACTED]@db/x")

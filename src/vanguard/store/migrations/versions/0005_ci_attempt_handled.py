@@ -1,9 +1,12 @@
-"""Whether a recorded failed attempt was handled to the end (its incident started).
+"""Whether a recorded failed attempt was handled to the end; run ids in 64 bits.
 
 A failed run is recorded before its incident starts, so that storm detection sees it at
 once; when the start fails (the engine is down) or the process dies, the attempt must stay
 visible as unhandled, or the poller would take it as done and nothing would retry it.
 Rows from before this revision were handled.
+
+GitHub's run ids passed 2^31 long ago: ``run_id`` was a 32-bit integer on PostgreSQL (SQLite
+stores 64 bits whatever the declared type), so a real run could not be recorded there.
 
 Revision ID: 0005
 Revises: 0004
@@ -28,8 +31,14 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("handled", sa.Boolean(), nullable=False, server_default=sa.true())
         )
+        batch.alter_column(
+            "run_id", existing_type=sa.Integer(), type_=sa.BigInteger(), existing_nullable=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("ci_attempts") as batch:
+        batch.alter_column(
+            "run_id", existing_type=sa.BigInteger(), type_=sa.Integer(), existing_nullable=False
+        )
         batch.drop_column("handled")
