@@ -1256,6 +1256,7 @@ class Activities:
         states: dict[str, SeriesState] = dict(inp.states)
         targets: dict[str, JsonValue] = dict(inp.scrape_state)
         alerts: dict[str, Alert] = {}
+        keys: dict[str, list[tuple[str, SeriesState | None]]] = {}
         samples = 0
         for service in self.settings.services:
             interval = service.interval_s
@@ -1294,17 +1295,29 @@ class Activities:
                     if not signal.labels.items() >= watch.labels.items():
                         continue
                     key = series_key(service.name, signal)
-                    state, alert = step(states.get(key), signal, watch.rule)
+                    before = states.get(key)
+                    state, alert = step(before, signal, watch.rule)
                     states[key] = state
                     samples += 1
-                    if alert is not None and alert.fingerprint not in inp.suppressed:
-                        alerts.setdefault(alert.fingerprint, alert)
+                    if alert is None:
+                        continue
+                    if alert.fingerprint in inp.suppressed:
+                        states[key] = _unalerted(state, before)
+                        continue
+                    alerts.setdefault(alert.fingerprint, alert)
+                    keys.setdefault(alert.fingerprint, []).append((key, before))
         fresh = self._without_open_incidents(list(alerts.values()))
+        started = {alert.fingerprint for alert in fresh}
+        for fingerprint, held in keys.items():
+            if fingerprint not in started:
+                for key, before in held:
+                    states[key] = _unalerted(states[key], before)
         return SweepResult(
             states=states, scrape_state=targets, alerts=tuple(fresh), samples=samples
         )
 
     def _without_open_incidents(self, alerts: list[Alert]) -> list[Alert]:
+        """Alerts whose series has no open incident (one waiting for approval included)."""
         if not alerts:
             return alerts
         with self.store.session() as session:
@@ -1316,3 +1329,15 @@ class Activities:
                 if not inc.closed
             }
         return [a for a in alerts if a.fingerprint not in busy]
+
+
+def _unalerted(state: SeriesState, before: SeriesState | None) -> SeriesState:
+    """``state`` as if its alert had not been raised: a dropped alert (its series is
+    suppressed after a remedy, or has an open incident) must not start the cooldown, or a
+    breach that follows would stay silent for it."""
+    return state.model_copy(
+        update={
+            "last_alert_t": before.last_alert_t if before else None,
+            "last_alert_kind": before.last_alert_kind if before else None,
+        }
+    )

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.exporter import Exporter
 from vanguard.config import ScrapeConfig, ServiceConfig, Settings, WatchConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.engine.messages import SweepInput
 from vanguard.engine.runtime import build_runtime
+from vanguard.incident import Incident, IncidentState
 from vanguard.netutil import free_port
 from vanguard.sources.prometheus import TargetState
+from vanguard.store import IncidentRepo
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +70,71 @@ def test_unreachable_target_is_retried_with_backoff_marked_stale_and_logged_spar
     assert len(warnings) == 2, [r.getMessage() for r in warnings]
     assert "1 in a row" in warnings[0].getMessage()
     assert "stale" in warnings[1].getMessage()
+
+
+def test_an_alert_dropped_while_its_series_is_busy_is_raised_once_it_is_free(
+    tmp_path: Path,
+) -> None:
+    """A breach seen while the series was suppressed (after a remedy) or had an open
+    incident must not start the detector's cooldown: once free, it is raised at once."""
+    with Exporter() as exporter:
+        memory = exporter.gauge("process_resident_memory_bytes", "rss")
+        memory.set(50)
+        settings = Settings(
+            data_dir=tmp_path,
+            services=(
+                ServiceConfig(
+                    name="leaky",
+                    scrape=ScrapeConfig(url=exporter.url, interval_s=1),
+                    watch=(
+                        WatchConfig(
+                            metric="process_resident_memory_bytes",
+                            rule=WatchRule(threshold=100, direction="up", warmup=3),
+                        ),
+                    ),
+                ),
+            ),
+        )
+        runtime = build_runtime(settings, notifiers=[])
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        runtime.activities.clock = lambda: now
+        try:
+            warm = SweepInput(states={}, scrape_state={})
+            for _ in range(4):
+                result = runtime.activities.sweep(warm)
+                assert result.alerts == ()
+                warm = SweepInput(states=result.states, scrape_state=result.scrape_state)
+                now += timedelta(seconds=2)
+            memory.set(500)
+            (breach,) = runtime.activities.sweep(warm).alerts
+            assert "breach" in breach.summary
+            busy = warm.model_copy(update={"suppressed": (breach.fingerprint,)})
+            held = runtime.activities.sweep(busy)
+            assert held.alerts == ()
+            now += timedelta(seconds=2)
+            free = runtime.activities.sweep(
+                SweepInput(states=held.states, scrape_state=held.scrape_state)
+            )
+            assert [a.fingerprint for a in free.alerts] == [breach.fingerprint]
+
+            with runtime.store.session() as session:
+                IncidentRepo(session).save_incident(Incident.open("inc-busy", breach))
+            now += timedelta(seconds=2)
+            open_one = runtime.activities.sweep(
+                SweepInput(states=held.states, scrape_state=free.scrape_state)
+            )
+            assert open_one.alerts == ()
+            with runtime.store.session() as session:
+                repo = IncidentRepo(session)
+                incident = repo.get_incident("inc-busy")
+                assert incident is not None
+                diagnosed = incident.transition(IncidentState.diagnosed, at=now, reason="test")
+                closed_one = diagnosed.transition(IncidentState.escalated, at=now, reason="test")
+                repo.save_incident(closed_one)
+            now += timedelta(seconds=2)
+            closed = runtime.activities.sweep(
+                SweepInput(states=open_one.states, scrape_state=open_one.scrape_state)
+            )
+            assert [a.fingerprint for a in closed.alerts] == [breach.fingerprint]
+        finally:
+            runtime.close()
