@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vanguard import __version__
@@ -30,7 +31,9 @@ ConfigOpt = Annotated[
 ]
 StoreOpt = Annotated[str | None, typer.Option(help="store URL (overrides the config)")]
 ByOpt = Annotated[str | None, typer.Option("--by", help="who does it (default: the login name)")]
-console = Console()
+console = Console(markup=False)
+"""Prints what others wrote (alert summaries, reasons, names) as text: a ``[`` in it is not
+markup. Styled lines say ``markup=True`` and escape what they embed."""
 
 
 def login_name(by: str | None) -> str:
@@ -65,7 +68,9 @@ def _run_until_signal(settings: Settings, *, api: bool, watch: bool, worker: boo
     runtime = build_runtime(settings)
 
     def announce(ep: Endpoints) -> None:
-        console.print(f"[bold]Vanguard {__version__}[/bold] running; Ctrl-C stops everything")
+        console.print(
+            f"[bold]Vanguard {__version__}[/bold] running; Ctrl-C stops everything", markup=True
+        )
         console.print(f"  Temporal      {ep.temporal}  (task queue {ep.task_queue})")
         if ep.temporal_ui:
             console.print(f"  Temporal UI   {ep.temporal_ui}")
@@ -174,7 +179,7 @@ def demo(
 
     def emit(stamp: str, text: str) -> None:
         if not json_out:
-            console.print(f"[dim]{stamp:>8}[/dim]  {text}", highlight=False)
+            console.print(f"[dim]{stamp:>8}[/dim]  {escape(text)}", highlight=False, markup=True)
 
     result = run_demo(workdir.resolve(), emit=emit)
     summary = {
@@ -193,7 +198,8 @@ def demo(
         colour = "green" if result.ok else "red"
         console.print(
             f"\n[{colour}]incident {result.incident_id}: {result.state}[/{colour}] "
-            f"in {result.seconds:.0f} s"
+            f"in {result.seconds:.0f} s",
+            markup=True,
         )
         console.print(
             f"read it again: vanguard incidents show {result.incident_id} -c {result.config}"
@@ -313,7 +319,10 @@ def incidents_show(
         print(record.model_dump_json(indent=2))
         return
     inc = record.incident
-    console.print(f"[bold]{inc.incident_id}[/bold]  {inc.state}  {inc.alert.summary}")
+    console.print(
+        f"[bold]{escape(inc.incident_id)}[/bold]  {inc.state}  {escape(inc.alert.summary)}",
+        markup=True,
+    )
     for change in inc.history:
         console.print(
             f"  {change.at:%H:%M:%S}  {change.state:<18} {change.reason}", highlight=False

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from vanguard.ci.client import build_github_api
@@ -183,4 +184,4 @@ def explain_run_command(
         console.print(
             f"compared with the passing job {reading.baseline.link}", highlight=False, markup=False
         )
-    render_explanation(explanation, console, report=report)
+    render_explanation(explanation, Console(), report=report)

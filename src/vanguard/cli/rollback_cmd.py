@@ -21,7 +21,7 @@ from vanguard.config import load_settings
 
 __all__ = ["rollback"]
 
-console = Console()
+console = Console(markup=False)
 
 
 @app.command()

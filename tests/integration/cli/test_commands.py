@@ -168,11 +168,17 @@ def test_incidents_list_and_show_read_the_store(tmp_path: Path) -> None:
         alert = leak_alert("web", datetime(2026, 5, 1, tzinfo=UTC))
         IncidentRepo(session).save_incident(Incident.open("inc-42", alert))
         IncidentRepo(session).save_incident(Incident.open("inc-20261206-e7e31ba0d6da", alert))
+        marked = alert.model_copy(update={"summary": "queue [/red] stuck [bold]now[/bold]"})
+        IncidentRepo(session).save_incident(Incident.open("inc-markup", marked))
     store.close()
     listed = run("incidents", "list", "--store", url)
     assert listed.returncode == 0, listed.stderr
     assert "inc-42" in listed.stdout
     assert "inc-20261206-e7e31ba0d6da" in listed.stdout, "an 80-column pipe keeps the id whole"
+    assert "[/red]" in listed.stdout, "an alert's text is printed as text, never as markup"
+    shown_markup = run("incidents", "show", "inc-markup", "--store", url)
+    assert shown_markup.returncode == 0, shown_markup.stderr
+    assert "queue [/red] stuck [bold]now[/bold]" in shown_markup.stdout
     waiting = run("incidents", "list", "--store", url, "--state", "awaiting_approval")
     assert waiting.returncode == 0, waiting.stderr
     assert "inc-42" not in waiting.stdout

@@ -135,3 +135,9 @@ def test_a_config_that_does_not_load_never_stops_a_pause(tmp_path: Path) -> None
             assert [p.service_name for p in PauseRepo(session).active(utcnow())] == ["web"]
     finally:
         store.close()
+
+
+def test_brackets_in_a_reason_are_text_not_markup(url: str) -> None:
+    said = _run(url, "pause", "--reason", "per [/ops] runbook [bold]now[/bold]", "--by", "erin")
+    assert "per [/ops] runbook [bold]now[/bold]" in " ".join(said.split())
+    assert "per [/ops] runbook [bold]now[/bold]" in " ".join(_run(url, "status").split())
