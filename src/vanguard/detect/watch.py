@@ -188,6 +188,13 @@ def step(
     kind, confidence = _classify(x, anomaly, breach_at, breach_conf, rule)
     if kind is None or not _due(st, kind, t):
         return new, None
+    if kind == "breach":
+        trend = trend.model_copy(
+            update={
+                "predicted_breach_time": datetime.fromtimestamp(t, UTC),
+                "breach_confidence": CONFIDENCE_CAP,
+            }
+        )
     new = new.model_copy(update={"last_alert_t": t, "last_alert_kind": kind})
     return new, _alert(signal, kind, confidence, anomaly, trend, baseline, times, values)
 

@@ -29,6 +29,8 @@ from vanguard.detect.watch import (
     fingerprint,
     step,
 )
+from vanguard.diagnose.matcher import match
+from vanguard.diagnose.patterns import load_patterns
 from vanguard.model import Alert, Signal
 
 T0 = datetime(2026, 3, 1, 8, tzinfo=UTC)
@@ -428,3 +430,19 @@ def test_noise_level_is_steady_early_and_shrugs_off_one_spike() -> None:
     assert calm.noise is not None
     assert spiked.noise is not None
     assert spiked.noise < 1.2 * calm.noise
+
+
+def test_a_breach_is_a_certain_breach_now_so_leak_patterns_still_match() -> None:
+    """A leak whose forecast was missed, dry-run or declined still matches its pattern
+    once it breaches: the breach time is now, its confidence the cap."""
+    rule = WatchRule(threshold=300e6, warmup=5)
+    points = [(float(i), 100e6 + 3e6 * i) for i in range(80)]
+    _, alerts = run(points, rule)
+    breach = next(a for _, a in alerts if a.attributes["kind"] == "breach")
+    trend = breach.trend_analysis
+    assert trend is not None
+    assert trend.predicted_breach_time == breach.detected_at
+    assert trend.breach_confidence >= 0.9
+    rss = breach.model_copy(update={"metric_type": "process_resident_memory_bytes"})
+    found = match(rss, load_patterns(), service_type="python-web")
+    assert found.pattern_id == "memory_leak_gradual", found.reasons
