@@ -27,6 +27,7 @@ from vanguard.cli.core import (
 from vanguard.clock import utcnow
 from vanguard.config import load_settings
 from vanguard.errors import ConfigError, InputError
+from vanguard.redact import redact_text
 from vanguard.store import PauseRepo
 
 __all__ = ["parse_duration", "pause", "resume", "status"]
@@ -84,7 +85,10 @@ def pause(
         the_store.close()
     console.print(made.describe(), highlight=False)
     scope = f" --service {service}" if service else ""
-    console.print(f"resume with: vanguard automation resume{scope}", highlight=False)
+    where = f" --store {redact_text(store)}" if store else ""
+    if not store and config != Path("vanguard.yaml"):
+        where = f" -c {config}"
+    console.print(f"resume with: vanguard automation resume{scope}{where}", highlight=False)
 
 
 def _warn_if_unknown(service: str, config: Path) -> None:

@@ -154,6 +154,11 @@ def api(
             policy=settings.policy,
             allowed_hosts=settings.api.hosts(),
         )
+        console.print(
+            f"API  http://{settings.api.host}:{settings.api.port}  (dashboard at /; "
+            "webhooks start nothing without --temporal)",
+            highlight=False,
+        )
         uvicorn.run(
             app,
             host=settings.api.host,

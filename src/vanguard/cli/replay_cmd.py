@@ -74,6 +74,9 @@ def _csv_signals(path: Path, service: ServiceConfig, metric: str | None) -> list
     if not watches:
         known = ", ".join(w.metric for w in service.watch) or "none"
         raise InputError(f"--metric {metric!r}: service {service.name} watches {known}")
+    if metric is None and len({w.metric for w in watches}) > 1:
+        known = ", ".join(dict.fromkeys(w.metric for w in watches))
+        raise InputError(f"service {service.name} watches {known}: say which with --metric")
     watch = watches[0]
     series = read_series(path)
     for reason, lines in series.held.items():

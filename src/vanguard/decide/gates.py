@@ -364,6 +364,8 @@ class ApprovalGate:
             return GateVerdict(
                 gate=self.name, passed=False, reason=f"{action} requires human approval"
             )
+        if action is None:
+            return GateVerdict(gate=self.name, passed=True, reason="no action to approve")
         return GateVerdict(gate=self.name, passed=True, reason=f"{action} needs no approval")
 
 

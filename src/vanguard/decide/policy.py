@@ -183,10 +183,14 @@ def _reason(
 ) -> str:
     failing = "; ".join(f"{v.gate} ({v.reason})" for v in blockers)
     if kind == "approve":
-        text = f"all {gate_count} gates passed"
-        if overridden:
-            text += f" ({', '.join(overridden)} lifted by approval of {ctx.approved_by})"
-        return f"dry run: would act; {text}" if dry_run else f"approved: {text}"
+        lifted = (
+            f" ({', '.join(overridden)} lifted: approved by {ctx.approved_by})"
+            if overridden
+            else ""
+        )
+        if dry_run:
+            return f"dry run: would act; every other gate passed ({gate_count - 1}){lifted}"
+        return f"approved: all {gate_count} gates passed{lifted}"
     if kind == "ask":
         return (
             f"dry run: would ask for approval: {failing}"

@@ -392,6 +392,11 @@ def _deciding_verdict(verdicts: Sequence[Verdict]) -> Verdict:
     return Verdict.unchanged
 
 
+EVIDENCE_FRESH_S = 60.0
+"""An alert's own points stand for the state before the action while they are this recent;
+after a wait (a person asked, a maintenance window) the series is read again."""
+
+
 class Activities:
     """The side-effecting half of the loop, bound to one set of clients."""
 
@@ -723,23 +728,29 @@ class Activities:
         """Read the series that will judge the remedy, over ``baseline_s``, before it acts.
 
         An alert from the detector carries its series' recent points; they are the baseline
-        when only that series judges, and nothing is read. Otherwise (a ``verify`` list, or
-        an alert with no evidence such as Alertmanager's) the series are sampled now, once:
-        never after the action began, and never twice. The points go to the audit trail (at
-        most ``MAX_SERIES`` + 1 series per entry: one more already makes it inconclusive).
+        when only that series judges and they are still recent (``EVIDENCE_FRESH_S``, or two
+        sample intervals), and nothing is read. Otherwise (a ``verify`` list, an alert with
+        no evidence such as Alertmanager's, or evidence that aged while a person was asked)
+        the series are sampled now, once: never after the action began, and never twice.
+        The points go to the audit trail (at most ``MAX_SERIES`` + 1 series per entry: one
+        more already makes it inconclusive).
         """
         service = self._service(inp.alert.service_name)
         if service is None or not service.has_source:
             return
         metrics = self._verify_metrics(inp.alert, self._pattern(inp.diagnosis.pattern_id))
-        if not service.verify and self._judged_by_alert_alone(inp.alert, metrics):
+        verification = self.settings.verification
+        fresh = timedelta(seconds=max(EVIDENCE_FRESH_S, 2 * verification.sample_interval_s))
+        recent = bool(inp.alert.evidence) and (
+            self.clock() - inp.alert.evidence[-1].timestamp <= fresh
+        )
+        if not service.verify and recent and self._judged_by_alert_alone(inp.alert, metrics):
             return
         if self.ledger.get(f"{inp.incident_id}:apply") is not None:
             return
         with self.store.session() as session:
             if self._baseline_windows(AuditLog(session).entries(inp.incident_id)) is not None:
                 return
-        verification = self.settings.verification
         count = max(
             self.verify_samples,
             min(600, round(verification.baseline_s / verification.sample_interval_s)),

@@ -74,7 +74,7 @@ def render(
     if diagnosis is not None:
         sections.append(_diagnosis(diagnosis))
     if decision is not None:
-        sections.append(_decision(decision))
+        sections.append(_decision(decision, answered=outcome is not None or incident.closed))
     if result is not None:
         sections.append(_action("Action", result))
     if verification is not None:
@@ -174,12 +174,12 @@ def _diagnosis(diagnosis: Diagnosis) -> str:
     return "\n".join(lines)
 
 
-def _decision(decision: Decision) -> str:
+def _decision(decision: Decision, *, answered: bool) -> str:
     lines = [f"Decision: {decision.reason}"]
     lines += [
         f"  {'pass' if v.passed else 'FAIL'}  {v.gate}: {v.reason}" for v in decision.verdicts
     ]
-    if decision.needs_approval:
+    if decision.needs_approval and not answered:
         lines.append(
             f"  to answer: vanguard incidents approve {decision.incident_id} "
             f"(or: vanguard incidents decline {decision.incident_id})"

@@ -159,6 +159,7 @@ def test_api_alone_requires_its_token_and_answers_only_to_loopback_names(
     assert rebound.status_code == 400
     assert local.status_code == 200
     assert "'github' section is not used without --temporal" in out
+    assert f"API  http://127.0.0.1:{port}" in out
 
 
 def test_incidents_list_and_show_read_the_store(tmp_path: Path) -> None:

@@ -165,3 +165,57 @@ def test_queue_wait_and_error_rate_judge_the_remedy(
     assert record is not None
     assert record.verification == verification
     assert [e.kind for e in record.audit].count("verification.baseline") == 1
+
+
+@pytest.mark.parametrize(("age_s", "read_again"), [(2, False), (600, True)])
+def test_an_alert_that_waited_for_a_person_is_judged_against_the_series_as_it_is_now(
+    exporter: tuple[Exporter, dict[str, Gauge]], tmp_path: Path, age_s: int, read_again: bool
+) -> None:
+    """The queue was 10 when the alert fired and grew to 40 while someone decided; a
+    baseline from the alert's own points would have called a fall to 20 an improvement
+    from 10 to 20, a degradation. After a wait the series is read again before acting."""
+    exp, gauges = exporter
+    gauges["queue"].set(40)
+    settings = Settings(
+        data_dir=tmp_path,
+        services=(ServiceConfig(name="svc", type="svc", scrape=ScrapeConfig(url=exp.url)),),
+        policy=PolicyConfig(min_confidence=0.5),
+        verification=VerificationConfig(baseline_s=1, sample_interval_s=0.2),
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    adapter = Widen(gauges, lambda g: g["queue"].set(20))
+    acts = Activities(settings, store, [PATTERN], {adapter.kind: adapter}, MemoryLedger(), [])
+    fired = datetime.now(UTC) - timedelta(seconds=age_s)
+    alert = Alert(
+        alert_id="a-2",
+        fingerprint="svc/queue",
+        source="watch",
+        service_name="svc",
+        metric_type="queue",
+        detected_at=fired,
+        summary="queue 10",
+        anomaly_score=1.0,
+        confidence=1.0,
+        evidence=tuple(
+            EvidencePoint(timestamp=fired - timedelta(seconds=s), value=10.0)
+            for s in range(5, -1, -1)
+        ),
+    )
+    try:
+        acts.open_incident(OpenInput(incident_id="inc-2", alert=alert))
+        diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-2", alert=alert))
+        acts.decide(DecideInput(incident_id="inc-2", alert=alert, diagnosis=diagnosis))
+        apply = ApplyInput(incident_id="inc-2", alert=alert, diagnosis=diagnosis)
+        acts.record_baseline(apply)
+        action = acts.apply_action(apply)
+        verification = acts.verify(
+            VerifyInput(incident_id="inc-2", alert=alert, diagnosis=diagnosis, action=action)
+        )
+    finally:
+        store.close()
+    if read_again:
+        assert {p.value for p in verification.baseline} == {40.0}
+        assert verification.verdict is Verdict.improved, verification.reason
+    else:
+        assert {p.value for p in verification.baseline} == {10.0}
+        assert verification.verdict is Verdict.degraded, verification.reason

@@ -87,13 +87,23 @@ def test_an_edited_store_is_caught(store_url: str) -> None:
     assert "first bad entry: 4" in said
 
 
-def test_a_partial_export_is_not_mistaken_for_a_chain(store_url: str, tmp_path: Path) -> None:
+def test_a_partial_export_is_checked_entry_by_entry_not_as_a_chain(
+    store_url: str, tmp_path: Path
+) -> None:
     export = tmp_path / "inc-1.jsonl"
     _run("export", "--store", store_url, "--incident", "inc-1", "--output", str(export))
     assert [json.loads(x)["seq"] for x in export.read_text().splitlines()] == [2, 4]
     code, said = _run("verify", "--file", str(export))
+    assert code == 0, said
+    assert said.startswith("2 entries of a partial export, each intact and in order")
+    assert "cannot be told from the file" in said
+    lines = export.read_text().splitlines()
+    entry = json.loads(lines[1])
+    entry["payload"]["i"] = 99
+    export.write_text("\n".join([lines[0], json.dumps(entry)]) + "\n")
+    code, said = _run("verify", "--file", str(export))
     assert code == 1
-    assert "partial export (--incident)" in said
+    assert "entry 4 was altered" in said
 
 
 def test_a_malformed_export_names_the_line(tmp_path: Path) -> None:
@@ -131,4 +141,4 @@ def test_swapped_entries_are_named_as_such(store_url: str, tmp_path: Path) -> No
     export.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")
     code, said = _run("verify", "--file", str(export))
     assert code == 1
-    assert "entries were removed or reordered" in said
+    assert "entry 1 follows entry 2: entries were reordered" in said

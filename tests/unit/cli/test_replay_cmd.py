@@ -19,7 +19,7 @@ CONFIG = """\
 services:
   - name: web
     type: python-web
-    scrape: {url: "http://127.0.0.1:9/metrics", metrics: [process_resident_memory_bytes]}
+    scrape: {url: "http://127.0.0.1:9/metrics"}
     watch:
       - metric: process_resident_memory_bytes
         rule: {threshold: 419430400, horizon_s: 7200, min_confidence: 0.6}
@@ -120,3 +120,20 @@ def test_errors_name_what_is_wrong(files: tuple[Path, Path]) -> None:
             "-c",
             str(config),
         )
+
+
+def test_a_service_watching_several_metrics_needs_metric(files: tuple[Path, Path]) -> None:
+    config, history = files
+    config.write_text(
+        CONFIG.replace(
+            "    watch:\n",
+            "    watch:\n      - metric: open_fds\n        rule: {threshold: 1000}\n",
+        )
+    )
+    with pytest.raises(InputError, match="watches open_fds, process_resident_memory_bytes: say"):
+        _run("--service", "web", "--csv", str(history), "-c", str(config))
+    said = _run(
+        "--service", "web", "--csv", str(history), "-c", str(config),
+        "--metric", "process_resident_memory_bytes",
+    )  # fmt: skip
+    assert "1440 points in 1 series replayed" in said

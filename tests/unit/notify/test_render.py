@@ -115,6 +115,13 @@ def test_awaiting_approval_is_a_warning() -> None:
     assert f"to answer: vanguard incidents approve {iid}" in message.body
     assert f"vanguard incidents decline {iid}" in message.body
     assert "to answer" not in render(incident(S.diagnosed), diagnosis(), decision()).body
+    declined = render(
+        incident(S.diagnosed, S.awaiting_approval, S.declined),
+        diagnosis(),
+        ask,
+        outcome=outcome(OutcomeStatus.declined, "declined by carol"),
+    )
+    assert "to answer" not in declined.body, "an answered request is not asked again"
 
 
 def test_rolled_back_incident_has_nothing_left_to_undo() -> None:
