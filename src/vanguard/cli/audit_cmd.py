@@ -38,8 +38,12 @@ def read_export(stream: TextIO, name: str) -> Iterator[AuditEntry]:
 
 
 def _report(check: ChainCheck) -> None:
+    """Exit 0 for an intact chain, 1 at a break, 3 for a partial export intact as far as
+    a file can tell (a chain cut at its start reads the same, so it is not a 0)."""
     if check.ok:
         typer.echo(check.reason)
+        if check.partial:
+            raise typer.Exit(3)
         return
     first = f" (first bad entry: {check.first_bad_id})" if check.first_bad_id else ""
     typer.echo(f"audit trail BROKEN after {check.count} good entries{first}: {check.reason}")

@@ -51,7 +51,12 @@ class AuditEntry(BaseModel):
 
 
 class ChainCheck(BaseModel):
-    """The result of walking the chain: ``first_bad_id`` is the first entry that fails."""
+    """The result of walking the chain: ``first_bad_id`` is the first entry that fails.
+
+    ``partial``: the entries did not start at entry 1, so only each entry, their order and
+    the links between consecutive ones were checked (an export of one incident; or a full
+    export whose first entries were cut, which a file alone cannot tell apart).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -59,6 +64,7 @@ class ChainCheck(BaseModel):
     count: int
     first_bad_id: int | None = None
     reason: str
+    partial: bool = False
 
 
 def canonical_json(value: JsonValue) -> str:
@@ -260,6 +266,7 @@ def _check_partial(entries: Iterable[AuditEntry]) -> ChainCheck:
     return ChainCheck(
         ok=True,
         count=count,
+        partial=True,
         reason=f"{count} entries of a partial export, each intact and in order; whether "
         "entries are missing between or before them cannot be told from the file (compare "
         "with the store: vanguard audit verify)",
