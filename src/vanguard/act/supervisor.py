@@ -330,7 +330,8 @@ class SupervisorAdapter:
                 instructions=(
                     f"A restart cannot be undone: the old process of {p.program!r} and its "
                     f"in-memory state are gone. Check `supervisorctl -s {server} status "
-                    f"{p.program}` and its log (`tail {p.program}`), then fix by hand."
+                    f"{p.program}` and its log (`supervisorctl -s {server} tail "
+                    f"{p.program}`), then fix by hand."
                 ),
             ),
             message=message,

@@ -39,6 +39,9 @@ def test_restart_changes_pid_and_verifies(supervisord: StartSupervisord) -> None
     assert result.after["pid"] == _pid(url) != old
     check = adapter.verify(result)
     assert check.ok, check.reason
+    assert not result.undo.possible
+    assert "supervisorctl -s http://127.0.0.1:" in result.undo.instructions
+    assert " tail " in result.undo.instructions, "the log hint is a command one can run"
 
 
 def test_same_key_twice_restarts_once(supervisord: StartSupervisord) -> None:
