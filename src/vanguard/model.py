@@ -33,6 +33,7 @@ __all__ = [
     "UndoRecord",
     "Verdict",
     "Verification",
+    "quantity",
 ]
 
 
@@ -77,25 +78,29 @@ class TrendAnalysis(Frozen):
     predicted_breach_time: AwareDatetime | None = None
     breach_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
 
-    def describe(self, unit: str = "") -> str:
-        """Render like ``current 78 %, +5.2 %/h, z 2.8σ, predicted breach T+2.5 h, 87 %``."""
+    def describe(self, metric: str = "") -> str:
+        """Render like ``current 78, +5.2/h, z 2.8σ, threshold 90, 87 % confidence``, in
+        the metric's unit when its name says it (``*_bytes``: 89.5 MiB), as alerts say it."""
+        sign = "-" if self.slope_per_hour < 0 else "+"
         parts = [
-            f"current {_fmt(self.current)}{unit}",
-            f"{self.slope_per_hour:+.3g}{unit}/h",
+            f"current {quantity(self.current, metric)}",
+            f"{sign}{quantity(abs(self.slope_per_hour), metric)}/h",
             f"z {self.zscore:.1f}σ",
         ]
         if self.threshold is not None:
-            parts.append(f"threshold {_fmt(self.threshold)}{unit}")
+            parts.append(f"threshold {quantity(self.threshold, metric)}")
         parts.append(f"{self.breach_confidence:.0%} confidence")
         return ", ".join(parts)
 
 
-def _fmt(value: float) -> str:
-    if abs(value) >= 1e6:
-        return f"{value / 1e6:.1f}M"
-    if abs(value) >= 1e4:
-        return f"{value / 1e3:.1f}k"
-    return f"{value:.3g}"
+def quantity(value: float, metric: str = "") -> str:
+    """A value in the metric's unit when its name says it (``*_bytes``), else 4 digits."""
+    if metric.endswith("_bytes"):
+        for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+            if abs(value) >= size:
+                return f"{value / size:.1f} {unit}"
+        return f"{value:.0f} B"
+    return f"{value:.4g}"
 
 
 class Alert(Frozen):

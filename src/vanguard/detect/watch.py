@@ -20,7 +20,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vanguard.detect.default import DefaultState, default_step
-from vanguard.model import Alert, EvidencePoint, Severity, Signal, TrendAnalysis
+from vanguard.model import Alert, EvidencePoint, Severity, Signal, TrendAnalysis, quantity
 
 __all__ = [
     "ANOMALY_ALERT_SCORE",
@@ -480,29 +480,19 @@ def _summary(
 ) -> str:
     """``current 78, +5.2/h, z 2.8σ, predicted breach T+2.5 h, 87 % confidence``."""
     parts = [
-        f"current {_quantity(trend.current, metric)}",
+        f"current {quantity(trend.current, metric)}",
         f"{'+' if trend.slope_per_hour >= 0 else '-'}"
-        f"{_quantity(abs(trend.slope_per_hour), metric)}/h",
+        f"{quantity(abs(trend.slope_per_hour), metric)}/h",
         f"z {trend.zscore:.1f}σ",
     ]
     if kind == "breach" and trend.threshold is not None:
-        parts.append(f"threshold {_quantity(trend.threshold, metric)} breached")
+        parts.append(f"threshold {quantity(trend.threshold, metric)} breached")
     elif trend.predicted_breach_time is not None:
         parts.append(f"predicted breach T+{_duration(trend.predicted_breach_time - now)}")
         parts.append(f"{trend.breach_confidence:.0%} confidence")
     if kind == "anomaly":
         parts.append(f"anomaly score {anomaly:.2f}")
     return ", ".join(parts)
-
-
-def _quantity(value: float, metric: str) -> str:
-    """A value in the metric's unit when its name says it (``*_bytes``), else 4 digits."""
-    if metric.endswith("_bytes"):
-        for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-            if abs(value) >= size:
-                return f"{value / size:.1f} {unit}"
-        return f"{value:.0f} B"
-    return f"{value:.4g}"
 
 
 def _duration(delta: timedelta) -> str:

@@ -151,7 +151,7 @@ def _what_happened(incident: Incident) -> str:
         f"  anomaly score {alert.anomaly_score:.2f}, confidence {alert.confidence:.2f}",
     ]
     if alert.trend_analysis is not None:
-        lines.append(f"  trend: {alert.trend_analysis.describe()}")
+        lines.append(f"  trend: {alert.trend_analysis.describe(alert.metric_type)}")
         if alert.trend_analysis.predicted_breach_time is not None:
             breach = alert.trend_analysis.predicted_breach_time.isoformat()
             lines.append(f"  predicted breach at {breach}")

@@ -306,15 +306,6 @@ def test_departure_from_a_mostly_idle_series_has_a_large_z() -> None:
     assert _robust_z(12.0, 0.0, 2.0, idle) == 6.0
 
 
-def test_byte_metrics_are_summarised_in_binary_units() -> None:
-    from vanguard.detect.watch import _quantity
-
-    assert _quantity(166_100_000, "process_resident_memory_bytes") == "158.4 MiB"
-    assert _quantity(3 * 2**30, "node_memory_bytes") == "3.0 GiB"
-    assert _quantity(512, "x_bytes") == "512 B"
-    assert _quantity(78.25, "cpu_percent") == "78.25"
-
-
 def _line_through(slope: float, noise: list[float], step_s: float = 60.0) -> _Line:
     """The fitted line of ``len(noise)`` points with the given slope and residuals."""
     reg = Regression()
