@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict
@@ -69,6 +71,13 @@ def create_app(
     app = FastAPI(title="Vanguard", version=__version__, docs_url=None, redoc_url=None)
     if allowed_hosts is not None:
         app.add_middleware(HostCheck, allowed=tuple(allowed_hosts))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith(("/api/", "/webhooks/")):
+            return await request_validation_exception_handler(request, exc)
+        return dashboard.bad_query(request, exc.errors())
+
     app.state.store = store
     app.state.starter = starter
     app.state.alertmanager_token = alertmanager_token

@@ -11,10 +11,10 @@ and Temporal signals, where they are authenticated and audited.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from html import escape
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import numpy as np
@@ -90,6 +90,20 @@ def _page(
         f"{body}</body></html>"
     )
     return HTMLResponse(html, status_code=status)
+
+
+def bad_query(request: Request, problems: Sequence[Mapping[str, Any]]) -> HTMLResponse:
+    """A page's query the route cannot take, said as a page (the API keeps FastAPI's JSON)."""
+    items = "".join(
+        f"<li><code>{escape('.'.join(str(p) for p in tuple(problem.get('loc', ()))[1:]))}"
+        f"</code>: {escape(str(problem.get('msg', '')))}</li>"
+        for problem in problems[:5]
+    )
+    body = (
+        f"<h1>Not a query this page takes</h1><ul>{items}</ul>"
+        f'<p><a href="{escape(request.url.path)}">the page without it</a></p>'
+    )
+    return _page("bad query", body, status=422)
 
 
 def _state(state: str) -> str:

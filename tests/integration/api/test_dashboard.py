@@ -116,6 +116,16 @@ def test_an_unknown_incident_is_a_404_page(store: Store) -> None:
     assert "No incident &lt;nope&gt;" in page.text
 
 
+def test_a_query_a_page_cannot_take_is_a_page_not_json(store: Store) -> None:
+    client = TestClient(create_app(store))
+    page = client.get("/?state=<bogus>")
+    assert page.status_code == 422
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Not a query this page takes" in page.text
+    assert "<bogus>" not in page.text
+    assert client.get("/api/incidents?state=bogus").status_code == 422, "the API keeps JSON"
+
+
 def test_the_audit_page_walks_the_chain(store: Store) -> None:
     text = TestClient(create_app(store)).get("/audit").text
     assert "2 entries, chain intact" in text
