@@ -1122,6 +1122,7 @@ class Activities:
             record.verification,
             outcome,
             rollback=actions.get("rollback"),
+            config=self.settings.source_file,
         )
         stage = "notify" if inp.phase == "outcome" else "notify-approval"
         pending: list[tuple[str, Notifier]] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 from pydantic import JsonValue
 
@@ -61,8 +62,13 @@ def render(
     *,
     rollback: ActionResult | None = None,
     secrets: Sequence[str] = (),
+    config: Path | None = None,
 ) -> Message:
-    """Build the message for ``incident`` from whatever stages have run so far."""
+    """Build the message for ``incident`` from whatever stages have run so far.
+
+    ``config``, the file the sender runs with, goes into the commands the message offers
+    (``-c FILE``), so they work from any directory on that machine.
+    """
     alert = incident.alert
     known = [*secrets, *_secret_values(diagnosis, result, rollback)]
     status = _status(incident, decision, outcome)
@@ -74,7 +80,8 @@ def render(
     if diagnosis is not None:
         sections.append(_diagnosis(diagnosis))
     if decision is not None:
-        sections.append(_decision(decision, answered=outcome is not None or incident.closed))
+        answered = outcome is not None or incident.closed
+        sections.append(_decision(decision, answered=answered, config=config))
     if result is not None:
         sections.append(_action("Action", result))
     if verification is not None:
@@ -174,15 +181,18 @@ def _diagnosis(diagnosis: Diagnosis) -> str:
     return "\n".join(lines)
 
 
-def _decision(decision: Decision, *, answered: bool) -> str:
+def _decision(decision: Decision, *, answered: bool, config: Path | None) -> str:
     lines = [f"Decision: {decision.reason}"]
     lines += [
         f"  {'pass' if v.passed else 'FAIL'}  {v.gate}: {v.reason}" for v in decision.verdicts
     ]
     if decision.needs_approval and not answered:
+        where = (
+            "" if config is None or config == Path("vanguard.yaml").resolve() else f" -c {config}"
+        )
         lines.append(
-            f"  to answer: vanguard incidents approve {decision.incident_id} "
-            f"(or: vanguard incidents decline {decision.incident_id})"
+            f"  to answer: vanguard incidents approve {decision.incident_id}{where} "
+            f"(or: vanguard incidents decline {decision.incident_id}{where})"
         )
     return "\n".join(lines)
 

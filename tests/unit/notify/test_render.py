@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import string
+from pathlib import Path
 
 import pytest
 from pydantic import JsonValue
@@ -122,6 +123,13 @@ def test_awaiting_approval_is_a_warning() -> None:
         outcome=outcome(OutcomeStatus.declined, "declined by carol"),
     )
     assert "to answer" not in declined.body, "an answered request is not asked again"
+    located = render(
+        incident(S.diagnosed, S.awaiting_approval),
+        diagnosis(),
+        ask,
+        config=Path("/etc/vanguard/vanguard.yaml"),
+    )
+    assert f"approve {iid} -c /etc/vanguard/vanguard.yaml" in located.body
 
 
 def test_rolled_back_incident_has_nothing_left_to_undo() -> None:
