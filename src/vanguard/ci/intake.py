@@ -37,7 +37,7 @@ from vanguard.ci.healing import (
 )
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.reading import Baseline, read_run
-from vanguard.ci.records import STALE_RECEIVED, CiRepo
+from vanguard.ci.records import CiRepo
 from vanguard.ci.triage import Command, is_authorised, parse_command
 from vanguard.clock import utcnow
 from vanguard.diagnose.cilog import Explanation
@@ -144,11 +144,10 @@ class CiIntake:
             if repo.attempt_handled(repository, run.id, run.run_attempt):
                 return None
             earlier = repo.delivery(delivery_id)
-            if earlier is not None:
+            if earlier is not None and earlier.status == "failed":
                 waited = self.clock() - earlier.received_at
-                wait = STALE_RECEIVED if earlier.status == "received" else POLL_RETRY_AFTER
-                if waited < wait:
-                    return self._not_yet(delivery_id, f"{earlier.status} {waited} ago")
+                if waited < POLL_RETRY_AFTER:
+                    return self._not_yet(delivery_id, f"failed {waited} ago")
             fresh = repo.claim_delivery(
                 delivery_id,
                 event="workflow_run",

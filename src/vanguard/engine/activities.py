@@ -1268,7 +1268,7 @@ class Activities:
         states: dict[str, SeriesState] = dict(inp.states)
         targets: dict[str, JsonValue] = dict(inp.scrape_state)
         alerts: dict[str, Alert] = {}
-        keys: dict[str, list[tuple[str, SeriesState | None]]] = {}
+        raised_on: dict[str, list[tuple[str, SeriesState | None]]] = {}
         samples = 0
         for service in self.settings.services:
             interval = service.interval_s
@@ -1317,10 +1317,10 @@ class Activities:
                         states[key] = _unalerted(state, before)
                         continue
                     alerts.setdefault(alert.fingerprint, alert)
-                    keys.setdefault(alert.fingerprint, []).append((key, before))
+                    raised_on.setdefault(alert.fingerprint, []).append((key, before))
         fresh = self._without_open_incidents(list(alerts.values()))
         started = {alert.fingerprint for alert in fresh}
-        for fingerprint, held in keys.items():
+        for fingerprint, held in raised_on.items():
             if fingerprint not in started:
                 for key, before in held:
                     states[key] = _unalerted(states[key], before)

@@ -570,15 +570,19 @@ def first_fingerprint(session: Session) -> str:
 async def test_a_run_with_nothing_to_start_is_handled_and_not_polled_again(
     store: Store, github: MemoryGitHub
 ) -> None:
+    """A failed run whose plan is to do nothing (its fingerprint is ignored) is handled."""
     starter = Starter()
     intake = _intake(store, github, starter)
+    await intake.receive(
+        "d-first", "workflow_run", _failed_run_body(github, "o/r", 11, "network_econnreset")
+    )
+    with store.session() as session:
+        fingerprint = starter.alerts[0].labels["fingerprint"]
+        CiRepo(session).save_triage("o/r", fingerprint, at=NOW, ignored=True)
     body = _failed_run_body(github, "o/r", 12, "network_econnreset")
-    cancelled = json.loads(body)
-    cancelled["workflow_run"]["conclusion"] = "cancelled"
-    github.runs[("o/r", 12)] = WorkflowRun.model_validate(cancelled["workflow_run"])
-    result = await intake.receive("d-cancel", "workflow_run", json.dumps(cancelled).encode())
+    result = await intake.receive("d-ignored", "workflow_run", body)
     assert result.status == "accepted"
-    assert starter.alerts == []
+    assert len(starter.alerts) == 1, "nothing is started for an ignored fingerprint"
     assert await intake.receive_polled_run("o/r", "main", github.runs[("o/r", 12)]) is None
 
 
