@@ -7,7 +7,10 @@ A body that is not the expected JSON is a 4xx whose reason is also logged: 415 f
 content type (which also keeps a web page from posting here: a browser sends a JSON
 content type across origins only after a preflight this API never grants), 413 past
 ``MAX_BODY_BYTES``. An engine that cannot start an incident is a 503, which Alertmanager
-retries; incidents already started are recognised as duplicates then.
+retries; incidents already started are recognised as duplicates then. At most
+``MAX_ALERTS`` firing alerts of one delivery start incidents, in the order sent; the rest
+are counted in the receipt's ``truncated`` and logged, as Alertmanager's own ``max_alerts``
+does, so one storm cannot start thousands of workflows from a single request.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from vanguard.api.bodies import read_body
 from vanguard.api.starter import IncidentStarter
+from vanguard.redact import redact_text
 from vanguard.sources.alertmanager import AlertmanagerWebhook, alerts_from_webhook
 
-__all__ = ["MAX_BODY_BYTES", "AlertmanagerReceipt", "router"]
+__all__ = ["MAX_ALERTS", "MAX_BODY_BYTES", "AlertmanagerReceipt", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +36,21 @@ router = APIRouter()
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """Thousands of alerts; Alertmanager's ``max_alerts`` can keep a large group below it."""
 
+MAX_ALERTS = 100
+"""Firing alerts one delivery may turn into incidents; a larger group is a storm."""
+
 
 class AlertmanagerReceipt(BaseModel):
-    """What a delivery did: incidents started now, and those that already existed."""
+    """What a delivery did: incidents started now, those that already existed, and the
+    alerts left out: resolved ones (``ignored``) and firing ones past ``MAX_ALERTS``
+    (``truncated``)."""
 
     model_config = ConfigDict(frozen=True)
 
     started: tuple[str, ...]
     duplicates: tuple[str, ...]
     ignored: int
+    truncated: int = 0
 
 
 def _problem(status: int, reason: str) -> HTTPException:
@@ -78,6 +88,16 @@ async def receive(request: Request) -> AlertmanagerReceipt:
     if starter is None:
         raise _problem(503, "this API was started without an engine to start incidents on")
     alerts = alerts_from_webhook(payload)
+    truncated = max(0, len(alerts) - MAX_ALERTS)
+    if truncated:
+        log.warning(
+            "alertmanager delivery %s: %d firing alerts, incidents for the first %d only; "
+            "set max_alerts in Alertmanager's webhook_config or group alerts more coarsely",
+            redact_text(payload.groupKey)[:200],
+            len(alerts),
+            MAX_ALERTS,
+        )
+        alerts = alerts[:MAX_ALERTS]
     started: list[str] = []
     duplicates: list[str] = []
     for alert in alerts:
@@ -100,5 +120,6 @@ async def receive(request: Request) -> AlertmanagerReceipt:
     return AlertmanagerReceipt(
         started=tuple(started),
         duplicates=tuple(duplicates),
-        ignored=len(payload.alerts) - len(alerts),
+        ignored=len(payload.alerts) - len(alerts) - truncated,
+        truncated=truncated,
     )

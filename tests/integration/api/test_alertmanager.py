@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from vanguard.api import create_app
-from vanguard.api.alertmanager import MAX_BODY_BYTES
+from vanguard.api.alertmanager import MAX_ALERTS, MAX_BODY_BYTES
 from vanguard.model import Alert
 from vanguard.store import open_store
 
@@ -190,3 +190,27 @@ def test_an_engine_that_cannot_start_is_503_and_a_retry_starts_the_rest(tmp_path
     assert retried.status_code == 202
     assert len(retried.json()["started"]) == 1
     assert len(retried.json()["duplicates"]) == 1
+
+
+def test_a_storm_in_one_delivery_starts_at_most_max_alerts_and_says_so(
+    api: tuple[TestClient, Starter], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, starter = api
+    body: dict[str, Any] = json.loads(FIRING.read_text())
+    firing = body["alerts"][0]
+    body["alerts"] = [
+        {**firing, "labels": {**firing["labels"], "instance": f"h{i}"}, "fingerprint": f"{i:016x}"}
+        for i in range(MAX_ALERTS + 37)
+    ] + [body["alerts"][1]]
+    with caplog.at_level(logging.WARNING, logger="vanguard.api.alertmanager"):
+        response = client.post("/api/alertmanager", json=body)
+    assert response.status_code == 202
+    receipt = response.json()
+    assert len(receipt["started"]) == MAX_ALERTS
+    assert receipt["truncated"] == 37
+    assert receipt["ignored"] == 1
+    assert [a.alert_id.split("-")[1] for a in starter.alerts] == [
+        f"{i:016x}" for i in range(MAX_ALERTS)
+    ]
+    assert f"{MAX_ALERTS + 37} firing alerts" in caplog.text
+    assert "max_alerts" in caplog.text
