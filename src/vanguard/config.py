@@ -14,14 +14,23 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from vanguard.ci.config import GitHubConfig
 from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.errors import ConfigError
+from vanguard.fields import exact_kind
 from vanguard.redact import is_placeholder
-from vanguard.yamlsource import EnvName, LocatedYaml, load_yaml, no_bool_mixups, validate_yaml
+from vanguard.yamlsource import EnvName, LocatedYaml, load_yaml, validate_yaml
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -49,10 +58,10 @@ _SECRET_KEYS = re.compile(r"(password|passwd|secret|token|api_key|apikey|private
 class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _no_bool_mixups(cls, data: Any) -> Any:
-        return no_bool_mixups(cls, data)
+    def _exact_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        return exact_kind(cls, info.field_name or "", value)
 
     @model_validator(mode="before")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, get_args
+from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ValidationError
@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ValidationError
 from vanguard.errors import ConfigError
 from vanguard.redact import is_secret_key, redact_text
 
-__all__ = ["EnvName", "LocatedYaml", "load_yaml", "no_bool_mixups", "validate_yaml"]
+__all__ = ["EnvName", "LocatedYaml", "load_yaml", "validate_yaml"]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
 
@@ -34,39 +34,6 @@ def _env_name(value: str) -> str:
 
 EnvName = Annotated[str, AfterValidator(_env_name)]
 """The name of an environment variable (``*_env`` settings): never the secret itself."""
-
-
-def _admits(annotation: Any, kinds: tuple[type, ...]) -> bool:
-    """Whether a field's type is, or has among its unions and annotations, one of ``kinds``."""
-    if annotation in kinds:
-        return True
-    return any(_admits(arg, kinds) for arg in get_args(annotation))
-
-
-def no_bool_mixups(model: type[BaseModel], data: Any) -> Any:
-    """Refuse a boolean where a number goes, and anything else where a boolean goes.
-
-    YAML reads ``yes``, ``no``, ``on`` and ``off`` as booleans and pydantic turns a boolean
-    into 1 or 0 (``interval_s: yes`` became one second), and ``dry_run: 1`` into true: a
-    mistyped safety setting must be an error, not a guess. For a model's ``before``
-    validator.
-    """
-    if not isinstance(data, dict):
-        return data
-    for name, value in data.items():
-        field = model.model_fields.get(name) if isinstance(name, str) else None
-        if field is None or value is None:
-            continue
-        takes_bool = _admits(field.annotation, (bool,))
-        if isinstance(value, bool) and not takes_bool and _admits(field.annotation, (int, float)):
-            raise ValueError(
-                f"{name}: expected a number, got {str(value).lower()} "
-                "(YAML reads yes, no, on and off as booleans)"
-            )
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if takes_bool and numeric and not _admits(field.annotation, (int, float)):
-            raise ValueError(f"{name}: expected true or false, got {value!r}")
-    return data
 
 
 PathKey = tuple[str | int, ...]
@@ -226,7 +193,7 @@ def _located(source: LocatedYaml, error: Any) -> tuple[int | None, str, str]:
     """One validation error as its line, dotted key and message (secrets not shown)."""
     loc = source.written(tuple(error["loc"]))
     value = error.get("input")
-    message = str(error["msg"])
+    message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] != "missing" and not isinstance(value, dict | list):
         message = f"{message}{_shown(loc, value)}"
     return source.line_of(loc), _dotted(loc), message

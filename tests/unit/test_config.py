@@ -377,11 +377,11 @@ def test_yaml_nested_past_any_use_is_an_error_not_a_crash(tmp_path: Path) -> Non
     [
         (
             "services: [{name: w, scrape: {url: 'http://x', interval_s: yes}}]\n",
-            "interval_s: expected a number, got true",
+            r"interval_s: expected a number; YAML reads yes, no, on and off as booleans \(got True",
         ),
-        ("policy: {dry_run: 1}\n", "dry_run: expected true or false, got 1"),
+        ("policy: {dry_run: 1}\n", r"dry_run: expected true or false \(got 1\)"),
         ("policy: {max_actions_per_day: on}\n", "max_actions_per_day: expected a number"),
-        ("github: {poll: {per_page: no}}\n", "per_page: expected a number, got false"),
+        ("github: {poll: {per_page: no}}\n", r"per_page: expected a number.* \(got False\)"),
     ],
 )
 def test_yaml_booleans_and_numbers_are_not_taken_for_each_other(
@@ -391,6 +391,14 @@ def test_yaml_booleans_and_numbers_are_not_taken_for_each_other(
     path.write_text(text)
     with pytest.raises(ConfigError, match=says):
         load_settings(path)
+
+
+def test_a_yaml_boolean_mixup_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("policy:\n  min_confidence: 0.5\n  dry_run: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value).startswith(f"{path}:3: policy.dry_run: expected true or false")
 
 
 def test_every_problem_of_a_file_is_reported_in_line_order(tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from vanguard.yamlsource import EnvName, no_bool_mixups
+from vanguard.fields import exact_kind
+from vanguard.yamlsource import EnvName
 
 __all__ = [
     "GitHubAppAuth",
@@ -34,10 +35,10 @@ _INLINE_SECRETS = ("token", "private_key", "webhook_secret")
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _no_bool_mixups(cls, data: Any) -> Any:
-        return no_bool_mixups(cls, data)
+    def _exact_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        return exact_kind(cls, info.field_name or "", value)
 
     @model_validator(mode="before")
     @classmethod

@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from vanguard.decide.gates import GATES, Gate, GateContext, GateFactory
 from vanguard.decide.windows import Window
 from vanguard.errors import ConfigError
+from vanguard.fields import exact_kind
 from vanguard.model import Decision, Diagnosis, Frozen, GateVerdict, OutcomeStatus
-from vanguard.yamlsource import no_bool_mixups
 
 __all__ = ["DEFAULT_GATES", "REQUIRED_GATES", "PolicyConfig", "build_gates", "decide"]
 
@@ -69,10 +69,10 @@ class PolicyConfig(Frozen):
     maintenance_windows: tuple[Window, ...] = ()
     gates: tuple[str, ...] = DEFAULT_GATES
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _no_bool_mixups(cls, data: Any) -> Any:
-        return no_bool_mixups(cls, data)
+    def _exact_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        return exact_kind(cls, info.field_name or "", value)
 
     @field_validator("gates")
     @classmethod
