@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -270,6 +271,10 @@ def open_configured_store(config: Path, store: str | None) -> Store:
     return open_store(store)
 
 
+WIDE_LIST = 140
+"""Terminal columns below which ``incidents list`` prints two lines an incident, not a table."""
+
+
 @incidents_app.command("list")
 def incidents_list(
     config: ConfigOpt = Path("vanguard.yaml"),
@@ -290,9 +295,23 @@ def incidents_list(
     if json_out:
         print(json.dumps([i.model_dump(mode="json") for i in found], indent=2))
         return
+    if console.width < WIDE_LIST:
+        for inc in found:
+            console.print(
+                f"{inc.incident_id}  {inc.state}  {inc.alert.service_name}  "
+                f"{inc.alert.detected_at:%Y-%m-%d %H:%M:%S}",
+                no_wrap=True,
+                overflow="ellipsis",
+            )
+            summary = f"{inc.alert.metric_type}: {inc.alert.summary}"
+            console.print(
+                textwrap.fill(summary, console.width, initial_indent="  ", subsequent_indent="  "),
+                soft_wrap=True,
+            )
+        return
     table = Table("incident", "state", "service", "metric", "detected", "summary")
-    table.columns[0].no_wrap = True
-    table.columns[0].min_width = max((len(i.incident_id) for i in found), default=8)
+    for column in table.columns[:5]:
+        column.no_wrap = True
     for inc in found:
         table.add_row(
             inc.incident_id,

@@ -177,6 +177,18 @@ def test_incidents_list_and_show_read_the_store(tmp_path: Path) -> None:
     assert "inc-42" in listed.stdout
     assert "inc-20261206-e7e31ba0d6da" in listed.stdout, "an 80-column pipe keeps the id whole"
     assert "[/red]" in listed.stdout, "an alert's text is printed as text, never as markup"
+    assert max(len(line) for line in listed.stdout.splitlines()) <= 80
+    assert "synthetic leak on web" in listed.stdout, "a narrow terminal still shows the summary"
+    wide = subprocess.run(
+        [VANGUARD, "incidents", "list", "--store", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert "┃ summary" in wide.stdout
+    assert "synthetic leak on web" in wide.stdout
     shown_markup = run("incidents", "show", "inc-markup", "--store", url)
     assert shown_markup.returncode == 0, shown_markup.stderr
     assert "queue [/red] stuck [bold]now[/bold]" in shown_markup.stdout
