@@ -37,7 +37,7 @@ from vanguard.ci.healing import (
 )
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.reading import Baseline, read_run
-from vanguard.ci.records import CiRepo
+from vanguard.ci.records import STALE_RECEIVED, CiRepo
 from vanguard.ci.triage import Command, is_authorised, parse_command
 from vanguard.clock import utcnow
 from vanguard.diagnose.cilog import Explanation
@@ -90,6 +90,8 @@ class CiIntake:
         self.starter = starter
         self.clock = clock
         self.taxonomy = taxonomy or builtin_taxonomy()
+        self.renew_every_s = STALE_RECEIVED.total_seconds() / 3
+        """How often a delivery being handled renews its claim (tests shorten it)."""
         self._pending: set[asyncio.Task[IntakeResult]] = set()
 
     # -- deliveries ----------------------------------------------------------------------
@@ -206,6 +208,7 @@ class CiIntake:
         delivery ``received``: a redelivery of it would be answered "duplicate" forever.
         """
         result: IntakeResult | None = None
+        renewing = asyncio.ensure_future(self._keep_claim(delivery_id))
         try:
             result = await handling
         except (VanguardError, ValidationError) as exc:
@@ -215,10 +218,21 @@ class CiIntake:
             result = self._failed(delivery_id, f"{type(exc).__name__}: {exc}")
             log.exception("delivery %s (%s) failed unexpectedly", delivery_id, event)
         finally:
+            renewing.cancel()
             if result is None:
                 self._settle(self._failed(delivery_id, "interrupted before handling ended"))
         self._settle(result)
         return result
+
+    async def _keep_claim(self, delivery_id: str) -> None:
+        """Renew the delivery's claim while it is handled, however long that takes."""
+        while True:
+            await asyncio.sleep(self.renew_every_s)
+            try:
+                with self.store.session() as session:
+                    CiRepo(session).renew_delivery(delivery_id, self.clock())
+            except Exception:
+                log.exception("delivery %s: renewing its claim failed", delivery_id)
 
     @staticmethod
     def _failed(delivery_id: str, reason: str) -> IntakeResult:

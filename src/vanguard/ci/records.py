@@ -88,6 +88,23 @@ class CiRepo:
             return False
         return True
 
+    def renew_delivery(self, delivery_id: str, at: datetime) -> bool:
+        """Move a delivery still being handled to ``at``, so it never looks ``STALE_RECEIVED``.
+
+        The handler calls it while it works: a handling that runs past the stale age (a slow
+        log download, a busy engine) is not taken for a dead one and handled again.
+        """
+        renewed = self.session.execute(
+            update(GitHubDeliveryRow)
+            .where(
+                GitHubDeliveryRow.delivery_id == delivery_id,
+                GitHubDeliveryRow.status == "received",
+            )
+            .values(received_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return cast("CursorResult[Any]", renewed).rowcount == 1
+
     def settle_delivery(
         self, delivery_id: str, status: DeliveryStatus, reason: str, incident_id: str | None
     ) -> None:

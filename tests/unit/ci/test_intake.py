@@ -611,3 +611,39 @@ async def test_a_delivery_left_received_by_a_dead_process_can_be_redelivered(
     stale = await intake.receive("d-dead", "workflow_run", body)
     assert stale.status == "accepted", stale.reason
     assert len(starter.alerts) == 1
+
+
+async def test_a_handling_that_runs_past_the_stale_age_keeps_its_claim(
+    store: Store, github: MemoryGitHub
+) -> None:
+    """Another process must not take a slow handling for a dead one and handle it again."""
+    now = [NOW]
+    taken: list[bool] = []
+
+    class Slow(Starter):
+        async def __call__(self, alert: Alert) -> tuple[str, bool]:
+            now[0] += STALE_RECEIVED * 2
+            await asyncio.sleep(0.2)
+            with store.session() as session:
+                taken.append(
+                    CiRepo(session).claim_delivery(
+                        "d-slow",
+                        event="workflow_run",
+                        action="completed",
+                        repository="o/r",
+                        at=now[0],
+                        status="received",
+                        reason="redelivered",
+                    )
+                )
+            return await super().__call__(alert)
+
+    starter = Slow()
+    config = GitHubConfig(healing=HealingConfig(storm_repositories=3, storm_window_s=900))
+    intake = CiIntake(store, github, config, starter, clock=lambda: now[0])
+    intake.renew_every_s = 0.02
+    body = _failed_run_body(github, "o/r", 14, "network_econnreset")
+    result = await intake.receive("d-slow", "workflow_run", body)
+    assert result.status == "accepted", result.reason
+    assert taken == [False], "the claim was renewed while the handling ran"
+    assert len(starter.alerts) == 1
