@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from vanguard.act.base import Ledger, validate_params
-from vanguard.act.gitconfig import GitRepo, replace_file
+from vanguard.act.gitconfig import GitRepo, read_config, replace_file
 from vanguard.act.pgbouncer import resized
 from vanguard.clock import utcnow
 from vanguard.errors import ActionFailed, AdapterError
@@ -332,10 +332,7 @@ class ConfigSetAdapter:
 
     @staticmethod
     def _read(p: ConfigSetParams) -> str:
-        try:
-            return p.path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise AdapterError(f"cannot read {p.path}: {exc}") from exc
+        return read_config(p.path)
 
     def _target(self, p: ConfigSetParams, current: Scalar) -> Scalar:
         if p.factor is None:
@@ -365,40 +362,30 @@ class ConfigSetAdapter:
             return entry.result
         fmt = file_format(p.file, p.format)
         repo = GitRepo(Path(p.repo), timeout_s=p.timeout_s)
-        branch = (p.branch or repo.branch()) if p.push else None
-        if entry is None:
-            if repo.dirty(p.path):
-                raise ActionFailed(
-                    f"{p.file} has changes nobody committed in {p.repo}; refusing to commit "
-                    "someone's edit with Vanguard's: commit or discard it first"
+        with repo.locked():
+            branch = (p.branch or repo.branch()) if p.push else None
+            if entry is None:
+                current, target = self._begin(p, fmt, repo, branch, key)
+            else:
+                current = _scalar(entry.before.get("value"))
+                target = _scalar(entry.before.get("target"))
+            commit = repo.find(key)
+            if commit is None:
+                text = self._read(p)
+                if locate(text, fmt, p.key).value == target:
+                    text = with_value(text, fmt, p.key, current)
+                else:
+                    replace_file(p.path, with_value(text, fmt, p.key, target))
+                commit = repo.commit(
+                    [p.path],
+                    f"auto: set {p.key} {current!r}→{target!r} in {p.file}, "
+                    f"incident {request.incident_id}",
+                    key=key,
                 )
-            if branch is not None:
-                repo.pull(p.remote, branch)
-            current = locate(self._read(p), fmt, p.key).value
-            target = self._target(p, current)
-            if target == current:
-                raise ActionFailed(
-                    f"{p.label()} is already {current!r}"
-                    + (f" (bounds {p.min}..{p.max})" if p.factor is not None else "")
-                    + "; nothing to change"
-                )
-            self.ledger.begin(key, {"value": current, "target": target})
-        else:
-            current = _scalar(entry.before.get("value"))
-            target = _scalar(entry.before.get("target"))
-        commit = repo.find(key)
-        if commit is None:
-            text = self._read(p)
-            if locate(text, fmt, p.key).value != target:
-                replace_file(p.path, with_value(text, fmt, p.key, target))
-            commit = repo.commit(
-                [p.path],
-                f"auto: set {p.key} {current!r}→{target!r} in {p.file}, "
-                f"incident {request.incident_id}",
-                key=key,
-            )
-        if branch is not None:
-            repo.push(p.remote, branch)
+                if branch is not None:
+                    self._push_or_take_back(p, repo, branch, commit, text)
+            elif branch is not None:
+                repo.push(p.remote, branch)
         state: dict[str, JsonValue] = {
             "repo": p.repo,
             "file": p.file,
@@ -435,6 +422,69 @@ class ConfigSetAdapter:
         )
         self.ledger.finish(key, result)
         return result
+
+    def _begin(
+        self, p: ConfigSetParams, fmt: ConfigFormat, repo: GitRepo, branch: str | None, key: str
+    ) -> tuple[Scalar, Scalar]:
+        """Check that the change may be made, record its start; ``(current, target)``."""
+        if repo.dirty(p.path):
+            raise ActionFailed(
+                f"{p.file} has changes nobody committed in {p.repo}; refusing to commit "
+                "someone's edit with Vanguard's: commit or discard it first"
+            )
+        earlier = repo.find(key)
+        if earlier is not None:
+            raise ActionFailed(
+                f"commit {earlier[:10]} in {p.repo} already carries this action's key, but the "
+                "store has no record of it (a lost or different store?): not applying it again"
+            )
+        if branch is not None:
+            repo.pull(p.remote, branch)
+        current = locate(self._read(p), fmt, p.key).value
+        target = self._target(p, current)
+        if target == current:
+            raise ActionFailed(
+                f"{p.label()} is already {current!r}"
+                + (f" (bounds {p.min}..{p.max})" if p.factor is not None else "")
+                + "; nothing to change"
+            )
+        self.ledger.begin(key, {"value": current, "target": target})
+        return current, target
+
+    @staticmethod
+    def _push_or_take_back(
+        p: ConfigSetParams, repo: GitRepo, branch: str, commit: str, text: str
+    ) -> None:
+        """Push the new commit; if that fails, take the commit and the edit back, then raise.
+
+        Left on the branch, an unpushed commit would be deployed by the next push, although
+        its action is recorded as failed.
+        """
+        try:
+            repo.push(p.remote, branch)
+        except (ActionFailed, AdapterError) as exc:
+            repo.undo_commit(commit, p.path, text.encode("utf-8"))
+            raise type(exc)(f"{exc} (the commit and the edit were taken back)") from exc
+
+    def _may_restore(
+        self, p: ConfigSetParams, fmt: ConfigFormat, repo: GitRepo, applied: Scalar
+    ) -> None:
+        """Refuse to undo over someone else's change: the file must hold what the action set.
+
+        Restoring the old value over a newer one (a person raised the limit again since)
+        would take production somewhere nobody chose; the failure escalates instead.
+        """
+        if repo.dirty(p.path):
+            raise ActionFailed(
+                f"{p.file} has changes nobody committed in {p.repo}; not rolled back, so as "
+                "not to commit someone's edit with the undo: commit or discard it first"
+            )
+        now = locate(self._read(p), fmt, p.key).value
+        if not (_same(now, applied) or _same(now, p.value)):
+            raise ActionFailed(
+                f"{p.label()} is {now!r} now, not the {applied!r} the action set: someone "
+                f"changed it since, so it is not rolled back to {p.value!r}"
+            )
 
     def _recorded(self, state: dict[str, JsonValue]) -> ConfigSetParams:
         """The params an action recorded (``value``: what the file should hold)."""
@@ -480,24 +530,31 @@ class ConfigSetAdapter:
         branch = raw.get("branch") if p.push else None
         repo = GitRepo(Path(p.repo), timeout_s=p.timeout_s)
         commit = raw.get("commit")
-        if entry is None:
+        with repo.locked():
+            if entry is None:
+                if isinstance(branch, str):
+                    repo.pull(p.remote, branch)
+                self._may_restore(p, fmt, repo, _scalar(raw.get("applied")))
+                self.ledger.begin(key, {"value": locate(self._read(p), fmt, p.key).value})
+            text = self._read(p)
+            revert = repo.find(key)
+            made: str | None = None
+            if revert is None and isinstance(commit, str):
+                restored = with_value(text, fmt, p.key, p.value)
+                revert = made = repo.revert(commit, p.path, restored, key=key)
+            if locate(self._read(p), fmt, p.key).value != p.value:
+                replace_file(p.path, with_value(self._read(p), fmt, p.key, p.value))
+                revert = repo.commit(
+                    [p.path],
+                    f"auto: restore {p.key} to {p.value!r} in {p.file}, "
+                    f"incident {request.incident_id}",
+                    key=f"{key}:restore",
+                )
             if isinstance(branch, str):
-                repo.pull(p.remote, branch)
-            self.ledger.begin(key, {"value": locate(self._read(p), fmt, p.key).value})
-        text = self._read(p)
-        restored = with_value(text, fmt, p.key, p.value)
-        revert = repo.find(key)
-        if revert is None and isinstance(commit, str):
-            revert = repo.revert(commit, p.path, restored, key=key)
-        if locate(self._read(p), fmt, p.key).value != p.value:
-            replace_file(p.path, with_value(self._read(p), fmt, p.key, p.value))
-            revert = repo.commit(
-                [p.path],
-                f"auto: restore {p.key} to {p.value!r} in {p.file}, incident {request.incident_id}",
-                key=f"{key}:restore",
-            )
-        if isinstance(branch, str):
-            repo.push(p.remote, branch)
+                if made is not None and revert == made:
+                    self._push_or_take_back(p, repo, branch, made, text)
+                else:
+                    repo.push(p.remote, branch)
         result = ActionResult(
             idempotency_key=key,
             incident_id=request.incident_id,
@@ -519,6 +576,11 @@ class ConfigSetAdapter:
         )
         self.ledger.finish(key, result)
         return result
+
+
+def _same(a: Scalar, b: Scalar) -> bool:
+    """Equal values of the same kind (``1`` is not ``true``)."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
 def _scalar(value: JsonValue) -> Scalar:

@@ -3,35 +3,80 @@
 A change Vanguard makes to a configuration file is committed to the repository the file
 lives in, with a message naming the incident and the change and an ``Vanguard-Key`` trailer
 holding the action's idempotency key, so a retried action finds its own commit instead of
-committing twice. Undo is ``git revert`` of that commit; when the file moved on since
-(a revert would conflict), the revert is aborted and the undo is committed as a plain edit
-whose message still names the commit it reverts.
+committing twice. Undo reverts that commit's change to the file (a three-way merge of the
+file alone, as ``git revert`` would); when the file moved on so that the merge conflicts,
+the undo is the caller's value-level edit, committed with a message that still names the
+commit it reverts. Files are only ever replaced atomically with their bytes, mode and owner
+kept: git's own checkout would recreate them with default permissions, and a configuration
+file often holds secrets. Adapters hold ``GitRepo.locked`` around edit, commit and push, so
+two actions on one repository never race on its index.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
-from collections.abc import Sequence
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from vanguard.errors import ActionFailed, AdapterError
 
-__all__ = ["GitRepo", "replace_file"]
+__all__ = ["GitRepo", "read_config", "replace_file"]
 
 KEY_TRAILER = "Vanguard-Key"
 IDENTITY = ("-c", "user.name=Vanguard", "-c", "user.email=vanguard@localhost")
 
 
-def replace_file(path: Path, text: str) -> None:
-    """Replace the file atomically, keeping its mode and (as root) its owner."""
+def read_config(path: Path) -> str:
+    """A configuration file's text with its own line endings (``\r\n`` stays ``\r\n``).
+
+    A file that cannot be read is an ``AdapterError`` (it may be back on a retry); one that
+    is not UTF-8 is an ``ActionFailed`` naming it (a retry cannot change that).
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise AdapterError(f"cannot read {path}: {exc}") from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ActionFailed(
+            f"{path} is not UTF-8 (byte {exc.start}); Vanguard edits UTF-8 text files only"
+        ) from exc
+
+
+def replace_file(path: Path, content: str | bytes) -> None:
+    """Replace the file atomically with ``content`` as given, keeping its mode and owner.
+
+    The new file is created beside it with ``O_EXCL`` and mode 0600 (never through a link
+    someone left at a predictable name, never readable by others before its mode is set),
+    given the old file's mode and (as root) owner, synced, then renamed over it.
+    """
+    data = content.encode("utf-8") if isinstance(content, str) else content
     st = path.stat()
-    tmp = path.with_name(f".{path.name}.vanguard-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.chmod(tmp, st.st_mode & 0o7777)
-    if os.geteuid() == 0:
-        os.chown(tmp, st.st_uid, st.st_gid)
-    os.replace(tmp, path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".vanguard-tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fchmod(out.fileno(), st.st_mode & 0o7777)
+            if os.geteuid() == 0:
+                os.fchown(out.fileno(), st.st_uid, st.st_gid)
+            os.fsync(out.fileno())
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 class GitRepo:
@@ -42,6 +87,18 @@ class GitRepo:
         self.timeout_s = timeout_s
 
     def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = self._run(args, check=check)
+        return subprocess.CompletedProcess(
+            done.args,
+            done.returncode,
+            done.stdout.decode("utf-8", "replace"),
+            done.stderr.decode("utf-8", "replace"),
+        )
+
+    def _run(
+        self, args: Sequence[str], *, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run git; output as bytes, so file contents keep their line endings."""
         argv = [
             "git",
             "-c",
@@ -54,17 +111,43 @@ class GitRepo:
             *args,
         ]
         try:
-            done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=self.timeout_s, check=False
-            )
+            done = subprocess.run(argv, capture_output=True, timeout=self.timeout_s, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise AdapterError(f"git in {self.root}: {exc}") from exc
         if check and done.returncode != 0:
-            raise ActionFailed(
-                f"git {' '.join(args[:2])} in {self.root} failed: "
-                f"{(done.stderr or done.stdout).strip()}"
-            )
+            said = (done.stderr or done.stdout).decode("utf-8", "replace").strip()
+            raise ActionFailed(f"git {' '.join(args[:2])} in {self.root} failed: {said}")
         return done
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the repository's Vanguard lock (``vanguard.lock`` in its git directory).
+
+        Waits up to ``timeout_s``; past it, an ``AdapterError`` (retryable: the other
+        action ends).
+        """
+        git_dir = self._git("rev-parse", "--absolute-git-dir").stdout.strip()
+        lock = Path(git_dir) / "vanguard.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise AdapterError(f"cannot open {lock}: {exc}") from exc
+        try:
+            deadline = time.monotonic() + self.timeout_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise AdapterError(
+                            f"{self.root} is busy with another Vanguard action "
+                            f"(waited {self.timeout_s:g} s for {lock})"
+                        ) from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)
 
     def relative(self, path: Path) -> str:
         try:
@@ -104,24 +187,55 @@ class GitRepo:
         return done.stdout.strip() or None
 
     def revert(self, sha: str, path: Path, restored: str, *, key: str) -> str:
-        """Revert ``sha``; on a conflict, write ``restored`` to ``path`` and commit that."""
+        """Revert ``sha``'s change to ``path``; on a conflict, commit ``restored`` instead.
+
+        The file is merged alone (``git merge-file``: the current file, with the change from
+        ``sha`` back to its parent applied) and replaced in place, so its mode, owner and
+        line endings stay; only ``path`` is committed.
+        """
+        name = self.relative(path)
         message = (
             f'Revert "{self.subject(sha)}"\n\nThis reverts commit {sha}.\n\n{KEY_TRAILER}: {key}'
         )
-        done = self._git("revert", "--no-commit", sha, check=False)
-        if done.returncode == 0:
-            self._git("commit", "-q", "--allow-empty", "-m", message)
+        after = self._run(["show", f"{sha}:{name}"]).stdout
+        before = self._run(["show", f"{sha}^:{name}"]).stdout
+        current = path.read_bytes()
+        merged: bytes = restored.encode("utf-8")
+        if current == after:
+            merged = before
         else:
-            self._git("revert", "--abort", check=False)
-            self._git("checkout", "--", self.relative(path), check=False)
-            path.write_text(restored, encoding="utf-8")
-            name = self.relative(path)
-            self._git("add", "--", name)
-            self._git("commit", "-q", "--allow-empty", "-m", message, "--", name)
+            with tempfile.TemporaryDirectory() as scratch:
+                files = []
+                for label, data in (("current", current), ("base", after), ("other", before)):
+                    file = Path(scratch) / label
+                    file.write_bytes(data)
+                    files.append(str(file))
+                done = self._run(["merge-file", "-p", "-q", *files], check=False)
+                if done.returncode == 0:
+                    merged = done.stdout
+        if merged != current:
+            replace_file(path, merged)
+        self._git("add", "--", name)
+        self._git("commit", "-q", "--allow-empty", "-m", message, "--", name)
         sha_after = self.head()
         if sha_after is None:
             raise ActionFailed(f"git revert in {self.root} left no HEAD")
         return sha_after
+
+    def undo_commit(self, sha: str, path: Path, content: bytes) -> None:
+        """Take back ``sha`` (``HEAD``, not pushed) and put ``content`` back in ``path``.
+
+        For a change whose push failed: the commit must not stay on the branch, where the
+        next push would deploy it although its action is recorded as failed.
+        """
+        if self.head() != sha:
+            raise ActionFailed(
+                f"cannot take back commit {sha[:10]} in {self.root}: it is no longer HEAD; "
+                f"revert it by hand (git -C {self.root} revert {sha[:10]})"
+            )
+        replace_file(path, content)
+        self._git("reset", "-q", "--soft", f"{sha}^")
+        self._git("reset", "-q", f"{sha}^", "--", self.relative(path))
 
     def subject(self, sha: str) -> str:
         return self._git("log", "-1", "--format=%s", sha).stdout.strip()
@@ -137,8 +251,8 @@ class GitRepo:
         return [(sha, subject) for sha, _, subject in (ln.partition("\t") for ln in lines)]
 
     def show(self, sha: str, path: Path) -> str:
-        """The content of ``path`` at commit ``sha``."""
-        return self._git("show", f"{sha}:{self.relative(path)}").stdout
+        """The content of ``path`` at commit ``sha``, line endings as committed."""
+        return self._run(["show", f"{sha}:{self.relative(path)}"]).stdout.decode("utf-8", "replace")
 
     def dirty(self, path: Path) -> bool:
         """Whether ``path`` has changes not committed (staged or not)."""

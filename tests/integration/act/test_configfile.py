@@ -120,22 +120,94 @@ def test_rollback_reverts_and_pushes_the_revert(gitops: tuple[Path, Path]) -> No
     assert len(subjects) == 3
 
 
-def test_rollback_after_someone_else_moved_the_file_restores_only_our_value(
+def test_rollback_after_someone_else_edited_another_line_restores_only_our_value(
     gitops: tuple[Path, Path],
 ) -> None:
     origin, work = gitops
     adapter = ConfigSetAdapter(MemoryLedger())
     result = adapter.apply(_request(work, key="replicas", value=6, push=False))
     text = (work / "values.yaml").read_text()
-    (work / "values.yaml").write_text(text.replace("replicas: 6 ", "replicas: 7 "))
-    GitRepo(work).commit([work / "values.yaml"], "someone tuned it again")
+    (work / "values.yaml").write_text(text.replace("memory_mb: 512", "memory_mb: 640"))
+    GitRepo(work).commit([work / "values.yaml"], "someone tuned the memory")
     adapter.rollback(
         RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
     )
     restored = (work / "values.yaml").read_text()
-    assert locate(restored, "yaml", "replicas").value == 3
-    assert "memory_mb: 512" in restored
+    assert restored == VALUES.replace("memory_mb: 512", "memory_mb: 640")
     assert _origin_values(origin) == VALUES, "nothing pushed without push"
+
+
+def test_rollback_never_overwrites_a_newer_value_someone_set(gitops: tuple[Path, Path]) -> None:
+    """The undo of 3 → 6 must not take a hand-set 7 back to 3: it fails, and escalates."""
+    _, work = gitops
+    ledger = MemoryLedger()
+    adapter = ConfigSetAdapter(ledger)
+    result = adapter.apply(_request(work, key="replicas", value=6, push=False))
+    text = (work / "values.yaml").read_text()
+    (work / "values.yaml").write_text(text.replace("replicas: 6 ", "replicas: 7 "))
+    GitRepo(work).commit([work / "values.yaml"], "someone tuned it again")
+    head = git(work, "rev-parse", "HEAD")
+    undo = RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    with pytest.raises(ActionFailed, match="is 7 now, not the 6 the action set"):
+        adapter.rollback(undo)
+    assert locate((work / "values.yaml").read_text(), "yaml", "replicas").value == 7
+    assert git(work, "rev-parse", "HEAD") == head
+    assert ledger.get("inc-1:rollback") is None
+
+
+def test_rollback_keeps_the_files_mode_and_line_endings(gitops: tuple[Path, Path]) -> None:
+    """A file of secrets must not come back world-readable; CRLF must not become LF."""
+    _, work = gitops
+    path = work / "values.yaml"
+    path.write_bytes(VALUES.replace("\n", "\r\n").encode())
+    path.chmod(0o600)
+    GitRepo(work).commit([path], "windows line endings")
+    adapter = ConfigSetAdapter(MemoryLedger())
+    result = adapter.apply(_request(work, key="replicas", value=6, push=False))
+    applied = path.read_bytes()
+    assert applied == VALUES.replace("replicas: 3 ", "replicas: 6 ").replace("\n", "\r\n").encode()
+    assert path.stat().st_mode & 0o777 == 0o600
+    diff = git(work, "show", "--numstat", "--format=", "HEAD")
+    assert diff.split()[:2] == ["1", "1"], "one line changed, not every line"
+    adapter.rollback(
+        RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    )
+    assert path.read_bytes() == VALUES.replace("\n", "\r\n").encode()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert not list(work.glob(".values.yaml.*")), "no temporary file is left behind"
+
+
+def test_a_failed_push_takes_the_commit_and_the_edit_back(gitops: tuple[Path, Path]) -> None:
+    """Left on the branch, the commit would ride out with the next incident's push."""
+    origin, work = gitops
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho declined >&2\nexit 1\n")
+    hook.chmod(0o755)
+    head = git(work, "rev-parse", "HEAD")
+    adapter = ConfigSetAdapter(MemoryLedger())
+    with pytest.raises(ActionFailed, match="taken back"):
+        adapter.apply(_request(work, key="replicas", value=8))
+    assert git(work, "rev-parse", "HEAD") == head
+    assert (work / "values.yaml").read_text() == VALUES
+    assert git(work, "status", "--porcelain") == ""
+    hook.unlink()
+    second = _request(work, key="resources.memory_mb", value=640)
+    later = ConfigSetAdapter(MemoryLedger()).apply(
+        second.model_copy(update={"idempotency_key": "inc-2:apply", "incident_id": "inc-2"})
+    )
+    assert later.applied
+    pushed = _origin_values(origin)
+    assert "replicas: 3 " in pushed, "the failed change was not deployed by the next push"
+    assert "memory_mb: 640" in pushed
+
+
+def test_the_same_key_already_committed_is_not_applied_again(gitops: tuple[Path, Path]) -> None:
+    """A store that lost its record must not make the action run twice."""
+    _, work = gitops
+    ConfigSetAdapter(MemoryLedger()).apply(_request(work, key="replicas", factor=2, max=20))
+    with pytest.raises(ActionFailed, match="already carries this action's key"):
+        ConfigSetAdapter(MemoryLedger()).apply(_request(work, key="replicas", factor=2, max=20))
+    assert locate((work / "values.yaml").read_text(), "yaml", "replicas").value == 6
 
 
 def test_a_diverged_remote_is_refused_before_any_edit(gitops: tuple[Path, Path]) -> None:
