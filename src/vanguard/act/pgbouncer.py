@@ -16,6 +16,7 @@ so the pool is resized and committed exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable
@@ -27,7 +28,7 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from vanguard.act.base import Ledger, validate_params
-from vanguard.act.gitconfig import GitRepo, replace_file
+from vanguard.act.gitconfig import GitRepo, read_config, replace_file
 from vanguard.clock import utcnow
 from vanguard.errors import ActionFailed, AdapterError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
@@ -107,6 +108,7 @@ def with_pool_size(text: str, database: str | None, size: int) -> str:
     """The ini with ``database``'s ``pool_size`` (or ``default_pool_size``) set to ``size``."""
     lines = text.splitlines(keepends=True)
     entries = _entries(text)
+    eol = "\r\n" if "\r\n" in text else "\n"
     if database is not None:
         for section, key, value, i in entries:
             if section == "databases" and key == database:
@@ -117,19 +119,26 @@ def with_pool_size(text: str, database: str | None, size: int) -> str:
                     new_value = _POOL.sub(lambda m: f"{m.group(1)}pool_size={size}", value, count=1)
                 else:
                     new_value = f"{value} pool_size={size}".strip()
-                lines[i] = f"{kv.group(1)}{kv.group(2)}{kv.group(3)}{new_value}\n"
+                lines[i] = (
+                    f"{kv.group(1)}{kv.group(2)}{kv.group(3)}{new_value}{_ending(lines[i], eol)}"
+                )
                 return "".join(lines)
         raise AdapterError(f"the ini has no database {database!r} in [databases]")
     for section, key, _, i in entries:
         if section == "pgbouncer" and key == "default_pool_size":
-            lines[i] = f"default_pool_size = {size}\n"
+            lines[i] = f"default_pool_size = {size}{_ending(lines[i], eol)}"
             return "".join(lines)
     for i, line in enumerate(lines):
         head = _SECTION.match(line)
         if head and head.group(1).strip().lower() == "pgbouncer":
-            lines.insert(i + 1, f"default_pool_size = {size}\n")
+            lines.insert(i + 1, f"default_pool_size = {size}{eol}")
             return "".join(lines)
     raise AdapterError("the ini has no [pgbouncer] section")
+
+
+def _ending(line: str, eol: str) -> str:
+    """The line's own end (``\r\n`` or ``\n``), or ``eol`` for a last line without one."""
+    return line[len(line.rstrip("\r\n")) :] or eol
 
 
 def resized(current: int, factor: float, *, low: int, high: int) -> int:
@@ -255,10 +264,7 @@ class PgBouncerResizeAdapter:
         return p
 
     def _read(self, p: PgBouncerResizeParams) -> str:
-        try:
-            return Path(p.ini_path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise AdapterError(f"cannot read {p.ini_path}: {exc}") from exc
+        return read_config(Path(p.ini_path))
 
     def plan(self, request: ActionRequest) -> Plan:
         p = self.params(request.params)
@@ -282,30 +288,24 @@ class PgBouncerResizeAdapter:
             return entry.result
         ini = Path(p.ini_path)
         repo = GitRepo(Path(p.git_repo)) if p.git_repo else None
-        if entry is None:
-            current = pool_size(self._read(p), p.database)
-            target = resized(current, p.factor, low=p.min_pool_size, high=p.max_pool_size)
-            if target == current:
-                raise ActionFailed(
-                    f"the {_label(p.database)} pool is already {current}, at the configured "
-                    f"bound ({p.min_pool_size}..{p.max_pool_size}); nothing to resize"
+        with repo.locked() if repo is not None else contextlib.nullcontext():
+            if entry is None:
+                current, target = self._begin(p, repo, key)
+            else:
+                current = _json_int(entry.before.get("pool_size"))
+                target = _json_int(entry.before.get("target"))
+            text = self._read(p)
+            if pool_size(text, p.database) != target:
+                replace_file(ini, with_pool_size(text, p.database, target))
+            commit: str | None = None
+            if repo is not None:
+                verb = "raise" if target > current else "lower"
+                commit = repo.find(key) or repo.commit(
+                    [ini],
+                    f"auto: {verb} {_label(p.database)} pool {current}→{target}, "
+                    f"incident {request.incident_id}",
+                    key=key,
                 )
-            self.ledger.begin(key, {"pool_size": current, "target": target})
-        else:
-            current = _json_int(entry.before.get("pool_size"))
-            target = _json_int(entry.before.get("target"))
-        text = self._read(p)
-        if pool_size(text, p.database) != target:
-            replace_file(ini, with_pool_size(text, p.database, target))
-        commit: str | None = None
-        if repo is not None:
-            verb = "raise" if target > current else "lower"
-            commit = repo.find(key) or repo.commit(
-                [ini],
-                f"auto: {verb} {_label(p.database)} pool {current}→{target}, "
-                f"incident {request.incident_id}",
-                key=key,
-            )
         console = self.console_factory(p.admin_dsn, p.timeout_s)
         console.run("RELOAD")
         if target < current:
@@ -344,6 +344,32 @@ class PgBouncerResizeAdapter:
         )
         self.ledger.finish(key, result)
         return result
+
+    def _begin(self, p: PgBouncerResizeParams, repo: GitRepo | None, key: str) -> tuple[int, int]:
+        """Check that the resize may be made, record its start; ``(current, target)``."""
+        ini = Path(p.ini_path)
+        if repo is not None:
+            if repo.dirty(ini):
+                raise ActionFailed(
+                    f"{ini} has changes nobody committed in {p.git_repo}; refusing to commit "
+                    "someone's edit with Vanguard's: commit or discard it first"
+                )
+            earlier = repo.find(key)
+            if earlier is not None:
+                raise ActionFailed(
+                    f"commit {earlier[:10]} in {p.git_repo} already carries this action's key, "
+                    "but the store has no record of it (a lost or different store?): not "
+                    "resizing again"
+                )
+        current = pool_size(self._read(p), p.database)
+        target = resized(current, p.factor, low=p.min_pool_size, high=p.max_pool_size)
+        if target == current:
+            raise ActionFailed(
+                f"the {_label(p.database)} pool is already {current}, at the configured "
+                f"bound ({p.min_pool_size}..{p.max_pool_size}); nothing to resize"
+            )
+        self.ledger.begin(key, {"pool_size": current, "target": target})
+        return current, target
 
     def verify(self, result: ActionResult) -> Check:
         """The ini and the running PgBouncer both hold the size the action set."""
@@ -388,7 +414,7 @@ class PgBouncerResizeAdapter:
         p = self.params(
             {
                 name: undo.params.get(name)
-                for name in ("admin_dsn", "ini_path", "database", "git_repo")
+                for name in ("admin_dsn", "ini_path", "database", "git_repo", "timeout_s")
                 if undo.params.get(name) is not None
             }
         )
@@ -397,25 +423,27 @@ class PgBouncerResizeAdapter:
         raw_commit = undo.params.get("commit")
         commit = raw_commit if isinstance(raw_commit, str) else None
         ini = Path(p.ini_path)
-        text = self._read(p)
-        if entry is None:
-            self.ledger.begin(key, {"pool_size": pool_size(text, p.database)})
+        repo = GitRepo(Path(p.git_repo)) if p.git_repo else None
         revert: str | None = None
-        if p.git_repo and commit is not None:
-            repo = GitRepo(Path(p.git_repo))
-            revert = repo.find(key) or repo.revert(
-                commit, ini, with_pool_size(text, p.database, restore), key=key
-            )
+        with repo.locked() if repo is not None else contextlib.nullcontext():
             text = self._read(p)
-        if pool_size(text, p.database) != restore:
-            replace_file(ini, with_pool_size(text, p.database, restore))
-            if p.git_repo:
-                revert = GitRepo(Path(p.git_repo)).commit(
-                    [ini],
-                    f"auto: restore {_label(p.database)} pool to {restore}, "
-                    f"incident {request.incident_id}",
-                    key=f"{key}:restore",
+            if entry is None:
+                _unchanged_since(p, repo, text, applied_size, restore)
+                self.ledger.begin(key, {"pool_size": pool_size(text, p.database)})
+            if repo is not None and commit is not None:
+                revert = repo.find(key) or repo.revert(
+                    commit, ini, with_pool_size(text, p.database, restore), key=key
                 )
+                text = self._read(p)
+            if pool_size(text, p.database) != restore:
+                replace_file(ini, with_pool_size(text, p.database, restore))
+                if repo is not None:
+                    revert = repo.commit(
+                        [ini],
+                        f"auto: restore {_label(p.database)} pool to {restore}, "
+                        f"incident {request.incident_id}",
+                        key=f"{key}:restore",
+                    )
         console = self.console_factory(p.admin_dsn, p.timeout_s)
         console.run("RELOAD")
         if restore < applied_size:
@@ -448,6 +476,28 @@ class PgBouncerResizeAdapter:
         )
         self.ledger.finish(key, result)
         return result
+
+
+def _unchanged_since(
+    p: PgBouncerResizeParams, repo: GitRepo | None, text: str, applied: int, restore: int
+) -> None:
+    """Refuse to undo over someone else's change: the ini must hold the size the action set.
+
+    Restoring the old size over a newer one (a person raised the pool again since) would
+    take production somewhere nobody chose; the failure escalates instead.
+    """
+    ini = Path(p.ini_path)
+    if repo is not None and repo.dirty(ini):
+        raise ActionFailed(
+            f"{ini} has changes nobody committed in {p.git_repo}; not rolled back, so as not "
+            "to commit someone's edit with the undo: commit or discard it first"
+        )
+    now = pool_size(text, p.database)
+    if now not in (applied, restore):
+        raise ActionFailed(
+            f"the {_label(p.database)} pool is {now} in {ini} now, not the {applied} the "
+            f"action set: someone changed it since, so it is not rolled back to {restore}"
+        )
 
 
 def _label(database: str | None) -> str:

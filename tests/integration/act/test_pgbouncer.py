@@ -10,7 +10,8 @@ from pydantic import JsonValue
 from tests.e2e.pgbouncer_lab import ALIAS, Load, Pool
 from tests.servers.pgbouncer import StartPgBouncer
 from vanguard.act.base import MemoryLedger
-from vanguard.act.pgbouncer import PgBouncerResizeAdapter, pool_size
+from vanguard.act.pgbouncer import PgBouncerResizeAdapter, pool_size, with_pool_size
+from vanguard.errors import ActionFailed
 from vanguard.model import ActionRequest, RollbackRequest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -93,3 +94,41 @@ def test_rollback_is_a_revert_commit_and_closes_surplus_connections(
         )
         == back
     )
+
+
+def test_someone_elses_uncommitted_ini_edit_is_never_committed(
+    pgbouncer_server: StartPgBouncer,
+) -> None:
+    """Committing it with the resize would make the resize's revert undo it too."""
+    pool = Pool.of(pgbouncer_server(default_pool_size=2))
+    ini = pool.bouncer.ini_path
+    edited = ini.read_text().replace("max_client_conn = ", "max_client_conn = 4")
+    ini.write_text(edited)
+    ledger = MemoryLedger()
+    with pytest.raises(ActionFailed, match="changes nobody committed"):
+        PgBouncerResizeAdapter(ledger).apply(_request(pool, database=ALIAS))
+    assert ini.read_text() == edited
+    assert pool.live_size() == 2
+    assert len(pool.repo.log(ini)) == 1
+    assert ledger.get("inc-7:apply") is None
+
+
+def test_rollback_never_overwrites_a_pool_someone_resized_since(
+    pgbouncer_server: StartPgBouncer,
+) -> None:
+    """Undoing 2 → 4 must not take a pool an operator has set to 10 back to 2."""
+    pool = Pool.of(pgbouncer_server(default_pool_size=2))
+    ini = pool.bouncer.ini_path
+    adapter = PgBouncerResizeAdapter(MemoryLedger())
+    result = adapter.apply(_request(pool, database=ALIAS, factor=2.0))
+    assert pool.live_size() == 4
+    ini.write_text(with_pool_size(ini.read_text(), ALIAS, 10))
+    pool.repo.commit([ini], "ops: pool 10 for the sale")
+    pool.console("RELOAD")
+    assert pool.live_size() == 10
+    undo = RollbackRequest(idempotency_key="inc-7:rollback", incident_id="inc-7", undo=result.undo)
+    with pytest.raises(ActionFailed, match=r"pool is 10 .* not the 4 the action set"):
+        adapter.rollback(undo)
+    assert pool.live_size() == 10
+    assert pool_size(ini.read_text(), ALIAS) == 10
+    assert pool.repo.log(ini)[0][1] == "ops: pool 10 for the sale"

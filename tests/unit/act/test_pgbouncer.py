@@ -9,6 +9,7 @@ import pytest
 from pydantic import JsonValue
 
 from vanguard.act.base import Adapter, MemoryLedger
+from vanguard.act.gitconfig import GitRepo
 from vanguard.act.pgbouncer import (
     MemoryConsole,
     PgBouncerConsole,
@@ -200,3 +201,48 @@ def test_invalid_params_name_the_key(tmp_path: Path) -> None:
         h.adapter.apply(h.request(factor=0))
     with pytest.raises(AdapterError, match="min_pool_size 5 > max 3"):
         h.adapter.apply(h.request(min_pool_size=5, max_pool_size=3))
+
+
+def test_an_ini_keeps_its_line_endings_and_mode_through_resize_and_rollback(
+    tmp_path: Path,
+) -> None:
+    crlf = INI.replace("\n", "\r\n")
+    h = Harness(tmp_path, crlf)
+    h.ini.write_bytes(crlf.encode())
+    h.ini.chmod(0o640)
+    result = h.adapter.apply(h.request(database="bench"))
+    changed = h.ini.read_bytes()
+    assert changed == crlf.replace("dbname=bench\r\n", "dbname=bench pool_size=3\r\n").encode()
+    assert h.ini.stat().st_mode & 0o777 == 0o640
+    h.adapter.rollback(
+        RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    )
+    assert pool_size(h.ini.read_bytes().decode(), "bench") == 2
+    assert h.ini.read_bytes().count(b"\n") == h.ini.read_bytes().count(b"\r\n") > 0
+    assert h.ini.stat().st_mode & 0o777 == 0o640
+
+
+def test_with_pool_size_adds_a_default_with_the_files_line_ending() -> None:
+    crlf = INI.replace("default_pool_size = 2\n", "").replace("\n", "\r\n")
+    assert "default_pool_size = 7\r\n" in with_pool_size(crlf, None, 7)
+
+
+def test_an_ini_that_is_not_utf8_is_refused_naming_it(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.ini.write_bytes(INI.encode().replace(b"; a comment", b"; caf\xe9"))
+    with pytest.raises(ActionFailed, match=r"pgbouncer\.ini is not UTF-8"):
+        h.adapter.apply(h.request())
+
+
+def test_a_key_already_committed_with_no_record_is_not_applied_again(tmp_path: Path) -> None:
+    """A store that lost its record must not make the resize run twice (4 → 8)."""
+    h = Harness(tmp_path)
+    repo = GitRepo(tmp_path)
+    repo.init()
+    repo.commit([h.ini], "initial")
+    h.adapter.apply(h.request(git_repo=str(tmp_path), factor=2.0))
+    assert pool_size(h.ini.read_text(), None) == 4
+    fresh = PgBouncerResizeAdapter(MemoryLedger(), h._console, clock=lambda: T0)
+    with pytest.raises(ActionFailed, match="already carries this action's key"):
+        fresh.apply(h.request(git_repo=str(tmp_path), factor=2.0))
+    assert pool_size(h.ini.read_text(), None) == 4
