@@ -33,6 +33,7 @@ from vanguard.ci.triage import (
     issue_label,
     owners_for,
     parse_codeowners,
+    render_comment,
     render_issue,
 )
 from vanguard.clock import utcnow
@@ -295,13 +296,7 @@ class IssueKeeper:
             return done.model_copy(update={"issue_number": number, "created": True})
         commented = [str(k) for k in body.get("commented_by", [])]
         if key not in commented:
-            lines_text = "\n".join(lines[:10])
-            api.comment_issue(
-                repository,
-                known,
-                f"Failed again: {run.workflow or 'run'} #{run.run_id} attempt {run.attempt} "
-                f"({run.url or 'no link'}).\n\n```\n{lines_text}\n```\n\n{facts.heal_reason}",
-            )
+            api.comment_issue(repository, known, render_comment(run, lines, facts.heal_reason))
             body["commented_by"] = [*commented, key][-MAX_RUNS_KEPT:]
         api.add_labels(repository, known, draft.labels)
         if closed:

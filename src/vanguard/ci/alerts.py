@@ -21,6 +21,7 @@ from vanguard.ci.healing import HealKind, HealPlan, StormVerdict
 from vanguard.diagnose.cilog import ExplainedLine, Explanation
 from vanguard.diagnose.taxonomy import Taxonomy
 from vanguard.model import Alert, EvidencePoint, Severity
+from vanguard.redact import redact_text
 
 __all__ = ["METRIC", "SOURCE", "RetryEvidence", "failure_alert", "retry_evidence"]
 
@@ -161,11 +162,14 @@ def failure_alert(
         labels["job_id"] = str(job_id)
     if requested_by:
         labels["requested_by"] = requested_by
+    step = explanation.failed_step
+    if step is not None:
+        step = step.removeprefix("##[group]")
     attributes: dict[str, JsonValue] = {
-        "headline": best.text if (best := explanation.best_line()) is not None else "",
-        "lines": [line.text for line in _excerpt(explanation)],
-        "candidates": [line.text for line in _candidates(explanation)],
-        "failed_step": explanation.failed_step,
+        "headline": redact_text(best.text) if (best := explanation.best_line()) else "",
+        "lines": [redact_text(line.text) for line in _excerpt(explanation)],
+        "candidates": [redact_text(line.text) for line in _candidates(explanation)],
+        "failed_step": redact_text(step) if step is not None else None,
         "run_url": run_url,
         "heal_reason": plan.reason,
         "explanation_confidence": explanation.confidence,

@@ -54,6 +54,8 @@ class Repository(_Lenient):
 
 class User(_Lenient):
     login: str
+    type: str | None = None
+    """``User``, ``Bot`` or ``Organization``, as GitHub says."""
 
 
 class WorkflowRun(_Lenient):

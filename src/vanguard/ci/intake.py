@@ -478,8 +478,16 @@ class CiIntake:
                 reason=f"#{issue.number} is not a Vanguard triage issue: {command} ignored",
             )
         login = comment.user.login
+        listed = login.lower() in {u.lower() for u in self.config.triage.authorised_users}
+        if comment.user.type == "Bot" and not listed:
+            return IntakeResult(
+                delivery_id=did,
+                status="ignored",
+                reason=f"/vanguard {command} refused: {login} is a bot, and bots are obeyed "
+                "only when listed in triage.authorised_users",
+            )
         permission = None
-        if login.lower() not in {u.lower() for u in self.config.triage.authorised_users}:
+        if not listed:
             permission = await asyncio.to_thread(self.api.permission, repo_name, login)
         allowed, why = is_authorised(
             login,

@@ -80,9 +80,42 @@ def issue_label(fingerprint: str) -> str:
     return f"vanguard-fp:{fingerprint[:16]}"
 
 
+MARKER = "<!-- vanguard -->"
+"""Ends everything Vanguard posts: a comment carrying it is never taken as a command."""
+
+_MENTION = re.compile(r"@(?=[\w-])")
+
+
 def _clip(text: str) -> str:
+    """A log line for a fenced block: no backtick (it could close the fence), clipped."""
     text = text.replace("`", "'")
     return text if len(text) <= MAX_LINE_CHARS else text[: MAX_LINE_CHARS - 1] + "…"
+
+
+def _plain(text: str) -> str:
+    """Text from a log or a payload outside a code block: no mention pings anybody.
+
+    ``@name`` and ``@org/team`` get a zero-width space after the ``@``; backticks are
+    replaced as in code blocks.
+    """
+    return _MENTION.sub("@\u200b", _clip(text))
+
+
+def render_comment(run: RunLink, lines: Sequence[str], heal_reason: str) -> str:
+    """The comment for a fingerprint failing again: the run, the lines, what Vanguard did."""
+    where = run.url or f"https://github.com/{run.repository}/actions/runs/{run.run_id}"
+    parts = [
+        f"Failed again: {_plain(run.workflow or 'run')} #{run.run_id} attempt {run.attempt} "
+        f"({where}).",
+        "",
+        "```",
+        *(_clip(line) for line in lines[:10]),
+        "```",
+    ]
+    if heal_reason:
+        parts += ["", _plain(heal_reason)]
+    parts += ["", MARKER]
+    return "\n".join(parts)
 
 
 def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
@@ -90,7 +123,7 @@ def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
     outage = bool(facts.outage_repositories)
     kind = "CI outage" if outage else "CI failure"
     best = facts.headline or (facts.lines[0] if facts.lines else "")
-    headline = _clip(best.strip()) if best.strip() else facts.category
+    headline = _plain(best.strip()) if best.strip() else facts.category
     title = f"[vanguard] {kind}: {facts.category}: {headline}"[:256]
     labels = tuple(
         dict.fromkeys(
@@ -116,7 +149,7 @@ def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
             "(lines it printed too are ranked lower)"
         )
     if facts.heal_reason:
-        body.append(f"**What Vanguard did:** {facts.heal_reason}")
+        body.append(f"**What Vanguard did:** {_plain(facts.heal_reason)}")
     if outage:
         body.append(
             f"**Failing in {len(facts.outage_repositories)} repositories at once:** "
@@ -140,12 +173,14 @@ def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
     for run in facts.runs[:MAX_RUN_LINKS]:
         where = run.url or f"https://github.com/{run.repository}/actions/runs/{run.run_id}"
         sha = f" at `{run.head_sha[:7]}`" if run.head_sha else ""
-        body.append(f"- {run.workflow or 'run'} #{run.run_id} attempt {run.attempt}{sha}: {where}")
+        name = _plain(run.workflow or "run")
+        body.append(f"- {name} #{run.run_id} attempt {run.attempt}{sha}: {where}")
     body.append("")
     body.append(
         "Comment `/vanguard retry` to re-run the latest failed run, or `/vanguard ignore` "
         "to stop re-running this fingerprint (authorised users only)."
     )
+    body.append(MARKER)
     assignees = tuple(o.lstrip("@") for o in facts.owners if "/" not in o)
     return IssueDraft(title=title, body="\n".join(body), labels=labels, assignees=assignees)
 
@@ -198,14 +233,24 @@ class Command(StrEnum):
     ignore = "ignore"
 
 
-_COMMAND = re.compile(r"^\s*/vanguard\s+(retry|ignore)\s*$", re.MULTILINE | re.IGNORECASE)
+_COMMAND = re.compile(r"^ {0,3}/vanguard[ \t]+(retry|ignore)[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_HIDDEN = re.compile(
+    r"<!--.*?(?:-->|\Z)"
+    r"|^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[`~]*[ \t]*$|\Z)",
+    re.DOTALL | re.MULTILINE,
+)
 
 
 def parse_command(body: str | None) -> Command | None:
-    """The ``/vanguard retry|ignore`` command on a line of its own, if any (the first wins)."""
-    if not body:
+    """The ``/vanguard retry|ignore`` command on a line of its own, if any (the first wins).
+
+    Only text a reader sees as prose counts: a line inside a fenced or indented code block
+    or an HTML comment is not a command (a log line quoted in a comment must not order a
+    re-run), nor is a comment Vanguard wrote itself (it ends with ``MARKER``).
+    """
+    if not body or MARKER in body:
         return None
-    found = _COMMAND.search(body)
+    found = _COMMAND.search(_HIDDEN.sub("", body.replace("\r\n", "\n")))
     return Command(found.group(1).lower()) if found else None
 
 

@@ -74,3 +74,29 @@ def test_the_passing_run_compared_with_is_carried_only_for_a_compared_explanatio
     assert run_alert(compared, baseline_url=url).attributes["baseline_url"] == url
     alone = _explanation(range(10, 12), 10)
     assert "baseline_url" not in run_alert(alone, baseline_url=url).attributes
+
+
+def test_secrets_a_log_printed_never_reach_the_alert() -> None:
+    """The alert feeds the issue, its comments and the store; GitHub masks only its own."""
+    texts = {
+        1: "fetching https://deploy:S3cretPassw0rd@git.internal/repo.git",
+        2: "error: using token ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 and AKIAIOSFODNN7EXAMPLE",
+        3: "export DB_PASSWORD=hunter2hunter2",
+    }
+    explanation = Explanation(
+        lines=tuple(ExplainedLine(number=n, text=t, score=0.5) for n, t in sorted(texts.items())),
+        category="network_transient",
+        fingerprint="f",
+        retryable=True,
+        heal=Heal.retry,
+        confidence=0.5,
+        line_count=3,
+        answer=(1, 2),
+        failed_step="##[group]Run curl https://admin:pa55word@x.example/a",
+    )
+    alert = run_alert(explanation)
+    shown = repr(alert.attributes)
+    for secret in ("S3cretPassw0rd", "ghp_AbCd", "AKIAIOSFODNN7", "hunter2", "pa55word"):
+        assert secret not in shown, secret
+    assert "[REDACTED]" in str(alert.attributes["headline"])
+    assert not str(alert.attributes["failed_step"]).startswith("##[group]")

@@ -20,6 +20,7 @@ from vanguard.ci.events import WorkflowJob, WorkflowRun
 from vanguard.ci.intake import CiIntake
 from vanguard.ci.records import STALE_RECEIVED, CiRepo
 from vanguard.ci.tables import CiAttemptRow
+from vanguard.ci.triage import RunLink, render_comment
 from vanguard.diagnose import cilog
 from vanguard.errors import AdapterError
 from vanguard.model import Alert
@@ -647,3 +648,38 @@ async def test_a_handling_that_runs_past_the_stale_age_keeps_its_claim(
     assert result.status == "accepted", result.reason
     assert taken == [False], "the claim was renewed while the handling ran"
     assert len(starter.alerts) == 1
+
+
+async def test_vanguards_own_comment_quoting_a_log_is_never_a_command(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """A job that prints '/vanguard retry' must not make Vanguard order its own re-run."""
+    intake = _intake(store, github, starter)
+    await intake.receive("d1", "workflow_run", _failed_run_body(github, "o/r", 1, "compile_rust"))
+    fingerprint = starter.alerts[0].labels["fingerprint"]
+    _triage_issue(store, "o/r", fingerprint, 5)
+    github.permissions[("o/r", "vanguard-bot")] = "write"
+    run = RunLink(repository="o/r", run_id=1, attempt=1, workflow="CI")
+    own = render_comment(run, ["error: x", "/vanguard retry"], "opened an issue")
+    result = await intake.receive("c1", "issue_comment", _comment("o/r", 5, "vanguard-bot", own))
+    assert result.status == "ignored"
+    assert result.reason == "no /vanguard command"
+    assert len(starter.alerts) == 1
+
+
+async def test_a_bot_is_obeyed_only_when_listed(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    intake = _intake(store, github, starter)
+    await intake.receive("d1", "workflow_run", _failed_run_body(github, "o/r", 1, "compile_rust"))
+    fingerprint = starter.alerts[0].labels["fingerprint"]
+    _triage_issue(store, "o/r", fingerprint, 5)
+    github.permissions[("o/r", "helper[bot]")] = "write"
+    body = json.loads(_comment("o/r", 5, "helper[bot]", "/vanguard retry"))
+    body["comment"]["user"]["type"] = "Bot"
+    result = await intake.receive("c1", "issue_comment", json.dumps(body).encode())
+    assert result.status == "ignored"
+    assert "is a bot" in result.reason
+    listed = _intake(store, github, starter, authorised_users=("helper[bot]",))
+    again = await listed.receive("c2", "issue_comment", json.dumps(body).encode())
+    assert again.status == "accepted", again.reason

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from vanguard.ci.triage import (
+    MARKER,
     Command,
     RunLink,
     TriageFacts,
@@ -13,6 +16,7 @@ from vanguard.ci.triage import (
     owners_for,
     parse_codeowners,
     parse_command,
+    render_comment,
     render_issue,
 )
 
@@ -109,6 +113,13 @@ def test_codeowners_last_matching_rule_wins() -> None:
         ("/vanguardretry", None),
         ("", None),
         (None, None),
+        ("Do not type this:\n```\n/vanguard retry\n```\n", None),
+        ("~~~~ text\n/vanguard ignore\n~~~~\n", None),
+        ("an example:\n\n    /vanguard retry\n", None),
+        ("\t/vanguard retry", None),
+        ("LGTM <!--\n/vanguard retry\n-->", None),
+        ("```\ncode\n```\n/vanguard retry\r\n", Command.retry),
+        (f"/vanguard retry\n{MARKER}", None),
     ],
 )
 def test_commands_stand_on_their_own_line(body: str | None, command: Command | None) -> None:
@@ -123,3 +134,16 @@ def test_authorisation_by_list_or_permission() -> None:
     assert "read" in why
     assert not is_authorised("x", allowed=[], permission=None, min_permission="triage")[0]
     assert not is_authorised("x", allowed=[], permission="weird", min_permission="triage")[0]
+
+
+def test_a_repeat_comment_keeps_log_text_in_its_block_and_pings_nobody() -> None:
+    """A log line must not close the fence, mention a team or order Vanguard itself."""
+    run = RunLink(repository="o/r", run_id=7, attempt=1, workflow="@acme/release")
+    lines = ["```", "@acme/security-team see [click](https://evil.example)", "/vanguard retry"]
+    comment = render_comment(run, lines, "re-run by @octocat's request")
+    fence = [i for i, line in enumerate(comment.splitlines()) if line.startswith("```")]
+    assert len(fence) == 2, "only the comment's own fence opens and closes a block"
+    outside = [line for i, line in enumerate(comment.splitlines()) if not fence[0] <= i <= fence[1]]
+    assert not any(re.search(r"@[\w-]", line) for line in outside)
+    assert comment.endswith(MARKER)
+    assert parse_command(comment) is None
