@@ -308,6 +308,11 @@ def test_a_loopback_api_answers_only_to_loopback_names_unless_told(
             ":4: policy.require_approval_for[1]:",
             "unknown action kind 'supervisor.restrat'",
         ),
+        (
+            "  unmetered_actions: [github.triag]\n",
+            ":2: policy.unmetered_actions[0]:",
+            "unknown action kind 'github.triag'",
+        ),
     ],
 )
 def test_a_mistyped_gate_or_approval_kind_is_refused_at_load(

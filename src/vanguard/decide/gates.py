@@ -9,7 +9,7 @@ hard limits that no approval lifts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -227,6 +227,14 @@ class WindowGate:
         return GateVerdict(gate=self.name, passed=result.open, reason=result.reason)
 
 
+def _unmetered(gate: str, action: str | None) -> GateVerdict:
+    return GateVerdict(
+        gate=gate,
+        passed=True,
+        reason=f"{action} only reports and is not metered (policy.unmetered_actions)",
+    )
+
+
 class RateLimitGate:
     """Fewer actions than the limits were applied in the last day and week.
 
@@ -236,10 +244,17 @@ class RateLimitGate:
     name = "rate_limit"
     overridable = False
 
-    def __init__(self, per_service_per_day: int, per_service_per_week: int, per_day: int) -> None:
+    def __init__(
+        self,
+        per_service_per_day: int,
+        per_service_per_week: int,
+        per_day: int,
+        unmetered: Collection[str] = (),
+    ) -> None:
         self.per_service_per_day = per_service_per_day
         self.per_service_per_week = per_service_per_week
         self.per_day = per_day
+        self.unmetered = frozenset(unmetered)
 
     @classmethod
     def from_policy(cls, policy: PolicyConfig) -> RateLimitGate:
@@ -247,9 +262,12 @@ class RateLimitGate:
             per_service_per_day=policy.max_actions_per_service_per_day,
             per_service_per_week=policy.max_actions_per_service_per_week,
             per_day=policy.max_actions_per_day,
+            unmetered=policy.unmetered_actions,
         )
 
     def check(self, diagnosis: Diagnosis, ctx: GateContext) -> GateVerdict:
+        if ctx.action in self.unmetered:
+            return _unmetered(self.name, ctx.action)
         mine, everywhere = ctx.actions_in_flight, ctx.actions_in_flight_all_services
         here = f"on {ctx.service_name}"
         checks = (
@@ -288,14 +306,20 @@ class CooldownGate:
     name = "cooldown"
     overridable = False
 
-    def __init__(self, min_interval: timedelta) -> None:
+    def __init__(self, min_interval: timedelta, unmetered: Collection[str] = ()) -> None:
         self.min_interval = min_interval
+        self.unmetered = frozenset(unmetered)
 
     @classmethod
     def from_policy(cls, policy: PolicyConfig) -> CooldownGate:
-        return cls(min_interval=timedelta(minutes=policy.min_minutes_between_actions))
+        return cls(
+            min_interval=timedelta(minutes=policy.min_minutes_between_actions),
+            unmetered=policy.unmetered_actions,
+        )
 
     def check(self, diagnosis: Diagnosis, ctx: GateContext) -> GateVerdict:
+        if ctx.action in self.unmetered:
+            return _unmetered(self.name, ctx.action)
         if ctx.actions_in_flight and self.min_interval > timedelta(0):
             return GateVerdict(
                 gate=self.name,

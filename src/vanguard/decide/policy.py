@@ -66,6 +66,10 @@ class PolicyConfig(Frozen):
     breaker_threshold: int = Field(default=3, ge=1, le=20)
     breaker_cooldown_minutes: int = Field(default=60, ge=1, le=WEEK_MINUTES)
     require_approval_for: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    unmetered_actions: tuple[Annotated[str, Field(min_length=1)], ...] = ("github.triage",)
+    """Action kinds that only report (open or update an issue): the rate limits and the
+    cooldown neither hold them back nor count them, so a busy repository's issues do not
+    use up the budget its re-runs need. Every other gate still applies."""
     maintenance_windows: tuple[Window, ...] = ()
     gates: tuple[str, ...] = DEFAULT_GATES
 

@@ -563,6 +563,7 @@ class Activities:
                 return earlier
             now = self.clock()
             service = inp.alert.service_name
+            unmetered, day = self.settings.policy.unmetered_actions, timedelta(days=1)
             streak = failure_streak(
                 repo.outcomes_for_pattern(inp.diagnosis.pattern_id, service=service)
                 if inp.diagnosis.pattern_id
@@ -572,16 +573,18 @@ class Activities:
                 now=now,
                 service_name=service,
                 action=inp.diagnosis.remedy.action if inp.diagnosis.remedy else None,
-                actions_today=repo.count_actions(service, now - timedelta(days=1)),
-                actions_this_week=repo.count_actions(service, now - timedelta(days=7)),
-                actions_today_all_services=repo.count_all_actions(now - timedelta(days=1)),
+                actions_today=repo.count_actions(service, now - day, excluding=unmetered),
+                actions_this_week=repo.count_actions(
+                    service, now - timedelta(days=7), excluding=unmetered
+                ),
+                actions_today_all_services=repo.count_all_actions(now - day, excluding=unmetered),
                 actions_in_flight=repo.count_in_flight(
                     service, since=now - self._in_flight_hold, excluding=inp.incident_id
                 ),
                 actions_in_flight_all_services=repo.count_in_flight(
                     since=now - self._in_flight_hold, excluding=inp.incident_id
                 ),
-                last_action_at=repo.last_action_at(service),
+                last_action_at=repo.last_action_at(service, excluding=unmetered),
                 recent_failures=streak.count,
                 last_failure_at=streak.last_failure_at,
                 approved_by=inp.approved_by,

@@ -7,7 +7,7 @@ so what comes out equals what went in. Saving a value for an incident that is no
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -257,10 +257,13 @@ class IncidentRepo:
             audit=tuple(AuditLog(self.session).entries(incident_id)),
         )
 
-    def count_actions(self, service_name: str, since: datetime) -> int:
+    def count_actions(
+        self, service_name: str, since: datetime, *, excluding: Collection[str] = ()
+    ) -> int:
         """Applied actions on incidents of ``service_name`` that finished at or after ``since``.
 
-        Rollbacks are actions on the service too and count; dry runs (``applied=False``) do not.
+        Rollbacks are actions on the service too and count; dry runs (``applied=False``) do
+        not, nor do actions of the kinds in ``excluding``.
         """
         query = (
             select(func.count())
@@ -270,30 +273,38 @@ class IncidentRepo:
                 IncidentRow.service_name == service_name,
                 ActionRow.applied.is_(True),
                 ActionRow.finished_at >= _aware(since, "since"),
+                ActionRow.action.not_in(list(excluding)),
             )
         )
         return int(self.session.scalar(query) or 0)
 
-    def last_action_at(self, service_name: str) -> datetime | None:
-        """When the newest applied action on ``service_name`` finished, if any."""
+    def last_action_at(
+        self, service_name: str, *, excluding: Collection[str] = ()
+    ) -> datetime | None:
+        """When the newest applied action on ``service_name`` (not of ``excluding``) finished."""
         query = (
             select(func.max(ActionRow.finished_at))
             .join(IncidentRow, IncidentRow.incident_id == ActionRow.incident_id)
-            .where(IncidentRow.service_name == service_name, ActionRow.applied.is_(True))
+            .where(
+                IncidentRow.service_name == service_name,
+                ActionRow.applied.is_(True),
+                ActionRow.action.not_in(list(excluding)),
+            )
         )
         last = self.session.scalar(query)
         if last is None:
             return None
         return last if last.tzinfo is not None else last.replace(tzinfo=UTC)
 
-    def count_all_actions(self, since: datetime) -> int:
-        """Applied actions on every service that finished at or after ``since``."""
+    def count_all_actions(self, since: datetime, *, excluding: Collection[str] = ()) -> int:
+        """Applied actions on every service, not of ``excluding``, finished since ``since``."""
         query = (
             select(func.count())
             .select_from(ActionRow)
             .where(
                 ActionRow.applied.is_(True),
                 ActionRow.finished_at >= _aware(since, "since"),
+                ActionRow.action.not_in(list(excluding)),
             )
         )
         return int(self.session.scalar(query) or 0)

@@ -284,3 +284,22 @@ def test_a_stored_value_that_no_longer_validates_is_a_store_error(store: Store) 
         )
     with store.session() as session, pytest.raises(StoreError, match="incident old"):
         IncidentRepo(session).get_incident("old")
+
+
+def test_unmetered_kinds_are_left_out_of_the_counts(store: Store) -> None:
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        repo.save_incident(v.incident("inc-m"))
+        repo.save_action(v.action("inc-m", "k-restart", minutes=1))
+        triage = v.action("inc-m", "k-issue", minutes=3).model_copy(
+            update={"action": "github.triage"}
+        )
+        repo.save_action(triage)
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        since = v.T0 - timedelta(days=1)
+        assert repo.count_actions("checkout", since) == 2
+        assert repo.count_actions("checkout", since, excluding=["github.triage"]) == 1
+        assert repo.count_all_actions(since, excluding=["github.triage"]) == 1
+        assert repo.last_action_at("checkout") == v.at(3)
+        assert repo.last_action_at("checkout", excluding=["github.triage"]) == v.at(1)

@@ -193,3 +193,21 @@ def test_hard_and_overridable_gates() -> None:
 def test_registry_is_read_only() -> None:
     with pytest.raises(TypeError):
         GATES["mine"] = GATES["remedy"]  # type: ignore[index]
+
+
+def test_an_unmetered_action_passes_the_limits_and_the_cooldown() -> None:
+    """Opening an issue must not wait for, or use up, the budget a re-run needs."""
+    limit = RateLimitGate(1, 1, 1, unmetered=("github.triage",))
+    cooldown = CooldownGate(timedelta(minutes=30), unmetered=("github.triage",))
+    busy = {
+        "actions_today": 5,
+        "actions_this_week": 5,
+        "last_action_at": T0,
+        "actions_in_flight": 1,
+    }
+    triage = context(action="github.triage", **busy)
+    for gate in (limit, cooldown):
+        verdict = gate.check(diagnosis(), triage)
+        assert verdict.passed
+        assert "not metered" in verdict.reason
+        assert not gate.check(diagnosis(), context(action="github.rerun", **busy)).passed
