@@ -18,6 +18,7 @@ import xmlrpc.client
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, cast
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -25,6 +26,7 @@ from vanguard.act.base import Ledger, cannot_undo, validate_params
 from vanguard.clock import utcnow
 from vanguard.errors import ActionFailed, AdapterError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
+from vanguard.redact import REDACTED, redact_text
 
 __all__ = [
     "MemorySupervisor",
@@ -51,6 +53,21 @@ class SupervisorRestartParams(BaseModel):
     url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", description="XML-RPC endpoint")
     program: str = Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")
     timeout_s: float = Field(default=60.0, gt=0.0, le=600.0)
+
+
+def _masked(text: str, url: str) -> str:
+    """``text`` without the credentials ``url`` carries, however a library echoed them.
+
+    A URL from a pattern may hold ``user:password@``; xmlrpc repeats it without its scheme
+    (``u:pw@host/RPC2``), which ``redact_text`` alone would not recognise.
+    """
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        text = text.replace(password, REDACTED)
+    return redact_text(text)
 
 
 class ProcessInfo(BaseModel):
@@ -100,6 +117,8 @@ class XmlRpcSupervisor:
     def __init__(self, url: str, *, timeout_s: float = 60.0) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.where = f"supervisord at {_masked(url, url)}"
+        """How messages name this endpoint: never with the URL's credentials."""
 
     def _call(self, method: str, *args: Any) -> Any:
         transport = _TimeoutTransport(self.timeout_s)
@@ -109,17 +128,15 @@ class XmlRpcSupervisor:
         except xmlrpc.client.Fault as exc:
             if exc.faultCode == BAD_NAME:
                 raise AdapterError(
-                    f"supervisord at {self.url} has no program {args[0]!r} ({exc.faultString})"
+                    f"{self.where} has no program {args[0]!r} ({exc.faultString})"
                 ) from exc
-            raise ActionFailed(
-                f"supervisord at {self.url}: {method} failed: {exc.faultString}"
-            ) from exc
+            raise ActionFailed(f"{self.where}: {method} failed: {exc.faultString}") from exc
         except TimeoutError as exc:
             raise ActionFailed(
-                f"supervisord at {self.url}: no answer to {method} within {self.timeout_s:g} s"
+                f"{self.where}: no answer to {method} within {self.timeout_s:g} s"
             ) from exc
         except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.ResponseError) as exc:
-            raise AdapterError(f"cannot reach supervisord at {self.url}: {exc}") from exc
+            raise AdapterError(f"cannot reach {self.where}: {_masked(str(exc), self.url)}") from exc
 
     def process_info(self, program: str) -> ProcessInfo:
         return ProcessInfo.model_validate(self._call("supervisor.getProcessInfo", program))
@@ -131,17 +148,17 @@ class XmlRpcSupervisor:
         ]
         replies = self._call("system.multicall", calls)
         if not isinstance(replies, list) or len(replies) != len(calls):
-            raise ActionFailed(f"supervisord at {self.url}: unexpected multicall reply {replies!r}")
+            raise ActionFailed(f"{self.where}: unexpected multicall reply {replies!r}")
         for step, reply, tolerated in zip(
             ("stop", "start"), replies, (NOT_RUNNING, ALREADY_STARTED), strict=True
         ):
             if isinstance(reply, dict) and "faultCode" in reply:
                 code = int(reply["faultCode"])
                 if code == BAD_NAME:
-                    raise AdapterError(f"supervisord at {self.url} has no program {program!r}")
+                    raise AdapterError(f"{self.where} has no program {program!r}")
                 if code != tolerated:
                     raise ActionFailed(
-                        f"supervisord at {self.url}: {step} of {program!r} failed: "
+                        f"{self.where}: {step} of {program!r} failed: "
                         f"{reply.get('faultString', code)}"
                     )
 
@@ -207,7 +224,7 @@ class SupervisorAdapter:
             action=self.kind,
             target=request.target,
             steps=(
-                f"read the state and pid of {p.program!r} from supervisord at {p.url}",
+                f"read the state and pid of {p.program!r} from supervisord at {redact_text(p.url)}",
                 f"stop {p.program!r} (supervisord waits up to the program's stopwaitsecs)",
                 f"start {p.program!r} and wait until it is RUNNING (startsecs)",
                 "verify: RUNNING under a new pid with its uptime reset",
@@ -313,7 +330,7 @@ class SupervisorAdapter:
         after: ProcessInfo,
         message: str,
     ) -> ActionResult:
-        server = p.url.removesuffix("/RPC2")
+        server = redact_text(p.url).removesuffix("/RPC2")
         return ActionResult(
             idempotency_key=request.idempotency_key,
             incident_id=request.incident_id,

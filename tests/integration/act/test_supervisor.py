@@ -106,6 +106,19 @@ def test_unreachable_supervisord_is_an_adapter_error() -> None:
         SupervisorAdapter(MemoryLedger()).apply(_request(url))
 
 
+@pytest.mark.parametrize("path", ["/RPC2", "/wrong"])
+def test_an_error_never_shows_the_credentials_of_the_url(
+    supervisord: StartSupervisord, path: str
+) -> None:
+    reachable = supervisord([WORKER]).replace("http://", "http://ops:s3cretpw@")
+    unreachable = f"http://ops:s3cretpw@127.0.0.1:{free_port()}/RPC2"
+    for url in (reachable.removesuffix("/RPC2") + path, unreachable):
+        with pytest.raises(AdapterError) as info:
+            SupervisorAdapter(MemoryLedger()).apply(_request(url, program="ghost"))
+        assert "s3cretpw" not in str(info.value)
+        assert "127.0.0.1" in str(info.value)
+
+
 def test_slow_stop_beyond_timeout_is_an_action_failure(supervisord: StartSupervisord) -> None:
     # startsecs=1: RUNNING only once the shell has installed its trap, or a stop sent at
     # once kills it before it can ignore TERM and the restart is fast after all.
