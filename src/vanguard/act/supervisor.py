@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from vanguard.act.base import Ledger, cannot_undo, validate_params
 from vanguard.clock import utcnow
-from vanguard.errors import ActionFailed, AdapterError
+from vanguard.errors import ActionFailed, AdapterError, ConfigError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 from vanguard.redact import REDACTED, redact_text
 
@@ -90,7 +90,11 @@ class ProcessInfo(BaseModel):
 
 
 class SupervisorClient(Protocol):
-    """The two calls the adapter needs; raises ``AdapterError``/``ActionFailed`` only."""
+    """The two calls the adapter needs.
+
+    Raises ``ConfigError`` (key ``program``) for a program supervisord does not know,
+    otherwise ``AdapterError``/``ActionFailed`` only.
+    """
 
     def process_info(self, program: str) -> ProcessInfo: ...
 
@@ -127,9 +131,7 @@ class XmlRpcSupervisor:
                 return cast(Any, getattr(rpc, method)(*args))
         except xmlrpc.client.Fault as exc:
             if exc.faultCode == BAD_NAME:
-                raise AdapterError(
-                    f"{self.where} has no program {args[0]!r} ({exc.faultString})"
-                ) from exc
+                raise self._no_program(str(args[0])) from exc
             raise ActionFailed(f"{self.where}: {method} failed: {exc.faultString}") from exc
         except TimeoutError as exc:
             raise ActionFailed(
@@ -137,6 +139,14 @@ class XmlRpcSupervisor:
             ) from exc
         except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.ResponseError) as exc:
             raise AdapterError(f"cannot reach {self.where}: {_masked(str(exc), self.url)}") from exc
+
+    def _no_program(self, program: str) -> ConfigError:
+        """A program supervisord does not know: a configuration mistake, never retried."""
+        return ConfigError(
+            f"{self.where} has no program {program!r}; check the service's supervisor "
+            "program or the pattern's",
+            key="program",
+        )
 
     def process_info(self, program: str) -> ProcessInfo:
         return ProcessInfo.model_validate(self._call("supervisor.getProcessInfo", program))
@@ -155,7 +165,7 @@ class XmlRpcSupervisor:
             if isinstance(reply, dict) and "faultCode" in reply:
                 code = int(reply["faultCode"])
                 if code == BAD_NAME:
-                    raise AdapterError(f"{self.where} has no program {program!r}")
+                    raise self._no_program(program)
                 if code != tolerated:
                     raise ActionFailed(
                         f"{self.where}: {step} of {program!r} failed: "
@@ -174,7 +184,7 @@ class MemorySupervisor:
 
     def process_info(self, program: str) -> ProcessInfo:
         if program not in self.pids:
-            raise AdapterError(f"no program {program!r}")
+            raise ConfigError(f"no program {program!r}", key="program")
         return ProcessInfo(
             name=program,
             group=program,
@@ -186,7 +196,7 @@ class MemorySupervisor:
 
     def restart(self, program: str) -> None:
         if program not in self.pids:
-            raise AdapterError(f"no program {program!r}")
+            raise ConfigError(f"no program {program!r}", key="program")
         self.now += 1
         self.pids[program] = max(self.pids.values()) + 1
         self.started[program] = self.now

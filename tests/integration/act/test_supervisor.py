@@ -7,7 +7,7 @@ import pytest
 from tests.servers.supervisor import Program, StartSupervisord, rpc_call
 from vanguard.act.base import MemoryLedger
 from vanguard.act.supervisor import SupervisorAdapter, XmlRpcSupervisor
-from vanguard.errors import ActionFailed, AdapterError
+from vanguard.errors import ActionFailed, AdapterError, ConfigError
 from vanguard.model import ActionRequest
 from vanguard.netutil import free_port
 
@@ -88,10 +88,13 @@ def test_stopped_program_is_started(supervisord: StartSupervisord) -> None:
     assert adapter.verify(result).ok
 
 
-def test_bad_program_name_is_a_clear_error(supervisord: StartSupervisord) -> None:
+def test_bad_program_name_is_a_config_error_naming_program(supervisord: StartSupervisord) -> None:
     url = supervisord([WORKER])
-    with pytest.raises(AdapterError, match="has no program 'ghost'"):
+    with pytest.raises(ConfigError, match="has no program 'ghost'") as info:
         SupervisorAdapter(MemoryLedger()).apply(_request(url, program="ghost"))
+    assert info.value.key == "program"
+    with pytest.raises(ConfigError, match="has no program 'ghost'"):
+        XmlRpcSupervisor(url).restart("ghost")
 
 
 def test_program_that_cannot_start_fails_the_action(supervisord: StartSupervisord) -> None:
@@ -113,7 +116,7 @@ def test_an_error_never_shows_the_credentials_of_the_url(
     reachable = supervisord([WORKER]).replace("http://", "http://ops:s3cretpw@")
     unreachable = f"http://ops:s3cretpw@127.0.0.1:{free_port()}/RPC2"
     for url in (reachable.removesuffix("/RPC2") + path, unreachable):
-        with pytest.raises(AdapterError) as info:
+        with pytest.raises((AdapterError, ConfigError)) as info:
             SupervisorAdapter(MemoryLedger()).apply(_request(url, program="ghost"))
         assert "s3cretpw" not in str(info.value)
         assert "127.0.0.1" in str(info.value)

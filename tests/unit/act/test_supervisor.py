@@ -15,7 +15,7 @@ from vanguard.act.supervisor import (
     SupervisorClient,
     SupervisorRestartParams,
 )
-from vanguard.errors import AdapterError
+from vanguard.errors import AdapterError, ConfigError
 from vanguard.model import ActionRequest, ActionResult, RollbackRequest
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -202,7 +202,7 @@ def test_rollback_is_refused_without_touching_the_process(h: Harness) -> None:
     assert h.supervisor.restarts == ["worker"]
 
 
-def test_unknown_program_is_an_adapter_error(h: Harness) -> None:
-    with pytest.raises(AdapterError, match="no program 'ghost'"):
+def test_unknown_program_is_a_config_error_naming_program(h: Harness) -> None:
+    with pytest.raises(ConfigError, match="program: no program 'ghost'"):
         h.adapter.apply(_request(program="ghost"))
     assert h.ledger.get("k1") is None
