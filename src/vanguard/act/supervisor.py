@@ -166,11 +166,16 @@ class XmlRpcSupervisor:
                 code = int(reply["faultCode"])
                 if code == BAD_NAME:
                     raise self._no_program(program)
-                if code != tolerated:
+                if code == tolerated:
+                    continue
+                fault = reply.get("faultString", code)
+                if step == "start":
                     raise ActionFailed(
-                        f"{self.where}: {step} of {program!r} failed: "
-                        f"{reply.get('faultString', code)}"
+                        f"{self.where}: {program!r} was stopped and did not start again "
+                        f"({fault}): the service is now down (not running); start it by hand "
+                        "once the cause is fixed"
                     )
+                raise ActionFailed(f"{self.where}: stop of {program!r} failed: {fault}")
 
 
 class MemorySupervisor:
@@ -278,8 +283,9 @@ class SupervisorAdapter:
         after = client.process_info(p.program)
         if after.statename != "RUNNING":
             raise ActionFailed(
-                f"{p.program!r} is {after.statename} after the restart: "
-                f"{after.spawnerr or after.description}"
+                f"{p.program!r} is {after.statename} after the restart, so the service is "
+                f"now down (not running): {after.spawnerr or after.description}; start it by "
+                "hand once the cause is fixed"
             )
         result = self._result(
             request,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.servers.supervisor import Program, StartSupervisord, rpc_call
@@ -99,8 +101,23 @@ def test_bad_program_name_is_a_config_error_naming_program(supervisord: StartSup
 
 def test_program_that_cannot_start_fails_the_action(supervisord: StartSupervisord) -> None:
     url = supervisord([Program(name="worker", command="sh -c 'exit 1'", startsecs=1)])
-    with pytest.raises(ActionFailed, match="start of 'worker' failed"):
+    with pytest.raises(ActionFailed, match="'worker' was stopped and did not start again"):
         SupervisorAdapter(MemoryLedger()).apply(_request(url))
+
+
+def test_a_healthy_program_that_fails_to_come_back_is_reported_down(
+    supervisord: StartSupervisord, tmp_path: Path
+) -> None:
+    healthy = tmp_path / "healthy"
+    healthy.touch()
+    command = f"sh -c 'test -f {healthy} && exec sleep 3600 || exit 3'"
+    url = supervisord([Program(name="worker", command=command, startsecs=1)])
+    assert rpc_call(url, "supervisor.getProcessInfo", "worker")["statename"] == "RUNNING"
+    healthy.unlink()
+    with pytest.raises(ActionFailed) as info:
+        SupervisorAdapter(MemoryLedger()).apply(_request(url))
+    assert "the service is now down (not running)" in str(info.value)
+    assert rpc_call(url, "supervisor.getProcessInfo", "worker")["statename"] == "FATAL"
 
 
 def test_unreachable_supervisord_is_an_adapter_error() -> None:

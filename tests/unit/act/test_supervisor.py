@@ -15,7 +15,7 @@ from vanguard.act.supervisor import (
     SupervisorClient,
     SupervisorRestartParams,
 )
-from vanguard.errors import AdapterError, ConfigError
+from vanguard.errors import ActionFailed, AdapterError, ConfigError
 from vanguard.model import ActionRequest, ActionResult, RollbackRequest
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -188,6 +188,25 @@ def test_verify_fails_when_not_running(h: Harness) -> None:
     check = adapter.verify(result)
     assert not check.ok
     assert "FATAL" in check.reason
+
+
+def test_a_program_that_does_not_come_back_is_reported_down() -> None:
+    class Fails(MemorySupervisor):
+        def restart(self, program: str) -> None:
+            super().restart(program)
+            self.pids[program] = 0
+
+        def process_info(self, program: str) -> ProcessInfo:
+            info = super().process_info(program)
+            if self.restarts:
+                return info.model_copy(
+                    update={"statename": "FATAL", "spawnerr": "Exited too quickly"}
+                )
+            return info
+
+    adapter = SupervisorAdapter(MemoryLedger(), lambda p: Fails({"worker": 5}))
+    with pytest.raises(ActionFailed, match=r"'worker' is FATAL .*now down \(not running\)"):
+        adapter.apply(_request())
 
 
 def test_rollback_is_refused_without_touching_the_process(h: Harness) -> None:
