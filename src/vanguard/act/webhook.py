@@ -71,9 +71,17 @@ def _where(url: str) -> str:
 
 
 def _check_url(value: str, what: str) -> str:
-    parts = urlsplit(value)
+    """``value`` if it is an http(s) URL one can call; the message never shows its path."""
+    try:
+        parts = urlsplit(value)
+        where = _where(value)
+    except ValueError:
+        raise ValueError(
+            f"{what} is not a URL one can call: its host or port is malformed "
+            "(a port is a number up to 65535)"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{what} must be http(s)://host/..., got {_where(value)!r}")
+        raise ValueError(f"{what} must be http(s)://host/..., got {where!r}")
     if parts.username or parts.password:
         raise ValueError(
             f"{what} holds credentials, which would be recorded with every action; "
