@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -293,7 +295,18 @@ class PgBouncerConfig(Section):
     @field_validator("admin_dsn")
     @classmethod
     def _no_password(cls, value: str) -> str:
-        if re.search(r"(^|\s)password\s*=", value) or re.search(r"://[^/@:]+:[^/@]+@", value):
+        """Parse the DSN as libpq does, so no spelling of a password gets through.
+
+        ``password=``, ``user:pw@`` and ``?password=`` (even percent-encoded) all reach
+        the same key; the DSN is recorded with every resize, so none may carry one.
+        """
+        try:
+            fields = conninfo_to_dict(value)
+        except psycopg.ProgrammingError:
+            raise ValueError(
+                "not a libpq connection string (key=value pairs or a postgresql:// URI)"
+            ) from None
+        if "password" in fields:
             raise ValueError("the admin DSN holds a password; use PGPASSFILE or PGPASSWORD")
         return value
 

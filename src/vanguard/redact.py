@@ -21,6 +21,7 @@ __all__ = [
     "is_placeholder",
     "is_secret_key",
     "redact",
+    "redact_mapping",
     "redact_text",
 ]
 
@@ -101,12 +102,15 @@ def redact(value: JsonValue) -> JsonValue:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, Mapping):
-        return {
-            str(k): (REDACTED if is_secret_key(str(k)) else redact(v)) for k, v in value.items()
-        }
+        return redact_mapping(value)
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+def redact_mapping(value: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
+    """``redact`` for a mapping of parameters, typed as one (an action's ``before``, ``after``)."""
+    return {str(k): (REDACTED if is_secret_key(str(k)) else redact(v)) for k, v in value.items()}
 
 
 def is_placeholder(secret: str) -> bool:

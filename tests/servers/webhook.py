@@ -34,15 +34,16 @@ class Received:
 class WebhookReceiver:
     """Records POST/PUT/PATCH to any path and answers 200; ``wait_for`` blocks until one matches.
 
-    ``script(path, (status, headers), ...)`` queues the answers to the next requests to
-    ``path``, in order; once they are used up, 200 again. ``on_request``, when set, runs
-    before each answer (a receiver that acts, like a runbook automation).
+    ``script(path, (status, headers), ..., body=b"...")`` queues the answers to the next
+    requests to ``path``, in order; once they are used up, 200 again (with no body).
+    ``on_request``, when set, runs before each answer (a receiver that acts, like a runbook
+    automation).
     """
 
     def __init__(self) -> None:
         self.port = free_port()
         self.received: list[Received] = []
-        self._answers: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self._answers: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
         self.on_request: Callable[[Received], None] | None = None
         self._cond = threading.Condition()
         receiver = self
@@ -57,13 +58,14 @@ class WebhookReceiver:
                 with receiver._cond:
                     receiver.received.append(got)
                     queue = receiver._answers.get(self.path) or []
-                    status, headers = queue.pop(0) if queue else (200, {})
+                    status, headers, body = queue.pop(0) if queue else (200, {}, b"")
                     receiver._cond.notify_all()
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                self.wfile.write(body)
 
             do_POST = do_PUT = do_PATCH = _record  # noqa: N815 (http.server's names)
 
@@ -73,10 +75,11 @@ class WebhookReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def script(self, path: str, *answers: tuple[int, dict[str, str]]) -> None:
-        """Answer the next requests to ``path`` with these statuses and headers."""
+    def script(self, path: str, *answers: tuple[int, dict[str, str]], body: bytes = b"") -> None:
+        """Answer the next requests to ``path`` with these statuses and headers, and ``body``."""
         with self._cond:
-            self._answers.setdefault(path, []).extend(answers)
+            queue = self._answers.setdefault(path, [])
+            queue.extend((status, headers, body) for status, headers in answers)
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"

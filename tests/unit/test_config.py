@@ -69,6 +69,28 @@ INVALID = [
         "services[0].pgbouncer.admin_dsn",
         "holds a password",
     ),
+    *[
+        (
+            f"services:\n  - name: db\n    pgbouncer:\n      admin_dsn: {dsn}\n"
+            "      ini_path: p.ini\n",
+            4,
+            "services[0].pgbouncer.admin_dsn",
+            "holds a password",
+        )
+        for dsn in (
+            "postgresql://postgres@127.0.0.1:6432/pgbouncer?password=hunter2",
+            "postgresql://postgres:hunter2@127.0.0.1:6432/pgbouncer",
+            "postgres://127.0.0.1/pgbouncer?pass%77ord=hunter2",
+            "\"host=x password='hunter 2'\"",
+        )
+    ],
+    (
+        "services:\n  - name: db\n    pgbouncer:\n      admin_dsn: hunter2\n"
+        "      ini_path: p.ini\n",
+        4,
+        "services[0].pgbouncer.admin_dsn",
+        "not a libpq connection string",
+    ),
     (
         "services:\n  - name: db\n    pgbouncer:\n      admin_dsn: host=x\n"
         "      ini_path: p.ini\n      max_pool_size: 100000\n",
@@ -112,6 +134,11 @@ def test_invalid_config_names_file_line_key_and_value(
     "text",
     [
         "services:\n  - name: db\n    pgbouncer:\n      admin_dsn: host=x password=hunter2\n"
+        "      ini_path: p.ini\n",
+        "services:\n  - name: db\n    pgbouncer:\n"
+        "      admin_dsn: postgresql://postgres@127.0.0.1/pgbouncer?password=hunter2\n"
+        "      ini_path: p.ini\n",
+        "services:\n  - name: db\n    pgbouncer:\n      admin_dsn: hunter2\n"
         "      ini_path: p.ini\n",
         "store_url: postgresql://u:hunter2@db/v\n",
         "services:\n  - name: w\n    supervisor:\n      url: http://u:hunter2@127.0.0.1:9001/RPC2\n"

@@ -18,13 +18,15 @@ import xmlrpc.client
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, cast
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from vanguard.act.base import Ledger, cannot_undo, validate_params
 from vanguard.clock import utcnow
-from vanguard.errors import ActionFailed, AdapterError
+from vanguard.errors import ActionFailed, AdapterError, ConfigError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
+from vanguard.redact import REDACTED, redact_text
 
 __all__ = [
     "MemorySupervisor",
@@ -53,6 +55,21 @@ class SupervisorRestartParams(BaseModel):
     timeout_s: float = Field(default=60.0, gt=0.0, le=600.0)
 
 
+def _masked(text: str, url: str) -> str:
+    """``text`` without the credentials ``url`` carries, however a library echoed them.
+
+    A URL from a pattern may hold ``user:password@``; xmlrpc repeats it without its scheme
+    (``u:pw@host/RPC2``), which ``redact_text`` alone would not recognise.
+    """
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        text = text.replace(password, REDACTED)
+    return redact_text(text)
+
+
 class ProcessInfo(BaseModel):
     """The fields of ``supervisor.getProcessInfo`` that a restart is judged by."""
 
@@ -73,7 +90,11 @@ class ProcessInfo(BaseModel):
 
 
 class SupervisorClient(Protocol):
-    """The two calls the adapter needs; raises ``AdapterError``/``ActionFailed`` only."""
+    """The two calls the adapter needs.
+
+    Raises ``ConfigError`` (key ``program``) for a program supervisord does not know,
+    otherwise ``AdapterError``/``ActionFailed`` only.
+    """
 
     def process_info(self, program: str) -> ProcessInfo: ...
 
@@ -100,6 +121,8 @@ class XmlRpcSupervisor:
     def __init__(self, url: str, *, timeout_s: float = 60.0) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.where = f"supervisord at {_masked(url, url)}"
+        """How messages name this endpoint: never with the URL's credentials."""
 
     def _call(self, method: str, *args: Any) -> Any:
         transport = _TimeoutTransport(self.timeout_s)
@@ -108,18 +131,22 @@ class XmlRpcSupervisor:
                 return cast(Any, getattr(rpc, method)(*args))
         except xmlrpc.client.Fault as exc:
             if exc.faultCode == BAD_NAME:
-                raise AdapterError(
-                    f"supervisord at {self.url} has no program {args[0]!r} ({exc.faultString})"
-                ) from exc
-            raise ActionFailed(
-                f"supervisord at {self.url}: {method} failed: {exc.faultString}"
-            ) from exc
+                raise self._no_program(str(args[0])) from exc
+            raise ActionFailed(f"{self.where}: {method} failed: {exc.faultString}") from exc
         except TimeoutError as exc:
             raise ActionFailed(
-                f"supervisord at {self.url}: no answer to {method} within {self.timeout_s:g} s"
+                f"{self.where}: no answer to {method} within {self.timeout_s:g} s"
             ) from exc
         except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.ResponseError) as exc:
-            raise AdapterError(f"cannot reach supervisord at {self.url}: {exc}") from exc
+            raise AdapterError(f"cannot reach {self.where}: {_masked(str(exc), self.url)}") from exc
+
+    def _no_program(self, program: str) -> ConfigError:
+        """A program supervisord does not know: a configuration mistake, never retried."""
+        return ConfigError(
+            f"{self.where} has no program {program!r}; check the service's supervisor "
+            "program or the pattern's",
+            key="program",
+        )
 
     def process_info(self, program: str) -> ProcessInfo:
         return ProcessInfo.model_validate(self._call("supervisor.getProcessInfo", program))
@@ -131,19 +158,24 @@ class XmlRpcSupervisor:
         ]
         replies = self._call("system.multicall", calls)
         if not isinstance(replies, list) or len(replies) != len(calls):
-            raise ActionFailed(f"supervisord at {self.url}: unexpected multicall reply {replies!r}")
+            raise ActionFailed(f"{self.where}: unexpected multicall reply {replies!r}")
         for step, reply, tolerated in zip(
             ("stop", "start"), replies, (NOT_RUNNING, ALREADY_STARTED), strict=True
         ):
             if isinstance(reply, dict) and "faultCode" in reply:
                 code = int(reply["faultCode"])
                 if code == BAD_NAME:
-                    raise AdapterError(f"supervisord at {self.url} has no program {program!r}")
-                if code != tolerated:
+                    raise self._no_program(program)
+                if code == tolerated:
+                    continue
+                fault = reply.get("faultString", code)
+                if step == "start":
                     raise ActionFailed(
-                        f"supervisord at {self.url}: {step} of {program!r} failed: "
-                        f"{reply.get('faultString', code)}"
+                        f"{self.where}: {program!r} was stopped and did not start again "
+                        f"({fault}): the service is now down (not running); start it by hand "
+                        "once the cause is fixed"
                     )
+                raise ActionFailed(f"{self.where}: stop of {program!r} failed: {fault}")
 
 
 class MemorySupervisor:
@@ -157,7 +189,7 @@ class MemorySupervisor:
 
     def process_info(self, program: str) -> ProcessInfo:
         if program not in self.pids:
-            raise AdapterError(f"no program {program!r}")
+            raise ConfigError(f"no program {program!r}", key="program")
         return ProcessInfo(
             name=program,
             group=program,
@@ -169,7 +201,7 @@ class MemorySupervisor:
 
     def restart(self, program: str) -> None:
         if program not in self.pids:
-            raise AdapterError(f"no program {program!r}")
+            raise ConfigError(f"no program {program!r}", key="program")
         self.now += 1
         self.pids[program] = max(self.pids.values()) + 1
         self.started[program] = self.now
@@ -207,7 +239,7 @@ class SupervisorAdapter:
             action=self.kind,
             target=request.target,
             steps=(
-                f"read the state and pid of {p.program!r} from supervisord at {p.url}",
+                f"read the state and pid of {p.program!r} from supervisord at {redact_text(p.url)}",
                 f"stop {p.program!r} (supervisord waits up to the program's stopwaitsecs)",
                 f"start {p.program!r} and wait until it is RUNNING (startsecs)",
                 "verify: RUNNING under a new pid with its uptime reset",
@@ -251,8 +283,9 @@ class SupervisorAdapter:
         after = client.process_info(p.program)
         if after.statename != "RUNNING":
             raise ActionFailed(
-                f"{p.program!r} is {after.statename} after the restart: "
-                f"{after.spawnerr or after.description}"
+                f"{p.program!r} is {after.statename} after the restart, so the service is "
+                f"now down (not running): {after.spawnerr or after.description}; start it by "
+                "hand once the cause is fixed"
             )
         result = self._result(
             request,
@@ -313,7 +346,7 @@ class SupervisorAdapter:
         after: ProcessInfo,
         message: str,
     ) -> ActionResult:
-        server = p.url.removesuffix("/RPC2")
+        server = redact_text(p.url).removesuffix("/RPC2")
         return ActionResult(
             idempotency_key=request.idempotency_key,
             incident_id=request.incident_id,

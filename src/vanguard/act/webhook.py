@@ -28,6 +28,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -45,7 +46,7 @@ from vanguard.config import resolve_secret
 from vanguard.errors import ActionFailed, AdapterError, ConfigError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 from vanguard.notify.channels import DELIVERY_HEADER, SIGNATURE_HEADER, sign
-from vanguard.redact import redact_text
+from vanguard.redact import REDACTED, redact_text
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -70,10 +71,34 @@ def _where(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{port}"
 
 
+def _answer(text: str, url: str) -> str:
+    """What the receiver answered, as it may be recorded: without the called URL's path.
+
+    A receiver may echo the URL it was called at, and a URL from ``url_env`` carries its
+    token in the path or query, which ``redact_text`` cannot recognise. The path, the query
+    and every long segment of them (where tokens live) are masked before the text is cut.
+    """
+    parts = urlsplit(url)
+    query = f"?{parts.query}" if parts.query else ""
+    pieces = [parts.path + query, parts.path, parts.query]
+    pieces += [piece for piece in re.split(r"[/?&=;]", parts.path + query) if len(piece) >= 16]
+    for piece in sorted({x for x in pieces if len(x) > 1}, key=len, reverse=True):
+        text = text.replace(piece, REDACTED).replace(piece.replace("/", "\\/"), REDACTED)
+    return redact_text(text)[:_ANSWER_CHARS]
+
+
 def _check_url(value: str, what: str) -> str:
-    parts = urlsplit(value)
+    """``value`` if it is an http(s) URL one can call; the message never shows its path."""
+    try:
+        parts = urlsplit(value)
+        where = _where(value)
+    except ValueError:
+        raise ValueError(
+            f"{what} is not a URL one can call: its host or port is malformed "
+            "(a port is a number up to 65535)"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{what} must be http(s)://host/..., got {_where(value)!r}")
+        raise ValueError(f"{what} must be http(s)://host/..., got {where!r}")
     if parts.username or parts.password:
         raise ValueError(
             f"{what} holds credentials, which would be recorded with every action; "
@@ -226,7 +251,7 @@ class WebhookCallAdapter:
     def _send(
         self, p: WebhookCallParams, url: str, payload: bytes, key: str, secret: str | None
     ) -> tuple[int, str, int]:
-        """Send until a final answer: ``(status, answer text, attempts used)``."""
+        """Send until a final answer: ``(status, answer as recorded, attempts used)``."""
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"vanguard/{__version__}",
@@ -249,7 +274,7 @@ class WebhookCallAdapter:
                 else:
                     status = response.status_code
                     if p.accepts(status) or status not in RETRYABLE_STATUS:
-                        return status, response.text[:_ANSWER_CHARS], attempt
+                        return status, _answer(response.text, url), attempt
                     problem = f"answered {status}"
                     asked = retry_after_s(response.headers.get("Retry-After"), self.clock())
                     if asked is not None:
@@ -263,9 +288,7 @@ class WebhookCallAdapter:
     ) -> tuple[int, str, int]:
         status, answer, attempts = self._send(p, url, payload, key, secret)
         if not p.accepts(status):
-            raise ActionFailed(
-                f"webhook {_where(url)} answered {status}: {redact_text(answer)[:120]!r}"
-            )
+            raise ActionFailed(f"webhook {_where(url)} answered {status}: {answer[:120]!r}")
         return status, answer, attempts
 
     def apply(self, request: ActionRequest) -> ActionResult:
@@ -305,7 +328,7 @@ class WebhookCallAdapter:
                 "url": _where(url),
                 "status": status,
                 "attempts": attempts,
-                "answer": redact_text(answer),
+                "answer": answer,
                 "expect_status": list(p.expect_status),
             },
             undo=UndoRecord(
@@ -383,7 +406,7 @@ class WebhookCallAdapter:
                 "url": _where(url),
                 "status": status,
                 "attempts": attempts,
-                "answer": redact_text(answer),
+                "answer": answer,
                 "undo": True,
             },
             undo=UndoRecord(

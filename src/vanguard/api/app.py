@@ -156,7 +156,7 @@ def create_app(
             record = IncidentRepo(session).get_record(incident_id)
         if record is None:
             raise HTTPException(status_code=404, detail=f"no incident {incident_id}")
-        return record
+        return record.redacted()
 
     @app.get("/metrics")
     def metrics(store: StoreDep) -> Response:

@@ -199,6 +199,7 @@ def incident_page(incident_id: str, request: Request) -> HTMLResponse:
             f"<h1>No incident {escape(incident_id)}</h1><p><a href='/'>all incidents</a></p>",
             status=404,
         )
+    record = record.redacted()
     inc = record.incident
     parts = [
         f"<h1>{escape(inc.incident_id)} {_state(inc.state.value)}</h1>",

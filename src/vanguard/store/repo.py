@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from vanguard.errors import StoreError
 from vanguard.incident import Incident, IncidentState
 from vanguard.model import ActionResult, Decision, Diagnosis, Outcome, Signal, Verification
+from vanguard.redact import redact_mapping, redact_text
 from vanguard.store.audit import AuditEntry, AuditLog
 from vanguard.store.tables import (
     ActionRow,
@@ -50,6 +51,43 @@ class IncidentRecord(BaseModel):
     verification: Verification | None = None
     outcome: Outcome | None = None
     audit: tuple[AuditEntry, ...] = ()
+
+    def redacted(self) -> IncidentRecord:
+        """This record as a page or the API may show it: no secret in any parameter.
+
+        Actions keep their parameters whole in the store so they can be undone; anything
+        shown outside the process goes through ``redact()``, as the audit trail does.
+        """
+        diagnosis = self.diagnosis
+        if diagnosis is not None and diagnosis.remedy is not None:
+            remedy = diagnosis.remedy.model_copy(
+                update={"params": redact_mapping(diagnosis.remedy.params)}
+            )
+            diagnosis = diagnosis.model_copy(update={"remedy": remedy})
+        outcome = self.outcome
+        if outcome is not None:
+            outcome = outcome.model_copy(update={"reason": redact_text(outcome.reason)})
+        actions = tuple(_redacted_action(a) for a in self.actions)
+        return self.model_copy(
+            update={"diagnosis": diagnosis, "actions": actions, "outcome": outcome}
+        )
+
+
+def _redacted_action(action: ActionResult) -> ActionResult:
+    undo = action.undo.model_copy(
+        update={
+            "params": redact_mapping(action.undo.params),
+            "instructions": redact_text(action.undo.instructions),
+        }
+    )
+    return action.model_copy(
+        update={
+            "before": redact_mapping(action.before),
+            "after": redact_mapping(action.after),
+            "undo": undo,
+            "message": redact_text(action.message),
+        }
+    )
 
 
 def _json(value: BaseModel) -> dict[str, Any]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.servers.supervisor import Program, StartSupervisord, rpc_call
 from vanguard.act.base import MemoryLedger
 from vanguard.act.supervisor import SupervisorAdapter, XmlRpcSupervisor
-from vanguard.errors import ActionFailed, AdapterError
+from vanguard.errors import ActionFailed, AdapterError, ConfigError
 from vanguard.model import ActionRequest
 from vanguard.netutil import free_port
 
@@ -88,22 +90,53 @@ def test_stopped_program_is_started(supervisord: StartSupervisord) -> None:
     assert adapter.verify(result).ok
 
 
-def test_bad_program_name_is_a_clear_error(supervisord: StartSupervisord) -> None:
+def test_bad_program_name_is_a_config_error_naming_program(supervisord: StartSupervisord) -> None:
     url = supervisord([WORKER])
-    with pytest.raises(AdapterError, match="has no program 'ghost'"):
+    with pytest.raises(ConfigError, match="has no program 'ghost'") as info:
         SupervisorAdapter(MemoryLedger()).apply(_request(url, program="ghost"))
+    assert info.value.key == "program"
+    with pytest.raises(ConfigError, match="has no program 'ghost'"):
+        XmlRpcSupervisor(url).restart("ghost")
 
 
 def test_program_that_cannot_start_fails_the_action(supervisord: StartSupervisord) -> None:
     url = supervisord([Program(name="worker", command="sh -c 'exit 1'", startsecs=1)])
-    with pytest.raises(ActionFailed, match="start of 'worker' failed"):
+    with pytest.raises(ActionFailed, match="'worker' was stopped and did not start again"):
         SupervisorAdapter(MemoryLedger()).apply(_request(url))
+
+
+def test_a_healthy_program_that_fails_to_come_back_is_reported_down(
+    supervisord: StartSupervisord, tmp_path: Path
+) -> None:
+    healthy = tmp_path / "healthy"
+    healthy.touch()
+    command = f"sh -c 'test -f {healthy} && exec sleep 3600 || exit 3'"
+    url = supervisord([Program(name="worker", command=command, startsecs=1)])
+    assert rpc_call(url, "supervisor.getProcessInfo", "worker")["statename"] == "RUNNING"
+    healthy.unlink()
+    with pytest.raises(ActionFailed) as info:
+        SupervisorAdapter(MemoryLedger()).apply(_request(url))
+    assert "the service is now down (not running)" in str(info.value)
+    assert rpc_call(url, "supervisor.getProcessInfo", "worker")["statename"] == "FATAL"
 
 
 def test_unreachable_supervisord_is_an_adapter_error() -> None:
     url = f"http://127.0.0.1:{free_port()}/RPC2"
     with pytest.raises(AdapterError, match="cannot reach supervisord"):
         SupervisorAdapter(MemoryLedger()).apply(_request(url))
+
+
+@pytest.mark.parametrize("path", ["/RPC2", "/wrong"])
+def test_an_error_never_shows_the_credentials_of_the_url(
+    supervisord: StartSupervisord, path: str
+) -> None:
+    reachable = supervisord([WORKER]).replace("http://", "http://ops:s3cretpw@")
+    unreachable = f"http://ops:s3cretpw@127.0.0.1:{free_port()}/RPC2"
+    for url in (reachable.removesuffix("/RPC2") + path, unreachable):
+        with pytest.raises((AdapterError, ConfigError)) as info:
+            SupervisorAdapter(MemoryLedger()).apply(_request(url, program="ghost"))
+        assert "s3cretpw" not in str(info.value)
+        assert "127.0.0.1" in str(info.value)
 
 
 def test_slow_stop_beyond_timeout_is_an_action_failure(supervisord: StartSupervisord) -> None:

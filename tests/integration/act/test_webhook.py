@@ -142,6 +142,40 @@ def test_url_and_secret_from_the_environment_stay_out_of_the_records(
     assert result.after["url"] == f"http://127.0.0.1:{webhook_receiver.port}"
 
 
+TOKEN_PATH = "/hooks/T000/B000/XyZsecretPathToken123"
+
+
+def _echoing(receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch, status: int) -> None:
+    """Put a token URL in $SLACK_HOOK whose receiver answers ``status`` echoing that URL."""
+    token_url = receiver.url(TOKEN_PATH) + "?token=tok-9f2c44e1d07b6a35"
+    monkeypatch.setenv("SLACK_HOOK", token_url)
+    escaped = token_url.replace("/", "\\/")  # as PHP's json_encode writes it
+    echo = f'{{"error": "no", "url": "{token_url}", "escaped": "{escaped}"}}'
+    receiver.script(TOKEN_PATH + "?token=tok-9f2c44e1d07b6a35", (status, {}), body=echo.encode())
+
+
+def _shows_no_token(text: str) -> bool:
+    return not any(s in text for s in ("XyZsecretPathToken123", "tok-9f2c44e1d07b6a35", "T000"))
+
+
+def test_a_refusal_echoing_the_secret_url_does_not_show_it(
+    webhook_receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _echoing(webhook_receiver, monkeypatch, 401)
+    with pytest.raises(ActionFailed, match="answered 401") as info:
+        _adapter()[0].apply(_request({"url_env": "SLACK_HOOK"}))
+    assert _shows_no_token(str(info.value)), str(info.value)
+
+
+def test_an_answer_echoing_the_secret_url_is_recorded_without_it(
+    webhook_receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _echoing(webhook_receiver, monkeypatch, 200)
+    result = _adapter()[0].apply(_request({"url_env": "SLACK_HOOK"}))
+    assert '"error": "no"' in str(result.after["answer"])
+    assert _shows_no_token(result.model_dump_json()), result.after["answer"]
+
+
 def test_a_missing_secret_sends_nothing_and_begins_nothing(
     webhook_receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:

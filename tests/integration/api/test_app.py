@@ -62,6 +62,17 @@ def test_one_incident_has_its_whole_record_and_unknown_is_404(store: Store) -> N
     assert "nope" in missing.json()["detail"]
 
 
+def test_one_incident_is_served_without_the_secrets_its_actions_hold(store: Store) -> None:
+    with store.session() as session:
+        IncidentRepo(session).save_action(v.resize_holding("inc-1", "Sup3rSecretPw"))
+    response = TestClient(create_app(store)).get("/api/incidents/inc-1")
+    assert "Sup3rSecretPw" not in response.text
+    (action,) = response.json()["actions"]
+    assert action["before"] == {"admin_dsn": "[REDACTED]", "pool_size": 2}
+    assert action["undo"]["params"]["admin_dsn"] == "[REDACTED]"
+    assert action["after"]["pool_size"] == 3
+
+
 def test_metrics_expose_incident_counts_by_state(store: Store) -> None:
     body = TestClient(create_app(store)).get("/metrics").text
     assert 'vanguard_incidents{state="open"} 2.0' in body

@@ -16,6 +16,7 @@ from tests.integration.store.values import (
     decision,
     incident,
     outcome,
+    resize_holding,
     resolved_incident,
 )
 from vanguard.api import create_app
@@ -87,6 +88,17 @@ def test_one_incident_reads_like_the_loop_and_says_how_to_undo(store: Store) -> 
     ns = {"s": "http://www.w3.org/2000/svg"}
     assert plots[0].find(".//s:line[@class='level']", ns) is not None  # the alert's threshold
     assert len(plots[1].findall(".//s:rect[@class='span']", ns)) == 1  # after the action
+
+
+def test_an_action_is_shown_without_the_secrets_its_parameters_hold(store: Store) -> None:
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        repo.save_incident(advanced(incident("inc-dsn", "db"), IncidentState.diagnosed))
+        repo.save_action(resize_holding("inc-dsn", "Sup3rSecretPw"))
+    text = TestClient(create_app(store)).get("/incidents/inc-dsn").text
+    assert "Sup3rSecretPw" not in text
+    assert "resized the app pool 2 → 3" in text
+    assert "&quot;pool_size&quot;: 3" in text
 
 
 def test_an_incident_still_open_says_what_has_not_happened_yet(store: Store) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from pydantic import JsonValue
+
 from vanguard.incident import Incident, IncidentState
 from vanguard.model import (
     ActionResult,
@@ -125,6 +127,31 @@ def action(incident_id: str, key: str, *, minutes: float = 2, applied: bool = Tr
         ),
         message="restarted" if applied else "dry run",
         finished_at=at(minutes),
+    )
+
+
+def resize_holding(incident_id: str, secret: str) -> ActionResult:
+    """A PgBouncer resize whose stored parameters carry ``secret`` in a DSN, as an old
+    config that let a ``?password=`` through would have left it."""
+    dsn = f"postgresql://postgres@127.0.0.1:6432/pgbouncer?password={secret}"
+    params: dict[str, JsonValue] = {"admin_dsn": dsn, "pool_size": 2}
+    return ActionResult(
+        idempotency_key=f"{incident_id}:resize",
+        incident_id=incident_id,
+        action="pgbouncer.resize",
+        target="app",
+        applied=True,
+        before=params,
+        after={**params, "pool_size": 3, "note": f"reached {dsn}"},
+        undo=UndoRecord(
+            action="pgbouncer.resize",
+            target="app",
+            possible=True,
+            params=params,
+            instructions=f"vanguard rollback (console {dsn})",
+        ),
+        message=f"resized the app pool 2 → 3 via {dsn}",
+        finished_at=at(2),
     )
 
 

@@ -15,7 +15,7 @@ from vanguard.act.supervisor import (
     SupervisorClient,
     SupervisorRestartParams,
 )
-from vanguard.errors import AdapterError
+from vanguard.errors import ActionFailed, AdapterError, ConfigError
 from vanguard.model import ActionRequest, ActionResult, RollbackRequest
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -190,6 +190,25 @@ def test_verify_fails_when_not_running(h: Harness) -> None:
     assert "FATAL" in check.reason
 
 
+def test_a_program_that_does_not_come_back_is_reported_down() -> None:
+    class Fails(MemorySupervisor):
+        def restart(self, program: str) -> None:
+            super().restart(program)
+            self.pids[program] = 0
+
+        def process_info(self, program: str) -> ProcessInfo:
+            info = super().process_info(program)
+            if self.restarts:
+                return info.model_copy(
+                    update={"statename": "FATAL", "spawnerr": "Exited too quickly"}
+                )
+            return info
+
+    adapter = SupervisorAdapter(MemoryLedger(), lambda p: Fails({"worker": 5}))
+    with pytest.raises(ActionFailed, match=r"'worker' is FATAL .*now down \(not running\)"):
+        adapter.apply(_request())
+
+
 def test_rollback_is_refused_without_touching_the_process(h: Harness) -> None:
     result = h.adapter.apply(_request())
     connects = h.connects
@@ -202,7 +221,7 @@ def test_rollback_is_refused_without_touching_the_process(h: Harness) -> None:
     assert h.supervisor.restarts == ["worker"]
 
 
-def test_unknown_program_is_an_adapter_error(h: Harness) -> None:
-    with pytest.raises(AdapterError, match="no program 'ghost'"):
+def test_unknown_program_is_a_config_error_naming_program(h: Harness) -> None:
+    with pytest.raises(ConfigError, match="program: no program 'ghost'"):
         h.adapter.apply(_request(program="ghost"))
     assert h.ledger.get("k1") is None

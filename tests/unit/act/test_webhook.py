@@ -13,7 +13,7 @@ from vanguard.act.webhook import WebhookCallAdapter, retry_after_s
 from vanguard.config import Settings
 from vanguard.diagnose.patterns import Pattern
 from vanguard.errors import AdapterError, ConfigError
-from vanguard.model import ActionRequest
+from vanguard.model import ActionRequest, RollbackRequest, UndoRecord
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -35,6 +35,7 @@ def _request(**params: JsonValue) -> ActionRequest:
         ({"url": "http://a/x", "url_env": "HOOK"}, "exactly one of 'url' and 'url_env'"),
         ({"url": "ftp://a/x"}, "must be http(s)://host"),
         ({"url": "https://ops:pw@a/x"}, "holds credentials"),
+        ({"url": "http://a:99999/x"}, "url is not a URL one can call"),
         ({"url": "http://a/x", "undo_url": "http://b", "undo_url_env": "U"}, "exclude"),
         ({"url": "http://a/x", "expect_status": [700]}, "100..599"),
         ({"url": "http://a/x", "method": "DELETE"}, "method"),
@@ -49,6 +50,41 @@ def test_bad_params_are_refused_with_the_key(params: dict[str, JsonValue], messa
         adapter.plan(_request(**params))
     assert message in str(info.value)
     assert "pw@" not in str(info.value)
+
+
+UNCALLABLE = ["http://127.0.0.1:99999/tok-7c1d", "http://[::1/tok-7c1d"]
+
+
+@pytest.mark.parametrize("url", UNCALLABLE)
+def test_a_url_env_that_cannot_be_called_is_a_config_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("HOOK", url)
+    ledger = MemoryLedger()
+    with pytest.raises(ConfigError, match="not a URL one can call") as info:
+        WebhookCallAdapter(ledger).apply(_request(url_env="HOOK"))
+    assert info.value.key == "url_env"
+    assert "tok-7c1d" not in str(info.value)
+    assert ledger.get("inc-1:apply") is None
+
+
+@pytest.mark.parametrize("url", UNCALLABLE)
+def test_an_undo_url_env_that_cannot_be_called_is_a_config_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("UNDO_HOOK", url)
+    undo = UndoRecord(
+        action="webhook.call",
+        target="checkout",
+        possible=True,
+        params={"undo_url_env": "UNDO_HOOK"},
+        instructions="",
+    )
+    request = RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=undo)
+    with pytest.raises(ConfigError, match="not a URL one can call") as info:
+        WebhookCallAdapter(MemoryLedger()).rollback(request)
+    assert info.value.key == "undo_url_env"
+    assert "tok-7c1d" not in str(info.value)
 
 
 def test_retry_after_reads_seconds_and_dates() -> None:
