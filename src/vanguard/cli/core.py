@@ -336,9 +336,10 @@ def incidents_show(
 
     the_store = open_configured_store(config, store)
     with the_store.session() as session:
-        record = IncidentRepo(session).get_record(incident_id)
-    if record is None:
+        found = IncidentRepo(session).get_record(incident_id)
+    if found is None:
         raise ConfigError(f"no incident {incident_id!r} in {the_store.url}", key="incident_id")
+    record = found.redacted()
     if json_out:
         print(record.model_dump_json(indent=2))
         return

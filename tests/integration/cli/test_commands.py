@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.store import values
 from tests.leaks import leak_alert
 from tests.servers.process import processes_mentioning
 from vanguard.incident import Incident
@@ -204,3 +205,19 @@ def test_incidents_list_and_show_read_the_store(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert "no incident 'inc-0'" in missing.stderr
     assert os.path.exists(tmp_path / "vanguard.db")
+
+
+def test_incidents_show_prints_no_secret_an_action_holds(tmp_path: Path) -> None:
+    url = default_store_url(tmp_path)
+    store = open_store(url)
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        alert = leak_alert("web", datetime(2026, 5, 1, tzinfo=UTC))
+        repo.save_incident(Incident.open("inc-1", alert))
+        repo.save_action(values.resize_holding("inc-1", "Sup3rSecretPw"))
+    store.close()
+    for extra in ((), ("--json",)):
+        shown = run("incidents", "show", "inc-1", "--store", url, *extra)
+        assert shown.returncode == 0, shown.stderr
+        assert "Sup3rSecretPw" not in shown.stdout
+        assert "[REDACTED]" in shown.stdout
