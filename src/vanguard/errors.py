@@ -33,6 +33,7 @@ __all__ = [
     "InvalidParams",
     "InvalidTransition",
     "NotifyError",
+    "PartlyApplied",
     "ScrapeError",
     "SourceError",
     "StoreError",
@@ -135,6 +136,15 @@ class ActionFailed(AdapterError):
     """Raised when a side effect was attempted and the target reported failure."""
 
     code = "adapter.failed"
+
+
+class PartlyApplied(ActionFailed):
+    """Raised when an action was begun and then failed for good: it may be half done.
+
+    The incident escalates to a person instead of ending as a plain failure.
+    """
+
+    code = "adapter.partly_applied"
 
 
 class EngineError(VanguardError):

@@ -50,6 +50,7 @@ from vanguard.errors import (
     AdapterError,
     ConfigError,
     NotifyError,
+    PartlyApplied,
     ScrapeError,
     UnknownAdapter,
     VanguardError,
@@ -103,6 +104,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+APPLY_ATTEMPTS = 6
+"""Attempts the workflow gives an activity. An apply that was begun and meets a transient
+error is retried (the adapter finishes from its ledger entry) until the last attempt, which
+turns it into ``PartlyApplied``."""
 BASELINE = "verification.baseline"
 
 OUTCOME_STATE: dict[OutcomeStatus, IncidentState] = {
@@ -676,9 +681,13 @@ class Activities:
             begun = self.ledger.get(request.idempotency_key)
             if begun is None:
                 raise
+            transient = type(exc) is AdapterError
+            if transient and activity.info().attempt < APPLY_ATTEMPTS:
+                raise
             state = json.dumps(redact(dict(begun.before)), sort_keys=True, default=str)
-            raise ActionFailed(
-                f"{exc}; the action was begun and may be partly applied (state before it: {state})"
+            raise PartlyApplied(
+                f"{exc}; the action was begun and may be partly applied (state before it: "
+                f"{state}): a person must check the target"
             ) from exc
         with self.store.session() as session:
             repo = IncidentRepo(session)

@@ -23,7 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 
 with workflow.unsafe.imports_passed_through():
     from vanguard.decide.policy import not_acting_status
-    from vanguard.engine.activities import Activities
+    from vanguard.engine.activities import APPLY_ATTEMPTS, Activities
     from vanguard.engine.messages import (
         ApplyInput,
         CloseInput,
@@ -58,12 +58,13 @@ NON_RETRYABLE = [
     "UnknownAdapter",
     "InvalidParams",
     "ActionFailed",
+    "PartlyApplied",
 ]
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
-    maximum_attempts=6,
+    maximum_attempts=APPLY_ATTEMPTS,
     non_retryable_error_types=NON_RETRYABLE,
 )
 NOTIFY_RETRY = dataclasses.replace(RETRY, maximum_interval=timedelta(minutes=5), maximum_attempts=0)
@@ -145,7 +146,9 @@ class RemediationWorkflow:
             )
         except ActivityError as exc:
             reason = f"action failed: {_cause(exc)}"
-            return await self._finish(iid, diagnosis, OutcomeStatus.failed, reason, decision)
+            partly = isinstance(exc.cause, ApplicationError) and exc.cause.type == "PartlyApplied"
+            status = OutcomeStatus.escalated if partly else OutcomeStatus.failed
+            return await self._finish(iid, diagnosis, status, reason, decision)
 
         self._stage = "observe"
         await workflow.sleep(timedelta(seconds=inp.window_s))

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.leaks import StartLeaky, leak_alert, leak_settings, wait_for_incidents
+from tests.leaks import Leaky, StartLeaky, leak_alert, leak_settings, wait_for_incidents
+from tests.servers.supervisor import Program, StartSupervisord
 from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.incident import IncidentState
 from vanguard.model import OutcomeStatus, Verdict
+from vanguard.netutil import free_port, wait_for_port
 from vanguard.notify import MemoryNotifier
 from vanguard.store import IncidentRepo
 
@@ -54,3 +57,43 @@ async def test_degraded_restart_escalates_with_manual_instructions(
     (message,) = notifier.messages
     assert message.undo is not None
     assert action.undo.instructions in message.body or action.undo.instructions in message.undo
+
+
+async def test_a_restart_that_leaves_the_service_down_escalates(
+    supervisord: StartSupervisord, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """Begun and then failed, the action may be half done: a person is told, not just 'failed'."""
+    port = free_port()
+    flag = tmp_path / "started-once"
+    command = (
+        f"sh -c 'if [ -e {flag} ]; then echo broken config >&2; exit 3; fi; touch {flag}; "
+        f"exec {sys.executable} -m vanguard.demo.leaky --port {port} --leak-mb-per-s 0'"
+    )
+    rpc = supervisord([Program(name="fragile", command=command, startsecs=1)])
+    assert wait_for_port("127.0.0.1", port, timeout_s=20)
+    svc = Leaky(name="fragile", metrics_url=f"http://127.0.0.1:{port}/metrics", rpc_url=rpc)
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    notifier = MemoryNotifier()
+    runtime = build_runtime(settings, notifiers=[notifier])
+    client = await connect(temporal_address)
+    alert = leak_alert(svc.name, datetime.now(UTC), level_mb=15)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            incident_id, handle = await start_remediation(
+                client, alert, task_queue=task_queue, window_s=1
+            )
+            assert handle is not None
+            outcome = await handle.result()
+        with runtime.store.session() as session:
+            record = IncidentRepo(session).get_record(incident_id)
+    finally:
+        runtime.close()
+    assert record is not None
+    assert outcome.status is OutcomeStatus.escalated
+    assert record.incident.state is IncidentState.escalated
+    assert "PartlyApplied" in outcome.reason
+    assert "now down" in outcome.reason
+    assert svc.spawns() >= 2, "the restart was tried once and its start failed"
+    assert notifier.messages, "a person is told"
