@@ -43,6 +43,8 @@ __all__ = [
 USER_AGENT = "vanguard-ci-agent"
 SUCCESS_PAGE = 5
 """Runs asked for when looking for the last success (GitHub's newest first)."""
+ROLES = frozenset({"admin", "maintain", "write", "triage", "read"})
+"""GitHub's built-in repository roles, as ``role_name`` spells them."""
 
 
 class RunsPage(BaseModel):
@@ -362,6 +364,12 @@ class GithubkitApi:
             return None
 
     def permission(self, repository: str, login: str) -> str | None:
+        """``login``'s role on ``repository``: one of ``ROLES``, else GitHub's legacy level.
+
+        The legacy ``permission`` field only says admin, write, read or none (maintain is
+        reported as write, triage as read), so ``role_name`` is trusted when it names a
+        built-in role; a custom role falls back to the level it is based on.
+        """
         status, body, _ = self._call(
             "GET",
             f"{self._repo(repository)}/collaborators/{login}/permission",
@@ -369,6 +377,9 @@ class GithubkitApi:
         )
         if status != 200 or not isinstance(body, dict):
             return None
+        role = body.get("role_name")
+        if role in ROLES:
+            return str(role)
         value = body.get("permission")
         return value if isinstance(value, str) else None
 
