@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,6 +12,7 @@ from githubkit import GitHub, TokenAuthStrategy
 
 from vanguard.ci.budget import ApiBudget
 from vanguard.ci.client import GithubkitApi
+from vanguard.errors import ActionFailed, AdapterError
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 REPO = "octo-org/octo-repo"
@@ -69,3 +70,61 @@ def test_permission_is_the_role_github_names_not_its_legacy_level(
 def test_permission_of_an_outsider_is_unknown() -> None:
     api = _api(lambda request: httpx.Response(404, json={"message": "Not Found"}))
     assert api.permission(REPO, "nobody") is None
+
+
+def _forbidden(message: str, sent: list[str]) -> Callable[[httpx.Request], httpx.Response]:
+    """A 403 as GitHub sends it, quota left and no ``Retry-After``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(
+            403,
+            headers={"x-ratelimit-remaining": "4987", "x-ratelimit-reset": "9999999999"},
+            json={
+                "message": message,
+                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+            },
+        )
+
+    return handler
+
+
+SECONDARY = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+
+
+def test_secondary_rate_limit_is_waited_out_and_retryable() -> None:
+    sent: list[str] = []
+    api = _api(_forbidden(SECONDARY, sent))
+    with pytest.raises(AdapterError, match="rate limited") as raised:
+        api.rerun_failed_jobs(REPO, 30433642)
+    assert not isinstance(raised.value, ActionFailed)
+    assert api.budget.blocked_until == T0 + timedelta(seconds=60)
+    with pytest.raises(AdapterError, match="GitHub asked us to wait"):
+        api.rerun_failed_jobs(REPO, 30433642)
+    assert len(sent) == 1
+
+
+def test_secondary_rate_limit_on_a_lookup_is_not_taken_for_no_permission() -> None:
+    sent: list[str] = []
+    api = _api(_forbidden(SECONDARY, sent))
+    with pytest.raises(AdapterError, match="rate limited"):
+        api.permission(REPO, "tina")
+
+
+def test_secondary_rate_limit_on_a_log_download_is_retryable() -> None:
+    sent: list[str] = []
+    api = _api(_forbidden(SECONDARY, sent))
+    with pytest.raises(AdapterError, match="rate limited") as raised:
+        b"".join(api.stream_job_log(REPO, 399444496))
+    assert not isinstance(raised.value, ActionFailed)
+    assert api.budget.blocked_until == T0 + timedelta(seconds=60)
+
+
+def test_a_plain_403_stays_a_refusal() -> None:
+    sent: list[str] = []
+    api = _api(_forbidden("Resource not accessible by integration", sent))
+    with pytest.raises(ActionFailed, match="HTTP 403"):
+        api.rerun_failed_jobs(REPO, 30433642)
+    assert api.budget.blocked_until is None
