@@ -3,7 +3,8 @@
 Definitions (also in docs/ci-agent.md):
 
 - **success rate**: runs whose latest attempt succeeded ÷ runs whose latest attempt finished
-  as success or failure (cancelled and skipped runs are not counted either way);
+  as success or failure; ``FAILED`` includes ``startup_failure``, a workflow file GitHub could
+  not start (cancelled and skipped runs are not counted either way);
 - **flaky rate**: commits on which the workflow both passed and failed (any run, any attempt)
   ÷ commits on which it finished at all;
 - **auto-heal coverage**: failed attempts of a retryable class that Vanguard re-ran and whose
@@ -40,8 +41,8 @@ __all__ = [
     "success_svg",
 ]
 
-FINISHED = {"success", "failure", "timed_out"}
-FAILED = {"failure", "timed_out"}
+FAILED = {"failure", "timed_out", "startup_failure"}
+FINISHED = {"success", *FAILED}
 
 
 class AttemptRecord(BaseModel):

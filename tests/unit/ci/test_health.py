@@ -57,6 +57,23 @@ def test_success_rate_counts_each_runs_latest_attempt() -> None:
     assert figures.success_rate == round(2 / 3, 4)
 
 
+def test_a_workflow_file_github_could_not_start_is_a_failure() -> None:
+    """``startup_failure`` (an invalid workflow file) turns the branch red like any failure."""
+    attempts = [
+        _a(1, 1, "success", 0),
+        _a(2, 1, "startup_failure", 10, sha="s2"),
+        _a(3, 1, "success", 25, sha="s3"),
+        _a(4, 1, "startup_failure", 30, sha="s4"),
+    ]
+    (figures,) = health_figures(attempts)
+    assert figures.success_rate == 0.5
+    assert figures.recoveries == 1
+    assert figures.mean_recovery_s == 15 * 60
+    assert figures.red_since == T0 + timedelta(minutes=30)
+    (day,) = daily_success(attempts)
+    assert (day.finished, day.passed) == (4, 2)
+
+
 def test_flaky_rate_is_pass_and_fail_on_one_commit() -> None:
     (figures,) = health_figures(
         [
