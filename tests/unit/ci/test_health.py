@@ -124,6 +124,33 @@ def test_time_to_recovery_on_the_default_branch_only() -> None:
     assert figures.red_since == T0 + timedelta(minutes=40)
 
 
+def test_time_to_recovery_follows_the_newest_commit_not_an_older_re_run() -> None:
+    """Main is red from t0 until the newest commit passes at t90: one recovery of 90 min."""
+    (figures,) = health_figures(
+        [
+            _a(1, 1, "failure", 0, sha="sha1"),
+            _a(2, 1, "failure", 10, sha="sha2"),
+            _a(1, 2, "success", 20, sha="sha1"),
+            _a(2, 2, "failure", 30, sha="sha2"),
+            _a(3, 1, "success", 90, sha="sha3"),
+        ]
+    )
+    assert figures.recoveries == 1
+    assert figures.mean_recovery_s == 90 * 60
+
+
+def test_a_slow_older_run_finishing_last_does_not_repaint_the_branch() -> None:
+    (figures,) = health_figures(
+        [
+            _a(1, 1, "success", 0, sha="sha1"),
+            _a(3, 1, "failure", 10, sha="sha3"),
+            _a(2, 1, "success", 15, sha="sha2"),
+        ]
+    )
+    assert figures.recoveries == 0
+    assert figures.red_since == T0 + timedelta(minutes=10)
+
+
 def test_groups_by_repository_and_workflow_and_handles_empty() -> None:
     groups = health_figures([_a(1, 1, "success", 0), _a(2, 1, "failure", 1, workflow="Lint")])
     assert [(g.repository, g.workflow) for g in groups] == [("o/r", "CI"), ("o/r", "Lint")]
