@@ -9,7 +9,8 @@ Definitions (also in docs/ci-agent.md):
   ÷ commits on which it finished at all;
 - **auto-heal coverage**: failed attempts of a retryable class that Vanguard re-ran and whose
   next attempt passed ÷ failed attempts of a retryable class;
-- **time to recovery**: on the default branch, from when its newest run (the highest run
+- **time to recovery**: on the default branch (a fork's pull request from a branch of the
+  same name is not on it), from when its newest run (the highest run
   id finished so far: GitHub numbers runs as they are created, so the newest commit's run)
   failed after a success (or failed at all) to when the newest run passed, in seconds; mean
   and median over recoveries. A re-run of an older commit that passes recovers nothing.
@@ -63,6 +64,13 @@ class AttemptRecord(BaseModel):
     default_branch: str = "main"
     retryable: bool | None = None
     rerun_by_vanguard: bool = False
+    from_fork: bool = False
+    """The run built a fork's pull request: its branch is the fork's, whatever its name."""
+
+    @property
+    def on_default_branch(self) -> bool:
+        """Whether the attempt built this repository's own default branch."""
+        return self.head_branch == self.default_branch and not self.from_fork
 
 
 class HealthFigures(BaseModel):
@@ -142,7 +150,7 @@ def _recoveries(attempts: Sequence[AttemptRecord]) -> tuple[list[float], datetim
     red_since: datetime | None = None
     newest = -1
     default = sorted(
-        (a for a in attempts if a.head_branch == a.default_branch and a.conclusion in FINISHED),
+        (a for a in attempts if a.on_default_branch and a.conclusion in FINISHED),
         key=lambda a: (a.at, a.run_id, a.run_attempt),
     )
     for a in default:

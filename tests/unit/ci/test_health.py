@@ -193,3 +193,11 @@ def test_success_plot_marks_days_under_the_target() -> None:
     path = panel.find("s:path[@class='series']", ns)
     assert path is not None
     assert path.attrib["d"].count("M") == 2  # the day without runs breaks the line
+
+
+def test_a_fork_pull_request_from_a_branch_named_main_is_not_the_default_branch() -> None:
+    fork = _a(2, 1, "failure", 10, sha="fork1").model_copy(update={"from_fork": True})
+    (figures,) = health_figures([_a(1, 1, "success", 0), fork])
+    assert figures.red_since is None
+    assert figures.recoveries == 0
+    assert not fork.on_default_branch
