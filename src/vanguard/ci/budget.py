@@ -4,7 +4,9 @@ A frozen value updated by pure functions with the time passed in: ``check`` says
 call may go out now (and if not, until when to wait and why), ``spend`` counts one, and
 ``observe`` reads a response's ``x-ratelimit-*`` and ``Retry-After`` headers. A 403/429 with
 ``Retry-After`` or an exhausted ``x-ratelimit-remaining`` blocks every call until GitHub says
-so; ``reserve`` keeps the last calls of GitHub's quota for re-runs and issues, not polling.
+so; any other rate limit (a 429, or a 403 whose message names the secondary rate limit or
+abuse detection) blocks for a minute, as GitHub asks. ``reserve`` keeps the last calls of
+GitHub's quota for re-runs and issues, not polling.
 """
 
 from __future__ import annotations
@@ -14,10 +16,31 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-__all__ = ["ApiBudget", "BudgetCheck"]
+__all__ = ["ApiBudget", "BudgetCheck", "rate_limited"]
 
 HOUR = timedelta(hours=1)
 SECONDARY_LIMIT_WAIT = timedelta(seconds=60)
+SECONDARY_LIMIT_WORDS = ("secondary rate limit", "abuse")
+"""What GitHub's message says when a 403 is its secondary rate limit, not a refusal."""
+
+
+def rate_limited(status: int, headers: Mapping[str, str], message: str = "") -> bool:
+    """Whether a refused request was GitHub's rate limiting: wait and retry, it will pass.
+
+    A 429 always is; a 403 is when it carries ``Retry-After``, an exhausted quota, or a
+    message naming the secondary rate limit (which GitHub sends without either header).
+    """
+    if status == 429:
+        return True
+    if status != 403:
+        return False
+    h = {k.lower(): v for k, v in headers.items()}
+    text = message.lower()
+    return (
+        "retry-after" in h
+        or (h.get("x-ratelimit-remaining") or "").strip() == "0"
+        or any(word in text for word in SECONDARY_LIMIT_WORDS)
+    )
 
 
 class BudgetCheck(BaseModel):
@@ -79,8 +102,10 @@ class ApiBudget(BaseModel):
         budget = self._rolled(now)
         return budget.model_copy(update={"used": budget.used + 1})
 
-    def observe(self, now: datetime, status: int, headers: Mapping[str, str]) -> ApiBudget:
-        """Update from one response's status and headers (names are case-insensitive)."""
+    def observe(
+        self, now: datetime, status: int, headers: Mapping[str, str], message: str = ""
+    ) -> ApiBudget:
+        """Update from one response's status, headers (case-insensitive) and error message."""
         h = {k.lower(): v for k, v in headers.items()}
         update: dict[str, object] = {}
         remaining = _int(h.get("x-ratelimit-remaining"))
@@ -97,9 +122,11 @@ class ApiBudget(BaseModel):
             elif remaining == 0 and reset is not None:
                 update["blocked_until"] = datetime.fromtimestamp(reset, tz=UTC)
                 update["blocked_reason"] = f"rate limit exhausted until the reset (HTTP {status})"
-            elif status == 429:
+            elif rate_limited(status, h, message):
                 update["blocked_until"] = now + SECONDARY_LIMIT_WAIT
-                update["blocked_reason"] = "HTTP 429 without Retry-After: waiting a minute"
+                update["blocked_reason"] = (
+                    f"rate limited without a usable Retry-After (HTTP {status}): waiting a minute"
+                )
         return self.model_copy(update=update)
 
 

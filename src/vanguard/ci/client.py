@@ -7,7 +7,8 @@ in-memory stand-in for tests of the pure core. githubkit's own retries and HTTP 
 off: the budget decides when to wait, and ETags are sent explicitly by the poller.
 
 Errors are translated here: a request GitHub refuses (4xx: malformed, forbidden, not found)
-is ``ActionFailed`` — retrying it cannot help; a network failure, a 5xx or a spent budget is
+is ``ActionFailed`` — retrying it cannot help; a network failure, a 5xx, a rate limit (429,
+or a 403 that ``rate_limited`` recognises, secondary limit included) or a spent budget is
 ``AdapterError``, which the engine retries with backoff.
 """
 
@@ -24,7 +25,7 @@ from githubkit import AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.exception import GitHubException, RequestFailed, RequestTimeout
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from vanguard.ci.budget import ApiBudget
+from vanguard.ci.budget import ApiBudget, rate_limited
 from vanguard.ci.config import GitHubConfig, split_repository
 from vanguard.ci.events import IssueRef, WorkflowJob, WorkflowRun
 from vanguard.ci.triage import IssueDraft
@@ -43,6 +44,8 @@ __all__ = [
 USER_AGENT = "vanguard-ci-agent"
 SUCCESS_PAGE = 5
 """Runs asked for when looking for the last success (GitHub's newest first)."""
+ROLES = frozenset({"admin", "maintain", "write", "triage", "read"})
+"""GitHub's built-in repository roles, as ``role_name`` spells them."""
 
 
 class RunsPage(BaseModel):
@@ -97,6 +100,17 @@ def _message(exc: RequestFailed) -> str:
     return str(data)[:200]
 
 
+def _refusal(what: str, exc: RequestFailed, message: str) -> AdapterError:
+    """The error for a request GitHub answered with an error status: retryable or not."""
+    status = exc.response.status_code
+    text = f"{what}: HTTP {status}: {message}"
+    if rate_limited(status, exc.response.headers, message):
+        return AdapterError(f"{text} (rate limited; the budget waits)")
+    if status >= 500:
+        return AdapterError(text)
+    return ActionFailed(text)
+
+
 class GithubkitApi:
     """``GitHubApi`` over githubkit; thread-safe budget, one httpx client per call."""
 
@@ -126,9 +140,9 @@ class GithubkitApi:
                 raise AdapterError(f"GitHub API budget: {verdict.reason}; retry at {when}")
             self.budget = self.budget.spend(now)
 
-    def _observe(self, method: str, url: str, status: int, headers: Any) -> None:
+    def _observe(self, method: str, url: str, status: int, headers: Any, message: str = "") -> None:
         with self._lock:
-            self.budget = self.budget.observe(self.clock(), status, dict(headers))
+            self.budget = self.budget.observe(self.clock(), status, dict(headers), message)
             self.calls.append((method, url, status))
 
     def _call(
@@ -147,18 +161,11 @@ class GithubkitApi:
             response = self.github.request(method, url, json=json, params=params, headers=headers)
         except RequestFailed as exc:
             status = exc.response.status_code
-            self._observe(method, url, status, exc.response.headers)
-            if status in allow:
+            message = _message(exc)
+            self._observe(method, url, status, exc.response.headers, message)
+            if status in allow and not rate_limited(status, exc.response.headers, message):
                 return status, None, dict(exc.response.headers)
-            what = f"GitHub {method} {url}: HTTP {status}: {_message(exc)}"
-            if status in (403, 429) and (
-                "retry-after" in exc.response.headers
-                or exc.response.headers.get("x-ratelimit-remaining") == "0"
-            ):
-                raise AdapterError(f"{what} (rate limited; the budget waits)") from exc
-            if status >= 500:
-                raise AdapterError(what) from exc
-            raise ActionFailed(what) from exc
+            raise _refusal(f"GitHub {method} {url}", exc, message) from exc
         except RequestTimeout as exc:
             raise AdapterError(f"GitHub {method} {url}: timed out") from exc
         except GitHubException as exc:
@@ -272,10 +279,9 @@ class GithubkitApi:
             try:
                 response = self.github.request("GET", url, stream=True)
             except RequestFailed as exc:
-                self._observe("GET", url, exc.response.status_code, exc.response.headers)
-                raise ActionFailed(
-                    f"GitHub GET {url}: HTTP {exc.response.status_code}: {_message(exc)}"
-                ) from exc
+                message = _message(exc)
+                self._observe("GET", url, exc.response.status_code, exc.response.headers, message)
+                raise _refusal(f"GitHub GET {url}", exc, message) from exc
             except GitHubException as exc:
                 raise AdapterError(f"GitHub GET {url}: {exc!r}") from exc
             raw = response.raw_response
@@ -362,6 +368,12 @@ class GithubkitApi:
             return None
 
     def permission(self, repository: str, login: str) -> str | None:
+        """``login``'s role on ``repository``: one of ``ROLES``, else GitHub's legacy level.
+
+        The legacy ``permission`` field only says admin, write, read or none (maintain is
+        reported as write, triage as read), so ``role_name`` is trusted when it names a
+        built-in role; a custom role falls back to the level it is based on.
+        """
         status, body, _ = self._call(
             "GET",
             f"{self._repo(repository)}/collaborators/{login}/permission",
@@ -369,6 +381,9 @@ class GithubkitApi:
         )
         if status != 200 or not isinstance(body, dict):
             return None
+        role = body.get("role_name")
+        if role in ROLES:
+            return str(role)
         value = body.get("permission")
         return value if isinstance(value, str) else None
 

@@ -3,13 +3,17 @@
 Definitions (also in docs/ci-agent.md):
 
 - **success rate**: runs whose latest attempt succeeded ÷ runs whose latest attempt finished
-  as success or failure (cancelled and skipped runs are not counted either way);
+  as success or failure; ``FAILED`` includes ``startup_failure``, a workflow file GitHub could
+  not start (cancelled and skipped runs are not counted either way);
 - **flaky rate**: commits on which the workflow both passed and failed (any run, any attempt)
   ÷ commits on which it finished at all;
 - **auto-heal coverage**: failed attempts of a retryable class that Vanguard re-ran and whose
   next attempt passed ÷ failed attempts of a retryable class;
-- **time to recovery**: on the default branch, from the first failure after a success (or
-  the first failure at all) to the next success, in seconds; mean and median over recoveries.
+- **time to recovery**: on the default branch (a fork's pull request from a branch of the
+  same name is not on it), from when its newest run (the highest run
+  id finished so far: GitHub numbers runs as they are created, so the newest commit's run)
+  failed after a success (or failed at all) to when the newest run passed, in seconds; mean
+  and median over recoveries. A re-run of an older commit that passes recovers nothing.
 
 Pure: the attempts come in, figures (or an SVG of them) go out; no clock (a still-red
 workflow reports since when).
@@ -40,8 +44,8 @@ __all__ = [
     "success_svg",
 ]
 
-FINISHED = {"success", "failure", "timed_out"}
-FAILED = {"failure", "timed_out"}
+FAILED = {"failure", "timed_out", "startup_failure"}
+FINISHED = {"success", *FAILED}
 
 
 class AttemptRecord(BaseModel):
@@ -60,6 +64,13 @@ class AttemptRecord(BaseModel):
     default_branch: str = "main"
     retryable: bool | None = None
     rerun_by_vanguard: bool = False
+    from_fork: bool = False
+    """The run built a fork's pull request: its branch is the fork's, whatever its name."""
+
+    @property
+    def on_default_branch(self) -> bool:
+        """Whether the attempt built this repository's own default branch."""
+        return self.head_branch == self.default_branch and not self.from_fork
 
 
 class HealthFigures(BaseModel):
@@ -109,18 +120,7 @@ def _figures(repository: str, workflow: str, attempts: Sequence[AttemptRecord]) 
                 if a.rerun_by_vanguard and nxt is not None and nxt.conclusion == "success":
                     healed += 1
 
-    recoveries: list[float] = []
-    red_since = None
-    default = sorted(
-        (a for a in attempts if a.head_branch == a.default_branch and a.conclusion in FINISHED),
-        key=lambda a: (a.at, a.run_id, a.run_attempt),
-    )
-    for a in default:
-        if a.conclusion in FAILED:
-            red_since = red_since or a.at
-        elif red_since is not None:
-            recoveries.append((a.at - red_since).total_seconds())
-            red_since = None
+    recoveries, red_since = _recoveries(attempts)
     return HealthFigures(
         repository=repository,
         workflow=workflow,
@@ -137,6 +137,32 @@ def _figures(repository: str, workflow: str, attempts: Sequence[AttemptRecord]) 
         median_recovery_s=round(statistics.median(recoveries), 3) if recoveries else None,
         red_since=red_since,
     )
+
+
+def _recoveries(attempts: Sequence[AttemptRecord]) -> tuple[list[float], datetime | None]:
+    """Red-to-green spells of the default branch, and since when it is still red.
+
+    The branch is as red or green as its newest run's latest finished attempt: an attempt
+    of an older run (a slow run, a re-run of an older commit) finishing later changes
+    nothing, since the branch has moved past that commit.
+    """
+    recoveries: list[float] = []
+    red_since: datetime | None = None
+    newest = -1
+    default = sorted(
+        (a for a in attempts if a.on_default_branch and a.conclusion in FINISHED),
+        key=lambda a: (a.at, a.run_id, a.run_attempt),
+    )
+    for a in default:
+        if a.run_id < newest:
+            continue
+        newest = a.run_id
+        if a.conclusion in FAILED:
+            red_since = red_since or a.at
+        elif red_since is not None:
+            recoveries.append((a.at - red_since).total_seconds())
+            red_since = None
+    return recoveries, red_since
 
 
 def health_figures(attempts: Iterable[AttemptRecord]) -> list[HealthFigures]:

@@ -130,6 +130,9 @@ class CiRepo:
     ) -> None:
         """Insert or update one finished attempt (a re-delivered event only refines it).
 
+        ``from_fork``, like ``rerun_by_vanguard``, is never cleared: a later record that
+        lacks the run's head repository (a ``/vanguard retry``) must not forget it.
+
         ``handled=False`` marks a failed attempt whose incident is not started yet; the
         poller takes such an attempt up again (``attempt_handled``).
         """
@@ -141,6 +144,7 @@ class CiRepo:
                 run_id=record.run_id,
                 run_attempt=record.run_attempt,
                 rerun_by_vanguard=False,
+                from_fork=False,
             )
             self.session.add(row)
         row.workflow = record.workflow[:200]
@@ -154,6 +158,7 @@ class CiRepo:
         row.fingerprint = fingerprint or row.fingerprint
         row.incident_id = incident_id or row.incident_id
         row.rerun_by_vanguard = row.rerun_by_vanguard or record.rerun_by_vanguard
+        row.from_fork = row.from_fork or record.from_fork
         if handled is not None:
             row.handled = handled
         self.session.flush()
@@ -203,6 +208,7 @@ class CiRepo:
                 default_branch=r.default_branch,
                 retryable=r.retryable,
                 rerun_by_vanguard=r.rerun_by_vanguard,
+                from_fork=r.from_fork,
             )
             for r in self.session.scalars(query)
         ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, true
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vanguard.store.tables import Base
@@ -53,6 +53,7 @@ class CiAttemptRow(Base):
     rerun_by_vanguard: Mapped[bool] = mapped_column(Boolean, default=False)
     incident_id: Mapped[str | None] = mapped_column(String(200))
     handled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    from_fork: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CiTriageRow(Base):

@@ -95,6 +95,28 @@ def test_a_real_run_id_past_32_bits_is_recorded(store: Store) -> None:
         assert [a.run_id for a in CiRepo(session).attempts(repository="o/r")] == [12_345_678_901]
 
 
+def test_an_attempt_of_a_fork_stays_marked_as_one(store: Store) -> None:
+    record = AttemptRecord(
+        repository="o/fork-flag",
+        workflow="ci",
+        run_id=77,
+        run_attempt=1,
+        head_sha="b" * 40,
+        head_branch="main",
+        conclusion="failure",
+        at=NOW,
+        from_fork=True,
+    )
+    with store.session() as session:
+        CiRepo(session).record_attempt(record)
+    with store.session() as session:
+        CiRepo(session).record_attempt(record.model_copy(update={"from_fork": False}))
+    with store.session() as session:
+        (stored,) = CiRepo(session).attempts(repository="o/fork-flag")
+    assert stored.from_fork
+    assert not stored.on_default_branch
+
+
 def test_a_delivery_left_received_is_reclaimed_only_once_stale(store: Store) -> None:
     with store.session() as session:
         repo = CiRepo(session)

@@ -13,7 +13,7 @@ from vanguard.store import open_store
 from vanguard.store.database import alembic_config
 from vanguard.store.tables import metadata
 
-HEAD = "0005"
+HEAD = "0006"
 TABLES = {
     "actions",
     "ci_attempts",
@@ -38,7 +38,14 @@ def test_there_is_one_linear_history() -> None:
         scripts = ScriptDirectory.from_config(alembic_config(conn))
     engine.dispose()
     assert scripts.get_heads() == [HEAD]
-    assert [r.revision for r in scripts.walk_revisions()] == [HEAD, "0004", "0003", "0002", "0001"]
+    assert [r.revision for r in scripts.walk_revisions()] == [
+        HEAD,
+        "0005",
+        "0004",
+        "0003",
+        "0002",
+        "0001",
+    ]
 
 
 def test_the_migrated_schema_matches_the_orm(store_url: str) -> None:

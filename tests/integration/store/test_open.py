@@ -47,7 +47,7 @@ def test_opening_twice_is_a_no_op_and_keeps_one_revision(store_url: str) -> None
                 heads = session.execute(text("SELECT seq FROM audit_head")).all()
         finally:
             store.close()
-        assert revisions == [("0005",)]
+        assert revisions == [("0006",)]
         assert heads == [(0,)]
 
 
@@ -69,7 +69,7 @@ def test_processes_starting_at_once_migrate_once(store_url: str) -> None:
             heads = session.execute(text("SELECT seq, hash FROM audit_head")).all()
     finally:
         store.close()
-    assert revisions == [("0005",)]
+    assert revisions == [("0006",)]
     assert len(heads) == 1
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from vanguard.ci.budget import ApiBudget
+from vanguard.ci.budget import ApiBudget, rate_limited
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -53,3 +53,29 @@ def test_429_without_headers_waits_a_minute_and_junk_headers_are_ignored() -> No
     assert budget.check(T0 + timedelta(seconds=60)).allowed
     fine = ApiBudget(calls_per_hour=100).observe(T0, 200, {"X-RateLimit-Remaining": "x"})
     assert fine.remaining is None
+
+
+def test_secondary_rate_limit_403_without_retry_after_waits_a_minute() -> None:
+    """GitHub sends its secondary limit as a bare 403 with quota left: wait at least 60 s."""
+    message = "You have exceeded a secondary rate limit. Please wait a few minutes."
+    budget = ApiBudget(calls_per_hour=100).observe(
+        T0, 403, {"x-ratelimit-remaining": "4987"}, message
+    )
+    refused = budget.check(T0 + timedelta(seconds=59), essential=True)
+    assert not refused.allowed
+    assert refused.retry_at == T0 + timedelta(seconds=60)
+    assert budget.check(T0 + timedelta(seconds=60)).allowed
+    abuse = ApiBudget(calls_per_hour=100).observe(
+        T0, 403, {}, "You have triggered an abuse detection mechanism."
+    )
+    assert not abuse.check(T0 + timedelta(seconds=30)).allowed
+
+
+def test_a_plain_403_is_a_refusal_not_a_rate_limit() -> None:
+    budget = ApiBudget(calls_per_hour=100).observe(
+        T0, 403, {"x-ratelimit-remaining": "4987"}, "Resource not accessible by integration"
+    )
+    assert budget.blocked_until is None
+    assert not rate_limited(403, {}, "Must have admin rights to Repository.")
+    assert rate_limited(403, {"X-RateLimit-Remaining": "0"})
+    assert rate_limited(429, {})

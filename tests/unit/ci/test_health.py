@@ -57,6 +57,23 @@ def test_success_rate_counts_each_runs_latest_attempt() -> None:
     assert figures.success_rate == round(2 / 3, 4)
 
 
+def test_a_workflow_file_github_could_not_start_is_a_failure() -> None:
+    """``startup_failure`` (an invalid workflow file) turns the branch red like any failure."""
+    attempts = [
+        _a(1, 1, "success", 0),
+        _a(2, 1, "startup_failure", 10, sha="s2"),
+        _a(3, 1, "success", 25, sha="s3"),
+        _a(4, 1, "startup_failure", 30, sha="s4"),
+    ]
+    (figures,) = health_figures(attempts)
+    assert figures.success_rate == 0.5
+    assert figures.recoveries == 1
+    assert figures.mean_recovery_s == 15 * 60
+    assert figures.red_since == T0 + timedelta(minutes=30)
+    (day,) = daily_success(attempts)
+    assert (day.finished, day.passed) == (4, 2)
+
+
 def test_flaky_rate_is_pass_and_fail_on_one_commit() -> None:
     (figures,) = health_figures(
         [
@@ -107,6 +124,33 @@ def test_time_to_recovery_on_the_default_branch_only() -> None:
     assert figures.red_since == T0 + timedelta(minutes=40)
 
 
+def test_time_to_recovery_follows_the_newest_commit_not_an_older_re_run() -> None:
+    """Main is red from t0 until the newest commit passes at t90: one recovery of 90 min."""
+    (figures,) = health_figures(
+        [
+            _a(1, 1, "failure", 0, sha="sha1"),
+            _a(2, 1, "failure", 10, sha="sha2"),
+            _a(1, 2, "success", 20, sha="sha1"),
+            _a(2, 2, "failure", 30, sha="sha2"),
+            _a(3, 1, "success", 90, sha="sha3"),
+        ]
+    )
+    assert figures.recoveries == 1
+    assert figures.mean_recovery_s == 90 * 60
+
+
+def test_a_slow_older_run_finishing_last_does_not_repaint_the_branch() -> None:
+    (figures,) = health_figures(
+        [
+            _a(1, 1, "success", 0, sha="sha1"),
+            _a(3, 1, "failure", 10, sha="sha3"),
+            _a(2, 1, "success", 15, sha="sha2"),
+        ]
+    )
+    assert figures.recoveries == 0
+    assert figures.red_since == T0 + timedelta(minutes=10)
+
+
 def test_groups_by_repository_and_workflow_and_handles_empty() -> None:
     groups = health_figures([_a(1, 1, "success", 0), _a(2, 1, "failure", 1, workflow="Lint")])
     assert [(g.repository, g.workflow) for g in groups] == [("o/r", "CI"), ("o/r", "Lint")]
@@ -149,3 +193,11 @@ def test_success_plot_marks_days_under_the_target() -> None:
     path = panel.find("s:path[@class='series']", ns)
     assert path is not None
     assert path.attrib["d"].count("M") == 2  # the day without runs breaks the line
+
+
+def test_a_fork_pull_request_from_a_branch_named_main_is_not_the_default_branch() -> None:
+    fork = _a(2, 1, "failure", 10, sha="fork1").model_copy(update={"from_fork": True})
+    (figures,) = health_figures([_a(1, 1, "success", 0), fork])
+    assert figures.red_since is None
+    assert figures.recoveries == 0
+    assert not fork.on_default_branch

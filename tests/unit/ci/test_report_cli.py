@@ -85,3 +85,39 @@ def test_report_plot_draws_a_panel_per_repository_with_the_target(tmp_path: Path
     )
     assert empty.exit_code == 0
     assert "no finished runs" in plot.read_text()
+
+
+def test_a_fork_pull_request_from_main_leaves_the_default_branch_green(tmp_path: Path) -> None:
+    """The fork flag survives a later record of the run that lacks it (a ``/vanguard retry``)."""
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(f"data_dir: {tmp_path}\n")
+    start = datetime.now(UTC) - timedelta(hours=2)
+
+    def attempt(run: int, conclusion: str, minutes: int, *, fork: bool) -> AttemptRecord:
+        return AttemptRecord(
+            repository="c/c",
+            workflow="CI",
+            run_id=run,
+            run_attempt=1,
+            head_sha=f"sha{run}",
+            head_branch="main",
+            conclusion=conclusion,
+            at=start + timedelta(minutes=minutes),
+            from_fork=fork,
+        )
+
+    store = open_store(default_store_url(tmp_path))
+    try:
+        with store.session() as session:
+            repo = CiRepo(session)
+            repo.record_attempt(attempt(1, "success", 0, fork=False))
+            repo.record_attempt(attempt(2, "failure", 10, fork=True))
+        with store.session() as session:
+            CiRepo(session).record_attempt(attempt(2, "failure", 10, fork=False))
+    finally:
+        store.close()
+    result = CliRunner().invoke(app, ["ci", "report", "-c", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    (figures,) = json.loads(result.output)
+    assert figures["red_since"] is None
+    assert figures["recoveries"] == 0

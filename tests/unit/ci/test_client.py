@@ -1,0 +1,130 @@
+"""``GithubkitApi`` over an httpx ``MockTransport`` answering as GitHub does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from githubkit import GitHub, TokenAuthStrategy
+
+from vanguard.ci.budget import ApiBudget
+from vanguard.ci.client import GithubkitApi
+from vanguard.errors import ActionFailed, AdapterError
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+REPO = "octo-org/octo-repo"
+
+
+def _api(handler: Callable[[httpx.Request], httpx.Response]) -> GithubkitApi:
+    github: GitHub[Any] = GitHub(
+        TokenAuthStrategy("ghs_test_token_value"),
+        base_url="https://api.github.test",
+        http_cache=False,
+        auto_retry=False,
+        transport=httpx.MockTransport(handler),
+    )
+    return GithubkitApi(
+        github, budget=ApiBudget(calls_per_hour=100), log_max_bytes=4096, clock=lambda: T0
+    )
+
+
+def _collaborator(permission: str, role_name: str) -> Callable[[httpx.Request], httpx.Response]:
+    """GitHub's answer to ``GET /repos/{owner}/{repo}/collaborators/{user}/permission``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        login = request.url.path.rsplit("/", 2)[-2]
+        return httpx.Response(
+            200,
+            json={
+                "permission": permission,
+                "role_name": role_name,
+                "user": {"login": login, "id": 1, "type": "User"},
+            },
+        )
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("permission", "role_name", "expected"),
+    [
+        ("read", "triage", "triage"),
+        ("write", "maintain", "maintain"),
+        ("admin", "admin", "admin"),
+        ("write", "write", "write"),
+        ("read", "read", "read"),
+        ("write", "security-reviewer", "write"),
+    ],
+)
+def test_permission_is_the_role_github_names_not_its_legacy_level(
+    permission: str, role_name: str, expected: str
+) -> None:
+    """Built-in roles come from ``role_name``; a custom role falls back to ``permission``."""
+    api = _api(_collaborator(permission, role_name))
+    assert api.permission(REPO, "tina") == expected
+
+
+def test_permission_of_an_outsider_is_unknown() -> None:
+    api = _api(lambda request: httpx.Response(404, json={"message": "Not Found"}))
+    assert api.permission(REPO, "nobody") is None
+
+
+def _forbidden(message: str, sent: list[str]) -> Callable[[httpx.Request], httpx.Response]:
+    """A 403 as GitHub sends it, quota left and no ``Retry-After``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(
+            403,
+            headers={"x-ratelimit-remaining": "4987", "x-ratelimit-reset": "9999999999"},
+            json={
+                "message": message,
+                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+            },
+        )
+
+    return handler
+
+
+SECONDARY = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+
+
+def test_secondary_rate_limit_is_waited_out_and_retryable() -> None:
+    sent: list[str] = []
+    api = _api(_forbidden(SECONDARY, sent))
+    with pytest.raises(AdapterError, match="rate limited") as raised:
+        api.rerun_failed_jobs(REPO, 30433642)
+    assert not isinstance(raised.value, ActionFailed)
+    assert api.budget.blocked_until == T0 + timedelta(seconds=60)
+    with pytest.raises(AdapterError, match="GitHub asked us to wait"):
+        api.rerun_failed_jobs(REPO, 30433642)
+    assert len(sent) == 1
+
+
+def test_secondary_rate_limit_on_a_lookup_is_not_taken_for_no_permission() -> None:
+    sent: list[str] = []
+    api = _api(_forbidden(SECONDARY, sent))
+    with pytest.raises(AdapterError, match="rate limited"):
+        api.permission(REPO, "tina")
+
+
+def test_secondary_rate_limit_on_a_log_download_is_retryable() -> None:
+    sent: list[str] = []
+    api = _api(_forbidden(SECONDARY, sent))
+    with pytest.raises(AdapterError, match="rate limited") as raised:
+        b"".join(api.stream_job_log(REPO, 399444496))
+    assert not isinstance(raised.value, ActionFailed)
+    assert api.budget.blocked_until == T0 + timedelta(seconds=60)
+
+
+def test_a_plain_403_stays_a_refusal() -> None:
+    sent: list[str] = []
+    api = _api(_forbidden("Resource not accessible by integration", sent))
+    with pytest.raises(ActionFailed, match="HTTP 403"):
+        api.rerun_failed_jobs(REPO, 30433642)
+    assert api.budget.blocked_until is None
