@@ -300,6 +300,7 @@ class CiIntake:
             at=run.updated_at or self.clock(),
             default_branch=default_branch,
             retryable=retryable,
+            from_fork=not run.built_from(repository),
         )
 
     async def on_completed_run(

@@ -65,6 +65,7 @@ def _failed_run_body(
         (FIXTURES / "payloads" / "workflow_run.completed.failure.json").read_text()
     )
     body["repository"]["full_name"] = repo
+    body["workflow_run"]["head_repository"]["full_name"] = repo
     body["workflow_run"].update(
         {"id": run_id, "run_attempt": attempt, "updated_at": NOW.isoformat()}
     )
@@ -683,3 +684,19 @@ async def test_a_bot_is_obeyed_only_when_listed(
     listed = _intake(store, github, starter, authorised_users=("helper[bot]",))
     again = await listed.receive("c2", "issue_comment", json.dumps(body).encode())
     assert again.status == "accepted", again.reason
+
+
+async def test_a_forks_run_is_recorded_as_such(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """A fork's pull request from a branch named main must not colour the default branch."""
+    intake = _intake(store, github, starter)
+    body = json.loads(_failed_run_body(github, "o/r", 21, "network_econnreset"))
+    body["workflow_run"]["head_branch"] = "main"
+    body["workflow_run"]["head_repository"]["full_name"] = "stranger/r"
+    await intake.receive("d-fork", "workflow_run", json.dumps(body).encode())
+    own = _failed_run_body(github, "o/r", 22, "network_econnreset")
+    await intake.receive("d-own", "workflow_run", own)
+    with store.session() as session:
+        forks = {a.run_id: a.from_fork for a in CiRepo(session).attempts(repository="o/r")}
+    assert forks == {21: True, 22: False}
