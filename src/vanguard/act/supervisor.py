@@ -134,8 +134,10 @@ class XmlRpcSupervisor:
                 raise self._no_program(str(args[0])) from exc
             raise ActionFailed(f"{self.where}: {method} failed: {exc.faultString}") from exc
         except TimeoutError as exc:
-            raise ActionFailed(
-                f"{self.where}: no answer to {method} within {self.timeout_s:g} s"
+            raise AdapterError(
+                f"{self.where}: no answer to {method} within {self.timeout_s:g} s (the program "
+                "may still be stopping or starting; a retry reads its state and finishes the "
+                "restart without repeating it)"
             ) from exc
         except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.ResponseError) as exc:
             raise AdapterError(f"cannot reach {self.where}: {_masked(str(exc), self.url)}") from exc
