@@ -67,6 +67,13 @@ RETRY = RetryPolicy(
     maximum_attempts=APPLY_ATTEMPTS,
     non_retryable_error_types=NON_RETRYABLE,
 )
+BOOKKEEPING_RETRY = dataclasses.replace(
+    RETRY, maximum_interval=timedelta(seconds=60), maximum_attempts=0
+)
+"""Steps that only read and write the store (open, diagnose, decide, close): retried
+without a count, so a store restart or failover delays an incident instead of failing its
+workflow (which lost the incident, or left it 'applied' for ever). Errors retrying cannot
+help are non-retryable and still end it."""
 NOTIFY_RETRY = dataclasses.replace(RETRY, maximum_interval=timedelta(minutes=5), maximum_attempts=0)
 """Outcome messages: retried without a count, bounded by the incident's notify patience."""
 PATIENT_NOTIFY = "patient-notify"
@@ -142,7 +149,7 @@ class RemediationWorkflow:
                 retry_policy=RETRY,
             )
             action: ActionResult = await self._call(
-                Activities.apply_action, apply, timeout=ACT_TIMEOUT
+                Activities.apply_action, apply, timeout=ACT_TIMEOUT, retry=RETRY
             )
         except ActivityError as exc:
             reason = f"action failed: {_cause(exc)}"
@@ -197,6 +204,7 @@ class RemediationWorkflow:
                 Activities.rollback,
                 RollbackInput(incident_id=iid, action=action),
                 timeout=ACT_TIMEOUT,
+                retry=RETRY,
             )
         except ActivityError as exc:
             reason = f"rollback failed: {_cause(exc)}"
@@ -217,7 +225,9 @@ class RemediationWorkflow:
         """
         self._stage = "awaiting_approval"
         try:
-            await self._call(Activities.notify, NotifyInput(incident_id=iid, phase="approval"))
+            await self._call(
+                Activities.notify, NotifyInput(incident_id=iid, phase="approval"), retry=RETRY
+            )
         except ActivityError as exc:
             workflow.logger.warning("approval request for %s not sent: %s", iid, _cause(exc))
             await self._call(
@@ -283,7 +293,9 @@ class RemediationWorkflow:
         if workflow.patched(PATIENT_NOTIFY):
             await self._tell(iid, status)
         else:
-            await self._call(Activities.notify, NotifyInput(incident_id=iid, status=status))
+            await self._call(
+                Activities.notify, NotifyInput(incident_id=iid, status=status), retry=RETRY
+            )
         self._stage = "closed"
         return outcome
 
@@ -313,9 +325,11 @@ class RemediationWorkflow:
             )
 
     @staticmethod
-    async def _call(fn, arg, *, timeout: timedelta = SHORT_TIMEOUT):  # type: ignore[no-untyped-def]
+    async def _call(  # type: ignore[no-untyped-def]
+        fn, arg, *, timeout: timedelta = SHORT_TIMEOUT, retry: RetryPolicy = BOOKKEEPING_RETRY
+    ):
         return await workflow.execute_activity_method(
-            fn, arg, start_to_close_timeout=timeout, retry_policy=RETRY
+            fn, arg, start_to_close_timeout=timeout, retry_policy=retry
         )
 
 
@@ -342,18 +356,27 @@ class WatcherWorkflow:
         while inp.max_sweeps is None or done < inp.max_sweeps:
             now = workflow.now().timestamp()
             suppressed = {fp: until for fp, until in suppressed.items() if until > now}
-            result = await workflow.execute_activity_method(
-                Activities.sweep,
-                SweepInput(states=states, scrape_state=scrape_state, suppressed=tuple(suppressed)),
-                start_to_close_timeout=timedelta(seconds=max(30.0, inp.interval_s * 5)),
-                retry_policy=RetryPolicy(maximum_attempts=3),
-            )
-            states, scrape_state = result.states, result.scrape_state
-            for alert in result.alerts:
-                if alert.fingerprint in suppressed:
-                    continue
-                suppressed[alert.fingerprint] = now + inp.window_s + inp.cooldown_s
-                await self._start_incident(alert, inp.window_s)
+            try:
+                result = await workflow.execute_activity_method(
+                    Activities.sweep,
+                    SweepInput(
+                        states=states, scrape_state=scrape_state, suppressed=tuple(suppressed)
+                    ),
+                    start_to_close_timeout=timedelta(seconds=max(30.0, inp.interval_s * 5)),
+                    retry_policy=RetryPolicy(maximum_attempts=3),
+                )
+            except ActivityError as exc:
+                workflow.logger.warning(
+                    "sweep failed (%s); the next one runs with the same detector state",
+                    _cause(exc),
+                )
+            else:
+                states, scrape_state = result.states, result.scrape_state
+                for alert in result.alerts:
+                    if alert.fingerprint in suppressed:
+                        continue
+                    suppressed[alert.fingerprint] = now + inp.window_s + inp.cooldown_s
+                    await self._start_incident(alert, inp.window_s)
             done += 1
             if done % inp.iterations_per_run == 0 and (
                 inp.max_sweeps is None or done < inp.max_sweeps

@@ -1,0 +1,92 @@
+"""The watcher outlives failed sweeps: a store or target outage must not end detection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from temporalio import activity
+
+from tests.leaks import StartLeaky, leak_alert, leak_settings
+from vanguard.config import Settings
+from vanguard.engine.client import connect, start_remediation, start_watcher
+from vanguard.engine.messages import OpenInput, SweepInput, SweepResult, WatcherInput
+from vanguard.engine.runtime import build_runtime
+from vanguard.engine.worker import build_worker
+from vanguard.errors import StoreError
+from vanguard.store import IncidentRepo
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+async def test_a_sweep_that_fails_every_attempt_does_not_end_the_watcher(
+    temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    runtime = build_runtime(Settings(data_dir=tmp_path), notifiers=[])
+    real = runtime.activities.sweep
+    calls: list[int] = []
+
+    @activity.defn(name="sweep")
+    def flaky_sweep(inp: SweepInput) -> SweepResult:
+        """The first sweep fails on all its attempts, as it did while PostgreSQL restarted."""
+        calls.append(activity.info().attempt)
+        if len(calls) <= 3:
+            raise StoreError("store postgresql://db/vanguard: connection refused")
+        return real(inp)
+
+    runtime.activities.sweep = flaky_sweep  # type: ignore[method-assign]
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            handle = await start_watcher(
+                client,
+                WatcherInput(interval_s=0.2, window_s=1, cooldown_s=0, max_sweeps=3),
+                task_queue=task_queue,
+            )
+            done = await handle.result()
+    finally:
+        runtime.close()
+    assert done == 3, "the failed sweep counted, and the two after it ran"
+    assert calls[:3] == [1, 2, 3]
+    assert len(calls) == 5
+
+
+async def test_an_incident_outlives_a_store_outage_longer_than_six_attempts(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """Six failed attempts (about 31 s) used to fail the workflow and lose the incident;
+    the seventh comes about a minute after the first."""
+    (svc,) = leaky(["steady"], 0.0)
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1, dry_run=True
+    )
+    runtime = build_runtime(settings, notifiers=[])
+    real = runtime.activities.open_incident
+    calls: list[int] = []
+
+    @activity.defn(name="open_incident")
+    def store_down(inp: OpenInput) -> None:
+        calls.append(activity.info().attempt)
+        if len(calls) <= 6:
+            raise StoreError("store postgresql://db/vanguard: connection refused")
+        real(inp)
+
+    runtime.activities.open_incident = store_down  # type: ignore[method-assign]
+    client = await connect(temporal_address)
+    alert = leak_alert(svc.name, datetime.now(UTC), level_mb=15)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            incident_id, handle = await start_remediation(
+                client, alert, task_queue=task_queue, window_s=1
+            )
+            assert handle is not None
+            outcome = await handle.result()
+        with runtime.store.session() as session:
+            record = IncidentRepo(session).get_record(incident_id)
+    finally:
+        runtime.close()
+    assert calls[:7] == list(range(1, 8))
+    assert record is not None, "the incident was stored once the store came back"
+    assert outcome.incident_id == incident_id
+    assert record.outcome is not None, "and it went on to its end"
