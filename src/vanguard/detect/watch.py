@@ -117,18 +117,25 @@ def fingerprint(signal: Signal) -> str:
     return f"{signal.service_name}/{signal.metric_type}" + (f"{{{labels}}}" if labels else "")
 
 
+MAX_MAGNITUDE = 1e100
+"""Values past it are skipped, as ``vanguard detect`` holds them."""
+
+
 def step(
     state: SeriesState | None, signal: Signal, rule: WatchRule
 ) -> tuple[SeriesState, Alert | None]:
     """Fold one sample into the series state; return the new state and an alert or ``None``.
 
-    Samples with a non-finite value, or a timestamp not after the last accepted one
-    (duplicates, out of order), are skipped: only ``skipped`` changes.
+    Samples with a non-finite value or one past ``MAX_MAGNITUDE`` (exporters use the
+    largest float as "unset"; its square overflows every statistic, and a state of NaN
+    cannot even be stored), or a timestamp not after the last accepted one (duplicates,
+    out of order), are skipped: only ``skipped`` changes.
     """
     st = state if state is not None else SeriesState()
     t = signal.timestamp.timestamp()
     x = signal.value
-    if not math.isfinite(x) or (st.last_t is not None and t <= st.last_t):
+    huge = not math.isfinite(x) or abs(x) > MAX_MAGNITUDE
+    if huge or (st.last_t is not None and t <= st.last_t):
         return st.model_copy(update={"skipped": st.skipped + 1}), None
 
     times, values, fast = st.times, st.values, st.fast

@@ -1302,7 +1302,10 @@ class Activities:
                 continue
             try:
                 signals = self._read(service, [w.metric for w in service.watch], now)
-            except ScrapeError as exc:
+            except Exception as exc:
+                if not isinstance(exc, ScrapeError):
+                    log.exception("%s: reading the target failed unexpectedly", service.name)
+                    exc = ScrapeError(f"{where}: {type(exc).__name__}: {exc}")
                 new = on_failure(target, now, str(exc), schedule)
                 if new.consecutive_failures == 1 or new.stale != target.stale:
                     log.warning("%s: %s", service.name, new.reason)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -72,11 +73,17 @@ def parse_exposition(
             value = float(sample.value)
             if not math.isfinite(value):
                 continue
-            stamp = (
-                now
-                if sample.timestamp is None
-                else datetime.fromtimestamp(float(sample.timestamp), UTC)
-            )
+            try:
+                stamp = (
+                    now
+                    if sample.timestamp is None
+                    else datetime.fromtimestamp(float(sample.timestamp), UTC)
+                )
+            except (OverflowError, OSError, ValueError) as exc:
+                raise ScrapeError(
+                    f"{source}: sample {sample.name} has an impossible timestamp "
+                    f"{sample.timestamp} (milliseconds are expected): {exc}"
+                ) from exc
             signals.append(
                 Signal(
                     source=source,
@@ -90,6 +97,10 @@ def parse_exposition(
     return signals
 
 
+MAX_SCRAPE_BYTES = 64 * 1024 * 1024
+"""Far above any real exposition (a large node exporter sends a few MB)."""
+
+
 def scrape(
     url: str,
     *,
@@ -99,18 +110,36 @@ def scrape(
     metrics: Collection[str] | None = None,
     timeout_s: float = 5.0,
 ) -> list[Signal]:
-    """GET one exposition endpoint and parse it; any failure is a ``ScrapeError``."""
+    """GET one exposition endpoint and parse it; any failure is a ``ScrapeError``.
+
+    ``timeout_s`` bounds the whole request, not each read (a target dripping one byte a
+    second held a 2 s scrape for a minute), and the body is refused past
+    ``MAX_SCRAPE_BYTES``: one bad target must not stall or starve the sweep of every other.
+    """
+    deadline = time.monotonic() + timeout_s
+    body = bytearray()
     try:
-        response = client.get(
-            url, timeout=timeout_s, headers={"Accept": "text/plain;version=0.0.4"}
-        )
-        response.raise_for_status()
+        with client.stream(
+            "GET", url, timeout=timeout_s, headers={"Accept": "text/plain;version=0.0.4"}
+        ) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                body.extend(chunk)
+                if len(body) > MAX_SCRAPE_BYTES:
+                    raise ScrapeError(f"{url}: body larger than {MAX_SCRAPE_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise ScrapeError(f"{url}: no whole answer within {timeout_s:g} s")
+            encoding = response.encoding or "utf-8"
     except httpx.HTTPStatusError as exc:
         raise ScrapeError(f"{url}: HTTP {exc.response.status_code}") from exc
     except httpx.HTTPError as exc:
         raise ScrapeError(f"{url}: {type(exc).__name__}: {exc}") from exc
     return parse_exposition(
-        response.text, source=url, service_name=service_name, now=now, metrics=metrics
+        body.decode(encoding, errors="replace"),
+        source=url,
+        service_name=service_name,
+        now=now,
+        metrics=metrics,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socketserver
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,3 +119,34 @@ def test_rule_files_are_loaded(prometheus_server: StartPrometheus, tmp_path: Pat
                     s.points[0].value for s in api.query('job:up:sum{job="app"}', datetime.now(UTC))
                 ]
     assert found == [1.0]
+
+
+class _Drip(socketserver.BaseRequestHandler):
+    """Answers 200 and then sends its body one byte every 0.2 s, for ever."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n"
+        try:
+            self.request.sendall(head)
+            for _ in range(100_000):
+                self.request.sendall(b"#")
+                time.sleep(0.2)
+        except OSError:
+            return
+
+
+def test_a_target_that_drips_its_body_is_cut_off_at_the_timeout() -> None:
+    """The timeout bounds the whole scrape, not each read, so one target cannot hold a sweep."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Drip)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    started = time.monotonic()
+    try:
+        with httpx.Client() as client, pytest.raises(ScrapeError, match="within 1 s"):
+            scrape(url, service_name="s", now=datetime.now(UTC), client=client, timeout_s=1.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 3

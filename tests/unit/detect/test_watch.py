@@ -437,3 +437,18 @@ def test_a_breach_is_a_certain_breach_now_so_leak_patterns_still_match() -> None
     rss = breach.model_copy(update={"metric_type": "process_resident_memory_bytes"})
     found = match(rss, load_patterns(), service_type="python-web")
     assert found.pattern_id == "memory_leak_gradual", found.reasons
+
+
+def test_the_largest_float_is_skipped_and_the_state_still_round_trips() -> None:
+    """Exporters use float max as 'unset'; its square made the state NaN, stored as null."""
+    rule = WatchRule(threshold=1000.0, warmup=5)
+    points = [(float(i), 100.0 + i % 3) for i in range(20)]
+    state, _ = run(points, rule)
+    state, alert = step(state, signal(20, 1.7976931348623157e308), rule)
+    assert alert is None
+    assert state.skipped == 1
+    state, _ = run([(21.0 + i, 100.0) for i in range(5)], rule, state)
+    again = SeriesState.model_validate_json(state.model_dump_json())
+    assert again == state
+    _, breach = step(state, signal(30, 5000.0), rule)
+    assert breach is not None, "a breach after it is still seen"

@@ -323,3 +323,9 @@ def test_query_unreachable_is_a_scrape_error() -> None:
         pytest.raises(ScrapeError, match="http://prom/api/v1/query: ConnectError"),
     ):
         api.query("up", T0)
+
+
+def test_a_timestamp_in_microseconds_is_a_scrape_error_naming_the_sample() -> None:
+    text = "# TYPE mem gauge\nmem 100 1764979200000000000\n"
+    with pytest.raises(ScrapeError, match="mem has an impossible timestamp"):
+        parse_exposition(text, source="t", service_name="s", now=datetime(2026, 1, 1, tzinfo=UTC))
