@@ -132,6 +132,10 @@ class WatcherInput(Msg):
     scrape_state: dict[str, JsonValue] = Field(default_factory=dict)
     suppressed_until: dict[str, float] = Field(default_factory=dict)
     iterations_per_run: int = Field(default=200, ge=1, le=10_000)
+    history_budget_bytes: int = Field(default=8_000_000, ge=10_000)
+    """A run continues as new once its history is this large (Temporal ends a workflow at
+    50 MB): every sweep carries every series' state, so many series fill it long before
+    ``iterations_per_run`` sweeps."""
     max_sweeps: int | None = None
 
 

@@ -80,6 +80,8 @@ PATIENT_NOTIFY = "patient-notify"
 """Patch marker: incidents started before outcome messages were retried patiently."""
 ASK_PEOPLE = "notify-approval"
 """Patch marker: incidents started before people were told of approvals replay without it."""
+HISTORY_BUDGET = "watcher-history-budget"
+"""Patch marker: watchers started before the history budget replay without it."""
 SHORT_TIMEOUT = timedelta(seconds=30)
 ACT_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT = timedelta(seconds=60)
@@ -378,9 +380,7 @@ class WatcherWorkflow:
                     suppressed[alert.fingerprint] = now + inp.window_s + inp.cooldown_s
                     await self._start_incident(alert, inp.window_s)
             done += 1
-            if done % inp.iterations_per_run == 0 and (
-                inp.max_sweeps is None or done < inp.max_sweeps
-            ):
+            if self._history_full(done, inp) and (inp.max_sweeps is None or done < inp.max_sweeps):
                 workflow.continue_as_new(
                     inp.model_copy(
                         update={
@@ -393,6 +393,20 @@ class WatcherWorkflow:
                 )
             await workflow.sleep(timedelta(seconds=inp.interval_s))
         return done
+
+    @staticmethod
+    def _history_full(done: int, inp: WatcherInput) -> bool:
+        """Time to continue as new: every ``iterations_per_run`` sweeps, or sooner when the
+        history grows past its budget or Temporal suggests it."""
+        if done % inp.iterations_per_run == 0:
+            return True
+        if not workflow.patched(HISTORY_BUDGET):
+            return False
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_size() > inp.history_budget_bytes
+        )
 
     @staticmethod
     async def _start_incident(alert: Alert, window_s: float) -> None:

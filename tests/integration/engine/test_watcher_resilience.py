@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
 
 from tests.leaks import StartLeaky, leak_alert, leak_settings
 from vanguard.config import Settings
@@ -90,3 +91,29 @@ async def test_an_incident_outlives_a_store_outage_longer_than_six_attempts(
     assert record is not None, "the incident was stored once the store came back"
     assert outcome.incident_id == incident_id
     assert record.outcome is not None, "and it went on to its end"
+
+
+async def test_a_watcher_continues_as_new_when_its_history_outgrows_its_budget(
+    temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """Many series fill the history long before 200 sweeps; Temporal ends it at 50 MB."""
+    runtime = build_runtime(Settings(data_dir=tmp_path), notifiers=[])
+    client = await connect(temporal_address)
+    inp = WatcherInput(
+        interval_s=0.1,
+        window_s=1,
+        cooldown_s=0,
+        max_sweeps=30,
+        iterations_per_run=10_000,
+        history_budget_bytes=10_000,
+    )
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            handle = await start_watcher(client, inp, task_queue=task_queue)
+            first_run = handle.result_run_id
+            done = await handle.result()
+            first = await client.get_workflow_handle(handle.id, run_id=first_run).describe()
+    finally:
+        runtime.close()
+    assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+    assert done < 30, "the last run did only the sweeps that were left"
