@@ -1045,13 +1045,26 @@ class Activities:
         adapter = self.adapters.get(action.action)
         if adapter is None:
             raise UnknownAdapter(f"no adapter for {action.action!r} to roll back with")
-        result = adapter.rollback(
-            RollbackRequest(
-                idempotency_key=f"{incident_id}:rollback",
-                incident_id=incident_id,
-                undo=action.undo,
+        key = f"{incident_id}:rollback"
+        try:
+            result = adapter.rollback(
+                RollbackRequest(idempotency_key=key, incident_id=incident_id, undo=action.undo)
             )
-        )
+        except VanguardError as exc:
+            begun = self.ledger.get(key)
+            with self.store.session() as session:
+                AuditLog(session).append(
+                    incident_id=incident_id,
+                    kind="action.rollback_failed",
+                    payload={
+                        "by": by,
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "begun": begun is not None,
+                        "before": dict(begun.before) if begun is not None else None,
+                    },
+                    at=self.clock(),
+                )
+            raise
         with self.store.session() as session:
             repo = IncidentRepo(session)
             record = self._record(repo, incident_id)

@@ -9,7 +9,7 @@ from typing import ClassVar
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from vanguard.act.base import Adapter, MemoryLedger
+from vanguard.act.base import Adapter, Ledger, MemoryLedger
 from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.operators import Operator
@@ -284,3 +284,32 @@ def test_the_builtin_pool_pattern_fits_the_resize_adapter() -> None:
         "trend.ema_ratio",
         "trend.zscore",
     }
+
+
+class FailingUndo(RerunAdapter):
+    """Undoes half (begins in the ledger), then its target goes away."""
+
+    ledger: Ledger
+
+    def rollback(self, request: RollbackRequest) -> ActionResult:
+        self.ledger.begin(request.idempotency_key, {"pool_size": 3})
+        raise AdapterError("cannot reach the pgbouncer console: connection refused")
+
+
+def test_a_failed_rollback_by_hand_leaves_its_trace_in_the_audit(store: Store) -> None:
+    """The ini may already be reverted: the trail must say an undo was tried and how far."""
+    adapter = FailingUndo(True)
+    acts = _activities(store, adapter)
+    adapter.ledger = acts.ledger
+    iid, verify = _through_apply(acts, _alert())
+    assert verify is not None
+    with pytest.raises(AdapterError, match="connection refused"):
+        acts.roll_back_by_hand(iid, who="alice")
+    with store.session() as session:
+        record = IncidentRepo(session).get_record(iid)
+    assert record is not None
+    (failed,) = [e for e in record.audit if e.kind == "action.rollback_failed"]
+    assert failed.payload["by"] == "alice"
+    assert failed.payload["begun"] is True
+    assert failed.payload["before"] == {"pool_size": 3}
+    assert "connection refused" in str(failed.payload["error"])
