@@ -596,6 +596,11 @@ class Activities:
                 pauses=tuple(PauseRepo(session).active(now, service)),
             )
             decision = decide(inp.incident_id, inp.diagnosis, ctx, self.settings.policy)
+            would_act = decision.dry_run and all(
+                v.passed for v in decision.verdicts if v.gate != "dry_run"
+            )
+            if would_act or (decision.needs_approval and inp.approved_by is None):
+                decision = self._with_plan(inp, decision)
             repo.save_decision(decision)
             payload: dict[str, JsonValue] = {
                 "approved": decision.approved,
@@ -658,6 +663,25 @@ class Activities:
             params=params,
         )
         return adapter, request
+
+    def _with_plan(self, inp: DecideInput, decision: Decision) -> Decision:
+        """The decision with what the action would do, read from its target now.
+
+        A dry run must say what it would have done, and a person asked to approve must see
+        the resulting values (``2 → 3 in /etc/pgbouncer/pgbouncer.ini``), not only the
+        pattern's factor. Planning changes nothing; a plan that cannot be made is said so.
+        """
+        apply = ApplyInput(incident_id=inp.incident_id, alert=inp.alert, diagnosis=inp.diagnosis)
+        try:
+            adapter, request = self._request(apply)
+            plan = adapter.plan(request)
+        except (VanguardError, OSError) as exc:
+            log.warning("incident %s: no plan for its action: %s", inp.incident_id, exc)
+            return decision.model_copy(
+                update={"reason": f"{decision.reason}. What it would do is unknown: {exc}"}
+            )
+        steps = "; ".join(plan.steps)
+        return decision.model_copy(update={"reason": f"{decision.reason}. It would: {steps}"})
 
     @activity.defn
     def apply_action(self, inp: ApplyInput) -> ActionResult:

@@ -313,3 +313,30 @@ def test_a_failed_rollback_by_hand_leaves_its_trace_in_the_audit(store: Store) -
     assert failed.payload["begun"] is True
     assert failed.payload["before"] == {"pool_size": 3}
     assert "connection refused" in str(failed.payload["error"])
+
+
+@pytest.mark.parametrize(
+    ("policy", "planned"),
+    [
+        (PolicyConfig(min_confidence=0.5, dry_run=True), True),
+        (PolicyConfig(min_confidence=0.5, require_approval_for=("ci.rerun",)), True),
+        (PolicyConfig(min_confidence=0.5, dry_run=True, max_actions_per_day=0), False),
+        (PolicyConfig(min_confidence=0.5), False),
+    ],
+    ids=["dry_run_would_act", "asks_a_person", "dry_run_would_decline", "acts"],
+)
+def test_a_dry_run_or_an_approval_request_says_what_the_action_would_do(
+    store: Store, policy: PolicyConfig, planned: bool
+) -> None:
+    adapter = RerunAdapter(True)
+    acts = _activities(store, adapter, policy)
+    alert = _alert()
+    acts.open_incident(OpenInput(incident_id="inc-p", alert=alert))
+    diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-p", alert=alert))
+    decision = acts.decide(DecideInput(incident_id="inc-p", alert=alert, diagnosis=diagnosis))
+    assert decision.reason.endswith(". It would: rerun") is planned
+    assert adapter.applied == 0, "planning changes nothing"
+    with store.session() as session:
+        record = IncidentRepo(session).get_record("inc-p")
+    assert record is not None
+    assert record.decision == decision
