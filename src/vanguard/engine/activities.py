@@ -1352,6 +1352,7 @@ class Activities:
             if target.consecutive_failures:
                 log.warning("%s: %s", service.name, new.reason)
             targets[service.name] = new.model_dump(mode="json")
+            seen: set[str] = set()
             for watch in service.watch:
                 for signal in signals:
                     if signal.metric_type != watch.metric:
@@ -1359,6 +1360,7 @@ class Activities:
                     if not signal.labels.items() >= watch.labels.items():
                         continue
                     key = series_key(service.name, signal)
+                    seen.add(key)
                     before = states.get(key)
                     state, alert = step(before, signal, watch.rule)
                     states[key] = state
@@ -1370,6 +1372,7 @@ class Activities:
                         continue
                     alerts.setdefault(alert.fingerprint, alert)
                     raised_on.setdefault(alert.fingerprint, []).append((key, before))
+            _forget_vanished(states, service.name, seen, now.timestamp() - SERIES_TTL_S)
         fresh = self._without_open_incidents(list(alerts.values()))
         started = {alert.fingerprint for alert in fresh}
         for fingerprint, held in raised_on.items():
@@ -1393,6 +1396,23 @@ class Activities:
                 if not inc.closed
             }
         return [a for a in alerts if a.fingerprint not in busy]
+
+
+SERIES_TTL_S = 3600.0
+"""A series its target stopped reporting this long ago is forgotten (pods come and go)."""
+
+
+def _forget_vanished(
+    states: dict[str, SeriesState], service: str, seen: set[str], before: float
+) -> None:
+    """Drop the states of ``service``'s series absent from its latest scrape and quiet
+    since ``before``: every sweep carries every state, so vanished series (pod churn)
+    would grow it without bound."""
+    prefix = f"{service}/"
+    for key in [k for k in states if k.startswith(prefix) and k not in seen]:
+        last = states[key].last_t
+        if last is None or last < before:
+            del states[key]
 
 
 def _unalerted(state: SeriesState, before: SeriesState | None) -> SeriesState:

@@ -12,6 +12,7 @@ import pytest
 from tests.servers.exporter import Exporter
 from vanguard.config import ScrapeConfig, ServiceConfig, Settings, WatchConfig
 from vanguard.detect.watch import WatchRule
+from vanguard.engine.activities import SERIES_TTL_S
 from vanguard.engine.messages import SweepInput
 from vanguard.engine.runtime import build_runtime
 from vanguard.incident import Incident, IncidentState
@@ -138,3 +139,42 @@ def test_an_alert_dropped_while_its_series_is_busy_is_raised_once_it_is_free(
             assert [a.fingerprint for a in closed.alerts] == [breach.fingerprint]
         finally:
             runtime.close()
+
+
+def test_the_state_of_a_series_its_target_stopped_reporting_is_forgotten(
+    tmp_path: Path,
+) -> None:
+    """Pods come and go; every sweep carries every state, so the gone must not pile up."""
+    with Exporter() as exporter:
+        memory = exporter.gauge("mem", "rss", labels=("pod",))
+        for pod in ("a", "b", "c"):
+            memory.labels(pod=pod).set(50)
+        settings = Settings(
+            data_dir=tmp_path,
+            services=(
+                ServiceConfig(
+                    name="web",
+                    scrape=ScrapeConfig(url=exporter.url, interval_s=1),
+                    watch=(WatchConfig(metric="mem", rule=WatchRule(threshold=1000)),),
+                ),
+            ),
+        )
+        runtime = build_runtime(settings, notifiers=[])
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        runtime.activities.clock = lambda: now
+        try:
+            first = runtime.activities.sweep(SweepInput(states={}, scrape_state={}))
+            assert len(first.states) == 3
+            memory.remove("a")
+            now += timedelta(seconds=30)
+            soon = runtime.activities.sweep(
+                SweepInput(states=first.states, scrape_state=first.scrape_state)
+            )
+            assert len(soon.states) == 3, "a series missing from one scrape is kept a while"
+            now += timedelta(seconds=SERIES_TTL_S)
+            later = runtime.activities.sweep(
+                SweepInput(states=soon.states, scrape_state=soon.scrape_state)
+            )
+        finally:
+            runtime.close()
+    assert sorted(later.states) == ["web/mem{pod=b}", "web/mem{pod=c}"]
