@@ -8,8 +8,11 @@ stopped for sure (SIGTERM, then SIGKILL) with the ports closed before ``stop`` r
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +25,8 @@ from vanguard.errors import EngineError, TemporalUnavailable
 from vanguard.netutil import is_port_open, wait_for_port
 
 __all__ = ["DevServer", "find_temporal_binary"]
+
+log = logging.getLogger(__name__)
 
 
 def find_temporal_binary() -> Path:
@@ -112,6 +117,7 @@ class DevServer:
         if self._proc is not None:
             raise EngineError(f"Temporal dev server already started (pid {self._proc.pid})")
         argv = self.command()
+        self._stop_orphan()
         busy = [p for p in self._ports() if is_port_open(self.ip, p)]
         if busy:
             raise EngineError(
@@ -128,6 +134,7 @@ class DevServer:
         except OSError as exc:
             self._close_log()
             raise EngineError(f"cannot run {argv[0]}: {exc}") from exc
+        self.pid_file.write_text(f"{self._proc.pid}\n")
         try:
             self._wait_serving(self._proc, argv[0], timeout_s)
         except BaseException:
@@ -173,7 +180,42 @@ class DevServer:
         if proc is not None:
             for port in self._ports():
                 wait_for_port(self.ip, port, timeout_s=5.0, closed=True)
+            self.pid_file.unlink(missing_ok=True)
         self._close_log()
+
+    @property
+    def pid_file(self) -> Path:
+        """Where the running server's pid is kept, beside its log."""
+        return self.log_file.with_name(f"{self.log_file.stem}.pid")
+
+    def _stop_orphan(self, timeout_s: float = 10.0) -> None:
+        """Stop a dev server a killed predecessor left running on this data directory.
+
+        ``vanguard up`` killed with SIGKILL (the OOM killer, ``kill -9``) cannot stop its
+        child, which then holds the ports and the next start refused to run. Only the pid
+        in our own pid file is stopped, and only while it is still a ``temporal ...
+        start-dev`` process.
+        """
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            self.pid_file.unlink(missing_ok=True)
+            return
+        if b"start-dev" not in cmdline or not any(b"temporal" in part for part in cmdline[:1]):
+            self.pid_file.unlink(missing_ok=True)
+            return
+        log.warning("stopping the Temporal dev server (pid %d) left by an earlier run", pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+        for port in self._ports():
+            wait_for_port(self.ip, port, timeout_s=5.0, closed=True)
+        self.pid_file.unlink(missing_ok=True)
 
     def _ports(self) -> list[int]:
         ports = [self.port, self.http_port, self.metrics_port]
