@@ -52,9 +52,22 @@ class Series:
 
 def read_series(path: Path) -> Series:
     """Read ``timestamp,value`` rows; bad rows are held, a missing header is an error."""
+    rows: list[list[str]] = []
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            reader = csv.reader(fh)
+            start = 1
+            try:
+                for row in reader:
+                    if any("\n" in cell or "\r" in cell for cell in row):
+                        raise InputError(
+                            f"{path}: line {start}: a quoted field runs across lines (a quote "
+                            "left open?); the rows after it would be lost"
+                        )
+                    rows.append(row)
+                    start = reader.line_num + 1
+            except csv.Error as exc:
+                raise InputError(f"{path}: line {reader.line_num}: {exc}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from exc
     rows = [r for r in rows if any(cell.strip() for cell in r)]
@@ -77,6 +90,8 @@ def read_series(path: Path) -> Series:
             series.hold("unreadable timestamp", line)
             continue
         try:
+            if "_" in text or not text.isascii():
+                raise ValueError(text)
             value = float(text)
         except ValueError:
             series.hold("non-numeric value", line)

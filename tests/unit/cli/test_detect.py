@@ -111,6 +111,12 @@ def test_held_rows_do_not_change_other_scores(tmp_path: Path) -> None:
         ("", "empty file"),
         ("\n\n", "empty file"),
         ("2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n", "expected a header 'timestamp,value'"),
+        (
+            'timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,"2\n'
+            "2024-01-01 00:02:00,3\n2024-01-01 00:03:00,4\n",
+            "line 3: a quoted field runs across lines",
+        ),
+        ("timestamp,value\n2024-01-01 00:00:00," + "9" * 200_000 + "\n", "line 2: field larger"),
     ],
 )
 def test_empty_or_headerless_file_exits_2(
@@ -231,3 +237,18 @@ def test_values_whose_square_overflows_are_held(tmp_path: Path) -> None:
     series = read_series(path)
     assert series.held == {"value out of range": [3]}
     assert series.values[0] == 1.0
+
+
+def test_python_only_number_spellings_are_not_numbers(tmp_path: Path) -> None:
+    """float() takes '1_000' and other scripts' digits; a CSV value is plain ASCII."""
+    ts = stamps(4)
+    rows = [
+        "timestamp,value",
+        f"{ts[0]},1",
+        f"{ts[1]},1_000",
+        f"{ts[2]},\u0661\u0662",
+        f"{ts[3]},2",
+    ]
+    series = read_series(write(tmp_path / "odd.csv", rows))
+    assert series.held == {"non-numeric value": [3, 4]}
+    assert [v for v in series.values if not math.isnan(v)] == [1.0, 2.0]
