@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigFileTarget",
     "NotifyTarget",
     "PgBouncerConfig",
+    "PrometheusSource",
     "ScrapeConfig",
     "ServiceConfig",
     "Settings",
@@ -175,6 +177,35 @@ class ScrapeConfig(Section):
     metrics: tuple[str, ...] = ()
     interval_s: float = Field(default=5.0, ge=0.2, le=3600)
     timeout_s: float = Field(default=2.0, gt=0, le=60)
+
+
+class PrometheusSource(Section):
+    """A Prometheus server holding the service's series (instant queries of ``/api/v1``).
+
+    Each watched or verified metric is read as ``metric{selector}`` at every interval;
+    ``selector`` narrows it to this service (``{job: web}``). The URL must not carry
+    credentials.
+    """
+
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    selector: dict[str, str] = Field(default_factory=dict)
+    interval_s: float = Field(default=15.0, ge=0.2, le=3600)
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        if urlsplit(value).password is not None or "@" in urlsplit(value).netloc:
+            raise ValueError("the URL carries credentials; put Prometheus behind a local proxy")
+        return value
+
+    @field_validator("selector")
+    @classmethod
+    def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name)]
+        if bad:
+            raise ValueError(f"not Prometheus label names: {', '.join(map(repr, bad))}")
+        return value
 
 
 class WatchConfig(Section):
@@ -339,6 +370,7 @@ class ServiceConfig(Section):
     type: str = "generic"
     scrape: ScrapeConfig | None = None
     pgbouncer: PgBouncerConfig | None = None
+    prometheus: PrometheusSource | None = None
     watch: tuple[WatchConfig, ...] = ()
     verify: tuple[VerifyMetric, ...] = ()
     supervisor: SupervisorTarget | None = None
@@ -347,20 +379,22 @@ class ServiceConfig(Section):
 
     @model_validator(mode="after")
     def _watch_needs_scrape(self) -> ServiceConfig:
-        if (self.watch or self.verify) and self.scrape is None and self.pgbouncer is None:
+        if (self.watch or self.verify) and not self.has_source:
             raise ValueError(
-                "'watch' and 'verify' need a 'scrape' or 'pgbouncer' section to read metrics from"
+                "'watch' and 'verify' need a 'scrape', 'prometheus' or 'pgbouncer' section to "
+                "read metrics from"
             )
         return self
 
     @property
     def has_source(self) -> bool:
-        return self.scrape is not None or self.pgbouncer is not None
+        return any(s is not None for s in (self.scrape, self.pgbouncer, self.prometheus))
 
     @property
     def interval_s(self) -> float | None:
         """How often the watcher reads this service's metrics (its fastest source)."""
-        found = [s.interval_s for s in (self.scrape, self.pgbouncer) if s is not None]
+        sources = (self.scrape, self.pgbouncer, self.prometheus)
+        found = [s.interval_s for s in sources if s is not None]
         return min(found) if found else None
 
 

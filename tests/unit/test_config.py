@@ -60,7 +60,7 @@ INVALID = [
         "services:\n  - name: web\n    watch: [{metric: m}]\n",
         2,
         "services[0]",
-        "need a 'scrape' or 'pgbouncer'",
+        "need a 'scrape', 'prometheus' or 'pgbouncer'",
     ),
     (
         "services:\n  - name: db\n    pgbouncer:\n      admin_dsn: host=x password=hunter2\n"
@@ -457,3 +457,32 @@ def test_allowed_hosts_are_host_names(tmp_path: Path, hosts: str, says: str) -> 
     path.write_text(f"api: {{allowed_hosts: {hosts}}}\n")
     with pytest.raises(ConfigError, match=says):
         load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("{url: 'http://u:pw@prom:9090'}", "carries credentials"),
+        ("{url: 'http://prom:9090', selector: {'a-b': x}}", "not Prometheus label names"),
+        ("{url: 'prom:9090'}", "should match pattern"),
+    ],
+)
+def test_a_prometheus_source_is_checked(tmp_path: Path, source: str, says: str) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(
+        "services:\n  - name: web\n    prometheus: " + source + "\n    watch: [{metric: mem}]\n"
+    )
+    with pytest.raises(ConfigError, match=says):
+        load_settings(path)
+
+
+def test_a_prometheus_server_alone_is_a_source_for_watching(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(
+        "services:\n  - name: web\n    prometheus: {url: 'http://prom:9090', selector: "
+        "{job: web}, interval_s: 30}\n    watch: [{metric: mem}]\n"
+    )
+    (service,) = load_settings(path).services
+    assert service.interval_s == 30
+    assert service.prometheus is not None
+    assert service.prometheus.selector == {"job": "web"}

@@ -77,7 +77,15 @@ from vanguard.notify.base import FAILED, HELD, NOTIFIED
 from vanguard.notify.repeat import held_note, repeat_history, repeat_key
 from vanguard.redact import redact, redact_text
 from vanguard.sources.pgbouncer import read_pools
-from vanguard.sources.prometheus import ScrapeSchedule, TargetState, on_failure, on_success, scrape
+from vanguard.sources.prometheus import (
+    PrometheusClient,
+    ScrapeSchedule,
+    TargetState,
+    on_failure,
+    on_success,
+    read_server,
+    scrape,
+)
 from vanguard.store import (
     AuditEntry,
     AuditLog,
@@ -988,6 +996,16 @@ class Activities:
                 metrics=tuple(metrics),
                 timeout_s=service.scrape.timeout_s,
             )
+        if service.prometheus is not None:
+            source = service.prometheus
+            with PrometheusClient(source.url, timeout_s=source.timeout_s) as server:
+                signals += read_server(
+                    server,
+                    tuple(metrics),
+                    selector=source.selector,
+                    service_name=service.name,
+                    now=now,
+                )
         if service.pgbouncer is not None:
             signals += read_pools(
                 service.pgbouncer.admin_dsn,
@@ -1328,6 +1346,8 @@ class Activities:
             where = (
                 service.scrape.url
                 if service.scrape is not None
+                else service.prometheus.url
+                if service.prometheus is not None
                 else f"pgbouncer:{service.pgbouncer.admin_dsn if service.pgbouncer else ''}"
             )
             target = (

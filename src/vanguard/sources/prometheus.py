@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,8 @@ __all__ = [
     "on_success",
     "parse_exposition",
     "poll_targets",
+    "promql_selector",
+    "read_server",
     "recovered",
     "scrape",
 ]
@@ -380,3 +383,45 @@ class PrometheusClient:
             ]
         except (KeyError, TypeError, ValueError) as exc:
             raise ScrapeError(f"{self.base_url}: malformed query result: {exc}") from exc
+
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def promql_selector(metric: str, labels: Mapping[str, str] | None = None) -> str:
+    """``metric{k="v",...}`` with label values escaped; a name PromQL cannot take is an error.
+
+    Values are quoted as PromQL strings (backslash, double quote and newline escaped), so a
+    label value from a config file cannot change the query.
+    """
+    if not _METRIC_NAME.fullmatch(metric):
+        raise ScrapeError(f"{metric!r} is not a Prometheus metric name")
+    parts = []
+    for name, value in sorted((labels or {}).items()):
+        if not _LABEL_NAME.fullmatch(name):
+            raise ScrapeError(f"{name!r} is not a Prometheus label name")
+        quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        parts.append(f'{name}="{quoted}"')
+    return f"{metric}{{{','.join(parts)}}}"
+
+
+def read_server(
+    client: PrometheusClient,
+    metrics: Collection[str],
+    *,
+    selector: Mapping[str, str],
+    service_name: str,
+    now: datetime,
+) -> list[Signal]:
+    """The latest value of each of ``metrics`` (restricted by ``selector``) from a server.
+
+    One instant query per metric at ``now``; every series it returns is a signal stamped
+    with the evaluation time (Prometheus answers with the latest sample within its
+    look-back, and nothing for a series gone stale). Any failure is a ``ScrapeError``.
+    """
+    signals: list[Signal] = []
+    for metric in metrics:
+        for series in client.query(promql_selector(metric, selector), now):
+            signals += series.signals(service_name=service_name, source=client.base_url)
+    return signals

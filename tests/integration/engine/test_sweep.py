@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -10,12 +11,20 @@ from pathlib import Path
 import pytest
 
 from tests.servers.exporter import Exporter
-from vanguard.config import ScrapeConfig, ServiceConfig, Settings, WatchConfig
+from tests.servers.prometheus import ScrapeTarget, StartPrometheus
+from vanguard.config import (
+    PrometheusSource,
+    ScrapeConfig,
+    ServiceConfig,
+    Settings,
+    WatchConfig,
+)
 from vanguard.detect.watch import WatchRule
 from vanguard.engine.activities import SERIES_TTL_S
 from vanguard.engine.messages import SweepInput
 from vanguard.engine.runtime import build_runtime
 from vanguard.incident import Incident, IncidentState
+from vanguard.model import Alert
 from vanguard.netutil import free_port
 from vanguard.sources.prometheus import TargetState
 from vanguard.store import IncidentRepo
@@ -178,3 +187,57 @@ def test_the_state_of_a_series_its_target_stopped_reporting_is_forgotten(
         finally:
             runtime.close()
     assert sorted(later.states) == ["web/mem{pod=b}", "web/mem{pod=c}"]
+
+
+def test_a_service_read_from_a_prometheus_server_is_watched_and_alerts(
+    prometheus_server: StartPrometheus, tmp_path: Path
+) -> None:
+    """The live loop reads a Prometheus server, not only exposition endpoints."""
+    with Exporter() as exporter:
+        depth = exporter.gauge("app_queue_depth", "Queued jobs.", labels=("queue",))
+        depth.labels(queue="mail").set(5)
+        depth.labels(queue="sms").set(7)
+        server = prometheus_server([ScrapeTarget(job="app", url=exporter.url)])
+        settings = Settings(
+            data_dir=tmp_path,
+            services=(
+                ServiceConfig(
+                    name="app",
+                    prometheus=PrometheusSource(
+                        url=server.url, selector={"job": "app"}, interval_s=1
+                    ),
+                    watch=(
+                        WatchConfig(
+                            metric="app_queue_depth",
+                            labels={"queue": "mail"},
+                            rule=WatchRule(threshold=100, warmup=3),
+                        ),
+                    ),
+                ),
+            ),
+        )
+        runtime = build_runtime(settings, notifiers=[])
+        try:
+            inp = SweepInput(states={}, scrape_state={})
+            for _ in range(4):
+                result = runtime.activities.sweep(inp)
+                assert result.alerts == ()
+                inp = SweepInput(states=result.states, scrape_state=result.scrape_state)
+                time.sleep(1.1)
+            (key,) = result.states
+            assert key.startswith("app/app_queue_depth{")
+            assert "queue=mail" in key
+            depth.labels(queue="mail").set(500)
+            deadline = time.monotonic() + 20
+            alerts: tuple[Alert, ...] = ()
+            while not alerts and time.monotonic() < deadline:
+                time.sleep(1.1)
+                result = runtime.activities.sweep(inp)
+                inp = SweepInput(states=result.states, scrape_state=result.scrape_state)
+                alerts = result.alerts
+        finally:
+            runtime.close()
+    (alert,) = alerts
+    assert alert.service_name == "app"
+    assert alert.labels["queue"] == "mail"
+    assert "breach" in alert.summary

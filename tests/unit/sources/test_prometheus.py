@@ -22,6 +22,7 @@ from vanguard.sources.prometheus import (
     on_success,
     parse_exposition,
     poll_targets,
+    promql_selector,
     recovered,
     scrape,
 )
@@ -329,3 +330,15 @@ def test_a_timestamp_in_microseconds_is_a_scrape_error_naming_the_sample() -> No
     text = "# TYPE mem gauge\nmem 100 1764979200000000000\n"
     with pytest.raises(ScrapeError, match="mem has an impossible timestamp"):
         parse_exposition(text, source="t", service_name="s", now=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_a_selector_quotes_label_values_so_they_cannot_change_the_query() -> None:
+    assert promql_selector("mem") == "mem{}"
+    sneaky = {"job": 'web"} or vector(1) or mem{a="', "pod": "a\\b\nc"}
+    assert promql_selector("mem", sneaky) == (
+        'mem{job="web\\"} or vector(1) or mem{a=\\"",pod="a\\\\b\\nc"}'
+    )
+    with pytest.raises(ScrapeError, match="not a Prometheus metric name"):
+        promql_selector("mem) or vector(1")
+    with pytest.raises(ScrapeError, match="not a Prometheus label name"):
+        promql_selector("mem", {"a-b": "x"})
