@@ -40,6 +40,7 @@ from vanguard.clock import utcnow
 from vanguard.config import Settings
 from vanguard.errors import (
     ActionFailed,
+    AdapterError,
     ConfigError,
     StoreError,
 )
@@ -246,9 +247,17 @@ class IssueKeeper:
             head_sha=alert.labels.get("head_sha", ""),
         )
         with self.store().session() as session:
-            row = _ci_repo(session).triage(repository, fingerprint)
+            records = _ci_repo(session)
+            if not records.claim_triage(repository, fingerprint, key=key, at=now):
+                raise AdapterError(
+                    f"the issue of {fingerprint} in {repository} is being opened by another "
+                    "incident; this one comments on it once it exists (retried)"
+                )
+            row = records.triage(repository, fingerprint)
             known = row.issue_number if row else None
             body: dict[str, Any] = dict(row.body) if row else {}
+            body.pop("opening", None)
+            body.pop("opening_at", None)
         closed = body.get("state") == "closed"
         runs = [RunLink.model_validate(r) for r in body.get("runs", [])]
         if run not in runs:

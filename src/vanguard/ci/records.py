@@ -20,6 +20,8 @@ DeliveryStatus = str
 
 MAX_REASON = 2000
 STALE_RECEIVED = timedelta(minutes=15)
+STALE_OPENING = timedelta(minutes=2)
+"""A claim to open a fingerprint's issue older than this is taken to be a dead worker's."""
 """A delivery ``received`` this long ago is taken as abandoned: its process died mid-way."""
 
 
@@ -229,6 +231,44 @@ class CiRepo:
 
     def triage(self, repository: str, fingerprint: str) -> CiTriageRow | None:
         return self.session.get(CiTriageRow, (repository, fingerprint))
+
+    def claim_triage(self, repository: str, fingerprint: str, *, key: str, at: datetime) -> bool:
+        """Claim the opening of the fingerprint's issue for ``key``; ``False`` while another
+        key holds a claim younger than ``STALE_OPENING``.
+
+        Two incidents of one fingerprint triaged at once both found no issue and both
+        created one. The claim is a field of the ``ci_triage`` row, written under the row's
+        lock (the primary key for a new row); an issue already known needs no claim.
+        """
+        row = self.session.get(
+            CiTriageRow, (repository, fingerprint), with_for_update=True, populate_existing=True
+        )
+        claim = {"opening": key, "opening_at": at.isoformat()}
+        if row is None:
+            try:
+                with self.session.begin_nested():
+                    self.session.add(
+                        CiTriageRow(
+                            repository=repository,
+                            fingerprint=fingerprint,
+                            issue_number=None,
+                            ignored=False,
+                            updated_at=at,
+                            body=claim,
+                        )
+                    )
+            except IntegrityError:
+                return False
+            return True
+        if row.issue_number is not None:
+            return True
+        holder, since = row.body.get("opening"), row.body.get("opening_at")
+        fresh = isinstance(since, str) and at - datetime.fromisoformat(since) < STALE_OPENING
+        if holder not in (None, key) and fresh:
+            return False
+        row.body = {**row.body, **claim}
+        self.session.flush()
+        return True
 
     def triage_by_issue(self, repository: str, issue_number: int) -> CiTriageRow | None:
         return self.session.scalars(

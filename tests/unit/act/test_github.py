@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -400,3 +402,39 @@ def test_the_issue_links_the_passing_run_the_log_was_compared_with(h: Harness) -
     h.triage.apply(h.request("inc-1", alert, "github.triage"))
     ((draft, _),) = h.github.issues.values()
     assert f"**Compared with a passing run:** {url}" in draft.body
+
+
+class SlowToCreate(MemoryGitHub):
+    """GitHub taking its time to create an issue, while a second failure arrives."""
+
+    def __init__(self, started: threading.Event) -> None:
+        super().__init__()
+        self.started = started
+
+    def create_issue(self, repository: str, draft: IssueDraft) -> IssueRef:
+        self.started.set()
+        time.sleep(0.5)
+        return super().create_issue(repository, draft)
+
+
+def test_two_failures_of_one_fingerprint_at_once_open_one_issue(h: Harness) -> None:
+    """Both found no issue and both created one; the second now waits and comments."""
+    started = threading.Event()
+    slow = SlowToCreate(started)
+    slow.runs, slow.files = h.github.runs, h.github.files
+    h.github = slow
+    first_request = h.request("inc-1", _alert("triage"), "github.triage")
+    second_request = h.request("inc-2", _alert("triage", run_id=12), "github.triage")
+    results: list[ActionResult] = []
+    opener = threading.Thread(target=lambda: results.append(h.triage.apply(first_request)))
+    opener.start()
+    assert started.wait(5)
+    with pytest.raises(AdapterError, match="being opened by another incident"):
+        h.triage.apply(second_request)
+    opener.join(10)
+    second = h.triage.apply(second_request)
+    assert len(slow.issues) == 1
+    assert results[0].after["created"] is True
+    assert second.after["created"] is False
+    assert second.after["issue_number"] == results[0].after["issue_number"]
+    assert len(slow.comments) == 1
