@@ -143,3 +143,22 @@ def test_a_delivery_left_received_is_reclaimed_only_once_stale(store: Store) -> 
     assert sorted(_race_at(store, "stale", NOW + STALE_RECEIVED * 2)) == [False] * (CLAIMS - 1) + [
         True
     ]
+
+
+def _race_triage(store: Store, fingerprint: str) -> list[bool]:
+    start = threading.Barrier(CLAIMS)
+
+    def claim(n: int) -> bool:
+        start.wait()
+        with store.session() as session:
+            return CiRepo(session).claim_triage("o/r", fingerprint, key=f"inc-{n}", at=NOW)
+
+    with ThreadPoolExecutor(CLAIMS) as pool:
+        return list(pool.map(claim, range(CLAIMS)))
+
+
+def test_concurrent_openings_of_one_fingerprints_issue_are_claimed_once(store: Store) -> None:
+    assert sorted(_race_triage(store, "fresh")) == [False] * (CLAIMS - 1) + [True]
+    with store.session() as session:
+        CiRepo(session).save_triage("o/r", "forgotten", at=NOW, body={"note": "issue deleted"})
+    assert sorted(_race_triage(store, "forgotten")) == [False] * (CLAIMS - 1) + [True]
