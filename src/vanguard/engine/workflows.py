@@ -80,6 +80,8 @@ PATIENT_NOTIFY = "patient-notify"
 """Patch marker: incidents started before outcome messages were retried patiently."""
 ASK_PEOPLE = "notify-approval"
 """Patch marker: incidents started before people were told of approvals replay without it."""
+FIRST_ANSWER = "first-approval-answer"
+"""Patch marker: incidents started before the first answer stood replay the last one."""
 HISTORY_BUDGET = "watcher-history-budget"
 """Patch marker: watchers started before the history budget replay without it."""
 SHORT_TIMEOUT = timedelta(seconds=30)
@@ -108,11 +110,21 @@ class RemediationWorkflow:
 
     @workflow.signal
     def approve(self, who: str) -> None:
-        self._approval = (True, f"approved by {who}")
+        self._answer((True, f"approved by {who}"))
 
     @workflow.signal
     def decline(self, who: str) -> None:
-        self._approval = (False, f"declined by {who}")
+        self._answer((False, f"declined by {who}"))
+
+    def _answer(self, answer: tuple[bool, str]) -> None:
+        """The first answer stands: answers sent while no worker ran arrive together, and
+        a later one silently overruled the earlier (a decline after two approvals won)."""
+        if self._approval is not None and workflow.patched(FIRST_ANSWER):
+            workflow.logger.warning(
+                "%s ignored: the incident was already %s", answer[1], self._approval[1]
+            )
+            return
+        self._approval = answer
 
     @workflow.query
     def stage(self) -> str:

@@ -205,3 +205,35 @@ async def test_a_channel_that_is_down_does_not_stop_the_wait_for_an_answer(
     assert [m.title.split("]")[0] for m in notifier.messages] == ["[resolved"]
     assert [e.payload.get("phase") for e in audit if e.kind == "notified"] == ["outcome"]
     assert svc.spawns() == 2
+
+
+async def test_of_answers_sent_while_no_worker_ran_the_first_stands(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """Alice approved, then Mallory declined; both arrive together: Alice's answer stands."""
+    (svc,) = leaky(["contested"], 0.0)
+    base = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    runtime = build_runtime(_asking(base), notifiers=[MemoryNotifier()])
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            _, handle = await start_remediation(
+                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
+            )
+            assert handle is not None
+            await wait_for_incidents(
+                runtime.store,
+                1,
+                timeout_s=60,
+                until=lambda i: i.state is IncidentState.awaiting_approval,
+            )
+        await handle.signal(RemediationWorkflow.approve, "alice")
+        await handle.signal(RemediationWorkflow.decline, "mallory")
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            outcome = await handle.result()
+    finally:
+        runtime.close()
+    assert outcome.status is OutcomeStatus.resolved, outcome.reason
+    assert svc.spawns() == 2
