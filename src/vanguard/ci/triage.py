@@ -181,7 +181,7 @@ def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
         "to stop re-running this fingerprint (authorised users only)."
     )
     body.append(MARKER)
-    assignees = tuple(o.lstrip("@") for o in facts.owners if "/" not in o)
+    assignees = tuple(o[1:] for o in facts.owners if o.startswith("@") and "/" not in o)
     return IssueDraft(title=title, body="\n".join(body), labels=labels, assignees=assignees)
 
 

@@ -147,3 +147,9 @@ def test_a_repeat_comment_keeps_log_text_in_its_block_and_pings_nobody() -> None
     assert not any(re.search(r"@[\w-]", line) for line in outside)
     assert comment.endswith(MARKER)
     assert parse_command(comment) is None
+
+
+def test_only_user_logins_are_assigned_not_teams_or_emails() -> None:
+    """GitHub refuses the whole issue (422) for an assignee that is not a login."""
+    facts = FACTS.model_copy(update={"owners": ("@octocat", "@org/team", "dev@example.com")})
+    assert render_issue(facts, ()).assignees == ("octocat",)
