@@ -73,6 +73,8 @@ class WorkflowRun(_Lenient):
     created_at: AwareDatetime | None = None
     updated_at: AwareDatetime | None = None
     head_repository: Repository | None = None
+    path: str | None = None
+    """The workflow file (``.github/workflows/ci.yml``)."""
 
     def built_from(self, repository: str) -> bool:
         """Whether the run built ``repository``'s own code, not a fork's pull request.
@@ -86,7 +88,17 @@ class WorkflowRun(_Lenient):
 
     @property
     def failed(self) -> bool:
-        return self.status == "completed" and self.conclusion in {"failure", "timed_out"}
+        """Failed, timed out, or never started because its workflow file is invalid."""
+        return self.status == "completed" and self.conclusion in {
+            "failure",
+            "timed_out",
+            "startup_failure",
+        }
+
+    @property
+    def never_started(self) -> bool:
+        """GitHub could not start the run (an invalid workflow file): no job, no log."""
+        return self.status == "completed" and self.conclusion == "startup_failure"
 
     @property
     def succeeded(self) -> bool:

@@ -19,8 +19,15 @@ from pydantic import BaseModel, ConfigDict
 from vanguard.ci.client import GitHubApi
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
-from vanguard.diagnose.cilog import Explanation, ModelChoice, explain, iter_log_lines
-from vanguard.diagnose.taxonomy import Taxonomy
+from vanguard.diagnose.cilog import (
+    ExplainedLine,
+    Explanation,
+    ModelChoice,
+    explain,
+    fingerprint_of,
+    iter_log_lines,
+)
+from vanguard.diagnose.taxonomy import Heal, Taxonomy
 from vanguard.errors import VanguardError
 
 __all__ = ["MAX_JOBS", "Baseline", "RunReading", "log_tail", "read_run"]
@@ -103,6 +110,8 @@ def read_run(
     Each failed job's own log is read before anything is spent on its baseline, so a
     budget running low costs the comparison, not the explanation.
     """
+    if run.never_started:
+        return RunReading(explanation=never_started(taxonomy, repository, run))
     jobs = api.run_jobs(repository, run.id)
     failed = [j for j in jobs if j.failed] or [j for j in jobs if j.conclusion != "success"]
     candidates = failed or jobs
@@ -126,6 +135,35 @@ def read_run(
     if best is None:
         return RunReading(explanation=explain([], taxonomy=taxonomy))
     return best[1].model_copy(update={"jobs_read": min(len(candidates), MAX_JOBS)})
+
+
+WORKFLOW_CONFIG = "workflow_config"
+
+
+def never_started(taxonomy: Taxonomy, repository: str, run: WorkflowRun) -> Explanation:
+    """A run GitHub could not start: its workflow file is invalid, so there is no log.
+
+    The class is the workflow file's (never re-run: the same file fails the same way) and
+    the fingerprint is the repository's and the workflow's own, so broken files in two
+    repositories are two issues, not an outage, and one ``/vanguard ignore`` silences
+    only that file.
+    """
+    where = run.path or run.workflow
+    text = (
+        f"GitHub could not start the workflow {run.workflow!r} ({where}): the workflow file "
+        "is invalid; the run's page on GitHub names the line"
+    )
+    category = taxonomy.get(WORKFLOW_CONFIG)
+    return Explanation(
+        lines=(ExplainedLine(number=1, text=text, score=1.0),),
+        category=category.id,
+        fingerprint=fingerprint_of(category.id, [repository, where, "startup_failure"]),
+        retryable=False,
+        heal=category.heal if category.id == WORKFLOW_CONFIG else Heal.open_issue,
+        confidence=1.0,
+        line_count=0,
+        reasons=("the run ended startup_failure: GitHub never started a job",),
+    )
 
 
 def _tail_lines(api: GitHubApi, config: GitHubConfig, repository: str, job_id: int) -> list[str]:

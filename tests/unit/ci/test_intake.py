@@ -700,3 +700,21 @@ async def test_a_forks_run_is_recorded_as_such(
     with store.session() as session:
         forks = {a.run_id: a.from_fork for a in CiRepo(session).attempts(repository="o/r")}
     assert forks == {21: True, 22: False}
+
+
+async def test_a_run_github_could_not_start_is_a_workflow_file_issue_per_repository(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """No job, no log: the class is the workflow file's, never re-run, never an outage."""
+    intake = _intake(store, github, starter)
+    for n, repo in enumerate(["a/one", "b/two", "c/three"]):
+        body = json.loads(_failed_run_body(github, repo, 300 + n, "network_econnreset"))
+        body["workflow_run"]["conclusion"] = "startup_failure"
+        body["workflow_run"]["path"] = ".github/workflows/ci.yml"
+        github.jobs.pop((repo, 300 + n))
+        result = await intake.receive(f"s{n}", "workflow_run", json.dumps(body).encode())
+        assert result.status == "accepted", result.reason
+    assert [a.labels["category"] for a in starter.alerts] == ["workflow_config"] * 3
+    assert [a.labels["heal"] for a in starter.alerts] == ["triage"] * 3
+    assert len({a.labels["fingerprint"] for a in starter.alerts}) == 3, "one issue per repository"
+    assert ".github/workflows/ci.yml" in str(starter.alerts[0].attributes["headline"])
