@@ -10,6 +10,7 @@ A class that must not be hidden (``report``, e.g. flaky tests) is re-run *and* t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import timedelta
 from enum import StrEnum
@@ -170,12 +171,14 @@ def plan_heal(
         )
     base = failure.backoff_seconds or config.backoff_s
     wait = backoff_s(done, base, config.backoff_factor, config.max_wait_s)
+    wanted = backoff_s(done, base, config.backoff_factor, math.inf)
+    cut = f" (the class asks for {wanted:g} s; healing.max_wait_s caps it)" if wanted > wait else ""
     tracked = " and track it in its issue" if failure.report else ""
     return HealPlan(
         kind=HealKind.rerun,
         reason=(
             f"{failure.category} is retryable: re-run {done + 1} of {limit} "
-            f"after {wait:g} s{tracked}"
+            f"after {wait:g} s{cut}{tracked}"
         ),
         reruns_done=done,
         max_reruns=limit,

@@ -119,3 +119,13 @@ def test_every_repository_of_one_storm_names_the_same_window() -> None:
     assert later.storm
     assert first.window_start == later.window_start
     assert later.repositories == ("a/x", "b/x", "c/x", "d/x")
+
+
+def test_a_class_backoff_cut_by_the_cap_says_so() -> None:
+    """A rate limit asks for 300 s; the activity waits at most max_wait_s, and says it."""
+    rate_limit = NETWORK.model_copy(update={"category": "rate_limit", "backoff_seconds": 300})
+    plan = plan_heal(rate_limit, run_attempt=1, storm=None, ignored=False, config=CONFIG)
+    assert plan.backoff_s == 240
+    assert "the class asks for 300 s; healing.max_wait_s caps it" in plan.reason
+    plain = plan_heal(NETWORK, run_attempt=1, storm=None, ignored=False, config=CONFIG)
+    assert "caps it" not in plain.reason
