@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.leaks import MB, StartLeaky, leak_settings, wait_for_incidents
-from vanguard.engine.client import connect, start_watcher
+from tests.leaks import MB, Leaky, StartLeaky, leak_alert, leak_settings, wait_for_incidents
+from tests.servers.supervisor import Program, StartSupervisord, rpc_call
+from vanguard.engine.client import connect, start_remediation, start_watcher
 from vanguard.engine.embedded import watcher_input
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import workflow_id_for
 from vanguard.incident import IncidentState
 from vanguard.model import OutcomeStatus, Verdict
+from vanguard.netutil import free_port, wait_for_port
 from vanguard.notify import MemoryNotifier
 from vanguard.store import AuditLog, IncidentRepo
 
@@ -171,3 +176,57 @@ async def test_worker_killed_during_verification_window_restarts_exactly_once(
     assert svc.spawns() == 2, "the program must have been restarted exactly once"
     assert record.incident.alert.trend_analysis is not None
     assert record.incident.alert.trend_analysis.current < 600 * MB
+
+
+async def test_a_worker_killed_in_the_middle_of_a_restart_is_replaced_within_seconds(
+    supervisord: StartSupervisord, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """supervisord finishes the stop, not the start, when its caller dies; the action must
+    resume on another worker in seconds (heartbeats), not after the 5-minute timeout."""
+    port = free_port()
+    leaky = f"{sys.executable} -m vanguard.demo.leaky --port {port} --leak-mb-per-s 0"
+    slow_stop = f"sh -c '{leaky} & child=$!; trap \"sleep 6; kill $child\" TERM; wait $child'"
+    rpc = supervisord([Program(name="slowstop", command=slow_stop, startsecs=1, stopwaitsecs=20)])
+    assert wait_for_port("127.0.0.1", port, timeout_s=20)
+    svc = Leaky(name="slowstop", metrics_url=f"http://127.0.0.1:{port}/metrics", rpc_url=rpc)
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude_none=True)))
+    runtime = build_runtime(settings, notifiers=[])
+    client = await connect(temporal_address)
+    first = _worker(config, temporal_address, tmp_path / "worker1.log")
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        incident_id, handle = await start_remediation(
+            client,
+            leak_alert(svc.name, datetime.now(UTC), level_mb=15),
+            task_queue=task_queue,
+            window_s=1,
+        )
+        assert handle is not None
+        for _ in range(600):
+            state = rpc_call(rpc, "supervisor.getProcessInfo", "slowstop")["statename"]
+            if state == "STOPPING":
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the restart never began")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        killed = time.monotonic()
+        second = _worker(config, temporal_address, tmp_path / "worker2.log")
+        outcome = await asyncio.wait_for(handle.result(), timeout=150)
+        took = time.monotonic() - killed
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+        runtime.close()
+        await client.get_workflow_handle(f"vanguard-watcher-{task_queue}").terminate("test over")
+    assert outcome.incident_id == incident_id
+    assert rpc_call(rpc, "supervisor.getProcessInfo", "slowstop")["statename"] == "RUNNING"
+    assert svc.spawns() == 2, "the restart finished once on the second worker"
+    assert took < 120, f"the action waited {took:.0f} s for the dead worker's timeout"

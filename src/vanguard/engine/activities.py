@@ -8,12 +8,15 @@ consult the durable ledger before touching anything.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import statistics
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -142,6 +145,38 @@ def _own_keys(alert: Alert, metrics: Sequence[VerifyMetric]) -> frozenset[str]:
     return frozenset(
         metric_key(m) for m in metrics if m.metric == alert.metric_type and m.labels == own and own
     )
+
+
+HEARTBEAT_EVERY_S = 5.0
+"""How often a running action tells Temporal its worker is alive."""
+
+
+@contextlib.contextmanager
+def heartbeating(every_s: float = HEARTBEAT_EVERY_S) -> Iterator[None]:
+    """Heartbeat from a side thread while an adapter call blocks (outside Temporal: no-op).
+
+    With a heartbeat timeout, a worker killed in the middle of an action is noticed within
+    seconds and the action resumes elsewhere from its ledger entry; without it Temporal
+    waited for the 5-minute start-to-close timeout, and a restart whose caller died (stop
+    done, start not) left the service down that long.
+    """
+    if not activity.in_activity():
+        yield
+        return
+    done = threading.Event()
+    context = contextvars.copy_context()
+
+    def beat() -> None:
+        while not done.wait(every_s):
+            context.run(activity.heartbeat)
+
+    beater = threading.Thread(target=beat, name="vanguard-heartbeat", daemon=True)
+    beater.start()
+    try:
+        yield
+    finally:
+        done.set()
+        beater.join(timeout=every_s)
 
 
 def series_key(service: str, signal: Signal) -> str:
@@ -708,7 +743,8 @@ class Activities:
                 f"incident {inp.incident_id}: approved, but not applied: {pauses[0].describe()}"
             )
         try:
-            result = adapter.apply(request)
+            with heartbeating():
+                result = adapter.apply(request)
         except VanguardError as exc:
             begun = self.ledger.get(request.idempotency_key)
             if begun is None:
@@ -1089,9 +1125,10 @@ class Activities:
             raise UnknownAdapter(f"no adapter for {action.action!r} to roll back with")
         key = f"{incident_id}:rollback"
         try:
-            result = adapter.rollback(
-                RollbackRequest(idempotency_key=key, incident_id=incident_id, undo=action.undo)
-            )
+            with heartbeating():
+                result = adapter.rollback(
+                    RollbackRequest(idempotency_key=key, incident_id=incident_id, undo=action.undo)
+                )
         except VanguardError as exc:
             begun = self.ledger.get(key)
             with self.store.session() as session:

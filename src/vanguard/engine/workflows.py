@@ -87,6 +87,8 @@ HISTORY_BUDGET = "watcher-history-budget"
 SHORT_TIMEOUT = timedelta(seconds=30)
 ACT_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT = timedelta(seconds=60)
+ACTION_HEARTBEAT = timedelta(seconds=20)
+"""An action heartbeats every 5 s: a worker killed mid-action is noticed within 20 s."""
 
 
 def incident_id_for(alert: Alert) -> str:
@@ -163,7 +165,11 @@ class RemediationWorkflow:
                 retry_policy=RETRY,
             )
             action: ActionResult = await self._call(
-                Activities.apply_action, apply, timeout=ACT_TIMEOUT, retry=RETRY
+                Activities.apply_action,
+                apply,
+                timeout=ACT_TIMEOUT,
+                retry=RETRY,
+                heartbeat=ACTION_HEARTBEAT,
             )
         except ActivityError as exc:
             reason = f"action failed: {_cause(exc)}"
@@ -219,6 +225,7 @@ class RemediationWorkflow:
                 RollbackInput(incident_id=iid, action=action),
                 timeout=ACT_TIMEOUT,
                 retry=RETRY,
+                heartbeat=ACTION_HEARTBEAT,
             )
         except ActivityError as exc:
             reason = f"rollback failed: {_cause(exc)}"
@@ -340,10 +347,19 @@ class RemediationWorkflow:
 
     @staticmethod
     async def _call(  # type: ignore[no-untyped-def]
-        fn, arg, *, timeout: timedelta = SHORT_TIMEOUT, retry: RetryPolicy = BOOKKEEPING_RETRY
+        fn,
+        arg,
+        *,
+        timeout: timedelta = SHORT_TIMEOUT,
+        retry: RetryPolicy = BOOKKEEPING_RETRY,
+        heartbeat: timedelta | None = None,
     ):
         return await workflow.execute_activity_method(
-            fn, arg, start_to_close_timeout=timeout, retry_policy=retry
+            fn,
+            arg,
+            start_to_close_timeout=timeout,
+            retry_policy=retry,
+            heartbeat_timeout=heartbeat,
         )
 
 
