@@ -118,7 +118,10 @@ def test_a_healthy_program_that_fails_to_come_back_is_reported_down(
     with pytest.raises(ActionFailed) as info:
         SupervisorAdapter(MemoryLedger()).apply(_request(url))
     assert "the service is now down (not running)" in str(info.value)
-    assert rpc_call(url, "supervisor.getProcessInfo", "worker")["statename"] == "FATAL"
+    # FATAL when it exits within startsecs (the usual case); a loaded machine can take
+    # longer than that to run the shell, and supervisord then calls it EXITED: down either way.
+    state = rpc_call(url, "supervisor.getProcessInfo", "worker")["statename"]
+    assert state in {"FATAL", "EXITED", "BACKOFF"}
 
 
 def test_unreachable_supervisord_is_an_adapter_error() -> None:
