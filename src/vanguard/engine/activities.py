@@ -147,6 +147,8 @@ def _own_keys(alert: Alert, metrics: Sequence[VerifyMetric]) -> frozenset[str]:
     )
 
 
+PLAN_MARK = ". It would: "
+"""Joins a decision's reason and the plan of its action (or why there is none)."""
 HEARTBEAT_EVERY_S = 5.0
 """How often a running action tells Temporal its worker is alive."""
 
@@ -597,6 +599,32 @@ class Activities:
 
     @activity.defn
     def decide(self, inp: DecideInput) -> Decision:
+        """The decision (``_decide``), with the action's plan when it would act in a dry run
+        or waits for a person.
+
+        The plan is read outside the decision's unit of work: adapters read their targets and
+        may open the store themselves (the GitHub adapters read the alert), which on SQLite
+        would wait for the decision's own write lock.
+        """
+        decision = self._decide(inp)
+        would_act = decision.dry_run and all(
+            v.passed for v in decision.verdicts if v.gate != "dry_run"
+        )
+        asks = decision.needs_approval and inp.approved_by is None
+        if not (would_act or asks) or PLAN_MARK in decision.reason:
+            return decision
+        planned = self._with_plan(inp, decision)
+        with self.store.session() as session:
+            IncidentRepo(session).save_decision(planned)
+            AuditLog(session).append(
+                incident_id=inp.incident_id,
+                kind="decision.planned",
+                payload={"reason": planned.reason},
+                at=self.clock(),
+            )
+        return planned
+
+    def _decide(self, inp: DecideInput) -> Decision:
         """Run the policy gates once; the recorded decision is final for this incident.
 
         Decisions are taken one at a time (``lock_decisions``), and approvals not applied
@@ -639,11 +667,6 @@ class Activities:
                 pauses=tuple(PauseRepo(session).active(now, service)),
             )
             decision = decide(inp.incident_id, inp.diagnosis, ctx, self.settings.policy)
-            would_act = decision.dry_run and all(
-                v.passed for v in decision.verdicts if v.gate != "dry_run"
-            )
-            if would_act or (decision.needs_approval and inp.approved_by is None):
-                decision = self._with_plan(inp, decision)
             repo.save_decision(decision)
             payload: dict[str, JsonValue] = {
                 "approved": decision.approved,
@@ -721,10 +744,10 @@ class Activities:
         except (VanguardError, OSError) as exc:
             log.warning("incident %s: no plan for its action: %s", inp.incident_id, exc)
             return decision.model_copy(
-                update={"reason": f"{decision.reason}. What it would do is unknown: {exc}"}
+                update={"reason": f"{decision.reason}{PLAN_MARK}unknown: {exc}"}
             )
         steps = "; ".join(plan.steps)
-        return decision.model_copy(update={"reason": f"{decision.reason}. It would: {steps}"})
+        return decision.model_copy(update={"reason": f"{decision.reason}{PLAN_MARK}{steps}"})
 
     @activity.defn
     def apply_action(self, inp: ApplyInput) -> ActionResult:

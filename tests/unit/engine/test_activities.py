@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -36,7 +37,7 @@ from vanguard.model import (
     Verdict,
     Verification,
 )
-from vanguard.store import IncidentRepo, Store
+from vanguard.store import IncidentRepo, Store, default_store_url, open_store
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -340,3 +341,41 @@ def test_a_dry_run_or_an_approval_request_says_what_the_action_would_do(
         record = IncidentRepo(session).get_record("inc-p")
     assert record is not None
     assert record.decision == decision
+
+
+class StoreReadingPlan(RerunAdapter):
+    """Plans from the store, as the GitHub adapters read their alert there."""
+
+    store: Store
+
+    def plan(self, request: ActionRequest) -> Plan:
+        with self.store.session() as session:
+            IncidentRepo(session).get_incident(request.incident_id)
+        return super().plan(request)
+
+
+def test_a_plan_that_reads_the_store_does_not_wait_for_the_decisions_lock(
+    tmp_path: Path,
+) -> None:
+    """On a SQLite file the decision's unit of work holds the write lock; planning inside it
+    waited out the 30 s busy timeout and read 'unknown'."""
+    store = open_store(default_store_url(tmp_path))
+    try:
+        adapter = StoreReadingPlan(True)
+        adapter.store = store
+        acts = _activities(store, adapter, PolicyConfig(min_confidence=0.5, dry_run=True))
+        alert = _alert()
+        acts.open_incident(OpenInput(incident_id="inc-f", alert=alert))
+        diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-f", alert=alert))
+        started = time.monotonic()
+        decision = acts.decide(DecideInput(incident_id="inc-f", alert=alert, diagnosis=diagnosis))
+        took = time.monotonic() - started
+        with store.session() as session:
+            record = IncidentRepo(session).get_record("inc-f")
+    finally:
+        store.close()
+    assert decision.reason.endswith(". It would: rerun"), decision.reason
+    assert took < 10
+    assert record is not None
+    assert record.decision == decision
+    assert [e.kind for e in record.audit if e.kind == "decision.planned"] == ["decision.planned"]
