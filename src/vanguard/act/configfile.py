@@ -32,7 +32,7 @@ from vanguard.act.base import Ledger, validate_params
 from vanguard.act.gitconfig import GitRepo, read_config, replace_file
 from vanguard.act.pgbouncer import resized
 from vanguard.clock import utcnow
-from vanguard.errors import ActionFailed, AdapterError
+from vanguard.errors import ActionFailed, AdapterError, PartlyApplied, VanguardError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 
 __all__ = [
@@ -369,6 +369,8 @@ class ConfigSetAdapter:
             else:
                 current = _scalar(entry.before.get("value"))
                 target = _scalar(entry.before.get("target"))
+                if branch is not None:
+                    repo.pull(p.remote, branch)
             commit = repo.find(key)
             if commit is None:
                 text = self._read(p)
@@ -463,7 +465,15 @@ class ConfigSetAdapter:
         try:
             repo.push(p.remote, branch)
         except (ActionFailed, AdapterError) as exc:
-            repo.undo_commit(commit, p.path, text.encode("utf-8"))
+            if _landed(repo, p.remote, branch, commit):
+                return
+            try:
+                repo.undo_commit(commit, p.path, text.encode("utf-8"))
+            except (VanguardError, OSError) as undo:
+                raise PartlyApplied(
+                    f"{exc}; taking the commit back failed too ({undo}): commit {commit[:10]} "
+                    f"is still on {branch} in {p.repo}, not pushed; drop it by hand"
+                ) from exc
             raise type(exc)(f"{exc} (the commit and the edit were taken back)") from exc
 
     def _may_restore(
@@ -576,6 +586,16 @@ class ConfigSetAdapter:
         )
         self.ledger.finish(key, result)
         return result
+
+
+def _landed(repo: GitRepo, remote: str, branch: str, commit: str) -> bool:
+    """Whether the remote has ``commit`` although the push reported a failure (it can time
+    out after the remote updated its branch); asking it may fail too, which means no."""
+    try:
+        head = repo.remote_head(remote, branch)
+        return head is not None and repo.contains(commit, head)
+    except (VanguardError, OSError):
+        return False
 
 
 def _same(a: Scalar, b: Scalar) -> bool:

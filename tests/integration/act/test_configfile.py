@@ -242,3 +242,21 @@ def test_someone_elses_uncommitted_edit_is_never_committed(gitops: tuple[Path, P
     assert (work / "values.yaml").read_text() == edited
     assert ledger.get("inc-1:apply") is None
     assert git(origin, "rev-list", "--count", "main") == "1"
+
+
+def test_a_push_that_times_out_after_the_remote_took_it_counts_as_pushed(
+    gitops: tuple[Path, Path],
+) -> None:
+    """A slow hook after the ref update: taking the commit back would leave production on a
+    change the record says was undone."""
+    origin, work = gitops
+    hook = origin / "hooks" / "post-receive"
+    hook.write_text("#!/bin/sh\nsleep 4\n")
+    hook.chmod(0o755)
+    result = ConfigSetAdapter(MemoryLedger()).apply(
+        _request(work, key="replicas", value=8, timeout_s=1.5)
+    )
+    assert result.applied
+    assert "replicas: 8 " in _origin_values(origin)
+    assert "replicas: 8 " in (work / "values.yaml").read_text()
+    assert git(work, "rev-parse", "HEAD") == git(origin, "rev-parse", "main")
