@@ -55,6 +55,7 @@ from vanguard.errors import (
     NotifyError,
     PartlyApplied,
     ScrapeError,
+    StoreError,
     UnknownAdapter,
     VanguardError,
 )
@@ -170,7 +171,10 @@ def heartbeating(every_s: float = HEARTBEAT_EVERY_S) -> Iterator[None]:
 
     def beat() -> None:
         while not done.wait(every_s):
-            context.run(activity.heartbeat)
+            try:
+                context.run(activity.heartbeat)
+            except Exception:
+                log.warning("heartbeat not sent; trying again in %g s", every_s, exc_info=True)
 
     beater = threading.Thread(target=beat, name="vanguard-heartbeat", daemon=True)
     beater.start()
@@ -768,12 +772,16 @@ class Activities:
         try:
             with heartbeating():
                 result = adapter.apply(request)
-        except VanguardError as exc:
-            begun = self.ledger.get(request.idempotency_key)
+        except Exception as exc:
+            try:
+                begun = self.ledger.get(request.idempotency_key)
+            except VanguardError:
+                raise exc from None
             if begun is None:
                 raise
-            transient = type(exc) is AdapterError
-            if transient and activity.info().attempt < APPLY_ATTEMPTS:
+            transient = type(exc) in (AdapterError, StoreError)
+            last = not activity.in_activity() or activity.info().attempt >= APPLY_ATTEMPTS
+            if transient and not last:
                 raise
             state = json.dumps(redact(dict(begun.before)), sort_keys=True, default=str)
             raise PartlyApplied(
@@ -1153,19 +1161,13 @@ class Activities:
                     RollbackRequest(idempotency_key=key, incident_id=incident_id, undo=action.undo)
                 )
         except VanguardError as exc:
-            begun = self.ledger.get(key)
-            with self.store.session() as session:
-                AuditLog(session).append(
-                    incident_id=incident_id,
-                    kind="action.rollback_failed",
-                    payload={
-                        "by": by,
-                        "error": f"{type(exc).__name__}: {exc}",
-                        "begun": begun is not None,
-                        "before": dict(begun.before) if begun is not None else None,
-                    },
-                    at=self.clock(),
-                )
+            retried = (
+                type(exc) in (AdapterError, StoreError)
+                and activity.in_activity()
+                and activity.info().attempt < APPLY_ATTEMPTS
+            )
+            if not retried:
+                self._audit_failed_rollback(incident_id, key, by, exc)
             raise
         with self.store.session() as session:
             repo = IncidentRepo(session)
@@ -1184,6 +1186,27 @@ class Activities:
                     at=self.clock(),
                 )
         return result
+
+    def _audit_failed_rollback(
+        self, incident_id: str, key: str, by: str, exc: VanguardError
+    ) -> None:
+        """Record a rollback that failed for good, with how far it got; never hides ``exc``."""
+        try:
+            begun = self.ledger.get(key)
+            with self.store.session() as session:
+                AuditLog(session).append(
+                    incident_id=incident_id,
+                    kind="action.rollback_failed",
+                    payload={
+                        "by": by,
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "begun": begun is not None,
+                        "before": dict(begun.before) if begun is not None else None,
+                    },
+                    at=self.clock(),
+                )
+        except Exception:
+            log.exception("incident %s: the failed rollback could not be audited", incident_id)
 
     def roll_back_by_hand(self, incident_id: str, *, who: str) -> tuple[ActionResult, bool]:
         """Undo the incident's applied action (``vanguard rollback``); returns (result, new).

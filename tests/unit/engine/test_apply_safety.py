@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
+from temporalio.testing import ActivityEnvironment
 
 from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _activities, _alert
 from vanguard.act.base import Ledger
 from vanguard.decide import PolicyConfig
+from vanguard.engine.activities import APPLY_ATTEMPTS
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
-from vanguard.errors import ActionFailed
+from vanguard.errors import ActionFailed, AdapterError, PartlyApplied, StoreError
 from vanguard.model import ActionRequest, ActionResult
 from vanguard.store import PauseRepo, Store
 
@@ -80,3 +83,41 @@ def test_a_pause_after_the_approval_stops_the_action(store: Store) -> None:
     with pytest.raises(ActionFailed, match="approved, but not applied: automation paused"):
         acts.apply_action(apply)
     assert adapter.applied == 0
+
+
+class BreaksAfterBegin(RerunAdapter):
+    """Begins its change, then meets ``error``."""
+
+    ledger: Ledger
+    error: Exception
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        self.applied += 1
+        self.ledger.begin(request.idempotency_key, {"pool_size": 2})
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "attempt", "raised"),
+    [
+        (StoreError("store postgresql://db: connection refused"), 1, StoreError),
+        (AdapterError("console unreachable"), 1, AdapterError),
+        (StoreError("store postgresql://db: connection refused"), APPLY_ATTEMPTS, PartlyApplied),
+        (OSError(28, "No space left on device"), 1, PartlyApplied),
+    ],
+    ids=["store_blip_retried", "unreachable_retried", "last_attempt_escalates", "disk_full"],
+)
+def test_after_begin_a_transient_error_is_retried_and_anything_else_escalates(
+    store: Store, error: Exception, attempt: int, raised: type[Exception]
+) -> None:
+    adapter = BreaksAfterBegin(ok=True)
+    adapter.error = error
+    policy = PolicyConfig(min_confidence=0.5)
+    apply = _decided(store, adapter, policy)
+    acts = _activities(store, adapter, policy)
+    adapter.ledger = acts.ledger
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=attempt)
+    with pytest.raises(raised) as info:
+        env.run(acts.apply_action, apply)
+    assert type(info.value) is raised
