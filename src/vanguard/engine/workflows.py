@@ -19,7 +19,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from vanguard.decide.policy import not_acting_status
@@ -68,12 +73,12 @@ RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE,
 )
 BOOKKEEPING_RETRY = dataclasses.replace(
-    RETRY, maximum_interval=timedelta(seconds=60), maximum_attempts=0
+    RETRY, maximum_interval=timedelta(seconds=60), maximum_attempts=60
 )
-"""Steps that only read and write the store (open, diagnose, decide, close): retried
-without a count, so a store restart or failover delays an incident instead of failing its
-workflow (which lost the incident, or left it 'applied' for ever). Errors retrying cannot
-help are non-retryable and still end it."""
+"""Steps that only read and write the store (open, diagnose, decide, close): retried for
+about an hour, so a store restart or failover delays an incident instead of failing its
+workflow (which lost the incident, or left it 'applied' for ever); a bug that fails every
+time still ends it then. Errors retrying cannot help are non-retryable and end it at once."""
 NOTIFY_RETRY = dataclasses.replace(RETRY, maximum_interval=timedelta(minutes=5), maximum_attempts=0)
 """Outcome messages: retried without a count, bounded by the incident's notify patience."""
 PATIENT_NOTIFY = "patient-notify"
@@ -81,7 +86,7 @@ PATIENT_NOTIFY = "patient-notify"
 ASK_PEOPLE = "notify-approval"
 """Patch marker: incidents started before people were told of approvals replay without it."""
 FIRST_ANSWER = "first-approval-answer"
-"""Patch marker: incidents started before the first answer stood replay the last one."""
+"""Patch marker: incidents started before answers were ordered replay the last one."""
 HISTORY_BUDGET = "watcher-history-budget"
 """Patch marker: watchers started before the history budget replay without it."""
 SHORT_TIMEOUT = timedelta(seconds=30)
@@ -119,9 +124,14 @@ class RemediationWorkflow:
         self._answer((False, f"declined by {who}"))
 
     def _answer(self, answer: tuple[bool, str]) -> None:
-        """The first answer stands: answers sent while no worker ran arrive together, and
-        a later one silently overruled the earlier (a decline after two approvals won)."""
-        if self._approval is not None and workflow.patched(FIRST_ANSWER):
+        """Answers sent while no worker ran arrive together. An approval counts only when it
+        is the first answer; a decline counts whenever it comes before the action (the safe
+        side: someone who approved by mistake declines at once)."""
+        if (
+            self._approval is not None
+            and workflow.patched(FIRST_ANSWER)
+            and (answer[0] or not self._approval[0])
+        ):
             workflow.logger.warning(
                 "%s ignored: the incident was already %s", answer[1], self._approval[1]
             )
@@ -396,6 +406,8 @@ class WatcherWorkflow:
                     retry_policy=RetryPolicy(maximum_attempts=3),
                 )
             except ActivityError as exc:
+                if isinstance(exc.cause, CancelledError):
+                    raise
                 workflow.logger.warning(
                     "sweep failed (%s); the next one runs with the same detector state",
                     _cause(exc),

@@ -207,10 +207,11 @@ async def test_a_channel_that_is_down_does_not_stop_the_wait_for_an_answer(
     assert svc.spawns() == 2
 
 
-async def test_of_answers_sent_while_no_worker_ran_the_first_stands(
+async def test_of_answers_sent_while_no_worker_ran_a_decline_wins_and_no_approval_undoes_it(
     leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
 ) -> None:
-    """Alice approved, then Mallory declined; both arrive together: Alice's answer stands."""
+    """Alice approved, Mallory declined, Bob approved; all arrive together. The last answer
+    used to win (Bob's); a decline is the safe side and an approval after it is ignored."""
     (svc,) = leaky(["contested"], 0.0)
     base = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
@@ -231,9 +232,11 @@ async def test_of_answers_sent_while_no_worker_ran_the_first_stands(
             )
         await handle.signal(RemediationWorkflow.approve, "alice")
         await handle.signal(RemediationWorkflow.decline, "mallory")
+        await handle.signal(RemediationWorkflow.approve, "bob")
         async with build_worker(client, runtime.activities, task_queue=task_queue):
             outcome = await handle.result()
     finally:
         runtime.close()
-    assert outcome.status is OutcomeStatus.resolved, outcome.reason
-    assert svc.spawns() == 2
+    assert outcome.status is OutcomeStatus.declined, outcome.reason
+    assert "declined by mallory" in outcome.reason
+    assert svc.spawns() == 1, "nothing was restarted"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import CancelledError
 
 from tests.leaks import StartLeaky, leak_alert, leak_settings
 from vanguard.config import Settings
@@ -117,3 +121,32 @@ async def test_a_watcher_continues_as_new_when_its_history_outgrows_its_budget(
         runtime.close()
     assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
     assert done < 30, "the last run did only the sweeps that were left"
+
+
+async def test_a_watcher_cancelled_during_a_sweep_ends(
+    temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """Catching a failed sweep must not swallow an operator's cancel."""
+    runtime = build_runtime(Settings(data_dir=tmp_path), notifiers=[])
+    real = runtime.activities.sweep
+    sweeping = threading.Event()
+
+    @activity.defn(name="sweep")
+    def slow_sweep(inp: SweepInput) -> SweepResult:
+        sweeping.set()
+        time.sleep(3)
+        return real(inp)
+
+    runtime.activities.sweep = slow_sweep  # type: ignore[method-assign]
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            inp = WatcherInput(interval_s=0.2, window_s=1, cooldown_s=0)
+            handle = await start_watcher(client, inp, task_queue=task_queue)
+            assert await asyncio.to_thread(sweeping.wait, 30)
+            await handle.cancel()
+            with pytest.raises(WorkflowFailureError) as info:
+                await asyncio.wait_for(handle.result(), timeout=30)
+    finally:
+        runtime.close()
+    assert isinstance(info.value.cause, CancelledError)
