@@ -134,7 +134,7 @@ class DevServer:
         except OSError as exc:
             self._close_log()
             raise EngineError(f"cannot run {argv[0]}: {exc}") from exc
-        self.pid_file.write_text(f"{self._proc.pid}\n")
+        self.pid_file.write_text(f"{self._proc.pid} {os.getpid()}\n")
         try:
             self._wait_serving(self._proc, argv[0], timeout_s)
         except BaseException:
@@ -193,14 +193,17 @@ class DevServer:
 
         ``vanguard up`` killed with SIGKILL (the OOM killer, ``kill -9``) cannot stop its
         child, which then holds the ports and the next start refused to run. Only the pid
-        in our own pid file is stopped, and only while it is still a ``temporal ...
-        start-dev`` process.
+        in our own pid file is stopped, only while it is still a ``temporal ... start-dev``
+        process and only when the process that started it is gone: a second ``vanguard up``
+        on a live one's data directory is refused for busy ports, as before.
         """
         try:
-            pid = int(self.pid_file.read_text().strip())
+            pid, owner = (int(part) for part in self.pid_file.read_text().split())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             self.pid_file.unlink(missing_ok=True)
+            return
+        if _running(owner):
             return
         if b"start-dev" not in cmdline or not any(b"temporal" in part for part in cmdline[:1]):
             self.pid_file.unlink(missing_ok=True)
@@ -243,3 +246,12 @@ class DevServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in {"Z", "X"}

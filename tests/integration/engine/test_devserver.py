@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -163,3 +168,60 @@ def test_command_persists_with_wal_and_no_fsync(tmp_path: Path) -> None:
     assert pragmas == ["journal_mode=wal", "synchronous=off"]
     assert "--headless" in argv
     assert argv[argv.index("--ip") + 1] == "127.0.0.1"
+
+
+def _launch(first: DevServer, tmp_path: Path) -> subprocess.Popen[str]:
+    """``vanguard up``'s part: a process that starts the server and stays."""
+    launcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from vanguard.engine.devserver import DevServer; "
+            f"s = DevServer(port={first.port}, http_port={first.http_port}, "
+            f"metrics_port={first.metrics_port}, log_file=Path({str(first.log_file)!r}), "
+            f"db_filename=Path({str(tmp_path / 'temporal.db')!r})); "
+            "s.start(); print('serving', flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert launcher.stdout is not None
+    assert launcher.stdout.readline().strip() == "serving"
+    launcher.stdout.close()
+    return launcher
+
+
+def test_a_server_left_by_a_killed_launcher_is_stopped_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """``vanguard up`` killed with SIGKILL cannot stop its child; the next start must."""
+    first = _server(tmp_path, db_filename=tmp_path / "temporal.db")
+    launcher = _launch(first, tmp_path)
+    orphan = int(first.pid_file.read_text().split()[0])
+    launcher.kill()
+    launcher.wait()
+    assert is_alive(orphan), "the dev server outlived its killed launcher"
+    try:
+        first.start()
+        assert first.pid != orphan
+        assert not is_alive(orphan)
+    finally:
+        first.stop()
+    assert not first.pid_file.exists()
+
+
+def test_a_second_launcher_never_stops_a_live_ones_server(tmp_path: Path) -> None:
+    """Two ``vanguard up`` on one data directory: the second is refused, the first runs on."""
+    first = _server(tmp_path, db_filename=tmp_path / "temporal.db")
+    launcher = _launch(first, tmp_path)
+    server = int(first.pid_file.read_text().split()[0])
+    try:
+        with pytest.raises(EngineError, match="already in use"):
+            first.start()
+        assert is_alive(server)
+    finally:
+        launcher.terminate()
+        launcher.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server, signal.SIGTERM)
