@@ -16,6 +16,7 @@ new attempt but cannot restore the old one); an issue Vanguard created is undone
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -73,6 +74,8 @@ __all__ = [
     "close_github",
     "github_adapters",
 ]
+
+log = logging.getLogger(__name__)
 
 PENDING_STATES = frozenset({"queued", "in_progress", "requested", "waiting", "pending"})
 MAX_RUNS_KEPT = 50
@@ -234,7 +237,36 @@ class IssueKeeper:
 
         ``adopt_found`` is for a retried key that began when no issue existed: an issue
         found now is the one it opened before it was interrupted, so it is not commented.
+        Opening is claimed on the fingerprint's row first, and the claim is given back when
+        this fails before an issue exists.
         """
+        repository, fingerprint = alert.service_name, _label(alert, "fingerprint")
+        with self.store().session() as session:
+            if not _ci_repo(session).claim_triage(
+                repository, fingerprint, key=key, at=self.clock()
+            ):
+                raise AdapterError(
+                    f"the issue of {fingerprint} in {repository} is being opened by another "
+                    "incident; this one comments on it once it exists (retried)"
+                )
+        try:
+            return self._upsert(alert, extra_labels, key=key, adopt_found=adopt_found)
+        except BaseException:
+            try:
+                with self.store().session() as session:
+                    _ci_repo(session).release_triage(repository, fingerprint, key=key)
+            except Exception:
+                log.exception("the claim on %s in %s was not given back", fingerprint, repository)
+            raise
+
+    def _upsert(
+        self,
+        alert: Alert,
+        extra_labels: tuple[str, ...],
+        *,
+        key: str,
+        adopt_found: bool,
+    ) -> IssueUpdate:
         repository = alert.service_name
         fingerprint = _label(alert, "fingerprint")
         api, now = self.api(), self.clock()
@@ -247,13 +279,7 @@ class IssueKeeper:
             head_sha=alert.labels.get("head_sha", ""),
         )
         with self.store().session() as session:
-            records = _ci_repo(session)
-            if not records.claim_triage(repository, fingerprint, key=key, at=now):
-                raise AdapterError(
-                    f"the issue of {fingerprint} in {repository} is being opened by another "
-                    "incident; this one comments on it once it exists (retried)"
-                )
-            row = records.triage(repository, fingerprint)
+            row = _ci_repo(session).triage(repository, fingerprint)
             known = row.issue_number if row else None
             body: dict[str, Any] = dict(row.body) if row else {}
             body.pop("opening", None)

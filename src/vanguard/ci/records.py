@@ -20,9 +20,10 @@ DeliveryStatus = str
 
 MAX_REASON = 2000
 STALE_RECEIVED = timedelta(minutes=15)
-STALE_OPENING = timedelta(minutes=2)
-"""A claim to open a fingerprint's issue older than this is taken to be a dead worker's."""
 """A delivery ``received`` this long ago is taken as abandoned: its process died mid-way."""
+STALE_OPENING = timedelta(seconds=20)
+"""A claim to open a fingerprint's issue older than this is taken to be a dead worker's:
+shorter than the retries of the incident that waits for it (about 30 s)."""
 
 
 class CiRepo:
@@ -269,6 +270,14 @@ class CiRepo:
         row.body = {**row.body, **claim}
         self.session.flush()
         return True
+
+    def release_triage(self, repository: str, fingerprint: str, *, key: str) -> None:
+        """Give back ``key``'s claim to open the issue, when no issue was recorded."""
+        row = self.session.get(CiTriageRow, (repository, fingerprint), with_for_update=True)
+        if row is None or row.issue_number is not None or row.body.get("opening") != key:
+            return
+        row.body = {k: v for k, v in row.body.items() if k not in ("opening", "opening_at")}
+        self.session.flush()
 
     def triage_by_issue(self, repository: str, issue_number: int) -> CiTriageRow | None:
         return self.session.scalars(

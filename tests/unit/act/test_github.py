@@ -438,3 +438,19 @@ def test_two_failures_of_one_fingerprint_at_once_open_one_issue(h: Harness) -> N
     assert second.after["created"] is False
     assert second.after["issue_number"] == results[0].after["issue_number"]
     assert len(slow.comments) == 1
+
+
+class RefusesIssues(MemoryGitHub):
+    def create_issue(self, repository: str, draft: IssueDraft) -> IssueRef:
+        raise ActionFailed("HTTP 422: Validation Failed")
+
+
+def test_a_failed_opening_gives_its_claim_back(h: Harness) -> None:
+    """Held until it went stale, the claim made the next incident wait for nothing."""
+    refusing = RefusesIssues()
+    refusing.runs, refusing.files = h.github.runs, h.github.files
+    h.github = refusing
+    with pytest.raises(ActionFailed, match="422"):
+        h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
+    with h.store.session() as session:
+        assert CiRepo(session).claim_triage(REPO, "3604de18fb486626", key="inc-2", at=h.now)
