@@ -414,14 +414,35 @@ def read_server(
     service_name: str,
     now: datetime,
 ) -> list[Signal]:
-    """The latest value of each of ``metrics`` (restricted by ``selector``) from a server.
+    """The latest sample of each of ``metrics`` (restricted by ``selector``) from a server.
 
-    One instant query per metric at ``now``; every series it returns is a signal stamped
-    with the evaluation time (Prometheus answers with the latest sample within its
-    look-back, and nothing for a series gone stale). Any failure is a ``ScrapeError``.
+    An instant query answers with the latest sample within Prometheus's look-back, stamped
+    with the evaluation time; read at every interval, one sample would reach the detector
+    several times as distinct points. ``timestamp(...)`` gives each series' sample time,
+    and the signal carries it, so a repeat is skipped as a duplicate. Nothing comes back
+    for a series gone stale. Any failure is a ``ScrapeError``.
     """
     signals: list[Signal] = []
     for metric in metrics:
-        for series in client.query(promql_selector(metric, selector), now):
-            signals += series.signals(service_name=service_name, source=client.base_url)
+        wanted = promql_selector(metric, selector)
+        stamps = {
+            _label_key(series.labels): series.points[0].value
+            for series in client.query(f"timestamp({wanted})", now)
+            if series.points
+        }
+        for series in client.query(wanted, now):
+            sampled = stamps.get(_label_key(series.labels))
+            points = tuple(
+                p.model_copy(update={"timestamp": datetime.fromtimestamp(sampled, UTC)})
+                if sampled is not None and math.isfinite(sampled)
+                else p
+                for p in series.points
+            )
+            signals += series.model_copy(update={"points": points}).signals(
+                service_name=service_name, source=client.base_url, metric_type=metric
+            )
     return signals
+
+
+def _label_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))

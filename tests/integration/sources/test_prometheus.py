@@ -20,6 +20,7 @@ from vanguard.sources.prometheus import (
     ScrapeSchedule,
     TargetState,
     poll_targets,
+    read_server,
     scrape,
 )
 
@@ -150,3 +151,32 @@ def test_a_target_that_drips_its_body_is_cut_off_at_the_timeout() -> None:
         server.shutdown()
         server.server_close()
     assert time.monotonic() - started < 3
+
+
+def test_a_server_read_carries_each_samples_own_time(prometheus_server: StartPrometheus) -> None:
+    """Read twice within one scrape interval, a series gives the same sample, not two points."""
+    with Exporter() as exporter:
+        exporter.gauge("app_queue_depth", "Queued jobs.").set(5)
+        server = prometheus_server([ScrapeTarget(job="app", url=exporter.url)])
+        with PrometheusClient(server.url) as api:
+            (first,) = read_server(
+                api,
+                ["app_queue_depth"],
+                selector={"job": "app"},
+                service_name="app",
+                now=datetime.now(UTC),
+            )
+            sampled = first.timestamp
+            again = [
+                read_server(
+                    api,
+                    ["app_queue_depth"],
+                    selector={"job": "app"},
+                    service_name="app",
+                    now=sampled + timedelta(seconds=offset),
+                )[0]
+                for offset in (0.1, 0.2)
+            ]
+    assert first.metric_type == "app_queue_depth"
+    assert first.labels["job"] == "app"
+    assert [s.timestamp for s in again] == [sampled, sampled]
