@@ -659,10 +659,15 @@ class Activities:
                 ),
                 actions_today_all_services=repo.count_all_actions(now - day, excluding=unmetered),
                 actions_in_flight=repo.count_in_flight(
-                    service, since=now - self._in_flight_hold, excluding=inp.incident_id
+                    service,
+                    since=now - self._in_flight_hold,
+                    excluding=inp.incident_id,
+                    excluding_actions=unmetered,
                 ),
                 actions_in_flight_all_services=repo.count_in_flight(
-                    since=now - self._in_flight_hold, excluding=inp.incident_id
+                    since=now - self._in_flight_hold,
+                    excluding=inp.incident_id,
+                    excluding_actions=unmetered,
                 ),
                 last_action_at=repo.last_action_at(service, excluding=unmetered),
                 recent_failures=streak.count,

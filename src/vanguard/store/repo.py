@@ -7,7 +7,7 @@ so what comes out equals what went in. Saving a value for an incident that is no
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -348,10 +348,15 @@ class IncidentRepo:
         return int(self.session.scalar(query) or 0)
 
     def count_in_flight(
-        self, service_name: str | None = None, *, since: datetime, excluding: str = ""
+        self,
+        service_name: str | None = None,
+        *,
+        since: datetime,
+        excluding: str = "",
+        excluding_actions: Collection[str] = (),
     ) -> int:
         """Incidents (of ``service_name``, else of every service) approved at or after ``since``
-        and not applied yet.
+        and not applied yet, except those whose remedy is of a kind in ``excluding_actions``.
 
         Only a live, non-dry-run approval moves an incident to ``approved``, and applying moves
         it on, so these are the actions that hold a rate-limit slot without a row in
@@ -359,8 +364,9 @@ class IncidentRepo:
         workflow was terminated, or its history lost) no longer holds one.
         """
         query = (
-            select(func.count())
+            select(DiagnosisRow.body)
             .select_from(IncidentRow)
+            .outerjoin(DiagnosisRow, DiagnosisRow.incident_id == IncidentRow.incident_id)
             .where(
                 IncidentRow.state == IncidentState.approved.value,
                 IncidentRow.incident_id != excluding,
@@ -369,7 +375,8 @@ class IncidentRepo:
         )
         if service_name is not None:
             query = query.where(IncidentRow.service_name == service_name)
-        return int(self.session.scalar(query) or 0)
+        skip = frozenset(excluding_actions)
+        return sum(1 for body in self.session.scalars(query) if _remedy_kind(body) not in skip)
 
     def lock_decisions(self) -> None:
         """Serialise deciding until this unit of work ends, so counts and the new decision agree.
@@ -410,3 +417,10 @@ class IncidentRepo:
     def _require(self, incident_id: str) -> None:
         if self.session.get(IncidentRow, incident_id) is None:
             raise StoreError(f"incident {incident_id!r} is not stored; save_incident comes first")
+
+
+def _remedy_kind(body: Mapping[str, Any] | None) -> str | None:
+    """The action kind a stored diagnosis names, if any."""
+    remedy = body.get("remedy") if isinstance(body, Mapping) else None
+    action = remedy.get("action") if isinstance(remedy, Mapping) else None
+    return action if isinstance(action, str) else None

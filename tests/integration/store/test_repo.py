@@ -10,7 +10,7 @@ from sqlalchemy import text
 from tests.integration.store import values as v
 from vanguard.errors import StoreError
 from vanguard.incident import IncidentState
-from vanguard.model import OutcomeStatus, Verdict
+from vanguard.model import OutcomeStatus, Remedy, Verdict
 from vanguard.store import AuditLog, IncidentRepo, Store
 
 S = IncidentState
@@ -303,3 +303,26 @@ def test_unmetered_kinds_are_left_out_of_the_counts(store: Store) -> None:
         assert repo.count_all_actions(since, excluding=["github.triage"]) == 1
         assert repo.last_action_at("checkout") == v.at(3)
         assert repo.last_action_at("checkout", excluding=["github.triage"]) == v.at(1)
+
+
+def test_an_approved_unmetered_action_does_not_hold_a_slot(store: Store) -> None:
+    """An approved triage not yet run held back a re-run through the cooldown."""
+    restart = v.advanced(v.incident("inc-r"), S.diagnosed, S.approved)
+    triage = v.advanced(v.incident("inc-t"), S.diagnosed, S.approved)
+    issue = v.diagnosis("alert-inc-t").model_copy(
+        update={"remedy": Remedy(action="github.triage", params={})}
+    )
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        for inc in (restart, triage):
+            repo.save_incident(inc)
+        repo.save_diagnosis("inc-r", v.diagnosis("alert-inc-r"))
+        repo.save_diagnosis("inc-t", issue)
+    since = v.T0 - timedelta(days=1)
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        assert repo.count_in_flight("checkout", since=since) == 2
+        assert (
+            repo.count_in_flight("checkout", since=since, excluding_actions=["github.triage"]) == 1
+        )
+        assert repo.count_in_flight(since=since, excluding_actions=["github.triage"]) == 1
