@@ -130,6 +130,10 @@ class GitRepo:
         lock = Path(git_dir) / "vanguard.lock"
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except PermissionError as exc:
+            raise ActionFailed(
+                f"cannot create {lock}: {exc}; Vanguard needs write access to the repository"
+            ) from exc
         except OSError as exc:
             raise AdapterError(f"cannot open {lock}: {exc}") from exc
         try:

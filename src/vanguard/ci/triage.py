@@ -236,9 +236,13 @@ class Command(StrEnum):
 _COMMAND = re.compile(r"^ {0,3}/vanguard[ \t]+(retry|ignore)[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _HIDDEN = re.compile(
     r"<!--.*?(?:-->|\Z)"
-    r"|^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[`~]*[ \t]*$|\Z)",
+    r"|^ {0,3}(?P<tick>`{3,})[^`\n]*\n.*?(?:^ {0,3}(?P=tick)`*[ \t]*$|\Z)"
+    r"|^ {0,3}(?P<tilde>~{3,})[^\n]*\n.*?(?:^ {0,3}(?P=tilde)~*[ \t]*$|\Z)",
     re.DOTALL | re.MULTILINE,
 )
+"""HTML comments and fenced code blocks, as CommonMark reads them: a backtick fence's info
+string has no backtick (a line starting with inline code is prose), and a block closes
+with a fence of its own character at least as long."""
 
 
 def parse_command(body: str | None) -> Command | None:

@@ -120,6 +120,8 @@ def test_codeowners_last_matching_rule_wins() -> None:
         ("LGTM <!--\n/vanguard retry\n-->", None),
         ("```\ncode\n```\n/vanguard retry\r\n", Command.retry),
         (f"/vanguard retry\n{MARKER}", None),
+        ("```npm ci``` failed locally\n/vanguard retry\n", Command.retry),
+        ("```\ncode\n~~~\n/vanguard retry\n```\n", None),
     ],
 )
 def test_commands_stand_on_their_own_line(body: str | None, command: Command | None) -> None:
