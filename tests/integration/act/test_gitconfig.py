@@ -67,3 +67,21 @@ def test_a_file_outside_the_repository_is_refused(tmp_path: Path) -> None:
     repo, _ = _repo(root)
     with pytest.raises(AdapterError, match="not inside the repository"):
         repo.commit([tmp_path / "elsewhere.ini"], "nope")
+
+
+def test_a_revert_merges_the_file_and_keeps_a_later_change_elsewhere_in_it(
+    tmp_path: Path,
+) -> None:
+    """The merge takes back exactly the commit's change (an appended setting goes away),
+    where the value-level fallback would only set a value back."""
+    repo = GitRepo(tmp_path)
+    repo.init()
+    ini = tmp_path / "pgbouncer.ini"
+    ini.write_text("[databases]\napp = host=db\n\n[pgbouncer]\nlisten_port = 6432\n")
+    repo.commit([ini], "initial")
+    ini.write_text("[databases]\napp = host=db pool_size=8\n\n[pgbouncer]\nlisten_port = 6432\n")
+    sha = repo.commit([ini], "auto: raise app pool 2→8", key="k")
+    ini.write_text("[databases]\napp = host=db pool_size=8\n\n[pgbouncer]\nlisten_port = 6543\n")
+    repo.commit([ini], "ops: move the port")
+    repo.revert(sha, ini, "fallback that must not be used\n", key="k:rollback")
+    assert ini.read_text() == "[databases]\napp = host=db\n\n[pgbouncer]\nlisten_port = 6543\n"
