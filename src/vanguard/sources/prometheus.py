@@ -115,8 +115,9 @@ def scrape(
 ) -> list[Signal]:
     """GET one exposition endpoint and parse it; any failure is a ``ScrapeError``.
 
-    ``timeout_s`` bounds the whole request, not each read (a target dripping one byte a
-    second held a 2 s scrape for a minute), and the body is refused past
+    The body must arrive within ``timeout_s`` of the request, not per read (a target
+    dripping one byte a second held a 2 s scrape for a minute); connecting and the first
+    byte have ``timeout_s`` each, so about three times it at worst. The body is refused past
     ``MAX_SCRAPE_BYTES``: one bad target must not stall or starve the sweep of every other.
     """
     deadline = time.monotonic() + timeout_s
