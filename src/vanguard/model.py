@@ -279,6 +279,10 @@ class Outcome(Frozen):
     reason: str
     verification: Verification | None = None
     finished_at: AwareDatetime
+    teaches: bool = True
+    """``False`` when the outcome says nothing about the remedy: the action was applied but
+    the store failed while it was being verified. Calibration and the circuit breaker leave
+    such outcomes out."""
 
 
 RollbackRequest.model_rebuild()

@@ -38,7 +38,7 @@ def failure_streak(outcomes: Sequence[Outcome]) -> FailureStreak:
     count = 0
     last: datetime | None = None
     for outcome in sorted(outcomes, key=lambda o: o.finished_at, reverse=True):
-        kind = outcome_kind(outcome.status)
+        kind = outcome_kind(outcome)
         if kind == "success":
             break
         if kind == "failure":

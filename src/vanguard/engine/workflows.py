@@ -201,7 +201,10 @@ class RemediationWorkflow:
             )
         except ActivityError as exc:
             reason = f"the action was applied but could not be verified: {_cause(exc)}"
-            return await self._finish(iid, diagnosis, OutcomeStatus.escalated, reason, decision)
+            store = isinstance(exc.cause, ApplicationError) and exc.cause.type == "StoreError"
+            return await self._finish(
+                iid, diagnosis, OutcomeStatus.escalated, reason, decision, teaches=not store
+            )
         settlement = settle(
             verification, undo_possible=diagnosis.rollback_safe and action.undo.possible
         )
@@ -307,6 +310,8 @@ class RemediationWorkflow:
         reason: str,
         decision: Decision | None = None,
         verification: Verification | None = None,
+        *,
+        teaches: bool = True,
     ) -> Outcome:
         self._stage = "notify"
         outcome = Outcome(
@@ -316,6 +321,7 @@ class RemediationWorkflow:
             reason=reason,
             verification=verification,
             finished_at=workflow.now(),
+            teaches=teaches,
         )
         await self._call(
             Activities.close_incident,

@@ -38,8 +38,15 @@ FAILURE: frozenset[OutcomeStatus] = frozenset(
 MAX_PRIOR_WEIGHT = 1e6
 
 
-def outcome_kind(status: OutcomeStatus) -> Literal["success", "failure", "ignored"]:
-    """Whether an outcome counts for the remedy, against it, or not at all."""
+def outcome_kind(
+    status: OutcomeStatus | Outcome,
+) -> Literal["success", "failure", "ignored"]:
+    """Whether an outcome (or its status) counts for the remedy, against it, or not at all;
+    an outcome that ``teaches`` nothing is ignored whatever its status."""
+    if isinstance(status, Outcome):
+        if not status.teaches:
+            return "ignored"
+        status = status.status
     if status in SUCCESS:
         return "success"
     if status in FAILURE:
@@ -79,7 +86,7 @@ def posterior(
     successes = failures = 0.0
     ignored = 0
     for outcome in outcomes:
-        kind = outcome_kind(outcome.status)
+        kind = outcome_kind(outcome)
         if kind == "ignored":
             ignored += 1
             continue

@@ -32,17 +32,19 @@ class PatternStats(Frozen):
 def summarize(outcomes: Sequence[Outcome]) -> tuple[PatternStats, ...]:
     """One ``PatternStats`` per pattern seen, sorted by id, unexplained alerts last."""
     counts: dict[str | None, dict[OutcomeStatus, int]] = {}
+    kinds: dict[str | None, dict[str, int]] = {}
     for outcome in outcomes:
         per_status = counts.setdefault(outcome.pattern_id, {})
         per_status[outcome.status] = per_status.get(outcome.status, 0) + 1
+        totals = kinds.setdefault(outcome.pattern_id, {"success": 0, "failure": 0, "ignored": 0})
+        totals[outcome_kind(outcome)] += 1
     ordered = sorted(counts, key=lambda p: (p is None, p or ""))
-    return tuple(_stats(pattern_id, counts[pattern_id]) for pattern_id in ordered)
+    return tuple(_stats(p, counts[p], kinds[p]) for p in ordered)
 
 
-def _stats(pattern_id: str | None, per_status: dict[OutcomeStatus, int]) -> PatternStats:
-    totals = {"success": 0, "failure": 0, "ignored": 0}
-    for status, n in per_status.items():
-        totals[outcome_kind(status)] += n
+def _stats(
+    pattern_id: str | None, per_status: dict[OutcomeStatus, int], totals: Mapping[str, int]
+) -> PatternStats:
     return PatternStats(
         pattern_id=pattern_id,
         counts=dict(sorted(per_status.items())),

@@ -16,10 +16,18 @@ from temporalio.exceptions import CancelledError
 from tests.leaks import StartLeaky, leak_alert, leak_settings
 from vanguard.config import Settings
 from vanguard.engine.client import connect, start_remediation, start_watcher
-from vanguard.engine.messages import OpenInput, SweepInput, SweepResult, WatcherInput
+from vanguard.engine.messages import (
+    OpenInput,
+    SweepInput,
+    SweepResult,
+    VerifyInput,
+    WatcherInput,
+)
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.errors import StoreError
+from vanguard.learn import outcome_kind
+from vanguard.model import OutcomeStatus, Verification
 from vanguard.store import IncidentRepo
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -150,3 +158,37 @@ async def test_a_watcher_cancelled_during_a_sweep_ends(
     finally:
         runtime.close()
     assert isinstance(info.value.cause, CancelledError)
+
+
+async def test_a_store_failing_during_verification_teaches_the_pattern_nothing(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """A restart that may well have worked must not count against its pattern because the
+    store was down while it was being verified."""
+    (svc,) = leaky(["verified"], 0.0)
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    runtime = build_runtime(settings, notifiers=[])
+
+    @activity.defn(name="verify")
+    def store_down(inp: VerifyInput) -> Verification:
+        raise StoreError("store postgresql://db/vanguard: connection refused")
+
+    runtime.activities.verify = store_down  # type: ignore[method-assign]
+    client = await connect(temporal_address)
+    alert = leak_alert(svc.name, datetime.now(UTC), level_mb=15)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            _, handle = await start_remediation(client, alert, task_queue=task_queue, window_s=1)
+            assert handle is not None
+            outcome = await handle.result()
+        with runtime.store.session() as session:
+            learned = IncidentRepo(session).outcomes_for_pattern("memory_leak_gradual")
+    finally:
+        runtime.close()
+    assert outcome.status is OutcomeStatus.escalated
+    assert "StoreError" in outcome.reason
+    assert not outcome.teaches
+    assert [o.teaches for o in learned] == [False]
+    assert outcome_kind(learned[0]) == "ignored"

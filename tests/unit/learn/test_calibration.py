@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import vanguard.learn
+from vanguard.decide.breaker import failure_streak
 from vanguard.errors import InputError
 from vanguard.learn import calibrate, calibrate_patterns, outcome_kind, posterior
+from vanguard.learn.stats import summarize
 from vanguard.model import Outcome, OutcomeStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -158,3 +160,17 @@ def test_calibration_properties(seed: int) -> None:
     lo, hi = sorted([prior, successes / max(successes + failures, 1)])
     if successes + failures:
         assert lo - 1e-12 <= value <= hi + 1e-12
+
+
+def test_an_outcome_that_teaches_nothing_moves_neither_confidence_nor_the_breaker() -> None:
+    """Applied, then the store failed while verifying: that says nothing about the remedy."""
+    unverified = outcome(OutcomeStatus.escalated).model_copy(update={"teaches": False})
+    assert outcome_kind(unverified) == "ignored"
+    assert outcome_kind(outcome(OutcomeStatus.escalated)) == "failure"
+    alone = posterior(0.9, [])
+    with_it = posterior(0.9, [unverified])
+    assert (with_it.alpha, with_it.beta, with_it.ignored) == (alone.alpha, alone.beta, 1)
+    assert failure_streak([unverified] * 5).count == 0
+    (stats,) = summarize([unverified, outcome(OutcomeStatus.resolved)])
+    assert (stats.successes, stats.failures, stats.ignored) == (1, 0, 1)
+    assert stats.counts[OutcomeStatus.escalated] == 1
