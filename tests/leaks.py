@@ -28,10 +28,13 @@ from vanguard.config import (
 )
 from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
+from vanguard.engine.client import connect, start_remediation
+from vanguard.engine.runtime import Runtime
+from vanguard.engine.worker import build_worker
 from vanguard.incident import Incident
-from vanguard.model import Alert, EvidencePoint, TrendAnalysis
+from vanguard.model import Alert, EvidencePoint, Outcome, TrendAnalysis
 from vanguard.netutil import free_port, wait_for_port
-from vanguard.store import IncidentRepo, Store
+from vanguard.store import IncidentRecord, IncidentRepo, Store
 
 MB = 1024 * 1024
 
@@ -177,3 +180,20 @@ def leak_alert(service: str, at: datetime, *, level_mb: float = 500) -> Alert:
         ),
         evidence=evidence,
     )
+
+
+async def remediate(
+    runtime: Runtime, temporal_address: str, task_queue: str, alert: Alert
+) -> tuple[Outcome, IncidentRecord | None]:
+    """Run one incident to its end on a worker over ``runtime`` (a one-second window);
+    its outcome and the record the store keeps."""
+    client = await connect(temporal_address)
+    async with build_worker(client, runtime.activities, task_queue=task_queue):
+        incident_id, handle = await start_remediation(
+            client, alert, task_queue=task_queue, window_s=1
+        )
+        assert handle is not None
+        outcome = await handle.result()
+    with runtime.store.session() as session:
+        record = IncidentRepo(session).get_record(incident_id)
+    return outcome, record

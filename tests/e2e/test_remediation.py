@@ -18,7 +18,7 @@ from tests.leaks import MB, Leaky, StartLeaky, leak_alert, leak_settings, wait_f
 from tests.servers.supervisor import Program, StartSupervisord, rpc_call
 from vanguard.engine.client import connect, start_remediation, start_watcher
 from vanguard.engine.embedded import watcher_input
-from vanguard.engine.runtime import build_runtime
+from vanguard.engine.runtime import Runtime, build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import workflow_id_for
 from vanguard.incident import IncidentState
@@ -131,6 +131,23 @@ def _worker(config: Path, temporal: str, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+async def _stop_workers(
+    first: subprocess.Popen[bytes],
+    second: subprocess.Popen[bytes] | None,
+    runtime: Runtime,
+    temporal_address: str,
+    task_queue: str,
+) -> None:
+    """Stop the worker processes still running, close the runtime, end the watcher."""
+    for proc in (first, second):
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    runtime.close()
+    client = await connect(temporal_address)
+    await client.get_workflow_handle(f"vanguard-watcher-{task_queue}").terminate("test over")
+
+
 async def test_worker_killed_during_verification_window_restarts_exactly_once(
     leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
 ) -> None:
@@ -161,13 +178,7 @@ async def test_worker_killed_during_verification_window_restarts_exactly_once(
         with runtime.store.session() as session:
             record = IncidentRepo(session).get_record(closed.incident_id)
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=30)
-        runtime.close()
-        client = await connect(temporal_address)
-        await client.get_workflow_handle(f"vanguard-watcher-{task_queue}").terminate("test over")
+        await _stop_workers(first, second, runtime, temporal_address, task_queue)
 
     assert closed.incident_id == applied.incident_id
     assert record is not None
@@ -220,12 +231,7 @@ async def test_a_worker_killed_in_the_middle_of_a_restart_is_replaced_within_sec
         outcome = await asyncio.wait_for(handle.result(), timeout=150)
         took = time.monotonic() - killed
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=30)
-        runtime.close()
-        await client.get_workflow_handle(f"vanguard-watcher-{task_queue}").terminate("test over")
+        await _stop_workers(first, second, runtime, temporal_address, task_queue)
     assert outcome.incident_id == incident_id
     assert rpc_call(rpc, "supervisor.getProcessInfo", "slowstop")["statename"] == "RUNNING"
     assert svc.spawns() == 2, "the restart finished once on the second worker"

@@ -476,7 +476,7 @@ class ConfigSetAdapter:
                 ) from exc
             raise type(exc)(f"{exc} (the commit and the edit were taken back)") from exc
 
-    def _may_restore(
+    def _refuse_if_changed_since(
         self, p: ConfigSetParams, fmt: ConfigFormat, repo: GitRepo, applied: Scalar
     ) -> None:
         """Refuse to undo over someone else's change: the file must hold what the action set.
@@ -544,7 +544,7 @@ class ConfigSetAdapter:
             if entry is None:
                 if isinstance(branch, str):
                     repo.pull(p.remote, branch)
-                self._may_restore(p, fmt, repo, _scalar(raw.get("applied")))
+                self._refuse_if_changed_since(p, fmt, repo, _scalar(raw.get("applied")))
                 self.ledger.begin(key, {"value": locate(self._read(p), fmt, p.key).value})
             text = self._read(p)
             revert = repo.find(key)

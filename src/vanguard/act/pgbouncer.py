@@ -428,7 +428,7 @@ class PgBouncerResizeAdapter:
         with repo.locked() if repo is not None else contextlib.nullcontext():
             text = self._read(p)
             if entry is None:
-                _unchanged_since(p, repo, text, applied_size, restore)
+                _refuse_if_changed_since(p, repo, text, applied_size, restore)
                 self.ledger.begin(key, {"pool_size": pool_size(text, p.database)})
             if repo is not None and commit is not None:
                 revert = repo.find(key) or repo.revert(
@@ -478,7 +478,7 @@ class PgBouncerResizeAdapter:
         return result
 
 
-def _unchanged_since(
+def _refuse_if_changed_since(
     p: PgBouncerResizeParams, repo: GitRepo | None, text: str, applied: int, restore: int
 ) -> None:
     """Refuse to undo over someone else's change: the ini must hold the size the action set.

@@ -248,16 +248,7 @@ class CiRepo:
         if row is None:
             try:
                 with self.session.begin_nested():
-                    self.session.add(
-                        CiTriageRow(
-                            repository=repository,
-                            fingerprint=fingerprint,
-                            issue_number=None,
-                            ignored=False,
-                            updated_at=at,
-                            body=claim,
-                        )
-                    )
+                    self.session.add(_triage_row(repository, fingerprint, at, claim))
             except IntegrityError:
                 return False
             return True
@@ -298,14 +289,7 @@ class CiRepo:
     ) -> CiTriageRow:
         row = self.triage(repository, fingerprint)
         if row is None:
-            row = CiTriageRow(
-                repository=repository,
-                fingerprint=fingerprint,
-                issue_number=None,
-                ignored=False,
-                updated_at=at,
-                body={},
-            )
+            row = _triage_row(repository, fingerprint, at, {})
             self.session.add(row)
         if issue_number is not None:
             row.issue_number = issue_number
@@ -316,3 +300,17 @@ class CiRepo:
         row.updated_at = at
         self.session.flush()
         return row
+
+
+def _triage_row(
+    repository: str, fingerprint: str, at: datetime, body: dict[str, Any]
+) -> CiTriageRow:
+    """A fingerprint's triage row before any issue exists."""
+    return CiTriageRow(
+        repository=repository,
+        fingerprint=fingerprint,
+        issue_number=None,
+        ignored=False,
+        updated_at=at,
+        body=body,
+    )

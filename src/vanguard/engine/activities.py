@@ -148,6 +148,16 @@ def _own_keys(alert: Alert, metrics: Sequence[VerifyMetric]) -> frozenset[str]:
     )
 
 
+def will_be_retried(exc: BaseException) -> bool:
+    """Whether Temporal will try this action again: a transient error (an adapter's or the
+    store's, not a subclass saying retrying cannot help) before the last attempt."""
+    return (
+        type(exc) in (AdapterError, StoreError)
+        and activity.in_activity()
+        and activity.info().attempt < APPLY_ATTEMPTS
+    )
+
+
 PLAN_MARK = ". It would: "
 """Joins a decision's reason and the plan of its action (or why there is none)."""
 HEARTBEAT_EVERY_S = 5.0
@@ -784,9 +794,7 @@ class Activities:
                 raise exc from None
             if begun is None:
                 raise
-            transient = type(exc) in (AdapterError, StoreError)
-            last = not activity.in_activity() or activity.info().attempt >= APPLY_ATTEMPTS
-            if transient and not last:
+            if will_be_retried(exc):
                 raise
             state = json.dumps(redact(dict(begun.before)), sort_keys=True, default=str)
             raise PartlyApplied(
@@ -1166,12 +1174,7 @@ class Activities:
                     RollbackRequest(idempotency_key=key, incident_id=incident_id, undo=action.undo)
                 )
         except VanguardError as exc:
-            retried = (
-                type(exc) in (AdapterError, StoreError)
-                and activity.in_activity()
-                and activity.info().attempt < APPLY_ATTEMPTS
-            )
-            if not retried:
+            if not will_be_retried(exc):
                 self._audit_failed_rollback(incident_id, key, by, exc)
             raise
         with self.store.session() as session:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client, WorkflowHandle
 from typer.testing import CliRunner
 
 from tests.leaks import StartLeaky, leak_alert, leak_settings, wait_for_incidents
@@ -15,11 +16,11 @@ from vanguard.cli.apps import app
 from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
 from vanguard.engine.client import connect, start_remediation
-from vanguard.engine.runtime import build_runtime
+from vanguard.engine.runtime import Runtime, build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import RETRY, RemediationWorkflow
 from vanguard.incident import IncidentState
-from vanguard.model import OutcomeStatus
+from vanguard.model import Outcome, OutcomeStatus
 from vanguard.notify import MemoryNotifier, Message
 from vanguard.store import AuditLog, IncidentRepo
 
@@ -32,6 +33,20 @@ def _asking(settings: Settings, **limits: int) -> Settings:
         min_confidence=0.6, require_approval_for=("supervisor.restart",), **limits
     )
     return settings.model_copy(update={"policy": policy})
+
+
+async def _awaiting_approval(
+    client: Client, runtime: Runtime, service: str, task_queue: str
+) -> tuple[str, WorkflowHandle[RemediationWorkflow, Outcome]]:
+    """Start an incident of ``service`` and return once it waits for a person."""
+    incident_id, handle = await start_remediation(
+        client, leak_alert(service, datetime.now(UTC)), task_queue=task_queue, window_s=1
+    )
+    assert handle is not None
+    await wait_for_incidents(
+        runtime.store, 1, timeout_s=60, until=lambda i: i.state is IncidentState.awaiting_approval
+    )
+    return incident_id, handle
 
 
 async def _asked(notifier: MemoryNotifier, count: int) -> list[Message]:
@@ -178,16 +193,7 @@ async def test_a_channel_that_is_down_does_not_stop_the_wait_for_an_answer(
     client = await connect(temporal_address)
     try:
         async with build_worker(client, runtime.activities, task_queue=task_queue):
-            incident_id, handle = await start_remediation(
-                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
-            )
-            assert handle is not None
-            await wait_for_incidents(
-                runtime.store,
-                1,
-                timeout_s=60,
-                until=lambda i: i.state is IncidentState.awaiting_approval,
-            )
+            incident_id, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
             for _ in range(900):
                 if notifier.refused >= RETRY.maximum_attempts:
                     break
@@ -220,16 +226,7 @@ async def test_of_answers_sent_while_no_worker_ran_a_decline_wins_and_no_approva
     client = await connect(temporal_address)
     try:
         async with build_worker(client, runtime.activities, task_queue=task_queue):
-            _, handle = await start_remediation(
-                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
-            )
-            assert handle is not None
-            await wait_for_incidents(
-                runtime.store,
-                1,
-                timeout_s=60,
-                until=lambda i: i.state is IncidentState.awaiting_approval,
-            )
+            _, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
         await handle.signal(RemediationWorkflow.approve, "alice")
         await handle.signal(RemediationWorkflow.decline, "mallory")
         await handle.signal(RemediationWorkflow.approve, "bob")

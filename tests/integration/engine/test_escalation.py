@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.leaks import Leaky, StartLeaky, leak_alert, leak_settings, wait_for_incidents
+from tests.leaks import (
+    Leaky,
+    StartLeaky,
+    leak_alert,
+    leak_settings,
+    remediate,
+    wait_for_incidents,
+)
 from tests.servers.supervisor import Program, StartSupervisord
 from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.runtime import build_runtime
@@ -77,17 +84,9 @@ async def test_a_restart_that_leaves_the_service_down_escalates(
     )
     notifier = MemoryNotifier()
     runtime = build_runtime(settings, notifiers=[notifier])
-    client = await connect(temporal_address)
     alert = leak_alert(svc.name, datetime.now(UTC), level_mb=15)
     try:
-        async with build_worker(client, runtime.activities, task_queue=task_queue):
-            incident_id, handle = await start_remediation(
-                client, alert, task_queue=task_queue, window_s=1
-            )
-            assert handle is not None
-            outcome = await handle.result()
-        with runtime.store.session() as session:
-            record = IncidentRepo(session).get_record(incident_id)
+        outcome, record = await remediate(runtime, temporal_address, task_queue, alert)
     finally:
         runtime.close()
     assert record is not None

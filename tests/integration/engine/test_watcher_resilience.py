@@ -13,9 +13,9 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
-from tests.leaks import StartLeaky, leak_alert, leak_settings
+from tests.leaks import StartLeaky, leak_alert, leak_settings, remediate
 from vanguard.config import Settings
-from vanguard.engine.client import connect, start_remediation, start_watcher
+from vanguard.engine.client import connect, start_watcher
 from vanguard.engine.messages import (
     OpenInput,
     SweepInput,
@@ -86,22 +86,14 @@ async def test_an_incident_outlives_a_store_outage_longer_than_six_attempts(
         real(inp)
 
     runtime.activities.open_incident = store_down  # type: ignore[method-assign]
-    client = await connect(temporal_address)
     alert = leak_alert(svc.name, datetime.now(UTC), level_mb=15)
     try:
-        async with build_worker(client, runtime.activities, task_queue=task_queue):
-            incident_id, handle = await start_remediation(
-                client, alert, task_queue=task_queue, window_s=1
-            )
-            assert handle is not None
-            outcome = await handle.result()
-        with runtime.store.session() as session:
-            record = IncidentRepo(session).get_record(incident_id)
+        outcome, record = await remediate(runtime, temporal_address, task_queue, alert)
     finally:
         runtime.close()
     assert calls[:7] == list(range(1, 8))
     assert record is not None, "the incident was stored once the store came back"
-    assert outcome.incident_id == incident_id
+    assert outcome.incident_id == record.incident.incident_id
     assert record.outcome is not None, "and it went on to its end"
 
 
@@ -176,13 +168,9 @@ async def test_a_store_failing_during_verification_teaches_the_pattern_nothing(
         raise StoreError("store postgresql://db/vanguard: connection refused")
 
     runtime.activities.verify = store_down  # type: ignore[method-assign]
-    client = await connect(temporal_address)
     alert = leak_alert(svc.name, datetime.now(UTC), level_mb=15)
     try:
-        async with build_worker(client, runtime.activities, task_queue=task_queue):
-            _, handle = await start_remediation(client, alert, task_queue=task_queue, window_s=1)
-            assert handle is not None
-            outcome = await handle.result()
+        outcome, _ = await remediate(runtime, temporal_address, task_queue, alert)
         with runtime.store.session() as session:
             learned = IncidentRepo(session).outcomes_for_pattern("memory_leak_gradual")
     finally:

@@ -113,6 +113,14 @@ def _triage_issue(store: Store, repo: str, fingerprint: str, number: int) -> Non
         CiRepo(session).save_triage(repo, fingerprint, at=NOW, issue_number=number)
 
 
+async def _compile_failure_with_issue(
+    intake: CiIntake, store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """Run 1 of o/r failed to compile; its fingerprint has triage issue #5."""
+    await intake.receive("d1", "workflow_run", _failed_run_body(github, "o/r", 1, "compile_rust"))
+    _triage_issue(store, "o/r", starter.alerts[0].labels["fingerprint"], 5)
+
+
 def _comment(repo: str, number: int, login: str, text: str) -> bytes:
     body: dict[str, Any] = json.loads(
         (FIXTURES / "payloads" / "issue_comment.created.json").read_text()
@@ -150,9 +158,7 @@ async def test_commands_from_unauthorised_users_are_refused(
     store: Store, github: MemoryGitHub, starter: Starter
 ) -> None:
     intake = _intake(store, github, starter)
-    await intake.receive("d1", "workflow_run", _failed_run_body(github, "o/r", 1, "compile_rust"))
-    fingerprint = starter.alerts[0].labels["fingerprint"]
-    _triage_issue(store, "o/r", fingerprint, 5)
+    await _compile_failure_with_issue(intake, store, github, starter)
     github.permissions[("o/r", "drive-by")] = "read"
     result = await intake.receive(
         "c1", "issue_comment", _comment("o/r", 5, "drive-by", "/vanguard retry")
@@ -166,9 +172,7 @@ async def test_retry_from_a_listed_user_starts_a_rerun_of_the_latest_failure(
     store: Store, github: MemoryGitHub, starter: Starter
 ) -> None:
     intake = _intake(store, github, starter, authorised_users=("lead",))
-    await intake.receive("d1", "workflow_run", _failed_run_body(github, "o/r", 1, "compile_rust"))
-    fingerprint = starter.alerts[0].labels["fingerprint"]
-    _triage_issue(store, "o/r", fingerprint, 5)
+    await _compile_failure_with_issue(intake, store, github, starter)
     result = await intake.receive(
         "c1", "issue_comment", _comment("o/r", 5, "lead", "/vanguard retry")
     )
@@ -656,9 +660,7 @@ async def test_vanguards_own_comment_quoting_a_log_is_never_a_command(
 ) -> None:
     """A job that prints '/vanguard retry' must not make Vanguard order its own re-run."""
     intake = _intake(store, github, starter)
-    await intake.receive("d1", "workflow_run", _failed_run_body(github, "o/r", 1, "compile_rust"))
-    fingerprint = starter.alerts[0].labels["fingerprint"]
-    _triage_issue(store, "o/r", fingerprint, 5)
+    await _compile_failure_with_issue(intake, store, github, starter)
     github.permissions[("o/r", "vanguard-bot")] = "write"
     run = RunLink(repository="o/r", run_id=1, attempt=1, workflow="CI")
     own = render_comment(run, ["error: x", "/vanguard retry"], "opened an issue")
@@ -672,9 +674,7 @@ async def test_a_bot_is_obeyed_only_when_listed(
     store: Store, github: MemoryGitHub, starter: Starter
 ) -> None:
     intake = _intake(store, github, starter)
-    await intake.receive("d1", "workflow_run", _failed_run_body(github, "o/r", 1, "compile_rust"))
-    fingerprint = starter.alerts[0].labels["fingerprint"]
-    _triage_issue(store, "o/r", fingerprint, 5)
+    await _compile_failure_with_issue(intake, store, github, starter)
     github.permissions[("o/r", "helper[bot]")] = "write"
     body = json.loads(_comment("o/r", 5, "helper[bot]", "/vanguard retry"))
     body["comment"]["user"]["type"] = "Bot"
