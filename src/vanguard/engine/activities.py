@@ -158,6 +158,11 @@ def will_be_retried(exc: BaseException) -> bool:
     )
 
 
+def apply_key(incident_id: str) -> str:
+    """The idempotency key of an incident's action: one action an incident, ever."""
+    return f"{incident_id}:apply"
+
+
 PLAN_MARK = ". It would: "
 """Joins a decision's reason and the plan of its action (or why there is none)."""
 HEARTBEAT_EVERY_S = 5.0
@@ -741,7 +746,7 @@ class Activities:
             raise UnknownAdapter(f"no adapter for {remedy.action!r} (registered: {known})")
         params = remedy_params(remedy.action, remedy.params, self._service(inp.alert.service_name))
         request = ActionRequest(
-            idempotency_key=f"{inp.incident_id}:apply",
+            idempotency_key=apply_key(inp.incident_id),
             incident_id=inp.incident_id,
             action=remedy.action,
             target=inp.alert.service_name,
@@ -816,6 +821,19 @@ class Activities:
             )
         return result
 
+    @activity.defn
+    def action_begun(self, inp: ApplyInput) -> str | None:
+        """The state before the incident's action if its adapter began it, else ``None``.
+
+        Asked when the action's activity ended without an answer (it timed out on its last
+        attempt): begun, it may be partly applied and a person must look; never begun,
+        nothing changed.
+        """
+        begun = self.ledger.get(apply_key(inp.incident_id))
+        if begun is None:
+            return None
+        return json.dumps(redact(dict(begun.before)), sort_keys=True, default=str)
+
     def _verify_metrics(self, alert: Alert, pattern: Pattern | None) -> list[VerifyMetric]:
         """The service's ``verify`` list, else the pattern's series, else the alert's."""
         service = self._service(alert.service_name)
@@ -870,7 +888,7 @@ class Activities:
         )
         if not service.verify and recent and self._judged_by_alert_alone(inp.alert, metrics):
             return
-        if self.ledger.get(f"{inp.incident_id}:apply") is not None:
+        if self.ledger.get(apply_key(inp.incident_id)) is not None:
             return
         with self.store.session() as session:
             if self._baseline_windows(AuditLog(session).entries(inp.incident_id)) is not None:

@@ -38,6 +38,7 @@ def build_worker(
             activities.transition,
             activities.record_baseline,
             activities.apply_action,
+            activities.action_begun,
             activities.verify,
             activities.rollback,
             activities.close_incident,

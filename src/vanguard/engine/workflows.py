@@ -89,6 +89,8 @@ FIRST_ANSWER = "first-approval-answer"
 """Patch marker: incidents started before answers were ordered replay the last one."""
 HISTORY_BUDGET = "watcher-history-budget"
 """Patch marker: watchers started before the history budget replay without it."""
+UNANSWERED_ACTION = "unanswered-action-asks-ledger"
+"""Patch marker: incidents started before an unanswered action was checked end *failed*."""
 SHORT_TIMEOUT = timedelta(seconds=30)
 ACT_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT = timedelta(seconds=60)
@@ -182,9 +184,7 @@ class RemediationWorkflow:
                 heartbeat=ACTION_HEARTBEAT,
             )
         except ActivityError as exc:
-            reason = f"action failed: {_cause(exc)}"
-            partly = isinstance(exc.cause, ApplicationError) and exc.cause.type == "PartlyApplied"
-            status = OutcomeStatus.escalated if partly else OutcomeStatus.failed
+            status, reason = await self._failed_action(apply, exc)
             return await self._finish(iid, diagnosis, status, reason, decision)
 
         self._stage = "observe"
@@ -216,6 +216,38 @@ class RemediationWorkflow:
             return await self._roll_back(iid, diagnosis, decision, action, verification)
         return await self._finish(
             iid, diagnosis, OutcomeStatus.escalated, settlement.reason, decision, verification
+        )
+
+    async def _failed_action(
+        self, apply: ApplyInput, exc: ActivityError
+    ) -> tuple[OutcomeStatus, str]:
+        """How an action that did not complete ends: *failed* only when it surely changed
+        nothing, *escalated* when it may have.
+
+        An adapter's error says which (``PartlyApplied`` once it began). An activity that
+        gave no answer (its last attempt timed out: a hung target, a worker lost each
+        time) says nothing, so its ledger is asked; if even that cannot be read, a person
+        is told, since an action half done and reported as failed is left as it is.
+        """
+        reason = f"action failed: {_cause(exc)}"
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            partly = cause.type == "PartlyApplied"
+            return (OutcomeStatus.escalated if partly else OutcomeStatus.failed), reason
+        if not workflow.patched(UNANSWERED_ACTION):
+            return OutcomeStatus.failed, reason
+        try:
+            before: str | None = await self._call(Activities.action_begun, apply, retry=RETRY)
+        except ActivityError as check:
+            return OutcomeStatus.escalated, (
+                f"{reason}; whether it began is unknown ({_cause(check)}): it may be partly "
+                "applied, a person must check the target"
+            )
+        if before is None:
+            return OutcomeStatus.failed, f"{reason}; it had not begun, nothing was changed"
+        return OutcomeStatus.escalated, (
+            f"{reason}; the action was begun and may be partly applied (state before it: "
+            f"{before}): a person must check the target"
         )
 
     async def _roll_back(
