@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import httpx
-from pydantic import JsonValue
+from pydantic import JsonValue, TypeAdapter
 from temporalio import activity
 
 from vanguard.act.base import Adapter, Ledger
@@ -97,6 +97,7 @@ from vanguard.store import (
     IncidentRepo,
     PauseRepo,
     Store,
+    WatchStateRepo,
 )
 from vanguard.verify import compare
 
@@ -1441,7 +1442,7 @@ class Activities:
         logged on the first miss and when it turns stale, never once per sweep.
         """
         now = self.clock()
-        states: dict[str, SeriesState] = dict(inp.states)
+        states = self._load_states(inp)
         targets: dict[str, JsonValue] = dict(inp.scrape_state)
         alerts: dict[str, Alert] = {}
         raised_on: dict[str, list[tuple[str, SeriesState | None]]] = {}
@@ -1508,9 +1509,48 @@ class Activities:
             if fingerprint not in started:
                 for key, before in held:
                     states[key] = _unalerted(states[key], before)
+        if inp.generation is None:
+            return SweepResult(
+                states=states,
+                scrape_state=targets,
+                alerts=tuple(fresh),
+                samples=samples,
+                series=len(states),
+            )
+        generation = inp.generation + 1
+        with self.store.session() as session:
+            WatchStateRepo(session).save(
+                inp.watcher, generation, _STATES.dump_json(states), len(states), now
+            )
         return SweepResult(
-            states=states, scrape_state=targets, alerts=tuple(fresh), samples=samples
+            states={},
+            scrape_state=targets,
+            alerts=tuple(fresh),
+            samples=samples,
+            generation=generation,
+            series=len(states),
         )
+
+    def _load_states(self, inp: SweepInput) -> dict[str, SeriesState]:
+        """The states the sweep starts from: its input's, or the generation it names.
+
+        A generation never written is the first sweep of a watcher (its input holds what an
+        older run carried, or nothing); one written and since lost is a fresh start, logged.
+        """
+        if inp.generation is None:
+            return dict(inp.states)
+        with self.store.session() as session:
+            raw = WatchStateRepo(session).load(inp.watcher, inp.generation)
+        if raw is not None:
+            return _STATES.validate_json(raw)
+        if inp.generation > 0:
+            log.warning(
+                "watcher %s: series states of sweep %d are not in the store; detectors "
+                "start afresh",
+                inp.watcher,
+                inp.generation,
+            )
+        return dict(inp.states)
 
     def _without_open_incidents(self, alerts: list[Alert]) -> list[Alert]:
         """Alerts whose series has no open incident (one waiting for approval included)."""
@@ -1527,6 +1567,8 @@ class Activities:
         return [a for a in alerts if a.fingerprint not in busy]
 
 
+_STATES = TypeAdapter(dict[str, SeriesState])
+
 SERIES_TTL_S = 3600.0
 """A series its target stopped reporting this long ago is forgotten (pods come and go)."""
 
@@ -1535,8 +1577,8 @@ def _forget_vanished(
     states: dict[str, SeriesState], service: str, seen: set[str], before: float
 ) -> None:
     """Drop the states of ``service``'s series absent from its latest scrape and quiet
-    since ``before``: every sweep carries every state, so vanished series (pod churn)
-    would grow it without bound."""
+    since ``before``: every sweep reads and writes every state, so vanished series (pod
+    churn) would grow it without bound."""
     prefix = f"{service}/"
     for key in [k for k in states if k.startswith(prefix) and k not in seen]:
         last = states[key].last_t

@@ -123,7 +123,11 @@ class CloseInput(Msg):
 
 
 class WatcherInput(Msg):
-    """The long-running sweep: detector state is carried across continue-as-new."""
+    """The long-running sweep: the generation of its series states in the store, the
+    targets' scrape schedule and the suppressed series are carried across continue-as-new.
+
+    ``states`` is what runs started before the states moved to the store carried; a run
+    hands it to its first sweep, which stores it."""
 
     interval_s: float = Field(gt=0)
     window_s: float = Field(gt=0)
@@ -134,15 +138,22 @@ class WatcherInput(Msg):
     iterations_per_run: int = Field(default=200, ge=1, le=10_000)
     history_budget_bytes: int = Field(default=8_000_000, ge=10_000)
     """A run continues as new once its history is this large (Temporal ends a workflow at
-    50 MB): every sweep carries every series' state, so many series fill it long before
-    ``iterations_per_run`` sweeps."""
+    50 MB): a sweep's alerts and its targets' schedule fill it; before the states moved to
+    the store, every sweep carried every series' state as well."""
     max_sweeps: int | None = None
+    generation: int = Field(default=0, ge=0)
 
 
 class SweepInput(Msg):
+    """One sweep. With a ``generation``, the series states are read from the store under
+    ``watcher`` (``states`` only when that generation was never written) and the next
+    generation is written there; without one they travel in the input and the result."""
+
     states: dict[str, SeriesState]
     scrape_state: dict[str, JsonValue]
     suppressed: tuple[str, ...] = ()
+    watcher: str = ""
+    generation: int | None = Field(default=None, ge=0)
 
 
 class SweepResult(Msg):
@@ -150,6 +161,8 @@ class SweepResult(Msg):
     scrape_state: dict[str, JsonValue]
     alerts: tuple[Alert, ...] = ()
     samples: int = 0
+    generation: int | None = None
+    series: int = 0
 
 
 class EvidenceWindow(Msg):

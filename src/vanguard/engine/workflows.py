@@ -91,6 +91,8 @@ HISTORY_BUDGET = "watcher-history-budget"
 """Patch marker: watchers started before the history budget replay without it."""
 UNANSWERED_ACTION = "unanswered-action-asks-ledger"
 """Patch marker: incidents started before an unanswered action was checked end *failed*."""
+STATES_IN_STORE = "watch-states-in-store"
+"""Patch marker: watchers started before the states moved to the store carry them."""
 SHORT_TIMEOUT = timedelta(seconds=30)
 ACT_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT = timedelta(seconds=60)
@@ -422,23 +424,31 @@ def _cause(exc: ActivityError) -> str:
 class WatcherWorkflow:
     """Scrape, detect and open incidents every ``interval_s``, forever.
 
-    Detector state travels in the workflow (small by contract), so a sweep lost with its
-    worker resumes on another with the same state; ``continue_as_new`` bounds history.
+    The series' detector states live in the store, a generation per sweep; the workflow
+    carries the generation's number, so a sweep lost with its worker resumes on another
+    from the same states, and the history stays small however many series are watched.
+    ``continue_as_new`` bounds it.
     """
 
     @workflow.run
     async def run(self, inp: WatcherInput) -> int:
         states, scrape_state = dict(inp.states), dict(inp.scrape_state)
         suppressed = dict(inp.suppressed_until)
+        generation = inp.generation
         done = 0
         while inp.max_sweeps is None or done < inp.max_sweeps:
             now = workflow.now().timestamp()
             suppressed = {fp: until for fp, until in suppressed.items() if until > now}
+            stored = workflow.patched(STATES_IN_STORE)
             try:
                 result = await workflow.execute_activity_method(
                     Activities.sweep,
                     SweepInput(
-                        states=states, scrape_state=scrape_state, suppressed=tuple(suppressed)
+                        states=states,
+                        scrape_state=scrape_state,
+                        suppressed=tuple(suppressed),
+                        watcher=workflow.info().workflow_id if stored else "",
+                        generation=generation if stored else None,
                     ),
                     start_to_close_timeout=timedelta(seconds=max(30.0, inp.interval_s * 5)),
                     retry_policy=RetryPolicy(maximum_attempts=3),
@@ -452,6 +462,7 @@ class WatcherWorkflow:
                 )
             else:
                 states, scrape_state = result.states, result.scrape_state
+                generation = result.generation if result.generation is not None else generation
                 for alert in result.alerts:
                     if alert.fingerprint in suppressed:
                         continue
@@ -465,6 +476,7 @@ class WatcherWorkflow:
                             "states": states,
                             "scrape_state": scrape_state,
                             "suppressed_until": suppressed,
+                            "generation": generation,
                             "max_sweeps": None if inp.max_sweeps is None else inp.max_sweeps - done,
                         }
                     )

@@ -11,6 +11,7 @@ from vanguard.store.database import Store, default_store_url, open_store, redact
 from vanguard.store.ledger import SqlLedger
 from vanguard.store.pauses import PauseRepo
 from vanguard.store.repo import IncidentRecord, IncidentRepo
+from vanguard.store.watchstates import WatchStateRepo
 
 __all__ = [
     "AuditEntry",
@@ -21,6 +22,7 @@ __all__ = [
     "PauseRepo",
     "SqlLedger",
     "Store",
+    "WatchStateRepo",
     "default_store_url",
     "open_store",
     "redact",

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     TypeDecorator,
@@ -39,6 +40,7 @@ __all__ = [
     "SignalRow",
     "UtcDateTime",
     "VerificationRow",
+    "WatchStateRow",
     "metadata",
 ]
 
@@ -219,3 +221,19 @@ class PauseRow(Base):
     until: Mapped[datetime | None]
     resumed_at: Mapped[datetime | None] = mapped_column(index=True)
     resumed_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class WatchStateRow(Base):
+    """One generation of a watcher's series states: compressed JSON, keyed by series.
+
+    A sweep reads generation *k* and writes *k + 1*; the workflow carries only the
+    number, so its history holds no per-series state however many series it watches.
+    """
+
+    __tablename__ = "watch_states"
+
+    watcher: Mapped[str] = mapped_column(String(300), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    saved_at: Mapped[datetime]
+    series: Mapped[int] = mapped_column(Integer)
+    states: Mapped[bytes] = mapped_column(LargeBinary)

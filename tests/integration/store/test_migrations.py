@@ -13,7 +13,7 @@ from vanguard.store import open_store
 from vanguard.store.database import alembic_config
 from vanguard.store.tables import metadata
 
-HEAD = "0006"
+HEAD = "0007"
 TABLES = {
     "actions",
     "ci_attempts",
@@ -29,6 +29,7 @@ TABLES = {
     "outcomes",
     "signals",
     "verifications",
+    "watch_states",
 }
 
 
@@ -40,6 +41,7 @@ def test_there_is_one_linear_history() -> None:
     assert scripts.get_heads() == [HEAD]
     assert [r.revision for r in scripts.walk_revisions()] == [
         HEAD,
+        "0006",
         "0005",
         "0004",
         "0003",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from tests.integration.store.test_migrations import HEAD
 from vanguard.errors import StoreError
 from vanguard.store import IncidentRepo, Store, default_store_url, open_store
 
@@ -47,7 +48,7 @@ def test_opening_twice_is_a_no_op_and_keeps_one_revision(store_url: str) -> None
                 heads = session.execute(text("SELECT seq FROM audit_head")).all()
         finally:
             store.close()
-        assert revisions == [("0006",)]
+        assert revisions == [(HEAD,)]
         assert heads == [(0,)]
 
 
@@ -69,7 +70,7 @@ def test_processes_starting_at_once_migrate_once(store_url: str) -> None:
             heads = session.execute(text("SELECT seq, hash FROM audit_head")).all()
     finally:
         store.close()
-    assert revisions == [("0006",)]
+    assert revisions == [(HEAD,)]
     assert len(heads) == 1
 
 
