@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -49,6 +49,7 @@ __all__ = [
     "DefaultParams",
     "DefaultState",
     "default_step",
+    "default_step_many",
     "score_batch",
     "step_batch",
 ]
@@ -201,26 +202,32 @@ class DefaultState(BaseModel):
     hold: float = 0.0
 
     def to_batch(self, params: DefaultParams = DEFAULT_PARAMS) -> BatchState:
-        batch = BatchState.zeros(1, params)
-        batch.n[0], batch.prev[0] = self.n, self.prev
-        batch.lo[0] = np.inf if self.lo is None else self.lo
-        batch.hi[0] = -np.inf if self.hi is None else self.hi
-        batch.mu[0], batch.var[0], batch.dabs[0], batch.fast[0] = (
-            self.mu,
-            self.var,
-            self.dabs,
-            self.fast,
-        )
-        batch.rec_max[:, 0] = self.rec_max
-        if self.ring:
-            batch.ring[:, 0] = self.ring
-        _unpack(self.seen, batch.seen)
-        _unpack(self.day_seen, batch.day_seen)
-        batch.nov[0], batch.nov_max[0], batch.hold[0] = self.nov, self.nov_max, self.hold
-        batch.day_nov[0], batch.day_max[0] = self.day_nov, self.day_max
-        batch.pred[0], batch.err[0], batch.sur[0] = self.pred, self.err, self.sur
-        batch.sur_mu[0], batch.sur_var[0], batch.armed[0] = self.sur_mu, self.sur_var, self.armed
-        batch.t_first[0] = np.nan if self.t_first is None else self.t_first
+        return DefaultState.stack((self,), params)
+
+    @staticmethod
+    def stack(states: Sequence[DefaultState], params: DefaultParams = DEFAULT_PARAMS) -> BatchState:
+        """The batch state of ``states``, one column each, in order."""
+        batch = BatchState.zeros(len(states), params)
+        for i, st in enumerate(states):
+            batch.n[i], batch.prev[i] = st.n, st.prev
+            batch.lo[i] = np.inf if st.lo is None else st.lo
+            batch.hi[i] = -np.inf if st.hi is None else st.hi
+            batch.mu[i], batch.var[i], batch.dabs[i], batch.fast[i] = (
+                st.mu,
+                st.var,
+                st.dabs,
+                st.fast,
+            )
+            batch.rec_max[:, i] = st.rec_max
+            if st.ring:
+                batch.ring[:, i] = st.ring
+            _unpack(st.seen, batch.seen[i])
+            _unpack(st.day_seen, batch.day_seen[i])
+            batch.nov[i], batch.nov_max[i], batch.hold[i] = st.nov, st.nov_max, st.hold
+            batch.day_nov[i], batch.day_max[i] = st.day_nov, st.day_max
+            batch.pred[i], batch.err[i], batch.sur[i] = st.pred, st.err, st.sur
+            batch.sur_mu[i], batch.sur_var[i], batch.armed[i] = st.sur_mu, st.sur_var, st.armed
+            batch.t_first[i] = np.nan if st.t_first is None else st.t_first
         return batch
 
     @classmethod
@@ -261,9 +268,10 @@ def _pack(bits: U8) -> str:
 
 
 def _unpack(text: str, into: U8) -> None:
+    """Fill one series' bitset row ``into`` from ``_pack``'s text."""
     if text:
         raw = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint8)
-        into[0, : len(raw)] = raw[: into.shape[1]]
+        into[: len(raw)] = raw[: into.shape[0]]
 
 
 def step_batch(
@@ -448,6 +456,23 @@ def default_step(
     batch = state.to_batch(params)
     score = step_batch(batch, np.array([x]), params, None if t is None else np.array([t]))
     return DefaultState.from_batch(batch), float(score[0])
+
+
+def default_step_many(
+    states: Sequence[DefaultState],
+    xs: Sequence[float],
+    ts: Sequence[float],
+    params: DefaultParams = DEFAULT_PARAMS,
+) -> tuple[list[DefaultState], list[float]]:
+    """``default_step`` for many series in one vectorised step (a sweep's samples): the
+    same arithmetic on a column each, so each result equals its single-series step."""
+    if not states:
+        return [], []
+    batch = DefaultState.stack(states, params)
+    scores = step_batch(
+        batch, np.asarray(xs, dtype=np.float64), params, np.asarray(ts, dtype=np.float64)
+    )
+    return [DefaultState.from_batch(batch, i) for i in range(len(states))], scores.tolist()
 
 
 class DefaultDetector:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from vanguard.detect.default import DefaultState, default_step
+from vanguard.detect.default import DefaultState, default_step_many
 from vanguard.model import Alert, EvidencePoint, Severity, Signal, TrendAnalysis, quantity
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "WatchRule",
     "fingerprint",
     "step",
+    "step_many",
 ]
 
 MAX_POINTS = 20
@@ -131,13 +133,43 @@ def step(
     cannot even be stored), or a timestamp not after the last accepted one (duplicates,
     out of order), are skipped: only ``skipped`` changes.
     """
-    st = state if state is not None else SeriesState()
+    return step_many([(state, signal, rule)])[0]
+
+
+def step_many(
+    items: Sequence[tuple[SeriesState | None, Signal, WatchRule]],
+) -> list[tuple[SeriesState, Alert | None]]:
+    """``step`` for one sample of each of many series, the anomaly detector vectorised
+    across them (a sweep's samples); each result equals that series' own ``step``."""
+    results: list[tuple[SeriesState, Alert | None] | None] = []
+    accepted: list[tuple[int, SeriesState]] = []
+    for i, (state, signal, _) in enumerate(items):
+        st = state if state is not None else SeriesState()
+        t = signal.timestamp.timestamp()
+        x = signal.value
+        huge = not math.isfinite(x) or abs(x) > MAX_MAGNITUDE
+        if huge or (st.last_t is not None and t <= st.last_t):
+            results.append((st.model_copy(update={"skipped": st.skipped + 1}), None))
+        else:
+            results.append(None)
+            accepted.append((i, st))
+    detectors, anomalies = default_step_many(
+        [st.detector for _, st in accepted],
+        [items[i][1].value for i, _ in accepted],
+        [items[i][1].timestamp.timestamp() for i, _ in accepted],
+    )
+    for (i, st), detector, anomaly in zip(accepted, detectors, anomalies, strict=True):
+        _, signal, rule = items[i]
+        results[i] = _fold(st, signal, rule, detector, anomaly)
+    return [r for r in results if r is not None]
+
+
+def _fold(
+    st: SeriesState, signal: Signal, rule: WatchRule, detector: DefaultState, anomaly: float
+) -> tuple[SeriesState, Alert | None]:
+    """An accepted sample folded into the state, its anomaly score already computed."""
     t = signal.timestamp.timestamp()
     x = signal.value
-    huge = not math.isfinite(x) or abs(x) > MAX_MAGNITUDE
-    if huge or (st.last_t is not None and t <= st.last_t):
-        return st.model_copy(update={"skipped": st.skipped + 1}), None
-
     times, values, fast = st.times, st.values, st.fast
     segments = st.segments or (Regression(),) * SEGMENTS
     dt_ema = st.dt_ema
@@ -155,7 +187,6 @@ def step(
     noise = _noise(st.noise, times, values, t, x, st.n)
     baseline, spread = _median_mad(values)
     zscore = _robust_z(x, baseline, spread, values)
-    detector, anomaly = default_step(st.detector, x, t)
 
     times = (*times, t)[-MAX_POINTS:]
     values = (*values, x)[-MAX_POINTS:]

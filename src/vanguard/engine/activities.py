@@ -30,7 +30,7 @@ from vanguard.act.registry import remedy_params
 from vanguard.clock import utcnow
 from vanguard.config import ServiceConfig, Settings, VerifyMetric
 from vanguard.decide import GateContext, decide, failure_streak
-from vanguard.detect.watch import SeriesState, step
+from vanguard.detect.watch import SeriesState, WatchRule, step_many
 from vanguard.diagnose.matcher import match
 from vanguard.diagnose.patterns import Pattern, PatternVerify
 from vanguard.engine.messages import (
@@ -1483,6 +1483,8 @@ class Activities:
                 log.warning("%s: %s", service.name, new.reason)
             targets[service.name] = new.model_dump(mode="json")
             seen: set[str] = set()
+            keys: list[str] = []
+            items: list[tuple[SeriesState | None, Signal, WatchRule]] = []
             for watch in service.watch:
                 for signal in signals:
                     if signal.metric_type != watch.metric:
@@ -1490,18 +1492,23 @@ class Activities:
                     if not signal.labels.items() >= watch.labels.items():
                         continue
                     key = series_key(service.name, signal)
+                    if key in seen:
+                        continue
                     seen.add(key)
-                    before = states.get(key)
-                    state, alert = step(before, signal, watch.rule)
-                    states[key] = state
-                    samples += 1
-                    if alert is None:
-                        continue
-                    if alert.fingerprint in inp.suppressed:
-                        states[key] = _unalerted(state, before)
-                        continue
-                    alerts.setdefault(alert.fingerprint, alert)
-                    raised_on.setdefault(alert.fingerprint, []).append((key, before))
+                    keys.append(key)
+                    items.append((states.get(key), signal, watch.rule))
+            for key, (before, _, _), (state, alert) in zip(
+                keys, items, step_many(items), strict=True
+            ):
+                states[key] = state
+                samples += 1
+                if alert is None:
+                    continue
+                if alert.fingerprint in inp.suppressed:
+                    states[key] = _unalerted(state, before)
+                    continue
+                alerts.setdefault(alert.fingerprint, alert)
+                raised_on.setdefault(alert.fingerprint, []).append((key, before))
             _forget_vanished(states, service.name, seen, now.timestamp() - SERIES_TTL_S)
         fresh = self._without_open_incidents(list(alerts.values()))
         started = {alert.fingerprint for alert in fresh}

@@ -15,6 +15,7 @@ def test_public_names_are_pinned() -> None:
         "PauseRepo",
         "SqlLedger",
         "Store",
+        "WatchStateRepo",
         "default_store_url",
         "open_store",
         "redact",
