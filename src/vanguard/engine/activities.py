@@ -497,6 +497,7 @@ class Activities:
         self.clock = clock
         self.verify_samples = verify_samples
         self.http = http or httpx.Client()
+        self._clock_ahead: dict[str, float] = {}
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -1478,6 +1479,7 @@ class Activities:
                     log.warning("%s: %s", service.name, new.reason)
                 targets[service.name] = new.model_dump(mode="json")
                 continue
+            self._note_clock(service.name, where, signals, now)
             new = on_success(target, now, schedule)
             if target.consecutive_failures:
                 log.warning("%s: %s", service.name, new.reason)
@@ -1538,6 +1540,30 @@ class Activities:
             series=len(states),
         )
 
+    def _note_clock(
+        self, service: str, where: str, signals: Sequence[Signal], now: datetime
+    ) -> None:
+        """Warn once when a target stamps its samples ahead of this worker's clock.
+
+        The watch takes a sample's own time; a target whose clock runs ahead has its later
+        samples skipped as out of order once its clock is put right, until our time
+        catches up, and nothing else would say why its series went quiet.
+        """
+        ahead = max(((s.timestamp - now).total_seconds() for s in signals), default=0.0)
+        if ahead <= CLOCK_AHEAD_S:
+            if self._clock_ahead.pop(service, None) is not None:
+                log.warning("%s: %s stamps its samples on time again", service, where)
+            return
+        if service not in self._clock_ahead:
+            log.warning(
+                "%s: %s stamps its samples %.0f s ahead of this worker's clock; once its "
+                "clock is put right, its samples are skipped as out of order for as long",
+                service,
+                where,
+                ahead,
+            )
+        self._clock_ahead[service] = ahead
+
     def _load_states(self, inp: SweepInput) -> dict[str, SeriesState]:
         """The states the sweep starts from: its input's, or the generation it names.
 
@@ -1575,6 +1601,8 @@ class Activities:
 
 
 _STATES = TypeAdapter(dict[str, SeriesState])
+CLOCK_AHEAD_S = 120.0
+"""A target's sample time this far past the worker's clock is worth a warning."""
 
 SERIES_TTL_S = 3600.0
 """A series its target stopped reporting this long ago is forgotten (pods come and go)."""

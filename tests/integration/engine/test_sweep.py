@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -241,3 +243,61 @@ def test_a_service_read_from_a_prometheus_server_is_watched_and_alerts(
     assert alert.service_name == "app"
     assert alert.labels["queue"] == "mail"
     assert "breach" in alert.summary
+
+
+class _Stamped(http.server.BaseHTTPRequestHandler):
+    """Serves one gauge stamped with the time the test sets (``body``)."""
+
+    body = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_a_target_stamping_samples_ahead_of_our_clock_is_told_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its samples would be skipped as out of order once its clock is put right, silently."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stamped)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    settings = Settings(
+        data_dir=tmp_path,
+        services=(
+            ServiceConfig(
+                name="skewed",
+                scrape=ScrapeConfig(url=url, interval_s=1),
+                watch=(WatchConfig(metric="queue_depth", rule=WatchRule(threshold=100)),),
+            ),
+        ),
+    )
+    runtime = build_runtime(settings, notifiers=[])
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    runtime.activities.clock = lambda: now
+    caplog.set_level(logging.WARNING, logger="vanguard")
+    inp = SweepInput(states={}, scrape_state={})
+    try:
+        for ahead_s in (600, 610, 0, 0):
+            stamp_ms = int((now.timestamp() + ahead_s) * 1000)
+            _Stamped.body = f"queue_depth 3 {stamp_ms}\n".encode()
+            result = runtime.activities.sweep(inp)
+            inp = SweepInput(states=result.states, scrape_state=result.scrape_state)
+            now += timedelta(seconds=2)
+    finally:
+        runtime.close()
+        server.shutdown()
+        server.server_close()
+    told = [r.getMessage() for r in caplog.records]
+    assert len(told) == 2, told
+    assert "600 s ahead" in told[0]
+    assert "skewed" in told[0]
+    assert "on time again" in told[1]
+    (state,) = result.states.values()
+    assert state.skipped == 2, "the samples stamped before the last accepted one"
