@@ -68,7 +68,11 @@ class EvidencePoint(Frozen):
 
 
 class TrendAnalysis(Frozen):
-    """What the trend detector saw: level, direction, surprise and a breach forecast."""
+    """What the trend detector saw: level, direction, surprise and a breach forecast.
+
+    ``per_second``: the series is a counter, watched as its per-second rate; ``current``,
+    ``ema`` and ``threshold`` are rates, and ``slope_per_hour`` is the rate's change per hour.
+    """
 
     current: float
     ema: float
@@ -77,24 +81,40 @@ class TrendAnalysis(Frozen):
     threshold: float | None = None
     predicted_breach_time: AwareDatetime | None = None
     breach_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    per_second: bool = False
+
+    def amount(self, value: float, metric: str = "") -> str:
+        """``value`` in this trend's unit: the metric's, and ``/s`` for a counter's rate."""
+        return quantity(value, metric, per_second=self.per_second)
+
+    def headline(self, metric: str = "") -> str:
+        """``current 78, +5.2/h, z 2.8σ`` (a rate: ``current 12/s, +3/s per h``): how every
+        description of the trend begins."""
+        sign = "-" if self.slope_per_hour < 0 else "+"
+        per_hour = " per h" if self.per_second else "/h"
+        return (
+            f"current {self.amount(self.current, metric)}, "
+            f"{sign}{self.amount(abs(self.slope_per_hour), metric)}{per_hour}, "
+            f"z {self.zscore:.1f}σ"
+        )
 
     def describe(self, metric: str = "") -> str:
         """Render like ``current 78, +5.2/h, z 2.8σ, threshold 90, 87 % confidence``, in
         the metric's unit when its name says it (``*_bytes``: 89.5 MiB), as alerts say it."""
-        sign = "-" if self.slope_per_hour < 0 else "+"
-        parts = [
-            f"current {quantity(self.current, metric)}",
-            f"{sign}{quantity(abs(self.slope_per_hour), metric)}/h",
-            f"z {self.zscore:.1f}σ",
-        ]
+        parts = [self.headline(metric)]
         if self.threshold is not None:
-            parts.append(f"threshold {quantity(self.threshold, metric)}")
+            parts.append(f"threshold {self.amount(self.threshold, metric)}")
         parts.append(f"{self.breach_confidence:.0%} confidence")
         return ", ".join(parts)
 
 
-def quantity(value: float, metric: str = "") -> str:
-    """A value in the metric's unit when its name says it (``*_bytes``), else 4 digits."""
+def quantity(value: float, metric: str = "", *, per_second: bool = False) -> str:
+    """A value in the metric's unit when its name says it (``*_bytes``), else 4 digits.
+
+    ``per_second``: a counter's rate, in its unit per second (``*_bytes_total``: MiB/s).
+    """
+    if per_second:
+        return f"{quantity(value, metric.removesuffix('_total'))}/s"
     if metric.endswith("_bytes"):
         for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
             if abs(value) >= size:

@@ -7,7 +7,8 @@ detector is very surprised (``anomaly``), the trend (least squares: a fast decay
 staggered segment fits) crosses ``threshold`` within ``horizon_s`` with enough confidence
 and precision (``forecast``),
 or the value already breaches (``breach``). An alert of one kind is not repeated within
-``COOLDOWN_S``; a more urgent kind is raised at once.
+``COOLDOWN_S``; a more urgent kind is raised at once. A counter (``WatchRule.counter``) is
+watched as its per-second rate, which a reset does not disturb.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vanguard.detect.default import DefaultState, default_step_many
-from vanguard.model import Alert, EvidencePoint, Severity, Signal, TrendAnalysis, quantity
+from vanguard.model import Alert, EvidencePoint, Severity, Signal, TrendAnalysis
 
 __all__ = [
     "ANOMALY_ALERT_SCORE",
@@ -61,7 +62,12 @@ _URGENCY: dict[str, int] = {"anomaly": 1, "forecast": 2, "breach": 3}
 
 
 class WatchRule(BaseModel):
-    """What to watch for on one series: a breach level and direction, and alerting bounds."""
+    """What to watch for on one series: a breach level and direction, and alerting bounds.
+
+    ``counter``: the series only grows (Prometheus' ``*_total``), so its raw value trends up
+    for ever and a restart drops it to 0; the watch works on its per-second rate instead,
+    and ``threshold`` is a rate too.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -70,6 +76,7 @@ class WatchRule(BaseModel):
     horizon_s: float = Field(default=3 * 3600, gt=0, le=30 * 86400)
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     warmup: int = Field(default=10, ge=3, le=10_000)
+    counter: bool = False
 
 
 class Regression(BaseModel):
@@ -103,6 +110,8 @@ class SeriesState(BaseModel):
     detector: DefaultState = Field(default_factory=DefaultState)
     last_alert_t: float | None = None
     last_alert_kind: AlertKind | None = None
+    last_raw: float | None = None
+    """A counter's last accepted value, whose increase gives the next rate; None for a gauge."""
 
     @model_validator(mode="before")
     @classmethod
@@ -131,7 +140,13 @@ def step(
     Samples with a non-finite value or one past ``MAX_MAGNITUDE`` (exporters use the
     largest float as "unset"; its square overflows every statistic, and a state of NaN
     cannot even be stored), or a timestamp not after the last accepted one (duplicates,
-    out of order), are skipped: only ``skipped`` changes.
+    out of order), are skipped: only ``skipped`` changes. So is a counter below zero.
+
+    For a counter the value stepped is the rate since the last accepted sample (``_rate``);
+    its first sample only primes the state. The rate across a reset is low by whatever was
+    counted between the last sample and the restart, so the anomaly detector neither learns
+    nor scores it. A state kept for the other kind (the rule changed) starts afresh: raw
+    values and rates are no history for each other.
     """
     return step_many([(state, signal, rule)])[0]
 
@@ -142,34 +157,65 @@ def step_many(
     """``step`` for one sample of each of many series, the anomaly detector vectorised
     across them (a sweep's samples); each result equals that series' own ``step``."""
     results: list[tuple[SeriesState, Alert | None] | None] = []
-    accepted: list[tuple[int, SeriesState]] = []
-    for i, (state, signal, _) in enumerate(items):
-        st = state if state is not None else SeriesState()
-        t = signal.timestamp.timestamp()
-        x = signal.value
-        huge = not math.isfinite(x) or abs(x) > MAX_MAGNITUDE
-        if huge or (st.last_t is not None and t <= st.last_t):
-            results.append((st.model_copy(update={"skipped": st.skipped + 1}), None))
+    accepted: list[tuple[int, _Accepted]] = []
+    for i, (state, signal, rule) in enumerate(items):
+        taken = _accept(state if state is not None else SeriesState(), signal, rule)
+        if isinstance(taken, SeriesState):
+            results.append((taken, None))
         else:
             results.append(None)
-            accepted.append((i, st))
+            accepted.append((i, taken))
+    scored = [(i, a) for i, a in accepted if not a.reset]
     detectors, anomalies = default_step_many(
-        [st.detector for _, st in accepted],
-        [items[i][1].value for i, _ in accepted],
-        [items[i][1].timestamp.timestamp() for i, _ in accepted],
+        [a.state.detector for _, a in scored],
+        [a.x for _, a in scored],
+        [items[i][1].timestamp.timestamp() for i, _ in scored],
     )
-    for (i, st), detector, anomaly in zip(accepted, detectors, anomalies, strict=True):
+    found = {
+        i: (det, score) for (i, _), det, score in zip(scored, detectors, anomalies, strict=True)
+    }
+    for i, a in accepted:
         _, signal, rule = items[i]
-        results[i] = _fold(st, signal, rule, detector, anomaly)
+        detector, anomaly = found.get(i, (a.state.detector, 0.0))
+        results[i] = _fold(a.state, signal, rule, a.x, detector, anomaly)
     return [r for r in results if r is not None]
 
 
-def _fold(
-    st: SeriesState, signal: Signal, rule: WatchRule, detector: DefaultState, anomaly: float
-) -> tuple[SeriesState, Alert | None]:
-    """An accepted sample folded into the state, its anomaly score already computed."""
+class _Accepted(NamedTuple):
+    """A sample to fold: the state it goes into, the value stepped (a counter's rate) and
+    whether that rate crosses a reset (then the anomaly detector skips it)."""
+
+    state: SeriesState
+    x: float
+    reset: bool = False
+
+
+def _accept(st: SeriesState, signal: Signal, rule: WatchRule) -> SeriesState | _Accepted:
+    """The sample to fold, or the new state when it ends here (skipped, a counter primed)."""
     t = signal.timestamp.timestamp()
-    x = signal.value
+    raw = signal.value
+    if not _usable(raw, rule) or (st.last_t is not None and t <= st.last_t):
+        return _skipped(st)
+    if not rule.counter:
+        return _Accepted(st if st.last_raw is None else _fresh(st), raw)
+    if st.last_raw is None or st.last_t is None:
+        return _fresh(st).model_copy(update={"last_t": t, "last_raw": raw})
+    rate = _rate(st.last_raw, st.last_t, raw, t)
+    if rate > MAX_MAGNITUDE:
+        return _skipped(st)
+    return _Accepted(st, rate, raw < st.last_raw)
+
+
+def _fold(
+    st: SeriesState,
+    signal: Signal,
+    rule: WatchRule,
+    x: float,
+    detector: DefaultState,
+    anomaly: float,
+) -> tuple[SeriesState, Alert | None]:
+    """An accepted sample folded into the state as ``x``, its anomaly score already computed."""
+    t = signal.timestamp.timestamp()
     times, values, fast = st.times, st.values, st.fast
     segments = st.segments or (Regression(),) * SEGMENTS
     dt_ema = st.dt_ema
@@ -204,6 +250,7 @@ def _fold(
             "fast": fast,
             "segments": segments,
             "detector": detector,
+            "last_raw": signal.value if rule.counter else None,
         }
     )
     if n < rule.warmup:
@@ -222,6 +269,7 @@ def _fold(
             datetime.fromtimestamp(breach_at, UTC) if breach_at is not None else None
         ),
         breach_confidence=breach_conf,
+        per_second=rule.counter,
     )
     kind, confidence = _classify(x, anomaly, breach_at, breach_conf, rule)
     if kind is None or not _due(st, kind, t):
@@ -235,6 +283,31 @@ def _fold(
         )
     new = new.model_copy(update={"last_alert_t": t, "last_alert_kind": kind})
     return new, _alert(signal, kind, confidence, anomaly, trend, baseline, times, values)
+
+
+def _usable(x: float, rule: WatchRule) -> bool:
+    return math.isfinite(x) and abs(x) <= MAX_MAGNITUDE and not (rule.counter and x < 0.0)
+
+
+def _skipped(st: SeriesState) -> SeriesState:
+    return st.model_copy(update={"skipped": st.skipped + 1})
+
+
+def _fresh(st: SeriesState) -> SeriesState:
+    """An empty history that keeps the skip count and the cooldown of the last alert."""
+    return SeriesState(
+        skipped=st.skipped, last_alert_t=st.last_alert_t, last_alert_kind=st.last_alert_kind
+    )
+
+
+def _rate(before: float, t_before: float, x: float, t: float) -> float:
+    """A counter's per-second increase from ``before`` to ``x``, never negative.
+
+    A drop is a reset (the process restarted): the counter began again at 0, so the
+    increase is ``x`` itself, Prometheus' rule, and a restart reads as a rate, not a fall.
+    """
+    increase = x - before if x >= before else x
+    return increase / (t - t_before)
 
 
 def _classify(
@@ -516,15 +589,11 @@ def _alert(
 def _summary(
     kind: AlertKind, trend: TrendAnalysis, anomaly: float, now: datetime, metric: str = ""
 ) -> str:
-    """``current 78, +5.2/h, z 2.8σ, predicted breach T+2.5 h, 87 % confidence``."""
-    parts = [
-        f"current {quantity(trend.current, metric)}",
-        f"{'+' if trend.slope_per_hour >= 0 else '-'}"
-        f"{quantity(abs(trend.slope_per_hour), metric)}/h",
-        f"z {trend.zscore:.1f}σ",
-    ]
+    """``current 78, +5.2/h, z 2.8σ, predicted breach T+2.5 h, 87 % confidence``; a
+    counter's in its rate (``current 12/s, +3/s per h, ...``)."""
+    parts = [trend.headline(metric)]
     if kind == "breach" and trend.threshold is not None:
-        parts.append(f"threshold {quantity(trend.threshold, metric)} breached")
+        parts.append(f"threshold {trend.amount(trend.threshold, metric)} breached")
     elif trend.predicted_breach_time is not None:
         parts.append(f"predicted breach T+{_duration(trend.predicted_breach_time - now)}")
         parts.append(f"{trend.breach_confidence:.0%} confidence")

@@ -1,8 +1,10 @@
-"""The per-series watch: breach forecasts, breaches, anomalies, bad samples, durable state."""
+"""The per-series watch: breach forecasts, breaches, anomalies, bad samples, durable state,
+and counters watched as their rates."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 from datetime import UTC, datetime, timedelta
@@ -37,11 +39,13 @@ from vanguard.model import Alert, Signal
 T0 = datetime(2026, 3, 1, 8, tzinfo=UTC)
 
 
-def signal(i: float, value: float, labels: dict[str, str] | None = None) -> Signal:
+def signal(
+    i: float, value: float, labels: dict[str, str] | None = None, metric: str = "rss_bytes"
+) -> Signal:
     return Signal(
         source="test",
         service_name="api",
-        metric_type="rss_bytes",
+        metric_type=metric,
         labels=labels or {},
         timestamp=T0 + timedelta(seconds=i),
         value=value,
@@ -49,12 +53,15 @@ def signal(i: float, value: float, labels: dict[str, str] | None = None) -> Sign
 
 
 def run(
-    points: list[tuple[float, float]], rule: WatchRule, state: SeriesState | None = None
+    points: list[tuple[float, float]],
+    rule: WatchRule,
+    state: SeriesState | None = None,
+    metric: str = "rss_bytes",
 ) -> tuple[SeriesState, list[tuple[int, Alert]]]:
     alerts: list[tuple[int, Alert]] = []
     st = state
     for k, (t, v) in enumerate(points):
-        st, alert = step(st, signal(t, v), rule)
+        st, alert = step(st, signal(t, v, metric=metric), rule)
         if alert is not None:
             alerts.append((k, alert))
     assert st is not None
@@ -227,12 +234,17 @@ def test_gap_drops_stale_points_and_does_not_crash() -> None:
     assert min(st.times) >= 10_000.0
 
 
-def test_state_stays_under_4kb_as_json() -> None:
-    rule = WatchRule(threshold=1e12)
+@pytest.mark.parametrize("counter", [False, True])
+def test_state_stays_under_4kb_as_json(counter: bool) -> None:
+    rule = WatchRule(threshold=1e12, counter=counter)
     rng = random.Random(1)
     points = [(i * 1.5, 1e9 * rng.random() + 1 / 3) for i in range(500)]
+    if counter:
+        totals = itertools.accumulate(v for _, v in points)
+        points = [(t, total) for (t, _), total in zip(points, totals, strict=True)]
     st, _ = run(points, rule)
     assert len(st.times) == 20
+    assert (st.last_raw is not None) == counter
     size = len(st.model_dump_json().encode())
     print(f"SeriesState as JSON: {size} bytes")
     assert size <= 4096
@@ -489,3 +501,167 @@ def test_the_largest_float_is_skipped_and_the_state_still_round_trips() -> None:
     assert again == state
     _, breach = step(state, signal(30, 5000.0), rule)
     assert breach is not None, "a breach after it is still seen"
+
+
+COUNTER = WatchRule(counter=True)
+TOTAL = "http_requests_total"
+
+
+def requests(t: float, value: float) -> Signal:
+    return signal(t, value, metric=TOTAL)
+
+
+def run_counter(
+    points: list[tuple[float, float]], rule: WatchRule, state: SeriesState | None = None
+) -> tuple[SeriesState, list[tuple[int, Alert]]]:
+    return run(points, rule, state, metric=TOTAL)
+
+
+def test_a_counters_first_sample_only_primes_and_each_next_gives_its_rate() -> None:
+    primed, alert = step(None, requests(0.0, 1000.0), COUNTER)
+    assert alert is None
+    assert (primed.n, primed.last_raw, primed.values) == (0, 1000.0, ())
+    assert primed.last_t == T0.timestamp()
+    st, _ = run_counter([(10.0, 1050.0), (30.0, 1250.0), (31.0, 1250.0)], COUNTER, primed)
+    assert st.values == (5.0, 10.0, 0.0)
+    assert st.last_raw == 1250.0
+
+
+def test_a_steady_counter_is_watched_as_its_rate_in_per_second_units() -> None:
+    rule = WatchRule(threshold=5.0, counter=True)
+    _, alerts = run_counter([(15.0 * i, 1000.0 + 150.0 * i) for i in range(12)], rule)
+    ((k, alert),) = alerts
+    assert k == rule.warmup, "the first sample primed: the warm-up counts rates"
+    assert alert.attributes["kind"] == "breach"
+    assert [p.value for p in alert.evidence] == [10.0] * 10
+    assert alert.baseline == 10.0
+    assert alert.summary == "current 10/s, +0/s per h, z 0.0σ, threshold 5/s breached"
+    assert alert.trend_analysis is not None
+    assert alert.trend_analysis.per_second
+    assert alert.trend_analysis.describe(alert.metric_type) == (
+        "current 10/s, +0/s per h, z 0.0σ, threshold 5/s, 99% confidence"
+    )
+
+
+def test_a_byte_counters_rate_is_in_binary_units_per_second() -> None:
+    rule = WatchRule(threshold=2**20, counter=True, warmup=3)
+    st = None
+    alert = None
+    for i in range(4):
+        st, alert = step(st, signal(i, 3 * 2**20 * i, metric="net_sent_bytes_total"), rule)
+    assert alert is not None
+    assert alert.summary.startswith("current 3.0 MiB/s, +0 B/s per h, ")
+    assert alert.summary.endswith("threshold 1.0 MiB/s breached")
+
+
+def test_a_reset_reads_as_a_restart_from_zero_never_a_fall_or_an_anomaly() -> None:
+    """Prometheus' rule: a value below the last is the increase since a restart from 0."""
+    rule = WatchRule(threshold=50.0, counter=True)
+    before, alerts = run_counter([(15.0 * i, 1e6 + 150.0 * i) for i in range(400)], rule)
+    at_reset, alert = step(before, requests(6000.0, 150.0), rule)
+    assert alert is None
+    assert at_reset.values[-1] == 150.0 / 15.0
+    assert at_reset.detector == before.detector, "a reset's rate is neither learnt nor scored"
+    after, more = run_counter([(6000.0 + 15.0 * i, 150.0 * (i + 1)) for i in range(400)], rule)
+    assert alerts == more == []
+    assert set(after.values) == {10.0}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_restart_mid_interval_raises_nothing(seed: int) -> None:
+    """A restart loses what was counted since the last scrape: the rate across it is low
+    by that much, so it is not scored as an anomaly nor learnt."""
+    rng = random.Random(seed)
+    total, points = 5e5, []
+    for i in range(1200):
+        increase = rng.gauss(150.0, 12.0)
+        total = increase * rng.random() if i in (400, 800) else total + increase
+        points.append((15.0 * i, float(round(total))))
+    st, alerts = run_counter(points, WatchRule(threshold=20.0, counter=True))
+    assert alerts == []
+    assert st.last_raw == points[-1][1]
+    assert min(st.values) >= 0.0
+
+
+def test_a_counter_growing_faster_and_faster_forecasts_its_rate_breach() -> None:
+    """``c(t) = 10 t + t²/720``: the rate ``10 + t/360`` per second reaches 40 at 3 h.
+
+    Each sample's rate is the mean over the minute before it, ``10 + t/360 - 1/12``, so
+    the watch sees the crossing 30 s late, at 10,830 s.
+    """
+    rule = WatchRule(threshold=40.0, horizon_s=3600, counter=True)
+    points = [(60.0 * i, 10.0 * 60 * i + (60.0 * i) ** 2 / 720) for i in range(200)]
+    _, alerts = run_counter(points, rule)
+    (k, forecast), *_ = alerts
+    j = next(j for j, a in alerts if a.attributes["kind"] == "breach")
+    assert forecast.attributes["kind"] == "forecast"
+    assert forecast.trend_analysis is not None
+    assert forecast.trend_analysis.slope_per_hour == pytest.approx(10.0)
+    predicted = forecast.trend_analysis.predicted_breach_time
+    assert predicted is not None
+    assert (predicted - T0).total_seconds() == pytest.approx(10_830.0, abs=1.0)
+    assert 10_830.0 - points[k][0] >= 0.8 * rule.horizon_s
+    assert points[j][0] == 10_860.0
+    assert "+10/s per h" in forecast.summary
+
+
+def test_a_counter_at_a_steady_rate_never_forecasts() -> None:
+    """Its raw value rises for ever, so as a gauge any threshold is soon forecast."""
+    rng = random.Random(9)
+    total, points = 0.0, []
+    for i in range(3000):
+        total += rng.gauss(600.0, 25.0)
+        points.append((60.0 * i, total))
+    rule = WatchRule(threshold=20.0, counter=True)
+    st, alerts = run_counter(points, rule)
+    assert {a.attributes["kind"] for _, a in alerts} <= {"anomaly"}
+    assert 9.0 < st.ema < 11.0
+    as_gauge = WatchRule(threshold=1e6)
+    _, raw = run_counter(points, as_gauge)
+    kinds = [a.attributes["kind"] for _, a in raw]
+    assert kinds[0] == "forecast"
+    assert "breach" in kinds
+
+
+def test_bad_counter_samples_are_skipped_without_changing_outputs() -> None:
+    rule = WatchRule(threshold=12.0, counter=True)
+    clean = [(10.0 * i, 100.0 * i + i * i) for i in range(60)]
+    dirty: list[tuple[float, float]] = []
+    for t, v in clean:
+        dirty.append((t, v))
+        if t % 70 == 30:
+            dirty += [(t, v + 50.0), (t - 20.0, 0.0), (t + 5.0, math.nan), (t + 5.0, -1.0)]
+    st_clean, a_clean = run_counter(clean, rule)
+    st_dirty, a_dirty = run_counter(dirty, rule)
+    assert a_clean
+    assert [a.model_dump() for _, a in a_clean] == [a.model_dump() for _, a in a_dirty]
+    assert st_dirty.skipped == len(dirty) - len(clean)
+    assert st_dirty.model_copy(update={"skipped": 0}) == st_clean
+
+
+def test_a_state_saved_before_counters_loads_and_a_change_of_kind_starts_afresh() -> None:
+    """A gauge's state has no ``last_raw``; once its rule says counter (a ``*_total`` metric
+    now defaults to one) its history of raw values is no history of rates."""
+    rule = WatchRule(threshold=1e9)
+    state, _ = run_counter([(15.0 * i, 1000.0 + 150.0 * i) for i in range(30)], rule)
+    saved = state.model_dump(mode="json")
+    del saved["last_raw"]
+    old = SeriesState.model_validate_json(json.dumps(saved))
+    assert old == state
+    assert old.last_raw is None
+    state = state.model_copy(update={"last_alert_t": 100.0, "last_alert_kind": "forecast"})
+
+    primed, alert = step(state, requests(450.0, 7750.0), COUNTER)
+    assert alert is None
+    assert primed == SeriesState(
+        last_t=T0.timestamp() + 450.0,
+        last_raw=7750.0,
+        last_alert_t=100.0,
+        last_alert_kind="forecast",
+    )
+    counted, _ = step(primed, requests(465.0, 7900.0), COUNTER)
+    assert (counted.n, counted.values) == (1, (10.0,))
+
+    back, _ = step(counted, requests(480.0, 8050.0), rule)
+    assert (back.n, back.values, back.last_raw) == (1, (8050.0,), None)
+    assert back.last_alert_kind == "forecast"
