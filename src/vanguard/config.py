@@ -36,6 +36,7 @@ from vanguard.redact import is_placeholder
 from vanguard.yamlsource import EnvName, LocatedYaml, load_yaml, validate_yaml
 
 __all__ = [
+    "COUNTER_SUFFIXES",
     "LOOPBACK_HOSTS",
     "ApiConfig",
     "ConfigFileTarget",
@@ -208,12 +209,50 @@ class PrometheusSource(Section):
         return value
 
 
+COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+"""Endings Prometheus and OpenMetrics give counters' names: a watch of one defaults to
+``kind: counter``."""
+
+
 class WatchConfig(Section):
-    """One series to watch on a service, with the rule its detector applies."""
+    """One series to watch on a service, with the rule its detector applies.
+
+    ``kind: counter`` watches the series' per-second rate, not its raw value, which only
+    grows and drops to 0 on a restart; the rule's ``threshold`` is then a rate. Left out,
+    the kind follows the metric's name (``COUNTER_SUFFIXES``); written, it wins. It is the
+    one way to say so: ``rule.counter`` follows it and is not written in the file.
+    """
 
     metric: str
     labels: dict[str, str] = Field(default_factory=dict)
+    kind: Literal["gauge", "counter"] = "gauge"
     rule: WatchRule = Field(default_factory=WatchRule)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _counter_rule(cls, data: Any) -> Any:
+        """Settle ``kind`` (by the metric's name when not written) and carry it into ``rule``.
+
+        Anything malformed is passed on untouched, for the field checks to name it.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("metric"), str):
+            return data
+        kind = data.get("kind")
+        if kind is None:
+            kind = "counter" if data["metric"].endswith(COUNTER_SUFFIXES) else "gauge"
+        if kind not in ("gauge", "counter"):
+            return data
+        rule = data.get("rule", {})
+        if isinstance(rule, dict):
+            if "counter" in rule:
+                raise ValueError(
+                    "'rule.counter' follows the entry's kind; write 'kind: counter' or "
+                    "'kind: gauge' instead"
+                )
+            rule = {**rule, "counter": kind == "counter"}
+        elif isinstance(rule, WatchRule):
+            rule = rule.model_copy(update={"counter": kind == "counter"})
+        return {**data, "kind": kind, "rule": rule}
 
 
 class SupervisorTarget(Section):

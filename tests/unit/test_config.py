@@ -113,6 +113,20 @@ INVALID = [
         "services[0].supervisor.url",
         "the URL holds credentials",
     ),
+    (
+        "services:\n  - name: web\n    scrape: {url: 'http://x/metrics'}\n    watch:\n"
+        "      - metric: http_requests_total\n        kind: rate\n",
+        6,
+        "services[0].watch[0].kind",
+        "Input should be 'gauge' or 'counter' (got 'rate')",
+    ),
+    (
+        "services:\n  - name: web\n    scrape: {url: 'http://x/metrics'}\n    watch:\n"
+        "      - metric: m\n        rule: {counter: true}\n",
+        5,
+        "services[0].watch[0]",
+        "write 'kind: counter'",
+    ),
 ]
 
 
@@ -486,3 +500,31 @@ def test_a_prometheus_server_alone_is_a_source_for_watching(tmp_path: Path) -> N
     assert service.interval_s == 30
     assert service.prometheus is not None
     assert service.prometheus.selector == {"job": "web"}
+
+
+def test_a_watch_is_a_counter_by_its_name_unless_its_kind_says_otherwise(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(
+        "services:\n  - name: web\n    scrape: {url: 'http://x/metrics'}\n    watch:\n"
+        "      - {metric: http_requests_total, rule: {threshold: 50}}\n"
+        "      - {metric: http_request_duration_seconds_count}\n"
+        "      - {metric: http_request_duration_seconds_sum}\n"
+        "      - {metric: http_request_duration_seconds_bucket, labels: {le: '0.5'}}\n"
+        "      - {metric: process_resident_memory_bytes}\n"
+        "      - {metric: worker_count, kind: gauge}\n"
+        "      - {metric: jobs_done, kind: counter}\n"
+        "      - {metric: jobs_total_seconds}\n"
+    )
+    (web,) = load_settings(path).services
+    kinds = [(w.kind, w.rule.counter) for w in web.watch]
+    assert kinds == [
+        ("counter", True),
+        ("counter", True),
+        ("counter", True),
+        ("counter", True),
+        ("gauge", False),
+        ("gauge", False),
+        ("counter", True),
+        ("gauge", False),
+    ]
+    assert web.watch[0].rule.threshold == 50
