@@ -10,10 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import Counter
 
 from tests.servers.exporter import Exporter
 from tests.servers.prometheus import ScrapeTarget, StartPrometheus
+from vanguard.config import WatchConfig
+from vanguard.detect.watch import SeriesState, WatchRule, step
 from vanguard.errors import ScrapeError
+from vanguard.model import Alert
 from vanguard.netutil import free_port
 from vanguard.sources.prometheus import (
     PrometheusClient,
@@ -45,6 +49,37 @@ def test_scrape_reads_a_live_exporter() -> None:
     assert {(s.service_name, s.timestamp, s.source) for s in signals} == {
         ("app", NOW, exporter.url)
     }
+
+
+def test_a_scraped_counter_is_watched_as_its_rate_through_a_restart() -> None:
+    """A real exporter's counter, read as the live loop reads it: 20 more every 2 s is
+    10/s, before and after the process restarts (the counter starts again from 0)."""
+    watch = WatchConfig(metric="app_requests_total", rule=WatchRule(threshold=5.0, warmup=3))
+    assert watch.kind == "counter"
+    state: SeriesState | None = None
+    alerts: list[tuple[int, Alert]] = []
+    with Exporter() as exporter, httpx.Client() as client:
+        served = Counter("app_requests", "Requests served.", registry=exporter.registry)
+        for i in range(12):
+            if i == 8:
+                served.reset()
+            served.inc(20)
+            (signal,) = scrape(
+                exporter.url,
+                service_name="app",
+                now=NOW + timedelta(seconds=2 * i),
+                client=client,
+                metrics={watch.metric},
+            )
+            state, alert = step(state, signal, watch.rule)
+            if alert is not None:
+                alerts.append((i, alert))
+    assert state is not None
+    assert state.values == (10.0,) * 11
+    assert state.last_raw == 80.0
+    ((i, breach),) = alerts
+    assert (i, breach.attributes["kind"]) == (3, "breach")
+    assert breach.summary.endswith("threshold 5/s breached")
 
 
 def test_dead_target_backs_off_goes_stale_and_recovers() -> None:
