@@ -220,7 +220,8 @@ class WatchConfig(Section):
     ``kind: counter`` watches the series' per-second rate, not its raw value, which only
     grows and drops to 0 on a restart; the rule's ``threshold`` is then a rate. Left out,
     the kind follows the metric's name (``COUNTER_SUFFIXES``); written, it wins. It is the
-    one way to say so: ``rule.counter`` follows it and is not written in the file.
+    one way to say so: ``rule.counter`` follows it, and is refused unless it agrees (a
+    dumped configuration holds both).
     """
 
     metric: str
@@ -242,16 +243,17 @@ class WatchConfig(Section):
             kind = "counter" if data["metric"].endswith(COUNTER_SUFFIXES) else "gauge"
         if kind not in ("gauge", "counter"):
             return data
+        counter = kind == "counter"
         rule = data.get("rule", {})
         if isinstance(rule, dict):
-            if "counter" in rule:
+            if "counter" in rule and rule["counter"] is not counter:
                 raise ValueError(
-                    "'rule.counter' follows the entry's kind; write 'kind: counter' or "
-                    "'kind: gauge' instead"
+                    f"'rule.counter' ({rule['counter']!r}) disagrees with the entry's kind "
+                    f"({kind}); write the kind alone: 'kind: counter' or 'kind: gauge'"
                 )
-            rule = {**rule, "counter": kind == "counter"}
+            rule = {**rule, "counter": counter}
         elif isinstance(rule, WatchRule):
-            rule = rule.model_copy(update={"counter": kind == "counter"})
+            rule = rule.model_copy(update={"counter": counter})
         return {**data, "kind": kind, "rule": rule}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from vanguard.config import load_settings, resolve_secret
 from vanguard.errors import ConfigError
@@ -125,7 +126,7 @@ INVALID = [
         "      - metric: m\n        rule: {counter: true}\n",
         5,
         "services[0].watch[0]",
-        "write 'kind: counter'",
+        "'rule.counter' (True) disagrees with the entry's kind (gauge); write the kind alone",
     ),
 ]
 
@@ -528,3 +529,16 @@ def test_a_watch_is_a_counter_by_its_name_unless_its_kind_says_otherwise(tmp_pat
         ("gauge", False),
     ]
     assert web.watch[0].rule.threshold == 50
+
+
+def test_a_dumped_watch_entry_loads_again_as_the_same_kind(tmp_path: Path) -> None:
+    """A dump holds both ``kind`` and the ``rule.counter`` it sets; they agree, so it loads."""
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(
+        "services:\n  - name: web\n    scrape: {url: 'http://x/metrics'}\n    watch:\n"
+        "      - {metric: http_requests_total}\n      - {metric: jobs_total, kind: gauge}\n"
+    )
+    (web,) = load_settings(path).services
+    again = tmp_path / "again.yaml"
+    again.write_text(yaml.safe_dump({"services": [web.model_dump(mode="json")]}))
+    assert load_settings(again).services[0].watch == web.watch
