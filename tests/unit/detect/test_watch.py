@@ -503,7 +503,6 @@ def test_the_largest_float_is_skipped_and_the_state_still_round_trips() -> None:
     assert breach is not None, "a breach after it is still seen"
 
 
-COUNTER = WatchRule(counter=True)
 TOTAL = "http_requests_total"
 
 
@@ -518,11 +517,12 @@ def run_counter(
 
 
 def test_a_counters_first_sample_only_primes_and_each_next_gives_its_rate() -> None:
-    primed, alert = step(None, requests(0.0, 1000.0), COUNTER)
+    rule = WatchRule(counter=True)
+    primed, alert = step(None, requests(0.0, 1000.0), rule)
     assert alert is None
     assert (primed.n, primed.last_raw, primed.values) == (0, 1000.0, ())
     assert primed.last_t == T0.timestamp()
-    st, _ = run_counter([(10.0, 1050.0), (30.0, 1250.0), (31.0, 1250.0)], COUNTER, primed)
+    st, _ = run_counter([(10.0, 1050.0), (30.0, 1250.0), (31.0, 1250.0)], rule, primed)
     assert st.values == (5.0, 10.0, 0.0)
     assert st.last_raw == 1250.0
 
@@ -651,7 +651,8 @@ def test_a_state_saved_before_counters_loads_and_a_change_of_kind_starts_afresh(
     assert old.last_raw is None
     state = state.model_copy(update={"last_alert_t": 100.0, "last_alert_kind": "forecast"})
 
-    primed, alert = step(state, requests(450.0, 7750.0), COUNTER)
+    counter = WatchRule(counter=True)
+    primed, alert = step(state, requests(450.0, 7750.0), counter)
     assert alert is None
     assert primed == SeriesState(
         last_t=T0.timestamp() + 450.0,
@@ -659,7 +660,7 @@ def test_a_state_saved_before_counters_loads_and_a_change_of_kind_starts_afresh(
         last_alert_t=100.0,
         last_alert_kind="forecast",
     )
-    counted, _ = step(primed, requests(465.0, 7900.0), COUNTER)
+    counted, _ = step(primed, requests(465.0, 7900.0), counter)
     assert (counted.n, counted.values) == (1, (10.0,))
 
     back, _ = step(counted, requests(480.0, 8050.0), rule)
