@@ -666,3 +666,29 @@ def test_a_state_saved_before_counters_loads_and_a_change_of_kind_starts_afresh(
     back, _ = step(counted, requests(480.0, 8050.0), rule)
     assert (back.n, back.values, back.last_raw) == (1, (8050.0,), None)
     assert back.last_alert_kind == "forecast"
+
+
+def test_counters_stepped_together_with_gauges_match_each_stepped_alone() -> None:
+    """A sweep's batch holds gauges, counters priming, counters crossing a reset (their
+    rate kept from the anomaly detector) and skipped samples; each slot must get its own."""
+    rng = random.Random(8)
+    gauge, counter = WatchRule(threshold=500.0), WatchRule(threshold=30.0, counter=True)
+    rules = [gauge, counter, counter, counter]
+    totals = [0.0, 1e4, 0.0, 0.0]
+    alone: list[SeriesState | None] = [None] * 4
+    together: list[SeriesState | None] = [None] * 4
+    for i in range(400):
+        totals[0] = 100.0 + rng.gauss(0, 3.0)
+        totals[1] = rng.uniform(0, 150.0) if i % 97 == 50 else totals[1] + rng.gauss(150, 10)
+        totals[2] += rng.gauss(150, 10) if i >= 120 else 0.0
+        totals[3] = -1.0 if i % 41 == 3 else 5.0 * i * i
+        sigs = [signal(15.0 * i, v, {"k": str(k)}, TOTAL) for k, v in enumerate(totals)]
+        present = [k for k in range(4) if k != 2 or i >= 120]
+        batch = step_many([(together[k], sigs[k], rules[k]) for k in present])
+        for k, (state, alert) in zip(present, batch, strict=True):
+            assert (state, alert) == step(alone[k], sigs[k], rules[k]), f"series {k}, sample {i}"
+            alone[k] = together[k] = state
+    states = [s for s in together if s is not None]
+    assert [s.last_raw is not None for s in states] == [False, True, True, True]
+    assert states[2].n == 400 - 120 - 1
+    assert states[3].skipped == len([i for i in range(400) if i % 41 == 3])
