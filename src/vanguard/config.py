@@ -214,6 +214,10 @@ COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 ``kind: counter``."""
 
 
+def _kind_of(metric: str) -> Literal["gauge", "counter"]:
+    return "counter" if metric.endswith(COUNTER_SUFFIXES) else "gauge"
+
+
 class WatchConfig(Section):
     """One series to watch on a service, with the rule its detector applies.
 
@@ -240,7 +244,7 @@ class WatchConfig(Section):
             return data
         kind = data.get("kind")
         if kind is None:
-            kind = "counter" if data["metric"].endswith(COUNTER_SUFFIXES) else "gauge"
+            kind = _kind_of(data["metric"])
         if kind not in ("gauge", "counter"):
             return data
         counter = kind == "counter"
@@ -392,11 +396,26 @@ class PgBouncerConfig(Section):
 
 
 class VerifyMetric(Section):
-    """One series that judges a remedy on this service, and which direction is better."""
+    """One series that judges a remedy on this service, and which direction is better.
+
+    A counter (``kind``, by the metric's name when left out, as for a watch entry) is
+    judged on its per-second rate: compared raw, the restart a remedy makes would read as
+    a fall of the count.
+    """
 
     metric: str = Field(min_length=1)
     labels: dict[str, str] = Field(default_factory=dict)
     better: Literal["lower", "higher"] = "lower"
+    kind: Literal["gauge", "counter"] = "gauge"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_by_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") is None:
+            metric = data.get("metric")
+            if isinstance(metric, str):
+                return {**data, "kind": _kind_of(metric)}
+        return data
 
 
 class ServiceConfig(Section):

@@ -542,3 +542,22 @@ def test_a_dumped_watch_entry_loads_again_as_the_same_kind(tmp_path: Path) -> No
     again = tmp_path / "again.yaml"
     again.write_text(yaml.safe_dump({"services": [web.model_dump(mode="json")]}))
     assert load_settings(again).services[0].watch == web.watch
+
+
+def test_a_verify_series_is_a_counter_by_its_name_unless_its_kind_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    """Judged raw, a counter reset by the remedy's restart reads as an improvement."""
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(
+        "services:\n  - name: web\n    scrape: {url: 'http://x/metrics'}\n    verify:\n"
+        "      - {metric: http_errors_total}\n"
+        "      - {metric: worker_count, kind: gauge}\n"
+        "      - {metric: jobs_done, kind: counter, better: higher}\n"
+        "      - {metric: queue_depth}\n"
+    )
+    (web,) = load_settings(path).services
+    assert [v.kind for v in web.verify] == ["counter", "gauge", "counter", "gauge"]
+    again = tmp_path / "again.yaml"
+    again.write_text(yaml.safe_dump({"services": [web.model_dump(mode="json")]}))
+    assert load_settings(again).services[0].verify == web.verify

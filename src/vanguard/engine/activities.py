@@ -99,7 +99,7 @@ from vanguard.store import (
     Store,
     WatchStateRepo,
 )
-from vanguard.verify import compare
+from vanguard.verify import compare, counter_rates
 
 __all__ = [
     "LISTED",
@@ -844,10 +844,16 @@ class Activities:
         wanted = pattern.verify if pattern else (PatternVerify(),)
         own = _series_labels(alert)
         metrics: list[VerifyMetric] = []
+        trend = alert.trend_analysis
         for series in wanted:
             if series.metric is None or series.metric == alert.metric_type:
                 labels = series.labels or own
-                metric = VerifyMetric(metric=alert.metric_type, labels=labels, better=series.better)
+                metric = VerifyMetric(
+                    metric=alert.metric_type,
+                    labels=labels,
+                    better=series.better,
+                    kind=("counter" if trend.per_second else "gauge") if trend else None,
+                )
             else:
                 metric = VerifyMetric(
                     metric=series.metric, labels=series.labels, better=series.better
@@ -1017,19 +1023,25 @@ class Activities:
         recorded = self._baseline_windows(audit)
         if recorded is not None and recorded.earlier:
             return Verification(verdict=Verdict.inconclusive, reason=EARLIER_BASELINE)
-        observed = self._sample(
-            service, metrics, self.verify_samples, loose=_own_keys(inp.alert, metrics)
+        counters = {metric_key(m) for m in metrics if m.kind == "counter"}
+        observed = _as_rates(
+            self._sample(
+                service, metrics, self.verify_samples, loose=_own_keys(inp.alert, metrics)
+            ),
+            counters,
         )
-        baseline = (
-            recorded.windows
-            if recorded is not None
-            else self._evidence_as_baseline(inp.alert, metrics[0], observed)
-        )
+        if recorded is not None:
+            baseline = _as_rates(recorded.windows, counters)
+        else:
+            baseline = self._evidence_as_baseline(inp.alert, metrics[0], observed)
+            trend = inp.alert.trend_analysis
+            if not (trend and trend.per_second):
+                baseline = _as_rates(baseline, counters)
         judged: list[SeriesJudgement] = []
         deciding = 0
-        min_points = min(5, self.verify_samples)
         for n, m in enumerate(metrics):
             key = metric_key(m)
+            min_points = max(min(5, self.verify_samples - (key in counters)), 1)
             series = judge_each_series(
                 m,
                 baseline.get(key, {}),
@@ -1619,6 +1631,19 @@ def _forget_vanished(
         last = states[key].last_t
         if last is None or last < before:
             del states[key]
+
+
+def _as_rates(windows: SeriesWindows, counters: set[str]) -> SeriesWindows:
+    """``windows`` with the series of the ``counters`` entries turned into per-second rates
+    (an alert's own evidence on a watched counter already is)."""
+    return {
+        key: (
+            {labels: counter_rates(points) for labels, points in series.items()}
+            if key in counters
+            else series
+        )
+        for key, series in windows.items()
+    }
 
 
 def _unalerted(state: SeriesState, before: SeriesState | None) -> SeriesState:

@@ -1,11 +1,13 @@
 """Verify: did the action help? Baseline versus after-action window, with evidence."""
 
 from vanguard.verify.compare import compare, mann_kendall_p, mann_whitney_p, theil_sen_slope
+from vanguard.verify.rates import counter_rates
 from vanguard.verify.settle import Settlement, settle
 
 __all__ = [
     "Settlement",
     "compare",
+    "counter_rates",
     "mann_kendall_p",
     "mann_whitney_p",
     "settle",

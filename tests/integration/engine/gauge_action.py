@@ -9,7 +9,18 @@ from typing import ClassVar
 from prometheus_client import Gauge
 from pydantic import BaseModel, ConfigDict
 
-from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
+from vanguard.engine.activities import Activities
+from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput, VerifyInput
+from vanguard.model import (
+    ActionRequest,
+    ActionResult,
+    Alert,
+    Check,
+    Plan,
+    RollbackRequest,
+    UndoRecord,
+    Verification,
+)
 
 Gauges = dict[str, Gauge]
 
@@ -56,3 +67,17 @@ class GaugeAction:
 
     def rollback(self, request: RollbackRequest) -> ActionResult:
         raise NotImplementedError
+
+
+def verify_remedy(acts: Activities, alert: Alert, incident_id: str = "inc-1") -> Verification:
+    """Take ``alert`` through the activities, outside Temporal, up to its verification:
+    open, diagnose, decide, record the baseline, apply, verify."""
+    acts.open_incident(OpenInput(incident_id=incident_id, alert=alert))
+    diagnosis = acts.diagnose(DiagnoseInput(incident_id=incident_id, alert=alert))
+    acts.decide(DecideInput(incident_id=incident_id, alert=alert, diagnosis=diagnosis))
+    apply = ApplyInput(incident_id=incident_id, alert=alert, diagnosis=diagnosis)
+    acts.record_baseline(apply)
+    action = acts.apply_action(apply)
+    return acts.verify(
+        VerifyInput(incident_id=incident_id, alert=alert, diagnosis=diagnosis, action=action)
+    )

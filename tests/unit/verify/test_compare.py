@@ -42,6 +42,7 @@ def test_public_surface_is_pinned() -> None:
     assert sorted(vanguard.verify.__all__) == [
         "Settlement",
         "compare",
+        "counter_rates",
         "mann_kendall_p",
         "mann_whitney_p",
         "settle",

@@ -1,0 +1,31 @@
+"""A counter's readings as per-second rates, so a remedy is judged on what it changed.
+
+A counter's raw value only grows, and a restart (the remedy itself, often) drops it to 0:
+compared raw, any restart would look like a great improvement of an error count. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+from vanguard.model import EvidencePoint
+
+__all__ = ["counter_rates"]
+
+
+def counter_rates(points: Sequence[EvidencePoint]) -> tuple[EvidencePoint, ...]:
+    """The per-second increase between consecutive readings, stamped at the later one.
+
+    A drop is a reset, Prometheus' rule: the counter began again at 0, so the increase is
+    the later value itself. Readings not after the one before them give no rate; ``n``
+    readings give at most ``n - 1`` rates.
+    """
+    rates: list[EvidencePoint] = []
+    for before, after in pairwise(sorted(points, key=lambda p: p.timestamp)):
+        dt = (after.timestamp - before.timestamp).total_seconds()
+        if dt <= 0:
+            continue
+        increase = after.value - before.value if after.value >= before.value else after.value
+        rates.append(EvidencePoint(timestamp=after.timestamp, value=increase / dt))
+    return tuple(rates)
