@@ -11,6 +11,10 @@ fetched only once the run has completed), checked for a
 storm across repositories, planned by class (``plan_heal``) and handed to the engine as an
 ``Alert``; the engine's gates and the GitHub adapters do the rest. ``/vanguard retry|ignore``
 comments on a triage issue are obeyed only from authorised users.
+
+Store work runs in worker threads (``_in_thread``): the event loop is shared with the API's
+other requests and with each delivery's claim renewal, and a slow store (PostgreSQL under
+load, a SQLite write lock held for seconds) must delay only the delivery that waits on it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -29,6 +33,7 @@ from vanguard.ci.config import GitHubConfig
 from vanguard.ci.events import Delivery, Rejected, WorkflowJob, WorkflowRun, parse_delivery
 from vanguard.ci.healing import (
     FailureClass,
+    FailureSighting,
     HealKind,
     HealPlan,
     StormVerdict,
@@ -57,6 +62,24 @@ IntakeStatus = Literal["accepted", "ignored", "rejected", "failed", "duplicate"]
 POLL_RETRY_AFTER = timedelta(minutes=5)
 """A polled run whose handling failed is tried again after this, not on every poll: each
 try reads its logs again."""
+INTERRUPTED = "interrupted before handling ended"
+
+T = TypeVar("T")
+
+
+async def _in_thread(work: Callable[[], T]) -> T:
+    """Run blocking ``work`` in a worker thread, so the event loop goes on serving others.
+
+    A cancellation is raised only once ``work`` has ended: a write never runs on behind the
+    caller's back (a renewal after the settle, a claim nobody settles). Only a second
+    cancellation (the loop shutting down) stops the wait; ``STALE_RECEIVED`` covers that.
+    """
+    running = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await asyncio.wait([running])
+        raise
 
 
 class IntakeResult(BaseModel):
@@ -106,8 +129,9 @@ class CiIntake:
             reason = "being handled" if parsed.handled else parsed.reason
             action = parsed.action
             repo = parsed.repository.full_name if parsed.repository else None
-        with self.store.session() as session:
-            fresh = CiRepo(session).claim_delivery(
+        fresh = await self._claim(
+            delivery_id,
+            lambda ci: ci.claim_delivery(
                 delivery_id,
                 event=event,
                 action=action,
@@ -115,7 +139,8 @@ class CiIntake:
                 at=self.clock(),
                 status=status,
                 reason=reason,
-            )
+            ),
+        )
         if not fresh:
             return IntakeResult(
                 delivery_id=delivery_id, status="duplicate", reason="delivery already received"
@@ -132,7 +157,7 @@ class CiIntake:
                 status="ignored",
                 reason=f"repository {repo} is not watched",
             )
-            self._settle(result)
+            await self._settle(result)
             return result
         return await self._settled(delivery_id, event, self.handle(parsed))
 
@@ -141,8 +166,8 @@ class CiIntake:
     ) -> IntakeResult | None:
         """Handle a completed run found by polling, unless a webhook already brought it."""
         delivery_id = f"poll:{repository}:{run.id}:{run.run_attempt}"
-        with self.store.session() as session:
-            repo = CiRepo(session)
+
+        def claim(repo: CiRepo) -> bool | IntakeResult | None:
             if repo.attempt_handled(repository, run.id, run.run_attempt):
                 return None
             earlier = repo.delivery(delivery_id)
@@ -150,7 +175,7 @@ class CiIntake:
                 waited = self.clock() - earlier.received_at
                 if waited < POLL_RETRY_AFTER:
                     return self._not_yet(delivery_id, f"failed {waited} ago")
-            fresh = repo.claim_delivery(
+            return repo.claim_delivery(
                 delivery_id,
                 event="workflow_run",
                 action="completed",
@@ -159,7 +184,11 @@ class CiIntake:
                 status="received",
                 reason="found by polling",
             )
-        if not fresh:
+
+        claimed = await self._claim(delivery_id, claim)
+        if claimed is None or isinstance(claimed, IntakeResult):
+            return claimed
+        if not claimed:
             return self._not_yet(delivery_id, "being handled elsewhere")
         return await self._settled(
             delivery_id,
@@ -199,6 +228,36 @@ class CiIntake:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
+    async def _with_ci(self, work: Callable[[CiRepo], T]) -> T:
+        """``work`` in one unit of work of the store, off the event loop."""
+
+        def unit() -> T:
+            with self.store.session() as session:
+                return work(CiRepo(session))
+
+        return await _in_thread(unit)
+
+    async def _claim(self, delivery_id: str, claim: Callable[[CiRepo], T]) -> T:
+        """Run ``claim`` off the loop; its ``True`` means this process claimed ``delivery_id``.
+
+        A claim made while the caller was cancelled is settled ``failed`` at once: left
+        ``received``, every redelivery would be answered "duplicate" until it looked stale.
+        """
+        made: list[bool] = []
+
+        def unit() -> T:
+            with self.store.session() as session:
+                claimed = claim(CiRepo(session))
+            made.append(claimed is True)
+            return claimed
+
+        try:
+            return await _in_thread(unit)
+        except asyncio.CancelledError:
+            if any(made):
+                await self._settle(self._failed(delivery_id, INTERRUPTED))
+            raise
+
     async def _settled(
         self, delivery_id: str, event: str, handling: Awaitable[IntakeResult]
     ) -> IntakeResult:
@@ -219,18 +278,21 @@ class CiIntake:
             log.exception("delivery %s (%s) failed unexpectedly", delivery_id, event)
         finally:
             renewing.cancel()
+            await asyncio.wait([renewing])
             if result is None:
-                self._settle(self._failed(delivery_id, "interrupted before handling ended"))
-        self._settle(result)
+                await self._settle(self._failed(delivery_id, INTERRUPTED))
+        await self._settle(result)
         return result
 
     async def _keep_claim(self, delivery_id: str) -> None:
-        """Renew the delivery's claim while it is handled, however long that takes."""
+        """Renew the delivery's claim while it is handled, however long that takes.
+
+        Cancelled, it ends only after a renewal under way has, so none lands after the settle.
+        """
         while True:
             await asyncio.sleep(self.renew_every_s)
             try:
-                with self.store.session() as session:
-                    CiRepo(session).renew_delivery(delivery_id, self.clock())
+                await self._with_ci(lambda ci: ci.renew_delivery(delivery_id, self.clock()))
             except Exception:
                 log.exception("delivery %s: renewing its claim failed", delivery_id)
 
@@ -238,11 +300,12 @@ class CiIntake:
     def _failed(delivery_id: str, reason: str) -> IntakeResult:
         return IntakeResult(delivery_id=delivery_id, status="failed", reason=reason[:2000])
 
-    def _settle(self, result: IntakeResult) -> None:
-        with self.store.session() as session:
-            CiRepo(session).settle_delivery(
+    async def _settle(self, result: IntakeResult) -> None:
+        await self._with_ci(
+            lambda ci: ci.settle_delivery(
                 result.delivery_id, result.status, result.reason, result.incident_id
             )
+        )
 
     async def handle(self, delivery: Delivery) -> IntakeResult:
         """Act on one parsed delivery of a handled event."""
@@ -277,7 +340,7 @@ class CiIntake:
                 "Actions checks are healed through their workflow_run",
             )
         if delivery.event == "issues" and delivery.issue is not None:
-            return self._on_issue(delivery)
+            return await self._with_ci(lambda ci: self._on_issue(ci, delivery))
         return IntakeResult(delivery_id=did, status="ignored", reason="nothing to do")
 
     # -- runs ----------------------------------------------------------------------------
@@ -308,8 +371,9 @@ class CiIntake:
     ) -> IntakeResult:
         """Record a finished attempt; for a failure, explain, plan and start the incident."""
         if not run.failed:
-            with self.store.session() as session:
-                CiRepo(session).record_attempt(self._attempt(repository, default_branch, run))
+            await self._with_ci(
+                lambda ci: ci.record_attempt(self._attempt(repository, default_branch, run))
+            )
             return IntakeResult(
                 delivery_id=delivery_id,
                 status="accepted",
@@ -321,8 +385,8 @@ class CiIntake:
         explanation, job, baseline = reading.explanation, reading.job, reading.baseline
         finished = run.updated_at or self.clock()
         window = timedelta(seconds=self.config.healing.storm_window_s)
-        with self.store.session() as session:
-            repo = CiRepo(session)
+
+        def record(repo: CiRepo) -> tuple[bool, list[FailureSighting]]:
             repo.record_attempt(
                 self._attempt(repository, default_branch, run, explanation.retryable),
                 category=explanation.category,
@@ -330,8 +394,10 @@ class CiIntake:
                 handled=False,
             )
             triage = repo.triage(repository, explanation.fingerprint)
-            ignored = bool(triage and triage.ignored)
             sightings = repo.sightings(explanation.fingerprint, finished - window)
+            return bool(triage and triage.ignored), sightings
+
+        ignored, sightings = await self._with_ci(record)
         storm = detect_storm(
             sightings,
             explanation.fingerprint,
@@ -380,11 +446,12 @@ class CiIntake:
         baseline: Baseline | None = None,
     ) -> IntakeResult:
         if plan.kind is HealKind.none:
-            with self.store.session() as session:
-                CiRepo(session).record_attempt(
+            await self._with_ci(
+                lambda ci: ci.record_attempt(
                     self._attempt(repository, default_branch, run, explanation.retryable),
                     handled=True,
                 )
+            )
             return IntakeResult(delivery_id=delivery_id, status="accepted", reason=plan.reason)
         if self.starter is None:
             return IntakeResult(
@@ -410,12 +477,13 @@ class CiIntake:
             baseline_url=baseline.link if baseline else None,
         )
         incident_id, new = await self.starter(alert)
-        with self.store.session() as session:
-            CiRepo(session).record_attempt(
+        await self._with_ci(
+            lambda ci: ci.record_attempt(
                 self._attempt(repository, default_branch, run, explanation.retryable),
                 incident_id=incident_id,
                 handled=True,
             )
+        )
         what = "started" if new else "already open"
         return IntakeResult(
             delivery_id=delivery_id,
@@ -427,28 +495,27 @@ class CiIntake:
 
     # -- people --------------------------------------------------------------------------
 
-    def _on_issue(self, delivery: Delivery) -> IntakeResult:
+    def _on_issue(self, repo: CiRepo, delivery: Delivery) -> IntakeResult:
+        """Note a triage issue closed, reopened or gone (runs in the store's thread)."""
         issue = delivery.issue
         repository = delivery.repository
         if issue is None or repository is None:
             return IntakeResult(delivery_id=delivery.delivery_id, status="ignored", reason="-")
         name = repository.full_name
-        with self.store.session() as session:
-            repo = CiRepo(session)
-            triage = repo.triage_by_issue(name, issue.number)
-            if triage is None:
-                return IntakeResult(
-                    delivery_id=delivery.delivery_id,
-                    status="ignored",
-                    reason=f"issue #{issue.number} is not a Vanguard triage issue",
-                )
-            body = dict(triage.body)
-            if delivery.action in {"closed", "reopened"}:
-                body["state"] = "closed" if delivery.action == "closed" else "open"
-            forget = delivery.action in {"deleted", "transferred"}
-            if forget:
-                triage.issue_number = None
-            repo.save_triage(name, triage.fingerprint, at=self.clock(), body=body)
+        triage = repo.triage_by_issue(name, issue.number)
+        if triage is None:
+            return IntakeResult(
+                delivery_id=delivery.delivery_id,
+                status="ignored",
+                reason=f"issue #{issue.number} is not a Vanguard triage issue",
+            )
+        body = dict(triage.body)
+        if delivery.action in {"closed", "reopened"}:
+            body["state"] = "closed" if delivery.action == "closed" else "open"
+        forget = delivery.action in {"deleted", "transferred"}
+        if forget:
+            triage.issue_number = None
+        repo.save_triage(name, triage.fingerprint, at=self.clock(), body=body)
         what = "forgotten; the next failure opens a new one" if forget else "noted"
         return IntakeResult(
             delivery_id=delivery.delivery_id,
@@ -469,9 +536,12 @@ class CiIntake:
         if command is None:
             return IntakeResult(delivery_id=did, status="ignored", reason="no /vanguard command")
         repo_name = repository.full_name
-        with self.store.session() as session:
-            triage = CiRepo(session).triage_by_issue(repo_name, issue.number)
-            fingerprint = triage.fingerprint if triage else None
+
+        def fingerprint_of(repo: CiRepo) -> str | None:
+            triage = repo.triage_by_issue(repo_name, issue.number)
+            return triage.fingerprint if triage else None
+
+        fingerprint = await self._with_ci(fingerprint_of)
         if fingerprint is None:
             return IntakeResult(
                 delivery_id=did,
@@ -501,8 +571,9 @@ class CiIntake:
                 delivery_id=did, status="ignored", reason=f"/vanguard {command} refused: {why}"
             )
         if command is Command.ignore:
-            with self.store.session() as session:
-                CiRepo(session).save_triage(repo_name, fingerprint, at=self.clock(), ignored=True)
+            await self._with_ci(
+                lambda ci: ci.save_triage(repo_name, fingerprint, at=self.clock(), ignored=True)
+            )
             return IntakeResult(
                 delivery_id=did,
                 status="accepted",
@@ -513,13 +584,10 @@ class CiIntake:
     async def _retry(
         self, did: str, repository: str, fingerprint: str, login: str, why: str
     ) -> IntakeResult:
-        with self.store.session() as session:
-            repo = CiRepo(session)
+        def latest(repo: CiRepo) -> tuple[WorkflowRun, str, str] | None:
             row = repo.latest_failure(repository, fingerprint)
             if row is None:
-                return IntakeResult(
-                    delivery_id=did, status="ignored", reason=f"no failed run of {fingerprint}"
-                )
+                return None
             repo.save_triage(repository, fingerprint, at=self.clock(), ignored=False)
             run = WorkflowRun(
                 id=row.run_id,
@@ -531,8 +599,14 @@ class CiIntake:
                 run_attempt=row.run_attempt,
                 updated_at=row.finished_at,
             )
-            default_branch = row.default_branch
-            category = row.category or self.taxonomy.fallback
+            return run, row.default_branch, row.category or self.taxonomy.fallback
+
+        found = await self._with_ci(latest)
+        if found is None:
+            return IntakeResult(
+                delivery_id=did, status="ignored", reason=f"no failed run of {fingerprint}"
+            )
+        run, default_branch, category = found
         explanation = Explanation(
             lines=(),
             category=category,

@@ -5,17 +5,22 @@ incident's workflow then waits, and these commands send it the answer as a Tempo
 An approval is not a bypass: the workflow runs every gate again with the approver's name,
 so a freeze window or a rate limit that closed meanwhile still stops the action. The store
 is read first, so an incident that does not wait (any more) is refused with its state
-instead of signalling a workflow that would ignore the answer.
+instead of signalling a workflow that would ignore the answer; so is one whose workflow has
+ended. Of the answers sent, the workflow keeps the first, except that a decline replaces an
+approval until the action starts: after sending an approval the command reads the answers
+from the workflow's history and says so, and fails, when a decline stands.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from vanguard.cli.apps import incidents_app
 from vanguard.cli.core import ByOpt, ConfigOpt, StoreOpt, console, login_name
@@ -23,12 +28,70 @@ from vanguard.config import load_settings
 from vanguard.errors import EngineError, InputError
 from vanguard.incident import IncidentState
 
-__all__ = ["approve", "decline"]
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowHandle
+
+__all__ = ["Answer", "approve", "decline", "standing"]
 
 TemporalOpt = Annotated[
     str | None,
     typer.Option(help="HOST:PORT of Temporal (default: the config's, or the embedded server's)"),
 ]
+
+
+Answer = tuple[bool, str]
+"""One answer as the workflow holds it: approved or not, and ``approved by NAME``."""
+SETTLE_S = 15.0
+"""Longest wait for a workflow task in flight to end before the answers are read: signals
+that arrive meanwhile reach the history only then (within the task timeout, 10 s)."""
+
+
+def standing(answers: Sequence[Answer]) -> Answer | None:
+    """The answer the workflow keeps of ``answers`` (in the order it received them).
+
+    The first answer counts and later approvals are ignored, but a decline replaces an
+    approval: the rule of ``RemediationWorkflow``'s approve and decline signals.
+    """
+    kept: Answer | None = None
+    for answer in answers:
+        if kept is None or (kept[0] and not answer[0]):
+            kept = answer
+    return kept
+
+
+async def _answers_sent(client: Client, handle: WorkflowHandle[object, object]) -> list[Answer]:
+    """The approvals and declines the workflow received, in order, from its history.
+
+    Temporal holds back signals that arrive while a workflow task is in flight until the
+    task ends (a worker stopped mid-task holds them until it times out): that is waited for.
+    """
+    from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState
+
+    from vanguard.engine.workflows import RemediationWorkflow
+
+    in_flight = PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline:
+        pending = (await handle.describe()).raw_description.pending_workflow_task
+        if pending.state != in_flight:
+            break
+        await asyncio.sleep(0.2)
+
+    verbs = {
+        RemediationWorkflow.approve.__name__: (True, "approved"),
+        RemediationWorkflow.decline.__name__: (False, "declined"),
+    }
+    answers: list[Answer] = []
+    async for event in handle.fetch_history_events():
+        if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            continue
+        signalled = event.workflow_execution_signaled_event_attributes
+        if signalled.signal_name not in verbs:
+            continue
+        approved, verb = verbs[signalled.signal_name]
+        (who,) = await client.data_converter.decode(signalled.input.payloads, [str])
+        answers.append((approved, f"{verb} by {who}"))
+    return answers
 
 
 def _where(config: Path, store: str | None, temporal: str | None) -> tuple[str, str, str]:
@@ -54,6 +117,8 @@ def _answer(
     temporal: str | None,
     by: str | None,
 ) -> None:
+    from temporalio.client import WorkflowExecutionStatus
+
     from vanguard.engine.client import connect
     from vanguard.engine.workflows import RemediationWorkflow, workflow_id_for
     from vanguard.store import IncidentRepo, open_store
@@ -74,25 +139,52 @@ def _answer(
         )
     who = login_name(by)
     signal = RemediationWorkflow.approve if approve else RemediationWorkflow.decline
+    ended = f"incident {incident_id} is no longer awaiting approval: its workflow has ended"
 
-    async def send() -> None:
+    async def send() -> list[Answer]:
         client = await connect(address, namespace)
         handle = client.get_workflow_handle(workflow_id_for(incident_id))
         try:
+            status = (await handle.describe()).status
+            if status is not WorkflowExecutionStatus.RUNNING:
+                raise InputError(f"{ended} ({status.name.lower() if status else 'unknown'})")
             await handle.signal(signal, who)
         except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise InputError(f"{ended} or is not on Temporal at {address}: {exc}") from exc
             raise EngineError(
                 f"cannot signal the workflow of incident {incident_id} at {address}: {exc}"
             ) from exc
+        if not approve:
+            return []
+        try:
+            return await _answers_sent(client, handle)
+        except RPCError as exc:
+            raise EngineError(
+                f"approval of {incident_id} sent as {who}, but whether a decline stands could "
+                f"not be read from Temporal at {address}: {exc}"
+            ) from exc
 
-    asyncio.run(send())
-    if approve:
+    kept = standing(asyncio.run(send()))
+    if not approve:
+        console.print(f"{incident_id} declined by {who}: nothing will be done", highlight=False)
+        return
+    if kept is not None and not kept[0]:
+        raise InputError(
+            f"approval of {incident_id} sent as {who}, but a decline stands ({kept[1]}): "
+            "a decline wins until the action starts, so the incident will not act"
+        )
+    if kept is not None and kept[1] != f"approved by {who}":
         console.print(
-            f"approval of {incident_id} sent as {who}: every gate runs again before it acts",
+            f"{incident_id} was already {kept[1]}; the approval sent as {who} changes "
+            "nothing: every gate runs again before it acts",
             highlight=False,
         )
-    else:
-        console.print(f"{incident_id} declined by {who}: nothing will be done", highlight=False)
+        return
+    console.print(
+        f"approval of {incident_id} sent as {who}: every gate runs again before it acts",
+        highlight=False,
+    )
 
 
 @incidents_app.command("approve")

@@ -4,6 +4,7 @@ A pause stops every action on one service (``--service``) or on all, for a while
 2h``) or until resumed. Detection and diagnosis go on and every incident is recorded, but
 the pause gate declines it, no approval lifts that, and an action approved before the pause
 is not applied. Pausing and resuming are written to the audit trail with who and why.
+Pausing a service (or all) that is already paused extends that pause rather than adding one.
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def pause(
     config: ConfigOpt = Path("vanguard.yaml"),
     store: StoreOpt = None,
 ) -> None:
-    """Stop Vanguard acting on one service or all; incidents are still recorded."""
+    """Stop Vanguard acting on one service or all; incidents are still recorded.
+
+    Pausing a scope already paused extends that pause: the new reason, the later end.
+    """
     if not reason.strip():
         raise InputError("--reason: say why, for whoever finds the pause")
     now = utcnow()
@@ -78,12 +82,23 @@ def pause(
     the_store = open_configured_store(config, store)
     try:
         with the_store.session() as session:
-            made = PauseRepo(session).pause(
+            repo = PauseRepo(session)
+            earlier = repo.in_force(service, now)
+            made = repo.pause(
                 service=service, reason=reason.strip(), by=login_name(by), now=now, until=until
             )
     finally:
         the_store.close()
-    console.print(made.describe(), highlight=False)
+    if earlier is None:
+        console.print(made.describe(), highlight=False)
+    else:
+        console.print(f"already paused; the pause is extended: {made.describe()}", highlight=False)
+        if made.until != until:
+            console.print(
+                f"it already lasted longer than --for {for_}: pausing again never shortens "
+                "a pause (resume ends it)",
+                highlight=False,
+            )
     scope = f" --service {service}" if service else ""
     where = f" --store {redact_text(store)}" if store else ""
     if not store and config != Path("vanguard.yaml"):

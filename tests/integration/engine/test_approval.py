@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from tests.leaks import StartLeaky, leak_alert, leak_settings, wait_for_incidents
 from tests.notifiers import Refusing
@@ -19,6 +19,7 @@ from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.runtime import Runtime, build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import RETRY, RemediationWorkflow
+from vanguard.errors import InputError
 from vanguard.incident import IncidentState
 from vanguard.model import Outcome, OutcomeStatus
 from vanguard.notify import MemoryNotifier, Message
@@ -237,3 +238,82 @@ async def test_of_answers_sent_while_no_worker_ran_a_decline_wins_and_no_approva
     assert outcome.status is OutcomeStatus.declined, outcome.reason
     assert "declined by mallory" in outcome.reason
     assert svc.spawns() == 1, "nothing was restarted"
+
+
+async def test_an_approval_says_when_an_earlier_answer_stands(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """Answers sent while no worker runs are read back from the workflow: an approval after
+    another changes nothing, and one after a decline is refused, the decline standing."""
+    (svc,) = leaky(["overruled"], 0.0)
+    base = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    settings = _asking(base)
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    client = await connect(temporal_address)
+    where = ["--store", settings.resolved_store_url(), "--temporal", temporal_address]
+
+    async def answer(verb: str, incident_id: str, who: str) -> Result:
+        args = ["incidents", verb, incident_id, *where, "--by", who]
+        return await asyncio.to_thread(CliRunner().invoke, app, args)
+
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            incident_id, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
+        first = await answer("approve", incident_id, "alice")
+        second = await answer("approve", incident_id, "carol")
+        declined = await answer("decline", incident_id, "mallory")
+        overruled = await answer("approve", incident_id, "bob")
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            outcome = await handle.result()
+    finally:
+        runtime.close()
+
+    def said(result: Result) -> str:
+        return " ".join(result.output.split())
+
+    assert first.exit_code == 0, first.output
+    assert f"approval of {incident_id} sent as alice: every gate runs again" in said(first)
+    assert declined.exit_code == 0, declined.output
+    assert overruled.exit_code != 0, overruled.output
+    assert isinstance(overruled.exception, InputError)
+    assert (
+        f"approval of {incident_id} sent as bob, but a decline stands (declined by mallory)"
+        in str(overruled.exception)
+    )
+    assert "the incident will not act" in str(overruled.exception)
+    assert second.exit_code == 0, second.output
+    assert f"{incident_id} was already approved by alice; the approval sent as carol" in said(
+        second
+    )
+    assert outcome.status is OutcomeStatus.declined
+    assert "declined by mallory" in outcome.reason
+    assert svc.spawns() == 1, "nothing was restarted"
+
+
+async def test_an_incident_whose_workflow_ended_is_no_longer_awaiting_approval(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """The store still says it waits (no worker recorded the end); the workflow says not."""
+    (svc,) = leaky(["ended"], 0.0)
+    base = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    settings = _asking(base)
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            incident_id, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
+        await handle.terminate("cleaned up by hand")
+        args = ["incidents", "approve", incident_id, "--by", "alice"]
+        args += ["--store", settings.resolved_store_url(), "--temporal", temporal_address]
+        refused = await asyncio.to_thread(CliRunner().invoke, app, args)
+    finally:
+        runtime.close()
+    assert isinstance(refused.exception, InputError), refused.output
+    assert f"incident {incident_id} is no longer awaiting approval: its workflow has ended " in (
+        str(refused.exception)
+    )
+    assert "(terminated)" in str(refused.exception)

@@ -58,6 +58,21 @@ def test_pause_status_resume_and_the_audit_trail(url: str) -> None:
     assert chain.ok
 
 
+def test_pausing_a_paused_service_again_extends_its_pause(url: str) -> None:
+    def said(*args: str) -> str:
+        return " ".join(_run(url, *args).split())
+
+    said("pause", "--service", "web", "--for", "1h", "--reason", "deploy", "--by", "erin")
+    again = said("pause", "--service", "web", "--for", "3h", "--reason", "slow", "--by", "bo")
+    assert "already paused; the pause is extended: automation paused on service web by bo" in again
+    shorter = said("pause", "--service", "web", "--for", "1m", "--reason", "x")
+    assert "it already lasted longer than --for 1m" in shorter
+    assert said("status").count("automation paused on service web") == 1
+    resumed = said("resume", "--service", "web")
+    assert "resumed automation on service web (1 pause(s))" in resumed
+    assert "automation is running" in said("status")
+
+
 def test_a_pause_for_a_while_ends_by_itself(url: str) -> None:
     store = open_store(url)
     now = utcnow()
