@@ -9,6 +9,11 @@ Bad rows never stop a run: a row whose value is not a finite number, whose times
 be read, or whose timestamp is not after the previous good row's is *held*: it is written
 with score 0 and the detector does not learn it. A warning on stderr counts each kind.
 An empty file or one without the ``timestamp,value`` header is an ``InputError``.
+
+A timestamp that reads as a number is Unix epoch time: seconds, or milliseconds from 10¹¹
+up. Anything else is read as ISO 8601, a time without a zone as UTC. So digits alone are
+never a date: ``20240101`` is 20,240,101 seconds (1970-08-23; write ``2024-01-01``), and
+``1701051000000`` is 27 November 2023 in milliseconds, not ``1701-05-10T00:00``.
 """
 
 from __future__ import annotations
@@ -240,15 +245,18 @@ def read_series(path: Path) -> Series:
 
 
 def _timestamp(stamp: str) -> datetime | None:
-    """ISO 8601 (a time without a zone is UTC), or Unix epoch seconds or milliseconds."""
-    try:
-        return datetime.fromisoformat(stamp)
-    except ValueError:
-        pass
+    """Unix epoch seconds (milliseconds from ``EPOCH_MS``) if ``stamp`` is a number, else ISO 8601.
+
+    The number is tried first: ``fromisoformat`` also reads some runs of digits, such as
+    ``19700101`` or the epoch milliseconds ``1701051000000``, as dates.
+    """
     try:
         number = float(stamp)
     except ValueError:
-        return None
+        try:
+            return datetime.fromisoformat(stamp)
+        except ValueError:
+            return None
     if not math.isfinite(number) or number < 0:
         return None
     try:

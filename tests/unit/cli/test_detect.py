@@ -235,6 +235,23 @@ def test_epoch_seconds_and_milliseconds_are_timestamps(tmp_path: Path) -> None:
     assert read_series(millis).times == [1700000000.0, 1700000060.0]
 
 
+def test_digits_alone_are_epoch_time_never_a_date(tmp_path: Path) -> None:
+    """``fromisoformat`` reads ``19700101`` and ``1701051000000`` as 1970-01-01 and 1701-05-10."""
+    seconds = ["timestamp,value", "10000101,1", "12345678,2", "19700101,3", "20240101,4"]
+    series = read_series(write(tmp_path / "s.csv", seconds))
+    assert series.times == [10000101.0, 12345678.0, 19700101.0, 20240101.0]
+    millis = ["timestamp,value", "1701050940000,1", "1701051000000,2", "1701051060000,3"]
+    series = read_series(write(tmp_path / "ms.csv", millis))
+    assert series.times == [1701050940.0, 1701051000.0, 1701051060.0]
+    assert series.held == {}
+    dates = ["timestamp,value", "2024-01-01,1", "20240102T00,2", "2024-01-03T00:00:00Z,3"]
+    assert read_series(write(tmp_path / "d.csv", dates)).times == [
+        1704067200.0,
+        1704153600.0,
+        1704240000.0,
+    ]
+
+
 def test_a_file_with_no_usable_row_is_an_error_not_an_empty_result(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.csv", ["timestamp,value", "yesterday,1", "today,2", "now,x"])
     with pytest.raises(InputError, match=r"no usable row \(3 unreadable timestamp\)"):
