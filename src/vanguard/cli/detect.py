@@ -1,42 +1,90 @@
 """``vanguard detect`` (score a CSV series) and ``vanguard bench nab`` (score the corpus).
 
+``detect`` streams: it reads, scores and writes ``CHUNK_ROWS`` rows at a time and carries the
+detector's state from one chunk to the next, so its memory does not grow with the file
+(``--plot`` aside: it keeps 24 bytes a row). The scores go to a file beside OUTPUT that is
+renamed over it once complete, so an error late in the input leaves no partial OUTPUT.
+
 Bad rows never stop a run: a row whose value is not a finite number, whose timestamp cannot
 be read, or whose timestamp is not after the previous good row's is *held*: it is written
 with score 0 and the detector does not learn it. A warning on stderr counts each kind.
 An empty file or one without the ``timestamp,value`` header is an ``InputError``.
+
+A timestamp that reads as a number is Unix epoch time: seconds, or milliseconds from 10¹¹
+up. Anything else is read as ISO 8601, a time without a zone as UTC. So digits alone are
+never a date: ``20240101`` is 20,240,101 seconds (1970-08-23; write ``2024-01-01``), and
+``1701051000000`` is 27 November 2023 in milliseconds, not ``1701-05-10T00:00``.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import shutil
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import numpy as np
 import numpy.typing as npt
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from vanguard.cli.apps import app, bench_app
 from vanguard.detect.default import score_batch
-from vanguard.detect.registry import DEFAULT_DETECTOR, DETECTORS, score_series
+from vanguard.detect.registry import DEFAULT_DETECTOR, DETECTORS, SeriesScorer, score_series
 from vanguard.detect.watch import ANOMALY_ALERT_SCORE
 from vanguard.errors import InputError
 from vanguard.evaluation.nab import PROFILES, NabFile, load_corpus, load_profiles, score_corpus
 from vanguard.plot import Panel, series_svg
 
-__all__ = ["Series", "bench_nab", "detect", "read_series", "write_scores"]
+__all__ = [
+    "HeldRows",
+    "Series",
+    "SeriesReader",
+    "bench_nab",
+    "detect",
+    "open_series",
+    "read_series",
+    "write_scores",
+]
+
+F64 = npt.NDArray[np.float64]
+
+CHUNK_ROWS = 8192
+"""Rows read, scored and written at a time: a few MB of memory, whatever the file's length."""
+SHOWN_LINES = 5
+"""Line numbers a warning lists for each reason."""
+PROGRESS_MIN_BYTES = 1 << 20
+"""Inputs this big get a progress bar on a terminal (about 50,000 rows: 10-20 s by default)."""
+MAX_MAGNITUDE = 1e100
+"""Values past it are held: their squares overflow a float, so no statistic of them is."""
+EPOCH_MS = 1e11
+"""A numeric timestamp this large is milliseconds (1e11 seconds is the year 5138)."""
+OUTPUT_HEADER = ("timestamp", "value", "anomaly_score")
 
 
 @dataclass
 class Series:
-    """The rows of an input CSV as read, with the values to score (NaN where held)."""
+    """Rows of an input CSV as read, with the values to score (NaN where held).
+
+    A chunk of a file (``SeriesReader.chunks``) or all of it (``read_series``); ``held``
+    lists, for each reason, the lines of these rows it held.
+    """
 
     timestamps: list[str] = field(default_factory=list)
     raw_values: list[str] = field(default_factory=list)
@@ -49,90 +97,166 @@ class Series:
         self.values.append(math.nan)
         self.times.append(math.nan)
 
+    def extend(self, more: Series) -> None:
+        """Append the rows of ``more``, the chunk after these."""
+        self.timestamps.extend(more.timestamps)
+        self.raw_values.extend(more.raw_values)
+        self.values.extend(more.values)
+        self.times.extend(more.times)
+        for reason, lines in more.held.items():
+            self.held.setdefault(reason, []).extend(lines)
 
-def read_series(path: Path) -> Series:
-    """Read ``timestamp,value`` rows; bad rows are held, a missing header is an error."""
-    rows: list[list[str]] = []
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            start = 1
-            try:
-                for row in reader:
-                    if any("\n" in cell or "\r" in cell for cell in row):
-                        raise InputError(
-                            f"{path}: line {start}: a quoted field runs across lines (a quote "
-                            "left open?); the rows after it would be lost"
-                        )
-                    rows.append(row)
-                    start = reader.line_num + 1
-            except csv.Error as exc:
-                raise InputError(f"{path}: line {reader.line_num}: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from exc
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if not rows:
-        raise InputError(f"{path}: empty file; expected a header 'timestamp,value' and rows")
-    header = [cell.strip().lower() for cell in rows[0]]
-    if "timestamp" not in header or "value" not in header:
-        got = ",".join(rows[0])[:80]
-        raise InputError(f"{path}: line 1: expected a header 'timestamp,value', got {got!r}")
-    ti, vi = header.index("timestamp"), header.index("value")
-    series = Series()
-    last: datetime | None = None
-    for line, row in enumerate(rows[1:], start=2):
-        stamp = row[ti].strip() if ti < len(row) else ""
-        text = row[vi].strip() if vi < len(row) else ""
-        series.timestamps.append(stamp)
-        series.raw_values.append(text)
+
+@dataclass
+class HeldRows:
+    """How many rows of a file one reason held, and the first lines it held (for the warning)."""
+
+    count: int = 0
+    first: list[int] = field(default_factory=list)
+
+    def add(self, line: int) -> None:
+        self.count += 1
+        if len(self.first) < SHOWN_LINES:
+            self.first.append(line)
+
+
+class SeriesReader:
+    """The data rows of an open ``timestamp,value`` CSV, read a chunk at a time.
+
+    Whether a row is held depends only on the row and the last good timestamp, so a chunk
+    can be scored and written before the next one is read. ``held`` tallies the rows read so
+    far; a line number counts the header as 1 and skips blank rows.
+    """
+
+    def __init__(
+        self, path: Path, fh: TextIO, rows: Iterator[list[str]], columns: tuple[int, int]
+    ) -> None:
+        self.path = path
+        self.held: dict[str, HeldRows] = {}
+        self._fh = fh
+        self._rows = rows
+        self._ti, self._vi = columns
+        self._line = 1
+        self._last: datetime | None = None
+        self._usable = False
+
+    def bytes_read(self) -> int:
+        """How far into the file reading has got (read-ahead included), for a progress bar."""
+        return self._fh.buffer.tell()
+
+    def chunks(self, size: int) -> Iterator[Series]:
+        """The rows, ``size`` at a time; a file whose every row is held is an ``InputError``.
+
+        That error comes before the last chunk, so a one-chunk file yields nothing first.
+        """
+        chunk = Series()
+        for row in self._rows:
+            self._line += 1
+            stamp = row[self._ti].strip() if self._ti < len(row) else ""
+            text = row[self._vi].strip() if self._vi < len(row) else ""
+            chunk.timestamps.append(stamp)
+            chunk.raw_values.append(text)
+            accepted = self._accept(stamp, text)
+            if isinstance(accepted, str):
+                chunk.hold(accepted, self._line)
+                self.held.setdefault(accepted, HeldRows()).add(self._line)
+            else:
+                chunk.values.append(accepted[0])
+                chunk.times.append(accepted[1])
+            if len(chunk.timestamps) >= size:
+                yield chunk
+                chunk = Series()
+        if self._line > 1 and not self._usable:
+            reasons = ", ".join(f"{held.count} {reason}" for reason, held in self.held.items())
+            raise InputError(f"{self.path}: no usable row ({reasons}); see the accepted formats")
+        if chunk.timestamps:
+            yield chunk
+
+    def _accept(self, stamp: str, text: str) -> tuple[float, float] | str:
+        """A good row's value and epoch time (it becomes the last good row), or why it is held."""
         when = _timestamp(stamp)
         if when is None:
-            series.hold("unreadable timestamp", line)
-            continue
+            return "unreadable timestamp"
         try:
             if "_" in text or not text.isascii():
                 raise ValueError(text)
             value = float(text)
         except ValueError:
-            series.hold("non-numeric value", line)
-            continue
+            return "non-numeric value"
         if not math.isfinite(value):
-            series.hold("non-numeric value", line)
-            continue
+            return "non-numeric value"
         if abs(value) > MAX_MAGNITUDE:
-            series.hold("value out of range", line)
-            continue
-        if last is not None and _naive(when) == _naive(last):
-            series.hold("duplicate timestamp", line)
-            continue
-        if last is not None and _naive(when) < _naive(last):
-            series.hold("timestamp before the previous row", line)
-            continue
-        last = when
-        series.values.append(value)
-        series.times.append(_epoch(when))
-    if series.timestamps and not any(math.isfinite(t) for t in series.times):
-        reasons = ", ".join(f"{len(lines)} {reason}" for reason, lines in series.held.items())
-        raise InputError(f"{path}: no usable row ({reasons}); see the accepted formats")
-    return series
+            return "value out of range"
+        if self._last is not None and _naive(when) == _naive(self._last):
+            return "duplicate timestamp"
+        if self._last is not None and _naive(when) < _naive(self._last):
+            return "timestamp before the previous row"
+        self._last = when
+        self._usable = True
+        return value, _epoch(when)
 
 
-MAX_MAGNITUDE = 1e100
-"""Values past it are held: their squares overflow a float, so no statistic of them is."""
-EPOCH_MS = 1e11
-"""A numeric timestamp this large is milliseconds (1e11 seconds is the year 5138)."""
+@contextmanager
+def open_series(path: Path) -> Iterator[SeriesReader]:
+    """``path`` open at its first data row; an unreadable, empty or headerless file is an error."""
+    try:
+        fh = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from exc
+    with fh:
+        rows = _csv_rows(path, fh)
+        header = next(rows, None)
+        if header is None:
+            raise InputError(f"{path}: empty file; expected a header 'timestamp,value' and rows")
+        names = [cell.strip().lower() for cell in header]
+        if "timestamp" not in names or "value" not in names:
+            got = ",".join(header)[:80]
+            raise InputError(f"{path}: line 1: expected a header 'timestamp,value', got {got!r}")
+        yield SeriesReader(path, fh, rows, (names.index("timestamp"), names.index("value")))
+
+
+def _csv_rows(path: Path, fh: TextIO) -> Iterator[list[str]]:
+    """The non-blank rows of a CSV file; a malformed or undecodable row is an ``InputError``."""
+    reader = csv.reader(fh)
+    start = 1
+    try:
+        for row in reader:
+            if any("\n" in cell or "\r" in cell for cell in row):
+                raise InputError(
+                    f"{path}: line {start}: a quoted field runs across lines (a quote "
+                    "left open?); the rows after it would be lost"
+                )
+            if any(cell.strip() for cell in row):
+                yield row
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"{path}: line {reader.line_num}: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from exc
+
+
+def read_series(path: Path) -> Series:
+    """A whole ``timestamp,value`` file in memory, bad rows held (``vanguard detect`` streams)."""
+    whole = Series()
+    with open_series(path) as reader:
+        for chunk in reader.chunks(CHUNK_ROWS):
+            whole.extend(chunk)
+    return whole
 
 
 def _timestamp(stamp: str) -> datetime | None:
-    """ISO 8601 (a time without a zone is UTC), or Unix epoch seconds or milliseconds."""
-    try:
-        return datetime.fromisoformat(stamp)
-    except ValueError:
-        pass
+    """Unix epoch seconds (milliseconds from ``EPOCH_MS``) if ``stamp`` is a number, else ISO 8601.
+
+    The number is tried first: ``fromisoformat`` also reads some runs of digits, such as
+    ``19700101`` or the epoch milliseconds ``1701051000000``, as dates.
+    """
     try:
         number = float(stamp)
     except ValueError:
-        return None
+        try:
+            return datetime.fromisoformat(stamp)
+        except ValueError:
+            return None
     if not math.isfinite(number) or number < 0:
         return None
     try:
@@ -150,18 +274,77 @@ def _epoch(when: datetime) -> float:
     return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()
 
 
-def write_scores(path: Path, series: Series, scores: np.ndarray) -> None:
-    """Write ``timestamp,value,anomaly_score``, one row per input row."""
+def write_scores(out: TextIO, series: Series, scores: F64) -> None:
+    """Write a ``timestamp,value,anomaly_score`` row for each row of ``series``."""
+    csv.writer(out).writerows(
+        [stamp, text, f"{min(max(score, 0.0), 1.0):.6f}"]
+        for stamp, text, score in zip(
+            series.timestamps, series.raw_values, scores.tolist(), strict=True
+        )
+    )
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[TextIO]:
+    """A new file that replaces ``path`` only when the block completes; else it is removed.
+
+    Any ``OSError`` in the block is a failure to write (reading errors are ``InputError``s
+    by then). A symlink's target is replaced; a pipe or device (``/dev/null``, ``/dev/stdout``)
+    is written directly, since it cannot be renamed over.
+    """
+    target = path.resolve()
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        with path.open("w", newline="") as fh:
-            out = csv.writer(fh)
-            out.writerow(["timestamp", "value", "anomaly_score"])
-            for stamp, text, score in zip(
-                series.timestamps, series.raw_values, scores.tolist(), strict=True
-            ):
-                out.writerow([stamp, text, f"{min(max(score, 0.0), 1.0):.6f}"])
+        if target.exists() and not target.is_file():
+            with target.open("w", newline="") as fh:
+                yield fh
+            return
+        with temp.open("x", newline="") as fh:
+            yield fh
+        if target.exists():
+            shutil.copymode(target, temp)
+        temp.replace(target)
     except OSError as exc:
         raise InputError(f"{path}: cannot write: {exc}") from exc
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _progress(err: Console, total: int, done: Callable[[], int]) -> Iterator[Callable[[], None]]:
+    """A bar of bytes read, on a terminal and for a big input only; yields its refresh."""
+    if not err.is_interactive or total < PROGRESS_MIN_BYTES:
+        yield lambda: None
+        return
+    with Progress(
+        TextColumn("detect"),
+        BarColumn(),
+        TaskProgressColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("detect", total=total)
+        yield lambda: bar.update(task, completed=min(done(), total))
+
+
+@dataclass
+class _PlotRows:
+    """What ``--plot`` needs of every row, 24 bytes each: kept only when a plot is asked for."""
+
+    times: list[F64] = field(default_factory=list)
+    values: list[F64] = field(default_factory=list)
+    scores: list[F64] = field(default_factory=list)
+
+    def add(self, times: F64, values: F64, scores: F64) -> None:
+        self.times.append(times)
+        self.values.append(values)
+        self.scores.append(scores)
+
+
+def _joined(parts: list[F64]) -> F64:
+    return np.concatenate([np.empty(0), *parts])
 
 
 @app.command()
@@ -173,33 +356,49 @@ def detect(
     ] = DEFAULT_DETECTOR,
     plot: Annotated[
         Path | None,
-        typer.Option(help="Also draw the series and its scores to this SVG file."),
+        typer.Option(
+            help="Also draw the series and its scores to this SVG file (keeps 24 bytes a row "
+            "in memory until it is drawn)."
+        ),
     ] = None,
 ) -> None:
-    """Score a series causally in one pass: timestamp,value,anomaly_score in [0, 1]."""
+    """Score a series causally in one pass: timestamp,value,anomaly_score in [0, 1].
+
+    The input is read, scored and written a chunk at a time: memory does not grow with it.
+    """
     if detector not in DETECTORS:
         raise InputError(f"unknown detector {detector!r} (known: {', '.join(sorted(DETECTORS))})")
-    series = read_series(input_csv)
     err = Console(stderr=True, soft_wrap=True)
-    for reason, lines in series.held.items():
-        shown = ", ".join(str(n) for n in lines[:5]) + (", ..." if len(lines) > 5 else "")
+    scorer = SeriesScorer(detector)
+    kept = _PlotRows() if plot is not None else None
+    with open_series(input_csv) as reader:
+        size = input_csv.stat().st_size if input_csv.is_file() else 0
+        with _progress(err, size, reader.bytes_read) as advance, _replacing(output) as out:
+            csv.writer(out).writerow(OUTPUT_HEADER)
+            for chunk in reader.chunks(CHUNK_ROWS):
+                values = np.asarray(chunk.values, dtype=np.float64)
+                times = np.asarray(chunk.times, dtype=np.float64)
+                scores = scorer.score(values, times)
+                write_scores(out, chunk, scores)
+                if kept is not None:
+                    kept.add(times, values, scores)
+                advance()
+    for reason, held in reader.held.items():
+        shown = ", ".join(str(n) for n in held.first) + (
+            ", ..." if held.count > SHOWN_LINES else ""
+        )
         err.print(
-            f"[yellow]warning[/yellow] {input_csv}: {len(lines)} row(s) held "
+            f"[yellow]warning[/yellow] {input_csv}: {held.count} row(s) held "
             f"(score 0, not learned): {reason}; line(s) {shown}",
             highlight=False,
         )
-    scores = score_series(
-        detector,
-        np.asarray(series.values, dtype=np.float64),
-        np.asarray(series.times, dtype=np.float64),
-    )
-    write_scores(output, series, scores)
-    if plot is not None:
-        held = sum(len(lines) for lines in series.held.values())
+    if plot is not None and kept is not None:
+        scores = _joined(kept.scores)
+        held_rows = sum(held.count for held in reader.held.values())
         title = f"{input_csv.name}: detector {detector}, {len(scores):,} rows" + (
-            f", {held:,} held" if held else ""
+            f", {held_rows:,} held" if held_rows else ""
         )
-        _write_plot(plot, np.asarray(series.times), np.asarray(series.values), scores, title)
+        _write_plot(plot, _joined(kept.times), _joined(kept.values), scores, title)
 
 
 def _write_plot(

@@ -51,6 +51,7 @@ __all__ = [
     "default_step",
     "default_step_many",
     "score_batch",
+    "score_chunk",
     "step_batch",
 ]
 
@@ -165,6 +166,10 @@ class BatchState:
             armed=np.ones(size),
             hold=z.copy(),
         )
+
+    def copy(self) -> BatchState:
+        """An independent copy: stepping it leaves this state as it was."""
+        return replace(self, **{f.name: getattr(self, f.name).copy() for f in fields(self)})
 
     def nbytes_per_series(self) -> int:
         total = sum(int(getattr(self, f.name).nbytes) for f in fields(self))
@@ -437,16 +442,34 @@ def score_batch(
     ``times`` (same shape, epoch seconds) enables the time-of-day context.
     """
     matrix = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    start = BatchState.zeros(matrix.shape[0], params)
+    return score_chunk(start, matrix, params, times, progress)[1]
+
+
+def score_chunk(
+    state: BatchState,
+    values: F64,
+    params: DefaultParams = DEFAULT_PARAMS,
+    times: F64 | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[BatchState, F64]:
+    """Score the next columns of a ``(series, time)`` matrix after ``state``: (state after, scores).
+
+    ``state`` is left as it was. Columns scored chunk by chunk, each chunk starting from the
+    state the previous one returned, get the scores ``score_batch`` gives them all at once,
+    bit for bit, so a series too long for memory can be scored in pieces.
+    """
+    matrix = np.atleast_2d(np.asarray(values, dtype=np.float64))
     stamps = None if times is None else np.atleast_2d(np.asarray(times, dtype=np.float64))
-    state = BatchState.zeros(matrix.shape[0], params)
+    after = state.copy()
     out = np.zeros_like(matrix)
     for j in range(matrix.shape[1]):
         out[:, j] = step_batch(
-            state, matrix[:, j], params, None if stamps is None else stamps[:, j]
+            after, matrix[:, j], params, None if stamps is None else stamps[:, j]
         )
         if progress is not None and (j % 1024 == 1023 or j == matrix.shape[1] - 1):
             progress(j + 1)
-    return out
+    return after, out
 
 
 def default_step(
@@ -490,8 +513,6 @@ class DefaultDetector:
         step_batch(self._state, np.array([x]), self.params, None if t is None else np.array([t]))
 
     def score_one(self, x: float, t: float | None = None) -> float:
-        trial = replace(
-            self._state, **{f.name: getattr(self._state, f.name).copy() for f in fields(BatchState)}
-        )
+        trial = self._state.copy()
         stamp = None if t is None else np.array([t])
         return float(step_batch(trial, np.array([x]), self.params, stamp)[0])

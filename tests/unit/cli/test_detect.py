@@ -1,19 +1,28 @@
-"""``vanguard detect``: the CSV contract, bad input held with warnings, clear errors."""
+"""``vanguard detect``: the CSV contract, bad input held with warnings, clear errors, streaming."""
 
 from __future__ import annotations
 
 import csv
+import io
 import math
+import os
+import re
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from vanguard.cli import detect as detect_module
 from vanguard.cli import main
 from vanguard.cli.detect import read_series
 from vanguard.detect.default import score_batch
+from vanguard.detect.registry import DETECTORS, score_series
 from vanguard.errors import InputError
+
+NAB = Path("/work/shared/datasets/nab")
+"""The shared NAB corpus (see its README); tests read it in place and never copy it here."""
 
 
 def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -182,6 +191,7 @@ def test_plot_draws_the_series_its_score_and_a_dot_per_flagged_row(
 ) -> None:
     import xml.etree.ElementTree as ET
 
+    monkeypatch.setattr(detect_module, "CHUNK_ROWS", 7)
     rng = np.random.default_rng(2)
     values = 20 + rng.normal(0, 1, 1200)
     values[1000] = 80.0
@@ -225,6 +235,23 @@ def test_epoch_seconds_and_milliseconds_are_timestamps(tmp_path: Path) -> None:
     assert read_series(millis).times == [1700000000.0, 1700000060.0]
 
 
+def test_digits_alone_are_epoch_time_never_a_date(tmp_path: Path) -> None:
+    """``fromisoformat`` reads ``19700101`` and ``1701051000000`` as 1970-01-01 and 1701-05-10."""
+    seconds = ["timestamp,value", "10000101,1", "12345678,2", "19700101,3", "20240101,4"]
+    series = read_series(write(tmp_path / "s.csv", seconds))
+    assert series.times == [10000101.0, 12345678.0, 19700101.0, 20240101.0]
+    millis = ["timestamp,value", "1701050940000,1", "1701051000000,2", "1701051060000,3"]
+    series = read_series(write(tmp_path / "ms.csv", millis))
+    assert series.times == [1701050940.0, 1701051000.0, 1701051060.0]
+    assert series.held == {}
+    dates = ["timestamp,value", "2024-01-01,1", "20240102T00,2", "2024-01-03T00:00:00Z,3"]
+    assert read_series(write(tmp_path / "d.csv", dates)).times == [
+        1704067200.0,
+        1704153600.0,
+        1704240000.0,
+    ]
+
+
 def test_a_file_with_no_usable_row_is_an_error_not_an_empty_result(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.csv", ["timestamp,value", "yesterday,1", "today,2", "now,x"])
     with pytest.raises(InputError, match=r"no usable row \(3 unreadable timestamp\)"):
@@ -252,3 +279,165 @@ def test_python_only_number_spellings_are_not_numbers(tmp_path: Path) -> None:
     series = read_series(write(tmp_path / "odd.csv", rows))
     assert series.held == {"non-numeric value": [3, 4]}
     assert [v for v in series.values if not math.isnan(v)] == [1.0, 2.0]
+
+
+def held_rows_of_every_kind(n: int = 1400) -> list[str]:
+    """``n`` rows with a spike near the end, held rows of every kind and blank lines."""
+    ts = stamps(n)
+    values = 20 + np.random.default_rng(3).normal(0, 1, n)
+    values[n - 150] = 80.0
+    rows = [f"{s},{v:.4f}" for s, v in zip(ts, values, strict=True)]
+    for k, bad in enumerate(["abc", "nan", "inf", "1_0", "", "--1", "\u0663"]):
+        rows[50 + 13 * k] = f"{ts[50 + 13 * k]},{bad}"
+    rows[400] = f"{ts[400]},1e200"
+    rows[500], rows[501] = "yesterday,20", ",20"
+    rows[600] = f"{ts[599]},20"
+    rows[700] = f"{ts[650]},20"
+    rows[800] = f"{ts[801]},20"
+    rows[900] = f"{ts[899].replace(' ', 'T')}Z,20"
+    return ["timestamp,value", *rows[:300], "", " , ", *rows[300:]]
+
+
+def scored_at_once(path: Path, detector: str) -> bytes:
+    """The output expected of ``detect``: the whole file read, then scored as one series."""
+    series = read_series(path)
+    scores = score_series(detector, np.array(series.values), np.array(series.times))
+    text = io.StringIO()
+    out = csv.writer(text)
+    out.writerow(["timestamp", "value", "anomaly_score"])
+    for stamp, value, score in zip(series.timestamps, series.raw_values, scores, strict=True):
+        out.writerow([stamp, value, f"{min(max(score, 0.0), 1.0):.6f}"])
+    return text.getvalue().encode()
+
+
+@pytest.mark.parametrize("detector", sorted(DETECTORS))
+def test_chunks_of_seven_rows_give_the_bytes_and_warnings_of_one_pass(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    detector: str,
+) -> None:
+    src = write(tmp_path / "in.csv", held_rows_of_every_kind())
+    outputs, warnings = [], []
+    for rows in (7, 10**9):
+        monkeypatch.setattr(detect_module, "CHUNK_ROWS", rows)
+        out = tmp_path / f"out{rows}.csv"
+        assert run(monkeypatch, "detect", str(src), "-o", str(out), "--detector", detector) == 0
+        outputs.append(out.read_bytes())
+        warnings.append(capsys.readouterr().err)
+    assert outputs[0] == outputs[1] == scored_at_once(src, detector)
+    assert warnings[0] == warnings[1]
+    lines = warnings[0].splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "7 row(s) held (score 0, not learned): non-numeric value; line(s) 52, 65, 78, 91, 104, ...",
+        "1 row(s) held (score 0, not learned): value out of range; line(s) 402",
+        "2 row(s) held (score 0, not learned): unreadable timestamp; line(s) 502, 503",
+        "3 row(s) held (score 0, not learned): duplicate timestamp; line(s) 602, 803, 902",
+        "1 row(s) held (score 0, not learned): timestamp before the previous row; line(s) 702",
+    ]
+    scores = [float(r["anomaly_score"]) for r in read_output(tmp_path / "out7.csv")]
+    assert len(scores) == 1400
+    assert scores[1250] == max(scores) > 0.9
+
+
+def test_a_nab_file_scores_the_same_in_chunks_of_seven(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real series with a repeated timestamp (line 1306), scored by the default detector."""
+    src = NAB / "data" / "realAdExchange" / "exchange-2_cpm_results.csv"
+    if not src.is_file():
+        pytest.skip(f"{src} is absent: the shared NAB corpus is not on this machine")
+    monkeypatch.setattr(detect_module, "CHUNK_ROWS", 7)
+    out = tmp_path / "out.csv"
+    assert run(monkeypatch, "detect", str(src), "-o", str(out)) == 0
+    assert out.read_bytes() == scored_at_once(src, "default")
+    assert "1 row(s) held (score 0, not learned): duplicate timestamp; line(s) 1306" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("last", "message"),
+    [
+        ("2024-01-09 00:00:00," + "9" * 200_000, "line 502: field larger"),
+        ('2024-01-09 00:00:00,"1\n2024-01-09 00:05:00,2', "line 502: a quoted field runs"),
+    ],
+)
+def test_an_error_late_in_the_file_leaves_output_as_it_was(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    last: str,
+    message: str,
+) -> None:
+    monkeypatch.setattr(detect_module, "CHUNK_ROWS", 7)
+    lines = ["timestamp,value"] + [f"{s},{i % 5}" for i, s in enumerate(stamps(500))] + [last]
+    src = write(tmp_path / "in.csv", lines)
+    out = tmp_path / "out.csv"
+    assert run(monkeypatch, "detect", str(src), "-o", str(out)) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+    out.write_text("previous run\n")
+    assert run(monkeypatch, "detect", str(src), "-o", str(out)) == 2
+    assert out.read_text() == "previous run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+
+
+def test_a_long_file_of_held_rows_only_is_an_error_without_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(detect_module, "CHUNK_ROWS", 7)
+    src = write(tmp_path / "in.csv", ["timestamp,value"] + [f"day {i},1" for i in range(50)])
+    assert run(monkeypatch, "detect", str(src), "-o", str(tmp_path / "o.csv")) == 2
+    assert "no usable row (50 unreadable timestamp)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_output_through_a_symlink_or_into_a_pipe_is_written_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = write(tmp_path / "in.csv", ["timestamp,value"] + [f"{s},1" for s in stamps(20)])
+    plain = tmp_path / "plain.csv"
+    assert run(monkeypatch, "detect", str(src), "-o", str(plain)) == 0
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "target.csv"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    assert run(monkeypatch, "detect", str(src), "-o", str(link)) == 0
+    assert link.is_symlink()
+    assert target.read_bytes() == plain.read_bytes()
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in target.parent.iterdir()) == ["target.csv"]
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()))
+    reader.start()
+    assert run(monkeypatch, "detect", str(src), "-o", str(pipe)) == 0
+    reader.join(timeout=10)
+    assert received == [plain.read_bytes()]
+    assert not pipe.is_file()
+
+
+def test_a_big_input_shows_a_bar_of_bytes_read_on_a_terminal_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(detect_module, "CHUNK_ROWS", 100)
+    src = write(tmp_path / "in.csv", ["timestamp,value"] + [f"{s},1" for s in stamps(400)])
+    out = tmp_path / "out.csv"
+    monkeypatch.setattr(detect_module, "PROGRESS_MIN_BYTES", 1)
+    assert run(monkeypatch, "detect", str(src), "-o", str(out), "--detector", "zscore") == 0
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    before = out.read_bytes()
+    assert run(monkeypatch, "detect", str(src), "-o", str(out), "--detector", "zscore") == 0
+    bar = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", capsys.readouterr().err)
+    size = f"{src.stat().st_size / 1000:.1f}"
+    assert re.search(rf"detect \S+ 100% {size}/{size} kB", bar)
+    assert out.read_bytes() == before
+    monkeypatch.setattr(detect_module, "PROGRESS_MIN_BYTES", src.stat().st_size + 1)
+    assert run(monkeypatch, "detect", str(src), "-o", str(out), "--detector", "zscore") == 0
+    assert capsys.readouterr().err == ""

@@ -10,7 +10,7 @@ import pytest
 
 import vanguard.detect as detect_pkg
 from vanguard.detect.base import Detector, Thresholded
-from vanguard.detect.registry import DETECTORS, create, score_series
+from vanguard.detect.registry import DETECTORS, SeriesScorer, create, score_series
 from vanguard.detect.zscore import RollingZScore
 from vanguard.errors import ConfigError, InputError
 
@@ -55,6 +55,17 @@ def test_score_series_matches_streaming_and_skips_nan(name: str) -> None:
         expected.append(det.score_one(x, t))
         det.learn_one(x, t)
     assert np.allclose(scores, expected)
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_scoring_in_chunks_gives_the_scores_of_the_whole_series(name: str) -> None:
+    values = np.array([*series(900, 3)[:400], math.nan, *series(900, 3)[400:]])
+    times = 1.7e9 + 60.0 * np.arange(len(values), dtype=np.float64)
+    scorer = SeriesScorer(name)
+    chunks = [scorer.score(values[i : i + 7], times[i : i + 7]) for i in range(0, len(values), 7)]
+    whole = score_series(name, values, times)
+    assert np.array_equal(np.concatenate(chunks), whole)
+    assert whole[-1] >= 0.9
 
 
 def test_zscore_arguments_are_checked() -> None:

@@ -15,6 +15,7 @@ from vanguard.detect.default import (
     DefaultState,
     default_step,
     score_batch,
+    score_chunk,
 )
 
 
@@ -113,6 +114,29 @@ def test_missing_values_hold_the_state() -> None:
     b = score_batch(gappy, times=stamps)[0]
     assert (b[400:402] == 0.0).all()
     assert np.allclose(np.delete(b, [400, 401]), a)
+
+
+def test_chunks_scored_from_the_returned_state_match_one_batch_bit_for_bit() -> None:
+    x, t = noisy_daily(1500, 8)
+    x[1200] += 40.0
+    x[[300, 301, 700]] = np.nan
+    values, times = np.stack([x, x[::-1]]), np.stack([t, t])
+    whole = score_batch(values, times=times)
+    state, parts = BatchState.zeros(2), []
+    for start, end in [(0, 1), (1, 8), (8, 300), (300, 301), (301, 999), (999, 1500)]:
+        state, scores = score_chunk(state, values[:, start:end], times=times[:, start:end])
+        parts.append(scores)
+    assert np.array_equal(np.concatenate(parts, axis=1), whole)
+    assert whole[0, 1200] == 1.0
+
+
+def test_score_chunk_leaves_the_state_it_was_given_unchanged() -> None:
+    x, t = noisy_daily(1000, 9)
+    mid, _ = score_chunk(BatchState.zeros(1), x[:600], times=t[:600])
+    first, second = (score_chunk(mid, x[600:], times=t[600:]) for _ in range(2))
+    assert np.array_equal(first[1], second[1])
+    assert DefaultState.from_batch(first[0]) == DefaultState.from_batch(second[0])
+    assert DefaultState.from_batch(mid) != DefaultState.from_batch(first[0])
 
 
 def test_json_round_trip_mid_stream_is_exact() -> None:
