@@ -125,18 +125,22 @@ class SeriesReader:
 
     Whether a row is held depends only on the row and the last good timestamp, so a chunk
     can be scored and written before the next one is read. ``held`` tallies the rows read so
-    far; a line number counts the header as 1 and skips blank rows.
+    far, by the physical line each row is on (blank lines counted).
     """
 
     def __init__(
-        self, path: Path, fh: TextIO, rows: Iterator[list[str]], columns: tuple[int, int]
+        self,
+        path: Path,
+        fh: TextIO,
+        rows: Iterator[tuple[int, list[str]]],
+        columns: tuple[int, int],
     ) -> None:
         self.path = path
         self.held: dict[str, HeldRows] = {}
         self._fh = fh
         self._rows = rows
         self._ti, self._vi = columns
-        self._line = 1
+        self._line = 0
         self._last: datetime | None = None
         self._usable = False
 
@@ -150,8 +154,8 @@ class SeriesReader:
         That error comes before the last chunk, so a one-chunk file yields nothing first.
         """
         chunk = Series()
-        for row in self._rows:
-            self._line += 1
+        for line, row in self._rows:
+            self._line = line
             stamp = row[self._ti].strip() if self._ti < len(row) else ""
             text = row[self._vi].strip() if self._vi < len(row) else ""
             chunk.timestamps.append(stamp)
@@ -166,7 +170,7 @@ class SeriesReader:
             if len(chunk.timestamps) >= size:
                 yield chunk
                 chunk = Series()
-        if self._line > 1 and not self._usable:
+        if self._line and not self._usable:
             reasons = ", ".join(f"{held.count} {reason}" for reason, held in self.held.items())
             raise InputError(f"{self.path}: no usable row ({reasons}); see the accepted formats")
         if chunk.timestamps:
@@ -205,18 +209,22 @@ def open_series(path: Path) -> Iterator[SeriesReader]:
         raise InputError(f"{path}: cannot read: {exc}") from exc
     with fh:
         rows = _csv_rows(path, fh)
-        header = next(rows, None)
-        if header is None:
+        first = next(rows, None)
+        if first is None:
             raise InputError(f"{path}: empty file; expected a header 'timestamp,value' and rows")
+        line, header = first
         names = [cell.strip().lower() for cell in header]
         if "timestamp" not in names or "value" not in names:
             got = ",".join(header)[:80]
-            raise InputError(f"{path}: line 1: expected a header 'timestamp,value', got {got!r}")
+            raise InputError(
+                f"{path}: line {line}: expected a header 'timestamp,value', got {got!r}"
+            )
         yield SeriesReader(path, fh, rows, (names.index("timestamp"), names.index("value")))
 
 
-def _csv_rows(path: Path, fh: TextIO) -> Iterator[list[str]]:
-    """The non-blank rows of a CSV file; a malformed or undecodable row is an ``InputError``."""
+def _csv_rows(path: Path, fh: TextIO) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV file with the line each is on; a malformed or
+    undecodable row is an ``InputError``."""
     reader = csv.reader(fh)
     start = 1
     try:
@@ -227,7 +235,7 @@ def _csv_rows(path: Path, fh: TextIO) -> Iterator[list[str]]:
                     "left open?); the rows after it would be lost"
                 )
             if any(cell.strip() for cell in row):
-                yield row
+                yield reader.line_num, row
             start = reader.line_num + 1
     except csv.Error as exc:
         raise InputError(f"{path}: line {reader.line_num}: {exc}") from exc

@@ -330,11 +330,11 @@ def test_chunks_of_seven_rows_give_the_bytes_and_warnings_of_one_pass(
     lines = warnings[0].splitlines()
     assert [line.split(": ", 1)[1] for line in lines] == [
         "7 row(s) held (score 0, not learned): non-numeric value; line(s) 52, 65, 78, 91, 104, ...",
-        "1 row(s) held (score 0, not learned): value out of range; line(s) 402",
-        "2 row(s) held (score 0, not learned): unreadable timestamp; line(s) 502, 503",
-        "3 row(s) held (score 0, not learned): duplicate timestamp; line(s) 602, 803, 902",
-        "1 row(s) held (score 0, not learned): timestamp before the previous row; line(s) 702",
-    ]
+        "1 row(s) held (score 0, not learned): value out of range; line(s) 404",
+        "2 row(s) held (score 0, not learned): unreadable timestamp; line(s) 504, 505",
+        "3 row(s) held (score 0, not learned): duplicate timestamp; line(s) 604, 805, 904",
+        "1 row(s) held (score 0, not learned): timestamp before the previous row; line(s) 704",
+    ], "the lines an editor shows: the two blank lines after row 300 count"
     scores = [float(r["anomaly_score"]) for r in read_output(tmp_path / "out7.csv")]
     assert len(scores) == 1400
     assert scores[1250] == max(scores) > 0.9
