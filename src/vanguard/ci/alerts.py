@@ -136,8 +136,10 @@ def failure_alert(
     requested_by: str | None = None,
     evidence: RetryEvidence | None = None,
     baseline_url: str | None = None,
+    outage_repository: str | None = None,
 ) -> Alert:
-    """The alert for one failed attempt (or for the outage it is part of).
+    """The alert for one failed attempt (or for the outage it is part of, filed under
+    ``outage_repository`` when given, else the first failing repository by name).
 
     A re-run's confidence is ``evidence``'s when given (a re-run a person asked for comes
     without, at the explanation's confidence). ``baseline_url`` links the passing job the
@@ -179,7 +181,7 @@ def failure_alert(
     if outage and storm is not None:
         attributes["outage_repositories"] = list(storm.repositories)
         alert_id = f"github-outage:{explanation.fingerprint}:{storm.window_start:%Y%m%dT%H%M%S}"
-        service = storm.repositories[0]
+        service = outage_repository or storm.repositories[0]
         summary = (
             f"CI outage: {explanation.category} failing in {len(storm.repositories)} "
             f"repositories ({explanation.fingerprint})"

@@ -77,6 +77,9 @@ class HealingConfig(_Section):
     max_wait_s: float = Field(default=240.0, ge=0.0, le=270.0)
     storm_repositories: int = Field(default=3, ge=2, le=1000)
     storm_window_s: float = Field(default=900.0, ge=10.0, le=86400.0)
+    outage_repository: Annotated[str, Field(pattern=REPO)] | None = None
+    """Where an outage's issue is filed (``org/ci-status``); without it, in the first of
+    the failing repositories by name."""
 
 
 class TriageConfig(_Section):

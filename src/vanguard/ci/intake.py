@@ -475,6 +475,7 @@ class CiIntake:
             requested_by=requested_by,
             evidence=None if requested_by else retry_evidence(explanation, self.taxonomy),
             baseline_url=baseline.link if baseline else None,
+            outage_repository=self.config.healing.outage_repository,
         )
         incident_id, new = await self.starter(alert)
         await self._with_ci(

@@ -50,9 +50,17 @@ def starter() -> Starter:
     return Starter()
 
 
-def _intake(store: Store, github: MemoryGitHub, starter: Starter, **triage: Any) -> CiIntake:
+def _intake(
+    store: Store,
+    github: MemoryGitHub,
+    starter: Starter,
+    outage_repository: str | None = None,
+    **triage: Any,
+) -> CiIntake:
     config = GitHubConfig(
-        healing=HealingConfig(storm_repositories=3, storm_window_s=900),
+        healing=HealingConfig(
+            storm_repositories=3, storm_window_s=900, outage_repository=outage_repository
+        ),
         triage=TriageConfig(**triage),
     )
     return CiIntake(store, github, config, starter, clock=lambda: NOW)
@@ -78,10 +86,11 @@ def _failed_run_body(
     return json.dumps(body).encode()
 
 
+@pytest.mark.parametrize("hub", [None, "acme/ci-status"])
 async def test_same_failure_in_many_repositories_is_one_outage(
-    store: Store, github: MemoryGitHub, starter: Starter
+    store: Store, github: MemoryGitHub, starter: Starter, hub: str | None
 ) -> None:
-    intake = _intake(store, github, starter)
+    intake = _intake(store, github, starter, outage_repository=hub)
     for n, repo in enumerate(["a/one", "b/two", "c/three", "d/four"]):
         body = _failed_run_body(github, repo, 100 + n, "network_econnreset")
         result = await intake.receive(f"d{n}", "workflow_run", body)
@@ -96,6 +105,8 @@ async def test_same_failure_in_many_repositories_is_one_outage(
         "c/three",
         "d/four",
     ]
+    filed_in = {a.service_name for a in starter.alerts[2:]}
+    assert filed_in == {hub or "a/one"}, "the outage's issue goes where it was told to"
 
 
 async def test_retries_stop_at_the_attempt_limit(
