@@ -244,10 +244,19 @@ def _alert_section(alert: Alert) -> str:
         ("fingerprint", escape(alert.fingerprint)),
     ]
     if trend is not None:
+        metric = alert.metric_type
         facts += [
-            ("current / EMA", f"{trend.current:.4g} / {trend.ema:.4g}"),
-            ("slope per hour", f"{trend.slope_per_hour:.4g}"),
-            ("threshold", "–" if trend.threshold is None else f"{trend.threshold:.4g}"),
+            (
+                "current / EMA",
+                escape(
+                    f"{trend.amount(trend.current, metric)} / {trend.amount(trend.ema, metric)}"
+                ),
+            ),
+            ("slope per hour", escape(trend.amount(trend.slope_per_hour, metric))),
+            (
+                "threshold",
+                "–" if trend.threshold is None else escape(trend.amount(trend.threshold, metric)),
+            ),
             ("predicted breach", _when(trend.predicted_breach_time)),
             ("breach confidence", f"{trend.breach_confidence:.2f}"),
         ]

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from tests.integration.store.values import (
     advanced,
+    alert,
     decision,
     incident,
     outcome,
@@ -23,7 +24,7 @@ from vanguard.api import create_app
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.records import CiRepo
 from vanguard.diagnose.patterns import load_patterns
-from vanguard.incident import IncidentState
+from vanguard.incident import Incident, IncidentState
 from vanguard.model import OutcomeStatus
 from vanguard.store import AuditLog, IncidentRepo, PauseRepo, Store, default_store_url, open_store
 
@@ -206,3 +207,28 @@ def test_the_list_says_when_automation_is_paused(store: Store) -> None:
     assert "automation paused on service db by erin" in text
     assert "failover &lt;drill&gt;" in text
     assert "vanguard automation resume --service db" in text
+
+
+def test_a_counters_alert_is_shown_in_its_rate(store: Store) -> None:
+    """A counter is watched as its per-second rate: its page says so, in the metric's unit."""
+    base = alert("alert-rate", "api")
+    trend = base.trend_analysis
+    assert trend is not None
+    rate = base.model_copy(
+        update={
+            "metric_type": "sent_bytes_total",
+            "trend_analysis": trend.model_copy(
+                update={
+                    "current": 3 * 2**20,
+                    "ema": 2**20,
+                    "threshold": 4 * 2**20,
+                    "per_second": True,
+                }
+            ),
+        }
+    )
+    with store.session() as session:
+        IncidentRepo(session).save_incident(Incident.open("inc-rate", rate))
+    text = TestClient(create_app(store)).get("/incidents/inc-rate").text
+    assert "3.0 MiB/s / 1.0 MiB/s" in text
+    assert "4.0 MiB/s" in text
