@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = [
+    "NOT_BEGUN",
     "ActionRequest",
     "ActionResult",
     "Alert",
@@ -288,6 +289,10 @@ class OutcomeStatus(StrEnum):
     declined = "declined"
     dry_run = "dry_run"
     failed = "failed"
+
+
+NOT_BEGUN = "its ledger shows it had not begun when read: nothing was changed"
+"""How a failed action's outcome says that its adapter never began the change."""
 
 
 class Outcome(Frozen):

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         WatcherInput,
     )
     from vanguard.model import (
+        NOT_BEGUN,
         ActionResult,
         Alert,
         Decision,
@@ -89,8 +90,8 @@ FIRST_ANSWER = "first-approval-answer"
 """Patch marker: incidents started before answers were ordered replay the last one."""
 HISTORY_BUDGET = "watcher-history-budget"
 """Patch marker: watchers started before the history budget replay without it."""
-UNANSWERED_ACTION = "unanswered-action-asks-ledger"
-"""Patch marker: incidents started before an unanswered action was checked end *failed*."""
+UNANSWERED_ACTION = "failed-action-asks-ledger"
+"""Patch marker: incidents started before a failed action's ledger was asked end *failed*."""
 STATES_IN_STORE = "watch-states-in-store"
 """Patch marker: watchers started before the states moved to the store carry them."""
 SHORT_TIMEOUT = timedelta(seconds=30)
@@ -223,19 +224,19 @@ class RemediationWorkflow:
     async def _failed_action(
         self, apply: ApplyInput, exc: ActivityError
     ) -> tuple[OutcomeStatus, str]:
-        """How an action that did not complete ends: *failed* only when it surely changed
-        nothing, *escalated* when it may have.
+        """How an action that did not complete ends: *failed* only when its ledger shows it
+        never began, *escalated* when it may have.
 
-        An adapter's error says which (``PartlyApplied`` once it began). An activity that
-        gave no answer (its last attempt timed out: a hung target, a worker lost each
-        time) says nothing, so its ledger is asked; if even that cannot be read, a person
-        is told, since an action half done and reported as failed is left as it is.
+        ``PartlyApplied`` says so itself. Anything else (an adapter's error, a store that
+        stayed down after the adapter finished, a last attempt that timed out on a hung
+        target or a lost worker) leaves it open, so the ledger is asked; if even that cannot
+        be read, a person is told: an action half done and reported as failed is left as
+        it is.
         """
         reason = f"action failed: {_cause(exc)}"
         cause = exc.cause
-        if isinstance(cause, ApplicationError):
-            partly = cause.type == "PartlyApplied"
-            return (OutcomeStatus.escalated if partly else OutcomeStatus.failed), reason
+        if isinstance(cause, ApplicationError) and cause.type == "PartlyApplied":
+            return OutcomeStatus.escalated, reason
         if not workflow.patched(UNANSWERED_ACTION):
             return OutcomeStatus.failed, reason
         try:
@@ -246,7 +247,7 @@ class RemediationWorkflow:
                 "applied, a person must check the target"
             )
         if before is None:
-            return OutcomeStatus.failed, f"{reason}; it had not begun, nothing was changed"
+            return OutcomeStatus.failed, f"{reason}; {NOT_BEGUN}"
         return OutcomeStatus.escalated, (
             f"{reason}; the action was begun and may be partly applied (state before it: "
             f"{before}): a person must check the target"

@@ -17,6 +17,7 @@ from pydantic import JsonValue
 
 from vanguard.incident import Incident
 from vanguard.model import (
+    NOT_BEGUN,
     ActionResult,
     Decision,
     Diagnosis,
@@ -90,7 +91,8 @@ def render(
         sections.append(_action("Rollback", rollback))
     if outcome is not None:
         sections.append(f"Outcome: {outcome.status.value}: {outcome.reason}")
-    sections.append(_how_to_undo(undo, result, outcome, rollback))
+    acted = decision is not None and decision.approved and not decision.dry_run
+    sections.append(_how_to_undo(undo, result, outcome, rollback, acted=acted))
 
     return Message(
         title=scrub(title, known),
@@ -228,7 +230,11 @@ def _how_to_undo(
     result: ActionResult | None,
     outcome: Outcome | None,
     rollback: ActionResult | None,
+    *,
+    acted: bool = False,
 ) -> str:
+    """What is left to undo. An approved action with no result ended failed or escalated
+    before it could report: only its ledger (``NOT_BEGUN``) says it changed nothing."""
     if undo is not None:
         return f"How to undo\n  {undo}"
     rolled_back = (rollback is not None and rollback.applied) or (
@@ -236,7 +242,13 @@ def _how_to_undo(
     )
     if rolled_back:
         return "How to undo\n  already rolled back; nothing left to undo"
-    if outcome is not None and outcome.status is OutcomeStatus.failed:
+    unfinished = outcome is not None and (
+        outcome.status is OutcomeStatus.failed
+        or (outcome.status is OutcomeStatus.escalated and acted and result is None)
+    )
+    if outcome is not None and unfinished:
+        if NOT_BEGUN in outcome.reason:
+            return "How to undo\n  the action never began; nothing was changed, nothing to undo"
         return (
             "How to undo\n  the action failed and may have been partly applied: "
             "check the target by hand (the outcome above says what was seen)"

@@ -1,4 +1,4 @@
-"""An action whose activity never answers ends *failed* only if its ledger shows it never began.
+"""An action that failed ends *failed* only if its ledger shows it never began.
 
 The remediation runs on the real dev server with the real activities, except
 ``apply_action``: a stand-in registered under its name hangs past the action's timeout on
@@ -27,8 +27,10 @@ from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.messages import ApplyInput
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.workflows import RemediationWorkflow
+from vanguard.errors import StoreError
 from vanguard.incident import IncidentState
-from vanguard.model import ActionResult, OutcomeStatus
+from vanguard.model import NOT_BEGUN, ActionResult, OutcomeStatus
+from vanguard.notify import MemoryNotifier
 from vanguard.store import IncidentRepo
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -48,11 +50,18 @@ def short_action_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def _hanging_apply(activities: Activities, *, begins: bool) -> Callable[[ApplyInput], ActionResult]:
+def _stand_in(
+    activities: Activities, *, begins: bool, ends: str
+) -> Callable[[ApplyInput], ActionResult]:
+    """``apply_action`` that may begin (a ledger entry) and then hangs past its timeout
+    (``ends="hang"``) or meets the store down on every attempt (``ends="store"``)."""
+
     @activity.defn(name="apply_action")
     def apply_action(inp: ApplyInput) -> ActionResult:
         if begins:
             activities.ledger.begin(apply_key(inp.incident_id), {"state": "RUNNING"})
+        if ends == "store":
+            raise StoreError("store postgresql://db/vanguard: connection refused")
         time.sleep(HANG_S)
         raise AssertionError("the workflow stopped waiting for this attempt long ago")
 
@@ -60,13 +69,20 @@ def _hanging_apply(activities: Activities, *, begins: bool) -> Callable[[ApplyIn
 
 
 async def _run(
-    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path, *, begins: bool
-) -> tuple[OutcomeStatus, str, IncidentState, int]:
+    leaky: StartLeaky,
+    temporal_address: str,
+    task_queue: str,
+    tmp_path: Path,
+    *,
+    begins: bool,
+    ends: str,
+) -> tuple[OutcomeStatus, str, IncidentState, int, str]:
     (svc,) = leaky(["steady"], 0.0)
     settings = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
     )
-    runtime = build_runtime(settings)
+    notifier = MemoryNotifier()
+    runtime = build_runtime(settings, notifiers=[notifier])
     acts = runtime.activities
     client = await connect(temporal_address)
     worker = Worker(
@@ -79,7 +95,7 @@ async def _run(
             acts.decide,
             acts.transition,
             acts.record_baseline,
-            _hanging_apply(acts, begins=begins),
+            _stand_in(acts, begins=begins, ends=ends),
             acts.action_begun,
             acts.close_incident,
             acts.notify,
@@ -103,33 +119,40 @@ async def _run(
     finally:
         runtime.close()
     assert record is not None
-    return outcome.status, outcome.reason, record.incident.state, svc.spawns()
+    (told,) = notifier.messages
+    return outcome.status, outcome.reason, record.incident.state, svc.spawns(), told.body
 
 
 @pytest.mark.usefixtures("short_action_timeouts")
+@pytest.mark.parametrize("ends", ["hang", "store"])
 @pytest.mark.parametrize(
-    ("begins", "status", "state", "told"),
+    ("begins", "status", "state", "told", "undo"),
     [
-        (True, OutcomeStatus.escalated, IncidentState.escalated, "may be partly applied"),
-        (False, OutcomeStatus.failed, IncidentState.failed, "nothing was changed"),
+        (True, OutcomeStatus.escalated, IncidentState.escalated, "may be partly applied", "hand"),
+        (False, OutcomeStatus.failed, IncidentState.failed, NOT_BEGUN, "nothing to undo"),
     ],
     ids=["began-goes-to-a-person", "never-began-failed-cleanly"],
 )
-async def test_an_unanswered_action_is_judged_by_its_ledger(
+async def test_an_action_that_failed_is_judged_by_its_ledger(
     leaky: StartLeaky,
     temporal_address: str,
     task_queue: str,
     tmp_path: Path,
+    ends: str,
     begins: bool,
     status: OutcomeStatus,
     state: IncidentState,
     told: str,
+    undo: str,
 ) -> None:
-    got_status, reason, got_state, spawns = await _run(
-        leaky, temporal_address, task_queue, tmp_path, begins=begins
+    """However it failed: its last attempt gave no answer (a hung target, a worker lost
+    each time), or the store stayed down after the adapter had done its part."""
+    got_status, reason, got_state, spawns, how_to_undo = await _run(
+        leaky, temporal_address, task_queue, tmp_path, begins=begins, ends=ends
     )
     assert got_status is status, reason
     assert got_state is state
     assert told in reason
     assert ("RUNNING" in reason) is begins, "the state before a begun action is told"
+    assert undo in how_to_undo, "the message says the same as the outcome"
     assert spawns == 1, "the stand-in touched nothing: the service was never restarted"
