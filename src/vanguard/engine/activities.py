@@ -15,6 +15,7 @@ import logging
 import statistics
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -1538,10 +1539,10 @@ class Activities:
                 samples=samples,
                 series=len(states),
             )
-        generation = inp.generation + 1
+        generation, token = inp.generation + 1, uuid.uuid4().hex
         with self.store.session() as session:
             WatchStateRepo(session).save(
-                inp.watcher, generation, _STATES.dump_json(states), len(states), now
+                inp.watcher, generation, token, _STATES.dump_json(states), len(states), now
             )
         return SweepResult(
             states={},
@@ -1549,6 +1550,7 @@ class Activities:
             alerts=tuple(fresh),
             samples=samples,
             generation=generation,
+            token=token,
             series=len(states),
         )
 
@@ -1579,13 +1581,14 @@ class Activities:
     def _load_states(self, inp: SweepInput) -> dict[str, SeriesState]:
         """The states the sweep starts from: its input's, or the generation it names.
 
-        A generation never written is the first sweep of a watcher (its input holds what an
-        older run carried, or nothing); one written and since lost is a fresh start, logged.
+        Generation 0 is the first sweep of a watcher (its input holds what an older run
+        carried, or nothing); a later one that is not in the store (lost with a database
+        restored from a backup) is a fresh start, logged.
         """
-        if inp.generation is None:
+        if inp.generation is None or inp.generation == 0:
             return dict(inp.states)
         with self.store.session() as session:
-            raw = WatchStateRepo(session).load(inp.watcher, inp.generation)
+            raw = WatchStateRepo(session).load(inp.watcher, inp.generation, inp.token)
         if raw is not None:
             return _STATES.validate_json(raw)
         if inp.generation > 0:

@@ -142,18 +142,21 @@ class WatcherInput(Msg):
     the store, every sweep carried every series' state as well."""
     max_sweeps: int | None = None
     generation: int = Field(default=0, ge=0)
+    state_token: str = ""
 
 
 class SweepInput(Msg):
     """One sweep. With a ``generation``, the series states are read from the store under
-    ``watcher`` (``states`` only when that generation was never written) and the next
-    generation is written there; without one they travel in the input and the result."""
+    ``watcher`` as the attempt ``token`` wrote them (``states`` for generation 0) and the
+    next generation is written there under a new token; without one they travel in the
+    input and the result."""
 
     states: dict[str, SeriesState]
     scrape_state: dict[str, JsonValue]
     suppressed: tuple[str, ...] = ()
     watcher: str = ""
     generation: int | None = Field(default=None, ge=0)
+    token: str = ""
 
 
 class SweepResult(Msg):
@@ -162,6 +165,7 @@ class SweepResult(Msg):
     alerts: tuple[Alert, ...] = ()
     samples: int = 0
     generation: int | None = None
+    token: str = ""
     series: int = 0
 
 

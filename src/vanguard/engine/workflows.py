@@ -435,7 +435,7 @@ class WatcherWorkflow:
     async def run(self, inp: WatcherInput) -> int:
         states, scrape_state = dict(inp.states), dict(inp.scrape_state)
         suppressed = dict(inp.suppressed_until)
-        generation = inp.generation
+        generation, token = inp.generation, inp.state_token
         done = 0
         while inp.max_sweeps is None or done < inp.max_sweeps:
             now = workflow.now().timestamp()
@@ -448,8 +448,9 @@ class WatcherWorkflow:
                         states=states,
                         scrape_state=scrape_state,
                         suppressed=tuple(suppressed),
-                        watcher=workflow.info().workflow_id if stored else "",
+                        watcher=self._watcher_key() if stored else "",
                         generation=generation if stored else None,
+                        token=token,
                     ),
                     start_to_close_timeout=timedelta(seconds=max(30.0, inp.interval_s * 5)),
                     retry_policy=RetryPolicy(maximum_attempts=3),
@@ -463,7 +464,8 @@ class WatcherWorkflow:
                 )
             else:
                 states, scrape_state = result.states, result.scrape_state
-                generation = result.generation if result.generation is not None else generation
+                if result.generation is not None:
+                    generation, token = result.generation, result.token
                 for alert in result.alerts:
                     if alert.fingerprint in suppressed:
                         continue
@@ -478,12 +480,19 @@ class WatcherWorkflow:
                             "scrape_state": scrape_state,
                             "suppressed_until": suppressed,
                             "generation": generation,
+                            "state_token": token,
                             "max_sweeps": None if inp.max_sweeps is None else inp.max_sweeps - done,
                         }
                     )
                 )
             await workflow.sleep(timedelta(seconds=inp.interval_s))
         return done
+
+    @staticmethod
+    def _watcher_key() -> str:
+        """Whose states these are: namespaces sharing a store may reuse workflow ids."""
+        info = workflow.info()
+        return f"{info.namespace}/{info.workflow_id}"
 
     @staticmethod
     def _history_full(done: int, inp: WatcherInput) -> bool:

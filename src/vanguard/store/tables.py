@@ -226,14 +226,17 @@ class PauseRow(Base):
 class WatchStateRow(Base):
     """One generation of a watcher's series states: compressed JSON, keyed by series.
 
-    A sweep reads generation *k* and writes *k + 1*; the workflow carries only the
-    number, so its history holds no per-series state however many series it watches.
+    A sweep reads generation *k* and writes *k + 1* under a token of its own; the workflow
+    carries only the number and the token of the attempt it heard from, so its history
+    holds no per-series state, and an attempt it stopped waiting for writes a row that is
+    never read.
     """
 
     __tablename__ = "watch_states"
 
     watcher: Mapped[str] = mapped_column(String(300), primary_key=True)
     generation: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
     saved_at: Mapped[datetime]
     series: Mapped[int] = mapped_column(Integer)
     states: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,9 +1,12 @@
 """The live watch's series states, kept in the store a generation at a time.
 
-Each sweep of a watcher reads the generation its workflow names and writes the next one;
-the workflow carries only that number. A sweep retried after it wrote (its worker died
-before answering) reads the same generation again and overwrites the next, so retries
-are harmless; the generation read stays until the one after the next is written.
+Each sweep of a watcher reads the generation its workflow names and writes the next one
+under a token of its own; the workflow carries only the number and the token of the
+attempt that answered. A sweep retried after it wrote (its worker died before answering)
+reads the same generation again and writes the next under a new token, so retries are
+harmless, and an attempt the workflow stopped waiting for (it runs on; a sweep cannot be
+interrupted) writes a row nobody reads. The generation read stays until the one after the
+next is written.
 """
 
 from __future__ import annotations
@@ -28,23 +31,30 @@ class WatchStateRepo:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def load(self, watcher: str, generation: int) -> bytes | None:
-        """The states JSON of ``generation``, or ``None`` when it was never written."""
-        row = self.session.get(WatchStateRow, (watcher, generation))
+    def load(self, watcher: str, generation: int, token: str) -> bytes | None:
+        """The states JSON of ``generation`` as ``token`` wrote it, or ``None``."""
+        row = self.session.get(WatchStateRow, (watcher, generation, token))
         return None if row is None else zlib.decompress(row.states)
 
     def save(
-        self, watcher: str, generation: int, states_json: bytes, series: int, now: datetime
+        self,
+        watcher: str,
+        generation: int,
+        token: str,
+        states_json: bytes,
+        series: int,
+        now: datetime,
     ) -> None:
-        """Write ``generation`` (replacing an earlier attempt's) and drop the ones before
-        the generation it was computed from."""
+        """Write ``generation`` under ``token`` and drop the generations before the one it
+        was computed from."""
         packed = zlib.compress(states_json, LEVEL)
-        row = self.session.get(WatchStateRow, (watcher, generation))
+        row = self.session.get(WatchStateRow, (watcher, generation, token))
         if row is None:
             self.session.add(
                 WatchStateRow(
                     watcher=watcher,
                     generation=generation,
+                    token=token,
                     saved_at=now,
                     series=series,
                     states=packed,
@@ -58,11 +68,11 @@ class WatchStateRepo:
             )
         )
 
-    def generations(self, watcher: str) -> list[int]:
-        """The generations kept for ``watcher``, oldest first."""
-        rows = self.session.scalars(
-            select(WatchStateRow.generation)
+    def generations(self, watcher: str) -> list[tuple[int, str]]:
+        """The generations kept for ``watcher`` with their tokens, oldest first."""
+        rows = self.session.execute(
+            select(WatchStateRow.generation, WatchStateRow.token)
             .where(WatchStateRow.watcher == watcher)
-            .order_by(WatchStateRow.generation)
+            .order_by(WatchStateRow.generation, WatchStateRow.saved_at)
         )
-        return list(rows)
+        return [(generation, token) for generation, token in rows]

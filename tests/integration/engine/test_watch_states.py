@@ -42,14 +42,18 @@ def _settings(tmp_path: Path, url: str) -> Settings:
     )
 
 
-def _stored(runtime: Runtime, watcher: str) -> tuple[int, bytes]:
-    """The newest generation of ``watcher``'s states and its JSON."""
+def _stored(runtime: Runtime, watcher: str, token: str | None = None) -> tuple[int, bytes]:
+    """The newest generation of ``watcher``'s states (as ``token`` wrote it) and its JSON."""
     with runtime.store.session() as session:
         repo = WatchStateRepo(session)
-        newest = repo.generations(watcher)[-1]
-        raw = repo.load(watcher, newest)
+        newest, written_by = repo.generations(watcher)[-1]
+        raw = repo.load(watcher, newest, token or written_by)
     assert raw is not None
     return newest, raw
+
+
+def _watcher_key(handle_id: str) -> str:
+    return f"default/{handle_id}"
 
 
 async def test_a_watcher_of_many_series_keeps_their_states_out_of_its_history(
@@ -73,7 +77,7 @@ async def test_a_watcher_of_many_series_keeps_their_states_out_of_its_history(
                 described = await first.describe()
                 events = [e async for e in first.fetch_history_events()]
                 events += [e async for e in handle.fetch_history_events()]
-            generation, raw = _stored(runtime, handle.id)
+            generation, raw = _stored(runtime, _watcher_key(handle.id))
         finally:
             runtime.close()
     assert described.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
@@ -100,7 +104,7 @@ async def test_a_watcher_started_with_states_in_its_input_stores_them(
             async with build_worker(client, runtime.activities, task_queue=task_queue):
                 handle = await start_watcher(client, inp, task_queue=task_queue)
                 assert await handle.result() == 2
-            generation, raw = _stored(runtime, handle.id)
+            generation, raw = _stored(runtime, _watcher_key(handle.id))
         finally:
             runtime.close()
     assert generation == 2
@@ -119,20 +123,86 @@ def test_a_sweep_retried_after_it_stored_its_states_does_not_count_twice(tmp_pat
             again = _sweep(runtime, inp.model_copy(update={"scrape_state": {}}))
             assert (first.generation, again.generation) == (1, 1)
             assert first.states == again.states == {}, "the states stay in the store"
-            _, raw = _stored(runtime, "w")
+            _, raw = _stored(runtime, "w", again.token)
             (state,) = STATES.validate_json(raw).values()
             assert state.n == 1
             later = _sweep(
                 runtime,
-                SweepInput(states={}, scrape_state=again.scrape_state, watcher="w", generation=1),
+                SweepInput(
+                    states={},
+                    scrape_state=again.scrape_state,
+                    watcher="w",
+                    generation=1,
+                    token=again.token,
+                ),
                 after_s=1,
             )
             assert later.generation == 2
-            _, raw = _stored(runtime, "w")
+            _, raw = _stored(runtime, "w", later.token)
             (state,) = STATES.validate_json(raw).values()
             assert state.n == 2
         finally:
             runtime.close()
+
+
+def test_an_attempt_the_watcher_stopped_waiting_for_does_not_change_what_it_reads(
+    tmp_path: Path,
+) -> None:
+    """A sweep that timed out runs on (it cannot be interrupted) and writes after its retry
+    answered. It saw a breach and recorded its alert in the states, but its alert never
+    reached the watcher; had its row replaced the retry's, the breach after it would sit
+    out the alert's cooldown in silence."""
+    with Exporter() as exporter:
+        depth = exporter.gauge("queue_depth", "jobs waiting", labels=("queue",)).labels(queue="a")
+        depth.set(3)
+        settings = _settings(tmp_path, exporter.url).model_copy(
+            update={
+                "services": (
+                    ServiceConfig(
+                        name="fleet",
+                        scrape=ScrapeConfig(url=exporter.url, interval_s=0.2),
+                        watch=(
+                            WatchConfig(
+                                metric="queue_depth", rule=WatchRule(threshold=100, warmup=3)
+                            ),
+                        ),
+                    ),
+                )
+            }
+        )
+        runtime = build_runtime(settings, notifiers=[])
+        try:
+            inp = SweepInput(states={}, scrape_state={}, watcher="w", generation=0)
+            for k in range(3):
+                done = _sweep(runtime, inp, after_s=k)
+                inp = SweepInput(
+                    states={},
+                    scrape_state=done.scrape_state,
+                    watcher="w",
+                    generation=done.generation,
+                    token=done.token,
+                )
+            heard = _sweep(runtime, inp, after_s=3)
+            assert heard.alerts == ()
+            depth.set(500)
+            late = _sweep(runtime, inp, after_s=3.5)
+            assert [a.fingerprint for a in late.alerts] == ["fleet/queue_depth{queue=a}"]
+            following = _sweep(
+                runtime,
+                inp.model_copy(
+                    update={
+                        "scrape_state": heard.scrape_state,
+                        "generation": heard.generation,
+                        "token": heard.token,
+                    }
+                ),
+                after_s=4,
+            )
+        finally:
+            runtime.close()
+    assert [a.fingerprint for a in following.alerts] == ["fleet/queue_depth{queue=a}"], (
+        "the breach is raised: the late attempt's cooldown is not in the states read"
+    )
 
 
 def _sweep(runtime: Runtime, inp: SweepInput, *, after_s: float = 0.0) -> SweepResult:

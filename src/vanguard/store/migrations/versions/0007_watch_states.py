@@ -26,10 +26,11 @@ def upgrade() -> None:
         "watch_states",
         sa.Column("watcher", sa.String(300), nullable=False),
         sa.Column("generation", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("token", sa.String(64), nullable=False),
         sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("series", sa.Integer(), nullable=False),
         sa.Column("states", sa.LargeBinary(), nullable=False),
-        sa.PrimaryKeyConstraint("watcher", "generation", name="pk_watch_states"),
+        sa.PrimaryKeyConstraint("watcher", "generation", "token", name="pk_watch_states"),
     )
 
 
