@@ -331,7 +331,8 @@ class IssueKeeper:
             return done.model_copy(update={"issue_number": number, "created": True})
         commented = [str(k) for k in body.get("commented_by", [])]
         if key not in commented:
-            api.comment_issue(repository, known, render_comment(run, lines, facts.heal_reason))
+            comment = render_comment(run, lines, facts.heal_reason, facts.outage_repositories)
+            api.comment_issue(repository, known, comment)
             body["commented_by"] = [*commented, key][-MAX_RUNS_KEPT:]
         api.add_labels(repository, known, draft.labels)
         if closed:

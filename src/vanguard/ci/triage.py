@@ -101,8 +101,15 @@ def _plain(text: str) -> str:
     return _MENTION.sub("@\u200b", _clip(text))
 
 
-def render_comment(run: RunLink, lines: Sequence[str], heal_reason: str) -> str:
-    """The comment for a fingerprint failing again: the run, the lines, what Vanguard did."""
+def render_comment(
+    run: RunLink,
+    lines: Sequence[str],
+    heal_reason: str,
+    outage_repositories: Sequence[str] = (),
+) -> str:
+    """The comment for a fingerprint failing again: the run, the lines, what Vanguard did,
+    and for an outage the repositories failing now (the issue's body lists those of the
+    first window; repositories that joined since are only named here)."""
     where = run.url or f"https://github.com/{run.repository}/actions/runs/{run.run_id}"
     parts = [
         f"Failed again: {_plain(run.workflow or 'run')} #{run.run_id} attempt {run.attempt} "
@@ -112,6 +119,12 @@ def render_comment(run: RunLink, lines: Sequence[str], heal_reason: str) -> str:
         *(_clip(line) for line in lines[:10]),
         "```",
     ]
+    if outage_repositories:
+        parts += [
+            "",
+            f"**Failing in {len(outage_repositories)} repositories now:** "
+            + ", ".join(_plain(r) for r in outage_repositories),
+        ]
     if heal_reason:
         parts += ["", _plain(heal_reason)]
     parts += ["", MARKER]

@@ -194,6 +194,26 @@ def test_one_issue_per_fingerprint_created_then_updated(h: Harness) -> None:
     assert h.triage.verify(first).ok
 
 
+def test_a_later_outage_window_names_the_repositories_failing_then(h: Harness) -> None:
+    """The outage issue's body keeps the first window's list; a later window's incident
+    comments with the repositories failing by then."""
+
+    def outage(run_id: int, repos: list[str]) -> Alert:
+        alert = _alert("outage", run_id=run_id)
+        return alert.model_copy(
+            update={"attributes": {**alert.attributes, "outage_repositories": list(repos)}}
+        )
+
+    h.triage.apply(h.request("inc-1", outage(11, ["a/one", "b/two", "o/r"]), "github.triage"))
+    h.triage.apply(
+        h.request("inc-2", outage(12, ["a/one", "b/two", "d/four", "o/r"]), "github.triage")
+    )
+    ((draft, _),) = h.github.issues.values()
+    assert "a/one, b/two, o/r" in draft.body
+    (comment,) = h.github.comments
+    assert "**Failing in 4 repositories now:** a/one, b/two, d/four, o/r" in comment[2]
+
+
 def test_issue_found_by_label_when_the_store_forgot_it(h: Harness, tmp_path: Path) -> None:
     h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
     other = open_store(default_store_url(tmp_path / "fresh"))

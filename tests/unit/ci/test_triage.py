@@ -151,6 +151,17 @@ def test_a_repeat_comment_keeps_log_text_in_its_block_and_pings_nobody() -> None
     assert parse_command(comment) is None
 
 
+def test_an_outage_comment_names_the_repositories_failing_now() -> None:
+    """The issue's body lists the repositories of the window that opened it; a later
+    window's comment is where repositories that joined since are named."""
+    run = RunLink(repository="c/three", run_id=9, attempt=1, workflow="CI")
+    repos = ("a/one", "b/two", "c/three", "d/four")
+    comment = render_comment(run, ["ECONNRESET"], "an outage, not flakes", repos)
+    assert "**Failing in 4 repositories now:** a/one, b/two, c/three, d/four" in comment
+    assert "repositories now" not in render_comment(run, ["ECONNRESET"], "flaky")
+    assert comment.endswith(MARKER)
+
+
 def test_only_user_logins_are_assigned_not_teams_or_emails() -> None:
     """GitHub refuses the whole issue (422) for an assignee that is not a login."""
     facts = FACTS.model_copy(update={"owners": ("@octocat", "@org/team", "dev@example.com")})
