@@ -1,8 +1,8 @@
 """Per-series watch: one pure step per scraped sample, returning an ``Alert`` when warranted.
 
-The loop calls ``step`` once per sample and carries the returned ``SeriesState`` durably
-(Temporal history), so the state is a small JSON-serialisable value, never an object with
-hidden fields. Three reasons to alert, in rising order of urgency: the default anomaly
+The loop calls ``step_many`` once per sweep (``step`` for one sample) and keeps each
+returned ``SeriesState`` durably (in the store, between sweeps), so the state is a small
+JSON-serialisable value, never an object with hidden fields. Three reasons to alert, in rising order of urgency: the default anomaly
 detector is very surprised (``anomaly``), the trend (least squares: a fast decayed fit and
 staggered segment fits) crosses ``threshold`` within ``horizon_s`` with enough confidence
 and precision (``forecast``),
