@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -209,13 +210,35 @@ class PrometheusSource(Section):
         return value
 
 
-COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
-"""Endings Prometheus and OpenMetrics give counters' names: a watch of one defaults to
-``kind: counter``."""
+COUNTER_SUFFIXES = ("_total", "_bucket")
+"""Endings that name only counters (OpenMetrics' ``_total``, a histogram's ``_bucket``):
+a watch of one defaults to ``kind: counter``."""
+AMBIGUOUS_SUFFIXES = ("_count", "_sum")
+"""Endings of a histogram's or summary's counters that gauges wear too
+(``pg_stat_activity_count`` is open connections): a gauge unless the entry says so, and
+``vanguard config check`` asks for the kind. Watched as a counter, a gauge's breach would
+go unseen; watched as a gauge, a counter is at worst forecast to grow."""
 
 
 def _kind_of(metric: str) -> Literal["gauge", "counter"]:
     return "counter" if metric.endswith(COUNTER_SUFFIXES) else "gauge"
+
+
+def kind_note(metric: str, kind: str, *, written: bool) -> str | None:
+    """What ``config check`` says of a series' kind taken from its name, or ``None``."""
+    if written:
+        return None
+    if metric.endswith(COUNTER_SUFFIXES):
+        return (
+            f"{metric} is watched as its per-second rate (kind: counter, by its name): "
+            "thresholds are per second; write 'kind: counter' to say so"
+        )
+    if metric.endswith(AMBIGUOUS_SUFFIXES):
+        return (
+            f"{metric} may be a counter or a gauge (taken as a {kind}): write "
+            "'kind: counter' or 'kind: gauge'"
+        )
+    return None
 
 
 class WatchConfig(Section):
@@ -398,24 +421,25 @@ class PgBouncerConfig(Section):
 class VerifyMetric(Section):
     """One series that judges a remedy on this service, and which direction is better.
 
-    A counter (``kind``, by the metric's name when left out, as for a watch entry) is
-    judged on its per-second rate: compared raw, the restart a remedy makes would read as
-    a fall of the count.
+    A counter (``kind``) is judged on its per-second rate: compared raw, the restart a
+    remedy makes would read as a fall of the count.
     """
 
     metric: str = Field(min_length=1)
     labels: dict[str, str] = Field(default_factory=dict)
     better: Literal["lower", "higher"] = "lower"
-    kind: Literal["gauge", "counter"] = "gauge"
+    kind: Literal["gauge", "counter"] | None = None
+    """Left out: the alert's own series follows the alert, another follows the service's
+    watch entry of the same metric, else its name (as a watch entry's)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _kind_by_name(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("kind") is None:
-            metric = data.get("metric")
-            if isinstance(metric, str):
-                return {**data, "kind": _kind_of(metric)}
-        return data
+    def counter(self, watch: Sequence[WatchConfig] = ()) -> bool:
+        """Whether this series is judged by its rate, given the service's watch entries."""
+        if self.kind is not None:
+            return self.kind == "counter"
+        for entry in watch:
+            if entry.metric == self.metric:
+                return entry.kind == "counter"
+        return _kind_of(self.metric) == "counter"
 
 
 class ServiceConfig(Section):

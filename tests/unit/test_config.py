@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vanguard.config import load_settings, resolve_secret
+from vanguard.config import VerifyMetric, WatchConfig, load_settings, resolve_secret
 from vanguard.errors import ConfigError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "config"
@@ -520,8 +520,8 @@ def test_a_watch_is_a_counter_by_its_name_unless_its_kind_says_otherwise(tmp_pat
     kinds = [(w.kind, w.rule.counter) for w in web.watch]
     assert kinds == [
         ("counter", True),
-        ("counter", True),
-        ("counter", True),
+        ("gauge", False),
+        ("gauge", False),
         ("counter", True),
         ("gauge", False),
         ("gauge", False),
@@ -544,7 +544,7 @@ def test_a_dumped_watch_entry_loads_again_as_the_same_kind(tmp_path: Path) -> No
     assert load_settings(again).services[0].watch == web.watch
 
 
-def test_a_verify_series_is_a_counter_by_its_name_unless_its_kind_says_otherwise(
+def test_a_verify_series_is_a_counter_by_its_kind_its_watch_entry_or_its_name(
     tmp_path: Path,
 ) -> None:
     """Judged raw, a counter reset by the remedy's restart reads as an improvement."""
@@ -557,7 +557,16 @@ def test_a_verify_series_is_a_counter_by_its_name_unless_its_kind_says_otherwise
         "      - {metric: queue_depth}\n"
     )
     (web,) = load_settings(path).services
-    assert [v.kind for v in web.verify] == ["counter", "gauge", "counter", "gauge"]
+    assert [v.counter() for v in web.verify] == [True, False, True, False]
     again = tmp_path / "again.yaml"
     again.write_text(yaml.safe_dump({"services": [web.model_dump(mode="json")]}))
     assert load_settings(again).services[0].verify == web.verify
+
+
+def test_a_verify_series_unnamed_kind_follows_the_services_watch_entry() -> None:
+    """``myapp_errors`` watched as a counter must be judged as one, whatever its name."""
+    watch = (WatchConfig(metric="myapp_errors", kind="counter"),)
+    assert VerifyMetric(metric="myapp_errors").counter(watch)
+    assert not VerifyMetric(metric="myapp_errors").counter()
+    assert not VerifyMetric(metric="myapp_errors", kind="gauge").counter(watch)
+    assert not VerifyMetric(metric="pg_stat_activity_count").counter()

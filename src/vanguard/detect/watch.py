@@ -2,13 +2,13 @@
 
 The loop calls ``step_many`` once per sweep (``step`` for one sample) and keeps each
 returned ``SeriesState`` durably (in the store, between sweeps), so the state is a small
-JSON-serialisable value, never an object with hidden fields. Three reasons to alert, in rising order of urgency: the default anomaly
-detector is very surprised (``anomaly``), the trend (least squares: a fast decayed fit and
-staggered segment fits) crosses ``threshold`` within ``horizon_s`` with enough confidence
-and precision (``forecast``),
-or the value already breaches (``breach``). An alert of one kind is not repeated within
-``COOLDOWN_S``; a more urgent kind is raised at once. A counter (``WatchRule.counter``) is
-watched as its per-second rate, which a reset does not disturb.
+JSON-serialisable value, never an object with hidden fields. Three reasons to alert, in
+rising order of urgency: the default anomaly detector is very surprised (``anomaly``), the
+trend (least squares: a fast decayed fit and staggered segment fits) crosses ``threshold``
+within ``horizon_s`` with enough confidence and precision (``forecast``), or the value
+already breaches (``breach``). An alert of one kind is not repeated within ``COOLDOWN_S``;
+a more urgent kind is raised at once. A counter (``WatchRule.counter``) is watched as its
+per-second rate; a reset re-primes it instead of reading as a fall.
 """
 
 from __future__ import annotations
@@ -142,11 +142,14 @@ def step(
     cannot even be stored), or a timestamp not after the last accepted one (duplicates,
     out of order), are skipped: only ``skipped`` changes. So is a counter below zero.
 
-    For a counter the value stepped is the rate since the last accepted sample (``_rate``);
-    its first sample only primes the state. The rate across a reset is low by whatever was
-    counted between the last sample and the restart, so the anomaly detector neither learns
-    nor scores it. A state kept for the other kind (the rule changed) starts afresh: raw
-    values and rates are no history for each other.
+    For a counter the value stepped is the per-second increase since the last accepted
+    sample; its first sample only primes the state, and so does the first after a reset
+    (a drop: the process restarted). The rate across a reset is unknown: Prometheus' rule
+    (the increase is the new value, from 0) is low by whatever was counted between the
+    last sample and the restart, and a low rate is an anomaly, a breach of a ``down``
+    threshold and a bend in the trend. A remedy that restarts the service makes the reset
+    itself. A state kept for the other kind (the rule changed) starts afresh: raw values
+    and rates are no history for each other.
     """
     return step_many([(state, signal, rule)])[0]
 
@@ -165,29 +168,22 @@ def step_many(
         else:
             results.append(None)
             accepted.append((i, taken))
-    scored = [(i, a) for i, a in accepted if not a.reset]
     detectors, anomalies = default_step_many(
-        [a.state.detector for _, a in scored],
-        [a.x for _, a in scored],
-        [items[i][1].timestamp.timestamp() for i, _ in scored],
+        [a.state.detector for _, a in accepted],
+        [a.x for _, a in accepted],
+        [items[i][1].timestamp.timestamp() for i, _ in accepted],
     )
-    found = {
-        i: (det, score) for (i, _), det, score in zip(scored, detectors, anomalies, strict=True)
-    }
-    for i, a in accepted:
+    for (i, a), detector, anomaly in zip(accepted, detectors, anomalies, strict=True):
         _, signal, rule = items[i]
-        detector, anomaly = found.get(i, (a.state.detector, 0.0))
         results[i] = _fold(a.state, signal, rule, a.x, detector, anomaly)
     return [r for r in results if r is not None]
 
 
 class _Accepted(NamedTuple):
-    """A sample to fold: the state it goes into, the value stepped (a counter's rate) and
-    whether that rate crosses a reset (then the anomaly detector skips it)."""
+    """A sample to fold: the state it goes into and the value stepped (a counter's rate)."""
 
     state: SeriesState
     x: float
-    reset: bool = False
 
 
 def _accept(st: SeriesState, signal: Signal, rule: WatchRule) -> SeriesState | _Accepted:
@@ -200,10 +196,12 @@ def _accept(st: SeriesState, signal: Signal, rule: WatchRule) -> SeriesState | _
         return _Accepted(st if st.last_raw is None else _fresh(st), raw)
     if st.last_raw is None or st.last_t is None:
         return _fresh(st).model_copy(update={"last_t": t, "last_raw": raw})
-    rate = _rate(st.last_raw, st.last_t, raw, t)
+    if raw < st.last_raw:
+        return st.model_copy(update={"last_t": t, "last_raw": raw})
+    rate = (raw - st.last_raw) / (t - st.last_t)
     if rate > MAX_MAGNITUDE:
         return _skipped(st)
-    return _Accepted(st, rate, raw < st.last_raw)
+    return _Accepted(st, rate)
 
 
 def _fold(
@@ -298,16 +296,6 @@ def _fresh(st: SeriesState) -> SeriesState:
     return SeriesState(
         skipped=st.skipped, last_alert_t=st.last_alert_t, last_alert_kind=st.last_alert_kind
     )
-
-
-def _rate(before: float, t_before: float, x: float, t: float) -> float:
-    """A counter's per-second increase from ``before`` to ``x``, never negative.
-
-    A drop is a reset (the process restarted): the counter began again at 0, so the
-    increase is ``x`` itself, Prometheus' rule, and a restart reads as a rate, not a fall.
-    """
-    increase = x - before if x >= before else x
-    return increase / (t - t_before)
 
 
 def _classify(

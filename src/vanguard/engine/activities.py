@@ -1024,7 +1024,7 @@ class Activities:
         recorded = self._baseline_windows(audit)
         if recorded is not None and recorded.earlier:
             return Verification(verdict=Verdict.inconclusive, reason=EARLIER_BASELINE)
-        counters = {metric_key(m) for m in metrics if m.kind == "counter"}
+        counters = {metric_key(m) for m in metrics if m.counter(service.watch)}
         observed = _as_rates(
             self._sample(
                 service, metrics, self.verify_samples, loose=_own_keys(inp.alert, metrics)

@@ -67,6 +67,30 @@ def test_config_check_warns_of_a_key_that_is_not_read(tmp_path: Path) -> None:
     assert run("config", "check", "--strict", str(config)).returncode == 2
 
 
+def test_config_check_asks_for_the_kind_of_a_series_named_like_a_counter(
+    tmp_path: Path,
+) -> None:
+    """A gauge watched as a counter misses its breach: ``_count`` is taken as a gauge and
+    the check asks; a ``_total`` taken as a counter is said, its threshold being a rate."""
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(
+        "services:\n  - name: db\n    scrape: {url: 'http://127.0.0.1:9187/metrics'}\n"
+        "    watch:\n"
+        "      - {metric: pg_stat_activity_count, rule: {threshold: 90}}\n"
+        "      - {metric: http_requests_total, rule: {threshold: 50}}\n"
+        "      - {metric: jobs_total, kind: counter}\n"
+        "      - {metric: worker_count, kind: gauge}\n"
+    )
+    result = run("config", "check", str(config))
+    assert result.returncode == 0, result.stderr
+    told = " ".join(result.stdout.split())
+    assert "services[0].watch[0]: pg_stat_activity_count may be a counter or a gauge" in told
+    assert "(taken as a gauge)" in told
+    assert "services[0].watch[1]: http_requests_total is watched as its per-second rate" in told
+    assert "watch[2]" not in told
+    assert "watch[3]" not in told
+
+
 def test_worker_fails_fast_when_temporal_is_unreachable(tmp_path: Path) -> None:
     config = tmp_path / "vanguard.yaml"
     config.write_text("temporal:\n  connect_timeout_s: 3\n")

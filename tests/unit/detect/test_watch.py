@@ -554,17 +554,26 @@ def test_a_byte_counters_rate_is_in_binary_units_per_second() -> None:
     assert alert.summary.endswith("threshold 1.0 MiB/s breached")
 
 
-def test_a_reset_reads_as_a_restart_from_zero_never_a_fall_or_an_anomaly() -> None:
-    """Prometheus' rule: a value below the last is the increase since a restart from 0."""
-    rule = WatchRule(threshold=50.0, counter=True)
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_a_reset_re_primes_the_counter_never_a_fall_or_an_anomaly(direction: str) -> None:
+    """The rate across a restart is unknown (what was counted between the last scrape and
+    the restart is lost): read by Prometheus' rule it is low, a false breach of a ``down``
+    threshold. The sample after a drop only primes the next rate."""
+    threshold = 50.0 if direction == "up" else 5.0
+    rule = WatchRule(threshold=threshold, counter=True, direction=direction)
     before, alerts = run_counter([(15.0 * i, 1e6 + 150.0 * i) for i in range(400)], rule)
-    at_reset, alert = step(before, requests(6000.0, 150.0), rule)
+    restarted = requests(6000.0, 50.0)
+    at_reset, alert = step(before, restarted, rule)
     assert alert is None
-    assert at_reset.values[-1] == 150.0 / 15.0
-    assert at_reset.detector == before.detector, "a reset's rate is neither learnt nor scored"
-    after, more = run_counter([(6000.0 + 15.0 * i, 150.0 * (i + 1)) for i in range(400)], rule)
+    assert at_reset == before.model_copy(
+        update={"last_t": restarted.timestamp.timestamp(), "last_raw": 50.0}
+    )
+    after, more = run_counter(
+        [(6000.0 + 15.0 * i, 50.0 + 150.0 * i) for i in range(1, 400)], rule, at_reset
+    )
     assert alerts == more == []
     assert set(after.values) == {10.0}
+    assert after.n == before.n + 399
 
 
 @pytest.mark.parametrize("seed", range(4))
