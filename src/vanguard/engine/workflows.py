@@ -94,6 +94,8 @@ UNANSWERED_ACTION = "failed-action-asks-ledger"
 """Patch marker: incidents started before a failed action's ledger was asked end *failed*."""
 STATES_IN_STORE = "watch-states-in-store"
 """Patch marker: watchers started before the states moved to the store carry them."""
+LATE_DECLINE = "decline-after-approval"
+"""Patch marker: incidents started before a late decline was read act on the approval."""
 SHORT_TIMEOUT = timedelta(seconds=30)
 ACT_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT = timedelta(seconds=60)
@@ -165,12 +167,14 @@ class RemediationWorkflow:
             if workflow.patched(ASK_PEOPLE):
                 await self._ask(iid)
             decision = await self._await_approval(inp, decision, diagnosis)
+        decision = self._declined_since(decision) or decision
         if not decision.approved or decision.dry_run:
             status = not_acting_status(decision, diagnosis)
             return await self._finish(iid, diagnosis, status, decision.reason, decision)
 
         self._stage = "act"
         apply = ApplyInput(incident_id=iid, alert=alert, diagnosis=diagnosis)
+        failed: ActivityError | None = None
         try:
             await workflow.execute_activity_method(
                 Activities.record_baseline,
@@ -179,15 +183,26 @@ class RemediationWorkflow:
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=RETRY,
             )
-            action: ActionResult = await self._call(
-                Activities.apply_action,
-                apply,
-                timeout=ACT_TIMEOUT,
-                retry=RETRY,
-                heartbeat=ACTION_HEARTBEAT,
-            )
         except ActivityError as exc:
-            status, reason = await self._failed_action(apply, exc)
+            failed = exc
+        declined = None if failed else self._declined_since(decision)
+        if declined is not None:
+            return await self._finish(
+                iid, diagnosis, OutcomeStatus.declined, declined.reason, declined
+            )
+        if failed is None:
+            try:
+                action: ActionResult = await self._call(
+                    Activities.apply_action,
+                    apply,
+                    timeout=ACT_TIMEOUT,
+                    retry=RETRY,
+                    heartbeat=ACTION_HEARTBEAT,
+                )
+            except ActivityError as exc:
+                failed = exc
+        if failed is not None:
+            status, reason = await self._failed_action(apply, failed)
             return await self._finish(iid, diagnosis, status, reason, decision)
 
         self._stage = "observe"
@@ -220,6 +235,27 @@ class RemediationWorkflow:
         return await self._finish(
             iid, diagnosis, OutcomeStatus.escalated, settlement.reason, decision, verification
         )
+
+    def _declined_since(self, decision: Decision) -> Decision | None:
+        """The decision declined, when a decline came after the approval it acts on.
+
+        A decline wins until the action starts (``_answer``): one that arrives while the
+        gates run again or the baseline is read is honoured here, at the last moments
+        before acting, instead of being stored and never read.
+        """
+        if (
+            decision.approved
+            and self._approval is not None
+            and not self._approval[0]
+            and workflow.patched(LATE_DECLINE)
+        ):
+            return decision.model_copy(
+                update={
+                    "approved": False,
+                    "reason": f"{self._approval[1]} after the approval, before the action",
+                }
+            )
+        return None
 
     async def _failed_action(
         self, apply: ApplyInput, exc: ActivityError

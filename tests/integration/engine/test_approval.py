@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from typer.testing import CliRunner, Result
 
@@ -16,6 +18,7 @@ from vanguard.cli.apps import app
 from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
 from vanguard.engine.client import connect, start_remediation
+from vanguard.engine.messages import ApplyInput
 from vanguard.engine.runtime import Runtime, build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import RETRY, RemediationWorkflow
@@ -237,6 +240,43 @@ async def test_of_answers_sent_while_no_worker_ran_a_decline_wins_and_no_approva
         runtime.close()
     assert outcome.status is OutcomeStatus.declined, outcome.reason
     assert "declined by mallory" in outcome.reason
+    assert svc.spawns() == 1, "nothing was restarted"
+
+
+async def test_a_decline_after_the_approval_stops_the_action_before_it_starts(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """Alice approves; while the baseline is read before acting, Mallory declines. The
+    decline was stored and never read: the action went ahead while ``decline`` had told
+    Mallory nothing would be done."""
+    (svc,) = leaky(["second-thoughts"], 0.0)
+    base = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    runtime = build_runtime(_asking(base), notifiers=[MemoryNotifier()])
+    real = runtime.activities.record_baseline
+    baselining, declined = threading.Event(), threading.Event()
+
+    @activity.defn(name="record_baseline")
+    def slow_baseline(inp: ApplyInput) -> None:
+        baselining.set()
+        assert declined.wait(30), "the decline was sent"
+        real(inp)
+
+    runtime.activities.record_baseline = slow_baseline  # type: ignore[method-assign]
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            _, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
+            await handle.signal(RemediationWorkflow.approve, "alice")
+            assert await asyncio.to_thread(baselining.wait, 60)
+            await handle.signal(RemediationWorkflow.decline, "mallory")
+            declined.set()
+            outcome = await handle.result()
+    finally:
+        runtime.close()
+    assert outcome.status is OutcomeStatus.declined, outcome.reason
+    assert "declined by mallory after the approval, before the action" in outcome.reason
     assert svc.spawns() == 1, "nothing was restarted"
 
 
