@@ -20,8 +20,11 @@ load, a SQLite write lock held for seconds) must delay only the delivery that wa
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -67,14 +70,22 @@ INTERRUPTED = "interrupted before handling ended"
 T = TypeVar("T")
 
 
+STORE_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vanguard-ci-store")
+"""Threads for the intake's store work alone: log downloads and permission checks take the
+loop's default pool, and a storm of them must not queue a claim's renewal past the point
+where its delivery looks stale and is handled twice."""
+
+
 async def _in_thread(work: Callable[[], T]) -> T:
-    """Run blocking ``work`` in a worker thread, so the event loop goes on serving others.
+    """Run blocking store ``work`` in ``STORE_THREADS``, so the event loop goes on serving
+    others.
 
     A cancellation is raised only once ``work`` has ended: a write never runs on behind the
     caller's back (a renewal after the settle, a claim nobody settles). Only a second
     cancellation (the loop shutting down) stops the wait; ``STALE_RECEIVED`` covers that.
     """
-    running = asyncio.ensure_future(asyncio.to_thread(work))
+    call = functools.partial(contextvars.copy_context().run, work)
+    running = asyncio.get_running_loop().run_in_executor(STORE_THREADS, call)
     try:
         return await asyncio.shield(running)
     except asyncio.CancelledError:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -729,3 +731,24 @@ async def test_a_run_github_could_not_start_is_a_workflow_file_issue_per_reposit
     assert [a.labels["heal"] for a in starter.alerts] == ["triage"] * 3
     assert len({a.labels["fingerprint"] for a in starter.alerts}) == 3, "one issue per repository"
     assert ".github/workflows/ci.yml" in str(starter.alerts[0].attributes["headline"])
+
+
+async def test_store_work_does_not_queue_behind_a_busy_default_pool(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """Log downloads take the loop's default threads; a storm of them must not hold up a
+    claim, its renewal or its settle (a renewal late past the stale limit means a delivery
+    handled twice)."""
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+    release = threading.Event()
+    busy = loop.run_in_executor(None, release.wait, 30)
+    try:
+        intake = _intake(store, github, starter)
+        body = (FIXTURES / "payloads" / "workflow_job.in_progress.json").read_bytes()
+        result = await asyncio.wait_for(intake.receive("d-busy", "workflow_job", body), 10)
+        assert result.status == "ignored", result.reason
+    finally:
+        release.set()
+        await busy
+        loop.set_default_executor(ThreadPoolExecutor())
