@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -24,6 +23,7 @@ from vanguard.cli.apps import app, config_app, incidents_app
 from vanguard.config import Settings, kind_note, load_settings
 from vanguard.errors import ConfigError
 from vanguard.incident import IncidentState
+from vanguard.yamlsource import load_yaml
 
 if TYPE_CHECKING:
     from vanguard.store import Store
@@ -252,12 +252,16 @@ def config_check(
         for i, service in enumerate(settings.services)
         if service.scrape is not None and service.scrape.metrics
     ]
-    written = _kinds_written(file)
+    written = load_yaml(file).lines
     warnings += [
         f"services[{i}].watch[{j}]: {note}"
         for i, service in enumerate(settings.services)
         for j, watch in enumerate(service.watch)
-        if (note := kind_note(watch.metric, watch.kind, written=(i, j) in written))
+        if (
+            note := kind_note(
+                watch.metric, watch.kind, written=("services", i, "watch", j, "kind") in written
+            )
+        )
     ]
     for warning in warnings:
         console.print(f"{file}: warning: {warning}", highlight=False)
@@ -268,19 +272,6 @@ def config_check(
     )
     if warnings and strict:
         raise typer.Exit(code=2)
-
-
-def _kinds_written(file: Path) -> set[tuple[int, int]]:
-    """``(service, watch entry)`` positions whose entry says its ``kind`` in ``file``."""
-    raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    services = raw.get("services") if isinstance(raw, dict) else None
-    found: set[tuple[int, int]] = set()
-    for i, service in enumerate(services if isinstance(services, list) else []):
-        entries = service.get("watch") if isinstance(service, dict) else None
-        for j, entry in enumerate(entries if isinstance(entries, list) else []):
-            if isinstance(entry, dict) and "kind" in entry:
-                found.add((i, j))
-    return found
 
 
 def open_configured_store(config: Path, store: str | None) -> Store:

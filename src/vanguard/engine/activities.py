@@ -1591,13 +1591,11 @@ class Activities:
             raw = WatchStateRepo(session).load(inp.watcher, inp.generation, inp.token)
         if raw is not None:
             return _STATES.validate_json(raw)
-        if inp.generation > 0:
-            log.warning(
-                "watcher %s: series states of sweep %d are not in the store; detectors "
-                "start afresh",
-                inp.watcher,
-                inp.generation,
-            )
+        log.warning(
+            "watcher %s: series states of sweep %d are not in the store; detectors start afresh",
+            inp.watcher,
+            inp.generation,
+        )
         return dict(inp.states)
 
     def _without_open_incidents(self, alerts: list[Alert]) -> list[Alert]:

@@ -174,7 +174,6 @@ class RemediationWorkflow:
 
         self._stage = "act"
         apply = ApplyInput(incident_id=iid, alert=alert, diagnosis=diagnosis)
-        failed: ActivityError | None = None
         try:
             await workflow.execute_activity_method(
                 Activities.record_baseline,
@@ -184,26 +183,22 @@ class RemediationWorkflow:
                 retry_policy=RETRY,
             )
         except ActivityError as exc:
-            failed = exc
-        declined = None if failed else self._declined_since(decision)
+            return await self._finish_failed_action(iid, diagnosis, decision, apply, exc)
+        declined = self._declined_since(decision)
         if declined is not None:
             return await self._finish(
                 iid, diagnosis, OutcomeStatus.declined, declined.reason, declined
             )
-        if failed is None:
-            try:
-                action: ActionResult = await self._call(
-                    Activities.apply_action,
-                    apply,
-                    timeout=ACT_TIMEOUT,
-                    retry=RETRY,
-                    heartbeat=ACTION_HEARTBEAT,
-                )
-            except ActivityError as exc:
-                failed = exc
-        if failed is not None:
-            status, reason = await self._failed_action(apply, failed)
-            return await self._finish(iid, diagnosis, status, reason, decision)
+        try:
+            action: ActionResult = await self._call(
+                Activities.apply_action,
+                apply,
+                timeout=ACT_TIMEOUT,
+                retry=RETRY,
+                heartbeat=ACTION_HEARTBEAT,
+            )
+        except ActivityError as exc:
+            return await self._finish_failed_action(iid, diagnosis, decision, apply, exc)
 
         self._stage = "observe"
         await workflow.sleep(timedelta(seconds=inp.window_s))
@@ -256,6 +251,17 @@ class RemediationWorkflow:
                 }
             )
         return None
+
+    async def _finish_failed_action(
+        self,
+        iid: str,
+        diagnosis: Diagnosis,
+        decision: Decision,
+        apply: ApplyInput,
+        exc: ActivityError,
+    ) -> Outcome:
+        status, reason = await self._failed_action(apply, exc)
+        return await self._finish(iid, diagnosis, status, reason, decision)
 
     async def _failed_action(
         self, apply: ApplyInput, exc: ActivityError

@@ -53,6 +53,15 @@ async def _awaiting_approval(
     return incident_id, handle
 
 
+async def _answer(
+    settings: Settings, temporal: str, verb: str, incident_id: str, who: str
+) -> Result:
+    """``vanguard incidents VERB ID --by WHO`` against ``settings``' store and ``temporal``."""
+    args = ["incidents", verb, incident_id, "--by", who]
+    args += ["--store", settings.resolved_store_url(), "--temporal", temporal]
+    return await asyncio.to_thread(CliRunner().invoke, app, args)
+
+
 async def _asked(notifier: MemoryNotifier, count: int) -> list[Message]:
     """The approval requests sent so far, once ``count`` of them have arrived."""
     for _ in range(200):
@@ -137,8 +146,7 @@ async def test_a_person_answers_from_the_command_line(
     where = ["--store", settings.resolved_store_url(), "--temporal", temporal_address]
 
     async def answer(verb: str, incident_id: str, who: str) -> str:
-        args = ["incidents", verb, incident_id, *where, "--by", who]
-        result = await asyncio.to_thread(CliRunner().invoke, app, args)
+        result = await _answer(settings, temporal_address, verb, incident_id, who)
         assert result.exit_code == 0, result.output
         return result.output
 
@@ -292,11 +300,9 @@ async def test_an_approval_says_when_an_earlier_answer_stands(
     settings = _asking(base)
     runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
     client = await connect(temporal_address)
-    where = ["--store", settings.resolved_store_url(), "--temporal", temporal_address]
 
     async def answer(verb: str, incident_id: str, who: str) -> Result:
-        args = ["incidents", verb, incident_id, *where, "--by", who]
-        return await asyncio.to_thread(CliRunner().invoke, app, args)
+        return await _answer(settings, temporal_address, verb, incident_id, who)
 
     try:
         async with build_worker(client, runtime.activities, task_queue=task_queue):
@@ -347,9 +353,7 @@ async def test_an_incident_whose_workflow_ended_is_no_longer_awaiting_approval(
         async with build_worker(client, runtime.activities, task_queue=task_queue):
             incident_id, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
         await handle.terminate("cleaned up by hand")
-        args = ["incidents", "approve", incident_id, "--by", "alice"]
-        args += ["--store", settings.resolved_store_url(), "--temporal", temporal_address]
-        refused = await asyncio.to_thread(CliRunner().invoke, app, args)
+        refused = await _answer(settings, temporal_address, "approve", incident_id, "alice")
     finally:
         runtime.close()
     assert isinstance(refused.exception, InputError), refused.output
