@@ -17,15 +17,19 @@ __all__ = ["counter_rates"]
 def counter_rates(points: Sequence[EvidencePoint]) -> tuple[EvidencePoint, ...]:
     """The per-second increase between consecutive readings, stamped at the later one.
 
-    A drop is a reset, Prometheus' rule: the counter began again at 0, so the increase is
-    the later value itself. Readings not after the one before them give no rate; ``n``
+    A drop is a reset (a restart, often the remedy's own): the pair across it gives no
+    rate, as in the watch. Prometheus' rule would take the later value as the increase, but
+    whatever the counter gained before the restart since the reading before is lost, so
+    that rate reads low and a restart inside the window would lean the verdict toward
+    "improved". Readings not after the one before them give no rate either; ``n``
     readings give at most ``n - 1`` rates.
     """
     rates: list[EvidencePoint] = []
     for before, after in pairwise(sorted(points, key=lambda p: p.timestamp)):
         dt = (after.timestamp - before.timestamp).total_seconds()
-        if dt <= 0:
+        if dt <= 0 or after.value < before.value:
             continue
-        increase = after.value - before.value if after.value >= before.value else after.value
-        rates.append(EvidencePoint(timestamp=after.timestamp, value=increase / dt))
+        rates.append(
+            EvidencePoint(timestamp=after.timestamp, value=(after.value - before.value) / dt)
+        )
     return tuple(rates)
