@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 __all__ = [
     "ActionFailed",
+    "ActionFenced",
     "AdapterError",
     "ConfigError",
     "EngineError",
@@ -136,6 +137,13 @@ class ActionFailed(AdapterError):
     """Raised when a side effect was attempted and the target reported failure."""
 
     code = "adapter.failed"
+
+
+class ActionFenced(AdapterError):
+    """Raised when an attempt would begin an action its workflow already settled as never
+    begun: the outcome told people nothing was changed, so nothing may change now."""
+
+    code = "adapter.fenced"
 
 
 class PartlyApplied(ActionFailed):

@@ -4,7 +4,9 @@
 returns an ``ActionResult`` with an ``UndoRecord``, ``verify`` checks the adapter's own
 post-condition, ``rollback`` undoes an applied action. Adapters consult the ``Ledger``
 before any side effect: a retried or replayed activity returns the recorded result, and an
-attempt that crashed half-way is reconciled against the state observed before it.
+attempt that crashed half-way is reconciled against the state observed before it. A
+workflow that stopped waiting for an action fences its key when the ledger shows it never
+began, so an attempt still running somewhere cannot begin it afterwards.
 """
 
 from __future__ import annotations
@@ -15,23 +17,38 @@ from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from vanguard.errors import InvalidParams, describe_validation_error
-from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest
+from vanguard.errors import ActionFenced, InvalidParams, describe_validation_error
+from vanguard.model import (
+    ActionRequest,
+    ActionResult,
+    Check,
+    Plan,
+    RollbackRequest,
+    UndoRecord,
+)
 
 __all__ = [
+    "FENCE_ACTION",
     "Adapter",
     "Ledger",
     "LedgerEntry",
     "MemoryLedger",
     "cannot_undo",
+    "fence_result",
+    "fenced_error",
     "validate_params",
 ]
 
 P = TypeVar("P", bound=BaseModel)
 
 
+FENCE_ACTION = "vanguard.fence"
+"""The ``action`` of the result a fence records: no adapter has this kind."""
+
+
 class LedgerEntry(BaseModel):
-    """A side effect that was begun (``before`` known) and maybe finished (``result``)."""
+    """A side effect that was begun (``before`` known) and maybe finished (``result``),
+    or a fence: a key settled as never begun, which no attempt may begin any more."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -39,15 +56,55 @@ class LedgerEntry(BaseModel):
     before: dict[str, JsonValue] = Field(default_factory=dict)
     result: ActionResult | None = None
 
+    @property
+    def fenced(self) -> bool:
+        return self.result is not None and self.result.action == FENCE_ACTION
+
+
+def fence_result(key: str, incident_id: str, target: str, at: datetime) -> ActionResult:
+    """What a fence records for ``key``: nothing applied, nothing to undo."""
+    return ActionResult(
+        idempotency_key=key,
+        incident_id=incident_id,
+        action=FENCE_ACTION,
+        target=target,
+        applied=False,
+        undo=UndoRecord(
+            action=FENCE_ACTION, target=target, possible=False, instructions="nothing to undo"
+        ),
+        message="fenced: the workflow settled this action as never begun",
+        finished_at=at,
+    )
+
 
 class Ledger(Protocol):
-    """Remembers side effects by idempotency key, durably in production."""
+    """Remembers side effects by idempotency key, durably in production.
+
+    ``begin`` and ``fence`` are atomic on the key, so exactly one of them wins a race: an
+    attempt whose ``begin`` loses to a fence gets ``ActionFenced`` before any side effect,
+    and a fence that loses returns the begun entry.
+    """
 
     def get(self, key: str) -> LedgerEntry | None: ...
 
-    def begin(self, key: str, before: dict[str, JsonValue]) -> None: ...
+    def begin(self, key: str, before: dict[str, JsonValue]) -> None:
+        """Record the state before a side effect; a no-op if the key is known, except that
+        a fenced key raises ``ActionFenced``."""
+        ...
+
+    def fence(self, key: str, result: ActionResult) -> LedgerEntry:
+        """Settle an unknown ``key`` as never begun (recording ``result``, see
+        ``fence_result``); the entry now stored, the begun one if ``begin`` came first."""
+        ...
 
     def finish(self, key: str, result: ActionResult) -> None: ...
+
+
+def fenced_error(key: str) -> ActionFenced:
+    return ActionFenced(
+        f"{key}: the workflow stopped waiting for this action and settled it as never "
+        "begun; this late attempt leaves it undone"
+    )
 
 
 class MemoryLedger:
@@ -60,8 +117,12 @@ class MemoryLedger:
         return self._entries.get(key)
 
     def begin(self, key: str, before: dict[str, JsonValue]) -> None:
-        if key not in self._entries:
-            self._entries[key] = LedgerEntry(key=key, before=before)
+        entry = self._entries.setdefault(key, LedgerEntry(key=key, before=before))
+        if entry.fenced:
+            raise fenced_error(key)
+
+    def fence(self, key: str, result: ActionResult) -> LedgerEntry:
+        return self._entries.setdefault(key, LedgerEntry(key=key, result=result))
 
     def finish(self, key: str, result: ActionResult) -> None:
         entry = self._entries.get(key) or LedgerEntry(key=key)

@@ -26,7 +26,7 @@ import httpx
 from pydantic import JsonValue, TypeAdapter
 from temporalio import activity
 
-from vanguard.act.base import Adapter, Ledger
+from vanguard.act.base import Adapter, Ledger, fence_result
 from vanguard.act.registry import remedy_params
 from vanguard.clock import utcnow
 from vanguard.config import ServiceConfig, Settings, VerifyMetric
@@ -828,14 +828,18 @@ class Activities:
     def action_begun(self, inp: ApplyInput) -> str | None:
         """The state before the incident's action if its adapter began it, else ``None``.
 
-        Asked when the action's activity ended without an answer (it timed out on its last
-        attempt): begun, it may be partly applied and a person must look; never begun,
-        nothing changed.
+        Asked when the action's activity failed for good: begun, it may be partly applied
+        and a person must look; never begun, nothing changed, and the key is fenced in the
+        same step, so an attempt still running on a worker cut off from the workflow cannot
+        begin it after the outcome said so.
         """
-        begun = self.ledger.get(apply_key(inp.incident_id))
-        if begun is None:
+        key = apply_key(inp.incident_id)
+        entry = self.ledger.fence(
+            key, fence_result(key, inp.incident_id, inp.alert.service_name, self.clock())
+        )
+        if entry.fenced:
             return None
-        return json.dumps(redact(dict(begun.before)), sort_keys=True, default=str)
+        return json.dumps(redact(dict(entry.before)), sort_keys=True, default=str)
 
     def _verify_metrics(self, alert: Alert, pattern: Pattern | None) -> list[VerifyMetric]:
         """The service's ``verify`` list, else the pattern's series, else the alert's."""

@@ -9,6 +9,7 @@ timeouts can be shortened for the test.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.messages import ApplyInput
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.workflows import RemediationWorkflow
-from vanguard.errors import StoreError
+from vanguard.errors import ActionFenced, StoreError
 from vanguard.incident import IncidentState
 from vanguard.model import NOT_BEGUN, ActionResult, OutcomeStatus
 from vanguard.notify import MemoryNotifier
@@ -36,6 +37,7 @@ from vanguard.store import IncidentRepo
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 HANG_S = 4.0
+ATTEMPTS = 2
 
 
 @pytest.fixture
@@ -51,18 +53,29 @@ def short_action_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _stand_in(
-    activities: Activities, *, begins: bool, ends: str
+    activities: Activities, late: list[str], *, begins: bool, ends: str
 ) -> Callable[[ApplyInput], ActionResult]:
     """``apply_action`` that may begin (a ledger entry) and then hangs past its timeout
-    (``ends="hang"``) or meets the store down on every attempt (``ends="store"``)."""
+    (``ends="hang"``) or meets the store down on every attempt (``ends="store"``).
+
+    A hung attempt wakes long after the workflow stopped waiting for it, as on a worker
+    cut off from Temporal, and then tries to begin; ``late`` gets what its ``begin`` met.
+    """
 
     @activity.defn(name="apply_action")
     def apply_action(inp: ApplyInput) -> ActionResult:
+        key = apply_key(inp.incident_id)
         if begins:
-            activities.ledger.begin(apply_key(inp.incident_id), {"state": "RUNNING"})
+            activities.ledger.begin(key, {"state": "RUNNING"})
         if ends == "store":
             raise StoreError("store postgresql://db/vanguard: connection refused")
         time.sleep(HANG_S)
+        try:
+            activities.ledger.begin(key, {"state": "RUNNING"})
+        except ActionFenced:
+            late.append("fenced")
+            raise
+        late.append("began")
         raise AssertionError("the workflow stopped waiting for this attempt long ago")
 
     return apply_action
@@ -76,12 +89,13 @@ async def _run(
     *,
     begins: bool,
     ends: str,
-) -> tuple[OutcomeStatus, str, IncidentState, int, str]:
+) -> tuple[OutcomeStatus, str, IncidentState, int, str, list[str]]:
     (svc,) = leaky(["steady"], 0.0)
     settings = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
     )
     notifier = MemoryNotifier()
+    late: list[str] = []
     runtime = build_runtime(settings, notifiers=[notifier])
     acts = runtime.activities
     client = await connect(temporal_address)
@@ -95,7 +109,7 @@ async def _run(
             acts.decide,
             acts.transition,
             acts.record_baseline,
-            _stand_in(acts, begins=begins, ends=ends),
+            _stand_in(acts, late, begins=begins, ends=ends),
             acts.action_begun,
             acts.close_incident,
             acts.notify,
@@ -114,13 +128,17 @@ async def _run(
             )
             assert handle is not None
             outcome = await handle.result()
+            waited = 0.0
+            while ends == "hang" and len(late) < ATTEMPTS and waited < 3 * HANG_S:
+                await asyncio.sleep(0.1)
+                waited += 0.1
         with runtime.store.session() as session:
             record = IncidentRepo(session).get_record(incident_id)
     finally:
         runtime.close()
     assert record is not None
     (told,) = notifier.messages
-    return outcome.status, outcome.reason, record.incident.state, svc.spawns(), told.body
+    return outcome.status, outcome.reason, record.incident.state, svc.spawns(), told.body, late
 
 
 @pytest.mark.usefixtures("short_action_timeouts")
@@ -147,7 +165,7 @@ async def test_an_action_that_failed_is_judged_by_its_ledger(
 ) -> None:
     """However it failed: its last attempt gave no answer (a hung target, a worker lost
     each time), or the store stayed down after the adapter had done its part."""
-    got_status, reason, got_state, spawns, how_to_undo = await _run(
+    got_status, reason, got_state, spawns, how_to_undo, late = await _run(
         leaky, temporal_address, task_queue, tmp_path, begins=begins, ends=ends
     )
     assert got_status is status, reason
@@ -156,3 +174,6 @@ async def test_an_action_that_failed_is_judged_by_its_ledger(
     assert ("RUNNING" in reason) is begins, "the state before a begun action is told"
     assert undo in how_to_undo, "the message says the same as the outcome"
     assert spawns == 1, "the stand-in touched nothing: the service was never restarted"
+    if ends == "hang":
+        expected = "began" if begins else "fenced"
+        assert late == [expected] * ATTEMPTS, "a late attempt cannot begin what was settled"

@@ -9,8 +9,11 @@ import pytest
 from sqlalchemy import text
 
 from tests.integration.store import values as v
-from vanguard.act.base import Ledger, MemoryLedger
+from vanguard.act.base import Ledger, LedgerEntry, MemoryLedger, fence_result
+from vanguard.errors import ActionFenced
 from vanguard.store import SqlLedger, Store, open_store
+
+AT = v.T0
 
 
 def _exercise(ledger: Ledger) -> list[object]:
@@ -24,6 +27,13 @@ def _exercise(ledger: Ledger) -> list[object]:
     seen.append(ledger.get("k"))
     ledger.finish("unbegun", v.action("inc", "unbegun"))
     seen.append(ledger.get("unbegun"))
+    seen.append(ledger.fence("k", fence_result("k", "inc", "worker", AT)))
+    seen.append(ledger.fence("lost", fence_result("lost", "inc", "worker", AT)))
+    try:
+        ledger.begin("lost", {"pid": 7})
+    except ActionFenced as exc:
+        seen.append(type(exc))
+    seen.append(ledger.get("lost"))
     return seen
 
 
@@ -32,6 +42,11 @@ def test_sql_ledger_answers_exactly_like_the_memory_ledger(store: Store) -> None
     assert _exercise(SqlLedger(store)) == expected
     assert expected[0] is None
     assert expected[2] == expected[1]
+    assert expected[5] == expected[3], "a fence leaves a begun key as it was"
+    assert expected[6] == expected[8]
+    assert isinstance(expected[6], LedgerEntry)
+    assert expected[6].fenced
+    assert expected[7] is ActionFenced
 
 
 def test_begin_and_finish_are_committed_at_once_and_survive_reopening(store_url: str) -> None:
@@ -107,3 +122,38 @@ def test_racing_begins_keep_the_first_writer(store: Store) -> None:
     again = SqlLedger(store).get("shared")
     assert again is not None
     assert again.before == {"writer": winner}
+
+
+def _race_begin_and_fence(store: Store, key: str) -> dict[str, str]:
+    """Start a ``begin`` and a ``fence`` of ``key`` together; what each one saw."""
+    barrier = threading.Barrier(2)
+    answers: dict[str, str] = {}
+
+    def begin() -> None:
+        barrier.wait(timeout=30)
+        try:
+            SqlLedger(store).begin(key, {"pid": 7})
+            answers["begin"] = "began"
+        except ActionFenced:
+            answers["begin"] = "fenced"
+
+    def fence() -> None:
+        barrier.wait(timeout=30)
+        entry = SqlLedger(store).fence(key, fence_result(key, "inc", "worker", AT))
+        answers["fence"] = "fenced" if entry.fenced else "began"
+
+    workers = [threading.Thread(target=begin), threading.Thread(target=fence)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=60)
+    return answers
+
+
+def test_a_fence_and_a_begin_racing_agree_on_who_won(store: Store) -> None:
+    """Whichever commits first decides; the other sees it: a begin that lost raises before
+    any side effect, a fence that lost returns the begun entry. Never both, never neither."""
+    for n in range(20):
+        answers = _race_begin_and_fence(store, f"race-{n}")
+        assert set(answers) == {"begin", "fence"}, (n, answers)
+        assert answers["begin"] == answers["fence"], (n, answers)
