@@ -336,6 +336,24 @@ def test_a_loopback_api_answers_only_to_loopback_names_unless_told(
     assert load_settings(path).api.hosts() == hosts
 
 
+def test_a_custom_gate_list_that_drops_a_configured_setting_is_refused_at_load(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(
+        "policy:\n"
+        "  require_approval_for: [supervisor.restart]\n"
+        "  min_confidence: 0\n"
+        "  gates: [pause, remedy, automation, dry_run, rate_limit, circuit_breaker]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value).startswith(f"{path}:4: policy.gates:")
+    assert "require_approval_for is ['supervisor.restart'] but the gate 'approval'" in str(
+        info.value
+    )
+
+
 @pytest.mark.parametrize(
     ("policy", "where", "says"),
     [

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from vanguard.act.base import Ledger, validate_params
 from vanguard.act.gitconfig import GitRepo, read_config, replace_file
@@ -34,6 +34,7 @@ from vanguard.act.pgbouncer import resized
 from vanguard.clock import utcnow
 from vanguard.errors import ActionFailed, AdapterError, PartlyApplied, VanguardError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
+from vanguard.redact import is_secret_key
 
 __all__ = [
     "ConfigFormat",
@@ -299,6 +300,19 @@ class ConfigSetParams(BaseModel):
         if isinstance(data, dict) and ("value" in data) == (data.get("factor") is not None):
             raise ValueError("exactly one of 'value' and 'factor' is needed")
         return data
+
+    @field_validator("key")
+    @classmethod
+    def _not_a_secret(cls, value: str) -> str:
+        """The old and the new value travel in the plan, the decision, the action's record,
+        its undo and the audit trail, where a secret must never be: refused by its name."""
+        if is_secret_key(value):
+            raise ValueError(
+                f"{value!r} names a secret (see vanguard.redact.SECRET_KEY_PARTS); config.set "
+                "records the old and the new value in the decision and the audit trail, so it "
+                "does not change secrets: keep them in a secret manager"
+            )
+        return value
 
     @model_validator(mode="after")
     def _inside(self) -> ConfigSetParams:

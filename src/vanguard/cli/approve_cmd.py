@@ -123,6 +123,7 @@ def _answer(
     from vanguard.engine.workflows import RemediationWorkflow, workflow_id_for
     from vanguard.store import IncidentRepo, open_store
 
+    who = login_name(by)
     url, address, namespace = _where(config, store, temporal)
     the_store = open_store(url)
     try:
@@ -137,7 +138,6 @@ def _answer(
             f"incident {incident_id} is {incident.state.value}, not awaiting approval: "
             "there is nothing to answer"
         )
-    who = login_name(by)
     signal = RemediationWorkflow.approve if approve else RemediationWorkflow.decline
     ended = f"incident {incident_id} is no longer awaiting approval: its workflow has ended"
 

@@ -21,7 +21,7 @@ from rich.table import Table
 from vanguard import __version__
 from vanguard.cli.apps import app, config_app, incidents_app
 from vanguard.config import Settings, kind_note, load_settings
-from vanguard.errors import ConfigError
+from vanguard.errors import ConfigError, InputError
 from vanguard.incident import IncidentState
 from vanguard.yamlsource import load_yaml
 
@@ -39,8 +39,13 @@ markup. Styled lines say ``markup=True`` and escape what they embed."""
 
 
 def login_name(by: str | None) -> str:
-    """Who a command acts for: ``--by``, else the login name."""
-    return by or getpass.getuser()
+    """Who a command acts for: ``--by``, else the login name; never blank, since the audit
+    trail and the incident name them."""
+    if by is None:
+        return getpass.getuser()
+    if not by.strip():
+        raise InputError("--by names the person the command acts for; it cannot be blank")
+    return by.strip()
 
 
 def _settings(path: Path, *, temporal: str | None = None, store: str | None = None) -> Settings:

@@ -92,6 +92,34 @@ class PolicyConfig(Frozen):
             )
         return value
 
+    @field_validator("gates")
+    @classmethod
+    def _settings_have_their_gates(
+        cls, value: tuple[str, ...], info: ValidationInfo
+    ) -> tuple[str, ...]:
+        """A setting whose gate is not listed would be ignored in silence: a freeze window
+        nobody enforces, an approval nobody is asked for. Refused, naming both (``gates``
+        is the last field, so every setting is validated by now)."""
+        data = info.data
+        windows = data.get("maintenance_windows", ())
+        approvals = data.get("require_approval_for", ())
+        minutes = data.get("min_minutes_between_actions", 0)
+        confidence = data.get("min_confidence", 0.0)
+        unheard = [
+            f"{setting} is {shown} but the gate {gate!r} is not in gates (list it, or set "
+            f"{setting}: {off})"
+            for setting, shown, is_set, gate, off in (
+                ("maintenance_windows", f"{len(windows)} window(s)", bool(windows), "window", "[]"),
+                ("require_approval_for", repr(list(approvals)), bool(approvals), "approval", "[]"),
+                ("min_minutes_between_actions", str(minutes), minutes > 0, "cooldown", "0"),
+                ("min_confidence", f"{confidence:g}", confidence > 0, "confidence", "0"),
+            )
+            if is_set and gate not in value
+        ]
+        if unheard:
+            raise ValueError("; ".join(unheard))
+        return value
+
     @model_validator(mode="after")
     def _consistent_limits(self) -> PolicyConfig:
         if self.max_actions_per_service_per_week < self.max_actions_per_service_per_day:

@@ -96,6 +96,8 @@ STATES_IN_STORE = "watch-states-in-store"
 """Patch marker: watchers started before the states moved to the store carry them."""
 LATE_DECLINE = "decline-after-approval"
 """Patch marker: incidents started before a late decline was read act on the approval."""
+NAMED_APPROVER = "approval-names-someone"
+"""Patch marker: incidents started before a nameless approval was ignored accept one."""
 SHORT_TIMEOUT = timedelta(seconds=30)
 ACT_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT = timedelta(seconds=60)
@@ -124,6 +126,9 @@ class RemediationWorkflow:
 
     @workflow.signal
     def approve(self, who: str) -> None:
+        if not who.strip() and workflow.patched(NAMED_APPROVER):
+            workflow.logger.warning("approval without a name ignored: an approver is named")
+            return
         self._answer((True, f"approved by {who}"))
 
     @workflow.signal

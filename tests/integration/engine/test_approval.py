@@ -251,6 +251,36 @@ async def test_of_answers_sent_while_no_worker_ran_a_decline_wins_and_no_approva
     assert svc.spawns() == 1, "nothing was restarted"
 
 
+async def test_an_approval_that_names_nobody_is_ignored(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """Any Temporal client can send the signal (the Web UI, ``temporal workflow signal``):
+    a blank name used to count as the approval, and the audit trail named nobody."""
+    (svc,) = leaky(["nameless"], 0.0)
+    base = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    runtime = build_runtime(_asking(base), notifiers=[MemoryNotifier()])
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            incident_id, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
+        await handle.signal(RemediationWorkflow.approve, " ")
+        await handle.signal(RemediationWorkflow.approve, "bob")
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            outcome = await handle.result()
+        with runtime.store.session() as session:
+            audit = AuditLog(session).entries(incident_id)
+        refused = await _answer(base, temporal_address, "approve", incident_id, "  ")
+    finally:
+        runtime.close()
+    assert outcome.status is OutcomeStatus.resolved, outcome.reason
+    approvals = [e.payload.get("approved_by") for e in audit if e.kind == "state.approved"]
+    assert approvals == ["bob"]
+    assert isinstance(refused.exception, InputError), refused.output
+    assert "cannot be blank" in str(refused.exception)
+
+
 async def test_a_decline_after_the_approval_stops_the_action_before_it_starts(
     leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
 ) -> None:

@@ -7,8 +7,17 @@ import json
 import pytest
 import yaml
 
-from vanguard.act.configfile import ConfigFormat, Scalar, file_format, locate, scaled, with_value
-from vanguard.errors import AdapterError
+from vanguard.act.base import validate_params
+from vanguard.act.configfile import (
+    ConfigFormat,
+    ConfigSetParams,
+    Scalar,
+    file_format,
+    locate,
+    scaled,
+    with_value,
+)
+from vanguard.errors import AdapterError, InvalidParams
 
 YAML = """\
 # pool settings, owned by the platform team
@@ -120,3 +129,13 @@ def test_scaling_moves_an_integer_a_step_and_stays_in_bounds() -> None:
         scaled("main", 1.2, None, None)
     with pytest.raises(AdapterError, match="needs a number"):
         scaled(True, 1.2, None, None)
+
+
+@pytest.mark.parametrize("key", ["DB_PASSWORD", "auth.api_key", "github.token"])
+def test_a_secret_is_never_a_setting_to_change(key: str) -> None:
+    """Its old and new value would land in the plan, the decision and the audit trail."""
+    params = {"repo": "/srv/conf", "file": "app.env", "key": key, "value": "x"}
+    with pytest.raises(InvalidParams, match=f"'{key}' names a secret"):
+        validate_params(ConfigSetParams, "config.set", params)
+    allowed = validate_params(ConfigSetParams, "config.set", params | {"key": "POOL_SIZE"})
+    assert allowed.key == "POOL_SIZE"

@@ -125,7 +125,8 @@ def test_decide_is_deterministic_and_json_round_trips() -> None:
 
 def test_gate_order_follows_policy() -> None:
     gates = ("circuit_breaker", "rate_limit", "dry_run", "automation", "remedy", "rollback_safe")
-    decision = decide("i", diagnosis(), context(), PolicyConfig(gates=gates))
+    policy = PolicyConfig(gates=gates, min_confidence=0.0)
+    decision = decide("i", diagnosis(), context(), policy)
     assert tuple(v.gate for v in decision.verdicts) == ("pause", *gates), "pause runs first"
     assert decision.needs_approval
 
@@ -159,6 +160,38 @@ def test_safety_gates_cannot_be_left_out(missing: str) -> None:
     gates = tuple(g for g in DEFAULT_GATES if g != missing)
     with pytest.raises(pydantic.ValidationError, match=f"safety gates {missing} cannot be left"):
         PolicyConfig(gates=gates)
+
+
+@pytest.mark.parametrize(
+    ("setting", "gate"),
+    [
+        (
+            {
+                "maintenance_windows": (
+                    OnceWindow(name="freeze", start=T0, end=T0 + timedelta(hours=1)),
+                )
+            },
+            "window",
+        ),
+        ({"require_approval_for": ("supervisor.restart",)}, "approval"),
+        ({"min_minutes_between_actions": 60}, "cooldown"),
+        ({"min_confidence": 0.95}, "confidence"),
+    ],
+    ids=["window", "approval", "cooldown", "confidence"],
+)
+def test_a_setting_without_its_gate_is_refused(setting: dict[str, Any], gate: str) -> None:
+    """Left out of a custom list, the gate would never run and its setting mean nothing: a
+    freeze nobody enforces, a restart nobody is asked about."""
+    gates = tuple(g for g in DEFAULT_GATES if g != gate)
+    (name,) = setting
+    with pytest.raises(pydantic.ValidationError, match=f"{name} is .* the gate '{gate}' is not"):
+        PolicyConfig(gates=gates, **({"min_confidence": 0.0} | setting))
+    assert PolicyConfig(gates=(*gates, gate), **setting).gates[-1] == gate
+
+
+def test_leaving_out_a_gate_whose_setting_is_off_is_allowed() -> None:
+    kept = tuple(g for g in DEFAULT_GATES if g not in ("window", "approval", "confidence"))
+    assert PolicyConfig(gates=kept, min_confidence=0.0).gates == kept
 
 
 def test_gates_cannot_repeat() -> None:
