@@ -26,7 +26,7 @@ from vanguard.errors import InputError
 from vanguard.incident import IncidentState
 from vanguard.model import Outcome, OutcomeStatus
 from vanguard.notify import MemoryNotifier, Message
-from vanguard.store import AuditLog, IncidentRepo
+from vanguard.store import AuditEntry, AuditLog, IncidentRepo
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -225,38 +225,18 @@ async def test_a_channel_that_is_down_does_not_stop_the_wait_for_an_answer(
     assert svc.spawns() == 2
 
 
-async def test_of_answers_sent_while_no_worker_ran_a_decline_wins_and_no_approval_undoes_it(
-    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
-) -> None:
-    """Alice approved, Mallory declined, Bob approved; all arrive together. The last answer
-    used to win (Bob's); a decline is the safe side and an approval after it is ignored."""
-    (svc,) = leaky(["contested"], 0.0)
-    base = leak_settings(
-        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
-    )
-    runtime = build_runtime(_asking(base), notifiers=[MemoryNotifier()])
-    client = await connect(temporal_address)
-    try:
-        async with build_worker(client, runtime.activities, task_queue=task_queue):
-            _, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
-        await handle.signal(RemediationWorkflow.approve, "alice")
-        await handle.signal(RemediationWorkflow.decline, "mallory")
-        await handle.signal(RemediationWorkflow.approve, "bob")
-        async with build_worker(client, runtime.activities, task_queue=task_queue):
-            outcome = await handle.result()
-    finally:
-        runtime.close()
-    assert outcome.status is OutcomeStatus.declined, outcome.reason
-    assert "declined by mallory" in outcome.reason
-    assert svc.spawns() == 1, "nothing was restarted"
-
-
-async def test_an_approval_that_names_nobody_is_ignored(
-    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
-) -> None:
-    """Any Temporal client can send the signal (the Web UI, ``temporal workflow signal``):
-    a blank name used to count as the approval, and the audit trail named nobody."""
-    (svc,) = leaky(["nameless"], 0.0)
+async def _answered_while_no_worker_ran(
+    leaky: StartLeaky,
+    temporal_address: str,
+    task_queue: str,
+    tmp_path: Path,
+    name: str,
+    answers: list[tuple[bool, str]],
+) -> tuple[Outcome, list[AuditEntry], int, Result]:
+    """An incident of service ``name`` waits for a person; ``answers`` (approve?, who) are
+    sent while no worker runs, then one runs it to the end. Also what ``vanguard incidents
+    approve`` says to a blank ``--by`` afterwards."""
+    (svc,) = leaky([name], 0.0)
     base = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
     )
@@ -265,20 +245,50 @@ async def test_an_approval_that_names_nobody_is_ignored(
     try:
         async with build_worker(client, runtime.activities, task_queue=task_queue):
             incident_id, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
-        await handle.signal(RemediationWorkflow.approve, " ")
-        await handle.signal(RemediationWorkflow.approve, "bob")
+        for approve, who in answers:
+            signal = RemediationWorkflow.approve if approve else RemediationWorkflow.decline
+            await handle.signal(signal, who)
         async with build_worker(client, runtime.activities, task_queue=task_queue):
             outcome = await handle.result()
         with runtime.store.session() as session:
             audit = AuditLog(session).entries(incident_id)
-        refused = await _answer(base, temporal_address, "approve", incident_id, "  ")
+        blank = await _answer(base, temporal_address, "approve", incident_id, "  ")
     finally:
         runtime.close()
+    return outcome, audit, svc.spawns(), blank
+
+
+async def test_of_answers_sent_while_no_worker_ran_a_decline_wins_and_no_approval_undoes_it(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """Alice approved, Mallory declined, Bob approved; all arrive together. The last answer
+    used to win (Bob's); a decline is the safe side and an approval after it is ignored."""
+    outcome, _, spawns, _ = await _answered_while_no_worker_ran(
+        leaky,
+        temporal_address,
+        task_queue,
+        tmp_path,
+        "contested",
+        [(True, "alice"), (False, "mallory"), (True, "bob")],
+    )
+    assert outcome.status is OutcomeStatus.declined, outcome.reason
+    assert "declined by mallory" in outcome.reason
+    assert spawns == 1, "nothing was restarted"
+
+
+async def test_an_approval_that_names_nobody_is_ignored(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """Any Temporal client can send the signal (the Web UI, ``temporal workflow signal``):
+    a blank name used to count as the approval, and the audit trail named nobody."""
+    outcome, audit, _, blank = await _answered_while_no_worker_ran(
+        leaky, temporal_address, task_queue, tmp_path, "nameless", [(True, " "), (True, "bob")]
+    )
     assert outcome.status is OutcomeStatus.resolved, outcome.reason
     approvals = [e.payload.get("approved_by") for e in audit if e.kind == "state.approved"]
     assert approvals == ["bob"]
-    assert isinstance(refused.exception, InputError), refused.output
-    assert "cannot be blank" in str(refused.exception)
+    assert isinstance(blank.exception, InputError), blank.output
+    assert "cannot be blank" in str(blank.exception)
 
 
 async def test_a_decline_after_the_approval_stops_the_action_before_it_starts(
