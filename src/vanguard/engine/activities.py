@@ -1108,7 +1108,7 @@ class Activities:
                 client=self.http,
                 metrics=tuple(metrics),
                 timeout_s=service.scrape.timeout_s,
-            )
+            ).signals
         if service.prometheus is not None:
             source = service.prometheus
             with PrometheusClient(source.url, timeout_s=source.timeout_s) as server:
