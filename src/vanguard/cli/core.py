@@ -23,7 +23,6 @@ from vanguard.cli.apps import app, config_app, incidents_app
 from vanguard.config import Settings, kind_note, load_settings
 from vanguard.errors import ConfigError
 from vanguard.incident import IncidentState
-from vanguard.yamlsource import load_yaml
 
 if TYPE_CHECKING:
     from vanguard.store import Store
@@ -252,16 +251,11 @@ def config_check(
         for i, service in enumerate(settings.services)
         if service.scrape is not None and service.scrape.metrics
     ]
-    written = load_yaml(file).lines
     warnings += [
         f"services[{i}].watch[{j}]: {note}"
         for i, service in enumerate(settings.services)
         for j, watch in enumerate(service.watch)
-        if (
-            note := kind_note(
-                watch.metric, watch.kind, written=("services", i, "watch", j, "kind") in written
-            )
-        )
+        if (note := kind_note(watch.metric, watch.kind, written=not watch.kind_by_name))
     ]
     for warning in warnings:
         console.print(f"{file}: warning: {warning}", highlight=False)
