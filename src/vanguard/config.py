@@ -23,6 +23,8 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -34,6 +36,7 @@ from vanguard.detect.watch import WatchRule
 from vanguard.errors import ConfigError
 from vanguard.fields import exact_kind
 from vanguard.redact import is_placeholder
+from vanguard.sources.prometheus import Declared
 from vanguard.yamlsource import EnvName, LocatedYaml, load_yaml, validate_yaml
 
 __all__ = [
@@ -241,6 +244,29 @@ def kind_note(metric: str, kind: str, *, written: bool) -> str | None:
     return None
 
 
+def declared_note(watch: WatchConfig, declared: Declared) -> str | None:
+    """What the sweep (and ``config check --probe``) says when a target declares a watched
+    series another kind than the entry's, or ``None`` when they agree.
+
+    The entry is not overridden: its threshold means another thing for the other kind, and
+    the configuration stays the one truth, so the fix is said instead.
+    """
+    if declared.kind == watch.kind:
+        return None
+    how = "taken from its name" if watch.kind_by_name else f"'kind: {watch.kind}' is written"
+    harm = (
+        "its raw count is watched, so a restart reads as a fall and the threshold is "
+        "compared to a count, not a rate per second"
+        if declared.kind == "counter"
+        else "its per-second rate is watched, so a breach of its value goes unseen"
+    )
+    return (
+        f"{declared.source} declares {watch.metric} a {declared.kind} "
+        f"(# TYPE {declared.family} {declared.type}) but it is watched as a {watch.kind} "
+        f"({how}): {harm}; write 'kind: {declared.kind}' in its watch entry"
+    )
+
+
 class WatchConfig(Section):
     """One series to watch on a service, with the rule its detector applies.
 
@@ -255,6 +281,24 @@ class WatchConfig(Section):
     labels: dict[str, str] = Field(default_factory=dict)
     kind: Literal["gauge", "counter"] = "gauge"
     rule: WatchRule = Field(default_factory=WatchRule)
+    _kind_by_name: bool = PrivateAttr(default=False)
+
+    @property
+    def kind_by_name(self) -> bool:
+        """Whether ``kind`` was taken from the metric's name, not written."""
+        return self._kind_by_name
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_kind_by_name(
+        cls, data: Any, handler: ModelWrapValidatorHandler[WatchConfig]
+    ) -> WatchConfig:
+        """Note whether the entry wrote its kind: a disagreement with what the target
+        declares (``declared_note``) is told differently for a kind taken from a name."""
+        entry = handler(data)
+        if isinstance(data, dict):
+            entry._kind_by_name = data.get("kind") is None
+        return entry
 
     @model_validator(mode="before")
     @classmethod

@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vanguard.config import VerifyMetric, WatchConfig, load_settings, resolve_secret
+from vanguard.config import (
+    VerifyMetric,
+    WatchConfig,
+    declared_note,
+    load_settings,
+    resolve_secret,
+)
 from vanguard.errors import ConfigError
+from vanguard.sources.prometheus import Declared
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "config"
 
@@ -549,8 +556,43 @@ def test_a_watch_is_a_counter_by_its_name_unless_its_kind_says_otherwise(tmp_pat
     assert web.watch[0].rule.threshold == 50
 
 
+def test_a_kind_a_target_declares_otherwise_is_told_with_how_the_entry_took_its_own(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(
+        "services:\n  - name: web\n    scrape: {url: 'http://x/metrics'}\n    watch:\n"
+        "      - {metric: wait_seconds_count}\n"
+        "      - {metric: depth, kind: counter}\n"
+        "      - {metric: pool_count, kind: gauge}\n"
+    )
+    wait, depth, pool = load_settings(path).services[0].watch
+    assert [w.kind_by_name for w in (wait, depth, pool)] == [True, False, False]
+    histogram = Declared(
+        metric="wait_seconds_count",
+        kind="counter",
+        family="wait_seconds",
+        type="histogram",
+        source="http://x/metrics",
+    )
+    gauge = Declared(metric="depth", kind="gauge", family="depth", type="gauge", source="t")
+    assert declared_note(wait, histogram) == (
+        "http://x/metrics declares wait_seconds_count a counter (# TYPE wait_seconds "
+        "histogram) but it is watched as a gauge (taken from its name): its raw count is "
+        "watched, so a restart reads as a fall and the threshold is compared to a count, not "
+        "a rate per second; write 'kind: counter' in its watch entry"
+    )
+    note = declared_note(depth, gauge)
+    assert note is not None
+    assert "watched as a counter ('kind: counter' is written)" in note
+    assert "a breach of its value goes unseen; write 'kind: gauge'" in note
+    assert declared_note(pool, gauge.model_copy(update={"metric": "pool_count"})) is None
+
+
 def test_a_dumped_watch_entry_loads_again_as_the_same_kind(tmp_path: Path) -> None:
-    """A dump holds both ``kind`` and the ``rule.counter`` it sets; they agree, so it loads."""
+    """A dump holds both ``kind`` and the ``rule.counter`` it sets; they agree, so it loads.
+
+    Only whether the kind was written differs: the dump writes it."""
     path = tmp_path / "vanguard.yaml"
     path.write_text(
         "services:\n  - name: web\n    scrape: {url: 'http://x/metrics'}\n    watch:\n"
@@ -559,7 +601,9 @@ def test_a_dumped_watch_entry_loads_again_as_the_same_kind(tmp_path: Path) -> No
     (web,) = load_settings(path).services
     again = tmp_path / "again.yaml"
     again.write_text(yaml.safe_dump({"services": [web.model_dump(mode="json")]}))
-    assert load_settings(again).services[0].watch == web.watch
+    loaded = load_settings(again).services[0].watch
+    assert [w.model_dump() for w in loaded] == [w.model_dump() for w in web.watch]
+    assert not any(w.kind_by_name for w in loaded), "a dump writes every kind"
 
 
 def test_a_verify_series_is_a_counter_by_its_kind_its_watch_entry_or_its_name(

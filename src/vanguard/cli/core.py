@@ -23,7 +23,6 @@ from vanguard.cli.apps import app, config_app, incidents_app
 from vanguard.config import Settings, kind_note, load_settings
 from vanguard.errors import ConfigError, InputError
 from vanguard.incident import IncidentState
-from vanguard.yamlsource import load_yaml
 
 if TYPE_CHECKING:
     from vanguard.store import Store
@@ -234,13 +233,20 @@ def config_check(
     strict: Annotated[
         bool, typer.Option(help="exit 2 on warnings too (a remedy that cannot run on a service)")
     ] = False,
+    probe: Annotated[
+        bool,
+        typer.Option(
+            help="read each service's scrape endpoint or Prometheus once and warn where a "
+            "watched series is declared (# TYPE) another kind than its entry's"
+        ),
+    ] = False,
 ) -> None:
     """Validate a configuration and its patterns without starting anything.
 
     Besides the file itself, every pattern that can diagnose a service (its type and a
     watched metric) is checked against that service: a remedy that would lack its target
     (a restart with no ``supervisor:`` section) is a warning here instead of a failed
-    incident later.
+    incident later. Only ``--probe`` reaches the targets.
     """
     from vanguard.act.base import MemoryLedger
     from vanguard.act.registry import build_adapters, check_patterns, check_services
@@ -257,17 +263,14 @@ def config_check(
         for i, service in enumerate(settings.services)
         if service.scrape is not None and service.scrape.metrics
     ]
-    written = load_yaml(file).lines
     warnings += [
         f"services[{i}].watch[{j}]: {note}"
         for i, service in enumerate(settings.services)
         for j, watch in enumerate(service.watch)
-        if (
-            note := kind_note(
-                watch.metric, watch.kind, written=("services", i, "watch", j, "kind") in written
-            )
-        )
+        if (note := kind_note(watch.metric, watch.kind, written=not watch.kind_by_name))
     ]
+    if probe:
+        warnings += _probe_kinds(settings)
     for warning in warnings:
         console.print(f"{file}: warning: {warning}", highlight=False)
     verdict = f"{len(warnings)} warning(s)" if warnings else "ok"
@@ -277,6 +280,56 @@ def config_check(
     )
     if warnings and strict:
         raise typer.Exit(code=2)
+
+
+def _probe_kinds(settings: Settings) -> list[str]:
+    """Where a service's target declares a watched series another kind than its entry's.
+
+    One read of each source a watch reads (an endpoint's ``# TYPE`` lines, a server's
+    metadata); a source that cannot be read is a warning too, the check goes on.
+    """
+    import httpx
+
+    from vanguard.clock import utcnow
+    from vanguard.config import declared_note
+    from vanguard.errors import ScrapeError
+    from vanguard.sources.prometheus import (
+        Declared,
+        PrometheusClient,
+        read_declared,
+        scrape,
+    )
+
+    warnings: list[str] = []
+    with httpx.Client() as http:
+        for i, service in enumerate(settings.services):
+            metrics = sorted({w.metric for w in service.watch})
+            declared: dict[str, Declared] = {}
+            try:
+                if service.scrape is not None and metrics:
+                    declared |= scrape(
+                        service.scrape.url,
+                        service_name=service.name,
+                        now=utcnow(),
+                        client=http,
+                        metrics=metrics,
+                        timeout_s=service.scrape.timeout_s,
+                    ).declared
+                if service.prometheus is not None and metrics:
+                    source = service.prometheus
+                    with PrometheusClient(source.url, timeout_s=source.timeout_s) as server:
+                        for metric in metrics:
+                            if (said := read_declared(server, metric)) is not None:
+                                declared.setdefault(metric, said)
+            except ScrapeError as exc:
+                warnings.append(f"services[{i}]: cannot probe the declared kinds: {exc}")
+            warnings += [
+                f"services[{i}].watch[{j}]: {note}"
+                for j, watch in enumerate(service.watch)
+                if watch.metric in declared
+                and (note := declared_note(watch, declared[watch.metric]))
+            ]
+    return warnings
 
 
 def open_configured_store(config: Path, store: str | None) -> Store:

@@ -29,7 +29,7 @@ from temporalio import activity
 from vanguard.act.base import Adapter, Ledger, fence_result
 from vanguard.act.registry import remedy_params
 from vanguard.clock import utcnow
-from vanguard.config import ServiceConfig, Settings, VerifyMetric
+from vanguard.config import ServiceConfig, Settings, VerifyMetric, declared_note
 from vanguard.decide import GateContext, decide, failure_streak
 from vanguard.detect.watch import SeriesState, WatchRule, step_many
 from vanguard.diagnose.matcher import match
@@ -83,6 +83,8 @@ from vanguard.notify.repeat import held_note, repeat_history, repeat_key
 from vanguard.redact import redact, redact_text
 from vanguard.sources.pgbouncer import read_pools
 from vanguard.sources.prometheus import (
+    Declared,
+    MetadataCache,
     PrometheusClient,
     ScrapeSchedule,
     TargetState,
@@ -499,6 +501,8 @@ class Activities:
         self.verify_samples = verify_samples
         self.http = http or httpx.Client()
         self._clock_ahead: dict[str, float] = {}
+        self._metadata = MetadataCache()
+        self._kinds_told: dict[tuple[str, str, str, str], Declared] = {}
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -1101,11 +1105,23 @@ class Activities:
         own = own_series(labels, {j.name: j.labels for j in deciding if not j.too_many})
         return (None, True) if isinstance(own, Unmatched) else (own, False)
 
-    def _read(self, service: ServiceConfig, metrics: Sequence[str], now: datetime) -> list[Signal]:
-        """One reading of ``metrics`` from every source of ``service``."""
+    def _read(
+        self,
+        service: ServiceConfig,
+        metrics: Sequence[str],
+        now: datetime,
+        *,
+        declared: dict[str, Declared] | None = None,
+    ) -> list[Signal]:
+        """One reading of ``metrics`` from every source of ``service``.
+
+        With ``declared``, what the sources declare of the metrics' kinds is added to it:
+        an exposition's ``# TYPE`` lines come with the reading; a server's metadata is asked
+        once per ``MetadataCache.refresh_s`` and its failure only leaves it out.
+        """
         signals: list[Signal] = []
         if service.scrape is not None:
-            signals += scrape(
+            exposition = scrape(
                 service.scrape.url,
                 service_name=service.name,
                 now=now,
@@ -1113,6 +1129,9 @@ class Activities:
                 metrics=tuple(metrics),
                 timeout_s=service.scrape.timeout_s,
             )
+            signals += exposition.signals
+            if declared is not None:
+                declared.update(exposition.declared)
         if service.prometheus is not None:
             source = service.prometheus
             with PrometheusClient(source.url, timeout_s=source.timeout_s) as server:
@@ -1123,6 +1142,8 @@ class Activities:
                     service_name=service.name,
                     now=now,
                 )
+                if declared is not None:
+                    declared.update(self._metadata.read(server, metrics, now))
         if service.pgbouncer is not None:
             signals += read_pools(
                 service.pgbouncer.admin_dsn,
@@ -1485,8 +1506,11 @@ class Activities:
             )
             if not target.is_due(now):
                 continue
+            declared: dict[str, Declared] = {}
             try:
-                signals = self._read(service, [w.metric for w in service.watch], now)
+                signals = self._read(
+                    service, [w.metric for w in service.watch], now, declared=declared
+                )
             except Exception as exc:
                 if not isinstance(exc, ScrapeError):
                     log.exception("%s: reading the target failed unexpectedly", service.name)
@@ -1497,6 +1521,7 @@ class Activities:
                 targets[service.name] = new.model_dump(mode="json")
                 continue
             self._note_clock(service.name, where, signals, now)
+            self._note_kinds(inp.watcher, service, declared)
             new = on_success(target, now, schedule)
             if target.consecutive_failures:
                 log.warning("%s: %s", service.name, new.reason)
@@ -1581,6 +1606,35 @@ class Activities:
                 ahead,
             )
         self._clock_ahead[service] = ahead
+
+    def _note_kinds(
+        self, watcher: str, service: ServiceConfig, declared: Mapping[str, Declared]
+    ) -> None:
+        """Warn once when a target declares a watched series another kind than its entry's.
+
+        A counter watched raw reads its restarts as falls; a gauge watched as a rate hides
+        its breaches; neither says so. The entry's kind is kept (``declared_note``). Told
+        once per watcher, series and declaration; again if the declaration changes.
+        """
+        for watch in service.watch:
+            said = declared.get(watch.metric)
+            if said is None:
+                continue
+            key = (watcher, service.name, watch.metric, watch.kind)
+            note = declared_note(watch, said)
+            if note is None:
+                if self._kinds_told.pop(key, None) is not None:
+                    log.info(
+                        "%s: %s now declares %s a %s",
+                        service.name,
+                        said.source,
+                        said.metric,
+                        said.kind,
+                    )
+                continue
+            if self._kinds_told.get(key) != said:
+                self._kinds_told[key] = said
+                log.warning("%s: %s", service.name, note)
 
     def _load_states(self, inp: SweepInput) -> dict[str, SeriesState]:
         """The states the sweep starts from: its input's, or the generation it names.

@@ -5,8 +5,10 @@ needed) and turns every finite sample into a ``Signal`` stamped with the caller'
 ``TargetState`` + ``on_success``/``on_failure`` are the pure per-target schedule: a failing
 target is retried with exponential backoff and its series are marked stale after a bounded
 number of failures, so a dead endpoint is logged once and retried, never an alert storm.
-``PrometheusClient`` reads a Prometheus server's HTTP API (``query``, ``query_range``).
-Every library error is translated to ``ScrapeError``.
+``PrometheusClient`` reads a Prometheus server's HTTP API (``query``, ``query_range``,
+``metadata``). What a target declares of a series' kind (its ``# TYPE`` line, or the
+server's metadata API) comes back as ``Declared``. Every library error is translated to
+``ScrapeError``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import math
 import re
 import time
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -28,16 +31,22 @@ from vanguard.errors import ScrapeError
 from vanguard.model import EvidencePoint, Signal
 
 __all__ = [
+    "Declared",
+    "Exposition",
+    "MetadataCache",
     "PrometheusClient",
     "ScrapeSchedule",
     "Series",
     "TargetState",
     "became_stale",
+    "declared_kind",
     "on_failure",
     "on_success",
     "parse_exposition",
     "poll_targets",
     "promql_selector",
+    "read_declared",
+    "read_exposition",
     "read_server",
     "recovered",
     "scrape",
@@ -48,6 +57,44 @@ log = logging.getLogger(__name__)
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Kind = Literal["gauge", "counter"]
+
+_SAMPLE_KINDS: dict[str, dict[str, Kind]] = {
+    "counter": {"": "counter", "_total": "counter"},
+    "gauge": {"": "gauge"},
+    "histogram": {"_bucket": "counter", "_count": "counter", "_sum": "counter"},
+    "summary": {"": "gauge", "_count": "counter", "_sum": "counter"},
+}
+"""The kind a family's type declares of its samples, by what the sample's name adds to the
+family's: a summary's quantiles are gauges, its ``_count`` and ``_sum`` counters. An
+``untyped`` (``unknown``) family, and a ``_created`` timestamp, declare nothing."""
+
+
+def declared_kind(family_type: str, family: str, sample: str) -> Kind | None:
+    """The kind the ``# TYPE`` of ``family`` declares of its sample ``sample``, if any."""
+    if not sample.startswith(family):
+        return None
+    return _SAMPLE_KINDS.get(family_type, {}).get(sample[len(family) :])
+
+
+class Declared(_Frozen):
+    """What a target declares of one series' kind: ``# TYPE family type`` at ``source``."""
+
+    metric: str
+    kind: Kind
+    family: str
+    type: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Exposition:
+    """One exposition's samples, and what its ``# TYPE`` lines declare of their kinds."""
+
+    signals: list[Signal]
+    declared: dict[str, Declared]
 
 
 def parse_exposition(
@@ -63,16 +110,45 @@ def parse_exposition(
     ``metrics`` keeps only samples whose name or family name is listed. A sample's own
     timestamp wins over ``now``.
     """
+    return read_exposition(
+        text, source=source, service_name=service_name, now=now, metrics=metrics
+    ).signals
+
+
+def read_exposition(
+    text: str,
+    *,
+    source: str,
+    service_name: str,
+    now: datetime,
+    metrics: Collection[str] | None = None,
+) -> Exposition:
+    """``parse_exposition``'s Signals, with the kind declared of each kept sample's name.
+
+    The parser strips ``_total`` from a counter family's name (and adds it to a counter
+    sample written without it); the kind is filed under the sample's name, as watched.
+    """
     try:
         families = list(text_string_to_metric_families(text))
     except (ValueError, TypeError, IndexError) as exc:
         raise ScrapeError(f"{source}: not Prometheus exposition text: {exc}") from exc
     wanted = None if metrics is None else frozenset(metrics)
     signals: list[Signal] = []
+    declared: dict[str, Declared] = {}
     for family in families:
         for sample in family.samples:
             if wanted is not None and family.name not in wanted and sample.name not in wanted:
                 continue
+            if sample.name not in declared:
+                kind = declared_kind(family.type, family.name, sample.name)
+                if kind is not None:
+                    declared[sample.name] = Declared(
+                        metric=sample.name,
+                        kind=kind,
+                        family=family.name,
+                        type=family.type,
+                        source=source,
+                    )
             value = float(sample.value)
             if not math.isfinite(value):
                 continue
@@ -97,7 +173,7 @@ def parse_exposition(
                     value=value,
                 )
             )
-    return signals
+    return Exposition(signals=signals, declared=declared)
 
 
 MAX_SCRAPE_BYTES = 64 * 1024 * 1024
@@ -112,8 +188,9 @@ def scrape(
     client: httpx.Client,
     metrics: Collection[str] | None = None,
     timeout_s: float = 5.0,
-) -> list[Signal]:
-    """GET one exposition endpoint and parse it; any failure is a ``ScrapeError``.
+) -> Exposition:
+    """GET one exposition endpoint and read it (``read_exposition``); any failure is a
+    ``ScrapeError``.
 
     The body must arrive within ``timeout_s`` of the request, not per read (a target
     dripping one byte a second held a 2 s scrape for a minute); connecting and the first
@@ -138,7 +215,7 @@ def scrape(
         raise ScrapeError(f"{url}: HTTP {exc.response.status_code}") from exc
     except httpx.HTTPError as exc:
         raise ScrapeError(f"{url}: {type(exc).__name__}: {exc}") from exc
-    return parse_exposition(
+    return read_exposition(
         body.decode(encoding, errors="replace"),
         source=url,
         service_name=service_name,
@@ -263,7 +340,7 @@ def poll_targets(
             new = on_success(state, now, schedule)
             if recovered(state, new):
                 log.warning("%s: %s", state.url, new.reason)
-            signals.extend(got)
+            signals.extend(got.signals)
         updated[key] = new
     return signals, updated
 
@@ -367,6 +444,18 @@ class PrometheusClient:
         data = self._get("/api/v1/query", {"query": query, "time": f"{at.timestamp():.3f}"})
         return self._series(data, "vector")
 
+    def metadata(self, family: str) -> list[str]:
+        """The types the server's targets declare of ``family`` (``/api/v1/metadata``).
+
+        One per distinct declaration (targets that agree give one); none for a family no
+        target declares.
+        """
+        data = self._get("/api/v1/metadata", {"metric": family})
+        try:
+            return [str(entry["type"]) for entry in data.get(family, [])]
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise ScrapeError(f"{self.base_url}: malformed metadata: {exc}") from exc
+
     def _series(self, data: Any, expected: str) -> list[Series]:
         try:
             kind = data["resultType"]
@@ -447,3 +536,72 @@ def read_server(
 
 def _label_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(labels.items()))
+
+
+_FAMILY_ENDINGS = ("_total", "_bucket", "_count", "_sum")
+
+
+def read_declared(client: PrometheusClient, metric: str) -> Declared | None:
+    """What the server's targets declare of ``metric``'s kind, or ``None`` if nothing.
+
+    The metadata API files a type under the family's name as the target wrote it:
+    ``req_total`` for a counter scraped as text, ``req`` as OpenMetrics, ``lat_seconds``
+    for a histogram's ``lat_seconds_bucket``. So the name is asked, then the name without
+    its ending. Targets that declare different kinds declare nothing.
+    """
+    stems = [metric.removesuffix(end) for end in _FAMILY_ENDINGS if metric.endswith(end)]
+    for family in (metric, *stems):
+        types = sorted(set(client.metadata(family)))
+        if not types:
+            continue
+        kinds = {declared_kind(t, family, metric) for t in types}
+        kind = kinds.pop() if len(kinds) == 1 else None
+        if kind is None:
+            return None
+        return Declared(
+            metric=metric, kind=kind, family=family, type="/".join(types), source=client.base_url
+        )
+    return None
+
+
+class MetadataCache:
+    """What servers declare of metrics' kinds, asked once per ``refresh_s`` per server and
+    metric.
+
+    Types seldom change (a deploy may change one); the watch reads a server every few
+    seconds and must not ask its metadata each time. A failed call is remembered as nothing
+    declared for as long, logged once per refresh, and never raised: the kinds are advice.
+    """
+
+    def __init__(self, refresh_s: float = 600.0) -> None:
+        self.refresh_s = refresh_s
+        self._known: dict[tuple[str, str], tuple[datetime, Declared | None]] = {}
+
+    def read(
+        self, client: PrometheusClient, metrics: Collection[str], now: datetime
+    ) -> dict[str, Declared]:
+        """What ``client``'s server declares of each of ``metrics``, as far as it is known."""
+        found: dict[str, Declared] = {}
+        failed = False
+        for metric in metrics:
+            key = (client.base_url, metric)
+            held = self._known.get(key)
+            if held is None or not 0 <= (now - held[0]).total_seconds() < self.refresh_s:
+                declared = None
+                if not failed:
+                    try:
+                        declared = read_declared(client, metric)
+                    except ScrapeError as exc:
+                        failed = True
+                        log.info(
+                            "%s: the declared kinds of its metrics are unknown (%s); "
+                            "asked again in %g s",
+                            client.base_url,
+                            exc,
+                            self.refresh_s,
+                        )
+                held = (now, declared)
+                self._known[key] = held
+            if held[1] is not None:
+                found[metric] = held[1]
+        return found

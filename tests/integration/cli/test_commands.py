@@ -12,9 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import Histogram
 
 from tests.integration.store import values
 from tests.leaks import leak_alert
+from tests.servers.exporter import Exporter
 from tests.servers.process import processes_mentioning
 from vanguard.incident import Incident
 from vanguard.netutil import free_port, is_port_open, wait_for_port
@@ -89,6 +91,41 @@ def test_config_check_asks_for_the_kind_of_a_series_named_like_a_counter(
     assert "services[0].watch[1]: http_requests_total is watched as its per-second rate" in told
     assert "watch[2]" not in told
     assert "watch[3]" not in told
+
+
+def test_config_check_probe_tells_a_kind_the_target_declares_otherwise(tmp_path: Path) -> None:
+    """``--probe`` reads each target once: a histogram's ``_count`` taken as a gauge by its
+    name and a gauge written as a counter are told, a kind that agrees is not, and a
+    target that cannot be read is said without stopping the check."""
+    dead = f"http://127.0.0.1:{free_port()}/metrics"
+    with Exporter() as exporter:
+        Histogram("wait_seconds", "Waits.", registry=exporter.registry).observe(1)
+        exporter.gauge("depth", "Queued.").set(3)
+        exporter.gauge("pool_count", "Open.").set(2)
+        config = tmp_path / "vanguard.yaml"
+        config.write_text(
+            f"services:\n  - name: jobs\n    scrape: {{url: '{exporter.url}'}}\n"
+            "    watch:\n"
+            "      - {metric: wait_seconds_count}\n"
+            "      - {metric: depth, kind: counter}\n"
+            "      - {metric: pool_count, kind: gauge}\n"
+            f"  - name: gone\n    scrape: {{url: '{dead}', timeout_s: 1}}\n"
+            "    watch:\n      - {metric: up, kind: gauge}\n"
+        )
+        plain = run("config", "check", str(config))
+        result = run("config", "check", "--probe", str(config))
+    assert "declares" not in plain.stdout, "only --probe reaches the targets"
+    assert result.returncode == 0, result.stderr
+    told = " ".join(result.stdout.split())
+    assert (
+        f"services[0].watch[0]: {exporter.url} declares wait_seconds_count a counter "
+        "(# TYPE wait_seconds histogram) but it is watched as a gauge (taken from its name)"
+    ) in told
+    assert "services[0].watch[1]: " in told
+    assert "declares depth a gauge (# TYPE depth gauge)" in told
+    assert "write 'kind: gauge' in its watch entry" in told
+    assert "watch[2]" not in told
+    assert f"services[1]: cannot probe the declared kinds: {dead}" in told
 
 
 def test_worker_fails_fast_when_temporal_is_unreachable(tmp_path: Path) -> None:

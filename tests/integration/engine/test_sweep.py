@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from prometheus_client import Histogram
 
 from tests.servers.exporter import Exporter
-from tests.servers.prometheus import ScrapeTarget, StartPrometheus
+from tests.servers.prometheus import PrometheusServer, ScrapeTarget, StartPrometheus
 from vanguard.config import (
     PrometheusSource,
     ScrapeConfig,
@@ -191,6 +194,14 @@ def test_the_state_of_a_series_its_target_stopped_reporting_is_forgotten(
     assert sorted(later.states) == ["web/mem{pod=b}", "web/mem{pod=c}"]
 
 
+def _read_from(server: PrometheusServer, tmp_path: Path, *watch: WatchConfig) -> Settings:
+    """One service, ``app``, read every second from ``server``'s job ``app``."""
+    source = PrometheusSource(url=server.url, selector={"job": "app"}, interval_s=1)
+    return Settings(
+        data_dir=tmp_path, services=(ServiceConfig(name="app", prometheus=source, watch=watch),)
+    )
+
+
 def test_a_service_read_from_a_prometheus_server_is_watched_and_alerts(
     prometheus_server: StartPrometheus, tmp_path: Path
 ) -> None:
@@ -200,22 +211,13 @@ def test_a_service_read_from_a_prometheus_server_is_watched_and_alerts(
         depth.labels(queue="mail").set(5)
         depth.labels(queue="sms").set(7)
         server = prometheus_server([ScrapeTarget(job="app", url=exporter.url)])
-        settings = Settings(
-            data_dir=tmp_path,
-            services=(
-                ServiceConfig(
-                    name="app",
-                    prometheus=PrometheusSource(
-                        url=server.url, selector={"job": "app"}, interval_s=1
-                    ),
-                    watch=(
-                        WatchConfig(
-                            metric="app_queue_depth",
-                            labels={"queue": "mail"},
-                            rule=WatchRule(threshold=100, warmup=3),
-                        ),
-                    ),
-                ),
+        settings = _read_from(
+            server,
+            tmp_path,
+            WatchConfig(
+                metric="app_queue_depth",
+                labels={"queue": "mail"},
+                rule=WatchRule(threshold=100, warmup=3),
             ),
         )
         runtime = build_runtime(settings, notifiers=[])
@@ -246,7 +248,7 @@ def test_a_service_read_from_a_prometheus_server_is_watched_and_alerts(
 
 
 class _Stamped(http.server.BaseHTTPRequestHandler):
-    """Serves one gauge stamped with the time the test sets (``body``)."""
+    """Serves the exposition text the test sets (``body``)."""
 
     body = b""
 
@@ -261,39 +263,51 @@ class _Stamped(http.server.BaseHTTPRequestHandler):
         return
 
 
+@contextlib.contextmanager
+def _served(handler: type[_Stamped]) -> Iterator[str]:
+    """``handler`` on a loopback port for the block; yields its ``/metrics`` URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _scraping(url: str, tmp_path: Path, name: str, *watch: WatchConfig) -> Settings:
+    """One service, ``name``, scraped from ``url`` every second."""
+    scrape = ScrapeConfig(url=url, interval_s=1)
+    return Settings(
+        data_dir=tmp_path, services=(ServiceConfig(name=name, scrape=scrape, watch=watch),)
+    )
+
+
 def test_a_target_stamping_samples_ahead_of_our_clock_is_told_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Its samples would be skipped as out of order once its clock is put right, silently."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stamped)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    settings = Settings(
-        data_dir=tmp_path,
-        services=(
-            ServiceConfig(
-                name="skewed",
-                scrape=ScrapeConfig(url=url, interval_s=1),
-                watch=(WatchConfig(metric="queue_depth", rule=WatchRule(threshold=100)),),
-            ),
-        ),
-    )
-    runtime = build_runtime(settings, notifiers=[])
-    now = datetime(2026, 6, 1, tzinfo=UTC)
-    runtime.activities.clock = lambda: now
-    caplog.set_level(logging.WARNING, logger="vanguard")
-    inp = SweepInput(states={}, scrape_state={})
-    try:
-        for ahead_s in (600, 610, 0, 0):
-            stamp_ms = int((now.timestamp() + ahead_s) * 1000)
-            _Stamped.body = f"queue_depth 3 {stamp_ms}\n".encode()
-            result = runtime.activities.sweep(inp)
-            inp = SweepInput(states=result.states, scrape_state=result.scrape_state)
-            now += timedelta(seconds=2)
-    finally:
-        runtime.close()
-        server.shutdown()
-        server.server_close()
+    with _served(_Stamped) as url:
+        settings = _scraping(
+            url,
+            tmp_path,
+            "skewed",
+            WatchConfig(metric="queue_depth", rule=WatchRule(threshold=100)),
+        )
+        runtime = build_runtime(settings, notifiers=[])
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        runtime.activities.clock = lambda: now
+        caplog.set_level(logging.WARNING, logger="vanguard")
+        inp = SweepInput(states={}, scrape_state={})
+        try:
+            for ahead_s in (600, 610, 0, 0):
+                stamp_ms = int((now.timestamp() + ahead_s) * 1000)
+                _Stamped.body = f"queue_depth 3 {stamp_ms}\n".encode()
+                result = runtime.activities.sweep(inp)
+                inp = SweepInput(states=result.states, scrape_state=result.scrape_state)
+                now += timedelta(seconds=2)
+        finally:
+            runtime.close()
     told = [r.getMessage() for r in caplog.records]
     assert len(told) == 2, told
     assert "600 s ahead" in told[0]
@@ -301,3 +315,111 @@ def test_a_target_stamping_samples_ahead_of_our_clock_is_told_once(
     assert "on time again" in told[1]
     (state,) = result.states.values()
     assert state.skipped == 2, "the samples stamped before the last accepted one"
+
+
+DECLARING = """\
+# TYPE queue_wait_seconds %(type)s
+queue_wait_seconds_count %(waits)d
+queue_wait_seconds_sum %(waits)d
+# TYPE pool_count gauge
+pool_count 4
+# TYPE depth gauge
+depth 3
+"""
+
+
+def test_a_watched_series_declared_another_kind_is_told_once_per_declaration(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A counter watched raw reads its restarts as falls, a gauge watched as a rate hides
+    its breach: the sweep says so once, and again when the declaration changes, never
+    for a series whose kind agrees; the configured kind is kept."""
+
+    class Declaring(_Stamped):
+        body = b""
+
+    with _served(Declaring) as url:
+        settings = _scraping(
+            url,
+            tmp_path,
+            "jobs",
+            WatchConfig.model_validate({"metric": "queue_wait_seconds_count"}),
+            WatchConfig.model_validate({"metric": "pool_count"}),
+            WatchConfig.model_validate({"metric": "depth", "kind": "counter"}),
+        )
+        runtime = build_runtime(settings, notifiers=[])
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        runtime.activities.clock = lambda: now
+        caplog.set_level(logging.WARNING, logger="vanguard")
+        inp = SweepInput(states={}, scrape_state={}, watcher="w1")
+        told: list[list[str]] = []
+        try:
+            for n, wait_type in enumerate(["histogram"] * 3 + ["summary"] * 2):
+                Declaring.body = (DECLARING % {"waits": n, "type": wait_type}).encode()
+                caplog.clear()
+                result = runtime.activities.sweep(inp)
+                told.append([r.getMessage() for r in caplog.records])
+                inp = SweepInput(
+                    states=result.states, scrape_state=result.scrape_state, watcher="w1"
+                )
+                now += timedelta(seconds=2)
+        finally:
+            runtime.close()
+    first, *again, changed, last = told
+    assert len(first) == 2, first
+    wait, depth = sorted(first, key=lambda m: "depth" in m)
+    assert wait.startswith(f"jobs: {url} declares queue_wait_seconds_count a counter ")
+    assert "(# TYPE queue_wait_seconds histogram)" in wait
+    assert "watched as a gauge (taken from its name)" in wait
+    assert "a restart reads as a fall" in wait
+    assert wait.endswith("write 'kind: counter' in its watch entry")
+    assert "declares depth a gauge (# TYPE depth gauge)" in depth
+    assert "watched as a counter ('kind: counter' is written)" in depth
+    assert "a breach of its value goes unseen" in depth
+    assert depth.endswith("write 'kind: gauge' in its watch entry")
+    assert not any("pool_count" in m for m in first), "a kind that agrees is not told"
+    assert again == [[], []], "not every sweep"
+    (summary,) = changed
+    assert "(# TYPE queue_wait_seconds summary)" in summary
+    assert last == []
+    assert result.states["jobs/queue_wait_seconds_count{}"].last_raw is None, (
+        "the configured gauge is kept, not turned into a counter"
+    )
+
+
+def test_a_series_a_prometheus_server_declares_a_counter_is_told_once_if_watched_raw(
+    prometheus_server: StartPrometheus, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's metadata API says what its targets declare (a histogram's ``_count``
+    is a counter), asked once, not at every sweep; a gauge watched as one is not told."""
+    with Exporter() as exporter:
+        waits = Histogram("queue_wait_seconds", "Waits.", registry=exporter.registry)
+        waits.observe(0.5)
+        exporter.gauge("pool_count", "Open connections.").set(4)
+        server = prometheus_server([ScrapeTarget(job="app", url=exporter.url)])
+        settings = _read_from(
+            server,
+            tmp_path,
+            WatchConfig.model_validate({"metric": "queue_wait_seconds_count"}),
+            WatchConfig.model_validate({"metric": "pool_count", "kind": "gauge"}),
+        )
+        runtime = build_runtime(settings, notifiers=[])
+        caplog.set_level(logging.WARNING, logger="vanguard")
+        try:
+            inp = SweepInput(states={}, scrape_state={}, watcher="w1")
+            for _ in range(3):
+                result = runtime.activities.sweep(inp)
+                inp = SweepInput(
+                    states=result.states, scrape_state=result.scrape_state, watcher="w1"
+                )
+                waits.observe(0.5)
+                time.sleep(1.1)
+        finally:
+            runtime.close()
+    read = sorted(key.split("{")[0] for key in result.states)
+    assert read == ["app/pool_count", "app/queue_wait_seconds_count"], "both were read"
+    (told,) = [r.getMessage() for r in caplog.records]
+    assert told.startswith(f"app: {server.url} declares queue_wait_seconds_count a counter ")
+    assert "(# TYPE queue_wait_seconds histogram)" in told
+    assert "taken from its name" in told
+    assert "write 'kind: counter'" in told

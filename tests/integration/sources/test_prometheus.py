@@ -44,7 +44,7 @@ def test_scrape_reads_a_live_exporter() -> None:
             now=NOW,
             client=client,
             metrics={"app_memory_bytes"},
-        )
+        ).signals
     assert {s.labels["instance"]: s.value for s in signals} == {"a": 123.0, "b": 456.0}
     assert {(s.service_name, s.timestamp, s.source) for s in signals} == {
         ("app", NOW, exporter.url)
@@ -71,7 +71,7 @@ def test_a_scraped_counter_is_watched_as_its_rate_through_a_restart() -> None:
                 now=NOW + timedelta(seconds=2 * i),
                 client=client,
                 metrics={watch.metric},
-            )
+            ).signals
             state, alert = step(state, signal, watch.rule)
             if alert is not None:
                 alerts.append((i, alert))

@@ -13,16 +13,20 @@ import pytest
 from vanguard.errors import ScrapeError
 from vanguard.model import EvidencePoint
 from vanguard.sources.prometheus import (
+    MetadataCache,
     PrometheusClient,
     ScrapeSchedule,
     Series,
     TargetState,
     became_stale,
+    declared_kind,
     on_failure,
     on_success,
     parse_exposition,
     poll_targets,
     promql_selector,
+    read_declared,
+    read_exposition,
     recovered,
     scrape,
 )
@@ -90,7 +94,7 @@ def test_scrape_reads_the_endpoint() -> None:
         return httpx.Response(200, text=TEXT)
 
     with _client(httpx.MockTransport(handler)) as client:
-        signals = scrape("http://x/metrics", service_name="svc", now=T0, client=client)
+        signals = scrape("http://x/metrics", service_name="svc", now=T0, client=client).signals
     assert seen == ["http://x/metrics"]
     assert len(signals) == 5
     assert signals[0].source == "http://x/metrics"
@@ -342,3 +346,149 @@ def test_a_selector_quotes_label_values_so_they_cannot_change_the_query() -> Non
         promql_selector("mem) or vector(1")
     with pytest.raises(ScrapeError, match="not a Prometheus label name"):
         promql_selector("mem", {"a-b": "x"})
+
+
+DECLARING = """\
+# TYPE jobs_total counter
+jobs_total 7
+# TYPE restarts counter
+restarts 2
+# TYPE pool_count gauge
+pool_count 4
+# TYPE wait_seconds histogram
+wait_seconds_bucket{le="1"} 3
+wait_seconds_bucket{le="+Inf"} 5
+wait_seconds_count 5
+wait_seconds_sum 2.5
+# TYPE rpc_seconds summary
+rpc_seconds{quantile="0.9"} 0.2
+rpc_seconds_count 9
+rpc_seconds_sum 1.1
+# TYPE legacy untyped
+legacy 1
+undeclared 2
+"""
+
+
+def _declared(metrics: set[str] | None = None) -> dict[str, tuple[str, str, str]]:
+    exposition = read_exposition(DECLARING, source="t", service_name="s", now=T0, metrics=metrics)
+    return {name: (d.kind, d.family, d.type) for name, d in exposition.declared.items()}
+
+
+def test_type_lines_declare_the_kind_of_each_sample_as_watched() -> None:
+    """A histogram's series and a summary's count and sum are counters, its quantiles
+    gauges; the parser files a counter under ``jobs`` and its sample as ``jobs_total``."""
+    assert _declared() == {
+        "jobs_total": ("counter", "jobs", "counter"),
+        "restarts_total": ("counter", "restarts", "counter"),
+        "pool_count": ("gauge", "pool_count", "gauge"),
+        "wait_seconds_bucket": ("counter", "wait_seconds", "histogram"),
+        "wait_seconds_count": ("counter", "wait_seconds", "histogram"),
+        "wait_seconds_sum": ("counter", "wait_seconds", "histogram"),
+        "rpc_seconds": ("gauge", "rpc_seconds", "summary"),
+        "rpc_seconds_count": ("counter", "rpc_seconds", "summary"),
+        "rpc_seconds_sum": ("counter", "rpc_seconds", "summary"),
+    }
+
+
+def test_untyped_samples_declare_nothing_and_only_kept_ones_are_declared() -> None:
+    assert "legacy" not in _declared()
+    assert "undeclared" not in _declared()
+    assert _declared({"pool_count", "wait_seconds"}) == {
+        "pool_count": ("gauge", "pool_count", "gauge"),
+        "wait_seconds_bucket": ("counter", "wait_seconds", "histogram"),
+        "wait_seconds_count": ("counter", "wait_seconds", "histogram"),
+        "wait_seconds_sum": ("counter", "wait_seconds", "histogram"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("family_type", "family", "sample", "kind"),
+    [
+        ("counter", "req_total", "req_total", "counter"),
+        ("counter", "req", "req_total", "counter"),
+        ("counter", "req", "req_created", None),
+        ("gauge", "pool", "pool", "gauge"),
+        ("gauge", "pool", "pool_count", None),
+        ("histogram", "lat", "lat_bucket", "counter"),
+        ("histogram", "lat", "lat", None),
+        ("summary", "lat", "lat", "gauge"),
+        ("summary", "lat", "lat_sum", "counter"),
+        ("untyped", "x", "x", None),
+        ("unknown", "x", "x", None),
+        ("counter", "other", "req_total", None),
+    ],
+)
+def test_declared_kind_by_family_type_and_ending(
+    family_type: str, family: str, sample: str, kind: str | None
+) -> None:
+    assert declared_kind(family_type, family, sample) == kind
+
+
+def _metadata_server(answers: dict[str, list[str]], asked: list[str]) -> PrometheusClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        family = request.url.params["metric"]
+        asked.append(family)
+        types = answers.get(family, [])
+        data = {family: [{"type": t, "help": "", "unit": ""} for t in types]} if types else {}
+        return httpx.Response(200, json={"status": "success", "data": data})
+
+    return PrometheusClient("http://prom:9090", transport=httpx.MockTransport(handler))
+
+
+def test_a_server_declares_a_sample_under_its_family_with_or_without_the_ending() -> None:
+    asked: list[str] = []
+    answers = {"req": ["counter"], "lat": ["histogram"], "pool_count": ["gauge"]}
+    with _metadata_server(answers, asked) as server:
+        found = {
+            metric: read_declared(server, metric)
+            for metric in ("req_total", "lat_bucket", "pool_count", "nothing_total")
+        }
+    assert {m: d and (d.kind, d.family, d.type) for m, d in found.items()} == {
+        "req_total": ("counter", "req", "counter"),
+        "lat_bucket": ("counter", "lat", "histogram"),
+        "pool_count": ("gauge", "pool_count", "gauge"),
+        "nothing_total": None,
+    }
+    assert asked == [
+        "req_total",
+        "req",
+        "lat_bucket",
+        "lat",
+        "pool_count",
+        "nothing_total",
+        "nothing",
+    ]
+
+
+def test_targets_declaring_different_kinds_declare_nothing() -> None:
+    with _metadata_server({"x": ["counter", "gauge"]}, []) as server:
+        assert read_declared(server, "x") is None
+
+
+def test_metadata_is_asked_once_per_refresh_and_a_failure_is_remembered_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    asked: list[str] = []
+    cache = MetadataCache(refresh_s=600)
+    with _metadata_server({"pool": ["gauge"]}, asked) as server:
+        assert cache.read(server, ["pool"], T0)["pool"].kind == "gauge"
+        assert cache.read(server, ["pool"], T0 + timedelta(seconds=599))["pool"].kind == "gauge"
+        assert asked == ["pool"]
+        cache.read(server, ["pool"], T0 + timedelta(seconds=600))
+        assert asked == ["pool", "pool"]
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["metric"])
+        return httpx.Response(404, text="no such API")
+
+    failing = MetadataCache(refresh_s=600)
+    caplog.set_level(logging.INFO, logger="vanguard")
+    asked.clear()
+    with PrometheusClient("http://old:9090", transport=httpx.MockTransport(fail)) as server:
+        assert failing.read(server, ["a", "b"], T0) == {}
+        assert failing.read(server, ["a", "b"], T0 + timedelta(seconds=60)) == {}
+    assert asked == ["a"], "one failure stops the others and is remembered"
+    (told,) = [r.getMessage() for r in caplog.records]
+    assert told.startswith("http://old:9090: the declared kinds of its metrics are unknown")
+    assert told.endswith("asked again in 600 s")
