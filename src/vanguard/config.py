@@ -652,6 +652,7 @@ def _check_policy_names(source: LocatedYaml, policy: PolicyConfig) -> None:
         ("gates", policy.gates, GATES, "gate"),
         ("require_approval_for", policy.require_approval_for, ADAPTER_FACTORIES, "action kind"),
         ("unmetered_actions", policy.unmetered_actions, ADAPTER_FACTORIES, "action kind"),
+        ("concurrent_actions", policy.concurrent_actions, ADAPTER_FACTORIES, "action kind"),
     )
     for key, names, known, what in named:
         for index, name in enumerate(names):

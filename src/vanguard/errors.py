@@ -27,6 +27,7 @@ from pydantic import ValidationError
 __all__ = [
     "ActionFailed",
     "ActionFenced",
+    "ActionWithheld",
     "AdapterError",
     "ConfigError",
     "EngineError",
@@ -137,6 +138,14 @@ class ActionFailed(AdapterError):
     """Raised when a side effect was attempted and the target reported failure."""
 
     code = "adapter.failed"
+
+
+class ActionWithheld(ActionFailed):
+    """Raised when the gates, run again just before an approved action, no longer let it
+    through (a pause, a freeze window, a limit used up meanwhile): nothing was done, and
+    the incident ends declined, not failed."""
+
+    code = "adapter.withheld"
 
 
 class ActionFenced(AdapterError):

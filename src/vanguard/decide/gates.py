@@ -52,6 +52,11 @@ class GateContext(Frozen):
     ``vanguard.decide.breaker.failure_streak``). ``approved_by`` is set when a human approved
     this incident; it lifts the failures of overridable gates. ``pauses`` are the pauses in
     force on this service (or on all), ordered by a person with ``vanguard automation pause``.
+    ``actions_unsettled`` counts other incidents on this service whose action is approved,
+    applied or being verified (not of the policy's concurrent or unmetered kinds): a second
+    change then would spoil the first one's verification. ``trials_in_flight`` counts other
+    incidents of this pattern on this service in the same states: a half-open breaker lets
+    one trial through, not one per incident.
     """
 
     now: AwareDatetime
@@ -62,6 +67,8 @@ class GateContext(Frozen):
     actions_today_all_services: int = Field(default=0, ge=0)
     actions_in_flight: int = Field(default=0, ge=0)
     actions_in_flight_all_services: int = Field(default=0, ge=0)
+    actions_unsettled: int = Field(default=0, ge=0)
+    trials_in_flight: int = Field(default=0, ge=0)
     last_action_at: AwareDatetime | None = None
     recent_failures: int = Field(default=0, ge=0)
     last_failure_at: AwareDatetime | None = None
@@ -306,20 +313,35 @@ class CooldownGate:
     name = "cooldown"
     overridable = False
 
-    def __init__(self, min_interval: timedelta, unmetered: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        min_interval: timedelta,
+        unmetered: Collection[str] = (),
+        concurrent: Collection[str] = (),
+    ) -> None:
         self.min_interval = min_interval
         self.unmetered = frozenset(unmetered)
+        self.concurrent = frozenset(concurrent)
 
     @classmethod
     def from_policy(cls, policy: PolicyConfig) -> CooldownGate:
         return cls(
             min_interval=timedelta(minutes=policy.min_minutes_between_actions),
             unmetered=policy.unmetered_actions,
+            concurrent=policy.concurrent_actions,
         )
 
     def check(self, diagnosis: Diagnosis, ctx: GateContext) -> GateVerdict:
         if ctx.action in self.unmetered:
             return _unmetered(self.name, ctx.action)
+        if ctx.actions_unsettled and ctx.action not in self.concurrent:
+            return GateVerdict(
+                gate=self.name,
+                passed=False,
+                reason=f"{ctx.actions_unsettled} earlier action(s) on {ctx.service_name} "
+                "approved or not verified yet: a second change now would spoil its "
+                "verification",
+            )
         if ctx.actions_in_flight and self.min_interval > timedelta(0):
             return GateVerdict(
                 gate=self.name,
@@ -366,6 +388,13 @@ class CircuitBreakerGate:
             threshold=self.threshold,
             cooldown=self.cooldown,
         )
+        if state.state == "half_open" and ctx.trials_in_flight:
+            return GateVerdict(
+                gate=self.name,
+                passed=False,
+                reason=f"{state.reason}; but its one trial is under way already "
+                f"({ctx.trials_in_flight} incident(s) of this pattern not settled)",
+            )
         return GateVerdict(gate=self.name, passed=state.state != "open", reason=state.reason)
 
 

@@ -36,11 +36,13 @@ def context_from_history(
     outcomes: Sequence[Outcome] = (),
     dry_run: bool = False,
     approved_by: str | None = None,
+    unsettled: int = 0,
 ) -> GateContext:
     """Gate facts from applied-action times and this pattern's outcomes on this service.
 
     ``service_actions`` are the times actions were applied to this service, ``all_actions``
     those on every service (defaults to ``service_actions``); dry runs are not actions.
+    ``unsettled``: actions on this service not verified yet at ``now``.
     """
     everywhere = all_actions if all_actions else service_actions
     past = [t for t in service_actions if t <= now]
@@ -52,6 +54,7 @@ def context_from_history(
         actions_today=count_within(service_actions, now, DAY),
         actions_this_week=count_within(service_actions, now, WEEK),
         actions_today_all_services=count_within(everywhere, now, DAY),
+        actions_unsettled=unsettled,
         last_action_at=max(past) if past else None,
         recent_failures=streak.count,
         last_failure_at=streak.last_failure_at,

@@ -70,6 +70,11 @@ class PolicyConfig(Frozen):
     """Action kinds that only report (open or update an issue): the rate limits and the
     cooldown neither hold them back nor count them, so a busy repository's issues do not
     use up the budget its re-runs need. Every other gate still applies."""
+    concurrent_actions: tuple[Annotated[str, Field(min_length=1)], ...] = ("github.rerun",)
+    """Action kinds that act on a target of their own (a re-run acts on one CI run, not on
+    the repository): the cooldown gate neither holds them back while another action on the
+    same service is unsettled nor counts them as unsettled. Every other action waits until
+    the one before it on its service is verified."""
     maintenance_windows: tuple[Window, ...] = ()
     gates: tuple[str, ...] = DEFAULT_GATES
 

@@ -24,6 +24,7 @@ from functools import partial
 
 import httpx
 from pydantic import JsonValue, TypeAdapter
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from vanguard.act.base import Adapter, Ledger, fence_result
@@ -51,6 +52,7 @@ from vanguard.engine.messages import (
 from vanguard.engine.series import Unmatched, own_series
 from vanguard.errors import (
     ActionFailed,
+    ActionWithheld,
     AdapterError,
     ConfigError,
     NotifyError,
@@ -137,6 +139,13 @@ OUTCOME_STATE: dict[OutcomeStatus, IncidentState] = {
 
 
 IN_FLIGHT_GRACE = timedelta(minutes=30)
+UNSETTLED = (
+    IncidentState.approved,
+    IncidentState.applied,
+    IncidentState.verifying,
+    IncidentState.rolling_back,
+)
+"""Incidents whose action is on its way or done but not yet judged."""
 
 
 def _series_labels(alert: Alert) -> dict[str, str]:
@@ -513,6 +522,12 @@ class Activities:
         workflow is gone, and the slot is free again."""
         return timedelta(seconds=self.settings.verification.baseline_s) + IN_FLIGHT_GRACE
 
+    @property
+    def _unsettled_hold(self) -> timedelta:
+        """How long an incident approved, applied or being verified counts as unsettled: the
+        in-flight hold plus the verification window. Past that its workflow is gone."""
+        return self._in_flight_hold + timedelta(seconds=self.settings.verification.window_s)
+
     def _service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.settings.services if s.name == name), None)
 
@@ -664,38 +679,8 @@ class Activities:
             if earlier is not None and (inp.approved_by is None or not earlier.needs_approval):
                 return earlier
             now = self.clock()
-            service = inp.alert.service_name
-            unmetered, day = self.settings.policy.unmetered_actions, timedelta(days=1)
-            streak = failure_streak(
-                repo.outcomes_for_pattern(inp.diagnosis.pattern_id, service=service)
-                if inp.diagnosis.pattern_id
-                else []
-            )
-            ctx = GateContext(
-                now=now,
-                service_name=service,
-                action=inp.diagnosis.remedy.action if inp.diagnosis.remedy else None,
-                actions_today=repo.count_actions(service, now - day, excluding=unmetered),
-                actions_this_week=repo.count_actions(
-                    service, now - timedelta(days=7), excluding=unmetered
-                ),
-                actions_today_all_services=repo.count_all_actions(now - day, excluding=unmetered),
-                actions_in_flight=repo.count_in_flight(
-                    service,
-                    since=now - self._in_flight_hold,
-                    excluding=inp.incident_id,
-                    excluding_actions=unmetered,
-                ),
-                actions_in_flight_all_services=repo.count_in_flight(
-                    since=now - self._in_flight_hold,
-                    excluding=inp.incident_id,
-                    excluding_actions=unmetered,
-                ),
-                last_action_at=repo.last_action_at(service, excluding=unmetered),
-                recent_failures=streak.count,
-                last_failure_at=streak.last_failure_at,
-                approved_by=inp.approved_by,
-                pauses=tuple(PauseRepo(session).active(now, service)),
+            ctx = self._gate_context(
+                session, inp.incident_id, inp.alert, inp.diagnosis, inp.approved_by, now
             )
             decision = decide(inp.incident_id, inp.diagnosis, ctx, self.settings.policy)
             repo.save_decision(decision)
@@ -728,6 +713,70 @@ class Activities:
                     at=now,
                 )
             return decision
+
+    def _gate_context(
+        self,
+        session: Session,
+        incident_id: str,
+        alert: Alert,
+        diagnosis: Diagnosis,
+        approved_by: str | None,
+        now: datetime,
+    ) -> GateContext:
+        """The facts the gates judge ``incident_id``'s action by, read from the store now."""
+        repo = IncidentRepo(session)
+        service = alert.service_name
+        policy = self.settings.policy
+        unmetered, day = policy.unmetered_actions, timedelta(days=1)
+        pattern = diagnosis.pattern_id
+        streak = failure_streak(
+            repo.outcomes_for_pattern(pattern, service=service) if pattern else []
+        )
+        unsettled = now - self._unsettled_hold
+        return GateContext(
+            now=now,
+            service_name=service,
+            action=diagnosis.remedy.action if diagnosis.remedy else None,
+            actions_today=repo.count_actions(service, now - day, excluding=unmetered),
+            actions_this_week=repo.count_actions(
+                service, now - timedelta(days=7), excluding=unmetered
+            ),
+            actions_today_all_services=repo.count_all_actions(now - day, excluding=unmetered),
+            actions_in_flight=repo.count_in_flight(
+                service,
+                since=now - self._in_flight_hold,
+                excluding=incident_id,
+                excluding_actions=unmetered,
+            ),
+            actions_in_flight_all_services=repo.count_in_flight(
+                since=now - self._in_flight_hold,
+                excluding=incident_id,
+                excluding_actions=unmetered,
+            ),
+            actions_unsettled=repo.count_in_flight(
+                service,
+                since=unsettled,
+                excluding=incident_id,
+                excluding_actions=(*unmetered, *policy.concurrent_actions),
+                states=UNSETTLED,
+            ),
+            trials_in_flight=(
+                repo.count_in_flight(
+                    service,
+                    since=unsettled,
+                    excluding=incident_id,
+                    states=UNSETTLED,
+                    pattern_id=pattern,
+                )
+                if pattern
+                else 0
+            ),
+            last_action_at=repo.last_action_at(service, excluding=unmetered),
+            recent_failures=streak.count,
+            last_failure_at=streak.last_failure_at,
+            approved_by=approved_by,
+            pauses=tuple(PauseRepo(session).active(now, service)),
+        )
 
     @activity.defn
     def transition(self, inp: TransitionInput) -> None:
@@ -784,18 +833,21 @@ class Activities:
     def apply_action(self, inp: ApplyInput) -> ActionResult:
         """Apply the remedy once per incident; the adapter's ledger makes retries safe."""
         adapter, request = self._request(inp)
+        started = self.ledger.get(request.idempotency_key) is not None
         with self.store.session() as session:
             decision = self._record(IncidentRepo(session), inp.incident_id).decision
-            pauses = PauseRepo(session).active(self.clock(), inp.alert.service_name)
         if decision is None or not decision.approved or decision.dry_run:
             raise ActionFailed(
                 f"incident {inp.incident_id}: refusing to act without a recorded approval "
                 f"({'no decision' if decision is None else decision.reason})"
             )
-        if pauses and self.ledger.get(request.idempotency_key) is None:
-            raise ActionFailed(
-                f"incident {inp.incident_id}: approved, but not applied: {pauses[0].describe()}"
-            )
+        if not started:
+            withheld = self._gates_again(inp)
+            if withheld is not None:
+                raise ActionWithheld(
+                    f"incident {inp.incident_id}: approved, but not applied: run again just "
+                    f"before acting, the gates {withheld}"
+                )
         try:
             with heartbeating():
                 result = adapter.apply(request)
@@ -827,6 +879,47 @@ class Activities:
                 {"action": result.action, "before": result.before, "after": result.after},
             )
         return result
+
+    def _gates_again(self, inp: ApplyInput) -> str | None:
+        """Run every gate again just before acting: why the action is withheld, or ``None``.
+
+        The decision may be minutes old (the baseline is read in between) or hours (a
+        worker or Temporal was down): a pause, a freeze window that opened, a limit another
+        incident used up or a breaker that opened meanwhile stops the action now. A
+        person's approval lifts what it lifted when given (the approver is read from the
+        audit trail). Passing renews the approval's hold on its slot from now, so an
+        incident deciding next counts it; both verdicts are audited.
+        """
+        iid = inp.incident_id
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            repo.lock_decisions()
+            audit = AuditLog(session)
+            approver = next(
+                (
+                    who
+                    for entry in reversed(audit.entries(iid))
+                    if entry.kind == f"state.{IncidentState.approved}"
+                    and isinstance(who := entry.payload.get("approved_by"), str)
+                ),
+                None,
+            )
+            now = self.clock()
+            ctx = self._gate_context(session, iid, inp.alert, inp.diagnosis, approver, now)
+            again = decide(iid, inp.diagnosis, ctx, self.settings.policy)
+            acts = again.approved and not again.dry_run
+            if acts:
+                repo.touch(iid, now)
+            audit.append(
+                incident_id=iid,
+                kind="decision.rechecked" if acts else "decision.withheld",
+                payload={
+                    "reason": again.reason,
+                    "verdicts": [v.model_dump(mode="json") for v in again.verdicts],
+                },
+                at=now,
+            )
+        return None if acts else again.reason
 
     @activity.defn
     def action_begun(self, inp: ApplyInput) -> str | None:

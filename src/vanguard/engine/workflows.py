@@ -64,6 +64,8 @@ NON_RETRYABLE = [
     "UnknownAdapter",
     "InvalidParams",
     "ActionFailed",
+    "ActionWithheld",
+    "ActionFenced",
     "PartlyApplied",
 ]
 RETRY = RetryPolicy(
@@ -274,7 +276,9 @@ class RemediationWorkflow:
         """How an action that did not complete ends: *failed* only when its ledger shows it
         never began, *escalated* when it may have.
 
-        ``PartlyApplied`` says so itself. Anything else (an adapter's error, a store that
+        ``ActionWithheld`` (the gates, run again just before acting, stopped it) ends
+        *declined* when the ledger agrees nothing began. ``PartlyApplied`` says so itself.
+        Anything else (an adapter's error, a store that
         stayed down after the adapter finished, a last attempt that timed out on a hung
         target or a lost worker) leaves it open, so the ledger is asked; if even that cannot
         be read, a person is told: an action half done and reported as failed is left as
@@ -294,6 +298,8 @@ class RemediationWorkflow:
                 "applied, a person must check the target"
             )
         if before is None:
+            if isinstance(cause, ApplicationError) and cause.type == "ActionWithheld":
+                return OutcomeStatus.declined, f"{_cause(exc)}; {NOT_BEGUN}"
             return OutcomeStatus.failed, f"{reason}; {NOT_BEGUN}"
         return OutcomeStatus.escalated, (
             f"{reason}; the action was begun and may be partly applied (state before it: "

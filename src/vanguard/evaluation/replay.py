@@ -99,6 +99,8 @@ def replay(
     last_told: dict[str, datetime] = {}
     busy_until: dict[str, tuple[datetime, int]] = {}
     acted: list[datetime] = []
+    settling: list[tuple[datetime, str | None]] = []
+    apart = frozenset((*policy.unmetered_actions, *policy.concurrent_actions))
     opened: list[Replayed] = []
     points = 0
     for signal in sorted(signals, key=lambda s: s.timestamp):
@@ -120,15 +122,22 @@ def replay(
                 opened[open_one[1]] = held.model_copy(update={"folded": held.folded + 1})
                 continue
             diagnosis = match(alert, patterns, service_type=service.type)
+            action = diagnosis.remedy.action if diagnosis.remedy else None
             ctx = context_from_history(
                 now=now,
                 service_name=service.name,
-                action=diagnosis.remedy.action if diagnosis.remedy else None,
+                action=action,
                 service_actions=acted,
+                unsettled=sum(
+                    1
+                    for at, kind in settling
+                    if now - timedelta(seconds=incident_s) < at <= now and kind not in apart
+                ),
             )
             decision = decide(f"replay-{len(opened) + 1}", diagnosis, ctx, policy)
             if decision.approved:
                 acted.append(now)
+                settling.append((now, action))
             busy_until[alert.fingerprint] = (now + timedelta(seconds=incident_s), len(opened))
             told = _tell(last_told, alert, diagnosis, decision, notify_repeat_s)
             opened.append(Replayed(alert=alert, diagnosis=diagnosis, decision=decision, told=told))

@@ -354,21 +354,26 @@ class IncidentRepo:
         since: datetime,
         excluding: str = "",
         excluding_actions: Collection[str] = (),
+        states: Collection[IncidentState] = (IncidentState.approved,),
+        pattern_id: str | None = None,
     ) -> int:
-        """Incidents (of ``service_name``, else of every service) approved at or after ``since``
-        and not applied yet, except those whose remedy is of a kind in ``excluding_actions``.
+        """Incidents (of ``service_name``, else of every service) in one of ``states`` since
+        at least ``since``, except those whose remedy is of a kind in ``excluding_actions``;
+        with ``pattern_id``, only that pattern's.
 
-        Only a live, non-dry-run approval moves an incident to ``approved``, and applying moves
-        it on, so these are the actions that hold a rate-limit slot without a row in
-        ``actions`` yet. An approval older than ``since`` whose action never came (its
-        workflow was terminated, or its history lost) no longer holds one.
+        By default the approved ones: only a live, non-dry-run approval moves an incident to
+        ``approved``, and applying moves it on, so these are the actions that hold a
+        rate-limit slot without a row in ``actions`` yet. An approval older than ``since``
+        whose action never came (its workflow was terminated, or its history lost) no longer
+        holds one. ``applied``, ``verifying`` and ``rolling_back`` are the actions not
+        settled yet: done, but not known to have worked.
         """
         query = (
             select(DiagnosisRow.body)
             .select_from(IncidentRow)
             .outerjoin(DiagnosisRow, DiagnosisRow.incident_id == IncidentRow.incident_id)
             .where(
-                IncidentRow.state == IncidentState.approved.value,
+                IncidentRow.state.in_([state.value for state in states]),
                 IncidentRow.incident_id != excluding,
                 IncidentRow.updated_at >= _aware(since, "since"),
             )
@@ -376,7 +381,20 @@ class IncidentRepo:
         if service_name is not None:
             query = query.where(IncidentRow.service_name == service_name)
         skip = frozenset(excluding_actions)
-        return sum(1 for body in self.session.scalars(query) if _remedy_kind(body) not in skip)
+        return sum(
+            1
+            for body in self.session.scalars(query)
+            if _remedy_kind(body) not in skip
+            and (pattern_id is None or _pattern_of(body) == pattern_id)
+        )
+
+    def touch(self, incident_id: str, at: datetime) -> None:
+        """Mark the incident as current at ``at`` without moving it: an approval checked
+        again just before acting holds its slot from then (``count_in_flight``)."""
+        row = self.session.get(IncidentRow, incident_id)
+        if row is None:
+            raise StoreError(f"incident {incident_id!r} is not stored")
+        row.updated_at = _aware(at, "at")
 
     def lock_decisions(self) -> None:
         """Serialise deciding until this unit of work ends, so counts and the new decision agree.
@@ -417,6 +435,12 @@ class IncidentRepo:
     def _require(self, incident_id: str) -> None:
         if self.session.get(IncidentRow, incident_id) is None:
             raise StoreError(f"incident {incident_id!r} is not stored; save_incident comes first")
+
+
+def _pattern_of(body: Mapping[str, Any] | None) -> str | None:
+    """The pattern a stored diagnosis matched, if any."""
+    pattern = body.get("pattern_id") if isinstance(body, Mapping) else None
+    return pattern if isinstance(pattern, str) else None
 
 
 def _remedy_kind(body: Mapping[str, Any] | None) -> str | None:

@@ -18,8 +18,14 @@ from vanguard.act.base import MemoryLedger
 from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
 from vanguard.engine.activities import IN_FLIGHT_GRACE, Activities
-from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
-from vanguard.model import Decision
+from vanguard.engine.messages import (
+    ApplyInput,
+    CloseInput,
+    DecideInput,
+    DiagnoseInput,
+    OpenInput,
+)
+from vanguard.model import Decision, Outcome, OutcomeStatus
 from vanguard.store import IncidentRepo, Store
 
 ONE_A_DAY = PolicyConfig(min_confidence=0.5, max_actions_per_service_per_day=1)
@@ -97,7 +103,11 @@ def test_an_approval_whose_action_never_came_frees_its_slot_after_the_hold(store
     now[0] = T0 + hold - timedelta(seconds=1)
     assert not acts.decide(_diagnosed(acts, 2)).approved
     now[0] = T0 + hold + timedelta(seconds=1)
-    assert acts.decide(_diagnosed(acts, 3)).approved
+    verdicts = {v.gate: v.passed for v in acts.decide(_diagnosed(acts, 3)).verdicts}
+    assert verdicts["rate_limit"], "the slot is free again"
+    assert not verdicts["cooldown"], "the approval counts as unsettled for a window longer"
+    now[0] = T0 + hold + timedelta(seconds=settings.verification.window_s + 1)
+    assert acts.decide(_diagnosed(acts, 4)).approved
 
 
 def test_deciding_waits_for_a_decision_in_progress(store: Store) -> None:
@@ -119,3 +129,57 @@ def test_deciding_waits_for_a_decision_in_progress(store: Store) -> None:
         assert not done.is_set(), "decide did not wait for the lock"
     worker.join(timeout=30)
     assert done.is_set()
+
+
+def _apply(acts: Activities, inp: DecideInput) -> None:
+    acts.apply_action(
+        ApplyInput(incident_id=inp.incident_id, alert=inp.alert, diagnosis=inp.diagnosis)
+    )
+
+
+def _close(acts: Activities, inp: DecideInput, status: OutcomeStatus) -> None:
+    outcome = Outcome(
+        incident_id=inp.incident_id,
+        pattern_id=inp.diagnosis.pattern_id,
+        status=status,
+        reason="test",
+        finished_at=T0,
+    )
+    acts.close_incident(CloseInput(outcome=outcome))
+
+
+def test_a_second_action_on_a_service_waits_until_the_first_is_settled(store: Store) -> None:
+    """With the default policy (no cooldown interval): applied, the first action is being
+    verified, and a second change to the same service would spoil that verification."""
+    acts = _activities(store, RerunAdapter(ok=True), PolicyConfig(min_confidence=0.5))
+    first = _diagnosed(acts, 1)
+    assert acts.decide(first).approved
+    _apply(acts, first)
+    waiting = acts.decide(_diagnosed(acts, 2))
+    assert not waiting.approved
+    assert "cooldown (1 earlier action(s) on octo/repo approved or not verified yet" in (
+        waiting.reason
+    )
+    assert acts.decide(_diagnosed(acts, 3, service="octo/other")).approved
+    _close(acts, first, OutcomeStatus.escalated)
+    assert acts.decide(_diagnosed(acts, 4)).approved
+
+
+def test_a_half_open_breaker_lets_one_trial_through_while_it_runs(store: Store) -> None:
+    """Three failures an hour and more ago: one incident tries again; a second one while
+    that trial is not settled must not be a second trial."""
+    policy = PolicyConfig(
+        min_confidence=0.5, max_actions_per_service_per_day=10, concurrent_actions=("ci.rerun",)
+    )
+    acts = _activities(store, RerunAdapter(ok=True), policy)
+    for n in range(1, 4):
+        failed = _diagnosed(acts, n)
+        assert acts.decide(failed).approved
+        _apply(acts, failed)
+        _close(acts, failed, OutcomeStatus.escalated)
+    acts.clock = lambda: T0 + timedelta(hours=2)
+    trial = _diagnosed(acts, 4)
+    assert acts.decide(trial).approved
+    second = acts.decide(_diagnosed(acts, 5))
+    assert not second.approved
+    assert "its one trial is under way already" in second.reason

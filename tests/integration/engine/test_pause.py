@@ -7,23 +7,27 @@ Real Temporal dev server, real supervisord running a leaking program, SQLite sto
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from temporalio import activity
 from typer.testing import CliRunner
 
 from tests.leaks import StartLeaky, leak_alert, leak_settings, wait_for_incidents
 from vanguard.cli.apps import app
 from vanguard.decide import PolicyConfig
+from vanguard.engine.activities import apply_key
 from vanguard.engine.client import connect, start_remediation
+from vanguard.engine.messages import ApplyInput
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import RemediationWorkflow
 from vanguard.incident import IncidentState
 from vanguard.model import Outcome, OutcomeStatus
 from vanguard.notify import MemoryNotifier
-from vanguard.store import IncidentRepo
+from vanguard.store import AuditLog, IncidentRepo, PauseRepo
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -90,3 +94,55 @@ async def test_a_pause_stops_acting_until_resumed(
     assert record.actions == ()
     assert resumed.status is OutcomeStatus.resolved
     assert svc.spawns() == 2, "one restart: after the resume, none while paused"
+
+
+async def test_a_pause_while_the_baseline_is_read_withholds_the_action(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """The decision passed every gate; a person pauses during the minutes the baseline is
+    read. The gates, run again just before acting, stop it: declined, nothing changed,
+    and (declined, not failed) no failure for the pattern's circuit breaker."""
+    (svc,) = leaky(["baselining"], 0.0)
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    real = runtime.activities.record_baseline
+    baselining, paused = threading.Event(), threading.Event()
+
+    @activity.defn(name="record_baseline")
+    def slow_baseline(inp: ApplyInput) -> None:
+        baselining.set()
+        assert paused.wait(30), "the pause was ordered"
+        real(inp)
+
+    runtime.activities.record_baseline = slow_baseline  # type: ignore[method-assign]
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            iid, handle = await start_remediation(
+                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
+            )
+            assert handle is not None
+            assert await asyncio.to_thread(baselining.wait, 60)
+            with runtime.store.session() as session:
+                PauseRepo(session).pause(
+                    service=svc.name, reason="db failover", by="erin", now=datetime.now(UTC)
+                )
+            paused.set()
+            outcome = await handle.result()
+        with runtime.store.session() as session:
+            record = IncidentRepo(session).get_record(iid)
+            kinds = [e.kind for e in AuditLog(session).entries(iid)]
+        fence = runtime.activities.ledger.get(apply_key(iid))
+    finally:
+        runtime.close()
+    assert outcome.status is OutcomeStatus.declined, outcome.reason
+    assert "automation paused on service baselining by erin" in outcome.reason
+    assert record is not None
+    assert record.incident.state is IncidentState.declined
+    assert record.actions == ()
+    assert "decision.withheld" in kinds
+    assert fence is not None
+    assert fence.fenced, "a late attempt could not begin it either"
+    assert svc.spawns() == 1, "nothing was restarted"

@@ -163,6 +163,29 @@ def test_circuit_breaker_gate() -> None:
     assert "one trial allowed" in trial.reason
 
 
+def test_cooldown_gate_waits_until_the_last_action_on_the_service_is_settled() -> None:
+    """Whatever the interval (0 by default): a restart during a resize's verification
+    window would spoil that verification, and the resize's rollback could undo it."""
+    gate = CooldownGate(min_interval=timedelta(0), concurrent=("github.rerun",))
+    busy = gate.check(diagnosis(), context(actions_unsettled=1))
+    assert not busy.passed
+    assert busy.reason.startswith("1 earlier action(s) on leaky approved or not verified yet")
+    rerun = context(action="github.rerun", actions_unsettled=1)
+    assert gate.check(diagnosis(), rerun).passed, "a re-run acts on a run of its own"
+    assert gate.check(diagnosis(), context()).passed
+
+
+def test_a_half_open_breaker_lets_one_trial_through_not_one_per_incident() -> None:
+    gate = CircuitBreakerGate(threshold=3, cooldown=timedelta(hours=1))
+    half_open = {"recent_failures": 3, "last_failure_at": T0 - timedelta(hours=2)}
+    assert gate.check(diagnosis(), context(**half_open)).passed
+    second = gate.check(diagnosis(), context(**half_open, trials_in_flight=1))
+    assert not second.passed
+    assert "its one trial is under way already" in second.reason
+    closed = context(recent_failures=1, trials_in_flight=2)
+    assert gate.check(diagnosis(), closed).passed, "below the threshold, trials do not matter"
+
+
 def test_approval_gate() -> None:
     gate = ApprovalGate(require_approval_for=("pgbouncer.resize",))
     assert gate.check(diagnosis(), context()).passed

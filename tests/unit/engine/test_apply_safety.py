@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from temporalio.testing import ActivityEnvironment
 
 from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _activities, _alert
 from vanguard.act.base import Ledger
-from vanguard.decide import PolicyConfig
-from vanguard.engine.activities import APPLY_ATTEMPTS
+from vanguard.decide import OnceWindow, PolicyConfig
+from vanguard.engine.activities import APPLY_ATTEMPTS, Activities
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
-from vanguard.errors import ActionFailed, AdapterError, PartlyApplied, StoreError
+from vanguard.errors import ActionFailed, ActionWithheld, AdapterError, PartlyApplied, StoreError
 from vanguard.model import ActionRequest, ActionResult
-from vanguard.store import PauseRepo, Store
+from vanguard.store import AuditLog, PauseRepo, Store
 
 
 class HalfwayAdapter(RerunAdapter):
@@ -80,9 +80,99 @@ def test_a_pause_after_the_approval_stops_the_action(store: Store) -> None:
             service=None, reason="incident bridge open", by="erin", now=T0 - timedelta(seconds=1)
         )
     acts = _activities(store, adapter, policy)
-    with pytest.raises(ActionFailed, match="approved, but not applied: automation paused"):
+    with pytest.raises(ActionWithheld, match=r"approved, but not applied.*automation paused"):
         acts.apply_action(apply)
     assert adapter.applied == 0
+
+
+def _audited(store: Store, incident_id: str) -> list[str]:
+    with store.session() as session:
+        return [e.kind for e in AuditLog(session).entries(incident_id)]
+
+
+def test_a_freeze_window_that_opened_after_the_decision_withholds_the_action(
+    store: Store,
+) -> None:
+    """Decided at T0; the baseline is read for minutes, and a release freeze begins."""
+    adapter = RerunAdapter(ok=True)
+    freeze = OnceWindow(
+        name="release", start=T0 + timedelta(minutes=2), end=T0 + timedelta(hours=2)
+    )
+    policy = PolicyConfig(min_confidence=0.5, maintenance_windows=(freeze,))
+    apply = _decided(store, adapter, policy)
+    acts = _activities(store, adapter, policy)
+    acts.clock = lambda: T0 + timedelta(minutes=10)
+    with pytest.raises(ActionWithheld, match=r"window.*release"):
+        acts.apply_action(apply)
+    assert adapter.applied == 0
+    assert _audited(store, "inc-1")[-1] == "decision.withheld"
+
+
+def _decide_at(acts: Activities, n: int, at: datetime) -> tuple[ApplyInput, bool]:
+    acts.clock = lambda: at
+    alert = _alert(n)
+    iid = f"inc-{n}"
+    acts.open_incident(OpenInput(incident_id=iid, alert=alert))
+    diagnosis = acts.diagnose(DiagnoseInput(incident_id=iid, alert=alert))
+    decision = acts.decide(DecideInput(incident_id=iid, alert=alert, diagnosis=diagnosis))
+    return ApplyInput(incident_id=iid, alert=alert, diagnosis=diagnosis), decision.approved
+
+
+def test_an_approval_that_outlived_its_hold_cannot_take_a_slot_used_meanwhile(
+    store: Store,
+) -> None:
+    """One action a day. The first incident is approved and then waits (a worker or
+    Temporal down) past its hold on the slot; a second incident takes the slot and acts.
+    When the first finally runs, the gates stop it: two actions against a limit of one."""
+    adapter = RerunAdapter(ok=True)
+    policy = PolicyConfig(min_confidence=0.5, max_actions_per_service_per_day=1)
+    acts = _activities(store, adapter, policy)
+    first, approved = _decide_at(acts, 1, T0)
+    assert approved
+    later = T0 + acts._unsettled_hold + timedelta(minutes=1)
+    second, approved = _decide_at(acts, 2, later)
+    assert approved, "the first approval no longer holds the slot"
+    acts.apply_action(second)
+    acts.clock = lambda: later + timedelta(minutes=1)
+    with pytest.raises(ActionWithheld, match="rate_limit"):
+        acts.apply_action(first)
+    assert adapter.applied == 1
+
+
+def test_an_approval_checked_again_holds_its_slot_from_then(store: Store) -> None:
+    """The late first incident passes the gates again (nothing else acted), so it holds
+    the slot anew: a second incident deciding just after must count it."""
+    adapter = RerunAdapter(ok=True)
+    policy = PolicyConfig(min_confidence=0.5, max_actions_per_service_per_day=1)
+    acts = _activities(store, adapter, policy)
+    first, _ = _decide_at(acts, 1, T0)
+    late = T0 + acts._unsettled_hold + timedelta(minutes=1)
+    acts.clock = lambda: late
+    assert acts._gates_again(first) is None
+    assert _audited(store, "inc-1")[-1] == "decision.rechecked"
+    _, approved = _decide_at(acts, 2, late + timedelta(seconds=1))
+    assert not approved, "the first approval, checked again, holds the only slot"
+
+
+def test_a_persons_approval_still_lifts_what_it_lifted_when_checked_again(
+    store: Store,
+) -> None:
+    adapter = RerunAdapter(ok=True)
+    policy = PolicyConfig(min_confidence=0.5, require_approval_for=("ci.rerun",))
+    acts = _activities(store, adapter, policy)
+    apply, approved = _decide_at(acts, 1, T0)
+    assert not approved
+    decision = acts.decide(
+        DecideInput(
+            incident_id=apply.incident_id,
+            alert=apply.alert,
+            diagnosis=apply.diagnosis,
+            approved_by="alice",
+        )
+    )
+    assert decision.approved
+    acts.apply_action(apply)
+    assert adapter.applied == 1
 
 
 class BreaksAfterBegin(RerunAdapter):

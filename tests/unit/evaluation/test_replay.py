@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 
@@ -128,3 +129,26 @@ def test_repeated_declines_are_told_once_per_window() -> None:
         assert item.told is not within
         if item.told:
             told[refused] = item.alert.detected_at
+
+
+def test_a_second_series_waits_while_the_first_ones_action_is_verified() -> None:
+    """Two instances leak together: the live loop declines a second restart while the
+    first is being verified, so replay must too (it counted only finished actions)."""
+    both = _signals(_leak(1), {"instance": "a"}) + _signals(_leak(1, seed=4), {"instance": "b"})
+    window = timedelta(hours=1)
+    report = replay(
+        _service(),
+        both,
+        load_patterns(),
+        PolicyConfig(max_actions_per_service_per_day=20, max_actions_per_service_per_week=50),
+        incident_s=window.total_seconds(),
+    )
+    acts = [i.alert.detected_at for i in report.incidents if i.verdict == "act"]
+    assert acts
+    assert all(b - a >= window for a, b in pairwise(acts))
+    waited = [
+        i
+        for i in report.incidents
+        if any(v.gate == "cooldown" and not v.passed for v in i.decision.verdicts)
+    ]
+    assert waited, "the other instance's alert came while an action was being verified"
