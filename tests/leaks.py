@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from temporalio import activity
 
 from tests.servers.supervisor import Program, StartSupervisord, rpc_call
 from vanguard.config import (
@@ -29,6 +31,7 @@ from vanguard.config import (
 from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.engine.client import connect, start_remediation
+from vanguard.engine.messages import ApplyInput
 from vanguard.engine.runtime import Runtime
 from vanguard.engine.worker import build_worker
 from vanguard.incident import Incident
@@ -197,3 +200,28 @@ async def remediate(
     with runtime.store.session() as session:
         record = IncidentRepo(session).get_record(incident_id)
     return outcome, record
+
+
+@dataclass
+class HeldBaseline:
+    """``record_baseline`` held open until the test says so: ``started`` is set when the
+    activity begins, and it reads the baseline once ``release`` is set."""
+
+    started: threading.Event
+    release: threading.Event
+
+
+def hold_baseline(runtime: Runtime) -> HeldBaseline:
+    """Hold ``runtime``'s baseline reading, the minutes between a decision and its action,
+    so that a test can change the world in between (answer, pause...)."""
+    held = HeldBaseline(threading.Event(), threading.Event())
+    real = runtime.activities.record_baseline
+
+    @activity.defn(name="record_baseline")
+    def slow_baseline(inp: ApplyInput) -> None:
+        held.started.set()
+        assert held.release.wait(30), "the test let the baseline go on"
+        real(inp)
+
+    runtime.activities.record_baseline = slow_baseline  # type: ignore[method-assign]
+    return held

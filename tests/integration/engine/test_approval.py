@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from typer.testing import CliRunner, Result
 
-from tests.leaks import StartLeaky, leak_alert, leak_settings, wait_for_incidents
+from tests.leaks import StartLeaky, hold_baseline, leak_alert, leak_settings, wait_for_incidents
 from tests.notifiers import Refusing
 from vanguard.cli.apps import app
 from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
 from vanguard.engine.client import connect, start_remediation
-from vanguard.engine.messages import ApplyInput
 from vanguard.engine.runtime import Runtime, build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import RETRY, RemediationWorkflow
@@ -302,24 +299,15 @@ async def test_a_decline_after_the_approval_stops_the_action_before_it_starts(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
     )
     runtime = build_runtime(_asking(base), notifiers=[MemoryNotifier()])
-    real = runtime.activities.record_baseline
-    baselining, declined = threading.Event(), threading.Event()
-
-    @activity.defn(name="record_baseline")
-    def slow_baseline(inp: ApplyInput) -> None:
-        baselining.set()
-        assert declined.wait(30), "the decline was sent"
-        real(inp)
-
-    runtime.activities.record_baseline = slow_baseline  # type: ignore[method-assign]
+    baseline = hold_baseline(runtime)
     client = await connect(temporal_address)
     try:
         async with build_worker(client, runtime.activities, task_queue=task_queue):
             _, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
             await handle.signal(RemediationWorkflow.approve, "alice")
-            assert await asyncio.to_thread(baselining.wait, 60)
+            assert await asyncio.to_thread(baseline.started.wait, 60)
             await handle.signal(RemediationWorkflow.decline, "mallory")
-            declined.set()
+            baseline.release.set()
             outcome = await handle.result()
     finally:
         runtime.close()

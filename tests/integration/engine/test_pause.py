@@ -7,20 +7,17 @@ Real Temporal dev server, real supervisord running a leaking program, SQLite sto
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from temporalio import activity
 from typer.testing import CliRunner
 
-from tests.leaks import StartLeaky, leak_alert, leak_settings, wait_for_incidents
+from tests.leaks import StartLeaky, hold_baseline, leak_alert, leak_settings, wait_for_incidents
 from vanguard.cli.apps import app
 from vanguard.decide import PolicyConfig
 from vanguard.engine.activities import apply_key
 from vanguard.engine.client import connect, start_remediation
-from vanguard.engine.messages import ApplyInput
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import RemediationWorkflow
@@ -107,16 +104,7 @@ async def test_a_pause_while_the_baseline_is_read_withholds_the_action(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
     )
     runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
-    real = runtime.activities.record_baseline
-    baselining, paused = threading.Event(), threading.Event()
-
-    @activity.defn(name="record_baseline")
-    def slow_baseline(inp: ApplyInput) -> None:
-        baselining.set()
-        assert paused.wait(30), "the pause was ordered"
-        real(inp)
-
-    runtime.activities.record_baseline = slow_baseline  # type: ignore[method-assign]
+    baseline = hold_baseline(runtime)
     client = await connect(temporal_address)
     try:
         async with build_worker(client, runtime.activities, task_queue=task_queue):
@@ -124,12 +112,12 @@ async def test_a_pause_while_the_baseline_is_read_withholds_the_action(
                 client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
             )
             assert handle is not None
-            assert await asyncio.to_thread(baselining.wait, 60)
+            assert await asyncio.to_thread(baseline.started.wait, 60)
             with runtime.store.session() as session:
                 PauseRepo(session).pause(
                     service=svc.name, reason="db failover", by="erin", now=datetime.now(UTC)
                 )
-            paused.set()
+            baseline.release.set()
             outcome = await handle.result()
         with runtime.store.session() as session:
             record = IncidentRepo(session).get_record(iid)
