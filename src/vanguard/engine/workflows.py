@@ -267,43 +267,49 @@ class RemediationWorkflow:
         apply: ApplyInput,
         exc: ActivityError,
     ) -> Outcome:
-        status, reason = await self._failed_action(apply, exc)
-        return await self._finish(iid, diagnosis, status, reason, decision)
+        status, reason, begun = await self._failed_action(apply, exc)
+        return await self._finish(iid, diagnosis, status, reason, decision, teaches=begun)
 
     async def _failed_action(
         self, apply: ApplyInput, exc: ActivityError
-    ) -> tuple[OutcomeStatus, str]:
+    ) -> tuple[OutcomeStatus, str, bool]:
         """How an action that did not complete ends: *failed* only when its ledger shows it
         never began, *escalated* when it may have.
 
         ``ActionWithheld`` (the gates, run again just before acting, stopped it) ends
         *declined* when the ledger agrees nothing began. ``PartlyApplied`` says so itself.
-        Anything else (an adapter's error, a store that
-        stayed down after the adapter finished, a last attempt that timed out on a hung
-        target or a lost worker) leaves it open, so the ledger is asked; if even that cannot
-        be read, a person is told: an action half done and reported as failed is left as
-        it is.
+        Anything else (an adapter's error, a store that stayed down after the adapter
+        finished, a last attempt that timed out on a hung target or a lost worker) leaves
+        it open, so the ledger is asked; if even that cannot be read, a person is told: an
+        action half done and reported as failed is left as it is. The flag says whether it
+        may have begun: one that never began says nothing about the remedy (a misspelt
+        program, a target down), so its outcome teaches neither the pattern's confidence
+        nor the circuit breaker.
         """
         reason = f"action failed: {_cause(exc)}"
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type == "PartlyApplied":
-            return OutcomeStatus.escalated, reason
+            return OutcomeStatus.escalated, reason, True
         if not workflow.patched(UNANSWERED_ACTION):
-            return OutcomeStatus.failed, reason
+            return OutcomeStatus.failed, reason, True
         try:
             before: str | None = await self._call(Activities.action_begun, apply, retry=RETRY)
         except ActivityError as check:
-            return OutcomeStatus.escalated, (
+            return (
+                OutcomeStatus.escalated,
                 f"{reason}; whether it began is unknown ({_cause(check)}): it may be partly "
-                "applied, a person must check the target"
+                "applied, a person must check the target",
+                True,
             )
         if before is None:
             if isinstance(cause, ApplicationError) and cause.type == "ActionWithheld":
-                return OutcomeStatus.declined, f"{_cause(exc)}; {NOT_BEGUN}"
-            return OutcomeStatus.failed, f"{reason}; {NOT_BEGUN}"
-        return OutcomeStatus.escalated, (
+                return OutcomeStatus.declined, f"{_cause(exc)}; {NOT_BEGUN}", False
+            return OutcomeStatus.failed, f"{reason}; {NOT_BEGUN}", False
+        return (
+            OutcomeStatus.escalated,
             f"{reason}; the action was begun and may be partly applied (state before it: "
-            f"{before}): a person must check the target"
+            f"{before}): a person must check the target",
+            True,
         )
 
     async def _roll_back(

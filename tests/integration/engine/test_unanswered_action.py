@@ -138,6 +138,7 @@ async def _run(
         runtime.close()
     assert record is not None
     (told,) = notifier.messages
+    assert outcome.teaches is begins, "only an action that may have begun teaches its pattern"
     return outcome.status, outcome.reason, record.incident.state, svc.spawns(), told.body, late
 
 
