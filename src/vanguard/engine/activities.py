@@ -27,7 +27,7 @@ from pydantic import JsonValue, TypeAdapter
 from sqlalchemy.orm import Session
 from temporalio import activity
 
-from vanguard.act.base import Adapter, Ledger, fence_result
+from vanguard.act.base import Adapter, Ledger, LedgerEntry, fence_result
 from vanguard.act.registry import remedy_params
 from vanguard.clock import utcnow
 from vanguard.config import ServiceConfig, Settings, VerifyMetric, declared_note
@@ -174,6 +174,11 @@ def will_be_retried(exc: BaseException) -> bool:
 def apply_key(incident_id: str) -> str:
     """The idempotency key of an incident's action: one action an incident, ever."""
     return f"{incident_id}:apply"
+
+
+def rollback_key(incident_id: str) -> str:
+    """The idempotency key of undoing it, by Vanguard or by hand: whichever comes first."""
+    return f"{incident_id}:rollback"
 
 
 PLAN_MARK = ". It would: "
@@ -860,6 +865,10 @@ class Activities:
                 raise
             if will_be_retried(exc):
                 raise
+            try:
+                self._record_begun(inp, begun)
+            except VanguardError as store:
+                log.warning("incident %s: begun action not recorded: %s", inp.incident_id, store)
             state = json.dumps(redact(dict(begun.before)), sort_keys=True, default=str)
             raise PartlyApplied(
                 f"{exc}; the action was begun and may be partly applied (state before it: "
@@ -936,7 +945,43 @@ class Activities:
         )
         if entry.fenced:
             return None
+        self._record_begun(inp, entry)
         return json.dumps(redact(dict(entry.before)), sort_keys=True, default=str)
+
+    def _record_begun(self, inp: ApplyInput, entry: LedgerEntry) -> None:
+        """Keep an action that began and never answered among its incident's actions.
+
+        Its change may be in place, so the rate limits and the cooldown must count it as
+        they count an applied one; without a row it used no budget, and the next incident
+        on the service was approved a minute later. The ledger's result is kept when the
+        adapter finished (its answer was lost); otherwise a record that says it began.
+        """
+        remedy = inp.diagnosis.remedy
+        kind = remedy.action if remedy is not None else "unknown"
+        target = inp.alert.service_name
+        before = json.dumps(redact(dict(entry.before)), sort_keys=True, default=str)
+        result = entry.result or ActionResult(
+            idempotency_key=entry.key,
+            incident_id=inp.incident_id,
+            action=kind,
+            target=target,
+            applied=True,
+            before=dict(entry.before),
+            undo=UndoRecord(
+                action=kind,
+                target=target,
+                possible=False,
+                instructions=f"it began and did not finish: check {target} by hand (the "
+                f"state before it: {before})",
+            ),
+            message="begun, then failed: it may be partly applied",
+            finished_at=self.clock(),
+        )
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            record = self._record(repo, inp.incident_id)
+            if not any(a.idempotency_key == result.idempotency_key for a in record.actions):
+                repo.save_action(result)
 
     def _verify_metrics(self, alert: Alert, pattern: Pattern | None) -> list[VerifyMetric]:
         """The service's ``verify`` list, else the pattern's series, else the alert's."""
@@ -1311,6 +1356,20 @@ class Activities:
 
     @activity.defn
     def rollback(self, inp: RollbackInput) -> ActionResult:
+        """Undo the action that made things worse, unless a person paused automation since.
+
+        A pause means nothing is applied on the service (a failover in progress): pushing a
+        revert or reloading a pool then is an action too, so the rollback is withheld and a
+        person is told how to undo it by hand. One already begun is finished.
+        """
+        if self.ledger.get(rollback_key(inp.incident_id)) is None:
+            with self.store.session() as session:
+                pauses = PauseRepo(session).active(self.clock(), inp.action.target)
+            if pauses:
+                raise ActionWithheld(
+                    f"rollback withheld: {pauses[0].describe()}; undo it by hand once it is "
+                    f"safe: `vanguard rollback {inp.incident_id}` ({inp.action.undo.instructions})"
+                )
         return self._undo(inp.incident_id, inp.action, by="vanguard")
 
     def _undo(self, incident_id: str, action: ActionResult, *, by: str) -> ActionResult:
@@ -1318,7 +1377,7 @@ class Activities:
         adapter = self.adapters.get(action.action)
         if adapter is None:
             raise UnknownAdapter(f"no adapter for {action.action!r} to roll back with")
-        key = f"{incident_id}:rollback"
+        key = rollback_key(incident_id)
         try:
             with heartbeating():
                 result = adapter.rollback(

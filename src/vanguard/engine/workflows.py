@@ -335,7 +335,10 @@ class RemediationWorkflow:
                 heartbeat=ACTION_HEARTBEAT,
             )
         except ActivityError as exc:
-            reason = f"rollback failed: {_cause(exc)}"
+            withheld = isinstance(exc.cause, ApplicationError) and (
+                exc.cause.type == "ActionWithheld"
+            )
+            reason = _cause(exc) if withheld else f"rollback failed: {_cause(exc)}"
             return await self._finish(
                 iid, diagnosis, OutcomeStatus.escalated, reason, decision, verification
             )

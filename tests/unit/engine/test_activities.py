@@ -24,7 +24,7 @@ from vanguard.engine.messages import (
     RollbackInput,
     VerifyInput,
 )
-from vanguard.errors import AdapterError
+from vanguard.errors import ActionWithheld, AdapterError
 from vanguard.model import (
     ActionRequest,
     ActionResult,
@@ -37,7 +37,7 @@ from vanguard.model import (
     Verdict,
     Verification,
 )
-from vanguard.store import IncidentRepo, Store, default_store_url, open_store
+from vanguard.store import IncidentRepo, PauseRepo, Store, default_store_url, open_store
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -200,6 +200,23 @@ def test_rollback_by_hand_shares_the_automatic_key_and_runs_once(store: Store) -
     rolled = [e for e in record.audit if e.kind == "action.rolled_back"]
     assert len(rolled) == 1
     assert rolled[0].payload["by"] == "alice"
+
+
+def test_a_pause_withholds_the_automatic_rollback_but_not_one_by_hand(store: Store) -> None:
+    """Paused during a failover: a revert pushed or a pool reloaded then is an action too.
+    The person who paused can still undo it by hand."""
+    adapter = RerunAdapter(True)
+    acts = _activities(store, adapter)
+    iid, verify = _through_apply(acts, _alert())
+    assert verify is not None
+    with store.session() as session:
+        PauseRepo(session).pause(service=None, reason="db failover", by="erin", now=T0)
+    with pytest.raises(ActionWithheld, match=r"rollback withheld: automation paused.*erin"):
+        acts.rollback(RollbackInput(incident_id=iid, action=verify.action))
+    assert adapter.rolled_back == 0
+    _, new = acts.roll_back_by_hand(iid, who="erin")
+    assert new
+    assert adapter.rolled_back == 1
 
 
 def test_rollback_by_hand_refuses_an_incident_with_nothing_applied(store: Store) -> None:

@@ -11,11 +11,11 @@ from temporalio.testing import ActivityEnvironment
 from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _activities, _alert
 from vanguard.act.base import Ledger
 from vanguard.decide import OnceWindow, PolicyConfig
-from vanguard.engine.activities import APPLY_ATTEMPTS, Activities
+from vanguard.engine.activities import APPLY_ATTEMPTS, Activities, apply_key
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
 from vanguard.errors import ActionFailed, ActionWithheld, AdapterError, PartlyApplied, StoreError
 from vanguard.model import ActionRequest, ActionResult
-from vanguard.store import AuditLog, PauseRepo, Store
+from vanguard.store import AuditLog, IncidentRepo, PauseRepo, Store
 
 
 class HalfwayAdapter(RerunAdapter):
@@ -211,3 +211,35 @@ def test_after_begin_a_transient_error_is_retried_and_anything_else_escalates(
     with pytest.raises(raised) as info:
         env.run(acts.apply_action, apply)
     assert type(info.value) is raised
+
+
+def test_an_action_that_began_and_failed_uses_its_budget(store: Store) -> None:
+    """Its change may be in place: one action a day means the next incident waits, as it
+    would after an action that finished (it was approved a minute later before)."""
+    adapter = HalfwayAdapter(ok=True)
+    policy = PolicyConfig(min_confidence=0.5, max_actions_per_service_per_day=1)
+    apply = _decided(store, adapter, policy)
+    acts = _activities(store, adapter, policy)
+    adapter.ledger = acts.ledger
+    with pytest.raises(PartlyApplied):
+        acts.apply_action(apply)
+    acts.clock = lambda: T0 + acts._unsettled_hold + timedelta(minutes=1)
+    _, approved = _decide_at(acts, 2, acts.clock())
+    assert not approved
+    with store.session() as session:
+        (kept,) = IncidentRepo(session).get_record("inc-1").actions  # type: ignore[union-attr]
+    assert kept.message == "begun, then failed: it may be partly applied"
+    assert not kept.undo.possible
+    assert "s3cr3t-value" not in kept.undo.instructions
+
+
+def test_an_action_whose_answer_was_lost_is_kept_when_its_ledger_is_asked(store: Store) -> None:
+    adapter = RerunAdapter(ok=True)
+    policy = PolicyConfig(min_confidence=0.5, max_actions_per_service_per_day=1)
+    apply = _decided(store, adapter, policy)
+    acts = _activities(store, adapter, policy)
+    acts.ledger.begin(apply_key(apply.incident_id), {"state": "RUNNING"})
+    assert acts.action_begun(apply) == '{"state": "RUNNING"}'
+    acts.clock = lambda: T0 + acts._unsettled_hold + timedelta(minutes=1)
+    _, approved = _decide_at(acts, 2, acts.clock())
+    assert not approved, "the begun action counts against the daily limit"
