@@ -505,6 +505,28 @@ class ServiceConfig(Section):
     webhook: WebhookTarget | None = None
     config_file: ConfigFileTarget | None = None
 
+    @field_validator("watch")
+    @classmethod
+    def _one_entry_a_series(cls, value: tuple[WatchConfig, ...]) -> tuple[WatchConfig, ...]:
+        """Refuse two entries that can match the same series: a series is stepped by the
+        first entry that matches it, so the other never ran for it, in silence (a broad
+        entry listed before a specific one swallowed it)."""
+        for later, entry in enumerate(value):
+            for first, earlier in enumerate(value[:later]):
+                if earlier.metric != entry.metric:
+                    continue
+                shared = earlier.labels.keys() & entry.labels.keys()
+                if any(earlier.labels[k] != entry.labels[k] for k in shared):
+                    continue
+                raise ValueError(
+                    f"watch[{first}] and watch[{later}] can both match a series of "
+                    f"{entry.metric} (labels {dict(earlier.labels)} and "
+                    f"{dict(entry.labels)}); a series is watched by one entry, so "
+                    f"watch[{later}] would never run for it: give the entries labels "
+                    "that tell their series apart, or keep one"
+                )
+        return value
+
     @model_validator(mode="after")
     def _watch_needs_scrape(self) -> ServiceConfig:
         if (self.watch or self.verify) and not self.has_source:

@@ -343,6 +343,36 @@ def test_a_loopback_api_answers_only_to_loopback_names_unless_told(
     assert load_settings(path).api.hosts() == hosts
 
 
+SERVICE_WITH_WATCHES = """\
+services:
+  - name: app
+    scrape: {url: http://127.0.0.1:9100/metrics}
+    watch:
+      - metric: myapp_queue_depth
+        labels: {queue: %s}
+        rule: {threshold: 100000}
+      - metric: myapp_queue_depth
+        labels: {queue: jobs}
+        rule: {threshold: 40}
+"""
+
+
+def test_two_watch_entries_that_can_match_one_series_are_refused(tmp_path: Path) -> None:
+    """The first entry matching a series steps it: the second (the threshold of 40 the
+    user cared about) never ran, while the queue reached 115."""
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(SERVICE_WITH_WATCHES % "jobs")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value).startswith(f"{path}:4: services[0].watch:")
+    assert "watch[0] and watch[1] can both match a series of myapp_queue_depth" in str(info.value)
+    path.write_text(SERVICE_WITH_WATCHES.replace("labels: {queue: %s}", "labels: {}"))
+    with pytest.raises(ConfigError, match=r"watch\[0\] and watch\[1\]"):
+        load_settings(path)
+    path.write_text(SERVICE_WITH_WATCHES % "mail")
+    assert len(load_settings(path).services[0].watch) == 2
+
+
 def test_a_custom_gate_list_that_drops_a_configured_setting_is_refused_at_load(
     tmp_path: Path,
 ) -> None:

@@ -517,6 +517,7 @@ class Activities:
         self._clock_ahead: dict[str, float] = {}
         self._metadata = MetadataCache()
         self._kinds_told: dict[tuple[str, str, str, str], Declared] = {}
+        self._unmatched: dict[tuple[str, str, int], bool] = {}
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -1681,18 +1682,21 @@ class Activities:
             seen: set[str] = set()
             keys: list[str] = []
             items: list[tuple[SeriesState | None, Signal, WatchRule]] = []
-            for watch in service.watch:
+            for index, watch in enumerate(service.watch):
+                matched = 0
                 for signal in signals:
                     if signal.metric_type != watch.metric:
                         continue
                     if not signal.labels.items() >= watch.labels.items():
                         continue
+                    matched += 1
                     key = series_key(service.name, signal)
                     if key in seen:
                         continue
                     seen.add(key)
                     keys.append(key)
                     items.append((states.get(key), signal, watch.rule))
+                self._note_unmatched(inp.watcher, service, index, matched, signals)
             for key, (before, _, _), (state, alert) in zip(
                 keys, items, step_many(items), strict=True
             ):
@@ -1758,6 +1762,53 @@ class Activities:
                 ahead,
             )
         self._clock_ahead[service] = ahead
+
+    def _note_unmatched(
+        self,
+        watcher: str,
+        service: ServiceConfig,
+        index: int,
+        matched: int,
+        signals: Sequence[Signal],
+    ) -> None:
+        """Warn once when a watch entry matched no series in a reading that succeeded.
+
+        A misspelt metric or label otherwise watches nothing, and the loop looks healthy.
+        The warning says whether the metric was there with other labels (and which), and
+        is told again only after the entry matched something in between.
+        """
+        key = (watcher, service.name, index)
+        if matched:
+            if self._unmatched.pop(key, False):
+                log.info("%s: watch[%d] matches %d series again", service.name, index, matched)
+            return
+        if key in self._unmatched:
+            return
+        self._unmatched[key] = True
+        watch = service.watch[index]
+        others = sorted(
+            {
+                ", ".join(f"{k}={v}" for k, v in sorted(signal.labels.items())) or "no labels"
+                for signal in signals
+                if signal.metric_type == watch.metric
+            }
+        )
+        found = (
+            f"its {len(others)} series have other labels ({'; '.join(others[:5])}"
+            + ("; ..." if len(others) > 5 else "")
+            + ")"
+            if others
+            else "the target has no series of that name"
+        )
+        wanted = f" with labels {dict(watch.labels)}" if watch.labels else ""
+        log.warning(
+            "%s: watch[%d] (%s%s) matches no series: %s; it watches nothing until it does",
+            service.name,
+            index,
+            watch.metric,
+            wanted,
+            found,
+        )
 
     def _note_kinds(
         self, watcher: str, service: ServiceConfig, declared: Mapping[str, Declared]

@@ -7,7 +7,7 @@ import http.server
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -26,7 +26,7 @@ from vanguard.config import (
 )
 from vanguard.detect.watch import WatchRule
 from vanguard.engine.activities import SERIES_TTL_S
-from vanguard.engine.messages import SweepInput
+from vanguard.engine.messages import SweepInput, SweepResult
 from vanguard.engine.runtime import build_runtime
 from vanguard.incident import Incident, IncidentState
 from vanguard.model import Alert
@@ -283,6 +283,39 @@ def _scraping(url: str, tmp_path: Path, name: str, *watch: WatchConfig) -> Setti
     )
 
 
+def _told_each_sweep(
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    handler: type[_Stamped],
+    bodies: Sequence[bytes | Callable[[datetime], bytes]],
+    level: int = logging.WARNING,
+) -> tuple[list[list[str]], SweepResult]:
+    """One sweep of watcher ``w1`` per body (or made from the sweep's time), 2 s apart,
+    with what each logged; the last result."""
+    runtime = build_runtime(settings, notifiers=[])
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    runtime.activities.clock = lambda: now
+    caplog.set_level(level, logger="vanguard")
+    inp = SweepInput(states={}, scrape_state={}, watcher="w1")
+    told: list[list[str]] = []
+    try:
+        for body in bodies:
+            handler.body = body(now) if callable(body) else body
+            caplog.clear()
+            result = runtime.activities.sweep(inp)
+            told.append([r.getMessage() for r in caplog.records])
+            inp = SweepInput(states=result.states, scrape_state=result.scrape_state, watcher="w1")
+            now += timedelta(seconds=2)
+    finally:
+        runtime.close()
+    return told, result
+
+
+def _ahead(seconds: float) -> Callable[[datetime], bytes]:
+    """A sample stamped ``seconds`` after the sweep's time."""
+    return lambda now: f"queue_depth 3 {int((now.timestamp() + seconds) * 1000)}\n".encode()
+
+
 def test_a_target_stamping_samples_ahead_of_our_clock_is_told_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -294,21 +327,13 @@ def test_a_target_stamping_samples_ahead_of_our_clock_is_told_once(
             "skewed",
             WatchConfig(metric="queue_depth", rule=WatchRule(threshold=100)),
         )
-        runtime = build_runtime(settings, notifiers=[])
-        now = datetime(2026, 6, 1, tzinfo=UTC)
-        runtime.activities.clock = lambda: now
-        caplog.set_level(logging.WARNING, logger="vanguard")
-        inp = SweepInput(states={}, scrape_state={})
-        try:
-            for ahead_s in (600, 610, 0, 0):
-                stamp_ms = int((now.timestamp() + ahead_s) * 1000)
-                _Stamped.body = f"queue_depth 3 {stamp_ms}\n".encode()
-                result = runtime.activities.sweep(inp)
-                inp = SweepInput(states=result.states, scrape_state=result.scrape_state)
-                now += timedelta(seconds=2)
-        finally:
-            runtime.close()
-    told = [r.getMessage() for r in caplog.records]
+        told_each, result = _told_each_sweep(
+            settings,
+            caplog,
+            _Stamped,
+            [_ahead(seconds) for seconds in (600, 610, 0, 0)],
+        )
+    told = [message for messages in told_each for message in messages]
     assert len(told) == 2, told
     assert "600 s ahead" in told[0]
     assert "skewed" in told[0]
@@ -347,24 +372,15 @@ def test_a_watched_series_declared_another_kind_is_told_once_per_declaration(
             WatchConfig.model_validate({"metric": "pool_count"}),
             WatchConfig.model_validate({"metric": "depth", "kind": "counter"}),
         )
-        runtime = build_runtime(settings, notifiers=[])
-        now = datetime(2026, 6, 1, tzinfo=UTC)
-        runtime.activities.clock = lambda: now
-        caplog.set_level(logging.WARNING, logger="vanguard")
-        inp = SweepInput(states={}, scrape_state={}, watcher="w1")
-        told: list[list[str]] = []
-        try:
-            for n, wait_type in enumerate(["histogram"] * 3 + ["summary"] * 2):
-                Declaring.body = (DECLARING % {"waits": n, "type": wait_type}).encode()
-                caplog.clear()
-                result = runtime.activities.sweep(inp)
-                told.append([r.getMessage() for r in caplog.records])
-                inp = SweepInput(
-                    states=result.states, scrape_state=result.scrape_state, watcher="w1"
-                )
-                now += timedelta(seconds=2)
-        finally:
-            runtime.close()
+        told, result = _told_each_sweep(
+            settings,
+            caplog,
+            Declaring,
+            [
+                (DECLARING % {"waits": n, "type": wait_type}).encode()
+                for n, wait_type in enumerate(["histogram"] * 3 + ["summary"] * 2)
+            ],
+        )
     first, *again, changed, last = told
     assert len(first) == 2, first
     wait, depth = sorted(first, key=lambda m: "depth" in m)
@@ -423,3 +439,45 @@ def test_a_series_a_prometheus_server_declares_a_counter_is_told_once_if_watched
     assert "(# TYPE queue_wait_seconds histogram)" in told
     assert "taken from its name" in told
     assert "write 'kind: counter'" in told
+
+
+def test_a_watch_entry_that_matches_nothing_is_told_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A misspelt metric or label watched nothing, and nothing said so: the loop looked
+    healthy. Told once per entry, with the labels its metric does have; told again only
+    after it matched something in between."""
+
+    class Queues(_Stamped):
+        body = b'myapp_queue_depth{queue="jobs"} 3\n'
+
+    matching = b'myapp_queue_depth{queue="job"} 3\n'
+
+    with _served(Queues) as url:
+        settings = _scraping(
+            url,
+            tmp_path,
+            "app",
+            WatchConfig(metric="myapp_queue_dept", rule=WatchRule(threshold=100)),
+            WatchConfig(
+                metric="myapp_queue_depth", labels={"queue": "job"}, rule=WatchRule(threshold=9)
+            ),
+        )
+        told, _ = _told_each_sweep(
+            settings,
+            caplog,
+            Queues,
+            [Queues.body, Queues.body, matching],
+            level=logging.INFO,
+        )
+    typo, label = told[0]
+    assert typo == (
+        "app: watch[0] (myapp_queue_dept) matches no series: the target has no series of "
+        "that name; it watches nothing until it does"
+    )
+    assert label == (
+        "app: watch[1] (myapp_queue_depth with labels {'queue': 'job'}) matches no series: "
+        "its 1 series have other labels (queue=jobs); it watches nothing until it does"
+    )
+    assert told[1] == [], "told once"
+    assert told[2] == ["app: watch[1] matches 1 series again"]
