@@ -222,7 +222,7 @@ class WebhookCallAdapter:
         where = _where(p.url) if p.url else f"the URL in ${p.url_env}"
         signed = " signed (HMAC-SHA256)" if p.secret_env or p.secret_file else ""
         steps = [
-            f"{p.method} the incident as JSON{signed} to {where} with "
+            f"{p.method} the pattern's body and the incident's id as JSON{signed} to {where} with "
             f"{IDEMPOTENCY_HEADER}: {request.idempotency_key}",
             f"retry up to {p.attempts} attempts while the answer is transient "
             "(no connection, timeout, 408/425/429/5xx)",

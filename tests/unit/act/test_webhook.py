@@ -106,7 +106,10 @@ def test_plan_names_host_key_retries_and_undo_without_the_path() -> None:
     )
     text = "\n".join(plan.steps)
     assert plan.undoable
-    assert "POST the incident as JSON signed (HMAC-SHA256) to https://hooks.example.org" in text
+    assert (
+        "POST the pattern's body and the incident's id as JSON signed (HMAC-SHA256) to "
+        "https://hooks.example.org"
+    ) in text
     assert "Idempotency-Key: inc-1:apply" in text
     assert "$UNDO_HOOK" in text
     assert "secret-path" not in text
