@@ -189,10 +189,16 @@ def _history(
     csv_file: Path | None,
     metric: str | None,
     prometheus: str | None,
-    since: str,
+    since: str | None,
     step: str | None,
 ) -> list[Signal]:
     if csv_file is not None and prometheus is None:
+        given = [name for name, value in (("--since", since), ("--step", step)) if value]
+        if given:
+            raise InputError(
+                f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only with "
+                "--prometheus: a --csv file is replayed whole (cut it to the rows you want)"
+            )
         return _csv_signals(csv_file, service, metric)
     if prometheus is not None and csv_file is None:
         end = datetime.now(UTC)
@@ -201,7 +207,7 @@ def _history(
             if step is not None
             else timedelta(seconds=max(1.0, service.interval_s or 60.0))
         )
-        span = parse_duration(since, option="--since", maximum=MAX_HISTORY, hint="")
+        span = parse_duration(since or "24h", option="--since", maximum=MAX_HISTORY, hint="")
         with PrometheusClient(prometheus) as client:
             return prometheus_signals(client, service, end - span, end, resolution)
     raise InputError("give exactly one of --csv FILE and --prometheus URL")
@@ -220,7 +226,9 @@ def replay_command(
     prometheus: Annotated[
         str | None, typer.Option(help="a Prometheus server's URL to read the history from")
     ] = None,
-    since: Annotated[str, typer.Option(help="with --prometheus: how far back, e.g. 7d")] = "24h",
+    since: Annotated[
+        str | None, typer.Option(help="with --prometheus: how far back, e.g. 7d (default 24h)")
+    ] = None,
     step: Annotated[
         str | None, typer.Option(help="with --prometheus: resolution (default: the service's)")
     ] = None,

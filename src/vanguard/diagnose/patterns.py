@@ -130,13 +130,22 @@ def builtin_patterns_dir() -> Path:
 
 
 def load_patterns(dirs: Iterable[Path] = (), *, include_builtin: bool = True) -> list[Pattern]:
-    """Load every ``*.yaml`` pattern; a later directory may override a pattern by id."""
+    """Load every ``*.yaml`` and ``*.yml`` pattern; a later directory may override a pattern
+    by id, but one directory may not hold two files of one id."""
     folders = [builtin_patterns_dir(), *dirs] if include_builtin else list(dirs)
     found: dict[str, Pattern] = {}
     for folder in folders:
         if not folder.is_dir():
             raise ConfigError("patterns directory not found", file=str(folder))
-        for path in sorted(folder.glob("*.yaml")):
+        here: dict[str, Path] = {}
+        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            if path.stem in here:
+                raise ConfigError(
+                    f"two files define pattern {path.stem!r}: {here[path.stem].name} and "
+                    f"{path.name}; keep one",
+                    file=str(path),
+                )
+            here[path.stem] = path
             pattern = validate_yaml(load_yaml(path), Pattern)
             if path.stem != pattern.id:
                 raise ConfigError(

@@ -120,6 +120,8 @@ def test_errors_name_what_is_wrong(files: tuple[Path, Path]) -> None:
             "-c",
             str(config),
         )
+    with pytest.raises(InputError, match=r"^--since applies only with --prometheus"):
+        _run("--service", "web", "--csv", str(history), "--since", "1h", "-c", str(config))
 
 
 def test_a_service_watching_several_metrics_needs_metric(files: tuple[Path, Path]) -> None:

@@ -114,3 +114,15 @@ def test_a_condition_that_could_never_hold_is_refused_at_load(
     assert f"{PATTERN_FILE}:6: signature[0]:" in message
     assert says in message
     assert "the key holds a secret" not in message
+
+
+def test_a_pattern_file_ending_in_yml_is_loaded_and_two_of_one_id_are_refused(
+    tmp_path: Path,
+) -> None:
+    """A ``.yml`` pattern was ignored in silence, broken or not."""
+    (tmp_path / "pool_queue.yml").write_text(HEAD, encoding="utf-8")
+    (pattern,) = load_patterns([tmp_path], include_builtin=False)
+    assert pattern.id == "pool_queue"
+    (tmp_path / "pool_queue.yaml").write_text(HEAD, encoding="utf-8")
+    with pytest.raises(ConfigError, match="two files define pattern 'pool_queue'"):
+        load_patterns([tmp_path], include_builtin=False)
