@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -269,6 +270,12 @@ def config_check(
         for j, watch in enumerate(service.watch)
         if (note := kind_note(watch.metric, watch.kind, written=not watch.kind_by_name))
     ]
+    warnings += [
+        f"{where}: environment variable {name} is not set here (a process started with "
+        "this environment refuses to start)"
+        for where, name in _env_names(settings.model_dump(mode="json"))
+        if name not in os.environ
+    ]
     if probe:
         warnings += _probe_kinds(settings)
     for warning in warnings:
@@ -280,6 +287,20 @@ def config_check(
     )
     if warnings and strict:
         raise typer.Exit(code=2)
+
+
+def _env_names(value: object, where: str = "") -> Iterator[tuple[str, str]]:
+    """Every ``*_env`` setting in a dumped configuration: ``(key path, variable name)``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if str(key).endswith("_env") and isinstance(item, str):
+                yield path, item
+            else:
+                yield from _env_names(item, path)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _env_names(item, f"{where}[{index}]")
 
 
 def _probe_kinds(settings: Settings) -> list[str]:

@@ -28,14 +28,26 @@ VANGUARD = str(Path(sys.prefix) / "bin" / "vanguard")
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "config"
 
 
-def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``vanguard ARGS``, with ``env`` added to this environment."""
     return subprocess.run(
-        [VANGUARD, *args], capture_output=True, text=True, timeout=timeout, check=False
+        [VANGUARD, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
+SECRET_SET = {"VANGUARD_HOOK_SECRET": "a-test-secret-of-some-length"}
+"""The environment the valid fixture names, so that checking it says ok."""
+
+
 def test_config_check_accepts_a_valid_file() -> None:
-    result = run("config", "check", str(FIXTURES / "valid.yaml"))
+    result = run("config", "check", str(FIXTURES / "valid.yaml"), env=SECRET_SET)
     assert result.returncode == 0, result.stderr
     assert "ok (1 services" in result.stdout
 
@@ -282,3 +294,21 @@ def test_incidents_show_prints_no_secret_an_action_holds(tmp_path: Path) -> None
         assert shown.returncode == 0, shown.stderr
         assert "Sup3rSecretPw" not in shown.stdout
         assert "[REDACTED]" in shown.stdout
+
+
+def test_config_check_warns_of_an_environment_variable_that_is_not_set(tmp_path: Path) -> None:
+    """It said ok, and `vanguard up` then refused to start: a deploy round trip."""
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(
+        (FIXTURES / "valid.yaml").read_text()
+        + "  - kind: webhook\n    url_env: VANGUARD_TEST_UNSET_HOOK\n"
+    )
+    result = run("config", "check", str(config), env=SECRET_SET)
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stdout.split())
+    assert "notify[1].url_env: environment variable VANGUARD_TEST_UNSET_HOOK is not set" in said
+    assert "VANGUARD_HOOK_SECRET" not in said, "a variable that is set is not mentioned"
+    hook = {**SECRET_SET, "VANGUARD_TEST_UNSET_HOOK": "https://hooks.example.org/x"}
+    assert "ok (1 services" in " ".join(
+        run("config", "check", str(config), env=hook).stdout.split()
+    )
