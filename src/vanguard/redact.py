@@ -3,14 +3,15 @@
 A secret is removed before it is hashed or stored, so no later export, backup or chain check
 can leak it. Two rules apply at any depth: a value under a key that names a secret
 (``password``, ``token``, ``authorization``, ...) is replaced whole; in every other string,
-credentials that look like bearer tokens, well-known API key formats, private key blocks and
-URL passwords are masked where they occur.
+credentials that look like bearer tokens, well-known API key formats, private key blocks, URL
+passwords and URL query parameters named like secrets are masked where they occur.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import unquote_plus
 
 from pydantic import JsonValue
 
@@ -90,11 +91,25 @@ def is_secret_key(key: str) -> bool:
     return any(part in normal or part.replace("_", "") in squashed for part in SECRET_KEY_PARTS)
 
 
+_QUERY_PARAMETER = re.compile(r"([?&;])([^=&;#\s?]+)=([^&;#\s\"'<>]*)")
+"""One ``name=value`` of a URL's query; its value is masked when the name names a secret."""
+
+
+def _query_parameter(match: re.Match[str]) -> str:
+    if not is_secret_key(unquote_plus(match[2])):
+        return match[0]
+    return f"{match[1]}{match[2]}={REDACTED}"
+
+
 def redact_text(text: str) -> str:
-    """Mask credentials inside free text, leaving the rest readable."""
+    """Mask credentials inside free text, leaving the rest readable.
+
+    A URL's query parameter loses its value when its name names a secret
+    (``&access_token=``, ``?X-Amz-Signature=``: ``is_secret_key``), whatever the spelling.
+    """
     for pattern, replacement in _TEXT_PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return _QUERY_PARAMETER.sub(_query_parameter, text)
 
 
 def redact(value: JsonValue) -> JsonValue:
