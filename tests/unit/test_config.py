@@ -516,6 +516,39 @@ def test_a_prometheus_source_is_checked(tmp_path: Path, source: str, says: str) 
         load_settings(path)
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://admin:hunter2pass@127.0.0.1:19101/metrics", "carries credentials"),
+        ("http://admin@127.0.0.1:19101/metrics", "carries credentials"),
+        ("http://127.0.0.1:19101/metrics?token=hunter2pass", "parameter 'token' names a secret"),
+        ("http://h/metrics?module=x&X-Api-Key=hunter2pass", "parameter 'X-Api-Key' names"),
+        ("http://h/metrics?access%5Ftoken=hunter2pass", "parameter 'access_token' names"),
+    ],
+)
+def test_a_scrape_url_with_credentials_is_refused_without_showing_them(
+    tmp_path: Path, url: str, says: str
+) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(f"services:\n  - name: web\n    scrape: {{url: '{url}'}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert f"{path}:3: services[0].scrape.url: " in message
+    assert says in message
+    assert "serve the endpoint without authentication" in message
+    assert "hunter2pass" not in message
+
+
+def test_a_scrape_url_may_carry_ordinary_query_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    url = "http://127.0.0.1:9115/probe?module=http_2xx&target=db"
+    path.write_text(f"services:\n  - name: web\n    scrape: {{url: '{url}'}}\n")
+    scrape = load_settings(path).service("web").scrape
+    assert scrape is not None
+    assert scrape.url == url
+
+
 def test_a_prometheus_server_alone_is_a_source_for_watching(tmp_path: Path) -> None:
     path = tmp_path / "vanguard.yaml"
     path.write_text(
