@@ -35,7 +35,7 @@ from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.errors import ConfigError
 from vanguard.fields import exact_kind
-from vanguard.redact import is_placeholder, is_secret_key
+from vanguard.redact import is_placeholder, is_secret_key, looks_like_secret
 from vanguard.sources.prometheus import Declared
 from vanguard.yamlsource import EnvName, LocatedYaml, load_yaml, validate_yaml
 
@@ -642,6 +642,12 @@ def resolve_secret(*, env: str | None, file: Path | None, what: str) -> str:
     """Read a secret from an environment variable or a file; refuse missing or placeholders."""
     if env is not None:
         value = os.environ.get(env)
+        if value is None and looks_like_secret(env):
+            raise ConfigError(
+                "names an environment variable that is not set, and the name looks like a "
+                "secret (not shown): put the variable's name there, not its value",
+                key=what,
+            )
         if value is None:
             raise ConfigError(f"environment variable {env} is not set", key=what)
     elif file is not None:

@@ -21,6 +21,7 @@ __all__ = [
     "SECRET_KEY_PARTS",
     "is_placeholder",
     "is_secret_key",
+    "looks_like_secret",
     "redact",
     "redact_mapping",
     "redact_text",
@@ -110,6 +111,27 @@ def redact_text(text: str) -> str:
     for pattern, replacement in _TEXT_PATTERNS:
         text = pattern.sub(replacement, text)
     return _QUERY_PARAMETER.sub(_query_parameter, text)
+
+
+_RANDOM_RUN = re.compile(
+    r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])"
+    r"[A-Za-z0-9]{20,}(?![A-Za-z0-9])"
+)
+_HEX_RUN = re.compile(r"(?<![A-Za-z0-9])[0-9a-fA-F]{32,}(?![A-Za-z0-9])")
+
+
+def looks_like_secret(text: str) -> bool:
+    """True when ``text`` holds a credential: one ``redact_text`` masks, or a random run.
+
+    A run is random-looking when 20 or more letters and digits mix lower case, upper case
+    and digits, or 32 or more are hex digits; the words of a variable's name
+    (``GITHUB_TOKEN``, ``AWS_SECRET_ACCESS_KEY``) are neither.
+    """
+    return (
+        redact_text(text) != text
+        or _RANDOM_RUN.search(text) is not None
+        or _HEX_RUN.search(text) is not None
+    )
 
 
 def redact(value: JsonValue) -> JsonValue:
