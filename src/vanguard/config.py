@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -35,7 +35,7 @@ from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.errors import ConfigError
 from vanguard.fields import exact_kind
-from vanguard.redact import is_placeholder
+from vanguard.redact import is_placeholder, is_secret_key, looks_like_secret
 from vanguard.sources.prometheus import Declared
 from vanguard.yamlsource import EnvName, LocatedYaml, load_yaml, validate_yaml
 
@@ -176,12 +176,42 @@ class ScrapeConfig(Section):
 
     The series read are the service's watched and ``verify`` metrics; ``metrics`` is not
     read (older files listed them) and ``vanguard config check`` warns when it is set.
+    The URL is logged when a scrape fails and kept in the watcher's Temporal history, so
+    it must not carry credentials: neither ``user:password@`` nor a secret-named query
+    parameter (``?token=``).
     """
 
     url: Annotated[str, Field(pattern=r"^https?://")]
     metrics: tuple[str, ...] = ()
     interval_s: float = Field(default=5.0, ge=0.2, le=3600)
     timeout_s: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        parts = urlsplit(value)
+        fix = (
+            "serve the endpoint without authentication on loopback or a private network, "
+            "or put it behind a local proxy that adds the credentials"
+        )
+        if "@" in parts.netloc:
+            raise ValueError(
+                "the URL carries credentials (user:password@), which would be logged and "
+                f"kept in Temporal's history; {fix}"
+            )
+        named = sorted(
+            {
+                name
+                for name, _ in parse_qsl(parts.query, keep_blank_values=True)
+                if is_secret_key(name)
+            }
+        )
+        if named:
+            raise ValueError(
+                f"the URL's query parameter {', '.join(map(repr, named))} names a secret, which "
+                f"would be logged and kept in Temporal's history; {fix}"
+            )
+        return value
 
 
 class PrometheusSource(Section):
@@ -634,6 +664,12 @@ def resolve_secret(*, env: str | None, file: Path | None, what: str) -> str:
     """Read a secret from an environment variable or a file; refuse missing or placeholders."""
     if env is not None:
         value = os.environ.get(env)
+        if value is None and looks_like_secret(env):
+            raise ConfigError(
+                "names an environment variable that is not set, and the name looks like a "
+                "secret (not shown): put the variable's name there, not its value",
+                key=what,
+            )
         if value is None:
             raise ConfigError(f"environment variable {env} is not set", key=what)
     elif file is not None:

@@ -3,14 +3,15 @@
 A secret is removed before it is hashed or stored, so no later export, backup or chain check
 can leak it. Two rules apply at any depth: a value under a key that names a secret
 (``password``, ``token``, ``authorization``, ...) is replaced whole; in every other string,
-credentials that look like bearer tokens, well-known API key formats, private key blocks and
-URL passwords are masked where they occur.
+credentials that look like bearer tokens, well-known API key formats, private key blocks, URL
+passwords and URL query parameters named like secrets are masked where they occur.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import unquote_plus
 
 from pydantic import JsonValue
 
@@ -20,6 +21,7 @@ __all__ = [
     "SECRET_KEY_PARTS",
     "is_placeholder",
     "is_secret_key",
+    "looks_like_secret",
     "redact",
     "redact_mapping",
     "redact_text",
@@ -90,11 +92,46 @@ def is_secret_key(key: str) -> bool:
     return any(part in normal or part.replace("_", "") in squashed for part in SECRET_KEY_PARTS)
 
 
+_QUERY_PARAMETER = re.compile(r"([?&;])([^=&;#\s?]+)=([^&;#\s\"'<>]*)")
+"""One ``name=value`` of a URL's query; its value is masked when the name names a secret."""
+
+
+def _query_parameter(match: re.Match[str]) -> str:
+    if not is_secret_key(unquote_plus(match[2])):
+        return match[0]
+    return f"{match[1]}{match[2]}={REDACTED}"
+
+
 def redact_text(text: str) -> str:
-    """Mask credentials inside free text, leaving the rest readable."""
+    """Mask credentials inside free text, leaving the rest readable.
+
+    A URL's query parameter loses its value when its name names a secret
+    (``&access_token=``, ``?X-Amz-Signature=``: ``is_secret_key``), whatever the spelling.
+    """
     for pattern, replacement in _TEXT_PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return _QUERY_PARAMETER.sub(_query_parameter, text)
+
+
+_RANDOM_RUN = re.compile(
+    r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])"
+    r"[A-Za-z0-9]{20,}(?![A-Za-z0-9])"
+)
+_HEX_RUN = re.compile(r"(?<![A-Za-z0-9])[0-9a-fA-F]{32,}(?![A-Za-z0-9])")
+
+
+def looks_like_secret(text: str) -> bool:
+    """True when ``text`` holds a credential: one ``redact_text`` masks, or a random run.
+
+    A run is random-looking when 20 or more letters and digits mix lower case, upper case
+    and digits, or 32 or more are hex digits; the words of a variable's name
+    (``GITHUB_TOKEN``, ``AWS_SECRET_ACCESS_KEY``) are neither.
+    """
+    return (
+        redact_text(text) != text
+        or _RANDOM_RUN.search(text) is not None
+        or _HEX_RUN.search(text) is not None
+    )
 
 
 def redact(value: JsonValue) -> JsonValue:

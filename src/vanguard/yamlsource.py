@@ -16,7 +16,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ValidationError
 
 from vanguard.errors import ConfigError
-from vanguard.redact import is_secret_key, redact_text
+from vanguard.redact import is_secret_key, looks_like_secret, redact_text
 
 __all__ = ["EnvName", "LocatedYaml", "load_yaml", "validate_yaml"]
 
@@ -24,6 +24,11 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
 
 
 def _env_name(value: str) -> str:
+    if looks_like_secret(value):
+        raise ValueError(
+            "looks like a secret, not the name of an environment variable: put the secret "
+            "in an environment variable and that variable's name here, such as GITHUB_TOKEN"
+        )
     if not _ENV_NAME.fullmatch(value):
         raise ValueError(
             "must be the name of an environment variable (letters, digits and _), "
@@ -33,7 +38,10 @@ def _env_name(value: str) -> str:
 
 
 EnvName = Annotated[str, AfterValidator(_env_name)]
-"""The name of an environment variable (``*_env`` settings): never the secret itself."""
+"""The name of an environment variable (``*_env`` settings): never the secret itself.
+
+A pasted token is identifier-shaped too (``ghp_…``, ``AKIA…``): a value that
+``looks_like_secret`` is refused, and the error does not show it."""
 
 
 PathKey = tuple[str | int, ...]

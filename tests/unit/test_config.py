@@ -452,6 +452,73 @@ def test_an_env_setting_holding_a_url_is_refused_without_showing_its_password(
     assert "value not shown" in str(hidden.value)
 
 
+PASTED_SECRETS = [
+    "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+    "AKIAIOSFODNN7EXAMPLE",
+    "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY",
+    "deadbeef0123456789abcdef0123456789abcdef",
+    "sk-abcdefghijklmnopqrstuvwx",
+    "xoxb-1234567890-abcdefghij",
+]
+
+
+@pytest.mark.parametrize("secret", PASTED_SECRETS)
+@pytest.mark.parametrize(
+    ("section", "line", "key"),
+    [
+        ("github: {{repositories: [a/b], token_env: {}}}\n", 1, "github.token_env"),
+        ("notify:\n  - {{kind: webhook, url_env: {}}}\n", 2, "notify[0].url_env"),
+        ("store_url_env: {}\n", 1, "store_url_env"),
+    ],
+)
+def test_a_secret_pasted_where_a_variables_name_goes_is_refused_unseen(
+    tmp_path: Path, secret: str, section: str, line: int, key: str
+) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(section.format(secret))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: {key}: ")
+    assert secret not in message
+    assert "looks like a secret" in message
+    assert "that variable's name here" in message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GITHUB_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "SLACK_WEBHOOK_URL",
+        "PGPASSWORD",
+        "VANGUARD_STORE_URL_2",
+        "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
+        "K8S_SERVICE_ACCOUNT_TOKEN_FILE",
+        "http_proxy",
+    ],
+)
+def test_variable_names_are_not_taken_for_secrets(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(f"github: {{repositories: [a/b], token_env: {name}}}\n")
+    github = load_settings(path).github
+    assert github is not None
+    assert github.token_env == name
+
+
+@pytest.mark.parametrize("secret", PASTED_SECRETS[:5])
+def test_an_unset_variable_whose_name_looks_like_a_secret_is_not_named(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    monkeypatch.delenv(secret, raising=False)
+    with pytest.raises(ConfigError) as info:
+        resolve_secret(env=secret, file=None, what="github.token")
+    assert str(info.value).startswith("github.token: names an environment variable that is not")
+    assert "put the variable's name there" in str(info.value)
+    assert secret not in str(info.value)
+
+
 def test_aliases_that_expand_without_bound_are_refused(tmp_path: Path) -> None:
     lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
     for level in "bcdefgh":
@@ -544,6 +611,39 @@ def test_a_prometheus_source_is_checked(tmp_path: Path, source: str, says: str) 
     )
     with pytest.raises(ConfigError, match=says):
         load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://admin:hunter2pass@127.0.0.1:19101/metrics", "carries credentials"),
+        ("http://admin@127.0.0.1:19101/metrics", "carries credentials"),
+        ("http://127.0.0.1:19101/metrics?token=hunter2pass", "parameter 'token' names a secret"),
+        ("http://h/metrics?module=x&X-Api-Key=hunter2pass", "parameter 'X-Api-Key' names"),
+        ("http://h/metrics?access%5Ftoken=hunter2pass", "parameter 'access_token' names"),
+    ],
+)
+def test_a_scrape_url_with_credentials_is_refused_without_showing_them(
+    tmp_path: Path, url: str, says: str
+) -> None:
+    path = tmp_path / "vanguard.yaml"
+    path.write_text(f"services:\n  - name: web\n    scrape: {{url: '{url}'}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert f"{path}:3: services[0].scrape.url: " in message
+    assert says in message
+    assert "serve the endpoint without authentication" in message
+    assert "hunter2pass" not in message
+
+
+def test_a_scrape_url_may_carry_ordinary_query_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "vanguard.yaml"
+    url = "http://127.0.0.1:9115/probe?module=http_2xx&target=db"
+    path.write_text(f"services:\n  - name: web\n    scrape: {{url: '{url}'}}\n")
+    scrape = load_settings(path).service("web").scrape
+    assert scrape is not None
+    assert scrape.url == url
 
 
 def test_a_prometheus_server_alone_is_a_source_for_watching(tmp_path: Path) -> None:

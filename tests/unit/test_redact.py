@@ -77,6 +77,10 @@ def test_secret_keys_are_found_at_any_depth_and_replace_whole_subtrees() -> None
         ("postgresql://app:hunter2@db:5432/x", "hunter2"),
         ("see https://user:p%40ss@example.com/path", "p%40ss"),
         ("password=hunter2&user=x", "hunter2"),
+        ("GET http://h/metrics?module=x&auth_token=QSECRET77 failed", "QSECRET77"),
+        ("https://b.s3/k?X-Amz-Credential=AKID%2F1&X-Amz-Signature=f00dfeed", "f00dfeed"),
+        ("https://b.s3/k?X-Amz-Credential=AKID%2F1&X-Amz-Signature=f00dfeed", "AKID%2F1"),
+        ("http://h/x?access%5Ftoken=QSECRET77#top", "QSECRET77"),
         ('{alertname="Down", db_password="hunter22", api_token="s3cr3t"}', "hunter22"),
         ('{alertname="Down", db_password="hunter22", api_token="s3cr3t"}', "s3cr3t"),
         ("Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", "9944b09199c62bcf"),
@@ -99,6 +103,7 @@ def test_credentials_inside_text_are_masked(text: str, secret: str) -> None:
 def test_ordinary_text_and_values_are_untouched() -> None:
     payload: JsonValue = {
         "message": "restarted worker (pid 41 -> 97) at https://example.com/runs/5?attempt=2",
+        "query": "http://h/metrics?module=http_2xx&target=db&name[]=a;debug=1",
         "n": 3,
         "ratio": 0.5,
         "ok": True,

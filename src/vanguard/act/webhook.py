@@ -47,6 +47,7 @@ from vanguard.errors import ActionFailed, AdapterError, ConfigError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 from vanguard.notify.channels import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from vanguard.redact import REDACTED, redact_text
+from vanguard.yamlsource import EnvName
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -113,14 +114,14 @@ class WebhookCallParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str | None = None
-    url_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    url_env: EnvName | None = None
     method: Literal["POST", "PUT", "PATCH"] = "POST"
     body: dict[str, JsonValue] = Field(default_factory=dict)
-    secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    secret_env: EnvName | None = None
     secret_file: str | None = None
     expect_status: tuple[int, ...] = ()
     undo_url: str | None = None
-    undo_url_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    undo_url_env: EnvName | None = None
     undo_body: dict[str, JsonValue] = Field(default_factory=dict)
     timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
     attempts: int = Field(default=3, ge=1, le=10)

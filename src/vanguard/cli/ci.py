@@ -76,7 +76,9 @@ def explain_command(
         bool, typer.Option(help="Rank by the rules alone, without the shipped line model.")
     ] = False,
 ) -> None:
-    """Explain why a CI job failed: ranked lines, category, fingerprint, retryable."""
+    """Explain why a CI job failed: ranked lines, category, fingerprint, retryable.
+
+    Credentials in the lines shown (tokens, URL passwords, ``KEY=secret``) are masked."""
     if str(failed) == "-" and baseline is not None and str(baseline) == "-":
         raise InputError("standard input can be read once: give the failed log or the baseline")
     tax: Taxonomy | None = load_taxonomy(taxonomy) if taxonomy is not None else None
@@ -90,7 +92,7 @@ def explain_command(
                 result = explain(
                     lines, iter_log_lines(read_chunks(base)), taxonomy=tax, model=model
                 )
-    shown = first_lines(result, limit)
+    shown = first_lines(result, limit).redacted()
     if as_json:
         typer.echo(shown.model_dump_json())
         return

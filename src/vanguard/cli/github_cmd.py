@@ -152,7 +152,8 @@ def explain_run_command(
 ) -> None:
     """Explain a finished run on GitHub as the agent would: its failed jobs' logs, each
     against the same job of the last passing run (on the run's branch, else on
-    ``github.default_branch``); nothing is re-run or opened."""
+    ``github.default_branch``); nothing is re-run or opened. Credentials in the lines
+    shown are masked, as in the agent's issues."""
     settings = load_settings(config)
     github = settings.github
     if github is None:
@@ -167,7 +168,7 @@ def explain_run_command(
         raise InputError(f"run {run_id} of {repository} is {run.status}: wait until it completes")
     reading = read_run(api, github, builtin_taxonomy(), repository, github.default_branch, run)
     report = reading.explanation.answer
-    explanation = first_lines(reading.explanation, limit)
+    explanation = first_lines(reading.explanation, limit).redacted()
     reading = reading.model_copy(update={"explanation": explanation})
     if as_json:
         typer.echo(reading.model_dump_json())

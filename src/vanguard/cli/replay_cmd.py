@@ -62,7 +62,7 @@ def prometheus_signals(
             for series in client.query_range(_selector(watch), at, upto, step):
                 signals.extend(
                     series.signals(
-                        service_name=service.name, source=client.base_url, metric_type=watch.metric
+                        service_name=service.name, source=client.source, metric_type=watch.metric
                     )
                 )
             at = upto + step

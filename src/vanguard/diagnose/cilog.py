@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vanguard.diagnose.classify import Classification, classify
 from vanguard.diagnose.linemodel import LineModel, builtin_model, hashed_tokens
 from vanguard.diagnose.taxonomy import Heal, Taxonomy, builtin_taxonomy
+from vanguard.redact import redact_text
 
 __all__ = [
     "CandidateTable",
@@ -149,6 +150,23 @@ class Explanation(BaseModel):
         """The listed lines outside the best report, best first: where else to look."""
         inside = set(self.answer)
         return tuple(line for line in self.lines if line.number not in inside)
+
+    def redacted(self) -> Explanation:
+        """A copy fit to print: credentials in its lines, failed step and reasons masked.
+
+        People paste ``ci explain`` output into tickets, as the agent's issues quote lines
+        (masked by ``ci.alerts``). The fingerprint stays the one the agent computes from the
+        log: it is a hash, and re-computing it from masked lines would key another issue.
+        """
+        return self.model_copy(
+            update={
+                "lines": tuple(
+                    line.model_copy(update={"text": redact_text(line.text)}) for line in self.lines
+                ),
+                "failed_step": None if self.failed_step is None else redact_text(self.failed_step),
+                "reasons": tuple(redact_text(reason) for reason in self.reasons),
+            }
+        )
 
 
 def _number(line: ExplainedLine) -> int:

@@ -8,7 +8,8 @@ number of failures, so a dead endpoint is logged once and retried, never an aler
 ``PrometheusClient`` reads a Prometheus server's HTTP API (``query``, ``query_range``,
 ``metadata``). What a target declares of a series' kind (its ``# TYPE`` line, or the
 server's metadata API) comes back as ``Declared``. Every library error is translated to
-``ScrapeError``.
+``ScrapeError``. A URL is shown (errors, logs, a Signal's ``source``) through ``redact_text``:
+the configuration refuses credentials in one, but one given another way must not leak them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from vanguard.errors import ScrapeError
 from vanguard.model import EvidencePoint, Signal
+from vanguard.redact import redact_text
 
 __all__ = [
     "Declared",
@@ -198,6 +200,7 @@ def scrape(
     ``MAX_SCRAPE_BYTES``: one bad target must not stall or starve the sweep of every other.
     """
     deadline = time.monotonic() + timeout_s
+    source = redact_text(url)
     body = bytearray()
     try:
         with client.stream(
@@ -207,17 +210,17 @@ def scrape(
             for chunk in response.iter_bytes():
                 body.extend(chunk)
                 if len(body) > MAX_SCRAPE_BYTES:
-                    raise ScrapeError(f"{url}: body larger than {MAX_SCRAPE_BYTES} bytes")
+                    raise ScrapeError(f"{source}: body larger than {MAX_SCRAPE_BYTES} bytes")
                 if time.monotonic() > deadline:
-                    raise ScrapeError(f"{url}: no whole answer within {timeout_s:g} s")
+                    raise ScrapeError(f"{source}: no whole answer within {timeout_s:g} s")
             encoding = response.encoding or "utf-8"
     except httpx.HTTPStatusError as exc:
-        raise ScrapeError(f"{url}: HTTP {exc.response.status_code}") from exc
+        raise ScrapeError(f"{source}: HTTP {exc.response.status_code}") from exc
     except httpx.HTTPError as exc:
-        raise ScrapeError(f"{url}: {type(exc).__name__}: {exc}") from exc
+        raise ScrapeError(redact_text(f"{source}: {type(exc).__name__}: {exc}")) from exc
     return read_exposition(
         body.decode(encoding, errors="replace"),
-        source=url,
+        source=source,
         service_name=service_name,
         now=now,
         metrics=metrics,
@@ -335,11 +338,11 @@ def poll_targets(
             new = on_failure(state, now, str(exc), schedule)
             first = new.consecutive_failures == 1
             level = logging.WARNING if first or became_stale(state, new) else logging.DEBUG
-            log.log(level, "%s: %s", state.url, new.reason)
+            log.log(level, "%s: %s", redact_text(state.url), new.reason)
         else:
             new = on_success(state, now, schedule)
             if recovered(state, new):
-                log.warning("%s: %s", state.url, new.reason)
+                log.warning("%s: %s", redact_text(state.url), new.reason)
             signals.extend(got.signals)
         updated[key] = new
     return signals, updated
@@ -382,7 +385,10 @@ def _point(pair: Any) -> EvidencePoint:
 
 
 class PrometheusClient:
-    """Synchronous reader of a Prometheus server's HTTP API (``/api/v1``)."""
+    """Synchronous reader of a Prometheus server's HTTP API (``/api/v1``).
+
+    ``source`` is ``base_url`` as it may be shown: in errors, logs and Signals.
+    """
 
     def __init__(
         self,
@@ -392,6 +398,7 @@ class PrometheusClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.source = redact_text(self.base_url)
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, transport=transport)
 
     def close(self) -> None:
@@ -409,18 +416,18 @@ class PrometheusClient:
         self.close()
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
-        where = f"{self.base_url}{path}"
+        where = f"{self.source}{path}"
         try:
             response = self._http.get(path, params=params)
         except httpx.HTTPError as exc:
-            raise ScrapeError(f"{where}: {type(exc).__name__}: {exc}") from exc
+            raise ScrapeError(redact_text(f"{where}: {type(exc).__name__}: {exc}")) from exc
         try:
             body = response.json()
         except ValueError as exc:
             raise ScrapeError(f"{where}: HTTP {response.status_code}, not JSON") from exc
         if not isinstance(body, dict) or body.get("status") != "success":
             error = body.get("error", body) if isinstance(body, dict) else body
-            raise ScrapeError(f"{where}: HTTP {response.status_code}: {error}")
+            raise ScrapeError(redact_text(f"{where}: HTTP {response.status_code}: {error}"))
         return body["data"]
 
     def query_range(
@@ -454,7 +461,7 @@ class PrometheusClient:
         try:
             return [str(entry["type"]) for entry in data.get(family, [])]
         except (AttributeError, KeyError, TypeError) as exc:
-            raise ScrapeError(f"{self.base_url}: malformed metadata: {exc}") from exc
+            raise ScrapeError(f"{self.source}: malformed metadata: {exc}") from exc
 
     def _series(self, data: Any, expected: str) -> list[Series]:
         try:
@@ -462,7 +469,7 @@ class PrometheusClient:
             if kind == "scalar":
                 return [Series(metric={}, points=(_point(data["result"]),))]
             if kind != expected:
-                raise ScrapeError(f"{self.base_url}: expected a {expected}, got a {kind}")
+                raise ScrapeError(f"{self.source}: expected a {expected}, got a {kind}")
             if kind == "matrix":
                 return [
                     Series(metric=r["metric"], points=tuple(_point(v) for v in r["values"]))
@@ -472,7 +479,7 @@ class PrometheusClient:
                 Series(metric=r["metric"], points=(_point(r["value"]),)) for r in data["result"]
             ]
         except (KeyError, TypeError, ValueError) as exc:
-            raise ScrapeError(f"{self.base_url}: malformed query result: {exc}") from exc
+            raise ScrapeError(f"{self.source}: malformed query result: {exc}") from exc
 
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -529,7 +536,7 @@ def read_server(
                 for p in series.points
             )
             signals += series.model_copy(update={"points": points}).signals(
-                service_name=service_name, source=client.base_url, metric_type=metric
+                service_name=service_name, source=client.source, metric_type=metric
             )
     return signals
 
@@ -559,7 +566,7 @@ def read_declared(client: PrometheusClient, metric: str) -> Declared | None:
         if kind is None:
             return None
         return Declared(
-            metric=metric, kind=kind, family=family, type="/".join(types), source=client.base_url
+            metric=metric, kind=kind, family=family, type="/".join(types), source=client.source
         )
     return None
 
@@ -596,7 +603,7 @@ class MetadataCache:
                         log.info(
                             "%s: the declared kinds of its metrics are unknown (%s); "
                             "asked again in %g s",
-                            client.base_url,
+                            client.source,
                             exc,
                             self.refresh_s,
                         )

@@ -42,6 +42,12 @@ def _request(**params: JsonValue) -> ActionRequest:
         ({"url": "http://a/x", "attempts": 0}, "attempts"),
         ({"url": "http://a/x", "attempts": 10, "max_wait_s": 60}, "within 240 s"),
         ({"url": "http://a/x", "url_env": None, "bogus": 1}, "bogus"),
+        ({"url_env": "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"}, "looks like a secret"),
+        ({"url": "http://a/x", "secret_env": "AKIAIOSFODNN7EXAMPLE"}, "looks like a secret"),
+        (
+            {"url": "http://a/x", "undo_url_env": "github_pat_11ABCDEFG0123456789_abcdefghij"},
+            "looks",
+        ),
     ],
 )
 def test_bad_params_are_refused_with_the_key(params: dict[str, JsonValue], message: str) -> None:
@@ -50,6 +56,7 @@ def test_bad_params_are_refused_with_the_key(params: dict[str, JsonValue], messa
         adapter.plan(_request(**params))
     assert message in str(info.value)
     assert "pw@" not in str(info.value)
+    assert not [s for s in ("ghp_", "AKIA", "github_pat_") if s in str(info.value)]
 
 
 UNCALLABLE = ["http://127.0.0.1:99999/tok-7c1d", "http://[::1/tok-7c1d"]

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from tests.unit.evaluation.test_logchunks import make_dataset
 from vanguard.cli import app, ci
+from vanguard.diagnose.cilog import explain, iter_log_lines, read_chunks
 from vanguard.diagnose.linemodel import LineModel, builtin_model
 from vanguard.errors import InputError
 from vanguard.evaluation.logchunks import load_labels
@@ -74,6 +75,30 @@ def test_explain_renders_readably_without_json() -> None:
     assert result.exit_code == 0, result.output
     assert "retryable" in result.output
     assert "Could not resolve host" in result.output
+
+
+SECRETS = (
+    "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "hunter2pass",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "abcdef0123456789abcdef0123456789",
+    "topsecret1",
+)
+LEAKY_LOG = FIXTURES / "github_actions_leaked_credentials.log"
+
+
+def test_explain_masks_credentials_and_keeps_the_agents_fingerprint() -> None:
+    text = runner.invoke(app, ["ci", "explain", str(LEAKY_LOG)], env={"COLUMNS": "300"})
+    as_json = runner.invoke(app, ["ci", "explain", str(LEAKY_LOG), "--json"])
+    assert text.exit_code == as_json.exit_code == 0, text.output
+    payload = json.loads(as_json.output)
+    assert sum("[REDACTED]" in line["text"] for line in payload["lines"]) >= 4
+    assert payload["failed_step"].endswith("Run git clone https://x-access-token:[REDACTED]")
+    for output in (text.output, as_json.output):
+        assert not [secret for secret in SECRETS if secret in output]
+    with LEAKY_LOG.open("rb") as stream:
+        agent = explain(iter_log_lines(read_chunks(stream)), model="builtin")
+    assert payload["fingerprint"] == agent.fingerprint
 
 
 def test_explain_missing_file_is_an_input_error(tmp_path: Path) -> None:

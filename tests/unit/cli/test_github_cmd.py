@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.unit.cli.test_ci import SECRETS
 from vanguard.ci.client import MemoryGitHub
 from vanguard.ci.events import WorkflowJob, WorkflowRun
 from vanguard.cli import app, github_cmd
@@ -62,6 +63,21 @@ def test_a_run_is_explained_against_the_last_passing_run(github: MemoryGitHub) -
     assert payload["explanation"]["lines"][0]["text"] == " M dist/index.js"
     assert payload["explanation"]["category"] != "network_transient"
     assert github.reruns == [], "explaining never re-runs"
+
+
+def test_credentials_in_the_log_are_masked_in_text_and_json(github: MemoryGitHub) -> None:
+    github.runs[("o/r", 502)] = github.runs[("o/r", 501)].model_copy(update={"id": 502})
+    github.jobs[("o/r", 502)] = [
+        job.model_copy(update={"id": 5020, "run_id": 502}) for job in github.jobs[("o/r", 501)]
+    ]
+    github.logs[("o/r", 5020)] = (CILOGS / "github_actions_leaked_credentials.log").read_bytes()
+    text = runner.invoke(app, ["ci", "explain-run", "o/r", "502"], env={"COLUMNS": "300"})
+    as_json = runner.invoke(app, ["ci", "explain-run", "o/r", "502", "--json"])
+    assert text.exit_code == as_json.exit_code == 0, text.output
+    lines = json.loads(as_json.output)["explanation"]["lines"]
+    assert sum("[REDACTED]" in line["text"] for line in lines) >= 4
+    for output in (text.output, as_json.output):
+        assert not [secret for secret in SECRETS if secret in output]
 
 
 def test_without_a_github_section_it_says_what_is_missing(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vanguard.cli.apps import app
-from vanguard.errors import ConfigError, InputError
+from vanguard.errors import ConfigError, InputError, ScrapeError
 
 MIB = 2**20
 CONFIG = """\
@@ -122,6 +122,14 @@ def test_errors_name_what_is_wrong(files: tuple[Path, Path]) -> None:
         )
     with pytest.raises(InputError, match=r"^--since applies only with --prometheus"):
         _run("--service", "web", "--csv", str(history), "--since", "1h", "-c", str(config))
+
+
+def test_an_unreachable_server_is_named_without_its_password(files: tuple[Path, Path]) -> None:
+    config, _ = files
+    url = "http://admin:pw123secret@127.0.0.1:1"
+    with pytest.raises(ScrapeError, match=r"admin:\[REDACTED\]@127.0.0.1:1/api/v1/") as info:
+        _run("--service", "web", "--prometheus", url, "-c", str(config))
+    assert "pw123secret" not in str(info.value)
 
 
 def test_a_service_watching_several_metrics_needs_metric(files: tuple[Path, Path]) -> None:

@@ -126,6 +126,44 @@ def test_scrape_connection_error_is_a_scrape_error() -> None:
         scrape("http://x/metrics", service_name="svc", now=T0, client=client)
 
 
+SECRET_URL = "http://admin:hunter2pass@x/metrics?token=QSECRET77"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(503, text="down"),
+        httpx.Response(200, text="{{{"),
+        httpx.ConnectError("connection refused to http://admin:hunter2pass@x?token=QSECRET77"),
+    ],
+)
+def test_a_scrape_error_and_its_log_mask_credentials_in_the_url(
+    answer: httpx.Response | httpx.ConnectError, caplog: pytest.LogCaptureFixture
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    state = TargetState(url=SECRET_URL, service_name="s")
+    with _client(httpx.MockTransport(handler)) as client:
+        with pytest.raises(ScrapeError) as info:
+            scrape(SECRET_URL, service_name="s", now=T0, client=client)
+        _, states = poll_targets({"x": state}, now=T0, client=client, schedule=SCHEDULE)
+    shown = [str(info.value), states["x"].reason, *(r.getMessage() for r in caplog.records)]
+    assert "http://admin:[REDACTED]@x/metrics?token=[REDACTED]" in str(info.value)
+    assert not [line for line in shown if "hunter2pass" in line or "QSECRET77" in line]
+
+
+def test_a_scraped_signal_names_its_source_without_credentials() -> None:
+    with _client(httpx.MockTransport(lambda r: httpx.Response(200, text=TEXT))) as client:
+        exposition = scrape(SECRET_URL, service_name="s", now=T0, client=client)
+    sources = {s.source for s in exposition.signals} | {
+        d.source for d in exposition.declared.values()
+    }
+    assert sources == {"http://admin:[REDACTED]@x/metrics?token=[REDACTED]"}
+
+
 SCHEDULE = ScrapeSchedule(interval_s=10, backoff_factor=2, max_backoff_s=60, stale_after=3)
 
 
@@ -328,6 +366,34 @@ def test_query_unreachable_is_a_scrape_error() -> None:
         pytest.raises(ScrapeError, match="http://prom/api/v1/query: ConnectError"),
     ):
         api.query("up", T0)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(400, json={"status": "error", "error": "bad ?api_key=QSECRET77"}),
+        httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix"}}),
+        httpx.ConnectError("refused"),
+    ],
+)
+def test_a_server_error_masks_credentials_in_the_url(
+    answer: httpx.Response | httpx.ConnectError,
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    url = "http://admin:hunter2pass@prom:9090"
+    with (
+        PrometheusClient(url, transport=httpx.MockTransport(handler)) as api,
+        pytest.raises(ScrapeError) as info,
+    ):
+        api.query("up", T0)
+    assert str(info.value).startswith("http://admin:[REDACTED]@prom:9090")
+    assert "hunter2pass" not in str(info.value)
+    assert "QSECRET77" not in str(info.value)
+    assert api.source == "http://admin:[REDACTED]@prom:9090"
 
 
 def test_a_timestamp_in_microseconds_is_a_scrape_error_naming_the_sample() -> None:
