@@ -1653,7 +1653,7 @@ class Activities:
                 else f"pgbouncer:{service.pgbouncer.admin_dsn if service.pgbouncer else ''}"
             )
             target = (
-                TargetState.model_validate(raw)
+                TargetState.model_validate(raw).model_copy(update={"url": where})
                 if isinstance(raw, dict)
                 else TargetState(url=where, service_name=service.name)
             )
@@ -1667,7 +1667,7 @@ class Activities:
             except Exception as exc:
                 if not isinstance(exc, ScrapeError):
                     log.exception("%s: reading the target failed unexpectedly", service.name)
-                    exc = ScrapeError(f"{where}: {type(exc).__name__}: {exc}")
+                    exc = ScrapeError(redact_text(f"{where}: {type(exc).__name__}: {exc}"))
                 new = on_failure(target, now, str(exc), schedule)
                 if new.consecutive_failures == 1 or new.stale != target.stale:
                     log.warning("%s: %s", service.name, new.reason)
