@@ -68,7 +68,7 @@ def audit_verify(
         except OSError as exc:
             raise InputError(f"cannot read {file}: {exc.strerror}") from exc
         return
-    the_store = open_configured_store(config, store)
+    the_store = open_configured_store(config, store, create=False)
     try:
         with the_store.session() as session:
             check = AuditLog(session).verify_chain()
@@ -89,7 +89,7 @@ def audit_export(
     ] = None,
 ) -> None:
     """Write entries as JSON lines with their hashes, in chain order."""
-    the_store = open_configured_store(config, store)
+    the_store = open_configured_store(config, store, create=False)
     out = sys.stdout if output is None else output.open("w", encoding="utf-8")
     count = 0
     try:

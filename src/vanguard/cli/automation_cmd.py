@@ -79,7 +79,7 @@ def pause(
     until = now + parse_duration(for_) if for_ is not None else None
     if service is not None:
         _warn_if_unknown(service, config)
-    the_store = open_configured_store(config, store)
+    the_store = open_configured_store(config, store, create=True)
     try:
         with the_store.session() as session:
             repo = PauseRepo(session)
@@ -141,7 +141,7 @@ def resume(
     store: StoreOpt = None,
 ) -> None:
     """End the pause on one service (or, without --service, the pause on all)."""
-    the_store = open_configured_store(config, store)
+    the_store = open_configured_store(config, store, create=True)
     try:
         with the_store.session() as session:
             ended = PauseRepo(session).resume(service=service, by=login_name(by), now=utcnow())
@@ -161,7 +161,7 @@ def resume(
 @automation_app.command("status")
 def status(config: ConfigOpt = Path("vanguard.yaml"), store: StoreOpt = None) -> None:
     """The pauses in force now; exit 0 either way."""
-    the_store = open_configured_store(config, store)
+    the_store = open_configured_store(config, store, create=False)
     try:
         with the_store.session() as session:
             active = PauseRepo(session).active(utcnow())

@@ -7,15 +7,14 @@ import io
 import math
 import os
 import re
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.unit.cli.entry import run
 from vanguard.cli import detect as detect_module
-from vanguard.cli import main
 from vanguard.cli.detect import read_series
 from vanguard.detect.default import score_batch
 from vanguard.detect.registry import DETECTORS, score_series
@@ -23,14 +22,6 @@ from vanguard.errors import InputError
 
 NAB = Path("/work/shared/datasets/nab")
 """The shared NAB corpus (see its README); tests read it in place and never copy it here."""
-
-
-def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["vanguard", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    code = exit_info.value.code
-    return int(code) if isinstance(code, int) else 1
 
 
 def write(path: Path, lines: list[str]) -> Path:
