@@ -14,6 +14,7 @@ import itertools
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal, TextIO, TypeVar
 
@@ -125,19 +126,34 @@ def audit_export(
 ) -> None:
     """Write entries as JSON lines with their hashes, in chain order."""
     the_store = open_configured_store(config, store, create=False)
-    out = sys.stdout if output is None else output.open("w", encoding="utf-8")
     count = 0
     try:
         with the_store.session() as session:
-            if incident is not None:
-                out.write(ExportHeader(partial=True, incident_id=incident).model_dump_json())
-                out.write("\n")
-            for entry in AuditLog(session).stream(incident):
-                out.write(entry.model_dump_json() + "\n")
-                count += 1
+            stream = AuditLog(session).stream(incident)
+            first = next(stream, None)
+            if incident is not None and first is None:
+                raise InputError(f"no audit entries of incident {incident!r} in {the_store.url}")
+            with _writing(output) as out:
+                if incident is not None:
+                    header = ExportHeader(partial=True, incident_id=incident)
+                    out.write(header.model_dump_json() + "\n")
+                for entry in itertools.chain([first] if first else [], stream):
+                    out.write(entry.model_dump_json() + "\n")
+                    count += 1
     finally:
-        if output is not None:
-            out.close()
         the_store.close()
     if output is not None:
         typer.echo(f"wrote {count} entries to {output}", err=True)
+
+
+@contextmanager
+def _writing(output: Path | None) -> Iterator[TextIO]:
+    """Standard output, or ``output`` opened for writing; an error names the file."""
+    if output is None:
+        yield sys.stdout
+        return
+    try:
+        with output.open("w", encoding="utf-8") as out:
+            yield out
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write: {exc}") from exc

@@ -164,3 +164,15 @@ def test_swapped_entries_are_named_as_such(store_url: str, tmp_path: Path) -> No
     code, said = _run("verify", "--file", str(export))
     assert code == 1
     assert "entry 1 follows entry 2: entries were reordered" in said
+
+
+def test_an_unwritable_output_or_an_unknown_incident_is_an_input_error(
+    store_url: str, tmp_path: Path
+) -> None:
+    for output in (tmp_path / "nonexist" / "a.jsonl", tmp_path):
+        with pytest.raises(InputError, match=f"^{output}: cannot write: "):
+            _run("export", "--store", store_url, "-o", str(output))
+    target = tmp_path / "nope.jsonl"
+    with pytest.raises(InputError, match="no audit entries of incident 'nope' in sqlite:///"):
+        _run("export", "--store", store_url, "--incident", "nope", "-o", str(target))
+    assert not target.exists(), "nothing is written for an incident that is not there"
