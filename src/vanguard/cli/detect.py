@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import math
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -298,13 +299,15 @@ def _replacing(path: Path) -> Iterator[TextIO]:
 
     Any ``OSError`` in the block is a failure to write (reading errors are ``InputError``s
     by then). A symlink's target is replaced; a pipe or device (``/dev/null``, ``/dev/stdout``)
-    is written directly, since it cannot be renamed over.
+    is written directly, since it cannot be renamed over. Which it is, is asked of ``path``
+    itself: resolved, ``/dev/stdout`` on a pipe names ``/proc/PID/fd/pipe:[N]``, which is no
+    path at all.
     """
     target = path.resolve()
     temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        if target.exists() and not target.is_file():
-            with target.open("w", newline="") as fh:
+        if _there_but_not_a_file(path):
+            with path.open("w", newline="") as fh:
                 yield fh
             return
         with temp.open("x", newline="") as fh:
@@ -316,6 +319,14 @@ def _replacing(path: Path) -> Iterator[TextIO]:
         raise InputError(f"{path}: cannot write: {exc}") from exc
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _there_but_not_a_file(path: Path) -> bool:
+    """``path``, its links followed, exists and is not a regular file (a pipe, a device)."""
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 @contextmanager
