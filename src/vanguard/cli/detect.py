@@ -402,6 +402,8 @@ def detect(
                 if kept is not None:
                     kept.add(times, values, scores)
                 advance()
+            if plot is not None and kept is not None:
+                _plot_run(plot, kept, reader, f"{input_csv.name}: detector {detector}")
     for reason, held in reader.held.items():
         shown = ", ".join(str(n) for n in held.first) + (
             ", ..." if held.count > SHOWN_LINES else ""
@@ -411,13 +413,15 @@ def detect(
             f"(score 0, not learned): {reason}; line(s) {shown}",
             highlight=False,
         )
-    if plot is not None and kept is not None:
-        scores = _joined(kept.scores)
-        held_rows = sum(held.count for held in reader.held.values())
-        title = f"{input_csv.name}: detector {detector}, {len(scores):,} rows" + (
-            f", {held_rows:,} held" if held_rows else ""
-        )
-        _write_plot(plot, _joined(kept.times), _joined(kept.values), scores, title)
+
+
+def _plot_run(plot: Path, kept: _PlotRows, reader: SeriesReader, title: str) -> None:
+    """Draw ``--plot`` while OUTPUT is still unreplaced, so failing to write it leaves
+    OUTPUT as it was."""
+    scores = _joined(kept.scores)
+    held_rows = sum(held.count for held in reader.held.values())
+    title += f", {len(scores):,} rows" + (f", {held_rows:,} held" if held_rows else "")
+    _write_plot(plot, _joined(kept.times), _joined(kept.values), scores, title)
 
 
 def _write_plot(

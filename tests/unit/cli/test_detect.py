@@ -201,7 +201,10 @@ def test_plot_draws_the_series_its_score_and_a_dot_per_flagged_row(
     assert len(groups[0].findall("s:circle", ns)) == int((scores >= 0.95).sum()) >= 1
     assert "1 held" in plot.read_text()
     bad = tmp_path / "missing" / "dir" / "plot.svg"
+    out.write_text("previous run\n")
     assert run(monkeypatch, "detect", str(src), "--output", str(out), "--plot", str(bad)) == 2
+    assert out.read_text() == "previous run\n", "a plot that cannot be written leaves OUTPUT"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv", "plot.svg"]
 
 
 def test_bench_nab_plots_one_svg_per_file_with_its_windows(
