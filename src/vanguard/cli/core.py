@@ -23,6 +23,7 @@ from vanguard.cli.apps import app, config_app, incidents_app
 from vanguard.config import Settings, kind_note, load_settings
 from vanguard.errors import ConfigError, InputError
 from vanguard.incident import IncidentState
+from vanguard.store.repo import MAX_LIST_LIMIT
 
 if TYPE_CHECKING:
     from vanguard.store import Store
@@ -353,7 +354,9 @@ WIDE_LIST = 140
 def incidents_list(
     config: ConfigOpt = Path("vanguard.yaml"),
     store: StoreOpt = None,
-    limit: int = 20,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_LIST_LIMIT, help="how many, newest first")
+    ] = 20,
     state: Annotated[
         IncidentState | None, typer.Option(help="only incidents in this state")
     ] = None,
