@@ -158,7 +158,7 @@ def resume(
         the_store.close()
     scope = f"service {service}" if service else "every service"
     if not ended:
-        where = f"service {service}" if service else "all services"
+        where = f"service {service}" if service else "any service"
         console.print(f"no pause was in force on {where}", highlight=False)
     else:
         console.print(f"resumed automation on {scope} ({len(ended)} pause(s))", highlight=False)

@@ -43,6 +43,7 @@ def test_pause_status_resume_and_the_audit_trail(url: str) -> None:
     assert "no pause was in force on service db" in _run(url, "resume", "--service", "db")
     _run(url, "resume", "--service", "web")
     assert "automation is running" in _run(url, "status")
+    assert "no pause was in force on any service" in _run(url, "resume")
 
     store = open_store(url)
     with store.session() as session:
