@@ -7,6 +7,7 @@ Every error carries a stable ``code`` that scripts and the audit trail may rely 
     ├── InputError                     input           bad data given to a command (CSV, log)
     ├── InvalidTransition              incident.transition
     ├── StoreError                     store
+    │   └── StoreNotFound              store.not_found a reading command found no store
     ├── SourceError                    source          a metric/event source failed
     │   └── ScrapeError                source.scrape
     ├── NotifyError                    notify          a notification channel failed
@@ -39,6 +40,7 @@ __all__ = [
     "ScrapeError",
     "SourceError",
     "StoreError",
+    "StoreNotFound",
     "TemporalUnavailable",
     "UnknownAdapter",
     "VanguardError",
@@ -96,6 +98,14 @@ class StoreError(VanguardError):
     """Raised when the store cannot be opened, migrated or written."""
 
     code = "store"
+
+
+class StoreNotFound(StoreError):
+    """Raised when a command that only reads is pointed at a SQLite file that does not exist
+    or a database without Vanguard's tables: it creates nothing, so a mistyped or deleted
+    store is an error rather than an empty one that reads as intact."""
+
+    code = "store.not_found"
 
 
 class SourceError(VanguardError):

@@ -2,8 +2,9 @@
 
 Each command module attaches its commands to the apps in ``apps``; importing them here
 registers them. ``main`` turns a ``VanguardError`` into one unwrapped line on stderr and an
-exit code (2 for bad input or configuration, 1 otherwise) instead of a traceback; a
-configuration error reads ``file:line: key: message`` so editors can jump to it.
+exit code (2 for bad input or configuration, or a store that is not there; 1 otherwise)
+instead of a traceback; a configuration error reads ``file:line: key: message`` so editors
+can jump to it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from vanguard.cli import (  # noqa: F401  (registers commands)
     rollback_cmd,
 )
 from vanguard.cli.apps import app
-from vanguard.errors import ConfigError, InputError, VanguardError
+from vanguard.errors import ConfigError, InputError, StoreNotFound, VanguardError
 
 __all__ = ["app", "main"]
 
@@ -63,4 +64,4 @@ def main() -> None:
         sys.exit(2)
     except VanguardError as exc:
         sys.stderr.write(f"error [{exc.code}]: {exc}\n")
-        sys.exit(1)
+        sys.exit(2 if isinstance(exc, StoreNotFound) else 1)

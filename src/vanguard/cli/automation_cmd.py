@@ -28,6 +28,7 @@ from vanguard.cli.core import (
 from vanguard.clock import utcnow
 from vanguard.config import load_settings
 from vanguard.errors import ConfigError, InputError
+from vanguard.model import Pause
 from vanguard.redact import redact_text
 from vanguard.store import PauseRepo
 
@@ -79,7 +80,7 @@ def pause(
     until = now + parse_duration(for_) if for_ is not None else None
     if service is not None:
         _warn_if_unknown(service, config)
-    the_store = open_configured_store(config, store)
+    the_store = open_configured_store(config, store, create=True)
     try:
         with the_store.session() as session:
             repo = PauseRepo(session)
@@ -89,21 +90,28 @@ def pause(
             )
     finally:
         the_store.close()
-    if earlier is None:
-        console.print(made.describe(), highlight=False)
-    else:
-        console.print(f"already paused; the pause is extended: {made.describe()}", highlight=False)
-        if made.until != until:
-            console.print(
-                f"it already lasted longer than --for {for_}: pausing again never shortens "
-                "a pause (resume ends it)",
-                highlight=False,
-            )
+    console.print(_pause_message(earlier, made, for_), highlight=False)
     scope = f" --service {service}" if service else ""
     where = f" --store {redact_text(store)}" if store else ""
     if not store and config != Path("vanguard.yaml"):
         where = f" -c {config}"
     console.print(f"resume with: vanguard automation resume{scope}{where}", highlight=False)
+
+
+def _pause_message(earlier: Pause | None, made: Pause, for_: str | None) -> str:
+    """What a pause did, in one line: began, or took over the pause in force, extending it
+    only when it asked for a later end (pausing again never shortens a pause)."""
+    if earlier is None:
+        return made.describe()
+    if made.until != earlier.until:
+        return f"already paused; the pause is extended: {made.describe()}"
+    if for_ is None:
+        return f"already paused until resumed; the pause takes the new reason: {made.describe()}"
+    return (
+        f"already paused, and the pause lasts longer than --for {for_}: it keeps its end "
+        "(pausing again never shortens a pause; resume ends it) and takes the new reason: "
+        f"{made.describe()}"
+    )
 
 
 def _warn_if_unknown(service: str, config: Path) -> None:
@@ -141,7 +149,7 @@ def resume(
     store: StoreOpt = None,
 ) -> None:
     """End the pause on one service (or, without --service, the pause on all)."""
-    the_store = open_configured_store(config, store)
+    the_store = open_configured_store(config, store, create=True)
     try:
         with the_store.session() as session:
             ended = PauseRepo(session).resume(service=service, by=login_name(by), now=utcnow())
@@ -150,7 +158,7 @@ def resume(
         the_store.close()
     scope = f"service {service}" if service else "every service"
     if not ended:
-        where = f"service {service}" if service else "all services"
+        where = f"service {service}" if service else "any service"
         console.print(f"no pause was in force on {where}", highlight=False)
     else:
         console.print(f"resumed automation on {scope} ({len(ended)} pause(s))", highlight=False)
@@ -161,7 +169,7 @@ def resume(
 @automation_app.command("status")
 def status(config: ConfigOpt = Path("vanguard.yaml"), store: StoreOpt = None) -> None:
     """The pauses in force now; exit 0 either way."""
-    the_store = open_configured_store(config, store)
+    the_store = open_configured_store(config, store, create=False)
     try:
         with the_store.session() as session:
             active = PauseRepo(session).active(utcnow())

@@ -24,6 +24,7 @@ from vanguard.cli.apps import app, config_app, incidents_app
 from vanguard.config import Settings, kind_note, load_settings
 from vanguard.errors import ConfigError, InputError
 from vanguard.incident import IncidentState
+from vanguard.store.repo import MAX_LIST_LIMIT
 
 if TYPE_CHECKING:
     from vanguard.store import Store
@@ -353,13 +354,17 @@ def _probe_kinds(settings: Settings) -> list[str]:
     return warnings
 
 
-def open_configured_store(config: Path, store: str | None) -> Store:
-    """The store ``--store`` names, else the one the configuration file resolves to."""
+def open_configured_store(config: Path, store: str | None, *, create: bool) -> Store:
+    """The store ``--store`` names, else the one the configuration file resolves to.
+
+    Commands that only read pass ``create=False``: pointed at no store, they fail
+    (``StoreNotFound``) rather than make an empty one.
+    """
     from vanguard.store import open_store
 
     if store is None:
         store = load_settings(config).resolved_store_url()
-    return open_store(store)
+    return open_store(store, create=create)
 
 
 WIDE_LIST = 140
@@ -370,7 +375,9 @@ WIDE_LIST = 140
 def incidents_list(
     config: ConfigOpt = Path("vanguard.yaml"),
     store: StoreOpt = None,
-    limit: int = 20,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_LIST_LIMIT, help="how many, newest first")
+    ] = 20,
     state: Annotated[
         IncidentState | None, typer.Option(help="only incidents in this state")
     ] = None,
@@ -380,7 +387,7 @@ def incidents_list(
     """List recent incidents, newest first; --state awaiting_approval lists those that wait."""
     from vanguard.store import IncidentRepo
 
-    the_store = open_configured_store(config, store)
+    the_store = open_configured_store(config, store, create=False)
     with the_store.session() as session:
         found = IncidentRepo(session).list_incidents(limit=limit, state=state, service=service)
     if json_out:
@@ -425,7 +432,7 @@ def incidents_show(
     """Show one incident: every step, gate verdict, action and outcome."""
     from vanguard.store import IncidentRepo
 
-    the_store = open_configured_store(config, store)
+    the_store = open_configured_store(config, store, create=False)
     with the_store.session() as session:
         found = IncidentRepo(session).get_record(incident_id)
     if found is None:

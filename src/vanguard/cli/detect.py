@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import math
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -298,13 +299,15 @@ def _replacing(path: Path) -> Iterator[TextIO]:
 
     Any ``OSError`` in the block is a failure to write (reading errors are ``InputError``s
     by then). A symlink's target is replaced; a pipe or device (``/dev/null``, ``/dev/stdout``)
-    is written directly, since it cannot be renamed over.
+    is written directly, since it cannot be renamed over. Which it is, is asked of ``path``
+    itself: resolved, ``/dev/stdout`` on a pipe names ``/proc/PID/fd/pipe:[N]``, which is no
+    path at all.
     """
     target = path.resolve()
     temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        if target.exists() and not target.is_file():
-            with target.open("w", newline="") as fh:
+        if _there_but_not_a_file(path):
+            with path.open("w", newline="") as fh:
                 yield fh
             return
         with temp.open("x", newline="") as fh:
@@ -316,6 +319,14 @@ def _replacing(path: Path) -> Iterator[TextIO]:
         raise InputError(f"{path}: cannot write: {exc}") from exc
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _there_but_not_a_file(path: Path) -> bool:
+    """``path``, its links followed, exists and is not a regular file (a pipe, a device)."""
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 @contextmanager
@@ -391,6 +402,8 @@ def detect(
                 if kept is not None:
                     kept.add(times, values, scores)
                 advance()
+            if plot is not None and kept is not None:
+                _plot_run(plot, kept, reader, f"{input_csv.name}: detector {detector}")
     for reason, held in reader.held.items():
         shown = ", ".join(str(n) for n in held.first) + (
             ", ..." if held.count > SHOWN_LINES else ""
@@ -400,13 +413,15 @@ def detect(
             f"(score 0, not learned): {reason}; line(s) {shown}",
             highlight=False,
         )
-    if plot is not None and kept is not None:
-        scores = _joined(kept.scores)
-        held_rows = sum(held.count for held in reader.held.values())
-        title = f"{input_csv.name}: detector {detector}, {len(scores):,} rows" + (
-            f", {held_rows:,} held" if held_rows else ""
-        )
-        _write_plot(plot, _joined(kept.times), _joined(kept.values), scores, title)
+
+
+def _plot_run(plot: Path, kept: _PlotRows, reader: SeriesReader, title: str) -> None:
+    """Draw ``--plot`` while OUTPUT is still unreplaced, so failing to write it leaves
+    OUTPUT as it was."""
+    scores = _joined(kept.scores)
+    held_rows = sum(held.count for held in reader.held.values())
+    title += f", {len(scores):,} rows" + (f", {held_rows:,} held" if held_rows else "")
+    _write_plot(plot, _joined(kept.times), _joined(kept.values), scores, title)
 
 
 def _write_plot(

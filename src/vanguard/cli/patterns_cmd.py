@@ -35,7 +35,7 @@ def patterns_command(
     """The pattern library with calibrated confidences: what outcomes taught each remedy."""
     settings = Settings() if store is not None and not config.exists() else load_settings(config)
     patterns = load_patterns(settings.patterns_dirs)
-    the_store = open_store(store or settings.resolved_store_url())
+    the_store = open_store(store or settings.resolved_store_url(), create=False)
     try:
         with the_store.session() as session:
             repo = IncidentRepo(session)

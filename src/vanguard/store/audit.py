@@ -53,9 +53,9 @@ class AuditEntry(BaseModel):
 class ChainCheck(BaseModel):
     """The result of walking the chain: ``first_bad_id`` is the first entry that fails.
 
-    ``partial``: the entries did not start at entry 1, so only each entry, their order and
-    the links between consecutive ones were checked (an export of one incident; or a full
-    export whose first entries were cut, which a file alone cannot tell apart).
+    ``partial``: the entries were not the whole chain (an export of one incident says so),
+    or did not start at entry 1 (a full export whose first entries were cut reads the same),
+    so only each entry, their order and the links between consecutive ones were checked.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -224,27 +224,29 @@ class AuditLog:
         )
 
 
-def verify_entries(entries: Iterable[AuditEntry]) -> ChainCheck:
+def verify_entries(entries: Iterable[AuditEntry], *, partial: bool = False) -> ChainCheck:
     """Walk an exported chain (``vanguard audit export``) without the store.
 
-    The export must be the whole chain, from entry 1: a copy kept elsewhere can then be
+    A whole export, from entry 1, is checked as the chain: a copy kept elsewhere can then be
     checked on its own. Removing entries from its end cannot be seen from the file alone;
-    compare its last hash with the head ``vanguard audit verify`` prints.
+    compare its last hash with the head ``vanguard audit verify`` prints. ``partial`` (one
+    incident's entries, which may start at entry 1 and skip others') or entries that do
+    not start at entry 1 are checked entry by entry, and the result is ``partial``.
     """
     listed = iter(entries)
     first = next(listed, None)
-    if first is not None and first.seq != 1:
+    if first is None:
+        return ChainCheck(ok=False, count=0, reason="the export holds no entries")
+    if partial or first.seq != 1:
         return _check_partial(itertools.chain([first], listed))
-    broken, count, prev = _walk(itertools.chain([first] if first else [], listed))
+    broken, count, prev = _walk(itertools.chain([first], listed))
     if broken is not None:
         return broken
-    if count == 0:
-        return ChainCheck(ok=False, count=0, reason="the export holds no entries")
     return ChainCheck(ok=True, count=count, reason=f"{count} entries, chain intact, head {prev}")
 
 
 def _check_partial(entries: Iterable[AuditEntry]) -> ChainCheck:
-    """An export that does not start at entry 1 (``--incident``): each entry must match its
+    """An export that is not the whole chain (``--incident``): each entry must match its
     own hash, entries must come in order, and consecutive ones must link. What lies between
     or before them cannot be told from the file; the reason says so."""
     count = 0

@@ -3,7 +3,8 @@
 ``open_store`` is the only way in. It configures the backend (SQLite: WAL, foreign keys,
 busy timeout and ``BEGIN IMMEDIATE`` so read-then-write transactions serialise instead of
 failing; PostgreSQL through psycopg 3), then brings the schema to the newest Alembic revision
-under a lock, so several processes may start at once. Errors name the URL with its password
+under a lock, so several processes may start at once. Commands that only read open with
+``create=False``: they never make a store where none is. Errors name the URL with its password
 hidden.
 """
 
@@ -17,13 +18,13 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from vanguard.errors import StoreError
+from vanguard.errors import StoreError, StoreNotFound
 from vanguard.redact import redact_text
 
 __all__ = [
@@ -105,21 +106,34 @@ class Store:
         return f"Store({self.url!r})"
 
 
-def open_store(url: str) -> Store:
-    """Connect, migrate to the newest schema and return the store."""
+def open_store(url: str, *, create: bool = True) -> Store:
+    """Connect, migrate to the newest schema and return the store.
+
+    ``create=False`` is for commands that only read: a SQLite file that does not exist, or a
+    database without Vanguard's tables, raises ``StoreNotFound`` and nothing is created (a
+    store that exists is still migrated, so a newer Vanguard can read it).
+    """
     shown = redact_url(url)
     try:
-        engine = _create_engine(url)
+        engine = _create_engine(url, create=create)
     except ArgumentError as exc:
         raise StoreError(f"store {shown}: cannot open: not a database URL") from exc
     except (ValueError, ImportError, OSError) as exc:
         raise StoreError(f"store {shown}: cannot open: {redact_text(str(exc))}") from exc
     try:
-        _upgrade(engine)
+        if create or _has_schema(engine):
+            _upgrade(engine)
+            return Store(engine, engine.url.render_as_string(hide_password=True))
     except (SQLAlchemyError, CommandError, OSError) as exc:
         engine.dispose()
         raise StoreError(f"store {shown}: cannot open or migrate: {_reason(exc)}") from exc
-    return Store(engine, engine.url.render_as_string(hide_password=True))
+    engine.dispose()
+    raise StoreNotFound(f"no Vanguard store at {shown} (the database has no Vanguard tables)")
+
+
+def _has_schema(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return inspect(connection).has_table("alembic_version")
 
 
 def _reason(exc: BaseException) -> str:
@@ -129,11 +143,11 @@ def _reason(exc: BaseException) -> str:
     return redact_text(message) if message else type(exc).__name__
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, *, create: bool) -> Engine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, create=create)
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
@@ -143,15 +157,17 @@ def _create_engine(url: str) -> Engine:
     raise ValueError(f"unsupported database {backend!r}; use sqlite:/// or postgresql+psycopg://")
 
 
-def _sqlite_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    database = parsed.database or ""
+def _sqlite_engine(url: str, *, create: bool) -> Engine:
+    database = make_url(url).database or ""
+    path = Path(database).expanduser().absolute()
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
     options: dict[str, Any] = {}
     if in_memory:
         options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    else:
-        Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+    elif create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.is_file():
+        raise StoreNotFound(f"no Vanguard store at {redact_url(url)} (no file {path})")
     engine = create_engine(url, **options)
 
     @event.listens_for(engine, "connect")

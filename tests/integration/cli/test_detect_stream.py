@@ -1,4 +1,5 @@
-"""``vanguard detect`` as a process: its memory stays flat however long the input is."""
+"""``vanguard detect`` as a process: its memory stays flat however long the input is, and
+``-o /dev/stdout`` writes into the pipe it is given."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ SRC = Path(vanguard.__file__).resolve().parents[1]
 """The sources under test, so the child process runs them and not an installed copy."""
 ROWS = 400_000
 """Enough for a whole-file reader to need about 150 MB more than a streaming one."""
+VANGUARD = ("-c", "from vanguard.cli import main; main()")
+"""``python *VANGUARD *args`` runs ``vanguard *args``."""
 HEADROOM_MB = 60.0
 """What the long input may cost over a 1,000-row one: chunks are 8,192 rows (a few MB)."""
 
@@ -42,16 +45,20 @@ def write_series(path: Path, rows: int) -> Path:
     return path
 
 
-def peak_rss_mb(*args: str) -> float:
-    """Run ``vanguard *args`` in a fresh interpreter; the peak resident memory of that process."""
-    command = [sys.executable, "-c", "from vanguard.cli import main; main()", *args]
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURE, *command],
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` on the sources under test; stdout and stderr are pipes."""
+    return subprocess.run(
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(SRC)},
         check=False,
     )
+
+
+def peak_rss_mb(*args: str) -> float:
+    """Run ``vanguard *args`` in a fresh interpreter; the peak resident memory of that process."""
+    done = run_python("-c", MEASURE, sys.executable, *VANGUARD, *args)
     assert done.returncode == 0, done.stderr
     return int(done.stdout.split()[-1]) / 1024
 
@@ -70,3 +77,15 @@ def test_a_long_input_needs_no_more_memory_than_a_short_one(tmp_path: Path) -> N
     assert peak - base < HEADROOM_MB, f"{ROWS:,} rows: {peak:.0f} MB, 1,000 rows: {base:.0f} MB"
     with out.open() as fh:
         assert sum(1 for _ in fh) == ROWS + 1
+
+
+def test_output_to_dev_stdout_on_a_pipe_is_written_into_the_pipe(tmp_path: Path) -> None:
+    """``vanguard detect IN -o /dev/stdout | tail -1``: resolved, /dev/stdout names no
+    path (``/proc/PID/fd/pipe:[N]``), so it must be written as it is, not replaced."""
+    series = write_series(tmp_path / "in.csv", 50)
+    done = run_python(*VANGUARD, "detect", str(series), "-o", "/dev/stdout")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "timestamp,value,anomaly_score"
+    assert len(lines) == 51
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]

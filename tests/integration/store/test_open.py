@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from tests.integration.store.test_migrations import HEAD
-from vanguard.errors import StoreError
+from vanguard.errors import StoreError, StoreNotFound
 from vanguard.store import IncidentRepo, Store, default_store_url, open_store
 
 
@@ -30,13 +33,17 @@ def test_sqlite_creates_its_directory_and_uses_wal_and_foreign_keys(tmp_path: Pa
     assert busy >= 1000
 
 
-def test_in_memory_sqlite_works_for_one_process() -> None:
-    store = open_store("sqlite://")
+def _read_empty_and_close(store: Store) -> None:
+    """The store reads as one without incidents; it is closed either way."""
     try:
         with store.session() as session:
             assert IncidentRepo(session).list_incidents() == []
     finally:
         store.close()
+
+
+def test_in_memory_sqlite_works_for_one_process() -> None:
+    _read_empty_and_close(open_store("sqlite://"))
 
 
 def test_opening_twice_is_a_no_op_and_keeps_one_revision(store_url: str) -> None:
@@ -134,3 +141,28 @@ def test_sqlite_file_in_an_unwritable_place_is_a_store_error(tmp_path: Path) -> 
     blocker.write_text("not a directory")
     with pytest.raises(StoreError, match="cannot open"):
         open_store(f"sqlite:///{blocker}/sub/vanguard.db")
+
+
+def test_a_reader_finds_no_store_where_none_is_and_creates_nothing(store_url: str) -> None:
+    """``create=False`` (commands that only read): a missing SQLite file or an empty database
+    is ``StoreNotFound``, the password masked, and neither a file nor a table is made."""
+    url = store_url.replace("@", ":pw-hidden@", 1)
+    with pytest.raises(StoreNotFound, match="no Vanguard store at ") as caught:
+        open_store(url, create=False)
+    assert "pw-hidden" not in str(caught.value)
+    if url.startswith("sqlite"):
+        assert not Path(make_url(url).database or "").parent.exists()
+    with pytest.raises(StoreNotFound, match="no Vanguard store"):
+        open_store(url, create=False)
+    open_store(url).close()
+    _read_empty_and_close(open_store(url, create=False))
+
+
+def test_a_reader_refuses_a_sqlite_database_without_vanguard_tables(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(StoreNotFound, match=r"\(the database has no Vanguard tables\)"):
+        open_store(f"sqlite:///{other}", create=False)
+    with pytest.raises(StoreNotFound, match="no file"):
+        open_store(f"sqlite:///{tmp_path}", create=False)

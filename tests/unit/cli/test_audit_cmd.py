@@ -87,23 +87,45 @@ def test_an_edited_store_is_caught(store_url: str) -> None:
     assert "first bad entry: 4" in said
 
 
+def _export_incident(store_url: str, incident: str, export: Path) -> list[str]:
+    """``audit export --incident``: its lines, the header first."""
+    _run("export", "--store", store_url, "--incident", incident, "--output", str(export))
+    return export.read_text().splitlines()
+
+
 def test_a_partial_export_is_checked_entry_by_entry_not_as_a_chain(
     store_url: str, tmp_path: Path
 ) -> None:
     export = tmp_path / "inc-1.jsonl"
-    _run("export", "--store", store_url, "--incident", "inc-1", "--output", str(export))
-    assert [json.loads(x)["seq"] for x in export.read_text().splitlines()] == [2, 4]
+    header, *lines = _export_incident(store_url, "inc-1", export)
+    assert json.loads(header) == {"partial": True, "incident_id": "inc-1"}
+    assert [json.loads(x)["seq"] for x in lines] == [2, 4]
     code, said = _run("verify", "--file", str(export))
     assert code == 3, "intact as far as a file can tell: not the 0 of a whole chain"
     assert said.startswith("2 entries of a partial export, each intact and in order")
     assert "cannot be told from the file" in said
-    lines = export.read_text().splitlines()
     entry = json.loads(lines[1])
     entry["payload"]["i"] = 99
-    export.write_text("\n".join([lines[0], json.dumps(entry)]) + "\n")
+    export.write_text("\n".join([header, lines[0], json.dumps(entry)]) + "\n")
     code, said = _run("verify", "--file", str(export))
     assert code == 1
     assert "entry 4 was altered" in said
+    export.write_text("\n".join(lines) + "\n")
+    code, said = _run("verify", "--file", str(export))
+    assert code == 3, "an export written before the header is still read"
+
+
+def test_an_incident_export_from_entry_1_is_partial_and_its_gaps_are_not_a_break(
+    store_url: str, tmp_path: Path
+) -> None:
+    """inc-0 holds entries 1, 3 and 5 of an intact chain: never the 0 of a whole chain, and
+    never a break for the entries of inc-1 between them."""
+    export = tmp_path / "inc-0.jsonl"
+    _, *lines = _export_incident(store_url, "inc-0", export)
+    assert [json.loads(x)["seq"] for x in lines] == [1, 3, 5]
+    code, said = _run("verify", "--file", str(export))
+    assert code == 3
+    assert said.startswith("3 entries of a partial export, each intact and in order")
 
 
 def test_a_malformed_export_names_the_line(tmp_path: Path) -> None:
@@ -142,3 +164,15 @@ def test_swapped_entries_are_named_as_such(store_url: str, tmp_path: Path) -> No
     code, said = _run("verify", "--file", str(export))
     assert code == 1
     assert "entry 1 follows entry 2: entries were reordered" in said
+
+
+def test_an_unwritable_output_or_an_unknown_incident_is_an_input_error(
+    store_url: str, tmp_path: Path
+) -> None:
+    for output in (tmp_path / "nonexist" / "a.jsonl", tmp_path):
+        with pytest.raises(InputError, match=f"^{output}: cannot write: "):
+            _run("export", "--store", store_url, "-o", str(output))
+    target = tmp_path / "nope.jsonl"
+    with pytest.raises(InputError, match="no audit entries of incident 'nope' in sqlite:///"):
+        _run("export", "--store", store_url, "--incident", "nope", "-o", str(target))
+    assert not target.exists(), "nothing is written for an incident that is not there"

@@ -43,6 +43,7 @@ def test_pause_status_resume_and_the_audit_trail(url: str) -> None:
     assert "no pause was in force on service db" in _run(url, "resume", "--service", "db")
     _run(url, "resume", "--service", "web")
     assert "automation is running" in _run(url, "status")
+    assert "no pause was in force on any service" in _run(url, "resume")
 
     store = open_store(url)
     with store.session() as session:
@@ -66,7 +67,14 @@ def test_pausing_a_paused_service_again_extends_its_pause(url: str) -> None:
     again = said("pause", "--service", "web", "--for", "3h", "--reason", "slow", "--by", "bo")
     assert "already paused; the pause is extended: automation paused on service web by bo" in again
     shorter = said("pause", "--service", "web", "--for", "1m", "--reason", "x")
-    assert "it already lasted longer than --for 1m" in shorter
+    assert shorter.startswith(
+        "already paused, and the pause lasts longer than --for 1m: it keeps its end"
+    )
+    assert "extended" not in shorter, "one message, and a true one"
+    said("pause", "--reason", "drill")
+    again = said("pause", "--reason", "still drilling")
+    assert again.startswith("already paused until resumed; the pause takes the new reason")
+    said("resume")
     assert said("status").count("automation paused on service web") == 1
     resumed = said("resume", "--service", "web")
     assert "resumed automation on service web (1 pause(s))" in resumed

@@ -7,15 +7,14 @@ import io
 import math
 import os
 import re
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.unit.cli.entry import run
 from vanguard.cli import detect as detect_module
-from vanguard.cli import main
 from vanguard.cli.detect import read_series
 from vanguard.detect.default import score_batch
 from vanguard.detect.registry import DETECTORS, score_series
@@ -23,14 +22,6 @@ from vanguard.errors import InputError
 
 NAB = Path("/work/shared/datasets/nab")
 """The shared NAB corpus (see its README); tests read it in place and never copy it here."""
-
-
-def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["vanguard", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    code = exit_info.value.code
-    return int(code) if isinstance(code, int) else 1
 
 
 def write(path: Path, lines: list[str]) -> Path:
@@ -210,7 +201,10 @@ def test_plot_draws_the_series_its_score_and_a_dot_per_flagged_row(
     assert len(groups[0].findall("s:circle", ns)) == int((scores >= 0.95).sum()) >= 1
     assert "1 held" in plot.read_text()
     bad = tmp_path / "missing" / "dir" / "plot.svg"
+    out.write_text("previous run\n")
     assert run(monkeypatch, "detect", str(src), "--output", str(out), "--plot", str(bad)) == 2
+    assert out.read_text() == "previous run\n", "a plot that cannot be written leaves OUTPUT"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv", "plot.svg"]
 
 
 def test_bench_nab_plots_one_svg_per_file_with_its_windows(
