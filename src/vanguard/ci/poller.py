@@ -14,7 +14,6 @@ with one full listing.
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,8 +23,6 @@ from vanguard.ci.intake import CiIntake, IntakeResult
 from vanguard.errors import AdapterError
 
 __all__ = ["PollReport", "PollState", "poll_once"]
-
-log = logging.getLogger(__name__)
 
 
 class PollState(BaseModel):
@@ -42,15 +39,22 @@ class PollReport(BaseModel):
     state: PollState
     outcomes: dict[str, str]
     results: tuple[IntakeResult, ...] = ()
+    skipped: tuple[str, ...] = ()
+    """Repositories that could not be polled (their outcome says why)."""
 
 
 async def poll_once(
     api: GitHubApi, intake: CiIntake, config: GitHubConfig, state: PollState
 ) -> PollReport:
-    """Poll every configured repository once; a failing one never stops the others."""
+    """Poll every configured repository once; a failing one never stops the others.
+
+    Nothing is logged here: the report says per repository what happened, and its caller
+    tells it once (a log line and the command's own line said the same twice).
+    """
     etags = dict(state.etags)
     outcomes: dict[str, str] = {}
     results: list[IntakeResult] = []
+    skipped: list[str] = []
     for repository in config.repositories:
         try:
             page = await asyncio.to_thread(
@@ -61,7 +65,7 @@ async def poll_once(
             )
         except AdapterError as exc:
             outcomes[repository] = f"skipped: {exc}"
-            log.warning("poll of %s skipped: %s", repository, exc)
+            skipped.append(repository)
             continue
         if page.runs is None:
             outcomes[repository] = "not modified"
@@ -89,4 +93,9 @@ async def poll_once(
             + (f", {waiting} not handled yet" if waiting else "")
             + (" (listed again next time)" if failed or waiting else "")
         )
-    return PollReport(state=PollState(etags=etags), outcomes=outcomes, results=tuple(results))
+    return PollReport(
+        state=PollState(etags=etags),
+        outcomes=outcomes,
+        results=tuple(results),
+        skipped=tuple(skipped),
+    )

@@ -61,7 +61,7 @@ def report_command(
     """CI health per repository and workflow: success, flaky, auto-heal coverage, recovery."""
     settings = load_settings(config)
     since = datetime.now(UTC) - timedelta(days=days)
-    store = open_store(settings.resolved_store_url())
+    store = open_store(settings.resolved_store_url(), create=False)
     try:
         with store.session() as session:
             attempts = CiRepo(session).attempts(repository=repo, since=since)
@@ -113,7 +113,7 @@ def poll_command(
     store = open_store(settings.resolved_store_url())
     api = build_github_api(github)
 
-    async def main() -> None:
+    async def main() -> bool:
         client = await connect(address, settings.temporal.namespace)
 
         starter = make_starter(
@@ -125,9 +125,11 @@ def poll_command(
         state = PollState()
         done = 0
         limit = 1 if once else max_polls
+        polled_any = False
         while limit is None or done < limit:
             report = await poll_once(api, intake, github, state)
             state = report.state
+            polled_any = polled_any or len(report.skipped) < len(report.outcomes)
             for repository, outcome in report.outcomes.items():
                 console.print(f"{repository}: {outcome}")
             for result in report.results:
@@ -135,11 +137,15 @@ def poll_command(
             done += 1
             if limit is None or done < limit:
                 await asyncio.sleep(github.poll.interval_s)
+        return polled_any
 
     try:
-        asyncio.run(main())
+        polled_any = asyncio.run(main())
     finally:
         store.close()
+    if not polled_any:
+        console.print("no repository could be polled", highlight=False)
+        raise typer.Exit(code=1)
 
 
 @ci_app.command("explain-run")

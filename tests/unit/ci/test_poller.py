@@ -55,6 +55,7 @@ async def test_poll_handles_new_runs_once_and_respects_etags(store: Store) -> No
     first = await poll_once(github, intake, config, PollState())
     assert first.outcomes["o/r"] == "3 run(s) listed, 2 new"
     assert first.outcomes["down/repo"].startswith("skipped: GitHub API budget")
+    assert first.skipped == ("down/repo",)
     assert [a.labels["heal"] for a in starter.alerts] == ["triage"]
 
     second = await poll_once(github, intake, config, first.state)

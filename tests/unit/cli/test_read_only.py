@@ -34,11 +34,15 @@ def test_a_reader_pointed_at_no_store_fails_and_creates_nothing(
     assert not (tmp_path / "typo").exists()
 
 
+@pytest.mark.parametrize("command", [("audit", "verify"), ("ci", "report")], ids=" ".join)
 def test_a_config_whose_data_dir_is_wrong_is_no_store_either(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    command: tuple[str, ...],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = tmp_path / "vanguard.yaml"
     config.write_text(f"data_dir: {tmp_path / 'gone'}\n")
-    assert run(monkeypatch, "audit", "verify", "-c", str(config)) == 2
+    assert run(monkeypatch, *command, "-c", str(config)) == 2
     assert "no Vanguard store at sqlite:///" in capsys.readouterr().err
     assert not (tmp_path / "gone").exists()
