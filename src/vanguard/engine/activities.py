@@ -848,11 +848,10 @@ class Activities:
                 f"({'no decision' if decision is None else decision.reason})"
             )
         if not started:
-            withheld = self._gates_again(inp)
+            withheld = self._plan_drift(inp, adapter, request) or self._gates_again(inp)
             if withheld is not None:
                 raise ActionWithheld(
-                    f"incident {inp.incident_id}: approved, but not applied: run again just "
-                    f"before acting, the gates {withheld}"
+                    f"incident {inp.incident_id}: approved, but not applied: {withheld}"
                 )
         try:
             with heartbeating():
@@ -889,6 +888,46 @@ class Activities:
                 {"action": result.action, "before": result.before, "after": result.after},
             )
         return result
+
+    def _plan_drift(self, inp: ApplyInput, adapter: Adapter, request: ActionRequest) -> str | None:
+        """How the action's plan changed since a person approved it, or ``None``.
+
+        The request showed the values (``pool_size 2 → 3``); the adapter reads its target
+        again when it acts, so an edit by hand meanwhile (now 4) would become ``4 → 6``
+        under an approval of ``2 → 3``. The plan is read again and must be the one shown;
+        a change is audited and withholds the action. Read outside any unit of work, as
+        when it was first made (an adapter may open the store).
+        """
+        with self.store.session() as session:
+            entries = AuditLog(session).entries(inp.incident_id)
+        asked = any(
+            e.kind == f"state.{IncidentState.approved}" and e.payload.get("approved_by")
+            for e in entries
+        )
+        shown = next(
+            (e.payload.get("reason") for e in reversed(entries) if e.kind == "decision.planned"),
+            None,
+        )
+        if not asked or not isinstance(shown, str) or PLAN_MARK not in shown:
+            return None
+        before = shown.split(PLAN_MARK, 1)[1]
+        if before.startswith("unknown: "):
+            return None
+        try:
+            now = redact_text("; ".join(adapter.plan(request).steps))
+        except (VanguardError, OSError) as exc:
+            now = f"unknown: {exc}"
+        if now == before:
+            return None
+        why = f"its plan changed since it was approved: it was «{before}», it is «{now}»"
+        with self.store.session() as session:
+            AuditLog(session).append(
+                incident_id=inp.incident_id,
+                kind="decision.withheld",
+                payload={"reason": why},
+                at=self.clock(),
+            )
+        return why
 
     def _gates_again(self, inp: ApplyInput) -> str | None:
         """Run every gate again just before acting: why the action is withheld, or ``None``.
@@ -929,7 +968,7 @@ class Activities:
                 },
                 at=now,
             )
-        return None if acts else again.reason
+        return None if acts else f"the gates, run again just before acting, said {again.reason}"
 
     @activity.defn
     def action_begun(self, inp: ApplyInput) -> str | None:

@@ -14,7 +14,7 @@ from vanguard.decide import OnceWindow, PolicyConfig
 from vanguard.engine.activities import APPLY_ATTEMPTS, Activities, apply_key
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
 from vanguard.errors import ActionFailed, ActionWithheld, AdapterError, PartlyApplied, StoreError
-from vanguard.model import ActionRequest, ActionResult
+from vanguard.model import ActionRequest, ActionResult, Plan
 from vanguard.store import AuditLog, IncidentRepo, PauseRepo, Store
 
 
@@ -154,6 +154,17 @@ def test_an_approval_checked_again_holds_its_slot_from_then(store: Store) -> Non
     assert not approved, "the first approval, checked again, holds the only slot"
 
 
+def _approve(acts: Activities, apply: ApplyInput, who: str) -> None:
+    acts.decide(
+        DecideInput(
+            incident_id=apply.incident_id,
+            alert=apply.alert,
+            diagnosis=apply.diagnosis,
+            approved_by=who,
+        )
+    )
+
+
 def test_a_persons_approval_still_lifts_what_it_lifted_when_checked_again(
     store: Store,
 ) -> None:
@@ -162,15 +173,7 @@ def test_a_persons_approval_still_lifts_what_it_lifted_when_checked_again(
     acts = _activities(store, adapter, policy)
     apply, approved = _decide_at(acts, 1, T0)
     assert not approved
-    decision = acts.decide(
-        DecideInput(
-            incident_id=apply.incident_id,
-            alert=apply.alert,
-            diagnosis=apply.diagnosis,
-            approved_by="alice",
-        )
-    )
-    assert decision.approved
+    _approve(acts, apply, "alice")
     acts.apply_action(apply)
     assert adapter.applied == 1
 
@@ -243,3 +246,36 @@ def test_an_action_whose_answer_was_lost_is_kept_when_its_ledger_is_asked(store:
     acts.clock = lambda: T0 + acts._unsettled_hold + timedelta(minutes=1)
     _, approved = _decide_at(acts, 2, acts.clock())
     assert not approved, "the begun action counts against the daily limit"
+
+
+class ResizingAdapter(RerunAdapter):
+    """Plans from its target's current size, as ``pgbouncer.resize`` does (2 → 3)."""
+
+    size = 2
+
+    def plan(self, request: ActionRequest) -> Plan:
+        step = f"set pool_size {self.size} → {self.size + self.size // 2}"
+        return Plan(action=self.kind, target=request.target, steps=(step,), undoable=True)
+
+
+def test_an_approval_holds_for_the_plan_it_was_shown(store: Store) -> None:
+    """Alice approved "2 → 3" and it ran. Then Bob was shown "3 → 4"; someone set the pool
+    to 4 by hand before his approval ran. The adapter reads its target when it acts: "4 → 6"
+    would have run under an approval of "3 → 4"."""
+    adapter = ResizingAdapter(ok=True)
+    policy = PolicyConfig(
+        min_confidence=0.5, require_approval_for=("ci.rerun",), concurrent_actions=("ci.rerun",)
+    )
+    acts = _activities(store, adapter, policy)
+    first, _ = _decide_at(acts, 1, T0)
+    _approve(acts, first, "alice")
+    acts.apply_action(first)
+    assert adapter.applied == 1
+    adapter.size = 3
+    second, _ = _decide_at(acts, 2, T0 + timedelta(minutes=1))
+    adapter.size = 4
+    _approve(acts, second, "bob")
+    with pytest.raises(ActionWithheld, match="it was «set pool_size 3 → 4», it is «set pool"):
+        acts.apply_action(second)
+    assert adapter.applied == 1
+    assert _audited(store, second.incident_id)[-1] == "decision.withheld"
