@@ -690,6 +690,15 @@ def load_settings(path: Path) -> Settings:
     settings = validate_yaml(source, Settings)
     _check_policy_names(source, settings.policy)
     base = path.resolve().parent
+    for index, folder in enumerate(settings.patterns_dirs):
+        if not _under(base, folder).is_dir():
+            raise ConfigError(
+                f"patterns directory {_under(base, folder)} not found (a relative path is "
+                "taken from this file's folder)",
+                file=source.file,
+                line=source.line_of(("patterns_dirs", index)),
+                key=f"patterns_dirs[{index}]",
+            )
     return settings.model_copy(
         update={
             "data_dir": _under(base, settings.data_dir),

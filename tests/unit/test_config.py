@@ -762,3 +762,16 @@ def test_a_verify_series_unnamed_kind_follows_the_services_watch_entry() -> None
     assert not VerifyMetric(metric="myapp_errors").counter()
     assert not VerifyMetric(metric="myapp_errors", kind="gauge").counter(watch)
     assert not VerifyMetric(metric="pg_stat_activity_count").counter()
+
+
+def test_a_patterns_directory_that_is_not_there_is_named_with_its_line(tmp_path: Path) -> None:
+    """It was told at startup without the file, line and key every other mistake gets,
+    and pasting the README's example failed on it until a directory was made."""
+    path = tmp_path / "vanguard.yaml"
+    path.write_text("data_dir: state\npatterns_dirs:\n  - patterns\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value).startswith(f"{path}:3: patterns_dirs[0]: patterns directory ")
+    assert str(tmp_path / "patterns") in str(info.value)
+    (tmp_path / "patterns").mkdir()
+    assert load_settings(path).patterns_dirs == (tmp_path / "patterns",)
