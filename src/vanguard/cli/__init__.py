@@ -10,6 +10,7 @@ can jump to it.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 
 import typer
@@ -53,7 +54,14 @@ def _plain_help(group: typer.Typer) -> None:
 _plain_help(app)
 
 
+PIPED_COLUMNS = "200"
+"""Width of output that goes to a file or a CI log: rich would wrap it at 80 columns,
+breaking warnings mid-sentence and squeezing table columns to a few characters."""
+
+
 def main() -> None:
+    if not sys.stdout.isatty():
+        os.environ.setdefault("COLUMNS", PIPED_COLUMNS)
     try:
         app(standalone_mode=True)
     except ConfigError as exc:

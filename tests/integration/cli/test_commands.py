@@ -246,10 +246,10 @@ def test_incidents_list_and_show_read_the_store(tmp_path: Path) -> None:
         marked = alert.model_copy(update={"summary": "queue [/red] stuck [bold]now[/bold]"})
         IncidentRepo(session).save_incident(Incident.open("inc-markup", marked))
     store.close()
-    listed = run("incidents", "list", "--store", url)
+    listed = run("incidents", "list", "--store", url, env={"COLUMNS": "80"})
     assert listed.returncode == 0, listed.stderr
     assert "inc-42" in listed.stdout
-    assert "inc-20261206-e7e31ba0d6da" in listed.stdout, "an 80-column pipe keeps the id whole"
+    assert "inc-20261206-e7e31ba0d6da" in listed.stdout, "80 columns keep the id whole"
     assert "[/red]" in listed.stdout, "an alert's text is printed as text, never as markup"
     assert max(len(line) for line in listed.stdout.splitlines()) <= 80
     assert "synthetic leak on web" in listed.stdout, "a narrow terminal still shows the summary"
@@ -259,9 +259,9 @@ def test_incidents_list_and_show_read_the_store(tmp_path: Path) -> None:
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, "COLUMNS": "200"},
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"},
     )
-    assert "┃ summary" in wide.stdout
+    assert "┃ summary" in wide.stdout, "a pipe or a CI log is not squeezed to 80 columns"
     assert "synthetic leak on web" in wide.stdout
     shown_markup = run("incidents", "show", "inc-markup", "--store", url)
     assert shown_markup.returncode == 0, shown_markup.stderr
