@@ -94,6 +94,15 @@ in a file the log does not show, and that line at least says which command faile
 GAP_SHARE = 0.88
 """A line filling a gap in the best report scores this share of the weakest listed seed:
 below the report's own lines (0.9 or 0.99 of it) and the joined ones (0.99 of those)."""
+FURTHER_REPORT_SHARE = 0.8
+"""A further candidate at least this share of the best one's probability (learned ranking)
+lists its whole report, as the extent model widens it, not only its own line: the model
+cannot tell the two apart, and labelled reasons often hold both (two failed tests, a
+failure printed twice)."""
+FURTHER_REPORT_APART = 16
+"""How far (in lines) a further candidate's widened block must lie from the best report to
+be listed whole; nearer, it is most likely the best report's own edge, which the extent
+model has already judged."""
 _MAX_PENDING = 1 << 20
 
 
@@ -706,8 +715,9 @@ class _Ranking(NamedTuple):
     The fingerprint is taken from the seed and its rules' block (not from further
     candidates, nor from the learned widening), so it keys the same failure alike with or
     without the line model. ``appended`` are the lines ranked after the report's own: those
-    that came with further candidates joining the best block, and those that fill the gaps
-    left inside it; they do not inform the category. ``answer`` is the best report in log
+    that came with further candidates joining the best block, those that fill the gaps
+    left inside it, and the blocks of further candidates nearly as likely as the best one
+    (listed last); they do not inform the category. ``answer`` is the best report in log
     order, one stretch of the log: the seed, its block as widened, the joined lines and
     every line between.
     """
@@ -742,7 +752,10 @@ def _select(
     test's title and its trace). Joining only adds lines, ranked last: the seeds listed and
     the lines that inform the category are the same with or without it. The report is one
     stretch: the lines its widening skipped between its first and last line fill it, ranked
-    after its own.
+    after its own. A further seed whose score is close to the best one's
+    (``FURTHER_REPORT_SHARE``) and whose widened block lies apart from the best report
+    (``FURTHER_REPORT_APART``) lists that whole block, ranked after everything else and
+    outside the answer: the model cannot tell which of the two reports is the reason.
     """
     by_number, scores = ctx.by_number, ctx.scores
     fallback = [n for n in ctx.scan.terminators[:1] if n in by_number]
@@ -750,6 +763,7 @@ def _select(
     members: list[int] = []
     joined: list[int] = []
     joining: list[int] = []
+    further: list[int] = []
     report: tuple[int, ...] = ()
     seen_texts: set[str] = set()
     chosen: set[int] = set()
@@ -789,10 +803,13 @@ def _select(
         elif extend is not None and merge_gap is not None:
             widened = extend(seed, block, seed_score)
             reach = {ranked[0][0], *members, *joined}
-            if min(abs(a - b) for a in widened for b in reach) <= merge_gap + 1:
+            apart = min(abs(a - b) for a in widened for b in reach)
+            if apart <= merge_gap + 1:
                 listed = reach | {n for n, _score in ranked} | {seed}
                 joined.extend(n for n in widened if n not in listed)
                 joining.append(seed)
+            elif apart > FURTHER_REPORT_APART and seed_score >= FURTHER_REPORT_SHARE * ranked[0][1]:
+                further.extend(widened)
         ranked.append((seed, seed_score))
         chosen.update(block)
         blocks += 1
@@ -819,6 +836,12 @@ def _select(
     if not ranked and ctx.window:
         tail = [e for e in ctx.window if not e.noise][-1:]
         ranked = [(e.number, 0.01) for e in tail]
+    if further:
+        listed = {number for number, _score in ranked}
+        close = [n for n in dict.fromkeys(further) if n not in listed and n in by_number]
+        last_score = min(score for _n, score in ranked) * 0.99
+        ranked.extend((number, last_score) for number in close)
+        gaps.extend(close)
     appended = frozenset((*joined, *gaps))
     return _Ranking(ranked, ranked[0][0] if ranked else None, report, appended, answer)
 

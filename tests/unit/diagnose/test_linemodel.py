@@ -205,6 +205,35 @@ def test_a_candidate_next_to_the_best_block_joins_it_and_a_far_one_does_not(
     assert (merged.category, merged.fingerprint) == (apart.category, apart.fingerprint)
 
 
+@pytest.mark.parametrize(("gamma", "whole"), [(3.9, True), (0.5, False)], ids=["close", "weak"])
+def test_a_far_candidate_nearly_as_likely_as_the_best_lists_its_whole_block(
+    gamma: float, whole: bool
+) -> None:
+    lines = [
+        "$ make check",
+        "alpha: build failed",
+        "  in module alpha",
+        "",
+        *(f"compiling unit {i}" for i in range(20)),
+        "gamma: link failed",
+        "  in module gamma",
+        "  see gamma.log",
+        'The command "make check" exited with 1.',
+    ]
+    weighted = _zero_model(**{"w:alpha": 4.0, "w:gamma": gamma})
+    model = dataclasses.replace(weighted, extra_seeds=4, extent=_grow_downwards(2), merge_gap=1)
+    explained = explain(lines, model=model)
+    numbers = [line.number for line in explained.lines]
+    assert numbers[:2] == [2, 25]
+    assert ({26, 27} <= set(numbers)) is whole
+    assert explained.answer == (2, 3, 4)
+    if whole:
+        assert numbers[-2:] == [26, 27], "the further block is listed last"
+        assert explained.lines[-1].score < min(line.score for line in explained.lines[:-2])
+    alone = explain(lines, model=dataclasses.replace(model, extra_seeds=0))
+    assert (explained.category, explained.fingerprint) == (alone.category, alone.fingerprint)
+
+
 def test_lines_the_widening_skipped_inside_the_report_fill_it_ranked_last() -> None:
     lines = [
         "$ make check",
