@@ -33,6 +33,7 @@ def test_demo_heals_the_leak_and_reports_it(tmp_path: Path) -> None:
         "incident.opened",
         "state.diagnosed",
         "state.approved",
+        "decision.rechecked",
         "state.applied",
         "state.verifying",
         "state.resolved",
@@ -42,6 +43,7 @@ def test_demo_heals_the_leak_and_reports_it(tmp_path: Path) -> None:
     assert "predicted breach" in texts
     assert "memory_leak_gradual" in texts
     assert "confidence: pass" in texts
+    assert "gates checked again just before acting: approved: all" in texts
     assert "restarted 'leaky'" in texts
     assert processes_mentioning(str(workdir)) == [], "the demo must leave no process behind"
 

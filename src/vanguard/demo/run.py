@@ -194,6 +194,10 @@ def _describe(entry: AuditEntry) -> str:
                 mark = "pass" if v.get("passed") else "FAIL"
                 lines.append(f"\n      · {v.get('gate')}: {mark} ({v.get('reason')})")
         return f"decision: {p.get('reason')}{''.join(lines)}"
+    if kind == "decision.rechecked":
+        return f"gates checked again just before acting: {p.get('reason')}"
+    if kind == "decision.withheld":
+        return f"action withheld just before acting: {p.get('reason')}"
     if kind == "state.applied":
         return f"action: {p.get('reason')}"
     if kind == "state.verifying":
