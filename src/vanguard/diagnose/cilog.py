@@ -785,8 +785,12 @@ def _select(
         block = _block(seed, by_number, scores)
         below = _below_heading(seed, block, by_number) if _bare(by_number[seed].text) else None
         above = _excerpt_header(seed, by_number) if _excerpt(by_number[seed].text) else None
+        after = _after_progress(seed, by_number) if _progress(by_number[seed].text) else None
         if below is not None and below not in chosen:
             seed = below
+        elif after is not None and after not in chosen:
+            seed = after
+            block = _block(seed, by_number, scores)
         elif above is not None and above not in chosen:
             seed = above
             block = _block(seed, by_number, scores)
@@ -1243,6 +1247,37 @@ def _excerpt_header(seed: int, by_number: dict[int, _Line]) -> int | None:
             continue
         return number if entry.evidence > 0 else None
     return None
+
+
+_PROGRESS = re.compile(r"^\s*(?:\S+\s+)?[.FEsxX]{3,}\s*(?:\[\s*\d+%\])?\s*$")
+PROGRESS_REACH = 2000
+"""Lines after a test runner's progress line searched for the report it announces."""
+
+
+def _progress(text: str) -> bool:
+    """A test runner's progress line: a mark per test (pytest's ``..F.s [ 40%]``, with or
+    without its file), which says that a test failed, never which or why."""
+    return _PROGRESS.match(text) is not None and "." in text
+
+
+def _after_progress(seed: int, by_number: dict[int, _Line]) -> int | None:
+    """The first line after a progress line with failure evidence of its own, within
+    ``PROGRESS_REACH`` lines and never past a command or a CI marker: the runner reports
+    each failure after its progress (pytest's ``___ test_x ___`` section). A summary line
+    that names the failure (``FAILED tests/x.py::test_y - AssertionError``) serves when no
+    report came before the step ended."""
+    summary: int | None = None
+    for number in range(seed + 1, seed + 1 + PROGRESS_REACH):
+        entry = by_number.get(number)
+        if entry is None or entry.command or entry.terminator:
+            break
+        if entry.evidence <= 0 or _progress(entry.text):
+            continue
+        if not entry.consequence:
+            return number
+        if summary is None:
+            summary = number
+    return summary
 
 
 def _identifier(text: str) -> str | None:

@@ -466,3 +466,16 @@ def test_a_source_excerpt_gives_way_to_the_message_it_illustrates(
     assert result.lines[0].text == "error[E0308]: mismatched types"
     assert result.category == "compile"
     assert {7, 8} <= set(result.answer)
+
+
+@pytest.mark.parametrize("model", ["builtin", None])
+def test_a_progress_line_gives_way_to_the_failure_it_announces(
+    model: cilog.ModelChoice,
+) -> None:
+    """pytest's ``....F..`` says a test failed, never which or why; the learned model put it
+    first and alone, hiding ``FAILED ...::test_total - AssertionError`` and keying the
+    fingerprint on dots."""
+    result = explain_fixture("github_actions_pytest_summary.log", model=model)
+    assert result.lines[0].number == 10
+    assert result.lines[0].text.startswith("FAILED tests/test_orders.py::test_total")
+    assert result.category == "test_regression"
