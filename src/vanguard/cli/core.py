@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import ipaddress
 import json
 import logging
 import os
@@ -271,6 +272,7 @@ def config_check(
         for j, watch in enumerate(service.watch)
         if (note := kind_note(watch.metric, watch.kind, written=not watch.kind_by_name))
     ]
+    warnings += _exposed_api(settings)
     warnings += [
         f"{where}: environment variable {name} is not set here (a process started with "
         "this environment refuses to start)"
@@ -288,6 +290,30 @@ def config_check(
     )
     if warnings and strict:
         raise typer.Exit(code=2)
+
+
+def _exposed_api(settings: Settings) -> list[str]:
+    """What ``config check`` says of an API listening beyond loopback."""
+    host = settings.api.host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return []
+    api = settings.api
+    token = api.alertmanager_token_env is not None or api.alertmanager_token_file is not None
+    said = [
+        f"api.host is {host}, beyond loopback: the dashboard and /metrics have no "
+        "authentication (put them behind a proxy that has)"
+    ]
+    if not token:
+        said.append(
+            f"api.host is {host} and /webhooks/alertmanager needs no token: anyone who "
+            "reaches it can post an alert that starts a remedy; set "
+            "api.alertmanager_token_env or api.alertmanager_token_file"
+        )
+    return said
 
 
 def _env_names(value: object, where: str = "") -> Iterator[tuple[str, str]]:
