@@ -92,6 +92,8 @@ def explain_command(
                 result = explain(
                     lines, iter_log_lines(read_chunks(base)), taxonomy=tax, model=model
                 )
+    if result.line_count == 0:
+        raise InputError(f"{failed}: empty log: there is nothing to explain")
     shown = first_lines(result, limit).redacted()
     if as_json:
         typer.echo(shown.model_dump_json())

@@ -106,6 +106,15 @@ def test_explain_missing_file_is_an_input_error(tmp_path: Path) -> None:
     assert isinstance(result.exception, InputError)
 
 
+def test_explain_of_an_empty_log_is_an_input_error(tmp_path: Path) -> None:
+    """It printed an 'unknown' failure to open an issue for, from nothing at all."""
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    result = runner.invoke(app, ["ci", "explain", str(empty)])
+    assert isinstance(result.exception, InputError)
+    assert "empty log" in str(result.exception)
+
+
 def test_bench_logchunks_prints_figures(tmp_path: Path) -> None:
     data = make_dataset(tmp_path)
     result = runner.invoke(
