@@ -62,12 +62,14 @@ def _settings(path: Path, *, temporal: str | None = None, store: str | None = No
 
 
 def _logging(verbose: bool) -> None:
+    """INFO, or with ``--verbose`` Vanguard's own DEBUG; libraries say only warnings (their
+    DEBUG, HTTP connection chatter above all, buried what ``--verbose`` is asked for)."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("temporalio").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("vanguard").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for library in ("temporalio", "httpx", "httpcore", "urllib3", "asyncio", "sqlalchemy"):
+        logging.getLogger(library).setLevel(logging.WARNING)
 
 
 def _run_until_signal(settings: Settings, *, api: bool, watch: bool, worker: bool = True) -> None:

@@ -1,12 +1,14 @@
-"""``vanguard config check`` on what a configuration exposes."""
+"""``vanguard config check`` on what a configuration exposes; what ``--verbose`` shows."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from vanguard.cli import core
 from vanguard.cli.apps import app
 
 
@@ -32,3 +34,19 @@ def test_an_api_beyond_loopback_is_told_what_anyone_reaching_it_can_do(tmp_path:
     tokened = _checked(tmp_path, "{host: 0.0.0.0, alertmanager_token_env: AM_TOKEN}")
     assert "beyond loopback" in tokened
     assert "starts a remedy" not in tokened
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_verbose_raises_vanguards_own_logs_not_the_libraries(verbose: bool) -> None:
+    """--verbose printed hundreds of lines of HTTP connection DEBUG and nothing more of
+    Vanguard's own."""
+    names = ("vanguard", "httpcore", "httpx", "temporalio")
+    before = {name: logging.getLogger(name).level for name in names}
+    try:
+        core._logging(verbose)
+        levels = {name: logging.getLogger(name).getEffectiveLevel() for name in names}
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
+    assert levels["vanguard"] == (logging.DEBUG if verbose else logging.INFO)
+    assert {levels["httpcore"], levels["httpx"], levels["temporalio"]} == {logging.WARNING}
