@@ -27,7 +27,14 @@ from pydantic import JsonValue, TypeAdapter
 from sqlalchemy.orm import Session
 from temporalio import activity
 
-from vanguard.act.base import Adapter, Ledger, LedgerEntry, fence_result
+from vanguard.act.base import (
+    FENCE_ACTION,
+    Adapter,
+    Ledger,
+    LedgerEntry,
+    fence_result,
+    fenced_error,
+)
 from vanguard.act.registry import remedy_params
 from vanguard.clock import utcnow
 from vanguard.config import ServiceConfig, Settings, VerifyMetric, declared_note
@@ -839,7 +846,11 @@ class Activities:
     def apply_action(self, inp: ApplyInput) -> ActionResult:
         """Apply the remedy once per incident; the adapter's ledger makes retries safe."""
         adapter, request = self._request(inp)
-        started = self.ledger.get(request.idempotency_key) is not None
+        key = request.idempotency_key
+        entry = self.ledger.get(key)
+        if entry is not None and entry.fenced:
+            raise fenced_error(key)
+        started = entry is not None
         with self.store.session() as session:
             decision = self._record(IncidentRepo(session), inp.incident_id).decision
         if decision is None or not decision.approved or decision.dry_run:
@@ -858,10 +869,10 @@ class Activities:
                 result = adapter.apply(request)
         except Exception as exc:
             try:
-                begun = self.ledger.get(request.idempotency_key)
+                begun = self.ledger.get(key)
             except VanguardError:
                 raise exc from None
-            if begun is None:
+            if begun is None or begun.fenced:
                 raise
             if will_be_retried(exc):
                 raise
@@ -874,6 +885,8 @@ class Activities:
                 f"{exc}; the action was begun and may be partly applied (state before it: "
                 f"{state}): a person must check the target"
             ) from exc
+        if result.action == FENCE_ACTION:
+            raise fenced_error(key)
         with self.store.session() as session:
             repo = IncidentRepo(session)
             record = self._record(repo, inp.incident_id)

@@ -9,11 +9,19 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _activities, _alert
-from vanguard.act.base import Ledger
+from vanguard.act.base import Ledger, fence_result
 from vanguard.decide import OnceWindow, PolicyConfig
 from vanguard.engine.activities import APPLY_ATTEMPTS, Activities, apply_key
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
-from vanguard.errors import ActionFailed, ActionWithheld, AdapterError, PartlyApplied, StoreError
+from vanguard.errors import (
+    ActionFailed,
+    ActionFenced,
+    ActionWithheld,
+    AdapterError,
+    PartlyApplied,
+    StoreError,
+)
+from vanguard.incident import IncidentState
 from vanguard.model import ActionRequest, ActionResult, Plan
 from vanguard.store import AuditLog, IncidentRepo, PauseRepo, Store
 
@@ -279,3 +287,39 @@ def test_an_approval_holds_for_the_plan_it_was_shown(store: Store) -> None:
         acts.apply_action(second)
     assert adapter.applied == 1
     assert _audited(store, second.incident_id)[-1] == "decision.withheld"
+
+
+class FencedMeanwhile(RerunAdapter):
+    """Reads its ledger first and returns a stored result as adapters do, but the workflow
+    fences the key just before (``action_begun`` on the workflow's side, while this attempt
+    ran on a worker cut off from it)."""
+
+    ledger: Ledger
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        key = request.idempotency_key
+        self.ledger.fence(key, fence_result(key, request.incident_id, request.target, T0))
+        entry = self.ledger.get(key)
+        if entry is not None and entry.result is not None:
+            return entry.result
+        return super().apply(request)
+
+
+def test_a_late_attempt_meets_the_fence_and_records_nothing(store: Store) -> None:
+    """A fence is stored as a result, so an adapter returned it as its own and the incident
+    moved to applied with the fence as its action; its close then failed for good."""
+    adapter = FencedMeanwhile(ok=True)
+    policy = PolicyConfig(min_confidence=0.5)
+    apply = _decided(store, adapter, policy)
+    acts = _activities(store, adapter, policy)
+    adapter.ledger = acts.ledger
+    with pytest.raises(ActionFenced):
+        acts.apply_action(apply)
+    with pytest.raises(ActionFenced):
+        acts.apply_action(apply)
+    assert adapter.applied == 0
+    with store.session() as session:
+        record = IncidentRepo(session).get_record(apply.incident_id)
+    assert record is not None
+    assert record.actions == ()
+    assert record.incident.state is IncidentState.approved
