@@ -381,7 +381,7 @@ def test_a_custom_gate_list_that_drops_a_configured_setting_is_refused_at_load(
         "policy:\n"
         "  require_approval_for: [supervisor.restart]\n"
         "  min_confidence: 0\n"
-        "  gates: [pause, remedy, automation, dry_run, rate_limit, circuit_breaker]\n"
+        "  gates: [pause, remedy, automation, dry_run, rate_limit, cooldown, circuit_breaker]\n"
     )
     with pytest.raises(ConfigError) as info:
         load_settings(path)
@@ -396,8 +396,8 @@ def test_a_custom_gate_list_that_drops_a_configured_setting_is_refused_at_load(
     [
         (
             "  gates: [pause, remedy, automation, dry_run, confidence, rate_limit,\n"
-            "          circuit_breaker, aproval]\n",
-            ":3: policy.gates[7]:",
+            "          cooldown, circuit_breaker, aproval]\n",
+            ":3: policy.gates[8]:",
             "unknown gate 'aproval'",
         ),
         (

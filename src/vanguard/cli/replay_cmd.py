@@ -248,7 +248,7 @@ def replay_command(
         signals,
         load_patterns(settings.patterns_dirs),
         settings.policy,
-        incident_s=settings.verification.window_s,
+        incident_s=settings.verification.baseline_s + settings.verification.window_s,
         notify_repeat_s=settings.notify_repeat_s,
     )
     if plot is not None:

@@ -31,8 +31,11 @@ REQUIRED_GATES: tuple[str, ...] = (
     "automation",
     "dry_run",
     "rate_limit",
+    "cooldown",
     "circuit_breaker",
 )
+"""Gates no custom list may drop. ``cooldown`` holds a second action on a service until the
+first is verified, whatever ``min_minutes_between_actions`` says, so it is here too."""
 DEFAULT_GATES: tuple[str, ...] = (
     "pause",
     "remedy",
@@ -108,7 +111,6 @@ class PolicyConfig(Frozen):
         data = info.data
         windows = data.get("maintenance_windows", ())
         approvals = data.get("require_approval_for", ())
-        minutes = data.get("min_minutes_between_actions", 0)
         confidence = data.get("min_confidence", 0.0)
         unheard = [
             f"{setting} is {shown} but the gate {gate!r} is not in gates (list it, or set "
@@ -116,7 +118,6 @@ class PolicyConfig(Frozen):
             for setting, shown, is_set, gate, off in (
                 ("maintenance_windows", f"{len(windows)} window(s)", bool(windows), "window", "[]"),
                 ("require_approval_for", repr(list(approvals)), bool(approvals), "approval", "[]"),
-                ("min_minutes_between_actions", str(minutes), minutes > 0, "cooldown", "0"),
                 ("min_confidence", f"{confidence:g}", confidence > 0, "confidence", "0"),
             )
             if is_set and gate not in value

@@ -147,3 +147,21 @@ def test_a_service_watching_several_metrics_needs_metric(files: tuple[Path, Path
         "--metric", "process_resident_memory_bytes",
     )  # fmt: skip
     assert "1440 points in 1 series replayed" in said
+
+
+def test_an_incident_stays_busy_for_the_baseline_read_and_the_window(
+    files: tuple[Path, Path],
+) -> None:
+    """The live loop reads a baseline before acting, then waits out the window: an alert
+    within both folds into the incident (and a second action waits), not the window alone."""
+    config, history = files
+
+    def folded(verification: str) -> int:
+        config.write_text(CONFIG + verification)
+        said = _run("--service", "web", "--csv", str(history), "-c", str(config), "--json")
+        report = json.loads(said[said.index("{") :])
+        return sum(i["folded"] for i in report["incidents"])
+
+    short = folded("verification: {baseline_s: 60, window_s: 60}\n")
+    long = folded("verification: {baseline_s: 3540, window_s: 60}\n")
+    assert long > short, "a long baseline read keeps the incident busy longer"

@@ -124,7 +124,15 @@ def test_decide_is_deterministic_and_json_round_trips() -> None:
 
 
 def test_gate_order_follows_policy() -> None:
-    gates = ("circuit_breaker", "rate_limit", "dry_run", "automation", "remedy", "rollback_safe")
+    gates = (
+        "circuit_breaker",
+        "cooldown",
+        "rate_limit",
+        "dry_run",
+        "automation",
+        "remedy",
+        "rollback_safe",
+    )
     policy = PolicyConfig(gates=gates, min_confidence=0.0)
     decision = decide("i", diagnosis(), context(), policy)
     assert tuple(v.gate for v in decision.verdicts) == ("pause", *gates), "pause runs first"
@@ -174,10 +182,9 @@ def test_safety_gates_cannot_be_left_out(missing: str) -> None:
             "window",
         ),
         ({"require_approval_for": ("supervisor.restart",)}, "approval"),
-        ({"min_minutes_between_actions": 60}, "cooldown"),
         ({"min_confidence": 0.95}, "confidence"),
     ],
-    ids=["window", "approval", "cooldown", "confidence"],
+    ids=["window", "approval", "confidence"],
 )
 def test_a_setting_without_its_gate_is_refused(setting: dict[str, Any], gate: str) -> None:
     """Left out of a custom list, the gate would never run and its setting mean nothing: a
