@@ -2,9 +2,11 @@
 
 The breaker counts the *consecutive* failed outcomes (rolled back, escalated, failed) of a
 pattern on a service, newest first; a resolved outcome ends the streak, declined and dry-run
-outcomes are skipped. At ``threshold`` failures it opens. After ``cooldown`` since the last
-failure it is half-open: one trial is let through, and a failed trial re-opens it at once
-because the streak is still at or over the threshold.
+outcomes are skipped, and so are outcomes that teach nothing, except an action that failed
+before it began (a misconfigured service: it fails every time). At ``threshold`` failures
+it opens. After ``cooldown`` since the last failure it is half-open: one trial is let
+through, and a failed trial re-opens it at once because the streak is still at or over the
+threshold.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from vanguard.learn.calibration import outcome_kind
-from vanguard.model import Frozen, Outcome
+from vanguard.model import NOT_BEGUN, Frozen, Outcome, OutcomeStatus
 
 __all__ = ["BreakerState", "FailureStreak", "breaker_state", "failure_streak"]
 
@@ -33,12 +35,26 @@ class BreakerState(Frozen):
     reason: str
 
 
+def _breaker_kind(outcome: Outcome) -> Literal["success", "failure", "ignored"]:
+    """As calibration counts it, except that an action that failed before it began counts
+    as a failure here: it teaches nothing about the remedy (calibration, across services,
+    ignores it), but on this service it fails every time until someone fixes the service's
+    configuration, and the breaker is what stops trying and telling."""
+    if (
+        not outcome.teaches
+        and outcome.status is OutcomeStatus.failed
+        and NOT_BEGUN in outcome.reason
+    ):
+        return "failure"
+    return outcome_kind(outcome)
+
+
 def failure_streak(outcomes: Sequence[Outcome]) -> FailureStreak:
     """Count trailing failures of ``outcomes`` in time order (the input order is irrelevant)."""
     count = 0
     last: datetime | None = None
     for outcome in sorted(outcomes, key=lambda o: o.finished_at, reverse=True):
-        kind = outcome_kind(outcome)
+        kind = _breaker_kind(outcome)
         if kind == "success":
             break
         if kind == "failure":

@@ -290,7 +290,10 @@ class RemediationWorkflow:
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type == "PartlyApplied":
             return OutcomeStatus.escalated, reason, True
+        withheld = isinstance(cause, ApplicationError) and cause.type == "ActionWithheld"
         if not workflow.patched(UNANSWERED_ACTION):
+            if withheld:
+                return OutcomeStatus.declined, _cause(exc), False
             return OutcomeStatus.failed, reason, True
         try:
             before: str | None = await self._call(Activities.action_begun, apply, retry=RETRY)
@@ -302,7 +305,7 @@ class RemediationWorkflow:
                 True,
             )
         if before is None:
-            if isinstance(cause, ApplicationError) and cause.type == "ActionWithheld":
+            if withheld:
                 return OutcomeStatus.declined, f"{_cause(exc)}; {NOT_BEGUN}", False
             return OutcomeStatus.failed, f"{reason}; {NOT_BEGUN}", False
         return (

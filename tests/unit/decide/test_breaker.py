@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vanguard.decide.breaker import breaker_state, failure_streak
-from vanguard.model import Outcome, OutcomeStatus
+from vanguard.learn.calibration import outcome_kind
+from vanguard.model import NOT_BEGUN, Outcome, OutcomeStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 S = OutcomeStatus
@@ -52,6 +53,19 @@ def test_streak_skips_declined_and_dry_runs() -> None:
     streak = failure_streak(history)
     assert streak.count == 2
     assert streak.last_failure_at == T0 + timedelta(minutes=10)
+
+
+def test_an_action_that_never_began_opens_the_breaker_but_teaches_calibration_nothing() -> None:
+    """A misspelt program fails every restart before it begins: across services it says
+    nothing of the remedy, but on this service the breaker must stop trying and telling."""
+    never = outcome(S.failed, 0).model_copy(
+        update={"teaches": False, "reason": f"action failed: no program 'myap'; {NOT_BEGUN}"}
+    )
+    history = [never.model_copy(update={"finished_at": T0 + timedelta(minutes=m)}) for m in (0, 5)]
+    assert failure_streak(history).count == 2
+    assert outcome_kind(history[0]) == "ignored"
+    store_failure = outcome(S.escalated, 10).model_copy(update={"teaches": False})
+    assert failure_streak([store_failure]).count == 0, "a store failure still teaches nothing"
 
 
 def test_streak_ignores_input_order() -> None:
