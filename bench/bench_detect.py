@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from regression import verdict
 from vanguard.detect.default import BatchState, DefaultDetector, DefaultState, score_batch
 from vanguard.detect.watch import SeriesState, WatchRule, step
 from vanguard.model import Signal
@@ -109,10 +110,7 @@ def main() -> int:
     for name, size in (("batch state", batch_bytes), ("watch state", watch_json)):
         if size > STATE_CEILING:
             failures.append(f"{name} {size} > {STATE_CEILING} bytes")
-    for failure in failures:
-        print(f"REGRESSION: {failure}")
-    print("regression check:", "FAILED" if failures else "ok")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

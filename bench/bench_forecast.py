@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from regression import verdict
 from vanguard.detect.watch import SeriesState, WatchRule, step
 from vanguard.model import Alert, Signal
 from vanguard.plot import Panel, series_svg
@@ -216,10 +217,7 @@ def main() -> int:
         failures.append(f"median error {statistics.median(errors):.1%} > 25%")
     if rate >= 2.0:
         failures.append(f"{rate:.2f} false forecasts per 10k points")
-    for failure in failures:
-        print(f"REGRESSION: {failure}")
-    print("regression check:", "FAILED" if failures else "ok")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

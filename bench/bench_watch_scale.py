@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.servers.exporter import Exporter
 
+from regression import verdict
 from vanguard.config import ScrapeConfig, ServiceConfig, Settings, WatchConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.engine.messages import SweepInput
@@ -106,10 +107,7 @@ def main() -> int:
         failures.append(f"a sweep's result of {max(results):,} B carries the states")
     if max(times) > MAX_SWEEP_S:
         failures.append(f"a sweep took {max(times):.1f} s")
-    for failure in failures:
-        print(f"REGRESSION: {failure}")
-    print("regression check:", "FAILED" if failures else "ok")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ NS = {"s": "http://www.w3.org/2000/svg"}
 
 
 def load() -> ModuleType:
+    """The script as ``python bench/bench_forecast.py`` runs it: its folder on the path."""
+    if str(SCRIPT.parent) not in sys.path:
+        sys.path.append(str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("bench_forecast", SCRIPT)
     assert spec is not None
     assert spec.loader is not None

@@ -524,7 +524,7 @@ class Activities:
         self._clock_ahead: dict[str, float] = {}
         self._metadata = MetadataCache()
         self._kinds_told: dict[tuple[str, str, str, str], Declared] = {}
-        self._unmatched: dict[tuple[str, str, int], bool] = {}
+        self._unmatched: set[tuple[str, str, int]] = set()
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -1831,12 +1831,13 @@ class Activities:
         """
         key = (watcher, service.name, index)
         if matched:
-            if self._unmatched.pop(key, False):
+            if key in self._unmatched:
+                self._unmatched.discard(key)
                 log.info("%s: watch[%d] matches %d series again", service.name, index, matched)
             return
         if key in self._unmatched:
             return
-        self._unmatched[key] = True
+        self._unmatched.add(key)
         watch = service.watch[index]
         others = sorted(
             {
