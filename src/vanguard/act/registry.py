@@ -19,7 +19,7 @@ from vanguard.act.supervisor import SupervisorAdapter
 from vanguard.act.webhook import WebhookCallAdapter
 from vanguard.config import ServiceConfig, Settings
 from vanguard.diagnose.patterns import Pattern
-from vanguard.errors import ConfigError, describe_validation_error
+from vanguard.errors import describe_validation_error
 
 __all__ = [
     "ADAPTER_FACTORIES",
@@ -71,27 +71,22 @@ def check_patterns(patterns: Sequence[Pattern], adapters: Mapping[str, Adapter])
         adapter = adapters.get(kind)
         if adapter is None:
             known = ", ".join(sorted(adapters))
-            raise ConfigError(
-                f"unknown action {kind!r} (known: {known})",
-                file=f"pattern {pattern.id}",
-                key="remedy.action",
-            )
+            raise pattern.error(f"unknown action {kind!r} (known: {known})", "remedy", "action")
         fields = adapter.params_model.model_fields
         extra = set(pattern.remedy.params) - set(fields)
         if extra:
-            raise ConfigError(
-                f"unknown parameter(s) {sorted(extra)} for {kind}",
-                file=f"pattern {pattern.id}",
-                key="remedy.params",
+            raise pattern.error(
+                f"unknown parameter(s) {sorted(extra)} for {kind}", "remedy", "params"
             )
         for name, value in pattern.remedy.params.items():
             try:
                 TypeAdapter[Any](fields[name].annotation or Any).validate_python(value)
             except ValidationError as exc:
-                raise ConfigError(
+                raise pattern.error(
                     f"invalid value {value!r} for {kind}: {exc.errors()[0]['msg']}",
-                    file=f"pattern {pattern.id}",
-                    key=f"remedy.params.{name}",
+                    "remedy",
+                    "params",
+                    name,
                 ) from exc
 
 

@@ -13,11 +13,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from vanguard.diagnose.operators import FIELDS, Operator
 from vanguard.errors import ConfigError
-from vanguard.yamlsource import load_yaml, validate_yaml
+from vanguard.yamlsource import LocatedYaml, load_yaml, validate_yaml
 
 __all__ = [
     "Condition",
@@ -112,12 +120,23 @@ class Pattern(BaseModel):
     prior_confidence: float = Field(ge=0.0, le=1.0)
     automation_eligible: bool = True
     verify: tuple[PatternVerify, ...] = Field(default=(PatternVerify(),), min_length=1)
+    _source: LocatedYaml | None = PrivateAttr(default=None)
 
     @field_validator("verify", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         """``verify:`` takes one series as a mapping or several as a list (the first decides)."""
         return [value] if isinstance(value, dict | PatternVerify) else value
+
+    def error(self, message: str, *path: str | int) -> ConfigError:
+        """A ``ConfigError`` at ``path`` (``"remedy", "action"``) of the file this pattern
+        was read from, or naming the pattern when it was built in code."""
+        key = ".".join(str(part) for part in path)
+        if self._source is None:
+            return ConfigError(message, file=f"pattern {self.id}", key=key)
+        return ConfigError(
+            message, file=self._source.file, line=self._source.line_of(path), key=key
+        )
 
     def applies_to(self, service_type: str, metric: str) -> bool:
         types_ok = "any" in self.service_types or service_type in self.service_types
@@ -146,7 +165,9 @@ def load_patterns(dirs: Iterable[Path] = (), *, include_builtin: bool = True) ->
                     file=str(path),
                 )
             here[path.stem] = path
-            pattern = validate_yaml(load_yaml(path), Pattern)
+            source = load_yaml(path)
+            pattern = validate_yaml(source, Pattern)
+            pattern._source = source
             if path.stem != pattern.id:
                 raise ConfigError(
                     f"pattern id {pattern.id!r} must match the file name {path.stem!r}",

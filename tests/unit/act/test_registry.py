@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from vanguard.act.base import MemoryLedger
-from vanguard.act.registry import build_adapters, check_services, remedy_params
+from vanguard.act.registry import build_adapters, check_patterns, check_services, remedy_params
 from vanguard.cli.apps import app
 from vanguard.config import (
     ScrapeConfig,
@@ -17,7 +18,8 @@ from vanguard.config import (
     WatchConfig,
     WebhookTarget,
 )
-from vanguard.diagnose.patterns import load_patterns
+from vanguard.diagnose.patterns import builtin_patterns_dir, load_patterns
+from vanguard.errors import ConfigError
 
 SCRAPE = ScrapeConfig(url="http://127.0.0.1:9/metrics")
 LEAK = WatchConfig(metric="process_resident_memory_bytes")
@@ -66,3 +68,23 @@ def test_config_check_warns_and_strict_fails(tmp_path: Path) -> None:
     assert "1 warning(s) (1 services" in lenient.output
     strict = CliRunner().invoke(app, ["config", "check", "--strict", str(config)])
     assert strict.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "key"),
+    [
+        ("action: supervisor.restart", "action: supervisor.restrt", 14, "remedy.action"),
+        ("params: {}", "params: {signal: 9}", 15, "remedy.params"),
+    ],
+)
+def test_a_remedy_error_names_the_pattern_file_and_line(
+    tmp_path: Path, old: str, new: str, line: int, key: str
+) -> None:
+    text = (builtin_patterns_dir() / "memory_leak_gradual.yaml").read_text()
+    assert old in text
+    path = tmp_path / "memory_leak_gradual.yaml"
+    path.write_text(text.replace(old, new))
+    adapters = build_adapters(MemoryLedger(), Settings())
+    with pytest.raises(ConfigError) as caught:
+        check_patterns(load_patterns([tmp_path]), adapters)
+    assert (caught.value.file, caught.value.line, caught.value.key) == (str(path), line, key)
