@@ -8,7 +8,8 @@ renamed over it once complete, so an error late in the input leaves no partial O
 Bad rows never stop a run: a row whose value is not a finite number, whose timestamp cannot
 be read, or whose timestamp is not after the previous good row's is *held*: it is written
 with score 0 and the detector does not learn it. A warning on stderr counts each kind.
-An empty file or one without the ``timestamp,value`` header is an ``InputError``.
+An empty file, one without the ``timestamp,value`` header or with no row under it is an
+``InputError``.
 
 A timestamp that reads as a number is Unix epoch time: seconds, or milliseconds from 10¹¹
 up. Anything else is read as ISO 8601, a time without a zone as UTC. So digits alone are
@@ -150,7 +151,8 @@ class SeriesReader:
         return self._fh.buffer.tell()
 
     def chunks(self, size: int) -> Iterator[Series]:
-        """The rows, ``size`` at a time; a file whose every row is held is an ``InputError``.
+        """The rows, ``size`` at a time; a file with no row, or whose every row is held, is
+        an ``InputError``.
 
         That error comes before the last chunk, so a one-chunk file yields nothing first.
         """
@@ -171,7 +173,9 @@ class SeriesReader:
             if len(chunk.timestamps) >= size:
                 yield chunk
                 chunk = Series()
-        if self._line and not self._usable:
+        if not self._line:
+            raise InputError(f"{self.path}: a header but no rows; nothing to score")
+        if not self._usable:
             reasons = ", ".join(f"{held.count} {reason}" for reason, held in self.held.items())
             raise InputError(f"{self.path}: no usable row ({reasons}); see the accepted formats")
         if chunk.timestamps:

@@ -110,6 +110,8 @@ def test_held_rows_do_not_change_other_scores(tmp_path: Path) -> None:
     [
         ("", "empty file"),
         ("\n\n", "empty file"),
+        ("timestamp,value\n", "a header but no rows"),
+        ("timestamp,value\n\n\n", "a header but no rows"),
         ("2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n", "expected a header 'timestamp,value'"),
         (
             'timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,"2\n'
