@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import ModuleType
+
+import numpy as np
 
 from vanguard.detect.watch import WatchRule
 
@@ -53,3 +56,17 @@ def test_a_ramp_never_forecast_marks_only_its_breach() -> None:
     assert len(root.findall(".//s:circle[@class='mark']", NS)) == 1
     assert not root.findall(".//s:rect[@class='span']", NS)
     assert "never forecast" in ET.tostring(root, encoding="unicode")
+
+
+def test_the_hindsight_line_times_a_clean_ramp_exactly_and_only_from_its_start() -> None:
+    bench = load()
+    knee, limit, rise_s = bench.FLAT_S, bench.LIMIT, bench.RAMP_S
+    times = np.arange(0.0, knee + rise_s + 1800.0, bench.STEP_S)
+    clean = bench.BASE + (limit - bench.BASE) / rise_s * np.clip(times - knee, 0.0, None)
+    breach = knee + rise_s
+    ramp = bench.RampRun(0, times, clean, breach, knee_s=knee)
+    assert ramp.hindsight_error() < 1e-6
+    falling = 2 * bench.BASE - clean
+    assert bench.RampRun(0, times, falling, breach, knee_s=knee).hindsight_error() == math.inf
+    early = bench.RampRun(0, times, clean, breach, knee_s=knee - 3600.0)
+    assert early.hindsight_error() >= 0.15
