@@ -88,6 +88,7 @@ from vanguard.model import (
 )
 from vanguard.notify import Notifier, render
 from vanguard.notify.base import FAILED, HELD, NOTIFIED
+from vanguard.notify.render import config_flag
 from vanguard.notify.repeat import held_note, repeat_history, repeat_key
 from vanguard.redact import redact, redact_text
 from vanguard.sources.pgbouncer import read_pools
@@ -1421,7 +1422,8 @@ class Activities:
             if pauses:
                 raise ActionWithheld(
                     f"rollback withheld: {pauses[0].describe()}; undo it by hand once it is "
-                    f"safe: `vanguard rollback {inp.incident_id}` ({inp.action.undo.instructions})"
+                    f"safe: `vanguard rollback {inp.incident_id}"
+                    f"{config_flag(self.settings.source_file)}` ({inp.action.undo.instructions})"
                 )
         return self._undo(inp.incident_id, inp.action, by="vanguard")
 

@@ -29,7 +29,7 @@ from vanguard.model import (
 from vanguard.notify.base import Message
 from vanguard.redact import REDACTED, is_secret_key, redact, redact_text
 
-__all__ = ["render", "scrub", "undo_hint"]
+__all__ = ["config_flag", "render", "scrub", "undo_hint"]
 
 MIN_SECRET_LENGTH = 4
 _SEVERITY = {
@@ -75,7 +75,7 @@ def render(
     status = _status(incident, decision, outcome)
     pattern = diagnosis.pattern_id if diagnosis and diagnosis.pattern_id else "no known pattern"
     title = f"[{status}] {alert.service_name} {alert.metric_type}: {pattern}"
-    undo = undo_hint(incident.incident_id, result, outcome, rollback)
+    undo = undo_hint(incident.incident_id, result, outcome, rollback, config=config)
 
     sections = [_what_happened(incident)]
     if diagnosis is not None:
@@ -108,8 +108,13 @@ def undo_hint(
     result: ActionResult | None,
     outcome: Outcome | None = None,
     rollback: ActionResult | None = None,
+    *,
+    config: Path | None = None,
 ) -> str | None:
-    """The command or instructions that undo the applied action, or ``None`` if nothing to undo."""
+    """The command or instructions that undo the applied action, or ``None`` if nothing to undo.
+
+    The command names ``config`` unless it is the default, as the approval commands do: an
+    on-call copying it from another directory must reach the same store."""
     if result is None or not result.applied:
         return None
     if rollback is not None and rollback.applied:
@@ -117,8 +122,15 @@ def undo_hint(
     if outcome is not None and outcome.status is OutcomeStatus.rolled_back:
         return None
     if result.undo.possible:
-        return f"vanguard rollback {incident_id}"
+        return f"vanguard rollback {incident_id}{config_flag(config)}"
     return result.undo.instructions
+
+
+def config_flag(config: Path | None) -> str:
+    """`` -c CONFIG`` for a command a person copies, or nothing for the default file."""
+    if config is None or config == Path("vanguard.yaml").resolve():
+        return ""
+    return f" -c {config}"
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -189,9 +201,7 @@ def _decision(decision: Decision, *, answered: bool, config: Path | None) -> str
         f"  {'pass' if v.passed else 'FAIL'}  {v.gate}: {v.reason}" for v in decision.verdicts
     ]
     if decision.needs_approval and not answered:
-        where = (
-            "" if config is None or config == Path("vanguard.yaml").resolve() else f" -c {config}"
-        )
+        where = config_flag(config)
         lines.append(
             f"  to answer: vanguard incidents approve {decision.incident_id}{where} "
             f"(or: vanguard incidents decline {decision.incident_id}{where})"

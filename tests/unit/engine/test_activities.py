@@ -213,6 +213,10 @@ def test_a_pause_withholds_the_automatic_rollback_but_not_one_by_hand(store: Sto
         PauseRepo(session).pause(service=None, reason="db failover", by="erin", now=T0)
     with pytest.raises(ActionWithheld, match=r"rollback withheld: automation paused.*erin"):
         acts.rollback(RollbackInput(incident_id=iid, action=verify.action))
+    acts.settings = acts.settings.model_copy(update={"source_file": Path("/etc/vg/vanguard.yaml")})
+    located = rf"`vanguard rollback {iid} -c /etc/vg/vanguard.yaml`"
+    with pytest.raises(ActionWithheld, match=located):
+        acts.rollback(RollbackInput(incident_id=iid, action=verify.action))
     assert adapter.rolled_back == 0
     _, new = acts.roll_back_by_hand(iid, who="erin")
     assert new

@@ -87,6 +87,14 @@ def test_undoable_action_points_at_the_rollback_command() -> None:
     message = render(incident(*RESOLVED), diagnosis(), decision(), result(possible=True))
     assert message.undo == "vanguard rollback inc-42"
     assert "How to undo\n  vanguard rollback inc-42" in message.body
+    located = render(
+        incident(*RESOLVED),
+        diagnosis(),
+        decision(),
+        result(possible=True),
+        config=Path("/etc/vanguard/vanguard.yaml"),
+    )
+    assert located.undo == "vanguard rollback inc-42 -c /etc/vanguard/vanguard.yaml"
 
 
 def test_failed_gates_are_marked() -> None:
