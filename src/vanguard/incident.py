@@ -38,7 +38,7 @@ S = IncidentState
 TRANSITIONS: dict[IncidentState, frozenset[IncidentState]] = {
     S.open: frozenset({S.diagnosed, S.failed}),
     S.diagnosed: frozenset({S.approved, S.awaiting_approval, S.declined, S.dry_run, S.escalated}),
-    S.awaiting_approval: frozenset({S.approved, S.declined}),
+    S.awaiting_approval: frozenset({S.approved, S.declined, S.dry_run}),
     S.approved: frozenset({S.applied, S.declined, S.failed, S.escalated}),
     S.applied: frozenset({S.verifying, S.escalated}),
     S.verifying: frozenset({S.resolved, S.rolling_back, S.escalated}),

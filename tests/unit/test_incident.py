@@ -44,6 +44,14 @@ def test_happy_path_records_every_step() -> None:
     ]
 
 
+def test_a_wait_for_approval_can_end_in_dry_run() -> None:
+    """Dry run switched on while a person was asked: the answer is decided again and acts on
+    nothing; the incident must be able to say so instead of failing its workflow."""
+    inc = Incident.open("i1", make_alert()).transition(S.diagnosed, at=T0, reason="matched")
+    inc = inc.transition(S.awaiting_approval, at=T0, reason="needs approval")
+    assert inc.transition(S.dry_run, at=T0, reason="dry run since").state is S.dry_run
+
+
 def test_transition_returns_new_incident_and_leaves_old_unchanged() -> None:
     inc = Incident.open("i1", make_alert())
     nxt = inc.transition(S.diagnosed, at=T0, reason="matched")

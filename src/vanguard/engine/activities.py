@@ -79,6 +79,7 @@ from vanguard.model import (
     Decision,
     Diagnosis,
     EvidencePoint,
+    Outcome,
     OutcomeStatus,
     RollbackRequest,
     Signal,
@@ -144,6 +145,40 @@ OUTCOME_STATE: dict[OutcomeStatus, IncidentState] = {
     OutcomeStatus.dry_run: IncidentState.dry_run,
     OutcomeStatus.failed: IncidentState.failed,
 }
+
+
+def _undone_by_hand(record: IncidentRecord, outcome: Outcome) -> Outcome:
+    """``outcome`` as it stands once a person's rollback by hand is taken into account."""
+    by = next(
+        (
+            str(entry.payload.get("by"))
+            for entry in record.audit
+            if entry.kind == "action.rolled_back" and entry.payload.get("by") != "vanguard"
+        ),
+        None,
+    )
+    if by is None or outcome.status not in AFTER_APPLY:
+        return outcome
+    status = (
+        OutcomeStatus.rolled_back
+        if outcome.status is OutcomeStatus.rolled_back
+        else OutcomeStatus.escalated
+    )
+    return outcome.model_copy(
+        update={
+            "status": status,
+            "teaches": False,
+            "reason": f"{by} rolled the action back by hand before Vanguard's verdict, so "
+            f"the verification judged the service without the remedy ({outcome.reason}); "
+            "not counted for the pattern",
+        }
+    )
+
+
+AFTER_APPLY = frozenset(
+    {OutcomeStatus.resolved, OutcomeStatus.rolled_back, OutcomeStatus.escalated}
+)
+"""Outcomes that can follow an applied action, which a rollback by hand may precede."""
 
 
 IN_FLIGHT_GRACE = timedelta(minutes=30)
@@ -1504,13 +1539,22 @@ class Activities:
         return self._undo(incident_id, applied, by=who), True
 
     @activity.defn
-    def close_incident(self, inp: CloseInput) -> None:
-        """Record the outcome and move the incident to its terminal state."""
-        outcome = inp.outcome
+    def close_incident(self, inp: CloseInput) -> Outcome:
+        """Record the outcome, move the incident to its terminal state, and return the
+        outcome as stored.
+
+        An action a person undid by hand (``vanguard rollback``) before Vanguard's verdict
+        changes the outcome: the verification judged a state the remedy no longer produced,
+        so the incident ends *escalated* (or *rolled back*, when Vanguard's own rollback
+        found it done) and teaches nothing. The person's undo is no verdict on the remedy
+        either: it may be caution.
+        """
         with self.store.session() as session:
             repo = IncidentRepo(session)
-            record = self._record(repo, outcome.incident_id)
-            if record.outcome is None:
+            record = self._record(repo, inp.outcome.incident_id)
+            outcome = record.outcome
+            if outcome is None:
+                outcome = _undone_by_hand(record, inp.outcome)
                 repo.save_outcome(outcome)
             if inp.verification is not None and record.verification is None:
                 repo.save_verification(outcome.incident_id, inp.verification)
@@ -1522,6 +1566,7 @@ class Activities:
                 outcome.reason,
                 {"status": str(outcome.status)},
             )
+        return outcome
 
     @activity.defn
     def notify(self, inp: NotifyInput) -> None:

@@ -330,7 +330,7 @@ class RemediationWorkflow:
             TransitionInput(incident_id=iid, state="rolling_back", reason=verification.reason),
         )
         try:
-            await self._call(
+            undone: ActionResult | None = await self._call(
                 Activities.rollback,
                 RollbackInput(incident_id=iid, action=action),
                 timeout=ACT_TIMEOUT,
@@ -342,6 +342,14 @@ class RemediationWorkflow:
                 exc.cause.type == "ActionWithheld"
             )
             reason = _cause(exc) if withheld else f"rollback failed: {_cause(exc)}"
+            return await self._finish(
+                iid, diagnosis, OutcomeStatus.escalated, reason, decision, verification
+            )
+        if undone is not None and not undone.applied:
+            reason = (
+                f"the rollback changed nothing ({undone.message}) after: {verification.reason}; "
+                "a person must check the target"
+            )
             return await self._finish(
                 iid, diagnosis, OutcomeStatus.escalated, reason, decision, verification
             )
@@ -423,15 +431,17 @@ class RemediationWorkflow:
             finished_at=workflow.now(),
             teaches=teaches,
         )
-        await self._call(
+        stored: Outcome | None = await self._call(
             Activities.close_incident,
             CloseInput(outcome=outcome, decision=decision, verification=verification),
         )
+        if stored is not None:
+            outcome = stored
         if workflow.patched(PATIENT_NOTIFY):
-            await self._tell(iid, status)
+            await self._tell(iid, outcome.status)
         else:
             await self._call(
-                Activities.notify, NotifyInput(incident_id=iid, status=status), retry=RETRY
+                Activities.notify, NotifyInput(incident_id=iid, status=outcome.status), retry=RETRY
             )
         self._stage = "closed"
         return outcome

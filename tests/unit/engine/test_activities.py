@@ -18,10 +18,12 @@ from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy
 from vanguard.engine.activities import Activities, SeriesJudgement, combine_verifications
 from vanguard.engine.messages import (
     ApplyInput,
+    CloseInput,
     DecideInput,
     DiagnoseInput,
     OpenInput,
     RollbackInput,
+    TransitionInput,
     VerifyInput,
 )
 from vanguard.errors import ActionWithheld, AdapterError
@@ -31,6 +33,8 @@ from vanguard.model import (
     Alert,
     Check,
     EvidencePoint,
+    Outcome,
+    OutcomeStatus,
     Plan,
     RollbackRequest,
     UndoRecord,
@@ -200,6 +204,60 @@ def test_rollback_by_hand_shares_the_automatic_key_and_runs_once(store: Store) -
     rolled = [e for e in record.audit if e.kind == "action.rolled_back"]
     assert len(rolled) == 1
     assert rolled[0].payload["by"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("settled", "ends"),
+    [
+        (OutcomeStatus.resolved, OutcomeStatus.escalated),
+        (OutcomeStatus.rolled_back, OutcomeStatus.rolled_back),
+    ],
+)
+def test_a_rollback_by_hand_in_the_window_is_no_verdict_on_the_remedy(
+    store: Store, settled: OutcomeStatus, ends: OutcomeStatus
+) -> None:
+    """Undone by hand while Vanguard waited to verify: the verdict that follows judged the
+    service without the remedy, so it neither resolves the incident nor teaches."""
+    acts = _activities(store, RerunAdapter(True))
+    iid, verify = _through_apply(acts, _alert())
+    assert verify is not None
+    acts.roll_back_by_hand(iid, who="alice")
+    verification = acts.verify(verify)
+    assert verification.verdict is Verdict.improved
+    if settled is OutcomeStatus.rolled_back:
+        acts.transition(TransitionInput(incident_id=iid, state="rolling_back", reason="worse"))
+        acts.rollback(RollbackInput(incident_id=iid, action=verify.action))
+    told = Outcome(
+        incident_id=iid,
+        pattern_id=verify.diagnosis.pattern_id,
+        status=settled,
+        reason="verified: run 42 succeeded",
+        finished_at=T0,
+    )
+    stored = acts.close_incident(CloseInput(outcome=told, verification=verification))
+    assert (stored.status, stored.teaches) == (ends, False)
+    assert "alice rolled the action back by hand" in stored.reason
+    with store.session() as session:
+        record = IncidentRepo(session).get_record(iid)
+    assert record is not None
+    assert record.outcome == stored
+    assert record.incident.state.value == ends.value
+    assert acts.close_incident(CloseInput(outcome=told)) == stored
+
+
+def test_an_outcome_without_a_rollback_by_hand_is_stored_as_told(store: Store) -> None:
+    acts = _activities(store, RerunAdapter(True))
+    iid, verify = _through_apply(acts, _alert())
+    assert verify is not None
+    verification = acts.verify(verify)
+    told = Outcome(
+        incident_id=iid,
+        pattern_id=verify.diagnosis.pattern_id,
+        status=OutcomeStatus.resolved,
+        reason="verified: run 42 succeeded",
+        finished_at=T0,
+    )
+    assert acts.close_incident(CloseInput(outcome=told, verification=verification)) == told
 
 
 def test_a_pause_withholds_the_automatic_rollback_but_not_one_by_hand(store: Store) -> None:
