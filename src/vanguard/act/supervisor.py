@@ -9,6 +9,10 @@ Idempotency goes through the ``Ledger``: a finished key returns the recorded res
 contacting supervisord; a key that was begun but never finished (the worker died mid-apply)
 is reconciled: if the program is RUNNING under a pid other than the one recorded before, the
 restart already happened and is recorded as done, otherwise it is restarted.
+
+An ``https://`` URL is called over TLS, its certificate checked against the system's CAs
+(``SSL_CERT_FILE`` names another bundle). The URL may not carry credentials: it is
+recorded with every action.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol, cast
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from vanguard.act.base import Ledger, cannot_undo, validate_params
 from vanguard.clock import utcnow
@@ -53,6 +57,17 @@ class SupervisorRestartParams(BaseModel):
     url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", description="XML-RPC endpoint")
     program: str = Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")
     timeout_s: float = Field(default=60.0, gt=0.0, le=600.0)
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        """Refused as the service's ``supervisor.url`` is: the URL goes into every record."""
+        if "@" in urlsplit(value).netloc:
+            raise ValueError(
+                "the URL holds credentials, which would be recorded with every action; "
+                "bind supervisord's XML-RPC to loopback or a private network instead"
+            )
+        return value
 
 
 def _masked(text: str, url: str) -> str:
@@ -105,6 +120,8 @@ ClientFactory = Callable[[SupervisorRestartParams], SupervisorClient]
 
 
 class _TimeoutTransport(xmlrpc.client.Transport):
+    """Plain HTTP, every call bounded by ``timeout_s``."""
+
     def __init__(self, timeout_s: float) -> None:
         super().__init__()
         self.timeout_s = timeout_s
@@ -113,6 +130,30 @@ class _TimeoutTransport(xmlrpc.client.Transport):
         conn = super().make_connection(host)
         conn.timeout = self.timeout_s
         return conn
+
+
+class _TimeoutSafeTransport(xmlrpc.client.SafeTransport):
+    """TLS with the default context (certificate and host name checked), bounded the same."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+
+    def make_connection(self, host: Any) -> http.client.HTTPSConnection:
+        conn = super().make_connection(host)
+        conn.timeout = self.timeout_s
+        return conn
+
+
+def _transport(url: str, timeout_s: float) -> xmlrpc.client.Transport:
+    """The transport ``url``'s scheme calls for.
+
+    ``ServerProxy`` uses a transport it is given whatever the scheme, so a plain one would
+    send an ``https://`` call, and its credentials, in clear text.
+    """
+    if urlsplit(url).scheme.lower() == "https":
+        return _TimeoutSafeTransport(timeout_s)
+    return _TimeoutTransport(timeout_s)
 
 
 class XmlRpcSupervisor:
@@ -125,7 +166,7 @@ class XmlRpcSupervisor:
         """How messages name this endpoint: never with the URL's credentials."""
 
     def _call(self, method: str, *args: Any) -> Any:
-        transport = _TimeoutTransport(self.timeout_s)
+        transport = _transport(self.url, self.timeout_s)
         try:
             with xmlrpc.client.ServerProxy(self.url, transport=transport) as rpc:
                 return cast(Any, getattr(rpc, method)(*args))

@@ -71,6 +71,8 @@ def test_plan_describes_steps_without_contacting_supervisord(h: Harness) -> None
         ({"timeout_s": 10_000}, "timeout_s"),
         ({"timeout_s": 0}, "timeout_s"),
         ({"url": "ftp://x"}, "url"),
+        ({"url": "http://ops:hunter2@127.0.0.1:19001/RPC2"}, "url"),
+        ({"url": "https://ops@127.0.0.1:19001/RPC2"}, "url"),
         ({"program": ""}, "program"),
         ({"color": "red"}, "color"),
     ],
@@ -79,6 +81,15 @@ def test_bad_params_name_the_key(h: Harness, params: dict[str, JsonValue], key: 
     with pytest.raises(AdapterError, match=f"invalid params: {key}"):
         h.adapter.apply(_request().model_copy(update={"params": {**_request().params, **params}}))
     assert h.supervisor.restarts == []
+
+
+def test_a_url_with_credentials_is_refused_without_showing_them(h: Harness) -> None:
+    url = "https://ops:hunter2@127.0.0.1:19001/RPC2"
+    with pytest.raises(AdapterError, match=r"url: .*holds credentials") as info:
+        h.adapter.apply(_request(url=url))
+    assert "hunter2" not in str(info.value)
+    assert h.connects == 0
+    assert h.ledger.get("k1") is None
 
 
 def test_apply_restarts_and_records_undo_impossible(h: Harness) -> None:
