@@ -5,6 +5,10 @@ in one ``system.multicall`` round trip (each waits, so the call returns once the
 RUNNING again or failed to start). A restart cannot be undone, so ``rollback`` never touches
 the process: it returns a not-applied result whose message says why, and the caller escalates.
 
+A program that is STOPPED was stopped by a person (or is not started automatically) and is
+left down; one that is STARTING, STOPPING or in BACKOFF is already being restarted, and the
+action is retried once it settles rather than restarting on top of it.
+
 Idempotency goes through the ``Ledger``: a finished key returns the recorded result without
 contacting supervisord; a key that was begun but never finished (the worker died mid-apply)
 is reconciled: if the program is RUNNING under a pid other than the one recorded before, the
@@ -251,6 +255,11 @@ class MemorySupervisor:
         self.restarts.append(program)
 
 
+def _server(p: SupervisorRestartParams) -> str:
+    """The server as ``supervisorctl -s`` takes it, for instructions to a person."""
+    return redact_text(p.url).removesuffix("/RPC2")
+
+
 def _xmlrpc_factory(params: SupervisorRestartParams) -> SupervisorClient:
     return XmlRpcSupervisor(params.url, timeout_s=params.timeout_s)
 
@@ -299,6 +308,7 @@ class SupervisorAdapter:
         client = self.client_factory(p)
         if entry is None:
             before = client.process_info(p.program)
+            self._refuse_unless_settled(p, before)
             self.ledger.begin(key, self._state(p, before))
             entry = self.ledger.get(key)
             if entry is None:
@@ -370,6 +380,33 @@ class SupervisorAdapter:
         return cannot_undo(self.kind, request, "a restart", self.clock())
 
     @staticmethod
+    def _refuse_unless_settled(p: SupervisorRestartParams, info: ProcessInfo) -> None:
+        """Refuse a fresh restart of a program a person stopped or one already in transition.
+
+        STOPPED is only ever reached by a stop request or by not being started
+        (``autostart=false``): the program is down because someone chose so, and a
+        restart would start it. STARTING, STOPPING and BACKOFF mean supervisord is already
+        (re)starting it; the action is retried once that settles.
+        """
+        state = info.statename
+        if state == "STOPPED":
+            why = (
+                "it has not been started since supervisord started (autostart=false)"
+                if info.start == 0
+                else "someone stopped it (supervisorctl stop)"
+            )
+            raise ActionFailed(
+                f"{p.program!r} is STOPPED: {why}, so it is down on purpose and was left "
+                f"so. If it should run, start it by hand "
+                f"(`supervisorctl -s {_server(p)} start {p.program}`)"
+            )
+        if state in TRANSITIONAL:
+            raise AdapterError(
+                f"{p.program!r} is {state}: supervisord is already stopping or starting it; "
+                "not restarting on top of that, retrying once it settles"
+            )
+
+    @staticmethod
     def _state(p: SupervisorRestartParams, info: ProcessInfo) -> dict[str, JsonValue]:
         return {
             "url": p.url,
@@ -389,7 +426,7 @@ class SupervisorAdapter:
         after: ProcessInfo,
         message: str,
     ) -> ActionResult:
-        server = redact_text(p.url).removesuffix("/RPC2")
+        server = _server(p)
         return ActionResult(
             idempotency_key=request.idempotency_key,
             incident_id=request.incident_id,

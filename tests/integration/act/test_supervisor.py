@@ -95,13 +95,65 @@ def test_crash_before_restart_is_reconciled_by_restarting(supervisord: StartSupe
     assert _pid(url) == result.after["pid"] != old
 
 
-def test_stopped_program_is_started(supervisord: StartSupervisord) -> None:
+def _state(url: str) -> str:
+    return str(rpc_call(url, "supervisor.getProcessInfo", "worker")["statename"])
+
+
+def test_a_program_stopped_by_hand_is_left_stopped(supervisord: StartSupervisord) -> None:
+    url = supervisord([WORKER])
+    rpc_call(url, "supervisor.stopProcess", "worker", True)
+    ledger = MemoryLedger()
+    with pytest.raises(ActionFailed, match="'worker' is STOPPED: someone stopped it") as info:
+        SupervisorAdapter(ledger).apply(_request(url))
+    assert f"supervisorctl -s {url.removesuffix('/RPC2')} start worker" in str(info.value)
+    assert _state(url) == "STOPPED"
+    assert ledger.get("k1") is None
+
+
+def test_a_program_never_started_is_left_stopped(supervisord: StartSupervisord) -> None:
     url = supervisord([Program(name="worker", command="sleep 3600", autostart=False)])
+    with pytest.raises(ActionFailed, match=r"STOPPED: it has not been started .*autostart=false"):
+        SupervisorAdapter(MemoryLedger()).apply(_request(url))
+    assert _state(url) == "STOPPED"
+
+
+def _retried_until_settled(adapter: SupervisorAdapter, url: str, state: str) -> None:
+    """The first apply meets ``state`` and is told to retry; nothing began meanwhile."""
+    with pytest.raises(AdapterError, match=f"'worker' is {state}: .*retrying once it settles"):
+        adapter.apply(_request(url))
+    assert adapter.ledger.get("k1") is None
+    deadline = time.monotonic() + 20
+    while _state(url) == state:
+        assert time.monotonic() < deadline, f"still {state}"
+        time.sleep(0.2)
+
+
+def test_a_program_starting_is_not_restarted_on_top(supervisord: StartSupervisord) -> None:
+    url = supervisord([Program(name="worker", command="sleep 3600", autostart=False, startsecs=3)])
+    rpc_call(url, "supervisor.startProcess", "worker", False)
+    started = _pid(url)
     adapter = SupervisorAdapter(MemoryLedger())
+    _retried_until_settled(adapter, url, "STARTING")
+    assert _state(url) == "RUNNING"
+    assert _pid(url) == started, "the start under way was left to finish"
     result = adapter.apply(_request(url))
-    assert result.before["statename"] == "STOPPED"
-    assert result.after["statename"] == "RUNNING"
-    assert adapter.verify(result).ok
+    assert result.before["pid"] == started != result.after["pid"]
+
+
+def test_a_program_stopping_is_not_restarted_on_top(supervisord: StartSupervisord) -> None:
+    stubborn = Program(
+        name="worker",
+        command="sh -c 'trap \"\" TERM; exec sleep 3600'",
+        stopwaitsecs=3,
+        startsecs=1,
+    )
+    url = supervisord([stubborn])
+    rpc_call(url, "supervisor.stopProcess", "worker", False)
+    adapter = SupervisorAdapter(MemoryLedger())
+    _retried_until_settled(adapter, url, "STOPPING")
+    with pytest.raises(ActionFailed, match="'worker' is STOPPED: someone stopped it"):
+        adapter.apply(_request(url))
+    assert _state(url) == "STOPPED"
 
 
 def test_bad_program_name_is_a_config_error_naming_program(supervisord: StartSupervisord) -> None:
