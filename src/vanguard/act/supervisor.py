@@ -5,10 +5,18 @@ in one ``system.multicall`` round trip (each waits, so the call returns once the
 RUNNING again or failed to start). A restart cannot be undone, so ``rollback`` never touches
 the process: it returns a not-applied result whose message says why, and the caller escalates.
 
+A program that is STOPPED was stopped by a person (or is not started automatically) and is
+left down; one that is STARTING, STOPPING or in BACKOFF is already being restarted, and the
+action is retried once it settles rather than restarting on top of it.
+
 Idempotency goes through the ``Ledger``: a finished key returns the recorded result without
 contacting supervisord; a key that was begun but never finished (the worker died mid-apply)
 is reconciled: if the program is RUNNING under a pid other than the one recorded before, the
 restart already happened and is recorded as done, otherwise it is restarted.
+
+An ``https://`` URL is called over TLS, its certificate checked against the system's CAs
+(``SSL_CERT_FILE`` names another bundle). The URL may not carry credentials: it is
+recorded with every action.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol, cast
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from vanguard.act.base import Ledger, cannot_undo, validate_params
 from vanguard.clock import utcnow
@@ -53,6 +61,17 @@ class SupervisorRestartParams(BaseModel):
     url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", description="XML-RPC endpoint")
     program: str = Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")
     timeout_s: float = Field(default=60.0, gt=0.0, le=600.0)
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        """Refused as the service's ``supervisor.url`` is: the URL goes into every record."""
+        if "@" in urlsplit(value).netloc:
+            raise ValueError(
+                "the URL holds credentials, which would be recorded with every action; "
+                "bind supervisord's XML-RPC to loopback or a private network instead"
+            )
+        return value
 
 
 def _masked(text: str, url: str) -> str:
@@ -105,6 +124,8 @@ ClientFactory = Callable[[SupervisorRestartParams], SupervisorClient]
 
 
 class _TimeoutTransport(xmlrpc.client.Transport):
+    """Plain HTTP, every call bounded by ``timeout_s``."""
+
     def __init__(self, timeout_s: float) -> None:
         super().__init__()
         self.timeout_s = timeout_s
@@ -113,6 +134,30 @@ class _TimeoutTransport(xmlrpc.client.Transport):
         conn = super().make_connection(host)
         conn.timeout = self.timeout_s
         return conn
+
+
+class _TimeoutSafeTransport(xmlrpc.client.SafeTransport):
+    """TLS with the default context (certificate and host name checked), bounded the same."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+
+    def make_connection(self, host: Any) -> http.client.HTTPSConnection:
+        conn = super().make_connection(host)
+        conn.timeout = self.timeout_s
+        return conn
+
+
+def _transport(url: str, timeout_s: float) -> xmlrpc.client.Transport:
+    """The transport ``url``'s scheme calls for.
+
+    ``ServerProxy`` uses a transport it is given whatever the scheme, so a plain one would
+    send an ``https://`` call, and its credentials, in clear text.
+    """
+    if urlsplit(url).scheme.lower() == "https":
+        return _TimeoutSafeTransport(timeout_s)
+    return _TimeoutTransport(timeout_s)
 
 
 class XmlRpcSupervisor:
@@ -125,7 +170,7 @@ class XmlRpcSupervisor:
         """How messages name this endpoint: never with the URL's credentials."""
 
     def _call(self, method: str, *args: Any) -> Any:
-        transport = _TimeoutTransport(self.timeout_s)
+        transport = _transport(self.url, self.timeout_s)
         try:
             with xmlrpc.client.ServerProxy(self.url, transport=transport) as rpc:
                 return cast(Any, getattr(rpc, method)(*args))
@@ -210,6 +255,11 @@ class MemorySupervisor:
         self.restarts.append(program)
 
 
+def _server(p: SupervisorRestartParams) -> str:
+    """The server as ``supervisorctl -s`` takes it, for instructions to a person."""
+    return redact_text(p.url).removesuffix("/RPC2")
+
+
 def _xmlrpc_factory(params: SupervisorRestartParams) -> SupervisorClient:
     return XmlRpcSupervisor(params.url, timeout_s=params.timeout_s)
 
@@ -258,6 +308,7 @@ class SupervisorAdapter:
         client = self.client_factory(p)
         if entry is None:
             before = client.process_info(p.program)
+            self._refuse_unless_settled(p, before)
             self.ledger.begin(key, self._state(p, before))
             entry = self.ledger.get(key)
             if entry is None:
@@ -329,6 +380,33 @@ class SupervisorAdapter:
         return cannot_undo(self.kind, request, "a restart", self.clock())
 
     @staticmethod
+    def _refuse_unless_settled(p: SupervisorRestartParams, info: ProcessInfo) -> None:
+        """Refuse a fresh restart of a program a person stopped or one already in transition.
+
+        STOPPED is only ever reached by a stop request or by not being started
+        (``autostart=false``): the program is down because someone chose so, and a
+        restart would start it. STARTING, STOPPING and BACKOFF mean supervisord is already
+        (re)starting it; the action is retried once that settles.
+        """
+        state = info.statename
+        if state == "STOPPED":
+            why = (
+                "it has not been started since supervisord started (autostart=false)"
+                if info.start == 0
+                else "someone stopped it (supervisorctl stop)"
+            )
+            raise ActionFailed(
+                f"{p.program!r} is STOPPED: {why}, so it is down on purpose and was left "
+                f"so. If it should run, start it by hand "
+                f"(`supervisorctl -s {_server(p)} start {p.program}`)"
+            )
+        if state in TRANSITIONAL:
+            raise AdapterError(
+                f"{p.program!r} is {state}: supervisord is already stopping or starting it; "
+                "not restarting on top of that, retrying once it settles"
+            )
+
+    @staticmethod
     def _state(p: SupervisorRestartParams, info: ProcessInfo) -> dict[str, JsonValue]:
         return {
             "url": p.url,
@@ -348,7 +426,7 @@ class SupervisorAdapter:
         after: ProcessInfo,
         message: str,
     ) -> ActionResult:
-        server = redact_text(p.url).removesuffix("/RPC2")
+        server = _server(p)
         return ActionResult(
             idempotency_key=request.idempotency_key,
             incident_id=request.incident_id,

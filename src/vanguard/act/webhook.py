@@ -19,8 +19,10 @@ the action at once. An action with ``undo_url`` can be rolled back: the same req
 there with ``"undo": true``. Without it, rollback escalates with instructions.
 
 URLs that embed a token (Slack, Jenkins) belong in an environment variable (``url_env``,
-``undo_url_env``): the records keep the variable's name and the URL's scheme and host only
-(an inline ``undo_url`` is kept whole in the undo record, since a rollback calls it).
+``undo_url_env``): the records keep the variable's name and the URL's scheme and host only.
+An inline ``url`` or ``undo_url`` whose path or query looks like it holds a secret is
+refused, since an inline ``undo_url`` is kept whole in the undo record (a rollback calls
+it) and a token in a path cannot be recognised to be masked later.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
@@ -46,7 +48,7 @@ from vanguard.config import resolve_secret
 from vanguard.errors import ActionFailed, AdapterError, ConfigError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 from vanguard.notify.channels import DELIVERY_HEADER, SIGNATURE_HEADER, sign
-from vanguard.redact import REDACTED, redact_text
+from vanguard.redact import REDACTED, looks_like_secret, redact_text
 from vanguard.yamlsource import EnvName
 
 __all__ = [
@@ -108,6 +110,24 @@ def _check_url(value: str, what: str) -> str:
     return value
 
 
+def _check_inline(value: str, what: str) -> None:
+    """Refuse an inline URL whose path or query looks like it holds a secret.
+
+    Inline URLs are kept in the records: a token in a path segment (Slack, Jenkins) is not
+    recognisable there afterwards, so it is caught here; the message never shows it.
+    """
+    parts = urlsplit(value)
+    pieces = [unquote(segment) for segment in parts.path.split("/")]
+    if parts.query:
+        pieces += [f"?{parts.query}", f"?{unquote(parts.query)}"]
+    if any(looks_like_secret(piece) for piece in pieces if piece):
+        raise ValueError(
+            f"{what} looks like it holds a secret in its path or query (a token), which "
+            f"would be recorded with every action; put the URL in an environment variable "
+            f"and name that variable in {what}_env instead"
+        )
+
+
 class WebhookCallParams(BaseModel):
     """Where to send the call and how: from the pattern's remedy and the service's config."""
 
@@ -138,8 +158,10 @@ class WebhookCallParams(BaseModel):
             raise ValueError("'secret_env' and 'secret_file' exclude each other")
         if self.url is not None:
             _check_url(self.url, "url")
+            _check_inline(self.url, "url")
         if self.undo_url is not None:
             _check_url(self.undo_url, "undo_url")
+            _check_inline(self.undo_url, "undo_url")
         if any(not 100 <= code <= 599 for code in self.expect_status):
             raise ValueError("expect_status holds HTTP status codes, 100..599")
         worst = self.attempts * self.timeout_s + (self.attempts - 1) * self.max_wait_s

@@ -56,8 +56,18 @@ class IncidentRecord(BaseModel):
         """This record as a page or the API may show it: no secret in any parameter.
 
         Actions keep their parameters whole in the store so they can be undone; anything
-        shown outside the process goes through ``redact()``, as the audit trail does.
+        shown outside the process goes through ``redact()``, as the audit trail does. The
+        decision's reason carries the action's plan with its old and new values, and the
+        incident's history repeats it (a dry run ends with it), so both are masked too.
         """
+        history = tuple(
+            change.model_copy(update={"reason": redact_text(change.reason)})
+            for change in self.incident.history
+        )
+        incident = self.incident.model_copy(update={"history": history})
+        decision = self.decision
+        if decision is not None:
+            decision = decision.model_copy(update={"reason": redact_text(decision.reason)})
         diagnosis = self.diagnosis
         if diagnosis is not None and diagnosis.remedy is not None:
             remedy = diagnosis.remedy.model_copy(
@@ -69,7 +79,13 @@ class IncidentRecord(BaseModel):
             outcome = outcome.model_copy(update={"reason": redact_text(outcome.reason)})
         actions = tuple(_redacted_action(a) for a in self.actions)
         return self.model_copy(
-            update={"diagnosis": diagnosis, "actions": actions, "outcome": outcome}
+            update={
+                "incident": incident,
+                "diagnosis": diagnosis,
+                "decision": decision,
+                "actions": actions,
+                "outcome": outcome,
+            }
         )
 
 

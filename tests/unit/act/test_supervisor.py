@@ -71,6 +71,8 @@ def test_plan_describes_steps_without_contacting_supervisord(h: Harness) -> None
         ({"timeout_s": 10_000}, "timeout_s"),
         ({"timeout_s": 0}, "timeout_s"),
         ({"url": "ftp://x"}, "url"),
+        ({"url": "http://ops:hunter2@127.0.0.1:19001/RPC2"}, "url"),
+        ({"url": "https://ops@127.0.0.1:19001/RPC2"}, "url"),
         ({"program": ""}, "program"),
         ({"color": "red"}, "color"),
     ],
@@ -79,6 +81,59 @@ def test_bad_params_name_the_key(h: Harness, params: dict[str, JsonValue], key: 
     with pytest.raises(AdapterError, match=f"invalid params: {key}"):
         h.adapter.apply(_request().model_copy(update={"params": {**_request().params, **params}}))
     assert h.supervisor.restarts == []
+
+
+def test_a_url_with_credentials_is_refused_without_showing_them(h: Harness) -> None:
+    url = "https://ops:hunter2@127.0.0.1:19001/RPC2"
+    with pytest.raises(AdapterError, match=r"url: .*holds credentials") as info:
+        h.adapter.apply(_request(url=url))
+    assert "hunter2" not in str(info.value)
+    assert h.connects == 0
+    assert h.ledger.get("k1") is None
+
+
+class InState(MemorySupervisor):
+    """A supervisord whose program is in ``state`` until it is restarted."""
+
+    def __init__(self, state: str, *, start: int) -> None:
+        super().__init__({"worker": 100})
+        self.state = state
+        self.start = start
+
+    def process_info(self, program: str) -> ProcessInfo:
+        info = super().process_info(program)
+        if self.restarts:
+            return info
+        pid = 0 if self.state in {"STOPPED", "BACKOFF"} else 100
+        return info.model_copy(update={"statename": self.state, "pid": pid, "start": self.start})
+
+
+@pytest.mark.parametrize(
+    ("start", "why"),
+    [(999_000, "someone stopped it"), (0, "has not been started since supervisord started")],
+)
+def test_a_stopped_program_is_left_down(h: Harness, start: int, why: str) -> None:
+    stopped = InState("STOPPED", start=start)
+    adapter = SupervisorAdapter(h.ledger, lambda p: stopped, clock=lambda: T0)
+    with pytest.raises(ActionFailed, match=f"'worker' is STOPPED: .*{why}") as info:
+        adapter.apply(_request())
+    assert "supervisorctl -s http://127.0.0.1:19001 start worker" in str(info.value)
+    assert stopped.restarts == []
+    assert h.ledger.get("k1") is None, "refused before anything began"
+
+
+@pytest.mark.parametrize("state", ["STOPPING", "STARTING", "BACKOFF"])
+def test_a_program_in_transition_is_not_restarted_on_top(h: Harness, state: str) -> None:
+    settling = InState(state, start=999_000)
+    adapter = SupervisorAdapter(h.ledger, lambda p: settling, clock=lambda: T0)
+    with pytest.raises(AdapterError, match=f"'worker' is {state}: .*retrying once it settles") as i:
+        adapter.apply(_request())
+    assert not isinstance(i.value, ActionFailed), "retried, not given up"
+    assert settling.restarts == []
+    assert h.ledger.get("k1") is None
+    settling.state = "RUNNING"
+    assert adapter.apply(_request()).applied
+    assert settling.restarts == ["worker"]
 
 
 def test_apply_restarts_and_records_undo_impossible(h: Harness) -> None:

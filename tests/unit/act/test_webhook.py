@@ -35,6 +35,25 @@ def _request(**params: JsonValue) -> ActionRequest:
         ({"url": "http://a/x", "url_env": "HOOK"}, "exactly one of 'url' and 'url_env'"),
         ({"url": "ftp://a/x"}, "must be http(s)://host"),
         ({"url": "https://ops:pw@a/x"}, "holds credentials"),
+        (
+            {"url": "https://hooks.slack.com/services/T0001/B0001/Xk9fQ2mZr7LpW4vB8nC3sD6t"},
+            "url looks like it holds a secret in its path or query",
+        ),
+        (
+            {"url": "https://ci.example/job/deploy/build?token=Sh0rt"},
+            "name that variable in url_env",
+        ),
+        (
+            {
+                "url": "http://a/x",
+                "undo_url": "https://hooks.example/u/0f3a9c4e1b7d2a8f6e5c3b1a9d7f4e2c",
+            },
+            "undo_url looks like it holds a secret",
+        ),
+        (
+            {"url": "http://a/x", "undo_url": "https://ci.example/undo?job=x&api%5Fkey=k"},
+            "name that variable in undo_url_env",
+        ),
         ({"url": "http://a:99999/x"}, "url is not a URL one can call"),
         ({"url": "http://a/x", "undo_url": "http://b", "undo_url_env": "U"}, "exclude"),
         ({"url": "http://a/x", "expect_status": [700]}, "100..599"),
@@ -57,6 +76,20 @@ def test_bad_params_are_refused_with_the_key(params: dict[str, JsonValue], messa
     assert message in str(info.value)
     assert "pw@" not in str(info.value)
     assert not [s for s in ("ghp_", "AKIA", "github_pat_") if s in str(info.value)]
+    assert not [s for s in ("Xk9fQ2", "Sh0rt", "0f3a9c", "api%5Fkey") if s in str(info.value)]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://runbooks.internal/undo/recycle-worker",
+        "https://deploy.example/api/v2/services/checkout-7/scale?replicas=4&reason=leak",
+        "https://hooks.example/jobs/rebuild-index-2026/trigger",
+    ],
+)
+def test_an_inline_url_without_a_token_is_accepted(url: str) -> None:
+    plan = WebhookCallAdapter(MemoryLedger()).plan(_request(url=url, undo_url=url))
+    assert plan.undoable
 
 
 UNCALLABLE = ["http://127.0.0.1:99999/tok-7c1d", "http://[::1/tok-7c1d"]
