@@ -10,6 +10,11 @@ commit it reverts. Files are only ever replaced atomically with their bytes, mod
 kept: git's own checkout would recreate them with default permissions, and a configuration
 file often holds secrets. Adapters hold ``GitRepo.locked`` around edit, commit and push, so
 two actions on one repository never race on its index.
+
+Git runs as Vanguard's user, so a repository's configuration decides what programs that user
+runs (hooks, ``core.fsmonitor``, filters, ``core.sshCommand``). Vanguard therefore works only
+in repositories its own user owns, as git itself insists, and never runs their hooks or file
+system monitor.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import pwd
 import subprocess
 import tempfile
 import time
@@ -29,6 +35,16 @@ __all__ = ["GitRepo", "read_config", "replace_file"]
 
 KEY_TRAILER = "Vanguard-Key"
 IDENTITY = ("-c", "user.name=Vanguard", "-c", "user.email=vanguard@localhost")
+HARDENING = (
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "protocol.ext.allow=never",
+    "-c",
+    "commit.gpgsign=false",
+)
 
 
 def read_config(path: Path) -> str:
@@ -98,26 +114,56 @@ class GitRepo:
     def _run(
         self, args: Sequence[str], *, check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:
-        """Run git; output as bytes, so file contents keep their line endings."""
-        argv = [
-            "git",
-            "-c",
-            f"safe.directory={self.root}",
-            *IDENTITY,
-            "-c",
-            "commit.gpgsign=false",
-            "-C",
-            str(self.root),
-            *args,
-        ]
+        """Run git; output as bytes, so file contents keep their line endings.
+
+        The repository must be Vanguard's user's (``_refuse_if_not_owned``).
+        """
+        self._refuse_if_not_owned()
+        argv = ["git", *IDENTITY, *HARDENING, "-C", str(self.root), *args]
         try:
             done = subprocess.run(argv, capture_output=True, timeout=self.timeout_s, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise AdapterError(f"git in {self.root}: {exc}") from exc
+        if done.returncode != 0 and b"dubious ownership" in done.stderr:
+            said = done.stderr.decode("utf-8", "replace").strip().splitlines()[0]
+            raise ActionFailed(
+                f"git refuses the repository holding {self.root} ({said}): it belongs to "
+                f"another user than {_who(os.geteuid())}, the user Vanguard runs as, "
+                "and its owner could make git run programs as that user; give the "
+                "repository to Vanguard's user, or run Vanguard as its owner"
+            )
         if check and done.returncode != 0:
             said = (done.stderr or done.stdout).decode("utf-8", "replace").strip()
             raise ActionFailed(f"git {' '.join(args[:2])} in {self.root} failed: {said}")
         return done
+
+    def _refuse_if_not_owned(self) -> None:
+        """Refuse a repository whose directory, git directory or git config is not ours.
+
+        Whoever can write a repository's configuration chooses programs git runs (hooks,
+        ``core.fsmonitor``, filter drivers, ``core.sshCommand``), and only some of them can be
+        switched off from the command line. Git refuses such repositories itself
+        (``safe.directory``); this check also covers ``.git/config`` and holds when a global
+        ``safe.directory = *`` would let git through.
+        """
+        me = os.geteuid()
+        git_dir = self.root / ".git"
+        for path in (self.root, git_dir, git_dir / "config"):
+            try:
+                owner = path.stat().st_uid
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise AdapterError(f"cannot inspect {path}: {exc}") from exc
+            if owner != me:
+                user = _name(me)
+                raise ActionFailed(
+                    f"{path} belongs to {_who(owner)}, not to {_who(me)}, the user Vanguard "
+                    "runs as; Vanguard does not use another user's git repository, whose "
+                    f"owner could make git run programs as {user}: give it to {user} "
+                    f"(chown {user} {self.root} && chown -R {user} {git_dir}) or run "
+                    f"Vanguard as {_name(owner)}"
+                )
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -288,3 +334,14 @@ class GitRepo:
         """Whether ``descendant`` has ``ancestor`` in its history."""
         done = self._git("merge-base", "--is-ancestor", ancestor, descendant, check=False)
         return done.returncode == 0
+
+
+def _name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _who(uid: int) -> str:
+    return f"{_name(uid)} (uid {uid})"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from vanguard.act.gitconfig import GitRepo
-from vanguard.errors import AdapterError
+from vanguard.errors import ActionFailed, AdapterError
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +87,91 @@ def test_a_revert_merges_the_file_and_keeps_a_later_change_elsewhere_in_it(
     repo.commit([ini], "ops: move the port")
     repo.revert(sha, ini, "fallback that must not be used\n", key="k:rollback")
     assert ini.read_text() == "[databases]\napp = host=db\n\n[pgbouncer]\nlisten_port = 6543\n"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def _script(path: Path, body: str) -> Path:
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return path
+
+
+def _marker_program(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A program that records that it ran (and as whom) in a file; ``(program, record)``."""
+    record = tmp_path / f"{name}.ran"
+    return _script(tmp_path / f"{name}.sh", f"id -un >> {record}"), record
+
+
+def _give(path: Path, uid: int) -> None:
+    for each in [path, *path.rglob("*")]:
+        os.lchown(each, uid, -1)
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another user needs root")
+
+
+@needs_root
+def test_a_repository_another_user_owns_is_refused_before_git_runs(tmp_path: Path) -> None:
+    """Its owner chooses programs git runs (here a file system monitor): as Vanguard's user,
+    that would be running code as root. Git's own ownership check stays on."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    repo, conf = _repo(root)
+    monitor, ran = _marker_program(tmp_path, "fsmonitor")
+    _git(root, "config", "core.fsmonitor", str(monitor))
+    nobody = pwd.getpwnam("nobody")
+    _give(root, nobody.pw_uid)
+    conf.write_text("size = 3\nname = a\n")
+    with pytest.raises(ActionFailed, match=r"belongs to nobody \(uid 65534\), not to root"):
+        repo.dirty(conf)
+    with pytest.raises(ActionFailed, match="run Vanguard as nobody"):
+        repo.commit([conf], "auto: raise")
+    assert not ran.exists(), ran.read_text()
+
+
+@needs_root
+def test_a_git_config_another_user_can_write_is_refused(tmp_path: Path) -> None:
+    """Git checks the directories only; whoever owns ``.git/config`` can still add a filter
+    driver, which no command-line setting can switch off."""
+    repo, _ = _repo(tmp_path)
+    os.chown(tmp_path / ".git" / "config", pwd.getpwnam("nobody").pw_uid, -1)
+    with pytest.raises(ActionFailed, match=r"\.git/config belongs to nobody"):
+        repo.head()
+
+
+@needs_root
+def test_a_repository_found_above_the_configured_directory_is_checked_by_git(
+    tmp_path: Path,
+) -> None:
+    _repo(tmp_path)
+    sub = tmp_path / "conf"
+    sub.mkdir()
+    os.chown(tmp_path, pwd.getpwnam("nobody").pw_uid, -1)
+    with pytest.raises(ActionFailed, match="git refuses the repository holding"):
+        GitRepo(sub).head()
+
+
+def test_hooks_and_the_file_system_monitor_never_run(tmp_path: Path) -> None:
+    """Defence in depth in Vanguard's own repository: a hook someone added is not run."""
+    repo, conf = _repo(tmp_path)
+    monitor, monitored = _marker_program(tmp_path, "fsmonitor")
+    _git(tmp_path, "config", "core.fsmonitor", str(monitor))
+    hook, hooked = _marker_program(tmp_path, "hook")
+    for name in ("pre-commit", "commit-msg", "post-commit"):
+        (tmp_path / ".git" / "hooks" / name).symlink_to(hook)
+    conf.write_text("size = 3\nname = a\n")
+    assert repo.dirty(conf)
+    repo.commit([conf], "auto: raise", key="k")
+    assert not repo.dirty(conf)
+    assert not monitored.exists()
+    assert not hooked.exists()
