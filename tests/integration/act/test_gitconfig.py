@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,75 @@ def test_hooks_and_the_file_system_monitor_never_run(tmp_path: Path) -> None:
     assert not repo.dirty(conf)
     assert not monitored.exists()
     assert not hooked.exists()
+
+
+def _remote(tmp_path: Path) -> tuple[Path, GitRepo, Path]:
+    """A bare ``origin`` and a clone with one commit to push; ``(origin, clone, its file)``."""
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    work = tmp_path / "work"
+    _git(tmp_path, "clone", "-q", str(origin), str(work))
+    conf = work / "app.ini"
+    conf.write_text("size = 2\n")
+    _git(work, "add", "app.ini")
+    _git(work, "commit", "-q", "-m", "initial")
+    return origin, GitRepo(work, timeout_s=1.0), conf
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_a_git_that_overruns_is_stopped_with_every_process_it_started(tmp_path: Path) -> None:
+    """Left running, the remote side (here a slow hook) could still land a push the caller
+    has already taken back."""
+    origin, repo, _ = _remote(tmp_path)
+    pid_file = tmp_path / "hook.pid"
+    _script(origin / "hooks" / "pre-receive", f"echo $$ > {pid_file}\nexec sleep 30")
+    with pytest.raises(AdapterError) as failed:
+        repo.push("origin", "main")
+    pid = int(pid_file.read_text())
+    try:
+        deadline = time.monotonic() + 3.0
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(pid), "the hook git started outlived it"
+    finally:
+        if _running(pid):
+            os.kill(pid, 9)
+    assert "took over 1 s; stopped it and every process it started" in str(failed.value)
+
+
+@pytest.mark.parametrize("where", ["environment", "repository"])
+def test_git_never_prompts_and_ssh_runs_in_batch_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """No terminal, no stdin, ``GIT_TERMINAL_PROMPT=0``, and ``BatchMode`` added to the ssh
+    command the operator chose, not put in its place. (No ssh server runs here: the command
+    is a probe that records how git called it.)"""
+    _, repo, _ = _remote(tmp_path)
+    record = tmp_path / "ssh.record"
+    probe = _script(
+        tmp_path / "ssh-probe",
+        f'echo "$*" > {record}\n'
+        f'echo "prompt=$GIT_TERMINAL_PROMPT" >> {record}\n'
+        f"if (: </dev/tty) 2>/dev/null; then echo tty; else echo no-tty; fi >> {record}\n"
+        "exit 1",
+    )
+    monkeypatch.delenv("GIT_SSH", raising=False)
+    if where == "environment":
+        monkeypatch.setenv("GIT_SSH_COMMAND", f"{probe} --chosen")
+    else:
+        monkeypatch.delenv("GIT_SSH_COMMAND", raising=False)
+        _git(repo.root, "config", "core.sshCommand", f"{probe} --chosen")
+    _git(repo.root, "remote", "add", "probe", "ssh://git.invalid/conf.git")
+    with pytest.raises(ActionFailed, match="git ls-remote probe"):
+        repo.remote_head("probe", "main")
+    argv, prompt, tty = record.read_text().splitlines()
+    assert argv.startswith("--chosen -o BatchMode=yes "), argv
+    assert prompt == "prompt=0"
+    assert tty == "no-tty"
