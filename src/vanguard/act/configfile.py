@@ -10,7 +10,10 @@ repository holding the file, and with ``push`` it is pushed to the branch a GitO
 controller deploys from; rollback is a revert commit, pushed the same way.
 
 Idempotency goes through the ``Ledger`` and the commit trailer: a replayed apply finds its
-commit instead of committing twice, and a pushed branch is not pushed again.
+commit instead of committing twice, and a pushed branch is not pushed again. A replay that
+finds no commit of its own (the worker died before it, perhaps hours ago) first checks that
+the file still holds the value recorded before or the target, with no change but its own
+left uncommitted: a person's change since the action began stops it.
 """
 
 from __future__ import annotations
@@ -383,14 +386,22 @@ class ConfigSetAdapter:
             else:
                 current = _scalar(entry.before.get("value"))
                 target = _scalar(entry.before.get("target"))
+                if repo.find(key) is None and not self._drop_own_edit(p, fmt, repo, target):
+                    raise _someones_edit(p)
                 if branch is not None:
                     repo.pull(p.remote, branch)
             commit = repo.find(key)
             if commit is None:
                 text = self._read(p)
-                if locate(text, fmt, p.key).value == target:
-                    text = with_value(text, fmt, p.key, current)
-                else:
+                now = locate(text, fmt, p.key).value
+                if entry is not None and not (_same(now, current) or _same(now, target)):
+                    raise ActionFailed(
+                        f"{p.label()} is {now!r} now, neither the {current!r} it was when this "
+                        f"action began nor the {target!r} it sets: a person changed it since "
+                        f"the action began, so Vanguard does not write {target!r} over it; "
+                        "a person must look"
+                    )
+                if not _same(now, target):
                     replace_file(p.path, with_value(text, fmt, p.key, target))
                 commit = repo.commit(
                     [p.path],
@@ -466,6 +477,25 @@ class ConfigSetAdapter:
             )
         self.ledger.begin(key, {"value": current, "target": target})
         return current, target
+
+    def _drop_own_edit(
+        self, p: ConfigSetParams, fmt: ConfigFormat, repo: GitRepo, edited: Scalar
+    ) -> bool:
+        """Before an interrupted action is finished: whether the file is clean, or differs
+        from HEAD only in the setting, which holds ``edited`` (the action's own edit, not
+        committed yet; it is taken out, to be made again after the pull). ``False``: a
+        person's edit is there, which Vanguard must never commit under its name.
+        """
+        if not repo.dirty(p.path):
+            return True
+        text = self._read(p)
+        head = repo.show("HEAD", p.path)
+        if not _only_the_value_differs(text, head, fmt, p.key) or not _same(
+            locate(text, fmt, p.key).value, edited
+        ):
+            return False
+        replace_file(p.path, head)
+        return True
 
     @staticmethod
     def _push_or_take_back(
@@ -610,6 +640,24 @@ def _landed(repo: GitRepo, remote: str, branch: str, commit: str) -> bool:
         return head is not None and repo.contains(commit, head)
     except (VanguardError, OSError):
         return False
+
+
+def _someones_edit(p: ConfigSetParams) -> ActionFailed:
+    return ActionFailed(
+        f"{p.file} has changes nobody committed in {p.repo}, made since this action began (it was "
+        "interrupted and is being finished); not finishing it, so as not to commit someone's "
+        "edit with Vanguard's: a person must look, then commit or discard the edit"
+    )
+
+
+def _only_the_value_differs(text: str, base: str, fmt: ConfigFormat, key: str) -> bool:
+    """Whether ``text`` is ``base`` with only ``key``'s value text changed."""
+    try:
+        edited, original = locate(text, fmt, key), locate(base, fmt, key)
+    except AdapterError:
+        return False
+    before, after = text[: edited.start], text[edited.end :]
+    return before == base[: original.start] and after == base[original.end :]
 
 
 def _same(a: Scalar, b: Scalar) -> bool:
