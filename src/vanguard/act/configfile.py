@@ -13,7 +13,7 @@ Idempotency goes through the ``Ledger`` and the commit trailer: a replayed apply
 commit instead of committing twice, and a pushed branch is not pushed again. A replay that
 finds no commit of its own (the worker died before it, perhaps hours ago) first checks that
 the file still holds the value recorded before or the target, with no change but its own
-left uncommitted: a person's change since the action began stops it.
+left uncommitted: a person's change since the action began stops it. Rollbacks do the same.
 """
 
 from __future__ import annotations
@@ -387,7 +387,7 @@ class ConfigSetAdapter:
                 current = _scalar(entry.before.get("value"))
                 target = _scalar(entry.before.get("target"))
                 if repo.find(key) is None and not self._drop_own_edit(p, fmt, repo, target):
-                    raise _someones_edit(p)
+                    raise _someones_edit(p, "this action")
                 if branch is not None:
                     repo.pull(p.remote, branch)
             commit = repo.find(key)
@@ -540,6 +540,18 @@ class ConfigSetAdapter:
                 f"changed it since, so it is not rolled back to {p.value!r}"
             )
 
+    @staticmethod
+    def _refuse_if_moved(p: ConfigSetParams, fmt: ConfigFormat, text: str, started: Scalar) -> None:
+        """A rollback being finished: the file holds what it held when the rollback began,
+        or the value it restores; anything else is a person's change since."""
+        now = locate(text, fmt, p.key).value
+        if not (_same(now, started) or _same(now, p.value)):
+            raise ActionFailed(
+                f"{p.label()} is {now!r} now, neither the {started!r} it was when the "
+                f"rollback began nor the {p.value!r} it restores: a person changed it since "
+                f"the rollback began, so it is not set back to {p.value!r}; a person must look"
+            )
+
     def _recorded(self, state: dict[str, JsonValue]) -> ConfigSetParams:
         """The params an action recorded (``value``: what the file should hold)."""
         names = ("repo", "file", "key", "format", "push", "remote", "timeout_s", "value")
@@ -589,15 +601,34 @@ class ConfigSetAdapter:
                 if isinstance(branch, str):
                     repo.pull(p.remote, branch)
                 self._refuse_if_changed_since(p, fmt, repo, _scalar(raw.get("applied")))
-                self.ledger.begin(key, {"value": locate(self._read(p), fmt, p.key).value})
+                started = locate(self._read(p), fmt, p.key).value
+                self.ledger.begin(key, {"value": started})
+            else:
+                started = _scalar(entry.before.get("value"))
+                dropped = self._drop_own_edit(p, fmt, repo, p.value)
+                if not dropped and repo.find(key) is None:
+                    raise _someones_edit(p, "the rollback")
+                if isinstance(branch, str):
+                    repo.pull(p.remote, branch)
             text = self._read(p)
             revert = repo.find(key)
             made: str | None = None
-            if revert is None and isinstance(commit, str):
-                restored = with_value(text, fmt, p.key, p.value)
-                revert = made = repo.revert(commit, p.path, restored, key=key)
-            if locate(self._read(p), fmt, p.key).value != p.value:
-                replace_file(p.path, with_value(self._read(p), fmt, p.key, p.value))
+            if revert is None:
+                if entry is not None:
+                    self._refuse_if_moved(p, fmt, text, started)
+                if isinstance(commit, str):
+                    restored = with_value(text, fmt, p.key, p.value)
+                    revert = made = repo.revert(commit, p.path, restored, key=key)
+            now = self._read(p)
+            if not _same(locate(now, fmt, p.key).value, p.value):
+                self._refuse_if_moved(p, fmt, now, started)
+                if repo.dirty(p.path):
+                    raise ActionFailed(
+                        f"{p.file} has changes nobody committed in {p.repo}; {p.key} is not "
+                        f"restored to {p.value!r}, so as not to commit someone's edit with "
+                        "the undo: a person must look, then commit or discard the edit"
+                    )
+                replace_file(p.path, with_value(now, fmt, p.key, p.value))
                 revert = repo.commit(
                     [p.path],
                     f"auto: restore {p.key} to {p.value!r} in {p.file}, "
@@ -642,9 +673,9 @@ def _landed(repo: GitRepo, remote: str, branch: str, commit: str) -> bool:
         return False
 
 
-def _someones_edit(p: ConfigSetParams) -> ActionFailed:
+def _someones_edit(p: ConfigSetParams, what: str) -> ActionFailed:
     return ActionFailed(
-        f"{p.file} has changes nobody committed in {p.repo}, made since this action began (it was "
+        f"{p.file} has changes nobody committed in {p.repo}, made since {what} began (it was "
         "interrupted and is being finished); not finishing it, so as not to commit someone's "
         "edit with Vanguard's: a person must look, then commit or discard the edit"
     )
