@@ -325,6 +325,28 @@ class ConfigSetParams(BaseModel):
             raise ValueError(f"min {self.min} > max {self.max}")
         return self
 
+    @model_validator(mode="after")
+    def _one_line(self) -> ConfigSetParams:
+        """A string value stays on its line: in an INI or ``.env`` file a line break would
+        start a setting or a section of the value's choosing."""
+        if not isinstance(self.value, str):
+            return self
+        if "".join(self.value.splitlines()) != self.value:
+            raise ValueError(
+                f"'value' {self.value!r} holds a line break; config.set writes one value on "
+                "its line, so a line break would add lines to the file: give a one-line value"
+            )
+        try:
+            fmt = file_format(self.file, self.format)
+        except AdapterError:
+            return self
+        if fmt == "ini" and self.value.lstrip().startswith("["):
+            raise ValueError(
+                f"'value' {self.value!r} starts with '[', which an INI reader may take for a "
+                "section header: give the value without it"
+            )
+        return self
+
     @property
     def path(self) -> Path:
         return Path(self.repo) / self.file
