@@ -2,11 +2,14 @@
 
 Runs as ``postgres`` when we are root (PgBouncer refuses root), trust auth, admin console
 open to ``postgres``. The ini is writable so a resize adapter can edit it and ``RELOAD``.
+The directory stays ours (Vanguard uses only git repositories its own user owns) and is
+writable by ``postgres``'s group, for PgBouncer's pid and log files.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -106,8 +109,10 @@ pidfile = {root / "pgbouncer.pid"}
             runuser = shutil.which("runuser")
             if runuser is None:
                 unavailable("running as root but 'runuser' is missing: cannot start pgbouncer")
-            for path in [root, *root.iterdir()]:
+            for path in root.iterdir():
                 shutil.chown(path, user=USER)
+            os.chown(root, -1, pwd.getpwnam(USER).pw_gid)
+            root.chmod(0o775)
             argv = [runuser, "-u", USER, "--", *argv]
         with (root / "stdout.log").open("wb") as out:
             proc = subprocess.Popen(

@@ -10,7 +10,10 @@ repository holding the file, and with ``push`` it is pushed to the branch a GitO
 controller deploys from; rollback is a revert commit, pushed the same way.
 
 Idempotency goes through the ``Ledger`` and the commit trailer: a replayed apply finds its
-commit instead of committing twice, and a pushed branch is not pushed again.
+commit instead of committing twice, and a pushed branch is not pushed again. A replay that
+finds no commit of its own (the worker died before it, perhaps hours ago) first checks that
+the file still holds the value recorded before or the target, with no change but its own
+left uncommitted: a person's change since the action began stops it. Rollbacks do the same.
 """
 
 from __future__ import annotations
@@ -322,6 +325,28 @@ class ConfigSetParams(BaseModel):
             raise ValueError(f"min {self.min} > max {self.max}")
         return self
 
+    @model_validator(mode="after")
+    def _one_line(self) -> ConfigSetParams:
+        """A string value stays on its line: in an INI or ``.env`` file a line break would
+        start a setting or a section of the value's choosing."""
+        if not isinstance(self.value, str):
+            return self
+        if "".join(self.value.splitlines()) != self.value:
+            raise ValueError(
+                f"'value' {self.value!r} holds a line break; config.set writes one value on "
+                "its line, so a line break would add lines to the file: give a one-line value"
+            )
+        try:
+            fmt = file_format(self.file, self.format)
+        except AdapterError:
+            return self
+        if fmt == "ini" and self.value.lstrip().startswith("["):
+            raise ValueError(
+                f"'value' {self.value!r} starts with '[', which an INI reader may take for a "
+                "section header: give the value without it"
+            )
+        return self
+
     @property
     def path(self) -> Path:
         return Path(self.repo) / self.file
@@ -383,14 +408,22 @@ class ConfigSetAdapter:
             else:
                 current = _scalar(entry.before.get("value"))
                 target = _scalar(entry.before.get("target"))
+                if repo.find(key) is None and not self._drop_own_edit(p, fmt, repo, target):
+                    raise _someones_edit(p, "this action")
                 if branch is not None:
                     repo.pull(p.remote, branch)
             commit = repo.find(key)
             if commit is None:
                 text = self._read(p)
-                if locate(text, fmt, p.key).value == target:
-                    text = with_value(text, fmt, p.key, current)
-                else:
+                now = locate(text, fmt, p.key).value
+                if entry is not None and not (_same(now, current) or _same(now, target)):
+                    raise ActionFailed(
+                        f"{p.label()} is {now!r} now, neither the {current!r} it was when this "
+                        f"action began nor the {target!r} it sets: a person changed it since "
+                        f"the action began, so Vanguard does not write {target!r} over it; "
+                        "a person must look"
+                    )
+                if not _same(now, target):
                     replace_file(p.path, with_value(text, fmt, p.key, target))
                 commit = repo.commit(
                     [p.path],
@@ -467,6 +500,25 @@ class ConfigSetAdapter:
         self.ledger.begin(key, {"value": current, "target": target})
         return current, target
 
+    def _drop_own_edit(
+        self, p: ConfigSetParams, fmt: ConfigFormat, repo: GitRepo, edited: Scalar
+    ) -> bool:
+        """Before an interrupted action is finished: whether the file is clean, or differs
+        from HEAD only in the setting, which holds ``edited`` (the action's own edit, not
+        committed yet; it is taken out, to be made again after the pull). ``False``: a
+        person's edit is there, which Vanguard must never commit under its name.
+        """
+        if not repo.dirty(p.path):
+            return True
+        text = self._read(p)
+        head = repo.show("HEAD", p.path)
+        if not _only_the_value_differs(text, head, fmt, p.key) or not _same(
+            locate(text, fmt, p.key).value, edited
+        ):
+            return False
+        replace_file(p.path, head)
+        return True
+
     @staticmethod
     def _push_or_take_back(
         p: ConfigSetParams, repo: GitRepo, branch: str, commit: str, text: str
@@ -508,6 +560,18 @@ class ConfigSetAdapter:
             raise ActionFailed(
                 f"{p.label()} is {now!r} now, not the {applied!r} the action set: someone "
                 f"changed it since, so it is not rolled back to {p.value!r}"
+            )
+
+    @staticmethod
+    def _refuse_if_moved(p: ConfigSetParams, fmt: ConfigFormat, text: str, started: Scalar) -> None:
+        """A rollback being finished: the file holds what it held when the rollback began,
+        or the value it restores; anything else is a person's change since."""
+        now = locate(text, fmt, p.key).value
+        if not (_same(now, started) or _same(now, p.value)):
+            raise ActionFailed(
+                f"{p.label()} is {now!r} now, neither the {started!r} it was when the "
+                f"rollback began nor the {p.value!r} it restores: a person changed it since "
+                f"the rollback began, so it is not set back to {p.value!r}; a person must look"
             )
 
     def _recorded(self, state: dict[str, JsonValue]) -> ConfigSetParams:
@@ -559,15 +623,34 @@ class ConfigSetAdapter:
                 if isinstance(branch, str):
                     repo.pull(p.remote, branch)
                 self._refuse_if_changed_since(p, fmt, repo, _scalar(raw.get("applied")))
-                self.ledger.begin(key, {"value": locate(self._read(p), fmt, p.key).value})
+                started = locate(self._read(p), fmt, p.key).value
+                self.ledger.begin(key, {"value": started})
+            else:
+                started = _scalar(entry.before.get("value"))
+                dropped = self._drop_own_edit(p, fmt, repo, p.value)
+                if not dropped and repo.find(key) is None:
+                    raise _someones_edit(p, "the rollback")
+                if isinstance(branch, str):
+                    repo.pull(p.remote, branch)
             text = self._read(p)
             revert = repo.find(key)
             made: str | None = None
-            if revert is None and isinstance(commit, str):
-                restored = with_value(text, fmt, p.key, p.value)
-                revert = made = repo.revert(commit, p.path, restored, key=key)
-            if locate(self._read(p), fmt, p.key).value != p.value:
-                replace_file(p.path, with_value(self._read(p), fmt, p.key, p.value))
+            if revert is None:
+                if entry is not None:
+                    self._refuse_if_moved(p, fmt, text, started)
+                if isinstance(commit, str):
+                    restored = with_value(text, fmt, p.key, p.value)
+                    revert = made = repo.revert(commit, p.path, restored, key=key)
+            now = self._read(p)
+            if not _same(locate(now, fmt, p.key).value, p.value):
+                self._refuse_if_moved(p, fmt, now, started)
+                if repo.dirty(p.path):
+                    raise ActionFailed(
+                        f"{p.file} has changes nobody committed in {p.repo}; {p.key} is not "
+                        f"restored to {p.value!r}, so as not to commit someone's edit with "
+                        "the undo: a person must look, then commit or discard the edit"
+                    )
+                replace_file(p.path, with_value(now, fmt, p.key, p.value))
                 revert = repo.commit(
                     [p.path],
                     f"auto: restore {p.key} to {p.value!r} in {p.file}, "
@@ -610,6 +693,24 @@ def _landed(repo: GitRepo, remote: str, branch: str, commit: str) -> bool:
         return head is not None and repo.contains(commit, head)
     except (VanguardError, OSError):
         return False
+
+
+def _someones_edit(p: ConfigSetParams, what: str) -> ActionFailed:
+    return ActionFailed(
+        f"{p.file} has changes nobody committed in {p.repo}, made since {what} began (it was "
+        "interrupted and is being finished); not finishing it, so as not to commit someone's "
+        "edit with Vanguard's: a person must look, then commit or discard the edit"
+    )
+
+
+def _only_the_value_differs(text: str, base: str, fmt: ConfigFormat, key: str) -> bool:
+    """Whether ``text`` is ``base`` with only ``key``'s value text changed."""
+    try:
+        edited, original = locate(text, fmt, key), locate(base, fmt, key)
+    except AdapterError:
+        return False
+    before, after = text[: edited.start], text[edited.end :]
+    return before == base[: original.start] and after == base[original.end :]
 
 
 def _same(a: Scalar, b: Scalar) -> bool:

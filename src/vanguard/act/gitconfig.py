@@ -10,6 +10,12 @@ commit it reverts. Files are only ever replaced atomically with their bytes, mod
 kept: git's own checkout would recreate them with default permissions, and a configuration
 file often holds secrets. Adapters hold ``GitRepo.locked`` around edit, commit and push, so
 two actions on one repository never race on its index.
+
+Git runs as Vanguard's user, so a repository's configuration decides what programs that user
+runs (hooks, ``core.fsmonitor``, filters, ``core.sshCommand``). Vanguard therefore works only
+in repositories its own user owns, as git itself insists, and never runs their hooks or file
+system monitor. Git never prompts (no terminal, ``BatchMode`` for ssh), and a git that
+overruns its time is stopped with every process it started.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import pwd
+import signal
 import subprocess
 import tempfile
 import time
@@ -29,6 +37,17 @@ __all__ = ["GitRepo", "read_config", "replace_file"]
 
 KEY_TRAILER = "Vanguard-Key"
 IDENTITY = ("-c", "user.name=Vanguard", "-c", "user.email=vanguard@localhost")
+HARDENING = (
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "protocol.ext.allow=never",
+    "-c",
+    "commit.gpgsign=false",
+)
+NETWORK = frozenset({"pull", "push", "ls-remote"})
 
 
 def read_config(path: Path) -> str:
@@ -98,26 +117,102 @@ class GitRepo:
     def _run(
         self, args: Sequence[str], *, check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:
-        """Run git; output as bytes, so file contents keep their line endings."""
-        argv = [
-            "git",
-            "-c",
-            f"safe.directory={self.root}",
-            *IDENTITY,
-            "-c",
-            "commit.gpgsign=false",
-            "-C",
-            str(self.root),
-            *args,
-        ]
+        """Run git; output as bytes, so file contents keep their line endings.
+
+        The repository must be Vanguard's user's (``_refuse_if_not_owned``). Git gets no
+        terminal and no stdin, runs in a session of its own, and past ``timeout_s`` the
+        whole session is killed: an ssh, a remote helper or a hook left running could
+        still land a push that the caller has taken back.
+        """
+        self._refuse_if_not_owned()
+        argv = ["git", *IDENTITY, *HARDENING, "-C", str(self.root), *args]
+        env = self._environment(network=bool(args) and args[0] in NETWORK)
         try:
-            done = subprocess.run(argv, capture_output=True, timeout=self.timeout_s, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
             raise AdapterError(f"git in {self.root}: {exc}") from exc
+        try:
+            stdout, stderr = proc.communicate(timeout=self.timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            _kill_session(proc)
+            raise AdapterError(
+                f"git {' '.join(args[:2])} in {self.root} took over {self.timeout_s:g} s; "
+                "stopped it and every process it started"
+            ) from exc
+        except BaseException:
+            _kill_session(proc)
+            raise
+        done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+        if done.returncode != 0 and b"dubious ownership" in stderr:
+            said = stderr.decode("utf-8", "replace").strip().splitlines()[0]
+            raise ActionFailed(
+                f"git refuses the repository holding {self.root} ({said}): it belongs to "
+                f"another user than {_who(os.geteuid())}, the user Vanguard runs as, "
+                "and its owner could make git run programs as that user; give the "
+                "repository to Vanguard's user, or run Vanguard as its owner"
+            )
         if check and done.returncode != 0:
-            said = (done.stderr or done.stdout).decode("utf-8", "replace").strip()
+            said = (stderr or stdout).decode("utf-8", "replace").strip()
             raise ActionFailed(f"git {' '.join(args[:2])} in {self.root} failed: {said}")
         return done
+
+    def _refuse_if_not_owned(self) -> None:
+        """Refuse a repository whose directory, git directory or git config is not ours.
+
+        Whoever can write a repository's configuration chooses programs git runs (hooks,
+        ``core.fsmonitor``, filter drivers, ``core.sshCommand``), and only some of them can be
+        switched off from the command line. Git refuses such repositories itself
+        (``safe.directory``); this check also covers ``.git/config`` and holds when a global
+        ``safe.directory = *`` would let git through.
+        """
+        me = os.geteuid()
+        git_dir = self.root / ".git"
+        for path in (self.root, git_dir, git_dir / "config"):
+            try:
+                owner = path.stat().st_uid
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise AdapterError(f"cannot inspect {path}: {exc}") from exc
+            if owner != me:
+                user = _name(me)
+                raise ActionFailed(
+                    f"{path} belongs to {_who(owner)}, not to {_who(me)}, the user Vanguard "
+                    "runs as; Vanguard does not use another user's git repository, whose "
+                    f"owner could make git run programs as {user}: give it to {user} "
+                    f"(chown {user} {self.root} && chown -R {user} {git_dir}) or run "
+                    f"Vanguard as {_name(owner)}"
+                )
+
+    def _environment(self, *, network: bool) -> dict[str, str]:
+        """Git's environment: never a prompt; for the network, ssh in batch mode."""
+        env = dict(os.environ)
+        env["GIT_TERMINAL_PROMPT"] = "0"
+        if network:
+            ssh = self._ssh_command(env)
+            if ssh is not None:
+                env["GIT_SSH_COMMAND"] = f"{ssh} -o BatchMode=yes"
+        return env
+
+    def _ssh_command(self, env: dict[str, str]) -> str | None:
+        """The ssh command git would use, so ``BatchMode`` is added to it, not put in its place.
+
+        Git's order: ``GIT_SSH_COMMAND``, ``core.sshCommand``, ``GIT_SSH``, ``ssh``. A
+        ``GIT_SSH`` program is left alone: it may not take ssh's options (plink).
+        """
+        if env.get("GIT_SSH_COMMAND"):
+            return env["GIT_SSH_COMMAND"]
+        configured = self._git("config", "--get", "core.sshCommand", check=False).stdout.strip()
+        if configured:
+            return configured
+        return None if env.get("GIT_SSH") else "ssh"
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -288,3 +383,24 @@ class GitRepo:
         """Whether ``descendant`` has ``ancestor`` in its history."""
         done = self._git("merge-base", "--is-ancestor", ancestor, descendant, check=False)
         return done.returncode == 0
+
+
+def _kill_session(proc: subprocess.Popen[bytes]) -> None:
+    """Kill git and everything it started (its session), then reap git."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+def _name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _who(uid: int) -> str:
+    return f"{_name(uid)} (uid {uid})"

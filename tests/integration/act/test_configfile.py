@@ -260,3 +260,170 @@ def test_a_push_that_times_out_after_the_remote_took_it_counts_as_pushed(
     assert "replicas: 8 " in _origin_values(origin)
     assert "replicas: 8 " in (work / "values.yaml").read_text()
     assert git(work, "rev-parse", "HEAD") == git(origin, "rev-parse", "main")
+
+
+def _push_from_another_clone(origin: Path, text: str, message: str) -> None:
+    """A person's change pushed to the GitOps branch from their own clone."""
+    other = origin.parent / "other"
+    if not other.exists():
+        git(origin.parent, "clone", "-q", "-b", "main", str(origin), str(other))
+    git(other, "pull", "-q", "--ff-only")
+    (other / "values.yaml").write_text(text)
+    git(other, "commit", "-q", "-am", message)
+    git(other, "push", "-q", "origin", "main")
+
+
+@pytest.mark.parametrize("push", [True, False])
+def test_an_interrupted_apply_never_writes_over_a_value_someone_committed_since(
+    gitops: tuple[Path, Path], push: bool
+) -> None:
+    """The worker died after recording 3 → 6; the on-call then set 12. Finishing the action
+    later must not take 12 down to 6."""
+    origin, work = gitops
+    ledger = MemoryLedger()
+    request = _request(work, key="replicas", value=6, push=push)
+    ledger.begin(request.idempotency_key, {"value": 3, "target": 6})
+    theirs = VALUES.replace("replicas: 3 ", "replicas: 12")
+    if push:
+        _push_from_another_clone(origin, theirs, "on-call: replicas 12")
+    else:
+        (work / "values.yaml").write_text(theirs)
+        git(work, "commit", "-q", "-am", "on-call: replicas 12")
+    head = git(origin if push else work, "rev-parse", "main")
+    pushed = git(origin, "rev-parse", "main")
+    with pytest.raises(ActionFailed, match="a person changed it since the action began"):
+        ConfigSetAdapter(ledger).apply(request)
+    assert locate((work / "values.yaml").read_text(), "yaml", "replicas").value == 12
+    assert git(work, "rev-parse", "HEAD") == head
+    assert git(origin, "rev-parse", "main") == pushed
+    assert git(work, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("ours_too", [False, True], ids=["theirs", "ours-and-theirs"])
+def test_an_interrupted_apply_never_commits_someones_uncommitted_edit(
+    gitops: tuple[Path, Path], ours_too: bool
+) -> None:
+    """A work-in-progress edit left in the file must not ride out in Vanguard's commit, with
+    or without the action's own uncommitted edit beside it."""
+    origin, work = gitops
+    ledger = MemoryLedger()
+    request = _request(work, key="replicas", value=6)
+    ledger.begin(request.idempotency_key, {"value": 3, "target": 6})
+    edited = VALUES.replace("memory_mb: 512", "memory_mb: 4096  # WIP, not reviewed")
+    if ours_too:
+        edited = edited.replace("replicas: 3 ", "replicas: 6 ")
+    (work / "values.yaml").write_text(edited)
+    head = git(work, "rev-parse", "HEAD")
+    with pytest.raises(ActionFailed, match=r"changes nobody committed .* since this action began"):
+        ConfigSetAdapter(ledger).apply(request)
+    assert (work / "values.yaml").read_text() == edited
+    assert git(work, "rev-parse", "HEAD") == head
+    assert git(origin, "rev-list", "--count", "main") == "1"
+
+
+def test_an_interrupted_apply_takes_out_its_own_edit_to_pull_a_change_to_the_same_file(
+    gitops: tuple[Path, Path],
+) -> None:
+    """The worker died between edit and commit; meanwhile a person pushed another line of the
+    file. The uncommitted edit is the action's own, so it is made again after the pull."""
+    origin, work = gitops
+    ledger = MemoryLedger()
+    request = _request(work, key="replicas", value=6)
+    ledger.begin(request.idempotency_key, {"value": 3, "target": 6})
+    (work / "values.yaml").write_text(VALUES.replace("replicas: 3 ", "replicas: 6 "))
+    theirs = VALUES.replace("memory_mb: 512", "memory_mb: 640")
+    _push_from_another_clone(origin, theirs, "ops: memory 640")
+    result = ConfigSetAdapter(ledger).apply(request)
+    assert result.applied
+    assert _origin_values(origin) == theirs.replace("replicas: 3 ", "replicas: 6 ")
+    assert git(origin, "rev-list", "--count", "main") == "3"
+    assert git(work, "status", "--porcelain") == ""
+
+
+def _applied(work: Path, push: bool = True) -> tuple[MemoryLedger, RollbackRequest]:
+    """replicas 3 → 6 applied; a rollback request for it whose attempt died after beginning."""
+    ledger = MemoryLedger()
+    result = ConfigSetAdapter(ledger).apply(_request(work, key="replicas", value=6, push=push))
+    rollback = RollbackRequest(
+        idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo
+    )
+    return ledger, rollback
+
+
+@pytest.mark.parametrize("push", [True, False])
+def test_an_interrupted_rollback_never_writes_over_a_value_someone_committed_since(
+    gitops: tuple[Path, Path], push: bool
+) -> None:
+    origin, work = gitops
+    ledger, rollback = _applied(work, push)
+    ledger.begin(rollback.idempotency_key, {"value": 6})
+    theirs = VALUES.replace("replicas: 3 ", "replicas: 12")
+    if push:
+        _push_from_another_clone(origin, theirs, "on-call: replicas 12")
+    else:
+        (work / "values.yaml").write_text(theirs)
+        git(work, "commit", "-q", "-am", "on-call: replicas 12")
+    head = git(origin if push else work, "rev-parse", "main")
+    with pytest.raises(ActionFailed, match="a person changed it since the rollback began"):
+        ConfigSetAdapter(ledger).rollback(rollback)
+    assert locate((work / "values.yaml").read_text(), "yaml", "replicas").value == 12
+    assert git(work, "rev-parse", "HEAD") == head
+    assert git(work, "status", "--porcelain") == ""
+
+
+def test_an_interrupted_rollback_never_commits_someones_uncommitted_edit(
+    gitops: tuple[Path, Path],
+) -> None:
+    origin, work = gitops
+    ledger, rollback = _applied(work)
+    ledger.begin(rollback.idempotency_key, {"value": 6})
+    edited = (work / "values.yaml").read_text().replace("memory_mb: 512", "memory_mb: 4096")
+    (work / "values.yaml").write_text(edited)
+    head = git(work, "rev-parse", "HEAD")
+    with pytest.raises(ActionFailed, match=r"changes nobody committed .* since the rollback began"):
+        ConfigSetAdapter(ledger).rollback(rollback)
+    assert (work / "values.yaml").read_text() == edited
+    assert git(work, "rev-parse", "HEAD") == head
+    assert git(origin, "rev-parse", "main") == head
+
+
+def test_a_rollback_whose_push_failed_succeeds_once_the_remote_takes_pushes_again(
+    gitops: tuple[Path, Path],
+) -> None:
+    """The retry pulls first: someone pushed in between, and a push without that pull would
+    be rejected ('fetch first') on every later attempt."""
+    origin, work = gitops
+    ledger, rollback = _applied(work)
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho declined >&2\nexit 1\n")
+    hook.chmod(0o755)
+    adapter = ConfigSetAdapter(ledger)
+    with pytest.raises(ActionFailed, match="taken back"):
+        adapter.rollback(rollback)
+    hook.unlink()
+    theirs = _origin_values(origin).replace("memory_mb: 512", "memory_mb: 640")
+    _push_from_another_clone(origin, theirs, "ops: memory 640")
+    undone = adapter.rollback(rollback)
+    assert undone.applied
+    assert _origin_values(origin) == VALUES.replace("memory_mb: 512", "memory_mb: 640")
+    assert git(work, "rev-parse", "HEAD") == git(origin, "rev-parse", "main")
+
+
+def test_a_rollback_push_that_landed_unseen_is_recognised_not_made_twice(
+    gitops: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The push reached the remote but its answer and the check after it were lost, so the
+    revert was taken back locally. The retry's pull brings it back: no second revert."""
+    origin, work = gitops
+    _, rollback = _applied(work)
+    with monkeypatch.context() as earlier:
+        earlier.setenv("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        ConfigSetAdapter(MemoryLedger()).rollback(rollback)
+    git(work, "reset", "-q", "--hard", "HEAD~1")
+    ledger = MemoryLedger()
+    ledger.begin(rollback.idempotency_key, {"value": 6})
+    undone = ConfigSetAdapter(ledger).rollback(rollback)
+    assert undone.after["commit"] == git(origin, "rev-parse", "main")
+    assert _origin_values(origin) == VALUES
+    subjects = git(origin, "log", "--format=%s", "main").splitlines()
+    assert len(subjects) == 3, subjects

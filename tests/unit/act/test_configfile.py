@@ -139,3 +139,29 @@ def test_a_secret_is_never_a_setting_to_change(key: str) -> None:
         validate_params(ConfigSetParams, "config.set", params)
     allowed = validate_params(ConfigSetParams, "config.set", params | {"key": "POOL_SIZE"})
     assert allowed.key == "POOL_SIZE"
+
+
+@pytest.mark.parametrize(
+    ("file", "value", "message"),
+    [
+        ("pgbouncer.ini", "8\nadmin_users = mallory", "holds a line break"),
+        ("app.env", "4\rEXTRA=1", "holds a line break"),
+        ("values.yaml", "a\u2028b", "holds a line break"),
+        ("pgbouncer.ini", "[admin]", "starts with '\\['"),
+        ("app.settings", " [admin]", "starts with '\\['"),
+    ],
+)
+def test_a_value_cannot_add_lines_to_the_file(file: str, value: str, message: str) -> None:
+    """In an INI or ``.env`` file, a line break in the value would add a setting or a section
+    of the pattern's choosing."""
+    params = {"repo": "/srv/conf", "file": file, "key": "pool.size", "value": value}
+    if file == "app.settings":
+        params["format"] = "ini"
+    with pytest.raises(InvalidParams, match=message):
+        validate_params(ConfigSetParams, "config.set", params)
+
+
+def test_a_value_on_one_line_is_allowed() -> None:
+    for file, value in [("values.yaml", "[not a section]"), ("pgbouncer.ini", "a [b]")]:
+        params = {"repo": "/srv/conf", "file": file, "key": "pool.size", "value": value}
+        assert validate_params(ConfigSetParams, "config.set", params).value == value
