@@ -217,9 +217,7 @@ class IssueKeeper:
     def locate(self, alert: Alert) -> int | None:
         """The number of the fingerprint's issue, from the store or else by its label."""
         repository, fingerprint = alert.service_name, _label(alert, "fingerprint")
-        with self.store().session() as session:
-            row = _ci_repo(session).triage(repository, fingerprint)
-            known = row.issue_number if row else None
+        known, _ = self._row(repository, fingerprint)
         if known is None:
             found = self.api().find_issue(repository, issue_label(fingerprint))
             known = found.number if found is not None else None
@@ -269,7 +267,7 @@ class IssueKeeper:
     ) -> IssueUpdate:
         repository = alert.service_name
         fingerprint = _label(alert, "fingerprint")
-        api, now = self.api(), self.clock()
+        api = self.api()
         run = RunLink(
             repository=alert.labels.get("repository", repository),
             run_id=_int_label(alert, "run_id"),
@@ -278,13 +276,7 @@ class IssueKeeper:
             workflow=alert.labels.get("workflow", ""),
             head_sha=alert.labels.get("head_sha", ""),
         )
-        with self.store().session() as session:
-            row = _ci_repo(session).triage(repository, fingerprint)
-            known = row.issue_number if row else None
-            body: dict[str, Any] = dict(row.body) if row else {}
-            body.pop("opening", None)
-            body.pop("opening_at", None)
-        closed = body.get("state") == "closed"
+        known, body = self._row(repository, fingerprint)
         runs = [RunLink.model_validate(r) for r in body.get("runs", [])]
         if run not in runs:
             runs = [*runs, run][-MAX_RUNS_KEPT:]
@@ -306,7 +298,11 @@ class IssueKeeper:
             compared_with=_str(alert.attributes.get("baseline_url")),
         )
         draft = render_issue(facts, (*self.config().triage.labels, *extra_labels))
-        body.update(runs=[r.model_dump(mode="json") for r in runs], title=draft.title, state="open")
+        changes: dict[str, Any] = {
+            "runs": [r.model_dump(mode="json") for r in runs],
+            "title": draft.title,
+        }
+        opened = {**changes, "opened_by": key, "state": "open"}
         done = IssueUpdate(
             repository=repository,
             issue_number=1,
@@ -321,31 +317,68 @@ class IssueKeeper:
             found = api.find_issue(repository, issue_label(fingerprint))
             known = found.number if found is not None else None
             if known is not None and adopt_found:
-                body["opened_by"] = key
-                self._save(repository, fingerprint, now, known, body)
+                self._record(repository, fingerprint, known, opened)
                 return done.model_copy(update={"issue_number": known, "created": True})
         if known is None:
             number = api.create_issue(repository, draft).number
-            body["opened_by"] = key
-            self._save(repository, fingerprint, now, number, body)
+            self._record(repository, fingerprint, number, opened)
             return done.model_copy(update={"issue_number": number, "created": True})
-        commented = [str(k) for k in body.get("commented_by", [])]
-        if key not in commented:
-            comment = render_comment(run, lines, facts.heal_reason, facts.outage_repositories)
-            api.comment_issue(repository, known, comment)
-            body["commented_by"] = [*commented, key][-MAX_RUNS_KEPT:]
-        api.add_labels(repository, known, draft.labels)
-        if closed:
-            api.set_issue_state(repository, known, "open")
-        self._save(repository, fingerprint, now, known, body)
+        comment = render_comment(run, lines, facts.heal_reason, facts.outage_repositories)
+        self._update(repository, fingerprint, known, draft.labels, comment, changes, key=key)
         return done.model_copy(update={"issue_number": known})
 
-    def _save(
-        self, repository: str, fingerprint: str, at: datetime, number: int, body: dict[str, Any]
+    def _update(
+        self,
+        repository: str,
+        fingerprint: str,
+        number: int,
+        labels: tuple[str, ...],
+        comment: str,
+        changes: dict[str, Any],
+        *,
+        key: str,
+    ) -> None:
+        """Label, reopen and comment the issue, then record it.
+
+        The comment is the last call: a labels or state call failing for a transient reason
+        is retried before anything was posted, so the retry does not comment twice. The row is
+        read again for its state and who commented, since another incident or a person may
+        have changed them while this one worked.
+        """
+        api = self.api()
+        _, body = self._row(repository, fingerprint)
+        api.add_labels(repository, number, labels)
+        if body.get("state") == "closed":
+            api.set_issue_state(repository, number, "open")
+            changes = {**changes, "state": "open"}
+        commented = key in [str(k) for k in body.get("commented_by", [])]
+        if not commented:
+            api.comment_issue(repository, number, comment)
+        self._record(repository, fingerprint, number, changes, commenter=None if commented else key)
+
+    def _row(self, repository: str, fingerprint: str) -> tuple[int | None, dict[str, Any]]:
+        """The fingerprint's issue number and body as the store holds them now."""
+        with self.store().session() as session:
+            row = _ci_repo(session).triage(repository, fingerprint)
+            return (row.issue_number, dict(row.body)) if row else (None, {})
+
+    def _record(
+        self,
+        repository: str,
+        fingerprint: str,
+        number: int,
+        changes: dict[str, Any],
+        *,
+        commenter: str | None = None,
     ) -> None:
         with self.store().session() as session:
-            _ci_repo(session).save_triage(
-                repository, fingerprint, at=at, issue_number=number, body=body
+            _ci_repo(session).update_triage(
+                repository,
+                fingerprint,
+                at=self.clock(),
+                issue_number=number,
+                changes=changes,
+                commenter=commenter,
             )
 
 

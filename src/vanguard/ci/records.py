@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -24,6 +25,9 @@ STALE_RECEIVED = timedelta(minutes=15)
 STALE_OPENING = timedelta(seconds=20)
 """A claim to open a fingerprint's issue older than this is taken to be a dead worker's:
 shorter than the retries of the incident that waits for it (about 30 s)."""
+MAX_COMMENTERS = 50
+"""Keys remembered as having commented on a fingerprint's issue (the newest ones)."""
+_CLAIM = ("opening", "opening_at")
 
 
 class CiRepo:
@@ -267,7 +271,40 @@ class CiRepo:
         row = self.session.get(CiTriageRow, (repository, fingerprint), with_for_update=True)
         if row is None or row.issue_number is not None or row.body.get("opening") != key:
             return
-        row.body = {k: v for k, v in row.body.items() if k not in ("opening", "opening_at")}
+        row.body = {k: v for k, v in row.body.items() if k not in _CLAIM}
+        self.session.flush()
+
+    def update_triage(
+        self,
+        repository: str,
+        fingerprint: str,
+        *,
+        at: datetime,
+        issue_number: int,
+        changes: Mapping[str, Any],
+        commenter: str | None = None,
+    ) -> None:
+        """Write what the issue keeper changed into the fingerprint's row, under its lock.
+
+        Only the keys in ``changes`` are written (and ``commenter`` added to
+        ``commented_by``): the keeper works on GitHub for seconds, and a person closing the
+        issue meanwhile (``state``, noted from the ``issues`` delivery) or another incident
+        commenting must not be overwritten by what it read before.
+        """
+        row = self.session.get(
+            CiTriageRow, (repository, fingerprint), with_for_update=True, populate_existing=True
+        )
+        if row is None:
+            row = _triage_row(repository, fingerprint, at, {})
+            self.session.add(row)
+        body = {k: v for k, v in row.body.items() if k not in _CLAIM}
+        body.update(changes)
+        if commenter is not None:
+            earlier = [str(k) for k in body.get("commented_by", []) if k != commenter]
+            body["commented_by"] = [*earlier, commenter][-MAX_COMMENTERS:]
+        row.issue_number = issue_number
+        row.body = body
+        row.updated_at = at
         self.session.flush()
 
     def triage_by_issue(self, repository: str, issue_number: int) -> CiTriageRow | None:

@@ -162,3 +162,38 @@ def test_concurrent_openings_of_one_fingerprints_issue_are_claimed_once(store: S
     with store.session() as session:
         CiRepo(session).save_triage("o/r", "forgotten", at=NOW, body={"note": "issue deleted"})
     assert sorted(_race_triage(store, "forgotten")) == [False] * (CLAIMS - 1) + [True]
+
+
+def test_concurrent_updates_of_one_issue_keep_every_change(store: Store) -> None:
+    """Each incident read the row, worked on GitHub, then wrote back what it had read: the
+    other's comment was forgotten (so its retry commented twice), and a person's close
+    noted meanwhile was overwritten."""
+    with store.session() as session:
+        CiRepo(session).save_triage("o/r", "busy", at=NOW, issue_number=7, body={})
+    start = threading.Barrier(CLAIMS)
+
+    def comment(n: int) -> None:
+        start.wait()
+        with store.session() as session:
+            CiRepo(session).update_triage(
+                "o/r", "busy", at=NOW, issue_number=7, changes={}, commenter=f"inc-{n}"
+            )
+
+    with ThreadPoolExecutor(CLAIMS) as pool:
+        list(pool.map(comment, range(CLAIMS)))
+    with store.session() as session:
+        repo = CiRepo(session)
+        row = repo.triage("o/r", "busy")
+        assert row is not None
+        repo.save_triage("o/r", "busy", at=NOW, body={**row.body, "state": "closed"})
+    with store.session() as session:
+        CiRepo(session).update_triage(
+            "o/r", "busy", at=NOW, issue_number=7, changes={"title": "t"}, commenter="late"
+        )
+    with store.session() as session:
+        row = CiRepo(session).triage("o/r", "busy")
+        assert row is not None
+        assert sorted(row.body["commented_by"]) == sorted(
+            [f"inc-{n}" for n in range(CLAIMS)] + ["late"]
+        )
+        assert (row.body["state"], row.body["title"]) == ("closed", "t")

@@ -474,3 +474,96 @@ def test_a_failed_opening_gives_its_claim_back(h: Harness) -> None:
         h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
     with h.store.session() as session:
         assert CiRepo(session).claim_triage(REPO, "3604de18fb486626", key="inc-2", at=h.now)
+
+
+def _use(h: Harness, github: MemoryGitHub) -> None:
+    """Serve the harness's runs, files and issues from ``github`` from now on."""
+    github.runs, github.files, github.issues = h.github.runs, h.github.files, h.github.issues
+    h.github = github
+
+
+class Unreliable(MemoryGitHub):
+    """The in-memory GitHub where each named call fails once, as with a 502 or 503."""
+
+    def __init__(self, *failing: str) -> None:
+        super().__init__()
+        self.failing = set(failing)
+
+    def _call(self, name: str) -> None:
+        if name in self.failing:
+            self.failing.discard(name)
+            raise AdapterError(f"GitHub {name}: HTTP 502 (retried)")
+
+    def find_issue(self, repository: str, label: str) -> IssueRef | None:
+        self._call("find_issue")
+        return super().find_issue(repository, label)
+
+    def add_labels(self, repository: str, number: int, labels: tuple[str, ...]) -> None:
+        self._call("add_labels")
+        super().add_labels(repository, number, labels)
+
+    def set_issue_state(self, repository: str, number: int, state: str) -> None:
+        self._call("set_issue_state")
+        super().set_issue_state(repository, number, state)
+
+
+@pytest.mark.parametrize("failing", ["add_labels", "set_issue_state"])
+def test_an_update_retried_after_a_transient_failure_comments_once(
+    h: Harness, failing: str
+) -> None:
+    """The comment came first: a labels or reopen call failing after it made the retry post
+    it again."""
+    first = h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
+    number = int(str(first.after["issue_number"]))
+    h.github.set_issue_state(REPO, number, "closed")
+    with h.store.session() as session:
+        row = CiRepo(session).triage(REPO, "3604de18fb486626")
+        assert row is not None
+        row.body = {**row.body, "state": "closed"}
+    _use(h, Unreliable(failing))
+    request = h.request("inc-2", _alert("triage", run_id=12), "github.triage")
+    with pytest.raises(AdapterError, match="502"):
+        h.triage.apply(request)
+    h.triage.apply(request)
+    assert len(h.github.comments) == 1
+    ((_, state),) = h.github.issues.values()
+    assert state == "open"
+
+
+class ClosedMeanwhile(MemoryGitHub):
+    """A person closes the issue while Vanguard comments on it, and the intake notes it in
+    the store (as it does for an ``issues`` delivery)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+        self.closing = True
+
+    def comment_issue(self, repository: str, number: int, body: str) -> int:
+        made = super().comment_issue(repository, number, body)
+        if self.closing:
+            self.closing = False
+            self.set_issue_state(repository, number, "closed")
+            with self.store.session() as session:
+                repo = CiRepo(session)
+                row = repo.triage_by_issue(repository, number)
+                assert row is not None
+                closed = {**row.body, "state": "closed"}
+                repo.save_triage(repository, row.fingerprint, at=NOW, body=closed)
+        return made
+
+
+def test_a_person_closing_the_issue_during_an_update_is_not_overwritten(h: Harness) -> None:
+    """Overwritten with "open", the close was forgotten and the next failure did not
+    reopen the issue."""
+    h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
+    _use(h, ClosedMeanwhile(h.store))
+    h.triage.apply(h.request("inc-2", _alert("triage", run_id=12), "github.triage"))
+    with h.store.session() as session:
+        row = CiRepo(session).triage(REPO, "3604de18fb486626")
+        assert row is not None
+        assert row.body["state"] == "closed"
+        assert row.body["commented_by"] == ["inc-2:apply"]
+    h.triage.apply(h.request("inc-3", _alert("triage", run_id=13), "github.triage"))
+    ((_, state),) = h.github.issues.values()
+    assert state == "open"
