@@ -20,7 +20,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -29,6 +29,7 @@ from vanguard.act.base import Adapter, Ledger, cannot_undo, validate_params
 from vanguard.ci.client import GitHubApi, build_github_api
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.triage import (
+    MARKER,
     RunLink,
     TriageFacts,
     issue_label,
@@ -160,6 +161,12 @@ def _ci_repo(session: Session) -> CiRepo:
     return CiRepo(session)
 
 
+def _stale_opening(call_timeout_s: float) -> timedelta:
+    from vanguard.ci.records import stale_opening
+
+    return stale_opening(call_timeout_s)
+
+
 def _label(alert: Alert, name: str) -> str:
     value = alert.labels.get(name)
     if not value:
@@ -235,20 +242,23 @@ class IssueKeeper:
 
         ``adopt_found`` is for a retried key that began when no issue existed: an issue
         found now is the one it opened before it was interrupted, so it is not commented.
-        Opening is claimed on the fingerprint's row first, and the claim is given back when
+        Opening is claimed on the fingerprint's row first (the owners are read before, so
+        the claim spans as few GitHub calls as possible), and the claim is given back when
         this fails before an issue exists.
         """
         repository, fingerprint = alert.service_name, _label(alert, "fingerprint")
+        owners = self.owners(repository)
+        stale_after = _stale_opening(self.config().timeout_s)
         with self.store().session() as session:
             if not _ci_repo(session).claim_triage(
-                repository, fingerprint, key=key, at=self.clock()
+                repository, fingerprint, key=key, at=self.clock(), stale_after=stale_after
             ):
                 raise AdapterError(
                     f"the issue of {fingerprint} in {repository} is being opened by another "
                     "incident; this one comments on it once it exists (retried)"
                 )
         try:
-            return self._upsert(alert, extra_labels, key=key, adopt_found=adopt_found)
+            return self._upsert(alert, extra_labels, owners, key=key, adopt_found=adopt_found)
         except BaseException:
             try:
                 with self.store().session() as session:
@@ -261,6 +271,7 @@ class IssueKeeper:
         self,
         alert: Alert,
         extra_labels: tuple[str, ...],
+        owners: tuple[str, ...],
         *,
         key: str,
         adopt_found: bool,
@@ -291,7 +302,7 @@ class IssueKeeper:
             candidates=candidates,
             headline=_str(alert.attributes.get("headline")) or "",
             runs=tuple(runs),
-            owners=self.owners(repository),
+            owners=owners,
             outage_repositories=outage,
             heal_reason=_str(alert.attributes.get("heal_reason")) or "",
             failed_step=_str(alert.attributes.get("failed_step")),
@@ -320,9 +331,14 @@ class IssueKeeper:
                 self._record(repository, fingerprint, known, opened)
                 return done.model_copy(update={"issue_number": known, "created": True})
         if known is None:
+            known = self._still_opening(repository, fingerprint, key)
+        if known is None:
             number = api.create_issue(repository, draft).number
-            self._record(repository, fingerprint, number, opened)
-            return done.model_copy(update={"issue_number": number, "created": True})
+            kept = self._record(repository, fingerprint, number, opened)
+            if kept == number:
+                return done.model_copy(update={"issue_number": number, "created": True})
+            self._close_duplicate(repository, number, kept)
+            known = kept
         comment = render_comment(run, lines, facts.heal_reason, facts.outage_repositories)
         self._update(repository, fingerprint, known, draft.labels, comment, changes, key=key)
         return done.model_copy(update={"issue_number": known})
@@ -356,6 +372,42 @@ class IssueKeeper:
             api.comment_issue(repository, number, comment)
         self._record(repository, fingerprint, number, changes, commenter=None if commented else key)
 
+    def _still_opening(self, repository: str, fingerprint: str, key: str) -> int | None:
+        """Renew ``key``'s claim right before creating the issue; the issue recorded
+        meanwhile by another incident, if any (then it is commented instead).
+
+        Raises ``AdapterError`` (retried) when the claim was taken over and no issue is
+        recorded yet: the other incident is creating it.
+        """
+        with self.store().session() as session:
+            repo = _ci_repo(session)
+            if repo.renew_triage_claim(repository, fingerprint, key=key, at=self.clock()):
+                return None
+            row = repo.triage(repository, fingerprint)
+            if row is not None and row.issue_number is not None:
+                return row.issue_number
+        raise AdapterError(
+            f"the issue of {fingerprint} in {repository} is being opened by another incident, "
+            "which took over this one's stale claim; this one comments on it once it exists "
+            "(retried)"
+        )
+
+    def _close_duplicate(self, repository: str, number: int, kept: int) -> None:
+        """Close the issue just created when another incident recorded its own first."""
+        log.warning(
+            "issue #%d in %s duplicates #%d (opened meanwhile by another incident): closing it",
+            number,
+            repository,
+            kept,
+        )
+        self.api().comment_issue(
+            repository,
+            number,
+            f"Opened twice while GitHub was slow: this failure is tracked in #{kept}, "
+            f"so this issue is closed.\n\n{MARKER}",
+        )
+        self.api().set_issue_state(repository, number, "closed")
+
     def _row(self, repository: str, fingerprint: str) -> tuple[int | None, dict[str, Any]]:
         """The fingerprint's issue number and body as the store holds them now."""
         with self.store().session() as session:
@@ -370,9 +422,9 @@ class IssueKeeper:
         changes: dict[str, Any],
         *,
         commenter: str | None = None,
-    ) -> None:
+    ) -> int:
         with self.store().session() as session:
-            _ci_repo(session).update_triage(
+            return _ci_repo(session).update_triage(
                 repository,
                 fingerprint,
                 at=self.clock(),

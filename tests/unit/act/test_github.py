@@ -473,7 +473,9 @@ def test_a_failed_opening_gives_its_claim_back(h: Harness) -> None:
     with pytest.raises(ActionFailed, match="422"):
         h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
     with h.store.session() as session:
-        assert CiRepo(session).claim_triage(REPO, "3604de18fb486626", key="inc-2", at=h.now)
+        assert CiRepo(session).claim_triage(
+            REPO, "3604de18fb486626", key="inc-2", at=h.now, stale_after=timedelta(seconds=75)
+        )
 
 
 def _use(h: Harness, github: MemoryGitHub) -> None:
@@ -567,3 +569,98 @@ def test_a_person_closing_the_issue_during_an_update_is_not_overwritten(h: Harne
     h.triage.apply(h.request("inc-3", _alert("triage", run_id=13), "github.triage"))
     ((_, state),) = h.github.issues.values()
     assert state == "open"
+
+
+class SlowGitHub(MemoryGitHub):
+    """GitHub answering each call ``took_s`` later on the harness's clock; the first
+    ``create_issue`` also waits until the test lets it go."""
+
+    def __init__(self, h: Harness, took_s: float) -> None:
+        super().__init__()
+        self.h, self.took_s = h, took_s
+        self.creating, self.go = threading.Event(), threading.Event()
+        self.claimed_while_reading_owners: list[bool] = []
+
+    def file_text(self, repository: str, path: str) -> str | None:
+        with self.h.store.session() as session:
+            row = CiRepo(session).triage(repository, "3604de18fb486626")
+            self.claimed_while_reading_owners.append(row is not None and "opening" in row.body)
+        self.h.now += timedelta(seconds=self.took_s)
+        return super().file_text(repository, path)
+
+    def find_issue(self, repository: str, label: str) -> IssueRef | None:
+        self.h.now += timedelta(seconds=self.took_s)
+        return super().find_issue(repository, label)
+
+    def create_issue(self, repository: str, draft: IssueDraft) -> IssueRef:
+        if not self.creating.is_set():
+            self.creating.set()
+            assert self.go.wait(10)
+        return super().create_issue(repository, draft)
+
+
+def _open_while_slow(
+    h: Harness, took_s: float, waited_s: float, *, refused: bool
+) -> tuple[ActionResult, ActionResult]:
+    """Incident 1 opens the issue on a slow GitHub; incident 2 arrives ``waited_s`` into
+    its create call and, when ``refused`` then, is retried once incident 1 is done."""
+    slow = SlowGitHub(h, took_s)
+    _use(h, slow)
+    first_request = h.request("inc-1", _alert("triage"), "github.triage")
+    second_request = h.request("inc-2", _alert("triage", run_id=12), "github.triage")
+    firsts: list[ActionResult] = []
+    opener = threading.Thread(target=lambda: firsts.append(h.triage.apply(first_request)))
+    opener.start()
+    try:
+        assert slow.creating.wait(5)
+        slow.took_s = 0
+        h.now += timedelta(seconds=waited_s)
+        if refused:
+            with pytest.raises(AdapterError, match="being opened by another incident"):
+                h.triage.apply(second_request)
+        else:
+            second = h.triage.apply(second_request)
+    finally:
+        slow.go.set()
+        opener.join(10)
+    if refused:
+        second = h.triage.apply(second_request)
+    (first,) = firsts
+    return first, second
+
+
+def test_a_create_slower_than_the_old_stale_age_opens_one_issue(h: Harness) -> None:
+    """With a 20 s stale age, a create taking 40 s let the second incident take over the
+    claim and open a second issue."""
+    first, second = _open_while_slow(h, took_s=0, waited_s=40, refused=True)
+    assert len(h.github.issues) == 1
+    assert (first.after["created"], second.after["created"]) == (True, False)
+    assert second.after["issue_number"] == first.after["issue_number"]
+    assert len(h.github.comments) == 1
+
+
+def test_the_claim_is_renewed_between_slow_calls(h: Harness) -> None:
+    """Owners, look-up and create take 40 s each: the claim is 80 s old but was renewed
+    before the create, and the owners were read before claiming."""
+    first, second = _open_while_slow(h, took_s=40, waited_s=40, refused=True)
+    assert len(h.github.issues) == 1
+    assert (first.after["created"], second.after["created"]) == (True, False)
+    assert isinstance(h.github, SlowGitHub)
+    assert h.github.claimed_while_reading_owners[0] is False
+
+
+def test_an_issue_opened_twice_after_a_claim_went_stale_is_closed(h: Harness) -> None:
+    """A create stuck past the stale age: the second incident takes over and opens the
+    issue; the first closes its own when it finally comes back and comments on the other."""
+    stuck, other = _open_while_slow(h, took_s=0, waited_s=600, refused=False)
+    assert (other.after["issue_number"], other.after["created"]) == (1, True)
+    assert (stuck.after["issue_number"], stuck.after["created"]) == (1, False)
+    assert {n: state for (_, n), (_, state) in h.github.issues.items()} == {
+        1: "open",
+        2: "closed",
+    }
+    (note, failure) = h.github.comments
+    assert note[1] == 2
+    assert "tracked in #1" in note[2]
+    assert failure[1] == 1
+    assert "Failed again" in failure[2]
