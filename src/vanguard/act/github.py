@@ -4,10 +4,12 @@ one issue of a failure fingerprint up to date.
 What to act on comes from the incident's alert (labels: run id, fingerprint, class; attributes:
 explaining lines, links, a storm's repositories), read from the store by incident id, so a
 pattern's remedy needs no per-run parameters. Both go through the ``Ledger``: a finished key
-returns its recorded result; a begun-but-unfinished re-run is reconciled against the run's
-attempt number, so a worker killed between the POST and the record never re-runs twice; a
-begun triage finds the issue its key opened (recorded before anything else) and neither
-comments on it nor forgets that it can be closed. Both kinds share one ``GitHubContext``.
+returns its recorded result; a re-run reads the run right before its POST and claims the
+attempt for one key, so neither a worker killed between the POST and the record, nor a
+person's re-run during the backoff, nor a second incident of the same attempt re-runs it
+twice; a begun triage finds the issue its key opened (recorded before anything else) and
+neither comments on it nor forgets that it can be closed. Both kinds share one
+``GitHubContext``.
 
 A re-run of a class marked ``track`` (flaky tests) also updates the fingerprint's issue:
 flakes are healed and never hidden. A re-run cannot be undone (the cancel endpoint stops the
@@ -493,6 +495,15 @@ class GitHubRerunAdapter:
         return Plan(action=self.kind, target=request.target, steps=tuple(steps), undoable=False)
 
     def apply(self, request: ActionRequest) -> ActionResult:
+        """Re-run the run's failed jobs unless its attempt was re-run already.
+
+        Just before the POST (after the backoff) the run is read: a newer attempt, or a run
+        not completed, means it was re-run meanwhile (by a person, or before this key was
+        interrupted), and another POST would start an attempt too many or be refused. Each
+        attempt is also claimed in the ledger for one key, so two incidents of one attempt
+        (two ``/vanguard retry`` comments, a retry during an automatic re-run's backoff)
+        re-run it once.
+        """
         params = validate_params(GitHubRerunParams, self.kind, request.params)
         key = request.idempotency_key
         entry = self.ledger.get(key)
@@ -508,19 +519,29 @@ class GitHubRerunAdapter:
             "run_attempt": attempt,
         }
         api = self.api()
-        if entry is None:
-            self.ledger.begin(key, before)
-        else:
-            current = api.get_run(repository, run_id)
-            if current.run_attempt > attempt:
-                return self._finish(
-                    request,
-                    alert,
-                    before,
-                    current.run_attempt,
-                    "re-run had already been requested before an interruption; not repeated",
-                )
+        self.ledger.begin(key, before)
         self._wait_backoff(alert, params)
+        current = api.get_run(repository, run_id)
+        holder = self._claim_attempt(repository, run_id, attempt, request)
+        if holder is not None:
+            return self._finish(
+                request,
+                alert,
+                before,
+                attempt + 1,
+                f"attempt {attempt} of run {run_id} in {repository} is re-run by incident "
+                f"{holder}; not repeated",
+            )
+        if current.run_attempt > attempt or current.status != "completed":
+            if entry is not None:
+                message = "re-run had already been requested before an interruption"
+            else:
+                message = (
+                    f"run {run_id} in {repository} was already re-run (attempt "
+                    f"{current.run_attempt} is {current.status})"
+                )
+            expected = max(current.run_attempt, attempt + 1)
+            return self._finish(request, alert, before, expected, f"{message}; not repeated")
         api.rerun_failed_jobs(repository, run_id)
         with self.store().session() as session:
             _ci_repo(session).mark_rerun(repository, run_id, attempt)
@@ -530,6 +551,25 @@ class GitHubRerunAdapter:
             tracked = self.keeper.upsert(alert, key=key)
             message += f"; tracked in issue #{tracked.issue_number}"
         return self._finish(request, alert, before, attempt + 1, message, tracked)
+
+    def _claim_attempt(
+        self, repository: str, run_id: int, attempt: int, request: ActionRequest
+    ) -> str | None:
+        """Claim the re-run of this attempt for the request's key in the ledger; the
+        incident that holds it when that is another one.
+
+        Repository names are compared as GitHub does, without case.
+        """
+        claim = f"{self.kind}:{repository.lower()}:{run_id}:{attempt}"
+        mine: dict[str, JsonValue] = {
+            "key": request.idempotency_key,
+            "incident_id": request.incident_id,
+        }
+        self.ledger.begin(claim, mine)
+        held = self.ledger.get(claim)
+        if held is None or held.before.get("key") == request.idempotency_key:
+            return None
+        return str(held.before.get("incident_id") or held.before.get("key"))
 
     def _wait_backoff(self, alert: Alert, params: GitHubRerunParams) -> None:
         try:

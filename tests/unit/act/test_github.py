@@ -484,6 +484,53 @@ def _use(h: Harness, github: MemoryGitHub) -> None:
     h.github = github
 
 
+def _run_moves_to(h: Harness, **fields: object) -> None:
+    h.github.runs[(REPO, 11)] = h.github.runs[(REPO, 11)].model_copy(update=fields)
+
+
+@pytest.mark.parametrize(
+    "run",
+    [{"run_attempt": 2, "status": "in_progress", "conclusion": None}, {"status": "queued"}],
+    ids=["newer attempt", "not completed"],
+)
+def test_a_run_re_run_during_the_backoff_is_not_re_run_again(
+    h: Harness, run: dict[str, object]
+) -> None:
+    """A person's "Re-run failed jobs" during the backoff: another POST would start an
+    attempt too many, or be refused with 403 and fail the incident."""
+    h.rerun.sleep = lambda _s: _run_moves_to(h, **run)
+    result = h.rerun.apply(h.request("inc-1", _alert("rerun", backoff=30), "github.rerun"))
+    assert h.github.reruns == []
+    assert "was already re-run" in result.message
+    assert result.message.endswith("not repeated")
+    assert result.after["expected_attempt"] == 2
+
+
+def test_two_incidents_of_one_attempt_re_run_it_once(h: Harness) -> None:
+    """Two people comment `/vanguard retry`, and the same attempt is also known under its
+    repository's name in other case: three incidents, one re-run."""
+    h.github.runs[("O/R", 11)] = h.github.runs[(REPO, 11)]
+    h.rerun.apply(h.request("inc-1", _alert("rerun"), "github.rerun"))
+    second = h.rerun.apply(h.request("inc-2", _alert("rerun"), "github.rerun"))
+    other_case = _alert("rerun").model_copy(update={"service_name": "O/R"})
+    third = h.rerun.apply(h.request("inc-3", other_case, "github.rerun"))
+    assert h.github.reruns == [(REPO, 11)]
+    assert "is re-run by incident inc-1; not repeated" in second.message
+    assert "is re-run by incident inc-1; not repeated" in third.message
+
+
+def test_a_retry_during_an_automatic_re_runs_backoff_re_runs_once(h: Harness) -> None:
+    retry = h.request("inc-retry", _alert("rerun"), "github.rerun")
+
+    def retried_meanwhile(_s: float) -> None:
+        h.rerun.apply(retry)
+
+    h.rerun.sleep = retried_meanwhile
+    automatic = h.rerun.apply(h.request("inc-auto", _alert("rerun", backoff=30), "github.rerun"))
+    assert h.github.reruns == [(REPO, 11)]
+    assert "is re-run by incident inc-retry" in automatic.message
+
+
 class Unreliable(MemoryGitHub):
     """The in-memory GitHub where each named call fails once, as with a 502 or 503."""
 
