@@ -540,17 +540,21 @@ class GitHubRerunAdapter:
                     f"run {run_id} in {repository} was already re-run (attempt "
                     f"{current.run_attempt} is {current.status})"
                 )
+            message += "; not repeated"
             expected = max(current.run_attempt, attempt + 1)
-            return self._finish(request, alert, before, expected, f"{message}; not repeated")
-        api.rerun_failed_jobs(repository, run_id)
-        with self.store().session() as session:
-            _ci_repo(session).mark_rerun(repository, run_id, attempt)
-        message = f"re-ran the failed jobs of run {run_id} in {repository} (attempt {attempt + 1})"
+        else:
+            api.rerun_failed_jobs(repository, run_id)
+            with self.store().session() as session:
+                _ci_repo(session).mark_rerun(repository, run_id, attempt)
+            message = (
+                f"re-ran the failed jobs of run {run_id} in {repository} (attempt {attempt + 1})"
+            )
+            expected = attempt + 1
         tracked: IssueUpdate | None = None
         if alert.labels.get("track") == "true":
             tracked = self.keeper.upsert(alert, key=key)
             message += f"; tracked in issue #{tracked.issue_number}"
-        return self._finish(request, alert, before, attempt + 1, message, tracked)
+        return self._finish(request, alert, before, expected, message, tracked)
 
     def _claim_attempt(
         self, repository: str, run_id: int, attempt: int, request: ActionRequest

@@ -556,6 +556,27 @@ class Unreliable(MemoryGitHub):
         super().set_issue_state(repository, number, state)
 
 
+def test_a_tracked_re_run_interrupted_before_its_issue_still_records_it(h: Harness) -> None:
+    """The re-run was requested, then GitHub failed the issue look-up: the retry sees the
+    new attempt and does not re-run, but the flake still goes into its issue."""
+    _use(h, Unreliable("find_issue"))
+    h.rerun.sleep = lambda _s: None
+    request = h.request("inc-1", _alert("rerun", track=True), "github.rerun")
+
+    def rerun_then_new_attempt(repository: str, run_id: int) -> None:
+        MemoryGitHub.rerun_failed_jobs(h.github, repository, run_id)
+        _run_moves_to(h, run_attempt=2, status="queued", conclusion=None)
+
+    h.github.rerun_failed_jobs = rerun_then_new_attempt  # type: ignore[method-assign]
+    with pytest.raises(AdapterError, match="502"):
+        h.rerun.apply(request)
+    result = h.rerun.apply(request)
+    assert h.github.reruns == [(REPO, 11)]
+    assert len(h.github.issues) == 1
+    assert "not repeated; tracked in issue #1" in result.message
+    assert isinstance(result.after["issue"], dict)
+
+
 @pytest.mark.parametrize("failing", ["add_labels", "set_issue_state"])
 def test_an_update_retried_after_a_transient_failure_comments_once(
     h: Harness, failing: str
