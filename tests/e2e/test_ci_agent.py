@@ -101,6 +101,7 @@ async def test_network_failure_is_rerun_exactly_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("VANGUARD_TEST_GH_TOKEN", "ghs_e2e_token_value")
+    prism.proxy.runs[777001] = {"run_attempt": 1, "status": "completed", "conclusion": "failure"}
     answers, incident_id = await _deliver_and_settle(
         tmp_path, prism, temporal_address, task_queue, "network_econnreset", 777001
     )

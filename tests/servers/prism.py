@@ -10,7 +10,9 @@ path parameters declared ``oneOf: [integer, string]`` (``workflow_id``: an id or
 name) become ``anyOf``, since a numeric id matches both branches and Prism refuses it.
 
 Prism is stateless; a ``RecordingProxy`` in front of it keeps what the code under test sent,
-so tests can assert on requests (e.g. exactly one re-run) as well as on status codes.
+so tests can assert on requests (e.g. exactly one re-run) as well as on status codes. It can
+also hold a run's state (``runs``), which a re-run moves on as GitHub does: Prism's example
+run is always ``queued``, which no failed run is.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import copy
 import http.client
 import json
+import re
 import subprocess
 import tempfile
 import threading
@@ -46,6 +49,7 @@ __all__ = [
 HOST = "127.0.0.1"
 LOG_HOST = "https://pipelines.actions.githubusercontent.com"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RUN_PATH = re.compile(r"/repos/[^/]+/[^/]+/actions/runs/(\d+)(/rerun-failed-jobs)?(?:\?.*)?$")
 
 OPERATIONS: dict[str, tuple[str, ...]] = {
     "/rate_limit": ("get",),
@@ -216,6 +220,9 @@ class RecordingProxy:
     upstream_port: int
     port: int = field(default_factory=free_port)
     requests: list[RecordedRequest] = field(default_factory=list)
+    runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Fields a test sets on a run: a GET of it answers Prism's example with them, and a
+    re-run Prism accepts starts its next attempt, ``queued``."""
 
     def __post_init__(self) -> None:
         proxy = self
@@ -235,6 +242,7 @@ class RecordingProxy:
                         proxy.requests.append(
                             RecordedRequest(self.command, self.path, reply.status, body, headers)
                         )
+                        payload = proxy._run_state(self.command, self.path, reply.status, payload)
                     self.send_response(reply.status)
                     for key, value in reply.getheaders():
                         if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
@@ -263,6 +271,20 @@ class RecordingProxy:
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+    def _run_state(self, method: str, path: str, status: int, payload: bytes) -> bytes:
+        """Prism's answer, with the run's state from ``runs`` (see there)."""
+        match = RUN_PATH.match(path)
+        if match is None or int(match[1]) not in self.runs or status >= 300:
+            return payload
+        run = self.runs[int(match[1])]
+        if match[2]:
+            attempt = int(run.get("run_attempt", 1)) + 1
+            run.update(run_attempt=attempt, status="queued", conclusion=None)
+            return payload
+        if method != "GET":
+            return payload
+        return json.dumps({**json.loads(payload), **run}).encode()
 
     def sent(self, method: str, path_part: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and path_part in r.path]
@@ -321,8 +343,9 @@ class PrismServer:
         return cls(root=root, port=port, proc=proc, logs=logs, proxy=RecordingProxy(port))
 
     def reset(self) -> None:
-        """Forget recorded requests and the served log (between tests)."""
+        """Forget recorded requests, run states and the served log (between tests)."""
         self.proxy.requests.clear()
+        self.proxy.runs.clear()
         self.logs.body = b""
         self.logs.hits = 0
 

@@ -4,10 +4,12 @@ one issue of a failure fingerprint up to date.
 What to act on comes from the incident's alert (labels: run id, fingerprint, class; attributes:
 explaining lines, links, a storm's repositories), read from the store by incident id, so a
 pattern's remedy needs no per-run parameters. Both go through the ``Ledger``: a finished key
-returns its recorded result; a begun-but-unfinished re-run is reconciled against the run's
-attempt number, so a worker killed between the POST and the record never re-runs twice; a
-begun triage finds the issue its key opened (recorded before anything else) and neither
-comments on it nor forgets that it can be closed. Both kinds share one ``GitHubContext``.
+returns its recorded result; a re-run reads the run right before its POST and claims the
+attempt for one key, so neither a worker killed between the POST and the record, nor a
+person's re-run during the backoff, nor a second incident of the same attempt re-runs it
+twice; a begun triage finds the issue its key opened (recorded before anything else) and
+neither comments on it nor forgets that it can be closed. Both kinds share one
+``GitHubContext``.
 
 A re-run of a class marked ``track`` (flaky tests) also updates the fingerprint's issue:
 flakes are healed and never hidden. A re-run cannot be undone (the cancel endpoint stops the
@@ -20,7 +22,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -29,6 +31,7 @@ from vanguard.act.base import Adapter, Ledger, cannot_undo, validate_params
 from vanguard.ci.client import GitHubApi, build_github_api
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.triage import (
+    MARKER,
     RunLink,
     TriageFacts,
     issue_label,
@@ -160,6 +163,12 @@ def _ci_repo(session: Session) -> CiRepo:
     return CiRepo(session)
 
 
+def _stale_opening(call_timeout_s: float) -> timedelta:
+    from vanguard.ci.records import stale_opening
+
+    return stale_opening(call_timeout_s)
+
+
 def _label(alert: Alert, name: str) -> str:
     value = alert.labels.get(name)
     if not value:
@@ -217,9 +226,7 @@ class IssueKeeper:
     def locate(self, alert: Alert) -> int | None:
         """The number of the fingerprint's issue, from the store or else by its label."""
         repository, fingerprint = alert.service_name, _label(alert, "fingerprint")
-        with self.store().session() as session:
-            row = _ci_repo(session).triage(repository, fingerprint)
-            known = row.issue_number if row else None
+        known, _ = self._row(repository, fingerprint)
         if known is None:
             found = self.api().find_issue(repository, issue_label(fingerprint))
             known = found.number if found is not None else None
@@ -237,20 +244,23 @@ class IssueKeeper:
 
         ``adopt_found`` is for a retried key that began when no issue existed: an issue
         found now is the one it opened before it was interrupted, so it is not commented.
-        Opening is claimed on the fingerprint's row first, and the claim is given back when
+        Opening is claimed on the fingerprint's row first (the owners are read before, so
+        the claim spans as few GitHub calls as possible), and the claim is given back when
         this fails before an issue exists.
         """
         repository, fingerprint = alert.service_name, _label(alert, "fingerprint")
+        owners = self.owners(repository)
+        stale_after = _stale_opening(self.config().timeout_s)
         with self.store().session() as session:
             if not _ci_repo(session).claim_triage(
-                repository, fingerprint, key=key, at=self.clock()
+                repository, fingerprint, key=key, at=self.clock(), stale_after=stale_after
             ):
                 raise AdapterError(
                     f"the issue of {fingerprint} in {repository} is being opened by another "
                     "incident; this one comments on it once it exists (retried)"
                 )
         try:
-            return self._upsert(alert, extra_labels, key=key, adopt_found=adopt_found)
+            return self._upsert(alert, extra_labels, owners, key=key, adopt_found=adopt_found)
         except BaseException:
             try:
                 with self.store().session() as session:
@@ -263,13 +273,14 @@ class IssueKeeper:
         self,
         alert: Alert,
         extra_labels: tuple[str, ...],
+        owners: tuple[str, ...],
         *,
         key: str,
         adopt_found: bool,
     ) -> IssueUpdate:
         repository = alert.service_name
         fingerprint = _label(alert, "fingerprint")
-        api, now = self.api(), self.clock()
+        api = self.api()
         run = RunLink(
             repository=alert.labels.get("repository", repository),
             run_id=_int_label(alert, "run_id"),
@@ -278,13 +289,7 @@ class IssueKeeper:
             workflow=alert.labels.get("workflow", ""),
             head_sha=alert.labels.get("head_sha", ""),
         )
-        with self.store().session() as session:
-            row = _ci_repo(session).triage(repository, fingerprint)
-            known = row.issue_number if row else None
-            body: dict[str, Any] = dict(row.body) if row else {}
-            body.pop("opening", None)
-            body.pop("opening_at", None)
-        closed = body.get("state") == "closed"
+        known, body = self._row(repository, fingerprint)
         runs = [RunLink.model_validate(r) for r in body.get("runs", [])]
         if run not in runs:
             runs = [*runs, run][-MAX_RUNS_KEPT:]
@@ -299,14 +304,18 @@ class IssueKeeper:
             candidates=candidates,
             headline=_str(alert.attributes.get("headline")) or "",
             runs=tuple(runs),
-            owners=self.owners(repository),
+            owners=owners,
             outage_repositories=outage,
             heal_reason=_str(alert.attributes.get("heal_reason")) or "",
             failed_step=_str(alert.attributes.get("failed_step")),
             compared_with=_str(alert.attributes.get("baseline_url")),
         )
         draft = render_issue(facts, (*self.config().triage.labels, *extra_labels))
-        body.update(runs=[r.model_dump(mode="json") for r in runs], title=draft.title, state="open")
+        changes: dict[str, Any] = {
+            "runs": [r.model_dump(mode="json") for r in runs],
+            "title": draft.title,
+        }
+        opened = {**changes, "opened_by": key, "state": "open"}
         done = IssueUpdate(
             repository=repository,
             issue_number=1,
@@ -321,31 +330,109 @@ class IssueKeeper:
             found = api.find_issue(repository, issue_label(fingerprint))
             known = found.number if found is not None else None
             if known is not None and adopt_found:
-                body["opened_by"] = key
-                self._save(repository, fingerprint, now, known, body)
+                self._record(repository, fingerprint, known, opened)
                 return done.model_copy(update={"issue_number": known, "created": True})
         if known is None:
+            known = self._still_opening(repository, fingerprint, key)
+        if known is None:
             number = api.create_issue(repository, draft).number
-            body["opened_by"] = key
-            self._save(repository, fingerprint, now, number, body)
-            return done.model_copy(update={"issue_number": number, "created": True})
-        commented = [str(k) for k in body.get("commented_by", [])]
-        if key not in commented:
-            comment = render_comment(run, lines, facts.heal_reason, facts.outage_repositories)
-            api.comment_issue(repository, known, comment)
-            body["commented_by"] = [*commented, key][-MAX_RUNS_KEPT:]
-        api.add_labels(repository, known, draft.labels)
-        if closed:
-            api.set_issue_state(repository, known, "open")
-        self._save(repository, fingerprint, now, known, body)
+            kept = self._record(repository, fingerprint, number, opened)
+            if kept == number:
+                return done.model_copy(update={"issue_number": number, "created": True})
+            self._close_duplicate(repository, number, kept)
+            known = kept
+        comment = render_comment(run, lines, facts.heal_reason, facts.outage_repositories)
+        self._update(repository, fingerprint, known, draft.labels, comment, changes, key=key)
         return done.model_copy(update={"issue_number": known})
 
-    def _save(
-        self, repository: str, fingerprint: str, at: datetime, number: int, body: dict[str, Any]
+    def _update(
+        self,
+        repository: str,
+        fingerprint: str,
+        number: int,
+        labels: tuple[str, ...],
+        comment: str,
+        changes: dict[str, Any],
+        *,
+        key: str,
     ) -> None:
+        """Label, reopen and comment the issue, then record it.
+
+        The comment is the last call: a labels or state call failing for a transient reason
+        is retried before anything was posted, so the retry does not comment twice. The row is
+        read again for its state and who commented, since another incident or a person may
+        have changed them while this one worked.
+        """
+        api = self.api()
+        _, body = self._row(repository, fingerprint)
+        api.add_labels(repository, number, labels)
+        if body.get("state") == "closed":
+            api.set_issue_state(repository, number, "open")
+            changes = {**changes, "state": "open"}
+        commented = key in [str(k) for k in body.get("commented_by", [])]
+        if not commented:
+            api.comment_issue(repository, number, comment)
+        self._record(repository, fingerprint, number, changes, commenter=None if commented else key)
+
+    def _still_opening(self, repository: str, fingerprint: str, key: str) -> int | None:
+        """Renew ``key``'s claim right before creating the issue; the issue recorded
+        meanwhile by another incident, if any (then it is commented instead).
+
+        Raises ``AdapterError`` (retried) when the claim was taken over and no issue is
+        recorded yet: the other incident is creating it.
+        """
         with self.store().session() as session:
-            _ci_repo(session).save_triage(
-                repository, fingerprint, at=at, issue_number=number, body=body
+            repo = _ci_repo(session)
+            if repo.renew_triage_claim(repository, fingerprint, key=key, at=self.clock()):
+                return None
+            row = repo.triage(repository, fingerprint)
+            if row is not None and row.issue_number is not None:
+                return row.issue_number
+        raise AdapterError(
+            f"the issue of {fingerprint} in {repository} is being opened by another incident, "
+            "which took over this one's stale claim; this one comments on it once it exists "
+            "(retried)"
+        )
+
+    def _close_duplicate(self, repository: str, number: int, kept: int) -> None:
+        """Close the issue just created when another incident recorded its own first."""
+        log.warning(
+            "issue #%d in %s duplicates #%d (opened meanwhile by another incident): closing it",
+            number,
+            repository,
+            kept,
+        )
+        self.api().comment_issue(
+            repository,
+            number,
+            f"Opened twice while GitHub was slow: this failure is tracked in #{kept}, "
+            f"so this issue is closed.\n\n{MARKER}",
+        )
+        self.api().set_issue_state(repository, number, "closed")
+
+    def _row(self, repository: str, fingerprint: str) -> tuple[int | None, dict[str, Any]]:
+        """The fingerprint's issue number and body as the store holds them now."""
+        with self.store().session() as session:
+            row = _ci_repo(session).triage(repository, fingerprint)
+            return (row.issue_number, dict(row.body)) if row else (None, {})
+
+    def _record(
+        self,
+        repository: str,
+        fingerprint: str,
+        number: int,
+        changes: dict[str, Any],
+        *,
+        commenter: str | None = None,
+    ) -> int:
+        with self.store().session() as session:
+            return _ci_repo(session).update_triage(
+                repository,
+                fingerprint,
+                at=self.clock(),
+                issue_number=number,
+                changes=changes,
+                commenter=commenter,
             )
 
 
@@ -408,6 +495,15 @@ class GitHubRerunAdapter:
         return Plan(action=self.kind, target=request.target, steps=tuple(steps), undoable=False)
 
     def apply(self, request: ActionRequest) -> ActionResult:
+        """Re-run the run's failed jobs unless its attempt was re-run already.
+
+        Just before the POST (after the backoff) the run is read: a newer attempt, or a run
+        not completed, means it was re-run meanwhile (by a person, or before this key was
+        interrupted), and another POST would start an attempt too many or be refused. Each
+        attempt is also claimed in the ledger for one key, so two incidents of one attempt
+        (two ``/vanguard retry`` comments, a retry during an automatic re-run's backoff)
+        re-run it once.
+        """
         params = validate_params(GitHubRerunParams, self.kind, request.params)
         key = request.idempotency_key
         entry = self.ledger.get(key)
@@ -423,28 +519,61 @@ class GitHubRerunAdapter:
             "run_attempt": attempt,
         }
         api = self.api()
-        if entry is None:
-            self.ledger.begin(key, before)
-        else:
-            current = api.get_run(repository, run_id)
-            if current.run_attempt > attempt:
-                return self._finish(
-                    request,
-                    alert,
-                    before,
-                    current.run_attempt,
-                    "re-run had already been requested before an interruption; not repeated",
-                )
+        self.ledger.begin(key, before)
         self._wait_backoff(alert, params)
-        api.rerun_failed_jobs(repository, run_id)
-        with self.store().session() as session:
-            _ci_repo(session).mark_rerun(repository, run_id, attempt)
-        message = f"re-ran the failed jobs of run {run_id} in {repository} (attempt {attempt + 1})"
+        current = api.get_run(repository, run_id)
+        holder = self._claim_attempt(repository, run_id, attempt, request)
+        if holder is not None:
+            return self._finish(
+                request,
+                alert,
+                before,
+                attempt + 1,
+                f"attempt {attempt} of run {run_id} in {repository} is re-run by incident "
+                f"{holder}; not repeated",
+            )
+        if current.run_attempt > attempt or current.status != "completed":
+            if entry is not None:
+                message = "re-run had already been requested before an interruption"
+            else:
+                message = (
+                    f"run {run_id} in {repository} was already re-run (attempt "
+                    f"{current.run_attempt} is {current.status})"
+                )
+            message += "; not repeated"
+            expected = max(current.run_attempt, attempt + 1)
+        else:
+            api.rerun_failed_jobs(repository, run_id)
+            with self.store().session() as session:
+                _ci_repo(session).mark_rerun(repository, run_id, attempt)
+            message = (
+                f"re-ran the failed jobs of run {run_id} in {repository} (attempt {attempt + 1})"
+            )
+            expected = attempt + 1
         tracked: IssueUpdate | None = None
         if alert.labels.get("track") == "true":
             tracked = self.keeper.upsert(alert, key=key)
             message += f"; tracked in issue #{tracked.issue_number}"
-        return self._finish(request, alert, before, attempt + 1, message, tracked)
+        return self._finish(request, alert, before, expected, message, tracked)
+
+    def _claim_attempt(
+        self, repository: str, run_id: int, attempt: int, request: ActionRequest
+    ) -> str | None:
+        """Claim the re-run of this attempt for the request's key in the ledger; the
+        incident that holds it when that is another one.
+
+        Repository names are compared as GitHub does, without case.
+        """
+        claim = f"{self.kind}:{repository.lower()}:{run_id}:{attempt}"
+        mine: dict[str, JsonValue] = {
+            "key": request.idempotency_key,
+            "incident_id": request.incident_id,
+        }
+        self.ledger.begin(claim, mine)
+        held = self.ledger.get(claim)
+        if held is None or held.before.get("key") == request.idempotency_key:
+            return None
+        return str(held.before.get("incident_id") or held.before.get("key"))
 
     def _wait_backoff(self, alert: Alert, params: GitHubRerunParams) -> None:
         try:

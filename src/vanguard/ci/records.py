@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -13,7 +14,7 @@ from vanguard.ci.healing import FailureSighting
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.tables import CiAttemptRow, CiTriageRow, GitHubDeliveryRow
 
-__all__ = ["STALE_RECEIVED", "CiRepo", "DeliveryStatus"]
+__all__ = ["STALE_RECEIVED", "CiRepo", "DeliveryStatus", "stale_opening"]
 
 DeliveryStatus = str
 """``received`` (in flight), ``accepted``, ``ignored``, ``rejected`` or ``failed``."""
@@ -21,9 +22,21 @@ DeliveryStatus = str
 MAX_REASON = 2000
 STALE_RECEIVED = timedelta(minutes=15)
 """A delivery ``received`` this long ago is taken as abandoned: its process died mid-way."""
-STALE_OPENING = timedelta(seconds=20)
-"""A claim to open a fingerprint's issue older than this is taken to be a dead worker's:
-shorter than the retries of the incident that waits for it (about 30 s)."""
+MAX_COMMENTERS = 50
+"""Keys remembered as having commented on a fingerprint's issue (the newest ones)."""
+_CLAIM = ("opening", "opening_at")
+
+
+def stale_opening(call_timeout_s: float) -> timedelta:
+    """The age at which a claim to open a fingerprint's issue is taken for a dead worker's.
+
+    Its holder claims it right before looking the issue up and renews it right before
+    creating it, so a live holder's claim is never older than one call: a connection and an
+    answer, each up to ``call_timeout_s``. Another 15 s cover the store and the difference
+    between workers' clocks. Taken over any sooner, a slow GitHub gave one fingerprint two
+    issues.
+    """
+    return timedelta(seconds=2 * call_timeout_s + 15)
 
 
 class CiRepo:
@@ -233,9 +246,17 @@ class CiRepo:
     def triage(self, repository: str, fingerprint: str) -> CiTriageRow | None:
         return self.session.get(CiTriageRow, (repository, fingerprint))
 
-    def claim_triage(self, repository: str, fingerprint: str, *, key: str, at: datetime) -> bool:
+    def claim_triage(
+        self,
+        repository: str,
+        fingerprint: str,
+        *,
+        key: str,
+        at: datetime,
+        stale_after: timedelta,
+    ) -> bool:
         """Claim the opening of the fingerprint's issue for ``key``; ``False`` while another
-        key holds a claim younger than ``STALE_OPENING``.
+        key holds a claim younger than ``stale_after`` (see ``stale_opening``).
 
         Two incidents of one fingerprint triaged at once both found no issue and both
         created one. The claim is a field of the ``ci_triage`` row, written under the row's
@@ -255,10 +276,28 @@ class CiRepo:
         if row.issue_number is not None:
             return True
         holder, since = row.body.get("opening"), row.body.get("opening_at")
-        fresh = isinstance(since, str) and at - datetime.fromisoformat(since) < STALE_OPENING
+        fresh = isinstance(since, str) and at - datetime.fromisoformat(since) < stale_after
         if holder not in (None, key) and fresh:
             return False
         row.body = {**row.body, **claim}
+        self.session.flush()
+        return True
+
+    def renew_triage_claim(
+        self, repository: str, fingerprint: str, *, key: str, at: datetime
+    ) -> bool:
+        """Renew ``key``'s claim to open the issue as of ``at``; ``False`` when it holds none
+        any more: an issue was recorded meanwhile, or another key took the claim over.
+
+        The holder calls it right before creating the issue, so a slow look-up does not make
+        a live claim look stale, and it learns whether it still may create one.
+        """
+        row = self.session.get(
+            CiTriageRow, (repository, fingerprint), with_for_update=True, populate_existing=True
+        )
+        if row is None or row.issue_number is not None or row.body.get("opening") != key:
+            return False
+        row.body = {**row.body, "opening_at": at.isoformat()}
         self.session.flush()
         return True
 
@@ -267,8 +306,47 @@ class CiRepo:
         row = self.session.get(CiTriageRow, (repository, fingerprint), with_for_update=True)
         if row is None or row.issue_number is not None or row.body.get("opening") != key:
             return
-        row.body = {k: v for k, v in row.body.items() if k not in ("opening", "opening_at")}
+        row.body = {k: v for k, v in row.body.items() if k not in _CLAIM}
         self.session.flush()
+
+    def update_triage(
+        self,
+        repository: str,
+        fingerprint: str,
+        *,
+        at: datetime,
+        issue_number: int,
+        changes: Mapping[str, Any],
+        commenter: str | None = None,
+    ) -> int:
+        """Write what the issue keeper changed into the fingerprint's row, under its lock;
+        the issue the row holds afterwards.
+
+        Only the keys in ``changes`` are written (and ``commenter`` added to
+        ``commented_by``): the keeper works on GitHub for seconds, and a person closing the
+        issue meanwhile (``state``, noted from the ``issues`` delivery) or another incident
+        commenting must not be overwritten by what it read before. A row that already holds
+        another issue keeps it and that number is returned: it was opened first, by an
+        incident that took over a stale claim, so the caller's issue is the duplicate.
+        """
+        row = self.session.get(
+            CiTriageRow, (repository, fingerprint), with_for_update=True, populate_existing=True
+        )
+        if row is None:
+            row = _triage_row(repository, fingerprint, at, {})
+            self.session.add(row)
+        elif row.issue_number is not None and row.issue_number != issue_number:
+            return row.issue_number
+        body = {k: v for k, v in row.body.items() if k not in _CLAIM}
+        body.update(changes)
+        if commenter is not None:
+            earlier = [str(k) for k in body.get("commented_by", []) if k != commenter]
+            body["commented_by"] = [*earlier, commenter][-MAX_COMMENTERS:]
+        row.issue_number = issue_number
+        row.body = body
+        row.updated_at = at
+        self.session.flush()
+        return issue_number
 
     def triage_by_issue(self, repository: str, issue_number: int) -> CiTriageRow | None:
         return self.session.scalars(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from vanguard.ci.health import AttemptRecord
-from vanguard.ci.records import STALE_RECEIVED, CiRepo
+from vanguard.ci.records import STALE_RECEIVED, CiRepo, stale_opening
 from vanguard.store import Store, open_store
 
 pytestmark = pytest.mark.integration
@@ -151,7 +151,9 @@ def _race_triage(store: Store, fingerprint: str) -> list[bool]:
     def claim(n: int) -> bool:
         start.wait()
         with store.session() as session:
-            return CiRepo(session).claim_triage("o/r", fingerprint, key=f"inc-{n}", at=NOW)
+            return CiRepo(session).claim_triage(
+                "o/r", fingerprint, key=f"inc-{n}", at=NOW, stale_after=stale_opening(30)
+            )
 
     with ThreadPoolExecutor(CLAIMS) as pool:
         return list(pool.map(claim, range(CLAIMS)))
@@ -162,3 +164,62 @@ def test_concurrent_openings_of_one_fingerprints_issue_are_claimed_once(store: S
     with store.session() as session:
         CiRepo(session).save_triage("o/r", "forgotten", at=NOW, body={"note": "issue deleted"})
     assert sorted(_race_triage(store, "forgotten")) == [False] * (CLAIMS - 1) + [True]
+
+
+def test_concurrent_updates_of_one_issue_keep_every_change(store: Store) -> None:
+    """Each incident read the row, worked on GitHub, then wrote back what it had read: the
+    other's comment was forgotten (so its retry commented twice), and a person's close
+    noted meanwhile was overwritten."""
+    with store.session() as session:
+        CiRepo(session).save_triage("o/r", "busy", at=NOW, issue_number=7, body={})
+    start = threading.Barrier(CLAIMS)
+
+    def comment(n: int) -> int:
+        start.wait()
+        with store.session() as session:
+            return CiRepo(session).update_triage(
+                "o/r", "busy", at=NOW, issue_number=7, changes={}, commenter=f"inc-{n}"
+            )
+
+    with ThreadPoolExecutor(CLAIMS) as pool:
+        assert list(pool.map(comment, range(CLAIMS))) == [7] * CLAIMS
+    with store.session() as session:
+        repo = CiRepo(session)
+        row = repo.triage("o/r", "busy")
+        assert row is not None
+        repo.save_triage("o/r", "busy", at=NOW, body={**row.body, "state": "closed"})
+    with store.session() as session:
+        CiRepo(session).update_triage(
+            "o/r", "busy", at=NOW, issue_number=7, changes={"title": "t"}, commenter="late"
+        )
+    with store.session() as session:
+        row = CiRepo(session).triage("o/r", "busy")
+        assert row is not None
+        assert sorted(row.body["commented_by"]) == sorted(
+            [f"inc-{n}" for n in range(CLAIMS)] + ["late"]
+        )
+        assert (row.body["state"], row.body["title"]) == ("closed", "t")
+
+
+def test_a_second_issue_does_not_replace_the_one_recorded(store: Store) -> None:
+    """The holder of a claim taken over as stale comes back with its own issue: the row
+    keeps the one recorded first, and says so."""
+    with store.session() as session:
+        repo = CiRepo(session)
+        assert repo.claim_triage("o/r", "twice", key="slow", at=NOW, stale_after=stale_opening(30))
+    later = NOW + stale_opening(30) * 2
+    with store.session() as session:
+        repo = CiRepo(session)
+        assert repo.claim_triage(
+            "o/r", "twice", key="next", at=later, stale_after=stale_opening(30)
+        )
+        assert not repo.renew_triage_claim("o/r", "twice", key="slow", at=later)
+        assert repo.renew_triage_claim("o/r", "twice", key="next", at=later)
+        assert repo.update_triage("o/r", "twice", at=later, issue_number=1, changes={}) == 1
+    with store.session() as session:
+        repo = CiRepo(session)
+        assert repo.update_triage("o/r", "twice", at=later, issue_number=2, changes={}) == 1
+        row = repo.triage("o/r", "twice")
+        assert row is not None
+        assert row.issue_number == 1
+        assert "opening" not in row.body

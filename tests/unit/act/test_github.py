@@ -473,4 +473,262 @@ def test_a_failed_opening_gives_its_claim_back(h: Harness) -> None:
     with pytest.raises(ActionFailed, match="422"):
         h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
     with h.store.session() as session:
-        assert CiRepo(session).claim_triage(REPO, "3604de18fb486626", key="inc-2", at=h.now)
+        assert CiRepo(session).claim_triage(
+            REPO, "3604de18fb486626", key="inc-2", at=h.now, stale_after=timedelta(seconds=75)
+        )
+
+
+def _use(h: Harness, github: MemoryGitHub) -> None:
+    """Serve the harness's runs, files and issues from ``github`` from now on."""
+    github.runs, github.files, github.issues = h.github.runs, h.github.files, h.github.issues
+    h.github = github
+
+
+def _run_moves_to(h: Harness, **fields: object) -> None:
+    h.github.runs[(REPO, 11)] = h.github.runs[(REPO, 11)].model_copy(update=fields)
+
+
+@pytest.mark.parametrize(
+    "run",
+    [{"run_attempt": 2, "status": "in_progress", "conclusion": None}, {"status": "queued"}],
+    ids=["newer attempt", "not completed"],
+)
+def test_a_run_re_run_during_the_backoff_is_not_re_run_again(
+    h: Harness, run: dict[str, object]
+) -> None:
+    """A person's "Re-run failed jobs" during the backoff: another POST would start an
+    attempt too many, or be refused with 403 and fail the incident."""
+    h.rerun.sleep = lambda _s: _run_moves_to(h, **run)
+    result = h.rerun.apply(h.request("inc-1", _alert("rerun", backoff=30), "github.rerun"))
+    assert h.github.reruns == []
+    assert "was already re-run" in result.message
+    assert result.message.endswith("not repeated")
+    assert result.after["expected_attempt"] == 2
+
+
+def test_two_incidents_of_one_attempt_re_run_it_once(h: Harness) -> None:
+    """Two people comment `/vanguard retry`, and the same attempt is also known under its
+    repository's name in other case: three incidents, one re-run."""
+    h.github.runs[("O/R", 11)] = h.github.runs[(REPO, 11)]
+    h.rerun.apply(h.request("inc-1", _alert("rerun"), "github.rerun"))
+    second = h.rerun.apply(h.request("inc-2", _alert("rerun"), "github.rerun"))
+    other_case = _alert("rerun").model_copy(update={"service_name": "O/R"})
+    third = h.rerun.apply(h.request("inc-3", other_case, "github.rerun"))
+    assert h.github.reruns == [(REPO, 11)]
+    assert "is re-run by incident inc-1; not repeated" in second.message
+    assert "is re-run by incident inc-1; not repeated" in third.message
+
+
+def test_a_retry_during_an_automatic_re_runs_backoff_re_runs_once(h: Harness) -> None:
+    retry = h.request("inc-retry", _alert("rerun"), "github.rerun")
+
+    def retried_meanwhile(_s: float) -> None:
+        h.rerun.apply(retry)
+
+    h.rerun.sleep = retried_meanwhile
+    automatic = h.rerun.apply(h.request("inc-auto", _alert("rerun", backoff=30), "github.rerun"))
+    assert h.github.reruns == [(REPO, 11)]
+    assert "is re-run by incident inc-retry" in automatic.message
+
+
+class Unreliable(MemoryGitHub):
+    """The in-memory GitHub where each named call fails once, as with a 502 or 503."""
+
+    def __init__(self, *failing: str) -> None:
+        super().__init__()
+        self.failing = set(failing)
+
+    def _call(self, name: str) -> None:
+        if name in self.failing:
+            self.failing.discard(name)
+            raise AdapterError(f"GitHub {name}: HTTP 502 (retried)")
+
+    def find_issue(self, repository: str, label: str) -> IssueRef | None:
+        self._call("find_issue")
+        return super().find_issue(repository, label)
+
+    def add_labels(self, repository: str, number: int, labels: tuple[str, ...]) -> None:
+        self._call("add_labels")
+        super().add_labels(repository, number, labels)
+
+    def set_issue_state(self, repository: str, number: int, state: str) -> None:
+        self._call("set_issue_state")
+        super().set_issue_state(repository, number, state)
+
+
+def test_a_tracked_re_run_interrupted_before_its_issue_still_records_it(h: Harness) -> None:
+    """The re-run was requested, then GitHub failed the issue look-up: the retry sees the
+    new attempt and does not re-run, but the flake still goes into its issue."""
+    _use(h, Unreliable("find_issue"))
+    h.rerun.sleep = lambda _s: None
+    request = h.request("inc-1", _alert("rerun", track=True), "github.rerun")
+
+    def rerun_then_new_attempt(repository: str, run_id: int) -> None:
+        MemoryGitHub.rerun_failed_jobs(h.github, repository, run_id)
+        _run_moves_to(h, run_attempt=2, status="queued", conclusion=None)
+
+    h.github.rerun_failed_jobs = rerun_then_new_attempt  # type: ignore[method-assign]
+    with pytest.raises(AdapterError, match="502"):
+        h.rerun.apply(request)
+    result = h.rerun.apply(request)
+    assert h.github.reruns == [(REPO, 11)]
+    assert len(h.github.issues) == 1
+    assert "not repeated; tracked in issue #1" in result.message
+    assert isinstance(result.after["issue"], dict)
+
+
+@pytest.mark.parametrize("failing", ["add_labels", "set_issue_state"])
+def test_an_update_retried_after_a_transient_failure_comments_once(
+    h: Harness, failing: str
+) -> None:
+    """The comment came first: a labels or reopen call failing after it made the retry post
+    it again."""
+    first = h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
+    number = int(str(first.after["issue_number"]))
+    h.github.set_issue_state(REPO, number, "closed")
+    with h.store.session() as session:
+        row = CiRepo(session).triage(REPO, "3604de18fb486626")
+        assert row is not None
+        row.body = {**row.body, "state": "closed"}
+    _use(h, Unreliable(failing))
+    request = h.request("inc-2", _alert("triage", run_id=12), "github.triage")
+    with pytest.raises(AdapterError, match="502"):
+        h.triage.apply(request)
+    h.triage.apply(request)
+    assert len(h.github.comments) == 1
+    ((_, state),) = h.github.issues.values()
+    assert state == "open"
+
+
+class ClosedMeanwhile(MemoryGitHub):
+    """A person closes the issue while Vanguard comments on it, and the intake notes it in
+    the store (as it does for an ``issues`` delivery)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+        self.closing = True
+
+    def comment_issue(self, repository: str, number: int, body: str) -> int:
+        made = super().comment_issue(repository, number, body)
+        if self.closing:
+            self.closing = False
+            self.set_issue_state(repository, number, "closed")
+            with self.store.session() as session:
+                repo = CiRepo(session)
+                row = repo.triage_by_issue(repository, number)
+                assert row is not None
+                closed = {**row.body, "state": "closed"}
+                repo.save_triage(repository, row.fingerprint, at=NOW, body=closed)
+        return made
+
+
+def test_a_person_closing_the_issue_during_an_update_is_not_overwritten(h: Harness) -> None:
+    """Overwritten with "open", the close was forgotten and the next failure did not
+    reopen the issue."""
+    h.triage.apply(h.request("inc-1", _alert("triage"), "github.triage"))
+    _use(h, ClosedMeanwhile(h.store))
+    h.triage.apply(h.request("inc-2", _alert("triage", run_id=12), "github.triage"))
+    with h.store.session() as session:
+        row = CiRepo(session).triage(REPO, "3604de18fb486626")
+        assert row is not None
+        assert row.body["state"] == "closed"
+        assert row.body["commented_by"] == ["inc-2:apply"]
+    h.triage.apply(h.request("inc-3", _alert("triage", run_id=13), "github.triage"))
+    ((_, state),) = h.github.issues.values()
+    assert state == "open"
+
+
+class SlowGitHub(MemoryGitHub):
+    """GitHub answering each call ``took_s`` later on the harness's clock; the first
+    ``create_issue`` also waits until the test lets it go."""
+
+    def __init__(self, h: Harness, took_s: float) -> None:
+        super().__init__()
+        self.h, self.took_s = h, took_s
+        self.creating, self.go = threading.Event(), threading.Event()
+        self.claimed_while_reading_owners: list[bool] = []
+
+    def file_text(self, repository: str, path: str) -> str | None:
+        with self.h.store.session() as session:
+            row = CiRepo(session).triage(repository, "3604de18fb486626")
+            self.claimed_while_reading_owners.append(row is not None and "opening" in row.body)
+        self.h.now += timedelta(seconds=self.took_s)
+        return super().file_text(repository, path)
+
+    def find_issue(self, repository: str, label: str) -> IssueRef | None:
+        self.h.now += timedelta(seconds=self.took_s)
+        return super().find_issue(repository, label)
+
+    def create_issue(self, repository: str, draft: IssueDraft) -> IssueRef:
+        if not self.creating.is_set():
+            self.creating.set()
+            assert self.go.wait(10)
+        return super().create_issue(repository, draft)
+
+
+def _open_while_slow(
+    h: Harness, took_s: float, waited_s: float, *, refused: bool
+) -> tuple[ActionResult, ActionResult]:
+    """Incident 1 opens the issue on a slow GitHub; incident 2 arrives ``waited_s`` into
+    its create call and, when ``refused`` then, is retried once incident 1 is done."""
+    slow = SlowGitHub(h, took_s)
+    _use(h, slow)
+    first_request = h.request("inc-1", _alert("triage"), "github.triage")
+    second_request = h.request("inc-2", _alert("triage", run_id=12), "github.triage")
+    firsts: list[ActionResult] = []
+    opener = threading.Thread(target=lambda: firsts.append(h.triage.apply(first_request)))
+    opener.start()
+    try:
+        assert slow.creating.wait(5)
+        slow.took_s = 0
+        h.now += timedelta(seconds=waited_s)
+        if refused:
+            with pytest.raises(AdapterError, match="being opened by another incident"):
+                h.triage.apply(second_request)
+        else:
+            second = h.triage.apply(second_request)
+    finally:
+        slow.go.set()
+        opener.join(10)
+    if refused:
+        second = h.triage.apply(second_request)
+    (first,) = firsts
+    return first, second
+
+
+def test_a_create_slower_than_the_old_stale_age_opens_one_issue(h: Harness) -> None:
+    """With a 20 s stale age, a create taking 40 s let the second incident take over the
+    claim and open a second issue."""
+    first, second = _open_while_slow(h, took_s=0, waited_s=40, refused=True)
+    assert len(h.github.issues) == 1
+    assert (first.after["created"], second.after["created"]) == (True, False)
+    assert second.after["issue_number"] == first.after["issue_number"]
+    assert len(h.github.comments) == 1
+
+
+def test_the_claim_is_renewed_between_slow_calls(h: Harness) -> None:
+    """Owners, look-up and create take 40 s each: the claim is 80 s old but was renewed
+    before the create, and the owners were read before claiming."""
+    first, second = _open_while_slow(h, took_s=40, waited_s=40, refused=True)
+    assert len(h.github.issues) == 1
+    assert (first.after["created"], second.after["created"]) == (True, False)
+    assert isinstance(h.github, SlowGitHub)
+    assert h.github.claimed_while_reading_owners[0] is False
+
+
+def test_an_issue_opened_twice_after_a_claim_went_stale_is_closed(h: Harness) -> None:
+    """A create stuck past the stale age: the second incident takes over and opens the
+    issue; the first closes its own when it finally comes back and comments on the other."""
+    stuck, other = _open_while_slow(h, took_s=0, waited_s=600, refused=False)
+    assert (other.after["issue_number"], other.after["created"]) == (1, True)
+    assert (stuck.after["issue_number"], stuck.after["created"]) == (1, False)
+    assert {n: state for (_, n), (_, state) in h.github.issues.items()} == {
+        1: "open",
+        2: "closed",
+    }
+    (note, failure) = h.github.comments
+    assert note[1] == 2
+    assert "tracked in #1" in note[2]
+    assert failure[1] == 1
+    assert "Failed again" in failure[2]
