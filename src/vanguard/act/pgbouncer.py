@@ -47,7 +47,9 @@ __all__ = [
 
 DEFAULT_POOL_SIZE = 20
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
-_KEY = re.compile(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*|\"[^\"]*\"|\*)(\s*=\s*)(.*)$")
+_KEY = re.compile(r"^(\s*)([A-Za-z0-9_.*-]+|\"[^\"]*\")(\s*=\s*)(.*)$")
+"""A ``key = value`` line as PgBouncer's ini parser reads it: a key of letters, digits and
+``_.-*`` (so ``my-db`` and ``app.v2`` route databases too), or a quoted one."""
 _POOL = re.compile(r"(^|\s)pool_size\s*=\s*(\d+)")
 
 
@@ -161,9 +163,39 @@ def _int(value: str, what: str) -> int:
 
 
 class PgBouncerConsole(Protocol):
-    """One admin-console command; rows as column dicts. Raises ``AdapterError`` only."""
+    """One admin-console command; rows as column dicts.
+
+    Raises ``AdapterError`` when the console cannot be reached or did not answer (a retry
+    may succeed), ``ActionFailed`` with the console's message when it refused the command.
+    """
 
     def run(self, command: str) -> list[dict[str, Any]]: ...
+
+
+_BARE_WORD = re.compile(r"^[0-9A-Za-z_]+$")
+_WORD = r'(?:"(?:[^"]|"")*"|[0-9A-Za-z_]+)'
+_COMMAND = re.compile(rf"^\s*({_WORD})(?:\s+({_WORD}))?\s*;?\s*$")
+_UNREACHED_STATES = ("08", "57P")
+"""SQLSTATE prefixes of a lost connection or a server going away: the command's fate is
+unknown and a retry may succeed. PgBouncer answers every command it refuses with 08P01."""
+
+
+def _console_word(name: str) -> str:
+    """``name`` as one word of the admin console: bare when it may be, else double-quoted.
+
+    The console reads a bare word as letters, digits and ``_`` only, so ``my-db`` or
+    ``app.v2`` must be quoted (``"`` doubled). A bare word stays bare: the console takes a
+    word of at most 63 characters, quotes included.
+    """
+    return name if _BARE_WORD.match(name) else '"' + name.replace('"', '""') + '"'
+
+
+def _unquoted(word: str) -> str:
+    return word[1:-1].replace('""', '"') if word.startswith('"') else word
+
+
+def _reconnect(database: str | None) -> str:
+    return f"RECONNECT {_console_word(database)}" if database else "RECONNECT"
 
 
 class PsycopgConsole:
@@ -175,25 +207,39 @@ class PsycopgConsole:
 
     def run(self, command: str) -> list[dict[str, Any]]:
         try:
-            with psycopg.connect(
+            conn = psycopg.connect(
                 self.admin_dsn,
                 autocommit=True,
                 prepare_threshold=None,
                 connect_timeout=max(1, round(self.timeout_s)),
-            ) as conn:
-                cur = conn.execute(command)
-                if cur.description is None:
-                    return []
-                names = [d.name for d in cur.description]
-                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-        except psycopg.OperationalError as exc:
-            raise AdapterError(f"cannot reach the pgbouncer console: {exc}") from exc
+            )
         except psycopg.Error as exc:
-            raise ActionFailed(f"pgbouncer console: {command} failed: {exc}") from exc
+            raise AdapterError(f"cannot reach the pgbouncer console: {exc}") from exc
+        try:
+            cur = conn.execute(command)
+            if cur.description is None:
+                return []
+            names = [d.name for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        except psycopg.Error as exc:
+            raise _console_error(command, exc) from exc
+        finally:
+            conn.close()
+
+
+def _console_error(command: str, exc: psycopg.Error) -> AdapterError:
+    """What a failed console command means: the connection went (retry) or a refusal."""
+    state = exc.sqlstate
+    if state is None or (state.startswith(_UNREACHED_STATES) and state != "08P01"):
+        return AdapterError(f"lost the pgbouncer console during {command}: {exc}")
+    said = exc.diag.message_primary or str(exc)
+    return ActionFailed(f"the pgbouncer console refused {command}: {said} (SQLSTATE {state})")
 
 
 class MemoryConsole:
-    """In-memory ``PgBouncerConsole``: ``RELOAD`` reads the ini, like PgBouncer does."""
+    """In-memory ``PgBouncerConsole`` that behaves as PgBouncer's does for the commands the
+    adapter sends: ``RELOAD`` reads the ini, and a command or database name the console's
+    grammar rejects (``RECONNECT my-db`` unquoted) is refused."""
 
     def __init__(self, ini_path: Path) -> None:
         self.ini_path = ini_path
@@ -202,17 +248,23 @@ class MemoryConsole:
 
     def run(self, command: str) -> list[dict[str, Any]]:
         self.commands.append(command)
-        word = command.split()[0].upper()
-        if word == "RELOAD":
+        words = _COMMAND.match(command)
+        if words is None:
+            raise ActionFailed(f"the pgbouncer console refused {command}: invalid command")
+        word = words.group(1).upper()
+        arg = _unquoted(words.group(2)) if words.group(2) else None
+        names = [k for s, k, _, _ in _entries(self.text) if s == "databases"]
+        if word == "RELOAD" and arg is None:
             self.text = self.ini_path.read_text(encoding="utf-8")
             return []
-        if command.upper() == "SHOW CONFIG":
+        if word == "SHOW" and arg is not None and arg.upper() == "CONFIG":
             size = pool_size(self.text, None)
             return [{"key": "default_pool_size", "value": str(size), "changeable": "yes"}]
-        if command.upper() == "SHOW DATABASES":
-            names = [k for s, k, _, _ in _entries(self.text) if s == "databases"]
-            return [{"name": n, "pool_size": pool_size(self.text, n)} for n in names]
+        if word == "SHOW" and arg is not None and arg.upper() == "DATABASES":
+            return [{"name": n, "pool_size": pool_size(self.text, n)} for n in dict.fromkeys(names)]
         if word == "RECONNECT":
+            if arg is not None and arg not in names:
+                raise ActionFailed(f"the pgbouncer console refused {command}: no such database")
             return []
         raise ActionFailed(f"memory console: unsupported command {command!r}")
 
@@ -276,7 +328,7 @@ class PgBouncerResizeAdapter:
             steps.append(f"commit the change to {p.git_repo}")
         steps.append("RELOAD the pgbouncer console")
         if target < current:
-            steps.append(f"RECONNECT {p.database or ''}".strip())
+            steps.append(_reconnect(p.database))
         steps.append("verify: SHOW DATABASES/SHOW CONFIG report the new size")
         return Plan(action=self.kind, target=request.target, steps=tuple(steps), undoable=True)
 
@@ -309,7 +361,7 @@ class PgBouncerResizeAdapter:
         console = self.console_factory(p.admin_dsn, p.timeout_s)
         console.run("RELOAD")
         if target < current:
-            console.run(f"RECONNECT {p.database}" if p.database else "RECONNECT")
+            console.run(_reconnect(p.database))
         live = _live_size(console, p.database)
         state: dict[str, JsonValue] = {
             "admin_dsn": p.admin_dsn,
@@ -447,7 +499,7 @@ class PgBouncerResizeAdapter:
         console = self.console_factory(p.admin_dsn, p.timeout_s)
         console.run("RELOAD")
         if restore < applied_size:
-            console.run(f"RECONNECT {p.database}" if p.database else "RECONNECT")
+            console.run(_reconnect(p.database))
         live = _live_size(console, p.database)
         result = ActionResult(
             idempotency_key=key,
@@ -521,6 +573,6 @@ def _instructions(
             else f"set it to {previous} in {p.ini_path}"
         )
         + ", then RELOAD the pgbouncer console"
-        + (f" and RECONNECT {p.database}" if p.database else " and RECONNECT")
+        + f" and {_reconnect(p.database)}"
     )
     return f"restore the {_label(p.database)} pool to {previous}: {how}"

@@ -10,9 +10,15 @@ from pydantic import JsonValue
 from tests.e2e.pgbouncer_lab import ALIAS, Load, Pool
 from tests.servers.pgbouncer import StartPgBouncer
 from vanguard.act.base import MemoryLedger
-from vanguard.act.pgbouncer import PgBouncerResizeAdapter, pool_size, with_pool_size
-from vanguard.errors import ActionFailed
+from vanguard.act.pgbouncer import (
+    PgBouncerResizeAdapter,
+    PsycopgConsole,
+    pool_size,
+    with_pool_size,
+)
+from vanguard.errors import ActionFailed, AdapterError
 from vanguard.model import ActionRequest, RollbackRequest
+from vanguard.netutil import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -132,3 +138,30 @@ def test_rollback_never_overwrites_a_pool_someone_resized_since(
     assert pool.live_size() == 10
     assert pool_size(ini.read_text(), ALIAS) == 10
     assert pool.repo.log(ini)[0][1] == "ops: pool 10 for the sale"
+
+
+def test_a_database_name_with_a_dash_is_resized_and_reconnected(
+    pgbouncer_server: StartPgBouncer,
+) -> None:
+    """``RECONNECT my-db`` is a syntax error to the console; the name must be quoted."""
+    pool = Pool.of(pgbouncer_server({"my-db": "postgres"}, default_pool_size=4))
+    adapter = PgBouncerResizeAdapter(MemoryLedger())
+    result = adapter.apply(_request(pool, database="my-db", factor=0.5))
+    assert (result.before["pool_size"], result.after["pool_size"]) == (4, 2)
+    assert pool.live_size("my-db") == 2
+    assert adapter.verify(result).ok
+    back = adapter.rollback(
+        RollbackRequest(idempotency_key="inc-7:rollback", incident_id="inc-7", undo=result.undo)
+    )
+    assert back.after["live_pool_size"] == pool.live_size("my-db") == 4
+
+
+def test_console_errors_say_whether_a_retry_can_help(pgbouncer_server: StartPgBouncer) -> None:
+    """A refused command is final, with the console's words; an unreachable console is not."""
+    bouncer = pgbouncer_server()
+    with pytest.raises(ActionFailed, match="refused RECONNECT nosuch: no such database: nosuch"):
+        PsycopgConsole(bouncer.admin_dsn).run("RECONNECT nosuch")
+    closed = bouncer.admin_dsn.replace(f"port={bouncer.port}", f"port={free_port()}")
+    with pytest.raises(AdapterError, match="cannot reach the pgbouncer console") as unreachable:
+        PsycopgConsole(closed, timeout_s=1.0).run("SHOW CONFIG")
+    assert type(unreachable.value) is AdapterError

@@ -246,3 +246,12 @@ def test_a_key_already_committed_with_no_record_is_not_applied_again(tmp_path: P
     with pytest.raises(ActionFailed, match="already carries this action's key"):
         fresh.apply(h.request(git_repo=str(tmp_path), factor=2.0))
     assert pool_size(h.ini.read_text(), None) == 4
+
+
+def test_a_database_name_the_console_cannot_take_bare_is_quoted(tmp_path: Path) -> None:
+    """The console's grammar reads ``RECONNECT my-db`` as an invalid command."""
+    h = Harness(tmp_path, INI.replace("big = ", "my-db = "))
+    result = h.adapter.apply(h.request(database="my-db", factor=0.5))
+    assert 'RECONNECT "my-db"' in h.console.commands
+    assert 'RECONNECT "my-db"' in result.undo.instructions
+    assert pool_size(h.ini.read_text(), "my-db") == 5
