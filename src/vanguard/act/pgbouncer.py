@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -199,7 +202,12 @@ def _reconnect(database: str | None) -> str:
 
 
 class PsycopgConsole:
-    """``PgBouncerConsole`` over psycopg 3: autocommit, no prepared statements."""
+    """``PgBouncerConsole`` over psycopg 3: autocommit, no prepared statements.
+
+    Each command must be answered within ``timeout_s``: past it the connection is shut down
+    under the waiting read, so a console that took the connection and then hangs fails the
+    attempt (retryably) instead of holding it until the activity's own timeout.
+    """
 
     def __init__(self, admin_dsn: str, *, timeout_s: float = 5.0) -> None:
         self.admin_dsn = admin_dsn
@@ -216,15 +224,49 @@ class PsycopgConsole:
         except psycopg.Error as exc:
             raise AdapterError(f"cannot reach the pgbouncer console: {exc}") from exc
         try:
-            cur = conn.execute(command)
-            if cur.description is None:
-                return []
-            names = [d.name for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-        except psycopg.Error as exc:
-            raise _console_error(command, exc) from exc
+            with _answered_within(conn, self.timeout_s) as late:
+                try:
+                    cur = conn.execute(command)
+                    if cur.description is None:
+                        return []
+                    names = [d.name for d in cur.description]
+                    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+                except psycopg.Error as exc:
+                    if late.is_set():
+                        raise AdapterError(
+                            f"the pgbouncer console did not answer {command} within "
+                            f"{self.timeout_s:g} s; the connection was closed"
+                        ) from exc
+                    raise _console_error(command, exc) from exc
         finally:
             conn.close()
+
+
+@contextlib.contextmanager
+def _answered_within(conn: psycopg.Connection[Any], timeout_s: float) -> Iterator[threading.Event]:
+    """Shut ``conn``'s socket down if the block is still running after ``timeout_s``.
+
+    The blocked read then fails at once; the event says the watchdog did it. The socket is
+    shut down through a duplicate of its descriptor, so a late watchdog can never touch a
+    descriptor reused after ``conn`` closed.
+    """
+    late = threading.Event()
+    sock = socket.socket(fileno=os.dup(conn.fileno()))
+
+    def shut() -> None:
+        late.set()
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout_s, shut)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield late
+    finally:
+        watchdog.cancel()
+        watchdog.join()
+        sock.close()
 
 
 def _console_error(command: str, exc: psycopg.Error) -> AdapterError:

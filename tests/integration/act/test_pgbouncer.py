@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 from pydantic import JsonValue
 
@@ -165,3 +167,26 @@ def test_console_errors_say_whether_a_retry_can_help(pgbouncer_server: StartPgBo
     with pytest.raises(AdapterError, match="cannot reach the pgbouncer console") as unreachable:
         PsycopgConsole(closed, timeout_s=1.0).run("SHOW CONFIG")
     assert type(unreachable.value) is AdapterError
+
+
+def test_a_console_that_does_not_answer_fails_within_the_timeout(
+    pgbouncer_server: StartPgBouncer,
+) -> None:
+    """``PAUSE app`` waits for the open transaction: a console that took the command and
+    does not answer. Without a read timeout the attempt would hang until the activity's."""
+    bouncer = pgbouncer_server()
+    held = psycopg.connect(bouncer.dsn(ALIAS))
+    held.execute("SELECT 1")
+    console = PsycopgConsole(bouncer.admin_dsn, timeout_s=1.0)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        started = time.monotonic()
+        answer = executor.submit(console.run, f"PAUSE {ALIAS}")
+        try:
+            error = answer.exception(timeout=10)
+            elapsed = time.monotonic() - started
+        finally:
+            held.rollback()
+            held.close()
+    assert type(error) is AdapterError
+    assert f"did not answer PAUSE {ALIAS} within 1 s" in str(error)
+    assert elapsed < 5
