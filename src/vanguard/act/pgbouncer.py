@@ -7,6 +7,10 @@ also needs ``RECONNECT``, since busy surplus server connections are not closed o
 The new size is the current one times ``factor`` (rounded away from the current size,
 at least one step), bounded by ``min_pool_size``/``max_pool_size`` from configuration.
 
+``RELOAD`` makes PgBouncer run what the whole ini says, so a resize (and its undo) is made
+only while the running pool is the one the ini gives: a runtime ``SET`` or an ini edit not
+reloaded yet would be overridden or applied along with it, so the action refuses instead.
+
 With ``git_repo`` every edit is a commit (``auto: raise bench pool 2→3, incident …``) and
 the undo is a revert commit. Idempotency goes through the ``Ledger``: a finished key returns
 the recorded result; a key begun but not finished (the worker died mid-apply) replays the
@@ -178,6 +182,7 @@ class PgBouncerConsole(Protocol):
 _BARE_WORD = re.compile(r"^[0-9A-Za-z_]+$")
 _WORD = r'(?:"(?:[^"]|"")*"|[0-9A-Za-z_]+)'
 _COMMAND = re.compile(rf"^\s*({_WORD})(?:\s+({_WORD}))?\s*;?\s*$")
+_SET = re.compile(r"^\s*set\s+(\w+)\s*(?:=|to)\s*(\w+)\s*;?\s*$", re.IGNORECASE)
 _UNREACHED_STATES = ("08", "57P")
 """SQLSTATE prefixes of a lost connection or a server going away: the command's fate is
 unknown and a retry may succeed. PgBouncer answers every command it refuses with 08P01."""
@@ -280,16 +285,37 @@ def _console_error(command: str, exc: psycopg.Error) -> AdapterError:
 
 class MemoryConsole:
     """In-memory ``PgBouncerConsole`` that behaves as PgBouncer's does for the commands the
-    adapter sends: ``RELOAD`` reads the ini, and a command or database name the console's
-    grammar rejects (``RECONNECT my-db`` unquoted) is refused."""
+    adapter sends: ``RELOAD`` reads the ini (and drops a runtime ``SET``), ``SET
+    default_pool_size`` changes the running pool only, and a command or database name the
+    console's grammar rejects (``RECONNECT my-db`` unquoted) is refused."""
 
     def __init__(self, ini_path: Path) -> None:
         self.ini_path = ini_path
         self.commands: list[str] = []
         self.text = ini_path.read_text(encoding="utf-8")
+        self.default_pool_size: int | None = None
+        """A runtime ``SET default_pool_size`` in force (``RELOAD`` drops it)."""
+
+    def _size(self, database: str | None) -> int:
+        if self.default_pool_size is None:
+            return pool_size(self.text, database)
+        if database is not None:
+            routes = {k: v for s, k, v, _ in _entries(self.text) if s == "databases"}
+            own = _POOL.search(routes[database])
+            if own:
+                return int(own.group(2))
+        return self.default_pool_size
 
     def run(self, command: str) -> list[dict[str, Any]]:
         self.commands.append(command)
+        setting = _SET.match(command)
+        if (
+            setting
+            and setting.group(1).lower() == "default_pool_size"
+            and setting.group(2).isdigit()
+        ):
+            self.default_pool_size = int(setting.group(2))
+            return []
         words = _COMMAND.match(command)
         if words is None:
             raise ActionFailed(f"the pgbouncer console refused {command}: invalid command")
@@ -298,12 +324,13 @@ class MemoryConsole:
         names = [k for s, k, _, _ in _entries(self.text) if s == "databases"]
         if word == "RELOAD" and arg is None:
             self.text = self.ini_path.read_text(encoding="utf-8")
+            self.default_pool_size = None
             return []
         if word == "SHOW" and arg is not None and arg.upper() == "CONFIG":
-            size = pool_size(self.text, None)
+            size = self._size(None)
             return [{"key": "default_pool_size", "value": str(size), "changeable": "yes"}]
         if word == "SHOW" and arg is not None and arg.upper() == "DATABASES":
-            return [{"name": n, "pool_size": pool_size(self.text, n)} for n in dict.fromkeys(names)]
+            return [{"name": n, "pool_size": self._size(n)} for n in dict.fromkeys(names)]
         if word == "RECONNECT":
             if arg is not None and arg not in names:
                 raise ActionFailed(f"the pgbouncer console refused {command}: no such database")
@@ -361,8 +388,14 @@ class PgBouncerResizeAdapter:
         return read_config(Path(p.ini_path))
 
     def plan(self, request: ActionRequest) -> Plan:
+        """The steps, with the sizes read now; refused (as ``apply`` would) while the running
+        pool differs from the ini's."""
         p = self.params(request.params)
-        current = pool_size(self._read(p), p.database)
+        text = self._read(p)
+        current = pool_size(text, p.database)
+        _refuse_if_not_running_the_ini(
+            p, current, _live_size(self.console_factory(p.admin_dsn, p.timeout_s), p.database)
+        )
         target = resized(current, p.factor, low=p.min_pool_size, high=p.max_pool_size)
         where = f"pool_size of {p.database}" if p.database else "default_pool_size"
         steps = [f"set {where} {current} → {target} in {p.ini_path}"]
@@ -382,13 +415,17 @@ class PgBouncerResizeAdapter:
             return entry.result
         ini = Path(p.ini_path)
         repo = GitRepo(Path(p.git_repo)) if p.git_repo else None
+        console = self.console_factory(p.admin_dsn, p.timeout_s)
         with repo.locked() if repo is not None else contextlib.nullcontext():
+            text = self._read(p)
+            live = _live_size(console, p.database)
             if entry is None:
-                current, target = self._begin(p, repo, key)
+                current, target = self._begin(p, repo, key, text, live)
+                live_before: JsonValue = live
             else:
                 current = _json_int(entry.before.get("pool_size"))
                 target = _json_int(entry.before.get("target"))
-            text = self._read(p)
+                live_before = entry.before.get("live_pool_size")
             if pool_size(text, p.database) != target:
                 replace_file(ini, with_pool_size(text, p.database, target))
             commit: str | None = None
@@ -400,11 +437,10 @@ class PgBouncerResizeAdapter:
                     f"incident {request.incident_id}",
                     key=key,
                 )
-        console = self.console_factory(p.admin_dsn, p.timeout_s)
         console.run("RELOAD")
         if target < current:
             console.run(_reconnect(p.database))
-        live = _live_size(console, p.database)
+        live_after = _live_size(console, p.database)
         state: dict[str, JsonValue] = {
             "admin_dsn": p.admin_dsn,
             "ini_path": p.ini_path,
@@ -417,8 +453,12 @@ class PgBouncerResizeAdapter:
             action=self.kind,
             target=request.target,
             applied=True,
-            before={**state, "pool_size": current},
-            after={**state, "pool_size": target, "live_pool_size": live, "commit": commit},
+            before={
+                **state,
+                "pool_size": current,
+                "live_pool_size": live_before,
+            },
+            after={**state, "pool_size": target, "live_pool_size": live_after, "commit": commit},
             undo=UndoRecord(
                 action=self.kind,
                 target=request.target,
@@ -439,7 +479,14 @@ class PgBouncerResizeAdapter:
         self.ledger.finish(key, result)
         return result
 
-    def _begin(self, p: PgBouncerResizeParams, repo: GitRepo | None, key: str) -> tuple[int, int]:
+    def _begin(
+        self,
+        p: PgBouncerResizeParams,
+        repo: GitRepo | None,
+        key: str,
+        text: str,
+        live: int | None,
+    ) -> tuple[int, int]:
         """Check that the resize may be made, record its start; ``(current, target)``."""
         ini = Path(p.ini_path)
         if repo is not None:
@@ -455,14 +502,20 @@ class PgBouncerResizeAdapter:
                     "but the store has no record of it (a lost or different store?): not "
                     "resizing again"
                 )
-        current = pool_size(self._read(p), p.database)
+        current = pool_size(text, p.database)
+        _refuse_if_not_running_the_ini(p, current, live)
         target = resized(current, p.factor, low=p.min_pool_size, high=p.max_pool_size)
         if target == current:
             raise ActionFailed(
                 f"the {_label(p.database)} pool is already {current}, at the configured "
                 f"bound ({p.min_pool_size}..{p.max_pool_size}); nothing to resize"
             )
-        self.ledger.begin(key, {"pool_size": current, "target": target})
+        before: dict[str, JsonValue] = {
+            "pool_size": current,
+            "target": target,
+            "live_pool_size": live,
+        }
+        self.ledger.begin(key, before)
         return current, target
 
     def verify(self, result: ActionResult) -> Check:
@@ -518,12 +571,16 @@ class PgBouncerResizeAdapter:
         commit = raw_commit if isinstance(raw_commit, str) else None
         ini = Path(p.ini_path)
         repo = GitRepo(Path(p.git_repo)) if p.git_repo else None
+        console = self.console_factory(p.admin_dsn, p.timeout_s)
         revert: str | None = None
         with repo.locked() if repo is not None else contextlib.nullcontext():
             text = self._read(p)
+            live = _live_size(console, p.database)
             if entry is None:
-                _refuse_if_changed_since(p, repo, text, applied_size, restore)
-                self.ledger.begin(key, {"pool_size": pool_size(text, p.database)})
+                _refuse_if_changed_since(p, repo, text, live, applied_size, restore)
+                self.ledger.begin(
+                    key, {"pool_size": pool_size(text, p.database), "live_pool_size": live}
+                )
             if repo is not None and commit is not None:
                 revert = repo.find(key) or repo.revert(
                     commit, ini, with_pool_size(text, p.database, restore), key=key
@@ -538,11 +595,10 @@ class PgBouncerResizeAdapter:
                         f"incident {request.incident_id}",
                         key=f"{key}:restore",
                     )
-        console = self.console_factory(p.admin_dsn, p.timeout_s)
         console.run("RELOAD")
         if restore < applied_size:
             console.run(_reconnect(p.database))
-        live = _live_size(console, p.database)
+        live_after = _live_size(console, p.database)
         result = ActionResult(
             idempotency_key=key,
             incident_id=request.incident_id,
@@ -553,7 +609,7 @@ class PgBouncerResizeAdapter:
                 "pool_size": applied_size,
                 "commit": commit if isinstance(commit, str) else None,
             },
-            after={"pool_size": restore, "live_pool_size": live, "commit": revert},
+            after={"pool_size": restore, "live_pool_size": live_after, "commit": revert},
             undo=UndoRecord(
                 action=self.kind,
                 target=undo.target,
@@ -572,15 +628,48 @@ class PgBouncerResizeAdapter:
         return result
 
 
-def _refuse_if_changed_since(
-    p: PgBouncerResizeParams, repo: GitRepo | None, text: str, applied: int, restore: int
+def _refuse_if_not_running_the_ini(
+    p: PgBouncerResizeParams, ini_size: int, live: int | None
 ) -> None:
-    """Refuse to undo over someone else's change: the ini must hold the size the action set.
+    """Refuse to resize a pool PgBouncer does not run at the size its ini gives.
 
-    Restoring the old size over a newer one (a person raised the pool again since) would
-    take production somewhere nobody chose; the failure escalates instead.
+    ``RELOAD`` applies the whole ini: it would undo a runtime ``SET`` (an on-call's
+    immediate fix: a "raise" could cut the pool) and put live any edit not reloaded yet,
+    and the undo would restore the ini's size, not the one that ran.
+    """
+    if live == ini_size:
+        return
+    ini = p.ini_path
+    if live is None:
+        raise ActionFailed(
+            f"pgbouncer does not serve database {p.database!r} yet (it is not in SHOW "
+            f"DATABASES), though {ini} routes it: an edit not reloaded; not resizing, since "
+            "the RELOAD would put that edit live too: reload or undo it first"
+        )
+    raise ActionFailed(
+        f"pgbouncer runs the {_label(p.database)} pool at {live}, but {ini} says {ini_size}: "
+        "a runtime SET or an ini edit not reloaded yet; not resizing, since the RELOAD would "
+        f"set the pool to what the ini says: make {ini} hold the size that should run and "
+        "RELOAD, then act again"
+    )
+
+
+def _refuse_if_changed_since(
+    p: PgBouncerResizeParams,
+    repo: GitRepo | None,
+    text: str,
+    live: int | None,
+    applied: int,
+    restore: int,
+) -> None:
+    """Refuse to undo over someone else's change: the pool must hold the size the action set.
+
+    Restoring the old size over a newer one (a person raised the pool again since, in the
+    ini or by a runtime ``SET``) would take production somewhere nobody chose; the failure
+    escalates instead.
     """
     ini = Path(p.ini_path)
+    label = _label(p.database)
     if repo is not None and repo.dirty(ini):
         raise ActionFailed(
             f"{ini} has changes nobody committed in {p.git_repo}; not rolled back, so as not "
@@ -589,8 +678,14 @@ def _refuse_if_changed_since(
     now = pool_size(text, p.database)
     if now not in (applied, restore):
         raise ActionFailed(
-            f"the {_label(p.database)} pool is {now} in {ini} now, not the {applied} the "
-            f"action set: someone changed it since, so it is not rolled back to {restore}"
+            f"the {label} pool is {now} in {ini} now, not the {applied} the action set: "
+            f"someone changed it since, so it is not rolled back to {restore}"
+        )
+    if live not in (applied, restore):
+        raise ActionFailed(
+            f"pgbouncer runs the {label} pool at {live} now, not the {applied} the action "
+            f"set: someone changed it since (a runtime SET?), so it is not rolled back to "
+            f"{restore}, which the RELOAD would do over their change"
         )
 
 

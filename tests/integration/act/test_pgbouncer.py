@@ -142,6 +142,23 @@ def test_rollback_never_overwrites_a_pool_someone_resized_since(
     assert pool.repo.log(ini)[0][1] == "ops: pool 10 for the sale"
 
 
+def test_a_runtime_set_is_never_undone_by_a_resize(pgbouncer_server: StartPgBouncer) -> None:
+    """The on-call's immediate fix (SET 10) with the ini at 2: a "raise" to 3 would cut it."""
+    pool = Pool.of(pgbouncer_server(default_pool_size=2))
+    ini = pool.bouncer.ini_path
+    pool.console("SET default_pool_size = 10")
+    ledger = MemoryLedger()
+    adapter = PgBouncerResizeAdapter(ledger)
+    with pytest.raises(ActionFailed, match=r"runs the default pool at 10, but .* says 2"):
+        adapter.plan(_request(pool))
+    with pytest.raises(ActionFailed, match="a runtime SET or an ini edit not reloaded"):
+        adapter.apply(_request(pool, database=ALIAS))
+    assert pool.live_size() == 10
+    assert pool_size(ini.read_text(), ALIAS) == 2
+    assert len(pool.repo.log(ini)) == 1
+    assert ledger.get("inc-7:apply") is None
+
+
 def test_a_database_name_with_a_dash_is_resized_and_reconnected(
     pgbouncer_server: StartPgBouncer,
 ) -> None:

@@ -117,7 +117,7 @@ def test_apply_edits_reloads_and_records_how_to_undo(tmp_path: Path) -> None:
     assert result.after["pool_size"] == 3
     assert result.after["live_pool_size"] == 3
     assert pool_size(h.ini.read_text(), "bench") == 3
-    assert h.console.commands[:1] == ["RELOAD"]
+    assert h.console.commands[:2] == ["SHOW DATABASES", "RELOAD"]
     assert not any(c.startswith("RECONNECT") for c in h.console.commands)
     assert result.undo.possible
     assert result.undo.params["pool_size"] == 2
@@ -192,7 +192,7 @@ def test_plan_lists_the_steps_without_touching_anything(tmp_path: Path) -> None:
     assert any(s.startswith("commit") for s in plan.steps)
     assert "RECONNECT big" in plan.steps
     assert h.ini.read_text() == INI
-    assert h.console.commands == []
+    assert h.console.commands == ["SHOW DATABASES"]
 
 
 def test_invalid_params_name_the_key(tmp_path: Path) -> None:
@@ -246,6 +246,51 @@ def test_a_key_already_committed_with_no_record_is_not_applied_again(tmp_path: P
     with pytest.raises(ActionFailed, match="already carries this action's key"):
         fresh.apply(h.request(git_repo=str(tmp_path), factor=2.0))
     assert pool_size(h.ini.read_text(), None) == 4
+
+
+def test_a_runtime_set_stops_the_plan_and_the_resize(tmp_path: Path) -> None:
+    """RELOAD would take the on-call's SET 10 back to the ini's 2: a "raise" to 3 cuts it."""
+    h = Harness(tmp_path)
+    h.console.run("SET default_pool_size = 10")
+    with pytest.raises(ActionFailed, match=r"runs the default pool at 10, but .* says 2"):
+        h.adapter.plan(h.request())
+    with pytest.raises(ActionFailed, match="a runtime SET or an ini edit not reloaded"):
+        h.adapter.apply(h.request(database="bench"))
+    assert h.ledger.get("inc-1:apply") is None
+    assert h.ini.read_text() == INI
+    assert "RELOAD" not in h.console.commands
+    assert h.console.run("SHOW CONFIG")[0]["value"] == "10"
+
+
+def test_an_ini_edit_not_reloaded_stops_the_resize(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.ini.write_text(INI.replace("big = ", "new = host=127.0.0.1 dbname=new\nbig = "))
+    with pytest.raises(ActionFailed, match="does not serve database 'new' yet"):
+        h.adapter.plan(h.request(database="new"))
+    h.ini.write_text(with_pool_size(INI, None, 5))
+    with pytest.raises(ActionFailed, match=r"runs the default pool at 2, but .* says 5"):
+        h.adapter.apply(h.request())
+    assert pool_size(h.ini.read_text(), None) == 5
+    assert h.ledger.get("inc-1:apply") is None
+
+
+def test_the_undo_record_keeps_the_size_that_ran(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    result = h.adapter.apply(h.request())
+    assert result.before["live_pool_size"] == 2
+    assert result.undo.params["pool_size"] == 2
+
+
+def test_a_rollback_never_undoes_a_runtime_set_made_since(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    result = h.adapter.apply(h.request())
+    h.console.run("SET default_pool_size = 10")
+    undo = RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    with pytest.raises(ActionFailed, match="runs the default pool at 10 now, not the 3"):
+        h.adapter.rollback(undo)
+    assert h.ledger.get("inc-1:rollback") is None
+    assert pool_size(h.ini.read_text(), None) == 3
+    assert h.console.run("SHOW CONFIG")[0]["value"] == "10"
 
 
 def test_a_database_name_the_console_cannot_take_bare_is_quoted(tmp_path: Path) -> None:
