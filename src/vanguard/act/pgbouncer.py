@@ -15,7 +15,10 @@ With ``git_repo`` every edit is a commit (``auto: raise bench pool 2→3, incide
 the undo is a revert commit. Idempotency goes through the ``Ledger``: a finished key returns
 the recorded result; a key begun but not finished (the worker died mid-apply) replays the
 steps, each of which first looks whether it was already done (ini value, commit trailer),
-so the pool is resized and committed exactly once.
+so the pool is resized and committed exactly once. A replay may come hours later, so it
+first checks that the pool (ini and live) is still at the recorded size or the target, and
+that no edit but the pool size is uncommitted; anything else is a person's change, which it
+leaves alone.
 """
 
 from __future__ import annotations
@@ -34,10 +37,10 @@ from typing import Any, ClassVar, Protocol
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from vanguard.act.base import Ledger, validate_params
+from vanguard.act.base import Ledger, LedgerEntry, validate_params
 from vanguard.act.gitconfig import GitRepo, read_config, replace_file
 from vanguard.clock import utcnow
-from vanguard.errors import ActionFailed, AdapterError
+from vanguard.errors import ActionFailed, AdapterError, PartlyApplied
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 
 __all__ = [
@@ -143,6 +146,27 @@ def with_pool_size(text: str, database: str | None, size: int) -> str:
             lines.insert(i + 1, f"default_pool_size = {size}{eol}")
             return "".join(lines)
     raise AdapterError("the ini has no [pgbouncer] section")
+
+
+def _settings(text: str, database: str | None) -> list[int]:
+    """Line indexes of the setting that gives ``database``'s pool size, first to last."""
+    if database is None:
+        return [i for s, k, _, i in _entries(text) if s == "pgbouncer" and k == "default_pool_size"]
+    return [i for s, k, _, i in _entries(text) if s == "databases" and k == database]
+
+
+def _without_pool_size(text: str, database: str | None) -> list[str]:
+    """The ini's lines with ``database``'s pool size taken out, to compare all the rest."""
+    lines = text.splitlines()
+    found = set(_settings(text, database))
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        if i not in found:
+            kept.append(line)
+        elif database is not None:
+            kv = _KEY.match(line)
+            kept.append(f"{kv.group(2)} = {_POOL.sub('', kv.group(4)).strip()}" if kv else line)
+    return kept
 
 
 def _ending(line: str, eol: str) -> str:
@@ -420,12 +444,14 @@ class PgBouncerResizeAdapter:
             text = self._read(p)
             live = _live_size(console, p.database)
             if entry is None:
-                current, target = self._begin(p, repo, key, text, live)
-                live_before: JsonValue = live
-            else:
-                current = _json_int(entry.before.get("pool_size"))
-                target = _json_int(entry.before.get("target"))
-                live_before = entry.before.get("live_pool_size")
+                entry = self._begin(p, repo, key, text, live)
+                if entry.result is not None:
+                    return entry.result
+            current = _json_int(entry.before.get("pool_size"))
+            target = _json_int(entry.before.get("target"))
+            _refuse_if_changed_since(
+                p, repo, text, live, was=current, sets=target, what="resize", begun=True
+            )
             if pool_size(text, p.database) != target:
                 replace_file(ini, with_pool_size(text, p.database, target))
             commit: str | None = None
@@ -456,7 +482,7 @@ class PgBouncerResizeAdapter:
             before={
                 **state,
                 "pool_size": current,
-                "live_pool_size": live_before,
+                "live_pool_size": entry.before.get("live_pool_size"),
             },
             after={**state, "pool_size": target, "live_pool_size": live_after, "commit": commit},
             undo=UndoRecord(
@@ -486,8 +512,12 @@ class PgBouncerResizeAdapter:
         key: str,
         text: str,
         live: int | None,
-    ) -> tuple[int, int]:
-        """Check that the resize may be made, record its start; ``(current, target)``."""
+    ) -> LedgerEntry:
+        """Check that the resize may be made and record its start; the entry as recorded.
+
+        That is another attempt's entry when it began the key first (this ``begin`` was then
+        a no-op): its sizes, not the ones read here after its edit, are the action's.
+        """
         ini = Path(p.ini_path)
         if repo is not None:
             if repo.dirty(ini):
@@ -516,7 +546,7 @@ class PgBouncerResizeAdapter:
             "live_pool_size": live,
         }
         self.ledger.begin(key, before)
-        return current, target
+        return self.ledger.get(key) or LedgerEntry(key=key, before=before)
 
     def verify(self, result: ActionResult) -> Check:
         """The ini and the running PgBouncer both hold the size the action set."""
@@ -576,8 +606,17 @@ class PgBouncerResizeAdapter:
         with repo.locked() if repo is not None else contextlib.nullcontext():
             text = self._read(p)
             live = _live_size(console, p.database)
+            _refuse_if_changed_since(
+                p,
+                repo,
+                text,
+                live,
+                was=applied_size,
+                sets=restore,
+                what="rollback",
+                begun=entry is not None,
+            )
             if entry is None:
-                _refuse_if_changed_since(p, repo, text, live, applied_size, restore)
                 self.ledger.begin(
                     key, {"pool_size": pool_size(text, p.database), "live_pool_size": live}
                 )
@@ -659,33 +698,60 @@ def _refuse_if_changed_since(
     repo: GitRepo | None,
     text: str,
     live: int | None,
-    applied: int,
-    restore: int,
+    *,
+    was: int,
+    sets: int,
+    what: str,
+    begun: bool,
 ) -> None:
-    """Refuse to undo over someone else's change: the pool must hold the size the action set.
+    """Refuse to write over someone else's change: the pool must be at ``was`` or ``sets``.
 
-    Restoring the old size over a newer one (a person raised the pool again since, in the
-    ini or by a runtime ``SET``) would take production somewhere nobody chose; the failure
-    escalates instead.
+    A rollback checks it before it begins: restoring the old size over a newer one (a person
+    raised the pool again since) would take production somewhere nobody chose. A resize or
+    rollback resumed from its ledger entry checks it again: it may resume hours after it
+    began, and writing its recorded size then would undo what a person did meanwhile. The
+    only uncommitted edit it accepts is the pool size itself (its own edit, made before the
+    worker died). Either failure escalates to a person instead.
     """
     ini = Path(p.ini_path)
     label = _label(p.database)
-    if repo is not None and repo.dirty(ini):
-        raise ActionFailed(
-            f"{ini} has changes nobody committed in {p.git_repo}; not rolled back, so as not "
-            "to commit someone's edit with the undo: commit or discard it first"
-        )
     now = pool_size(text, p.database)
-    if now not in (applied, restore):
-        raise ActionFailed(
-            f"the {label} pool is {now} in {ini} now, not the {applied} the action set: "
-            f"someone changed it since, so it is not rolled back to {restore}"
+    sizes = (was, sets)
+    if not begun:
+        if repo is not None and repo.dirty(ini):
+            raise ActionFailed(
+                f"{ini} has changes nobody committed in {p.git_repo}; not rolled back, so as "
+                "not to commit someone's edit with the undo: commit or discard it first"
+            )
+        if now not in sizes:
+            raise ActionFailed(
+                f"the {label} pool is {now} in {ini} now, not the {was} the action set: "
+                f"someone changed it since, so it is not rolled back to {sets}"
+            )
+        if live not in sizes:
+            raise ActionFailed(
+                f"pgbouncer runs the {label} pool at {live} now, not the {was} the action "
+                f"set: someone changed it since (a runtime SET?), so it is not rolled back to "
+                f"{sets}, which the RELOAD would do over their change"
+            )
+        return
+    if now not in sizes or live not in sizes:
+        raise PartlyApplied(
+            f"the {label} pool is {now} in {ini} and {live} in the running pgbouncer, but "
+            f"this {what} was to take it from {was} to {sets}: a person changed it since the "
+            f"{what} began, and Vanguard does not write {sets} over their change; look at the "
+            "pool and finish or undo the change by hand"
         )
-    if live not in (applied, restore):
-        raise ActionFailed(
-            f"pgbouncer runs the {label} pool at {live} now, not the {applied} the action "
-            f"set: someone changed it since (a runtime SET?), so it is not rolled back to "
-            f"{restore}, which the RELOAD would do over their change"
+    if (
+        repo is not None
+        and repo.dirty(ini)
+        and _without_pool_size(text, p.database)
+        != _without_pool_size(repo.show("HEAD", ini), p.database)
+    ):
+        raise PartlyApplied(
+            f"{ini} has uncommitted changes besides the pool size in {p.git_repo}, made since "
+            f"this {what} began; Vanguard does not commit someone's edit with its own: commit "
+            "or discard them, then finish or undo the change by hand"
         )
 
 

@@ -18,7 +18,7 @@ from vanguard.act.pgbouncer import (
     pool_size,
     with_pool_size,
 )
-from vanguard.errors import ActionFailed, AdapterError
+from vanguard.errors import ActionFailed, AdapterError, PartlyApplied
 from vanguard.model import ActionRequest, RollbackRequest
 from vanguard.netutil import free_port
 
@@ -157,6 +157,25 @@ def test_a_runtime_set_is_never_undone_by_a_resize(pgbouncer_server: StartPgBoun
     assert pool_size(ini.read_text(), ALIAS) == 2
     assert len(pool.repo.log(ini)) == 1
     assert ledger.get("inc-7:apply") is None
+
+
+def test_a_replayed_resize_never_writes_over_a_size_set_since_it_began(
+    pgbouncer_server: StartPgBouncer,
+) -> None:
+    """The worker died after ``begin``; the on-call raised the pool to 8 before the replay:
+    writing the recorded 3 would lower it under an approval to raise it."""
+    pool = Pool.of(pgbouncer_server(default_pool_size=2))
+    ini = pool.bouncer.ini_path
+    ledger = MemoryLedger()
+    ledger.begin("inc-7:apply", {"pool_size": 2, "target": 3})
+    ini.write_text(with_pool_size(ini.read_text(), None, 8))
+    pool.repo.commit([ini], "ops: pool 8")
+    pool.console("RELOAD")
+    with pytest.raises(PartlyApplied, match="a person changed it since the resize began"):
+        PgBouncerResizeAdapter(ledger).apply(_request(pool))
+    assert pool.live_size() == 8
+    assert pool_size(ini.read_text(), None) == 8
+    assert pool.repo.log(ini)[0][1] == "ops: pool 8"
 
 
 def test_a_database_name_with_a_dash_is_resized_and_reconnected(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import JsonValue
 
-from vanguard.act.base import Adapter, MemoryLedger
+from vanguard.act.base import Adapter, LedgerEntry, MemoryLedger
 from vanguard.act.gitconfig import GitRepo
 from vanguard.act.pgbouncer import (
     MemoryConsole,
@@ -18,7 +18,7 @@ from vanguard.act.pgbouncer import (
     resized,
     with_pool_size,
 )
-from vanguard.errors import ActionFailed, AdapterError
+from vanguard.errors import ActionFailed, AdapterError, PartlyApplied
 from vanguard.model import ActionRequest, RollbackRequest
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -248,6 +248,14 @@ def test_a_key_already_committed_with_no_record_is_not_applied_again(tmp_path: P
     assert pool_size(h.ini.read_text(), None) == 4
 
 
+def _git_harness(tmp_path: Path) -> tuple[Harness, GitRepo]:
+    h = Harness(tmp_path)
+    repo = GitRepo(tmp_path)
+    repo.init()
+    repo.commit([h.ini], "initial")
+    return h, repo
+
+
 def test_a_runtime_set_stops_the_plan_and_the_resize(tmp_path: Path) -> None:
     """RELOAD would take the on-call's SET 10 back to the ini's 2: a "raise" to 3 cuts it."""
     h = Harness(tmp_path)
@@ -291,6 +299,114 @@ def test_a_rollback_never_undoes_a_runtime_set_made_since(tmp_path: Path) -> Non
     assert h.ledger.get("inc-1:rollback") is None
     assert pool_size(h.ini.read_text(), None) == 3
     assert h.console.run("SHOW CONFIG")[0]["value"] == "10"
+
+
+def test_a_replayed_resize_never_writes_over_a_size_set_since_it_began(tmp_path: Path) -> None:
+    """The worker died after ``begin``; the on-call raised the pool to 8 before the replay."""
+    h = Harness(tmp_path)
+    h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    h.ini.write_text(with_pool_size(INI, None, 8))
+    h.console.run("RELOAD")
+    with pytest.raises(PartlyApplied, match=r"is 8 in .* this resize was to take it from 2 to 3"):
+        h.adapter.apply(h.request())
+    assert pool_size(h.ini.read_text(), None) == 8
+    assert h.console.commands.count("RELOAD") == 1
+
+
+def test_a_replayed_resize_never_undoes_a_runtime_set(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    h.console.run("SET default_pool_size = 10")
+    with pytest.raises(PartlyApplied, match="10 in the running pgbouncer"):
+        h.adapter.apply(h.request())
+    assert pool_size(h.ini.read_text(), None) == 2
+    assert "RELOAD" not in h.console.commands
+
+
+def test_a_replayed_resize_commits_its_own_uncommitted_edit(tmp_path: Path) -> None:
+    """The worker died between the ini edit and the commit: the replay commits it once."""
+    h, repo = _git_harness(tmp_path)
+    h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    h.ini.write_text(with_pool_size(INI, None, 3))
+    result = h.adapter.apply(h.request(git_repo=str(tmp_path)))
+    assert result.after["commit"] == repo.find("inc-1:apply") == repo.head()
+    assert not repo.dirty(h.ini)
+    assert pool_size(h.ini.read_text(), None) == 3
+
+
+def test_a_replayed_resize_never_commits_someone_elses_edit(tmp_path: Path) -> None:
+    h, repo = _git_harness(tmp_path)
+    h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    wip = INI.replace("max_client_conn = 500", "max_client_conn = 4000  ; WIP, not reviewed")
+    h.ini.write_text(wip)
+    with pytest.raises(PartlyApplied, match="uncommitted changes besides the pool size"):
+        h.adapter.apply(h.request(git_repo=str(tmp_path)))
+    assert h.ini.read_text() == wip
+    assert len(repo.log()) == 1
+    assert "RELOAD" not in h.console.commands
+
+
+def test_a_replayed_rollback_never_writes_over_a_size_set_since_it_began(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    result = h.adapter.apply(h.request())
+    h.ledger.begin("inc-1:rollback", {"pool_size": 3})
+    h.ini.write_text(with_pool_size(INI, None, 8))
+    h.console.run("RELOAD")
+    undo = RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    with pytest.raises(PartlyApplied, match="this rollback was to take it from 3 to 2"):
+        h.adapter.rollback(undo)
+    assert pool_size(h.ini.read_text(), None) == 8
+
+
+def test_a_replayed_rollback_commits_its_own_uncommitted_edit(tmp_path: Path) -> None:
+    h, repo = _git_harness(tmp_path)
+    result = h.adapter.apply(h.request(database="bench", git_repo=str(tmp_path)))
+    h.ledger.begin("inc-1:rollback", {"pool_size": 3})
+    h.ini.write_text(INI)
+    undo = RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    back = h.adapter.rollback(undo)
+    assert h.ini.read_text() == INI
+    assert not repo.dirty(h.ini)
+    assert back.after["commit"] == repo.find("inc-1:rollback") == repo.head()
+
+
+class FirstReadMisses(MemoryLedger):
+    """A ledger read before another attempt began the key: the first ``get`` sees nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.missed = False
+
+    def get(self, key: str) -> LedgerEntry | None:
+        if not self.missed:
+            self.missed = True
+            return None
+        return super().get(key)
+
+
+def test_an_attempt_that_lost_the_race_to_begin_does_not_resize_again(tmp_path: Path) -> None:
+    """Attempt A began (2 → 3), edited and reloaded; B read the ledger before that."""
+    h = Harness(tmp_path)
+    ledger = FirstReadMisses()
+    ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    h.ini.write_text(with_pool_size(INI, None, 3))
+    h.console.run("RELOAD")
+    late = PgBouncerResizeAdapter(ledger, h._console, clock=lambda: T0)
+    result = late.apply(h.request())
+    assert ledger.missed
+    assert (result.before["pool_size"], result.after["pool_size"]) == (2, 3)
+    assert pool_size(h.ini.read_text(), None) == 3
+
+
+def test_an_attempt_that_lost_the_race_returns_the_finished_result(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    ledger = FirstReadMisses()
+    ledger.missed = True
+    first = PgBouncerResizeAdapter(ledger, h._console, clock=lambda: T0).apply(h.request())
+    ledger.missed = False
+    again = PgBouncerResizeAdapter(ledger, h._console, clock=lambda: T0).apply(h.request())
+    assert again == first
+    assert pool_size(h.ini.read_text(), None) == 3
 
 
 def test_a_database_name_the_console_cannot_take_bare_is_quoted(tmp_path: Path) -> None:
