@@ -117,12 +117,16 @@ def pool_size(text: str, database: str | None) -> int:
 
 
 def with_pool_size(text: str, database: str | None, size: int) -> str:
-    """The ini with ``database``'s ``pool_size`` (or ``default_pool_size``) set to ``size``."""
+    """The ini with ``database``'s ``pool_size`` (or ``default_pool_size``) set to ``size``.
+
+    Of a setting given twice, the last is edited: it is the one PgBouncer (and
+    ``pool_size``) reads, so editing an earlier one would change nothing.
+    """
     lines = text.splitlines(keepends=True)
     entries = _entries(text)
     eol = "\r\n" if "\r\n" in text else "\n"
     if database is not None:
-        for section, key, value, i in entries:
+        for section, key, value, i in reversed(entries):
             if section == "databases" and key == database:
                 kv = _KEY.match(lines[i].rstrip("\r\n"))
                 if kv is None:
@@ -136,7 +140,7 @@ def with_pool_size(text: str, database: str | None, size: int) -> str:
                 )
                 return "".join(lines)
         raise AdapterError(f"the ini has no database {database!r} in [databases]")
-    for section, key, _, i in entries:
+    for section, key, _, i in reversed(entries):
         if section == "pgbouncer" and key == "default_pool_size":
             lines[i] = f"default_pool_size = {size}{_ending(lines[i], eol)}"
             return "".join(lines)
@@ -422,7 +426,11 @@ class PgBouncerResizeAdapter:
         )
         target = resized(current, p.factor, low=p.min_pool_size, high=p.max_pool_size)
         where = f"pool_size of {p.database}" if p.database else "default_pool_size"
-        steps = [f"set {where} {current} → {target} in {p.ini_path}"]
+        given = len(_settings(text, p.database))
+        steps = [
+            f"set {where} {current} → {target} in {p.ini_path}"
+            + (f" (the last of its {given} lines, the one pgbouncer reads)" if given > 1 else "")
+        ]
         if p.git_repo:
             steps.append(f"commit the change to {p.git_repo}")
         steps.append("RELOAD the pgbouncer console")

@@ -416,3 +416,19 @@ def test_a_database_name_the_console_cannot_take_bare_is_quoted(tmp_path: Path) 
     assert 'RECONNECT "my-db"' in h.console.commands
     assert 'RECONNECT "my-db"' in result.undo.instructions
     assert pool_size(h.ini.read_text(), "my-db") == 5
+
+
+def test_a_setting_given_twice_is_edited_where_pgbouncer_reads_it(tmp_path: Path) -> None:
+    twice = INI + "default_pool_size = 10\n"
+    assert pool_size(twice, None) == 10
+    edited = with_pool_size(twice, None, 12)
+    assert pool_size(edited, None) == 12
+    assert "default_pool_size = 2\n" in edited
+    routed = INI + "[databases]\nbench = host=127.0.0.1 dbname=bench pool_size=7\n"
+    assert pool_size(with_pool_size(routed, "bench", 9), "bench") == 9
+    h = Harness(tmp_path, twice)
+    plan = h.adapter.plan(h.request())
+    assert "the last of its 2 lines" in plan.steps[0]
+    result = h.adapter.apply(h.request())
+    assert (result.before["pool_size"], result.after["pool_size"]) == (10, 12)
+    assert h.adapter.verify(result).ok
