@@ -433,7 +433,9 @@ class PgBouncerResizeAdapter:
         ]
         if p.git_repo:
             steps.append(f"commit the change to {p.git_repo}")
-        steps.append("RELOAD the pgbouncer console")
+        steps.append(
+            "RELOAD the pgbouncer console (it applies the whole ini, not only this change)"
+        )
         if target < current:
             steps.append(_reconnect(p.database))
         steps.append("verify: SHOW DATABASES/SHOW CONFIG report the new size")

@@ -191,6 +191,7 @@ def test_plan_lists_the_steps_without_touching_anything(tmp_path: Path) -> None:
     assert plan.steps[0].startswith("set pool_size of big 10 → 5")
     assert any(s.startswith("commit") for s in plan.steps)
     assert "RECONNECT big" in plan.steps
+    assert any(s.startswith("RELOAD") and "applies the whole ini" in s for s in plan.steps)
     assert h.ini.read_text() == INI
     assert h.console.commands == ["SHOW DATABASES"]
 
