@@ -740,15 +740,15 @@ def _refuse_if_changed_since(
             )
         if live not in sizes:
             raise ActionFailed(
-                f"pgbouncer runs the {label} pool at {live} now, not the {was} the action "
-                f"set: someone changed it since (a runtime SET?), so it is not rolled back to "
-                f"{sets}, which the RELOAD would do over their change"
+                f"{_running(label, live)} now, not the {was} the action set: someone changed "
+                f"it since (a runtime SET?), so it is not rolled back to {sets}, which the "
+                "RELOAD would do over their change"
             )
         return
     if now not in sizes or live not in sizes:
         raise PartlyApplied(
-            f"the {label} pool is {now} in {ini} and {live} in the running pgbouncer, but "
-            f"this {what} was to take it from {was} to {sets}: a person changed it since the "
+            f"the {label} pool is {now} in {ini} and {_running(label, live)}, but this "
+            f"{what} was to take it from {was} to {sets}: a person changed it since the "
             f"{what} began, and Vanguard does not write {sets} over their change; look at the "
             "pool and finish or undo the change by hand"
         )
@@ -767,6 +767,12 @@ def _refuse_if_changed_since(
 
 def _label(database: str | None) -> str:
     return database or "default"
+
+
+def _running(label: str, live: int | None) -> str:
+    if live is None:
+        return f"pgbouncer does not serve the {label} pool"
+    return f"pgbouncer runs the {label} pool at {live}"
 
 
 def _json_int(value: JsonValue) -> int:

@@ -318,9 +318,18 @@ def test_a_replayed_resize_never_undoes_a_runtime_set(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
     h.console.run("SET default_pool_size = 10")
-    with pytest.raises(PartlyApplied, match="10 in the running pgbouncer"):
+    with pytest.raises(PartlyApplied, match="pgbouncer runs the default pool at 10, but"):
         h.adapter.apply(h.request())
     assert pool_size(h.ini.read_text(), None) == 2
+    assert "RELOAD" not in h.console.commands
+
+
+def test_a_replayed_resize_stops_on_a_database_pgbouncer_does_not_serve(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    h.ini.write_text(INI.replace("big = ", "new = host=127.0.0.1 dbname=new\nbig = "))
+    with pytest.raises(PartlyApplied, match="pgbouncer does not serve the new pool, but"):
+        h.adapter.apply(h.request(database="new"))
     assert "RELOAD" not in h.console.commands
 
 
