@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 from pydantic import JsonValue
 
 from tests.e2e.pgbouncer_lab import ALIAS, Load, Pool
 from tests.servers.pgbouncer import StartPgBouncer
 from vanguard.act.base import MemoryLedger
-from vanguard.act.pgbouncer import PgBouncerResizeAdapter, pool_size, with_pool_size
-from vanguard.errors import ActionFailed
+from vanguard.act.pgbouncer import (
+    PgBouncerResizeAdapter,
+    PsycopgConsole,
+    pool_size,
+    with_pool_size,
+)
+from vanguard.errors import ActionFailed, AdapterError, PartlyApplied
 from vanguard.model import ActionRequest, RollbackRequest
+from vanguard.netutil import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -132,3 +140,89 @@ def test_rollback_never_overwrites_a_pool_someone_resized_since(
     assert pool.live_size() == 10
     assert pool_size(ini.read_text(), ALIAS) == 10
     assert pool.repo.log(ini)[0][1] == "ops: pool 10 for the sale"
+
+
+def test_a_runtime_set_is_never_undone_by_a_resize(pgbouncer_server: StartPgBouncer) -> None:
+    """The on-call's immediate fix (SET 10) with the ini at 2: a "raise" to 3 would cut it."""
+    pool = Pool.of(pgbouncer_server(default_pool_size=2))
+    ini = pool.bouncer.ini_path
+    pool.console("SET default_pool_size = 10")
+    ledger = MemoryLedger()
+    adapter = PgBouncerResizeAdapter(ledger)
+    with pytest.raises(ActionFailed, match=r"runs the default pool at 10, but .* says 2"):
+        adapter.plan(_request(pool))
+    with pytest.raises(ActionFailed, match="a runtime SET or an ini edit not reloaded"):
+        adapter.apply(_request(pool, database=ALIAS))
+    assert pool.live_size() == 10
+    assert pool_size(ini.read_text(), ALIAS) == 2
+    assert len(pool.repo.log(ini)) == 1
+    assert ledger.get("inc-7:apply") is None
+
+
+def test_a_replayed_resize_never_writes_over_a_size_set_since_it_began(
+    pgbouncer_server: StartPgBouncer,
+) -> None:
+    """The worker died after ``begin``; the on-call raised the pool to 8 before the replay:
+    writing the recorded 3 would lower it under an approval to raise it."""
+    pool = Pool.of(pgbouncer_server(default_pool_size=2))
+    ini = pool.bouncer.ini_path
+    ledger = MemoryLedger()
+    ledger.begin("inc-7:apply", {"pool_size": 2, "target": 3})
+    ini.write_text(with_pool_size(ini.read_text(), None, 8))
+    pool.repo.commit([ini], "ops: pool 8")
+    pool.console("RELOAD")
+    with pytest.raises(PartlyApplied, match="a person changed it since the resize began"):
+        PgBouncerResizeAdapter(ledger).apply(_request(pool))
+    assert pool.live_size() == 8
+    assert pool_size(ini.read_text(), None) == 8
+    assert pool.repo.log(ini)[0][1] == "ops: pool 8"
+
+
+def test_a_database_name_with_a_dash_is_resized_and_reconnected(
+    pgbouncer_server: StartPgBouncer,
+) -> None:
+    """``RECONNECT my-db`` is a syntax error to the console; the name must be quoted."""
+    pool = Pool.of(pgbouncer_server({"my-db": "postgres"}, default_pool_size=4))
+    adapter = PgBouncerResizeAdapter(MemoryLedger())
+    result = adapter.apply(_request(pool, database="my-db", factor=0.5))
+    assert (result.before["pool_size"], result.after["pool_size"]) == (4, 2)
+    assert pool.live_size("my-db") == 2
+    assert adapter.verify(result).ok
+    back = adapter.rollback(
+        RollbackRequest(idempotency_key="inc-7:rollback", incident_id="inc-7", undo=result.undo)
+    )
+    assert back.after["live_pool_size"] == pool.live_size("my-db") == 4
+
+
+def test_console_errors_say_whether_a_retry_can_help(pgbouncer_server: StartPgBouncer) -> None:
+    """A refused command is final, with the console's words; an unreachable console is not."""
+    bouncer = pgbouncer_server()
+    with pytest.raises(ActionFailed, match="refused RECONNECT nosuch: no such database: nosuch"):
+        PsycopgConsole(bouncer.admin_dsn).run("RECONNECT nosuch")
+    closed = bouncer.admin_dsn.replace(f"port={bouncer.port}", f"port={free_port()}")
+    with pytest.raises(AdapterError, match="cannot reach the pgbouncer console") as unreachable:
+        PsycopgConsole(closed, timeout_s=1.0).run("SHOW CONFIG")
+    assert type(unreachable.value) is AdapterError
+
+
+def test_a_console_that_does_not_answer_fails_within_the_timeout(
+    pgbouncer_server: StartPgBouncer,
+) -> None:
+    """``PAUSE app`` waits for the open transaction: a console that took the command and
+    does not answer. Without a read timeout the attempt would hang until the activity's."""
+    bouncer = pgbouncer_server()
+    held = psycopg.connect(bouncer.dsn(ALIAS))
+    held.execute("SELECT 1")
+    console = PsycopgConsole(bouncer.admin_dsn, timeout_s=1.0)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        started = time.monotonic()
+        answer = executor.submit(console.run, f"PAUSE {ALIAS}")
+        try:
+            error = answer.exception(timeout=10)
+            elapsed = time.monotonic() - started
+        finally:
+            held.rollback()
+            held.close()
+    assert type(error) is AdapterError
+    assert f"did not answer PAUSE {ALIAS} within 1 s" in str(error)
+    assert elapsed < 5

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import JsonValue
 
-from vanguard.act.base import Adapter, MemoryLedger
+from vanguard.act.base import Adapter, LedgerEntry, MemoryLedger
 from vanguard.act.gitconfig import GitRepo
 from vanguard.act.pgbouncer import (
     MemoryConsole,
@@ -18,7 +18,7 @@ from vanguard.act.pgbouncer import (
     resized,
     with_pool_size,
 )
-from vanguard.errors import ActionFailed, AdapterError
+from vanguard.errors import ActionFailed, AdapterError, PartlyApplied
 from vanguard.model import ActionRequest, RollbackRequest
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -117,7 +117,7 @@ def test_apply_edits_reloads_and_records_how_to_undo(tmp_path: Path) -> None:
     assert result.after["pool_size"] == 3
     assert result.after["live_pool_size"] == 3
     assert pool_size(h.ini.read_text(), "bench") == 3
-    assert h.console.commands[:1] == ["RELOAD"]
+    assert h.console.commands[:2] == ["SHOW DATABASES", "RELOAD"]
     assert not any(c.startswith("RECONNECT") for c in h.console.commands)
     assert result.undo.possible
     assert result.undo.params["pool_size"] == 2
@@ -191,8 +191,9 @@ def test_plan_lists_the_steps_without_touching_anything(tmp_path: Path) -> None:
     assert plan.steps[0].startswith("set pool_size of big 10 → 5")
     assert any(s.startswith("commit") for s in plan.steps)
     assert "RECONNECT big" in plan.steps
+    assert any(s.startswith("RELOAD") and "applies the whole ini" in s for s in plan.steps)
     assert h.ini.read_text() == INI
-    assert h.console.commands == []
+    assert h.console.commands == ["SHOW DATABASES"]
 
 
 def test_invalid_params_name_the_key(tmp_path: Path) -> None:
@@ -246,3 +247,198 @@ def test_a_key_already_committed_with_no_record_is_not_applied_again(tmp_path: P
     with pytest.raises(ActionFailed, match="already carries this action's key"):
         fresh.apply(h.request(git_repo=str(tmp_path), factor=2.0))
     assert pool_size(h.ini.read_text(), None) == 4
+
+
+def _git_harness(tmp_path: Path) -> tuple[Harness, GitRepo]:
+    h = Harness(tmp_path)
+    repo = GitRepo(tmp_path)
+    repo.init()
+    repo.commit([h.ini], "initial")
+    return h, repo
+
+
+def test_a_runtime_set_stops_the_plan_and_the_resize(tmp_path: Path) -> None:
+    """RELOAD would take the on-call's SET 10 back to the ini's 2: a "raise" to 3 cuts it."""
+    h = Harness(tmp_path)
+    h.console.run("SET default_pool_size = 10")
+    with pytest.raises(ActionFailed, match=r"runs the default pool at 10, but .* says 2"):
+        h.adapter.plan(h.request())
+    with pytest.raises(ActionFailed, match="a runtime SET or an ini edit not reloaded"):
+        h.adapter.apply(h.request(database="bench"))
+    assert h.ledger.get("inc-1:apply") is None
+    assert h.ini.read_text() == INI
+    assert "RELOAD" not in h.console.commands
+    assert h.console.run("SHOW CONFIG")[0]["value"] == "10"
+
+
+def test_an_ini_edit_not_reloaded_stops_the_resize(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.ini.write_text(INI.replace("big = ", "new = host=127.0.0.1 dbname=new\nbig = "))
+    with pytest.raises(ActionFailed, match="does not serve database 'new' yet"):
+        h.adapter.plan(h.request(database="new"))
+    h.ini.write_text(with_pool_size(INI, None, 5))
+    with pytest.raises(ActionFailed, match=r"runs the default pool at 2, but .* says 5"):
+        h.adapter.apply(h.request())
+    assert pool_size(h.ini.read_text(), None) == 5
+    assert h.ledger.get("inc-1:apply") is None
+
+
+def test_the_undo_record_keeps_the_size_that_ran(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    result = h.adapter.apply(h.request())
+    assert result.before["live_pool_size"] == 2
+    assert result.undo.params["pool_size"] == 2
+
+
+def test_a_rollback_never_undoes_a_runtime_set_made_since(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    result = h.adapter.apply(h.request())
+    h.console.run("SET default_pool_size = 10")
+    undo = RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    with pytest.raises(ActionFailed, match="runs the default pool at 10 now, not the 3"):
+        h.adapter.rollback(undo)
+    assert h.ledger.get("inc-1:rollback") is None
+    assert pool_size(h.ini.read_text(), None) == 3
+    assert h.console.run("SHOW CONFIG")[0]["value"] == "10"
+
+
+def test_a_replayed_resize_never_writes_over_a_size_set_since_it_began(tmp_path: Path) -> None:
+    """The worker died after ``begin``; the on-call raised the pool to 8 before the replay."""
+    h = Harness(tmp_path)
+    h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    h.ini.write_text(with_pool_size(INI, None, 8))
+    h.console.run("RELOAD")
+    with pytest.raises(PartlyApplied, match=r"is 8 in .* this resize was to take it from 2 to 3"):
+        h.adapter.apply(h.request())
+    assert pool_size(h.ini.read_text(), None) == 8
+    assert h.console.commands.count("RELOAD") == 1
+
+
+def test_a_replayed_resize_never_undoes_a_runtime_set(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    h.console.run("SET default_pool_size = 10")
+    with pytest.raises(PartlyApplied, match="pgbouncer runs the default pool at 10, but"):
+        h.adapter.apply(h.request())
+    assert pool_size(h.ini.read_text(), None) == 2
+    assert "RELOAD" not in h.console.commands
+
+
+def test_a_replayed_resize_stops_on_a_database_pgbouncer_does_not_serve(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    h.ini.write_text(INI.replace("big = ", "new = host=127.0.0.1 dbname=new\nbig = "))
+    with pytest.raises(PartlyApplied, match="pgbouncer does not serve the new pool, but"):
+        h.adapter.apply(h.request(database="new"))
+    assert "RELOAD" not in h.console.commands
+
+
+def test_a_replayed_resize_commits_its_own_uncommitted_edit(tmp_path: Path) -> None:
+    """The worker died between the ini edit and the commit: the replay commits it once."""
+    h, repo = _git_harness(tmp_path)
+    h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    h.ini.write_text(with_pool_size(INI, None, 3))
+    result = h.adapter.apply(h.request(git_repo=str(tmp_path)))
+    assert result.after["commit"] == repo.find("inc-1:apply") == repo.head()
+    assert not repo.dirty(h.ini)
+    assert pool_size(h.ini.read_text(), None) == 3
+
+
+def test_a_replayed_resize_never_commits_someone_elses_edit(tmp_path: Path) -> None:
+    h, repo = _git_harness(tmp_path)
+    h.ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    wip = INI.replace("max_client_conn = 500", "max_client_conn = 4000  ; WIP, not reviewed")
+    h.ini.write_text(wip)
+    with pytest.raises(PartlyApplied, match="uncommitted changes besides the pool size"):
+        h.adapter.apply(h.request(git_repo=str(tmp_path)))
+    assert h.ini.read_text() == wip
+    assert len(repo.log()) == 1
+    assert "RELOAD" not in h.console.commands
+
+
+def test_a_replayed_rollback_never_writes_over_a_size_set_since_it_began(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    result = h.adapter.apply(h.request())
+    h.ledger.begin("inc-1:rollback", {"pool_size": 3})
+    h.ini.write_text(with_pool_size(INI, None, 8))
+    h.console.run("RELOAD")
+    undo = RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    with pytest.raises(PartlyApplied, match="this rollback was to take it from 3 to 2"):
+        h.adapter.rollback(undo)
+    assert pool_size(h.ini.read_text(), None) == 8
+
+
+def test_a_replayed_rollback_commits_its_own_uncommitted_edit(tmp_path: Path) -> None:
+    h, repo = _git_harness(tmp_path)
+    result = h.adapter.apply(h.request(database="bench", git_repo=str(tmp_path)))
+    h.ledger.begin("inc-1:rollback", {"pool_size": 3})
+    h.ini.write_text(INI)
+    undo = RollbackRequest(idempotency_key="inc-1:rollback", incident_id="inc-1", undo=result.undo)
+    back = h.adapter.rollback(undo)
+    assert h.ini.read_text() == INI
+    assert not repo.dirty(h.ini)
+    assert back.after["commit"] == repo.find("inc-1:rollback") == repo.head()
+
+
+class FirstReadMisses(MemoryLedger):
+    """A ledger read before another attempt began the key: the first ``get`` sees nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.missed = False
+
+    def get(self, key: str) -> LedgerEntry | None:
+        if not self.missed:
+            self.missed = True
+            return None
+        return super().get(key)
+
+
+def test_an_attempt_that_lost_the_race_to_begin_does_not_resize_again(tmp_path: Path) -> None:
+    """Attempt A began (2 → 3), edited and reloaded; B read the ledger before that."""
+    h = Harness(tmp_path)
+    ledger = FirstReadMisses()
+    ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
+    h.ini.write_text(with_pool_size(INI, None, 3))
+    h.console.run("RELOAD")
+    late = PgBouncerResizeAdapter(ledger, h._console, clock=lambda: T0)
+    result = late.apply(h.request())
+    assert ledger.missed
+    assert (result.before["pool_size"], result.after["pool_size"]) == (2, 3)
+    assert pool_size(h.ini.read_text(), None) == 3
+
+
+def test_an_attempt_that_lost_the_race_returns_the_finished_result(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    ledger = FirstReadMisses()
+    ledger.missed = True
+    first = PgBouncerResizeAdapter(ledger, h._console, clock=lambda: T0).apply(h.request())
+    ledger.missed = False
+    again = PgBouncerResizeAdapter(ledger, h._console, clock=lambda: T0).apply(h.request())
+    assert again == first
+    assert pool_size(h.ini.read_text(), None) == 3
+
+
+def test_a_database_name_the_console_cannot_take_bare_is_quoted(tmp_path: Path) -> None:
+    """The console's grammar reads ``RECONNECT my-db`` as an invalid command."""
+    h = Harness(tmp_path, INI.replace("big = ", "my-db = "))
+    result = h.adapter.apply(h.request(database="my-db", factor=0.5))
+    assert 'RECONNECT "my-db"' in h.console.commands
+    assert 'RECONNECT "my-db"' in result.undo.instructions
+    assert pool_size(h.ini.read_text(), "my-db") == 5
+
+
+def test_a_setting_given_twice_is_edited_where_pgbouncer_reads_it(tmp_path: Path) -> None:
+    twice = INI + "default_pool_size = 10\n"
+    assert pool_size(twice, None) == 10
+    edited = with_pool_size(twice, None, 12)
+    assert pool_size(edited, None) == 12
+    assert "default_pool_size = 2\n" in edited
+    routed = INI + "[databases]\nbench = host=127.0.0.1 dbname=bench pool_size=7\n"
+    assert pool_size(with_pool_size(routed, "bench", 9), "bench") == 9
+    h = Harness(tmp_path, twice)
+    plan = h.adapter.plan(h.request())
+    assert "the last of its 2 lines" in plan.steps[0]
+    result = h.adapter.apply(h.request())
+    assert (result.before["pool_size"], result.after["pool_size"]) == (10, 12)
+    assert h.adapter.verify(result).ok
