@@ -64,7 +64,9 @@ class GitHubApi(Protocol):
 
     def list_runs(self, repository: str, *, etag: str | None, per_page: int) -> RunsPage: ...
 
-    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]: ...
+    def run_jobs(
+        self, repository: str, run_id: int, *, attempt: int | None = None
+    ) -> list[WorkflowJob]: ...
 
     def last_success(
         self, repository: str, workflow_id: int, branch: str
@@ -216,13 +218,20 @@ class GithubkitApi:
                 continue
         return RunsPage(runs=tuple(runs), etag=new_etag)
 
-    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
-        """The jobs of the run's latest attempt (those that do not parse are skipped)."""
-        _, body, _ = self._call(
-            "GET",
-            f"{self._repo(repository)}/actions/runs/{run_id}/jobs",
-            params={"filter": "latest", "per_page": 100},
-        )
+    def run_jobs(
+        self, repository: str, run_id: int, *, attempt: int | None = None
+    ) -> list[WorkflowJob]:
+        """The jobs of attempt ``attempt`` of the run, else of its latest attempt.
+
+        A failure is explained from its own attempt's jobs: by the time it is handled, a
+        newer attempt may be queued, running or passed, and its logs explain nothing of
+        this one. Jobs that do not parse are skipped.
+        """
+        runs = f"{self._repo(repository)}/actions/runs/{run_id}"
+        url, params = f"{runs}/jobs", {"filter": "latest", "per_page": 100}
+        if attempt is not None:
+            url, params = f"{runs}/attempts/{attempt}/jobs", {"per_page": 100}
+        _, body, _ = self._call("GET", url, params=params)
         jobs = body.get("jobs", []) if isinstance(body, dict) else []
         found: list[WorkflowJob] = []
         for item in jobs:
@@ -450,8 +459,15 @@ class MemoryGitHub:
         runs = [r for (repo, _), r in self.runs.items() if repo == repository]
         return RunsPage(runs=tuple(runs[:per_page]), etag=current)
 
-    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
-        return list(self.jobs.get((repository, run_id), []))
+    def run_jobs(
+        self, repository: str, run_id: int, *, attempt: int | None = None
+    ) -> list[WorkflowJob]:
+        """The jobs of attempt ``attempt``, else of the latest attempt, as GitHub's
+        ``filter=latest`` answers (a job that names no attempt belongs to every one)."""
+        jobs = self.jobs.get((repository, run_id), [])
+        if attempt is None:
+            attempt = max((j.run_attempt or 1 for j in jobs), default=1)
+        return [j for j in jobs if j.run_attempt in (None, attempt)]
 
     def last_success(self, repository: str, workflow_id: int, branch: str) -> WorkflowRun | None:
         runs = [

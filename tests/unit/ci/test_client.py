@@ -128,3 +128,22 @@ def test_a_plain_403_stays_a_refusal() -> None:
     with pytest.raises(ActionFailed, match="HTTP 403"):
         api.rerun_failed_jobs(REPO, 30433642)
     assert api.budget.blocked_until is None
+
+
+def test_jobs_are_read_from_the_attempt_asked_for() -> None:
+    """``filter=latest`` would answer with a newer attempt's jobs than the one that failed."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        job = {"id": 70, "run_id": 7, "status": "completed", "conclusion": "failure"}
+        return httpx.Response(200, json={"total_count": 1, "jobs": [job]})
+
+    api = _api(handler)
+    (job,) = api.run_jobs(REPO, 7, attempt=2)
+    assert job.id == 70
+    assert sent[0].url.path == f"/repos/{REPO}/actions/runs/7/attempts/2/jobs"
+    assert "filter" not in sent[0].url.params
+    api.run_jobs(REPO, 7)
+    assert sent[1].url.path == f"/repos/{REPO}/actions/runs/7/jobs"
+    assert sent[1].url.params["filter"] == "latest"

@@ -24,7 +24,7 @@ from vanguard.ci.records import STALE_RECEIVED, CiRepo
 from vanguard.ci.tables import CiAttemptRow
 from vanguard.ci.triage import RunLink, render_comment
 from vanguard.diagnose import cilog
-from vanguard.errors import AdapterError
+from vanguard.errors import ActionFailed, AdapterError
 from vanguard.model import Alert
 from vanguard.store import Store
 
@@ -214,10 +214,12 @@ class FlakyApi(MemoryGitHub):
         super().__init__()
         self.down = True
 
-    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
+    def run_jobs(
+        self, repository: str, run_id: int, *, attempt: int | None = None
+    ) -> list[WorkflowJob]:
         if self.down:
             raise AdapterError("GitHub is unreachable")
-        return super().run_jobs(repository, run_id)
+        return super().run_jobs(repository, run_id, attempt=attempt)
 
 
 async def test_failed_handling_is_recorded_and_a_redelivery_is_processed(
@@ -752,3 +754,72 @@ async def test_store_work_does_not_queue_behind_a_busy_default_pool(
         release.set()
         await busy
         loop.set_default_executor(ThreadPoolExecutor())
+
+
+def _second_failed_job(github: MemoryGitHub, repo: str, run_id: int, log: str) -> None:
+    """Add a second failed job, ``run_id * 10 + 1``, with the fixture log ``log``."""
+    job = WorkflowJob(
+        id=run_id * 10 + 1, run_id=run_id, name="lint", status="completed", conclusion="failure"
+    )
+    github.jobs[(repo, run_id)].append(job)
+    github.logs[(repo, job.id)] = (FIXTURES / "logs" / f"{log}.log").read_bytes()
+
+
+async def test_a_run_with_a_compile_error_and_a_network_error_is_triaged_not_re_run(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """A re-run repeats every failed job, the compile job too: the run goes to its issue."""
+    intake = _intake(store, github, starter)
+    body = _failed_run_body(github, "o/r", 31, "compile_rust")
+    _second_failed_job(github, "o/r", 31, "network_econnreset")
+    result = await intake.receive("d-mixed", "workflow_run", body)
+    assert result.status == "accepted", result.reason
+    (alert,) = starter.alerts
+    assert (alert.labels["heal"], alert.labels["category"]) == ("triage", "compile")
+    assert alert.labels["job_id"] == "310"
+    with store.session() as session:
+        (attempt,) = CiRepo(session).attempts(repository="o/r")
+    assert attempt.retryable is False
+
+
+class GoneLogs(MemoryGitHub):
+    """GitHub answers every log download with ``error``."""
+
+    def __init__(self, error: AdapterError) -> None:
+        super().__init__()
+        self.error = error
+
+    def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
+        raise self.error
+
+
+async def test_a_failed_run_whose_log_is_gone_is_recorded_triaged_and_handled(
+    store: Store, starter: Starter
+) -> None:
+    github = GoneLogs(ActionFailed("GitHub GET .../actions/jobs/70/logs: HTTP 410: Gone"))
+    intake = _intake(store, github, starter)
+    result = await intake.receive(
+        "d-gone", "workflow_run", _failed_run_body(github, "o/r", 7, "network_econnreset")
+    )
+    assert result.status == "accepted", result.reason
+    (alert,) = starter.alerts
+    assert (alert.labels["heal"], alert.labels["category"]) == ("triage", "unknown")
+    assert "HTTP 410: Gone" in str(alert.attributes["headline"])
+    with store.session() as session:
+        (attempt,) = CiRepo(session).attempts(repository="o/r")
+        assert attempt.conclusion == "failure"
+        assert CiRepo(session).attempt_handled("o/r", 7, 1)
+
+
+async def test_empty_logs_in_many_repositories_are_not_an_outage(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """Three unrelated failures with nothing to read look alike; each is its repository's."""
+    intake = _intake(store, github, starter)
+    for n, repo in enumerate(["a/one", "b/two", "c/three"]):
+        body = _failed_run_body(github, repo, 200 + n, "network_econnreset")
+        github.logs[(repo, (200 + n) * 10)] = b""
+        result = await intake.receive(f"e{n}", "workflow_run", body)
+        assert result.status == "accepted", result.reason
+    assert [a.labels["heal"] for a in starter.alerts] == ["triage"] * 3
+    assert len({a.labels["fingerprint"] for a in starter.alerts}) == 3
