@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from githubkit import AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.exception import GitHubException, RequestFailed, RequestTimeout
@@ -432,8 +432,24 @@ def build_github_api(
     return GithubkitApi(github, budget=budget, log_max_bytes=config.log_max_bytes, clock=clock)
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _lookup(table: Mapping[tuple[str, K], V], repository: str, key: K) -> V | None:
+    """``table[(repository, key)]`` with the repository's name read as GitHub reads it:
+    without regard to case."""
+    for (repo, k), value in table.items():
+        if k == key and repo.lower() == repository.lower():
+            return value
+    return None
+
+
 class MemoryGitHub:
-    """In-memory ``GitHubApi``: runs, jobs, logs and issues in dicts; records every call."""
+    """In-memory ``GitHubApi``: runs, jobs, logs and issues in dicts; records every call.
+
+    Reading runs, jobs and logs ignores the case of the repository's name, as GitHub does.
+    """
 
     def __init__(self) -> None:
         self.runs: dict[tuple[str, int], WorkflowRun] = {}
@@ -447,16 +463,16 @@ class MemoryGitHub:
         self.etags: dict[str, str] = {}
 
     def get_run(self, repository: str, run_id: int) -> WorkflowRun:
-        run = self.runs.get((repository, run_id))
+        run = _lookup(self.runs, repository, run_id)
         if run is None:
             raise ActionFailed(f"no run {run_id} in {repository}")
         return run
 
     def list_runs(self, repository: str, *, etag: str | None, per_page: int) -> RunsPage:
-        current = self.etags.get(repository, "v0")
+        current = next((v for k, v in self.etags.items() if k.lower() == repository.lower()), "v0")
         if etag == current:
             return RunsPage(runs=None, etag=current)
-        runs = [r for (repo, _), r in self.runs.items() if repo == repository]
+        runs = [r for (repo, _), r in self.runs.items() if repo.lower() == repository.lower()]
         return RunsPage(runs=tuple(runs[:per_page]), etag=current)
 
     def run_jobs(
@@ -464,7 +480,7 @@ class MemoryGitHub:
     ) -> list[WorkflowJob]:
         """The jobs of attempt ``attempt``, else of the latest attempt, as GitHub's
         ``filter=latest`` answers (a job that names no attempt belongs to every one)."""
-        jobs = self.jobs.get((repository, run_id), [])
+        jobs = _lookup(self.jobs, repository, run_id) or []
         if attempt is None:
             attempt = max((j.run_attempt or 1 for j in jobs), default=1)
         return [j for j in jobs if j.run_attempt in (None, attempt)]
@@ -473,7 +489,7 @@ class MemoryGitHub:
         runs = [
             run
             for (repo, _), run in self.runs.items()
-            if repo == repository
+            if repo.lower() == repository.lower()
             and run.workflow_id == workflow_id
             and run.head_branch == branch
             and run.succeeded
@@ -482,7 +498,7 @@ class MemoryGitHub:
         return max(runs, key=lambda run: run.id, default=None)
 
     def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
-        data = self.logs.get((repository, job_id), b"")
+        data = _lookup(self.logs, repository, job_id) or b""
         for start in range(0, len(data), 4096):
             yield data[start : start + 4096]
 

@@ -22,6 +22,7 @@ __all__ = [
     "HealingConfig",
     "PollConfig",
     "TriageConfig",
+    "canonical_repository",
     "split_repository",
 ]
 
@@ -163,7 +164,19 @@ class GitHubConfig(_Section):
         """Whether ``repository`` is watched (all are when none is listed)."""
         if not self.repositories:
             return True
-        return repository.lower() in {r.lower() for r in self.repositories}
+        return canonical_repository(repository) in {
+            canonical_repository(r) for r in self.repositories
+        }
+
+
+def canonical_repository(full_name: str) -> str:
+    """The one spelling of a repository's name the CI agent keys everything by: lower case.
+
+    GitHub reads ``Acme/Web`` and ``acme/web`` as one repository; a webhook carries
+    GitHub's spelling and the poller the configuration's, so both are folded to this
+    before anything is recorded, compared or counted.
+    """
+    return full_name.lower()
 
 
 def split_repository(full_name: str) -> tuple[str, str]:

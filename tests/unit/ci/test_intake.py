@@ -19,7 +19,9 @@ import vanguard.ci.reading as reading_module
 from vanguard.ci.client import MemoryGitHub
 from vanguard.ci.config import GitHubConfig, HealingConfig, TriageConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
+from vanguard.ci.health import AttemptRecord
 from vanguard.ci.intake import CiIntake
+from vanguard.ci.poller import PollState, poll_once
 from vanguard.ci.records import STALE_RECEIVED, CiRepo
 from vanguard.ci.tables import CiAttemptRow
 from vanguard.ci.triage import RunLink, render_comment
@@ -823,3 +825,75 @@ async def test_empty_logs_in_many_repositories_are_not_an_outage(
         assert result.status == "accepted", result.reason
     assert [a.labels["heal"] for a in starter.alerts] == ["triage"] * 3
     assert len({a.labels["fingerprint"] for a in starter.alerts}) == 3
+
+
+async def test_a_webhook_and_a_poll_spelling_the_repository_differently_make_one_incident(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """GitHub sends ``Acme/Web``, the configuration lists ``acme/web``: one repository."""
+    config = GitHubConfig(repositories=("acme/web",))
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+    body = _failed_run_body(github, "Acme/Web", 7, "network_econnreset")
+    result = await intake.receive("d-web", "workflow_run", body)
+    assert result.status == "accepted", result.reason
+    report = await poll_once(github, intake, config, PollState())
+    assert report.outcomes["acme/web"] == "1 run(s) listed, 0 new"
+    assert [a.alert_id for a in starter.alerts] == ["github:acme/web:7:1"]
+    assert starter.alerts[0].service_name == "acme/web"
+    with store.session() as session:
+        assert [a.repository for a in CiRepo(session).attempts()] == ["acme/web"]
+
+
+async def test_commands_on_an_issue_of_a_differently_spelled_repository_are_obeyed(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """The failure came by poll as ``acme/web``; the comment comes from GitHub as ``Acme/Web``."""
+    config = GitHubConfig(
+        repositories=("acme/web",), triage=TriageConfig(authorised_users=("lead",))
+    )
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+    _failed_run_body(github, "acme/web", 7, "compile_rust")
+    await poll_once(github, intake, config, PollState())
+    _triage_issue(store, "acme/web", starter.alerts[0].labels["fingerprint"], 5)
+    retry = await intake.receive(
+        "c-retry", "issue_comment", _comment("Acme/Web", 5, "lead", "/vanguard retry")
+    )
+    assert retry.status == "accepted", retry.reason
+    assert starter.alerts[-1].labels["requested_by"] == "lead"
+
+
+async def test_rows_recorded_under_an_earlier_spelling_are_still_honoured(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """A deployment recorded ``Acme/Web`` as written before names had one spelling: its
+    handled attempts are not handled again, and commands on its issues still work."""
+    config = GitHubConfig(
+        repositories=("Acme/Web",), triage=TriageConfig(authorised_users=("lead",))
+    )
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+    _failed_run_body(github, "Acme/Web", 7, "compile_rust")
+    run = github.runs[("Acme/Web", 7)]
+    with store.session() as session:
+        CiRepo(session).record_attempt(
+            AttemptRecord(
+                repository="Acme/Web",
+                workflow=run.workflow,
+                run_id=7,
+                run_attempt=1,
+                head_sha=run.head_sha,
+                conclusion="failure",
+                at=NOW,
+            ),
+            category="compile",
+            fingerprint="fp-old",
+            handled=True,
+        )
+        CiRepo(session).save_triage("Acme/Web", "fp-old", at=NOW, issue_number=5)
+    report = await poll_once(github, intake, config, PollState())
+    assert report.outcomes["Acme/Web"] == "1 run(s) listed, 0 new"
+    assert starter.alerts == []
+    retry = await intake.receive(
+        "c-retry", "issue_comment", _comment("Acme/Web", 5, "lead", "/vanguard retry")
+    )
+    assert retry.status == "accepted", retry.reason
+    assert starter.alerts[0].labels["run_id"] == "7"
