@@ -382,7 +382,11 @@ class CiIntake:
     async def on_completed_run(
         self, delivery_id: str, repository: str, default_branch: str, run: WorkflowRun
     ) -> IntakeResult:
-        """Record a finished attempt; for a failure, explain, plan and start the incident."""
+        """Record a finished attempt; for a failure, explain, plan and start the incident.
+
+        A failure is recorded (not handled yet) before its logs are read, so the health
+        figures and the poller see it whatever the reading does.
+        """
         names = _spellings(repository)
         repository = names[0]
         if not run.failed:
@@ -394,12 +398,18 @@ class CiIntake:
                 status="accepted",
                 reason=f"run {run.id} attempt {run.run_attempt} {run.conclusion}: recorded",
             )
+        await self._with_ci(
+            lambda ci: ci.record_attempt(
+                self._attempt(repository, default_branch, run), handled=False
+            )
+        )
         reading = await asyncio.to_thread(
             read_run, self.api, self.config, self.taxonomy, repository, default_branch, run
         )
         explanation, job, baseline = reading.explanation, reading.job, reading.baseline
         finished = run.updated_at or self.clock()
         window = timedelta(seconds=self.config.healing.storm_window_s)
+        evidence = self._storm_evidence(explanation)
 
         def record(repo: CiRepo) -> tuple[bool, list[FailureSighting]]:
             repo.record_attempt(
@@ -411,16 +421,18 @@ class CiIntake:
             rows = [repo.triage(name, explanation.fingerprint) for name in names]
             ignored = any(row is not None and row.ignored for row in rows)
             sightings = repo.sightings(explanation.fingerprint, finished - window)
-            return ignored, sightings
+            return ignored, sightings if evidence else []
 
         ignored, sightings = await self._with_ci(record)
-        storm = detect_storm(
-            sightings,
-            explanation.fingerprint,
-            finished,
-            min_repositories=self.config.healing.storm_repositories,
-            window_s=self.config.healing.storm_window_s,
-        )
+        storm = None
+        if evidence:
+            storm = detect_storm(
+                sightings,
+                explanation.fingerprint,
+                finished,
+                min_repositories=self.config.healing.storm_repositories,
+                window_s=self.config.healing.storm_window_s,
+            )
         category = self.taxonomy.get(explanation.category)
         plan = plan_heal(
             FailureClass(
@@ -447,6 +459,14 @@ class CiIntake:
             storm,
             baseline=baseline,
         )
+
+    def _storm_evidence(self, explanation: Explanation) -> bool:
+        """Whether a failure may count towards an outage across repositories.
+
+        Not when it names no known class and matched nothing of one (an empty, refused or
+        unread log, or text nothing recognises): unrelated failures look alike that way.
+        """
+        return explanation.category != self.taxonomy.fallback or bool(explanation.indications)
 
     async def _start(
         self,

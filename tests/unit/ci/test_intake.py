@@ -813,6 +813,23 @@ async def test_a_failed_run_whose_log_is_gone_is_recorded_triaged_and_handled(
         assert CiRepo(session).attempt_handled("o/r", 7, 1)
 
 
+async def test_a_log_that_cannot_be_read_for_now_leaves_the_delivery_failed_but_recorded(
+    store: Store, starter: Starter
+) -> None:
+    """GitHub is down: the delivery is tried again, and the health figures see the failure."""
+    github = GoneLogs(AdapterError("GitHub GET .../actions/jobs/70/logs: HTTP 502"))
+    intake = _intake(store, github, starter)
+    result = await intake.receive(
+        "d-502", "workflow_run", _failed_run_body(github, "o/r", 7, "network_econnreset")
+    )
+    assert result.status == "failed"
+    assert starter.alerts == []
+    with store.session() as session:
+        (attempt,) = CiRepo(session).attempts(repository="o/r")
+        assert attempt.conclusion == "failure"
+        assert not CiRepo(session).attempt_handled("o/r", 7, 1)
+
+
 async def test_empty_logs_in_many_repositories_are_not_an_outage(
     store: Store, github: MemoryGitHub, starter: Starter
 ) -> None:
@@ -825,6 +842,23 @@ async def test_empty_logs_in_many_repositories_are_not_an_outage(
         assert result.status == "accepted", result.reason
     assert [a.labels["heal"] for a in starter.alerts] == ["triage"] * 3
     assert len({a.labels["fingerprint"] for a in starter.alerts}) == 3
+
+
+async def test_the_same_unrecognised_text_in_many_repositories_is_not_an_outage(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """Text no class recognises is no sign of a shared cause: a generic exit line in three
+    repositories is three issues, and re-runs elsewhere go on."""
+    intake = _intake(store, github, starter)
+    odd = b"Run ./deploy.sh\nsomething odd happened in stage three\n"
+    for n, repo in enumerate(["a/one", "b/two", "c/three"]):
+        body = _failed_run_body(github, repo, 210 + n, "network_econnreset")
+        github.logs[(repo, (210 + n) * 10)] = odd
+        result = await intake.receive(f"u{n}", "workflow_run", body)
+        assert result.status == "accepted", result.reason
+    assert {a.labels["category"] for a in starter.alerts} == {"unknown"}
+    assert len({a.labels["fingerprint"] for a in starter.alerts}) == 1
+    assert [a.labels["heal"] for a in starter.alerts] == ["triage"] * 3
 
 
 async def test_a_webhook_and_a_poll_spelling_the_repository_differently_make_one_incident(
