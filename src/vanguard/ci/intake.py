@@ -481,10 +481,16 @@ class CiIntake:
         requested_by: str | None = None,
         baseline: Baseline | None = None,
     ) -> IntakeResult:
+        """Start the plan's incident and mark the attempt handled.
+
+        A re-run a person asked for leaves the attempt's class as it was recorded: their
+        decision says nothing of whether the failure is retryable.
+        """
+        retryable = None if requested_by else explanation.retryable
         if plan.kind is HealKind.none:
             await self._with_ci(
                 lambda ci: ci.record_attempt(
-                    self._attempt(repository, default_branch, run, explanation.retryable),
+                    self._attempt(repository, default_branch, run, retryable),
                     handled=True,
                 )
             )
@@ -516,7 +522,7 @@ class CiIntake:
         incident_id, new = await self.starter(alert)
         await self._with_ci(
             lambda ci: ci.record_attempt(
-                self._attempt(repository, default_branch, run, explanation.retryable),
+                self._attempt(repository, default_branch, run, retryable),
                 incident_id=incident_id,
                 handled=True,
             )

@@ -931,3 +931,20 @@ async def test_rows_recorded_under_an_earlier_spelling_are_still_honoured(
     )
     assert retry.status == "accepted", retry.reason
     assert starter.alerts[0].labels["run_id"] == "7"
+
+
+async def test_a_retry_a_person_asked_for_keeps_the_attempts_class(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """Re-running a compile error on request is a person's decision, not a retryable class:
+    the attempt stays deterministic, so it never counts as healable (or healed)."""
+    intake = _intake(store, github, starter, authorised_users=("lead",))
+    await _compile_failure_with_issue(intake, store, github, starter)
+    result = await intake.receive(
+        "c1", "issue_comment", _comment("o/r", 5, "lead", "/vanguard retry")
+    )
+    assert result.status == "accepted", result.reason
+    assert starter.alerts[-1].labels["retryable"] == "true", "the re-run pattern still matches"
+    with store.session() as session:
+        (attempt,) = CiRepo(session).attempts(repository="o/r")
+    assert attempt.retryable is False
