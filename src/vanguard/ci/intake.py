@@ -163,7 +163,7 @@ class CiIntake:
                 status="rejected" if isinstance(parsed, Rejected) else "ignored",
                 reason=reason,
             )
-        if repo is not None and not self.config.watches(repo):
+        if repo is not None and not self._watches(event, repo):
             result = IntakeResult(
                 delivery_id=delivery_id,
                 status="ignored",
@@ -172,6 +172,15 @@ class CiIntake:
             await self._settle(result)
             return result
         return await self._settled(delivery_id, event, self.handle(parsed))
+
+    def _watches(self, event: str, repository: str) -> bool:
+        """Whether ``event`` from ``repository`` is acted on: a watched repository's, and
+        the outage repository's issues and comments (its outage issues live there)."""
+        outage = _canonical(self.config.healing.outage_repository)
+        commands = event in {"issues", "issue_comment"}
+        if commands and outage == canonical_repository(repository):
+            return True
+        return self.config.watches(repository)
 
     async def receive_polled_run(
         self, repository: str, default_branch: str, run: WorkflowRun

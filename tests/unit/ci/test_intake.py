@@ -948,3 +948,25 @@ async def test_a_retry_a_person_asked_for_keeps_the_attempts_class(
     with store.session() as session:
         (attempt,) = CiRepo(session).attempts(repository="o/r")
     assert attempt.retryable is False
+
+
+async def test_the_outage_repository_s_issues_are_heard_though_it_is_not_watched(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """Closing the outage issue must be noted, so the next window's incident reopens it."""
+    config = GitHubConfig(
+        repositories=("a/one", "b/two"),
+        healing=HealingConfig(outage_repository="Acme/CI-Status"),
+    )
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+    _triage_issue(store, "acme/ci-status", "fp-outage", 9)
+    closed = await intake.receive("i-out", "issues", _issue_event("acme/ci-status", 9, "closed"))
+    assert closed.status == "accepted", closed.reason
+    with store.session() as session:
+        row = CiRepo(session).triage("acme/ci-status", "fp-outage")
+        assert row is not None
+        assert row.body["state"] == "closed"
+    run = await intake.receive(
+        "d-out", "workflow_run", _failed_run_body(github, "acme/ci-status", 7, "compile_rust")
+    )
+    assert run.status == "ignored", "its runs are still not watched"
