@@ -2,9 +2,10 @@
 
 ``GitHubApi`` lists the calls; ``GithubkitApi`` makes them with githubkit (token or GitHub
 App installation auth, secrets read through ``resolve_secret``), spending an ``ApiBudget``
-that honours GitHub's rate-limit headers and ``Retry-After``; ``MemoryGitHub`` is the
-in-memory stand-in for tests of the pure core. githubkit's own retries and HTTP cache are
-off: the budget decides when to wait, and ETags are sent explicitly by the poller.
+that honours GitHub's rate-limit headers and ``Retry-After`` (a 304 is given back: GitHub
+does not charge it); ``MemoryGitHub`` is the in-memory stand-in for tests of the pure core.
+githubkit's own retries and HTTP cache are off: the budget decides when to wait, and ETags
+are sent explicitly by the poller.
 
 Errors are translated here: a request GitHub refuses (4xx: malformed, forbidden, not found)
 is ``ActionFailed`` — retrying it cannot help; a network failure, a 5xx, a rate limit (429,
@@ -174,6 +175,9 @@ class GithubkitApi:
             raise AdapterError(f"GitHub {method} {url}: {exc!r}") from exc
         raw = response.raw_response
         self._observe(method, url, raw.status_code, raw.headers)
+        if raw.status_code == 304:
+            with self._lock:
+                self.budget = self.budget.refund(self.clock())
         body: Any = None
         if raw.content and raw.status_code != 304:
             try:

@@ -160,6 +160,25 @@ class GitHubConfig(_Section):
             raise ValueError(f"give one way to authenticate, not {' and '.join(given)}")
         return self
 
+    def poll_budget_warning(self) -> str | None:
+        """What to say when listing the repositories alone could take more than half of
+        the poller's own hourly budget, else ``None``.
+
+        An unchanged listing (304) costs nothing, but while runs keep changing every
+        listing is paid for, and the logs, re-runs and issues that follow a failure share
+        what is left.
+        """
+        count = len(self.repositories)
+        listings = count * 3600 / self.poll.interval_s
+        if listings <= self.poll.calls_per_hour / 2:
+            return None
+        return (
+            f"poll: {count} repositories every {self.poll.interval_s:g} s is up to "
+            f"{listings:.0f} listings an hour, more than half of poll.calls_per_hour "
+            f"({self.poll.calls_per_hour}); a failure's logs, re-runs and issues may find "
+            "the budget spent: raise poll.interval_s or poll.calls_per_hour"
+        )
+
     def watches(self, repository: str) -> bool:
         """Whether ``repository`` is watched (all are when none is listed)."""
         if not self.repositories:

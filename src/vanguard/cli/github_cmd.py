@@ -116,6 +116,8 @@ def poll_command(
         raise ConfigError(
             "polling needs a running Temporal: pass --temporal HOST:PORT", key="temporal"
         )
+    if note := github.poll_budget_warning():
+        console.print(f"warning: github.{note}", highlight=False)
     store = open_store(settings.resolved_store_url())
     api = build_github_api(github)
 
