@@ -661,9 +661,15 @@ class Settings(Section):
 
 
 def resolve_secret(*, env: str | None, file: Path | None, what: str) -> str:
-    """Read a secret from an environment variable or a file; refuse missing or placeholders."""
+    """Read a secret from an environment variable or a file; refuse missing or placeholders.
+
+    Surrounding whitespace is stripped from both: a Kubernetes or Docker secret often ends
+    with a newline, and a webhook secret kept with it would make every signature wrong.
+    """
     if env is not None:
         value = os.environ.get(env)
+        if value is not None:
+            value = value.strip()
         if value is None and looks_like_secret(env):
             raise ConfigError(
                 "names an environment variable that is not set, and the name looks like a "

@@ -7,7 +7,9 @@ JSON response (GitHub clients send that Accept header), ``nullable`` moved off `
 schemas (Prism otherwise skips request-body validation), no ``x-webhooks`` (dangling refs),
 and the job/run log redirects pointed at a loopback ``LogServer`` instead of GitHub. A fifth:
 path parameters declared ``oneOf: [integer, string]`` (``workflow_id``: an id or a file
-name) become ``anyOf``, since a numeric id matches both branches and Prism refuses it.
+name) become ``anyOf``, since a numeric id matches both branches and Prism refuses it. A
+sixth: an attempt's jobs listing answers with the example job failed (the agent reads only
+failed jobs, and the description's one example passed).
 
 Prism is stateless; a ``RecordingProxy`` in front of it keeps what the code under test sent,
 so tests can assert on requests (e.g. exactly one re-run) as well as on status codes. It can
@@ -58,6 +60,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "/repos/{owner}/{repo}/actions/runs": ("get",),
     "/repos/{owner}/{repo}/actions/runs/{run_id}": ("get",),
     "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs": ("get",),
+    "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs": ("get",),
     "/repos/{owner}/{repo}/actions/runs/{run_id}/logs": ("get",),
     "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs": ("post",),
     "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel": ("post",),
@@ -142,7 +145,7 @@ def _move_nullable(node: Any) -> int:
 
 
 def patch_spec(spec: dict[str, Any], *, log_url: str) -> dict[str, Any]:
-    """The five fixes that make Prism behave like GitHub for our calls (see module doc)."""
+    """The six fixes that make Prism behave like GitHub for our calls (see module doc)."""
     spec = copy.deepcopy(spec)
     spec.pop("x-webhooks", None)
     for item in spec["paths"].values():
@@ -165,7 +168,29 @@ def patch_spec(spec: dict[str, Any], *, log_url: str) -> dict[str, Any]:
         schema = parameter.get("schema", {})
         if parameter.get("in") == "path" and "oneOf" in schema:
             schema["anyOf"] = schema.pop("oneOf")
+    _failed_attempt_jobs(spec)
     return spec
+
+
+ATTEMPT_JOBS = "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs"
+
+
+def _failed_attempt_jobs(spec: dict[str, Any]) -> None:
+    """Answer an attempt's jobs listing with the spec's example job, failed.
+
+    The only example is a job that passed, and the agent explains the failed jobs of the
+    attempt it was told about: a failed run's attempt answers as GitHub would, while the
+    run's ``filter=latest`` listing keeps the passing example.
+    """
+    if ATTEMPT_JOBS not in spec["paths"]:
+        return
+    examples = spec["components"].get("examples", {})
+    failed = copy.deepcopy(examples["job-paginated"]["value"])
+    for job in failed["jobs"]:
+        job["conclusion"] = "failure"
+    responses = spec["paths"][ATTEMPT_JOBS]["get"]["responses"]["200"]["content"]
+    for content in responses.values():
+        content["examples"] = {"default": {"value": failed}}
 
 
 class LogServer:

@@ -211,6 +211,17 @@ def test_secrets_come_from_env_or_file_and_placeholders_are_refused(
         resolve_secret(env="VG_TEST_SECRET", file=None, what="x")
 
 
+def test_a_secret_from_the_environment_is_stripped_as_one_from_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mounted secret's trailing newline must not become part of an HMAC key."""
+    monkeypatch.setenv("VG_TEST_SECRET", "  s3cr3t-value\n")
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("  s3cr3t-value\n")
+    from_env = resolve_secret(env="VG_TEST_SECRET", file=None, what="x")
+    assert from_env == resolve_secret(env=None, file=secret_file, what="x") == "s3cr3t-value"
+
+
 def test_pgbouncer_section_is_a_source_with_paths_resolved_against_the_file(
     tmp_path: Path,
 ) -> None:

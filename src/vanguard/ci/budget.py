@@ -2,7 +2,8 @@
 
 A frozen value updated by pure functions with the time passed in: ``check`` says whether a
 call may go out now (and if not, until when to wait and why), ``spend`` counts one, and
-``observe`` reads a response's ``x-ratelimit-*`` and ``Retry-After`` headers. A 403/429 with
+``observe`` reads a response's ``x-ratelimit-*`` and ``Retry-After`` headers, and ``refund``
+gives back a call GitHub did not charge (a 304). A 403/429 with
 ``Retry-After`` or an exhausted ``x-ratelimit-remaining`` blocks every call until GitHub says
 so; any other rate limit (a 429, or a 403 whose message names the secondary rate limit or
 abuse detection) blocks for a minute, as GitHub asks. ``reserve`` keeps the last calls of
@@ -101,6 +102,13 @@ class ApiBudget(BaseModel):
     def spend(self, now: datetime) -> ApiBudget:
         budget = self._rolled(now)
         return budget.model_copy(update={"used": budget.used + 1})
+
+    def refund(self, now: datetime) -> ApiBudget:
+        """Give back a call spent this hour that GitHub did not charge (a 304 Not Modified
+        to a conditional request): the poller's unchanged listings must not use up the
+        calls its log reading needs."""
+        budget = self._rolled(now)
+        return budget.model_copy(update={"used": max(0, budget.used - 1)})
 
     def observe(
         self, now: datetime, status: int, headers: Mapping[str, str], message: str = ""

@@ -2,9 +2,10 @@
 
 ``GitHubApi`` lists the calls; ``GithubkitApi`` makes them with githubkit (token or GitHub
 App installation auth, secrets read through ``resolve_secret``), spending an ``ApiBudget``
-that honours GitHub's rate-limit headers and ``Retry-After``; ``MemoryGitHub`` is the
-in-memory stand-in for tests of the pure core. githubkit's own retries and HTTP cache are
-off: the budget decides when to wait, and ETags are sent explicitly by the poller.
+that honours GitHub's rate-limit headers and ``Retry-After`` (a 304 is given back: GitHub
+does not charge it); ``MemoryGitHub`` is the in-memory stand-in for tests of the pure core.
+githubkit's own retries and HTTP cache are off: the budget decides when to wait, and ETags
+are sent explicitly by the poller.
 
 Errors are translated here: a request GitHub refuses (4xx: malformed, forbidden, not found)
 is ``ActionFailed`` — retrying it cannot help; a network failure, a 5xx, a rate limit (429,
@@ -16,10 +17,10 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from githubkit import AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.exception import GitHubException, RequestFailed, RequestTimeout
@@ -64,7 +65,9 @@ class GitHubApi(Protocol):
 
     def list_runs(self, repository: str, *, etag: str | None, per_page: int) -> RunsPage: ...
 
-    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]: ...
+    def run_jobs(
+        self, repository: str, run_id: int, *, attempt: int | None = None
+    ) -> list[WorkflowJob]: ...
 
     def last_success(
         self, repository: str, workflow_id: int, branch: str
@@ -172,6 +175,9 @@ class GithubkitApi:
             raise AdapterError(f"GitHub {method} {url}: {exc!r}") from exc
         raw = response.raw_response
         self._observe(method, url, raw.status_code, raw.headers)
+        if raw.status_code == 304:
+            with self._lock:
+                self.budget = self.budget.refund(self.clock())
         body: Any = None
         if raw.content and raw.status_code != 304:
             try:
@@ -216,13 +222,20 @@ class GithubkitApi:
                 continue
         return RunsPage(runs=tuple(runs), etag=new_etag)
 
-    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
-        """The jobs of the run's latest attempt (those that do not parse are skipped)."""
-        _, body, _ = self._call(
-            "GET",
-            f"{self._repo(repository)}/actions/runs/{run_id}/jobs",
-            params={"filter": "latest", "per_page": 100},
-        )
+    def run_jobs(
+        self, repository: str, run_id: int, *, attempt: int | None = None
+    ) -> list[WorkflowJob]:
+        """The jobs of attempt ``attempt`` of the run, else of its latest attempt.
+
+        A failure is explained from its own attempt's jobs: by the time it is handled, a
+        newer attempt may be queued, running or passed, and its logs explain nothing of
+        this one. Jobs that do not parse are skipped.
+        """
+        runs = f"{self._repo(repository)}/actions/runs/{run_id}"
+        url, params = f"{runs}/jobs", {"filter": "latest", "per_page": 100}
+        if attempt is not None:
+            url, params = f"{runs}/attempts/{attempt}/jobs", {"per_page": 100}
+        _, body, _ = self._call("GET", url, params=params)
         jobs = body.get("jobs", []) if isinstance(body, dict) else []
         found: list[WorkflowJob] = []
         for item in jobs:
@@ -423,8 +436,24 @@ def build_github_api(
     return GithubkitApi(github, budget=budget, log_max_bytes=config.log_max_bytes, clock=clock)
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _lookup(table: Mapping[tuple[str, K], V], repository: str, key: K) -> V | None:
+    """``table[(repository, key)]`` with the repository's name read as GitHub reads it:
+    without regard to case."""
+    for (repo, k), value in table.items():
+        if k == key and repo.lower() == repository.lower():
+            return value
+    return None
+
+
 class MemoryGitHub:
-    """In-memory ``GitHubApi``: runs, jobs, logs and issues in dicts; records every call."""
+    """In-memory ``GitHubApi``: runs, jobs, logs and issues in dicts; records every call.
+
+    Reading runs, jobs and logs ignores the case of the repository's name, as GitHub does.
+    """
 
     def __init__(self) -> None:
         self.runs: dict[tuple[str, int], WorkflowRun] = {}
@@ -438,26 +467,33 @@ class MemoryGitHub:
         self.etags: dict[str, str] = {}
 
     def get_run(self, repository: str, run_id: int) -> WorkflowRun:
-        run = self.runs.get((repository, run_id))
+        run = _lookup(self.runs, repository, run_id)
         if run is None:
             raise ActionFailed(f"no run {run_id} in {repository}")
         return run
 
     def list_runs(self, repository: str, *, etag: str | None, per_page: int) -> RunsPage:
-        current = self.etags.get(repository, "v0")
+        current = next((v for k, v in self.etags.items() if k.lower() == repository.lower()), "v0")
         if etag == current:
             return RunsPage(runs=None, etag=current)
-        runs = [r for (repo, _), r in self.runs.items() if repo == repository]
+        runs = [r for (repo, _), r in self.runs.items() if repo.lower() == repository.lower()]
         return RunsPage(runs=tuple(runs[:per_page]), etag=current)
 
-    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
-        return list(self.jobs.get((repository, run_id), []))
+    def run_jobs(
+        self, repository: str, run_id: int, *, attempt: int | None = None
+    ) -> list[WorkflowJob]:
+        """The jobs of attempt ``attempt``, else of the latest attempt, as GitHub's
+        ``filter=latest`` answers (a job that names no attempt belongs to every one)."""
+        jobs = _lookup(self.jobs, repository, run_id) or []
+        if attempt is None:
+            attempt = max((j.run_attempt or 1 for j in jobs), default=1)
+        return [j for j in jobs if j.run_attempt in (None, attempt)]
 
     def last_success(self, repository: str, workflow_id: int, branch: str) -> WorkflowRun | None:
         runs = [
             run
             for (repo, _), run in self.runs.items()
-            if repo == repository
+            if repo.lower() == repository.lower()
             and run.workflow_id == workflow_id
             and run.head_branch == branch
             and run.succeeded
@@ -466,7 +502,7 @@ class MemoryGitHub:
         return max(runs, key=lambda run: run.id, default=None)
 
     def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
-        data = self.logs.get((repository, job_id), b"")
+        data = _lookup(self.logs, repository, job_id) or b""
         for start in range(0, len(data), 4096):
             yield data[start : start + 4096]
 

@@ -22,6 +22,7 @@ __all__ = [
     "HealingConfig",
     "PollConfig",
     "TriageConfig",
+    "canonical_repository",
     "split_repository",
 ]
 
@@ -159,11 +160,42 @@ class GitHubConfig(_Section):
             raise ValueError(f"give one way to authenticate, not {' and '.join(given)}")
         return self
 
+    def poll_budget_warning(self) -> str | None:
+        """What to say when listing the repositories alone could take more than half of
+        the poller's own hourly budget, else ``None``.
+
+        An unchanged listing (304) costs nothing, but while runs keep changing every
+        listing is paid for, and the logs, re-runs and issues that follow a failure share
+        what is left.
+        """
+        count = len(self.repositories)
+        listings = count * 3600 / self.poll.interval_s
+        if listings <= self.poll.calls_per_hour / 2:
+            return None
+        return (
+            f"poll: {count} repositories every {self.poll.interval_s:g} s is up to "
+            f"{listings:.0f} listings an hour, more than half of poll.calls_per_hour "
+            f"({self.poll.calls_per_hour}); a failure's logs, re-runs and issues may find "
+            "the budget spent: raise poll.interval_s or poll.calls_per_hour"
+        )
+
     def watches(self, repository: str) -> bool:
         """Whether ``repository`` is watched (all are when none is listed)."""
         if not self.repositories:
             return True
-        return repository.lower() in {r.lower() for r in self.repositories}
+        return canonical_repository(repository) in {
+            canonical_repository(r) for r in self.repositories
+        }
+
+
+def canonical_repository(full_name: str) -> str:
+    """The one spelling of a repository's name the CI agent keys everything by: lower case.
+
+    GitHub reads ``Acme/Web`` and ``acme/web`` as one repository; a webhook carries
+    GitHub's spelling and the poller the configuration's, so both are folded to this
+    before anything is recorded, compared or counted.
+    """
+    return full_name.lower()
 
 
 def split_repository(full_name: str) -> tuple[str, str]:

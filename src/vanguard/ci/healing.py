@@ -63,6 +63,9 @@ def detect_storm(
 ) -> StormVerdict:
     """A storm: ``fingerprint`` seen in at least ``min_repositories`` repos within the window.
 
+    Repositories are told apart as GitHub does, without regard to case: ``Acme/Web`` and
+    ``acme/web`` are one repository, never two sightings.
+
     The window ends at ``now`` and is anchored to a multiple of ``window_s`` no later than the
     first sighting, so every repository in one storm names the same window (and incident).
     """
@@ -71,7 +74,7 @@ def detect_storm(
         (s for s in sightings if s.fingerprint == fingerprint and start <= s.at <= now),
         key=lambda s: s.at,
     )
-    repos = tuple(sorted({s.repository for s in inside}))
+    repos = tuple(sorted({s.repository.lower() for s in inside}))
     first = inside[0].at if inside else now
     epoch = first.timestamp() - first.timestamp() % window_s
     anchored = first - timedelta(seconds=first.timestamp() - epoch)

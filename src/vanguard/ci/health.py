@@ -15,8 +15,9 @@ Definitions (also in docs/ci-agent.md):
   failed after a success (or failed at all) to when the newest run passed, in seconds; mean
   and median over recoveries. A re-run of an older commit that passes recovers nothing.
 
-Pure: the attempts come in, figures (or an SVG of them) go out; no clock (a still-red
-workflow reports since when).
+A repository is one repository however its name is spelt (``one_spelling``). Pure: the
+attempts come in, figures (or an SVG of them) go out; no clock (a still-red workflow
+reports since when).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from vanguard.ci.config import canonical_repository
 from vanguard.plot import Panel, series_svg
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "HealthFigures",
     "daily_success",
     "health_figures",
+    "one_spelling",
     "report_row",
     "success_svg",
 ]
@@ -165,10 +168,34 @@ def _recoveries(attempts: Sequence[AttemptRecord]) -> tuple[list[float], datetim
     return recoveries, red_since
 
 
+def one_spelling(attempts: Iterable[AttemptRecord]) -> list[AttemptRecord]:
+    """The attempts under one spelling of each repository's name, each attempt once.
+
+    Rows recorded before names were folded to lower case may name one repository two
+    ways (a webhook's ``Acme/Web``, the poller's ``acme/web``), one attempt under each:
+    they are one repository, and such an attempt counts once, with what either row knew.
+    """
+    merged: dict[tuple[str, int, int], AttemptRecord] = {}
+    for given in attempts:
+        one = given.model_copy(update={"repository": canonical_repository(given.repository)})
+        key = (one.repository, one.run_id, one.run_attempt)
+        seen = merged.get(key)
+        if seen is not None:
+            one = seen.model_copy(
+                update={
+                    "retryable": seen.retryable if seen.retryable is not None else one.retryable,
+                    "rerun_by_vanguard": seen.rerun_by_vanguard or one.rerun_by_vanguard,
+                    "from_fork": seen.from_fork or one.from_fork,
+                }
+            )
+        merged[key] = one
+    return list(merged.values())
+
+
 def health_figures(attempts: Iterable[AttemptRecord]) -> list[HealthFigures]:
     """Figures for every (repository, workflow) seen, sorted by name."""
     groups: dict[tuple[str, str], list[AttemptRecord]] = defaultdict(list)
-    for a in attempts:
+    for a in one_spelling(attempts):
         groups[(a.repository, a.workflow)].append(a)
     return [_figures(repo, wf, groups[(repo, wf)]) for repo, wf in sorted(groups)]
 
@@ -234,7 +261,7 @@ def daily_success(attempts: Iterable[AttemptRecord]) -> list[DailySuccess]:
     counted on the day that attempt finished; sorted by repository, then day.
     """
     latest: dict[tuple[str, str, int], AttemptRecord] = {}
-    for a in attempts:
+    for a in one_spelling(attempts):
         key = (a.repository, a.workflow, a.run_id)
         if key not in latest or a.run_attempt > latest[key].run_attempt:
             latest[key] = a

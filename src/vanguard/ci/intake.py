@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from vanguard.ci.alerts import failure_alert, retry_evidence
 from vanguard.ci.client import GitHubApi
-from vanguard.ci.config import GitHubConfig
+from vanguard.ci.config import GitHubConfig, canonical_repository
 from vanguard.ci.events import Delivery, Rejected, WorkflowJob, WorkflowRun, parse_delivery
 from vanguard.ci.healing import (
     FailureClass,
@@ -46,6 +46,7 @@ from vanguard.ci.healing import (
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.reading import Baseline, read_run
 from vanguard.ci.records import STALE_RECEIVED, CiRepo
+from vanguard.ci.tables import CiTriageRow
 from vanguard.ci.triage import Command, is_authorised, parse_command
 from vanguard.clock import utcnow
 from vanguard.diagnose.cilog import Explanation
@@ -139,7 +140,7 @@ class CiIntake:
             status = "received" if parsed.handled else "ignored"
             reason = "being handled" if parsed.handled else parsed.reason
             action = parsed.action
-            repo = parsed.repository.full_name if parsed.repository else None
+            repo = canonical_repository(parsed.repository.full_name) if parsed.repository else None
         fresh = await self._claim(
             delivery_id,
             lambda ci: ci.claim_delivery(
@@ -162,7 +163,7 @@ class CiIntake:
                 status="rejected" if isinstance(parsed, Rejected) else "ignored",
                 reason=reason,
             )
-        if repo is not None and not self.config.watches(repo):
+        if repo is not None and not self._watches(event, repo):
             result = IntakeResult(
                 delivery_id=delivery_id,
                 status="ignored",
@@ -172,14 +173,24 @@ class CiIntake:
             return result
         return await self._settled(delivery_id, event, self.handle(parsed))
 
+    def _watches(self, event: str, repository: str) -> bool:
+        """Whether ``event`` from ``repository`` is acted on: a watched repository's, and
+        the outage repository's issues and comments (its outage issues live there)."""
+        outage = _canonical(self.config.healing.outage_repository)
+        commands = event in {"issues", "issue_comment"}
+        if commands and outage == canonical_repository(repository):
+            return True
+        return self.config.watches(repository)
+
     async def receive_polled_run(
         self, repository: str, default_branch: str, run: WorkflowRun
     ) -> IntakeResult | None:
         """Handle a completed run found by polling, unless a webhook already brought it."""
-        delivery_id = f"poll:{repository}:{run.id}:{run.run_attempt}"
+        names = _spellings(repository)
+        delivery_id = f"poll:{names[0]}:{run.id}:{run.run_attempt}"
 
         def claim(repo: CiRepo) -> bool | IntakeResult | None:
-            if repo.attempt_handled(repository, run.id, run.run_attempt):
+            if any(repo.attempt_handled(name, run.id, run.run_attempt) for name in names):
                 return None
             earlier = repo.delivery(delivery_id)
             if earlier is not None and earlier.status == "failed":
@@ -190,7 +201,7 @@ class CiIntake:
                 delivery_id,
                 event="workflow_run",
                 action="completed",
-                repository=repository,
+                repository=names[0],
                 at=self.clock(),
                 status="received",
                 reason="found by polling",
@@ -380,7 +391,13 @@ class CiIntake:
     async def on_completed_run(
         self, delivery_id: str, repository: str, default_branch: str, run: WorkflowRun
     ) -> IntakeResult:
-        """Record a finished attempt; for a failure, explain, plan and start the incident."""
+        """Record a finished attempt; for a failure, explain, plan and start the incident.
+
+        A failure is recorded (not handled yet) before its logs are read, so the health
+        figures and the poller see it whatever the reading does.
+        """
+        names = _spellings(repository)
+        repository = names[0]
         if not run.failed:
             await self._with_ci(
                 lambda ci: ci.record_attempt(self._attempt(repository, default_branch, run))
@@ -390,12 +407,18 @@ class CiIntake:
                 status="accepted",
                 reason=f"run {run.id} attempt {run.run_attempt} {run.conclusion}: recorded",
             )
+        await self._with_ci(
+            lambda ci: ci.record_attempt(
+                self._attempt(repository, default_branch, run), handled=False
+            )
+        )
         reading = await asyncio.to_thread(
             read_run, self.api, self.config, self.taxonomy, repository, default_branch, run
         )
         explanation, job, baseline = reading.explanation, reading.job, reading.baseline
         finished = run.updated_at or self.clock()
         window = timedelta(seconds=self.config.healing.storm_window_s)
+        evidence = self._storm_evidence(explanation)
 
         def record(repo: CiRepo) -> tuple[bool, list[FailureSighting]]:
             repo.record_attempt(
@@ -404,18 +427,21 @@ class CiIntake:
                 fingerprint=explanation.fingerprint,
                 handled=False,
             )
-            triage = repo.triage(repository, explanation.fingerprint)
+            rows = [repo.triage(name, explanation.fingerprint) for name in names]
+            ignored = any(row is not None and row.ignored for row in rows)
             sightings = repo.sightings(explanation.fingerprint, finished - window)
-            return bool(triage and triage.ignored), sightings
+            return ignored, sightings if evidence else []
 
         ignored, sightings = await self._with_ci(record)
-        storm = detect_storm(
-            sightings,
-            explanation.fingerprint,
-            finished,
-            min_repositories=self.config.healing.storm_repositories,
-            window_s=self.config.healing.storm_window_s,
-        )
+        storm = None
+        if evidence:
+            storm = detect_storm(
+                sightings,
+                explanation.fingerprint,
+                finished,
+                min_repositories=self.config.healing.storm_repositories,
+                window_s=self.config.healing.storm_window_s,
+            )
         category = self.taxonomy.get(explanation.category)
         plan = plan_heal(
             FailureClass(
@@ -443,6 +469,14 @@ class CiIntake:
             baseline=baseline,
         )
 
+    def _storm_evidence(self, explanation: Explanation) -> bool:
+        """Whether a failure may count towards an outage across repositories.
+
+        Not when it names no known class and matched nothing of one (an empty, refused or
+        unread log, or text nothing recognises): unrelated failures look alike that way.
+        """
+        return explanation.category != self.taxonomy.fallback or bool(explanation.indications)
+
     async def _start(
         self,
         delivery_id: str,
@@ -456,10 +490,16 @@ class CiIntake:
         requested_by: str | None = None,
         baseline: Baseline | None = None,
     ) -> IntakeResult:
+        """Start the plan's incident and mark the attempt handled.
+
+        A re-run a person asked for leaves the attempt's class as it was recorded: their
+        decision says nothing of whether the failure is retryable.
+        """
+        retryable = None if requested_by else explanation.retryable
         if plan.kind is HealKind.none:
             await self._with_ci(
                 lambda ci: ci.record_attempt(
-                    self._attempt(repository, default_branch, run, explanation.retryable),
+                    self._attempt(repository, default_branch, run, retryable),
                     handled=True,
                 )
             )
@@ -486,12 +526,12 @@ class CiIntake:
             requested_by=requested_by,
             evidence=None if requested_by else retry_evidence(explanation, self.taxonomy),
             baseline_url=baseline.link if baseline else None,
-            outage_repository=self.config.healing.outage_repository,
+            outage_repository=_canonical(self.config.healing.outage_repository),
         )
         incident_id, new = await self.starter(alert)
         await self._with_ci(
             lambda ci: ci.record_attempt(
-                self._attempt(repository, default_branch, run, explanation.retryable),
+                self._attempt(repository, default_branch, run, retryable),
                 incident_id=incident_id,
                 handled=True,
             )
@@ -513,14 +553,14 @@ class CiIntake:
         repository = delivery.repository
         if issue is None or repository is None:
             return IntakeResult(delivery_id=delivery.delivery_id, status="ignored", reason="-")
-        name = repository.full_name
-        triage = repo.triage_by_issue(name, issue.number)
-        if triage is None:
+        found = _issue_triage(repo, repository.full_name, issue.number)
+        if found is None:
             return IntakeResult(
                 delivery_id=delivery.delivery_id,
                 status="ignored",
                 reason=f"issue #{issue.number} is not a Vanguard triage issue",
             )
+        name, triage = found
         body = dict(triage.body)
         if delivery.action in {"closed", "reopened"}:
             body["state"] = "closed" if delivery.action == "closed" else "open"
@@ -547,11 +587,11 @@ class CiIntake:
         command = parse_command(comment.body)
         if command is None:
             return IntakeResult(delivery_id=did, status="ignored", reason="no /vanguard command")
-        repo_name = repository.full_name
+        repo_name = canonical_repository(repository.full_name)
 
         def fingerprint_of(repo: CiRepo) -> str | None:
-            triage = repo.triage_by_issue(repo_name, issue.number)
-            return triage.fingerprint if triage else None
+            found = _issue_triage(repo, repository.full_name, issue.number)
+            return found[1].fingerprint if found else None
 
         fingerprint = await self._with_ci(fingerprint_of)
         if fingerprint is None:
@@ -591,16 +631,20 @@ class CiIntake:
                 status="accepted",
                 reason=f"/vanguard ignore by {login} ({why}): {fingerprint} is no longer re-run",
             )
-        return await self._retry(did, repo_name, fingerprint, login, why)
+        return await self._retry(did, repository.full_name, fingerprint, login, why)
 
     async def _retry(
-        self, did: str, repository: str, fingerprint: str, login: str, why: str
+        self, did: str, full_name: str, fingerprint: str, login: str, why: str
     ) -> IntakeResult:
-        def latest(repo: CiRepo) -> tuple[WorkflowRun, str, str] | None:
-            row = repo.latest_failure(repository, fingerprint)
+        names = _spellings(full_name)
+
+        def latest(repo: CiRepo) -> tuple[str, WorkflowRun, str, str] | None:
+            row = next((r for name in names if (r := repo.latest_failure(name, fingerprint))), None)
             if row is None:
                 return None
-            repo.save_triage(repository, fingerprint, at=self.clock(), ignored=False)
+            for name in names:
+                if repo.triage(name, fingerprint) is not None:
+                    repo.save_triage(name, fingerprint, at=self.clock(), ignored=False)
             run = WorkflowRun(
                 id=row.run_id,
                 name=row.workflow,
@@ -611,14 +655,14 @@ class CiIntake:
                 run_attempt=row.run_attempt,
                 updated_at=row.finished_at,
             )
-            return run, row.default_branch, row.category or self.taxonomy.fallback
+            return row.repository, run, row.default_branch, row.category or self.taxonomy.fallback
 
         found = await self._with_ci(latest)
         if found is None:
             return IntakeResult(
                 delivery_id=did, status="ignored", reason=f"no failed run of {fingerprint}"
             )
-        run, default_branch, category = found
+        repository, run, default_branch, category = found
         explanation = Explanation(
             lines=(),
             category=category,
@@ -637,3 +681,23 @@ class CiIntake:
         return await self._start(
             did, repository, default_branch, run, None, explanation, plan, None, requested_by=login
         )
+
+
+def _spellings(full_name: str) -> tuple[str, ...]:
+    """``full_name``'s one spelling, then the name as given when it differs: rows recorded
+    before names were folded to one spelling are still found (handled attempts, ignored
+    fingerprints, triage issues)."""
+    return tuple(dict.fromkeys([canonical_repository(full_name), full_name]))
+
+
+def _canonical(full_name: str | None) -> str | None:
+    return canonical_repository(full_name) if full_name is not None else None
+
+
+def _issue_triage(repo: CiRepo, full_name: str, number: int) -> tuple[str, CiTriageRow] | None:
+    """The triage row of issue ``number`` of ``full_name``, and the spelling it is under."""
+    for name in _spellings(full_name):
+        row = repo.triage_by_issue(name, number)
+        if row is not None:
+            return name, row
+    return None

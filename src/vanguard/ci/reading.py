@@ -5,7 +5,9 @@ streamed and only their tails kept, so memory stays bounded whatever GitHub send
 failed job is explained against the log of the job of the same name in the workflow's last
 successful run on the run's branch, else on the default branch (``GitHubConfig.baseline``);
 a baseline that cannot be had (none passed, GitHub or the budget says no) is skipped, never
-fatal. The best-explained job wins: a known class first, then the higher confidence.
+fatal. GitHub re-runs all failed jobs of a run at once, so a job that must not be re-run
+decides for the run; among equals the best-explained job wins: a known class first, then the
+higher confidence.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from vanguard.diagnose.cilog import (
     iter_log_lines,
 )
 from vanguard.diagnose.taxonomy import Heal, Taxonomy
-from vanguard.errors import VanguardError
+from vanguard.errors import ActionFailed, VanguardError
 
-__all__ = ["MAX_JOBS", "Baseline", "RunReading", "log_tail", "read_run"]
+__all__ = ["MAX_JOBS", "Baseline", "RunReading", "log_tail", "read_run", "unavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,8 @@ class Baseline(BaseModel):
 
 
 class RunReading(BaseModel):
-    """The explanation of a run: its best-explained job's, and what it was compared with."""
+    """The explanation of a run: the job that decides its heal, and what it was compared
+    with; ``jobs_read`` of ``jobs_failed`` failed jobs' logs were read."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -69,6 +72,7 @@ class RunReading(BaseModel):
     job: WorkflowJob | None = None
     baseline: Baseline | None = None
     jobs_read: int = 0
+    jobs_failed: int = 0
 
 
 def log_tail(chunks: Iterable[bytes], keep_bytes: int) -> Iterator[bytes]:
@@ -105,39 +109,127 @@ def read_run(
     default_branch: str,
     run: WorkflowRun,
 ) -> RunReading:
-    """Explain the run's failed jobs (all its jobs when none is marked failed).
+    """Explain the failed jobs of the run's own attempt; the reading that decides the heal.
+
+    Only jobs of ``run.run_attempt`` that have completed are read (a newer attempt's jobs
+    explain nothing of this one), the failed ones, else those that did not pass; a job
+    that passed is never explained. GitHub re-runs every failed job of a run at once, so
+    one failed job that must not be re-run decides for the run: when any job read is of a
+    class that is not retryable, or its log cannot be had, the best-explained such job is
+    the run's explanation (and the run is triaged for it); failed jobs past ``MAX_JOBS``
+    are not read, so they block a re-run too. Otherwise the best-explained job wins.
 
     Each failed job's own log is read before anything is spent on its baseline, so a
-    budget running low costs the comparison, not the explanation.
+    budget running low costs the comparison, not the explanation. A log GitHub refuses
+    for good (``ActionFailed``: gone, absent, not permitted) is explained as unavailable;
+    any other error is raised, so the delivery fails and is tried again.
     """
     if run.never_started:
         return RunReading(explanation=never_started(taxonomy, repository, run))
-    jobs = api.run_jobs(repository, run.id)
-    failed = [j for j in jobs if j.failed] or [j for j in jobs if j.conclusion != "success"]
-    candidates = failed or jobs
+    try:
+        jobs = api.run_jobs(repository, run.id, attempt=run.run_attempt)
+    except ActionFailed as exc:
+        why = f"GitHub refused the list of its jobs: {exc}"
+        return RunReading(explanation=unavailable(taxonomy, repository, run, why))
+    done = [j for j in jobs if j.status == "completed"]
+    failed = [j for j in done if j.failed] or [j for j in done if j.conclusion not in NOT_FAILED]
+    if not failed:
+        why = f"attempt {run.run_attempt} has no completed job that failed"
+        return RunReading(explanation=unavailable(taxonomy, repository, run, why))
     model: ModelChoice = None if config.line_model == "none" else "builtin"
     passing: tuple[WorkflowRun, list[WorkflowJob]] | None = None
-    looked = not failed
-    best: tuple[tuple[bool, float], RunReading] | None = None
-    for job in candidates[:MAX_JOBS]:
-        lines = _tail_lines(api, config, repository, job.id)
+    looked = False
+    readings: list[RunReading] = []
+    for job in failed[:MAX_JOBS]:
+        try:
+            lines = _tail_lines(api, config, repository, job.id)
+        except ActionFailed as exc:
+            why = f"GitHub refused the log of job {_job_name(job)}: {exc}"
+            readings.append(
+                RunReading(explanation=unavailable(taxonomy, repository, run, why), job=job)
+            )
+            continue
         if not looked:
             passing, looked = _passing_jobs(api, config, repository, default_branch, run), True
         baseline, baseline_lines = _baseline_log(api, config, repository, job, passing)
         explanation = explain(lines, baseline_lines, taxonomy=taxonomy, model=model)
-        if baseline is not None:
+        if not explanation.lines:
+            why = f"the log of job {_job_name(job)} has no line to explain the failure"
+            explanation = unavailable(taxonomy, repository, run, why)
+        elif baseline is not None:
             explanation = explanation.model_copy(
                 update={"reasons": (*explanation.reasons, baseline.reason)}
             )
-        rank = (explanation.category != taxonomy.fallback, explanation.confidence)
-        if best is None or rank > best[0]:
-            best = (rank, RunReading(explanation=explanation, job=job, baseline=baseline))
-    if best is None:
-        return RunReading(explanation=explain([], taxonomy=taxonomy))
-    return best[1].model_copy(update={"jobs_read": min(len(candidates), MAX_JOBS)})
+        readings.append(RunReading(explanation=explanation, job=job, baseline=baseline))
+    chosen = _deciding(readings, taxonomy)
+    unread = len(failed) - len(readings)
+    if unread > 0 and chosen.explanation.retryable:
+        why = (
+            f"{len(failed)} jobs failed and only the first {len(readings)} logs were read "
+            f"({chosen.explanation.category}): the other {unread} may fail for a reason a "
+            "re-run cannot fix, and a re-run repeats every failed job"
+        )
+        chosen = RunReading(explanation=unavailable(taxonomy, repository, run, why))
+    return chosen.model_copy(update={"jobs_read": len(readings), "jobs_failed": len(failed)})
+
+
+NOT_FAILED = frozenset({"success", "skipped", "neutral"})
+"""Conclusions of a job that did not fail: its log explains no failure."""
+
+
+def _deciding(readings: list[RunReading], taxonomy: Taxonomy) -> RunReading:
+    """The reading that decides the run's heal: the best-explained job that must not be
+    re-run when there is one (a cancelled job last: it hides no failure), else the
+    best-explained job; a known class first, then the higher confidence."""
+    blocking = [r for r in readings if not r.explanation.retryable]
+
+    def rank(reading: RunReading) -> tuple[bool, bool, float]:
+        e = reading.explanation
+        return e.category != CANCELLED, e.category != taxonomy.fallback, e.confidence
+
+    chosen = max(blocking or readings, key=rank)
+    others = [r for r in readings if r is not chosen]
+    if not others:
+        return chosen
+    seen = ", ".join(f"{_job_name(r.job)}: {r.explanation.category}" for r in others)
+    why = f"{len(others)} other failed job(s) read ({seen})"
+    if blocking and len(blocking) < len(readings):
+        why += "; none is re-run, since GitHub re-runs every failed job of a run at once"
+    explanation = chosen.explanation.model_copy(
+        update={"reasons": (*chosen.explanation.reasons, why)}
+    )
+    return chosen.model_copy(update={"explanation": explanation})
+
+
+def _job_name(job: WorkflowJob | None) -> str:
+    return "?" if job is None else job.name or str(job.id)
 
 
 WORKFLOW_CONFIG = "workflow_config"
+CANCELLED = "cancelled"
+UNAVAILABLE = "log_unavailable"
+
+
+def unavailable(taxonomy: Taxonomy, repository: str, run: WorkflowRun, why: str) -> Explanation:
+    """A failed run (or job) with nothing to explain it: its log is gone, refused, empty, or
+    not read.
+
+    The class is the taxonomy's fallback (never re-run: nobody knows a re-run would help),
+    and the fingerprint is the repository's and the workflow's own: "nothing to read" in
+    three repositories is three issues, not an outage, and is never storm evidence.
+    """
+    where = run.path or run.workflow
+    category = taxonomy.get(taxonomy.fallback)
+    return Explanation(
+        lines=(ExplainedLine(number=1, text=why[:500], score=1.0),),
+        category=category.id,
+        fingerprint=fingerprint_of(category.id, [repository, where, UNAVAILABLE]),
+        retryable=False,
+        heal=category.heal if not category.retryable else Heal.open_issue,
+        confidence=0.0,
+        line_count=0,
+        reasons=(f"nothing to explain the failure with: {why}",),
+    )
 
 
 def never_started(taxonomy: Taxonomy, repository: str, run: WorkflowRun) -> Explanation:

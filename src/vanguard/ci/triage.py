@@ -250,20 +250,23 @@ _COMMAND = re.compile(r"^ {0,3}/vanguard[ \t]+(retry|ignore)[ \t]*$", re.MULTILI
 _HIDDEN = re.compile(
     r"<!--.*?(?:-->|\Z)"
     r"|^ {0,3}(?P<tick>`{3,})[^`\n]*\n.*?(?:^ {0,3}(?P=tick)`*[ \t]*$|\Z)"
-    r"|^ {0,3}(?P<tilde>~{3,})[^\n]*\n.*?(?:^ {0,3}(?P=tilde)~*[ \t]*$|\Z)",
+    r"|^ {0,3}(?P<tilde>~{3,})[^\n]*\n.*?(?:^ {0,3}(?P=tilde)~*[ \t]*$|\Z)"
+    r"|(?i:<(?P<tag>pre|code|samp)\b[^>]*>.*?(?:</(?P=tag)\s*>|\Z))",
     re.DOTALL | re.MULTILINE,
 )
-"""HTML comments and fenced code blocks, as CommonMark reads them: a backtick fence's info
-string has no backtick (a line starting with inline code is prose), and a block closes
-with a fence of its own character at least as long."""
+"""HTML comments, fenced code blocks and ``<pre>``, ``<code>`` and ``<samp>`` elements (all
+shown as code), as CommonMark reads them: a backtick fence's info string has no backtick
+(a line starting with inline code is prose), and a block closes with a fence of its own
+character at least as long."""
 
 
 def parse_command(body: str | None) -> Command | None:
     """The ``/vanguard retry|ignore`` command on a line of its own, if any (the first wins).
 
-    Only text a reader sees as prose counts: a line inside a fenced or indented code block
-    or an HTML comment is not a command (a log line quoted in a comment must not order a
-    re-run), nor is a comment Vanguard wrote itself (it ends with ``MARKER``).
+    Only text a reader sees as prose counts: a line inside a fenced or indented code block,
+    a ``<pre>``, ``<code>`` or ``<samp>`` element or an HTML comment is not a command (a
+    log line quoted in a comment must not order a re-run), nor is a comment Vanguard wrote
+    itself (it ends with ``MARKER``).
     """
     if not body or MARKER in body:
         return None

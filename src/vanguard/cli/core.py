@@ -275,6 +275,8 @@ def config_check(
         if (note := kind_note(watch.metric, watch.kind, written=not watch.kind_by_name))
     ]
     warnings += _exposed_api(settings)
+    if settings.github is not None and (note := settings.github.poll_budget_warning()):
+        warnings.append(f"github.{note}")
     warnings += [
         f"{where}: environment variable {name} is not set here (a process started with "
         "this environment refuses to start)"

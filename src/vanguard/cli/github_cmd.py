@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vanguard.ci.client import build_github_api
+from vanguard.ci.config import canonical_repository
 from vanguard.ci.health import (
     REPORT_COLUMNS,
     HealthFigures,
@@ -50,7 +51,9 @@ def render_report(figures: list[HealthFigures]) -> Table:
 @ci_app.command("report")
 def report_command(
     config: ConfigOpt = Path("vanguard.yaml"),
-    repo: Annotated[str | None, typer.Option(help="only this owner/repo")] = None,
+    repo: Annotated[
+        str | None, typer.Option(help="only this owner/repo (in any case, as on GitHub)")
+    ] = None,
     days: Annotated[int, typer.Option(min=1, max=3650, help="look back this many days")] = 30,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
     plot: Annotated[
@@ -64,9 +67,12 @@ def report_command(
     store = open_store(settings.resolved_store_url(), create=False)
     try:
         with store.session() as session:
-            attempts = CiRepo(session).attempts(repository=repo, since=since)
+            attempts = CiRepo(session).attempts(since=since)
     finally:
         store.close()
+    if repo is not None:
+        wanted = canonical_repository(repo)
+        attempts = [a for a in attempts if canonical_repository(a.repository) == wanted]
     figures = health_figures(attempts)
     if plot is not None:
         svg = success_svg(daily_success(attempts), since, since + timedelta(days=days))
@@ -110,6 +116,8 @@ def poll_command(
         raise ConfigError(
             "polling needs a running Temporal: pass --temporal HOST:PORT", key="temporal"
         )
+    if note := github.poll_budget_warning():
+        console.print(f"warning: github.{note}", highlight=False)
     store = open_store(settings.resolved_store_url())
     api = build_github_api(github)
 

@@ -77,7 +77,7 @@ def test_good_signature_failed_run_starts_one_incident(
     assert alert.labels["run_id"] == "4242"
     assert answer.json()["incident_id"] == f"inc-{alert.alert_id}"
     assert _status(store, "d-1") == ("accepted", answer.json()["reason"])
-    assert prism.proxy.sent("GET", "/actions/runs/4242/jobs")[0].status == 200
+    assert prism.proxy.sent("GET", "/actions/runs/4242/attempts/1/jobs")[0].status == 200
     assert prism.logs.hits == 1
 
 

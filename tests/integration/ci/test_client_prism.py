@@ -80,6 +80,17 @@ def test_runs_and_failed_jobs_parse_from_the_spec_examples(api: GithubkitApi) ->
     assert job.id > 0
 
 
+def test_jobs_of_one_attempt_are_asked_for_by_its_number(
+    api: GithubkitApi, prism: PrismServer
+) -> None:
+    """The attempt a failure was delivered for, not the run's latest (``filter=latest``)."""
+    (job,) = api.run_jobs("octo-org/octo-repo", 30433642, attempt=2)
+    assert job.id > 0
+    (sent,) = prism.proxy.sent("GET", "/attempts/2/jobs")
+    assert sent.status == 200
+    assert sent.path.startswith("/repos/octo-org/octo-repo/actions/runs/30433642/attempts/2/jobs")
+
+
 def test_last_success_asks_for_one_branch_s_successes_and_trusts_only_a_success(
     api: GithubkitApi, prism: PrismServer
 ) -> None:

@@ -20,6 +20,15 @@ def test_own_hourly_cap_then_a_new_window() -> None:
     assert budget.check(T0 + timedelta(hours=1)).allowed
 
 
+def test_a_refund_gives_back_one_call_and_never_goes_below_nothing() -> None:
+    budget = ApiBudget(calls_per_hour=2).spend(T0).spend(T0)
+    assert not budget.check(T0).allowed
+    budget = budget.refund(T0)
+    assert (budget.used, budget.check(T0).allowed) == (1, True)
+    assert budget.refund(T0).refund(T0).used == 0
+    assert budget.refund(T0 + timedelta(hours=1)).used == 0, "a new hour starts at nothing"
+
+
 def test_retry_after_blocks_everything_until_it_passes() -> None:
     budget = ApiBudget(calls_per_hour=100).observe(T0, 429, {"Retry-After": "30"})
     refused = budget.check(T0 + timedelta(seconds=10), essential=True)

@@ -128,3 +128,46 @@ def test_a_plain_403_stays_a_refusal() -> None:
     with pytest.raises(ActionFailed, match="HTTP 403"):
         api.rerun_failed_jobs(REPO, 30433642)
     assert api.budget.blocked_until is None
+
+
+def _listing(sent: list[httpx.Request]) -> Callable[[httpx.Request], httpx.Response]:
+    """Runs listed once with an ETag; the same ETag again is a 304, as GitHub answers."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if request.headers.get("If-None-Match") == '"v1"':
+            return httpx.Response(304, headers={"ETag": '"v1"'})
+        return httpx.Response(200, headers={"ETag": '"v1"'}, json={"workflow_runs": []})
+
+    return handler
+
+
+def test_an_unchanged_listing_spends_nothing_of_the_own_budget() -> None:
+    """GitHub does not charge a 304; the poller's cap must not either."""
+    sent: list[httpx.Request] = []
+    api = _api(_listing(sent))
+    first = api.list_runs(REPO, etag=None, per_page=30)
+    assert api.budget.used == 1
+    for _ in range(5):
+        assert api.list_runs(REPO, etag=first.etag, per_page=30).runs is None
+    assert api.budget.used == 1
+    assert len(sent) == 6
+
+
+def test_jobs_are_read_from_the_attempt_asked_for() -> None:
+    """``filter=latest`` would answer with a newer attempt's jobs than the one that failed."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        job = {"id": 70, "run_id": 7, "status": "completed", "conclusion": "failure"}
+        return httpx.Response(200, json={"total_count": 1, "jobs": [job]})
+
+    api = _api(handler)
+    (job,) = api.run_jobs(REPO, 7, attempt=2)
+    assert job.id == 70
+    assert sent[0].url.path == f"/repos/{REPO}/actions/runs/7/attempts/2/jobs"
+    assert "filter" not in sent[0].url.params
+    api.run_jobs(REPO, 7)
+    assert sent[1].url.path == f"/repos/{REPO}/actions/runs/7/jobs"
+    assert sent[1].url.params["filter"] == "latest"

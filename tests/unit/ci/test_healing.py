@@ -103,6 +103,15 @@ def test_storm_needs_distinct_repositories_in_the_window() -> None:
     assert not detect_storm(other_fp, "fp1", now, min_repositories=3, window_s=900).storm
 
 
+def test_one_repository_spelled_two_ways_is_one_repository_of_a_storm() -> None:
+    """Rows a webhook (``Acme/Web``) and the poller (``acme/web``) wrote before names had
+    one spelling must not make two real repositories an outage."""
+    seen = [_seen("Acme/Web", 1), _seen("acme/web", 2), _seen("b/x", 3)]
+    verdict = detect_storm(seen, "fp1", T0 + timedelta(minutes=5), min_repositories=3, window_s=900)
+    assert not verdict.storm
+    assert verdict.repositories == ("acme/web", "b/x")
+
+
 def test_every_repository_of_one_storm_names_the_same_window() -> None:
     sightings = [_seen("a/x", 1), _seen("b/x", 2), _seen("c/x", 3)]
     first = detect_storm(

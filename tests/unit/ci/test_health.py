@@ -159,6 +159,19 @@ def test_groups_by_repository_and_workflow_and_handles_empty() -> None:
     assert health_figures([]) == []
 
 
+def test_one_repository_spelled_two_ways_is_one_line_and_each_attempt_counts_once() -> None:
+    """Rows from before names had one spelling: a webhook recorded ``Acme/Web`` and the
+    poller ``acme/web``, sometimes the same attempt under both."""
+    webhook = _a(1, 1, "failure", 0, retryable=True).model_copy(update={"repository": "Acme/Web"})
+    polled = _a(1, 1, "failure", 0, rerun=True).model_copy(update={"repository": "acme/web"})
+    passed = _a(1, 2, "success", 5).model_copy(update={"repository": "acme/web"})
+    (figures,) = health_figures([webhook, polled, passed])
+    assert (figures.repository, figures.runs, figures.attempts) == ("acme/web", 1, 2)
+    assert (figures.healable, figures.healed) == (1, 1)
+    (day,) = daily_success([webhook, polled])
+    assert (day.repository, day.finished) == ("acme/web", 1)
+
+
 def test_daily_success_counts_each_runs_latest_attempt_on_the_day_it_finished() -> None:
     late = 16 * 60 + 30
     days = daily_success(

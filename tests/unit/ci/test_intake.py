@@ -19,12 +19,14 @@ import vanguard.ci.reading as reading_module
 from vanguard.ci.client import MemoryGitHub
 from vanguard.ci.config import GitHubConfig, HealingConfig, TriageConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
+from vanguard.ci.health import AttemptRecord
 from vanguard.ci.intake import CiIntake
+from vanguard.ci.poller import PollState, poll_once
 from vanguard.ci.records import STALE_RECEIVED, CiRepo
 from vanguard.ci.tables import CiAttemptRow
 from vanguard.ci.triage import RunLink, render_comment
 from vanguard.diagnose import cilog
-from vanguard.errors import AdapterError
+from vanguard.errors import ActionFailed, AdapterError
 from vanguard.model import Alert
 from vanguard.store import Store
 
@@ -214,10 +216,12 @@ class FlakyApi(MemoryGitHub):
         super().__init__()
         self.down = True
 
-    def run_jobs(self, repository: str, run_id: int) -> list[WorkflowJob]:
+    def run_jobs(
+        self, repository: str, run_id: int, *, attempt: int | None = None
+    ) -> list[WorkflowJob]:
         if self.down:
             raise AdapterError("GitHub is unreachable")
-        return super().run_jobs(repository, run_id)
+        return super().run_jobs(repository, run_id, attempt=attempt)
 
 
 async def test_failed_handling_is_recorded_and_a_redelivery_is_processed(
@@ -752,3 +756,217 @@ async def test_store_work_does_not_queue_behind_a_busy_default_pool(
         release.set()
         await busy
         loop.set_default_executor(ThreadPoolExecutor())
+
+
+def _second_failed_job(github: MemoryGitHub, repo: str, run_id: int, log: str) -> None:
+    """Add a second failed job, ``run_id * 10 + 1``, with the fixture log ``log``."""
+    job = WorkflowJob(
+        id=run_id * 10 + 1, run_id=run_id, name="lint", status="completed", conclusion="failure"
+    )
+    github.jobs[(repo, run_id)].append(job)
+    github.logs[(repo, job.id)] = (FIXTURES / "logs" / f"{log}.log").read_bytes()
+
+
+async def test_a_run_with_a_compile_error_and_a_network_error_is_triaged_not_re_run(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """A re-run repeats every failed job, the compile job too: the run goes to its issue."""
+    intake = _intake(store, github, starter)
+    body = _failed_run_body(github, "o/r", 31, "compile_rust")
+    _second_failed_job(github, "o/r", 31, "network_econnreset")
+    result = await intake.receive("d-mixed", "workflow_run", body)
+    assert result.status == "accepted", result.reason
+    (alert,) = starter.alerts
+    assert (alert.labels["heal"], alert.labels["category"]) == ("triage", "compile")
+    assert alert.labels["job_id"] == "310"
+    with store.session() as session:
+        (attempt,) = CiRepo(session).attempts(repository="o/r")
+    assert attempt.retryable is False
+
+
+class GoneLogs(MemoryGitHub):
+    """GitHub answers every log download with ``error``."""
+
+    def __init__(self, error: AdapterError) -> None:
+        super().__init__()
+        self.error = error
+
+    def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
+        raise self.error
+
+
+async def test_a_failed_run_whose_log_is_gone_is_recorded_triaged_and_handled(
+    store: Store, starter: Starter
+) -> None:
+    github = GoneLogs(ActionFailed("GitHub GET .../actions/jobs/70/logs: HTTP 410: Gone"))
+    intake = _intake(store, github, starter)
+    result = await intake.receive(
+        "d-gone", "workflow_run", _failed_run_body(github, "o/r", 7, "network_econnreset")
+    )
+    assert result.status == "accepted", result.reason
+    (alert,) = starter.alerts
+    assert (alert.labels["heal"], alert.labels["category"]) == ("triage", "unknown")
+    assert "HTTP 410: Gone" in str(alert.attributes["headline"])
+    with store.session() as session:
+        (attempt,) = CiRepo(session).attempts(repository="o/r")
+        assert attempt.conclusion == "failure"
+        assert CiRepo(session).attempt_handled("o/r", 7, 1)
+
+
+async def test_a_log_that_cannot_be_read_for_now_leaves_the_delivery_failed_but_recorded(
+    store: Store, starter: Starter
+) -> None:
+    """GitHub is down: the delivery is tried again, and the health figures see the failure."""
+    github = GoneLogs(AdapterError("GitHub GET .../actions/jobs/70/logs: HTTP 502"))
+    intake = _intake(store, github, starter)
+    result = await intake.receive(
+        "d-502", "workflow_run", _failed_run_body(github, "o/r", 7, "network_econnreset")
+    )
+    assert result.status == "failed"
+    assert starter.alerts == []
+    with store.session() as session:
+        (attempt,) = CiRepo(session).attempts(repository="o/r")
+        assert attempt.conclusion == "failure"
+        assert not CiRepo(session).attempt_handled("o/r", 7, 1)
+
+
+async def test_empty_logs_in_many_repositories_are_not_an_outage(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """Three unrelated failures with nothing to read look alike; each is its repository's."""
+    intake = _intake(store, github, starter)
+    for n, repo in enumerate(["a/one", "b/two", "c/three"]):
+        body = _failed_run_body(github, repo, 200 + n, "network_econnreset")
+        github.logs[(repo, (200 + n) * 10)] = b""
+        result = await intake.receive(f"e{n}", "workflow_run", body)
+        assert result.status == "accepted", result.reason
+    assert [a.labels["heal"] for a in starter.alerts] == ["triage"] * 3
+    assert len({a.labels["fingerprint"] for a in starter.alerts}) == 3
+
+
+async def test_the_same_unrecognised_text_in_many_repositories_is_not_an_outage(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """Text no class recognises is no sign of a shared cause: a generic exit line in three
+    repositories is three issues, and re-runs elsewhere go on."""
+    intake = _intake(store, github, starter)
+    odd = b"Run ./deploy.sh\nsomething odd happened in stage three\n"
+    for n, repo in enumerate(["a/one", "b/two", "c/three"]):
+        body = _failed_run_body(github, repo, 210 + n, "network_econnreset")
+        github.logs[(repo, (210 + n) * 10)] = odd
+        result = await intake.receive(f"u{n}", "workflow_run", body)
+        assert result.status == "accepted", result.reason
+    assert {a.labels["category"] for a in starter.alerts} == {"unknown"}
+    assert len({a.labels["fingerprint"] for a in starter.alerts}) == 1
+    assert [a.labels["heal"] for a in starter.alerts] == ["triage"] * 3
+
+
+async def test_a_webhook_and_a_poll_spelling_the_repository_differently_make_one_incident(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """GitHub sends ``Acme/Web``, the configuration lists ``acme/web``: one repository."""
+    config = GitHubConfig(repositories=("acme/web",))
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+    body = _failed_run_body(github, "Acme/Web", 7, "network_econnreset")
+    result = await intake.receive("d-web", "workflow_run", body)
+    assert result.status == "accepted", result.reason
+    report = await poll_once(github, intake, config, PollState())
+    assert report.outcomes["acme/web"] == "1 run(s) listed, 0 new"
+    assert [a.alert_id for a in starter.alerts] == ["github:acme/web:7:1"]
+    assert starter.alerts[0].service_name == "acme/web"
+    with store.session() as session:
+        assert [a.repository for a in CiRepo(session).attempts()] == ["acme/web"]
+
+
+async def test_commands_on_an_issue_of_a_differently_spelled_repository_are_obeyed(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """The failure came by poll as ``acme/web``; the comment comes from GitHub as ``Acme/Web``."""
+    config = GitHubConfig(
+        repositories=("acme/web",), triage=TriageConfig(authorised_users=("lead",))
+    )
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+    _failed_run_body(github, "acme/web", 7, "compile_rust")
+    await poll_once(github, intake, config, PollState())
+    _triage_issue(store, "acme/web", starter.alerts[0].labels["fingerprint"], 5)
+    retry = await intake.receive(
+        "c-retry", "issue_comment", _comment("Acme/Web", 5, "lead", "/vanguard retry")
+    )
+    assert retry.status == "accepted", retry.reason
+    assert starter.alerts[-1].labels["requested_by"] == "lead"
+
+
+async def test_rows_recorded_under_an_earlier_spelling_are_still_honoured(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """A deployment recorded ``Acme/Web`` as written before names had one spelling: its
+    handled attempts are not handled again, and commands on its issues still work."""
+    config = GitHubConfig(
+        repositories=("Acme/Web",), triage=TriageConfig(authorised_users=("lead",))
+    )
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+    _failed_run_body(github, "Acme/Web", 7, "compile_rust")
+    run = github.runs[("Acme/Web", 7)]
+    with store.session() as session:
+        CiRepo(session).record_attempt(
+            AttemptRecord(
+                repository="Acme/Web",
+                workflow=run.workflow,
+                run_id=7,
+                run_attempt=1,
+                head_sha=run.head_sha,
+                conclusion="failure",
+                at=NOW,
+            ),
+            category="compile",
+            fingerprint="fp-old",
+            handled=True,
+        )
+        CiRepo(session).save_triage("Acme/Web", "fp-old", at=NOW, issue_number=5)
+    report = await poll_once(github, intake, config, PollState())
+    assert report.outcomes["Acme/Web"] == "1 run(s) listed, 0 new"
+    assert starter.alerts == []
+    retry = await intake.receive(
+        "c-retry", "issue_comment", _comment("Acme/Web", 5, "lead", "/vanguard retry")
+    )
+    assert retry.status == "accepted", retry.reason
+    assert starter.alerts[0].labels["run_id"] == "7"
+
+
+async def test_a_retry_a_person_asked_for_keeps_the_attempts_class(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """Re-running a compile error on request is a person's decision, not a retryable class:
+    the attempt stays deterministic, so it never counts as healable (or healed)."""
+    intake = _intake(store, github, starter, authorised_users=("lead",))
+    await _compile_failure_with_issue(intake, store, github, starter)
+    result = await intake.receive(
+        "c1", "issue_comment", _comment("o/r", 5, "lead", "/vanguard retry")
+    )
+    assert result.status == "accepted", result.reason
+    assert starter.alerts[-1].labels["retryable"] == "true", "the re-run pattern still matches"
+    with store.session() as session:
+        (attempt,) = CiRepo(session).attempts(repository="o/r")
+    assert attempt.retryable is False
+
+
+async def test_the_outage_repository_s_issues_are_heard_though_it_is_not_watched(
+    store: Store, github: MemoryGitHub, starter: Starter
+) -> None:
+    """Closing the outage issue must be noted, so the next window's incident reopens it."""
+    config = GitHubConfig(
+        repositories=("a/one", "b/two"),
+        healing=HealingConfig(outage_repository="Acme/CI-Status"),
+    )
+    intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
+    _triage_issue(store, "acme/ci-status", "fp-outage", 9)
+    closed = await intake.receive("i-out", "issues", _issue_event("acme/ci-status", 9, "closed"))
+    assert closed.status == "accepted", closed.reason
+    with store.session() as session:
+        row = CiRepo(session).triage("acme/ci-status", "fp-outage")
+        assert row is not None
+        assert row.body["state"] == "closed"
+    run = await intake.receive(
+        "d-out", "workflow_run", _failed_run_body(github, "acme/ci-status", 7, "compile_rust")
+    )
+    assert run.status == "ignored", "its runs are still not watched"

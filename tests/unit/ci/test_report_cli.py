@@ -65,6 +65,10 @@ def test_report_table_and_filters(tmp_path: Path) -> None:
     assert "100.0%" in table.output
     other = CliRunner().invoke(app, ["ci", "report", "-c", config, "--repo", "x/y"])
     assert "no finished CI runs" in other.output
+    spelt = CliRunner().invoke(app, ["ci", "report", "-c", config, "--repo", "O/R", "--json"])
+    assert [f["repository"] for f in json.loads(spelt.output)] == ["o/r"], (
+        "GitHub's names ignore case"
+    )
 
 
 def test_report_plot_draws_a_panel_per_repository_with_the_target(tmp_path: Path) -> None:

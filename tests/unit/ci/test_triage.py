@@ -122,6 +122,12 @@ def test_codeowners_last_matching_rule_wins() -> None:
         (f"/vanguard retry\n{MARKER}", None),
         ("```npm ci``` failed locally\n/vanguard retry\n", Command.retry),
         ("```\ncode\n~~~\n/vanguard retry\n```\n", None),
+        ("the log:\n<pre>\n/vanguard retry\n</pre>\n", None),
+        ("<PRE class='log'>\nok\n/vanguard retry\n</Pre>", None),
+        ("<code>\n/vanguard ignore\n</code>", None),
+        ("<samp>\n/vanguard retry", None),
+        ("<pre>log</pre>\n/vanguard retry\n", Command.retry),
+        ("<codex>\n/vanguard retry\n", Command.retry),
     ],
 )
 def test_commands_stand_on_their_own_line(body: str | None, command: Command | None) -> None:

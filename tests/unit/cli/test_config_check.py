@@ -36,6 +36,19 @@ def test_an_api_beyond_loopback_is_told_what_anyone_reaching_it_can_do(tmp_path:
     assert "starts a remedy" not in tokened
 
 
+def test_polling_more_repositories_than_half_the_budget_allows_is_remarked(
+    tmp_path: Path,
+) -> None:
+    """15 repositories polled every minute list 900 times an hour: a cap of 1000 leaves a
+    failure's logs and re-runs almost nothing when the listings change."""
+    repos = ", ".join(f"acme/r{n}" for n in range(15))
+    crowded = " ".join(_checked(tmp_path, "{}\ngithub: {repositories: [" + repos + "]}").split())
+    assert "15 repositories every 60 s is up to 900 listings an hour" in crowded
+    assert "raise poll.interval_s or poll.calls_per_hour" in crowded
+    roomy = "{}\ngithub: {repositories: [" + repos + "], poll: {interval_s: 300}}"
+    assert "listings an hour" not in _checked(tmp_path, roomy)
+
+
 @pytest.mark.parametrize("verbose", [False, True])
 def test_verbose_raises_vanguards_own_logs_not_the_libraries(verbose: bool) -> None:
     """--verbose printed hundreds of lines of HTTP connection DEBUG and nothing more of
