@@ -544,8 +544,9 @@ class GitHubRerunAdapter:
             expected = max(current.run_attempt, attempt + 1)
         else:
             api.rerun_failed_jobs(repository, run_id)
-            with self.store().session() as session:
-                _ci_repo(session).mark_rerun(repository, run_id, attempt)
+            if not alert.labels.get("requested_by"):
+                with self.store().session() as session:
+                    _ci_repo(session).mark_rerun(repository, run_id, attempt)
             message = (
                 f"re-ran the failed jobs of run {run_id} in {repository} (attempt {attempt + 1})"
             )

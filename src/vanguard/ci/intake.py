@@ -561,13 +561,16 @@ class CiIntake:
                 reason=f"issue #{issue.number} is not a Vanguard triage issue",
             )
         name, triage = found
-        body = dict(triage.body)
-        if delivery.action in {"closed", "reopened"}:
-            body["state"] = "closed" if delivery.action == "closed" else "open"
+        state = {"closed": "closed", "reopened": "open"}.get(delivery.action or "")
         forget = delivery.action in {"deleted", "transferred"}
-        if forget:
-            triage.issue_number = None
-        repo.save_triage(name, triage.fingerprint, at=self.clock(), body=body)
+        repo.note_issue(
+            name,
+            triage.fingerprint,
+            at=self.clock(),
+            issue_number=issue.number,
+            state=state,
+            forget=forget,
+        )
         what = "forgotten; the next failure opens a new one" if forget else "noted"
         return IntakeResult(
             delivery_id=delivery.delivery_id,

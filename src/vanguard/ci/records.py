@@ -355,6 +355,33 @@ class CiRepo:
             )
         ).first()
 
+    def note_issue(
+        self,
+        repository: str,
+        fingerprint: str,
+        *,
+        at: datetime,
+        issue_number: int,
+        state: str | None = None,
+        forget: bool = False,
+    ) -> bool:
+        """Note what a person did to the row's issue (closed, reopened, deleted), under the
+        row's lock, touching nothing else: the issue keeper may be writing its own keys
+        (``commented_by``, ``opened_by``) at the same moment. False when the row no longer
+        holds that issue."""
+        row = self.session.get(
+            CiTriageRow, (repository, fingerprint), with_for_update=True, populate_existing=True
+        )
+        if row is None or row.issue_number != issue_number:
+            return False
+        if state is not None:
+            row.body = {**row.body, "state": state}
+        if forget:
+            row.issue_number = None
+        row.updated_at = at
+        self.session.flush()
+        return True
+
     def save_triage(
         self,
         repository: str,

@@ -201,6 +201,27 @@ def test_concurrent_updates_of_one_issue_keep_every_change(store: Store) -> None
         assert (row.body["state"], row.body["title"]) == ("closed", "t")
 
 
+def test_a_person_closing_the_issue_keeps_what_the_keeper_wrote_meanwhile(store: Store) -> None:
+    """The ``issues`` delivery reads the row, the keeper records a comment, then the close
+    is noted: the close touches the state alone (it wrote back the row as read)."""
+    with store.session() as session:
+        CiRepo(session).save_triage("o/r", "closing", at=NOW, issue_number=7, body={})
+    with store.session() as delivery:
+        repo = CiRepo(delivery)
+        read = repo.triage_by_issue("o/r", 7)
+        assert read is not None
+        with store.session() as keeper:
+            CiRepo(keeper).update_triage(
+                "o/r", "closing", at=NOW, issue_number=7, changes={}, commenter="inc-1"
+            )
+        assert repo.note_issue("o/r", read.fingerprint, at=NOW, issue_number=7, state="closed")
+        assert not repo.note_issue("o/r", read.fingerprint, at=NOW, issue_number=8, forget=True)
+    with store.session() as session:
+        row = CiRepo(session).triage("o/r", "closing")
+        assert row is not None
+        assert (row.body, row.issue_number) == ({"state": "closed", "commented_by": ["inc-1"]}, 7)
+
+
 def test_a_second_issue_does_not_replace_the_one_recorded(store: Store) -> None:
     """The holder of a claim taken over as stale comes back with its own issue: the row
     keeps the one recorded first, and says so."""

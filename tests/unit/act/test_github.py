@@ -24,6 +24,7 @@ from vanguard.act.registry import build_adapters
 from vanguard.ci.client import MemoryGitHub
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.events import IssueRef, WorkflowRun
+from vanguard.ci.health import AttemptRecord
 from vanguard.ci.records import CiRepo
 from vanguard.ci.triage import IssueDraft
 from vanguard.config import Settings
@@ -529,6 +530,33 @@ def test_a_retry_during_an_automatic_re_runs_backoff_re_runs_once(h: Harness) ->
     automatic = h.rerun.apply(h.request("inc-auto", _alert("rerun", backoff=30), "github.rerun"))
     assert h.github.reruns == [(REPO, 11)]
     assert "is re-run by incident inc-retry" in automatic.message
+
+
+@pytest.mark.parametrize(("requested_by", "healed"), [(None, True), ("octocat", False)])
+def test_only_vanguard_s_own_re_run_counts_as_auto_healed(
+    h: Harness, requested_by: str | None, healed: bool
+) -> None:
+    """A person's `/vanguard retry` is their decision, not auto-heal coverage."""
+    with h.store.session() as session:
+        CiRepo(session).record_attempt(
+            AttemptRecord(
+                repository=REPO,
+                workflow="CI",
+                run_id=11,
+                run_attempt=1,
+                head_sha="abc1234",
+                conclusion="failure",
+                at=NOW,
+            )
+        )
+    alert = _alert("rerun")
+    if requested_by is not None:
+        alert = alert.model_copy(update={"labels": {**alert.labels, "requested_by": requested_by}})
+    h.rerun.apply(h.request("inc-1", alert, "github.rerun"))
+    assert h.github.reruns == [(REPO, 11)]
+    with h.store.session() as session:
+        (attempt,) = CiRepo(session).attempts(repository=REPO)
+    assert attempt.rerun_by_vanguard is healed
 
 
 class Unreliable(MemoryGitHub):
