@@ -35,7 +35,7 @@ from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.errors import ConfigError
 from vanguard.fields import exact_kind
-from vanguard.redact import is_placeholder, is_secret_key, looks_like_secret
+from vanguard.redact import is_placeholder, is_secret_key, looks_like_secret, url_holds_secret
 from vanguard.sources.prometheus import Declared
 from vanguard.yamlsource import EnvName, LocatedYaml, load_yaml, validate_yaml
 
@@ -404,6 +404,12 @@ class WebhookTarget(Section):
                 raise ValueError(
                     "the URL holds credentials, which would be recorded with every action; "
                     "use 'url_env' / 'undo_url_env' or 'secret_env' instead"
+                )
+            if value is not None and url_holds_secret(value):
+                raise ValueError(
+                    "the URL looks like it holds a secret in its path or query (a token), "
+                    "which would be recorded with every action; put it in an environment "
+                    "variable named by 'url_env' / 'undo_url_env' instead"
                 )
         return self
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from pydantic import JsonValue
 
@@ -132,6 +132,19 @@ def looks_like_secret(text: str) -> bool:
         or _RANDOM_RUN.search(text) is not None
         or _HEX_RUN.search(text) is not None
     )
+
+
+def url_holds_secret(url: str) -> bool:
+    """True when a path segment or the query of ``url`` looks like a secret.
+
+    A token in a path segment (Slack's, Jenkins') is no ``key=value`` pair, so once a URL
+    is stored nothing recognises it: a URL given inline is checked with this first.
+    """
+    parts = urlsplit(url)
+    pieces = [unquote(segment) for segment in parts.path.split("/")]
+    if parts.query:
+        pieces += [f"?{parts.query}", f"?{unquote(parts.query)}"]
+    return any(looks_like_secret(piece) for piece in pieces if piece)
 
 
 def redact(value: JsonValue) -> JsonValue:

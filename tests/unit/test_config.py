@@ -281,6 +281,14 @@ def test_webhook_section_takes_one_url_and_resolves_its_secret_file(tmp_path: Pa
         ("      url: http://a/x\n      url_env: HOOK\n", "exactly one of 'url' and 'url_env'"),
         ("      url: http://ops:hunter2@a/x\n", "holds credentials"),
         ("      url: http://a/x\n      secret: hunter2\n", "'secret_env'"),
+        (
+            "      url: https://hooks.example.org/T0/B0/hunter2Xk3Lq9PzR7wN2vBt5\n",
+            "holds a secret in its path",
+        ),
+        (
+            "      url_env: HOOK\n      undo_url: https://a/undo?token=hunter2\n",
+            "holds a secret in its path",
+        ),
     ],
 )
 def test_webhook_section_errors_name_the_service_and_hide_secrets(

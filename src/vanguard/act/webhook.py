@@ -36,7 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
@@ -48,7 +48,7 @@ from vanguard.config import resolve_secret
 from vanguard.errors import ActionFailed, AdapterError, ConfigError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
 from vanguard.notify.channels import DELIVERY_HEADER, SIGNATURE_HEADER, sign
-from vanguard.redact import REDACTED, looks_like_secret, redact_text
+from vanguard.redact import REDACTED, redact_text, url_holds_secret
 from vanguard.yamlsource import EnvName
 
 __all__ = [
@@ -116,11 +116,7 @@ def _check_inline(value: str, what: str) -> None:
     Inline URLs are kept in the records: a token in a path segment (Slack, Jenkins) is not
     recognisable there afterwards, so it is caught here; the message never shows it.
     """
-    parts = urlsplit(value)
-    pieces = [unquote(segment) for segment in parts.path.split("/")]
-    if parts.query:
-        pieces += [f"?{parts.query}", f"?{unquote(parts.query)}"]
-    if any(looks_like_secret(piece) for piece in pieces if piece):
+    if url_holds_secret(value):
         raise ValueError(
             f"{what} looks like it holds a secret in its path or query (a token), which "
             f"would be recorded with every action; put the URL in an environment variable "
