@@ -41,7 +41,14 @@ async def connect(address: str, namespace: str = "default", *, timeout_s: float 
 async def start_remediation(
     client: Client, alert: Alert, *, task_queue: str, window_s: float
 ) -> tuple[str, WorkflowHandle[RemediationWorkflow, Outcome] | None]:
-    """Start the incident for ``alert``; a duplicate delivery of the same alert starts nothing."""
+    """Start the incident for ``alert``; a duplicate delivery of the same alert starts nothing.
+
+    An incident whose workflow is running or completed is a duplicate. One whose workflow
+    failed, timed out, was terminated or cancelled is started again: its workflow may have
+    failed for a store down longer than its steps retry, and every step resumes from what
+    the store holds (the incident, diagnosis and decision recorded, the action keyed in the
+    ledger), so a resend re-drives it instead of being answered "duplicate" for ever.
+    """
     incident_id = incident_id_for(alert)
     try:
         handle = await client.start_workflow(
@@ -49,7 +56,7 @@ async def start_remediation(
             RemediationInput(incident_id=incident_id, alert=alert, window_s=window_s),
             id=workflow_id_for(incident_id),
             task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
     except WorkflowAlreadyStartedError:
         return incident_id, None
