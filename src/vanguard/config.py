@@ -86,12 +86,18 @@ class Section(BaseModel):
 
 
 class TemporalConfig(Section):
-    """``address: embedded`` starts the dev server; otherwise ``host:port`` of a cluster."""
+    """``address: embedded`` starts the dev server; otherwise ``host:port`` of a cluster.
+
+    ``ui: true`` also starts the dev server's Web UI on ``ui_port`` (loopback). It has no
+    login and answers any ``Host``: anyone on the machine, and a web page through DNS
+    rebinding, can approve or decline incidents through it in any name. Off by default.
+    """
 
     address: str = "embedded"
     namespace: str = "default"
     task_queue: str = Field(default="vanguard", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     port: int = Field(default=17233, ge=1024, le=65535)
+    ui: bool = False
     ui_port: int = Field(default=17243, ge=1024, le=65535)
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
 

@@ -28,6 +28,7 @@ from vanguard.incident import IncidentState
 from vanguard.store.repo import MAX_LIST_LIMIT
 
 if TYPE_CHECKING:
+    from vanguard.engine.embedded import Endpoints
     from vanguard.store import Store
 
 ConfigOpt = Annotated[
@@ -72,8 +73,26 @@ def _logging(verbose: bool) -> None:
         logging.getLogger(library).setLevel(logging.WARNING)
 
 
+def banner(endpoints: Endpoints, store_url: str) -> list[str]:
+    """Where ``vanguard up`` listens, one line each; the Web UI's line says who can use it."""
+    ep = endpoints
+    lines = [f"  Temporal      {ep.temporal}  (task queue {ep.task_queue})"]
+    if ep.temporal_ui:
+        lines.append(
+            f"  Temporal UI   {ep.temporal_ui}  (no login: anyone on this machine, and a web "
+            "page through DNS rebinding, can approve or decline incidents here in any name; "
+            "temporal.ui: false turns it off)"
+        )
+    if ep.api:
+        lines.append(
+            f"  API           {ep.api}  (dashboard at /, /healthz, /api/incidents, /metrics)"
+        )
+    lines.append(f"  Store         {store_url}")
+    return lines
+
+
 def _run_until_signal(settings: Settings, *, api: bool, watch: bool, worker: bool = True) -> None:
-    from vanguard.engine.embedded import Endpoints, serve
+    from vanguard.engine.embedded import serve
     from vanguard.engine.runtime import build_runtime
 
     runtime = build_runtime(settings)
@@ -82,14 +101,8 @@ def _run_until_signal(settings: Settings, *, api: bool, watch: bool, worker: boo
         console.print(
             f"[bold]Vanguard {__version__}[/bold] running; Ctrl-C stops everything", markup=True
         )
-        console.print(f"  Temporal      {ep.temporal}  (task queue {ep.task_queue})")
-        if ep.temporal_ui:
-            console.print(f"  Temporal UI   {ep.temporal_ui}")
-        if ep.api:
-            console.print(
-                f"  API           {ep.api}  (dashboard at /, /healthz, /api/incidents, /metrics)"
-            )
-        console.print(f"  Store         {runtime.store.url}")
+        for line in banner(ep, runtime.store.url):
+            console.print(line)
 
     async def main() -> None:
         stop = asyncio.Event()
