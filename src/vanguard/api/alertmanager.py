@@ -7,7 +7,9 @@ A body that is not the expected JSON is a 4xx whose reason is also logged: 415 f
 content type (which also keeps a web page from posting here: a browser sends a JSON
 content type across origins only after a preflight this API never grants), 413 past
 ``MAX_BODY_BYTES``. An engine that cannot start an incident is a 503, which Alertmanager
-retries; incidents already started are recognised as duplicates then. At most
+retries; incidents already started are recognised as duplicates then. An alert for a
+service the configuration does not name is counted in ``unknown_service``, starts nothing
+and is logged, once a delivery. At most
 ``MAX_ALERTS`` firing alerts of one delivery start incidents, in the order sent; the rest
 are counted in the receipt's ``truncated`` and logged, as Alertmanager's own ``max_alerts``
 does, so one storm cannot start thousands of workflows from a single request.
@@ -42,8 +44,8 @@ MAX_ALERTS = 100
 
 class AlertmanagerReceipt(BaseModel):
     """What a delivery did: incidents started now, those that already existed, and the
-    alerts left out: resolved ones (``ignored``) and firing ones past ``MAX_ALERTS``
-    (``truncated``)."""
+    alerts left out: resolved ones (``ignored``), firing ones past ``MAX_ALERTS``
+    (``truncated``) and those for services not configured (``unknown_service``)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -51,6 +53,7 @@ class AlertmanagerReceipt(BaseModel):
     duplicates: tuple[str, ...]
     ignored: int
     truncated: int = 0
+    unknown_service: int = 0
 
 
 def _problem(status: int, reason: str) -> HTTPException:
@@ -87,7 +90,18 @@ async def receive(request: Request) -> AlertmanagerReceipt:
     starter: IncidentStarter | None = request.app.state.starter
     if starter is None:
         raise _problem(503, "this API was started without an engine to start incidents on")
-    alerts = alerts_from_webhook(payload)
+    taken = alerts_from_webhook(payload, request.app.state.service_types)
+    if taken.unknown:
+        names = sorted(set(taken.unknown))
+        log.warning(
+            "alertmanager delivery %r: %d alert(s) for services not in the configuration, "
+            "not acted on: %s; add the service under 'services' or route these alerts to "
+            "another receiver",
+            redact_text(payload.groupKey)[:200],
+            len(taken.unknown),
+            ", ".join(repr(n[:100]) for n in names[:10]) + (" ..." if len(names) > 10 else ""),
+        )
+    alerts = list(taken.alerts)
     truncated = max(0, len(alerts) - MAX_ALERTS)
     if truncated:
         log.warning(
@@ -120,6 +134,7 @@ async def receive(request: Request) -> AlertmanagerReceipt:
     return AlertmanagerReceipt(
         started=tuple(started),
         duplicates=tuple(duplicates),
-        ignored=len(payload.alerts) - len(alerts) - truncated,
+        ignored=taken.resolved,
         truncated=truncated,
+        unknown_service=len(taken.unknown),
     )

@@ -186,6 +186,7 @@ def api(
             patterns=patterns,
             policy=settings.policy,
             allowed_hosts=settings.api.hosts(),
+            services=settings.services,
         )
         console.print(
             f"API  http://{settings.api.host}:{settings.api.port}  (dashboard at /; "

@@ -112,6 +112,7 @@ async def serve(
                     patterns=runtime.activities.patterns,
                     policy=settings.policy,
                     allowed_hosts=settings.api.hosts(),
+                    services=settings.services,
                 )
                 if settings.github is not None:
                     intake = intake_from_settings(app, settings, runtime.store)

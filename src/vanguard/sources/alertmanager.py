@@ -7,8 +7,11 @@ the labels) and ``startsAt``, which every replica shares, so duplicates map to o
 ``startsAt`` and so opens a new incident.
 
 Labels say where the alert belongs: ``service`` (else ``job``) names the service, ``metric``
-(else ``alertname``) the metric, ``service_type`` the kind of service when Vanguard does not
-know it, ``severity`` the severity. The remaining labels identify the series. Annotations may
+(else ``alertname``) the metric, ``severity`` the severity. Only a service of the
+configuration is acted on: an alert naming another starts nothing (a sender could otherwise
+invent services, each with fresh rate limits), and the service's type is the configuration's,
+whatever a ``service_type`` label says (it would choose the patterns). The remaining labels
+identify the series. Annotations may
 carry the trend the rule computed (``current``, ``ema``, ``slope_per_hour``, ``zscore``,
 ``threshold``, filled by PromQL in the rule's templates) and a ``confidence``.
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -25,10 +30,19 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 from vanguard.model import Alert, Severity, TrendAnalysis
 from vanguard.redact import REDACTED, is_secret_key, redact_text
 
-__all__ = ["AlertmanagerAlert", "AlertmanagerWebhook", "alerts_from_webhook"]
+__all__ = ["AlertmanagerAlert", "AlertmanagerWebhook", "WebhookAlerts", "alerts_from_webhook"]
 
 ROUTING_LABELS = frozenset(
-    {"alertname", "severity", "service", "metric", "job", "instance", "confidence"}
+    {
+        "alertname",
+        "severity",
+        "service",
+        "service_type",
+        "metric",
+        "job",
+        "instance",
+        "confidence",
+    }
 )
 
 
@@ -91,20 +105,40 @@ def _severity(label: str | None) -> Severity:
         return Severity.warning
 
 
-def alerts_from_webhook(payload: AlertmanagerWebhook) -> list[Alert]:
-    """The firing alerts of a delivery as ``Alert`` values; resolved ones start nothing.
+@dataclass(frozen=True)
+class WebhookAlerts:
+    """What a delivery's alerts became: the alerts to act on, in the order sent, and the
+    firing ones refused. ``unknown`` holds the service each unconfigured alert named;
+    ``resolved`` counts the resolved alerts, which start nothing."""
 
-    Secrets are masked as the alert is made (labels named like one, credentials inside
-    text), so none reaches a workflow's history, the store or the dashboard.
+    alerts: tuple[Alert, ...]
+    unknown: tuple[str, ...]
+    resolved: int
+
+
+def alerts_from_webhook(payload: AlertmanagerWebhook, services: Mapping[str, str]) -> WebhookAlerts:
+    """The firing alerts of a delivery as ``Alert`` values, for the configured services.
+
+    ``services`` maps each configured service's name to its type; an alert for another
+    service is counted in ``unknown``. Secrets are masked as the alert is made (labels
+    named like one, credentials inside text), so none reaches a workflow's history, the
+    store or the dashboard.
     """
     out: list[Alert] = []
+    unknown: list[str] = []
+    resolved = 0
     for am in payload.alerts:
         if am.status != "firing":
+            resolved += 1
             continue
         labels = am.labels
         alertname = labels.get("alertname", "alert")
         service = labels.get("service") or labels.get("job") or "alertmanager"
         metric = labels.get("metric") or alertname
+        service_type = services.get(service)
+        if service_type is None:
+            unknown.append(service)
+            continue
         series = {
             k: REDACTED if is_secret_key(k) else redact_text(v)
             for k, v in sorted(labels.items())
@@ -130,7 +164,7 @@ def alerts_from_webhook(payload: AlertmanagerWebhook) -> list[Alert]:
                 source="alertmanager",
                 service_name=service,
                 metric_type=metric,
-                labels=series,
+                labels={**series, "service_type": service_type},
                 detected_at=am.startsAt,
                 severity=_severity(labels.get("severity")),
                 summary=redact_text(
@@ -142,4 +176,4 @@ def alerts_from_webhook(payload: AlertmanagerWebhook) -> list[Alert]:
                 attributes=attributes,
             )
         )
-    return out
+    return WebhookAlerts(alerts=tuple(out), unknown=tuple(unknown), resolved=resolved)

@@ -1,4 +1,5 @@
-"""Alertmanager v4 deliveries to Alerts: routing labels, trend annotations, stable ids."""
+"""Alertmanager v4 deliveries to Alerts: routing labels, trend annotations, stable ids,
+configured services only."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from vanguard.model import Severity
-from vanguard.sources.alertmanager import AlertmanagerWebhook, alerts_from_webhook
+from vanguard.model import Alert, Severity
+from vanguard.sources.alertmanager import AlertmanagerWebhook, WebhookAlerts, alerts_from_webhook
 
 FIRING = Path(__file__).parents[2] / "fixtures" / "alertmanager" / "firing.json"
+SERVICES = {"app-db": "pgbouncer", "api": "python-web"}
 
 
 def _payload() -> dict[str, Any]:
@@ -20,8 +22,16 @@ def _payload() -> dict[str, Any]:
     return body
 
 
+def _taken(body: dict[str, Any], services: dict[str, str] = SERVICES) -> WebhookAlerts:
+    return alerts_from_webhook(AlertmanagerWebhook.model_validate(body), services)
+
+
+def _alerts(body: dict[str, Any]) -> list[Alert]:
+    return list(_taken(body).alerts)
+
+
 def test_a_firing_alert_becomes_an_alert_for_its_service_and_series() -> None:
-    (alert,) = alerts_from_webhook(AlertmanagerWebhook.model_validate(_payload()))
+    (alert,) = _alerts(_payload())
     assert alert.service_name == "app-db"
     assert alert.metric_type == "pgbouncer_pools_client_waiting_connections"
     assert alert.labels == {"database": "app", "service_type": "pgbouncer", "user": "postgres"}
@@ -36,13 +46,13 @@ def test_a_firing_alert_becomes_an_alert_for_its_service_and_series() -> None:
 
 
 def test_duplicate_deliveries_give_the_same_alert_id_and_a_new_firing_a_new_one() -> None:
-    first = alerts_from_webhook(AlertmanagerWebhook.model_validate(_payload()))[0]
+    first = _alerts(_payload())[0]
     again = _payload()
     again["groupKey"] = "replica-2"
-    second = alerts_from_webhook(AlertmanagerWebhook.model_validate(again))[0]
+    second = _alerts(again)[0]
     later = _payload()
     later["alerts"][0]["startsAt"] = "2026-11-25T16:00:00Z"
-    third = alerts_from_webhook(AlertmanagerWebhook.model_validate(later))[0]
+    third = _alerts(later)[0]
     assert first.alert_id == second.alert_id
     assert third.alert_id != first.alert_id
 
@@ -51,7 +61,7 @@ def test_job_and_alertname_stand_in_for_missing_service_and_metric() -> None:
     body = _payload()
     body["alerts"][0]["labels"] = {"alertname": "Down", "job": "api", "severity": "page"}
     body["alerts"][0]["annotations"] = {"current": "NaN", "confidence": "0.7"}
-    (alert,) = alerts_from_webhook(AlertmanagerWebhook.model_validate(body))
+    (alert,) = _alerts(body)
     assert (alert.service_name, alert.metric_type) == ("api", "Down")
     assert alert.severity is Severity.warning
     assert alert.trend_analysis is None
@@ -85,7 +95,7 @@ def test_secrets_in_labels_and_text_are_masked_as_the_alert_is_made() -> None:
     )
     body["alerts"][0]["generatorURL"] = "http://admin:Pr0mPass@prometheus:9090/graph"
     body["groupKey"] = '{}/{}:{alertname="DBDown", db_password="hunter22x", api_token="s3cr3tt"}'
-    (alert,) = alerts_from_webhook(AlertmanagerWebhook.model_validate(body))
+    (alert,) = _alerts(body)
     dumped = alert.model_dump_json()
     secrets = (
         "hunter2hunter2",
@@ -99,3 +109,26 @@ def test_secrets_in_labels_and_text_are_masked_as_the_alert_is_made() -> None:
         assert secret not in dumped
     assert alert.labels["password"] == "[REDACTED]"
     assert alert.summary.startswith("pool exhausted on postgresql://app:[REDACTED]@db/x")
+
+
+def test_an_alert_for_a_service_not_configured_starts_nothing() -> None:
+    """A sender could name any service: each new name got fresh rate limits, and a
+    pattern holding its own target acted on it."""
+    body = _payload()
+    body["alerts"][0]["labels"]["service"] = "not-configured"
+    taken = _taken(body)
+    assert taken.alerts == ()
+    assert taken.unknown == ("not-configured",)
+    assert taken.resolved == 1
+    assert _taken(_payload(), {}).unknown == ("app-db",)
+
+
+def test_the_service_type_is_the_configurations_not_the_senders() -> None:
+    """The ``service_type`` label chose which patterns could diagnose the alert."""
+    body = _payload()
+    body["alerts"][0]["labels"]["service_type"] = "pgbouncer"
+    (alert,) = _taken(body, {"app-db": "python-web"}).alerts
+    assert alert.labels["service_type"] == "python-web"
+    del body["alerts"][0]["labels"]["service_type"]
+    (alert,) = _alerts(body)
+    assert alert.labels["service_type"] == "pgbouncer"
