@@ -10,8 +10,11 @@ Labels say where the alert belongs: ``service`` (else ``job``) names the service
 (else ``alertname``) the metric, ``severity`` the severity. Only a service of the
 configuration is acted on: an alert naming another starts nothing (a sender could otherwise
 invent services, each with fresh rate limits), and the service's type is the configuration's,
-whatever a ``service_type`` label says (it would choose the patterns). The remaining labels
-identify the series. Annotations may
+whatever a ``service_type`` label says (it would choose the patterns). ``instance`` tells
+hosts apart: it is kept in the attributes and the fingerprint (so one host's repeats do not
+hold another's news), not in the series labels, which select the series a remedy is judged
+on and which a service's own scrape does not carry. The remaining labels identify the
+series. Annotations may
 carry the trend the rule computed (``current``, ``ema``, ``slope_per_hour``, ``zscore``,
 ``threshold``, filled by PromQL in the rule's templates) and a ``confidence``.
 """
@@ -22,7 +25,7 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
@@ -122,7 +125,8 @@ def alerts_from_webhook(payload: AlertmanagerWebhook, services: Mapping[str, str
     ``services`` maps each configured service's name to its type; an alert for another
     service is counted in ``unknown``. Secrets are masked as the alert is made (labels
     named like one, credentials inside text), so none reaches a workflow's history, the
-    store or the dashboard.
+    store or the dashboard. ``startsAt`` is taken in UTC, so the same instant written with
+    another offset is the same alert.
     """
     out: list[Alert] = []
     unknown: list[str] = []
@@ -147,25 +151,34 @@ def alerts_from_webhook(payload: AlertmanagerWebhook, services: Mapping[str, str
         identity = (
             am.fingerprint or hashlib.sha256(repr(sorted(labels.items())).encode()).hexdigest()[:16]
         )
-        started = am.startsAt.isoformat()
+        started = am.startsAt.astimezone(UTC)
         confidence = _float(am.annotations.get("confidence"))
         trend = _trend(am.annotations)
+        instance = redact_text(labels["instance"]) if "instance" in labels else None
         attributes: dict[str, JsonValue] = {
             "alertname": alertname,
             "receiver": payload.receiver,
             "group_key": redact_text(payload.groupKey),
             "generator_url": redact_text(am.generatorURL),
         }
-        shown = ",".join(f"{k}={v}" for k, v in series.items())
+        if am.fingerprint:
+            attributes["am_fingerprint"] = am.fingerprint
+        for name in ("instance", "job"):
+            if name in labels:
+                attributes[name] = redact_text(labels[name])
+        shown = ",".join(
+            f"{k}={v}"
+            for k, v in sorted({**series, **({"instance": instance} if instance else {})}.items())
+        )
         out.append(
             Alert(
-                alert_id=f"am-{identity}-{started}",
+                alert_id=f"am-{identity}-{started.isoformat()}",
                 fingerprint=f"{service}/{metric}" + (f"{{{shown}}}" if shown else ""),
                 source="alertmanager",
                 service_name=service,
                 metric_type=metric,
                 labels={**series, "service_type": service_type},
-                detected_at=am.startsAt,
+                detected_at=started,
                 severity=_severity(labels.get("severity")),
                 summary=redact_text(
                     am.annotations.get("summary") or am.annotations.get("description") or alertname

@@ -4,6 +4,7 @@ configured services only."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,34 @@ def test_the_service_type_is_the_configurations_not_the_senders() -> None:
     del body["alerts"][0]["labels"]["service_type"]
     (alert,) = _alerts(body)
     assert alert.labels["service_type"] == "pgbouncer"
+
+
+def test_the_instance_tells_hosts_apart_without_narrowing_the_series() -> None:
+    """Two hosts of one service had the same fingerprint, so one's news was held as a
+    repeat of the other's, and no page said which host alerted."""
+    first = _payload()
+    second = _payload()
+    second["alerts"][0]["labels"]["instance"] = "10.0.0.2:9127"
+    second["alerts"][0]["fingerprint"] = "ffff000011112222"
+    (a,) = _alerts(first)
+    (b,) = _alerts(second)
+    assert a.fingerprint != b.fingerprint
+    assert "instance=127.0.0.1:41235" in a.fingerprint
+    assert (a.attributes["instance"], b.attributes["instance"]) == (
+        "127.0.0.1:41235",
+        "10.0.0.2:9127",
+    )
+    assert a.attributes["job"] == "pgbouncer"
+    assert a.attributes["am_fingerprint"] == "5a1ec3f0a4d8e2b1"
+    assert "instance" not in a.labels, "a service's own scrape carries no instance label"
+
+
+def test_the_same_instant_with_another_offset_is_the_same_alert() -> None:
+    utc = _payload()
+    shifted = _payload()
+    shifted["alerts"][0]["startsAt"] = "2026-11-25T16:02:11.123+01:00"
+    (a,) = _alerts(utc)
+    (b,) = _alerts(shifted)
+    assert a.alert_id == b.alert_id
+    assert b.detected_at.utcoffset() == timedelta(0)
+    assert b.detected_at == a.detected_at
