@@ -9,6 +9,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from vanguard.engine.messages import RemediationInput, WatcherInput
 from vanguard.engine.workflows import (
@@ -17,7 +18,7 @@ from vanguard.engine.workflows import (
     incident_id_for,
     workflow_id_for,
 )
-from vanguard.errors import TemporalUnavailable
+from vanguard.errors import InputError, TemporalUnavailable
 from vanguard.model import Alert, Outcome
 
 __all__ = ["WATCHER_ID", "connect", "make_starter", "start_remediation", "start_watcher"]
@@ -48,6 +49,8 @@ async def start_remediation(
     failed for a store down longer than its steps retry, and every step resumes from what
     the store holds (the incident, diagnosis and decision recorded, the action keyed in the
     ledger), so a resend re-drives it instead of being answered "duplicate" for ever.
+    Raises ``InputError`` when Temporal refuses the alert itself (``INVALID_ARGUMENT``, such
+    as a payload over its size limit): sending it again cannot help.
     """
     incident_id = incident_id_for(alert)
     try:
@@ -60,6 +63,12 @@ async def start_remediation(
         )
     except WorkflowAlreadyStartedError:
         return incident_id, None
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.INVALID_ARGUMENT:
+            raise InputError(
+                f"Temporal refused to start incident {incident_id}: {exc.message}"
+            ) from exc
+        raise
     return incident_id, handle
 
 

@@ -15,7 +15,9 @@ from fastapi.testclient import TestClient
 from vanguard.api import create_app
 from vanguard.api.alertmanager import MAX_ALERTS, MAX_BODY_BYTES
 from vanguard.config import ServiceConfig
+from vanguard.errors import InputError
 from vanguard.model import Alert
+from vanguard.sources.alertmanager import MAX_LABEL_VALUE
 from vanguard.store import open_store
 
 pytestmark = pytest.mark.integration
@@ -246,3 +248,57 @@ def test_alerts_for_services_not_configured_start_nothing_and_are_logged_once(
     assert "3 alert(s)" in told
     assert "'not-configured', 'web\\nforged'" in told
     assert "\n" not in told
+
+
+def test_an_alert_the_engine_refuses_for_good_is_skipped_and_the_rest_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It was a 503 that Alertmanager retried for ever, never reaching the alerts after it."""
+    calls: list[str] = []
+
+    async def refusing(alert: Alert) -> tuple[str, bool]:
+        calls.append(alert.alert_id)
+        if len(calls) == 1:
+            raise InputError("Temporal refused to start incident x: Blob data size exceeds limit.")
+        return f"inc-{alert.alert_id}", True
+
+    body: dict[str, Any] = json.loads(FIRING.read_text())
+    first = body["alerts"][0]
+    second = {**first, "labels": {**first["labels"], "instance": "b"}, "fingerprint": "5a1ec3f0"}
+    oversized = {
+        **first,
+        "labels": {**first["labels"], "huge": "v" * (MAX_LABEL_VALUE + 1)},
+        "fingerprint": "0000000000000002",
+    }
+    body["alerts"] = [oversized, first, second]
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    try:
+        with (
+            TestClient(create_app(store, starter=refusing, services=SERVICES)) as client,
+            caplog.at_level(logging.WARNING, logger="vanguard.api.alertmanager"),
+        ):
+            response = client.post("/api/alertmanager", json=body)
+    finally:
+        store.close()
+    assert response.status_code == 202
+    receipt = response.json()
+    assert receipt["rejected"] == 2, "the oversized one and the one the engine refused"
+    assert len(receipt["started"]) == 1
+    assert len(calls) == 2, "the oversized alert never reached the engine"
+    assert "too large" in caplog.text
+    assert "refused by the engine" in caplog.text
+
+
+def test_alert_names_are_logged_quoted(
+    api: tuple[TestClient, Starter], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A newline in ``alertname`` wrote a forged line into the log."""
+    client, _ = api
+    body: dict[str, Any] = json.loads(FIRING.read_text())
+    body["alerts"][0]["labels"]["alertname"] = "Real\n2026-11-25 INFO forged line"
+    with caplog.at_level(logging.INFO, logger="vanguard.api.alertmanager"):
+        response = client.post("/api/alertmanager", json=body)
+    assert response.status_code == 202
+    (told,) = [r.getMessage() for r in caplog.records if "incident" in r.getMessage()]
+    assert "\n" not in told
+    assert "'Real\\n2026-11-25 INFO forged line'" in told

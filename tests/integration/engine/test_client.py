@@ -1,5 +1,5 @@
 """Starting incidents on a real Temporal: a resend re-drives an incident whose workflow
-failed, never one that runs or has finished."""
+failed, never one that runs or has finished; an alert Temporal refuses is an InputError."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.messages import OpenInput
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
+from vanguard.errors import InputError
 from vanguard.model import Alert
 from vanguard.store import IncidentRepo
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
-def _alert() -> Alert:
+def _alert(summary: str = "queue grows") -> Alert:
     return Alert(
         alert_id=f"am-{uuid.uuid4().hex[:16]}-2026-11-25T15:02:11+00:00",
         fingerprint="web/queue_depth",
@@ -31,7 +32,7 @@ def _alert() -> Alert:
         service_name="web",
         metric_type="queue_depth",
         detected_at=datetime(2026, 11, 25, 15, 2, 11, tzinfo=UTC),
-        summary="queue grows",
+        summary=summary,
         anomaly_score=1.0,
         confidence=1.0,
     )
@@ -104,3 +105,15 @@ async def test_a_running_incident_is_a_duplicate_and_a_terminated_one_starts_aga
     finally:
         if (await running.describe()).status == WorkflowExecutionStatus.RUNNING:
             await running.terminate(reason="test: cleanup")
+
+
+async def test_an_alert_temporal_refuses_is_an_input_error(
+    temporal_address: str, task_queue: str
+) -> None:
+    """Temporal's payload limit refused it with INVALID_ARGUMENT, which the receiver took
+    for an engine outage and answered 503, so the delivery was retried for ever."""
+    client = await connect(temporal_address)
+    with pytest.raises(InputError, match="Temporal refused to start incident inc-"):
+        await start_remediation(
+            client, _alert("s" * (3 * 1024 * 1024)), task_queue=task_queue, window_s=1
+        )

@@ -1,5 +1,5 @@
 """Alertmanager v4 deliveries to Alerts: routing labels, trend annotations, stable ids,
-configured services only."""
+configured services only, bounded alerts."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ import pytest
 from pydantic import ValidationError
 
 from vanguard.model import Alert, Severity
-from vanguard.sources.alertmanager import AlertmanagerWebhook, WebhookAlerts, alerts_from_webhook
+from vanguard.sources.alertmanager import (
+    MAX_LABEL_VALUE,
+    MAX_LABELS,
+    MAX_NAME,
+    MAX_SUMMARY,
+    AlertmanagerWebhook,
+    WebhookAlerts,
+    alerts_from_webhook,
+)
 
 FIRING = Path(__file__).parents[2] / "fixtures" / "alertmanager" / "firing.json"
 SERVICES = {"app-db": "pgbouncer", "api": "python-web"}
@@ -164,3 +172,44 @@ def test_the_same_instant_with_another_offset_is_the_same_alert() -> None:
     assert a.alert_id == b.alert_id
     assert b.detected_at.utcoffset() == timedelta(0)
     assert b.detected_at == a.detected_at
+
+
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [
+        ({f"l{i}": "x" for i in range(MAX_LABELS)}, "labels, more than"),
+        ({"big": "x" * (MAX_LABEL_VALUE + 1)}, "label 'big' is longer than"),
+        ({"k" * 200: "x"}, "a label name longer than"),
+        ({"metric": "m" * (MAX_NAME + 1)}, "metric name is longer than"),
+    ],
+    ids=["too-many-labels", "long-value", "long-name", "long-metric"],
+)
+def test_an_oversized_alert_is_rejected_and_the_rest_taken(
+    labels: dict[str, str], says: str
+) -> None:
+    """An alert over Temporal's payload limit failed its whole delivery, every retry."""
+    body = _payload()
+    big = {**body["alerts"][0], "labels": {**body["alerts"][0]["labels"], **labels}}
+    body["alerts"] = [big, *body["alerts"]]
+    taken = _taken(body)
+    assert len(taken.alerts) == 1
+    (why,) = taken.rejected
+    assert why.startswith("'PgBouncerClientsWaiting': ")
+    assert says in why
+
+
+def test_a_long_summary_is_cut() -> None:
+    body = _payload()
+    body["alerts"][0]["annotations"]["summary"] = "s" * (3 * 1024 * 1024)
+    (alert,) = _alerts(body)
+    assert len(alert.summary) == MAX_SUMMARY
+    assert alert.summary.endswith("…")
+
+
+def test_names_from_the_sender_are_quoted_in_the_reasons() -> None:
+    """A newline in a label must not start a line of its own in the log."""
+    body = _payload()
+    body["alerts"][0]["labels"]["alertname"] = "x\n2026-01-01 INFO forged"
+    body["alerts"][0]["labels"]["huge"] = "v" * (MAX_LABEL_VALUE + 1)
+    (why,) = _taken(body).rejected
+    assert "\n" not in why
