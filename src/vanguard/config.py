@@ -86,12 +86,18 @@ class Section(BaseModel):
 
 
 class TemporalConfig(Section):
-    """``address: embedded`` starts the dev server; otherwise ``host:port`` of a cluster."""
+    """``address: embedded`` starts the dev server; otherwise ``host:port`` of a cluster.
+
+    ``ui: true`` also starts the dev server's Web UI on ``ui_port`` (loopback). It has no
+    login and answers any ``Host``: anyone on the machine, and a web page through DNS
+    rebinding, can approve or decline incidents through it in any name. Off by default.
+    """
 
     address: str = "embedded"
     namespace: str = "default"
     task_queue: str = Field(default="vanguard", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     port: int = Field(default=17233, ge=1024, le=65535)
+    ui: bool = False
     ui_port: int = Field(default=17243, ge=1024, le=65535)
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
@@ -114,8 +120,10 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 class ApiConfig(Section):
     """Where the API listens; ``alertmanager_token_env`` makes its webhook require a token.
 
-    Set the token whenever the API is reachable beyond loopback: an alert can start a
-    remedy. Alertmanager sends it with ``http_config: {authorization: {credentials: ...}}``.
+    An API bound beyond loopback needs the token, since an alert can start a remedy:
+    ``vanguard up`` and ``vanguard api`` refuse to start without it unless
+    ``insecure_anonymous_alerts`` says to. Alertmanager sends it with
+    ``http_config: {authorization: {credentials: ...}}``.
 
     ``allowed_hosts`` are further names the API answers to (its ``Host`` header; ``*.name``
     for subdomains, ``*`` for any). An API bound to loopback answers to the loopback names
@@ -132,6 +140,9 @@ class ApiConfig(Section):
         Annotated[list[Annotated[str, Field(min_length=1, max_length=253)]], Field(min_length=1)]
         | None
     ) = None
+    insecure_anonymous_alerts: bool = False
+    """Start an API bound beyond loopback whose Alertmanager webhook takes alerts from anyone
+    who reaches it (a network that only Alertmanager reaches, say)."""
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -143,6 +154,15 @@ class ApiConfig(Section):
                 raise ValueError(f"{name!r}: without the port (the Host header's is ignored)")
         return value
 
+    @property
+    def loopback(self) -> bool:
+        """Whether the API listens on loopback only."""
+        bind = self.host.lower().strip("[]")
+        try:
+            return bind == "localhost" or ipaddress.ip_address(bind).is_loopback
+        except ValueError:
+            return False
+
     def hosts(self) -> tuple[str, ...] | None:
         """The hosts to answer to, ``None`` for any (see the class).
 
@@ -150,10 +170,7 @@ class ApiConfig(Section):
         address; ``allowed_hosts`` adds names to those (a proxy's public name).
         """
         bind = self.host.lower().strip("[]")
-        try:
-            loopback = bind == "localhost" or ipaddress.ip_address(bind).is_loopback
-        except ValueError:
-            loopback = False
+        loopback = self.loopback
         if self.allowed_hosts is None and not loopback:
             return None
         names = [*LOOPBACK_HOSTS, bind] if loopback else []
@@ -161,8 +178,61 @@ class ApiConfig(Section):
             names.append(bind)
         return tuple(dict.fromkeys([*names, *(h.lower() for h in self.allowed_hosts or ())]))
 
+    @property
+    def has_token(self) -> bool:
+        return self.alertmanager_token_env is not None or self.alertmanager_token_file is not None
+
+    def refusal(self) -> str | None:
+        """Why ``vanguard up`` and ``vanguard api`` refuse to serve this API, or ``None``:
+        beyond loopback without a token, anyone who reaches it could start remedies."""
+        if self.loopback or self.has_token or self.insecure_anonymous_alerts:
+            return None
+        return (
+            f"api.host is {self.host}, beyond loopback, and POST /api/alertmanager needs no "
+            "token: anyone who reaches it could post an alert that starts a remedy; set "
+            "api.alertmanager_token_env or api.alertmanager_token_file (and the token in "
+            "Alertmanager's http_config), or set api.insecure_anonymous_alerts: true to "
+            "accept that"
+        )
+
+    def exposure(self) -> list[str]:
+        """What to warn of when an API beyond loopback starts: pages without a login, a
+        webhook without a token, and any ``Host`` answered (a web page can then read the
+        API through DNS rebinding)."""
+        if self.loopback:
+            return []
+        said = [
+            f"api.host is {self.host}, beyond loopback: the dashboard, /api/incidents and "
+            "/metrics have no login (put them behind a proxy that has one)"
+        ]
+        if not self.has_token and self.insecure_anonymous_alerts:
+            said.append(
+                f"api.host is {self.host} and POST /api/alertmanager needs no token "
+                "(api.insecure_anonymous_alerts): anyone who reaches it can post an alert "
+                "that starts a remedy"
+            )
+        if self.allowed_hosts is None:
+            said.append(
+                f"api.host is {self.host} and api.allowed_hosts is not set: any Host is "
+                "answered, so a web page can read the API through DNS rebinding; list the "
+                "names its clients use in api.allowed_hosts"
+            )
+        return said
+
+    def check_exposure(self, file: Path | None = None) -> list[str]:
+        """Raise ``ConfigError`` when the API must not start (``refusal``); else the
+        warnings to log as it starts (``exposure``)."""
+        refused = self.refusal()
+        if refused is not None:
+            raise ConfigError(
+                refused,
+                file=None if file is None else str(file),
+                key="api.alertmanager_token_env",
+            )
+        return self.exposure()
+
     def alertmanager_token(self) -> str | None:
-        if self.alertmanager_token_env is None and self.alertmanager_token_file is None:
+        if not self.has_token:
             return None
         return resolve_secret(
             env=self.alertmanager_token_env,

@@ -56,7 +56,6 @@ RULES = {
                     "labels": {
                         "severity": "warning",
                         "service": SERVICE,
-                        "service_type": "pgbouncer",
                         "metric": WAITING,
                     },
                     "annotations": {
@@ -135,7 +134,7 @@ async def test_duplicate_alertmanager_deliveries_start_one_incident_and_one_acti
     api_port = free_port()
     server = _Api(
         uvicorn.Config(
-            create_app(runtime.store, starter=starter),
+            create_app(runtime.store, starter=starter, services=settings.services),
             host="127.0.0.1",
             port=api_port,
             log_level="warning",

@@ -7,10 +7,16 @@ A body that is not the expected JSON is a 4xx whose reason is also logged: 415 f
 content type (which also keeps a web page from posting here: a browser sends a JSON
 content type across origins only after a preflight this API never grants), 413 past
 ``MAX_BODY_BYTES``. An engine that cannot start an incident is a 503, which Alertmanager
-retries; incidents already started are recognised as duplicates then. At most
-``MAX_ALERTS`` firing alerts of one delivery start incidents, in the order sent; the rest
-are counted in the receipt's ``truncated`` and logged, as Alertmanager's own ``max_alerts``
-does, so one storm cannot start thousands of workflows from a single request.
+retries; incidents already started are recognised as duplicates then. An alert the engine
+refuses for good (``InputError``: retrying cannot help) is counted in ``rejected`` and the
+rest go on, so one alert cannot hold its delivery in a retry loop. An alert for a service
+the configuration does not name is counted in ``unknown_service`` and starts nothing;
+oversized ones are ``rejected`` (see ``vanguard.sources.alertmanager``). Both are logged
+once a delivery. At most ``MAX_ALERTS`` firing alerts of one delivery start incidents, in
+the order sent; the rest are counted in the receipt's ``truncated`` and logged, as
+Alertmanager's own ``max_alerts`` does, so one storm cannot start thousands of workflows
+from a single request. Names from the sender are logged with ``repr``: a newline in one
+cannot forge a log line.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from vanguard.api.bodies import read_body
 from vanguard.api.starter import IncidentStarter
+from vanguard.errors import InputError
 from vanguard.redact import redact_text
 from vanguard.sources.alertmanager import AlertmanagerWebhook, alerts_from_webhook
 
@@ -42,8 +49,9 @@ MAX_ALERTS = 100
 
 class AlertmanagerReceipt(BaseModel):
     """What a delivery did: incidents started now, those that already existed, and the
-    alerts left out: resolved ones (``ignored``) and firing ones past ``MAX_ALERTS``
-    (``truncated``)."""
+    alerts left out: resolved ones (``ignored``), firing ones past ``MAX_ALERTS``
+    (``truncated``), for services not configured (``unknown_service``) and those refused
+    as oversized or by the engine (``rejected``)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -51,6 +59,8 @@ class AlertmanagerReceipt(BaseModel):
     duplicates: tuple[str, ...]
     ignored: int
     truncated: int = 0
+    unknown_service: int = 0
+    rejected: int = 0
 
 
 def _problem(status: int, reason: str) -> HTTPException:
@@ -87,22 +97,52 @@ async def receive(request: Request) -> AlertmanagerReceipt:
     starter: IncidentStarter | None = request.app.state.starter
     if starter is None:
         raise _problem(503, "this API was started without an engine to start incidents on")
-    alerts = alerts_from_webhook(payload)
+    taken = alerts_from_webhook(payload, request.app.state.service_types)
+    delivery = redact_text(payload.groupKey)[:200]
+    if taken.unknown:
+        names = sorted(set(taken.unknown))
+        log.warning(
+            "alertmanager delivery %r: %d alert(s) for services not in the configuration, "
+            "not acted on: %s; add the service under 'services' or route these alerts to "
+            "another receiver",
+            delivery,
+            len(taken.unknown),
+            ", ".join(repr(n) for n in names[:10]) + (" ..." if len(names) > 10 else ""),
+        )
+    if taken.rejected:
+        log.warning(
+            "alertmanager delivery %r: %d alert(s) too large, not acted on: %s",
+            delivery,
+            len(taken.rejected),
+            "; ".join(taken.rejected[:5]) + (" ..." if len(taken.rejected) > 5 else ""),
+        )
+    alerts = list(taken.alerts)
     truncated = max(0, len(alerts) - MAX_ALERTS)
     if truncated:
         log.warning(
-            "alertmanager delivery %s: %d firing alerts, incidents for the first %d only; "
+            "alertmanager delivery %r: %d firing alerts, incidents for the first %d only; "
             "set max_alerts in Alertmanager's webhook_config or group alerts more coarsely",
-            redact_text(payload.groupKey)[:200],
+            delivery,
             len(alerts),
             MAX_ALERTS,
         )
         alerts = alerts[:MAX_ALERTS]
     started: list[str] = []
     duplicates: list[str] = []
+    refused = 0
     for alert in alerts:
+        alertname = alert.attributes.get("alertname")
         try:
             incident_id, new = await starter(alert)
+        except InputError as exc:
+            refused += 1
+            log.warning(
+                "alertmanager %r for %s: refused by the engine, not acted on: %s",
+                alertname,
+                alert.service_name,
+                exc,
+            )
+            continue
         except Exception as exc:
             log.exception("alertmanager webhook: starting an incident failed")
             raise _problem(
@@ -112,14 +152,16 @@ async def receive(request: Request) -> AlertmanagerReceipt:
             ) from exc
         (started if new else duplicates).append(incident_id)
         log.info(
-            "alertmanager %s: %s incident %s",
-            alert.attributes.get("alertname"),
+            "alertmanager %r: %s incident %s",
+            alertname,
             "started" if new else "already had",
             incident_id,
         )
     return AlertmanagerReceipt(
         started=tuple(started),
         duplicates=tuple(duplicates),
-        ignored=len(payload.alerts) - len(alerts) - truncated,
+        ignored=taken.resolved,
         truncated=truncated,
+        unknown_service=len(taken.unknown),
+        rejected=len(taken.rejected) + refused,
     )

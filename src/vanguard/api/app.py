@@ -18,6 +18,7 @@ from vanguard import __version__
 from vanguard.api import alertmanager, dashboard, github
 from vanguard.api.bodies import HostCheck
 from vanguard.api.starter import IncidentStarter
+from vanguard.config import ServiceConfig
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import Pattern
 from vanguard.incident import IncidentState
@@ -58,10 +59,13 @@ def create_app(
     patterns: Sequence[Pattern] = (),
     policy: PolicyConfig | None = None,
     allowed_hosts: Sequence[str] | None = None,
+    services: Sequence[ServiceConfig] = (),
 ) -> FastAPI:
     """The API and dashboard over ``store``; webhooks start incidents through ``starter``.
 
     ``patterns`` and ``policy`` let the dashboard show what outcomes taught each pattern.
+    Alertmanager's webhook acts only on alerts for ``services``, each diagnosed as its
+    configured type.
 
     With ``alertmanager_token``, Alertmanager's webhook answers 401 unless the request
     carries ``Authorization: Bearer <token>``. With ``allowed_hosts``, a request naming
@@ -81,6 +85,7 @@ def create_app(
     app.state.store = store
     app.state.starter = starter
     app.state.alertmanager_token = alertmanager_token
+    app.state.service_types = {s.name: s.type for s in services}
     app.state.patterns = tuple(patterns)
     app.state.policy = policy or PolicyConfig()
     app.include_router(alertmanager.router)

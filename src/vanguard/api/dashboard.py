@@ -5,7 +5,8 @@ no framework, every stored value escaped. An incident's page reads top to bottom
 loop (alert, diagnosis, decision, actions, verification, outcome) and says how to undo
 each action; the alert's evidence and the verification's readings are drawn with
 ``vanguard.plot``. Nothing here changes state: approvals and roll-backs stay with the CLI
-and Temporal signals, where they are authenticated and audited.
+and Temporal signals, which are audited but not authenticated: whoever can reach Temporal
+(or the embedded Web UI, when turned on) can send one in any name.
 """
 
 from __future__ import annotations

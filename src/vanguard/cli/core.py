@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import ipaddress
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from vanguard.incident import IncidentState
 from vanguard.store.repo import MAX_LIST_LIMIT
 
 if TYPE_CHECKING:
+    from vanguard.engine.embedded import Endpoints
     from vanguard.store import Store
 
 ConfigOpt = Annotated[
@@ -72,24 +72,45 @@ def _logging(verbose: bool) -> None:
         logging.getLogger(library).setLevel(logging.WARNING)
 
 
+def _exposure(settings: Settings) -> None:
+    """Refuse to serve an API that anyone reaching it could start remedies through; log
+    what else it exposes (``ApiConfig.check_exposure``)."""
+    for warning in settings.api.check_exposure(settings.source_file):
+        logging.getLogger("vanguard.api").warning("%s", warning)
+
+
+def banner(endpoints: Endpoints, store_url: str) -> list[str]:
+    """Where ``vanguard up`` listens, one line each; the Web UI's line says who can use it."""
+    ep = endpoints
+    lines = [f"  Temporal      {ep.temporal}  (task queue {ep.task_queue})"]
+    if ep.temporal_ui:
+        lines.append(
+            f"  Temporal UI   {ep.temporal_ui}  (no login: anyone on this machine, and a web "
+            "page through DNS rebinding, can approve or decline incidents here in any name; "
+            "temporal.ui: false turns it off)"
+        )
+    if ep.api:
+        lines.append(
+            f"  API           {ep.api}  (dashboard at /, /healthz, /api/incidents, /metrics)"
+        )
+    lines.append(f"  Store         {store_url}")
+    return lines
+
+
 def _run_until_signal(settings: Settings, *, api: bool, watch: bool, worker: bool = True) -> None:
-    from vanguard.engine.embedded import Endpoints, serve
+    from vanguard.engine.embedded import serve
     from vanguard.engine.runtime import build_runtime
 
+    if api:
+        _exposure(settings)
     runtime = build_runtime(settings)
 
     def announce(ep: Endpoints) -> None:
         console.print(
             f"[bold]Vanguard {__version__}[/bold] running; Ctrl-C stops everything", markup=True
         )
-        console.print(f"  Temporal      {ep.temporal}  (task queue {ep.task_queue})")
-        if ep.temporal_ui:
-            console.print(f"  Temporal UI   {ep.temporal_ui}")
-        if ep.api:
-            console.print(
-                f"  API           {ep.api}  (dashboard at /, /healthz, /api/incidents, /metrics)"
-            )
-        console.print(f"  Store         {runtime.store.url}")
+        for line in banner(ep, runtime.store.url):
+            console.print(line)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -149,6 +170,7 @@ def api(
     from vanguard.diagnose.patterns import load_patterns
     from vanguard.store import open_store
 
+    _exposure(settings)
     patterns = load_patterns(settings.patterns_dirs)
     token = settings.api.alertmanager_token()
     if settings.github is not None:
@@ -164,6 +186,7 @@ def api(
             patterns=patterns,
             policy=settings.policy,
             allowed_hosts=settings.api.hosts(),
+            services=settings.services,
         )
         console.print(
             f"API  http://{settings.api.host}:{settings.api.port}  (dashboard at /; "
@@ -298,26 +321,9 @@ def config_check(
 
 def _exposed_api(settings: Settings) -> list[str]:
     """What ``config check`` says of an API listening beyond loopback."""
-    host = settings.api.host
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if loopback:
-        return []
-    api = settings.api
-    token = api.alertmanager_token_env is not None or api.alertmanager_token_file is not None
-    said = [
-        f"api.host is {host}, beyond loopback: the dashboard and /metrics have no "
-        "authentication (put them behind a proxy that has)"
-    ]
-    if not token:
-        said.append(
-            f"api.host is {host} and /webhooks/alertmanager needs no token: anyone who "
-            "reaches it can post an alert that starts a remedy; set "
-            "api.alertmanager_token_env or api.alertmanager_token_file"
-        )
-    return said
+    refused = settings.api.refusal()
+    said = [] if refused is None else [f"{refused} (vanguard up and vanguard api refuse to start)"]
+    return [*said, *settings.api.exposure()]
 
 
 def _env_names(value: object, where: str = "") -> Iterator[tuple[str, str]]:

@@ -299,7 +299,8 @@ async def _main(
 
     def announce(ep: Endpoints) -> None:
         result.endpoints = {"temporal": ep.temporal, "temporal_ui": ep.temporal_ui, "api": ep.api}
-        emit("setup", f"Temporal {ep.temporal} (Web UI {ep.temporal_ui}), API {ep.api}")
+        ui = f" (Web UI {ep.temporal_ui})" if ep.temporal_ui else ""
+        emit("setup", f"Temporal {ep.temporal}{ui}, API {ep.api}")
         emit("setup", "watching process_resident_memory_bytes every 1 s ...")
 
     server = asyncio.create_task(serve(settings, runtime, stop, announce=announce))

@@ -9,6 +9,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from vanguard.engine.messages import RemediationInput, WatcherInput
 from vanguard.engine.workflows import (
@@ -17,7 +18,7 @@ from vanguard.engine.workflows import (
     incident_id_for,
     workflow_id_for,
 )
-from vanguard.errors import TemporalUnavailable
+from vanguard.errors import InputError, TemporalUnavailable
 from vanguard.model import Alert, Outcome
 
 __all__ = ["WATCHER_ID", "connect", "make_starter", "start_remediation", "start_watcher"]
@@ -41,7 +42,16 @@ async def connect(address: str, namespace: str = "default", *, timeout_s: float 
 async def start_remediation(
     client: Client, alert: Alert, *, task_queue: str, window_s: float
 ) -> tuple[str, WorkflowHandle[RemediationWorkflow, Outcome] | None]:
-    """Start the incident for ``alert``; a duplicate delivery of the same alert starts nothing."""
+    """Start the incident for ``alert``; a duplicate delivery of the same alert starts nothing.
+
+    An incident whose workflow is running or completed is a duplicate. One whose workflow
+    failed, timed out, was terminated or cancelled is started again: its workflow may have
+    failed for a store down longer than its steps retry, and every step resumes from what
+    the store holds (the incident, diagnosis and decision recorded, the action keyed in the
+    ledger), so a resend re-drives it instead of being answered "duplicate" for ever.
+    Raises ``InputError`` when Temporal refuses the alert itself (``INVALID_ARGUMENT``, such
+    as a payload over its size limit): sending it again cannot help.
+    """
     incident_id = incident_id_for(alert)
     try:
         handle = await client.start_workflow(
@@ -49,10 +59,16 @@ async def start_remediation(
             RemediationInput(incident_id=incident_id, alert=alert, window_s=window_s),
             id=workflow_id_for(incident_id),
             task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
     except WorkflowAlreadyStartedError:
         return incident_id, None
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.INVALID_ARGUMENT:
+            raise InputError(
+                f"Temporal refused to start incident {incident_id}: {exc.message}"
+            ) from exc
+        raise
     return incident_id, handle
 
 

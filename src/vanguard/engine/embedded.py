@@ -2,7 +2,9 @@
 
 ``serve`` is what ``vanguard up`` and the demo run. It returns only after everything it
 started has stopped: the API, the worker (draining its activities) and the dev server
-(SIGTERM, then SIGKILL, ports closed), so Ctrl-C leaves no process behind.
+(SIGTERM, then SIGKILL, ports closed), so Ctrl-C leaves no process behind. The dev server's
+Web UI runs only with ``temporal.ui: true``: it has no login, so whoever reaches it can
+signal any incident.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ async def serve(
             port=temporal.port,
             http_port=free_port(),
             metrics_port=free_port(),
-            ui_port=temporal.ui_port,
+            ui_port=temporal.ui_port if temporal.ui else None,
             db_filename=settings.data_dir / "temporal.db",
             log_file=settings.data_dir / "temporal.log",
         )
@@ -110,6 +112,7 @@ async def serve(
                     patterns=runtime.activities.patterns,
                     policy=settings.policy,
                     allowed_hosts=settings.api.hosts(),
+                    services=settings.services,
                 )
                 if settings.github is not None:
                     intake = intake_from_settings(app, settings, runtime.store)

@@ -50,12 +50,16 @@ def default_store_url(data_dir: Path) -> str:
 def redact_url(url: str) -> str:
     """The URL with its password replaced by ``***``, safe for logs and error messages.
 
-    A string that does not parse as a URL is not shown at all: where its secret sits is unknown.
+    A query parameter named like a secret (libpq's ``?password=``, ``?sslpassword=``) loses
+    its value too. A string that does not parse as a URL is not shown at all: where its
+    secret sits is unknown.
     """
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        shown = make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
         return "<unparseable URL>"
+    base, mark, query = shown.partition("?")
+    return base + mark + redact_text(mark + query)[1:] if mark else base
 
 
 def alembic_config(connection: Connection) -> Config:
@@ -71,7 +75,8 @@ class Store:
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
-        self.url = url
+        self.url = redact_url(url)
+        """Shown in messages and the banner: its secrets are masked (``redact_url``)."""
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
         self._closed = False
 
@@ -123,7 +128,7 @@ def open_store(url: str, *, create: bool = True) -> Store:
     try:
         if create or _has_schema(engine):
             _upgrade(engine)
-            return Store(engine, engine.url.render_as_string(hide_password=True))
+            return Store(engine, engine.url.render_as_string(hide_password=False))
     except (SQLAlchemyError, CommandError, OSError) as exc:
         engine.dispose()
         raise StoreError(f"store {shown}: cannot open or migrate: {_reason(exc)}") from exc

@@ -1,4 +1,5 @@
-"""The Alertmanager receiver over HTTP: deliveries start incidents once, bad ones are refused."""
+"""The Alertmanager receiver over HTTP: deliveries start incidents once, bad ones are refused,
+and alerts for services not configured start nothing."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from fastapi.testclient import TestClient
 
 from vanguard.api import create_app
 from vanguard.api.alertmanager import MAX_ALERTS, MAX_BODY_BYTES
+from vanguard.config import ServiceConfig
+from vanguard.errors import InputError
 from vanguard.model import Alert
+from vanguard.sources.alertmanager import MAX_LABEL_VALUE
 from vanguard.store import open_store
 
 pytestmark = pytest.mark.integration
 
 FIRING = Path(__file__).parents[2] / "fixtures" / "alertmanager" / "firing.json"
+SERVICES = (ServiceConfig(name="app-db", type="pgbouncer"),)
 
 
 class Starter:
@@ -41,7 +46,7 @@ def api(tmp_path: Path) -> Iterator[tuple[TestClient, Starter]]:
     store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
     starter = Starter()
     try:
-        with TestClient(create_app(store, starter=starter)) as client:
+        with TestClient(create_app(store, starter=starter, services=SERVICES)) as client:
             yield client, starter
     finally:
         store.close()
@@ -111,7 +116,9 @@ def test_a_configured_token_is_required(tmp_path: Path) -> None:
     starter = Starter()
     body: dict[str, Any] = json.loads(FIRING.read_text())
     try:
-        app = create_app(store, starter=starter, alertmanager_token="t0ken-for-am")
+        app = create_app(
+            store, starter=starter, alertmanager_token="t0ken-for-am", services=SERVICES
+        )
         with TestClient(app) as client:
             missing = client.post("/api/alertmanager", json=body)
             wrong = client.post(
@@ -179,7 +186,7 @@ def test_an_engine_that_cannot_start_is_503_and_a_retry_starts_the_rest(tmp_path
     body["alerts"] = [first, second]
     store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
     try:
-        with TestClient(create_app(store, starter=flaky)) as client:
+        with TestClient(create_app(store, starter=flaky, services=SERVICES)) as client:
             failed = client.post("/api/alertmanager", json=body)
             retried = client.post("/api/alertmanager", json=body)
     finally:
@@ -214,3 +221,84 @@ def test_a_storm_in_one_delivery_starts_at_most_max_alerts_and_says_so(
     ]
     assert f"{MAX_ALERTS + 37} firing alerts" in caplog.text
     assert "max_alerts" in caplog.text
+
+
+def test_alerts_for_services_not_configured_start_nothing_and_are_logged_once(
+    api: tuple[TestClient, Starter], caplog: pytest.LogCaptureFixture
+) -> None:
+    """They were diagnosed, approved and acted on, with the patterns the sender chose."""
+    client, starter = api
+    body: dict[str, Any] = json.loads(FIRING.read_text())
+    known = body["alerts"][0]
+    body["alerts"] = [
+        {**known, "labels": {**known["labels"], "service": name}, "fingerprint": f"{i:016x}"}
+        for i, name in enumerate(["not-configured", "web\nforged", "not-configured"])
+    ] + body["alerts"]
+    with caplog.at_level(logging.WARNING, logger="vanguard.api.alertmanager"):
+        response = client.post("/api/alertmanager", json=body)
+    assert response.status_code == 202
+    receipt = response.json()
+    assert receipt["unknown_service"] == 3
+    assert len(receipt["started"]) == 1
+    assert receipt["ignored"] == 1
+    assert [a.service_name for a in starter.alerts] == ["app-db"]
+    (told,) = [
+        r.getMessage() for r in caplog.records if "not in the configuration" in r.getMessage()
+    ]
+    assert "3 alert(s)" in told
+    assert "'not-configured', 'web\\nforged'" in told
+    assert "\n" not in told
+
+
+def test_an_alert_the_engine_refuses_for_good_is_skipped_and_the_rest_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It was a 503 that Alertmanager retried for ever, never reaching the alerts after it."""
+    calls: list[str] = []
+
+    async def refusing(alert: Alert) -> tuple[str, bool]:
+        calls.append(alert.alert_id)
+        if len(calls) == 1:
+            raise InputError("Temporal refused to start incident x: Blob data size exceeds limit.")
+        return f"inc-{alert.alert_id}", True
+
+    body: dict[str, Any] = json.loads(FIRING.read_text())
+    first = body["alerts"][0]
+    second = {**first, "labels": {**first["labels"], "instance": "b"}, "fingerprint": "5a1ec3f0"}
+    oversized = {
+        **first,
+        "labels": {**first["labels"], "huge": "v" * (MAX_LABEL_VALUE + 1)},
+        "fingerprint": "0000000000000002",
+    }
+    body["alerts"] = [oversized, first, second]
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    try:
+        with (
+            TestClient(create_app(store, starter=refusing, services=SERVICES)) as client,
+            caplog.at_level(logging.WARNING, logger="vanguard.api.alertmanager"),
+        ):
+            response = client.post("/api/alertmanager", json=body)
+    finally:
+        store.close()
+    assert response.status_code == 202
+    receipt = response.json()
+    assert receipt["rejected"] == 2, "the oversized one and the one the engine refused"
+    assert len(receipt["started"]) == 1
+    assert len(calls) == 2, "the oversized alert never reached the engine"
+    assert "too large" in caplog.text
+    assert "refused by the engine" in caplog.text
+
+
+def test_alert_names_are_logged_quoted(
+    api: tuple[TestClient, Starter], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A newline in ``alertname`` wrote a forged line into the log."""
+    client, _ = api
+    body: dict[str, Any] = json.loads(FIRING.read_text())
+    body["alerts"][0]["labels"]["alertname"] = "Real\n2026-11-25 INFO forged line"
+    with caplog.at_level(logging.INFO, logger="vanguard.api.alertmanager"):
+        response = client.post("/api/alertmanager", json=body)
+    assert response.status_code == 202
+    (told,) = [r.getMessage() for r in caplog.records if "incident" in r.getMessage()]
+    assert "\n" not in told
+    assert "'Real\\n2026-11-25 INFO forged line'" in told

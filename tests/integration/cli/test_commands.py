@@ -171,6 +171,7 @@ def test_up_serves_and_sigterm_stops_everything_it_started(tmp_path: Path) -> No
         assert health.json()["status"] == "ok"
         assert is_port_open("127.0.0.1", temporal_port)
         assert processes_mentioning(str(tmp_path / "data")), "the dev server should run"
+        ui_running = is_port_open("127.0.0.1", ui_port)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -178,7 +179,8 @@ def test_up_serves_and_sigterm_stops_everything_it_started(tmp_path: Path) -> No
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, out
-    assert f"Temporal UI   http://127.0.0.1:{ui_port}" in out
+    assert "Temporal UI" not in out, "the Web UI has no login: it runs only when asked for"
+    assert not ui_running, "a ui_port alone does not start it"
     assert f"API           http://127.0.0.1:{api_port}" in out
     assert not is_port_open("127.0.0.1", api_port)
     assert not is_port_open("127.0.0.1", temporal_port)

@@ -99,6 +99,29 @@ def test_unreachable_postgres_error_names_the_url_without_password() -> None:
 
 
 @pytest.mark.integration
+def test_a_password_given_as_a_query_parameter_is_masked_in_errors() -> None:
+    """libpq takes ``?password=``; it was printed whole in every StoreError."""
+    url = "postgresql+psycopg://app@127.0.0.1:1/vg?connect_timeout=2&password=S3cretPw"
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    message = str(caught.value)
+    assert "S3cretPw" not in message
+    assert "app@127.0.0.1:1/vg?connect_timeout=2&password=[REDACTED]" in message
+
+
+@pytest.mark.integration
+def test_the_url_a_store_shows_masks_a_query_password(postgres_url: str) -> None:
+    """``Store.url`` is what the ``vanguard up`` banner and every StoreError print."""
+    store = open_store(f"{postgres_url}?password=S3cretPw")
+    store.close()
+    assert "S3cretPw" not in store.url
+    assert store.url.endswith("?password=[REDACTED]")
+    with pytest.raises(StoreError) as caught, store.session():
+        pass
+    assert "S3cretPw" not in str(caught.value)
+
+
+@pytest.mark.integration
 def test_a_postgresql_url_without_driver_uses_psycopg(postgres_url: str) -> None:
     store = open_store(postgres_url.replace("postgresql+psycopg://", "postgresql://"))
     try:

@@ -1,15 +1,20 @@
-"""``vanguard config check`` on what a configuration exposes; what ``--verbose`` shows."""
+"""What a configuration exposes: ``vanguard config check`` says it, ``vanguard up`` and
+``vanguard api`` refuse an API anyone could start remedies through; what ``--verbose`` shows."""
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.unit.cli.entry import run
 from vanguard.cli import core
 from vanguard.cli.apps import app
+from vanguard.config import ApiConfig, Settings
+from vanguard.errors import ConfigError
 
 
 def _checked(tmp_path: Path, api: str) -> str:
@@ -29,11 +34,59 @@ def test_an_api_beyond_loopback_is_told_what_anyone_reaching_it_can_do(tmp_path:
     """It passed in silence: an unauthenticated dashboard, and an Alertmanager webhook
     that lets anyone who reaches it start a remedy."""
     bare = _checked(tmp_path, "{host: 0.0.0.0}")
-    assert "api.host is 0.0.0.0, beyond loopback: the dashboard and /metrics" in bare
-    assert "anyone who reaches it can post an alert that starts a remedy" in bare
-    tokened = _checked(tmp_path, "{host: 0.0.0.0, alertmanager_token_env: AM_TOKEN}")
+    assert "api.host is 0.0.0.0, beyond loopback: the dashboard, /api/incidents" in bare
+    assert "POST /api/alertmanager needs no token" in bare
+    assert "/webhooks/alertmanager" not in bare, "the route is /api/alertmanager"
+    assert "anyone who reaches it could post an alert that starts a remedy" in bare
+    assert "(vanguard up and vanguard api refuse to start)" in bare
+    assert "api.allowed_hosts is not set: any Host is answered" in bare
+    tokened = _checked(
+        tmp_path,
+        "{host: 0.0.0.0, alertmanager_token_env: AM_TOKEN, allowed_hosts: [vg.example]}",
+    )
     assert "beyond loopback" in tokened
     assert "starts a remedy" not in tokened
+    assert "allowed_hosts" not in tokened
+
+
+@pytest.mark.parametrize("command", ["up", "api"])
+def test_an_api_beyond_loopback_without_a_token_does_not_start(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    """Both started in silence with ``api.host: 0.0.0.0``, taking alerts from anyone."""
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\napi: {{host: 0.0.0.0, port: 1}}\n")
+    assert run(monkeypatch, command, "-c", str(config)) == 2
+    said = capsys.readouterr().err
+    assert f"{config}: api.alertmanager_token_env: api.host is 0.0.0.0, beyond loopback" in said
+    assert "api.insecure_anonymous_alerts: true" in said
+    assert not (tmp_path / "data").exists(), "nothing was started"
+
+
+def test_the_warnings_of_an_exposed_api_are_what_it_logs_as_it_starts() -> None:
+    """With the opt-in, the API starts; what it exposes is said when it does."""
+    told = ApiConfig(host="0.0.0.0", insecure_anonymous_alerts=True).check_exposure()
+    assert any("needs no token (api.insecure_anonymous_alerts)" in line for line in told)
+    assert any("api.allowed_hosts is not set" in line for line in told)
+    assert ApiConfig(host="127.0.0.1").check_exposure() == []
+    with pytest.raises(ConfigError, match=re.escape("api.insecure_anonymous_alerts: true")):
+        ApiConfig(host="10.1.2.3").check_exposure()
+    fenced = ApiConfig(host="::", alertmanager_token_env="AM_TOKEN", allowed_hosts=["vg.example"])
+    assert len(fenced.check_exposure()) == 1, "only the pages without a login"
+
+
+def test_an_exposed_api_logs_what_stays_exposed_as_it_starts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Only ``config check`` said it; ``vanguard up`` and ``vanguard api`` started silently."""
+    settings = Settings(api=ApiConfig(host="0.0.0.0", alertmanager_token_env="AM_TOKEN"))
+    with caplog.at_level(logging.WARNING, logger="vanguard.api"):
+        core._exposure(settings)
+    assert "api.allowed_hosts is not set: any Host is answered" in caplog.text
+    assert "have no login" in caplog.text
 
 
 def test_polling_more_repositories_than_half_the_budget_allows_is_remarked(

@@ -1,4 +1,5 @@
-"""Store URLs: the embedded default and password redaction for messages."""
+"""Store URLs: the embedded default and password redaction for messages (``user:pw@`` and
+secret-named query parameters)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ def test_relative_data_dirs_become_absolute(
         ),
         ("sqlite:////var/lib/vanguard/vanguard.db", "sqlite:////var/lib/vanguard/vanguard.db"),
         ("user:secret@host/db", "<unparseable URL>"),
+        (
+            "postgresql+psycopg://app@db/vg?connect_timeout=2&password=S3cretPw",
+            "postgresql+psycopg://app@db/vg?connect_timeout=2&password=[REDACTED]",
+        ),
+        (
+            "postgresql+psycopg://app@db/vg?sslpassword=S3cretPw&sslmode=require",
+            "postgresql+psycopg://app@db/vg?sslmode=require&sslpassword=[REDACTED]",
+        ),
     ],
 )
 def test_redact_url_hides_only_the_password(url: str, shown: str) -> None:
