@@ -880,7 +880,11 @@ class Activities:
 
     @activity.defn
     def apply_action(self, inp: ApplyInput) -> ActionResult:
-        """Apply the remedy once per incident; the adapter's ledger makes retries safe."""
+        """Apply the remedy once per incident; the adapter's ledger makes retries safe.
+
+        An incident already past *approved* (its workflow failed later, for an hour-long store
+        outage say, and a resend of the alert drove it again) gets its recorded result back
+        and stays where it is."""
         adapter, request = self._request(inp)
         key = request.idempotency_key
         entry = self.ledger.get(key)
@@ -928,14 +932,15 @@ class Activities:
             record = self._record(repo, inp.incident_id)
             if not any(a.idempotency_key == result.idempotency_key for a in record.actions):
                 repo.save_action(result)
-            self._advance(
-                repo,
-                AuditLog(session),
-                record.incident,
-                IncidentState.applied,
-                result.message,
-                {"action": result.action, "before": result.before, "after": result.after},
-            )
+            if record.incident.state is IncidentState.approved:
+                self._advance(
+                    repo,
+                    AuditLog(session),
+                    record.incident,
+                    IncidentState.applied,
+                    result.message,
+                    {"action": result.action, "before": result.before, "after": result.after},
+                )
         return result
 
     def _plan_drift(self, inp: ApplyInput, adapter: Adapter, request: ActionRequest) -> str | None:

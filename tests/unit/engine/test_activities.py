@@ -260,6 +260,25 @@ def test_an_outcome_without_a_rollback_by_hand_is_stored_as_told(store: Store) -
     assert acts.close_incident(CloseInput(outcome=told, verification=verification)) == told
 
 
+def test_an_incident_driven_again_after_its_action_keeps_its_state(store: Store) -> None:
+    """A resend re-drives an incident whose workflow failed during verification: the
+    incident is not moved back to *applied* (its adapter's ledger, not this stand-in,
+    keeps the action from being applied twice)."""
+    adapter = RerunAdapter(True)
+    acts = _activities(store, adapter)
+    iid, verify = _through_apply(acts, _alert())
+    assert verify is not None
+    acts.verify(verify)
+    again = acts.apply_action(
+        ApplyInput(incident_id=iid, alert=verify.alert, diagnosis=verify.diagnosis)
+    )
+    assert again.idempotency_key == verify.action.idempotency_key
+    with store.session() as session:
+        record = IncidentRepo(session).get_record(iid)
+    assert record is not None
+    assert record.incident.state.value == "verifying"
+
+
 def test_a_pause_withholds_the_automatic_rollback_but_not_one_by_hand(store: Store) -> None:
     """Paused during a failover: a revert pushed or a pool reloaded then is an action too.
     The person who paused can still undo it by hand."""
