@@ -486,6 +486,9 @@ def _deciding_verdict(verdicts: Sequence[Verdict]) -> Verdict:
     return Verdict.unchanged
 
 
+MAX_SAMPLE_INTERVAL_S = 600.0
+"""The longest time between verification readings, as ``sample_interval_s`` allows."""
+
 EVIDENCE_FRESH_S = 60.0
 """An alert's own points stand for the state before the action while they are this recent;
 after a wait (a person asked, a maintenance window) the series is read again."""
@@ -1103,7 +1106,7 @@ class Activities:
                 return
         count = max(
             self.verify_samples,
-            min(600, round(verification.baseline_s / verification.sample_interval_s)),
+            min(600, round(verification.baseline_s / self._sample_interval(service))),
         )
         windows = self._sample(service, metrics, count, loose=_own_keys(inp.alert, metrics))
         payload: list[JsonValue] = [
@@ -1353,23 +1356,27 @@ class Activities:
         *,
         loose: frozenset[str] = frozenset(),
     ) -> SeriesWindows:
-        """Read the series ``count`` times, ``sample_interval_s`` apart.
+        """Read the series ``count`` times, ``_sample_interval`` apart.
 
         Every series an entry matches is kept under its own labels: an entry that names a
         metric but not the labels telling its series apart matches each of them. A series
         that two sources both report (scrape and console) counts once per reading: the
-        first, so a reading does not weigh double in the comparison. An entry in ``loose``
-        (the alert's own series, named by the alert's labels) that matches no series falls
-        back to the alert's own series among those of its metric (``own_series``): an
-        alert's rule may add labels (``team``) that its series never had. Only the points of
-        series that could be it, were they the only one read, are kept until then.
+        first, so a reading does not weigh double in the comparison. A reading whose
+        sample time that series already has (a Prometheus server answers with its last
+        scrape until the next) is the same sample again and is dropped. An entry in
+        ``loose`` (the alert's own series, named by the alert's labels) that matches no
+        series falls back to the alert's own series among those of its metric
+        (``own_series``): an alert's rule may add labels (``team``) that its series never
+        had. Only the points of series that could be it, were they the only one read, are
+        kept until then.
         """
-        interval = self.settings.verification.sample_interval_s
+        interval = self._sample_interval(service)
         wanted = {metric_key(m): m for m in metrics}
         names = sorted({m.metric for m in metrics})
         points: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in wanted}
         others: dict[str, dict[str, Mapping[str, str]]] = {key: {} for key in loose}
         kept: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in loose}
+        taken: set[tuple[str, str, datetime]] = set()
         for n in range(count):
             if n:
                 time.sleep(interval)
@@ -1386,12 +1393,14 @@ class Activities:
                     labels = labels_key(signal.labels)
                     if signal.metric_type != m.metric or labels in read:
                         continue
+                    read.add(labels)
+                    if (key, labels, signal.timestamp) in taken:
+                        continue
+                    taken.add((key, labels, signal.timestamp))
                     point = EvidencePoint(timestamp=signal.timestamp, value=signal.value)
                     if signal.labels.items() >= m.labels.items():
-                        read.add(labels)
                         points[key].setdefault(labels, []).append(point)
                     elif key in others:
-                        read.add(labels)
                         others[key][labels] = signal.labels
                         alone = own_series(m.labels, {labels: signal.labels})
                         if not isinstance(alone, Unmatched):
@@ -1406,6 +1415,15 @@ class Activities:
             key: {labels: tuple(found) for labels, found in series.items()}
             for key, series in points.items()
         }
+
+    def _sample_interval(self, service: ServiceConfig) -> float:
+        """``sample_interval_s``, or a Prometheus server's ``interval_s`` when longer (up to
+        ``MAX_SAMPLE_INTERVAL_S``): the server answers with its last scrape until the next,
+        so reading it faster gives the same sample again, which counts once."""
+        interval = self.settings.verification.sample_interval_s
+        if service.prometheus is not None:
+            return max(interval, min(service.prometheus.interval_s, MAX_SAMPLE_INTERVAL_S))
+        return interval
 
     @activity.defn
     def rollback(self, inp: RollbackInput) -> ActionResult:

@@ -392,7 +392,16 @@ def test_one_reading_counts_a_series_once_when_two_sources_report_it(
         services=(ServiceConfig(name="svc", type="svc", scrape=ScrapeConfig(url="http://x")),),
         verification=VerificationConfig(sample_interval_s=0.2),
     )
-    acts = Activities(settings, store, [], {}, MemoryLedger(), [], clock=lambda: T0)
+    ticks = iter(range(10))
+    acts = Activities(
+        settings,
+        store,
+        [],
+        {},
+        MemoryLedger(),
+        [],
+        clock=lambda: T0 + timedelta(seconds=next(ticks)),
+    )
 
     def read(service: ServiceConfig, metrics: Sequence[str], now: datetime) -> list[Signal]:
         return [
@@ -409,7 +418,7 @@ def test_one_reading_counts_a_series_once_when_two_sources_report_it(
 
     monkeypatch.setattr(acts, "_read", read)
     windows = acts._sample(settings.services[0], [WAIT], 2)
-    assert windows == {metric_key(WAIT): {A: (_points(1.0)[0], _points(1.0)[0])}}
+    assert windows == {metric_key(WAIT): {A: _points(1.0, 1.0)}}
 
 
 def test_a_message_shows_the_worst_deciding_series_figures() -> None:
