@@ -111,7 +111,7 @@ from vanguard.store import (
     Store,
     WatchStateRepo,
 )
-from vanguard.verify import compare, counter_rates
+from vanguard.verify import compare, counter_rates, holm
 
 __all__ = [
     "LISTED",
@@ -374,8 +374,13 @@ def combine_verifications(
     deciding: int = 1,
     alerting: str | None = None,
     untold: bool = False,
+    alpha: float = 0.05,
 ) -> Verification:
     """One verdict from several named series: the first ``deciding`` decide, others veto.
+
+    First the series' changes are corrected for their number (``vanguard.verify.holm`` at
+    ``alpha``): each series tested alone would let noise on one of fifty call the whole
+    worse most of the time, and roll back a remedy that worked.
 
     The deciding series are those of the first verify entry (several when it matched one
     series per pool or instance): any of them worse is degraded, any it could not judge is
@@ -396,6 +401,8 @@ def combine_verifications(
     """
     if not judged:
         return Verification(verdict=Verdict.inconclusive, reason="no series to judge by")
+    corrected = holm([j.verification for j in judged], alpha=alpha)
+    judged = [replace(j, verification=v) for j, v in zip(judged, corrected, strict=True)]
     deciding = max(1, min(deciding, len(judged)))
     first, rest = judged[:deciding], judged[deciding:]
     single = deciding == 1

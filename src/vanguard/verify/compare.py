@@ -35,6 +35,8 @@ The slope never overturns a level verdict:
   slope measured over the few seconds of the observed window is never evidence;
 * level unchanged and a worsening trend appears only after the action: stays ``unchanged``;
   the reason says so, so that a human can look.
+
+``holm`` corrects the verdicts of several series judged together for their number.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from numpy.typing import NDArray
 from vanguard.errors import InputError
 from vanguard.model import EvidencePoint, Verdict, Verification
 
-__all__ = ["compare", "mann_kendall_p", "mann_whitney_p", "theil_sen_slope"]
+__all__ = ["compare", "holm", "mann_kendall_p", "mann_whitney_p", "theil_sen_slope"]
 
 MAX_SLOPE_POINTS = 300
 RHO_MAX = 0.99
@@ -229,6 +231,59 @@ def compare(
     return Verification(
         verdict=verdict, reason=reason, baseline=base, observed=obs, figures=figures
     )
+
+
+def holm(verifications: Sequence[Verification], *, alpha: float = 0.05) -> list[Verification]:
+    """``verifications`` of series judged together, each change kept only if it survives
+    Holm's step-down across them.
+
+    Each series tested at ``alpha`` alone would, among 50 unchanged series, call one or more
+    of them worse about nine times in ten; Holm keeps that below ``alpha`` for the lot. The
+    p-value of a change is its level's (``p_value``), or for a stopped trend its
+    ``trend_stop_p_value``; a verification without one (an adapter's check), or inconclusive,
+    is left as it is and not counted. A change that does not survive becomes ``unchanged``,
+    the reason saying why; each counted series gets its ``adjusted_p_value``.
+    """
+    if not 0 < alpha < 1:
+        raise InputError(f"alpha must be in (0, 1), got {alpha!r}")
+    counted = [
+        (n, p)
+        for n, v in enumerate(verifications)
+        if v.verdict is not Verdict.inconclusive and (p := _claim_p(v)) is not None
+    ]
+    out = list(verifications)
+    if len(counted) < 2:
+        return out
+    order = sorted(counted, key=lambda item: item[1])
+    running = 0.0
+    for rank, (n, p) in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p))
+        v = verifications[n]
+        figures = {**v.figures, "adjusted_p_value": running}
+        if v.verdict in (Verdict.improved, Verdict.degraded) and running >= alpha:
+            _, _, rest = v.reason.partition(": ")
+            out[n] = v.model_copy(
+                update={
+                    "verdict": Verdict.unchanged,
+                    "reason": (
+                        f"unchanged: {rest}; {v.verdict.value} alone, but not significant "
+                        f"among {len(order)} series judged together "
+                        f"(Holm-adjusted p={running:.2g}, need <{alpha:g})"
+                    ),
+                    "figures": figures,
+                }
+            )
+        else:
+            out[n] = v.model_copy(update={"figures": figures})
+    return out
+
+
+def _claim_p(verification: Verification) -> float | None:
+    """The p-value a verdict rests on: a stopped trend's, else its level's."""
+    figures = verification.figures
+    if verification.verdict is Verdict.improved and "trend_stop_p_value" in figures:
+        return figures["trend_stop_p_value"]
+    return figures.get("p_value")
 
 
 def mann_whitney_p(x: Sequence[float] | FloatArray, y: Sequence[float] | FloatArray) -> float:

@@ -15,7 +15,7 @@ import pytest
 import vanguard.verify
 from vanguard.errors import InputError
 from vanguard.model import EvidencePoint, Verdict, Verification
-from vanguard.verify import compare, mann_kendall_p, mann_whitney_p, theil_sen_slope
+from vanguard.verify import compare, holm, mann_kendall_p, mann_whitney_p, theil_sen_slope
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=1)
@@ -45,6 +45,7 @@ def test_public_surface_is_pinned() -> None:
         "Settlement",
         "compare",
         "counter_rates",
+        "holm",
         "mann_kendall_p",
         "mann_whitney_p",
         "settle",
@@ -475,3 +476,47 @@ def test_repeated_readings_of_a_sample_count_once() -> None:
     assert "(baseline 20, observed 2; need 5 each)" in result.reason
     assert "44 repeated readings of a sample counted once" in result.reason
     assert len(result.baseline) == 20
+
+
+def _judged(verdict: Verdict, p_value: float) -> Verification:
+    return Verification(
+        verdict=verdict, reason=f"{verdict.value}: median 1 → 2", figures={"p_value": p_value}
+    )
+
+
+def test_holm_keeps_a_lone_series_as_it_is() -> None:
+    alone = _judged(Verdict.degraded, 0.04)
+    assert holm([alone]) == [alone]
+
+
+def test_holm_drops_a_change_that_many_series_make_likely_by_chance() -> None:
+    noise = [_judged(Verdict.unchanged, 0.2 + i / 100) for i in range(19)]
+    chance, real = _judged(Verdict.degraded, 0.01), _judged(Verdict.degraded, 1e-6)
+    corrected = holm([real, chance, *noise])
+    assert corrected[0].verdict is Verdict.degraded
+    assert corrected[0].figures["adjusted_p_value"] == pytest.approx(21e-6)
+    assert corrected[1].verdict is Verdict.unchanged
+    assert corrected[1].figures["adjusted_p_value"] == pytest.approx(0.2)
+    assert corrected[1].reason == (
+        "unchanged: median 1 → 2; degraded alone, but not significant among 21 series "
+        "judged together (Holm-adjusted p=0.2, need <0.05)"
+    )
+    assert all(v.verdict is Verdict.unchanged for v in corrected[2:])
+
+
+def test_holm_counts_neither_unjudged_series_nor_a_check_without_a_p_value() -> None:
+    check = Verification(verdict=Verdict.degraded, reason="the action's own check failed")
+    unjudged = Verification(verdict=Verdict.inconclusive, reason="too few points")
+    changed = _judged(Verdict.improved, 0.03)
+    assert holm([check, unjudged, changed]) == [check, unjudged, changed]
+
+
+def test_holm_weighs_a_stopped_trend_by_its_own_p_value() -> None:
+    stopped = Verification(
+        verdict=Verdict.improved,
+        reason="improved: the worsening trend stopped",
+        figures={"p_value": 0.9, "trend_stop_p_value": 0.02},
+    )
+    corrected = holm([stopped, _judged(Verdict.unchanged, 0.5), _judged(Verdict.unchanged, 0.6)])
+    assert corrected[0].verdict is Verdict.unchanged
+    assert corrected[0].figures["adjusted_p_value"] == pytest.approx(0.06)
