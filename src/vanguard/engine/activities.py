@@ -1073,6 +1073,34 @@ class Activities:
         return metrics
 
     @staticmethod
+    def _incident_evidence(alert: Alert) -> tuple[EvidencePoint, ...]:
+        """The alert's own points that show the incident, to judge a remedy against.
+
+        A forecast's points are the trend it extrapolated: all of them. A breach is raised
+        on the first point past its threshold, so most of its points show the service
+        healthy, before the incident: only the last run past the threshold is kept. An
+        anomaly is one surprising point after ordinary ones: none is kept. Compared with
+        the healthy past, a remedy that restored health would read *unchanged* and be
+        rolled back; with too few points left the series is read before acting instead.
+        """
+        kind = alert.attributes.get("kind")
+        if kind == "anomaly":
+            return ()
+        if kind != "breach":
+            return alert.evidence
+        trend = alert.trend_analysis
+        if trend is None or trend.threshold is None or not alert.evidence:
+            return ()
+        threshold = trend.threshold
+        up = alert.evidence[-1].value >= threshold
+        run: list[EvidencePoint] = []
+        for point in reversed(alert.evidence):
+            if (point.value < threshold) if up else (point.value > threshold):
+                break
+            run.append(point)
+        return tuple(reversed(run))
+
+    @staticmethod
     def _judged_by_alert_alone(alert: Alert, metrics: Sequence[VerifyMetric]) -> bool:
         """Only the alerting series judges, so the alert's evidence is its baseline."""
         own = _series_labels(alert)
@@ -1087,11 +1115,13 @@ class Activities:
     def record_baseline(self, inp: ApplyInput) -> None:
         """Read the series that will judge the remedy, over ``baseline_s``, before it acts.
 
-        An alert from the detector carries its series' recent points; they are the baseline
-        when only that series judges and they are still recent (``EVIDENCE_FRESH_S``, or two
-        sample intervals), and nothing is read. Otherwise (a ``verify`` list, an alert with
-        no evidence such as Alertmanager's, or evidence that aged while a person was asked)
-        the series are sampled now, once: never after the action began, and never twice.
+        An alert from the detector carries its series' recent points; those that show the
+        incident (``_incident_evidence``) are the baseline when only that series judges,
+        they are still recent (``EVIDENCE_FRESH_S``, or two sample intervals) and there are
+        enough of them to judge by, and nothing is read. Otherwise (a ``verify`` list, an
+        alert with no evidence such as Alertmanager's, a breach or anomaly whose points are
+        mostly from before it, or evidence that aged while a person was asked) the series
+        are sampled now, once: never after the action began, and never twice.
         The points go to the audit trail (at most ``MAX_SERIES`` + 1 series per entry: one
         more already makes it inconclusive).
         """
@@ -1101,9 +1131,9 @@ class Activities:
         metrics = self._verify_metrics(inp.alert, self._pattern(inp.diagnosis.pattern_id))
         verification = self.settings.verification
         fresh = timedelta(seconds=max(EVIDENCE_FRESH_S, 2 * verification.sample_interval_s))
-        recent = bool(inp.alert.evidence) and (
-            self.clock() - inp.alert.evidence[-1].timestamp <= fresh
-        )
+        evidence = self._incident_evidence(inp.alert)
+        usable = len({p.timestamp for p in evidence}) >= max(min(5, self.verify_samples), 1)
+        recent = usable and self.clock() - evidence[-1].timestamp <= fresh
         if not service.verify and recent and self._judged_by_alert_alone(inp.alert, metrics):
             return
         if self.ledger.get(apply_key(inp.incident_id)) is not None:
@@ -1276,7 +1306,8 @@ class Activities:
     def _evidence_as_baseline(
         alert: Alert, first: VerifyMetric, observed: SeriesWindows
     ) -> SeriesWindows:
-        """The alert's own points as the first entry's baseline, under the series they are.
+        """The alert's points that show the incident (``_incident_evidence``) as the first
+        entry's baseline, under the series they are.
 
         They belong to the alerting series: the one series read now that is the entry's own
         (``own_series``; the source may add labels the alert did not carry), else the series
@@ -1285,7 +1316,7 @@ class Activities:
         key = metric_key(first)
         own = own_series(first.labels, {k: _labels(k) for k in observed.get(key, {})})
         labels = labels_key(first.labels) if isinstance(own, Unmatched) else own
-        return {key: {labels: tuple(alert.evidence)}}
+        return {key: {labels: Activities._incident_evidence(alert)}}
 
     @staticmethod
     def _alerting_series(
