@@ -494,7 +494,8 @@ def _deciding_verdict(verdicts: Sequence[Verdict]) -> Verdict:
 
 
 MAX_SAMPLE_INTERVAL_S = 600.0
-"""The longest time between verification readings, as ``sample_interval_s`` allows."""
+"""The longest time between verification readings, as ``sample_interval_s`` allows: the
+workflow's timeouts for the baseline and the verification are sized for it."""
 
 EVIDENCE_FRESH_S = 60.0
 """An alert's own points stand for the state before the action while they are this recent;
@@ -1406,7 +1407,8 @@ class Activities:
         series falls back to the alert's own series among those of its metric
         (``own_series``): an alert's rule may add labels (``team``) that its series never
         had. Only the points of series that could be it, were they the only one read, are
-        kept until then.
+        kept until then. Temporal hears from the worker every few seconds throughout, so
+        an interval of a minute or more does not look like a dead worker.
         """
         interval = self._sample_interval(service)
         wanted = {metric_key(m): m for m in metrics}
@@ -1415,34 +1417,35 @@ class Activities:
         others: dict[str, dict[str, Mapping[str, str]]] = {key: {} for key in loose}
         kept: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in loose}
         taken: set[tuple[str, str, datetime]] = set()
-        for n in range(count):
-            if n:
-                time.sleep(interval)
-            if activity.in_activity():
-                activity.heartbeat(n)
-            try:
-                signals = self._read(service, names, self.clock())
-            except ScrapeError as exc:
-                log.warning("verification read of %s failed: %s", service.name, exc)
-                continue
-            for key, m in wanted.items():
-                read: set[str] = set()
-                for signal in signals:
-                    labels = labels_key(signal.labels)
-                    if signal.metric_type != m.metric or labels in read:
-                        continue
-                    read.add(labels)
-                    if (key, labels, signal.timestamp) in taken:
-                        continue
-                    taken.add((key, labels, signal.timestamp))
-                    point = EvidencePoint(timestamp=signal.timestamp, value=signal.value)
-                    if signal.labels.items() >= m.labels.items():
-                        points[key].setdefault(labels, []).append(point)
-                    elif key in others:
-                        others[key][labels] = signal.labels
-                        alone = own_series(m.labels, {labels: signal.labels})
-                        if not isinstance(alone, Unmatched):
-                            kept[key].setdefault(labels, []).append(point)
+        with heartbeating(HEARTBEAT_EVERY_S):
+            for n in range(count):
+                if n:
+                    time.sleep(interval)
+                if activity.in_activity():
+                    activity.heartbeat(n)
+                try:
+                    signals = self._read(service, names, self.clock())
+                except ScrapeError as exc:
+                    log.warning("verification read of %s failed: %s", service.name, exc)
+                    continue
+                for key, m in wanted.items():
+                    read: set[str] = set()
+                    for signal in signals:
+                        labels = labels_key(signal.labels)
+                        if signal.metric_type != m.metric or labels in read:
+                            continue
+                        read.add(labels)
+                        if (key, labels, signal.timestamp) in taken:
+                            continue
+                        taken.add((key, labels, signal.timestamp))
+                        point = EvidencePoint(timestamp=signal.timestamp, value=signal.value)
+                        if signal.labels.items() >= m.labels.items():
+                            points[key].setdefault(labels, []).append(point)
+                        elif key in others:
+                            others[key][labels] = signal.labels
+                            alone = own_series(m.labels, {labels: signal.labels})
+                            if not isinstance(alone, Unmatched):
+                                kept[key].setdefault(labels, []).append(point)
         for key, candidates in others.items():
             if points[key]:
                 continue

@@ -1,4 +1,5 @@
-"""Verification readings: at least one after the action, and each sample counted once."""
+"""Verification readings: at least one after the action, each sample counted once, and
+Temporal kept informed however far apart they are."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from temporalio.testing import ActivityEnvironment
 
 from vanguard.act.base import MemoryLedger
 from vanguard.config import (
@@ -19,6 +21,7 @@ from vanguard.config import (
     VerificationConfig,
     VerifyMetric,
 )
+from vanguard.engine import activities
 from vanguard.engine.activities import (
     MAX_SAMPLE_INTERVAL_S,
     Activities,
@@ -26,7 +29,8 @@ from vanguard.engine.activities import (
     labels_key,
     metric_key,
 )
-from vanguard.model import EvidencePoint, Signal, Verdict
+from vanguard.engine.messages import RemediationInput
+from vanguard.model import Alert, EvidencePoint, Signal, Verdict
 from vanguard.store import Store
 from vanguard.verify import compare
 
@@ -134,3 +138,41 @@ def test_a_prometheus_server_is_read_no_faster_than_its_interval(store: Store) -
         update={"prometheus": PrometheusSource(url="http://prometheus:9090", interval_s=3600)}
     )
     assert acts._sample_interval(slow) == MAX_SAMPLE_INTERVAL_S
+
+
+def test_sampling_tells_temporal_the_worker_is_alive_while_it_waits(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One heartbeat per reading left a minute-long interval silent past the 60 s
+    heartbeat timeout: every baseline and verification failed as if the worker had died."""
+    monkeypatch.setattr(activities, "HEARTBEAT_EVERY_S", 0.05)
+    acts = _scraped(SCRAPED, store, interval_s=1.0)
+    monkeypatch.setattr(acts, "_read", _server_answering(1.0))
+    beats: list[object] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    env.run(acts._sample, SCRAPED, [WAIT], 2)
+    assert len(beats) >= 10
+
+
+def test_the_workflow_gives_sampling_the_time_the_settings_can_ask_for() -> None:
+    """The longest baseline (``baseline_s`` up to a day) and the longest verification (six
+    readings up to ``MAX_SAMPLE_INTERVAL_S`` apart) fit in their activities' timeouts."""
+    longest_baseline = VerificationConfig.model_json_schema()["properties"]["baseline_s"]["maximum"]
+    inp = RemediationInput(incident_id="inc-1", alert=_alert(), window_s=60)
+    assert inp.baseline_timeout_s >= longest_baseline + 600
+    assert inp.verify_timeout_s >= 6 * MAX_SAMPLE_INTERVAL_S + 600
+
+
+def _alert() -> Alert:
+    return Alert(
+        alert_id="a-1",
+        fingerprint="svc/wait_seconds",
+        source="detector:breach",
+        service_name="svc",
+        metric_type="wait_seconds",
+        detected_at=T0,
+        summary="wait",
+        anomaly_score=1.0,
+        confidence=1.0,
+    )
