@@ -113,7 +113,7 @@ from vanguard.store import (
     Store,
     WatchStateRepo,
 )
-from vanguard.verify import compare, counter_rates
+from vanguard.verify import compare, counter_rates, holm
 
 __all__ = [
     "LISTED",
@@ -410,8 +410,13 @@ def combine_verifications(
     deciding: int = 1,
     alerting: str | None = None,
     untold: bool = False,
+    alpha: float = 0.05,
 ) -> Verification:
     """One verdict from several named series: the first ``deciding`` decide, others veto.
+
+    First the series' changes are corrected for their number (``vanguard.verify.holm`` at
+    ``alpha``): each series tested alone would let noise on one of fifty call the whole
+    worse most of the time, and roll back a remedy that worked.
 
     The deciding series are those of the first verify entry (several when it matched one
     series per pool or instance): any of them worse is degraded, any it could not judge is
@@ -432,6 +437,8 @@ def combine_verifications(
     """
     if not judged:
         return Verification(verdict=Verdict.inconclusive, reason="no series to judge by")
+    corrected = holm([j.verification for j in judged], alpha=alpha)
+    judged = [replace(j, verification=v) for j, v in zip(judged, corrected, strict=True)]
     deciding = max(1, min(deciding, len(judged)))
     first, rest = judged[:deciding], judged[deciding:]
     single = deciding == 1
@@ -521,6 +528,10 @@ def _deciding_verdict(verdicts: Sequence[Verdict]) -> Verdict:
             return verdict
     return Verdict.unchanged
 
+
+MAX_SAMPLE_INTERVAL_S = 600.0
+"""The longest time between verification readings, as ``sample_interval_s`` allows: the
+workflow's timeouts for the baseline and the verification are sized for it."""
 
 EVIDENCE_FRESH_S = 60.0
 """An alert's own points stand for the state before the action while they are this recent;
@@ -1104,6 +1115,34 @@ class Activities:
         return metrics
 
     @staticmethod
+    def _incident_evidence(alert: Alert) -> tuple[EvidencePoint, ...]:
+        """The alert's own points that show the incident, to judge a remedy against.
+
+        A forecast's points are the trend it extrapolated: all of them. A breach is raised
+        on the first point past its threshold, so most of its points show the service
+        healthy, before the incident: only the last run past the threshold is kept. An
+        anomaly is one surprising point after ordinary ones: none is kept. Compared with
+        the healthy past, a remedy that restored health would read *unchanged* and be
+        rolled back; with too few points left the series is read before acting instead.
+        """
+        kind = alert.attributes.get("kind")
+        if kind == "anomaly":
+            return ()
+        if kind != "breach":
+            return alert.evidence
+        trend = alert.trend_analysis
+        if trend is None or trend.threshold is None or not alert.evidence:
+            return ()
+        threshold = trend.threshold
+        up = alert.evidence[-1].value >= threshold
+        run: list[EvidencePoint] = []
+        for point in reversed(alert.evidence):
+            if (point.value < threshold) if up else (point.value > threshold):
+                break
+            run.append(point)
+        return tuple(reversed(run))
+
+    @staticmethod
     def _judged_by_alert_alone(alert: Alert, metrics: Sequence[VerifyMetric]) -> bool:
         """Only the alerting series judges, so the alert's evidence is its baseline."""
         own = _series_labels(alert)
@@ -1118,11 +1157,13 @@ class Activities:
     def record_baseline(self, inp: ApplyInput) -> None:
         """Read the series that will judge the remedy, over ``baseline_s``, before it acts.
 
-        An alert from the detector carries its series' recent points; they are the baseline
-        when only that series judges and they are still recent (``EVIDENCE_FRESH_S``, or two
-        sample intervals), and nothing is read. Otherwise (a ``verify`` list, an alert with
-        no evidence such as Alertmanager's, or evidence that aged while a person was asked)
-        the series are sampled now, once: never after the action began, and never twice.
+        An alert from the detector carries its series' recent points; those that show the
+        incident (``_incident_evidence``) are the baseline when only that series judges,
+        they are still recent (``EVIDENCE_FRESH_S``, or two sample intervals) and there are
+        enough of them to judge by, and nothing is read. Otherwise (a ``verify`` list, an
+        alert with no evidence such as Alertmanager's, a breach or anomaly whose points are
+        mostly from before it, or evidence that aged while a person was asked) the series
+        are sampled now, once: never after the action began, and never twice.
         The points go to the audit trail (at most ``MAX_SERIES`` + 1 series per entry: one
         more already makes it inconclusive).
         """
@@ -1132,9 +1173,9 @@ class Activities:
         metrics = self._verify_metrics(inp.alert, self._pattern(inp.diagnosis.pattern_id))
         verification = self.settings.verification
         fresh = timedelta(seconds=max(EVIDENCE_FRESH_S, 2 * verification.sample_interval_s))
-        recent = bool(inp.alert.evidence) and (
-            self.clock() - inp.alert.evidence[-1].timestamp <= fresh
-        )
+        evidence = self._incident_evidence(inp.alert)
+        usable = len({p.timestamp for p in evidence}) >= max(min(5, self.verify_samples), 1)
+        recent = usable and self.clock() - evidence[-1].timestamp <= fresh
         if not service.verify and recent and self._judged_by_alert_alone(inp.alert, metrics):
             return
         if self.ledger.get(apply_key(inp.incident_id)) is not None:
@@ -1144,7 +1185,7 @@ class Activities:
                 return
         count = max(
             self.verify_samples,
-            min(600, round(verification.baseline_s / verification.sample_interval_s)),
+            min(600, round(verification.baseline_s / self._sample_interval(service))),
         )
         windows = self._sample(service, metrics, count, loose=_own_keys(inp.alert, metrics))
         payload: list[JsonValue] = [
@@ -1307,7 +1348,8 @@ class Activities:
     def _evidence_as_baseline(
         alert: Alert, first: VerifyMetric, observed: SeriesWindows
     ) -> SeriesWindows:
-        """The alert's own points as the first entry's baseline, under the series they are.
+        """The alert's points that show the incident (``_incident_evidence``) as the first
+        entry's baseline, under the series they are.
 
         They belong to the alerting series: the one series read now that is the entry's own
         (``own_series``; the source may add labels the alert did not carry), else the series
@@ -1316,7 +1358,7 @@ class Activities:
         key = metric_key(first)
         own = own_series(first.labels, {k: _labels(k) for k in observed.get(key, {})})
         labels = labels_key(first.labels) if isinstance(own, Unmatched) else own
-        return {key: {labels: tuple(alert.evidence)}}
+        return {key: {labels: Activities._incident_evidence(alert)}}
 
     @staticmethod
     def _alerting_series(
@@ -1394,49 +1436,57 @@ class Activities:
         *,
         loose: frozenset[str] = frozenset(),
     ) -> SeriesWindows:
-        """Read the series ``count`` times, ``sample_interval_s`` apart.
+        """Read the series ``count`` times, ``_sample_interval`` apart.
 
         Every series an entry matches is kept under its own labels: an entry that names a
         metric but not the labels telling its series apart matches each of them. A series
         that two sources both report (scrape and console) counts once per reading: the
-        first, so a reading does not weigh double in the comparison. An entry in ``loose``
-        (the alert's own series, named by the alert's labels) that matches no series falls
-        back to the alert's own series among those of its metric (``own_series``): an
-        alert's rule may add labels (``team``) that its series never had. Only the points of
-        series that could be it, were they the only one read, are kept until then.
+        first, so a reading does not weigh double in the comparison. A reading whose
+        sample time that series already has (a Prometheus server answers with its last
+        scrape until the next) is the same sample again and is dropped. An entry in
+        ``loose`` (the alert's own series, named by the alert's labels) that matches no
+        series falls back to the alert's own series among those of its metric
+        (``own_series``): an alert's rule may add labels (``team``) that its series never
+        had. Only the points of series that could be it, were they the only one read, are
+        kept until then. Temporal hears from the worker every few seconds throughout, so
+        an interval of a minute or more does not look like a dead worker.
         """
-        interval = self.settings.verification.sample_interval_s
+        interval = self._sample_interval(service)
         wanted = {metric_key(m): m for m in metrics}
         names = sorted({m.metric for m in metrics})
         points: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in wanted}
         others: dict[str, dict[str, Mapping[str, str]]] = {key: {} for key in loose}
         kept: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in loose}
-        for n in range(count):
-            if n:
-                time.sleep(interval)
-            if activity.in_activity():
-                activity.heartbeat(n)
-            try:
-                signals = self._read(service, names, self.clock())
-            except ScrapeError as exc:
-                log.warning("verification read of %s failed: %s", service.name, exc)
-                continue
-            for key, m in wanted.items():
-                read: set[str] = set()
-                for signal in signals:
-                    labels = labels_key(signal.labels)
-                    if signal.metric_type != m.metric or labels in read:
-                        continue
-                    point = EvidencePoint(timestamp=signal.timestamp, value=signal.value)
-                    if signal.labels.items() >= m.labels.items():
+        taken: set[tuple[str, str, datetime]] = set()
+        with heartbeating(HEARTBEAT_EVERY_S):
+            for n in range(count):
+                if n:
+                    time.sleep(interval)
+                if activity.in_activity():
+                    activity.heartbeat(n)
+                try:
+                    signals = self._read(service, names, self.clock())
+                except ScrapeError as exc:
+                    log.warning("verification read of %s failed: %s", service.name, exc)
+                    continue
+                for key, m in wanted.items():
+                    read: set[str] = set()
+                    for signal in signals:
+                        labels = labels_key(signal.labels)
+                        if signal.metric_type != m.metric or labels in read:
+                            continue
                         read.add(labels)
-                        points[key].setdefault(labels, []).append(point)
-                    elif key in others:
-                        read.add(labels)
-                        others[key][labels] = signal.labels
-                        alone = own_series(m.labels, {labels: signal.labels})
-                        if not isinstance(alone, Unmatched):
-                            kept[key].setdefault(labels, []).append(point)
+                        if (key, labels, signal.timestamp) in taken:
+                            continue
+                        taken.add((key, labels, signal.timestamp))
+                        point = EvidencePoint(timestamp=signal.timestamp, value=signal.value)
+                        if signal.labels.items() >= m.labels.items():
+                            points[key].setdefault(labels, []).append(point)
+                        elif key in others:
+                            others[key][labels] = signal.labels
+                            alone = own_series(m.labels, {labels: signal.labels})
+                            if not isinstance(alone, Unmatched):
+                                kept[key].setdefault(labels, []).append(point)
         for key, candidates in others.items():
             if points[key]:
                 continue
@@ -1447,6 +1497,15 @@ class Activities:
             key: {labels: tuple(found) for labels, found in series.items()}
             for key, series in points.items()
         }
+
+    def _sample_interval(self, service: ServiceConfig) -> float:
+        """``sample_interval_s``, or a Prometheus server's ``interval_s`` when longer (up to
+        ``MAX_SAMPLE_INTERVAL_S``): the server answers with its last scrape until the next,
+        so reading it faster gives the same sample again, which counts once."""
+        interval = self.settings.verification.sample_interval_s
+        if service.prometheus is not None:
+            return max(interval, min(service.prometheus.interval_s, MAX_SAMPLE_INTERVAL_S))
+        return interval
 
     @activity.defn
     def rollback(self, inp: RollbackInput) -> ActionResult:

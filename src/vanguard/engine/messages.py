@@ -47,7 +47,12 @@ class RemediationInput(Msg):
     alert: Alert
     window_s: float = Field(gt=0)
     approval_timeout_s: float = Field(default=3600.0, gt=0)
-    baseline_timeout_s: float = Field(default=3600.0, gt=0)
+    baseline_timeout_s: float = Field(default=90_000.0, gt=0)
+    """Reading the baseline may take ``verification.baseline_s`` (at most a day) and its
+    reads; the activity heartbeats throughout, so a dead worker is noticed within a minute."""
+    verify_timeout_s: float = Field(default=7200.0, gt=0)
+    """Reading the verification window: six readings up to ``sample_interval_s`` (at most
+    600 s) apart, and the adapter's own check."""
     notify_patience_s: float = Field(default=3600.0, gt=0)
     """How long the outcome's message is retried while a channel is down."""
 

@@ -215,7 +215,7 @@ class RemediationWorkflow:
             verification: Verification = await workflow.execute_activity_method(
                 Activities.verify,
                 VerifyInput(incident_id=iid, alert=alert, diagnosis=diagnosis, action=action),
-                start_to_close_timeout=ACT_TIMEOUT,
+                start_to_close_timeout=timedelta(seconds=inp.verify_timeout_s),
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=RETRY,
             )

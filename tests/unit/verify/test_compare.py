@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+import numpy as np
 import pytest
 
 import vanguard.verify
 from vanguard.errors import InputError
-from vanguard.model import EvidencePoint, Verdict
-from vanguard.verify import compare, mann_kendall_p, mann_whitney_p, theil_sen_slope
+from vanguard.model import EvidencePoint, Verdict, Verification
+from vanguard.verify import compare, holm, mann_kendall_p, mann_whitney_p, theil_sen_slope
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=1)
@@ -43,6 +45,7 @@ def test_public_surface_is_pinned() -> None:
         "Settlement",
         "compare",
         "counter_rates",
+        "holm",
         "mann_kendall_p",
         "mann_whitney_p",
         "settle",
@@ -349,3 +352,171 @@ def test_recurrence_reads_in_a_human_unit(hours: float, text: str) -> None:
     from vanguard.verify.compare import _duration
 
     assert _duration(hours) == text
+
+
+def _at(values: list[float] | np.ndarray, start: datetime, step_s: float) -> list[EvidencePoint]:
+    return [
+        EvidencePoint(timestamp=start + timedelta(seconds=i * step_s), value=float(v))
+        for i, v in enumerate(values)
+    ]
+
+
+def _leak(
+    seed: int, *, n: int, step_s: float, per_hour: float, sd: float, stops: bool
+) -> tuple[list[EvidencePoint], list[EvidencePoint]]:
+    """A leak's baseline, then the engine's window 5 min later: 6 readings 5 s apart.
+
+    The remedy did nothing (``stops`` False: the leak goes on at the same rate) or stopped
+    it at the level it had reached when it acted.
+    """
+    rng = np.random.default_rng(seed)
+    hours = np.arange(n) * step_s / 3600
+    baseline = 75 + per_hour * hours + rng.normal(0, sd, n)
+    gap_s = (n - 1) * step_s + 300
+    after = gap_s / 3600 + np.arange(6) * 5 / 3600
+    level = after if not stops else np.full(6, hours[-1])
+    observed = 75 + per_hour * level + rng.normal(0, sd, 6)
+    return _at(baseline, T0, step_s), _at(observed, T0 + timedelta(seconds=gap_s), 5)
+
+
+@pytest.mark.parametrize(
+    ("n", "step_s", "per_hour"), [(20, 60, 30.0), (60, 60, 8.0)], ids=["20min-30/h", "1h-8/h"]
+)
+@pytest.mark.parametrize("sd", [0.1, 0.5, 1.0])
+def test_a_leak_that_goes_on_is_not_improved(
+    n: int, step_s: float, per_hour: float, sd: float
+) -> None:
+    """Six readings over 25 s say nothing of a slope: a leak the remedy did not touch is
+    where its own trend leads, so its trend did not stop (it used to in up to 40 %)."""
+    draws = 200
+    windows = (
+        _leak(s, n=n, step_s=step_s, per_hour=per_hour, sd=sd, stops=False) for s in range(draws)
+    )
+    improved = sum(compare(*w, better="lower").verdict is Verdict.improved for w in windows)
+    assert improved / draws <= 0.05
+
+
+@pytest.mark.parametrize(("sd", "share"), [(0.1, 0.8), (0.5, 0.7)])
+def test_a_leak_stopped_by_the_remedy_is_improved(sd: float, share: float) -> None:
+    """The same window after a remedy that stopped the leak where it stood: below where the
+    trend leads, by more than the noise and the line's own uncertainty allow."""
+    draws = 200
+    windows = (
+        _leak(10_000 + s, n=20, step_s=60, per_hour=30, sd=sd, stops=True) for s in range(draws)
+    )
+    results = [compare(*w, better="lower") for w in windows]
+    stopped = [r for r in results if r.verdict is Verdict.improved]
+    assert len(stopped) / draws >= share
+    assert all("the worsening trend stopped" in r.reason for r in stopped)
+
+
+def test_a_significantly_worse_level_is_never_a_stopped_trend() -> None:
+    """Well below where the old trend leads, but 8 % above the baseline's median at p<0.05:
+    not *improved*, whatever the trend did."""
+    baseline = series(lambda i: 100.0 + i, n=20)
+    observed = series(noisy(118.0, 0.05, 31, n=30), n=30, start=AFTER)
+    result = compare(baseline, observed, better="lower")
+    assert 0 < result.figures["relative_change"] < 0.1
+    assert result.figures["p_value"] < 0.05
+    assert result.figures["trend_stop_p_value"] < 0.05
+    assert result.verdict is Verdict.unchanged
+    assert "the level is significantly worse" in result.reason
+
+
+def _ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
+    """AR(1) noise with marginal standard deviation ``sd``, started in its stationary state."""
+    x = np.empty(n)
+    x[0] = rng.normal(0, sd)
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + rng.normal(0, sd * math.sqrt(1 - phi * phi))
+    return x
+
+
+def _untouched(seed: int, phi: float, shift: float = 0.0) -> Verification:
+    """The engine's windows of a series no action touched (or one ``shift`` moved, as a
+    fraction), read every 5 s: 60 readings, 5 min, then 6 readings; CV 10 %."""
+    rng = np.random.default_rng(seed)
+    x = 100 + _ar1(rng, 60 + 60 + 6, phi, 10)
+    observed = x[120:] + 100 * shift
+    return compare(
+        _at(x[:60], T0, 5), _at(observed, T0 + timedelta(seconds=600), 5), better="lower"
+    )
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.9])
+def test_readings_that_move_together_are_not_taken_for_a_change(phi: float) -> None:
+    """AR(1) noise (memory 0.9 per 5 s reading) that no action touched: the test counts the
+    readings as the fewer independent ones they are worth. Treated as independent, it
+    called 25 % of such windows improved and 19 % degraded."""
+    draws = 400
+    verdicts = Counter(_untouched(seed, phi).verdict for seed in range(draws))
+    assert verdicts[Verdict.improved] / draws <= 0.07
+    assert verdicts[Verdict.degraded] / draws <= 0.07
+
+
+@pytest.mark.parametrize(("phi", "shift", "share"), [(0.0, 0.3, 0.95), (0.9, 1.0, 0.9)])
+def test_a_real_degradation_is_still_found(phi: float, shift: float, share: float) -> None:
+    draws = 200
+    found = sum(
+        _untouched(30_000 + seed, phi, shift).verdict is Verdict.degraded for seed in range(draws)
+    )
+    assert found / draws >= share
+
+
+def test_repeated_readings_of_a_sample_count_once() -> None:
+    """A Prometheus server read every 5 s while it scrapes every 15 s answers each sample
+    three times: 6 readings are 2 samples, too few to judge by."""
+    baseline = [p for p in series(noisy(10.0, 1.0, 41), n=20) for _ in range(3)]
+    observed = [p for p in series(lambda i: 2.0, n=2, start=AFTER) for _ in range(3)]
+    result = compare(baseline, observed, better="lower")
+    assert result.verdict is Verdict.inconclusive
+    assert result.figures["baseline_points"] == 20
+    assert result.figures["observed_points"] == 2
+    assert result.figures["repeated_points"] == 44
+    assert "(baseline 20, observed 2; need 5 each)" in result.reason
+    assert "44 repeated readings of a sample counted once" in result.reason
+    assert len(result.baseline) == 20
+
+
+def _judged(verdict: Verdict, p_value: float) -> Verification:
+    return Verification(
+        verdict=verdict, reason=f"{verdict.value}: median 1 → 2", figures={"p_value": p_value}
+    )
+
+
+def test_holm_keeps_a_lone_series_as_it_is() -> None:
+    alone = _judged(Verdict.degraded, 0.04)
+    assert holm([alone]) == [alone]
+
+
+def test_holm_drops_a_change_that_many_series_make_likely_by_chance() -> None:
+    noise = [_judged(Verdict.unchanged, 0.2 + i / 100) for i in range(19)]
+    chance, real = _judged(Verdict.degraded, 0.01), _judged(Verdict.degraded, 1e-6)
+    corrected = holm([real, chance, *noise])
+    assert corrected[0].verdict is Verdict.degraded
+    assert corrected[0].figures["adjusted_p_value"] == pytest.approx(21e-6)
+    assert corrected[1].verdict is Verdict.unchanged
+    assert corrected[1].figures["adjusted_p_value"] == pytest.approx(0.2)
+    assert corrected[1].reason == (
+        "unchanged: median 1 → 2; degraded alone, but not significant among 21 series "
+        "judged together (Holm-adjusted p=0.2, need <0.05)"
+    )
+    assert all(v.verdict is Verdict.unchanged for v in corrected[2:])
+
+
+def test_holm_counts_neither_unjudged_series_nor_a_check_without_a_p_value() -> None:
+    check = Verification(verdict=Verdict.degraded, reason="the action's own check failed")
+    unjudged = Verification(verdict=Verdict.inconclusive, reason="too few points")
+    changed = _judged(Verdict.improved, 0.03)
+    assert holm([check, unjudged, changed]) == [check, unjudged, changed]
+
+
+def test_holm_weighs_a_stopped_trend_by_its_own_p_value() -> None:
+    stopped = Verification(
+        verdict=Verdict.improved,
+        reason="improved: the worsening trend stopped",
+        figures={"p_value": 0.9, "trend_stop_p_value": 0.02},
+    )
+    corrected = holm([stopped, _judged(Verdict.unchanged, 0.5), _judged(Verdict.unchanged, 0.6)])
+    assert corrected[0].verdict is Verdict.unchanged
+    assert corrected[0].figures["adjusted_p_value"] == pytest.approx(0.06)
