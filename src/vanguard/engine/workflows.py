@@ -226,7 +226,9 @@ class RemediationWorkflow:
                 iid, diagnosis, OutcomeStatus.escalated, reason, decision, teaches=not store
             )
         settlement = settle(
-            verification, undo_possible=diagnosis.rollback_safe and action.undo.possible
+            verification,
+            undo_possible=action.undo.possible,
+            rollback_safe=diagnosis.rollback_safe,
         )
         if settlement.next_step == "resolve":
             return await self._finish(

@@ -38,3 +38,12 @@ def test_reasons_say_why() -> None:
     assert settle(verification(Verdict.inconclusive), undo_possible=True).reason.endswith(
         "left in place"
     )
+
+
+def test_an_undoable_action_of_a_pattern_not_rollback_safe_is_left_to_a_person() -> None:
+    """The action can be undone (`vanguard rollback` works); the pattern says Vanguard must
+    not do it alone. The reason must not say it cannot be undone."""
+    settlement = settle(verification(Verdict.degraded), undo_possible=True, rollback_safe=False)
+    assert settlement.next_step == "escalate"
+    assert "not rolled back automatically" in settlement.reason
+    assert "cannot be undone" not in settlement.reason
