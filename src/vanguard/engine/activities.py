@@ -585,8 +585,11 @@ class Activities:
     @property
     def _unsettled_hold(self) -> timedelta:
         """How long an incident approved, applied or being verified counts as unsettled: the
-        in-flight hold plus the verification window. Past that its workflow is gone."""
-        return self._in_flight_hold + timedelta(seconds=self.settings.verification.window_s)
+        in-flight hold, the verification window and the verification's own readings. Past
+        that its workflow is gone."""
+        verification = self.settings.verification
+        readings = self.verify_samples * verification.sample_interval_s
+        return self._in_flight_hold + timedelta(seconds=verification.window_s + readings)
 
     def _service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.settings.services if s.name == name), None)
