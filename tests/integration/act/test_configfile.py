@@ -262,6 +262,18 @@ def test_a_push_that_times_out_after_the_remote_took_it_counts_as_pushed(
     assert git(work, "rev-parse", "HEAD") == git(origin, "rev-parse", "main")
 
 
+def _on_call_sets_12(origin: Path, work: Path, push: bool) -> str:
+    """The on-call commits ``replicas: 12`` (pushed from another clone when the action
+    pushes, else in the working tree); the commit the branch is at then."""
+    theirs = VALUES.replace("replicas: 3 ", "replicas: 12")
+    if push:
+        _push_from_another_clone(origin, theirs, "on-call: replicas 12")
+    else:
+        (work / "values.yaml").write_text(theirs)
+        git(work, "commit", "-q", "-am", "on-call: replicas 12")
+    return git(origin if push else work, "rev-parse", "main")
+
+
 def _push_from_another_clone(origin: Path, text: str, message: str) -> None:
     """A person's change pushed to the GitOps branch from their own clone."""
     other = origin.parent / "other"
@@ -283,13 +295,7 @@ def test_an_interrupted_apply_never_writes_over_a_value_someone_committed_since(
     ledger = MemoryLedger()
     request = _request(work, key="replicas", value=6, push=push)
     ledger.begin(request.idempotency_key, {"value": 3, "target": 6})
-    theirs = VALUES.replace("replicas: 3 ", "replicas: 12")
-    if push:
-        _push_from_another_clone(origin, theirs, "on-call: replicas 12")
-    else:
-        (work / "values.yaml").write_text(theirs)
-        git(work, "commit", "-q", "-am", "on-call: replicas 12")
-    head = git(origin if push else work, "rev-parse", "main")
+    head = _on_call_sets_12(origin, work, push)
     pushed = git(origin, "rev-parse", "main")
     with pytest.raises(ActionFailed, match="a person changed it since the action began"):
         ConfigSetAdapter(ledger).apply(request)
@@ -357,13 +363,7 @@ def test_an_interrupted_rollback_never_writes_over_a_value_someone_committed_sin
     origin, work = gitops
     ledger, rollback = _applied(work, push)
     ledger.begin(rollback.idempotency_key, {"value": 6})
-    theirs = VALUES.replace("replicas: 3 ", "replicas: 12")
-    if push:
-        _push_from_another_clone(origin, theirs, "on-call: replicas 12")
-    else:
-        (work / "values.yaml").write_text(theirs)
-        git(work, "commit", "-q", "-am", "on-call: replicas 12")
-    head = git(origin if push else work, "rev-parse", "main")
+    head = _on_call_sets_12(origin, work, push)
     with pytest.raises(ActionFailed, match="a person changed it since the rollback began"):
         ConfigSetAdapter(ledger).rollback(rollback)
     assert locate((work / "values.yaml").read_text(), "yaml", "replicas").value == 12
