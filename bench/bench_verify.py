@@ -14,6 +14,9 @@ detector's 20 points a minute apart), a 5 min wait, then the window's 6 readings
 * wider windows: memory 0.9 per 5 s read 15 or 30 s apart, over a longer baseline.
 * veto: a fix that halved a queue, judged with 10 or 50 untouched series beside it. A
   degraded verdict is a false veto (a working fix rolled back).
+* what the engine does with a working fix (unchanged or degraded roll it back,
+  inconclusive escalates and leaves it in place), on the engine's windows and on short
+  ones (8 readings 0.25 s apart, 10 s, 6 readings: a PgBouncer queue read under load).
 
 Prints the figures, then a loose regression check (exit 1 when far off target). It uses
 only ``vanguard.verify.compare`` and ``combine_verifications``, so the same script measures
@@ -88,6 +91,16 @@ def leak(seed: int, n: int, step_s: float, per_hour: float, sd: float, stops: bo
     return compare(at(baseline, 0, step_s), at(observed, start_s, 5), better="lower").verdict
 
 
+def short(seed: int, phi: float, shift: float) -> Verdict:
+    """A queue near 5 read every 0.25 s: 8 readings, 10 s, then 6 readings."""
+    rng = np.random.default_rng(80_000 + seed)
+    x = 5 + ar1(rng, 8 + 40 + 6, phi, 1.5)
+    observed = x[48:] + 5 * shift
+    return compare(
+        at(x[:8], 0, 0.25), at(observed, 12, 0.25), better="lower", min_relative_change=0.2
+    ).verdict
+
+
 def veto(seed: int, pools: int, phi: float) -> bool:
     rng = np.random.default_rng(seed)
     fix = compare(
@@ -115,13 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     draws = args.draws
     failures: list[str] = []
 
-    print(f"untouched series, {draws} draws: false improved / false degraded")
+    print(
+        f"untouched series, {draws} draws: false improved / false degraded"
+        " / left in place and escalated (inconclusive)"
+    )
     false_at: dict[float, tuple[float, float]] = {}
     for phi in (0.0, 0.5, 0.9, 0.97):
         seen = Counter(untouched(seed, phi).verdict for seed in range(draws))
         up, down = share(seen, draws, Verdict.improved), share(seen, draws, Verdict.degraded)
         false_at[phi] = (up, down)
-        print(f"  memory {phi:<4}  {up:6.1%}  {down:6.1%}")
+        unsure = share(seen, draws, Verdict.inconclusive)
+        print(f"  memory {phi:<4}  {up:6.1%}  {down:6.1%}  {unsure:6.1%}")
 
     few = max(draws // 5, 50)
     print(f"leak the remedy did not touch, {few} draws: false improved")
@@ -163,6 +180,29 @@ def main(argv: list[str] | None = None) -> int:
             vetoes[(pools, phi)] = sum(veto(s, pools, phi) for s in range(rounds)) / rounds
             print(f"  {pools} series, memory {phi:<4}  {vetoes[(pools, phi)]:6.1%}")
 
+    print(f"what becomes of the action, {few} draws: rolled back / escalated / resolved")
+    undone: dict[tuple[str, float, float], float] = {}
+    for name, judge in (
+        ("engine windows", lambda s, phi, shift: untouched(40_000 + s, phi, shift).verdict),
+        ("short windows ", short),
+    ):
+        for phi, shift in ((0.0, -0.3), (0.9, -0.3), (0.6, -0.8), (0.9, -0.8), (0.0, 0.3)):
+            seen = Counter(judge(s, phi, shift) for s in range(few))
+            back = share(seen, few, Verdict.unchanged) + share(seen, few, Verdict.degraded)
+            undone[(name, phi, shift)] = back
+            print(
+                f"  {name} memory {phi:<4} shift {shift:+.0%}  {back:6.1%}"
+                f"  {share(seen, few, Verdict.inconclusive):6.1%}"
+                f"  {share(seen, few, Verdict.improved):6.1%}"
+            )
+
+    decisive = {k: v for k, v in undone.items() if k[0] == "engine windows" or k[1] < 0.9}
+    fixes = {k: v for k, v in decisive.items() if k[2] < 0}
+    if max(fixes.values()) > 0.1:
+        failures.append(f"working fixes rolled back above 10 %: {fixes}")
+    harm = {k: v for k, v in undone.items() if k[2] > 0}
+    if min(harm.values()) < 0.9:
+        failures.append(f"remedies that made it 30 % worse left in place above 10 %: {harm}")
     if max(false_at[0.9]) > 0.08:
         failures.append(f"memory 0.9: false verdicts {false_at[0.9]} above 8 %")
     if max(false_at[0.0]) > 0.05:

@@ -113,7 +113,7 @@ from vanguard.store import (
     Store,
     WatchStateRepo,
 )
-from vanguard.verify import compare, counter_rates, holm
+from vanguard.verify import compare, counter_rates, holm, unproven
 
 __all__ = [
     "LISTED",
@@ -362,7 +362,7 @@ def judge_each_series(
         before = list(baseline.get(key, ()))
         after = list(observed.get(key, ()))
         verification = judge(before, after)
-        unjudged = verification.verdict is Verdict.inconclusive
+        unjudged = verification.verdict is Verdict.inconclusive and not unproven(verification)
         new = unjudged and _appeared(metric, key, baseline, after, min_points)
         labels = dict(json.loads(key))
         out.append(
@@ -420,15 +420,17 @@ def combine_verifications(
 
     The deciding series are those of the first verify entry (several when it matched one
     series per pool or instance): any of them worse is degraded, any it could not judge is
-    inconclusive, any better is improved, else unchanged. Any other series that got worse
-    makes the whole degraded (a remedy that lengthens waits while it shortens the queue did
-    not help); any other series it could not judge makes it inconclusive, since the remedy's
-    effect on it is unknown; a harmless newcomer (``SeriesJudgement.new``) is not counted and
-    the reason says so.
+    inconclusive, any better is improved, any better but not shown to be (``unproven``) is
+    inconclusive, else unchanged. Any other series that got worse makes the whole degraded (a
+    remedy that lengthens waits while it shortens the queue did not help); any other series
+    it could not judge makes it inconclusive, since the remedy's effect on it is unknown (one
+    only not shown to be better is no veto); a harmless newcomer (``SeriesJudgement.new``) is
+    not counted and the reason says so.
     When the alerting series is one of several deciding series (``alerting``, its name), it
-    must itself have improved: another pool's improvement does not end this pool's alert;
-    and when the alert names its series by labels the deciding series carry but none or
-    several of them match (``untold``), an improvement elsewhere is inconclusive.
+    must itself have improved: another pool's improvement does not end this pool's alert
+    (inconclusive when it looks better but is not shown to be); and when the alert names its
+    series by labels the deciding series carry but none or several of them match (``untold``),
+    an improvement elsewhere is inconclusive.
     The figures and points of the worst deciding series (the alerting one among equals) are
     kept as they are, so a message shows one series' figures however many decide; the
     figures of every series but a single deciding one carry its name, so the evidence names
@@ -448,16 +450,18 @@ def combine_verifications(
     figures = dict(lead.figures)
     for j in rest if single else judged:
         figures.update({f"{j.name}:{key}": value for key, value in j.verification.figures.items()})
-    verdict = _deciding_verdict([j.verification.verdict for j in first])
+    verdict = _deciding_verdict([j.verification for j in first])
     worse = [j.name for j in judged if j.verification.verdict is Verdict.degraded]
     lost = [j.name for j in rest if j.lost]
     crowded = [j.name for j in rest if j.too_many]
-    own = next((j.verification.verdict for j in first if j.name == alerting), None)
+    own_series = next((j.verification for j in first if j.name == alerting), None)
+    own = own_series.verdict if own_series is not None else None
     unhelped = verdict is Verdict.improved and own is not None and own is not Verdict.improved
+    unsure = unhelped and own_series is not None and unproven(own_series)
     unknown = verdict is Verdict.improved and untold and own is None
     if worse:
         verdict = Verdict.degraded
-    elif lost or crowded or unknown:
+    elif lost or crowded or unknown or unsure:
         verdict = Verdict.inconclusive
     elif unhelped:
         verdict = Verdict.unchanged
@@ -469,6 +473,8 @@ def combine_verifications(
         head = "inconclusive: " + "; ".join(unjudged)
     elif unknown:
         head = "inconclusive: the alerting series is not one of the deciding series read"
+    elif unsure:
+        head = f"inconclusive: the alerting series {alerting} was not shown to improve"
     elif unhelped:
         head = f"unchanged: the alerting series {alerting} did not improve"
     elif single:
@@ -521,11 +527,15 @@ def _names(names: Sequence[str]) -> str:
     return listed + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
 
 
-def _deciding_verdict(verdicts: Sequence[Verdict]) -> Verdict:
-    """Worse anywhere, then unjudged anywhere, then better anywhere, else unchanged."""
+def _deciding_verdict(verifications: Sequence[Verification]) -> Verdict:
+    """Worse anywhere, then unjudged anywhere, then better anywhere, then better but not
+    shown to be (``unproven``) anywhere, else unchanged."""
+    verdicts = [v.verdict for v in verifications if not unproven(v)]
     for verdict in (Verdict.degraded, Verdict.inconclusive, Verdict.improved):
         if verdict in verdicts:
             return verdict
+    if any(unproven(v) for v in verifications):
+        return Verdict.inconclusive
     return Verdict.unchanged
 
 

@@ -6,6 +6,7 @@ from vanguard.verify.compare import (
     mann_kendall_p,
     mann_whitney_p,
     theil_sen_slope,
+    unproven,
 )
 from vanguard.verify.rates import counter_rates
 from vanguard.verify.settle import Settlement, settle
@@ -19,4 +20,5 @@ __all__ = [
     "mann_whitney_p",
     "settle",
     "theil_sen_slope",
+    "unproven",
 ]

@@ -16,9 +16,14 @@ against its variance (``π/3 · σ²`` over each window's effective readings, le
 covariance) under Student's t with the spread's degrees of freedom. ``σ`` is the baseline's
 spread (a standard deviation of readings clipped at ``CLIP`` robust deviations, widened for
 the memory that keeps a window from showing all of it), or the observed window's when
-larger. Then it is ``improved`` or ``degraded`` according to ``better``; otherwise
-``unchanged``. The spread is that of the readings as they are, trend included: a baseline
-that drifts is a poor reference for a level, and the test asks more of it.
+larger. Then it is ``improved`` or ``degraded`` according to ``better``. Otherwise it is
+``unchanged`` (the action did not help: it is undone) only on evidence: when the shift
+leans the bad way or not at all, or falls significantly short of a gain of
+``min_relative_change`` (one-sided, ``short_p_value``); a shift for the better that shows
+neither is ``inconclusive`` (``unproven``): a fix is not rolled back because too few
+readings, or readings that move together, could not prove it. The spread is that of the
+readings as they are, trend included: a baseline that drifts is a poor reference for a
+level, and the test asks more of it.
 
 The trend in each window is a Theil-Sen slope (median of pairwise slopes, robust to spikes).
 A trend is *worsening* when it moves the level in the bad direction by at least
@@ -35,6 +40,9 @@ The slope never overturns a level verdict:
   slope measured over the few seconds of the observed window is never evidence;
 * level unchanged and a worsening trend appears only after the action: stays ``unchanged``;
   the reason says so, so that a human can look.
+
+A verdict the trend did not make ``improved`` is then weighed as above for ``unchanged``
+against ``inconclusive``.
 
 ``holm`` corrects the verdicts of several series judged together for their number.
 """
@@ -53,7 +61,14 @@ from numpy.typing import NDArray
 from vanguard.errors import InputError
 from vanguard.model import EvidencePoint, Verdict, Verification
 
-__all__ = ["compare", "holm", "mann_kendall_p", "mann_whitney_p", "theil_sen_slope"]
+__all__ = [
+    "compare",
+    "holm",
+    "mann_kendall_p",
+    "mann_whitney_p",
+    "theil_sen_slope",
+    "unproven",
+]
 
 MAX_SLOPE_POINTS = 300
 RHO_MAX = 0.99
@@ -129,17 +144,13 @@ def compare(
     b_spread = _spread(b_values) * _unshrunk(b_n)
     o_spread = max(_spread(o_values), b_spread)
     df = max(1.0, 1.0 / _together(b_hours, b_hours, 2.0 * decay) - 1.0)
-    p_value = _t_p(
-        _shift(o_values, b_values),
-        SHIFT_VARIANCE
-        * (
-            b_spread**2 / b_n
-            + o_spread**2 / o_n
-            - 2.0 * b_spread * o_spread * _together(b_hours, o_hours, decay)
-        ),
-        df,
-        informed=len(base) > 1 or len(obs) > 1,
+    variance = SHIFT_VARIANCE * (
+        b_spread**2 / b_n
+        + o_spread**2 / o_n
+        - 2.0 * b_spread * o_spread * _together(b_hours, o_hours, decay)
     )
+    informed = len(base) > 1 or len(obs) > 1
+    p_value = _t_p(_shift(o_values, b_values), variance, df, informed=informed)
     figures.update(
         {
             "baseline_mean": float(np.mean(b_values)),
@@ -222,6 +233,16 @@ def compare(
             )
     elif verdict is Verdict.unchanged and o_worsening and not b_worsening:
         notes.append(f"a worsening trend began after the action: {o_slope:+.3g}/h")
+    gain = -worse * _shift(o_values, b_values)
+    if verdict is Verdict.unchanged and gain > 0:
+        short_p = _short_p(min_relative_change * scale - gain, variance, df, informed=informed)
+        figures["short_p_value"] = short_p
+        if short_p >= alpha:
+            verdict = Verdict.inconclusive
+            notes.append(
+                f"nor shown to be less than {min_relative_change:.0%} better "
+                f"(p={short_p:.2g}): too little evidence to undo the action"
+            )
     if dropped:
         notes.append(f"{dropped} non-finite points dropped")
     if repeats:
@@ -240,16 +261,20 @@ def holm(verifications: Sequence[Verification], *, alpha: float = 0.05) -> list[
     Each series tested at ``alpha`` alone would, among 50 unchanged series, call one or more
     of them worse about nine times in ten; Holm keeps that below ``alpha`` for the lot. The
     p-value of a change is its level's (``p_value``), or for a stopped trend its
-    ``trend_stop_p_value``; a verification without one (an adapter's check), or inconclusive,
-    is left as it is and not counted. A change that does not survive becomes ``unchanged``,
-    the reason saying why; each counted series gets its ``adjusted_p_value``.
+    ``trend_stop_p_value``; a verification without one (an adapter's check), or inconclusive
+    for want of readings, is left as it is and not counted (one judged but ``unproven`` is
+    counted, and stays as it is). An improvement that does not survive becomes
+    ``inconclusive`` (not shown, but not shown absent either: see ``unproven``), a
+    degradation ``unchanged``, the reason saying why; each counted series gets its
+    ``adjusted_p_value``.
     """
     if not 0 < alpha < 1:
         raise InputError(f"alpha must be in (0, 1), got {alpha!r}")
     counted = [
         (n, p)
         for n, v in enumerate(verifications)
-        if v.verdict is not Verdict.inconclusive and (p := _claim_p(v)) is not None
+        if (v.verdict is not Verdict.inconclusive or unproven(v))
+        and (p := _claim_p(v)) is not None
     ]
     out = list(verifications)
     if len(counted) < 2:
@@ -262,11 +287,12 @@ def holm(verifications: Sequence[Verification], *, alpha: float = 0.05) -> list[
         figures = {**v.figures, "adjusted_p_value": running}
         if v.verdict in (Verdict.improved, Verdict.degraded) and running >= alpha:
             _, _, rest = v.reason.partition(": ")
+            now = Verdict.inconclusive if v.verdict is Verdict.improved else Verdict.unchanged
             out[n] = v.model_copy(
                 update={
-                    "verdict": Verdict.unchanged,
+                    "verdict": now,
                     "reason": (
-                        f"unchanged: {rest}; {v.verdict.value} alone, but not significant "
+                        f"{now.value}: {rest}; {v.verdict.value} alone, but not significant "
                         f"among {len(order)} series judged together "
                         f"(Holm-adjusted p={running:.2g}, need <{alpha:g})"
                     ),
@@ -276,6 +302,13 @@ def holm(verifications: Sequence[Verification], *, alpha: float = 0.05) -> list[
         else:
             out[n] = v.model_copy(update={"figures": figures})
     return out
+
+
+def unproven(verification: Verification) -> bool:
+    """Whether ``verification`` is inconclusive on the evidence weighed (a change for the
+    better too large to call none, too noisy to call real), not for want of readings: such a
+    series was judged, and its action is neither kept as a success nor undone on it."""
+    return verification.verdict is Verdict.inconclusive and "p_value" in verification.figures
 
 
 def _claim_p(verification: Verification) -> float | None:
@@ -536,6 +569,17 @@ def _t_p(difference: float, variance: float, df: float, *, informed: bool) -> fl
     if variance <= 0:
         return 0.0 if difference != 0 and informed else 1.0
     return _student_p(abs(difference) / math.sqrt(variance), df)
+
+
+def _short_p(gap: float, variance: float, df: float, *, informed: bool) -> float:
+    """One-sided p-value that a gain falls short of its target: ``gap`` is the target less
+    the estimated gain, of estimated ``variance`` (Student's t). With no spread, any shortfall
+    is shown if a window had more than one reading (``informed``)."""
+    if variance <= 0:
+        return 0.0 if gap > 0 and informed else 1.0
+    t = gap / math.sqrt(variance)
+    tail = _student_p(t, df) / 2.0
+    return tail if t > 0 else 1.0 - tail
 
 
 def _span(hours: FloatArray) -> float:

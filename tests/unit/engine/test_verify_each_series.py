@@ -518,3 +518,49 @@ def test_a_change_that_does_not_survive_the_correction_is_named_so() -> None:
     ) in combined.reason
     assert combined.figures["wait_seconds{pool=a}:adjusted_p_value"] == pytest.approx(0.09)
     assert combine_verifications(judged[:2]).verdict is DOWN
+
+
+UNPROVEN = _tested(UNSURE, 0.4)
+"""Better by far, but not shown to be more than noise (``vanguard.verify.unproven``)."""
+
+
+@pytest.mark.parametrize(
+    ("deciding", "verdict"),
+    [
+        ((UNPROVEN,), UNSURE),
+        ((UNPROVEN, _tested(SAME, 0.5)), UNSURE),
+        ((UNPROVEN, _tested(UP, 1e-6)), UP),
+        ((UNPROVEN, _tested(DOWN, 1e-6)), DOWN),
+    ],
+)
+def test_a_deciding_series_better_but_unproven_is_no_proof_of_nothing(
+    deciding: tuple[Verification, ...], verdict: Verdict
+) -> None:
+    """Ranked below a proven improvement and above unchanged: it leaves the action in place."""
+    judged = [SeriesJudgement(f"queue{{pool={n}}}", v) for n, v in enumerate(deciding)]
+    assert combine_verifications(judged, deciding=len(judged)).verdict is verdict
+
+
+def test_a_vetoing_series_better_but_unproven_is_judged_not_lost() -> None:
+    before = _points(10, 200, 10, 200, 10, 200)
+    after = tuple(
+        p.model_copy(update={"timestamp": p.timestamp + timedelta(minutes=10)})
+        for p in _points(10, 150, 10, 150, 10, 150)
+    )
+    (wait,) = judge_each_series(WAIT, {A: before}, {A: after}, _compare)
+    assert wait.verification.verdict is UNSURE
+    assert not wait.lost
+    queue = SeriesJudgement("queue{}", _tested(UP, 1e-6))
+    assert combine_verifications([queue, wait]).verdict is UP
+
+
+def test_the_alerting_series_better_but_unproven_leaves_the_action_in_place() -> None:
+    judged = [
+        SeriesJudgement("wait_seconds{pool=x}", UNPROVEN),
+        SeriesJudgement("wait_seconds{pool=y}", _tested(UP, 1e-6)),
+    ]
+    combined = combine_verifications(judged, deciding=2, alerting="wait_seconds{pool=x}")
+    assert combined.verdict is UNSURE
+    assert combined.reason.startswith(
+        "inconclusive: the alerting series wait_seconds{pool=x} was not shown to improve"
+    )
