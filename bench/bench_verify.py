@@ -38,7 +38,7 @@ import numpy as np
 from regression import verdict
 from vanguard.engine.activities import SeriesJudgement, combine_verifications
 from vanguard.model import EvidencePoint, Verdict, Verification
-from vanguard.verify import compare
+from vanguard.verify import compare, unproven
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 GAP_S = 300.0
@@ -66,6 +66,19 @@ def untouched(seed: int, phi: float, shift: float = 0.0) -> Verification:
     x = 100 + ar1(rng, 60 + 60 + 6, phi, 10)
     observed = x[120:] + 100 * shift
     return compare(at(x[:60], 0, 5), at(observed, 600, 5), better="lower")
+
+
+def second_look(seed: int, phi: float, shift: float = 0.0) -> Verdict:
+    """As ``untouched``, and as the engine does: six more readings, the twelve judged again,
+    when the first six lean better without showing it."""
+    rng = np.random.default_rng(seed)
+    x = 100 + ar1(rng, 60 + 60 + 12, phi, 10)
+    observed = x[120:] + 100 * shift
+    baseline = at(x[:60], 0, 5)
+    first = compare(baseline, at(observed[:6], 600, 5), better="lower")
+    if not unproven(first):
+        return first.verdict
+    return compare(baseline, at(observed, 600, 5), better="lower").verdict
 
 
 def spaced(seed: int, every: int, baseline_s: float, shift: float) -> Verdict:
@@ -130,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"untouched series, {draws} draws: false improved / false degraded"
-        " / left in place and escalated (inconclusive)"
+        " / escalated (inconclusive); after a second look: the same three"
     )
     false_at: dict[float, tuple[float, float]] = {}
     for phi in (0.0, 0.5, 0.9, 0.97):
@@ -138,7 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         up, down = share(seen, draws, Verdict.improved), share(seen, draws, Verdict.degraded)
         false_at[phi] = (up, down)
         unsure = share(seen, draws, Verdict.inconclusive)
-        print(f"  memory {phi:<4}  {up:6.1%}  {down:6.1%}  {unsure:6.1%}")
+        looked = Counter(second_look(seed, phi) for seed in range(draws))
+        print(
+            f"  memory {phi:<4}  {up:6.1%}  {down:6.1%}  {unsure:6.1%};"
+            f"  {share(looked, draws, Verdict.improved):6.1%}"
+            f"  {share(looked, draws, Verdict.degraded):6.1%}"
+            f"  {share(looked, draws, Verdict.inconclusive):6.1%}"
+        )
 
     few = max(draws // 5, 50)
     print(f"leak the remedy did not touch, {few} draws: false improved")
@@ -184,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     undone: dict[tuple[str, float, float], float] = {}
     for name, judge in (
         ("engine windows", lambda s, phi, shift: untouched(40_000 + s, phi, shift).verdict),
+        ("second look   ", lambda s, phi, shift: second_look(40_000 + s, phi, shift)),
         ("short windows ", short),
     ):
         for phi, shift in ((0.0, -0.3), (0.9, -0.3), (0.6, -0.8), (0.9, -0.8), (0.0, 0.3)):
@@ -196,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {share(seen, few, Verdict.improved):6.1%}"
             )
 
-    decisive = {k: v for k, v in undone.items() if k[0] == "engine windows" or k[1] < 0.9}
+    decisive = {k: v for k, v in undone.items() if k[0] != "short windows " or k[1] < 0.9}
     fixes = {k: v for k, v in decisive.items() if k[2] < 0}
     if max(fixes.values()) > 0.1:
         failures.append(f"working fixes rolled back above 10 %: {fixes}")

@@ -595,10 +595,15 @@ class Activities:
     @property
     def _unsettled_hold(self) -> timedelta:
         """How long an incident approved, applied or being verified counts as unsettled: the
-        in-flight hold, the verification window and the verification's own readings. Past
-        that its workflow is gone."""
+        in-flight hold, the verification window and the verification's own readings (a
+        second look included, at the slowest service's interval). Past that its workflow is
+        gone."""
         verification = self.settings.verification
-        readings = self.verify_samples * verification.sample_interval_s
+        interval = max(
+            (self._sample_interval(s) for s in self.settings.services),
+            default=verification.sample_interval_s,
+        )
+        readings = 2 * self.verify_samples * interval
         return self._in_flight_hold + timedelta(seconds=verification.window_s + readings)
 
     def _service(self, name: str) -> ServiceConfig | None:
@@ -1259,7 +1264,10 @@ class Activities:
         """Compare the series after the action with the baseline before it.
 
         A service with no metric source (a CI repository) is judged by the adapter's own
-        check alone; otherwise a failed check is degraded whatever the series say.
+        check alone; otherwise a failed check is degraded whatever the series say. When the
+        readings lean better without showing it (``vanguard.verify.unproven``), as many
+        again are read and the whole judged once more before the action is left in place
+        for a person: a second look settles most of them either way.
         """
         with self.store.session() as session:
             repo = IncidentRepo(session)
@@ -1318,13 +1326,33 @@ class Activities:
         recorded = self._baseline_windows(audit)
         if recorded is not None and recorded.earlier:
             return Verification(verdict=Verdict.inconclusive, reason=EARLIER_BASELINE)
-        counters = {metric_key(m) for m in metrics if m.counter(service.watch)}
-        observed = _as_rates(
-            self._sample(
-                service, metrics, self.verify_samples, loose=_own_keys(inp.alert, metrics)
-            ),
-            counters,
+        loose = _own_keys(inp.alert, metrics)
+        read = self._sample(service, metrics, self.verify_samples, loose=loose)
+        verification = self._judge_windows(inp, service, metrics, recorded, read)
+        if not unproven(verification):
+            return verification
+        more = self._sample(service, metrics, self.verify_samples, loose=loose)
+        again = self._judge_windows(inp, service, metrics, recorded, _joined(read, more))
+        return again.model_copy(
+            update={
+                "reason": f"{again.reason}; judged again on {self.verify_samples} more "
+                "readings: the first ones leaned better without showing it",
+                "figures": {**again.figures, "second_look": 1.0},
+            }
         )
+
+    def _judge_windows(
+        self,
+        inp: VerifyInput,
+        service: ServiceConfig,
+        metrics: Sequence[VerifyMetric],
+        recorded: Baseline | None,
+        read: SeriesWindows,
+    ) -> Verification:
+        """Every series ``read`` after the action judged against its baseline: the one
+        recorded before it, else the alert's own evidence."""
+        counters = {metric_key(m) for m in metrics if m.counter(service.watch)}
+        observed = _as_rates(read, counters)
         if recorded is not None:
             baseline = _as_rates(recorded.windows, counters)
         else:
@@ -2070,6 +2098,17 @@ def _forget_vanished(
         last = states[key].last_t
         if last is None or last < before:
             del states[key]
+
+
+def _joined(first: SeriesWindows, then: SeriesWindows) -> SeriesWindows:
+    """Two successive readings of the same entries as one, each series in time order."""
+    return {
+        key: {
+            labels: (*first.get(key, {}).get(labels, ()), *then.get(key, {}).get(labels, ()))
+            for labels in {*first.get(key, {}), *then.get(key, {})}
+        }
+        for key in {*first, *then}
+    }
 
 
 def _as_rates(windows: SeriesWindows, counters: set[str]) -> SeriesWindows:

@@ -50,9 +50,10 @@ class RemediationInput(Msg):
     baseline_timeout_s: float = Field(default=90_000.0, gt=0)
     """Reading the baseline may take ``verification.baseline_s`` (at most a day) and its
     reads; the activity heartbeats throughout, so a dead worker is noticed within a minute."""
-    verify_timeout_s: float = Field(default=7200.0, gt=0)
+    verify_timeout_s: float = Field(default=10_800.0, gt=0)
     """Reading the verification window: six readings up to ``sample_interval_s`` (at most
-    600 s) apart, and the adapter's own check."""
+    600 s) apart, six more when the first leaned better without showing it, and the
+    adapter's own check."""
     notify_patience_s: float = Field(default=3600.0, gt=0)
     """How long the outcome's message is retried while a channel is down."""
 

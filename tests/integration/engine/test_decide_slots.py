@@ -107,7 +107,7 @@ def test_an_approval_whose_action_never_came_frees_its_slot_after_the_hold(store
     assert verdicts["rate_limit"], "the slot is free again"
     assert not verdicts["cooldown"], "the approval counts as unsettled for a window longer"
     verification = settings.verification
-    readings_s = acts.verify_samples * verification.sample_interval_s
+    readings_s = 2 * acts.verify_samples * verification.sample_interval_s
     now[0] = T0 + hold + timedelta(seconds=verification.window_s + readings_s - 1)
     assert not acts.decide(_diagnosed(acts, 4)).approved, "its verification may still read"
     now[0] = T0 + hold + timedelta(seconds=verification.window_s + readings_s + 1)

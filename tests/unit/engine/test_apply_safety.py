@@ -326,8 +326,9 @@ def test_a_late_attempt_meets_the_fence_and_records_nothing(store: Store) -> Non
 
 
 def test_an_action_is_unsettled_while_its_verification_still_reads(store: Store) -> None:
-    """Six readings ten minutes apart take an hour after the window: a second remedy on the
-    service meanwhile would spoil the first one's verdict, so it waits."""
+    """Six readings ten minutes apart take an hour after the window, and a second look six
+    more: a second remedy on the service meanwhile would spoil the first one's verdict, so
+    it waits."""
     adapter = RerunAdapter(ok=True)
     acts = _activities(store, adapter, PolicyConfig(min_confidence=0.5))
     slow = acts.settings.verification.model_copy(update={"sample_interval_s": 600.0})
@@ -336,7 +337,7 @@ def test_an_action_is_unsettled_while_its_verification_still_reads(store: Store)
     assert approved
     acts.apply_action(first)
     before_and_window_s = slow.baseline_s + slow.window_s
-    reading = T0 + timedelta(seconds=before_and_window_s) + timedelta(minutes=30 + 30)
+    reading = T0 + timedelta(seconds=before_and_window_s) + timedelta(minutes=30 + 110)
     second, approved = _decide_at(acts, 2, reading)
     assert not approved, "the first action is still being verified"
     with store.session() as session:

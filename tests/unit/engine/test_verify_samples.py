@@ -157,11 +157,12 @@ def test_sampling_tells_temporal_the_worker_is_alive_while_it_waits(
 
 def test_the_workflow_gives_sampling_the_time_the_settings_can_ask_for() -> None:
     """The longest baseline (``baseline_s`` up to a day) and the longest verification (six
-    readings up to ``MAX_SAMPLE_INTERVAL_S`` apart) fit in their activities' timeouts."""
+    readings up to ``MAX_SAMPLE_INTERVAL_S`` apart, and six more for a second look) fit in
+    their activities' timeouts."""
     longest_baseline = VerificationConfig.model_json_schema()["properties"]["baseline_s"]["maximum"]
     inp = RemediationInput(incident_id="inc-1", alert=_alert(), window_s=60)
     assert inp.baseline_timeout_s >= longest_baseline + 600
-    assert inp.verify_timeout_s >= 6 * MAX_SAMPLE_INTERVAL_S + 600
+    assert inp.verify_timeout_s >= 2 * 6 * MAX_SAMPLE_INTERVAL_S + 600
 
 
 def _alert() -> Alert:
