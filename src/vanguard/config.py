@@ -654,13 +654,49 @@ class ServiceConfig(Section):
         return min(found) if found else None
 
 
+MAX_SAMPLE_INTERVAL_S = 600.0
+"""The longest time between verification readings, as ``sample_interval_s`` allows: the
+workflow's timeouts for the baseline and the verification are sized for it."""
+MIN_BASELINE_READINGS = 20
+"""Fewer baseline readings cannot tell whether readings move together: their memory is then
+taken high, and only a large change is found (``vanguard.verify.compare``)."""
+
+
 class VerificationConfig(Section):
     """How long to look before and after an action (seconds; minutes in production)."""
 
     baseline_s: float = Field(default=300.0, ge=1, le=86400)
     window_s: float = Field(default=300.0, ge=1, le=86400)
-    sample_interval_s: float = Field(default=5.0, ge=0.2, le=600)
+    sample_interval_s: float = Field(default=5.0, ge=0.2, le=MAX_SAMPLE_INTERVAL_S)
     min_relative_change: float = Field(default=0.1, ge=0, le=10)
+
+    def interval_for(self, service: ServiceConfig) -> float:
+        """``sample_interval_s``, or a Prometheus server's ``interval_s`` when longer (up to
+        ``MAX_SAMPLE_INTERVAL_S``): the server answers with its last scrape until the next,
+        so reading it faster gives the same sample again, which counts once."""
+        if service.prometheus is not None:
+            return max(
+                self.sample_interval_s, min(service.prometheus.interval_s, MAX_SAMPLE_INTERVAL_S)
+            )
+        return self.sample_interval_s
+
+    def baseline_readings(self, service: ServiceConfig) -> int:
+        """How many distinct readings ``baseline_s`` holds for ``service``."""
+        return round(self.baseline_s / self.interval_for(service))
+
+    def short_baselines(self, services: Sequence[ServiceConfig]) -> list[str]:
+        """A warning for each service with a source whose baseline holds fewer than
+        ``MIN_BASELINE_READINGS`` readings."""
+        return [
+            f"verification.baseline_s: {self.baseline_s:g} s holds "
+            f"{self.baseline_readings(s)} readings of service {s.name!r} (one every "
+            f"{self.interval_for(s):g} s); fewer than {MIN_BASELINE_READINGS} cannot tell "
+            "whether its readings move together, and its remedies are judged only on large "
+            f"changes: give the baseline at least {MIN_BASELINE_READINGS * self.interval_for(s):g}"
+            " s"
+            for s in services
+            if s.has_source and self.baseline_readings(s) < MIN_BASELINE_READINGS
+        ]
 
 
 class NotifyTarget(Section):

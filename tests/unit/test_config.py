@@ -8,6 +8,10 @@ import pytest
 import yaml
 
 from vanguard.config import (
+    PrometheusSource,
+    ScrapeConfig,
+    ServiceConfig,
+    VerificationConfig,
     VerifyMetric,
     WatchConfig,
     declared_note,
@@ -794,3 +798,22 @@ def test_a_patterns_directory_that_is_not_there_is_named_with_its_line(tmp_path:
     assert str(tmp_path / "patterns") in str(info.value)
     (tmp_path / "patterns").mkdir()
     assert load_settings(path).patterns_dirs == (tmp_path / "patterns",)
+
+
+def test_a_baseline_too_short_to_tell_memory_is_warned_of() -> None:
+    scraped = ServiceConfig(name="web", type="web", scrape=ScrapeConfig(url="http://x"))
+    served = ServiceConfig(
+        name="db",
+        type="pg",
+        prometheus=PrometheusSource(url="http://prometheus:9090", interval_s=30),
+    )
+    sourceless = ServiceConfig(name="ci", type="github")
+    verification = VerificationConfig(baseline_s=300, sample_interval_s=5)
+    assert verification.baseline_readings(scraped) == 60
+    assert verification.baseline_readings(served) == 10
+    (warning,) = verification.short_baselines([scraped, served, sourceless])
+    assert warning.startswith(
+        "verification.baseline_s: 300 s holds 10 readings of service 'db' (one every 30 s)"
+    )
+    assert warning.endswith("give the baseline at least 600 s")
+    assert VerificationConfig(baseline_s=600).short_baselines([served]) == []

@@ -297,6 +297,7 @@ def config_check(
         for j, watch in enumerate(service.watch)
         if (note := kind_note(watch.metric, watch.kind, written=not watch.kind_by_name))
     ]
+    warnings += settings.verification.short_baselines(settings.services)
     warnings += _exposed_api(settings)
     if settings.github is not None and (note := settings.github.poll_budget_warning()):
         warnings.append(f"github.{note}")

@@ -539,10 +539,6 @@ def _deciding_verdict(verifications: Sequence[Verification]) -> Verdict:
     return Verdict.unchanged
 
 
-MAX_SAMPLE_INTERVAL_S = 600.0
-"""The longest time between verification readings, as ``sample_interval_s`` allows: the
-workflow's timeouts for the baseline and the verification are sized for it."""
-
 EVIDENCE_FRESH_S = 60.0
 """An alert's own points stand for the state before the action while they are this recent;
 after a wait (a person asked, a maintenance window) the series is read again."""
@@ -1540,13 +1536,8 @@ class Activities:
         }
 
     def _sample_interval(self, service: ServiceConfig) -> float:
-        """``sample_interval_s``, or a Prometheus server's ``interval_s`` when longer (up to
-        ``MAX_SAMPLE_INTERVAL_S``): the server answers with its last scrape until the next,
-        so reading it faster gives the same sample again, which counts once."""
-        interval = self.settings.verification.sample_interval_s
-        if service.prometheus is not None:
-            return max(interval, min(service.prometheus.interval_s, MAX_SAMPLE_INTERVAL_S))
-        return interval
+        """How far apart ``service`` is read (``VerificationConfig.interval_for``)."""
+        return self.settings.verification.interval_for(service)
 
     @activity.defn
     def rollback(self, inp: RollbackInput) -> ActionResult:

@@ -273,8 +273,7 @@ def holm(verifications: Sequence[Verification], *, alpha: float = 0.05) -> list[
     counted = [
         (n, p)
         for n, v in enumerate(verifications)
-        if (v.verdict is not Verdict.inconclusive or unproven(v))
-        and (p := _claim_p(v)) is not None
+        if (v.verdict is not Verdict.inconclusive or unproven(v)) and (p := _claim_p(v)) is not None
     ]
     out = list(verifications)
     if len(counted) < 2:

@@ -14,6 +14,7 @@ from temporalio.testing import ActivityEnvironment
 
 from vanguard.act.base import MemoryLedger
 from vanguard.config import (
+    MAX_SAMPLE_INTERVAL_S,
     PrometheusSource,
     ScrapeConfig,
     ServiceConfig,
@@ -23,7 +24,6 @@ from vanguard.config import (
 )
 from vanguard.engine import activities
 from vanguard.engine.activities import (
-    MAX_SAMPLE_INTERVAL_S,
     Activities,
     judge_each_series,
     labels_key,
