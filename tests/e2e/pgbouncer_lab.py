@@ -24,6 +24,7 @@ from typing import Any, Self
 import psycopg
 import pytest
 import yaml
+from temporalio.client import WorkflowHandle
 
 from tests.servers.pgbouncer import PgBouncerServer
 from tests.servers.process import require_binary, stop_popen
@@ -275,6 +276,28 @@ async def wait_for_incidents(
         await asyncio.sleep(0.2)
     states = [(i.incident_id, str(i.state)) for i in found]
     pytest.fail(f"timed out after {timeout_s} s waiting for {count} incident(s): {states}")
+
+
+async def swept(
+    watcher: WorkflowHandle[Any, Any],
+    count: int,
+    *,
+    timeout_s: float,
+    check: Callable[[], None] = lambda: None,
+) -> None:
+    """Wait until ``watcher`` has finished ``count`` sweeps (completed activities in its
+    history): a worker started in its own process may take seconds to import on a busy
+    machine, and a surge begun before it reads anything is a queue it never saw rise."""
+    deadline = time.monotonic() + timeout_s
+    done = 0
+    while time.monotonic() < deadline:
+        check()
+        history = await watcher.fetch_history()
+        done = sum(e.HasField("activity_task_completed_event_attributes") for e in history.events)
+        if done >= count:
+            return
+        await asyncio.sleep(0.2)
+    pytest.fail(f"the watcher swept {done} times in {timeout_s} s, waiting for {count}")
 
 
 EXPORTER = "prometheus-pgbouncer-exporter==2.1.2"

@@ -18,6 +18,7 @@ from tests.e2e.pgbouncer_lab import (
     pool_settings,
     running,
     sweep_input,
+    swept,
     wait_for_incidents,
 )
 from tests.servers.pgbouncer import StartPgBouncer
@@ -173,6 +174,8 @@ async def test_worker_killed_between_apply_and_verify_resizes_exactly_once(
     watcher = await start_watcher(client, sweep_input(8), task_queue=task_queue)
     load = Saturation(pool.bouncer)
     try:
+        warmup = settings.services[0].watch[0].rule.warmup
+        await swept(watcher, warmup, timeout_s=60, check=running(first, tmp_path / "worker1.log"))
         await load.run()
         (applied,) = await wait_for_incidents(
             runtime.store,
