@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
+import re
 import socket
 import threading
 import time
@@ -206,6 +208,45 @@ def test_a_long_chat_message_is_cut_and_points_to_the_rest() -> None:
     assert len(text) <= CHAT_LIMIT
     assert "… (vanguard incidents show inc-42)\n*Undo:* vanguard rollback inc-42" in text
     assert chat_text(message()).count("\n") == 2
+
+
+def test_outside_text_in_a_chat_message_cannot_mention_the_channel_or_forge_a_link() -> None:
+    """A contributor names a fork's workflow: Slack's controls, a markdown link and a
+    mention reach the channel as text, and read the same."""
+    forged = "<https://evil.example/|vanguard rollback inc-1>"
+    body = (
+        f"CI <!channel> failed {forged} [vanguard rollback inc-1](https://evil.example/)\n"
+        "[ref]: https://evil.example/ @here <@U024BE7LH> R&D"
+    )
+    sent = Message(
+        title="[escalated] octo/repo ci_job_failed: CI <!here>",
+        body=body,
+        severity=Severity.critical,
+        incident_id="inc-1",
+        undo="vanguard rollback inc-1 -c /etc/vanguard/vanguard.yaml",
+    )
+    text = chat_text(sent)
+    assert "<" not in text and ">" not in text
+    assert "](" not in text and "]:" not in text and "@here" not in text
+    assert "&lt;!channel&gt;" in text and "R&amp;D" in text
+    assert text.endswith("\n*Undo:* vanguard rollback inc-1 -c /etc/vanguard/vanguard.yaml")
+    shown = html.unescape(text.replace("\u200b", ""))
+    assert shown == f"*{sent.title}*\n{body}\n*Undo:* {sent.undo}"
+
+
+def test_a_chat_undo_line_reads_as_written() -> None:
+    manual = message().model_copy(update={"undo": "git -C /srv/conf revert <commit> && reload"})
+    assert chat_text(manual).endswith(
+        "*Undo:* git -C /srv/conf revert &lt;commit&gt; &amp;&amp; reload"
+    )
+
+
+@pytest.mark.parametrize("lead", range(5))
+def test_a_chat_message_is_never_cut_inside_an_escape(lead: int) -> None:
+    long = message().model_copy(update={"body": "x" * lead + "<&>" * 2000})
+    text = chat_text(long)
+    assert len(text) <= CHAT_LIMIT
+    assert re.search(r"&(?!amp;|lt;|gt;)", text) is None
 
 
 def test_a_chat_url_with_its_token_comes_from_the_environment(
