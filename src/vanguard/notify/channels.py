@@ -108,8 +108,17 @@ class WebhookNotifier:
         timeout: float = 5.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+            host = httpx.URL(url).host
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ConfigError(
+                f"webhook url{_origin(url)} is malformed ({type(exc).__name__}): check its "
+                "host, port and characters",
+                key="url",
+            ) from exc
+        if parts.scheme not in ("http", "https") or not host:
             raise ConfigError(
                 f"webhook url must be http(s)://host/..., got scheme {parts.scheme!r}", key="url"
             )
@@ -121,9 +130,7 @@ class WebhookNotifier:
         self.format = format
         self.timeout = timeout
         self._secret = secret
-        self._where = f"{parts.scheme}://{parts.hostname}" + (
-            f":{parts.port}" if parts.port else ""
-        )
+        self._where = f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
         self._client = httpx.Client(timeout=timeout, transport=transport)
 
     def __repr__(self) -> str:
@@ -131,7 +138,8 @@ class WebhookNotifier:
         return f"WebhookNotifier({self._where}, {signed})"
 
     def send(self, message: Message) -> None:
-        """Deliver ``message``; any transport error or non-2xx answer raises ``NotifyError``."""
+        """Deliver ``message``; a transport error, a URL httpx refuses or a non-2xx answer
+        raises ``NotifyError``, so the channels after this one are still tried."""
         if self.format == "chat":
             body = json.dumps({"text": chat_text(message)}, ensure_ascii=False).encode()
         else:
@@ -149,7 +157,7 @@ class WebhookNotifier:
             raise NotifyError(
                 f"webhook {self._where}: no answer within {self.timeout:g} s"
             ) from exc
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             raise NotifyError(f"webhook {self._where}: {type(exc).__name__}") from exc
         if not response.is_success:
             raise NotifyError(
@@ -170,3 +178,13 @@ class WebhookNotifier:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _origin(url: str) -> str:
+    """`` at scheme://host`` of ``url`` as far as it parses, for a message; never its path."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return ""
+    return f" at {parts.scheme}://{host}" if host else ""

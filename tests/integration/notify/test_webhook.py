@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from tests.unit.notify.builders import (
@@ -26,7 +27,7 @@ from tests.unit.notify.builders import (
 )
 from vanguard.config import NotifyTarget
 from vanguard.engine.runtime import build_notifiers
-from vanguard.errors import NotifyError
+from vanguard.errors import ConfigError, NotifyError
 from vanguard.model import OutcomeStatus, Remedy, Severity
 from vanguard.notify import (
     DELIVERY_HEADER,
@@ -166,6 +167,44 @@ def test_unreachable_receiver_raises_action_failed() -> None:
     assert "tok3n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://xn--abc-.example.org" + TOKEN_PATH, "https://xn--abc-.example.org"),
+        ("https://hööks-.example.org" + TOKEN_PATH, "https://hööks-.example.org"),
+        ("https://hooks.example.org" + TOKEN_PATH + "\x01", "https://hooks.example.org"),
+        ("https://hooks.example.org:99999" + TOKEN_PATH, "https://hooks.example.org"),
+        ("https://[::1" + TOKEN_PATH, ""),
+    ],
+)
+def test_a_malformed_url_is_refused_when_the_channel_is_built(url: str, origin: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        WebhookNotifier(url)
+    text = str(info.value)
+    assert text.startswith(f"url: webhook url{' at ' + origin if origin else ''} is malformed")
+    assert "tok3n" not in text
+
+
+def test_a_url_refused_below_the_client_is_a_notify_error_naming_the_host() -> None:
+    """httpx raises ``InvalidURL`` and IDNA a ``ValueError``, neither an ``HTTPError``: both
+    must reach the caller as ``NotifyError``, or the channels after this one are never tried."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.InvalidURL("Invalid non-printable ASCII character in URL")
+
+    def idna(request: httpx.Request) -> httpx.Response:
+        raise ValueError("A-label must not end with a hyphen")
+
+    for handler in (refuse, idna):
+        hook = WebhookNotifier(
+            "https://hooks.example.org" + TOKEN_PATH, transport=httpx.MockTransport(handler)
+        )
+        with hook, pytest.raises(NotifyError) as info:
+            hook.send(message())
+        assert str(info.value).startswith("webhook https://hooks.example.org: ")
+        assert "tok3n" not in str(info.value)
+
+
 def test_rendered_incident_reaches_the_receiver_without_secrets(receiver: Receiver) -> None:
     db_password = "pg-pa55word-9f3"
     rendered = render(
@@ -226,9 +265,9 @@ def test_outside_text_in_a_chat_message_cannot_mention_the_channel_or_forge_a_li
         undo="vanguard rollback inc-1 -c /etc/vanguard/vanguard.yaml",
     )
     text = chat_text(sent)
-    assert "<" not in text and ">" not in text
-    assert "](" not in text and "]:" not in text and "@here" not in text
-    assert "&lt;!channel&gt;" in text and "R&amp;D" in text
+    assert [c for c in ("<", ">", "](", "]:", "@here") if c in text] == []
+    assert "&lt;!channel&gt;" in text
+    assert "R&amp;D" in text
     assert text.endswith("\n*Undo:* vanguard rollback inc-1 -c /etc/vanguard/vanguard.yaml")
     shown = html.unescape(text.replace("\u200b", ""))
     assert shown == f"*{sent.title}*\n{body}\n*Undo:* {sent.undo}"
