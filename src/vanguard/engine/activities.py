@@ -88,7 +88,7 @@ from vanguard.model import (
     Verification,
 )
 from vanguard.notify import Notifier, render
-from vanguard.notify.base import FAILED, HELD, NOTIFIED
+from vanguard.notify.base import FAILED, HELD, NOTIFIED, channel_ids
 from vanguard.notify.render import config_flag
 from vanguard.notify.repeat import held_note, repeat_history, repeat_key
 from vanguard.redact import redact, redact_text
@@ -1670,9 +1670,13 @@ class Activities:
 
         The ``approval`` phase asks for an answer while the incident waits (how to approve
         or decline it); the ``outcome`` phase says how it ended. Each channel has its own
-        ledger key per phase: a retry after one channel failed resends only to the channels
-        not yet done. A channel that failed mid-send may receive the message twice (at
-        least once, never silently dropped); receivers dedupe by incident id and title.
+        ledger key per phase, named by what the channel is (``channel_ids``), not where it
+        stands in ``notify:``: a retry after one channel failed resends only to the channels
+        not yet done, even when ``notify:`` was edited in between. A channel that failed
+        mid-send may receive the message twice (at least once, never silently dropped);
+        receivers dedupe by incident id and title. Keys of the earlier scheme (by position)
+        are not read as done: a retry in flight across that upgrade resends once to the
+        channels that already had it, and is then never held as a repeat.
         """
         with self.store.session() as session:
             record = self._record(IncidentRepo(session), inp.incident_id)
@@ -1690,8 +1694,8 @@ class Activities:
         )
         stage = "notify" if inp.phase == "outcome" else "notify-approval"
         pending: list[tuple[str, Notifier]] = []
-        for n, notifier in enumerate(self.notifiers):
-            key = f"{inp.incident_id}:{stage}:{n}:{type(notifier).__name__}"
+        for channel, notifier in zip(channel_ids(self.notifiers), self.notifiers, strict=True):
+            key = f"{inp.incident_id}:{stage}:{channel}"
             entry = self.ledger.get(key)
             if entry is None or entry.result is None:
                 pending.append((key, notifier))
@@ -1712,7 +1716,13 @@ class Activities:
             else None
         )
         if repeat is not None:
-            begun = any(self.ledger.get(key) for key, _ in pending)
+            positional = (
+                f"{inp.incident_id}:{stage}:{n}:{type(notifier).__name__}"
+                for n, notifier in enumerate(self.notifiers)
+            )
+            begun = any(self.ledger.get(key) for key, _ in pending) or any(
+                self.ledger.get(key) for key in positional
+            )
             hold, note = self._repeat_verdict(record, repeat, may_hold=not begun)
             if hold:
                 return

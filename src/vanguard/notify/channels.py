@@ -128,6 +128,9 @@ class WebhookNotifier:
             raise ConfigError(f"timeout must be in (0, 300] seconds, got {timeout}", key="timeout")
         self.url = url
         self.format = format
+        self.channel = f"webhook:{format}:{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+        """Who this channel is, for the notify ledger: the same URL and format, the same
+        channel, wherever it stands in ``notify:``."""
         self.timeout = timeout
         self._secret = secret
         self._where = f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")

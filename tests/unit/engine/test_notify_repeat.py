@@ -9,6 +9,7 @@ import pytest
 
 from tests.notifiers import Refusing
 from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _alert
+from tests.unit.notify.builders import result
 from vanguard.act.base import MemoryLedger
 from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
@@ -158,3 +159,43 @@ def test_a_retry_after_one_channel_failed_sends_the_same_message_to_the_rest(
     assert first.body == second.body
     assert "2 more incidents ended the same way" in second.body
     assert loop.held("inc-76") == []
+
+
+def test_a_channel_added_in_front_during_a_retry_is_told_and_none_twice(store: Store) -> None:
+    """Slack is down, so the outcome is retried; meanwhile someone adds a pager in front of
+    the list and restarts the worker. Keys by position gave the pager Teams' "done"."""
+    loop = Loop(store, repeat_s=0)
+    teams = Refusing(lambda message, refused: False, channel="teams")
+    slack = Refusing(lambda message, refused: refused == 0, channel="slack")
+    loop.acts.notifiers = [teams, slack]
+    with pytest.raises(NotifyError):
+        loop.incident(0)
+    pager = Refusing(lambda message, refused: False, channel="pager")
+    loop.acts.notifiers = [pager, teams, slack]
+    loop.acts.notify(NotifyInput(incident_id="inc-0", status=OutcomeStatus.resolved))
+    assert [len(c.messages) for c in (pager, teams, slack)] == [1, 1, 1]
+    loop.acts.notifiers = [slack]
+    loop.acts.notify(NotifyInput(incident_id="inc-0", status=OutcomeStatus.resolved))
+    assert len(slack.messages) == 1, "a channel removed in front hands nobody its key"
+
+
+def test_a_delivery_keyed_by_position_is_resent_at_most_once_and_never_held(
+    store: Store,
+) -> None:
+    """A retry in flight across the upgrade: the memory channel took the first decline
+    under the old key (by position), the chat was down, and a like decline was told since.
+    The retry tells both channels once (not holding what a channel took) and then stops."""
+    loop = Loop(store, repeat_s=3600)
+    chat = Refusing(lambda message, refused: False, channel="chat")
+    loop.incident(0)
+    loop.acts.notifiers = []
+    loop.incident(15)
+    loop.acts.ledger.finish("inc-15:notify:0:MemoryNotifier", result(applied=True))
+    loop.acts.ledger.begin("inc-15:notify:1:Refusing", {})
+    loop.acts.notifiers = [loop.notifier, chat]
+    loop.incident(20)
+    for _ in range(3):
+        loop.acts.notify(NotifyInput(incident_id="inc-15", status=OutcomeStatus.declined))
+    assert [m.incident_id for m in chat.messages] == ["inc-20", "inc-15"]
+    assert loop.told()[-2:] == [("inc-20", "[declined]"), ("inc-15", "[declined]")]
+    assert loop.held("inc-15") == []
