@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from tests.notifiers import Refusing
 from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _alert
@@ -23,10 +24,10 @@ from vanguard.engine.messages import (
     OpenInput,
     VerifyInput,
 )
-from vanguard.errors import NotifyError
+from vanguard.errors import NotifyError, StoreError
 from vanguard.model import Outcome, OutcomeStatus
 from vanguard.notify import MemoryNotifier, Notifier
-from vanguard.notify.base import HELD
+from vanguard.notify.base import HELD, NOTIFIED
 from vanguard.store import AuditLog, Store
 
 
@@ -199,3 +200,37 @@ def test_a_delivery_keyed_by_position_is_resent_at_most_once_and_never_held(
     assert [m.incident_id for m in chat.messages] == ["inc-20", "inc-15"]
     assert loop.told()[-2:] == [("inc-20", "[declined]"), ("inc-15", "[declined]")]
     assert loop.held("inc-15") == []
+
+
+def test_a_delivery_whose_audit_entry_was_lost_is_recorded_by_the_retry(store: Store) -> None:
+    """Every channel took the decline, then the database refused the ``notified`` entry.
+    The retry sends nothing again and writes the entry once, so the next like decline is
+    held as the repeat it is."""
+    loop = Loop(store, repeat_s=3600)
+    loop.incident(0)
+    with store.session() as session:
+        session.execute(
+            text(
+                "CREATE TRIGGER refuse_notified BEFORE INSERT ON audit_entries "
+                "WHEN NEW.kind = 'notified' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )
+        )
+    with pytest.raises(StoreError):
+        loop.incident(15)
+    with store.session() as session:
+        session.execute(text("DROP TRIGGER refuse_notified"))
+    for _ in range(2):
+        loop.acts.notify(NotifyInput(incident_id="inc-15", status=OutcomeStatus.declined))
+    with store.session() as session:
+        notified = [e.payload for e in AuditLog(session).entries("inc-15") if e.kind == NOTIFIED]
+    assert notified == [
+        {
+            "title": loop.notifier.messages[-1].title,
+            "channels": 1,
+            "phase": "outcome",
+            "repeat_key": "octo/repo/ci_job_failed|ci_flaky_network|declined|rate_limit",
+        }
+    ]
+    loop.incident(30)
+    assert loop.told() == [("inc-0", "[resolved]"), ("inc-15", "[declined]")]
+    assert loop.held("inc-30")[0]["repeat_of"] == "inc-15"
