@@ -24,18 +24,31 @@ from vanguard.engine.messages import (
     OpenInput,
     VerifyInput,
 )
-from vanguard.errors import NotifyError, StoreError
-from vanguard.model import Outcome, OutcomeStatus
+from vanguard.errors import AdapterError, NotifyError, StoreError
+from vanguard.model import NOT_BEGUN, ActionRequest, ActionResult, Outcome, OutcomeStatus
 from vanguard.notify import MemoryNotifier, Notifier
 from vanguard.notify.base import HELD, NOTIFIED
 from vanguard.store import AuditLog, Store
+
+
+class NeverBegins(RerunAdapter):
+    """Refuses before it begins, as supervisord does a misspelt program."""
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        raise AdapterError("supervisord at 127.0.0.1:9001: BAD_NAME: no such program 'web2'")
 
 
 class Loop:
     """Incidents of one CI service whose daily action is spent after the first."""
 
     def __init__(
-        self, store: Store, repeat_s: float, *, ask: bool = False, also: Notifier | None = None
+        self,
+        store: Store,
+        repeat_s: float,
+        *,
+        ask: bool = False,
+        also: Notifier | None = None,
+        begins: bool = True,
     ) -> None:
         self.now = T0
         self.notifier = MemoryNotifier()
@@ -53,14 +66,15 @@ class Loop:
             settings,
             store,
             [PATTERN],
-            {"ci.rerun": RerunAdapter(True)},
+            {"ci.rerun": RerunAdapter(True) if begins else NeverBegins(True)},
             MemoryLedger(),
             [self.notifier, *([also] if also else [])],
             clock=lambda: self.now,
         )
 
     def incident(self, minutes: int) -> str:
-        """Open, diagnose, decide (act when approved), close and notify one incident."""
+        """Open, diagnose, decide (act when approved), close and notify one incident; an
+        action that never began ends *failed*, teaching nothing, as the workflow ends it."""
         self.now = T0 + timedelta(minutes=minutes)
         alert = _alert(minutes).model_copy(update={"detected_at": self.now})
         iid = f"inc-{minutes}"
@@ -68,22 +82,29 @@ class Loop:
         acts.open_incident(OpenInput(incident_id=iid, alert=alert))
         diagnosis = acts.diagnose(DiagnoseInput(incident_id=iid, alert=alert))
         decision = acts.decide(DecideInput(incident_id=iid, alert=alert, diagnosis=diagnosis))
-        status = OutcomeStatus.declined
+        status, reason, teaches = OutcomeStatus.declined, decision.reason, True
         if decision.needs_approval:
             acts.notify(NotifyInput(incident_id=iid, phase="approval"))
         elif decision.approved:
             apply = ApplyInput(incident_id=iid, alert=alert, diagnosis=diagnosis)
-            action = acts.apply_action(apply)
-            acts.verify(
-                VerifyInput(incident_id=iid, alert=alert, diagnosis=diagnosis, action=action)
-            )
-            status = OutcomeStatus.resolved
+            try:
+                action = acts.apply_action(apply)
+            except AdapterError as exc:
+                assert acts.action_begun(apply) is None
+                status, reason = OutcomeStatus.failed, f"action failed: {exc}; {NOT_BEGUN}"
+                teaches = False
+            else:
+                acts.verify(
+                    VerifyInput(incident_id=iid, alert=alert, diagnosis=diagnosis, action=action)
+                )
+                status = OutcomeStatus.resolved
         outcome = Outcome(
             incident_id=iid,
             pattern_id=diagnosis.pattern_id,
             status=status,
-            reason=decision.reason,
+            reason=reason,
             finished_at=self.now,
+            teaches=teaches,
         )
         acts.close_incident(CloseInput(outcome=outcome, decision=decision))
         acts.notify(NotifyInput(incident_id=iid, status=status))
@@ -234,3 +255,19 @@ def test_a_delivery_whose_audit_entry_was_lost_is_recorded_by_the_retry(store: S
     loop.incident(30)
     assert loop.told() == [("inc-0", "[resolved]"), ("inc-15", "[declined]")]
     assert loop.held("inc-30")[0]["repeat_of"] == "inc-15"
+
+
+def test_an_action_that_never_begins_is_told_once_then_held_like_a_repeat(store: Store) -> None:
+    """A misspelt program: every trial the breaker lets through after its cooldown fails
+    before it begins, the same news each time. The first failure is told; the rest within
+    ``notify_repeat_s`` are held, and the next one told says how many went unsent."""
+    loop = Loop(store, repeat_s=4 * 3600, begins=False)
+    for minutes in (0, 15, 30, 45, 91, 152, 245):
+        loop.incident(minutes)
+    assert loop.told() == [
+        ("inc-0", "[failed]"),
+        ("inc-45", "[declined]"),
+        ("inc-245", "[failed]"),
+    ]
+    assert [loop.held(f"inc-{m}")[0]["repeat_of"] for m in (15, 30, 91, 152)] == ["inc-0"] * 4
+    assert "4 more incidents ended the same way" in loop.notifier.messages[-1].body
