@@ -12,8 +12,8 @@ class Refusing(MemoryNotifier):
     """Refuses the messages ``down`` picks (given each message and how many were refused so
     far), counting them in ``refused``, and keeps every other in ``messages``."""
 
-    def __init__(self, down: Callable[[Message, int], bool]) -> None:
-        super().__init__()
+    def __init__(self, down: Callable[[Message, int], bool], channel: str = "memory") -> None:
+        super().__init__(channel)
         self.down = down
         self.refused = 0
 

@@ -88,7 +88,7 @@ from vanguard.model import (
     Verification,
 )
 from vanguard.notify import Notifier, render
-from vanguard.notify.base import FAILED, HELD, NOTIFIED
+from vanguard.notify.base import FAILED, HELD, NOTIFIED, channel_ids
 from vanguard.notify.render import config_flag
 from vanguard.notify.repeat import held_note, repeat_history, repeat_key
 from vanguard.redact import redact, redact_text
@@ -1670,9 +1670,15 @@ class Activities:
 
         The ``approval`` phase asks for an answer while the incident waits (how to approve
         or decline it); the ``outcome`` phase says how it ended. Each channel has its own
-        ledger key per phase: a retry after one channel failed resends only to the channels
-        not yet done. A channel that failed mid-send may receive the message twice (at
-        least once, never silently dropped); receivers dedupe by incident id and title.
+        ledger key per phase, named by what the channel is (``channel_ids``), not where it
+        stands in ``notify:``: a retry after one channel failed resends only to the channels
+        not yet done, even when ``notify:`` was edited in between. A channel that failed
+        mid-send may receive the message twice (at least once, never silently dropped);
+        receivers dedupe by incident id and title. Keys of the earlier scheme (by position)
+        are not read as done: a retry in flight across that upgrade resends once to the
+        channels that already had it, and is then never held as a repeat. The ``notified``
+        entry is written once per phase, by the retry that finds every channel done if the
+        attempt that sent could not write it.
         """
         with self.store.session() as session:
             record = self._record(IncidentRepo(session), inp.incident_id)
@@ -1690,13 +1696,14 @@ class Activities:
         )
         stage = "notify" if inp.phase == "outcome" else "notify-approval"
         pending: list[tuple[str, Notifier]] = []
-        for n, notifier in enumerate(self.notifiers):
-            key = f"{inp.incident_id}:{stage}:{n}:{type(notifier).__name__}"
+        title = message.title
+        for channel, notifier in zip(channel_ids(self.notifiers), self.notifiers, strict=True):
+            key = f"{inp.incident_id}:{stage}:{channel}"
             entry = self.ledger.get(key)
             if entry is None or entry.result is None:
                 pending.append((key, notifier))
-        if not pending:
-            return
+            else:
+                title = entry.result.message
         repeat = (
             repeat_key(
                 record.incident.alert.fingerprint,
@@ -1711,8 +1718,18 @@ class Activities:
             if self.settings.notify_repeat_s > 0
             else None
         )
+        if not pending:
+            if self.notifiers:
+                self._notified(inp, title, repeat)
+            return
         if repeat is not None:
-            begun = any(self.ledger.get(key) for key, _ in pending)
+            positional = (
+                f"{inp.incident_id}:{stage}:{n}:{type(notifier).__name__}"
+                for n, notifier in enumerate(self.notifiers)
+            )
+            begun = any(self.ledger.get(key) for key, _ in pending) or any(
+                self.ledger.get(key) for key in positional
+            )
             hold, note = self._repeat_verdict(record, repeat, may_hold=not begun)
             if hold:
                 return
@@ -1729,18 +1746,26 @@ class Activities:
             self.ledger.finish(key, self._sent(key, inp.incident_id, notifier, message.title))
         if failures:
             raise NotifyError("; ".join(failures))
-        now = self.clock()
+        self._notified(inp, message.title, repeat)
+
+    def _notified(self, inp: NotifyInput, title: str, repeat: str | None) -> None:
+        """Audit that every channel took the phase's message, once: a retry after the
+        entry failed to be written, with every channel done, writes it then."""
         with self.store.session() as session:
-            AuditLog(session).append(
+            audit = AuditLog(session)
+            recorded = audit.entries_of([inp.incident_id], (NOTIFIED,))
+            if any(e.payload.get("phase") == inp.phase for e in recorded):
+                return
+            audit.append(
                 incident_id=inp.incident_id,
                 kind=NOTIFIED,
                 payload={
-                    "title": message.title,
+                    "title": title,
                     "channels": len(self.notifiers),
                     "phase": inp.phase,
                     "repeat_key": repeat,
                 },
-                at=now,
+                at=self.clock(),
             )
 
     @activity.defn

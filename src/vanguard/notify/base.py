@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -21,6 +22,7 @@ __all__ = [
     "MemoryNotifier",
     "Message",
     "Notifier",
+    "channel_ids",
 ]
 
 NOTIFIED = "notified"
@@ -48,10 +50,27 @@ class Notifier(Protocol):
     def send(self, message: Message) -> None: ...
 
 
+def channel_ids(notifiers: Sequence[Notifier]) -> list[str]:
+    """A name for each channel that stays the same when ``notify:`` is edited around it.
+
+    A channel's ``channel`` attribute (a webhook's kind, format and a digest of its URL),
+    else its class name; a name met again gets ``#2``, ``#3``... in order.
+    """
+    seen: Counter[str] = Counter()
+    ids: list[str] = []
+    for notifier in notifiers:
+        named = getattr(notifier, "channel", None)
+        name = named if isinstance(named, str) and named else type(notifier).__name__
+        seen[name] += 1
+        ids.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return ids
+
+
 class MemoryNotifier:
     """Keeps every message in ``messages``, for tests and the dashboard's recent list."""
 
-    def __init__(self) -> None:
+    def __init__(self, channel: str = "memory") -> None:
+        self.channel = channel
         self.messages: list[Message] = []
 
     def send(self, message: Message) -> None:
@@ -67,6 +86,8 @@ _LEVELS = {
 
 class LogNotifier:
     """Writes each message to a logger, at the level of its severity."""
+
+    channel = "log"
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger if logger is not None else logging.getLogger("vanguard.notify")

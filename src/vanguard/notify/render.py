@@ -10,6 +10,7 @@ passwords in URLs are replaced by ``***`` everywhere in the message.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -113,8 +114,8 @@ def undo_hint(
 ) -> str | None:
     """The command or instructions that undo the applied action, or ``None`` if nothing to undo.
 
-    The command names ``config`` unless it is the default, as the approval commands do: an
-    on-call copying it from another directory must reach the same store."""
+    The command names ``config``, as the approval commands do: an on-call copying it from
+    another directory must reach the same store."""
     if result is None or not result.applied:
         return None
     if rollback is not None and rollback.applied:
@@ -127,10 +128,15 @@ def undo_hint(
 
 
 def config_flag(config: Path | None) -> str:
-    """`` -c CONFIG`` for a command a person copies, or nothing for the default file."""
-    if config is None or config == Path("vanguard.yaml").resolve():
+    """`` -c CONFIG`` (absolute, quoted for a shell) for a command a person copies.
+
+    Always given when the sender's file is known: a worker started with the default
+    ``./vanguard.yaml`` in its own directory says nothing about the directory a person pastes
+    the command in. Nothing when the file is unknown.
+    """
+    if config is None:
         return ""
-    return f" -c {config}"
+    return f" -c {shlex.quote(str(config.absolute()))}"
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:

@@ -6,8 +6,10 @@ that keeps alerting opens an incident every cooldown, and each one ends the same
 the channel. ``repeat_key`` names what makes two such outcomes the same news; an incident
 with a key that was notified within ``notify_repeat_s`` is recorded and audited, not sent
 (as Alertmanager's ``repeat_interval`` does for alerts). Anything that changed something
-(an action applied, rolled back, failed) or that asks for a person has no key and is
-always sent.
+(an action applied, rolled back, failed after it began) or that asks for a person has no
+key and is always sent. An action that failed before it began (``NOT_BEGUN``: a misspelt
+program, a target that refused) changed nothing either: the circuit breaker lets one trial
+through every cooldown, and each fails the same way, so it repeats like a decline.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from vanguard.model import ActionResult, Decision, Outcome, OutcomeStatus
+from vanguard.model import NOT_BEGUN, ActionResult, Decision, Outcome, OutcomeStatus
 from vanguard.notify.base import HELD, NOTIFIED
 from vanguard.store.audit import AuditEntry
 
@@ -38,13 +40,14 @@ def repeat_key(
     repository), pattern, outcome and the gates that said no; ``None`` if it is news.
 
     An escalation counts only when no pattern matched (nothing was tried); one that follows
-    an action, or any outcome after an applied action, is always news. So is the outcome
-    of an incident that ``asked`` a person (whoever was asked hears how it ended, whether
-    they declined, let it time out, or approved and a gate still said no).
+    an action, or any outcome after an applied action, is always news. A failure counts
+    only when the action never began. The outcome of an incident that ``asked`` a person
+    is always news (whoever was asked hears how it ended, whether they declined, let it
+    time out, or approved and a gate still said no).
     """
     if asked or (decision is not None and decision.needs_approval):
         return None
-    if outcome is None or outcome.status not in QUIET:
+    if outcome is None or not (outcome.status in QUIET or _never_began(outcome)):
         return None
     if any(action.applied for action in actions):
         return None
@@ -53,6 +56,15 @@ def repeat_key(
     refused = sorted({v.gate for v in decision.verdicts if not v.passed}) if decision else []
     return "|".join(
         [fingerprint, outcome.pattern_id or "-", outcome.status.value, ",".join(refused)]
+    )
+
+
+def _never_began(outcome: Outcome) -> bool:
+    """A failed action whose ledger shows it never began: nothing was changed."""
+    return (
+        outcome.status is OutcomeStatus.failed
+        and not outcome.teaches
+        and NOT_BEGUN in outcome.reason
     )
 
 

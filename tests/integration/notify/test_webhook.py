@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
+import re
 import socket
 import threading
 import time
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from tests.unit.notify.builders import (
@@ -24,7 +27,7 @@ from tests.unit.notify.builders import (
 )
 from vanguard.config import NotifyTarget
 from vanguard.engine.runtime import build_notifiers
-from vanguard.errors import NotifyError
+from vanguard.errors import ConfigError, NotifyError
 from vanguard.model import OutcomeStatus, Remedy, Severity
 from vanguard.notify import (
     DELIVERY_HEADER,
@@ -164,6 +167,44 @@ def test_unreachable_receiver_raises_action_failed() -> None:
     assert "tok3n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://xn--abc-.example.org" + TOKEN_PATH, "https://xn--abc-.example.org"),
+        ("https://hööks-.example.org" + TOKEN_PATH, "https://hööks-.example.org"),
+        ("https://hooks.example.org" + TOKEN_PATH + "\x01", "https://hooks.example.org"),
+        ("https://hooks.example.org:99999" + TOKEN_PATH, "https://hooks.example.org"),
+        ("https://[::1" + TOKEN_PATH, ""),
+    ],
+)
+def test_a_malformed_url_is_refused_when_the_channel_is_built(url: str, origin: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        WebhookNotifier(url)
+    text = str(info.value)
+    assert text.startswith(f"url: webhook url{' at ' + origin if origin else ''} is malformed")
+    assert "tok3n" not in text
+
+
+def test_a_url_refused_below_the_client_is_a_notify_error_naming_the_host() -> None:
+    """httpx raises ``InvalidURL`` and IDNA a ``ValueError``, neither an ``HTTPError``: both
+    must reach the caller as ``NotifyError``, or the channels after this one are never tried."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.InvalidURL("Invalid non-printable ASCII character in URL")
+
+    def idna(request: httpx.Request) -> httpx.Response:
+        raise ValueError("A-label must not end with a hyphen")
+
+    for handler in (refuse, idna):
+        hook = WebhookNotifier(
+            "https://hooks.example.org" + TOKEN_PATH, transport=httpx.MockTransport(handler)
+        )
+        with hook, pytest.raises(NotifyError) as info:
+            hook.send(message())
+        assert str(info.value).startswith("webhook https://hooks.example.org: ")
+        assert "tok3n" not in str(info.value)
+
+
 def test_rendered_incident_reaches_the_receiver_without_secrets(receiver: Receiver) -> None:
     db_password = "pg-pa55word-9f3"
     rendered = render(
@@ -206,6 +247,45 @@ def test_a_long_chat_message_is_cut_and_points_to_the_rest() -> None:
     assert len(text) <= CHAT_LIMIT
     assert "… (vanguard incidents show inc-42)\n*Undo:* vanguard rollback inc-42" in text
     assert chat_text(message()).count("\n") == 2
+
+
+def test_outside_text_in_a_chat_message_cannot_mention_the_channel_or_forge_a_link() -> None:
+    """A contributor names a fork's workflow: Slack's controls, a markdown link and a
+    mention reach the channel as text, and read the same."""
+    forged = "<https://evil.example/|vanguard rollback inc-1>"
+    body = (
+        f"CI <!channel> failed {forged} [vanguard rollback inc-1](https://evil.example/)\n"
+        "[ref]: https://evil.example/ @here <@U024BE7LH> R&D"
+    )
+    sent = Message(
+        title="[escalated] octo/repo ci_job_failed: CI <!here>",
+        body=body,
+        severity=Severity.critical,
+        incident_id="inc-1",
+        undo="vanguard rollback inc-1 -c /etc/vanguard/vanguard.yaml",
+    )
+    text = chat_text(sent)
+    assert [c for c in ("<", ">", "](", "]:", "@here") if c in text] == []
+    assert "&lt;!channel&gt;" in text
+    assert "R&amp;D" in text
+    assert text.endswith("\n*Undo:* vanguard rollback inc-1 -c /etc/vanguard/vanguard.yaml")
+    shown = html.unescape(text.replace("\u200b", ""))
+    assert shown == f"*{sent.title}*\n{body}\n*Undo:* {sent.undo}"
+
+
+def test_a_chat_undo_line_reads_as_written() -> None:
+    manual = message().model_copy(update={"undo": "git -C /srv/conf revert <commit> && reload"})
+    assert chat_text(manual).endswith(
+        "*Undo:* git -C /srv/conf revert &lt;commit&gt; &amp;&amp; reload"
+    )
+
+
+@pytest.mark.parametrize("lead", range(5))
+def test_a_chat_message_is_never_cut_inside_an_escape(lead: int) -> None:
+    long = message().model_copy(update={"body": "x" * lead + "<&>" * 2000})
+    text = chat_text(long)
+    assert len(text) <= CHAT_LIMIT
+    assert re.search(r"&(?!amp;|lt;|gt;)", text) is None
 
 
 def test_a_chat_url_with_its_token_comes_from_the_environment(

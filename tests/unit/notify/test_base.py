@@ -19,6 +19,7 @@ from vanguard.notify import (
     sign,
     verify_signature,
 )
+from vanguard.notify.base import channel_ids
 
 
 def message(severity: Severity = Severity.info) -> Message:
@@ -125,3 +126,25 @@ def test_broadcast_without_failures_is_silent() -> None:
     sink = MemoryNotifier()
     BroadcastNotifier([sink, sink]).send(message())
     assert len(sink.messages) == 2
+
+
+def test_a_channel_is_named_by_what_it_is_not_where_it_stands() -> None:
+    """The notify ledger keys deliveries by these names: editing ``notify:`` around a
+    channel must not hand it another channel's record."""
+    slack = "https://hooks.slack.example/services/T0/B0/tok3n"
+    ids = channel_ids(
+        [
+            WebhookNotifier(slack, format="chat"),
+            LogNotifier(),
+            WebhookNotifier("https://hooks.example.org/vanguard"),
+            MemoryNotifier(),
+            MemoryNotifier(),
+            Broken(),
+        ]
+    )
+    assert ids[1:] == ["log", ids[2], "memory", "memory#2", "Broken"]
+    assert ids[0].startswith("webhook:chat:")
+    assert ids[2].startswith("webhook:vanguard:")
+    assert "tok3n" not in ids[0]
+    assert channel_ids([LogNotifier(), WebhookNotifier(slack, format="chat")])[1] == ids[0]
+    assert channel_ids([WebhookNotifier(slack)])[0] != ids[0], "another format, another channel"

@@ -97,6 +97,30 @@ def test_undoable_action_points_at_the_rollback_command() -> None:
     assert located.undo == "vanguard rollback inc-42 -c /etc/vanguard/vanguard.yaml"
 
 
+def test_the_commands_name_the_config_even_when_the_worker_runs_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker started in its directory with the default ``-c vanguard.yaml``: the on-call
+    pastes the command in their home directory, where ``./vanguard.yaml`` is not that file."""
+    monkeypatch.chdir(tmp_path)
+    beside = Path("vanguard.yaml").resolve()
+    message = render(
+        incident(*RESOLVED), diagnosis(), decision(), result(possible=True), config=beside
+    )
+    assert message.undo == f"vanguard rollback inc-42 -c {beside}"
+    ask = decision(approved=False, needs_approval=True, reason="needs approval: confidence")
+    asking = render(incident(S.diagnosed, S.awaiting_approval), diagnosis(), ask, config=beside)
+    assert f"vanguard incidents approve {ask.incident_id} -c {beside}" in asking.body
+    spaced = render(
+        incident(*RESOLVED),
+        diagnosis(),
+        decision(),
+        result(possible=True),
+        config=Path("/srv/on call/vanguard.yaml"),
+    )
+    assert spaced.undo == "vanguard rollback inc-42 -c '/srv/on call/vanguard.yaml'"
+
+
 def test_failed_gates_are_marked() -> None:
     refused = decision(
         approved=False,

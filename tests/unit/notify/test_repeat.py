@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.notify.builders import T0, decision, outcome, result
-from vanguard.model import GateVerdict, OutcomeStatus
+from vanguard.model import NOT_BEGUN, GateVerdict, OutcomeStatus
 from vanguard.notify.base import HELD, NOTIFIED
 from vanguard.notify.repeat import held_note, repeat_history, repeat_key
 from vanguard.store.audit import AuditEntry
@@ -54,6 +54,17 @@ def test_an_escalation_after_a_pattern_matched_or_an_applied_action_is_news() ->
     )
     assert declined_after_acting is None
     assert repeat_key("leaky/mem", None, RATE_LIMITED, ()) is None
+
+
+def test_a_failure_before_the_action_began_repeats_and_one_after_is_news() -> None:
+    """Nothing changed when the ledger shows the action never began: the breaker's next
+    trial fails the same way, so it is the same news (``docs/operations.md``)."""
+    never = outcome(OutcomeStatus.failed, f"action failed: no such program; {NOT_BEGUN}")
+    never = never.model_copy(update={"teaches": False})
+    assert repeat_key("leaky/mem", never, decision(), ()) == "leaky/mem|memory_leak_gradual|failed|"
+    began = outcome(OutcomeStatus.failed, "action failed: connection reset")
+    assert repeat_key("leaky/mem", began, decision(), ()) is None
+    assert repeat_key("leaky/mem", never, decision(), (), asked=True) is None
 
 
 def test_the_outcome_of_an_incident_that_asked_a_person_is_always_news() -> None:
