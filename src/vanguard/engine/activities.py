@@ -1616,7 +1616,9 @@ class Activities:
         """Undo the incident's applied action (``vanguard rollback``); returns (result, new).
 
         Shares the automatic rollback's key, so whichever runs first undoes the action
-        and the other finds it done.
+        and the other finds it done. An incident already *resolved* keeps its status, but
+        its success no longer teaches: the person's undo is no verdict on the remedy (it
+        may be caution), and the success it contradicts is no evidence for it either.
         """
         with self.store.session() as session:
             record = self._record(IncidentRepo(session), incident_id)
@@ -1632,7 +1634,21 @@ class Activities:
                 f"the {applied.action} of incident {incident_id} cannot be undone by Vanguard: "
                 f"{applied.undo.instructions}"
             )
-        return self._undo(incident_id, applied, by=who), True
+        result = self._undo(incident_id, applied, by=who)
+        with self.store.session() as session:
+            repo = IncidentRepo(session)
+            outcome = self._record(repo, incident_id).outcome
+            if outcome is not None and outcome.status is OutcomeStatus.resolved and outcome.teaches:
+                repo.save_outcome(
+                    outcome.model_copy(
+                        update={
+                            "teaches": False,
+                            "reason": f"{outcome.reason}; {who} rolled the action back by "
+                            "hand afterwards: it teaches nothing",
+                        }
+                    )
+                )
+        return result, True
 
     @activity.defn
     def close_incident(self, inp: CloseInput) -> Outcome:

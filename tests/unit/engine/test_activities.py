@@ -27,6 +27,7 @@ from vanguard.engine.messages import (
     VerifyInput,
 )
 from vanguard.errors import ActionWithheld, AdapterError
+from vanguard.learn.calibration import calibrate
 from vanguard.model import (
     ActionRequest,
     ActionResult,
@@ -245,7 +246,8 @@ def test_a_rollback_by_hand_in_the_window_is_no_verdict_on_the_remedy(
     assert acts.close_incident(CloseInput(outcome=told)) == stored
 
 
-def test_an_outcome_without_a_rollback_by_hand_is_stored_as_told(store: Store) -> None:
+def _verified(store: Store) -> tuple[Activities, str, CloseInput]:
+    """An incident acted on and verified, and its close as resolved."""
     acts = _activities(store, RerunAdapter(True))
     iid, verify = _through_apply(acts, _alert())
     assert verify is not None
@@ -257,7 +259,27 @@ def test_an_outcome_without_a_rollback_by_hand_is_stored_as_told(store: Store) -
         reason="verified: run 42 succeeded",
         finished_at=T0,
     )
-    assert acts.close_incident(CloseInput(outcome=told, verification=verification)) == told
+    return acts, iid, CloseInput(outcome=told, verification=verification)
+
+
+def test_a_rollback_by_hand_after_the_verdict_unteaches_its_success(store: Store) -> None:
+    """Resolved, then undone by a person: it stays resolved, but no longer counts for the
+    pattern's confidence or against the service's breaker streak."""
+    acts, iid, close = _verified(store)
+    acts.close_incident(close)
+    acts.roll_back_by_hand(iid, who="alice")
+    with store.session() as session:
+        record = IncidentRepo(session).get_record(iid)
+    assert record is not None
+    assert record.outcome is not None
+    assert (record.outcome.status, record.outcome.teaches) == (OutcomeStatus.resolved, False)
+    assert "alice rolled the action back by hand afterwards" in record.outcome.reason
+    assert calibrate(0.9, [record.outcome]) == 0.9
+
+
+def test_an_outcome_without_a_rollback_by_hand_is_stored_as_told(store: Store) -> None:
+    acts, _, close = _verified(store)
+    assert acts.close_incident(close) == close.outcome
 
 
 def test_an_incident_driven_again_after_its_action_keeps_its_state(store: Store) -> None:
