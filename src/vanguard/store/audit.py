@@ -199,8 +199,23 @@ class AuditLog:
             rows.close()
 
     def verify_chain(self) -> ChainCheck:
-        """Walk the chain from the start and report the first entry that does not hold."""
-        chain = select(AuditEntryRow).order_by(AuditEntryRow.seq).execution_options(yield_per=1000)
+        """Walk the chain from entry 1 to its head and report the first entry that does not
+        hold.
+
+        The head is read first and the walk stops at it: an entry appended meanwhile (on
+        PostgreSQL each statement of a ``Store.session`` sees the newest commits) lies past
+        it and is left for the next walk, while entries cut from the end are missing below it.
+        """
+        head = self.session.get(AuditHeadRow, HEAD_ID)
+        if head is None:
+            return ChainCheck(ok=False, count=0, reason="chain head row is missing")
+        head_seq, head_hash = head.seq, head.hash
+        chain = (
+            select(AuditEntryRow)
+            .where(AuditEntryRow.seq <= head_seq)
+            .order_by(AuditEntryRow.seq)
+            .execution_options(yield_per=1000)
+        )
         rows = self.session.scalars(chain)
         try:
             broken, count, prev = _walk(rows)
@@ -208,20 +223,36 @@ class AuditLog:
             rows.close()
         if broken is not None:
             return broken
-        head = self.session.get(AuditHeadRow, HEAD_ID)
-        if head is None:
-            return ChainCheck(ok=False, count=count, reason="chain head row is missing")
-        if head.seq != count or head.hash != prev:
+        if head_seq != count or head_hash != prev:
             return ChainCheck(
                 ok=False,
                 count=count,
-                first_bad_id=min(head.seq, count) + 1 if head.seq != count else max(count, 1),
-                reason=f"head says {head.seq} entries ending {head.hash[:12]}, "
+                first_bad_id=count + 1 if head_seq != count else max(count, 1),
+                reason=f"head says {head_seq} entries ending {head_hash[:12]}, "
                 f"found {count} ending {prev[:12]}: entries were removed or the head was edited",
+            )
+        beyond = self._past_the_head()
+        if beyond is not None:
+            return ChainCheck(
+                ok=False,
+                count=count,
+                first_bad_id=beyond,
+                reason=f"entry {beyond} lies past the chain's head: entries were added "
+                "without moving the head, or the head was moved back",
             )
         return ChainCheck(
             ok=True, count=count, reason=f"{count} entries, chain intact, head {prev}"
         )
+
+    def _past_the_head(self) -> int | None:
+        """The first entry past the head, if any.
+
+        One statement, so one snapshot on either backend: an append commits its entry and
+        the head together, so an entry past the head is never a write in flight.
+        """
+        head_seq = select(AuditHeadRow.seq).where(AuditHeadRow.id == HEAD_ID).scalar_subquery()
+        query = select(func.min(AuditEntryRow.seq)).where(AuditEntryRow.seq > head_seq)
+        return self.session.scalar(query)
 
 
 def verify_entries(entries: Iterable[AuditEntry], *, partial: bool = False) -> ChainCheck:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from threading import Barrier as BarrierType
+from typing import Any
 
 import pytest
 from pydantic import JsonValue
@@ -14,7 +16,7 @@ from sqlalchemy import text
 
 from tests.integration.store import values as v
 from vanguard.errors import StoreError
-from vanguard.store import AuditLog, Store, open_store
+from vanguard.store import AuditLog, ChainCheck, Store, audit, open_store
 from vanguard.store.audit import entry_hash
 from vanguard.store.tables import GENESIS_HASH
 
@@ -28,13 +30,30 @@ SECRETS = (
 )
 
 
-def _fill(store: Store, n: int) -> None:
+def _fill(store: Store, n: int, start: int = 0) -> None:
     with store.session() as session:
         log = AuditLog(session)
-        for i in range(n):
+        for i in range(start, start + n):
             log.append(
                 incident_id=f"inc-{i % 2}", kind="step", payload={"i": i, "x": [i, 0.5]}, at=v.at(i)
             )
+
+
+def _during_the_walk(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> None:
+    """Make ``verify_chain`` run ``then`` once its walk has read entry 1, as a worker
+    appending at that moment would."""
+    real_walk = audit._walk
+
+    def walk(links: Iterable[Any]) -> tuple[ChainCheck | None, int, str]:
+        def interrupted() -> Iterator[Any]:
+            for n, link in enumerate(links):
+                if n == 1:
+                    then()
+                yield link
+
+        return real_walk(interrupted())
+
+    monkeypatch.setattr(audit, "_walk", walk)
 
 
 def test_entries_link_from_genesis_and_verify(store: Store) -> None:
@@ -91,6 +110,11 @@ def test_append_returns_what_is_stored(store: Store) -> None:
         ("DELETE FROM audit_entries WHERE seq = 2", 2, "missing"),
         ("DELETE FROM audit_entries WHERE seq = 5", 5, "removed"),
         ("UPDATE audit_head SET hash = '" + "f" * 64 + "'", 5, "head"),
+        (
+            "UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_entries WHERE seq = 4)",
+            5,
+            "past the chain's head",
+        ),
     ],
 )
 def test_tampering_is_found_at_the_first_bad_entry(
@@ -124,6 +148,28 @@ def test_a_rewritten_entry_with_a_recomputed_hash_breaks_the_next_link(store: St
     with store.session() as session:
         check = AuditLog(session).verify_chain()
     assert (check.ok, check.first_bad_id) == (False, 3)
+
+
+@pytest.mark.integration
+def test_an_append_during_the_walk_is_not_taken_for_tampering_on_postgresql(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each statement of a PostgreSQL unit of work sees the newest commits: the head is read
+    before the walk, so an entry a worker appends meanwhile lies past it, not in a gap."""
+    reader, worker = open_store(postgres_url), open_store(postgres_url)
+    try:
+        _fill(worker, 3)
+        _during_the_walk(monkeypatch, lambda: _fill(worker, 1, start=3))
+        with reader.session() as session:
+            check = AuditLog(session).verify_chain()
+        monkeypatch.undo()
+        with reader.session() as session:
+            again = AuditLog(session).verify_chain()
+    finally:
+        reader.close()
+        worker.close()
+    assert (check.ok, check.count) == (True, 3), check.reason
+    assert (again.ok, again.count) == (True, 4), again.reason
 
 
 def test_no_secret_reaches_the_database(store: Store) -> None:
