@@ -5,7 +5,8 @@ and exits 1 at the first entry that does not hold, so a cron job or a CI step ca
 ``export`` writes entries as JSON lines with their hashes: a copy kept elsewhere (object
 storage with retention, a SIEM) that ``verify --file`` checks on its own. One incident's
 export starts with an ``ExportHeader`` line saying it is partial, so ``verify --file``
-checks it entry by entry even when its first entry is entry 1 of the chain.
+checks it entry by entry even when its first entry is entry 1 of the chain. Both read in a
+``Store.read_session``, so the worker goes on writing while a long chain is walked.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def audit_verify(
         return
     the_store = open_configured_store(config, store, create=False)
     try:
-        with the_store.session() as session:
+        with the_store.read_session() as session:
             check = AuditLog(session).verify_chain()
     finally:
         the_store.close()
@@ -128,7 +129,7 @@ def audit_export(
     the_store = open_configured_store(config, store, create=False)
     count = 0
     try:
-        with the_store.session() as session:
+        with the_store.read_session() as session:
             stream = AuditLog(session).stream(incident)
             first = next(stream, None)
             if incident is not None and first is None:

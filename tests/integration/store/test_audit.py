@@ -39,6 +39,11 @@ def _fill(store: Store, n: int, start: int = 0) -> None:
             )
 
 
+def _verify(store: Store) -> ChainCheck:
+    with store.read_session() as session:
+        return AuditLog(session).verify_chain()
+
+
 def _during_the_walk(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> None:
     """Make ``verify_chain`` run ``then`` once its walk has read entry 1, as a worker
     appending at that moment would."""
@@ -167,6 +172,24 @@ def test_an_append_during_the_walk_is_not_taken_for_tampering_on_postgresql(
             again = AuditLog(session).verify_chain()
     finally:
         reader.close()
+        worker.close()
+    assert (check.ok, check.count) == (True, 3), check.reason
+    assert (again.ok, again.count) == (True, 4), again.reason
+
+
+def test_a_worker_appends_while_a_read_session_walks(
+    store: Store, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a walk in ``Store.session`` holds the write lock, and the worker would wait
+    for it (then fail after 30 s on a long chain); a read session holds none."""
+    worker = open_store(store_url)
+    try:
+        _fill(worker, 3)
+        _during_the_walk(monkeypatch, lambda: _fill(worker, 1, start=3))
+        check = _verify(store)
+        monkeypatch.undo()
+        again = _verify(store)
+    finally:
         worker.close()
     assert (check.ok, check.count) == (True, 3), check.reason
     assert (again.ok, again.count) == (True, 4), again.reason

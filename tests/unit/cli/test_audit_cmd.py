@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from tests.stores import sqlite_write_lock_is_free
 from vanguard.cli.apps import app
 from vanguard.errors import InputError
-from vanguard.store import AuditLog, default_store_url, open_store
+from vanguard.store import AuditEntry, AuditLog, ChainCheck, default_store_url, open_store
+from vanguard.store import audit as audit_module
 
 T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
 
@@ -75,6 +79,28 @@ def test_an_edited_export_is_caught_at_the_edited_entry(store_url: str, tmp_path
     code, said = _run("verify", "--file", str(export))
     assert code == 1
     assert "expected entry 2, found 3" in said
+
+
+def test_verify_and_export_leave_the_write_lock_to_the_worker(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``BEGIN IMMEDIATE`` would hold every write of the worker for the whole walk."""
+    free: list[bool] = []
+    walk, entry = audit_module._walk, audit_module._entry
+
+    def walking(links: Iterable[Any]) -> tuple[ChainCheck | None, int, str]:
+        free.append(sqlite_write_lock_is_free(store_url))
+        return walk(links)
+
+    def exporting(row: Any) -> AuditEntry:
+        free.append(sqlite_write_lock_is_free(store_url))
+        return entry(row)
+
+    monkeypatch.setattr(audit_module, "_walk", walking)
+    monkeypatch.setattr(audit_module, "_entry", exporting)
+    assert _run("verify", "--store", store_url)[0] == 0
+    assert _run("export", "--store", store_url)[0] == 0
+    assert free == [True] * 6
 
 
 def test_an_edited_store_is_caught(store_url: str) -> None:
