@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 from pydantic import JsonValue
-from sqlalchemy import text
+from sqlalchemy import delete, select, text, update
 
 from tests.integration.store import values as v
 from vanguard.errors import StoreError
-from vanguard.store import AuditLog, ChainCheck, Store, audit, open_store
-from vanguard.store.audit import entry_hash
-from vanguard.store.tables import GENESIS_HASH
+from vanguard.store import AuditLog, Store, audit, open_store
+from vanguard.store.audit import ChainCheck, KeptHead, entry_hash
+from vanguard.store.tables import GENESIS_HASH, AuditEntryRow, AuditHeadRow
 
 SECRETS = (
     "hunter2-db-password",
@@ -39,9 +39,16 @@ def _fill(store: Store, n: int, start: int = 0) -> None:
             )
 
 
-def _verify(store: Store) -> ChainCheck:
+def _verify(store: Store, kept: Iterable[KeptHead] = ()) -> ChainCheck:
     with store.read_session() as session:
-        return AuditLog(session).verify_chain()
+        return AuditLog(session).verify_chain(list(kept))
+
+
+def _kept(store: Store) -> KeptHead:
+    """The head as it stands, as a cron job would keep it off the host."""
+    with store.read_session() as session:
+        last = AuditLog(session).entries()[-1]
+    return KeptHead(seq=last.seq, hash=last.hash)
 
 
 def _during_the_walk(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> None:
@@ -193,6 +200,72 @@ def test_a_worker_appends_while_a_read_session_walks(
         worker.close()
     assert (check.ok, check.count) == (True, 3), check.reason
     assert (again.ok, again.count) == (True, 4), again.reason
+
+
+def test_a_kept_head_shows_a_tail_cut_with_the_head_moved_back(store: Store) -> None:
+    _fill(store, 2)
+    early = _kept(store)
+    _fill(store, 3, start=2)
+    kept = _kept(store)
+    with store.session() as session:
+        session.execute(delete(AuditEntryRow).where(AuditEntryRow.seq > 3))
+        three = session.scalars(select(AuditEntryRow.hash).where(AuditEntryRow.seq == 3)).one()
+        session.execute(update(AuditHeadRow).values(seq=3, hash=three))
+    alone, against_kept, against_early = (
+        _verify(store),
+        _verify(store, [kept]),
+        _verify(store, [early]),
+    )
+    assert (alone.ok, alone.count) == (True, 3), "the chain alone cannot tell"
+    assert not against_kept.ok
+    assert against_kept.reason.startswith(f"entry 5 of the kept head 5:{kept.hash[:12]} is missing")
+    assert "the chain ends at entry 3, so entries were cut from its end" in against_kept.reason
+    assert against_early.ok, "entries up to an earlier kept head are still as they were"
+
+
+def test_a_kept_head_shows_an_entry_rewritten_and_the_rest_rehashed(store: Store) -> None:
+    _fill(store, 1)
+    early = _kept(store)
+    _fill(store, 4, start=1)
+    kept = _kept(store)
+    with store.session() as session:
+        rows = session.scalars(select(AuditEntryRow).order_by(AuditEntryRow.seq)).all()
+        rows[1].payload = {"i": 1, "status": "rewritten"}
+        for n, row in enumerate(rows[1:]):  # free the unique hashes before rewriting them
+            row.prev_hash, row.hash = f"p{n:063d}", f"h{n:063d}"
+            session.flush()
+        prev = rows[0].hash
+        for row in rows[1:]:
+            row.prev_hash = prev
+            row.hash = prev = entry_hash(
+                prev,
+                seq=row.seq,
+                incident_id=row.incident_id,
+                kind=row.kind,
+                payload=row.payload,
+                at=row.at,
+            )
+            session.flush()
+        session.execute(update(AuditHeadRow).values(hash=prev))
+    assert _verify(store).ok, "the chain alone cannot tell"
+    rewritten = _verify(store, [early, kept])
+    assert not rewritten.ok
+    assert rewritten.reason == (
+        f"entry 5 no longer has the hash kept for it ({kept.hash[:12]}, now {prev[:12]}): "
+        "the chain was rewritten up to entry 5 since that head was kept"
+    )
+    assert _verify(store, [early]).ok, "entry 1, before the rewrite, is as it was"
+
+
+def test_kept_heads_of_a_growing_chain_hold(store: Store) -> None:
+    genesis = KeptHead(seq=0, hash=GENESIS_HASH)
+    _fill(store, 3)
+    kept = _kept(store)
+    _fill(store, 3, start=3)
+    check = _verify(store, [kept, genesis, kept])
+    assert check.ok
+    assert check.reason.startswith("6 entries, chain intact, kept heads 0, 3 unchanged, head 6:")
+    assert check.reason.endswith(f"head {_kept(store)}")
 
 
 def test_no_secret_reaches_the_database(store: Store) -> None:
