@@ -3,14 +3,17 @@ SQLite and PostgreSQL in turn where a conftest imports ``any_backend_store``."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from vanguard.store import Store, default_store_url, open_store
 
-__all__ = ["any_backend_store", "sqlite_store", "store_url"]
+__all__ = ["any_backend_store", "sqlite_store", "sqlite_write_lock_is_free", "store_url"]
 
 
 @pytest.fixture(name="store")
@@ -44,3 +47,19 @@ def any_backend_store(store_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+def sqlite_write_lock_is_free(url: str) -> bool:
+    """Whether a writer could begin on the SQLite store at ``url`` now, within 0.2 s.
+
+    A second connection of its own, so a reader holding the lock shows up at once rather
+    than after the store's 30 s busy timeout.
+    """
+    path = make_url(url).database or ""
+    with closing(sqlite3.connect(path, timeout=0.2, isolation_level=None)) as connection:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        connection.execute("ROLLBACK")
+    return True

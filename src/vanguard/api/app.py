@@ -129,7 +129,7 @@ def create_app(
 
     @app.get("/healthz")
     def healthz(store: StoreDep) -> dict[str, str]:
-        with store.session() as session:
+        with store.read_session() as session:
             IncidentRepo(session).list_incidents(limit=1)
         return {"status": "ok", "version": __version__}
 
@@ -140,7 +140,7 @@ def create_app(
         service: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> list[IncidentSummary]:
-        with store.session() as session:
+        with store.read_session() as session:
             found = IncidentRepo(session).list_incidents(limit=limit, state=state, service=service)
         return [
             IncidentSummary(
@@ -157,7 +157,7 @@ def create_app(
 
     @app.get("/api/incidents/{incident_id}")
     def get_incident(incident_id: str, store: StoreDep) -> IncidentRecord:
-        with store.session() as session:
+        with store.read_session() as session:
             record = IncidentRepo(session).get_record(incident_id)
         if record is None:
             raise HTTPException(status_code=404, detail=f"no incident {incident_id}")
@@ -166,7 +166,7 @@ def create_app(
     @app.get("/metrics")
     def metrics(store: StoreDep) -> Response:
         patterns: tuple[Pattern, ...] = app.state.patterns
-        with store.session() as session:
+        with store.read_session() as session:
             repo = IncidentRepo(session)
             counts = repo.count_by_state()
             pauses = PauseRepo(session).active(datetime.now(UTC))

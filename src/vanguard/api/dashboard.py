@@ -4,9 +4,11 @@ Plain HTML rendered on the server from the records ``/api/incidents`` serves: no
 no framework, every stored value escaped. An incident's page reads top to bottom like the
 loop (alert, diagnosis, decision, actions, verification, outcome) and says how to undo
 each action; the alert's evidence and the verification's readings are drawn with
-``vanguard.plot``. Nothing here changes state: approvals and roll-backs stay with the CLI
-and Temporal signals, which are audited but not authenticated: whoever can reach Temporal
-(or the embedded Web UI, when turned on) can send one in any name.
+``vanguard.plot``. Nothing here changes state: each page reads in a ``Store.read_session``,
+which takes no write lock, so a view (``/audit`` walks the whole chain) never holds up the
+worker's writes. Approvals and roll-backs stay with the CLI and Temporal signals, which
+are audited but not authenticated: whoever can reach Temporal (or the embedded Web UI, when
+turned on) can send one in any name.
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def index(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> HTMLResponse:
     """Recent incidents, newest first, with counts by state and filters."""
-    with _store(request).session() as session:
+    with _store(request).read_session() as session:
         repo = IncidentRepo(session)
         counts = repo.count_by_state()
         found = repo.list_incidents(limit=limit, state=state, service=service)
@@ -192,7 +194,7 @@ def _incident_row(incident: Incident) -> list[str]:
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 def incident_page(incident_id: str, request: Request) -> HTMLResponse:
     """One incident as the loop lived it, with how to undo what was done."""
-    with _store(request).session() as session:
+    with _store(request).read_session() as session:
         record = IncidentRepo(session).get_record(incident_id)
     if record is None:
         return _page(
@@ -392,7 +394,7 @@ def patterns_page(request: Request) -> HTMLResponse:
     """Each pattern's calibrated confidence, and whether it still acts without a person."""
     patterns: Sequence[Pattern] = request.app.state.patterns
     policy: PolicyConfig = request.app.state.policy
-    with _store(request).session() as session:
+    with _store(request).read_session() as session:
         repo = IncidentRepo(session)
         outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
     rows = [
@@ -427,7 +429,7 @@ def patterns_page(request: Request) -> HTMLResponse:
 @router.get("/audit", response_class=HTMLResponse)
 def audit_check(request: Request) -> HTMLResponse:
     """Walk the whole audit chain and say whether it holds (on demand: it reads every entry)."""
-    with _store(request).session() as session:
+    with _store(request).read_session() as session:
         check = AuditLog(session).verify_chain()
     verdict = _state("pass" if check.ok else "fail")
     where = "" if check.first_bad_id is None else f" First entry that fails: {check.first_bad_id}."
@@ -446,7 +448,7 @@ def ci_health(
     """CI health per repository and workflow, and each repository's daily success."""
     until = datetime.now(UTC)
     since = until - timedelta(days=days)
-    with _store(request).session() as session:
+    with _store(request).read_session() as session:
         attempts = CiRepo(session).attempts(repository=repo, since=since)
     figures = health_figures(attempts)
     if not figures:

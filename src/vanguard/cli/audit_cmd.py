@@ -2,10 +2,14 @@
 
 ``verify`` walks the hash chain in the store (or in an exported file, without the store)
 and exits 1 at the first entry that does not hold, so a cron job or a CI step can watch it.
-``export`` writes entries as JSON lines with their hashes: a copy kept elsewhere (object
-storage with retention, a SIEM) that ``verify --file`` checks on its own. One incident's
-export starts with an ``ExportHeader`` line saying it is partial, so ``verify --file``
-checks it entry by entry even when its first entry is entry 1 of the chain.
+It prints the head as ``SEQ:HASH``: kept off the host and passed back with ``--expect-head``,
+it shows a chain rewritten or cut behind it, which the chain alone cannot (its head is in the
+same database as its entries). ``export`` writes entries as JSON lines with their hashes: a
+copy kept elsewhere (object storage with retention, a SIEM) that ``verify --file`` checks on
+its own. One incident's export starts with an ``ExportHeader`` line saying it is partial, so
+``verify --file`` checks it entry by entry even when its first entry is entry 1 of the chain.
+Both read in a ``Store.read_session``, so the worker goes on writing while a long chain is
+walked.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from vanguard.cli.apps import audit_app
 from vanguard.cli.core import ConfigOpt, StoreOpt, open_configured_store
 from vanguard.errors import InputError
-from vanguard.store.audit import AuditEntry, AuditLog, ChainCheck, verify_entries
+from vanguard.store.audit import AuditEntry, AuditLog, ChainCheck, KeptHead, verify_entries
 
 __all__ = ["ExportHeader", "audit_export", "audit_verify", "read_export"]
 
@@ -79,8 +83,13 @@ def _report(check: ChainCheck) -> None:
         if check.partial:
             raise typer.Exit(3)
         return
-    first = f" (first bad entry: {check.first_bad_id})" if check.first_bad_id else ""
-    typer.echo(f"audit trail BROKEN after {check.count} good entries{first}: {check.reason}")
+    if check.first_bad_id is None:
+        typer.echo(f"audit trail BROKEN: {check.reason}")
+    else:
+        typer.echo(
+            f"audit trail BROKEN after {check.count} good entries "
+            f"(first bad entry: {check.first_bad_id}): {check.reason}"
+        )
     raise typer.Exit(1)
 
 
@@ -91,13 +100,24 @@ def audit_verify(
     file: Annotated[
         Path | None, typer.Option("--file", help="check an export instead of the store")
     ] = None,
+    expect_head: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect-head",
+            metavar="SEQ:HASH",
+            help="a head an earlier verify printed, kept elsewhere: exit 1 if the chain no "
+            "longer holds it (repeatable)",
+        ),
+    ] = None,
 ) -> None:
-    """Walk the hash chain; exit 1 at the first entry that was altered, removed or reordered."""
+    """Walk the hash chain; exit 1 at the first entry that was altered, removed or reordered,
+    or when it no longer holds a head kept elsewhere (``--expect-head``)."""
+    kept = [KeptHead.parse(text) for text in expect_head or []]
     if file is not None:
         try:
             with file.open(encoding="utf-8-sig") as stream:
                 header, entries = read_export(stream, str(file))
-                _report(verify_entries(entries, partial=header is not None))
+                _report(verify_entries(entries, partial=header is not None, kept=kept))
         except UnicodeDecodeError as exc:
             raise InputError(f"{file}: not an export: not UTF-8 text ({exc.reason})") from exc
         except OSError as exc:
@@ -105,8 +125,8 @@ def audit_verify(
         return
     the_store = open_configured_store(config, store, create=False)
     try:
-        with the_store.session() as session:
-            check = AuditLog(session).verify_chain()
+        with the_store.read_session() as session:
+            check = AuditLog(session).verify_chain(kept)
     finally:
         the_store.close()
     _report(check)
@@ -128,7 +148,7 @@ def audit_export(
     the_store = open_configured_store(config, store, create=False)
     count = 0
     try:
-        with the_store.session() as session:
+        with the_store.read_session() as session:
             stream = AuditLog(session).stream(incident)
             first = next(stream, None)
             if incident is not None and first is None:

@@ -1,10 +1,13 @@
-"""The tamper-evident audit trail: a single hash chain of redacted entries.
+"""The audit trail: a single hash chain of redacted entries, tamper-evident against its head.
 
 Each entry stores ``sha256(prev_hash + canonical JSON of the entry)``; changing, removing or
-reordering any entry breaks every hash after it, which ``verify_chain`` reports. Appenders lock
-the chain-head row (``SELECT ... FOR UPDATE`` on PostgreSQL, the database write lock on
-SQLite) and ``prev_hash`` is unique, so concurrent writers extend one chain and never fork it.
-Secrets are redacted before hashing, so neither the rows nor the hashes depend on them.
+reordering any entry breaks every hash after it, which ``verify_chain`` reports. The chain has
+no key and its head lives in the same database, so whoever can write there can rewrite an
+entry and every hash after it, or cut the tail and move the head back, and the chain still
+holds: only a head kept elsewhere (``KeptHead``, checked by ``verify_chain``) shows that.
+Appenders lock the chain-head row (``SELECT ... FOR UPDATE`` on PostgreSQL, the database write
+lock on SQLite) and ``prev_hash`` is unique, so concurrent writers extend one chain and never
+fork it. Secrets are redacted before hashing, so neither the rows nor the hashes depend on them.
 """
 
 from __future__ import annotations
@@ -12,15 +15,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, JsonValue
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vanguard.errors import StoreError
+from vanguard.errors import InputError, StoreError
 from vanguard.redact import redact
 from vanguard.store.tables import GENESIS_HASH, AuditEntryRow, AuditHeadRow
 
@@ -28,12 +32,14 @@ __all__ = [
     "AuditEntry",
     "AuditLog",
     "ChainCheck",
+    "KeptHead",
     "canonical_json",
     "entry_hash",
     "verify_entries",
 ]
 
 HEAD_ID = 1
+_KEPT_HEAD = re.compile(r"(\d+):([0-9a-fA-F]{64})")
 
 
 class AuditEntry(BaseModel):
@@ -65,6 +71,33 @@ class ChainCheck(BaseModel):
     first_bad_id: int | None = None
     reason: str
     partial: bool = False
+
+
+class KeptHead(BaseModel):
+    """A chain head kept away from the store: entry ``seq`` had ``hash`` when it was kept.
+
+    The hash of an entry covers every entry before it, so a chain that still links from
+    entry 1 and still holds this hash at ``seq`` was not rewritten up to there since.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: int
+    hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> KeptHead:
+        """``SEQ:HASH`` as ``vanguard audit verify`` prints it; ``InputError`` otherwise."""
+        match = _KEPT_HEAD.fullmatch(text.strip())
+        if match is None:
+            raise InputError(
+                f"kept head {text!r}: not SEQ:HASH (an entry number, a colon and the 64 hex "
+                "digits of its hash, as `vanguard audit verify` prints it after 'head')"
+            )
+        return cls(seq=int(match[1]), hash=match[2].lower())
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
 
 
 def canonical_json(value: JsonValue) -> str:
@@ -198,51 +231,131 @@ class AuditLog:
         finally:
             rows.close()
 
-    def verify_chain(self) -> ChainCheck:
-        """Walk the chain from the start and report the first entry that does not hold."""
-        chain = select(AuditEntryRow).order_by(AuditEntryRow.seq).execution_options(yield_per=1000)
+    def verify_chain(self, kept: Sequence[KeptHead] = ()) -> ChainCheck:
+        """Walk the chain from entry 1 to its head and report the first entry that does not
+        hold, or a ``kept`` head it no longer holds.
+
+        The head is read first and the walk stops at it: an entry appended meanwhile (on
+        PostgreSQL each statement of a ``Store.session`` sees the newest commits) lies past
+        it and is left for the next walk, while entries cut from the end are missing below it.
+        """
+        head = self.session.get(AuditHeadRow, HEAD_ID)
+        if head is None:
+            return ChainCheck(ok=False, count=0, reason="chain head row is missing")
+        head_seq, head_hash = head.seq, head.hash
+        chain = (
+            select(AuditEntryRow)
+            .where(AuditEntryRow.seq <= head_seq)
+            .order_by(AuditEntryRow.seq)
+            .execution_options(yield_per=1000)
+        )
         rows = self.session.scalars(chain)
+        found = {0: GENESIS_HASH}
         try:
-            broken, count, prev = _walk(rows)
+            broken, count, prev = _walk(_noting(rows, {k.seq for k in kept}, found))
         finally:
             rows.close()
         if broken is not None:
             return broken
-        head = self.session.get(AuditHeadRow, HEAD_ID)
-        if head is None:
-            return ChainCheck(ok=False, count=count, reason="chain head row is missing")
-        if head.seq != count or head.hash != prev:
+        if head_seq != count or head_hash != prev:
             return ChainCheck(
                 ok=False,
                 count=count,
-                first_bad_id=min(head.seq, count) + 1 if head.seq != count else max(count, 1),
-                reason=f"head says {head.seq} entries ending {head.hash[:12]}, "
+                first_bad_id=count + 1 if head_seq != count else max(count, 1),
+                reason=f"head says {head_seq} entries ending {head_hash[:12]}, "
                 f"found {count} ending {prev[:12]}: entries were removed or the head was edited",
             )
-        return ChainCheck(
-            ok=True, count=count, reason=f"{count} entries, chain intact, head {prev}"
-        )
+        beyond = self._past_the_head()
+        if beyond is not None:
+            return ChainCheck(
+                ok=False,
+                count=count,
+                first_bad_id=beyond,
+                reason=f"entry {beyond} lies past the chain's head: entries were added "
+                "without moving the head, or the head was moved back",
+            )
+        return _against_kept(count, prev, kept, found)
+
+    def _past_the_head(self) -> int | None:
+        """The first entry past the head, if any.
+
+        One statement, so one snapshot on either backend: an append commits its entry and
+        the head together, so an entry past the head is never a write in flight.
+        """
+        head_seq = select(AuditHeadRow.seq).where(AuditHeadRow.id == HEAD_ID).scalar_subquery()
+        query = select(func.min(AuditEntryRow.seq)).where(AuditEntryRow.seq > head_seq)
+        return self.session.scalar(query)
 
 
-def verify_entries(entries: Iterable[AuditEntry], *, partial: bool = False) -> ChainCheck:
+def verify_entries(
+    entries: Iterable[AuditEntry], *, partial: bool = False, kept: Sequence[KeptHead] = ()
+) -> ChainCheck:
     """Walk an exported chain (``vanguard audit export``) without the store.
 
     A whole export, from entry 1, is checked as the chain: a copy kept elsewhere can then be
     checked on its own. Removing entries from its end cannot be seen from the file alone;
-    compare its last hash with the head ``vanguard audit verify`` prints. ``partial`` (one
-    incident's entries, which may start at entry 1 and skip others') or entries that do
-    not start at entry 1 are checked entry by entry, and the result is ``partial``.
+    compare its last hash with the head ``vanguard audit verify`` prints, or pass it in
+    ``kept``. ``partial`` (one incident's entries, which may start at entry 1 and skip
+    others') or entries that do not start at entry 1 are checked entry by entry, and the
+    result is ``partial``; they cannot show a kept head (``InputError``).
     """
     listed = iter(entries)
     first = next(listed, None)
     if first is None:
         return ChainCheck(ok=False, count=0, reason="the export holds no entries")
     if partial or first.seq != 1:
+        if kept:
+            raise InputError(
+                "a partial export (one incident's entries, or a chain that does not start at "
+                "entry 1) cannot show a kept head: check it against the store or a whole export"
+            )
         return _check_partial(itertools.chain([first], listed))
-    broken, count, prev = _walk(itertools.chain([first], listed))
+    found = {0: GENESIS_HASH}
+    wanted = {k.seq for k in kept}
+    broken, count, prev = _walk(_noting(itertools.chain([first], listed), wanted, found))
     if broken is not None:
         return broken
-    return ChainCheck(ok=True, count=count, reason=f"{count} entries, chain intact, head {prev}")
+    return _against_kept(count, prev, kept, found)
+
+
+def _noting(links: Iterable[_L], wanted: set[int], found: MutableMapping[int, str]) -> Iterator[_L]:
+    """The links, unchanged; the hash of each whose seq is ``wanted`` goes into ``found``."""
+    for link in links:
+        if link.seq in wanted:
+            found[link.seq] = link.hash
+        yield link
+
+
+def _against_kept(
+    count: int, prev: str, kept: Sequence[KeptHead], found: Mapping[int, str]
+) -> ChainCheck:
+    """The verdict on a chain that holds from entry 1 to ``count``: intact, unless it no
+    longer holds a head kept elsewhere."""
+    for mark in sorted(kept, key=lambda k: k.seq):
+        now = found.get(mark.seq) if mark.seq <= count else None
+        if now is None:
+            return ChainCheck(
+                ok=False,
+                count=count,
+                reason=f"entry {mark.seq} of the kept head {mark.seq}:{mark.hash[:12]} is "
+                f"missing: the chain ends at entry {count}, so entries were cut from its end "
+                "and its head moved back since that head was kept",
+            )
+        if now != mark.hash:
+            return ChainCheck(
+                ok=False,
+                count=count,
+                reason=f"entry {mark.seq} no longer has the hash kept for it "
+                f"({mark.hash[:12]}, now {now[:12]}): the chain was rewritten up to entry "
+                f"{mark.seq} since that head was kept",
+            )
+    held = ""
+    if kept:
+        seqs = ", ".join(str(s) for s in sorted({k.seq for k in kept}))
+        held = f", kept head{'s' if ',' in seqs else ''} {seqs} unchanged"
+    return ChainCheck(
+        ok=True, count=count, reason=f"{count} entries, chain intact{held}, head {count}:{prev}"
+    )
 
 
 def _check_partial(entries: Iterable[AuditEntry]) -> ChainCheck:
@@ -309,6 +422,9 @@ class _Link(Protocol):
     def prev_hash(self) -> str: ...
     @property
     def hash(self) -> str: ...
+
+
+_L = TypeVar("_L", bound=_Link)
 
 
 def _check_link(row: _Link, *, expected_seq: int, prev: str) -> tuple[int, str] | None:

@@ -4,8 +4,9 @@
 busy timeout and ``BEGIN IMMEDIATE`` so read-then-write transactions serialise instead of
 failing; PostgreSQL through psycopg 3), then brings the schema to the newest Alembic revision
 under a lock, so several processes may start at once. Commands that only read open with
-``create=False``: they never make a store where none is. Errors name the URL with its password
-hidden.
+``create=False``: they never make a store where none is, and long reads (an audit walk, a
+dashboard page) use ``Store.read_session``: one snapshot that takes no write lock, so writers
+are not held up behind it. Errors name the URL with its password hidden.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ __all__ = [
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATION_LOCK_KEY = 0x76616E6775617264  # "vanguard" as a 64-bit advisory lock key
+READ_ONLY = "vanguard_read_only"
+"""Execution option of the engine behind ``Store.read_session``, read when SQLite begins."""
 
 
 def default_store_url(data_dir: Path) -> str:
@@ -78,6 +81,12 @@ class Store:
         self.url = redact_url(url)
         """Shown in messages and the banner: its secrets are masked (``redact_url``)."""
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        reader = engine.execution_options(**{READ_ONLY: True})
+        if engine.dialect.name == "postgresql":
+            reader = reader.execution_options(
+                postgresql_readonly=True, isolation_level="REPEATABLE READ"
+            )
+        self._read_sessions = sessionmaker(bind=reader, expire_on_commit=False)
         self._closed = False
 
     @property
@@ -87,12 +96,32 @@ class Store:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: commits when the block ends, rolls back if it raises."""
+        with self._unit(self._sessions, commit=True) as session:
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A unit of work that only reads: one snapshot, no write lock, any write refused.
+
+        On SQLite a plain (deferred) ``BEGIN`` under WAL, so writers go on while a long read
+        walks (``session`` begins ``IMMEDIATE`` and would hold them for the whole read); on
+        PostgreSQL a ``REPEATABLE READ READ ONLY`` transaction, so every statement of the
+        read sees the same commits.
+        """
+        with self._unit(self._read_sessions, commit=False) as session:
+            yield session
+
+    @contextmanager
+    def _unit(self, sessions: sessionmaker[Session], *, commit: bool) -> Iterator[Session]:
         if self._closed:
             raise StoreError(f"store {self.url} is closed")
-        session = self._sessions()
+        session = sessions()
         try:
             yield session
-            session.commit()
+            if commit:
+                session.commit()
+            else:
+                session.rollback()
         except SQLAlchemyError as exc:
             session.rollback()
             raise StoreError(f"store {self.url}: {_reason(exc)}") from exc
@@ -190,7 +219,11 @@ def _sqlite_engine(url: str, *, create: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = bool(connection.get_execution_options().get(READ_ONLY, False))
+        if connection.info.get(READ_ONLY, False) != read_only:
+            connection.exec_driver_sql(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+            connection.info[READ_ONLY] = read_only
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from tests.integration.store import values as v
 from tests.leaks import leak_alert
+from tests.stores import sqlite_write_lock_is_free
 from vanguard.api import create_app
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.incident import Incident, IncidentState
@@ -113,6 +114,24 @@ def test_metrics_count_what_became_of_messages_to_people(store: Store) -> None:
     assert 'vanguard_notifications{kind="notified"} 2.0' in body
     assert 'vanguard_notifications{kind="notify.held"} 1.0' in body
     assert 'vanguard_notifications{kind="notify.failed"} 0.0' in body
+
+
+def test_a_scrape_leaves_the_write_lock_to_the_worker(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/metrics`` counts over the whole audit trail every scrape: in ``BEGIN IMMEDIATE``
+    every write of the worker would wait for it."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    free: list[bool] = []
+    count_by_kind = AuditLog.count_by_kind
+
+    def counting(self: AuditLog, kinds: Sequence[str]) -> dict[str, int]:
+        free.append(sqlite_write_lock_is_free(url))
+        return count_by_kind(self, kinds)
+
+    monkeypatch.setattr(AuditLog, "count_by_kind", counting)
+    assert TestClient(create_app(store)).get("/metrics").status_code == 200
+    assert free == [True]
 
 
 def test_allowed_hosts_refuse_other_names_and_no_script_docs_are_served(store: Store) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,13 +21,23 @@ from tests.integration.store.values import (
     resize_holding,
     resolved_incident,
 )
+from tests.stores import sqlite_write_lock_is_free
 from vanguard.api import create_app
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.records import CiRepo
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.incident import Incident, IncidentState
 from vanguard.model import OutcomeStatus
-from vanguard.store import AuditLog, IncidentRepo, PauseRepo, Store, default_store_url, open_store
+from vanguard.store import (
+    AuditLog,
+    ChainCheck,
+    IncidentRepo,
+    PauseRepo,
+    Store,
+    audit,
+    default_store_url,
+    open_store,
+)
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 
@@ -142,6 +153,24 @@ def test_a_query_a_page_cannot_take_is_a_page_not_json(store: Store) -> None:
 def test_the_audit_page_walks_the_chain(store: Store) -> None:
     text = TestClient(create_app(store)).get("/audit").text
     assert "2 entries, chain intact" in text
+
+
+def test_a_page_view_leaves_the_write_lock_to_the_worker(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/audit`` walks the whole chain: in ``BEGIN IMMEDIATE`` every write of the worker
+    would wait for it."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    free: list[bool] = []
+    walk = audit._walk
+
+    def walking(links: Iterable[Any]) -> tuple[ChainCheck | None, int, str]:
+        free.append(sqlite_write_lock_is_free(url))
+        return walk(links)
+
+    monkeypatch.setattr(audit, "_walk", walking)
+    assert "2 entries, chain intact" in TestClient(create_app(store)).get("/audit").text
+    assert free == [True]
 
 
 def test_the_ci_page_shows_the_figures_and_the_daily_plot(store: Store) -> None:

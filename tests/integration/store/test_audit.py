@@ -5,18 +5,20 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from threading import Barrier as BarrierType
+from typing import Any
 
 import pytest
 from pydantic import JsonValue
-from sqlalchemy import text
+from sqlalchemy import delete, select, text, update
 
 from tests.integration.store import values as v
 from vanguard.errors import StoreError
-from vanguard.store import AuditLog, Store, open_store
-from vanguard.store.audit import entry_hash
-from vanguard.store.tables import GENESIS_HASH
+from vanguard.store import AuditLog, Store, audit, open_store
+from vanguard.store.audit import ChainCheck, KeptHead, entry_hash
+from vanguard.store.tables import GENESIS_HASH, AuditEntryRow, AuditHeadRow
 
 SECRETS = (
     "hunter2-db-password",
@@ -28,13 +30,42 @@ SECRETS = (
 )
 
 
-def _fill(store: Store, n: int) -> None:
+def _fill(store: Store, n: int, start: int = 0) -> None:
     with store.session() as session:
         log = AuditLog(session)
-        for i in range(n):
+        for i in range(start, start + n):
             log.append(
                 incident_id=f"inc-{i % 2}", kind="step", payload={"i": i, "x": [i, 0.5]}, at=v.at(i)
             )
+
+
+def _verify(store: Store, kept: Iterable[KeptHead] = ()) -> ChainCheck:
+    with store.read_session() as session:
+        return AuditLog(session).verify_chain(list(kept))
+
+
+def _kept(store: Store) -> KeptHead:
+    """The head as it stands, as a cron job would keep it off the host."""
+    with store.read_session() as session:
+        last = AuditLog(session).entries()[-1]
+    return KeptHead(seq=last.seq, hash=last.hash)
+
+
+def _during_the_walk(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> None:
+    """Make ``verify_chain`` run ``then`` once its walk has read entry 1, as a worker
+    appending at that moment would."""
+    real_walk = audit._walk
+
+    def walk(links: Iterable[Any]) -> tuple[ChainCheck | None, int, str]:
+        def interrupted() -> Iterator[Any]:
+            for n, link in enumerate(links):
+                if n == 1:
+                    then()
+                yield link
+
+        return real_walk(interrupted())
+
+    monkeypatch.setattr(audit, "_walk", walk)
 
 
 def test_entries_link_from_genesis_and_verify(store: Store) -> None:
@@ -91,6 +122,11 @@ def test_append_returns_what_is_stored(store: Store) -> None:
         ("DELETE FROM audit_entries WHERE seq = 2", 2, "missing"),
         ("DELETE FROM audit_entries WHERE seq = 5", 5, "removed"),
         ("UPDATE audit_head SET hash = '" + "f" * 64 + "'", 5, "head"),
+        (
+            "UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_entries WHERE seq = 4)",
+            5,
+            "past the chain's head",
+        ),
     ],
 )
 def test_tampering_is_found_at_the_first_bad_entry(
@@ -124,6 +160,112 @@ def test_a_rewritten_entry_with_a_recomputed_hash_breaks_the_next_link(store: St
     with store.session() as session:
         check = AuditLog(session).verify_chain()
     assert (check.ok, check.first_bad_id) == (False, 3)
+
+
+@pytest.mark.integration
+def test_an_append_during_the_walk_is_not_taken_for_tampering_on_postgresql(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each statement of a PostgreSQL unit of work sees the newest commits: the head is read
+    before the walk, so an entry a worker appends meanwhile lies past it, not in a gap."""
+    reader, worker = open_store(postgres_url), open_store(postgres_url)
+    try:
+        _fill(worker, 3)
+        _during_the_walk(monkeypatch, lambda: _fill(worker, 1, start=3))
+        with reader.session() as session:
+            check = AuditLog(session).verify_chain()
+        monkeypatch.undo()
+        with reader.session() as session:
+            again = AuditLog(session).verify_chain()
+    finally:
+        reader.close()
+        worker.close()
+    assert (check.ok, check.count) == (True, 3), check.reason
+    assert (again.ok, again.count) == (True, 4), again.reason
+
+
+def test_a_worker_appends_while_a_read_session_walks(
+    store: Store, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a walk in ``Store.session`` holds the write lock, and the worker would wait
+    for it (then fail after 30 s on a long chain); a read session holds none."""
+    worker = open_store(store_url)
+    try:
+        _fill(worker, 3)
+        _during_the_walk(monkeypatch, lambda: _fill(worker, 1, start=3))
+        check = _verify(store)
+        monkeypatch.undo()
+        again = _verify(store)
+    finally:
+        worker.close()
+    assert (check.ok, check.count) == (True, 3), check.reason
+    assert (again.ok, again.count) == (True, 4), again.reason
+
+
+def test_a_kept_head_shows_a_tail_cut_with_the_head_moved_back(store: Store) -> None:
+    _fill(store, 2)
+    early = _kept(store)
+    _fill(store, 3, start=2)
+    kept = _kept(store)
+    with store.session() as session:
+        session.execute(delete(AuditEntryRow).where(AuditEntryRow.seq > 3))
+        three = session.scalars(select(AuditEntryRow.hash).where(AuditEntryRow.seq == 3)).one()
+        session.execute(update(AuditHeadRow).values(seq=3, hash=three))
+    alone, against_kept, against_early = (
+        _verify(store),
+        _verify(store, [kept]),
+        _verify(store, [early]),
+    )
+    assert (alone.ok, alone.count) == (True, 3), "the chain alone cannot tell"
+    assert not against_kept.ok
+    assert against_kept.reason.startswith(f"entry 5 of the kept head 5:{kept.hash[:12]} is missing")
+    assert "the chain ends at entry 3, so entries were cut from its end" in against_kept.reason
+    assert against_early.ok, "entries up to an earlier kept head are still as they were"
+
+
+def test_a_kept_head_shows_an_entry_rewritten_and_the_rest_rehashed(store: Store) -> None:
+    _fill(store, 1)
+    early = _kept(store)
+    _fill(store, 4, start=1)
+    kept = _kept(store)
+    with store.session() as session:
+        rows = session.scalars(select(AuditEntryRow).order_by(AuditEntryRow.seq)).all()
+        rows[1].payload = {"i": 1, "status": "rewritten"}
+        for n, row in enumerate(rows[1:]):  # free the unique hashes before rewriting them
+            row.prev_hash, row.hash = f"p{n:063d}", f"h{n:063d}"
+            session.flush()
+        prev = rows[0].hash
+        for row in rows[1:]:
+            row.prev_hash = prev
+            row.hash = prev = entry_hash(
+                prev,
+                seq=row.seq,
+                incident_id=row.incident_id,
+                kind=row.kind,
+                payload=row.payload,
+                at=row.at,
+            )
+            session.flush()
+        session.execute(update(AuditHeadRow).values(hash=prev))
+    assert _verify(store).ok, "the chain alone cannot tell"
+    rewritten = _verify(store, [early, kept])
+    assert not rewritten.ok
+    assert rewritten.reason == (
+        f"entry 5 no longer has the hash kept for it ({kept.hash[:12]}, now {prev[:12]}): "
+        "the chain was rewritten up to entry 5 since that head was kept"
+    )
+    assert _verify(store, [early]).ok, "entry 1, before the rewrite, is as it was"
+
+
+def test_kept_heads_of_a_growing_chain_hold(store: Store) -> None:
+    genesis = KeptHead(seq=0, hash=GENESIS_HASH)
+    _fill(store, 3)
+    kept = _kept(store)
+    _fill(store, 3, start=3)
+    check = _verify(store, [kept, genesis, kept])
+    assert check.ok
+    assert check.reason.startswith("6 entries, chain intact, kept heads 0, 3 unchanged, head 6:")
+    assert check.reason.endswith(f"head {_kept(store)}")
 
 
 def test_no_secret_reaches_the_database(store: Store) -> None:

@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
+from tests.integration.store import values as v
 from tests.integration.store.test_migrations import HEAD
+from tests.stores import sqlite_write_lock_is_free
 from vanguard.errors import StoreError, StoreNotFound
-from vanguard.store import IncidentRepo, Store, default_store_url, open_store
+from vanguard.store import AuditLog, IncidentRepo, Store, default_store_url, open_store
 
 
 def test_sqlite_creates_its_directory_and_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
@@ -85,6 +88,40 @@ def test_a_closed_store_refuses_new_work(store: Store) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"), store.session():
         pass
+    with pytest.raises(StoreError, match="closed"), store.read_session():
+        pass
+
+
+def _audit_count(session: Session) -> int:
+    return int(session.execute(text("SELECT count(*) FROM audit_entries")).scalar_one())
+
+
+def test_a_read_session_reads_one_snapshot_and_holds_no_writer_up(
+    store: Store, store_url: str
+) -> None:
+    worker = open_store(store_url)
+    try:
+        with store.read_session() as session:
+            before = _audit_count(session)
+            if store.dialect == "sqlite":
+                assert sqlite_write_lock_is_free(store_url)
+            with worker.session() as writing:
+                AuditLog(writing).append(incident_id=None, kind="k", payload={}, at=v.T0)
+            during = _audit_count(session)
+        with store.read_session() as session:
+            after = _audit_count(session)
+    finally:
+        worker.close()
+    assert (before, during, after) == (0, 0, 1)
+
+
+def test_a_read_session_refuses_writes_and_a_unit_of_work_after_it_writes(store: Store) -> None:
+    with pytest.raises(StoreError, match=r"read-only|readonly"), store.read_session() as session:
+        AuditLog(session).append(incident_id=None, kind="k", payload={}, at=v.T0)
+    with store.session() as session:
+        AuditLog(session).append(incident_id=None, kind="k", payload={}, at=v.T0)
+    with store.read_session() as session:
+        assert _audit_count(session) == 1
 
 
 @pytest.mark.integration

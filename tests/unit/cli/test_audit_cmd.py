@@ -3,34 +3,45 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from tests.stores import sqlite_write_lock_is_free
 from vanguard.cli.apps import app
 from vanguard.errors import InputError
-from vanguard.store import AuditLog, default_store_url, open_store
+from vanguard.store import AuditEntry, AuditLog, ChainCheck, default_store_url, open_store
+from vanguard.store import audit as audit_module
 
 T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
+
+
+def _append(url: str, count: int, start: int = 0) -> None:
+    store = open_store(url)
+    try:
+        with store.session() as session:
+            log = AuditLog(session)
+            for i in range(start, start + count):
+                log.append(
+                    incident_id=f"inc-{i % 2}",
+                    kind="step",
+                    payload={"i": i, "token": "ghp_0123456789abcdefghijABCDEFGHIJklmnop"},
+                    at=T0 + timedelta(seconds=i),
+                )
+    finally:
+        store.close()
 
 
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
     url = default_store_url(tmp_path / "data")
-    store = open_store(url)
-    with store.session() as session:
-        log = AuditLog(session)
-        for i in range(5):
-            log.append(
-                incident_id=f"inc-{i % 2}",
-                kind="step",
-                payload={"i": i, "token": "ghp_0123456789abcdefghijABCDEFGHIJklmnop"},
-                at=T0 + timedelta(seconds=i),
-            )
-    store.close()
+    _append(url, 5)
     return url
 
 
@@ -75,6 +86,82 @@ def test_an_edited_export_is_caught_at_the_edited_entry(store_url: str, tmp_path
     code, said = _run("verify", "--file", str(export))
     assert code == 1
     assert "expected entry 2, found 3" in said
+
+
+def _sql(url: str, *statements: str) -> None:
+    store = open_store(url)
+    try:
+        with store.session() as session:
+            for statement in statements:
+                session.execute(text(statement))
+    finally:
+        store.close()
+
+
+def test_a_head_kept_elsewhere_shows_a_chain_cut_behind_it(store_url: str, tmp_path: Path) -> None:
+    code, said = _run("verify", "--store", store_url)
+    assert code == 0
+    kept = said.split()[-1]
+    assert re.fullmatch(r"5:[0-9a-f]{64}", kept), said
+    _append(store_url, 2, start=5)
+    code, said = _run("verify", "--store", store_url, "--expect-head", kept)
+    assert code == 0
+    assert said.startswith("7 entries, chain intact, kept head 5 unchanged, head 7:")
+    export = tmp_path / "audit.jsonl"
+    _run("export", "--store", store_url, "--output", str(export))
+    code, from_file = _run("verify", "--file", str(export), "--expect-head", kept)
+    assert (code, from_file) == (0, said)
+
+    _sql(
+        store_url,
+        "DELETE FROM audit_entries WHERE seq > 4",
+        "UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_entries WHERE seq = 4)",
+    )
+    code, said = _run("verify", "--store", store_url)
+    assert code == 0, "the chain alone cannot tell"
+    code, said = _run("verify", "--store", store_url, "--expect-head", kept)
+    assert code == 1
+    assert said == (
+        f"audit trail BROKEN: entry 5 of the kept head {kept[:14]} is missing: the chain "
+        "ends at entry 4, so entries were cut from its end and its head moved back since "
+        "that head was kept\n"
+    )
+
+
+def test_a_kept_head_must_be_seq_colon_hash_and_a_partial_export_cannot_show_one(
+    store_url: str, tmp_path: Path
+) -> None:
+    _, said = _run("verify", "--store", store_url)
+    kept = said.split()[-1]
+    for bad in ("5", kept[:-1], f"head {kept}", f"-1:{kept[2:]}"):
+        with pytest.raises(InputError, match=r"^kept head .*: not SEQ:HASH"):
+            _run("verify", "--store", store_url, f"--expect-head={bad}")
+    export = tmp_path / "inc-1.jsonl"
+    _export_incident(store_url, "inc-1", export)
+    with pytest.raises(InputError, match=r"a partial export .* cannot show a kept head"):
+        _run("verify", "--file", str(export), "--expect-head", kept)
+
+
+def test_verify_and_export_leave_the_write_lock_to_the_worker(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``BEGIN IMMEDIATE`` would hold every write of the worker for the whole walk."""
+    free: list[bool] = []
+    walk, entry = audit_module._walk, audit_module._entry
+
+    def walking(links: Iterable[Any]) -> tuple[ChainCheck | None, int, str]:
+        free.append(sqlite_write_lock_is_free(store_url))
+        return walk(links)
+
+    def exporting(row: Any) -> AuditEntry:
+        free.append(sqlite_write_lock_is_free(store_url))
+        return entry(row)
+
+    monkeypatch.setattr(audit_module, "_walk", walking)
+    monkeypatch.setattr(audit_module, "_entry", exporting)
+    assert _run("verify", "--store", store_url)[0] == 0
+    assert _run("export", "--store", store_url)[0] == 0
+    assert free == [True] * 6
 
 
 def test_an_edited_store_is_caught(store_url: str) -> None:
