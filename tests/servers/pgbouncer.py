@@ -8,19 +8,29 @@ writable by ``postgres``'s group, for PgBouncer's pid and log files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from tests.servers.postgres import HOST, USER, PostgresServer
-from tests.servers.process import read_tail, require_binary, stop_pid, stop_popen, unavailable
+from tests.servers.process import (
+    freeze,
+    read_tail,
+    require_binary,
+    stop_pid,
+    stop_popen,
+    unavailable,
+)
 from vanguard.netutil import wait_for_port
 
 __all__ = ["PgBouncerServer", "StartPgBouncer"]
@@ -126,6 +136,61 @@ pidfile = {root / "pgbouncer.pid"}
                 f"{read_tail(root / 'stdout.log')}{read_tail(server.log_file)}"
             )
         return server
+
+    @contextlib.contextmanager
+    def stopped_at(self, query: bytes = b"SHOW POOLS") -> Iterator[str]:
+        """An admin DSN through a loopback relay that stops PgBouncer (SIGSTOP) when a
+        client's ``query`` comes, just before passing it on; PgBouncer runs again after
+        the block.
+
+        So the console stops once it has taken the connection, as one SIGSTOPped or
+        swapped out mid-session does: connecting succeeds, the query is never answered.
+        The relay only times the stop, which could not be put between the two otherwise;
+        every byte goes through it unchanged.
+        """
+        pid = self._pid()
+        if pid is None:
+            raise RuntimeError(f"pgbouncer on {self.port} wrote no pid file")
+        listener = socket.create_server((HOST, 0))
+        listener.settimeout(0.1)
+        done = threading.Event()
+        stopped = threading.Event()
+        sockets: list[socket.socket] = []
+
+        def pump(src: socket.socket, dst: socket.socket, watch: bool) -> None:
+            with contextlib.suppress(OSError):
+                while data := src.recv(65536):
+                    if watch and query in data and not stopped.is_set():
+                        freeze(pid)
+                        stopped.set()
+                    dst.sendall(data)
+
+        def accept() -> None:
+            while not done.is_set():
+                try:
+                    client, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                client.settimeout(None)
+                upstream = socket.create_connection((HOST, self.port))
+                sockets.extend((client, upstream))
+                for src, dst, watch in ((client, upstream, True), (upstream, client, False)):
+                    threading.Thread(target=pump, args=(src, dst, watch), daemon=True).start()
+
+        relay = threading.Thread(target=accept, name="pgbouncer-relay", daemon=True)
+        relay.start()
+        try:
+            yield f"host={HOST} port={listener.getsockname()[1]} dbname=pgbouncer user={USER}"
+        finally:
+            done.set()
+            relay.join(timeout=5.0)
+            listener.close()
+            if stopped.is_set():
+                os.kill(pid, signal.SIGCONT)
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
 
     def _pid(self) -> int | None:
         try:

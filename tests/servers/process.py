@@ -18,6 +18,7 @@ from vanguard.errors import EngineError
 T = TypeVar("T")
 
 __all__ = [
+    "freeze",
     "is_alive",
     "processes_mentioning",
     "read_tail",
@@ -130,3 +131,17 @@ def retry_start(start: Callable[[], T], *, attempts: int = 3) -> T:
         except (RuntimeError, EngineError):
             continue
     return start()
+
+
+def freeze(pid: int) -> None:
+    """SIGSTOP ``pid`` and return once it is stopped (state ``T`` in ``/proc``), as a server
+    is while suspended or swapped out: the kernel still takes its connections and
+    requests, nothing answers them. SIGCONT lets it run again."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] in {"T", "t"}:
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"process {pid} did not stop on SIGSTOP")

@@ -9,7 +9,12 @@ statements: connections are autocommit with ``prepare_threshold=None``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -91,22 +96,68 @@ def pool_signals(
 def admin_rows(
     admin_dsn: str, commands: Sequence[str], *, timeout_s: float
 ) -> list[list[dict[str, Any]]]:
-    """Run console commands in one connection; each result as a list of column dicts."""
+    """Run console commands in one connection; each result as a list of column dicts.
+
+    The whole read must end within ``timeout_s`` of its start (connecting has libpq's own
+    bound, at least 2 s): a console that stops answering once connected (SIGSTOPped,
+    swapped out, behind a half-open connection) held the read for ever, and with it the
+    sweep of every service.
+    """
+    deadline = time.monotonic() + timeout_s
     try:
-        with psycopg.connect(
-            admin_dsn,
-            autocommit=True,
-            prepare_threshold=None,
-            connect_timeout=max(1, round(timeout_s)),
-        ) as conn:
-            results: list[list[dict[str, Any]]] = []
-            for command in commands:
-                cur = conn.execute(command)
-                names = [d.name for d in cur.description or ()]
-                results.append([dict(zip(names, row, strict=True)) for row in cur.fetchall()])
-            return results
+        with (
+            psycopg.connect(
+                admin_dsn,
+                autocommit=True,
+                prepare_threshold=None,
+                connect_timeout=max(1, round(timeout_s)),
+            ) as conn,
+            _shut_at(conn, deadline) as late,
+        ):
+            try:
+                results: list[list[dict[str, Any]]] = []
+                for command in commands:
+                    cur = conn.execute(command)
+                    names = [d.name for d in cur.description or ()]
+                    results.append([dict(zip(names, row, strict=True)) for row in cur.fetchall()])
+                return results
+            except psycopg.Error as exc:
+                if late.is_set():
+                    raise ScrapeError(
+                        f"pgbouncer console ({admin_dsn}): no answer within {timeout_s:g} s"
+                    ) from exc
+                raise
     except psycopg.Error as exc:
         raise ScrapeError(f"pgbouncer console ({admin_dsn}): {exc}") from exc
+
+
+@contextlib.contextmanager
+def _shut_at(conn: psycopg.Connection[Any], deadline: float) -> Iterator[threading.Event]:
+    """Shut ``conn``'s socket down if the block is still running at ``deadline``
+    (``time.monotonic``); the event says it was.
+
+    A blocking psycopg call has no timeout, and a stopped server reads no cancel request;
+    a shut-down socket ends the wait at once. The socket is shut down through a duplicate
+    of its descriptor, so a late timer can never touch a descriptor reused after ``conn``
+    closed (as ``act.pgbouncer`` does for its commands).
+    """
+    late = threading.Event()
+    sock = socket.socket(fileno=os.dup(conn.fileno()))
+
+    def shut() -> None:
+        late.set()
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), shut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield late
+    finally:
+        timer.cancel()
+        timer.join()
+        sock.close()
 
 
 def read_pools(

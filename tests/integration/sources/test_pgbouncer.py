@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -43,6 +44,25 @@ def test_an_unreachable_console_is_a_scrape_error() -> None:
     dsn = f"host=127.0.0.1 port={free_port()} dbname=pgbouncer user=postgres"
     with pytest.raises(ScrapeError, match="pgbouncer console"):
         read_pools(dsn, service_name="db", now=datetime.now(UTC), timeout_s=1)
+
+
+def test_a_console_that_stops_answering_mid_read_fails_within_its_timeout(
+    pgbouncer_server: StartPgBouncer,
+) -> None:
+    """A PgBouncer stopped (SIGSTOP) once it has taken the connection never answers
+    ``SHOW POOLS``; only connecting had a timeout, so the read waited for ever, and with
+    it the sweep of every service."""
+    bouncer = pgbouncer_server()
+    with ThreadPoolExecutor(1) as pool, bouncer.stopped_at(b"SHOW POOLS") as dsn:
+        started = time.monotonic()
+        reading = pool.submit(
+            read_pools, dsn, service_name="db", now=datetime.now(UTC), timeout_s=1
+        )
+        with pytest.raises(ScrapeError) as info:
+            reading.result(timeout=10)
+        took = time.monotonic() - started
+    assert "no answer within 1 s" in str(info.value)
+    assert took < 2.5, f"the read ended {took:.1f} s after it began"
 
 
 def test_the_exporter_through_prometheus_gives_the_same_series(
