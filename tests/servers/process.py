@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -27,6 +29,7 @@ __all__ = [
     "start_ticks",
     "stop_pid",
     "stop_popen",
+    "throttled",
     "unavailable",
 ]
 
@@ -145,3 +148,26 @@ def freeze(pid: int) -> None:
             return
         time.sleep(0.01)
     raise RuntimeError(f"process {pid} did not stop on SIGSTOP")
+
+
+@contextlib.contextmanager
+def throttled(pid: int, *, stopped_s: float, running_s: float) -> Iterator[None]:
+    """``pid`` stopped for ``stopped_s`` and let run for ``running_s`` by turns for the
+    block, as a server starved of CPU or memory is: it answers, but slowly."""
+    done = threading.Event()
+
+    def cycle() -> None:
+        while not done.is_set():
+            os.kill(pid, signal.SIGSTOP)
+            done.wait(stopped_s)
+            os.kill(pid, signal.SIGCONT)
+            done.wait(running_s)
+
+    thread = threading.Thread(target=cycle, name="throttle", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5.0)
+        os.kill(pid, signal.SIGCONT)

@@ -1428,7 +1428,8 @@ class Activities:
 
         With ``declared``, what the sources declare of the metrics' kinds is added to it:
         an exposition's ``# TYPE`` lines come with the reading; a server's metadata is asked
-        once per ``MetadataCache.refresh_s`` and its failure only leaves it out.
+        once per ``MetadataCache.refresh_s``, within the read's ``timeout_s``, and its
+        failure only leaves it out.
         """
         signals: list[Signal] = []
         if service.scrape is not None:
@@ -1445,7 +1446,10 @@ class Activities:
                 declared.update(exposition.declared)
         if service.prometheus is not None:
             source = service.prometheus
-            with PrometheusClient(source.url, timeout_s=source.timeout_s) as server:
+            with (
+                PrometheusClient(source.url, timeout_s=source.timeout_s) as server,
+                server.budget(),
+            ):
                 signals += read_server(
                     server,
                     tuple(metrics),

@@ -14,11 +14,13 @@ the configuration refuses credentials in one, but one given another way must not
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import re
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -387,7 +389,10 @@ def _point(pair: Any) -> EvidencePoint:
 class PrometheusClient:
     """Synchronous reader of a Prometheus server's HTTP API (``/api/v1``).
 
-    ``source`` is ``base_url`` as it may be shown: in errors, logs and Signals.
+    ``source`` is ``base_url`` as it may be shown: in errors, logs and Signals. Each
+    answer must arrive whole within ``timeout_s`` of its request, and the requests made
+    inside ``budget()`` share one deadline: httpx's timeouts are per operation, so a
+    server that drips its answer, or a read of many queries, was never cut off.
     """
 
     def __init__(
@@ -399,7 +404,9 @@ class PrometheusClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.source = redact_text(self.base_url)
+        self.timeout_s = timeout_s
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, transport=transport)
+        self._deadline: tuple[float, float] | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -415,20 +422,47 @@ class PrometheusClient:
     ) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def budget(self, seconds: float | None = None) -> Iterator[None]:
+        """Every request in the block must be answered within ``seconds`` (``timeout_s``
+        by default) from now, and within any budget around it."""
+        seconds = self.timeout_s if seconds is None else seconds
+        outer = self._deadline
+        ends = (time.monotonic() + seconds, seconds)
+        self._deadline = ends if outer is None else min(outer, ends)
+        try:
+            yield
+        finally:
+            self._deadline = outer
+
     def _get(self, path: str, params: dict[str, str]) -> Any:
         where = f"{self.source}{path}"
+        deadline, seconds = min(
+            (time.monotonic() + self.timeout_s, self.timeout_s), self._deadline or (math.inf, 0.0)
+        )
+        late = f"{where}: no whole answer within {seconds:g} s"
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ScrapeError(late)
+        body = bytearray()
         try:
-            response = self._http.get(path, params=params)
+            with self._http.stream("GET", path, params=params, timeout=left) as response:
+                for chunk in response.iter_bytes():
+                    body.extend(chunk)
+                    if time.monotonic() > deadline:
+                        raise ScrapeError(late)
+        except httpx.TimeoutException as exc:
+            raise ScrapeError(redact_text(f"{late} ({type(exc).__name__})")) from exc
         except httpx.HTTPError as exc:
             raise ScrapeError(redact_text(f"{where}: {type(exc).__name__}: {exc}")) from exc
         try:
-            body = response.json()
+            answer = json.loads(body)
         except ValueError as exc:
             raise ScrapeError(f"{where}: HTTP {response.status_code}, not JSON") from exc
-        if not isinstance(body, dict) or body.get("status") != "success":
-            error = body.get("error", body) if isinstance(body, dict) else body
+        if not isinstance(answer, dict) or answer.get("status") != "success":
+            error = answer.get("error", answer) if isinstance(answer, dict) else answer
             raise ScrapeError(redact_text(f"{where}: HTTP {response.status_code}: {error}"))
-        return body["data"]
+        return answer["data"]
 
     def query_range(
         self, query: str, start: datetime, end: datetime, step: timedelta | float
@@ -517,27 +551,30 @@ def read_server(
     with the evaluation time; read at every interval, one sample would reach the detector
     several times as distinct points. ``timestamp(...)`` gives each series' sample time,
     and the signal carries it, so a repeat is skipped as a duplicate. Nothing comes back
-    for a series gone stale. Any failure is a ``ScrapeError``.
+    for a series gone stale. Its queries, two a metric, share one ``client.budget()``: a
+    server that answered each just in time held the read for that many ``timeout_s``.
+    Any failure is a ``ScrapeError``.
     """
     signals: list[Signal] = []
-    for metric in metrics:
-        wanted = promql_selector(metric, selector)
-        stamps = {
-            _label_key(series.labels): series.points[0].value
-            for series in client.query(f"timestamp({wanted})", now)
-            if series.points
-        }
-        for series in client.query(wanted, now):
-            sampled = stamps.get(_label_key(series.labels))
-            points = tuple(
-                p.model_copy(update={"timestamp": datetime.fromtimestamp(sampled, UTC)})
-                if sampled is not None and math.isfinite(sampled)
-                else p
-                for p in series.points
-            )
-            signals += series.model_copy(update={"points": points}).signals(
-                service_name=service_name, source=client.source, metric_type=metric
-            )
+    with client.budget():
+        for metric in metrics:
+            wanted = promql_selector(metric, selector)
+            stamps = {
+                _label_key(series.labels): series.points[0].value
+                for series in client.query(f"timestamp({wanted})", now)
+                if series.points
+            }
+            for series in client.query(wanted, now):
+                sampled = stamps.get(_label_key(series.labels))
+                points = tuple(
+                    p.model_copy(update={"timestamp": datetime.fromtimestamp(sampled, UTC)})
+                    if sampled is not None and math.isfinite(sampled)
+                    else p
+                    for p in series.points
+                )
+                signals += series.model_copy(update={"points": points}).signals(
+                    service_name=service_name, source=client.source, metric_type=metric
+                )
     return signals
 
 

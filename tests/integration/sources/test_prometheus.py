@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import Counter
 
 from tests.servers.exporter import Exporter
+from tests.servers.process import throttled
 from tests.servers.prometheus import ScrapeTarget, StartPrometheus
 from vanguard.config import WatchConfig
 from vanguard.detect.watch import SeriesState, WatchRule, step
@@ -216,3 +217,66 @@ def test_a_server_read_carries_each_samples_own_time(prometheus_server: StartPro
     assert first.metric_type == "app_queue_depth"
     assert first.labels["job"] == "app"
     assert [s.timestamp for s in again] == [sampled, sampled]
+
+
+class _DripAnswer(socketserver.BaseRequestHandler):
+    """An empty query answer sent one byte every 0.1 s (about 6 s in all): a server, or a
+    proxy in front of one, that is slow to send what it has."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        body = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        try:
+            self.request.sendall(head.encode() + b"\r\n\r\n")
+            for byte in body:
+                self.request.sendall(bytes([byte]))
+                time.sleep(0.1)
+        except OSError:
+            return
+
+
+def test_a_server_that_drips_its_answer_is_cut_off_at_the_timeout() -> None:
+    """httpx's timeouts are per read: a query with a 1 s timeout took 6 s."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _DripAnswer)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    started = time.monotonic()
+    try:
+        with (
+            PrometheusClient(f"http://127.0.0.1:{server.server_address[1]}", timeout_s=1) as api,
+            pytest.raises(ScrapeError, match="no whole answer within 1 s"),
+        ):
+            api.query("up", NOW)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 2
+
+
+def test_a_read_of_a_slow_server_ends_within_one_timeout(
+    prometheus_server: StartPrometheus,
+) -> None:
+    """A Prometheus starved of CPU (stopped and let run by turns) answers each query, two a
+    metric, within the timeout (about 0.3 s here); one after another, the 20 queries took
+    about 6 s, three times the timeout. All of a read's queries share one timeout now."""
+    with Exporter() as exporter:
+        for i in range(10):
+            exporter.gauge(f"app_depth_{i}", "Queued jobs.").set(i)
+        server = prometheus_server([ScrapeTarget(job="app", url=exporter.url)])
+        metrics = [f"app_depth_{i}" for i in range(10)]
+        with PrometheusClient(server.url, timeout_s=2) as api:
+            healthy = read_server(
+                api, metrics, selector={"job": "app"}, service_name="app", now=datetime.now(UTC)
+            )
+            assert len(healthy) == 10
+            started = time.monotonic()
+            with (
+                throttled(server.proc.pid, stopped_s=0.5, running_s=0.002),
+                pytest.raises(ScrapeError, match="no whole answer within 2 s"),
+            ):
+                read_server(
+                    api, metrics, selector={"job": "app"}, service_name="app", now=datetime.now(UTC)
+                )
+            took = time.monotonic() - started
+    assert took < 3, f"the read took {took:.1f} s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -394,6 +395,32 @@ def test_a_server_error_masks_credentials_in_the_url(
     assert "hunter2pass" not in str(info.value)
     assert "QSECRET77" not in str(info.value)
     assert api.source == "http://admin:[REDACTED]@prom:9090"
+
+
+def test_requests_in_a_budget_share_its_deadline() -> None:
+    """Each query answers within the client's 1 s, four of them do not within a budget of
+    1 s; a budget inside it cannot lengthen it."""
+    vector = {"status": "success", "data": {"resultType": "vector", "result": []}}
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.3)
+        return httpx.Response(200, json=vector)
+
+    answered: list[int] = []
+
+    def read(api: PrometheusClient) -> None:
+        with api.budget():
+            for n in range(4):
+                with api.budget(60):
+                    api.query("up", T0)
+                answered.append(n)
+
+    with PrometheusClient("http://prom", timeout_s=1, transport=httpx.MockTransport(slow)) as api:
+        for _ in range(4):
+            assert api.query("up", T0) == []
+        with pytest.raises(ScrapeError, match="no whole answer within 1 s"):
+            read(api)
+    assert answered == [0, 1, 2]
 
 
 def test_a_timestamp_in_microseconds_is_a_scrape_error_naming_the_sample() -> None:
