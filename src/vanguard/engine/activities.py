@@ -92,17 +92,18 @@ from vanguard.notify.base import FAILED, HELD, NOTIFIED, channel_ids
 from vanguard.notify.render import config_flag
 from vanguard.notify.repeat import held_note, repeat_history, repeat_key
 from vanguard.redact import redact, redact_text
-from vanguard.sources.pgbouncer import read_pools
+from vanguard.sources.pgbouncer import admin_rows, pool_signals
 from vanguard.sources.prometheus import (
     Declared,
     MetadataCache,
     PrometheusClient,
     ScrapeSchedule,
     TargetState,
+    fetch_exposition,
     on_failure,
     on_success,
+    read_exposition,
     read_server,
-    scrape,
 )
 from vanguard.store import (
     AuditEntry,
@@ -1424,22 +1425,28 @@ class Activities:
         *,
         declared: dict[str, Declared] | None = None,
     ) -> list[Signal]:
-        """One reading of ``metrics`` from every source of ``service``.
+        """One reading of ``metrics`` from every source of ``service``, begun at ``now``.
 
-        With ``declared``, what the sources declare of the metrics' kinds is added to it:
-        an exposition's ``# TYPE`` lines come with the reading; a server's metadata is asked
-        once per ``MetadataCache.refresh_s``, within the read's ``timeout_s``, and its
-        failure only leaves it out.
+        A sample without a time of its own is stamped when its source answered: stamped
+        at ``now``, a counter's rate took on the latency of every target read before it
+        (a steady 30/s read as 66/s and 13.6/s by turns). A Prometheus server is asked as
+        of ``now``; its samples carry their own time. With ``declared``, what the sources
+        declare of the metrics' kinds is added to it: an exposition's ``# TYPE`` lines
+        come with the reading; a server's metadata is asked once per
+        ``MetadataCache.refresh_s``, within the read's ``timeout_s``, and its failure only
+        leaves it out.
         """
         signals: list[Signal] = []
         if service.scrape is not None:
-            exposition = scrape(
-                service.scrape.url,
+            text = fetch_exposition(
+                service.scrape.url, client=self.http, timeout_s=service.scrape.timeout_s
+            )
+            exposition = read_exposition(
+                text,
+                source=redact_text(service.scrape.url),
                 service_name=service.name,
-                now=now,
-                client=self.http,
+                now=self.clock(),
                 metrics=tuple(metrics),
-                timeout_s=service.scrape.timeout_s,
             )
             signals += exposition.signals
             if declared is not None:
@@ -1460,12 +1467,17 @@ class Activities:
                 if declared is not None:
                     declared.update(self._metadata.read(server, metrics, now))
         if service.pgbouncer is not None:
-            signals += read_pools(
-                service.pgbouncer.admin_dsn,
+            dsn = service.pgbouncer.admin_dsn
+            pools, databases = admin_rows(
+                dsn, ("SHOW POOLS", "SHOW DATABASES"), timeout_s=service.pgbouncer.timeout_s
+            )
+            signals += pool_signals(
+                pools,
+                databases,
+                source=f"pgbouncer:{dsn}",
                 service_name=service.name,
-                now=now,
+                now=self.clock(),
                 metrics=tuple(metrics),
-                timeout_s=service.pgbouncer.timeout_s,
             )
         return signals
 

@@ -44,6 +44,7 @@ __all__ = [
     "TargetState",
     "became_stale",
     "declared_kind",
+    "fetch_exposition",
     "on_failure",
     "on_success",
     "parse_exposition",
@@ -193,8 +194,19 @@ def scrape(
     metrics: Collection[str] | None = None,
     timeout_s: float = 5.0,
 ) -> Exposition:
-    """GET one exposition endpoint and read it (``read_exposition``); any failure is a
-    ``ScrapeError``.
+    """GET one exposition endpoint (``fetch_exposition``) and read it (``read_exposition``);
+    any failure is a ``ScrapeError``."""
+    return read_exposition(
+        fetch_exposition(url, client=client, timeout_s=timeout_s),
+        source=redact_text(url),
+        service_name=service_name,
+        now=now,
+        metrics=metrics,
+    )
+
+
+def fetch_exposition(url: str, *, client: httpx.Client, timeout_s: float = 5.0) -> str:
+    """The text of one exposition endpoint; any failure is a ``ScrapeError``.
 
     The body must arrive within ``timeout_s`` of the request, not per read (a target
     dripping one byte a second held a 2 s scrape for a minute); connecting and the first
@@ -220,13 +232,7 @@ def scrape(
         raise ScrapeError(f"{source}: HTTP {exc.response.status_code}") from exc
     except httpx.HTTPError as exc:
         raise ScrapeError(redact_text(f"{source}: {type(exc).__name__}: {exc}")) from exc
-    return read_exposition(
-        body.decode(encoding, errors="replace"),
-        source=source,
-        service_name=service_name,
-        now=now,
-        metrics=metrics,
-    )
+    return body.decode(encoding, errors="replace")
 
 
 class ScrapeSchedule(_Frozen):

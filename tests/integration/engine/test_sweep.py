@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import itertools
 import logging
 import threading
 import time
@@ -481,3 +482,58 @@ def test_a_watch_entry_that_matches_nothing_is_told_once(
     )
     assert told[1] == [], "told once"
     assert told[2] == ["app: watch[1] matches 1 series again"]
+
+
+def _counting(per_s: float, delays: Sequence[float]) -> type[_Stamped]:
+    """A counter growing ``per_s`` a second, read when its answer is made, after each of
+    ``delays`` in turn: a target that is slow to answer now and then."""
+    started = time.time()
+    turns = itertools.cycle(delays)
+
+    class Counting(_Stamped):
+        def do_GET(self) -> None:
+            time.sleep(next(turns))
+            count = per_s * (time.time() - started)
+            self.body = f"# TYPE requests_total counter\nrequests_total {count:.3f}\n".encode()
+            super().do_GET()
+
+    return Counting
+
+
+def test_a_counters_rate_takes_on_no_targets_latency(tmp_path: Path) -> None:
+    """Samples were stamped when the sweep began: a steady 30/s read as about 64/s and
+    14/s by turns, behind a target that answers at once and after 1.2 s by turns, and as
+    much on that target's own counter, a false critical breach of 50/s. Each target's
+    samples are stamped when it answered."""
+    rule = WatchRule(threshold=50, warmup=3)
+    watch = (WatchConfig(metric="requests_total", rule=rule),)
+    with (
+        _served(_counting(30, [0.0, 1.2])) as slow,
+        _served(_counting(30, [0.0])) as steady,
+    ):
+        settings = Settings(
+            data_dir=tmp_path,
+            services=(
+                ServiceConfig(
+                    name="slow", scrape=ScrapeConfig(url=slow, interval_s=1), watch=watch
+                ),
+                ServiceConfig(
+                    name="web", scrape=ScrapeConfig(url=steady, interval_s=1), watch=watch
+                ),
+            ),
+        )
+        runtime = build_runtime(settings, notifiers=[])
+        inp = SweepInput(states={}, scrape_state={})
+        alerts: list[Alert] = []
+        try:
+            for _ in range(7):
+                result = runtime.activities.sweep(inp)
+                alerts += result.alerts
+                inp = SweepInput(states=result.states, scrape_state=result.scrape_state)
+                time.sleep(1.05)
+        finally:
+            runtime.close()
+    rates = {key.split("/")[0]: state.values for key, state in result.states.items()}
+    assert len(rates["web"]) >= 5
+    assert all(27 < rate < 33 for rate in (*rates["web"], *rates["slow"])), rates
+    assert alerts == []
