@@ -18,8 +18,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import httpx
@@ -579,6 +580,8 @@ class Activities:
         self._metadata = MetadataCache()
         self._kinds_told: dict[tuple[str, str, str, str], Declared] = {}
         self._unmatched: set[tuple[str, str, int]] = set()
+        self.sweep_budget_s: float | None = None
+        self._left_out = False
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -1880,55 +1883,43 @@ class Activities:
 
     @activity.defn
     def sweep(self, inp: SweepInput) -> SweepResult:
-        """Scrape every due service once, run the detectors, return new alerts.
+        """Read every due service once, run the detectors, return new alerts.
 
-        An unreachable target backs off exponentially and its series turn stale; it is
-        logged on the first miss and when it turns stale, never once per sweep.
+        Services are read ``SWEEP_READERS`` at a time within the sweep's budget
+        (``_read_due``): a stuck or slow target holds one reader, not the sweep of every
+        service, and the sweep returns what it read, the slow target's backoff included,
+        before Temporal gives up on it. It heartbeats throughout. An unreachable target
+        backs off exponentially and its series turn stale; it is logged on the first miss
+        and when it turns stale, never once per sweep.
         """
+        with heartbeating():
+            return self._sweep(inp)
+
+    def _sweep(self, inp: SweepInput) -> SweepResult:
         now = self.clock()
         states = self._load_states(inp)
         targets: dict[str, JsonValue] = dict(inp.scrape_state)
         alerts: dict[str, Alert] = {}
         raised_on: dict[str, list[tuple[str, SeriesState | None]]] = {}
         samples = 0
-        for service in self.settings.services:
-            interval = service.interval_s
-            if interval is None or not service.watch:
+        due = self._due(targets, now)
+        readings = self._read_due(due)
+        for service, target in due:
+            reading = readings.get(service.name)
+            if reading is None:
                 continue
-            schedule = ScrapeSchedule(interval_s=interval)
-            raw = targets.get(service.name)
-            where = (
-                service.scrape.url
-                if service.scrape is not None
-                else service.prometheus.url
-                if service.prometheus is not None
-                else f"pgbouncer:{service.pgbouncer.admin_dsn if service.pgbouncer else ''}"
-            )
-            target = (
-                TargetState.model_validate(raw).model_copy(update={"url": where})
-                if isinstance(raw, dict)
-                else TargetState(url=where, service_name=service.name)
-            )
-            if not target.is_due(now):
-                continue
-            declared: dict[str, Declared] = {}
-            try:
-                signals = self._read(
-                    service, [w.metric for w in service.watch], now, declared=declared
-                )
-            except Exception as exc:
-                if not isinstance(exc, ScrapeError):
-                    log.exception("%s: reading the target failed unexpectedly", service.name)
-                    exc = ScrapeError(redact_text(f"{where}: {type(exc).__name__}: {exc}"))
-                new = on_failure(target, now, str(exc), schedule)
-                if new.consecutive_failures == 1 or new.stale != target.stale:
+            schedule = ScrapeSchedule(interval_s=target.interval_s)
+            if reading.error is not None:
+                new = on_failure(target.state, reading.at, reading.error, schedule)
+                if new.consecutive_failures == 1 or new.stale != target.state.stale:
                     log.warning("%s: %s", service.name, new.reason)
                 targets[service.name] = new.model_dump(mode="json")
                 continue
-            self._note_clock(service.name, where, signals, now)
-            self._note_kinds(inp.watcher, service, declared)
-            new = on_success(target, now, schedule)
-            if target.consecutive_failures:
+            signals = reading.signals
+            self._note_clock(service.name, target.state.url, signals, reading.at)
+            self._note_kinds(inp.watcher, service, reading.declared)
+            new = on_success(target.state, reading.at, schedule)
+            if target.state.consecutive_failures:
                 log.warning("%s: %s", service.name, new.reason)
             targets[service.name] = new.model_dump(mode="json")
             seen: set[str] = set()
@@ -1990,6 +1981,133 @@ class Activities:
             token=token,
             series=len(states),
         )
+
+    def _due(
+        self, targets: Mapping[str, JsonValue], now: datetime
+    ) -> list[tuple[ServiceConfig, _Target]]:
+        """The watched services due at ``now``, in the configuration's order, with their
+        schedule (its ``url`` says where the service is read)."""
+        due: list[tuple[ServiceConfig, _Target]] = []
+        for service in self.settings.services:
+            interval = service.interval_s
+            if interval is None or not service.watch:
+                continue
+            raw = targets.get(service.name)
+            where = (
+                service.scrape.url
+                if service.scrape is not None
+                else service.prometheus.url
+                if service.prometheus is not None
+                else f"pgbouncer:{service.pgbouncer.admin_dsn if service.pgbouncer else ''}"
+            )
+            state = (
+                TargetState.model_validate(raw).model_copy(update={"url": where})
+                if isinstance(raw, dict)
+                else TargetState(url=where, service_name=service.name)
+            )
+            if state.is_due(now):
+                due.append((service, _Target(state=state, interval_s=interval)))
+        return due
+
+    def _read_due(self, due: Sequence[tuple[ServiceConfig, _Target]]) -> dict[str, _Reading]:
+        """Read ``due`` services ``SWEEP_READERS`` at a time, the longest overdue first,
+        until the sweep's budget (``_sweep_budget_s``) is spent.
+
+        Read one after another with no budget, one console that stopped answering held
+        the sweep of every service past its timeout, and a timed-out sweep lost every
+        target's schedule, the slow one's backoff with it. Now a service not read by then
+        is left out: it keeps its schedule and, being the longest overdue, comes first next
+        time. One still reading past its own timeouts is a failed read, so it backs off;
+        its reader is left to end on those timeouts.
+        """
+        if not due:
+            return {}
+        budget = self._sweep_budget_s()
+        deadline = time.monotonic() + budget
+        begun: dict[str, float] = {}
+        order = sorted(due, key=lambda d: d[1].state.next_due or _LONG_AGO)
+        pool = ThreadPoolExecutor(max_workers=SWEEP_READERS, thread_name_prefix="vanguard-sweep")
+        try:
+            futures = {
+                pool.submit(self._read_one, service, target.state.url, begun): (service, target)
+                for service, target in order
+            }
+            pending = set(futures)
+            while pending and (left := deadline - time.monotonic()) > 0:
+                _, pending = wait(pending, timeout=min(left, 1.0), return_when=FIRST_COMPLETED)
+                if activity.in_activity():
+                    activity.heartbeat(f"{len(futures) - len(pending)} of {len(futures)} read")
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        readings: dict[str, _Reading] = {}
+        left_out: list[str] = []
+        for future, (service, target) in futures.items():
+            if future.done() and not future.cancelled():
+                readings[service.name] = future.result()
+                continue
+            began = begun.get(service.name)
+            took = 0.0 if began is None else time.monotonic() - began
+            if began is None or took <= _timeouts_s(service):
+                left_out.append(service.name)
+                continue
+            readings[service.name] = _Reading(
+                at=self.clock(),
+                error=(
+                    f"{redact_text(target.state.url)}: no answer after {took:.1f} s, past its "
+                    f"timeout, when the sweep's {budget:g} s were spent"
+                ),
+            )
+        self._note_left_out(left_out, budget)
+        return readings
+
+    def _note_left_out(self, left_out: Sequence[str], budget: float) -> None:
+        """Warn when a sweep first leaves services unread, and say when none is again."""
+        if not left_out:
+            if self._left_out:
+                log.info("sweep: every due service is read within the sweep's budget again")
+            self._left_out = False
+            return
+        log.log(
+            logging.DEBUG if self._left_out else logging.WARNING,
+            "sweep: %d service(s) not read within its %g s (%s); they are read first next "
+            "time. Lower the timeout_s of slow targets, lengthen interval_s (the sweep may "
+            "read for 2.5 intervals, at least 15 s) or split the services across task queues",
+            len(left_out),
+            budget,
+            ", ".join(left_out),
+        )
+        self._left_out = True
+
+    def _read_one(self, service: ServiceConfig, where: str, begun: dict[str, float]) -> _Reading:
+        """One service's reading for the sweep; any failure is its ``error``."""
+        begun[service.name] = time.monotonic()
+        declared: dict[str, Declared] = {}
+        try:
+            signals = self._read(
+                service, [w.metric for w in service.watch], self.clock(), declared=declared
+            )
+        except Exception as exc:
+            if not isinstance(exc, ScrapeError):
+                log.exception("%s: reading the target failed unexpectedly", service.name)
+                exc = ScrapeError(redact_text(f"{where}: {type(exc).__name__}: {exc}"))
+            return _Reading(at=self.clock(), error=str(exc))
+        return _Reading(at=self.clock(), signals=signals, declared=declared)
+
+    def _sweep_budget_s(self) -> float:
+        """How long a sweep may read: ``SWEEP_READ_SHARE`` of its start-to-close timeout,
+        which leaves the rest for detection and the store. Outside Temporal,
+        ``sweep_budget_s`` if set, else what the watcher would give."""
+        if self.sweep_budget_s is not None:
+            return self.sweep_budget_s
+        timeout = activity.info().start_to_close_timeout if activity.in_activity() else None
+        if timeout is None:
+            intervals = [
+                interval
+                for s in self.settings.services
+                if s.watch and (interval := s.interval_s) is not None
+            ]
+            timeout = sweep_timeout(min(intervals, default=0.0))
+        return SWEEP_READ_SHARE * timeout.total_seconds()
 
     def _note_clock(
         self, service: str, where: str, signals: Sequence[Signal], now: datetime
@@ -2133,6 +2251,42 @@ CLOCK_AHEAD_S = 120.0
 
 SERIES_TTL_S = 3600.0
 """A series its target stopped reporting this long ago is forgotten (pods come and go)."""
+
+SWEEP_READERS = 4
+"""Services a sweep reads at once."""
+
+SWEEP_READ_SHARE = 0.5
+"""The share of a sweep's start-to-close timeout it may spend reading."""
+
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+
+
+def sweep_timeout(interval_s: float) -> timedelta:
+    """The start-to-close timeout of a watcher's sweep every ``interval_s``."""
+    return timedelta(seconds=max(30.0, interval_s * 5))
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A due service's schedule, and how often it is read."""
+
+    state: TargetState
+    interval_s: float
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One service's reading in a sweep, ended ``at``: its samples, or why it failed."""
+
+    at: datetime
+    signals: list[Signal] = field(default_factory=list)
+    declared: dict[str, Declared] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _timeouts_s(service: ServiceConfig) -> float:
+    """How long reading ``service`` may take by its sources' ``timeout_s``."""
+    return sum(s.timeout_s for s in (service.scrape, service.prometheus, service.pgbouncer) if s)
 
 
 def _forget_vanished(

@@ -28,7 +28,7 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from vanguard.decide.policy import not_acting_status
-    from vanguard.engine.activities import APPLY_ATTEMPTS, Activities
+    from vanguard.engine.activities import APPLY_ATTEMPTS, Activities, sweep_timeout
     from vanguard.engine.messages import (
         ApplyInput,
         CloseInput,
@@ -100,11 +100,17 @@ LATE_DECLINE = "decline-after-approval"
 """Patch marker: incidents started before a late decline was read act on the approval."""
 NAMED_APPROVER = "approval-names-someone"
 """Patch marker: incidents started before a nameless approval was ignored accept one."""
+SWEEP_HEARTBEAT = "sweep-heartbeat"
+"""Patch marker: watchers started before sweeps heartbeat schedule them without a
+heartbeat timeout."""
 SHORT_TIMEOUT = timedelta(seconds=30)
 ACT_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT = timedelta(seconds=60)
 ACTION_HEARTBEAT = timedelta(seconds=20)
 """An action heartbeats every 5 s: a worker killed mid-action is noticed within 20 s."""
+SWEEP_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
+"""A sweep heartbeats every 5 s: a worker killed mid-sweep is noticed within 20 s, not at
+the sweep's start-to-close timeout (5 × the interval), while no other sweep runs."""
 
 
 def incident_id_for(alert: Alert) -> str:
@@ -529,7 +535,10 @@ class WatcherWorkflow:
                         generation=generation if stored else None,
                         token=token,
                     ),
-                    start_to_close_timeout=timedelta(seconds=max(30.0, inp.interval_s * 5)),
+                    start_to_close_timeout=sweep_timeout(inp.interval_s),
+                    heartbeat_timeout=(
+                        SWEEP_HEARTBEAT_TIMEOUT if workflow.patched(SWEEP_HEARTBEAT) else None
+                    ),
                     retry_policy=RetryPolicy(maximum_attempts=3),
                 )
             except ActivityError as exc:

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -17,8 +18,10 @@ import pytest
 from prometheus_client import Histogram
 
 from tests.servers.exporter import Exporter
+from tests.servers.pgbouncer import StartPgBouncer
 from tests.servers.prometheus import PrometheusServer, ScrapeTarget, StartPrometheus
 from vanguard.config import (
+    PgBouncerConfig,
     PrometheusSource,
     ScrapeConfig,
     ServiceConfig,
@@ -482,6 +485,172 @@ def test_a_watch_entry_that_matches_nothing_is_told_once(
     )
     assert told[1] == [], "told once"
     assert told[2] == ["app: watch[1] matches 1 series again"]
+
+
+def test_a_pgbouncer_that_stops_answering_holds_neither_the_sweep_nor_other_services(
+    pgbouncer_server: StartPgBouncer, tmp_path: Path
+) -> None:
+    """A console stopped (SIGSTOP) mid-read held the sweep for ever: ``web``, read after
+    ``db``, was never read and its breach never raised; the sweep's retries stranded a
+    worker thread each. The read ends at its timeout and the console backs off."""
+    bouncer = pgbouncer_server()
+    with (
+        Exporter() as exporter,
+        ThreadPoolExecutor(1) as pool,
+        bouncer.stopped_at(b"SHOW POOLS") as dsn,
+    ):
+        exporter.gauge("queue_depth", "Queued jobs.").set(500)
+        settings = Settings(
+            data_dir=tmp_path,
+            services=(
+                ServiceConfig(
+                    name="db",
+                    pgbouncer=PgBouncerConfig(
+                        admin_dsn=dsn, ini_path=bouncer.ini_path, interval_s=1, timeout_s=1
+                    ),
+                    watch=(WatchConfig(metric="pgbouncer_pools_client_waiting_connections"),),
+                ),
+                ServiceConfig(
+                    name="web",
+                    scrape=ScrapeConfig(url=exporter.url, interval_s=1),
+                    watch=(
+                        WatchConfig(metric="queue_depth", rule=WatchRule(threshold=100, warmup=3)),
+                    ),
+                ),
+            ),
+        )
+        runtime = build_runtime(settings, notifiers=[])
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        runtime.activities.clock = lambda: now
+        inp = SweepInput(states={}, scrape_state={})
+        took: list[float] = []
+        results: list[SweepResult] = []
+        try:
+            for _ in range(3):
+                started = time.monotonic()
+                results.append(pool.submit(runtime.activities.sweep, inp).result(timeout=20))
+                took.append(time.monotonic() - started)
+                inp = SweepInput(states=results[-1].states, scrape_state=results[-1].scrape_state)
+                now += timedelta(seconds=1)
+        finally:
+            runtime.close()
+    assert max(took) < 4, took
+    db = TargetState.model_validate(results[0].scrape_state["db"])
+    assert db.consecutive_failures == 1
+    assert "no answer within 1 s" in (db.last_error or "")
+    (breach,) = results[-1].alerts
+    assert breach.service_name == "web"
+    assert "breach" in breach.summary
+
+
+class _Late(_Stamped):
+    """Answers after ``delay_s``."""
+
+    body = b"queue_depth 3\n"
+    delay_s = 0.0
+
+    def do_GET(self) -> None:
+        time.sleep(self.delay_s)
+        with contextlib.suppress(ConnectionError):
+            super().do_GET()
+
+
+def _many(url: str, tmp_path: Path, count: int, timeout_s: float) -> Settings:
+    """``count`` services ``s0``, ``s1``, ... all scraping ``url`` every second."""
+    return Settings(
+        data_dir=tmp_path,
+        services=tuple(
+            ServiceConfig(
+                name=f"s{i}",
+                scrape=ScrapeConfig(url=f"{url}?s={i}", interval_s=1, timeout_s=timeout_s),
+                watch=(WatchConfig(metric="queue_depth", rule=WatchRule(threshold=100)),),
+            )
+            for i in range(count)
+        ),
+    )
+
+
+def _read_by(result: SweepResult, now: datetime) -> list[str]:
+    """The services a sweep at ``now`` read."""
+    return sorted(
+        name
+        for name, raw in result.scrape_state.items()
+        if TargetState.model_validate(raw).last_success == now
+    )
+
+
+def test_services_a_sweep_has_no_time_left_for_are_read_first_next_time(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Read one after another, slow targets held the sweep past its timeout, and the
+    schedule of every target was lost with it. Now the sweep reads a few at a time
+    within its budget; a service not read by then keeps its schedule and comes first."""
+
+    class Slow(_Late):
+        delay_s = 1.0
+
+    with _served(Slow) as url:
+        runtime = build_runtime(_many(url, tmp_path, 6, timeout_s=2), notifiers=[])
+        runtime.activities.sweep_budget_s = 1.6
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        runtime.activities.clock = lambda: now
+        caplog.set_level(logging.WARNING, logger="vanguard")
+        try:
+            started = time.monotonic()
+            first = runtime.activities.sweep(SweepInput(states={}, scrape_state={}))
+            took = time.monotonic() - started
+            now += timedelta(seconds=1)
+            second = runtime.activities.sweep(
+                SweepInput(states=first.states, scrape_state=first.scrape_state)
+            )
+        finally:
+            runtime.close()
+    assert took < 2.5, f"the sweep took {took:.1f} s, past its 1.6 s"
+    assert _read_by(first, now - timedelta(seconds=1)) == ["s0", "s1", "s2", "s3"]
+    assert sorted(first.scrape_state) == ["s0", "s1", "s2", "s3"], "s4 and s5 keep theirs"
+    assert {"s4", "s5"} <= set(_read_by(second, now)), "the longest waiting come first"
+    (told,) = [r.getMessage() for r in caplog.records if "not read" in r.getMessage()]
+    assert told.startswith("sweep: 2 service(s) not read within its 1.6 s (s4, s5)"), "once"
+
+
+class _Stalling(_Stamped):
+    """Sends its headers after 1.9 s and its body 1.9 s later: each wait within a 2 s
+    timeout, the whole far past it."""
+
+    body = b"queue_depth 3\n"
+
+    def do_GET(self) -> None:
+        time.sleep(1.9)
+        with contextlib.suppress(ConnectionError):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(self.body)))
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(1.9)
+            self.wfile.write(self.body)
+
+
+def test_a_target_still_reading_past_its_timeout_when_the_budget_is_spent_backs_off(
+    tmp_path: Path,
+) -> None:
+    """The sweep does not wait for it: its read counts as failed, so it backs off instead
+    of taking the budget again at the next sweep."""
+    with _served(_Stalling) as url:
+        runtime = build_runtime(_many(url, tmp_path, 1, timeout_s=2), notifiers=[])
+        runtime.activities.sweep_budget_s = 2.4
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        runtime.activities.clock = lambda: now
+        try:
+            started = time.monotonic()
+            result = runtime.activities.sweep(SweepInput(states={}, scrape_state={}))
+            took = time.monotonic() - started
+        finally:
+            runtime.close()
+    assert took < 3.2, f"the sweep took {took:.1f} s, past its 2.4 s"
+    target = TargetState.model_validate(result.scrape_state["s0"])
+    assert target.consecutive_failures == 1
+    assert "past its timeout, when the sweep's 2.4 s were spent" in (target.last_error or "")
+    assert target.next_due == now + timedelta(seconds=2), "backed off"
 
 
 def _counting(per_s: float, delays: Sequence[float]) -> type[_Stamped]:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
 from tests.leaks import StartLeaky, leak_alert, leak_settings, remediate
-from vanguard.config import Settings
+from vanguard.config import ScrapeConfig, ServiceConfig, Settings, WatchConfig
 from vanguard.engine.client import connect, start_watcher
 from vanguard.engine.messages import (
     OpenInput,
@@ -180,3 +183,74 @@ async def test_a_store_failing_during_verification_teaches_the_pattern_nothing(
     assert not outcome.teaches
     assert [o.teaches for o in learned] == [False]
     assert outcome_kind(learned[0]) == "ignored"
+
+
+class _Late(http.server.BaseHTTPRequestHandler):
+    """An exposition endpoint that answers after ``delay_s``."""
+
+    delay_s = 0.0
+
+    def do_GET(self) -> None:
+        time.sleep(self.delay_s)
+        body = b"queue_depth 3\n"
+        with contextlib.suppress(ConnectionError):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+async def test_a_sweep_heartbeats_so_a_worker_lost_mid_sweep_is_noticed_in_seconds(
+    temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """A sweep without a heartbeat timeout was found lost with its worker only at its
+    start-to-close timeout (5 × the interval: 5 min at 60 s), and no other sweep ran
+    meanwhile. It heartbeats as its services are read."""
+
+    class Slow(_Late):
+        delay_s = 3.0
+
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), h) for h in (_Late, Slow)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    services = tuple(
+        ServiceConfig(
+            name=name,
+            scrape=ScrapeConfig(
+                url=f"http://127.0.0.1:{server.server_address[1]}/metrics", timeout_s=5
+            ),
+            watch=(WatchConfig(metric="queue_depth"),),
+        )
+        for name, server in zip(("fast", "slow"), servers, strict=True)
+    )
+    runtime = build_runtime(Settings(data_dir=tmp_path, services=services), notifiers=[])
+    client = await connect(temporal_address)
+    beat: bytes | None = None
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            inp = WatcherInput(interval_s=1, window_s=1, cooldown_s=0, max_sweeps=1)
+            handle = await start_watcher(client, inp, task_queue=task_queue)
+            deadline = time.monotonic() + 20
+            while beat is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                described = await handle.describe()
+                for pending in described.raw_description.pending_activities:
+                    if pending.heartbeat_details.payloads:
+                        beat = pending.heartbeat_details.payloads[0].data
+            assert await handle.result() == 1
+            scheduled = [
+                event.activity_task_scheduled_event_attributes
+                async for event in handle.fetch_history_events()
+                if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            ]
+    finally:
+        runtime.close()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+    assert beat == b'"1 of 2 read"', "heard from while the slow service was being read"
+    (sweep,) = scheduled
+    assert sweep.heartbeat_timeout.ToTimedelta() == timedelta(seconds=20)
