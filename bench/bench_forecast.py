@@ -1,15 +1,19 @@
-"""Breach forecasting on synthetic series: early warning on ramps, silence on noise.
+"""Breach forecasting on synthetic series: early warning on ramps, silence on healthy series.
 
 Ramps: a metric with daily seasonality and noise, flat for 6 h, then ramping linearly so that
 its noiseless curve crosses the limit 3 h after the ramp starts. Target: the first forecast
 alert comes at least 2 h before the breach, with a predicted breach time off by less than
 15 % of the lead time. Noise: stationary series (same seasonality and noise, no ramp) with
 the limit well above their range. Target: fewer than 1 false breach forecast per 10k points.
+Healthy series at scrape resolution (5 s), one day each by default, the limit far above
+everything they reach: mean-reverting (Ornstein-Uhlenbeck) wanders, sines and GC-style
+sawtooths. Their local rises look like clean lines for minutes at a time. Target: the same
+rate in each family.
 
 Prints the figures, then a loose regression check (exit 1 when far off target).
 
     .venv/bin/python bench/bench_forecast.py [--ramps 12] [--noise-points 30000]
-        [--seed-offset 0] [--knee-jitter] [--plots DIR]
+        [--control-days 1] [--seed-offset 0] [--knee-jitter] [--plots DIR]
 
 ``--ramps 48`` gives a steadier picture of the worst cases than the default dozen;
 ``--seed-offset 1000`` draws ramps and noise from seeds not used while designing.
@@ -30,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from regression import verdict
-from vanguard.detect.watch import SeriesState, WatchRule, step
+from vanguard.detect.watch import SeriesState, WatchRule, step, step_many
 from vanguard.model import Alert, Signal
 from vanguard.plot import Panel, series_svg
 
@@ -167,10 +171,144 @@ def noise_case(seed: int, points: int, rule: WatchRule) -> int:
     return sum(1 for _, a in run(values, rule) if a.attributes.get("kind") == "forecast")
 
 
+CONTROL_STEP_S = 5.0
+CONTROL_DAY = 17_280
+"""Samples in one day at ``CONTROL_STEP_S``."""
+
+
+WANDER_LIMIT_SD = 7.0
+"""A wander's limit, in its standard deviations above its mean: a day of it reaches 3-4."""
+
+
+def wander_sd(reversion: float) -> float:
+    """Standard deviation of a wander with this reversion per sample and shocks of 0.5."""
+    return 0.5 / math.sqrt(reversion * (2.0 - reversion))
+
+
+@dataclass(frozen=True)
+class Control:
+    """One healthy series family member: how it is drawn and the limit far above it.
+
+    ``kind`` is ``wander`` (Ornstein-Uhlenbeck around 65: ``reversion`` per sample,
+    shocks of 0.5 a sample, ``noise`` added on top; its limit ``WANDER_LIMIT_SD`` standard
+    deviations up), ``sine`` or ``sawtooth`` (between 50 and 80 with ``period`` samples,
+    ``noise`` added; limit 200).
+    """
+
+    family: str
+    kind: str
+    label: str
+    threshold: float
+    period: int = 0
+    reversion: float = 0.0
+    noise: float = 0.0
+
+    def values(self, rng: np.random.Generator, points: int) -> np.ndarray:
+        """``points`` samples of this series, drawn from ``rng``."""
+        if self.kind == "wander":
+            sd = wander_sd(self.reversion)
+            shocks = rng.normal(0.0, 0.5, points)
+            level = np.empty(points)
+            x = 65.0 + rng.normal(0.0, sd)
+            for i in range(points):
+                x += self.reversion * (65.0 - x) + shocks[i]
+                level[i] = x
+            return level + rng.normal(0.0, self.noise, points)
+        phase = np.arange(points) + int(rng.integers(0, self.period))
+        if self.kind == "sine":
+            shape = 0.5 + 0.5 * np.sin(2 * np.pi * phase / self.period)
+        else:
+            shape = (phase % self.period) / self.period
+        values: np.ndarray = 50.0 + 30.0 * shape + rng.normal(0.0, self.noise, points)
+        return values
+
+
+CONTROLS = (
+    *(
+        Control(
+            "mean-reverting",
+            "wander",
+            f"correlation time {CONTROL_STEP_S / theta / 60:.1f} min, "
+            f"sd {wander_sd(theta):.1f}, noise {noise:g}",
+            round(65.0 + WANDER_LIMIT_SD * wander_sd(theta), 1),
+            reversion=theta,
+            noise=noise,
+        )
+        for theta in (0.05, 0.01, 0.002)
+        for noise in (0.0, 0.5)
+    ),
+    *(
+        Control(
+            "sine 50-80",
+            "sine",
+            f"period {period * CONTROL_STEP_S / 60:g} min, noise {noise:g}",
+            200.0,
+            period=period,
+            noise=noise,
+        )
+        for period in (60, 180, 720)
+        for noise in (0.2, 1.0)
+    ),
+    *(
+        Control(
+            "sawtooth 50-80",
+            "sawtooth",
+            f"period {period * CONTROL_STEP_S / 60:g} min, noise {noise:g}",
+            200.0,
+            period=period,
+            noise=noise,
+        )
+        for period in (60, 120, 300)
+        for noise in (0.2, 1.0)
+    ),
+)
+
+
+def control_runs(seed: int, points: int) -> list[tuple[Control, float, int]]:
+    """Each control drawn for ``seed`` and stepped through the watch, all in one sweep per
+    sample as the live loop steps them: (control, its largest value, false forecasts)."""
+    columns = [
+        c.values(np.random.default_rng([30_000, seed, k]), points) for k, c in enumerate(CONTROLS)
+    ]
+    rules = [WatchRule(threshold=c.threshold) for c in CONTROLS]
+    states: list[SeriesState | None] = [None] * len(CONTROLS)
+    forecasts = [0] * len(CONTROLS)
+    for i in range(points):
+        at = T0 + timedelta(seconds=i * CONTROL_STEP_S)
+        items = [
+            (
+                states[k],
+                Signal(
+                    source="bench",
+                    service_name="svc",
+                    metric_type="queue_depth",
+                    labels={"series": str(k)},
+                    timestamp=at,
+                    value=float(columns[k][i]),
+                ),
+                rules[k],
+            )
+            for k in range(len(CONTROLS))
+        ]
+        for k, (state, alert) in enumerate(step_many(items)):
+            states[k] = state
+            if alert is not None and alert.attributes.get("kind") == "forecast":
+                forecasts[k] += 1
+    return [
+        (c, float(col.max()), f) for c, col, f in zip(CONTROLS, columns, forecasts, strict=True)
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ramps", type=int, default=12)
     parser.add_argument("--noise-points", type=int, default=30_000)
+    parser.add_argument(
+        "--control-days",
+        type=float,
+        default=1.0,
+        help="days of 5 s samples for each healthy control series (0 leaves them out)",
+    )
     parser.add_argument("--seed-offset", type=int, default=0)
     parser.add_argument("--knee-jitter", action="store_true")
     parser.add_argument(
@@ -230,6 +368,29 @@ def main() -> int:
         f"{chunks * per_series:,} points ({rate:.2f} per 10k)"
     )
 
+    control_points = round(args.control_days * CONTROL_DAY)
+    controls = control_runs(args.seed_offset, control_points) if control_points else []
+    if controls:
+        days = control_points / CONTROL_DAY
+        print(
+            f"false breach forecasts on healthy 5 s series ({days:g} day each, "
+            f"{control_points:,} points), per day:"
+        )
+        for control, top, count in controls:
+            print(
+                f"  {control.family}, {control.label}: {count / days:.1f} "
+                f"(max {top:.1f}, limit {control.threshold:g})"
+            )
+    family_rates: dict[str, float] = {}
+    for family in dict.fromkeys(c.family for c, _, _ in controls):
+        count = sum(f for c, _, f in controls if c.family == family)
+        members = sum(1 for c, _, _ in controls if c.family == family)
+        family_rates[family] = count / (members * control_points) * 10_000
+        print(
+            f"  {family}: {count} in {members * control_points:,} points "
+            f"({family_rates[family]:.2f} per 10k)"
+        )
+
     failures = []
     if len(found) < len(results):
         failures.append("a ramp was never flagged")
@@ -239,6 +400,9 @@ def main() -> int:
         failures.append(f"median error {statistics.median(errors):.1%} > 25%")
     if rate >= 2.0:
         failures.append(f"{rate:.2f} false forecasts per 10k points")
+    for family, family_rate in family_rates.items():
+        if family_rate >= 1.0:
+            failures.append(f"{family}: {family_rate:.2f} false forecasts per 10k points")
     return verdict(failures)
 
 

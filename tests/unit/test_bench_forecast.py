@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pytest
 
 from vanguard.detect.watch import WatchRule
 
@@ -70,3 +71,22 @@ def test_the_hindsight_line_times_a_clean_ramp_exactly_and_only_from_its_start()
     assert bench.RampRun(0, times, falling, breach, knee_s=knee).hindsight_error() == math.inf
     early = bench.RampRun(0, times, clean, breach, knee_s=knee - 3600.0)
     assert early.hindsight_error() >= 0.15
+
+
+def test_the_healthy_controls_stay_far_below_their_limits() -> None:
+    """Every control is healthy: a day of it never comes near its limit, so any breach
+    forecast on it is false; the wander has the spread its reversion and shocks give."""
+    bench = load()
+    for k, control in enumerate(bench.CONTROLS):
+        values = control.values(np.random.default_rng([30_000, 0, k]), bench.CONTROL_DAY)
+        assert len(values) == bench.CONTROL_DAY
+        if control.kind == "wander":
+            sd = bench.wander_sd(control.reversion)
+            assert control.threshold == pytest.approx(65.0 + 7.0 * sd, abs=0.1)
+            assert values.max() < 65.0 + 5.0 * sd
+            assert abs(values.mean() - 65.0) < 2.0 * sd
+            assert 0.6 * sd < values.std() < 1.5 * math.hypot(sd, control.noise)
+        else:
+            assert control.threshold == 200.0
+            assert 49.0 - 5 * control.noise < values.min() < 51.0
+            assert 79.0 < values.max() < 81.0 + 5 * control.noise
