@@ -5,10 +5,11 @@ returned ``SeriesState`` durably (in the store, between sweeps), so the state is
 JSON-serialisable value, never an object with hidden fields. Three reasons to alert, in
 rising order of urgency: the default anomaly detector is very surprised (``anomaly``), the
 trend (least squares: a fast decayed fit and staggered segment fits) crosses ``threshold``
-within ``horizon_s`` with enough confidence and precision (``forecast``), or the value
-already breaches (``breach``). An alert of one kind is not repeated within ``COOLDOWN_S``;
-a more urgent kind is raised at once. A counter (``WatchRule.counter``) is watched as its
-per-second rate; a reset re-primes it instead of reading as a fall.
+within ``horizon_s`` and within ``REACH`` times the span of the fit, with enough confidence
+and precision (``forecast``), or the value already breaches (``breach``). An alert of one
+kind is not repeated within ``COOLDOWN_S``; a more urgent kind is raised at once. A counter
+(``WatchRule.counter``) is watched as its per-second rate; a reset re-primes it instead of
+reading as a fall.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ URGENT_PRECISION = 0.10
 URGENT_FRACTION = 0.8
 NOISE_WINDOW = 100.0
 NOISE_CAP = 9.0
+REACH = 3.0
+"""A forecast looks at most this many times as far ahead as its fit reaches back."""
+COARSE_LAG = 8
+COARSE_WINDOW = 300.0
+COARSE_MIN = 20
+RHO_CAP = 0.98
 
 AlertKind = Literal["anomaly", "forecast", "breach"]
 _URGENCY: dict[str, int] = {"anomaly": 1, "forecast": 2, "breach": 3}
@@ -103,6 +110,10 @@ class SeriesState(BaseModel):
     dt_ema: float | None = None
     ema: float = 0.0
     noise: float | None = None
+    fine: float | None = None
+    """Noise variance at lag 1 over ``COARSE_WINDOW`` samples; with ``coarse`` (at lag
+    ``COARSE_LAG``) it measures how much the noise is serially correlated."""
+    coarse: float | None = None
     times: tuple[float, ...] = ()
     values: tuple[float, ...] = ()
     fast: Regression = Field(default_factory=lambda: Regression())
@@ -229,6 +240,8 @@ def _fold(
     segments = _restart(tuple(_regress(g, dt, dy, math.inf) for g in segments), st.n)
 
     noise = _noise(st.noise, times, values, t, x, st.n)
+    fine = _noise(st.fine, times, values, t, x, st.n, window=COARSE_WINDOW)
+    coarse = _noise(st.coarse, times, values, t, x, st.n, COARSE_LAG, COARSE_WINDOW)
     baseline, spread = _median_mad(values)
     zscore = _robust_z(x, baseline, spread, values)
 
@@ -243,6 +256,8 @@ def _fold(
             "dt_ema": dt_ema,
             "ema": ema,
             "noise": noise,
+            "fine": fine,
+            "coarse": coarse,
             "times": times,
             "values": values,
             "fast": fast,
@@ -256,7 +271,8 @@ def _fold(
 
     line = _trend((fast, *(g for g in segments if g.s0 >= SEGMENT_MIN)))
     slope = line.slope
-    breach_at, breach_conf = _forecast(t, x, line, noise, rule)
+    serial = _serial(fine, coarse, n)
+    breach_at, breach_conf = _forecast(t, x, line, noise, rule, serial)
     trend = TrendAnalysis(
         current=x,
         ema=ema,
@@ -365,27 +381,65 @@ def _noise(
     t: float,
     x: float,
     seen: int,
+    lag: int = 1,
+    window: float = NOISE_WINDOW,
 ) -> float | None:
     """Running variance of the series' noise, from how far each point misses the straight
-    line through the two before it (a curvature residual, blind to any linear trend).
+    line through the points ``lag`` and ``2 * lag`` before it (a curvature residual, blind
+    to any linear trend).
 
     A trend fit's own residual variance rests on its few points and is low by chance as
-    often as its slope is steep by chance; averaged over ``NOISE_WINDOW`` points this one
-    is steadier, and the precision test and the confidence use whichever is larger. Until
-    ``NOISE_WINDOW`` samples were seen it is the plain mean (an average started from one
-    squared miss would swing with it), and one miss counts at most ``NOISE_CAP`` times the
-    current level, so a single spike does not hold forecasts back for a hundred samples.
+    often as its slope is steep by chance; averaged over ``window`` points this one is
+    steadier, and the precision test and the confidence use whichever is larger. Until
+    ``window`` misses were seen it is the plain mean (an average started from one squared
+    miss would swing with it), and one miss counts at most ``NOISE_CAP`` times the current
+    level, so a single spike does not hold forecasts back for a hundred samples. Noise
+    independent from sample to sample gives the same variance at every lag.
     """
-    if len(values) < 2:
+    if len(values) < 2 * lag:
         return noise
-    k = (t - times[-1]) / (times[-1] - times[-2])
-    miss = x - values[-1] - k * (values[-1] - values[-2])
+    t1, v1, t2, v2 = times[-lag], values[-lag], times[-2 * lag], values[-2 * lag]
+    k = (t - t1) / (t1 - t2)
+    miss = x - v1 - k * (v1 - v2)
     q = miss * miss / (1.0 + (1.0 + k) ** 2 + k * k)
     if noise is None:
         return q
     if noise > 0.0:
         q = min(q, NOISE_CAP * noise)
-    return noise + (q - noise) / min(max(seen - 1, 1), NOISE_WINDOW)
+    return noise + (q - noise) / min(max(seen - 2 * lag + 1, 1), window)
+
+
+def _serial(fine: float | None, coarse: float | None, seen: int) -> float:
+    """How much serial correlation of the noise widens a fitted slope's variance.
+
+    Least squares takes the residuals for independent, but a metric scraped every few
+    seconds wanders: a minute of a random walk or of an oscillation's rise is a clean line
+    whose slope is far less certain than its residuals say. Independent noise misses the
+    line through two earlier points by the same variance at lag 1 and at ``COARSE_LAG``;
+    correlated noise misses it by more the further back the points are. The ratio, read as
+    an AR(1) process's lag-1 correlation ρ (``_coarse_ratio``), gives the factor
+    ``(1 + ρ) / (1 − ρ)`` by which such noise inflates the variance of a slope fitted over
+    many points. 1 until ``COARSE_MIN`` coarse misses were seen.
+    """
+    if fine is None or coarse is None or fine <= 0.0 or seen - 2 * COARSE_LAG < COARSE_MIN:
+        return 1.0
+    ratio = coarse / fine
+    if ratio <= 1.0:
+        return 1.0
+    lo, hi = 0.0, RHO_CAP
+    if ratio < _coarse_ratio(hi):
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if _coarse_ratio(mid) < ratio else (lo, mid)
+    rho = hi
+    return (1.0 + rho) / (1.0 - rho)
+
+
+def _coarse_ratio(rho: float) -> float:
+    """Noise variance at lag ``COARSE_LAG`` over that at lag 1 for an AR(1) process with
+    lag-1 correlation ``rho`` (1 at 0, rising towards ``COARSE_LAG`` as ``rho`` nears 1)."""
+    far = rho**COARSE_LAG
+    return (3.0 - 4.0 * far + far * far) / (3.0 - 4.0 * rho + rho * rho)
 
 
 def _restart(segments: tuple[Regression, ...], n: int) -> tuple[Regression, ...]:
@@ -417,6 +471,12 @@ class _Line(NamedTuple):
     def spread(self, ahead: float) -> float:
         """Standard error of the line's value ``ahead`` seconds after the newest point."""
         return math.sqrt(self.sigma2 * (1.0 / self.n + (ahead - self.tm) ** 2 / self.sxx))
+
+    @property
+    def reach(self) -> float:
+        """How far back the fit reaches, in seconds: twice its mean time before the newest
+        point (its first point, for an undecayed fit of evenly spaced points)."""
+        return -2.0 * self.tm
 
 
 _NO_LINE = _Line(0.0, math.inf, 0.0)
@@ -479,17 +539,20 @@ def _slope(reg: Regression) -> _Line:
 
 
 def _forecast(
-    t: float, x: float, line: _Line, noise: float | None, rule: WatchRule
+    t: float, x: float, line: _Line, noise: float | None, rule: WatchRule, serial: float = 1.0
 ) -> tuple[float | None, float]:
     """Predicted breach time (epoch s) within the horizon and the confidence it happens.
 
-    The fitted line must cross ``threshold`` within ``horizon_s``, and be known well enough
-    to time the crossing (``_precise``). The confidence is ``Φ((b - gap/horizon)/se -
-    MARGIN_SE)``: how far the slope exceeds the least slope that breaches within the
-    horizon, in standard errors, beyond a margin that keeps noise quiet. When the running
-    noise level exceeds the fit's residual variance, both the precision test and ``se``
-    use it: a fit that looked quieter than the series is, by chance, claims neither a
-    better-known line nor a surer slope.
+    The fitted line must cross ``threshold`` within ``horizon_s`` and within ``REACH``
+    times the time its fit reaches back (a line through two minutes of data says nothing
+    about the next three hours: a wander or an oscillation rises as straight as a leak
+    for that long), and be known well enough to time the crossing (``_precise``). The
+    confidence is ``Φ((b - gap/horizon)/se - MARGIN_SE)``: how far the slope exceeds the
+    least slope that breaches within the horizon, in standard errors, beyond a margin that
+    keeps noise quiet. When the running noise level exceeds the fit's residual variance,
+    both the precision test and ``se`` use it: a fit that looked quieter than the series
+    is, by chance, claims neither a better-known line nor a surer slope. Both also widen
+    by ``serial``, the noise's serial correlation (``_serial``).
     """
     if rule.threshold is None or not math.isfinite(line.slope_se):
         return None, 0.0
@@ -499,10 +562,12 @@ def _forecast(
     if gap <= 0.0 or rate <= 0.0:
         return None, 0.0
     eta = gap / rate
-    if noise is not None and noise > line.sigma2:
-        line = line._replace(sigma2=noise, slope_se=math.sqrt(noise / line.sxx))
+    if eta > rule.horizon_s or eta > REACH * line.reach:
+        return None, 0.0
+    sigma2 = max(line.sigma2, noise if noise is not None else 0.0) * serial
+    line = line._replace(sigma2=sigma2, slope_se=math.sqrt(sigma2 / line.sxx))
     mean_gap = abs(rule.threshold - (x + line.level + line.slope * line.tm))
-    if eta > rule.horizon_s or not _precise(line, mean_gap, eta, rule.horizon_s):
+    if not _precise(line, mean_gap, eta, rule.horizon_s):
         return None, 0.0
     excess = rate - gap / rule.horizon_s
     if line.slope_se <= 1e-12 * abs(line.slope):
