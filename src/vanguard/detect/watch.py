@@ -153,6 +153,9 @@ def step(
     cannot even be stored), or a timestamp not after the last accepted one (duplicates,
     out of order), are skipped: only ``skipped`` changes. So is a counter below zero.
 
+    A value beyond ``threshold`` is a breach from the first sample on; ``warmup`` holds
+    back only forecasts and anomalies, which need history.
+
     For a counter the value stepped is the per-second increase since the last accepted
     sample; its first sample only primes the state, and so does the first after a reset
     (a drop: the process restarted). The rate across a reset is unknown: Prometheus' rule
@@ -266,13 +269,14 @@ def _fold(
             "last_raw": signal.value if rule.counter else None,
         }
     )
-    if n < rule.warmup:
+    warm = n >= rule.warmup
+    if not warm and not (rule.threshold is not None and _beyond(x, rule.threshold, rule.direction)):
         return new, None
 
     line = _trend((fast, *(g for g in segments if g.s0 >= SEGMENT_MIN)))
     slope = line.slope
     serial = _serial(fine, coarse, n)
-    breach_at, breach_conf = _forecast(t, x, line, noise, rule, serial)
+    breach_at, breach_conf = _forecast(t, x, line, noise, rule, serial) if warm else (None, 0.0)
     trend = TrendAnalysis(
         current=x,
         ema=ema,
@@ -285,7 +289,7 @@ def _fold(
         breach_confidence=breach_conf,
         per_second=rule.counter,
     )
-    kind, confidence = _classify(x, anomaly, breach_at, breach_conf, rule)
+    kind, confidence = _classify(x, anomaly if warm else 0.0, breach_at, breach_conf, rule)
     if kind is None or not _due(st, kind, t):
         return new, None
     if kind == "breach":

@@ -538,7 +538,7 @@ def test_a_pgbouncer_that_stops_answering_holds_neither_the_sweep_nor_other_serv
     db = TargetState.model_validate(results[0].scrape_state["db"])
     assert db.consecutive_failures == 1
     assert "no answer within 1 s" in (db.last_error or "")
-    (breach,) = results[-1].alerts
+    (breach,) = results[0].alerts
     assert breach.service_name == "web"
     assert "breach" in breach.summary
 

@@ -175,11 +175,21 @@ def test_value_already_beyond_threshold_is_a_critical_breach() -> None:
     assert 49.0 < alert.baseline < 52.0
 
 
-def test_no_alert_during_warmup() -> None:
-    rule = WatchRule(threshold=10.0, warmup=10)
-    points = [(float(i), 20.0) for i in range(9)]
-    _, alerts = run(points, rule)
-    assert alerts == []
+def test_warmup_holds_back_forecasts_but_never_a_breach() -> None:
+    """A new series (a new pod, queue or pool, or one reset) already in breach is raised at
+    its first sample: a breach needs no history. A forecast still waits for ``warmup``."""
+    rule = WatchRule(threshold=100.0, warmup=10)
+    _, ramp = run([(float(i), 10.0 * i) for i in range(9)], rule)
+    assert ramp == []
+    _, later = run([(float(i), 10.0 * i) for i in range(12)], rule)
+    assert [(k, a.attributes["kind"]) for k, a in later] == [(9, "forecast"), (10, "breach")]
+    state, breached = run([(5.0 * i, 150.0) for i in range(9)], rule, metric="queue_depth")
+    assert [(k, a.attributes["kind"]) for k, a in breached] == [(0, "breach")]
+    assert breached[0][1].severity == "critical"
+    assert state.n == 9
+    counter = WatchRule(threshold=50.0, warmup=10, counter=True)
+    _, rates = run([(5.0 * i, 300.0 * i) for i in range(3)], counter, metric="jobs_total")
+    assert [(k, a.attributes["kind"]) for k, a in rates] == [(1, "breach")]
 
 
 def test_ongoing_breach_re_alerts_only_after_cooldown() -> None:
@@ -315,12 +325,9 @@ def test_fingerprint_and_alert_id_are_stable() -> None:
     rule = WatchRule(threshold=0.5, warmup=3)
     outs = []
     for _ in range(2):
-        st = None
-        alert = None
-        for i in range(3):
-            st, alert = step(st, signal(i, 1.0, {"pid": "7"}), rule)
-        assert alert is not None
-        outs.append(alert.alert_id)
+        _, alerts = run([(float(i), 1.0) for i in range(3)], rule)
+        outs.append([a.alert_id for _, a in alerts])
+    assert len(outs[0]) == 1
     assert outs[0] == outs[1]
 
 
@@ -634,10 +641,9 @@ def test_a_steady_counter_is_watched_as_its_rate_in_per_second_units() -> None:
     rule = WatchRule(threshold=5.0, counter=True)
     _, alerts = run_counter([(15.0 * i, 1000.0 + 150.0 * i) for i in range(12)], rule)
     ((k, alert),) = alerts
-    assert k == rule.warmup, "the first sample primed: the warm-up counts rates"
+    assert k == 1, "the first sample primed: the first rate is the first breach"
     assert alert.attributes["kind"] == "breach"
-    assert [p.value for p in alert.evidence] == [10.0] * 10
-    assert alert.baseline == 10.0
+    assert [p.value for p in alert.evidence] == [10.0]
     assert alert.summary == "current 10/s, +0/s per h, z 0.0σ, threshold 5/s breached"
     assert alert.trend_analysis is not None
     assert alert.trend_analysis.per_second
@@ -648,11 +654,10 @@ def test_a_steady_counter_is_watched_as_its_rate_in_per_second_units() -> None:
 
 def test_a_byte_counters_rate_is_in_binary_units_per_second() -> None:
     rule = WatchRule(threshold=2**20, counter=True, warmup=3)
-    st = None
-    alert = None
-    for i in range(4):
-        st, alert = step(st, signal(i, 3 * 2**20 * i, metric="net_sent_bytes_total"), rule)
-    assert alert is not None
+    _, alerts = run(
+        [(float(i), 3.0 * 2**20 * i) for i in range(4)], rule, metric="net_sent_bytes_total"
+    )
+    ((_, alert),) = alerts
     assert alert.summary.startswith("current 3.0 MiB/s, +0 B/s per h, ")
     assert alert.summary.endswith("threshold 1.0 MiB/s breached")
 
