@@ -141,6 +141,9 @@ def fingerprint(signal: Signal) -> str:
 
 MAX_MAGNITUDE = 1e100
 """Values past it are skipped, as ``vanguard detect`` holds them."""
+CLOCK_BACK_S = 300.0
+"""A sample stamped this long (or ``GAP_RESET_FACTOR`` usual steps, if fewer) before the
+last accepted one means the clock moved back, not that a sample came late."""
 
 
 def step(
@@ -151,7 +154,11 @@ def step(
     Samples with a non-finite value or one past ``MAX_MAGNITUDE`` (exporters use the
     largest float as "unset"; its square overflows every statistic, and a state of NaN
     cannot even be stored), or a timestamp not after the last accepted one (duplicates,
-    out of order), are skipped: only ``skipped`` changes. So is a counter below zero.
+    out of order), are skipped: only ``skipped`` changes. So is a counter below zero. A
+    timestamp far before the last one (``CLOCK_BACK_S``) is not skipped: the last one was
+    stamped ahead (a clock put right), and skipping until time caught up would blind the
+    series, breaches included. The series goes on from it, its recent window and fits
+    started afresh (a counter primes), the rest kept.
 
     A value beyond ``threshold`` is a breach from the first sample on; ``warmup`` holds
     back only forecasts and anomalies, which need history.
@@ -204,8 +211,14 @@ def _accept(st: SeriesState, signal: Signal, rule: WatchRule) -> SeriesState | _
     """The sample to fold, or the new state when it ends here (skipped, a counter primed)."""
     t = signal.timestamp.timestamp()
     raw = signal.value
-    if not _usable(raw, rule) or (st.last_t is not None and t <= st.last_t):
+    if not _usable(raw, rule):
         return _skipped(st)
+    if st.last_t is not None and t <= st.last_t:
+        if st.last_t - t <= _clock_slack(st):
+            return _skipped(st)
+        st = _reanchored(st, t)
+        if rule.counter and st.last_raw is not None:
+            return st.model_copy(update={"last_t": t, "last_raw": raw})
     if not rule.counter:
         return _Accepted(st if st.last_raw is None else _fresh(st), raw)
     if st.last_raw is None or st.last_t is None:
@@ -309,6 +322,30 @@ def _usable(x: float, rule: WatchRule) -> bool:
 
 def _skipped(st: SeriesState) -> SeriesState:
     return st.model_copy(update={"skipped": st.skipped + 1})
+
+
+def _clock_slack(st: SeriesState) -> float:
+    """How far before the last accepted sample a sample may be stamped and still be only
+    late (skipped): ``CLOCK_BACK_S``, or ``GAP_RESET_FACTOR`` usual steps if fewer."""
+    if st.dt_ema is None:
+        return CLOCK_BACK_S
+    return min(CLOCK_BACK_S, GAP_RESET_FACTOR * st.dt_ema)
+
+
+def _reanchored(st: SeriesState, t: float) -> SeriesState:
+    """The state going on from ``t`` after the clock moved back: the recent window and the
+    fits, stamped ahead of ``t``, start afresh; the noise levels, the detector and the
+    count are kept, and the last alert's cooldown runs from ``t`` at the latest."""
+    return st.model_copy(
+        update={
+            "last_t": None,
+            "times": (),
+            "values": (),
+            "fast": Regression(),
+            "segments": (),
+            "last_alert_t": None if st.last_alert_t is None else min(st.last_alert_t, t),
+        }
+    )
 
 
 def _fresh(st: SeriesState) -> SeriesState:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vanguard.detect.watch import (
+    CLOCK_BACK_S,
     COARSE_LAG,
     COARSE_MIN,
     COOLDOWN_S,
@@ -239,6 +240,52 @@ def test_bad_samples_are_skipped_without_changing_outputs() -> None:
     assert [a.model_dump() for _, a in a_clean] == [a.model_dump() for _, a in a_dirty]
     assert st_dirty.skipped == 4 * sum(1 for t, _ in clean if t % 7 == 3)
     assert st_dirty.model_copy(update={"skipped": 0}) == st_clean
+
+
+def test_a_sample_stamped_ahead_does_not_blind_the_series() -> None:
+    """One sweep on a worker whose clock ran an hour ahead: the series goes on from the next
+    correct sample, instead of skipping every sample (breaches too) for an hour."""
+    rule = WatchRule(threshold=100.0, warmup=3)
+    points = [(5.0 * i, 10.0 + 0.1 * (i % 2)) for i in range(30)]
+    ahead = (5.0 * 30 + 3600.0, 10.0)
+    breach = [(5.0 * i, 500.0) for i in range(31, 91)]
+    state, alerts = run([*points, ahead, *breach], rule, metric="queue_depth")
+    assert [(k, a.attributes["kind"]) for k, a in alerts] == [(31, "breach")]
+    assert state.skipped == 0
+    assert state.last_t == (T0 + timedelta(seconds=5.0 * 90)).timestamp()
+    assert state.n == 91
+    assert state.noise is not None
+
+
+def test_a_late_sample_is_skipped_and_a_clock_put_right_is_followed() -> None:
+    """A sample a little before the last (a second reader, a retry) is skipped as before;
+    one more than ``CLOCK_BACK_S`` (or 20 usual steps) before it means the clock moved
+    back: accepted, with the window and fits started afresh and the cooldown from now."""
+    rule = WatchRule(threshold=100.0, warmup=3)
+    state, _ = run([(60.0 * i, 150.0) for i in range(10)], rule, metric="queue_depth")
+    assert state.last_alert_t == (T0 + timedelta(seconds=0.0)).timestamp()
+    late, alert = step(state, signal(60.0 * 9 - 100.0, 150.0, metric="queue_depth"), rule)
+    assert alert is None
+    assert late.skipped == 1
+    assert late.model_copy(update={"skipped": 0}) == state
+    back_t = 60.0 * 9 - CLOCK_BACK_S - 1.0
+    moved, alert = step(state, signal(back_t, 150.0, metric="queue_depth"), rule)
+    assert alert is None
+    assert moved.skipped == 0
+    assert moved.times == ((T0 + timedelta(seconds=back_t)).timestamp(),)
+    assert moved.n == state.n + 1
+    assert moved.noise == state.noise
+    assert moved.last_alert_t == state.last_alert_t
+    counter = WatchRule(threshold=1e9, warmup=3, counter=True)
+    ticking = [(60.0 * i, 30.0 * 60.0 * i) for i in range(10)]
+    state, _ = run(ticking, counter, metric="jobs_total")
+    primed, alert = step(state, signal(-1000.0, 30.0 * 60.0 * 10, metric="jobs_total"), counter)
+    assert alert is None
+    assert primed.n == state.n
+    assert primed.last_raw == 30.0 * 60.0 * 10
+    assert primed.values == ()
+    after, _ = step(primed, signal(-940.0, 30.0 * 60.0 * 11, metric="jobs_total"), counter)
+    assert after.values == (30.0,)
 
 
 def test_gap_drops_stale_points_and_does_not_crash() -> None:
