@@ -1,4 +1,5 @@
-"""Loopback port helpers shared by the process launchers and their tests.
+"""Socket helpers: loopback ports for the process launchers and their tests, and a
+watchdog that ends a blocked read.
 
 Picking a port is the caller's job (launchers take ports as arguments); these helpers
 find a free one and wait for a listener to appear or go away.
@@ -6,10 +7,14 @@ find a free one and wait for a listener to appear or go away.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import threading
 import time
+from collections.abc import Iterator
 
-__all__ = ["free_port", "is_port_open", "wait_for_port"]
+__all__ = ["free_port", "is_port_open", "shut_after", "wait_for_port"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -43,3 +48,32 @@ def wait_for_port(
         if time.monotonic() >= deadline:
             return False
         time.sleep(poll_s)
+
+
+@contextlib.contextmanager
+def shut_after(fileno: int, timeout_s: float) -> Iterator[threading.Event]:
+    """Shut the socket ``fileno`` down if the block is still running after ``timeout_s``;
+    the event says the watchdog did it.
+
+    A blocking driver call (psycopg) has no timeout of its own, and a stopped server reads
+    no cancel request; a shut-down socket ends the wait at once. The socket is shut down
+    through a duplicate of its descriptor, so a late watchdog can never touch a descriptor
+    reused after the connection closed.
+    """
+    late = threading.Event()
+    sock = socket.socket(fileno=os.dup(fileno))
+
+    def shut() -> None:
+        late.set()
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(max(0.0, timeout_s), shut)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield late
+    finally:
+        watchdog.cancel()
+        watchdog.join()
+        sock.close()

@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -42,6 +39,7 @@ from vanguard.act.gitconfig import GitRepo, read_config, replace_file
 from vanguard.clock import utcnow
 from vanguard.errors import ActionFailed, AdapterError, PartlyApplied
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
+from vanguard.netutil import shut_after
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
@@ -257,7 +255,7 @@ class PsycopgConsole:
         except psycopg.Error as exc:
             raise AdapterError(f"cannot reach the pgbouncer console: {exc}") from exc
         try:
-            with _answered_within(conn, self.timeout_s) as late:
+            with shut_after(conn.fileno(), self.timeout_s) as late:
                 try:
                     cur = conn.execute(command)
                     if cur.description is None:
@@ -273,33 +271,6 @@ class PsycopgConsole:
                     raise _console_error(command, exc) from exc
         finally:
             conn.close()
-
-
-@contextlib.contextmanager
-def _answered_within(conn: psycopg.Connection[Any], timeout_s: float) -> Iterator[threading.Event]:
-    """Shut ``conn``'s socket down if the block is still running after ``timeout_s``.
-
-    The blocked read then fails at once; the event says the watchdog did it. The socket is
-    shut down through a duplicate of its descriptor, so a late watchdog can never touch a
-    descriptor reused after ``conn`` closed.
-    """
-    late = threading.Event()
-    sock = socket.socket(fileno=os.dup(conn.fileno()))
-
-    def shut() -> None:
-        late.set()
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-    watchdog = threading.Timer(timeout_s, shut)
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        yield late
-    finally:
-        watchdog.cancel()
-        watchdog.join()
-        sock.close()
 
 
 def _console_error(command: str, exc: psycopg.Error) -> AdapterError:

@@ -9,12 +9,8 @@ statements: connections are autocommit with ``prepare_threshold=None``.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +18,7 @@ import psycopg
 
 from vanguard.errors import ScrapeError
 from vanguard.model import Signal
+from vanguard.netutil import shut_after
 
 __all__ = ["POOL_METRICS", "admin_rows", "pool_signals", "read_pools"]
 
@@ -112,7 +109,7 @@ def admin_rows(
                 prepare_threshold=None,
                 connect_timeout=max(1, round(timeout_s)),
             ) as conn,
-            _shut_at(conn, deadline) as late,
+            shut_after(conn.fileno(), deadline - time.monotonic()) as late,
         ):
             try:
                 results: list[list[dict[str, Any]]] = []
@@ -129,35 +126,6 @@ def admin_rows(
                 raise
     except psycopg.Error as exc:
         raise ScrapeError(f"pgbouncer console ({admin_dsn}): {exc}") from exc
-
-
-@contextlib.contextmanager
-def _shut_at(conn: psycopg.Connection[Any], deadline: float) -> Iterator[threading.Event]:
-    """Shut ``conn``'s socket down if the block is still running at ``deadline``
-    (``time.monotonic``); the event says it was.
-
-    A blocking psycopg call has no timeout, and a stopped server reads no cancel request;
-    a shut-down socket ends the wait at once. The socket is shut down through a duplicate
-    of its descriptor, so a late timer can never touch a descriptor reused after ``conn``
-    closed (as ``act.pgbouncer`` does for its commands).
-    """
-    late = threading.Event()
-    sock = socket.socket(fileno=os.dup(conn.fileno()))
-
-    def shut() -> None:
-        late.set()
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), shut)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield late
-    finally:
-        timer.cancel()
-        timer.join()
-        sock.close()
 
 
 def read_pools(
