@@ -239,26 +239,15 @@ CONTROLS = (
     ),
     *(
         Control(
-            "sine 50-80",
-            "sine",
+            f"{shape} 50-80",
+            shape,
             f"period {period * CONTROL_STEP_S / 60:g} min, noise {noise:g}",
             200.0,
             period=period,
             noise=noise,
         )
-        for period in (60, 180, 720)
-        for noise in (0.2, 1.0)
-    ),
-    *(
-        Control(
-            "sawtooth 50-80",
-            "sawtooth",
-            f"period {period * CONTROL_STEP_S / 60:g} min, noise {noise:g}",
-            200.0,
-            period=period,
-            noise=noise,
-        )
-        for period in (60, 120, 300)
+        for shape, periods in (("sine", (60, 180, 720)), ("sawtooth", (60, 120, 300)))
+        for period in periods
         for noise in (0.2, 1.0)
     ),
 )

@@ -106,19 +106,23 @@ def _activities(
     rng = np.random.default_rng(5)
 
     def read(service_: ServiceConfig, metrics: Sequence[str], now: datetime) -> list[Signal]:
-        value = service["latency"] * (1 + 0.02 * rng.standard_normal())
-        return [
-            Signal(
-                source="scrape",
-                service_name="api",
-                metric_type="latency_seconds",
-                timestamp=now,
-                value=value,
-            )
-        ]
+        return latency(service["latency"] * (1 + 0.02 * rng.standard_normal()), now)
 
     monkeypatch.setattr(acts, "_read", read)
     return acts
+
+
+def latency(value: float, now: datetime) -> list[Signal]:
+    """One reading of the api's latency, as its scrape returns it."""
+    return [
+        Signal(
+            source="scrape",
+            service_name="api",
+            metric_type="latency_seconds",
+            timestamp=now,
+            value=value,
+        )
+    ]
 
 
 def _alert(kind: str, values: Sequence[float]) -> Alert:
@@ -151,20 +155,25 @@ def _remedy(
 ) -> tuple[Verification, list[str]]:
     """The incident through the activities, outside Temporal, up to its verification."""
     service = {"latency": SICK}
-    acts = _activities(store, service, monkeypatch)
+    verification = through_verify(_activities(store, service, monkeypatch), alert)
+    with store.session() as session:
+        record = IncidentRepo(session).get_record("inc-1")
+    assert record is not None
+    return verification, [entry.kind for entry in record.audit]
+
+
+def through_verify(acts: Activities, alert: Alert) -> Verification:
+    """Incident ``inc-1`` for ``alert`` through the activities, outside Temporal: opened,
+    diagnosed, decided, its baseline read, acted on and verified."""
     acts.open_incident(OpenInput(incident_id="inc-1", alert=alert))
     diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-1", alert=alert))
     acts.decide(DecideInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis))
     apply = ApplyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis)
     acts.record_baseline(apply)
     action = acts.apply_action(apply)
-    verification = acts.verify(
+    return acts.verify(
         VerifyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis, action=action)
     )
-    with store.session() as session:
-        record = IncidentRepo(session).get_record("inc-1")
-    assert record is not None
-    return verification, [entry.kind for entry in record.audit]
 
 
 def _healthy(n: int, seed: int = 1) -> list[float]:

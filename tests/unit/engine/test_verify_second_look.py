@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.unit.engine.test_verify_baseline import PATTERN, Fix, _alert
+from tests.unit.engine.test_verify_baseline import PATTERN, Fix, _alert, latency, through_verify
 from vanguard.act.base import MemoryLedger
 from vanguard.config import (
     PrometheusSource,
@@ -22,7 +22,6 @@ from vanguard.config import (
 )
 from vanguard.decide import PolicyConfig
 from vanguard.engine.activities import Activities
-from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput, VerifyInput
 from vanguard.model import Signal, Verdict, Verification
 from vanguard.store import Store
 from vanguard.verify import settle, unproven
@@ -66,16 +65,7 @@ def _activities(
     before = iter(BEFORE)
 
     def read(service_: ServiceConfig, metrics: Sequence[str], now: datetime) -> list[Signal]:
-        value = next(before) if service["latency"] == 1.0 else next(after)
-        return [
-            Signal(
-                source="scrape",
-                service_name="api",
-                metric_type="latency_seconds",
-                timestamp=now,
-                value=value,
-            )
-        ]
+        return latency(next(before) if service["latency"] == 1.0 else next(after), now)
 
     monkeypatch.setattr(acts, "_read", read)
     return acts
@@ -101,16 +91,7 @@ def _verify(
             yield value
 
     acts = _activities(store, monkeypatch, counted())
-    alert = _alert("anomaly", BEFORE)
-    acts.open_incident(OpenInput(incident_id="inc-1", alert=alert))
-    diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-1", alert=alert))
-    acts.decide(DecideInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis))
-    apply = ApplyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis)
-    acts.record_baseline(apply)
-    action = acts.apply_action(apply)
-    verification = acts.verify(
-        VerifyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis, action=action)
-    )
+    verification = through_verify(acts, _alert("anomaly", BEFORE))
     return verification, read
 
 
