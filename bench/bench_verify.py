@@ -17,6 +17,8 @@ detector's 20 points a minute apart), a 5 min wait, then the window's 6 readings
 * what the engine does with a working fix (unchanged or degraded roll it back,
   inconclusive escalates and leaves it in place), on the engine's windows and on short
   ones (8 readings 0.25 s apart, 10 s, 6 readings: a PgBouncer queue read under load).
+* short baselines: the memory a baseline of 10, 20 or 60 independent readings is taken to
+  have, and what its readings are worth.
 
 Prints the figures, then a loose regression check (exit 1 when far off target). It uses
 only ``vanguard.verify.compare`` and ``combine_verifications``, so the same script measures
@@ -223,6 +225,23 @@ def main(argv: list[str] | None = None) -> int:
     harm = {k: v for k, v in undone.items() if k[2] > 0}
     if min(harm.values()) < 0.9:
         failures.append(f"remedies that made it 30 % worse left in place above 10 %: {harm}")
+    print(f"short baselines, independent readings, {few} draws: memory taken, readings worth")
+    for n in (10, 20, 60):
+        taken = [
+            compare(
+                at(np.random.default_rng(90_000 + s).normal(100, 10, n), 0, 5),
+                at(np.random.default_rng(95_000 + s).normal(100, 10, 6), 600, 5),
+                better="lower",
+            ).figures
+            for s in range(few)
+        ]
+        memory = float(np.median([f["baseline_autocorrelation"] for f in taken]))
+        worth = [f["baseline_effective_points"] for f in taken]
+        print(
+            f"  {n:>2} readings  median memory {memory:.2f}, worth {np.median(worth):.1f}"
+            f" (one draw in ten: {np.percentile(worth, 10):.1f} or fewer)"
+        )
+
     if max(false_at[0.9]) > 0.08:
         failures.append(f"memory 0.9: false verdicts {false_at[0.9]} above 8 %")
     if max(false_at[0.0]) > 0.05:

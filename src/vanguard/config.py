@@ -658,8 +658,9 @@ MAX_SAMPLE_INTERVAL_S = 600.0
 """The longest time between verification readings, as ``sample_interval_s`` allows: the
 workflow's timeouts for the baseline and the verification are sized for it."""
 MIN_BASELINE_READINGS = 20
-"""Fewer baseline readings cannot tell whether readings move together: their memory is then
-taken high, and only a large change is found (``vanguard.verify.compare``)."""
+"""Fewer baseline readings cannot tell whether readings move together: their memory may then
+be taken far too high, and only a large change found (``vanguard.verify.compare``;
+``bench/bench_verify.py`` prints how often)."""
 
 
 class VerificationConfig(Section):
