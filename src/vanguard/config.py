@@ -598,6 +598,9 @@ class ServiceConfig(Section):
     Metrics come from ``scrape`` (an exposition endpoint) and/or ``pgbouncer`` (its admin
     console). ``verify`` lists the series that judge a remedy (all compared, the first
     decides an improvement); without it the alert's own series is used.
+    ``alert_when_down``: a watched service whose metrics cannot be read several times in a
+    row (its series gone stale) raises a critical alert, as Prometheus' ``up`` would; a
+    dead target otherwise just stops every series it had.
     """
 
     name: Annotated[str, Field(pattern=NAME)]
@@ -606,6 +609,7 @@ class ServiceConfig(Section):
     pgbouncer: PgBouncerConfig | None = None
     prometheus: PrometheusSource | None = None
     watch: tuple[WatchConfig, ...] = ()
+    alert_when_down: bool = True
     verify: tuple[VerifyMetric, ...] = ()
     supervisor: SupervisorTarget | None = None
     webhook: WebhookTarget | None = None

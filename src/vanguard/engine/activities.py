@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import json
 import logging
 import statistics
@@ -40,7 +41,13 @@ from vanguard.act.registry import remedy_params
 from vanguard.clock import utcnow
 from vanguard.config import ServiceConfig, Settings, VerifyMetric, declared_note
 from vanguard.decide import GateContext, decide, failure_streak
-from vanguard.detect.watch import SeriesState, WatchRule, step_many
+from vanguard.detect.watch import (
+    CONFIDENCE_CAP,
+    COOLDOWN_S,
+    SeriesState,
+    WatchRule,
+    step_many,
+)
 from vanguard.diagnose.matcher import match
 from vanguard.diagnose.patterns import Pattern, PatternVerify
 from vanguard.engine.messages import (
@@ -83,6 +90,7 @@ from vanguard.model import (
     Outcome,
     OutcomeStatus,
     RollbackRequest,
+    Severity,
     Signal,
     UndoRecord,
     Verdict,
@@ -1901,6 +1909,7 @@ class Activities:
         targets: dict[str, JsonValue] = dict(inp.scrape_state)
         alerts: dict[str, Alert] = {}
         raised_on: dict[str, list[tuple[str, SeriesState | None]]] = {}
+        went_down: dict[str, tuple[str, TargetState, datetime]] = {}
         samples = 0
         due = self._due(targets, now)
         readings = self._read_due(due)
@@ -1914,6 +1923,10 @@ class Activities:
                 if new.consecutive_failures == 1 or new.stale != target.state.stale:
                     log.warning("%s: %s", service.name, new.reason)
                 targets[service.name] = new.model_dump(mode="json")
+                down = _down_alert(service, new, reading.at)
+                if down is not None and down.fingerprint not in inp.suppressed:
+                    alerts.setdefault(down.fingerprint, down)
+                    went_down[down.fingerprint] = (service.name, new, reading.at)
                 continue
             signals = reading.signals
             self._note_clock(service.name, target.state.url, signals, reading.at)
@@ -1959,6 +1972,10 @@ class Activities:
             if fingerprint not in started:
                 for key, before in held:
                     states[key] = _unalerted(states[key], before)
+        for fingerprint, (name, target_state, at) in went_down.items():
+            if fingerprint in started:
+                told = target_state.model_copy(update={"down_alerted_at": at})
+                targets[name] = told.model_dump(mode="json")
         if inp.generation is None:
             return SweepResult(
                 states=states,
@@ -2287,6 +2304,55 @@ class _Reading:
 def _timeouts_s(service: ServiceConfig) -> float:
     """How long reading ``service`` may take by its sources' ``timeout_s``."""
     return sum(s.timeout_s for s in (service.scrape, service.prometheus, service.pgbouncer) if s)
+
+
+TARGET_UP = "vanguard_target_up"
+"""The metric a target-down alert names: its service's metrics could not be read."""
+
+
+def _down_alert(service: ServiceConfig, state: TargetState, at: datetime) -> Alert | None:
+    """A critical alert that ``service``'s metrics cannot be read, or ``None``.
+
+    Raised once its reads have failed ``stale_after`` times in a row (the series are
+    stale) and again every ``COOLDOWN_S`` while that lasts, unless ``alert_when_down`` is
+    off. A target that died (killed, out of memory, a crashed PgBouncer) otherwise just
+    stops every series it had: the worst outage would raise nothing. No built-in pattern
+    acts on it, so it goes to a person with the last error.
+    """
+    if not (service.alert_when_down and state.stale):
+        return None
+    told = state.down_alerted_at
+    if told is not None and (at - told).total_seconds() < COOLDOWN_S:
+        return None
+    fp = f"{service.name}/{TARGET_UP}"
+    since = (
+        state.last_success.astimezone(UTC).strftime("%H:%M:%S UTC") if state.last_success else None
+    )
+    error = redact_text(state.last_error or "no answer")
+    return Alert(
+        alert_id="alert-"
+        + hashlib.sha256(f"{fp}|{at.astimezone(UTC).isoformat()}".encode()).hexdigest()[:20],
+        fingerprint=fp,
+        source="detector:down",
+        service_name=service.name,
+        metric_type=TARGET_UP,
+        detected_at=at,
+        severity=Severity.critical,
+        summary=(
+            f"metrics of {service.name} cannot be read: {state.consecutive_failures} reads in "
+            f"a row failed"
+            + (f" (last answer at {since})" if since else " (it never answered)")
+            + f", the last with {error}; its series are not watched until it answers"
+        ),
+        anomaly_score=1.0,
+        confidence=CONFIDENCE_CAP,
+        attributes={
+            "kind": "down",
+            "failures": state.consecutive_failures,
+            "last_error": error,
+            "last_success": state.last_success.isoformat() if state.last_success else None,
+        },
+    )
 
 
 def _forget_vanished(

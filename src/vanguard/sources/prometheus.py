@@ -262,6 +262,8 @@ class TargetState(_Frozen):
     last_error: str | None = None
     stale: bool = False
     reason: str = "never scraped"
+    down_alerted_at: AwareDatetime | None = None
+    """When an alert last said the target stopped answering; cleared when it answers."""
 
     def is_due(self, now: datetime) -> bool:
         return self.next_due is None or now >= self.next_due
@@ -282,6 +284,7 @@ def on_success(state: TargetState, now: datetime, schedule: ScrapeSchedule) -> T
             "last_error": None,
             "stale": False,
             "reason": reason,
+            "down_alerted_at": None,
         }
     )
 

@@ -31,7 +31,7 @@ from vanguard.config import (
 from vanguard.detect.watch import WatchRule
 from vanguard.engine.activities import SERIES_TTL_S
 from vanguard.engine.messages import SweepInput, SweepResult
-from vanguard.engine.runtime import build_runtime
+from vanguard.engine.runtime import Runtime, build_runtime
 from vanguard.incident import Incident, IncidentState
 from vanguard.model import Alert
 from vanguard.netutil import free_port
@@ -60,12 +60,13 @@ def test_unreachable_target_is_retried_with_backoff_marked_stale_and_logged_spar
     runtime.activities.clock = lambda: now
     inp = SweepInput(states={}, scrape_state={})
     attempts: list[TargetState] = []
+    raised: list[tuple[int, Alert]] = []
     caplog.set_level(logging.DEBUG, logger="vanguard")
     try:
         for _ in range(60):
             result = runtime.activities.sweep(inp)
-            assert result.alerts == ()
             target = TargetState.model_validate(result.scrape_state["ghost"])
+            raised.extend((target.consecutive_failures, alert) for alert in result.alerts)
             if not attempts or target != attempts[-1]:
                 attempts.append(target)
             inp = SweepInput(states=result.states, scrape_state=result.scrape_state)
@@ -89,6 +90,109 @@ def test_unreachable_target_is_retried_with_backoff_marked_stale_and_logged_spar
     assert len(warnings) == 2, [r.getMessage() for r in warnings]
     assert "1 in a row" in warnings[0].getMessage()
     assert "stale" in warnings[1].getMessage()
+    assert [(failures, a.fingerprint) for failures, a in raised] == [
+        (3, "ghost/vanguard_target_up")
+    ], "one alert when its series turn stale, none again within the cooldown"
+    down = raised[0][1]
+    assert down.severity == "critical"
+    assert down.attributes["kind"] == "down"
+    assert "3 reads in a row failed" in down.summary
+    assert "it never answered" in down.summary
+    assert "ConnectError" in down.summary
+
+
+def _sweeps(
+    runtime: Runtime, inp: SweepInput, clock: list[datetime], seconds: float, step_s: float = 1.0
+) -> tuple[SweepInput, list[Alert]]:
+    """Sweep every ``step_s`` for ``seconds`` of ``clock``; the last input and every alert."""
+    alerts: list[Alert] = []
+    for _ in range(int(seconds / step_s)):
+        result = runtime.activities.sweep(inp)
+        alerts.extend(result.alerts)
+        inp = SweepInput(states=result.states, scrape_state=result.scrape_state)
+        clock[0] += timedelta(seconds=step_s)
+    return inp, alerts
+
+
+def test_a_target_that_dies_pages_again_after_the_cooldown_and_afresh_after_it_answered(
+    tmp_path: Path,
+) -> None:
+    """A dead target is the worst outage there is: its series just stop. Its alert comes
+    when they turn stale, again each cooldown while it stays dead (not while an incident
+    of it is open), and at once for a new death after it answered again."""
+    exporter = Exporter()
+    exporter.gauge("rss", "rss").set(10)
+    settings = Settings(
+        data_dir=tmp_path,
+        services=(
+            ServiceConfig(
+                name="leaky",
+                scrape=ScrapeConfig(url=exporter.url, interval_s=1, timeout_s=0.5),
+                watch=(WatchConfig(metric="rss", rule=WatchRule(threshold=1000)),),
+            ),
+        ),
+    )
+    runtime = build_runtime(settings, notifiers=[])
+    clock = [datetime(2026, 6, 1, tzinfo=UTC)]
+    runtime.activities.clock = lambda: clock[0]
+    try:
+        exporter.start()
+        inp, alerts = _sweeps(runtime, SweepInput(states={}, scrape_state={}), clock, 5)
+        assert alerts == []
+        exporter.stop()
+        inp, alerts = _sweeps(runtime, inp, clock, 60)
+        (down,) = alerts
+        assert down.fingerprint == "leaky/vanguard_target_up"
+        assert "last answer at 00:00:04 UTC" in down.summary
+
+        with runtime.store.session() as session:
+            IncidentRepo(session).save_incident(Incident.open("inc-down", down))
+        inp, alerts = _sweeps(runtime, inp, clock, 1000, step_s=10)
+        assert alerts == [], "held while its incident is open"
+        with runtime.store.session() as session:
+            repo = IncidentRepo(session)
+            incident = repo.get_incident("inc-down")
+            assert incident is not None
+            diagnosed = incident.transition(IncidentState.diagnosed, at=clock[0], reason="t")
+            repo.save_incident(
+                diagnosed.transition(IncidentState.escalated, at=clock[0], reason="t")
+            )
+        inp, alerts = _sweeps(runtime, inp, clock, 400, step_s=10)
+        assert [a.fingerprint for a in alerts] == [down.fingerprint], (
+            "raised again once nothing holds it"
+        )
+
+        exporter.start()
+        inp, alerts = _sweeps(runtime, inp, clock, 400, step_s=5)
+        assert alerts == []
+        assert TargetState.model_validate(inp.scrape_state["leaky"]).down_alerted_at is None
+        exporter.stop()
+        inp, alerts = _sweeps(runtime, inp, clock, 60)
+        assert [a.fingerprint for a in alerts] == [down.fingerprint], (
+            "a new death is told at once, not after the cooldown of the last one"
+        )
+    finally:
+        exporter.stop()
+        runtime.close()
+
+
+def test_a_service_may_opt_out_of_the_down_alert(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/metrics"
+    service = ServiceConfig(
+        name="batch",
+        scrape=ScrapeConfig(url=dead, interval_s=1, timeout_s=0.5),
+        watch=(WatchConfig(metric="rss", rule=WatchRule(threshold=1000)),),
+        alert_when_down=False,
+    )
+    runtime = build_runtime(Settings(data_dir=tmp_path, services=(service,)), notifiers=[])
+    clock = [datetime(2026, 6, 1, tzinfo=UTC)]
+    runtime.activities.clock = lambda: clock[0]
+    try:
+        inp, alerts = _sweeps(runtime, SweepInput(states={}, scrape_state={}), clock, 60)
+    finally:
+        runtime.close()
+    assert TargetState.model_validate(inp.scrape_state["batch"]).stale
+    assert alerts == []
 
 
 def test_an_alert_dropped_while_its_series_is_busy_is_raised_once_it_is_free(
