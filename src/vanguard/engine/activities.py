@@ -2251,14 +2251,8 @@ class Activities:
         """Alerts whose series has no open incident (one waiting for approval included)."""
         if not alerts:
             return alerts
-        with self.store.session() as session:
-            repo = IncidentRepo(session)
-            busy = {
-                inc.alert.fingerprint
-                for alert in alerts
-                for inc in repo.list_incidents(service=alert.service_name, limit=50)
-                if not inc.closed
-            }
+        with self.store.read_session() as session:
+            busy = IncidentRepo(session).open_fingerprints(a.service_name for a in alerts)
         return [a for a in alerts if a.fingerprint not in busy]
 
 

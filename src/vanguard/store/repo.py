@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from vanguard.errors import StoreError
-from vanguard.incident import Incident, IncidentState
+from vanguard.incident import TERMINAL, Incident, IncidentState
 from vanguard.model import ActionResult, Decision, Diagnosis, Outcome, Signal, Verification
 from vanguard.redact import redact_mapping, redact_text
 from vanguard.store.audit import AuditEntry, AuditLog
@@ -176,6 +176,27 @@ class IncidentRepo:
             query = query.where(IncidentRow.service_name == service)
         rows = self.session.scalars(query.limit(limit))
         return [_load(Incident, row.body, f"incident {row.incident_id}") for row in rows]
+
+    def open_fingerprints(self, services: Iterable[str]) -> set[str]:
+        """The alert fingerprints of the open incidents of ``services``, however old.
+
+        One query for a sweep's alerts; open incidents are few, closed ones pile up, so
+        looking only at the newest of a service missed one that had waited long."""
+        names = sorted(set(services))
+        if not names:
+            return set()
+        query = (
+            select(IncidentRow.body)
+            .where(IncidentRow.service_name.in_(names))
+            .where(IncidentRow.state.not_in([state.value for state in TERMINAL]))
+        )
+        found: set[str] = set()
+        for body in self.session.scalars(query):
+            alert = body.get("alert") if isinstance(body, dict) else None
+            fingerprint = alert.get("fingerprint") if isinstance(alert, dict) else None
+            if isinstance(fingerprint, str):
+                found.add(fingerprint)
+        return found
 
     def ids_since(self, service: str, since: datetime) -> list[str]:
         """Ids of the service's incidents opened at or after ``since``, oldest first."""

@@ -263,6 +263,43 @@ def test_an_alert_dropped_while_its_series_is_busy_is_raised_once_it_is_free(
             runtime.close()
 
 
+def test_an_open_incident_behind_many_newer_ones_still_holds_its_series(
+    tmp_path: Path,
+) -> None:
+    """The guard looked at a service's 50 newest incidents: one waiting for approval
+    behind more was not seen, and its series opened a second incident."""
+    with Exporter() as exporter:
+        exporter.gauge("rss", "rss").set(500)
+        service = ServiceConfig(
+            name="leaky",
+            scrape=ScrapeConfig(url=exporter.url, interval_s=1),
+            watch=(WatchConfig(metric="rss", rule=WatchRule(threshold=100)),),
+        )
+        runtime = build_runtime(Settings(data_dir=tmp_path, services=(service,)), notifiers=[])
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        runtime.activities.clock = lambda: now
+        try:
+            (breach,) = runtime.activities.sweep(SweepInput(states={}, scrape_state={})).alerts
+            with runtime.store.session() as session:
+                repo = IncidentRepo(session)
+                repo.save_incident(Incident.open("inc-waiting", breach))
+                for n in range(60):
+                    other = breach.model_copy(
+                        update={
+                            "fingerprint": f"leaky/other{n}",
+                            "detected_at": now + timedelta(minutes=n + 1),
+                        }
+                    )
+                    opened = Incident.open(f"inc-{n}", other)
+                    repo.save_incident(
+                        opened.transition(IncidentState.failed, at=other.detected_at, reason="t")
+                    )
+            result = runtime.activities.sweep(SweepInput(states={}, scrape_state={}))
+        finally:
+            runtime.close()
+    assert result.alerts == ()
+
+
 def test_the_state_of_a_series_its_target_stopped_reporting_is_forgotten(
     tmp_path: Path,
 ) -> None:

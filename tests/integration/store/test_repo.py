@@ -326,3 +326,28 @@ def test_an_approved_unmetered_action_does_not_hold_a_slot(store: Store) -> None
             repo.count_in_flight("checkout", since=since, excluding_actions=["github.triage"]) == 1
         )
         assert repo.count_in_flight(since=since, excluding_actions=["github.triage"]) == 1
+
+
+def test_open_fingerprints_finds_an_open_incident_behind_many_newer_closed_ones(
+    store: Store,
+) -> None:
+    """The sweep's guard against a second incident for a series looked at a service's 50
+    newest incidents: one waiting for approval behind more was not seen."""
+    waiting = v.advanced(v.incident("inc-old", minutes=0), S.diagnosed)
+    waiting = waiting.model_copy(
+        update={"alert": waiting.alert.model_copy(update={"fingerprint": "checkout/queue"})}
+    )
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        repo.save_incident(waiting)
+        for n in range(60):
+            repo.save_incident(v.advanced(v.incident(f"inc-{n}", minutes=n + 1), S.failed))
+        repo.save_incident(v.incident("inc-other", "search", minutes=90))
+    with store.read_session() as session:
+        repo = IncidentRepo(session)
+        assert repo.open_fingerprints(["checkout"]) == {"checkout/queue"}
+        assert repo.open_fingerprints(["checkout", "search", "checkout"]) == {
+            "checkout/queue",
+            "search/memory_percent",
+        }
+        assert repo.open_fingerprints([]) == set()
