@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
@@ -60,12 +61,13 @@ def create_app(
     policy: PolicyConfig | None = None,
     allowed_hosts: Sequence[str] | None = None,
     services: Sequence[ServiceConfig] = (),
+    config: Path | None = None,
 ) -> FastAPI:
     """The API and dashboard over ``store``; webhooks start incidents through ``starter``.
 
     ``patterns`` and ``policy`` let the dashboard show what outcomes taught each pattern.
     Alertmanager's webhook acts only on alerts for ``services``, each diagnosed as its
-    configured type.
+    configured type. ``config`` is the file the commands shown to copy name (``-c``).
 
     With ``alertmanager_token``, Alertmanager's webhook answers 401 unless the request
     carries ``Authorization: Bearer <token>``. With ``allowed_hosts``, a request naming
@@ -88,6 +90,7 @@ def create_app(
     app.state.service_types = {s.name: s.type for s in services}
     app.state.patterns = tuple(patterns)
     app.state.policy = policy or PolicyConfig()
+    app.state.config = config
     app.include_router(alertmanager.router)
     app.include_router(github.router)
     app.include_router(dashboard.router)

@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from html import escape
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -45,6 +46,7 @@ from vanguard.model import (
     Outcome,
     Verification,
 )
+from vanguard.notify.render import config_flag
 from vanguard.plot import Panel, series_svg
 from vanguard.store import AuditEntry, AuditLog, IncidentRecord, IncidentRepo, PauseRepo, Store
 
@@ -164,7 +166,8 @@ def index(
         )
     banner = "".join(
         f'<p class="paused">{escape(p.describe())} (vanguard automation resume'
-        f"{escape(' --service ' + p.service_name) if p.service_name else ''})</p>"
+        f"{escape(' --service ' + p.service_name) if p.service_name else ''}"
+        f"{escape(_config_flag(request))})</p>"
         for p in pauses
     )
     return _page(
@@ -209,7 +212,7 @@ def incident_page(incident_id: str, request: Request) -> HTMLResponse:
         f"<p>{escape(inc.alert.summary)}</p>",
         _alert_section(inc.alert),
         _diagnosis_section(record.diagnosis),
-        _decision_section(record.decision),
+        _decision_section(record.decision, _config_flag(request)),
         _actions_section(record.actions),
         _verification_section(record.verification or _outcome_verification(record)),
         _outcome_section(record.outcome),
@@ -284,7 +287,13 @@ def _diagnosis_section(diagnosis: Diagnosis | None) -> str:
     return f"<section><h2>Diagnosis</h2>{_facts(facts)}{params}<ul>{reasons}</ul></section>"
 
 
-def _decision_section(decision: Decision | None) -> str:
+def _config_flag(request: Request) -> str:
+    """`` -c CONFIG`` for commands shown to copy, as notifications give them."""
+    config: Path | None = getattr(request.app.state, "config", None)
+    return config_flag(config)
+
+
+def _decision_section(decision: Decision | None, flag: str = "") -> str:
     if decision is None:
         return '<section><h2>Decision</h2><p class="muted">not decided yet</p></section>'
     verdict = (
@@ -302,7 +311,7 @@ def _decision_section(decision: Decision | None) -> str:
     )
     answer = ""
     if decision.needs_approval:
-        iid = escape(decision.incident_id)
+        iid = escape(decision.incident_id + flag)
         answer = (
             f"<p>To answer: <code>vanguard incidents approve {iid}</code> or "
             f"<code>vanguard incidents decline {iid}</code> (an approval runs every gate "

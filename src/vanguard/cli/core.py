@@ -187,6 +187,7 @@ def api(
             policy=settings.policy,
             allowed_hosts=settings.api.hosts(),
             services=settings.services,
+            config=settings.source_file,
         )
         console.print(
             f"API  http://{settings.api.host}:{settings.api.port}  (dashboard at /; "

@@ -113,6 +113,7 @@ async def serve(
                     policy=settings.policy,
                     allowed_hosts=settings.api.hosts(),
                     services=settings.services,
+                    config=settings.source_file,
                 )
                 if settings.github is not None:
                     intake = intake_from_settings(app, settings, runtime.store)

@@ -134,6 +134,27 @@ def test_an_incident_waiting_for_a_person_says_how_to_answer(store: Store) -> No
     assert "vanguard incidents approve" not in client.get("/incidents/inc-full").text
 
 
+def test_the_commands_to_copy_name_the_config_file_the_service_runs_with(
+    store: Store, tmp_path: Path
+) -> None:
+    """Pasted from another directory, a command without ``-c`` reads another file."""
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        states = (IncidentState.diagnosed, IncidentState.awaiting_approval)
+        repo.save_incident(advanced(incident("inc-ask", "db"), *states))
+        repo.save_decision(
+            decision("inc-ask", approved=False).model_copy(update={"needs_approval": True})
+        )
+        PauseRepo(session).pause(service=None, reason="upgrade", by="ops", now=datetime.now(UTC))
+    config = tmp_path / "my conf" / "vanguard.yaml"
+    client = TestClient(create_app(store, config=config))
+    flag = f" -c &#x27;{config}&#x27;"
+    text = client.get("/incidents/inc-ask").text
+    assert f"<code>vanguard incidents approve inc-ask{flag}</code>" in text
+    assert f"<code>vanguard incidents decline inc-ask{flag}</code>" in text
+    assert f"(vanguard automation resume{flag})" in client.get("/").text
+
+
 def test_an_unknown_incident_is_a_404_page(store: Store) -> None:
     page = TestClient(create_app(store)).get("/incidents/<nope>")
     assert page.status_code == 404
