@@ -1967,6 +1967,9 @@ class Activities:
                 raised_on.setdefault(alert.fingerprint, []).append((key, before))
             _forget_vanished(states, service.name, seen, now.timestamp() - SERIES_TTL_S)
         fresh = self._without_open_incidents(list(alerts.values()))
+        fresh = self._without_own_downtime(
+            fresh, {a.service_name for a in fresh} & {name for name, _, _ in went_down.values()}
+        )
         started = {alert.fingerprint for alert in fresh}
         for fingerprint, held in raised_on.items():
             if fingerprint not in started:
@@ -2246,6 +2249,19 @@ class Activities:
             inp.generation,
         )
         return dict(inp.states)
+
+    def _without_own_downtime(self, alerts: list[Alert], down: set[str]) -> list[Alert]:
+        """``alerts`` without the down alerts of services an action is under way on.
+
+        A restart takes its target down for a while; that is the acting incident's business
+        (its verification reads the service again and escalates if it did not come back),
+        not a page of its own. Held, not told: once the incident is closed, a target still
+        down is raised by the next failed read."""
+        if not down:
+            return alerts
+        with self.store.read_session() as session:
+            busy = IncidentRepo(session).acting_on(down)
+        return [a for a in alerts if not (a.metric_type == TARGET_UP and a.service_name in busy)]
 
     def _without_open_incidents(self, alerts: list[Alert]) -> list[Alert]:
         """Alerts whose series has no open incident (one waiting for approval included)."""

@@ -126,6 +126,17 @@ def _aware(moment: datetime, what: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+ACTING = frozenset(
+    {
+        IncidentState.approved,
+        IncidentState.applied,
+        IncidentState.verifying,
+        IncidentState.rolling_back,
+    }
+)
+"""The states of an incident whose action may be touching its service right now."""
+
+
 class IncidentRepo:
     """Reads and writes incidents and the values attached to them in one session."""
 
@@ -197,6 +208,20 @@ class IncidentRepo:
             if isinstance(fingerprint, str):
                 found.add(fingerprint)
         return found
+
+    def acting_on(self, services: Iterable[str]) -> set[str]:
+        """Those of ``services`` with an incident whose action is under way: approved,
+        applied, being verified or rolled back."""
+        names = sorted(set(services))
+        if not names:
+            return set()
+        query = (
+            select(IncidentRow.service_name)
+            .where(IncidentRow.service_name.in_(names))
+            .where(IncidentRow.state.in_([state.value for state in ACTING]))
+            .distinct()
+        )
+        return set(self.session.scalars(query))
 
     def ids_since(self, service: str, since: datetime) -> list[str]:
         """Ids of the service's incidents opened at or after ``since``, oldest first."""

@@ -40,6 +40,8 @@ from vanguard.store import IncidentRepo
 
 pytestmark = pytest.mark.integration
 
+S = IncidentState
+
 
 def test_unreachable_target_is_retried_with_backoff_marked_stale_and_logged_sparingly(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -171,6 +173,43 @@ def test_a_target_that_dies_pages_again_after_the_cooldown_and_afresh_after_it_a
         assert [a.fingerprint for a in alerts] == [down.fingerprint], (
             "a new death is told at once, not after the cooldown of the last one"
         )
+    finally:
+        exporter.stop()
+        runtime.close()
+
+
+def test_a_target_down_while_an_action_on_its_service_is_under_way_is_that_incidents_business(
+    tmp_path: Path,
+) -> None:
+    """A restart takes its target down a while: no page of its own while the action is
+    applied or verified; once the incident is closed, a target still down is raised."""
+    exporter = Exporter()
+    exporter.gauge("rss", "rss").set(500)
+    service = ServiceConfig(
+        name="leaky",
+        scrape=ScrapeConfig(url=exporter.url, interval_s=1, timeout_s=0.5),
+        watch=(WatchConfig(metric="rss", rule=WatchRule(threshold=100)),),
+    )
+    runtime = build_runtime(Settings(data_dir=tmp_path, services=(service,)), notifiers=[])
+    clock = [datetime(2026, 6, 1, tzinfo=UTC)]
+    runtime.activities.clock = lambda: clock[0]
+    try:
+        exporter.start()
+        inp, (breach,) = _sweeps(runtime, SweepInput(states={}, scrape_state={}), clock, 1)
+        acting = Incident.open("inc-restart", breach)
+        for state in (S.diagnosed, S.approved, S.applied, S.verifying):
+            acting = acting.transition(state, at=clock[0], reason="t")
+        with runtime.store.session() as session:
+            IncidentRepo(session).save_incident(acting)
+        exporter.stop()
+        inp, alerts = _sweeps(runtime, inp, clock, 60)
+        assert alerts == [], "the restart's own downtime pages nobody"
+        with runtime.store.session() as session:
+            IncidentRepo(session).save_incident(
+                acting.transition(S.escalated, at=clock[0], reason="did not come back")
+            )
+        inp, alerts = _sweeps(runtime, inp, clock, 400, step_s=10)
+        assert [a.fingerprint for a in alerts] == ["leaky/vanguard_target_up"]
     finally:
         exporter.stop()
         runtime.close()
