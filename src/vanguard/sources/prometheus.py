@@ -471,6 +471,7 @@ class PrometheusClient:
         if not isinstance(answer, dict) or answer.get("status") != "success":
             error = answer.get("error", answer) if isinstance(answer, dict) else answer
             raise ScrapeError(redact_text(f"{where}: HTTP {response.status_code}: {error}"))
+        _note_warnings(self.source, answer.get("warnings"))
         return answer["data"]
 
     def query_range(
@@ -525,6 +526,27 @@ class PrometheusClient:
             raise ScrapeError(f"{self.source}: malformed query result: {exc}") from exc
 
 
+_WARNED: set[tuple[str, str]] = set()
+_MAX_WARNED = 1000
+
+
+def _note_warnings(source: str, warnings: object) -> None:
+    """Log each warning a server gives with an answer once per process.
+
+    A federated or long-term store (Thanos, Cortex, Mimir) answers a query some of whose
+    stores failed with what the others had and a warning: the answer is taken, and the
+    warning said, or missing series would look like a quiet service."""
+    if not isinstance(warnings, list):
+        return
+    for warning in warnings:
+        key = (source, str(warning)[:500])
+        if key in _WARNED:
+            continue
+        if len(_WARNED) < _MAX_WARNED:
+            _WARNED.add(key)
+        log.warning("%s answered with a warning (the answer may be partial): %s", *key)
+
+
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -559,21 +581,29 @@ def read_server(
     An instant query answers with the latest sample within Prometheus's look-back, stamped
     with the evaluation time; read at every interval, one sample would reach the detector
     several times as distinct points. ``timestamp(...)`` gives each series' sample time,
-    and the signal carries it, so a repeat is skipped as a duplicate. Nothing comes back
-    for a series gone stale. Its queries, two a metric, share one ``client.budget()``: a
-    server that answered each just in time held the read for that many ``timeout_s``.
-    Any failure is a ``ScrapeError``.
+    and the signal carries it, so a repeat is skipped as a duplicate. Value and time come
+    from one query (``_VALUE_AND_TIME``): asked apart, a sample ingested between the two
+    answers took the time of the one before it. Nothing comes back for a series gone
+    stale. Its queries, one a metric, share one ``client.budget()``: a server that
+    answered each just in time held the read for that many ``timeout_s``. Any failure is
+    a ``ScrapeError``.
     """
     signals: list[Signal] = []
     with client.budget():
         for metric in metrics:
             wanted = promql_selector(metric, selector)
-            stamps = {
-                _label_key(series.labels): series.points[0].value
-                for series in client.query(f"timestamp({wanted})", now)
-                if series.points
-            }
-            for series in client.query(wanted, now):
+            values: list[Series] = []
+            stamps: dict[tuple[tuple[str, str], ...], float] = {}
+            for series in client.query(_VALUE_AND_TIME.format(wanted=wanted, part=_PART), now):
+                part = series.metric.get(_PART)
+                own = series.model_copy(
+                    update={"metric": {k: v for k, v in series.metric.items() if k != _PART}}
+                )
+                if part == "time" and own.points:
+                    stamps[_label_key(own.labels)] = own.points[0].value
+                elif part == "value":
+                    values.append(own)
+            for series in values:
                 sampled = stamps.get(_label_key(series.labels))
                 points = tuple(
                     p.model_copy(update={"timestamp": datetime.fromtimestamp(sampled, UTC)})
@@ -585,6 +615,16 @@ def read_server(
                     service_name=service_name, source=client.source, metric_type=metric
                 )
     return signals
+
+
+_PART = "vanguard_part"
+"""The label that tells a series' value from its sample time in ``_VALUE_AND_TIME``."""
+
+_VALUE_AND_TIME = (
+    'label_replace(timestamp({wanted}), "{part}", "time", "", "") '
+    'or label_replace({wanted}, "{part}", "value", "", "")'
+)
+"""Each series of ``wanted`` twice in one answer: its sample time and its value."""
 
 
 def _label_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:

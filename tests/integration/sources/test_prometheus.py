@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socketserver
 import threading
 import time
@@ -23,6 +24,7 @@ from vanguard.netutil import free_port
 from vanguard.sources.prometheus import (
     PrometheusClient,
     ScrapeSchedule,
+    Series,
     TargetState,
     poll_targets,
     read_server,
@@ -219,6 +221,47 @@ def test_a_server_read_carries_each_samples_own_time(prometheus_server: StartPro
     assert [s.timestamp for s in again] == [sampled, sampled]
 
 
+class _Counting(PrometheusClient):
+    """A client that notes each instant query it asks."""
+
+    asked: list[str]
+
+    def query(self, query: str, at: datetime) -> list[Series]:
+        self.asked.append(query)
+        return super().query(query, at)
+
+
+def test_a_series_value_and_its_time_come_from_one_answer(
+    prometheus_server: StartPrometheus,
+) -> None:
+    """Asked apart, a sample ingested between the two answers took its predecessor's time,
+    and the read cost two queries a metric; labels the query adds stay out of the signal."""
+    with Exporter() as exporter:
+        depth = exporter.gauge("app_queue_depth", "Queued jobs.", labels=("queue",))
+        depth.labels(queue="mail").set(5)
+        depth.labels(queue="sms").set(7)
+        exporter.gauge("app_workers", "Workers.").set(3)
+        server = prometheus_server([ScrapeTarget(job="app", url=exporter.url)])
+        at = datetime.now(UTC)
+        with _Counting(server.url) as api:
+            api.asked = []
+            read = read_server(
+                api,
+                ["app_queue_depth", "app_workers"],
+                selector={"job": "app"},
+                service_name="app",
+                now=at,
+            )
+    assert len(api.asked) == 2, api.asked
+    assert sorted((s.metric_type, s.labels.get("queue"), s.value) for s in read) == [
+        ("app_queue_depth", "mail", 5.0),
+        ("app_queue_depth", "sms", 7.0),
+        ("app_workers", None, 3.0),
+    ]
+    assert all("vanguard_part" not in s.labels for s in read)
+    assert all(s.timestamp < at for s in read), "each sample's own time, not the query's"
+
+
 class _DripAnswer(socketserver.BaseRequestHandler):
     """An empty query answer sent one byte every 0.1 s (about 6 s in all): a server, or a
     proxy in front of one, that is slow to send what it has."""
@@ -252,6 +295,39 @@ def test_a_server_that_drips_its_answer_is_cut_off_at_the_timeout() -> None:
         server.shutdown()
         server.server_close()
     assert time.monotonic() - started < 2
+
+
+class _PartialAnswer(socketserver.BaseRequestHandler):
+    """A query answer with a warning, as Thanos or Cortex give when one of their stores
+    failed (a stand-in: neither runs here)."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        body = (
+            b'{"status":"success","warnings":["store eu-1 unavailable: partial response"],'
+            b'"data":{"resultType":"vector","result":[]}}'
+        )
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        self.request.sendall(head.encode() + b"\r\n\r\n" + body)
+
+
+def test_a_partial_answer_is_taken_and_its_warning_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _PartialAnswer)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    caplog.set_level(logging.WARNING, logger="vanguard")
+    try:
+        with PrometheusClient(f"http://127.0.0.1:{server.server_address[1]}") as api:
+            answers = [api.query("up", NOW) for _ in range(3)]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers == [[], [], []]
+    told = [r.getMessage() for r in caplog.records if "partial" in r.getMessage()]
+    assert len(told) == 1, told
+    assert "store eu-1 unavailable" in told[0]
 
 
 def test_a_read_of_a_slow_server_ends_within_one_timeout(
