@@ -123,6 +123,9 @@ class SeriesState(BaseModel):
     last_alert_kind: AlertKind | None = None
     last_raw: float | None = None
     """A counter's last accepted value, whose increase gives the next rate; None for a gauge."""
+    folded_t: float | None = None
+    """The time of the last point folded into the fits, when ``last_t`` moved on without
+    one (a counter's reset primes the next rate); ``None``: ``last_t``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -224,7 +227,8 @@ def _accept(st: SeriesState, signal: Signal, rule: WatchRule) -> SeriesState | _
     if st.last_raw is None or st.last_t is None:
         return _fresh(st).model_copy(update={"last_t": t, "last_raw": raw})
     if raw < st.last_raw:
-        return st.model_copy(update={"last_t": t, "last_raw": raw})
+        folded = st.folded_t if st.folded_t is not None else st.last_t
+        return st.model_copy(update={"last_t": t, "last_raw": raw, "folded_t": folded})
     rate = (raw - st.last_raw) / (t - st.last_t)
     if rate > MAX_MAGNITUDE:
         return _skipped(st)
@@ -245,8 +249,9 @@ def _fold(
     segments = st.segments or (Regression(),) * SEGMENTS
     dt_ema = st.dt_ema
     dt = 0.0
-    if st.last_t is not None:
-        dt = t - st.last_t
+    before = st.folded_t if st.folded_t is not None else st.last_t
+    if before is not None:
+        dt = t - before
         if dt_ema is not None and dt > GAP_RESET_FACTOR * dt_ema:
             times, values, fast = (), (), Regression()
             segments = (Regression(),) * SEGMENTS
@@ -280,6 +285,7 @@ def _fold(
             "segments": segments,
             "detector": detector,
             "last_raw": signal.value if rule.counter else None,
+            "folded_t": None,
         }
     )
     warm = n >= rule.warmup
@@ -339,6 +345,7 @@ def _reanchored(st: SeriesState, t: float) -> SeriesState:
     return st.model_copy(
         update={
             "last_t": None,
+            "folded_t": None,
             "times": (),
             "values": (),
             "fast": Regression(),

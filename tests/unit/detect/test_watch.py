@@ -721,7 +721,11 @@ def test_a_reset_re_primes_the_counter_never_a_fall_or_an_anomaly(direction: str
     at_reset, alert = step(before, restarted, rule)
     assert alert is None
     assert at_reset == before.model_copy(
-        update={"last_t": restarted.timestamp.timestamp(), "last_raw": 50.0}
+        update={
+            "last_t": restarted.timestamp.timestamp(),
+            "last_raw": 50.0,
+            "folded_t": before.last_t,
+        }
     )
     after, more = run_counter(
         [(6000.0 + 15.0 * i, 50.0 + 150.0 * i) for i in range(1, 400)], rule, at_reset
@@ -729,6 +733,20 @@ def test_a_reset_re_primes_the_counter_never_a_fall_or_an_anomaly(direction: str
     assert alerts == more == []
     assert set(after.values) == {10.0}
     assert after.n == before.n + 399
+
+
+def test_a_reset_leaves_the_fits_as_a_missed_sample_would() -> None:
+    """The sample after a drop primes the next rate and folds nothing: the fits must still
+    measure the next point's distance from the last point they hold, not from the reset
+    (every earlier point moved one interval closer, a bias in slope and breach time)."""
+    rule = WatchRule(threshold=1e9, counter=True)
+    rising = [(15.0 * i, 1e6 + 150.0 * i + 0.5 * i * i) for i in range(200)]
+    before, _ = run_counter(rising, rule)
+    reset, _ = step(before, requests(3000.0, 50.0), rule)
+    went_on, _ = step(reset, requests(3015.0, 50.0 + 350.0 * 15), rule)
+    missed, _ = step(before, requests(3015.0, rising[-1][1] + 350.0 * 30), rule)
+    for field in ("fast", "segments", "dt_ema", "times", "values"):
+        assert getattr(went_on, field) == getattr(missed, field), field
 
 
 @pytest.mark.parametrize("seed", range(4))
