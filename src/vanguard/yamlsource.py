@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ValidationError
 from vanguard.errors import ConfigError
 from vanguard.redact import is_secret_key, looks_like_secret, redact_text
 
-__all__ = ["EnvName", "LocatedYaml", "load_yaml", "validate_yaml"]
+__all__ = ["EnvName", "LocatedYaml", "load_yaml", "parse_yaml", "validate_yaml"]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
 
@@ -153,6 +153,12 @@ def load_yaml(path: Path) -> LocatedYaml:
         raise ConfigError("file not found", file=file) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read file: {exc}", file=file) from exc
+    return parse_yaml(text, file)
+
+
+def parse_yaml(text: str, file: str) -> LocatedYaml:
+    """Parse ``text`` read from ``file`` (a name for messages); malformed YAML, duplicate
+    keys and aliases that expand without bound are a ``ConfigError``."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

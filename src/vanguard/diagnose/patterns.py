@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,12 +19,14 @@ from pydantic import (
     Field,
     JsonValue,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from vanguard.diagnose.operators import FIELDS, Operator
 from vanguard.errors import ConfigError
+from vanguard.fields import exact_kind
 from vanguard.yamlsource import LocatedYaml, load_yaml, validate_yaml
 
 __all__ = [
@@ -37,10 +39,20 @@ __all__ = [
 ]
 
 
-class Condition(BaseModel):
-    """``field op value``, e.g. ``trend.slope_per_hour gt 0``."""
+class _Strict(BaseModel):
+    """Frozen, no unknown keys, and the kinds of ``vanguard.yaml``: ``prior_confidence: yes``
+    is an error, not a pattern certain of itself."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _exact_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        return exact_kind(cls, info.field_name or "", value)
+
+
+class Condition(_Strict):
+    """``field op value``, e.g. ``trend.slope_per_hour gt 0``."""
 
     field: str
     op: Operator
@@ -83,14 +95,12 @@ class Condition(BaseModel):
         return self
 
 
-class PatternRemedy(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class PatternRemedy(_Strict):
     action: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
     params: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-class PatternVerify(BaseModel):
+class PatternVerify(_Strict):
     """One series that judges the remedy, and which direction is better.
 
     No ``metric`` (or the alert's own) means the alerting series with the alert's labels.
@@ -99,16 +109,12 @@ class PatternVerify(BaseModel):
     ``instance``) judges all of them rather than one picked at random.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     metric: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     better: Literal["lower", "higher"] = "lower"
 
 
-class Pattern(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Pattern(_Strict):
     id: str = Field(pattern=r"^[a-z0-9_]{3,64}$")
     version: int = Field(default=1, ge=1)
     description: str

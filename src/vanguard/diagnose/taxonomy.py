@@ -15,10 +15,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from vanguard.errors import ConfigError
+from vanguard.fields import exact_kind
+from vanguard.yamlsource import parse_yaml, validate_yaml
 
 __all__ = [
     "BUILTIN_TAXONOMY",
@@ -44,6 +52,11 @@ class Heal(StrEnum):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _exact_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        return exact_kind(cls, info.field_name or "", value)
 
 
 class Indication(_Frozen):
@@ -135,27 +148,9 @@ class Taxonomy(_Frozen):
 
 
 def parse_taxonomy(text: str, file: str = "<string>") -> Taxonomy:
-    """Validate taxonomy YAML; errors name the file, the line and the key."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(f"not valid YAML: {exc}", file=file, line=line) from exc
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping at the top", file=file, line=1)
-    try:
-        return Taxonomy.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        key = ".".join(str(part) for part in loc)
-        value = _value_at(data, loc)
-        shown = f" (value {value!r})" if value is not None and not isinstance(value, dict) else ""
-        raise ConfigError(
-            f"{first['msg']}{shown}", file=file, line=_line_at(node, loc), key=key or "<root>"
-        ) from exc
+    """Validate taxonomy YAML as every other file is read (``vanguard.yamlsource``):
+    errors name the file, the line and the key, and duplicate keys are refused."""
+    return validate_yaml(parse_yaml(text, file), Taxonomy)
 
 
 def load_taxonomy(path: Path) -> Taxonomy:
@@ -174,39 +169,3 @@ def builtin_taxonomy() -> Taxonomy:
     return parse_taxonomy(
         source.read_text(encoding="utf-8"), f"vanguard/diagnose/{BUILTIN_TAXONOMY}"
     )
-
-
-def _value_at(data: Any, loc: tuple[int | str, ...]) -> Any:
-    for part in loc:
-        in_dict = isinstance(data, dict) and part in data
-        in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
-        if not (in_dict or in_list):
-            return None
-        data = data[part]
-    return data
-
-
-def _line_at(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """The 1-based line of the deepest YAML node on the error's path."""
-    if node is None:
-        return None
-    line = node.start_mark.line + 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    child = value
-                    line = key.start_mark.line + 1
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(node.value)
-        ):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is None:
-            break
-        node = child
-    return line

@@ -126,3 +126,29 @@ def test_a_pattern_file_ending_in_yml_is_loaded_and_two_of_one_id_are_refused(
     (tmp_path / "pool_queue.yaml").write_text(HEAD, encoding="utf-8")
     with pytest.raises(ConfigError, match="two files define pattern 'pool_queue'"):
         load_patterns([tmp_path], include_builtin=False)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "key", "says"),
+    [
+        ("prior_confidence: 0.9", "prior_confidence: yes", 9, "prior_confidence", "a number"),
+        ("rollback_safe: true", "rollback_safe: 1", 8, "rollback_safe", "true or false"),
+        ("prior_confidence: 0.9", "prior_confidence: 0.9\nversion: on", 10, "version", "a number"),
+        (
+            "prior_confidence: 0.9",
+            "prior_confidence: 0.9\nautomation_eligible: 0",
+            10,
+            "automation_eligible",
+            "true or false",
+        ),
+    ],
+)
+def test_a_boolean_is_not_a_number_nor_a_number_a_boolean(
+    tmp_path: Path, old: str, new: str, line: int, key: str, says: str
+) -> None:
+    """As in vanguard.yaml: ``prior_confidence: yes`` made a pattern certain of itself."""
+    (tmp_path / PATTERN_FILE).write_text(HEAD.replace(old, new), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_patterns([tmp_path], include_builtin=False)
+    assert str(info.value).startswith(f"{tmp_path / PATTERN_FILE}:{line}: {key}: ")
+    assert says in str(info.value)

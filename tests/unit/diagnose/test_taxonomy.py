@@ -97,10 +97,10 @@ def test_valid_yaml_parses() -> None:
 @pytest.mark.parametrize(
     ("edit", "line", "key", "message"),
     [
-        (("heal: retry", "heal: reboot"), 7, "categories.0.heal", "reboot"),
+        (("heal: retry", "heal: reboot"), 7, "categories[0].heal", "reboot"),
         (("'Could not resolve host'", "'Could not (resolve'"), 11, "pattern", "regular expression"),
-        (("max_attempts: 2", "max_attempts: 1000"), 8, "categories.0.max_attempts", "1000"),
-        (("retryable: true", "retryable: false"), 4, "categories.0", "retryable"),
+        (("max_attempts: 2", "max_attempts: 1000"), 8, "categories[0].max_attempts", "1000"),
+        (("retryable: true", "retryable: false"), 4, "categories[0]", "retryable"),
         (("fallback: unknown", "fallback: nothing"), 1, "<root>", "fallback"),
         (("id: unknown", "id: network_transient"), 1, "<root>", "duplicate"),
     ],
@@ -134,3 +134,46 @@ def test_load_from_file(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     path.write_text(VALID, encoding="utf-8")
     assert load_taxonomy(path).fallback == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "key", "message"),
+    [
+        (("retryable: true", "retryable: 1"), 6, "categories[0].retryable", "true or false"),
+        (("max_attempts: 2", "max_attempts: yes"), 8, "categories[0].max_attempts", "a number"),
+        (("weight: 3", "weight: on"), 12, "indications[0].weight", "a number"),
+        (("version: 1", "version: true"), 1, "version", "a number"),
+    ],
+)
+def test_a_boolean_is_not_a_number_nor_a_number_a_boolean(
+    edit: tuple[str, str], line: int, key: str, message: str
+) -> None:
+    """As in vanguard.yaml: ``max_attempts: yes`` was one attempt, ``retryable: 1`` true."""
+    with pytest.raises(ConfigError) as caught:
+        parse_taxonomy(VALID.replace(*edit, 1), "bad.yaml")
+    assert caught.value.line == line
+    assert caught.value.key.endswith(key)
+    assert message in str(caught.value)
+
+
+def test_a_duplicate_key_is_refused_not_merged() -> None:
+    """PyYAML keeps the last of two ``indications:``; the first list was lost in silence."""
+    text = VALID.replace(
+        "    indications:\n", "    indications:\n      - pattern: 'ECONNRESET'\n    indications:\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_taxonomy(text, "mine.yaml")
+    assert str(caught.value) == (
+        "mine.yaml:12: categories[0].indications: "
+        "duplicate key (the first value would be silently lost)"
+    )
+
+
+def test_aliases_that_expand_without_bound_are_refused_briefly() -> None:
+    """A few lines of aliases expand to millions of values; the error stays one line."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]
+    text = "\n".join(levels) + "\nversion: 1\nfallback: unknown\ncategories: *a6\n"
+    with pytest.raises(ConfigError, match="more than 100,000 values") as caught:
+        parse_taxonomy(text, "laughs.yaml")
+    assert len(str(caught.value)) < 200
