@@ -12,7 +12,15 @@ from enum import StrEnum
 
 from vanguard.model import Alert
 
-__all__ = ["FIELDS", "Operator", "apply_operator", "field_value"]
+__all__ = [
+    "FIELDS",
+    "NUMERIC",
+    "TEXT_FIELDS",
+    "Operator",
+    "apply_operator",
+    "field_value",
+    "is_text",
+]
 
 
 class Operator(StrEnum):
@@ -25,6 +33,10 @@ class Operator(StrEnum):
     between = "between"
     one_of = "in"
     matches = "matches"
+
+
+NUMERIC = frozenset({Operator.gt, Operator.gte, Operator.lt, Operator.lte, Operator.between})
+"""Operators that compare numbers: they never hold on a text field."""
 
 
 def _breach_in_s(alert: Alert) -> float | None:
@@ -66,6 +78,15 @@ FIELDS: dict[str, Callable[[Alert], float | str | None]] = {
     "trend.breach_confidence": _trend("breach_confidence"),
     "trend.breach_in_s": _breach_in_s,
 }
+
+
+TEXT_FIELDS = frozenset({"severity", "source"})
+"""Fields that read as text, as every ``labels.NAME`` does; the others read as numbers."""
+
+
+def is_text(field: str) -> bool:
+    """Whether ``field`` reads as text (compared with strings) rather than as a number."""
+    return field in TEXT_FIELDS or field.startswith("labels.")
 
 
 def field_value(alert: Alert, field: str) -> float | str | None:

@@ -7,6 +7,8 @@ that remedy can be rolled back, and a prior confidence that outcomes later calib
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Iterable
 from importlib import resources
@@ -24,9 +26,10 @@ from pydantic import (
     model_validator,
 )
 
-from vanguard.diagnose.operators import FIELDS, Operator
+from vanguard.diagnose.operators import FIELDS, NUMERIC, Operator, is_text
 from vanguard.errors import ConfigError
 from vanguard.fields import exact_kind
+from vanguard.model import Severity
 from vanguard.yamlsource import LocatedYaml, load_yaml, validate_yaml
 
 __all__ = [
@@ -68,23 +71,32 @@ class Condition(_Strict):
 
     @model_validator(mode="after")
     def _value_fits_the_operator(self) -> Condition:
-        """A value the operator can never compare with would make the pattern silently inert."""
-        op, value = self.op, self.value
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        numeric = {Operator.gt, Operator.gte, Operator.lt, Operator.lte, Operator.between}
-        if op in numeric and self.field.startswith("labels."):
-            raise ValueError(f"labels are text: {op} never holds on one (use eq, ne, in, matches)")
-        if op in numeric - {Operator.between} and not number:
+        """A value the field can never equal, or the operator never compare with, would make
+        the pattern silently inert, or with ``ne`` always true (an exclusion of nothing)."""
+        op, value, field = self.op, self.value, self.field
+        items: list[JsonValue] = value if isinstance(value, list) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in items):
+            raise ValueError(f"{op} needs finite numbers, got {value!r}")
+        text = "labels are text" if field.startswith("labels.") else f"{field} is text"
+        if op in NUMERIC and is_text(field):
+            raise ValueError(f"{text}: {op} never holds on it (use eq, ne, in, matches)")
+        if op in NUMERIC - {Operator.between} and not _number(value):
             raise ValueError(f"{op} needs a number, got {value!r}")
         if op is Operator.between and not (
             isinstance(value, list)
             and len(value) == 2
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            and all(_number(v) for v in value)
             and value[0] <= value[1]  # type: ignore[operator]
         ):
             raise ValueError(f"between needs [low, high] numbers with low <= high, got {value!r}")
-        if op is Operator.one_of and not isinstance(value, list):
-            raise ValueError(f"in needs a list, got {value!r}")
+        if op is Operator.one_of and not (isinstance(value, list) and value):
+            raise ValueError(f"in needs a list of one value or more, got {value!r}")
+        if op in {Operator.eq, Operator.ne, Operator.one_of}:
+            if is_text(field):
+                _check_text(field, text, items)
+            elif not all(_number(v) for v in items):
+                needs = "numbers" if op is Operator.one_of else "a number"
+                raise ValueError(f"{field} is a number: {op} needs {needs}, got {value!r}")
         if op is Operator.matches:
             if not isinstance(value, str):
                 raise ValueError(f"matches needs a regular expression, got {value!r}")
@@ -93,6 +105,32 @@ class Condition(_Strict):
             except re.error as exc:
                 raise ValueError(f"matches: {value!r} is not a regular expression: {exc}") from exc
         return self
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_text(field: str, text: str, items: list[JsonValue]) -> None:
+    """Text is only ever equal to text: YAML reads ``503`` and ``true`` unquoted as a number
+    and a boolean, which no label equals. ``severity`` is one of ``Severity``."""
+    if field == "severity":
+        unknown = [v for v in items if v not in {s.value for s in Severity}]
+        if unknown:
+            known = ", ".join(Severity)
+            got = ", ".join(_as_written(v) for v in unknown)
+            raise ValueError(f"severity is one of {known}, got {got}")
+    if not all(isinstance(v, str) for v in items):
+        quoted = ", ".join(f'"{_as_written(v)}"' for v in items)
+        hint = f"quote it ({quoted})" if len(items) == 1 else f"quote each item ([{quoted}])"
+        raise ValueError(f"{text}: {hint}")
+
+
+def _as_written(value: JsonValue) -> str:
+    """A YAML scalar as its author wrote it: ``true``, not Python's ``True``."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return str(value) if isinstance(value, int | float) else json.dumps(value)
 
 
 class PatternRemedy(_Strict):

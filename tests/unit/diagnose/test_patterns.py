@@ -152,3 +152,55 @@ def test_a_boolean_is_not_a_number_nor_a_number_a_boolean(
         load_patterns([tmp_path], include_builtin=False)
     assert str(info.value).startswith(f"{tmp_path / PATTERN_FILE}:{line}: {key}: ")
     assert says in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("condition", "says"),
+    [
+        ("{field: labels.retryable, op: eq, value: true}", 'labels are text: quote it ("true")'),
+        ("{field: labels.code, op: eq, value: 503}", 'labels are text: quote it ("503")'),
+        ("{field: labels.pool, op: ne, value: 7}", 'labels are text: quote it ("7")'),
+        (
+            "{field: labels.code, op: in, value: [502, 503]}",
+            'labels are text: quote each item (["502", "503"])',
+        ),
+        ("{field: severity, op: gte, value: 1}", "severity is text: gte never holds on it"),
+        ("{field: source, op: lt, value: 3}", "source is text: lt never holds on it"),
+        ("{field: severity, op: eq, value: urgent}", "severity is one of info, warning, critical"),
+        ("{field: severity, op: in, value: [critical, 2]}", "severity is one of"),
+        ("{field: trend.slope_per_hour, op: gt, value: .nan}", "gt needs finite numbers"),
+        ("{field: trend.current, op: between, value: [0, .inf]}", "between needs finite"),
+        ("{field: trend.slope_per_hour, op: eq, value: rising}", "is a number: eq needs a number"),
+        ("{field: confidence, op: in, value: [0.5, high]}", "is a number: in needs numbers"),
+        ("{field: labels.env, op: in, value: []}", "in needs a list of one value or more"),
+    ],
+)
+def test_a_condition_that_could_never_hold_or_always_holds_is_refused(
+    tmp_path: Path, condition: str, says: str
+) -> None:
+    """Labels, ``severity`` and ``source`` are text, the other fields numbers: a value of
+    the other kind never equals them (with ``ne``, always differs: an exclusion of nothing)."""
+    text = HEAD.replace("{field: trend.slope_per_hour, op: gt, value: 0}", condition)
+    (tmp_path / PATTERN_FILE).write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_patterns([tmp_path], include_builtin=False)
+    assert str(info.value).startswith(f"{tmp_path / PATTERN_FILE}:6: signature[0]: ")
+    assert says in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        '{field: labels.code, op: in, value: ["502", "503"]}',
+        '{field: labels.pool, op: ne, value: "7"}',
+        "{field: severity, op: in, value: [warning, critical]}",
+        "{field: source, op: matches, value: '^detector'}",
+        "{field: trend.current, op: in, value: [1, 2.5]}",
+        "{field: trend.current, op: ne, value: 0}",
+    ],
+)
+def test_a_condition_of_the_fields_kind_loads(tmp_path: Path, condition: str) -> None:
+    text = HEAD.replace("{field: trend.slope_per_hour, op: gt, value: 0}", condition)
+    (tmp_path / PATTERN_FILE).write_text(text, encoding="utf-8")
+    (pattern,) = load_patterns([tmp_path], include_builtin=False)
+    assert len(pattern.signature) == 1
