@@ -275,7 +275,8 @@ def config_check(
     Besides the file itself, every pattern that can diagnose a service (its type and a
     watched metric) is checked against that service: a remedy that would lack its target
     (a restart with no ``supervisor:`` section) is a warning here instead of a failed
-    incident later. Only ``--probe`` reaches the targets.
+    incident later. A pattern of ``patterns_dirs`` that replaces a built-in one (or an
+    earlier directory's) of its id is noted. Only ``--probe`` reaches the targets.
     """
     from vanguard.act.base import MemoryLedger
     from vanguard.act.registry import build_adapters, check_patterns, check_services
@@ -312,6 +313,9 @@ def config_check(
         warnings += _probe_kinds(settings)
     for warning in warnings:
         console.print(f"{file}: warning: {warning}", highlight=False)
+    for pattern in patterns:
+        if pattern.overrides:
+            console.print(f"{file}: note: {pattern.overrides}", highlight=False)
     verdict = f"{len(warnings)} warning(s)" if warnings else "ok"
     console.print(
         f"{file}: {verdict} ({len(settings.services)} services, {len(patterns)} patterns)",

@@ -8,6 +8,7 @@ that remedy can be rolled back, and a prior confidence that outcomes later calib
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Iterable
@@ -40,6 +41,8 @@ __all__ = [
     "builtin_patterns_dir",
     "load_patterns",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class _Strict(BaseModel):
@@ -165,6 +168,7 @@ class Pattern(_Strict):
     automation_eligible: bool = True
     verify: tuple[PatternVerify, ...] = Field(default=(PatternVerify(),), min_length=1)
     _source: LocatedYaml | None = PrivateAttr(default=None)
+    _overrides: str | None = PrivateAttr(default=None)
 
     @field_validator("verify", mode="before")
     @classmethod
@@ -182,6 +186,12 @@ class Pattern(_Strict):
             message, file=self._source.file, line=self._source.line_of(path), key=key
         )
 
+    @property
+    def overrides(self) -> str | None:
+        """``PATH overrides the built-in ID`` (or an earlier directory's file) when this
+        pattern replaced another of its id as it was loaded; None otherwise."""
+        return self._overrides
+
     def applies_to(self, service_type: str, metric: str) -> bool:
         types_ok = "any" in self.service_types or service_type in self.service_types
         return types_ok and self.metric == metric
@@ -192,16 +202,29 @@ def builtin_patterns_dir() -> Path:
     return Path(str(resources.files("vanguard") / "patterns"))
 
 
+_SUFFIXES = (".yaml", ".yml")
+
+
 def load_patterns(dirs: Iterable[Path] = (), *, include_builtin: bool = True) -> list[Pattern]:
-    """Load every ``*.yaml`` and ``*.yml`` pattern; a later directory may override a pattern
-    by id, but one directory may not hold two files of one id."""
-    folders = [builtin_patterns_dir(), *dirs] if include_builtin else list(dirs)
+    """Load every ``*.yaml`` and ``*.yml`` pattern (any case), the built-in library first.
+
+    A later directory may override a pattern by id (``Pattern.overrides`` says so), but one
+    directory may not hold two files of one id. Hidden files are skipped: an editor's lock
+    file (``.#name.yaml``) or a tool's backup is not a pattern.
+    """
+    builtin = builtin_patterns_dir()
+    folders = [builtin, *dirs] if include_builtin else list(dirs)
     found: dict[str, Pattern] = {}
     for folder in folders:
         if not folder.is_dir():
             raise ConfigError("patterns directory not found", file=str(folder))
         here: dict[str, Path] = {}
-        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() not in _SUFFIXES:
+                continue
+            if path.name.startswith("."):
+                log.debug("%s: skipped: a hidden file is not a pattern", path)
+                continue
             if path.stem in here:
                 raise ConfigError(
                     f"two files define pattern {path.stem!r}: {here[path.stem].name} and "
@@ -219,5 +242,13 @@ def load_patterns(dirs: Iterable[Path] = (), *, include_builtin: bool = True) ->
                     line=1,
                     key="id",
                 )
+            earlier = found.get(pattern.id)
+            if earlier is not None and earlier._source is not None:
+                was = (
+                    f"the built-in {pattern.id}"
+                    if Path(earlier._source.file).parent == builtin
+                    else earlier._source.file
+                )
+                pattern._overrides = f"{path} overrides {was}"
             found[pattern.id] = pattern
     return sorted(found.values(), key=lambda p: p.id)

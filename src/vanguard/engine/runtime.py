@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ from vanguard.notify import LogNotifier, Notifier, WebhookNotifier
 from vanguard.store import SqlLedger, Store, open_store
 
 __all__ = ["Runtime", "build_notifiers", "build_runtime"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,6 +61,9 @@ def build_runtime(
     try:
         patterns = load_patterns(settings.patterns_dirs)
         check_patterns(patterns, adapters)
+        for pattern in patterns:
+            if pattern.overrides:
+                log.info("%s", pattern.overrides)
     except BaseException:
         close_github(adapters)
         store.close()

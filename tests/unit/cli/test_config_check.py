@@ -14,6 +14,7 @@ from tests.unit.cli.entry import run
 from vanguard.cli import core
 from vanguard.cli.apps import app
 from vanguard.config import ApiConfig, Settings
+from vanguard.diagnose.patterns import builtin_patterns_dir
 from vanguard.errors import ConfigError
 
 
@@ -116,3 +117,23 @@ def test_verbose_raises_vanguards_own_logs_not_the_libraries(verbose: bool) -> N
             logging.getLogger(name).setLevel(level)
     assert levels["vanguard"] == (logging.DEBUG if verbose else logging.INFO)
     assert {levels["httpcore"], levels["httpx"], levels["temporalio"]} == {logging.WARNING}
+
+
+def test_a_pattern_that_replaces_a_built_in_one_is_noted(tmp_path: Path) -> None:
+    """It replaced the built-in in silence: ``--strict`` said ok. A note, not a warning:
+    replacing a built-in pattern is a team's right, so ``--strict`` still passes."""
+    patterns = tmp_path / "patterns"
+    patterns.mkdir()
+    leak = (builtin_patterns_dir() / "memory_leak_gradual.yaml").read_text(encoding="utf-8")
+    (patterns / "memory_leak_gradual.yaml").write_text(leak, encoding="utf-8")
+    config = tmp_path / "vanguard.yaml"
+    config.write_text("patterns_dirs: [patterns]\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["config", "check", "--strict", str(config)], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{config}: note: {patterns / 'memory_leak_gradual.yaml'} overrides the built-in "
+        "memory_leak_gradual"
+    ) in result.output
+    assert f"{config}: ok (" in result.output

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from vanguard.diagnose.patterns import PatternVerify, load_patterns
+from vanguard.diagnose.patterns import PatternVerify, builtin_patterns_dir, load_patterns
 from vanguard.errors import ConfigError
 
 HEAD = """\
@@ -204,3 +205,41 @@ def test_a_condition_of_the_fields_kind_loads(tmp_path: Path, condition: str) ->
     (tmp_path / PATTERN_FILE).write_text(text, encoding="utf-8")
     (pattern,) = load_patterns([tmp_path], include_builtin=False)
     assert len(pattern.signature) == 1
+
+
+def test_hidden_files_are_not_patterns(tmp_path: Path) -> None:
+    """An editor's lock file (a dangling link, while someone edits the pattern) stopped the
+    whole library from loading; a tool's hidden copy failed on its id."""
+    (tmp_path / PATTERN_FILE).write_text(HEAD, encoding="utf-8")
+    os.symlink("alice@host.4242:1700000000", tmp_path / f".#{PATTERN_FILE}")
+    (tmp_path / f".{PATTERN_FILE}").write_text(HEAD, encoding="utf-8")
+    assert [p.id for p in load_patterns([tmp_path], include_builtin=False)] == ["pool_queue"]
+
+
+@pytest.mark.parametrize("name", ["pool_queue.YAML", "pool_queue.Yml"])
+def test_the_extension_is_matched_in_any_case(tmp_path: Path, name: str) -> None:
+    """``pool_queue.YAML`` was skipped without a word."""
+    (tmp_path / name).write_text(HEAD, encoding="utf-8")
+    assert [p.id for p in load_patterns([tmp_path], include_builtin=False)] == ["pool_queue"]
+    (tmp_path / PATTERN_FILE).write_text(HEAD, encoding="utf-8")
+    with pytest.raises(ConfigError, match="two files define pattern 'pool_queue'"):
+        load_patterns([tmp_path], include_builtin=False)
+
+
+def test_a_pattern_that_replaces_another_of_its_id_says_so(tmp_path: Path) -> None:
+    """A team's copy of a built-in pattern replaced it in silence."""
+    leak = (builtin_patterns_dir() / "memory_leak_gradual.yaml").read_text(encoding="utf-8")
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / "memory_leak_gradual.yaml").write_text(leak, encoding="utf-8")
+    (first / PATTERN_FILE).write_text(HEAD, encoding="utf-8")
+    (second / PATTERN_FILE).write_text(HEAD, encoding="utf-8")
+    loaded = {p.id: p for p in load_patterns([first, second])}
+    assert loaded["memory_leak_gradual"].overrides == (
+        f"{first / 'memory_leak_gradual.yaml'} overrides the built-in memory_leak_gradual"
+    )
+    assert loaded["pool_queue"].overrides == (
+        f"{second / PATTERN_FILE} overrides {first / PATTERN_FILE}"
+    )
+    assert loaded["ci_rerun"].overrides is None
