@@ -7,9 +7,8 @@ Vanguard ships, and a pattern naming a kind outside this map is rejected at load
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
 
-from pydantic import JsonValue, TypeAdapter, ValidationError
+from pydantic import JsonValue, ValidationError
 
 from vanguard.act.base import Adapter, Ledger
 from vanguard.act.configfile import ConfigSetAdapter
@@ -20,6 +19,7 @@ from vanguard.act.webhook import WebhookCallAdapter
 from vanguard.config import ServiceConfig, Settings
 from vanguard.diagnose.patterns import Pattern
 from vanguard.errors import describe_validation_error
+from vanguard.redact import is_secret_key, redact_text
 
 __all__ = [
     "ADAPTER_FACTORIES",
@@ -65,29 +65,56 @@ def build_adapters(
 
 
 def check_patterns(patterns: Sequence[Pattern], adapters: Mapping[str, Adapter]) -> None:
-    """Every pattern's remedy must name a known kind with parameters its model accepts."""
+    """Every pattern's remedy must name a known kind with parameters its model accepts.
+
+    The parameters meet the whole model: its ranges and patterns, its field validators
+    and the checks across fields (``value`` or ``factor``, a key naming a secret), as
+    ``apply`` will. What a service's section gives (``SERVICE_BOUND``) is stood in for.
+    """
     for pattern in patterns:
         kind = pattern.remedy.action
         adapter = adapters.get(kind)
         if adapter is None:
             known = ", ".join(sorted(adapters))
             raise pattern.error(f"unknown action {kind!r} (known: {known})", "remedy", "action")
-        fields = adapter.params_model.model_fields
-        extra = set(pattern.remedy.params) - set(fields)
+        params = pattern.remedy.params
+        extra = set(params) - set(adapter.params_model.model_fields)
         if extra:
             raise pattern.error(
                 f"unknown parameter(s) {sorted(extra)} for {kind}", "remedy", "params"
             )
-        for name, value in pattern.remedy.params.items():
-            try:
-                TypeAdapter[Any](fields[name].annotation or Any).validate_python(value)
-            except ValidationError as exc:
-                raise pattern.error(
-                    f"invalid value {value!r} for {kind}: {exc.errors()[0]['msg']}",
-                    "remedy",
-                    "params",
-                    name,
-                ) from exc
+        try:
+            adapter.params_model.model_validate({**_stand_ins(kind, params), **params})
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = tuple(error["loc"])
+                if loc and loc[0] not in params:
+                    continue
+                message = str(error["msg"]).removeprefix("Value error, ")
+                if loc:
+                    message = f"invalid value{_shown(loc, error['input'])} for {kind}: {message}"
+                else:
+                    message = f"{kind}: {message}"
+                raise pattern.error(message, "remedy", "params", *loc) from exc
+
+
+def _stand_ins(kind: str, params: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
+    """Valid values for what the service's section gives ``kind``, where the pattern gives
+    none, so the model's checks across fields run on the pattern's own parameters."""
+    prefix = next((p for p in SERVICE_BOUND if kind.startswith(p)), "")
+    return {
+        name: value
+        for name, value in _STAND_INS.get(prefix, {}).items()
+        if name not in params and _ALTERNATIVE.get(name) not in params
+    }
+
+
+def _shown(loc: tuple[str | int, ...], value: object) -> str:
+    """`` VALUE`` for a message, nothing under a key naming a secret or a variable."""
+    name = str(loc[-1])
+    if any(isinstance(part, str) and is_secret_key(part) for part in loc) or name.endswith("_env"):
+        return ""
+    return f" {redact_text(repr(value))}"
 
 
 SERVICE_BOUND: Mapping[str, str] = {
@@ -99,6 +126,15 @@ SERVICE_BOUND: Mapping[str, str] = {
 """Action kinds whose target comes from a section of the service, and that section's name.
 (``github.*`` actions take theirs from the CI event that raised the alert.)"""
 _URL_KEYS = ("url", "url_env", "undo_url", "undo_url_env", "secret_env", "secret_file")
+_STAND_INS: Mapping[str, Mapping[str, JsonValue]] = {
+    "supervisor.": {"url": "http://127.0.0.1:9001/RPC2", "program": "program"},
+    "pgbouncer.": {"admin_dsn": "host=127.0.0.1", "ini_path": "pgbouncer.ini"},
+    "config.": {"repo": "repo", "file": "settings.yaml"},
+    "webhook.": {"url_env": "WEBHOOK_URL"},
+}
+"""For each section, valid values of the parameters it must give (``check_patterns``)."""
+_ALTERNATIVE = {"url_env": "url"}
+"""A stand-in left out when the pattern gives its alternative: a webhook takes one of them."""
 
 
 def remedy_params(
@@ -139,7 +175,9 @@ def check_services(
 
     A pattern can diagnose a service when it applies to the service's type and one of the
     metrics the service watches. For actions whose target comes from the service, the
-    pattern's parameters with the service's section must satisfy the adapter.
+    pattern's parameters with the service's section must satisfy the adapter: a missing
+    section is a warning (the pattern may not be meant for that service), a value the
+    adapter refuses a ``ConfigError``, since every incident there would fail.
     """
     for service in services:
         watched = {watch.metric for watch in service.watch}
@@ -157,6 +195,13 @@ def check_services(
             except ValidationError as exc:
                 section = SERVICE_BOUND[prefix]
                 problems = describe_validation_error(exc, root="<params>")
+                if any(error["type"] != "missing" for error in exc.errors()):
+                    raise pattern.error(
+                        f"on service {service.name}, with its '{section}:' section, {kind} "
+                        f"refuses the parameters: {problems}",
+                        "remedy",
+                        "params",
+                    ) from exc
                 yield (
                     f"service {service.name}: pattern {pattern.id} would run {kind} on it, but "
                     f"{problems} (give the service a '{section}:' section, or the pattern "
