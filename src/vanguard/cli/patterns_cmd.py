@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from vanguard.cli.apps import app
-from vanguard.cli.core import ConfigOpt, StoreOpt, console
+from vanguard.cli.core import StoreOpt, console
 from vanguard.config import Settings, load_settings
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.learn import pattern_confidences
@@ -26,14 +26,27 @@ from vanguard.store import IncidentRepo, open_store
 __all__ = ["patterns_command"]
 
 
+DEFAULT_CONFIG = Path("vanguard.yaml")
+
+
 @app.command("patterns")
 def patterns_command(
-    config: ConfigOpt = Path("vanguard.yaml"),
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="vanguard.yaml", envvar="VANGUARD_CONFIG"),
+    ] = None,
     store: StoreOpt = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """The pattern library with calibrated confidences: what outcomes taught each remedy."""
-    settings = Settings() if store is not None and not config.exists() else load_settings(config)
+    """The pattern library with calibrated confidences: what outcomes taught each remedy.
+
+    With ``--store`` and no ``./vanguard.yaml``, the built-in library and the default policy
+    are shown; a ``-c`` file that is not there is an error, never skipped.
+    """
+    if config is None and store is not None and not DEFAULT_CONFIG.exists():
+        settings = Settings()
+    else:
+        settings = load_settings(config or DEFAULT_CONFIG)
     patterns = load_patterns(settings.patterns_dirs)
     the_store = open_store(store or settings.resolved_store_url(), create=False)
     try:

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.integration.store.values import incident, outcome
+from tests.unit.cli.entry import run
 from vanguard.cli.apps import app
 from vanguard.learn import calibrate
 from vanguard.model import OutcomeStatus
@@ -56,3 +57,19 @@ def test_failures_lower_the_confidence_until_the_pattern_asks_a_person(tmp_path:
     table = CliRunner().invoke(app, ["patterns", "--store", url])
     line = next(x for x in table.output.splitlines() if x.startswith("memory_leak_gradual"))
     assert line.split()[1:] == ["supervisor.restart", "0.90", "0", "3", "0.69", "asks"]
+
+
+def test_a_config_file_that_is_not_there_is_an_error_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-c vanguard.yml`` (the file is ``.yaml``) with ``--store`` used the defaults in
+    silence: the team's patterns missing, "alone" judged against another min_confidence."""
+    url = _store(tmp_path, [])
+    typo = tmp_path / "vanguard.yml"
+    assert run(monkeypatch, "patterns", "-c", str(typo), "--store", url, "--json") == 2
+    assert f"{typo}: file not found" in capsys.readouterr().err
+    monkeypatch.setenv("VANGUARD_CONFIG", str(typo))
+    assert run(monkeypatch, "patterns", "--store", url, "--json") == 2
+    monkeypatch.delenv("VANGUARD_CONFIG")
+    monkeypatch.chdir(tmp_path)
+    assert run(monkeypatch, "patterns", "--store", url, "--json") == 0, "no -c: the defaults"
