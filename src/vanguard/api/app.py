@@ -21,6 +21,7 @@ from vanguard.api.bodies import HostCheck
 from vanguard.api.starter import IncidentStarter
 from vanguard.config import ServiceConfig
 from vanguard.decide import PolicyConfig
+from vanguard.decide.policy import under_policy
 from vanguard.diagnose.patterns import Pattern
 from vanguard.incident import IncidentState
 from vanguard.learn import pattern_confidences
@@ -112,7 +113,9 @@ def create_app(
     )
     acts_alone = Gauge(
         "vanguard_pattern_acts_alone",
-        "1 when the pattern's confidence clears the policy and it acts without a person",
+        "1 when the pattern acts without a person under the policy: its confidence clears "
+        "min_confidence (each alert's own confidence multiplies in), it is automation "
+        "eligible, its action is not in require_approval_for and the policy not in dry run",
         ["pattern"],
         registry=registry,
     )
@@ -180,7 +183,9 @@ def create_app(
         paused.clear()
         for pause in pauses:
             paused.labels(service=pause.service_name or "*").inc()
-        for row in pattern_confidences(patterns, outcomes, app.state.policy.min_confidence):
+        policy: PolicyConfig = app.state.policy
+        rows = pattern_confidences(patterns, outcomes, policy.min_confidence)
+        for row in under_policy(rows, policy):
             confidence.labels(pattern=row.pattern_id).set(row.confidence)
             acts_alone.labels(pattern=row.pattern_id).set(1 if row.acts_alone else 0)
         for kind, n in told.items():

@@ -34,6 +34,7 @@ from vanguard.ci.health import (
 )
 from vanguard.ci.records import CiRepo
 from vanguard.decide import PolicyConfig
+from vanguard.decide.policy import under_policy
 from vanguard.diagnose.patterns import Pattern
 from vanguard.incident import Incident, IncidentState
 from vanguard.learn import pattern_confidences
@@ -416,9 +417,13 @@ def patterns_page(request: Request) -> HTMLResponse:
             f"{row.confidence:.2f}",
             '<span class="state pass">yes</span>'
             if row.acts_alone
+            else '<span class="state fail">dry run</span>'
+            if policy.dry_run
             else '<span class="state fail">asks a person</span>',
         ]
-        for row in pattern_confidences(patterns, outcomes, policy.min_confidence)
+        for row in under_policy(
+            pattern_confidences(patterns, outcomes, policy.min_confidence), policy
+        )
     ]
     head = ("pattern", "action", "prior", "won", "lost", "confidence now", "acts alone")
     body = (
@@ -429,8 +434,11 @@ def patterns_page(request: Request) -> HTMLResponse:
     note = (
         '<p class="muted">The confidence diagnosis uses: the prior counted as 10 outcomes, '
         "updated by outcomes won (resolved) and lost (rolled back, escalated, failed). A "
-        f"pattern acts alone at {policy.min_confidence:.2f} or more (policy min_confidence) "
-        "when it is automation eligible; below, its remedy waits for a person.</p>"
+        "pattern acts alone when that confidence times the alert's own is "
+        f"{policy.min_confidence:.2f} or more (policy min_confidence), it is automation "
+        "eligible and its action is not in require_approval_for; otherwise its remedy "
+        "waits for a person. <em>yes</em> counts a sure alert (confidence 1): a less sure "
+        "one may still ask.</p>"
     )
     return _page("Patterns", f"<h1>Patterns</h1>{body}{note}")
 

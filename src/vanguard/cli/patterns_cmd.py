@@ -3,8 +3,10 @@
 Each pattern's confidence is calibrated from the outcomes of the incidents it diagnosed (a
 Beta-binomial update of its prior, ``vanguard.learn``), exactly as the diagnose step does.
 The table shows the prior, the outcomes counted for and against the remedy, the confidence
-diagnosis uses now, and whether that is below the policy's ``min_confidence`` — a pattern
-that keeps failing stops acting on its own and asks a person instead.
+diagnosis uses now, and whether the pattern acts alone under the policy: the confidence
+clears ``min_confidence`` (a pattern that keeps failing stops acting on its own and asks a
+person instead), the action is not in ``require_approval_for`` and the policy is not in
+dry run. The confidence gate multiplies in each alert's own confidence as well.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rich.table import Table
 from vanguard.cli.apps import app
 from vanguard.cli.core import StoreOpt, console
 from vanguard.config import Settings, load_settings
+from vanguard.decide.policy import under_policy
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.learn import pattern_confidences
 from vanguard.store import IncidentRepo, open_store
@@ -53,7 +56,8 @@ def patterns_command(
         with the_store.session() as session:
             repo = IncidentRepo(session)
             outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
-        rows = pattern_confidences(patterns, outcomes, settings.policy.min_confidence)
+        policy = settings.policy
+        rows = under_policy(pattern_confidences(patterns, outcomes, policy.min_confidence), policy)
     finally:
         the_store.close()
     if json_out:
@@ -73,13 +77,15 @@ def patterns_command(
             f"{row.won:g}",
             f"{row.lost:g}",
             f"{row.confidence:.2f}",
-            "yes" if row.acts_alone else "asks",
+            "yes" if row.acts_alone else "dry run" if policy.dry_run else "asks",
         )
     console.print(table)
     console.print(
         "now: the confidence diagnosis uses, the prior counted as 10 outcomes and updated "
         "by outcomes won (resolved) and lost (rolled back, escalated, failed); a pattern "
-        f"acts alone at ≥ {settings.policy.min_confidence:.2f} (policy min_confidence) "
-        "when automation_eligible, else it asks a person",
+        f"acts alone when now × the alert's own confidence is ≥ {policy.min_confidence:.2f} "
+        "(policy min_confidence), it is automation_eligible and its action is not in "
+        "require_approval_for, else it asks a person; 'yes' counts an alert that is sure "
+        "(confidence 1): a less sure alert may still ask",
         highlight=False,
     )

@@ -13,6 +13,7 @@ from tests.integration.store import values as v
 from tests.leaks import leak_alert
 from tests.stores import sqlite_write_lock_is_free
 from vanguard.api import create_app
+from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.incident import Incident, IncidentState
 from vanguard.model import OutcomeStatus
@@ -144,3 +145,12 @@ def test_allowed_hosts_refuse_other_names_and_no_script_docs_are_served(store: S
     assert "api.allowed_hosts" in refused.text
     assert loopback.get("/docs").status_code == 404
     assert loopback.get("/redoc").status_code == 404
+
+
+def test_a_pattern_whose_action_always_asks_is_not_counted_acting_alone(store: Store) -> None:
+    """The gauge said 1 while every restart waited for a person."""
+    policy = PolicyConfig(require_approval_for=("supervisor.restart",))
+    client = TestClient(create_app(store, patterns=load_patterns(), policy=policy))
+    body = client.get("/metrics").text
+    assert 'vanguard_pattern_acts_alone{pattern="memory_leak_gradual"} 0.0' in body
+    assert 'vanguard_pattern_acts_alone{pattern="ci_rerun"} 1.0' in body

@@ -25,6 +25,7 @@ from tests.stores import sqlite_write_lock_is_free
 from vanguard.api import create_app
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.records import CiRepo
+from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.incident import Incident, IncidentState
 from vanguard.model import OutcomeStatus
@@ -282,3 +283,20 @@ def test_a_counters_alert_is_shown_in_its_rate(store: Store) -> None:
     text = TestClient(create_app(store)).get("/incidents/inc-rate").text
     assert "3.0 MiB/s / 1.0 MiB/s" in text
     assert "4.0 MiB/s" in text
+
+
+@pytest.mark.parametrize(
+    ("policy", "shown"),
+    [
+        (PolicyConfig(require_approval_for=("supervisor.restart",)), "asks a person"),
+        (PolicyConfig(dry_run=True), "dry run"),
+    ],
+)
+def test_a_pattern_the_policy_holds_back_is_not_shown_acting_alone(
+    store: Store, policy: PolicyConfig, shown: str
+) -> None:
+    page = TestClient(create_app(store, patterns=load_patterns(), policy=policy)).get("/patterns")
+    row = re.search(r"<td>memory_leak_gradual v1</td>(.*?)</tr>", page.text)
+    assert row is not None
+    assert shown in re.findall(r"<td>(.*?)</td>", row.group(1))[5]
+    assert "times the alert's own" in page.text

@@ -73,3 +73,28 @@ def test_a_config_file_that_is_not_there_is_an_error_not_skipped(
     monkeypatch.delenv("VANGUARD_CONFIG")
     monkeypatch.chdir(tmp_path)
     assert run(monkeypatch, "patterns", "--store", url, "--json") == 0, "no -c: the defaults"
+
+
+@pytest.mark.parametrize(
+    ("policy", "shown"),
+    [("require_approval_for: [supervisor.restart]", "asks"), ("dry_run: true", "dry run")],
+)
+def test_a_pattern_the_policy_holds_back_does_not_act_alone(
+    tmp_path: Path, policy: str, shown: str
+) -> None:
+    """It said "yes" while every restart waited for a person (or, in dry run, none ran)."""
+    url = _store(tmp_path, [])
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(f"policy:\n  {policy}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["patterns", "-c", str(config), "--store", url, "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["pattern_id"]: row for row in json.loads(result.output)}
+    assert rows["memory_leak_gradual"]["confidence"] == 0.9
+    assert rows["memory_leak_gradual"]["acts_alone"] is False
+    assert rows["ci_rerun"]["acts_alone"] is (shown == "asks")
+    table = CliRunner().invoke(
+        app, ["patterns", "-c", str(config), "--store", url], env={"COLUMNS": "200"}
+    )
+    line = next(x for x in table.output.splitlines() if x.startswith("memory_leak_gradual"))
+    assert line.split()[-1] == shown.split()[-1]
+    assert "now × the alert's own confidence is ≥ 0.80" in " ".join(table.output.split())
