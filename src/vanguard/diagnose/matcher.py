@@ -21,10 +21,13 @@ def match(
     """The best pattern whose every condition holds, or a diagnosis with no pattern.
 
     Confidence is the pattern's (calibrated) confidence times the alert's: both must be
-    right for the remedy to be right. Every condition checked is listed in ``reasons``.
+    right for the remedy to be right. The most confident pattern wins; on a tie, the more
+    specific one (written for this service type rather than ``any``, then with more
+    conditions), then the first id. Every condition checked is listed in ``reasons``, and
+    every other pattern that matched too (``also matched: ID (0.85)``).
     """
     confidences = confidences or {}
-    best: tuple[float, Pattern, list[str]] | None = None
+    matched: list[tuple[float, Pattern, list[str]]] = []
     rejected: list[str] = []
     for pattern in patterns:
         if not pattern.applies_to(service_type, alert.metric_type):
@@ -41,15 +44,15 @@ def match(
             rejected.append(f"{pattern.id}: " + "; ".join(r for r in reasons if r.endswith("no")))
             continue
         prior = confidences.get(pattern.id, pattern.prior_confidence)
-        score = prior * alert.confidence
-        if best is None or score > best[0]:
-            best = (score, pattern, reasons)
-    if best is None:
+        matched.append((prior * alert.confidence, pattern, reasons))
+    if not matched:
         why = rejected or [f"no pattern covers {service_type}/{alert.metric_type}"]
         return Diagnosis(
             alert_id=alert.alert_id, pattern_id=None, confidence=0.0, reasons=tuple(why)
         )
-    score, pattern, reasons = best
+    matched.sort(key=lambda found: _rank(found[0], found[1], service_type))
+    (score, pattern, reasons), *others = matched
+    also = [f"also matched: {other.id} ({other_score:.2f})" for other_score, other, _ in others]
     return Diagnosis(
         alert_id=alert.alert_id,
         pattern_id=pattern.id,
@@ -57,5 +60,16 @@ def match(
         remedy=Remedy(action=pattern.remedy.action, params=dict(pattern.remedy.params)),
         rollback_safe=pattern.rollback_safe,
         automation_eligible=pattern.automation_eligible,
-        reasons=(f"matched {pattern.id} v{pattern.version}: {pattern.description}", *reasons),
+        reasons=(
+            f"matched {pattern.id} v{pattern.version}: {pattern.description}",
+            *reasons,
+            *also,
+        ),
     )
+
+
+def _rank(score: float, pattern: Pattern, service_type: str) -> tuple[float, int, int, str]:
+    """Sort key, best first: confidence, then a pattern for this service type before one
+    for ``any``, then more conditions, then the id."""
+    exact = service_type in pattern.service_types
+    return (-score, 0 if exact else 1, -len(pattern.signature), pattern.id)

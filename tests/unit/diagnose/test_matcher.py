@@ -9,7 +9,7 @@ import pytest
 
 from vanguard.diagnose.matcher import match
 from vanguard.diagnose.operators import Operator, apply_operator
-from vanguard.diagnose.patterns import load_patterns
+from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy, load_patterns
 from vanguard.errors import ConfigError
 from vanguard.model import Alert, TrendAnalysis
 
@@ -144,3 +144,64 @@ def test_operators(
     op: Operator, actual: float | str | None, expected: object, result: bool
 ) -> None:
     assert apply_operator(op, actual, expected) is result
+
+
+GENERIC = (Condition(field="trend.slope_per_hour", op=Operator.gt, value=0),)
+NARROWER = (*GENERIC, Condition(field="trend.breach_confidence", op=Operator.gte, value=0.5))
+
+
+def _leak_pattern(
+    pid: str,
+    signature: tuple[Condition, ...] = GENERIC,
+    types: tuple[str, ...] = ("any",),
+    prior: float = 0.9,
+) -> Pattern:
+    return Pattern(
+        id=pid,
+        description=pid,
+        service_types=types,
+        metric="process_resident_memory_bytes",
+        signature=signature,
+        remedy=PatternRemedy(action="supervisor.restart"),
+        rollback_safe=False,
+        prior_confidence=prior,
+    )
+
+
+@pytest.mark.parametrize(
+    ("generic", "specific"),
+    [
+        (_leak_pattern("a_generic"), _leak_pattern("z_checkout", types=("python-web",))),
+        (_leak_pattern("a_generic"), _leak_pattern("z_checkout", signature=NARROWER)),
+        (
+            _leak_pattern("a_generic", signature=NARROWER),
+            _leak_pattern("z_checkout", types=("python-web",)),
+        ),
+    ],
+    ids=["service-type", "more-conditions", "type-before-conditions"],
+)
+def test_a_tie_goes_to_the_more_specific_pattern_not_the_first_id(
+    generic: Pattern, specific: Pattern
+) -> None:
+    """A generic pattern whose id sorted first beat a team's specific one, and renaming a
+    file changed which remedy ran."""
+    diagnosis = match(leak_alert(), [generic, specific], service_type="python-web")
+    assert diagnosis.pattern_id == "z_checkout"
+    assert diagnosis.reasons[-1] == "also matched: a_generic (0.81)"
+
+
+def test_confidence_comes_before_specificity_and_the_id_breaks_a_full_tie() -> None:
+    surer = _leak_pattern("z_generic", prior=0.95)
+    specific = _leak_pattern("a_checkout", signature=NARROWER, types=("python-web",))
+    assert match(leak_alert(), [specific, surer], service_type="python-web").pattern_id == (
+        "z_generic"
+    )
+    twins = [_leak_pattern("b_leak"), _leak_pattern("a_leak")]
+    diagnosis = match(leak_alert(), twins, service_type="python-web")
+    assert diagnosis.pattern_id == "a_leak"
+    assert diagnosis.reasons[-1] == "also matched: b_leak (0.81)"
+
+
+def test_only_the_winner_is_named_when_one_pattern_matches() -> None:
+    diagnosis = match(leak_alert(), load_patterns(), service_type="python-web")
+    assert not any(reason.startswith("also matched") for reason in diagnosis.reasons)
