@@ -34,6 +34,7 @@ __all__ = [
     "UndoRecord",
     "Verdict",
     "Verification",
+    "VerifySeries",
     "quantity",
 ]
 
@@ -151,8 +152,25 @@ class Remedy(Frozen):
     params: dict[str, JsonValue] = Field(default_factory=dict)
 
 
+class VerifySeries(Frozen):
+    """One series that judges a remedy, and which direction is better.
+
+    No ``metric`` (or the alert's own) means the alerting series with the alert's labels.
+    Another metric matches every series whose labels include ``labels``.
+    """
+
+    metric: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    better: Literal["lower", "higher"] = "lower"
+
+
 class Diagnosis(Frozen):
-    """Which known pattern (if any) explains the alert, and what to do about it."""
+    """Which known pattern (if any) explains the alert, and what to do about it.
+
+    What the pattern said when it matched is kept here, not looked up later: the library a
+    worker holds can change while the incident waits for approval or verification.
+    ``pattern_version`` and ``verify`` are None in diagnoses stored before they were kept.
+    """
 
     alert_id: str
     pattern_id: str | None
@@ -161,6 +179,9 @@ class Diagnosis(Frozen):
     rollback_safe: bool = False
     automation_eligible: bool = False
     reasons: tuple[str, ...] = ()
+    pattern_version: int | None = None
+    verify: tuple[VerifySeries, ...] | None = None
+    """The series that judge the remedy, as the pattern named them when it matched."""
 
 
 class GateVerdict(Frozen):

@@ -11,14 +11,17 @@ from vanguard.model import (
     ActionResult,
     Alert,
     Decision,
+    Diagnosis,
     EvidencePoint,
     GateVerdict,
     Outcome,
     OutcomeStatus,
+    Remedy,
     TrendAnalysis,
     UndoRecord,
     Verdict,
     Verification,
+    VerifySeries,
     quantity,
 )
 
@@ -71,6 +74,14 @@ def sample_values() -> list[pydantic.BaseModel]:
             message="restarted",
             finished_at=T0,
         ),
+        Diagnosis(
+            alert_id="a1",
+            pattern_id="ok_ratio_drop",
+            confidence=0.81,
+            remedy=Remedy(action="supervisor.restart"),
+            pattern_version=2,
+            verify=(VerifySeries(better="higher"), VerifySeries(metric="q", labels={"p": "a"})),
+        ),
         Outcome(
             incident_id="i",
             pattern_id="memory_leak_gradual",
@@ -86,6 +97,13 @@ def sample_values() -> list[pydantic.BaseModel]:
 def test_round_trip_through_json(value: pydantic.BaseModel) -> None:
     again = type(value).model_validate_json(value.model_dump_json())
     assert again == value
+
+
+def test_a_diagnosis_stored_by_an_earlier_version_loads() -> None:
+    """Stored rows and workflow payloads written before ``pattern_version`` and ``verify``."""
+    old = '{"alert_id": "a1", "pattern_id": "p", "confidence": 0.5, "reasons": ["matched"]}'
+    diagnosis = Diagnosis.model_validate_json(old)
+    assert (diagnosis.pattern_version, diagnosis.verify) == (None, None)
 
 
 def test_values_are_frozen() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from vanguard.diagnose.operators import apply_operator, field_value
 from vanguard.diagnose.patterns import Pattern
-from vanguard.model import Alert, Diagnosis, Remedy
+from vanguard.model import Alert, Diagnosis, Remedy, VerifySeries
 
 __all__ = ["match"]
 
@@ -60,6 +60,8 @@ def match(
         remedy=Remedy(action=pattern.remedy.action, params=dict(pattern.remedy.params)),
         rollback_safe=pattern.rollback_safe,
         automation_eligible=pattern.automation_eligible,
+        pattern_version=pattern.version,
+        verify=tuple(VerifySeries.model_validate(v.model_dump()) for v in pattern.verify),
         reasons=(
             f"matched {pattern.id} v{pattern.version}: {pattern.description}",
             *reasons,

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -30,7 +30,7 @@ from pydantic import (
 from vanguard.diagnose.operators import FIELDS, NUMERIC, Operator, is_text
 from vanguard.errors import ConfigError
 from vanguard.fields import exact_kind
-from vanguard.model import Severity
+from vanguard.model import Severity, VerifySeries
 from vanguard.yamlsource import LocatedYaml, load_yaml, validate_yaml
 
 __all__ = [
@@ -141,18 +141,15 @@ class PatternRemedy(_Strict):
     params: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-class PatternVerify(_Strict):
+class PatternVerify(VerifySeries, _Strict):
     """One series that judges the remedy, and which direction is better.
 
     No ``metric`` (or the alert's own) means the alerting series with the alert's labels.
     Another metric matches every series whose labels include ``labels``; each is judged
     against its own baseline, so leaving out a label that tells series apart (``pool``,
-    ``instance``) judges all of them rather than one picked at random.
+    ``instance``) judges all of them rather than one picked at random. A diagnosis keeps
+    them as ``VerifySeries``.
     """
-
-    metric: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    better: Literal["lower", "higher"] = "lower"
 
 
 class Pattern(_Strict):

@@ -49,7 +49,7 @@ from vanguard.detect.watch import (
     step_many,
 )
 from vanguard.diagnose.matcher import match
-from vanguard.diagnose.patterns import Pattern, PatternVerify
+from vanguard.diagnose.patterns import Pattern
 from vanguard.engine.messages import (
     ApplyInput,
     CloseInput,
@@ -95,6 +95,7 @@ from vanguard.model import (
     UndoRecord,
     Verdict,
     Verification,
+    VerifySeries,
 )
 from vanguard.notify import Notifier, render
 from vanguard.notify.base import FAILED, HELD, NOTIFIED, channel_ids
@@ -1114,12 +1115,20 @@ class Activities:
             if not any(a.idempotency_key == result.idempotency_key for a in record.actions):
                 repo.save_action(result)
 
-    def _verify_metrics(self, alert: Alert, pattern: Pattern | None) -> list[VerifyMetric]:
-        """The service's ``verify`` list, else the pattern's series, else the alert's."""
+    def _verify_metrics(self, alert: Alert, diagnosis: Diagnosis) -> list[VerifyMetric]:
+        """The service's ``verify`` list, else the pattern's series, else the alert's.
+
+        The pattern's series are those the diagnosis kept when it matched, whatever the
+        library holds now; only a diagnosis stored before it kept them looks them up.
+        """
         service = self._service(alert.service_name)
         if service is not None and service.verify:
             return list(service.verify)
-        wanted = pattern.verify if pattern else (PatternVerify(),)
+        wanted: Sequence[VerifySeries] = (VerifySeries(),)
+        if diagnosis.verify is not None:
+            wanted = diagnosis.verify
+        elif (pattern := self._pattern(diagnosis.pattern_id)) is not None:
+            wanted = pattern.verify
         own = _series_labels(alert)
         metrics: list[VerifyMetric] = []
         trend = alert.trend_analysis
@@ -1196,7 +1205,7 @@ class Activities:
         service = self._service(inp.alert.service_name)
         if service is None or not service.has_source:
             return
-        metrics = self._verify_metrics(inp.alert, self._pattern(inp.diagnosis.pattern_id))
+        metrics = self._verify_metrics(inp.alert, inp.diagnosis)
         verification = self.settings.verification
         fresh = timedelta(seconds=max(EVIDENCE_FRESH_S, 2 * verification.sample_interval_s))
         evidence = self._incident_evidence(inp.alert)
@@ -1330,7 +1339,7 @@ class Activities:
     def _judge_by_series(
         self, inp: VerifyInput, service: ServiceConfig, audit: Sequence[AuditEntry]
     ) -> Verification:
-        metrics = self._verify_metrics(inp.alert, self._pattern(inp.diagnosis.pattern_id))
+        metrics = self._verify_metrics(inp.alert, inp.diagnosis)
         recorded = self._baseline_windows(audit)
         if recorded is not None and recorded.earlier:
             return Verification(verdict=Verdict.inconclusive, reason=EARLIER_BASELINE)
