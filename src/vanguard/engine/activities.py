@@ -921,7 +921,13 @@ class Activities:
 
         An incident already past *approved* (its workflow failed later, for an hour-long store
         outage say, and a resend of the alert drove it again) gets its recorded result back
-        and stays where it is."""
+        and stays where it is. It heartbeats from its start: the checks before the adapter
+        wait on the store's locks, and a silence past the heartbeat timeout would start a
+        second attempt alongside this one."""
+        with heartbeating():
+            return self._apply(inp)
+
+    def _apply(self, inp: ApplyInput) -> ActionResult:
         adapter, request = self._request(inp)
         key = request.idempotency_key
         entry = self.ledger.get(key)
@@ -942,8 +948,7 @@ class Activities:
                     f"incident {inp.incident_id}: approved, but not applied: {withheld}"
                 )
         try:
-            with heartbeating():
-                result = adapter.apply(request)
+            result = adapter.apply(request)
         except Exception as exc:
             try:
                 begun = self.ledger.get(key)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -11,7 +13,8 @@ from temporalio.testing import ActivityEnvironment
 from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _activities, _alert
 from vanguard.act.base import Ledger, fence_result
 from vanguard.decide import OnceWindow, PolicyConfig
-from vanguard.engine.activities import APPLY_ATTEMPTS, Activities, apply_key
+from vanguard.engine import activities
+from vanguard.engine.activities import APPLY_ATTEMPTS, Activities, apply_key, heartbeating
 from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
 from vanguard.errors import (
     ActionFailed,
@@ -77,6 +80,42 @@ def test_a_failure_after_the_change_began_says_it_may_be_partly_applied(store: S
     assert "may be partly applied" in message
     assert '"pool_size": 2' in message
     assert "s3cr3t-value" not in message
+
+
+class CountsBeats(RerunAdapter):
+    """Notes how many heartbeats the activity had sent when the adapter was called."""
+
+    beats: list[object]
+    seen: int = -1
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        self.seen = len(self.beats)
+        return super().apply(request)
+
+
+def test_the_checks_before_the_adapter_heartbeat_while_they_wait_on_the_store(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gates run again under the store's locks first; silent there past the 20 s
+    heartbeat timeout, Temporal started a second attempt alongside this one."""
+    adapter = CountsBeats(ok=True)
+    adapter.beats = []
+    policy = PolicyConfig(min_confidence=0.5)
+    apply = _decided(store, adapter, policy)
+    acts = _activities(store, adapter, policy)
+    monkeypatch.setattr(activities, "heartbeating", lambda: heartbeating(0.02))
+    other = sqlite3.connect(store.engine.url.database or "", check_same_thread=False)
+    other.isolation_level = None
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.5, other.rollback).start()
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: adapter.beats.append(details)
+    try:
+        env.run(acts.apply_action, apply)
+    finally:
+        other.close()
+    assert adapter.applied == 1
+    assert adapter.seen > 0, "no heartbeat while the store's write lock was awaited"
 
 
 def test_a_pause_after_the_approval_stops_the_action(store: Store) -> None:
