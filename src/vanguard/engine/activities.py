@@ -1692,10 +1692,19 @@ class Activities:
         so the incident ends *escalated* (or *rolled back*, when Vanguard's own rollback
         found it done) and teaches nothing. The person's undo is no verdict on the remedy
         either: it may be caution.
+
+        An action the ledger shows finished but the incident lacks (the store went down
+        between the adapter's answer and its record, and stayed down while the workflow
+        asked) is recorded here, so the rate limits and the cooldown count it.
         """
+        key = apply_key(inp.outcome.incident_id)
+        entry = self.ledger.get(key)
+        finished = entry.result if entry is not None and not entry.fenced else None
         with self.store.session() as session:
             repo = IncidentRepo(session)
             record = self._record(repo, inp.outcome.incident_id)
+            if finished is not None and all(a.idempotency_key != key for a in record.actions):
+                repo.save_action(finished)
             outcome = record.outcome
             if outcome is None:
                 outcome = _undone_by_hand(record, inp.outcome)
