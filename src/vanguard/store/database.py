@@ -1,8 +1,9 @@
 """Opening the store: the engine, its connection settings, migrations and units of work.
 
-``open_store`` is the only way in. It configures the backend (SQLite: WAL, foreign keys,
-busy timeout and ``BEGIN IMMEDIATE`` so read-then-write transactions serialise instead of
-failing; PostgreSQL through psycopg 3), then brings the schema to the newest Alembic revision
+``open_store`` is the only way in. It configures the backend (SQLite: WAL with
+``synchronous=FULL``, so a commit, a ledger ``begin`` among them, is on disk before the side
+effect after it starts; foreign keys, busy timeout and ``BEGIN IMMEDIATE`` so
+read-then-write transactions serialise instead of failing; PostgreSQL through psycopg 3), then brings the schema to the newest Alembic revision
 under a lock, so several processes may start at once. Commands that only read open with
 ``create=False``: they never make a store where none is, and long reads (an audit walk, a
 dashboard page) use ``Store.read_session``: one snapshot that takes no write lock, so writers
@@ -213,7 +214,7 @@ def _sqlite_engine(url: str, *, create: bool) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode = WAL")
-                cursor.execute("PRAGMA synchronous = NORMAL")
+                cursor.execute("PRAGMA synchronous = FULL")
         finally:
             cursor.close()
 

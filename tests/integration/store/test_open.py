@@ -20,6 +20,8 @@ from vanguard.store import AuditLog, IncidentRepo, Store, default_store_url, ope
 
 
 def test_sqlite_creates_its_directory_and_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
+    """Every commit is synced (``synchronous=FULL``, 2): with WAL and ``NORMAL`` a ledger
+    ``begin`` could vanish in a power loss after its side effect had started."""
     url = default_store_url(tmp_path / "deep" / "data")
     store = open_store(url)
     try:
@@ -27,11 +29,12 @@ def test_sqlite_creates_its_directory_and_uses_wal_and_foreign_keys(tmp_path: Pa
             mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
             keys = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
             busy = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            synced = conn.exec_driver_sql("PRAGMA synchronous").scalar()
     finally:
         store.close()
     assert (tmp_path / "deep" / "data" / "vanguard.db").is_file()
     assert url.endswith("/deep/data/vanguard.db")
-    assert (mode, keys) == ("wal", 1)
+    assert (mode, keys, synced) == ("wal", 1, 2)
     assert isinstance(busy, int)
     assert busy >= 1000
 
