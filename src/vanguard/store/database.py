@@ -3,11 +3,13 @@
 ``open_store`` is the only way in. It configures the backend (SQLite: WAL with
 ``synchronous=FULL``, so a commit, a ledger ``begin`` among them, is on disk before the side
 effect after it starts; foreign keys, busy timeout and ``BEGIN IMMEDIATE`` so
-read-then-write transactions serialise instead of failing; PostgreSQL through psycopg 3), then brings the schema to the newest Alembic revision
-under a lock, so several processes may start at once. Commands that only read open with
-``create=False``: they never make a store where none is, and long reads (an audit walk, a
-dashboard page) use ``Store.read_session``: one snapshot that takes no write lock, so writers
-are not held up behind it. Errors name the URL with its password hidden.
+read-then-write transactions serialise instead of failing; PostgreSQL through psycopg 3),
+then brings the schema to the newest Alembic revision under a lock, so several processes
+may start at once. A store migrated by a newer Vanguard is refused, saying so. Commands that
+only read open with ``create=False``: they never make a store where none is nor migrate
+one, and long reads (an audit walk, a dashboard page) use ``Store.read_session``: one
+snapshot that takes no write lock, so writers are not held up behind it. Errors name the
+URL with its password hidden.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -145,8 +149,9 @@ def open_store(url: str, *, create: bool = True) -> Store:
     """Connect, migrate to the newest schema and return the store.
 
     ``create=False`` is for commands that only read: a SQLite file that does not exist, or a
-    database without Vanguard's tables, raises ``StoreNotFound`` and nothing is created (a
-    store that exists is still migrated, so a newer Vanguard can read it).
+    database without Vanguard's tables, raises ``StoreNotFound``, and a store at an older
+    revision a ``StoreError``; nothing is created or migrated. A newer command pointed at
+    production moved its schema, and the older workers then refused to start.
     """
     shown = redact_url(url)
     try:
@@ -157,11 +162,14 @@ def open_store(url: str, *, create: bool = True) -> Store:
         raise StoreError(f"store {shown}: cannot open: {redact_text(str(exc))}") from exc
     try:
         if create or _has_schema(engine):
-            _upgrade(engine)
+            _upgrade(engine, shown, migrate=create)
             return Store(engine, engine.url.render_as_string(hide_password=False))
     except (SQLAlchemyError, CommandError, OSError) as exc:
         engine.dispose()
         raise StoreError(f"store {shown}: cannot open or migrate: {_reason(exc)}") from exc
+    except BaseException:
+        engine.dispose()
+        raise
     engine.dispose()
     raise StoreNotFound(f"no Vanguard store at {shown} (the database has no Vanguard tables)")
 
@@ -229,10 +237,32 @@ def _sqlite_engine(url: str, *, create: bool) -> Engine:
     return engine
 
 
-def _upgrade(engine: Engine) -> None:
+def _upgrade(engine: Engine, shown: str, *, migrate: bool) -> None:
+    """Bring the schema to the newest revision under the migration lock; a revision this
+    Vanguard does not know is refused, and an older one too unless ``migrate``."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
             )
-        command.upgrade(alembic_config(connection), "head")
+        config = alembic_config(connection)
+        scripts = ScriptDirectory.from_config(config)
+        head = scripts.get_current_head()
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current == head:
+            return
+        if current is not None and current not in {s.revision for s in scripts.walk_revisions()}:
+            raise StoreError(
+                f"store {shown}: migrated by a newer Vanguard (revision {current}); this one "
+                f"knows up to {head}: upgrade this installation (a revision no Vanguard "
+                "wrote means another application's Alembic table: give Vanguard a database "
+                "of its own)"
+            )
+        if not migrate:
+            raise StoreError(
+                f"store {shown}: at schema revision {current or 'none'}, older than the "
+                f"{head} this Vanguard needs, and a command that only reads does not migrate "
+                "it: upgrade the workers (they migrate it when they start), or use the "
+                "Vanguard they run"
+            )
+        command.upgrade(config, "head")

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tests.integration.store import values as v
-from tests.integration.store.test_migrations import HEAD
+from tests.integration.store.test_migrations import HEAD, OLDER, migrate_to, revision_of
 from tests.stores import sqlite_write_lock_is_free
 from vanguard.errors import StoreError, StoreNotFound
 from vanguard.store import AuditLog, IncidentRepo, Store, default_store_url, open_store
@@ -186,17 +186,38 @@ def test_unsupported_urls_are_refused_clearly(url: str, why: str) -> None:
     assert "pw-hidden" not in str(caught.value)
 
 
-def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
-    url = default_store_url(tmp_path)
-    open_store(url).close()
-    store = open_store(url)
+@pytest.mark.parametrize("create", [True, False], ids=["writer", "reader"])
+def test_a_database_newer_than_the_code_is_refused_saying_so(store_url: str, create: bool) -> None:
+    """Alembic's own refusal read "Can't locate revision identified by 'ffff'"."""
+    store = open_store(store_url)
     try:
         with store.session() as session:
             session.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
     finally:
         store.close()
-    with pytest.raises(StoreError, match="ffff"):
-        open_store(url)
+    with pytest.raises(StoreError) as caught:
+        open_store(store_url, create=create)
+    assert str(caught.value).startswith(
+        f"store {store.url}: migrated by a newer Vanguard (revision ffff); this one knows up "
+        f"to {HEAD}: upgrade this installation"
+    )
+    assert revision_of(store_url) == "ffff"
+
+
+def test_a_reader_refuses_an_older_store_and_leaves_it_as_it_was(store_url: str) -> None:
+    """A newer CLI listing incidents moved production's schema, and the older workers then
+    refused to start; a command that only reads now says what to do instead."""
+    previous = OLDER[-1]
+    migrate_to(store_url, previous)
+    with pytest.raises(StoreError) as caught:
+        open_store(store_url, create=False)
+    message = str(caught.value)
+    assert f": at schema revision {previous}, older than the {HEAD} this Vanguard needs" in message
+    assert "upgrade the workers (they migrate it when they start)" in message
+    assert revision_of(store_url) == previous
+    open_store(store_url).close()
+    assert revision_of(store_url) == HEAD
+    _read_empty_and_close(open_store(store_url, create=False))
 
 
 def test_sqlite_file_in_an_unwritable_place_is_a_store_error(tmp_path: Path) -> None:
