@@ -14,6 +14,8 @@ URL with its password hidden.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +40,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "Store",
     "alembic_config",
+    "backup_sqlite",
     "default_store_url",
     "open_store",
     "redact_url",
@@ -172,6 +175,81 @@ def open_store(url: str, *, create: bool = True) -> Store:
         raise
     engine.dispose()
     raise StoreNotFound(f"no Vanguard store at {shown} (the database has no Vanguard tables)")
+
+
+def backup_sqlite(url: str, dest: Path) -> str:
+    """Copy the SQLite store at ``url`` into the new file ``dest``; its schema revision.
+
+    SQLite's online backup copies one consistent snapshot, the commits still in the
+    write-ahead log among them, while Vanguard goes on writing: a plain copy of the file
+    lacks those commits, and one of the file and its log taken at different moments may be
+    corrupt. The copy is a single file (no log beside it), written under a temporary name
+    and renamed, so ``dest`` is whole or absent. A PostgreSQL store is refused, naming the
+    ``pg_dump`` command that backs it up.
+    """
+    shown = redact_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"store {shown}: cannot back up: not a database URL") from exc
+    if parsed.get_backend_name() == "postgresql":
+        where = " ".join(
+            f"{flag} {value}"
+            for flag, value in (("-h", parsed.host), ("-p", parsed.port), ("-U", parsed.username))
+            if value is not None
+        )
+        raise StoreError(
+            f"store {shown}: `vanguard store backup` copies SQLite stores; back up PostgreSQL "
+            f"with its own tools: pg_dump --format=custom --file=BACKUP {where} "
+            f"{parsed.database or 'DATABASE'}"
+        )
+    database = parsed.database or ""
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or database in ("", ":memory:")
+        or database.startswith("file::memory:")
+    ):
+        raise StoreError(f"store {shown}: only a SQLite file can be backed up this way")
+    source = Path(database).expanduser().absolute()
+    if not source.is_file():
+        raise StoreNotFound(f"no Vanguard store at {shown} (no file {source})")
+    target = dest.expanduser().absolute()
+    if target.exists():
+        raise StoreError(f"{target} exists: a backup never overwrites a file; name a new one")
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with (
+            contextlib.closing(
+                sqlite3.connect(source, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            ) as original,
+            contextlib.closing(sqlite3.connect(partial)) as copy,
+        ):
+            original.backup(copy)
+            copy.execute("PRAGMA journal_mode = DELETE")
+            revision = _sqlite_revision(copy)
+        if revision is None:
+            raise StoreNotFound(
+                f"no Vanguard store at {shown} (the database has no Vanguard tables)"
+            )
+        partial.rename(target)
+    except (sqlite3.Error, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"store {shown}: backup to {target} failed: {exc}") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return revision
+
+
+def _sqlite_revision(connection: sqlite3.Connection) -> str | None:
+    """The Alembic revision of a SQLite database, ``None`` if it has none."""
+    listed = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    ).fetchone()
+    row = (
+        connection.execute("SELECT version_num FROM alembic_version").fetchone() if listed else None
+    )
+    return None if row is None else str(row[0])
 
 
 def _has_schema(engine: Engine) -> bool:

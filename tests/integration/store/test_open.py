@@ -16,7 +16,8 @@ from tests.integration.store import values as v
 from tests.integration.store.test_migrations import HEAD, OLDER, migrate_to, revision_of
 from tests.stores import sqlite_write_lock_is_free
 from vanguard.errors import StoreError, StoreNotFound
-from vanguard.store import AuditLog, IncidentRepo, Store, default_store_url, open_store
+from vanguard.store import AuditLog, IncidentRepo, SqlLedger, Store, default_store_url, open_store
+from vanguard.store.database import backup_sqlite
 
 
 def test_sqlite_creates_its_directory_and_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
@@ -250,3 +251,64 @@ def test_a_reader_refuses_a_sqlite_database_without_vanguard_tables(tmp_path: Pa
         open_store(f"sqlite:///{other}", create=False)
     with pytest.raises(StoreNotFound, match="no file"):
         open_store(f"sqlite:///{tmp_path}", create=False)
+
+
+def test_a_backup_taken_while_the_store_is_open_has_every_commit(tmp_path: Path) -> None:
+    """The docs said to back up "the SQLite file in the data directory": a copy of it made
+    while Vanguard ran lacked the commits still in its write-ahead log, here an incident
+    and the ledger key begun just before."""
+    data = tmp_path / "data"
+    url = default_store_url(data)
+    open_store(url).close()
+    store = open_store(url)
+    try:
+        with store.session() as session:
+            IncidentRepo(session).save_incident(v.incident("inc-1"))
+        SqlLedger(store).begin("inc-1:apply", {"pid": 100})
+        assert (data / "vanguard.db-wal").stat().st_size > 0, "the commits are in the log"
+        revision = backup_sqlite(url, tmp_path / "backup.db")
+        with store.session() as session:
+            IncidentRepo(session).save_incident(v.incident("inc-2"))
+    finally:
+        store.close()
+    assert revision == HEAD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.db", "data"]
+    copy = open_store(f"sqlite:///{tmp_path / 'backup.db'}", create=False)
+    try:
+        with copy.session() as session:
+            listed = [i.incident_id for i in IncidentRepo(session).list_incidents()]
+        entry = SqlLedger(copy).get("inc-1:apply")
+    finally:
+        copy.close()
+    assert listed == ["inc-1"]
+    assert entry is not None
+    assert entry.before == {"pid": 100}
+
+
+def test_a_backup_refuses_what_it_cannot_copy_whole(tmp_path: Path) -> None:
+    url = default_store_url(tmp_path / "data")
+    with pytest.raises(StoreNotFound, match="no Vanguard store at"):
+        backup_sqlite(url, tmp_path / "backup.db")
+    open_store(url).close()
+    taken = tmp_path / "taken.db"
+    taken.write_text("yesterday's backup")
+    with pytest.raises(StoreError, match="exists: a backup never overwrites a file"):
+        backup_sqlite(url, taken)
+    assert taken.read_text() == "yesterday's backup"
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(StoreNotFound, match="has no Vanguard tables"):
+        backup_sqlite(f"sqlite:///{other}", tmp_path / "backup.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "other.db", "taken.db"]
+
+
+def test_a_postgresql_store_is_backed_up_with_pg_dump() -> None:
+    url = "postgresql+psycopg://vanguard:S3cretPw@db.internal:5433/vanguard"
+    with pytest.raises(StoreError) as caught:
+        backup_sqlite(url, Path("backup.db"))
+    message = str(caught.value)
+    assert message.endswith(
+        "pg_dump --format=custom --file=BACKUP -h db.internal -p 5433 -U vanguard vanguard"
+    )
+    assert "S3cretPw" not in message
