@@ -17,7 +17,7 @@ from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from vanguard.errors import ActionFenced, InvalidParams, describe_validation_error
+from vanguard.errors import ActionFenced, AdapterError, InvalidParams, describe_validation_error
 from vanguard.model import (
     ActionRequest,
     ActionResult,
@@ -33,6 +33,7 @@ __all__ = [
     "Ledger",
     "LedgerEntry",
     "MemoryLedger",
+    "begin_once",
     "cannot_undo",
     "fence_result",
     "fenced_error",
@@ -82,14 +83,16 @@ class Ledger(Protocol):
 
     ``begin`` and ``fence`` are atomic on the key, so exactly one of them wins a race: an
     attempt whose ``begin`` loses to a fence gets ``ActionFenced`` before any side effect,
-    and a fence that loses returns the begun entry.
+    a ``begin`` that loses to another ``begin`` returns ``False``, and a fence that loses
+    returns the begun entry.
     """
 
     def get(self, key: str) -> LedgerEntry | None: ...
 
-    def begin(self, key: str, before: dict[str, JsonValue]) -> None:
-        """Record the state before a side effect; a no-op if the key is known, except that
-        a fenced key raises ``ActionFenced``."""
+    def begin(self, key: str, before: dict[str, JsonValue]) -> bool:
+        """Record the state before a side effect: ``True`` when this call began ``key``,
+        ``False`` when it was known (the entry stands as it was); a fenced key raises
+        ``ActionFenced``."""
         ...
 
     def fence(self, key: str, result: ActionResult) -> LedgerEntry:
@@ -98,6 +101,25 @@ class Ledger(Protocol):
         ...
 
     def finish(self, key: str, result: ActionResult) -> None: ...
+
+
+def begin_once(ledger: Ledger, key: str, before: dict[str, JsonValue]) -> ActionResult | None:
+    """Begin ``key`` for this attempt: ``None`` when it did, and may act.
+
+    An attempt that finds the key begun by another (the two read the ledger before either
+    began: one stalled, Temporal started the other) must not act too: it gets the other's
+    result once that finished, and until then an ``AdapterError``, which is retried; the
+    retry finds the entry and reconciles from it.
+    """
+    if ledger.begin(key, before):
+        return None
+    entry = ledger.get(key)
+    if entry is not None and entry.result is not None:
+        return entry.result
+    raise AdapterError(
+        f"{key}: another attempt began this action and has not finished; not acting "
+        "alongside it (retrying, then reconciling from what that attempt recorded)"
+    )
 
 
 def fenced_error(key: str) -> ActionFenced:
@@ -116,10 +138,14 @@ class MemoryLedger:
     def get(self, key: str) -> LedgerEntry | None:
         return self._entries.get(key)
 
-    def begin(self, key: str, before: dict[str, JsonValue]) -> None:
-        entry = self._entries.setdefault(key, LedgerEntry(key=key, before=before))
-        if entry.fenced:
+    def begin(self, key: str, before: dict[str, JsonValue]) -> bool:
+        known = self._entries.get(key)
+        if known is None:
+            self._entries[key] = LedgerEntry(key=key, before=before)
+            return True
+        if known.fenced:
             raise fenced_error(key)
+        return False
 
     def fence(self, key: str, result: ActionResult) -> LedgerEntry:
         return self._entries.setdefault(key, LedgerEntry(key=key, result=result))

@@ -31,7 +31,7 @@ from typing import ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from vanguard.act.base import Ledger, validate_params
+from vanguard.act.base import Ledger, begin_once, validate_params
 from vanguard.act.gitconfig import GitRepo, read_config, replace_file
 from vanguard.act.pgbouncer import resized
 from vanguard.clock import utcnow
@@ -404,7 +404,10 @@ class ConfigSetAdapter:
         with repo.locked():
             branch = (p.branch or repo.branch()) if p.push else None
             if entry is None:
-                current, target = self._begin(p, fmt, repo, branch, key)
+                current, target = self._change(p, fmt, repo, branch, key)
+                finished = begin_once(self.ledger, key, {"value": current, "target": target})
+                if finished is not None:
+                    return finished
             else:
                 current = _scalar(entry.before.get("value"))
                 target = _scalar(entry.before.get("target"))
@@ -472,10 +475,10 @@ class ConfigSetAdapter:
         self.ledger.finish(key, result)
         return result
 
-    def _begin(
+    def _change(
         self, p: ConfigSetParams, fmt: ConfigFormat, repo: GitRepo, branch: str | None, key: str
     ) -> tuple[Scalar, Scalar]:
-        """Check that the change may be made, record its start; ``(current, target)``."""
+        """Check that the change may be made; ``(current, target)``."""
         if repo.dirty(p.path):
             raise ActionFailed(
                 f"{p.file} has changes nobody committed in {p.repo}; refusing to commit "
@@ -497,7 +500,6 @@ class ConfigSetAdapter:
                 + (f" (bounds {p.min}..{p.max})" if p.factor is not None else "")
                 + "; nothing to change"
             )
-        self.ledger.begin(key, {"value": current, "target": target})
         return current, target
 
     def _drop_own_edit(
@@ -624,7 +626,9 @@ class ConfigSetAdapter:
                     repo.pull(p.remote, branch)
                 self._refuse_if_changed_since(p, fmt, repo, _scalar(raw.get("applied")))
                 started = locate(self._read(p), fmt, p.key).value
-                self.ledger.begin(key, {"value": started})
+                finished = begin_once(self.ledger, key, {"value": started})
+                if finished is not None:
+                    return finished
             else:
                 started = _scalar(entry.before.get("value"))
                 dropped = self._drop_own_edit(p, fmt, repo, p.value)

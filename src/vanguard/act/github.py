@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from vanguard.act.base import Adapter, Ledger, cannot_undo, validate_params
+from vanguard.act.base import Adapter, Ledger, begin_once, cannot_undo, validate_params
 from vanguard.ci.client import GitHubApi, build_github_api
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.triage import (
@@ -519,7 +519,10 @@ class GitHubRerunAdapter:
             "run_attempt": attempt,
         }
         api = self.api()
-        self.ledger.begin(key, before)
+        if entry is None:
+            finished = begin_once(self.ledger, key, before)
+            if finished is not None:
+                return finished
         self._wait_backoff(alert, params)
         current = api.get_run(repository, run_id)
         holder = self._claim_attempt(repository, run_id, attempt, request)
@@ -717,7 +720,9 @@ class GitHubTriageAdapter:
                 "fingerprint": _label(alert, "fingerprint"),
                 "issue_before": self.keeper.locate(alert),
             }
-            self.ledger.begin(key, before)
+            finished = begin_once(self.ledger, key, before)
+            if finished is not None:
+                return finished
             adopt = False
         else:
             before = dict(entry.before)
@@ -766,7 +771,10 @@ class GitHubTriageAdapter:
             return entry.result
         applied = False
         if undo.possible:
-            self.ledger.begin(request.idempotency_key, dict(undo.params))
+            if entry is None:
+                finished = begin_once(self.ledger, request.idempotency_key, dict(undo.params))
+                if finished is not None:
+                    return finished
             self.api().set_issue_state(
                 str(undo.params["repository"]), int(str(undo.params["issue_number"])), "closed"
             )

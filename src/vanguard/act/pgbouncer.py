@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Protocol
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from vanguard.act.base import Ledger, LedgerEntry, validate_params
+from vanguard.act.base import Ledger, LedgerEntry, begin_once, validate_params
 from vanguard.act.gitconfig import GitRepo, read_config, replace_file
 from vanguard.clock import utcnow
 from vanguard.errors import ActionFailed, AdapterError, PartlyApplied
@@ -496,8 +496,8 @@ class PgBouncerResizeAdapter:
     ) -> LedgerEntry:
         """Check that the resize may be made and record its start; the entry as recorded.
 
-        That is another attempt's entry when it began the key first (this ``begin`` was then
-        a no-op): its sizes, not the ones read here after its edit, are the action's.
+        When another attempt began the key first, this one does not resize alongside it:
+        the entry carries that attempt's result once it finished (``begin_once``).
         """
         ini = Path(p.ini_path)
         if repo is not None:
@@ -526,8 +526,7 @@ class PgBouncerResizeAdapter:
             "target": target,
             "live_pool_size": live,
         }
-        self.ledger.begin(key, before)
-        return self.ledger.get(key) or LedgerEntry(key=key, before=before)
+        return LedgerEntry(key=key, before=before, result=begin_once(self.ledger, key, before))
 
     def verify(self, result: ActionResult) -> Check:
         """The ini and the running PgBouncer both hold the size the action set."""
@@ -598,9 +597,13 @@ class PgBouncerResizeAdapter:
                 begun=entry is not None,
             )
             if entry is None:
-                self.ledger.begin(
-                    key, {"pool_size": pool_size(text, p.database), "live_pool_size": live}
+                finished = begin_once(
+                    self.ledger,
+                    key,
+                    {"pool_size": pool_size(text, p.database), "live_pool_size": live},
                 )
+                if finished is not None:
+                    return finished
             if repo is not None and commit is not None:
                 revert = repo.find(key) or repo.revert(
                     commit, ini, with_pool_size(text, p.database, restore), key=key

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from vanguard.act.base import Ledger, cannot_undo, validate_params
+from vanguard.act.base import Ledger, begin_once, cannot_undo, validate_params
 from vanguard.clock import utcnow
 from vanguard.errors import ActionFailed, AdapterError, ConfigError
 from vanguard.model import ActionRequest, ActionResult, Check, Plan, RollbackRequest, UndoRecord
@@ -309,11 +309,10 @@ class SupervisorAdapter:
         if entry is None:
             before = client.process_info(p.program)
             self._refuse_unless_settled(p, before)
-            self.ledger.begin(key, self._state(p, before))
-            entry = self.ledger.get(key)
-            if entry is None:
-                raise AdapterError(f"ledger lost the entry for {key}")
-            before_state = entry.before
+            before_state = self._state(p, before)
+            finished = begin_once(self.ledger, key, before_state)
+            if finished is not None:
+                return finished
         else:
             before_state = entry.before
             current = client.process_info(p.program)

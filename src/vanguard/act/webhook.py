@@ -42,7 +42,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from vanguard import __version__
-from vanguard.act.base import Ledger, cannot_undo, validate_params
+from vanguard.act.base import Ledger, begin_once, cannot_undo, validate_params
 from vanguard.clock import utcnow
 from vanguard.config import resolve_secret
 from vanguard.errors import ActionFailed, AdapterError, ConfigError
@@ -321,7 +321,9 @@ class WebhookCallAdapter:
         payload = self._payload(p.body, key, request.incident_id, request.target, undo=False)
         replay = entry is not None
         if entry is None:
-            self.ledger.begin(key, {"url": _where(url), "method": p.method})
+            finished = begin_once(self.ledger, key, {"url": _where(url), "method": p.method})
+            if finished is not None:
+                return finished
         status, answer, attempts = self._deliver(p, url, payload, key, secret)
         undo_params: dict[str, JsonValue] = {
             "undo_url": p.undo_url,
@@ -406,7 +408,9 @@ class WebhookCallAdapter:
         secret = self._secret(p)
         payload = self._payload(p.body, key, request.incident_id, undo.target, undo=True)
         if entry is None:
-            self.ledger.begin(key, {"url": _where(url), "method": p.method})
+            finished = begin_once(self.ledger, key, {"url": _where(url), "method": p.method})
+            if finished is not None:
+                return finished
         status, answer, attempts = self._deliver(p, url, payload, key, secret)
         return self._finish_rollback(request, url, status, answer, attempts)
 

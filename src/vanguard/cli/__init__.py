@@ -28,6 +28,7 @@ from vanguard.cli import (  # noqa: F401  (registers commands)
     patterns_cmd,
     replay_cmd,
     rollback_cmd,
+    store_cmd,
 )
 from vanguard.cli.apps import app
 from vanguard.errors import ConfigError, InputError, StoreNotFound, VanguardError

@@ -13,6 +13,7 @@ __all__ = [
     "config_app",
     "incidents_app",
     "notify_app",
+    "store_app",
 ]
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ notify_app = typer.Typer(help="Check the channels people are told on.", no_args_
 audit_app = typer.Typer(
     help="Check and export the tamper-evident audit trail.", no_args_is_help=True
 )
+store_app = typer.Typer(help="Back up the store.", no_args_is_help=True)
 
 app.add_typer(ci_app, name="ci")
 app.add_typer(bench_app, name="bench")
@@ -42,3 +44,4 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(audit_app, name="audit")
 app.add_typer(automation_app, name="automation")
 app.add_typer(notify_app, name="notify")
+app.add_typer(store_app, name="store")

@@ -922,7 +922,13 @@ class Activities:
 
         An incident already past *approved* (its workflow failed later, for an hour-long store
         outage say, and a resend of the alert drove it again) gets its recorded result back
-        and stays where it is."""
+        and stays where it is. It heartbeats from its start: the checks before the adapter
+        wait on the store's locks, and a silence past the heartbeat timeout would start a
+        second attempt alongside this one."""
+        with heartbeating():
+            return self._apply(inp)
+
+    def _apply(self, inp: ApplyInput) -> ActionResult:
         adapter, request = self._request(inp)
         key = request.idempotency_key
         entry = self.ledger.get(key)
@@ -943,8 +949,7 @@ class Activities:
                     f"incident {inp.incident_id}: approved, but not applied: {withheld}"
                 )
         try:
-            with heartbeating():
-                result = adapter.apply(request)
+            result = adapter.apply(request)
         except Exception as exc:
             try:
                 begun = self.ledger.get(key)
@@ -1696,10 +1701,19 @@ class Activities:
         so the incident ends *escalated* (or *rolled back*, when Vanguard's own rollback
         found it done) and teaches nothing. The person's undo is no verdict on the remedy
         either: it may be caution.
+
+        An action the ledger shows finished but the incident lacks (the store went down
+        between the adapter's answer and its record, and stayed down while the workflow
+        asked) is recorded here, so the rate limits and the cooldown count it.
         """
+        key = apply_key(inp.outcome.incident_id)
+        entry = self.ledger.get(key)
+        finished = entry.result if entry is not None and not entry.fenced else None
         with self.store.session() as session:
             repo = IncidentRepo(session)
             record = self._record(repo, inp.outcome.incident_id)
+            if finished is not None and all(a.idempotency_key != key for a in record.actions):
+                repo.save_action(finished)
             outcome = record.outcome
             if outcome is None:
                 outcome = _undone_by_hand(record, inp.outcome)

@@ -78,10 +78,11 @@ RETRY = RetryPolicy(
 BOOKKEEPING_RETRY = dataclasses.replace(
     RETRY, maximum_interval=timedelta(seconds=60), maximum_attempts=60
 )
-"""Steps that only read and write the store (open, diagnose, decide, close): retried for
-about an hour, so a store restart or failover delays an incident instead of failing its
-workflow (which lost the incident, or left it 'applied' for ever); a bug that fails every
-time still ends it then. Errors retrying cannot help are non-retryable and end it at once."""
+"""Steps that only read and write the store (open, diagnose, decide, asking the ledger
+whether a failed action began, close): retried for about an hour, so a store restart or
+failover delays an incident instead of failing its workflow (which lost the incident, left
+it 'applied' for ever, or an action that ran unrecorded); a bug that fails every time
+still ends it then. Errors retrying cannot help are non-retryable and end it at once."""
 NOTIFY_RETRY = dataclasses.replace(RETRY, maximum_interval=timedelta(minutes=5), maximum_attempts=0)
 """Outcome messages: retried without a count, bounded by the incident's notify patience."""
 PATIENT_NOTIFY = "patient-notify"
@@ -304,7 +305,9 @@ class RemediationWorkflow:
                 return OutcomeStatus.declined, _cause(exc), False
             return OutcomeStatus.failed, reason, True
         try:
-            before: str | None = await self._call(Activities.action_begun, apply, retry=RETRY)
+            before: str | None = await self._call(
+                Activities.action_begun, apply, retry=BOOKKEEPING_RETRY
+            )
         except ActivityError as check:
             return (
                 OutcomeStatus.escalated,

@@ -1,16 +1,21 @@
 """Opening the store: the engine, its connection settings, migrations and units of work.
 
-``open_store`` is the only way in. It configures the backend (SQLite: WAL, foreign keys,
-busy timeout and ``BEGIN IMMEDIATE`` so read-then-write transactions serialise instead of
-failing; PostgreSQL through psycopg 3), then brings the schema to the newest Alembic revision
-under a lock, so several processes may start at once. Commands that only read open with
-``create=False``: they never make a store where none is, and long reads (an audit walk, a
-dashboard page) use ``Store.read_session``: one snapshot that takes no write lock, so writers
-are not held up behind it. Errors name the URL with its password hidden.
+``open_store`` is the only way in. It configures the backend (SQLite: WAL with
+``synchronous=FULL``, so a commit, a ledger ``begin`` among them, is on disk before the side
+effect after it starts; foreign keys, busy timeout and ``BEGIN IMMEDIATE`` so
+read-then-write transactions serialise instead of failing; PostgreSQL through psycopg 3),
+then brings the schema to the newest Alembic revision under a lock, so several processes
+may start at once. A store migrated by a newer Vanguard is refused, saying so. Commands that
+only read open with ``create=False``: they never make a store where none is nor migrate
+one, and long reads (an audit walk, a dashboard page) use ``Store.read_session``: one
+snapshot that takes no write lock, so writers are not held up behind it. Errors name the
+URL with its password hidden.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +23,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -33,6 +40,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "Store",
     "alembic_config",
+    "backup_sqlite",
     "default_store_url",
     "open_store",
     "redact_url",
@@ -144,8 +152,9 @@ def open_store(url: str, *, create: bool = True) -> Store:
     """Connect, migrate to the newest schema and return the store.
 
     ``create=False`` is for commands that only read: a SQLite file that does not exist, or a
-    database without Vanguard's tables, raises ``StoreNotFound`` and nothing is created (a
-    store that exists is still migrated, so a newer Vanguard can read it).
+    database without Vanguard's tables, raises ``StoreNotFound``, and a store at an older
+    revision a ``StoreError``; nothing is created or migrated. A newer command pointed at
+    production moved its schema, and the older workers then refused to start.
     """
     shown = redact_url(url)
     try:
@@ -156,13 +165,91 @@ def open_store(url: str, *, create: bool = True) -> Store:
         raise StoreError(f"store {shown}: cannot open: {redact_text(str(exc))}") from exc
     try:
         if create or _has_schema(engine):
-            _upgrade(engine)
+            _upgrade(engine, shown, migrate=create)
             return Store(engine, engine.url.render_as_string(hide_password=False))
     except (SQLAlchemyError, CommandError, OSError) as exc:
         engine.dispose()
         raise StoreError(f"store {shown}: cannot open or migrate: {_reason(exc)}") from exc
+    except BaseException:
+        engine.dispose()
+        raise
     engine.dispose()
     raise StoreNotFound(f"no Vanguard store at {shown} (the database has no Vanguard tables)")
+
+
+def backup_sqlite(url: str, dest: Path) -> str:
+    """Copy the SQLite store at ``url`` into the new file ``dest``; its schema revision.
+
+    SQLite's online backup copies one consistent snapshot, the commits still in the
+    write-ahead log among them, while Vanguard goes on writing: a plain copy of the file
+    lacks those commits, and one of the file and its log taken at different moments may be
+    corrupt. The copy is a single file (no log beside it), written under a temporary name
+    and renamed, so ``dest`` is whole or absent. A PostgreSQL store is refused, naming the
+    ``pg_dump`` command that backs it up.
+    """
+    shown = redact_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"store {shown}: cannot back up: not a database URL") from exc
+    if parsed.get_backend_name() == "postgresql":
+        where = " ".join(
+            f"{flag} {value}"
+            for flag, value in (("-h", parsed.host), ("-p", parsed.port), ("-U", parsed.username))
+            if value is not None
+        )
+        raise StoreError(
+            f"store {shown}: `vanguard store backup` copies SQLite stores; back up PostgreSQL "
+            f"with its own tools: pg_dump --format=custom --file=BACKUP {where} "
+            f"{parsed.database or 'DATABASE'}"
+        )
+    database = parsed.database or ""
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or database in ("", ":memory:")
+        or database.startswith("file::memory:")
+    ):
+        raise StoreError(f"store {shown}: only a SQLite file can be backed up this way")
+    source = Path(database).expanduser().absolute()
+    if not source.is_file():
+        raise StoreNotFound(f"no Vanguard store at {shown} (no file {source})")
+    target = dest.expanduser().absolute()
+    if target.exists():
+        raise StoreError(f"{target} exists: a backup never overwrites a file; name a new one")
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with (
+            contextlib.closing(
+                sqlite3.connect(source, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            ) as original,
+            contextlib.closing(sqlite3.connect(partial)) as copy,
+        ):
+            original.backup(copy)
+            copy.execute("PRAGMA journal_mode = DELETE")
+            revision = _sqlite_revision(copy)
+        if revision is None:
+            raise StoreNotFound(
+                f"no Vanguard store at {shown} (the database has no Vanguard tables)"
+            )
+        partial.rename(target)
+    except (sqlite3.Error, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"store {shown}: backup to {target} failed: {exc}") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return revision
+
+
+def _sqlite_revision(connection: sqlite3.Connection) -> str | None:
+    """The Alembic revision of a SQLite database, ``None`` if it has none."""
+    listed = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    ).fetchone()
+    row = (
+        connection.execute("SELECT version_num FROM alembic_version").fetchone() if listed else None
+    )
+    return None if row is None else str(row[0])
 
 
 def _has_schema(engine: Engine) -> bool:
@@ -213,7 +300,7 @@ def _sqlite_engine(url: str, *, create: bool) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode = WAL")
-                cursor.execute("PRAGMA synchronous = NORMAL")
+                cursor.execute("PRAGMA synchronous = FULL")
         finally:
             cursor.close()
 
@@ -228,10 +315,32 @@ def _sqlite_engine(url: str, *, create: bool) -> Engine:
     return engine
 
 
-def _upgrade(engine: Engine) -> None:
+def _upgrade(engine: Engine, shown: str, *, migrate: bool) -> None:
+    """Bring the schema to the newest revision under the migration lock; a revision this
+    Vanguard does not know is refused, and an older one too unless ``migrate``."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
             )
-        command.upgrade(alembic_config(connection), "head")
+        config = alembic_config(connection)
+        scripts = ScriptDirectory.from_config(config)
+        head = scripts.get_current_head()
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current == head:
+            return
+        if current is not None and current not in {s.revision for s in scripts.walk_revisions()}:
+            raise StoreError(
+                f"store {shown}: migrated by a newer Vanguard (revision {current}); this one "
+                f"knows up to {head}: upgrade this installation (a revision no Vanguard "
+                "wrote means another application's Alembic table: give Vanguard a database "
+                "of its own)"
+            )
+        if not migrate:
+            raise StoreError(
+                f"store {shown}: at schema revision {current or 'none'}, older than the "
+                f"{head} this Vanguard needs, and a command that only reads does not migrate "
+                "it: upgrade the workers (they migrate it when they start), or use the "
+                "Vanguard they run"
+            )
+        command.upgrade(config, "head")

@@ -3,7 +3,8 @@
 ``begin`` must be on disk before the side effect starts, so that a crash half-way can be
 reconciled on retry; therefore, unlike the repositories, each call here is its own committed
 transaction. The key is the primary key: the first ``begin`` (or ``fence``) wins and later
-ones change nothing, even when two workers race; a ``begin`` that finds a fence raises.
+ones change nothing, even when two workers race; a ``begin`` says whether it won, and one
+that finds a fence raises.
 Call it outside any open unit of work: on SQLite a unit of work holds the database's write
 lock, so a ledger call inside one would wait for it in vain.
 """
@@ -36,15 +37,19 @@ class SqlLedger:
         with self.store.session() as session:
             return _entry(session, key)
 
-    def begin(self, key: str, before: dict[str, JsonValue]) -> None:
-        """Record that a side effect is about to happen; a no-op if the key is known, and
-        ``ActionFenced`` if it was fenced."""
+    def begin(self, key: str, before: dict[str, JsonValue]) -> bool:
+        """Record that a side effect is about to happen: ``True`` when this call wrote the
+        entry, ``False`` when the key was known (nothing changed); ``ActionFenced`` if it
+        was fenced."""
         statement = self._insert({"key": key, "before": dict(before), "result": None})
         with self.store.session() as session:
-            session.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
+            written = session.execute(
+                statement.on_conflict_do_nothing(index_elements=["key"]).returning(LedgerRow.key)
+            ).first()
             entry = _entry(session, key)
         if entry is not None and entry.fenced:
             raise fenced_error(key)
+        return written is not None
 
     def fence(self, key: str, result: ActionResult) -> LedgerEntry:
         """Settle ``key`` as never begun unless it is known; the entry stored now."""

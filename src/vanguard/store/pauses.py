@@ -59,9 +59,11 @@ def _scope(service: str | None) -> ColumnElement[bool]:
 
 
 def _in_force(now: datetime) -> Select[PauseRow]:
+    """Pauses not resumed nor expired at ``now``. A pause holds from the moment it is
+    written, whatever its start says: that is the clock of the machine that ran the
+    command, and one running ahead of the worker's would leave the worker acting."""
     return select(PauseRow).where(
         PauseRow.resumed_at.is_(None),
-        PauseRow.started_at <= now,
         or_(PauseRow.until.is_(None), PauseRow.until > now),
     )
 

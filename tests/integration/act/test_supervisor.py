@@ -21,11 +21,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.servers.supervisor import Program, StartSupervisord, rpc_call
+from tests.stores import store_url  # noqa: F401  (SQLite and PostgreSQL in turn)
 from vanguard.act.base import MemoryLedger
-from vanguard.act.supervisor import SupervisorAdapter, XmlRpcSupervisor
+from vanguard.act.supervisor import ProcessInfo, SupervisorAdapter, XmlRpcSupervisor
 from vanguard.errors import ActionFailed, AdapterError, ConfigError
-from vanguard.model import ActionRequest
+from vanguard.model import ActionRequest, ActionResult
 from vanguard.netutil import free_port
+from vanguard.store import SqlLedger, open_store
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +95,67 @@ def test_crash_before_restart_is_reconciled_by_restarting(supervisord: StartSupe
     ledger.begin("k1", {"url": url, "program": "worker", "pid": old})
     result = SupervisorAdapter(ledger).apply(_request(url))
     assert _pid(url) == result.after["pid"] != old
+
+
+class LooksTogether(XmlRpcSupervisor):
+    """One attempt's client: its first look at the program waits until the other attempt
+    has looked too, so both read the ledger empty before either begins."""
+
+    def __init__(self, url: str, barrier: threading.Barrier, restarts: list[str]) -> None:
+        super().__init__(url)
+        self.barrier = barrier
+        self.restarts = restarts
+        self.looked = False
+
+    def process_info(self, program: str) -> ProcessInfo:
+        info = super().process_info(program)
+        if not self.looked:
+            self.looked = True
+            self.barrier.wait()
+        return info
+
+    def restart(self, program: str) -> None:
+        self.restarts.append(program)
+        super().restart(program)
+
+
+def test_two_attempts_racing_for_one_key_restart_once(
+    supervisord: StartSupervisord,
+    store_url: str,  # noqa: F811
+) -> None:
+    """One attempt stalled after reading the ledger and Temporal started another: the one
+    that loses the ``begin`` returns the winner's result or is retried, never restarts."""
+    url = supervisord([WORKER])
+    old = _pid(url)
+    store = open_store(store_url)
+    barrier = threading.Barrier(2, timeout=20)
+    restarts: list[str] = []
+    results: list[ActionResult] = []
+    errors: list[AdapterError] = []
+
+    def attempt() -> None:
+        adapter = SupervisorAdapter(
+            SqlLedger(store), lambda p: LooksTogether(url, barrier, restarts)
+        )
+        try:
+            results.append(adapter.apply(_request(url)))
+        except AdapterError as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=attempt) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        retried = SupervisorAdapter(SqlLedger(store)).apply(_request(url))
+    finally:
+        store.close()
+    assert restarts == ["worker"]
+    assert len(results) + len(errors) == 2
+    assert all("another attempt began this action" in str(e) for e in errors)
+    assert all(r == retried for r in results)
+    assert retried.before["pid"] == old != retried.after["pid"] == _pid(url)
 
 
 def _state(url: str) -> str:

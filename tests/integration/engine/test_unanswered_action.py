@@ -81,6 +81,18 @@ def _stand_in(
     return apply_action
 
 
+def _store_down_first(activities: Activities, tries: int) -> Callable[[ApplyInput], str | None]:
+    """``action_begun`` that meets the store down on its first ``tries`` attempts."""
+
+    @activity.defn(name="action_begun")
+    def action_begun(inp: ApplyInput) -> str | None:
+        if activity.info().attempt <= tries:
+            raise StoreError("store postgresql://db/vanguard: connection refused")
+        return activities.action_begun(inp)
+
+    return action_begun
+
+
 async def _run(
     leaky: StartLeaky,
     temporal_address: str,
@@ -89,6 +101,7 @@ async def _run(
     *,
     begins: bool,
     ends: str,
+    ledger_down_for: int = 0,
 ) -> tuple[OutcomeStatus, str, IncidentState, int, str, list[str]]:
     (svc,) = leaky(["steady"], 0.0)
     settings = leak_settings(
@@ -110,7 +123,7 @@ async def _run(
             acts.transition,
             acts.record_baseline,
             _stand_in(acts, late, begins=begins, ends=ends),
-            acts.action_begun,
+            _store_down_first(acts, ledger_down_for),
             acts.close_incident,
             acts.notify,
             acts.notify_failed,
@@ -178,3 +191,25 @@ async def test_an_action_that_failed_is_judged_by_its_ledger(
     if ends == "hang":
         expected = "began" if begins else "fenced"
         assert late == [expected] * ATTEMPTS, "a late attempt cannot begin what was settled"
+
+
+@pytest.mark.usefixtures("short_action_timeouts")
+async def test_the_ledger_is_asked_as_long_as_the_store_steps_retry(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """The store stayed down past the action's own tries: asking the ledger gave up with
+    them, and the incident ended "whether it began is unknown" with its action unrecorded.
+    It is retried as the other store steps are, so the answer comes once the store is back."""
+    status, reason, state, _, _, _ = await _run(
+        leaky,
+        temporal_address,
+        task_queue,
+        tmp_path,
+        begins=True,
+        ends="store",
+        ledger_down_for=ATTEMPTS,
+    )
+    assert status is OutcomeStatus.escalated, reason
+    assert state is IncidentState.escalated
+    assert "unknown" not in reason
+    assert "may be partly applied (state before it: " in reason

@@ -19,9 +19,9 @@ AT = v.T0
 def _exercise(ledger: Ledger) -> list[object]:
     """The same calls an adapter makes; the answers must not depend on the ledger kind."""
     seen: list[object] = [ledger.get("k")]
-    ledger.begin("k", {"pid": 41, "nested": {"a": [1, 2.5, None]}})
+    seen.append(ledger.begin("k", {"pid": 41, "nested": {"a": [1, 2.5, None]}}))
     seen.append(ledger.get("k"))
-    ledger.begin("k", {"pid": 99})
+    seen.append(ledger.begin("k", {"pid": 99}))
     seen.append(ledger.get("k"))
     ledger.finish("k", v.action("inc", "k"))
     seen.append(ledger.get("k"))
@@ -41,12 +41,13 @@ def test_sql_ledger_answers_exactly_like_the_memory_ledger(store: Store) -> None
     expected = _exercise(MemoryLedger())
     assert _exercise(SqlLedger(store)) == expected
     assert expected[0] is None
-    assert expected[2] == expected[1]
-    assert expected[5] == expected[3], "a fence leaves a begun key as it was"
-    assert expected[6] == expected[8]
-    assert isinstance(expected[6], LedgerEntry)
-    assert expected[6].fenced
-    assert expected[7] is ActionFenced
+    assert (expected[1], expected[3]) == (True, False), "begin says whether it began the key"
+    assert expected[4] == expected[2]
+    assert expected[7] == expected[5], "a fence leaves a begun key as it was"
+    assert expected[8] == expected[10]
+    assert isinstance(expected[8], LedgerEntry)
+    assert expected[8].fenced
+    assert expected[9] is ActionFenced
 
 
 def test_begin_and_finish_are_committed_at_once_and_survive_reopening(store_url: str) -> None:
@@ -94,15 +95,18 @@ def test_an_unfinished_entry_has_a_sql_null_result(store: Store) -> None:
 
 
 def test_racing_begins_keep_the_first_writer(store: Store) -> None:
+    """Exactly one racer is told it began the key: the others must not act on it."""
     threads = 6
     barrier = threading.Barrier(threads)
     failures: list[BaseException] = []
+    began: list[int] = []
 
     def racer(n: int) -> Callable[[], None]:
         def run() -> None:
             try:
                 barrier.wait(timeout=30)
-                SqlLedger(store).begin("shared", {"writer": n})
+                if SqlLedger(store).begin("shared", {"writer": n}):
+                    began.append(n)
             except BaseException as exc:  # reported below
                 failures.append(exc)
 
@@ -117,8 +121,8 @@ def test_racing_begins_keep_the_first_writer(store: Store) -> None:
     entry = SqlLedger(store).get("shared")
     assert entry is not None
     winner = entry.before["writer"]
-    assert winner in range(threads)
-    SqlLedger(store).begin("shared", {"writer": -1})
+    assert began == [winner]
+    assert SqlLedger(store).begin("shared", {"writer": -1}) is False
     again = SqlLedger(store).get("shared")
     assert again is not None
     assert again.before == {"writer": winner}

@@ -13,13 +13,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tests.integration.store import values as v
-from tests.integration.store.test_migrations import HEAD
+from tests.integration.store.test_migrations import HEAD, OLDER, migrate_to, revision_of
 from tests.stores import sqlite_write_lock_is_free
 from vanguard.errors import StoreError, StoreNotFound
-from vanguard.store import AuditLog, IncidentRepo, Store, default_store_url, open_store
+from vanguard.store import AuditLog, IncidentRepo, SqlLedger, Store, default_store_url, open_store
+from vanguard.store.database import backup_sqlite
 
 
 def test_sqlite_creates_its_directory_and_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
+    """Every commit is synced (``synchronous=FULL``, 2): with WAL and ``NORMAL`` a ledger
+    ``begin`` could vanish in a power loss after its side effect had started."""
     url = default_store_url(tmp_path / "deep" / "data")
     store = open_store(url)
     try:
@@ -27,11 +30,12 @@ def test_sqlite_creates_its_directory_and_uses_wal_and_foreign_keys(tmp_path: Pa
             mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
             keys = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
             busy = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            synced = conn.exec_driver_sql("PRAGMA synchronous").scalar()
     finally:
         store.close()
     assert (tmp_path / "deep" / "data" / "vanguard.db").is_file()
     assert url.endswith("/deep/data/vanguard.db")
-    assert (mode, keys) == ("wal", 1)
+    assert (mode, keys, synced) == ("wal", 1, 2)
     assert isinstance(busy, int)
     assert busy >= 1000
 
@@ -183,17 +187,38 @@ def test_unsupported_urls_are_refused_clearly(url: str, why: str) -> None:
     assert "pw-hidden" not in str(caught.value)
 
 
-def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
-    url = default_store_url(tmp_path)
-    open_store(url).close()
-    store = open_store(url)
+@pytest.mark.parametrize("create", [True, False], ids=["writer", "reader"])
+def test_a_database_newer_than_the_code_is_refused_saying_so(store_url: str, create: bool) -> None:
+    """Alembic's own refusal read "Can't locate revision identified by 'ffff'"."""
+    store = open_store(store_url)
     try:
         with store.session() as session:
             session.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
     finally:
         store.close()
-    with pytest.raises(StoreError, match="ffff"):
-        open_store(url)
+    with pytest.raises(StoreError) as caught:
+        open_store(store_url, create=create)
+    assert str(caught.value).startswith(
+        f"store {store.url}: migrated by a newer Vanguard (revision ffff); this one knows up "
+        f"to {HEAD}: upgrade this installation"
+    )
+    assert revision_of(store_url) == "ffff"
+
+
+def test_a_reader_refuses_an_older_store_and_leaves_it_as_it_was(store_url: str) -> None:
+    """A newer CLI listing incidents moved production's schema, and the older workers then
+    refused to start; a command that only reads now says what to do instead."""
+    previous = OLDER[-1]
+    migrate_to(store_url, previous)
+    with pytest.raises(StoreError) as caught:
+        open_store(store_url, create=False)
+    message = str(caught.value)
+    assert f": at schema revision {previous}, older than the {HEAD} this Vanguard needs" in message
+    assert "upgrade the workers (they migrate it when they start)" in message
+    assert revision_of(store_url) == previous
+    open_store(store_url).close()
+    assert revision_of(store_url) == HEAD
+    _read_empty_and_close(open_store(store_url, create=False))
 
 
 def test_sqlite_file_in_an_unwritable_place_is_a_store_error(tmp_path: Path) -> None:
@@ -226,3 +251,64 @@ def test_a_reader_refuses_a_sqlite_database_without_vanguard_tables(tmp_path: Pa
         open_store(f"sqlite:///{other}", create=False)
     with pytest.raises(StoreNotFound, match="no file"):
         open_store(f"sqlite:///{tmp_path}", create=False)
+
+
+def test_a_backup_taken_while_the_store_is_open_has_every_commit(tmp_path: Path) -> None:
+    """The docs said to back up "the SQLite file in the data directory": a copy of it made
+    while Vanguard ran lacked the commits still in its write-ahead log, here an incident
+    and the ledger key begun just before."""
+    data = tmp_path / "data"
+    url = default_store_url(data)
+    open_store(url).close()
+    store = open_store(url)
+    try:
+        with store.session() as session:
+            IncidentRepo(session).save_incident(v.incident("inc-1"))
+        SqlLedger(store).begin("inc-1:apply", {"pid": 100})
+        assert (data / "vanguard.db-wal").stat().st_size > 0, "the commits are in the log"
+        revision = backup_sqlite(url, tmp_path / "backup.db")
+        with store.session() as session:
+            IncidentRepo(session).save_incident(v.incident("inc-2"))
+    finally:
+        store.close()
+    assert revision == HEAD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.db", "data"]
+    copy = open_store(f"sqlite:///{tmp_path / 'backup.db'}", create=False)
+    try:
+        with copy.session() as session:
+            listed = [i.incident_id for i in IncidentRepo(session).list_incidents()]
+        entry = SqlLedger(copy).get("inc-1:apply")
+    finally:
+        copy.close()
+    assert listed == ["inc-1"]
+    assert entry is not None
+    assert entry.before == {"pid": 100}
+
+
+def test_a_backup_refuses_what_it_cannot_copy_whole(tmp_path: Path) -> None:
+    url = default_store_url(tmp_path / "data")
+    with pytest.raises(StoreNotFound, match="no Vanguard store at"):
+        backup_sqlite(url, tmp_path / "backup.db")
+    open_store(url).close()
+    taken = tmp_path / "taken.db"
+    taken.write_text("yesterday's backup")
+    with pytest.raises(StoreError, match="exists: a backup never overwrites a file"):
+        backup_sqlite(url, taken)
+    assert taken.read_text() == "yesterday's backup"
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(StoreNotFound, match="has no Vanguard tables"):
+        backup_sqlite(f"sqlite:///{other}", tmp_path / "backup.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "other.db", "taken.db"]
+
+
+def test_a_postgresql_store_is_backed_up_with_pg_dump() -> None:
+    url = "postgresql+psycopg://vanguard:S3cretPw@db.internal:5433/vanguard"
+    with pytest.raises(StoreError) as caught:
+        backup_sqlite(url, Path("backup.db"))
+    message = str(caught.value)
+    assert message.endswith(
+        "pg_dump --format=custom --file=BACKUP -h db.internal -p 5433 -U vanguard vanguard"
+    )
+    assert "S3cretPw" not in message

@@ -128,3 +128,17 @@ def test_two_people_pausing_one_scope_at_once_make_one_pause(store: Store) -> No
         (listed,) = PauseRepo(session).active(T0)
     assert listed.reason == "second"
     assert _kinds(store) == ["automation.paused", "automation.pause_extended"]
+
+
+def test_a_pause_written_by_a_clock_ahead_holds_at_once(store: Store) -> None:
+    """`vanguard automation pause` stamps the pause with the clock of the machine it ran
+    on; a laptop 90 s ahead of the workers was told "paused" while every worker's pause
+    gate let actions through for 90 s."""
+    worker_now = T0
+    laptop_now = T0 + timedelta(seconds=90)
+    with store.session() as session:
+        made = PauseRepo(session).pause(service=None, reason="failover", by="alice", now=laptop_now)
+    with store.session() as session:
+        seen = PauseRepo(session).active(worker_now, "checkout")
+    assert seen == [made]
+    assert made.started_at == laptop_now, "shown as written"

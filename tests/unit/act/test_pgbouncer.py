@@ -395,15 +395,19 @@ class FirstReadMisses(MemoryLedger):
 
 
 def test_an_attempt_that_lost_the_race_to_begin_does_not_resize_again(tmp_path: Path) -> None:
-    """Attempt A began (2 → 3), edited and reloaded; B read the ledger before that."""
+    """Attempt A began (2 → 3), edited and reloaded; B read the ledger before that. B
+    leaves the pool alone while A has not finished; its retry completes A's 2 → 3."""
     h = Harness(tmp_path)
     ledger = FirstReadMisses()
     ledger.begin("inc-1:apply", {"pool_size": 2, "target": 3})
     h.ini.write_text(with_pool_size(INI, None, 3))
     h.console.run("RELOAD")
     late = PgBouncerResizeAdapter(ledger, h._console, clock=lambda: T0)
-    result = late.apply(h.request())
+    with pytest.raises(AdapterError, match="another attempt began this action"):
+        late.apply(h.request())
     assert ledger.missed
+    assert pool_size(h.ini.read_text(), None) == 3
+    result = late.apply(h.request())
     assert (result.before["pool_size"], result.after["pool_size"]) == (2, 3)
     assert pool_size(h.ini.read_text(), None) == 3
 

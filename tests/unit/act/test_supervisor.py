@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import JsonValue
 
-from vanguard.act.base import Adapter, MemoryLedger
+from vanguard.act.base import Adapter, LedgerEntry, MemoryLedger
 from vanguard.act.supervisor import (
     MemorySupervisor,
     ProcessInfo,
@@ -205,6 +206,43 @@ def test_reconcile_mid_restart_waits_instead_of_restarting_again(h: Harness, sta
     entry = h.ledger.get("k1")
     assert entry is not None
     assert entry.result is None, "the interrupted restart stays open until it settles"
+
+
+class AnotherAttemptMeanwhile(MemorySupervisor):
+    """This attempt stalls between its look at the program and its ``begin``; another
+    attempt of the same key (Temporal started it after a heartbeat timeout) runs then."""
+
+    def __init__(self, meanwhile: Callable[[], object]) -> None:
+        super().__init__({"worker": 100})
+        self.meanwhile: Callable[[], object] | None = meanwhile
+
+    def process_info(self, program: str) -> ProcessInfo:
+        info = super().process_info(program)
+        if self.meanwhile is not None:
+            run, self.meanwhile = self.meanwhile, None
+            run()
+        return info
+
+
+def test_an_attempt_that_lost_the_key_to_a_finished_one_returns_its_result() -> None:
+    ledger = MemoryLedger()
+    done: list[ActionResult] = []
+    other = SupervisorAdapter(ledger, lambda p: supervisor, clock=lambda: T0)
+    supervisor = AnotherAttemptMeanwhile(lambda: done.append(other.apply(_request())))
+    late = SupervisorAdapter(ledger, lambda p: supervisor, clock=lambda: T0)
+    result = late.apply(_request())
+    assert supervisor.restarts == ["worker"]
+    assert [result] == done
+
+
+def test_an_attempt_that_lost_the_key_to_one_under_way_leaves_the_program_alone() -> None:
+    ledger = MemoryLedger()
+    supervisor = AnotherAttemptMeanwhile(lambda: ledger.begin("k1", {"pid": 100}))
+    late = SupervisorAdapter(ledger, lambda p: supervisor, clock=lambda: T0)
+    with pytest.raises(AdapterError, match="another attempt began this action"):
+        late.apply(_request())
+    assert supervisor.restarts == []
+    assert ledger.get("k1") == LedgerEntry(key="k1", before={"pid": 100})
 
 
 def test_verify_passes_after_restart(h: Harness) -> None:

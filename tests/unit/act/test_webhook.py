@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import JsonValue
 
-from vanguard.act.base import MemoryLedger
+from vanguard.act.base import LedgerEntry, MemoryLedger
 from vanguard.act.registry import build_adapters, check_patterns
 from vanguard.act.webhook import WebhookCallAdapter, retry_after_s
 from vanguard.config import Settings
@@ -125,6 +125,23 @@ def test_an_undo_url_env_that_cannot_be_called_is_a_config_error_naming_it(
         WebhookCallAdapter(MemoryLedger()).rollback(request)
     assert info.value.key == "undo_url_env"
     assert "tok-7c1d" not in str(info.value)
+
+
+class BegunMeanwhile(MemoryLedger):
+    """Another attempt of the key begins between this one's ledger read and its begin."""
+
+    def get(self, key: str) -> LedgerEntry | None:
+        found = super().get(key)
+        if found is None:
+            self.begin(key, {"url": "http://127.0.0.1:1", "method": "POST"})
+        return found
+
+
+def test_an_attempt_that_lost_the_key_does_not_call_alongside_the_other() -> None:
+    """The receiver is not reachable: a call would fail differently, after its retries."""
+    adapter = WebhookCallAdapter(BegunMeanwhile(), sleep=lambda s: None)
+    with pytest.raises(AdapterError, match="another attempt began this action"):
+        adapter.apply(_request(url="http://127.0.0.1:1/hook", attempts=1))
 
 
 def test_retry_after_reads_seconds_and_dates() -> None:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 from temporalio.testing import ActivityEnvironment
 
 from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _activities, _alert
 from vanguard.act.base import Ledger, fence_result
 from vanguard.decide import OnceWindow, PolicyConfig
-from vanguard.engine.activities import APPLY_ATTEMPTS, Activities, apply_key
-from vanguard.engine.messages import ApplyInput, DecideInput, DiagnoseInput, OpenInput
+from vanguard.engine import activities
+from vanguard.engine.activities import APPLY_ATTEMPTS, Activities, apply_key, heartbeating
+from vanguard.engine.messages import ApplyInput, CloseInput, DecideInput, DiagnoseInput, OpenInput
 from vanguard.errors import (
     ActionFailed,
     ActionFenced,
@@ -22,8 +28,8 @@ from vanguard.errors import (
     StoreError,
 )
 from vanguard.incident import IncidentState
-from vanguard.model import ActionRequest, ActionResult, Plan
-from vanguard.store import AuditLog, IncidentRepo, PauseRepo, Store
+from vanguard.model import ActionRequest, ActionResult, Outcome, OutcomeStatus, Plan
+from vanguard.store import AuditLog, IncidentRepo, PauseRepo, SqlLedger, Store
 
 
 class HalfwayAdapter(RerunAdapter):
@@ -77,6 +83,42 @@ def test_a_failure_after_the_change_began_says_it_may_be_partly_applied(store: S
     assert "may be partly applied" in message
     assert '"pool_size": 2' in message
     assert "s3cr3t-value" not in message
+
+
+class CountsBeats(RerunAdapter):
+    """Notes how many heartbeats the activity had sent when the adapter was called."""
+
+    beats: list[object]
+    seen: int = -1
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        self.seen = len(self.beats)
+        return super().apply(request)
+
+
+def test_the_checks_before_the_adapter_heartbeat_while_they_wait_on_the_store(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gates run again under the store's locks first; silent there past the 20 s
+    heartbeat timeout, Temporal started a second attempt alongside this one."""
+    adapter = CountsBeats(ok=True)
+    adapter.beats = []
+    policy = PolicyConfig(min_confidence=0.5)
+    apply = _decided(store, adapter, policy)
+    acts = _activities(store, adapter, policy)
+    monkeypatch.setattr(activities, "heartbeating", lambda: heartbeating(0.02))
+    other = sqlite3.connect(store.engine.url.database or "", check_same_thread=False)
+    other.isolation_level = None
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.5, other.rollback).start()
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: adapter.beats.append(details)
+    try:
+        env.run(acts.apply_action, apply)
+    finally:
+        other.close()
+    assert adapter.applied == 1
+    assert adapter.seen > 0, "no heartbeat while the store's write lock was awaited"
 
 
 def test_a_pause_after_the_approval_stops_the_action(store: Store) -> None:
@@ -254,6 +296,93 @@ def test_an_action_whose_answer_was_lost_is_kept_when_its_ledger_is_asked(store:
     acts.clock = lambda: T0 + acts._unsettled_hold + timedelta(minutes=1)
     _, approved = _decide_at(acts, 2, acts.clock())
     assert not approved, "the begun action counts against the daily limit"
+
+
+class StoreDownAfterApplying(RerunAdapter):
+    """Applies once per key through the ledger, as adapters do; the store then goes down."""
+
+    ledger: Ledger
+    down = False
+
+    def apply(self, request: ActionRequest) -> ActionResult:
+        key = request.idempotency_key
+        entry = self.ledger.get(key)
+        if entry is not None and entry.result is not None:
+            return entry.result
+        self.ledger.begin(key, {"run": 42})
+        result = super().apply(request)
+        self.ledger.finish(key, result)
+        self.down = True
+        return result
+
+
+def test_an_action_applied_just_before_a_store_outage_is_recorded_when_the_incident_closes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store went down after the adapter's answer and stayed down through the action's
+    tries and the ledger's: the incident closed without the action, so the next incident
+    on the service was approved past a limit of one action a day."""
+    adapter = StoreDownAfterApplying(ok=True)
+    policy = PolicyConfig(min_confidence=0.5, max_actions_per_service_per_day=1)
+    apply = _decided(store, adapter, policy)
+    acts = _activities(store, adapter, policy)
+    acts.ledger = adapter.ledger = SqlLedger(store)
+    session = store.session
+
+    @contextmanager
+    def down_or_up() -> Iterator[Session]:
+        if adapter.down:
+            raise StoreError("store postgresql://db/vanguard: connection refused")
+        with session() as opened:
+            yield opened
+
+    monkeypatch.setattr(store, "session", down_or_up)
+    with pytest.raises(StoreError):
+        acts.apply_action(apply)
+    with pytest.raises(StoreError):
+        acts.action_begun(apply)
+    adapter.down = False
+    unknown = Outcome(
+        incident_id=apply.incident_id,
+        pattern_id=PATTERN.id,
+        status=OutcomeStatus.escalated,
+        reason="action failed: store down; whether it began is unknown",
+        finished_at=T0,
+    )
+    acts.close_incident(CloseInput(outcome=unknown))
+    acts.close_incident(CloseInput(outcome=unknown))
+    with store.session() as opened:
+        record = IncidentRepo(opened).get_record(apply.incident_id)
+    assert record is not None
+    assert [a.message for a in record.actions] == ["re-ran the failed jobs"]
+    assert record.incident.state is IncidentState.escalated
+    acts.clock = lambda: T0 + acts._unsettled_hold + timedelta(minutes=1)
+    _, approved = _decide_at(acts, 2, acts.clock())
+    assert not approved, "the recorded action counts against the daily limit"
+    assert adapter.applied == 1
+
+
+def test_a_fenced_key_is_no_action_when_the_incident_closes(store: Store) -> None:
+    adapter = RerunAdapter(ok=True)
+    policy = PolicyConfig(min_confidence=0.5)
+    apply = _decided(store, adapter, policy)
+    acts = _activities(store, adapter, policy)
+    assert acts.action_begun(apply) is None
+    acts.close_incident(
+        CloseInput(
+            outcome=Outcome(
+                incident_id=apply.incident_id,
+                pattern_id=PATTERN.id,
+                status=OutcomeStatus.failed,
+                reason="action failed; it never began",
+                finished_at=T0,
+            )
+        )
+    )
+    with store.session() as opened:
+        record = IncidentRepo(opened).get_record(apply.incident_id)
+    assert record is not None
+    assert record.actions == ()
 
 
 class ResizingAdapter(RerunAdapter):
