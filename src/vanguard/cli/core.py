@@ -207,9 +207,14 @@ def api(
 @app.command()
 def demo(
     json_out: Annotated[bool, typer.Option("--json", help="print a JSON summary only")] = False,
-    workdir: Annotated[Path, typer.Option(help="where the demo keeps its files")] = Path(
-        ".vanguard/demo"
-    ),
+    workdir: Annotated[
+        Path,
+        typer.Option(
+            help="where the demo keeps its files: a new or empty directory, or one an earlier "
+            "run made (it holds a .vanguard-demo file), which is emptied first; any other is "
+            "refused"
+        ),
+    ] = Path(".vanguard/demo"),
 ) -> None:
     """Heal a leaking service end to end (supervisord, embedded Temporal, SQLite)."""
     from vanguard.demo.run import run_demo
