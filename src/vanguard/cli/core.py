@@ -281,7 +281,9 @@ def config_check(
     watched metric) is checked against that service: a remedy that would lack its target
     (a restart with no ``supervisor:`` section) is a warning here instead of a failed
     incident later. A pattern of ``patterns_dirs`` that replaces a built-in one (or an
-    earlier directory's) of its id is noted. Only ``--probe`` reaches the targets.
+    earlier directory's) of its id is noted. Only ``--probe`` reaches the targets. What
+    ``vanguard up`` and ``vanguard api`` refuse to start with (an API beyond loopback with
+    no token) fails here with their message.
     """
     from vanguard.act.base import MemoryLedger
     from vanguard.act.registry import build_adapters, check_patterns, check_services
@@ -305,7 +307,7 @@ def config_check(
         if (note := kind_note(watch.metric, watch.kind, written=not watch.kind_by_name))
     ]
     warnings += settings.verification.short_baselines(settings.services)
-    warnings += _exposed_api(settings)
+    warnings += settings.api.check_exposure(settings.source_file)
     if settings.github is not None and (note := settings.github.poll_budget_warning()):
         warnings.append(f"github.{note}")
     warnings += [
@@ -328,13 +330,6 @@ def config_check(
     )
     if warnings and strict:
         raise typer.Exit(code=2)
-
-
-def _exposed_api(settings: Settings) -> list[str]:
-    """What ``config check`` says of an API listening beyond loopback."""
-    refused = settings.api.refusal()
-    said = [] if refused is None else [f"{refused} (vanguard up and vanguard api refuse to start)"]
-    return [*said, *settings.api.exposure()]
 
 
 def _env_names(value: object, where: str = "") -> Iterator[tuple[str, str]]:
