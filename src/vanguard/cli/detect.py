@@ -289,7 +289,7 @@ def _epoch(when: datetime) -> float:
 
 def write_scores(out: TextIO, series: Series, scores: F64) -> None:
     """Write a ``timestamp,value,anomaly_score`` row for each row of ``series``."""
-    csv.writer(out).writerows(
+    csv.writer(out, lineterminator="\n").writerows(
         [stamp, text, f"{min(max(score, 0.0), 1.0):.6f}"]
         for stamp, text, score in zip(
             series.timestamps, series.raw_values, scores.tolist(), strict=True
@@ -397,7 +397,7 @@ def detect(
     with open_series(input_csv) as reader:
         size = input_csv.stat().st_size if input_csv.is_file() else 0
         with _progress(err, size, reader.bytes_read) as advance, _replacing(output) as out:
-            csv.writer(out).writerow(OUTPUT_HEADER)
+            csv.writer(out, lineterminator="\n").writerow(OUTPUT_HEADER)
             for chunk in reader.chunks(CHUNK_ROWS):
                 values = np.asarray(chunk.values, dtype=np.float64)
                 times = np.asarray(chunk.times, dtype=np.float64)

@@ -299,7 +299,7 @@ def scored_at_once(path: Path, detector: str) -> bytes:
     series = read_series(path)
     scores = score_series(detector, np.array(series.values), np.array(series.times))
     text = io.StringIO()
-    out = csv.writer(text)
+    out = csv.writer(text, lineterminator="\n")
     out.writerow(["timestamp", "value", "anomaly_score"])
     for stamp, value, score in zip(series.timestamps, series.raw_values, scores, strict=True):
         out.writerow([stamp, value, f"{min(max(score, 0.0), 1.0):.6f}"])
@@ -437,3 +437,12 @@ def test_a_big_input_shows_a_bar_of_bytes_read_on_a_terminal_only(
     monkeypatch.setattr(detect_module, "PROGRESS_MIN_BYTES", src.stat().st_size + 1)
     assert run(monkeypatch, "detect", str(src), "-o", str(out), "--detector", "zscore") == 0
     assert capsys.readouterr().err == ""
+
+def test_output_lines_end_in_lf_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The csv module's default CRLF showed as ``^M`` in ``detect IN -o /dev/stdout | tail``."""
+    src = write(tmp_path / "in.csv", ["timestamp,value"] + [f"{s},1" for s in stamps(20)])
+    out = tmp_path / "out.csv"
+    assert run(monkeypatch, "detect", str(src), "-o", str(out), "--detector", "zscore") == 0
+    assert b"\r" not in out.read_bytes()
+    assert out.read_bytes().count(b"\n") == 21
+
