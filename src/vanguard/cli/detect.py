@@ -7,9 +7,9 @@ renamed over it once complete, so an error late in the input leaves no partial O
 
 Bad rows never stop a run: a row whose value is not a finite number, whose timestamp cannot
 be read, or whose timestamp is not after the previous good row's is *held*: it is written
-with score 0 and the detector does not learn it. A warning on stderr counts each kind.
-An empty file, one without the ``timestamp,value`` header or with no row under it is an
-``InputError``.
+with score 0 and the detector does not learn it. A warning on stderr counts each kind, and
+the gaps in time (steps over ``GAP_RESET_FACTOR`` usual ones). An empty file, one without the
+``timestamp,value`` header or with no row under it is an ``InputError``.
 
 A timestamp that reads as a number is Unix epoch time: seconds, or milliseconds from 10¹¹
 up. Anything else is read as ISO 8601, a time without a zone as UTC. So digits alone are
@@ -49,12 +49,13 @@ from rich.table import Table
 from vanguard.cli.apps import app, bench_app
 from vanguard.detect.default import score_batch
 from vanguard.detect.registry import DEFAULT_DETECTOR, DETECTORS, SeriesScorer, score_series
-from vanguard.detect.watch import ANOMALY_ALERT_SCORE
+from vanguard.detect.watch import ANOMALY_ALERT_SCORE, GAP_RESET_FACTOR
 from vanguard.errors import InputError
 from vanguard.evaluation.nab import PROFILES, NabFile, load_corpus, load_profiles, score_corpus
 from vanguard.plot import Panel, series_svg
 
 __all__ = [
+    "Gaps",
     "HeldRows",
     "Series",
     "SeriesReader",
@@ -78,6 +79,8 @@ MAX_MAGNITUDE = 1e100
 EPOCH_MS = 1e11
 """A numeric timestamp this large is milliseconds (1e11 seconds is the year 5138)."""
 OUTPUT_HEADER = ("timestamp", "value", "anomaly_score")
+STEP_WEIGHT = 0.1
+"""Weight of each new step in the usual step, as the live watch weighs it."""
 
 
 @dataclass
@@ -122,12 +125,27 @@ class HeldRows:
             self.first.append(line)
 
 
+@dataclass
+class Gaps(HeldRows):
+    """Steps in time over ``GAP_RESET_FACTOR`` usual ones, where the live watch would start
+    its trend afresh: how many, the first lines after one, and the longest."""
+
+    longest_s: float = 0.0
+    longest_line: int = 0
+
+    def add_gap(self, line: int, step_s: float) -> None:
+        self.add(line)
+        if step_s > self.longest_s:
+            self.longest_s, self.longest_line = step_s, line
+
+
 class SeriesReader:
     """The data rows of an open ``timestamp,value`` CSV, read a chunk at a time.
 
     Whether a row is held depends only on the row and the last good timestamp, so a chunk
     can be scored and written before the next one is read. ``held`` tallies the rows read so
-    far, by the physical line each row is on (blank lines counted).
+    far, by the physical line each row is on (blank lines counted); ``gaps`` the steps in
+    time between good rows over ``GAP_RESET_FACTOR`` usual ones.
     """
 
     def __init__(
@@ -139,11 +157,14 @@ class SeriesReader:
     ) -> None:
         self.path = path
         self.held: dict[str, HeldRows] = {}
+        self.gaps = Gaps()
         self._fh = fh
         self._rows = rows
         self._ti, self._vi = columns
         self._line = 0
         self._last: datetime | None = None
+        self._last_epoch: float | None = None
+        self._step: float | None = None
         self._usable = False
 
     def bytes_read(self) -> int:
@@ -200,9 +221,17 @@ class SeriesReader:
             return "duplicate timestamp"
         if self._last is not None and _naive(when) < _naive(self._last):
             return "timestamp before the previous row"
-        self._last = when
+        epoch = _epoch(when)
+        if self._last_epoch is not None:
+            step = epoch - self._last_epoch
+            if self._step is not None and step > GAP_RESET_FACTOR * self._step:
+                self.gaps.add_gap(self._line, step)
+            self._step = (
+                step if self._step is None else self._step + STEP_WEIGHT * (step - self._step)
+            )
+        self._last, self._last_epoch = when, epoch
         self._usable = True
-        return value, _epoch(when)
+        return value, epoch
 
 
 @contextmanager
@@ -409,14 +438,34 @@ def detect(
             if plot is not None and kept is not None:
                 _plot_run(plot, kept, reader, f"{input_csv.name}: detector {detector}")
     for reason, held in reader.held.items():
-        shown = ", ".join(str(n) for n in held.first) + (
-            ", ..." if held.count > SHOWN_LINES else ""
-        )
         err.print(
             f"[yellow]warning[/yellow] {input_csv}: {held.count} row(s) held "
-            f"(score 0, not learned): {reason}; line(s) {shown}",
+            f"(score 0, not learned): {reason}; line(s) {_lines(held)}",
             highlight=False,
         )
+    if (gaps := reader.gaps).count:
+        err.print(
+            f"[yellow]warning[/yellow] {input_csv}: {gaps.count} gap(s) in time over "
+            f"{GAP_RESET_FACTOR:g} times the usual step, the longest {_duration(gaps.longest_s)} "
+            f"before line {gaps.longest_line} (scored as if the rows met); line(s) "
+            f"{_lines(gaps)}",
+            highlight=False,
+        )
+
+
+def _lines(held: HeldRows) -> str:
+    """The first lines a warning lists, and ``...`` when there are more."""
+    return ", ".join(str(n) for n in held.first) + (", ..." if held.count > SHOWN_LINES else "")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def _plot_run(plot: Path, kept: _PlotRows, reader: SeriesReader, title: str) -> None:

@@ -438,6 +438,7 @@ def test_a_big_input_shows_a_bar_of_bytes_read_on_a_terminal_only(
     assert run(monkeypatch, "detect", str(src), "-o", str(out), "--detector", "zscore") == 0
     assert capsys.readouterr().err == ""
 
+
 def test_output_lines_end_in_lf_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The csv module's default CRLF showed as ``^M`` in ``detect IN -o /dev/stdout | tail``."""
     src = write(tmp_path / "in.csv", ["timestamp,value"] + [f"{s},1" for s in stamps(20)])
@@ -446,3 +447,24 @@ def test_output_lines_end_in_lf_alone(tmp_path: Path, monkeypatch: pytest.Monkey
     assert b"\r" not in out.read_bytes()
     assert out.read_bytes().count(b"\n") == 21
 
+
+def test_gaps_in_time_are_counted_in_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 3-day hole in a one-minute series passed without a word; the live watch starts
+    its trend afresh after a step over 20 usual ones."""
+    start = 1_700_000_000
+    rows = [f"{start + 60 * i},{50 + i % 7}" for i in range(500)]
+    rows += [f"{start + 499 * 60 + 3 * 86400 + 60 * i},{50 + i % 7}" for i in range(500)]
+    rows += [f"{start + 1000 * 60 + 3 * 86400 + 60 * 30 * i},50" for i in range(1, 4)]
+    src = write(tmp_path / "in.csv", ["timestamp,value", *rows])
+    monkeypatch.setattr(detect_module, "CHUNK_ROWS", 7)
+    assert run(monkeypatch, "detect", str(src), "-o", str(tmp_path / "o.csv")) == 0
+    assert capsys.readouterr().err.split(": ", 1)[1] == (
+        "2 gap(s) in time over 20 times the usual step, the longest 3.0 days before line 502 "
+        "(scored as if the rows met); line(s) 502, 1002\n"
+    )
+    jitter = [f"{start + 60 * i + (i * 37) % 50},{50 + i % 7}" for i in range(500)]
+    src = write(tmp_path / "jitter.csv", ["timestamp,value", *jitter])
+    assert run(monkeypatch, "detect", str(src), "-o", str(tmp_path / "o.csv")) == 0
+    assert capsys.readouterr().err == ""
