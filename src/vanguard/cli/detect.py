@@ -8,8 +8,10 @@ renamed over it once complete, so an error late in the input leaves no partial O
 Bad rows never stop a run: a row whose value is not a finite number, whose timestamp cannot
 be read, or whose timestamp is not after the previous good row's is *held*: it is written
 with score 0 and the detector does not learn it. A warning on stderr counts each kind, and
-the gaps in time (steps over ``GAP_RESET_FACTOR`` usual ones). An empty file, one without the
-``timestamp,value`` header or with no row under it is an ``InputError``.
+the gaps in time (steps over ``GAP_RESET_FACTOR`` usual ones). A file that runs newest first
+is read from its last row up, so it is scored and written oldest first. An empty file, one
+without the ``timestamp,value`` header or with no row under it, and one whose rows are
+mostly held as out of order, is an ``InputError``.
 
 A timestamp that reads as a number is Unix epoch time: seconds, or milliseconds from 10¹¹
 up. Anything else is read as ISO 8601, a time without a zone as UTC. So digits alone are
@@ -20,11 +22,13 @@ never a date: ``20240101`` is 20,240,101 seconds (1970-08-23; write ``2024-01-01
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import shutil
 import stat
 import time
 import uuid
+from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,6 +83,7 @@ MAX_MAGNITUDE = 1e100
 EPOCH_MS = 1e11
 """A numeric timestamp this large is milliseconds (1e11 seconds is the year 5138)."""
 OUTPUT_HEADER = ("timestamp", "value", "anomaly_score")
+BEFORE_PREVIOUS = "timestamp before the previous row"
 STEP_WEIGHT = 0.1
 """Weight of each new step in the usual step, as the live watch weighs it."""
 
@@ -145,7 +150,8 @@ class SeriesReader:
     Whether a row is held depends only on the row and the last good timestamp, so a chunk
     can be scored and written before the next one is read. ``held`` tallies the rows read so
     far, by the physical line each row is on (blank lines counted); ``gaps`` the steps in
-    time between good rows over ``GAP_RESET_FACTOR`` usual ones.
+    time between good rows over ``GAP_RESET_FACTOR`` usual ones. A file that runs newest
+    first (``newest_first``) is the exception: it is read whole, then from its last row up.
     """
 
     def __init__(
@@ -158,6 +164,7 @@ class SeriesReader:
         self.path = path
         self.held: dict[str, HeldRows] = {}
         self.gaps = Gaps()
+        self.newest_first = False
         self._fh = fh
         self._rows = rows
         self._ti, self._vi = columns
@@ -165,7 +172,8 @@ class SeriesReader:
         self._last: datetime | None = None
         self._last_epoch: float | None = None
         self._step: float | None = None
-        self._usable = False
+        self._read = 0
+        self._usable = 0
 
     def bytes_read(self) -> int:
         """How far into the file reading has got (read-ahead included), for a progress bar."""
@@ -175,13 +183,14 @@ class SeriesReader:
         """The rows, ``size`` at a time; a file with no row, or whose every row is held, is
         an ``InputError``.
 
-        That error comes before the last chunk, so a one-chunk file yields nothing first.
+        So is one whose rows are held as before the previous row more often than they are
+        scored: it is not in time order, and scoring it would score almost nothing. These
+        errors come before the last chunk, so a one-chunk file yields nothing first.
         """
         chunk = Series()
-        for line, row in self._rows:
+        for line, stamp, text in self._oldest_first():
             self._line = line
-            stamp = row[self._ti].strip() if self._ti < len(row) else ""
-            text = row[self._vi].strip() if self._vi < len(row) else ""
+            self._read += 1
             chunk.timestamps.append(stamp)
             chunk.raw_values.append(text)
             accepted = self._accept(stamp, text)
@@ -199,8 +208,57 @@ class SeriesReader:
         if not self._usable:
             reasons = ", ".join(f"{held.count} {reason}" for reason, held in self.held.items())
             raise InputError(f"{self.path}: no usable row ({reasons}); see the accepted formats")
+        backwards = self.held.get(BEFORE_PREVIOUS, HeldRows()).count
+        if backwards > self._usable:
+            raise InputError(
+                f"{self.path}: {backwards} of {self._read} rows have a {BEFORE_PREVIOUS}: the "
+                "rows are not in time order; sort them oldest first"
+            )
         if chunk.timestamps:
             yield chunk
+
+    def _cells(self) -> Iterator[tuple[int, str, str]]:
+        """Each row's line, timestamp and value, as written (stripped)."""
+        ti, vi = self._ti, self._vi
+        for line, row in self._rows:
+            stamp = row[ti].strip() if ti < len(row) else ""
+            yield line, stamp, row[vi].strip() if vi < len(row) else ""
+
+    def _oldest_first(self) -> Iterator[tuple[int, str, str]]:
+        """The rows as they come; or, when the first two readable timestamps descend and
+        more steps between readable timestamps descend than rise, every row from the last
+        up (about 150 bytes a row are held to do so)."""
+        cells = self._cells()
+        ahead: list[tuple[int, str, str]] = []
+        times: list[datetime] = []
+        for cell in cells:
+            ahead.append(cell)
+            when = _timestamp(cell[1])
+            if when is not None:
+                times.append(_naive(when))
+                if len(times) == 2:
+                    break
+        if len(times) < 2 or times[1] >= times[0]:
+            yield from ahead
+            yield from cells
+            return
+        lines, stamps, texts = array("q"), [], []
+        for line, stamp, text in itertools.chain(ahead, cells):
+            lines.append(line)
+            stamps.append(stamp)
+            texts.append(text)
+        down = up = 0
+        last: datetime | None = None
+        for when in map(_timestamp, stamps):
+            if when is not None:
+                now = _naive(when)
+                if last is not None:
+                    down, up = down + (now < last), up + (now > last)
+                last = now
+        self.newest_first = down > up
+        order = range(len(lines) - 1, -1, -1) if self.newest_first else range(len(lines))
+        for i in order:
+            yield lines[i], stamps[i], texts[i]
 
     def _accept(self, stamp: str, text: str) -> tuple[float, float] | str:
         """A good row's value and epoch time (it becomes the last good row), or why it is held."""
@@ -220,7 +278,7 @@ class SeriesReader:
         if self._last is not None and _naive(when) == _naive(self._last):
             return "duplicate timestamp"
         if self._last is not None and _naive(when) < _naive(self._last):
-            return "timestamp before the previous row"
+            return BEFORE_PREVIOUS
         epoch = _epoch(when)
         if self._last_epoch is not None:
             step = epoch - self._last_epoch
@@ -230,7 +288,7 @@ class SeriesReader:
                 step if self._step is None else self._step + STEP_WEIGHT * (step - self._step)
             )
         self._last, self._last_epoch = when, epoch
-        self._usable = True
+        self._usable += 1
         return value, epoch
 
 
@@ -437,6 +495,12 @@ def detect(
                 advance()
             if plot is not None and kept is not None:
                 _plot_run(plot, kept, reader, f"{input_csv.name}: detector {detector}")
+    if reader.newest_first:
+        err.print(
+            f"[yellow]warning[/yellow] {input_csv}: the rows run newest first: read from the "
+            "last row up, so they are scored and written oldest first",
+            highlight=False,
+        )
     for reason, held in reader.held.items():
         err.print(
             f"[yellow]warning[/yellow] {input_csv}: {held.count} row(s) held "
