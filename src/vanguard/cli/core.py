@@ -35,6 +35,9 @@ ConfigOpt = Annotated[
 ]
 StoreOpt = Annotated[str | None, typer.Option(help="store URL (overrides the config)")]
 ByOpt = Annotated[str | None, typer.Option("--by", help="who does it (default: the login name)")]
+VerboseOpt = Annotated[
+    bool, typer.Option(help="log Vanguard's own DEBUG lines too (libraries stay at WARNING)")
+]
 console = Console(markup=False)
 """Prints what others wrote (alert summaries, reasons, names) as text: a ``[`` in it is not
 markup. Styled lines say ``markup=True`` and escape what they embed."""
@@ -127,7 +130,7 @@ def _run_until_signal(settings: Settings, *, api: bool, watch: bool, worker: boo
 
 
 @app.command()
-def up(config: ConfigOpt = Path("vanguard.yaml"), verbose: bool = False) -> None:
+def up(config: ConfigOpt = Path("vanguard.yaml"), verbose: VerboseOpt = False) -> None:
     """Embedded mode: Temporal dev server, worker, API and watcher in one process tree."""
     _logging(verbose)
     _run_until_signal(_settings(config), api=True, watch=True)
@@ -139,7 +142,7 @@ def worker(
     temporal: Annotated[str | None, typer.Option(help="HOST:PORT of Temporal")] = None,
     store: StoreOpt = None,
     watch: Annotated[bool, typer.Option(help="also start the watcher workflow")] = False,
-    verbose: bool = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run a worker against an existing Temporal server (scaled deployments)."""
     _logging(verbose)
@@ -156,7 +159,7 @@ def api(
     temporal: Annotated[
         str | None, typer.Option(help="HOST:PORT of Temporal, so webhooks can start incidents")
     ] = None,
-    verbose: bool = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Serve the HTTP API (scaled deployments); with --temporal, webhooks start incidents."""
     _logging(verbose)
@@ -424,7 +427,9 @@ def incidents_list(
         IncidentState | None, typer.Option(help="only incidents in this state")
     ] = None,
     service: Annotated[str | None, typer.Option(help="only incidents of this service")] = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print the incidents as JSON, for scripts")
+    ] = False,
 ) -> None:
     """List recent incidents, newest first; --state awaiting_approval lists those that wait."""
     from vanguard.store import IncidentRepo
@@ -469,7 +474,12 @@ def incidents_show(
     incident_id: str,
     config: ConfigOpt = Path("vanguard.yaml"),
     store: StoreOpt = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="print the whole record as JSON (secrets redacted), for scripts"
+        ),
+    ] = False,
 ) -> None:
     """Show one incident: every step, gate verdict, action and outcome."""
     from vanguard.store import IncidentRepo

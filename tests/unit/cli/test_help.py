@@ -38,3 +38,14 @@ def test_no_flag_reads_as_if_it_took_a_value() -> None:
         assert result.exit_code == 0, path
         assert "--help  " in result.output, path
         assert "<bool>" not in result.output, path
+
+
+def test_every_option_says_what_it_does() -> None:
+    """``--json`` of replay, patterns and incidents list/show, and ``--verbose``, said nothing."""
+    bare = [
+        f"{path} {param.opts[0]}"
+        for path, command in _commands(typer.main.get_command(app))
+        for param in command.params
+        if param.param_type_name == "option" and not param.help
+    ]
+    assert bare == []
