@@ -21,6 +21,7 @@ app = typer.Typer(
     help="Self-healing autopilot for CI pipelines and production services.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 ci_app = typer.Typer(
     help="CI failure agent: explain, classify, heal, report.", no_args_is_help=True

@@ -35,6 +35,9 @@ ConfigOpt = Annotated[
 ]
 StoreOpt = Annotated[str | None, typer.Option(help="store URL (overrides the config)")]
 ByOpt = Annotated[str | None, typer.Option("--by", help="who does it (default: the login name)")]
+VerboseOpt = Annotated[
+    bool, typer.Option(help="log Vanguard's own DEBUG lines too (libraries stay at WARNING)")
+]
 console = Console(markup=False)
 """Prints what others wrote (alert summaries, reasons, names) as text: a ``[`` in it is not
 markup. Styled lines say ``markup=True`` and escape what they embed."""
@@ -127,7 +130,7 @@ def _run_until_signal(settings: Settings, *, api: bool, watch: bool, worker: boo
 
 
 @app.command()
-def up(config: ConfigOpt = Path("vanguard.yaml"), verbose: bool = False) -> None:
+def up(config: ConfigOpt = Path("vanguard.yaml"), verbose: VerboseOpt = False) -> None:
     """Embedded mode: Temporal dev server, worker, API and watcher in one process tree."""
     _logging(verbose)
     _run_until_signal(_settings(config), api=True, watch=True)
@@ -139,7 +142,7 @@ def worker(
     temporal: Annotated[str | None, typer.Option(help="HOST:PORT of Temporal")] = None,
     store: StoreOpt = None,
     watch: Annotated[bool, typer.Option(help="also start the watcher workflow")] = False,
-    verbose: bool = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run a worker against an existing Temporal server (scaled deployments)."""
     _logging(verbose)
@@ -156,7 +159,7 @@ def api(
     temporal: Annotated[
         str | None, typer.Option(help="HOST:PORT of Temporal, so webhooks can start incidents")
     ] = None,
-    verbose: bool = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Serve the HTTP API (scaled deployments); with --temporal, webhooks start incidents."""
     _logging(verbose)
@@ -207,9 +210,14 @@ def api(
 @app.command()
 def demo(
     json_out: Annotated[bool, typer.Option("--json", help="print a JSON summary only")] = False,
-    workdir: Annotated[Path, typer.Option(help="where the demo keeps its files")] = Path(
-        ".vanguard/demo"
-    ),
+    workdir: Annotated[
+        Path,
+        typer.Option(
+            help="where the demo keeps its files: a new or empty directory, or one an earlier "
+            "run made (it holds a .vanguard-demo file), which is emptied first; any other is "
+            "refused"
+        ),
+    ] = Path(".vanguard/demo"),
 ) -> None:
     """Heal a leaking service end to end (supervisord, embedded Temporal, SQLite)."""
     from vanguard.demo.run import run_demo
@@ -276,7 +284,9 @@ def config_check(
     watched metric) is checked against that service: a remedy that would lack its target
     (a restart with no ``supervisor:`` section) is a warning here instead of a failed
     incident later. A pattern of ``patterns_dirs`` that replaces a built-in one (or an
-    earlier directory's) of its id is noted. Only ``--probe`` reaches the targets.
+    earlier directory's) of its id is noted. Only ``--probe`` reaches the targets. What
+    ``vanguard up`` and ``vanguard api`` refuse to start with (an API beyond loopback with
+    no token) fails here with their message.
     """
     from vanguard.act.base import MemoryLedger
     from vanguard.act.registry import build_adapters, check_patterns, check_services
@@ -300,7 +310,7 @@ def config_check(
         if (note := kind_note(watch.metric, watch.kind, written=not watch.kind_by_name))
     ]
     warnings += settings.verification.short_baselines(settings.services)
-    warnings += _exposed_api(settings)
+    warnings += settings.api.check_exposure(settings.source_file)
     if settings.github is not None and (note := settings.github.poll_budget_warning()):
         warnings.append(f"github.{note}")
     warnings += [
@@ -323,13 +333,6 @@ def config_check(
     )
     if warnings and strict:
         raise typer.Exit(code=2)
-
-
-def _exposed_api(settings: Settings) -> list[str]:
-    """What ``config check`` says of an API listening beyond loopback."""
-    refused = settings.api.refusal()
-    said = [] if refused is None else [f"{refused} (vanguard up and vanguard api refuse to start)"]
-    return [*said, *settings.api.exposure()]
 
 
 def _env_names(value: object, where: str = "") -> Iterator[tuple[str, str]]:
@@ -424,7 +427,9 @@ def incidents_list(
         IncidentState | None, typer.Option(help="only incidents in this state")
     ] = None,
     service: Annotated[str | None, typer.Option(help="only incidents of this service")] = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print the incidents as JSON, for scripts")
+    ] = False,
 ) -> None:
     """List recent incidents, newest first; --state awaiting_approval lists those that wait."""
     from vanguard.store import IncidentRepo
@@ -469,7 +474,12 @@ def incidents_show(
     incident_id: str,
     config: ConfigOpt = Path("vanguard.yaml"),
     store: StoreOpt = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="print the whole record as JSON (secrets redacted), for scripts"
+        ),
+    ] = False,
 ) -> None:
     """Show one incident: every step, gate verdict, action and outcome."""
     from vanguard.store import IncidentRepo

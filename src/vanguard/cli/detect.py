@@ -7,9 +7,11 @@ renamed over it once complete, so an error late in the input leaves no partial O
 
 Bad rows never stop a run: a row whose value is not a finite number, whose timestamp cannot
 be read, or whose timestamp is not after the previous good row's is *held*: it is written
-with score 0 and the detector does not learn it. A warning on stderr counts each kind.
-An empty file, one without the ``timestamp,value`` header or with no row under it is an
-``InputError``.
+with score 0 and the detector does not learn it. A warning on stderr counts each kind, and
+the gaps in time (steps over ``GAP_RESET_FACTOR`` usual ones). A file that runs newest first
+is read from its last row up, so it is scored and written oldest first. An empty file, one
+without the ``timestamp,value`` header or with no row under it, and one whose rows are
+mostly held as out of order, is an ``InputError``.
 
 A timestamp that reads as a number is Unix epoch time: seconds, or milliseconds from 10¹¹
 up. Anything else is read as ISO 8601, a time without a zone as UTC. So digits alone are
@@ -20,11 +22,13 @@ never a date: ``20240101`` is 20,240,101 seconds (1970-08-23; write ``2024-01-01
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import shutil
 import stat
 import time
 import uuid
+from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,12 +53,13 @@ from rich.table import Table
 from vanguard.cli.apps import app, bench_app
 from vanguard.detect.default import score_batch
 from vanguard.detect.registry import DEFAULT_DETECTOR, DETECTORS, SeriesScorer, score_series
-from vanguard.detect.watch import ANOMALY_ALERT_SCORE
+from vanguard.detect.watch import ANOMALY_ALERT_SCORE, GAP_RESET_FACTOR
 from vanguard.errors import InputError
 from vanguard.evaluation.nab import PROFILES, NabFile, load_corpus, load_profiles, score_corpus
 from vanguard.plot import Panel, series_svg
 
 __all__ = [
+    "Gaps",
     "HeldRows",
     "Series",
     "SeriesReader",
@@ -78,6 +83,9 @@ MAX_MAGNITUDE = 1e100
 EPOCH_MS = 1e11
 """A numeric timestamp this large is milliseconds (1e11 seconds is the year 5138)."""
 OUTPUT_HEADER = ("timestamp", "value", "anomaly_score")
+BEFORE_PREVIOUS = "timestamp before the previous row"
+STEP_WEIGHT = 0.1
+"""Weight of each new step in the usual step, as the live watch weighs it."""
 
 
 @dataclass
@@ -122,12 +130,28 @@ class HeldRows:
             self.first.append(line)
 
 
+@dataclass
+class Gaps(HeldRows):
+    """Steps in time over ``GAP_RESET_FACTOR`` usual ones, where the live watch would start
+    its trend afresh: how many, the first lines after one, and the longest."""
+
+    longest_s: float = 0.0
+    longest_line: int = 0
+
+    def add_gap(self, line: int, step_s: float) -> None:
+        self.add(line)
+        if step_s > self.longest_s:
+            self.longest_s, self.longest_line = step_s, line
+
+
 class SeriesReader:
     """The data rows of an open ``timestamp,value`` CSV, read a chunk at a time.
 
     Whether a row is held depends only on the row and the last good timestamp, so a chunk
     can be scored and written before the next one is read. ``held`` tallies the rows read so
-    far, by the physical line each row is on (blank lines counted).
+    far, by the physical line each row is on (blank lines counted); ``gaps`` the steps in
+    time between good rows over ``GAP_RESET_FACTOR`` usual ones. A file that runs newest
+    first (``newest_first``) is the exception: it is read whole, then from its last row up.
     """
 
     def __init__(
@@ -139,12 +163,17 @@ class SeriesReader:
     ) -> None:
         self.path = path
         self.held: dict[str, HeldRows] = {}
+        self.gaps = Gaps()
+        self.newest_first = False
         self._fh = fh
         self._rows = rows
         self._ti, self._vi = columns
         self._line = 0
         self._last: datetime | None = None
-        self._usable = False
+        self._last_epoch: float | None = None
+        self._step: float | None = None
+        self._read = 0
+        self._usable = 0
 
     def bytes_read(self) -> int:
         """How far into the file reading has got (read-ahead included), for a progress bar."""
@@ -154,13 +183,14 @@ class SeriesReader:
         """The rows, ``size`` at a time; a file with no row, or whose every row is held, is
         an ``InputError``.
 
-        That error comes before the last chunk, so a one-chunk file yields nothing first.
+        So is one whose rows are held as before the previous row more often than they are
+        scored: it is not in time order, and scoring it would score almost nothing. These
+        errors come before the last chunk, so a one-chunk file yields nothing first.
         """
         chunk = Series()
-        for line, row in self._rows:
+        for line, stamp, text in self._oldest_first():
             self._line = line
-            stamp = row[self._ti].strip() if self._ti < len(row) else ""
-            text = row[self._vi].strip() if self._vi < len(row) else ""
+            self._read += 1
             chunk.timestamps.append(stamp)
             chunk.raw_values.append(text)
             accepted = self._accept(stamp, text)
@@ -178,8 +208,57 @@ class SeriesReader:
         if not self._usable:
             reasons = ", ".join(f"{held.count} {reason}" for reason, held in self.held.items())
             raise InputError(f"{self.path}: no usable row ({reasons}); see the accepted formats")
+        backwards = self.held.get(BEFORE_PREVIOUS, HeldRows()).count
+        if backwards > self._usable:
+            raise InputError(
+                f"{self.path}: {backwards} of {self._read} rows have a {BEFORE_PREVIOUS}: the "
+                "rows are not in time order; sort them oldest first"
+            )
         if chunk.timestamps:
             yield chunk
+
+    def _cells(self) -> Iterator[tuple[int, str, str]]:
+        """Each row's line, timestamp and value, as written (stripped)."""
+        ti, vi = self._ti, self._vi
+        for line, row in self._rows:
+            stamp = row[ti].strip() if ti < len(row) else ""
+            yield line, stamp, row[vi].strip() if vi < len(row) else ""
+
+    def _oldest_first(self) -> Iterator[tuple[int, str, str]]:
+        """The rows as they come; or, when the first two readable timestamps descend and
+        more steps between readable timestamps descend than rise, every row from the last
+        up (about 150 bytes a row are held to do so)."""
+        cells = self._cells()
+        ahead: list[tuple[int, str, str]] = []
+        times: list[datetime] = []
+        for cell in cells:
+            ahead.append(cell)
+            when = _timestamp(cell[1])
+            if when is not None:
+                times.append(_naive(when))
+                if len(times) == 2:
+                    break
+        if len(times) < 2 or times[1] >= times[0]:
+            yield from ahead
+            yield from cells
+            return
+        lines, stamps, texts = array("q"), [], []
+        for line, stamp, text in itertools.chain(ahead, cells):
+            lines.append(line)
+            stamps.append(stamp)
+            texts.append(text)
+        down = up = 0
+        last: datetime | None = None
+        for when in map(_timestamp, stamps):
+            if when is not None:
+                now = _naive(when)
+                if last is not None:
+                    down, up = down + (now < last), up + (now > last)
+                last = now
+        self.newest_first = down > up
+        order = range(len(lines) - 1, -1, -1) if self.newest_first else range(len(lines))
+        for i in order:
+            yield lines[i], stamps[i], texts[i]
 
     def _accept(self, stamp: str, text: str) -> tuple[float, float] | str:
         """A good row's value and epoch time (it becomes the last good row), or why it is held."""
@@ -199,10 +278,18 @@ class SeriesReader:
         if self._last is not None and _naive(when) == _naive(self._last):
             return "duplicate timestamp"
         if self._last is not None and _naive(when) < _naive(self._last):
-            return "timestamp before the previous row"
-        self._last = when
-        self._usable = True
-        return value, _epoch(when)
+            return BEFORE_PREVIOUS
+        epoch = _epoch(when)
+        if self._last_epoch is not None:
+            step = epoch - self._last_epoch
+            if self._step is not None and step > GAP_RESET_FACTOR * self._step:
+                self.gaps.add_gap(self._line, step)
+            self._step = (
+                step if self._step is None else self._step + STEP_WEIGHT * (step - self._step)
+            )
+        self._last, self._last_epoch = when, epoch
+        self._usable += 1
+        return value, epoch
 
 
 @contextmanager
@@ -289,7 +376,7 @@ def _epoch(when: datetime) -> float:
 
 def write_scores(out: TextIO, series: Series, scores: F64) -> None:
     """Write a ``timestamp,value,anomaly_score`` row for each row of ``series``."""
-    csv.writer(out).writerows(
+    csv.writer(out, lineterminator="\n").writerows(
         [stamp, text, f"{min(max(score, 0.0), 1.0):.6f}"]
         for stamp, text, score in zip(
             series.timestamps, series.raw_values, scores.tolist(), strict=True
@@ -397,7 +484,7 @@ def detect(
     with open_series(input_csv) as reader:
         size = input_csv.stat().st_size if input_csv.is_file() else 0
         with _progress(err, size, reader.bytes_read) as advance, _replacing(output) as out:
-            csv.writer(out).writerow(OUTPUT_HEADER)
+            csv.writer(out, lineterminator="\n").writerow(OUTPUT_HEADER)
             for chunk in reader.chunks(CHUNK_ROWS):
                 values = np.asarray(chunk.values, dtype=np.float64)
                 times = np.asarray(chunk.times, dtype=np.float64)
@@ -408,15 +495,41 @@ def detect(
                 advance()
             if plot is not None and kept is not None:
                 _plot_run(plot, kept, reader, f"{input_csv.name}: detector {detector}")
-    for reason, held in reader.held.items():
-        shown = ", ".join(str(n) for n in held.first) + (
-            ", ..." if held.count > SHOWN_LINES else ""
-        )
+    if reader.newest_first:
         err.print(
-            f"[yellow]warning[/yellow] {input_csv}: {held.count} row(s) held "
-            f"(score 0, not learned): {reason}; line(s) {shown}",
+            f"[yellow]warning[/yellow] {input_csv}: the rows run newest first: read from the "
+            "last row up, so they are scored and written oldest first",
             highlight=False,
         )
+    for reason, held in reader.held.items():
+        err.print(
+            f"[yellow]warning[/yellow] {input_csv}: {held.count} row(s) held "
+            f"(score 0, not learned): {reason}; line(s) {_lines(held)}",
+            highlight=False,
+        )
+    if (gaps := reader.gaps).count:
+        err.print(
+            f"[yellow]warning[/yellow] {input_csv}: {gaps.count} gap(s) in time over "
+            f"{GAP_RESET_FACTOR:g} times the usual step, the longest {_duration(gaps.longest_s)} "
+            f"before line {gaps.longest_line} (scored as if the rows met); line(s) "
+            f"{_lines(gaps)}",
+            highlight=False,
+        )
+
+
+def _lines(held: HeldRows) -> str:
+    """The first lines a warning lists, and ``...`` when there are more."""
+    return ", ".join(str(n) for n in held.first) + (", ..." if held.count > SHOWN_LINES else "")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def _plot_run(plot: Path, kept: _PlotRows, reader: SeriesReader, title: str) -> None:

@@ -39,7 +39,9 @@ def patterns_command(
         typer.Option("--config", "-c", help="vanguard.yaml", envvar="VANGUARD_CONFIG"),
     ] = None,
     store: StoreOpt = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print the patterns as JSON, for scripts")
+    ] = False,
 ) -> None:
     """The pattern library with calibrated confidences: what outcomes taught each remedy.
 

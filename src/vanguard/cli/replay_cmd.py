@@ -232,7 +232,9 @@ def replay_command(
     step: Annotated[
         str | None, typer.Option(help="with --prometheus: resolution (default: the service's)")
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="the whole report as JSON on stdout, for scripts")
+    ] = False,
     plot: Annotated[
         Path | None, typer.Option(help="write an SVG of the series with the incidents marked")
     ] = None,

@@ -17,7 +17,8 @@ from rich.console import Console
 
 from vanguard.cli.apps import app
 from vanguard.cli.core import login_name
-from vanguard.config import load_settings
+from vanguard.config import Settings, load_settings
+from vanguard.errors import InputError, StoreError, StoreNotFound
 
 __all__ = ["rollback"]
 
@@ -39,6 +40,7 @@ def rollback(
     from vanguard.engine.runtime import build_runtime
 
     settings = load_settings(config)
+    _known(settings, incident_id)
     runtime = build_runtime(settings, notifiers=[])
     try:
         result, new = runtime.activities.roll_back_by_hand(
@@ -53,3 +55,31 @@ def rollback(
         console.print(f"rolled back {incident_id}: {result.message}", highlight=False)
     else:
         console.print(f"{incident_id} was already rolled back: {result.message}", highlight=False)
+
+
+def _known(settings: Settings, incident_id: str) -> None:
+    """Refuse an incident the store does not hold before the runtime makes a store: a typo
+    in the id, or in the configuration's ``data_dir``, must leave nothing behind.
+
+    A store that is there but that a read-only open declines (one a writer must migrate
+    first) is left to the runtime, which opens it as writers do and looks again.
+    """
+    from vanguard.store import IncidentRepo, open_store, redact_url
+
+    url = settings.resolved_store_url()
+    try:
+        store = open_store(url, create=False)
+    except StoreNotFound:
+        raise
+    except StoreError:
+        return
+    try:
+        with store.session() as session:
+            found = IncidentRepo(session).get_incident(incident_id) is not None
+    finally:
+        store.close()
+    if not found:
+        raise InputError(
+            f"no incident {incident_id!r} in the store at {redact_url(url)}; nothing was "
+            "rolled back (vanguard incidents list shows the incidents there)"
+        )

@@ -27,14 +27,16 @@ from pydantic import JsonValue
 from vanguard.config import Settings, load_settings
 from vanguard.engine.embedded import Endpoints, serve
 from vanguard.engine.runtime import Runtime, build_runtime
-from vanguard.errors import EngineError
+from vanguard.errors import EngineError, InputError
 from vanguard.netutil import free_port, wait_for_port
 from vanguard.store import AuditEntry, AuditLog, IncidentRepo, Store
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["MARKER", "DemoResult", "claim_workdir", "run_demo"]
 
 PROGRAM = "leaky"
 THRESHOLD_MB = 400
+MARKER = ".vanguard-demo"
+"""The file that marks a directory the demo made: only such a directory is ever emptied."""
 
 
 @dataclass
@@ -246,6 +248,30 @@ async def _follow(
         await asyncio.sleep(0.3)
 
 
+def claim_workdir(workdir: Path) -> None:
+    """Make ``workdir`` a fresh demo directory, holding only the demo's marker.
+
+    A directory an earlier run made (it holds ``MARKER``) is emptied; a new or empty one
+    is taken as it is. Any other is refused untouched: ``--workdir .`` in a project, or a
+    directory holding a real configuration and store, must not lose its files.
+    """
+    if workdir.exists():
+        if not workdir.is_dir():
+            raise InputError(f"{workdir} is not a directory; give the demo a new or empty one")
+        if (workdir / MARKER).is_file():
+            shutil.rmtree(workdir)
+        elif any(workdir.iterdir()):
+            raise InputError(
+                f"{workdir} is not a demo directory (it holds files and no {MARKER}), and "
+                "the demo empties its directory before each run; give it a new or empty "
+                "one (a directory an earlier version of the demo made: remove it first)"
+            )
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text(
+        "Made by `vanguard demo`, which empties this directory before each run.\n"
+    )
+
+
 def run_demo(
     workdir: Path,
     *,
@@ -253,11 +279,10 @@ def run_demo(
     timeout_s: float = 150.0,
     leak_mb_per_s: float = 4.0,
 ) -> DemoResult:
-    """Run the demo in ``workdir`` (wiped first); return what happened."""
+    """Run the demo in ``workdir`` (emptied first if the demo made it, see
+    ``claim_workdir``); return what happened."""
     started = time.monotonic()
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    claim_workdir(workdir)
     service_port = free_port()
     leaky = (
         f"{sys.executable} -m vanguard.demo.leaky --port {service_port} "

@@ -299,7 +299,7 @@ def scored_at_once(path: Path, detector: str) -> bytes:
     series = read_series(path)
     scores = score_series(detector, np.array(series.values), np.array(series.times))
     text = io.StringIO()
-    out = csv.writer(text)
+    out = csv.writer(text, lineterminator="\n")
     out.writerow(["timestamp", "value", "anomaly_score"])
     for stamp, value, score in zip(series.timestamps, series.raw_values, scores, strict=True):
         out.writerow([stamp, value, f"{min(max(score, 0.0), 1.0):.6f}"])
@@ -436,4 +436,107 @@ def test_a_big_input_shows_a_bar_of_bytes_read_on_a_terminal_only(
     assert out.read_bytes() == before
     monkeypatch.setattr(detect_module, "PROGRESS_MIN_BYTES", src.stat().st_size + 1)
     assert run(monkeypatch, "detect", str(src), "-o", str(out), "--detector", "zscore") == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_output_lines_end_in_lf_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The csv module's default CRLF showed as ``^M`` in ``detect IN -o /dev/stdout | tail``."""
+    src = write(tmp_path / "in.csv", ["timestamp,value"] + [f"{s},1" for s in stamps(20)])
+    out = tmp_path / "out.csv"
+    assert run(monkeypatch, "detect", str(src), "-o", str(out), "--detector", "zscore") == 0
+    assert b"\r" not in out.read_bytes()
+    assert out.read_bytes().count(b"\n") == 21
+
+
+def oldest_first_with_a_spike(n: int = 2000) -> list[str]:
+    """``n`` one-minute rows of a slow sine with a spike at row 1500, oldest first."""
+    return [
+        f"{1_700_000_000 + 60 * i},{50 + 10 * math.sin(i / 50) + (500 if i == 1500 else 0):.4f}"
+        for i in range(n)
+    ]
+
+
+def test_a_newest_first_export_is_scored_and_written_oldest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Grafana, Datadog and SQL exports often run newest first: every row but the first was
+    held as before the previous one, the spike scored 0, and the exit code was 0."""
+    rows = oldest_first_with_a_spike()
+    oldest = write(tmp_path / "oldest.csv", ["timestamp,value", *rows])
+    newest = write(tmp_path / "newest.csv", ["timestamp,value", *reversed(rows)])
+    assert run(monkeypatch, "detect", str(oldest), "-o", str(tmp_path / "a.csv")) == 0
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(detect_module, "CHUNK_ROWS", 7)
+    assert run(monkeypatch, "detect", str(newest), "-o", str(tmp_path / "b.csv")) == 0
+    assert capsys.readouterr().err.split(": ", 1)[1] == (
+        "the rows run newest first: read from the last row up, so they are scored and "
+        "written oldest first\n"
+    )
+    assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
+    scores = [float(r["anomaly_score"]) for r in read_output(tmp_path / "b.csv")]
+    assert scores[1500] == max(scores) > 0.9
+    assert read_series(newest).times == read_series(oldest).times
+
+
+def test_a_newest_first_file_holds_its_bad_rows_by_the_lines_they_are_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = list(reversed(oldest_first_with_a_spike(300)))
+    rows[100] = rows[101]
+    rows[200] = rows[200].split(",")[0] + ",n/a"
+    src = write(tmp_path / "in.csv", ["timestamp,value", *rows])
+    assert run(monkeypatch, "detect", str(src), "-o", str(tmp_path / "o.csv")) == 0
+    said = [line.split(": ", 1)[1] for line in capsys.readouterr().err.splitlines()]
+    assert said[1:] == [
+        "1 row(s) held (score 0, not learned): non-numeric value; line(s) 202",
+        "1 row(s) held (score 0, not learned): duplicate timestamp; line(s) 102",
+    ]
+
+
+def test_two_rows_swapped_at_the_start_do_not_make_a_file_newest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = oldest_first_with_a_spike(300)
+    rows[0], rows[1] = rows[1], rows[0]
+    src = write(tmp_path / "in.csv", ["timestamp,value", *rows])
+    assert run(monkeypatch, "detect", str(src), "-o", str(tmp_path / "o.csv")) == 0
+    assert capsys.readouterr().err.split(": ", 1)[1] == (
+        "1 row(s) held (score 0, not learned): timestamp before the previous row; line(s) 3\n"
+    )
+
+
+def test_rows_mostly_out_of_time_order_are_an_error_without_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file that rises once and then runs backwards would score two rows of 300."""
+    rows = list(reversed(oldest_first_with_a_spike(300)))
+    rows.insert(0, rows.pop(1))
+    src = write(tmp_path / "in.csv", ["timestamp,value", *rows])
+    assert run(monkeypatch, "detect", str(src), "-o", str(tmp_path / "o.csv")) == 2
+    assert capsys.readouterr().err == (
+        f"error: {src}: 298 of 300 rows have a timestamp before the previous row: the rows "
+        "are not in time order; sort them oldest first\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_gaps_in_time_are_counted_in_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 3-day hole in a one-minute series passed without a word; the live watch starts
+    its trend afresh after a step over 20 usual ones."""
+    start = 1_700_000_000
+    rows = [f"{start + 60 * i},{50 + i % 7}" for i in range(500)]
+    rows += [f"{start + 499 * 60 + 3 * 86400 + 60 * i},{50 + i % 7}" for i in range(500)]
+    rows += [f"{start + 1000 * 60 + 3 * 86400 + 60 * 30 * i},50" for i in range(1, 4)]
+    src = write(tmp_path / "in.csv", ["timestamp,value", *rows])
+    monkeypatch.setattr(detect_module, "CHUNK_ROWS", 7)
+    assert run(monkeypatch, "detect", str(src), "-o", str(tmp_path / "o.csv")) == 0
+    assert capsys.readouterr().err.split(": ", 1)[1] == (
+        "2 gap(s) in time over 20 times the usual step, the longest 3.0 days before line 502 "
+        "(scored as if the rows met); line(s) 502, 1002\n"
+    )
+    jitter = [f"{start + 60 * i + (i * 37) % 50},{50 + i % 7}" for i in range(500)]
+    src = write(tmp_path / "jitter.csv", ["timestamp,value", *jitter])
+    assert run(monkeypatch, "detect", str(src), "-o", str(tmp_path / "o.csv")) == 0
     assert capsys.readouterr().err == ""
