@@ -18,6 +18,7 @@ from vanguard.cli import detect as detect_module
 from vanguard.cli.detect import read_series
 from vanguard.detect.default import score_batch
 from vanguard.detect.registry import DETECTORS, score_series
+from vanguard.detect.watch import ANOMALY_ALERT_SCORE
 from vanguard.errors import InputError
 
 NAB = Path("/work/shared/datasets/nab")
@@ -231,7 +232,8 @@ def test_plot_draws_the_series_its_score_and_a_dot_per_flagged_row(
     ns = {"s": "http://www.w3.org/2000/svg"}
     groups = root.findall("s:g[@class='panel']", ns)
     assert [g.attrib["data-label"].split(" ")[0] for g in groups] == ["value", "anomaly"]
-    assert len(groups[0].findall("s:circle", ns)) == int((scores >= 0.95).sum()) >= 1
+    flagged = int((scores >= ANOMALY_ALERT_SCORE).sum())
+    assert len(groups[0].findall("s:circle", ns)) == flagged >= 1
     assert "1 held" in plot.read_text()
     bad = tmp_path / "missing" / "dir" / "plot.svg"
     out.write_text("previous run\n")
