@@ -139,6 +139,13 @@ INVALID = [
         "services[0].watch[0]",
         "'rule.counter' (True) disagrees with the entry's kind (gauge); write the kind alone",
     ),
+    (
+        "services:\n  - name: web\n    scrape: {url: 'http://x/metrics'}\n    watch:\n"
+        "      - metric: m\n        rule: {anomaly_level: 0}\n",
+        6,
+        "services[0].watch[0].rule.anomaly_level",
+        "Input should be greater than 0",
+    ),
 ]
 
 

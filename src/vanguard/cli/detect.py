@@ -53,9 +53,17 @@ from rich.table import Table
 from vanguard.cli.apps import app, bench_app
 from vanguard.detect.default import score_batch
 from vanguard.detect.registry import DEFAULT_DETECTOR, DETECTORS, SeriesScorer, score_series
-from vanguard.detect.watch import ANOMALY_ALERT_SCORE, GAP_RESET_FACTOR
+from vanguard.detect.watch import ANOMALY_ALERT_SCORE, COOLDOWN_S, GAP_RESET_FACTOR
 from vanguard.errors import InputError
-from vanguard.evaluation.nab import PROFILES, NabFile, load_corpus, load_profiles, score_corpus
+from vanguard.evaluation.nab import (
+    PROFILES,
+    NabFile,
+    Profile,
+    load_corpus,
+    load_profiles,
+    probation_length,
+    score_corpus,
+)
 from vanguard.plot import Panel, series_svg
 
 __all__ = [
@@ -604,13 +612,25 @@ def bench_nab(
             "dots where the score reaches the standard profile's threshold."
         ),
     ] = None,
+    levels: Annotated[
+        str | None,
+        typer.Option(
+            metavar="L1,L2,...",
+            help="Also score these alert levels (in (0, 1], comma-separated) as the watch "
+            f"would alert at them; its default, {ANOMALY_ALERT_SCORE:g}, is always scored.",
+        ),
+    ] = None,
 ) -> None:
     """Score a detector on a NAB corpus: three profiles and throughput.
 
-    The default detector runs its batch path over all files at once; others run file by file.
+    The profiles are scored twice: at the threshold NAB's rules optimise over the corpus,
+    and at the anomaly alert level the live watch uses (``--levels`` adds others), where
+    the watch raises at most one alert a series per cooldown. The default detector runs
+    its batch path over all files at once; others run file by file.
     """
     if detector not in DETECTORS:
         raise InputError(f"unknown detector {detector!r} (known: {', '.join(sorted(DETECTORS))})")
+    alert_levels = _alert_levels(levels)
     files = load_corpus(data)
     if not files:
         raise InputError(f"{data}: no files in labels/combined_windows.json")
@@ -663,6 +683,7 @@ def bench_nab(
             str(result.false_positives),
         )
     console.print(table)
+    console.print(_levels_table(files, per_file, profiles, alert_levels))
     console.print(
         f"throughput: {total / elapsed:,.0f} points/s "
         f"({elapsed:.2f} s, one core, {len(files)} series)"
@@ -678,6 +699,73 @@ def bench_nab(
         drawn = "standard" if "standard" in thresholds else next(iter(thresholds))
         written = _write_nab_plots(plots, files, per_file, detector, drawn, thresholds[drawn])
         console.print(f"plots: {written} SVG files in {plots}")
+
+
+def _alert_levels(text: str | None) -> tuple[float, ...]:
+    """``--levels`` read, with the watch's default level added, in rising order."""
+    chosen = {ANOMALY_ALERT_SCORE}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        try:
+            level = float(part)
+        except ValueError:
+            level = math.nan
+        if not 0.0 < level <= 1.0:
+            raise InputError(
+                f"--levels: {part.strip()!r} is not a level in (0, 1]; give e.g. 0.1,0.5"
+            )
+        chosen.add(level)
+    return tuple(sorted(chosen))
+
+
+def _watch_alerts(scores: F64, times: F64, level: float) -> F64:
+    """1 where the watch would raise an anomaly alert at ``level``, 0 elsewhere: the score
+    reaches it and the series' last alert was ``COOLDOWN_S`` or more before."""
+    alerts = np.zeros(len(scores))
+    last = -math.inf
+    for row in np.flatnonzero(scores >= level):
+        if times[row] - last >= COOLDOWN_S:
+            alerts[row] = 1.0
+            last = float(times[row])
+    return alerts
+
+
+def _levels_table(
+    files: list[NabFile],
+    per_file: list[F64],
+    profiles: tuple[Profile, ...],
+    levels: tuple[float, ...],
+) -> Table:
+    """Each profile's score at each alert level, with the windows found and the false
+    positives (the same under every profile), per 10k scored points and per scored day."""
+    points = sum(len(f.values) - probation_length(len(f.values)) for f in files)
+    days = sum(
+        (f.times[-1] - f.times[probation_length(len(f.values))]) / 86_400.0
+        for f in files
+        if len(f.times)
+    )
+    table = Table(
+        title=f"At alert levels, as the watch alerts (at most one a series per "
+        f"{COOLDOWN_S / 60:g} min); its default level is {ANOMALY_ALERT_SCORE:g}"
+    )
+    for column in ("level", *(p.name for p in profiles), "windows detected", "false positives"):
+        table.add_column(column)
+    table.add_column("FPs per 10k points")
+    table.add_column("FPs per file-day")
+    for level in levels:
+        alerts = [_watch_alerts(s, f.times, level) for s, f in zip(per_file, files, strict=True)]
+        results = [score_corpus(files, alerts, profile, threshold=1.0) for profile in profiles]
+        first = results[0]
+        table.add_row(
+            f"{level:g}" + (" (watch)" if level == ANOMALY_ALERT_SCORE else ""),
+            *(f"{r.normalized:.1f}" for r in results),
+            f"{first.detected_windows}/{first.windows}",
+            str(first.false_positives),
+            f"{1e4 * first.false_positives / max(points, 1):.2f}",
+            f"{first.false_positives / days:.3f}" if days > 0 else "-",
+        )
+    return table
 
 
 def _write_nab_plots(

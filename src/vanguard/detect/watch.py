@@ -3,7 +3,7 @@
 The loop calls ``step_many`` once per sweep (``step`` for one sample) and keeps each
 returned ``SeriesState`` durably (in the store, between sweeps), so the state is a small
 JSON-serialisable value, never an object with hidden fields. Three reasons to alert, in
-rising order of urgency: the default anomaly detector is very surprised (``anomaly``), the
+rising order of urgency: the default anomaly detector is surprised (``anomaly``), the
 trend (least squares: a fast decayed fit and staggered segment fits) crosses ``threshold``
 within ``horizon_s`` and within ``REACH`` times the span of the fit, with enough confidence
 and precision (``forecast``), or the value already breaches (``breach``). An alert of one
@@ -42,7 +42,10 @@ COOLDOWN_S = 900.0
 Z_CAP = 10.0
 """|z| given to any departure from a perfectly flat history."""
 MEAN_AD_TO_SIGMA = 1.2533
-ANOMALY_ALERT_SCORE = 0.95
+ANOMALY_ALERT_SCORE = 0.5
+"""Default ``WatchRule.anomaly_level``. A lower level finds more NAB windows, but false
+alerts on healthy series sampled every few seconds rise faster (docs/detection.md, "The
+watch's anomaly alert level")."""
 GAP_RESET_FACTOR = 20.0
 EMA_ALPHA = 0.2
 CONFIDENCE_CAP = 0.99
@@ -74,6 +77,9 @@ class WatchRule(BaseModel):
     ``counter``: the series only grows (Prometheus' ``*_total``), so its raw value trends up
     for ever and a restart drops it to 0; the watch works on its per-second rate instead,
     and ``threshold`` is a rate too.
+
+    ``anomaly_level``: the detector score from which an ``anomaly`` alert is raised. Lower
+    finds more incidents and pages more often; ``min_confidence`` applies to forecasts only.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -84,6 +90,7 @@ class WatchRule(BaseModel):
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     warmup: int = Field(default=10, ge=3, le=10_000)
     counter: bool = False
+    anomaly_level: float = Field(default=ANOMALY_ALERT_SCORE, gt=0.0, le=1.0)
 
 
 class Regression(BaseModel):
@@ -373,7 +380,7 @@ def _classify(
         return "breach", CONFIDENCE_CAP
     if breach_at is not None and breach_conf >= rule.min_confidence:
         return "forecast", breach_conf
-    if anomaly >= ANOMALY_ALERT_SCORE and anomaly >= rule.min_confidence:
+    if anomaly >= rule.anomaly_level:
         return "anomaly", anomaly
     return None, 0.0
 

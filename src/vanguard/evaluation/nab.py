@@ -10,7 +10,8 @@ total is normalised so that the null detector scores 0 and a perfect one 100.
 
 Scores for every threshold are computed at once: each window contributes a step function of
 the threshold (its running best weight), each outside row a single step, so one sort of all
-steps gives the total at every candidate threshold.
+steps gives the total at every candidate threshold. A threshold fixed in advance (a
+detector's operating point, such as the watch's alert level) is read off the same totals.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class NabFile:
 
 
 class CorpusScore(BaseModel):
-    """A profile's best score over the corpus, with the threshold that reached it."""
+    """A profile's score over the corpus, with the threshold it was measured at."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -126,8 +127,15 @@ def row_weights(rows: int, windows: Sequence[tuple[int, int]], profile: Profile)
     return weights, window_of
 
 
-def score_corpus(files: Sequence[NabFile], scores: Sequence[F64], profile: Profile) -> CorpusScore:
-    """Best normalised score of ``scores`` (one array per file) over every threshold."""
+def score_corpus(
+    files: Sequence[NabFile],
+    scores: Sequence[F64],
+    profile: Profile,
+    threshold: float | None = None,
+) -> CorpusScore:
+    """Best normalised score of ``scores`` (one array per file) over every threshold, or
+    the score at ``threshold`` when given: an operating point fixed in advance (the watch's
+    alert level), which may score below the null detector."""
     thresholds: list[F64] = []
     deltas: list[F64] = []
     counted = 0
@@ -163,11 +171,17 @@ def score_corpus(files: Sequence[NabFile], scores: Sequence[F64], profile: Profi
         order = np.argsort(-all_t, kind="stable")
         t_sorted = all_t[order]
         cum = null + np.cumsum(all_d[order])
-        last_of_tie = np.r_[t_sorted[1:] != t_sorted[:-1], True]
-        candidates = cum[last_of_tie]
-        k = int(np.argmax(candidates))
-        if candidates[k] > best_raw:
-            best_raw, best_t = float(candidates[k]), float(t_sorted[last_of_tie][k])
+        if threshold is not None:
+            reached = int(np.count_nonzero(t_sorted >= threshold))
+            best_raw = float(cum[reached - 1]) if reached else null
+        else:
+            last_of_tie = np.r_[t_sorted[1:] != t_sorted[:-1], True]
+            candidates = cum[last_of_tie]
+            k = int(np.argmax(candidates))
+            if candidates[k] > best_raw:
+                best_raw, best_t = float(candidates[k]), float(t_sorted[last_of_tie][k])
+    if threshold is not None:
+        best_t = threshold
     perfect = profile.tp * total_windows
     floor = -profile.fn * total_windows
     detected = 0

@@ -18,6 +18,7 @@ from vanguard.cli import detect as detect_module
 from vanguard.cli.detect import read_series
 from vanguard.detect.default import score_batch
 from vanguard.detect.registry import DETECTORS, score_series
+from vanguard.detect.watch import ANOMALY_ALERT_SCORE
 from vanguard.errors import InputError
 
 NAB = Path("/work/shared/datasets/nab")
@@ -179,6 +180,37 @@ def test_bench_nab_prints_profiles_and_throughput(
     assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path), "--detector", "x") == 2
 
 
+def test_bench_nab_scores_the_watchs_alert_level_and_asked_levels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Beside the optimised threshold, the profiles at the level the live watch alerts at:
+    read from its constant, so the product's operating point is always the one shown."""
+    nab_corpus(tmp_path)
+    monkeypatch.setattr(detect_module, "ANOMALY_ALERT_SCORE", 0.77)
+    assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path), "--levels", "0.05,0.9") == 0
+    out = capsys.readouterr().out
+    assert "its default level is 0.77" in out
+    rows = {
+        cells[0]: cells[1:]
+        for line in out.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) == 8
+    }
+    assert "┃ level " in out
+    assert list(rows) == ["0.05", "0.77 (watch)", "0.9"]
+    assert rows["0.77 (watch)"][3:6] == ["1/1", "0", "0.00"]
+    assert rows["0.05"][4] != "0", "below the shift's score, noise is alerted on"
+    for bad in ("0", "1.5", "x"):
+        assert run(monkeypatch, "bench", "nab", "--data", str(tmp_path), "--levels", bad) == 2
+        assert "not a level in (0, 1]" in capsys.readouterr().err
+
+
+def test_the_bench_alerts_at_most_once_a_cooldown_as_the_watch_does() -> None:
+    scores = np.array([0.6, 0.6, 0.2, 0.6, 0.9, 0.6])
+    times = np.array([0.0, 60.0, 120.0, 899.0, 900.0, 1800.0])
+    alerts = detect_module._watch_alerts(scores, times, 0.5)
+    assert alerts.tolist() == [1.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+
+
 def test_plot_draws_the_series_its_score_and_a_dot_per_flagged_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -200,7 +232,8 @@ def test_plot_draws_the_series_its_score_and_a_dot_per_flagged_row(
     ns = {"s": "http://www.w3.org/2000/svg"}
     groups = root.findall("s:g[@class='panel']", ns)
     assert [g.attrib["data-label"].split(" ")[0] for g in groups] == ["value", "anomaly"]
-    assert len(groups[0].findall("s:circle", ns)) == int((scores >= 0.95).sum()) >= 1
+    flagged = int((scores >= ANOMALY_ALERT_SCORE).sum())
+    assert len(groups[0].findall("s:circle", ns)) == flagged >= 1
     assert "1 held" in plot.read_text()
     bad = tmp_path / "missing" / "dir" / "plot.svg"
     out.write_text("previous run\n")

@@ -93,6 +93,22 @@ def test_only_the_best_detection_in_a_window_counts() -> None:
     assert result.raw == pytest.approx(1.0)
 
 
+def test_a_fixed_threshold_is_scored_where_it_stands() -> None:
+    """An operating point fixed in advance is not optimised: it may miss, and score below
+    the null detector where every threshold above its false positive would score 0."""
+    nab, s = one_window_file({5: 0.9, 12: 0.4})
+    at_high = score_corpus([nab], [s], STANDARD, threshold=0.5)
+    assert at_high.threshold == 0.5
+    assert at_high.raw == pytest.approx(-1.11)
+    assert at_high.normalized == pytest.approx(100 * (-1.11 + 1) / 2)
+    assert (at_high.detected_windows, at_high.false_positives) == (0, 1)
+    at_low = score_corpus([nab], [s], STANDARD, threshold=0.4)
+    assert at_low.raw == pytest.approx(-0.11 + 0.859793, abs=1e-5)
+    assert (at_low.detected_windows, at_low.false_positives) == (1, 1)
+    assert score_corpus([nab], [s], STANDARD).raw == at_low.raw
+    assert score_corpus([nab], [s], STANDARD, threshold=0.95).raw == pytest.approx(-1.0)
+
+
 def test_probation_rows_are_ignored() -> None:
     nab, s = one_window_file({1: 1.0, 2: 0.9, 12: 0.5})
     _, without = one_window_file({12: 0.5})
