@@ -9,12 +9,13 @@ on nothing.
 What it cannot know is what the remedies would have changed, so it assumes each opened
 incident keeps its series busy for ``incident_s``, that every "act" decision was applied
 (so rate limits and cooldowns count it), that every remedy worked (no failure streak opens
-the breaker) and that nobody answered a request for approval. Alerts of a busy series fold
-into its incident and, as the live sweep drops them, start no cooldown: a breach that
-outlasts the incident opens its own. Patterns keep their prior confidence: outcomes are not
-replayed. Whether people would have been told follows the notify activity: an incident that
-ends the way one told within ``notify_repeat_s`` did (``notify.repeat``) is recorded, not
-sent.
+the breaker) and that nobody answered a request for approval: an incident that asked keeps
+its series busy until the live loop stops waiting for an answer (``approval_s``). Alerts
+of a busy series fold into its incident and, as the live sweep drops them, start no
+cooldown: a breach that outlasts the incident opens its own. Patterns keep their prior
+confidence: outcomes are not replayed. Whether people would have been told follows the
+notify activity: an incident that ends the way one told within ``notify_repeat_s`` did
+(``notify.repeat``) is recorded, not sent.
 """
 
 from __future__ import annotations
@@ -31,10 +32,14 @@ from vanguard.decide.policy import not_acting_status
 from vanguard.detect.watch import COOLDOWN_S, SeriesState, fingerprint, step, unalerted
 from vanguard.diagnose.matcher import match
 from vanguard.diagnose.patterns import Pattern
+from vanguard.engine.messages import RemediationInput
 from vanguard.model import Alert, Decision, Diagnosis, Frozen, Outcome, Signal
 from vanguard.notify.repeat import repeat_key
 
-__all__ = ["ReplayReport", "Replayed", "replay", "verdict_of"]
+__all__ = ["APPROVAL_WAIT_S", "ReplayReport", "Replayed", "replay", "verdict_of"]
+
+APPROVAL_WAIT_S: float = RemediationInput.model_fields["approval_timeout_s"].default
+"""How long the live loop waits for a person's answer before it declines."""
 
 Verdict = Literal["act", "ask", "decline"]
 
@@ -93,6 +98,7 @@ def replay(
     policy: PolicyConfig,
     *,
     incident_s: float,
+    approval_s: float = APPROVAL_WAIT_S,
     notify_repeat_s: float = 0.0,
 ) -> ReplayReport:
     """Step ``signals`` (in time order) through every watch of ``service`` and decide.
@@ -150,7 +156,8 @@ def replay(
             if decision.approved:
                 acted.append(now)
                 settling.append((now, action))
-            busy_until[alert.fingerprint] = (now + timedelta(seconds=incident_s), len(opened))
+            busy_s = max(incident_s, approval_s) if verdict_of(decision) == "ask" else incident_s
+            busy_until[alert.fingerprint] = (now + timedelta(seconds=busy_s), len(opened))
             told = _tell(last_told, alert, diagnosis, decision, notify_repeat_s)
             opened.append(Replayed(alert=alert, diagnosis=diagnosis, decision=decision, told=told))
     return ReplayReport(

@@ -11,6 +11,7 @@ from vanguard.config import ScrapeConfig, ServiceConfig, WatchConfig
 from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.diagnose.patterns import load_patterns
+from vanguard.engine.messages import RemediationInput
 from vanguard.evaluation.replay import replay
 from vanguard.model import Signal
 
@@ -197,3 +198,20 @@ def test_a_breach_folded_into_an_open_incident_opens_its_own_when_that_one_ends(
     assert second.alert.attributes["kind"] == "breach"
     assert first.alert.detected_at + incident <= second.alert.detected_at
     assert second.alert.detected_at - first.alert.detected_at < incident + timedelta(seconds=20)
+
+
+def test_a_request_for_approval_keeps_its_series_busy_until_the_wait_ends() -> None:
+    """Live, an incident waiting for a person is open (its series' alerts fold into it)
+    until the answer or the approval timeout; nobody answers in a replay."""
+    rng = np.random.default_rng(0)
+    minutes = np.arange(6 * 60)
+    values = 200 * MIB + np.clip(minutes - 60, 0, None) * MIB + rng.normal(0, MIB, minutes.size)
+    policy = PolicyConfig(require_approval_for=["supervisor.restart"])
+    args = (_service(), _signals(values), load_patterns(), policy)
+    report = replay(*args, incident_s=600)
+    asks = [i.alert.detected_at for i in report.incidents if i.verdict == "ask"]
+    wait = timedelta(seconds=RemediationInput.model_fields["approval_timeout_s"].default)
+    assert len(asks) >= 2
+    assert all(b - a >= wait for a, b in pairwise(asks)), "the live loop waits an hour"
+    sooner = replay(*args, incident_s=600, approval_s=600)
+    assert len([i for i in sooner.incidents if i.verdict == "ask"]) > len(asks)
