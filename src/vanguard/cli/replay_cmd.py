@@ -1,9 +1,9 @@
 """``vanguard replay``: what the loop would have done over a metric's history, acting on nothing.
 
-The history comes from a Prometheus server (``--prometheus URL --since 7d``, the service's
-watched metrics and labels, queried in chunks under Prometheus's 11,000-point limit) or from
-a ``timestamp,value`` CSV file (``--csv``, read as ``vanguard detect`` reads it, for one
-watch). See ``vanguard.evaluation.replay`` for what a replay assumes.
+The history comes from a Prometheus server (``--prometheus URL --since 7d``: the series the
+live loop reads, each sample once at its own time, queried in chunks under Prometheus's
+11,000-point limit) or from a ``timestamp,value`` CSV file (``--csv``, read as ``vanguard
+detect`` reads it, one series). See ``vanguard.evaluation.replay`` for what a replay assumes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from vanguard.cli.apps import app
 from vanguard.cli.automation_cmd import parse_duration
 from vanguard.cli.core import ConfigOpt, console
 from vanguard.cli.detect import read_series
-from vanguard.config import ServiceConfig, WatchConfig, load_settings
+from vanguard.config import ServiceConfig, load_settings
 from vanguard.detect.watch import fingerprint
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.errors import ConfigError, InputError
@@ -31,6 +31,7 @@ from vanguard.evaluation.replay import Replayed, ReplayReport, replay
 from vanguard.model import Signal
 from vanguard.plot import Panel, series_svg
 from vanguard.sources import PrometheusClient
+from vanguard.sources.prometheus import read_server_range
 
 __all__ = ["prometheus_signals", "replay_command"]
 
@@ -40,11 +41,6 @@ MAX_ROWS = 40
 """Incidents listed in the table; ``--json`` has them all."""
 
 
-def _selector(watch: WatchConfig) -> str:
-    labels = ",".join(f'{k}="{v}"' for k, v in sorted(watch.labels.items()))
-    return f"{watch.metric}{{{labels}}}" if labels else watch.metric
-
-
 def prometheus_signals(
     client: PrometheusClient,
     service: ServiceConfig,
@@ -52,21 +48,48 @@ def prometheus_signals(
     end: datetime,
     step: timedelta,
 ) -> list[Signal]:
-    """Every watched series of ``service`` over ``[start, end]``, in chunks of 10,000 steps."""
+    """Every sample of ``service``'s watched series the live loop would have read over
+    ``[start, end]``, reading every ``step``; asked in chunks of 10,000 steps.
+
+    The series are the ones the live loop asks the server for: the service's
+    ``prometheus.selector`` (and the labels every watch entry of a metric names). Each
+    sample comes once, at its own time (``read_server_range``), however many steps read it.
+    """
+    selector = service.prometheus.selector if service.prometheus is not None else {}
     signals: list[Signal] = []
+    last: dict[str, datetime] = {}
     chunk = step * MAX_POINTS_PER_QUERY
-    for watch in service.watch:
+    for metric, labels in _watched(service).items():
         at = start
         while at < end:
             upto = min(at + chunk, end)
-            for series in client.query_range(_selector(watch), at, upto, step):
-                signals.extend(
-                    series.signals(
-                        service_name=service.name, source=client.source, metric_type=watch.metric
-                    )
-                )
+            found = read_server_range(
+                client, metric, selector={**labels, **selector}, start=at, end=upto, step=step
+            )
+            for series in found:
+                for signal in series.signals(
+                    service_name=service.name, source=client.source, metric_type=metric
+                ):
+                    key = fingerprint(signal)
+                    if last.get(key) != signal.timestamp:
+                        last[key] = signal.timestamp
+                        signals.append(signal)
             at = upto + step
     return signals
+
+
+def _watched(service: ServiceConfig) -> dict[str, dict[str, str]]:
+    """Each watched metric, with the labels every watch entry of it names (the query may
+    ask for them: no series another entry watches lacks them)."""
+    common: dict[str, dict[str, str]] = {}
+    for watch in service.watch:
+        known = common.get(watch.metric)
+        common[watch.metric] = (
+            dict(watch.labels)
+            if known is None
+            else {k: v for k, v in known.items() if watch.labels.get(k) == v}
+        )
+    return common
 
 
 def _csv_signals(path: Path, service: ServiceConfig, metric: str | None) -> list[Signal]:
@@ -230,7 +253,11 @@ def replay_command(
         str | None, typer.Option(help="with --prometheus: how far back, e.g. 7d (default 24h)")
     ] = None,
     step: Annotated[
-        str | None, typer.Option(help="with --prometheus: resolution (default: the service's)")
+        str | None,
+        typer.Option(
+            help="with --prometheus: how often to read, as the live loop reads every interval "
+            "(default: the service's)"
+        ),
     ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="the whole report as JSON on stdout, for scripts")
