@@ -17,12 +17,14 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vanguard.cli.apps import app
 from vanguard.cli.automation_cmd import parse_duration
 from vanguard.cli.core import ConfigOpt, console
-from vanguard.cli.detect import read_series
+from vanguard.cli.detect import SHOWN_LINES, read_series
 from vanguard.config import ServiceConfig, load_settings
 from vanguard.detect.watch import fingerprint
 from vanguard.diagnose.patterns import load_patterns
@@ -102,8 +104,15 @@ def _csv_signals(path: Path, service: ServiceConfig, metric: str | None) -> list
         raise InputError(f"service {service.name} watches {known}: say which with --metric")
     watch = watches[0]
     series = read_series(path)
+    err = Console(stderr=True, soft_wrap=True)
     for reason, lines in series.held.items():
-        console.print(f"{path}: {len(lines)} row(s) held: {reason}", highlight=False)
+        shown = ", ".join(str(n) for n in lines[:SHOWN_LINES])
+        more = ", ..." if len(lines) > SHOWN_LINES else ""
+        err.print(
+            f"[yellow]warning[/yellow] {escape(str(path))}: {len(lines)} row(s) held "
+            f"(not replayed): {escape(reason)}; line(s) {shown}{more}",
+            highlight=False,
+        )
     return [
         Signal(
             source=str(path),

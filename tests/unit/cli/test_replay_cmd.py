@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from vanguard.cli.apps import app
 from vanguard.errors import ConfigError, InputError, ScrapeError
@@ -43,18 +43,25 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
     return config, history
 
 
-def _run(*args: str) -> str:
+def _invoke(*args: str) -> Result:
     result = CliRunner().invoke(app, ["replay", *args], env={"COLUMNS": "160"})
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     assert result.exit_code == 0, result.output
-    return result.output
+    return result
+
+
+def _run(*args: str) -> str:
+    return _invoke(*args).output
 
 
 def test_the_table_tells_what_the_loop_would_have_done(files: tuple[Path, Path]) -> None:
     config, history = files
-    said = _run("--service", "web", "--csv", str(history), "-c", str(config))
-    assert "1 row(s) held: non-numeric value" in said
+    done = _invoke("--service", "web", "--csv", str(history), "-c", str(config))
+    said = done.stdout
+    assert done.stderr == (
+        f"warning {history}: 1 row(s) held (not replayed): non-numeric value; line(s) 51\n"
+    )
     assert "service web: 1440 points in 1 series replayed" in said
     assert "forecast" in said
     assert "memory_leak_gradual" in said
@@ -64,12 +71,15 @@ def test_the_table_tells_what_the_loop_would_have_done(files: tuple[Path, Path])
 
 
 def test_json_and_plot(files: tuple[Path, Path], tmp_path: Path) -> None:
+    """``--json`` is for scripts (``| jq``): stdout holds the JSON alone, even when a row
+    is held (that warning goes to stderr)."""
     config, history = files
     plot = tmp_path / "replay.svg"
-    out = _run(
+    done = _invoke(
         "--service", "web", "--csv", str(history), "-c", str(config), "--json", "--plot", str(plot)
     )
-    report = json.loads(out[out.index("{") :])
+    report = json.loads(done.stdout)
+    assert "1 row(s) held" in done.stderr
     assert report["tally"]["act"] == 2
     assert report["points"] == 1440
     incidents = report["incidents"]
@@ -158,8 +168,8 @@ def test_an_incident_stays_busy_for_the_baseline_read_and_the_window(
 
     def folded(verification: str) -> int:
         config.write_text(CONFIG + verification)
-        said = _run("--service", "web", "--csv", str(history), "-c", str(config), "--json")
-        report = json.loads(said[said.index("{") :])
+        said = _invoke("--service", "web", "--csv", str(history), "-c", str(config), "--json")
+        report = json.loads(said.stdout)
         return sum(i["folded"] for i in report["incidents"])
 
     short = folded("verification: {baseline_s: 60, window_s: 60}\n")
