@@ -94,7 +94,9 @@ def _watched(service: ServiceConfig) -> dict[str, dict[str, str]]:
     return common
 
 
-def _csv_signals(path: Path, service: ServiceConfig, metric: str | None) -> list[Signal]:
+def _csv_signals(
+    path: Path, service: ServiceConfig, metric: str | None, labels: str | None
+) -> list[Signal]:
     watches = [w for w in service.watch if metric is None or w.metric == metric]
     if not watches:
         known = ", ".join(w.metric for w in service.watch) or "none"
@@ -102,7 +104,23 @@ def _csv_signals(path: Path, service: ServiceConfig, metric: str | None) -> list
     if metric is None and len({w.metric for w in watches}) > 1:
         known = ", ".join(dict.fromkeys(w.metric for w in watches))
         raise InputError(f"service {service.name} watches {known}: say which with --metric")
-    watch = watches[0]
+    chosen = watches[0].metric
+    entries = ", ".join(f"{{{_labels_text(w.labels)}}}" for w in watches)
+    if labels is not None:
+        series_labels = _parse_labels(labels)
+        if not any(series_labels.items() >= w.labels.items() for w in watches):
+            raise InputError(
+                f"--labels {labels!r}: no watch of {chosen} on service {service.name} takes "
+                f"that series (it watches {entries})"
+            )
+    elif len(watches) > 1:
+        example = _labels_text(watches[0].labels)
+        raise InputError(
+            f"service {service.name} watches {chosen} {len(watches)} times ({entries}): say "
+            f"which series the file holds with --labels, e.g. --labels {example}"
+        )
+    else:
+        series_labels = dict(watches[0].labels)
     series = read_series(path)
     err = Console(stderr=True, soft_wrap=True)
     for reason, lines in series.held.items():
@@ -117,14 +135,31 @@ def _csv_signals(path: Path, service: ServiceConfig, metric: str | None) -> list
         Signal(
             source=str(path),
             service_name=service.name,
-            metric_type=watch.metric,
-            labels=dict(watch.labels),
+            metric_type=chosen,
+            labels=series_labels,
             timestamp=datetime.fromtimestamp(t, UTC),
             value=v,
         )
         for t, v in zip(series.times, series.values, strict=True)
         if math.isfinite(t) and math.isfinite(v)
     ]
+
+
+def _labels_text(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _parse_labels(text: str) -> dict[str, str]:
+    """``k=v,k2=v2`` as a dict (an empty text: no labels)."""
+    labels: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, equals, value = part.partition("=")
+        if not equals or not name.strip():
+            raise InputError(
+                f"--labels {text!r}: give name=value pairs separated by commas, e.g. queue=mail"
+            )
+        labels[name.strip()] = value.strip()
+    return labels
 
 
 def _plot(path: Path, report: ReplayReport, signals: list[Signal]) -> None:
@@ -220,6 +255,7 @@ def _history(
     service: ServiceConfig,
     csv_file: Path | None,
     metric: str | None,
+    labels: str | None,
     prometheus: str | None,
     since: str | None,
     step: str | None,
@@ -231,8 +267,14 @@ def _history(
                 f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only with "
                 "--prometheus: a --csv file is replayed whole (cut it to the rows you want)"
             )
-        return _csv_signals(csv_file, service, metric)
+        return _csv_signals(csv_file, service, metric, labels)
     if prometheus is not None and csv_file is None:
+        given = [n for n, v in (("--metric", metric), ("--labels", labels)) if v is not None]
+        if given:
+            raise InputError(
+                f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only with "
+                "--csv: --prometheus replays every series the service watches"
+            )
         end = datetime.now(UTC)
         resolution = (
             parse_duration(step, option="--step", maximum=timedelta(days=1), hint="")
@@ -254,6 +296,13 @@ def replay_command(
     ] = None,
     metric: Annotated[
         str | None, typer.Option(help="with --csv: which watched metric the file holds")
+    ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="with --csv: the file's series' labels, k=v,... (when several watch "
+            "entries share the metric)"
+        ),
     ] = None,
     prometheus: Annotated[
         str | None, typer.Option(help="a Prometheus server's URL to read the history from")
@@ -280,7 +329,7 @@ def replay_command(
     found = settings.service(service)
     if not found.watch:
         raise ConfigError(f"service {service!r} has no watch to replay", key="watch")
-    signals = _history(found, csv_file, metric, prometheus, since, step)
+    signals = _history(found, csv_file, metric, labels, prometheus, since, step)
     report = replay(
         found,
         signals,

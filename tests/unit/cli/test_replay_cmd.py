@@ -175,3 +175,45 @@ def test_an_incident_stays_busy_for_the_baseline_read_and_the_window(
     short = folded("verification: {baseline_s: 60, window_s: 60}\n")
     long = folded("verification: {baseline_s: 3540, window_s: 60}\n")
     assert long > short, "a long baseline read keeps the incident busy longer"
+
+
+QUEUES = """\
+services:
+  - name: q
+    scrape: {url: "http://127.0.0.1:9/metrics", interval_s: 60}
+    watch:
+      - {metric: app_queue_depth, labels: {queue: mail}, rule: {threshold: 20}}
+      - {metric: app_queue_depth, labels: {queue: bulk}, rule: {threshold: 5000}}
+"""
+
+
+def test_a_metric_watched_twice_needs_the_series_labels(tmp_path: Path) -> None:
+    """Two watch entries of one metric, told apart by labels: the file's series must be
+    named, or the replay would run it under whichever entry came first."""
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(QUEUES)
+    rows = ["timestamp,value"] + [f"{1764547200 + 60 * i},{1000 + i % 5}" for i in range(120)]
+    bulk = tmp_path / "bulk.csv"
+    bulk.write_text("\n".join(rows) + "\n")
+    given = ("--service", "q", "--csv", str(bulk), "-c", str(config), "--json")
+    refused = (
+        r"^service q watches app_queue_depth 2 times \(\{queue=mail\}, \{queue=bulk\}\): say "
+        r"which series the file holds with --labels, e.g. --labels queue=mail$"
+    )
+    with pytest.raises(InputError, match=refused):
+        _run(*given)
+    with pytest.raises(InputError, match=refused):
+        _run(*given, "--metric", "app_queue_depth")
+    as_bulk = json.loads(_invoke(*given, "--labels", "queue=bulk").stdout)
+    assert (as_bulk["points"], as_bulk["incidents"]) == (120, []), "1000 deep is fine for bulk"
+    as_mail = json.loads(_invoke(*given, "--labels", "queue=mail").stdout)
+    assert as_mail["incidents"][0]["alert"]["labels"] == {"queue": "mail"}
+    with pytest.raises(InputError, match=r"^--labels 'queue=other': no watch of app_queue_"):
+        _run(*given, "--labels", "queue=other")
+    with pytest.raises(InputError, match=r"^--labels 'queue': give name=value pairs"):
+        _run(*given, "--labels", "queue")
+    prometheus = ("--service", "q", "--prometheus", "http://127.0.0.1:1", "-c", str(config))
+    with pytest.raises(InputError, match=r"^--labels applies only with --csv"):
+        _run(*prometheus, "--labels", "queue=mail")
+    with pytest.raises(InputError, match=r"^--metric applies only with --csv"):
+        _run(*prometheus, "--metric", "app_queue_depth")
