@@ -25,15 +25,16 @@ from vanguard.cli.apps import app
 from vanguard.cli.automation_cmd import parse_duration
 from vanguard.cli.core import ConfigOpt, console
 from vanguard.cli.detect import SHOWN_LINES, read_series
-from vanguard.config import ServiceConfig, load_settings
+from vanguard.config import ServiceConfig, WatchConfig, load_settings
 from vanguard.detect.watch import fingerprint
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.errors import ConfigError, InputError
 from vanguard.evaluation.replay import Replayed, ReplayReport, replay
-from vanguard.model import Signal
+from vanguard.model import EvidencePoint, Signal
 from vanguard.plot import Panel, series_svg
 from vanguard.sources import PrometheusClient
 from vanguard.sources.prometheus import read_server_range
+from vanguard.verify import counter_rates
 
 __all__ = ["prometheus_signals", "replay_command"]
 
@@ -162,32 +163,48 @@ def _parse_labels(text: str) -> dict[str, str]:
     return labels
 
 
-def _plot(path: Path, report: ReplayReport, signals: list[Signal]) -> None:
+def _watch_of(service: ServiceConfig, signal: Signal) -> WatchConfig | None:
+    """The watch entry that takes ``signal``'s series (the configuration lets no two)."""
+    return next(
+        (
+            w
+            for w in service.watch
+            if w.metric == signal.metric_type and signal.labels.items() >= w.labels.items()
+        ),
+        None,
+    )
+
+
+def _plot(path: Path, report: ReplayReport, signals: list[Signal], service: ServiceConfig) -> None:
+    """The watched series as the watch saw them: a counter as its per-second rate, the
+    unit its threshold is in."""
     by_series: dict[str, list[Signal]] = defaultdict(list)
+    watches: dict[str, WatchConfig] = {}
     for signal in signals:
-        by_series[fingerprint(signal)].append(signal)
+        watch = _watch_of(service, signal)
+        if watch is not None:
+            by_series[fingerprint(signal)].append(signal)
+            watches[fingerprint(signal)] = watch
     names = sorted(by_series)[:6]
-    stamps = sorted({s.timestamp.timestamp() for name in names for s in by_series[name]})
+    seen: dict[str, list[EvidencePoint]] = {}
+    for name in names:
+        points = [EvidencePoint(timestamp=s.timestamp, value=s.value) for s in by_series[name]]
+        seen[name] = list(counter_rates(points)) if watches[name].rule.counter else points
+    stamps = sorted({p.timestamp.timestamp() for points in seen.values() for p in points})
     row = {t: i for i, t in enumerate(stamps)}
     panels = []
     for name in names:
         values = np.full(len(stamps), np.nan)
-        for signal in by_series[name]:
-            values[row[signal.timestamp.timestamp()]] = signal.value
+        for point in seen[name]:
+            values[row[point.timestamp.timestamp()]] = point.value
         marks = tuple(
             row[item.alert.detected_at.timestamp()]
             for item in report.incidents
             if item.alert.fingerprint == name and item.alert.detected_at.timestamp() in row
         )
-        threshold = next(
-            (
-                i.alert.trend_analysis.threshold
-                for i in report.incidents
-                if i.alert.fingerprint == name and i.alert.trend_analysis is not None
-            ),
-            None,
-        )
-        panels.append(Panel(label=name, values=values, marks=marks, level=threshold))
+        rule = watches[name].rule
+        label = f"{name} (per second)" if rule.counter else name
+        panels.append(Panel(label=label, values=values, marks=marks, level=rule.threshold))
     title = f"replay of {report.service}: dots where an incident would have opened"
     try:
         path.write_text(series_svg(stamps, panels, title=title), encoding="utf-8")
@@ -339,7 +356,7 @@ def replay_command(
         notify_repeat_s=settings.notify_repeat_s,
     )
     if plot is not None:
-        _plot(plot, report, signals)
+        _plot(plot, report, signals, found)
     if json_out:
         summary = {"tally": report.tally(), "held": report.held}
         print(json.dumps({**report.model_dump(mode="json"), **summary}, indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -217,3 +218,28 @@ def test_a_metric_watched_twice_needs_the_series_labels(tmp_path: Path) -> None:
         _run(*prometheus, "--labels", "queue=mail")
     with pytest.raises(InputError, match=r"^--metric applies only with --csv"):
         _run(*prometheus, "--metric", "app_queue_depth")
+
+
+def test_a_counter_is_plotted_as_the_rate_its_threshold_is_in(tmp_path: Path) -> None:
+    """The watch sees a counter's per-second rate and its threshold is a rate: the plot
+    draws the rate, or the threshold line sits on an axis of cumulative counts."""
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(
+        "services:\n"
+        "  - name: web\n"
+        "    scrape: {url: 'http://127.0.0.1:9/metrics', interval_s: 60}\n"
+        "    watch:\n"
+        "      - {metric: http_requests_total, rule: {threshold: 20}}\n"
+    )
+    rows = ["timestamp,value"] + [f"{1764547200 + 60 * i},{30 * 60 * i}" for i in range(240)]
+    counts = tmp_path / "c.csv"
+    counts.write_text("\n".join(rows) + "\n")
+    plot = tmp_path / "replay.svg"
+    said = _run("--service", "web", "--csv", str(counts), "-c", str(config), "--plot", str(plot))
+    assert "breach" in said, "30/s against a threshold of 20/s"
+    svg = plot.read_text()
+    assert "http_requests_total (per second)" in svg
+    axis = [float(t) for t in re.findall(r'text-anchor="end">([-+.e\d]+)</text>', svg)]
+    assert axis
+    assert max(axis) < 100, "the y axis spans the rate of 30/s and the threshold of 20/s"
+    assert 'class="level"' in svg
