@@ -1,9 +1,9 @@
 """``vanguard replay``: what the loop would have done over a metric's history, acting on nothing.
 
-The history comes from a Prometheus server (``--prometheus URL --since 7d``, the service's
-watched metrics and labels, queried in chunks under Prometheus's 11,000-point limit) or from
-a ``timestamp,value`` CSV file (``--csv``, read as ``vanguard detect`` reads it, for one
-watch). See ``vanguard.evaluation.replay`` for what a replay assumes.
+The history comes from a Prometheus server (``--prometheus URL --since 7d``: the series the
+live loop reads, each sample once at its own time, queried in chunks under Prometheus's
+11,000-point limit) or from a ``timestamp,value`` CSV file (``--csv``, read as ``vanguard
+detect`` reads it, one series). See ``vanguard.evaluation.replay`` for what a replay assumes.
 """
 
 from __future__ import annotations
@@ -17,20 +17,24 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vanguard.cli.apps import app
 from vanguard.cli.automation_cmd import parse_duration
 from vanguard.cli.core import ConfigOpt, console
-from vanguard.cli.detect import read_series
+from vanguard.cli.detect import SHOWN_LINES, read_series
 from vanguard.config import ServiceConfig, WatchConfig, load_settings
 from vanguard.detect.watch import fingerprint
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.errors import ConfigError, InputError
 from vanguard.evaluation.replay import Replayed, ReplayReport, replay
-from vanguard.model import Signal
+from vanguard.model import EvidencePoint, Signal
 from vanguard.plot import Panel, series_svg
 from vanguard.sources import PrometheusClient
+from vanguard.sources.prometheus import read_server_range
+from vanguard.verify import counter_rates
 
 __all__ = ["prometheus_signals", "replay_command"]
 
@@ -40,11 +44,6 @@ MAX_ROWS = 40
 """Incidents listed in the table; ``--json`` has them all."""
 
 
-def _selector(watch: WatchConfig) -> str:
-    labels = ",".join(f'{k}="{v}"' for k, v in sorted(watch.labels.items()))
-    return f"{watch.metric}{{{labels}}}" if labels else watch.metric
-
-
 def prometheus_signals(
     client: PrometheusClient,
     service: ServiceConfig,
@@ -52,24 +51,53 @@ def prometheus_signals(
     end: datetime,
     step: timedelta,
 ) -> list[Signal]:
-    """Every watched series of ``service`` over ``[start, end]``, in chunks of 10,000 steps."""
+    """Every sample of ``service``'s watched series the live loop would have read over
+    ``[start, end]``, reading every ``step``; asked in chunks of 10,000 steps.
+
+    The series are the ones the live loop asks the server for: the service's
+    ``prometheus.selector`` (and the labels every watch entry of a metric names). Each
+    sample comes once, at its own time (``read_server_range``), however many steps read it.
+    """
+    selector = service.prometheus.selector if service.prometheus is not None else {}
     signals: list[Signal] = []
+    last: dict[str, datetime] = {}
     chunk = step * MAX_POINTS_PER_QUERY
-    for watch in service.watch:
+    for metric, labels in _watched(service).items():
         at = start
         while at < end:
             upto = min(at + chunk, end)
-            for series in client.query_range(_selector(watch), at, upto, step):
-                signals.extend(
-                    series.signals(
-                        service_name=service.name, source=client.source, metric_type=watch.metric
-                    )
-                )
+            found = read_server_range(
+                client, metric, selector={**labels, **selector}, start=at, end=upto, step=step
+            )
+            for series in found:
+                for signal in series.signals(
+                    service_name=service.name, source=client.source, metric_type=metric
+                ):
+                    key = fingerprint(signal)
+                    if last.get(key) != signal.timestamp:
+                        last[key] = signal.timestamp
+                        signals.append(signal)
             at = upto + step
     return signals
 
 
-def _csv_signals(path: Path, service: ServiceConfig, metric: str | None) -> list[Signal]:
+def _watched(service: ServiceConfig) -> dict[str, dict[str, str]]:
+    """Each watched metric, with the labels every watch entry of it names (the query may
+    ask for them: no series another entry watches lacks them)."""
+    common: dict[str, dict[str, str]] = {}
+    for watch in service.watch:
+        known = common.get(watch.metric)
+        common[watch.metric] = (
+            dict(watch.labels)
+            if known is None
+            else {k: v for k, v in known.items() if watch.labels.get(k) == v}
+        )
+    return common
+
+
+def _csv_signals(
+    path: Path, service: ServiceConfig, metric: str | None, labels: str | None
+) -> list[Signal]:
     watches = [w for w in service.watch if metric is None or w.metric == metric]
     if not watches:
         known = ", ".join(w.metric for w in service.watch) or "none"
@@ -77,16 +105,39 @@ def _csv_signals(path: Path, service: ServiceConfig, metric: str | None) -> list
     if metric is None and len({w.metric for w in watches}) > 1:
         known = ", ".join(dict.fromkeys(w.metric for w in watches))
         raise InputError(f"service {service.name} watches {known}: say which with --metric")
-    watch = watches[0]
+    chosen = watches[0].metric
+    entries = ", ".join(f"{{{_labels_text(w.labels)}}}" for w in watches)
+    if labels is not None:
+        series_labels = _parse_labels(labels)
+        if not any(series_labels.items() >= w.labels.items() for w in watches):
+            raise InputError(
+                f"--labels {labels!r}: no watch of {chosen} on service {service.name} takes "
+                f"that series (it watches {entries})"
+            )
+    elif len(watches) > 1:
+        example = _labels_text(watches[0].labels)
+        raise InputError(
+            f"service {service.name} watches {chosen} {len(watches)} times ({entries}): say "
+            f"which series the file holds with --labels, e.g. --labels {example}"
+        )
+    else:
+        series_labels = dict(watches[0].labels)
     series = read_series(path)
+    err = Console(stderr=True, soft_wrap=True)
     for reason, lines in series.held.items():
-        console.print(f"{path}: {len(lines)} row(s) held: {reason}", highlight=False)
+        shown = ", ".join(str(n) for n in lines[:SHOWN_LINES])
+        more = ", ..." if len(lines) > SHOWN_LINES else ""
+        err.print(
+            f"[yellow]warning[/yellow] {escape(str(path))}: {len(lines)} row(s) held "
+            f"(not replayed): {escape(reason)}; line(s) {shown}{more}",
+            highlight=False,
+        )
     return [
         Signal(
             source=str(path),
             service_name=service.name,
-            metric_type=watch.metric,
-            labels=dict(watch.labels),
+            metric_type=chosen,
+            labels=series_labels,
             timestamp=datetime.fromtimestamp(t, UTC),
             value=v,
         )
@@ -95,32 +146,65 @@ def _csv_signals(path: Path, service: ServiceConfig, metric: str | None) -> list
     ]
 
 
-def _plot(path: Path, report: ReplayReport, signals: list[Signal]) -> None:
+def _labels_text(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _parse_labels(text: str) -> dict[str, str]:
+    """``k=v,k2=v2`` as a dict (an empty text: no labels)."""
+    labels: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, equals, value = part.partition("=")
+        if not equals or not name.strip():
+            raise InputError(
+                f"--labels {text!r}: give name=value pairs separated by commas, e.g. queue=mail"
+            )
+        labels[name.strip()] = value.strip()
+    return labels
+
+
+def _watch_of(service: ServiceConfig, signal: Signal) -> WatchConfig | None:
+    """The watch entry that takes ``signal``'s series (the configuration lets no two)."""
+    return next(
+        (
+            w
+            for w in service.watch
+            if w.metric == signal.metric_type and signal.labels.items() >= w.labels.items()
+        ),
+        None,
+    )
+
+
+def _plot(path: Path, report: ReplayReport, signals: list[Signal], service: ServiceConfig) -> None:
+    """The watched series as the watch saw them: a counter as its per-second rate, the
+    unit its threshold is in."""
     by_series: dict[str, list[Signal]] = defaultdict(list)
+    watches: dict[str, WatchConfig] = {}
     for signal in signals:
-        by_series[fingerprint(signal)].append(signal)
+        watch = _watch_of(service, signal)
+        if watch is not None:
+            by_series[fingerprint(signal)].append(signal)
+            watches[fingerprint(signal)] = watch
     names = sorted(by_series)[:6]
-    stamps = sorted({s.timestamp.timestamp() for name in names for s in by_series[name]})
+    seen: dict[str, list[EvidencePoint]] = {}
+    for name in names:
+        points = [EvidencePoint(timestamp=s.timestamp, value=s.value) for s in by_series[name]]
+        seen[name] = list(counter_rates(points)) if watches[name].rule.counter else points
+    stamps = sorted({p.timestamp.timestamp() for points in seen.values() for p in points})
     row = {t: i for i, t in enumerate(stamps)}
     panels = []
     for name in names:
         values = np.full(len(stamps), np.nan)
-        for signal in by_series[name]:
-            values[row[signal.timestamp.timestamp()]] = signal.value
+        for point in seen[name]:
+            values[row[point.timestamp.timestamp()]] = point.value
         marks = tuple(
             row[item.alert.detected_at.timestamp()]
             for item in report.incidents
             if item.alert.fingerprint == name and item.alert.detected_at.timestamp() in row
         )
-        threshold = next(
-            (
-                i.alert.trend_analysis.threshold
-                for i in report.incidents
-                if i.alert.fingerprint == name and i.alert.trend_analysis is not None
-            ),
-            None,
-        )
-        panels.append(Panel(label=name, values=values, marks=marks, level=threshold))
+        rule = watches[name].rule
+        label = f"{name} (per second)" if rule.counter else name
+        panels.append(Panel(label=label, values=values, marks=marks, level=rule.threshold))
     title = f"replay of {report.service}: dots where an incident would have opened"
     try:
         path.write_text(series_svg(stamps, panels, title=title), encoding="utf-8")
@@ -188,6 +272,7 @@ def _history(
     service: ServiceConfig,
     csv_file: Path | None,
     metric: str | None,
+    labels: str | None,
     prometheus: str | None,
     since: str | None,
     step: str | None,
@@ -199,8 +284,14 @@ def _history(
                 f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only with "
                 "--prometheus: a --csv file is replayed whole (cut it to the rows you want)"
             )
-        return _csv_signals(csv_file, service, metric)
+        return _csv_signals(csv_file, service, metric, labels)
     if prometheus is not None and csv_file is None:
+        given = [n for n, v in (("--metric", metric), ("--labels", labels)) if v is not None]
+        if given:
+            raise InputError(
+                f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only with "
+                "--csv: --prometheus replays every series the service watches"
+            )
         end = datetime.now(UTC)
         resolution = (
             parse_duration(step, option="--step", maximum=timedelta(days=1), hint="")
@@ -223,6 +314,13 @@ def replay_command(
     metric: Annotated[
         str | None, typer.Option(help="with --csv: which watched metric the file holds")
     ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="with --csv: the file's series' labels, k=v,... (when several watch "
+            "entries share the metric)"
+        ),
+    ] = None,
     prometheus: Annotated[
         str | None, typer.Option(help="a Prometheus server's URL to read the history from")
     ] = None,
@@ -230,7 +328,11 @@ def replay_command(
         str | None, typer.Option(help="with --prometheus: how far back, e.g. 7d (default 24h)")
     ] = None,
     step: Annotated[
-        str | None, typer.Option(help="with --prometheus: resolution (default: the service's)")
+        str | None,
+        typer.Option(
+            help="with --prometheus: how often to read, as the live loop reads every interval "
+            "(default: the service's)"
+        ),
     ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="the whole report as JSON on stdout, for scripts")
@@ -244,7 +346,7 @@ def replay_command(
     found = settings.service(service)
     if not found.watch:
         raise ConfigError(f"service {service!r} has no watch to replay", key="watch")
-    signals = _history(found, csv_file, metric, prometheus, since, step)
+    signals = _history(found, csv_file, metric, labels, prometheus, since, step)
     report = replay(
         found,
         signals,
@@ -254,7 +356,7 @@ def replay_command(
         notify_repeat_s=settings.notify_repeat_s,
     )
     if plot is not None:
-        _plot(plot, report, signals)
+        _plot(plot, report, signals, found)
     if json_out:
         summary = {"tally": report.tally(), "held": report.held}
         print(json.dumps({**report.model_dump(mode="json"), **summary}, indent=2))

@@ -35,6 +35,7 @@ __all__ = [
     "fingerprint",
     "step",
     "step_many",
+    "unalerted",
 ]
 
 MAX_POINTS = 20
@@ -208,6 +209,18 @@ def step_many(
         _, signal, rule = items[i]
         results[i] = _fold(a.state, signal, rule, a.x, detector, anomaly)
     return [r for r in results if r is not None]
+
+
+def unalerted(state: SeriesState, before: SeriesState | None) -> SeriesState:
+    """``state`` as if its alert had not been raised: a dropped alert (its series is
+    suppressed after a remedy, or has an open incident) must not start the cooldown, or a
+    breach that follows would stay silent for it."""
+    return state.model_copy(
+        update={
+            "last_alert_t": before.last_alert_t if before else None,
+            "last_alert_kind": before.last_alert_kind if before else None,
+        }
+    )
 
 
 class _Accepted(NamedTuple):

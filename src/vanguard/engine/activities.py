@@ -47,6 +47,7 @@ from vanguard.detect.watch import (
     SeriesState,
     WatchRule,
     step_many,
+    unalerted,
 )
 from vanguard.diagnose.matcher import match
 from vanguard.diagnose.patterns import Pattern
@@ -1984,7 +1985,7 @@ class Activities:
                 if alert is None:
                     continue
                 if alert.fingerprint in inp.suppressed:
-                    states[key] = _unalerted(state, before)
+                    states[key] = unalerted(state, before)
                     continue
                 alerts.setdefault(alert.fingerprint, alert)
                 raised_on.setdefault(alert.fingerprint, []).append((key, before))
@@ -1997,7 +1998,7 @@ class Activities:
         for fingerprint, held in raised_on.items():
             if fingerprint not in started:
                 for key, before in held:
-                    states[key] = _unalerted(states[key], before)
+                    states[key] = unalerted(states[key], before)
         for fingerprint, (name, target_state, at) in went_down.items():
             if fingerprint in started:
                 told = target_state.model_copy(update={"down_alerted_at": at})
@@ -2423,15 +2424,3 @@ def _as_rates(windows: SeriesWindows, counters: set[str]) -> SeriesWindows:
         )
         for key, series in windows.items()
     }
-
-
-def _unalerted(state: SeriesState, before: SeriesState | None) -> SeriesState:
-    """``state`` as if its alert had not been raised: a dropped alert (its series is
-    suppressed after a remedy, or has an open incident) must not start the cooldown, or a
-    breach that follows would stay silent for it."""
-    return state.model_copy(
-        update={
-            "last_alert_t": before.last_alert_t if before else None,
-            "last_alert_kind": before.last_alert_kind if before else None,
-        }
-    )

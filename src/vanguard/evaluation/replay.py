@@ -7,13 +7,15 @@ same code the loop runs (``watch.step``, ``diagnose.match``, ``decide.decide``),
 on nothing.
 
 What it cannot know is what the remedies would have changed, so it assumes each opened
-incident keeps its series busy for ``incident_s`` (later alerts of that series fold into
-it, as the live watcher suppresses alerts of a series with an open incident), that every
-"act" decision was applied (so rate limits and cooldowns count it), that every remedy
-worked (no failure streak opens the breaker) and that nobody answered a request for
-approval. Patterns keep their prior confidence: outcomes are not replayed. Whether people
-would have been told follows the notify activity: an incident that ends the way one told
-within ``notify_repeat_s`` did (``notify.repeat``) is recorded, not sent.
+incident keeps its series busy for ``incident_s``, that every "act" decision was applied
+(so rate limits and cooldowns count it), that every remedy worked (no failure streak opens
+the breaker) and that nobody answered a request for approval: an incident that asked keeps
+its series busy until the live loop stops waiting for an answer (``approval_s``). Alerts
+of a busy series fold into its incident and, as the live sweep drops them, start no
+cooldown: a breach that outlasts the incident opens its own. Patterns keep their prior
+confidence: outcomes are not replayed. Whether people would have been told follows the
+notify activity: an incident that ends the way one told within ``notify_repeat_s`` did
+(``notify.repeat``) is recorded, not sent.
 """
 
 from __future__ import annotations
@@ -27,13 +29,17 @@ from pydantic import Field
 from vanguard.config import ServiceConfig
 from vanguard.decide import PolicyConfig, context_from_history, decide
 from vanguard.decide.policy import not_acting_status
-from vanguard.detect.watch import SeriesState, fingerprint, step
+from vanguard.detect.watch import COOLDOWN_S, SeriesState, fingerprint, step, unalerted
 from vanguard.diagnose.matcher import match
 from vanguard.diagnose.patterns import Pattern
+from vanguard.engine.messages import RemediationInput
 from vanguard.model import Alert, Decision, Diagnosis, Frozen, Outcome, Signal
 from vanguard.notify.repeat import repeat_key
 
-__all__ = ["ReplayReport", "Replayed", "replay", "verdict_of"]
+__all__ = ["APPROVAL_WAIT_S", "ReplayReport", "Replayed", "replay", "verdict_of"]
+
+APPROVAL_WAIT_S: float = RemediationInput.model_fields["approval_timeout_s"].default
+"""How long the live loop waits for a person's answer before it declines."""
 
 Verdict = Literal["act", "ask", "decline"]
 
@@ -92,12 +98,18 @@ def replay(
     policy: PolicyConfig,
     *,
     incident_s: float,
+    approval_s: float = APPROVAL_WAIT_S,
     notify_repeat_s: float = 0.0,
 ) -> ReplayReport:
-    """Step ``signals`` (in time order) through every watch of ``service`` and decide."""
+    """Step ``signals`` (in time order) through every watch of ``service`` and decide.
+
+    An incident's ``folded`` counts the alerts of its series while it was open, each kind
+    once per ``COOLDOWN_S``, as the watch would have repeated them.
+    """
     states: dict[tuple[int, str], SeriesState] = {}
     last_told: dict[str, datetime] = {}
     busy_until: dict[str, tuple[datetime, int]] = {}
+    last_folded: dict[tuple[int, str], datetime] = {}
     acted: list[datetime] = []
     settling: list[tuple[datetime, str | None]] = []
     apart = frozenset((*policy.unmetered_actions, *policy.concurrent_actions))
@@ -110,7 +122,8 @@ def replay(
             if not signal.labels.items() >= watch.labels.items():
                 continue
             key = (index, fingerprint(signal))
-            state, alert = step(states.get(key), signal, watch.rule)
+            before = states.get(key)
+            state, alert = step(before, signal, watch.rule)
             states[key] = state
             points += 1
             if alert is None:
@@ -118,8 +131,13 @@ def replay(
             now = alert.detected_at
             open_one = busy_until.get(alert.fingerprint)
             if open_one is not None and now < open_one[0]:
-                held = opened[open_one[1]]
-                opened[open_one[1]] = held.model_copy(update={"folded": held.folded + 1})
+                states[key] = unalerted(state, before)
+                mark = (open_one[1], str(alert.attributes.get("kind")))
+                counted = last_folded.get(mark)
+                if counted is None or now - counted >= timedelta(seconds=COOLDOWN_S):
+                    last_folded[mark] = now
+                    held = opened[open_one[1]]
+                    opened[open_one[1]] = held.model_copy(update={"folded": held.folded + 1})
                 continue
             diagnosis = match(alert, patterns, service_type=service.type)
             action = diagnosis.remedy.action if diagnosis.remedy else None
@@ -138,7 +156,8 @@ def replay(
             if decision.approved:
                 acted.append(now)
                 settling.append((now, action))
-            busy_until[alert.fingerprint] = (now + timedelta(seconds=incident_s), len(opened))
+            busy_s = max(incident_s, approval_s) if verdict_of(decision) == "ask" else incident_s
+            busy_until[alert.fingerprint] = (now + timedelta(seconds=busy_s), len(opened))
             told = _tell(last_told, alert, diagnosis, decision, notify_repeat_s)
             opened.append(Replayed(alert=alert, diagnosis=diagnosis, decision=decision, told=told))
     return ReplayReport(

@@ -53,6 +53,7 @@ __all__ = [
     "read_declared",
     "read_exposition",
     "read_server",
+    "read_server_range",
     "recovered",
     "scrape",
 ]
@@ -592,26 +593,9 @@ def read_server(
     with client.budget():
         for metric in metrics:
             wanted = promql_selector(metric, selector)
-            values: list[Series] = []
-            stamps: dict[tuple[tuple[str, str], ...], float] = {}
-            for series in client.query(_VALUE_AND_TIME.format(wanted=wanted, part=_PART), now):
-                part = series.metric.get(_PART)
-                own = series.model_copy(
-                    update={"metric": {k: v for k, v in series.metric.items() if k != _PART}}
-                )
-                if part == "time" and own.points:
-                    stamps[_label_key(own.labels)] = own.points[0].value
-                elif part == "value":
-                    values.append(own)
-            for series in values:
-                sampled = stamps.get(_label_key(series.labels))
-                points = tuple(
-                    p.model_copy(update={"timestamp": datetime.fromtimestamp(sampled, UTC)})
-                    if sampled is not None and math.isfinite(sampled)
-                    else p
-                    for p in series.points
-                )
-                signals += series.model_copy(update={"points": points}).signals(
+            answer = client.query(_VALUE_AND_TIME.format(wanted=wanted, part=_PART), now)
+            for series in _at_sample_times(answer):
+                signals += series.signals(
                     service_name=service_name, source=client.source, metric_type=metric
                 )
     return signals
@@ -625,6 +609,57 @@ _VALUE_AND_TIME = (
     'or label_replace({wanted}, "{part}", "value", "", "")'
 )
 """Each series of ``wanted`` twice in one answer: its sample time and its value."""
+
+
+def read_server_range(
+    client: PrometheusClient,
+    metric: str,
+    *,
+    selector: Mapping[str, str],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+) -> list[Series]:
+    """What ``read_server`` would have read of ``metric`` at every ``step`` in ``[start, end]``.
+
+    A range query answers each step with the latest sample then, stamped with the step's
+    time, so a sample read at several steps would reach the watch as several points (a
+    steady counter's rate read as 0, 0, then three times itself). As in ``read_server``,
+    the same answer's ``timestamp(...)`` gives each point its sample's own time: a sample
+    read again carries the same time, and the watch skips it as a duplicate.
+    """
+    wanted = promql_selector(metric, selector)
+    query = _VALUE_AND_TIME.format(wanted=wanted, part=_PART)
+    return _at_sample_times(client.query_range(query, start, end, step))
+
+
+def _at_sample_times(answer: list[Series]) -> list[Series]:
+    """The value series of a ``_VALUE_AND_TIME`` answer, each point moved to its sample's
+    time (the time series' point of the same labels and evaluation time); a point with none
+    keeps its own."""
+    values: list[Series] = []
+    sampled: dict[tuple[tuple[tuple[str, str], ...], datetime], float] = {}
+    for series in answer:
+        part = series.metric.get(_PART)
+        own = series.model_copy(
+            update={"metric": {k: v for k, v in series.metric.items() if k != _PART}}
+        )
+        if part == "time":
+            for point in own.points:
+                sampled[_label_key(own.labels), point.timestamp] = point.value
+        elif part == "value":
+            values.append(own)
+    moved: list[Series] = []
+    for series in values:
+        key = _label_key(series.labels)
+        points = []
+        for point in series.points:
+            at = sampled.get((key, point.timestamp))
+            if at is not None and math.isfinite(at):
+                point = point.model_copy(update={"timestamp": datetime.fromtimestamp(at, UTC)})
+            points.append(point)
+        moved.append(series.model_copy(update={"points": tuple(points)}))
+    return moved
 
 
 def _label_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:

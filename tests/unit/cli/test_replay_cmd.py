@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from vanguard.cli.apps import app
 from vanguard.errors import ConfigError, InputError, ScrapeError
@@ -43,18 +44,25 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
     return config, history
 
 
-def _run(*args: str) -> str:
+def _invoke(*args: str) -> Result:
     result = CliRunner().invoke(app, ["replay", *args], env={"COLUMNS": "160"})
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     assert result.exit_code == 0, result.output
-    return result.output
+    return result
+
+
+def _run(*args: str) -> str:
+    return _invoke(*args).output
 
 
 def test_the_table_tells_what_the_loop_would_have_done(files: tuple[Path, Path]) -> None:
     config, history = files
-    said = _run("--service", "web", "--csv", str(history), "-c", str(config))
-    assert "1 row(s) held: non-numeric value" in said
+    done = _invoke("--service", "web", "--csv", str(history), "-c", str(config))
+    said = done.stdout
+    assert done.stderr == (
+        f"warning {history}: 1 row(s) held (not replayed): non-numeric value; line(s) 51\n"
+    )
     assert "service web: 1440 points in 1 series replayed" in said
     assert "forecast" in said
     assert "memory_leak_gradual" in said
@@ -64,12 +72,15 @@ def test_the_table_tells_what_the_loop_would_have_done(files: tuple[Path, Path])
 
 
 def test_json_and_plot(files: tuple[Path, Path], tmp_path: Path) -> None:
+    """``--json`` is for scripts (``| jq``): stdout holds the JSON alone, even when a row
+    is held (that warning goes to stderr)."""
     config, history = files
     plot = tmp_path / "replay.svg"
-    out = _run(
+    done = _invoke(
         "--service", "web", "--csv", str(history), "-c", str(config), "--json", "--plot", str(plot)
     )
-    report = json.loads(out[out.index("{") :])
+    report = json.loads(done.stdout)
+    assert "1 row(s) held" in done.stderr
     assert report["tally"]["act"] == 2
     assert report["points"] == 1440
     incidents = report["incidents"]
@@ -158,10 +169,77 @@ def test_an_incident_stays_busy_for_the_baseline_read_and_the_window(
 
     def folded(verification: str) -> int:
         config.write_text(CONFIG + verification)
-        said = _run("--service", "web", "--csv", str(history), "-c", str(config), "--json")
-        report = json.loads(said[said.index("{") :])
+        said = _invoke("--service", "web", "--csv", str(history), "-c", str(config), "--json")
+        report = json.loads(said.stdout)
         return sum(i["folded"] for i in report["incidents"])
 
     short = folded("verification: {baseline_s: 60, window_s: 60}\n")
     long = folded("verification: {baseline_s: 3540, window_s: 60}\n")
     assert long > short, "a long baseline read keeps the incident busy longer"
+
+
+QUEUES = """\
+services:
+  - name: q
+    scrape: {url: "http://127.0.0.1:9/metrics", interval_s: 60}
+    watch:
+      - {metric: app_queue_depth, labels: {queue: mail}, rule: {threshold: 20}}
+      - {metric: app_queue_depth, labels: {queue: bulk}, rule: {threshold: 5000}}
+"""
+
+
+def test_a_metric_watched_twice_needs_the_series_labels(tmp_path: Path) -> None:
+    """Two watch entries of one metric, told apart by labels: the file's series must be
+    named, or the replay would run it under whichever entry came first."""
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(QUEUES)
+    rows = ["timestamp,value"] + [f"{1764547200 + 60 * i},{1000 + i % 5}" for i in range(120)]
+    bulk = tmp_path / "bulk.csv"
+    bulk.write_text("\n".join(rows) + "\n")
+    given = ("--service", "q", "--csv", str(bulk), "-c", str(config), "--json")
+    refused = (
+        r"^service q watches app_queue_depth 2 times \(\{queue=mail\}, \{queue=bulk\}\): say "
+        r"which series the file holds with --labels, e.g. --labels queue=mail$"
+    )
+    with pytest.raises(InputError, match=refused):
+        _run(*given)
+    with pytest.raises(InputError, match=refused):
+        _run(*given, "--metric", "app_queue_depth")
+    as_bulk = json.loads(_invoke(*given, "--labels", "queue=bulk").stdout)
+    assert (as_bulk["points"], as_bulk["incidents"]) == (120, []), "1000 deep is fine for bulk"
+    as_mail = json.loads(_invoke(*given, "--labels", "queue=mail").stdout)
+    assert as_mail["incidents"][0]["alert"]["labels"] == {"queue": "mail"}
+    with pytest.raises(InputError, match=r"^--labels 'queue=other': no watch of app_queue_"):
+        _run(*given, "--labels", "queue=other")
+    with pytest.raises(InputError, match=r"^--labels 'queue': give name=value pairs"):
+        _run(*given, "--labels", "queue")
+    prometheus = ("--service", "q", "--prometheus", "http://127.0.0.1:1", "-c", str(config))
+    with pytest.raises(InputError, match=r"^--labels applies only with --csv"):
+        _run(*prometheus, "--labels", "queue=mail")
+    with pytest.raises(InputError, match=r"^--metric applies only with --csv"):
+        _run(*prometheus, "--metric", "app_queue_depth")
+
+
+def test_a_counter_is_plotted_as_the_rate_its_threshold_is_in(tmp_path: Path) -> None:
+    """The watch sees a counter's per-second rate and its threshold is a rate: the plot
+    draws the rate, or the threshold line sits on an axis of cumulative counts."""
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(
+        "services:\n"
+        "  - name: web\n"
+        "    scrape: {url: 'http://127.0.0.1:9/metrics', interval_s: 60}\n"
+        "    watch:\n"
+        "      - {metric: http_requests_total, rule: {threshold: 20}}\n"
+    )
+    rows = ["timestamp,value"] + [f"{1764547200 + 60 * i},{30 * 60 * i}" for i in range(240)]
+    counts = tmp_path / "c.csv"
+    counts.write_text("\n".join(rows) + "\n")
+    plot = tmp_path / "replay.svg"
+    said = _run("--service", "web", "--csv", str(counts), "-c", str(config), "--plot", str(plot))
+    assert "breach" in said, "30/s against a threshold of 20/s"
+    svg = plot.read_text()
+    assert "http_requests_total (per second)" in svg
+    axis = [float(t) for t in re.findall(r'text-anchor="end">([-+.e\d]+)</text>', svg)]
+    assert axis
+    assert max(axis) < 100, "the y axis spans the rate of 30/s and the threshold of 20/s"
+    assert 'class="level"' in svg
