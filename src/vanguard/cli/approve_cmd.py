@@ -132,7 +132,7 @@ def _answer(
     finally:
         the_store.close()
     if incident is None:
-        raise InputError(f"no incident {incident_id!r} in {url}")
+        raise InputError(f"no incident {incident_id!r} in {the_store.url}")
     if incident.state is not IncidentState.awaiting_approval:
         raise InputError(
             f"incident {incident_id} is {incident.state.value}, not awaiting approval: "
