@@ -86,6 +86,7 @@ async def serve(
             ui_port=temporal.ui_port if temporal.ui else None,
             db_filename=settings.data_dir / "temporal.db",
             log_file=settings.data_dir / "temporal.log",
+            namespaces=(temporal.namespace,),
         )
         await asyncio.to_thread(dev.start, 60.0)
         address = dev.address
