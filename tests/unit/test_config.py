@@ -146,6 +146,13 @@ INVALID = [
         "services[0].watch[0].rule.anomaly_level",
         "Input should be greater than 0",
     ),
+    (
+        "services:\n  - name: web\n    scrape: {url: 'http://x/metrics'}\n    watch:\n"
+        "      - metric: m\n        rule: {anomaly_after: 20000}\n",
+        6,
+        "services[0].watch[0].rule.anomaly_after",
+        "Input should be less than or equal to 10000",
+    ),
 ]
 
 

@@ -53,7 +53,12 @@ from rich.table import Table
 from vanguard.cli.apps import app, bench_app
 from vanguard.detect.default import score_batch
 from vanguard.detect.registry import DEFAULT_DETECTOR, DETECTORS, SeriesScorer, score_series
-from vanguard.detect.watch import ANOMALY_ALERT_SCORE, COOLDOWN_S, GAP_RESET_FACTOR
+from vanguard.detect.watch import (
+    ANOMALY_AFTER,
+    ANOMALY_ALERT_SCORE,
+    COOLDOWN_S,
+    GAP_RESET_FACTOR,
+)
 from vanguard.errors import InputError
 from vanguard.evaluation.nab import (
     PROFILES,
@@ -719,12 +724,16 @@ def _alert_levels(text: str | None) -> tuple[float, ...]:
     return tuple(sorted(chosen))
 
 
-def _watch_alerts(scores: F64, times: F64, level: float) -> F64:
+def _watch_alerts(
+    scores: F64, times: F64, level: float, values: F64 | None = None, after: int = ANOMALY_AFTER
+) -> F64:
     """1 where the watch would raise an anomaly alert at ``level``, 0 elsewhere: the score
-    reaches it and the series' last alert was ``COOLDOWN_S`` or more before."""
+    reaches it, the series has had ``after`` samples (NaN ``values`` are held rows, not
+    samples), and its last alert was ``COOLDOWN_S`` or more before."""
     alerts = np.zeros(len(scores))
+    seen = np.cumsum(np.isfinite(values)) if values is not None else np.arange(1, len(scores) + 1)
     last = -math.inf
-    for row in np.flatnonzero(scores >= level):
+    for row in np.flatnonzero((scores >= level) & (seen >= after)):
         if times[row] - last >= COOLDOWN_S:
             alerts[row] = 1.0
             last = float(times[row])
@@ -746,15 +755,18 @@ def _levels_table(
         if len(f.times)
     )
     table = Table(
-        title=f"At alert levels, as the watch alerts (at most one a series per "
-        f"{COOLDOWN_S / 60:g} min); its default level is {ANOMALY_ALERT_SCORE:g}"
+        title=f"At alert levels, as the watch alerts (from a series' {ANOMALY_AFTER}th sample, "
+        f"at most once per {COOLDOWN_S / 60:g} min); its default level is {ANOMALY_ALERT_SCORE:g}"
     )
     for column in ("level", *(p.name for p in profiles), "windows detected", "false positives"):
         table.add_column(column)
     table.add_column("FPs per 10k points")
     table.add_column("FPs per file-day")
     for level in levels:
-        alerts = [_watch_alerts(s, f.times, level) for s, f in zip(per_file, files, strict=True)]
+        alerts = [
+            _watch_alerts(s, f.times, level, _held_like_detect(f.values, f.times))
+            for s, f in zip(per_file, files, strict=True)
+        ]
         results = [score_corpus(files, alerts, profile, threshold=1.0) for profile in profiles]
         first = results[0]
         table.add_row(

@@ -26,6 +26,7 @@ from vanguard.detect.default import DefaultState, default_step_many
 from vanguard.model import Alert, EvidencePoint, Severity, Signal, TrendAnalysis
 
 __all__ = [
+    "ANOMALY_AFTER",
     "ANOMALY_ALERT_SCORE",
     "COOLDOWN_S",
     "MAX_POINTS",
@@ -47,6 +48,10 @@ ANOMALY_ALERT_SCORE = 0.5
 """Default ``WatchRule.anomaly_level``. A lower level finds more NAB windows, but false
 alerts on healthy series sampled every few seconds rise faster (docs/detection.md, "The
 watch's anomaly alert level")."""
+ANOMALY_AFTER = 200
+"""Default ``WatchRule.anomaly_after``: the sample count from which a series' anomalies are
+alerted. A young series' range and error statistics rest on too few samples, and healthy
+noise surprises them (docs/detection.md, "Young series")."""
 GAP_RESET_FACTOR = 20.0
 EMA_ALPHA = 0.2
 CONFIDENCE_CAP = 0.99
@@ -81,6 +86,10 @@ class WatchRule(BaseModel):
 
     ``anomaly_level``: the detector score from which an ``anomaly`` alert is raised. Lower
     finds more incidents and pages more often; ``min_confidence`` applies to forecasts only.
+
+    ``anomaly_after``: the series' sample count from which an ``anomaly`` alert may be
+    raised; a surprise sooner is learnt, not alerted. Breaches are raised from the first
+    sample, and forecasts wait for ``warmup`` only.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -92,6 +101,7 @@ class WatchRule(BaseModel):
     warmup: int = Field(default=10, ge=3, le=10_000)
     counter: bool = False
     anomaly_level: float = Field(default=ANOMALY_ALERT_SCORE, gt=0.0, le=1.0)
+    anomaly_after: int = Field(default=ANOMALY_AFTER, ge=0, le=10_000)
 
 
 class Regression(BaseModel):
@@ -172,7 +182,8 @@ def step(
     started afresh (a counter primes), the rest kept.
 
     A value beyond ``threshold`` is a breach from the first sample on; ``warmup`` holds
-    back only forecasts and anomalies, which need history.
+    back only forecasts and anomalies, which need history, and ``anomaly_after`` holds
+    back anomalies longer (a young series' surprise is mostly its own short history).
 
     For a counter the value stepped is the per-second increase since the last accepted
     sample; its first sample only primes the state, and so does the first after a reset
@@ -328,7 +339,8 @@ def _fold(
         breach_confidence=breach_conf,
         per_second=rule.counter,
     )
-    kind, confidence = _classify(x, anomaly if warm else 0.0, breach_at, breach_conf, rule)
+    surprise = anomaly if warm and n >= rule.anomaly_after else 0.0
+    kind, confidence = _classify(x, surprise, breach_at, breach_conf, rule)
     if kind is None or not _due(st, kind, t):
         return new, None
     if kind == "breach":

@@ -207,8 +207,18 @@ def test_bench_nab_scores_the_watchs_alert_level_and_asked_levels(
 def test_the_bench_alerts_at_most_once_a_cooldown_as_the_watch_does() -> None:
     scores = np.array([0.6, 0.6, 0.2, 0.6, 0.9, 0.6])
     times = np.array([0.0, 60.0, 120.0, 899.0, 900.0, 1800.0])
-    alerts = detect_module._watch_alerts(scores, times, 0.5)
+    alerts = detect_module._watch_alerts(scores, times, 0.5, after=0)
     assert alerts.tolist() == [1.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+
+
+def test_the_bench_alerts_from_a_series_anomaly_after_th_sample_as_the_watch_does() -> None:
+    """Held rows (NaN) are no samples: the 3rd sample is row 3 when row 1 was held."""
+    scores = np.array([0.9, 0.0, 0.9, 0.9, 0.0])
+    times = np.array([0.0, 900.0, 1800.0, 2700.0, 3600.0])
+    values = np.array([1.0, np.nan, 1.0, 1.0, 1.0])
+    alerts = detect_module._watch_alerts(scores, times, 0.5, values, after=3)
+    assert alerts.tolist() == [0.0, 0.0, 0.0, 1.0, 0.0]
+    assert detect_module._watch_alerts(scores, times, 0.5).tolist() == [0.0] * 5
 
 
 def test_plot_draws_the_series_its_score_and_a_dot_per_flagged_row(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vanguard.detect.watch import (
+    ANOMALY_AFTER,
     ANOMALY_ALERT_SCORE,
     CLOCK_BACK_S,
     COARSE_LAG,
@@ -241,6 +242,27 @@ def test_an_anomaly_alert_is_raised_from_the_rules_anomaly_level() -> None:
     assert alerts == []
 
 
+def test_a_young_series_surprise_is_learnt_not_alerted_until_anomaly_after() -> None:
+    """A jump 120 samples in is held back (it is alerted when the hold-back is off); a drop
+    past everything seen, once the series has ``ANOMALY_AFTER`` samples, is alerted. A
+    breach on the same young series is raised at once."""
+    rng = random.Random(3)
+    points = [(i * 60.0, 10.0 + rng.gauss(0, 0.5)) for i in range(400)]
+    points[120] = (120 * 60.0, 40.0)
+    points[300] = (300 * 60.0, -20.0)
+    assert WatchRule().anomaly_after == ANOMALY_AFTER == 200
+    _, alerts = run(points, WatchRule())
+    assert [(k, a.attributes["kind"]) for k, a in alerts] == [(300, "anomaly")]
+    _, alerts = run(points, WatchRule(anomaly_after=0))
+    assert [(k, a.attributes["kind"]) for k, a in alerts] == [(120, "anomaly"), (300, "anomaly")]
+    _, alerts = run(points, WatchRule(anomaly_after=301))
+    assert [k for k, _ in alerts] == [300], "the 301st sample is the first alerted"
+    _, alerts = run(points, WatchRule(anomaly_after=302))
+    assert alerts == []
+    _, alerts = run(points, WatchRule(threshold=30.0))
+    assert [(k, a.attributes["kind"]) for k, a in alerts] == [(120, "breach"), (300, "anomaly")]
+
+
 def test_bad_samples_are_skipped_without_changing_outputs() -> None:
     rule = WatchRule(threshold=100.0)
     clean = [(float(i), float(i)) for i in range(60)]
@@ -407,6 +429,9 @@ def test_rule_bounds_are_enforced() -> None:
     for level in (0.0, 1.5):
         with pytest.raises(ValueError, match="anomaly_level"):
             WatchRule(anomaly_level=level)
+    for after in (-1, 10_001):
+        with pytest.raises(ValueError, match="anomaly_after"):
+            WatchRule(anomaly_after=after)
 
 
 def test_state_saved_with_the_retired_slow_fit_still_loads() -> None:
