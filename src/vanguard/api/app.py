@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
@@ -170,21 +169,26 @@ def create_app(
             repo = IncidentRepo(session)
             counts = repo.count_by_state()
             pauses = PauseRepo(session).active(datetime.now(UTC))
-            outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
+            policy: PolicyConfig = app.state.policy
+            learned = repo.outcome_counts(
+                {p.id: p.remedy.action for p in patterns},
+                breaker_threshold=policy.breaker_threshold,
+            )
+            statuses = repo.count_outcomes_by_status(p.id for p in patterns)
             told = AuditLog(session).count_by_kind(NOTIFICATION_KINDS)
         for state in IncidentState:
             by_state.labels(state=str(state)).set(counts.get(state, 0))
         paused.clear()
         for pause in pauses:
             paused.labels(service=pause.service_name or "*").inc()
-        for row in pattern_confidences(patterns, outcomes, app.state.policy.min_confidence):
+        for row in pattern_confidences(patterns, learned, policy.min_confidence):
             confidence.labels(pattern=row.pattern_id).set(row.confidence)
             acts_alone.labels(pattern=row.pattern_id).set(1 if row.acts_alone else 0)
         for kind, n in told.items():
             notifications.labels(kind=kind).set(n)
         outcomes_by.clear()
-        for pattern_id, finished in outcomes.items():
-            for status, n in Counter(o.status.value for o in finished).items():
+        for pattern_id, by_status in statuses.items():
+            for status, n in by_status.items():
                 outcomes_by.labels(pattern=pattern_id, status=status).set(n)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

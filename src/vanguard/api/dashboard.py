@@ -395,8 +395,10 @@ def patterns_page(request: Request) -> HTMLResponse:
     patterns: Sequence[Pattern] = request.app.state.patterns
     policy: PolicyConfig = request.app.state.policy
     with _store(request).read_session() as session:
-        repo = IncidentRepo(session)
-        outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
+        counts = IncidentRepo(session).outcome_counts(
+            {p.id: p.remedy.action for p in patterns},
+            breaker_threshold=policy.breaker_threshold,
+        )
     rows = [
         [
             escape(f"{row.pattern_id} v{row.version}"),
@@ -409,7 +411,7 @@ def patterns_page(request: Request) -> HTMLResponse:
             if row.acts_alone
             else '<span class="state fail">asks a person</span>',
         ]
-        for row in pattern_confidences(patterns, outcomes, policy.min_confidence)
+        for row in pattern_confidences(patterns, counts, policy.min_confidence)
     ]
     head = ("pattern", "action", "prior", "won", "lost", "confidence now", "acts alone")
     body = (
@@ -419,7 +421,9 @@ def patterns_page(request: Request) -> HTMLResponse:
     )
     note = (
         '<p class="muted">The confidence diagnosis uses: the prior counted as 10 outcomes, '
-        "updated by outcomes won (resolved) and lost (rolled back, escalated, failed). A "
+        "updated by outcomes of the current action won (resolved) and lost (rolled back, "
+        f"escalated, failed; at most {policy.breaker_threshold} in a row on one service, "
+        "policy breaker_threshold: past that, that service's breaker stops the remedy). A "
         f"pattern acts alone at {policy.min_confidence:.2f} or more (policy min_confidence) "
         "when it is automation eligible; below, its remedy waits for a person.</p>"
     )

@@ -38,9 +38,11 @@ def patterns_command(
     the_store = open_store(store or settings.resolved_store_url(), create=False)
     try:
         with the_store.session() as session:
-            repo = IncidentRepo(session)
-            outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
-        rows = pattern_confidences(patterns, outcomes, settings.policy.min_confidence)
+            counts = IncidentRepo(session).outcome_counts(
+                {p.id: p.remedy.action for p in patterns},
+                breaker_threshold=settings.policy.breaker_threshold,
+            )
+        rows = pattern_confidences(patterns, counts, settings.policy.min_confidence)
     finally:
         the_store.close()
     if json_out:
@@ -65,7 +67,9 @@ def patterns_command(
     console.print(table)
     console.print(
         "now: the confidence diagnosis uses, the prior counted as 10 outcomes and updated "
-        "by outcomes won (resolved) and lost (rolled back, escalated, failed); a pattern "
+        "by outcomes of the current action won (resolved) and lost (rolled back, escalated, "
+        f"failed; at most {settings.policy.breaker_threshold} in a row per service, policy "
+        "breaker_threshold); a pattern "
         f"acts alone at ≥ {settings.policy.min_confidence:.2f} (policy min_confidence) "
         "when automation_eligible, else it asks a person",
         highlight=False,

@@ -696,10 +696,11 @@ class Activities:
             if record.diagnosis is not None:
                 return record.diagnosis
             service = self._service(inp.alert.service_name)
-            outcomes = repo.outcomes_by_pattern(p.id for p in self.patterns)
-            confidences = {
-                p.id: calibrate(p.prior_confidence, outcomes[p.id]) for p in self.patterns
-            }
+            counts = repo.outcome_counts(
+                {p.id: p.remedy.action for p in self.patterns},
+                breaker_threshold=self.settings.policy.breaker_threshold,
+            )
+            confidences = {p.id: calibrate(p.prior_confidence, counts[p.id]) for p in self.patterns}
             diagnosis = match(
                 inp.alert,
                 self.patterns,
@@ -708,6 +709,9 @@ class Activities:
                 ),
                 confidences=confidences,
             )
+            matched = self._pattern(diagnosis.pattern_id)
+            if matched is not None:
+                diagnosis = diagnosis.model_copy(update={"pattern_version": matched.version})
             repo.save_diagnosis(inp.incident_id, diagnosis)
             summary = (
                 f"matched {diagnosis.pattern_id} (confidence {diagnosis.confidence:.2f})"

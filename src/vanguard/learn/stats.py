@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import Field
 
 from vanguard.diagnose.patterns import Pattern
-from vanguard.learn.calibration import outcome_kind, posterior
+from vanguard.learn.calibration import OutcomeCounts, outcome_kind, posterior
 from vanguard.model import Frozen, Outcome, OutcomeStatus
 
 __all__ = ["PatternConfidence", "PatternStats", "pattern_confidences", "summarize"]
@@ -64,13 +64,15 @@ class PatternConfidence(Frozen):
     won: float = Field(ge=0.0)
     lost: float = Field(ge=0.0)
     ignored: int = Field(ge=0)
+    beyond_breaker: int = Field(default=0, ge=0)
+    """Failures past the breaker threshold in a row on one service, not counted."""
     confidence: float
     acts_alone: bool
 
 
 def pattern_confidences(
     patterns: Sequence[Pattern],
-    outcomes: Mapping[str, Sequence[Outcome]],
+    counts: Mapping[str, OutcomeCounts],
     min_confidence: float,
 ) -> list[PatternConfidence]:
     """Each pattern's calibrated confidence, as diagnosis computes it, against the policy.
@@ -80,7 +82,8 @@ def pattern_confidences(
     """
     found: list[PatternConfidence] = []
     for pattern in patterns:
-        post = posterior(pattern.prior_confidence, outcomes.get(pattern.id, ()))
+        mine = counts.get(pattern.id, OutcomeCounts())
+        post = posterior(pattern.prior_confidence, mine)
         found.append(
             PatternConfidence(
                 pattern_id=pattern.id,
@@ -90,6 +93,7 @@ def pattern_confidences(
                 won=post.successes,
                 lost=post.failures,
                 ignored=post.ignored,
+                beyond_breaker=mine.beyond_breaker,
                 confidence=post.mean,
                 acts_alone=pattern.automation_eligible and post.mean >= min_confidence,
             )
