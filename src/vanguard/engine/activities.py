@@ -820,7 +820,16 @@ class Activities:
         unmetered, day = policy.unmetered_actions, timedelta(days=1)
         pattern = diagnosis.pattern_id
         streak = failure_streak(
-            repo.outcomes_for_pattern(pattern, service=service) if pattern else []
+            repo.latest_outcomes(
+                pattern,
+                service=service,
+                action=diagnosis.remedy.action if diagnosis.remedy else None,
+                page=policy.breaker_threshold + 1,
+            )
+            if pattern
+            else (),
+            newest_first=True,
+            enough=policy.breaker_threshold,
         )
         unsettled = now - self._unsettled_hold
         return GateContext(

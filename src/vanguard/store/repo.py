@@ -7,7 +7,7 @@ so what comes out equals what went in. Saving a value for an incident that is no
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -459,7 +459,8 @@ class IncidentRepo:
     def outcomes_for_pattern(self, pattern_id: str, *, service: str | None = None) -> list[Outcome]:
         """Every outcome attributed to a pattern (on one service if given), oldest first.
 
-        Reads the whole history: calibration counts instead (``outcome_counts``).
+        Reads the whole history, for inspection: the engine counts (``outcome_counts``)
+        and reads the newest (``latest_outcomes``) instead.
         """
         query = select(OutcomeRow).where(OutcomeRow.pattern_id == pattern_id)
         if service is not None:
@@ -468,6 +469,46 @@ class IncidentRepo:
             ).where(IncidentRow.service_name == service)
         rows = self.session.scalars(query.order_by(OutcomeRow.finished_at, OutcomeRow.incident_id))
         return [_load(Outcome, row.body, f"outcome {row.incident_id}") for row in rows]
+
+    def latest_outcomes(
+        self, pattern_id: str, *, service: str, action: str | None = None, page: int = 20
+    ) -> Iterator[Outcome]:
+        """A pattern's outcomes on one service that can count for or against its remedy,
+        newest first, read ``page`` at a time as the caller goes on (the circuit breaker
+        stops at the first success).
+
+        Declined and dry-run outcomes are left out: they never count. With ``action``, so
+        are outcomes of another remedy (those stored without one stay).
+        """
+        query = (
+            select(OutcomeRow)
+            .join(IncidentRow, IncidentRow.incident_id == OutcomeRow.incident_id)
+            .where(
+                OutcomeRow.pattern_id == pattern_id,
+                IncidentRow.service_name == service,
+                OutcomeRow.status.in_([status.value for status in SUCCESS | FAILURE]),
+            )
+        )
+        if action is not None:
+            query = query.where(_of_action(action))
+        newest = (OutcomeRow.finished_at.desc(), OutcomeRow.incident_id.desc())
+        after: tuple[datetime, str] | None = None
+        while True:
+            bounded = query
+            if after is not None:
+                at, incident_id = after
+                bounded = query.where(
+                    or_(
+                        OutcomeRow.finished_at < at,
+                        and_(OutcomeRow.finished_at == at, OutcomeRow.incident_id < incident_id),
+                    )
+                )
+            rows = list(self.session.scalars(bounded.order_by(*newest).limit(page)))
+            for row in rows:
+                yield _load(Outcome, row.body, f"outcome {row.incident_id}")
+            if len(rows) < page:
+                return
+            after = (rows[-1].finished_at, rows[-1].incident_id)
 
     def outcome_counts(
         self, remedies: Mapping[str, str], *, breaker_threshold: int | None = None

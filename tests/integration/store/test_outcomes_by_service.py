@@ -1,5 +1,5 @@
-"""A pattern's outcomes as the engine reads them: counted for calibration, and whole for a
-service's breaker."""
+"""A pattern's outcomes as the engine reads them: counted for calibration, newest first for
+a service's breaker, and whole for inspection."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import random
 import pytest
 
 from tests.integration.store import values as v
+from vanguard.decide.breaker import failure_streak
 from vanguard.learn import OutcomeCounts, count_outcomes
 from vanguard.model import Outcome, OutcomeStatus
 from vanguard.store import IncidentRepo, Store
@@ -85,6 +86,34 @@ def test_counts_in_sql_are_the_counts_calibration_defines(store: Store, seed: in
         assert plain[pattern] == count_outcomes(by_service, action=action)
     assert counted[LEAK].beyond_breaker > 0
     assert counted["unseen"] == OutcomeCounts()
+
+
+def test_the_newest_outcomes_come_first_a_page_at_a_time(store: Store) -> None:
+    """Declined and dry-run outcomes, other services and other remedies are left out; the
+    breaker reads no further than its first success."""
+    history = [("checkout", _outcome(n, S.resolved)) for n in range(5)]
+    history += [("checkout", _outcome(5, S.escalated, action=None))]
+    history += [("checkout", _outcome(6, S.failed, action="config.set"))]
+    history += [("search", _outcome(7, S.failed))]
+    history += [("checkout", _outcome(n, S.declined)) for n in range(8, 30)]
+    history += [("checkout", _outcome(n, S.rolled_back)) for n in range(30, 33)]
+    _store(store, history)
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        newest = list(repo.latest_outcomes(LEAK, service="checkout", page=2))
+        mine = list(
+            repo.latest_outcomes(LEAK, service="checkout", action="supervisor.restart", page=2)
+        )
+        streak = failure_streak(
+            repo.latest_outcomes(LEAK, service="checkout", action="supervisor.restart", page=2),
+            newest_first=True,
+        )
+    assert [o.incident_id[-2:] for o in newest] == [
+        "32", "31", "30", "06", "05", "04", "03", "02", "01", "00",
+    ]  # fmt: skip
+    assert "06" not in [o.incident_id[-2:] for o in mine]
+    assert len(mine) == len(newest) - 1
+    assert (streak.count, streak.last_failure_at) == (4, v.at(32))
 
 
 def test_a_rollback_by_hand_after_the_verdict_stops_the_success_counting(store: Store) -> None:

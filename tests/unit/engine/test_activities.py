@@ -528,15 +528,14 @@ def _history(
 
 
 def test_diagnosis_counts_only_the_outcomes_of_the_current_remedy(store: Store) -> None:
-    """Ten failures of the remedy an earlier version had do not lower this one's
-    confidence; the diagnosis names the pattern's version."""
+    """Ten failures of the remedy an earlier version had neither lower this one's
+    confidence nor open its breaker; the diagnosis names the pattern's version."""
     _history(store, "octo/repo", [OutcomeStatus.escalated] * 10, "ci.old_rerun")
-    acts = _activities(store, RerunAdapter(True))
-    alert = _alert()
-    acts.open_incident(OpenInput(incident_id="inc-v", alert=alert))
-    diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-v", alert=alert))
-    assert diagnosis.confidence == pytest.approx(0.95)
-    assert diagnosis.pattern_version == PATTERN.version
+    acts = _activities(store, RerunAdapter(True), PolicyConfig(min_confidence=0.9))
+    _, verify = _through_apply(acts, _alert())
+    assert verify is not None, "acted alone: the prior 0.95 is all it knows of ci.rerun"
+    assert verify.diagnosis.confidence == pytest.approx(0.95)
+    assert verify.diagnosis.pattern_version == PATTERN.version
 
 
 def test_one_flapping_service_drags_the_pattern_down_only_to_its_breaker(store: Store) -> None:
