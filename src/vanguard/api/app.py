@@ -108,7 +108,8 @@ def create_app(
     )
     acts_alone = Gauge(
         "vanguard_pattern_acts_alone",
-        "1 when the pattern's confidence clears the policy and it acts without a person",
+        "1 when the policy lets the pattern act without a person on an alert of confidence 1 "
+        "(the confidence gate multiplies by the alert's confidence)",
         ["pattern"],
         registry=registry,
     )
@@ -181,7 +182,7 @@ def create_app(
         paused.clear()
         for pause in pauses:
             paused.labels(service=pause.service_name or "*").inc()
-        for row in pattern_confidences(patterns, learned, policy.min_confidence):
+        for row in pattern_confidences(patterns, learned, policy):
             confidence.labels(pattern=row.pattern_id).set(row.confidence)
             acts_alone.labels(pattern=row.pattern_id).set(1 if row.acts_alone else 0)
         for kind, n in told.items():

@@ -407,11 +407,11 @@ def patterns_page(request: Request) -> HTMLResponse:
             f"{row.won:g}",
             f"{row.lost:g}",
             f"{row.confidence:.2f}",
-            '<span class="state pass">yes</span>'
+            f'<span class="state pass">{escape(row.reason)}</span>'
             if row.acts_alone
-            else '<span class="state fail">asks a person</span>',
+            else f'<span class="state fail">{escape(row.reason)}</span>',
         ]
-        for row in pattern_confidences(patterns, counts, policy.min_confidence)
+        for row in pattern_confidences(patterns, counts, policy)
     ]
     head = ("pattern", "action", "prior", "won", "lost", "confidence now", "acts alone")
     body = (
@@ -423,9 +423,12 @@ def patterns_page(request: Request) -> HTMLResponse:
         '<p class="muted">The confidence diagnosis uses: the prior counted as 10 outcomes, '
         "updated by outcomes of the current action won (resolved) and lost (rolled back, "
         f"escalated, failed; at most {policy.breaker_threshold} in a row on one service, "
-        "policy breaker_threshold: past that, that service's breaker stops the remedy). A "
-        f"pattern acts alone at {policy.min_confidence:.2f} or more (policy min_confidence) "
-        "when it is automation eligible; below, its remedy waits for a person.</p>"
+        "policy breaker_threshold: past that, that service's breaker stops the remedy). The "
+        "confidence gate compares it times the alert's confidence with "
+        f"{policy.min_confidence:.2f} (policy min_confidence): each row says from which "
+        "alert confidence the pattern acts alone, or why its remedy always waits for a "
+        "person (below min_confidence, not automation eligible, approval required for its "
+        "action) or is never applied (dry run).</p>"
     )
     return _page("Patterns", f"<h1>Patterns</h1>{body}{note}")
 

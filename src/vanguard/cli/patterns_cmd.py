@@ -3,8 +3,8 @@
 Each pattern's confidence is calibrated from the outcomes of the incidents it diagnosed (a
 Beta-binomial update of its prior, ``vanguard.learn``), exactly as the diagnose step does.
 The table shows the prior, the outcomes counted for and against the remedy, the confidence
-diagnosis uses now, and whether that is below the policy's ``min_confidence`` — a pattern
-that keeps failing stops acting on its own and asks a person instead.
+diagnosis uses now, and from which alert confidence the pattern acts without a person under
+the policy — a pattern that keeps failing stops acting on its own and asks a person instead.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from rich.table import Table
 from vanguard.cli.apps import app
 from vanguard.cli.core import ConfigOpt, StoreOpt, console
 from vanguard.config import Settings, load_settings
+from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import load_patterns
-from vanguard.learn import pattern_confidences
+from vanguard.learn import PatternConfidence, pattern_confidences
 from vanguard.store import IncidentRepo, open_store
 
 __all__ = ["patterns_command"]
@@ -42,7 +43,7 @@ def patterns_command(
                 {p.id: p.remedy.action for p in patterns},
                 breaker_threshold=settings.policy.breaker_threshold,
             )
-        rows = pattern_confidences(patterns, counts, settings.policy.min_confidence)
+        rows = pattern_confidences(patterns, counts, settings.policy)
     finally:
         the_store.close()
     if json_out:
@@ -62,15 +63,26 @@ def patterns_command(
             f"{row.won:g}",
             f"{row.lost:g}",
             f"{row.confidence:.2f}",
-            "yes" if row.acts_alone else "asks",
+            _alone(row, settings.policy),
         )
     console.print(table)
+    policy = settings.policy
     console.print(
         "now: the confidence diagnosis uses, the prior counted as 10 outcomes and updated "
         "by outcomes of the current action won (resolved) and lost (rolled back, escalated, "
-        f"failed; at most {settings.policy.breaker_threshold} in a row per service, policy "
-        "breaker_threshold); a pattern "
-        f"acts alone at ≥ {settings.policy.min_confidence:.2f} (policy min_confidence) "
-        "when automation_eligible, else it asks a person",
+        f"failed; at most {policy.breaker_threshold} in a row per service, policy "
+        "breaker_threshold). alone: the alert confidence from which the pattern acts "
+        "without a person, since the confidence gate compares now × the alert's confidence "
+        f"with {policy.min_confidence:.2f} (policy min_confidence); 'asks' when it always "
+        "asks (below min_confidence, not automation_eligible, require_approval_for, the "
+        "rollback_safe gate; --json says which), "
+        "'dry run' when the policy applies nothing",
         highlight=False,
     )
+
+
+def _alone(row: PatternConfidence, policy: PolicyConfig) -> str:
+    """The alert confidence from which the pattern acts alone, or why it never does."""
+    if row.min_alert_confidence is None:
+        return "dry run" if policy.dry_run else "asks"
+    return f"≥{row.min_alert_confidence:.2f}" if row.min_alert_confidence else "any"

@@ -56,3 +56,30 @@ def test_failures_lower_the_confidence_until_the_pattern_asks_a_person(tmp_path:
     table = CliRunner().invoke(app, ["patterns", "--store", url])
     line = next(x for x in table.output.splitlines() if x.startswith("memory_leak_gradual"))
     assert line.split()[1:] == ["supervisor.restart", "0.90", "0", "3", "0.69", "asks"]
+
+
+def test_a_pattern_the_policy_always_asks_about_is_not_shown_acting_alone(
+    tmp_path: Path,
+) -> None:
+    """Under ``require_approval_for: [supervisor.restart]`` every restart waits for a
+    person, whatever the pattern's confidence."""
+    url = _store(tmp_path, [])
+    config = tmp_path / "vanguard.yaml"
+    config.write_text("policy:\n  require_approval_for: [supervisor.restart]\n", "utf-8")
+    result = CliRunner().invoke(app, ["patterns", "-c", str(config), "--store", url, "--json"])
+    assert result.exit_code == 0, result.output
+    row = {r["pattern_id"]: r for r in json.loads(result.output)}["memory_leak_gradual"]
+    assert (row["confidence"], row["acts_alone"]) == (0.9, False)
+    assert row["min_alert_confidence"] is None
+    assert "require_approval_for covers supervisor.restart" in row["reason"]
+
+
+def test_the_table_says_from_which_alert_confidence_a_pattern_acts_alone(
+    tmp_path: Path,
+) -> None:
+    """0.9 × an alert's confidence must reach min_confidence 0.8: alerts of 0.89 or more."""
+    table = CliRunner().invoke(app, ["patterns", "--store", _store(tmp_path, [])])
+    assert table.exit_code == 0, table.output
+    line = next(x for x in table.output.splitlines() if x.startswith("memory_leak_gradual"))
+    assert line.split()[-2:] == ["0.90", "≥0.89"]
+    assert "now × the alert's confidence" in " ".join(table.output.split())
