@@ -180,6 +180,7 @@ class Diagnosis(Frozen):
     automation_eligible: bool = False
     reasons: tuple[str, ...] = ()
     pattern_version: int | None = None
+    """The matched pattern's version (``None``: no pattern, or diagnosed before it was kept)."""
     verify: tuple[VerifySeries, ...] | None = None
     """The series that judge the remedy, as the pattern named them when it matched."""
 
@@ -329,6 +330,13 @@ class Outcome(Frozen):
     """``False`` when the outcome says nothing about the remedy: the action was applied but
     the store failed while it was being verified. Calibration and the circuit breaker leave
     such outcomes out."""
+    action: str | None = None
+    """The remedy's action kind the diagnosis named. Calibration and the circuit breaker
+    count an outcome only for that action; one without (no remedy, or stored by an older
+    Vanguard without a diagnosis to take it from) counts for whatever action the pattern
+    has."""
+    pattern_version: int | None = None
+    """The matched pattern's version, for the record (``None``: not known)."""
 
 
 RollbackRequest.model_rebuild()

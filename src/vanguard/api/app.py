@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,6 @@ from vanguard.api.bodies import HostCheck
 from vanguard.api.starter import IncidentStarter
 from vanguard.config import ServiceConfig
 from vanguard.decide import PolicyConfig
-from vanguard.decide.policy import under_policy
 from vanguard.diagnose.patterns import Pattern
 from vanguard.incident import IncidentState
 from vanguard.learn import pattern_confidences
@@ -113,9 +111,8 @@ def create_app(
     )
     acts_alone = Gauge(
         "vanguard_pattern_acts_alone",
-        "1 when the pattern acts without a person under the policy: its confidence clears "
-        "min_confidence (each alert's own confidence multiplies in), it is automation "
-        "eligible, its action is not in require_approval_for and the policy not in dry run",
+        "1 when the policy lets the pattern act without a person on an alert of confidence 1 "
+        "(the confidence gate multiplies by the alert's confidence)",
         ["pattern"],
         registry=registry,
     )
@@ -176,23 +173,26 @@ def create_app(
             repo = IncidentRepo(session)
             counts = repo.count_by_state()
             pauses = PauseRepo(session).active(datetime.now(UTC))
-            outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
+            policy: PolicyConfig = app.state.policy
+            learned = repo.outcome_counts(
+                {p.id: p.remedy.action for p in patterns},
+                breaker_threshold=policy.breaker_threshold,
+            )
+            statuses = repo.count_outcomes_by_status(p.id for p in patterns)
             told = AuditLog(session).count_by_kind(NOTIFICATION_KINDS)
         for state in IncidentState:
             by_state.labels(state=str(state)).set(counts.get(state, 0))
         paused.clear()
         for pause in pauses:
             paused.labels(service=pause.service_name or "*").inc()
-        policy: PolicyConfig = app.state.policy
-        rows = pattern_confidences(patterns, outcomes, policy.min_confidence)
-        for row in under_policy(rows, policy):
+        for row in pattern_confidences(patterns, learned, policy):
             confidence.labels(pattern=row.pattern_id).set(row.confidence)
             acts_alone.labels(pattern=row.pattern_id).set(1 if row.acts_alone else 0)
         for kind, n in told.items():
             notifications.labels(kind=kind).set(n)
         outcomes_by.clear()
-        for pattern_id, finished in outcomes.items():
-            for status, n in Counter(o.status.value for o in finished).items():
+        for pattern_id, by_status in statuses.items():
+            for status, n in by_status.items():
                 outcomes_by.labels(pattern=pattern_id, status=status).set(n)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -34,7 +34,6 @@ from vanguard.ci.health import (
 )
 from vanguard.ci.records import CiRepo
 from vanguard.decide import PolicyConfig
-from vanguard.decide.policy import under_policy
 from vanguard.diagnose.patterns import Pattern
 from vanguard.incident import Incident, IncidentState
 from vanguard.learn import pattern_confidences
@@ -405,8 +404,10 @@ def patterns_page(request: Request) -> HTMLResponse:
     patterns: Sequence[Pattern] = request.app.state.patterns
     policy: PolicyConfig = request.app.state.policy
     with _store(request).read_session() as session:
-        repo = IncidentRepo(session)
-        outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
+        counts = IncidentRepo(session).outcome_counts(
+            {p.id: p.remedy.action for p in patterns},
+            breaker_threshold=policy.breaker_threshold,
+        )
     rows = [
         [
             escape(f"{row.pattern_id} v{row.version}"),
@@ -415,15 +416,11 @@ def patterns_page(request: Request) -> HTMLResponse:
             f"{row.won:g}",
             f"{row.lost:g}",
             f"{row.confidence:.2f}",
-            '<span class="state pass">yes</span>'
+            f'<span class="state pass">{escape(row.reason)}</span>'
             if row.acts_alone
-            else '<span class="state fail">dry run</span>'
-            if policy.dry_run
-            else '<span class="state fail">asks a person</span>',
+            else f'<span class="state fail">{escape(row.reason)}</span>',
         ]
-        for row in under_policy(
-            pattern_confidences(patterns, outcomes, policy.min_confidence), policy
-        )
+        for row in pattern_confidences(patterns, counts, policy)
     ]
     head = ("pattern", "action", "prior", "won", "lost", "confidence now", "acts alone")
     body = (
@@ -433,12 +430,14 @@ def patterns_page(request: Request) -> HTMLResponse:
     )
     note = (
         '<p class="muted">The confidence diagnosis uses: the prior counted as 10 outcomes, '
-        "updated by outcomes won (resolved) and lost (rolled back, escalated, failed). A "
-        "pattern acts alone when that confidence times the alert's own is "
-        f"{policy.min_confidence:.2f} or more (policy min_confidence), it is automation "
-        "eligible and its action is not in require_approval_for; otherwise its remedy "
-        "waits for a person. <em>yes</em> counts a sure alert (confidence 1): a less sure "
-        "one may still ask.</p>"
+        "updated by outcomes of the current action won (resolved) and lost (rolled back, "
+        f"escalated, failed; at most {policy.breaker_threshold} in a row on one service, "
+        "policy breaker_threshold: past that, that service's breaker stops the remedy). The "
+        "confidence gate compares it times the alert's confidence with "
+        f"{policy.min_confidence:.2f} (policy min_confidence): each row says from which "
+        "alert confidence the pattern acts alone, or why its remedy always waits for a "
+        "person (below min_confidence, not automation eligible, approval required for its "
+        "action) or is never applied (dry run).</p>"
     )
     return _page("Patterns", f"<h1>Patterns</h1>{body}{note}")
 

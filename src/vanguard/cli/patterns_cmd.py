@@ -3,10 +3,8 @@
 Each pattern's confidence is calibrated from the outcomes of the incidents it diagnosed (a
 Beta-binomial update of its prior, ``vanguard.learn``), exactly as the diagnose step does.
 The table shows the prior, the outcomes counted for and against the remedy, the confidence
-diagnosis uses now, and whether the pattern acts alone under the policy: the confidence
-clears ``min_confidence`` (a pattern that keeps failing stops acting on its own and asks a
-person instead), the action is not in ``require_approval_for`` and the policy is not in
-dry run. The confidence gate multiplies in each alert's own confidence as well.
+diagnosis uses now, and from which alert confidence the pattern acts without a person under
+the policy — a pattern that keeps failing stops acting on its own and asks a person instead.
 """
 
 from __future__ import annotations
@@ -21,9 +19,9 @@ from rich.table import Table
 from vanguard.cli.apps import app
 from vanguard.cli.core import StoreOpt, console
 from vanguard.config import Settings, load_settings
-from vanguard.decide.policy import under_policy
+from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import load_patterns
-from vanguard.learn import pattern_confidences
+from vanguard.learn import PatternConfidence, pattern_confidences
 from vanguard.store import IncidentRepo, open_store
 
 __all__ = ["patterns_command"]
@@ -56,10 +54,11 @@ def patterns_command(
     the_store = open_store(store or settings.resolved_store_url(), create=False)
     try:
         with the_store.session() as session:
-            repo = IncidentRepo(session)
-            outcomes = repo.outcomes_by_pattern(p.id for p in patterns)
-        policy = settings.policy
-        rows = under_policy(pattern_confidences(patterns, outcomes, policy.min_confidence), policy)
+            counts = IncidentRepo(session).outcome_counts(
+                {p.id: p.remedy.action for p in patterns},
+                breaker_threshold=settings.policy.breaker_threshold,
+            )
+        rows = pattern_confidences(patterns, counts, settings.policy)
     finally:
         the_store.close()
     if json_out:
@@ -79,15 +78,26 @@ def patterns_command(
             f"{row.won:g}",
             f"{row.lost:g}",
             f"{row.confidence:.2f}",
-            "yes" if row.acts_alone else "dry run" if policy.dry_run else "asks",
+            _alone(row, settings.policy),
         )
     console.print(table)
+    policy = settings.policy
     console.print(
         "now: the confidence diagnosis uses, the prior counted as 10 outcomes and updated "
-        "by outcomes won (resolved) and lost (rolled back, escalated, failed); a pattern "
-        f"acts alone when now × the alert's own confidence is ≥ {policy.min_confidence:.2f} "
-        "(policy min_confidence), it is automation_eligible and its action is not in "
-        "require_approval_for, else it asks a person; 'yes' counts an alert that is sure "
-        "(confidence 1): a less sure alert may still ask",
+        "by outcomes of the current action won (resolved) and lost (rolled back, escalated, "
+        f"failed; at most {policy.breaker_threshold} in a row per service, policy "
+        "breaker_threshold). alone: the alert confidence from which the pattern acts "
+        "without a person, since the confidence gate compares now × the alert's confidence "
+        f"with {policy.min_confidence:.2f} (policy min_confidence); 'asks' when it always "
+        "asks (below min_confidence, not automation_eligible, require_approval_for, the "
+        "rollback_safe gate; --json says which), "
+        "'dry run' when the policy applies nothing",
         highlight=False,
     )
+
+
+def _alone(row: PatternConfidence, policy: PolicyConfig) -> str:
+    """The alert confidence from which the pattern acts alone, or why it never does."""
+    if row.min_alert_confidence is None:
+        return "dry run" if policy.dry_run else "asks"
+    return f"≥{row.min_alert_confidence:.2f}" if row.min_alert_confidence else "any"

@@ -1,17 +1,17 @@
 """Circuit breaker: stop repeating a remedy that keeps failing.
 
 The breaker counts the *consecutive* failed outcomes (rolled back, escalated, failed) of a
-pattern on a service, newest first; a resolved outcome ends the streak, declined and dry-run
-outcomes are skipped, and so are outcomes that teach nothing, except an action that failed
-before it began (a misconfigured service: it fails every time). At ``threshold`` failures
-it opens. After ``cooldown`` since the last failure it is half-open: one trial is let
-through, and a failed trial re-opens it at once because the streak is still at or over the
-threshold.
+pattern's current remedy on a service, newest first; a resolved outcome ends the streak,
+declined and dry-run outcomes are skipped, and so are outcomes that teach nothing, except
+an action that failed before it began (a misconfigured service: it fails every time). At
+``threshold`` failures it opens. After ``cooldown`` since the last failure it is half-open:
+one trial is let through, and a failed trial re-opens it at once because the streak is
+still at or over the threshold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -49,17 +49,29 @@ def _breaker_kind(outcome: Outcome) -> Literal["success", "failure", "ignored"]:
     return outcome_kind(outcome)
 
 
-def failure_streak(outcomes: Sequence[Outcome]) -> FailureStreak:
-    """Count trailing failures of ``outcomes`` in time order (the input order is irrelevant)."""
+def failure_streak(
+    outcomes: Iterable[Outcome], *, newest_first: bool = False, enough: int | None = None
+) -> FailureStreak:
+    """Count trailing failures of ``outcomes`` in time order.
+
+    The input order is irrelevant unless ``newest_first`` says the outcomes come newest
+    first; then they are read lazily, up to the first success or, with ``enough``, until
+    that many failures are counted (the breaker needs no more than its threshold).
+    """
+    ordered = (
+        outcomes if newest_first else sorted(outcomes, key=lambda o: o.finished_at, reverse=True)
+    )
     count = 0
     last: datetime | None = None
-    for outcome in sorted(outcomes, key=lambda o: o.finished_at, reverse=True):
+    for outcome in ordered:
         kind = _breaker_kind(outcome)
         if kind == "success":
             break
         if kind == "failure":
             count += 1
             last = last or outcome.finished_at
+            if enough is not None and count >= enough:
+                break
     return FailureStreak(count=count, last_failure_at=last)
 
 

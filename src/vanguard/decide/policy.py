@@ -13,7 +13,7 @@ outcome is one of four, in this order:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -22,7 +22,6 @@ from vanguard.decide.gates import GATES, Gate, GateContext, GateFactory
 from vanguard.decide.windows import Window
 from vanguard.errors import ConfigError
 from vanguard.fields import exact_kind
-from vanguard.learn.stats import PatternConfidence
 from vanguard.model import Decision, Diagnosis, Frozen, GateVerdict, OutcomeStatus
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "PolicyConfig",
     "build_gates",
     "decide",
-    "under_policy",
 ]
 
 REQUIRED_GATES: tuple[str, ...] = (
@@ -134,13 +132,6 @@ class PolicyConfig(Frozen):
             raise ValueError("; ".join(unheard))
         return value
 
-    def always_asks(self, action: str) -> bool:
-        """Whether every remedy of kind ``action`` waits for a person, however sure the
-        diagnosis: the kind is in ``require_approval_for`` (or ``*`` is)."""
-        return "approval" in self.gates and (
-            "*" in self.require_approval_for or action in self.require_approval_for
-        )
-
     @model_validator(mode="after")
     def _consistent_limits(self) -> PolicyConfig:
         if self.max_actions_per_service_per_week < self.max_actions_per_service_per_day:
@@ -150,20 +141,6 @@ class PolicyConfig(Frozen):
                 f"({self.max_actions_per_service_per_day})"
             )
         return self
-
-
-def under_policy(
-    rows: Iterable[PatternConfidence], policy: PolicyConfig
-) -> list[PatternConfidence]:
-    """``rows`` with ``acts_alone`` false where the policy never lets the pattern act alone
-    whatever its confidence: in dry run (nothing is applied), or when its action always
-    asks a person (``PolicyConfig.always_asks``)."""
-    return [
-        row.model_copy(update={"acts_alone": False})
-        if row.acts_alone and (policy.dry_run or policy.always_asks(row.action))
-        else row
-        for row in rows
-    ]
 
 
 def build_gates(

@@ -698,10 +698,11 @@ class Activities:
             if record.diagnosis is not None:
                 return record.diagnosis
             service = self._service(inp.alert.service_name)
-            outcomes = repo.outcomes_by_pattern(p.id for p in self.patterns)
-            confidences = {
-                p.id: calibrate(p.prior_confidence, outcomes[p.id]) for p in self.patterns
-            }
+            counts = repo.outcome_counts(
+                {p.id: p.remedy.action for p in self.patterns},
+                breaker_threshold=self.settings.policy.breaker_threshold,
+            )
+            confidences = {p.id: calibrate(p.prior_confidence, counts[p.id]) for p in self.patterns}
             diagnosis = match(
                 inp.alert,
                 self.patterns,
@@ -818,7 +819,16 @@ class Activities:
         unmetered, day = policy.unmetered_actions, timedelta(days=1)
         pattern = diagnosis.pattern_id
         streak = failure_streak(
-            repo.outcomes_for_pattern(pattern, service=service) if pattern else []
+            repo.latest_outcomes(
+                pattern,
+                service=service,
+                action=diagnosis.remedy.action if diagnosis.remedy else None,
+                page=policy.breaker_threshold + 1,
+            )
+            if pattern
+            else (),
+            newest_first=True,
+            enough=policy.breaker_threshold,
         )
         unsettled = now - self._unsettled_hold
         return GateContext(

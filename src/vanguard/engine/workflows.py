@@ -441,6 +441,8 @@ class RemediationWorkflow:
             verification=verification,
             finished_at=workflow.now(),
             teaches=teaches,
+            action=diagnosis.remedy.action if diagnosis.remedy else None,
+            pattern_version=diagnosis.pattern_version,
         )
         stored: Outcome | None = await self._call(
             Activities.close_incident,

@@ -3,9 +3,11 @@
 from vanguard.learn.calibration import (
     FAILURE,
     SUCCESS,
+    OutcomeCounts,
     Posterior,
     calibrate,
     calibrate_patterns,
+    count_outcomes,
     outcome_kind,
     posterior,
 )
@@ -19,11 +21,13 @@ from vanguard.learn.stats import (
 __all__ = [
     "FAILURE",
     "SUCCESS",
+    "OutcomeCounts",
     "PatternConfidence",
     "PatternStats",
     "Posterior",
     "calibrate",
     "calibrate_patterns",
+    "count_outcomes",
     "outcome_kind",
     "pattern_confidences",
     "posterior",

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from vanguard.diagnose.patterns import Pattern
-from vanguard.learn.calibration import outcome_kind, posterior
+from vanguard.learn.calibration import OutcomeCounts, outcome_kind, posterior
 from vanguard.model import Frozen, Outcome, OutcomeStatus
+
+if TYPE_CHECKING:
+    from vanguard.decide.policy import PolicyConfig
 
 __all__ = ["PatternConfidence", "PatternStats", "pattern_confidences", "summarize"]
 
@@ -64,23 +68,38 @@ class PatternConfidence(Frozen):
     won: float = Field(ge=0.0)
     lost: float = Field(ge=0.0)
     ignored: int = Field(ge=0)
+    beyond_breaker: int = Field(default=0, ge=0)
+    """Failures past the breaker threshold in a row on one service, not counted."""
     confidence: float
     acts_alone: bool
+    """Whether an alert of confidence 1 would be acted on without asking anyone."""
+    min_alert_confidence: float | None
+    """The lowest alert confidence acted on without a person (the confidence gate compares
+    the pattern's confidence times the alert's with ``min_confidence``); ``None`` when it
+    never acts alone."""
+    reason: str
 
 
 def pattern_confidences(
     patterns: Sequence[Pattern],
-    outcomes: Mapping[str, Sequence[Outcome]],
-    min_confidence: float,
+    counts: Mapping[str, OutcomeCounts],
+    policy: PolicyConfig,
 ) -> list[PatternConfidence]:
     """Each pattern's calibrated confidence, as diagnosis computes it, against the policy.
 
-    ``acts_alone``: the confidence clears ``min_confidence`` and the pattern is automation
-    eligible; otherwise the confidence gate asks a person before the remedy runs.
+    ``acts_alone`` is what the gates a person can override would say to an alert of
+    confidence 1: the pattern is automation eligible, the policy neither runs dry nor
+    requires approval for its action (``require_approval_for``, ``*`` for all) nor, with the
+    ``rollback_safe`` gate listed, an undo it lacks, and its confidence clears
+    ``min_confidence``. Hard gates (rate limits, windows, the breaker, pauses) depend on
+    the moment and are left out.
     """
     found: list[PatternConfidence] = []
     for pattern in patterns:
-        post = posterior(pattern.prior_confidence, outcomes.get(pattern.id, ()))
+        mine = counts.get(pattern.id, OutcomeCounts())
+        post = posterior(pattern.prior_confidence, mine)
+        asks = _asks(pattern, post.mean, policy)
+        alone = None if asks else _alone_from(post.mean, policy)
         found.append(
             PatternConfidence(
                 pattern_id=pattern.id,
@@ -90,8 +109,46 @@ def pattern_confidences(
                 won=post.successes,
                 lost=post.failures,
                 ignored=post.ignored,
+                beyond_breaker=mine.beyond_breaker,
                 confidence=post.mean,
-                acts_alone=pattern.automation_eligible and post.mean >= min_confidence,
+                acts_alone=alone is not None,
+                min_alert_confidence=alone,
+                reason=asks
+                or (
+                    f"acts alone on alerts of confidence {alone:.2f} or more"
+                    if alone
+                    else "acts alone whatever the alert's confidence"
+                ),
             )
         )
     return found
+
+
+def _asks(pattern: Pattern, confidence: float, policy: PolicyConfig) -> str:
+    """Why every incident of ``pattern`` waits for a person or applies nothing, or ``""``."""
+    action = pattern.remedy.action
+    gates = policy.gates
+    if policy.dry_run:
+        return "policy dry_run: applies nothing, says what it would do"
+    if not pattern.automation_eligible:
+        return "not automation_eligible: asks a person"
+    if "approval" in gates and (
+        "*" in policy.require_approval_for or action in policy.require_approval_for
+    ):
+        return f"policy require_approval_for covers {action}: asks a person"
+    if "rollback_safe" in gates and not pattern.rollback_safe:
+        return "the rollback_safe gate asks a person: the remedy cannot be undone"
+    if "confidence" in gates and confidence < policy.min_confidence:
+        return (
+            f"confidence {confidence:.2f} < min_confidence {policy.min_confidence:.2f}: "
+            "asks a person"
+        )
+    return ""
+
+
+def _alone_from(confidence: float, policy: PolicyConfig) -> float:
+    """The lowest alert confidence whose product with ``confidence`` clears the gate
+    (``confidence`` clears ``min_confidence`` already)."""
+    if "confidence" not in policy.gates or policy.min_confidence == 0.0:
+        return 0.0
+    return policy.min_confidence / confidence

@@ -7,17 +7,26 @@ so what comes out equals what went in. Saving a value for an incident that is no
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from vanguard.errors import StoreError
 from vanguard.incident import TERMINAL, Incident, IncidentState
-from vanguard.model import ActionResult, Decision, Diagnosis, Outcome, Signal, Verification
+from vanguard.learn.calibration import FAILURE, SUCCESS, OutcomeCounts
+from vanguard.model import (
+    ActionResult,
+    Decision,
+    Diagnosis,
+    Outcome,
+    OutcomeStatus,
+    Signal,
+    Verification,
+)
 from vanguard.redact import redact_mapping, redact_text
 from vanguard.store.audit import AuditEntry, AuditLog
 from vanguard.store.tables import (
@@ -319,6 +328,9 @@ class IncidentRepo:
         row.pattern_id = outcome.pattern_id
         row.status = outcome.status.value
         row.finished_at = outcome.finished_at
+        row.teaches = outcome.teaches
+        row.action = outcome.action
+        row.pattern_version = outcome.pattern_version
         row.body = _json(outcome)
         self.session.flush()
 
@@ -470,9 +482,10 @@ class IncidentRepo:
             )
 
     def outcomes_for_pattern(self, pattern_id: str, *, service: str | None = None) -> list[Outcome]:
-        """Outcomes attributed to a pattern (on one service if given), oldest first.
+        """Every outcome attributed to a pattern (on one service if given), oldest first.
 
-        All services calibrate a pattern's confidence; one service's streak opens its breaker.
+        Reads the whole history, for inspection: the engine counts (``outcome_counts``)
+        and reads the newest (``latest_outcomes``) instead.
         """
         query = select(OutcomeRow).where(OutcomeRow.pattern_id == pattern_id)
         if service is not None:
@@ -482,21 +495,141 @@ class IncidentRepo:
         rows = self.session.scalars(query.order_by(OutcomeRow.finished_at, OutcomeRow.incident_id))
         return [_load(Outcome, row.body, f"outcome {row.incident_id}") for row in rows]
 
-    def outcomes_by_pattern(self, pattern_ids: Iterable[str]) -> dict[str, list[Outcome]]:
-        """Each pattern's outcomes on every service, oldest first, in one query."""
+    def latest_outcomes(
+        self, pattern_id: str, *, service: str, action: str | None = None, page: int = 20
+    ) -> Iterator[Outcome]:
+        """A pattern's outcomes on one service that can count for or against its remedy,
+        newest first, read ``page`` at a time as the caller goes on (the circuit breaker
+        stops at the first success).
+
+        Declined and dry-run outcomes are left out: they never count. With ``action``, so
+        are outcomes of another remedy (those stored without one stay).
+        """
+        query = (
+            select(OutcomeRow)
+            .join(IncidentRow, IncidentRow.incident_id == OutcomeRow.incident_id)
+            .where(
+                OutcomeRow.pattern_id == pattern_id,
+                IncidentRow.service_name == service,
+                OutcomeRow.status.in_([status.value for status in SUCCESS | FAILURE]),
+            )
+        )
+        if action is not None:
+            query = query.where(_of_action(action))
+        newest = (OutcomeRow.finished_at.desc(), OutcomeRow.incident_id.desc())
+        after: tuple[datetime, str] | None = None
+        while True:
+            bounded = query
+            if after is not None:
+                at, incident_id = after
+                bounded = query.where(
+                    or_(
+                        OutcomeRow.finished_at < at,
+                        and_(OutcomeRow.finished_at == at, OutcomeRow.incident_id < incident_id),
+                    )
+                )
+            rows = list(self.session.scalars(bounded.order_by(*newest).limit(page)))
+            for row in rows:
+                yield _load(Outcome, row.body, f"outcome {row.incident_id}")
+            if len(rows) < page:
+                return
+            after = (rows[-1].finished_at, rows[-1].incident_id)
+
+    def outcome_counts(
+        self, remedies: Mapping[str, str], *, breaker_threshold: int | None = None
+    ) -> dict[str, OutcomeCounts]:
+        """Each pattern's outcomes as calibration counts them, counted in SQL.
+
+        ``remedies`` maps each pattern to its current action; only outcomes of that action
+        (or stored without one) count, and on each service at most ``breaker_threshold``
+        failures in a row, as ``vanguard.learn.count_outcomes`` does: a failure is past the
+        threshold when the ``breaker_threshold`` outcomes that count before it on its
+        service all failed. That takes a window over the outcomes that count, so only
+        patterns with more failures than that are looked at in order.
+        """
+        found = {pattern_id: OutcomeCounts() for pattern_id in remedies}
+        if not remedies:
+            return found
+        won = and_(OutcomeRow.teaches, OutcomeRow.status.in_(_values(SUCCESS)))
+        lost = and_(OutcomeRow.teaches, OutcomeRow.status.in_(_values(FAILURE)))
+        mine = or_(
+            *(
+                and_(OutcomeRow.pattern_id == pattern_id, _of_action(action))
+                for pattern_id, action in remedies.items()
+            )
+        )
+        totals = (
+            select(
+                OutcomeRow.pattern_id,
+                func.count(),
+                func.sum(case((won, 1), else_=0)),
+                func.sum(case((lost, 1), else_=0)),
+            )
+            .where(mine)
+            .group_by(OutcomeRow.pattern_id)
+        )
+        for pattern_id, total, wins, losses in self.session.execute(totals):
+            found[pattern_id] = OutcomeCounts(
+                won=int(wins), lost=int(losses), ignored=int(total - wins - losses)
+            )
+        hurt = [p for p, counts in found.items() if counts.lost > (breaker_threshold or 0)]
+        if breaker_threshold is None or not hurt:
+            return found
+        failed = case((lost, 1), else_=0)
+        counting = (
+            select(
+                OutcomeRow.pattern_id,
+                failed.label("failed"),
+                func.sum(failed)
+                .over(
+                    partition_by=(OutcomeRow.pattern_id, IncidentRow.service_name),
+                    order_by=(OutcomeRow.finished_at, OutcomeRow.incident_id),
+                    rows=(-breaker_threshold, -1),
+                )
+                .label("failed_before"),
+            )
+            .join(IncidentRow, IncidentRow.incident_id == OutcomeRow.incident_id)
+            .where(mine, OutcomeRow.pattern_id.in_(hurt), or_(won, lost))
+            .subquery()
+        )
+        past = (
+            select(counting.c.pattern_id, func.count())
+            .where(counting.c.failed == 1, counting.c.failed_before == breaker_threshold)
+            .group_by(counting.c.pattern_id)
+        )
+        for pattern_id, n in self.session.execute(past):
+            counts = found[pattern_id]
+            found[pattern_id] = counts.model_copy(
+                update={"lost": counts.lost - n, "beyond_breaker": n}
+            )
+        return found
+
+    def count_outcomes_by_status(self, pattern_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        """How many outcomes of each status each pattern has, counted in SQL."""
         wanted = list(dict.fromkeys(pattern_ids))
-        found: dict[str, list[Outcome]] = {pattern_id: [] for pattern_id in wanted}
-        query = select(OutcomeRow).where(OutcomeRow.pattern_id.in_(wanted))
-        for row in self.session.scalars(
-            query.order_by(OutcomeRow.finished_at, OutcomeRow.incident_id)
-        ):
-            if row.pattern_id is not None:
-                found[row.pattern_id].append(_load(Outcome, row.body, f"outcome {row.incident_id}"))
+        found: dict[str, dict[str, int]] = {pattern_id: {} for pattern_id in wanted}
+        query = (
+            select(OutcomeRow.pattern_id, OutcomeRow.status, func.count())
+            .where(OutcomeRow.pattern_id.in_(wanted))
+            .group_by(OutcomeRow.pattern_id, OutcomeRow.status)
+        )
+        for pattern_id, status, n in self.session.execute(query):
+            if pattern_id is not None:
+                found[pattern_id][status] = n
         return found
 
     def _require(self, incident_id: str) -> None:
         if self.session.get(IncidentRow, incident_id) is None:
             raise StoreError(f"incident {incident_id!r} is not stored; save_incident comes first")
+
+
+def _of_action(action: str) -> ColumnElement[bool]:
+    """Outcomes of ``action``, and those stored before outcomes kept their action."""
+    return or_(OutcomeRow.action == action, OutcomeRow.action.is_(None))
+
+
+def _values(statuses: Iterable[OutcomeStatus]) -> list[str]:
+    return sorted(status.value for status in statuses)
 
 
 def _pattern_of(body: Mapping[str, Any] | None) -> str | None:

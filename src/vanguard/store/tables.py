@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     TypeDecorator,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -163,14 +164,20 @@ class VerificationRow(Base):
 
 
 class OutcomeRow(Base):
+    """``teaches`` and ``action`` are there for calibration to count in SQL."""
+
     __tablename__ = "outcomes"
+    __table_args__ = (Index("ix_outcomes_pattern_finished", "pattern_id", "finished_at"),)
 
     incident_id: Mapped[str] = mapped_column(
         ID, ForeignKey("incidents.incident_id", ondelete="CASCADE"), primary_key=True
     )
-    pattern_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    pattern_id: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(40))
     finished_at: Mapped[datetime]
+    teaches: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    action: Mapped[str | None] = mapped_column(String(200))
+    pattern_version: Mapped[int | None] = mapped_column(Integer)
     body: Mapped[dict[str, Any]]
 
 

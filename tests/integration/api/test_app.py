@@ -106,6 +106,26 @@ def test_metrics_expose_pauses_and_what_outcomes_taught_each_pattern(store: Stor
     assert 'vanguard_automation_paused{service="db"} 1.0' in after
 
 
+def test_a_pattern_whose_action_needs_approval_is_not_said_to_act_alone(store: Store) -> None:
+    """The gauge and the dashboard follow the policy's approvals, and the page says the
+    confidence gate multiplies by the alert's confidence."""
+    patterns = load_patterns()
+    asks = TestClient(
+        create_app(
+            store,
+            patterns=patterns,
+            policy=PolicyConfig(require_approval_for=("supervisor.restart",)),
+        )
+    )
+    assert 'vanguard_pattern_acts_alone{pattern="memory_leak_gradual"} 0.0' in (
+        asks.get("/metrics").text
+    )
+    assert "require_approval_for covers supervisor.restart" in asks.get("/patterns").text
+    alone = TestClient(create_app(store, patterns=patterns)).get("/patterns").text
+    assert "acts alone on alerts of confidence 0.89 or more" in alone
+    assert "times the alert's confidence" in alone
+
+
 def test_metrics_count_what_became_of_messages_to_people(store: Store) -> None:
     with store.session() as session:
         audit = AuditLog(session)

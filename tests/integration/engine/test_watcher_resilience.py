@@ -159,7 +159,8 @@ async def test_a_store_failing_during_verification_teaches_the_pattern_nothing(
     leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
 ) -> None:
     """A restart that may well have worked must not count against its pattern because the
-    store was down while it was being verified."""
+    store was down while it was being verified. The outcome names the remedy it tried and
+    the pattern's version, which calibration and the breaker count by."""
     (svc,) = leaky(["verified"], 0.0)
     settings = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
@@ -183,6 +184,7 @@ async def test_a_store_failing_during_verification_teaches_the_pattern_nothing(
     assert not outcome.teaches
     assert [o.teaches for o in learned] == [False]
     assert outcome_kind(learned[0]) == "ignored"
+    assert (learned[0].action, learned[0].pattern_version) == ("supervisor.restart", 1)
 
 
 class _Late(http.server.BaseHTTPRequestHandler):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -17,11 +19,12 @@ from sqlalchemy.engine import make_url
 
 import vanguard.ci.tables  # noqa: F401  (registers the CI agent's tables in the metadata)
 from tests.integration.store import values as v
+from vanguard.model import OutcomeStatus
 from vanguard.store import IncidentRepo, open_store
 from vanguard.store.database import MIGRATIONS_DIR, alembic_config
-from vanguard.store.tables import metadata
+from vanguard.store.tables import UtcDateTime, metadata
 
-HEAD = "0007"
+HEAD = "0008"
 TABLES = {
     "actions",
     "ci_attempts",
@@ -80,6 +83,7 @@ def test_there_is_one_linear_history() -> None:
     assert scripts.get_heads() == [HEAD]
     assert [r.revision for r in scripts.walk_revisions()] == [
         HEAD,
+        "0007",
         "0006",
         "0005",
         "0004",
@@ -186,3 +190,147 @@ def test_a_store_at_an_older_revision_keeps_its_rows_when_migrated(
     assert record.actions == (action,)
     assert ledger == 1
     assert revision_of(store_url) == HEAD
+
+
+def _at_revision(url: str, revision: str) -> None:
+    if url.startswith("sqlite"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), revision)
+    finally:
+        engine.dispose()
+
+
+def _rows_at_0007(url: str, n: int) -> None:
+    """``n`` incidents diagnosed with a restart and resolved, as 0007 stored them, plus one
+    whose outcome taught nothing, one without a diagnosis and one no pattern explained."""
+    incidents = sa.table(
+        "incidents",
+        *(sa.column(name) for name in ("incident_id", "state", "service_name")),
+        sa.column("opened_at", UtcDateTime()),
+        sa.column("updated_at", UtcDateTime()),
+        sa.column("body", sa.JSON),
+    )
+    diagnoses = sa.table(
+        "diagnoses", sa.column("incident_id"), sa.column("pattern_id"), sa.column("body", sa.JSON)
+    )
+    outcomes = sa.table(
+        "outcomes",
+        *(sa.column(name) for name in ("incident_id", "pattern_id", "status")),
+        sa.column("finished_at", UtcDateTime()),
+        sa.column("body", sa.JSON),
+    )
+
+    def old(body: dict[str, Any]) -> dict[str, Any]:
+        return {k: value for k, value in body.items() if k not in {"action", "pattern_version"}}
+
+    plan: list[tuple[str, OutcomeStatus, bool, str | None]] = [
+        (f"i{k:05d}", OutcomeStatus.resolved, True, "memory_leak_gradual") for k in range(n)
+    ]
+    plan += [
+        ("untaught", OutcomeStatus.escalated, False, "memory_leak_gradual"),
+        ("undiagnosed", OutcomeStatus.failed, True, "memory_leak_gradual"),
+        ("unexplained", OutcomeStatus.declined, True, None),
+    ]
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                incidents.insert(),
+                [
+                    {
+                        "incident_id": iid,
+                        "state": "resolved",
+                        "service_name": "checkout",
+                        "opened_at": v.at(0),
+                        "updated_at": v.at(0),
+                        "body": v.incident(iid).model_dump(mode="json"),
+                    }
+                    for iid, *_ in plan
+                ],
+            )
+            conn.execute(
+                diagnoses.insert(),
+                [
+                    {
+                        "incident_id": iid,
+                        "pattern_id": pattern,
+                        "body": old(v.diagnosis(f"alert-{iid}", pattern).model_dump(mode="json"))
+                        if pattern
+                        else {"alert_id": f"alert-{iid}", "pattern_id": None, "confidence": 0.0},
+                    }
+                    for iid, _, _, pattern in plan
+                    if iid != "undiagnosed"
+                ],
+            )
+            conn.execute(
+                outcomes.insert(),
+                [
+                    {
+                        "incident_id": iid,
+                        "pattern_id": pattern,
+                        "status": status.value,
+                        "finished_at": v.at(6),
+                        "body": old(
+                            v.outcome(iid, pattern, status=status)
+                            .model_copy(update={"teaches": teaches})
+                            .model_dump(mode="json")
+                        ),
+                    }
+                    for iid, status, teaches, pattern in plan
+                ],
+            )
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_to_0008_keeps_the_outcomes_and_fills_what_they_lacked(store_url: str) -> None:
+    """Rows of 0007 (over several pages of the backfill) keep their values, take their
+    action from their diagnosis and ``teaches`` from their JSON; downgrading gives them
+    back as 0007 stored them."""
+    n = 1200
+    _at_revision(store_url, "0007")
+    _rows_at_0007(store_url, n)
+    store = open_store(store_url)
+    try:
+        with store.session() as session:
+            repo = IncidentRepo(session)
+            records = {iid: repo.get_record(iid) for iid in ("i00000", "untaught", "undiagnosed")}
+            counts = repo.outcome_counts({"memory_leak_gradual": "supervisor.restart"})
+            elsewhere = repo.outcome_counts({"memory_leak_gradual": "config.set"})
+            kept = session.execute(sa.text("SELECT count(*) FROM outcomes")).scalar_one()
+    finally:
+        store.close()
+    outcome = {
+        iid: r.outcome for iid, r in records.items() if r is not None and r.outcome is not None
+    }
+    assert kept == n + 3
+    assert outcome["i00000"].action == "supervisor.restart"
+    assert outcome["i00000"].status is OutcomeStatus.resolved
+    assert outcome["untaught"].teaches is False
+    assert outcome["undiagnosed"].action is None
+    found = counts["memory_leak_gradual"]
+    assert (found.won, found.lost, found.ignored) == (n, 1, 1)
+    other = elsewhere["memory_leak_gradual"]
+    assert (other.won, other.lost, other.ignored) == (0, 1, 0), "only the undiagnosed one"
+
+    engine = create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0007")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("outcomes")}
+            bodies = (
+                conn.execute(
+                    sa.select(sa.column("body", sa.JSON)).select_from(sa.table("outcomes"))
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        engine.dispose()
+    assert columns == {"incident_id", "pattern_id", "status", "finished_at", "body"}
+    assert len(bodies) == n + 3
+    assert not any("action" in body for body in bodies)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -75,6 +76,33 @@ def test_streak_ignores_input_order() -> None:
         shuffled = history[:]
         rng.shuffle(shuffled)
         assert failure_streak(shuffled).count == 1
+
+
+def test_newest_first_reads_only_what_the_breaker_needs() -> None:
+    """Read lazily, newest first: up to the first success, or ``enough`` failures."""
+    read: list[int] = []
+
+    def newest(history: list[Outcome]) -> Iterator[Outcome]:
+        for item in history:
+            read.append(item.finished_at.minute)
+            yield item
+
+    history = [outcome(S.failed, m) for m in (50, 40)] + [outcome(S.resolved, 30)]
+    history += [outcome(S.failed, m) for m in (20, 10)]
+    streak = failure_streak(newest(history), newest_first=True)
+    assert (streak.count, streak.last_failure_at, read) == (
+        2,
+        T0 + timedelta(minutes=50),
+        [50, 40, 30],
+    )
+    read.clear()
+    many = [outcome(S.escalated, m) for m in range(59, 0, -1)]
+    streak = failure_streak(newest(many), newest_first=True, enough=3)
+    assert (streak.count, streak.last_failure_at, read) == (
+        3,
+        T0 + timedelta(minutes=59),
+        [59, 58, 57],
+    )
 
 
 def test_closed_below_threshold() -> None:

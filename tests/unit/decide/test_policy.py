@@ -20,9 +20,7 @@ from vanguard.decide import (
     build_gates,
     decide,
 )
-from vanguard.decide.policy import under_policy
 from vanguard.errors import ConfigError
-from vanguard.learn import PatternConfidence
 from vanguard.model import Diagnosis, GateVerdict, Pause, Remedy
 
 
@@ -342,36 +340,3 @@ def test_a_pause_declines_and_no_approval_lifts_it() -> None:
     gates = tuple(g for g in DEFAULT_GATES if g != "pause")
     unlisted = decide("i", diagnosis(), context(pauses=(pause,)), PolicyConfig(gates=gates))
     assert not unlisted.approved, "a policy cannot configure the pause away"
-
-
-@pytest.mark.parametrize(
-    "policy",
-    [
-        PolicyConfig(require_approval_for=("supervisor.restart",)),
-        PolicyConfig(require_approval_for=("*",)),
-        PolicyConfig(dry_run=True),
-    ],
-    ids=["approval-listed", "approval-all", "dry-run"],
-)
-def test_a_pattern_the_policy_never_lets_act_alone_is_not_shown_alone(
-    policy: PolicyConfig,
-) -> None:
-    """``vanguard patterns`` said "yes" while every restart waited for a person."""
-    row = PatternConfidence(
-        pattern_id="memory_leak_gradual",
-        version=1,
-        action="supervisor.restart",
-        prior=0.9,
-        won=0,
-        lost=0,
-        ignored=0,
-        confidence=0.99,
-        acts_alone=True,
-    )
-    other = row.model_copy(update={"pattern_id": "ci_rerun", "action": "github.rerun"})
-    shown = under_policy([row, other], policy)
-    assert shown[0].acts_alone is False
-    assert shown[1].acts_alone is (policy.require_approval_for == ("supervisor.restart",))
-    decision = decide("inc-1", diagnosis(confidence=0.99), context(), policy)
-    assert not decision.approved, "the decision agrees: it does not act alone"
-    assert under_policy([row], PolicyConfig()) == [row]

@@ -27,6 +27,7 @@ from vanguard.engine.messages import (
     VerifyInput,
 )
 from vanguard.errors import ActionWithheld, AdapterError
+from vanguard.incident import Incident
 from vanguard.learn.calibration import calibrate
 from vanguard.model import (
     ActionRequest,
@@ -499,3 +500,50 @@ def test_a_plan_that_reads_the_store_does_not_wait_for_the_decisions_lock(
     assert record is not None
     assert record.decision == decision
     assert [e.kind for e in record.audit if e.kind == "decision.planned"] == ["decision.planned"]
+
+
+def _history(
+    store: Store, service: str, statuses: list[OutcomeStatus], action: str | None = None
+) -> None:
+    """Finished incidents of ``PATTERN`` on ``service`` that tried ``action`` (``None``: not
+    recorded, which counts for any), a day ago."""
+    with store.session() as session:
+        repo = IncidentRepo(session)
+        for n, status in enumerate(statuses):
+            alert = _alert(1000 + n, service).model_copy(
+                update={"detected_at": T0 - timedelta(days=1, minutes=-n)}
+            )
+            iid = f"old-{service}-{n}"
+            repo.save_incident(Incident.open(iid, alert))
+            outcome = Outcome(
+                incident_id=iid,
+                pattern_id=PATTERN.id,
+                status=status,
+                reason="before",
+                finished_at=alert.detected_at + timedelta(minutes=5),
+            )
+            repo.save_outcome(
+                outcome if action is None else outcome.model_copy(update={"action": action})
+            )
+
+
+def test_diagnosis_counts_only_the_outcomes_of_the_current_remedy(store: Store) -> None:
+    """Ten failures of the remedy an earlier version had neither lower this one's
+    confidence nor open its breaker; the diagnosis names the pattern's version."""
+    _history(store, "octo/repo", [OutcomeStatus.escalated] * 10, "ci.old_rerun")
+    acts = _activities(store, RerunAdapter(True), PolicyConfig(min_confidence=0.9))
+    _, verify = _through_apply(acts, _alert())
+    assert verify is not None, "acted alone: the prior 0.95 is all it knows of ci.rerun"
+    assert verify.diagnosis.confidence == pytest.approx(0.95)
+    assert verify.diagnosis.pattern_version == PATTERN.version
+
+
+def test_one_flapping_service_drags_the_pattern_down_only_to_its_breaker(store: Store) -> None:
+    """Ten escalations in a row on one repository count as three (the breaker threshold)
+    for the pattern on every other repository."""
+    _history(store, "octo/flappy", [OutcomeStatus.escalated] * 10)
+    acts = _activities(store, RerunAdapter(True))
+    alert = _alert(7, "octo/healthy")
+    acts.open_incident(OpenInput(incident_id="inc-h", alert=alert))
+    diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-h", alert=alert))
+    assert diagnosis.confidence == pytest.approx(9.5 / 13)

@@ -10,7 +10,14 @@ import pytest
 import vanguard.learn
 from vanguard.decide.breaker import failure_streak
 from vanguard.errors import InputError
-from vanguard.learn import calibrate, calibrate_patterns, outcome_kind, posterior
+from vanguard.learn import (
+    OutcomeCounts,
+    calibrate,
+    calibrate_patterns,
+    count_outcomes,
+    outcome_kind,
+    posterior,
+)
 from vanguard.learn.stats import summarize
 from vanguard.model import Outcome, OutcomeStatus
 
@@ -33,11 +40,13 @@ def test_public_surface_is_pinned() -> None:
         [
             "FAILURE",
             "SUCCESS",
+            "OutcomeCounts",
             "PatternConfidence",
             "PatternStats",
             "Posterior",
             "calibrate",
             "calibrate_patterns",
+            "count_outcomes",
             "outcome_kind",
             "pattern_confidences",
             "posterior",
@@ -174,3 +183,66 @@ def test_an_outcome_that_teaches_nothing_moves_neither_confidence_nor_the_breake
     (stats,) = summarize([unverified, outcome(OutcomeStatus.resolved)])
     assert (stats.successes, stats.failures, stats.ignored) == (1, 0, 1)
     assert stats.counts[OutcomeStatus.escalated] == 1
+
+
+def _run(
+    statuses: list[OutcomeStatus], *, action: str | None = "restart", start: float = 0.0
+) -> list[Outcome]:
+    return [
+        outcome(status, days=start + k).model_copy(
+            update={"incident_id": f"i{start + k}", "action": action}
+        )
+        for k, status in enumerate(statuses)
+    ]
+
+
+def test_counts_only_the_outcomes_of_the_current_action() -> None:
+    """A new remedy starts from its prior: the old remedy's record is not its own."""
+    old = _run([S.resolved] * 40, action="restart")
+    unknown = _run([S.failed], action=None, start=50)
+    counts = count_outcomes({"web": old + unknown}, action="config.set")
+    assert (counts.won, counts.lost) == (0, 1), "only the outcome stored without an action"
+    assert calibrate(0.5, counts) == pytest.approx(5 / 11)
+    same = count_outcomes({"web": old + unknown}, action="restart")
+    assert (same.won, same.lost) == (40, 1)
+    assert count_outcomes({"web": old}) == OutcomeCounts(won=40)
+
+
+def test_one_service_counts_at_most_the_breaker_threshold_of_failures_in_a_row() -> None:
+    """Two services: one flapping (ten escalations in a row), one healthy. Past three in a
+    row the flapping service's breaker stops the remedy there; those failures do not
+    drag the pattern down on the healthy one."""
+    flapping = _run([S.escalated] * 10)
+    healthy = _run([S.resolved] * 2, start=20)
+    counts = count_outcomes({"flap": flapping, "ok": healthy}, breaker_threshold=3)
+    assert counts == OutcomeCounts(won=2, lost=3, beyond_breaker=7)
+    assert calibrate(0.9, counts) == pytest.approx(11 / 15)
+    uncapped = count_outcomes({"flap": flapping, "ok": healthy})
+    assert calibrate(0.9, uncapped) == pytest.approx(11 / 22)
+
+
+def test_a_success_starts_a_new_run_and_ignored_outcomes_do_not() -> None:
+    four = [S.failed, S.escalated, S.declined, S.rolled_back, S.failed]
+    four_more = [S.failed, S.failed, S.dry_run, S.failed, S.failed]
+    history = _run([*four, S.resolved, *four_more])
+    counts = count_outcomes({"web": history}, breaker_threshold=3)
+    assert counts == OutcomeCounts(won=1, lost=6, ignored=2, beyond_breaker=2)
+    untaught = [o.model_copy(update={"teaches": False}) for o in _run([S.escalated] * 5)]
+    assert count_outcomes({"web": untaught}, breaker_threshold=1).ignored == 5
+
+
+def test_each_service_has_its_own_runs_whatever_the_order_given() -> None:
+    a = _run([S.failed] * 3)
+    b = _run([S.failed] * 3, start=0.5)
+    shuffled = list(reversed(a))
+    counts = count_outcomes({"a": shuffled, "b": b}, breaker_threshold=2)
+    assert (counts.lost, counts.beyond_breaker) == (4, 2)
+
+
+def test_counts_calibrate_like_the_outcomes_they_count() -> None:
+    rng = random.Random(3)
+    history = [outcome(rng.choice(list(S)), days=rng.uniform(0, 30)) for _ in range(60)]
+    counts = count_outcomes({"web": history})
+    assert posterior(0.7, counts) == posterior(0.7, history)
+    with pytest.raises(InputError, match="half_life needs the outcomes' times"):
+        posterior(0.7, counts, now=T0, half_life=timedelta(days=1))
