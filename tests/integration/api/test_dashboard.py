@@ -289,7 +289,7 @@ def test_a_counters_alert_is_shown_in_its_rate(store: Store) -> None:
     ("policy", "shown"),
     [
         (PolicyConfig(require_approval_for=("supervisor.restart",)), "asks a person"),
-        (PolicyConfig(dry_run=True), "dry run"),
+        (PolicyConfig(dry_run=True), "policy dry_run: applies nothing"),
     ],
 )
 def test_a_pattern_the_policy_holds_back_is_not_shown_acting_alone(
@@ -299,4 +299,4 @@ def test_a_pattern_the_policy_holds_back_is_not_shown_acting_alone(
     row = re.search(r"<td>memory_leak_gradual v1</td>(.*?)</tr>", page.text)
     assert row is not None
     assert shown in re.findall(r"<td>(.*?)</td>", row.group(1))[5]
-    assert "times the alert's own" in page.text
+    assert "times the alert's confidence" in page.text
