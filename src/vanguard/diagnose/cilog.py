@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vanguard.diagnose.classify import Classification, classify
 from vanguard.diagnose.linemodel import LineModel, builtin_model, hashed_tokens
 from vanguard.diagnose.taxonomy import Heal, Taxonomy, builtin_taxonomy
-from vanguard.redact import redact_text
+from vanguard.redact import REDACTED, redact_text
 
 __all__ = [
     "CandidateTable",
@@ -53,6 +53,8 @@ __all__ = [
 
 MAX_LINE_CHARS = 2000
 """Longer lines are cut: no build tool explains a failure past this point."""
+SHOWN_CHARS = 500
+"""A listed line's text is cut here (masked first when it is longer)."""
 TAIL_LINES = 60_000
 """Lines kept verbatim; earlier ones survive only as the strongest candidates."""
 EARLY_CANDIDATES = 256
@@ -107,7 +109,10 @@ _MAX_PENDING = 1 << 20
 
 
 class ExplainedLine(BaseModel):
-    """One line of the failed log: 1-based number, text without colour codes, score in [0, 1]."""
+    """One line of the failed log: 1-based number, text without colour codes, score in [0, 1].
+
+    A text longer than ``SHOWN_CHARS`` is masked, then cut (see ``_shown``).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -948,7 +953,7 @@ def explain(
     ctx = _context(scan)
     reasons: list[str] = []
     if ctx.step is not None:
-        reasons.append(f"failed step starts at line {ctx.start}: {ctx.step[:120]}")
+        reasons.append(f"failed step starts at line {ctx.start}: {_shown(ctx.step, 120)}")
     weights = builtin_model() if model == "builtin" else model
     if isinstance(weights, LineModel):
         ranking = _learned_ranking(ctx, weights)
@@ -958,7 +963,7 @@ def explain(
     by_number = ctx.by_number
     ranked.sort(key=lambda item: (-item[1], item[0]))
     explained = tuple(
-        ExplainedLine(number=n, text=by_number[n].text[:500], score=round(s, 4))
+        ExplainedLine(number=n, text=_shown(by_number[n].text, SHOWN_CHARS), score=round(s, 4))
         for n, s in ranked
         if n in by_number
     )
@@ -990,6 +995,22 @@ def explain(
         reasons=tuple(reasons),
         answer=tuple(n for n in ranking.answer if n in by_number),
     )
+
+
+def _shown(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters for display, masked first when it is longer.
+
+    A cut can split a credential so that masking no longer recognises it (a URL password
+    cut before its ``@``, a token cut short of its format's length), so a line too long to
+    show whole is masked before it is cut; a marker the cut would split is kept whole.
+    """
+    if len(text) <= limit:
+        return text
+    masked = redact_text(text)
+    at = masked.find(REDACTED, max(0, limit - len(REDACTED) + 1), limit + len(REDACTED) - 1)
+    if 0 <= at < limit:
+        return masked[: at + len(REDACTED)]
+    return masked[:limit]
 
 
 @dataclass(frozen=True, slots=True)

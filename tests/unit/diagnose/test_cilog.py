@@ -479,3 +479,53 @@ def test_a_progress_line_gives_way_to_the_failure_it_announces(
     assert result.lines[0].number == 10
     assert result.lines[0].text.startswith("FAILED tests/test_orders.py::test_total")
     assert result.category == "test_regression"
+
+
+GHA_TS = "2024-05-01T10:00:00.0000000Z "
+
+
+def _gha(*lines: str) -> list[str]:
+    """Lines as a GitHub Actions raw log prints them, with a timestamp prefix."""
+    return [GHA_TS + line for line in lines]
+
+
+def _explain_gha(lines: list[str], **options: object) -> Explanation:
+    data = "\n".join(lines).encode() + b"\n"
+    return explain(iter_log_lines([data]), **options)  # type: ignore[arg-type]
+
+
+NPM_TOKEN = "npm_abcdefghijklmnopqrstuvwxyz0123456789"
+GITLAB_TOKEN = "glpat-abcdefghij1234567890"
+PASSWORD = "Sup3rS3cretPassw0rdValue"
+LEAKY_RELEASE = _gha(
+    "##[group]Run ./release.sh",
+    "./release.sh",
+    "##[endgroup]",
+    f"error: publish failed with token {NPM_TOKEN}",
+    f"fatal: could not push with {GITLAB_TOKEN}",
+    f"error: push failed ({'x' * 440}) remote https://deploy:{PASSWORD}@git.example.com/a.git",
+    "##[error]Process completed with exit code 1.",
+)
+
+
+def test_a_long_line_is_masked_before_it_is_cut() -> None:
+    """Cut at 500 characters first, a URL lost its ``@`` and its password was shown."""
+    result = _explain_gha(LEAKY_RELEASE)
+    shown = "\n".join(line.text for line in result.redacted().lines)
+    assert NPM_TOKEN not in shown
+    assert GITLAB_TOKEN not in shown
+    assert "Sup3rS3cret" not in shown
+    long_line = next(line for line in result.lines if line.text.startswith("error: push failed"))
+    assert len(long_line.text) <= cilog.SHOWN_CHARS + len("[REDACTED]")
+    assert "Sup3rS3cret" not in long_line.text
+
+
+def test_the_failed_step_in_the_reasons_is_masked_before_it_is_cut() -> None:
+    step = (
+        "##[group]Run git clone --depth 1 --branch main --single-branch --recurse-submodules "
+        f"https://deploy:{PASSWORD}@git.example.com/acme/app.git"
+    )
+    result = explain([step, "fatal: boom", "##[error]Process completed with exit code 1."])
+    for text in (*result.reasons, *result.redacted().reasons):
+        assert "Sup3rS3cret" not in text
+    assert "[REDACTED]" in (result.redacted().failed_step or "")
