@@ -475,6 +475,7 @@ _LEVEL_TAG = re.compile(r"^\s*\[(?:info|error|warn|warning|debug)\]\s*", re.I)
 _KILLED_EXIT = re.compile(r"exited with (?:124|137|143)\b|exit code (?:124|137|143)\b")
 """Exit codes of ``timeout`` and of a killed process: the terminator is then the reason."""
 _GHA_ERROR = re.compile(r"^(?:##\[error\]|::error\b[^:]*::)")
+_GHA_EXIT = re.compile(r"Process completed with exit code [1-9]")
 _DIGITS = re.compile(r"\d+")
 _WORD = re.compile(r"[A-Za-z_][\w.:/#-]{5,}")
 _STATUS_WORDS = frozenset(
@@ -557,18 +558,30 @@ class _Line:
 
 @dataclass(slots=True)
 class _Scan:
-    """What the single pass over the log keeps: a tail window and early strong candidates."""
+    """What the single pass over the log keeps: a tail window and early strong candidates.
+
+    Of the step starts only what ``_failed_region`` needs is kept, per dialect: whether it
+    occurs, and the last start before the first and before the latest failure line.
+    """
 
     tail: deque[_Line] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     early: list[tuple[float, int, _Line]] = field(default_factory=list)
     terminators: list[int] = field(default_factory=list)
-    commands: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    gha_exit: bool = False
+    last_step: dict[str, tuple[int, str]] = field(default_factory=dict)
+    step_at_first: dict[str, tuple[int, str]] = field(default_factory=dict)
+    step_at_last: dict[str, tuple[int, str]] = field(default_factory=dict)
     count: int = 0
 
-    def add_command(self, kind: str, number: int, text: str) -> None:
-        found = self.commands.setdefault(kind, [])
-        if len(found) < 100_000:
-            found.append((number, text))
+    def add_terminator(self, number: int, text: str) -> None:
+        if not self.terminators:
+            self.gha_exit = _GHA_EXIT.search(text) is not None
+            self.step_at_first = dict(self.last_step)
+        self.step_at_last = dict(self.last_step)
+        if len(self.terminators) < 10_000:
+            self.terminators.append(number)
+        else:
+            self.terminators[-1] = number
 
 
 def _scan(lines: Iterable[str], known: set[str] | None) -> _Scan:
@@ -577,12 +590,14 @@ def _scan(lines: Iterable[str], known: set[str] | None) -> _Scan:
     for raw in lines:
         scan.count += 1
         text = clean_line(raw[:MAX_LINE_CHARS])
+        low = text.lower()
+        terminator = any(w in low for w in _STRUCT_WORDS) and bool(_STRUCT_FAILURE.search(text))
+        if terminator:
+            scan.add_terminator(scan.count, text)
         prefix = _TAB_PREFIX.match(raw)
         if prefix is not None and prefix.group(2) != step:
             step = prefix.group(2)
-            scan.add_command("actions", scan.count, step)
-        low = text.lower()
-        terminator = any(w in low for w in _STRUCT_WORDS) and bool(_STRUCT_FAILURE.search(text))
+            scan.last_step["actions"] = (scan.count, step)
         consequence = terminator or is_consequence(text)
         command = bool(_COMMAND.match(text))
         noise = bool(_NOISE.match(text))
@@ -599,12 +614,10 @@ def _scan(lines: Iterable[str], known: set[str] | None) -> _Scan:
         )
         if known is not None and not noise and _hash(text) in known:
             entry.known = True
-        if terminator and len(scan.terminators) < 10_000:
-            scan.terminators.append(scan.count)
         if command:
             for kind, pattern in _STEP_KINDS:
                 if pattern.match(text):
-                    scan.add_command(kind, scan.count, text)
+                    scan.last_step[kind] = (scan.count, text)
                     break
         if len(scan.tail) == scan.tail.maxlen:
             dropped = scan.tail[0]
@@ -634,22 +647,25 @@ def _baseline_hashes(baseline: Iterable[str]) -> set[str]:
 
 
 def _failed_region(scan: _Scan, first: int) -> tuple[int, int, str | None]:
-    """The line range of the step that failed first, and its command, from CI markers."""
+    """The line range of the step that failed, and its command, from CI markers.
+
+    The first failure line ends it, since the first report is the cause (Travis runs every
+    command of its script, Jenkins closes the job with a line of its own). On GitHub
+    Actions the last one does: a step allowed to fail (``continue-on-error``) prints
+    ``Process completed with exit code N`` too, and the job goes on to the step that
+    failed it.
+    """
     if not scan.terminators:
         return first, scan.count, None
-    end = scan.terminators[0]
-    start = first
-    name: str | None = None
-    commands: list[tuple[int, str]] = []
-    for kind, _pattern in _STEP_KINDS:
-        if scan.commands.get(kind):
-            commands = scan.commands[kind]
-            break
-    for number, text in commands:
-        if number >= end:
-            break
-        start, name = number, text
-    return start, end, name
+    if scan.gha_exit:
+        end, starts = scan.terminators[-1], scan.step_at_last
+    else:
+        end, starts = scan.terminators[0], scan.step_at_first
+    kind = next((kind for kind, _pattern in _STEP_KINDS if kind in scan.last_step), None)
+    found = starts.get(kind) if kind is not None else None
+    if found is None:
+        return first, end, None
+    return found[0], end, found[1]
 
 
 def _squash(value: float) -> float:
@@ -672,6 +688,11 @@ class _Context:
 
 LogContext = _Context
 """A scanned log with its rule scores: what ``candidate_table`` and ``extent_table`` read."""
+
+
+def _failure_line(ctx: _Context) -> list[int]:
+    """The CI system's own line that ends the failed step, when there is one."""
+    return [ctx.end] if ctx.scan.terminators else []
 
 
 def _context(scan: _Scan) -> _Context:
@@ -763,7 +784,7 @@ def _select(
     outside the answer: the model cannot tell which of the two reports is the reason.
     """
     by_number, scores = ctx.by_number, ctx.scores
-    fallback = [n for n in ctx.scan.terminators[:1] if n in by_number]
+    fallback = [n for n in _failure_line(ctx) if n in by_number]
     ranked: list[tuple[int, float]] = []
     members: list[int] = []
     joined: list[int] = []
@@ -954,6 +975,11 @@ def explain(
     reasons: list[str] = []
     if ctx.step is not None:
         reasons.append(f"failed step starts at line {ctx.start}: {_shown(ctx.step, 120)}")
+    if scan.gha_exit and len(scan.terminators) > 1:
+        reasons.append(
+            f"{len(scan.terminators)} failure lines: the last ends the failed step, since a "
+            "step allowed to fail (continue-on-error) prints one too"
+        )
     weights = builtin_model() if model == "builtin" else model
     if isinstance(weights, LineModel):
         ranking = _learned_ranking(ctx, weights)
@@ -1084,7 +1110,7 @@ def _candidate_tail(ctx: _Context) -> list[int]:
 def _candidate_numbers(ctx: _Context) -> list[int]:
     best = sorted(ctx.scores, key=lambda n: (-ctx.scores[n], n))[:CANDIDATES]
     chosen = set(best).union(_candidate_tail(ctx))
-    chosen.update(n for n in ctx.scan.terminators[:1] if n in ctx.by_number)
+    chosen.update(n for n in _failure_line(ctx) if n in ctx.by_number)
     return sorted(chosen)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -494,6 +495,53 @@ def _explain_gha(lines: list[str], **options: object) -> Explanation:
     return explain(iter_log_lines([data]), **options)  # type: ignore[arg-type]
 
 
+CONTINUE_ON_ERROR = _gha(
+    "##[group]Run curl -sf https://telemetry.example.com/ping",
+    "curl -sf https://telemetry.example.com/ping",
+    "##[endgroup]",
+    "curl: (6) Could not resolve host: telemetry.example.com",
+    "##[error]Process completed with exit code 6.",
+    "##[group]Run make",
+    "make",
+    "##[endgroup]",
+    "gcc -O2 -Wall -c src/main.c -o build/main.o",
+    "src/main.c: In function 'main':",
+    "src/main.c:12:5: error: 'count' undeclared (first use in this function)",
+    "   12 |     count++;",
+    "      |     ^~~~~",
+    "make: *** [Makefile:10: build/main.o] Error 1",
+    "##[error]Process completed with exit code 2.",
+)
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_step_allowed_to_fail_is_not_the_failed_step(model: cilog.ModelChoice) -> None:
+    """A ``continue-on-error`` step prints GitHub's exit line too; the job went on and a
+    later step failed it. Taken for the failed step, the compile error was re-run as a
+    network transient."""
+    result = _explain_gha(CONTINUE_ON_ERROR, model=model)
+    assert result.failed_step == "##[group]Run make"
+    assert result.category == "compile"
+    assert not result.retryable
+    assert "count" in result.lines[0].text
+    assert any("allowed to fail" in reason for reason in result.reasons)
+
+
+def test_on_travis_the_first_failing_command_is_still_the_failed_step() -> None:
+    """Travis runs every command of its script whatever failed before: the first is the cause."""
+    lines = [
+        "$ make lint",
+        "src/a.c:3:1: error: expected ';' before '}' token",
+        'The command "make lint" exited with 2.',
+        "$ make test",
+        "curl: (6) Could not resolve host: example.com",
+        'The command "make test" exited with 1.',
+    ]
+    result = explain(lines)
+    assert result.failed_step == "$ make lint"
+    assert result.category == "compile"
+
+
 NPM_TOKEN = "npm_abcdefghijklmnopqrstuvwxyz0123456789"
 GITLAB_TOKEN = "glpat-abcdefghij1234567890"
 PASSWORD = "Sup3rS3cretPassw0rdValue"
@@ -529,3 +577,30 @@ def test_the_failed_step_in_the_reasons_is_masked_before_it_is_cut() -> None:
     for text in (*result.reasons, *result.redacted().reasons):
         assert "Sup3rS3cret" not in text
     assert "[REDACTED]" in (result.redacted().failed_step or "")
+
+
+def test_step_starts_cost_no_memory_once_they_leave_the_tail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every echoed command (``+ cmd`` of ``set -x``, ``$ cmd``, ``##[group]Run``) was kept,
+    text and all, long after it left the tail: a GB for a long Jenkins trace."""
+    monkeypatch.setattr(cilog, "TAIL_LINES", 100)
+    body = "x" * 1000
+
+    def lines() -> Iterator[str]:
+        for n in range(3000):
+            for prefix in ("$ ", "+ ", "##[group]Run "):
+                yield f"{prefix}step {n} {body}"
+        yield "error: boom"
+        yield 'The command "make" exited with 1.'
+
+    tracemalloc.start()
+    try:
+        result = explain(lines(), model=None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.failed_step is not None
+    assert result.failed_step.startswith("##[group]Run step 2999 ")
+    assert result.lines[0].text == "error: boom"
+    assert peak < 3_000_000, peak
