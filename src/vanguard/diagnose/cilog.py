@@ -695,6 +695,13 @@ def _failure_line(ctx: _Context) -> list[int]:
     return [ctx.end] if ctx.scan.terminators else []
 
 
+def _killed(ctx: _Context) -> bool:
+    """Whether the failed step ended with the exit code of ``timeout`` or of a killed
+    process: that line itself is then the reason, whichever ranking is used."""
+    end = ctx.by_number.get(ctx.end)
+    return bool(ctx.scan.terminators and end is not None and _KILLED_EXIT.search(end.text))
+
+
 def _context(scan: _Scan) -> _Context:
     window = list(scan.tail)
     first = window[0].number
@@ -706,7 +713,7 @@ def _context(scan: _Scan) -> _Context:
         if entry.noise:
             continue
         if entry.terminator:
-            if _KILLED_EXIT.search(entry.text) and entry.number == end:
+            if entry.number == end and _KILLED_EXIT.search(entry.text):
                 scores[entry.number] = REGION_BONUS + EVIDENCE_CAP
             continue
         value = entry.evidence
@@ -891,6 +898,9 @@ def _learned_ranking(ctx: _Context, model: LineModel, *, first_only: bool = Fals
         n: float(p) * (KNOWN_SHARE if line[n].known else 1.0)
         for n, p in zip(table.numbers, probability, strict=True)
     }
+    if _killed(ctx) and ctx.end in score_of:
+        best = max(score_of.values())
+        score_of[ctx.end] = best + (1.0 - best) / 2
     order = sorted(score_of, key=lambda n: (-score_of[n], n))
     extent = model.extent
 

@@ -542,6 +542,49 @@ def test_on_travis_the_first_failing_command_is_still_the_failed_step() -> None:
     assert result.category == "compile"
 
 
+OOM_137 = _gha(
+    "##[group]Run pytest -n 4",
+    "pytest -n 4",
+    "##[endgroup]",
+    "============================= test session starts ==============================",
+    "gw0 [812] / gw1 [812] / gw2 [812] / gw3 [812]",
+    "........................................................................ [  8%]",
+    "........................................................................ [ 17%]",
+    "/home/runner/work/_temp/4b2c6f1e-3d2a-4b7e-9f3c-1a2b3c4d5e6f.sh: line 1:  2345 Killed"
+    "                  pytest -n 4",
+    "##[error]Process completed with exit code 137.",
+)
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_killed_job_is_explained_by_its_exit_line(model: cilog.ModelChoice) -> None:
+    """Exit 137 (SIGKILL, most often the OOM killer): that line is the reason with either
+    ranking; the learned one led with ``gw0 [812] ...`` and called the OOM a regression."""
+    result = _explain_gha(OOM_137, model=model)
+    assert result.lines[0].text == "##[error]Process completed with exit code 137."
+    assert result.category == "resource_exhausted"
+    assert result.retryable
+
+
+def test_a_compiler_killed_by_sigkill_ran_out_of_memory() -> None:
+    result = _explain_gha(
+        _gha(
+            "##[group]Run cargo build --release",
+            "cargo build --release",
+            "##[endgroup]",
+            "   Compiling serde v1.0.197",
+            "   Compiling myapp v0.1.0 (/home/runner/work/myapp/myapp)",
+            'error: could not compile `myapp` (bin "myapp")',
+            "",
+            "Caused by:",
+            "  process didn't exit successfully: `rustc --crate-name myapp --edition=2021 "
+            "src/main.rs` (signal: 9, SIGKILL: kill)",
+            "##[error]Process completed with exit code 101.",
+        )
+    )
+    assert result.category == "resource_exhausted"
+
+
 NPM_TOKEN = "npm_abcdefghijklmnopqrstuvwxyz0123456789"
 GITLAB_TOKEN = "glpat-abcdefghij1234567890"
 PASSWORD = "Sup3rS3cretPassw0rdValue"
