@@ -585,6 +585,28 @@ def test_a_compiler_killed_by_sigkill_ran_out_of_memory() -> None:
     assert result.category == "resource_exhausted"
 
 
+def test_a_git_403_is_a_missing_permission_not_a_git_transient() -> None:
+    """No re-run gives a token the right to read a private submodule."""
+    denied = "The requested URL returned error: 403"
+    result = _explain_gha(
+        _gha(
+            "##[group]Run git submodule update --init --recursive",
+            "git submodule update --init --recursive",
+            "##[endgroup]",
+            "Submodule 'vendor/lib' (https://github.com/acme/private-lib.git) registered for "
+            "path 'vendor/lib'",
+            "Cloning into '/home/runner/work/app/app/vendor/lib'...",
+            f"fatal: unable to access 'https://github.com/acme/private-lib.git/': {denied}",
+            "fatal: clone of 'https://github.com/acme/private-lib.git' into submodule path "
+            "'/home/runner/work/app/app/vendor/lib' failed",
+            "Failed to clone 'vendor/lib' a second time, aborting",
+            "##[error]Process completed with exit code 1.",
+        )
+    )
+    assert result.category == "auth_permission"
+    assert not result.retryable
+
+
 NPM_TOKEN = "npm_abcdefghijklmnopqrstuvwxyz0123456789"
 GITLAB_TOKEN = "glpat-abcdefghij1234567890"
 PASSWORD = "Sup3rS3cretPassw0rdValue"
