@@ -745,14 +745,14 @@ def _context(scan: _Scan) -> _Context:
 class _Ranking(NamedTuple):
     """Ranked ``(line, score)`` pairs, the best seed and the rules' block around it.
 
-    The fingerprint is taken from the seed and its rules' block (not from further
-    candidates, nor from the learned widening), so it keys the same failure alike with or
-    without the line model. ``appended`` are the lines ranked after the report's own: those
-    that came with further candidates joining the best block, those that fill the gaps
-    left inside it, and the blocks of further candidates nearly as likely as the best one
-    (listed last); they do not inform the category. ``answer`` is the best report in log
-    order, one stretch of the log: the seed, its block as widened, the joined lines and
-    every line between.
+    ``report`` is the rules' block before the learned widening: what the extent model
+    starts from (``first_block``). The fingerprint comes from none of these (``_keyed``),
+    since where a line sits in its step moves the seed. ``appended`` are the lines ranked
+    after the report's own: those that came with further candidates joining the best
+    block, those that fill the gaps left inside it, and the blocks of further candidates
+    nearly as likely as the best one (listed last); they do not inform the category.
+    ``answer`` is the best report in log order, one stretch of the log: the seed, its block
+    as widened, the joined lines and every line between.
     """
 
     ranked: list[tuple[int, float]]
@@ -1012,13 +1012,10 @@ def explain(
     verdict: Classification = classify(top, context, tax)
     reasons.extend(verdict.reasons)
     category = tax.get(verdict.category)
-    core = sorted(
-        n for n in (ranking.seed, *ranking.report[:2]) if n is not None and n in by_number
-    )
     return Explanation(
         lines=explained,
         category=verdict.category,
-        fingerprint=fingerprint_of(verdict.category, (by_number[n].text for n in core)),
+        fingerprint=fingerprint_of(verdict.category, (by_number[n].text for n in _keyed(ctx))),
         retryable=category.retryable,
         heal=category.heal,
         confidence=round(min(verdict.confidence, explained[0].score if explained else 0.0), 4)
@@ -1047,6 +1044,53 @@ def _shown(text: str, limit: int) -> str:
     if 0 <= at < limit:
         return masked[: at + len(REDACTED)]
     return masked[:limit]
+
+
+FINGERPRINT_LINES = 3
+"""The failed step's strongest lines whose normalised text keys the failure."""
+_NAMES_TEST = re.compile(r"\S::\w")
+_NAMES_PLACE = re.compile(
+    r"[\w./\\-]\.[A-Za-z]\w{0,7}(?::\d+|\(\d+)|^\s*FAIL(?:ED)?:?\s+\S+\.[A-Za-z]"
+)
+
+
+def _keyed(ctx: _Context) -> list[int]:
+    """The lines the fingerprint hashes: the failed step's strongest reports, and the first
+    of its report lines that names the test (``path::test``), else a file.
+
+    Strength is a line's evidence on its own (capped, a consequence at most 1; ties go to the
+    earlier line), never where it sits in the step nor how a ranking (rules or model) placed
+    it: a re-run that prints more lines before the failure, a cache miss, keeps its
+    fingerprint. The named test or file tells apart failures whose messages read alike once
+    numbers are blurred. With a baseline, only the lines it did not print count, unless it
+    printed them all; a step with no line of evidence is keyed by its last lines that are
+    not chatter (downloads, echoed commands).
+    """
+    inside = [
+        entry
+        for number, entry in sorted(ctx.by_number.items())
+        if ctx.start <= number <= ctx.end
+        and not (entry.noise or entry.command or entry.terminator)
+        and entry.text.strip()
+    ]
+    fresh = [entry for entry in inside if not entry.known] or inside
+
+    def strength(entry: _Line) -> float:
+        value = min(entry.evidence, EVIDENCE_CAP)
+        return min(value, 1.0) if entry.consequence else value
+
+    strong = sorted((e for e in fresh if strength(e) > 0), key=lambda e: (-strength(e), e.number))
+    plain = [e for e in fresh if e.evidence >= 0]
+    keyed = {e.number for e in strong[:FINGERPRINT_LINES]} or {
+        e.number for e in plain[-FINGERPRINT_LINES:]
+    }
+    reports = [e for e in fresh if e.evidence >= 2.0]
+    place = next((e for e in reports if _NAMES_TEST.search(e.text)), None) or next(
+        (e for e in reports if _NAMES_PLACE.search(e.text)), None
+    )
+    if place is not None:
+        keyed.add(place.number)
+    return sorted(keyed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -495,6 +495,83 @@ def _explain_gha(lines: list[str], **options: object) -> Explanation:
     return explain(iter_log_lines([data]), **options)  # type: ignore[arg-type]
 
 
+JEST_FAILURE = (
+    "FAIL src/cart.test.js",
+    "  ● cart › totals the items",
+    "",
+    "    expect(received).toBe(expected) // Object.is equality",
+    "",
+    "    Expected: 8",
+    "    Received: 7",
+    "",
+    "      at Object.<anonymous> (src/cart.test.js:4:22)",
+    "",
+    "Tests:       1 failed, 12 passed, 13 total",
+    "##[error]Process completed with exit code 1.",
+)
+
+
+def _jest_run(downloads: int) -> list[str]:
+    """One run of a jest job; a cache miss prints more download lines before the tests."""
+    chatter = [f"Downloading dep{i}-1.0.0.tgz (12 kB)" for i in range(downloads)]
+    return _gha(
+        "##[group]Run npx jest --ci", "npx jest --ci", "##[endgroup]", *chatter, *JEST_FAILURE
+    )
+
+
+def test_the_fingerprint_survives_more_lines_before_the_failure() -> None:
+    """Where a line sits in its step moved the learned seed, and the fingerprint with it:
+    two issues for one failure, and a ``/vanguard ignore`` that no longer silenced it."""
+    warm, cold = _explain_gha(_jest_run(5)), _explain_gha(_jest_run(20))
+    assert warm.category == cold.category == "test_regression"
+    assert warm.fingerprint == cold.fingerprint
+    for downloads in (0, 5, 20, 60):
+        run = _jest_run(downloads)
+        assert _explain_gha(run).fingerprint == warm.fingerprint
+        assert _explain_gha(run, model=None).fingerprint == warm.fingerprint
+
+
+@pytest.mark.parametrize("name", ["github_actions_pytest.log", "travis_mocha.log"])
+def test_the_fingerprint_is_the_same_with_or_without_the_model_or_a_baseline(name: str) -> None:
+    lines = list(iter_log_lines([(FIXTURES / name).read_bytes()]))
+    learned = explain(lines)
+    assert explain(lines, model=None).fingerprint == learned.fingerprint
+    assert explain(lines, list(lines)).fingerprint == learned.fingerprint
+
+
+def _pytest_failure(path: str, code: int) -> list[str]:
+    return _gha(
+        "##[group]Run pytest -q",
+        "pytest -q",
+        "##[endgroup]",
+        "=================================== FAILURES ===================================",
+        "__________________________________ test_list ___________________________________",
+        "",
+        "    def test_list(client):",
+        "        resp = client.get(URL)",
+        ">       assert resp.status_code == 200",
+        f"E       assert {code} == 200",
+        f"E        +  where {code} = <Response [{code}]>.status_code",
+        "",
+        f"{path}:9: AssertionError",
+        "=========================== short test summary info ============================",
+        f"FAILED {path}::test_list - assert {code} == 200",
+        "========================= 1 failed, 41 passed in 0.50s =========================",
+        "##[error]Process completed with exit code 1.",
+    )
+
+
+def test_failures_of_different_tests_get_different_fingerprints() -> None:
+    """Numbers are blurred, so two tests' assertions read alike; the test named tells them
+    apart (one issue for both, and ignoring one silenced the other)."""
+    items = _explain_gha(_pytest_failure("tests/api/v1/test_items.py", 404))
+    users = _explain_gha(_pytest_failure("tests/api/v2/test_users.py", 500))
+    assert items.category == users.category == "test_regression"
+    assert items.fingerprint != users.fingerprint
+    again = _explain_gha(_pytest_failure("tests/api/v1/test_items.py", 500))
+    assert again.fingerprint == items.fingerprint
+
+
 CONTINUE_ON_ERROR = _gha(
     "##[group]Run curl -sf https://telemetry.example.com/ping",
     "curl -sf https://telemetry.example.com/ping",
