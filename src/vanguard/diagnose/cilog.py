@@ -849,6 +849,7 @@ def _select(
                 further.extend(widened)
         ranked.append((seed, seed_score))
         chosen.update(block)
+        chosen.add(seed)
         blocks += 1
     if ranked:
         member_score = min(score for _n, score in ranked) * (0.99 if len(ranked) > 1 else 0.9)

@@ -721,6 +721,29 @@ def test_the_failed_step_in_the_reasons_is_masked_before_it_is_cut() -> None:
     assert "[REDACTED]" in (result.redacted().failed_step or "")
 
 
+def test_a_line_is_listed_once() -> None:
+    """A bare heading's seed gave way to the line below it, which was listed again when it
+    came up as a seed of its own (found by fuzzing)."""
+    lines = [
+        "error: boom",
+        "[ERROR] COMPILATION ERROR :",
+        "\x1b[31merror\x1b[0m",
+        "Traceback (most recent call last):",
+        "",
+        "..F..",
+        "Killed",
+        "warning: x",
+        "",
+        "error: boom",
+        "exit code 137",
+        "warning: x",
+        'The command "x" exited with 137.',
+    ]
+    for model in ("builtin", None):
+        numbers = [line.number for line in explain(lines, model=model).lines]
+        assert len(numbers) == len(set(numbers)), numbers
+
+
 def test_step_starts_cost_no_memory_once_they_leave_the_tail(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
