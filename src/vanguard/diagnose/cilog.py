@@ -190,18 +190,37 @@ def _number(line: ExplainedLine) -> int:
 _EOL = re.compile(r"\r\n|\r|\n")
 
 
+def _decoded(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The text of a byte stream, decoded incrementally: UTF-8, or UTF-16 when the stream
+    opens with its byte-order mark (Windows PowerShell's ``>`` and ``Out-File`` write it)."""
+    head = b""
+    decoder: codecs.IncrementalDecoder | None = None
+    for chunk in chunks:
+        if decoder is None:
+            head += chunk
+            if len(head) < 2:
+                continue
+            utf16 = head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+            decoder = codecs.getincrementaldecoder("utf-16" if utf16 else "utf-8")("replace")
+            chunk, head = head, b""
+        yield decoder.decode(chunk)
+    if decoder is None:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    yield decoder.decode(head, final=True)
+
+
 def iter_log_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     """Split a byte stream into lines the way LogChunks counts them.
 
     ``\\r\\n``, a lone ``\\r`` and ``\\n`` each end a line (Python's universal newlines);
     invalid UTF-8 becomes U+FFFD and a line longer than 1 MiB is cut, so binary junk
-    costs bounded memory and never raises.
+    costs bounded memory and never raises. A stream that opens with a UTF-16 byte-order
+    mark is read as UTF-16.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""
     overflow = False
-    for chunk in chunks:
-        text = pending + decoder.decode(chunk)
+    for piece in _decoded(chunks):
+        text = pending + piece
         carry = ""
         if text.endswith("\r"):
             text, carry = text[:-1], "\r"
@@ -214,7 +233,6 @@ def iter_log_lines(chunks: Iterable[bytes]) -> Iterator[str]:
             pending = pending[:MAX_LINE_CHARS]
             overflow = True
         pending += carry
-    pending += decoder.decode(b"", final=True)
     if pending.endswith("\r"):
         pending = pending[:-1]
         yield pending

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import random
 import tracemalloc
 from collections.abc import Iterator
@@ -742,6 +743,21 @@ def test_a_line_is_listed_once() -> None:
     for model in ("builtin", None):
         numbers = [line.number for line in explain(lines, model=model).lines]
         assert len(numbers) == len(set(numbers)), numbers
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_log_with_crlf_counts_its_lines(codec: str) -> None:
+    """Windows PowerShell writes UTF-16 with a byte-order mark; read as UTF-8, every
+    ``\\r\\0\\n`` ended two lines and the line numbers pointed elsewhere."""
+    text = "Run pytest\r\nstarting\r\nE   AssertionError: assert 7 == 8\r\n"
+    bom = codecs.BOM_UTF16_LE if codec.endswith("le") else codecs.BOM_UTF16_BE
+    data = bom + text.encode(codec)
+    expected = ["Run pytest", "starting", "E   AssertionError: assert 7 == 8"]
+    assert list(iter_log_lines([data])) == expected
+    assert list(iter_log_lines([data[i : i + 1] for i in range(len(data))])) == expected
+    result = explain(iter_log_lines([data]))
+    assert result.line_count == 3
+    assert result.lines[0].number == 3
 
 
 def test_step_starts_cost_no_memory_once_they_leave_the_tail(
