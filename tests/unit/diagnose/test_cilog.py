@@ -711,6 +711,13 @@ def test_a_long_line_is_masked_before_it_is_cut() -> None:
     assert "Sup3rS3cret" not in long_line.text
 
 
+def test_a_cut_keeps_a_mask_whole() -> None:
+    text = "x" * 490 + " token=" + "s3cr3t-value" * 5
+    shown = cilog._shown(text, 500)
+    assert shown == "x" * 490 + " token=[REDACTED]"
+    assert cilog._shown("short token=s3cr3t", 500) == "short token=s3cr3t"
+
+
 def test_the_failed_step_in_the_reasons_is_masked_before_it_is_cut() -> None:
     step = (
         "##[group]Run git clone --depth 1 --branch main --single-branch --recurse-submodules "
