@@ -3,8 +3,10 @@
 A secret is removed before it is hashed or stored, so no later export, backup or chain check
 can leak it. Two rules apply at any depth: a value under a key that names a secret
 (``password``, ``token``, ``authorization``, ...) is replaced whole; in every other string,
-credentials that look like bearer tokens, well-known API key formats, private key blocks, URL
-passwords and URL query parameters named like secrets are masked where they occur.
+credentials that look like bearer tokens, the value of an ``Authorization`` or ``Cookie``
+header (any scheme), well-known token formats (GitHub, GitLab, npm, Docker Hub, Slack,
+Stripe, AWS, ...), private key blocks, URL passwords and URL query parameters named like
+secrets are masked where they occur.
 """
 
 from __future__ import annotations
@@ -69,11 +71,32 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\1\2{REDACTED}",
     ),
     (re.compile(r"\b(Token)(\s+)[A-Za-z0-9\-._~+/=:]{16,}"), rf"\1\2{REDACTED}"),
+    (
+        re.compile(
+            r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:[a-z][\w-]*\s+(?=[^\s\"']))?+)"
+            r"(?!\[REDACTED\])[^\s\"'](?:[^\"'\r\n]*[^\s\"'])?"
+        ),
+        rf"\1{REDACTED}",
+    ),
+    (
+        re.compile(
+            r"(?i)\b((?:set-)?cookie\s*:\s*)(?!\[REDACTED\])[^\s\"'](?:[^\"'\r\n]*[^\s\"'])?"
+        ),
+        rf"\1{REDACTED}",
+    ),
     (re.compile(r"(?<=://)([^/\s:@]*):([^/\s@]+)@"), rf"\1:{REDACTED}@"),
     (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"), REDACTED),
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), REDACTED),
     (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), REDACTED),
+    (re.compile(r"\bnpm_[A-Za-z0-9]{30,}"), REDACTED),
+    (re.compile(r"\bgl(?:pat|dt|rt|ptt|soat)-[A-Za-z0-9_-]{20,}"), REDACTED),
+    (re.compile(r"\bdckr_pat_[A-Za-z0-9_-]{20,}"), REDACTED),
+    (re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"), REDACTED),
+    (
+        re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9/_-]+"),
+        rf"\1{REDACTED}",
+    ),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"), REDACTED),
     (
         re.compile(

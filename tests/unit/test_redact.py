@@ -91,6 +91,28 @@ def test_secret_keys_are_found_at_any_depth_and_replace_whole_subtrees() -> None
             "b3BlbnNzaC1rZXk",
         ),
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEtruncated", "MIIEtruncated"),
+        (
+            "+ curl -H 'Authorization: token 0123456789abcdef0123456789abcdef01234567' https://x",
+            "0123456789abcdef",
+        ),
+        ("> Authorization: ApiKey c2VjcmV0LWtleS12YWx1ZQ", "c2VjcmV0LWtleS12YWx1ZQ"),
+        ("Authorization: SSWS 00QCjAl4MlV-WPXM-ABCDEF", "00QCjAl4MlV"),
+        ('{"authorization": "s3cr3tvalue"}', "s3cr3tvalue"),
+        (
+            "Authorization: AWS4-HMAC-SHA256 Credential=AKID/20240501/s3, Signature=fe5f80f7",
+            "fe5f80f7",
+        ),
+        ("< Proxy-Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA"),
+        ("> Cookie: session=8f2a9c1b7e3d; csrftoken=Zq9x", "8f2a9c1b7e3d"),
+        ("> Cookie: session=8f2a9c1b7e3d; csrftoken=Zq9x", "Zq9x"),
+        ("publish failed with token npm_abcdefghijklmnopqrstuvwxyz0123456789", "npm_abcdefghij"),
+        ("fatal: could not push with glpat-abcdefghij1234567890", "glpat-abcdefghij"),
+        ("docker login -p dckr_pat_2b3e36beeb386dfdaacb9b46004ccb7c", "dckr_pat_2b3e36"),
+        ("Error: invalid key sk_live_51H8abcdefghijklmnopqrstuv", "sk_live_51H8"),
+        (
+            "POST https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+            "XXXXXXXXXXXX",
+        ),
     ],
 )
 def test_credentials_inside_text_are_masked(text: str, secret: str) -> None:
@@ -110,6 +132,9 @@ def test_ordinary_text_and_values_are_untouched() -> None:
         "none": None,
         "list": ["Bearer", "token"],
         "summary": "Token refresh failing for 3 clients",
+        "header": "the Authorization header is missing",
+        "env": "npm_config_cache=/home/runner/.npm npm_lifecycle_event=test",
+        "slack": "posted to https://hooks.slack.com/services",
     }
     assert redact(payload) == payload
 
@@ -120,6 +145,8 @@ def test_redaction_is_idempotent() -> None:
         "u": "redis://:pw@host/0",
         "token": SECRET,
         "t": "api_key=abc",
+        "a": "curl -H 'Authorization: token abcdef0123' -H 'Cookie: s=1' https://x",
+        "b": "Authorization: Bearer abcdefgh",
     }
     once = redact(payload)
     assert redact(once) == once

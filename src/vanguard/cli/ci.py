@@ -61,6 +61,14 @@ def _open_log(path: Path) -> Iterator[BinaryIO]:
         yield stream
 
 
+def _read(path: Path, stream: BinaryIO) -> Iterator[bytes]:
+    """The chunks of an open log; a read that fails halfway is an input error, as at open."""
+    try:
+        yield from read_chunks(stream)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read log: {exc.strerror or exc}") from exc
+
+
 @ci_app.command("explain")
 def explain_command(
     failed: Annotated[Path, typer.Argument(help="Log of the failed job ('-' for stdin).")],
@@ -84,16 +92,21 @@ def explain_command(
     tax: Taxonomy | None = load_taxonomy(taxonomy) if taxonomy is not None else None
     model: ModelChoice = None if rules else "builtin"
     with _open_log(failed) as stream:
-        lines = iter_log_lines(read_chunks(stream))
+        lines = iter_log_lines(_read(failed, stream))
         if baseline is None:
             result = explain(lines, taxonomy=tax, model=model)
         else:
             with _open_log(baseline) as base:
                 result = explain(
-                    lines, iter_log_lines(read_chunks(base)), taxonomy=tax, model=model
+                    lines, iter_log_lines(_read(baseline, base)), taxonomy=tax, model=model
                 )
     if result.line_count == 0:
         raise InputError(f"{failed}: empty log: there is nothing to explain")
+    if not result.lines:
+        raise InputError(
+            f"{failed}: no line to explain: the log holds only blank lines, timestamps and "
+            "CI markers: check that it is the whole log of the failed job"
+        )
     shown = first_lines(result, limit).redacted()
     if as_json:
         typer.echo(shown.model_dump_json())

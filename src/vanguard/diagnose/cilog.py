@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vanguard.diagnose.classify import Classification, classify
 from vanguard.diagnose.linemodel import LineModel, builtin_model, hashed_tokens
 from vanguard.diagnose.taxonomy import Heal, Taxonomy, builtin_taxonomy
-from vanguard.redact import redact_text
+from vanguard.redact import REDACTED, redact_text
 
 __all__ = [
     "CandidateTable",
@@ -53,6 +53,8 @@ __all__ = [
 
 MAX_LINE_CHARS = 2000
 """Longer lines are cut: no build tool explains a failure past this point."""
+SHOWN_CHARS = 500
+"""A listed line's text is cut here (masked first when it is longer)."""
 TAIL_LINES = 60_000
 """Lines kept verbatim; earlier ones survive only as the strongest candidates."""
 EARLY_CANDIDATES = 256
@@ -107,7 +109,10 @@ _MAX_PENDING = 1 << 20
 
 
 class ExplainedLine(BaseModel):
-    """One line of the failed log: 1-based number, text without colour codes, score in [0, 1]."""
+    """One line of the failed log: 1-based number, text without colour codes, score in [0, 1].
+
+    A text longer than ``SHOWN_CHARS`` is masked, then cut (see ``_shown``).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -185,18 +190,37 @@ def _number(line: ExplainedLine) -> int:
 _EOL = re.compile(r"\r\n|\r|\n")
 
 
+def _decoded(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The text of a byte stream, decoded incrementally: UTF-8, or UTF-16 when the stream
+    opens with its byte-order mark (Windows PowerShell's ``>`` and ``Out-File`` write it)."""
+    head = b""
+    decoder: codecs.IncrementalDecoder | None = None
+    for chunk in chunks:
+        if decoder is None:
+            head += chunk
+            if len(head) < 2:
+                continue
+            utf16 = head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+            decoder = codecs.getincrementaldecoder("utf-16" if utf16 else "utf-8")("replace")
+            chunk, head = head, b""
+        yield decoder.decode(chunk)
+    if decoder is None:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    yield decoder.decode(head, final=True)
+
+
 def iter_log_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     """Split a byte stream into lines the way LogChunks counts them.
 
     ``\\r\\n``, a lone ``\\r`` and ``\\n`` each end a line (Python's universal newlines);
     invalid UTF-8 becomes U+FFFD and a line longer than 1 MiB is cut, so binary junk
-    costs bounded memory and never raises.
+    costs bounded memory and never raises. A stream that opens with a UTF-16 byte-order
+    mark is read as UTF-16.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""
     overflow = False
-    for chunk in chunks:
-        text = pending + decoder.decode(chunk)
+    for piece in _decoded(chunks):
+        text = pending + piece
         carry = ""
         if text.endswith("\r"):
             text, carry = text[:-1], "\r"
@@ -209,7 +233,6 @@ def iter_log_lines(chunks: Iterable[bytes]) -> Iterator[str]:
             pending = pending[:MAX_LINE_CHARS]
             overflow = True
         pending += carry
-    pending += decoder.decode(b"", final=True)
     if pending.endswith("\r"):
         pending = pending[:-1]
         yield pending
@@ -470,6 +493,7 @@ _LEVEL_TAG = re.compile(r"^\s*\[(?:info|error|warn|warning|debug)\]\s*", re.I)
 _KILLED_EXIT = re.compile(r"exited with (?:124|137|143)\b|exit code (?:124|137|143)\b")
 """Exit codes of ``timeout`` and of a killed process: the terminator is then the reason."""
 _GHA_ERROR = re.compile(r"^(?:##\[error\]|::error\b[^:]*::)")
+_GHA_EXIT = re.compile(r"Process completed with exit code [1-9]")
 _DIGITS = re.compile(r"\d+")
 _WORD = re.compile(r"[A-Za-z_][\w.:/#-]{5,}")
 _STATUS_WORDS = frozenset(
@@ -552,18 +576,30 @@ class _Line:
 
 @dataclass(slots=True)
 class _Scan:
-    """What the single pass over the log keeps: a tail window and early strong candidates."""
+    """What the single pass over the log keeps: a tail window and early strong candidates.
+
+    Of the step starts only what ``_failed_region`` needs is kept, per dialect: whether it
+    occurs, and the last start before the first and before the latest failure line.
+    """
 
     tail: deque[_Line] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     early: list[tuple[float, int, _Line]] = field(default_factory=list)
     terminators: list[int] = field(default_factory=list)
-    commands: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    gha_exit: bool = False
+    last_step: dict[str, tuple[int, str]] = field(default_factory=dict)
+    step_at_first: dict[str, tuple[int, str]] = field(default_factory=dict)
+    step_at_last: dict[str, tuple[int, str]] = field(default_factory=dict)
     count: int = 0
 
-    def add_command(self, kind: str, number: int, text: str) -> None:
-        found = self.commands.setdefault(kind, [])
-        if len(found) < 100_000:
-            found.append((number, text))
+    def add_terminator(self, number: int, text: str) -> None:
+        if not self.terminators:
+            self.gha_exit = _GHA_EXIT.search(text) is not None
+            self.step_at_first = dict(self.last_step)
+        self.step_at_last = dict(self.last_step)
+        if len(self.terminators) < 10_000:
+            self.terminators.append(number)
+        else:
+            self.terminators[-1] = number
 
 
 def _scan(lines: Iterable[str], known: set[str] | None) -> _Scan:
@@ -572,12 +608,14 @@ def _scan(lines: Iterable[str], known: set[str] | None) -> _Scan:
     for raw in lines:
         scan.count += 1
         text = clean_line(raw[:MAX_LINE_CHARS])
+        low = text.lower()
+        terminator = any(w in low for w in _STRUCT_WORDS) and bool(_STRUCT_FAILURE.search(text))
+        if terminator:
+            scan.add_terminator(scan.count, text)
         prefix = _TAB_PREFIX.match(raw)
         if prefix is not None and prefix.group(2) != step:
             step = prefix.group(2)
-            scan.add_command("actions", scan.count, step)
-        low = text.lower()
-        terminator = any(w in low for w in _STRUCT_WORDS) and bool(_STRUCT_FAILURE.search(text))
+            scan.last_step["actions"] = (scan.count, step)
         consequence = terminator or is_consequence(text)
         command = bool(_COMMAND.match(text))
         noise = bool(_NOISE.match(text))
@@ -594,12 +632,10 @@ def _scan(lines: Iterable[str], known: set[str] | None) -> _Scan:
         )
         if known is not None and not noise and _hash(text) in known:
             entry.known = True
-        if terminator and len(scan.terminators) < 10_000:
-            scan.terminators.append(scan.count)
         if command:
             for kind, pattern in _STEP_KINDS:
                 if pattern.match(text):
-                    scan.add_command(kind, scan.count, text)
+                    scan.last_step[kind] = (scan.count, text)
                     break
         if len(scan.tail) == scan.tail.maxlen:
             dropped = scan.tail[0]
@@ -629,22 +665,25 @@ def _baseline_hashes(baseline: Iterable[str]) -> set[str]:
 
 
 def _failed_region(scan: _Scan, first: int) -> tuple[int, int, str | None]:
-    """The line range of the step that failed first, and its command, from CI markers."""
+    """The line range of the step that failed, and its command, from CI markers.
+
+    The first failure line ends it, since the first report is the cause (Travis runs every
+    command of its script, Jenkins closes the job with a line of its own). On GitHub
+    Actions the last one does: a step allowed to fail (``continue-on-error``) prints
+    ``Process completed with exit code N`` too, and the job goes on to the step that
+    failed it.
+    """
     if not scan.terminators:
         return first, scan.count, None
-    end = scan.terminators[0]
-    start = first
-    name: str | None = None
-    commands: list[tuple[int, str]] = []
-    for kind, _pattern in _STEP_KINDS:
-        if scan.commands.get(kind):
-            commands = scan.commands[kind]
-            break
-    for number, text in commands:
-        if number >= end:
-            break
-        start, name = number, text
-    return start, end, name
+    if scan.gha_exit:
+        end, starts = scan.terminators[-1], scan.step_at_last
+    else:
+        end, starts = scan.terminators[0], scan.step_at_first
+    kind = next((kind for kind, _pattern in _STEP_KINDS if kind in scan.last_step), None)
+    found = starts.get(kind) if kind is not None else None
+    if found is None:
+        return first, end, None
+    return found[0], end, found[1]
 
 
 def _squash(value: float) -> float:
@@ -669,6 +708,18 @@ LogContext = _Context
 """A scanned log with its rule scores: what ``candidate_table`` and ``extent_table`` read."""
 
 
+def _failure_line(ctx: _Context) -> list[int]:
+    """The CI system's own line that ends the failed step, when there is one."""
+    return [ctx.end] if ctx.scan.terminators else []
+
+
+def _killed(ctx: _Context) -> bool:
+    """Whether the failed step ended with the exit code of ``timeout`` or of a killed
+    process: that line itself is then the reason, whichever ranking is used."""
+    end = ctx.by_number.get(ctx.end)
+    return bool(ctx.scan.terminators and end is not None and _KILLED_EXIT.search(end.text))
+
+
 def _context(scan: _Scan) -> _Context:
     window = list(scan.tail)
     first = window[0].number
@@ -680,7 +731,7 @@ def _context(scan: _Scan) -> _Context:
         if entry.noise:
             continue
         if entry.terminator:
-            if _KILLED_EXIT.search(entry.text) and entry.number == end:
+            if entry.number == end and _KILLED_EXIT.search(entry.text):
                 scores[entry.number] = REGION_BONUS + EVIDENCE_CAP
             continue
         value = entry.evidence
@@ -712,14 +763,14 @@ def _context(scan: _Scan) -> _Context:
 class _Ranking(NamedTuple):
     """Ranked ``(line, score)`` pairs, the best seed and the rules' block around it.
 
-    The fingerprint is taken from the seed and its rules' block (not from further
-    candidates, nor from the learned widening), so it keys the same failure alike with or
-    without the line model. ``appended`` are the lines ranked after the report's own: those
-    that came with further candidates joining the best block, those that fill the gaps
-    left inside it, and the blocks of further candidates nearly as likely as the best one
-    (listed last); they do not inform the category. ``answer`` is the best report in log
-    order, one stretch of the log: the seed, its block as widened, the joined lines and
-    every line between.
+    ``report`` is the rules' block before the learned widening: what the extent model
+    starts from (``first_block``). The fingerprint comes from none of these (``_keyed``),
+    since where a line sits in its step moves the seed. ``appended`` are the lines ranked
+    after the report's own: those that came with further candidates joining the best
+    block, those that fill the gaps left inside it, and the blocks of further candidates
+    nearly as likely as the best one (listed last); they do not inform the category.
+    ``answer`` is the best report in log order, one stretch of the log: the seed, its block
+    as widened, the joined lines and every line between.
     """
 
     ranked: list[tuple[int, float]]
@@ -758,7 +809,7 @@ def _select(
     outside the answer: the model cannot tell which of the two reports is the reason.
     """
     by_number, scores = ctx.by_number, ctx.scores
-    fallback = [n for n in ctx.scan.terminators[:1] if n in by_number]
+    fallback = [n for n in _failure_line(ctx) if n in by_number]
     ranked: list[tuple[int, float]] = []
     members: list[int] = []
     joined: list[int] = []
@@ -816,6 +867,7 @@ def _select(
                 further.extend(widened)
         ranked.append((seed, seed_score))
         chosen.update(block)
+        chosen.add(seed)
         blocks += 1
     if ranked:
         member_score = min(score for _n, score in ranked) * (0.99 if len(ranked) > 1 else 0.9)
@@ -865,6 +917,9 @@ def _learned_ranking(ctx: _Context, model: LineModel, *, first_only: bool = Fals
         n: float(p) * (KNOWN_SHARE if line[n].known else 1.0)
         for n, p in zip(table.numbers, probability, strict=True)
     }
+    if _killed(ctx) and ctx.end in score_of:
+        best = max(score_of.values())
+        score_of[ctx.end] = best + (1.0 - best) / 2
     order = sorted(score_of, key=lambda n: (-score_of[n], n))
     extent = model.extent
 
@@ -948,7 +1003,12 @@ def explain(
     ctx = _context(scan)
     reasons: list[str] = []
     if ctx.step is not None:
-        reasons.append(f"failed step starts at line {ctx.start}: {ctx.step[:120]}")
+        reasons.append(f"failed step starts at line {ctx.start}: {_shown(ctx.step, 120)}")
+    if scan.gha_exit and len(scan.terminators) > 1:
+        reasons.append(
+            f"{len(scan.terminators)} failure lines: the last ends the failed step, since a "
+            "step allowed to fail (continue-on-error) prints one too"
+        )
     weights = builtin_model() if model == "builtin" else model
     if isinstance(weights, LineModel):
         ranking = _learned_ranking(ctx, weights)
@@ -958,7 +1018,7 @@ def explain(
     by_number = ctx.by_number
     ranked.sort(key=lambda item: (-item[1], item[0]))
     explained = tuple(
-        ExplainedLine(number=n, text=by_number[n].text[:500], score=round(s, 4))
+        ExplainedLine(number=n, text=_shown(by_number[n].text, SHOWN_CHARS), score=round(s, 4))
         for n, s in ranked
         if n in by_number
     )
@@ -971,13 +1031,10 @@ def explain(
     verdict: Classification = classify(top, context, tax)
     reasons.extend(verdict.reasons)
     category = tax.get(verdict.category)
-    core = sorted(
-        n for n in (ranking.seed, *ranking.report[:2]) if n is not None and n in by_number
-    )
     return Explanation(
         lines=explained,
         category=verdict.category,
-        fingerprint=fingerprint_of(verdict.category, (by_number[n].text for n in core)),
+        fingerprint=fingerprint_of(verdict.category, (by_number[n].text for n in _keyed(ctx))),
         retryable=category.retryable,
         heal=category.heal,
         confidence=round(min(verdict.confidence, explained[0].score if explained else 0.0), 4)
@@ -990,6 +1047,69 @@ def explain(
         reasons=tuple(reasons),
         answer=tuple(n for n in ranking.answer if n in by_number),
     )
+
+
+def _shown(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters for display, masked first when it is longer.
+
+    A cut can split a credential so that masking no longer recognises it (a URL password
+    cut before its ``@``, a token cut short of its format's length), so a line too long to
+    show whole is masked before it is cut; a marker the cut would split is kept whole.
+    """
+    if len(text) <= limit:
+        return text
+    masked = redact_text(text)
+    at = masked.find(REDACTED, max(0, limit - len(REDACTED) + 1), limit + len(REDACTED) - 1)
+    if 0 <= at < limit:
+        return masked[: at + len(REDACTED)]
+    return masked[:limit]
+
+
+FINGERPRINT_LINES = 3
+"""The failed step's strongest lines whose normalised text keys the failure."""
+_NAMES_TEST = re.compile(r"\S::\w")
+_NAMES_PLACE = re.compile(
+    r"[\w./\\-]\.[A-Za-z]\w{0,7}(?::\d+|\(\d+)|^\s*FAIL(?:ED)?:?\s+\S+\.[A-Za-z]"
+)
+
+
+def _keyed(ctx: _Context) -> list[int]:
+    """The lines the fingerprint hashes: the failed step's strongest reports, and the first
+    of its report lines that names the test (``path::test``), else a file.
+
+    Strength is a line's evidence on its own (capped, a consequence at most 1; ties go to the
+    earlier line), never where it sits in the step nor how a ranking (rules or model) placed
+    it: a re-run that prints more lines before the failure, a cache miss, keeps its
+    fingerprint. The named test or file tells apart failures whose messages read alike once
+    numbers are blurred. With a baseline, only the lines it did not print count, unless it
+    printed them all; a step with no line of evidence is keyed by its last lines that are
+    not chatter (downloads, echoed commands).
+    """
+    inside = [
+        entry
+        for number, entry in sorted(ctx.by_number.items())
+        if ctx.start <= number <= ctx.end
+        and not (entry.noise or entry.command or entry.terminator)
+        and entry.text.strip()
+    ]
+    fresh = [entry for entry in inside if not entry.known] or inside
+
+    def strength(entry: _Line) -> float:
+        value = min(entry.evidence, EVIDENCE_CAP)
+        return min(value, 1.0) if entry.consequence else value
+
+    strong = sorted((e for e in fresh if strength(e) > 0), key=lambda e: (-strength(e), e.number))
+    plain = [e for e in fresh if e.evidence >= 0]
+    keyed = {e.number for e in strong[:FINGERPRINT_LINES]} or {
+        e.number for e in plain[-FINGERPRINT_LINES:]
+    }
+    reports = [e for e in fresh if e.evidence >= 2.0]
+    place = next((e for e in reports if _NAMES_TEST.search(e.text)), None) or next(
+        (e for e in reports if _NAMES_PLACE.search(e.text)), None
+    )
+    if place is not None:
+        keyed.add(place.number)
+    return sorted(keyed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1063,7 +1183,7 @@ def _candidate_tail(ctx: _Context) -> list[int]:
 def _candidate_numbers(ctx: _Context) -> list[int]:
     best = sorted(ctx.scores, key=lambda n: (-ctx.scores[n], n))[:CANDIDATES]
     chosen = set(best).union(_candidate_tail(ctx))
-    chosen.update(n for n in ctx.scan.terminators[:1] if n in ctx.by_number)
+    chosen.update(n for n in _failure_line(ctx) if n in ctx.by_number)
     return sorted(chosen)
 
 

@@ -100,3 +100,28 @@ def test_secrets_a_log_printed_never_reach_the_alert() -> None:
         assert secret not in shown, secret
     assert "[REDACTED]" in str(alert.attributes["headline"])
     assert not str(alert.attributes["failed_step"]).startswith("##[group]")
+
+
+def test_credentials_a_job_echoed_are_masked_in_the_alert_even_in_long_lines() -> None:
+    """``set -x`` echoes ``Authorization: token …`` into the failed step; a line longer than
+    the 500 characters listed lost the ``@`` of its URL to the cut, so its password showed."""
+    oauth = "0123456789abcdef0123456789abcdef01234567"
+    password = "Sup3rS3cretPassw0rdValue"
+    jenkins = [
+        "[Pipeline] sh",
+        f"+ curl -fsSL -H 'Authorization: token {oauth}' https://api.github.com/repos/o/r",
+        "curl: (22) The requested URL returned error: 401",
+        "script returned exit code 22",
+        "Finished: FAILURE",
+    ]
+    long_line = [
+        "$ ./release.sh",
+        "error: publish failed with token npm_abcdefghijklmnopqrstuvwxyz0123456789",
+        f"error: push failed ({'x' * 440}) remote https://deploy:{password}@git.example.com/a.git",
+        'The command "./release.sh" exited with 1.',
+    ]
+    for log in (jenkins, long_line):
+        alert = run_alert(explain(log))
+        shown = repr(alert.attributes)
+        for secret in (oauth, password[:8], "npm_abcdefghij"):
+            assert secret not in shown, secret

@@ -174,3 +174,20 @@ def test_stdin_is_not_both_the_failed_log_and_its_baseline() -> None:
     assert result.exit_code != 0
     assert isinstance(result.exception, InputError)
     assert "standard input can be read once" in str(result.exception)
+
+
+def test_explain_of_a_log_of_blank_lines_and_timestamps_is_an_input_error(tmp_path: Path) -> None:
+    """Like an empty file, it printed an 'unknown' failure keyed by a constant fingerprint."""
+    log = tmp_path / "ts.log"
+    log.write_text("2024-01-01T00:00:00.0000000Z \n\n2024-01-01T00:00:01.0000000Z\n##[endgroup]\n")
+    result = runner.invoke(app, ["ci", "explain", str(log), "--json"])
+    assert isinstance(result.exception, InputError)
+    assert "no line to explain" in str(result.exception)
+
+
+def test_explain_of_a_log_that_fails_to_read_halfway_is_an_input_error() -> None:
+    """Reading ``/proc/self/mem`` from its start fails with EIO once the file is open: the
+    same clean 'cannot read log' as a file that cannot be opened, not a traceback."""
+    result = runner.invoke(app, ["ci", "explain", "/proc/self/mem"])
+    assert isinstance(result.exception, InputError)
+    assert "/proc/self/mem: cannot read log: " in str(result.exception)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import random
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -479,3 +481,314 @@ def test_a_progress_line_gives_way_to_the_failure_it_announces(
     assert result.lines[0].number == 10
     assert result.lines[0].text.startswith("FAILED tests/test_orders.py::test_total")
     assert result.category == "test_regression"
+
+
+GHA_TS = "2024-05-01T10:00:00.0000000Z "
+
+
+def _gha(*lines: str) -> list[str]:
+    """Lines as a GitHub Actions raw log prints them, with a timestamp prefix."""
+    return [GHA_TS + line for line in lines]
+
+
+def _explain_gha(lines: list[str], **options: object) -> Explanation:
+    data = "\n".join(lines).encode() + b"\n"
+    return explain(iter_log_lines([data]), **options)  # type: ignore[arg-type]
+
+
+JEST_FAILURE = (
+    "FAIL src/cart.test.js",
+    "  ● cart › totals the items",
+    "",
+    "    expect(received).toBe(expected) // Object.is equality",
+    "",
+    "    Expected: 8",
+    "    Received: 7",
+    "",
+    "      at Object.<anonymous> (src/cart.test.js:4:22)",
+    "",
+    "Tests:       1 failed, 12 passed, 13 total",
+    "##[error]Process completed with exit code 1.",
+)
+
+
+def _jest_run(downloads: int) -> list[str]:
+    """One run of a jest job; a cache miss prints more download lines before the tests."""
+    chatter = [f"Downloading dep{i}-1.0.0.tgz (12 kB)" for i in range(downloads)]
+    return _gha(
+        "##[group]Run npx jest --ci", "npx jest --ci", "##[endgroup]", *chatter, *JEST_FAILURE
+    )
+
+
+def test_the_fingerprint_survives_more_lines_before_the_failure() -> None:
+    """Where a line sits in its step moved the learned seed, and the fingerprint with it:
+    two issues for one failure, and a ``/vanguard ignore`` that no longer silenced it."""
+    warm, cold = _explain_gha(_jest_run(5)), _explain_gha(_jest_run(20))
+    assert warm.category == cold.category == "test_regression"
+    assert warm.fingerprint == cold.fingerprint
+    for downloads in (0, 5, 20, 60):
+        run = _jest_run(downloads)
+        assert _explain_gha(run).fingerprint == warm.fingerprint
+        assert _explain_gha(run, model=None).fingerprint == warm.fingerprint
+
+
+@pytest.mark.parametrize("name", ["github_actions_pytest.log", "travis_mocha.log"])
+def test_the_fingerprint_is_the_same_with_or_without_the_model_or_a_baseline(name: str) -> None:
+    lines = list(iter_log_lines([(FIXTURES / name).read_bytes()]))
+    learned = explain(lines)
+    assert explain(lines, model=None).fingerprint == learned.fingerprint
+    assert explain(lines, list(lines)).fingerprint == learned.fingerprint
+
+
+def _pytest_failure(path: str, code: int) -> list[str]:
+    return _gha(
+        "##[group]Run pytest -q",
+        "pytest -q",
+        "##[endgroup]",
+        "=================================== FAILURES ===================================",
+        "__________________________________ test_list ___________________________________",
+        "",
+        "    def test_list(client):",
+        "        resp = client.get(URL)",
+        ">       assert resp.status_code == 200",
+        f"E       assert {code} == 200",
+        f"E        +  where {code} = <Response [{code}]>.status_code",
+        "",
+        f"{path}:9: AssertionError",
+        "=========================== short test summary info ============================",
+        f"FAILED {path}::test_list - assert {code} == 200",
+        "========================= 1 failed, 41 passed in 0.50s =========================",
+        "##[error]Process completed with exit code 1.",
+    )
+
+
+def test_failures_of_different_tests_get_different_fingerprints() -> None:
+    """Numbers are blurred, so two tests' assertions read alike; the test named tells them
+    apart (one issue for both, and ignoring one silenced the other)."""
+    items = _explain_gha(_pytest_failure("tests/api/v1/test_items.py", 404))
+    users = _explain_gha(_pytest_failure("tests/api/v2/test_users.py", 500))
+    assert items.category == users.category == "test_regression"
+    assert items.fingerprint != users.fingerprint
+    again = _explain_gha(_pytest_failure("tests/api/v1/test_items.py", 500))
+    assert again.fingerprint == items.fingerprint
+
+
+CONTINUE_ON_ERROR = _gha(
+    "##[group]Run curl -sf https://telemetry.example.com/ping",
+    "curl -sf https://telemetry.example.com/ping",
+    "##[endgroup]",
+    "curl: (6) Could not resolve host: telemetry.example.com",
+    "##[error]Process completed with exit code 6.",
+    "##[group]Run make",
+    "make",
+    "##[endgroup]",
+    "gcc -O2 -Wall -c src/main.c -o build/main.o",
+    "src/main.c: In function 'main':",
+    "src/main.c:12:5: error: 'count' undeclared (first use in this function)",
+    "   12 |     count++;",
+    "      |     ^~~~~",
+    "make: *** [Makefile:10: build/main.o] Error 1",
+    "##[error]Process completed with exit code 2.",
+)
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_step_allowed_to_fail_is_not_the_failed_step(model: cilog.ModelChoice) -> None:
+    """A ``continue-on-error`` step prints GitHub's exit line too; the job went on and a
+    later step failed it. Taken for the failed step, the compile error was re-run as a
+    network transient."""
+    result = _explain_gha(CONTINUE_ON_ERROR, model=model)
+    assert result.failed_step == "##[group]Run make"
+    assert result.category == "compile"
+    assert not result.retryable
+    assert "count" in result.lines[0].text
+    assert any("allowed to fail" in reason for reason in result.reasons)
+
+
+def test_on_travis_the_first_failing_command_is_still_the_failed_step() -> None:
+    """Travis runs every command of its script whatever failed before: the first is the cause."""
+    lines = [
+        "$ make lint",
+        "src/a.c:3:1: error: expected ';' before '}' token",
+        'The command "make lint" exited with 2.',
+        "$ make test",
+        "curl: (6) Could not resolve host: example.com",
+        'The command "make test" exited with 1.',
+    ]
+    result = explain(lines)
+    assert result.failed_step == "$ make lint"
+    assert result.category == "compile"
+
+
+OOM_137 = _gha(
+    "##[group]Run pytest -n 4",
+    "pytest -n 4",
+    "##[endgroup]",
+    "============================= test session starts ==============================",
+    "gw0 [812] / gw1 [812] / gw2 [812] / gw3 [812]",
+    "........................................................................ [  8%]",
+    "........................................................................ [ 17%]",
+    "/home/runner/work/_temp/4b2c6f1e-3d2a-4b7e-9f3c-1a2b3c4d5e6f.sh: line 1:  2345 Killed"
+    "                  pytest -n 4",
+    "##[error]Process completed with exit code 137.",
+)
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_killed_job_is_explained_by_its_exit_line(model: cilog.ModelChoice) -> None:
+    """Exit 137 (SIGKILL, most often the OOM killer): that line is the reason with either
+    ranking; the learned one led with ``gw0 [812] ...`` and called the OOM a regression."""
+    result = _explain_gha(OOM_137, model=model)
+    assert result.lines[0].text == "##[error]Process completed with exit code 137."
+    assert result.category == "resource_exhausted"
+    assert result.retryable
+
+
+def test_a_compiler_killed_by_sigkill_ran_out_of_memory() -> None:
+    result = _explain_gha(
+        _gha(
+            "##[group]Run cargo build --release",
+            "cargo build --release",
+            "##[endgroup]",
+            "   Compiling serde v1.0.197",
+            "   Compiling myapp v0.1.0 (/home/runner/work/myapp/myapp)",
+            'error: could not compile `myapp` (bin "myapp")',
+            "",
+            "Caused by:",
+            "  process didn't exit successfully: `rustc --crate-name myapp --edition=2021 "
+            "src/main.rs` (signal: 9, SIGKILL: kill)",
+            "##[error]Process completed with exit code 101.",
+        )
+    )
+    assert result.category == "resource_exhausted"
+
+
+def test_a_git_403_is_a_missing_permission_not_a_git_transient() -> None:
+    """No re-run gives a token the right to read a private submodule."""
+    denied = "The requested URL returned error: 403"
+    result = _explain_gha(
+        _gha(
+            "##[group]Run git submodule update --init --recursive",
+            "git submodule update --init --recursive",
+            "##[endgroup]",
+            "Submodule 'vendor/lib' (https://github.com/acme/private-lib.git) registered for "
+            "path 'vendor/lib'",
+            "Cloning into '/home/runner/work/app/app/vendor/lib'...",
+            f"fatal: unable to access 'https://github.com/acme/private-lib.git/': {denied}",
+            "fatal: clone of 'https://github.com/acme/private-lib.git' into submodule path "
+            "'/home/runner/work/app/app/vendor/lib' failed",
+            "Failed to clone 'vendor/lib' a second time, aborting",
+            "##[error]Process completed with exit code 1.",
+        )
+    )
+    assert result.category == "auth_permission"
+    assert not result.retryable
+
+
+NPM_TOKEN = "npm_abcdefghijklmnopqrstuvwxyz0123456789"
+GITLAB_TOKEN = "glpat-abcdefghij1234567890"
+PASSWORD = "Sup3rS3cretPassw0rdValue"
+LEAKY_RELEASE = _gha(
+    "##[group]Run ./release.sh",
+    "./release.sh",
+    "##[endgroup]",
+    f"error: publish failed with token {NPM_TOKEN}",
+    f"fatal: could not push with {GITLAB_TOKEN}",
+    f"error: push failed ({'x' * 440}) remote https://deploy:{PASSWORD}@git.example.com/a.git",
+    "##[error]Process completed with exit code 1.",
+)
+
+
+def test_a_long_line_is_masked_before_it_is_cut() -> None:
+    """Cut at 500 characters first, a URL lost its ``@`` and its password was shown."""
+    result = _explain_gha(LEAKY_RELEASE)
+    shown = "\n".join(line.text for line in result.redacted().lines)
+    assert NPM_TOKEN not in shown
+    assert GITLAB_TOKEN not in shown
+    assert "Sup3rS3cret" not in shown
+    long_line = next(line for line in result.lines if line.text.startswith("error: push failed"))
+    assert len(long_line.text) <= cilog.SHOWN_CHARS + len("[REDACTED]")
+    assert "Sup3rS3cret" not in long_line.text
+
+
+def test_a_cut_keeps_a_mask_whole() -> None:
+    text = "x" * 490 + " token=" + "s3cr3t-value" * 5
+    shown = cilog._shown(text, 500)
+    assert shown == "x" * 490 + " token=[REDACTED]"
+    assert cilog._shown("short token=s3cr3t", 500) == "short token=s3cr3t"
+
+
+def test_the_failed_step_in_the_reasons_is_masked_before_it_is_cut() -> None:
+    step = (
+        "##[group]Run git clone --depth 1 --branch main --single-branch --recurse-submodules "
+        f"https://deploy:{PASSWORD}@git.example.com/acme/app.git"
+    )
+    result = explain([step, "fatal: boom", "##[error]Process completed with exit code 1."])
+    for text in (*result.reasons, *result.redacted().reasons):
+        assert "Sup3rS3cret" not in text
+    assert "[REDACTED]" in (result.redacted().failed_step or "")
+
+
+def test_a_line_is_listed_once() -> None:
+    """A bare heading's seed gave way to the line below it, which was listed again when it
+    came up as a seed of its own (found by fuzzing)."""
+    lines = [
+        "error: boom",
+        "[ERROR] COMPILATION ERROR :",
+        "\x1b[31merror\x1b[0m",
+        "Traceback (most recent call last):",
+        "",
+        "..F..",
+        "Killed",
+        "warning: x",
+        "",
+        "error: boom",
+        "exit code 137",
+        "warning: x",
+        'The command "x" exited with 137.',
+    ]
+    for model in ("builtin", None):
+        numbers = [line.number for line in explain(lines, model=model).lines]
+        assert len(numbers) == len(set(numbers)), numbers
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_log_with_crlf_counts_its_lines(codec: str) -> None:
+    """Windows PowerShell writes UTF-16 with a byte-order mark; read as UTF-8, every
+    ``\\r\\0\\n`` ended two lines and the line numbers pointed elsewhere."""
+    text = "Run pytest\r\nstarting\r\nE   AssertionError: assert 7 == 8\r\n"
+    bom = codecs.BOM_UTF16_LE if codec.endswith("le") else codecs.BOM_UTF16_BE
+    data = bom + text.encode(codec)
+    expected = ["Run pytest", "starting", "E   AssertionError: assert 7 == 8"]
+    assert list(iter_log_lines([data])) == expected
+    assert list(iter_log_lines([data[i : i + 1] for i in range(len(data))])) == expected
+    result = explain(iter_log_lines([data]))
+    assert result.line_count == 3
+    assert result.lines[0].number == 3
+
+
+def test_step_starts_cost_no_memory_once_they_leave_the_tail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every echoed command (``+ cmd`` of ``set -x``, ``$ cmd``, ``##[group]Run``) was kept,
+    text and all, long after it left the tail: a GB for a long Jenkins trace."""
+    monkeypatch.setattr(cilog, "TAIL_LINES", 100)
+    body = "x" * 1000
+
+    def lines() -> Iterator[str]:
+        for n in range(3000):
+            for prefix in ("$ ", "+ ", "##[group]Run "):
+                yield f"{prefix}step {n} {body}"
+        yield "error: boom"
+        yield 'The command "make" exited with 1.'
+
+    tracemalloc.start()
+    try:
+        result = explain(lines(), model=None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.failed_step is not None
+    assert result.failed_step.startswith("##[group]Run step 2999 ")
+    assert result.lines[0].text == "error: boom"
+    assert peak < 3_000_000, peak
