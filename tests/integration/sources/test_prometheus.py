@@ -307,7 +307,10 @@ class _PartialAnswer(socketserver.BaseRequestHandler):
             b'{"status":"success","warnings":["store eu-1 unavailable: partial response"],'
             b'"data":{"resultType":"vector","result":[]}}'
         )
-        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            f"Content-Length: {len(body)}"
+        )
         self.request.sendall(head.encode() + b"\r\n\r\n" + body)
 
 
