@@ -92,15 +92,20 @@ PATTERN = Pattern(
 )
 
 
-def _activities(
-    store: Store, service: dict[str, float], monkeypatch: pytest.MonkeyPatch
-) -> Activities:
-    settings = Settings(
+def api_settings() -> Settings:
+    """One web service ``api`` read every 0.2 s, its baseline a second long."""
+    return Settings(
         data_dir=Path("."),
         services=(ServiceConfig(name="api", type="web", scrape=ScrapeConfig(url="http://x")),),
         policy=PolicyConfig(min_confidence=0.5),
         verification=VerificationConfig(baseline_s=1, sample_interval_s=0.2),
     )
+
+
+def _activities(
+    store: Store, service: dict[str, float], monkeypatch: pytest.MonkeyPatch
+) -> Activities:
+    settings = api_settings()
     adapter = Fix(service)
     acts = Activities(settings, store, [PATTERN], {adapter.kind: adapter}, MemoryLedger(), [])
     rng = np.random.default_rng(5)

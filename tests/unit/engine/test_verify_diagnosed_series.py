@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pytest
 
 from tests.unit.engine.test_verify_baseline import HEALTHY as FIXED
-from tests.unit.engine.test_verify_baseline import Fix
+from tests.unit.engine.test_verify_baseline import Fix, api_settings
 from vanguard.act.base import MemoryLedger
-from vanguard.config import ScrapeConfig, ServiceConfig, Settings, VerificationConfig
-from vanguard.decide import PolicyConfig
+from vanguard.config import ServiceConfig
 from vanguard.diagnose.operators import Operator
 from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy, PatternVerify
 from vanguard.engine.activities import Activities
@@ -64,12 +62,7 @@ def _activities(
 ) -> Activities:
     """Activities holding ``patterns`` whose ``api.fix`` (``Fix``, which sets the service's
     ``latency`` to ``FIXED``) brings the ok ratio to health."""
-    settings = Settings(
-        data_dir=Path("."),
-        services=(ServiceConfig(name="api", type="web", scrape=ScrapeConfig(url="http://x")),),
-        policy=PolicyConfig(min_confidence=0.5),
-        verification=VerificationConfig(baseline_s=1, sample_interval_s=0.2),
-    )
+    settings = api_settings()
     adapter = Fix(service)
     acts = Activities(settings, store, patterns, {adapter.kind: adapter}, MemoryLedger(), [])
     rng = np.random.default_rng(3)
