@@ -155,7 +155,10 @@ def write_config(workdir: Path, *, service_port: int, supervisor_url: str, api_p
                       threshold: {THRESHOLD_MB * 1024 * 1024}
                       direction: up
                       horizon_s: 60
-                      min_confidence: 0.6
+                      # The diagnosis scales this by the pattern's trust (0.9): a forecast
+                      # must be 0.67 sure to pass the policy's 0.6, so none is raised below
+                      # 0.75 (a loaded machine's jittery scrapes start forecasts lower).
+                      min_confidence: 0.75
                       warmup: 10
                 supervisor:
                   url: {supervisor_url}
