@@ -36,7 +36,7 @@ from vanguard.ci.records import CiRepo
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import Pattern
 from vanguard.incident import Incident, IncidentState
-from vanguard.learn import pattern_confidences
+from vanguard.learn import confidence_legend, pattern_confidences
 from vanguard.model import (
     ActionResult,
     Alert,
@@ -428,17 +428,7 @@ def patterns_page(request: Request) -> HTMLResponse:
         if rows
         else '<p class="muted">no pattern library loaded in this process</p>'
     )
-    note = (
-        '<p class="muted">The confidence diagnosis uses: the prior counted as 10 outcomes, '
-        "updated by outcomes of the current action won (resolved) and lost (rolled back, "
-        f"escalated, failed; at most {policy.breaker_threshold} in a row on one service, "
-        "policy breaker_threshold: past that, that service's breaker stops the remedy). The "
-        "confidence gate compares it times the alert's confidence with "
-        f"{policy.min_confidence:.2f} (policy min_confidence): each row says from which "
-        "alert confidence the pattern acts alone, or why its remedy always waits for a "
-        "person (below min_confidence, not automation eligible, approval required for its "
-        "action) or is never applied (dry run).</p>"
-    )
+    note = f'<p class="muted">{escape(confidence_legend(policy), quote=False)}</p>'
     return _page("Patterns", f"<h1>Patterns</h1>{body}{note}")
 
 

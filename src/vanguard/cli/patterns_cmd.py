@@ -21,7 +21,7 @@ from vanguard.cli.core import StoreOpt, console
 from vanguard.config import Settings, load_settings
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import load_patterns
-from vanguard.learn import PatternConfidence, pattern_confidences
+from vanguard.learn import PatternConfidence, confidence_legend, pattern_confidences
 from vanguard.store import IncidentRepo, open_store
 
 __all__ = ["patterns_command"]
@@ -67,9 +67,9 @@ def patterns_command(
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name in ("pattern", "action"):
         table.add_column(name, no_wrap=True)
-    for name in ("prior", "won", "lost", "now"):
+    for name in ("prior", "won", "lost", "confidence now"):
         table.add_column(name, justify="right")
-    table.add_column("alone")
+    table.add_column("acts alone")
     for row in rows:
         table.add_row(
             row.pattern_id,
@@ -81,17 +81,9 @@ def patterns_command(
             _alone(row, settings.policy),
         )
     console.print(table)
-    policy = settings.policy
     console.print(
-        "now: the confidence diagnosis uses, the prior counted as 10 outcomes and updated "
-        "by outcomes of the current action won (resolved) and lost (rolled back, escalated, "
-        f"failed; at most {policy.breaker_threshold} in a row per service, policy "
-        "breaker_threshold). alone: the alert confidence from which the pattern acts "
-        "without a person, since the confidence gate compares now × the alert's confidence "
-        f"with {policy.min_confidence:.2f} (policy min_confidence); 'asks' when it always "
-        "asks (below min_confidence, not automation_eligible, require_approval_for, the "
-        "rollback_safe gate; --json says which), "
-        "'dry run' when the policy applies nothing",
+        f"{confidence_legend(settings.policy)} In this table: ≥ the alert confidence from "
+        "which the pattern acts alone, 'asks' (--json says why) or 'dry run'.",
         highlight=False,
     )
 

@@ -14,6 +14,7 @@ from vanguard.learn.calibration import (
 from vanguard.learn.stats import (
     PatternConfidence,
     PatternStats,
+    confidence_legend,
     pattern_confidences,
     summarize,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "Posterior",
     "calibrate",
     "calibrate_patterns",
+    "confidence_legend",
     "count_outcomes",
     "outcome_kind",
     "pattern_confidences",

@@ -14,7 +14,13 @@ from vanguard.model import Frozen, Outcome, OutcomeStatus
 if TYPE_CHECKING:
     from vanguard.decide.policy import PolicyConfig
 
-__all__ = ["PatternConfidence", "PatternStats", "pattern_confidences", "summarize"]
+__all__ = [
+    "PatternConfidence",
+    "PatternStats",
+    "confidence_legend",
+    "pattern_confidences",
+    "summarize",
+]
 
 
 class PatternStats(Frozen):
@@ -122,6 +128,22 @@ def pattern_confidences(
             )
         )
     return found
+
+
+def confidence_legend(policy: PolicyConfig) -> str:
+    """What the "confidence now" and "acts alone" columns of a patterns table mean under
+    ``policy``: one wording for the CLI and the dashboard."""
+    return (
+        "confidence now: the confidence diagnosis uses, the prior counted as 10 outcomes and "
+        "updated by outcomes of the current action won (resolved) and lost (rolled back, "
+        f"escalated, failed; at most {policy.breaker_threshold} in a row on one service, "
+        "policy breaker_threshold: past that, that service's breaker stops the remedy). "
+        "acts alone: the confidence gate compares confidence now times the alert's "
+        f"confidence with {policy.min_confidence:.2f} (policy min_confidence), so a pattern "
+        "acts without a person from some alert confidence on; or it always asks (below "
+        "min_confidence, not automation_eligible, require_approval_for, the rollback_safe "
+        "gate), or applies nothing (policy dry_run)."
+    )
 
 
 def _asks(pattern: Pattern, confidence: float, policy: PolicyConfig) -> str:

@@ -6,6 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from vanguard.ci.records import CiRepo
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.incident import Incident, IncidentState
+from vanguard.learn import confidence_legend
 from vanguard.model import OutcomeStatus
 from vanguard.store import (
     AuditLog,
@@ -242,6 +244,9 @@ def test_patterns_show_what_outcomes_taught_them(store: Store) -> None:
     # inc-full resolved (won 1), two failures (lost 2): (9 + 1) / (10 + 3) = 0.77 < 0.80
     assert cells[:5] == ["supervisor.restart", "0.90", "1", "2", "0.77"]
     assert "asks a person" in cells[5]
+    assert escape(confidence_legend(PolicyConfig()), quote=False) in page.text, (
+        "the CLI's wording too"
+    )
     assert '<a href="/patterns">Patterns</a>' in page.text
     empty = TestClient(create_app(store)).get("/patterns").text
     assert "no pattern library loaded" in empty

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from tests.integration.store.values import incident, outcome
 from tests.unit.cli.entry import run
 from vanguard.cli.apps import app
-from vanguard.learn import calibrate
+from vanguard.decide.policy import PolicyConfig
+from vanguard.learn import calibrate, confidence_legend
 from vanguard.model import OutcomeStatus
 from vanguard.store import IncidentRepo, default_store_url, open_store
 
@@ -99,4 +100,4 @@ def test_the_table_says_from_which_alert_confidence_a_pattern_acts_alone(
     assert table.exit_code == 0, table.output
     line = next(x for x in table.output.splitlines() if x.startswith("memory_leak_gradual"))
     assert line.split()[-2:] == ["0.90", "≥0.89"]
-    assert "now × the alert's confidence" in " ".join(table.output.split())
+    assert confidence_legend(PolicyConfig()) in " ".join(table.output.split())
