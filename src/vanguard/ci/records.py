@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vanguard.ci.config import canonical_repository
 from vanguard.ci.healing import FailureSighting
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.tables import CiAttemptRow, CiTriageRow, GitHubDeliveryRow
@@ -205,9 +206,12 @@ class CiRepo:
     def attempts(
         self, *, repository: str | None = None, since: datetime | None = None
     ) -> list[AttemptRecord]:
+        """Finished attempts, oldest first; ``repository`` in any case, as GitHub reads it
+        (rows recorded before names were folded to lower case are found too)."""
         query = select(CiAttemptRow)
         if repository is not None:
-            query = query.where(CiAttemptRow.repository == repository)
+            wanted = canonical_repository(repository)
+            query = query.where(func.lower(CiAttemptRow.repository) == wanted)
         if since is not None:
             query = query.where(CiAttemptRow.finished_at >= since)
         query = query.order_by(CiAttemptRow.finished_at)

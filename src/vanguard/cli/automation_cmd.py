@@ -171,7 +171,7 @@ def status(config: ConfigOpt = Path("vanguard.yaml"), store: StoreOpt = None) ->
     """The pauses in force now; exit 0 either way."""
     the_store = open_configured_store(config, store, create=False)
     try:
-        with the_store.session() as session:
+        with the_store.read_session() as session:
             active = PauseRepo(session).active(utcnow())
     finally:
         the_store.close()

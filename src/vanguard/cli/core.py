@@ -435,7 +435,7 @@ def incidents_list(
     from vanguard.store import IncidentRepo
 
     the_store = open_configured_store(config, store, create=False)
-    with the_store.session() as session:
+    with the_store.read_session() as session:
         found = IncidentRepo(session).list_incidents(limit=limit, state=state, service=service)
     if json_out:
         print(json.dumps([i.model_dump(mode="json") for i in found], indent=2))
@@ -485,7 +485,7 @@ def incidents_show(
     from vanguard.store import IncidentRepo
 
     the_store = open_configured_store(config, store, create=False)
-    with the_store.session() as session:
+    with the_store.read_session() as session:
         found = IncidentRepo(session).get_record(incident_id)
     if found is None:
         raise ConfigError(f"no incident {incident_id!r} in {the_store.url}", key="incident_id")

@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.table import Table
 
 from vanguard.ci.client import build_github_api
-from vanguard.ci.config import canonical_repository
 from vanguard.ci.health import (
     REPORT_COLUMNS,
     HealthFigures,
@@ -66,13 +65,10 @@ def report_command(
     since = datetime.now(UTC) - timedelta(days=days)
     store = open_store(settings.resolved_store_url(), create=False)
     try:
-        with store.session() as session:
-            attempts = CiRepo(session).attempts(since=since)
+        with store.read_session() as session:
+            attempts = CiRepo(session).attempts(repository=repo, since=since)
     finally:
         store.close()
-    if repo is not None:
-        wanted = canonical_repository(repo)
-        attempts = [a for a in attempts if canonical_repository(a.repository) == wanted]
     figures = health_figures(attempts)
     if plot is not None:
         svg = success_svg(daily_success(attempts), since, since + timedelta(days=days))

@@ -53,7 +53,7 @@ def patterns_command(
     patterns = load_patterns(settings.patterns_dirs)
     the_store = open_store(store or settings.resolved_store_url(), create=False)
     try:
-        with the_store.session() as session:
+        with the_store.read_session() as session:
             counts = IncidentRepo(session).outcome_counts(
                 {p.id: p.remedy.action for p in patterns},
                 breaker_threshold=settings.policy.breaker_threshold,

@@ -221,6 +221,31 @@ def test_the_ci_page_shows_the_figures_and_the_daily_plot(store: Store) -> None:
     assert client.get("/ci", params={"days": 0}).status_code == 422
 
 
+def test_the_ci_page_finds_a_repository_spelled_as_on_github(store: Store) -> None:
+    """Names are recorded lower case (older rows as GitHub spelled them): ``Acme/Web``
+    typed as GitHub shows it finds both, as ``vanguard ci report --repo`` does."""
+    now = datetime.now(UTC)
+    with store.session() as session:
+        for run, name in [(1, "acme/web"), (2, "Acme/Web"), (3, "acme/other")]:
+            CiRepo(session).record_attempt(
+                AttemptRecord(
+                    repository=name,
+                    workflow="CI",
+                    run_id=run,
+                    run_attempt=1,
+                    head_sha=f"s{run}",
+                    head_branch="main",
+                    conclusion="success",
+                    at=now - timedelta(hours=run),
+                )
+            )
+        found = CiRepo(session).attempts(repository="ACME/web")
+    assert sorted(a.run_id for a in found) == [1, 2]
+    text = TestClient(create_app(store)).get("/ci", params={"repo": "Acme/Web"}).text
+    assert "no finished CI runs" not in text
+    assert "acme/other" not in text
+
+
 def test_the_json_api_and_docs_are_unchanged_by_the_pages(store: Store) -> None:
     client = TestClient(create_app(store))
     assert client.get("/api/incidents").json()[0]["incident_id"] == "inc-open"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from tests.unit.cli.entry import run
-from vanguard.store import default_store_url
+from vanguard.store import default_store_url, open_store
+from vanguard.store.database import Store
 
 READERS = [
     ("audit", "verify"),
@@ -46,3 +49,28 @@ def test_a_config_whose_data_dir_is_wrong_is_no_store_either(
     assert run(monkeypatch, *command, "-c", str(config)) == 2
     assert "no Vanguard store at sqlite:///" in capsys.readouterr().err
     assert not (tmp_path / "gone").exists()
+
+
+@pytest.mark.parametrize("command", [*READERS, ("ci", "report")], ids=" ".join)
+def test_a_reader_reads_without_the_write_lock(
+    command: tuple[str, ...],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A write session (SQLite ``BEGIN IMMEDIATE``) would hold the worker's and the
+    intake's writes for as long as the command reads, as the API's reads do not."""
+    url = default_store_url(tmp_path)
+    open_store(url).close()
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(f"data_dir: {tmp_path}\n")
+    writes: list[str] = []
+
+    def refused(store: Store) -> AbstractContextManager[Session]:
+        writes.append(" ".join(command))
+        return _read(store)
+
+    _read = Store.read_session
+    monkeypatch.setattr(Store, "session", refused)
+    where = ["-c", str(config)] if command == ("ci", "report") else ["--store", url]
+    run(monkeypatch, *command, *where)
+    assert writes == []
