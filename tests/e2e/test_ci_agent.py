@@ -151,4 +151,6 @@ async def test_compile_failure_opens_an_issue_and_is_never_rerun(
     assert issue["title"].startswith("[vanguard] CI failure: compile:")
     assert "vanguard-fp:" + record.incident.alert.labels["fingerprint"] in issue["labels"]
     assert "error[E0425]: cannot find value 'totl' in this scope" in issue["body"]
-    assert "actions/runs/777002" in issue["body"] or "777002" in issue["body"]
+    link = f"https://github.com/{REPO}/actions/runs/777002"
+    assert "#777002 attempt 1 at `" in issue["body"]
+    assert f": {link}\n" in issue["body"], "the issue links the failed run"

@@ -144,7 +144,7 @@ async def test_a_remedy_that_hurts_is_rolled_back_in_pool_ini_and_git(
     lowered = f"auto: lower app pool 2→1, incident {incident.incident_id}"
     assert subjects == [f'Revert "{lowered}"', lowered, "initial pgbouncer configuration"]
     (message,) = notifier.messages
-    assert "rolled back" in message.title.lower() or "rolled_back" in message.body
+    assert message.title.startswith(f"[rolled back] {incident.alert.service_name} ")
 
 
 def _worker(config: Path, temporal: str, log: Path) -> subprocess.Popen[bytes]:

@@ -49,6 +49,7 @@ def failed_run(repository: str, run_id: int, *, attempt: int = 1) -> dict[str, A
     body["repository"]["full_name"] = repository
     body["workflow_run"]["id"] = run_id
     body["workflow_run"]["run_attempt"] = attempt
+    body["workflow_run"]["html_url"] = f"https://github.com/{repository}/actions/runs/{run_id}"
     return body
 
 

@@ -63,7 +63,8 @@ async def test_degraded_restart_escalates_with_manual_instructions(
     assert svc.spawns() == 2, "restarted once, never 'rolled back' by another restart"
     (message,) = notifier.messages
     assert message.undo is not None
-    assert action.undo.instructions in message.body or action.undo.instructions in message.undo
+    assert action.undo.instructions in message.undo
+    assert f"How to undo\n  {message.undo}" in message.body
 
 
 async def test_a_restart_that_leaves_the_service_down_escalates(
