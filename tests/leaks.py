@@ -92,6 +92,12 @@ def leaky(supervisord: StartSupervisord) -> StartLeaky:
     return start
 
 
+LEAK_FORECAST_CONFIDENCE = 0.75
+"""The least forecast the leak watch raises: the diagnosis scales it by the pattern's trust
+(0.9), and the first forecast must still clear the policy's 0.6, or the incident waits for
+a person (a loaded runner's jittery scrapes start forecasts near the floor)."""
+
+
 def leak_settings(
     data_dir: Path,
     services: Sequence[Leaky],
@@ -120,7 +126,7 @@ def leak_settings(
                         rule=WatchRule(
                             threshold=threshold_mb * MB,
                             horizon_s=15,
-                            min_confidence=0.6,
+                            min_confidence=LEAK_FORECAST_CONFIDENCE,
                             warmup=8,
                         ),
                     ),

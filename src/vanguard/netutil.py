@@ -12,16 +12,29 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 
 __all__ = ["free_port", "is_port_open", "shut_after", "wait_for_port"]
 
 
+_HANDED_OUT: deque[int] = deque(maxlen=256)
+_HANDING = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
+    """Return a TCP port on ``host`` that nothing listens on right now, and that this
+    process was not handed lately: the kernel may give a port just closed to the next
+    caller, and callers bind theirs later (the demo picks its five ports before starting
+    any server), so two of them could get the same one."""
+    with _HANDING:
+        for _ in range(64):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port: int = sock.getsockname()[1]
+            if port not in _HANDED_OUT:
+                break
+        _HANDED_OUT.append(port)
         return port
 
 

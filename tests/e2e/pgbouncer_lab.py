@@ -86,6 +86,15 @@ class Pool:
                 return int(row["pool_size"])
         raise LookupError(database)
 
+    def queued(self, at_least: int, *, timeout_s: float = 15.0, database: str = ALIAS) -> None:
+        """Wait until ``at_least`` clients wait for a server connection: a fixed sleep is
+        too short on a starved machine, where pgbench connects its clients slowly."""
+        deadline = time.monotonic() + timeout_s
+        while int(self.pool(database)["cl_waiting"]) < at_least:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {at_least} clients waiting within {timeout_s:g} s")
+            time.sleep(0.1)
+
     def waiting(self, *, seconds: float, database: str = ALIAS) -> list[int]:
         """``cl_waiting`` sampled every 0.25 s for ``seconds``."""
         seen: list[int] = []

@@ -251,10 +251,10 @@ def test_a_push_that_times_out_after_the_remote_took_it_counts_as_pushed(
     change the record says was undone."""
     origin, work = gitops
     hook = origin / "hooks" / "post-receive"
-    hook.write_text("#!/bin/sh\nsleep 4\n")
+    hook.write_text("#!/bin/sh\nsleep 8\n")
     hook.chmod(0o755)
     result = ConfigSetAdapter(MemoryLedger()).apply(
-        _request(work, key="replicas", value=8, timeout_s=1.5)
+        _request(work, key="replicas", value=8, timeout_s=3.0)
     )
     assert result.applied
     assert "replicas: 8 " in _origin_values(origin)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -41,6 +42,17 @@ def _request(pool: Pool, **params: JsonValue) -> ActionRequest:
     )
 
 
+def _active_when(pool: Pool, settled: Callable[[int], bool], timeout_s: float = 10.0) -> int:
+    """Server connections in use once ``settled`` holds of them (or at ``timeout_s``):
+    a starved machine's clients take a while to fill, and to leave, a resized pool."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        active = int(pool.pool()["sv_active"])
+        if settled(active) or time.monotonic() > deadline:
+            return active
+        time.sleep(0.1)
+
+
 def _mean(values: list[int]) -> float:
     return sum(values) / max(len(values), 1)
 
@@ -49,7 +61,7 @@ def test_raise_takes_effect_under_load_and_is_committed(pgbouncer_server: StartP
     pool = Pool.of(pgbouncer_server(default_pool_size=10))
     adapter = PgBouncerResizeAdapter(MemoryLedger())
     with Load(pool.bouncer, clients=14, seconds=30):
-        time.sleep(1.5)
+        pool.queued(3)
         before = _mean(pool.waiting(seconds=2))
         result = adapter.apply(_request(pool))
         time.sleep(1.0)
@@ -77,13 +89,11 @@ def test_rollback_is_a_revert_commit_and_closes_surplus_connections(
     adapter = PgBouncerResizeAdapter(MemoryLedger())
     with Load(pool.bouncer, clients=12, seconds=30):
         result = adapter.apply(_request(pool, database=ALIAS, factor=4.0))
-        time.sleep(1.5)
-        raised = int(pool.pool()["sv_active"])
+        raised = _active_when(pool, lambda n: n > 2)
         back = adapter.rollback(
             RollbackRequest(idempotency_key="inc-7:rollback", incident_id="inc-7", undo=result.undo)
         )
-        time.sleep(0.5)
-        shrunk = int(pool.pool()["sv_active"])
+        shrunk = _active_when(pool, lambda n: n <= 2)
     assert result.after["pool_size"] == 8
     assert raised > 2
     assert shrunk <= 2

@@ -292,7 +292,7 @@ def test_slow_handling_answers_202_in_time_and_finishes_after(
 ) -> None:
     class SlowStarter(RecordingStarter):
         async def __call__(self, alert: Alert) -> tuple[str, bool]:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(3.0)
             return await super().__call__(alert)
 
     slow = SlowStarter()
@@ -307,7 +307,7 @@ def test_slow_handling_answers_202_in_time_and_finishes_after(
         answer = client.post(
             URL, content=body, headers=headers("workflow_run", body, delivery="s1")
         )
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.5, "answered before the 3 s start finished"
         assert answer.status_code == 202
         assert answer.json()["status"] == "received"
         deadline = time.monotonic() + 10

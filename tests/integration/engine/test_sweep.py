@@ -129,7 +129,7 @@ def test_a_target_that_dies_pages_again_after_the_cooldown_and_afresh_after_it_a
         services=(
             ServiceConfig(
                 name="leaky",
-                scrape=ScrapeConfig(url=exporter.url, interval_s=1, timeout_s=0.5),
+                scrape=ScrapeConfig(url=exporter.url, interval_s=1, timeout_s=5),
                 watch=(WatchConfig(metric="rss", rule=WatchRule(threshold=1000)),),
             ),
         ),
@@ -187,7 +187,7 @@ def test_a_target_down_while_an_action_on_its_service_is_under_way_is_that_incid
     exporter.gauge("rss", "rss").set(500)
     service = ServiceConfig(
         name="leaky",
-        scrape=ScrapeConfig(url=exporter.url, interval_s=1, timeout_s=0.5),
+        scrape=ScrapeConfig(url=exporter.url, interval_s=1, timeout_s=5),
         watch=(WatchConfig(metric="rss", rule=WatchRule(threshold=100)),),
     )
     runtime = build_runtime(Settings(data_dir=tmp_path, services=(service,)), notifiers=[])
@@ -774,7 +774,7 @@ def test_services_a_sweep_has_no_time_left_for_are_read_first_next_time(
 
     with _served(Slow) as url:
         runtime = build_runtime(_many(url, tmp_path, 6, timeout_s=2), notifiers=[])
-        runtime.activities.sweep_budget_s = 1.6
+        runtime.activities.sweep_budget_s = 1.9
         now = datetime(2026, 6, 1, tzinfo=UTC)
         runtime.activities.clock = lambda: now
         caplog.set_level(logging.WARNING, logger="vanguard")
@@ -788,22 +788,22 @@ def test_services_a_sweep_has_no_time_left_for_are_read_first_next_time(
             )
         finally:
             runtime.close()
-    assert took < 2.5, f"the sweep took {took:.1f} s, past its 1.6 s"
+    assert took < 3.0, f"the sweep took {took:.1f} s, past its 1.9 s"
     assert _read_by(first, now - timedelta(seconds=1)) == ["s0", "s1", "s2", "s3"]
     assert sorted(first.scrape_state) == ["s0", "s1", "s2", "s3"], "s4 and s5 keep theirs"
     assert {"s4", "s5"} <= set(_read_by(second, now)), "the longest waiting come first"
     (told,) = [r.getMessage() for r in caplog.records if "not read" in r.getMessage()]
-    assert told.startswith("sweep: 2 service(s) not read within its 1.6 s (s4, s5)"), "once"
+    assert told.startswith("sweep: 2 service(s) not read within its 1.9 s (s4, s5)"), "once"
 
 
 class _Stalling(_Stamped):
-    """Sends its headers after 1.9 s and its body 1.9 s later: each wait within a 2 s
-    timeout, the whole far past it."""
+    """Sends its headers after 1.0 s and its body 1.9 s later: each wait within a 2 s
+    timeout (the headers with room for a slow machine), the whole far past it."""
 
     body = b"queue_depth 3\n"
 
     def do_GET(self) -> None:
-        time.sleep(1.9)
+        time.sleep(1.0)
         with contextlib.suppress(ConnectionError):
             self.send_response(200)
             self.send_header("Content-Length", str(len(self.body)))
@@ -887,5 +887,5 @@ def test_a_counters_rate_takes_on_no_targets_latency(tmp_path: Path) -> None:
             runtime.close()
     rates = {key.split("/")[0]: state.values for key, state in result.states.items()}
     assert len(rates["web"]) >= 5
-    assert all(27 < rate < 33 for rate in (*rates["web"], *rates["slow"])), rates
+    assert all(22 < rate < 38 for rate in (*rates["web"], *rates["slow"])), rates
     assert alerts == []

@@ -31,7 +31,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 def test_show_pools_read_directly_sees_the_queue(pgbouncer_server: StartPgBouncer) -> None:
     pool = Pool.of(pgbouncer_server(default_pool_size=2))
     with Load(pool.bouncer, clients=10, seconds=20):
-        time.sleep(1.5)
+        pool.queued(4)
+        time.sleep(1.0)
         signals = read_pools(pool.admin_dsn, service_name="db", now=datetime.now(UTC))
     values = {(s.metric_type, s.labels.get("database")): s.value for s in signals}
     assert values[(WAITING, ALIAS)] >= 4

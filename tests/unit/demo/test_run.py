@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.leaks import Leaky, leak_settings
 from tests.unit.cli.entry import run
-from vanguard.demo.run import MARKER, claim_workdir, run_demo
+from vanguard.config import Settings, load_settings
+from vanguard.demo.run import MARKER, claim_workdir, run_demo, write_config
+from vanguard.diagnose.patterns import load_patterns
 from vanguard.errors import InputError
 
 
@@ -60,3 +63,29 @@ def test_the_help_says_what_happens_to_the_directory(
     assert run(monkeypatch, "demo", "--help") == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "which is emptied first; any other is refused" in said
+
+
+def _least_diagnosis(settings: Settings) -> tuple[float, float]:
+    """The diagnosis of the least forecast the leak watch raises, and the policy's bar."""
+    (service,) = settings.services
+    (watch,) = service.watch
+    (pattern,) = [p for p in load_patterns() if p.id == "memory_leak_gradual"]
+    return watch.rule.min_confidence * pattern.prior_confidence, settings.policy.min_confidence
+
+
+def test_the_demos_first_forecast_acts_without_a_person(tmp_path: Path) -> None:
+    """CI saw the demo's first forecast at 0.62 under a watch floor of 0.6: 0.56 after the
+    pattern's trust, below the policy's 0.6, so it waited for a person and failed."""
+    config = write_config(
+        tmp_path, service_port=1, supervisor_url="http://127.0.0.1:2/RPC2", api_port=3
+    )
+    least, bar = _least_diagnosis(load_settings(config))
+    assert least >= bar
+
+
+def test_the_leak_tests_first_forecast_acts_without_a_person(tmp_path: Path) -> None:
+    """The same for the e2e leak scenarios, which wait for the action."""
+    leak = Leaky(name="leaky", metrics_url="http://127.0.0.1:1/metrics", rpc_url="http://x/RPC2")
+    settings = leak_settings(tmp_path, [leak], temporal="127.0.0.1:1", task_queue="q", window_s=2)
+    least, bar = _least_diagnosis(settings)
+    assert least >= bar
