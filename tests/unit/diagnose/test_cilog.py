@@ -685,6 +685,50 @@ def test_a_git_403_is_a_missing_permission_not_a_git_transient() -> None:
     assert not result.retryable
 
 
+@pytest.mark.parametrize(
+    "name", ["github_actions_go_test.log", "github_actions_tabbed_go_test.log"]
+)
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_go_test_failure_is_a_test_regression(name: str, model: cilog.ModelChoice) -> None:
+    """A Go test reports in ``limiter_test.go:58: ...`` lines (testify's columns below them):
+    their ``rate limit exceeded`` and ``429 Too Many Requests`` counted as the runner's own,
+    and outweighed ``--- FAIL`` once ``go test`` had left the log's last 30 lines."""
+    result = explain_fixture(name, model=model)
+    assert result.category == "test_regression"
+    assert not result.retryable
+    assert result.failed_step is not None
+    assert "go test" in result.failed_step
+
+
+def _go_test_run(packages_before: int) -> list[str]:
+    """``go test ./...`` failing a rate limiter's test after this many packages passed."""
+    return _gha(
+        "##[group]Run go test ./...",
+        "go test ./...",
+        "shell: /usr/bin/bash -e {0}",
+        "##[endgroup]",
+        *(
+            f"ok  \tgithub.com/example/gateway/internal/pkg{i}\t1.{i:03d}s"
+            for i in range(packages_before)
+        ),
+        "--- FAIL: TestLimiter_WaitBurst (0.21s)",
+        "    limiter_test.go:58: Wait() = rate limit exceeded after 5 requests, want nil",
+        "FAIL",
+        "FAIL\tgithub.com/example/gateway/internal/ratelimit\t1.245s",
+        "FAIL",
+        "##[error]Process completed with exit code 1.",
+    )
+
+
+@pytest.mark.parametrize("packages_before", [0, 10, 25, 60])
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_go_test_failure_does_not_depend_on_the_lines_before_it(
+    packages_before: int, model: cilog.ModelChoice
+) -> None:
+    result = _explain_gha(_go_test_run(packages_before), model=model)
+    assert result.category == "test_regression"
+
+
 NPM_TOKEN = "npm_abcdefghijklmnopqrstuvwxyz0123456789"
 GITLAB_TOKEN = "glpat-abcdefghij1234567890"
 PASSWORD = "Sup3rS3cretPassw0rdValue"
