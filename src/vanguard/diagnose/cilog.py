@@ -1068,6 +1068,9 @@ def _shown(text: str, limit: int) -> str:
 FINGERPRINT_LINES = 3
 """The failed step's strongest lines whose normalised text keys the failure."""
 _NAMES_TEST = re.compile(r"\S::\w")
+_TEST_TITLE = re.compile(r"^\s*● (?!.*\bWarning:)\S|^\s*\d+\) \S")
+"""A failed test's title: jest's ``● Suite › test`` (no failure words, so no evidence) or a
+numbered failure (mocha's, rspec's, JUnit's ``1) name``)."""
 _NAMES_PLACE = re.compile(
     r"[\w./\\-]\.[A-Za-z]\w{0,7}(?::\d+|\(\d+)|^\s*FAIL(?:ED)?:?\s+\S+\.[A-Za-z]"
 )
@@ -1075,13 +1078,15 @@ _NAMES_PLACE = re.compile(
 
 def _keyed(ctx: _Context) -> list[int]:
     """The lines the fingerprint hashes: the failed step's strongest reports, and the first
-    of its report lines that names the test (``path::test``), else a file.
+    of its report lines that names the test (``path::test``), else the first test title
+    (jest's ``● Suite › test``, ``1) name``), else the first report line naming a file.
 
     Strength is a line's evidence on its own (capped, a consequence at most 1; ties go to the
     earlier line), never where it sits in the step nor how a ranking (rules or model) placed
     it: a re-run that prints more lines before the failure, a cache miss, keeps its
     fingerprint. The named test or file tells apart failures whose messages read alike once
-    numbers are blurred. With a baseline, only the lines it did not print count, unless it
+    numbers are blurred (jest's message lines have no evidence: only the title tells two
+    tests of one file apart). With a baseline, only the lines it did not print count, unless it
     printed them all; a step with no line of evidence is keyed by its last lines that are
     not chatter (downloads, echoed commands).
     """
@@ -1104,8 +1109,10 @@ def _keyed(ctx: _Context) -> list[int]:
         e.number for e in plain[-FINGERPRINT_LINES:]
     }
     reports = [e for e in fresh if e.evidence >= 2.0]
-    place = next((e for e in reports if _NAMES_TEST.search(e.text)), None) or next(
-        (e for e in reports if _NAMES_PLACE.search(e.text)), None
+    place = (
+        next((e for e in reports if _NAMES_TEST.search(e.text)), None)
+        or next((e for e in fresh if _TEST_TITLE.match(e.text)), None)
+        or next((e for e in reports if _NAMES_PLACE.search(e.text)), None)
     )
     if place is not None:
         keyed.add(place.number)

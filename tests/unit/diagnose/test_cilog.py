@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import random
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -571,6 +571,94 @@ def test_failures_of_different_tests_get_different_fingerprints() -> None:
     assert items.fingerprint != users.fingerprint
     again = _explain_gha(_pytest_failure("tests/api/v1/test_items.py", 500))
     assert again.fingerprint == items.fingerprint
+
+
+def _jest_test_failure(title: str, expected: int, runtime_s: float, downloads: int) -> list[str]:
+    """A jest job with one failing test of ``src/cart.test.js``; its report reads alike for
+    any test once numbers are blurred, only the ``●`` title names the test."""
+    return _gha(
+        "##[group]Run npx jest --ci",
+        "npx jest --ci",
+        "##[endgroup]",
+        *(f"Downloading dep{i}-1.0.0.tgz (12 kB)" for i in range(downloads)),
+        "FAIL src/cart.test.js",
+        "  cart",
+        "    ✓ adds items (3 ms)",
+        f"    ✕ {title.rsplit(' › ', 1)[-1]} ({int(runtime_s * 1000)} ms)",
+        "",
+        f"  ● {title}",
+        "",
+        "    expect(received).toBe(expected) // Object.is equality",
+        "",
+        f"    Expected: {expected}",
+        f"    Received: {expected - 1}",
+        "",
+        "      at Object.<anonymous> (src/cart.test.js:14:22)",
+        "",
+        "Test Suites: 1 failed, 1 total",
+        "Tests:       1 failed, 1 passed, 2 total",
+        f"Time:        {runtime_s + 0.8:.3f} s",
+        "##[error]Process completed with exit code 1.",
+    )
+
+
+def _mocha_test_failure(title: str, expected: int, runtime_s: float, downloads: int) -> list[str]:
+    """A mocha job with one failing test of the ``checkout`` suite; the code under test logs
+    the same errors whichever test fails, and they outweigh the test's own lines."""
+    return _gha(
+        "##[group]Run npm test",
+        "npm test",
+        "##[endgroup]",
+        *(f"Downloading dep{i}-1.0.0.tgz (12 kB)" for i in range(downloads)),
+        "> shop@1.0.0 test",
+        "> mocha",
+        "",
+        "  checkout",
+        f"    ✓ adds items ({int(runtime_s * 300)}ms)",
+        "[payments] Error: gateway answered 402: card declined",
+        "[payments] Error: charge 4211 failed, order 917 left unpaid",
+        f"    1) {title}",
+        "",
+        f"  1 passing ({int(runtime_s * 1000)}ms)",
+        "  1 failing",
+        "",
+        "  1) checkout",
+        f"       {title}:",
+        "     AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:",
+        "",
+        f"{expected - 1} !== {expected}",
+        "",
+        "      at Context.<anonymous> (test/checkout.test.js:21:12)",
+        "",
+        "##[error]Process completed with exit code 1.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("run", "first", "second"),
+    [
+        (_jest_test_failure, "cart › totals the items", "cart › applies the discount"),
+        (_mocha_test_failure, "charges the card", "refunds the order"),
+    ],
+    ids=["jest", "mocha"],
+)
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_failing_tests_of_one_file_get_different_fingerprints(
+    run: Callable[[str, int, float, int], list[str]],
+    first: str,
+    second: str,
+    model: cilog.ModelChoice,
+) -> None:
+    """Jest's report of a test names it only in its ``●`` title, which has no failure words:
+    every failing test of one file got the file's fingerprint, one issue for all of them, and
+    ignoring one silenced the others. A re-run of one test with other timings and more lines
+    before it keeps its fingerprint."""
+    one = _explain_gha(run(first, 8, 0.4, 3), model=model)
+    other = _explain_gha(run(second, 8, 0.4, 3), model=model)
+    again = _explain_gha(run(first, 12, 1.7, 40), model=model)
+    assert one.category == other.category == again.category == "test_regression"
+    assert one.fingerprint != other.fingerprint
+    assert again.fingerprint == one.fingerprint
 
 
 CONTINUE_ON_ERROR = _gha(
