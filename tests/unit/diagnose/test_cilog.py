@@ -732,7 +732,14 @@ def test_a_killed_job_is_explained_by_its_exit_line(model: cilog.ModelChoice) ->
     assert result.retryable
 
 
-def test_a_compiler_killed_by_sigkill_ran_out_of_memory() -> None:
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_compiler_killed_by_sigkill_ran_out_of_memory(model: cilog.ModelChoice) -> None:
+    """Cargo exits 101 whatever killed rustc; the line saying SIGKILL is the reason. The rules
+    led with ``could not compile`` above it and called the OOM a compile error."""
+    killed = (
+        "  process didn't exit successfully: `rustc --crate-name myapp --edition=2021 "
+        "src/main.rs` (signal: 9, SIGKILL: kill)"
+    )
     result = _explain_gha(
         _gha(
             "##[group]Run cargo build --release",
@@ -743,12 +750,14 @@ def test_a_compiler_killed_by_sigkill_ran_out_of_memory() -> None:
             'error: could not compile `myapp` (bin "myapp")',
             "",
             "Caused by:",
-            "  process didn't exit successfully: `rustc --crate-name myapp --edition=2021 "
-            "src/main.rs` (signal: 9, SIGKILL: kill)",
+            killed,
             "##[error]Process completed with exit code 101.",
-        )
+        ),
+        model=model,
     )
+    assert result.lines[0].text == killed
     assert result.category == "resource_exhausted"
+    assert result.retryable
 
 
 def test_a_git_403_is_a_missing_permission_not_a_git_transient() -> None:
