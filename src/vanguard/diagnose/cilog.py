@@ -492,6 +492,9 @@ def is_consequence(text: str) -> bool:
 _LEVEL_TAG = re.compile(r"^\s*\[(?:info|error|warn|warning|debug)\]\s*", re.I)
 _KILLED_EXIT = re.compile(r"exited with (?:124|137|143)\b|exit code (?:124|137|143)\b")
 """Exit codes of ``timeout`` and of a killed process: the terminator is then the reason."""
+_KILLED_BY_SIGNAL = re.compile(r"\(signal: 9, SIGKILL: kill\)|Killed signal terminated program")
+"""A tool saying the process it ran was killed (cargo of rustc, gcc of ``cc1plus``), most
+often by the OOM killer: that line is the reason, whatever exit code the tool chose."""
 _GHA_ERROR = re.compile(r"^(?:##\[error\]|::error\b[^:]*::)")
 _GHA_EXIT = re.compile(r"Process completed with exit code [1-9]")
 _DIGITS = re.compile(r"\d+")
@@ -692,7 +695,11 @@ def _squash(value: float) -> float:
 
 @dataclass(slots=True)
 class _Context:
-    """What ranking needs after the scan: the lines kept, the failed step and rule scores."""
+    """What ranking needs after the scan: the lines kept, the failed step and rule scores.
+
+    ``killed`` is the line that says the failed step's process was killed (its exit code, or
+    a tool's report of a SIGKILL), if one does: the reason, whichever ranking is used.
+    """
 
     scan: _Scan
     window: list[_Line]
@@ -702,6 +709,7 @@ class _Context:
     end: int
     step: str | None
     near: set[int]
+    killed: int | None
 
 
 LogContext = _Context
@@ -713,13 +721,6 @@ def _failure_line(ctx: _Context) -> list[int]:
     return [ctx.end] if ctx.scan.terminators else []
 
 
-def _killed(ctx: _Context) -> bool:
-    """Whether the failed step ended with the exit code of ``timeout`` or of a killed
-    process: that line itself is then the reason, whichever ranking is used."""
-    end = ctx.by_number.get(ctx.end)
-    return bool(ctx.scan.terminators and end is not None and _KILLED_EXIT.search(end.text))
-
-
 def _context(scan: _Scan) -> _Context:
     window = list(scan.tail)
     first = window[0].number
@@ -727,12 +728,18 @@ def _context(scan: _Scan) -> _Context:
     scores: dict[int, float] = {}
     near_consequence = _near_consequences(window, start, end)
     span = max(1, end - start)
+    killed: int | None = None
     for entry in window:
         if entry.noise:
             continue
         if entry.terminator:
             if entry.number == end and _KILLED_EXIT.search(entry.text):
                 scores[entry.number] = REGION_BONUS + EVIDENCE_CAP
+                killed = entry.number
+            continue
+        if killed is None and start <= entry.number <= end and _KILLED_BY_SIGNAL.search(entry.text):
+            scores[entry.number] = REGION_BONUS + EVIDENCE_CAP
+            killed = entry.number
             continue
         value = entry.evidence
         if value <= 0.0:
@@ -757,7 +764,7 @@ def _context(scan: _Scan) -> _Context:
         scores.setdefault(entry.number, evidence - 1.0)
     by_number = {entry.number: entry for entry in window}
     by_number.update((entry.number, entry) for _evidence, _neg, entry in scan.early)
-    return _Context(scan, window, by_number, scores, start, end, step, near_consequence)
+    return _Context(scan, window, by_number, scores, start, end, step, near_consequence, killed)
 
 
 class _Ranking(NamedTuple):
@@ -917,9 +924,9 @@ def _learned_ranking(ctx: _Context, model: LineModel, *, first_only: bool = Fals
         n: float(p) * (KNOWN_SHARE if line[n].known else 1.0)
         for n, p in zip(table.numbers, probability, strict=True)
     }
-    if _killed(ctx) and ctx.end in score_of:
+    if ctx.killed in score_of:
         best = max(score_of.values())
-        score_of[ctx.end] = best + (1.0 - best) / 2
+        score_of[ctx.killed] = best + (1.0 - best) / 2
     order = sorted(score_of, key=lambda n: (-score_of[n], n))
     extent = model.extent
 
@@ -1068,6 +1075,9 @@ def _shown(text: str, limit: int) -> str:
 FINGERPRINT_LINES = 3
 """The failed step's strongest lines whose normalised text keys the failure."""
 _NAMES_TEST = re.compile(r"\S::\w")
+_TEST_TITLE = re.compile(r"^\s*● (?!.*\bWarning:)\S|^\s*\d+\) \S")
+"""A failed test's title: jest's ``● Suite › test`` (no failure words, so no evidence) or a
+numbered failure (mocha's, rspec's, JUnit's ``1) name``)."""
 _NAMES_PLACE = re.compile(
     r"[\w./\\-]\.[A-Za-z]\w{0,7}(?::\d+|\(\d+)|^\s*FAIL(?:ED)?:?\s+\S+\.[A-Za-z]"
 )
@@ -1075,13 +1085,15 @@ _NAMES_PLACE = re.compile(
 
 def _keyed(ctx: _Context) -> list[int]:
     """The lines the fingerprint hashes: the failed step's strongest reports, and the first
-    of its report lines that names the test (``path::test``), else a file.
+    of its report lines that names the test (``path::test``), else the first test title
+    (jest's ``● Suite › test``, ``1) name``), else the first report line naming a file.
 
     Strength is a line's evidence on its own (capped, a consequence at most 1; ties go to the
     earlier line), never where it sits in the step nor how a ranking (rules or model) placed
     it: a re-run that prints more lines before the failure, a cache miss, keeps its
     fingerprint. The named test or file tells apart failures whose messages read alike once
-    numbers are blurred. With a baseline, only the lines it did not print count, unless it
+    numbers are blurred (jest's message lines have no evidence: only the title tells two
+    tests of one file apart). With a baseline, only the lines it did not print count, unless it
     printed them all; a step with no line of evidence is keyed by its last lines that are
     not chatter (downloads, echoed commands).
     """
@@ -1104,8 +1116,10 @@ def _keyed(ctx: _Context) -> list[int]:
         e.number for e in plain[-FINGERPRINT_LINES:]
     }
     reports = [e for e in fresh if e.evidence >= 2.0]
-    place = next((e for e in reports if _NAMES_TEST.search(e.text)), None) or next(
-        (e for e in reports if _NAMES_PLACE.search(e.text)), None
+    place = (
+        next((e for e in reports if _NAMES_TEST.search(e.text)), None)
+        or next((e for e in fresh if _TEST_TITLE.match(e.text)), None)
+        or next((e for e in reports if _NAMES_PLACE.search(e.text)), None)
     )
     if place is not None:
         keyed.add(place.number)

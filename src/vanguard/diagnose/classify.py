@@ -25,9 +25,13 @@ CONTEXT_WEIGHT = 1.0
 _TEST_REPORT = re.compile(
     r"^\s*E\s{2,}\S|^\s*(?:FAILED|ERROR)\s+\S+::\S|^\s*(?:not ok|--- FAIL)\b"
     r"|^\s*\d+\) \S|^\s*File \"[^\"]*\btests?[/_\\]"
+    r"|^\s*\S+_test\.go:\d+:(?:\s|$)|^ *\t(?:[A-Z][\w ]*: *| +)\t"
     r"|\b(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1\])\b"
 )
-"""Lines of a test's own failure report, or about the runner's own host."""
+"""Lines of a test's own failure report, or about the runner's own host.
+
+Go's are the test's messages (``limiter_test.go:58: ...``, from ``t.Error``) and testify's
+label column under them (``Error:``, ``Messages:`` and their continuation lines)."""
 
 
 class Classification(BaseModel):

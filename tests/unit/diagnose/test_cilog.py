@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import random
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -573,6 +573,94 @@ def test_failures_of_different_tests_get_different_fingerprints() -> None:
     assert again.fingerprint == items.fingerprint
 
 
+def _jest_test_failure(title: str, expected: int, runtime_s: float, downloads: int) -> list[str]:
+    """A jest job with one failing test of ``src/cart.test.js``; its report reads alike for
+    any test once numbers are blurred, only the ``●`` title names the test."""
+    return _gha(
+        "##[group]Run npx jest --ci",
+        "npx jest --ci",
+        "##[endgroup]",
+        *(f"Downloading dep{i}-1.0.0.tgz (12 kB)" for i in range(downloads)),
+        "FAIL src/cart.test.js",
+        "  cart",
+        "    ✓ adds items (3 ms)",
+        f"    ✕ {title.rsplit(' › ', 1)[-1]} ({int(runtime_s * 1000)} ms)",
+        "",
+        f"  ● {title}",
+        "",
+        "    expect(received).toBe(expected) // Object.is equality",
+        "",
+        f"    Expected: {expected}",
+        f"    Received: {expected - 1}",
+        "",
+        "      at Object.<anonymous> (src/cart.test.js:14:22)",
+        "",
+        "Test Suites: 1 failed, 1 total",
+        "Tests:       1 failed, 1 passed, 2 total",
+        f"Time:        {runtime_s + 0.8:.3f} s",
+        "##[error]Process completed with exit code 1.",
+    )
+
+
+def _mocha_test_failure(title: str, expected: int, runtime_s: float, downloads: int) -> list[str]:
+    """A mocha job with one failing test of the ``checkout`` suite; the code under test logs
+    the same errors whichever test fails, and they outweigh the test's own lines."""
+    return _gha(
+        "##[group]Run npm test",
+        "npm test",
+        "##[endgroup]",
+        *(f"Downloading dep{i}-1.0.0.tgz (12 kB)" for i in range(downloads)),
+        "> shop@1.0.0 test",
+        "> mocha",
+        "",
+        "  checkout",
+        f"    ✓ adds items ({int(runtime_s * 300)}ms)",
+        "[payments] Error: gateway answered 402: card declined",
+        "[payments] Error: charge 4211 failed, order 917 left unpaid",
+        f"    1) {title}",
+        "",
+        f"  1 passing ({int(runtime_s * 1000)}ms)",
+        "  1 failing",
+        "",
+        "  1) checkout",
+        f"       {title}:",
+        "     AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:",
+        "",
+        f"{expected - 1} !== {expected}",
+        "",
+        "      at Context.<anonymous> (test/checkout.test.js:21:12)",
+        "",
+        "##[error]Process completed with exit code 1.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("run", "first", "second"),
+    [
+        (_jest_test_failure, "cart › totals the items", "cart › applies the discount"),
+        (_mocha_test_failure, "charges the card", "refunds the order"),
+    ],
+    ids=["jest", "mocha"],
+)
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_failing_tests_of_one_file_get_different_fingerprints(
+    run: Callable[[str, int, float, int], list[str]],
+    first: str,
+    second: str,
+    model: cilog.ModelChoice,
+) -> None:
+    """Jest's report of a test names it only in its ``●`` title, which has no failure words:
+    every failing test of one file got the file's fingerprint, one issue for all of them, and
+    ignoring one silenced the others. A re-run of one test with other timings and more lines
+    before it keeps its fingerprint."""
+    one = _explain_gha(run(first, 8, 0.4, 3), model=model)
+    other = _explain_gha(run(second, 8, 0.4, 3), model=model)
+    again = _explain_gha(run(first, 12, 1.7, 40), model=model)
+    assert one.category == other.category == again.category == "test_regression"
+    assert one.fingerprint != other.fingerprint
+    assert again.fingerprint == one.fingerprint
+
+
 CONTINUE_ON_ERROR = _gha(
     "##[group]Run curl -sf https://telemetry.example.com/ping",
     "curl -sf https://telemetry.example.com/ping",
@@ -644,7 +732,14 @@ def test_a_killed_job_is_explained_by_its_exit_line(model: cilog.ModelChoice) ->
     assert result.retryable
 
 
-def test_a_compiler_killed_by_sigkill_ran_out_of_memory() -> None:
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_compiler_killed_by_sigkill_ran_out_of_memory(model: cilog.ModelChoice) -> None:
+    """Cargo exits 101 whatever killed rustc; the line saying SIGKILL is the reason. The rules
+    led with ``could not compile`` above it and called the OOM a compile error."""
+    killed = (
+        "  process didn't exit successfully: `rustc --crate-name myapp --edition=2021 "
+        "src/main.rs` (signal: 9, SIGKILL: kill)"
+    )
     result = _explain_gha(
         _gha(
             "##[group]Run cargo build --release",
@@ -655,12 +750,14 @@ def test_a_compiler_killed_by_sigkill_ran_out_of_memory() -> None:
             'error: could not compile `myapp` (bin "myapp")',
             "",
             "Caused by:",
-            "  process didn't exit successfully: `rustc --crate-name myapp --edition=2021 "
-            "src/main.rs` (signal: 9, SIGKILL: kill)",
+            killed,
             "##[error]Process completed with exit code 101.",
-        )
+        ),
+        model=model,
     )
+    assert result.lines[0].text == killed
     assert result.category == "resource_exhausted"
+    assert result.retryable
 
 
 def test_a_git_403_is_a_missing_permission_not_a_git_transient() -> None:
@@ -683,6 +780,50 @@ def test_a_git_403_is_a_missing_permission_not_a_git_transient() -> None:
     )
     assert result.category == "auth_permission"
     assert not result.retryable
+
+
+@pytest.mark.parametrize(
+    "name", ["github_actions_go_test.log", "github_actions_tabbed_go_test.log"]
+)
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_go_test_failure_is_a_test_regression(name: str, model: cilog.ModelChoice) -> None:
+    """A Go test reports in ``limiter_test.go:58: ...`` lines (testify's columns below them):
+    their ``rate limit exceeded`` and ``429 Too Many Requests`` counted as the runner's own,
+    and outweighed ``--- FAIL`` once ``go test`` had left the log's last 30 lines."""
+    result = explain_fixture(name, model=model)
+    assert result.category == "test_regression"
+    assert not result.retryable
+    assert result.failed_step is not None
+    assert "go test" in result.failed_step
+
+
+def _go_test_run(packages_before: int) -> list[str]:
+    """``go test ./...`` failing a rate limiter's test after this many packages passed."""
+    return _gha(
+        "##[group]Run go test ./...",
+        "go test ./...",
+        "shell: /usr/bin/bash -e {0}",
+        "##[endgroup]",
+        *(
+            f"ok  \tgithub.com/example/gateway/internal/pkg{i}\t1.{i:03d}s"
+            for i in range(packages_before)
+        ),
+        "--- FAIL: TestLimiter_WaitBurst (0.21s)",
+        "    limiter_test.go:58: Wait() = rate limit exceeded after 5 requests, want nil",
+        "FAIL",
+        "FAIL\tgithub.com/example/gateway/internal/ratelimit\t1.245s",
+        "FAIL",
+        "##[error]Process completed with exit code 1.",
+    )
+
+
+@pytest.mark.parametrize("packages_before", [0, 10, 25, 60])
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_go_test_failure_does_not_depend_on_the_lines_before_it(
+    packages_before: int, model: cilog.ModelChoice
+) -> None:
+    result = _explain_gha(_go_test_run(packages_before), model=model)
+    assert result.category == "test_regression"
 
 
 NPM_TOKEN = "npm_abcdefghijklmnopqrstuvwxyz0123456789"

@@ -16,6 +16,13 @@ from vanguard.diagnose.taxonomy import builtin_taxonomy
         (["curl: (6) Could not resolve host: registry.npmjs.org"], "network_transient"),
         (["fatal: the remote end hung up unexpectedly", "fatal: early EOF"], "git_transient"),
         (["HTTP 429: API rate limit exceeded for installation"], "rate_limit"),
+        (
+            [
+                "go: github.com/acme/lib@v1.2.0: reading https://proxy.golang.org/github.com/"
+                "acme/lib/@v/v1.2.0.mod: 429 Too Many Requests"
+            ],
+            "rate_limit",
+        ),
         (["##[error]The operation was canceled."], "cancelled"),
         (
             ["The job running on runner X has exceeded the maximum execution time of 360 minutes."],
@@ -127,3 +134,36 @@ def test_connection_error_outside_tests_stays_a_network_transient() -> None:
         "Max retries exceeded with url: /simple/numpy/",
     ]
     assert classify(lines, [], builtin_taxonomy()).category == "network_transient"
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        "    limiter_test.go:58: Wait() = rate limit exceeded after 5 requests, want nil",
+        "    client_test.go:77: Get(/v1/items) = 429 Too Many Requests, want 200 OK",
+        "        \t            \trate limit exceeded",
+        "        \tMessages:   \tupstream answered 429 Too Many Requests",
+    ],
+    ids=["t.Error", "t.Error-429", "testify-continuation", "testify-label"],
+)
+def test_a_go_test_report_of_a_rate_limit_is_a_test_failure(report: str) -> None:
+    """A Go test's own messages (``t.Error``, testify's columns) are the system under test
+    answering, not a registry refusing the runner."""
+    lines = [report, "--- FAIL: TestLimiter_WaitBurst (0.21s)", "FAIL"]
+    verdict = classify(lines, lines, builtin_taxonomy())
+    assert verdict.category == "test_regression"
+
+
+def test_a_go_compile_error_in_a_test_file_is_not_a_test_message() -> None:
+    verdict = classify(
+        ["./limiter_test.go:12:5: undefined: rate.NewLimiter"], [], builtin_taxonomy()
+    )
+    assert verdict.category != "test_regression"
+
+
+def test_a_rate_limiter_is_not_a_rate_limit() -> None:
+    """``rate limit`` matched inside ``rate limiter`` (a component's name), so a log line of a
+    service configuring one read as a registry refusing the runner."""
+    lines = ["2024/05/01 10:00:03 gateway: starting rate limiter for /v1 at 10 req/s"]
+    verdict = classify(lines, [], builtin_taxonomy())
+    assert verdict.category != "rate_limit"
