@@ -23,16 +23,12 @@ from vanguard.config import (
     VerifyMetric,
 )
 from vanguard.engine import activities
-from vanguard.engine.activities import (
-    Activities,
-    judge_each_series,
-    labels_key,
-    metric_key,
-)
+from vanguard.engine.activities import Activities
 from vanguard.engine.messages import RemediationInput
 from vanguard.model import Alert, EvidencePoint, Signal, Verdict
 from vanguard.store import Store
 from vanguard.verify import compare
+from vanguard.verify.series import judge_each_series, labels_key, metric_key
 
 
 @pytest.mark.parametrize("samples", [0, -1])
