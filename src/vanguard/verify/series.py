@@ -210,10 +210,10 @@ def combine_verifications(
     worse = [j.name for j in judged if j.verification.verdict is Verdict.degraded]
     lost = [j.name for j in rest if j.lost]
     crowded = [j.name for j in rest if j.too_many]
-    own_series = next((j.verification for j in first if j.name == alerting), None)
-    own = own_series.verdict if own_series is not None else None
+    alerting_verification = next((j.verification for j in first if j.name == alerting), None)
+    own = alerting_verification.verdict if alerting_verification is not None else None
     unhelped = verdict is Verdict.improved and own is not None and own is not Verdict.improved
-    unsure = unhelped and own_series is not None and unproven(own_series)
+    unsure = unhelped and alerting_verification is not None and unproven(alerting_verification)
     unknown = verdict is Verdict.improved and untold and own is None
     if worse:
         verdict = Verdict.degraded
