@@ -13,7 +13,7 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import Enum, auto
 from typing import TypeVar
 
 from vanguard.config import VerifyMetric
@@ -206,37 +206,24 @@ def combine_verifications(
     figures = dict(lead.figures)
     for j in rest if single else judged:
         figures.update({f"{j.name}:{key}": value for key, value in j.verification.figures.items()})
-    verdict = _deciding_verdict([j.verification for j in first])
     worse = [j.name for j in judged if j.verification.verdict is Verdict.degraded]
     lost = [j.name for j in rest if j.lost]
     crowded = [j.name for j in rest if j.too_many]
+    decided = _deciding_verdict([j.verification for j in first])
     alerting_verification = next((j.verification for j in first if j.name == alerting), None)
-    own = alerting_verification.verdict if alerting_verification is not None else None
-    unhelped = verdict is Verdict.improved and own is not None and own is not Verdict.improved
-    unsure = unhelped and alerting_verification is not None and unproven(alerting_verification)
-    unknown = verdict is Verdict.improved and untold and own is None
-    if worse:
-        verdict = Verdict.degraded
-    elif lost or crowded or unknown or unsure:
-        verdict = Verdict.inconclusive
-    elif unhelped:
-        verdict = Verdict.unchanged
-    if worse and not (single and lead.verdict is Verdict.degraded):
-        head = f"degraded: {_names(worse)} got worse"
-    elif lost or crowded:
-        unjudged = [f"{_names(lost)} could not be judged"] if lost else []
-        unjudged += [f"{_names(crowded)} matches too many series"] if crowded else []
-        head = "inconclusive: " + "; ".join(unjudged)
-    elif unknown:
-        head = "inconclusive: the alerting series is not one of the deciding series read"
-    elif unsure:
-        head = f"inconclusive: the alerting series {alerting} was not shown to improve"
-    elif unhelped:
-        head = f"unchanged: the alerting series {alerting} did not improve"
-    elif single:
-        head = f"{verdict.value}"
-    else:
-        head = f"{verdict.value}: decided by {deciding} series, each against its own baseline"
+    why = _why(
+        decided,
+        alerting_verification,
+        worse=bool(worse),
+        lead_worse=single and lead.verdict is Verdict.degraded,
+        unjudged=bool(lost or crowded),
+        untold=untold,
+    )
+    verdict = _OVERRULED.get(why, decided)
+    detail = _detail(
+        why, worse=worse, lost=lost, crowded=crowded, alerting=alerting, deciding=deciding
+    )
+    head = verdict.value if detail is None else f"{verdict.value}: {detail}"
     return Verification(
         verdict=verdict,
         reason=redact_text(f"{head} ({_parts(judged, deciding)})"),
@@ -244,6 +231,92 @@ def combine_verifications(
         observed=lead.observed,
         figures=figures,
     )
+
+
+class _Why(Enum):
+    """What settles the combined verdict, looked for in this order: it gives the verdict
+    (``_OVERRULED``) and the words after it in the reason (``_detail``).
+
+    ``worse``: a series other than the one deciding series got worse. ``unjudged``: a
+    vetoing series could not be judged or matched too many. ``untold``: the alert names its
+    series by labels, but none or several deciding series match them. ``unsure`` /
+    ``unhelped``: the alerting series, one of several deciding, is better but not shown to
+    be / is not better. ``decided``: the deciding series' own verdict stands.
+    """
+
+    worse = auto()
+    unjudged = auto()
+    untold = auto()
+    unsure = auto()
+    unhelped = auto()
+    decided = auto()
+
+
+_OVERRULED = {
+    _Why.worse: Verdict.degraded,
+    _Why.unjudged: Verdict.inconclusive,
+    _Why.untold: Verdict.inconclusive,
+    _Why.unsure: Verdict.inconclusive,
+    _Why.unhelped: Verdict.unchanged,
+}
+"""The verdict each reason gives in place of the deciding series' own."""
+
+
+def _why(
+    decided: Verdict,
+    alerting_verification: Verification | None,
+    *,
+    worse: bool,
+    lead_worse: bool,
+    unjudged: bool,
+    untold: bool,
+) -> _Why:
+    """What settles the verdict of ``combine_verifications``: one ladder for the verdict and
+    its wording, so the two cannot disagree.
+
+    ``decided``: the deciding series' verdict. ``alerting_verification``: the alerting
+    series' own, when it is one of them. ``lead_worse``: the one deciding series is itself
+    the one that got worse, so its own verdict stands.
+    """
+    if worse:
+        return _Why.decided if lead_worse else _Why.worse
+    if unjudged:
+        return _Why.unjudged
+    if decided is not Verdict.improved:
+        return _Why.decided
+    if alerting_verification is None:
+        return _Why.untold if untold else _Why.decided
+    if alerting_verification.verdict is Verdict.improved:
+        return _Why.decided
+    return _Why.unsure if unproven(alerting_verification) else _Why.unhelped
+
+
+def _detail(
+    why: _Why,
+    *,
+    worse: Sequence[str],
+    lost: Sequence[str],
+    crowded: Sequence[str],
+    alerting: str | None,
+    deciding: int,
+) -> str | None:
+    """What the reason says after its verdict for ``why``: why it is not the deciding
+    series' own, or how many decided it; None when one series decided it alone."""
+    if why is _Why.worse:
+        return f"{_names(worse)} got worse"
+    if why is _Why.unjudged:
+        unjudged = [f"{_names(lost)} could not be judged"] if lost else []
+        unjudged += [f"{_names(crowded)} matches too many series"] if crowded else []
+        return "; ".join(unjudged)
+    if why is _Why.untold:
+        return "the alerting series is not one of the deciding series read"
+    if why is _Why.unsure:
+        return f"the alerting series {alerting} was not shown to improve"
+    if why is _Why.unhelped:
+        return f"the alerting series {alerting} did not improve"
+    if deciding > 1:
+        return f"decided by {deciding} series, each against its own baseline"
+    return None
 
 
 _ORDER = {Verdict.degraded: 0, Verdict.inconclusive: 1, Verdict.unchanged: 2, Verdict.improved: 4}

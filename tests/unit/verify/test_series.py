@@ -3,6 +3,7 @@ series read is the alert's own: one, or none, or several (never a guess)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -218,6 +219,51 @@ def test_a_lost_series_does_not_hide_one_that_got_worse() -> None:
         _judged("wait_seconds{pool=b}", UNSURE, lost=True),
     ]
     assert combine_verifications(judged).verdict is Verdict.degraded
+
+
+@pytest.mark.parametrize(
+    "vetoing",
+    [
+        _judged("wait_seconds{pool=b}", UNSURE, lost=True),
+        SeriesJudgement("wait_seconds{}", _v(UNSURE, 0.0), too_many=True),
+    ],
+    ids=["lost", "too-many"],
+)
+def test_a_deciding_series_that_got_worse_is_named_degraded_beside_an_unjudged_one(
+    vetoing: SeriesJudgement,
+) -> None:
+    """The verdict was degraded while the reason opened "inconclusive: ... could not be
+    judged": a person read that the change was left in place as it was rolled back."""
+    combined = combine_verifications([_judged("queue{}", DOWN), vetoing])
+    assert combined.verdict is DOWN
+    assert combined.reason.startswith("degraded (queue{}: degraded; ")
+
+
+def test_the_reason_opens_with_the_verdict_it_gives() -> None:
+    """Whatever settles it (a worse or unjudged series, the alerting one), the words at the
+    head of the reason name the verdict itself."""
+    verdicts = [_v(UP, 0.0), _v(SAME, 0.0), _v(DOWN, 0.0), _v(UNSURE, 0.0), UNPROVEN]
+    vetoing = [
+        [],
+        [_judged("errors{}", UP)],
+        [_judged("errors{}", DOWN)],
+        [_judged("errors{}", UNSURE, lost=True)],
+        [_judged("errors{}", UNSURE, new=True)],
+        [SeriesJudgement("errors{}", _v(UNSURE, 0.0), too_many=True)],
+    ]
+    for x, y, rest, deciding, alerting, untold in itertools.product(
+        verdicts, verdicts, vetoing, [1, 2], [None, "wait_seconds{pool=x}"], [False, True]
+    ):
+        judged = [
+            SeriesJudgement("wait_seconds{pool=x}", x),
+            SeriesJudgement("wait_seconds{pool=y}", y),
+            *rest,
+        ]
+        combined = combine_verifications(
+            judged, deciding=deciding, alerting=alerting, untold=untold
+        )
+        head = combined.reason.split(" (", 1)[0]
+        assert head.split(":", 1)[0] == combined.verdict.value, combined.reason
 
 
 def test_a_vetoing_series_too_short_after_the_action_is_lost() -> None:
