@@ -13,11 +13,9 @@ import contextvars
 import hashlib
 import json
 import logging
-import statistics
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -65,7 +63,6 @@ from vanguard.engine.messages import (
     TransitionInput,
     VerifyInput,
 )
-from vanguard.engine.series import Unmatched, own_series
 from vanguard.errors import (
     ActionFailed,
     ActionWithheld,
@@ -125,21 +122,21 @@ from vanguard.store import (
     Store,
     WatchStateRepo,
 )
-from vanguard.verify import compare, counter_rates, holm, unproven
+from vanguard.verify import compare, counter_rates, unproven
+from vanguard.verify.series import (
+    MAX_SERIES,
+    SeriesJudgement,
+    Unmatched,
+    combine_verifications,
+    judge_each_series,
+    labels_from_key,
+    labels_key,
+    labels_text,
+    metric_key,
+    own_series,
+)
 
-__all__ = [
-    "LISTED",
-    "MAX_SERIES",
-    "Activities",
-    "SeriesJudgement",
-    "SeriesWindows",
-    "combine_verifications",
-    "judge_each_series",
-    "labels_key",
-    "labels_text",
-    "metric_key",
-    "series_key",
-]
+__all__ = ["Activities", "SeriesWindows", "series_key"]
 
 log = logging.getLogger(__name__)
 
@@ -280,12 +277,6 @@ def series_key(service: str, signal: Signal) -> str:
 SeriesWindows = dict[str, dict[str, tuple[EvidencePoint, ...]]]
 """Per verify entry (``metric_key``), the points of every series it matched (``labels_key``)."""
 
-MAX_SERIES = 50
-"""Series one verify entry may match; past it the entry is inconclusive, not judged."""
-
-LISTED = 10
-"""Series a reason names one by one; the rest are counted."""
-
 EARLIER_BASELINE = (
     "inconclusive: baseline recorded by an earlier version; its series cannot be matched; "
     "change left in place"
@@ -298,257 +289,6 @@ class Baseline:
 
     windows: SeriesWindows
     earlier: bool = False
-
-
-def labels_key(labels: Mapping[str, str]) -> str:
-    """A series' labels as a key no label value can collide in (values may hold ``,`` or ``=``)."""
-    return json.dumps(sorted(labels.items()))
-
-
-def _labels(key: str) -> dict[str, str]:
-    """The labels a ``labels_key`` was made from."""
-    return {str(name): str(value) for name, value in json.loads(key)}
-
-
-def labels_text(labels: Mapping[str, str]) -> str:
-    """A series' labels as people read them: ``database=app,user=rw``."""
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def metric_key(metric: VerifyMetric) -> str:
-    """A verify entry as a key: its metric and labels, free of collisions like ``labels_key``."""
-    return json.dumps([metric.metric, sorted(metric.labels.items())])
-
-
-@dataclass(frozen=True)
-class SeriesJudgement:
-    """One series judged against its own baseline, with what an unjudged one means.
-
-    ``lost``: it could not be judged (seen before the action but too little after it, too
-    few points before it, or nothing matched at all), so the remedy's effect on it is
-    unknown; not even a vetoing entry may pass over it. ``new``: the one exception, a series
-    that appeared with the action (no point before it, enough after) in an entry whose other
-    series were all there before, and no worse than the worst of them was before (a pool
-    that opened); a vetoing entry does not count it. ``too_many``: the entry matched more
-    than ``MAX_SERIES`` series, none judged.
-    """
-
-    name: str
-    verification: Verification
-    labels: Mapping[str, str] = field(default_factory=dict)
-    lost: bool = False
-    new: bool = False
-    too_many: bool = False
-
-
-def judge_each_series(
-    metric: VerifyMetric,
-    baseline: Mapping[str, Sequence[EvidencePoint]],
-    observed: Mapping[str, Sequence[EvidencePoint]],
-    judge: Callable[[Sequence[EvidencePoint], Sequence[EvidencePoint]], Verification],
-    *,
-    min_points: int = 5,
-) -> list[SeriesJudgement]:
-    """Judge every series ``metric`` matched against its own baseline, by its full name.
-
-    An entry without labels may match several series (one per pool or instance); picking
-    one would judge an arbitrary series. A series seen in one window only is inconclusive.
-    Nothing matched at all is one inconclusive entry under the entry's own name, and so is
-    an entry matching more than ``MAX_SERIES`` series (the evidence would outgrow what a
-    workflow may carry; labels that pick fewer fix it).
-    """
-    found = sorted({*baseline, *observed}) or [labels_key(metric.labels)]
-    if len(found) > MAX_SERIES:
-        verification = Verification(
-            verdict=Verdict.inconclusive,
-            reason=(
-                f"inconclusive: entry matches {len(found)} series, more than {MAX_SERIES}; "
-                "add labels that pick fewer"
-            ),
-            figures={"series": float(len(found))},
-        )
-        name = f"{metric.metric}{{{labels_text(metric.labels)}}}"
-        return [SeriesJudgement(name, verification, dict(metric.labels), too_many=True)]
-    out: list[SeriesJudgement] = []
-    for key in found:
-        before = list(baseline.get(key, ()))
-        after = list(observed.get(key, ()))
-        verification = judge(before, after)
-        unjudged = verification.verdict is Verdict.inconclusive and not unproven(verification)
-        new = unjudged and _appeared(metric, key, baseline, after, min_points)
-        labels = dict(json.loads(key))
-        out.append(
-            SeriesJudgement(
-                name=f"{metric.metric}{{{labels_text(labels)}}}",
-                verification=verification,
-                labels=labels,
-                lost=unjudged and not new,
-                new=new,
-            )
-        )
-    return out
-
-
-def _appeared(
-    metric: VerifyMetric,
-    key: str,
-    baseline: Mapping[str, Sequence[EvidencePoint]],
-    after: Sequence[EvidencePoint],
-    min_points: int,
-) -> bool:
-    """Whether series ``key`` is a new member of an entry whose others were all known before.
-
-    It had no point before the action and enough after; some other series of the entry had
-    enough before, and its median after the action is no worse than the worst of their
-    medians before. A series that appeared worse than every old one (errors of a new kind)
-    is not a harmless newcomer.
-    """
-    if baseline.get(key) or len(after) < min_points:
-        return False
-    known = [
-        statistics.median(p.value for p in points)
-        for other, points in baseline.items()
-        if other != key and len(points) >= min_points
-    ]
-    if not known:
-        return False
-    now = statistics.median(p.value for p in after)
-    return now <= max(known) if metric.better == "lower" else now >= min(known)
-
-
-def combine_verifications(
-    judged: Sequence[SeriesJudgement],
-    *,
-    deciding: int = 1,
-    alerting: str | None = None,
-    untold: bool = False,
-    alpha: float = 0.05,
-) -> Verification:
-    """One verdict from several named series: the first ``deciding`` decide, others veto.
-
-    First the series' changes are corrected for their number (``vanguard.verify.holm`` at
-    ``alpha``): each series tested alone would let noise on one of fifty call the whole
-    worse most of the time, and roll back a remedy that worked.
-
-    The deciding series are those of the first verify entry (several when it matched one
-    series per pool or instance): any of them worse is degraded, any it could not judge is
-    inconclusive, any better is improved, any better but not shown to be (``unproven``) is
-    inconclusive, else unchanged. Any other series that got worse makes the whole degraded (a
-    remedy that lengthens waits while it shortens the queue did not help); any other series
-    it could not judge makes it inconclusive, since the remedy's effect on it is unknown (one
-    only not shown to be better is no veto); a harmless newcomer (``SeriesJudgement.new``) is
-    not counted and the reason says so.
-    When the alerting series is one of several deciding series (``alerting``, its name), it
-    must itself have improved: another pool's improvement does not end this pool's alert
-    (inconclusive when it looks better but is not shown to be); and when the alert names its
-    series by labels the deciding series carry but none or several of them match (``untold``),
-    an improvement elsewhere is inconclusive.
-    The figures and points of the worst deciding series (the alerting one among equals) are
-    kept as they are, so a message shows one series' figures however many decide; the
-    figures of every series but a single deciding one carry its name, so the evidence names
-    each series judged. Series names come from label values, so the reason is redacted like
-    any other text.
-    """
-    if not judged:
-        return Verification(verdict=Verdict.inconclusive, reason="no series to judge by")
-    corrected = holm([j.verification for j in judged], alpha=alpha)
-    judged = [replace(j, verification=v) for j, v in zip(judged, corrected, strict=True)]
-    deciding = max(1, min(deciding, len(judged)))
-    first, rest = judged[:deciding], judged[deciding:]
-    single = deciding == 1
-    lead = min(
-        first, key=lambda j: (_ORDER[j.verification.verdict], j.name != alerting)
-    ).verification
-    figures = dict(lead.figures)
-    for j in rest if single else judged:
-        figures.update({f"{j.name}:{key}": value for key, value in j.verification.figures.items()})
-    verdict = _deciding_verdict([j.verification for j in first])
-    worse = [j.name for j in judged if j.verification.verdict is Verdict.degraded]
-    lost = [j.name for j in rest if j.lost]
-    crowded = [j.name for j in rest if j.too_many]
-    own_series = next((j.verification for j in first if j.name == alerting), None)
-    own = own_series.verdict if own_series is not None else None
-    unhelped = verdict is Verdict.improved and own is not None and own is not Verdict.improved
-    unsure = unhelped and own_series is not None and unproven(own_series)
-    unknown = verdict is Verdict.improved and untold and own is None
-    if worse:
-        verdict = Verdict.degraded
-    elif lost or crowded or unknown or unsure:
-        verdict = Verdict.inconclusive
-    elif unhelped:
-        verdict = Verdict.unchanged
-    if worse and not (single and lead.verdict is Verdict.degraded):
-        head = f"degraded: {_names(worse)} got worse"
-    elif lost or crowded:
-        unjudged = [f"{_names(lost)} could not be judged"] if lost else []
-        unjudged += [f"{_names(crowded)} matches too many series"] if crowded else []
-        head = "inconclusive: " + "; ".join(unjudged)
-    elif unknown:
-        head = "inconclusive: the alerting series is not one of the deciding series read"
-    elif unsure:
-        head = f"inconclusive: the alerting series {alerting} was not shown to improve"
-    elif unhelped:
-        head = f"unchanged: the alerting series {alerting} did not improve"
-    elif single:
-        head = f"{verdict.value}"
-    else:
-        head = f"{verdict.value}: decided by {deciding} series, each against its own baseline"
-    return Verification(
-        verdict=verdict,
-        reason=redact_text(f"{head} ({_parts(judged, deciding)})"),
-        baseline=lead.baseline,
-        observed=lead.observed,
-        figures=figures,
-    )
-
-
-_ORDER = {Verdict.degraded: 0, Verdict.inconclusive: 1, Verdict.unchanged: 2, Verdict.improved: 4}
-"""How bad a verdict is, worst first; a reason lists series in this order."""
-_NOT_COUNTED = 3
-"""Where a harmless newcomer sits in a reason: after the unchanged, before the improved."""
-
-
-def _parts(judged: Sequence[SeriesJudgement], deciding: int) -> str:
-    """Each series' reason, those not improved first; past ``LISTED`` the rest are counted.
-
-    A vetoing series too new to judge says it is not counted.
-    """
-    ranked: list[tuple[int, Verdict, str]] = []
-    for n, j in enumerate(judged):
-        if j.new and n >= deciding:
-            text = f"not counted, too few points before the action ({j.verification.reason})"
-            ranked.append((_NOT_COUNTED, j.verification.verdict, f"{j.name}: {text}"))
-        else:
-            verdict = j.verification.verdict
-            ranked.append((_ORDER[verdict], verdict, f"{j.name}: {j.verification.reason}"))
-    ranked.sort(key=lambda item: item[0])
-    shown = [text for _, _, text in ranked[:LISTED]]
-    left = Counter(verdict.value for _, verdict, _ in ranked[LISTED:])
-    if len(left) == 1:
-        ((value, count),) = left.items()
-        shown.append(f"and {count} more {value}")
-    elif left:
-        counts = ", ".join(f"{count} {value}" for value, count in left.items())
-        shown.append(f"and {sum(left.values())} more ({counts})")
-    return "; ".join(shown)
-
-
-def _names(names: Sequence[str]) -> str:
-    """``names`` joined, the first ``LISTED`` of them, then how many more."""
-    listed = ", ".join(names[:LISTED])
-    return listed + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
-
-
-def _deciding_verdict(verifications: Sequence[Verification]) -> Verdict:
-    """Worse anywhere, then unjudged anywhere, then better anywhere, then better but not
-    shown to be (``unproven``) anywhere, else unchanged."""
-    verdicts = [v.verdict for v in verifications if not unproven(v)]
-    for verdict in (Verdict.degraded, Verdict.inconclusive, Verdict.improved):
-        if verdict in verdicts:
-            return verdict
-    if any(unproven(v) for v in verifications):
-        return Verdict.inconclusive
-    return Verdict.unchanged
 
 
 EVIDENCE_FRESH_S = 60.0
@@ -1430,7 +1170,7 @@ class Activities:
         the entry's labels name.
         """
         key = metric_key(first)
-        own = own_series(first.labels, {k: _labels(k) for k in observed.get(key, {})})
+        own = own_series(first.labels, {k: labels_from_key(k) for k in observed.get(key, {})})
         labels = labels_key(first.labels) if isinstance(own, Unmatched) else own
         return {key: {labels: Activities._incident_evidence(alert)}}
 

@@ -208,23 +208,25 @@ def compare(
     elif verdict is Verdict.unchanged and b_worsening:
         level_worse = p_value < alpha and relative * worse > 0
         ahead = worse * (b_line + b_slope * o_hours - o_values)
-        gain = float(np.median(ahead))
+        trend_gain = float(np.median(ahead))
         rise = worse * b_slope * (float(np.mean(o_hours)) - float(b_hours[-1]))
         sigma = max(_spread(b_resid) * _unshrunk(b_n), _spread(o_resid))
         spread_t = float(np.sum((b_hours - np.mean(b_hours)) ** 2))
         distance = float(np.mean(o_hours)) - float(np.mean(b_hours))
         lever = distance**2 / spread_t if spread_t > 0 else 0.0
         line_variance = sigma**2 * (1.0 / b_n + len(b_values) / b_n * lever)
-        stop_p = _t_p(gain, MEDIAN_VARIANCE * sigma**2 / o_n + line_variance, df, informed=True)
-        figures["trend_stop_p_value"] = stop_p if gain > 0 else 1.0
-        if not level_worse and gain > 0 and stop_p < alpha and gain >= 0.5 * rise:
+        stop_p = _t_p(
+            trend_gain, MEDIAN_VARIANCE * sigma**2 / o_n + line_variance, df, informed=True
+        )
+        figures["trend_stop_p_value"] = stop_p if trend_gain > 0 else 1.0
+        if not level_worse and trend_gain > 0 and stop_p < alpha and trend_gain >= 0.5 * rise:
             verdict = Verdict.improved
             notes.append(
-                f"the worsening trend stopped: {_fmt(gain)} better than the baseline's trend "
+                f"the worsening trend stopped: {_fmt(trend_gain)} better than the baseline's trend "
                 f"({b_slope:+.3g}/h) would be by now, p={stop_p:.2g}"
             )
         else:
-            where = f"{_fmt(abs(gain))} {'better' if gain >= 0 else 'worse'} than"
+            where = f"{_fmt(abs(trend_gain))} {'better' if trend_gain >= 0 else 'worse'} than"
             notes.append(
                 f"the worsening trend ({b_slope:+.3g}/h before the action) was not shown to "
                 f"stop: the readings after it are {where} where it leads, "
@@ -233,9 +235,11 @@ def compare(
             )
     elif verdict is Verdict.unchanged and o_worsening and not b_worsening:
         notes.append(f"a worsening trend began after the action: {o_slope:+.3g}/h")
-    gain = -worse * _shift(o_values, b_values)
-    if verdict is Verdict.unchanged and gain > 0:
-        short_p = _short_p(min_relative_change * scale - gain, variance, df, informed=informed)
+    shift_gain = -worse * _shift(o_values, b_values)
+    if verdict is Verdict.unchanged and shift_gain > 0:
+        short_p = _short_p(
+            min_relative_change * scale - shift_gain, variance, df, informed=informed
+        )
         figures["short_p_value"] = short_p
         if short_p >= alpha:
             verdict = Verdict.inconclusive

@@ -15,7 +15,7 @@ from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
 from vanguard.diagnose.operators import Operator
 from vanguard.diagnose.patterns import Condition, Pattern, PatternRemedy
-from vanguard.engine.activities import Activities, SeriesJudgement, combine_verifications
+from vanguard.engine.activities import Activities
 from vanguard.engine.messages import (
     ApplyInput,
     CloseInput,
@@ -34,14 +34,12 @@ from vanguard.model import (
     ActionResult,
     Alert,
     Check,
-    EvidencePoint,
     Outcome,
     OutcomeStatus,
     Plan,
     RollbackRequest,
     UndoRecord,
     Verdict,
-    Verification,
 )
 from vanguard.store import IncidentRepo, PauseRepo, Store, default_store_url, open_store
 
@@ -329,49 +327,6 @@ def test_rollback_by_hand_refuses_an_incident_with_nothing_applied(store: Store)
     acts.open_incident(OpenInput(incident_id="inc-y", alert=alert))
     with pytest.raises(AdapterError, match="no applied action"):
         acts.roll_back_by_hand("inc-y", who="bob")
-
-
-def _points(values: list[float], start: datetime = T0) -> tuple[EvidencePoint, ...]:
-    return tuple(
-        EvidencePoint(timestamp=start + timedelta(seconds=i), value=v) for i, v in enumerate(values)
-    )
-
-
-def _v(verdict: Verdict, figure: float) -> Verification:
-    return Verification(
-        verdict=verdict, reason=verdict.value, observed=_points([figure]), figures={"m": figure}
-    )
-
-
-WAIT = "waiting{}"
-MAXWAIT = "maxwait{database=bench}"
-
-
-def test_the_first_series_decides_and_its_evidence_is_kept() -> None:
-    combined = combine_verifications(
-        [
-            SeriesJudgement(WAIT, _v(Verdict.improved, 1.0)),
-            SeriesJudgement(MAXWAIT, _v(Verdict.unchanged, 2.0)),
-        ]
-    )
-    assert combined.verdict is Verdict.improved
-    assert combined.observed == _points([1.0])
-    assert combined.figures == {"m": 1.0, "maxwait{database=bench}:m": 2.0}
-
-
-def test_any_degraded_series_vetoes_an_improvement() -> None:
-    combined = combine_verifications(
-        [
-            SeriesJudgement(WAIT, _v(Verdict.improved, 1.0)),
-            SeriesJudgement(MAXWAIT, _v(Verdict.degraded, 2.0)),
-        ]
-    )
-    assert combined.verdict is Verdict.degraded
-    assert combined.reason.startswith("degraded: maxwait{database=bench} got worse")
-
-
-def test_nothing_to_judge_is_inconclusive() -> None:
-    assert combine_verifications([]).verdict is Verdict.inconclusive
 
 
 def test_the_cooldown_sees_the_last_action_on_the_service(store: Store) -> None:

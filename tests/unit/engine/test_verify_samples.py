@@ -12,6 +12,16 @@ from pathlib import Path
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from tests.unit.engine.test_verify_baseline import (
+    HEALTHY,
+    PATTERN,
+    SICK,
+    Fix,
+    api_settings,
+    latency,
+    through_verify,
+)
+from tests.unit.engine.test_verify_baseline import _alert as api_alert
 from vanguard.act.base import MemoryLedger
 from vanguard.config import (
     MAX_SAMPLE_INTERVAL_S,
@@ -23,16 +33,12 @@ from vanguard.config import (
     VerifyMetric,
 )
 from vanguard.engine import activities
-from vanguard.engine.activities import (
-    Activities,
-    judge_each_series,
-    labels_key,
-    metric_key,
-)
+from vanguard.engine.activities import Activities
 from vanguard.engine.messages import RemediationInput
 from vanguard.model import Alert, EvidencePoint, Signal, Verdict
 from vanguard.store import Store
 from vanguard.verify import compare
+from vanguard.verify.series import judge_each_series, labels_key, metric_key
 
 
 @pytest.mark.parametrize("samples", [0, -1])
@@ -44,11 +50,26 @@ def test_fewer_than_one_verify_sample_is_refused(store: Store, samples: int) -> 
         )
 
 
-def test_one_verify_sample_is_enough(store: Store) -> None:
+def test_one_verify_sample_is_enough(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``verify_samples=1`` the one reading after the action is judged against the
+    baseline, and a fix it shows is a verdict, not too few points to judge by."""
+    service = {"latency": SICK}
+    fix = Fix(service)
     acts = Activities(
-        Settings(data_dir=Path(".")), store, [], {}, MemoryLedger(), [], verify_samples=1
+        api_settings(), store, [PATTERN], {fix.kind: fix}, MemoryLedger(), [], verify_samples=1
     )
-    assert acts.verify_samples == 1
+    read: list[float] = []
+
+    def reading(service_: ServiceConfig, metrics: Sequence[str], now: datetime) -> list[Signal]:
+        read.append(service["latency"])
+        return latency(service["latency"], now)
+
+    monkeypatch.setattr(acts, "_read", reading)
+    before = [SICK * (1 + 0.01 * (i % 3)) for i in range(20)]
+    verification = through_verify(acts, api_alert("forecast", before))
+    assert read == [HEALTHY]
+    assert verification.verdict is Verdict.improved, verification.reason
+    assert [p.value for p in verification.observed] == [HEALTHY]
 
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)

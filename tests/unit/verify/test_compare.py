@@ -50,12 +50,17 @@ def points(values: list[float], *, start: datetime = T0) -> list[EvidencePoint]:
 
 def test_public_surface_is_pinned() -> None:
     assert sorted(vanguard.verify.__all__) == [
+        "SeriesJudgement",
         "Settlement",
+        "Unmatched",
+        "combine_verifications",
         "compare",
         "counter_rates",
         "holm",
+        "judge_each_series",
         "mann_kendall_p",
         "mann_whitney_p",
+        "own_series",
         "settle",
         "theil_sen_slope",
         "unproven",
