@@ -144,3 +144,59 @@ def test_a_new_version_with_a_new_remedy_starts_from_its_prior() -> None:
     (new,) = pattern_confidences([v2], {v2.id: counts["config.set"]}, PolicyConfig())
     assert (old.won, old.acts_alone) == (40, True)
     assert (new.version, new.won, new.confidence, new.acts_alone) == (2, 0, 0.5, False)
+
+
+def _decides(pattern: Pattern, confidence: float, policy: PolicyConfig) -> bool:
+    """Whether ``decide`` acts without a person on a diagnosis of ``confidence`` by
+    ``pattern``, at a quiet moment (no pause, limit, window, breaker or earlier action)."""
+    from vanguard.decide import GateContext, decide
+    from vanguard.model import Diagnosis, Remedy
+
+    diagnosis = Diagnosis(
+        alert_id="a1",
+        pattern_id=pattern.id,
+        confidence=confidence,
+        remedy=Remedy(action=pattern.remedy.action, params=dict(pattern.remedy.params)),
+        rollback_safe=pattern.rollback_safe,
+        automation_eligible=pattern.automation_eligible,
+    )
+    ctx = GateContext(
+        now=datetime(2026, 1, 5, 12, tzinfo=UTC),
+        service_name="svc",
+        action=pattern.remedy.action,
+        actions_today=0,
+        actions_this_week=0,
+    )
+    decision = decide("inc-1", diagnosis, ctx, policy)
+    return decision.approved and not decision.dry_run
+
+
+def _policies(action: str) -> list[PolicyConfig]:
+    with_undo = (*DEFAULT_GATES, "rollback_safe")
+    return [
+        PolicyConfig(dry_run=dry, min_confidence=bar, require_approval_for=asks, gates=gates)
+        for dry in (False, True)
+        for bar in (0.0, 0.5, 0.8, 0.95)
+        for asks in ((), (action,), ("*",), ("other.action",))
+        for gates in (DEFAULT_GATES, with_undo)
+    ]
+
+
+@pytest.mark.parametrize("pattern", load_patterns(), ids=lambda p: p.id)
+@pytest.mark.parametrize(("eligible", "undo"), [(True, True), (True, False), (False, True)])
+def test_acts_alone_says_what_the_gates_decide(
+    pattern: Pattern, eligible: bool, undo: bool
+) -> None:
+    """The patterns table, the gauge and the CLI restate the gates: pinned to ``decide``,
+    at an alert of confidence 1, at the least alert confidence the row names, and below."""
+    pattern = pattern.model_copy(update={"automation_eligible": eligible, "rollback_safe": undo})
+    lost = OutcomeCounts(lost=2)
+    for policy in _policies(pattern.remedy.action):
+        for counts in ({}, {pattern.id: lost}):
+            (row,) = pattern_confidences([pattern], counts, policy)
+            assert row.acts_alone is _decides(pattern, row.confidence, policy), (policy, row)
+            least = row.min_alert_confidence
+            if least is None or least == 0.0:
+                continue
+            assert _decides(pattern, row.confidence * least * 1.001, policy), (policy, row)
+            assert not _decides(pattern, row.confidence * least * 0.98, policy), (policy, row)
