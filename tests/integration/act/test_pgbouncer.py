@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,6 +15,8 @@ from tests.e2e.pgbouncer_lab import ALIAS, Load, Pool
 from tests.servers.pgbouncer import StartPgBouncer
 from vanguard.act.base import MemoryLedger
 from vanguard.act.pgbouncer import (
+    MemoryConsole,
+    PgBouncerConsole,
     PgBouncerResizeAdapter,
     PsycopgConsole,
     pool_size,
@@ -236,3 +239,54 @@ def test_a_console_that_does_not_answer_fails_within_the_timeout(
     assert type(error) is AdapterError
     assert f"did not answer PAUSE {ALIAS} within 1 s" in str(error)
     assert elapsed < 5
+
+
+def _pools(answer: list[dict[str, Any]], names: set[str]) -> dict[str, int]:
+    return {str(row["name"]): int(row["pool_size"]) for row in answer if row["name"] in names}
+
+
+def _default(answer: list[dict[str, Any]]) -> str:
+    (row,) = [row for row in answer if row["key"] == "default_pool_size"]
+    return str(row["value"])
+
+
+def _refusal(console: PgBouncerConsole, command: str) -> str:
+    with pytest.raises(ActionFailed) as refused:
+        console.run(command)
+    return type(refused.value).__name__
+
+
+def test_the_memory_console_answers_as_pgbouncers_own(
+    pgbouncer_server: StartPgBouncer,
+) -> None:
+    """The unit tests of the adapter rest on ``MemoryConsole``: the same commands, sent to
+    it and to a real PgBouncer over the same ini, must leave both saying the same."""
+    bouncer = pgbouncer_server({"app": "postgres", "my-db": "postgres"}, default_pool_size=2)
+    ini = bouncer.ini_path
+    ini.write_text(with_pool_size(ini.read_text(), "my-db", 5))
+    real = PsycopgConsole(bouncer.admin_dsn)
+    real.run("RELOAD")
+    memory = MemoryConsole(ini)
+    names = {"app", "my-db"}
+    script: list[tuple[str, Callable[[PgBouncerConsole], object]]] = [
+        ("as started", lambda c: _pools(c.run("SHOW DATABASES"), names)),
+        ("default", lambda c: _default(c.run("SHOW CONFIG"))),
+        ("runtime SET", lambda c: c.run("SET default_pool_size = 7")),
+        ("after SET", lambda c: _pools(c.run("SHOW DATABASES"), names)),
+        ("default after SET", lambda c: _default(c.run("SHOW CONFIG"))),
+        ("ini edited", lambda c: None),
+        ("RELOAD", lambda c: c.run("RELOAD")),
+        ("after RELOAD", lambda c: _pools(c.run("SHOW DATABASES"), names)),
+        ("default after RELOAD", lambda c: _default(c.run("SHOW CONFIG"))),
+        ("RECONNECT quoted", lambda c: c.run('RECONNECT "my-db"')),
+        ("RECONNECT unquoted", lambda c: _refusal(c, "RECONNECT my-db")),
+        ("RECONNECT unknown", lambda c: _refusal(c, "RECONNECT nosuch")),
+    ]
+    said: dict[str, list[object]] = {"real": [], "memory": []}
+    for step, send in script:
+        if step == "ini edited":
+            ini.write_text(with_pool_size(ini.read_text(), None, 3))
+        for name, console in (("real", real), ("memory", memory)):
+            said[name].append((step, send(console)))
+    assert said["memory"] == said["real"]
+    assert said["real"][0] == ("as started", {"app": 2, "my-db": 5})
