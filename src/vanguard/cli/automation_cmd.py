@@ -5,6 +5,8 @@ A pause stops every action on one service (``--service``) or on all, for a while
 the pause gate declines it, no approval lifts that, and an action approved before the pause
 is not applied. Pausing and resuming are written to the audit trail with who and why.
 Pausing a service (or all) that is already paused extends that pause rather than adding one.
+Every command reads the time from the store, not from the machine it runs on: a pause for
+2h lasts two hours from when it is written even from a laptop whose clock is off.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from vanguard.cli.core import (
     login_name,
     open_configured_store,
 )
-from vanguard.clock import utcnow
 from vanguard.config import load_settings
 from vanguard.errors import ConfigError, InputError
 from vanguard.model import Pause
@@ -64,7 +65,10 @@ def pause(
     reason: Annotated[str, typer.Option(help="why: shown on every declined incident")],
     service: ServiceOpt = None,
     for_: Annotated[
-        str | None, typer.Option("--for", help="how long, e.g. 2h (default: until resumed)")
+        str | None,
+        typer.Option(
+            "--for", help="how long, e.g. 2h, by the store's clock (default: until resumed)"
+        ),
     ] = None,
     by: ByOpt = None,
     config: ConfigOpt = Path("vanguard.yaml"),
@@ -76,17 +80,21 @@ def pause(
     """
     if not reason.strip():
         raise InputError("--reason: say why, for whoever finds the pause")
-    now = utcnow()
-    until = now + parse_duration(for_) if for_ is not None else None
+    length = parse_duration(for_) if for_ is not None else None
     if service is not None:
         _warn_if_unknown(service, config)
     the_store = open_configured_store(config, store, create=True)
     try:
         with the_store.session() as session:
             repo = PauseRepo(session)
+            now = repo.now()
             earlier = repo.in_force(service, now)
             made = repo.pause(
-                service=service, reason=reason.strip(), by=login_name(by), now=now, until=until
+                service=service,
+                reason=reason.strip(),
+                by=login_name(by),
+                now=now,
+                until=now + length if length is not None else None,
             )
     finally:
         the_store.close()
@@ -152,8 +160,10 @@ def resume(
     the_store = open_configured_store(config, store, create=True)
     try:
         with the_store.session() as session:
-            ended = PauseRepo(session).resume(service=service, by=login_name(by), now=utcnow())
-            left = PauseRepo(session).active(utcnow())
+            repo = PauseRepo(session)
+            now = repo.now()
+            ended = repo.resume(service=service, by=login_name(by), now=now)
+            left = repo.active(now)
     finally:
         the_store.close()
     scope = f"service {service}" if service else "every service"
@@ -172,7 +182,8 @@ def status(config: ConfigOpt = Path("vanguard.yaml"), store: StoreOpt = None) ->
     the_store = open_configured_store(config, store, create=False)
     try:
         with the_store.read_session() as session:
-            active = PauseRepo(session).active(utcnow())
+            repo = PauseRepo(session)
+            active = repo.active(repo.now())
     finally:
         the_store.close()
     if not active:

@@ -42,6 +42,11 @@ MAX_POINTS_PER_QUERY = 10_000
 """Steps per range query, under Prometheus's limit of 11,000 points per series."""
 MAX_ROWS = 40
 """Incidents listed in the table; ``--json`` has them all."""
+MAX_PANELS = 24
+"""Series ``--plot`` draws at most. Each has a panel of its own height and scale, so more
+panels crowd none of them; 24 make a page of about 4,800 px and under a megabyte."""
+SHOWN_LEFT_OUT = 5
+"""Series the warning names when ``--plot`` leaves some out."""
 
 
 def prometheus_signals(
@@ -177,7 +182,8 @@ def _watch_of(service: ServiceConfig, signal: Signal) -> WatchConfig | None:
 
 def _plot(path: Path, report: ReplayReport, signals: list[Signal], service: ServiceConfig) -> None:
     """The watched series as the watch saw them: a counter as its per-second rate, the
-    unit its threshold is in."""
+    unit its threshold is in. Past ``MAX_PANELS`` series, those where an incident would
+    have opened are drawn first, and a warning names the ones left out."""
     by_series: dict[str, list[Signal]] = defaultdict(list)
     watches: dict[str, WatchConfig] = {}
     for signal in signals:
@@ -185,7 +191,11 @@ def _plot(path: Path, report: ReplayReport, signals: list[Signal], service: Serv
         if watch is not None:
             by_series[fingerprint(signal)].append(signal)
             watches[fingerprint(signal)] = watch
-    names = sorted(by_series)[:6]
+    opened = {item.alert.fingerprint for item in report.incidents}
+    ranked = sorted(by_series, key=lambda name: (name not in opened, name))
+    names = sorted(ranked[:MAX_PANELS])
+    if len(ranked) > MAX_PANELS:
+        _warn_left_out(path, len(ranked), ranked[MAX_PANELS:])
     seen: dict[str, list[EvidencePoint]] = {}
     for name in names:
         points = [EvidencePoint(timestamp=s.timestamp, value=s.value) for s in by_series[name]]
@@ -210,6 +220,17 @@ def _plot(path: Path, report: ReplayReport, signals: list[Signal], service: Serv
         path.write_text(series_svg(stamps, panels, title=title), encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot write: {exc}") from exc
+
+
+def _warn_left_out(path: Path, total: int, left: list[str]) -> None:
+    shown = ", ".join(left[:SHOWN_LEFT_OUT]) + (", ..." if len(left) > SHOWN_LEFT_OUT else "")
+    Console(stderr=True, soft_wrap=True).print(
+        f"[yellow]warning[/yellow] {escape(str(path))}: {total} series, {MAX_PANELS} drawn "
+        f"(those where an incident would have opened first), {len(left)} left out "
+        f"({escape(shown)}); to plot those, replay with a copy of the configuration whose "
+        "service's prometheus.selector (or watch entries' labels) names them",
+        highlight=False,
+    )
 
 
 def _breach_in(item: Replayed) -> str:

@@ -7,6 +7,9 @@ the pause is not applied. Pausing and resuming are written to the audit trail.
 
 One scope (a service, or all) has one pause in force: pausing it again extends that pause
 instead of stacking another, so listings, metrics and ``resume`` see one per scope.
+
+The commands time a pause by the store's clock (``PauseRepo.now``), not their own: the
+workers that honour it read the same store, and a laptop's clock may be hours off.
 """
 
 from __future__ import annotations
@@ -73,6 +76,22 @@ class PauseRepo:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def now(self) -> datetime:
+        """Now by the store's clock: PostgreSQL's ``now()``, the start of this unit of work.
+
+        A pause's end is measured from it, so ``--for 2h`` means two hours from when it is
+        written, whatever the clock of the machine that ran the command. A SQLite store has
+        no clock of its own: SQLite reads the clock of the host it is on, which the commands
+        and workers sharing its file share, so it answers that.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            stamped: datetime = self.session.execute(text("SELECT now()")).scalar_one()
+            return stamped.astimezone(UTC)
+        said: str = self.session.execute(
+            text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
+        ).scalar_one()
+        return datetime.fromisoformat(said).replace(tzinfo=UTC)
 
     def pause(
         self,

@@ -93,6 +93,7 @@ ID = String(200)
 
 class IncidentRow(Base):
     __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_service_updated", "service_name", "updated_at"),)
 
     incident_id: Mapped[str] = mapped_column(ID, primary_key=True)
     state: Mapped[str] = mapped_column(String(40), index=True)

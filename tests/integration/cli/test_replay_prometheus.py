@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -18,7 +19,7 @@ from typer.testing import CliRunner
 from tests.servers.exporter import Exporter
 from tests.servers.prometheus import ScrapeTarget, StartPrometheus
 from vanguard.cli.apps import app
-from vanguard.cli.replay_cmd import prometheus_signals
+from vanguard.cli.replay_cmd import MAX_PANELS, prometheus_signals
 from vanguard.config import ScrapeConfig, ServiceConfig, WatchConfig
 from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
@@ -74,6 +75,50 @@ def test_replay_reads_the_watched_series_from_prometheus(
     kinds = [i["alert"]["attributes"]["kind"] for i in report["incidents"]]
     assert "breach" in kinds
     assert all(i["alert"]["labels"]["queue"] == "mail" for i in report["incidents"])
+
+
+def test_a_plot_of_more_series_than_it_draws_says_which_it_left_out(
+    prometheus_server: StartPrometheus, tmp_path: Path
+) -> None:
+    """``--plot`` drew the first six series by name, without a word: with thirty queues
+    the one that breached, last by name, was not drawn, nor said to be missing."""
+    queues = [f"q{n:02d}" for n in range(MAX_PANELS + 3)]
+    with Exporter() as exporter:
+        depth = exporter.gauge("app_queue_depth", "Queued jobs.", ("queue",))
+        for queue in queues:
+            depth.labels(queue=queue).set(5)
+        server = prometheus_server([ScrapeTarget(job="app", url=exporter.url)])
+        time.sleep(4.2)
+        depth.labels(queue=queues[-1]).set(50)
+        time.sleep(3.2)
+    config = tmp_path / "vanguard.yaml"
+    config.write_text(
+        "services:\n"
+        "  - name: mailer\n"
+        "    scrape: {url: 'http://127.0.0.1:9/metrics', interval_s: 1}\n"
+        "    watch:\n"
+        "      - metric: app_queue_depth\n"
+        "        rule: {threshold: 20, warmup: 3}\n"
+    )
+    plot = tmp_path / "replay.svg"
+    result = CliRunner().invoke(
+        app,
+        ["replay", "--service", "mailer", "--prometheus", server.url, "--since", "30s",
+         "--step", "1s", "-c", str(config), "--plot", str(plot)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    drawn = [
+        panel.get("data-label", "")
+        for panel in ET.parse(plot).getroot().iter()
+        if panel.get("class") == "panel"
+    ]
+    assert len(drawn) == MAX_PANELS
+    assert any(f"queue={queues[-1]}" in label for label in drawn), "the one that breached"
+    warning = " ".join(result.stderr.split())
+    assert f"{plot}: {len(queues)} series, {MAX_PANELS} drawn" in warning
+    assert "3 left out (mailer/app_queue_depth{" in warning
+    assert all(f"queue={queue}" in warning for queue in queues[-4:-1])
+    assert "whose service's prometheus.selector (or watch entries' labels) names them" in warning
 
 
 def _replay_json(server_url: str, config: Path) -> dict[str, Any]:

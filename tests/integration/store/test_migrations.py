@@ -4,6 +4,7 @@ rows of a store at any earlier revision."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ from sqlalchemy.engine import make_url
 
 import vanguard.ci.tables  # noqa: F401  (registers the CI agent's tables in the metadata)
 from tests.integration.store import values as v
+from vanguard.incident import IncidentState
 from vanguard.model import OutcomeStatus
 from vanguard.store import IncidentRepo, open_store
 from vanguard.store.database import MIGRATIONS_DIR, alembic_config
 from vanguard.store.tables import UtcDateTime, metadata
 
-HEAD = "0008"
+HEAD = "0009"
 TABLES = {
     "actions",
     "ci_attempts",
@@ -83,6 +85,7 @@ def test_there_is_one_linear_history() -> None:
     assert scripts.get_heads() == [HEAD]
     assert [r.revision for r in scripts.walk_revisions()] == [
         HEAD,
+        "0008",
         "0007",
         "0006",
         "0005",
@@ -134,7 +137,8 @@ def test_a_store_at_an_older_revision_keeps_its_rows_when_migrated(
 ) -> None:
     """An incident with its action and ledger entry, and a CI attempt, written by the
     Vanguard of ``base``, read the same after the upgrade; the columns added since take
-    their defaults, and a run id past 2^31 fits once ``run_id`` is a BIGINT (0005)."""
+    their defaults, a run id past 2^31 fits once ``run_id`` is a BIGINT (0005), and the
+    decision's in-flight count finds the incident through the index of 0009."""
     migrate_to(store_url, base)
     incident = v.incident("i1")
     action = v.action("i1", "i1:apply")
@@ -177,6 +181,10 @@ def test_a_store_at_an_older_revision_keeps_its_rows_when_migrated(
         with store.session() as session:
             record = IncidentRepo(session).get_record("i1")
             ledger = session.execute(text("SELECT count(*) FROM ledger")).scalar()
+            in_flight = IncidentRepo(session).count_in_flight(
+                "checkout", since=v.T0 - timedelta(minutes=1), states=(IncidentState.open,)
+            )
+            indexes = {i["name"] for i in inspect(session.connection()).get_indexes("incidents")}
             if base >= "0002":
                 handled, fork = session.execute(
                     text("SELECT handled, from_fork FROM ci_attempts")
@@ -189,6 +197,8 @@ def test_a_store_at_an_older_revision_keeps_its_rows_when_migrated(
     assert record.incident == incident
     assert record.actions == (action,)
     assert ledger == 1
+    assert in_flight == 1
+    assert "ix_incidents_service_updated" in indexes
     assert revision_of(store_url) == HEAD
 
 

@@ -142,3 +142,13 @@ def test_a_pause_written_by_a_clock_ahead_holds_at_once(store: Store) -> None:
         seen = PauseRepo(session).active(worker_now, "checkout")
     assert seen == [made]
     assert made.started_at == laptop_now, "shown as written"
+
+
+def test_the_store_tells_its_own_time_in_utc(store: Store) -> None:
+    """What the commands time a pause by: the database's clock, not the caller's."""
+    before = datetime.now(UTC)
+    with store.session() as session:
+        said = PauseRepo(session).now()
+    after = datetime.now(UTC)
+    assert said.utcoffset() == timedelta(0)
+    assert before - timedelta(seconds=1) <= said <= after + timedelta(seconds=1)
