@@ -41,10 +41,10 @@ __all__ = ["APPROVAL_WAIT_S", "ReplayReport", "Replayed", "replay", "verdict_of"
 APPROVAL_WAIT_S: float = RemediationInput.model_fields["approval_timeout_s"].default
 """How long the live loop waits for a person's answer before it declines."""
 
-Verdict = Literal["act", "ask", "decline"]
+DecisionKind = Literal["act", "ask", "decline"]
 
 
-def verdict_of(decision: Decision) -> Verdict:
+def verdict_of(decision: Decision) -> DecisionKind:
     """What a decision means for the service: acting, asking a person, or not acting."""
     if decision.approved:
         return "act"
@@ -62,7 +62,7 @@ class Replayed(Frozen):
     """Whether people would have been told of its outcome (a repeat within the window not)."""
 
     @property
-    def verdict(self) -> Verdict:
+    def verdict(self) -> DecisionKind:
         return verdict_of(self.decision)
 
 
@@ -75,8 +75,8 @@ class ReplayReport(Frozen):
     skipped: int = Field(ge=0)
     incidents: tuple[Replayed, ...]
 
-    def tally(self) -> dict[Verdict, int]:
-        counts: dict[Verdict, int] = {"act": 0, "ask": 0, "decline": 0}
+    def tally(self) -> dict[DecisionKind, int]:
+        counts: dict[DecisionKind, int] = {"act": 0, "ask": 0, "decline": 0}
         for item in self.incidents:
             counts[item.verdict] += 1
         return counts
