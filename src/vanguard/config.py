@@ -19,13 +19,10 @@ from urllib.parse import parse_qsl, urlsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     JsonValue,
     ModelWrapValidatorHandler,
     PrivateAttr,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -34,7 +31,7 @@ from vanguard.ci.config import GitHubConfig
 from vanguard.decide import PolicyConfig
 from vanguard.detect.watch import WatchRule
 from vanguard.errors import ConfigError
-from vanguard.fields import exact_kind
+from vanguard.fields import Section
 from vanguard.redact import is_placeholder, is_secret_key, looks_like_secret, url_holds_secret
 from vanguard.sources.prometheus import Declared
 from vanguard.yamlsource import EnvName, LocatedYaml, load_yaml, validate_yaml
@@ -61,28 +58,6 @@ __all__ = [
 ]
 
 NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
-_SECRET_KEYS = re.compile(r"(password|passwd|secret|token|api_key|apikey|private_key)$", re.I)
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _exact_kind(cls, value: Any, info: ValidationInfo) -> Any:
-        return exact_kind(cls, info.field_name or "", value)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_inline_secrets(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key, value in data.items():
-                if isinstance(key, str) and _SECRET_KEYS.search(key) and value is not None:
-                    raise ValueError(
-                        f"'{key}' would put a secret in the file; use '{key}_env' "
-                        f"(an environment variable's name) or '{key}_file' instead"
-                    )
-        return data
 
 
 class TemporalConfig(Section):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, get_args
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
-__all__ = ["exact_kind"]
+__all__ = ["Section", "exact_kind"]
+
+_SECRET_KEYS = re.compile(r"(password|passwd|secret|token|api_key|apikey|private_key)$", re.I)
 
 
 def _admits(annotation: Any, kinds: tuple[type, ...]) -> bool:
@@ -36,3 +39,28 @@ def exact_kind(model: type[BaseModel], name: str, value: Any) -> Any:
     if takes_bool and numeric and not takes_number:
         raise ValueError("expected true or false")
     return value
+
+
+class Section(BaseModel):
+    """A frozen settings section: unknown keys, a value of the wrong kind and a secret
+    written into the file (a key ending in password, secret, token, api_key or
+    private_key) are refused, in ``vanguard.yaml`` and its ``github`` section alike."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _exact_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        return exact_kind(cls, info.field_name or "", value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(key, str) and _SECRET_KEYS.search(key) and value is not None:
+                    raise ValueError(
+                        f"'{key}' would put a secret in the file; use '{key}_env' "
+                        f"(an environment variable's name) or '{key}_file' instead"
+                    )
+        return data

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from vanguard.fields import exact_kind
+from vanguard.fields import Section
 from vanguard.yamlsource import EnvName
 
 __all__ = [
@@ -30,31 +30,7 @@ REPO = r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"
 LOGIN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$"
 
 
-_INLINE_SECRETS = ("token", "private_key", "webhook_secret")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _exact_kind(cls, value: Any, info: ValidationInfo) -> Any:
-        return exact_kind(cls, info.field_name or "", value)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_inline_secrets(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key in _INLINE_SECRETS:
-                if data.get(key) is not None:
-                    raise ValueError(
-                        f"'{key}' would put a secret in the file; use '{key}_env' "
-                        f"(an environment variable's name) or '{key}_file' instead"
-                    )
-        return data
-
-
-class GitHubAppAuth(_Section):
+class GitHubAppAuth(Section):
     """A GitHub App installation: the App id, its private key (PEM) and the installation."""
 
     app_id: int = Field(ge=1)
@@ -69,7 +45,7 @@ class GitHubAppAuth(_Section):
         return self
 
 
-class HealingConfig(_Section):
+class HealingConfig(Section):
     """How far re-runs may go: attempts per run, backoff, and when many repos fail at once."""
 
     max_attempts: int = Field(default=2, ge=0, le=5)
@@ -83,7 +59,7 @@ class HealingConfig(_Section):
     the failing repositories by name."""
 
 
-class TriageConfig(_Section):
+class TriageConfig(Section):
     """Triage issues: their labels, and who may steer Vanguard with comment commands."""
 
     labels: tuple[str, ...] = ("vanguard", "ci-failure")
@@ -92,7 +68,7 @@ class TriageConfig(_Section):
     codeowners_paths: tuple[str, ...] = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 
 
-class PollConfig(_Section):
+class PollConfig(Section):
     """The poller fallback: how often, and how many API calls it may spend per hour."""
 
     interval_s: float = Field(default=60.0, ge=5.0, le=3600.0)
@@ -101,7 +77,7 @@ class PollConfig(_Section):
     per_page: int = Field(default=30, ge=1, le=100)
 
 
-class GitHubConfig(_Section):
+class GitHubConfig(Section):
     """How to reach GitHub and which repositories to watch.
 
     ``line_model: none`` ranks failed logs by the rules alone, without the shipped line

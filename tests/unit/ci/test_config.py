@@ -14,8 +14,9 @@ def test_defaults_are_safe_and_watch_everything() -> None:
     assert config.healing.max_attempts <= 5
 
 
-@pytest.mark.parametrize("key", ["token", "webhook_secret"])
+@pytest.mark.parametrize("key", ["token", "webhook_secret", "api_key", "client_secret"])
 def test_inline_secrets_are_refused(key: str) -> None:
+    """By the rule of every other section of vanguard.yaml (it kept a list of its own)."""
     with pytest.raises(ValidationError, match=f"use '{key}_env'"):
         GitHubConfig.model_validate({key: "ghp_abc"})
 
