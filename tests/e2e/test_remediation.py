@@ -236,3 +236,53 @@ async def test_a_worker_killed_in_the_middle_of_a_restart_is_replaced_within_sec
     assert rpc_call(rpc, "supervisor.getProcessInfo", "slowstop")["statename"] == "RUNNING"
     assert svc.spawns() == 2, "the restart finished once on the second worker"
     assert took < 120, f"the action waited {took:.0f} s for the dead worker's timeout"
+
+
+async def test_a_forecast_that_comes_true_while_a_person_is_asked_is_told_to_them(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """The watch forecasts the leak's breach and the policy asks a person; the breach
+    comes before the answer. It opens no second incident: the person asked hears that the
+    forecast came true, once, and the answer is still theirs."""
+    (svc,) = leaky(["asked"], 10.0)
+    base = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=2
+    )
+    policy = base.policy.model_copy(update={"require_approval_for": ("supervisor.restart",)})
+    settings = base.model_copy(update={"policy": policy})
+    notifier = MemoryNotifier()
+    runtime = build_runtime(settings, notifiers=[notifier])
+    client = await connect(temporal_address)
+    sweep = watcher_input(settings, cooldown_s=5.0)
+    assert sweep is not None
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            watcher = await start_watcher(client, sweep, task_queue=task_queue)
+            (incident,) = await wait_for_incidents(
+                runtime.store,
+                1,
+                timeout_s=120,
+                until=lambda i: i.state is IncidentState.awaiting_approval,
+            )
+            deadline = time.monotonic() + 120
+            while not [m for m in notifier.messages if "(worse: breach)" in m.title]:
+                assert time.monotonic() < deadline, notifier.messages
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(3.0)
+            handle = client.get_workflow_handle(workflow_id_for(incident.incident_id))
+            await handle.signal("decline", "dana")
+            await handle.result()
+            await watcher.terminate("test over")
+        with runtime.store.session() as session:
+            record = IncidentRepo(session).get_record(incident.incident_id)
+            opened = IncidentRepo(session).list_incidents()
+    finally:
+        runtime.close()
+    assert record is not None
+    assert record.incident.alert.attributes["kind"] == "forecast"
+    assert record.incident.state is IncidentState.declined
+    assert [i.incident_id for i in opened] == [incident.incident_id], "no second incident"
+    worse = [m for m in notifier.messages if "(worse: " in m.title]
+    assert len(worse) == 1, [m.title for m in worse]
+    assert worse[0].body.split("\n")[1].endswith("threshold 600.0 MiB breached"), worse[0].body
+    assert svc.spawns() == 1

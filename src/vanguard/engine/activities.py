@@ -62,6 +62,7 @@ from vanguard.engine.messages import (
     SweepResult,
     TransitionInput,
     VerifyInput,
+    WorsenedInput,
 )
 from vanguard.errors import (
     ActionFailed,
@@ -95,7 +96,7 @@ from vanguard.model import (
     Verification,
     VerifySeries,
 )
-from vanguard.notify import Notifier, render
+from vanguard.notify import Message, Notifier, render
 from vanguard.notify.base import FAILED, HELD, NOTIFIED, channel_ids
 from vanguard.notify.render import config_flag
 from vanguard.notify.repeat import held_note, repeat_history, repeat_key
@@ -1552,6 +1553,12 @@ class Activities:
                 return
             if note is not None:
                 message = message.model_copy(update={"body": f"{message.body}\n\n{note}"})
+        self._send(message, pending)
+        self._notified(inp, message.title, repeat)
+
+    def _send(self, message: Message, pending: Sequence[tuple[str, Notifier]]) -> None:
+        """Send ``message`` to each channel under its ledger key; every channel is tried,
+        and the failures are raised together (a retry sends only to those)."""
         failures: list[str] = []
         for key, notifier in pending:
             self.ledger.begin(key, {})
@@ -1560,10 +1567,9 @@ class Activities:
             except VanguardError as exc:
                 failures.append(f"{type(notifier).__name__}: {exc}")
                 continue
-            self.ledger.finish(key, self._sent(key, inp.incident_id, notifier, message.title))
+            self.ledger.finish(key, self._sent(key, message.incident_id, notifier, message.title))
         if failures:
             raise NotifyError("; ".join(failures))
-        self._notified(inp, message.title, repeat)
 
     def _notified(self, inp: NotifyInput, title: str, repeat: str | None) -> None:
         """Audit that every channel took the phase's message, once: a retry after the
@@ -1600,6 +1606,60 @@ class Activities:
                 at=self.clock(),
             )
         log.error("%s: people could not be told (%s): %s", inp.incident_id, inp.phase, inp.reason)
+
+    @activity.defn
+    def note_worsened(self, inp: WorsenedInput) -> None:
+        """Tell the people asked about an incident that its series got worse while it
+        waits for them (a forecast they were asked about became a breach), once per kind.
+
+        The news is audited (``incident.worsened``) before it is sent; each channel has its
+        own ledger key, so a retry sends only to the channels not yet done. The incident
+        goes on waiting: the answer is still theirs, and an approval runs every gate again.
+        """
+        kind = str(inp.alert.attributes.get("kind") or "alert")
+        summary = redact_text(inp.alert.summary)
+        with self.store.session() as session:
+            record = self._record(IncidentRepo(session), inp.incident_id)
+            audit = AuditLog(session)
+            told = audit.entries_of([inp.incident_id], (WORSENED,))
+            if not any(e.payload.get("kind") == kind for e in told):
+                audit.append(
+                    incident_id=inp.incident_id,
+                    kind=WORSENED,
+                    payload={
+                        "kind": kind,
+                        "summary": summary,
+                        "confidence": inp.alert.confidence,
+                        "detected_at": inp.alert.detected_at.isoformat(),
+                        "alert_id": inp.alert.alert_id,
+                    },
+                    at=self.clock(),
+                )
+        if record.incident.state is not IncidentState.awaiting_approval:
+            return
+        asked = render(
+            record.incident,
+            record.diagnosis,
+            record.decision,
+            config=self.settings.source_file,
+        )
+        when = f"{inp.alert.detected_at:%Y-%m-%d %H:%M:%S %Z}".strip()
+        message = asked.model_copy(
+            update={
+                "title": f"{asked.title} (worse: {kind})",
+                "body": (
+                    f"Worse while it waits for your answer\n  {summary}\n  {kind} on "
+                    f"{inp.alert.service_name} {inp.alert.metric_type}, detected {when}, "
+                    f"confidence {inp.alert.confidence:.2f}\n\n{asked.body}"
+                ),
+                "severity": max(asked.severity, inp.alert.severity, key=_SEVERITY_RANK.index),
+            }
+        )
+        keyed = (
+            (f"{inp.incident_id}:notify-worsened-{kind}:{channel}", notifier)
+            for channel, notifier in zip(channel_ids(self.notifiers), self.notifiers, strict=True)
+        )
+        self._send(message, [(k, n) for k, n in keyed if not _done(self.ledger.get(k))])
 
     def _repeat_verdict(
         self, record: IncidentRecord, repeat: str, *, may_hold: bool
@@ -1740,7 +1800,7 @@ class Activities:
                 alerts.setdefault(alert.fingerprint, alert)
                 raised_on.setdefault(alert.fingerprint, []).append((key, before))
             _forget_vanished(states, service.name, seen, now.timestamp() - SERIES_TTL_S)
-        fresh = self._without_open_incidents(list(alerts.values()))
+        fresh, worsened = self._without_open_incidents(list(alerts.values()))
         fresh = self._without_own_downtime(
             fresh, {a.service_name for a in fresh} & {name for name, _, _ in went_down.values()}
         )
@@ -1758,6 +1818,7 @@ class Activities:
                 states=states,
                 scrape_state=targets,
                 alerts=tuple(fresh),
+                worsened=tuple(worsened),
                 samples=samples,
                 series=len(states),
             )
@@ -1770,6 +1831,7 @@ class Activities:
             states={},
             scrape_state=targets,
             alerts=tuple(fresh),
+            worsened=tuple(worsened),
             samples=samples,
             generation=generation,
             token=token,
@@ -2037,13 +2099,56 @@ class Activities:
             busy = IncidentRepo(session).acting_on(down)
         return [a for a in alerts if not (a.metric_type == TARGET_UP and a.service_name in busy)]
 
-    def _without_open_incidents(self, alerts: list[Alert]) -> list[Alert]:
-        """Alerts whose series has no open incident (one waiting for approval included)."""
+    def _without_open_incidents(
+        self, alerts: list[Alert]
+    ) -> tuple[list[Alert], list[WorsenedInput]]:
+        """Alerts whose series has no open incident (one waiting for approval included),
+        and the news for incidents that wait for a person: an alert of their series more
+        urgent than the one they were opened on (a forecast became a breach), not yet told.
+        """
         if not alerts:
-            return alerts
+            return alerts, []
         with self.store.read_session() as session:
-            busy = IncidentRepo(session).open_fingerprints(a.service_name for a in alerts)
-        return [a for a in alerts if a.fingerprint not in busy]
+            busy = IncidentRepo(session).open_by_fingerprint(a.service_name for a in alerts)
+            waiting = {
+                a.fingerprint: (busy[a.fingerprint].incident_id, a)
+                for a in alerts
+                if a.fingerprint in busy
+                and busy[a.fingerprint].state is IncidentState.awaiting_approval
+                and _more_urgent(a, busy[a.fingerprint].alert_kind)
+            }
+            told = {
+                (e.incident_id, e.payload.get("kind"))
+                for e in AuditLog(session).entries_of(
+                    [iid for iid, _ in waiting.values()], (WORSENED,)
+                )
+            }
+        news = [
+            WorsenedInput(incident_id=iid, alert=alert)
+            for iid, alert in waiting.values()
+            if (iid, alert.attributes.get("kind")) not in told
+        ]
+        return [a for a in alerts if a.fingerprint not in busy], news
+
+
+WORSENED = "incident.worsened"
+"""Audit kind: a more urgent alert of an incident's series came while it waited for a person."""
+
+_SEVERITY_RANK = list(Severity)
+_URGENCY = ("anomaly", "forecast", "breach")
+"""Alert kinds of the watch, least urgent first."""
+
+
+def _done(entry: LedgerEntry | None) -> bool:
+    return entry is not None and entry.result is not None
+
+
+def _more_urgent(alert: Alert, than: str | None) -> bool:
+    """Whether ``alert`` is of a more urgent watch kind than ``than``."""
+    kind = alert.attributes.get("kind")
+    if than not in _URGENCY or kind not in _URGENCY:
+        return False
+    return _URGENCY.index(str(kind)) > _URGENCY.index(str(than))
 
 
 _STATES = TypeAdapter(dict[str, SeriesState])

@@ -33,6 +33,7 @@ __all__ = [
     "TransitionInput",
     "VerifyInput",
     "WatcherInput",
+    "WorsenedInput",
 ]
 
 
@@ -118,8 +119,16 @@ class NotifyFailedInput(Msg):
     """People could not be told: recorded on the incident so the audit trail says so."""
 
     incident_id: str
-    phase: Literal["outcome", "approval"]
+    phase: Literal["outcome", "approval", "worsened"]
     reason: str
+
+
+class WorsenedInput(Msg):
+    """A more urgent alert of the series of an incident that waits for a person: the
+    forecast they were asked about came true (a breach), say."""
+
+    incident_id: str
+    alert: Alert
 
 
 class CloseInput(Msg):
@@ -169,6 +178,9 @@ class SweepResult(Msg):
     states: dict[str, SeriesState]
     scrape_state: dict[str, JsonValue]
     alerts: tuple[Alert, ...] = ()
+    worsened: tuple[WorsenedInput, ...] = ()
+    """Alerts held back because their incident waits for a person, and more urgent than
+    the alert it was opened on: the watcher passes each to that incident's workflow."""
     samples: int = 0
     generation: int | None = None
     token: str = ""

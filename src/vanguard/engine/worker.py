@@ -44,6 +44,7 @@ def build_worker(
             activities.close_incident,
             activities.notify,
             activities.notify_failed,
+            activities.note_worsened,
             activities.sweep,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=max_threads),

@@ -23,6 +23,7 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
+    FailureError,
     WorkflowAlreadyStartedError,
 )
 
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         TransitionInput,
         VerifyInput,
         WatcherInput,
+        WorsenedInput,
     )
     from vanguard.model import (
         NOT_BEGUN,
@@ -132,6 +134,8 @@ class RemediationWorkflow:
         self._approval: tuple[bool, str] | None = None
         self._stage = "open"
         self._notify_patience_s = 3600.0
+        self._worse: list[WorsenedInput] = []
+        self._worse_kinds: set[str] = set()
 
     @workflow.signal
     def approve(self, who: str) -> None:
@@ -143,6 +147,15 @@ class RemediationWorkflow:
     @workflow.signal
     def decline(self, who: str) -> None:
         self._answer((False, f"declined by {who}"))
+
+    @workflow.signal
+    def worsened(self, news: WorsenedInput) -> None:
+        """A more urgent alert of this incident's series (the watcher sends it while the
+        incident waits for a person): told once per kind, while it still waits."""
+        kind = str(news.alert.attributes.get("kind") or "alert")
+        if kind not in self._worse_kinds and self._stage == "awaiting_approval":
+            self._worse_kinds.add(kind)
+            self._worse.append(news)
 
     def _answer(self, answer: tuple[bool, str]) -> None:
         """Answers sent while no worker ran arrive together. An approval counts only when it
@@ -388,6 +401,22 @@ class RemediationWorkflow:
                 NotifyFailedInput(incident_id=iid, phase="approval", reason=_cause(exc)),
             )
 
+    def _answered_or_worse(self) -> bool:
+        return self._approval is not None or bool(self._worse)
+
+    async def _tell_worse(self, news: WorsenedInput) -> None:
+        """Tell the people asked that it got worse; a channel that stays down is recorded
+        and the wait goes on."""
+        try:
+            await self._call(Activities.note_worsened, news, retry=RETRY)
+        except ActivityError as exc:
+            iid = news.incident_id
+            workflow.logger.warning("worse news of %s not sent: %s", iid, _cause(exc))
+            await self._call(
+                Activities.notify_failed,
+                NotifyFailedInput(incident_id=iid, phase="worsened", reason=_cause(exc)),
+            )
+
     async def _await_approval(
         self, inp: RemediationInput, decision: Decision, diagnosis: Diagnosis
     ) -> Decision:
@@ -397,14 +426,19 @@ class RemediationWorkflow:
         actions ran out, the circuit breaker opened. Only overridable gates yield to it.
         """
         self._stage = "awaiting_approval"
-        try:
-            await workflow.wait_condition(
-                lambda: self._approval is not None,
-                timeout=timedelta(seconds=inp.approval_timeout_s),
-            )
-        except TimeoutError:
-            self._approval = (False, f"no approval within {inp.approval_timeout_s:.0f} s")
-        approved, why = self._approval or (False, "no approval")
+        deadline = workflow.now() + timedelta(seconds=inp.approval_timeout_s)
+        while self._approval is None:
+            left = deadline - workflow.now()
+            try:
+                if left <= timedelta(0):
+                    raise TimeoutError
+                await workflow.wait_condition(self._answered_or_worse, timeout=left)
+            except TimeoutError:
+                self._approval = (False, f"no approval within {inp.approval_timeout_s:.0f} s")
+                break
+            while self._worse and self._approval is None:
+                await self._tell_worse(self._worse.pop(0))
+        approved, why = self._approval
         if not approved:
             return decision.model_copy(
                 update={"approved": False, "needs_approval": False, "reason": why}
@@ -562,6 +596,8 @@ class WatcherWorkflow:
                         continue
                     suppressed[alert.fingerprint] = now + inp.window_s + inp.cooldown_s
                     await self._start_incident(alert, inp.window_s)
+                for news in result.worsened:
+                    await self._tell_incident(news)
             done += 1
             if self._history_full(done, inp) and (inp.max_sweeps is None or done < inp.max_sweeps):
                 workflow.continue_as_new(
@@ -578,6 +614,16 @@ class WatcherWorkflow:
                 )
             await workflow.sleep(timedelta(seconds=inp.interval_s))
         return done
+
+    @staticmethod
+    async def _tell_incident(news: WorsenedInput) -> None:
+        """Pass a more urgent alert to the incident waiting on its series; one that ended
+        meanwhile has nobody left to tell."""
+        handle = workflow.get_external_workflow_handle(workflow_id_for(news.incident_id))
+        try:
+            await handle.signal(RemediationWorkflow.worsened, news)
+        except FailureError as exc:
+            workflow.logger.info("%s not told it got worse: %s", news.incident_id, exc)
 
     @staticmethod
     def _watcher_key() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, text
@@ -39,7 +39,7 @@ from vanguard.store.tables import (
     VerificationRow,
 )
 
-__all__ = ["MAX_LIST_LIMIT", "IncidentRecord", "IncidentRepo"]
+__all__ = ["MAX_LIST_LIMIT", "IncidentRecord", "IncidentRepo", "OpenIncident"]
 
 MAX_LIST_LIMIT = 1000
 DECISION_LOCK_KEY = 0x76616E6764656369  # "vangdeci": serialises policy decisions
@@ -146,6 +146,15 @@ ACTING = frozenset(
 """The states of an incident whose action may be touching its service right now."""
 
 
+class OpenIncident(NamedTuple):
+    """An open incident as a sweep needs it: which, in what state, opened on what kind of
+    alert (``anomaly``, ``forecast``, ``breach``; ``None`` for other sources)."""
+
+    incident_id: str
+    state: IncidentState
+    alert_kind: str | None
+
+
 class IncidentRepo:
     """Reads and writes incidents and the values attached to them in one session."""
 
@@ -198,24 +207,34 @@ class IncidentRepo:
         return [_load(Incident, row.body, f"incident {row.incident_id}") for row in rows]
 
     def open_fingerprints(self, services: Iterable[str]) -> set[str]:
-        """The alert fingerprints of the open incidents of ``services``, however old.
+        """The alert fingerprints of the open incidents of ``services``, however old."""
+        return set(self.open_by_fingerprint(services))
+
+    def open_by_fingerprint(self, services: Iterable[str]) -> dict[str, OpenIncident]:
+        """The open incidents of ``services`` by their alert's fingerprint, however old.
 
         One query for a sweep's alerts; open incidents are few, closed ones pile up, so
         looking only at the newest of a service missed one that had waited long."""
         names = sorted(set(services))
         if not names:
-            return set()
+            return {}
         query = (
-            select(IncidentRow.body)
+            select(IncidentRow.incident_id, IncidentRow.state, IncidentRow.body)
             .where(IncidentRow.service_name.in_(names))
             .where(IncidentRow.state.not_in([state.value for state in TERMINAL]))
         )
-        found: set[str] = set()
-        for body in self.session.scalars(query):
+        found: dict[str, OpenIncident] = {}
+        for incident_id, state, body in self.session.execute(query):
             alert = body.get("alert") if isinstance(body, dict) else None
-            fingerprint = alert.get("fingerprint") if isinstance(alert, dict) else None
+            if not isinstance(alert, dict):
+                continue
+            fingerprint = alert.get("fingerprint")
+            attributes = alert.get("attributes")
+            kind = attributes.get("kind") if isinstance(attributes, dict) else None
             if isinstance(fingerprint, str):
-                found.add(fingerprint)
+                found[fingerprint] = OpenIncident(
+                    incident_id, IncidentState(state), kind if isinstance(kind, str) else None
+                )
         return found
 
     def acting_on(self, services: Iterable[str]) -> set[str]:

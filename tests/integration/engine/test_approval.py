@@ -15,7 +15,9 @@ from tests.notifiers import Refusing
 from vanguard.cli.apps import app
 from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
+from vanguard.engine.activities import WORSENED
 from vanguard.engine.client import connect, start_remediation
+from vanguard.engine.messages import WorsenedInput
 from vanguard.engine.runtime import Runtime, build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import RETRY, RemediationWorkflow
@@ -389,3 +391,54 @@ async def test_an_incident_whose_workflow_ended_is_no_longer_awaiting_approval(
         str(refused.exception)
     )
     assert "(terminated)" in str(refused.exception)
+
+
+async def _told_worse(notifier: MemoryNotifier) -> Message:
+    """The first message that says the incident got worse, once it has arrived."""
+    for _ in range(200):
+        worse = [m for m in notifier.messages if "(worse: " in m.title]
+        if worse:
+            return worse[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no message that it got worse: {notifier.messages}")
+
+
+async def test_people_asked_are_told_once_when_it_gets_worse_while_it_waits(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """The forecast a person was asked about came true: they hear of it while the answer
+    is still theirs, once however often the watcher passes it on, and the wait goes on."""
+    (svc,) = leaky(["worse"], 0.0)
+    base = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    notifier = MemoryNotifier()
+    runtime = build_runtime(_asking(base), notifiers=[notifier])
+    client = await connect(temporal_address)
+    breach = leak_alert(svc.name, datetime.now(UTC), level_mb=700).model_copy(
+        update={"attributes": {"kind": "breach"}, "summary": "rss 700 MiB, over its 600 MiB"}
+    )
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            incident_id, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
+            await _asked(notifier, 1)
+            news = WorsenedInput(incident_id=incident_id, alert=breach)
+            for _ in range(3):
+                await handle.signal(RemediationWorkflow.worsened, news)
+            worse = await _told_worse(notifier)
+            assert await handle.query(RemediationWorkflow.stage) == "awaiting_approval"
+            await handle.signal(RemediationWorkflow.decline, "carol")
+            outcome = await handle.result()
+        with runtime.store.session() as session:
+            told = AuditLog(session).entries_of([incident_id], (WORSENED,))
+    finally:
+        runtime.close()
+    assert outcome.status is OutcomeStatus.declined
+    assert [m.title for m in notifier.messages if "(worse: " in m.title] == [worse.title]
+    assert worse.title == f"[needs approval] {svc.name} process_resident_memory_bytes: " + (
+        "memory_leak_gradual (worse: breach)"
+    )
+    assert worse.body.startswith("Worse while it waits for your answer\n  rss 700 MiB, over")
+    assert f"vanguard incidents approve {incident_id}" in worse.body
+    assert [e.payload["kind"] for e in told] == ["breach"]
+    assert svc.spawns() == 1, "the answer is still the person's: nothing was done"

@@ -29,14 +29,14 @@ from vanguard.config import (
     WatchConfig,
 )
 from vanguard.detect.watch import WatchRule
-from vanguard.engine.activities import SERIES_TTL_S
+from vanguard.engine.activities import SERIES_TTL_S, WORSENED
 from vanguard.engine.messages import SweepInput, SweepResult
 from vanguard.engine.runtime import Runtime, build_runtime
 from vanguard.incident import Incident, IncidentState
 from vanguard.model import Alert
 from vanguard.netutil import free_port
 from vanguard.sources.prometheus import TargetState
-from vanguard.store import IncidentRepo
+from vanguard.store import AuditLog, IncidentRepo
 
 pytestmark = pytest.mark.integration
 
@@ -889,3 +889,74 @@ def test_a_counters_rate_takes_on_no_targets_latency(tmp_path: Path) -> None:
     assert len(rates["web"]) >= 5
     assert all(22 < rate < 38 for rate in (*rates["web"], *rates["slow"])), rates
     assert alerts == []
+
+
+def _sweep_once(
+    runtime: Runtime, last: SweepInput | SweepResult, clock: list[datetime]
+) -> SweepResult:
+    """One sweep going on from ``last``, then a second of ``clock``."""
+    result = runtime.activities.sweep(
+        SweepInput(states=last.states, scrape_state=last.scrape_state)
+    )
+    clock[0] += timedelta(seconds=1)
+    return result
+
+
+def test_a_more_urgent_alert_of_an_incident_waiting_for_a_person_is_passed_on_once(
+    tmp_path: Path,
+) -> None:
+    """A forecast asked a person; the breach it predicted came before the answer. The
+    breach opens nothing new (the incident is open), but is news for that incident, told
+    until it is on record; an incident not waiting for anyone gets none."""
+    exporter = Exporter()
+    exporter.gauge("rss", "rss").set(500)
+    service = ServiceConfig(
+        name="leaky",
+        scrape=ScrapeConfig(url=exporter.url, interval_s=1, timeout_s=5),
+        watch=(WatchConfig(metric="rss", rule=WatchRule(threshold=100)),),
+    )
+    runtime = build_runtime(Settings(data_dir=tmp_path, services=(service,)), notifiers=[])
+    clock = [datetime(2026, 6, 1, tzinfo=UTC)]
+    runtime.activities.clock = lambda: clock[0]
+    forecast = Alert(
+        alert_id="a-forecast",
+        fingerprint="leaky/rss",
+        source="watch",
+        service_name="leaky",
+        metric_type="rss",
+        detected_at=clock[0],
+        summary="rss predicted over 100 in 40 s",
+        anomaly_score=0.0,
+        confidence=0.7,
+        attributes={"kind": "forecast"},
+    )
+    asking = Incident.open("inc-asks", forecast).transition(S.diagnosed, at=clock[0], reason="t")
+    asking = asking.transition(S.awaiting_approval, at=clock[0], reason="t")
+    with runtime.store.session() as session:
+        IncidentRepo(session).save_incident(asking)
+    try:
+        exporter.start()
+        first = _sweep_once(runtime, SweepInput(states={}, scrape_state={}), clock)
+        again = _sweep_once(runtime, first, clock)
+        with runtime.store.session() as session:
+            AuditLog(session).append(
+                incident_id="inc-asks", kind=WORSENED, payload={"kind": "breach"}, at=clock[0]
+            )
+        told = _sweep_once(runtime, again, clock)
+        with runtime.store.session() as session:
+            IncidentRepo(session).save_incident(
+                asking.transition(S.approved, at=clock[0], reason="t")
+            )
+        acting = _sweep_once(runtime, told, clock)
+    finally:
+        exporter.stop()
+        runtime.close()
+    assert (first.alerts, again.alerts, told.alerts, acting.alerts) == ((), (), (), ())
+    assert [(w.incident_id, w.alert.attributes["kind"]) for w in first.worsened] == [
+        ("inc-asks", "breach")
+    ]
+    assert [(w.incident_id, w.alert.attributes["kind"]) for w in again.worsened] == [
+        ("inc-asks", "breach")
+    ], "told again until it is on record"
+    assert told.worsened == (), "on record: told"
+    assert acting.worsened == (), "nobody is waiting to be told"
