@@ -79,14 +79,16 @@ def test_the_bench_alerts_where_the_watch_alerts(after: int) -> None:
 
 def test_the_regression_check_fails_on_noisy_young_series_or_a_missed_jump() -> None:
     bench = load()
-    quiet = {"normal": (0.02, 0.06), "Poisson, mean 20": (0.04, 0.08)}
+    controls = "forecast controls"
+    quiet = {"normal": (0.02, 0.06), "Poisson, mean 20": (0.04, 0.08), controls: (0.02, 0.1)}
     assert bench.regressions(quiet, 0.97) == []
-    noisy = {"normal": (0.09, 0.06), "Poisson, mean 20": (0.04, 0.8)}
+    noisy = {"normal": (0.09, 0.06), "Poisson, mean 20": (0.04, 0.8), controls: (0.31, 0.1)}
     failures = bench.regressions(noisy, 0.5)
-    assert len(failures) == 3
+    assert len(failures) == 4
     assert "normal: 9% of new series" in failures[0]
     assert "Poisson, mean 20: 0.80 false anomaly alerts" in failures[1]
-    assert "level jump" in failures[2]
+    assert "forecast controls: 31% of new series" in failures[2]
+    assert "level jump" in failures[3]
 
 
 def test_a_small_run_prints_every_table_and_its_verdict(
@@ -101,4 +103,5 @@ def test_a_small_run_prints_every_table_and_its_verdict(
     assert "hold-back 200:" in out
     assert "  family | 0 | 200" in out
     assert "level jump, 200 |" in out
+    assert "  context_prior | 400 | 600 | 800 | 900 | 1000" in out
     assert out.rstrip().endswith("regression check: ok" if code == 0 else "FAILED")

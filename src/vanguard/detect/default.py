@@ -6,7 +6,9 @@ of any scale or noise level:
 * **range**: how far a value falls outside everything seen so far, in units of that range;
 * **context**: the last ``context`` values, quantised into ``levels`` bins of the range seen
   so far, form a code; a code never seen before is a novel pattern. The rate of novel codes
-  (a short moving average) scores when it beats its own past maximum;
+  (a short moving average) scores when it beats its own past maximum. For
+  ``context_prior_span`` samples after its warm-up that maximum counts as at least
+  ``context_prior``: learnt over so few samples, it is beaten by a young series' own turns;
 * **time of day**: the same novelty for (two-hour bucket of the day, value bin), once a
   full day has been seen (needs ``t``);
 * **surprise**: the error of a one-step forecast (an EWMA), relative to its usual size on a
@@ -71,6 +73,8 @@ class DefaultParams(BaseModel):
     warmup: int = Field(default=50, ge=2, le=100_000)
     learn_after: int = Field(default=20, ge=1, le=100_000)
     context_warmup: int = Field(default=300, ge=1, le=1_000_000)
+    context_prior: float = Field(default=0.5, ge=0.0, le=1.0)
+    context_prior_span: int = Field(default=600, ge=0, le=1_000_000)
     slow_alpha: float = Field(default=0.01, gt=0.0, lt=1.0)
     fast_alpha: float = Field(default=0.2, gt=0.0, lt=1.0)
     novelty_alpha: float = Field(default=0.3, gt=0.0, le=1.0)
@@ -336,9 +340,13 @@ def _step(state: BatchState, x: F64, params: DefaultParams, t: F64 | None) -> F6
     novel = ((state.seen[rows, byte] >> bit) & 1) == 0
     nov = state.nov + params.novelty_alpha * (novel - state.nov)
     ctx_ready = state.n >= params.context_warmup
+    young = state.n < params.context_warmup + params.context_prior_span
+    nov_known = np.maximum(
+        np.maximum(state.nov_max, np.where(young, params.context_prior, 0.0)), 1e-3
+    )
     context_score = np.where(
         state.n >= params.context_warmup + params.learn_after,
-        np.clip((nov / np.maximum(state.nov_max, 1e-3) - 1.0) / params.novelty_scale, 0.0, 1.0),
+        np.clip((nov / nov_known - 1.0) / params.novelty_scale, 0.0, 1.0),
         0.0,
     )
 

@@ -17,6 +17,7 @@ from vanguard.detect.default import (
     score_batch,
     score_chunk,
 )
+from vanguard.detect.watch import ANOMALY_ALERT_SCORE
 
 
 def noisy_daily(n: int, seed: int, step_s: float = 300.0) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +91,39 @@ def test_surprise_catches_a_noise_change_inside_the_range_and_alarms_once() -> N
     assert on[600:4000].max() < fire
     assert off.max() < fire
     assert (on[4000:] >= fire).sum() == 1
+
+
+def slow_cycle(n: int, seed: int) -> np.ndarray:
+    """A healthy cycle of 720 samples (an hour at 5 s) between 50 and 80, with a little noise."""
+    rng = np.random.default_rng(seed)
+    return 65.0 + 15.0 * np.cos(2 * np.pi * np.arange(n) / 720) + rng.normal(0, 0.2, n)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_young_series_first_turn_is_not_news(seed: int) -> None:
+    """A slow cycle turns for the first time about 430 samples in. Its novelty rate's
+    maximum then rests on the hundred quiet samples since the context warm-up, and the turn
+    beat it at full score (with ``context_prior`` 0, as before); the young prior holds it
+    below the watch's alert level."""
+    x = slow_cycle(3000, seed)
+    assert score_batch(x)[0].max() < ANOMALY_ALERT_SCORE
+    before = score_batch(x, DefaultParams(context_prior=0.0))[0]
+    assert before[400:500].max() == 1.0
+
+
+def test_once_the_young_prior_lapses_new_patterns_are_news_again() -> None:
+    """A burst of new patterns in a regular series scores below the alert level 100
+    samples after the context warm-up, where it looks like a young series' own first
+    turns, and 1.0 once the prior has lapsed (``context_prior_span`` samples later)."""
+    p = DEFAULT_PARAMS
+    scores = []
+    for at in (p.context_warmup + 100, p.context_warmup + p.context_prior_span):
+        rng = np.random.default_rng(13)
+        x = 50.0 + 0.5 * (np.arange(2000) % 50) + rng.normal(0, 0.05, 2000)
+        x[at : at + 20] = rng.uniform(50.0, 74.0, 20)
+        scores.append(score_batch(x)[0][at : at + 20].max())
+    assert scores[0] < ANOMALY_ALERT_SCORE
+    assert scores[1] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -180,3 +214,7 @@ def test_params_are_bounded() -> None:
         DefaultParams(surprise_alpha=0.0)
     with pytest.raises(ValueError, match="error_span"):
         DefaultParams(error_span=0.5)
+    with pytest.raises(ValueError, match="context_prior"):
+        DefaultParams(context_prior=1.5)
+    with pytest.raises(ValueError, match="context_prior_span"):
+        DefaultParams(context_prior_span=-1)
