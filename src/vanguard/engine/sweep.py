@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import JsonValue, TypeAdapter
 from temporalio import activity
 
-from vanguard.config import ServiceConfig, Settings, declared_note
+from vanguard.config import ServiceConfig, Settings, WatchConfig, declared_note
 from vanguard.detect.watch import (
     CONFIDENCE_CAP,
     COOLDOWN_S,
@@ -45,7 +45,14 @@ from vanguard.sources.prometheus import (
 from vanguard.store import AuditLog, IncidentRepo, Store, WatchStateRepo
 from vanguard.verify.series import labels_text
 
-__all__ = ["WORSENED", "SweepActivities", "series_key", "sweep_timeout"]
+__all__ = [
+    "WORSENED",
+    "SweepActivities",
+    "Watched",
+    "series_key",
+    "sweep_timeout",
+    "watched_series",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,103 +98,123 @@ class SweepActivities(ABC):
 
     def _sweep(self, inp: SweepInput) -> SweepResult:
         now = self.clock()
-        states = self._load_states(inp)
-        targets: dict[str, JsonValue] = dict(inp.scrape_state)
-        alerts: dict[str, Alert] = {}
-        raised_on: dict[str, list[tuple[str, SeriesState | None]]] = {}
-        went_down: dict[str, tuple[str, TargetState, datetime]] = {}
-        samples = 0
-        due = self._due(targets, now)
+        swept = _Sweep(states=self._load_states(inp), targets=dict(inp.scrape_state))
+        due = self._due(swept.targets, now)
         readings = self._read_due(due)
         for service, target in due:
             reading = readings.get(service.name)
-            if reading is None:
-                continue
-            schedule = ScrapeSchedule(interval_s=target.interval_s)
-            if reading.error is not None:
-                new = on_failure(target.state, reading.at, reading.error, schedule)
-                if new.consecutive_failures == 1 or new.stale != target.state.stale:
-                    log.warning("%s: %s", service.name, new.reason)
-                targets[service.name] = new.model_dump(mode="json")
-                down = _down_alert(service, new, reading.at)
-                if down is not None and down.fingerprint not in inp.suppressed:
-                    alerts.setdefault(down.fingerprint, down)
-                    went_down[down.fingerprint] = (service.name, new, reading.at)
-                continue
-            signals = reading.signals
-            self._note_clock(service.name, target.state.url, signals, reading.at)
-            self._note_kinds(inp.watcher, service, reading.declared)
-            new = on_success(target.state, reading.at, schedule)
-            if target.state.consecutive_failures:
-                log.warning("%s: %s", service.name, new.reason)
-            targets[service.name] = new.model_dump(mode="json")
-            seen: set[str] = set()
-            keys: list[str] = []
-            items: list[tuple[SeriesState | None, Signal, WatchRule]] = []
-            for index, watch in enumerate(service.watch):
-                matched = 0
-                for signal in signals:
-                    if signal.metric_type != watch.metric:
-                        continue
-                    if not signal.labels.items() >= watch.labels.items():
-                        continue
-                    matched += 1
-                    key = series_key(service.name, signal)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    keys.append(key)
-                    items.append((states.get(key), signal, watch.rule))
-                self._note_unmatched(inp.watcher, service, index, matched, signals)
-            for key, (before, _, _), (state, alert) in zip(
-                keys, items, step_many(items), strict=True
-            ):
-                states[key] = state
-                samples += 1
-                if alert is None:
-                    continue
-                if alert.fingerprint in inp.suppressed:
-                    states[key] = unalerted(state, before)
-                    continue
-                alerts.setdefault(alert.fingerprint, alert)
-                raised_on.setdefault(alert.fingerprint, []).append((key, before))
-            _forget_vanished(states, service.name, seen, now.timestamp() - SERIES_TTL_S)
-        fresh, worsened = self._without_open_incidents(list(alerts.values()))
+            if reading is not None:
+                self._sweep_service(swept, inp, service, target, reading, now)
+        fresh, worsened = self._without_open_incidents(list(swept.alerts.values()))
         fresh = self._without_own_downtime(
-            fresh, {a.service_name for a in fresh} & {name for name, _, _ in went_down.values()}
+            fresh,
+            {a.service_name for a in fresh} & {name for name, _, _ in swept.went_down.values()},
         )
         started = {alert.fingerprint for alert in fresh}
-        for fingerprint, held in raised_on.items():
-            if fingerprint not in started:
-                for key, before in held:
-                    states[key] = unalerted(states[key], before)
-        for fingerprint, (name, target_state, at) in went_down.items():
-            if fingerprint in started:
-                told = target_state.model_copy(update={"down_alerted_at": at})
-                targets[name] = told.model_dump(mode="json")
+        swept.release_unstarted(started)
+        swept.note_down_told(started)
+        return self._result(inp, swept, fresh, worsened, now)
+
+    def _sweep_service(
+        self,
+        swept: _Sweep,
+        inp: SweepInput,
+        service: ServiceConfig,
+        target: _Target,
+        reading: _Reading,
+        now: datetime,
+    ) -> None:
+        """Take one service's reading into ``swept``: its next schedule, and its down alert
+        if the reading failed, else its series stepped through their watch rules."""
+        schedule = ScrapeSchedule(interval_s=target.interval_s)
+        if reading.error is not None:
+            new = on_failure(target.state, reading.at, reading.error, schedule)
+            if new.consecutive_failures == 1 or new.stale != target.state.stale:
+                log.warning("%s: %s", service.name, new.reason)
+            swept.targets[service.name] = new.model_dump(mode="json")
+            down = _down_alert(service, new, reading.at)
+            if down is not None and down.fingerprint not in inp.suppressed:
+                swept.alerts.setdefault(down.fingerprint, down)
+                swept.went_down[down.fingerprint] = (service.name, new, reading.at)
+            return
+        self._note_clock(service.name, target.state.url, reading.signals, reading.at)
+        self._note_kinds(inp.watcher, service, reading.declared)
+        new = on_success(target.state, reading.at, schedule)
+        if target.state.consecutive_failures:
+            log.warning("%s: %s", service.name, new.reason)
+        swept.targets[service.name] = new.model_dump(mode="json")
+        self._step_series(swept, inp, service, reading.signals, now)
+
+    def _step_series(
+        self,
+        swept: _Sweep,
+        inp: SweepInput,
+        service: ServiceConfig,
+        signals: Sequence[Signal],
+        now: datetime,
+    ) -> None:
+        """Step the series of ``signals`` that ``service`` watches; an alert of a suppressed
+        series leaves its state as if it had not been raised."""
+        watched = watched_series(service.name, service.watch, signals)
+        for index, matched in enumerate(watched.matched):
+            self._note_unmatched(inp.watcher, service, index, matched, signals)
+        items = [
+            (swept.states.get(key), signal, rule) for key, (signal, rule) in watched.series.items()
+        ]
+        for key, (before, _, _), (state, alert) in zip(
+            watched.series, items, step_many(items), strict=True
+        ):
+            swept.states[key] = state
+            swept.samples += 1
+            if alert is None:
+                continue
+            if alert.fingerprint in inp.suppressed:
+                swept.states[key] = unalerted(state, before)
+                continue
+            swept.alerts.setdefault(alert.fingerprint, alert)
+            swept.raised_on.setdefault(alert.fingerprint, []).append((key, before))
+        _forget_vanished(
+            swept.states, service.name, set(watched.series), now.timestamp() - SERIES_TTL_S
+        )
+
+    def _result(
+        self,
+        inp: SweepInput,
+        swept: _Sweep,
+        fresh: Sequence[Alert],
+        worsened: Sequence[WorsenedInput],
+        now: datetime,
+    ) -> SweepResult:
+        """What the sweep returns: its series states in the result, or, for a watcher that
+        keeps them in the store, saved there as the next generation."""
         if inp.generation is None:
             return SweepResult(
-                states=states,
-                scrape_state=targets,
+                states=swept.states,
+                scrape_state=swept.targets,
                 alerts=tuple(fresh),
                 worsened=tuple(worsened),
-                samples=samples,
-                series=len(states),
+                samples=swept.samples,
+                series=len(swept.states),
             )
         generation, token = inp.generation + 1, uuid.uuid4().hex
         with self.store.session() as session:
             WatchStateRepo(session).save(
-                inp.watcher, generation, token, _STATES.dump_json(states), len(states), now
+                inp.watcher,
+                generation,
+                token,
+                _STATES.dump_json(swept.states),
+                len(swept.states),
+                now,
             )
         return SweepResult(
             states={},
-            scrape_state=targets,
+            scrape_state=swept.targets,
             alerts=tuple(fresh),
             worsened=tuple(worsened),
-            samples=samples,
+            samples=swept.samples,
             generation=generation,
             token=token,
-            series=len(states),
+            series=len(swept.states),
         )
 
     def _due(
@@ -527,6 +554,35 @@ class _Target:
     interval_s: float
 
 
+@dataclass
+class _Sweep:
+    """What one sweep gathers from the services it read."""
+
+    states: dict[str, SeriesState]
+    targets: dict[str, JsonValue]
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    raised_on: dict[str, list[tuple[str, SeriesState | None]]] = field(default_factory=dict)
+    """Per alert, the series that raised it, each with its state before."""
+    went_down: dict[str, tuple[str, TargetState, datetime]] = field(default_factory=dict)
+    """Per down alert, its service, the target's new state and when it was read."""
+    samples: int = 0
+
+    def release_unstarted(self, started: set[str]) -> None:
+        """Leave the series whose alert started no incident as if it had not been raised,
+        so they raise it again."""
+        for fingerprint, held in self.raised_on.items():
+            if fingerprint not in started:
+                for key, before in held:
+                    self.states[key] = unalerted(self.states[key], before)
+
+    def note_down_told(self, started: set[str]) -> None:
+        """Note on each target whose down alert started an incident when it was told."""
+        for fingerprint, (name, target_state, at) in self.went_down.items():
+            if fingerprint in started:
+                told = target_state.model_copy(update={"down_alerted_at": at})
+                self.targets[name] = told.model_dump(mode="json")
+
+
 @dataclass(frozen=True)
 class _Reading:
     """One service's reading in a sweep, ended ``at``: its samples, or why it failed."""
@@ -607,3 +663,36 @@ def _forget_vanished(
 def series_key(service: str, signal: Signal) -> str:
     """The key a sweep keeps the state of ``signal``'s series under."""
     return f"{service}/{signal.metric_type}{{{labels_text(signal.labels)}}}"
+
+
+@dataclass(frozen=True)
+class Watched:
+    """The series of one reading that a service's watch entries take."""
+
+    series: dict[str, tuple[Signal, WatchRule]]
+    """Each series taken, by ``series_key``, with its entry's rule: the first entry's and
+    the first sample's, in the entries' order and then the reading's."""
+    matched: tuple[int, ...]
+    """Per entry, how many samples it matched, those an earlier entry took included."""
+
+
+def watched_series(
+    service: str, watch: Sequence[WatchConfig], signals: Sequence[Signal]
+) -> Watched:
+    """The series of ``signals`` that ``service``'s ``watch`` entries take: an entry takes
+    the samples of its metric whose labels include its own.
+
+    Pure, so that a replay of recorded series can match them as the live sweep does.
+    """
+    series: dict[str, tuple[Signal, WatchRule]] = {}
+    matched: list[int] = []
+    for entry in watch:
+        taken = [
+            s
+            for s in signals
+            if s.metric_type == entry.metric and s.labels.items() >= entry.labels.items()
+        ]
+        matched.append(len(taken))
+        for signal in taken:
+            series.setdefault(series_key(service, signal), (signal, entry.rule))
+    return Watched(series=series, matched=tuple(matched))
