@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -1221,12 +1221,8 @@ class Activities(SweepActivities):
         an interval of a minute or more does not look like a dead worker.
         """
         interval = self._sample_interval(service)
-        wanted = {metric_key(m): m for m in metrics}
         names = sorted({m.metric for m in metrics})
-        points: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in wanted}
-        others: dict[str, dict[str, Mapping[str, str]]] = {key: {} for key in loose}
-        kept: dict[str, dict[str, list[EvidencePoint]]] = {key: {} for key in loose}
-        taken: set[tuple[str, str, datetime]] = set()
+        sampled = _Sampled.of(metrics, loose)
         with heartbeating(HEARTBEAT_EVERY_S):
             for n in range(count):
                 if n:
@@ -1238,34 +1234,8 @@ class Activities(SweepActivities):
                 except ScrapeError as exc:
                     log.warning("verification read of %s failed: %s", service.name, exc)
                     continue
-                for key, m in wanted.items():
-                    read: set[str] = set()
-                    for signal in signals:
-                        labels = labels_key(signal.labels)
-                        if signal.metric_type != m.metric or labels in read:
-                            continue
-                        read.add(labels)
-                        if (key, labels, signal.timestamp) in taken:
-                            continue
-                        taken.add((key, labels, signal.timestamp))
-                        point = EvidencePoint(timestamp=signal.timestamp, value=signal.value)
-                        if signal.labels.items() >= m.labels.items():
-                            points[key].setdefault(labels, []).append(point)
-                        elif key in others:
-                            others[key][labels] = signal.labels
-                            alone = own_series(m.labels, {labels: signal.labels})
-                            if not isinstance(alone, Unmatched):
-                                kept[key].setdefault(labels, []).append(point)
-        for key, candidates in others.items():
-            if points[key]:
-                continue
-            own = own_series(wanted[key].labels, candidates)
-            if not isinstance(own, Unmatched):
-                points[key] = {own: kept[key][own]}
-        return {
-            key: {labels: tuple(found) for labels, found in series.items()}
-            for key, series in points.items()
-        }
+                sampled.take(signals)
+        return sampled.windows()
 
     def _sample_interval(self, service: ServiceConfig) -> float:
         """How far apart ``service`` is read (``VerificationConfig.interval_for``)."""
@@ -1690,3 +1660,64 @@ def _as_rates(windows: SeriesWindows, counters: set[str]) -> SeriesWindows:
         )
         for key, series in windows.items()
     }
+
+
+@dataclass
+class _Sampled:
+    """The points a verification's readings gathered so far (``Activities._sample``)."""
+
+    wanted: dict[str, VerifyMetric]
+    points: dict[str, dict[str, list[EvidencePoint]]]
+    """Per entry, the points of every series it matches, by ``labels_key``."""
+    others: dict[str, dict[str, Mapping[str, str]]]
+    """Per loose entry, the labels of the series of its metric it does not match."""
+    kept: dict[str, dict[str, list[EvidencePoint]]]
+    """Per loose entry, the points of those that could be its own series."""
+    taken: set[tuple[str, str, datetime]] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, metrics: Sequence[VerifyMetric], loose: frozenset[str]) -> _Sampled:
+        wanted = {metric_key(m): m for m in metrics}
+        return cls(
+            wanted=wanted,
+            points={key: {} for key in wanted},
+            others={key: {} for key in loose},
+            kept={key: {} for key in loose},
+        )
+
+    def take(self, signals: Sequence[Signal]) -> None:
+        """Add one reading: each series once (its first source's sample), and a sample
+        time a series already has not again."""
+        for key, m in self.wanted.items():
+            read: set[str] = set()
+            for signal in signals:
+                labels = labels_key(signal.labels)
+                if signal.metric_type != m.metric or labels in read:
+                    continue
+                read.add(labels)
+                if (key, labels, signal.timestamp) in self.taken:
+                    continue
+                self.taken.add((key, labels, signal.timestamp))
+                point = EvidencePoint(timestamp=signal.timestamp, value=signal.value)
+                if signal.labels.items() >= m.labels.items():
+                    self.points[key].setdefault(labels, []).append(point)
+                elif key in self.others:
+                    self.others[key][labels] = signal.labels
+                    alone = own_series(m.labels, {labels: signal.labels})
+                    if not isinstance(alone, Unmatched):
+                        self.kept[key].setdefault(labels, []).append(point)
+
+    def windows(self) -> SeriesWindows:
+        """The points gathered, a loose entry that matched no series falling back to the
+        alert's own series among those of its metric (``own_series``)."""
+        points = dict(self.points)
+        for key, candidates in self.others.items():
+            if points[key]:
+                continue
+            own = own_series(self.wanted[key].labels, candidates)
+            if not isinstance(own, Unmatched):
+                points[key] = {own: self.kept[key][own]}
+        return {
+            key: {labels: tuple(found) for labels, found in series.items()}
+            for key, series in points.items()
+        }
