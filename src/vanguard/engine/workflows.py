@@ -29,7 +29,7 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from vanguard.decide.policy import not_acting_status
-    from vanguard.engine.activities import APPLY_ATTEMPTS, Activities, sweep_timeout
+    from vanguard.engine.activities import APPLY_ATTEMPTS, Activities
     from vanguard.engine.messages import (
         ApplyInput,
         CloseInput,
@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         WatcherInput,
         WorsenedInput,
     )
+    from vanguard.engine.sweep import sweep_timeout
     from vanguard.model import (
         NOT_BEGUN,
         ActionResult,

@@ -15,10 +15,10 @@ from tests.notifiers import Refusing
 from vanguard.cli.apps import app
 from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
-from vanguard.engine.activities import WORSENED
 from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.messages import WorsenedInput
 from vanguard.engine.runtime import Runtime, build_runtime
+from vanguard.engine.sweep import WORSENED
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import RETRY, RemediationWorkflow
 from vanguard.errors import InputError

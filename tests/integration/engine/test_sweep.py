@@ -29,9 +29,9 @@ from vanguard.config import (
     WatchConfig,
 )
 from vanguard.detect.watch import WatchRule
-from vanguard.engine.activities import SERIES_TTL_S, WORSENED
 from vanguard.engine.messages import SweepInput, SweepResult
 from vanguard.engine.runtime import Runtime, build_runtime
+from vanguard.engine.sweep import SERIES_TTL_S, WORSENED
 from vanguard.incident import Incident, IncidentState
 from vanguard.model import Alert
 from vanguard.netutil import free_port

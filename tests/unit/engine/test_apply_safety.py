@@ -17,7 +17,8 @@ from tests.unit.engine.test_activities import PATTERN, T0, RerunAdapter, _activi
 from vanguard.act.base import Ledger, fence_result
 from vanguard.decide import OnceWindow, PolicyConfig
 from vanguard.engine import activities
-from vanguard.engine.activities import APPLY_ATTEMPTS, Activities, apply_key, heartbeating
+from vanguard.engine.activities import APPLY_ATTEMPTS, Activities, apply_key
+from vanguard.engine.heartbeat import heartbeating
 from vanguard.engine.messages import ApplyInput, CloseInput, DecideInput, DiagnoseInput, OpenInput
 from vanguard.errors import (
     ActionFailed,
