@@ -46,6 +46,7 @@ def test_public_surface_is_pinned() -> None:
             "Posterior",
             "calibrate",
             "calibrate_patterns",
+            "confidence_legend",
             "count_outcomes",
             "outcome_kind",
             "pattern_confidences",
