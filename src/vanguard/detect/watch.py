@@ -34,6 +34,7 @@ __all__ = [
     "SeriesState",
     "WatchRule",
     "fingerprint",
+    "more_urgent",
     "step",
     "step_many",
     "unalerted",
@@ -75,6 +76,16 @@ RHO_CAP = 0.98
 
 AlertKind = Literal["anomaly", "forecast", "breach"]
 _URGENCY: dict[str, int] = {"anomaly": 1, "forecast": 2, "breach": 3}
+
+
+def more_urgent(kind: object, than: object) -> bool:
+    """Whether alert kind ``kind`` is more urgent than ``than`` (anomaly < forecast <
+    breach); anything that is not a watch's alert kind is neither."""
+    if not isinstance(kind, str) or not isinstance(than, str):
+        return False
+    if kind not in _URGENCY or than not in _URGENCY:
+        return False
+    return _URGENCY[kind] > _URGENCY[than]
 
 
 class WatchRule(BaseModel):
@@ -413,7 +424,7 @@ def _classify(
 def _due(st: SeriesState, kind: AlertKind, t: float) -> bool:
     if st.last_alert_t is None or st.last_alert_kind is None:
         return True
-    if _URGENCY[kind] > _URGENCY[st.last_alert_kind]:
+    if more_urgent(kind, st.last_alert_kind):
         return True
     return t - st.last_alert_t >= COOLDOWN_S
 

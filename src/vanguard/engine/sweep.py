@@ -26,6 +26,7 @@ from vanguard.detect.watch import (
     COOLDOWN_S,
     SeriesState,
     WatchRule,
+    more_urgent,
     step_many,
     unalerted,
 )
@@ -494,7 +495,7 @@ class SweepActivities(ABC):
                 for a in alerts
                 if a.fingerprint in busy
                 and busy[a.fingerprint].state is IncidentState.awaiting_approval
-                and _more_urgent(a, busy[a.fingerprint].alert_kind)
+                and more_urgent(a.attributes.get("kind"), busy[a.fingerprint].alert_kind)
             }
             told = {
                 (e.incident_id, e.payload.get("kind"))
@@ -512,18 +513,6 @@ class SweepActivities(ABC):
 
 WORSENED = "incident.worsened"
 """Audit kind: a more urgent alert of an incident's series came while it waited for a person."""
-
-_URGENCY = ("anomaly", "forecast", "breach")
-"""Alert kinds of the watch, least urgent first."""
-
-
-def _more_urgent(alert: Alert, than: str | None) -> bool:
-    """Whether ``alert`` is of a more urgent watch kind than ``than``."""
-    kind = alert.attributes.get("kind")
-    if than not in _URGENCY or kind not in _URGENCY:
-        return False
-    return _URGENCY.index(str(kind)) > _URGENCY.index(str(than))
-
 
 _STATES = TypeAdapter(dict[str, SeriesState])
 CLOCK_AHEAD_S = 120.0
