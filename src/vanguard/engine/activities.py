@@ -76,7 +76,6 @@ from vanguard.model import (
     Outcome,
     OutcomeStatus,
     RollbackRequest,
-    Severity,
     Signal,
     UndoRecord,
     Verdict,
@@ -85,7 +84,7 @@ from vanguard.model import (
 )
 from vanguard.notify import Message, Notifier, render
 from vanguard.notify.base import FAILED, HELD, NOTIFIED, channel_ids
-from vanguard.notify.render import config_flag
+from vanguard.notify.render import config_flag, render_worsened
 from vanguard.notify.repeat import held_note, repeat_history, repeat_key
 from vanguard.redact import redact, redact_text
 from vanguard.sources.pgbouncer import admin_rows, pool_signals
@@ -1552,18 +1551,7 @@ class Activities(SweepActivities):
             record.decision,
             config=self.settings.source_file,
         )
-        when = f"{inp.alert.detected_at:%Y-%m-%d %H:%M:%S %Z}".strip()
-        message = asked.model_copy(
-            update={
-                "title": f"{asked.title} (worse: {kind})",
-                "body": (
-                    f"Worse while it waits for your answer\n  {summary}\n  {kind} on "
-                    f"{inp.alert.service_name} {inp.alert.metric_type}, detected {when}, "
-                    f"confidence {inp.alert.confidence:.2f}\n\n{asked.body}"
-                ),
-                "severity": max(asked.severity, inp.alert.severity, key=_SEVERITY_RANK.index),
-            }
-        )
+        message = render_worsened(asked, inp.alert)
         keyed = (
             (f"{inp.incident_id}:notify-worsened-{kind}:{channel}", notifier)
             for channel, notifier in zip(channel_ids(self.notifiers), self.notifiers, strict=True)
@@ -1629,9 +1617,6 @@ class Activities(SweepActivities):
             message=title,
             finished_at=self.clock(),
         )
-
-
-_SEVERITY_RANK = list(Severity)
 
 
 def _done(entry: LedgerEntry | None) -> bool:

@@ -20,6 +20,7 @@ from vanguard.incident import Incident
 from vanguard.model import (
     NOT_BEGUN,
     ActionResult,
+    Alert,
     Decision,
     Diagnosis,
     Outcome,
@@ -30,7 +31,7 @@ from vanguard.model import (
 from vanguard.notify.base import Message
 from vanguard.redact import REDACTED, is_secret_key, redact, redact_text
 
-__all__ = ["config_flag", "render", "scrub", "undo_hint"]
+__all__ = ["config_flag", "render", "render_worsened", "scrub", "undo_hint"]
 
 MIN_SECRET_LENGTH = 4
 _SEVERITY = {
@@ -312,3 +313,24 @@ def _json(value: JsonValue) -> str:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+_RANK = list(Severity)
+
+
+def render_worsened(asked: Message, alert: Alert) -> Message:
+    """``asked`` (the request for an answer) led by the news that ``alert``, more urgent
+    than the incident's own, came while it waited: same commands, the higher severity."""
+    kind = str(alert.attributes.get("kind") or "alert")
+    when = f"{alert.detected_at:%Y-%m-%d %H:%M:%S %Z}".strip()
+    return asked.model_copy(
+        update={
+            "title": f"{asked.title} (worse: {kind})",
+            "body": (
+                f"Worse while it waits for your answer\n  {redact_text(alert.summary)}\n  "
+                f"{kind} on {alert.service_name} {alert.metric_type}, detected {when}, "
+                f"confidence {alert.confidence:.2f}\n\n{asked.body}"
+            ),
+            "severity": max(asked.severity, alert.severity, key=_RANK.index),
+        }
+    )
