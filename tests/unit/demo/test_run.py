@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.leaks import Leaky, leak_settings
+from tests.leaks import Leaky, leak_alert, leak_settings
 from tests.unit.cli.entry import run
 from vanguard.config import Settings, load_settings
 from vanguard.demo.run import MARKER, claim_workdir, run_demo, write_config
+from vanguard.diagnose.matcher import match
 from vanguard.diagnose.patterns import load_patterns
 from vanguard.errors import InputError
 
@@ -69,8 +71,12 @@ def _least_diagnosis(settings: Settings) -> tuple[float, float]:
     """The diagnosis of the least forecast the leak watch raises, and the policy's bar."""
     (service,) = settings.services
     (watch,) = service.watch
-    (pattern,) = [p for p in load_patterns() if p.id == "memory_leak_gradual"]
-    return watch.rule.min_confidence * pattern.prior_confidence, settings.policy.min_confidence
+    forecast = leak_alert(service.name, datetime.now(UTC)).model_copy(
+        update={"confidence": watch.rule.min_confidence}
+    )
+    diagnosis = match(forecast, load_patterns(), service_type=service.type)
+    assert diagnosis.pattern_id == "memory_leak_gradual"
+    return diagnosis.confidence, settings.policy.min_confidence
 
 
 def test_the_demos_first_forecast_acts_without_a_person(tmp_path: Path) -> None:
