@@ -52,6 +52,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -88,6 +89,49 @@ SHIFT_VARIANCE = math.pi / 3
 FloatArray = NDArray[np.float64]
 
 
+@dataclass(frozen=True, slots=True)
+class _Sides:
+    """What is measured of the two windows: levels, trends, memory and the shift's test."""
+
+    b_values: FloatArray
+    b_hours: FloatArray
+    o_values: FloatArray
+    o_hours: FloatArray
+    b_median: float
+    o_median: float
+    scale: float
+    relative: float
+    b_slope: float
+    o_slope: float
+    b_line: float
+    b_resid: FloatArray
+    o_resid: FloatArray
+    rho: tuple[float, float]
+    b_n: float
+    o_n: float
+    df: float
+    variance: float
+    informed: bool
+    p_value: float
+
+    def figures(self) -> dict[str, float]:
+        """The measured figures a ``Verification`` carries."""
+        return {
+            "baseline_mean": float(np.mean(self.b_values)),
+            "baseline_median": self.b_median,
+            "observed_mean": float(np.mean(self.o_values)),
+            "observed_median": self.o_median,
+            "relative_change": self.relative,
+            "p_value": self.p_value,
+            "effect_size": _cliffs_delta(self.o_values, self.b_values),
+            "baseline_autocorrelation": self.rho[0],
+            "baseline_effective_points": self.b_n,
+            "observed_effective_points": self.o_n,
+            "baseline_slope_per_hour": self.b_slope,
+            "observed_slope_per_hour": self.o_slope,
+        }
+
+
 def compare(
     baseline: Sequence[EvidencePoint],
     observed: Sequence[EvidencePoint],
@@ -122,140 +166,192 @@ def compare(
             observed=obs,
             figures=figures,
         )
+    sides = _measure(base, obs)
+    figures.update(sides.figures())
+    worse = 1.0 if better == "lower" else -1.0
+    verdict, summary = _level_verdict(sides, worse, better, min_relative_change, alpha)
+    verdict, notes = _trend_verdict(sides, verdict, worse, min_relative_change, alpha, figures)
+    verdict, short = _short_verdict(sides, verdict, worse, min_relative_change, alpha, figures)
+    notes.extend(short)
+    if dropped:
+        notes.append(f"{dropped} non-finite points dropped")
+    if repeats:
+        notes.append(f"{repeats} repeated readings of a sample counted once")
+    reason = f"{verdict.value}: {summary}" + "".join(f"; {n}" for n in notes)
+    return Verification(
+        verdict=verdict, reason=reason, baseline=base, observed=obs, figures=figures
+    )
 
+
+def _measure(base: tuple[EvidencePoint, ...], obs: tuple[EvidencePoint, ...]) -> _Sides:
+    """Both windows' levels and trends, their memory, and the shift's variance and p-value."""
     start = base[0].timestamp
     b_values, b_hours = _arrays(base, start)
     o_values, o_hours = _arrays(obs, start)
     b_median = float(np.median(b_values))
     o_median = float(np.median(o_values))
     scale = abs(b_median) if b_median != 0 else abs(o_median)
-    relative = (o_median - b_median) / scale if scale > 0 else 0.0
-    worse = 1.0 if better == "lower" else -1.0
     b_slope = theil_sen_slope(b_hours, b_values)
     o_slope = theil_sen_slope(o_hours, o_values)
     b_line = float(np.median(b_values - b_slope * b_hours))
     b_resid = b_values - (b_line + b_slope * b_hours)
-    o_resid = o_values - o_slope * o_hours
     memory = _lag1(b_resid)
     decay = _decay(memory, _spacing(b_hours))
     b_n = 1.0 / _together(b_hours, b_hours, decay)
     o_n = 1.0 / _together(o_hours, o_hours, decay)
-    rho = memory, math.exp(-decay * _spacing(o_hours))
     b_spread = _spread(b_values) * _unshrunk(b_n)
     o_spread = max(_spread(o_values), b_spread)
-    df = max(1.0, 1.0 / _together(b_hours, b_hours, 2.0 * decay) - 1.0)
     variance = SHIFT_VARIANCE * (
         b_spread**2 / b_n
         + o_spread**2 / o_n
         - 2.0 * b_spread * o_spread * _together(b_hours, o_hours, decay)
     )
+    df = max(1.0, 1.0 / _together(b_hours, b_hours, 2.0 * decay) - 1.0)
     informed = len(base) > 1 or len(obs) > 1
-    p_value = _t_p(_shift(o_values, b_values), variance, df, informed=informed)
-    figures.update(
-        {
-            "baseline_mean": float(np.mean(b_values)),
-            "baseline_median": b_median,
-            "observed_mean": float(np.mean(o_values)),
-            "observed_median": o_median,
-            "relative_change": relative,
-            "p_value": p_value,
-            "effect_size": _cliffs_delta(o_values, b_values),
-            "baseline_autocorrelation": rho[0],
-            "baseline_effective_points": b_n,
-            "observed_effective_points": o_n,
-            "baseline_slope_per_hour": b_slope,
-            "observed_slope_per_hour": o_slope,
-        }
+    return _Sides(
+        b_values=b_values,
+        b_hours=b_hours,
+        o_values=o_values,
+        o_hours=o_hours,
+        b_median=b_median,
+        o_median=o_median,
+        scale=scale,
+        relative=(o_median - b_median) / scale if scale > 0 else 0.0,
+        b_slope=b_slope,
+        o_slope=o_slope,
+        b_line=b_line,
+        b_resid=b_resid,
+        o_resid=o_values - o_slope * o_hours,
+        rho=(memory, math.exp(-decay * _spacing(o_hours))),
+        b_n=b_n,
+        o_n=o_n,
+        df=df,
+        variance=variance,
+        informed=informed,
+        p_value=_t_p(_shift(o_values, b_values), variance, df, informed=informed),
     )
 
+
+def _level_verdict(
+    sides: _Sides, worse: float, better: str, min_relative_change: float, alpha: float
+) -> tuple[Verdict, str]:
+    """The medians' verdict and its summary: moved enough and significantly, or unchanged."""
+    relative, p_value = sides.relative, sides.p_value
     level_moved = abs(relative) >= min_relative_change and p_value < alpha
     if level_moved:
         verdict = Verdict.improved if relative * worse < 0 else Verdict.degraded
     else:
         verdict = Verdict.unchanged
     summary = (
-        f"median {_fmt(b_median)} → {_fmt(o_median)} ({relative:+.1%}), "
+        f"median {_fmt(sides.b_median)} → {_fmt(sides.o_median)} ({relative:+.1%}), "
         f"p={p_value:.2g}, better is {better}"
     )
-    if not level_moved:
-        why = "too small" if abs(relative) < min_relative_change else "not significant"
-        summary += f"; change {why} (need ≥{min_relative_change:.0%} at p<{alpha:g}"
-        if b_n < 0.5 * len(base) or o_n < 0.5 * len(obs):
-            summary += (
-                f"; the readings move together: {len(base)} and {len(obs)} count as "
-                f"{b_n:.1f} and {o_n:.1f}"
-            )
-        summary += ")"
+    if level_moved:
+        return verdict, summary
+    why = "too small" if abs(relative) < min_relative_change else "not significant"
+    summary += f"; change {why} (need ≥{min_relative_change:.0%} at p<{alpha:g}"
+    base_n, obs_n = len(sides.b_values), len(sides.o_values)
+    if sides.b_n < 0.5 * base_n or sides.o_n < 0.5 * obs_n:
+        summary += (
+            f"; the readings move together: {base_n} and {obs_n} count as "
+            f"{sides.b_n:.1f} and {sides.o_n:.1f}"
+        )
+    return verdict, summary + ")"
 
-    scale_for_drift = scale if scale > 0 else 1.0
-    b_drift = worse * b_slope * _span(b_hours) / scale_for_drift
-    o_drift = worse * o_slope * _span(o_hours) / scale_for_drift
-    b_trend_p = mann_kendall_p(b_hours, b_values, rho=rho[0])
-    o_trend_p = mann_kendall_p(o_hours, o_values, rho=rho[1])
+
+def _trend_verdict(
+    sides: _Sides,
+    verdict: Verdict,
+    worse: float,
+    min_relative_change: float,
+    alpha: float,
+    figures: dict[str, float],
+) -> tuple[Verdict, list[str]]:
+    """What the windows' trends add to the level's verdict (see the module), and why."""
+    scale = sides.scale if sides.scale > 0 else 1.0
+    b_drift = worse * sides.b_slope * _span(sides.b_hours) / scale
+    o_drift = worse * sides.o_slope * _span(sides.o_hours) / scale
+    b_trend_p = mann_kendall_p(sides.b_hours, sides.b_values, rho=sides.rho[0])
+    o_trend_p = mann_kendall_p(sides.o_hours, sides.o_values, rho=sides.rho[1])
     figures["baseline_trend_p_value"] = b_trend_p
     figures["observed_trend_p_value"] = o_trend_p
-    b_worsening = b_drift >= min_relative_change and b_trend_p < alpha and b_n >= MIN_TREND_POINTS
+    b_worsening = (
+        b_drift >= min_relative_change and b_trend_p < alpha and sides.b_n >= MIN_TREND_POINTS
+    )
     o_worsening = o_drift >= min_relative_change and o_trend_p < alpha
-    notes: list[str] = []
     if verdict is Verdict.improved and o_worsening:
-        note = f"still worsening at {o_slope:+.3g}/h"
-        gap = b_median - o_median
-        if o_slope != 0 and gap / o_slope > 0:
-            hours = gap / o_slope
+        note = f"still worsening at {sides.o_slope:+.3g}/h"
+        gap = sides.b_median - sides.o_median
+        if sides.o_slope != 0 and gap / sides.o_slope > 0:
+            hours = gap / sides.o_slope
             figures["recurrence_hours"] = hours
             note += f": back at the baseline level in ~{_duration(hours)}"
-        notes.append(note)
-    elif verdict is Verdict.unchanged and b_worsening:
-        level_worse = p_value < alpha and relative * worse > 0
-        ahead = worse * (b_line + b_slope * o_hours - o_values)
-        trend_gain = float(np.median(ahead))
-        rise = worse * b_slope * (float(np.mean(o_hours)) - float(b_hours[-1]))
-        sigma = max(_spread(b_resid) * _unshrunk(b_n), _spread(o_resid))
-        spread_t = float(np.sum((b_hours - np.mean(b_hours)) ** 2))
-        distance = float(np.mean(o_hours)) - float(np.mean(b_hours))
-        lever = distance**2 / spread_t if spread_t > 0 else 0.0
-        line_variance = sigma**2 * (1.0 / b_n + len(b_values) / b_n * lever)
-        stop_p = _t_p(
-            trend_gain, MEDIAN_VARIANCE * sigma**2 / o_n + line_variance, df, informed=True
-        )
-        figures["trend_stop_p_value"] = stop_p if trend_gain > 0 else 1.0
-        if not level_worse and trend_gain > 0 and stop_p < alpha and trend_gain >= 0.5 * rise:
-            verdict = Verdict.improved
-            notes.append(
-                f"the worsening trend stopped: {_fmt(trend_gain)} better than the baseline's trend "
-                f"({b_slope:+.3g}/h) would be by now, p={stop_p:.2g}"
-            )
-        else:
-            where = f"{_fmt(abs(trend_gain))} {'better' if trend_gain >= 0 else 'worse'} than"
-            notes.append(
-                f"the worsening trend ({b_slope:+.3g}/h before the action) was not shown to "
-                f"stop: the readings after it are {where} where it leads, "
-                f"p={figures['trend_stop_p_value']:.2g}"
-                + ("; the level is significantly worse" if level_worse else "")
-            )
-    elif verdict is Verdict.unchanged and o_worsening and not b_worsening:
-        notes.append(f"a worsening trend began after the action: {o_slope:+.3g}/h")
-    shift_gain = -worse * _shift(o_values, b_values)
-    if verdict is Verdict.unchanged and shift_gain > 0:
-        short_p = _short_p(
-            min_relative_change * scale - shift_gain, variance, df, informed=informed
-        )
-        figures["short_p_value"] = short_p
-        if short_p >= alpha:
-            verdict = Verdict.inconclusive
-            notes.append(
-                f"nor shown to be less than {min_relative_change:.0%} better "
-                f"(p={short_p:.2g}): too little evidence to undo the action"
-            )
-    if dropped:
-        notes.append(f"{dropped} non-finite points dropped")
-    if repeats:
-        notes.append(f"{repeats} repeated readings of a sample counted once")
+        return verdict, [note]
+    if verdict is Verdict.unchanged and b_worsening:
+        return _stopped_trend(sides, worse, alpha, figures)
+    if verdict is Verdict.unchanged and o_worsening:
+        return verdict, [f"a worsening trend began after the action: {sides.o_slope:+.3g}/h"]
+    return verdict, []
 
-    reason = f"{verdict.value}: {summary}" + "".join(f"; {n}" for n in notes)
-    return Verification(
-        verdict=verdict, reason=reason, baseline=base, observed=obs, figures=figures
+
+def _stopped_trend(
+    sides: _Sides, worse: float, alpha: float, figures: dict[str, float]
+) -> tuple[Verdict, list[str]]:
+    """An unchanged level after a worsening baseline: ``improved`` when the readings are
+    significantly better than the baseline's trend extrapolated to their time."""
+    level_worse = sides.p_value < alpha and sides.relative * worse > 0
+    ahead = worse * (sides.b_line + sides.b_slope * sides.o_hours - sides.o_values)
+    trend_gain = float(np.median(ahead))
+    rise = worse * sides.b_slope * (float(np.mean(sides.o_hours)) - float(sides.b_hours[-1]))
+    sigma = max(_spread(sides.b_resid) * _unshrunk(sides.b_n), _spread(sides.o_resid))
+    spread_t = float(np.sum((sides.b_hours - np.mean(sides.b_hours)) ** 2))
+    distance = float(np.mean(sides.o_hours)) - float(np.mean(sides.b_hours))
+    lever = distance**2 / spread_t if spread_t > 0 else 0.0
+    line_variance = sigma**2 * (1.0 / sides.b_n + len(sides.b_values) / sides.b_n * lever)
+    stop_p = _t_p(
+        trend_gain, MEDIAN_VARIANCE * sigma**2 / sides.o_n + line_variance, sides.df, informed=True
     )
+    figures["trend_stop_p_value"] = stop_p if trend_gain > 0 else 1.0
+    if not level_worse and trend_gain > 0 and stop_p < alpha and trend_gain >= 0.5 * rise:
+        return Verdict.improved, [
+            f"the worsening trend stopped: {_fmt(trend_gain)} better than the baseline's trend "
+            f"({sides.b_slope:+.3g}/h) would be by now, p={stop_p:.2g}"
+        ]
+    where = f"{_fmt(abs(trend_gain))} {'better' if trend_gain >= 0 else 'worse'} than"
+    return Verdict.unchanged, [
+        f"the worsening trend ({sides.b_slope:+.3g}/h before the action) was not shown to "
+        f"stop: the readings after it are {where} where it leads, "
+        f"p={figures['trend_stop_p_value']:.2g}"
+        + ("; the level is significantly worse" if level_worse else "")
+    ]
+
+
+def _short_verdict(
+    sides: _Sides,
+    verdict: Verdict,
+    worse: float,
+    min_relative_change: float,
+    alpha: float,
+    figures: dict[str, float],
+) -> tuple[Verdict, list[str]]:
+    """An ``unchanged`` shift for the better that is not shown to fall short of
+    ``min_relative_change`` is ``inconclusive``: too little evidence to undo the action."""
+    shift_gain = -worse * _shift(sides.o_values, sides.b_values)
+    if verdict is not Verdict.unchanged or shift_gain <= 0:
+        return verdict, []
+    short_p = _short_p(
+        min_relative_change * sides.scale - shift_gain,
+        sides.variance,
+        sides.df,
+        informed=sides.informed,
+    )
+    figures["short_p_value"] = short_p
+    if short_p < alpha:
+        return verdict, []
+    return Verdict.inconclusive, [
+        f"nor shown to be less than {min_relative_change:.0%} better "
+        f"(p={short_p:.2g}): too little evidence to undo the action"
+    ]
 
 
 def holm(verifications: Sequence[Verification], *, alpha: float = 0.05) -> list[Verification]:
