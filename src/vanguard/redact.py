@@ -5,8 +5,10 @@ can leak it. Two rules apply at any depth: a value under a key that names a secr
 (``password``, ``token``, ``authorization``, ...) is replaced whole; in every other string,
 credentials that look like bearer tokens, the value of an ``Authorization`` or ``Cookie``
 header (any scheme), well-known token formats (GitHub, GitLab, npm, Docker Hub, Slack,
-Stripe, AWS, ...), private key blocks, URL passwords and URL query parameters named like
-secrets are masked where they occur.
+Stripe, AWS, ...), private key blocks, URL passwords, URL query parameters named like
+secrets and the value after a key named like one (``password=…``, ``"token": "…"``) are
+masked where they occur. Only an ordinary word after ``token: `` in a sentence is kept
+(``anonymous token: unexpected status``): see ``_key_value``.
 """
 
 from __future__ import annotations
@@ -98,14 +100,36 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\1{REDACTED}",
     ),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"), REDACTED),
-    (
-        re.compile(
-            r"(?i)\b(\w*?(?:password|passwd|token|secret|api[_-]?key|access[_-]?key)\w*"
-            r"[\"']?\s*[=:]\s*[\"']?)([^\s\"'&,;}]+)"
-        ),
-        rf"\1{REDACTED}",
-    ),
 )
+
+_KEY_VALUE = re.compile(
+    r"(?i)\b(\w*?(?:password|passwd|token|secret|api[_-]?key|access[_-]?key)\w*)"
+    r"([\"']?\s*[=:]\s*[\"']?)([^\s\"'&,;}]+)"
+)
+"""A value after a key named like a secret: ``password=…``, ``"api_key": "…"``, ``token: …``."""
+
+_PROSE_SEPARATOR = re.compile(r":[ \t]+")
+_WORD = re.compile(r"(?:[a-z]{1,19}|[A-Z][a-z]{0,18}|[A-Z]{1,19})[.:!?)]?")
+"""An ordinary word: letters only, in one case (or capitalised), shorter than 20 letters."""
+
+
+def _key_value(match: re.Match[str]) -> str:
+    """Mask the value after a secret's key, except an ordinary word in prose.
+
+    ``failed to fetch anonymous token: unexpected status: 429`` (BuildKit) is a sentence, not
+    a credential: after the bare word ``token``, a colon and a space, a value made of letters
+    only (``unexpected``, ``Expired``) is kept. A value with a digit or a symbol, mixed case
+    or 20 letters and more, a quoted value, ``=``, a longer key (``GITHUB_TOKEN: …``,
+    ``X-Auth-Token: …``), a secret's or a password's value (people choose words) are masked.
+    """
+    start = match.start()
+    prose = (
+        match[1].lower() == "token"
+        and (start == 0 or match.string[start - 1].isspace())
+        and _PROSE_SEPARATOR.fullmatch(match[2]) is not None
+        and _WORD.fullmatch(match[3]) is not None
+    )
+    return match[0] if prose else f"{match[1]}{match[2]}{REDACTED}"
 
 
 def is_secret_key(key: str) -> bool:
@@ -133,6 +157,7 @@ def redact_text(text: str) -> str:
     """
     for pattern, replacement in _TEXT_PATTERNS:
         text = pattern.sub(replacement, text)
+    text = _KEY_VALUE.sub(_key_value, text)
     return _QUERY_PARAMETER.sub(_query_parameter, text)
 
 

@@ -152,3 +152,47 @@ def test_redaction_is_idempotent() -> None:
     assert redact(once) == once
     assert SECRET not in json.dumps(once)
     assert "pw@" not in json.dumps(once)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "#2 ERROR: failed to fetch anonymous token: unexpected status: 429 Too Many Requests",
+        "Token: expired. Log in again",
+        "refresh token: UNAUTHORIZED",
+    ],
+)
+def test_an_ordinary_word_after_token_colon_in_prose_is_kept(text: str) -> None:
+    assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("token: ghp_0123456789abcdefghijABCDEFGHIJklmnop", "ghp_0123456789"),
+        ("token: gho_16C7e42F292c6912E7710c838347Ae178B4a", "gho_16C7e42F"),
+        ("token: github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "github_pat_11"),
+        ("token: xoxb-1234567890-abcdefghij", "xoxb-1234567890"),
+        ("secret: AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
+        ("token: s3cr3t", "s3cr3t"),
+        ("token: abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz"),
+        ("token: aBcDeFgHiJ", "aBcDeFgHiJ"),
+        ("token: dGVzdA==", "dGVzdA"),
+        ("token=unexpected", "unexpected"),
+        ("token:unexpected", "unexpected"),
+        ('token: "unexpected"', "unexpected"),
+        ('{"token": "unexpected"}', "unexpected"),
+        ("token: 'hunter'", "hunter"),
+        ("GITHUB_TOKEN: hunter", "hunter"),
+        ("X-Auth-Token: hunter", "hunter"),
+        ("github.token: hunter", "hunter"),
+        ("password: sunshine", "sunshine"),
+        ("secret: sunshine", "sunshine"),
+        ("db_secret: sunshine", "sunshine"),
+        ("api_key: sunshine", "sunshine"),
+    ],
+)
+def test_a_secret_after_token_colon_is_still_masked(text: str, secret: str) -> None:
+    clean = redact_text(text)
+    assert secret not in clean
+    assert REDACTED in clean
