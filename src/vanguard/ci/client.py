@@ -131,6 +131,7 @@ class GithubkitApi:
         self.clock = clock
         self.calls: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
+        self._workflow_names: dict[tuple[str, int], str] = {}
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -220,7 +221,27 @@ class GithubkitApi:
                 runs.append(WorkflowRun.model_validate(item))
             except ValidationError:
                 continue
-        return RunsPage(runs=tuple(runs), etag=new_etag)
+        return RunsPage(runs=tuple(self._named(repository, run) for run in runs), etag=new_etag)
+
+    def _named(self, repository: str, run: WorkflowRun) -> WorkflowRun:
+        """The run, named after its workflow when GitHub listed it without a name.
+
+        A delivery names such a run from its ``workflow`` object; a listing has none, so the
+        workflow is asked for once per client. Without it, the poller would record the run
+        under its file's name and ``ci report`` would show one workflow as two.
+        """
+        if (run.name or "").strip() or run.workflow_id is None:
+            return run
+        key = (repository.lower(), run.workflow_id)
+        if key not in self._workflow_names:
+            url = f"{self._repo(repository)}/actions/workflows/{run.workflow_id}"
+            try:
+                _, body, _ = self._call("GET", url)
+            except ActionFailed:
+                body = None
+            name = body.get("name") if isinstance(body, dict) else None
+            self._workflow_names[key] = name if isinstance(name, str) else ""
+        return run.model_copy(update={"name": self._workflow_names[key] or None})
 
     def run_jobs(
         self, repository: str, run_id: int, *, attempt: int | None = None

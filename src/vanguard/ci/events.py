@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -106,7 +107,17 @@ class WorkflowRun(_Lenient):
 
     @property
     def workflow(self) -> str:
-        return self.name or (f"workflow-{self.workflow_id}" if self.workflow_id else "workflow")
+        """The workflow's name: GitHub's, else its file's (``test.yml``), else its id.
+
+        A delivery whose run has no name gets its ``workflow`` object's (``parse_delivery``),
+        a listed one the workflow's own (``GithubkitApi.list_runs``), so both paths group a
+        workflow's runs under one name. A called workflow's path ends ``@ref``; it is left out.
+        """
+        if self.name and self.name.strip():
+            return self.name
+        if self.path and (file := PurePosixPath(self.path.split("@", 1)[0]).name):
+            return file
+        return f"workflow-{self.workflow_id}" if self.workflow_id else "workflow"
 
 
 class WorkflowJob(_Lenient):
@@ -194,10 +205,15 @@ class Rejected(BaseModel):
     reason: str
 
 
+class _Workflow(_Lenient):
+    name: str | None = None
+
+
 class _Envelope(_Lenient):
     action: str | None = None
     repository: Repository | None = None
     sender: User | None = None
+    workflow: _Workflow | None = None
     workflow_run: WorkflowRun | None = None
     workflow_job: WorkflowJob | None = None
     check_run: CheckRun | None = None
@@ -266,13 +282,16 @@ def parse_delivery(delivery_id: str, event: str, body: bytes) -> Delivery | Reje
             event=event,
             reason=f"malformed {event}: missing {', '.join(missing)}",
         )
+    run = envelope.workflow_run
+    if run is not None and not (run.name or "").strip() and envelope.workflow is not None:
+        run = run.model_copy(update={"name": envelope.workflow.name})
     return Delivery(
         delivery_id=delivery_id,
         event=event,
         action=envelope.action,
         repository=envelope.repository,
         sender=envelope.sender.login if envelope.sender else None,
-        workflow_run=envelope.workflow_run,
+        workflow_run=run,
         workflow_job=envelope.workflow_job,
         check_run=envelope.check_run,
         issue=envelope.issue,

@@ -171,3 +171,44 @@ def test_jobs_are_read_from_the_attempt_asked_for() -> None:
     api.run_jobs(REPO, 7)
     assert sent[1].url.path == f"/repos/{REPO}/actions/runs/7/jobs"
     assert sent[1].url.params["filter"] == "latest"
+
+
+def test_a_listed_run_without_a_name_is_named_after_its_workflow_once() -> None:
+    """A delivery names it from its ``workflow`` object; the listing must say the same."""
+    sent: list[httpx.Request] = []
+    unnamed = {
+        "id": 7,
+        "name": "",
+        "workflow_id": 2823525,
+        "path": ".github/workflows/test.yml",
+        "head_sha": "a",
+        "status": "completed",
+        "conclusion": "success",
+    }
+    named = dict(unnamed, id=8, name="lint", workflow_id=99)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if request.url.path.endswith("/actions/workflows/2823525"):
+            return httpx.Response(200, json={"id": 2823525, "name": "test"})
+        return httpx.Response(200, json={"workflow_runs": [unnamed, named, dict(unnamed, id=9)]})
+
+    api = _api(handler)
+    for _ in range(2):
+        page = api.list_runs(REPO, etag=None, per_page=30)
+        assert page.runs is not None
+        assert [run.workflow for run in page.runs] == ["test", "lint", "test"]
+    asked = [r.url.path for r in sent if "/actions/workflows/" in r.url.path]
+    assert asked == [f"/repos/{REPO}/actions/workflows/2823525"]
+
+
+def test_a_listed_run_whose_workflow_is_gone_is_named_after_its_file() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/actions/workflows/" in request.url.path:
+            return httpx.Response(404, json={"message": "Not Found"})
+        run = {"id": 7, "name": "", "workflow_id": 5, "path": ".github/workflows/test.yml"}
+        return httpx.Response(200, json={"workflow_runs": [dict(run, head_sha="a")]})
+
+    page = _api(handler).list_runs(REPO, etag=None, per_page=30)
+    assert page.runs is not None
+    assert [run.workflow for run in page.runs] == ["test.yml"]

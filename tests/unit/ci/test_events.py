@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from vanguard.ci.events import Delivery, Rejected, parse_delivery, sign, verify_signature
+from vanguard.ci.events import (
+    Delivery,
+    Rejected,
+    WorkflowRun,
+    parse_delivery,
+    sign,
+    verify_signature,
+)
 
 PAYLOADS = Path(__file__).parents[2] / "fixtures" / "github" / "payloads"
 
@@ -52,6 +59,33 @@ def test_failed_run_fixture_is_a_completed_failure() -> None:
     assert parsed.workflow_run.failed
     assert parsed.repository is not None
     assert parsed.repository.full_name == "octo-org/octo-repo"
+
+
+def test_a_run_without_a_name_takes_its_workflows() -> None:
+    """GitHub's example run has ``name: ""``; its ``workflow`` object is named ``test``."""
+    parsed = parse_delivery(
+        "d", "workflow_run", (PAYLOADS / "workflow_run.completed.failure.json").read_bytes()
+    )
+    assert isinstance(parsed, Delivery)
+    assert parsed.workflow_run is not None
+    assert parsed.workflow_run.workflow == "test"
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "shown"),
+    [
+        ("CI", ".github/workflows/ci.yml", "CI"),
+        ("", ".github/workflows/test.yml", "test.yml"),
+        (" ", ".github/workflows/test.yml", "test.yml"),
+        (None, "octo-org/.github/.github/workflows/required.yml@refs/heads/main", "required.yml"),
+        ("", None, "workflow-2823525"),
+    ],
+)
+def test_a_runs_workflow_falls_back_to_its_file_then_its_id(
+    name: str | None, path: str | None, shown: str
+) -> None:
+    run = WorkflowRun(id=1, name=name, path=path, workflow_id=2823525, head_sha="a")
+    assert run.workflow == shown
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from vanguard.ci.client import MemoryGitHub, RunsPage
+import httpx
+from githubkit import GitHub, TokenAuthStrategy
+
+from vanguard.ci.budget import ApiBudget
+from vanguard.ci.client import GithubkitApi, MemoryGitHub, RunsPage
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
+from vanguard.ci.health import health_figures
 from vanguard.ci.intake import POLL_RETRY_AFTER, CiIntake
 from vanguard.ci.poller import PollState, poll_once
 from vanguard.ci.records import CiRepo
@@ -16,7 +23,8 @@ from vanguard.model import Alert
 from vanguard.store import Store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-LOG = (Path(__file__).parents[2] / "fixtures" / "github" / "logs" / "compile_rust.log").read_bytes()
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "github"
+LOG = (FIXTURES / "logs" / "compile_rust.log").read_bytes()
 
 
 class Starter:
@@ -131,3 +139,42 @@ async def test_a_run_another_poller_is_handling_keeps_the_listing_uncached(store
     report = await poll_once(github, intake, config, PollState())
     assert report.outcomes["o/r"].endswith("1 not handled yet (listed again next time)")
     assert "o/r" not in report.state.etags
+
+
+async def test_a_workflow_without_a_run_name_is_one_report_row_delivered_or_polled(
+    store: Store,
+) -> None:
+    """A delivery names the run from its ``workflow`` object, the poller from the workflow."""
+    delivered = json.loads(
+        (FIXTURES / "payloads" / "workflow_run.completed.success.json").read_text()
+    )
+    repository = delivered["repository"]["full_name"]
+    workflow = delivered["workflow"]
+    polled = dict(delivered["workflow_run"], id=delivered["workflow_run"]["id"] + 1)
+    assert delivered["workflow_run"]["name"] == polled["name"] == ""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(f"/actions/workflows/{workflow['id']}"):
+            return httpx.Response(200, json=workflow)
+        return httpx.Response(200, json={"workflow_runs": [polled]})
+
+    github: GitHub[Any] = GitHub(
+        TokenAuthStrategy("ghs_test_token_value"),
+        base_url="https://api.github.test",
+        http_cache=False,
+        auto_retry=False,
+        transport=httpx.MockTransport(handler),
+    )
+    api = GithubkitApi(github, budget=ApiBudget(calls_per_hour=100), log_max_bytes=4096)
+    config = GitHubConfig(repositories=(repository,))
+    intake = CiIntake(store, api, config, Starter(), clock=lambda: NOW)
+
+    assert (await intake.receive("d", "workflow_run", json.dumps(delivered).encode())).status == (
+        "accepted"
+    )
+    report = await poll_once(api, intake, config, PollState())
+    assert report.outcomes[repository] == "1 run(s) listed, 1 new"
+    with store.session() as session:
+        attempts = CiRepo(session).attempts()
+    assert len(attempts) == 2
+    assert [f.workflow for f in health_figures(attempts)] == ["test"]
