@@ -3,7 +3,9 @@
 ``GitHubApi`` lists the calls; ``GithubkitApi`` makes them with githubkit (token or GitHub
 App installation auth, secrets read through ``resolve_secret``), spending an ``ApiBudget``
 that honours GitHub's rate-limit headers and ``Retry-After`` (a 304 is given back: GitHub
-does not charge it); ``MemoryGitHub`` is the in-memory stand-in for tests of the pure core.
+does not charge it), one per process for the clients ``build_github_api`` makes from the
+same settings (``process_budget``); ``MemoryGitHub`` is the in-memory stand-in for tests of
+the pure core.
 githubkit's own retries and HTTP cache are off: the budget decides when to wait, and ETags
 are sent explicitly by the poller.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -39,7 +42,9 @@ __all__ = [
     "GithubkitApi",
     "MemoryGitHub",
     "RunsPage",
+    "SharedBudget",
     "build_github_api",
+    "process_budget",
 ]
 
 USER_AGENT = "vanguard-ci-agent"
@@ -114,24 +119,68 @@ def _refusal(what: str, exc: RequestFailed, message: str) -> AdapterError:
     return ActionFailed(text)
 
 
+class SharedBudget:
+    """One ``ApiBudget`` that every client holding it spends from, under one lock."""
+
+    def __init__(self, budget: ApiBudget) -> None:
+        self.value = budget
+        self.lock = threading.Lock()
+
+
+_PROCESS_BUDGETS: dict[int, SharedBudget] = {}
+_PROCESS_BUDGETS_LOCK = threading.Lock()
+
+
+def process_budget(config: GitHubConfig) -> SharedBudget:
+    """The budget of this process's GitHub clients built from ``config``.
+
+    A process loads its settings once, so ``vanguard up``'s webhook intake and its adapters
+    spend one ``poll.calls_per_hour``, not one each; a separate ``vanguard ci poll`` has its
+    own. The entry lives as long as ``config`` (keyed by identity: a test's own settings
+    never share a budget with another test's that happen to be equal).
+    """
+    key = id(config)
+    with _PROCESS_BUDGETS_LOCK:
+        shared = _PROCESS_BUDGETS.get(key)
+        if shared is None:
+            budget = ApiBudget(
+                calls_per_hour=config.poll.calls_per_hour, reserve=config.poll.reserve
+            )
+            shared = _PROCESS_BUDGETS[key] = SharedBudget(budget)
+            weakref.finalize(config, _PROCESS_BUDGETS.pop, key, None)
+        return shared
+
+
 class GithubkitApi:
-    """``GitHubApi`` over githubkit; thread-safe budget, one httpx client per call."""
+    """``GitHubApi`` over githubkit; thread-safe budget, one httpx client per call.
+
+    Given a ``SharedBudget``, the client spends it with the other clients holding it;
+    given an ``ApiBudget``, it has a budget of its own.
+    """
 
     def __init__(
         self,
         github: GitHub[Any],
         *,
-        budget: ApiBudget,
+        budget: ApiBudget | SharedBudget,
         log_max_bytes: int,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.github = github
-        self.budget = budget
+        self.shared_budget = budget if isinstance(budget, SharedBudget) else SharedBudget(budget)
         self.log_max_bytes = log_max_bytes
         self.clock = clock
         self.calls: list[tuple[str, str, int]] = []
-        self._lock = threading.Lock()
+        self._lock = self.shared_budget.lock
         self._workflow_names: dict[tuple[str, int], str] = {}
+
+    @property
+    def budget(self) -> ApiBudget:
+        return self.shared_budget.value
+
+    @budget.setter
+    def budget(self, value: ApiBudget) -> None:
+        self.shared_budget.value = value
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -425,7 +474,11 @@ class GithubkitApi:
 def build_github_api(
     config: GitHubConfig, *, clock: Callable[[], datetime] = utcnow
 ) -> GithubkitApi:
-    """A githubkit client from the ``github:`` settings; secrets resolved now, never logged."""
+    """A githubkit client from the ``github:`` settings; secrets resolved now, never logged.
+
+    It spends the process's budget for these settings (``process_budget``), with every other
+    client built from them.
+    """
     auth: Any
     if config.app is not None:
         key = resolve_secret(
@@ -453,8 +506,9 @@ def build_github_api(
         auto_retry=False,
         trust_env=False,
     )
-    budget = ApiBudget(calls_per_hour=config.poll.calls_per_hour, reserve=config.poll.reserve)
-    return GithubkitApi(github, budget=budget, log_max_bytes=config.log_max_bytes, clock=clock)
+    return GithubkitApi(
+        github, budget=process_budget(config), log_max_bytes=config.log_max_bytes, clock=clock
+    )
 
 
 K = TypeVar("K")

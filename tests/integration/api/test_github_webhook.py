@@ -22,15 +22,16 @@ from tests.integration.ci.helpers import (
     payload,
 )
 from tests.servers.prism import PrismServer
+from vanguard.act.github import GitHubContext
 from vanguard.api import create_app
 from vanguard.api.github import install_github, intake_from_settings
 from vanguard.ci.client import build_github_api
-from vanguard.ci.config import GitHubConfig
+from vanguard.ci.config import GitHubConfig, PollConfig
 from vanguard.ci.events import MAX_BODY_BYTES, sign
 from vanguard.ci.intake import CiIntake
 from vanguard.ci.records import CiRepo
 from vanguard.config import Settings
-from vanguard.errors import ConfigError
+from vanguard.errors import AdapterError, ConfigError
 from vanguard.model import Alert
 from vanguard.store import Store
 
@@ -332,6 +333,31 @@ def test_intake_from_settings_resolves_secrets_and_needs_a_starter(
     answer = TestClient(app).post(URL, content=body, headers=headers("workflow_run", body))
     assert answer.status_code == 503
     assert "no incident starter" in answer.json()["reason"]
+
+
+def test_the_intake_and_the_adapters_of_one_process_spend_one_hourly_cap(
+    store: Store, config: GitHubConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``vanguard up`` builds both from one settings: ``poll.calls_per_hour`` is the process's."""
+    monkeypatch.setenv("VANGUARD_TEST_HOOK_SECRET", SECRET.decode())
+    settings = Settings(
+        github=config.model_copy(
+            update={
+                "webhook_secret_env": "VANGUARD_TEST_HOOK_SECRET",
+                "poll": PollConfig(calls_per_hour=10, reserve=0),
+            }
+        )
+    )
+    intake = intake_from_settings(create_app(store), settings, store)
+    context = GitHubContext(settings, store)
+    try:
+        for _ in range(5):
+            context.api().list_runs("octo-org/octo-repo", etag=None, per_page=1)
+            intake.api.list_runs("octo-org/octo-repo", etag=None, per_page=1)
+        with pytest.raises(AdapterError, match="own budget of 10 calls per hour spent"):
+            context.api().list_runs("octo-org/octo-repo", etag=None, per_page=1)
+    finally:
+        context.close()
 
 
 def test_intake_from_settings_refuses_a_placeholder_secret(

@@ -11,14 +11,18 @@ import pytest
 from githubkit import GitHub, TokenAuthStrategy
 
 from vanguard.ci.budget import ApiBudget
-from vanguard.ci.client import GithubkitApi
+from vanguard.ci.client import GithubkitApi, SharedBudget, build_github_api, process_budget
+from vanguard.ci.config import GitHubConfig, PollConfig
 from vanguard.errors import ActionFailed, AdapterError
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 REPO = "octo-org/octo-repo"
 
 
-def _api(handler: Callable[[httpx.Request], httpx.Response]) -> GithubkitApi:
+def _api(
+    handler: Callable[[httpx.Request], httpx.Response],
+    budget: ApiBudget | SharedBudget | None = None,
+) -> GithubkitApi:
     github: GitHub[Any] = GitHub(
         TokenAuthStrategy("ghs_test_token_value"),
         base_url="https://api.github.test",
@@ -27,7 +31,10 @@ def _api(handler: Callable[[httpx.Request], httpx.Response]) -> GithubkitApi:
         transport=httpx.MockTransport(handler),
     )
     return GithubkitApi(
-        github, budget=ApiBudget(calls_per_hour=100), log_max_bytes=4096, clock=lambda: T0
+        github,
+        budget=budget or ApiBudget(calls_per_hour=100),
+        log_max_bytes=4096,
+        clock=lambda: T0,
     )
 
 
@@ -212,3 +219,28 @@ def test_a_listed_run_whose_workflow_is_gone_is_named_after_its_file() -> None:
     page = _api(handler).list_runs(REPO, etag=None, per_page=30)
     assert page.runs is not None
     assert [run.workflow for run in page.runs] == ["test.yml"]
+
+
+def test_clients_holding_one_budget_spend_one_hourly_cap() -> None:
+    """``vanguard up`` holds two clients (webhook intake, adapters); the cap is the process's."""
+    shared = SharedBudget(ApiBudget(calls_per_hour=2))
+    intake, adapters = _api(_listing([]), shared), _api(_listing([]), shared)
+    intake.list_runs(REPO, etag=None, per_page=30)
+    adapters.list_runs(REPO, etag=None, per_page=30)
+    assert intake.budget.used == adapters.budget.used == 2
+    with pytest.raises(AdapterError, match="own budget of 2 calls per hour spent"):
+        intake.list_runs(REPO, etag=None, per_page=30)
+
+
+def test_clients_built_from_one_settings_share_the_process_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VANGUARD_TEST_GH_TOKEN", "ghs_unit_test_token")
+    config = GitHubConfig(
+        token_env="VANGUARD_TEST_GH_TOKEN", poll=PollConfig(calls_per_hour=50, reserve=5)
+    )
+    first, second = build_github_api(config), build_github_api(config)
+    assert first.shared_budget is second.shared_budget is process_budget(config)
+    assert (first.budget.calls_per_hour, first.budget.reserve) == (50, 5)
+    equal = config.model_copy()
+    assert build_github_api(equal).shared_budget is not first.shared_budget
