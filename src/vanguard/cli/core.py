@@ -96,6 +96,11 @@ def banner(endpoints: Endpoints, store_url: str) -> list[str]:
         lines.append(
             f"  API           {ep.api}  (dashboard at /, /healthz, /api/incidents, /metrics)"
         )
+    if ep.github_webhook:
+        lines.append(
+            f"  GitHub hook   {ep.github_webhook}  (the payload URL of the GitHub webhook, "
+            "content type application/json)"
+        )
     lines.append(f"  Store         {store_url}")
     return lines
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from vanguard.api import create_app
-from vanguard.api.github import intake_from_settings
+from vanguard.api.github import WEBHOOK_PATH, intake_from_settings
 from vanguard.ci.intake import CiIntake
 from vanguard.config import Settings
 from vanguard.engine.client import connect, make_starter, start_watcher
@@ -39,6 +39,8 @@ class Endpoints:
     temporal_ui: str | None
     api: str | None
     task_queue: str
+    github_webhook: str | None = None
+    """Where GitHub's webhook must point, when the API serves a ``github`` section."""
 
 
 class _QuietServer(uvicorn.Server):
@@ -135,12 +137,14 @@ async def serve(
             sweep = watcher or watcher_input(settings)
             if watch and sweep is not None:
                 await start_watcher(client, sweep, task_queue=temporal.task_queue)
+            api_url = f"http://{settings.api.host}:{settings.api.port}" if api else None
             announce(
                 Endpoints(
                     temporal=address,
                     temporal_ui=dev.ui_url if dev else None,
-                    api=f"http://{settings.api.host}:{settings.api.port}" if api else None,
+                    api=api_url,
                     task_queue=temporal.task_queue,
+                    github_webhook=f"{api_url}{WEBHOOK_PATH}" if intake is not None else None,
                 )
             )
             await stop.wait()
