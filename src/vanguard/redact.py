@@ -111,6 +111,7 @@ _KEY_VALUE = re.compile(
 _PROSE_SEPARATOR = re.compile(r":[ \t]+")
 _WORD = re.compile(r"(?:[a-z]{1,19}|[A-Z][a-z]{0,18}|[A-Z]{1,19})[.:!?)]?")
 """An ordinary word: letters only, in one case (or capitalised), shorter than 20 letters."""
+_SENTENCE_GOES_ON = re.compile(r"[ \t]+[A-Za-z0-9]")
 
 
 def _key_value(match: re.Match[str]) -> str:
@@ -121,13 +122,20 @@ def _key_value(match: re.Match[str]) -> str:
     only (``unexpected``, ``Expired``) is kept. A value with a digit or a symbol, mixed case
     or 20 letters and more, a quoted value, ``=``, a longer key (``GITHUB_TOKEN: …``,
     ``X-Auth-Token: …``), a secret's or a password's value (people choose words) are masked.
+    So is a lowercase word that ends the line (``token: hunter``): a sentence goes on after
+    it, ends it with a stop, or shouts an error's name (``UNAUTHORIZED``).
     """
-    start = match.start()
+    start, value = match.start(), match[3]
     prose = (
         match[1].lower() == "token"
         and (start == 0 or match.string[start - 1].isspace())
         and _PROSE_SEPARATOR.fullmatch(match[2]) is not None
-        and _WORD.fullmatch(match[3]) is not None
+        and _WORD.fullmatch(value) is not None
+        and (
+            not value[-1].isalpha()
+            or value.isupper()
+            or _SENTENCE_GOES_ON.match(match.string, match.end()) is not None
+        )
     )
     return match[0] if prose else f"{match[1]}{match[2]}{REDACTED}"
 

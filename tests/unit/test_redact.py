@@ -183,6 +183,8 @@ def test_an_ordinary_word_after_token_colon_in_prose_is_kept(text: str) -> None:
         ('token: "unexpected"', "unexpected"),
         ('{"token": "unexpected"}', "unexpected"),
         ("token: 'hunter'", "hunter"),
+        ("token: hunterxyz", "hunterxyz"),
+        ("deploy token: Hunterxyz\nnext line", "Hunterxyz"),
         ("GITHUB_TOKEN: hunter", "hunter"),
         ("X-Auth-Token: hunter", "hunter"),
         ("github.token: hunter", "hunter"),
