@@ -2,10 +2,12 @@
 
 Healthy series: 100 of each family (normal, Poisson with mean 20, lognormal with σ 0.5,
 Student t with 4 degrees of freedom, and the forecast bench's healthy controls: wanders,
-sines and sawtooths), 20,000 samples at 5 s each. Every alert on them is false. For each
-alert level, with the shipped hold-back (``WatchRule.anomaly_after``), the bench prints the
-share of new series with a false ``anomaly`` alert in their first hour (750 samples) and the
-alerts per 10k samples from sample 10,000 on (the steady rate). For each hold-back, at the
+sines and sawtooths), 40,000 samples at 5 s each: over two days, so the detector's
+time-of-day signal starts (at sample 17,280, a day in) and outlives its young prior (a day
+more). Every alert on them is false. For each alert level, with the shipped hold-back
+(``WatchRule.anomaly_after``), the bench prints the share of new series with a false
+``anomaly`` alert in their first hour (750 samples) and the alerts per 10k samples from
+sample 10,000 on (the steady rate). For each hold-back, at the
 shipped level, it prints the first-hour share and the share in the first 3 hours, and what
 the hold-back costs: a series with a real anomaly (its level jumps by 8 standard deviations,
 or its noise grows fourfold) at a given age, and the share of those alerted within an hour.
@@ -17,7 +19,7 @@ Alerts are raised as the watch raises them (``anomaly_alerts``: from the rule's 
 and ``anomaly_after``, at most one per ``COOLDOWN_S``), from the detector's scores computed
 in one batch; a unit test checks them against ``watch.step_many``.
 
-    .venv/bin/python bench/bench_anomaly_level.py [--series 100] [--samples 20000]
+    .venv/bin/python bench/bench_anomaly_level.py [--series 100] [--samples 40000]
         [--levels 0.1,0.3,0.5,0.7,0.95] [--holdbacks 0,100,200,300,400,600] [--seed-offset 0]
 """
 
@@ -180,7 +182,7 @@ def parse_floats(text: str) -> list[float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--series", type=int, default=100, help="series of each family")
-    parser.add_argument("--samples", type=int, default=20_000, help="samples of each series")
+    parser.add_argument("--samples", type=int, default=40_000, help="samples of each series")
     parser.add_argument("--levels", default="0.1,0.3,0.5,0.7,0.95")
     parser.add_argument("--holdbacks", default="0,100,200,300,400,600")
     parser.add_argument("--seed-offset", type=int, default=0)

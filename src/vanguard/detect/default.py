@@ -10,7 +10,8 @@ of any scale or noise level:
   ``context_prior_span`` samples after its warm-up that maximum counts as at least
   ``context_prior``: learnt over so few samples, it is beaten by a young series' own turns;
 * **time of day**: the same novelty for (two-hour bucket of the day, value bin), once a
-  full day has been seen (needs ``t``);
+  full day has been seen (needs ``t``). Its maximum, too, counts as at least ``day_prior``
+  for ``day_prior_span`` seconds after the signal starts (at ``day_start``);
 * **surprise**: the error of a one-step forecast (an EWMA), relative to its usual size on a
   log scale, averaged over the last few dozen samples and compared, as a z-score, with its
   own long-run mean and spread (an anomaly likelihood). It sees what novelty cannot: a
@@ -39,10 +40,11 @@ import base64
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -88,6 +90,8 @@ class DefaultParams(BaseModel):
     day_alpha: float = Field(default=0.3, gt=0.0, le=1.0)
     day_warmup: int = Field(default=600, ge=1, le=1_000_000)
     day_span: float = Field(default=86400.0, ge=0.0, le=365 * 86400.0)
+    day_prior: float = Field(default=0.3, ge=0.0, le=1.0)
+    day_prior_span: float = Field(default=86400.0, ge=0.0, le=365 * 86400.0)
     error_alpha: float = Field(default=0.1, gt=0.0, le=1.0)
     error_span: float = Field(default=1000.0, ge=1.0, le=1e7)
     surprise_alpha: float = Field(default=0.035, gt=0.0, le=1.0)
@@ -133,6 +137,7 @@ class BatchState:
     day_seen: U8
     day_nov: F64
     day_max: F64
+    day_start: F64
     pred: F64
     err: F64
     sur: F64
@@ -162,6 +167,7 @@ class BatchState:
             day_seen=np.zeros((size, (params.day_codes + 7) // 8), dtype=np.uint8),
             day_nov=z.copy(),
             day_max=z.copy(),
+            day_start=np.full(size, np.nan),
             pred=z.copy(),
             err=z.copy(),
             sur=z.copy(),
@@ -202,6 +208,8 @@ class DefaultState(BaseModel):
     day_seen: str = ""
     day_nov: float = 0.0
     day_max: float = 0.0
+    day_start: float | None = None
+    """When the time-of-day signal started (epoch seconds), which its young prior reads."""
     pred: float = 0.0
     err: float = 0.0
     sur: float = 0.0
@@ -209,6 +217,17 @@ class DefaultState(BaseModel):
     sur_var: float = 0.0
     armed: float = 1.0
     hold: float = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _date_a_started_day_signal(cls, data: Any) -> Any:
+        """A state saved before ``day_start`` still loads. If its time-of-day signal has
+        learnt a maximum, the signal is dated from the series' first sample (``t_first``), so
+        it is old and keeps scoring as before; otherwise its age counts from its next ready
+        sample, as in a new series."""
+        if isinstance(data, dict) and "day_start" not in data and data.get("day_max"):
+            return {**data, "day_start": data.get("t_first")}
+        return data
 
     def to_batch(self, params: DefaultParams = DEFAULT_PARAMS) -> BatchState:
         return DefaultState.stack((self,), params)
@@ -234,6 +253,7 @@ class DefaultState(BaseModel):
             _unpack(st.day_seen, batch.day_seen[i])
             batch.nov[i], batch.nov_max[i], batch.hold[i] = st.nov, st.nov_max, st.hold
             batch.day_nov[i], batch.day_max[i] = st.day_nov, st.day_max
+            batch.day_start[i] = np.nan if st.day_start is None else st.day_start
             batch.pred[i], batch.err[i], batch.sur[i] = st.pred, st.err, st.sur
             batch.sur_mu[i], batch.sur_var[i], batch.armed[i] = st.sur_mu, st.sur_var, st.armed
             batch.t_first[i] = np.nan if st.t_first is None else st.t_first
@@ -261,6 +281,9 @@ class DefaultState(BaseModel):
             day_seen=_pack(batch.day_seen[index]),
             day_nov=float(batch.day_nov[index]),
             day_max=float(batch.day_max[index]),
+            day_start=(
+                float(batch.day_start[index]) if np.isfinite(batch.day_start[index]) else None
+            ),
             pred=float(batch.pred[index]),
             err=float(batch.err[index]),
             sur=float(batch.sur[index]),
@@ -363,11 +386,14 @@ def _step(state: BatchState, x: F64, params: DefaultParams, t: F64 | None) -> F6
         state.t_first = np.where(day_ok & np.isnan(state.t_first), tt, state.t_first)
         covered = tt - state.t_first >= params.day_span
         day_ready = day_ok & (state.n >= params.day_warmup) & covered
+        state.day_start = np.where(day_ready & np.isnan(state.day_start), tt, state.day_start)
+        day_young = day_ready & (tt - state.day_start < params.day_prior_span)
+        day_known = np.maximum(
+            np.maximum(state.day_max, np.where(day_young, params.day_prior, 0.0)), 1e-3
+        )
         day_score = np.where(
             day_ready & (state.n >= params.day_warmup + params.learn_after),
-            np.clip(
-                (day_nov / np.maximum(state.day_max, 1e-3) - 1.0) / params.novelty_scale, 0.0, 1.0
-            ),
+            np.clip((day_nov / day_known - 1.0) / params.novelty_scale, 0.0, 1.0),
             0.0,
         )
         score = np.maximum(score, day_score)

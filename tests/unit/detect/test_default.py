@@ -126,6 +126,110 @@ def test_once_the_young_prior_lapses_new_patterns_are_news_again() -> None:
     assert scores[1] == 1.0
 
 
+def healthy_noise(series: int, n: int, step_s: float = 300.0) -> tuple[np.ndarray, np.ndarray]:
+    """Normal noise, one row a series: healthy, so every alert on it is false."""
+    rng = np.random.default_rng(21)
+    t = 1.7e9 + step_s * np.arange(n)
+    return rng.normal(50.0, 5.0, (series, n)), np.broadcast_to(t, (series, n)).copy()
+
+
+def test_healthy_noise_does_not_alert_when_the_time_of_day_signal_starts() -> None:
+    """At 5 minutes a sample the time-of-day signal starts at sample 600. Its maximum then
+    rests on a few samples (or none), and the next new (hour, level) pair, which healthy
+    noise gives within hours, beat it at full score (with ``day_prior`` 0, as before); the
+    young prior holds it below the watch's alert level."""
+    x, t = healthy_noise(20, 1500)
+    start = DEFAULT_PARAMS.day_warmup
+    before = score_batch(x, DefaultParams(day_prior=0.0), times=t)
+    alerted = (before[:, start:] >= ANOMALY_ALERT_SCORE).any(axis=1)
+    assert alerted.sum() >= 10
+    without_day = score_batch(x, DefaultParams(day_buckets=0), times=t)
+    assert without_day[:, start:].max() < ANOMALY_ALERT_SCORE
+    assert score_batch(x, times=t)[:, start:].max() < ANOMALY_ALERT_SCORE
+
+
+def test_day_prior_or_its_span_at_zero_gives_the_signal_as_before() -> None:
+    x, t = healthy_noise(4, 1200)
+    off = score_batch(x, DefaultParams(day_prior=0.0), times=t)
+    assert np.array_equal(score_batch(x, DefaultParams(day_prior_span=0.0), times=t), off)
+    assert not np.array_equal(score_batch(x, times=t), off)
+
+
+def hourly_cycle(n: int, at: int, run: int, step_s: float = 300.0) -> tuple[np.ndarray, np.ndarray]:
+    """A daily cycle between 30 and 70 with a little noise, 5 minutes a sample, whose sample
+    ``at`` is at 6 a.m., its peak. From ``at`` on, ``run`` values step up from 30: levels
+    inside the range, each in its own bin and never seen at this time of day."""
+    rng = np.random.default_rng(17)
+    t = 1.7e9 + step_s * np.arange(n) - step_s * at + (21600.0 - 1.7e9 % 86400.0)
+    x = 50.0 + 20.0 * np.sin(2 * np.pi * t / 86400.0) + rng.normal(0.0, 0.3, n)
+    x[at : at + run] = 30.0 + 4.5 * np.arange(run)
+    return x, t
+
+
+def test_a_young_time_of_day_signal_holds_back_one_new_pair_not_a_run() -> None:
+    """While the time-of-day signal is young, one level new at this hour scores below the
+    alert level (it was news before the prior); four in a row are still news."""
+    at = DEFAULT_PARAMS.day_warmup + 69
+    x, t = hourly_cycle(at + 100, at, 1)
+    assert score_batch(x, times=t)[0][at] < ANOMALY_ALERT_SCORE
+    assert score_batch(x, DefaultParams(day_prior=0.0), times=t)[0][at] == 1.0
+    x, t = hourly_cycle(at + 100, at, 4)
+    assert score_batch(x, times=t)[0][at : at + 4].max() >= ANOMALY_ALERT_SCORE
+
+
+def test_once_the_day_prior_lapses_the_signal_scores_as_before() -> None:
+    """``day_prior_span`` after the signal starts, the scores are those the signal gave
+    without the prior, bit for bit."""
+    p = DEFAULT_PARAMS
+    lapsed = p.day_warmup + int(p.day_prior_span / 300.0) + 1
+    at = lapsed + 69
+    x, t = hourly_cycle(at + 100, at, 1)
+    scores = score_batch(x, times=t)[0]
+    before = score_batch(x, DefaultParams(day_prior=0.0), times=t)[0]
+    assert not np.array_equal(scores, before)
+    assert np.array_equal(scores[lapsed:], before[lapsed:])
+
+
+def test_a_state_saved_before_the_day_prior_loads_with_the_signal_dated() -> None:
+    """A state from before ``day_start`` loads. A time-of-day signal that has learnt a
+    maximum is dated from the series' first sample, so it scores on as before, not young
+    again; one that has not (not started, or nothing new since) starts its young span at
+    its next ready sample, as in a new series."""
+    x, t = noisy_daily(1500, 14)
+    x[1300] -= 30.0
+    states = []
+    state = DefaultState()
+    for xi, ti in zip(x[:650].tolist(), t[:650].tolist(), strict=True):
+        state, _ = default_step(state, xi, ti)
+        states.append(state)
+    started = states[-1]
+    assert started.day_start is not None
+    assert started.day_max > 0.0
+    saved = started.model_dump(mode="json")
+    del saved["day_start"]
+    loaded = DefaultState.model_validate_json(json.dumps(saved))
+    assert loaded.day_start == started.t_first
+    assert loaded.model_copy(update={"day_start": started.day_start}) == started
+    as_before = DefaultParams(day_prior=0.0)
+    outs = []
+    for st, params in ((loaded, DEFAULT_PARAMS), (started, as_before)):
+        scores = []
+        for xi, ti in zip(x[650:].tolist(), t[650:].tolist(), strict=True):
+            st, s = default_step(st, xi, ti, params)
+            scores.append(s)
+        outs.append(scores)
+    assert outs[0] == outs[1]
+
+    young = states[DEFAULT_PARAMS.day_warmup - 10]
+    assert young.day_start is None
+    saved = young.model_dump(mode="json")
+    del saved["day_start"]
+    assert DefaultState.model_validate(saved) == young
+    quiet = started.model_dump(mode="json") | {"day_max": 0.0}
+    del quiet["day_start"]
+    assert DefaultState.model_validate(quiet).day_start is None
+
+
 @pytest.mark.parametrize(
     ("level", "jump"), [(0.0, 1e300), (1e300, 0.0), (1e300, -1e300), (1e-300, 0.0), (0.0, 1e-300)]
 )
@@ -218,3 +322,7 @@ def test_params_are_bounded() -> None:
         DefaultParams(context_prior=1.5)
     with pytest.raises(ValueError, match="context_prior_span"):
         DefaultParams(context_prior_span=-1)
+    with pytest.raises(ValueError, match="day_prior"):
+        DefaultParams(day_prior=-0.1)
+    with pytest.raises(ValueError, match="day_prior_span"):
+        DefaultParams(day_prior_span=-1.0)
