@@ -34,15 +34,7 @@ from vanguard.ci.alerts import failure_alert, retry_evidence
 from vanguard.ci.client import GitHubApi
 from vanguard.ci.config import GitHubConfig, canonical_repository
 from vanguard.ci.events import Delivery, Rejected, WorkflowJob, WorkflowRun, parse_delivery
-from vanguard.ci.healing import (
-    FailureClass,
-    FailureSighting,
-    HealKind,
-    HealPlan,
-    StormVerdict,
-    detect_storm,
-    plan_heal,
-)
+from vanguard.ci.healing import FailureClass, HealKind, HealPlan, StormVerdict, plan_heal
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.reading import Baseline, read_run
 from vanguard.ci.records import STALE_RECEIVED, CiRepo
@@ -417,31 +409,21 @@ class CiIntake:
         )
         explanation, job, baseline = reading.explanation, reading.job, reading.baseline
         finished = run.updated_at or self.clock()
-        window = timedelta(seconds=self.config.healing.storm_window_s)
         evidence = self._storm_evidence(explanation)
 
-        def record(repo: CiRepo) -> tuple[bool, list[FailureSighting]]:
+        def record(repo: CiRepo) -> tuple[bool, StormVerdict | None]:
             repo.record_attempt(
                 self._attempt(repository, default_branch, run, explanation.retryable),
                 category=explanation.category,
                 fingerprint=explanation.fingerprint,
                 handled=False,
             )
-            rows = [repo.triage(name, explanation.fingerprint) for name in names]
-            ignored = any(row is not None and row.ignored for row in rows)
-            sightings = repo.sightings(explanation.fingerprint, finished - window)
-            return ignored, sightings if evidence else []
+            ignored = repo.ignored(names, explanation.fingerprint)
+            healing = self.config.healing
+            storm = repo.storm(explanation.fingerprint, finished, healing) if evidence else None
+            return ignored, storm
 
-        ignored, sightings = await self._with_ci(record)
-        storm = None
-        if evidence:
-            storm = detect_storm(
-                sightings,
-                explanation.fingerprint,
-                finished,
-                min_repositories=self.config.healing.storm_repositories,
-                window_s=self.config.healing.storm_window_s,
-            )
+        ignored, storm = await self._with_ci(record)
         category = self.taxonomy.get(explanation.category)
         plan = plan_heal(
             FailureClass(
