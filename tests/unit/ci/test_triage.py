@@ -60,6 +60,17 @@ def test_outage_and_flaky_issues_say_so() -> None:
     assert "ci:flaky" in flaky.labels
 
 
+def test_an_outage_issue_does_not_invite_a_retry_of_every_repository() -> None:
+    """One comment must not re-run an outage's repositories: its issue says what an ignore
+    does there and that nothing is re-run from it."""
+    outage = render_issue(FACTS.model_copy(update={"outage_repositories": ("a/b", "c/d")}), ())
+    footer = outage.body.split("\n")[-2]
+    assert "re-run the latest failed run" not in footer
+    assert "`/vanguard ignore`" in footer
+    assert "neither commented on nor reopened" in footer
+    assert "Nothing is re-run from this issue" in footer
+
+
 def test_other_candidates_are_listed_apart_and_the_headline_names_the_best_line() -> None:
     facts = FACTS.model_copy(
         update={
