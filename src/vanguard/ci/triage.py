@@ -89,6 +89,8 @@ MARKER = "<!-- vanguard -->"
 """Ends everything Vanguard posts: a comment carrying it is never taken as a command."""
 
 _MENTION = re.compile(r"@(?=[\w-])")
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>'\"]+?(?=[.,;:!?)]*(?:[\s<>'\"]|$))")
+"""A URL up to the space or quote after it, its trailing punctuation left to the sentence."""
 
 
 def _clip(text: str) -> str:
@@ -101,9 +103,19 @@ def _plain(text: str) -> str:
     """Text from a log or a payload outside a code block: no mention pings anybody.
 
     ``@name`` and ``@org/team`` get a zero-width space after the ``@``; backticks are
-    replaced as in code blocks.
+    replaced as in code blocks. A URL is kept as it was, so it can still be copied
+    (``https://user:[REDACTED]@host``); one holding an ``@`` goes in a code span instead,
+    where nothing is a mention either.
     """
-    return _MENTION.sub("@\u200b", _clip(text))
+    clipped = _clip(text)
+    kept: list[str] = []
+    end = 0
+    for url in _URL.finditer(clipped):
+        kept.append(_MENTION.sub("@\u200b", clipped[end : url.start()]))
+        kept.append(f"`{url.group()}`" if "@" in url.group() else url.group())
+        end = url.end()
+    kept.append(_MENTION.sub("@\u200b", clipped[end:]))
+    return "".join(kept)
 
 
 def render_comment(
@@ -216,9 +228,16 @@ def _commands(facts: TriageFacts) -> str:
             "`/vanguard retry` lifts that. Nothing is re-run from this issue: re-run each "
             "repository's failed run once the outage is over."
         )
+    if facts.retryable:
+        return (
+            "Comment `/vanguard retry` to re-run the latest failed run, or `/vanguard ignore` "
+            "to stop re-running this fingerprint, commenting here and reopening this issue "
+            "(authorised users only)."
+        )
     return (
-        "Comment `/vanguard retry` to re-run the latest failed run, or `/vanguard ignore` "
-        "to stop re-running this fingerprint (authorised users only)."
+        "Comment `/vanguard retry` to re-run the latest failed run all the same (this class "
+        "is never re-run otherwise), or `/vanguard ignore` to stop commenting here and "
+        "reopening this issue (authorised users only)."
     )
 
 
