@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -14,16 +17,17 @@ from tests.servers.prism import PrismServer
 from vanguard.api import create_app
 from vanguard.api.github import WEBHOOK_PATH, install_github
 from vanguard.ci.client import build_github_api
-from vanguard.ci.config import GitHubConfig
+from vanguard.ci.config import GitHubConfig, HealingConfig
 from vanguard.ci.intake import CiIntake
 from vanguard.config import Settings, TemporalConfig, VerificationConfig
 from vanguard.decide import PolicyConfig
+from vanguard.engine.activities import apply_key
 from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.runtime import build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.model import Alert, OutcomeStatus
 from vanguard.notify import MemoryNotifier
-from vanguard.store import IncidentRecord, IncidentRepo
+from vanguard.store import AuditLog, IncidentRecord, IncidentRepo, PauseRepo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -154,3 +158,78 @@ async def test_compile_failure_opens_an_issue_and_is_never_rerun(
     link = f"https://github.com/{REPO}/actions/runs/777002"
     assert "#777002 attempt 1 at `" in issue["body"]
     assert f": {link}\n" in issue["body"], "the issue links the failed run"
+
+
+async def test_a_pause_during_the_backoff_stops_the_rerun(
+    prism: PrismServer,
+    temporal_address: str,
+    task_queue: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen live: the gates passed, a person paused automation during the re-run's backoff,
+    and the re-run was POSTed 18 s later. The wait now comes first: declined, no POST."""
+    monkeypatch.setenv("VANGUARD_TEST_GH_TOKEN", "ghs_e2e_token_value")
+    prism.logs.body = log_bytes("network_econnreset")
+    prism.proxy.runs[777003] = {"run_attempt": 1, "status": "completed", "conclusion": "failure"}
+    base = _settings(tmp_path, prism, temporal_address, task_queue)
+    assert base.github is not None
+    github = base.github.model_copy(update={"healing": HealingConfig(max_wait_s=60)})
+    settings = base.model_copy(update={"github": github})
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    waiting, release = threading.Event(), threading.Event()
+
+    def held_backoff(seconds: float) -> None:
+        waiting.set()
+        assert release.wait(30), "the test let the backoff end"
+
+    runtime.activities.sleep = held_backoff
+    client = await connect(temporal_address)
+
+    async def starter(alert: Alert) -> tuple[str, bool]:
+        incident_id, handle = await start_remediation(
+            client, alert, task_queue=task_queue, window_s=1
+        )
+        return incident_id, handle is not None
+
+    app = create_app(runtime.store, starter=starter)
+    intake = CiIntake(runtime.store, build_github_api(github), github, starter)
+    install_github(app, intake, SECRET)
+    body = failed_run(REPO, 777003)
+    body["workflow_run"]["updated_at"] = datetime.now(UTC).isoformat()
+    raw = json.dumps(body).encode()
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://vanguard") as http:
+                answer = await http.post(
+                    WEBHOOK_PATH, content=raw, headers=headers("workflow_run", raw)
+                )
+            assert answer.status_code == 202, answer.text
+            assert "rerun" in answer.json()["reason"]
+            assert await asyncio.to_thread(waiting.wait, 60), "the re-run never waited"
+            with runtime.store.session() as session:
+                PauseRepo(session).pause(
+                    service=None,
+                    reason="registry maintenance",
+                    by="erin",
+                    now=datetime.now(UTC),
+                )
+            release.set()
+            (incident,) = await wait_for_incidents(runtime.store, 1, timeout_s=90)
+        with runtime.store.session() as session:
+            record = IncidentRepo(session).get_record(incident.incident_id)
+            kinds = [e.kind for e in AuditLog(session).entries(incident.incident_id)]
+        fence = runtime.activities.ledger.get(apply_key(incident.incident_id))
+    finally:
+        release.set()
+        runtime.close()
+    assert record is not None
+    assert record.outcome is not None
+    assert record.outcome.status is OutcomeStatus.declined, record.outcome.reason
+    assert "automation paused on every service by erin" in record.outcome.reason
+    assert record.actions == ()
+    assert "decision.withheld" in kinds
+    assert fence is not None
+    assert fence.fenced
+    assert prism.proxy.sent("POST", "/rerun-failed-jobs") == []

@@ -7,6 +7,12 @@ before any side effect: a retried or replayed activity returns the recorded resu
 attempt that crashed half-way is reconciled against the state observed before it. A
 workflow that stopped waiting for an action fences its key when the ledger shows it never
 began, so an attempt still running somewhere cannot begin it afterwards.
+
+Two optional hooks let an adapter shape when the engine acts: ``Deferred.due`` names a time
+before which its action must not run (a re-run's backoff), and ``Withdrawable.unwanted``
+says why an approved action is no longer wanted. The engine waits first and asks both
+before it runs the gates again, so whatever happened during the wait (a pause, an ignore,
+an outage) stops the action, and nothing is begun in the ledger until then.
 """
 
 from __future__ import annotations
@@ -29,10 +35,13 @@ from vanguard.model import (
 
 __all__ = [
     "FENCE_ACTION",
+    "MAX_DUE_S",
     "Adapter",
+    "Deferred",
     "Ledger",
     "LedgerEntry",
     "MemoryLedger",
+    "Withdrawable",
     "begin_once",
     "cannot_undo",
     "fence_result",
@@ -169,6 +178,34 @@ class Adapter(Protocol):
     def verify(self, result: ActionResult) -> Check: ...
 
     def rollback(self, request: RollbackRequest) -> ActionResult: ...
+
+
+MAX_DUE_S = 270.0
+"""The longest an action may wait for its ``due`` time: the wait runs inside the apply
+activity, whose 5-minute timeout must still leave time for the checks and the action."""
+
+
+@runtime_checkable
+class Deferred(Protocol):
+    """An adapter whose action must not run before a time the engine waits for."""
+
+    def due(self, request: ActionRequest) -> datetime | None:
+        """The time before which ``request`` must not be applied, or ``None`` (at once).
+
+        Derived from the request's incident (its alert's time), not from when it is asked,
+        so an activity retried after a crash during the wait waits only what is left.
+        """
+        ...
+
+
+@runtime_checkable
+class Withdrawable(Protocol):
+    """An adapter that can tell an approved action is no longer wanted."""
+
+    def unwanted(self, request: ActionRequest) -> str | None:
+        """Why ``request`` should not be applied any more, or ``None``; read after the
+        wait, right before the gates run again. It must change nothing."""
+        ...
 
 
 def validate_params(model: type[P], kind: str, raw: Mapping[str, JsonValue]) -> P:

@@ -7,7 +7,9 @@ pattern's remedy needs no per-run parameters. Both go through the ``Ledger``: a 
 returns its recorded result; a re-run reads the run right before its POST and claims the
 attempt for one key, so neither a worker killed between the POST and the record, nor a
 person's re-run during the backoff, nor a second incident of the same attempt re-runs it
-twice; a begun triage finds the issue its key opened (recorded before anything else) and
+twice. The re-run's backoff is waited by the engine (``due``), before it runs the gates
+again and asks ``unwanted`` whether the fingerprint was ignored or became an outage
+meanwhile; a begun triage finds the issue its key opened (recorded before anything else) and
 neither comments on it nor forgets that it can be closed. Both kinds share one
 ``GitHubContext``.
 
@@ -19,7 +21,6 @@ new attempt but cannot restore the old one); an issue Vanguard created is undone
 from __future__ import annotations
 
 import logging
-import time
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from vanguard.act.base import Adapter, Ledger, begin_once, cannot_undo, validate_params
 from vanguard.ci.client import GitHubApi, build_github_api
-from vanguard.ci.config import GitHubConfig
+from vanguard.ci.config import GitHubConfig, HealingConfig, canonical_repository
 from vanguard.ci.triage import (
     MARKER,
     RunLink,
@@ -447,7 +448,12 @@ def _texts(alert: Alert, name: str) -> tuple[str, ...]:
 
 
 class GitHubRerunAdapter:
-    """``github.rerun``: re-run the failed jobs of the alert's run, once per key, after backoff."""
+    """``github.rerun``: re-run the failed jobs of the alert's run, once per key, after backoff.
+
+    The backoff is not waited here: ``due`` says when the re-run may go, the engine waits
+    for it and then asks ``unwanted`` and the gates, so a pause, a ``/vanguard ignore`` or
+    an outage declared during the wait stops the re-run.
+    """
 
     kind: ClassVar[str] = "github.rerun"
     params_model: ClassVar[type[BaseModel]] = GitHubRerunParams
@@ -460,9 +466,8 @@ class GitHubRerunAdapter:
         alerts: AlertLookup,
         keeper: IssueKeeper,
         store: Callable[[], Store],
-        max_wait_s: Callable[[], float],
+        healing: Callable[[], HealingConfig],
         clock: Callable[[], datetime] = utcnow,
-        sleep: Callable[[float], None] = time.sleep,
         context: GitHubContext | None = None,
     ) -> None:
         self.context = context
@@ -471,9 +476,8 @@ class GitHubRerunAdapter:
         self.alerts = alerts
         self.keeper = keeper
         self.store = store
-        self.max_wait_s = max_wait_s
+        self.healing = healing
         self.clock = clock
-        self.sleep = sleep
 
     def _alert(self, incident_id: str) -> Alert:
         alert = self.alerts(incident_id)
@@ -494,17 +498,59 @@ class GitHubRerunAdapter:
             steps.append(f"update the issue of fingerprint {alert.labels.get('fingerprint')}")
         return Plan(action=self.kind, target=request.target, steps=tuple(steps), undoable=False)
 
+    def due(self, request: ActionRequest) -> datetime | None:
+        """The failure's time plus its backoff, at most ``max_wait_s`` (the pattern's, else
+        ``healing.max_wait_s``); ``None`` without a backoff (a ``/vanguard retry``)."""
+        params = validate_params(GitHubRerunParams, self.kind, request.params)
+        alert = self._alert(request.incident_id)
+        try:
+            backoff = float(alert.labels.get("backoff_s", "0") or 0)
+        except ValueError:
+            backoff = 0.0
+        cap = params.max_wait_s if params.max_wait_s is not None else self.healing().max_wait_s
+        wait = min(backoff, cap)
+        return alert.detected_at + timedelta(seconds=wait) if wait > 0 else None
+
+    def unwanted(self, request: ActionRequest) -> str | None:
+        """Why the re-run is no longer wanted after its backoff, or ``None``.
+
+        A ``/vanguard ignore`` of the fingerprint in the repository stops it; so does the
+        fingerprint failing by now in ``storm_repositories`` repositories (the intake's
+        verdict, ``CiRepo.storm``, read at this time): an outage is reported once, in one
+        issue, not re-run repository by repository. A re-run a person asked for with
+        ``/vanguard retry`` overrides the storm, as it did when it was asked for.
+        """
+        alert = self._alert(request.incident_id)
+        fingerprint = alert.labels.get("fingerprint")
+        if not fingerprint:
+            return None
+        repository = alert.service_name
+        names = dict.fromkeys([canonical_repository(repository), repository])
+        with self.store().session() as session:
+            ci = _ci_repo(session)
+            if ci.ignored(names, fingerprint):
+                return (
+                    f"fingerprint {fingerprint} is ignored in {repository} (a /vanguard ignore "
+                    "command); the run is not re-run"
+                )
+            if alert.labels.get("requested_by"):
+                return None
+            storm = ci.storm(fingerprint, self.clock(), self.healing())
+        if storm.storm:
+            return f"{storm.reason}; the run is not re-run, the outage has its own incident"
+        return None
+
     def apply(self, request: ActionRequest) -> ActionResult:
         """Re-run the run's failed jobs unless its attempt was re-run already.
 
-        Just before the POST (after the backoff) the run is read: a newer attempt, or a run
-        not completed, means it was re-run meanwhile (by a person, or before this key was
-        interrupted), and another POST would start an attempt too many or be refused. Each
-        attempt is also claimed in the ledger for one key, so two incidents of one attempt
-        (two ``/vanguard retry`` comments, a retry during an automatic re-run's backoff)
-        re-run it once.
+        Just before the POST (after the backoff, which the engine waits) the run is read: a
+        newer attempt, or a run not completed, means it was re-run meanwhile (by a person, or
+        before this key was interrupted), and another POST would start an attempt too many or
+        be refused. Each attempt is also claimed in the ledger for one key, so two incidents
+        of one attempt (two ``/vanguard retry`` comments, a retry during an automatic re-run's
+        backoff) re-run it once.
         """
-        params = validate_params(GitHubRerunParams, self.kind, request.params)
+        validate_params(GitHubRerunParams, self.kind, request.params)
         key = request.idempotency_key
         entry = self.ledger.get(key)
         if entry is not None and entry.result is not None:
@@ -523,7 +569,6 @@ class GitHubRerunAdapter:
             finished = begin_once(self.ledger, key, before)
             if finished is not None:
                 return finished
-        self._wait_backoff(alert, params)
         current = api.get_run(repository, run_id)
         holder = self._claim_attempt(repository, run_id, attempt, request)
         if holder is not None:
@@ -578,17 +623,6 @@ class GitHubRerunAdapter:
         if held is None or held.before.get("key") == request.idempotency_key:
             return None
         return str(held.before.get("incident_id") or held.before.get("key"))
-
-    def _wait_backoff(self, alert: Alert, params: GitHubRerunParams) -> None:
-        try:
-            backoff = float(alert.labels.get("backoff_s", "0") or 0)
-        except ValueError:
-            backoff = 0.0
-        cap = params.max_wait_s if params.max_wait_s is not None else self.max_wait_s()
-        due = alert.detected_at.timestamp() + backoff
-        wait = min(cap, due - self.clock().timestamp())
-        if wait > 0:
-            self.sleep(wait)
 
     def _finish(
         self,
@@ -804,7 +838,7 @@ def github_adapters(context: GitHubContext, ledger: Ledger) -> dict[str, Adapter
             alerts=context.alert,
             keeper=keeper,
             store=context.store,
-            max_wait_s=lambda: context.config().healing.max_wait_s,
+            healing=lambda: context.config().healing,
             context=context,
         ),
         GitHubTriageAdapter.kind: GitHubTriageAdapter(

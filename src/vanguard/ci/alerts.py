@@ -17,7 +17,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from vanguard.ci.healing import HealKind, HealPlan, StormVerdict
+from vanguard.ci.healing import HealKind, HealPlan, StormVerdict, outage_home
 from vanguard.diagnose.cilog import ExplainedLine, Explanation
 from vanguard.diagnose.taxonomy import Taxonomy
 from vanguard.model import Alert, EvidencePoint, Severity
@@ -181,7 +181,7 @@ def failure_alert(
     if outage and storm is not None:
         attributes["outage_repositories"] = list(storm.repositories)
         alert_id = f"github-outage:{explanation.fingerprint}:{storm.window_start:%Y%m%dT%H%M%S}"
-        service = outage_repository or storm.repositories[0]
+        service = outage_home(storm, outage_repository)
         summary = (
             f"CI outage: {explanation.category} failing in {len(storm.repositories)} "
             f"repositories ({explanation.fingerprint})"

@@ -5,7 +5,9 @@ repositories within a window and calls it an outage: re-running N repositories i
 registry only burns budgets and hides the one thing worth saying. ``plan_heal`` turns a
 failure class into one of four answers: re-run (retryable classes, bounded attempts with
 exponential backoff), triage (deterministic failures are never re-run), outage, or nothing.
-A class that must not be hidden (``report``, e.g. flaky tests) is re-run *and* tracked.
+A class that must not be hidden (``report``, e.g. flaky tests) is re-run *and* tracked. A
+``/vanguard ignore`` wins over everything, an outage included: nothing is re-run, commented
+or reopened for an ignored fingerprint.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "StormVerdict",
     "backoff_s",
     "detect_storm",
+    "outage_home",
     "plan_heal",
 ]
 
@@ -98,6 +101,12 @@ def detect_storm(
     )
 
 
+def outage_home(storm: StormVerdict, outage_repository: str | None) -> str:
+    """Where an outage's issue is filed: ``outage_repository`` when set, else the first
+    failing repository by name."""
+    return outage_repository or storm.repositories[0]
+
+
 class FailureClass(_Frozen):
     """What the taxonomy says about a failure category (see ``vanguard.diagnose.taxonomy``)."""
 
@@ -140,18 +149,25 @@ def plan_heal(
     ignored: bool,
     config: HealingConfig,
 ) -> HealPlan:
-    """Decide re-run / triage / outage / nothing for one failed run (attempt ``run_attempt``)."""
+    """Decide re-run / triage / outage / nothing for one failed run (attempt ``run_attempt``).
+
+    ``ignored`` comes first: an ignored fingerprint in a storm is neither re-run nor
+    reported again (no comment on the outage issue, no reopening it).
+    """
     done = max(0, run_attempt - 1)
     limit = min(failure.max_attempts, config.max_attempts) if failure.retryable else 0
-    if storm is not None and storm.storm:
-        return HealPlan(kind=HealKind.outage, reason=storm.reason, reruns_done=done, max_reruns=0)
     if ignored:
+        reason = f"fingerprint ignored by a /vanguard ignore command ({failure.category})"
+        if storm is not None and storm.storm:
+            reason += f"; {storm.reason}"
         return HealPlan(
             kind=HealKind.none,
-            reason=f"fingerprint ignored by a /vanguard ignore command ({failure.category})",
+            reason=reason,
             reruns_done=done,
             max_reruns=limit,
         )
+    if storm is not None and storm.storm:
+        return HealPlan(kind=HealKind.outage, reason=storm.reason, reruns_done=done, max_reruns=0)
     if failure.category == "cancelled":
         return HealPlan(
             kind=HealKind.none, reason="the run was cancelled", reruns_done=done, max_reruns=0

@@ -10,7 +10,9 @@ each against the last passing run's (``vanguard.ci.reading``: streamed with boun
 fetched only once the run has completed), checked for a
 storm across repositories, planned by class (``plan_heal``) and handed to the engine as an
 ``Alert``; the engine's gates and the GitHub adapters do the rest. ``/vanguard retry|ignore``
-comments on a triage issue are obeyed only from authorised users.
+comments on a triage issue are obeyed only from authorised users. On an outage's issue an
+ignore holds for the outage (every repository failing with its fingerprint while it lasts),
+and a retry re-runs nothing: one comment must not re-run every repository of an outage.
 
 Store work runs in worker threads (``_in_thread``): the event loop is shared with the API's
 other requests and with each delivery's claim renewal, and a slow store (PostgreSQL under
@@ -36,18 +38,17 @@ from vanguard.ci.config import GitHubConfig, canonical_repository
 from vanguard.ci.events import Delivery, Rejected, WorkflowJob, WorkflowRun, parse_delivery
 from vanguard.ci.healing import (
     FailureClass,
-    FailureSighting,
     HealKind,
     HealPlan,
     StormVerdict,
-    detect_storm,
+    outage_home,
     plan_heal,
 )
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.reading import Baseline, read_run
 from vanguard.ci.records import STALE_RECEIVED, CiRepo
 from vanguard.ci.tables import CiTriageRow
-from vanguard.ci.triage import Command, is_authorised, parse_command
+from vanguard.ci.triage import Command, is_authorised, is_outage_issue, parse_command
 from vanguard.clock import utcnow
 from vanguard.diagnose.cilog import Explanation
 from vanguard.diagnose.taxonomy import Heal, Taxonomy, builtin_taxonomy
@@ -417,31 +418,25 @@ class CiIntake:
         )
         explanation, job, baseline = reading.explanation, reading.job, reading.baseline
         finished = run.updated_at or self.clock()
-        window = timedelta(seconds=self.config.healing.storm_window_s)
         evidence = self._storm_evidence(explanation)
 
-        def record(repo: CiRepo) -> tuple[bool, list[FailureSighting]]:
+        def record(repo: CiRepo) -> tuple[bool, StormVerdict | None]:
             repo.record_attempt(
                 self._attempt(repository, default_branch, run, explanation.retryable),
                 category=explanation.category,
                 fingerprint=explanation.fingerprint,
                 handled=False,
             )
-            rows = [repo.triage(name, explanation.fingerprint) for name in names]
-            ignored = any(row is not None and row.ignored for row in rows)
-            sightings = repo.sightings(explanation.fingerprint, finished - window)
-            return ignored, sightings if evidence else []
+            fingerprint = explanation.fingerprint
+            healing = self.config.healing
+            storm = repo.storm(fingerprint, finished, healing) if evidence else None
+            ignored = repo.ignored(names, fingerprint)
+            if storm is not None and storm.storm and not ignored:
+                home = outage_home(storm, _canonical(healing.outage_repository))
+                ignored = repo.ignored([home], fingerprint)
+            return ignored, storm
 
-        ignored, sightings = await self._with_ci(record)
-        storm = None
-        if evidence:
-            storm = detect_storm(
-                sightings,
-                explanation.fingerprint,
-                finished,
-                min_repositories=self.config.healing.storm_repositories,
-                window_s=self.config.healing.storm_window_s,
-            )
+        ignored, storm = await self._with_ci(record)
         category = self.taxonomy.get(explanation.category)
         plan = plan_heal(
             FailureClass(
@@ -592,17 +587,18 @@ class CiIntake:
             return IntakeResult(delivery_id=did, status="ignored", reason="no /vanguard command")
         repo_name = canonical_repository(repository.full_name)
 
-        def fingerprint_of(repo: CiRepo) -> str | None:
+        def fingerprint_of(repo: CiRepo) -> tuple[str, str] | None:
             found = _issue_triage(repo, repository.full_name, issue.number)
-            return found[1].fingerprint if found else None
+            return (found[1].fingerprint, str(found[1].body.get("title", ""))) if found else None
 
-        fingerprint = await self._with_ci(fingerprint_of)
-        if fingerprint is None:
+        known = await self._with_ci(fingerprint_of)
+        if known is None:
             return IntakeResult(
                 delivery_id=did,
                 status="ignored",
                 reason=f"#{issue.number} is not a Vanguard triage issue: {command} ignored",
             )
+        fingerprint, title = known
         login = comment.user.login
         listed = login.lower() in {u.lower() for u in self.config.triage.authorised_users}
         if comment.user.type == "Bot" and not listed:
@@ -625,16 +621,54 @@ class CiIntake:
             return IntakeResult(
                 delivery_id=did, status="ignored", reason=f"/vanguard {command} refused: {why}"
             )
+        outage = is_outage_issue(issue.label_names, title)
         if command is Command.ignore:
             await self._with_ci(
                 lambda ci: ci.save_triage(repo_name, fingerprint, at=self.clock(), ignored=True)
             )
+            what = (
+                f"the outage of {fingerprint} is ignored: while it fails in "
+                f"{self.config.healing.storm_repositories} or more repositories, none of them "
+                f"is re-run for it and issue #{issue.number} is neither commented on nor reopened"
+                if outage
+                else f"{fingerprint} is no longer re-run, commented on or reopened"
+            )
             return IntakeResult(
                 delivery_id=did,
                 status="accepted",
-                reason=f"/vanguard ignore by {login} ({why}): {fingerprint} is no longer re-run",
+                reason=f"/vanguard ignore by {login} ({why}): {what}",
+            )
+        if outage:
+            return await self._with_ci(
+                lambda ci: self._retry_outage(ci, did, repo_name, fingerprint, login)
             )
         return await self._retry(did, repository.full_name, fingerprint, login, why)
+
+    def _retry_outage(
+        self, repo: CiRepo, did: str, repository: str, fingerprint: str, login: str
+    ) -> IntakeResult:
+        """``/vanguard retry`` on an outage's issue: lift its ignore, re-run nothing.
+
+        One comment re-running the latest failure of every repository of an outage would
+        spend each one's re-run budget against what is most likely still broken, which is
+        what storm detection is there to prevent; each repository's run is re-run from
+        GitHub, or from its own issue, once the outage is over.
+        """
+        names = _spellings(repository)
+        lifted = repo.ignored(names, fingerprint)
+        for name in names:
+            if repo.triage(name, fingerprint) is not None:
+                repo.save_triage(name, fingerprint, at=self.clock(), ignored=False)
+        said = "its /vanguard ignore is lifted; " if lifted else ""
+        return IntakeResult(
+            delivery_id=did,
+            status="accepted" if lifted else "ignored",
+            reason=(
+                f"/vanguard retry by {login} on the issue of an outage ({fingerprint}): "
+                f"{said}nothing is re-run from an outage's issue; re-run each repository's "
+                "failed run on GitHub once the outage is over"
+            ),
+        )
 
     async def _retry(
         self, did: str, full_name: str, fingerprint: str, login: str, why: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -10,8 +10,8 @@ from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vanguard.ci.config import canonical_repository
-from vanguard.ci.healing import FailureSighting
+from vanguard.ci.config import HealingConfig, canonical_repository
+from vanguard.ci.healing import FailureSighting, StormVerdict, detect_storm
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.tables import CiAttemptRow, CiTriageRow, GitHubDeliveryRow
 
@@ -203,6 +203,18 @@ class CiRepo:
             for r in rows
         ]
 
+    def storm(self, fingerprint: str, now: datetime, healing: HealingConfig) -> StormVerdict:
+        """Whether ``fingerprint`` is an outage in the window ending ``now``: the intake's
+        verdict on a failure, and the re-run's once its backoff is over."""
+        since = now - timedelta(seconds=healing.storm_window_s)
+        return detect_storm(
+            self.sightings(fingerprint, since),
+            fingerprint,
+            now,
+            min_repositories=healing.storm_repositories,
+            window_s=healing.storm_window_s,
+        )
+
     def attempts(
         self, *, repository: str | None = None, since: datetime | None = None
     ) -> list[AttemptRecord]:
@@ -249,6 +261,13 @@ class CiRepo:
 
     def triage(self, repository: str, fingerprint: str) -> CiTriageRow | None:
         return self.session.get(CiTriageRow, (repository, fingerprint))
+
+    def ignored(self, repositories: Iterable[str], fingerprint: str) -> bool:
+        """Whether a ``/vanguard ignore`` holds for ``fingerprint`` under any of these names."""
+        return any(
+            row is not None and row.ignored
+            for row in (self.triage(name, fingerprint) for name in repositories)
+        )
 
     def claim_triage(
         self,

@@ -16,12 +16,14 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "OUTAGE_LABEL",
     "PERMISSION_RANK",
     "Command",
     "IssueDraft",
     "RunLink",
     "TriageFacts",
     "is_authorised",
+    "is_outage_issue",
     "issue_label",
     "owners_for",
     "parse_codeowners",
@@ -33,6 +35,9 @@ MAX_LINES = 20
 MAX_LINE_CHARS = 300
 MAX_RUN_LINKS = 50
 _OWNER = re.compile(r"@[\w.-]+(?:/[\w.-]+)?|[^@\s]+@[^@\s]+")
+OUTAGE_LABEL = "ci:outage"
+"""Marks the issue of an outage (one fingerprint failing in many repositories)."""
+OUTAGE_KIND = "CI outage"
 PERMISSION_RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
 
 
@@ -84,6 +89,8 @@ MARKER = "<!-- vanguard -->"
 """Ends everything Vanguard posts: a comment carrying it is never taken as a command."""
 
 _MENTION = re.compile(r"@(?=[\w-])")
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>'\"]+?(?=[.,;:!?)]*(?:[\s<>'\"]|$))")
+"""A URL up to the space or quote after it, its trailing punctuation left to the sentence."""
 
 
 def _clip(text: str) -> str:
@@ -96,9 +103,19 @@ def _plain(text: str) -> str:
     """Text from a log or a payload outside a code block: no mention pings anybody.
 
     ``@name`` and ``@org/team`` get a zero-width space after the ``@``; backticks are
-    replaced as in code blocks.
+    replaced as in code blocks. A URL is kept as it was, so it can still be copied
+    (``https://user:[REDACTED]@host``); one holding an ``@`` goes in a code span instead,
+    where nothing is a mention either.
     """
-    return _MENTION.sub("@\u200b", _clip(text))
+    clipped = _clip(text)
+    kept: list[str] = []
+    end = 0
+    for url in _URL.finditer(clipped):
+        kept.append(_MENTION.sub("@\u200b", clipped[end : url.start()]))
+        kept.append(f"`{url.group()}`" if "@" in url.group() else url.group())
+        end = url.end()
+    kept.append(_MENTION.sub("@\u200b", clipped[end:]))
+    return "".join(kept)
 
 
 def render_comment(
@@ -134,7 +151,7 @@ def render_comment(
 def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
     """Title, labels and body for the fingerprint's issue; deterministic for equal facts."""
     outage = bool(facts.outage_repositories)
-    kind = "CI outage" if outage else "CI failure"
+    kind = OUTAGE_KIND if outage else "CI failure"
     best = facts.headline or (facts.lines[0] if facts.lines else "")
     headline = _plain(best.strip()) if best.strip() else facts.category
     title = f"[vanguard] {kind}: {facts.category}: {headline}"[:256]
@@ -144,7 +161,7 @@ def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
                 *base_labels,
                 issue_label(facts.fingerprint),
                 f"ci:{facts.category}"[:50],
-                *(["ci:outage"] if outage else []),
+                *([OUTAGE_LABEL] if outage else []),
                 *(["ci:flaky"] if facts.category == "flaky_test" else []),
             ]
         )
@@ -189,13 +206,39 @@ def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
         name = _plain(run.workflow or "run")
         body.append(f"- {name} #{run.run_id} attempt {run.attempt}{sha}: {where}")
     body.append("")
-    body.append(
-        "Comment `/vanguard retry` to re-run the latest failed run, or `/vanguard ignore` "
-        "to stop re-running this fingerprint (authorised users only)."
-    )
+    body.append(_commands(facts))
     body.append(MARKER)
     assignees = tuple(o[1:] for o in facts.owners if o.startswith("@") and "/" not in o)
     return IssueDraft(title=title, body="\n".join(body), labels=labels, assignees=assignees)
+
+
+def is_outage_issue(labels: Iterable[str], title: str) -> bool:
+    """Whether an issue is an outage's: its label, or the title Vanguard last gave it (the
+    label may have been taken off)."""
+    return OUTAGE_LABEL in labels or title.startswith(f"[vanguard] {OUTAGE_KIND}:")
+
+
+def _commands(facts: TriageFacts) -> str:
+    """The issue's last line: the comment commands, saying what each does for this issue."""
+    if facts.outage_repositories:
+        return (
+            "Comment `/vanguard ignore` (authorised users only) to stop Vanguard acting on "
+            "this outage: while the fingerprint fails in many repositories at once, none of "
+            "them is re-run for it and this issue is neither commented on nor reopened; "
+            "`/vanguard retry` lifts that. Nothing is re-run from this issue: re-run each "
+            "repository's failed run once the outage is over."
+        )
+    if facts.retryable:
+        return (
+            "Comment `/vanguard retry` to re-run the latest failed run, or `/vanguard ignore` "
+            "to stop re-running this fingerprint, commenting here and reopening this issue "
+            "(authorised users only)."
+        )
+    return (
+        "Comment `/vanguard retry` to re-run the latest failed run all the same (this class "
+        "is never re-run otherwise), or `/vanguard ignore` to stop commenting here and "
+        "reopening this issue (authorised users only)."
+    )
 
 
 def parse_codeowners(text: str) -> list[tuple[str, tuple[str, ...]]]:

@@ -24,9 +24,12 @@ from temporalio import activity
 
 from vanguard.act.base import (
     FENCE_ACTION,
+    MAX_DUE_S,
     Adapter,
+    Deferred,
     Ledger,
     LedgerEntry,
+    Withdrawable,
     fence_result,
     fenced_error,
 )
@@ -252,6 +255,7 @@ class Activities(SweepActivities):
         notifiers: Sequence[Notifier],
         *,
         clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
         verify_samples: int = 6,
         http: httpx.Client | None = None,
     ) -> None:
@@ -267,6 +271,8 @@ class Activities(SweepActivities):
         self.ledger = ledger
         self.notifiers = list(notifiers)
         self.clock = clock
+        self.sleep = sleep
+        """How an action waits until it is due (tests pass one that returns at once)."""
         self.verify_samples = verify_samples
         self.http = http or httpx.Client()
         self._metadata = MetadataCache()
@@ -612,9 +618,9 @@ class Activities(SweepActivities):
 
         An incident already past *approved* (its workflow failed later, for an hour-long store
         outage say, and a resend of the alert drove it again) gets its recorded result back
-        and stays where it is. It heartbeats from its start: the checks before the adapter
-        wait on the store's locks, and a silence past the heartbeat timeout would start a
-        second attempt alongside this one."""
+        and stays where it is. It heartbeats from its start: the wait until the action is
+        due and the checks before the adapter wait on the store's locks, and a silence past
+        the heartbeat timeout would start a second attempt alongside this one."""
         with heartbeating():
             return self._apply(inp)
 
@@ -632,8 +638,17 @@ class Activities(SweepActivities):
                 f"incident {inp.incident_id}: refusing to act without a recorded approval "
                 f"({'no decision' if decision is None else decision.reason})"
             )
+        if not started and self._wait_until_due(inp, adapter, request):
+            entry = self.ledger.get(key)
+            if entry is not None and entry.fenced:
+                raise fenced_error(key)
+            started = entry is not None
         if not started:
-            withheld = self._plan_drift(inp, adapter, request) or self._gates_again(inp)
+            withheld = (
+                self._unwanted(inp, adapter, request)
+                or self._plan_drift(inp, adapter, request)
+                or self._gates_again(inp)
+            )
             if withheld is not None:
                 raise ActionWithheld(
                     f"incident {inp.incident_id}: approved, but not applied: {withheld}"
@@ -675,6 +690,58 @@ class Activities(SweepActivities):
                     {"action": result.action, "before": result.before, "after": result.after},
                 )
         return result
+
+    def _wait_until_due(self, inp: ApplyInput, adapter: Adapter, request: ActionRequest) -> bool:
+        """Wait until the adapter says its action is due (a re-run's backoff); whether it
+        waited.
+
+        The wait comes before every check, so a pause, an ignore or an outage that arrives
+        during it stops the action, and before anything is begun, so a worker that dies
+        meanwhile leaves nothing to reconcile; the retried activity waits only what is left,
+        since ``due`` derives from the alert's time. ``apply_action`` heartbeats meanwhile.
+        A wait past ``MAX_DUE_S`` (a clock ahead of ours) is cut to it, so the activity's
+        timeout still covers the wait and the action.
+        """
+        if not isinstance(adapter, Deferred):
+            return False
+        due = adapter.due(request)
+        if due is None:
+            return False
+        wait = (due - self.clock()).total_seconds()
+        if wait <= 0:
+            return False
+        if wait > MAX_DUE_S:
+            log.warning(
+                "incident %s: its action is due in %.0f s, later than an action may wait; "
+                "acting after %g s",
+                inp.incident_id,
+                wait,
+                MAX_DUE_S,
+            )
+            wait = MAX_DUE_S
+        log.info("incident %s: waiting %.0f s until its action is due", inp.incident_id, wait)
+        self.sleep(wait)
+        return True
+
+    def _unwanted(self, inp: ApplyInput, adapter: Adapter, request: ActionRequest) -> str | None:
+        """Why the adapter no longer wants the action (asked after the wait), audited as the
+        gates' verdict is; ``None`` when it still does or cannot tell.
+
+        Read outside any unit of work: the adapter may open the store.
+        """
+        if not isinstance(adapter, Withdrawable):
+            return None
+        why = adapter.unwanted(request)
+        if why is None:
+            return None
+        with self.store.session() as session:
+            AuditLog(session).append(
+                incident_id=inp.incident_id,
+                kind="decision.withheld",
+                payload={"reason": why},
+                at=self.clock(),
+            )
+        return why
 
     def _plan_drift(self, inp: ApplyInput, adapter: Adapter, request: ActionRequest) -> str | None:
         """How the action's plan changed since a person approved it, or ``None``.

@@ -22,7 +22,7 @@ from vanguard.act.github import (
 )
 from vanguard.act.registry import build_adapters
 from vanguard.ci.client import MemoryGitHub
-from vanguard.ci.config import GitHubConfig
+from vanguard.ci.config import GitHubConfig, HealingConfig
 from vanguard.ci.events import IssueRef, WorkflowRun
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.records import CiRepo
@@ -73,7 +73,7 @@ class Harness:
         self.ledger = MemoryLedger()
         self.store = store
         self.alerts: dict[str, Alert] = {}
-        self.slept: list[float] = []
+        self.healing = HealingConfig(max_wait_s=60.0, storm_repositories=3, storm_window_s=900)
         self.now = NOW
         self.keeper = keeper = IssueKeeper(
             lambda: self.github, lambda: self.store, lambda: GitHubConfig(), lambda: self.now
@@ -84,9 +84,8 @@ class Harness:
             alerts=self.alerts.get,
             keeper=keeper,
             store=lambda: self.store,
-            max_wait_s=lambda: 60.0,
+            healing=lambda: self.healing,
             clock=lambda: self.now,
-            sleep=self.slept.append,
         )
         self.triage = GitHubTriageAdapter(
             self.ledger,
@@ -140,12 +139,59 @@ def test_interrupted_rerun_is_not_repeated_when_github_shows_a_new_attempt(h: Ha
     assert "not repeated" in result.message
 
 
-def test_backoff_is_waited_but_capped(h: Harness) -> None:
-    h.rerun.apply(h.request("inc-1", _alert("rerun", backoff=30), "github.rerun"))
+def test_the_rerun_is_due_after_its_backoff_capped_from_the_failures_time(h: Harness) -> None:
+    """The engine waits until ``due``; derived from the failure, not from when it is
+    asked, so an activity retried during the wait waits only what is left."""
     h.now = NOW + timedelta(seconds=10)
-    h.rerun.apply(h.request("inc-2", _alert("rerun", backoff=30), "github.rerun"))
-    h.rerun.apply(h.request("inc-3", _alert("rerun", backoff=3600), "github.rerun"))
-    assert h.slept == [30.0, 20.0, 60.0]
+    assert h.rerun.due(h.request("inc-1", _alert("rerun", backoff=30), "github.rerun")) == (
+        NOW + timedelta(seconds=30)
+    )
+    capped = h.rerun.due(h.request("inc-2", _alert("rerun", backoff=3600), "github.rerun"))
+    assert capped == NOW + timedelta(seconds=60)
+    assert h.rerun.due(h.request("inc-3", _alert("rerun"), "github.rerun")) is None
+    own = h.request("inc-4", _alert("rerun", backoff=30), "github.rerun")
+    own = own.model_copy(update={"params": {"max_wait_s": 5}})
+    assert h.rerun.due(own) == NOW + timedelta(seconds=5)
+
+
+def test_the_rerun_is_not_wanted_once_ignored_or_an_outage(h: Harness) -> None:
+    """Asked by the engine after the backoff: an ignore, or the fingerprint failing in
+    ``storm_repositories`` repositories by then, means no re-run; a person's retry
+    overrides the storm as it did when asked for."""
+    request = h.request("inc-1", _alert("rerun", backoff=30), "github.rerun")
+    h.now = NOW + timedelta(seconds=30)
+    assert h.rerun.unwanted(request) is None
+    with h.store.session() as session:
+        ci = CiRepo(session)
+        for n, repo in enumerate([REPO, "a/x", "b/x"]):
+            ci.record_attempt(
+                AttemptRecord(
+                    repository=repo,
+                    workflow="CI",
+                    run_id=11 + n,
+                    run_attempt=1,
+                    head_sha="abc1234",
+                    conclusion="failure",
+                    at=NOW + timedelta(seconds=n),
+                ),
+                category="network_transient",
+                fingerprint="3604de18fb486626",
+            )
+    said = h.rerun.unwanted(request)
+    assert said is not None
+    assert "failed in 3 repositories" in said
+    asked = _alert("rerun").model_copy(
+        update={"labels": {**_alert("rerun").labels, "requested_by": "octocat"}}
+    )
+    retry = h.request("inc-2", asked, "github.rerun")
+    assert h.rerun.unwanted(retry) is None
+    with h.store.session() as session:
+        CiRepo(session).save_triage(REPO, "3604de18fb486626", at=NOW, ignored=True)
+    for ignored in (request, retry):
+        said = h.rerun.unwanted(ignored)
+        assert said is not None
+        assert "is ignored in o/r" in said
+    assert h.github.reruns == []
 
 
 def test_flaky_rerun_is_also_tracked_in_its_issue(h: Harness) -> None:
@@ -497,9 +543,9 @@ def _run_moves_to(h: Harness, **fields: object) -> None:
 def test_a_run_re_run_during_the_backoff_is_not_re_run_again(
     h: Harness, run: dict[str, object]
 ) -> None:
-    """A person's "Re-run failed jobs" during the backoff: another POST would start an
-    attempt too many, or be refused with 403 and fail the incident."""
-    h.rerun.sleep = lambda _s: _run_moves_to(h, **run)
+    """A person's "Re-run failed jobs" during the backoff (the engine waited it): another
+    POST would start an attempt too many, or be refused with 403 and fail the incident."""
+    _run_moves_to(h, **run)
     result = h.rerun.apply(h.request("inc-1", _alert("rerun", backoff=30), "github.rerun"))
     assert h.github.reruns == []
     assert "was already re-run" in result.message
@@ -521,12 +567,8 @@ def test_two_incidents_of_one_attempt_re_run_it_once(h: Harness) -> None:
 
 
 def test_a_retry_during_an_automatic_re_runs_backoff_re_runs_once(h: Harness) -> None:
-    retry = h.request("inc-retry", _alert("rerun"), "github.rerun")
-
-    def retried_meanwhile(_s: float) -> None:
-        h.rerun.apply(retry)
-
-    h.rerun.sleep = retried_meanwhile
+    """The retry was applied while the automatic one's backoff was waited."""
+    h.rerun.apply(h.request("inc-retry", _alert("rerun"), "github.rerun"))
     automatic = h.rerun.apply(h.request("inc-auto", _alert("rerun", backoff=30), "github.rerun"))
     assert h.github.reruns == [(REPO, 11)]
     assert "is re-run by incident inc-retry" in automatic.message
@@ -588,7 +630,6 @@ def test_a_tracked_re_run_interrupted_before_its_issue_still_records_it(h: Harne
     """The re-run was requested, then GitHub failed the issue look-up: the retry sees the
     new attempt and does not re-run, but the flake still goes into its issue."""
     _use(h, Unreliable("find_issue"))
-    h.rerun.sleep = lambda _s: None
     request = h.request("inc-1", _alert("rerun", track=True), "github.rerun")
 
     def rerun_then_new_attempt(repository: str, run_id: int) -> None:

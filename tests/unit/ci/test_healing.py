@@ -72,14 +72,20 @@ def test_flaky_tests_are_rerun_and_tracked_never_hidden() -> None:
     assert exhausted.kind is HealKind.triage
 
 
-def test_storm_wins_over_retry_and_ignore() -> None:
+def test_storm_wins_over_retry_and_ignore_over_storm() -> None:
+    """An ignored fingerprint in a storm is left alone: no comment on the outage issue, no
+    reopening it (an outage first, as before, made the ignore change nothing)."""
     sightings = [_seen(r, m) for r, m in (("a/x", 0), ("b/x", 1), ("c/x", 2))]
     storm = detect_storm(
         sightings, "fp1", T0 + timedelta(minutes=3), min_repositories=3, window_s=900
     )
     assert storm.storm
-    plan = plan_heal(NETWORK, run_attempt=1, storm=storm, ignored=True, config=CONFIG)
+    plan = plan_heal(NETWORK, run_attempt=1, storm=storm, ignored=False, config=CONFIG)
     assert plan.kind is HealKind.outage
+    ignored = plan_heal(NETWORK, run_attempt=1, storm=storm, ignored=True, config=CONFIG)
+    assert ignored.kind is HealKind.none
+    assert "ignored" in ignored.reason
+    assert "failed in 3 repositories" in ignored.reason
 
 
 def test_ignored_fingerprint_does_nothing() -> None:

@@ -147,6 +147,54 @@ def _comment(repo: str, number: int, login: str, text: str) -> bytes:
     return json.dumps(body).encode()
 
 
+def _outage_comment(repo: str, number: int, login: str, text: str) -> bytes:
+    """A comment on an outage's issue (labelled ``ci:outage``, as Vanguard opens it)."""
+    body: dict[str, Any] = json.loads(_comment(repo, number, login, text))
+    body["issue"]["labels"] = [{"name": "vanguard"}, {"name": "ci:outage"}]
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("hub", "labelled"), [(None, True), ("acme/ci-status", True), ("acme/ci-status", False)]
+)
+async def test_ignore_on_an_outage_issue_stops_the_outage_and_retry_there_reruns_nothing(
+    store: Store, github: MemoryGitHub, starter: Starter, hub: str | None, labelled: bool
+) -> None:
+    """The ignore used to be saved where nothing fails and was read after the storm: the
+    reply said "no longer re-run" and every later failure still commented on the issue.
+    An outage's issue is known by its label, or by the title Vanguard gave it."""
+    intake = _intake(store, github, starter, outage_repository=hub, authorised_users=("lead",))
+    for n, repo in enumerate(["a/one", "b/two", "c/three"]):
+        body = _failed_run_body(github, repo, 100 + n, "network_econnreset")
+        await intake.receive(f"d{n}", "workflow_run", body)
+    outage = starter.alerts[-1]
+    assert outage.labels["heal"] == "outage"
+    home, fingerprint = outage.service_name, outage.labels["fingerprint"]
+    title = {"title": "[vanguard] CI outage: network_transient: ECONNRESET"}
+    with store.session() as session:
+        CiRepo(session).save_triage(home, fingerprint, at=NOW, issue_number=9, body=title)
+    command = _outage_comment if labelled else _comment
+    said = await intake.receive("c1", "issue_comment", command(home, 9, "lead", "/vanguard ignore"))
+    assert said.status == "accepted", said.reason
+    assert f"the outage of {fingerprint} is ignored" in said.reason
+    started = len(starter.alerts)
+    for n, repo in enumerate(["d/four", "b/two"]):
+        body = _failed_run_body(github, repo, 200 + n, "network_econnreset")
+        later = await intake.receive(f"e{n}", "workflow_run", body)
+        assert later.status == "accepted", later.reason
+        assert "ignored" in later.reason
+    assert len(starter.alerts) == started, "no comment on the outage issue, no re-run"
+
+    retry = await intake.receive("c2", "issue_comment", command(home, 9, "lead", "/vanguard retry"))
+    assert retry.status == "accepted", retry.reason
+    assert "ignore is lifted; nothing is re-run" in retry.reason
+    assert len(starter.alerts) == started
+    again = await intake.receive(
+        "e9", "workflow_run", _failed_run_body(github, "e/five", 300, "network_econnreset")
+    )
+    assert starter.alerts[-1].labels["heal"] == "outage", again.reason
+
+
 async def test_ignore_from_an_authorised_user_stops_reruns(
     store: Store, github: MemoryGitHub, starter: Starter
 ) -> None:

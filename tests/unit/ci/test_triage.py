@@ -60,6 +60,51 @@ def test_outage_and_flaky_issues_say_so() -> None:
     assert "ci:flaky" in flaky.labels
 
 
+def test_an_outage_issue_does_not_invite_a_retry_of_every_repository() -> None:
+    """One comment must not re-run an outage's repositories: its issue says what an ignore
+    does there and that nothing is re-run from it."""
+    outage = render_issue(FACTS.model_copy(update={"outage_repositories": ("a/b", "c/d")}), ())
+    footer = outage.body.split("\n")[-2]
+    assert "re-run the latest failed run" not in footer
+    assert "`/vanguard ignore`" in footer
+    assert "neither commented on nor reopened" in footer
+    assert "Nothing is re-run from this issue" in footer
+
+
+@pytest.mark.parametrize(
+    ("retryable", "ignore_does"),
+    [
+        (True, "to stop re-running this fingerprint, commenting here and reopening"),
+        (False, "to stop commenting here and reopening this issue"),
+    ],
+)
+def test_the_commands_say_what_they_do_for_the_class(retryable: bool, ignore_does: str) -> None:
+    """A deterministic failure is never re-run: its ignore stops comments and reopening."""
+    footer = render_issue(FACTS.model_copy(update={"retryable": retryable}), ()).body
+    footer = footer.split("\n")[-2]
+    assert ignore_does in footer
+    assert ("re-running" in footer) is retryable
+
+
+def test_a_url_is_kept_whole_and_still_pings_nobody() -> None:
+    """The mention escape put a zero-width space after the ``@`` of a URL's credentials,
+    so a URL copied from the issue no longer worked."""
+    url = "https://deploy:[REDACTED]@registry.acme.io/v2/"
+    facts = FACTS.model_copy(
+        update={
+            "headline": f"fatal: unable to access '{url}': 403 (ask @octocat)",
+            "heal_reason": f"see {url}, or https://status.example.org/incidents.",
+        }
+    )
+    draft = render_issue(facts, ())
+    assert f"'`{url}`'" in draft.title
+    assert "@\u200boctocat" in draft.title
+    assert f"`{url}`, or https://status.example.org/incidents." in draft.body
+    assert "\u200bregistry" not in draft.title + draft.body
+    spans = re.sub(r"`[^`\n]*`", "", draft.title)
+    assert not re.search(r"@[\w-]", spans), "outside a code span, no @ could ping"
+
+
 def test_other_candidates_are_listed_apart_and_the_headline_names_the_best_line() -> None:
     facts = FACTS.model_copy(
         update={
