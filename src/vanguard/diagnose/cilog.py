@@ -787,6 +787,197 @@ class _Ranking(NamedTuple):
     answer: tuple[int, ...] = ()
 
 
+@dataclass(slots=True)
+class _Seeds:
+    """What ``_pick_seeds`` gathers for the rest of ``_select``.
+
+    ``listed`` are the seeds and their scores, best first, each a distinct report;
+    ``chosen`` every line they or their blocks took. ``report`` is the best block's other
+    lines as the rules grow it, ``members`` the same once widened. ``joined`` are the lines
+    further seeds brought into the best report and ``joining`` those seeds; ``further`` the
+    blocks of further reports listed whole.
+    """
+
+    listed: list[tuple[int, float]] = field(default_factory=list)
+    chosen: set[int] = field(default_factory=set)
+    report: tuple[int, ...] = ()
+    members: list[int] = field(default_factory=list)
+    joined: list[int] = field(default_factory=list)
+    joining: list[int] = field(default_factory=list)
+    further: list[int] = field(default_factory=list)
+
+    def take_best(
+        self,
+        seed: int,
+        block: list[int],
+        seed_score: float,
+        extend: Callable[[int, list[int], float], list[int]] | None,
+    ) -> list[int]:
+        """Keep the best seed's block, widened by ``extend`` when given; returns it.
+
+        ``extend`` gets the seed's score as the seed was chosen, before a better line took
+        its place.
+        """
+        self.report = tuple(number for number in block if number != seed)
+        if extend is not None:
+            block = extend(seed, block, seed_score)
+        self.members = [number for number in block if number != seed]
+        return block
+
+    def join_or_set_apart(
+        self, seed: int, widened: list[int], seed_score: float, merge_gap: int
+    ) -> None:
+        """Join a further seed's widened block to the best report, or list it whole.
+
+        A block within ``merge_gap`` lines of the best one (or of a block already joined to
+        it) joins it: a failure report is one stretch of the log, and two candidate blocks
+        next to each other are usually two parts of it (a test's title and its trace).
+        Joining only adds lines, ranked last: the seeds listed and the lines that inform the
+        category are the same with or without it. A block lying apart from the best report
+        (``FURTHER_REPORT_APART``) whose seed scores close to the best one's
+        (``FURTHER_REPORT_SHARE``) is listed whole, after everything else and outside the
+        answer: the model cannot tell which of the two reports is the reason.
+        """
+        best, best_score = self.listed[0]
+        reach = {best, *self.members, *self.joined}
+        apart = min(abs(a - b) for a in widened for b in reach)
+        if apart <= merge_gap + 1:
+            listed = reach | {number for number, _score in self.listed} | {seed}
+            self.joined.extend(number for number in widened if number not in listed)
+            self.joining.append(seed)
+        elif apart > FURTHER_REPORT_APART and seed_score >= FURTHER_REPORT_SHARE * best_score:
+            self.further.extend(widened)
+
+
+def _better_seed(ctx: _Context, seed: int, chosen: set[int]) -> tuple[int, list[int]]:
+    """The line that explains best what ``seed`` points at, and the block to take with it.
+
+    A bare heading gives way to the line below it that names something, a progress line to
+    the report after it, a source excerpt to its message above, and a one-line status report
+    to its detail further on (each with its own block; below a heading, the heading's block
+    stays). A line some earlier block already took is not moved to.
+    """
+    by_number, scores = ctx.by_number, ctx.scores
+    text = by_number[seed].text
+    block = _block(seed, by_number, scores)
+    below = _below_heading(seed, block, by_number) if _bare(text) else None
+    if below is not None and below not in chosen:
+        return below, block
+    after = _after_progress(seed, by_number) if _progress(text) else None
+    if after is not None and after not in chosen:
+        return after, _block(after, by_number, scores)
+    above = _excerpt_header(seed, by_number) if _excerpt(text) else None
+    if above is not None and above not in chosen:
+        return above, _block(above, by_number, scores)
+    if len(_block(seed, by_number, scores, header=False)) <= 2:
+        detail = _detail_of(seed, by_number, scores, ctx.end)
+        if detail is not None and detail not in chosen:
+            return detail, _block(detail, by_number, scores)
+    return seed, block
+
+
+def _pick_seeds(
+    ctx: _Context,
+    order: list[int],
+    score_of: dict[int, float],
+    *,
+    max_seeds: int,
+    extra_ratio: float,
+    extend: Callable[[int, list[int], float], list[int]] | None,
+    merge_gap: int | None,
+) -> _Seeds:
+    """Up to ``max_seeds`` seeds in ``order``, each a distinct report, and their blocks.
+
+    A further seed is listed only while its score is at least ``extra_ratio`` of the best,
+    and never when it is a consequence or reads like one already listed. ``extend`` may
+    widen the best block (the learned extent); with ``merge_gap`` too, further blocks are
+    widened to join the best one or be listed whole (``_Seeds.join_or_set_apart``).
+    """
+    by_number = ctx.by_number
+    seeds = _Seeds()
+    shapes: set[str] = set()
+    for candidate in order:
+        if len(seeds.listed) >= max_seeds:
+            break
+        if candidate in seeds.chosen:
+            continue
+        if seeds.listed and by_number[candidate].consequence:
+            continue
+        seed_score = score_of[candidate]
+        if seeds.listed and seed_score < extra_ratio * seeds.listed[0][1]:
+            break
+        shape = normalize_line(by_number[candidate].text)
+        if shape in shapes:
+            continue
+        shapes.add(shape)
+        seed, block = _better_seed(ctx, candidate, seeds.chosen)
+        if not seeds.listed:
+            block = seeds.take_best(seed, block, seed_score, extend)
+        elif extend is not None and merge_gap is not None:
+            seeds.join_or_set_apart(seed, extend(seed, block, seed_score), seed_score, merge_gap)
+        seeds.listed.append((seed, seed_score))
+        seeds.chosen.update(block)
+        seeds.chosen.add(seed)
+    listed = {number for number, _score in seeds.listed} | set(seeds.members)
+    seeds.joined = [number for number in seeds.joined if number not in listed]
+    return seeds
+
+
+def _ranked_report(seeds: _Seeds) -> list[tuple[int, float]]:
+    """The seeds, then the best block's other lines, then the lines joined to it."""
+    ranked = list(seeds.listed)
+    if ranked:
+        member_score = min(score for _n, score in ranked) * (0.99 if len(ranked) > 1 else 0.9)
+        ranked.extend((number, member_score) for number in seeds.members)
+        ranked.extend((number, member_score * 0.99) for number in seeds.joined)
+    return ranked
+
+
+def _add_failure_line(
+    ctx: _Context, ranked: list[tuple[int, float]], chosen: set[int], fallback_below: float
+) -> None:
+    """List the CI system's own failure line when the best score is below ``fallback_below``
+    and no block took it."""
+    weak = not ranked or ranked[0][1] < fallback_below
+    for number in _failure_line(ctx):
+        if number in ctx.by_number and number not in chosen and weak:
+            ranked.append((number, 0.05 if ranked else 0.5))
+
+
+def _answer(ctx: _Context, seeds: _Seeds) -> tuple[int, ...]:
+    """The best report as one stretch of the log: its seed, its block as widened, the joined
+    lines and every line between."""
+    if not seeds.listed:
+        return ()
+    kept = {seeds.listed[0][0], *seeds.members, *seeds.joining, *seeds.joined}
+    return tuple(n for n in range(min(kept), max(kept) + 1) if n in ctx.by_number)
+
+
+def _fill_gaps(
+    ranked: list[tuple[int, float]], answer: tuple[int, ...], seeds: _Seeds
+) -> list[int]:
+    """Rank the lines of ``answer`` the widening skipped, after the report's own; returns them."""
+    listed = {number for number, _score in ranked}
+    gaps = [number for number in answer if number not in listed]
+    if gaps:
+        gap_score = min(score for _n, score in seeds.listed) * GAP_SHARE
+        ranked.extend((number, gap_score) for number in gaps)
+    return gaps
+
+
+def _list_further(
+    ranked: list[tuple[int, float]], further: list[int], by_number: dict[int, _Line]
+) -> list[int]:
+    """Rank the lines of further reports listed whole after everything else; returns them."""
+    if not further:
+        return []
+    listed = {number for number, _score in ranked}
+    close = [n for n in dict.fromkeys(further) if n not in listed and n in by_number]
+    last_score = min(score for _n, score in ranked) * 0.99
+    ranked.extend((number, last_score) for number in close)
+    return close
+
+
 def _select(
     ctx: _Context,
     order: list[int],
@@ -800,113 +991,31 @@ def _select(
 ) -> _Ranking:
     """Seeds in ``order``, each a distinct report, then the other lines of the best block.
 
-    A further seed is listed only while its score is at least ``extra_ratio`` of the best;
-    the CI system's own failure line is added when the best score is below
-    ``fallback_below``. ``extend`` may widen the best block (the learned extent); it gets
-    the seed's score as the seed was chosen, before a detail line took its place. With
-    ``merge_gap``, a further seed whose widened block comes within that many lines of the
-    best one (or of a block already joined to it) joins it: a failure report is one stretch
-    of the log, and two candidate blocks next to each other are usually two parts of it (a
-    test's title and its trace). Joining only adds lines, ranked last: the seeds listed and
-    the lines that inform the category are the same with or without it. The report is one
-    stretch: the lines its widening skipped between its first and last line fill it, ranked
-    after its own. A further seed whose score is close to the best one's
-    (``FURTHER_REPORT_SHARE``) and whose widened block lies apart from the best report
-    (``FURTHER_REPORT_APART``) lists that whole block, ranked after everything else and
-    outside the answer: the model cannot tell which of the two reports is the reason.
+    The ranking lists the seeds (``_pick_seeds``), the best block's other lines and those
+    joined to it, the CI system's own failure line when the best score is below
+    ``fallback_below``, the lines that fill the best report into one stretch, and last the
+    further reports listed whole. With no seed and no failure line, the log's last line
+    that is not noise stands in.
     """
-    by_number, scores = ctx.by_number, ctx.scores
-    fallback = [n for n in _failure_line(ctx) if n in by_number]
-    ranked: list[tuple[int, float]] = []
-    members: list[int] = []
-    joined: list[int] = []
-    joining: list[int] = []
-    further: list[int] = []
-    report: tuple[int, ...] = ()
-    seen_texts: set[str] = set()
-    chosen: set[int] = set()
-    blocks = 0
-    for seed in order:
-        if blocks >= max_seeds:
-            break
-        if seed in chosen:
-            continue
-        if blocks and by_number[seed].consequence:
-            continue
-        seed_score = score_of[seed]
-        if blocks and seed_score < extra_ratio * ranked[0][1]:
-            break
-        shape = normalize_line(by_number[seed].text)
-        if shape in seen_texts:
-            continue
-        seen_texts.add(shape)
-        block = _block(seed, by_number, scores)
-        below = _below_heading(seed, block, by_number) if _bare(by_number[seed].text) else None
-        above = _excerpt_header(seed, by_number) if _excerpt(by_number[seed].text) else None
-        after = _after_progress(seed, by_number) if _progress(by_number[seed].text) else None
-        if below is not None and below not in chosen:
-            seed = below
-        elif after is not None and after not in chosen:
-            seed = after
-            block = _block(seed, by_number, scores)
-        elif above is not None and above not in chosen:
-            seed = above
-            block = _block(seed, by_number, scores)
-        elif len(_block(seed, by_number, scores, header=False)) <= 2:
-            detail = _detail_of(seed, by_number, scores, ctx.end)
-            if detail is not None and detail not in chosen:
-                seed = detail
-                block = _block(seed, by_number, scores)
-        if blocks == 0:
-            report = tuple(number for number in block if number != seed)
-            if extend is not None:
-                block = extend(seed, block, seed_score)
-            members = [number for number in block if number != seed]
-        elif extend is not None and merge_gap is not None:
-            widened = extend(seed, block, seed_score)
-            reach = {ranked[0][0], *members, *joined}
-            apart = min(abs(a - b) for a in widened for b in reach)
-            if apart <= merge_gap + 1:
-                listed = reach | {n for n, _score in ranked} | {seed}
-                joined.extend(n for n in widened if n not in listed)
-                joining.append(seed)
-            elif apart > FURTHER_REPORT_APART and seed_score >= FURTHER_REPORT_SHARE * ranked[0][1]:
-                further.extend(widened)
-        ranked.append((seed, seed_score))
-        chosen.update(block)
-        chosen.add(seed)
-        blocks += 1
-    if ranked:
-        member_score = min(score for _n, score in ranked) * (0.99 if len(ranked) > 1 else 0.9)
-        ranked.extend((number, member_score) for number in members)
-        seeds = {number for number, _score in ranked}
-        joined = [number for number in joined if number not in seeds]
-        ranked.extend((number, member_score * 0.99) for number in joined)
-    weak = not ranked or ranked[0][1] < fallback_below
-    for number in fallback:
-        if number not in chosen and weak:
-            ranked.append((number, 0.05 if ranked else 0.5))
-            chosen.add(number)
-    answer: tuple[int, ...] = ()
-    gaps: list[int] = []
-    if blocks:
-        kept = {ranked[0][0], *members, *joining, *joined}
-        answer = tuple(n for n in range(min(kept), max(kept) + 1) if n in by_number)
-        listed = {number for number, _score in ranked}
-        gaps = [number for number in answer if number not in listed]
-        gap_score = min(score for _n, score in ranked[:blocks]) * GAP_SHARE
-        ranked.extend((number, gap_score) for number in gaps)
+    seeds = _pick_seeds(
+        ctx,
+        order,
+        score_of,
+        max_seeds=max_seeds,
+        extra_ratio=extra_ratio,
+        extend=extend,
+        merge_gap=merge_gap,
+    )
+    ranked = _ranked_report(seeds)
+    _add_failure_line(ctx, ranked, seeds.chosen, fallback_below)
+    answer = _answer(ctx, seeds)
+    gaps = _fill_gaps(ranked, answer, seeds)
     if not ranked and ctx.window:
         tail = [e for e in ctx.window if not e.noise][-1:]
         ranked = [(e.number, 0.01) for e in tail]
-    if further:
-        listed = {number for number, _score in ranked}
-        close = [n for n in dict.fromkeys(further) if n not in listed and n in by_number]
-        last_score = min(score for _n, score in ranked) * 0.99
-        ranked.extend((number, last_score) for number in close)
-        gaps.extend(close)
-    appended = frozenset((*joined, *gaps))
-    return _Ranking(ranked, ranked[0][0] if ranked else None, report, appended, answer)
+    further = _list_further(ranked, seeds.further, ctx.by_number)
+    appended = frozenset((*seeds.joined, *gaps, *further))
+    return _Ranking(ranked, ranked[0][0] if ranked else None, seeds.report, appended, answer)
 
 
 def _rule_ranking(ctx: _Context) -> _Ranking:
