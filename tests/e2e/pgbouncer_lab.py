@@ -409,14 +409,3 @@ class PgBouncerExporter:
 
 
 LAB_DIR = Path(__file__).parents[2] / ".lab"
-
-
-def running(proc: subprocess.Popen[bytes], log: Path) -> Callable[[], None]:
-    """A ``check`` that fails the test, with the log's tail, once ``proc`` has exited."""
-
-    def check() -> None:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-            pytest.fail(f"the worker exited with {proc.returncode}:\n{tail}")
-
-    return check

@@ -16,11 +16,11 @@ from tests.e2e.pgbouncer_lab import (
     Pool,
     Saturation,
     pool_settings,
-    running,
     sweep_input,
     swept,
     wait_for_incidents,
 )
+from tests.e2e.workers import running
 from tests.servers.pgbouncer import StartPgBouncer
 from vanguard.act.pgbouncer import pool_size
 from vanguard.engine.client import connect, start_watcher
