@@ -283,7 +283,8 @@ async def test_a_forecast_that_comes_true_while_a_person_is_asked_is_told_to_the
 ) -> None:
     """The watch forecasts the leak's breach and the policy asks a person; the breach
     comes before the answer. It opens no second incident: the person asked hears that the
-    forecast came true, once, and the answer is still theirs."""
+    forecast came true, once, and the answer is still theirs. The watcher stops before the
+    answer: once the incident is closed, a breach still there is a new incident by design."""
     (svc,) = leaky(["asked"], 10.0)
     base = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=2
@@ -309,10 +310,10 @@ async def test_a_forecast_that_comes_true_while_a_person_is_asked_is_told_to_the
                 assert time.monotonic() < deadline, notifier.messages
                 await asyncio.sleep(0.2)
             await asyncio.sleep(3.0)
+            await watcher.terminate("test over")
             handle = client.get_workflow_handle(workflow_id_for(incident.incident_id))
             await handle.signal("decline", "dana")
             await handle.result()
-            await watcher.terminate("test over")
         with runtime.store.session() as session:
             record = IncidentRepo(session).get_record(incident.incident_id)
             opened = IncidentRepo(session).list_incidents()
