@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
 
 import pytest
 from temporalio import activity
@@ -59,15 +61,31 @@ class Leaky:
         log = str(rpc_call(self.rpc_url, "supervisor.readLog", 0, 0))
         return log.count(f"spawned: '{self.name}'")
 
+    def start(self) -> None:
+        """Start a program left stopped (``started=False``): its leak begins now."""
+        rpc_call(self.rpc_url, "supervisor.startProcess", self.name, True)
+        port = urlsplit(self.metrics_url).port
+        assert port is not None
+        assert wait_for_port("127.0.0.1", port, timeout_s=20)
 
-StartLeaky = Callable[[Sequence[str], float], list[Leaky]]
+
+class StartLeaky(Protocol):
+    """The ``leaky`` fixture: start leaking programs (names, MB/s) under one supervisord.
+
+    With ``started=False`` they stay stopped until ``Leaky.start``: a leak runs on a
+    clock, and a test whose worker takes seconds to come up starts it only then.
+    """
+
+    def __call__(
+        self, names: Sequence[str], mb_per_s: float, *, started: bool = True
+    ) -> list[Leaky]: ...
 
 
 @pytest.fixture
 def leaky(supervisord: StartSupervisord) -> StartLeaky:
     """Factory: start leaking programs (names, MB/s) under one supervisord."""
 
-    def start(names: Sequence[str], mb_per_s: float) -> list[Leaky]:
+    def start(names: Sequence[str], mb_per_s: float, *, started: bool = True) -> list[Leaky]:
         ports = {name: free_port() for name in names}
         url = supervisord(
             [
@@ -77,12 +95,13 @@ def leaky(supervisord: StartSupervisord) -> StartLeaky:
                         f"{sys.executable} -m vanguard.demo.leaky --port {port} "
                         f"--leak-mb-per-s {mb_per_s} --cap-mb 700"
                     ),
+                    autostart=started,
                     startsecs=1,
                 )
                 for name, port in ports.items()
             ]
         )
-        for port in ports.values():
+        for port in ports.values() if started else ():
             assert wait_for_port("127.0.0.1", port, timeout_s=20)
         return [
             Leaky(name=n, metrics_url=f"http://127.0.0.1:{p}/metrics", rpc_url=url)

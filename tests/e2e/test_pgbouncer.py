@@ -16,11 +16,11 @@ from tests.e2e.pgbouncer_lab import (
     Pool,
     Saturation,
     pool_settings,
-    running,
     sweep_input,
     swept,
     wait_for_incidents,
 )
+from tests.e2e.workers import running
 from tests.servers.pgbouncer import StartPgBouncer
 from vanguard.act.pgbouncer import pool_size
 from vanguard.engine.client import connect, start_watcher
@@ -74,9 +74,9 @@ async def test_saturated_pool_is_raised_verified_and_committed(
         record.verification.reason if record.verification else record.incident.history
     )
     (action,) = record.actions
-    assert (action.before["pool_size"], action.after["pool_size"]) == (2, 3)
-    assert pool.live_size() == 3
-    assert pool_size(pool.bouncer.ini_path.read_text(), ALIAS) == 3
+    assert (action.before["pool_size"], action.after["pool_size"]) == (2, 4)
+    assert pool.live_size() == 4
+    assert pool_size(pool.bouncer.ini_path.read_text(), ALIAS) == 4
     verification = record.verification
     assert verification is not None
     assert verification.verdict is Verdict.improved, verification.reason
@@ -88,7 +88,7 @@ async def test_saturated_pool_is_raised_verified_and_committed(
     (head, _) = pool.repo.log(pool.bouncer.ini_path)[0]
     assert pool.repo.log(pool.bouncer.ini_path)[0] == (
         action.after["commit"],
-        f"auto: raise app pool 2→3, incident {incident.incident_id}",
+        f"auto: raise app pool 2→4, incident {incident.incident_id}",
     )
     assert head == pool.repo.head()
     assert chain.ok, chain.reason
@@ -210,7 +210,7 @@ async def test_worker_killed_between_apply_and_verify_resizes_exactly_once(
         record.verification.reason if record.verification else record.incident.history
     )
     (action,) = record.actions
-    assert (action.before["pool_size"], action.after["pool_size"]) == (2, 3)
-    assert pool.live_size() == 3
+    assert (action.before["pool_size"], action.after["pool_size"]) == (2, 4)
+    assert pool.live_size() == 4
     raises = [s for _, s in pool.repo.log(pool.bouncer.ini_path) if s.startswith("auto: raise")]
-    assert raises == [f"auto: raise app pool 2→3, incident {closed.incident_id}"]
+    assert raises == [f"auto: raise app pool 2→4, incident {closed.incident_id}"]

@@ -195,7 +195,7 @@ async def test_duplicate_alertmanager_deliveries_start_one_incident_and_one_acti
     assert record.diagnosis.pattern_id == "connection_pool_exhaustion", record.diagnosis.reasons
     assert record.incident.state is IncidentState.resolved, record.incident.history
     (action,) = record.actions
-    assert (action.before["pool_size"], action.after["pool_size"]) == (2, 3)
+    assert (action.before["pool_size"], action.after["pool_size"]) == (2, 4)
     raises = [s for _, s in pool.repo.log(pool.bouncer.ini_path) if incident.incident_id in s]
-    assert raises == [f"auto: raise app pool 2→3, incident {incident.incident_id}"]
+    assert raises == [f"auto: raise app pool 2→4, incident {incident.incident_id}"]
     assert chain.ok, chain.reason

@@ -10,10 +10,13 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from temporalio.client import WorkflowHandle
 
+from tests.e2e.workers import polled, running
 from tests.leaks import MB, Leaky, StartLeaky, leak_alert, leak_settings, wait_for_incidents
 from tests.servers.supervisor import Program, StartSupervisord, rpc_call
 from vanguard.engine.client import connect, start_remediation, start_watcher
@@ -120,11 +123,14 @@ async def test_dry_run_decides_but_never_touches_the_service(
     assert svc.spawns() == 1
 
 
-def _worker(config: Path, temporal: str, log: Path) -> subprocess.Popen[bytes]:
+def _worker(
+    config: Path, temporal: str, log: Path, *, watch: bool = True
+) -> subprocess.Popen[bytes]:
     vanguard = Path(sys.prefix) / "bin" / "vanguard"
+    watching = ["--watch"] if watch else []
     with log.open("ab") as out:
         return subprocess.Popen(
-            [str(vanguard), "worker", "-c", str(config), "--temporal", temporal, "--watch"],
+            [str(vanguard), "worker", "-c", str(config), "--temporal", temporal, *watching],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -148,32 +154,66 @@ async def _stop_workers(
     await client.get_workflow_handle(f"vanguard-watcher-{task_queue}").terminate("test over")
 
 
+async def _last_worker(handle: WorkflowHandle[Any, Any]) -> str:
+    """The identity (``pid@host``) of the worker that ran the workflow's last task: the
+    one holding it in its cache, to which its next task goes first."""
+    history = await handle.fetch_history()
+    done = [
+        e.workflow_task_completed_event_attributes.identity
+        for e in history.events
+        if e.HasField("workflow_task_completed_event_attributes")
+    ]
+    return done[-1]
+
+
 async def test_worker_killed_during_verification_window_restarts_exactly_once(
     leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
 ) -> None:
-    (svc,) = leaky(["victim"], 10.0)
+    """The worker holding the incident is killed while it waits to verify; the other one
+    verifies it and restarts nothing again.
+
+    Both workers poll before the leak starts (a process of its own may take seconds to
+    import on a busy machine): the leak runs on a clock, and must be forecast, not
+    breached, and verified before the restarted program leaks back to where it was. The
+    watcher starts after the program, as ``--watch`` would (a program not yet answering
+    is reported down)."""
+    (svc,) = leaky(["victim"], 10.0, started=False)
     settings = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=6
     )
     config = tmp_path / "vanguard.yaml"
     config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude_none=True)))
     runtime = build_runtime(settings, notifiers=[])
-    first = _worker(config, temporal_address, tmp_path / "worker1.log")
-    second: subprocess.Popen[bytes] | None = None
+    client = await connect(temporal_address)
+    sweep = watcher_input(settings)
+    assert sweep is not None
+    logs = [tmp_path / "worker1.log", tmp_path / "worker2.log"]
+    first, second = (_worker(config, temporal_address, log, watch=False) for log in logs)
+
+    def both_running() -> None:
+        running(first, logs[0])()
+        running(second, logs[1])()
+
     try:
+        await polled(client, task_queue, workers=2, timeout_s=90, check=both_running)
+        svc.start()
+        await start_watcher(client, sweep, task_queue=task_queue)
         (applied,) = await wait_for_incidents(
             runtime.store,
             1,
             timeout_s=120,
             until=lambda i: i.state is IncidentState.applied,
         )
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=10)
+        incident = client.get_workflow_handle(workflow_id_for(applied.incident_id))
+        holder = (await _last_worker(incident)).split("@")[0]
+        killed = first if holder == str(first.pid) else second
+        assert holder == str(killed.pid), f"{holder} is neither worker"
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.wait(timeout=10)
         with runtime.store.session() as session:
             during = IncidentRepo(session).get_incident(applied.incident_id)
         assert during is not None
         assert during.state is IncidentState.applied, "the kill must land inside the window"
-        second = _worker(config, temporal_address, tmp_path / "worker2.log")
         (closed,) = await wait_for_incidents(runtime.store, 1, timeout_s=120)
         with runtime.store.session() as session:
             record = IncidentRepo(session).get_record(closed.incident_id)
@@ -243,7 +283,8 @@ async def test_a_forecast_that_comes_true_while_a_person_is_asked_is_told_to_the
 ) -> None:
     """The watch forecasts the leak's breach and the policy asks a person; the breach
     comes before the answer. It opens no second incident: the person asked hears that the
-    forecast came true, once, and the answer is still theirs."""
+    forecast came true, once, and the answer is still theirs. The watcher stops before the
+    answer: once the incident is closed, a breach still there is a new incident by design."""
     (svc,) = leaky(["asked"], 10.0)
     base = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=2
@@ -269,10 +310,10 @@ async def test_a_forecast_that_comes_true_while_a_person_is_asked_is_told_to_the
                 assert time.monotonic() < deadline, notifier.messages
                 await asyncio.sleep(0.2)
             await asyncio.sleep(3.0)
+            await watcher.terminate("test over")
             handle = client.get_workflow_handle(workflow_id_for(incident.incident_id))
             await handle.signal("decline", "dana")
             await handle.result()
-            await watcher.terminate("test over")
         with runtime.store.session() as session:
             record = IncidentRepo(session).get_record(incident.incident_id)
             opened = IncidentRepo(session).list_incidents()

@@ -5,12 +5,18 @@ The remediation runs on the real dev server with the real activities, except
 every attempt, which no real adapter can be made to do on demand (a hung target is
 answered by the adapters' own timeouts first). The workflow runs unsandboxed so its
 timeouts can be shortened for the test.
+
+A hung attempt is let go when the workflow has ended, not after a fixed time: a fixed
+hang raced the workflow's own steps on one side and, on the other, the SDK's cancel of a
+timed-out attempt (start-to-close plus 5 s), which an attempt then woke into and never
+tried to begin.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +42,9 @@ from vanguard.store import IncidentRepo
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-HANG_S = 4.0
 ATTEMPTS = 2
+LATE_S = 30.0
+"""The longest a hung attempt waits to be let go, and the late attempts to report once it."""
 
 
 @pytest.fixture
@@ -53,23 +60,30 @@ def short_action_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _stand_in(
-    activities: Activities, late: list[str], *, begins: bool, ends: str
+    activities: Activities,
+    late: list[str],
+    released: threading.Event,
+    *,
+    begins: bool,
+    ends: str,
 ) -> Callable[[ApplyInput], ActionResult]:
     """``apply_action`` that may begin (a ledger entry) and then hangs past its timeout
     (``ends="hang"``) or meets the store down on every attempt (``ends="store"``).
 
-    A hung attempt wakes long after the workflow stopped waiting for it, as on a worker
-    cut off from Temporal, and then tries to begin; ``late`` gets what its ``begin`` met.
+    A hung attempt wakes once ``released`` is set, after the workflow stopped waiting for
+    it, as on a worker cut off from Temporal, and then tries to begin; ``late`` gets what
+    its ``begin`` met. The SDK's cancel of a timed-out attempt is kept out of its thread,
+    so the attempt goes on as on a worker that never heard of the timeout.
     """
 
-    @activity.defn(name="apply_action")
+    @activity.defn(name="apply_action", no_thread_cancel_exception=True)
     def apply_action(inp: ApplyInput) -> ActionResult:
         key = apply_key(inp.incident_id)
         if begins:
             activities.ledger.begin(key, {"state": "RUNNING"})
         if ends == "store":
             raise StoreError("store postgresql://db/vanguard: connection refused")
-        time.sleep(HANG_S)
+        released.wait(LATE_S)
         try:
             activities.ledger.begin(key, {"state": "RUNNING"})
         except ActionFenced:
@@ -109,6 +123,7 @@ async def _run(
     )
     notifier = MemoryNotifier()
     late: list[str] = []
+    released = threading.Event()
     runtime = build_runtime(settings, notifiers=[notifier])
     acts = runtime.activities
     client = await connect(temporal_address)
@@ -122,7 +137,7 @@ async def _run(
             acts.decide,
             acts.transition,
             acts.record_baseline,
-            _stand_in(acts, late, begins=begins, ends=ends),
+            _stand_in(acts, late, released, begins=begins, ends=ends),
             _store_down_first(acts, ledger_down_for),
             acts.close_incident,
             acts.notify,
@@ -133,18 +148,20 @@ async def _run(
     )
     try:
         async with worker:
-            incident_id, handle = await start_remediation(
-                client,
-                leak_alert(svc.name, datetime.now(UTC), level_mb=15),
-                task_queue=task_queue,
-                window_s=1,
-            )
-            assert handle is not None
-            outcome = await handle.result()
-            waited = 0.0
-            while ends == "hang" and len(late) < ATTEMPTS and waited < 3 * HANG_S:
+            try:
+                incident_id, handle = await start_remediation(
+                    client,
+                    leak_alert(svc.name, datetime.now(UTC), level_mb=15),
+                    task_queue=task_queue,
+                    window_s=1,
+                )
+                assert handle is not None
+                outcome = await handle.result()
+            finally:
+                released.set()
+            deadline = time.monotonic() + LATE_S
+            while ends == "hang" and len(late) < ATTEMPTS and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
-                waited += 0.1
         with runtime.store.session() as session:
             record = IncidentRepo(session).get_record(incident_id)
     finally:
