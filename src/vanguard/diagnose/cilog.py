@@ -495,6 +495,13 @@ _KILLED_EXIT = re.compile(r"exited with (?:124|137|143)\b|exit code (?:124|137|1
 _KILLED_BY_SIGNAL = re.compile(r"\(signal: 9, SIGKILL: kill\)|Killed signal terminated program")
 """A tool saying the process it ran was killed (cargo of rustc, gcc of ``cc1plus``), most
 often by the OOM killer: that line is the reason, whatever exit code the tool chose."""
+_JOB_TIMEOUT = re.compile(
+    r"ERROR: Job failed: execution took longer than|has exceeded the maximum execution time"
+    r"|exceeded the maximum time limit for jobs|No output has been received in the last"
+    r"|^\s*(?:Timeout has been exceeded|Build timed out \(after)"
+)
+"""A CI system's own line for a job it stopped at its time limit (GitLab's, GitHub Actions',
+Travis', Jenkins' ``timeout`` step and build-timeout plugin): like exit 124, the reason."""
 _GHA_ERROR = re.compile(r"^(?:##\[error\]|::error\b[^:]*::)")
 _GHA_EXIT = re.compile(r"Process completed with exit code [1-9]")
 _DIGITS = re.compile(r"\d+")
@@ -697,8 +704,9 @@ def _squash(value: float) -> float:
 class _Context:
     """What ranking needs after the scan: the lines kept, the failed step and rule scores.
 
-    ``killed`` is the line that says the failed step's process was killed (its exit code, or
-    a tool's report of a SIGKILL), if one does: the reason, whichever ranking is used.
+    ``killed`` is the line that says the failed step's process was killed (its exit code, a
+    tool's report of a SIGKILL, or the CI system's job timeout), if one does: the reason,
+    whichever ranking is used.
     """
 
     scan: _Scan
@@ -731,6 +739,10 @@ def _context(scan: _Scan) -> _Context:
     killed: int | None = None
     for entry in window:
         if entry.noise:
+            continue
+        if killed is None and start <= entry.number <= end and _JOB_TIMEOUT.search(entry.text):
+            scores[entry.number] = REGION_BONUS + EVIDENCE_CAP
+            killed = entry.number
             continue
         if entry.terminator:
             if entry.number == end and _KILLED_EXIT.search(entry.text):

@@ -933,3 +933,73 @@ def test_step_starts_cost_no_memory_once_they_leave_the_tail(
     assert result.failed_step.startswith("##[group]Run step 2999 ")
     assert result.lines[0].text == "error: boom"
     assert peak < 3_000_000, peak
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_gitlabs_job_timeout_leads_like_a_killed_command(model: cilog.ModelChoice) -> None:
+    """GitLab stops a job at its time limit and says so; the learned ranking led with a
+    Gradle ``... PASSED`` line (the step's last lines are candidates whatever they say)."""
+    result = explain_fixture("gitlab_job_timeout.log", model=model)
+    assert result.lines[0].text == "ERROR: Job failed: execution took longer than 1h0m0s seconds"
+    assert result.lines[0].number == 17
+    assert result.category == "timeout"
+    assert result.retryable
+
+
+JOB_TIMEOUTS = {
+    "github": _gha(
+        "##[group]Run ./scripts/e2e.sh",
+        "./scripts/e2e.sh",
+        "##[endgroup]",
+        "Starting 4 browsers",
+        "  ✓ checkout › pays by card (2.1s)",
+        "  ✓ checkout › pays by invoice (1.8s)",
+        "  ✓ search › finds a product (0.9s)",
+        "##[error]The job running on runner GitHub Actions 12 has exceeded the maximum "
+        "execution time of 30 minutes.",
+        "##[error]The operation was canceled.",
+    ),
+    "jenkins": [
+        "Started by an SCM change",
+        "Building in workspace /var/lib/jenkins/workspace/shop-integration",
+        "+ ./gradlew integrationTest",
+        "> Task :integrationTest",
+        "com.example.shop.SyncIT > syncsCatalogue PASSED",
+        "com.example.shop.SyncIT > syncsStock PASSED",
+        "com.example.shop.SyncIT > syncsPrices STARTED",
+        "Build timed out (after 30 minutes). Marking the build as failed.",
+        "Build was aborted",
+        "Finished: FAILURE",
+    ],
+    "jenkins pipeline": [
+        "[Pipeline] timeout",
+        "Timeout set to expire in 30 min",
+        "[Pipeline] {",
+        "[Pipeline] sh",
+        "+ ./gradlew integrationTest",
+        "> Task :integrationTest",
+        "com.example.shop.SyncIT > syncsCatalogue PASSED",
+        "com.example.shop.SyncIT > syncsStock PASSED",
+        "Cancelling nested steps due to timeout",
+        "Sending interrupt signal to process",
+        "[Pipeline] }",
+        "Timeout has been exceeded",
+        "[Pipeline] // timeout",
+        "[Pipeline] End of Pipeline",
+        "Finished: ABORTED",
+    ],
+}
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+@pytest.mark.parametrize("system", sorted(JOB_TIMEOUTS))
+def test_a_ci_systems_job_timeout_line_leads(system: str, model: cilog.ModelChoice) -> None:
+    lines = JOB_TIMEOUTS[system]
+    result = _explain_gha(lines, model=model)
+    expected = next(
+        text
+        for text in lines
+        if "exceeded the maximum" in text or "timed out" in text or "Timeout has" in text
+    )
+    assert result.lines[0].text == clean_line(expected)
+    assert result.category == "timeout"
