@@ -168,7 +168,7 @@ def failure_alert(
     if step is not None:
         step = step.removeprefix("##[group]")
     attributes: dict[str, JsonValue] = {
-        "headline": redact_text(best.text) if (best := explanation.best_line()) else "",
+        "headline": redact_text(best.text) if (best := explanation.title_line()) else "",
         "lines": [redact_text(line.text) for line in _excerpt(explanation)],
         "candidates": [redact_text(line.text) for line in _candidates(explanation)],
         "failed_step": redact_text(step) if step is not None else None,

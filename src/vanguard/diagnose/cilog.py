@@ -160,6 +160,23 @@ class Explanation(BaseModel):
             iter(self.lines), None
         )
 
+    def title_line(self) -> ExplainedLine | None:
+        """The line to title the failure with: the best line, unless it is a row of a source
+        excerpt or a caret row (``|      ^``), which says nothing alone; then the best-ranked
+        line of the best report that says something."""
+        best = self.best_line()
+        if best is None or not (_excerpt(best.text) or not best.text.strip()):
+            return best
+        inside = set(self.answer) or {line.number for line in self.lines}
+        return next(
+            (
+                line
+                for line in self.lines
+                if line.number in inside and line.text.strip() and not _excerpt(line.text)
+            ),
+            best,
+        )
+
     def other_candidates(self) -> tuple[ExplainedLine, ...]:
         """The listed lines outside the best report, best first: where else to look."""
         inside = set(self.answer)
@@ -495,6 +512,13 @@ _KILLED_EXIT = re.compile(r"exited with (?:124|137|143)\b|exit code (?:124|137|1
 _KILLED_BY_SIGNAL = re.compile(r"\(signal: 9, SIGKILL: kill\)|Killed signal terminated program")
 """A tool saying the process it ran was killed (cargo of rustc, gcc of ``cc1plus``), most
 often by the OOM killer: that line is the reason, whatever exit code the tool chose."""
+_JOB_TIMEOUT = re.compile(
+    r"ERROR: Job failed: execution took longer than|has exceeded the maximum execution time"
+    r"|exceeded the maximum time limit for jobs|No output has been received in the last"
+    r"|^\s*(?:Timeout has been exceeded|Build timed out \(after)"
+)
+"""A CI system's own line for a job it stopped at its time limit (GitLab's, GitHub Actions',
+Travis', Jenkins' ``timeout`` step and build-timeout plugin): like exit 124, the reason."""
 _GHA_ERROR = re.compile(r"^(?:##\[error\]|::error\b[^:]*::)")
 _GHA_EXIT = re.compile(r"Process completed with exit code [1-9]")
 _DIGITS = re.compile(r"\d+")
@@ -697,8 +721,9 @@ def _squash(value: float) -> float:
 class _Context:
     """What ranking needs after the scan: the lines kept, the failed step and rule scores.
 
-    ``killed`` is the line that says the failed step's process was killed (its exit code, or
-    a tool's report of a SIGKILL), if one does: the reason, whichever ranking is used.
+    ``killed`` is the line that says the failed step's process was killed (its exit code, a
+    tool's report of a SIGKILL, or the CI system's job timeout), if one does: the reason,
+    whichever ranking is used.
     """
 
     scan: _Scan
@@ -731,6 +756,10 @@ def _context(scan: _Scan) -> _Context:
     killed: int | None = None
     for entry in window:
         if entry.noise:
+            continue
+        if killed is None and start <= entry.number <= end and _JOB_TIMEOUT.search(entry.text):
+            scores[entry.number] = REGION_BONUS + EVIDENCE_CAP
+            killed = entry.number
             continue
         if entry.terminator:
             if entry.number == end and _KILLED_EXIT.search(entry.text):
@@ -853,9 +882,10 @@ def _better_seed(ctx: _Context, seed: int, chosen: set[int]) -> tuple[int, list[
     """The line that explains best what ``seed`` points at, and the block to take with it.
 
     A bare heading gives way to the line below it that names something, a progress line to
-    the report after it, a source excerpt to its message above, and a one-line status report
-    to its detail further on (each with its own block; below a heading, the heading's block
-    stays). A line some earlier block already took is not moved to.
+    the report after it, a source excerpt to its message above (or its report's header), a
+    bare location heading a ``----`` frame to the error after the frame, and a one-line
+    status report to its detail further on (each with its own block; below a heading, the
+    heading's block stays). A line some earlier block already took is not moved to.
     """
     by_number, scores = ctx.by_number, ctx.scores
     text = by_number[seed].text
@@ -868,7 +898,13 @@ def _better_seed(ctx: _Context, seed: int, chosen: set[int]) -> tuple[int, list[
         return after, _block(after, by_number, scores)
     above = _excerpt_header(seed, by_number) if _excerpt(text) else None
     if above is not None and above not in chosen:
+        framed = _after_frame(above, by_number)
+        if framed is not None and framed not in chosen:
+            above = framed
         return above, _block(above, by_number, scores)
+    framed = _after_frame(seed, by_number)
+    if framed is not None and framed not in chosen:
+        return framed, _block(framed, by_number, scores)
     if len(_block(seed, by_number, scores, header=False)) <= 2:
         detail = _detail_of(seed, by_number, scores, ctx.end)
         if detail is not None and detail not in chosen:
@@ -1467,28 +1503,75 @@ def _below_heading(seed: int, block: list[int], by_number: dict[int, _Line]) -> 
     return None
 
 
-_EXCERPT = re.compile(r"^\s*(?:\d+\s*)?\|(?:\s|$)|^\s*[\^~]+(?:\s|$)")
+_EXCERPT = re.compile(r"^\s*(?:>\s*)?(?:\d+\s*)?\|(?:\s|$)|^\s*[\^~]+(?:\s|$)")
 _ARROW = re.compile(r"^\s*(?:-->|==>|::: )")
 EXCERPT_REACH = 8
 """Lines above a source excerpt searched for the message it illustrates."""
+REPORT_REACH = 60
+"""Lines above a source excerpt searched for its report's header when no message is near."""
 
 
 def _excerpt(text: str) -> bool:
-    """A line of a source excerpt a compiler draws under its message: the ``|`` gutter
-    (rustc, gcc, clang, Elm, Swift) or a row of carets or tildes."""
+    """A line of a source excerpt a tool draws under its message: the ``|`` gutter (rustc,
+    gcc, clang, Elm, Swift; jest's and Babel's code frame, ``> 42 |`` on the failing line)
+    or a row of carets or tildes."""
     return _EXCERPT.match(text) is not None
 
 
 def _excerpt_header(seed: int, by_number: dict[int, _Line]) -> int | None:
     """The message an excerpt illustrates: the nearest line above it, past other excerpt
-    lines and location arrows (``--> src/main.rs:2:20``), when that line has evidence."""
-    for number in range(seed - 1, max(0, seed - EXCERPT_REACH) - 1, -1):
+    lines and location arrows (``--> src/main.rs:2:20``), when that line has evidence.
+
+    Otherwise the report's header further up (within ``REPORT_REACH`` lines, never past a
+    command, a CI marker or a consequence): the first line with evidence or a failed test's
+    title (jest's ``● Suite › test``, whose message ``Expected: 90`` has no failure words).
+    Failing that, the nearest line above with words: an excerpt row explains nothing.
+    """
+    nearest: int | None = None
+    for number in range(seed - 1, max(0, seed - REPORT_REACH) - 1, -1):
         entry = by_number.get(number)
         if entry is None or entry.command or entry.terminator:
-            return None
+            break
         if _excerpt(entry.text) or _ARROW.match(entry.text) or not entry.text.strip():
             continue
-        return number if entry.evidence > 0 else None
+        if entry.consequence:
+            break
+        if entry.evidence > 0 or _TEST_TITLE.match(entry.text):
+            return number
+        if nearest is None and seed - number <= EXCERPT_REACH and _LETTERS.search(entry.text):
+            nearest = number
+    return nearest
+
+
+_FRAME_PLACE = re.compile(r"^\s*[\w./\\-]+:\d+\s*$")
+_FRAME_RULE = re.compile(r"^\s*-{3,}\s*$")
+FRAME_REACH = 12
+"""Lines after a framed location searched for the error it points at."""
+
+
+def _after_frame(seed: int, by_number: dict[int, _Line]) -> int | None:
+    """The error a bare location heading a ``----`` frame points at: the first line with
+    evidence after the frame closes, within ``FRAME_REACH`` lines and never past a command
+    or a CI marker.
+
+    BuildKit prints ``Dockerfile:1``, the instruction between two rules of dashes, then
+    ``ERROR: failed to solve: ...``; the location says where, the error what happened.
+    """
+    entry = by_number.get(seed)
+    below = by_number.get(seed + 1)
+    if entry is None or below is None or not _FRAME_PLACE.match(entry.text):
+        return None
+    if not _FRAME_RULE.match(below.text):
+        return None
+    closed = False
+    for number in range(seed + 2, seed + 2 + FRAME_REACH):
+        line = by_number.get(number)
+        if line is None or line.command or line.terminator:
+            return None
+        if _FRAME_RULE.match(line.text):
+            closed = True
+        elif closed and line.evidence > 0:
+            return number
     return None
 
 

@@ -125,3 +125,16 @@ def test_credentials_a_job_echoed_are_masked_in_the_alert_even_in_long_lines() -
         shown = repr(alert.attributes)
         for secret in (oauth, password[:8], "npm_abcdefghij"):
             assert secret not in shown, secret
+
+
+def test_the_headline_is_never_a_row_of_a_source_excerpt() -> None:
+    """The headline titles the triage issue: a caret row (``|   ^``) there says nothing."""
+    explanation = _explanation(range(10, 30), best=26)
+    caret = ExplainedLine(number=26, text="         |                          ^", score=0.95)
+    title = ExplainedLine(number=16, text="  ● Cart › applies the member discount", score=0.9)
+    others = [line for line in explanation.lines if line.number not in {16, 26}]
+    alert = run_alert(explanation.model_copy(update={"lines": (caret, title, *others)}))
+    assert alert.attributes["headline"] == "  ● Cart › applies the member discount"
+    lines = alert.attributes["lines"]
+    assert isinstance(lines, list)
+    assert "         |                          ^" in lines

@@ -12,6 +12,7 @@ import pytest
 
 from vanguard.diagnose import cilog
 from vanguard.diagnose.cilog import (
+    ExplainedLine,
     Explanation,
     clean_line,
     explain,
@@ -933,3 +934,129 @@ def test_step_starts_cost_no_memory_once_they_leave_the_tail(
     assert result.failed_step.startswith("##[group]Run step 2999 ")
     assert result.lines[0].text == "error: boom"
     assert peak < 3_000_000, peak
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_jest_code_frame_gives_way_to_the_failed_tests_title(model: cilog.ModelChoice) -> None:
+    """No line of jest's report has failure words but ``FAIL path``; the learned ranking put
+    the caret row ``|   ^`` first, and the excerpt rule found no message with evidence
+    above it, so the caret stayed first and titled the issue."""
+    result = explain_fixture("github_actions_jest_code_frame.log", model=model)
+    assert result.lines[0].text in {
+        "  ● Basket › applies the loyalty discount",
+        "FAIL src/basket/basket.test.ts",
+    }
+    assert not cilog._excerpt(result.lines[0].text)
+    assert result.title_line() == result.lines[0]
+    assert result.category == "test_regression"
+
+
+def test_jests_marked_line_is_a_row_of_its_code_frame() -> None:
+    assert cilog._excerpt("    > 19 |     expect(basket.total()).toBe(45);")
+    assert cilog._excerpt("         |                            ^")
+    assert not cilog._excerpt("> jest --ci")
+
+
+def test_the_title_line_skips_rows_of_a_source_excerpt() -> None:
+    """Whatever the ranking puts first, a caret row never titles the failure."""
+    lines = (
+        ExplainedLine(number=23, text="         |     ^", score=0.95),
+        ExplainedLine(number=22, text="    > 19 |     expect(total).toBe(45);", score=0.9),
+        ExplainedLine(number=13, text="  ● Basket › applies the discount", score=0.9),
+    )
+    result = Explanation(
+        lines=lines,
+        category="test_regression",
+        fingerprint="f",
+        retryable=False,
+        heal=Heal.open_issue,
+        confidence=0.9,
+        line_count=40,
+        answer=tuple(range(13, 24)),
+    )
+    title = result.title_line()
+    assert title is not None
+    assert title.text == "  ● Basket › applies the discount"
+    assert result.best_line() == lines[0]
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_a_buildkit_location_frame_gives_way_to_the_error_after_it(
+    model: cilog.ModelChoice,
+) -> None:
+    """BuildKit heads the failing instruction with a bare ``Dockerfile:1`` between rules of
+    dashes; the learned ranking put that location first, above ``ERROR: failed to solve``."""
+    result = explain_fixture("github_actions_buildkit_429.log", model=model)
+    assert result.lines[0].text != "Dockerfile:1"
+    assert "429 Too Many Requests" in result.lines[0].text
+    assert result.category == "rate_limit"
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_gitlabs_job_timeout_leads_like_a_killed_command(model: cilog.ModelChoice) -> None:
+    """GitLab stops a job at its time limit and says so; the learned ranking led with a
+    Gradle ``... PASSED`` line (the step's last lines are candidates whatever they say)."""
+    result = explain_fixture("gitlab_job_timeout.log", model=model)
+    assert result.lines[0].text == "ERROR: Job failed: execution took longer than 1h0m0s seconds"
+    assert result.lines[0].number == 17
+    assert result.category == "timeout"
+    assert result.retryable
+
+
+JOB_TIMEOUTS = {
+    "github": _gha(
+        "##[group]Run ./scripts/e2e.sh",
+        "./scripts/e2e.sh",
+        "##[endgroup]",
+        "Starting 4 browsers",
+        "  ✓ checkout › pays by card (2.1s)",
+        "  ✓ checkout › pays by invoice (1.8s)",
+        "  ✓ search › finds a product (0.9s)",
+        "##[error]The job running on runner GitHub Actions 12 has exceeded the maximum "
+        "execution time of 30 minutes.",
+        "##[error]The operation was canceled.",
+    ),
+    "jenkins": [
+        "Started by an SCM change",
+        "Building in workspace /var/lib/jenkins/workspace/shop-integration",
+        "+ ./gradlew integrationTest",
+        "> Task :integrationTest",
+        "com.example.shop.SyncIT > syncsCatalogue PASSED",
+        "com.example.shop.SyncIT > syncsStock PASSED",
+        "com.example.shop.SyncIT > syncsPrices STARTED",
+        "Build timed out (after 30 minutes). Marking the build as failed.",
+        "Build was aborted",
+        "Finished: FAILURE",
+    ],
+    "jenkins pipeline": [
+        "[Pipeline] timeout",
+        "Timeout set to expire in 30 min",
+        "[Pipeline] {",
+        "[Pipeline] sh",
+        "+ ./gradlew integrationTest",
+        "> Task :integrationTest",
+        "com.example.shop.SyncIT > syncsCatalogue PASSED",
+        "com.example.shop.SyncIT > syncsStock PASSED",
+        "Cancelling nested steps due to timeout",
+        "Sending interrupt signal to process",
+        "[Pipeline] }",
+        "Timeout has been exceeded",
+        "[Pipeline] // timeout",
+        "[Pipeline] End of Pipeline",
+        "Finished: ABORTED",
+    ],
+}
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+@pytest.mark.parametrize("system", sorted(JOB_TIMEOUTS))
+def test_a_ci_systems_job_timeout_line_leads(system: str, model: cilog.ModelChoice) -> None:
+    lines = JOB_TIMEOUTS[system]
+    result = _explain_gha(lines, model=model)
+    expected = next(
+        text
+        for text in lines
+        if "exceeded the maximum" in text or "timed out" in text or "Timeout has" in text
+    )
+    assert result.lines[0].text == clean_line(expected)
+    assert result.category == "timeout"
