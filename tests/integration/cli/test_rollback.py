@@ -60,7 +60,7 @@ def test_rollback_by_hand_restores_the_pool_once(
         acts.apply_action(ApplyInput(incident_id="inc-hand", alert=alert, diagnosis=diagnosis))
     finally:
         runtime.close()
-    assert pool.live_size() == 3
+    assert pool.live_size() == 4
 
     first = _vanguard("rollback", "inc-hand", "-c", str(config), "--who", "alice", "--json")
     second = _vanguard("rollback", "inc-hand", "-c", str(config))
@@ -77,7 +77,7 @@ def test_rollback_by_hand_restores_the_pool_once(
     assert pool.live_size() == 2
     assert pool.bouncer.ini_path.read_text() == original
     subjects = [s for _, s in pool.repo.log(pool.bouncer.ini_path)]
-    assert subjects[0] == 'Revert "auto: raise app pool 2→3, incident inc-hand"'
+    assert subjects[0] == 'Revert "auto: raise app pool 2→4, incident inc-hand"'
     assert len(subjects) == 3
     store = open_store(settings.resolved_store_url())
     try:
