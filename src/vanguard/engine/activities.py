@@ -732,16 +732,19 @@ class Activities(SweepActivities):
         if not isinstance(adapter, Withdrawable):
             return None
         why = adapter.unwanted(request)
-        if why is None:
-            return None
+        if why is not None:
+            self._audit_withheld(inp.incident_id, why)
+        return why
+
+    def _audit_withheld(self, incident_id: str, why: str) -> None:
+        """Audit why an approved action is withheld just before it would run."""
         with self.store.session() as session:
             AuditLog(session).append(
-                incident_id=inp.incident_id,
+                incident_id=incident_id,
                 kind="decision.withheld",
                 payload={"reason": why},
                 at=self.clock(),
             )
-        return why
 
     def _plan_drift(self, inp: ApplyInput, adapter: Adapter, request: ActionRequest) -> str | None:
         """How the action's plan changed since a person approved it, or ``None``.
@@ -774,13 +777,7 @@ class Activities(SweepActivities):
         if now == before:
             return None
         why = f"its plan changed since it was approved: it was «{before}», it is «{now}»"
-        with self.store.session() as session:
-            AuditLog(session).append(
-                incident_id=inp.incident_id,
-                kind="decision.withheld",
-                payload={"reason": why},
-                at=self.clock(),
-            )
+        self._audit_withheld(inp.incident_id, why)
         return why
 
     def _gates_again(self, inp: ApplyInput) -> str | None:
