@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from temporalio.client import Client
 
 from tests.integration.ci.helpers import SECRET, failed_run, headers, log_bytes
 from tests.leaks import wait_for_incidents
@@ -23,7 +25,7 @@ from vanguard.config import Settings, TemporalConfig, VerificationConfig
 from vanguard.decide import PolicyConfig
 from vanguard.engine.activities import apply_key
 from vanguard.engine.client import connect, start_remediation
-from vanguard.engine.runtime import build_runtime
+from vanguard.engine.runtime import Runtime, build_runtime
 from vanguard.engine.worker import build_worker
 from vanguard.model import Alert, OutcomeStatus
 from vanguard.notify import MemoryNotifier
@@ -54,6 +56,25 @@ def _stored(settings: Settings, incident_id: str) -> IncidentRecord | None:
         store.close()
 
 
+async def _webhook_app(
+    runtime: Runtime, github: GitHubConfig, temporal_address: str, task_queue: str
+) -> tuple[FastAPI, Client]:
+    """The API with its GitHub webhook, starting each incident's workflow on ``task_queue``
+    through the Temporal client it returns too (for the test's worker)."""
+    client = await connect(temporal_address)
+
+    async def starter(alert: Alert) -> tuple[str, bool]:
+        incident_id, handle = await start_remediation(
+            client, alert, task_queue=task_queue, window_s=1
+        )
+        return incident_id, handle is not None
+
+    app = create_app(runtime.store, starter=starter)
+    intake = CiIntake(runtime.store, build_github_api(github), github, starter)
+    install_github(app, intake, SECRET)
+    return app, client
+
+
 async def _deliver_and_settle(
     tmp_path: Path,
     prism: PrismServer,
@@ -66,17 +87,7 @@ async def _deliver_and_settle(
     settings = _settings(tmp_path, prism, temporal_address, task_queue)
     assert settings.github is not None
     runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
-    client = await connect(temporal_address)
-
-    async def starter(alert: Alert) -> tuple[str, bool]:
-        incident_id, handle = await start_remediation(
-            client, alert, task_queue=task_queue, window_s=1
-        )
-        return incident_id, handle is not None
-
-    app = create_app(runtime.store, starter=starter)
-    intake = CiIntake(runtime.store, build_github_api(settings.github), settings.github, starter)
-    install_github(app, intake, SECRET)
+    app, client = await _webhook_app(runtime, settings.github, temporal_address, task_queue)
     body = json.dumps(failed_run(REPO, run_id)).encode()
     answers: list[httpx.Response] = []
     try:
@@ -184,17 +195,7 @@ async def test_a_pause_during_the_backoff_stops_the_rerun(
         assert release.wait(30), "the test let the backoff end"
 
     runtime.activities.sleep = held_backoff
-    client = await connect(temporal_address)
-
-    async def starter(alert: Alert) -> tuple[str, bool]:
-        incident_id, handle = await start_remediation(
-            client, alert, task_queue=task_queue, window_s=1
-        )
-        return incident_id, handle is not None
-
-    app = create_app(runtime.store, starter=starter)
-    intake = CiIntake(runtime.store, build_github_api(github), github, starter)
-    install_github(app, intake, SECRET)
+    app, client = await _webhook_app(runtime, github, temporal_address, task_queue)
     body = failed_run(REPO, 777003)
     body["workflow_run"]["updated_at"] = datetime.now(UTC).isoformat()
     raw = json.dumps(body).encode()
