@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.unit.ci.builders import T0, run_alert
-from tests.unit.engine.test_activities import PATTERN, RerunAdapter, _alert
+from tests.unit.engine.test_activities import PATTERN, RerunAdapter, _alert, _through_apply
 from vanguard.act.base import MAX_DUE_S, MemoryLedger
 from vanguard.act.github import GitHubContext, GitHubRerunAdapter, GitHubRerunParams, IssueKeeper
 from vanguard.ci.alerts import retry_evidence
@@ -245,11 +245,7 @@ def test_a_wait_is_never_longer_than_the_activity_allows(tmp_path: Path) -> None
             clock=lambda: T0,
             sleep=slept.append,
         )
-        alert = _alert()
-        acts.open_incident(OpenInput(incident_id="inc-1", alert=alert))
-        diagnosis = acts.diagnose(DiagnoseInput(incident_id="inc-1", alert=alert))
-        acts.decide(DecideInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis))
-        acts.apply_action(ApplyInput(incident_id="inc-1", alert=alert, diagnosis=diagnosis))
+        _through_apply(acts, _alert())
     finally:
         store.close()
     assert slept == [MAX_DUE_S]
