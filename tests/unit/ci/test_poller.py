@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
-from githubkit import GitHub, TokenAuthStrategy
 
-from vanguard.ci.budget import ApiBudget
-from vanguard.ci.client import GithubkitApi, MemoryGitHub, RunsPage
+from tests.unit.ci.test_client import _api
+from vanguard.ci.client import MemoryGitHub, RunsPage
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
 from vanguard.ci.health import health_figures
@@ -144,7 +142,11 @@ async def test_a_run_another_poller_is_handling_keeps_the_listing_uncached(store
 async def test_a_workflow_without_a_run_name_is_one_report_row_delivered_or_polled(
     store: Store,
 ) -> None:
-    """A delivery names the run from its ``workflow`` object, the poller from the workflow."""
+    """A delivery names the run from its ``workflow`` object, the poller from the workflow.
+
+    GitHub answers through ``test_client``'s httpx ``MockTransport``: Prism answers every
+    listing with the spec's example, whose run has a name, so it cannot list an unnamed one.
+    """
     delivered = json.loads(
         (FIXTURES / "payloads" / "workflow_run.completed.success.json").read_text()
     )
@@ -158,14 +160,7 @@ async def test_a_workflow_without_a_run_name_is_one_report_row_delivered_or_poll
             return httpx.Response(200, json=workflow)
         return httpx.Response(200, json={"workflow_runs": [polled]})
 
-    github: GitHub[Any] = GitHub(
-        TokenAuthStrategy("ghs_test_token_value"),
-        base_url="https://api.github.test",
-        http_cache=False,
-        auto_retry=False,
-        transport=httpx.MockTransport(handler),
-    )
-    api = GithubkitApi(github, budget=ApiBudget(calls_per_hour=100), log_max_bytes=4096)
+    api = _api(handler)
     config = GitHubConfig(repositories=(repository,))
     intake = CiIntake(store, api, config, Starter(), clock=lambda: NOW)
 
