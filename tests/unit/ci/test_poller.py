@@ -144,8 +144,8 @@ async def test_a_workflow_without_a_run_name_is_one_report_row_delivered_or_poll
 ) -> None:
     """A delivery names the run from its ``workflow`` object, the poller from the workflow.
 
-    GitHub answers through ``test_client``'s httpx ``MockTransport``: Prism answers every
-    listing with the spec's example, whose run has a name, so it cannot list an unnamed one.
+    GitHub is ``test_client``'s in-process stand-in (an httpx ``MockTransport``), a unit
+    test's way to list a run without a name and answer the workflow's lookup.
     """
     delivered = json.loads(
         (FIXTURES / "payloads" / "workflow_run.completed.success.json").read_text()
