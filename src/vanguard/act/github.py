@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from vanguard.act.base import Adapter, Ledger, begin_once, cannot_undo, validate_params
 from vanguard.ci.client import GitHubApi, build_github_api
 from vanguard.ci.config import GitHubConfig, HealingConfig, canonical_repository
+from vanguard.ci.healing import rerun_withdrawn
 from vanguard.ci.triage import (
     MARKER,
     RunLink,
@@ -518,7 +519,8 @@ class GitHubRerunAdapter:
         fingerprint failing by now in ``storm_repositories`` repositories (the intake's
         verdict, ``CiRepo.storm``, read at this time): an outage is reported once, in one
         issue, not re-run repository by repository. A re-run a person asked for with
-        ``/vanguard retry`` overrides the storm, as it did when it was asked for.
+        ``/vanguard retry`` overrides the storm, as it did when it was asked for. The adapter
+        reads these facts; ``ci.healing.rerun_withdrawn`` decides, next to ``plan_heal``.
         """
         alert = self._alert(request.incident_id)
         fingerprint = alert.labels.get("fingerprint")
@@ -526,19 +528,22 @@ class GitHubRerunAdapter:
             return None
         repository = alert.service_name
         names = dict.fromkeys([canonical_repository(repository), repository])
+        requested = bool(alert.labels.get("requested_by"))
         with self.store().session() as session:
             ci = _ci_repo(session)
-            if ci.ignored(names, fingerprint):
-                return (
-                    f"fingerprint {fingerprint} is ignored in {repository} (a /vanguard ignore "
-                    "command); the run is not re-run"
-                )
-            if alert.labels.get("requested_by"):
-                return None
-            storm = ci.storm(fingerprint, self.clock(), self.healing())
-        if storm.storm:
-            return f"{storm.reason}; the run is not re-run, the outage has its own incident"
-        return None
+            ignored = ci.ignored(names, fingerprint)
+            storm = (
+                None
+                if ignored or requested
+                else ci.storm(fingerprint, self.clock(), self.healing())
+            )
+        return rerun_withdrawn(
+            fingerprint=fingerprint,
+            repository=repository,
+            ignored=ignored,
+            requested=requested,
+            storm=storm,
+        )
 
     def apply(self, request: ActionRequest) -> ActionResult:
         """Re-run the run's failed jobs unless its attempt was re-run already.

@@ -31,6 +31,7 @@ __all__ = [
     "detect_storm",
     "outage_home",
     "plan_heal",
+    "rerun_withdrawn",
 ]
 
 
@@ -204,3 +205,27 @@ def plan_heal(
         backoff_s=wait,
         track=failure.report,
     )
+
+
+def rerun_withdrawn(
+    *,
+    fingerprint: str,
+    repository: str,
+    ignored: bool,
+    requested: bool,
+    storm: StormVerdict | None,
+) -> str | None:
+    """Why a re-run planned earlier is no longer wanted once its backoff is over, or ``None``.
+
+    The same order as ``plan_heal``: a ``/vanguard ignore`` of the fingerprint in the
+    repository first; then an outage (``storm``, judged now), unless a person asked for the
+    re-run with ``/vanguard retry`` (``requested``), which an outage does not hold back.
+    """
+    if ignored:
+        return (
+            f"fingerprint {fingerprint} is ignored in {repository} (a /vanguard ignore "
+            "command); the run is not re-run"
+        )
+    if requested or storm is None or not storm.storm:
+        return None
+    return f"{storm.reason}; the run is not re-run, the outage has its own incident"

@@ -11,9 +11,11 @@ from vanguard.ci.healing import (
     FailureClass,
     FailureSighting,
     HealKind,
+    StormVerdict,
     backoff_s,
     detect_storm,
     plan_heal,
+    rerun_withdrawn,
 )
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -144,3 +146,35 @@ def test_a_class_backoff_cut_by_the_cap_says_so() -> None:
     assert "the class asks for 300 s; healing.max_wait_s caps it" in plan.reason
     plain = plan_heal(NETWORK, run_attempt=1, storm=None, ignored=False, config=CONFIG)
     assert "caps it" not in plain.reason
+
+
+@pytest.mark.parametrize(
+    ("ignored", "requested", "storm", "withdrawn"),
+    [
+        (False, False, False, None),
+        (True, False, False, "ignored"),
+        (True, True, True, "ignored"),
+        (False, False, True, "outage"),
+        (False, True, True, None),
+    ],
+)
+def test_a_planned_rerun_is_withdrawn_in_plan_heals_order(
+    ignored: bool, requested: bool, storm: bool, withdrawn: str | None
+) -> None:
+    """An ignore stops a re-run whoever asked for it; an outage stops one unless a person
+    asked for it with ``/vanguard retry``."""
+    verdict = StormVerdict(
+        storm=storm,
+        fingerprint="f",
+        repositories=("a/1", "a/2", "a/3") if storm else ("a/1",),
+        window_start=T0,
+        reason="outage: fingerprint f failed in 3 repositories",
+    )
+    why = rerun_withdrawn(
+        fingerprint="f", repository="a/1", ignored=ignored, requested=requested, storm=verdict
+    )
+    if withdrawn is None:
+        assert why is None
+    else:
+        assert why is not None
+        assert withdrawn in why
