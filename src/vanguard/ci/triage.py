@@ -128,9 +128,10 @@ def render_comment(
     and for an outage the repositories failing now (the issue's body lists those of the
     first window; repositories that joined since are only named here)."""
     where = run.url or f"https://github.com/{run.repository}/actions/runs/{run.run_id}"
+    in_repo = f" in {_plain(run.repository)}" if outage_repositories else ""
     parts = [
-        f"Failed again: {_plain(run.workflow or 'run')} #{run.run_id} attempt {run.attempt} "
-        f"({where}).",
+        f"Failed again{in_repo}: {_plain(run.workflow or 'run')} #{run.run_id} "
+        f"attempt {run.attempt} ({where}).",
         "",
         "```",
         *(_clip(line) for line in lines[:10]),
@@ -204,7 +205,9 @@ def render_issue(facts: TriageFacts, base_labels: Sequence[str]) -> IssueDraft:
         where = run.url or f"https://github.com/{run.repository}/actions/runs/{run.run_id}"
         sha = f" at `{run.head_sha[:7]}`" if run.head_sha else ""
         name = _plain(run.workflow or "run")
-        body.append(f"- {name} #{run.run_id} attempt {run.attempt}{sha}: {where}")
+        other = run.repository.lower() != facts.repository.lower()
+        repo = f"{_plain(run.repository)}: " if outage or other else ""
+        body.append(f"- {repo}{name} #{run.run_id} attempt {run.attempt}{sha}: {where}")
     body.append("")
     body.append(_commands(facts))
     body.append(MARKER)

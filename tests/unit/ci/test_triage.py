@@ -209,6 +209,7 @@ def test_an_outage_comment_names_the_repositories_failing_now() -> None:
     repos = ("a/one", "b/two", "c/three", "d/four")
     comment = render_comment(run, ["ECONNRESET"], "an outage, not flakes", repos)
     assert "**Failing in 4 repositories now:** a/one, b/two, c/three, d/four" in comment
+    assert comment.startswith("Failed again in c/three: CI #9 attempt 1 ")
     assert "repositories now" not in render_comment(run, ["ECONNRESET"], "flaky")
     assert comment.endswith(MARKER)
 
@@ -217,3 +218,19 @@ def test_only_user_logins_are_assigned_not_teams_or_emails() -> None:
     """GitHub refuses the whole issue (422) for an assignee that is not a login."""
     facts = FACTS.model_copy(update={"owners": ("@octocat", "@org/team", "dev@example.com")})
     assert render_issue(facts, ()).assignees == ("octocat",)
+
+
+def test_an_outage_issue_names_the_repository_of_each_run() -> None:
+    """An outage's runs come from many repositories: a run number alone says nothing."""
+    runs = (
+        RunLink(repository="a/one", run_id=7, attempt=1, workflow="CI"),
+        RunLink(repository="b/two", run_id=7, attempt=2, workflow="CI"),
+    )
+    facts = FACTS.model_copy(
+        update={"repository": "a/one", "runs": runs, "outage_repositories": ("a/one", "b/two")}
+    )
+    body = render_issue(facts, ()).body
+    assert "- a/one: CI #7 attempt 1: https://github.com/a/one/actions/runs/7" in body
+    assert "- b/two: CI #7 attempt 2: https://github.com/b/two/actions/runs/7" in body
+    single = render_issue(FACTS, ()).body
+    assert "- CI #9 attempt 1 at `abcdef1`: https://github.com/o/r/actions/runs/9" in single
