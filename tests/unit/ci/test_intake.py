@@ -21,7 +21,7 @@ from vanguard.ci.config import GitHubConfig, HealingConfig, TriageConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.intake import CiIntake
-from vanguard.ci.poller import PollState, poll_once
+from vanguard.ci.poller import poll_once
 from vanguard.ci.records import STALE_RECEIVED, CiRepo
 from vanguard.ci.tables import CiAttemptRow
 from vanguard.ci.triage import RunLink, render_comment
@@ -918,7 +918,7 @@ async def test_a_webhook_and_a_poll_spelling_the_repository_differently_make_one
     body = _failed_run_body(github, "Acme/Web", 7, "network_econnreset")
     result = await intake.receive("d-web", "workflow_run", body)
     assert result.status == "accepted", result.reason
-    report = await poll_once(github, intake, config, PollState())
+    report = await poll_once(github, intake, config)
     assert report.outcomes["acme/web"] == "1 run(s) listed, 0 new"
     assert [a.alert_id for a in starter.alerts] == ["github:acme/web:7:1"]
     assert starter.alerts[0].service_name == "acme/web"
@@ -935,7 +935,7 @@ async def test_commands_on_an_issue_of_a_differently_spelled_repository_are_obey
     )
     intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
     _failed_run_body(github, "acme/web", 7, "compile_rust")
-    await poll_once(github, intake, config, PollState())
+    await poll_once(github, intake, config)
     _triage_issue(store, "acme/web", starter.alerts[0].labels["fingerprint"], 5)
     retry = await intake.receive(
         "c-retry", "issue_comment", _comment("Acme/Web", 5, "lead", "/vanguard retry")
@@ -971,7 +971,7 @@ async def test_rows_recorded_under_an_earlier_spelling_are_still_honoured(
             handled=True,
         )
         CiRepo(session).save_triage("Acme/Web", "fp-old", at=NOW, issue_number=5)
-    report = await poll_once(github, intake, config, PollState())
+    report = await poll_once(github, intake, config)
     assert report.outcomes["Acme/Web"] == "1 run(s) listed, 0 new"
     assert starter.alerts == []
     retry = await intake.receive(
