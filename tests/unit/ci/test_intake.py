@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import vanguard.ci.reading as reading_module
+from tests.unit.ci.test_client import _api, _collaborator
 from vanguard.ci.client import MemoryGitHub
 from vanguard.ci.config import GitHubConfig, HealingConfig, TriageConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
@@ -244,6 +246,43 @@ async def test_retry_from_a_listed_user_starts_a_rerun_of_the_latest_failure(
     assert retry.labels["heal"] == "rerun"
     assert retry.labels["requested_by"] == "lead"
     assert retry.labels["run_id"] == "1"
+
+
+async def test_an_authorised_retry_asks_github_for_the_commenters_permission_once(
+    store: Store, starter: Starter
+) -> None:
+    """One ``/vanguard retry`` is one permission look-up, counted on the wire: GitHub is
+    ``test_client``'s stand-in, an httpx ``MockTransport``."""
+    with store.session() as session:
+        CiRepo(session).record_attempt(
+            AttemptRecord(
+                repository="o/r",
+                workflow="ci",
+                run_id=1,
+                run_attempt=1,
+                head_sha="a",
+                conclusion="failure",
+                at=NOW,
+            ),
+            category="compile",
+            fingerprint="fp",
+            handled=True,
+        )
+    _triage_issue(store, "o/r", "fp", 5)
+    sent: list[str] = []
+    answer = _collaborator("write", "write")
+
+    def github(request: httpx.Request) -> httpx.Response:
+        sent.append(f"{request.method} {request.url.path}")
+        return answer(request)
+
+    intake = CiIntake(store, _api(github), GitHubConfig(), starter, clock=lambda: NOW)
+    result = await intake.receive(
+        "c1", "issue_comment", _comment("o/r", 5, "maintainer", "/vanguard retry")
+    )
+    assert result.status == "accepted", result.reason
+    assert starter.alerts[-1].labels["requested_by"] == "maintainer"
+    assert sent == ["GET /repos/o/r/collaborators/maintainer/permission"]
 
 
 async def test_comments_elsewhere_are_ignored(
