@@ -109,7 +109,9 @@ class GitHubContext:
 
     One per runtime: the store is the runtime's own when given (never closed here),
     otherwise opened on first use and closed by ``close``. githubkit opens one HTTP
-    client per call, so the API holds no connection; ``close`` drops it all the same.
+    client per call, so the API holds no connection; ``close`` drops it all the same. The
+    API spends the budget kept in the store, and every call of it may use the reserve
+    kept for re-runs and issues (polling and log reading may not).
     """
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
@@ -129,7 +131,7 @@ class GitHubContext:
     def api(self) -> GitHubApi:
         self._check_open()
         if self._api is None:
-            self._api = build_github_api(self.config())
+            self._api = build_github_api(self.config(), store=self.store(), essential=True)
         return self._api
 
     def store(self) -> Store:

@@ -69,7 +69,7 @@ def intake_from_settings(app: FastAPI, settings: Settings, store: Store) -> CiIn
         incident_id, new = await starter(alert)
         return str(incident_id), bool(new)
 
-    intake = CiIntake(store, build_github_api(config), config, start)
+    intake = CiIntake(store, build_github_api(config, store=store), config, start)
     install_github(app, intake, secret.encode())
     return intake
 

@@ -6,8 +6,10 @@ call may go out now (and if not, until when to wait and why), ``spend`` counts o
 gives back a call GitHub did not charge (a 304). A 403/429 with
 ``Retry-After`` or an exhausted ``x-ratelimit-remaining`` blocks every call until GitHub says
 so; any other rate limit (a 429, or a 403 whose message names the secondary rate limit or
-abuse detection) blocks for a minute, as GitHub asks. ``reserve`` keeps the last calls of
-GitHub's quota for re-runs and issues, not polling.
+abuse detection) blocks for a minute, as GitHub asks, and a later answer never shortens a
+block. ``reserve`` keeps the last calls of GitHub's quota, and of the hourly cap (at most
+half of it), for re-runs and issues: polling and log reading must not starve them, least of
+all when several processes spend one budget kept in the store.
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ class ApiBudget(BaseModel):
             return self.model_copy(update={"window_start": now, "used": 0})
         return self
 
+    @property
+    def kept(self) -> int:
+        """Calls of the hourly cap only essential calls may spend: ``reserve``, at most half
+        the cap (a reserve as large as the cap would leave polling nothing)."""
+        return min(self.reserve, self.calls_per_hour // 2)
+
     def check(self, now: datetime, *, essential: bool = False) -> BudgetCheck:
         """May a call go out at ``now``? ``essential`` calls (re-runs, issues) use the reserve."""
         if self.blocked_until is not None and now < self.blocked_until:
@@ -80,10 +88,16 @@ class ApiBudget(BaseModel):
                 retry_at=self.blocked_until,
             )
         budget = self._rolled(now)
-        if budget.used >= budget.calls_per_hour:
+        cap = budget.calls_per_hour if essential else budget.calls_per_hour - budget.kept
+        if budget.used >= cap:
+            kept = (
+                f" (the last {budget.kept} are kept for re-runs and issues)"
+                if budget.kept and not essential
+                else ""
+            )
             return BudgetCheck(
                 allowed=False,
-                reason=f"own budget of {budget.calls_per_hour} calls per hour spent",
+                reason=f"own budget of {budget.calls_per_hour} calls per hour spent{kept}",
                 retry_at=(budget.window_start or now) + HOUR,
             )
         stale = budget.reset_at is not None and now >= budget.reset_at
@@ -123,18 +137,25 @@ class ApiBudget(BaseModel):
         if reset is not None:
             update["reset_at"] = datetime.fromtimestamp(reset, tz=UTC)
         retry_after = _int(h.get("retry-after"))
+        block: tuple[datetime, str] | None = None
         if status in (403, 429):
             if retry_after is not None:
-                update["blocked_until"] = now + timedelta(seconds=retry_after)
-                update["blocked_reason"] = f"Retry-After {retry_after} s (HTTP {status})"
-            elif remaining == 0 and reset is not None:
-                update["blocked_until"] = datetime.fromtimestamp(reset, tz=UTC)
-                update["blocked_reason"] = f"rate limit exhausted until the reset (HTTP {status})"
-            elif rate_limited(status, h, message):
-                update["blocked_until"] = now + SECONDARY_LIMIT_WAIT
-                update["blocked_reason"] = (
-                    f"rate limited without a usable Retry-After (HTTP {status}): waiting a minute"
+                block = (
+                    now + timedelta(seconds=retry_after),
+                    f"Retry-After {retry_after} s (HTTP {status})",
                 )
+            elif remaining == 0 and reset is not None:
+                block = (
+                    datetime.fromtimestamp(reset, tz=UTC),
+                    f"rate limit exhausted until the reset (HTTP {status})",
+                )
+            elif rate_limited(status, h, message):
+                block = (
+                    now + SECONDARY_LIMIT_WAIT,
+                    f"rate limited without a usable Retry-After (HTTP {status}): waiting a minute",
+                )
+        if block is not None and (self.blocked_until is None or block[0] > self.blocked_until):
+            update["blocked_until"], update["blocked_reason"] = block
         return self.model_copy(update=update)
 
 

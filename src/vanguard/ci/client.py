@@ -3,9 +3,11 @@
 ``GitHubApi`` lists the calls; ``GithubkitApi`` makes them with githubkit (token or GitHub
 App installation auth, secrets read through ``resolve_secret``), spending an ``ApiBudget``
 that honours GitHub's rate-limit headers and ``Retry-After`` (a 304 is given back: GitHub
-does not charge it), one per process for the clients ``build_github_api`` makes from the
-same settings (``process_budget``); ``MemoryGitHub`` is the in-memory stand-in for tests of
-the pure core.
+does not charge it). Given a store, ``build_github_api`` makes clients that spend the
+budget kept there (``StoredBudget``): every process of one Vanguard spends one hourly cap
+and honours what GitHub told any of them; without one, the clients built from the same
+settings share one budget in the process (``process_budget``). ``MemoryGitHub`` is the
+in-memory stand-in for tests of the pure core.
 githubkit's own retries and HTTP cache are off: the budget decides when to wait, and ETags
 are sent explicitly by the poller.
 
@@ -18,12 +20,13 @@ or a 403 that ``rate_limited`` recognises, secondary limit included) or a spent 
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from githubkit import AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.exception import GitHubException, RequestFailed, RequestTimeout
@@ -35,17 +38,24 @@ from vanguard.ci.events import IssueRef, WorkflowJob, WorkflowRun
 from vanguard.ci.triage import IssueDraft
 from vanguard.clock import utcnow
 from vanguard.config import resolve_secret
-from vanguard.errors import ActionFailed, AdapterError, ConfigError
+from vanguard.errors import ActionFailed, AdapterError, ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from vanguard.store import Store
 
 __all__ = [
+    "BudgetKeeper",
     "GitHubApi",
     "GithubkitApi",
     "MemoryGitHub",
     "RunsPage",
     "SharedBudget",
+    "StoredBudget",
     "build_github_api",
     "process_budget",
 ]
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = "vanguard-ci-agent"
 SUCCESS_PAGE = 5
@@ -119,12 +129,77 @@ def _refusal(what: str, exc: RequestFailed, message: str) -> AdapterError:
     return ActionFailed(text)
 
 
+class BudgetKeeper(Protocol):
+    """Where the ``ApiBudget`` of one or more clients is kept, changed one change at a time."""
+
+    def read(self) -> ApiBudget: ...
+
+    def change(self, step: Callable[[ApiBudget], ApiBudget]) -> ApiBudget:
+        """Apply ``step`` to the budget as it is now and keep its result; what ``step``
+        raises leaves the budget unchanged. A keeper that cannot keep it raises
+        ``AdapterError``."""
+        ...
+
+
 class SharedBudget:
-    """One ``ApiBudget`` that every client holding it spends from, under one lock."""
+    """One ``ApiBudget`` in this process that every client holding it spends from, under
+    one lock."""
 
     def __init__(self, budget: ApiBudget) -> None:
         self.value = budget
         self.lock = threading.Lock()
+
+    def read(self) -> ApiBudget:
+        return self.value
+
+    def change(self, step: Callable[[ApiBudget], ApiBudget]) -> ApiBudget:
+        with self.lock:
+            self.value = step(self.value)
+            return self.value
+
+
+class StoredBudget:
+    """The ``ApiBudget`` of ``config.api_url`` kept in the store, spent by every process of
+    one Vanguard: ``vanguard up``, its workers and a ``vanguard ci poll --once`` from cron
+    share one hourly cap, and a ``Retry-After`` one of them was told holds for all.
+
+    Each change is one short unit of work (the row read under its lock, changed, written),
+    before or after a call to GitHub, never across one. The cap and reserve are this
+    process's settings; only what calls and answers change is kept, never a credential.
+    """
+
+    def __init__(
+        self, store: Store, config: GitHubConfig, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.store = store
+        self.api_url = config.api_url
+        self.limits = ApiBudget(
+            calls_per_hour=config.poll.calls_per_hour, reserve=config.poll.reserve
+        )
+        self.clock = clock
+
+    def read(self) -> ApiBudget:
+        from vanguard.ci.records import CiRepo
+
+        try:
+            with self.store.read_session() as session:
+                return CiRepo(session).budget(self.api_url, self.limits)
+        except StoreError as exc:
+            raise AdapterError(f"GitHub API budget: cannot read it from the store: {exc}") from exc
+
+    def change(self, step: Callable[[ApiBudget], ApiBudget]) -> ApiBudget:
+        from vanguard.ci.records import CiRepo
+
+        try:
+            with self.store.session() as session:
+                return CiRepo(session).change_budget(
+                    self.api_url, self.limits, step, at=self.clock()
+                )
+        except StoreError as exc:
+            raise AdapterError(
+                f"GitHub API budget: cannot keep it in the store: {exc}; no call is made "
+                "until the store answers"
+            ) from exc
 
 
 _PROCESS_BUDGETS: dict[int, SharedBudget] = {}
@@ -132,12 +207,11 @@ _PROCESS_BUDGETS_LOCK = threading.Lock()
 
 
 def process_budget(config: GitHubConfig) -> SharedBudget:
-    """The budget of this process's GitHub clients built from ``config``.
+    """The budget of this process's GitHub clients built from ``config`` without a store
+    (``vanguard ci explain-run``); those built with one spend the ``StoredBudget``.
 
-    A process loads its settings once, so ``vanguard up``'s webhook intake and its adapters
-    spend one ``poll.calls_per_hour``, not one each; a separate ``vanguard ci poll`` has its
-    own. The entry lives as long as ``config`` (keyed by identity: a test's own settings
-    never share a budget with another test's that happen to be equal).
+    The entry lives as long as ``config`` (keyed by identity: a test's own settings never
+    share a budget with another test's that happen to be equal).
     """
     key = id(config)
     with _PROCESS_BUDGETS_LOCK:
@@ -154,49 +228,76 @@ def process_budget(config: GitHubConfig) -> SharedBudget:
 class GithubkitApi:
     """``GitHubApi`` over githubkit; thread-safe budget, one httpx client per call.
 
-    Given a ``SharedBudget``, the client spends it with the other clients holding it;
-    given an ``ApiBudget``, it has a budget of its own.
+    Given a ``BudgetKeeper`` (``SharedBudget``, ``StoredBudget``), the client spends it
+    with the other clients holding it; given an ``ApiBudget``, it has a budget of its own.
+    An ``essential`` client (the re-run and triage actions') may spend the reserve on every
+    call: the read of a run right before re-running it is as much the re-run as its POST.
     """
 
     def __init__(
         self,
         github: GitHub[Any],
         *,
-        budget: ApiBudget | SharedBudget,
+        budget: ApiBudget | BudgetKeeper,
         log_max_bytes: int,
         clock: Callable[[], datetime] = utcnow,
+        essential: bool = False,
     ) -> None:
         self.github = github
-        self.shared_budget = budget if isinstance(budget, SharedBudget) else SharedBudget(budget)
+        self.shared_budget: BudgetKeeper = (
+            SharedBudget(budget) if isinstance(budget, ApiBudget) else budget
+        )
         self.log_max_bytes = log_max_bytes
         self.clock = clock
+        self.essential = essential
         self.calls: list[tuple[str, str, int]] = []
-        self._lock = self.shared_budget.lock
         self._workflow_names: dict[tuple[str, int], str] = {}
 
     @property
     def budget(self) -> ApiBudget:
-        return self.shared_budget.value
+        return self.shared_budget.read()
 
     @budget.setter
     def budget(self, value: ApiBudget) -> None:
-        self.shared_budget.value = value
+        self.shared_budget.change(lambda _: value)
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _spend(self, essential: bool) -> None:
-        with self._lock:
+    def _spend(self, essential: bool = False) -> None:
+        essential = essential or self.essential
+
+        def spend(budget: ApiBudget) -> ApiBudget:
             now = self.clock()
-            verdict = self.budget.check(now, essential=essential)
+            verdict = budget.check(now, essential=essential)
             if not verdict.allowed:
                 when = verdict.retry_at.isoformat() if verdict.retry_at else "later"
                 raise AdapterError(f"GitHub API budget: {verdict.reason}; retry at {when}")
-            self.budget = self.budget.spend(now)
+            return budget.spend(now)
+
+        self.shared_budget.change(spend)
 
     def _observe(self, method: str, url: str, status: int, headers: Any, message: str = "") -> None:
-        with self._lock:
-            self.budget = self.budget.observe(self.clock(), status, dict(headers), message)
-            self.calls.append((method, url, status))
+        """Learn from an answer: its rate-limit headers, and a 304 given back (GitHub does
+        not charge it). An answer that could not be kept is logged, not raised: the call
+        was made, and what it did must not be taken for a failure."""
+        seen = dict(headers)
+
+        def observe(budget: ApiBudget) -> ApiBudget:
+            now = self.clock()
+            budget = budget.observe(now, status, seen, message)
+            return budget.refund(now) if status == 304 else budget
+
+        self.calls.append((method, url, status))
+        try:
+            self.shared_budget.change(observe)
+        except AdapterError as exc:
+            log.warning(
+                "GitHub %s %s answered %d; the answer is not kept in the budget: %s",
+                method,
+                url,
+                status,
+                exc,
+            )
 
     def _call(
         self,
@@ -225,9 +326,6 @@ class GithubkitApi:
             raise AdapterError(f"GitHub {method} {url}: {exc!r}") from exc
         raw = response.raw_response
         self._observe(method, url, raw.status_code, raw.headers)
-        if raw.status_code == 304:
-            with self._lock:
-                self.budget = self.budget.refund(self.clock())
         body: Any = None
         if raw.content and raw.status_code != 304:
             try:
@@ -346,7 +444,7 @@ class GithubkitApi:
     def stream_job_log(self, repository: str, job_id: int) -> Iterator[bytes]:
         """The job's plain-text log in chunks, cut at ``log_max_bytes`` (the tail is lost)."""
         url = f"{self._repo(repository)}/actions/jobs/{job_id}/logs"
-        self._spend(False)
+        self._spend()
         with self._streaming(url) as chunks:
             sent = 0
             for chunk in chunks:
@@ -472,12 +570,18 @@ class GithubkitApi:
 
 
 def build_github_api(
-    config: GitHubConfig, *, clock: Callable[[], datetime] = utcnow
+    config: GitHubConfig,
+    *,
+    store: Store | None = None,
+    essential: bool = False,
+    clock: Callable[[], datetime] = utcnow,
 ) -> GithubkitApi:
     """A githubkit client from the ``github:`` settings; secrets resolved now, never logged.
 
-    It spends the process's budget for these settings (``process_budget``), with every other
-    client built from them.
+    With ``store`` it spends the budget kept there (``StoredBudget``) with every process of
+    that store; without, the process's budget for these settings (``process_budget``).
+    ``essential``: the client of the re-run and triage actions, whose every call may spend
+    the reserve.
     """
     auth: Any
     if config.app is not None:
@@ -506,8 +610,15 @@ def build_github_api(
         auto_retry=False,
         trust_env=False,
     )
+    budget: BudgetKeeper = (
+        process_budget(config) if store is None else StoredBudget(store, config, clock=clock)
+    )
     return GithubkitApi(
-        github, budget=process_budget(config), log_max_bytes=config.log_max_bytes, clock=clock
+        github,
+        budget=budget,
+        log_max_bytes=config.log_max_bytes,
+        clock=clock,
+        essential=essential,
     )
 
 

@@ -69,7 +69,8 @@ class TriageConfig(Section):
 
 
 class PollConfig(Section):
-    """The poller fallback: how often, and how many API calls it may spend per hour."""
+    """The poller fallback: how often it lists; and the GitHub API budget, spent by every
+    process of one store: calls per hour, the last ``reserve`` kept for re-runs and issues."""
 
     interval_s: float = Field(default=60.0, ge=5.0, le=3600.0)
     calls_per_hour: int = Field(default=1000, ge=10, le=15000)
@@ -138,7 +139,7 @@ class GitHubConfig(Section):
 
     def poll_budget_warning(self) -> str | None:
         """What to say when listing the repositories alone could take more than half of
-        the poller's own hourly budget, else ``None``.
+        Vanguard's own hourly budget, else ``None``.
 
         An unchanged listing (304) costs nothing, but while runs keep changing every
         listing is paid for, and the logs, re-runs and issues that follow a failure share

@@ -4,31 +4,30 @@ Each repository is listed with ``If-None-Match`` (a 304 costs no rate limit on G
 the client's API budget. Runs already recorded and handled (from a webhook or an earlier
 poll) are skipped; the rest go through the same intake as deliveries, including a failed
 run whose incident never started (the engine was down, the process died), tried again
-every ``POLL_RETRY_AFTER`` at most (each try reads its logs again). While one of a
-repository's listed runs is not handled, its listing is not cached, so the next poll
-sees it again. Only the listed page (``poll.per_page`` most recent runs) is looked at. The
-ETags travel in a small frozen state the caller keeps, so a restarted poller starts over
-with one full listing.
+every ``POLL_RETRY_AFTER`` at most (each try reads its logs again). Only the listed page
+(``poll.per_page`` most recent runs) is looked at.
+
+The ETags are kept in the store (``CiRepo.poll_etag``), so a restarted poller or a
+``vanguard ci poll --once`` from cron lists conditionally too. A listing's ETag is kept only
+once every run of its page is handled; while one is not (it failed, or another poller holds
+it), the ETag is forgotten and the next poll lists the page again. A poller that dies
+between listing and handling kept nothing new, so the runs are listed again.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from vanguard.ci.client import GitHubApi
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.intake import CiIntake, IntakeResult
+from vanguard.ci.records import CiRepo
 from vanguard.errors import AdapterError
+from vanguard.store import Store
 
-__all__ = ["PollReport", "PollState", "poll_once"]
-
-
-class PollState(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    etags: dict[str, str] = Field(default_factory=dict)
+__all__ = ["PollReport", "poll_once"]
 
 
 class PollReport(BaseModel):
@@ -36,32 +35,37 @@ class PollReport(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    state: PollState
     outcomes: dict[str, str]
     results: tuple[IntakeResult, ...] = ()
     skipped: tuple[str, ...] = ()
     """Repositories that could not be polled (their outcome says why)."""
 
 
-async def poll_once(
-    api: GitHubApi, intake: CiIntake, config: GitHubConfig, state: PollState
-) -> PollReport:
+def _etag(store: Store, repository: str) -> str | None:
+    with store.session() as session:
+        return CiRepo(session).poll_etag(repository)
+
+
+def _keep_etag(store: Store, intake: CiIntake, repository: str, etag: str | None) -> None:
+    with store.session() as session:
+        CiRepo(session).save_poll_etag(repository, etag, at=intake.clock())
+
+
+async def poll_once(api: GitHubApi, intake: CiIntake, config: GitHubConfig) -> PollReport:
     """Poll every configured repository once; a failing one never stops the others.
 
     Nothing is logged here: the report says per repository what happened, and its caller
     tells it once (a log line and the command's own line said the same twice).
     """
-    etags = dict(state.etags)
+    store = intake.store
     outcomes: dict[str, str] = {}
     results: list[IntakeResult] = []
     skipped: list[str] = []
     for repository in config.repositories:
         try:
+            etag = await asyncio.to_thread(_etag, store, repository)
             page = await asyncio.to_thread(
-                api.list_runs,
-                repository,
-                etag=etags.get(repository),
-                per_page=config.poll.per_page,
+                api.list_runs, repository, etag=etag, per_page=config.poll.per_page
             )
         except AdapterError as exc:
             outcomes[repository] = f"skipped: {exc}"
@@ -83,19 +87,12 @@ async def poll_once(
             handled += 1
             failed += result.status == "failed"
             results.append(result)
-        if page.etag and not failed and not waiting:
-            etags[repository] = page.etag
-        else:
-            etags.pop(repository, None)
+        kept = page.etag if not failed and not waiting else None
+        await asyncio.to_thread(_keep_etag, store, intake, repository, kept)
         outcomes[repository] = (
             f"{len(page.runs)} run(s) listed, {handled} new"
             + (f", {failed} failed" if failed else "")
             + (f", {waiting} not handled yet" if waiting else "")
             + (" (listed again next time)" if failed or waiting else "")
         )
-    return PollReport(
-        state=PollState(etags=etags),
-        outcomes=outcomes,
-        results=tuple(results),
-        skipped=tuple(skipped),
-    )
+    return PollReport(outcomes=outcomes, results=tuple(results), skipped=tuple(skipped))

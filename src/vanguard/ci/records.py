@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vanguard.ci.budget import ApiBudget
 from vanguard.ci.config import HealingConfig, canonical_repository
 from vanguard.ci.healing import FailureSighting, StormVerdict, detect_storm
 from vanguard.ci.health import AttemptRecord
-from vanguard.ci.tables import CiAttemptRow, CiTriageRow, GitHubDeliveryRow
+from vanguard.ci.tables import (
+    CiAttemptRow,
+    CiPollEtagRow,
+    CiTriageRow,
+    GitHubBudgetRow,
+    GitHubDeliveryRow,
+)
 
 __all__ = ["STALE_RECEIVED", "CiRepo", "DeliveryStatus", "stale_opening"]
 
@@ -26,6 +33,9 @@ STALE_RECEIVED = timedelta(minutes=15)
 MAX_COMMENTERS = 50
 """Keys remembered as having commented on a fingerprint's issue (the newest ones)."""
 _CLAIM = ("opening", "opening_at")
+MAX_ETAG = 200
+MAX_API_URL = 300
+MAX_BLOCKED_REASON = 300
 
 
 def stale_opening(call_timeout_s: float) -> timedelta:
@@ -41,7 +51,8 @@ def stale_opening(call_timeout_s: float) -> timedelta:
 
 
 class CiRepo:
-    """Deliveries (dedupe), attempts (health, storms) and triage issues."""
+    """Deliveries (dedupe), attempts (health, storms), triage issues, the poller's ETags and
+    the GitHub API budget."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -428,6 +439,110 @@ class CiRepo:
         row.updated_at = at
         self.session.flush()
         return row
+
+    # -- poller ETags --------------------------------------------------------------------
+
+    def poll_etag(self, repository: str) -> str | None:
+        """The ETag of ``repository``'s last listing handled to the end, if any."""
+        row = self.session.get(CiPollEtagRow, canonical_repository(repository))
+        return row.etag if row is not None else None
+
+    def save_poll_etag(self, repository: str, etag: str | None, *, at: datetime) -> None:
+        """Keep ``etag`` for ``repository``'s next listing, or forget it (``None``).
+
+        The poller saves it only once every run of the page is handled, and forgets it
+        otherwise, so the next listing is paid for and shows those runs again. An ETag too
+        long for its column is forgotten too: it costs a listing, never a run.
+        """
+        name = canonical_repository(repository)
+        if etag is None or len(etag) > MAX_ETAG:
+            self.session.execute(delete(CiPollEtagRow).where(CiPollEtagRow.repository == name))
+            return
+        row = self.session.get(CiPollEtagRow, name, with_for_update=True, populate_existing=True)
+        if row is None:
+            try:
+                with self.session.begin_nested():
+                    self.session.add(CiPollEtagRow(repository=name, etag=etag, saved_at=at))
+                return
+            except IntegrityError:
+                row = self.session.execute(
+                    select(CiPollEtagRow).where(CiPollEtagRow.repository == name).with_for_update()
+                ).scalar_one()
+        row.etag, row.saved_at = etag, at
+        self.session.flush()
+
+    # -- GitHub API budget ---------------------------------------------------------------
+
+    def budget(self, api_url: str, limits: ApiBudget) -> ApiBudget:
+        """The budget kept for ``api_url``, under the caller's ``limits`` (cap and reserve)."""
+        row = self.session.get(GitHubBudgetRow, api_url[:MAX_API_URL])
+        return _budget(row, limits)
+
+    def change_budget(
+        self,
+        api_url: str,
+        limits: ApiBudget,
+        change: Callable[[ApiBudget], ApiBudget],
+        *,
+        at: datetime,
+    ) -> ApiBudget:
+        """Apply ``change`` to the budget kept for ``api_url`` under its row's lock, and keep
+        the result; what ``change`` raises leaves it as it was.
+
+        Every process of the store spends this one budget: the read, the change and the
+        write are one unit of work, so two processes never both spend the last call. The
+        caller keeps the unit short, and never makes a call to GitHub inside it.
+        """
+        key = api_url[:MAX_API_URL]
+        row = self.session.get(GitHubBudgetRow, key, with_for_update=True, populate_existing=True)
+        if row is None:
+            row = _budget_row(key, limits, at)
+            try:
+                with self.session.begin_nested():
+                    self.session.add(row)
+            except IntegrityError:
+                row = self.session.execute(
+                    select(GitHubBudgetRow).where(GitHubBudgetRow.api_url == key).with_for_update()
+                ).scalar_one()
+        changed = change(_budget(row, limits))
+        row.window_start = changed.window_start
+        row.used = changed.used
+        row.remaining = changed.remaining
+        row.reset_at = changed.reset_at
+        row.blocked_until = changed.blocked_until
+        row.blocked_reason = changed.blocked_reason[:MAX_BLOCKED_REASON]
+        row.updated_at = at
+        self.session.flush()
+        return changed
+
+
+def _budget(row: GitHubBudgetRow | None, limits: ApiBudget) -> ApiBudget:
+    """The kept budget, with the cap and reserve of ``limits`` (each process's settings)."""
+    if row is None:
+        return limits
+    return ApiBudget(
+        calls_per_hour=limits.calls_per_hour,
+        reserve=limits.reserve,
+        window_start=row.window_start,
+        used=row.used,
+        remaining=row.remaining,
+        reset_at=row.reset_at,
+        blocked_until=row.blocked_until,
+        blocked_reason=row.blocked_reason,
+    )
+
+
+def _budget_row(api_url: str, budget: ApiBudget, at: datetime) -> GitHubBudgetRow:
+    return GitHubBudgetRow(
+        api_url=api_url,
+        window_start=budget.window_start,
+        used=budget.used,
+        remaining=budget.remaining,
+        reset_at=budget.reset_at,
+        blocked_until=budget.blocked_until,
+        blocked_reason=budget.blocked_reason,
+        updated_at=at,
+    )
 
 
 def _triage_row(

@@ -1,7 +1,8 @@
-"""The CI agent's own tables: webhook deliveries, finished run attempts, triage issues.
+"""The CI agent's own tables: webhook deliveries, finished run attempts, triage issues, the
+poller's ETags and the GitHub API budget.
 
-Mapped on the store's declarative base so one Alembic history (revision 0002) creates them
-beside the incident tables; nothing in ``vanguard.store`` depends on them.
+Mapped on the store's declarative base so one Alembic history (revisions 0002 and 0010)
+creates them beside the incident tables; nothing in ``vanguard.store`` depends on them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from vanguard.store.tables import Base
 
-__all__ = ["CiAttemptRow", "CiTriageRow", "GitHubDeliveryRow"]
+__all__ = [
+    "CiAttemptRow",
+    "CiPollEtagRow",
+    "CiTriageRow",
+    "GitHubBudgetRow",
+    "GitHubDeliveryRow",
+]
 
 
 class GitHubDeliveryRow(Base):
@@ -67,3 +74,32 @@ class CiTriageRow(Base):
     ignored: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime]
     body: Mapped[dict[str, Any]]
+
+
+class CiPollEtagRow(Base):
+    """The ETag of a repository's last listing the poller handled to the end."""
+
+    __tablename__ = "ci_poll_etags"
+
+    repository: Mapped[str] = mapped_column(String(200), primary_key=True)
+    etag: Mapped[str] = mapped_column(String(200))
+    saved_at: Mapped[datetime]
+
+
+class GitHubBudgetRow(Base):
+    """The GitHub API budget every process of one store spends, per API (``api_url``).
+
+    Only what calls and answers change is kept: the hourly cap and the reserve come from
+    each process's settings, and no credential is ever stored.
+    """
+
+    __tablename__ = "github_api_budget"
+
+    api_url: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window_start: Mapped[datetime | None]
+    used: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int | None] = mapped_column(Integer)
+    reset_at: Mapped[datetime | None]
+    blocked_until: Mapped[datetime | None]
+    blocked_reason: Mapped[str] = mapped_column(String(300))
+    updated_at: Mapped[datetime]

@@ -23,7 +23,7 @@ from vanguard.ci.health import (
     success_svg,
 )
 from vanguard.ci.intake import CiIntake
-from vanguard.ci.poller import PollState, poll_once
+from vanguard.ci.poller import poll_once
 from vanguard.ci.reading import read_run
 from vanguard.ci.records import CiRepo
 from vanguard.cli.apps import ci_app
@@ -115,7 +115,7 @@ def poll_command(
     if note := github.poll_budget_warning():
         console.print(f"warning: github.{note}", highlight=False)
     store = open_store(settings.resolved_store_url())
-    api = build_github_api(github)
+    api = build_github_api(github, store=store)
 
     async def main() -> bool:
         client = await connect(address, settings.temporal.namespace)
@@ -126,13 +126,11 @@ def poll_command(
             window_s=settings.verification.window_s,
         )
         intake = CiIntake(store, api, github, starter)
-        state = PollState()
         done = 0
         limit = 1 if once else max_polls
         polled_any = False
         while limit is None or done < limit:
-            report = await poll_once(api, intake, github, state)
-            state = report.state
+            report = await poll_once(api, intake, github)
             polled_any = polled_any or len(report.skipped) < len(report.outcomes)
             for repository, outcome in report.outcomes.items():
                 console.print(f"{repository}: {outcome}")

@@ -335,27 +335,34 @@ def test_intake_from_settings_resolves_secrets_and_needs_a_starter(
     assert "no incident starter" in answer.json()["reason"]
 
 
-def test_the_intake_and_the_adapters_of_one_process_spend_one_hourly_cap(
+def test_the_intakes_and_the_adapters_of_every_process_spend_one_hourly_cap(
     store: Store, config: GitHubConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``vanguard up`` builds both from one settings: ``poll.calls_per_hour`` is the process's."""
+    """``poll.calls_per_hour`` is the store's: ``vanguard up`` and a second process (a cron
+    poller, its own settings loaded) spend one cap, and its last ``reserve`` calls are left
+    to the adapters' re-runs and issues, whatever the intakes spent."""
     monkeypatch.setenv("VANGUARD_TEST_HOOK_SECRET", SECRET.decode())
     settings = Settings(
         github=config.model_copy(
             update={
                 "webhook_secret_env": "VANGUARD_TEST_HOOK_SECRET",
-                "poll": PollConfig(calls_per_hour=10, reserve=0),
+                "poll": PollConfig(calls_per_hour=10, reserve=2),
             }
         )
     )
     intake = intake_from_settings(create_app(store), settings, store)
+    elsewhere = intake_from_settings(create_app(store), settings.model_copy(deep=True), store)
     context = GitHubContext(settings, store)
     try:
-        for _ in range(5):
-            context.api().list_runs("octo-org/octo-repo", etag=None, per_page=1)
+        for _ in range(4):
             intake.api.list_runs("octo-org/octo-repo", etag=None, per_page=1)
-        with pytest.raises(AdapterError, match="own budget of 10 calls per hour spent"):
-            context.api().list_runs("octo-org/octo-repo", etag=None, per_page=1)
+            elsewhere.api.list_runs("octo-org/octo-repo", etag=None, per_page=1)
+        with pytest.raises(AdapterError, match="the last 2 are kept for re-runs and issues"):
+            elsewhere.api.list_runs("octo-org/octo-repo", etag=None, per_page=1)
+        for _ in range(2):
+            context.api().get_run("octo-org/octo-repo", 30433642)
+        with pytest.raises(AdapterError, match="own budget of 10 calls per hour spent; retry at"):
+            context.api().get_run("octo-org/octo-repo", 30433642)
     finally:
         context.close()
 

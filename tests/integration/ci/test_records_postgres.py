@@ -1,4 +1,5 @@
-"""Claiming deliveries on a real PostgreSQL: of concurrent claims of one id, one wins."""
+"""Claiming deliveries on a real PostgreSQL: of concurrent claims of one id, one wins; the
+GitHub API budget that every process spends loses no call to a race."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from vanguard.ci.budget import ApiBudget
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.records import STALE_RECEIVED, CiRepo, stale_opening
 from vanguard.store import Store, open_store
@@ -244,3 +246,47 @@ def test_a_second_issue_does_not_replace_the_one_recorded(store: Store) -> None:
         assert row is not None
         assert row.issue_number == 1
         assert "opening" not in row.body
+
+
+def test_concurrent_spenders_of_the_budget_lose_no_call_and_overspend_none(store: Store) -> None:
+    """``vanguard up``, its workers and a cron poller spend one budget: each spend is a
+    read and a write under the row's lock, the first one's insert included, so none is
+    lost and the cap is never passed."""
+    cap = CLAIMS * 3
+    limits = ApiBudget(calls_per_hour=cap)
+    start = threading.Barrier(CLAIMS)
+
+    def spend(_: int) -> list[int]:
+        start.wait()
+        spent: list[int] = []
+        for _ in range(4):
+            with store.session() as session:
+                budget = CiRepo(session).change_budget(
+                    "https://api.github.com",
+                    limits,
+                    lambda b: b.spend(NOW) if b.check(NOW).allowed else b,
+                    at=NOW,
+                )
+            spent.append(budget.used)
+        return spent
+
+    with ThreadPoolExecutor(CLAIMS) as pool:
+        seen = [used for spent in pool.map(spend, range(CLAIMS)) for used in spent]
+    with store.session() as session:
+        kept = CiRepo(session).budget("https://api.github.com", limits)
+    assert kept.used == cap
+    assert sorted(seen) == [*range(1, cap + 1), *[cap] * CLAIMS], "no two spent one call"
+
+
+def test_concurrent_first_saves_of_an_etag_keep_one(store: Store) -> None:
+    start = threading.Barrier(CLAIMS)
+
+    def save(n: int) -> None:
+        start.wait()
+        with store.session() as session:
+            CiRepo(session).save_poll_etag("o/raced", f'W/"{n}"', at=NOW)
+
+    with ThreadPoolExecutor(CLAIMS) as pool:
+        list(pool.map(save, range(CLAIMS)))
+    with store.session() as session:
+        assert CiRepo(session).poll_etag("o/raced") in {f'W/"{n}"' for n in range(CLAIMS)}

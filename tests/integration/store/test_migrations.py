@@ -26,11 +26,13 @@ from vanguard.store import IncidentRepo, open_store
 from vanguard.store.database import MIGRATIONS_DIR, alembic_config
 from vanguard.store.tables import UtcDateTime, metadata
 
-HEAD = "0009"
+HEAD = "0010"
 TABLES = {
     "actions",
     "ci_attempts",
+    "ci_poll_etags",
     "ci_triage",
+    "github_api_budget",
     "github_deliveries",
     "audit_entries",
     "audit_head",
@@ -85,6 +87,7 @@ def test_there_is_one_linear_history() -> None:
     assert scripts.get_heads() == [HEAD]
     assert [r.revision for r in scripts.walk_revisions()] == [
         HEAD,
+        "0009",
         "0008",
         "0007",
         "0006",

@@ -88,3 +88,34 @@ def test_a_plain_403_is_a_refusal_not_a_rate_limit() -> None:
     assert not rate_limited(403, {}, "Must have admin rights to Repository.")
     assert rate_limited(403, {"X-RateLimit-Remaining": "0"})
     assert rate_limited(429, {})
+
+
+def test_the_last_calls_of_the_hourly_cap_are_kept_for_essential_calls() -> None:
+    """Polling and log reading, spending one cap with every process of the store, must not
+    leave re-runs and issues nothing."""
+    budget = ApiBudget(calls_per_hour=10, reserve=3)
+    for _ in range(7):
+        budget = budget.spend(T0)
+    refused = budget.check(T0)
+    assert not refused.allowed
+    assert refused.reason == (
+        "own budget of 10 calls per hour spent (the last 3 are kept for re-runs and issues)"
+    )
+    for _ in range(3):
+        assert budget.check(T0, essential=True).allowed
+        budget = budget.spend(T0)
+    assert not budget.check(T0, essential=True).allowed
+    assert ApiBudget(calls_per_hour=10, reserve=100).kept == 5, "polling keeps half the cap"
+
+
+def test_a_later_answer_never_shortens_a_block() -> None:
+    """A call another process had under way comes back rate limited after GitHub said to
+    wait ten minutes: a minute's wait must not replace the ten."""
+    budget = ApiBudget(calls_per_hour=100).observe(T0, 429, {"Retry-After": "600"})
+    later = budget.observe(
+        T0 + timedelta(seconds=1), 403, {"x-ratelimit-remaining": "4987"}, "secondary rate limit"
+    )
+    assert later.blocked_until == T0 + timedelta(seconds=600)
+    assert later.blocked_reason == "Retry-After 600 s (HTTP 429)"
+    longer = budget.observe(T0 + timedelta(seconds=2), 429, {"Retry-After": "900"})
+    assert longer.blocked_until == T0 + timedelta(seconds=902)

@@ -11,9 +11,17 @@ import pytest
 from githubkit import GitHub, TokenAuthStrategy
 
 from vanguard.ci.budget import ApiBudget
-from vanguard.ci.client import GithubkitApi, SharedBudget, build_github_api, process_budget
+from vanguard.ci.client import (
+    BudgetKeeper,
+    GithubkitApi,
+    SharedBudget,
+    StoredBudget,
+    build_github_api,
+    process_budget,
+)
 from vanguard.ci.config import GitHubConfig, PollConfig
 from vanguard.errors import ActionFailed, AdapterError
+from vanguard.store import Store
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 REPO = "octo-org/octo-repo"
@@ -21,7 +29,8 @@ REPO = "octo-org/octo-repo"
 
 def _api(
     handler: Callable[[httpx.Request], httpx.Response],
-    budget: ApiBudget | SharedBudget | None = None,
+    budget: ApiBudget | BudgetKeeper | None = None,
+    clock: Callable[[], datetime] = lambda: T0,
 ) -> GithubkitApi:
     github: GitHub[Any] = GitHub(
         TokenAuthStrategy("ghs_test_token_value"),
@@ -34,7 +43,7 @@ def _api(
         github,
         budget=budget or ApiBudget(calls_per_hour=100),
         log_max_bytes=4096,
-        clock=lambda: T0,
+        clock=clock,
     )
 
 
@@ -244,3 +253,30 @@ def test_clients_built_from_one_settings_share_the_process_budget(
     assert (first.budget.calls_per_hour, first.budget.reserve) == (50, 5)
     equal = config.model_copy()
     assert build_github_api(equal).shared_budget is not first.shared_budget
+
+
+def test_clients_of_separate_processes_spend_the_one_budget_kept_in_the_store(
+    store: Store,
+) -> None:
+    """``vanguard up`` and a cron ``ci poll --once`` read their own settings, yet spend one
+    ``poll.calls_per_hour``: the budget is the store's, not the process's."""
+    config = GitHubConfig(poll=PollConfig(calls_per_hour=10, reserve=0))
+    up = _api(_listing([]), StoredBudget(store, config, clock=lambda: T0))
+    cron = _api(_listing([]), StoredBudget(store, config.model_copy(), clock=lambda: T0))
+    for _ in range(5):
+        up.list_runs(REPO, etag=None, per_page=30)
+        cron.list_runs(REPO, etag=None, per_page=30)
+    assert up.budget.used == cron.budget.used == 10
+    with pytest.raises(AdapterError, match="own budget of 10 calls per hour spent"):
+        _api(_listing([]), StoredBudget(store, config)).list_runs(REPO, etag=None, per_page=30)
+
+
+def test_a_store_that_cannot_keep_the_budget_holds_every_call_back(store: Store) -> None:
+    """Retried like any budget refusal: a call made without it might break GitHub's wait."""
+    sent: list[httpx.Request] = []
+    api = _api(_listing(sent), StoredBudget(store, GitHubConfig()))
+    store.close()
+    with pytest.raises(AdapterError, match="cannot keep it in the store") as raised:
+        api.list_runs(REPO, etag=None, per_page=30)
+    assert not isinstance(raised.value, ActionFailed)
+    assert sent == []

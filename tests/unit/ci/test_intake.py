@@ -11,17 +11,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import vanguard.ci.reading as reading_module
+from tests.unit.ci.test_client import _api, _collaborator
 from vanguard.ci.client import MemoryGitHub
 from vanguard.ci.config import GitHubConfig, HealingConfig, TriageConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
 from vanguard.ci.health import AttemptRecord
 from vanguard.ci.intake import CiIntake
-from vanguard.ci.poller import PollState, poll_once
+from vanguard.ci.poller import poll_once
 from vanguard.ci.records import STALE_RECEIVED, CiRepo
 from vanguard.ci.tables import CiAttemptRow
 from vanguard.ci.triage import RunLink, render_comment
@@ -244,6 +246,43 @@ async def test_retry_from_a_listed_user_starts_a_rerun_of_the_latest_failure(
     assert retry.labels["heal"] == "rerun"
     assert retry.labels["requested_by"] == "lead"
     assert retry.labels["run_id"] == "1"
+
+
+async def test_an_authorised_retry_asks_github_for_the_commenters_permission_once(
+    store: Store, starter: Starter
+) -> None:
+    """One ``/vanguard retry`` is one permission look-up, counted on the wire: GitHub is
+    ``test_client``'s stand-in, an httpx ``MockTransport``."""
+    with store.session() as session:
+        CiRepo(session).record_attempt(
+            AttemptRecord(
+                repository="o/r",
+                workflow="ci",
+                run_id=1,
+                run_attempt=1,
+                head_sha="a",
+                conclusion="failure",
+                at=NOW,
+            ),
+            category="compile",
+            fingerprint="fp",
+            handled=True,
+        )
+    _triage_issue(store, "o/r", "fp", 5)
+    sent: list[str] = []
+    answer = _collaborator("write", "write")
+
+    def github(request: httpx.Request) -> httpx.Response:
+        sent.append(f"{request.method} {request.url.path}")
+        return answer(request)
+
+    intake = CiIntake(store, _api(github), GitHubConfig(), starter, clock=lambda: NOW)
+    result = await intake.receive(
+        "c1", "issue_comment", _comment("o/r", 5, "maintainer", "/vanguard retry")
+    )
+    assert result.status == "accepted", result.reason
+    assert starter.alerts[-1].labels["requested_by"] == "maintainer"
+    assert sent == ["GET /repos/o/r/collaborators/maintainer/permission"]
 
 
 async def test_comments_elsewhere_are_ignored(
@@ -918,7 +957,7 @@ async def test_a_webhook_and_a_poll_spelling_the_repository_differently_make_one
     body = _failed_run_body(github, "Acme/Web", 7, "network_econnreset")
     result = await intake.receive("d-web", "workflow_run", body)
     assert result.status == "accepted", result.reason
-    report = await poll_once(github, intake, config, PollState())
+    report = await poll_once(github, intake, config)
     assert report.outcomes["acme/web"] == "1 run(s) listed, 0 new"
     assert [a.alert_id for a in starter.alerts] == ["github:acme/web:7:1"]
     assert starter.alerts[0].service_name == "acme/web"
@@ -935,7 +974,7 @@ async def test_commands_on_an_issue_of_a_differently_spelled_repository_are_obey
     )
     intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
     _failed_run_body(github, "acme/web", 7, "compile_rust")
-    await poll_once(github, intake, config, PollState())
+    await poll_once(github, intake, config)
     _triage_issue(store, "acme/web", starter.alerts[0].labels["fingerprint"], 5)
     retry = await intake.receive(
         "c-retry", "issue_comment", _comment("Acme/Web", 5, "lead", "/vanguard retry")
@@ -971,7 +1010,7 @@ async def test_rows_recorded_under_an_earlier_spelling_are_still_honoured(
             handled=True,
         )
         CiRepo(session).save_triage("Acme/Web", "fp-old", at=NOW, issue_number=5)
-    report = await poll_once(github, intake, config, PollState())
+    report = await poll_once(github, intake, config)
     assert report.outcomes["Acme/Web"] == "1 run(s) listed, 0 new"
     assert starter.alerts == []
     retry = await intake.receive(

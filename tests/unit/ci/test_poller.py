@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.unit.ci.test_client import _api
-from vanguard.ci.client import MemoryGitHub, RunsPage
-from vanguard.ci.config import GitHubConfig
+from vanguard.ci.client import GithubkitApi, MemoryGitHub, RunsPage, StoredBudget
+from vanguard.ci.config import GitHubConfig, PollConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
 from vanguard.ci.health import health_figures
 from vanguard.ci.intake import POLL_RETRY_AFTER, CiIntake
-from vanguard.ci.poller import PollState, poll_once
+from vanguard.ci.poller import poll_once
 from vanguard.ci.records import CiRepo
 from vanguard.errors import AdapterError
 from vanguard.model import Alert
@@ -58,19 +60,24 @@ async def test_poll_handles_new_runs_once_and_respects_etags(store: Store) -> No
     starter = Starter()
     intake = CiIntake(store, github, config, starter, clock=lambda: NOW)
 
-    first = await poll_once(github, intake, config, PollState())
+    first = await poll_once(github, intake, config)
     assert first.outcomes["o/r"] == "3 run(s) listed, 2 new"
     assert first.outcomes["down/repo"].startswith("skipped: GitHub API budget")
     assert first.skipped == ("down/repo",)
     assert [a.labels["heal"] for a in starter.alerts] == ["triage"]
 
-    second = await poll_once(github, intake, config, first.state)
+    second = await poll_once(github, intake, config)
     assert second.outcomes["o/r"] == "not modified"
 
     github.etags["o/r"] = "v1"
-    third = await poll_once(github, intake, config, second.state)
+    third = await poll_once(github, intake, config)
     assert third.outcomes["o/r"] == "3 run(s) listed, 0 new"
     assert len(starter.alerts) == 1
+
+
+def _etag(store: Store, repository: str) -> str | None:
+    with store.session() as session:
+        return CiRepo(session).poll_etag(repository)
 
 
 class DownStarter(Starter):
@@ -97,21 +104,21 @@ async def test_a_run_that_could_not_be_handled_is_listed_again_next_poll(store: 
     now = [NOW]
     intake = CiIntake(store, github, config, starter, clock=lambda: now[0])
 
-    first = await poll_once(github, intake, config, PollState())
+    first = await poll_once(github, intake, config)
     assert first.outcomes["o/r"] == "1 run(s) listed, 1 new, 1 failed (listed again next time)"
-    assert "o/r" not in first.state.etags
+    assert _etag(store, "o/r") is None
     starter.down = False
-    soon = await poll_once(github, intake, config, first.state)
+    soon = await poll_once(github, intake, config)
     assert soon.outcomes["o/r"] == (
         "1 run(s) listed, 0 new, 1 not handled yet (listed again next time)"
     ), "its logs are not read again on every poll"
-    assert "o/r" not in soon.state.etags
+    assert _etag(store, "o/r") is None
     now[0] = NOW + POLL_RETRY_AFTER
-    second = await poll_once(github, intake, config, soon.state)
+    second = await poll_once(github, intake, config)
     assert second.outcomes["o/r"] == "1 run(s) listed, 1 new"
-    assert second.state.etags["o/r"] == "v1"
+    assert _etag(store, "o/r") == "v1"
     assert len(starter.alerts) == 1
-    third = await poll_once(github, intake, config, second.state)
+    third = await poll_once(github, intake, config)
     assert third.outcomes["o/r"] == "not modified"
 
 
@@ -134,9 +141,11 @@ async def test_a_run_another_poller_is_handling_keeps_the_listing_uncached(store
             status="received",
             reason="found by polling",
         )
-    report = await poll_once(github, intake, config, PollState())
+    with store.session() as session:
+        CiRepo(session).save_poll_etag("o/r", "v0", at=NOW)
+    report = await poll_once(github, intake, config)
     assert report.outcomes["o/r"].endswith("1 not handled yet (listed again next time)")
-    assert "o/r" not in report.state.etags
+    assert _etag(store, "o/r") is None, "the ETag it was listed with is forgotten too"
 
 
 async def test_a_workflow_without_a_run_name_is_one_report_row_delivered_or_polled(
@@ -167,9 +176,116 @@ async def test_a_workflow_without_a_run_name_is_one_report_row_delivered_or_poll
     assert (await intake.receive("d", "workflow_run", json.dumps(delivered).encode())).status == (
         "accepted"
     )
-    report = await poll_once(api, intake, config, PollState())
+    report = await poll_once(api, intake, config)
     assert report.outcomes[repository] == "1 run(s) listed, 1 new"
     with store.session() as session:
         attempts = CiRepo(session).attempts()
     assert len(attempts) == 2
     assert [f.workflow for f in health_figures(attempts)] == ["test"]
+
+
+def _cron_poll(
+    store: Store,
+    config: GitHubConfig,
+    handler: Callable[[httpx.Request], httpx.Response],
+    now: datetime,
+) -> tuple[GithubkitApi, CiIntake]:
+    """What one ``vanguard ci poll --once`` from cron holds: a client, its budget and an
+    intake of its own, with nothing of an earlier run but the store."""
+    budget = StoredBudget(store, config.model_copy(), clock=lambda: now)
+    api = _api(handler, budget, clock=lambda: now)
+    return api, CiIntake(store, api, config, Starter(), clock=lambda: now)
+
+
+async def test_a_poll_from_cron_lists_conditionally_and_pays_nothing_for_a_304(
+    store: Store,
+) -> None:
+    """Each ``--once`` started with no ETag: every listing was paid for, every run."""
+    sent: list[httpx.Request] = []
+    run = {"id": 5, "name": "ci", "head_sha": "a", "status": "completed", "conclusion": "success"}
+
+    def github(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if request.headers.get("If-None-Match") == 'W/"v1"':
+            return httpx.Response(304, headers={"ETag": 'W/"v1"'})
+        return httpx.Response(200, headers={"ETag": 'W/"v1"'}, json={"workflow_runs": [run]})
+
+    config = GitHubConfig(repositories=("o/r",), poll=PollConfig(calls_per_hour=10, reserve=0))
+    api, intake = _cron_poll(store, config, github, NOW)
+    first = await poll_once(api, intake, config)
+    assert first.outcomes["o/r"] == "1 run(s) listed, 1 new"
+    assert api.budget.used == 1
+
+    api, intake = _cron_poll(store, config, github, NOW + timedelta(minutes=5))
+    second = await poll_once(api, intake, config)
+    assert second.outcomes["o/r"] == "not modified"
+    assert sent[1].headers["If-None-Match"] == 'W/"v1"'
+    assert api.budget.used == 1, "GitHub does not charge a 304, nor does the budget"
+
+
+async def test_a_retry_after_one_poll_was_told_holds_the_next_back_until_it_passes(
+    store: Store,
+) -> None:
+    """A new process forgot GitHub's wait and called again, which GitHub may answer by
+    banning the integration."""
+    sent: list[httpx.Request] = []
+
+    def github(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if len(sent) == 1:
+            return httpx.Response(
+                429, headers={"Retry-After": "120"}, json={"message": "slow down"}
+            )
+        return httpx.Response(200, headers={"ETag": 'W/"v1"'}, json={"workflow_runs": []})
+
+    config = GitHubConfig(repositories=("o/r",))
+    api, intake = _cron_poll(store, config, github, NOW)
+    told = await poll_once(api, intake, config)
+    assert told.outcomes["o/r"].startswith("skipped: GitHub GET /repos/o/r/actions/runs: HTTP 429")
+
+    api, intake = _cron_poll(store, config, github, NOW + timedelta(seconds=60))
+    held = await poll_once(api, intake, config)
+    assert held.outcomes["o/r"] == (
+        "skipped: GitHub API budget: GitHub asked us to wait: Retry-After 120 s (HTTP 429); "
+        f"retry at {(NOW + timedelta(seconds=120)).isoformat()}"
+    )
+    assert len(sent) == 1
+
+    api, intake = _cron_poll(store, config, github, NOW + timedelta(seconds=120))
+    after = await poll_once(api, intake, config)
+    assert after.outcomes["o/r"] == "0 run(s) listed, 0 new"
+    assert len(sent) == 2
+
+
+class DyingStarter(Starter):
+    async def __call__(self, alert: Alert) -> tuple[str, bool]:
+        raise KeyboardInterrupt
+
+
+async def test_a_poller_that_dies_while_handling_keeps_the_etag_it_listed_with(
+    store: Store,
+) -> None:
+    """The new ETag is kept only once the page is handled, so the run is listed again."""
+    github = Github()
+    github.etags["o/r"] = "v1"
+    github.runs[("o/r", 1)] = WorkflowRun(
+        id=1, head_sha="a", status="completed", conclusion="failure", updated_at=NOW
+    )
+    github.jobs[("o/r", 1)] = [
+        WorkflowJob(id=10, run_id=1, status="completed", conclusion="failure")
+    ]
+    github.logs[("o/r", 10)] = LOG
+    with store.session() as session:
+        CiRepo(session).save_poll_etag("o/r", "v0", at=NOW)
+    config = GitHubConfig(repositories=("o/r",))
+    dying = CiIntake(store, github, config, DyingStarter(), clock=lambda: NOW)
+    with pytest.raises(KeyboardInterrupt):
+        await poll_once(github, dying, config)
+    assert _etag(store, "o/r") == "v0"
+
+    starter = Starter()
+    later = CiIntake(store, github, config, starter, clock=lambda: NOW + POLL_RETRY_AFTER)
+    report = await poll_once(github, later, config)
+    assert report.outcomes["o/r"] == "1 run(s) listed, 1 new"
+    assert len(starter.alerts) == 1
+    assert _etag(store, "o/r") == "v1"

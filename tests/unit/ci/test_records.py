@@ -1,0 +1,101 @@
+"""The poller's ETags and the GitHub API budget as ``CiRepo`` keeps them in a SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from vanguard.ci.budget import ApiBudget
+from vanguard.ci.records import CiRepo
+from vanguard.ci.tables import GitHubBudgetRow
+from vanguard.errors import AdapterError
+from vanguard.store import Store
+
+NOW = datetime(2026, 12, 11, 9, 0, tzinfo=UTC)
+API = "https://api.github.com"
+LIMITS = ApiBudget(calls_per_hour=100, reserve=10)
+
+
+def _etag(store: Store, repository: str) -> str | None:
+    with store.session() as session:
+        return CiRepo(session).poll_etag(repository)
+
+
+def _save_etag(store: Store, repository: str, etag: str | None) -> None:
+    with store.session() as session:
+        CiRepo(session).save_poll_etag(repository, etag, at=NOW)
+
+
+def test_an_etag_is_kept_per_repository_in_any_spelling_and_forgotten(store: Store) -> None:
+    _save_etag(store, "Acme/Web", 'W/"one"')
+    _save_etag(store, "acme/api", 'W/"two"')
+    assert _etag(store, "acme/web") == _etag(store, "ACME/WEB") == 'W/"one"'
+    _save_etag(store, "acme/web", 'W/"three"')
+    assert _etag(store, "Acme/Web") == 'W/"three"'
+    _save_etag(store, "acme/web", None)
+    assert _etag(store, "acme/web") is None
+    assert _etag(store, "acme/api") == 'W/"two"', "other repositories keep theirs"
+    _save_etag(store, "acme/web", None)
+
+
+def test_an_etag_too_long_to_keep_forgets_the_one_before(store: Store) -> None:
+    """Listing with an older ETag than the page handled would be paid for, never wrong; but
+    one that cannot be kept must not leave the older one in place either."""
+    _save_etag(store, "acme/web", 'W/"one"')
+    _save_etag(store, "acme/web", "W/" + "x" * 300)
+    assert _etag(store, "acme/web") is None
+
+
+def _change(store: Store, change: Callable[[ApiBudget], ApiBudget]) -> ApiBudget:
+    with store.session() as session:
+        return CiRepo(session).change_budget(API, LIMITS, change, at=NOW)
+
+
+def test_the_budget_is_kept_under_each_callers_cap_and_reserve(store: Store) -> None:
+    with store.session() as session:
+        assert CiRepo(session).budget(API, LIMITS) == LIMITS, "nothing kept yet"
+    _change(store, lambda b: b.spend(NOW).spend(NOW))
+    blocked = _change(store, lambda b: b.observe(NOW, 429, {"Retry-After": "120"}))
+    assert blocked.used == 2
+    other = ApiBudget(calls_per_hour=50, reserve=0)
+    with store.session() as session:
+        kept = CiRepo(session).budget(API, other)
+        elsewhere = CiRepo(session).budget("https://github.example.com/api/v3", other)
+    assert (kept.calls_per_hour, kept.reserve, kept.used) == (50, 0, 2)
+    assert kept.window_start == NOW
+    assert kept.blocked_until == NOW + timedelta(seconds=120)
+    assert kept.blocked_reason == "Retry-After 120 s (HTTP 429)"
+    assert elsewhere == other, "each GitHub API has its own budget"
+
+
+def test_a_change_that_raises_keeps_nothing(store: Store) -> None:
+    _change(store, lambda b: b.spend(NOW))
+
+    def refuse(budget: ApiBudget) -> ApiBudget:
+        raise AdapterError("GitHub API budget: spent")
+
+    with pytest.raises(AdapterError):
+        _change(store, refuse)
+    with store.session() as session:
+        assert CiRepo(session).budget(API, LIMITS).used == 1
+
+
+def test_no_credential_is_kept_with_the_budget(store: Store) -> None:
+    """Only counts, times and GitHub's reason are written: the columns say so."""
+    _change(store, lambda b: b.spend(NOW))
+    with store.session() as session:
+        row = session.scalars(select(GitHubBudgetRow)).one()
+    assert set(GitHubBudgetRow.__table__.columns.keys()) == {
+        "api_url",
+        "window_start",
+        "used",
+        "remaining",
+        "reset_at",
+        "blocked_until",
+        "blocked_reason",
+        "updated_at",
+    }
+    assert (row.api_url, row.used, row.updated_at) == (API, 1, NOW)
