@@ -101,12 +101,16 @@ class TrendAnalysis(Frozen):
         )
 
     def describe(self, metric: str = "") -> str:
-        """Render like ``current 78, +5.2/h, z 2.8σ, threshold 90, 87 % confidence``, in
-        the metric's unit when its name says it (``*_bytes``: 89.5 MiB), as alerts say it."""
+        """Render like ``current 78, +5.2/h, z 2.8σ, threshold 90, 87% breach confidence``,
+        in the metric's unit when its name says it (``*_bytes``: 89.5 MiB), as alerts say it.
+
+        The breach confidence is left out when it is 0 (an anomaly, no forecast): beside the
+        alert's own confidence, "0% confidence" read as a contradiction."""
         parts = [self.headline(metric)]
         if self.threshold is not None:
             parts.append(f"threshold {self.amount(self.threshold, metric)}")
-        parts.append(f"{self.breach_confidence:.0%} confidence")
+        if self.breach_confidence > 0:
+            parts.append(f"{self.breach_confidence:.0%} breach confidence")
         return ", ".join(parts)
 
 

@@ -121,13 +121,13 @@ def test_trend_description_reads_like_the_seed_plan() -> None:
     trend = TrendAnalysis(
         current=78, ema=77, slope_per_hour=5.2, zscore=2.8, breach_confidence=0.87
     )
-    assert trend.describe() == "current 78, +5.2/h, z 2.8σ, 87% confidence"
+    assert trend.describe() == "current 78, +5.2/h, z 2.8σ, 87% breach confidence"
     rss = TrendAnalysis(
         current=93.85e6, ema=90e6, slope_per_hour=-2**20, zscore=1.0, threshold=2**28,
         breach_confidence=0.5,
     )  # fmt: skip
     assert rss.describe("process_resident_memory_bytes") == (
-        "current 89.5 MiB, -1.0 MiB/h, z 1.0σ, threshold 256.0 MiB, 50% confidence"
+        "current 89.5 MiB, -1.0 MiB/h, z 1.0σ, threshold 256.0 MiB, 50% breach confidence"
     ), "the same units as the alert's summary"
 
 
@@ -136,3 +136,9 @@ def test_byte_metrics_are_summarised_in_binary_units() -> None:
     assert quantity(3 * 2**30, "node_memory_bytes") == "3.0 GiB"
     assert quantity(512, "x_bytes") == "512 B"
     assert quantity(78.25, "cpu_percent") == "78.25"
+
+
+def test_a_trend_without_a_forecast_claims_no_confidence() -> None:
+    """An anomaly's notification said "confidence 0.93", then "0% confidence" a line below."""
+    trend = TrendAnalysis(current=78, ema=77, slope_per_hour=0.1, zscore=4.0, threshold=90)
+    assert trend.describe() == "current 78, +0.1/h, z 4.0σ, threshold 90"

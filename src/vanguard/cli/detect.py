@@ -7,8 +7,12 @@ renamed over it once complete, so an error late in the input leaves no partial O
 
 Bad rows never stop a run: a row whose value is not a finite number, whose timestamp cannot
 be read, or whose timestamp is not after the previous good row's is *held*: it is written
-with score 0 and the detector does not learn it. A warning on stderr counts each kind, and
-the gaps in time (steps over ``GAP_RESET_FACTOR`` usual ones). A file that runs newest first
+with score 0 and the detector does not learn it. When two rows in a row, in order, are
+stamped far before the previous good row, that one was stamped ahead (a clock put right, a
+mistyped year): the series goes on from the second (``TimeOrder``), as the live watch does,
+instead of holding every row until time caught up. A warning on stderr counts each kind,
+the rows the series went on from, and the gaps in time (steps over ``GAP_RESET_FACTOR``
+usual ones). A file that runs newest first
 is read from its last row up, so it is scored and written oldest first. An empty file, one
 without the ``timestamp,value`` header or with no row under it, and one whose rows are
 mostly held as out of order, is an ``InputError``.
@@ -56,6 +60,7 @@ from vanguard.detect.registry import DEFAULT_DETECTOR, DETECTORS, SeriesScorer, 
 from vanguard.detect.watch import (
     ANOMALY_AFTER,
     ANOMALY_ALERT_SCORE,
+    CLOCK_BACK_S,
     COOLDOWN_S,
     GAP_RESET_FACTOR,
 )
@@ -74,12 +79,15 @@ from vanguard.plot import Panel, series_svg
 __all__ = [
     "Gaps",
     "HeldRows",
+    "Restarts",
     "Series",
     "SeriesReader",
+    "TimeOrder",
     "bench_nab",
     "detect",
     "open_series",
     "read_series",
+    "restarts_text",
     "write_scores",
 ]
 
@@ -99,6 +107,9 @@ OUTPUT_HEADER = ("timestamp", "value", "anomaly_score")
 BEFORE_PREVIOUS = "timestamp before the previous row"
 STEP_WEIGHT = 0.1
 """Weight of each new step in the usual step, as the live watch weighs it."""
+RESTARTS_TOLERATED = 20
+"""A file may go back in time once in this many scored rows (clocks put right, a mistyped
+stamp); more often, its rows are not in time order."""
 
 
 @dataclass
@@ -114,6 +125,8 @@ class Series:
     values: list[float] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     held: dict[str, list[int]] = field(default_factory=dict)
+    restarts: list[int] = field(default_factory=list)
+    """Lines of the rows stamped far before the good row before them, the series went on from."""
 
     def hold(self, reason: str, line: int) -> None:
         self.held.setdefault(reason, []).append(line)
@@ -128,6 +141,7 @@ class Series:
         self.times.extend(more.times)
         for reason, lines in more.held.items():
             self.held.setdefault(reason, []).extend(lines)
+        self.restarts.extend(more.restarts)
 
 
 @dataclass
@@ -157,6 +171,71 @@ class Gaps(HeldRows):
             self.longest_s, self.longest_line = step_s, line
 
 
+@dataclass
+class Restarts(HeldRows):
+    """Rows stamped far before the good row before them: the series went on from each. The
+    first one's previous good row is named, since that row, stamped ahead, is the cause."""
+
+    ahead_line: int = 0
+    ahead_stamp: str = ""
+
+
+class TimeOrder:
+    """Where each good row's time falls against the good rows before it: after the last one
+    (the usual step is learnt from it, and a gap noted), equal to it, or before it (held:
+    late or out of order).
+
+    Two rows in a row, in order, each more than ``CLOCK_BACK_S`` (or ``GAP_RESET_FACTOR``
+    usual steps, if fewer) before the last good one mean that one was stamped ahead (a
+    clock put right, a mistyped year): the first is held, and the series goes on from the
+    second (``RESTART``), as the live watch goes on from a sample stamped far back
+    (``watch.step``). Holding every row until time caught up would blind the rest of the
+    file. The file cannot say which is wrong from one row: a lone row far back is a late
+    row, held; so it waits for the second, and each row's fate still depends only on it
+    and the rows before it.
+    """
+
+    AFTER = "after"
+    DUPLICATE = "duplicate timestamp"
+    BEFORE = BEFORE_PREVIOUS
+    RESTART = "restart"
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.step: float | None = None
+        self.gap_s: float | None = None
+        """The step just taken when it was a gap in time, else ``None``."""
+        self._far: float | None = None
+        """The row just before, when it was held far before the last good one."""
+
+    def place(self, epoch: float) -> str:
+        """Where ``epoch`` falls; it becomes the last good time unless held."""
+        self.gap_s = None
+        last, far, self._far = self.last, self._far, None
+        if last is not None and epoch == last:
+            return self.DUPLICATE
+        if last is not None and epoch < last:
+            slack = (
+                CLOCK_BACK_S
+                if self.step is None
+                else min(CLOCK_BACK_S, GAP_RESET_FACTOR * self.step)
+            )
+            if last - epoch <= slack:
+                return self.BEFORE
+            if far is None or epoch <= far:
+                self._far = epoch
+                return self.BEFORE
+            self.last = epoch
+            return self.RESTART
+        if last is not None:
+            step = epoch - last
+            if self.step is not None and step > GAP_RESET_FACTOR * self.step:
+                self.gap_s = step
+            self.step = step if self.step is None else self.step + STEP_WEIGHT * (step - self.step)
+        self.last = epoch
+        return self.AFTER
+
+
 class SeriesReader:
     """The data rows of an open ``timestamp,value`` CSV, read a chunk at a time.
 
@@ -177,14 +256,14 @@ class SeriesReader:
         self.path = path
         self.held: dict[str, HeldRows] = {}
         self.gaps = Gaps()
+        self.restarts = Restarts()
         self.newest_first = False
         self._fh = fh
         self._rows = rows
         self._ti, self._vi = columns
         self._line = 0
-        self._last: datetime | None = None
-        self._last_epoch: float | None = None
-        self._step: float | None = None
+        self._order = TimeOrder()
+        self._last_good = (0, "")
         self._read = 0
         self._usable = 0
 
@@ -197,7 +276,8 @@ class SeriesReader:
         an ``InputError``.
 
         So is one whose rows are held as before the previous row more often than they are
-        scored: it is not in time order, and scoring it would score almost nothing. These
+        scored, or that goes back in time (``TimeOrder.RESTART``) more than once and more
+        often than once in ``RESTARTS_TOLERATED`` scored rows: it is not in time order. These
         errors come before the last chunk, so a one-chunk file yields nothing first.
         """
         chunk = Series()
@@ -213,6 +293,8 @@ class SeriesReader:
             else:
                 chunk.values.append(accepted[0])
                 chunk.times.append(accepted[1])
+                if accepted[2]:
+                    chunk.restarts.append(self._line)
             if len(chunk.timestamps) >= size:
                 yield chunk
                 chunk = Series()
@@ -227,6 +309,13 @@ class SeriesReader:
                 f"{self.path}: {backwards} of {self._read} rows have a {BEFORE_PREVIOUS}: the "
                 "rows are not in time order; sort them oldest first"
             )
+        restarts = self.restarts.count
+        if restarts > 1 and restarts * RESTARTS_TOLERATED > self._usable:
+            raise InputError(
+                f"{self.path}: {restarts} of {self._read} rows are stamped far before the "
+                f"row before them (lines {_lines(self.restarts)}): the rows are not in time "
+                "order; sort them oldest first"
+            )
         if chunk.timestamps:
             yield chunk
 
@@ -238,16 +327,17 @@ class SeriesReader:
             yield line, stamp, row[vi].strip() if vi < len(row) else ""
 
     def _oldest_first(self) -> Iterator[tuple[int, str, str]]:
-        """The rows as they come; or, when the first two readable timestamps descend and
-        more steps between readable timestamps descend than rise, every row from the last
-        up (about 150 bytes a row are held to do so)."""
+        """The rows as they come; or, when the first two different readable timestamps
+        descend and more steps between readable timestamps descend than rise, every row from
+        the last up (about 150 bytes a row are held to do so). A newest-first export often
+        repeats its latest sample, so equal stamps at the top do not decide."""
         cells = self._cells()
         ahead: list[tuple[int, str, str]] = []
         times: list[datetime] = []
         for cell in cells:
             ahead.append(cell)
             when = _timestamp(cell[1])
-            if when is not None:
+            if when is not None and (not times or _naive(when) != times[0]):
                 times.append(_naive(when))
                 if len(times) == 2:
                     break
@@ -273,8 +363,9 @@ class SeriesReader:
         for i in order:
             yield lines[i], stamps[i], texts[i]
 
-    def _accept(self, stamp: str, text: str) -> tuple[float, float] | str:
-        """A good row's value and epoch time (it becomes the last good row), or why it is held."""
+    def _accept(self, stamp: str, text: str) -> tuple[float, float, bool] | str:
+        """A good row's value, epoch time and whether the series goes on from it after a
+        step back (it becomes the last good row), or why it is held."""
         when = _timestamp(stamp)
         if when is None:
             return "unreadable timestamp"
@@ -288,21 +379,20 @@ class SeriesReader:
             return "non-numeric value"
         if abs(value) > MAX_MAGNITUDE:
             return "value out of range"
-        if self._last is not None and _naive(when) == _naive(self._last):
-            return "duplicate timestamp"
-        if self._last is not None and _naive(when) < _naive(self._last):
-            return BEFORE_PREVIOUS
         epoch = _epoch(when)
-        if self._last_epoch is not None:
-            step = epoch - self._last_epoch
-            if self._step is not None and step > GAP_RESET_FACTOR * self._step:
-                self.gaps.add_gap(self._line, step)
-            self._step = (
-                step if self._step is None else self._step + STEP_WEIGHT * (step - self._step)
-            )
-        self._last, self._last_epoch = when, epoch
+        placed = self._order.place(epoch)
+        if placed in (TimeOrder.DUPLICATE, TimeOrder.BEFORE):
+            return placed
+        if self._order.gap_s is not None:
+            self.gaps.add_gap(self._line, self._order.gap_s)
+        restart = placed == TimeOrder.RESTART
+        if restart:
+            if not self.restarts.count:
+                self.restarts.ahead_line, self.restarts.ahead_stamp = self._last_good
+            self.restarts.add(self._line)
+        self._last_good = (self._line, stamp)
         self._usable += 1
-        return value, epoch
+        return value, epoch, restart
 
 
 @contextmanager
@@ -328,8 +418,9 @@ def open_series(path: Path) -> Iterator[SeriesReader]:
 
 
 def _csv_rows(path: Path, fh: TextIO) -> Iterator[tuple[int, list[str]]]:
-    """The non-blank rows of a CSV file with the line each is on; a malformed or
-    undecodable row is an ``InputError``."""
+    """The rows of a CSV file with the line each is on, blank lines left out (a row of
+    empty cells, ``,``, is a row: held, not lost); a malformed or undecodable row is an
+    ``InputError``."""
     reader = csv.reader(fh)
     start = 1
     try:
@@ -339,7 +430,7 @@ def _csv_rows(path: Path, fh: TextIO) -> Iterator[tuple[int, list[str]]]:
                     f"{path}: line {start}: a quoted field runs across lines (a quote "
                     "left open?); the rows after it would be lost"
                 )
-            if any(cell.strip() for cell in row):
+            if len(row) > 1 or any(cell.strip() for cell in row):
                 yield reader.line_num, row
             start = reader.line_num + 1
     except csv.Error as exc:
@@ -520,6 +611,10 @@ def detect(
             f"(score 0, not learned): {reason}; line(s) {_lines(held)}",
             highlight=False,
         )
+    if (restarts := reader.restarts).count:
+        err.print(
+            f"[yellow]warning[/yellow] {input_csv}: {restarts_text(restarts)}", highlight=False
+        )
     if (gaps := reader.gaps).count:
         err.print(
             f"[yellow]warning[/yellow] {input_csv}: {gaps.count} gap(s) in time over "
@@ -528,6 +623,15 @@ def detect(
             f"{_lines(gaps)}",
             highlight=False,
         )
+
+
+def restarts_text(restarts: Restarts) -> str:
+    """What a warning says of the rows the series went on from after a step back in time."""
+    return (
+        f"{restarts.count} row(s) stamped far before the row before them: line "
+        f"{restarts.ahead_line} ({restarts.ahead_stamp}) looks stamped ahead, so the series "
+        f"goes on from line(s) {_lines(restarts)} (scored and learnt, as the live watch does)"
+    )
 
 
 def _lines(held: HeldRows) -> str:
@@ -577,9 +681,10 @@ def _write_plot(
 
 
 def _held_like_detect(values: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """NaN where ``vanguard detect`` would hold a row: time not after every earlier row."""
-    before = np.maximum.accumulate(np.r_[-np.inf, times[:-1]])
-    return np.where(times > before, values, np.nan)
+    """NaN where ``vanguard detect`` would hold a row for its time (``TimeOrder``)."""
+    order = TimeOrder()
+    kept = [order.place(t) in (TimeOrder.AFTER, TimeOrder.RESTART) for t in times.tolist()]
+    return np.where(np.array(kept, dtype=bool), values, np.nan)
 
 
 BATCH_SERIES = 2_000

@@ -137,6 +137,15 @@ def _csv_signals(
             f"(not replayed): {escape(reason)}; line(s) {shown}{more}",
             highlight=False,
         )
+    if series.restarts:
+        shown = ", ".join(str(n) for n in series.restarts[:SHOWN_LINES])
+        more = ", ..." if len(series.restarts) > SHOWN_LINES else ""
+        err.print(
+            f"[yellow]warning[/yellow] {escape(str(path))}: {len(series.restarts)} row(s) "
+            "stamped far before the row before them (that row looks stamped ahead): the "
+            f"series goes on from line(s) {shown}{more}, as the live watch does",
+            highlight=False,
+        )
     return [
         Signal(
             source=str(path),

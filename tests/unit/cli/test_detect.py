@@ -334,7 +334,7 @@ def held_rows_of_every_kind(n: int = 1400) -> list[str]:
     rows[700] = f"{ts[650]},20"
     rows[800] = f"{ts[801]},20"
     rows[900] = f"{ts[899].replace(' ', 'T')}Z,20"
-    return ["timestamp,value", *rows[:300], "", " , ", *rows[300:]]
+    return ["timestamp,value", *rows[:300], "", "   ", *rows[300:]]
 
 
 def scored_at_once(path: Path, detector: str) -> bytes:
@@ -561,6 +561,97 @@ def test_rows_mostly_out_of_time_order_are_an_error_without_output(
         "are not in time order; sort them oldest first\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_one_row_stamped_years_ahead_does_not_blind_the_rest_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped year held every row after it until time caught up: 799 of 2,000 rows
+    scored 0 and never learnt, a spike among them, with exit 0 and no word of the cause."""
+    rows = oldest_first_with_a_spike()
+    typo = 1200
+    rows[typo] = f"{1_700_000_000 + 60 * typo + 36 * 365 * 86400},{rows[typo].split(',')[1]}"
+    src = write(tmp_path / "in.csv", ["timestamp,value", *rows])
+    out = tmp_path / "o.csv"
+    assert run(monkeypatch, "detect", str(src), "-o", str(out)) == 0
+    scores = [float(r["anomaly_score"]) for r in read_output(out)]
+    assert len(scores) == 2000
+    assert scores[1500] == max(scores) > 0.9, "the spike after the bad row is scored"
+    err = capsys.readouterr().err
+    assert (
+        "1 row(s) held (score 0, not learned): timestamp before the previous row; line(s) 1203"
+        in err
+    )
+    assert (
+        f"1 row(s) stamped far before the row before them: line 1202 ({rows[typo].split(',')[0]}) "
+        "looks stamped ahead, so the series goes on from line(s) 1204" in err
+    )
+    held = read_series(src)
+    assert [i for i, v in enumerate(held.values) if math.isnan(v)] == [typo + 1]
+    assert held.restarts == [typo + 4]
+
+
+def test_a_lone_row_far_back_is_late_and_held_the_series_goes_on() -> None:
+    """One row can't say whether it or the one before is wrong: a lone row far back is held
+    and the rows after it are scored as before; the series goes on from a second row
+    only, and bench nab holds exactly the rows detect holds."""
+    order = detect_module.TimeOrder()
+    t = [0.0, 60.0, 120.0, -3600.0, 180.0, 240.0, 10**9, 300.0, 360.0, 420.0]
+    placed = [order.place(x) for x in t]
+    assert placed == ["after"] * 3 + [detect_module.BEFORE_PREVIOUS] + ["after"] * 3 + [
+        detect_module.BEFORE_PREVIOUS,
+        "restart",
+        "after",
+    ]
+    values = np.arange(len(t), dtype=float)
+    kept = detect_module._held_like_detect(values, np.array(t))
+    assert np.isnan(kept).tolist() == [p == detect_module.BEFORE_PREVIOUS for p in placed]
+
+
+def test_rows_that_keep_going_back_in_time_are_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An export in pages of five rows, each page oldest first but the pages newest first,
+    goes back in time every fifth row: going on from each would score it as a series."""
+    rows = oldest_first_with_a_spike(400)
+    pages = [rows[i : i + 5] for i in range(0, len(rows), 5)]
+    src = write(
+        tmp_path / "in.csv", ["timestamp,value", *(r for page in pages[::-1] for r in page)]
+    )
+    assert run(monkeypatch, "detect", str(src), "-o", str(tmp_path / "o.csv")) == 2
+    assert capsys.readouterr().err == (
+        f"error: {src}: 79 of 400 rows are stamped far before the row before them (lines 8, "
+        "13, 18, 23, 28, ...): the rows are not in time order; sort them oldest first\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_newest_first_export_that_repeats_its_latest_stamp_is_read_newest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the first two stamps decided, so a repeated latest sample made the file
+    \"not in time order\" (exit 2)."""
+    rows = oldest_first_with_a_spike()
+    newest = write(tmp_path / "n.csv", ["timestamp,value", rows[-1], *reversed(rows)])
+    assert run(monkeypatch, "detect", str(newest), "-o", str(tmp_path / "o.csv")) == 0
+    err = capsys.readouterr().err
+    assert "the rows run newest first" in err
+    assert "1 row(s) held (score 0, not learned): duplicate timestamp" in err
+
+
+def test_a_row_of_empty_cells_is_held_not_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A spreadsheet's empty row ``,`` vanished: the output had a row fewer than the input
+    and nothing said so, so rows paired by position were off by one after it."""
+    rows = oldest_first_with_a_spike(50)
+    src = write(tmp_path / "in.csv", ["timestamp,value", *rows[:20], ",", " , ", *rows[20:], ""])
+    out = tmp_path / "o.csv"
+    assert run(monkeypatch, "detect", str(src), "-o", str(out)) == 0
+    assert len(read_output(out)) == 52
+    assert capsys.readouterr().err.split(": ", 1)[1] == (
+        "2 row(s) held (score 0, not learned): unreadable timestamp; line(s) 22, 23\n"
+    )
 
 
 def test_gaps_in_time_are_counted_in_one_warning(

@@ -243,3 +243,22 @@ def test_a_counter_is_plotted_as_the_rate_its_threshold_is_in(tmp_path: Path) ->
     assert axis
     assert max(axis) < 100, "the y axis spans the rate of 30/s and the threshold of 20/s"
     assert 'class="level"' in svg
+
+
+def test_a_row_stamped_ahead_is_named_and_the_replay_goes_on(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """One row stamped a year ahead held every later row: replay saw 5 hours of a day."""
+    config, history = files
+    rows = history.read_text().splitlines()
+    rows[300] = "2027-12-01T04:58:00+00:00," + rows[300].split(",")[1]
+    ahead = tmp_path / "ahead.csv"
+    ahead.write_text("\n".join(rows) + "\n")
+    done = _invoke("--service", "web", "--csv", str(ahead), "-c", str(config))
+    assert done.stderr.splitlines()[1:] == [
+        f"warning {ahead}: 1 row(s) held (not replayed): timestamp before the previous row; "
+        "line(s) 302",
+        f"warning {ahead}: 1 row(s) stamped far before the row before them (that row looks "
+        "stamped ahead): the series goes on from line(s) 303, as the live watch does",
+    ]
+    assert "service web: 1439 points in 1 series replayed" in done.stdout

@@ -740,7 +740,7 @@ def test_a_steady_counter_is_watched_as_its_rate_in_per_second_units() -> None:
     assert alert.trend_analysis is not None
     assert alert.trend_analysis.per_second
     assert alert.trend_analysis.describe(alert.metric_type) == (
-        "current 10/s, +0/s per h, z 0.0σ, threshold 5/s, 99% confidence"
+        "current 10/s, +0/s per h, z 0.0σ, threshold 5/s, 99% breach confidence"
     )
 
 

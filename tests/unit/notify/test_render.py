@@ -62,7 +62,7 @@ def test_resolved_incident_tells_the_whole_story() -> None:
     body = message.body
     for expected in (
         "memory rising towards the limit",
-        "trend: current 78, +5.2/h, z 2.8σ, threshold 90, 87% confidence",
+        "trend: current 78, +5.2/h, z 2.8σ, threshold 90, 87% breach confidence",
         "predicted breach at 2026-01-05T14:30:00+00:00",
         "pattern memory_leak_gradual, confidence 0.87",
         "  - slope > 0 for 30 min",
