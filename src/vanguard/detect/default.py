@@ -294,16 +294,33 @@ class DefaultState(BaseModel):
         )
 
 
+_RAW = "!"
+"""Marks a bitset's text as its bytes; base64 has no ``!``, so unmarked text is a zlib stream."""
+
+
 def _pack(bits: U8) -> str:
-    """A bitset as base64 of its zlib stream: sparse sets shrink to a few hundred bytes."""
-    return base64.b64encode(zlib.compress(bits.tobytes(), 6)).decode() if bits.any() else ""
+    """A bitset as text: ``""`` when empty, else base64 of its zlib stream, or ``!`` and
+    base64 of its bytes when that is shorter. A sparse set shrinks to a few dozen bytes;
+    one near half full, which zlib cannot shrink, takes its bytes' 4/3."""
+    if not bits.any():
+        return ""
+    raw = bits.tobytes()
+    packed = zlib.compress(raw, 6)
+    if len(packed) < len(raw):
+        return base64.b64encode(packed).decode()
+    return _RAW + base64.b64encode(raw).decode()
 
 
 def _unpack(text: str, into: U8) -> None:
     """Fill one series' bitset row ``into`` from ``_pack``'s text."""
-    if text:
-        raw = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint8)
-        into[: len(raw)] = raw[: into.shape[0]]
+    if not text:
+        return
+    if text[0] == _RAW:
+        data = base64.b64decode(text[1:], validate=True)
+    else:
+        data = zlib.decompress(base64.b64decode(text, validate=True))
+    raw = np.frombuffer(data, dtype=np.uint8)
+    into[: len(raw)] = raw[: into.shape[0]]
 
 
 def step_batch(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 
 import numpy as np
 import pytest
@@ -307,6 +309,28 @@ def test_state_fits_4kb() -> None:
     assert len(state.model_dump_json()) <= 4096
     assert BatchState.zeros(10).nbytes_per_series() <= 4096
     assert len(json.loads(state.model_dump_json())["seen"]) > 0
+
+
+def test_bitsets_load_bit_for_bit_in_each_form() -> None:
+    """A sparse bitset is written as its zlib stream; one near half full, which zlib cannot
+    shrink, as its bytes (4/3 characters a byte, marked ``!``); a state saved as zlib
+    streams of any density before (``eJ``) loads as well."""
+    rng = np.random.default_rng(4)
+    half_full = BatchState.zeros(1)
+    half_full.seen[0] = rng.integers(0, 256, half_full.seen.shape[1], dtype=np.uint8)
+    sparse = BatchState.zeros(1)
+    sparse.seen[0, ::50] = 1
+    for batch, mark in ((half_full, "!"), (sparse, "eJ")):
+        batch.day_seen[0, 3] = 0b1010
+        state = DefaultState.from_batch(batch)
+        assert state.seen.startswith(mark)
+        loaded = DefaultState.model_validate_json(state.model_dump_json()).to_batch()
+        assert np.array_equal(loaded.seen, batch.seen)
+        assert np.array_equal(loaded.day_seen, batch.day_seen)
+    assert len(DefaultState.from_batch(half_full).seen) == 1 + 4 * -(-1250 // 3)
+    old = base64.b64encode(zlib.compress(half_full.seen.tobytes(), 6)).decode()
+    loaded = DefaultState(seen=old).to_batch()
+    assert np.array_equal(loaded.seen, half_full.seen)
 
 
 def test_params_are_bounded() -> None:
