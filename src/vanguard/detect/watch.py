@@ -14,13 +14,23 @@ reading as a fall.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
+import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from vanguard.detect.default import DefaultState, default_step_many
 from vanguard.model import Alert, EvidencePoint, Severity, Signal, TrendAnalysis
@@ -115,6 +125,10 @@ class WatchRule(BaseModel):
     anomaly_after: int = Field(default=ANOMALY_AFTER, ge=0, le=10_000)
 
 
+_SUMS = ("s0", "s1", "s2", "sy", "sty", "syy")
+"""A fit's sums in the order its JSON packs them."""
+
+
 class Regression(BaseModel):
     """Exponentially decayed least-squares sums, time and value relative to the newest point."""
 
@@ -126,6 +140,22 @@ class Regression(BaseModel):
     sy: float = 0.0
     sty: float = 0.0
     syy: float = 0.0
+
+    @model_serializer(when_used="json")
+    def _as_text(self) -> str:
+        """In JSON, the six sums packed as ``_pack_floats`` packs them, in order."""
+        return _pack_floats(tuple(getattr(self, name) for name in _SUMS))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: Any) -> Any:
+        """Packed sums read back; an object of named sums (a state saved before) as it is."""
+        if isinstance(data, str):
+            sums = _unpack_floats(data)
+            if len(sums) != len(_SUMS):
+                raise ValueError(f"a trend fit packs {len(_SUMS)} sums, not {len(sums)}")
+            return dict(zip(_SUMS, sums, strict=True))
+        return data
 
 
 class SeriesState(BaseModel):
@@ -163,6 +193,32 @@ class SeriesState(BaseModel):
         if isinstance(data, dict) and "slow" in data:
             return {k: v for k, v in data.items() if k != "slow"}
         return data
+
+    @field_serializer("times", "values", when_used="json")
+    def _floats_as_text(self, floats: tuple[float, ...]) -> str:
+        """In JSON, the window's times and values packed as ``_pack_floats`` packs them."""
+        return _pack_floats(floats)
+
+    @field_validator("times", "values", mode="before")
+    @classmethod
+    def _floats_from_text(cls, data: Any) -> Any:
+        """Packed floats read back; a list of numbers (a state saved before) as it is."""
+        return _unpack_floats(data) if isinstance(data, str) else data
+
+
+def _pack_floats(floats: tuple[float, ...]) -> str:
+    """Floats as base64 of their little-endian float64 bytes: 10.7 characters each, the
+    same floats bit for bit. Written out they take up to 24 (an epoch time 17, a rate in
+    small units 21), and the state of a series is mostly such numbers."""
+    return base64.b64encode(struct.pack(f"<{len(floats)}d", *floats)).decode()
+
+
+def _unpack_floats(text: str) -> tuple[float, ...]:
+    """The floats of ``_pack_floats``' text."""
+    data = base64.b64decode(text, validate=True)
+    if len(data) % 8:
+        raise ValueError(f"{len(data)} bytes of packed floats is not a whole number of floats")
+    return struct.unpack(f"<{len(data) // 8}d", data)
 
 
 def fingerprint(signal: Signal) -> str:

@@ -8,9 +8,11 @@ import json
 import math
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from vanguard.detect.default import BatchState, DefaultState
 from vanguard.detect.watch import (
     ANOMALY_AFTER,
     ANOMALY_ALERT_SCORE,
@@ -19,8 +21,10 @@ from vanguard.detect.watch import (
     COARSE_MIN,
     COOLDOWN_S,
     MARGIN_SE,
+    MAX_POINTS,
     PRECISION,
     REACH,
+    SEGMENTS,
     URGENT_FRACTION,
     URGENT_PRECISION,
     Z_CAP,
@@ -336,20 +340,129 @@ def test_gap_drops_stale_points_and_does_not_crash() -> None:
     assert min(st.times) >= 10_000.0
 
 
-@pytest.mark.parametrize("counter", [False, True])
-def test_state_stays_under_4kb_as_json(counter: bool) -> None:
-    rule = WatchRule(threshold=1e12, counter=counter)
-    rng = random.Random(1)
-    points = [(i * 1.5, 1e9 * rng.random() + 1 / 3) for i in range(500)]
-    if counter:
-        totals = itertools.accumulate(v for _, v in points)
-        points = [(t, total) for (t, _), total in zip(points, totals, strict=True)]
-    st, _ = run(points, rule)
-    assert len(st.times) == 20
-    assert (st.last_raw is not None) == counter
-    size = len(st.model_dump_json().encode())
-    print(f"SeriesState as JSON: {size} bytes")
-    assert size <= 4096
+def test_a_state_stays_under_4kb_as_json_at_its_largest() -> None:
+    """The largest state measured: a counter whose increments look random in a small unit
+    (its rates, fits and detector numbers take 17 digits and an exponent), scraped every
+    minute with sub-second jitter, until its context bitset is half full and zlib cannot
+    shrink it (from about 3,500 samples on)."""
+    rule = WatchRule(threshold=1e12, counter=True)
+    rng = random.Random(0)
+    increments = ((rng.random() * 1000 + rng.random()) * 1e-9 for _ in range(5_000))
+    st: SeriesState | None = None
+    largest = 0
+    for i, total in enumerate(itertools.accumulate(increments)):
+        at = timedelta(seconds=60.0 * i, microseconds=123_457 * (i % 7))
+        sample = Signal(
+            source="t", service_name="api", metric_type="m", timestamp=T0 + at, value=total
+        )
+        st, _ = step(st, sample, rule)
+        if i % 25 == 0:
+            largest = max(largest, len(st.model_dump_json().encode()))
+    assert st is not None
+    assert len(st.times) == MAX_POINTS
+    print(f"SeriesState as JSON, largest: {largest} bytes")
+    assert largest < 4096
+
+
+def test_no_state_is_over_4kb_whatever_its_numbers() -> None:
+    """A bound, not a measure: every number at its longest written out (24 characters)
+    and both bitsets full of random bits, which neither zlib nor anything else shrinks."""
+    longest = -1.2345678901234567e-100
+    assert len(json.dumps(longest)) == 24
+    batch = BatchState.zeros(1)
+    rng = random.Random(3)
+    for bits in (batch.seen, batch.day_seen):
+        bits[:] = [rng.getrandbits(8) for _ in range(bits.size)]
+    numbers = {k: longest for k, v in DefaultState().model_dump().items() if isinstance(v, float)}
+    detector = DefaultState.from_batch(batch).model_copy(
+        update=numbers | {"ring": (9, 9, 9), "rec_max": (longest,) * 3, "n": 1e9 + 0.5}
+    )
+    fit = Regression(s0=longest, s1=longest, s2=longest, sy=longest, sty=longest, syy=longest)
+    state = SeriesState(
+        n=10**9,
+        skipped=10**9,
+        times=(longest,) * MAX_POINTS,
+        values=(longest,) * MAX_POINTS,
+        fast=fit,
+        segments=(fit,) * SEGMENTS,
+        detector=detector,
+        last_alert_kind="forecast",
+        **dict.fromkeys(
+            (
+                "last_t",
+                "dt_ema",
+                "ema",
+                "noise",
+                "fine",
+                "coarse",
+                "last_alert_t",
+                "last_raw",
+                "folded_t",
+            ),
+            longest,
+        ),
+    )
+    size = len(state.model_dump_json().encode())
+    print(f"SeriesState as JSON, at most: {size} bytes")
+    assert size < 4096
+
+
+def test_json_keeps_every_float_bit_for_bit() -> None:
+    """The window and the fits are written as the bytes of their floats: any float, a
+    negative zero and the smallest and largest ones included, loads as it was."""
+    odd = (-0.0, 5e-324, -1.7976931348623157e308, -1.2345678901234567e-100, 1777852860.123457)
+    fit = Regression(s0=odd[0], s1=odd[1], s2=odd[2], sy=odd[3], sty=odd[4], syy=1.0 / 3.0)
+    state = SeriesState(n=5, times=odd, values=odd[::-1], fast=fit, segments=(fit, Regression()))
+    saved = json.loads(state.model_dump_json())
+    assert all(isinstance(saved[k], str) for k in ("times", "values", "fast"))
+    loaded = SeriesState.model_validate_json(state.model_dump_json())
+    assert repr(loaded.model_dump()) == repr(state.model_dump())
+    assert SeriesState.model_validate(state.model_dump(mode="json")) == state
+    assert state.model_dump()["times"] == odd
+    for bad in ("AAAA", "not base64!"):
+        with pytest.raises(ValueError, match="times"):
+            SeriesState.model_validate({"times": bad})
+    with pytest.raises(ValueError, match="packs 6 sums, not 1"):
+        SeriesState.model_validate({"fast": "AAAAAAAAAAA="})
+
+
+SAVED = Path(__file__).parents[2] / "fixtures" / "states"
+
+
+def saved_sample(i: int) -> Signal:
+    """The series whose state at 700 samples main's code saved, before the packed floats
+    and bitsets (tests/fixtures/states/README.md); a spike at 760."""
+    return Signal(
+        source="test",
+        service_name="api",
+        metric_type="queue_depth",
+        timestamp=T0 + timedelta(seconds=300 * i, microseconds=123_457 * (i % 7)),
+        value=100.0 + (i * i * 7919 % 1009) * 0.37 + (900.0 if i in (760, 761) else 0.0),
+    )
+
+
+def test_a_state_saved_before_the_packed_encodings_loads_and_goes_on_as_before() -> None:
+    rule = WatchRule(threshold=1e6)
+    fresh: SeriesState | None = None
+    for i in range(700):
+        fresh, _ = step(fresh, saved_sample(i), rule)
+    assert fresh is not None
+    text = (SAVED / "series-state-8b3a284.json").read_text()
+    assert json.loads(text)["times"][0] == 1772556000.123457
+    saved = SeriesState.model_validate_json(text)
+    assert repr(saved.model_dump()) == repr(fresh.model_dump())
+    again = SeriesState.model_validate_json(saved.model_dump_json())
+    assert repr(again.model_dump()) == repr(fresh.model_dump())
+    assert len(saved.model_dump_json()) < len(text)
+    went: list[list[tuple[SeriesState, Alert | None]]] = []
+    for st in (saved, fresh):
+        steps = []
+        for i in range(700, 900):
+            st, alert = step(st, saved_sample(i), rule)
+            steps.append((st, alert))
+        went.append(steps)
+    assert went[0] == went[1]
+    assert [a.attributes["kind"] for _, a in went[0] if a] == ["anomaly"]
 
 
 def test_json_round_trip_mid_stream_gives_identical_outputs() -> None:
