@@ -187,7 +187,7 @@ class BatchState:
 
 
 class DefaultState(BaseModel):
-    """One series' detector state as a JSON value (0.3–2.1 KB with the default parameters)."""
+    """One series' detector state as a JSON value (0.3–2.4 KB with the default parameters)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
