@@ -181,8 +181,9 @@ class Adapter(Protocol):
 
 
 MAX_DUE_S = 270.0
-"""The longest an action may wait for its ``due`` time: the wait runs inside the apply
-activity, whose 5-minute timeout must still leave time for the checks and the action."""
+"""The longest an action may wait for its ``due`` time. The incident's workflow waits it
+now; incidents started before wait inside the apply activity, whose 5-minute timeout must
+still leave time for the checks and the action."""
 
 
 @runtime_checkable

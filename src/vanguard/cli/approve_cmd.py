@@ -8,7 +8,9 @@ is read first, so an incident that does not wait (any more) is refused with its 
 instead of signalling a workflow that would ignore the answer; so is one whose workflow has
 ended. Of the answers sent, the workflow keeps the first, except that a decline replaces an
 approval until the action starts: after sending an approval the command reads the answers
-from the workflow's history and says so, and fails, when a decline stands.
+from the workflow's history and says so, and fails, when a decline stands. For the same
+reason an approved incident can still be declined: its action waits for the baseline to be
+read, and a re-run for its backoff, and a decline meanwhile stops it.
 """
 
 from __future__ import annotations
@@ -133,7 +135,10 @@ def _answer(
         the_store.close()
     if incident is None:
         raise InputError(f"no incident {incident_id!r} in {the_store.url}")
-    if incident.state is not IncidentState.awaiting_approval:
+    answerable = {IncidentState.awaiting_approval}
+    if not approve:
+        answerable.add(IncidentState.approved)
+    if incident.state not in answerable:
         raise InputError(
             f"incident {incident_id} is {incident.state.value}, not awaiting approval: "
             "there is nothing to answer"
@@ -166,6 +171,14 @@ def _answer(
             ) from exc
 
     kept = standing(asyncio.run(send()))
+    if not approve and incident.state is IncidentState.approved:
+        console.print(
+            f"{incident_id} declined by {who}: it was approved, and will not act unless its "
+            f"action was already under way (`vanguard incidents show {incident_id}` says "
+            "how it ended)",
+            highlight=False,
+        )
+        return
     if not approve:
         console.print(f"{incident_id} declined by {who}: nothing will be done", highlight=False)
         return
@@ -201,11 +214,17 @@ def approve(
 
 @incidents_app.command("decline")
 def decline(
-    incident_id: Annotated[str, typer.Argument(help="the incident that waits for approval")],
+    incident_id: Annotated[
+        str,
+        typer.Argument(
+            help="the incident that waits for approval, or is approved and has not acted yet"
+        ),
+    ],
     config: ConfigOpt = Path("vanguard.yaml"),
     store: StoreOpt = None,
     temporal: TemporalOpt = None,
     by: ByOpt = None,
 ) -> None:
-    """Decline the action an incident waits on; it ends without acting."""
+    """Decline the action an incident waits on, or an approved one not yet under way; it
+    ends without acting."""
     _answer(incident_id, approve=False, config=config, store=store, temporal=temporal, by=by)

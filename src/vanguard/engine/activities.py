@@ -613,6 +613,19 @@ class Activities(SweepActivities):
         return decision.model_copy(update={"reason": f"{decision.reason}{PLAN_MARK}{steps}"})
 
     @activity.defn
+    def action_due_in(self, inp: ApplyInput) -> float:
+        """Seconds until the adapter lets the action run (a re-run's backoff); 0: at once.
+
+        The workflow waits them itself, where a person's decline reaches it: inside
+        ``apply_action`` the wait could not hear one, and the re-run was POSTed after it.
+        An action already begun is not waited for.
+        """
+        adapter, request = self._request(inp)
+        if self.ledger.get(request.idempotency_key) is not None:
+            return 0.0
+        return self._due_in(inp, adapter, request)
+
+    @activity.defn
     def apply_action(self, inp: ApplyInput) -> ActionResult:
         """Apply the remedy once per incident; the adapter's ledger makes retries safe.
 
@@ -700,16 +713,25 @@ class Activities(SweepActivities):
         meanwhile leaves nothing to reconcile; the retried activity waits only what is left,
         since ``due`` derives from the alert's time. ``apply_action`` heartbeats meanwhile.
         A wait past ``MAX_DUE_S`` (a clock ahead of ours) is cut to it, so the activity's
-        timeout still covers the wait and the action.
+        timeout still covers the wait and the action. Workflows started since
+        ``action_due_in`` have waited already, so only those started before wait here.
         """
-        if not isinstance(adapter, Deferred):
-            return False
-        due = adapter.due(request)
-        if due is None:
-            return False
-        wait = (due - self.clock()).total_seconds()
+        wait = self._due_in(inp, adapter, request)
         if wait <= 0:
             return False
+        log.info("incident %s: waiting %.0f s until its action is due", inp.incident_id, wait)
+        self.sleep(wait)
+        return True
+
+    def _due_in(self, inp: ApplyInput, adapter: Adapter, request: ActionRequest) -> float:
+        """Seconds until the adapter's ``due`` time, 0 when it has none or it has passed; a
+        wait past ``MAX_DUE_S`` (a clock ahead of ours) is cut to it, and logged."""
+        if not isinstance(adapter, Deferred):
+            return 0.0
+        due = adapter.due(request)
+        if due is None:
+            return 0.0
+        wait = (due - self.clock()).total_seconds()
         if wait > MAX_DUE_S:
             log.warning(
                 "incident %s: its action is due in %.0f s, later than an action may wait; "
@@ -718,10 +740,8 @@ class Activities(SweepActivities):
                 wait,
                 MAX_DUE_S,
             )
-            wait = MAX_DUE_S
-        log.info("incident %s: waiting %.0f s until its action is due", inp.incident_id, wait)
-        self.sleep(wait)
-        return True
+            return MAX_DUE_S
+        return max(wait, 0.0)
 
     def _unwanted(self, inp: ApplyInput, adapter: Adapter, request: ActionRequest) -> str | None:
         """Why the adapter no longer wants the action (asked after the wait), audited as the

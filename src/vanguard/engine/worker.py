@@ -37,6 +37,7 @@ def build_worker(
             activities.decide,
             activities.transition,
             activities.record_baseline,
+            activities.action_due_in,
             activities.apply_action,
             activities.action_begun,
             activities.verify,

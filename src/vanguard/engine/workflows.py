@@ -13,6 +13,7 @@ per process, not once per workflow run, and numpy (a C extension) cannot be load
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from datetime import timedelta
@@ -104,6 +105,9 @@ LATE_DECLINE = "decline-after-approval"
 """Patch marker: incidents started before a late decline was read act on the approval."""
 NAMED_APPROVER = "approval-names-someone"
 """Patch marker: incidents started before a nameless approval was ignored accept one."""
+DUE_IN_WORKFLOW = "wait-until-due-in-workflow"
+"""Patch marker: incidents started before the workflow waited for an action's due time
+wait inside ``apply_action``, where a decline is read only after the action."""
 SWEEP_HEARTBEAT = "sweep-heartbeat"
 """Patch marker: watchers started before sweeps heartbeat schedule them without a
 heartbeat timeout."""
@@ -213,6 +217,12 @@ class RemediationWorkflow:
         except ActivityError as exc:
             return await self._finish_failed_action(iid, diagnosis, decision, apply, exc)
         declined = self._declined_since(decision)
+        if declined is None and workflow.patched(DUE_IN_WORKFLOW):
+            try:
+                await self._until_due(apply)
+            except ActivityError as exc:
+                return await self._finish_failed_action(iid, diagnosis, decision, apply, exc)
+            declined = self._declined_since(decision)
         if declined is not None:
             return await self._finish(
                 iid, diagnosis, OutcomeStatus.declined, declined.reason, declined
@@ -261,12 +271,34 @@ class RemediationWorkflow:
             iid, diagnosis, OutcomeStatus.escalated, settlement.reason, decision, verification
         )
 
+    async def _until_due(self, apply: ApplyInput) -> None:
+        """Wait until the action is due (a re-run's backoff), or until a decline arrives.
+
+        Waited here, not in ``apply_action``: a decline during the wait ends it at once,
+        before anything is begun, and a worker lost meanwhile leaves a durable timer, not an
+        activity to retry. The activity counts the seconds by the clock it checks them with
+        when it acts, so it finds none left then (unless it cut them to ``MAX_DUE_S``: a
+        clock far ahead of ours).
+        """
+        left: float = await self._call(Activities.action_due_in, apply)
+        if left <= 0:
+            return
+        self._stage = "deferred"
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(self._declined, timeout=left)
+        self._stage = "act"
+
+    def _declined(self) -> bool:
+        """Whether the answer that stands is a decline."""
+        return self._approval is not None and not self._approval[0]
+
     def _declined_since(self, decision: Decision) -> Decision | None:
         """The decision declined, when a decline came after the approval it acts on.
 
         A decline wins until the action starts (``_answer``): one that arrives while the
-        gates run again or the baseline is read is honoured here, at the last moments
-        before acting, instead of being stored and never read.
+        gates run again, the baseline is read or the action waits until it is due is
+        honoured here, at the last moments before acting, instead of being stored and never
+        read.
         """
         if (
             decision.approved

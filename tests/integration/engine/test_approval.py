@@ -295,7 +295,8 @@ async def test_a_decline_after_the_approval_stops_the_action_before_it_starts(
 ) -> None:
     """Alice approves; while the baseline is read before acting, Mallory declines. The
     decline was stored and never read: the action went ahead while ``decline`` had told
-    Mallory nothing would be done."""
+    Mallory nothing would be done. The incident is *approved* by then, which the command
+    refused as not awaiting approval, so Mallory could not decline it at all."""
     (svc,) = leaky(["second-thoughts"], 0.0)
     base = leak_settings(
         tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
@@ -305,14 +306,18 @@ async def test_a_decline_after_the_approval_stops_the_action_before_it_starts(
     client = await connect(temporal_address)
     try:
         async with build_worker(client, runtime.activities, task_queue=task_queue):
-            _, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
+            incident_id, handle = await _awaiting_approval(client, runtime, svc.name, task_queue)
             await handle.signal(RemediationWorkflow.approve, "alice")
             assert await asyncio.to_thread(baseline.started.wait, 60)
-            await handle.signal(RemediationWorkflow.decline, "mallory")
+            declined = await _answer(base, temporal_address, "decline", incident_id, "mallory")
             baseline.release.set()
             outcome = await handle.result()
     finally:
         runtime.close()
+    assert declined.exit_code == 0, declined.output
+    assert f"{incident_id} declined by mallory: it was approved, and will not act unless" in (
+        " ".join(declined.output.split())
+    )
     assert outcome.status is OutcomeStatus.declined, outcome.reason
     assert "declined by mallory after the approval, before the action" in outcome.reason
     assert svc.spawns() == 1, "nothing was restarted"

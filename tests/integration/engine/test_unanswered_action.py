@@ -137,6 +137,7 @@ async def _run(
             acts.decide,
             acts.transition,
             acts.record_baseline,
+            acts.action_due_in,
             _stand_in(acts, late, released, begins=begins, ends=ends),
             _store_down_first(acts, ledger_down_for),
             acts.close_incident,

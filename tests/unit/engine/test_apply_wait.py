@@ -1,6 +1,8 @@
 """An action's wait (a re-run's backoff) comes before every check, so what happens during it
 counts: a pause, a ``/vanguard ignore`` or an outage stops the re-run, nothing is begun
-before the wait ends, and a retried activity waits only what is left."""
+before the wait ends, and a retried activity waits only what is left. The workflow waits
+it (``action_due_in`` tells it how long), where a person's decline reaches it; the
+activity's own wait is left to incidents started before."""
 
 from __future__ import annotations
 
@@ -152,6 +154,23 @@ def test_without_news_the_rerun_goes_once_the_backoff_is_over_and_is_checked_aft
     assert "decision.rechecked" in world.audited()
 
 
+def test_the_workflow_is_told_the_wait_and_the_action_then_waits_no_more(world: World) -> None:
+    """Waited inside ``apply_action``, the backoff was out of a decline's reach: one sent
+    during it was read after the re-run's POST. The workflow waits it now, so the action
+    finds nothing left to wait."""
+    assert world.acts.action_due_in(world.apply) == BACKOFF_S
+    world.now += timedelta(seconds=BACKOFF_S)
+    assert world.acts.action_due_in(world.apply) == 0
+    world.acts.apply_action(world.apply)
+    assert world.slept == []
+    assert world.github.reruns == [(REPO, 5)]
+
+
+def test_an_action_begun_is_not_waited_for_again(world: World) -> None:
+    world.ledger.begin(apply_key("inc-1"), {"run_attempt": 1})
+    assert world.acts.action_due_in(world.apply) == 0
+
+
 def test_a_pause_during_the_backoff_withholds_the_rerun(world: World) -> None:
     """Seen live: paused at 18:56:13, the re-run was POSTed at 18:56:31 all the same."""
 
@@ -245,10 +264,15 @@ def test_a_wait_is_never_longer_than_the_activity_allows(tmp_path: Path) -> None
             clock=lambda: T0,
             sleep=slept.append,
         )
-        _through_apply(acts, _alert())
+        _, verify = _through_apply(acts, _alert())
+        assert verify is not None
+        told = acts.action_due_in(
+            ApplyInput(incident_id="inc-next", alert=verify.alert, diagnosis=verify.diagnosis)
+        )
     finally:
         store.close()
     assert slept == [MAX_DUE_S]
+    assert told == MAX_DUE_S, "the workflow waits no longer either"
     assert adapter.applied == 1
 
 
