@@ -264,17 +264,23 @@ class GithubkitApi:
     # -- plumbing ------------------------------------------------------------------------
 
     def _spend(self, essential: bool = False) -> None:
+        """Spend one call, or raise why not. A refusal still keeps the budget as this host
+        settled it: a wait written by a host whose clock runs ahead is bounded for all."""
         essential = essential or self.essential
+        refused: list[str] = []
 
         def spend(budget: ApiBudget) -> ApiBudget:
             now = self.clock()
             verdict = budget.check(now, essential=essential)
             if not verdict.allowed:
                 when = verdict.retry_at.isoformat() if verdict.retry_at else "later"
-                raise AdapterError(f"GitHub API budget: {verdict.reason}; retry at {when}")
+                refused.append(f"GitHub API budget: {verdict.reason}; retry at {when}")
+                return budget.settled(now)
             return budget.spend(now)
 
         self.shared_budget.change(spend)
+        if refused:
+            raise AdapterError(refused[0])
 
     def _observe(self, method: str, url: str, status: int, headers: Any, message: str = "") -> None:
         """Learn from an answer: its rate-limit headers, and a 304 given back (GitHub does

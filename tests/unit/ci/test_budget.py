@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from vanguard.ci.budget import ApiBudget, rate_limited
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+MAX_WAIT = timedelta(hours=1)
+"""GitHub's quota window: no wait is kept or honoured for longer."""
 
 
 def test_own_hourly_cap_then_a_new_window() -> None:
@@ -119,3 +123,56 @@ def test_a_later_answer_never_shortens_a_block() -> None:
     assert later.blocked_reason == "Retry-After 600 s (HTTP 429)"
     longer = budget.observe(T0 + timedelta(seconds=2), 429, {"Retry-After": "900"})
     assert longer.blocked_until == T0 + timedelta(seconds=902)
+
+
+def test_a_wait_longer_than_an_hour_is_kept_as_an_hour_and_says_so() -> None:
+    """GitHub's quota window is an hour: a longer wait (a proxy, a broken gateway) would
+    stop every call of every process for as long as it said."""
+    year = ApiBudget(calls_per_hour=100).observe(T0, 429, {"Retry-After": str(365 * 86400)})
+    assert year.blocked_until == T0 + MAX_WAIT
+    assert year.blocked_reason == (
+        "Retry-After 31536000 s (HTTP 429), capped at 3600 s by this host's clock"
+    )
+    assert year.check(T0 + MAX_WAIT, essential=True).allowed
+    far = int((T0 + timedelta(days=3650)).timestamp())
+    reset = ApiBudget(calls_per_hour=100).observe(
+        T0, 403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(far)}
+    )
+    assert reset.blocked_until == reset.reset_at == T0 + MAX_WAIT
+    assert reset.blocked_reason.endswith(", capped at 3600 s by this host's clock")
+    soon = ApiBudget(calls_per_hour=100).observe(T0, 429, {"Retry-After": "3600"})
+    assert soon.blocked_reason == "Retry-After 3600 s (HTTP 429)", "an hour is not capped"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Retry-After": str(10**12)},
+        {"Retry-After": "9" * 5000},
+        {"Retry-After": "-5"},
+        {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(10**20)},
+        {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(-(10**12))},
+        {"x-ratelimit-remaining": "-1", "x-ratelimit-reset": "99999999999999999999999"},
+    ],
+)
+def test_an_absurd_header_never_raises_and_waits_at_most_an_hour(headers: dict[str, str]) -> None:
+    budget = ApiBudget(calls_per_hour=100).observe(T0, 429, headers)
+    assert budget.blocked_until is not None
+    assert T0 < budget.blocked_until <= T0 + MAX_WAIT
+    assert budget.reset_at is None or budget.reset_at <= T0 + MAX_WAIT
+
+
+def test_a_wait_or_a_window_written_by_a_clock_ahead_is_bounded_by_the_readers() -> None:
+    """A host a day ahead wrote a one-minute wait and started the window tomorrow."""
+    ahead = T0 + timedelta(days=1)
+    written = ApiBudget(calls_per_hour=10).spend(ahead).observe(ahead, 429, {})
+    refused = written.check(T0)
+    assert not refused.allowed
+    assert refused.retry_at == T0 + MAX_WAIT
+    assert refused.reason.endswith("(capped at 3600 s by this host's clock)")
+    settled = written.settled(T0)
+    assert (settled.window_start, settled.used) == (T0, 1), "it starts now, its call counted"
+    assert settled.blocked_until == T0 + MAX_WAIT
+    assert settled.settled(T0 + timedelta(minutes=30)) == settled, "settling is kept, not redone"
+    assert settled.check(T0 + MAX_WAIT).allowed
+    assert settled.spend(T0 + MAX_WAIT).used == 1, "the window rolls an hour after now"

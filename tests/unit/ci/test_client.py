@@ -280,3 +280,86 @@ def test_a_store_that_cannot_keep_the_budget_holds_every_call_back(store: Store)
         api.list_runs(REPO, etag=None, per_page=30)
     assert not isinstance(raised.value, ActionFailed)
     assert sent == []
+
+
+def _answer(
+    status: int, sent: list[httpx.Request], headers: dict[str, str] | None = None
+) -> Callable[[httpx.Request], httpx.Response]:
+    """GitHub answering every request with ``status`` (a listing of no runs for a 200)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        body: dict[str, object] = {"message": "slow down"}
+        if status == 200:
+            body = {"workflow_runs": []}
+        return httpx.Response(status, headers=headers, json=body)
+
+    return handler
+
+
+def _process(
+    store: Store,
+    handler: Callable[[httpx.Request], httpx.Response],
+    at: datetime,
+    config: GitHubConfig | None = None,
+) -> GithubkitApi:
+    """The GitHub client of one process of ``store`` whose clock reads ``at``."""
+    budget = StoredBudget(store, config or GitHubConfig(), clock=lambda: at)
+    return _api(handler, budget, clock=lambda: at)
+
+
+def test_a_wait_of_a_year_holds_every_process_back_for_an_hour_only(store: Store) -> None:
+    """Kept in the store, one absurd Retry-After stopped every call of every process, re-runs
+    included, for as long as it said; restarts did not clear it."""
+    sent: list[httpx.Request] = []
+    told = _process(store, _answer(429, sent, {"Retry-After": str(365 * 86400)}), T0)
+    with pytest.raises(AdapterError, match="rate limited"):
+        told.list_runs(REPO, etag=None, per_page=30)
+    held = _process(store, _answer(201, sent), T0 + timedelta(minutes=59))
+    with pytest.raises(
+        AdapterError,
+        match=r"capped at 3600 s by this host's clock; retry at 2026-11-25T13:00:00\+00:00",
+    ):
+        held.rerun_failed_jobs(REPO, 1)
+    _process(store, _answer(201, sent), T0 + timedelta(hours=1)).rerun_failed_jobs(REPO, 1)
+    assert [request.method for request in sent] == ["GET", "POST"]
+
+
+def test_an_absurd_retry_after_fails_the_call_as_retryable(store: Store) -> None:
+    """Beyond what a datetime holds it raised OverflowError, which ended the whole poll."""
+    api = _process(store, _answer(429, [], {"Retry-After": str(10**12)}), T0)
+    with pytest.raises(AdapterError, match="rate limited"):
+        api.list_runs(REPO, etag=None, per_page=30)
+    assert api.budget.blocked_until == T0 + timedelta(hours=1)
+
+
+def test_a_host_whose_clock_runs_a_day_ahead_pins_no_window_for_the_others(
+    store: Store,
+) -> None:
+    config = GitHubConfig(poll=PollConfig(calls_per_hour=10, reserve=0))
+    ahead = T0 + timedelta(days=1)
+    _process(store, _answer(200, []), ahead, config).list_runs(REPO, etag=None, per_page=30)
+    fine = _process(store, _answer(200, []), T0, config)
+    for _ in range(9):
+        fine.list_runs(REPO, etag=None, per_page=30)
+    assert (fine.budget.window_start, fine.budget.used) == (T0, 10)
+    later = _process(store, _answer(200, []), T0 + timedelta(hours=1), config)
+    later.list_runs(REPO, etag=None, per_page=30)
+    assert later.budget.used == 1, "a new hour on the clock of the host that reads it"
+
+
+def test_a_minute_told_to_a_host_a_day_ahead_holds_the_others_an_hour_at_most(
+    store: Store,
+) -> None:
+    ahead = T0 + timedelta(days=1)
+    with pytest.raises(AdapterError, match="rate limited"):
+        _process(store, _answer(429, []), ahead).list_runs(REPO, etag=None, per_page=30)
+    first = T0 + timedelta(hours=6)
+    with pytest.raises(AdapterError, match=r"retry at 2026-11-25T19:00:00\+00:00"):
+        _process(store, _answer(201, []), first).rerun_failed_jobs(REPO, 1)
+    half_an_hour_on = first + timedelta(minutes=30)
+    with pytest.raises(AdapterError, match=r"retry at 2026-11-25T19:00:00\+00:00"):
+        _process(store, _answer(201, []), half_an_hour_on).rerun_failed_jobs(REPO, 1)
+    sent: list[httpx.Request] = []
+    _process(store, _answer(201, sent), first + timedelta(hours=1)).rerun_failed_jobs(REPO, 1)
+    assert len(sent) == 1, "the hour is kept from when the first host read it"

@@ -289,3 +289,23 @@ async def test_a_poller_that_dies_while_handling_keeps_the_etag_it_listed_with(
     assert report.outcomes["o/r"] == "1 run(s) listed, 1 new"
     assert len(starter.alerts) == 1
     assert _etag(store, "o/r") == "v1"
+
+
+async def test_an_absurd_retry_after_skips_the_repositories_not_the_poll(store: Store) -> None:
+    """A wait past what a datetime holds raised OverflowError and ended ``vanguard ci poll``."""
+
+    def github(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": str(10**12)}, json={})
+
+    config = GitHubConfig(repositories=("o/r", "o/s"))
+    api, intake = _cron_poll(store, config, github, NOW)
+    report = await poll_once(api, intake, config)
+    assert report.skipped == ("o/r", "o/s")
+    assert report.outcomes["o/r"].startswith(
+        "skipped: GitHub GET /repos/o/r/actions/runs: HTTP 429"
+    )
+    assert report.outcomes["o/s"] == (
+        "skipped: GitHub API budget: GitHub asked us to wait: Retry-After 1000000000000 s "
+        "(HTTP 429), capped at 3600 s by this host's clock; "
+        f"retry at {(NOW + timedelta(hours=1)).isoformat()}"
+    )
