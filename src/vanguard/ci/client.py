@@ -164,8 +164,10 @@ class StoredBudget:
     share one hourly cap, and a ``Retry-After`` one of them was told holds for all.
 
     Each change is one short unit of work (the row read under its lock, changed, written),
-    before or after a call to GitHub, never across one. The cap and reserve are this
-    process's settings; only what calls and answers change is kept, never a credential.
+    before or after a call to GitHub, never across one. The cap and reserve in force are
+    the strictest of this process's settings and those other processes used lately
+    (``CiRepo.budget``); a process held to stricter ones than its own warns once. Only
+    counts, times and settings are kept, never a credential.
     """
 
     def __init__(
@@ -177,22 +179,24 @@ class StoredBudget:
             calls_per_hour=config.poll.calls_per_hour, reserve=config.poll.reserve
         )
         self.clock = clock
+        self._warned = False
 
     def read(self) -> ApiBudget:
         from vanguard.ci.records import CiRepo
 
         try:
             with self.store.read_session() as session:
-                return CiRepo(session).budget(self.api_url, self.limits)
+                budget = CiRepo(session).budget(self.api_url, self.limits, at=self.clock())
         except StoreError as exc:
             raise AdapterError(f"GitHub API budget: cannot read it from the store: {exc}") from exc
+        return self._held(budget)
 
     def change(self, step: Callable[[ApiBudget], ApiBudget]) -> ApiBudget:
         from vanguard.ci.records import CiRepo
 
         try:
             with self.store.session() as session:
-                return CiRepo(session).change_budget(
+                budget = CiRepo(session).change_budget(
                     self.api_url, self.limits, step, at=self.clock()
                 )
         except StoreError as exc:
@@ -200,6 +204,23 @@ class StoredBudget:
                 f"GitHub API budget: cannot keep it in the store: {exc}; no call is made "
                 "until the store answers"
             ) from exc
+        return self._held(budget)
+
+    def _held(self, budget: ApiBudget) -> ApiBudget:
+        """``budget``, after warning once if it holds this process to another's settings."""
+        own, held = self.limits, (budget.calls_per_hour, budget.reserve)
+        if not self._warned and held != (own.calls_per_hour, own.reserve):
+            self._warned = True
+            log.warning(
+                "github.poll: this process has calls_per_hour %d and reserve %d, but another "
+                "process of this store used stricter ones within a day: calls_per_hour %d and "
+                "reserve %d hold (the smallest cap and the largest reserve); give every "
+                "process of the store the same github.poll settings",
+                own.calls_per_hour,
+                own.reserve,
+                *held,
+            )
+        return budget
 
 
 _PROCESS_BUDGETS: dict[int, SharedBudget] = {}

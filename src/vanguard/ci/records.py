@@ -36,6 +36,8 @@ _CLAIM = ("opening", "opening_at")
 MAX_ETAG = 200
 MAX_API_URL = 300
 MAX_BLOCKED_REASON = 300
+LIMITS_KEPT = timedelta(days=1)
+"""How long the strictest budget settings a process used hold every process of the store."""
 
 
 def stale_opening(call_timeout_s: float) -> timedelta:
@@ -473,10 +475,14 @@ class CiRepo:
 
     # -- GitHub API budget ---------------------------------------------------------------
 
-    def budget(self, api_url: str, limits: ApiBudget) -> ApiBudget:
-        """The budget kept for ``api_url``, under the caller's ``limits`` (cap and reserve)."""
+    def budget(self, api_url: str, limits: ApiBudget, *, at: datetime) -> ApiBudget:
+        """The budget kept for ``api_url``, under the strictest of the caller's ``limits``
+        (cap and reserve) and those other processes used in the last ``LIMITS_KEPT``."""
         row = self.session.get(GitHubBudgetRow, api_url[:MAX_API_URL])
-        return _budget(row, limits)
+        if row is None:
+            return limits
+        cap, _, reserve, _ = _limits(row, limits, at)
+        return _budget(row, cap, reserve)
 
     def change_budget(
         self,
@@ -491,7 +497,9 @@ class CiRepo:
 
         Every process of the store spends this one budget: the read, the change and the
         write are one unit of work, so two processes never both spend the last call. The
-        caller keeps the unit short, and never makes a call to GitHub inside it.
+        caller keeps the unit short, and never makes a call to GitHub inside it. The cap
+        and reserve in force are the strictest of ``limits`` and those kept (see ``budget``);
+        a change keeps them too.
         """
         key = api_url[:MAX_API_URL]
         row = self.session.get(GitHubBudgetRow, key, with_for_update=True, populate_existing=True)
@@ -504,7 +512,10 @@ class CiRepo:
                 row = self.session.execute(
                     select(GitHubBudgetRow).where(GitHubBudgetRow.api_url == key).with_for_update()
                 ).scalar_one()
-        changed = change(_budget(row, limits))
+        kept = _limits(row, limits, at)
+        budget = _budget(row, kept[0], kept[2])
+        changed = change(budget)
+        row.calls_per_hour, row.calls_per_hour_seen_at, row.reserve, row.reserve_seen_at = kept
         row.window_start = changed.window_start
         row.used = changed.used
         row.remaining = changed.remaining
@@ -516,13 +527,29 @@ class CiRepo:
         return changed
 
 
-def _budget(row: GitHubBudgetRow | None, limits: ApiBudget) -> ApiBudget:
-    """The kept budget, with the cap and reserve of ``limits`` (each process's settings)."""
-    if row is None:
-        return limits
+Limits = tuple[int, datetime, int, datetime]
+"""The cap and reserve in force, each with when a process last used it."""
+
+
+def _limits(row: GitHubBudgetRow, own: ApiBudget, at: datetime) -> Limits:
+    """The smallest cap and the largest reserve of ``own`` and those kept in ``row``, a
+    kept one only while a process used it within ``LIMITS_KEPT`` (a kept time ahead of
+    ``at`` counts as ``at``: a clock running ahead must not keep it longer)."""
+    fresh = at - LIMITS_KEPT
+    cap: tuple[int, datetime] = (own.calls_per_hour, at)
+    if row.calls_per_hour < own.calls_per_hour and row.calls_per_hour_seen_at > fresh:
+        cap = (row.calls_per_hour, min(row.calls_per_hour_seen_at, at))
+    reserve: tuple[int, datetime] = (own.reserve, at)
+    if row.reserve > own.reserve and row.reserve_seen_at > fresh:
+        reserve = (row.reserve, min(row.reserve_seen_at, at))
+    return (*cap, *reserve)
+
+
+def _budget(row: GitHubBudgetRow, calls_per_hour: int, reserve: int) -> ApiBudget:
+    """The kept budget under ``calls_per_hour`` and ``reserve``."""
     return ApiBudget(
-        calls_per_hour=limits.calls_per_hour,
-        reserve=limits.reserve,
+        calls_per_hour=calls_per_hour,
+        reserve=reserve,
         window_start=row.window_start,
         used=row.used,
         remaining=row.remaining,
@@ -535,6 +562,10 @@ def _budget(row: GitHubBudgetRow | None, limits: ApiBudget) -> ApiBudget:
 def _budget_row(api_url: str, budget: ApiBudget, at: datetime) -> GitHubBudgetRow:
     return GitHubBudgetRow(
         api_url=api_url,
+        calls_per_hour=budget.calls_per_hour,
+        calls_per_hour_seen_at=at,
+        reserve=budget.reserve,
+        reserve_seen_at=at,
         window_start=budget.window_start,
         used=budget.used,
         remaining=budget.remaining,

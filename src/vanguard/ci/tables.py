@@ -87,15 +87,20 @@ class CiPollEtagRow(Base):
 
 
 class GitHubBudgetRow(Base):
-    """The GitHub API budget every process of one store spends, per API (``api_url``).
+    """The GitHub API budget every process of one store spends, per API (``api_url``;
+    no credential is ever stored).
 
-    Only what calls and answers change is kept: the hourly cap and the reserve come from
-    each process's settings, and no credential is ever stored.
+    Besides what calls and answers change, the strictest hourly cap and reserve the
+    processes used, each with when one last did, so every process keeps to them.
     """
 
     __tablename__ = "github_api_budget"
 
     api_url: Mapped[str] = mapped_column(String(300), primary_key=True)
+    calls_per_hour: Mapped[int] = mapped_column(Integer)
+    calls_per_hour_seen_at: Mapped[datetime]
+    reserve: Mapped[int] = mapped_column(Integer)
+    reserve_seen_at: Mapped[datetime]
     window_start: Mapped[datetime | None]
     used: Mapped[int] = mapped_column(Integer)
     remaining: Mapped[int | None] = mapped_column(Integer)

@@ -273,7 +273,7 @@ def test_concurrent_spenders_of_the_budget_lose_no_call_and_overspend_none(store
     with ThreadPoolExecutor(CLAIMS) as pool:
         seen = [used for spent in pool.map(spend, range(CLAIMS)) for used in spent]
     with store.session() as session:
-        kept = CiRepo(session).budget("https://api.github.com", limits)
+        kept = CiRepo(session).budget("https://api.github.com", limits, at=NOW)
     assert kept.used == cap
     assert sorted(seen) == [*range(1, cap + 1), *[cap] * CLAIMS], "no two spent one call"
 

@@ -363,3 +363,46 @@ def test_a_minute_told_to_a_host_a_day_ahead_holds_the_others_an_hour_at_most(
     sent: list[httpx.Request] = []
     _process(store, _answer(201, sent), first + timedelta(hours=1)).rerun_failed_jobs(REPO, 1)
     assert len(sent) == 1, "the hour is kept from when the first host read it"
+
+
+def test_a_poller_with_a_larger_cap_leaves_the_reserve_of_vanguard_up(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cron ``ci poll`` loading other settings (a larger cap, no reserve) polled straight
+    through the calls ``vanguard up`` keeps for its re-runs."""
+    up_config = GitHubConfig(poll=PollConfig(calls_per_hour=100, reserve=20))
+    cron_config = GitHubConfig(poll=PollConfig(calls_per_hour=1000, reserve=0))
+    up = _process(store, _answer(201, []), T0, up_config)
+    up.rerun_failed_jobs(REPO, 1)
+    cron = _process(store, _answer(200, []), T0, cron_config)
+    with caplog.at_level("WARNING", logger="vanguard.ci.client"):
+        for _ in range(79):
+            cron.list_runs(REPO, etag=None, per_page=30)
+        with pytest.raises(
+            AdapterError,
+            match=r"own budget of 100 calls per hour spent \(the last 20 are kept",
+        ):
+            cron.list_runs(REPO, etag=None, per_page=30)
+    for _ in range(20):
+        up.rerun_failed_jobs(REPO, 1)
+    warned = [r.getMessage() for r in caplog.records if r.name == "vanguard.ci.client"]
+    assert warned == [
+        "github.poll: this process has calls_per_hour 1000 and reserve 0, but another "
+        "process of this store used stricter ones within a day: calls_per_hour 100 and "
+        "reserve 20 hold (the smallest cap and the largest reserve); give every process of "
+        "the store the same github.poll settings"
+    ], "once, however many calls"
+
+
+def test_a_process_with_a_smaller_cap_holds_the_others_to_it(store: Store) -> None:
+    """Each process checked the shared count against its own cap: a smaller one was refused
+    by calls it never made, while the others went on."""
+    up_config = GitHubConfig(poll=PollConfig(calls_per_hour=5000, reserve=0))
+    cron_config = GitHubConfig(poll=PollConfig(calls_per_hour=1000, reserve=100))
+    up = _process(store, _answer(200, []), T0, up_config)
+    up.shared_budget.change(lambda b: b.model_copy(update={"window_start": T0, "used": 1200}))
+    cron = _process(store, _answer(200, []), T0, cron_config)
+    with pytest.raises(AdapterError, match="own budget of 1000 calls per hour spent"):
+        cron.list_runs(REPO, etag=None, per_page=30)
+    with pytest.raises(AdapterError, match="own budget of 1000 calls per hour spent"):
+        up.list_runs(REPO, etag=None, per_page=30)

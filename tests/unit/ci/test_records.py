@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from vanguard.ci.budget import ApiBudget
-from vanguard.ci.records import CiRepo
+from vanguard.ci.records import LIMITS_KEPT, CiRepo
 from vanguard.ci.tables import GitHubBudgetRow
 from vanguard.errors import AdapterError
 from vanguard.store import Store
@@ -54,21 +54,35 @@ def _change(store: Store, change: Callable[[ApiBudget], ApiBudget]) -> ApiBudget
         return CiRepo(session).change_budget(API, LIMITS, change, at=NOW)
 
 
-def test_the_budget_is_kept_under_each_callers_cap_and_reserve(store: Store) -> None:
+def test_the_budget_is_kept_under_the_strictest_cap_and_reserve(store: Store) -> None:
     with store.session() as session:
-        assert CiRepo(session).budget(API, LIMITS) == LIMITS, "nothing kept yet"
+        assert CiRepo(session).budget(API, LIMITS, at=NOW) == LIMITS, "nothing kept yet"
     _change(store, lambda b: b.spend(NOW).spend(NOW))
     blocked = _change(store, lambda b: b.observe(NOW, 429, {"Retry-After": "120"}))
     assert blocked.used == 2
     other = ApiBudget(calls_per_hour=50, reserve=0)
     with store.session() as session:
-        kept = CiRepo(session).budget(API, other)
-        elsewhere = CiRepo(session).budget("https://github.example.com/api/v3", other)
-    assert (kept.calls_per_hour, kept.reserve, kept.used) == (50, 0, 2)
+        kept = CiRepo(session).budget(API, other, at=NOW)
+        elsewhere = CiRepo(session).budget("https://github.example.com/api/v3", other, at=NOW)
+    assert (kept.calls_per_hour, kept.reserve, kept.used) == (50, 10, 2), (
+        "the smaller cap of the caller, the larger reserve kept"
+    )
     assert kept.window_start == NOW
     assert kept.blocked_until == NOW + timedelta(seconds=120)
     assert kept.blocked_reason == "Retry-After 120 s (HTTP 429)"
     assert elsewhere == other, "each GitHub API has its own budget"
+
+
+def test_settings_no_process_used_for_a_day_no_longer_hold(store: Store) -> None:
+    """A cap lowered for a while, or a process retired, must not hold the others for ever."""
+    _change(store, lambda b: b.spend(NOW))
+    looser = ApiBudget(calls_per_hour=1000, reserve=0)
+    with store.session() as session:
+        repo = CiRepo(session)
+        within = repo.budget(API, looser, at=NOW + LIMITS_KEPT - timedelta(seconds=1))
+        after = repo.budget(API, looser, at=NOW + LIMITS_KEPT)
+    assert (within.calls_per_hour, within.reserve) == (100, 10)
+    assert (after.calls_per_hour, after.reserve) == (1000, 0)
 
 
 def test_a_change_that_raises_keeps_nothing(store: Store) -> None:
@@ -80,16 +94,20 @@ def test_a_change_that_raises_keeps_nothing(store: Store) -> None:
     with pytest.raises(AdapterError):
         _change(store, refuse)
     with store.session() as session:
-        assert CiRepo(session).budget(API, LIMITS).used == 1
+        assert CiRepo(session).budget(API, LIMITS, at=NOW).used == 1
 
 
 def test_no_credential_is_kept_with_the_budget(store: Store) -> None:
-    """Only counts, times and GitHub's reason are written: the columns say so."""
+    """Only counts, times, settings and GitHub's reason are written: the columns say so."""
     _change(store, lambda b: b.spend(NOW))
     with store.session() as session:
         row = session.scalars(select(GitHubBudgetRow)).one()
     assert set(GitHubBudgetRow.__table__.columns.keys()) == {
         "api_url",
+        "calls_per_hour",
+        "calls_per_hour_seen_at",
+        "reserve",
+        "reserve_seen_at",
         "window_start",
         "used",
         "remaining",

@@ -2,7 +2,8 @@
 
 Both lived in each process's memory: ``vanguard ci poll --once`` from cron never sent
 ``If-None-Match``, each process had its own hourly cap, and a ``Retry-After`` one process
-was told was forgotten by the next.
+was told was forgotten by the next. The budget also keeps the strictest ``poll`` settings the
+processes used, so one with a larger cap or a smaller reserve cannot spend another's reserve.
 
 Revision ID: 0010
 Revises: 0009
@@ -37,6 +38,10 @@ def upgrade() -> None:
     op.create_table(
         "github_api_budget",
         sa.Column("api_url", sa.String(300), nullable=False),
+        sa.Column("calls_per_hour", sa.Integer(), nullable=False),
+        sa.Column("calls_per_hour_seen_at", _ts(), nullable=False),
+        sa.Column("reserve", sa.Integer(), nullable=False),
+        sa.Column("reserve_seen_at", _ts(), nullable=False),
         sa.Column("window_start", _ts(), nullable=True),
         sa.Column("used", sa.Integer(), nullable=False),
         sa.Column("remaining", sa.Integer(), nullable=True),
