@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -22,7 +23,7 @@ from vanguard.ci.tables import (
     GitHubDeliveryRow,
 )
 
-__all__ = ["STALE_RECEIVED", "CiRepo", "DeliveryStatus", "stale_opening"]
+__all__ = ["STALE_RECEIVED", "CiRepo", "DeliveryStatus", "budget_key", "stale_opening"]
 
 DeliveryStatus = str
 """``received`` (in flight), ``accepted``, ``ignored``, ``rejected`` or ``failed``."""
@@ -38,6 +39,7 @@ MAX_API_URL = 300
 MAX_BLOCKED_REASON = 300
 LIMITS_KEPT = timedelta(days=1)
 """How long the strictest budget settings a process used hold every process of the store."""
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/?#]*@", re.IGNORECASE)
 
 
 def stale_opening(call_timeout_s: float) -> timedelta:
@@ -478,7 +480,7 @@ class CiRepo:
     def budget(self, api_url: str, limits: ApiBudget, *, at: datetime) -> ApiBudget:
         """The budget kept for ``api_url``, under the strictest of the caller's ``limits``
         (cap and reserve) and those other processes used in the last ``LIMITS_KEPT``."""
-        row = self.session.get(GitHubBudgetRow, api_url[:MAX_API_URL])
+        row = self.session.get(GitHubBudgetRow, budget_key(api_url))
         if row is None:
             return limits
         cap, _, reserve, _ = _limits(row, limits, at)
@@ -501,7 +503,7 @@ class CiRepo:
         and reserve in force are the strictest of ``limits`` and those kept (see ``budget``);
         a change keeps them too.
         """
-        key = api_url[:MAX_API_URL]
+        key = budget_key(api_url)
         row = self.session.get(GitHubBudgetRow, key, with_for_update=True, populate_existing=True)
         if row is None:
             row = _budget_row(key, limits, at)
@@ -525,6 +527,12 @@ class CiRepo:
         row.updated_at = at
         self.session.flush()
         return changed
+
+
+def budget_key(api_url: str) -> str:
+    """``api_url`` as the budget's key: without any ``user:password@``, which must never
+    reach the store."""
+    return _USERINFO.sub(r"\1", api_url)[:MAX_API_URL]
 
 
 Limits = tuple[int, datetime, int, datetime]

@@ -87,8 +87,8 @@ class CiPollEtagRow(Base):
 
 
 class GitHubBudgetRow(Base):
-    """The GitHub API budget every process of one store spends, per API (``api_url``;
-    no credential is ever stored).
+    """The GitHub API budget every process of one store spends, per API (``api_url``,
+    without any ``user:password@``: no credential is ever stored).
 
     Besides what calls and answers change, the strictest hourly cap and reserve the
     processes used, each with when one last did, so every process keeps to them.

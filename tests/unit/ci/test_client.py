@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from githubkit import GitHub, TokenAuthStrategy
+from sqlalchemy import select
 
 from vanguard.ci.budget import ApiBudget
 from vanguard.ci.client import (
@@ -20,6 +21,7 @@ from vanguard.ci.client import (
     process_budget,
 )
 from vanguard.ci.config import GitHubConfig, PollConfig
+from vanguard.ci.tables import GitHubBudgetRow
 from vanguard.errors import ActionFailed, AdapterError
 from vanguard.store import Store
 
@@ -406,3 +408,14 @@ def test_a_process_with_a_smaller_cap_holds_the_others_to_it(store: Store) -> No
         cron.list_runs(REPO, etag=None, per_page=30)
     with pytest.raises(AdapterError, match="own budget of 1000 calls per hour spent"):
         up.list_runs(REPO, etag=None, per_page=30)
+
+
+def test_no_credential_in_the_api_url_reaches_the_store(store: Store) -> None:
+    config = GitHubConfig(api_url="https://proxyuser:s3cr3t-pass@ghe.example.com/api/v3")
+    StoredBudget(store, config, clock=lambda: T0).change(lambda b: b.spend(T0))
+    with store.session() as session:
+        rows = session.execute(select(GitHubBudgetRow.__table__)).all()
+    assert [row.api_url for row in rows] == ["https://ghe.example.com/api/v3"]
+    kept = " ".join(str(value) for row in rows for value in row)
+    assert "s3cr3t" not in kept
+    assert "proxyuser" not in kept

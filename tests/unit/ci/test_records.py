@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from vanguard.ci.budget import ApiBudget
-from vanguard.ci.records import LIMITS_KEPT, CiRepo
+from vanguard.ci.records import LIMITS_KEPT, CiRepo, budget_key
 from vanguard.ci.tables import GitHubBudgetRow
 from vanguard.errors import AdapterError
 from vanguard.store import Store
@@ -117,3 +117,17 @@ def test_no_credential_is_kept_with_the_budget(store: Store) -> None:
         "updated_at",
     }
     assert (row.api_url, row.used, row.updated_at) == (API, 1, NOW)
+
+
+@pytest.mark.parametrize(
+    ("api_url", "key"),
+    [
+        ("https://proxyuser:s3cr3t@ghe.example.com/api/v3", "https://ghe.example.com/api/v3"),
+        ("HTTP://token@127.0.0.1:8443", "HTTP://127.0.0.1:8443"),
+        ("https://a:b@c@ghe.example.com", "https://ghe.example.com"),
+        ("https://ghe.example.com/api/v3/user@host", "https://ghe.example.com/api/v3/user@host"),
+        ("https://api.github.com", "https://api.github.com"),
+    ],
+)
+def test_the_budget_key_has_no_userinfo(api_url: str, key: str) -> None:
+    assert budget_key(api_url) == key
