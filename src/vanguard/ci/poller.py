@@ -11,7 +11,9 @@ The ETags are kept in the store (``CiRepo.poll_etag``), so a restarted poller or
 ``vanguard ci poll --once`` from cron lists conditionally too. A listing's ETag is kept only
 once every run of its page is handled; while one is not (it failed, or another poller holds
 it), the ETag is forgotten and the next poll lists the page again. A poller that dies
-between listing and handling kept nothing new, so the runs are listed again.
+between listing and handling kept nothing new, so the runs are listed again. A store that
+cannot be read skips the repository; one that cannot keep the ETag costs the next poll a
+listing, never a run.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from vanguard.ci.client import GitHubApi
 from vanguard.ci.config import GitHubConfig
 from vanguard.ci.intake import CiIntake, IntakeResult
 from vanguard.ci.records import CiRepo
-from vanguard.errors import AdapterError
+from vanguard.errors import AdapterError, StoreError
 from vanguard.store import Store
 
 __all__ = ["PollReport", "poll_once"]
@@ -42,7 +44,7 @@ class PollReport(BaseModel):
 
 
 def _etag(store: Store, repository: str) -> str | None:
-    with store.session() as session:
+    with store.read_session() as session:
         return CiRepo(session).poll_etag(repository)
 
 
@@ -67,6 +69,10 @@ async def poll_once(api: GitHubApi, intake: CiIntake, config: GitHubConfig) -> P
             page = await asyncio.to_thread(
                 api.list_runs, repository, etag=etag, per_page=config.poll.per_page
             )
+        except StoreError as exc:
+            outcomes[repository] = f"skipped: store: {exc}"
+            skipped.append(repository)
+            continue
         except AdapterError as exc:
             outcomes[repository] = f"skipped: {exc}"
             skipped.append(repository)
@@ -88,11 +94,17 @@ async def poll_once(api: GitHubApi, intake: CiIntake, config: GitHubConfig) -> P
             failed += result.status == "failed"
             results.append(result)
         kept = page.etag if not failed and not waiting else None
-        await asyncio.to_thread(_keep_etag, store, intake, repository, kept)
+        try:
+            await asyncio.to_thread(_keep_etag, store, intake, repository, kept)
+        except StoreError as exc:
+            unkept = f"; its ETag could not be kept (store: {exc}): listed again next time"
+        else:
+            unkept = ""
         outcomes[repository] = (
             f"{len(page.runs)} run(s) listed, {handled} new"
             + (f", {failed} failed" if failed else "")
             + (f", {waiting} not handled yet" if waiting else "")
             + (" (listed again next time)" if failed or waiting else "")
+            + unkept
         )
     return PollReport(outcomes=outcomes, results=tuple(results), skipped=tuple(skipped))

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
+import vanguard.store.database as database
 from tests.unit.ci.test_client import _api
 from vanguard.ci.client import GithubkitApi, MemoryGitHub, RunsPage, StoredBudget
 from vanguard.ci.config import GitHubConfig, PollConfig
@@ -20,7 +24,7 @@ from vanguard.ci.poller import poll_once
 from vanguard.ci.records import CiRepo
 from vanguard.errors import AdapterError
 from vanguard.model import Alert
-from vanguard.store import Store
+from vanguard.store import Store, default_store_url, open_store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "github"
@@ -309,3 +313,51 @@ async def test_an_absurd_retry_after_skips_the_repositories_not_the_poll(store: 
         "(HTTP 429), capped at 3600 s by this host's clock; "
         f"retry at {(NOW + timedelta(hours=1)).isoformat()}"
     )
+
+
+async def test_a_store_that_cannot_be_read_skips_each_repository(store: Store) -> None:
+    config = GitHubConfig(repositories=("o/r", "o/s"))
+    github = Github()
+    intake = CiIntake(store, github, config, Starter(), clock=lambda: NOW)
+    store.close()
+    report = await poll_once(github, intake, config)
+    assert report.skipped == ("o/r", "o/s")
+    assert report.outcomes["o/r"].startswith("skipped: store: store sqlite:")
+
+
+async def test_a_busy_store_neither_holds_the_etag_read_nor_ends_the_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the write lock (a long prune): the ETag is read without it,
+    and one that cannot be saved costs the next poll a listing, not this poll its end."""
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    url = default_store_url(tmp_path)
+    store = open_store(url)
+    with store.session() as session:
+        CiRepo(session).save_poll_etag("o/r", "v0", at=NOW)
+    github = Github()
+    github.etags["o/r"] = "v1"
+    config = GitHubConfig(repositories=("o/r",))
+    intake = CiIntake(store, github, config, Starter(), clock=lambda: NOW)
+    seen: list[str | None] = []
+    listed = github.list_runs
+
+    def list_runs(repository: str, *, etag: str | None, per_page: int) -> RunsPage:
+        seen.append(etag)
+        return listed(repository, etag=etag, per_page=per_page)
+
+    monkeypatch.setattr(github, "list_runs", list_runs)
+    try:
+        with closing(sqlite3.connect(make_url(url).database or "", isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            report = await poll_once(github, intake, config)
+            other.execute("ROLLBACK")
+        assert seen == ["v0"]
+        assert report.outcomes["o/r"].startswith(
+            "0 run(s) listed, 0 new; its ETag could not be kept (store: "
+        )
+        assert report.outcomes["o/r"].endswith("): listed again next time")
+        assert report.skipped == ()
+        assert _etag(store, "o/r") == "v0"
+    finally:
+        store.close()
