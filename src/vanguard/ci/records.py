@@ -528,6 +528,22 @@ class CiRepo:
         self.session.flush()
         return changed
 
+    def kept_budgets(self) -> list[tuple[str, ApiBudget]]:
+        """Every budget kept, by ``api_url``, with the strictest cap and reserve kept."""
+        rows = self.session.scalars(select(GitHubBudgetRow).order_by(GitHubBudgetRow.api_url))
+        return [(row.api_url, _budget(row, row.calls_per_hour, row.reserve)) for row in rows]
+
+    def clear_budget_blocks(self, *, at: datetime) -> list[str]:
+        """End every wait kept in a budget that lasts past ``at`` (a person decided it was
+        wrong): the ``api_url`` of each budget that had one."""
+        rows = self.session.scalars(
+            select(GitHubBudgetRow).where(GitHubBudgetRow.blocked_until > at).with_for_update()
+        ).all()
+        for row in rows:
+            row.blocked_until, row.blocked_reason, row.updated_at = None, "", at
+        self.session.flush()
+        return [row.api_url for row in rows]
+
 
 def budget_key(api_url: str) -> str:
     """``api_url`` as the budget's key: without any ``user:password@``, which must never

@@ -1,5 +1,6 @@
-"""CI agent commands: ``ci report`` (health figures), ``ci poll`` (the webhook fallback) and
-``ci explain-run`` (a run on GitHub explained as the agent would)."""
+"""CI agent commands: ``ci report`` (health figures), ``ci poll`` (the webhook fallback),
+``ci budget`` (the GitHub API budget kept in the store) and ``ci explain-run`` (a run on
+GitHub explained as the agent would)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vanguard.ci.budget import ApiBudget
 from vanguard.ci.client import build_github_api
 from vanguard.ci.health import (
     REPORT_COLUMNS,
@@ -28,13 +30,21 @@ from vanguard.ci.reading import read_run
 from vanguard.ci.records import CiRepo
 from vanguard.cli.apps import ci_app
 from vanguard.cli.ci import first_lines, render_explanation
-from vanguard.cli.core import ConfigOpt, console
+from vanguard.cli.core import ConfigOpt, StoreOpt, console, open_configured_store
+from vanguard.clock import utcnow
 from vanguard.config import Settings, load_settings
 from vanguard.diagnose.taxonomy import builtin_taxonomy
 from vanguard.errors import ConfigError, InputError
 from vanguard.store import open_store
 
-__all__ = ["explain_run_command", "poll_command", "render_report", "report_command"]
+__all__ = [
+    "budget_command",
+    "describe_budget",
+    "explain_run_command",
+    "poll_command",
+    "render_report",
+    "report_command",
+]
 
 
 def render_report(figures: list[HealthFigures]) -> Table:
@@ -148,6 +158,64 @@ def poll_command(
     if not polled_any:
         console.print("no repository could be polled", highlight=False)
         raise typer.Exit(code=1)
+
+
+def describe_budget(api_url: str, budget: ApiBudget, now: datetime) -> str:
+    """One kept budget in a line: calls spent of the cap, GitHub's quota, and any wait."""
+    spent = (
+        f"{budget.used} of {budget.calls_per_hour} calls spent in the hour from "
+        f"{budget.window_start:%Y-%m-%d %H:%M:%S} UTC"
+        if budget.window_start is not None
+        else f"no call spent yet of {budget.calls_per_hour} an hour"
+    )
+    line = f"{api_url}: {spent}, the last {budget.kept} kept for re-runs and issues"
+    if budget.remaining is not None:
+        until = f" until {budget.reset_at:%H:%M:%S} UTC" if budget.reset_at else ""
+        line += f"; GitHub said {budget.remaining} calls left{until}"
+    if budget.blocked_until is not None and budget.blocked_until > now:
+        line += (
+            f"; every call waits until {budget.blocked_until:%Y-%m-%d %H:%M:%S} UTC: "
+            f"{budget.blocked_reason}"
+        )
+    return line
+
+
+@ci_app.command("budget")
+def budget_command(
+    config: ConfigOpt = Path("vanguard.yaml"),
+    store: StoreOpt = None,
+    clear_block: Annotated[
+        bool,
+        typer.Option(
+            "--clear-block",
+            help="end the wait GitHub (or a proxy in front of it) asked for, now",
+        ),
+    ] = False,
+) -> None:
+    """Show the GitHub API budget every process of the store spends: calls spent this hour
+    of the cap, GitHub's quota left, and any wait it asked for.
+
+    ``--clear-block`` ends a wait at once, for every process: for a wait you know to be
+    wrong. GitHub answers calls made too early with another wait, which is then kept.
+    """
+    the_store = open_configured_store(config, store, create=False)
+    now = utcnow()
+    try:
+        if clear_block:
+            with the_store.session() as session:
+                cleared = CiRepo(session).clear_budget_blocks(at=now)
+            for api_url in cleared:
+                console.print(f"{api_url}: wait cleared", highlight=False, markup=False)
+            if not cleared:
+                console.print("no wait to clear", highlight=False)
+        with the_store.read_session() as session:
+            kept = CiRepo(session).kept_budgets()
+    finally:
+        the_store.close()
+    for api_url, budget in kept:
+        console.print(describe_budget(api_url, budget, now), highlight=False, markup=False)
+    if not kept:
+        console.print("no GitHub API budget kept in this store yet", highlight=False)
 
 
 @ci_app.command("explain-run")

@@ -290,3 +290,23 @@ def test_concurrent_first_saves_of_an_etag_keep_one(store: Store) -> None:
         list(pool.map(save, range(CLAIMS)))
     with store.session() as session:
         assert CiRepo(session).poll_etag("o/raced") in {f'W/"{n}"' for n in range(CLAIMS)}
+
+
+def test_the_strictest_settings_hold_and_a_wait_is_cleared(store: Store) -> None:
+    """What ``vanguard ci budget --clear-block`` and the settings of each process do to the
+    row, on PostgreSQL's own timestamps."""
+    api = "https://ghe.example.com/api/v3"
+    strict, loose = ApiBudget(calls_per_hour=100, reserve=20), ApiBudget(calls_per_hour=1000)
+    with store.session() as session:
+        CiRepo(session).change_budget(
+            api, strict, lambda b: b.observe(NOW, 429, {"Retry-After": "600"}), at=NOW
+        )
+    with store.session() as session:
+        held = CiRepo(session).change_budget(api, loose, lambda b: b.spend(NOW), at=NOW)
+        cleared = CiRepo(session).clear_budget_blocks(at=NOW)
+    with store.read_session() as session:
+        kept = dict(CiRepo(session).kept_budgets())[api]
+    assert (held.calls_per_hour, held.reserve) == (100, 20)
+    assert api in cleared
+    assert (kept.calls_per_hour, kept.reserve, kept.used) == (100, 20, 1)
+    assert (kept.blocked_until, kept.blocked_reason) == (None, "")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from tests.unit.cli.test_ci import SECRETS
-from vanguard.ci.client import MemoryGitHub
+from vanguard.ci.client import MemoryGitHub, StoredBudget
+from vanguard.ci.config import GitHubConfig, PollConfig
 from vanguard.ci.events import WorkflowJob, WorkflowRun
 from vanguard.cli import app, github_cmd
+from vanguard.clock import utcnow
+from vanguard.store import default_store_url, open_store
 
 CILOGS = Path(__file__).parents[2] / "fixtures" / "cilogs"
 JOB_URL = "https://github.com/o/r/actions/runs/400/job/4000"
@@ -86,3 +90,48 @@ def test_without_a_github_section_it_says_what_is_missing(tmp_path: Path) -> Non
     result = runner.invoke(app, ["ci", "explain-run", "o/r", "1", "-c", str(config)])
     assert result.exit_code != 0
     assert str(result.exception).startswith(f"{config}: github: no 'github' section")
+
+
+def _budget(url: str, *args: str) -> str:
+    result = runner.invoke(app, ["ci", "budget", "--store", url, *args], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_ci_budget_shows_the_kept_budget_and_clears_a_wait(tmp_path: Path) -> None:
+    """A wait kept in the store holds every process back; a person must see it and be able
+    to end one they know to be wrong without writing SQL."""
+    url = default_store_url(tmp_path)
+    now = utcnow()
+    config = GitHubConfig(
+        api_url="https://ghe.example.com/api/v3", poll=PollConfig(calls_per_hour=500, reserve=50)
+    )
+    store = open_store(url)
+    try:
+        assert _budget(url) == "no GitHub API budget kept in this store yet\n"
+        keeper = StoredBudget(store, config, clock=lambda: now)
+        reset = str(int((now + timedelta(minutes=40)).timestamp()))
+        headers = {
+            "Retry-After": "600",
+            "x-ratelimit-remaining": "4000",
+            "x-ratelimit-reset": reset,
+        }
+        keeper.change(lambda b: b.spend(now).spend(now).observe(now, 429, headers))
+        shown = _budget(url)
+        assert shown.startswith(
+            "https://ghe.example.com/api/v3: 2 of 500 calls spent in the hour from "
+            f"{now:%Y-%m-%d %H:%M:%S} UTC, the last 50 kept for re-runs and issues; GitHub "
+            "said 4000 calls left until "
+        )
+        until = now + timedelta(seconds=600)
+        assert shown.endswith(
+            f"; every call waits until {until:%Y-%m-%d %H:%M:%S} UTC: "
+            "Retry-After 600 s (HTTP 429)\n"
+        )
+        cleared = _budget(url, "--clear-block").splitlines()
+        assert cleared[0] == "https://ghe.example.com/api/v3: wait cleared"
+        assert "waits" not in cleared[1]
+        assert keeper.read().check(now).allowed
+        assert _budget(url, "--clear-block").startswith("no wait to clear\n")
+    finally:
+        store.close()
