@@ -7,10 +7,12 @@ so a freeze window or a rate limit that closed meanwhile still stops the action.
 is read first, so an incident that does not wait (any more) is refused with its state
 instead of signalling a workflow that would ignore the answer; so is one whose workflow has
 ended. Of the answers sent, the workflow keeps the first, except that a decline replaces an
-approval until the action starts: after sending an approval the command reads the answers
-from the workflow's history and says so, and fails, when a decline stands. For the same
-reason an approved incident can still be declined: its action waits for the baseline to be
-read, and a re-run for its backoff, and a decline meanwhile stops it.
+approval until the action is scheduled: after sending an approval the command reads the
+answers from the workflow's history and says so, and fails, when a decline stands. For the
+same reason an approved incident can still be declined: its action waits for the baseline to
+be read, and a re-run for its backoff, and a decline meanwhile stops it. A decline that
+comes once the action is scheduled does not: the command asks the workflow which it was,
+and fails when it came too late.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from temporalio.service import RPCError, RPCStatusCode
@@ -61,24 +64,31 @@ def standing(answers: Sequence[Answer]) -> Answer | None:
     return kept
 
 
-async def _answers_sent(client: Client, handle: WorkflowHandle[object, object]) -> list[Answer]:
-    """The approvals and declines the workflow received, in order, from its history.
+async def _settled(handle: WorkflowHandle[object, object]) -> None:
+    """Return once no workflow task is in flight, ``SETTLE_S`` at most.
 
     Temporal holds back signals that arrive while a workflow task is in flight until the
-    task ends (a worker stopped mid-task holds them until it times out): that is waited for.
+    task ends (a worker stopped mid-task holds them until it times out).
     """
-    from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState
-
-    from vanguard.engine.workflows import RemediationWorkflow
+    from temporalio.api.enums.v1 import PendingWorkflowTaskState
 
     in_flight = PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
     deadline = time.monotonic() + SETTLE_S
     while time.monotonic() < deadline:
         pending = (await handle.describe()).raw_description.pending_workflow_task
         if pending.state != in_flight:
-            break
+            return
         await asyncio.sleep(0.2)
 
+
+async def _answers_sent(client: Client, handle: WorkflowHandle[object, object]) -> list[Answer]:
+    """The approvals and declines the workflow received, in order, from its history, once
+    the task in flight that may hold some back has ended."""
+    from temporalio.api.enums.v1 import EventType
+
+    from vanguard.engine.workflows import RemediationWorkflow
+
+    await _settled(handle)
     verbs = {
         RemediationWorkflow.approve.__name__: (True, "approved"),
         RemediationWorkflow.decline.__name__: (False, "declined"),
@@ -119,7 +129,7 @@ def _answer(
     temporal: str | None,
     by: str | None,
 ) -> None:
-    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 
     from vanguard.engine.client import connect
     from vanguard.engine.workflows import RemediationWorkflow, workflow_id_for
@@ -146,7 +156,7 @@ def _answer(
     signal = RemediationWorkflow.approve if approve else RemediationWorkflow.decline
     ended = f"incident {incident_id} is no longer awaiting approval: its workflow has ended"
 
-    async def send() -> list[Answer]:
+    async def send() -> tuple[list[Answer], str | None]:
         client = await connect(address, namespace)
         handle = client.get_workflow_handle(workflow_id_for(incident_id))
         try:
@@ -161,23 +171,40 @@ def _answer(
                 f"cannot signal the workflow of incident {incident_id} at {address}: {exc}"
             ) from exc
         if not approve:
-            return []
+            return [], await late(handle) if incident.state is IncidentState.approved else None
         try:
-            return await _answers_sent(client, handle)
+            return await _answers_sent(client, handle), None
         except RPCError as exc:
             raise EngineError(
                 f"approval of {incident_id} sent as {who}, but whether a decline stands could "
                 f"not be read from Temporal at {address}: {exc}"
             ) from exc
 
-    kept = standing(asyncio.run(send()))
-    if not approve and incident.state is IncidentState.approved:
-        console.print(
-            f"{incident_id} declined by {who}: it was approved, and will not act unless its "
-            f"action was already under way (`vanguard incidents show {incident_id}` says "
-            "how it ended)",
-            highlight=False,
+    async def late(handle: WorkflowHandle[Any, Any]) -> str | None:
+        """The decline the workflow heard too late (once its action was scheduled)."""
+        try:
+            await _settled(handle)
+            heard: str | None = await handle.query(
+                RemediationWorkflow.late_decline, rpc_timeout=timedelta(seconds=SETTLE_S)
+            )
+        except (RPCError, WorkflowQueryFailedError) as exc:
+            raise EngineError(
+                f"decline of {incident_id} sent as {who}, but whether it came before the "
+                f"action was scheduled could not be read from Temporal at {address}: {exc}; "
+                f"`vanguard incidents show {incident_id}` says how it ended"
+            ) from exc
+        return heard
+
+    answers, too_late = asyncio.run(send())
+    kept = standing(answers)
+    if too_late is not None:
+        raise InputError(
+            f"decline of {incident_id} sent as {who} came too late: the action was already "
+            "scheduled and will run (or ran); to undo it see "
+            f"`vanguard incidents show {incident_id}`"
         )
+    if not approve and incident.state is IncidentState.approved:
+        console.print(f"{incident_id} declined by {who}: the action will not run", highlight=False)
         return
     if not approve:
         console.print(f"{incident_id} declined by {who}: nothing will be done", highlight=False)

@@ -137,6 +137,8 @@ class RemediationWorkflow:
 
     def __init__(self) -> None:
         self._approval: tuple[bool, str] | None = None
+        self._acting = False
+        self._late_decline: str | None = None
         self._stage = "open"
         self._notify_patience_s = 3600.0
         self._worse: list[WorsenedInput] = []
@@ -151,7 +153,15 @@ class RemediationWorkflow:
 
     @workflow.signal
     def decline(self, who: str) -> None:
-        self._answer((False, f"declined by {who}"))
+        """A decline; one that comes once the action is scheduled cannot stop it, and is kept
+        for the ``late_decline`` query and logged instead of being dropped unheard."""
+        answer = f"declined by {who}"
+        if self._acting:
+            self._late_decline = answer
+            workflow.logger.warning(
+                "%s came too late: the action was already scheduled and is not stopped", answer
+            )
+        self._answer((False, answer))
 
     @workflow.signal
     def worsened(self, news: WorsenedInput) -> None:
@@ -180,6 +190,12 @@ class RemediationWorkflow:
     @workflow.query
     def stage(self) -> str:
         return self._stage
+
+    @workflow.query
+    def late_decline(self) -> str | None:
+        """The decline that came once the action was scheduled (``declined by NAME``), which
+        did not stop it; ``None`` when none did."""
+        return self._late_decline
 
     @workflow.run
     async def run(self, inp: RemediationInput) -> Outcome:
@@ -227,6 +243,7 @@ class RemediationWorkflow:
             return await self._finish(
                 iid, diagnosis, OutcomeStatus.declined, declined.reason, declined
             )
+        self._acting = True
         try:
             action: ActionResult = await self._call(
                 Activities.apply_action,
@@ -295,8 +312,8 @@ class RemediationWorkflow:
     def _declined_since(self, decision: Decision) -> Decision | None:
         """The decision declined, when a decline came after the approval it acts on.
 
-        A decline wins until the action starts (``_answer``): one that arrives while the
-        gates run again, the baseline is read or the action waits until it is due is
+        A decline wins until the action is scheduled (``_answer``): one that arrives while
+        the gates run again, the baseline is read or the action waits until it is due is
         honoured here, at the last moments before acting, instead of being stored and never
         read.
         """

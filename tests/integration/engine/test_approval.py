@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from typer.testing import CliRunner, Result
 
@@ -16,14 +19,14 @@ from vanguard.cli.apps import app
 from vanguard.config import Settings
 from vanguard.decide import PolicyConfig
 from vanguard.engine.client import connect, start_remediation
-from vanguard.engine.messages import WorsenedInput
+from vanguard.engine.messages import ApplyInput, WorsenedInput
 from vanguard.engine.runtime import Runtime, build_runtime
 from vanguard.engine.sweep import WORSENED
 from vanguard.engine.worker import build_worker
 from vanguard.engine.workflows import RETRY, RemediationWorkflow
 from vanguard.errors import InputError
 from vanguard.incident import IncidentState
-from vanguard.model import Outcome, OutcomeStatus
+from vanguard.model import ActionResult, Outcome, OutcomeStatus
 from vanguard.notify import MemoryNotifier, Message
 from vanguard.store import AuditEntry, AuditLog, IncidentRepo
 
@@ -315,12 +318,66 @@ async def test_a_decline_after_the_approval_stops_the_action_before_it_starts(
     finally:
         runtime.close()
     assert declined.exit_code == 0, declined.output
-    assert f"{incident_id} declined by mallory: it was approved, and will not act unless" in (
+    assert f"{incident_id} declined by mallory: the action will not run" in (
         " ".join(declined.output.split())
     )
     assert outcome.status is OutcomeStatus.declined, outcome.reason
     assert "declined by mallory after the approval, before the action" in outcome.reason
     assert svc.spawns() == 1, "nothing was restarted"
+
+
+async def test_a_decline_once_the_action_is_scheduled_fails_saying_it_came_too_late(
+    leaky: StartLeaky,
+    temporal_address: str,
+    task_queue: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An approved restart whose ``apply_action`` is scheduled (nothing begun yet, the store
+    still says *approved*): the decline was dropped unheard while the command exited 0
+    saying the incident would not act unless already under way, and the restart went
+    ahead. Now the command fails saying it came too late, and the workflow keeps it."""
+    (svc,) = leaky(["late-no"], 0.0)
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    started, release = threading.Event(), threading.Event()
+    real = runtime.activities.apply_action
+
+    @activity.defn(name="apply_action")
+    def held_apply(inp: ApplyInput) -> ActionResult:
+        started.set()
+        assert release.wait(60), "the test let the action go on"
+        return real(inp)
+
+    runtime.activities.apply_action = held_apply  # type: ignore[method-assign]
+    caplog.set_level(logging.WARNING, logger="temporalio.workflow")
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            incident_id, handle = await start_remediation(
+                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
+            )
+            assert handle is not None
+            assert await asyncio.to_thread(started.wait, 60)
+            declined = await _answer(settings, temporal_address, "decline", incident_id, "mallory")
+            late = await handle.query(RemediationWorkflow.late_decline)
+            release.set()
+            outcome = await handle.result()
+    finally:
+        release.set()
+        runtime.close()
+    assert declined.exit_code != 0
+    assert isinstance(declined.exception, InputError)
+    said = " ".join(str(declined.exception).split())
+    assert f"decline of {incident_id} sent as mallory came too late" in said
+    assert "will run (or ran)" in said
+    assert f"vanguard incidents show {incident_id}" in said
+    assert late == "declined by mallory"
+    assert any("declined by mallory came too late" in r.getMessage() for r in caplog.records)
+    assert outcome.status is OutcomeStatus.resolved, outcome.reason
+    assert svc.spawns() == 2, "the action scheduled before the decline ran"
 
 
 async def test_an_approval_says_when_an_earlier_answer_stands(
