@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = [
+    "DECLINED_BY",
     "NOT_BEGUN",
     "ActionRequest",
     "ActionResult",
@@ -317,6 +318,9 @@ class OutcomeStatus(StrEnum):
     failed = "failed"
 
 
+DECLINED_BY = "declined by "
+"""How the outcome of an incident a person declined begins (a ``decline`` signal, or a
+cancel of its workflow while the action waited to be due)."""
 NOT_BEGUN = "its ledger shows it had not begun when read: nothing was changed"
 """How a failed action's outcome says that its adapter never began the change."""
 

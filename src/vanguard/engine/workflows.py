@@ -13,7 +13,7 @@ per process, not once per workflow run, and numpy (a C extension) cannot be load
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import dataclasses
 import hashlib
 from datetime import timedelta
@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from vanguard.engine.sweep import sweep_timeout
     from vanguard.model import (
+        DECLINED_BY,
         NOT_BEGUN,
         ActionResult,
         Alert,
@@ -108,6 +109,8 @@ NAMED_APPROVER = "approval-names-someone"
 DUE_IN_WORKFLOW = "wait-until-due-in-workflow"
 """Patch marker: incidents started before the workflow waited for an action's due time
 wait inside ``apply_action``, where a decline is read only after the action."""
+CANCELLED = f"{DECLINED_BY}cancelling its workflow in Temporal"
+"""The answer a cancel of the workflow while its action waits to be due stands for."""
 SWEEP_HEARTBEAT = "sweep-heartbeat"
 """Patch marker: watchers started before sweeps heartbeat schedule them without a
 heartbeat timeout."""
@@ -155,7 +158,7 @@ class RemediationWorkflow:
     def decline(self, who: str) -> None:
         """A decline; one that comes once the action is scheduled cannot stop it, and is kept
         for the ``late_decline`` query and logged instead of being dropped unheard."""
-        answer = f"declined by {who}"
+        answer = f"{DECLINED_BY}{who}"
         if self._acting:
             self._late_decline = answer
             workflow.logger.warning(
@@ -295,14 +298,23 @@ class RemediationWorkflow:
         before anything is begun, and a worker lost meanwhile leaves a durable timer, not an
         activity to retry. The activity counts the seconds by the clock it checks them with
         when it acts, so it finds none left then (unless it cut them to ``MAX_DUE_S``: a
-        clock far ahead of ours).
+        clock far ahead of ours). A cancel of the workflow meanwhile (from the Temporal UI
+        or CLI) stands for a decline: the incident ends *declined* and closed, with nothing
+        begun, instead of being left *approved* by a cancelled workflow.
         """
         left: float = await self._call(Activities.action_due_in, apply)
         if left <= 0:
             return
         self._stage = "deferred"
-        with contextlib.suppress(TimeoutError):
+        try:
             await workflow.wait_condition(self._declined, timeout=left)
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            workflow.logger.warning(
+                "workflow cancelled while its action waited to be due: it ends declined"
+            )
+            self._approval = (False, CANCELLED)
         self._stage = "act"
 
     def _declined(self) -> bool:
