@@ -109,6 +109,10 @@ NAMED_APPROVER = "approval-names-someone"
 DUE_IN_WORKFLOW = "wait-until-due-in-workflow"
 """Patch marker: incidents started before the workflow waited for an action's due time
 wait inside ``apply_action``, where a decline is read only after the action."""
+DUE_ROUNDS = 3
+"""How many times the workflow asks how long until the action is due and waits that long:
+a clock behind the failure's time is told ``MAX_DUE_S`` at most per round, and what a last
+round leaves is waited inside ``apply_action``, where a decline is not heard."""
 CANCELLED = f"{DECLINED_BY}cancelling its workflow in Temporal"
 """The answer a cancel of the workflow while its action waits to be due stands for."""
 SWEEP_HEARTBEAT = "sweep-heartbeat"
@@ -296,25 +300,27 @@ class RemediationWorkflow:
 
         Waited here, not in ``apply_action``: a decline during the wait ends it at once,
         before anything is begun, and a worker lost meanwhile leaves a durable timer, not an
-        activity to retry. The activity counts the seconds by the clock it checks them with
-        when it acts, so it finds none left then (unless it cut them to ``MAX_DUE_S``: a
-        clock far ahead of ours). A cancel of the workflow meanwhile (from the Temporal UI
-        or CLI) stands for a decline: the incident ends *declined* and closed, with nothing
+        activity to retry. The activity is asked again after each wait, ``DUE_ROUNDS`` times
+        at most, so a clock behind the failure's time (told ``MAX_DUE_S`` per round) is
+        waited out here too. A cancel of the workflow meanwhile (from the Temporal UI or
+        CLI) stands for a decline: the incident ends *declined* and closed, with nothing
         begun, instead of being left *approved* by a cancelled workflow.
         """
-        left: float = await self._call(Activities.action_due_in, apply)
-        if left <= 0:
-            return
-        self._stage = "deferred"
-        try:
-            await workflow.wait_condition(self._declined, timeout=left)
-        except TimeoutError:
-            pass
-        except asyncio.CancelledError:
-            workflow.logger.warning(
-                "workflow cancelled while its action waited to be due: it ends declined"
-            )
-            self._approval = (False, CANCELLED)
+        for _ in range(DUE_ROUNDS):
+            left: float = await self._call(Activities.action_due_in, apply)
+            if left <= 0 or self._declined():
+                break
+            self._stage = "deferred"
+            try:
+                await workflow.wait_condition(self._declined, timeout=left)
+            except TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                workflow.logger.warning(
+                    "workflow cancelled while its action waited to be due: it ends declined"
+                )
+                self._approval = (False, CANCELLED)
+            break
         self._stage = "act"
 
     def _declined(self) -> bool:

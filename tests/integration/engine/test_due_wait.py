@@ -85,3 +85,61 @@ async def test_a_cancel_during_the_wait_ends_the_incident_declined_and_closed(
     assert record.incident.state is IncidentState.declined
     assert [m.title for m in notifier.messages if "[declined]" in m.title], notifier.messages
     assert svc.spawns() == 1, "nothing was restarted"
+
+
+async def test_the_wait_is_asked_again_and_a_second_round_still_hears_a_decline(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """A clock behind the failure's time is told the longest wait, then more is left: the
+    rest was waited inside ``apply_action``, where a decline was not heard."""
+    (svc,) = leaky(["skewed"], 0.0)
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    given = _due_in(runtime, [0.5, 60.0])
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            _, handle = await start_remediation(
+                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
+            )
+            assert handle is not None
+            for _ in range(300):
+                if len(given) == 2 and await handle.query(RemediationWorkflow.stage) == "deferred":
+                    break
+                await asyncio.sleep(0.1)
+            await handle.signal(RemediationWorkflow.decline, "mallory")
+            outcome = await handle.result()
+    finally:
+        runtime.close()
+    assert given == [0.5, 60.0]
+    assert outcome.status is OutcomeStatus.declined, outcome.reason
+    assert outcome.reason.startswith("declined by mallory")
+    assert svc.spawns() == 1
+
+
+async def test_the_wait_is_asked_again_a_bounded_number_of_times(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """An answer that never reaches 0 is asked again three times at most; then the action
+    runs (``apply_action`` waits what its own clock says is left)."""
+    (svc,) = leaky(["never-due"], 0.0)
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    given = _due_in(runtime, [0.2])
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            _, handle = await start_remediation(
+                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
+            )
+            assert handle is not None
+            outcome = await handle.result()
+    finally:
+        runtime.close()
+    assert given == [0.2, 0.2, 0.2]
+    assert outcome.status is OutcomeStatus.resolved, outcome.reason
+    assert svc.spawns() == 2
