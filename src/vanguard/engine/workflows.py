@@ -144,6 +144,7 @@ class RemediationWorkflow:
 
     def __init__(self) -> None:
         self._approval: tuple[bool, str] | None = None
+        self._approved = False
         self._acting = False
         self._late_decline: str | None = None
         self._stage = "open"
@@ -193,6 +194,7 @@ class RemediationWorkflow:
             )
             return
         self._approval = answer
+        self._approved = self._approved or answer[0]
 
     @workflow.query
     def stage(self) -> str:
@@ -333,7 +335,8 @@ class RemediationWorkflow:
         A decline wins until the action is scheduled (``_answer``): one that arrives while
         the gates run again, the baseline is read or the action waits until it is due is
         honoured here, at the last moments before acting, instead of being stored and never
-        read.
+        read. The reason says "after the approval" only when a person approved: an incident
+        the policy let through had none.
         """
         if (
             decision.approved
@@ -341,10 +344,13 @@ class RemediationWorkflow:
             and not self._approval[0]
             and workflow.patched(LATE_DECLINE)
         ):
+            when = "before the action"
+            if self._approved:
+                when = f"after the approval, {when}"
             return decision.model_copy(
                 update={
                     "approved": False,
-                    "reason": f"{self._approval[1]} after the approval, before the action",
+                    "reason": f"{self._approval[1]} {when}",
                 }
             )
         return None

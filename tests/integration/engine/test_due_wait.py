@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from typer.testing import CliRunner, Result
 
 from tests.leaks import StartLeaky, leak_alert, leak_settings
+from vanguard.cli.apps import app
+from vanguard.config import Settings
 from vanguard.engine.client import connect, start_remediation
 from vanguard.engine.messages import ApplyInput
 from vanguard.engine.runtime import Runtime, build_runtime
@@ -24,7 +27,7 @@ from vanguard.engine.workflows import RemediationWorkflow
 from vanguard.incident import IncidentState
 from vanguard.model import Outcome, OutcomeStatus
 from vanguard.notify import MemoryNotifier
-from vanguard.store import IncidentRepo
+from vanguard.store import AuditLog, IncidentRepo
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -49,6 +52,12 @@ async def _stage(handle: WorkflowHandle[RemediationWorkflow, Outcome], wanted: s
             return
         await asyncio.sleep(0.1)
     pytest.fail(f"the workflow never reached stage {wanted}")
+
+
+async def _decline(settings: Settings, temporal: str, incident_id: str, who: str) -> Result:
+    args = ["incidents", "decline", incident_id, "--by", who]
+    args += ["--store", settings.resolved_store_url(), "--temporal", temporal]
+    return await asyncio.to_thread(CliRunner().invoke, app, args)
 
 
 async def test_a_cancel_during_the_wait_ends_the_incident_declined_and_closed(
@@ -80,11 +89,44 @@ async def test_a_cancel_during_the_wait_ends_the_incident_declined_and_closed(
         runtime.close()
     assert status is WorkflowExecutionStatus.COMPLETED
     assert outcome.status is OutcomeStatus.declined, outcome.reason
-    assert outcome.reason.startswith("declined by cancelling its workflow in Temporal")
+    assert outcome.reason == "declined by cancelling its workflow in Temporal before the action"
     assert record is not None
     assert record.incident.state is IncidentState.declined
     assert [m.title for m in notifier.messages if "[declined]" in m.title], notifier.messages
     assert svc.spawns() == 1, "nothing was restarted"
+
+
+async def test_a_decline_of_an_incident_no_person_approved_says_no_approval(
+    leaky: StartLeaky, temporal_address: str, task_queue: str, tmp_path: Path
+) -> None:
+    """The policy approved this incident; declined during the wait, its outcome said it
+    came "after the approval", which no one had given."""
+    (svc,) = leaky(["no-approver"], 0.0)
+    settings = leak_settings(
+        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
+    )
+    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
+    _due_in(runtime, [30.0])
+    client = await connect(temporal_address)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            incident_id, handle = await start_remediation(
+                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
+            )
+            assert handle is not None
+            await _stage(handle, "deferred")
+            declined = await _decline(settings, temporal_address, incident_id, "mallory")
+            outcome = await handle.result()
+        with runtime.store.session() as session:
+            audit = AuditLog(session).entries(incident_id)
+    finally:
+        runtime.close()
+    assert declined.exit_code == 0, declined.output
+    assert f"{incident_id} declined by mallory: the action will not run" in declined.output
+    assert outcome.status is OutcomeStatus.declined
+    assert outcome.reason == "declined by mallory before the action"
+    assert not any(e.payload.get("approved_by") for e in audit), "nobody approved it"
+    assert svc.spawns() == 1
 
 
 async def test_the_wait_is_asked_again_and_a_second_round_still_hears_a_decline(
@@ -115,7 +157,7 @@ async def test_the_wait_is_asked_again_and_a_second_round_still_hears_a_decline(
         runtime.close()
     assert given == [0.5, 60.0]
     assert outcome.status is OutcomeStatus.declined, outcome.reason
-    assert outcome.reason.startswith("declined by mallory")
+    assert outcome.reason == "declined by mallory before the action"
     assert svc.spawns() == 1
 
 
