@@ -9,7 +9,9 @@ with a key that was notified within ``notify_repeat_s`` is recorded and audited,
 (an action applied, rolled back, failed after it began) or that asks for a person has no
 key and is always sent. An action that failed before it began (``NOT_BEGUN``: a misspelt
 program, a target that refused) changed nothing either: the circuit breaker lets one trial
-through every cooldown, and each fails the same way, so it repeats like a decline.
+through every cooldown, and each fails the same way, so it repeats like a decline. A
+person's decline (``DECLINED_BY``) is news too, though no one was asked: it is never held as
+a repeat of a re-run that a pause or an ignore withheld.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from vanguard.model import NOT_BEGUN, ActionResult, Decision, Outcome, OutcomeStatus
+from vanguard.model import DECLINED_BY, NOT_BEGUN, ActionResult, Decision, Outcome, OutcomeStatus
 from vanguard.notify.base import HELD, NOTIFIED
 from vanguard.store.audit import AuditEntry
 
@@ -43,11 +45,13 @@ def repeat_key(
     an action, or any outcome after an applied action, is always news. A failure counts
     only when the action never began. The outcome of an incident that ``asked`` a person
     is always news (whoever was asked hears how it ended, whether they declined, let it
-    time out, or approved and a gate still said no).
+    time out, or approved and a gate still said no), and so is a person's decline.
     """
     if asked or (decision is not None and decision.needs_approval):
         return None
     if outcome is None or not (outcome.status in QUIET or _never_began(outcome)):
+        return None
+    if outcome.status is OutcomeStatus.declined and outcome.reason.startswith(DECLINED_BY):
         return None
     if any(action.applied for action in actions):
         return None

@@ -75,6 +75,21 @@ def test_the_outcome_of_an_incident_that_asked_a_person_is_always_news() -> None
     assert repeat_key("leaky/mem", declined, RATE_LIMITED, ()) is not None
 
 
+def test_a_persons_decline_is_news_not_a_repeat_of_a_withheld_rerun() -> None:
+    """The store keeps an auto-approved incident's decision *approved* either way, so a
+    person's decline of a re-run was keyed as the re-run a pause withheld a moment ago,
+    and held: the channel never heard that a person declined."""
+    approved = decision()
+    paused = outcome(OutcomeStatus.declined, "incident x: approved, but not applied: paused")
+    assert repeat_key("o/r/fp", paused, approved, ()) is not None
+    for reason in (
+        "declined by mallory before the action",
+        "declined by cancelling its workflow in Temporal before the action",
+    ):
+        by_a_person = outcome(OutcomeStatus.declined, reason)
+        assert repeat_key("o/r/fp", by_a_person, approved, ()) is None, reason
+
+
 def _entry(seq: int, kind: str, key: str, minutes: int) -> AuditEntry:
     return AuditEntry(
         seq=seq,
