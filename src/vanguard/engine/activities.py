@@ -618,12 +618,16 @@ class Activities(SweepActivities):
 
         The workflow waits them itself, where a person's decline reaches it: inside
         ``apply_action`` the wait could not hear one, and the re-run was POSTed after it.
-        An action already begun is not waited for.
+        An action already begun is not waited for. A wait is logged, as the wait inside
+        ``apply_action`` is, so an *approved* incident that does nothing for minutes says why.
         """
         adapter, request = self._request(inp)
         if self.ledger.get(request.idempotency_key) is not None:
             return 0.0
-        return self._due_in(inp, adapter, request)
+        wait = self._due_in(inp, adapter, request)
+        if wait > 0:
+            log.info("incident %s: waiting %.0f s until its action is due", inp.incident_id, wait)
+        return wait
 
     @activity.defn
     def apply_action(self, inp: ApplyInput) -> ActionResult:

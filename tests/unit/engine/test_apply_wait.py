@@ -6,6 +6,7 @@ activity's own wait is left to incidents started before."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -164,6 +165,21 @@ def test_the_workflow_is_told_the_wait_and_the_action_then_waits_no_more(world: 
     world.acts.apply_action(world.apply)
     assert world.slept == []
     assert world.github.reruns == [(REPO, 5)]
+
+
+def test_the_wait_the_workflow_is_told_is_logged(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Waited in the workflow, the backoff went unlogged: an *approved* incident did
+    nothing for minutes with no line saying why."""
+    caplog.set_level(logging.INFO, logger="vanguard.engine.activities")
+    assert world.acts.action_due_in(world.apply) == BACKOFF_S
+    said = [r.getMessage() for r in caplog.records]
+    assert f"incident inc-1: waiting {BACKOFF_S:.0f} s until its action is due" in said
+    caplog.clear()
+    world.now += timedelta(seconds=BACKOFF_S)
+    assert world.acts.action_due_in(world.apply) == 0
+    assert not [m for m in (r.getMessage() for r in caplog.records) if "until its action" in m]
 
 
 def test_an_action_begun_is_not_waited_for_again(world: World) -> None:
