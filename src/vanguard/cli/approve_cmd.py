@@ -11,8 +11,8 @@ approval until the action is scheduled: after sending an approval the command re
 answers from the workflow's history and says so, and fails, when a decline stands. For the
 same reason an approved incident can still be declined: its action waits for the baseline to
 be read, and a re-run for its backoff, and a decline meanwhile stops it. A decline that
-comes once the action is scheduled does not: the command asks the workflow which it was,
-and fails when it came too late.
+comes once the action is scheduled does not: the command reads from the workflow's history
+which it was, and fails when it came too late.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -106,6 +105,36 @@ async def _answers_sent(client: Client, handle: WorkflowHandle[object, object]) 
     return answers
 
 
+async def _too_late(client: Client, handle: WorkflowHandle[Any, Any], who: str) -> bool | None:
+    """Whether the last decline sent as ``who`` came after the workflow scheduled its action,
+    from its history; ``None`` while the history does not hold it yet.
+
+    The workflow hears a signal before it acts on the events that came with it, so the order
+    of the two events is the order it saw them in (the ``late_decline`` query says the same,
+    but needs a worker running; the history does not).
+    """
+    from temporalio.api.enums.v1 import EventType
+
+    from vanguard.engine.activities import Activities
+    from vanguard.engine.workflows import RemediationWorkflow
+
+    await _settled(handle)
+    scheduled = False
+    too_late: bool | None = None
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled = scheduled or name == Activities.apply_action.__name__
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signalled = event.workflow_execution_signaled_event_attributes
+            if signalled.signal_name != RemediationWorkflow.decline.__name__:
+                continue
+            (sender,) = await client.data_converter.decode(signalled.input.payloads, [str])
+            if sender == who:
+                too_late = scheduled
+    return too_late
+
+
 def _where(config: Path, store: str | None, temporal: str | None) -> tuple[str, str, str]:
     """Store URL, Temporal address and namespace: the options, else the configuration's.
 
@@ -129,7 +158,7 @@ def _answer(
     temporal: str | None,
     by: str | None,
 ) -> None:
-    from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
+    from temporalio.client import WorkflowExecutionStatus
 
     from vanguard.engine.client import connect
     from vanguard.engine.workflows import RemediationWorkflow, workflow_id_for
@@ -156,7 +185,7 @@ def _answer(
     signal = RemediationWorkflow.approve if approve else RemediationWorkflow.decline
     ended = f"incident {incident_id} is no longer awaiting approval: its workflow has ended"
 
-    async def send() -> tuple[list[Answer], str | None]:
+    async def send() -> tuple[list[Answer], bool]:
         client = await connect(address, namespace)
         handle = client.get_workflow_handle(workflow_id_for(incident_id))
         try:
@@ -171,33 +200,35 @@ def _answer(
                 f"cannot signal the workflow of incident {incident_id} at {address}: {exc}"
             ) from exc
         if not approve:
-            return [], await late(handle) if incident.state is IncidentState.approved else None
+            return [], incident.state is IncidentState.approved and await late(client, handle)
         try:
-            return await _answers_sent(client, handle), None
+            return await _answers_sent(client, handle), False
         except RPCError as exc:
             raise EngineError(
                 f"approval of {incident_id} sent as {who}, but whether a decline stands could "
                 f"not be read from Temporal at {address}: {exc}"
             ) from exc
 
-    async def late(handle: WorkflowHandle[Any, Any]) -> str | None:
-        """The decline the workflow heard too late (once its action was scheduled)."""
+    async def late(client: Client, handle: WorkflowHandle[Any, Any]) -> bool:
+        """Whether the decline reached the workflow once its action was scheduled."""
+        unknown = (
+            f"decline of {incident_id} sent as {who}, but whether it came before the action "
+            f"was scheduled could not be read from Temporal at {address}"
+        )
         try:
-            await _settled(handle)
-            heard: str | None = await handle.query(
-                RemediationWorkflow.late_decline, rpc_timeout=timedelta(seconds=SETTLE_S)
-            )
-        except (RPCError, WorkflowQueryFailedError) as exc:
+            too_late = await _too_late(client, handle, who)
+        except RPCError as exc:
+            raise EngineError(f"{unknown}: {exc}") from exc
+        if too_late is None:
             raise EngineError(
-                f"decline of {incident_id} sent as {who}, but whether it came before the "
-                f"action was scheduled could not be read from Temporal at {address}: {exc}; "
-                f"`vanguard incidents show {incident_id}` says how it ended"
-            ) from exc
-        return heard
+                f"{unknown}: the workflow's task is still in flight; `vanguard incidents show "
+                f"{incident_id}` says how it ended"
+            )
+        return too_late
 
     answers, too_late = asyncio.run(send())
     kept = standing(answers)
-    if too_late is not None:
+    if too_late:
         raise InputError(
             f"decline of {incident_id} sent as {who} came too late: the action was already "
             "scheduled and will run (or ran); to undo it see "
