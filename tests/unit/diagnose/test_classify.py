@@ -66,6 +66,8 @@ from vanguard.diagnose.taxonomy import builtin_taxonomy
         (["Invalid workflow file: .github/workflows/ci.yml#L12"], "workflow_config"),
         (["found 3 high severity vulnerabilities", "GHSA-abcd-1234-wxyz"], "security_gate"),
         (["test_login FLAKY: passed on retry 2 of 3"], "flaky_test"),
+        (["tests/test_cart.py::test_total RERUN                  [ 50%]"], "flaky_test"),
+        (["==== 1 failed, 2 passed, 1 rerun in 0.50s ===="], "flaky_test"),
         (["The runner has received a shutdown signal."], "runner_lost"),
         (["nothing to see here"], "unknown"),
     ],
@@ -96,6 +98,19 @@ def test_no_match_gives_the_fallback_with_zero_confidence() -> None:
 def test_git_rpc_failure_is_a_git_transient() -> None:
     lines = ["error: RPC failed; curl 56 GnuTLS recv error (-9): A TLS packet was unexpected."]
     assert classify(lines, [], builtin_taxonomy()).category == "git_transient"
+
+
+def test_cargos_hint_to_rerun_a_test_target_is_no_rerun() -> None:
+    """cargo ends every failed test run with ``to rerun pass `--lib```, how to run the tests
+    again; read as a re-run, it made each cargo test failure a flaky test, to be retried."""
+    explaining = ["thread 'tests::total' panicked at src/lib.rs:42:9:", "  left: 7", " right: 8"]
+    context = [
+        "test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out",
+        "error: test failed, to rerun pass `--lib`",
+    ]
+    verdict = classify(explaining, context, builtin_taxonomy())
+    assert verdict.category == "test_regression"
+    assert not builtin_taxonomy().get(verdict.category).retryable
 
 
 def test_erlang_rpc_failure_is_not_a_git_transient() -> None:
