@@ -113,6 +113,16 @@ def test_cargos_hint_to_rerun_a_test_target_is_no_rerun() -> None:
     assert not builtin_taxonomy().get(verdict.category).retryable
 
 
+def test_a_build_scripts_rerun_directive_is_no_rerun() -> None:
+    """A Rust build script prints ``cargo:rerun-if-changed=...`` to tell cargo when to run it
+    again; read as a re-run, it made a panicking test run a flaky test."""
+    context = ["cargo:rerun-if-changed=build.rs", "cargo:rerun-if-env-changed=SHOP_STATIC"]
+    explaining = ["thread 'main' panicked at src/main.rs:9:5:", "called `Option::unwrap()`"]
+    verdict = classify(explaining, context, builtin_taxonomy())
+    assert verdict.category != "flaky_test"
+    assert not builtin_taxonomy().get(verdict.category).retryable
+
+
 def test_erlang_rpc_failure_is_not_a_git_transient() -> None:
     lines = [
         "** (exit) rpc failed: {badrpc, nodedown}",
