@@ -96,6 +96,10 @@ in a file the log does not show, and that line at least says which command faile
 GAP_SHARE = 0.88
 """A line filling a gap in the best report scores this share of the weakest listed seed:
 below the report's own lines (0.9 or 0.99 of it) and the joined ones (0.99 of those)."""
+QUIET_SHARE = 0.995
+"""A line of the best report with no failure evidence of its own (a test runner's progress,
+a blank, a source line) ranks at this share of the report's other lines: after them, and
+before the lines joined to the report (0.99 of them)."""
 FURTHER_REPORT_SHARE = 0.8
 """A further candidate at least this share of the best one's probability (learned ranking)
 lists its whole report, as the extent model widens it, not only its own line: the model
@@ -406,6 +410,22 @@ _ANY_WORDS = (
 )
 _ANY_SHAPES = re.compile(r"^\s*\d+\)|\.[A-Za-z]{1,8}[:(]\d|^\s*E\s{2}")
 _PASSED_MARK = re.compile(r"^\s*[✓✔√]")
+_TEST_PROGRESS = re.compile(
+    r"^\s*(?:=== (?:RUN|PAUSE|CONT|NAME)\s|--- (?:PASS|SKIP):\s"
+    r"|(?:Passed|Skipped)\s+\S+\s+\[[^\]]*\]\s*$"
+    r"|(?:\[gw\d+\]\s+\[\s*\d+%\]\s+)?(?:PASSED|SKIPPED|XFAIL)\s+\S+::"
+    r"|\S+::\S+.*\s(?:PASSED|SKIPPED|XFAIL)\b|\S+\.py::\S+\s*$"
+    r"|test\s+\S+\s+\.\.\.\s+(?:ok|ignored)\s*$"
+    r"|\S.*\s>\s.*\s(?:PASSED|SKIPPED)\s*$"
+    r"|PASS\s+\S)"
+)
+"""A test runner's line that a test started, passed or was skipped: go test -v's ``=== RUN``
+and ``--- PASS:``, dotnet test's ``Passed X [2 ms]``, pytest's ``PASSED path::test`` (and
+pytest-xdist's bare ``path::test`` as it hands a test to a worker), cargo's ``test x ...
+ok``, Gradle's ``X > y() PASSED``, jest's ``PASS path``. The test's name is no failure
+evidence, however it is called (``=== RUN   TestDecodeError``), yet its words are scored
+like any line's: the line model reads the same features either way, and the rankings leave
+these lines out (``_says_failure``)."""
 _SUCCESS_WORDS = ("pass", "succe", "ok", "done", "up-to-date", "up to date", "skipp", "✓", "✔")
 _STRUCT_WORDS = ("exit", "fail", "cancel", "exceeded")
 """Cheap pre-check: a line with none of these cannot score as a failure report."""
@@ -494,6 +514,12 @@ _CONSEQUENCE_ANYWHERE = re.compile(
 _FAILED_COUNT = re.compile(r"\b\d+ (?:failed|failures?)\b")
 _OTHER_COUNT = re.compile(r"\b\d+ (?:ok|passed|skipped|total)\b")
 _CONSEQUENCE_WORDS = ("exit", "recipe", "build failed", "failed test case")
+
+
+def _says_failure(entry: _Line) -> bool:
+    """Whether a line has failure evidence and is no test runner's line that a test started,
+    passed or was skipped (``_TEST_PROGRESS``), whatever the test is called."""
+    return entry.evidence > 0 and not _TEST_PROGRESS.match(entry.text)
 
 
 def is_consequence(text: str) -> bool:
@@ -885,8 +911,20 @@ def _better_seed(ctx: _Context, seed: int, chosen: set[int]) -> tuple[int, list[
     the report after it, a source excerpt to its message above (or its report's header), a
     bare location heading a ``----`` frame to the error after the frame, and a one-line
     status report to its detail further on (each with its own block; below a heading, the
-    heading's block stays). A line some earlier block already took is not moved to.
+    heading's block stays). Where that lands on a test report's heading, the report's own
+    message or title takes its place (``_runner_message``). A line some earlier block
+    already took is not moved to.
     """
+    moved, block = _moved_seed(ctx, seed, chosen)
+    better = _runner_message(moved, block, ctx.by_number)
+    if better is None or better in chosen:
+        return moved, block
+    if better > moved and better in block:
+        return better, block
+    return better, _block(better, ctx.by_number, ctx.scores)
+
+
+def _moved_seed(ctx: _Context, seed: int, chosen: set[int]) -> tuple[int, list[int]]:
     by_number, scores = ctx.by_number, ctx.scores
     text = by_number[seed].text
     block = _block(seed, by_number, scores)
@@ -925,7 +963,9 @@ def _pick_seeds(
     """Up to ``max_seeds`` seeds in ``order``, each a distinct report, and their blocks.
 
     A further seed is listed only while its score is at least ``extra_ratio`` of the best,
-    and never when it is a consequence or reads like one already listed. ``extend`` may
+    and never when it is a consequence or reads like one already listed. No seed is a line
+    that says a test started or passed (``_TEST_PROGRESS``): the learned ranking considers
+    the failed step's last lines whatever they say, and listed a passing test. ``extend`` may
     widen the best block (the learned extent); with ``merge_gap`` too, further blocks are
     widened to join the best one or be listed whole (``_Seeds.join_or_set_apart``).
     """
@@ -938,6 +978,8 @@ def _pick_seeds(
         if candidate in seeds.chosen:
             continue
         if seeds.listed and by_number[candidate].consequence:
+            continue
+        if _TEST_PROGRESS.match(by_number[candidate].text):
             continue
         seed_score = score_of[candidate]
         if seeds.listed and seed_score < extra_ratio * seeds.listed[0][1]:
@@ -959,12 +1001,19 @@ def _pick_seeds(
     return seeds
 
 
-def _ranked_report(seeds: _Seeds) -> list[tuple[int, float]]:
-    """The seeds, then the best block's other lines, then the lines joined to it."""
+def _ranked_report(seeds: _Seeds, by_number: dict[int, _Line]) -> list[tuple[int, float]]:
+    """The seeds, then the best block's other lines, then the lines joined to it.
+
+    Of the block's other lines, those with failure evidence come first (``QUIET_SHARE``):
+    ``=== RUN   TestX`` and a passing test's line sat above the assertion below them.
+    """
     ranked = list(seeds.listed)
     if ranked:
         member_score = min(score for _n, score in ranked) * (0.99 if len(ranked) > 1 else 0.9)
-        ranked.extend((number, member_score) for number in seeds.members)
+        loud = {n for n in seeds.members if n in by_number and _says_failure(by_number[n])}
+        quiet = [n for n in seeds.members if n not in loud]
+        ranked.extend((number, member_score) for number in seeds.members if number in loud)
+        ranked.extend((number, member_score * QUIET_SHARE) for number in quiet)
         ranked.extend((number, member_score * 0.99) for number in seeds.joined)
     return ranked
 
@@ -1042,7 +1091,7 @@ def _select(
         extend=extend,
         merge_gap=merge_gap,
     )
-    ranked = _ranked_report(seeds)
+    ranked = _ranked_report(seeds, ctx.by_number)
     _add_failure_line(ctx, ranked, seeds.chosen, fallback_below)
     answer = _answer(ctx, seeds)
     gaps = _fill_gaps(ranked, answer, seeds)
@@ -1220,6 +1269,7 @@ def _shown(text: str, limit: int) -> str:
 FINGERPRINT_LINES = 3
 """The failed step's strongest lines whose normalised text keys the failure."""
 _NAMES_TEST = re.compile(r"\S::\w")
+_JEST_TITLE = re.compile(r"^\s*● (?!.*\bWarning:)(?!Console\s*$)\S")
 _TEST_TITLE = re.compile(r"^\s*● (?!.*\bWarning:)\S|^\s*\d+\) \S")
 """A failed test's title: jest's ``● Suite › test`` (no failure words, so no evidence) or a
 numbered failure (mocha's, rspec's, JUnit's ``1) name``)."""
@@ -1597,7 +1647,7 @@ def _after_progress(seed: int, by_number: dict[int, _Line]) -> int | None:
         entry = by_number.get(number)
         if entry is None or entry.command or entry.terminator:
             break
-        if entry.evidence <= 0 or _progress(entry.text):
+        if not _says_failure(entry) or _progress(entry.text):
             continue
         if not entry.consequence:
             return number
@@ -1612,20 +1662,141 @@ def _identifier(text: str) -> str | None:
     return max(words, key=len) if words else None
 
 
+_PYTEST_ID = re.compile(r"\.py::\w")
+_SEPARATOR = re.compile(r"^\s*[=_-]{3,} \S.* [=_-]{3,}\s*$")
+_NUMBERED = re.compile(r"^(\s*)\d+\)\s+\S")
+_FILE_STATUS = re.compile(r"^\s*(?:PASS|FAIL)\s+\S")
+_FILE_FAILED = re.compile(r"^\s*FAIL\s+\S")
+_PYTEST_ERROR = re.compile(r"^E\s")
+_PYTEST_FOOTER = re.compile(r"^\S+:\d+: \w+")
+MESSAGE_EVIDENCE = 2.0
+"""Evidence a line of a test's report needs to stand for its message (``E   assert 7 == 8``,
+``assertion `left == right` failed``; not the source line ``>   assert total() == 8``)."""
+
+
+def _runner_message(seed: int, block: list[int], by_number: dict[int, _Line]) -> int | None:
+    """The line of a test runner's report that says what ``seed``, a heading of it, only opens.
+
+    A report's separator with no failure words (cargo's ``---- tests::x stdout ----``,
+    pytest's ``___ test_x ___``) and mocha's numbered failure, whose first line names only
+    the suite (the test's title follows on deeper lines ending with ``:``), give way to the
+    first line of their block with failure evidence; jest's ``FAIL path`` (the file that
+    failed, not the test) to the first failed test's title below it (``● Suite › test``);
+    any other line of a pytest report's traceback to its first ``E`` line (``E   assert 7
+    == 8``; ``_pytest_error``).
+    """
+    entry = by_number[seed]
+    text = entry.text
+    first_error = _pytest_error(seed, by_number)
+    if first_error is not None:
+        return first_error
+    if (_SEPARATOR.match(text) and entry.evidence <= 0) or _suite_header(seed, by_number):
+        return next(
+            (
+                n
+                for n in block
+                if n > seed
+                and by_number[n].evidence >= MESSAGE_EVIDENCE
+                and not by_number[n].consequence
+                and not _TEST_PROGRESS.match(by_number[n].text)
+            ),
+            None,
+        )
+    if _FILE_FAILED.match(text):
+        return _first_title(seed, by_number)
+    return None
+
+
+def _pytest_error(seed: int, by_number: dict[int, _Line]) -> int | None:
+    """The first ``E`` line of the pytest report ``seed`` sits in, when ``seed`` is another
+    line of its traceback: the ``___ test_x ___`` separator, the test's source above the
+    ``E`` lines (``>   assert ...`` marks the failing one), a later ``E`` line (``E   +
+    where ...`` explains the first), or the ``path:12: AssertionError`` footer under them.
+    Captured output after the footer is the report's context, not its traceback."""
+    top = _section_above(seed, by_number)
+    if top is None:
+        return None
+    first: int | None = None
+    last = top
+    footer: int | None = None
+    for number in range(top + 1, top + 1 + MAX_HEADER_BEFORE):
+        entry = by_number.get(number)
+        if entry is None or entry.command or entry.consequence or _SECTION.match(entry.text):
+            break
+        if _PYTEST_ERROR.match(entry.text):
+            first = number if first is None else first
+            last = number
+        elif first is not None and entry.text.strip():
+            footer = number if _PYTEST_FOOTER.match(entry.text) else None
+            break
+    if first is None or first == seed:
+        return None
+    return first if seed <= last or seed == footer else None
+
+
+def _section_above(seed: int, by_number: dict[int, _Line]) -> int | None:
+    """pytest's ``___ test_x ___`` separator at or above ``seed``, within
+    ``MAX_HEADER_BEFORE`` lines and never across a command or a consequence."""
+    for number in range(seed, seed - MAX_HEADER_BEFORE - 1, -1):
+        entry = by_number.get(number)
+        if entry is None or entry.command or entry.consequence:
+            return None
+        if _SECTION.match(entry.text):
+            return number
+    return None
+
+
+def _suite_header(seed: int, by_number: dict[int, _Line]) -> bool:
+    """Whether ``seed`` is mocha's numbered failure over a title that goes on below it:
+    ``1) Cart``, then deeper lines, the title's last one ending with ``:``."""
+    found = _NUMBERED.match(by_number[seed].text)
+    if found is None:
+        return False
+    depth = len(found.group(1))
+    for number in range(seed + 1, seed + 1 + HEADING_REACH):
+        entry = by_number.get(number)
+        if entry is None or not entry.text.strip() or entry.indent <= depth:
+            return False
+        if entry.text.rstrip().endswith(":"):
+            return True
+    return False
+
+
+def _first_title(seed: int, by_number: dict[int, _Line]) -> int | None:
+    """The first failed test's title (``● Suite › test``) below jest's ``FAIL path``, within
+    ``REPORT_REACH`` lines and before the next file's status, a command, a CI marker or a
+    consequence."""
+    for number in range(seed + 1, seed + 1 + REPORT_REACH):
+        entry = by_number.get(number)
+        if entry is None or entry.command or entry.terminator or entry.consequence:
+            return None
+        if _FILE_STATUS.match(entry.text):
+            return None
+        if _JEST_TITLE.match(entry.text):
+            return number
+    return None
+
+
 def _detail_of(
     seed: int, by_number: dict[int, _Line], scores: dict[int, float], end: int
 ) -> int | None:
     """A later line naming what a one-line status report names, and opening a fuller report.
 
     Test runners print ``test x ... FAILED`` as they go and the reason for ``x`` later; the
-    later block is the explanation.
+    later block is the explanation. pytest's report names a test ``path::name`` by its name
+    alone (``___ name ___``). A line saying that a test started or passed (a passing subtest,
+    ``--- PASS: TestX/case``) reports nothing.
     """
     key = _identifier(by_number[seed].text)
     if key is None:
         return None
+    if _PYTEST_ID.search(key):
+        key = key.rsplit("::", 1)[1]
     for number in range(seed + 1, min(end, seed + DETAIL_SEARCH) + 1):
         other = by_number.get(number)
         if other is None or other.noise or other.consequence or key not in other.text:
+            continue
+        if other.evidence < 0 or _TEST_PROGRESS.match(other.text):
             continue
         if len(_block(number, by_number, scores, header=False)) >= 3:
             return number

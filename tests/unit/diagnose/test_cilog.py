@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import random
+import re
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -1060,3 +1061,161 @@ def test_a_ci_systems_job_timeout_line_leads(system: str, model: cilog.ModelChoi
     )
     assert result.lines[0].text == clean_line(expected)
     assert result.category == "timeout"
+
+
+RUNNER_REPORTS: dict[str, set[str]] = {
+    "github_actions_go_test_verbose.log": {
+        "    cart_test.go:42: Total() = 7, want 8",
+        "--- FAIL: TestCartTotal (0.00s)",
+    },
+    "github_actions_go_test_panic.log": {
+        "panic: runtime error: index out of range [3] with length 3 [recovered]",
+        "--- FAIL: TestLookup (0.00s)",
+    },
+    "github_actions_tabbed_go_test.log": {
+        "    client_test.go:77: Get(/v1/items) = 429 Too Many Requests, want 200 OK after one"
+        " retry",
+        "--- FAIL: TestClient_Get (0.31s)",
+        "    --- FAIL: TestClient_Get/retries_after_a_refusal (0.30s)",
+    },
+    "github_actions_pytest_verbose.log": {
+        "E       assert 7 == 8",
+        "FAILED tests/test_cart.py::test_total - assert 7 == 8",
+    },
+    "travis_pytest_xdist.log": {
+        "E       assert 7 == 8",
+        "[gw1] [ 50%] FAILED tests/test_cart.py::test_total ",
+    },
+    "github_actions_cargo_test.log": {
+        "thread 'tests::total' panicked at src/lib.rs:42:9:",
+        "assertion `left == right` failed",
+    },
+    "github_actions_maven_surefire.log": {
+        "org.opentest4j.AssertionFailedError: expected: <8> but was: <7>",
+        "[ERROR] com.example.shop.CartTest.totalAddsItems -- Time elapsed: 0.011 s <<< FAILURE!",
+        "[ERROR]   CartTest.totalAddsItems:21 expected: <8> but was: <7>",
+    },
+    "github_actions_gradle_test.log": {
+        "CartTest > totalAddsItems() FAILED",
+        "    org.opentest4j.AssertionFailedError at CartTest.java:21",
+    },
+    "github_actions_rspec.log": {
+        "  1) Cart#total adds the item prices",
+        "     Failure/Error: expect(cart.total).to eq(8)",
+    },
+    "github_actions_mocha.log": {
+        "      AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:",
+    },
+    "travis_mocha.log": {
+        "       computes the total:",
+        "     AssertionError [ERR_ASSERTION]: 7 == 8",
+    },
+    "github_actions_jest_verbose.log": {
+        "  ● Cart › adds the item prices",
+        "    expect(received).toBe(expected) // Object.is equality",
+    },
+    "github_actions_dotnet_test.log": {
+        "   Assert.Equal() Failure: Values differ",
+        "  Failed Shop.Tests.CartTests.TotalAddsItems [12 ms]",
+    },
+}
+"""What a person needs first from each test runner's report: its message, or the failing
+test's name; never a progress line (``=== RUN``, ``PASS``, ``ok``, ``Tests run: 5,
+Failures: 0``), a heading that only opens the report, or a line that explains the message."""
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+@pytest.mark.parametrize("name", sorted(RUNNER_REPORTS))
+def test_a_test_runners_report_leads_with_its_message_or_test_name(
+    name: str, model: cilog.ModelChoice
+) -> None:
+    """The learned ranking led pytest's with ``E  +  where total = <...>.total``, mocha's with
+    ``1) Cart`` (the suite alone) and jest's with ``FAIL path``; the rules led cargo's with its
+    ``---- tests::total stdout ----`` heading and the tabbed Go run with a passing subtest's
+    ``--- PASS:`` line (the status line's "detail"), and pytest's with the report's
+    ``path:9: AssertionError`` footer. cargo's ``to rerun pass`` hint made a flaky test of
+    it, to be retried."""
+    result = explain_fixture(name, model=model)
+    title = result.title_line()
+    assert title is not None
+    assert result.lines[0].text in RUNNER_REPORTS[name]
+    assert title.text in RUNNER_REPORTS[name]
+    assert result.category == "test_regression"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "=== RUN   TestParse_UnknownKey_ReturnsError",
+        "--- PASS: TestCartAdd_NegativeQuantityError (0.00s)",
+        "--- SKIP: TestDecodeError (0.00s)",
+        "=== CONT  TestDecodeError",
+        "  Passed Shop.Tests.OrderTests.Create_UnknownItem_ThrowsArgumentException [< 1 ms]",
+        "tests/test_orders.py::TestShippingError::test_message PASSED             [ 80%]",
+        "[gw0] [ 25%] PASSED tests/test_orders.py::TestShippingError::test_message",
+        "tests/test_errors.py::TestParseError::test_message ",
+    ],
+)
+def test_a_test_that_started_or_passed_is_never_a_candidate(text: str) -> None:
+    """Tests are named after the error paths they check; ``=== RUN   TestDecodeError`` read
+    as an error report and the rules listed it as a candidate of its own. Its words still
+    count (the line model's inputs are the same); no ranking takes it as a seed (for the
+    learned one, see the fixtures below)."""
+    body = [
+        text,
+        "=== RUN   TestCartTotal",
+        "    cart_test.go:42: Total() = 7, want 8",
+        "--- FAIL: TestCartTotal (0.00s)",
+        "FAIL",
+    ]
+    result = explain(_travis(body), model=None)
+    assert result.lines[0].text != text
+    assert text not in [line.text for line in result.other_candidates()]
+    failed = text.replace("PASS", "FAIL").replace("Passed", "Failed")
+    if failed != text:
+        assert cilog.line_evidence(failed) > 0
+
+
+PROGRESS = re.compile(
+    r"^\s*(?:=== RUN|--- PASS:|Passed\s|PASSED\s)|::\S+ PASSED|^\S+::\S+ $|\] PASSED"
+)
+"""The progress lines of the runners in the fixtures below: a test started or passed."""
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+@pytest.mark.parametrize(
+    ("name", "report"),
+    [
+        (
+            "github_actions_go_test_verbose.log",
+            {"    cart_test.go:42: Total() = 7, want 8", "--- FAIL: TestCartTotal (0.00s)"},
+        ),
+        ("github_actions_pytest_verbose.log", {"E       assert 7 == 8"}),
+        ("travis_pytest_xdist.log", {"E       assert 7 == 8"}),
+        ("github_actions_dotnet_test.log", {"   Assert.Equal() Failure: Values differ"}),
+    ],
+)
+def test_progress_lines_rank_below_the_failure_they_surround(
+    name: str, report: set[str], model: cilog.ModelChoice
+) -> None:
+    """A passing test is never a candidate of its own, and in the best report the lines that
+    say something about the failure rank before ``=== RUN`` and ``--- PASS`` lines."""
+    result = explain_fixture(name, model=model)
+    texts = [line.text for line in result.lines]
+    progress = [i for i, text in enumerate(texts) if PROGRESS.search(text)]
+    assert all(result.lines[i].number in result.answer for i in progress)
+    assert all(texts.index(text) < min(progress, default=len(texts)) for text in report)
+
+
+@pytest.mark.parametrize("model", ["builtin", None], ids=["learned", "rules"])
+def test_pytests_verbose_status_line_gives_way_to_its_report(model: cilog.ModelChoice) -> None:
+    """``tests/x.py::test_total FAILED [ 40%]`` names the test by its node id, its report by
+    the name alone (``___ test_total ___``): the status line stayed first with the rules."""
+    body = [
+        line.split("Z ", 1)[1]
+        for line in iter_log_lines([(FIXTURES / "github_actions_pytest_verbose.log").read_bytes()])
+    ][13:45]
+    assert body[0].startswith("=====")
+    assert body[-1].startswith("=====")
+    result = explain(_travis(body), model=model)
+    assert result.lines[0].text == "E       assert 7 == 8"
