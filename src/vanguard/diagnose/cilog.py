@@ -904,7 +904,9 @@ class _Seeds:
             self.further.extend(widened)
 
 
-def _better_seed(ctx: _Context, seed: int, chosen: set[int]) -> tuple[int, list[int]]:
+def _better_seed(
+    ctx: _Context, seed: int, chosen: set[int], *, runners: bool = True
+) -> tuple[int, list[int]]:
     """The line that explains best what ``seed`` points at, and the block to take with it.
 
     A bare heading gives way to the line below it that names something, a progress line to
@@ -915,7 +917,9 @@ def _better_seed(ctx: _Context, seed: int, chosen: set[int]) -> tuple[int, list[
     message or title takes its place (``_runner_message``). A line some earlier block
     already took is not moved to.
     """
-    moved, block = _moved_seed(ctx, seed, chosen)
+    moved, block = _moved_seed(ctx, seed, chosen, runners=runners)
+    if not runners:
+        return moved, block
     better = _runner_message(moved, block, ctx.by_number)
     if better is None or better in chosen:
         return moved, block
@@ -924,14 +928,16 @@ def _better_seed(ctx: _Context, seed: int, chosen: set[int]) -> tuple[int, list[
     return better, _block(better, ctx.by_number, ctx.scores)
 
 
-def _moved_seed(ctx: _Context, seed: int, chosen: set[int]) -> tuple[int, list[int]]:
+def _moved_seed(
+    ctx: _Context, seed: int, chosen: set[int], *, runners: bool
+) -> tuple[int, list[int]]:
     by_number, scores = ctx.by_number, ctx.scores
     text = by_number[seed].text
     block = _block(seed, by_number, scores)
     below = _below_heading(seed, block, by_number) if _bare(text) else None
     if below is not None and below not in chosen:
         return below, block
-    after = _after_progress(seed, by_number) if _progress(text) else None
+    after = _after_progress(seed, by_number, runners=runners) if _progress(text) else None
     if after is not None and after not in chosen:
         return after, _block(after, by_number, scores)
     above = _excerpt_header(seed, by_number) if _excerpt(text) else None
@@ -944,7 +950,7 @@ def _moved_seed(ctx: _Context, seed: int, chosen: set[int]) -> tuple[int, list[i
     if framed is not None and framed not in chosen:
         return framed, _block(framed, by_number, scores)
     if len(_block(seed, by_number, scores, header=False)) <= 2:
-        detail = _detail_of(seed, by_number, scores, ctx.end)
+        detail = _detail_of(seed, by_number, scores, ctx.end, runners=runners)
         if detail is not None and detail not in chosen:
             return detail, _block(detail, by_number, scores)
     return seed, block
@@ -959,13 +965,16 @@ def _pick_seeds(
     extra_ratio: float,
     extend: Callable[[int, list[int], float], list[int]] | None,
     merge_gap: int | None,
+    runners: bool = True,
 ) -> _Seeds:
     """Up to ``max_seeds`` seeds in ``order``, each a distinct report, and their blocks.
 
     A further seed is listed only while its score is at least ``extra_ratio`` of the best,
     and never when it is a consequence or reads like one already listed. No seed is a line
     that says a test started or passed (``_TEST_PROGRESS``): the learned ranking considers
-    the failed step's last lines whatever they say, and listed a passing test. ``extend`` may
+    the failed step's last lines whatever they say, and listed a passing test. ``runners``
+    (the default) applies that and the other test-runner rules of ``_better_seed``; without
+    them, the seeds are the scores' own, as the extent model learns from them. ``extend`` may
     widen the best block (the learned extent); with ``merge_gap`` too, further blocks are
     widened to join the best one or be listed whole (``_Seeds.join_or_set_apart``).
     """
@@ -979,7 +988,7 @@ def _pick_seeds(
             continue
         if seeds.listed and by_number[candidate].consequence:
             continue
-        if _TEST_PROGRESS.match(by_number[candidate].text):
+        if runners and _TEST_PROGRESS.match(by_number[candidate].text):
             continue
         seed_score = score_of[candidate]
         if seeds.listed and seed_score < extra_ratio * seeds.listed[0][1]:
@@ -988,7 +997,7 @@ def _pick_seeds(
         if shape in shapes:
             continue
         shapes.add(shape)
-        seed, block = _better_seed(ctx, candidate, seeds.chosen)
+        seed, block = _better_seed(ctx, candidate, seeds.chosen, runners=runners)
         if not seeds.listed:
             block = seeds.take_best(seed, block, seed_score, extend)
         elif extend is not None and merge_gap is not None:
@@ -1073,6 +1082,7 @@ def _select(
     fallback_below: float = WEAK_BEST,
     extend: Callable[[int, list[int], float], list[int]] | None = None,
     merge_gap: int | None = None,
+    runners: bool = True,
 ) -> _Ranking:
     """Seeds in ``order``, each a distinct report, then the other lines of the best block.
 
@@ -1090,6 +1100,7 @@ def _select(
         extra_ratio=extra_ratio,
         extend=extend,
         merge_gap=merge_gap,
+        runners=runners,
     )
     ranked = _ranked_report(seeds, ctx.by_number)
     _add_failure_line(ctx, ranked, seeds.chosen, fallback_below)
@@ -1141,6 +1152,7 @@ def _learned_ranking(ctx: _Context, model: LineModel, *, first_only: bool = Fals
         fallback_below=0.0,
         extend=None if first_only else extend,
         merge_gap=model.merge_gap,
+        runners=not first_only,
     )
 
 
@@ -1169,7 +1181,8 @@ def first_block(ctx: _Context, model: LineModel) -> tuple[int, list[int], float]
     """The best seed by ``model``, its block as the rules grow it, and its probability.
 
     This is what the extent model starts from; it is trained on these, as ``explain``
-    would meet them.
+    would meet them before its test-runner rules (``_pick_seeds``): those apply after the
+    models, which learn from the scores' own seeds alone.
     """
     ranking = _learned_ranking(ctx, model, first_only=True)
     if not ranking.ranked:
@@ -1636,7 +1649,7 @@ def _progress(text: str) -> bool:
     return _PROGRESS.match(text) is not None and "." in text
 
 
-def _after_progress(seed: int, by_number: dict[int, _Line]) -> int | None:
+def _after_progress(seed: int, by_number: dict[int, _Line], *, runners: bool = True) -> int | None:
     """The first line after a progress line with failure evidence of its own, within
     ``PROGRESS_REACH`` lines and never past a command or a CI marker: the runner reports
     each failure after its progress (pytest's ``___ test_x ___`` section). A summary line
@@ -1647,7 +1660,7 @@ def _after_progress(seed: int, by_number: dict[int, _Line]) -> int | None:
         entry = by_number.get(number)
         if entry is None or entry.command or entry.terminator:
             break
-        if not _says_failure(entry) or _progress(entry.text):
+        if not (_says_failure(entry) if runners else entry.evidence > 0) or _progress(entry.text):
             continue
         if not entry.consequence:
             return number
@@ -1778,25 +1791,30 @@ def _first_title(seed: int, by_number: dict[int, _Line]) -> int | None:
 
 
 def _detail_of(
-    seed: int, by_number: dict[int, _Line], scores: dict[int, float], end: int
+    seed: int,
+    by_number: dict[int, _Line],
+    scores: dict[int, float],
+    end: int,
+    *,
+    runners: bool = True,
 ) -> int | None:
     """A later line naming what a one-line status report names, and opening a fuller report.
 
     Test runners print ``test x ... FAILED`` as they go and the reason for ``x`` later; the
     later block is the explanation. pytest's report names a test ``path::name`` by its name
     alone (``___ name ___``). A line saying that a test started or passed (a passing subtest,
-    ``--- PASS: TestX/case``) reports nothing.
+    ``--- PASS: TestX/case``) reports nothing (both with ``runners``, the default).
     """
     key = _identifier(by_number[seed].text)
     if key is None:
         return None
-    if _PYTEST_ID.search(key):
+    if runners and _PYTEST_ID.search(key):
         key = key.rsplit("::", 1)[1]
     for number in range(seed + 1, min(end, seed + DETAIL_SEARCH) + 1):
         other = by_number.get(number)
         if other is None or other.noise or other.consequence or key not in other.text:
             continue
-        if other.evidence < 0 or _TEST_PROGRESS.match(other.text):
+        if runners and (other.evidence < 0 or _TEST_PROGRESS.match(other.text)):
             continue
         if len(_block(number, by_number, scores, header=False)) >= 3:
             return number

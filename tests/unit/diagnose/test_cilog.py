@@ -21,6 +21,7 @@ from vanguard.diagnose.cilog import (
     iter_log_lines,
     normalize_line,
 )
+from vanguard.diagnose.linemodel import builtin_model
 from vanguard.diagnose.taxonomy import Heal
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "cilogs"
@@ -1219,3 +1220,17 @@ def test_pytests_verbose_status_line_gives_way_to_its_report(model: cilog.ModelC
     assert body[-1].startswith("=====")
     result = explain(_travis(body), model=model)
     assert result.lines[0].text == "E       assert 7 == 8"
+
+
+def test_the_extent_model_learns_from_the_scores_own_seed() -> None:
+    """The test runners' rules apply after both models: ``first_block``, which the extent
+    models of ``bench/train_cilog.py`` learn from, keeps jest's ``FAIL path`` where
+    ``explain`` leads with the failed test's title, so the trainer writes the same weights
+    with or without these rules."""
+    lines = list(iter_log_lines([(FIXTURES / "github_actions_jest_verbose.log").read_bytes()]))
+    ctx = cilog.context_of(lines)
+    assert ctx is not None
+    found = cilog.first_block(ctx, builtin_model())
+    assert found is not None
+    assert ctx.by_number[found[0]].text == "FAIL src/cart.test.js"
+    assert explain(lines).lines[0].text == "  ● Cart › adds the item prices"
