@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +40,10 @@ MAX_BLOCKED_REASON = 300
 LIMITS_KEPT = timedelta(days=1)
 """How long the strictest budget settings a process used hold every process of the store."""
 _USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/?#]*@", re.IGNORECASE)
+
+
+_Row = TypeVar("_Row", CiPollEtagRow, GitHubBudgetRow)
+"""A row kept one per key and changed under its lock."""
 
 
 def stale_opening(call_timeout_s: float) -> timedelta:
@@ -462,16 +466,9 @@ class CiRepo:
         if etag is None or len(etag) > MAX_ETAG:
             self.session.execute(delete(CiPollEtagRow).where(CiPollEtagRow.repository == name))
             return
-        row = self.session.get(CiPollEtagRow, name, with_for_update=True, populate_existing=True)
-        if row is None:
-            try:
-                with self.session.begin_nested():
-                    self.session.add(CiPollEtagRow(repository=name, etag=etag, saved_at=at))
-                return
-            except IntegrityError:
-                row = self.session.execute(
-                    select(CiPollEtagRow).where(CiPollEtagRow.repository == name).with_for_update()
-                ).scalar_one()
+        row = self._locked(
+            CiPollEtagRow, name, lambda: CiPollEtagRow(repository=name, etag=etag, saved_at=at)
+        )
         row.etag, row.saved_at = etag, at
         self.session.flush()
 
@@ -504,29 +501,32 @@ class CiRepo:
         a change keeps them too.
         """
         key = budget_key(api_url)
-        row = self.session.get(GitHubBudgetRow, key, with_for_update=True, populate_existing=True)
-        if row is None:
-            row = _budget_row(key, limits, at)
-            try:
-                with self.session.begin_nested():
-                    self.session.add(row)
-            except IntegrityError:
-                row = self.session.execute(
-                    select(GitHubBudgetRow).where(GitHubBudgetRow.api_url == key).with_for_update()
-                ).scalar_one()
+        row = self._locked(GitHubBudgetRow, key, lambda: _budget_row(key, limits, at))
         kept = _limits(row, limits, at)
         budget = _budget(row, kept[0], kept[2])
         changed = change(budget)
         row.calls_per_hour, row.calls_per_hour_seen_at, row.reserve, row.reserve_seen_at = kept
-        row.window_start = changed.window_start
-        row.used = changed.used
-        row.remaining = changed.remaining
-        row.reset_at = changed.reset_at
-        row.blocked_until = changed.blocked_until
-        row.blocked_reason = changed.blocked_reason[:MAX_BLOCKED_REASON]
+        for name, value in _spent(changed).items():
+            setattr(row, name, value)
         row.updated_at = at
         self.session.flush()
         return changed
+
+    def _locked(self, table: type[_Row], key: str, new: Callable[[], _Row]) -> _Row:
+        """The row of ``table`` keyed ``key`` under its lock, inserted from ``new()`` when
+        there is none; a process that inserts it first wins, and this one locks theirs."""
+        row = self.session.get(table, key, with_for_update=True, populate_existing=True)
+        if row is not None:
+            return row
+        row = new()
+        try:
+            with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            row = self.session.get(table, key, with_for_update=True, populate_existing=True)
+            if row is None:
+                raise
+        return row
 
     def kept_budgets(self) -> list[tuple[str, ApiBudget]]:
         """Every budget kept, by ``api_url``, with the strictest cap and reserve kept."""
@@ -569,17 +569,23 @@ def _limits(row: GitHubBudgetRow, own: ApiBudget, at: datetime) -> Limits:
     return (*cap, *reserve)
 
 
+_SPENT = ("window_start", "used", "remaining", "reset_at", "blocked_until", "blocked_reason")
+"""What calls and answers change in a budget: the fields its row keeps of it."""
+
+
+def _spent(budget: ApiBudget) -> dict[str, Any]:
+    """The budget's ``_SPENT`` fields as its row keeps them (the reason cut to its column)."""
+    kept = {name: getattr(budget, name) for name in _SPENT}
+    kept["blocked_reason"] = budget.blocked_reason[:MAX_BLOCKED_REASON]
+    return kept
+
+
 def _budget(row: GitHubBudgetRow, calls_per_hour: int, reserve: int) -> ApiBudget:
     """The kept budget under ``calls_per_hour`` and ``reserve``."""
     return ApiBudget(
         calls_per_hour=calls_per_hour,
         reserve=reserve,
-        window_start=row.window_start,
-        used=row.used,
-        remaining=row.remaining,
-        reset_at=row.reset_at,
-        blocked_until=row.blocked_until,
-        blocked_reason=row.blocked_reason,
+        **{name: getattr(row, name) for name in _SPENT},
     )
 
 
@@ -590,13 +596,8 @@ def _budget_row(api_url: str, budget: ApiBudget, at: datetime) -> GitHubBudgetRo
         calls_per_hour_seen_at=at,
         reserve=budget.reserve,
         reserve_seen_at=at,
-        window_start=budget.window_start,
-        used=budget.used,
-        remaining=budget.remaining,
-        reset_at=budget.reset_at,
-        blocked_until=budget.blocked_until,
-        blocked_reason=budget.blocked_reason,
         updated_at=at,
+        **_spent(budget),
     )
 
 
