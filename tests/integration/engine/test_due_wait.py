@@ -7,7 +7,9 @@ restart waits as a re-run does; everything else is the real remediation on the d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from typer.testing import CliRunner, Result
 
-from tests.leaks import StartLeaky, leak_alert, leak_settings
+from tests.leaks import Leaky, StartLeaky, leak_alert, leak_settings
 from vanguard.cli.apps import app
 from vanguard.config import Settings
 from vanguard.engine.client import connect, start_remediation
@@ -46,6 +48,44 @@ def _due_in(runtime: Runtime, answers: Sequence[float]) -> list[float]:
     return given
 
 
+@dataclass
+class Deferred:
+    """One incident whose action waits to be due, its worker running."""
+
+    settings: Settings
+    runtime: Runtime
+    incident_id: str
+    handle: WorkflowHandle[RemediationWorkflow, Outcome]
+    given: list[float]
+    """``action_due_in``'s answers so far (``_due_in``)."""
+
+
+@asynccontextmanager
+async def _deferred(
+    svc: Leaky,
+    answers: Sequence[float],
+    temporal: str,
+    task_queue: str,
+    tmp_path: Path,
+    notifier: MemoryNotifier | None = None,
+) -> AsyncIterator[Deferred]:
+    """The remediation of ``svc``'s leak started on the dev server, ``action_due_in``
+    answering ``answers``; the worker stops and the runtime closes on the way out."""
+    settings = leak_settings(tmp_path, [svc], temporal=temporal, task_queue=task_queue, window_s=1)
+    runtime = build_runtime(settings, notifiers=[notifier or MemoryNotifier()])
+    given = _due_in(runtime, answers)
+    client = await connect(temporal)
+    try:
+        async with build_worker(client, runtime.activities, task_queue=task_queue):
+            incident_id, handle = await start_remediation(
+                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
+            )
+            assert handle is not None
+            yield Deferred(settings, runtime, incident_id, handle, given)
+    finally:
+        runtime.close()
+
+
 async def _stage(handle: WorkflowHandle[RemediationWorkflow, Outcome], wanted: str) -> None:
     for _ in range(300):
         if await handle.query(RemediationWorkflow.stage) == wanted:
@@ -66,27 +106,14 @@ async def test_a_cancel_during_the_wait_ends_the_incident_declined_and_closed(
     """Cancelling the workflow in Temporal while the action waits to be due raised out of
     the wait, and left the incident *approved* for ever with no outcome and nobody told."""
     (svc,) = leaky(["cancelled"], 0.0)
-    settings = leak_settings(
-        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
-    )
     notifier = MemoryNotifier()
-    runtime = build_runtime(settings, notifiers=[notifier])
-    _due_in(runtime, [60.0])
-    client = await connect(temporal_address)
-    try:
-        async with build_worker(client, runtime.activities, task_queue=task_queue):
-            incident_id, handle = await start_remediation(
-                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
-            )
-            assert handle is not None
-            await _stage(handle, "deferred")
-            await handle.cancel()
-            outcome = await handle.result()
-            status = (await handle.describe()).status
-        with runtime.store.session() as session:
-            record = IncidentRepo(session).get_record(incident_id)
-    finally:
-        runtime.close()
+    async with _deferred(svc, [60.0], temporal_address, task_queue, tmp_path, notifier) as d:
+        await _stage(d.handle, "deferred")
+        await d.handle.cancel()
+        outcome = await d.handle.result()
+        status = (await d.handle.describe()).status
+        with d.runtime.store.session() as session:
+            record = IncidentRepo(session).get_record(d.incident_id)
     assert status is WorkflowExecutionStatus.COMPLETED
     assert outcome.status is OutcomeStatus.declined, outcome.reason
     assert outcome.reason == "declined by cancelling its workflow in Temporal before the action"
@@ -102,25 +129,13 @@ async def test_a_decline_of_an_incident_no_person_approved_says_no_approval(
     """The policy approved this incident; declined during the wait, its outcome said it
     came "after the approval", which no one had given."""
     (svc,) = leaky(["no-approver"], 0.0)
-    settings = leak_settings(
-        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
-    )
-    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
-    _due_in(runtime, [30.0])
-    client = await connect(temporal_address)
-    try:
-        async with build_worker(client, runtime.activities, task_queue=task_queue):
-            incident_id, handle = await start_remediation(
-                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
-            )
-            assert handle is not None
-            await _stage(handle, "deferred")
-            declined = await _decline(settings, temporal_address, incident_id, "mallory")
-            outcome = await handle.result()
-        with runtime.store.session() as session:
-            audit = AuditLog(session).entries(incident_id)
-    finally:
-        runtime.close()
+    async with _deferred(svc, [30.0], temporal_address, task_queue, tmp_path) as d:
+        await _stage(d.handle, "deferred")
+        declined = await _decline(d.settings, temporal_address, d.incident_id, "mallory")
+        outcome = await d.handle.result()
+        with d.runtime.store.session() as session:
+            audit = AuditLog(session).entries(d.incident_id)
+    incident_id = d.incident_id
     assert declined.exit_code == 0, declined.output
     assert f"{incident_id} declined by mallory: the action will not run" in declined.output
     assert outcome.status is OutcomeStatus.declined
@@ -135,26 +150,14 @@ async def test_the_wait_is_asked_again_and_a_second_round_still_hears_a_decline(
     """A clock behind the failure's time is told the longest wait, then more is left: the
     rest was waited inside ``apply_action``, where a decline was not heard."""
     (svc,) = leaky(["skewed"], 0.0)
-    settings = leak_settings(
-        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
-    )
-    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
-    given = _due_in(runtime, [0.5, 60.0])
-    client = await connect(temporal_address)
-    try:
-        async with build_worker(client, runtime.activities, task_queue=task_queue):
-            _, handle = await start_remediation(
-                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
-            )
-            assert handle is not None
-            for _ in range(300):
-                if len(given) == 2 and await handle.query(RemediationWorkflow.stage) == "deferred":
-                    break
-                await asyncio.sleep(0.1)
-            await handle.signal(RemediationWorkflow.decline, "mallory")
-            outcome = await handle.result()
-    finally:
-        runtime.close()
+    async with _deferred(svc, [0.5, 60.0], temporal_address, task_queue, tmp_path) as d:
+        given, handle = d.given, d.handle
+        for _ in range(300):
+            if len(given) == 2 and await handle.query(RemediationWorkflow.stage) == "deferred":
+                break
+            await asyncio.sleep(0.1)
+        await handle.signal(RemediationWorkflow.decline, "mallory")
+        outcome = await handle.result()
     assert given == [0.5, 60.0]
     assert outcome.status is OutcomeStatus.declined, outcome.reason
     assert outcome.reason == "declined by mallory before the action"
@@ -167,21 +170,9 @@ async def test_the_wait_is_asked_again_a_bounded_number_of_times(
     """An answer that never reaches 0 is asked again three times at most; then the action
     runs (``apply_action`` waits what its own clock says is left)."""
     (svc,) = leaky(["never-due"], 0.0)
-    settings = leak_settings(
-        tmp_path, [svc], temporal=temporal_address, task_queue=task_queue, window_s=1
-    )
-    runtime = build_runtime(settings, notifiers=[MemoryNotifier()])
-    given = _due_in(runtime, [0.2])
-    client = await connect(temporal_address)
-    try:
-        async with build_worker(client, runtime.activities, task_queue=task_queue):
-            _, handle = await start_remediation(
-                client, leak_alert(svc.name, datetime.now(UTC)), task_queue=task_queue, window_s=1
-            )
-            assert handle is not None
-            outcome = await handle.result()
-    finally:
-        runtime.close()
+    async with _deferred(svc, [0.2], temporal_address, task_queue, tmp_path) as d:
+        outcome = await d.handle.result()
+        given = d.given
     assert given == [0.2, 0.2, 0.2]
     assert outcome.status is OutcomeStatus.resolved, outcome.reason
     assert svc.spawns() == 2
